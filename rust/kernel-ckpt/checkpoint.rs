@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `checkpoint(2)`: writes an image of a frozen process tree to a file.
+//!
+//! Errors, in the order they are checked: `-EINVAL` for unknown flags (or a
+//! whole-namespace checkpoint of a task that is not the namespace's init),
+//! `-EBADF` for an fd not open for writing, `-ESRCH` for a pid not in the
+//! caller's pid namespace, `-EPERM` if the caller may not attach to some
+//! task of the tree, `-EBUSY` if some task is not frozen. Nothing is written
+//! before all checks pass. The frozen tree itself is only read, never
+//! changed: a failed checkpoint leaves it as it was.
+
+use crate::file::FileRef;
+use crate::forest::Forest;
+use crate::image::{self, Forest as ForestRecord, Header, RecordType};
+use crate::task::{PidNs, TaskRef};
+use crate::writer::ImageWriter;
+use kernel::ffi::{c_int, c_ulong};
+use kernel::prelude::*;
+
+/// The header record for this kernel.
+fn header(flags: u64) -> Header {
+    let mut release = [0u8; image::RELEASE_LEN];
+    // SAFETY: `init_uts_ns` is a static; the release string never changes
+    // after boot.
+    let src = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
+    for (d, s) in release.iter_mut().zip(src.iter()).take(image::RELEASE_LEN - 1) {
+        *d = *s as u8;
+    }
+    Header { version: image::IMAGE_VERSION, arch: image::ARCH_X86_64, flags, release }
+}
+
+/// `checkpoint(pid, fd, flags)`.
+pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result {
+    let flags = flags as u64;
+    if flags & !image::CHECKPOINT_FLAGS_MASK != 0 {
+        return Err(EINVAL);
+    }
+    let file = FileRef::fget(fd)?;
+    if !file.is_writable() {
+        return Err(EBADF);
+    }
+    let ns = PidNs::current()?;
+    let root = TaskRef::find_by_vpid(pid)?;
+    if flags & image::CHECKPOINT_SUBTREE == 0 && !root.is_pidns_init() {
+        return Err(EINVAL);
+    }
+    let forest = Forest::collect(&root)?;
+    forest.check_access()?;
+    forest.check_frozen()?;
+    let rows = forest.rows(&ns)?;
+
+    let mut w = ImageWriter::new(file)?;
+    w.record(RecordType::Header, &header(flags).encode())?;
+    let nr_tasks = u32::try_from(rows.len()).map_err(|_| E2BIG)?;
+    let root_pid = rows.first().map(|r| r.pid).ok_or(ESRCH)?;
+    w.record(RecordType::Forest, &ForestRecord { nr_tasks, root_pid }.encode())?;
+    for row in rows.iter() {
+        w.record(RecordType::Task, &row.encode())?;
+    }
+    w.finish()
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! kernel-ckpt: checkpoint-restart of process trees.
+//!
+//! C header: [`include/uapi/linux/checkpoint.h`](srctree/include/uapi/linux/checkpoint.h).
+//!
+//! The data path shows in the file list:
+//!
+//! - `checkpoint.rs`: `checkpoint(2)`: validates its arguments, collects the
+//!   frozen tree and streams its records to the caller's file.
+//! - `forest.rs`: walks the process tree under `tasklist_lock`, checks
+//!   permissions and the freezer, and turns each task into a forest row.
+//! - `task.rs`: a counted reference to a `task_struct` and safe accessors.
+//! - `file.rs`: a counted reference to a `struct file` and kernel writes.
+//! - `writer.rs`: the image writer: records, padding, buffering, tail.
+//! - `restart.rs`: `restart(2)`.
+//! - `layout.rs`: the boot self-check of bindgen's structure layouts.
+//! - `image/`: the image format, a `no_std` crate shared with the host tools.
+
+use kernel::ffi::{c_int, c_long, c_ulong};
+use kernel::prelude::*;
+
+const __LOG_PREFIX: &[u8] = b"ckpt\0";
+
+// The image crate is a separate `#![no_std]`, `core`-only crate on the host;
+// here it is a module, and only part of it (the encoders) is used.
+#[allow(dead_code, unreachable_pub, unused_attributes, missing_docs)]
+#[path = "image/src/lib.rs"]
+mod image;
+
+mod checkpoint;
+mod file;
+mod forest;
+mod layout;
+mod restart;
+mod task;
+mod writer;
+
+// The uapi header (seen through bindgen) and the image crate must agree.
+const _: () = {
+    assert!(image::CHECKPOINT_SUBTREE == bindings::CHECKPOINT_SUBTREE as u64);
+    assert!(image::CHECKPOINT_FLAGS_MASK == bindings::CHECKPOINT_FLAGS_MASK as u64);
+    assert!(image::RESTART_FLAGS_MASK == bindings::RESTART_FLAGS_MASK as u64);
+    assert!(image::IMAGE_VERSION == bindings::CHECKPOINT_IMAGE_VERSION);
+    assert!(image::COMM_LEN == bindings::TASK_COMM_LEN as usize);
+};
+
+/// Converts a result into a syscall return value.
+///
+/// An `-ERESTART*` from a blocking write is turned into `-EINTR`: the image
+/// stream was partly written, so the call must not be restarted transparently.
+fn to_syscall_ret(r: Result) -> c_long {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            let errno = e.to_errno();
+            let restart = [ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK];
+            if restart.iter().any(|r| r.to_errno() == errno) {
+                EINTR.to_errno() as c_long
+            } else {
+                errno as c_long
+            }
+        }
+    }
+}
+
+fn enosys() -> Error {
+    Error::from_errno(-(bindings::ENOSYS as c_int))
+}
+
+/// `checkpoint(2)`, called by the C `SYSCALL_DEFINE3` stub in kernel/checkpoint.c.
+#[no_mangle]
+pub extern "C" fn ckpt_sys_checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> c_long {
+    if !layout::verified() {
+        return to_syscall_ret(Err(enosys()));
+    }
+    to_syscall_ret(checkpoint::checkpoint(pid, fd, flags))
+}
+
+/// `restart(2)`, called by the C `SYSCALL_DEFINE3` stub in kernel/checkpoint.c.
+#[no_mangle]
+pub extern "C" fn ckpt_sys_restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> c_long {
+    if !layout::verified() {
+        return to_syscall_ret(Err(enosys()));
+    }
+    to_syscall_ret(restart::restart(pid, fd, flags))
+}
+
+/// Boot-time self-check, called from a late initcall in kernel/checkpoint.c.
+#[no_mangle]
+pub extern "C" fn ckpt_self_check() -> c_int {
+    layout::self_check();
+    // A mismatch disables the system calls; it never fails the boot.
+    0
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counted references to open files, and writing to them from the kernel.
+//!
+//! C headers: [`include/linux/file.h`](srctree/include/linux/file.h),
+//! [`include/linux/fs.h`](srctree/include/linux/fs.h).
+
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// A reference to a `struct file`.
+///
+/// # Invariants
+///
+/// `self.0` points to a valid file on which this object holds one reference
+/// (from `fget`), released with `fput` on drop.
+pub(crate) struct FileRef(NonNull<bindings::file>);
+
+impl FileRef {
+    /// The file open as `fd` in the caller's fd table; `-EBADF` if none.
+    pub(crate) fn fget(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        // SAFETY: `fget` looks `fd` up in current's table under RCU and
+        // returns a referenced file or NULL (also for O_PATH files).
+        let f = unsafe { bindings::fget(fd) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(f).map(Self).ok_or(EBADF)
+    }
+
+    /// Whether the file was opened for writing.
+    pub(crate) fn is_writable(&self) -> bool {
+        // SAFETY: the file is valid; `f_mode` is fixed after open.
+        let mode = unsafe { (*self.0.as_ptr()).f_mode };
+        mode & bindings::FMODE_WRITE != 0
+    }
+
+    /// Writes all of `buf` at the file's position, like write(2) would, and
+    /// advances the position. A pipe or socket may block: the wait is
+    /// interruptible, and a signal ends it with an error.
+    pub(crate) fn write_all(&self, mut buf: &[u8]) -> Result {
+        let f = self.0.as_ptr();
+        // The position is read and stored back like ksys_write() does; it
+        // is ignored by pipes and sockets (FMODE_STREAM).
+        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
+        let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
+        let r = loop {
+            if buf.is_empty() {
+                break Ok(());
+            }
+            // SAFETY: `buf` is a valid kernel buffer of `buf.len()` bytes and
+            // the file is valid; `kernel_write` checks FMODE_WRITE itself.
+            let n = unsafe { bindings::kernel_write(f, buf.as_ptr().cast(), buf.len(), &mut pos) };
+            match usize::try_from(n) {
+                Ok(0) => break Err(EIO),
+                Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
+                Err(_) => break Err(Error::from_errno(n as i32)),
+            }
+        };
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
+        r
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object owns one reference.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The process forest: every task of a subtree, in image order.
+//!
+//! C headers: [`include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h),
+//! [`include/linux/sched/task.h`](srctree/include/linux/sched/task.h).
+//!
+//! Order: breadth first from the root; each thread group leader is followed
+//! by its other threads, and every task comes after its parent. Restart reads
+//! the stream once, front to back, so parents can be created before their
+//! children.
+//!
+//! Locking: the tree is walked under `read_lock(&tasklist_lock)`, which keeps
+//! every `children`/`sibling` list, every thread list and every
+//! `real_parent`/`group_leader` pointer stable (they change only under the
+//! write lock). Nothing sleeps or allocates under it: the vectors are sized
+//! beforehand from `nr_threads`, and the walk restarts if the tree outgrew
+//! them. References are taken under the lock; everything that may sleep
+//! (permission checks, `wait_task_inactive`, `task_lock`) runs after it.
+
+use crate::image::{TaskEntry, TASK_ROOT, TASK_THREAD, TASK_ZOMBIE};
+use crate::task::{PidNs, TaskRef};
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// Holds `read_lock(&tasklist_lock)` while it lives.
+struct TasklistReadGuard(());
+
+impl TasklistReadGuard {
+    fn lock() -> Self {
+        // SAFETY: `tasklist_lock` is a static rwlock, always initialised.
+        unsafe { bindings::read_lock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
+        Self(())
+    }
+}
+
+impl Drop for TasklistReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock is held by this guard.
+        unsafe { bindings::read_unlock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
+    }
+}
+
+/// The tasks of a subtree, each with a reference held.
+pub(crate) struct Forest {
+    tasks: KVVec<TaskRef>,
+}
+
+/// How many times the walk is retried when the tree grows under it.
+const WALK_ATTEMPTS: usize = 4;
+
+/// Outcome of one walk under the lock.
+enum Walk {
+    Complete,
+    /// The tree had more tasks than the vector could hold.
+    Overflow,
+    /// The root is already being reaped.
+    RootGone,
+}
+
+impl Forest {
+    /// Collects the subtree rooted at the thread group of `root`.
+    pub(crate) fn collect(root: &TaskRef) -> Result<Self> {
+        for _ in 0..WALK_ATTEMPTS {
+            // SAFETY: `nr_threads` is a plain int updated under tasklist_lock;
+            // a racy read is only a capacity estimate.
+            let nr = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(bindings::nr_threads)) };
+            let cap = usize::try_from(nr).unwrap_or(0).saturating_add(64);
+            let mut tasks = KVVec::with_capacity(cap, GFP_KERNEL)?;
+            let walk = {
+                let _guard = TasklistReadGuard::lock();
+                // SAFETY: tasklist_lock is held for reading.
+                unsafe { walk(root, &mut tasks) }
+            };
+            // `tasks` (and the references in it) is dropped outside the lock.
+            match walk {
+                Walk::Complete => return Ok(Self { tasks }),
+                Walk::Overflow => continue,
+                Walk::RootGone => return Err(ESRCH),
+            }
+        }
+        Err(EAGAIN)
+    }
+
+    /// The tasks, root first.
+    pub(crate) fn tasks(&self) -> &[TaskRef] {
+        &self.tasks
+    }
+
+    /// `-EPERM` unless the caller may attach to every task.
+    pub(crate) fn check_access(&self) -> Result {
+        for t in self.tasks.iter() {
+            if !t.may_checkpoint() {
+                return Err(EPERM);
+            }
+        }
+        Ok(())
+    }
+
+    /// `-EBUSY` unless every task is frozen by the cgroup v2 freezer or is
+    /// a zombie (a zombie never runs again).
+    pub(crate) fn check_frozen(&self) -> Result {
+        for t in self.tasks.iter() {
+            if t.exit_state() == bindings::EXIT_ZOMBIE as i32 {
+                continue;
+            }
+            if !t.is_frozen() {
+                return Err(EBUSY);
+            }
+        }
+        Ok(())
+    }
+
+    /// The forest table: one row per task, pids as seen in `ns`.
+    pub(crate) fn rows(&self, ns: &PidNs) -> Result<KVVec<TaskEntry>> {
+        let mut rows = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
+        for (i, t) in self.tasks.iter().enumerate() {
+            let zombie = t.exit_state() == bindings::EXIT_ZOMBIE as i32;
+            let mut flags = 0;
+            if i == 0 {
+                flags |= TASK_ROOT;
+            }
+            if !t.is_group_leader() {
+                flags |= TASK_THREAD;
+            }
+            if zombie {
+                flags |= TASK_ZOMBIE;
+            }
+            rows.push(
+                TaskEntry {
+                    pid: t.pid_in(bindings::pid_type_PIDTYPE_PID, ns),
+                    tgid: t.pid_in(bindings::pid_type_PIDTYPE_TGID, ns),
+                    ppid: 0,
+                    sid: t.pid_in(bindings::pid_type_PIDTYPE_SID, ns),
+                    pgid: t.pid_in(bindings::pid_type_PIDTYPE_PGID, ns),
+                    flags,
+                    exit_code: if zombie { t.exit_code() } else { 0 },
+                    exit_signal: t.exit_signal(),
+                    comm: t.comm(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        // The parent can exit and the task be reparented at any time (the
+        // root's parent is outside the frozen tree): read it under the lock.
+        let _guard = TasklistReadGuard::lock();
+        for (row, t) in rows.iter_mut().zip(self.tasks.iter()) {
+            // SAFETY: tasklist_lock is held, so `real_parent` is stable and
+            // points to a live task; the pid lookup takes RCU itself.
+            row.ppid = unsafe {
+                let parent = (*t.as_ptr()).real_parent;
+                bindings::__task_pid_nr_ns(parent, bindings::pid_type_PIDTYPE_TGID, ns.as_ptr())
+            };
+        }
+        Ok(rows)
+    }
+}
+
+/// Appends `t` with a new reference, if there is room without allocating.
+///
+/// # Safety
+///
+/// `t` must be a live task (tasklist_lock held).
+unsafe fn push(tasks: &mut KVVec<TaskRef>, t: *mut bindings::task_struct) -> Option<()> {
+    if tasks.len() >= tasks.capacity() {
+        return None;
+    }
+    let t = NonNull::new(t)?;
+    // SAFETY: the caller guarantees `t` is live.
+    let r = unsafe { TaskRef::get(t) };
+    // There is capacity, so this does not allocate (nor sleep).
+    tasks.push(r, GFP_ATOMIC).ok()
+}
+
+/// Whether `t` is being reaped (and must not be saved).
+///
+/// # Safety
+///
+/// `t` must be a live task.
+unsafe fn is_dead(t: *mut bindings::task_struct) -> bool {
+    // SAFETY: an int field of a live task.
+    unsafe { core::ptr::read_volatile(&(*t).exit_state) == bindings::EXIT_DEAD as i32 }
+}
+
+/// Breadth-first walk from the root's thread group leader.
+///
+/// # Safety
+///
+/// `tasklist_lock` must be held for reading.
+unsafe fn walk(root: &TaskRef, tasks: &mut KVVec<TaskRef>) -> Walk {
+    // SAFETY (whole function): under tasklist_lock every task reached through
+    // `group_leader`, the thread list and the `children` lists is live, and
+    // the lists do not change.
+    unsafe {
+        let leader = (*root.as_ptr()).group_leader;
+        if leader.is_null() || is_dead(leader) {
+            return Walk::RootGone;
+        }
+        if push(tasks, leader).is_none() {
+            return Walk::Overflow;
+        }
+        let sibling_off = core::mem::offset_of!(bindings::task_struct, sibling);
+        let mut i = 0;
+        while let Some(t) = tasks.get(i).map(TaskRef::as_ptr) {
+            if bindings::thread_group_leader(t) {
+                let mut th = bindings::next_thread(t);
+                while th != t {
+                    if !is_dead(th) && push(tasks, th).is_none() {
+                        return Walk::Overflow;
+                    }
+                    th = bindings::next_thread(th);
+                }
+            }
+            // `children` links thread group leaders through their `sibling`.
+            let head = core::ptr::addr_of_mut!((*t).children);
+            let mut pos = (*head).next;
+            while pos != head {
+                let child = pos.cast::<u8>().sub(sibling_off).cast::<bindings::task_struct>();
+                if !is_dead(child) && push(tasks, child).is_none() {
+                    return Walk::Overflow;
+                }
+                pos = (*pos).next;
+            }
+            i += 1;
+        }
+        Walk::Complete
+    }
+}

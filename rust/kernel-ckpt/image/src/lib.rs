@@ -1,0 +1,757 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The kernel-ckpt image format.
+//!
+//! One `#![no_std]`, `core`-only definition of the image, compiled into the
+//! kernel (`kernel/ckpt/ckpt.rs` includes this file with `#[path]`) and into
+//! the host tools (`ckpt inspect`, the test suite), so that writer and reader
+//! cannot drift apart.
+//!
+//! An image is a stream of records, written in order so that it can be read
+//! from a pipe:
+//!
+//! ```text
+//! header → forest → task × nr_tasks → tail
+//! ```
+//!
+//! Each record is `{type: u32, len: u32, payload[len]}` in little-endian
+//! byte order, followed by zero bytes up to the next multiple of 8.
+//!
+//! Decoding never panics, whatever the input: every access is bounds
+//! checked, all arithmetic on image data is checked, and every error names
+//! the record (index and type) and the byte offset where it was found.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+/// x86_64 number of `checkpoint(2)` (the first free one after `mseal`).
+pub const SYS_CHECKPOINT: i64 = 463;
+/// x86_64 number of `restart(2)`.
+pub const SYS_RESTART: i64 = 464;
+
+/// `checkpoint(2)` flag: `pid` is the root of a subtree, not the init task
+/// of its pid namespace (mirrors `include/uapi/linux/checkpoint.h`).
+pub const CHECKPOINT_SUBTREE: u64 = 0x1;
+/// Every flag `checkpoint(2)` knows; any other bit gives `-EINVAL`.
+pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE;
+/// Every flag `restart(2)` knows (none yet).
+pub const RESTART_FLAGS_MASK: u64 = 0x0;
+/// Version of the image format written and read here.
+pub const IMAGE_VERSION: u32 = 1;
+
+/// First eight bytes of the header record's payload.
+pub const MAGIC: [u8; 8] = *b"KCKPTIMG";
+/// First eight bytes of the tail record's payload.
+pub const TAIL_MAGIC: [u8; 8] = *b"KCKPTEND";
+/// Architecture code for x86_64.
+pub const ARCH_X86_64: u32 = 1;
+
+/// Records start at multiples of this many bytes.
+pub const ALIGN: usize = 8;
+/// Size of `{type, len}` in front of every payload.
+pub const RECORD_HEADER_LEN: usize = 8;
+/// Largest payload accepted; a larger `len` means a corrupt image.
+pub const MAX_PAYLOAD_LEN: u32 = 16 << 20;
+/// Largest number of tasks in one image (the kernel's `PID_MAX_LIMIT`).
+pub const MAX_TASKS: u32 = 4 * 1024 * 1024;
+/// Length of a task's command name, NUL included (`TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Length of the kernel release field of the header (`__NEW_UTS_LEN + 1`).
+pub const RELEASE_LEN: usize = 65;
+
+/// The type of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum RecordType {
+    /// [`Header`]: magic, version, arch, flags, kernel release.
+    Header = 1,
+    /// [`Forest`]: how many task records follow, and the root pid.
+    Forest = 2,
+    /// [`TaskEntry`]: one row of the process forest.
+    Task = 3,
+    /// [`Tail`]: end of the image, with counts to detect truncation.
+    Tail = 0x7fff_ffff,
+}
+
+impl RecordType {
+    /// The record type for a raw type code, if it is known.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Header),
+            2 => Some(Self::Forest),
+            3 => Some(Self::Task),
+            0x7fff_ffff => Some(Self::Tail),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name, as used in error messages and by `ckpt inspect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Forest => "forest",
+            Self::Task => "task",
+            Self::Tail => "tail",
+        }
+    }
+}
+
+/// Number of zero bytes that follow a payload of `len` bytes.
+pub const fn padding(len: usize) -> usize {
+    (ALIGN - len % ALIGN) % ALIGN
+}
+
+/// The 8-byte `{type, len}` prefix of a record.
+pub fn record_header(kind: RecordType, len: u32) -> [u8; RECORD_HEADER_LEN] {
+    let mut out = [0u8; RECORD_HEADER_LEN];
+    let mut w = Writer::new(&mut out);
+    w.u32(kind as u32);
+    w.u32(len);
+    out
+}
+
+/// Little-endian writer into a fixed array of the record's exact size.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        // Callers write fixed layouts into arrays of exactly their size, so
+        // this never falls short; if it ever did, bytes are dropped rather
+        // than panicking, and the round-trip tests would catch it.
+        let end = self.pos.saturating_add(b.len());
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(b);
+        }
+        self.pos = end;
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    fn i32(&mut self, v: i32) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    fn u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+}
+
+/// Little-endian reader over one payload; every read is bounds checked.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let end = self.pos.checked_add(N)?;
+        let src = self.buf.get(self.pos..end)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(src);
+        self.pos = end;
+        Some(out)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    fn i32(&mut self) -> Option<i32> {
+        self.array().map(i32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.array().map(u64::from_le_bytes)
+    }
+}
+
+/// The first record: identifies the image and the kernel that wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version, [`IMAGE_VERSION`].
+    pub version: u32,
+    /// Architecture code, [`ARCH_X86_64`].
+    pub arch: u32,
+    /// The flags `checkpoint(2)` was called with.
+    pub flags: u64,
+    /// `uname -r` of the checkpointing kernel, NUL padded.
+    pub release: [u8; RELEASE_LEN],
+}
+
+impl Header {
+    /// Payload length.
+    pub const LEN: usize = 8 + 4 + 4 + 8 + RELEASE_LEN + 3;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.bytes(&MAGIC);
+        w.u32(self.version);
+        w.u32(self.arch);
+        w.u64(self.flags);
+        w.bytes(&self.release);
+        out
+    }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let magic: [u8; 8] = r.array().ok_or(ErrorKind::Short)?;
+        if magic != MAGIC {
+            return Err(ErrorKind::BadMagic);
+        }
+        let version = r.u32().ok_or(ErrorKind::Short)?;
+        if version != IMAGE_VERSION {
+            return Err(ErrorKind::UnsupportedVersion(version));
+        }
+        let arch = r.u32().ok_or(ErrorKind::Short)?;
+        if arch != ARCH_X86_64 {
+            return Err(ErrorKind::UnknownArch(arch));
+        }
+        let flags = r.u64().ok_or(ErrorKind::Short)?;
+        if flags & !CHECKPOINT_FLAGS_MASK != 0 {
+            return Err(ErrorKind::UnknownFlags(flags));
+        }
+        let release: [u8; RELEASE_LEN] = r.array().ok_or(ErrorKind::Short)?;
+        if !release.contains(&0) {
+            return Err(ErrorKind::BadField("release", 0));
+        }
+        let pad: [u8; 3] = r.array().ok_or(ErrorKind::Short)?;
+        if pad != [0; 3] {
+            return Err(ErrorKind::BadPadding);
+        }
+        Ok(Self { version, arch, flags, release })
+    }
+
+    /// The kernel release as text (up to the first NUL).
+    pub fn release_str(&self) -> &str {
+        c_str(&self.release)
+    }
+}
+
+/// The process forest table's head: how many task rows follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forest {
+    /// Number of [`TaskEntry`] records that follow, threads included.
+    pub nr_tasks: u32,
+    /// Pid of the root of the checkpointed tree, in the caller's namespace.
+    pub root_pid: i32,
+}
+
+impl Forest {
+    /// Payload length.
+    pub const LEN: usize = 8;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.nr_tasks);
+        w.i32(self.root_pid);
+        out
+    }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let nr_tasks = r.u32().ok_or(ErrorKind::Short)?;
+        if nr_tasks == 0 || nr_tasks > MAX_TASKS {
+            return Err(ErrorKind::BadField("nr_tasks", nr_tasks.into()));
+        }
+        let root_pid = r.i32().ok_or(ErrorKind::Short)?;
+        if root_pid <= 0 {
+            return Err(ErrorKind::BadField("root_pid", root_pid.into()));
+        }
+        Ok(Self { nr_tasks, root_pid })
+    }
+}
+
+/// Task flag: a thread that is not its thread group's leader.
+pub const TASK_THREAD: u32 = 1 << 0;
+/// Task flag: the task is a zombie; `exit_code` holds its wait status.
+pub const TASK_ZOMBIE: u32 = 1 << 1;
+/// Task flag: the root of the checkpointed tree.
+pub const TASK_ROOT: u32 = 1 << 2;
+/// Every task flag this version knows.
+pub const TASK_FLAGS_MASK: u32 = TASK_THREAD | TASK_ZOMBIE | TASK_ROOT;
+
+/// One row of the process forest. Pids are in the pid namespace of the
+/// task that called `checkpoint(2)`; 0 means "outside that namespace".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskEntry {
+    /// Thread id.
+    pub pid: i32,
+    /// Thread group id (the process id).
+    pub tgid: i32,
+    /// Process id of the real parent, or 0 if outside the namespace.
+    pub ppid: i32,
+    /// Session id.
+    pub sid: i32,
+    /// Process group id.
+    pub pgid: i32,
+    /// `TASK_*` flags.
+    pub flags: u32,
+    /// Wait status of a zombie (`exit_code`), else 0.
+    pub exit_code: i32,
+    /// Signal sent to the parent at exit (`exit_signal`), -1 for threads.
+    pub exit_signal: i32,
+    /// Command name, NUL padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+impl TaskEntry {
+    /// Payload length.
+    pub const LEN: usize = 8 * 4 + COMM_LEN;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.i32(self.pid);
+        w.i32(self.tgid);
+        w.i32(self.ppid);
+        w.i32(self.sid);
+        w.i32(self.pgid);
+        w.u32(self.flags);
+        w.i32(self.exit_code);
+        w.i32(self.exit_signal);
+        w.bytes(&self.comm);
+        out
+    }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let mut pid_field = |name: &'static str, min: i32| -> Result<i32, ErrorKind> {
+            let v = r.i32().ok_or(ErrorKind::Short)?;
+            if v < min {
+                return Err(ErrorKind::BadField(name, v.into()));
+            }
+            Ok(v)
+        };
+        let pid = pid_field("pid", 1)?;
+        let tgid = pid_field("tgid", 1)?;
+        let ppid = pid_field("ppid", 0)?;
+        let sid = pid_field("sid", 0)?;
+        let pgid = pid_field("pgid", 0)?;
+        let flags = r.u32().ok_or(ErrorKind::Short)?;
+        if flags & !TASK_FLAGS_MASK != 0 {
+            return Err(ErrorKind::BadField("flags", flags.into()));
+        }
+        let exit_code = r.i32().ok_or(ErrorKind::Short)?;
+        let exit_signal = r.i32().ok_or(ErrorKind::Short)?;
+        let comm: [u8; COMM_LEN] = r.array().ok_or(ErrorKind::Short)?;
+        if !comm.contains(&0) {
+            return Err(ErrorKind::BadField("comm", 0));
+        }
+        if (flags & TASK_THREAD != 0) == (pid == tgid) {
+            return Err(ErrorKind::BadField("flags", flags.into()));
+        }
+        Ok(Self { pid, tgid, ppid, sid, pgid, flags, exit_code, exit_signal, comm })
+    }
+
+    /// The command name as text (up to the first NUL).
+    pub fn comm_str(&self) -> &str {
+        c_str(&self.comm)
+    }
+
+    /// Whether this row is a zombie.
+    pub fn is_zombie(&self) -> bool {
+        self.flags & TASK_ZOMBIE != 0
+    }
+
+    /// Whether this row is a non-leader thread.
+    pub fn is_thread(&self) -> bool {
+        self.flags & TASK_THREAD != 0
+    }
+}
+
+/// The last record: lets a reader tell a complete image from a cut one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// Number of records before the tail.
+    pub nr_records: u32,
+    /// Number of bytes before the tail record.
+    pub bytes: u64,
+}
+
+impl Tail {
+    /// Payload length.
+    pub const LEN: usize = 8 + 4 + 4 + 8;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.bytes(&TAIL_MAGIC);
+        w.u32(self.nr_records);
+        w.u32(0);
+        w.u64(self.bytes);
+        out
+    }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let magic: [u8; 8] = r.array().ok_or(ErrorKind::Short)?;
+        if magic != TAIL_MAGIC {
+            return Err(ErrorKind::BadMagic);
+        }
+        let nr_records = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let bytes = r.u64().ok_or(ErrorKind::Short)?;
+        Ok(Self { nr_records, bytes })
+    }
+}
+
+fn c_str(b: &[u8]) -> &str {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    let b = b.get(..end).unwrap_or(&[]);
+    match core::str::from_utf8(b) {
+        Ok(s) => s,
+        // Not UTF-8 (a comm can hold any byte): show the valid prefix.
+        Err(e) => core::str::from_utf8(b.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or(""),
+    }
+}
+
+/// What is wrong with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The image ends inside this record (or before the tail).
+    Truncated,
+    /// The payload is shorter than its type's layout.
+    Short,
+    /// `len` does not match the type's layout.
+    BadLength {
+        /// The record's `len`.
+        len: u32,
+        /// The length its type has.
+        expected: u32,
+    },
+    /// `len` is larger than [`MAX_PAYLOAD_LEN`].
+    Oversized(u32),
+    /// A padding or reserved byte is not zero.
+    BadPadding,
+    /// The header or tail magic is wrong.
+    BadMagic,
+    /// The image was written in a format version this reader does not know.
+    UnsupportedVersion(u32),
+    /// The image is for another architecture.
+    UnknownArch(u32),
+    /// The header carries unknown checkpoint flags.
+    UnknownFlags(u64),
+    /// A record type this version does not know.
+    UnknownType(u32),
+    /// A known record in the wrong place.
+    Unexpected {
+        /// The record type found.
+        found: RecordType,
+        /// What the stream needed at this point.
+        expected: &'static str,
+    },
+    /// A field holds an impossible value.
+    BadField(&'static str, i64),
+    /// The tail's counts disagree with the image.
+    TailMismatch,
+    /// Bytes follow the tail record.
+    TrailingData,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Truncated => write!(f, "image is truncated"),
+            Self::Short => write!(f, "payload too short"),
+            Self::BadLength { len, expected } => {
+                write!(f, "payload length {len}, expected {expected}")
+            }
+            Self::Oversized(len) => {
+                write!(f, "payload length {len} exceeds the limit of {MAX_PAYLOAD_LEN}")
+            }
+            Self::BadPadding => write!(f, "non-zero padding"),
+            Self::BadMagic => write!(f, "bad magic: not a kernel-ckpt image"),
+            Self::UnsupportedVersion(v) => {
+                write!(f, "format version {v}, this reader knows version {IMAGE_VERSION}")
+            }
+            Self::UnknownArch(a) => write!(f, "unknown architecture code {a}"),
+            Self::UnknownFlags(fl) => write!(f, "unknown checkpoint flags {fl:#x}"),
+            Self::UnknownType(t) => write!(f, "unknown record type {t}"),
+            Self::Unexpected { found, expected } => {
+                write!(f, "unexpected {} record, expected {expected}", found.name())
+            }
+            Self::BadField(name, v) => write!(f, "invalid {name} ({v})"),
+            Self::TailMismatch => write!(f, "tail counts do not match the image"),
+            Self::TrailingData => write!(f, "data after the tail record"),
+        }
+    }
+}
+
+/// A decoding error: what, in which record, at which byte offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// Index of the record (0 = header).
+    pub index: u32,
+    /// Byte offset of the record's start in the image.
+    pub offset: u64,
+    /// The record's raw type code, if it could be read.
+    pub record_type: Option<u32>,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "record #{}", self.index)?;
+        match self.record_type {
+            Some(t) => match RecordType::from_u32(t) {
+                Some(k) => write!(f, " ({})", k.name())?,
+                None => write!(f, " (type {t})")?,
+            },
+            None => {}
+        }
+        write!(f, " at offset {}: {}", self.offset, self.kind)
+    }
+}
+
+/// One raw record: type code and payload, where it was found.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecord<'a> {
+    /// Raw type code.
+    pub kind: u32,
+    /// Payload, without padding.
+    pub payload: &'a [u8],
+    /// Index in the stream.
+    pub index: u32,
+    /// Byte offset of the `{type, len}` prefix.
+    pub offset: u64,
+}
+
+/// Splits a buffer into raw records, checking lengths and padding only.
+pub struct RawRecords<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    index: u32,
+}
+
+impl<'a> RawRecords<'a> {
+    /// Iterates over the records of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0, index: 0 }
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn next_record(&mut self) -> Result<RawRecord<'a>, DecodeError> {
+        let offset = self.pos;
+        let err = |record_type, kind| DecodeError {
+            index: self.index,
+            offset: offset as u64,
+            record_type,
+            kind,
+        };
+        let rest = self.buf.get(offset..).unwrap_or(&[]);
+        let mut r = Reader::new(rest);
+        let kind = r.u32().ok_or(err(None, ErrorKind::Truncated))?;
+        let len = r.u32().ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        if len > MAX_PAYLOAD_LEN {
+            return Err(err(Some(kind), ErrorKind::Oversized(len)));
+        }
+        // len <= 16 MiB, so none of this can overflow a usize.
+        let len = len as usize;
+        let pad = padding(len);
+        let start = offset
+            .checked_add(RECORD_HEADER_LEN)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let end = start.checked_add(len).ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let next = end.checked_add(pad).ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let payload = self.buf.get(start..end).ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let padding = self.buf.get(end..next).ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(err(Some(kind), ErrorKind::BadPadding));
+        }
+        let rec = RawRecord { kind, payload, index: self.index, offset: offset as u64 };
+        self.pos = next;
+        self.index = self.index.saturating_add(1);
+        Ok(rec)
+    }
+}
+
+impl<'a> Iterator for RawRecords<'a> {
+    type Item = Result<RawRecord<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.next_record();
+        if r.is_err() {
+            // Stop after the first error: nothing after it can be trusted.
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+}
+
+/// A decoded record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// The header.
+    Header(Header),
+    /// The forest table's head.
+    Forest(Forest),
+    /// One task row.
+    Task(TaskEntry),
+    /// The tail.
+    Tail(Tail),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Header,
+    Forest,
+    Tasks { left: u32 },
+    Tail,
+    Done,
+}
+
+/// Decodes a whole image front to back, checking record order and counts.
+///
+/// Yields each record as an [`Item`], then `None`; after the first error it
+/// yields that error and then `None`. An image that stops before its tail
+/// yields [`ErrorKind::Truncated`].
+pub struct ImageReader<'a> {
+    raw: RawRecords<'a>,
+    state: State,
+    failed: bool,
+}
+
+impl<'a> ImageReader<'a> {
+    /// Reads the image in `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { raw: RawRecords::new(buf), state: State::Header, failed: false }
+    }
+
+    fn expected(&self) -> &'static str {
+        match self.state {
+            State::Header => "header",
+            State::Forest => "forest",
+            State::Tasks { .. } => "task",
+            State::Tail => "tail",
+            State::Done => "end of image",
+        }
+    }
+
+    fn step(&mut self, rec: RawRecord<'a>) -> Result<Item, ErrorKind> {
+        let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
+        let want = match self.state {
+            State::Header => RecordType::Header,
+            State::Forest => RecordType::Forest,
+            State::Tasks { .. } => RecordType::Task,
+            State::Tail => RecordType::Tail,
+            State::Done => return Err(ErrorKind::TrailingData),
+        };
+        if kind != want {
+            return Err(ErrorKind::Unexpected { found: kind, expected: self.expected() });
+        }
+        let expected_len = match kind {
+            RecordType::Header => Header::LEN,
+            RecordType::Forest => Forest::LEN,
+            RecordType::Task => TaskEntry::LEN,
+            RecordType::Tail => Tail::LEN,
+        };
+        if rec.payload.len() != expected_len {
+            return Err(ErrorKind::BadLength {
+                len: u32::try_from(rec.payload.len()).unwrap_or(u32::MAX),
+                expected: expected_len as u32,
+            });
+        }
+        let item = match kind {
+            RecordType::Header => {
+                let h = Header::decode(rec.payload)?;
+                self.state = State::Forest;
+                Item::Header(h)
+            }
+            RecordType::Forest => {
+                let f = Forest::decode(rec.payload)?;
+                self.state = State::Tasks { left: f.nr_tasks };
+                Item::Forest(f)
+            }
+            RecordType::Task => {
+                let t = TaskEntry::decode(rec.payload)?;
+                let left = match self.state {
+                    State::Tasks { left } => left.checked_sub(1).ok_or(ErrorKind::TailMismatch)?,
+                    _ => return Err(ErrorKind::TailMismatch),
+                };
+                self.state = if left == 0 { State::Tail } else { State::Tasks { left } };
+                Item::Task(t)
+            }
+            RecordType::Tail => {
+                let t = Tail::decode(rec.payload)?;
+                if t.nr_records != rec.index || t.bytes != rec.offset {
+                    return Err(ErrorKind::TailMismatch);
+                }
+                self.state = State::Done;
+                Item::Tail(t)
+            }
+        };
+        Ok(item)
+    }
+}
+
+impl<'a> Iterator for ImageReader<'a> {
+    type Item = Result<Item, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let rec = match self.raw.next() {
+            Some(Ok(rec)) => rec,
+            Some(Err(e)) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+            None if self.state == State::Done => return None,
+            None => {
+                self.failed = true;
+                return Some(Err(DecodeError {
+                    index: self.raw.index,
+                    offset: self.raw.pos as u64,
+                    record_type: None,
+                    kind: ErrorKind::Truncated,
+                }));
+            }
+        };
+        match self.step(rec) {
+            Ok(item) => Some(Ok(item)),
+            Err(kind) => {
+                self.failed = true;
+                Some(Err(DecodeError {
+                    index: rec.index,
+                    offset: rec.offset,
+                    record_type: Some(rec.kind),
+                    kind,
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Unit tests of the image format: round trip, truncation, corruption.
+
+extern crate std;
+
+use super::*;
+use std::vec::Vec;
+
+fn push(out: &mut Vec<u8>, kind: RecordType, payload: &[u8]) {
+    out.extend_from_slice(&record_header(kind, payload.len() as u32));
+    out.extend_from_slice(payload);
+    out.resize(out.len() + padding(payload.len()), 0);
+}
+
+fn comm(s: &str) -> [u8; COMM_LEN] {
+    let mut c = [0u8; COMM_LEN];
+    c[..s.len()].copy_from_slice(s.as_bytes());
+    c
+}
+
+fn sample_tasks() -> Vec<TaskEntry> {
+    let row = |pid, tgid, ppid, flags, exit_code, name| TaskEntry {
+        pid,
+        tgid,
+        ppid,
+        sid: 100,
+        pgid: 100,
+        flags,
+        exit_code,
+        exit_signal: if flags & TASK_THREAD != 0 { -1 } else { 17 },
+        comm: comm(name),
+    };
+    std::vec![
+        row(100, 100, 1, TASK_ROOT, 0, "root"),
+        row(101, 100, 1, TASK_THREAD, 0, "root-thread"),
+        row(102, 102, 100, 0, 0, "child"),
+        row(103, 103, 100, TASK_ZOMBIE, 7 << 8, "zombie"),
+    ]
+}
+
+fn sample_header() -> Header {
+    let mut release = [0u8; RELEASE_LEN];
+    release[..8].copy_from_slice(b"6.12.117");
+    Header { version: IMAGE_VERSION, arch: ARCH_X86_64, flags: CHECKPOINT_SUBTREE, release }
+}
+
+/// Encodes an image the way the kernel writes it.
+fn encode(header: &Header, tasks: &[TaskEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push(&mut out, RecordType::Header, &header.encode());
+    let forest = Forest { nr_tasks: tasks.len() as u32, root_pid: tasks[0].pid };
+    push(&mut out, RecordType::Forest, &forest.encode());
+    for t in tasks {
+        push(&mut out, RecordType::Task, &t.encode());
+    }
+    let tail = Tail { nr_records: 2 + tasks.len() as u32, bytes: out.len() as u64 };
+    push(&mut out, RecordType::Tail, &tail.encode());
+    out
+}
+
+fn decode(buf: &[u8]) -> Result<Vec<Item>, DecodeError> {
+    ImageReader::new(buf).collect()
+}
+
+#[test]
+fn round_trip() {
+    let tasks = sample_tasks();
+    let img = encode(&sample_header(), &tasks);
+    assert_eq!(img.len() % ALIGN, 0);
+    let items = decode(&img).expect("valid image");
+    assert_eq!(items.len(), 3 + tasks.len());
+    assert_eq!(items[0], Item::Header(sample_header()));
+    assert_eq!(items[1], Item::Forest(Forest { nr_tasks: 4, root_pid: 100 }));
+    for (i, t) in tasks.iter().enumerate() {
+        assert_eq!(items[2 + i], Item::Task(*t));
+    }
+    match items.last() {
+        Some(Item::Tail(t)) => assert_eq!(t.nr_records, 6),
+        other => panic!("last item {other:?}"),
+    }
+    if let Item::Task(t) = items[5] {
+        assert!(t.is_zombie());
+        assert_eq!(t.comm_str(), "zombie");
+    }
+    if let Item::Header(h) = items[0] {
+        assert_eq!(h.release_str(), "6.12.117");
+    }
+}
+
+#[test]
+fn truncation_at_every_offset_is_an_error() {
+    let img = encode(&sample_header(), &sample_tasks());
+    for cut in 0..img.len() {
+        let err = decode(&img[..cut]).expect_err("a cut image must not decode");
+        assert_eq!(err.kind, ErrorKind::Truncated, "cut at {cut}: {err}");
+        assert!(err.offset <= cut as u64, "cut at {cut}: error offset {}", err.offset);
+    }
+}
+
+#[test]
+fn every_bit_flip_is_handled() {
+    let img = encode(&sample_header(), &sample_tasks());
+    let mut rejected = 0;
+    for byte in 0..img.len() {
+        for bit in 0..8 {
+            let mut bad = img.clone();
+            bad[byte] ^= 1 << bit;
+            // Must not panic; many flips (in pids, say) still give a valid image.
+            if let Err(e) = decode(&bad) {
+                rejected += 1;
+                // The message names a record and an offset inside the image.
+                assert!(e.offset < img.len() as u64);
+                assert!(std::format!("{e}").starts_with("record #"));
+            }
+        }
+    }
+    // Flips in types, lengths, magics, padding, flags and counts are caught.
+    assert!(rejected > img.len() * 3, "only {rejected} flips rejected");
+}
+
+#[test]
+fn flips_in_structure_are_rejected() {
+    let img = encode(&sample_header(), &sample_tasks());
+    // type and len of the header, the magic, the version.
+    for byte in (0..8).chain(8..16).chain(16..20) {
+        let mut bad = img.clone();
+        bad[byte] ^= 0x10;
+        assert!(decode(&bad).is_err(), "flip in byte {byte} accepted");
+    }
+}
+
+#[test]
+fn oversized_length_is_rejected() {
+    let mut img = encode(&sample_header(), &sample_tasks());
+    img[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = decode(&img).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Oversized(u32::MAX));
+    assert_eq!((err.index, err.offset), (0, 0));
+    // Within the limit but past the end of the buffer: truncated.
+    img[4..8].copy_from_slice(&MAX_PAYLOAD_LEN.to_le_bytes());
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::Truncated);
+}
+
+#[test]
+fn wrong_length_for_type_is_rejected() {
+    let mut img = Vec::new();
+    push(&mut img, RecordType::Header, &[0u8; Header::LEN + 8]);
+    let err = decode(&img).unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::BadLength { len: Header::LEN as u32 + 8, expected: Header::LEN as u32 }
+    );
+}
+
+#[test]
+fn order_and_counts_are_checked() {
+    let tasks = sample_tasks();
+    // Forest first.
+    let mut img = Vec::new();
+    push(&mut img, RecordType::Forest, &Forest { nr_tasks: 1, root_pid: 1 }.encode());
+    let err = decode(&img).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Unexpected { found: RecordType::Forest, .. }));
+
+    // Forest announces more tasks than follow.
+    let mut img = Vec::new();
+    push(&mut img, RecordType::Header, &sample_header().encode());
+    push(&mut img, RecordType::Forest, &Forest { nr_tasks: 5, root_pid: 100 }.encode());
+    for t in &tasks {
+        push(&mut img, RecordType::Task, &t.encode());
+    }
+    let tail = Tail { nr_records: 6, bytes: img.len() as u64 };
+    push(&mut img, RecordType::Tail, &tail.encode());
+    let err = decode(&img).unwrap_err();
+    assert_eq!(err.index, 6);
+    assert!(matches!(err.kind, ErrorKind::Unexpected { found: RecordType::Tail, .. }));
+
+    // Data after the tail.
+    let mut img = encode(&sample_header(), &tasks);
+    push(&mut img, RecordType::Task, &tasks[0].encode());
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::TrailingData);
+
+    // Unknown record type.
+    let mut img = encode(&sample_header(), &tasks);
+    let off = Header::LEN + padding(Header::LEN) + RECORD_HEADER_LEN;
+    img[off..off + 4].copy_from_slice(&77u32.to_le_bytes());
+    let err = decode(&img).unwrap_err();
+    assert_eq!((err.index, err.kind), (1, ErrorKind::UnknownType(77)));
+    assert_eq!(std::format!("{err}"), std::format!("record #1 (type 77) at offset {off}: unknown record type 77"));
+}
+
+#[test]
+fn bad_fields_are_rejected() {
+    let mut tasks = sample_tasks();
+    tasks[2].pid = 0;
+    let err = decode(&encode(&sample_header(), &tasks)).unwrap_err();
+    assert_eq!((err.index, err.kind), (4, ErrorKind::BadField("pid", 0)));
+
+    let mut tasks = sample_tasks();
+    tasks[1].flags = 0; // a thread (pid != tgid) without the thread flag
+    assert_eq!(decode(&encode(&sample_header(), &tasks)).unwrap_err().index, 3);
+
+    let mut tasks = sample_tasks();
+    tasks[0].comm = [b'x'; COMM_LEN];
+    assert_eq!(
+        decode(&encode(&sample_header(), &tasks)).unwrap_err().kind,
+        ErrorKind::BadField("comm", 0)
+    );
+
+    let mut h = sample_header();
+    h.version = 2;
+    assert_eq!(decode(&encode(&h, &sample_tasks())).unwrap_err().kind, ErrorKind::UnsupportedVersion(2));
+    let mut h = sample_header();
+    h.flags = 0x80;
+    assert_eq!(decode(&encode(&h, &sample_tasks())).unwrap_err().kind, ErrorKind::UnknownFlags(0x80));
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    // xorshift64*: deterministic, no dependencies.
+    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        s ^= s >> 12;
+        s ^= s << 25;
+        s ^= s >> 27;
+        s.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let img = encode(&sample_header(), &sample_tasks());
+    for _ in 0..20_000 {
+        let mut bad = img.clone();
+        let n = (next() % 8 + 1) as usize;
+        for _ in 0..n {
+            let at = (next() % bad.len() as u64) as usize;
+            bad[at] = next() as u8;
+        }
+        let cut = (next() % (bad.len() as u64 + 1)) as usize;
+        let _ = decode(&bad[..cut]);
+        let len = (next() % 64) as usize;
+        let noise: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        let _ = decode(&noise);
+    }
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counted references to tasks and the task state kernel-ckpt reads.
+//!
+//! C headers: [`include/linux/sched.h`](srctree/include/linux/sched.h),
+//! [`include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h),
+//! [`include/linux/sched/jobctl.h`](srctree/include/linux/sched/jobctl.h).
+
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// A reference to a `task_struct`.
+///
+/// # Invariants
+///
+/// `self.0` points to a valid `task_struct` on which this object holds one
+/// reference (taken with `get_task_struct`), released on drop.
+pub(crate) struct TaskRef(NonNull<bindings::task_struct>);
+
+// SAFETY: a task reference may be taken and dropped on any CPU or thread;
+// `get_task_struct`/`put_task_struct` are atomic.
+unsafe impl Send for TaskRef {}
+
+impl TaskRef {
+    /// Takes a new reference on `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a task that stays alive during this call (for
+    /// example because `tasklist_lock` or RCU is held, or a reference is).
+    pub(crate) unsafe fn get(ptr: NonNull<bindings::task_struct>) -> Self {
+        // SAFETY: the caller guarantees `ptr` is a live task.
+        unsafe { bindings::get_task_struct(ptr.as_ptr()) };
+        // INVARIANT: the reference was just taken.
+        Self(ptr)
+    }
+
+    /// Looks up `pid` in the pid namespace of the calling task.
+    pub(crate) fn find_by_vpid(pid: bindings::pid_t) -> Result<Self> {
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: `find_get_task_by_vpid` takes the RCU read lock itself and
+        // returns a task with a reference taken, or NULL.
+        let ptr = unsafe { bindings::find_get_task_by_vpid(pid) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(ptr).map(Self).ok_or(ESRCH)
+    }
+
+    /// The raw pointer, valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::task_struct {
+        self.0.as_ptr()
+    }
+
+    /// Number of the task's `ty` pid (PID, TGID, PGID, SID) as seen in `ns`;
+    /// 0 if it has none there.
+    pub(crate) fn pid_in(&self, ty: bindings::pid_type, ns: &PidNs) -> bindings::pid_t {
+        // SAFETY: the task is valid by the type invariant, `ns` is a live
+        // namespace by its invariant; the function takes RCU itself.
+        unsafe { bindings::__task_pid_nr_ns(self.as_ptr(), ty, ns.as_ptr()) }
+    }
+
+    /// Whether this task leads its thread group.
+    pub(crate) fn is_group_leader(&self) -> bool {
+        // SAFETY: the task is valid; `group_leader` of a live task is valid.
+        unsafe { bindings::thread_group_leader(self.as_ptr()) }
+    }
+
+    /// `exit_state` (`EXIT_ZOMBIE`, `EXIT_DEAD` or 0).
+    pub(crate) fn exit_state(&self) -> i32 {
+        // SAFETY: the task is valid; the field is an int written once at exit.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_state) }
+    }
+
+    /// `exit_code`: the wait status of a zombie.
+    pub(crate) fn exit_code(&self) -> i32 {
+        // SAFETY: as for `exit_state`.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_code) }
+    }
+
+    /// `exit_signal`: the signal sent to the parent at exit (-1 for threads).
+    pub(crate) fn exit_signal(&self) -> i32 {
+        // SAFETY: the task is valid; an int read.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_signal) }
+    }
+
+    /// The command name, NUL padded.
+    pub(crate) fn comm(&self) -> [u8; crate::image::COMM_LEN] {
+        let mut buf = [0u8; crate::image::COMM_LEN];
+        // SAFETY: `buf` is a writable buffer of the given length; the task is
+        // valid; `__get_task_comm` copies under `task_lock` and NUL pads.
+        unsafe { bindings::__get_task_comm(buf.as_mut_ptr().cast(), buf.len(), self.as_ptr()) };
+        buf
+    }
+
+    /// Whether the caller may checkpoint this task: the access a debugger
+    /// needs to attach, checked against the caller's real credentials.
+    pub(crate) fn may_checkpoint(&self) -> bool {
+        // SAFETY: the task is valid; `ptrace_may_access` takes `task_lock`.
+        unsafe { bindings::ptrace_may_access(self.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS) }
+    }
+
+    /// Whether the task is the init task (child reaper) of its own active
+    /// pid namespace.
+    pub(crate) fn is_pidns_init(&self) -> bool {
+        // SAFETY: the task is valid and referenced; its active pid namespace
+        // lives at least as long as its pid, and `child_reaper` is only
+        // compared, never dereferenced.
+        unsafe {
+            let ns = bindings::task_active_pid_ns(self.as_ptr());
+            !ns.is_null() && core::ptr::read_volatile(&(*ns).child_reaper) == self.as_ptr()
+        }
+    }
+
+    /// Whether the task is parked by the cgroup v2 freezer and off the CPU.
+    ///
+    /// `task->frozen` alone is not enough: it is also set for a task stopped
+    /// by a signal, traced, or waiting for a vfork child. A task counts as
+    /// frozen only in the freezer trap (`JOBCTL_TRAP_FREEZE`), sleeping
+    /// interruptibly and freezable, not traced and not exiting. These fields
+    /// change under `sighand->siglock`, which is held while they are read.
+    /// Then `wait_task_inactive` makes sure it has scheduled out (`frozen` is
+    /// set just before the task sleeps). May sleep.
+    pub(crate) fn is_frozen(&self) -> bool {
+        let t = self.as_ptr();
+        let mut irqflags = 0;
+        // SAFETY: the task is valid; a NULL result means it is past exit.
+        let sighand = unsafe { bindings::lock_task_sighand(t, &mut irqflags) };
+        if sighand.is_null() {
+            return false;
+        }
+        let want = bindings::TASK_INTERRUPTIBLE | bindings::TASK_FREEZABLE;
+        // SAFETY: `siglock` is held, so jobctl, frozen and the trap state are
+        // stable; the reads are of plain integers of a valid task.
+        let parked = unsafe {
+            let jobctl = core::ptr::read_volatile(&(*t).jobctl) as u64;
+            let state = core::ptr::read_volatile(&(*t).__state);
+            let ptrace = core::ptr::read_volatile(&(*t).ptrace);
+            let flags = core::ptr::read_volatile(&(*t).flags);
+            bindings::cgroup_task_frozen(t)
+                && jobctl & u64::from(bindings::JOBCTL_TRAP_FREEZE) != 0
+                && state == want
+                && ptrace == 0
+                && flags & bindings::PF_EXITING == 0
+        };
+        // SAFETY: locked above with the same flags.
+        unsafe { bindings::unlock_task_sighand(t, &mut irqflags) };
+        // SAFETY: the task is valid; may sleep, and no lock is held here.
+        parked && unsafe { bindings::wait_task_inactive(t, bindings::TASK_INTERRUPTIBLE) } != 0
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object owns one reference.
+        unsafe { bindings::put_task_struct(self.as_ptr()) };
+    }
+}
+
+/// The pid namespace of the calling task.
+///
+/// # Invariants
+///
+/// `self.0` is the active pid namespace of `current`, which cannot change
+/// while the current task runs this system call, so it stays valid as long
+/// as this object (which never leaves the syscall) lives.
+pub(crate) struct PidNs(NonNull<bindings::pid_namespace>);
+
+impl PidNs {
+    /// The caller's active pid namespace.
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: `current` is valid for the duration of the system call.
+        let ns = unsafe { bindings::task_active_pid_ns(bindings::get_current()) };
+        // INVARIANT: see the type's invariant. NULL only for a task whose pid
+        // is already detached, which cannot be a task in a system call.
+        NonNull::new(ns).map(Self).ok_or(ESRCH)
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pid_namespace {
+        self.0.as_ptr()
+    }
+}

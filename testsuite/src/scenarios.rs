@@ -1,0 +1,415 @@
+//! The scenarios: each builds a tree, checkpoints it, and checks the image
+//! against the truth read from /proc, or checks that a bad call fails with
+//! the right errno and writes nothing.
+
+use crate::truth::read_tree;
+use anyhow::{bail, Context, Result};
+use ckpt::{cgroup, sys_checkpoint, sys_restart};
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, setgid, setuid, ForkResult, Gid, Pid, Uid};
+use serde::Deserialize;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use testsuite::{name_rows, Check, RawRow, ScenarioResult};
+
+const CKPT: &str = "/bin/ckpt";
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const SUBTREE: u64 = ckpt_image::CHECKPOINT_SUBTREE;
+
+/// What `ckpt inspect --json` prints (the fields checked here).
+#[derive(Deserialize)]
+struct InspectJson {
+    header: InspectHeader,
+    root_pid: i32,
+    tasks: Vec<InspectTask>,
+}
+
+#[derive(Deserialize)]
+struct InspectHeader {
+    version: u32,
+    release: String,
+}
+
+#[derive(Deserialize)]
+struct InspectTask {
+    pid: i32,
+    tgid: i32,
+    ppid: i32,
+    sid: i32,
+    pgid: i32,
+    thread: bool,
+    zombie: bool,
+    root: bool,
+    exit_code: i32,
+    comm: String,
+}
+
+/// A running workload in its own cgroup, killed when dropped.
+struct Workload {
+    pid: i32,
+    cg: PathBuf,
+}
+
+impl Workload {
+    fn start(scenario: &str, kind: &str) -> Result<Self> {
+        let ready = PathBuf::from(format!("/tmp/ready-{scenario}"));
+        let _ = fs::remove_file(&ready);
+        let exe = std::env::current_exe().context("locating ckpt-scenarios")?;
+        let argv: Vec<OsString> =
+            vec![exe.into(), "workload".into(), kind.into(), ready.clone().into()];
+        let pid = ckpt::run(Some(scenario), &argv)?;
+        let cg = cgroup::of_pid(pid)?;
+        let w = Workload { pid, cg };
+        let start = Instant::now();
+        while !ready.exists() {
+            if start.elapsed() > READY_TIMEOUT {
+                bail!("workload {kind} not ready after {READY_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(w)
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        let _ = cgroup::thaw(&self.cg);
+        let _ = cgroup::kill(&self.cg);
+        // Reap the root (our child); orphans go to the runner, a subreaper.
+        let _ = waitpid(Pid::from_raw(self.pid), None);
+        for _ in 0..100 {
+            if fs::remove_dir(&self.cg).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Collects checks into a result.
+struct Checks(Vec<Check>);
+
+impl Checks {
+    fn eq(&mut self, what: impl Into<String>, expected: impl ToString, got: impl ToString) {
+        self.0.push(Check { what: what.into(), expected: expected.to_string(), got: got.to_string() });
+    }
+
+    fn errno(&mut self, what: &str, expected: Errno, got: Result<(), Errno>) {
+        let got = match got {
+            Ok(()) => "success".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        self.eq(what, format!("{expected:?}"), got);
+    }
+}
+
+fn errno_name(e: Errno) -> String {
+    format!("{e:?}")
+}
+
+fn image_rows(img: &InspectJson) -> Vec<RawRow> {
+    img.tasks
+        .iter()
+        .map(|t| RawRow {
+            pid: t.pid,
+            tgid: t.tgid,
+            ppid: t.ppid,
+            sid: t.sid,
+            pgid: t.pgid,
+            thread: t.thread,
+            zombie: t.zombie,
+            exit_code: t.exit_code,
+            comm: t.comm.clone(),
+        })
+        .collect()
+}
+
+/// Checks an image against the truth, field by field, and its order.
+fn compare(c: &mut Checks, root: i32, truth: &[RawRow], img: &InspectJson) {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    c.eq("header release", release.trim(), &img.header.release);
+    c.eq("header version", ckpt_image::IMAGE_VERSION, img.header.version);
+    c.eq("root pid", root, img.root_pid);
+    c.eq("number of tasks", truth.len(), img.tasks.len());
+    let roots: Vec<i32> = img.tasks.iter().filter(|t| t.root).map(|t| t.pid).collect();
+    c.eq("tasks flagged root", format!("[{root}]"), format!("{roots:?}"));
+    for t in truth {
+        match img.tasks.iter().find(|i| i.pid == t.pid) {
+            None => c.eq(format!("task {} in image", t.pid), "present", "missing"),
+            Some(i) => {
+                let got = RawRow {
+                    pid: i.pid,
+                    tgid: i.tgid,
+                    ppid: i.ppid,
+                    sid: i.sid,
+                    pgid: i.pgid,
+                    thread: i.thread,
+                    zombie: i.zombie,
+                    exit_code: i.exit_code,
+                    comm: i.comm.clone(),
+                };
+                c.eq(format!("task {}", t.pid), format!("{t:?}"), format!("{got:?}"));
+            }
+        }
+    }
+    // Image order: every task after its parent and after its group leader.
+    let pos = |pid: i32| img.tasks.iter().position(|t| t.pid == pid);
+    let mut misordered = Vec::new();
+    for (k, t) in img.tasks.iter().enumerate() {
+        let before = |p: i32| pos(p).is_none_or(|j| j < k);
+        if t.thread && !before(t.tgid) || !t.thread && t.pid != root && !before(t.ppid) {
+            misordered.push(t.pid);
+        }
+    }
+    c.eq("tasks listed before their parent or leader", "[]", format!("{misordered:?}"));
+}
+
+fn inspect_json(out: &std::process::Output, c: &mut Checks) -> Result<InspectJson> {
+    c.eq("ckpt inspect exit status", 0, out.status.code().unwrap_or(-1));
+    serde_json::from_slice(&out.stdout).context("parsing `ckpt inspect --json` output")
+}
+
+/// Checkpoints the workload's tree (or `target`'s) with the `ckpt` tool and
+/// compares the image with /proc.
+fn tree_scenario(name: &str, kind: &str, target: Option<fn(&Workload) -> Result<i32>>, flags: u64)
+    -> Result<ScenarioResult> {
+    let w = Workload::start(name, kind)?;
+    let root = match target {
+        Some(f) => f(&w)?,
+        None => w.pid,
+    };
+    let mut c = Checks(Vec::new());
+    let truth = read_tree(root)?;
+    let img_path = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &root.to_string(), "-o", &img_path, "--flags", &format!("{flags:#x}")])
+        .output()?;
+    c.eq("ckpt checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    c.eq("ckpt checkpoint stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    let after = read_tree(root)?;
+    c.eq("tree unchanged by checkpoint", format!("{truth:?}"), format!("{after:?}"));
+    c.eq("tree thawed after checkpoint", false, cgroup::is_frozen(&w.cg)?);
+    let out = Command::new(CKPT).args(["inspect", "--json", &img_path]).output()?;
+    let img = inspect_json(&out, &mut c)?;
+    compare(&mut c, root, &truth, &img);
+    let table = Command::new(CKPT).args(["inspect", &img_path]).output()?;
+    c.eq("ckpt inspect (table) exit status", 0, table.status.code().unwrap_or(-1));
+    Ok(ScenarioResult {
+        truth: name_rows(&truth),
+        image: name_rows(&image_rows(&img)),
+        checks: c.0,
+        ..Default::default()
+    })
+}
+
+/// The image streamed through a pipe: `ckpt checkpoint -o - | ckpt inspect -`.
+fn pipe_to_inspect(name: &str) -> Result<ScenarioResult> {
+    let w = Workload::start(name, "parent_three_children")?;
+    let mut c = Checks(Vec::new());
+    let truth = read_tree(w.pid)?;
+    let script = format!("set -o pipefail; {CKPT} checkpoint {} -o - | {CKPT} inspect --json -", w.pid);
+    let out = Command::new("/bin/sh").args(["-c", &script]).output()?;
+    c.eq("pipeline stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    let img = inspect_json(&out, &mut c)?;
+    compare(&mut c, w.pid, &truth, &img);
+    Ok(ScenarioResult {
+        truth: name_rows(&truth),
+        image: name_rows(&image_rows(&img)),
+        checks: c.0,
+        ..Default::default()
+    })
+}
+
+fn ns_init_of(w: &Workload) -> Result<i32> {
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
+    let first = children.split_whitespace().next().context("outer has no child")?;
+    Ok(first.parse()?)
+}
+
+fn output_file(name: &str) -> Result<(PathBuf, File)> {
+    let p = PathBuf::from(format!("/tmp/{name}.img"));
+    let f = File::create(&p)?;
+    Ok((p, f))
+}
+
+fn size(p: &Path) -> u64 {
+    fs::metadata(p).map(|m| m.len()).unwrap_or(u64::MAX)
+}
+
+fn err_einval_flags(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "sleeper")?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    c.errno("unknown flag 0x80", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 0x80));
+    c.errno("unknown flag 1<<63", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 1 << 63));
+    c.eq("bytes written", 0, size(&p));
+    Ok(c.0)
+}
+
+fn err_einval_not_pidns_init(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "sleeper")?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    c.errno("whole-namespace checkpoint of a non-init task", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), 0));
+    c.eq("bytes written", 0, size(&p));
+    Ok(c.0)
+}
+
+fn err_ebadf(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "sleeper")?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    let mut c = Checks(Vec::new());
+    let (p, _) = output_file(name)?;
+    let ro = File::open(&p)?;
+    c.errno("fd open read-only", Errno::EBADF, sys_checkpoint(w.pid, ro.as_fd(), SUBTREE));
+    // SAFETY: -1 and 1000 are never open here; the borrowed fd is not used
+    // beyond the call.
+    let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(1000) };
+    c.errno("fd not open", Errno::EBADF, sys_checkpoint(w.pid, bad, SUBTREE));
+    let ret = unsafe {
+        nix::libc::syscall(ckpt_image::SYS_CHECKPOINT, w.pid as nix::libc::c_long, -1 as nix::libc::c_long, SUBTREE)
+    };
+    c.eq("fd -1", "EBADF", if ret == -1 { errno_name(Errno::last()) } else { "success".into() });
+    c.eq("bytes written", 0, size(&p));
+    Ok(c.0)
+}
+
+fn err_esrch(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    // A pid that existed a moment ago and was reaped.
+    // SAFETY: the child exits at once.
+    let gone = match unsafe { fork() }? {
+        ForkResult::Parent { child } => {
+            waitpid(child, None)?;
+            child.as_raw()
+        }
+        ForkResult::Child => unsafe { nix::libc::_exit(0) },
+    };
+    c.errno("reaped pid", Errno::ESRCH, sys_checkpoint(gone, f.as_fd(), SUBTREE));
+    c.errno("pid 0", Errno::ESRCH, sys_checkpoint(0, f.as_fd(), SUBTREE));
+    c.errno("pid -5", Errno::ESRCH, sys_checkpoint(-5, f.as_fd(), SUBTREE));
+    c.eq("bytes written", 0, size(&p));
+    Ok(c.0)
+}
+
+fn err_eperm_unprivileged(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "parent_three_children")?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    // A child drops to uid/gid 1000 and tries: it reports the errno as its
+    // exit status.
+    // SAFETY: the child only makes system calls and exits.
+    let status = match unsafe { fork() }? {
+        ForkResult::Parent { child } => waitpid(child, None)?,
+        ForkResult::Child => {
+            let code = match setgid(Gid::from_raw(1000)).and_then(|_| setuid(Uid::from_raw(1000))) {
+                Err(_) => 255,
+                Ok(()) => match sys_checkpoint(w.pid, f.as_fd(), SUBTREE) {
+                    Ok(()) => 0,
+                    Err(e) => e as i32,
+                },
+            };
+            unsafe { nix::libc::_exit(code) }
+        }
+    };
+    let got = match status {
+        WaitStatus::Exited(_, 0) => "success".to_string(),
+        WaitStatus::Exited(_, 255) => "could not drop privileges".to_string(),
+        WaitStatus::Exited(_, e) => errno_name(Errno::from_raw(e)),
+        other => format!("{other:?}"),
+    };
+    c.eq("uid 1000 on root's frozen tree", "EPERM", got);
+    c.eq("bytes written", 0, size(&p));
+    Ok(c.0)
+}
+
+fn err_ebusy_not_frozen(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "parent_three_children")?;
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    c.errno("tree not frozen", Errno::EBUSY, sys_checkpoint(w.pid, f.as_fd(), SUBTREE));
+    c.eq("bytes written", 0, size(&p));
+    // One child moved to another cgroup: the rest frozen, that one not.
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
+    let child: i32 = children.split_whitespace().nth(1).context("no second child")?.parse()?;
+    let other = cgroup::create(&format!("{name}-other"))?;
+    cgroup::add(&other, child)?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    c.errno("one child not frozen", Errno::EBUSY, sys_checkpoint(w.pid, f.as_fd(), SUBTREE));
+    c.eq("bytes written", 0, size(&p));
+    cgroup::thaw(&w.cg)?;
+    cgroup::add(&w.cg, child)?;
+    let _ = fs::remove_dir(&other);
+    // The tool names the cause and the fix.
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &w.pid.to_string(), "-o", "/tmp/ebusy-cli.img", "--no-freeze"])
+        .output()?;
+    c.eq("ckpt --no-freeze exit status", 1, out.status.code().unwrap_or(-1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    c.eq("ckpt --no-freeze message names the cause", true, stderr.contains("not frozen"));
+    c.eq("ckpt removes the partial output", false, Path::new("/tmp/ebusy-cli.img").exists());
+    Ok(c.0)
+}
+
+fn err_enosys_restart(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let (p, _) = output_file(name)?;
+    let f = File::open(&p)?;
+    c.errno("restart(2) of this version", Errno::ENOSYS, sys_restart(0, f.as_fd(), 0));
+    c.errno("restart(2) with unknown flags", Errno::EINVAL, sys_restart(0, f.as_fd(), 1));
+    Ok(c.0)
+}
+
+fn layout_selfcheck() -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let out = Command::new("/bin/dmesg").output()?;
+    let log = String::from_utf8_lossy(&out.stdout);
+    let line = log.lines().find(|l| l.contains("ckpt: layout self-check")).unwrap_or("(none)");
+    let verdict = line.split("ckpt: ").nth(1).unwrap_or(line);
+    // The number of checks is part of the message; keep the verdict only.
+    let verdict = verdict.split(" (").next().unwrap_or(verdict);
+    c.eq("boot self-check", "layout self-check passed", verdict);
+    c.eq("no layout mismatch logged", false, log.contains("layout mismatch"));
+    Ok(c.0)
+}
+
+fn checks_only(r: Result<Vec<Check>>) -> Result<ScenarioResult> {
+    r.map(|checks| ScenarioResult { checks, ..Default::default() })
+}
+
+/// Runs one scenario in this process.
+pub fn run(name: &str) -> ScenarioResult {
+    let r = match name {
+        "layout_selfcheck" => checks_only(layout_selfcheck()),
+        "single_sleeper" => tree_scenario(name, "sleeper", None, SUBTREE),
+        "parent_three_children" => tree_scenario(name, "parent_three_children", None, SUBTREE),
+        "session_two_groups" => tree_scenario(name, "session_two_groups", None, SUBTREE),
+        "zombie_child" => tree_scenario(name, "zombie_child", None, SUBTREE),
+        "four_threads" => tree_scenario(name, "four_threads", None, SUBTREE),
+        "orphan_reparented_to_init" => tree_scenario(name, "orphan", None, SUBTREE),
+        "whole_pidns" => tree_scenario(name, "orphan", Some(ns_init_of), 0),
+        "tree_100" => tree_scenario(name, "tree_100", None, SUBTREE),
+        "pipe_to_inspect" => pipe_to_inspect(name),
+        "err_einval_flags" => checks_only(err_einval_flags(name)),
+        "err_einval_not_pidns_init" => checks_only(err_einval_not_pidns_init(name)),
+        "err_ebadf" => checks_only(err_ebadf(name)),
+        "err_esrch" => checks_only(err_esrch(name)),
+        "err_eperm_unprivileged" => checks_only(err_eperm_unprivileged(name)),
+        "err_ebusy_not_frozen" => checks_only(err_ebusy_not_frozen(name)),
+        "err_enosys_restart" => checks_only(err_enosys_restart(name)),
+        other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
+    };
+    let mut res = r.unwrap_or_else(|e| ScenarioResult { error: Some(format!("{e:#}")), ..Default::default() });
+    res.scenario = name.to_string();
+    res.ok = res.error.is_none() && !res.checks.is_empty() && res.checks.iter().all(Check::passed);
+    res
+}

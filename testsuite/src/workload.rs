@@ -1,0 +1,203 @@
+//! Workloads: the process trees the scenarios checkpoint.
+//!
+//! Each workload builds its tree, creates its ready file once the tree is
+//! complete, and then every task sleeps in pause(2) until it is killed.
+
+use anyhow::{bail, Context, Result};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::prctl;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{fork, pause, pipe, read, setpgid, write, ForkResult, Pid};
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+
+fn sleep_forever() -> ! {
+    loop {
+        pause();
+    }
+}
+
+fn name(n: &str) {
+    if let Ok(c) = CString::new(n) {
+        let _ = prctl::set_name(&c);
+    }
+}
+
+/// Forks a child that names itself `comm` and runs `f`, which never returns.
+fn spawn(comm: &str, f: impl FnOnce()) -> Result<Pid> {
+    // SAFETY: the workload is single-threaded when it forks.
+    match unsafe { fork() }.context("fork")? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            name(comm);
+            f();
+            sleep_forever()
+        }
+    }
+}
+
+fn ready(path: &Path) -> Result<()> {
+    std::fs::write(path, b"ready\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// Signals "one more task is ready" on a pipe.
+fn notify(w: &OwnedFd) {
+    let _ = write(w, b"r");
+}
+
+/// Waits for `n` notifications.
+fn wait_notified(r: &OwnedFd, n: usize) -> Result<()> {
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    while got < n {
+        match read(r.as_fd(), &mut buf) {
+            Ok(0) => bail!("notification pipe closed after {got} of {n}"),
+            Ok(k) => got += k,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => bail!("reading notifications: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn sleeper(ready_path: &Path) -> Result<()> {
+    name("sleeper");
+    ready(ready_path)
+}
+
+fn parent_three_children(ready_path: &Path) -> Result<()> {
+    name("parent");
+    for i in 1..=3 {
+        spawn(&format!("child-{i}"), || {})?;
+    }
+    ready(ready_path)
+}
+
+/// Session leader `leader` (group L) with `job-a` leading group A, which
+/// `job-b` and `job-a`'s child `job-a-kid` join, and `fg-kid` in group L.
+fn session_two_groups(ready_path: &Path) -> Result<()> {
+    name("leader");
+    let (r, w) = pipe()?;
+    let a = spawn("job-a", || {
+        let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+        let _ = spawn("job-a-kid", || notify(&w));
+        notify(&w);
+    })?;
+    // Both sides set the group, so it is set whichever runs first.
+    let _ = setpgid(a, a);
+    let b = spawn("job-b", || {
+        let _ = setpgid(Pid::from_raw(0), a);
+        notify(&w);
+    })?;
+    let _ = setpgid(b, a);
+    spawn("fg-kid", || notify(&w))?;
+    wait_notified(&r, 4)?;
+    ready(ready_path)
+}
+
+/// A child that exited with status 7 and is not reaped.
+fn zombie_child(ready_path: &Path) -> Result<()> {
+    name("parent");
+    // SAFETY: single-threaded.
+    let child = match unsafe { fork() }? {
+        ForkResult::Parent { child } => child,
+        ForkResult::Child => {
+            name("short-lived");
+            // SAFETY: exit at once, without running the parent's atexit work.
+            unsafe { nix::libc::_exit(7) }
+        }
+    };
+    // Wait until it is a zombie, without reaping it.
+    for _ in 0..5000 {
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        if stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z')) {
+            return ready(ready_path);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    bail!("child {child} never became a zombie")
+}
+
+/// A process with four threads: the main one and worker-1..3.
+fn four_threads(ready_path: &Path) -> Result<()> {
+    name("threads");
+    let barrier = Arc::new(Barrier::new(4));
+    for i in 1..=3 {
+        let b = Arc::clone(&barrier);
+        std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+            b.wait();
+            sleep_forever()
+        })?;
+    }
+    barrier.wait();
+    ready(ready_path)
+}
+
+/// `outer` → `ns-init` (pid 1 of a new pid namespace) → `middle` →
+/// `orphan`; `middle` exits and is reaped, so `orphan` is reparented to the
+/// namespace's init.
+fn orphan(ready_path: &Path) -> Result<()> {
+    name("outer");
+    unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+    let (r, w) = pipe()?;
+    spawn("ns-init", || {
+        let (r2, w2) = pipe().expect("pipe");
+        // SAFETY: single-threaded.
+        match unsafe { fork() } {
+            Ok(ForkResult::Parent { child }) => {
+                // Wait until the orphan exists, then reap `middle`.
+                let _ = wait_notified(&r2, 1);
+                loop {
+                    match waitpid(child, None) {
+                        Ok(WaitStatus::Exited(..)) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+                notify(&w);
+            }
+            Ok(ForkResult::Child) => {
+                name("middle");
+                let _ = spawn("orphan", || {});
+                notify(&w2);
+                // SAFETY: leave at once.
+                unsafe { nix::libc::_exit(0) }
+            }
+            Err(_) => {}
+        }
+    })?;
+    wait_notified(&r, 1)?;
+    ready(ready_path)
+}
+
+/// 100 processes: the root, 9 children, 10 grandchildren under each.
+fn tree_100(ready_path: &Path) -> Result<()> {
+    name("root");
+    let (r, w) = pipe()?;
+    for i in 1..=9 {
+        spawn(&format!("node-{i}"), || {
+            for j in 0..10 {
+                let _ = spawn(&format!("leaf-{i}-{j}"), || notify(&w));
+            }
+            notify(&w);
+        })?;
+    }
+    wait_notified(&r, 99)?;
+    ready(ready_path)
+}
+
+/// Runs workload `kind`; never returns unless setting up failed.
+pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
+    match kind {
+        "sleeper" => sleeper(ready_path)?,
+        "parent_three_children" => parent_three_children(ready_path)?,
+        "session_two_groups" => session_two_groups(ready_path)?,
+        "zombie_child" => zombie_child(ready_path)?,
+        "four_threads" => four_threads(ready_path)?,
+        "orphan" => orphan(ready_path)?,
+        "tree_100" => tree_100(ready_path)?,
+        other => bail!("unknown workload {other:?}"),
+    }
+    sleep_forever()
+}

@@ -1,0 +1,76 @@
+//! Host side of the QEMU scenarios: every scenario's result, as the guest
+//! reported it, must pass, and its observable state is snapshotted.
+//!
+//! Run through `cargo xtask qemu-test`, which boots the guest and sets
+//! `KCKPT_RESULTS` to the results it collected.
+
+use rstest::rstest;
+use std::sync::OnceLock;
+use testsuite::{Event, ScenarioResult, SCENARIOS};
+
+fn results() -> &'static Vec<Event> {
+    static R: OnceLock<Vec<Event>> = OnceLock::new();
+    R.get_or_init(|| {
+        let path = std::env::var("KCKPT_RESULTS").expect(
+            "KCKPT_RESULTS is not set: these tests check results from the QEMU guest; run `cargo xtask qemu-test`",
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        testsuite::parse_results(&text)
+    })
+}
+
+fn result_of(name: &str) -> &'static ScenarioResult {
+    let started = results().iter().any(|e| matches!(e, Event::Start { scenario } if scenario == name));
+    results()
+        .iter()
+        .find_map(|e| match e {
+            Event::Result(r) if r.scenario == name => Some(r),
+            _ => None,
+        })
+        .unwrap_or_else(|| {
+            if started {
+                panic!("scenario {name} started in the guest but never finished (guest crash or hang: see target/qemu-test/console.log)")
+            } else {
+                panic!("scenario {name} did not run in the guest (filtered out, or the guest stopped early)")
+            }
+        })
+}
+
+#[rstest]
+#[case::layout_selfcheck("layout_selfcheck")]
+#[case::single_sleeper("single_sleeper")]
+#[case::parent_three_children("parent_three_children")]
+#[case::session_two_groups("session_two_groups")]
+#[case::zombie_child("zombie_child")]
+#[case::four_threads("four_threads")]
+#[case::orphan_reparented_to_init("orphan_reparented_to_init")]
+#[case::whole_pidns("whole_pidns")]
+#[case::tree_100("tree_100")]
+#[case::pipe_to_inspect("pipe_to_inspect")]
+#[case::err_einval_flags("err_einval_flags")]
+#[case::err_einval_not_pidns_init("err_einval_not_pidns_init")]
+#[case::err_ebadf("err_ebadf")]
+#[case::err_esrch("err_esrch")]
+#[case::err_eperm_unprivileged("err_eperm_unprivileged")]
+#[case::err_ebusy_not_frozen("err_ebusy_not_frozen")]
+#[case::err_enosys_restart("err_enosys_restart")]
+fn scenario(#[case] name: &str) {
+    let r = result_of(name);
+    assert_eq!(r.error, None, "scenario {name} failed in the guest");
+    assert!(!r.checks.is_empty(), "scenario {name} made no checks");
+    let failed: Vec<_> = r.checks.iter().filter(|c| !c.passed()).collect();
+    assert!(failed.is_empty(), "scenario {name}: failed checks: {failed:#?}");
+    // The image tells the same story as /proc, row by row.
+    assert_eq!(r.image, r.truth, "scenario {name}: image differs from /proc");
+    assert!(r.ok, "scenario {name} reported not ok");
+    insta::assert_yaml_snapshot!(name, r);
+}
+
+#[test]
+fn every_scenario_has_a_case() {
+    // The rstest list above must name every scenario the guest runs.
+    let src = include_str!("scenarios.rs");
+    for name in SCENARIOS {
+        assert!(src.contains(&format!("#[case::{name}(\"{name}\")]")), "no test case for scenario {name}");
+    }
+}
