@@ -16,6 +16,7 @@ use crate::image::{self, Forest as ForestRecord, Header, RecordType};
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use kernel::ffi::{c_int, c_ulong};
+use kernel::bindings;
 use kernel::prelude::*;
 
 /// The header record for this kernel.

@@ -18,6 +18,7 @@
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
 use kernel::ffi::{c_int, c_long, c_ulong};
+use kernel::bindings;
 use kernel::prelude::*;
 
 const __LOG_PREFIX: &[u8] = b"ckpt\0";

@@ -11,6 +11,7 @@
 //! field is named in the log and both system calls return `-ENOSYS`.
 
 use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::bindings;
 use kernel::prelude::*;
 
 static VERIFIED: AtomicBool = AtomicBool::new(false);

@@ -9,6 +9,7 @@
 use crate::file::FileRef;
 use crate::image;
 use kernel::ffi::{c_int, c_ulong};
+use kernel::bindings;
 use kernel::prelude::*;
 
 /// `restart(pid, fd, flags)`.

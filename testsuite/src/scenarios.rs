@@ -62,7 +62,9 @@ impl Workload {
         let exe = std::env::current_exe().context("locating ckpt-scenarios")?;
         let argv: Vec<OsString> =
             vec![exe.into(), "workload".into(), kind.into(), ready.clone().into()];
-        let pid = ckpt::run(Some(scenario), &argv)?;
+        let log = PathBuf::from(format!("/tmp/{scenario}.log"));
+        let opts = ckpt::RunOptions { name: Some(scenario), log: Some(&log) };
+        let pid = ckpt::run_with(&opts, &argv)?;
         let cg = cgroup::of_pid(pid)?;
         let w = Workload { pid, cg };
         let start = Instant::now();

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt checkpoint` and `ckpt restart`: the system calls wrapped in the
+//! cgroup handling they need, with errors turned into sentences.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE};
+use nix::errno::Errno;
+
+use crate::{cgroup, kernel_has_checkpoint, sys_checkpoint, sys_restart, CheckpointError};
+
+/// How long [`checkpoint`] waits for the job's cgroup to freeze.
+pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What [`checkpoint`] does around the system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointOptions {
+    /// Kill the job's cgroup after a successful checkpoint.
+    pub kill: bool,
+    /// Freeze the job's cgroup during the checkpoint (default).
+    pub freeze: bool,
+    /// Flags for `checkpoint(2)` (default [`CHECKPOINT_SUBTREE`]).
+    pub flags: u64,
+}
+
+impl Default for CheckpointOptions {
+    fn default() -> Self {
+        Self {
+            kill: false,
+            freeze: true,
+            flags: CHECKPOINT_SUBTREE,
+        }
+    }
+}
+
+/// Writes an image of the tree rooted at `pid` to `out`.
+///
+/// With `opts.freeze`, `pid` must be in a job cgroup made by
+/// [`run`](crate::run): that cgroup is frozen for the call and thawed
+/// afterwards (unless it was frozen already), or killed if `opts.kill` and
+/// the checkpoint succeeded. Errors of the call are [`CheckpointError`]s.
+pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Result<()> {
+    if !opts.freeze && !opts.kill {
+        return sys_checkpoint(pid, out, opts.flags)
+            .map_err(|e| checkpoint_error(e, pid, opts.flags).into());
+    }
+    let job = job_cgroup(pid)?;
+    let was_frozen = cgroup::freeze_requested(&job)?;
+    if opts.freeze && !was_frozen {
+        cgroup::freeze(&job, FREEZE_TIMEOUT)?;
+    }
+    let result =
+        sys_checkpoint(pid, out, opts.flags).map_err(|e| checkpoint_error(e, pid, opts.flags));
+    let after = if opts.kill && result.is_ok() {
+        cgroup::kill(&job).context("the image was written, but killing the tree failed")
+    } else if opts.freeze && !was_frozen {
+        cgroup::thaw(&job)
+    } else {
+        Ok(())
+    };
+    result?;
+    after
+}
+
+/// The job cgroup of `pid`, or an error saying how to get one.
+fn job_cgroup(pid: i32) -> Result<PathBuf> {
+    let cg = cgroup::of_pid(pid).map_err(|e| {
+        let missing = e
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::NotFound);
+        if missing {
+            anyhow::Error::new(checkpoint_error(Errno::ESRCH, pid, 0))
+        } else {
+            e
+        }
+    })?;
+    cgroup::job_of(&cg).with_context(|| {
+        format!(
+            "pid {pid} is not in a kernel-ckpt cgroup (it is in /{}): start it with `ckpt run -- CMD`",
+            rel(&cg).display()
+        )
+    })
+}
+
+/// Turns an errno of `checkpoint(2)` into a sentence naming cause and fix.
+pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> CheckpointError {
+    let message = match errno {
+        Errno::EBUSY => format!(
+            "a task of the tree rooted at pid {pid} is not frozen: run it under `ckpt run` so \
+             `ckpt checkpoint` can freeze its cgroup"
+        ),
+        Errno::ESRCH => format!("no process {pid} in this pid namespace"),
+        Errno::EPERM | Errno::EACCES => format!(
+            "not allowed to checkpoint pid {pid}: you need ptrace access to every process of the \
+             tree (same user, or CAP_SYS_PTRACE)"
+        ),
+        Errno::EBADF => "the output is not a file descriptor open for writing: give `-o FILE` \
+                         or redirect stdout to a writable file or pipe"
+            .to_owned(),
+        Errno::EINVAL if flags & !CHECKPOINT_FLAGS_MASK != 0 => format!(
+            "invalid flags {flags:#x}: the only checkpoint(2) flag is CHECKPOINT_SUBTREE \
+             ({CHECKPOINT_SUBTREE:#x})"
+        ),
+        Errno::EINVAL => format!(
+            "invalid flags {flags:#x} for pid {pid}: without CHECKPOINT_SUBTREE ({CHECKPOINT_SUBTREE:#x}) \
+             the pid must be the init process of its pid namespace"
+        ),
+        Errno::ENOSYS => "this kernel has no checkpoint(2): boot the kernel-ckpt kernel \
+                          (`cargo xtask run`)"
+            .to_owned(),
+        Errno::EPIPE => "the reader of the output went away before the image was complete \
+                         (broken pipe)"
+            .to_owned(),
+        Errno::ENOSPC | Errno::EDQUOT => {
+            format!("no space left for the image ({}): free some or write elsewhere", errno.desc())
+        }
+        Errno::EFBIG => "the image is larger than the output file may grow".to_owned(),
+        Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
+        _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),
+    };
+    CheckpointError::new(errno, message)
+}
+
+/// Calls `restart(2)` on the image read from `input`.
+///
+/// Errors are [`CheckpointError`]s.
+pub fn restart(input: BorrowedFd<'_>) -> Result<()> {
+    sys_restart(0, input, 0).map_err(|errno| {
+        let message = match errno {
+            Errno::ENOSYS if kernel_has_checkpoint() => {
+                "restart(2) is not implemented in this kernel yet".to_owned()
+            }
+            Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel \
+                              (`cargo xtask run`)"
+                .to_owned(),
+            Errno::EBADF => "the image is not a file descriptor open for reading".to_owned(),
+            Errno::EINVAL => {
+                "the kernel rejected the image: check it with `ckpt inspect`".to_owned()
+            }
+            _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
+        };
+        CheckpointError::new(errno, message).into()
+    })
+}
+
+/// A cgroup directory as the path inside the hierarchy, for messages.
+fn rel(cg: &Path) -> &Path {
+    cg.strip_prefix(cgroup::MOUNT).unwrap_or(cg)
+}

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt inspect`: decode a whole image into a serialisable summary and
+//! render it as a table.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use ckpt_image::{
+    DecodeError, ErrorKind, Header, ImageReader, Item, TaskEntry, CHECKPOINT_SUBTREE, TASK_ROOT,
+};
+use serde::Serialize;
+
+/// A decoded image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Image {
+    /// The header record.
+    pub header: HeaderInfo,
+    /// Pid of the root of the checkpointed tree.
+    pub root_pid: i32,
+    /// The task records, in image order.
+    pub tasks: Vec<TaskInfo>,
+    /// Size of the image in bytes, tail record included.
+    pub bytes: u64,
+    /// Number of records, header and tail included.
+    pub records: u32,
+}
+
+/// The header record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HeaderInfo {
+    /// Image format version.
+    pub version: u32,
+    /// Architecture name (`x86_64`).
+    pub arch: String,
+    /// The flags `checkpoint(2)` was called with.
+    pub flags: u64,
+    /// Kernel release (`uname -r`) of the checkpointing kernel.
+    pub release: String,
+}
+
+/// One task record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskInfo {
+    pub pid: i32,
+    pub tgid: i32,
+    pub ppid: i32,
+    pub sid: i32,
+    pub pgid: i32,
+    /// A thread other than its thread group's leader.
+    pub thread: bool,
+    /// A zombie; `exit_code` is its wait status.
+    pub zombie: bool,
+    /// The root of the checkpointed tree.
+    pub root: bool,
+    pub exit_code: i32,
+    pub exit_signal: i32,
+    /// Command name; bytes that are not UTF-8 become U+FFFD.
+    pub comm: String,
+}
+
+impl From<&Header> for HeaderInfo {
+    fn from(h: &Header) -> Self {
+        Self {
+            version: h.version,
+            // The decoder accepts no other architecture.
+            arch: "x86_64".to_owned(),
+            flags: h.flags,
+            release: h.release_str().to_owned(),
+        }
+    }
+}
+
+impl From<&TaskEntry> for TaskInfo {
+    fn from(t: &TaskEntry) -> Self {
+        let comm = t.comm.split(|&b| b == 0).next().unwrap_or_default();
+        Self {
+            pid: t.pid,
+            tgid: t.tgid,
+            ppid: t.ppid,
+            sid: t.sid,
+            pgid: t.pgid,
+            thread: t.is_thread(),
+            zombie: t.is_zombie(),
+            root: t.flags & TASK_ROOT != 0,
+            exit_code: t.exit_code,
+            exit_signal: t.exit_signal,
+            comm: String::from_utf8_lossy(comm).into_owned(),
+        }
+    }
+}
+
+impl TaskInfo {
+    /// `leader`, `thread` or `zombie(…)` with the decoded wait status.
+    pub fn state(&self) -> String {
+        if self.zombie {
+            let status = self.exit_code;
+            let (sig, core) = (status & 0x7f, status & 0x80 != 0);
+            if sig == 0 {
+                format!("zombie(exit {})", (status >> 8) & 0xff)
+            } else {
+                format!("zombie(signal {sig}{})", if core { ", core" } else { "" })
+            }
+        } else if self.thread {
+            "thread".to_owned()
+        } else {
+            "leader".to_owned()
+        }
+    }
+}
+
+/// Decodes a complete image.
+pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
+    let (mut header, mut forest, mut tail) = (None, None, None);
+    let mut tasks = Vec::new();
+    for item in ImageReader::new(buf) {
+        match item? {
+            Item::Header(h) => header = Some(h),
+            Item::Forest(f) => forest = Some(f),
+            Item::Task(t) => tasks.push(TaskInfo::from(&t)),
+            Item::Tail(t) => tail = Some(t),
+        }
+    }
+    // The reader only ends without an error after the tail, so all three
+    // are there; stay total anyway.
+    let (Some(header), Some(forest), Some(tail)) = (header, forest, tail) else {
+        return Err(DecodeError {
+            index: 0,
+            offset: buf.len() as u64,
+            record_type: None,
+            kind: ErrorKind::Truncated,
+        });
+    };
+    Ok(Image {
+        header: HeaderInfo::from(&header),
+        root_pid: forest.root_pid,
+        tasks,
+        bytes: buf.len() as u64,
+        records: tail.nr_records.saturating_add(1),
+    })
+}
+
+/// The image as a readable table, processes indented under their parents
+/// and threads under their leaders.
+pub fn table(img: &Image) -> String {
+    let h = &img.header;
+    let flags = if h.flags & CHECKPOINT_SUBTREE != 0 {
+        " (subtree)"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "kernel-ckpt image: kernel {}, format version {}, {}, flags {:#x}{flags}\n\
+         root pid {}, {} tasks, {} bytes in {} records\n\n",
+        h.release,
+        h.version,
+        h.arch,
+        h.flags,
+        img.root_pid,
+        img.tasks.len(),
+        img.bytes,
+        img.records,
+    );
+
+    let rows: Vec<[String; 7]> = tree_order(&img.tasks)
+        .into_iter()
+        .filter_map(|(i, depth)| {
+            let t = img.tasks.get(i)?;
+            let comm = match depth {
+                0 => t.comm.clone(),
+                d => format!("{} \\_ {}", "    ".repeat(d - 1), t.comm),
+            };
+            let num = |n: i32| n.to_string();
+            Some([
+                num(t.pid),
+                num(t.tgid),
+                num(t.ppid),
+                num(t.sid),
+                num(t.pgid),
+                t.state(),
+                comm,
+            ])
+        })
+        .collect();
+    let head = ["PID", "TGID", "PPID", "SID", "PGID", "STATE", "COMM"].map(str::to_owned);
+    let mut width = head.clone().map(|c| c.len());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&head).chain(&rows) {
+        let mut line = String::new();
+        for (col, (cell, w)) in row.iter().zip(width).enumerate() {
+            // Numbers right-aligned, STATE left-aligned, COMM last and unpadded.
+            let _ = match col {
+                0..=4 => write!(line, "{cell:>w$}  "),
+                5 => write!(line, "{cell:<w$}  "),
+                _ => write!(line, "{cell}"),
+            };
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Indices of `tasks` in display order, with their depth: each process,
+/// then its threads, then its child processes; anything unreachable (a
+/// thread without leader, a cycle of ppids) at depth 0 in image order.
+fn tree_order(tasks: &[TaskInfo]) -> Vec<(usize, usize)> {
+    let mut by_pid: HashMap<i32, usize> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate().filter(|(_, t)| !t.thread) {
+        by_pid.entry(t.pid).or_insert(i);
+    }
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut threads: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut tops = Vec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        let (key, map) = if t.thread {
+            (t.tgid, &mut threads)
+        } else {
+            (t.ppid, &mut children)
+        };
+        match by_pid.get(&key) {
+            Some(&parent) if parent != i => map.entry(parent).or_default().push(i),
+            _ if !t.thread => tops.push(i),
+            _ => {}
+        }
+    }
+
+    let mut seen = vec![false; tasks.len()];
+    let mut order = Vec::with_capacity(tasks.len());
+    let starts = tops.into_iter().chain(0..tasks.len());
+    for start in starts {
+        // Iterative depth-first walk: a deep chain of processes must not
+        // overflow the stack.
+        let mut stack = vec![(start, 0)];
+        while let Some((i, depth)) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            order.push((i, depth));
+            if let Some(ts) = threads.get(&i) {
+                order.extend(ts.iter().filter(|&&t| !seen[t]).map(|&t| (t, depth + 1)));
+                ts.iter().for_each(|&t| seen[t] = true);
+            }
+            if let Some(cs) = children.get(&i) {
+                stack.extend(cs.iter().rev().map(|&c| (c, depth + 1)));
+            }
+        }
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests;

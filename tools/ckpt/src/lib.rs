@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+//! kernel-ckpt user space: start process trees in freezable cgroups, write
+//! checkpoint images of them with `checkpoint(2)`, read images back, and
+//! call `restart(2)`.
+//!
+//! The `ckpt` binary is a thin command line front end over this library;
+//! the test suite calls the same functions directly.
+//!
+//! Errors that come from the kernel-ckpt system calls are
+//! [`CheckpointError`]s inside the returned [`anyhow::Error`], so callers
+//! can get at the errno with `err.downcast_ref::<CheckpointError>()`.
+
+pub mod cgroup;
+mod checkpoint;
+mod error;
+pub mod inspect;
+mod run;
+mod sys;
+
+pub use checkpoint::{checkpoint, restart, CheckpointOptions};
+pub use error::CheckpointError;
+pub use run::{run, run_with, RunOptions};
+pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart};

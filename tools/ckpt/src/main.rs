@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt`: the kernel-ckpt command line tool.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ckpt::{inspect, CheckpointOptions, RunOptions};
+use ckpt_image::CHECKPOINT_SUBTREE;
+use clap::{Parser, Subcommand};
+
+/// Checkpoint and restart Linux process trees with the kernel-ckpt system
+/// calls checkpoint(2) and restart(2).
+///
+/// Start a job with `ckpt run`, write an image of it with
+/// `ckpt checkpoint`, look at the image with `ckpt inspect`.
+#[derive(Debug, Parser)]
+#[command(name = "ckpt", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a command as a new job and print its pid.
+    ///
+    /// The command runs in a new session and in a fresh cgroup,
+    /// /sys/fs/cgroup/ckpt/NAME, that all its descendants inherit, so that
+    /// `ckpt checkpoint` can freeze the whole tree. ckpt returns as soon as
+    /// the command has started; the job keeps running.
+    ///
+    /// The command shares ckpt's stdin, stdout and stderr unless --log is
+    /// given: in `pid=$(ckpt run -- CMD)` the shell would wait for CMD to
+    /// close stdout, so use `pid=$(ckpt run --log /dev/null -- CMD)`.
+    Run {
+        /// Name of the job's cgroup [default: job-PID].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Give the command /dev/null as stdin and append its stdout and
+        /// stderr to FILE.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        /// The command and its arguments (put them after `--`).
+        #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
+        argv: Vec<OsString>,
+    },
+    /// Write an image of the process tree rooted at PID.
+    ///
+    /// PID must have been started with `ckpt run` (or descend from such a
+    /// job): its cgroup is frozen while the kernel writes the image, then
+    /// thawed, or killed with --kill.
+    Checkpoint {
+        /// Root of the tree to checkpoint.
+        #[arg(value_parser = clap::value_parser!(i32).range(1..))]
+        pid: i32,
+        /// Image file (created with mode 0600, or truncated), or `-` for
+        /// stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Kill the tree once the image is written.
+        #[arg(long)]
+        kill: bool,
+        /// Do not freeze the job's cgroup: the kernel refuses (EBUSY)
+        /// unless every task is frozen some other way.
+        #[arg(long)]
+        no_freeze: bool,
+        /// checkpoint(2) flags in hex [default: 0x1, CHECKPOINT_SUBTREE].
+        #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+        flags: Option<u64>,
+    },
+    /// Show the contents of an image.
+    Inspect {
+        /// Image file, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        image: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore the process tree of an image with restart(2).
+    Restart {
+        /// Image file, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        image: PathBuf,
+    },
+}
+
+fn parse_hex(s: &str) -> Result<u64, String> {
+    let digits = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    u64::from_str_radix(digits, 16).map_err(|e| format!("{s:?} is not a hexadecimal number: {e}"))
+}
+
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { name, log, argv } => run(name.as_deref(), log.as_deref(), &argv),
+        Command::Checkpoint {
+            pid,
+            output,
+            kill,
+            no_freeze,
+            flags,
+        } => {
+            let opts = CheckpointOptions {
+                kill,
+                freeze: !no_freeze,
+                flags: flags.unwrap_or(CHECKPOINT_SUBTREE),
+            };
+            checkpoint(pid, &output, &opts)
+        }
+        Command::Inspect { image, json } => inspect(&image, json),
+        Command::Restart { image } => restart(&image),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ckpt: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(name: Option<&str>, log: Option<&Path>, argv: &[OsString]) -> Result<()> {
+    let pid = ckpt::run_with(&RunOptions { name, log }, argv)?;
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{pid}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
+}
+
+fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<()> {
+    if is_stdio(output) {
+        let stdout = io::stdout();
+        if stdout.is_terminal() {
+            bail!("refusing to write an image to a terminal: redirect stdout or give `-o FILE`");
+        }
+        return ckpt::checkpoint(pid, stdout.as_fd(), opts);
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(output)
+        .with_context(|| format!("cannot create {}", output.display()))?;
+    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
+    if result.is_err() {
+        // Remove what was written, but never a device or fifo given as -o.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            let _ = fs::remove_file(output);
+        }
+    }
+    result
+}
+
+fn read_image(path: &Path) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if is_stdio(path) {
+        io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .context("cannot read stdin")?;
+    } else {
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut buf))
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    Ok(buf)
+}
+
+fn inspect(path: &Path, json: bool) -> Result<()> {
+    let buf = read_image(path)?;
+    let name = if is_stdio(path) {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    };
+    // DecodeError is a no_std type without std::error::Error.
+    let img = inspect::parse(&buf).map_err(|e| anyhow!("{name}: {e}"))?;
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&img).context("cannot encode JSON")?;
+        s.push('\n');
+        s
+    } else {
+        inspect::table(&img)
+    };
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")
+}
+
+fn restart(path: &Path) -> Result<()> {
+    if is_stdio(path) {
+        return ckpt::restart(io::stdin().as_fd());
+    }
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    ckpt::restart(file.as_fd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hex_flags() {
+        assert_eq!(parse_hex("0x1"), Ok(1));
+        assert_eq!(parse_hex("ff"), Ok(255));
+        assert!(parse_hex("0xg").is_err());
+        assert!(parse_hex("").is_err());
+    }
+
+    #[test]
+    fn run_takes_the_rest_as_command() {
+        let cli = Cli::try_parse_from(["ckpt", "run", "--name", "x", "--", "sh", "-c", "true"])
+            .expect("valid command line");
+        match cli.command {
+            Command::Run { name, argv, .. } => {
+                assert_eq!(name.as_deref(), Some("x"));
+                assert_eq!(argv, ["sh", "-c", "true"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["ckpt", "run", "sleep", "--help"]).expect("valid");
+        assert!(matches!(cli.command, Command::Run { argv, .. } if argv == ["sleep", "--help"]));
+    }
+}

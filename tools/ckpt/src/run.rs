@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt run`: start a command as the root of a new job, in a cgroup of
+//! its own that all its descendants inherit.
+//!
+//! The parent forks; the child starts a new session and waits on a pipe
+//! while the parent creates the job cgroup and moves the child into it;
+//! then the child execs. A second, close-on-exec pipe reports the outcome:
+//! end of file means the exec succeeded, eight bytes carry the step that
+//! failed and its errno. Between fork and exec the child makes only
+//! async-signal-safe calls on data prepared before the fork, so `run` is
+//! safe to call from a multi-threaded program.
+
+use std::ffi::{CString, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::libc::{self, c_char};
+use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{self, ForkResult, Pid};
+
+use crate::cgroup;
+
+/// How [`run_with`] starts the job.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions<'a> {
+    /// Name of the job cgroup, `ckpt/<name>`; default `job-<pid>`.
+    pub name: Option<&'a str>,
+    /// Give the command `/dev/null` as stdin and append its stdout and
+    /// stderr to this file (created with mode 0644) instead of sharing the
+    /// caller's.
+    pub log: Option<&'a Path>,
+}
+
+/// Starts `argv` in a new session, in the fresh job cgroup `ckpt/<name>`
+/// (default `job-<pid>`), and returns its pid once it has exec'd.
+///
+/// The process is not waited for: it is the caller's child.
+pub fn run(name: Option<&str>, argv: &[OsString]) -> Result<i32> {
+    run_with(&RunOptions { name, log: None }, argv)
+}
+
+/// [`run`] with all options.
+pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
+    let Some(cmd) = argv.first() else {
+        bail!("no command to run")
+    };
+    let cmd = cmd.to_string_lossy().into_owned();
+    if let Some(name) = opts.name {
+        cgroup::validate_name(name)?;
+    }
+    cgroup::ensure_v2()?;
+
+    // Everything the child needs, prepared before the fork.
+    let args = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("an argument of `{cmd}` contains a NUL byte"))?;
+    let mut arg_ptrs: Vec<*const c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    arg_ptrs.push(std::ptr::null());
+    let stdio = opts.log.map(open_stdio).transpose()?;
+    let (go_r, go_w) = unistd::pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
+    let (status_r, status_w) = unistd::pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
+
+    // SAFETY: the child runs only `child`, which makes async-signal-safe
+    // calls and ends in exec or _exit.
+    let child = match unsafe { unistd::fork() }.context("cannot fork")? {
+        ForkResult::Child => {
+            drop((go_w, status_r));
+            child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((go_r, status_w, stdio));
+
+    let cg = match join_cgroup(opts.name, child) {
+        Ok(cg) => cg,
+        Err(e) => {
+            abort(child);
+            return Err(e);
+        }
+    };
+    if let Err(e) = File::from(go_w).write_all(&[1]) {
+        abort(child);
+        let _ = fs::remove_dir(&cg);
+        return Err(e).context(format!("cannot start `{cmd}`"));
+    }
+    let mut report = Vec::new();
+    File::from(status_r)
+        .read_to_end(&mut report)
+        .with_context(|| format!("cannot learn whether `{cmd}` started"))?;
+    if report.is_empty() {
+        return Ok(child.as_raw());
+    }
+    reap(child);
+    // The cgroup is empty again; leave no trace of the failed job.
+    let _ = fs::remove_dir(&cg);
+    let (step, errno) = decode_report(&report);
+    bail!("cannot {} `{cmd}`: {}", step.verb(), errno.desc())
+}
+
+/// Creates the job cgroup and moves `child` into it.
+fn join_cgroup(name: Option<&str>, child: Pid) -> Result<std::path::PathBuf> {
+    let name = name.map_or_else(|| format!("job-{child}"), str::to_owned);
+    let cg = cgroup::create(&name)?;
+    let busy = cgroup::procs(&cg)?;
+    if !busy.is_empty() {
+        bail!(
+            "cgroup {} already holds processes {busy:?}: choose another name with --name",
+            cg.display()
+        );
+    }
+    cgroup::add(&cg, child.as_raw())?;
+    Ok(cg)
+}
+
+/// `/dev/null` for stdin and the log file for stdout and stderr.
+fn open_stdio(log: &Path) -> Result<(OwnedFd, OwnedFd)> {
+    let null = File::open("/dev/null").context("cannot open /dev/null")?;
+    let out = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(log)
+        .with_context(|| format!("cannot open log file {}", log.display()))?;
+    Ok((null.into(), out.into()))
+}
+
+/// The step of the child that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+enum Step {
+    Setsid = 1,
+    Stdio = 2,
+    Exec = 3,
+}
+
+impl Step {
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Setsid => "start a new session for",
+            Self::Stdio => "redirect stdin, stdout and stderr of",
+            Self::Exec => "run",
+        }
+    }
+}
+
+fn decode_report(report: &[u8]) -> (Step, Errno) {
+    let word = |i: usize| {
+        report
+            .get(i..i + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, i32::from_ne_bytes)
+    };
+    let step = match word(0) {
+        1 => Step::Setsid,
+        2 => Step::Stdio,
+        _ => Step::Exec,
+    };
+    (step, Errno::from_raw(word(4)))
+}
+
+/// The child between fork and exec: only async-signal-safe calls, no
+/// allocation.
+fn child(
+    go: OwnedFd,
+    status: OwnedFd,
+    argv: &[*const c_char],
+    stdio: Option<&(OwnedFd, OwnedFd)>,
+) -> ! {
+    let fail = |step: Step, errno: Errno| -> ! {
+        let mut report = [0u8; 8];
+        report[..4].copy_from_slice(&(step as i32).to_ne_bytes());
+        report[4..].copy_from_slice(&(errno as i32).to_ne_bytes());
+        let _ = unistd::write(&status, &report);
+        // SAFETY: _exit is async-signal-safe and skips atexit handlers and
+        // stdio buffers that belong to the parent.
+        unsafe { libc::_exit(127) }
+    };
+    if let Err(e) = unistd::setsid() {
+        fail(Step::Setsid, e);
+    }
+    // Undo what the Rust runtime (and the caller) set up: exec keeps
+    // ignored signals and the signal mask.
+    let _ = signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: restoring the default disposition installs no handler.
+    let _ = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+
+    // Wait until the parent has put us into the job cgroup.
+    let mut byte = [0u8; 1];
+    loop {
+        match unistd::read(&go, &mut byte) {
+            Ok(1) => break,
+            Err(Errno::EINTR) => continue,
+            // SAFETY: as above; the parent gave up on us.
+            _ => unsafe { libc::_exit(127) },
+        }
+    }
+    drop(go);
+
+    if let Some((null, out)) = stdio {
+        for (from, to) in [(null, 0), (out, 1), (out, 2)] {
+            if let Err(e) = dup2(from.as_raw_fd(), to) {
+                fail(Step::Stdio, e);
+            }
+        }
+    }
+    // SAFETY: `argv` is a NULL-terminated array of pointers to C strings
+    // that outlive this call (they belong to the parent's frame, which the
+    // child never leaves).
+    unsafe { libc::execvp(argv[0], argv.as_ptr()) };
+    fail(Step::Exec, Errno::last())
+}
+
+/// `dup2` that also leaves `to` open across exec when it equals `from`.
+fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    // SAFETY: plain descriptor calls on descriptors we own; `to` is one of
+    // 0, 1, 2.
+    let ret = unsafe {
+        if from == to {
+            libc::fcntl(to, libc::F_SETFD, 0)
+        } else {
+            libc::dup2(from, to)
+        }
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Kills and reaps a child that must not run its command.
+fn abort(child: Pid) {
+    let _ = signal::kill(child, Signal::SIGKILL);
+    reap(child);
+}
+
+fn reap(child: Pid) {
+    while let Err(Errno::EINTR) = waitpid(child, None) {}
+}
