@@ -50,6 +50,9 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_access()?;
     forest.check_frozen()?;
     let rows = forest.rows(&ns)?;
+    // Nothing stops a thaw while the rows are read: check again, so that
+    // an image never mixes states from before and after a thaw.
+    forest.check_frozen()?;
 
     let mut w = ImageWriter::new(file)?;
     w.record(RecordType::Header, &header(flags).encode())?;

@@ -32,10 +32,10 @@ pub const SCENARIOS: &[&str] = &[
 ];
 
 /// One task as seen by /proc (the truth) or as decoded from the image, with
-/// pids replaced by stable names: `p1`, `p2`, … in ascending pid order over
-/// the tree's tasks, `init` for pid 1, `ext` for any other task outside the
-/// tree, `0` for none. Pid values differ between boots; their order and
-/// relations do not.
+/// pids replaced by stable names (see [`Namer`]): `p1`, `p2`, … for the
+/// tree's tasks, `init` for pid 1, `ext` for any other task outside the
+/// tree, `0` for none. Pid values and their order differ between runs; the
+/// relations between tasks do not.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Row {
     pub pid: String,
@@ -64,35 +64,80 @@ pub struct RawRow {
     pub comm: String,
 }
 
-/// Replaces pids by stable names (see [`Row`]) and sorts by pid.
-pub fn name_rows(rows: &[RawRow]) -> Vec<Row> {
-    let mut pids: Vec<i32> = rows.iter().map(|r| r.pid).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let names: BTreeMap<i32, String> =
-        pids.iter().enumerate().map(|(i, p)| (*p, format!("p{}", i + 1))).collect();
-    let name = |p: i32| match names.get(&p) {
-        Some(n) => n.clone(),
-        None if p == 0 => "0".into(),
-        None if p == 1 => "init".into(),
-        None => "ext".into(),
-    };
-    let mut sorted: Vec<&RawRow> = rows.iter().collect();
-    sorted.sort_by_key(|r| r.pid);
-    sorted
-        .into_iter()
-        .map(|r| Row {
-            pid: name(r.pid),
-            tgid: name(r.tgid),
-            ppid: name(r.ppid),
-            sid: name(r.sid),
-            pgid: name(r.pgid),
+/// Names the pids of one tree (see [`Row`]).
+pub struct Namer(BTreeMap<i32, (usize, String)>);
+
+impl Namer {
+    /// Names the tasks of `rows` `p1`, `p2`, … ordered by depth in the tree,
+    /// then command name, then pid. Pids are allocated in whatever order
+    /// the tasks happen to fork, so the pid alone would not give the same
+    /// names on every run; the scenarios give tasks distinct names.
+    pub fn new(rows: &[RawRow]) -> Self {
+        let by_pid: BTreeMap<i32, &RawRow> = rows.iter().map(|r| (r.pid, r)).collect();
+        let depth = |r: &RawRow| {
+            let mut d = 0usize;
+            let mut cur = r;
+            // Bounded by the number of rows, so a bad cycle cannot hang.
+            for _ in 0..rows.len() {
+                let up = if cur.thread { cur.tgid } else { cur.ppid };
+                match by_pid.get(&up) {
+                    Some(p) if p.pid != cur.pid => {
+                        d += 1;
+                        cur = p;
+                    }
+                    _ => break,
+                }
+            }
+            d
+        };
+        let mut order: Vec<(usize, &str, i32)> =
+            by_pid.values().map(|r| (depth(r), r.comm.as_str(), r.pid)).collect();
+        order.sort_unstable();
+        Self(
+            order
+                .iter()
+                .enumerate()
+                .map(|(i, (_, _, pid))| (*pid, (i, format!("p{}", i + 1))))
+                .collect(),
+        )
+    }
+
+    /// The name of `pid`.
+    pub fn name(&self, pid: i32) -> String {
+        match self.0.get(&pid) {
+            Some((_, n)) => n.clone(),
+            None if pid == 0 => "0".into(),
+            None if pid == 1 => "init".into(),
+            None => "ext".into(),
+        }
+    }
+
+    /// `r` with its pids named.
+    pub fn row(&self, r: &RawRow) -> Row {
+        Row {
+            pid: self.name(r.pid),
+            tgid: self.name(r.tgid),
+            ppid: self.name(r.ppid),
+            sid: self.name(r.sid),
+            pgid: self.name(r.pgid),
             thread: r.thread,
             zombie: r.zombie,
             exit_code: r.exit_code,
             comm: r.comm.clone(),
-        })
-        .collect()
+        }
+    }
+
+    /// `rows` named with this namer, in name order (unknown pids last).
+    pub fn rows(&self, rows: &[RawRow]) -> Vec<Row> {
+        let mut sorted: Vec<&RawRow> = rows.iter().collect();
+        sorted.sort_by_key(|r| (self.0.get(&r.pid).map_or(usize::MAX, |(i, _)| *i), r.pid));
+        sorted.into_iter().map(|r| self.row(r)).collect()
+    }
+}
+
+/// Replaces pids by stable names (see [`Row`]) and sorts by pid.
+pub fn name_rows(rows: &[RawRow]) -> Vec<Row> {
+    Namer::new(rows).rows(rows)
 }
 
 /// One explicit check of a scenario: what was expected and what was seen.
@@ -146,16 +191,22 @@ pub fn parse_results(text: &str) -> Vec<Event> {
 mod tests {
     use super::*;
 
-    fn raw(pid: i32, ppid: i32) -> RawRow {
-        RawRow { pid, tgid: pid, ppid, sid: 40, pgid: 40, thread: false, zombie: false, exit_code: 0, comm: "x".into() }
+    fn raw(pid: i32, ppid: i32, comm: &str) -> RawRow {
+        RawRow { pid, tgid: pid, ppid, sid: 40, pgid: 40, thread: false, zombie: false, exit_code: 0, comm: comm.into() }
     }
 
     #[test]
-    fn names_follow_pid_order_and_mark_outsiders() {
-        let rows = name_rows(&[raw(52, 40), raw(40, 7), raw(41, 1)]);
-        let got: Vec<(&str, &str, &str)> =
-            rows.iter().map(|r| (r.pid.as_str(), r.ppid.as_str(), r.sid.as_str())).collect();
-        assert_eq!(got, [("p1", "ext", "p1"), ("p2", "init", "p1"), ("p3", "p1", "p1")]);
+    fn names_follow_depth_then_comm_and_mark_outsiders() {
+        let mut rows = vec![raw(52, 40, "b"), raw(40, 7, "root"), raw(45, 40, "a"), raw(41, 1, "z")];
+        rows.push(RawRow { thread: true, tgid: 45, ..raw(46, 40, "a-thread") });
+        let got: Vec<(String, String, String)> =
+            name_rows(&rows).into_iter().map(|r| (r.pid, r.ppid, r.tgid)).collect();
+        let want = [("p1", "ext", "p1"), ("p2", "init", "p2"), ("p3", "p1", "p3"), ("p4", "p1", "p4"), ("p5", "p1", "p3")];
+        let want: Vec<(String, String, String)> =
+            want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+        // 40 and 41 have no parent in the tree (depth 0, "root" < "z"), 45
+        // and 52 are their children (depth 1, "a" < "b"), 46 a thread of 45.
+        assert_eq!(got, want);
     }
 
     #[test]

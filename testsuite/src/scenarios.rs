@@ -15,7 +15,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use testsuite::{name_rows, Check, RawRow, ScenarioResult};
+use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
 const CKPT: &str = "/bin/ckpt";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -131,32 +131,22 @@ fn image_rows(img: &InspectJson) -> Vec<RawRow> {
         .collect()
 }
 
-/// Checks an image against the truth, field by field, and its order.
-fn compare(c: &mut Checks, root: i32, truth: &[RawRow], img: &InspectJson) {
+/// Checks an image against the truth, field by field, and its order. Pids
+/// in the checks are named by `namer` so that results compare across boots.
+fn compare(c: &mut Checks, namer: &Namer, root: i32, truth: &[RawRow], img: &InspectJson) {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    c.eq("header release", release.trim(), &img.header.release);
+    c.eq("header release is this kernel's", true, release.trim() == img.header.release);
     c.eq("header version", ckpt_image::IMAGE_VERSION, img.header.version);
-    c.eq("root pid", root, img.root_pid);
+    c.eq("root pid", namer.name(root), namer.name(img.root_pid));
     c.eq("number of tasks", truth.len(), img.tasks.len());
-    let roots: Vec<i32> = img.tasks.iter().filter(|t| t.root).map(|t| t.pid).collect();
-    c.eq("tasks flagged root", format!("[{root}]"), format!("{roots:?}"));
+    let roots: Vec<String> = img.tasks.iter().filter(|t| t.root).map(|t| namer.name(t.pid)).collect();
+    c.eq("tasks flagged root", format!("[{:?}]", namer.name(root)), format!("{roots:?}"));
+    let rows = image_rows(img);
     for t in truth {
-        match img.tasks.iter().find(|i| i.pid == t.pid) {
-            None => c.eq(format!("task {} in image", t.pid), "present", "missing"),
-            Some(i) => {
-                let got = RawRow {
-                    pid: i.pid,
-                    tgid: i.tgid,
-                    ppid: i.ppid,
-                    sid: i.sid,
-                    pgid: i.pgid,
-                    thread: i.thread,
-                    zombie: i.zombie,
-                    exit_code: i.exit_code,
-                    comm: i.comm.clone(),
-                };
-                c.eq(format!("task {}", t.pid), format!("{t:?}"), format!("{got:?}"));
-            }
+        let what = format!("task {}", namer.name(t.pid));
+        match rows.iter().find(|i| i.pid == t.pid) {
+            None => c.eq(what, "present", "missing"),
+            Some(i) => c.eq(what, format!("{:?}", namer.row(t)), format!("{:?}", namer.row(i))),
         }
     }
     // Image order: every task after its parent and after its group leader.
@@ -165,7 +155,7 @@ fn compare(c: &mut Checks, root: i32, truth: &[RawRow], img: &InspectJson) {
     for (k, t) in img.tasks.iter().enumerate() {
         let before = |p: i32| pos(p).is_none_or(|j| j < k);
         if t.thread && !before(t.tgid) || !t.thread && t.pid != root && !before(t.ppid) {
-            misordered.push(t.pid);
+            misordered.push(namer.name(t.pid));
         }
     }
     c.eq("tasks listed before their parent or leader", "[]", format!("{misordered:?}"));
@@ -194,16 +184,18 @@ fn tree_scenario(name: &str, kind: &str, target: Option<fn(&Workload) -> Result<
     c.eq("ckpt checkpoint exit status", 0, out.status.code().unwrap_or(-1));
     c.eq("ckpt checkpoint stderr", "", String::from_utf8_lossy(&out.stderr).trim());
     let after = read_tree(root)?;
-    c.eq("tree unchanged by checkpoint", format!("{truth:?}"), format!("{after:?}"));
+    let namer = Namer::new(&truth);
+    c.eq("tree unchanged by checkpoint", format!("{:?}", namer.rows(&truth)), format!("{:?}", namer.rows(&after)));
+    c.eq("tree unchanged by checkpoint (raw pids)", true, truth == after);
     c.eq("tree thawed after checkpoint", false, cgroup::is_frozen(&w.cg)?);
     let out = Command::new(CKPT).args(["inspect", "--json", &img_path]).output()?;
     let img = inspect_json(&out, &mut c)?;
-    compare(&mut c, root, &truth, &img);
+    compare(&mut c, &namer, root, &truth, &img);
     let table = Command::new(CKPT).args(["inspect", &img_path]).output()?;
     c.eq("ckpt inspect (table) exit status", 0, table.status.code().unwrap_or(-1));
     Ok(ScenarioResult {
-        truth: name_rows(&truth),
-        image: name_rows(&image_rows(&img)),
+        truth: namer.rows(&truth),
+        image: namer.rows(&image_rows(&img)),
         checks: c.0,
         ..Default::default()
     })
@@ -218,10 +210,11 @@ fn pipe_to_inspect(name: &str) -> Result<ScenarioResult> {
     let out = Command::new("/bin/sh").args(["-c", &script]).output()?;
     c.eq("pipeline stderr", "", String::from_utf8_lossy(&out.stderr).trim());
     let img = inspect_json(&out, &mut c)?;
-    compare(&mut c, w.pid, &truth, &img);
+    let namer = Namer::new(&truth);
+    compare(&mut c, &namer, w.pid, &truth, &img);
     Ok(ScenarioResult {
-        truth: name_rows(&truth),
-        image: name_rows(&image_rows(&img)),
+        truth: namer.rows(&truth),
+        image: namer.rows(&image_rows(&img)),
         checks: c.0,
         ..Default::default()
     })

@@ -515,12 +515,11 @@ pub struct DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "record #{}", self.index)?;
-        match self.record_type {
-            Some(t) => match RecordType::from_u32(t) {
+        if let Some(t) = self.record_type {
+            match RecordType::from_u32(t) {
                 Some(k) => write!(f, " ({})", k.name())?,
                 None => write!(f, " (type {t})")?,
-            },
-            None => {}
+            }
         }
         write!(f, " at offset {}: {}", self.offset, self.kind)
     }

@@ -1,0 +1,214 @@
+//! `cargo xtask initramfs`: the guest's root file system.
+//!
+//! Builds the static (musl) guest binaries and writes
+//! `target/initramfs.cpio.gz`, a gzip'ed newc cpio archive with:
+//! `/init` (qemu/init), `/bin/busybox` (Debian's busybox-static) and `/bin/sh`
+//! linked to it, `/bin/ckpt`, `/bin/ckpt-scenarios`, `/dev/console`, and empty
+//! `/proc /sys /tmp /etc /root`. The archive is written in Rust, with every
+//! entry owned by root and dated 0, so it is the same for the same inputs and
+//! needs no root rights for the device node.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use xshell::cmd;
+
+use crate::{rel, Ctx};
+
+const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
+const BUSYBOX: &str = "/bin/busybox";
+
+pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
+    let sh = &ctx.sh;
+    let cargo = ctx.cargo();
+    cmd!(
+        sh,
+        "{cargo} build --release --target {GUEST_TARGET} -p ckpt -p testsuite --bins"
+    )
+    .run()
+    .context(
+        "building the guest binaries failed (see above); if the musl target is missing, \
+             run `cargo xtask setup`",
+    )?;
+    let bins = ctx.target.join(GUEST_TARGET).join("release");
+    let init = ctx.repo.join("qemu/init");
+
+    let inputs = [
+        (init.clone(), "qemu/init is the guest's /init script"),
+        (
+            PathBuf::from(BUSYBOX),
+            "install busybox-static (`cargo xtask setup`)",
+        ),
+        (
+            bins.join("ckpt"),
+            "the ckpt package (tools/ckpt) must build a `ckpt` binary",
+        ),
+        (
+            bins.join("ckpt-scenarios"),
+            "the testsuite package must build a `ckpt-scenarios` binary ([[bin]])",
+        ),
+    ];
+    for (path, hint) in &inputs {
+        if !path.is_file() {
+            bail!("{} is missing: {hint}", path.display());
+        }
+    }
+
+    let mut archive = Cpio::default();
+    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "root"] {
+        archive.dir(dir);
+    }
+    // The kernel opens /dev/console for init before /init can mount devtmpfs.
+    archive.char_device("dev/console", 0o600, 5, 1);
+    archive.file("init", 0o755, read(&init)?);
+    archive.file("bin/busybox", 0o755, read(Path::new(BUSYBOX))?);
+    archive.symlink("bin/sh", "busybox");
+    archive.file("bin/ckpt", 0o755, read(&bins.join("ckpt"))?);
+    archive.file(
+        "bin/ckpt-scenarios",
+        0o755,
+        read(&bins.join("ckpt-scenarios"))?,
+    );
+    let bytes = archive.finish();
+
+    let out = ctx.target.join("initramfs.cpio.gz");
+    let tmp = ctx.target.join("initramfs.cpio.gz.tmp");
+    fs::create_dir_all(&ctx.target)?;
+    let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    let mut gz = GzEncoder::new(BufWriter::new(file), Compression::fast());
+    gz.write_all(&bytes)?;
+    gz.finish()?.flush()?;
+    fs::rename(&tmp, &out)?;
+    eprintln!(
+        "initramfs: {} ({} KiB, {} KiB unpacked)",
+        rel(ctx, &out),
+        fs::metadata(&out)?.len() / 1024,
+        bytes.len() / 1024
+    );
+    Ok(out)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A cpio archive in the "new ASCII" (newc) format the kernel unpacks.
+#[derive(Default)]
+struct Cpio {
+    out: Vec<u8>,
+    ino: u32,
+}
+
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+const S_IFLNK: u32 = 0o120000;
+const S_IFCHR: u32 = 0o020000;
+
+impl Cpio {
+    fn dir(&mut self, name: &str) {
+        self.entry(name, S_IFDIR | 0o755, 2, (0, 0), &[]);
+    }
+
+    fn file(&mut self, name: &str, perm: u32, data: Vec<u8>) {
+        self.entry(name, S_IFREG | perm, 1, (0, 0), &data);
+    }
+
+    fn symlink(&mut self, name: &str, target: &str) {
+        self.entry(name, S_IFLNK | 0o777, 1, (0, 0), target.as_bytes());
+    }
+
+    fn char_device(&mut self, name: &str, perm: u32, major: u32, minor: u32) {
+        self.entry(name, S_IFCHR | perm, 1, (major, minor), &[]);
+    }
+
+    fn entry(&mut self, name: &str, mode: u32, nlink: u32, rdev: (u32, u32), data: &[u8]) {
+        self.ino += 1;
+        let fields = [
+            self.ino,
+            mode,
+            0, // uid
+            0, // gid
+            nlink,
+            0, // mtime
+            u32::try_from(data.len()).expect("initramfs file larger than 4 GiB"),
+            0, // devmajor
+            0, // devminor
+            rdev.0,
+            rdev.1,
+            u32::try_from(name.len() + 1).expect("name length"),
+            0, // check
+        ];
+        self.out.extend_from_slice(b"070701");
+        for field in fields {
+            self.out
+                .extend_from_slice(format!("{field:08x}").as_bytes());
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(0);
+        self.pad();
+        self.out.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while !self.out.len().is_multiple_of(4) {
+            self.out.push(0);
+        }
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.ino = 0;
+        self.entry("TRAILER!!!", 0, 1, (0, 0), &[]);
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newc_layout() {
+        let mut cpio = Cpio::default();
+        cpio.file("init", 0o755, b"#!/bin/sh\n".to_vec());
+        let bytes = cpio.finish();
+        // 110-byte header, "init\0" padded to 116, 10 data bytes padded to 128.
+        assert_eq!(&bytes[..6], b"070701");
+        assert_eq!(&bytes[6..14], b"00000001");
+        assert_eq!(&bytes[14..22], b"000081ed");
+        assert_eq!(&bytes[54..62], b"0000000a");
+        assert_eq!(&bytes[110..115], b"init\0");
+        assert_eq!(&bytes[116..126], b"#!/bin/sh\n");
+        assert_eq!(&bytes[128..134], b"070701");
+        assert!(bytes.ends_with(b"TRAILER!!!\0\0\0\0"));
+        assert_eq!(bytes.len() % 4, 0);
+    }
+
+    /// The archive lists and unpacks with the system's cpio, when there is one.
+    #[test]
+    fn cpio_reads_it() {
+        let mut cpio = Cpio::default();
+        cpio.dir("bin");
+        cpio.file("bin/hello", 0o644, b"hello".to_vec());
+        cpio.symlink("bin/sh", "hello");
+        let bytes = cpio.finish();
+        let Ok(mut child) = std::process::Command::new("cpio")
+            .args(["-t", "-v", "--quiet"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(listing.contains("bin/hello"), "{listing}");
+        assert!(listing.contains("bin/sh -> hello"), "{listing}");
+    }
+}

@@ -1,0 +1,57 @@
+//! `cargo xtask run`: boot the guest in demo mode (`kckpt.mode=run`) with its
+//! console on this terminal. ttyS1 goes to target/run/serial1.log.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::kernel::{self, KernelArgs};
+use crate::qemu::{self, Boot, DONE_MARKER};
+use crate::{initramfs, rel, setup, Ctx};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub kernel: KernelArgs,
+    /// Kill the guest after this many seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
+    setup::setup(ctx)?;
+    kernel::kernel(ctx, &args.kernel)?;
+    let initramfs = initramfs::initramfs(ctx)?;
+    let dir = ctx.target.join("run");
+    let boot = Boot {
+        bzimage: kernel::booted_bzimage(ctx),
+        initramfs,
+        append: vec!["kckpt.mode=run".to_string()],
+        console_log: dir.join("console.log"),
+        serial1: dir.join("serial1.log"),
+        echo: true,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let outcome = qemu::boot(ctx, &boot)?;
+    let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
+    for line in qemu::splats(&console) {
+        eprintln!("run: kernel problem: {line}");
+    }
+    let log = rel(ctx, &boot.console_log);
+    if outcome.timed_out {
+        bail!("the guest did not finish within {} s and was killed (console: {log}; more time: --timeout)", args.timeout);
+    }
+    match outcome.status {
+        Some(status) if status.success() => {}
+        status => bail!("QEMU failed ({status:?}); its messages are above"),
+    }
+    if !outcome.done {
+        bail!("the guest stopped without printing {DONE_MARKER} (console: {log})");
+    }
+    eprintln!(
+        "run: guest finished in {:.1} s (console: {log}, ttyS1: {})",
+        outcome.elapsed.as_secs_f64(),
+        rel(ctx, &boot.serial1)
+    );
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! `cargo xtask test`: everything CI runs. Host unit tests of the workspace,
+//! then the guest scenario suite (`qemu-test`), with the time of each step.
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use crate::qemu_test::{self, QemuTestArgs};
+use crate::{setup, Ctx, Timings};
+
+#[derive(clap::Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub qemu: QemuTestArgs,
+}
+
+pub fn test(ctx: &Ctx, args: &TestArgs) -> Result<()> {
+    let mut timings = Timings::default();
+    let result = all(ctx, args, &mut timings);
+    timings.print();
+    result
+}
+
+fn all(ctx: &Ctx, args: &TestArgs, timings: &mut Timings) -> Result<()> {
+    timings.time("setup", || setup::setup(ctx))?;
+    timings.time("host tests", || {
+        let sh = &ctx.sh;
+        let cargo = ctx.cargo();
+        cmd!(sh, "{cargo} test --workspace --exclude testsuite")
+            .run()
+            .context("the host unit tests failed (see above)")
+    })?;
+    qemu_test::qemu_test(ctx, &args.qemu, timings)
+}
