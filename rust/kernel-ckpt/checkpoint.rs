@@ -12,7 +12,8 @@
 
 use crate::file::FileRef;
 use crate::forest::Forest;
-use crate::image::{self, Forest as ForestRecord, Header, RecordType};
+use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
+use crate::{mm, regs};
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use kernel::ffi::{c_int, c_ulong};
@@ -62,5 +63,23 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;
     }
+    for (task, row) in forest.tasks().iter().zip(rows.iter()) {
+        if !row.is_zombie() {
+            dump_task(&mut w, task, row)?;
+        }
+    }
     w.finish()
+}
+
+/// Writes the state of one live, frozen task: registers, FPU state and, for
+/// a thread group leader, its memory.
+fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
+    w.record(RecordType::TaskState, &TaskState { pid: row.pid }.encode())?;
+    w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
+    let (xh, xstate) = regs::xstate(task)?;
+    w.record_parts(RecordType::Xstate, &[&xh.encode(), &xstate])?;
+    if !row.is_thread() {
+        mm::dump(w, task)?;
+    }
+    w.record(RecordType::TaskEnd, &[])
 }

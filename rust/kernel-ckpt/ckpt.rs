@@ -11,6 +11,8 @@
 //! - `forest.rs`: walks the process tree under `tasklist_lock`, checks
 //!   permissions and the freezer, and turns each task into a forest row.
 //! - `task.rs`: a counted reference to a `task_struct` and safe accessors.
+//! - `regs.rs`: registers and FPU state of a stopped task (regsets).
+//! - `mm.rs`: the memory map and the contents of present pages.
 //! - `file.rs`: a counted reference to a `struct file` and kernel writes.
 //! - `writer.rs`: the image writer: records, padding, buffering, tail.
 //! - `restart.rs`: `restart(2)`.
@@ -33,6 +35,8 @@ mod checkpoint;
 mod file;
 mod forest;
 mod layout;
+mod mm;
+mod regs;
 mod restart;
 mod task;
 mod writer;

@@ -83,6 +83,11 @@ impl Forest {
         Err(EAGAIN)
     }
 
+    /// The tasks, in image order (root first).
+    pub(crate) fn tasks(&self) -> &[TaskRef] {
+        &self.tasks
+    }
+
     /// `-EPERM` unless the caller may attach to every task.
     pub(crate) fn check_access(&self) -> Result {
         for t in self.tasks.iter() {

@@ -91,6 +91,20 @@ pub(crate) fn self_check() {
     offset!(ok, n, ckpt_offsetof_file_mode, file, f_mode);
     offset!(ok, n, ckpt_offsetof_file_pos, file, f_pos);
     offset!(ok, n, ckpt_offsetof_file_flags, file, f_flags);
+    size!(ok, n, ckpt_sizeof_vm_area_struct, vm_area_struct);
+    size!(ok, n, ckpt_sizeof_user_regset, user_regset);
+    offset!(ok, n, ckpt_offsetof_vma_start, vm_area_struct, __bindgen_anon_1.__bindgen_anon_1.vm_start);
+    offset!(ok, n, ckpt_offsetof_vma_end, vm_area_struct, __bindgen_anon_1.__bindgen_anon_1.vm_end);
+    offset!(ok, n, ckpt_offsetof_vma_flags, vm_area_struct, __bindgen_anon_2.vm_flags);
+    offset!(ok, n, ckpt_offsetof_vma_pgoff, vm_area_struct, vm_pgoff);
+    offset!(ok, n, ckpt_offsetof_vma_file, vm_area_struct, vm_file);
+    offset!(ok, n, ckpt_offsetof_vma_ops, vm_area_struct, vm_ops);
+    offset!(ok, n, ckpt_offsetof_mm_start_code, mm_struct, __bindgen_anon_1.start_code);
+    offset!(ok, n, ckpt_offsetof_mm_env_end, mm_struct, __bindgen_anon_1.env_end);
+    offset!(ok, n, ckpt_offsetof_mm_vdso, mm_struct, __bindgen_anon_1.context.vdso);
+    offset!(ok, n, ckpt_offsetof_regset_view_regsets, user_regset_view, regsets);
+    offset!(ok, n, ckpt_offsetof_regset_view_n, user_regset_view, n);
+    offset!(ok, n, ckpt_offsetof_regset_note_type, user_regset, core_note_type);
     if ok {
         pr_info!("layout self-check passed ({} checks); checkpoint(2) and restart(2) enabled\n", n);
         VERIFIED.store(true, Ordering::Release);

@@ -21,31 +21,94 @@ pub(crate) struct ImageWriter {
     records: u32,
     /// Bytes written so far (flushed or buffered).
     bytes: u64,
+    /// Payload bytes still owed by a record begun with `begin_record`.
+    open: Option<usize>,
 }
 
 impl ImageWriter {
     /// A writer on `file`, which must be open for writing.
     pub(crate) fn new(file: FileRef) -> Result<Self> {
-        let buf = KVec::with_capacity(FLUSH_BYTES + image::RECORD_HEADER_LEN + 4096, GFP_KERNEL)?;
-        Ok(Self { file, buf, records: 0, bytes: 0 })
+        let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
+        Ok(Self { file, buf, records: 0, bytes: 0, open: None })
     }
 
     /// Appends one record.
     pub(crate) fn record(&mut self, kind: RecordType, payload: &[u8]) -> Result {
-        let len = u32::try_from(payload.len()).map_err(|_| EINVAL)?;
-        if len > image::MAX_PAYLOAD_LEN {
+        self.record_parts(kind, &[payload])
+    }
+
+    /// Appends one record whose payload is the concatenation of `parts`.
+    pub(crate) fn record_parts(&mut self, kind: RecordType, parts: &[&[u8]]) -> Result {
+        if self.open.is_some() {
+            return Err(EINVAL);
+        }
+        let len = parts.iter().try_fold(0usize, |acc, p| acc.checked_add(p.len())).ok_or(EINVAL)?;
+        let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
+        if len32 > image::MAX_PAYLOAD_LEN {
             return Err(EINVAL);
         }
         const ZEROS: [u8; image::ALIGN] = [0; image::ALIGN];
-        let pad = ZEROS.get(..image::padding(payload.len())).ok_or(EINVAL)?;
-        self.buf.extend_from_slice(&image::record_header(kind, len), GFP_KERNEL)?;
-        self.buf.extend_from_slice(payload, GFP_KERNEL)?;
-        self.buf.extend_from_slice(pad, GFP_KERNEL)?;
-        let total = image::RECORD_HEADER_LEN + payload.len() + pad.len();
+        let pad = ZEROS.get(..image::padding(len)).ok_or(EINVAL)?;
+        self.append(&image::record_header(kind, len32))?;
+        for part in parts {
+            self.append(part)?;
+        }
+        self.append(pad)?;
+        let total = image::RECORD_HEADER_LEN + len + pad.len();
         self.bytes = self.bytes.checked_add(total as u64).ok_or(EFBIG)?;
         self.records = self.records.checked_add(1).ok_or(EFBIG)?;
-        if self.buf.len() >= FLUSH_BYTES {
-            self.flush()?;
+        Ok(())
+    }
+
+    /// Starts a record of `len` payload bytes, to be given with [`payload`]
+    /// and closed with [`end_record`]; for payloads too large to assemble.
+    ///
+    /// [`payload`]: Self::payload
+    /// [`end_record`]: Self::end_record
+    pub(crate) fn begin_record(&mut self, kind: RecordType, len: usize) -> Result {
+        let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
+        if len32 > image::MAX_PAYLOAD_LEN || self.open.is_some() {
+            return Err(EINVAL);
+        }
+        self.append(&image::record_header(kind, len32))?;
+        self.open = Some(len);
+        Ok(())
+    }
+
+    /// Appends to the payload of the record begun with `begin_record`.
+    pub(crate) fn payload(&mut self, data: &[u8]) -> Result {
+        let left = self.open.ok_or(EINVAL)?;
+        self.open = Some(left.checked_sub(data.len()).ok_or(EINVAL)?);
+        self.append(data)
+    }
+
+    /// Closes the record begun with `begin_record`, whose payload must be
+    /// complete.
+    pub(crate) fn end_record(&mut self, len: usize) -> Result {
+        if self.open != Some(0) {
+            return Err(EINVAL);
+        }
+        self.open = None;
+        const ZEROS: [u8; image::ALIGN] = [0; image::ALIGN];
+        let pad = ZEROS.get(..image::padding(len)).ok_or(EINVAL)?;
+        self.append(pad)?;
+        let total = image::RECORD_HEADER_LEN + len + pad.len();
+        self.bytes = self.bytes.checked_add(total as u64).ok_or(EFBIG)?;
+        self.records = self.records.checked_add(1).ok_or(EFBIG)?;
+        Ok(())
+    }
+
+    /// Buffers `data`, writing the buffer out whenever it is full, so that
+    /// a large record (pages) never needs a large buffer.
+    fn append(&mut self, mut data: &[u8]) -> Result {
+        while !data.is_empty() {
+            let room = FLUSH_BYTES.saturating_sub(self.buf.len());
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.buf.extend_from_slice(now, GFP_KERNEL)?;
+            data = rest;
+            if self.buf.len() >= FLUSH_BYTES {
+                self.flush()?;
+            }
         }
         Ok(())
     }

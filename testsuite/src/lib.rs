@@ -21,6 +21,7 @@ pub const SCENARIOS: &[&str] = &[
     "orphan_reparented_to_init",
     "whole_pidns",
     "tree_100",
+    "heap_64m",
     "pipe_to_inspect",
     "err_einval_flags",
     "err_einval_not_pidns_init",
@@ -168,6 +169,9 @@ pub struct ScenarioResult {
     pub image: Vec<Row>,
     /// Explicit checks (errnos, messages, counts, field comparisons).
     pub checks: Vec<Check>,
+    /// A line per saved task state: what was saved (named pids, counts).
+    #[serde(default)]
+    pub state: Vec<String>,
 }
 
 /// A line of the results stream.

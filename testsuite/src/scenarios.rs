@@ -101,6 +101,16 @@ impl Checks {
         self.0.push(Check { what: what.into(), expected: expected.to_string(), got: got.to_string() });
     }
 
+    /// Checks that two values that vary between runs (addresses) are equal;
+    /// records "equal" when they are, so the result is the same every run.
+    fn same(&mut self, what: impl Into<String>, expected: String, got: String) {
+        if expected == got {
+            self.eq(what, "equal", "equal");
+        } else {
+            self.eq(what, expected, got);
+        }
+    }
+
     fn errno(&mut self, what: &str, expected: Errno, got: Result<(), Errno>) {
         let got = match got {
             Ok(()) => "success".to_string(),
@@ -161,6 +171,86 @@ fn compare(c: &mut Checks, namer: &Namer, root: i32, truth: &[RawRow], img: &Ins
     c.eq("tasks listed before their parent or leader", "[]", format!("{misordered:?}"));
 }
 
+/// Checks every task's saved state against /proc: the memory map against
+/// /proc/PID/maps, every saved page against /proc/PID/mem, and the
+/// registers against /proc/PID/task/TID/syscall. Returns a summary per
+/// task for the snapshot (named pids, counts, no addresses).
+fn compare_state(c: &mut Checks, namer: &Namer, truth: &[RawRow], image: &[u8]) -> Result<Vec<String>> {
+    use ckpt_image::{ImageReader, Item};
+    use std::os::unix::fs::FileExt;
+    let img = ckpt::inspect::parse(image).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let live: Vec<&RawRow> = truth.iter().filter(|r| !r.zombie).collect();
+    let saved: Vec<i32> = img.states.iter().map(|s| s.pid).collect();
+    let want: Vec<i32> = live.iter().map(|r| r.pid).collect();
+    c.eq("a saved state for every live task, in image order", format!("{:?}", names(namer, &want)), format!("{:?}", names(namer, &saved)));
+    let mut summary = Vec::new();
+    for st in &img.states {
+        let who = namer.name(st.pid);
+        let Some(row) = truth.iter().find(|r| r.pid == st.pid) else { continue };
+        // Registers: a task parked in pause(2) shows its call and user sp/pc.
+        let sc = fs::read_to_string(format!("/proc/{}/task/{}/syscall", row.tgid, row.pid)).unwrap_or_default();
+        let f: Vec<&str> = sc.split_whitespace().collect();
+        let hex = |s: Option<&&str>| s.and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+        c.eq(format!("{who}: syscall nr"), f.first().copied().unwrap_or("?"), st.orig_rax as i64);
+        c.same(format!("{who}: rsp as /proc/PID/syscall shows it"), format!("{:?}", hex(f.get(7))), format!("{:?}", Some(st.rsp)));
+        c.same(format!("{who}: rip as /proc/PID/syscall shows it"), format!("{:?}", hex(f.get(8))), format!("{:?}", Some(st.rip)));
+        c.eq(format!("{who}: xstate saved"), true, st.xstate_size >= 576);
+        match (&st.mm, row.thread) {
+            (None, true) => summary.push(format!("{who}: thread, regs + xstate")),
+            (Some(_), true) => c.eq(format!("{who}: thread without mm"), "none", "some"),
+            (None, false) => c.eq(format!("{who}: leader with mm"), "some", "none"),
+            (Some(mm), false) => {
+                let maps = fs::read_to_string(format!("/proc/{}/maps", st.pid))?;
+                // [vsyscall] is the fixed gate page, not a VMA of the mm.
+                let proc_maps: Vec<String> = maps
+                    .lines()
+                    .filter(|l| !l.ends_with("[vsyscall]"))
+                    .map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        let off = u64::from_str_radix(f.get(2).unwrap_or(&"0"), 16).unwrap_or(0);
+                        let name = f.get(5).copied().unwrap_or("");
+                        let off = if name.starts_with('/') { off } else { 0 };
+                        format!("{} {} {:x} {}", f.first().unwrap_or(&""), f.get(1).unwrap_or(&""), off, name)
+                    })
+                    .collect();
+                let img_maps: Vec<String> = mm
+                    .vmas
+                    .iter()
+                    .map(|v| format!("{:x}-{:x} {} {:x} {}", v.start, v.end, v.perms, v.offset, v.name))
+                    .collect();
+                c.same(format!("{who}: vmas as /proc/PID/maps shows them"), proc_maps.join("; "), img_maps.join("; "));
+                summary.push(format!("{who}: {} vmas, {} pages saved", mm.vmas.len(), if mm.pages >= 1000 { format!("{}k", mm.pages / 1000) } else { "<1k".into() }));
+            }
+        }
+    }
+    // Every saved page equals the process's memory now (workloads sleep).
+    let (mut pages, mut differ, mut pid) = (0u64, Vec::new(), 0);
+    for item in ImageReader::new(image) {
+        match item.map_err(|e| anyhow::anyhow!("{e}"))? {
+            Item::TaskState(t) => pid = t.pid,
+            Item::Pages(h, data) => {
+                let mem = File::open(format!("/proc/{pid}/mem"))?;
+                let mut now = vec![0u8; data.len()];
+                mem.read_exact_at(&mut now, h.vaddr)?;
+                for (i, (a, b)) in data.chunks(ckpt_image::PAGE_SIZE).zip(now.chunks(ckpt_image::PAGE_SIZE)).enumerate() {
+                    pages += 1;
+                    if a != b && differ.len() < 5 {
+                        differ.push(format!("{} {:#x}", namer.name(pid), h.vaddr + (i * ckpt_image::PAGE_SIZE) as u64));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    c.eq("saved pages that differ from /proc/PID/mem", "[]", format!("{differ:?}"));
+    c.eq("pages saved", true, pages > 0);
+    Ok(summary)
+}
+
+fn names(namer: &Namer, pids: &[i32]) -> Vec<String> {
+    pids.iter().map(|p| namer.name(*p)).collect()
+}
+
 fn inspect_json(out: &std::process::Output, c: &mut Checks) -> Result<InspectJson> {
     c.eq("ckpt inspect exit status", 0, out.status.code().unwrap_or(-1));
     serde_json::from_slice(&out.stdout).context("parsing `ckpt inspect --json` output")
@@ -193,10 +283,12 @@ fn tree_scenario(name: &str, kind: &str, target: Option<fn(&Workload) -> Result<
     compare(&mut c, &namer, root, &truth, &img);
     let table = Command::new(CKPT).args(["inspect", &img_path]).output()?;
     c.eq("ckpt inspect (table) exit status", 0, table.status.code().unwrap_or(-1));
+    let state = compare_state(&mut c, &namer, &truth, &fs::read(&img_path)?)?;
     Ok(ScenarioResult {
         truth: namer.rows(&truth),
         image: namer.rows(&image_rows(&img)),
         checks: c.0,
+        state,
         ..Default::default()
     })
 }
@@ -393,6 +485,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "orphan_reparented_to_init" => tree_scenario(name, "orphan", None, SUBTREE),
         "whole_pidns" => tree_scenario(name, "orphan", Some(ns_init_of), 0),
         "tree_100" => tree_scenario(name, "tree_100", None, SUBTREE),
+        "heap_64m" => tree_scenario(name, "heap_64m", None, SUBTREE),
         "pipe_to_inspect" => pipe_to_inspect(name),
         "err_einval_flags" => checks_only(err_einval_flags(name)),
         "err_einval_not_pidns_init" => checks_only(err_einval_not_pidns_init(name)),

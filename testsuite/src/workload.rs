@@ -187,6 +187,23 @@ fn tree_100(ready_path: &Path) -> Result<()> {
     ready(ready_path)
 }
 
+/// A process with a 64 MiB heap buffer filled with a pattern.
+fn heap_64m(ready_path: &Path) -> Result<()> {
+    name("heap");
+    let len = 64 << 20;
+    let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..len / 8 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf.push(x);
+    }
+    // Keep it alive and touched for as long as the process lives.
+    std::mem::forget(std::hint::black_box(buf));
+    ready(ready_path)
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -197,6 +214,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "four_threads" => four_threads(ready_path)?,
         "orphan" => orphan(ready_path)?,
         "tree_100" => tree_100(ready_path)?,
+        "heap_64m" => heap_64m(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

@@ -46,6 +46,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::orphan_reparented_to_init("orphan_reparented_to_init")]
 #[case::whole_pidns("whole_pidns")]
 #[case::tree_100("tree_100")]
+#[case::heap_64m("heap_64m")]
 #[case::pipe_to_inspect("pipe_to_inspect")]
 #[case::err_einval_flags("err_einval_flags")]
 #[case::err_einval_not_pidns_init("err_einval_not_pidns_init")]

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use ckpt_image::{
     DecodeError, ErrorKind, Header, ImageReader, Item, TaskEntry, CHECKPOINT_SUBTREE, TASK_ROOT,
+    VMA_ANON, VMA_FILE, VMA_VDSO, VMA_VVAR, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE,
 };
 use serde::Serialize;
 
@@ -19,6 +20,8 @@ pub struct Image {
     pub root_pid: i32,
     /// The task records, in image order.
     pub tasks: Vec<TaskInfo>,
+    /// The saved state of each live task, in image order.
+    pub states: Vec<StateInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -56,6 +59,93 @@ pub struct TaskInfo {
     pub exit_signal: i32,
     /// Command name; bytes that are not UTF-8 become U+FFFD.
     pub comm: String,
+}
+
+/// The saved state of one live task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct StateInfo {
+    pub pid: i32,
+    pub rip: u64,
+    pub rsp: u64,
+    pub rax: u64,
+    pub orig_rax: u64,
+    pub fs_base: u64,
+    /// Size of the XSAVE buffer.
+    pub xstate_size: u32,
+    /// `xstate_bv`: the FPU state components in use.
+    pub xfeatures: u64,
+    /// The memory map, for thread group leaders.
+    pub mm: Option<MmInfo>,
+}
+
+/// A saved memory map.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct MmInfo {
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub vdso: u64,
+    pub vmas: Vec<VmaInfo>,
+    /// Number of pages whose contents are saved.
+    pub pages: u64,
+}
+
+/// One saved VMA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VmaInfo {
+    pub start: u64,
+    pub end: u64,
+    /// `rwxp` or `rwxs`, as in /proc/PID/maps.
+    pub perms: String,
+    /// Offset in the file, in bytes.
+    pub offset: u64,
+    /// `anon`, `file`, `vdso`, `vvar` or `special`.
+    pub kind: String,
+    /// The file's path, or `[stack]`/`[heap]`-style names as in /proc/PID/maps.
+    pub name: String,
+    /// Pages of this VMA whose contents are saved.
+    pub pages: u64,
+}
+
+impl VmaInfo {
+    fn new(v: &ckpt_image::Vma, path: &[u8], mm: &MmInfo) -> Self {
+        let bit = |f: u64, c: char| if v.flags & f != 0 { c } else { '-' };
+        let perms = format!(
+            "{}{}{}{}",
+            bit(VM_READ, 'r'),
+            bit(VM_WRITE, 'w'),
+            bit(VM_EXEC, 'x'),
+            if v.flags & VM_SHARED != 0 { 's' } else { 'p' }
+        );
+        let kind = match v.kind {
+            VMA_ANON => "anon",
+            VMA_FILE => "file",
+            VMA_VDSO => "vdso",
+            VMA_VVAR => "vvar",
+            _ => "special",
+        };
+        let name = match v.kind {
+            VMA_FILE => String::from_utf8_lossy(path).into_owned(),
+            VMA_VDSO => "[vdso]".to_owned(),
+            VMA_VVAR => "[vvar]".to_owned(),
+            // The rules of /proc/PID/maps.
+            _ if v.start < mm.brk && v.end > mm.start_brk => "[heap]".to_owned(),
+            _ if v.start <= mm.start_stack && v.end >= mm.start_stack => {
+                "[stack]".to_owned()
+            }
+            _ => String::new(),
+        };
+        Self {
+            start: v.start,
+            end: v.end,
+            perms,
+            // /proc/PID/maps shows an offset for file mappings only.
+            offset: if v.kind == VMA_FILE { v.pgoff.saturating_mul(ckpt_image::PAGE_SIZE as u64) } else { 0 },
+            kind: kind.to_owned(),
+            name,
+            pages: 0,
+        }
+    }
 }
 
 impl From<&Header> for HeaderInfo {
@@ -112,11 +202,50 @@ impl TaskInfo {
 pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let (mut header, mut forest, mut tail) = (None, None, None);
     let mut tasks = Vec::new();
+    let mut states: Vec<StateInfo> = Vec::new();
     for item in ImageReader::new(buf) {
         match item? {
             Item::Header(h) => header = Some(h),
             Item::Forest(f) => forest = Some(f),
             Item::Task(t) => tasks.push(TaskInfo::from(&t)),
+            Item::TaskState(t) => states.push(StateInfo { pid: t.pid, ..Default::default() }),
+            Item::Regs(r) => {
+                if let Some(s) = states.last_mut() {
+                    (s.rip, s.rsp, s.rax, s.orig_rax) = (r.ip(), r.sp(), r.ax(), r.orig_ax());
+                    s.fs_base = r.0[21];
+                }
+            }
+            Item::Xstate(h, _) => {
+                if let Some(s) = states.last_mut() {
+                    (s.xstate_size, s.xfeatures) = (h.size, h.xfeatures);
+                }
+            }
+            Item::Mm(m) => {
+                if let Some(s) = states.last_mut() {
+                    s.mm = Some(MmInfo {
+                        start_brk: m.start_brk,
+                        brk: m.brk,
+                        start_stack: m.start_stack,
+                        vdso: m.vdso,
+                        ..Default::default()
+                    });
+                }
+            }
+            Item::Vma(v, path) => {
+                if let Some(mm) = states.last_mut().and_then(|s| s.mm.as_mut()) {
+                    let info = VmaInfo::new(&v, path, mm);
+                    mm.vmas.push(info);
+                }
+            }
+            Item::Pages(h, _) => {
+                if let Some(mm) = states.last_mut().and_then(|s| s.mm.as_mut()) {
+                    mm.pages += u64::from(h.nr);
+                    if let Some(v) = mm.vmas.iter_mut().find(|v| v.start <= h.vaddr && h.vaddr < v.end) {
+                        v.pages += u64::from(h.nr);
+                    }
+                }
+            }
+            Item::TaskEnd => {}
             Item::Tail(t) => tail = Some(t),
         }
     }
@@ -134,6 +263,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         header: HeaderInfo::from(&header),
         root_pid: forest.root_pid,
         tasks,
+        states,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -200,6 +330,31 @@ pub fn table(img: &Image) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    for st in &img.states {
+        let _ = writeln!(
+            out,
+            "\ntask {}: rip {:#x} rsp {:#x} orig_rax {} xstate {} bytes (xfeatures {:#x})",
+            st.pid, st.rip, st.rsp, st.orig_rax as i64, st.xstate_size, st.xfeatures
+        );
+        if let Some(mm) = &st.mm {
+            let _ = writeln!(
+                out,
+                "  memory: {} vmas, {} pages saved ({} KiB), brk {:#x}-{:#x}",
+                mm.vmas.len(),
+                mm.pages,
+                mm.pages * ckpt_image::PAGE_SIZE as u64 / 1024,
+                mm.start_brk,
+                mm.brk
+            );
+            for v in &mm.vmas {
+                let _ = writeln!(
+                    out,
+                    "  {:012x}-{:012x} {} {:08x} {:>6} pages  {}",
+                    v.start, v.end, v.perms, v.offset, v.pages, v.name
+                );
+            }
+        }
     }
     out
 }

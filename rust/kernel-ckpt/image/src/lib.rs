@@ -25,6 +25,10 @@
 
 use core::fmt;
 
+#[path = "state.rs"]
+mod state;
+pub use state::*;
+
 /// x86_64 number of `checkpoint(2)` (the first free one after `mseal`).
 pub const SYS_CHECKPOINT: i64 = 463;
 /// x86_64 number of `restart(2)`.
@@ -70,6 +74,20 @@ pub enum RecordType {
     Forest = 2,
     /// [`TaskEntry`]: one row of the process forest.
     Task = 3,
+    /// [`TaskState`]: begins the saved state of one live task.
+    TaskState = 10,
+    /// [`Regs`]: general-purpose registers, fs/gs base.
+    Regs = 11,
+    /// [`XstateHeader`] + the task's FPU state in uabi XSAVE format.
+    Xstate = 12,
+    /// [`MmHeader`]: the memory map's bounds; [`Vma`] records follow.
+    Mm = 13,
+    /// [`Vma`] + the mapped file's path.
+    Vma = 14,
+    /// [`PagesHeader`] + the contents of consecutive present pages.
+    Pages = 15,
+    /// Ends the saved state of one task.
+    TaskEnd = 16,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -81,6 +99,13 @@ impl RecordType {
             1 => Some(Self::Header),
             2 => Some(Self::Forest),
             3 => Some(Self::Task),
+            10 => Some(Self::TaskState),
+            11 => Some(Self::Regs),
+            12 => Some(Self::Xstate),
+            13 => Some(Self::Mm),
+            14 => Some(Self::Vma),
+            15 => Some(Self::Pages),
+            16 => Some(Self::TaskEnd),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -92,6 +117,13 @@ impl RecordType {
             Self::Header => "header",
             Self::Forest => "forest",
             Self::Task => "task",
+            Self::TaskState => "task-state",
+            Self::Regs => "regs",
+            Self::Xstate => "xstate",
+            Self::Mm => "mm",
+            Self::Vma => "vma",
+            Self::Pages => "pages",
+            Self::TaskEnd => "task-end",
             Self::Tail => "tail",
         }
     }
@@ -609,15 +641,45 @@ impl<'a> Iterator for RawRecords<'a> {
 
 /// A decoded record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Item {
+pub enum Item<'a> {
     /// The header.
     Header(Header),
     /// The forest table's head.
     Forest(Forest),
     /// One task row.
     Task(TaskEntry),
+    /// Begins a live task's state.
+    TaskState(TaskState),
+    /// Its registers.
+    Regs(Regs),
+    /// Its FPU state: header and XSAVE buffer.
+    Xstate(XstateHeader, &'a [u8]),
+    /// Its memory map (thread group leaders only).
+    Mm(MmHeader),
+    /// One VMA and its file's path (empty if anonymous).
+    Vma(Vma, &'a [u8]),
+    /// Consecutive pages' contents.
+    Pages(PagesHeader, &'a [u8]),
+    /// Ends a task's state.
+    TaskEnd,
     /// The tail.
     Tail(Tail),
+}
+
+/// Where the reader is in a task's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// After task-state: registers next.
+    Regs,
+    /// After regs: xstate next.
+    Xstate,
+    /// After xstate: mm or task-end.
+    MmOrEnd,
+    /// In the VMA list.
+    Vmas { left: u32 },
+    /// After the VMAs: pages or task-end; `next` is the lowest address the
+    /// next pages record may start at (they are written in order).
+    Pages { next: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -625,7 +687,10 @@ enum State {
     Header,
     Forest,
     Tasks { left: u32 },
-    Tail,
+    /// Between task states: another one, or the tail. `left` counts the
+    /// task states the forest still allows.
+    Body { left: u32 },
+    InTask { left: u32, step: Step },
     Done,
 }
 
@@ -637,13 +702,14 @@ enum State {
 pub struct ImageReader<'a> {
     raw: RawRecords<'a>,
     state: State,
+    nr_tasks: u32,
     failed: bool,
 }
 
 impl<'a> ImageReader<'a> {
     /// Reads the image in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { raw: RawRecords::new(buf), state: State::Header, failed: false }
+        Self { raw: RawRecords::new(buf), state: State::Header, nr_tasks: 0, failed: false }
     }
 
     fn expected(&self) -> &'static str {
@@ -651,70 +717,112 @@ impl<'a> ImageReader<'a> {
             State::Header => "header",
             State::Forest => "forest",
             State::Tasks { .. } => "task",
-            State::Tail => "tail",
+            State::Body { .. } => "task-state or tail",
+            State::InTask { step: Step::Regs, .. } => "regs",
+            State::InTask { step: Step::Xstate, .. } => "xstate",
+            State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
+            State::InTask { step: Step::Vmas { .. }, .. } => "vma",
+            State::InTask { step: Step::Pages { .. }, .. } => "pages or task-end",
             State::Done => "end of image",
         }
     }
 
-    fn step(&mut self, rec: RawRecord<'a>) -> Result<Item, ErrorKind> {
+    fn step(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
         let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
-        let want = match self.state {
-            State::Header => RecordType::Header,
-            State::Forest => RecordType::Forest,
-            State::Tasks { .. } => RecordType::Task,
-            State::Tail => RecordType::Tail,
-            State::Done => return Err(ErrorKind::TrailingData),
-        };
-        if kind != want {
-            return Err(ErrorKind::Unexpected { found: kind, expected: self.expected() });
-        }
-        let expected_len = match kind {
-            RecordType::Header => Header::LEN,
-            RecordType::Forest => Forest::LEN,
-            RecordType::Task => TaskEntry::LEN,
-            RecordType::Tail => Tail::LEN,
-        };
-        if rec.payload.len() != expected_len {
-            return Err(ErrorKind::BadLength {
-                len: u32::try_from(rec.payload.len()).unwrap_or(u32::MAX),
-                expected: expected_len as u32,
-            });
-        }
-        let item = match kind {
-            RecordType::Header => {
-                let h = Header::decode(rec.payload)?;
-                self.state = State::Forest;
-                Item::Header(h)
+        let unexpected = Err(ErrorKind::Unexpected { found: kind, expected: self.expected() });
+        let p = rec.payload;
+        let exact = |len: usize| {
+            if p.len() == len {
+                Ok(())
+            } else {
+                Err(ErrorKind::BadLength {
+                    len: u32::try_from(p.len()).unwrap_or(u32::MAX),
+                    expected: len as u32,
+                })
             }
-            RecordType::Forest => {
-                let f = Forest::decode(rec.payload)?;
-                self.state = State::Tasks { left: f.nr_tasks };
-                Item::Forest(f)
+        };
+        let (item, next) = match (self.state, kind) {
+            (State::Header, RecordType::Header) => {
+                exact(Header::LEN)?;
+                (Item::Header(Header::decode(p)?), State::Forest)
             }
-            RecordType::Task => {
-                let t = TaskEntry::decode(rec.payload)?;
-                let left = match self.state {
-                    State::Tasks { left } => left.checked_sub(1).ok_or(ErrorKind::TailMismatch)?,
-                    _ => return Err(ErrorKind::TailMismatch),
+            (State::Forest, RecordType::Forest) => {
+                exact(Forest::LEN)?;
+                let f = Forest::decode(p)?;
+                self.nr_tasks = f.nr_tasks;
+                (Item::Forest(f), State::Tasks { left: f.nr_tasks })
+            }
+            (State::Tasks { left }, RecordType::Task) => {
+                exact(TaskEntry::LEN)?;
+                let t = TaskEntry::decode(p)?;
+                let left = left.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
+                let next = if left == 0 {
+                    State::Body { left: self.nr_tasks }
+                } else {
+                    State::Tasks { left }
                 };
-                self.state = if left == 0 { State::Tail } else { State::Tasks { left } };
-                Item::Task(t)
+                (Item::Task(t), next)
             }
-            RecordType::Tail => {
-                let t = Tail::decode(rec.payload)?;
+            (State::Body { left }, RecordType::TaskState) => {
+                exact(TaskState::LEN)?;
+                let t = TaskState::decode(p)?;
+                let left = left.checked_sub(1).ok_or(ErrorKind::BadField("task states", 0))?;
+                (Item::TaskState(t), State::InTask { left, step: Step::Regs })
+            }
+            (State::Body { .. }, RecordType::Tail) => {
+                exact(Tail::LEN)?;
+                let t = Tail::decode(p)?;
                 if t.nr_records != rec.index || t.bytes != rec.offset {
                     return Err(ErrorKind::TailMismatch);
                 }
-                self.state = State::Done;
-                Item::Tail(t)
+                (Item::Tail(t), State::Done)
             }
+            (State::InTask { left, step: Step::Regs }, RecordType::Regs) => {
+                exact(Regs::LEN)?;
+                (Item::Regs(Regs::decode(p)?), State::InTask { left, step: Step::Xstate })
+            }
+            (State::InTask { left, step: Step::Xstate }, RecordType::Xstate) => {
+                let (h, data) = XstateHeader::decode(p)?;
+                (Item::Xstate(h, data), State::InTask { left, step: Step::MmOrEnd })
+            }
+            (State::InTask { left, step: Step::MmOrEnd }, RecordType::Mm) => {
+                exact(MmHeader::LEN)?;
+                let m = MmHeader::decode(p)?;
+                let step =
+                    if m.nr_vmas == 0 { Step::Pages { next: 0 } } else { Step::Vmas { left: m.nr_vmas } };
+                (Item::Mm(m), State::InTask { left, step })
+            }
+            (State::InTask { left, step: Step::Vmas { left: vmas } }, RecordType::Vma) => {
+                let (v, path) = Vma::decode(p)?;
+                let vmas = vmas.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
+                let step = if vmas == 0 { Step::Pages { next: 0 } } else { Step::Vmas { left: vmas } };
+                (Item::Vma(v, path), State::InTask { left, step })
+            }
+            (State::InTask { left, step: Step::Pages { next } }, RecordType::Pages) => {
+                let (h, data) = PagesHeader::decode(p)?;
+                if h.vaddr < next {
+                    return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
+                }
+                let end = h.vaddr.saturating_add(u64::from(h.nr) * PAGE_SIZE as u64);
+                (Item::Pages(h, data), State::InTask { left, step: Step::Pages { next: end } })
+            }
+            (
+                State::InTask { left, step: Step::MmOrEnd | Step::Pages { .. } },
+                RecordType::TaskEnd,
+            ) => {
+                exact(0)?;
+                (Item::TaskEnd, State::Body { left })
+            }
+            (State::Done, _) => return Err(ErrorKind::TrailingData),
+            _ => return unexpected,
         };
+        self.state = next;
         Ok(item)
     }
 }
 
 impl<'a> Iterator for ImageReader<'a> {
-    type Item = Result<Item, DecodeError>;
+    type Item = Result<Item<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.failed {

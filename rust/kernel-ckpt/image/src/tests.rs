@@ -58,7 +58,7 @@ fn encode(header: &Header, tasks: &[TaskEntry]) -> Vec<u8> {
     out
 }
 
-fn decode(buf: &[u8]) -> Result<Vec<Item>, DecodeError> {
+fn decode(buf: &[u8]) -> Result<Vec<Item<'_>>, DecodeError> {
     ImageReader::new(buf).collect()
 }
 
@@ -238,4 +238,143 @@ fn random_garbage_never_panics() {
         let noise: Vec<u8> = (0..len).map(|_| next() as u8).collect();
         let _ = decode(&noise);
     }
+}
+
+/// An image whose root carries state: regs, xstate, a map of two VMAs and
+/// two pages; `tweak` may change records before they are encoded.
+fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
+    let tasks = sample_tasks();
+    let mut recs: Vec<(RecordType, Vec<u8>)> = Vec::new();
+    recs.push((RecordType::Header, sample_header().encode().to_vec()));
+    recs.push((RecordType::Forest, Forest { nr_tasks: tasks.len() as u32, root_pid: 100 }.encode().to_vec()));
+    for t in &tasks {
+        recs.push((RecordType::Task, t.encode().to_vec()));
+    }
+    recs.push((RecordType::TaskState, TaskState { pid: 100 }.encode().to_vec()));
+    let mut regs = [0u64; 27];
+    regs[16] = 0x401000; // rip
+    recs.push((RecordType::Regs, Regs(regs).encode().to_vec()));
+    let mut x = XstateHeader { xfeatures: 3, size: 576 }.encode().to_vec();
+    x.extend(std::iter::repeat_n(0xabu8, 576));
+    recs.push((RecordType::Xstate, x));
+    let mm = MmHeader { start_brk: 0x500000, brk: 0x501000, nr_vmas: 2, ..Default::default() };
+    recs.push((RecordType::Mm, mm.encode().to_vec()));
+    let path = b"/bin/prog";
+    let mut v = Vma { start: 0x400000, end: 0x402000, pgoff: 0, flags: VM_READ | VM_EXEC, kind: VMA_FILE, path_len: path.len() as u32 }
+        .encode()
+        .to_vec();
+    v.extend_from_slice(path);
+    recs.push((RecordType::Vma, v));
+    let anon = Vma { start: 0x500000, end: 0x502000, pgoff: 0, flags: VM_READ | VM_WRITE, kind: VMA_ANON, path_len: 0 };
+    recs.push((RecordType::Vma, anon.encode().to_vec()));
+    let mut pg = PagesHeader { vaddr: 0x500000, nr: 2 }.encode().to_vec();
+    pg.extend((0..2 * PAGE_SIZE).map(|i| i as u8));
+    recs.push((RecordType::Pages, pg));
+    recs.push((RecordType::TaskEnd, Vec::new()));
+    tweak(&mut recs);
+    let mut out = Vec::new();
+    for (k, p) in &recs {
+        push(&mut out, *k, p);
+    }
+    let tail = Tail { nr_records: recs.len() as u32, bytes: out.len() as u64 };
+    push(&mut out, RecordType::Tail, &tail.encode());
+    out
+}
+
+#[test]
+fn task_state_round_trip() {
+    let img = encode_full(|_| {});
+    let items = decode(&img).expect("valid image");
+    let kinds: Vec<&str> = items
+        .iter()
+        .map(|i| match i {
+            Item::Header(_) => "header",
+            Item::Forest(_) => "forest",
+            Item::Task(_) => "task",
+            Item::TaskState(_) => "task-state",
+            Item::Regs(_) => "regs",
+            Item::Xstate(..) => "xstate",
+            Item::Mm(_) => "mm",
+            Item::Vma(..) => "vma",
+            Item::Pages(..) => "pages",
+            Item::TaskEnd => "task-end",
+            Item::Tail(_) => "tail",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "mm", "vma", "vma", "pages", "task-end", "tail"]
+    );
+    let Some(Item::Regs(r)) = items.get(7) else { panic!() };
+    assert_eq!(r.ip(), 0x401000);
+    let Some(Item::Vma(v, path)) = items.get(10) else { panic!() };
+    assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
+    let Some(Item::Pages(h, data)) = items.get(12) else { panic!() };
+    assert_eq!((h.vaddr, h.nr, data.len(), data[4097]), (0x500000, 2, 2 * PAGE_SIZE, 1));
+}
+
+#[test]
+fn task_state_truncation_and_garbage() {
+    let img = encode_full(|_| {});
+    for cut in 0..img.len() {
+        assert_eq!(decode(&img[..cut]).unwrap_err().kind, ErrorKind::Truncated, "cut at {cut}");
+    }
+    // Flips outside the page and xstate data must never panic.
+    for byte in 0..img.len() {
+        let mut bad = img.clone();
+        bad[byte] ^= 0x41;
+        let _ = decode(&bad);
+    }
+}
+
+#[test]
+fn task_state_violations_are_rejected() {
+    let idx = |recs: &Vec<(RecordType, Vec<u8>)>, k: RecordType| recs.iter().position(|r| r.0 == k).unwrap();
+    // Pages before the VMAs are complete.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Vma);
+        r.remove(i);
+    });
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Pages, .. }));
+    // Pages going backwards.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Pages);
+        let again = r[i].clone();
+        r.insert(i, again);
+    });
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("pages address", 0x500000));
+    // An xstate whose size disagrees with its data.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Xstate);
+        r[i].1.truncate(XstateHeader::LEN + 100);
+    });
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::BadLength { .. }));
+    // Pages data one byte short.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Pages);
+        r[i].1.pop();
+    });
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::BadLength { .. }));
+    // A VMA whose end is before its start.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Vma) + 1;
+        r[i].1[8..16].copy_from_slice(&0x400000u64.to_le_bytes());
+    });
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("vma bounds", 0x500000));
+    // More task states than tasks.
+    let img = encode_full(|r| {
+        let s = idx(r, RecordType::TaskState);
+        let e = idx(r, RecordType::TaskEnd);
+        let copy: Vec<_> = r[s..=e].to_vec();
+        for _ in 0..4 {
+            r.extend(copy.iter().cloned());
+        }
+    });
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("task states", 0));
+    // Registers missing.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Regs);
+        r.remove(i);
+    });
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Xstate, .. }));
 }

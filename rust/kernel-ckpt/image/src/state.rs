@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-task state records: what follows the forest table for each live task.
+//!
+//! ```text
+//! task-state → regs → xstate → [mm → vma × nr_vmas → pages*] → task-end
+//! ```
+//!
+//! A thread group's memory map is written once, with its leader; other
+//! threads carry registers and FPU state only.
+
+use super::{ErrorKind, Reader, Writer};
+
+/// Page size of the images' architecture.
+pub const PAGE_SIZE: usize = 4096;
+/// Most pages in one [`PagesHeader`] record (4 MiB).
+pub const MAX_PAGES_PER_RECORD: u32 = 1024;
+/// Largest XSAVE buffer accepted.
+pub const MAX_XSTATE_SIZE: u32 = 64 * 1024;
+/// Longest path of a mapped file.
+pub const MAX_PATH_LEN: u32 = 4096;
+/// Highest user address on x86_64 with 4-level page tables (`TASK_SIZE`).
+pub const USER_ADDR_END: u64 = 0x7fff_ffff_f000;
+
+/// Begins one task's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskState {
+    /// The task's pid (as in the forest table).
+    pub pid: i32,
+}
+
+impl TaskState {
+    /// Payload length.
+    pub const LEN: usize = 8;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.i32(self.pid);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let pid = r.i32().ok_or(ErrorKind::Short)?;
+        if pid <= 0 {
+            return Err(ErrorKind::BadField("pid", pid.into()));
+        }
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        Ok(Self { pid })
+    }
+}
+
+/// Names of the [`Regs`] fields, in order (`struct user_regs_struct`).
+pub const REG_NAMES: [&str; 27] = [
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
+    "gs",
+];
+
+/// General-purpose registers as `struct user_regs_struct` (NT_PRSTATUS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Regs(pub [u64; 27]);
+
+impl Regs {
+    /// Payload length.
+    pub const LEN: usize = 27 * 8;
+
+    fn get(&self, name: &str) -> u64 {
+        let i = REG_NAMES.iter().position(|n| *n == name).unwrap_or(0);
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
+    /// Instruction pointer.
+    pub fn ip(&self) -> u64 {
+        self.get("rip")
+    }
+
+    /// Stack pointer.
+    pub fn sp(&self) -> u64 {
+        self.get("rsp")
+    }
+
+    /// `rax`: for a task stopped in a system call, its return value so far
+    /// (an `-ERESTART*` code).
+    pub fn ax(&self) -> u64 {
+        self.get("rax")
+    }
+
+    /// The system call number, or `u64::MAX` (-1) outside a system call.
+    pub fn orig_ax(&self) -> u64 {
+        self.get("orig_rax")
+    }
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        for v in self.0 {
+            w.u64(v);
+        }
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let mut regs = [0u64; 27];
+        for v in regs.iter_mut() {
+            *v = r.u64().ok_or(ErrorKind::Short)?;
+        }
+        Ok(Self(regs))
+    }
+}
+
+/// Head of an xstate record; the XSAVE buffer follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XstateHeader {
+    /// `xstate_bv` of the buffer: the state components present.
+    pub xfeatures: u64,
+    /// Size of the XSAVE buffer that follows.
+    pub size: u32,
+}
+
+impl XstateHeader {
+    /// Length of the fixed part; `size` bytes follow.
+    pub const LEN: usize = 16;
+    /// The legacy FXSAVE area plus the XSAVE header.
+    pub const MIN_SIZE: u32 = 512 + 64;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.xfeatures);
+        w.u32(self.size);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let xfeatures = r.u64().ok_or(ErrorKind::Short)?;
+        let size = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if !(Self::MIN_SIZE..=MAX_XSTATE_SIZE).contains(&size) {
+            return Err(ErrorKind::BadField("xstate size", size.into()));
+        }
+        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if data.len() != size as usize {
+            return Err(ErrorKind::BadLength { len: data.len() as u32, expected: size });
+        }
+        Ok((Self { xfeatures, size }, data))
+    }
+}
+
+/// The bounds of a memory map (`struct mm_struct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MmHeader {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    /// Start of the vdso text (`mm->context.vdso`), 0 if none.
+    pub vdso: u64,
+    /// Number of [`Vma`] records that follow.
+    pub nr_vmas: u32,
+}
+
+impl MmHeader {
+    /// Payload length.
+    pub const LEN: usize = 12 * 8 + 8;
+    /// Most VMAs in one map (the default `vm.max_map_count` is 65530).
+    pub const MAX_VMAS: u32 = 1 << 20;
+
+    fn fields(&self) -> [u64; 12] {
+        [
+            self.start_code,
+            self.end_code,
+            self.start_data,
+            self.end_data,
+            self.start_brk,
+            self.brk,
+            self.start_stack,
+            self.arg_start,
+            self.arg_end,
+            self.env_start,
+            self.env_end,
+            self.vdso,
+        ]
+    }
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        for v in self.fields() {
+            w.u64(v);
+        }
+        w.u32(self.nr_vmas);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let mut f = [0u64; 12];
+        for v in f.iter_mut() {
+            *v = r.u64().ok_or(ErrorKind::Short)?;
+            if *v > USER_ADDR_END {
+                return Err(ErrorKind::BadField("mm address", *v as i64));
+            }
+        }
+        let nr_vmas = r.u32().ok_or(ErrorKind::Short)?;
+        if nr_vmas > Self::MAX_VMAS {
+            return Err(ErrorKind::BadField("nr_vmas", nr_vmas.into()));
+        }
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let [start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start, env_end, vdso] =
+            f;
+        if start_brk > brk {
+            return Err(ErrorKind::BadField("brk", brk as i64));
+        }
+        Ok(Self {
+            start_code,
+            end_code,
+            start_data,
+            end_data,
+            start_brk,
+            brk,
+            start_stack,
+            arg_start,
+            arg_end,
+            env_start,
+            env_end,
+            vdso,
+            nr_vmas,
+        })
+    }
+}
+
+/// VMA kind: anonymous memory (private or shared).
+pub const VMA_ANON: u32 = 0;
+/// VMA kind: a file mapping; the path follows the record.
+pub const VMA_FILE: u32 = 1;
+/// VMA kind: the vdso text.
+pub const VMA_VDSO: u32 = 2;
+/// VMA kind: the vvar data of the vdso (never saved, remapped).
+pub const VMA_VVAR: u32 = 3;
+/// VMA kind: another special mapping (not restorable).
+pub const VMA_SPECIAL: u32 = 4;
+
+/// `vm_flags` bits kernel-ckpt interprets (`include/linux/mm.h`).
+pub const VM_READ: u64 = 0x1;
+pub const VM_WRITE: u64 = 0x2;
+pub const VM_EXEC: u64 = 0x4;
+pub const VM_SHARED: u64 = 0x8;
+pub const VM_GROWSDOWN: u64 = 0x100;
+
+/// One virtual memory area; a file's path (no NUL) follows the fixed part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    /// Offset in the file, in pages.
+    pub pgoff: u64,
+    /// `vm_flags`.
+    pub flags: u64,
+    /// `VMA_*`.
+    pub kind: u32,
+    /// Length of the path that follows.
+    pub path_len: u32,
+}
+
+impl Vma {
+    /// Length of the fixed part.
+    pub const LEN: usize = 40;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.start);
+        w.u64(self.end);
+        w.u64(self.pgoff);
+        w.u64(self.flags);
+        w.u32(self.kind);
+        w.u32(self.path_len);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let start = r.u64().ok_or(ErrorKind::Short)?;
+        let end = r.u64().ok_or(ErrorKind::Short)?;
+        let pgoff = r.u64().ok_or(ErrorKind::Short)?;
+        let flags = r.u64().ok_or(ErrorKind::Short)?;
+        let kind = r.u32().ok_or(ErrorKind::Short)?;
+        let path_len = r.u32().ok_or(ErrorKind::Short)?;
+        let page = PAGE_SIZE as u64;
+        if start >= end || start % page != 0 || end % page != 0 || end > USER_ADDR_END {
+            return Err(ErrorKind::BadField("vma bounds", start as i64));
+        }
+        if kind > VMA_SPECIAL {
+            return Err(ErrorKind::BadField("vma kind", kind.into()));
+        }
+        if path_len > MAX_PATH_LEN || (kind == VMA_FILE) != (path_len > 0) {
+            return Err(ErrorKind::BadField("vma path length", path_len.into()));
+        }
+        let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if path.len() != path_len as usize {
+            return Err(ErrorKind::BadLength { len: path.len() as u32, expected: path_len });
+        }
+        Ok((Self { start, end, pgoff, flags, kind, path_len }, path))
+    }
+}
+
+/// Head of a pages record: `nr` pages from `vaddr` on follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagesHeader {
+    pub vaddr: u64,
+    pub nr: u32,
+}
+
+impl PagesHeader {
+    /// Length of the fixed part; `nr * PAGE_SIZE` bytes follow.
+    pub const LEN: usize = 16;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.vaddr);
+        w.u32(self.nr);
+        w.u32(0);
+        out
+    }
+
+    /// Payload length for `nr` pages.
+    pub const fn payload_len(nr: u32) -> usize {
+        Self::LEN + nr as usize * PAGE_SIZE
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let vaddr = r.u64().ok_or(ErrorKind::Short)?;
+        let nr = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if nr == 0 || nr > MAX_PAGES_PER_RECORD {
+            return Err(ErrorKind::BadField("nr pages", nr.into()));
+        }
+        let end = (nr as u64).checked_mul(PAGE_SIZE as u64).and_then(|l| vaddr.checked_add(l));
+        if vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
+            return Err(ErrorKind::BadField("pages address", vaddr as i64));
+        }
+        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if data.len() != nr as usize * PAGE_SIZE {
+            return Err(ErrorKind::BadLength { len: p.len() as u32, expected: Self::payload_len(nr) as u32 });
+        }
+        Ok((Self { vaddr, nr }, data))
+    }
+}

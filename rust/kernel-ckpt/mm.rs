@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory of a stopped task: its map (bounds and VMAs) and the contents of
+//! the pages that exist.
+//!
+//! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
+//! [`include/linux/mmap_lock.h`](srctree/include/linux/mmap_lock.h).
+//!
+//! Which pages are saved follows the core-dump rule: only pages that exist
+//! (`FOLL_DUMP` skips holes and the shared zero page), and of a private file
+//! mapping only the anonymous (copied-on-write) ones, since the rest is the
+//! file's. vdso/vvar contents are never saved: restart maps them anew.
+//!
+//! Locking: the VMA list and the mm bounds are read under
+//! `mmap_read_lock(mm)`; pages are pinned with `get_user_pages_remote`
+//! under it, a batch at a time. The image is written with the lock dropped:
+//! writing to a file can fault and take another mm's `mmap_lock`, so holding
+//! the target's across the write would invert the lock order.
+
+use crate::image::{
+    self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
+    VMA_FILE, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
+};
+use crate::task::TaskRef;
+use crate::writer::ImageWriter;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// `VM_IO | VM_PFNMAP`: mappings of device memory, whose pages are not
+/// ordinary pages and are never saved.
+const VM_IO_PFNMAP: u64 = 0x0000_4000 | 0x0000_0400;
+
+/// A reference on an `mm_struct`'s users.
+///
+/// # Invariants
+///
+/// `self.0` is a valid mm on which this object holds one `mm_users`
+/// reference (from `get_task_mm`), dropped with `mmput`.
+pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
+
+impl MmRef {
+    /// The task's mm, or `None` for a task without one (exited, kernel).
+    pub(crate) fn of(task: &TaskRef) -> Option<Self> {
+        // SAFETY: the task is valid; `get_task_mm` takes `task_lock` and a
+        // reference, or returns NULL.
+        let mm = unsafe { bindings::get_task_mm(task.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(mm).map(Self)
+    }
+
+    fn as_ptr(&self) -> *mut bindings::mm_struct {
+        self.0.as_ptr()
+    }
+
+    fn read_lock(&self) -> MmapReadGuard<'_> {
+        // SAFETY: the mm is valid; may sleep, no spinlock is held by callers.
+        unsafe { bindings::mmap_read_lock(self.as_ptr()) };
+        MmapReadGuard(self)
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: this object owns one `mm_users` reference.
+        unsafe { bindings::mmput(self.as_ptr()) };
+    }
+}
+
+/// Holds `mmap_read_lock` of an mm while it lives.
+struct MmapReadGuard<'a>(&'a MmRef);
+
+impl Drop for MmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by this guard.
+        unsafe { bindings::mmap_read_unlock(self.0.as_ptr()) };
+    }
+}
+
+/// A VMA as saved, with its file's path.
+struct SavedVma {
+    vma: Vma,
+    path: KVec<u8>,
+}
+
+/// Whether the contents of a VMA of this kind may hold saved pages.
+fn has_pages(v: &Vma) -> bool {
+    (v.kind == VMA_ANON || v.kind == VMA_FILE) && v.flags & VM_IO_PFNMAP == 0
+}
+
+/// The name of a special mapping (`[vdso]`, `[vvar]`), if `vma` is one.
+///
+/// # Safety
+///
+/// `vma` must be valid (mmap lock held).
+unsafe fn special_name(vma: *mut bindings::vm_area_struct) -> Option<&'static [u8]> {
+    // SAFETY: the caller holds the mmap lock; `vm_ops` is static data.
+    let name = unsafe {
+        let ops = (*vma).vm_ops;
+        let f = ops.as_ref()?.name?;
+        f(vma)
+    };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: special-mapping names are static NUL-terminated strings.
+    Some(unsafe { core::ffi::CStr::from_ptr(name.cast()) }.to_bytes())
+}
+
+/// The path of `file` as `d_path` gives it.
+///
+/// # Safety
+///
+/// `file` must be valid (held by a VMA under the mmap lock).
+unsafe fn file_path(file: *mut bindings::file) -> Result<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, image::MAX_PATH_LEN as usize, GFP_KERNEL)?;
+    // SAFETY: `file` is valid; `buf` has `MAX_PATH_LEN` bytes; `d_path`
+    // writes the path at the end of the buffer and returns its start.
+    let p = unsafe {
+        bindings::d_path(&(*file).f_path, buf.as_mut_ptr().cast(), image::MAX_PATH_LEN as i32)
+    };
+    let p = kernel::error::from_err_ptr(p)?;
+    let start = (p as usize).checked_sub(buf.as_ptr() as usize).ok_or(EINVAL)?;
+    let path = buf.get(start..).ok_or(EINVAL)?;
+    let len = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+    let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
+    out.extend_from_slice(path.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
+    Ok(out)
+}
+
+/// Reads the mm bounds and every VMA, under the mmap read lock.
+fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
+    let m = mm.as_ptr();
+    let _guard = mm.read_lock();
+    // SAFETY: the mmap lock is held: the fields and the VMA tree are stable.
+    let mut header = unsafe {
+        let a = &(*m).__bindgen_anon_1;
+        MmHeader {
+            start_code: a.start_code as u64,
+            end_code: a.end_code as u64,
+            start_data: a.start_data as u64,
+            end_data: a.end_data as u64,
+            start_brk: a.start_brk as u64,
+            brk: a.brk as u64,
+            start_stack: a.start_stack as u64,
+            arg_start: a.arg_start as u64,
+            arg_end: a.arg_end as u64,
+            env_start: a.env_start as u64,
+            env_end: a.env_end as u64,
+            vdso: a.context.vdso as u64,
+            nr_vmas: 0,
+        }
+    };
+    let mut vmas = KVec::new();
+    let mut addr = 0usize;
+    loop {
+        // SAFETY: the mmap lock is held.
+        let vma = unsafe { bindings::find_vma(m, addr) };
+        if vma.is_null() {
+            break;
+        }
+        // SAFETY: `vma` is valid under the mmap lock.
+        let saved = unsafe {
+            let bounds = &(*vma).__bindgen_anon_1.__bindgen_anon_1;
+            let (start, end) = (bounds.vm_start, bounds.vm_end);
+            let flags = (*vma).__bindgen_anon_2.vm_flags as u64;
+            let file = (*vma).vm_file;
+            let (kind, path) = match special_name(vma) {
+                Some(b"[vdso]") => (VMA_VDSO, KVec::new()),
+                Some(b"[vvar]") => (VMA_VVAR, KVec::new()),
+                Some(_) => (VMA_SPECIAL, KVec::new()),
+                None if file.is_null() => (VMA_ANON, KVec::new()),
+                None => (VMA_FILE, file_path(file)?),
+            };
+            addr = end;
+            SavedVma {
+                vma: Vma {
+                    start: start as u64,
+                    end: end as u64,
+                    pgoff: (*vma).vm_pgoff as u64,
+                    flags,
+                    kind,
+                    path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
+                },
+                path,
+            }
+        };
+        vmas.push(saved, GFP_KERNEL)?;
+    }
+    header.nr_vmas = u32::try_from(vmas.len()).map_err(|_| E2BIG)?;
+    Ok((header, vmas))
+}
+
+/// Pinned pages of one batch, released on drop.
+struct Batch(KVec<(u64, *mut bindings::page)>);
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for (_, page) in self.0.iter() {
+            // SAFETY: each page was pinned by `get_user_pages_remote`.
+            unsafe { bindings::put_page(*page) };
+        }
+    }
+}
+
+/// Pins the pages of `[start, end)` that are to be saved: present, and
+/// anonymous unless the whole VMA's contents count (`all`).
+fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
+    let nr = ((end - start) / PAGE_SIZE as u64) as usize;
+    let mut batch = Batch(KVec::with_capacity(nr, GFP_KERNEL)?);
+    let _guard = mm.read_lock();
+    let mut addr = start;
+    while addr < end {
+        let mut page: *mut bindings::page = core::ptr::null_mut();
+        // SAFETY: the mmap lock is held (`locked` is NULL, so gup keeps it);
+        // one page is asked for and `page` has room for one.
+        let got = unsafe {
+            bindings::get_user_pages_remote(
+                mm.as_ptr(),
+                addr as usize,
+                1,
+                bindings::FOLL_FORCE | bindings::FOLL_DUMP,
+                &mut page,
+                core::ptr::null_mut(),
+            )
+        };
+        if got == 1 && !page.is_null() {
+            // SAFETY: `page` is pinned.
+            if all || unsafe { bindings::folio_test_anon_page(page) } {
+                // Capacity was reserved for every page of the batch.
+                batch.0.push((addr, page), GFP_ATOMIC)?;
+            } else {
+                // SAFETY: pinned just above.
+                unsafe { bindings::put_page(page) };
+            }
+        }
+        addr += PAGE_SIZE as u64;
+    }
+    Ok(batch)
+}
+
+/// Writes runs of consecutive pinned pages as pages records.
+fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
+    let pages = &batch.0;
+    let mut i = 0;
+    while let Some(&(vaddr, _)) = pages.get(i) {
+        // The run: pages at vaddr, vaddr + 4K, … (at most a record's worth).
+        let mut n = 1usize;
+        while n < MAX_PAGES_PER_RECORD as usize
+            && pages.get(i + n).is_some_and(|&(a, _)| a == vaddr + (n * PAGE_SIZE) as u64)
+        {
+            n += 1;
+        }
+        let header = PagesHeader { vaddr, nr: n as u32 };
+        let len = PagesHeader::payload_len(header.nr);
+        w.begin_record(RecordType::Pages, len)?;
+        w.payload(&header.encode())?;
+        for &(_, page) in pages.get(i..i + n).unwrap_or(&[]) {
+            // SAFETY: the page is pinned; the mapping is undone right after
+            // the copy into the writer, in LIFO order.
+            unsafe {
+                let p = bindings::kmap_local_page(page);
+                let r = w.payload(core::slice::from_raw_parts(p.cast::<u8>(), PAGE_SIZE));
+                bindings::kunmap_local(p);
+                r?;
+            }
+        }
+        w.end_record(len)?;
+        i += n;
+    }
+    Ok(())
+}
+
+/// Writes the memory of `task` (a thread group leader): the mm record, its
+/// VMAs, then the pages. `-EINVAL` if it has no mm.
+pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
+    let mm = MmRef::of(task).ok_or(EINVAL)?;
+    let (header, vmas) = read_map(&mm)?;
+    w.record(RecordType::Mm, &header.encode())?;
+    for v in vmas.iter() {
+        w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
+    }
+    // A batch covers at most one record's worth of pages.
+    let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
+    for v in vmas.iter().map(|v| &v.vma).filter(|v| has_pages(v)) {
+        let all = v.kind == VMA_ANON;
+        let mut start = v.start;
+        while start < v.end {
+            let end = v.end.min(start.saturating_add(step));
+            let batch = pin_batch(&mm, start, end, all)?;
+            write_batch(w, &batch)?;
+            start = end;
+        }
+    }
+    Ok(())
+}
