@@ -15,7 +15,8 @@
 //! - `mm.rs`: the memory map and the contents of present pages.
 //! - `file.rs`: a counted reference to a `struct file` and kernel writes.
 //! - `writer.rs`: the image writer: records, padding, buffering, tail.
-//! - `restart.rs`: `restart(2)`.
+//! - `reader.rs`: the image reader: records from any fd, checked one by one.
+//! - `restart.rs`: `restart(2)`: the caller becomes the checkpointed task.
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
@@ -36,6 +37,7 @@ mod file;
 mod forest;
 mod layout;
 mod mm;
+mod reader;
 mod regs;
 mod restart;
 mod task;
@@ -88,7 +90,12 @@ pub extern "C" fn ckpt_sys_restart(pid: bindings::pid_t, fd: c_int, flags: c_ulo
     if !layout::verified() {
         return to_syscall_ret(Err(enosys()));
     }
-    to_syscall_ret(restart::restart(pid, fd, flags))
+    match restart::restart(pid, fd, flags) {
+        // The restored task's rax, which may be an -ERESTART* code: the
+        // exit path restarts the interrupted call (restart.rs).
+        Ok(ax) => ax as c_long,
+        Err(e) => to_syscall_ret(Err(e)),
+    }
 }
 
 /// Boot-time self-check, called from a late initcall in kernel/checkpoint.c.

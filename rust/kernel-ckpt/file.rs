@@ -35,6 +35,57 @@ impl FileRef {
         mode & bindings::FMODE_WRITE != 0
     }
 
+    /// Whether the file was opened for reading.
+    pub(crate) fn is_readable(&self) -> bool {
+        // SAFETY: the file is valid; `f_mode` is fixed after open.
+        let mode = unsafe { (*self.0.as_ptr()).f_mode };
+        mode & bindings::FMODE_READ != 0
+    }
+
+    /// Opens `path` (no NUL inside) with `flags` and the caller's
+    /// credentials, as open(2) would.
+    pub(crate) fn open(path: &[u8], flags: i32) -> Result<Self> {
+        if path.contains(&0) {
+            return Err(EINVAL);
+        }
+        let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+        p.extend_from_slice(path, GFP_KERNEL)?;
+        p.push(0, GFP_KERNEL)?;
+        // SAFETY: `p` is NUL-terminated; `filp_open` returns a referenced
+        // file or an ERR_PTR.
+        let f = kernel::error::from_err_ptr(unsafe { bindings::filp_open(p.as_ptr().cast(), flags, 0) })?;
+        // INVARIANT: a non-error result carries a reference.
+        NonNull::new(f).map(Self).ok_or(ENOENT)
+    }
+
+    /// The raw pointer, valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// Fills all of `buf` from the file's position and advances it, like
+    /// read(2) calls until `buf` is full. `-ENODATA` at end of file.
+    pub(crate) fn read_exact(&self, mut buf: &mut [u8]) -> Result {
+        let f = self.0.as_ptr();
+        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
+        let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
+        let r = loop {
+            if buf.is_empty() {
+                break Ok(());
+            }
+            // SAFETY: `buf` is a valid writable kernel buffer; the file is valid.
+            let n = unsafe { bindings::kernel_read(f, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
+            match usize::try_from(n) {
+                Ok(0) => break Err(Error::from_errno(-(bindings::ENODATA as i32))),
+                Ok(n) => buf = buf.get_mut(n..).unwrap_or(&mut []),
+                Err(_) => break Err(Error::from_errno(n as i32)),
+            }
+        };
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
+        r
+    }
+
     /// Writes all of `buf` at the file's position, like write(2) would, and
     /// advances the position. A pipe or socket may block: the wait is
     /// interruptible, and a signal ends it with an error.

@@ -21,10 +21,12 @@ use crate::image::{
     self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
     VMA_FILE, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
 };
+use crate::file::FileRef;
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::error::to_result;
 use kernel::prelude::*;
 
 /// `VM_IO | VM_PFNMAP`: mappings of device memory, whose pages are not
@@ -45,6 +47,14 @@ impl MmRef {
         // SAFETY: the task is valid; `get_task_mm` takes `task_lock` and a
         // reference, or returns NULL.
         let mm = unsafe { bindings::get_task_mm(task.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(mm).map(Self)
+    }
+
+    /// The calling task's mm.
+    pub(crate) fn of_current() -> Option<Self> {
+        // SAFETY: current is valid; as in `of`.
+        let mm = unsafe { bindings::get_task_mm(bindings::get_current()) };
         // INVARIANT: a non-NULL result carries a reference.
         NonNull::new(mm).map(Self)
     }
@@ -291,6 +301,175 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
             write_batch(w, &batch)?;
             start = end;
         }
+    }
+    Ok(())
+}
+
+// Restart: rebuilding the calling task's memory.
+
+/// A VMA to map at restart, with its file opened beforehand.
+pub(crate) struct RestoreVma {
+    pub(crate) vma: Vma,
+    pub(crate) file: Option<FileRef>,
+}
+
+/// Checks a saved map before anything is torn down, and opens its files:
+/// VMAs in order without overlap, only kinds that can be restored, a vdso
+/// only together with its vvar. `vmas` holds the VMAs with their paths.
+pub(crate) fn prepare(h: &MmHeader, vmas: KVec<(Vma, KVec<u8>)>) -> Result<KVec<RestoreVma>> {
+    let mut out = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
+    let mut prev_end = 0u64;
+    let (mut vdso, mut vvar) = (false, false);
+    for (v, path) in vmas.into_iter() {
+        if v.start < prev_end {
+            pr_err!("restart: overlapping VMAs at {:#x}\n", v.start);
+            return Err(EINVAL);
+        }
+        prev_end = v.end;
+        let file = match v.kind {
+            VMA_FILE => {
+                let flags = if v.flags & image::VM_SHARED != 0 && v.flags & image::VM_WRITE != 0 {
+                    bindings::O_RDWR
+                } else {
+                    bindings::O_RDONLY
+                };
+                match FileRef::open(&path, flags as i32) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        let shown = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
+                        pr_err!("restart: cannot open mapped file {} (error {})\n", shown, e.to_errno());
+                        return Err(e);
+                    }
+                }
+            }
+            VMA_VDSO => {
+                vdso = true;
+                None
+            }
+            VMA_VVAR => {
+                vvar = true;
+                None
+            }
+            VMA_ANON => None,
+            _ => {
+                pr_err!("restart: special mapping at {:#x} cannot be restored\n", v.start);
+                return Err(EINVAL);
+            }
+        };
+        out.push(RestoreVma { vma: v, file }, GFP_KERNEL)?;
+    }
+    if vdso != vvar || (vdso && h.vdso == 0) {
+        pr_err!("restart: vdso and vvar must be saved together\n");
+        return Err(EINVAL);
+    }
+    Ok(out)
+}
+
+fn prot_of(flags: u64) -> usize {
+    let mut prot = 0;
+    if flags & image::VM_READ != 0 {
+        prot |= bindings::PROT_READ;
+    }
+    if flags & image::VM_WRITE != 0 {
+        prot |= bindings::PROT_WRITE;
+    }
+    if flags & image::VM_EXEC != 0 {
+        prot |= bindings::PROT_EXEC;
+    }
+    prot as usize
+}
+
+/// Replaces the calling task's whole address space with the saved map.
+/// This is the point of no return: on error the caller must kill the task.
+pub(crate) fn restore_map(h: &MmHeader, vmas: &[RestoreVma]) -> Result {
+    // SAFETY: current is valid; `vm_munmap` takes the mmap lock itself.
+    // Nothing else uses this mm: the restarting task is single-threaded
+    // and its mm is its own.
+    to_result(unsafe { bindings::vm_munmap(0, image::USER_ADDR_END as usize) })?;
+    for r in vmas {
+        let v = &r.vma;
+        let len = (v.end - v.start) as usize;
+        let shared = v.flags & image::VM_SHARED != 0;
+        let mut flags = bindings::MAP_FIXED | if shared { bindings::MAP_SHARED } else { bindings::MAP_PRIVATE };
+        let (file, off) = match (&r.file, v.kind) {
+            (Some(f), _) => (f.as_ptr(), v.pgoff.checked_mul(PAGE_SIZE as u64).ok_or(EINVAL)?),
+            (None, VMA_ANON) => {
+                flags |= bindings::MAP_ANONYMOUS;
+                if v.flags & image::VM_GROWSDOWN != 0 {
+                    flags |= bindings::MAP_GROWSDOWN;
+                }
+                (core::ptr::null_mut(), 0)
+            }
+            (None, VMA_VVAR) => {
+                // map_vdso_once maps vvar at `start` and the vdso after it.
+                // SAFETY: `vdso_image_64` is the static image of this
+                // kernel; the call takes the mmap lock itself.
+                let ret = unsafe {
+                    bindings::map_vdso_once(core::ptr::addr_of!(bindings::vdso_image_64), v.start as usize)
+                };
+                to_result(ret)?;
+                continue;
+            }
+            _ => continue,
+        };
+        // SAFETY: `file` is NULL or a file held by `r`; `vm_mmap` takes the
+        // mmap lock and runs the LSM checks itself.
+        let addr = unsafe {
+            bindings::vm_mmap(file, v.start as usize, len, prot_of(v.flags), flags as usize, off as usize)
+        };
+        if addr != v.start as usize {
+            pr_err!("restart: mapping {:#x}-{:#x} failed ({})\n", v.start, v.end, addr as isize);
+            return Err(if (addr as isize) < 0 { Error::from_errno(addr as i32) } else { EINVAL });
+        }
+    }
+    let mm = MmRef::of_current().ok_or(EINVAL)?;
+    let m = mm.as_ptr();
+    // SAFETY: the mm is valid; the bounds change under the write lock, as
+    // prctl(PR_SET_MM_MAP) changes them.
+    unsafe {
+        bindings::mmap_write_lock(m);
+        let a = &mut (*m).__bindgen_anon_1;
+        let vdso_ok = a.context.vdso as u64 == h.vdso;
+        a.start_code = h.start_code as usize;
+        a.end_code = h.end_code as usize;
+        a.start_data = h.start_data as usize;
+        a.end_data = h.end_data as usize;
+        a.start_brk = h.start_brk as usize;
+        a.brk = h.brk as usize;
+        a.start_stack = h.start_stack as usize;
+        a.arg_start = h.arg_start as usize;
+        a.arg_end = h.arg_end as usize;
+        a.env_start = h.env_start as usize;
+        a.env_end = h.env_end as usize;
+        bindings::mmap_write_unlock(m);
+        if !vdso_ok {
+            pr_err!("restart: vdso landed at {:#x}, not {:#x}\n", a.context.vdso as u64, h.vdso);
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// Writes saved page contents into the calling task's memory, read-only
+/// mappings included (as ptrace's POKEDATA does, copy-on-write).
+pub(crate) fn write_pages(h: &PagesHeader, data: &[u8]) -> Result {
+    let mm = MmRef::of_current().ok_or(EINVAL)?;
+    let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
+    // SAFETY: the mm is current's; `data` is a kernel buffer of `len`
+    // bytes that `access_remote_vm` only reads (FOLL_WRITE writes the
+    // task's pages); it takes the mmap lock itself.
+    let n = unsafe {
+        bindings::access_remote_vm(
+            mm.as_ptr(),
+            h.vaddr as usize,
+            data.as_ptr().cast_mut().cast(),
+            len,
+            bindings::FOLL_FORCE | bindings::FOLL_WRITE,
+        )
+    };
+    if n != len {
+        pr_err!("restart: writing pages at {:#x}: {} of {} bytes\n", h.vaddr, n, len);
+        return Err(EFAULT);
     }
     Ok(())
 }

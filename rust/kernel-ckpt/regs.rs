@@ -8,6 +8,7 @@
 use crate::image::{Regs, XstateHeader, MAX_XSTATE_SIZE};
 use crate::task::TaskRef;
 use kernel::bindings;
+use kernel::error::to_result;
 use kernel::prelude::*;
 
 /// Reads the regset with ELF note type `note` of `task` (which must be
@@ -59,4 +60,70 @@ pub(crate) fn xstate(task: &TaskRef) -> Result<(XstateHeader, KVec<u8>)> {
     b.copy_from_slice(bv);
     let size = u32::try_from(buf.len()).map_err(|_| EIO)?;
     Ok((XstateHeader { xfeatures: u64::from_le_bytes(b), size }, buf))
+}
+
+// Restart: loading saved registers into the calling task.
+
+/// The `eflags` bits user space may set (ptrace's `FLAG_MASK`): CF, PF, AF,
+/// ZF, SF, TF, DF, OF, RF, AC. Others (IF, IOPL, VM, …) stay the kernel's.
+const USER_EFLAGS: u64 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x10000 | 0x40000;
+/// `TASK_SIZE_MAX` with 4-level page tables: fs/gs base must be below it.
+const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+
+/// Checks saved registers before the point of no return.
+pub(crate) fn validate(r: &Regs) -> Result {
+    let [.., fs_base, gs_base, _, _, _, _] = r.0;
+    if fs_base >= TASK_SIZE_MAX || gs_base >= TASK_SIZE_MAX || r.ip() >= TASK_SIZE_MAX {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Loads the general-purpose registers and fs/gs base into the calling
+/// task's user context. The selectors are the user ones and only the
+/// user-settable flags are taken, as ptrace does. `rax` is not written
+/// here: restart(2) returns it, and the syscall exit stores it.
+pub(crate) fn restore(r: &Regs) -> Result {
+    let [r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, _ax, cx, dx, si, di, orig_ax, ip, _cs, flags, sp, _ss, fs_base, gs_base, ..] =
+        r.0;
+    // SAFETY: current's user register frame lives at the top of its kernel
+    // stack for the whole system call and only current writes it.
+    unsafe {
+        let p = &mut *bindings::current_pt_regs();
+        p.r15 = r15 as usize;
+        p.r14 = r14 as usize;
+        p.r13 = r13 as usize;
+        p.r12 = r12 as usize;
+        p.bp = bp as usize;
+        p.bx = bx as usize;
+        p.r11 = r11 as usize;
+        p.r10 = r10 as usize;
+        p.r9 = r9 as usize;
+        p.r8 = r8 as usize;
+        p.cx = cx as usize;
+        p.dx = dx as usize;
+        p.si = si as usize;
+        p.di = di as usize;
+        p.orig_ax = orig_ax as usize;
+        p.ip = ip as usize;
+        p.sp = sp as usize;
+        p.flags = ((p.flags as u64 & !USER_EFLAGS) | (flags & USER_EFLAGS)) as usize;
+        p.__bindgen_anon_1.csx = u64::from(bindings::__USER_CS);
+        p.__bindgen_anon_2.ssx = u64::from(bindings::__USER_DS);
+    }
+    // SAFETY: current is valid; ARCH_SET_FS/GS load the CPU's base
+    // registers for current as arch_prctl(2) does.
+    unsafe {
+        let cur = bindings::get_current();
+        to_result(bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_FS as i32, fs_base as usize) as i32)?;
+        to_result(bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_GS as i32, gs_base as usize) as i32)?;
+    }
+    Ok(())
+}
+
+/// Loads a saved XSAVE image as the calling task's FPU state.
+pub(crate) fn restore_xstate(buf: &[u8]) -> Result {
+    // SAFETY: `buf` is a complete XSAVE image (its size was checked against
+    // the record); the C side validates its header and features.
+    to_result(unsafe { bindings::ckpt_fpu_restore_current(buf.as_ptr().cast()) })
 }

@@ -29,7 +29,14 @@ pub const SCENARIOS: &[&str] = &[
     "err_esrch",
     "err_eperm_unprivileged",
     "err_ebusy_not_frozen",
-    "err_enosys_restart",
+    "err_restart_bad_calls",
+    "restart_counter_fpu",
+    "restart_heap_64m",
+    "restart_in_pause",
+    "restart_twice",
+    "restart_through_pipe",
+    "err_restart_pid_taken",
+    "err_restart_truncated",
 ];
 
 /// One task as seen by /proc (the truth) or as decoded from the image, with

@@ -6,14 +6,15 @@ use crate::truth::read_tree;
 use anyhow::{bail, Context, Result};
 use ckpt::{cgroup, sys_checkpoint, sys_restart};
 use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, setgid, setuid, ForkResult, Gid, Pid, Uid};
 use serde::Deserialize;
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
@@ -447,12 +448,173 @@ fn err_ebusy_not_frozen(name: &str) -> Result<Vec<Check>> {
     Ok(c.0)
 }
 
-fn err_enosys_restart(name: &str) -> Result<Vec<Check>> {
+/// restart(2) calls that must fail before touching the caller.
+fn err_restart_bad_calls(name: &str) -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
+    let canary = std::hint::black_box(vec![0x5au8; 4096]);
     let (p, _) = output_file(name)?;
-    let f = File::open(&p)?;
-    c.errno("restart(2) of this version", Errno::ENOSYS, sys_restart(0, f.as_fd(), 0));
-    c.errno("restart(2) with unknown flags", Errno::EINVAL, sys_restart(0, f.as_fd(), 1));
+    let empty = File::open(&p)?;
+    c.errno("empty image", Errno::EINVAL, sys_restart(0, empty.as_fd(), 0));
+    c.errno("unknown flags", Errno::EINVAL, sys_restart(0, empty.as_fd(), 1));
+    c.errno("pid other than 0", Errno::EINVAL, sys_restart(5, empty.as_fd(), 0));
+    let wo = OpenOptions::new().write(true).open(&p)?;
+    c.errno("fd open write-only", Errno::EBADF, sys_restart(0, wo.as_fd(), 0));
+    // A valid image of another process: refused, the caller untouched.
+    let w = Workload::start(name, "sleeper")?;
+    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &p.to_string_lossy()]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let img = File::open(&p)?;
+    c.errno("image of another pid", Errno::ESRCH, sys_restart(0, img.as_fd(), 0));
+    // The same image cut inside the forest table.
+    let bytes = fs::read(&p)?;
+    let cut = PathBuf::from(format!("/tmp/{name}-cut.img"));
+    fs::write(&cut, bytes.get(..120).unwrap_or(&bytes))?;
+    c.errno("image cut after 120 bytes", Errno::EINVAL, sys_restart(0, File::open(&cut)?.as_fd(), 0));
+    c.eq("caller's memory intact", true, canary.iter().all(|&b| b == 0x5a));
+    Ok(c.0)
+}
+
+/// How a restart scenario gets its image to `ckpt restart`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    /// Checkpoint to a file, kill, restart from the file.
+    Once,
+    /// The same, and then checkpoint and restart the restarted process.
+    Twice,
+    /// `ckpt checkpoint -o - --kill | ckpt restart -`.
+    Pipe,
+}
+
+/// Waits until `pid` runs a program named `comm` (so restart(2) is done).
+fn wait_comm(pid: i32, comm: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// Kills and removes a `ckpt restart` job cgroup when dropped.
+struct RestartJob(PathBuf);
+
+impl Drop for RestartJob {
+    fn drop(&mut self) {
+        let _ = cgroup::thaw(&self.0);
+        let _ = cgroup::kill(&self.0);
+        for _ in 0..100 {
+            if fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn spawn_restart(img: &str) -> Result<std::process::Child> {
+    Ok(Command::new(CKPT).args(["restart", img]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?)
+}
+
+/// Checkpoints a workload, kills it and restarts it from the image; the
+/// workload then checks itself (`verdict`) or, `in_pause`, must be back in
+/// pause(2).
+fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioResult> {
+    let w = Workload::start(name, kind)?;
+    let pid = w.pid;
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?.trim().to_string();
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let t = Instant::now();
+    let mut restarted = if mode == Restart::Pipe {
+        let script = format!("set -o pipefail; {CKPT} checkpoint {pid} -o - --kill | {CKPT} restart -");
+        let child = Command::new("/bin/sh").args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        // Reap the killed original so that its pid is free.
+        let _ = waitpid(Pid::from_raw(pid), None);
+        child
+    } else {
+        let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
+        c.eq("ckpt checkpoint --kill exit status", 0, out.status.code().unwrap_or(-1));
+        let t_ckpt = t.elapsed();
+        let _ = waitpid(Pid::from_raw(pid), None);
+        let t = Instant::now();
+        let child = spawn_restart(&img)?;
+        let ok = wait_comm(pid, &comm);
+        eprintln!("timing: {name}: checkpoint {:.3} s, restart {:.3} s", t_ckpt.as_secs_f64(), t.elapsed().as_secs_f64());
+        c.eq("restarted with the same pid", true, ok);
+        child
+    };
+    c.eq("running again with the same pid", true, wait_comm(pid, &comm));
+    if mode == Restart::Twice {
+        let img2 = format!("/tmp/{name}-2.img");
+        let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img2, "--kill"]).output()?;
+        c.eq("second checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+        c.eq("second checkpoint stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+        if !out.status.success() {
+            // Do not wait for a program that was not killed.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let first = restarted.wait_with_output()?;
+        c.eq("first restart ends with the kill (128 + SIGKILL)", 137, first.status.code().unwrap_or(-1));
+        restarted = spawn_restart(&img2)?;
+        c.eq("restarted a second time with the same pid", true, wait_comm(pid, &comm));
+    }
+    if kind == "sleeper" {
+        // Back in pause(2): the interrupted call was restarted, not failed.
+        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        c.eq("blocked in pause(2) again", "34", sc.split_whitespace().next().unwrap_or("?"));
+        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        c.eq("state", "S", st.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("?"));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let out = restarted.wait_with_output()?;
+        c.eq("ckpt restart exit status (128 + SIGKILL)", 137, out.status.code().unwrap_or(-1));
+        return Ok(ScenarioResult { checks: c.0, ..Default::default() });
+    }
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    let _ = fs::remove_file(&result);
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let out = restarted.wait_with_output()?;
+    c.eq("ckpt restart exit status (the program's)", 0, out.status.code().unwrap_or(-1));
+    c.eq("ckpt restart stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    let verdict = fs::read_to_string(&result).unwrap_or_default();
+    // Drop what varies (iteration count, pid); keep the verdicts.
+    let verdict: Vec<&str> =
+        verdict.split_whitespace().filter(|w| !w.starts_with("n=") && !w.starts_with("pid=")).collect();
+    c.eq("the program's own check after the restart", "PASS", verdict.first().copied().unwrap_or("(none)"));
+    Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
+}
+
+/// `ckpt restart` refuses when the saved pid is in use.
+fn err_restart_pid_taken(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "sleeper")?;
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let out = Command::new(CKPT).args(["restart", &img]).output()?;
+    c.eq("ckpt restart exit status", 1, out.status.code().unwrap_or(-1));
+    c.eq("message names the cause", true, String::from_utf8_lossy(&out.stderr).contains("is taken"));
+    c.eq("the original still runs", "sleeper", fs::read_to_string(format!("/proc/{}/comm", w.pid))?.trim());
+    Ok(c.0)
+}
+
+/// A cut image is refused before anything is started.
+fn err_restart_truncated(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "sleeper")?;
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img, "--kill"]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(w.pid), None);
+    let bytes = fs::read(&img)?;
+    fs::write(&img, bytes.get(..bytes.len() / 2).unwrap_or(&bytes))?;
+    let out = Command::new(CKPT).args(["restart", &img]).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    c.eq("ckpt restart exit status", 1, out.status.code().unwrap_or(-1));
+    c.eq("message says the image is cut", true, stderr.contains("not a valid image") && stderr.contains("truncated"));
+    c.eq("nothing runs with the saved pid", false, Path::new(&format!("/proc/{}", w.pid)).exists());
     Ok(c.0)
 }
 
@@ -493,7 +655,14 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_esrch" => checks_only(err_esrch(name)),
         "err_eperm_unprivileged" => checks_only(err_eperm_unprivileged(name)),
         "err_ebusy_not_frozen" => checks_only(err_ebusy_not_frozen(name)),
-        "err_enosys_restart" => checks_only(err_enosys_restart(name)),
+        "err_restart_bad_calls" => checks_only(err_restart_bad_calls(name)),
+        "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
+        "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
+        "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
+        "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
+        "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
+        "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
+        "err_restart_truncated" => checks_only(err_restart_truncated(name)),
         other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
     };
     let mut res = r.unwrap_or_else(|e| ScenarioResult { error: Some(format!("{e:#}")), ..Default::default() });

@@ -204,6 +204,115 @@ fn heap_64m(ready_path: &Path) -> Result<()> {
     ready(ready_path)
 }
 
+/// The file whose appearance tells a restarted workload to finish, and the
+/// file it writes its verdict to.
+fn go_and_result(ready_path: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let s = ready_path.to_string_lossy();
+    (s.replace("ready-", "go-").into(), s.replace("ready-", "result-").into())
+}
+
+/// Computes until told to stop, then checks itself: the verdict is written
+/// to the result file by a fresh open, so it does not depend on which files
+/// the process has.
+fn verdict(result: &Path, ok: bool, what: String) -> ! {
+    let line = format!("{} {what}\n", if ok { "PASS" } else { "FAIL" });
+    let _ = std::fs::write(result, line);
+    std::process::exit(if ok { 0 } else { 1 })
+}
+
+fn lcg(x: u64) -> u64 {
+    x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407)
+}
+
+/// Integer state in general-purpose registers, a double in an xmm register
+/// and four doubles in a ymm register, all advanced in a tight loop that
+/// the checkpoint interrupts; after the restart the process recomputes
+/// them from the iteration count and compares.
+fn counter_fpu(ready_path: &Path) -> Result<()> {
+    use std::arch::x86_64::*;
+    name("counter");
+    if !is_x86_feature_detected!("avx") {
+        bail!("this CPU has no AVX: run the guest with -cpu max");
+    }
+    let (go, result) = go_and_result(ready_path);
+    let pid = std::process::id();
+
+    #[target_feature(enable = "avx")]
+    unsafe fn spin(go: &Path, ready_path: &Path) -> (u64, u64, f64, [f64; 4]) {
+        let (mut x, mut n, mut f) = (0x1234_5678u64, 0u64, 1.0f64);
+        let mut acc = _mm256_setzero_pd();
+        let one = _mm256_set1_pd(1.0);
+        let mut announced = false;
+        loop {
+            for _ in 0..20_000 {
+                x = lcg(x);
+                f = f * 0.999 + 1.0;
+                acc = _mm256_add_pd(acc, one);
+                n += 1;
+            }
+            if !announced {
+                let _ = std::fs::write(ready_path, b"ready\n");
+                announced = true;
+            }
+            if go.exists() {
+                break;
+            }
+        }
+        let mut lanes = [0f64; 4];
+        // SAFETY: `lanes` has room for four doubles.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
+        (x, n, f, lanes)
+    }
+    // SAFETY: AVX is present (checked above).
+    let (x, n, f, lanes) = unsafe { spin(&go, ready_path) };
+    let (mut y, mut g) = (0x1234_5678u64, 1.0f64);
+    for _ in 0..n {
+        y = lcg(y);
+        g = g * 0.999 + 1.0;
+    }
+    let ok = x == y && f.to_bits() == g.to_bits() && lanes == [n as f64; 4] && std::process::id() == pid;
+    verdict(&result, ok, format!("counter n={n} pid={pid} lcg={} xmm={} ymm={}", x == y, f.to_bits() == g.to_bits(), lanes == [n as f64; 4]))
+}
+
+/// 64 MiB filled with a pattern and hashed; after the restart the process
+/// hashes its buffer again and compares.
+fn heap_check(ready_path: &Path) -> Result<()> {
+    name("heap-check");
+    let (go, result) = go_and_result(ready_path);
+    let len = 64 << 20;
+    let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..len / 8 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf.push(x);
+    }
+    let hash = |b: &[u64]| b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ v).wrapping_mul(0x100_0000_01b3));
+    let before = hash(&buf);
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let after = hash(&buf);
+    verdict(&result, before == after && buf.len() == len / 8, format!("heap 64 MiB hash equal={}", before == after))
+}
+
+/// Prints `tick N` every 200 ms, forever: the demo's workload.
+fn ticker(ready_path: &Path) -> Result<()> {
+    use std::io::Write;
+    name("ticker");
+    ready(ready_path)?;
+    for n in 1u64.. {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "tick {n} (pid {})", std::process::id());
+        let _ = out.flush();
+        drop(out);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Ok(())
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -215,6 +324,9 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "orphan" => orphan(ready_path)?,
         "tree_100" => tree_100(ready_path)?,
         "heap_64m" => heap_64m(ready_path)?,
+        "counter_fpu" => counter_fpu(ready_path)?,
+        "ticker" => ticker(ready_path)?,
+        "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

@@ -54,7 +54,14 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_esrch("err_esrch")]
 #[case::err_eperm_unprivileged("err_eperm_unprivileged")]
 #[case::err_ebusy_not_frozen("err_ebusy_not_frozen")]
-#[case::err_enosys_restart("err_enosys_restart")]
+#[case::err_restart_bad_calls("err_restart_bad_calls")]
+#[case::restart_counter_fpu("restart_counter_fpu")]
+#[case::restart_heap_64m("restart_heap_64m")]
+#[case::restart_in_pause("restart_in_pause")]
+#[case::restart_twice("restart_twice")]
+#[case::restart_through_pipe("restart_through_pipe")]
+#[case::err_restart_pid_taken("err_restart_pid_taken")]
+#[case::err_restart_truncated("err_restart_truncated")]
 fn scenario(#[case] name: &str) {
     let r = result_of(name);
     assert_eq!(r.error, None, "scenario {name} failed in the guest");

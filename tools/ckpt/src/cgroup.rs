@@ -51,6 +51,11 @@ pub fn create(name: &str) -> Result<PathBuf> {
     ensure_v2()?;
     let cg = Path::new(ROOT).join(name);
     fs::create_dir_all(&cg).with_context(|| format!("cannot create cgroup {}", cg.display()))?;
+    // A cgroup left over from an earlier job may still be frozen (a job
+    // killed while frozen): whatever starts in it must run.
+    if freeze_requested(&cg)? {
+        thaw(&cg)?;
+    }
     Ok(cg)
 }
 
@@ -140,7 +145,8 @@ pub fn kill(cg: &Path) -> Result<()> {
     loop {
         let left = procs(cg)?;
         if left.is_empty() {
-            return Ok(());
+            // The job is over: leave no frozen cgroup behind.
+            return thaw(cg);
         }
         if Instant::now() >= deadline {
             bail!(

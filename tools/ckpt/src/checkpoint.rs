@@ -2,8 +2,9 @@
 //! `ckpt checkpoint` and `ckpt restart`: the system calls wrapped in the
 //! cgroup handling they need, with errors turned into sentences.
 
+use std::fs::File;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -125,26 +126,155 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
     CheckpointError::new(errno, message)
 }
 
-/// Calls `restart(2)` on the image read from `input`.
-///
-/// Errors are [`CheckpointError`]s.
-pub fn restart(input: BorrowedFd<'_>) -> Result<()> {
-    sys_restart(0, input, 0).map_err(|errno| {
+/// What [`restart`] does around the system call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestartOptions<'a> {
+    /// Name of the job cgroup to restart into (default `restart-PID`).
+    pub name: Option<&'a str>,
+    /// Return once the process is restarted instead of waiting for it.
+    pub detach: bool,
+}
+
+/// How a restarted process ended (or that it was left running).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartOutcome {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// `detach`: it runs with this pid.
+    Detached(i32),
+}
+
+/// `struct clone_args` of clone3(2), up to `cgroup`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Restarts the process saved in the image `input` (a file or a pipe, read
+/// whole first): recreates it with its saved pid in a new job cgroup, in
+/// which the new process calls `restart(2)`, and waits for it unless
+/// `opts.detach`. Errors of the call are [`CheckpointError`]s.
+pub fn restart(mut input: impl std::io::Read, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
+    use std::io::{Seek, Write};
+    use std::os::fd::AsRawFd;
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes).context("cannot read the image")?;
+    let img = crate::inspect::parse(&bytes).map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?;
+    if img.tasks.len() != 1 {
+        anyhow::bail!(
+            "this image holds {} tasks: restarting process trees and threads is not supported yet, only single processes",
+            img.tasks.len()
+        );
+    }
+    let pid = img.root_pid;
+    // A zombie (the killed original, say) holds the pid until its parent
+    // reaps it: give the parent a moment.
+    let zombie = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    };
+    for _ in 0..200 {
+        if !zombie() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(CheckpointError::new(
+            Errno::EEXIST,
+            format!("pid {pid} is taken by a running process: stop it (for example `ckpt checkpoint --kill` the original) and try again"),
+        )
+        .into());
+    }
+    // The kernel reads the image from a file of its own: a memfd holds it.
+    let memfd = nix::sys::memfd::memfd_create(c"ckpt-image", nix::sys::memfd::MFdFlags::empty())
+        .context("memfd_create")?;
+    let mut f = File::from(memfd);
+    f.write_all(&bytes).context("cannot buffer the image")?;
+    f.rewind()?;
+    let name = opts.name.map(str::to_owned).unwrap_or_else(|| format!("restart-{pid}"));
+    let cg = cgroup::create(&name)?;
+    if !cgroup::procs(&cg)?.is_empty() {
+        anyhow::bail!("cgroup {} is in use: give another --name", rel(&cg).display());
+    }
+    let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
+    let set_tid = [pid];
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: nix::libc::SIGCHLD as u64,
+        set_tid: set_tid.as_ptr() as u64,
+        set_tid_size: 1,
+        cgroup: cg_dir.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
+    // child continues on a copy of this (single-threaded) process.
+    let ret = unsafe {
+        nix::libc::syscall(nix::libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
+    };
+    if ret < 0 {
+        let errno = Errno::last();
+        let _ = std::fs::remove_dir(&cg);
         let message = match errno {
-            Errno::ENOSYS if kernel_has_checkpoint() => {
-                "restart(2) is not implemented in this kernel yet".to_owned()
-            }
-            Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel \
-                              (`cargo xtask run`)"
-                .to_owned(),
-            Errno::EBADF => "the image is not a file descriptor open for reading".to_owned(),
-            Errno::EINVAL => {
-                "the kernel rejected the image: check it with `ckpt inspect`".to_owned()
-            }
-            _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
+            Errno::EEXIST => format!("pid {pid} is taken: stop the process that has it and try again"),
+            Errno::EPERM => "recreating a process with its pid needs CAP_CHECKPOINT_RESTORE (run as root)".to_owned(),
+            _ => format!("clone3 with pid {pid} failed: {} ({errno:?})", errno.desc()),
         };
-        CheckpointError::new(errno, message).into()
-    })
+        return Err(CheckpointError::new(errno, message).into());
+    }
+    if ret == 0 {
+        // The child: become the saved process.
+        // SAFETY: restores the default SIGPIPE action (the Rust runtime
+        // ignores it), which the restarted program expects.
+        unsafe { nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL) };
+        let errno = match sys_restart(0, f.as_fd(), 0) {
+            Ok(()) => Errno::UnknownErrno,
+            Err(e) => e,
+        };
+        eprintln!("ckpt: {}", restart_error(errno, pid));
+        // SAFETY: leave without running the parent's exit handlers.
+        unsafe { nix::libc::_exit(125) }
+    }
+    let child = ret as i32;
+    if opts.detach {
+        return Ok(RestartOutcome::Detached(child));
+    }
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(child), None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(RestartOutcome::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(RestartOutcome::Signaled(sig as i32)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for the restarted process"),
+        }
+    }
+}
+
+/// A sentence for an errno of `restart(2)`.
+fn restart_error(errno: Errno, pid: i32) -> String {
+    match errno {
+        Errno::ENOSYS if kernel_has_checkpoint() => "restart(2) refused this call".to_owned(),
+        Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel (`cargo xtask run`)".to_owned(),
+        Errno::EINVAL => "the kernel rejected the image (the kernel log names the record): check it with `ckpt inspect`".to_owned(),
+        Errno::ESRCH => format!("the image is not of pid {pid}"),
+        Errno::ENOENT => "a file the process had mapped is gone (the kernel log names it)".to_owned(),
+        _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
+    }
 }
 
 /// A cgroup directory as the path inside the hierarchy, for messages.

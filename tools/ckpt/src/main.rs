@@ -83,11 +83,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Restore the process tree of an image with restart(2).
+    /// Restart the process saved in an image with restart(2), with its pid,
+    /// in a new cgroup ckpt/NAME; waits for it and exits with its status.
     Restart {
         /// Image file, or `-` for stdin.
         #[arg(value_name = "FILE")]
         image: PathBuf,
+        /// Name of the job cgroup (default `restart-PID`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the pid and leave the process running instead of waiting.
+        #[arg(long)]
+        detach: bool,
     },
 }
 
@@ -122,7 +129,18 @@ fn main() -> ExitCode {
             checkpoint(pid, &output, &opts)
         }
         Command::Inspect { image, json } => inspect(&image, json),
-        Command::Restart { image } => restart(&image),
+        Command::Restart { image, name, detach } => {
+            let opts = ckpt::RestartOptions { name: name.as_deref(), detach };
+            match restart(&image, &opts) {
+                Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),
+                Ok(ckpt::RestartOutcome::Signaled(sig)) => return ExitCode::from(128u8.wrapping_add(sig as u8)),
+                Ok(ckpt::RestartOutcome::Detached(pid)) => {
+                    println!("{pid}");
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,12 +222,12 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
         .context("cannot write to stdout")
 }
 
-fn restart(path: &Path) -> Result<()> {
+fn restart(path: &Path, opts: &ckpt::RestartOptions<'_>) -> Result<ckpt::RestartOutcome> {
     if is_stdio(path) {
-        return ckpt::restart(io::stdin().as_fd());
+        return ckpt::restart(io::stdin().lock(), opts);
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    ckpt::restart(file.as_fd())
+    ckpt::restart(file, opts)
 }
 
 #[cfg(test)]

@@ -694,22 +694,29 @@ enum State {
     Done,
 }
 
-/// Decodes a whole image front to back, checking record order and counts.
-///
-/// Yields each record as an [`Item`], then `None`; after the first error it
-/// yields that error and then `None`. An image that stops before its tail
-/// yields [`ErrorKind::Truncated`].
-pub struct ImageReader<'a> {
-    raw: RawRecords<'a>,
+/// Checks record order and counts, one raw record at a time: the decoder
+/// for a stream read piecewise (the kernel reads images this way).
+#[derive(Clone, Copy, Debug)]
+pub struct Parser {
     state: State,
     nr_tasks: u32,
-    failed: bool,
 }
 
-impl<'a> ImageReader<'a> {
-    /// Reads the image in `buf`.
-    pub fn new(buf: &'a [u8]) -> Self {
-        Self { raw: RawRecords::new(buf), state: State::Header, nr_tasks: 0, failed: false }
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Parser {
+    /// A parser expecting the header.
+    pub const fn new() -> Self {
+        Self { state: State::Header, nr_tasks: 0 }
+    }
+
+    /// Whether the tail was read: the image is complete.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
     }
 
     fn expected(&self) -> &'static str {
@@ -727,7 +734,8 @@ impl<'a> ImageReader<'a> {
         }
     }
 
-    fn step(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
+    /// Decodes the next record of the stream.
+    pub fn feed<'a>(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
         let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
         let unexpected = Err(ErrorKind::Unexpected { found: kind, expected: self.expected() });
         let p = rec.payload;
@@ -821,6 +829,24 @@ impl<'a> ImageReader<'a> {
     }
 }
 
+/// Decodes a whole image front to back, checking record order and counts.
+///
+/// Yields each record as an [`Item`], then `None`; after the first error it
+/// yields that error and then `None`. An image that stops before its tail
+/// yields [`ErrorKind::Truncated`].
+pub struct ImageReader<'a> {
+    raw: RawRecords<'a>,
+    parser: Parser,
+    failed: bool,
+}
+
+impl<'a> ImageReader<'a> {
+    /// Reads the image in `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { raw: RawRecords::new(buf), parser: Parser::new(), failed: false }
+    }
+}
+
 impl<'a> Iterator for ImageReader<'a> {
     type Item = Result<Item<'a>, DecodeError>;
 
@@ -834,7 +860,7 @@ impl<'a> Iterator for ImageReader<'a> {
                 self.failed = true;
                 return Some(Err(e));
             }
-            None if self.state == State::Done => return None,
+            None if self.parser.is_done() => return None,
             None => {
                 self.failed = true;
                 return Some(Err(DecodeError {
@@ -845,7 +871,7 @@ impl<'a> Iterator for ImageReader<'a> {
                 }));
             }
         };
-        match self.step(rec) {
+        match self.parser.feed(rec) {
             Ok(item) => Some(Ok(item)),
             Err(kind) => {
                 self.failed = true;

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The image reader: records read front to back from any file (a pipe too),
+//! checked by the image crate's parser one at a time.
+//!
+//! Every record's payload is read into one buffer that grows to the largest
+//! record seen (a pages record: 4 MiB), so memory use is bounded whatever
+//! the image's size. A malformed image gives `-EINVAL` and a kernel log line
+//! that names the record and its byte offset.
+
+use crate::file::FileRef;
+use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord};
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// Reads and checks the records of one image.
+pub(crate) struct ImageReader {
+    file: FileRef,
+    buf: KVVec<u8>,
+    parser: Parser,
+    /// Index and byte offset of the next record.
+    index: u32,
+    offset: u64,
+}
+
+impl ImageReader {
+    /// A reader of the image in `file`, from its current position.
+    pub(crate) fn new(file: FileRef) -> Self {
+        Self { file, buf: KVVec::new(), parser: Parser::new(), index: 0, offset: 0 }
+    }
+
+    fn bad(&self, record_type: Option<u32>, kind: ErrorKind) -> Error {
+        let e = DecodeError { index: self.index, offset: self.offset, record_type, kind };
+        pr_err!("restart: bad image: {}\n", e);
+        EINVAL
+    }
+
+    /// Reads exactly `len` bytes into the buffer; a short image is an
+    /// invalid one.
+    fn fill(&mut self, len: usize) -> Result {
+        if self.buf.len() < len {
+            self.buf.extend_with(len - self.buf.len(), 0, GFP_KERNEL)?;
+        }
+        let dst = self.buf.get_mut(..len).ok_or(EINVAL)?;
+        match self.file.read_exact(dst) {
+            Err(e) if e.to_errno() == -(bindings::ENODATA as i32) => Err(self.bad(None, ErrorKind::Truncated)),
+            r => r,
+        }
+    }
+
+    /// Reads and decodes the next record. The item borrows the reader's
+    /// buffer until the next call.
+    pub(crate) fn next(&mut self) -> Result<Item<'_>> {
+        self.fill(image::RECORD_HEADER_LEN)?;
+        let mut h = [0u8; image::RECORD_HEADER_LEN];
+        h.copy_from_slice(self.buf.get(..image::RECORD_HEADER_LEN).ok_or(EINVAL)?);
+        let [k0, k1, k2, k3, l0, l1, l2, l3] = h;
+        let kind = u32::from_le_bytes([k0, k1, k2, k3]);
+        let len = u32::from_le_bytes([l0, l1, l2, l3]);
+        if len > image::MAX_PAYLOAD_LEN {
+            return Err(self.bad(Some(kind), ErrorKind::Oversized(len)));
+        }
+        let len = len as usize;
+        let pad = image::padding(len);
+        self.fill(len + pad)?;
+        if self.buf.get(len..len + pad).is_none_or(|p| p.iter().any(|&b| b != 0)) {
+            return Err(self.bad(Some(kind), ErrorKind::BadPadding));
+        }
+        let (index, offset) = (self.index, self.offset);
+        self.index = self.index.saturating_add(1);
+        self.offset = self.offset.saturating_add((image::RECORD_HEADER_LEN + len + pad) as u64);
+        let payload = self.buf.get(..len).ok_or(EINVAL)?;
+        let rec = RawRecord { kind, payload, index, offset };
+        match self.parser.feed(rec) {
+            Ok(item) => Ok(item),
+            Err(kind_err) => {
+                let e = DecodeError { index, offset, record_type: Some(kind), kind: kind_err };
+                pr_err!("restart: bad image: {}\n", e);
+                Err(EINVAL)
+            }
+        }
+    }
+}
