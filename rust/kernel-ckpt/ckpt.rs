@@ -13,6 +13,7 @@
 //! - `task.rs`: a counted reference to a `task_struct` and safe accessors.
 //! - `regs.rs`: registers and FPU state of a stopped task (regsets).
 //! - `mm.rs`: the memory map and the contents of present pages.
+//! - `files.rs`: open files, working directory, umask.
 //! - `file.rs`: a counted reference to a `struct file` and kernel writes.
 //! - `writer.rs`: the image writer: records, padding, buffering, tail.
 //! - `reader.rs`: the image reader: records from any fd, checked one by one.
@@ -34,6 +35,7 @@ mod image;
 
 mod checkpoint;
 mod file;
+mod files;
 mod forest;
 mod layout;
 mod mm;

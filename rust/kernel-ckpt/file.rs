@@ -35,6 +35,16 @@ impl FileRef {
         mode & bindings::FMODE_WRITE != 0
     }
 
+    /// Takes over a reference the caller holds on `f`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own one reference on the valid file `f`.
+    pub(crate) unsafe fn from_raw(f: NonNull<bindings::file>) -> Self {
+        // INVARIANT: the caller passes its reference on.
+        Self(f)
+    }
+
     /// Whether the file was opened for reading.
     pub(crate) fn is_readable(&self) -> bool {
         // SAFETY: the file is valid; `f_mode` is fixed after open.

@@ -281,15 +281,27 @@ fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
     Ok(())
 }
 
-/// Writes the memory of `task` (a thread group leader): the mm record, its
-/// VMAs, then the pages. `-EINVAL` if it has no mm.
-pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
+/// A memory map being saved: the map is written first, the pages last.
+pub(crate) struct MapDump {
+    mm: MmRef,
+    vmas: KVec<SavedVma>,
+}
+
+/// Writes the memory map of `task` (a thread group leader): the mm record
+/// and its VMAs. `-EINVAL` if it has no mm.
+pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef) -> Result<MapDump> {
     let mm = MmRef::of(task).ok_or(EINVAL)?;
     let (header, vmas) = read_map(&mm)?;
     w.record(RecordType::Mm, &header.encode())?;
     for v in vmas.iter() {
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
+    Ok(MapDump { mm, vmas })
+}
+
+/// Writes the contents of the pages of a map written by [`dump_map`].
+pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump) -> Result {
+    let MapDump { mm, vmas } = d;
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
     for v in vmas.iter().map(|v| &v.vma).filter(|v| has_pages(v)) {

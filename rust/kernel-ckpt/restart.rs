@@ -14,14 +14,14 @@
 //! precise errno and leaves the caller as it was; after it, an error kills
 //! the caller, so a half-restored task never runs.
 //!
-//! This version restores one single-threaded process. Open files, signal
-//! state, credentials and process trees are restored by later steps; the
-//! restarted process keeps the restarting process's open files.
+//! This version restores one single-threaded process with its memory,
+//! registers, open files (by path), working directory and umask. Signal
+//! state, credentials and process trees are restored by later steps.
 
 use crate::file::FileRef;
-use crate::image::{self, Item, MmHeader, PagesHeader, Regs, TaskEntry, Vma};
+use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, TaskEntry, Vma};
 use crate::reader::ImageReader;
-use crate::{mm, regs};
+use crate::{files, mm, regs};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -35,6 +35,9 @@ struct Saved {
     xstate: KVec<u8>,
     mm: MmHeader,
     vmas: KVec<(Vma, KVec<u8>)>,
+    files: FilesHeader,
+    cwd: KVec<u8>,
+    fds: KVec<(Fd, KVec<u8>)>,
     comm: [u8; image::COMM_LEN],
 }
 
@@ -109,7 +112,26 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
             _ => return Err(bad("VMA missing")),
         }
     }
-    Ok(Saved { regs, xstate, mm, vmas, comm: row.comm })
+    let (files, cwd) = match r.next()? {
+        Item::Files(h, cwd) => {
+            let mut c = KVec::with_capacity(cwd.len(), GFP_KERNEL)?;
+            c.extend_from_slice(cwd, GFP_KERNEL)?;
+            (h, c)
+        }
+        _ => return Err(bad("no open files record")),
+    };
+    let mut fds = KVec::with_capacity(files.nr_fds as usize, GFP_KERNEL)?;
+    for _ in 0..files.nr_fds {
+        match r.next()? {
+            Item::Fd(f, path) => {
+                let mut p = KVec::with_capacity(path.len(), GFP_KERNEL)?;
+                p.extend_from_slice(path, GFP_KERNEL)?;
+                fds.push((f, p), GFP_KERNEL)?;
+            }
+            _ => return Err(bad("fd record missing")),
+        }
+    }
+    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, comm: row.comm })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -150,10 +172,12 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
     let mut reader = ImageReader::new(file);
     let saved = read_until_pages(&mut reader, me)?;
     let vmas = mm::prepare(&saved.mm, saved.vmas)?;
+    let files = files::prepare(&saved.files, &saved.cwd, saved.fds)?;
 
     // Point of no return: the old address space goes away.
     let result = (|| -> Result {
         mm::restore_map(&saved.mm, &vmas)?;
+        files::install(&files)?;
         read_pages_to_tail(&mut reader)?;
         regs::restore(&saved.regs)?;
         regs::restore_xstate(&saved.xstate)

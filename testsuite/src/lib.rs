@@ -33,10 +33,12 @@ pub const SCENARIOS: &[&str] = &[
     "restart_counter_fpu",
     "restart_heap_64m",
     "restart_in_pause",
+    "restart_files",
     "restart_twice",
     "restart_through_pipe",
     "err_restart_pid_taken",
     "err_restart_truncated",
+    "err_restart_deleted_file",
 ];
 
 /// One task as seen by /proc (the truth) or as decoded from the image, with

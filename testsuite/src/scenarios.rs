@@ -618,6 +618,27 @@ fn err_restart_truncated(name: &str) -> Result<Vec<Check>> {
     Ok(c.0)
 }
 
+/// A process holding a deleted file cannot be restarted: a clear error,
+/// and nothing runs with its pid.
+fn err_restart_deleted_file(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "deleted_file")?;
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img, "--kill"]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(w.pid), None);
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{}", w.pid)));
+    let out = Command::new(CKPT).args(["restart", &img]).output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    c.eq("ckpt restart exit status (restart(2) failed)", 125, out.status.code().unwrap_or(-1));
+    c.eq("message names the cause", true, stderr.contains("is gone"));
+    let log = Command::new("/bin/dmesg").output()?;
+    let log = String::from_utf8_lossy(&log.stdout);
+    c.eq("kernel log names the file", true, log.contains(&format!("is a deleted file, /tmp/gone-{name} (deleted)")));
+    c.eq("nothing runs with the saved pid", false, Path::new(&format!("/proc/{}", w.pid)).exists());
+    Ok(c.0)
+}
+
 fn layout_selfcheck() -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
     let out = Command::new("/bin/dmesg").output()?;
@@ -659,10 +680,12 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
         "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
+        "restart_files" => restart_scenario(name, "files_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),
+        "err_restart_deleted_file" => checks_only(err_restart_deleted_file(name)),
         other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
     };
     let mut res = r.unwrap_or_else(|e| ScenarioResult { error: Some(format!("{e:#}")), ..Default::default() });

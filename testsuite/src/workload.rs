@@ -313,6 +313,68 @@ fn ticker(ready_path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Files, working directory and umask set up before the checkpoint and
+/// checked after the restart.
+fn files_check(ready_path: &Path) -> Result<()> {
+    use nix::fcntl::{fcntl, open, FcntlArg, FdFlag, OFlag};
+    use nix::sys::stat::{umask, Mode};
+    use nix::unistd::{lseek, Whence};
+    name("files");
+    let (go, result) = go_and_result(ready_path);
+    let base = result.to_string_lossy().replace("result-", "files-");
+    let (append_path, offset_path) = (format!("{base}-append"), format!("{base}-offset"));
+    std::env::set_current_dir("/tmp")?;
+    umask(Mode::from_bits_truncate(0o027));
+    let mode = Mode::from_bits_truncate(0o644);
+    let append = open(append_path.as_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_APPEND, mode)?;
+    write(&append, b"before\n")?;
+    fcntl(&append, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    let offset = open(offset_path.as_str(), OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC, mode)?;
+    write(&offset, &[7u8; 100])?;
+    lseek(&offset, 37, Whence::SeekSet)?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let mut bad = Vec::new();
+    if std::env::current_dir().ok().as_deref() != Some(Path::new("/tmp")) {
+        bad.push("cwd");
+    }
+    if umask(Mode::from_bits_truncate(0o022)).bits() != 0o027 {
+        bad.push("umask");
+    }
+    if lseek(&offset, 0, Whence::SeekCur).ok() != Some(37) {
+        bad.push("offset");
+    }
+    let fl = fcntl(&append, FcntlArg::F_GETFL).unwrap_or(0);
+    if OFlag::from_bits_truncate(fl) & OFlag::O_APPEND != OFlag::O_APPEND {
+        bad.push("O_APPEND");
+    }
+    let fd = fcntl(&append, FcntlArg::F_GETFD).unwrap_or(0);
+    if FdFlag::from_bits_truncate(fd) != FdFlag::FD_CLOEXEC {
+        bad.push("FD_CLOEXEC");
+    }
+    let _ = write(&append, b"after\n");
+    if std::fs::read_to_string(&append_path).ok().as_deref() != Some("before\nafter\n") {
+        bad.push("appended data");
+    }
+    if std::fs::read_link("/proc/self/fd/0").ok().as_deref() != Some(Path::new("/dev/null")) {
+        bad.push("stdin");
+    }
+    let ok = bad.is_empty();
+    verdict(&result, ok, format!("files wrong={bad:?}"))
+}
+
+/// Holds a file that was deleted after it was opened.
+fn deleted_file(ready_path: &Path) -> Result<()> {
+    name("deleted");
+    let p = ready_path.to_string_lossy().replace("ready-", "gone-");
+    let f = std::fs::File::create(&p)?;
+    std::fs::remove_file(&p)?;
+    std::mem::forget(f);
+    ready(ready_path)
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -326,6 +388,8 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "heap_64m" => heap_64m(ready_path)?,
         "counter_fpu" => counter_fpu(ready_path)?,
         "ticker" => ticker(ready_path)?,
+        "files_check" => files_check(ready_path)?,
+        "deleted_file" => deleted_file(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }

@@ -58,10 +58,12 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_counter_fpu("restart_counter_fpu")]
 #[case::restart_heap_64m("restart_heap_64m")]
 #[case::restart_in_pause("restart_in_pause")]
+#[case::restart_files("restart_files")]
 #[case::restart_twice("restart_twice")]
 #[case::restart_through_pipe("restart_through_pipe")]
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]
+#[case::err_restart_deleted_file("err_restart_deleted_file")]
 fn scenario(#[case] name: &str) {
     let r = result_of(name);
     assert_eq!(r.error, None, "scenario {name} failed in the guest");

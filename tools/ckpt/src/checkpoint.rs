@@ -247,6 +247,7 @@ pub fn restart(mut input: impl std::io::Read, opts: &RestartOptions<'_>) -> Resu
             Err(e) => e,
         };
         eprintln!("ckpt: {}", restart_error(errno, pid));
+        // 125: restart(2) failed (the restarted program never ran).
         // SAFETY: leave without running the parent's exit handlers.
         unsafe { nix::libc::_exit(125) }
     }
@@ -272,7 +273,8 @@ fn restart_error(errno: Errno, pid: i32) -> String {
         Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel (`cargo xtask run`)".to_owned(),
         Errno::EINVAL => "the kernel rejected the image (the kernel log names the record): check it with `ckpt inspect`".to_owned(),
         Errno::ESRCH => format!("the image is not of pid {pid}"),
-        Errno::ENOENT => "a file the process had mapped is gone (the kernel log names it)".to_owned(),
+        Errno::ENOENT => "a file the process had open or mapped, or its working directory, is gone (the kernel log names it)".to_owned(),
+        Errno::EOPNOTSUPP => "the process has open files kernel-ckpt cannot restore yet (pipes, sockets, …; the kernel log names them)".to_owned(),
         _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
     }
 }

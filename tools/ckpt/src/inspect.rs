@@ -76,6 +76,30 @@ pub struct StateInfo {
     pub xfeatures: u64,
     /// The memory map, for thread group leaders.
     pub mm: Option<MmInfo>,
+    /// Open files, working directory and umask, for thread group leaders.
+    pub files: Option<FilesInfo>,
+}
+
+/// Saved open files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct FilesInfo {
+    pub umask: u32,
+    pub cwd: String,
+    pub fds: Vec<FdInfo>,
+}
+
+/// One saved file descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FdInfo {
+    pub fd: u32,
+    pub cloexec: bool,
+    pub deleted: bool,
+    /// `f_flags` (open flags), octal as in /proc/PID/fdinfo.
+    pub flags: String,
+    /// `file`, `chr`, `dir`, `fifo`, `socket` or `other`.
+    pub kind: String,
+    pub pos: i64,
+    pub path: String,
 }
 
 /// A saved memory map.
@@ -245,6 +269,36 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     }
                 }
             }
+            Item::Files(h, cwd) => {
+                if let Some(s) = states.last_mut() {
+                    s.files = Some(FilesInfo {
+                        umask: h.umask,
+                        cwd: String::from_utf8_lossy(cwd).into_owned(),
+                        fds: Vec::new(),
+                    });
+                }
+            }
+            Item::Fd(f, path) => {
+                if let Some(files) = states.last_mut().and_then(|s| s.files.as_mut()) {
+                    let kind = match f.kind {
+                        ckpt_image::FILE_REG => "file",
+                        ckpt_image::FILE_CHR => "chr",
+                        ckpt_image::FILE_DIR => "dir",
+                        ckpt_image::FILE_FIFO => "fifo",
+                        ckpt_image::FILE_SOCK => "socket",
+                        _ => "other",
+                    };
+                    files.fds.push(FdInfo {
+                        fd: f.fd,
+                        cloexec: f.fd_flags & ckpt_image::FD_CLOEXEC != 0,
+                        deleted: f.fd_flags & ckpt_image::FD_DELETED != 0,
+                        flags: format!("{:o}", f.f_flags),
+                        kind: kind.to_owned(),
+                        pos: f.pos,
+                        path: String::from_utf8_lossy(path).into_owned(),
+                    });
+                }
+            }
             Item::TaskEnd => {}
             Item::Tail(t) => tail = Some(t),
         }
@@ -352,6 +406,21 @@ pub fn table(img: &Image) -> String {
                     out,
                     "  {:012x}-{:012x} {} {:08x} {:>6} pages  {}",
                     v.start, v.end, v.perms, v.offset, v.pages, v.name
+                );
+            }
+        }
+        if let Some(files) = &st.files {
+            let _ = writeln!(out, "  files: cwd {}, umask {:03o}", files.cwd, files.umask);
+            for f in &files.fds {
+                let _ = writeln!(
+                    out,
+                    "  fd {:>3}: {:<6} flags {:>7} pos {:>8}{}  {}",
+                    f.fd,
+                    f.kind,
+                    f.flags,
+                    f.pos,
+                    if f.cloexec { " cloexec" } else { "" },
+                    f.path
                 );
             }
         }

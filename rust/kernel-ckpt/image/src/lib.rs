@@ -88,6 +88,10 @@ pub enum RecordType {
     Pages = 15,
     /// Ends the saved state of one task.
     TaskEnd = 16,
+    /// [`FilesHeader`] + the working directory: the open files follow.
+    Files = 17,
+    /// [`Fd`] + the open file's path.
+    Fd = 18,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -106,6 +110,8 @@ impl RecordType {
             14 => Some(Self::Vma),
             15 => Some(Self::Pages),
             16 => Some(Self::TaskEnd),
+            17 => Some(Self::Files),
+            18 => Some(Self::Fd),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -124,6 +130,8 @@ impl RecordType {
             Self::Vma => "vma",
             Self::Pages => "pages",
             Self::TaskEnd => "task-end",
+            Self::Files => "files",
+            Self::Fd => "fd",
             Self::Tail => "tail",
         }
     }
@@ -658,6 +666,10 @@ pub enum Item<'a> {
     Mm(MmHeader),
     /// One VMA and its file's path (empty if anonymous).
     Vma(Vma, &'a [u8]),
+    /// The open files' head and the working directory.
+    Files(FilesHeader, &'a [u8]),
+    /// One open file descriptor and its file's path.
+    Fd(Fd, &'a [u8]),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -677,6 +689,10 @@ enum Step {
     MmOrEnd,
     /// In the VMA list.
     Vmas { left: u32 },
+    /// After the VMAs: the files head.
+    Files,
+    /// In the fd list.
+    Fds { left: u32 },
     /// After the VMAs: pages or task-end; `next` is the lowest address the
     /// next pages record may start at (they are written in order).
     Pages { next: u64 },
@@ -729,6 +745,8 @@ impl Parser {
             State::InTask { step: Step::Xstate, .. } => "xstate",
             State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
             State::InTask { step: Step::Vmas { .. }, .. } => "vma",
+            State::InTask { step: Step::Files, .. } => "files",
+            State::InTask { step: Step::Fds { .. }, .. } => "fd",
             State::InTask { step: Step::Pages { .. }, .. } => "pages or task-end",
             State::Done => "end of image",
         }
@@ -796,15 +814,25 @@ impl Parser {
             (State::InTask { left, step: Step::MmOrEnd }, RecordType::Mm) => {
                 exact(MmHeader::LEN)?;
                 let m = MmHeader::decode(p)?;
-                let step =
-                    if m.nr_vmas == 0 { Step::Pages { next: 0 } } else { Step::Vmas { left: m.nr_vmas } };
+                let step = if m.nr_vmas == 0 { Step::Files } else { Step::Vmas { left: m.nr_vmas } };
                 (Item::Mm(m), State::InTask { left, step })
             }
             (State::InTask { left, step: Step::Vmas { left: vmas } }, RecordType::Vma) => {
                 let (v, path) = Vma::decode(p)?;
                 let vmas = vmas.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if vmas == 0 { Step::Pages { next: 0 } } else { Step::Vmas { left: vmas } };
+                let step = if vmas == 0 { Step::Files } else { Step::Vmas { left: vmas } };
                 (Item::Vma(v, path), State::InTask { left, step })
+            }
+            (State::InTask { left, step: Step::Files }, RecordType::Files) => {
+                let (h, cwd) = FilesHeader::decode(p)?;
+                let step = if h.nr_fds == 0 { Step::Pages { next: 0 } } else { Step::Fds { left: h.nr_fds } };
+                (Item::Files(h, cwd), State::InTask { left, step })
+            }
+            (State::InTask { left, step: Step::Fds { left: fds } }, RecordType::Fd) => {
+                let (f, path) = Fd::decode(p)?;
+                let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
+                let step = if fds == 0 { Step::Pages { next: 0 } } else { Step::Fds { left: fds } };
+                (Item::Fd(f, path), State::InTask { left, step })
             }
             (State::InTask { left, step: Step::Pages { next } }, RecordType::Pages) => {
                 let (h, data) = PagesHeader::decode(p)?;

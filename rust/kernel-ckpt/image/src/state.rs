@@ -375,3 +375,143 @@ impl PagesHeader {
         Ok((Self { vaddr, nr }, data))
     }
 }
+
+/// Head of a task's open files: `nr_fds` [`Fd`] records follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilesHeader {
+    /// Number of [`Fd`] records that follow.
+    pub nr_fds: u32,
+    /// The file mode creation mask.
+    pub umask: u32,
+    /// Length of the working directory's path, which follows.
+    pub cwd_len: u32,
+}
+
+impl FilesHeader {
+    /// Length of the fixed part; the cwd path follows.
+    pub const LEN: usize = 16;
+    /// Most open files in one table (the kernel's `NR_OPEN` is 1 << 20).
+    pub const MAX_FDS: u32 = 1 << 20;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.nr_fds);
+        w.u32(self.umask);
+        w.u32(self.cwd_len);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let nr_fds = r.u32().ok_or(ErrorKind::Short)?;
+        let umask = r.u32().ok_or(ErrorKind::Short)?;
+        let cwd_len = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if nr_fds > Self::MAX_FDS {
+            return Err(ErrorKind::BadField("nr_fds", nr_fds.into()));
+        }
+        if umask & !0o777 != 0 {
+            return Err(ErrorKind::BadField("umask", umask.into()));
+        }
+        if cwd_len == 0 || cwd_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("cwd length", cwd_len.into()));
+        }
+        let cwd = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if cwd.len() != cwd_len as usize {
+            return Err(ErrorKind::BadLength { len: cwd.len() as u32, expected: cwd_len });
+        }
+        Ok((Self { nr_fds, umask, cwd_len }, cwd))
+    }
+}
+
+/// File kind: a regular file, reopened by path.
+pub const FILE_REG: u32 = 0;
+/// File kind: a character device (`/dev/null`, a tty), reopened by path.
+pub const FILE_CHR: u32 = 1;
+/// File kind: a directory, reopened by path.
+pub const FILE_DIR: u32 = 2;
+/// File kind: a pipe or FIFO (not restorable yet).
+pub const FILE_FIFO: u32 = 3;
+/// File kind: a socket (not restorable yet).
+pub const FILE_SOCK: u32 = 4;
+/// File kind: anything else (anon inodes, block devices…; not restorable).
+pub const FILE_OTHER: u32 = 5;
+
+/// `Fd::fd_flags`: close-on-exec is set.
+pub const FD_CLOEXEC: u32 = 1;
+/// `Fd::fd_flags`: the file was deleted (its path ends in " (deleted)").
+pub const FD_DELETED: u32 = 2;
+
+/// One open file descriptor; the file's path follows the fixed part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fd {
+    /// The descriptor number.
+    pub fd: u32,
+    /// `FD_*` flags.
+    pub fd_flags: u32,
+    /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
+    pub f_flags: u32,
+    /// `FILE_*`.
+    pub kind: u32,
+    /// The file position.
+    pub pos: i64,
+    /// Length of the path that follows.
+    pub path_len: u32,
+}
+
+impl Fd {
+    /// Length of the fixed part.
+    pub const LEN: usize = 32;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.fd);
+        w.u32(self.fd_flags);
+        w.u32(self.f_flags);
+        w.u32(self.kind);
+        w.u64(self.pos as u64);
+        w.u32(self.path_len);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let fd = r.u32().ok_or(ErrorKind::Short)?;
+        let fd_flags = r.u32().ok_or(ErrorKind::Short)?;
+        let f_flags = r.u32().ok_or(ErrorKind::Short)?;
+        let kind = r.u32().ok_or(ErrorKind::Short)?;
+        let pos = r.u64().ok_or(ErrorKind::Short)? as i64;
+        let path_len = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if fd >= FilesHeader::MAX_FDS {
+            return Err(ErrorKind::BadField("fd", fd.into()));
+        }
+        if fd_flags & !(FD_CLOEXEC | FD_DELETED) != 0 {
+            return Err(ErrorKind::BadField("fd flags", fd_flags.into()));
+        }
+        if kind > FILE_OTHER {
+            return Err(ErrorKind::BadField("file kind", kind.into()));
+        }
+        if pos < 0 {
+            return Err(ErrorKind::BadField("file position", pos));
+        }
+        if path_len == 0 || path_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("file path length", path_len.into()));
+        }
+        let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if path.len() != path_len as usize {
+            return Err(ErrorKind::BadLength { len: path.len() as u32, expected: path_len });
+        }
+        Ok((Self { fd, fd_flags, f_flags, kind, pos, path_len }, path))
+    }
+}

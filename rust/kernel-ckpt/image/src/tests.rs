@@ -267,6 +267,12 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     recs.push((RecordType::Vma, v));
     let anon = Vma { start: 0x500000, end: 0x502000, pgoff: 0, flags: VM_READ | VM_WRITE, kind: VMA_ANON, path_len: 0 };
     recs.push((RecordType::Vma, anon.encode().to_vec()));
+    let mut files = FilesHeader { nr_fds: 1, umask: 0o022, cwd_len: 1 }.encode().to_vec();
+    files.push(b'/');
+    recs.push((RecordType::Files, files));
+    let mut fd = Fd { fd: 1, fd_flags: FD_CLOEXEC, f_flags: 0o2001, kind: FILE_REG, pos: 42, path_len: 8 }.encode().to_vec();
+    fd.extend_from_slice(b"/tmp/log");
+    recs.push((RecordType::Fd, fd));
     let mut pg = PagesHeader { vaddr: 0x500000, nr: 2 }.encode().to_vec();
     pg.extend((0..2 * PAGE_SIZE).map(|i| i as u8));
     recs.push((RecordType::Pages, pg));
@@ -296,6 +302,8 @@ fn task_state_round_trip() {
             Item::Xstate(..) => "xstate",
             Item::Mm(_) => "mm",
             Item::Vma(..) => "vma",
+            Item::Files(..) => "files",
+            Item::Fd(..) => "fd",
             Item::Pages(..) => "pages",
             Item::TaskEnd => "task-end",
             Item::Tail(_) => "tail",
@@ -303,13 +311,15 @@ fn task_state_round_trip() {
         .collect();
     assert_eq!(
         kinds,
-        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "mm", "vma", "vma", "pages", "task-end", "tail"]
+        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "mm", "vma", "vma", "files", "fd", "pages", "task-end", "tail"]
     );
+    let Some(Item::Fd(f, path)) = items.get(13) else { panic!() };
+    assert_eq!((f.fd, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
     let Some(Item::Regs(r)) = items.get(7) else { panic!() };
     assert_eq!(r.ip(), 0x401000);
     let Some(Item::Vma(v, path)) = items.get(10) else { panic!() };
     assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
-    let Some(Item::Pages(h, data)) = items.get(12) else { panic!() };
+    let Some(Item::Pages(h, data)) = items.get(14) else { panic!() };
     assert_eq!((h.vaddr, h.nr, data.len(), data[4097]), (0x500000, 2, 2 * PAGE_SIZE, 1));
 }
 
@@ -330,12 +340,12 @@ fn task_state_truncation_and_garbage() {
 #[test]
 fn task_state_violations_are_rejected() {
     let idx = |recs: &Vec<(RecordType, Vec<u8>)>, k: RecordType| recs.iter().position(|r| r.0 == k).unwrap();
-    // Pages before the VMAs are complete.
+    // The files before the VMAs are complete.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Vma);
         r.remove(i);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Pages, .. }));
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Files, .. }));
     // Pages going backwards.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Pages);
@@ -371,6 +381,12 @@ fn task_state_violations_are_rejected() {
         }
     });
     assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("task states", 0));
+    // An fd record missing.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Fd);
+        r.remove(i);
+    });
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Pages, .. }));
     // Registers missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Regs);
