@@ -13,7 +13,7 @@
 use crate::file::FileRef;
 use crate::forest::Forest;
 use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
-use crate::{files, mm, regs};
+use crate::{files, mm, regs, signal};
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use kernel::ffi::{c_int, c_ulong};
@@ -71,16 +71,19 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     w.finish()
 }
 
-/// Writes the state of one live, frozen task: registers, FPU state and, for
-/// a thread group leader, its memory map, open files and memory contents.
+/// Writes the state of one live, frozen task: registers, FPU state, signal
+/// state and, for a thread group leader, its memory map, open files,
+/// handlers and memory contents.
 fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
     w.record(RecordType::TaskState, &TaskState { pid: row.pid }.encode())?;
     w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
     let (xh, xstate) = regs::xstate(task)?;
     w.record_parts(RecordType::Xstate, &[&xh.encode(), &xstate])?;
+    signal::dump_task(w, task)?;
     if !row.is_thread() {
         let map = mm::dump_map(w, task)?;
         files::dump(w, task)?;
+        signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;
     }
     w.record(RecordType::TaskEnd, &[])

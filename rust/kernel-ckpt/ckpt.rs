@@ -14,6 +14,7 @@
 //! - `regs.rs`: registers and FPU state of a stopped task (regsets).
 //! - `mm.rs`: the memory map and the contents of present pages.
 //! - `files.rs`: open files, working directory, umask.
+//! - `signal.rs`: handlers, blocked masks, altstacks, pending signals.
 //! - `file.rs`: a counted reference to a `struct file` and kernel writes.
 //! - `writer.rs`: the image writer: records, padding, buffering, tail.
 //! - `reader.rs`: the image reader: records from any fd, checked one by one.
@@ -42,6 +43,7 @@ mod mm;
 mod reader;
 mod regs;
 mod restart;
+mod signal;
 mod task;
 mod writer;
 

@@ -15,13 +15,14 @@
 //! the caller, so a half-restored task never runs.
 //!
 //! This version restores one single-threaded process with its memory,
-//! registers, open files (by path), working directory and umask. Signal
-//! state, credentials and process trees are restored by later steps.
+//! registers, open files (by path), working directory, umask, signal
+//! handlers, blocked mask, altstack and pending signals. Credentials,
+//! timers and process trees are restored by later steps.
 
 use crate::file::FileRef;
-use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, TaskEntry, Vma};
+use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, Signals, TaskEntry, Vma};
 use crate::reader::ImageReader;
-use crate::{files, mm, regs};
+use crate::{files, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -38,7 +39,16 @@ struct Saved {
     files: FilesHeader,
     cwd: KVec<u8>,
     fds: KVec<(Fd, KVec<u8>)>,
+    signals: Signals,
+    sig_infos: KVec<u8>,
+    sighand: KVec<u8>,
     comm: [u8; image::COMM_LEN],
+}
+
+fn copy(data: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::with_capacity(data.len(), GFP_KERNEL)?;
+    v.extend_from_slice(data, GFP_KERNEL)?;
+    Ok(v)
 }
 
 fn bad(what: &str) -> Error {
@@ -97,6 +107,10 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         }
         _ => return Err(bad("no FPU state")),
     };
+    let (signals, sig_infos) = match r.next()? {
+        Item::Signals(s, infos) => (s, copy(infos)?),
+        _ => return Err(bad("no signal state")),
+    };
     let mm = match r.next()? {
         Item::Mm(m) => m,
         _ => return Err(bad("no memory map")),
@@ -131,7 +145,11 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
             _ => return Err(bad("fd record missing")),
         }
     }
-    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, comm: row.comm })
+    let sighand = match r.next()? {
+        Item::Sighand(p) => copy(p)?,
+        _ => return Err(bad("no signal handlers")),
+    };
+    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, signals, sig_infos, sighand, comm: row.comm })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -180,7 +198,13 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         files::install(&files)?;
         read_pages_to_tail(&mut reader)?;
         regs::restore(&saved.regs)?;
-        regs::restore_xstate(&saved.xstate)
+        regs::restore_xstate(&saved.xstate)?;
+        let (sighand, shared_infos) = signal::parse_sighand(&saved.sighand)?;
+        signal::restore_handlers(&sighand)?;
+        signal::restore_task(&saved.signals)?;
+        // Pending signals last: they may make the return deliver a signal.
+        signal::restore_pending(saved.signals.pending, &saved.sig_infos, false)?;
+        signal::restore_pending(sighand.shared_pending, shared_infos, true)
     })();
     if let Err(e) = result {
         pr_err!("restart: failed after the point of no return ({}): killing pid {}\n", e.to_errno(), me);

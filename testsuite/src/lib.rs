@@ -34,6 +34,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_heap_64m",
     "restart_in_pause",
     "restart_files",
+    "restart_signals",
     "restart_twice",
     "restart_through_pipe",
     "err_restart_pid_taken",

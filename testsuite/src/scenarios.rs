@@ -681,6 +681,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),
+        "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),

@@ -365,6 +365,109 @@ fn files_check(ready_path: &Path) -> Result<()> {
     verdict(&result, ok, format!("files wrong={bad:?}"))
 }
 
+static USR1_ON_ALTSTACK: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static TERM_VALUE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+static HUP_COUNT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+static ALTSTACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+extern "C" fn on_usr1(_: i32) {
+    let local = 0u8;
+    let here = std::ptr::addr_of!(local) as usize;
+    let base = ALTSTACK.load(std::sync::atomic::Ordering::Relaxed);
+    let on = (base..base + ALTSTACK_SIZE).contains(&here);
+    USR1_ON_ALTSTACK.store(on as i32, std::sync::atomic::Ordering::Relaxed);
+}
+
+extern "C" fn on_term(_: i32, info: *mut nix::libc::siginfo_t, _: *mut std::ffi::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let v = unsafe { (*info).si_value().sival_ptr as usize as i32 };
+    TERM_VALUE.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+extern "C" fn on_hup(_: i32) {
+    HUP_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Signal state set up before the checkpoint and checked after the
+/// restart: a handler on an alternate stack, an ignored signal, a blocked
+/// signal pending for the process with a queued value, and a blocked
+/// signal pending for the thread.
+fn signals_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    use std::sync::atomic::Ordering::Relaxed;
+    name("signals");
+    let (go, result) = go_and_result(ready_path);
+    // SAFETY: plain libc calls on this single-threaded process with valid
+    // arguments; the handlers only touch atomics.
+    unsafe {
+        let stack = Box::leak(vec![0u8; ALTSTACK_SIZE].into_boxed_slice());
+        ALTSTACK.store(stack.as_mut_ptr() as usize, Relaxed);
+        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr().cast(), ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        if libc::sigaltstack(&ss, std::ptr::null_mut()) != 0 {
+            bail!("sigaltstack failed");
+        }
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        sa.sa_flags = libc::SA_ONSTACK;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        sa.sa_sigaction = libc::SIG_IGN;
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut());
+        sa.sa_sigaction = on_term as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        sa.sa_sigaction = on_hup as *const () as usize;
+        sa.sa_flags = 0;
+        libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        // Pending for the process, with a value; pending for this thread.
+        let value = libc::sigval { sival_ptr: 42usize as *mut libc::c_void };
+        libc::sigqueue(libc::getpid(), libc::SIGTERM, value);
+        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), libc::SIGHUP);
+    }
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let mut bad = Vec::new();
+    // SAFETY: as above.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGUSR2, std::ptr::null(), &mut old);
+        if old.sa_sigaction != libc::SIG_IGN {
+            bad.push("SIGUSR2 ignored");
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+        if libc::sigismember(&set, libc::SIGTERM) != 1 || libc::sigismember(&set, libc::SIGHUP) != 1 {
+            bad.push("blocked mask");
+        }
+        let mut pend: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pend);
+        if libc::sigismember(&pend, libc::SIGTERM) != 1 || libc::sigismember(&pend, libc::SIGHUP) != 1 {
+            bad.push("pending");
+        }
+        libc::raise(libc::SIGUSR1);
+        if USR1_ON_ALTSTACK.load(Relaxed) != 1 {
+            bad.push("handler on the altstack");
+        }
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        if TERM_VALUE.load(Relaxed) != 42 {
+            bad.push("queued SIGTERM value");
+        }
+        if HUP_COUNT.load(Relaxed) != 1 {
+            bad.push("thread-directed SIGHUP");
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(&result, ok, format!("signals wrong={bad:?}"))
+}
+
 /// Holds a file that was deleted after it was opened.
 fn deleted_file(ready_path: &Path) -> Result<()> {
     name("deleted");
@@ -390,6 +493,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "ticker" => ticker(ready_path)?,
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
+        "signals_check" => signals_check(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }

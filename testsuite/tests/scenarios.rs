@@ -59,6 +59,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_heap_64m("restart_heap_64m")]
 #[case::restart_in_pause("restart_in_pause")]
 #[case::restart_files("restart_files")]
+#[case::restart_signals("restart_signals")]
 #[case::restart_twice("restart_twice")]
 #[case::restart_through_pipe("restart_through_pipe")]
 #[case::err_restart_pid_taken("err_restart_pid_taken")]

@@ -78,6 +78,17 @@ pub struct StateInfo {
     pub mm: Option<MmInfo>,
     /// Open files, working directory and umask, for thread group leaders.
     pub files: Option<FilesInfo>,
+    /// Blocked signals (bit n-1 for signal n), hexadecimal.
+    pub blocked: String,
+    /// Signals pending for this thread, hexadecimal.
+    pub pending: String,
+    /// The alternate signal stack (`sp+size`), if set.
+    pub altstack: Option<String>,
+    /// Signals pending for the whole process (leaders), hexadecimal.
+    pub shared_pending: Option<String>,
+    /// Signals whose action is not the default (leaders): `N:ignore` or
+    /// `N:handler`.
+    pub handlers: Vec<String>,
 }
 
 /// Saved open files.
@@ -269,6 +280,27 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     }
                 }
             }
+            Item::Signals(sg, _) => {
+                if let Some(s) = states.last_mut() {
+                    s.blocked = format!("{:#x}", sg.blocked);
+                    s.pending = format!("{:#x}", sg.pending);
+                    if sg.ss_size != 0 {
+                        s.altstack = Some(format!("{:#x}+{:#x}", sg.ss_sp, sg.ss_size));
+                    }
+                }
+            }
+            Item::Sighand(p) => {
+                if let (Some(s), Ok((sh, _))) = (states.last_mut(), ckpt_image::Sighand::parse(p)) {
+                    s.shared_pending = Some(format!("{:#x}", sh.shared_pending));
+                    s.handlers = sh
+                        .actions
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| a.handler != 0)
+                        .map(|(i, a)| format!("{}:{}", i + 1, if a.handler == 1 { "ignore" } else { "handler" }))
+                        .collect();
+                }
+            }
             Item::Files(h, cwd) => {
                 if let Some(s) = states.last_mut() {
                     s.files = Some(FilesInfo {
@@ -409,6 +441,15 @@ pub fn table(img: &Image) -> String {
                 );
             }
         }
+        let _ = writeln!(
+            out,
+            "  signals: blocked {} pending {}{}{}{}",
+            st.blocked,
+            st.pending,
+            st.shared_pending.as_ref().map(|p| format!(" shared {p}")).unwrap_or_default(),
+            st.altstack.as_ref().map(|a| format!(" altstack {a}")).unwrap_or_default(),
+            if st.handlers.is_empty() { String::new() } else { format!(" actions {}", st.handlers.join(" ")) }
+        );
         if let Some(files) = &st.files {
             let _ = writeln!(out, "  files: cwd {}, umask {:03o}", files.cwd, files.umask);
             for f in &files.fds {

@@ -92,6 +92,10 @@ pub enum RecordType {
     Files = 17,
     /// [`Fd`] + the open file's path.
     Fd = 18,
+    /// [`Signals`] + siginfos: blocked, altstack, private pending signals.
+    Signals = 19,
+    /// [`Sighand`] + siginfos: handlers and shared pending signals.
+    Sighand = 20,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -112,6 +116,8 @@ impl RecordType {
             16 => Some(Self::TaskEnd),
             17 => Some(Self::Files),
             18 => Some(Self::Fd),
+            19 => Some(Self::Signals),
+            20 => Some(Self::Sighand),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -132,6 +138,8 @@ impl RecordType {
             Self::TaskEnd => "task-end",
             Self::Files => "files",
             Self::Fd => "fd",
+            Self::Signals => "signals",
+            Self::Sighand => "sighand",
             Self::Tail => "tail",
         }
     }
@@ -662,6 +670,11 @@ pub enum Item<'a> {
     Regs(Regs),
     /// Its FPU state: header and XSAVE buffer.
     Xstate(XstateHeader, &'a [u8]),
+    /// Its signal state and private pending siginfos.
+    Signals(Signals, &'a [u8]),
+    /// The process's handlers and shared pending siginfos (leaders only);
+    /// decode them with [`Sighand::parse`].
+    Sighand(&'a [u8]),
     /// Its memory map (thread group leaders only).
     Mm(MmHeader),
     /// One VMA and its file's path (empty if anonymous).
@@ -685,6 +698,8 @@ enum Step {
     Regs,
     /// After regs: xstate next.
     Xstate,
+    /// After xstate: the task's signal state.
+    Signals,
     /// After xstate: mm or task-end.
     MmOrEnd,
     /// In the VMA list.
@@ -693,6 +708,8 @@ enum Step {
     Files,
     /// In the fd list.
     Fds { left: u32 },
+    /// After the fds: the handlers.
+    Sighand,
     /// After the VMAs: pages or task-end; `next` is the lowest address the
     /// next pages record may start at (they are written in order).
     Pages { next: u64 },
@@ -743,6 +760,8 @@ impl Parser {
             State::Body { .. } => "task-state or tail",
             State::InTask { step: Step::Regs, .. } => "regs",
             State::InTask { step: Step::Xstate, .. } => "xstate",
+            State::InTask { step: Step::Signals, .. } => "signals",
+            State::InTask { step: Step::Sighand, .. } => "sighand",
             State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
             State::InTask { step: Step::Vmas { .. }, .. } => "vma",
             State::InTask { step: Step::Files, .. } => "files",
@@ -809,7 +828,15 @@ impl Parser {
             }
             (State::InTask { left, step: Step::Xstate }, RecordType::Xstate) => {
                 let (h, data) = XstateHeader::decode(p)?;
-                (Item::Xstate(h, data), State::InTask { left, step: Step::MmOrEnd })
+                (Item::Xstate(h, data), State::InTask { left, step: Step::Signals })
+            }
+            (State::InTask { left, step: Step::Signals }, RecordType::Signals) => {
+                let (s, infos) = Signals::decode(p)?;
+                (Item::Signals(s, infos), State::InTask { left, step: Step::MmOrEnd })
+            }
+            (State::InTask { left, step: Step::Sighand }, RecordType::Sighand) => {
+                Sighand::decode(p)?;
+                (Item::Sighand(p), State::InTask { left, step: Step::Pages { next: 0 } })
             }
             (State::InTask { left, step: Step::MmOrEnd }, RecordType::Mm) => {
                 exact(MmHeader::LEN)?;
@@ -825,13 +852,13 @@ impl Parser {
             }
             (State::InTask { left, step: Step::Files }, RecordType::Files) => {
                 let (h, cwd) = FilesHeader::decode(p)?;
-                let step = if h.nr_fds == 0 { Step::Pages { next: 0 } } else { Step::Fds { left: h.nr_fds } };
+                let step = if h.nr_fds == 0 { Step::Sighand } else { Step::Fds { left: h.nr_fds } };
                 (Item::Files(h, cwd), State::InTask { left, step })
             }
             (State::InTask { left, step: Step::Fds { left: fds } }, RecordType::Fd) => {
                 let (f, path) = Fd::decode(p)?;
                 let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if fds == 0 { Step::Pages { next: 0 } } else { Step::Fds { left: fds } };
+                let step = if fds == 0 { Step::Sighand } else { Step::Fds { left: fds } };
                 (Item::Fd(f, path), State::InTask { left, step })
             }
             (State::InTask { left, step: Step::Pages { next } }, RecordType::Pages) => {

@@ -515,3 +515,144 @@ impl Fd {
         Ok((Self { fd, fd_flags, f_flags, kind, pos, path_len }, path))
     }
 }
+
+/// Size of a saved siginfo (`struct kernel_siginfo` on x86_64).
+pub const SIGINFO_LEN: usize = 48;
+/// Most queued siginfos saved for one pending set.
+pub const MAX_SIGINFOS: u32 = 1 << 16;
+/// Number of signals (`_NSIG`).
+pub const NSIG: usize = 64;
+
+/// Checks a list of raw siginfos against the pending mask they belong to.
+fn check_infos(mask: u64, nr: u32, infos: &[u8]) -> Result<(), ErrorKind> {
+    if nr > MAX_SIGINFOS {
+        return Err(ErrorKind::BadField("pending siginfos", nr.into()));
+    }
+    if infos.len() != nr as usize * SIGINFO_LEN {
+        return Err(ErrorKind::BadLength { len: infos.len() as u32, expected: nr * SIGINFO_LEN as u32 });
+    }
+    for info in infos.chunks_exact(SIGINFO_LEN) {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(info.get(..4).ok_or(ErrorKind::Short)?);
+        let signo = i32::from_le_bytes(b);
+        if !(1..=NSIG as i32).contains(&signo) || mask & (1u64 << (signo - 1)) == 0 {
+            return Err(ErrorKind::BadField("pending signal", signo.into()));
+        }
+    }
+    Ok(())
+}
+
+/// A task's own signal state: blocked mask, alternate stack, and its
+/// private pending signals; `nr_info` siginfos follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Signals {
+    pub blocked: u64,
+    pub ss_sp: u64,
+    pub ss_size: u64,
+    pub ss_flags: u32,
+    pub nr_info: u32,
+    /// Pending signals (bit `n - 1` for signal `n`).
+    pub pending: u64,
+}
+
+impl Signals {
+    /// Length of the fixed part.
+    pub const LEN: usize = 40;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.blocked);
+        w.u64(self.ss_sp);
+        w.u64(self.ss_size);
+        w.u32(self.ss_flags);
+        w.u32(self.nr_info);
+        w.u64(self.pending);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let s = Self {
+            blocked: r.u64().ok_or(ErrorKind::Short)?,
+            ss_sp: r.u64().ok_or(ErrorKind::Short)?,
+            ss_size: r.u64().ok_or(ErrorKind::Short)?,
+            ss_flags: r.u32().ok_or(ErrorKind::Short)?,
+            nr_info: r.u32().ok_or(ErrorKind::Short)?,
+            pending: r.u64().ok_or(ErrorKind::Short)?,
+        };
+        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        check_infos(s.pending, s.nr_info, infos)?;
+        Ok((s, infos))
+    }
+}
+
+/// One signal's disposition (`struct sigaction` as the kernel keeps it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SigAction {
+    /// `SIG_DFL` (0), `SIG_IGN` (1) or the handler's address.
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+/// A process's signal handlers and its shared pending signals; `nr_info`
+/// siginfos follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sighand {
+    /// Signal `n`'s action is `actions[n - 1]`.
+    pub actions: [SigAction; NSIG],
+    pub shared_pending: u64,
+    pub nr_info: u32,
+}
+
+impl Sighand {
+    /// Length of the fixed part.
+    pub const LEN: usize = NSIG * 32 + 16;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        for a in &self.actions {
+            w.u64(a.handler);
+            w.u64(a.flags);
+            w.u64(a.restorer);
+            w.u64(a.mask);
+        }
+        w.u64(self.shared_pending);
+        w.u32(self.nr_info);
+        w.u32(0);
+        out
+    }
+
+    /// Decodes a sighand payload (as [`Item::Sighand`](crate::Item) holds
+    /// it, already checked): the handlers and the shared siginfos.
+    pub fn parse(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        Self::decode(p)
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let mut actions = [SigAction::default(); NSIG];
+        for a in actions.iter_mut() {
+            a.handler = r.u64().ok_or(ErrorKind::Short)?;
+            a.flags = r.u64().ok_or(ErrorKind::Short)?;
+            a.restorer = r.u64().ok_or(ErrorKind::Short)?;
+            a.mask = r.u64().ok_or(ErrorKind::Short)?;
+            if a.handler >= USER_ADDR_END || a.restorer >= USER_ADDR_END {
+                return Err(ErrorKind::BadField("signal handler", a.handler as i64));
+            }
+        }
+        let shared_pending = r.u64().ok_or(ErrorKind::Short)?;
+        let nr_info = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        check_infos(shared_pending, nr_info, infos)?;
+        Ok((Self { actions, shared_pending, nr_info }, infos))
+    }
+}

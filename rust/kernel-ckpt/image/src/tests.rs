@@ -257,6 +257,11 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     let mut x = XstateHeader { xfeatures: 3, size: 576 }.encode().to_vec();
     x.extend(std::iter::repeat_n(0xabu8, 576));
     recs.push((RecordType::Xstate, x));
+    let mut sig = Signals { blocked: 1 << 14, pending: 1 << 14, nr_info: 1, ..Default::default() }.encode().to_vec();
+    let mut info = [0u8; SIGINFO_LEN];
+    info[..4].copy_from_slice(&15i32.to_le_bytes());
+    sig.extend_from_slice(&info);
+    recs.push((RecordType::Signals, sig));
     let mm = MmHeader { start_brk: 0x500000, brk: 0x501000, nr_vmas: 2, ..Default::default() };
     recs.push((RecordType::Mm, mm.encode().to_vec()));
     let path = b"/bin/prog";
@@ -273,6 +278,10 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     let mut fd = Fd { fd: 1, fd_flags: FD_CLOEXEC, f_flags: 0o2001, kind: FILE_REG, pos: 42, path_len: 8 }.encode().to_vec();
     fd.extend_from_slice(b"/tmp/log");
     recs.push((RecordType::Fd, fd));
+    let mut actions = [SigAction::default(); NSIG];
+    actions[9] = SigAction { handler: 0x401234, flags: 0x04000000, restorer: 0x401000, mask: 0 };
+    let sh = Sighand { actions, shared_pending: 0, nr_info: 0 };
+    recs.push((RecordType::Sighand, sh.encode().to_vec()));
     let mut pg = PagesHeader { vaddr: 0x500000, nr: 2 }.encode().to_vec();
     pg.extend((0..2 * PAGE_SIZE).map(|i| i as u8));
     recs.push((RecordType::Pages, pg));
@@ -304,6 +313,8 @@ fn task_state_round_trip() {
             Item::Vma(..) => "vma",
             Item::Files(..) => "files",
             Item::Fd(..) => "fd",
+            Item::Signals(..) => "signals",
+            Item::Sighand(..) => "sighand",
             Item::Pages(..) => "pages",
             Item::TaskEnd => "task-end",
             Item::Tail(_) => "tail",
@@ -311,15 +322,18 @@ fn task_state_round_trip() {
         .collect();
     assert_eq!(
         kinds,
-        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "mm", "vma", "vma", "files", "fd", "pages", "task-end", "tail"]
+        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "signals", "mm", "vma", "vma", "files", "fd", "sighand", "pages", "task-end", "tail"]
     );
-    let Some(Item::Fd(f, path)) = items.get(13) else { panic!() };
+    let Some(Item::Sighand(p)) = items.get(15) else { panic!() };
+    let (sh, _) = Sighand::parse(p).unwrap();
+    assert_eq!(sh.actions[9].handler, 0x401234);
+    let Some(Item::Fd(f, path)) = items.get(14) else { panic!() };
     assert_eq!((f.fd, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
     let Some(Item::Regs(r)) = items.get(7) else { panic!() };
     assert_eq!(r.ip(), 0x401000);
-    let Some(Item::Vma(v, path)) = items.get(10) else { panic!() };
+    let Some(Item::Vma(v, path)) = items.get(11) else { panic!() };
     assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
-    let Some(Item::Pages(h, data)) = items.get(14) else { panic!() };
+    let Some(Item::Pages(h, data)) = items.get(16) else { panic!() };
     assert_eq!((h.vaddr, h.nr, data.len(), data[4097]), (0x500000, 2, 2 * PAGE_SIZE, 1));
 }
 
@@ -381,12 +395,18 @@ fn task_state_violations_are_rejected() {
         }
     });
     assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("task states", 0));
+    // A pending siginfo whose signal is not in the pending mask.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Signals);
+        r[i].1[32..40].copy_from_slice(&0u64.to_le_bytes());
+    });
+    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("pending signal", 15));
     // An fd record missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Fd);
         r.remove(i);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Pages, .. }));
+    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Sighand, .. }));
     // Registers missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Regs);
