@@ -37,6 +37,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_signals",
     "restart_twice",
     "restart_through_pipe",
+    "restart_100_times_under_load",
     "err_restart_pid_taken",
     "err_restart_truncated",
     "err_restart_deleted_file",

@@ -586,6 +586,45 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
 }
 
+/// One image restarted `times` times in a row while two processes burn
+/// the CPUs with floating-point work beside it (restore races showed only
+/// under load): every restarted program must find its registers, xmm/ymm
+/// included, and memory exact.
+fn restart_many(name: &str, times: usize) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let _burners = (
+        Workload::start(&format!("{name}-burner-1"), "burner")?,
+        Workload::start(&format!("{name}-burner-2"), "burner")?,
+    );
+    // Told to finish at once: each restarted program leaves its loop at
+    // the next check and verifies itself.
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    let (mut passed, mut failures) = (0, Vec::new());
+    let t = Instant::now();
+    for i in 0..times {
+        let _ = fs::remove_file(&result);
+        let out = Command::new(CKPT).args(["restart", &img]).output()?;
+        let verdict = fs::read_to_string(&result).unwrap_or_default();
+        if out.status.success() && verdict.starts_with("PASS") {
+            passed += 1;
+        } else if failures.len() < 3 {
+            failures.push(format!("#{i}: {:?} {}{}", out.status.code(), verdict.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+    }
+    eprintln!("timing: {name}: {times} restarts in {:.2} s", t.elapsed().as_secs_f64());
+    c.eq("restarts whose program passed its own check", times, passed);
+    c.eq("failures", "[]", format!("{failures:?}"));
+    Ok(c.0)
+}
+
 /// `ckpt restart` refuses when the saved pid is in use.
 fn err_restart_pid_taken(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "sleeper")?;
@@ -684,6 +723,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
+        "restart_100_times_under_load" => checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),
         "err_restart_deleted_file" => checks_only(err_restart_deleted_file(name)),

@@ -274,12 +274,13 @@ fn counter_fpu(ready_path: &Path) -> Result<()> {
     verdict(&result, ok, format!("counter n={n} pid={pid} lcg={} xmm={} ymm={}", x == y, f.to_bits() == g.to_bits(), lanes == [n as f64; 4]))
 }
 
-/// 64 MiB filled with a pattern and hashed; after the restart the process
-/// hashes its buffer again and compares.
+/// 64 MiB (or `KCKPT_HEAP_MIB`) filled with a pattern and hashed; after
+/// the restart the process hashes its buffer again and compares.
 fn heap_check(ready_path: &Path) -> Result<()> {
     name("heap-check");
     let (go, result) = go_and_result(ready_path);
-    let len = 64 << 20;
+    let mib: usize = std::env::var("KCKPT_HEAP_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let len = mib << 20;
     let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     for _ in 0..len / 8 {
@@ -295,7 +296,7 @@ fn heap_check(ready_path: &Path) -> Result<()> {
         std::thread::yield_now();
     }
     let after = hash(&buf);
-    verdict(&result, before == after && buf.len() == len / 8, format!("heap 64 MiB hash equal={}", before == after))
+    verdict(&result, before == after && buf.len() == len / 8, format!("heap {mib} MiB hash equal={}", before == after))
 }
 
 /// Prints `tick N` every 200 ms, forever: the demo's workload.
@@ -478,6 +479,22 @@ fn deleted_file(ready_path: &Path) -> Result<()> {
     ready(ready_path)
 }
 
+/// Floating-point and integer work forever: load beside restarts, so that
+/// FPU state switches happen while tasks restore theirs.
+fn burner(ready_path: &Path) -> Result<()> {
+    name("burner");
+    ready(ready_path)?;
+    let mut x = 1.0f64;
+    let mut v = 1u64;
+    loop {
+        for _ in 0..1_000_000 {
+            x = std::hint::black_box(x * 1.000001 + 0.5).sqrt();
+            v = lcg(v);
+        }
+        std::hint::black_box((x, v));
+    }
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -494,6 +511,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,
+        "burner" => burner(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }

@@ -62,6 +62,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_signals("restart_signals")]
 #[case::restart_twice("restart_twice")]
 #[case::restart_through_pipe("restart_through_pipe")]
+#[case::restart_100_times_under_load("restart_100_times_under_load")]
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]
 #[case::err_restart_deleted_file("err_restart_deleted_file")]

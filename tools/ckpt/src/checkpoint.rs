@@ -126,6 +126,48 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
     CheckpointError::new(errno, message)
 }
 
+/// Where [`restart`] reads the image.
+pub enum RestartInput {
+    /// A regular file, given to the kernel as it is.
+    File(File),
+    /// A pipe or other stream, read whole into a memfd first.
+    Stream(Box<dyn std::io::Read>),
+}
+
+/// A read-only mapping of a whole file.
+struct Mapping {
+    ptr: std::ptr::NonNull<std::ffi::c_void>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(f: &File, len: u64) -> Result<Self> {
+        let len = usize::try_from(len).context("image too large")?;
+        let Some(nz) = std::num::NonZeroUsize::new(len) else {
+            anyhow::bail!("not a valid image: the file is empty");
+        };
+        // SAFETY: a private read-only mapping of a file we hold open; it is
+        // only read through `bytes` while `self` lives.
+        let ptr = unsafe {
+            nix::sys::mman::mmap(None, nz, nix::sys::mman::ProtFlags::PROT_READ, nix::sys::mman::MapFlags::MAP_PRIVATE, f, 0)
+        }
+        .context("cannot map the image")?;
+        Ok(Self { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes for the life of `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly what `new` mapped.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr, self.len) };
+    }
+}
+
 /// What [`restart`] does around the system call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RestartOptions<'a> {
@@ -169,12 +211,29 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// whole first): recreates it with its saved pid in a new job cgroup, in
 /// which the new process calls `restart(2)`, and waits for it unless
 /// `opts.detach`. Errors of the call are [`CheckpointError`]s.
-pub fn restart(mut input: impl std::io::Read, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
-    use std::io::{Seek, Write};
+pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
+    use std::io::Seek;
     use std::os::fd::AsRawFd;
-    let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes).context("cannot read the image")?;
-    let img = crate::inspect::parse(&bytes).map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?;
+    // The kernel reads the image from a file: a regular file is used as
+    // it is; a stream is copied into a memfd first.
+    let mut f = match input {
+        RestartInput::File(f) => f,
+        RestartInput::Stream(mut r) => {
+            let memfd = nix::sys::memfd::memfd_create(c"ckpt-image", nix::sys::memfd::MFdFlags::empty())
+                .context("memfd_create")?;
+            let mut f = File::from(memfd);
+            std::io::copy(&mut r, &mut f).context("cannot read the image")?;
+            f
+        }
+    };
+    f.rewind()?;
+    // Checked whole before anything starts, through a read-only mapping
+    // (no copy of a large image in this process's memory).
+    let img = {
+        let len = f.metadata()?.len();
+        let map = Mapping::new(&f, len)?;
+        crate::inspect::parse(map.bytes()).map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?
+    };
     if img.tasks.len() != 1 {
         anyhow::bail!(
             "this image holds {} tasks: restarting process trees and threads is not supported yet, only single processes",
@@ -201,12 +260,6 @@ pub fn restart(mut input: impl std::io::Read, opts: &RestartOptions<'_>) -> Resu
         )
         .into());
     }
-    // The kernel reads the image from a file of its own: a memfd holds it.
-    let memfd = nix::sys::memfd::memfd_create(c"ckpt-image", nix::sys::memfd::MFdFlags::empty())
-        .context("memfd_create")?;
-    let mut f = File::from(memfd);
-    f.write_all(&bytes).context("cannot buffer the image")?;
-    f.rewind()?;
     let name = opts.name.map(str::to_owned).unwrap_or_else(|| format!("restart-{pid}"));
     let cg = cgroup::create(&name)?;
     if !cgroup::procs(&cg)?.is_empty() {

@@ -224,10 +224,13 @@ fn inspect(path: &Path, json: bool) -> Result<()> {
 
 fn restart(path: &Path, opts: &ckpt::RestartOptions<'_>) -> Result<ckpt::RestartOutcome> {
     if is_stdio(path) {
-        return ckpt::restart(io::stdin().lock(), opts);
+        return ckpt::restart(ckpt::RestartInput::Stream(Box::new(io::stdin())), opts);
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    ckpt::restart(file, opts)
+    if !file.metadata()?.is_file() {
+        return ckpt::restart(ckpt::RestartInput::Stream(Box::new(file)), opts);
+    }
+    ckpt::restart(ckpt::RestartInput::File(file), opts)
 }
 
 #[cfg(test)]
