@@ -79,6 +79,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
     w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
     let (xh, xstate) = regs::xstate(task)?;
     w.record_parts(RecordType::Xstate, &[&xh.encode(), &xstate])?;
+    w.record(RecordType::RestartBlock, &regs::restart_block(task).encode())?;
     signal::dump_task(w, task)?;
     if !row.is_thread() {
         let map = mm::dump_map(w, task)?;

@@ -5,7 +5,7 @@
 //!
 //! C header: [`include/linux/regset.h`](srctree/include/linux/regset.h).
 
-use crate::image::{Regs, XstateHeader, MAX_XSTATE_SIZE};
+use crate::image::{Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_NANOSLEEP};
 use crate::task::TaskRef;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -126,4 +126,41 @@ pub(crate) fn restore_xstate(buf: &[u8]) -> Result {
     // SAFETY: `buf` is a complete XSAVE image (its size was checked against
     // the record); the C side validates its header and features.
     to_result(unsafe { bindings::ckpt_fpu_restore_current(buf.as_ptr().cast()) })
+}
+
+/// How `task`'s interrupted system call resumes, from its restart block:
+/// an interrupted relative nanosleep with the time it had left, or nothing.
+pub(crate) fn restart_block(task: &TaskRef) -> RestartBlock {
+    // SAFETY: all-zero is a valid ckpt_nanosleep.
+    let mut ns: bindings::ckpt_nanosleep = unsafe { core::mem::zeroed() };
+    // SAFETY: the task is valid and stopped: its restart block is stable.
+    if unsafe { bindings::ckpt_nanosleep_get(task.as_ptr(), &mut ns) } == 1 {
+        RestartBlock {
+            kind: RESTART_NANOSLEEP,
+            clockid: ns.clockid,
+            ts_type: ns.type_,
+            rmtp: ns.rmtp,
+            remaining_ns: ns.remaining_ns,
+        }
+    } else {
+        RestartBlock::default()
+    }
+}
+
+/// Points the calling task's restart block at the saved call, or at
+/// `do_no_restart_syscall` (a restarted call then fails with `EINTR`).
+pub(crate) fn restore_restart_block(rb: &RestartBlock) -> Result {
+    if rb.kind != RESTART_NANOSLEEP {
+        // SAFETY: updates current's own restart block.
+        unsafe { bindings::ckpt_reset_restart_block() };
+        return Ok(());
+    }
+    let ns = bindings::ckpt_nanosleep {
+        clockid: rb.clockid,
+        type_: rb.ts_type,
+        rmtp: rb.rmtp,
+        remaining_ns: rb.remaining_ns,
+    };
+    // SAFETY: `ns` is valid; the C side checks the clock and type.
+    to_result(unsafe { bindings::ckpt_nanosleep_set(&ns) })
 }

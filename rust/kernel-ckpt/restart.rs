@@ -20,7 +20,7 @@
 //! timers and process trees are restored by later steps.
 
 use crate::file::FileRef;
-use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, Signals, TaskEntry, Vma};
+use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry, Vma};
 use crate::reader::ImageReader;
 use crate::{files, mm, regs, signal};
 use kernel::bindings;
@@ -39,6 +39,7 @@ struct Saved {
     files: FilesHeader,
     cwd: KVec<u8>,
     fds: KVec<(Fd, KVec<u8>)>,
+    restart_block: RestartBlock,
     signals: Signals,
     sig_infos: KVec<u8>,
     sighand: KVec<u8>,
@@ -107,6 +108,10 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         }
         _ => return Err(bad("no FPU state")),
     };
+    let restart_block = match r.next()? {
+        Item::RestartBlock(rb) => rb,
+        _ => return Err(bad("no restart block")),
+    };
     let (signals, sig_infos) = match r.next()? {
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
@@ -149,7 +154,7 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Sighand(p) => copy(p)?,
         _ => return Err(bad("no signal handlers")),
     };
-    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, signals, sig_infos, sighand, comm: row.comm })
+    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, restart_block, signals, sig_infos, sighand, comm: row.comm })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -199,6 +204,7 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         read_pages_to_tail(&mut reader)?;
         regs::restore(&saved.regs)?;
         regs::restore_xstate(&saved.xstate)?;
+        regs::restore_restart_block(&saved.restart_block)?;
         let (sighand, shared_infos) = signal::parse_sighand(&saved.sighand)?;
         signal::restore_handlers(&sighand)?;
         signal::restore_task(&saved.signals)?;
@@ -215,8 +221,6 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
     // SAFETY: current is valid; `comm` is NUL-terminated (checked by the
     // decoder) and copied under task_lock.
     unsafe { bindings::__set_task_comm(cur, saved.comm.as_ptr().cast(), false) };
-    // SAFETY: plain updates of current's own thread state.
-    unsafe { bindings::ckpt_reset_restart_block() };
     let ax = saved.regs.ax() as i64;
     let orig_ax = saved.regs.orig_ax() as i64;
     if orig_ax >= 0 && RESTART_CODES.contains(&ax) {

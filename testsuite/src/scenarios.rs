@@ -527,6 +527,17 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
+    if kind == "nanosleep_once" {
+        // Checkpoint it inside the sleep, not on its way there.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+            if matches!(sc.split_whitespace().next(), Some("35" | "230")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
     let t = Instant::now();
     let mut restarted = if mode == Restart::Pipe {
         let script = format!("set -o pipefail; {CKPT} checkpoint {pid} -o - --kill | {CKPT} restart -");
@@ -561,10 +572,16 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         restarted = spawn_restart(&img2)?;
         c.eq("restarted a second time with the same pid", true, wait_comm(pid, &comm));
     }
-    if kind == "sleeper" {
-        // Back in pause(2): the interrupted call was restarted, not failed.
+    let blocked_in = match kind {
+        "sleeper" => Some(("pause(2)", "34")),
+        "futex_wait" => Some(("futex(2)", "202")),
+        _ => None,
+    };
+    if let Some((call, nr)) = blocked_in {
+        // Back in the call: it was restarted, not failed with EINTR.
+        std::thread::sleep(Duration::from_millis(100));
         let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        c.eq("blocked in pause(2) again", "34", sc.split_whitespace().next().unwrap_or("?"));
+        c.eq(format!("blocked in {call} again"), nr, sc.split_whitespace().next().unwrap_or("?"));
         let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         c.eq("state", "S", st.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("?"));
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -719,6 +736,9 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
         "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
+        "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
+        "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),
+        "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),
         "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),

@@ -495,6 +495,78 @@ fn burner(ready_path: &Path) -> Result<()> {
     }
 }
 
+/// Blocked in futex(2) FUTEX_WAIT on a word nobody wakes.
+fn futex_wait(ready_path: &Path) -> Result<()> {
+    name("futex");
+    let word = Box::leak(Box::new(0u32));
+    ready(ready_path)?;
+    loop {
+        // SAFETY: waits on a valid, leaked word while it is 0.
+        unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_futex,
+                word as *mut u32,
+                nix::libc::FUTEX_WAIT | nix::libc::FUTEX_PRIVATE_FLAG,
+                0u32,
+                std::ptr::null::<nix::libc::timespec>(),
+            )
+        };
+    }
+}
+
+/// Reads the clock through the vdso in a loop (musl caches the vdso's
+/// address); after the restart it checks that the monotonic clock moved
+/// forward from where it was and that a second read agrees with a real
+/// clock_gettime(2) system call.
+fn vdso_clock(ready_path: &Path) -> Result<()> {
+    name("vdso-clock");
+    let (go, result) = go_and_result(ready_path);
+    let mut last = std::time::Instant::now();
+    let mut backwards = 0u64;
+    let mut reads = 0u64;
+    let mut announced = false;
+    while !go.exists() {
+        for _ in 0..1000 {
+            let now = std::time::Instant::now();
+            if now < last {
+                backwards += 1;
+            }
+            last = now;
+            reads += 1;
+        }
+        if !announced {
+            ready(ready_path)?;
+            announced = true;
+        }
+    }
+    let via_vdso = std::time::Instant::now();
+    let mut ts = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a direct system call with a valid timespec.
+    unsafe { nix::libc::syscall(nix::libc::SYS_clock_gettime, nix::libc::CLOCK_MONOTONIC, &mut ts) };
+    let after = std::time::Instant::now();
+    let sys_ns = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
+    // Instant has no public epoch: compare durations from `last`.
+    let ok = backwards == 0 && via_vdso >= last && after >= via_vdso && reads > 0 && sys_ns > 0;
+    verdict(&result, ok, format!("vdso clock backwards={backwards}"))
+}
+
+/// One nanosleep(2) of 3 s, checkpointed and restarted in the middle: it
+/// must return 0 (not EINTR) after at least 3 s in all.
+fn nanosleep_once(ready_path: &Path) -> Result<()> {
+    name("nanosleep");
+    let (_, result) = go_and_result(ready_path);
+    ready(ready_path)?;
+    let start = std::time::Instant::now();
+    let req = nix::libc::timespec { tv_sec: 3, tv_nsec: 0 };
+    let mut rem = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid timespecs.
+    let ret = unsafe { nix::libc::nanosleep(&req, &mut rem) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let slept = start.elapsed();
+    let ok = ret == 0 && slept >= std::time::Duration::from_secs(3);
+    verdict(&result, ok, format!("nanosleep returned {} (errno {}) slept>=3s={}", ret, if ret == 0 { 0 } else { errno }, slept.as_secs() >= 3))
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -512,6 +584,9 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,
         "burner" => burner(ready_path)?,
+        "futex_wait" => futex_wait(ready_path)?,
+        "nanosleep_once" => nanosleep_once(ready_path)?,
+        "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }

@@ -78,6 +78,9 @@ pub struct StateInfo {
     pub mm: Option<MmInfo>,
     /// Open files, working directory and umask, for thread group leaders.
     pub files: Option<FilesInfo>,
+    /// How the interrupted system call resumes, if it needs more than a
+    /// plain restart (an interrupted nanosleep and the time left).
+    pub resume: Option<String>,
     /// Blocked signals (bit n-1 for signal n), hexadecimal.
     pub blocked: String,
     /// Signals pending for this thread, hexadecimal.
@@ -280,6 +283,13 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     }
                 }
             }
+            Item::RestartBlock(rb) => {
+                if let Some(s) = states.last_mut() {
+                    if rb.kind == ckpt_image::RESTART_NANOSLEEP {
+                        s.resume = Some(format!("nanosleep, {} ns left", rb.remaining_ns));
+                    }
+                }
+            }
             Item::Signals(sg, _) => {
                 if let Some(s) = states.last_mut() {
                     s.blocked = format!("{:#x}", sg.blocked);
@@ -420,8 +430,14 @@ pub fn table(img: &Image) -> String {
     for st in &img.states {
         let _ = writeln!(
             out,
-            "\ntask {}: rip {:#x} rsp {:#x} orig_rax {} xstate {} bytes (xfeatures {:#x})",
-            st.pid, st.rip, st.rsp, st.orig_rax as i64, st.xstate_size, st.xfeatures
+            "\ntask {}: rip {:#x} rsp {:#x} orig_rax {} xstate {} bytes (xfeatures {:#x}){}",
+            st.pid,
+            st.rip,
+            st.rsp,
+            st.orig_rax as i64,
+            st.xstate_size,
+            st.xfeatures,
+            st.resume.as_ref().map(|r| format!(", resumes {r}")).unwrap_or_default()
         );
         if let Some(mm) = &st.mm {
             let _ = writeln!(

@@ -96,6 +96,8 @@ pub enum RecordType {
     Signals = 19,
     /// [`Sighand`] + siginfos: handlers and shared pending signals.
     Sighand = 20,
+    /// [`RestartBlock`]: how an interrupted call resumes.
+    RestartBlock = 21,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -118,6 +120,7 @@ impl RecordType {
             18 => Some(Self::Fd),
             19 => Some(Self::Signals),
             20 => Some(Self::Sighand),
+            21 => Some(Self::RestartBlock),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -140,6 +143,7 @@ impl RecordType {
             Self::Fd => "fd",
             Self::Signals => "signals",
             Self::Sighand => "sighand",
+            Self::RestartBlock => "restart-block",
             Self::Tail => "tail",
         }
     }
@@ -670,6 +674,8 @@ pub enum Item<'a> {
     Regs(Regs),
     /// Its FPU state: header and XSAVE buffer.
     Xstate(XstateHeader, &'a [u8]),
+    /// How its interrupted system call resumes.
+    RestartBlock(RestartBlock),
     /// Its signal state and private pending siginfos.
     Signals(Signals, &'a [u8]),
     /// The process's handlers and shared pending siginfos (leaders only);
@@ -698,7 +704,9 @@ enum Step {
     Regs,
     /// After regs: xstate next.
     Xstate,
-    /// After xstate: the task's signal state.
+    /// After xstate: the restart block.
+    RestartBlock,
+    /// After the restart block: the task's signal state.
     Signals,
     /// After xstate: mm or task-end.
     MmOrEnd,
@@ -760,6 +768,7 @@ impl Parser {
             State::Body { .. } => "task-state or tail",
             State::InTask { step: Step::Regs, .. } => "regs",
             State::InTask { step: Step::Xstate, .. } => "xstate",
+            State::InTask { step: Step::RestartBlock, .. } => "restart-block",
             State::InTask { step: Step::Signals, .. } => "signals",
             State::InTask { step: Step::Sighand, .. } => "sighand",
             State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
@@ -828,7 +837,11 @@ impl Parser {
             }
             (State::InTask { left, step: Step::Xstate }, RecordType::Xstate) => {
                 let (h, data) = XstateHeader::decode(p)?;
-                (Item::Xstate(h, data), State::InTask { left, step: Step::Signals })
+                (Item::Xstate(h, data), State::InTask { left, step: Step::RestartBlock })
+            }
+            (State::InTask { left, step: Step::RestartBlock }, RecordType::RestartBlock) => {
+                exact(RestartBlock::LEN)?;
+                (Item::RestartBlock(RestartBlock::decode(p)?), State::InTask { left, step: Step::Signals })
             }
             (State::InTask { left, step: Step::Signals }, RecordType::Signals) => {
                 let (s, infos) = Signals::decode(p)?;

@@ -656,3 +656,60 @@ impl Sighand {
         Ok((Self { actions, shared_pending, nr_info }, infos))
     }
 }
+
+/// Restart block kind: nothing to resume (a restarted call gets `EINTR`).
+pub const RESTART_NONE: u32 = 0;
+/// Restart block kind: an interrupted relative nanosleep.
+pub const RESTART_NANOSLEEP: u32 = 1;
+
+/// How an interrupted system call that needs a restart block resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RestartBlock {
+    /// `RESTART_*`.
+    pub kind: u32,
+    /// The sleep's clock (`CLOCK_*`).
+    pub clockid: i32,
+    /// `enum timespec_type` of the remaining-time pointer.
+    pub ts_type: u32,
+    /// User address the remaining time is written to, or 0.
+    pub rmtp: u64,
+    /// Time that was left to sleep.
+    pub remaining_ns: i64,
+}
+
+impl RestartBlock {
+    /// Payload length.
+    pub const LEN: usize = 32;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.kind);
+        w.i32(self.clockid);
+        w.u32(self.ts_type);
+        w.u32(0);
+        w.u64(self.rmtp);
+        w.u64(self.remaining_ns as u64);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let kind = r.u32().ok_or(ErrorKind::Short)?;
+        let clockid = r.i32().ok_or(ErrorKind::Short)?;
+        let ts_type = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let rmtp = r.u64().ok_or(ErrorKind::Short)?;
+        let remaining_ns = r.u64().ok_or(ErrorKind::Short)? as i64;
+        if kind > RESTART_NANOSLEEP {
+            return Err(ErrorKind::BadField("restart block kind", kind.into()));
+        }
+        if remaining_ns < 0 || rmtp >= USER_ADDR_END {
+            return Err(ErrorKind::BadField("restart block", remaining_ns));
+        }
+        Ok(Self { kind, clockid, ts_type, rmtp, remaining_ns })
+    }
+}
