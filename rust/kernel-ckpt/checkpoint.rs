@@ -80,6 +80,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
     let (xh, xstate) = regs::xstate(task)?;
     w.record_parts(RecordType::Xstate, &[&xh.encode(), &xstate])?;
     w.record(RecordType::RestartBlock, &regs::restart_block(task).encode())?;
+    w.record(RecordType::TaskMisc, &crate::task::misc(task).encode())?;
     signal::dump_task(w, task)?;
     if !row.is_thread() {
         let map = mm::dump_map(w, task)?;

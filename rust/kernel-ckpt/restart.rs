@@ -20,7 +20,7 @@
 //! timers and process trees are restored by later steps.
 
 use crate::file::FileRef;
-use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry, Vma};
+use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry, TaskMisc, Vma};
 use crate::reader::ImageReader;
 use crate::{files, mm, regs, signal};
 use kernel::bindings;
@@ -40,6 +40,7 @@ struct Saved {
     cwd: KVec<u8>,
     fds: KVec<(Fd, KVec<u8>)>,
     restart_block: RestartBlock,
+    misc: TaskMisc,
     signals: Signals,
     sig_infos: KVec<u8>,
     sighand: KVec<u8>,
@@ -112,6 +113,11 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::RestartBlock(rb) => rb,
         _ => return Err(bad("no restart block")),
     };
+    let misc = match r.next()? {
+        Item::TaskMisc(m) => m,
+        _ => return Err(bad("no task-misc record")),
+    };
+    crate::task::check_misc(&misc)?;
     let (signals, sig_infos) = match r.next()? {
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
@@ -154,7 +160,7 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Sighand(p) => copy(p)?,
         _ => return Err(bad("no signal handlers")),
     };
-    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, restart_block, signals, sig_infos, sighand, comm: row.comm })
+    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, restart_block, misc, signals, sig_infos, sighand, comm: row.comm })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -205,6 +211,7 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         regs::restore(&saved.regs)?;
         regs::restore_xstate(&saved.xstate)?;
         regs::restore_restart_block(&saved.restart_block)?;
+        crate::task::restore_misc(&saved.misc);
         let (sighand, shared_infos) = signal::parse_sighand(&saved.sighand)?;
         signal::restore_handlers(&sighand)?;
         signal::restore_task(&saved.signals)?;

@@ -6,6 +6,7 @@
 //! [`include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h),
 //! [`include/linux/sched/jobctl.h`](srctree/include/linux/sched/jobctl.h).
 
+use crate::image::TaskMisc;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -180,5 +181,73 @@ impl PidNs {
     /// The raw pointer.
     pub(crate) fn as_ptr(&self) -> *mut bindings::pid_namespace {
         self.0.as_ptr()
+    }
+}
+
+/// Reads the odds and ends of a stopped task: rseq registration, robust
+/// list, clear_child_tid, parent-death signal, personality, and its
+/// process's resource limits.
+pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
+    let t = task.as_ptr();
+    let mut m = TaskMisc::default();
+    // SAFETY: the task is valid and stopped: these fields only change by
+    // the task itself (or, for the limits, under task_lock of its leader,
+    // taken here).
+    unsafe {
+        m.rseq = (*t).rseq as u64;
+        m.rseq_len = (*t).rseq_len;
+        m.rseq_sig = (*t).rseq_sig;
+        m.robust_list = (*t).robust_list as u64;
+        m.clear_child_tid = (*t).clear_child_tid as u64;
+        m.pdeath_signal = (*t).pdeath_signal;
+        m.personality = (*t).personality;
+        let leader = (*t).group_leader;
+        bindings::task_lock(leader);
+        for (dst, src) in m.rlimits.iter_mut().zip((*(*t).signal).rlim.iter()) {
+            *dst = (src.rlim_cur as u64, src.rlim_max as u64);
+        }
+        bindings::task_unlock(leader);
+    }
+    m
+}
+
+/// Before the point of no return: restart never raises a hard limit above
+/// the caller's own unless the caller may (CAP_SYS_RESOURCE), as
+/// setrlimit(2) would refuse.
+pub(crate) fn check_misc(m: &TaskMisc) -> Result {
+    // SAFETY: current and its signal_struct are valid; a racy read of the
+    // caller's own limits is what setrlimit compares against too.
+    let ours = unsafe { &(*(*bindings::get_current()).signal).rlim };
+    for (i, ((_, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
+        // SAFETY: capable() only reads current's credentials.
+        if *max > have.rlim_max as u64 && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) } {
+            pr_err!("restart: resource limit {} above the caller's hard limit\n", i);
+            return Err(EPERM);
+        }
+    }
+    Ok(())
+}
+
+/// Sets the odds and ends on the calling task.
+pub(crate) fn restore_misc(m: &TaskMisc) {
+    // SAFETY: current is valid and single-threaded; its own fields, and the
+    // limits under task_lock as setrlimit(2) writes them.
+    unsafe {
+        let cur = bindings::get_current();
+        (*cur).robust_list = m.robust_list as usize as *mut _;
+        (*cur).clear_child_tid = m.clear_child_tid as usize as *mut _;
+        (*cur).pdeath_signal = m.pdeath_signal;
+        (*cur).personality = m.personality;
+        (*cur).rseq = m.rseq as usize as *mut _;
+        (*cur).rseq_len = m.rseq_len;
+        (*cur).rseq_sig = m.rseq_sig;
+        // The rseq area's cpu fields are refreshed on the way out.
+        bindings::rseq_set_notify_resume(cur);
+        bindings::task_lock(cur);
+        for (dst, (soft, hard)) in (*(*cur).signal).rlim.iter_mut().zip(m.rlimits.iter()) {
+            dst.rlim_cur = *soft as usize;
+            dst.rlim_max = *hard as usize;
+        }
+        bindings::task_unlock(cur);
     }
 }

@@ -38,6 +38,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_vdso_clock",
     "restart_files",
     "restart_signals",
+    "restart_rseq_robust_limits",
     "restart_twice",
     "restart_through_pipe",
     "restart_100_times_under_load",

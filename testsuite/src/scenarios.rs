@@ -741,6 +741,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),
         "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
+        "restart_rseq_robust_limits" => restart_scenario(name, "misc_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_100_times_under_load" => checks_only(restart_many(name, 100)),

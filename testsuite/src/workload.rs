@@ -567,6 +567,68 @@ fn nanosleep_once(ready_path: &Path) -> Result<()> {
     verdict(&result, ok, format!("nanosleep returned {} (errno {}) slept>=3s={}", ret, if ret == 0 { 0 } else { errno }, slept.as_secs() >= 3))
 }
 
+#[repr(C, align(32))]
+struct RseqArea([u32; 8]);
+
+/// rseq registration, robust list, parent-death signal, personality and a
+/// resource limit set before the checkpoint and checked after the restart.
+fn misc_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("misc");
+    let (go, result) = go_and_result(ready_path);
+    const RSEQ_SIG: u32 = 0x5305_3053;
+    let area: &'static mut RseqArea = Box::leak(Box::new(RseqArea([0; 8])));
+    area.0[1] = u32::MAX; // cpu_id: RSEQ_CPU_ID_UNINITIALIZED
+    let head: &'static mut [u64; 3] = Box::leak(Box::new([0u64; 3]));
+    head[0] = head.as_ptr() as u64; // an empty list points to itself
+    // SAFETY: system calls with valid, leaked arguments.
+    unsafe {
+        if libc::syscall(libc::SYS_rseq, area as *mut RseqArea, 32u32, 0, RSEQ_SIG) != 0 {
+            bail!("rseq registration failed: {}", std::io::Error::last_os_error());
+        }
+        libc::syscall(libc::SYS_set_robust_list, head.as_ptr(), 24usize);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2);
+        libc::personality(0x0040000); // ADDR_NO_RANDOMIZE
+        let lim = libc::rlimit { rlim_cur: 200, rlim_max: 300 };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let mut bad = Vec::new();
+    // SAFETY: as above.
+    unsafe {
+        let again = libc::syscall(libc::SYS_rseq, area as *mut RseqArea, 32u32, 0, RSEQ_SIG);
+        if again != -1 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EBUSY) {
+            bad.push("rseq registered");
+        }
+        if std::ptr::read_volatile(&area.0[1]) >= 2 {
+            bad.push("rseq cpu_id");
+        }
+        let (mut ptr, mut len) = (std::ptr::null_mut::<libc::c_void>(), 0usize);
+        libc::syscall(libc::SYS_get_robust_list, 0, &mut ptr, &mut len);
+        if ptr as u64 != head.as_ptr() as u64 || len != 24 {
+            bad.push("robust list");
+        }
+        let mut sig = 0i32;
+        libc::prctl(libc::PR_GET_PDEATHSIG, &mut sig);
+        if sig != libc::SIGUSR2 {
+            bad.push("pdeath signal");
+        }
+        if libc::personality(0xffff_ffff) & 0x0040000 == 0 {
+            bad.push("personality");
+        }
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if (lim.rlim_cur, lim.rlim_max) != (200, 300) {
+            bad.push("RLIMIT_NOFILE");
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(&result, ok, format!("misc wrong={bad:?}"))
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -586,6 +648,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "burner" => burner(ready_path)?,
         "futex_wait" => futex_wait(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
+        "misc_check" => misc_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),

@@ -81,6 +81,8 @@ pub struct StateInfo {
     /// How the interrupted system call resumes, if it needs more than a
     /// plain restart (an interrupted nanosleep and the time left).
     pub resume: Option<String>,
+    /// The registered rseq area, if any.
+    pub rseq: Option<String>,
     /// Blocked signals (bit n-1 for signal n), hexadecimal.
     pub blocked: String,
     /// Signals pending for this thread, hexadecimal.
@@ -288,6 +290,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     if rb.kind == ckpt_image::RESTART_NANOSLEEP {
                         s.resume = Some(format!("nanosleep, {} ns left", rb.remaining_ns));
                     }
+                }
+            }
+            Item::TaskMisc(m) => {
+                if let Some(s) = states.last_mut() {
+                    s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
                 }
             }
             Item::Signals(sg, _) => {

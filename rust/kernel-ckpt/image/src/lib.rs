@@ -98,6 +98,8 @@ pub enum RecordType {
     Sighand = 20,
     /// [`RestartBlock`]: how an interrupted call resumes.
     RestartBlock = 21,
+    /// [`TaskMisc`]: rseq, robust list, limits and more.
+    TaskMisc = 22,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -121,6 +123,7 @@ impl RecordType {
             19 => Some(Self::Signals),
             20 => Some(Self::Sighand),
             21 => Some(Self::RestartBlock),
+            22 => Some(Self::TaskMisc),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -144,6 +147,7 @@ impl RecordType {
             Self::Signals => "signals",
             Self::Sighand => "sighand",
             Self::RestartBlock => "restart-block",
+            Self::TaskMisc => "task-misc",
             Self::Tail => "tail",
         }
     }
@@ -676,6 +680,8 @@ pub enum Item<'a> {
     Xstate(XstateHeader, &'a [u8]),
     /// How its interrupted system call resumes.
     RestartBlock(RestartBlock),
+    /// rseq, robust list, limits and more.
+    TaskMisc(TaskMisc),
     /// Its signal state and private pending siginfos.
     Signals(Signals, &'a [u8]),
     /// The process's handlers and shared pending siginfos (leaders only);
@@ -706,7 +712,9 @@ enum Step {
     Xstate,
     /// After xstate: the restart block.
     RestartBlock,
-    /// After the restart block: the task's signal state.
+    /// After the restart block: the odds and ends.
+    TaskMisc,
+    /// After those: the task's signal state.
     Signals,
     /// After xstate: mm or task-end.
     MmOrEnd,
@@ -769,6 +777,7 @@ impl Parser {
             State::InTask { step: Step::Regs, .. } => "regs",
             State::InTask { step: Step::Xstate, .. } => "xstate",
             State::InTask { step: Step::RestartBlock, .. } => "restart-block",
+            State::InTask { step: Step::TaskMisc, .. } => "task-misc",
             State::InTask { step: Step::Signals, .. } => "signals",
             State::InTask { step: Step::Sighand, .. } => "sighand",
             State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
@@ -841,7 +850,11 @@ impl Parser {
             }
             (State::InTask { left, step: Step::RestartBlock }, RecordType::RestartBlock) => {
                 exact(RestartBlock::LEN)?;
-                (Item::RestartBlock(RestartBlock::decode(p)?), State::InTask { left, step: Step::Signals })
+                (Item::RestartBlock(RestartBlock::decode(p)?), State::InTask { left, step: Step::TaskMisc })
+            }
+            (State::InTask { left, step: Step::TaskMisc }, RecordType::TaskMisc) => {
+                exact(TaskMisc::LEN)?;
+                (Item::TaskMisc(TaskMisc::decode(p)?), State::InTask { left, step: Step::Signals })
             }
             (State::InTask { left, step: Step::Signals }, RecordType::Signals) => {
                 let (s, infos) = Signals::decode(p)?;

@@ -713,3 +713,77 @@ impl RestartBlock {
         Ok(Self { kind, clockid, ts_type, rmtp, remaining_ns })
     }
 }
+
+/// Number of resource limits (`RLIM_NLIMITS`).
+pub const NLIMITS: usize = 16;
+
+/// Per-task odds and ends: rseq registration, robust futex list,
+/// clear_child_tid, parent-death signal, personality, and the process's
+/// resource limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TaskMisc {
+    pub rseq: u64,
+    pub rseq_len: u32,
+    pub rseq_sig: u32,
+    pub robust_list: u64,
+    pub clear_child_tid: u64,
+    pub pdeath_signal: i32,
+    pub personality: u32,
+    /// `(soft, hard)` per resource.
+    pub rlimits: [(u64, u64); NLIMITS],
+}
+
+impl TaskMisc {
+    /// Payload length.
+    pub const LEN: usize = 40 + NLIMITS * 16;
+
+    /// Encodes the payload.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.rseq);
+        w.u32(self.rseq_len);
+        w.u32(self.rseq_sig);
+        w.u64(self.robust_list);
+        w.u64(self.clear_child_tid);
+        w.i32(self.pdeath_signal);
+        w.u32(self.personality);
+        for (cur, max) in self.rlimits {
+            w.u64(cur);
+            w.u64(max);
+        }
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let mut m = Self {
+            rseq: r.u64().ok_or(ErrorKind::Short)?,
+            rseq_len: r.u32().ok_or(ErrorKind::Short)?,
+            rseq_sig: r.u32().ok_or(ErrorKind::Short)?,
+            robust_list: r.u64().ok_or(ErrorKind::Short)?,
+            clear_child_tid: r.u64().ok_or(ErrorKind::Short)?,
+            pdeath_signal: r.i32().ok_or(ErrorKind::Short)?,
+            personality: r.u32().ok_or(ErrorKind::Short)?,
+            rlimits: [(0, 0); NLIMITS],
+        };
+        for l in m.rlimits.iter_mut() {
+            *l = (r.u64().ok_or(ErrorKind::Short)?, r.u64().ok_or(ErrorKind::Short)?);
+            if l.0 > l.1 {
+                return Err(ErrorKind::BadField("rlimit", l.0 as i64));
+            }
+        }
+        for a in [m.rseq, m.robust_list, m.clear_child_tid] {
+            if a >= USER_ADDR_END {
+                return Err(ErrorKind::BadField("user address", a as i64));
+            }
+        }
+        if m.rseq != 0 && (m.rseq % 32 != 0 || m.rseq_len < 32) {
+            return Err(ErrorKind::BadField("rseq", m.rseq as i64));
+        }
+        if !(0..=NSIG as i32).contains(&m.pdeath_signal) {
+            return Err(ErrorKind::BadField("pdeath_signal", m.pdeath_signal.into()));
+        }
+        Ok(m)
+    }
+}

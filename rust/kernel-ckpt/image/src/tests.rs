@@ -258,6 +258,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     x.extend(std::iter::repeat_n(0xabu8, 576));
     recs.push((RecordType::Xstate, x));
     recs.push((RecordType::RestartBlock, RestartBlock::default().encode().to_vec()));
+    recs.push((RecordType::TaskMisc, TaskMisc { rlimits: [(8, 16); NLIMITS], ..Default::default() }.encode().to_vec()));
     let mut sig = Signals { blocked: 1 << 14, pending: 1 << 14, nr_info: 1, ..Default::default() }.encode().to_vec();
     let mut info = [0u8; SIGINFO_LEN];
     info[..4].copy_from_slice(&15i32.to_le_bytes());
@@ -316,6 +317,7 @@ fn task_state_round_trip() {
             Item::Fd(..) => "fd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
+            Item::TaskMisc(..) => "task-misc",
             Item::Sighand(..) => "sighand",
             Item::Pages(..) => "pages",
             Item::TaskEnd => "task-end",
@@ -324,18 +326,18 @@ fn task_state_round_trip() {
         .collect();
     assert_eq!(
         kinds,
-        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "restart-block", "signals", "mm", "vma", "vma", "files", "fd", "sighand", "pages", "task-end", "tail"]
+        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "restart-block", "task-misc", "signals", "mm", "vma", "vma", "files", "fd", "sighand", "pages", "task-end", "tail"]
     );
-    let Some(Item::Sighand(p)) = items.get(16) else { panic!() };
+    let Some(Item::Sighand(p)) = items.get(17) else { panic!() };
     let (sh, _) = Sighand::parse(p).unwrap();
     assert_eq!(sh.actions[9].handler, 0x401234);
-    let Some(Item::Fd(f, path)) = items.get(15) else { panic!() };
+    let Some(Item::Fd(f, path)) = items.get(16) else { panic!() };
     assert_eq!((f.fd, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
     let Some(Item::Regs(r)) = items.get(7) else { panic!() };
     assert_eq!(r.ip(), 0x401000);
-    let Some(Item::Vma(v, path)) = items.get(12) else { panic!() };
+    let Some(Item::Vma(v, path)) = items.get(13) else { panic!() };
     assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
-    let Some(Item::Pages(h, data)) = items.get(17) else { panic!() };
+    let Some(Item::Pages(h, data)) = items.get(18) else { panic!() };
     assert_eq!((h.vaddr, h.nr, data.len(), data[4097]), (0x500000, 2, 2 * PAGE_SIZE, 1));
 }
 
