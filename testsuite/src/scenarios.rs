@@ -61,8 +61,11 @@ impl Workload {
         let ready = PathBuf::from(format!("/tmp/ready-{scenario}"));
         let _ = fs::remove_file(&ready);
         let exe = std::env::current_exe().context("locating ckpt-scenarios")?;
-        let argv: Vec<OsString> =
-            vec![exe.into(), "workload".into(), kind.into(), ready.clone().into()];
+        let argv: Vec<OsString> = match kind {
+            // A static glibc program of its own (testsuite/c).
+            "glibc_counter" => vec!["/bin/glibc-counter".into(), ready.clone().into()],
+            _ => vec![exe.into(), "workload".into(), kind.into(), ready.clone().into()],
+        };
         let log = PathBuf::from(format!("/tmp/{scenario}.log"));
         let opts = ckpt::RunOptions { name: Some(scenario), log: Some(&log) };
         let pid = ckpt::run_with(&opts, &argv)?;
@@ -742,6 +745,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),
         "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
         "restart_rseq_robust_limits" => restart_scenario(name, "misc_check", Restart::Once),
+        "restart_glibc_static" => restart_scenario(name, "glibc_counter", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_100_times_under_load" => checks_only(restart_many(name, 100)),

@@ -36,6 +36,13 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     )?;
     let bins = ctx.target.join(GUEST_TARGET).join("release");
     let init = ctx.repo.join("qemu/init");
+    // A static glibc program: glibc registers rseq and caches the vdso,
+    // as most real programs do.
+    let glibc_src = ctx.repo.join("testsuite/c/glibc_counter.c");
+    let glibc_bin = ctx.target.join("glibc-counter");
+    cmd!(sh, "gcc -static -O2 -Wall -Werror -o {glibc_bin} {glibc_src}")
+        .run()
+        .context("building testsuite/c/glibc_counter.c failed: gcc and libc6-dev (static glibc) are needed, run `cargo xtask setup`")?;
 
     let inputs = [
         (init.clone(), "qemu/init is the guest's /init script"),
@@ -73,6 +80,7 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
         0o755,
         read(&bins.join("ckpt-scenarios"))?,
     );
+    archive.file("bin/glibc-counter", 0o755, read(&glibc_bin)?);
     let bytes = archive.finish();
 
     let out = ctx.target.join("initramfs.cpio.gz");

@@ -30,6 +30,7 @@ const APT_PACKAGES: &[&str] = &[
     "criu",
     "make",
     "gcc",
+    "libc6-dev",
     "python3",
 ];
 
