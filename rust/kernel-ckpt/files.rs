@@ -48,8 +48,9 @@ impl Drop for PathRef {
     }
 }
 
-/// The path of `p` as `d_path` gives it (no NUL).
-fn path_of(p: &bindings::path) -> Result<KVec<u8>> {
+/// The path of `p` as `d_path` gives it (no NUL), relative to the
+/// caller's root.
+pub(crate) fn path_of(p: &bindings::path) -> Result<KVec<u8>> {
     let mut buf = KVec::from_elem(0u8, image::MAX_PATH_LEN as usize, GFP_KERNEL)?;
     // SAFETY: `p` is a referenced path; `buf` has `MAX_PATH_LEN` bytes;
     // `d_path` writes the name at the end of the buffer and returns it.

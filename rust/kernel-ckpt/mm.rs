@@ -117,27 +117,6 @@ unsafe fn special_name(vma: *mut bindings::vm_area_struct) -> Option<&'static [u
     Some(unsafe { core::ffi::CStr::from_ptr(name.cast()) }.to_bytes())
 }
 
-/// The path of `file` as `d_path` gives it.
-///
-/// # Safety
-///
-/// `file` must be valid (held by a VMA under the mmap lock).
-unsafe fn file_path(file: *mut bindings::file) -> Result<KVec<u8>> {
-    let mut buf = KVec::from_elem(0u8, image::MAX_PATH_LEN as usize, GFP_KERNEL)?;
-    // SAFETY: `file` is valid; `buf` has `MAX_PATH_LEN` bytes; `d_path`
-    // writes the path at the end of the buffer and returns its start.
-    let p = unsafe {
-        bindings::d_path(&(*file).f_path, buf.as_mut_ptr().cast(), image::MAX_PATH_LEN as i32)
-    };
-    let p = kernel::error::from_err_ptr(p)?;
-    let start = (p as usize).checked_sub(buf.as_ptr() as usize).ok_or(EINVAL)?;
-    let path = buf.get(start..).ok_or(EINVAL)?;
-    let len = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-    let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
-    out.extend_from_slice(path.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
-    Ok(out)
-}
-
 /// Reads the mm bounds and every VMA, under the mmap read lock.
 fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
     let m = mm.as_ptr();
@@ -159,6 +138,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
             env_end: a.env_end as u64,
             vdso: a.context.vdso as u64,
             nr_vmas: 0,
+            exe_len: 0,
         }
     };
     let mut vmas = KVec::new();
@@ -180,7 +160,8 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                 Some(b"[vvar]") => (VMA_VVAR, KVec::new()),
                 Some(_) => (VMA_SPECIAL, KVec::new()),
                 None if file.is_null() => (VMA_ANON, KVec::new()),
-                None => (VMA_FILE, file_path(file)?),
+                // SAFETY: the VMA holds a reference on its file.
+                None => (VMA_FILE, crate::files::path_of(&(*file).f_path)?),
             };
             addr = end;
             SavedVma {
@@ -291,8 +272,18 @@ pub(crate) struct MapDump {
 /// and its VMAs. `-EINVAL` if it has no mm.
 pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef) -> Result<MapDump> {
     let mm = MmRef::of(task).ok_or(EINVAL)?;
-    let (header, vmas) = read_map(&mm)?;
-    w.record(RecordType::Mm, &header.encode())?;
+    let (mut header, vmas) = read_map(&mm)?;
+    // SAFETY: the task is valid; the result is NULL or carries a reference.
+    let exe = core::ptr::NonNull::new(unsafe { bindings::get_task_exe_file(task.as_ptr()) })
+        // SAFETY: a non-NULL result carries a reference, which FileRef owns.
+        .map(|f| unsafe { FileRef::from_raw(f) });
+    let exe_path = match &exe {
+        // SAFETY: the file is referenced; its path is fixed.
+        Some(f) => crate::files::path_of(unsafe { &(*f.as_ptr()).f_path })?,
+        None => KVec::new(),
+    };
+    header.exe_len = u32::try_from(exe_path.len()).map_err(|_| EINVAL)?;
+    w.record_parts(RecordType::Mm, &[&header.encode(), &exe_path])?;
     for v in vmas.iter() {
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
@@ -325,10 +316,27 @@ pub(crate) struct RestoreVma {
     pub(crate) file: Option<FileRef>,
 }
 
+/// A saved map checked and with its files open, ready to restore.
+pub(crate) struct PreparedMap {
+    vmas: KVec<RestoreVma>,
+    exe: Option<FileRef>,
+}
+
 /// Checks a saved map before anything is torn down, and opens its files:
 /// VMAs in order without overlap, only kinds that can be restored, a vdso
 /// only together with its vvar. `vmas` holds the VMAs with their paths.
-pub(crate) fn prepare(h: &MmHeader, vmas: KVec<(Vma, KVec<u8>)>) -> Result<KVec<RestoreVma>> {
+pub(crate) fn prepare(h: &MmHeader, exe: &[u8], vmas: KVec<(Vma, KVec<u8>)>) -> Result<PreparedMap> {
+    let exe = if exe.is_empty() {
+        None
+    } else {
+        match FileRef::open(exe, bindings::O_RDONLY as i32) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                pr_err!("restart: cannot open the executable {}\n", core::str::from_utf8(exe).unwrap_or("?"));
+                return Err(e);
+            }
+        }
+    };
     let mut out = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
     let mut prev_end = 0u64;
     let (mut vdso, mut vvar) = (false, false);
@@ -374,7 +382,7 @@ pub(crate) fn prepare(h: &MmHeader, vmas: KVec<(Vma, KVec<u8>)>) -> Result<KVec<
         pr_err!("restart: vdso and vvar must be saved together\n");
         return Err(EINVAL);
     }
-    Ok(out)
+    Ok(PreparedMap { vmas: out, exe })
 }
 
 fn prot_of(flags: u64) -> usize {
@@ -393,12 +401,19 @@ fn prot_of(flags: u64) -> usize {
 
 /// Replaces the calling task's whole address space with the saved map.
 /// This is the point of no return: on error the caller must kill the task.
-pub(crate) fn restore_map(h: &MmHeader, vmas: &[RestoreVma]) -> Result {
+pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
     // SAFETY: current is valid; `vm_munmap` takes the mmap lock itself.
     // Nothing else uses this mm: the restarting task is single-threaded
     // and its mm is its own.
     to_result(unsafe { bindings::vm_munmap(0, image::USER_ADDR_END as usize) })?;
-    for r in vmas {
+    if let Some(exe) = &map.exe {
+        // With nothing mapped, the old executable is no longer in use, as
+        // replace_mm_exe_file requires (prctl(PR_SET_MM_EXE_FILE) rules).
+        let mm = MmRef::of_current().ok_or(EINVAL)?;
+        // SAFETY: the mm is current's; the file is referenced.
+        to_result(unsafe { bindings::replace_mm_exe_file(mm.as_ptr(), exe.as_ptr()) })?;
+    }
+    for r in map.vmas.iter() {
         let v = &r.vma;
         let len = (v.end - v.start) as usize;
         let shared = v.flags & image::VM_SHARED != 0;

@@ -35,6 +35,7 @@ struct Saved {
     regs: Regs,
     xstate: KVec<u8>,
     mm: MmHeader,
+    exe: KVec<u8>,
     vmas: KVec<(Vma, KVec<u8>)>,
     files: FilesHeader,
     cwd: KVec<u8>,
@@ -122,8 +123,8 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
     };
-    let mm = match r.next()? {
-        Item::Mm(m) => m,
+    let (mm, exe) = match r.next()? {
+        Item::Mm(m, exe) => (m, copy(exe)?),
         _ => return Err(bad("no memory map")),
     };
     let mut vmas = KVec::with_capacity(mm.nr_vmas as usize, GFP_KERNEL)?;
@@ -160,7 +161,7 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Sighand(p) => copy(p)?,
         _ => return Err(bad("no signal handlers")),
     };
-    Ok(Saved { regs, xstate, mm, vmas, files, cwd, fds, restart_block, misc, signals, sig_infos, sighand, comm: row.comm })
+    Ok(Saved { regs, xstate, mm, exe, vmas, files, cwd, fds, restart_block, misc, signals, sig_infos, sighand, comm: row.comm })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -200,12 +201,12 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
 
     let mut reader = ImageReader::new(file);
     let saved = read_until_pages(&mut reader, me)?;
-    let vmas = mm::prepare(&saved.mm, saved.vmas)?;
+    let map = mm::prepare(&saved.mm, &saved.exe, saved.vmas)?;
     let files = files::prepare(&saved.files, &saved.cwd, saved.fds)?;
 
     // Point of no return: the old address space goes away.
     let result = (|| -> Result {
-        mm::restore_map(&saved.mm, &vmas)?;
+        mm::restore_map(&saved.mm, &map)?;
         files::install(&files)?;
         read_pages_to_tail(&mut reader)?;
         regs::restore(&saved.regs)?;

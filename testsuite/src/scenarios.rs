@@ -527,6 +527,7 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     let w = Workload::start(name, kind)?;
     let pid = w.pid;
     let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?.trim().to_string();
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))?;
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
@@ -561,6 +562,8 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         child
     };
     c.eq("running again with the same pid", true, wait_comm(pid, &comm));
+    let exe_now = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    c.eq("/proc/PID/exe as before", exe.display(), exe_now.display());
     if mode == Restart::Twice {
         let img2 = format!("/tmp/{name}-2.img");
         let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img2, "--kill"]).output()?;

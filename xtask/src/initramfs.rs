@@ -41,6 +41,7 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     let glibc_src = ctx.repo.join("testsuite/c/glibc_counter.c");
     let glibc_bin = ctx.target.join("glibc-counter");
     cmd!(sh, "gcc -static -O2 -Wall -Werror -o {glibc_bin} {glibc_src}")
+        .quiet()
         .run()
         .context("building testsuite/c/glibc_counter.c failed: gcc and libc6-dev (static glibc) are needed, run `cargo xtask setup`")?;
 

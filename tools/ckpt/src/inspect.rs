@@ -121,6 +121,8 @@ pub struct FdInfo {
 /// A saved memory map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct MmInfo {
+    /// The executable (/proc/PID/exe).
+    pub exe: String,
     pub start_brk: u64,
     pub brk: u64,
     pub start_stack: u64,
@@ -260,9 +262,10 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     (s.xstate_size, s.xfeatures) = (h.size, h.xfeatures);
                 }
             }
-            Item::Mm(m) => {
+            Item::Mm(m, exe) => {
                 if let Some(s) = states.last_mut() {
                     s.mm = Some(MmInfo {
+                        exe: String::from_utf8_lossy(exe).into_owned(),
                         start_brk: m.start_brk,
                         brk: m.brk,
                         start_stack: m.start_stack,
@@ -449,7 +452,8 @@ pub fn table(img: &Image) -> String {
         if let Some(mm) = &st.mm {
             let _ = writeln!(
                 out,
-                "  memory: {} vmas, {} pages saved ({} KiB), brk {:#x}-{:#x}",
+                "  memory: {}, {} vmas, {} pages saved ({} KiB), brk {:#x}-{:#x}",
+                mm.exe,
                 mm.vmas.len(),
                 mm.pages,
                 mm.pages * ckpt_image::PAGE_SIZE as u64 / 1024,

@@ -687,8 +687,8 @@ pub enum Item<'a> {
     /// The process's handlers and shared pending siginfos (leaders only);
     /// decode them with [`Sighand::parse`].
     Sighand(&'a [u8]),
-    /// Its memory map (thread group leaders only).
-    Mm(MmHeader),
+    /// Its memory map (thread group leaders only) and executable's path.
+    Mm(MmHeader, &'a [u8]),
     /// One VMA and its file's path (empty if anonymous).
     Vma(Vma, &'a [u8]),
     /// The open files' head and the working directory.
@@ -865,10 +865,9 @@ impl Parser {
                 (Item::Sighand(p), State::InTask { left, step: Step::Pages { next: 0 } })
             }
             (State::InTask { left, step: Step::MmOrEnd }, RecordType::Mm) => {
-                exact(MmHeader::LEN)?;
-                let m = MmHeader::decode(p)?;
+                let (m, exe) = MmHeader::decode(p)?;
                 let step = if m.nr_vmas == 0 { Step::Files } else { Step::Vmas { left: m.nr_vmas } };
-                (Item::Mm(m), State::InTask { left, step })
+                (Item::Mm(m, exe), State::InTask { left, step })
             }
             (State::InTask { left, step: Step::Vmas { left: vmas } }, RecordType::Vma) => {
                 let (v, path) = Vma::decode(p)?;

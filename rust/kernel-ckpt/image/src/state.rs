@@ -176,10 +176,12 @@ pub struct MmHeader {
     pub vdso: u64,
     /// Number of [`Vma`] records that follow.
     pub nr_vmas: u32,
+    /// Length of the executable's path, which follows (0: none).
+    pub exe_len: u32,
 }
 
 impl MmHeader {
-    /// Payload length.
+    /// Length of the fixed part; the executable's path follows.
     pub const LEN: usize = 12 * 8 + 8;
     /// Most VMAs in one map (the default `vm.max_map_count` is 65530).
     pub const MAX_VMAS: u32 = 1 << 20;
@@ -209,11 +211,11 @@ impl MmHeader {
             w.u64(v);
         }
         w.u32(self.nr_vmas);
-        w.u32(0);
+        w.u32(self.exe_len);
         out
     }
 
-    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let mut r = Reader::new(p);
         let mut f = [0u64; 12];
         for v in f.iter_mut() {
@@ -226,15 +228,20 @@ impl MmHeader {
         if nr_vmas > Self::MAX_VMAS {
             return Err(ErrorKind::BadField("nr_vmas", nr_vmas.into()));
         }
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let exe_len = r.u32().ok_or(ErrorKind::Short)?;
+        if exe_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("exe path length", exe_len.into()));
+        }
+        let exe = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if exe.len() != exe_len as usize {
+            return Err(ErrorKind::BadLength { len: exe.len() as u32, expected: exe_len });
         }
         let [start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start, env_end, vdso] =
             f;
         if start_brk > brk {
             return Err(ErrorKind::BadField("brk", brk as i64));
         }
-        Ok(Self {
+        Ok((Self {
             start_code,
             end_code,
             start_data,
@@ -248,7 +255,8 @@ impl MmHeader {
             env_end,
             vdso,
             nr_vmas,
-        })
+            exe_len,
+        }, exe))
     }
 }
 

@@ -311,7 +311,7 @@ fn task_state_round_trip() {
             Item::TaskState(_) => "task-state",
             Item::Regs(_) => "regs",
             Item::Xstate(..) => "xstate",
-            Item::Mm(_) => "mm",
+            Item::Mm(..) => "mm",
             Item::Vma(..) => "vma",
             Item::Files(..) => "files",
             Item::Fd(..) => "fd",
