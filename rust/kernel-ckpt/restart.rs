@@ -218,7 +218,9 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         signal::restore_task(&saved.signals)?;
         // Pending signals last: they may make the return deliver a signal.
         signal::restore_pending(saved.signals.pending, &saved.sig_infos, false)?;
-        signal::restore_pending(sighand.shared_pending, shared_infos, true)
+        signal::restore_pending(sighand.shared_pending, shared_infos, true)?;
+        // Credentials last: everything above ran with the caller's.
+        crate::task::restore_ids(&saved.misc)
     })();
     if let Err(e) = result {
         pr_err!("restart: failed after the point of no return ({}): killing pid {}\n", e.to_errno(), me);

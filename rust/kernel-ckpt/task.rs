@@ -9,6 +9,7 @@
 use crate::image::TaskMisc;
 use core::ptr::NonNull;
 use kernel::bindings;
+use kernel::error::to_result;
 use kernel::prelude::*;
 
 /// A reference to a `task_struct`.
@@ -207,14 +208,29 @@ pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
             *dst = (src.rlim_cur as u64, src.rlim_max as u64);
         }
         bindings::task_unlock(leader);
+        bindings::ckpt_task_ids(t, m.ids.as_mut_ptr());
     }
     m
 }
 
 /// Before the point of no return: restart never raises a hard limit above
 /// the caller's own unless the caller may (CAP_SYS_RESOURCE), as
-/// setrlimit(2) would refuse.
+/// setrlimit(2) would refuse, and never takes ids the caller could not
+/// take with setresuid(2)/setresgid(2).
 pub(crate) fn check_misc(m: &TaskMisc) -> Result {
+    let mut ours = [0u32; 8];
+    // SAFETY: current is valid; the helper reads its ids under RCU.
+    unsafe { bindings::ckpt_task_ids(bindings::get_current(), ours.as_mut_ptr()) };
+    for (caps, range) in [(bindings::CAP_SETUID, 0..4), (bindings::CAP_SETGID, 4..8)] {
+        // SAFETY: capable() only reads current's credentials.
+        let may = unsafe { bindings::capable(caps as i32) };
+        let saved = m.ids.get(range.clone()).unwrap_or(&[]);
+        let have = ours.get(range.start..range.start + 3).unwrap_or(&[]);
+        if !may && saved.iter().any(|id| !have.contains(id)) {
+            pr_err!("restart: the saved uids/gids are not the caller's to take\n");
+            return Err(EPERM);
+        }
+    }
     // SAFETY: current and its signal_struct are valid; a racy read of the
     // caller's own limits is what setrlimit compares against too.
     let ours = unsafe { &(*(*bindings::get_current()).signal).rlim };
@@ -224,6 +240,19 @@ pub(crate) fn check_misc(m: &TaskMisc) -> Result {
             pr_err!("restart: resource limit {} above the caller's hard limit\n", i);
             return Err(EPERM);
         }
+    }
+    Ok(())
+}
+
+/// Takes the saved uids and gids, with the checks of setresgid(2) and
+/// setresuid(2) (gids first: setting them needs the privileges the uids
+/// may give away). The filesystem ids follow the effective ones.
+pub(crate) fn restore_ids(m: &TaskMisc) -> Result {
+    let [uid, euid, suid, _, gid, egid, sgid, _] = m.ids;
+    // SAFETY: plain system call bodies acting on current.
+    unsafe {
+        to_result(bindings::__sys_setresgid(gid, egid, sgid) as i32)?;
+        to_result(bindings::__sys_setresuid(uid, euid, suid) as i32)?;
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_signals",
     "restart_rseq_robust_limits",
     "restart_glibc_static",
+    "restart_unprivileged_ids",
     "restart_twice",
     "restart_through_pipe",
     "restart_100_times_under_load",

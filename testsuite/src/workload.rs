@@ -629,6 +629,25 @@ fn misc_check(ready_path: &Path) -> Result<()> {
     verdict(&result, ok, format!("misc wrong={bad:?}"))
 }
 
+/// Runs as uid/gid 1000 (real, effective, saved); after the restart by
+/// root it must still be 1000 everywhere, not root.
+fn creds_check(ready_path: &Path) -> Result<()> {
+    use nix::unistd::{getresgid, getresuid, setresgid, setresuid, Gid, Uid};
+    name("creds");
+    let (go, result) = go_and_result(ready_path);
+    setresgid(Gid::from_raw(1000), Gid::from_raw(1000), Gid::from_raw(1000))?;
+    setresuid(Uid::from_raw(1000), Uid::from_raw(1000), Uid::from_raw(1000))?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let u = getresuid()?;
+    let g = getresgid()?;
+    let ok = [u.real, u.effective, u.saved].iter().all(|x| x.as_raw() == 1000)
+        && [g.real, g.effective, g.saved].iter().all(|x| x.as_raw() == 1000);
+    verdict(&result, ok, format!("creds uid={} euid={} gid={}", u.real, u.effective, g.real))
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -649,6 +668,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "futex_wait" => futex_wait(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
+        "creds_check" => creds_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),

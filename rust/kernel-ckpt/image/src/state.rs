@@ -739,11 +739,13 @@ pub struct TaskMisc {
     pub personality: u32,
     /// `(soft, hard)` per resource.
     pub rlimits: [(u64, u64); NLIMITS],
+    /// Real, effective, saved and filesystem uid, then the same gids.
+    pub ids: [u32; 8],
 }
 
 impl TaskMisc {
     /// Payload length.
-    pub const LEN: usize = 40 + NLIMITS * 16;
+    pub const LEN: usize = 40 + NLIMITS * 16 + 32;
 
     /// Encodes the payload.
     pub fn encode(&self) -> [u8; Self::LEN] {
@@ -760,6 +762,9 @@ impl TaskMisc {
             w.u64(cur);
             w.u64(max);
         }
+        for id in self.ids {
+            w.u32(id);
+        }
         out
     }
 
@@ -774,11 +779,18 @@ impl TaskMisc {
             pdeath_signal: r.i32().ok_or(ErrorKind::Short)?,
             personality: r.u32().ok_or(ErrorKind::Short)?,
             rlimits: [(0, 0); NLIMITS],
+            ids: [0; 8],
         };
         for l in m.rlimits.iter_mut() {
             *l = (r.u64().ok_or(ErrorKind::Short)?, r.u64().ok_or(ErrorKind::Short)?);
             if l.0 > l.1 {
                 return Err(ErrorKind::BadField("rlimit", l.0 as i64));
+            }
+        }
+        for id in m.ids.iter_mut() {
+            *id = r.u32().ok_or(ErrorKind::Short)?;
+            if *id == u32::MAX {
+                return Err(ErrorKind::BadField("uid/gid", -1));
             }
         }
         for a in [m.rseq, m.robust_list, m.clear_child_tid] {
