@@ -216,6 +216,7 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         let (sighand, shared_infos) = signal::parse_sighand(&saved.sighand)?;
         signal::restore_handlers(&sighand)?;
         signal::restore_task(&saved.signals)?;
+        crate::task::restore_itimers(&saved.misc)?;
         // Pending signals last: they may make the return deliver a signal.
         signal::restore_pending(saved.signals.pending, &saved.sig_infos, false)?;
         signal::restore_pending(sighand.shared_pending, shared_infos, true)?;

@@ -209,6 +209,7 @@ pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
         }
         bindings::task_unlock(leader);
         bindings::ckpt_task_ids(t, m.ids.as_mut_ptr());
+        bindings::ckpt_itimers_get(t, m.itimers.as_mut_ptr());
     }
     m
 }
@@ -255,6 +256,13 @@ pub(crate) fn restore_ids(m: &TaskMisc) -> Result {
         to_result(bindings::__sys_setresuid(uid, euid, suid) as i32)?;
     }
     Ok(())
+}
+
+/// Arms the calling task's interval timers with the time they had left.
+pub(crate) fn restore_itimers(m: &TaskMisc) -> Result {
+    // SAFETY: six valid values; the C side arms current's timers as
+    // setitimer(2) does.
+    to_result(unsafe { bindings::ckpt_itimers_set(m.itimers.as_ptr()) })
 }
 
 /// Sets the odds and ends on the calling task.

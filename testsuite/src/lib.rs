@@ -41,6 +41,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_rseq_robust_limits",
     "restart_glibc_static",
     "restart_unprivileged_ids",
+    "restart_itimer_real",
     "restart_twice",
     "restart_through_pipe",
     "restart_100_times_under_load",

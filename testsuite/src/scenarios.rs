@@ -750,6 +750,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_rseq_robust_limits" => restart_scenario(name, "misc_check", Restart::Once),
         "restart_glibc_static" => restart_scenario(name, "glibc_counter", Restart::Once),
         "restart_unprivileged_ids" => restart_scenario(name, "creds_check", Restart::Once),
+        "restart_itimer_real" => restart_scenario(name, "itimer_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_100_times_under_load" => checks_only(restart_many(name, 100)),

@@ -648,6 +648,44 @@ fn creds_check(ready_path: &Path) -> Result<()> {
     verdict(&result, ok, format!("creds uid={} euid={} gid={}", u.real, u.effective, g.real))
 }
 
+static ALARMS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_alarm(_: i32) {
+    ALARMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// An ITIMER_REAL of 1.5 s armed before the checkpoint must fire once
+/// after the restart.
+fn itimer_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    use std::sync::atomic::Ordering::Relaxed;
+    name("itimer");
+    let (go, result) = go_and_result(ready_path);
+    // SAFETY: installs a handler that only touches an atomic, then arms
+    // the timer with a valid itimerval.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_alarm as *const () as usize;
+        libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
+        let it = libc::itimerval {
+            it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            it_value: libc::timeval { tv_sec: 1, tv_usec: 500_000 },
+        };
+        libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut());
+    }
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let before = ALARMS.load(Relaxed);
+    let start = std::time::Instant::now();
+    while ALARMS.load(Relaxed) == 0 && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::yield_now();
+    }
+    let fired = ALARMS.load(Relaxed);
+    verdict(&result, before == 0 && fired == 1, format!("itimer fired_before_go={before} fired={fired}"))
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -669,6 +707,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
+        "itimer_check" => itimer_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),

@@ -66,6 +66,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_rseq_robust_limits("restart_rseq_robust_limits")]
 #[case::restart_glibc_static("restart_glibc_static")]
 #[case::restart_unprivileged_ids("restart_unprivileged_ids")]
+#[case::restart_itimer_real("restart_itimer_real")]
 #[case::restart_twice("restart_twice")]
 #[case::restart_through_pipe("restart_through_pipe")]
 #[case::restart_100_times_under_load("restart_100_times_under_load")]

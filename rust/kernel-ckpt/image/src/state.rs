@@ -741,11 +741,15 @@ pub struct TaskMisc {
     pub rlimits: [(u64, u64); NLIMITS],
     /// Real, effective, saved and filesystem uid, then the same gids.
     pub ids: [u32; 8],
+    /// Value and interval in ns of ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
+    pub itimers: [u64; 6],
 }
 
 impl TaskMisc {
     /// Payload length.
-    pub const LEN: usize = 40 + NLIMITS * 16 + 32;
+    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48;
+    /// Longest timer value or interval accepted (about 146 years).
+    pub const MAX_TIMER_NS: u64 = 1 << 62;
 
     /// Encodes the payload.
     pub fn encode(&self) -> [u8; Self::LEN] {
@@ -765,6 +769,9 @@ impl TaskMisc {
         for id in self.ids {
             w.u32(id);
         }
+        for t in self.itimers {
+            w.u64(t);
+        }
         out
     }
 
@@ -780,6 +787,7 @@ impl TaskMisc {
             personality: r.u32().ok_or(ErrorKind::Short)?,
             rlimits: [(0, 0); NLIMITS],
             ids: [0; 8],
+            itimers: [0; 6],
         };
         for l in m.rlimits.iter_mut() {
             *l = (r.u64().ok_or(ErrorKind::Short)?, r.u64().ok_or(ErrorKind::Short)?);
@@ -791,6 +799,12 @@ impl TaskMisc {
             *id = r.u32().ok_or(ErrorKind::Short)?;
             if *id == u32::MAX {
                 return Err(ErrorKind::BadField("uid/gid", -1));
+            }
+        }
+        for t in m.itimers.iter_mut() {
+            *t = r.u64().ok_or(ErrorKind::Short)?;
+            if *t > Self::MAX_TIMER_NS {
+                return Err(ErrorKind::BadField("itimer", *t as i64));
             }
         }
         for a in [m.rseq, m.robust_list, m.clear_child_tid] {
