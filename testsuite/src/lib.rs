@@ -32,6 +32,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_restart_bad_calls",
     "restart_counter_fpu",
     "restart_heap_64m",
+    "restart_mappings",
     "restart_in_pause",
     "restart_in_futex_wait",
     "restart_in_nanosleep",

@@ -741,6 +741,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_bad_calls" => checks_only(err_restart_bad_calls(name)),
         "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
         "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
+        "restart_mappings" => restart_scenario(name, "mappings_check", Restart::Once),
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
         "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
         "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),

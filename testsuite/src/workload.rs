@@ -686,6 +686,83 @@ fn itimer_check(ready_path: &Path) -> Result<()> {
     verdict(&result, before == 0 && fired == 1, format!("itimer fired_before_go={before} fired={fired}"))
 }
 
+/// Mappings that need more than anonymous read-write memory: a private
+/// file mapping with some pages written (copy-on-write) and some not, a
+/// region made read-only after it was filled, and a PROT_NONE region that
+/// holds data. After the restart each must hold what it held, with the
+/// same protection.
+fn mappings_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("mappings");
+    let (go, result) = go_and_result(ready_path);
+    let page = 4096usize;
+    let path = ready_path.to_string_lossy().replace("ready-", "mapped-");
+    std::fs::write(&path, (0..4 * page).map(|i| (i / page) as u8 + b'A').collect::<Vec<u8>>())?;
+    let file = std::fs::File::open(&path)?;
+    // SAFETY: mappings of fresh regions and of a file we hold open; every
+    // access below stays inside them and respects their protection.
+    let (fmap, ro, none) = unsafe {
+        use std::os::fd::AsRawFd;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let fmap = libc::mmap(std::ptr::null_mut(), 4 * page, prot, libc::MAP_PRIVATE, file.as_raw_fd(), 0) as *mut u8;
+        // Dirty pages 1 and 3; pages 0 and 2 stay the file's.
+        *fmap.add(page) = b'x';
+        *fmap.add(3 * page + 7) = b'y';
+        let anon = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        let ro = libc::mmap(std::ptr::null_mut(), 2 * page, prot, anon, -1, 0) as *mut u8;
+        std::ptr::write_bytes(ro, 0x5a, 2 * page);
+        libc::mprotect(ro.cast(), 2 * page, libc::PROT_READ);
+        let none = libc::mmap(std::ptr::null_mut(), page, prot, anon, -1, 0) as *mut u8;
+        std::ptr::write_bytes(none, 0xa5, page);
+        libc::mprotect(none.cast(), page, libc::PROT_NONE);
+        (fmap, ro, none)
+    };
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let perms = |addr: *mut u8| -> String {
+        let a = addr as usize;
+        maps.lines()
+            .find(|l| {
+                let mut r = l.split(|c| c == '-' || c == ' ');
+                let s = usize::from_str_radix(r.next().unwrap_or("0"), 16).unwrap_or(0);
+                let e = usize::from_str_radix(r.next().unwrap_or("0"), 16).unwrap_or(0);
+                (s..e).contains(&a)
+            })
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string()
+    };
+    let mut bad = Vec::new();
+    // SAFETY: as above; PROT_NONE is lifted before it is read.
+    unsafe {
+        let expect_file = [b'A', b'x', b'C', b'D'];
+        for (i, want) in expect_file.iter().enumerate() {
+            if *fmap.add(i * page) != *want {
+                bad.push("private file mapping contents");
+            }
+        }
+        if *fmap.add(3 * page + 7) != b'y' || *fmap.add(page + 1) != b'B' {
+            bad.push("dirty file page");
+        }
+        if perms(fmap) != "rw-p" || perms(ro) != "r--p" || perms(none) != "---p" {
+            bad.push("protection");
+        }
+        if (0..2 * page).any(|i| *ro.add(i) != 0x5a) {
+            bad.push("read-only region contents");
+        }
+        libc::mprotect(none.cast(), page, libc::PROT_READ);
+        if (0..page).any(|i| *none.add(i) != 0xa5) {
+            bad.push("PROT_NONE region contents");
+        }
+    }
+    bad.dedup();
+    let ok = bad.is_empty();
+    verdict(&result, ok, format!("mappings wrong={bad:?}"))
+}
+
 /// Runs workload `kind`; never returns unless setting up failed.
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
@@ -708,6 +785,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,
+        "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
         other => bail!("unknown workload {other:?}"),

@@ -57,6 +57,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_restart_bad_calls("err_restart_bad_calls")]
 #[case::restart_counter_fpu("restart_counter_fpu")]
 #[case::restart_heap_64m("restart_heap_64m")]
+#[case::restart_mappings("restart_mappings")]
 #[case::restart_in_pause("restart_in_pause")]
 #[case::restart_in_futex_wait("restart_in_futex_wait")]
 #[case::restart_in_nanosleep("restart_in_nanosleep")]
