@@ -45,6 +45,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_itimer_real",
     "restart_twice",
     "restart_through_pipe",
+    "restart_pidns",
     "restart_100_times_under_load",
     "err_restart_pid_taken",
     "err_restart_truncated",

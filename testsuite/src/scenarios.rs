@@ -648,6 +648,56 @@ fn restart_many(name: &str, times: usize) -> Result<Vec<Check>> {
     Ok(c.0)
 }
 
+/// `ckpt restart --pidns` while the original still runs (its pid taken
+/// here): the process is recreated with its pid in a new pid namespace.
+fn restart_pidns(name: &str) -> Result<ScenarioResult> {
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img]).output()?;
+    c.eq("checkpoint exit status (the original keeps running)", 0, out.status.code().unwrap_or(-1));
+    let job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let restarted = Command::new(CKPT)
+        .args(["restart", "--pidns", &img])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // The restarted process: the one in the restart cgroup named like it.
+    let start = Instant::now();
+    let mut found = None;
+    while found.is_none() && start.elapsed() < Duration::from_secs(30) {
+        found = cgroup::procs(&job.0)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "counter"));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.eq("restarted in the new namespace", true, found.is_some());
+    if let Some(host_pid) = found {
+        let ns = |p: &str| fs::read_link(format!("/proc/{p}/ns/pid")).unwrap_or_default();
+        c.eq("in another pid namespace", true, ns(&host_pid.to_string()) != ns("self"));
+        let status = fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap_or_default();
+        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap_or("");
+        let inner = nspid.split_whitespace().last().unwrap_or("?").to_string();
+        c.eq("its pid in the namespace is the saved one", true, inner == pid.to_string());
+    }
+    // The original goes first, so only the restarted one answers.
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    let _ = fs::remove_file(&result);
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let out = restarted.wait_with_output()?;
+    c.eq("ckpt restart exit status (the program's)", 0, out.status.code().unwrap_or(-1));
+    c.eq("ckpt restart stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    let verdict = fs::read_to_string(&result).unwrap_or_default();
+    let verdict: Vec<&str> =
+        verdict.split_whitespace().filter(|w| !w.starts_with("n=") && !w.starts_with("pid=")).collect();
+    c.eq("the program's own check (getpid() is the saved pid)", "PASS", verdict.first().copied().unwrap_or("(none)"));
+    Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
+}
+
 /// `ckpt restart` refuses when the saved pid is in use.
 fn err_restart_pid_taken(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "sleeper")?;
@@ -754,6 +804,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_itimer_real" => restart_scenario(name, "itimer_check", Restart::Once),
         "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
+        "restart_pidns" => restart_pidns(name),
         "restart_100_times_under_load" => checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),

@@ -70,6 +70,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_itimer_real("restart_itimer_real")]
 #[case::restart_twice("restart_twice")]
 #[case::restart_through_pipe("restart_through_pipe")]
+#[case::restart_pidns("restart_pidns")]
 #[case::restart_100_times_under_load("restart_100_times_under_load")]
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]

@@ -175,6 +175,9 @@ pub struct RestartOptions<'a> {
     pub name: Option<&'a str>,
     /// Return once the process is restarted instead of waiting for it.
     pub detach: bool,
+    /// Restart in a new pid namespace (its init is a small `ckpt` process
+    /// that waits for the restarted one), for when the pid is taken here.
+    pub pidns: bool,
 }
 
 /// How a restarted process ended (or that it was left running).
@@ -253,7 +256,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    if Path::new(&format!("/proc/{pid}")).exists() {
+    if !opts.pidns && Path::new(&format!("/proc/{pid}")).exists() {
         return Err(CheckpointError::new(
             Errno::EEXIST,
             format!("pid {pid} is taken by a running process: stop it (for example `ckpt checkpoint --kill` the original) and try again"),
@@ -267,19 +270,18 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     }
     let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
     let set_tid = [pid];
+    // With --pidns the first child is the init of a new pid namespace and
+    // recreates the process with its pid in there.
+    let direct = !opts.pidns || pid == 1;
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
+        flags: CLONE_INTO_CGROUP | if opts.pidns { nix::libc::CLONE_NEWPID as u64 } else { 0 },
         exit_signal: nix::libc::SIGCHLD as u64,
-        set_tid: set_tid.as_ptr() as u64,
-        set_tid_size: 1,
+        set_tid: if opts.pidns { 0 } else { set_tid.as_ptr() as u64 },
+        set_tid_size: if opts.pidns { 0 } else { 1 },
         cgroup: cg_dir.as_raw_fd() as u64,
         ..Default::default()
     };
-    // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
-    // child continues on a copy of this (single-threaded) process.
-    let ret = unsafe {
-        nix::libc::syscall(nix::libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>())
-    };
+    let ret = clone3(&args);
     if ret < 0 {
         let errno = Errno::last();
         let _ = std::fs::remove_dir(&cg);
@@ -290,19 +292,30 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         };
         return Err(CheckpointError::new(errno, message).into());
     }
+    if ret == 0 && direct {
+        become_saved(&f, pid);
+    }
     if ret == 0 {
-        // The child: become the saved process.
-        // SAFETY: restores the default SIGPIPE action (the Rust runtime
-        // ignores it), which the restarted program expects.
-        unsafe { nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL) };
-        let errno = match sys_restart(0, f.as_fd(), 0) {
-            Ok(()) => Errno::UnknownErrno,
-            Err(e) => e,
+        // Init of the new pid namespace: recreate the process with its pid
+        // in it, then wait for it (and reap whatever else ends up here).
+        let args = CloneArgs {
+            exit_signal: nix::libc::SIGCHLD as u64,
+            set_tid: set_tid.as_ptr() as u64,
+            set_tid_size: 1,
+            ..Default::default()
         };
-        eprintln!("ckpt: {}", restart_error(errno, pid));
-        // 125: restart(2) failed (the restarted program never ran).
+        let inner = clone3(&args);
+        if inner == 0 {
+            become_saved(&f, pid);
+        }
+        let code = if inner < 0 {
+            eprintln!("ckpt: clone3 with pid {pid} in the new pid namespace failed: {}", Errno::last().desc());
+            125
+        } else {
+            wait_exit_code(inner as i32)
+        };
         // SAFETY: leave without running the parent's exit handlers.
-        unsafe { nix::libc::_exit(125) }
+        unsafe { nix::libc::_exit(code) }
     }
     let child = ret as i32;
     if opts.detach {
@@ -315,6 +328,42 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
             Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(RestartOutcome::Signaled(sig as i32)),
             Ok(_) | Err(Errno::EINTR) => continue,
             Err(e) => return Err(e).context("waiting for the restarted process"),
+        }
+    }
+}
+
+/// clone3(2): the child's pid, 0 in the child, or -1 with errno set.
+fn clone3(args: &CloneArgs) -> i64 {
+    // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
+    // child continues on a copy of this (single-threaded) process.
+    unsafe { nix::libc::syscall(nix::libc::SYS_clone3, args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }
+}
+
+/// In the recreated process: restart(2), which does not return on success.
+fn become_saved(f: &File, pid: i32) -> ! {
+    // SAFETY: restores the default SIGPIPE action (the Rust runtime
+    // ignores it); restart(2) then sets every action as saved.
+    unsafe { nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL) };
+    let errno = match sys_restart(0, f.as_fd(), 0) {
+        Ok(()) => Errno::UnknownErrno,
+        Err(e) => e,
+    };
+    eprintln!("ckpt: {}", restart_error(errno, pid));
+    // 125: restart(2) failed (the restarted program never ran).
+    // SAFETY: leave without running the parent's exit handlers.
+    unsafe { nix::libc::_exit(125) }
+}
+
+/// Waits for `child`, reaping any other child meanwhile; its exit status,
+/// or 128 + the signal that killed it.
+fn wait_exit_code(child: i32) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == child => return code,
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == child => return 128 + sig as i32,
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => return 125,
         }
     }
 }

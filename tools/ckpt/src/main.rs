@@ -95,6 +95,10 @@ enum Command {
         /// Print the pid and leave the process running instead of waiting.
         #[arg(long)]
         detach: bool,
+        /// Restart in a new pid namespace, where the saved pid is free (the
+        /// process gets its pid there; its init is a waiting `ckpt`).
+        #[arg(long)]
+        pidns: bool,
     },
 }
 
@@ -129,8 +133,8 @@ fn main() -> ExitCode {
             checkpoint(pid, &output, &opts)
         }
         Command::Inspect { image, json } => inspect(&image, json),
-        Command::Restart { image, name, detach } => {
-            let opts = ckpt::RestartOptions { name: name.as_deref(), detach };
+        Command::Restart { image, name, detach, pidns } => {
+            let opts = ckpt::RestartOptions { name: name.as_deref(), detach, pidns };
             match restart(&image, &opts) {
                 Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),
                 Ok(ckpt::RestartOutcome::Signaled(sig)) => return ExitCode::from(128u8.wrapping_add(sig as u8)),
