@@ -30,6 +30,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_eperm_unprivileged",
     "err_ebusy_not_frozen",
     "err_restart_bad_calls",
+    "err_restart_corrupt_images",
     "restart_counter_fpu",
     "restart_heap_64m",
     "restart_mappings",

@@ -698,6 +698,97 @@ fn restart_pidns(name: &str) -> Result<ScenarioResult> {
     Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
 }
 
+/// restart(2) fed `runs` corrupted copies of a valid image (random bytes
+/// changed anywhere before the page contents: headers, forest, registers,
+/// xstate, signal state, memory map, files), each by a process recreated
+/// with the saved pid so that every record is reached. Each run must end
+/// (an errno, a killed task, or a program that crashes or exits); the
+/// kernel log is checked for splats by qemu-test.
+fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    // A restored counter finishes at once and exits.
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let good = fs::read(&img)?;
+    // Everything before the first pages record.
+    let end = ckpt_image::RawRecords::new(&good)
+        .filter_map(|r| r.ok())
+        .find(|r| r.kind == ckpt_image::RecordType::Pages as u32)
+        .map(|r| r.offset as usize)
+        .unwrap_or(good.len());
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ended, mut hung) = (0u32, 0u32);
+    let bad = format!("/tmp/{name}-bad.img");
+    for _ in 0..runs {
+        let mut b = good.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() % end as u64) as usize;
+            b[at] = next() as u8;
+        }
+        fs::write(&bad, &b)?;
+        let f = File::open(&bad)?;
+        let set_tid = [pid];
+        #[repr(C)]
+        struct Args([u64; 11]);
+        let mut a = Args([0; 11]);
+        a.0[4] = nix::libc::SIGCHLD as u64;
+        a.0[8] = set_tid.as_ptr() as u64;
+        a.0[9] = 1;
+        // SAFETY: clone3 as fork (no CLONE_VM, no new stack); the child
+        // only calls restart(2) and exits.
+        let child = unsafe { nix::libc::syscall(nix::libc::SYS_clone3, &a as *const Args, std::mem::size_of::<Args>()) };
+        if child == 0 {
+            let r = sys_restart(0, f.as_fd(), 0);
+            // SAFETY: leave at once.
+            unsafe { nix::libc::_exit(if r.is_err() { 3 } else { 4 }) }
+        }
+        if child < 0 {
+            continue;
+        }
+        let start = Instant::now();
+        loop {
+            match waitpid(Pid::from_raw(child as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) if start.elapsed() < Duration::from_secs(2) => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Ok(WaitStatus::StillAlive) => {
+                    // A corrupted but valid image can make a program that
+                    // runs on: that is not a kernel failure, but count it.
+                    hung += 1;
+                    let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+                    let _ = waitpid(Pid::from_raw(child as i32), None);
+                    break;
+                }
+                _ => {
+                    ended += 1;
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!("corrupt images: {ended} ended, {hung} ran on and were killed");
+    c.eq("every run ended or was stopped", runs, ended + hung);
+    c.eq("the kernel is still serving restart(2) on a good image", "ESRCH", {
+        let f = File::open(&img)?;
+        match sys_restart(0, f.as_fd(), 0) {
+            Err(e) => format!("{e:?}"),
+            Ok(()) => "success".into(),
+        }
+    });
+    Ok(c.0)
+}
+
 /// `ckpt restart` refuses when the saved pid is in use.
 fn err_restart_pid_taken(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "sleeper")?;
@@ -789,6 +880,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_eperm_unprivileged" => checks_only(err_eperm_unprivileged(name)),
         "err_ebusy_not_frozen" => checks_only(err_ebusy_not_frozen(name)),
         "err_restart_bad_calls" => checks_only(err_restart_bad_calls(name)),
+        "err_restart_corrupt_images" => checks_only(restart_corrupt_images(name, 200)),
         "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
         "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
         "restart_mappings" => restart_scenario(name, "mappings_check", Restart::Once),

@@ -196,6 +196,10 @@ const SPLAT_BENIGN: &[&str] = &[
     // The command line itself: panic=-1 oops=panic.
     "Command line:",
     "command line:",
+    // A user-space program's fault, reported by the kernel's trap handler
+    // ("traps: NAME[PID] general protection fault ip:… in BINARY"): the
+    // corrupt-image scenario restarts programs with broken registers.
+    " traps: ",
     // Announcements of the debugging options the test kernel enables.
     "RCU lockdep checking is enabled",
     "Lock dependency validator",
@@ -226,6 +230,7 @@ mod tests {
 [    2.000001] Call Trace:
 [    2.100000] BUG: sleeping function called from invalid context
 [    3.000000] Kernel panic - not syncing: Fatal exception
+[    4.000000] traps: counter[59] general protection fault ip:7fc55059244c sp:b6007ffe1b5252f0 error:0 in ckpt-scenarios[3444c,7fc550572000+ca000]
 ";
         assert_eq!(
             splats(console),
