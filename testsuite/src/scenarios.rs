@@ -595,6 +595,14 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         c.eq("ckpt restart exit status (128 + SIGKILL)", 137, out.status.code().unwrap_or(-1));
         return Ok(ScenarioResult { checks: c.0, ..Default::default() });
     }
+    let verdict = finish(&mut c, name, restarted, "the program's own check after the restart")?;
+    Ok(ScenarioResult { checks: c.0, state: vec![verdict], ..Default::default() })
+}
+
+/// Tells a restarted self-checking workload to finish (its go file), waits
+/// for `ckpt restart` and checks the program's verdict; returns the verdict
+/// without what varies (iteration count, pid).
+fn finish(c: &mut Checks, name: &str, restarted: std::process::Child, what: &str) -> Result<String> {
     let result = PathBuf::from(format!("/tmp/result-{name}"));
     let _ = fs::remove_file(&result);
     fs::write(format!("/tmp/go-{name}"), b"go\n")?;
@@ -602,11 +610,19 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     c.eq("ckpt restart exit status (the program's)", 0, out.status.code().unwrap_or(-1));
     c.eq("ckpt restart stderr", "", String::from_utf8_lossy(&out.stderr).trim());
     let verdict = fs::read_to_string(&result).unwrap_or_default();
-    // Drop what varies (iteration count, pid); keep the verdicts.
     let verdict: Vec<&str> =
         verdict.split_whitespace().filter(|w| !w.starts_with("n=") && !w.starts_with("pid=")).collect();
-    c.eq("the program's own check after the restart", "PASS", verdict.first().copied().unwrap_or("(none)"));
-    Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
+    c.eq(what, "PASS", verdict.first().copied().unwrap_or("(none)"));
+    Ok(verdict.join(" "))
+}
+
+/// `ckpt checkpoint PID -o IMG --kill`, then reaps the killed original
+/// (the scenario's child) so that its pid is free.
+fn checkpoint_kill(c: &mut Checks, pid: i32, img: &str) -> Result<()> {
+    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", img, "--kill"]).output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    Ok(())
 }
 
 /// One image restarted `times` times in a row while two processes burn
@@ -618,9 +634,7 @@ fn restart_many(name: &str, times: usize) -> Result<Vec<Check>> {
     let w = Workload::start(name, "counter_fpu")?;
     let pid = w.pid;
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
-    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-    let _ = waitpid(Pid::from_raw(pid), None);
+    checkpoint_kill(&mut c, pid, &img)?;
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let _burners = (
         Workload::start(&format!("{name}-burner-1"), "burner")?,
@@ -685,17 +699,8 @@ fn restart_pidns(name: &str) -> Result<ScenarioResult> {
     // The original goes first, so only the restarted one answers.
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = waitpid(Pid::from_raw(pid), None);
-    let result = PathBuf::from(format!("/tmp/result-{name}"));
-    let _ = fs::remove_file(&result);
-    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
-    let out = restarted.wait_with_output()?;
-    c.eq("ckpt restart exit status (the program's)", 0, out.status.code().unwrap_or(-1));
-    c.eq("ckpt restart stderr", "", String::from_utf8_lossy(&out.stderr).trim());
-    let verdict = fs::read_to_string(&result).unwrap_or_default();
-    let verdict: Vec<&str> =
-        verdict.split_whitespace().filter(|w| !w.starts_with("n=") && !w.starts_with("pid=")).collect();
-    c.eq("the program's own check (getpid() is the saved pid)", "PASS", verdict.first().copied().unwrap_or("(none)"));
-    Ok(ScenarioResult { checks: c.0, state: vec![verdict.join(" ")], ..Default::default() })
+    let verdict = finish(&mut c, name, restarted, "the program's own check (getpid() is the saved pid)")?;
+    Ok(ScenarioResult { checks: c.0, state: vec![verdict], ..Default::default() })
 }
 
 /// restart(2) fed `runs` corrupted copies of a valid image (random bytes
@@ -709,9 +714,7 @@ fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
     let w = Workload::start(name, "counter_fpu")?;
     let pid = w.pid;
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
-    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-    let _ = waitpid(Pid::from_raw(pid), None);
+    checkpoint_kill(&mut c, pid, &img)?;
     // A restored counter finishes at once and exits.
     fs::write(format!("/tmp/go-{name}"), b"go\n")?;
     let good = fs::read(&img)?;
@@ -808,9 +811,7 @@ fn err_restart_truncated(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "sleeper")?;
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img, "--kill"]).output()?;
-    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-    let _ = waitpid(Pid::from_raw(w.pid), None);
+    checkpoint_kill(&mut c, w.pid, &img)?;
     let bytes = fs::read(&img)?;
     fs::write(&img, bytes.get(..bytes.len() / 2).unwrap_or(&bytes))?;
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
@@ -827,9 +828,7 @@ fn err_restart_deleted_file(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "deleted_file")?;
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img, "--kill"]).output()?;
-    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-    let _ = waitpid(Pid::from_raw(w.pid), None);
+    checkpoint_kill(&mut c, w.pid, &img)?;
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{}", w.pid)));
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
