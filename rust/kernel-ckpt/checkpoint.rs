@@ -13,11 +13,11 @@
 use crate::file::FileRef;
 use crate::forest::Forest;
 use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
-use crate::{files, mm, regs, signal};
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
-use kernel::ffi::{c_int, c_ulong};
+use crate::{files, mm, regs, signal};
 use kernel::bindings;
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
 /// The header record for this kernel.
@@ -26,10 +26,19 @@ fn header(flags: u64) -> Header {
     // SAFETY: `init_uts_ns` is a static; the release string never changes
     // after boot.
     let src = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
-    for (d, s) in release.iter_mut().zip(src.iter()).take(image::RELEASE_LEN - 1) {
+    for (d, s) in release
+        .iter_mut()
+        .zip(src.iter())
+        .take(image::RELEASE_LEN - 1)
+    {
         *d = *s as u8;
     }
-    Header { version: image::IMAGE_VERSION, arch: image::ARCH_X86_64, flags, release }
+    Header {
+        version: image::IMAGE_VERSION,
+        arch: image::ARCH_X86_64,
+        flags,
+        release,
+    }
 }
 
 /// `checkpoint(pid, fd, flags)`.
@@ -59,7 +68,10 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     w.record(RecordType::Header, &header(flags).encode())?;
     let nr_tasks = u32::try_from(rows.len()).map_err(|_| E2BIG)?;
     let root_pid = rows.first().map(|r| r.pid).ok_or(ESRCH)?;
-    w.record(RecordType::Forest, &ForestRecord { nr_tasks, root_pid }.encode())?;
+    w.record(
+        RecordType::Forest,
+        &ForestRecord { nr_tasks, root_pid }.encode(),
+    )?;
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;
     }
@@ -79,7 +91,10 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
     w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
     let (xh, xstate) = regs::xstate(task)?;
     w.record_parts(RecordType::Xstate, &[&xh.encode(), &xstate])?;
-    w.record(RecordType::RestartBlock, &regs::restart_block(task).encode())?;
+    w.record(
+        RecordType::RestartBlock,
+        &regs::restart_block(task).encode(),
+    )?;
     w.record(RecordType::TaskMisc, &crate::task::misc(task).encode())?;
     signal::dump_task(w, task)?;
     if !row.is_thread() {

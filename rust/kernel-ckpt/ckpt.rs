@@ -22,8 +22,8 @@
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
-use kernel::ffi::{c_int, c_long, c_ulong};
 use kernel::bindings;
+use kernel::ffi::{c_int, c_long, c_ulong};
 use kernel::prelude::*;
 
 const __LOG_PREFIX: &[u8] = b"ckpt\0";
@@ -65,7 +65,12 @@ fn to_syscall_ret(r: Result) -> c_long {
         Ok(()) => 0,
         Err(e) => {
             let errno = e.to_errno();
-            let restart = [ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK];
+            let restart = [
+                ERESTARTSYS,
+                ERESTARTNOINTR,
+                ERESTARTNOHAND,
+                ERESTART_RESTARTBLOCK,
+            ];
             if restart.iter().any(|r| r.to_errno() == errno) {
                 EINTR.to_errno() as c_long
             } else {

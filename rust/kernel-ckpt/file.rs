@@ -63,7 +63,9 @@ impl FileRef {
         p.push(0, GFP_KERNEL)?;
         // SAFETY: `p` is NUL-terminated; `filp_open` returns a referenced
         // file or an ERR_PTR.
-        let f = kernel::error::from_err_ptr(unsafe { bindings::filp_open(p.as_ptr().cast(), flags, 0) })?;
+        let f = kernel::error::from_err_ptr(unsafe {
+            bindings::filp_open(p.as_ptr().cast(), flags, 0)
+        })?;
         // INVARIANT: a non-error result carries a reference.
         NonNull::new(f).map(Self).ok_or(ENOENT)
     }
@@ -84,7 +86,8 @@ impl FileRef {
                 break Ok(());
             }
             // SAFETY: `buf` is a valid writable kernel buffer; the file is valid.
-            let n = unsafe { bindings::kernel_read(f, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
+            let n =
+                unsafe { bindings::kernel_read(f, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
             match usize::try_from(n) {
                 Ok(0) => break Err(Error::from_errno(-(bindings::ENODATA as i32))),
                 Ok(n) => buf = buf.get_mut(n..).unwrap_or(&mut []),

@@ -56,7 +56,9 @@ pub(crate) fn path_of(p: &bindings::path) -> Result<KVec<u8>> {
     // `d_path` writes the name at the end of the buffer and returns it.
     let s = unsafe { bindings::d_path(p, buf.as_mut_ptr().cast(), image::MAX_PATH_LEN as i32) };
     let s = kernel::error::from_err_ptr(s)?;
-    let start = (s as usize).checked_sub(buf.as_ptr() as usize).ok_or(EINVAL)?;
+    let start = (s as usize)
+        .checked_sub(buf.as_ptr() as usize)
+        .ok_or(EINVAL)?;
     let name = buf.get(start..).ok_or(EINVAL)?;
     let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
     let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
@@ -93,7 +95,10 @@ fn next_fd(task: &TaskRef, fd: &mut u32) -> Option<FileRef> {
 /// record with umask and working directory, then one fd record each.
 pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
     let mut umask = 0u32;
-    let mut pwd = PathRef(bindings::path { mnt: core::ptr::null_mut(), dentry: core::ptr::null_mut() });
+    let mut pwd = PathRef(bindings::path {
+        mnt: core::ptr::null_mut(),
+        dentry: core::ptr::null_mut(),
+    });
     // SAFETY: the task is valid; on success `pwd` holds references.
     let r = unsafe { bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd.0) };
     if r != 0 {
@@ -113,7 +118,11 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
         // whose only users are frozen.
         let (mode, f_flags, pos) = unsafe {
             let inode = (*f).f_inode;
-            let mode = if inode.is_null() { 0 } else { u32::from((*inode).i_mode) };
+            let mode = if inode.is_null() {
+                0
+            } else {
+                u32::from((*inode).i_mode)
+            };
             (mode, (*f).f_flags, core::ptr::read_volatile(&(*f).f_pos))
         };
         // SAFETY: as above; `f_path` is referenced by the file.
@@ -169,21 +178,36 @@ pub(crate) fn prepare(h: &FilesHeader, cwd: &[u8], fds: KVec<(Fd, KVec<u8>)>) ->
             return Err(ENOENT);
         }
         if !matches!(rec.kind, FILE_REG | FILE_CHR | FILE_DIR) {
-            pr_err!("restart: fd {} ({}) cannot be restored yet\n", rec.fd, shown);
+            pr_err!(
+                "restart: fd {} ({}) cannot be restored yet\n",
+                rec.fd,
+                shown
+            );
             return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
         }
         let file = match FileRef::open(&path, (rec.f_flags & REOPEN_FLAGS) as i32) {
             Ok(f) => f,
             Err(e) => {
-                pr_err!("restart: cannot reopen fd {}, {} (error {})\n", rec.fd, shown, e.to_errno());
+                pr_err!(
+                    "restart: cannot reopen fd {}, {} (error {})\n",
+                    rec.fd,
+                    shown,
+                    e.to_errno()
+                );
                 return Err(e);
             }
         };
         if rec.kind == FILE_REG && rec.pos > 0 {
             // SAFETY: the file was just opened by us and is referenced.
-            let got = unsafe { bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32) };
+            let got =
+                unsafe { bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32) };
             if got != rec.pos {
-                pr_err!("restart: cannot seek fd {}, {} to {}\n", rec.fd, shown, rec.pos);
+                pr_err!(
+                    "restart: cannot seek fd {}, {} to {}\n",
+                    rec.fd,
+                    shown,
+                    rec.pos
+                );
                 return Err(EINVAL);
             }
         }
@@ -192,16 +216,30 @@ pub(crate) fn prepare(h: &FilesHeader, cwd: &[u8], fds: KVec<(Fd, KVec<u8>)>) ->
     let mut c = KVec::with_capacity(cwd.len() + 1, GFP_KERNEL)?;
     c.extend_from_slice(cwd, GFP_KERNEL)?;
     c.push(0, GFP_KERNEL)?;
-    let mut p = bindings::path { mnt: core::ptr::null_mut(), dentry: core::ptr::null_mut() };
+    let mut p = bindings::path {
+        mnt: core::ptr::null_mut(),
+        dentry: core::ptr::null_mut(),
+    };
     // SAFETY: `c` is NUL-terminated; on success `p` holds references.
     let r = unsafe {
-        bindings::kern_path(c.as_ptr().cast(), (bindings::LOOKUP_FOLLOW | bindings::LOOKUP_DIRECTORY) as u32, &mut p)
+        bindings::kern_path(
+            c.as_ptr().cast(),
+            (bindings::LOOKUP_FOLLOW | bindings::LOOKUP_DIRECTORY) as u32,
+            &mut p,
+        )
     };
     if r != 0 {
-        pr_err!("restart: working directory {} is gone\n", core::str::from_utf8(cwd).unwrap_or("?"));
+        pr_err!(
+            "restart: working directory {} is gone\n",
+            core::str::from_utf8(cwd).unwrap_or("?")
+        );
         return Err(Error::from_errno(r));
     }
-    Ok(Prepared { fds: out, cwd: PathRef(p), umask: h.umask })
+    Ok(Prepared {
+        fds: out,
+        cwd: PathRef(p),
+        umask: h.umask,
+    })
 }
 
 /// After the point of no return: replaces the caller's descriptors with

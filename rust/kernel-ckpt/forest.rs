@@ -216,7 +216,10 @@ unsafe fn walk(root: &TaskRef, tasks: &mut KVVec<TaskRef>) -> Walk {
             let head = core::ptr::addr_of_mut!((*t).children);
             let mut pos = (*head).next;
             while pos != head {
-                let child = pos.cast::<u8>().sub(sibling_off).cast::<bindings::task_struct>();
+                let child = pos
+                    .cast::<u8>()
+                    .sub(sibling_off)
+                    .cast::<bindings::task_struct>();
                 if !is_dead(child) && push(tasks, child).is_none() {
                     return Walk::Overflow;
                 }

@@ -25,7 +25,12 @@ pub(crate) fn verified() -> bool {
 fn check(what: &str, rust: usize, c: usize, ok: &mut bool, n: &mut u32) {
     *n += 1;
     if rust != c {
-        pr_err!("layout mismatch: {}: Rust (bindgen) {}, C {}\n", what, rust, c);
+        pr_err!(
+            "layout mismatch: {}: Rust (bindgen) {}, C {}\n",
+            what,
+            rust,
+            c
+        );
         *ok = false;
     }
 }
@@ -68,45 +73,150 @@ pub(crate) fn self_check() {
     offset!(ok, n, ckpt_offsetof_task_flags, task_struct, flags);
     offset!(ok, n, ckpt_offsetof_task_ptrace, task_struct, ptrace);
     offset!(ok, n, ckpt_offsetof_task_jobctl, task_struct, jobctl);
-    offset!(ok, n, ckpt_offsetof_task_exit_state, task_struct, exit_state);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_task_exit_state,
+        task_struct,
+        exit_state
+    );
     offset!(ok, n, ckpt_offsetof_task_exit_code, task_struct, exit_code);
-    offset!(ok, n, ckpt_offsetof_task_exit_signal, task_struct, exit_signal);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_task_exit_signal,
+        task_struct,
+        exit_signal
+    );
     offset!(ok, n, ckpt_offsetof_task_pid, task_struct, pid);
     offset!(ok, n, ckpt_offsetof_task_tgid, task_struct, tgid);
-    offset!(ok, n, ckpt_offsetof_task_real_parent, task_struct, real_parent);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_task_real_parent,
+        task_struct,
+        real_parent
+    );
     offset!(ok, n, ckpt_offsetof_task_children, task_struct, children);
     offset!(ok, n, ckpt_offsetof_task_sibling, task_struct, sibling);
-    offset!(ok, n, ckpt_offsetof_task_group_leader, task_struct, group_leader);
-    offset!(ok, n, ckpt_offsetof_task_thread_node, task_struct, thread_node);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_task_group_leader,
+        task_struct,
+        group_leader
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_task_thread_node,
+        task_struct,
+        thread_node
+    );
     offset!(ok, n, ckpt_offsetof_task_comm, task_struct, comm);
     offset!(ok, n, ckpt_offsetof_task_mm, task_struct, mm);
     offset!(ok, n, ckpt_offsetof_task_files, task_struct, files);
     offset!(ok, n, ckpt_offsetof_task_signal, task_struct, signal);
     offset!(ok, n, ckpt_offsetof_task_sighand, task_struct, sighand);
-    offset!(ok, n, ckpt_offsetof_signal_thread_head, signal_struct, thread_head);
-    offset!(ok, n, ckpt_offsetof_signal_nr_threads, signal_struct, nr_threads);
-    offset!(ok, n, ckpt_offsetof_mm_start_brk, mm_struct, __bindgen_anon_1.start_brk);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_signal_thread_head,
+        signal_struct,
+        thread_head
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_signal_nr_threads,
+        signal_struct,
+        nr_threads
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_mm_start_brk,
+        mm_struct,
+        __bindgen_anon_1.start_brk
+    );
     offset!(ok, n, ckpt_offsetof_mm_brk, mm_struct, __bindgen_anon_1.brk);
-    offset!(ok, n, ckpt_offsetof_mm_start_stack, mm_struct, __bindgen_anon_1.start_stack);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_mm_start_stack,
+        mm_struct,
+        __bindgen_anon_1.start_stack
+    );
     offset!(ok, n, ckpt_offsetof_file_mode, file, f_mode);
     offset!(ok, n, ckpt_offsetof_file_pos, file, f_pos);
     offset!(ok, n, ckpt_offsetof_file_flags, file, f_flags);
     size!(ok, n, ckpt_sizeof_vm_area_struct, vm_area_struct);
     size!(ok, n, ckpt_sizeof_user_regset, user_regset);
-    offset!(ok, n, ckpt_offsetof_vma_start, vm_area_struct, __bindgen_anon_1.__bindgen_anon_1.vm_start);
-    offset!(ok, n, ckpt_offsetof_vma_end, vm_area_struct, __bindgen_anon_1.__bindgen_anon_1.vm_end);
-    offset!(ok, n, ckpt_offsetof_vma_flags, vm_area_struct, __bindgen_anon_2.vm_flags);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_vma_start,
+        vm_area_struct,
+        __bindgen_anon_1.__bindgen_anon_1.vm_start
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_vma_end,
+        vm_area_struct,
+        __bindgen_anon_1.__bindgen_anon_1.vm_end
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_vma_flags,
+        vm_area_struct,
+        __bindgen_anon_2.vm_flags
+    );
     offset!(ok, n, ckpt_offsetof_vma_pgoff, vm_area_struct, vm_pgoff);
     offset!(ok, n, ckpt_offsetof_vma_file, vm_area_struct, vm_file);
     offset!(ok, n, ckpt_offsetof_vma_ops, vm_area_struct, vm_ops);
-    offset!(ok, n, ckpt_offsetof_mm_start_code, mm_struct, __bindgen_anon_1.start_code);
-    offset!(ok, n, ckpt_offsetof_mm_env_end, mm_struct, __bindgen_anon_1.env_end);
-    offset!(ok, n, ckpt_offsetof_mm_vdso, mm_struct, __bindgen_anon_1.context.vdso);
-    offset!(ok, n, ckpt_offsetof_regset_view_regsets, user_regset_view, regsets);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_mm_start_code,
+        mm_struct,
+        __bindgen_anon_1.start_code
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_mm_env_end,
+        mm_struct,
+        __bindgen_anon_1.env_end
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_mm_vdso,
+        mm_struct,
+        __bindgen_anon_1.context.vdso
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_regset_view_regsets,
+        user_regset_view,
+        regsets
+    );
     offset!(ok, n, ckpt_offsetof_regset_view_n, user_regset_view, n);
-    offset!(ok, n, ckpt_offsetof_regset_note_type, user_regset, core_note_type);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_regset_note_type,
+        user_regset,
+        core_note_type
+    );
     if ok {
-        pr_info!("layout self-check passed ({} checks); checkpoint(2) and restart(2) enabled\n", n);
+        pr_info!(
+            "layout self-check passed ({} checks); checkpoint(2) and restart(2) enabled\n",
+            n
+        );
         VERIFIED.store(true, Ordering::Release);
     } else {
         pr_err!("layout self-check FAILED: checkpoint(2) and restart(2) disabled (bindgen mismatch; use bindgen-cli 0.65.1)\n");

@@ -17,11 +17,11 @@
 //! writing to a file can fault and take another mm's `mmap_lock`, so holding
 //! the target's across the write would invert the lock order.
 
+use crate::file::FileRef;
 use crate::image::{
     self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
     VMA_FILE, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
 };
-use crate::file::FileRef;
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
@@ -238,11 +238,16 @@ fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
         // The run: pages at vaddr, vaddr + 4K, … (at most a record's worth).
         let mut n = 1usize;
         while n < MAX_PAGES_PER_RECORD as usize
-            && pages.get(i + n).is_some_and(|&(a, _)| a == vaddr + (n * PAGE_SIZE) as u64)
+            && pages
+                .get(i + n)
+                .is_some_and(|&(a, _)| a == vaddr + (n * PAGE_SIZE) as u64)
         {
             n += 1;
         }
-        let header = PagesHeader { vaddr, nr: n as u32 };
+        let header = PagesHeader {
+            vaddr,
+            nr: n as u32,
+        };
         let len = PagesHeader::payload_len(header.nr);
         w.begin_record(RecordType::Pages, len)?;
         w.payload(&header.encode())?;
@@ -325,14 +330,21 @@ pub(crate) struct PreparedMap {
 /// Checks a saved map before anything is torn down, and opens its files:
 /// VMAs in order without overlap, only kinds that can be restored, a vdso
 /// only together with its vvar. `vmas` holds the VMAs with their paths.
-pub(crate) fn prepare(h: &MmHeader, exe: &[u8], vmas: KVec<(Vma, KVec<u8>)>) -> Result<PreparedMap> {
+pub(crate) fn prepare(
+    h: &MmHeader,
+    exe: &[u8],
+    vmas: KVec<(Vma, KVec<u8>)>,
+) -> Result<PreparedMap> {
     let exe = if exe.is_empty() {
         None
     } else {
         match FileRef::open(exe, bindings::O_RDONLY as i32) {
             Ok(f) => Some(f),
             Err(e) => {
-                pr_err!("restart: cannot open the executable {}\n", core::str::from_utf8(exe).unwrap_or("?"));
+                pr_err!(
+                    "restart: cannot open the executable {}\n",
+                    core::str::from_utf8(exe).unwrap_or("?")
+                );
                 return Err(e);
             }
         }
@@ -357,7 +369,11 @@ pub(crate) fn prepare(h: &MmHeader, exe: &[u8], vmas: KVec<(Vma, KVec<u8>)>) -> 
                     Ok(f) => Some(f),
                     Err(e) => {
                         let shown = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
-                        pr_err!("restart: cannot open mapped file {} (error {})\n", shown, e.to_errno());
+                        pr_err!(
+                            "restart: cannot open mapped file {} (error {})\n",
+                            shown,
+                            e.to_errno()
+                        );
                         return Err(e);
                     }
                 }
@@ -372,7 +388,10 @@ pub(crate) fn prepare(h: &MmHeader, exe: &[u8], vmas: KVec<(Vma, KVec<u8>)>) -> 
             }
             VMA_ANON => None,
             _ => {
-                pr_err!("restart: special mapping at {:#x} cannot be restored\n", v.start);
+                pr_err!(
+                    "restart: special mapping at {:#x} cannot be restored\n",
+                    v.start
+                );
                 return Err(EINVAL);
             }
         };
@@ -417,9 +436,17 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         let v = &r.vma;
         let len = (v.end - v.start) as usize;
         let shared = v.flags & image::VM_SHARED != 0;
-        let mut flags = bindings::MAP_FIXED | if shared { bindings::MAP_SHARED } else { bindings::MAP_PRIVATE };
+        let mut flags = bindings::MAP_FIXED
+            | if shared {
+                bindings::MAP_SHARED
+            } else {
+                bindings::MAP_PRIVATE
+            };
         let (file, off) = match (&r.file, v.kind) {
-            (Some(f), _) => (f.as_ptr(), v.pgoff.checked_mul(PAGE_SIZE as u64).ok_or(EINVAL)?),
+            (Some(f), _) => (
+                f.as_ptr(),
+                v.pgoff.checked_mul(PAGE_SIZE as u64).ok_or(EINVAL)?,
+            ),
             (None, VMA_ANON) => {
                 flags |= bindings::MAP_ANONYMOUS;
                 if v.flags & image::VM_GROWSDOWN != 0 {
@@ -432,7 +459,10 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
                 // SAFETY: `vdso_image_64` is the static image of this
                 // kernel; the call takes the mmap lock itself.
                 let ret = unsafe {
-                    bindings::map_vdso_once(core::ptr::addr_of!(bindings::vdso_image_64), v.start as usize)
+                    bindings::map_vdso_once(
+                        core::ptr::addr_of!(bindings::vdso_image_64),
+                        v.start as usize,
+                    )
                 };
                 to_result(ret)?;
                 continue;
@@ -442,11 +472,27 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         // SAFETY: `file` is NULL or a file held by `r`; `vm_mmap` takes the
         // mmap lock and runs the LSM checks itself.
         let addr = unsafe {
-            bindings::vm_mmap(file, v.start as usize, len, prot_of(v.flags), flags as usize, off as usize)
+            bindings::vm_mmap(
+                file,
+                v.start as usize,
+                len,
+                prot_of(v.flags),
+                flags as usize,
+                off as usize,
+            )
         };
         if addr != v.start as usize {
-            pr_err!("restart: mapping {:#x}-{:#x} failed ({})\n", v.start, v.end, addr as isize);
-            return Err(if (addr as isize) < 0 { Error::from_errno(addr as i32) } else { EINVAL });
+            pr_err!(
+                "restart: mapping {:#x}-{:#x} failed ({})\n",
+                v.start,
+                v.end,
+                addr as isize
+            );
+            return Err(if (addr as isize) < 0 {
+                Error::from_errno(addr as i32)
+            } else {
+                EINVAL
+            });
         }
     }
     let mm = MmRef::of_current().ok_or(EINVAL)?;
@@ -470,7 +516,11 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         a.env_end = h.env_end as usize;
         bindings::mmap_write_unlock(m);
         if !vdso_ok {
-            pr_err!("restart: vdso landed at {:#x}, not {:#x}\n", a.context.vdso as u64, h.vdso);
+            pr_err!(
+                "restart: vdso landed at {:#x}, not {:#x}\n",
+                a.context.vdso as u64,
+                h.vdso
+            );
             return Err(EINVAL);
         }
     }
@@ -495,7 +545,12 @@ pub(crate) fn write_pages(h: &PagesHeader, data: &[u8]) -> Result {
         )
     };
     if n != len {
-        pr_err!("restart: writing pages at {:#x}: {} of {} bytes\n", h.vaddr, n, len);
+        pr_err!(
+            "restart: writing pages at {:#x}: {} of {} bytes\n",
+            h.vaddr,
+            n,
+            len
+        );
         return Err(EFAULT);
     }
     Ok(())

@@ -26,11 +26,22 @@ pub(crate) struct ImageReader {
 impl ImageReader {
     /// A reader of the image in `file`, from its current position.
     pub(crate) fn new(file: FileRef) -> Self {
-        Self { file, buf: KVVec::new(), parser: Parser::new(), index: 0, offset: 0 }
+        Self {
+            file,
+            buf: KVVec::new(),
+            parser: Parser::new(),
+            index: 0,
+            offset: 0,
+        }
     }
 
     fn bad(&self, record_type: Option<u32>, kind: ErrorKind) -> Error {
-        let e = DecodeError { index: self.index, offset: self.offset, record_type, kind };
+        let e = DecodeError {
+            index: self.index,
+            offset: self.offset,
+            record_type,
+            kind,
+        };
         pr_err!("restart: bad image: {}\n", e);
         EINVAL
     }
@@ -43,7 +54,9 @@ impl ImageReader {
         }
         let dst = self.buf.get_mut(..len).ok_or(EINVAL)?;
         match self.file.read_exact(dst) {
-            Err(e) if e.to_errno() == -(bindings::ENODATA as i32) => Err(self.bad(None, ErrorKind::Truncated)),
+            Err(e) if e.to_errno() == -(bindings::ENODATA as i32) => {
+                Err(self.bad(None, ErrorKind::Truncated))
+            }
             r => r,
         }
     }
@@ -63,18 +76,34 @@ impl ImageReader {
         let len = len as usize;
         let pad = image::padding(len);
         self.fill(len + pad)?;
-        if self.buf.get(len..len + pad).is_none_or(|p| p.iter().any(|&b| b != 0)) {
+        if self
+            .buf
+            .get(len..len + pad)
+            .is_none_or(|p| p.iter().any(|&b| b != 0))
+        {
             return Err(self.bad(Some(kind), ErrorKind::BadPadding));
         }
         let (index, offset) = (self.index, self.offset);
         self.index = self.index.saturating_add(1);
-        self.offset = self.offset.saturating_add((image::RECORD_HEADER_LEN + len + pad) as u64);
+        self.offset = self
+            .offset
+            .saturating_add((image::RECORD_HEADER_LEN + len + pad) as u64);
         let payload = self.buf.get(..len).ok_or(EINVAL)?;
-        let rec = RawRecord { kind, payload, index, offset };
+        let rec = RawRecord {
+            kind,
+            payload,
+            index,
+            offset,
+        };
         match self.parser.feed(rec) {
             Ok(item) => Ok(item),
             Err(kind_err) => {
-                let e = DecodeError { index, offset, record_type: Some(kind), kind: kind_err };
+                let e = DecodeError {
+                    index,
+                    offset,
+                    record_type: Some(kind),
+                    kind: kind_err,
+                };
                 pr_err!("restart: bad image: {}\n", e);
                 Err(EINVAL)
             }

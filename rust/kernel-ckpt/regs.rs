@@ -21,8 +21,14 @@ fn read_regset(task: &TaskRef, note: u32, max: u32) -> Result<KVec<u8>> {
     }
     // SAFETY: `view` is valid and static; `regsets` has `n` entries.
     let regsets = unsafe { core::slice::from_raw_parts((*view).regsets, (*view).n as usize) };
-    let rs = regsets.iter().find(|r| r.core_note_type == note).ok_or(EINVAL)?;
-    let size = rs.n.checked_mul(rs.size).filter(|s| *s <= max).ok_or(EINVAL)?;
+    let rs = regsets
+        .iter()
+        .find(|r| r.core_note_type == note)
+        .ok_or(EINVAL)?;
+    let size =
+        rs.n.checked_mul(rs.size)
+            .filter(|s| *s <= max)
+            .ok_or(EINVAL)?;
     let mut buf = KVec::from_elem(0u8, size as usize, GFP_KERNEL)?;
     // SAFETY: the task is valid and stopped; `rs` is one of its regsets;
     // `buf` has room for `size` bytes.
@@ -59,7 +65,13 @@ pub(crate) fn xstate(task: &TaskRef) -> Result<(XstateHeader, KVec<u8>)> {
     let mut b = [0u8; 8];
     b.copy_from_slice(bv);
     let size = u32::try_from(buf.len()).map_err(|_| EIO)?;
-    Ok((XstateHeader { xfeatures: u64::from_le_bytes(b), size }, buf))
+    Ok((
+        XstateHeader {
+            xfeatures: u64::from_le_bytes(b),
+            size,
+        },
+        buf,
+    ))
 }
 
 // Restart: loading saved registers into the calling task.
@@ -115,8 +127,12 @@ pub(crate) fn restore(r: &Regs) -> Result {
     // registers for current as arch_prctl(2) does.
     unsafe {
         let cur = bindings::get_current();
-        to_result(bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_FS as i32, fs_base as usize) as i32)?;
-        to_result(bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_GS as i32, gs_base as usize) as i32)?;
+        to_result(
+            bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_FS as i32, fs_base as usize) as i32,
+        )?;
+        to_result(
+            bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_GS as i32, gs_base as usize) as i32,
+        )?;
     }
     Ok(())
 }

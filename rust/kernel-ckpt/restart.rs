@@ -20,7 +20,10 @@
 //! timers and process trees are restored by later steps.
 
 use crate::file::FileRef;
-use crate::image::{self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry, TaskMisc, Vma};
+use crate::image::{
+    self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry,
+    TaskMisc, Vma,
+};
 use crate::reader::ImageReader;
 use crate::{files, mm, regs, signal};
 use kernel::bindings;
@@ -84,7 +87,11 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         _ => return Err(bad("no task row")),
     };
     if row.pid != me || row.is_thread() || row.is_zombie() {
-        pr_err!("restart: the image is of pid {}, the caller is {}\n", row.pid, me);
+        pr_err!(
+            "restart: the image is of pid {}, the caller is {}\n",
+            row.pid,
+            me
+        );
         return Err(ESRCH);
     }
     match r.next()? {
@@ -101,7 +108,11 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
             // SAFETY: `fpu_user_cfg` is set up at boot and read-only after.
             let max = unsafe { bindings::fpu_user_cfg.max_size };
             if h.size != max {
-                pr_err!("restart: xstate of {} bytes, this CPU's is {}\n", h.size, max);
+                pr_err!(
+                    "restart: xstate of {} bytes, this CPU's is {}\n",
+                    h.size,
+                    max
+                );
                 return Err(EINVAL);
             }
             let mut v = KVec::with_capacity(data.len(), GFP_KERNEL)?;
@@ -161,7 +172,22 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Sighand(p) => copy(p)?,
         _ => return Err(bad("no signal handlers")),
     };
-    Ok(Saved { regs, xstate, mm, exe, vmas, files, cwd, fds, restart_block, misc, signals, sig_infos, sighand, comm: row.comm })
+    Ok(Saved {
+        regs,
+        xstate,
+        mm,
+        exe,
+        vmas,
+        files,
+        cwd,
+        fds,
+        restart_block,
+        misc,
+        signals,
+        sig_infos,
+        sighand,
+        comm: row.comm,
+    })
 }
 
 /// After the point of no return: memory contents up to the tail.
@@ -197,7 +223,8 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
     }
     let ns = crate::task::PidNs::current()?;
     // SAFETY: current is valid; the pid lookup takes RCU itself.
-    let me = unsafe { bindings::__task_pid_nr_ns(cur, bindings::pid_type_PIDTYPE_PID, ns.as_ptr()) };
+    let me =
+        unsafe { bindings::__task_pid_nr_ns(cur, bindings::pid_type_PIDTYPE_PID, ns.as_ptr()) };
 
     let mut reader = ImageReader::new(file);
     let saved = read_until_pages(&mut reader, me)?;
@@ -224,7 +251,11 @@ pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result
         crate::task::restore_ids(&saved.misc)
     })();
     if let Err(e) = result {
-        pr_err!("restart: failed after the point of no return ({}): killing pid {}\n", e.to_errno(), me);
+        pr_err!(
+            "restart: failed after the point of no return ({}): killing pid {}\n",
+            e.to_errno(),
+            me
+        );
         // SAFETY: a fatal signal to current; it never returns to user space.
         unsafe { bindings::force_sig(bindings::SIGKILL as c_int) };
         return Err(e);

@@ -36,7 +36,11 @@ impl<'a> SighandGuard<'a> {
         if sighand.is_null() {
             return Err(ESRCH);
         }
-        Ok(Self { task, flags, sighand })
+        Ok(Self {
+            task,
+            flags,
+            sighand,
+        })
     }
 }
 
@@ -81,7 +85,10 @@ unsafe fn collect(list: *mut bindings::list_head, out: &mut KVec<u8>) -> Option<
                 return None;
             }
             let q = pos.cast::<u8>().sub(off).cast::<bindings::sigqueue>();
-            let info = core::slice::from_raw_parts(core::ptr::addr_of!((*q).info).cast::<u8>(), SIGINFO_LEN);
+            let info = core::slice::from_raw_parts(
+                core::ptr::addr_of!((*q).info).cast::<u8>(),
+                SIGINFO_LEN,
+            );
             out.extend_from_slice(info, GFP_ATOMIC).ok()?;
             pos = (*pos).next;
         }
@@ -153,16 +160,22 @@ pub(crate) fn dump_process(w: &mut ImageWriter, task: &TaskRef) -> Result {
                 // and restorer are read as the addresses they are.
                 unsafe {
                     let sa = core::ptr::addr_of!((*sh).action[i].sa);
-                    a.handler = core::ptr::read(core::ptr::addr_of!((*sa).sa_handler).cast::<u64>());
+                    a.handler =
+                        core::ptr::read(core::ptr::addr_of!((*sa).sa_handler).cast::<u64>());
                     a.flags = (*sa).sa_flags as u64;
-                    a.restorer = core::ptr::read(core::ptr::addr_of!((*sa).sa_restorer).cast::<u64>());
+                    a.restorer =
+                        core::ptr::read(core::ptr::addr_of!((*sa).sa_restorer).cast::<u64>());
                     a.mask = (*sa).sa_mask.sig[0] as u64;
                 }
             }
         },
     )?;
     let nr_info = u32::try_from(infos.len() / SIGINFO_LEN).map_err(|_| E2BIG)?;
-    let sh = Sighand { actions, shared_pending: shared, nr_info };
+    let sh = Sighand {
+        actions,
+        shared_pending: shared,
+        nr_info,
+    };
     w.record_parts(RecordType::Sighand, &[&sh.encode(), &infos])
 }
 
@@ -180,8 +193,14 @@ pub(crate) fn restore_handlers(sh: &Sighand) -> Result {
         // SAFETY: the handler and restorer are stored as the user addresses
         // they are (never called by the kernel); the rest are plain fields.
         unsafe {
-            core::ptr::write(core::ptr::addr_of_mut!(ka.sa.sa_handler).cast::<u64>(), a.handler);
-            core::ptr::write(core::ptr::addr_of_mut!(ka.sa.sa_restorer).cast::<u64>(), a.restorer);
+            core::ptr::write(
+                core::ptr::addr_of_mut!(ka.sa.sa_handler).cast::<u64>(),
+                a.handler,
+            );
+            core::ptr::write(
+                core::ptr::addr_of_mut!(ka.sa.sa_restorer).cast::<u64>(),
+                a.restorer,
+            );
         }
         ka.sa.sa_flags = a.flags as usize;
         ka.sa.sa_mask.sig[0] = a.mask as usize;
@@ -200,7 +219,9 @@ pub(crate) fn restore_task(s: &Signals) -> Result {
         (*cur).sas_ss_sp = s.ss_sp as usize;
         (*cur).sas_ss_size = s.ss_size as usize;
         (*cur).sas_ss_flags = s.ss_flags;
-        let mut set = bindings::sigset_t { sig: [s.blocked as usize] };
+        let mut set = bindings::sigset_t {
+            sig: [s.blocked as usize],
+        };
         // SIGKILL and SIGSTOP are dropped from the mask by the call.
         bindings::set_current_blocked(&mut set);
     }
@@ -219,7 +240,11 @@ pub(crate) fn restore_pending(mask: u64, infos: &[u8], shared: bool) -> Result {
         let mut info: bindings::kernel_siginfo = unsafe { core::mem::zeroed() };
         // SAFETY: `info` has room for SIGINFO_LEN bytes (asserted above).
         unsafe {
-            core::ptr::copy_nonoverlapping(raw.as_ptr(), core::ptr::addr_of_mut!(info).cast::<u8>(), SIGINFO_LEN)
+            core::ptr::copy_nonoverlapping(
+                raw.as_ptr(),
+                core::ptr::addr_of_mut!(info).cast::<u8>(),
+                SIGINFO_LEN,
+            )
         };
         let mut b = [0u8; 4];
         b.copy_from_slice(raw.get(..4).ok_or(EINVAL)?);

@@ -100,7 +100,9 @@ impl TaskRef {
     /// needs to attach, checked against the caller's real credentials.
     pub(crate) fn may_checkpoint(&self) -> bool {
         // SAFETY: the task is valid; `ptrace_may_access` takes `task_lock`.
-        unsafe { bindings::ptrace_may_access(self.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS) }
+        unsafe {
+            bindings::ptrace_may_access(self.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
+        }
     }
 
     /// Whether the task is the init task (child reaper) of its own active
@@ -237,8 +239,13 @@ pub(crate) fn check_misc(m: &TaskMisc) -> Result {
     let ours = unsafe { &(*(*bindings::get_current()).signal).rlim };
     for (i, ((_, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
         // SAFETY: capable() only reads current's credentials.
-        if *max > have.rlim_max as u64 && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) } {
-            pr_err!("restart: resource limit {} above the caller's hard limit\n", i);
+        if *max > have.rlim_max as u64
+            && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
+        {
+            pr_err!(
+                "restart: resource limit {} above the caller's hard limit\n",
+                i
+            );
             return Err(EPERM);
         }
     }

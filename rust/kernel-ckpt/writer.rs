@@ -29,7 +29,13 @@ impl ImageWriter {
     /// A writer on `file`, which must be open for writing.
     pub(crate) fn new(file: FileRef) -> Result<Self> {
         let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
-        Ok(Self { file, buf, records: 0, bytes: 0, open: None })
+        Ok(Self {
+            file,
+            buf,
+            records: 0,
+            bytes: 0,
+            open: None,
+        })
     }
 
     /// Appends one record.
@@ -42,7 +48,10 @@ impl ImageWriter {
         if self.open.is_some() {
             return Err(EINVAL);
         }
-        let len = parts.iter().try_fold(0usize, |acc, p| acc.checked_add(p.len())).ok_or(EINVAL)?;
+        let len = parts
+            .iter()
+            .try_fold(0usize, |acc, p| acc.checked_add(p.len()))
+            .ok_or(EINVAL)?;
         let len32 = u32::try_from(len).map_err(|_| EINVAL)?;
         if len32 > image::MAX_PAYLOAD_LEN {
             return Err(EINVAL);
@@ -122,7 +131,10 @@ impl ImageWriter {
 
     /// Writes the tail record and flushes everything.
     pub(crate) fn finish(mut self) -> Result {
-        let tail = Tail { nr_records: self.records, bytes: self.bytes };
+        let tail = Tail {
+            nr_records: self.records,
+            bytes: self.bytes,
+        };
         self.record(RecordType::Tail, &tail.encode())?;
         self.flush()
     }

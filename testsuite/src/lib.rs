@@ -112,8 +112,10 @@ impl Namer {
             }
             d
         };
-        let mut order: Vec<(usize, &str, i32)> =
-            by_pid.values().map(|r| (depth(r), r.comm.as_str(), r.pid)).collect();
+        let mut order: Vec<(usize, &str, i32)> = by_pid
+            .values()
+            .map(|r| (depth(r), r.comm.as_str(), r.pid))
+            .collect();
         order.sort_unstable();
         Self(
             order
@@ -217,18 +219,47 @@ mod tests {
     use super::*;
 
     fn raw(pid: i32, ppid: i32, comm: &str) -> RawRow {
-        RawRow { pid, tgid: pid, ppid, sid: 40, pgid: 40, thread: false, zombie: false, exit_code: 0, comm: comm.into() }
+        RawRow {
+            pid,
+            tgid: pid,
+            ppid,
+            sid: 40,
+            pgid: 40,
+            thread: false,
+            zombie: false,
+            exit_code: 0,
+            comm: comm.into(),
+        }
     }
 
     #[test]
     fn names_follow_depth_then_comm_and_mark_outsiders() {
-        let mut rows = vec![raw(52, 40, "b"), raw(40, 7, "root"), raw(45, 40, "a"), raw(41, 1, "z")];
-        rows.push(RawRow { thread: true, tgid: 45, ..raw(46, 40, "a-thread") });
-        let got: Vec<(String, String, String)> =
-            name_rows(&rows).into_iter().map(|r| (r.pid, r.ppid, r.tgid)).collect();
-        let want = [("p1", "ext", "p1"), ("p2", "init", "p2"), ("p3", "p1", "p3"), ("p4", "p1", "p4"), ("p5", "p1", "p3")];
-        let want: Vec<(String, String, String)> =
-            want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+        let mut rows = vec![
+            raw(52, 40, "b"),
+            raw(40, 7, "root"),
+            raw(45, 40, "a"),
+            raw(41, 1, "z"),
+        ];
+        rows.push(RawRow {
+            thread: true,
+            tgid: 45,
+            ..raw(46, 40, "a-thread")
+        });
+        let got: Vec<(String, String, String)> = name_rows(&rows)
+            .into_iter()
+            .map(|r| (r.pid, r.ppid, r.tgid))
+            .collect();
+        let want = [
+            ("p1", "ext", "p1"),
+            ("p2", "init", "p2"),
+            ("p3", "p1", "p3"),
+            ("p4", "p1", "p4"),
+            ("p5", "p1", "p3"),
+        ];
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
         // 40 and 41 have no parent in the tree (depth 0, "root" < "z"), 45
         // and 52 are their children (depth 1, "a" < "b"), 46 a thread of 45.
         assert_eq!(got, want);

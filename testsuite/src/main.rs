@@ -32,8 +32,16 @@ fn emit(out: &mut impl Write, ev: &Event) -> Result<()> {
 /// after `timeout`. Reaps every other child that shows up meanwhile: the
 /// runner is the subreaper of everything the scenarios leave behind.
 fn run_isolated(exe: &Path, name: &str, timeout: Duration) -> ScenarioResult {
-    let fail = |msg: String| ScenarioResult { scenario: name.into(), error: Some(msg), ..Default::default() };
-    let mut child = match Command::new(exe).args(["one", name]).stdout(Stdio::piped()).spawn() {
+    let fail = |msg: String| ScenarioResult {
+        scenario: name.into(),
+        error: Some(msg),
+        ..Default::default()
+    };
+    let mut child = match Command::new(exe)
+        .args(["one", name])
+        .stdout(Stdio::piped())
+        .spawn()
+    {
         Ok(c) => c,
         Err(e) => return fail(format!("spawning scenario: {e}")),
     };
@@ -81,13 +89,24 @@ fn run_all(filter: Option<&str>, out_path: &str, timeout: Duration) -> Result<()
         .open(out_path)
         .with_context(|| format!("opening {out_path}"))?;
     let (mut passed, mut failed) = (0, 0);
-    for name in SCENARIOS.iter().filter(|n| filter.is_none_or(|f| n.contains(f))) {
+    for name in SCENARIOS
+        .iter()
+        .filter(|n| filter.is_none_or(|f| n.contains(f)))
+    {
         println!("scenario {name} ...");
-        emit(&mut out, &Event::Start { scenario: name.to_string() })?;
+        emit(
+            &mut out,
+            &Event::Start {
+                scenario: name.to_string(),
+            },
+        )?;
         let t = Instant::now();
         let res = run_isolated(&exe, name, timeout);
         let verdict = if res.ok { "ok" } else { "FAILED" };
-        println!("scenario {name} {verdict} ({:.2} s)", t.elapsed().as_secs_f64());
+        println!(
+            "scenario {name} {verdict} ({:.2} s)",
+            t.elapsed().as_secs_f64()
+        );
         if !res.ok {
             if let Some(e) = &res.error {
                 println!("  error: {e}");
@@ -96,7 +115,11 @@ fn run_all(filter: Option<&str>, out_path: &str, timeout: Duration) -> Result<()
                 println!("  {}: expected {}, got {}", c.what, c.expected, c.got);
             }
         }
-        if res.ok { passed += 1 } else { failed += 1 }
+        if res.ok {
+            passed += 1
+        } else {
+            failed += 1
+        }
         emit(&mut out, &Event::Result(res))?;
     }
     println!("guest: {passed} passed, {failed} failed");

@@ -64,10 +64,18 @@ impl Workload {
         let argv: Vec<OsString> = match kind {
             // A static glibc program of its own (testsuite/c).
             "glibc_counter" => vec!["/bin/glibc-counter".into(), ready.clone().into()],
-            _ => vec![exe.into(), "workload".into(), kind.into(), ready.clone().into()],
+            _ => vec![
+                exe.into(),
+                "workload".into(),
+                kind.into(),
+                ready.clone().into(),
+            ],
         };
         let log = PathBuf::from(format!("/tmp/{scenario}.log"));
-        let opts = ckpt::RunOptions { name: Some(scenario), log: Some(&log) };
+        let opts = ckpt::RunOptions {
+            name: Some(scenario),
+            log: Some(&log),
+        };
         let pid = ckpt::run_with(&opts, &argv)?;
         let cg = cgroup::of_pid(pid)?;
         let w = Workload { pid, cg };
@@ -102,7 +110,11 @@ struct Checks(Vec<Check>);
 
 impl Checks {
     fn eq(&mut self, what: impl Into<String>, expected: impl ToString, got: impl ToString) {
-        self.0.push(Check { what: what.into(), expected: expected.to_string(), got: got.to_string() });
+        self.0.push(Check {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        });
     }
 
     /// Checks that two values that vary between runs (addresses) are equal;
@@ -149,18 +161,39 @@ fn image_rows(img: &InspectJson) -> Vec<RawRow> {
 /// in the checks are named by `namer` so that results compare across boots.
 fn compare(c: &mut Checks, namer: &Namer, root: i32, truth: &[RawRow], img: &InspectJson) {
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    c.eq("header release is this kernel's", true, release.trim() == img.header.release);
-    c.eq("header version", ckpt_image::IMAGE_VERSION, img.header.version);
+    c.eq(
+        "header release is this kernel's",
+        true,
+        release.trim() == img.header.release,
+    );
+    c.eq(
+        "header version",
+        ckpt_image::IMAGE_VERSION,
+        img.header.version,
+    );
     c.eq("root pid", namer.name(root), namer.name(img.root_pid));
     c.eq("number of tasks", truth.len(), img.tasks.len());
-    let roots: Vec<String> = img.tasks.iter().filter(|t| t.root).map(|t| namer.name(t.pid)).collect();
-    c.eq("tasks flagged root", format!("[{:?}]", namer.name(root)), format!("{roots:?}"));
+    let roots: Vec<String> = img
+        .tasks
+        .iter()
+        .filter(|t| t.root)
+        .map(|t| namer.name(t.pid))
+        .collect();
+    c.eq(
+        "tasks flagged root",
+        format!("[{:?}]", namer.name(root)),
+        format!("{roots:?}"),
+    );
     let rows = image_rows(img);
     for t in truth {
         let what = format!("task {}", namer.name(t.pid));
         match rows.iter().find(|i| i.pid == t.pid) {
             None => c.eq(what, "present", "missing"),
-            Some(i) => c.eq(what, format!("{:?}", namer.row(t)), format!("{:?}", namer.row(i))),
+            Some(i) => c.eq(
+                what,
+                format!("{:?}", namer.row(t)),
+                format!("{:?}", namer.row(i)),
+            ),
         }
     }
     // Image order: every task after its parent and after its group leader.
@@ -172,32 +205,62 @@ fn compare(c: &mut Checks, namer: &Namer, root: i32, truth: &[RawRow], img: &Ins
             misordered.push(namer.name(t.pid));
         }
     }
-    c.eq("tasks listed before their parent or leader", "[]", format!("{misordered:?}"));
+    c.eq(
+        "tasks listed before their parent or leader",
+        "[]",
+        format!("{misordered:?}"),
+    );
 }
 
 /// Checks every task's saved state against /proc: the memory map against
 /// /proc/PID/maps, every saved page against /proc/PID/mem, and the
 /// registers against /proc/PID/task/TID/syscall. Returns a summary per
 /// task for the snapshot (named pids, counts, no addresses).
-fn compare_state(c: &mut Checks, namer: &Namer, truth: &[RawRow], image: &[u8]) -> Result<Vec<String>> {
+fn compare_state(
+    c: &mut Checks,
+    namer: &Namer,
+    truth: &[RawRow],
+    image: &[u8],
+) -> Result<Vec<String>> {
     use ckpt_image::{ImageReader, Item};
     use std::os::unix::fs::FileExt;
     let img = ckpt::inspect::parse(image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live: Vec<&RawRow> = truth.iter().filter(|r| !r.zombie).collect();
     let saved: Vec<i32> = img.states.iter().map(|s| s.pid).collect();
     let want: Vec<i32> = live.iter().map(|r| r.pid).collect();
-    c.eq("a saved state for every live task, in image order", format!("{:?}", names(namer, &want)), format!("{:?}", names(namer, &saved)));
+    c.eq(
+        "a saved state for every live task, in image order",
+        format!("{:?}", names(namer, &want)),
+        format!("{:?}", names(namer, &saved)),
+    );
     let mut summary = Vec::new();
     for st in &img.states {
         let who = namer.name(st.pid);
-        let Some(row) = truth.iter().find(|r| r.pid == st.pid) else { continue };
+        let Some(row) = truth.iter().find(|r| r.pid == st.pid) else {
+            continue;
+        };
         // Registers: a task parked in pause(2) shows its call and user sp/pc.
-        let sc = fs::read_to_string(format!("/proc/{}/task/{}/syscall", row.tgid, row.pid)).unwrap_or_default();
+        let sc = fs::read_to_string(format!("/proc/{}/task/{}/syscall", row.tgid, row.pid))
+            .unwrap_or_default();
         let f: Vec<&str> = sc.split_whitespace().collect();
-        let hex = |s: Option<&&str>| s.and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
-        c.eq(format!("{who}: syscall nr"), f.first().copied().unwrap_or("?"), st.orig_rax as i64);
-        c.same(format!("{who}: rsp as /proc/PID/syscall shows it"), format!("{:?}", hex(f.get(7))), format!("{:?}", Some(st.rsp)));
-        c.same(format!("{who}: rip as /proc/PID/syscall shows it"), format!("{:?}", hex(f.get(8))), format!("{:?}", Some(st.rip)));
+        let hex = |s: Option<&&str>| {
+            s.and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        };
+        c.eq(
+            format!("{who}: syscall nr"),
+            f.first().copied().unwrap_or("?"),
+            st.orig_rax as i64,
+        );
+        c.same(
+            format!("{who}: rsp as /proc/PID/syscall shows it"),
+            format!("{:?}", hex(f.get(7))),
+            format!("{:?}", Some(st.rsp)),
+        );
+        c.same(
+            format!("{who}: rip as /proc/PID/syscall shows it"),
+            format!("{:?}", hex(f.get(8))),
+            format!("{:?}", Some(st.rip)),
+        );
         c.eq(format!("{who}: xstate saved"), true, st.xstate_size >= 576);
         match (&st.mm, row.thread) {
             (None, true) => summary.push(format!("{who}: thread, regs + xstate")),
@@ -214,16 +277,39 @@ fn compare_state(c: &mut Checks, namer: &Namer, truth: &[RawRow], image: &[u8]) 
                         let off = u64::from_str_radix(f.get(2).unwrap_or(&"0"), 16).unwrap_or(0);
                         let name = f.get(5).copied().unwrap_or("");
                         let off = if name.starts_with('/') { off } else { 0 };
-                        format!("{} {} {:x} {}", f.first().unwrap_or(&""), f.get(1).unwrap_or(&""), off, name)
+                        format!(
+                            "{} {} {:x} {}",
+                            f.first().unwrap_or(&""),
+                            f.get(1).unwrap_or(&""),
+                            off,
+                            name
+                        )
                     })
                     .collect();
                 let img_maps: Vec<String> = mm
                     .vmas
                     .iter()
-                    .map(|v| format!("{:x}-{:x} {} {:x} {}", v.start, v.end, v.perms, v.offset, v.name))
+                    .map(|v| {
+                        format!(
+                            "{:x}-{:x} {} {:x} {}",
+                            v.start, v.end, v.perms, v.offset, v.name
+                        )
+                    })
                     .collect();
-                c.same(format!("{who}: vmas as /proc/PID/maps shows them"), proc_maps.join("; "), img_maps.join("; "));
-                summary.push(format!("{who}: {} vmas, {} pages saved", mm.vmas.len(), if mm.pages >= 1000 { format!("{}k", mm.pages / 1000) } else { "<1k".into() }));
+                c.same(
+                    format!("{who}: vmas as /proc/PID/maps shows them"),
+                    proc_maps.join("; "),
+                    img_maps.join("; "),
+                );
+                summary.push(format!(
+                    "{who}: {} vmas, {} pages saved",
+                    mm.vmas.len(),
+                    if mm.pages >= 1000 {
+                        format!("{}k", mm.pages / 1000)
+                    } else {
+                        "<1k".into()
+                    }
+                ));
             }
         }
     }
@@ -236,17 +322,29 @@ fn compare_state(c: &mut Checks, namer: &Namer, truth: &[RawRow], image: &[u8]) 
                 let mem = File::open(format!("/proc/{pid}/mem"))?;
                 let mut now = vec![0u8; data.len()];
                 mem.read_exact_at(&mut now, h.vaddr)?;
-                for (i, (a, b)) in data.chunks(ckpt_image::PAGE_SIZE).zip(now.chunks(ckpt_image::PAGE_SIZE)).enumerate() {
+                for (i, (a, b)) in data
+                    .chunks(ckpt_image::PAGE_SIZE)
+                    .zip(now.chunks(ckpt_image::PAGE_SIZE))
+                    .enumerate()
+                {
                     pages += 1;
                     if a != b && differ.len() < 5 {
-                        differ.push(format!("{} {:#x}", namer.name(pid), h.vaddr + (i * ckpt_image::PAGE_SIZE) as u64));
+                        differ.push(format!(
+                            "{} {:#x}",
+                            namer.name(pid),
+                            h.vaddr + (i * ckpt_image::PAGE_SIZE) as u64
+                        ));
                     }
                 }
             }
             _ => {}
         }
     }
-    c.eq("saved pages that differ from /proc/PID/mem", "[]", format!("{differ:?}"));
+    c.eq(
+        "saved pages that differ from /proc/PID/mem",
+        "[]",
+        format!("{differ:?}"),
+    );
     c.eq("pages saved", true, pages > 0);
     Ok(summary)
 }
@@ -256,14 +354,22 @@ fn names(namer: &Namer, pids: &[i32]) -> Vec<String> {
 }
 
 fn inspect_json(out: &std::process::Output, c: &mut Checks) -> Result<InspectJson> {
-    c.eq("ckpt inspect exit status", 0, out.status.code().unwrap_or(-1));
+    c.eq(
+        "ckpt inspect exit status",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
     serde_json::from_slice(&out.stdout).context("parsing `ckpt inspect --json` output")
 }
 
 /// Checkpoints the workload's tree (or `target`'s) with the `ckpt` tool and
 /// compares the image with /proc.
-fn tree_scenario(name: &str, kind: &str, target: Option<fn(&Workload) -> Result<i32>>, flags: u64)
-    -> Result<ScenarioResult> {
+fn tree_scenario(
+    name: &str,
+    kind: &str,
+    target: Option<fn(&Workload) -> Result<i32>>,
+    flags: u64,
+) -> Result<ScenarioResult> {
     let w = Workload::start(name, kind)?;
     let root = match target {
         Some(f) => f(&w)?,
@@ -273,20 +379,53 @@ fn tree_scenario(name: &str, kind: &str, target: Option<fn(&Workload) -> Result<
     let truth = read_tree(root)?;
     let img_path = format!("/tmp/{name}.img");
     let out = Command::new(CKPT)
-        .args(["checkpoint", &root.to_string(), "-o", &img_path, "--flags", &format!("{flags:#x}")])
+        .args([
+            "checkpoint",
+            &root.to_string(),
+            "-o",
+            &img_path,
+            "--flags",
+            &format!("{flags:#x}"),
+        ])
         .output()?;
-    c.eq("ckpt checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-    c.eq("ckpt checkpoint stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    c.eq(
+        "ckpt checkpoint exit status",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt checkpoint stderr",
+        "",
+        String::from_utf8_lossy(&out.stderr).trim(),
+    );
     let after = read_tree(root)?;
     let namer = Namer::new(&truth);
-    c.eq("tree unchanged by checkpoint", format!("{:?}", namer.rows(&truth)), format!("{:?}", namer.rows(&after)));
-    c.eq("tree unchanged by checkpoint (raw pids)", true, truth == after);
-    c.eq("tree thawed after checkpoint", false, cgroup::is_frozen(&w.cg)?);
-    let out = Command::new(CKPT).args(["inspect", "--json", &img_path]).output()?;
+    c.eq(
+        "tree unchanged by checkpoint",
+        format!("{:?}", namer.rows(&truth)),
+        format!("{:?}", namer.rows(&after)),
+    );
+    c.eq(
+        "tree unchanged by checkpoint (raw pids)",
+        true,
+        truth == after,
+    );
+    c.eq(
+        "tree thawed after checkpoint",
+        false,
+        cgroup::is_frozen(&w.cg)?,
+    );
+    let out = Command::new(CKPT)
+        .args(["inspect", "--json", &img_path])
+        .output()?;
     let img = inspect_json(&out, &mut c)?;
     compare(&mut c, &namer, root, &truth, &img);
     let table = Command::new(CKPT).args(["inspect", &img_path]).output()?;
-    c.eq("ckpt inspect (table) exit status", 0, table.status.code().unwrap_or(-1));
+    c.eq(
+        "ckpt inspect (table) exit status",
+        0,
+        table.status.code().unwrap_or(-1),
+    );
     let state = compare_state(&mut c, &namer, &truth, &fs::read(&img_path)?)?;
     Ok(ScenarioResult {
         truth: namer.rows(&truth),
@@ -302,9 +441,16 @@ fn pipe_to_inspect(name: &str) -> Result<ScenarioResult> {
     let w = Workload::start(name, "parent_three_children")?;
     let mut c = Checks(Vec::new());
     let truth = read_tree(w.pid)?;
-    let script = format!("set -o pipefail; {CKPT} checkpoint {} -o - | {CKPT} inspect --json -", w.pid);
+    let script = format!(
+        "set -o pipefail; {CKPT} checkpoint {} -o - | {CKPT} inspect --json -",
+        w.pid
+    );
     let out = Command::new("/bin/sh").args(["-c", &script]).output()?;
-    c.eq("pipeline stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    c.eq(
+        "pipeline stderr",
+        "",
+        String::from_utf8_lossy(&out.stderr).trim(),
+    );
     let img = inspect_json(&out, &mut c)?;
     let namer = Namer::new(&truth);
     compare(&mut c, &namer, w.pid, &truth, &img);
@@ -318,7 +464,10 @@ fn pipe_to_inspect(name: &str) -> Result<ScenarioResult> {
 
 fn ns_init_of(w: &Workload) -> Result<i32> {
     let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let first = children.split_whitespace().next().context("outer has no child")?;
+    let first = children
+        .split_whitespace()
+        .next()
+        .context("outer has no child")?;
     Ok(first.parse()?)
 }
 
@@ -337,8 +486,16 @@ fn err_einval_flags(name: &str) -> Result<Vec<Check>> {
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
     let mut c = Checks(Vec::new());
     let (p, f) = output_file(name)?;
-    c.errno("unknown flag 0x80", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 0x80));
-    c.errno("unknown flag 1<<63", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 1 << 63));
+    c.errno(
+        "unknown flag 0x80",
+        Errno::EINVAL,
+        sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 0x80),
+    );
+    c.errno(
+        "unknown flag 1<<63",
+        Errno::EINVAL,
+        sys_checkpoint(w.pid, f.as_fd(), SUBTREE | 1 << 63),
+    );
     c.eq("bytes written", 0, size(&p));
     Ok(c.0)
 }
@@ -348,7 +505,11 @@ fn err_einval_not_pidns_init(name: &str) -> Result<Vec<Check>> {
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
     let mut c = Checks(Vec::new());
     let (p, f) = output_file(name)?;
-    c.errno("whole-namespace checkpoint of a non-init task", Errno::EINVAL, sys_checkpoint(w.pid, f.as_fd(), 0));
+    c.errno(
+        "whole-namespace checkpoint of a non-init task",
+        Errno::EINVAL,
+        sys_checkpoint(w.pid, f.as_fd(), 0),
+    );
     c.eq("bytes written", 0, size(&p));
     Ok(c.0)
 }
@@ -359,15 +520,36 @@ fn err_ebadf(name: &str) -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
     let (p, _) = output_file(name)?;
     let ro = File::open(&p)?;
-    c.errno("fd open read-only", Errno::EBADF, sys_checkpoint(w.pid, ro.as_fd(), SUBTREE));
+    c.errno(
+        "fd open read-only",
+        Errno::EBADF,
+        sys_checkpoint(w.pid, ro.as_fd(), SUBTREE),
+    );
     // SAFETY: -1 and 1000 are never open here; the borrowed fd is not used
     // beyond the call.
     let bad = unsafe { std::os::fd::BorrowedFd::borrow_raw(1000) };
-    c.errno("fd not open", Errno::EBADF, sys_checkpoint(w.pid, bad, SUBTREE));
+    c.errno(
+        "fd not open",
+        Errno::EBADF,
+        sys_checkpoint(w.pid, bad, SUBTREE),
+    );
     let ret = unsafe {
-        nix::libc::syscall(ckpt_image::SYS_CHECKPOINT, w.pid as nix::libc::c_long, -1 as nix::libc::c_long, SUBTREE)
+        nix::libc::syscall(
+            ckpt_image::SYS_CHECKPOINT,
+            w.pid as nix::libc::c_long,
+            -1 as nix::libc::c_long,
+            SUBTREE,
+        )
     };
-    c.eq("fd -1", "EBADF", if ret == -1 { errno_name(Errno::last()) } else { "success".into() });
+    c.eq(
+        "fd -1",
+        "EBADF",
+        if ret == -1 {
+            errno_name(Errno::last())
+        } else {
+            "success".into()
+        },
+    );
     c.eq("bytes written", 0, size(&p));
     Ok(c.0)
 }
@@ -384,9 +566,17 @@ fn err_esrch(name: &str) -> Result<Vec<Check>> {
         }
         ForkResult::Child => unsafe { nix::libc::_exit(0) },
     };
-    c.errno("reaped pid", Errno::ESRCH, sys_checkpoint(gone, f.as_fd(), SUBTREE));
+    c.errno(
+        "reaped pid",
+        Errno::ESRCH,
+        sys_checkpoint(gone, f.as_fd(), SUBTREE),
+    );
     c.errno("pid 0", Errno::ESRCH, sys_checkpoint(0, f.as_fd(), SUBTREE));
-    c.errno("pid -5", Errno::ESRCH, sys_checkpoint(-5, f.as_fd(), SUBTREE));
+    c.errno(
+        "pid -5",
+        Errno::ESRCH,
+        sys_checkpoint(-5, f.as_fd(), SUBTREE),
+    );
     c.eq("bytes written", 0, size(&p));
     Ok(c.0)
 }
@@ -427,27 +617,57 @@ fn err_ebusy_not_frozen(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "parent_three_children")?;
     let mut c = Checks(Vec::new());
     let (p, f) = output_file(name)?;
-    c.errno("tree not frozen", Errno::EBUSY, sys_checkpoint(w.pid, f.as_fd(), SUBTREE));
+    c.errno(
+        "tree not frozen",
+        Errno::EBUSY,
+        sys_checkpoint(w.pid, f.as_fd(), SUBTREE),
+    );
     c.eq("bytes written", 0, size(&p));
     // One child moved to another cgroup: the rest frozen, that one not.
     let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let child: i32 = children.split_whitespace().nth(1).context("no second child")?.parse()?;
+    let child: i32 = children
+        .split_whitespace()
+        .nth(1)
+        .context("no second child")?
+        .parse()?;
     let other = cgroup::create(&format!("{name}-other"))?;
     cgroup::add(&other, child)?;
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
-    c.errno("one child not frozen", Errno::EBUSY, sys_checkpoint(w.pid, f.as_fd(), SUBTREE));
+    c.errno(
+        "one child not frozen",
+        Errno::EBUSY,
+        sys_checkpoint(w.pid, f.as_fd(), SUBTREE),
+    );
     c.eq("bytes written", 0, size(&p));
     cgroup::thaw(&w.cg)?;
     cgroup::add(&w.cg, child)?;
     let _ = fs::remove_dir(&other);
     // The tool names the cause and the fix.
     let out = Command::new(CKPT)
-        .args(["checkpoint", &w.pid.to_string(), "-o", "/tmp/ebusy-cli.img", "--no-freeze"])
+        .args([
+            "checkpoint",
+            &w.pid.to_string(),
+            "-o",
+            "/tmp/ebusy-cli.img",
+            "--no-freeze",
+        ])
         .output()?;
-    c.eq("ckpt --no-freeze exit status", 1, out.status.code().unwrap_or(-1));
+    c.eq(
+        "ckpt --no-freeze exit status",
+        1,
+        out.status.code().unwrap_or(-1),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    c.eq("ckpt --no-freeze message names the cause", true, stderr.contains("not frozen"));
-    c.eq("ckpt removes the partial output", false, Path::new("/tmp/ebusy-cli.img").exists());
+    c.eq(
+        "ckpt --no-freeze message names the cause",
+        true,
+        stderr.contains("not frozen"),
+    );
+    c.eq(
+        "ckpt removes the partial output",
+        false,
+        Path::new("/tmp/ebusy-cli.img").exists(),
+    );
     Ok(c.0)
 }
 
@@ -457,23 +677,53 @@ fn err_restart_bad_calls(name: &str) -> Result<Vec<Check>> {
     let canary = std::hint::black_box(vec![0x5au8; 4096]);
     let (p, _) = output_file(name)?;
     let empty = File::open(&p)?;
-    c.errno("empty image", Errno::EINVAL, sys_restart(0, empty.as_fd(), 0));
-    c.errno("unknown flags", Errno::EINVAL, sys_restart(0, empty.as_fd(), 1));
-    c.errno("pid other than 0", Errno::EINVAL, sys_restart(5, empty.as_fd(), 0));
+    c.errno(
+        "empty image",
+        Errno::EINVAL,
+        sys_restart(0, empty.as_fd(), 0),
+    );
+    c.errno(
+        "unknown flags",
+        Errno::EINVAL,
+        sys_restart(0, empty.as_fd(), 1),
+    );
+    c.errno(
+        "pid other than 0",
+        Errno::EINVAL,
+        sys_restart(5, empty.as_fd(), 0),
+    );
     let wo = OpenOptions::new().write(true).open(&p)?;
-    c.errno("fd open write-only", Errno::EBADF, sys_restart(0, wo.as_fd(), 0));
+    c.errno(
+        "fd open write-only",
+        Errno::EBADF,
+        sys_restart(0, wo.as_fd(), 0),
+    );
     // A valid image of another process: refused, the caller untouched.
     let w = Workload::start(name, "sleeper")?;
-    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &p.to_string_lossy()]).output()?;
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &w.pid.to_string(), "-o", &p.to_string_lossy()])
+        .output()?;
     c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
     let img = File::open(&p)?;
-    c.errno("image of another pid", Errno::ESRCH, sys_restart(0, img.as_fd(), 0));
+    c.errno(
+        "image of another pid",
+        Errno::ESRCH,
+        sys_restart(0, img.as_fd(), 0),
+    );
     // The same image cut inside the forest table.
     let bytes = fs::read(&p)?;
     let cut = PathBuf::from(format!("/tmp/{name}-cut.img"));
     fs::write(&cut, bytes.get(..120).unwrap_or(&bytes))?;
-    c.errno("image cut after 120 bytes", Errno::EINVAL, sys_restart(0, File::open(&cut)?.as_fd(), 0));
-    c.eq("caller's memory intact", true, canary.iter().all(|&b| b == 0x5a));
+    c.errno(
+        "image cut after 120 bytes",
+        Errno::EINVAL,
+        sys_restart(0, File::open(&cut)?.as_fd(), 0),
+    );
+    c.eq(
+        "caller's memory intact",
+        true,
+        canary.iter().all(|&b| b == 0x5a),
+    );
     Ok(c.0)
 }
 
@@ -517,7 +767,11 @@ impl Drop for RestartJob {
 }
 
 fn spawn_restart(img: &str) -> Result<std::process::Child> {
-    Ok(Command::new(CKPT).args(["restart", img]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?)
+    Ok(Command::new(CKPT)
+        .args(["restart", img])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?)
 }
 
 /// Checkpoints a workload, kills it and restarts it from the image; the
@@ -526,7 +780,9 @@ fn spawn_restart(img: &str) -> Result<std::process::Child> {
 fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioResult> {
     let w = Workload::start(name, kind)?;
     let pid = w.pid;
-    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?.trim().to_string();
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
     let exe = fs::read_link(format!("/proc/{pid}/exe"))?;
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let mut c = Checks(Vec::new());
@@ -544,39 +800,76 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     }
     let t = Instant::now();
     let mut restarted = if mode == Restart::Pipe {
-        let script = format!("set -o pipefail; {CKPT} checkpoint {pid} -o - --kill | {CKPT} restart -");
-        let child = Command::new("/bin/sh").args(["-c", &script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let script =
+            format!("set -o pipefail; {CKPT} checkpoint {pid} -o - --kill | {CKPT} restart -");
+        let child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
         // Reap the killed original so that its pid is free.
         let _ = waitpid(Pid::from_raw(pid), None);
         child
     } else {
-        let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"]).output()?;
-        c.eq("ckpt checkpoint --kill exit status", 0, out.status.code().unwrap_or(-1));
+        let out = Command::new(CKPT)
+            .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+            .output()?;
+        c.eq(
+            "ckpt checkpoint --kill exit status",
+            0,
+            out.status.code().unwrap_or(-1),
+        );
         let t_ckpt = t.elapsed();
         let _ = waitpid(Pid::from_raw(pid), None);
         let t = Instant::now();
         let child = spawn_restart(&img)?;
         let ok = wait_comm(pid, &comm);
-        eprintln!("timing: {name}: checkpoint {:.3} s, restart {:.3} s", t_ckpt.as_secs_f64(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "timing: {name}: checkpoint {:.3} s, restart {:.3} s",
+            t_ckpt.as_secs_f64(),
+            t.elapsed().as_secs_f64()
+        );
         c.eq("restarted with the same pid", true, ok);
         child
     };
-    c.eq("running again with the same pid", true, wait_comm(pid, &comm));
+    c.eq(
+        "running again with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
     let exe_now = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     c.eq("/proc/PID/exe as before", exe.display(), exe_now.display());
     if mode == Restart::Twice {
         let img2 = format!("/tmp/{name}-2.img");
-        let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img2, "--kill"]).output()?;
-        c.eq("second checkpoint exit status", 0, out.status.code().unwrap_or(-1));
-        c.eq("second checkpoint stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+        let out = Command::new(CKPT)
+            .args(["checkpoint", &pid.to_string(), "-o", &img2, "--kill"])
+            .output()?;
+        c.eq(
+            "second checkpoint exit status",
+            0,
+            out.status.code().unwrap_or(-1),
+        );
+        c.eq(
+            "second checkpoint stderr",
+            "",
+            String::from_utf8_lossy(&out.stderr).trim(),
+        );
         if !out.status.success() {
             // Do not wait for a program that was not killed.
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         let first = restarted.wait_with_output()?;
-        c.eq("first restart ends with the kill (128 + SIGKILL)", 137, first.status.code().unwrap_or(-1));
+        c.eq(
+            "first restart ends with the kill (128 + SIGKILL)",
+            137,
+            first.status.code().unwrap_or(-1),
+        );
         restarted = spawn_restart(&img2)?;
-        c.eq("restarted a second time with the same pid", true, wait_comm(pid, &comm));
+        c.eq(
+            "restarted a second time with the same pid",
+            true,
+            wait_comm(pid, &comm),
+        );
     }
     let blocked_in = match kind {
         "sleeper" => Some(("pause(2)", "34")),
@@ -587,31 +880,73 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         // Back in the call: it was restarted, not failed with EINTR.
         std::thread::sleep(Duration::from_millis(100));
         let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-        c.eq(format!("blocked in {call} again"), nr, sc.split_whitespace().next().unwrap_or("?"));
+        c.eq(
+            format!("blocked in {call} again"),
+            nr,
+            sc.split_whitespace().next().unwrap_or("?"),
+        );
         let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        c.eq("state", "S", st.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("?"));
+        c.eq(
+            "state",
+            "S",
+            st.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("?"),
+        );
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let out = restarted.wait_with_output()?;
-        c.eq("ckpt restart exit status (128 + SIGKILL)", 137, out.status.code().unwrap_or(-1));
-        return Ok(ScenarioResult { checks: c.0, ..Default::default() });
+        c.eq(
+            "ckpt restart exit status (128 + SIGKILL)",
+            137,
+            out.status.code().unwrap_or(-1),
+        );
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
     }
-    let verdict = finish(&mut c, name, restarted, "the program's own check after the restart")?;
-    Ok(ScenarioResult { checks: c.0, state: vec![verdict], ..Default::default() })
+    let verdict = finish(
+        &mut c,
+        name,
+        restarted,
+        "the program's own check after the restart",
+    )?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
 }
 
 /// Tells a restarted self-checking workload to finish (its go file), waits
 /// for `ckpt restart` and checks the program's verdict; returns the verdict
 /// without what varies (iteration count, pid).
-fn finish(c: &mut Checks, name: &str, restarted: std::process::Child, what: &str) -> Result<String> {
+fn finish(
+    c: &mut Checks,
+    name: &str,
+    restarted: std::process::Child,
+    what: &str,
+) -> Result<String> {
     let result = PathBuf::from(format!("/tmp/result-{name}"));
     let _ = fs::remove_file(&result);
     fs::write(format!("/tmp/go-{name}"), b"go\n")?;
     let out = restarted.wait_with_output()?;
-    c.eq("ckpt restart exit status (the program's)", 0, out.status.code().unwrap_or(-1));
-    c.eq("ckpt restart stderr", "", String::from_utf8_lossy(&out.stderr).trim());
+    c.eq(
+        "ckpt restart exit status (the program's)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt restart stderr",
+        "",
+        String::from_utf8_lossy(&out.stderr).trim(),
+    );
     let verdict = fs::read_to_string(&result).unwrap_or_default();
-    let verdict: Vec<&str> =
-        verdict.split_whitespace().filter(|w| !w.starts_with("n=") && !w.starts_with("pid=")).collect();
+    let verdict: Vec<&str> = verdict
+        .split_whitespace()
+        .filter(|w| !w.starts_with("n=") && !w.starts_with("pid="))
+        .collect();
     c.eq(what, "PASS", verdict.first().copied().unwrap_or("(none)"));
     Ok(verdict.join(" "))
 }
@@ -619,7 +954,9 @@ fn finish(c: &mut Checks, name: &str, restarted: std::process::Child, what: &str
 /// `ckpt checkpoint PID -o IMG --kill`, then reaps the killed original
 /// (the scenario's child) so that its pid is free.
 fn checkpoint_kill(c: &mut Checks, pid: i32, img: &str) -> Result<()> {
-    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", img, "--kill"]).output()?;
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", img, "--kill"])
+        .output()?;
     c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
     let _ = waitpid(Pid::from_raw(pid), None);
     Ok(())
@@ -653,10 +990,18 @@ fn restart_many(name: &str, times: usize) -> Result<Vec<Check>> {
         if out.status.success() && verdict.starts_with("PASS") {
             passed += 1;
         } else if failures.len() < 3 {
-            failures.push(format!("#{i}: {:?} {}{}", out.status.code(), verdict.trim(), String::from_utf8_lossy(&out.stderr).trim()));
+            failures.push(format!(
+                "#{i}: {:?} {}{}",
+                out.status.code(),
+                verdict.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
     }
-    eprintln!("timing: {name}: {times} restarts in {:.2} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "timing: {name}: {times} restarts in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     c.eq("restarts whose program passed its own check", times, passed);
     c.eq("failures", "[]", format!("{failures:?}"));
     Ok(c.0)
@@ -669,8 +1014,14 @@ fn restart_pidns(name: &str) -> Result<ScenarioResult> {
     let pid = w.pid;
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &pid.to_string(), "-o", &img]).output()?;
-    c.eq("checkpoint exit status (the original keeps running)", 0, out.status.code().unwrap_or(-1));
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img])
+        .output()?;
+    c.eq(
+        "checkpoint exit status (the original keeps running)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
     let job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let restarted = Command::new(CKPT)
         .args(["restart", "--pidns", &img])
@@ -684,23 +1035,45 @@ fn restart_pidns(name: &str) -> Result<ScenarioResult> {
         found = cgroup::procs(&job.0)
             .unwrap_or_default()
             .into_iter()
-            .find(|p| fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "counter"));
+            .find(|p| {
+                fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "counter")
+            });
         std::thread::sleep(Duration::from_millis(5));
     }
     c.eq("restarted in the new namespace", true, found.is_some());
     if let Some(host_pid) = found {
         let ns = |p: &str| fs::read_link(format!("/proc/{p}/ns/pid")).unwrap_or_default();
-        c.eq("in another pid namespace", true, ns(&host_pid.to_string()) != ns("self"));
+        c.eq(
+            "in another pid namespace",
+            true,
+            ns(&host_pid.to_string()) != ns("self"),
+        );
         let status = fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap_or_default();
-        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap_or("");
+        let nspid = status
+            .lines()
+            .find(|l| l.starts_with("NSpid:"))
+            .unwrap_or("");
         let inner = nspid.split_whitespace().last().unwrap_or("?").to_string();
-        c.eq("its pid in the namespace is the saved one", true, inner == pid.to_string());
+        c.eq(
+            "its pid in the namespace is the saved one",
+            true,
+            inner == pid.to_string(),
+        );
     }
     // The original goes first, so only the restarted one answers.
     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     let _ = waitpid(Pid::from_raw(pid), None);
-    let verdict = finish(&mut c, name, restarted, "the program's own check (getpid() is the saved pid)")?;
-    Ok(ScenarioResult { checks: c.0, state: vec![verdict], ..Default::default() })
+    let verdict = finish(
+        &mut c,
+        name,
+        restarted,
+        "the program's own check (getpid() is the saved pid)",
+    )?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
 }
 
 /// restart(2) fed `runs` corrupted copies of a valid image (random bytes
@@ -750,7 +1123,13 @@ fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
         a.0[9] = 1;
         // SAFETY: clone3 as fork (no CLONE_VM, no new stack); the child
         // only calls restart(2) and exits.
-        let child = unsafe { nix::libc::syscall(nix::libc::SYS_clone3, &a as *const Args, std::mem::size_of::<Args>()) };
+        let child = unsafe {
+            nix::libc::syscall(
+                nix::libc::SYS_clone3,
+                &a as *const Args,
+                std::mem::size_of::<Args>(),
+            )
+        };
         if child == 0 {
             let r = sys_restart(0, f.as_fd(), 0);
             // SAFETY: leave at once.
@@ -761,7 +1140,10 @@ fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
         }
         let start = Instant::now();
         loop {
-            match waitpid(Pid::from_raw(child as i32), Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            match waitpid(
+                Pid::from_raw(child as i32),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
                 Ok(WaitStatus::StillAlive) if start.elapsed() < Duration::from_secs(2) => {
                     std::thread::sleep(Duration::from_millis(2))
                 }
@@ -782,13 +1164,17 @@ fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
     }
     eprintln!("corrupt images: {ended} ended, {hung} ran on and were killed");
     c.eq("every run ended or was stopped", runs, ended + hung);
-    c.eq("the kernel is still serving restart(2) on a good image", "ESRCH", {
-        let f = File::open(&img)?;
-        match sys_restart(0, f.as_fd(), 0) {
-            Err(e) => format!("{e:?}"),
-            Ok(()) => "success".into(),
-        }
-    });
+    c.eq(
+        "the kernel is still serving restart(2) on a good image",
+        "ESRCH",
+        {
+            let f = File::open(&img)?;
+            match sys_restart(0, f.as_fd(), 0) {
+                Err(e) => format!("{e:?}"),
+                Ok(()) => "success".into(),
+            }
+        },
+    );
     Ok(c.0)
 }
 
@@ -797,12 +1183,26 @@ fn err_restart_pid_taken(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "sleeper")?;
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    let out = Command::new(CKPT).args(["checkpoint", &w.pid.to_string(), "-o", &img]).output()?;
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &w.pid.to_string(), "-o", &img])
+        .output()?;
     c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
-    c.eq("ckpt restart exit status", 1, out.status.code().unwrap_or(-1));
-    c.eq("message names the cause", true, String::from_utf8_lossy(&out.stderr).contains("is taken"));
-    c.eq("the original still runs", "sleeper", fs::read_to_string(format!("/proc/{}/comm", w.pid))?.trim());
+    c.eq(
+        "ckpt restart exit status",
+        1,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "message names the cause",
+        true,
+        String::from_utf8_lossy(&out.stderr).contains("is taken"),
+    );
+    c.eq(
+        "the original still runs",
+        "sleeper",
+        fs::read_to_string(format!("/proc/{}/comm", w.pid))?.trim(),
+    );
     Ok(c.0)
 }
 
@@ -816,9 +1216,21 @@ fn err_restart_truncated(name: &str) -> Result<Vec<Check>> {
     fs::write(&img, bytes.get(..bytes.len() / 2).unwrap_or(&bytes))?;
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    c.eq("ckpt restart exit status", 1, out.status.code().unwrap_or(-1));
-    c.eq("message says the image is cut", true, stderr.contains("not a valid image") && stderr.contains("truncated"));
-    c.eq("nothing runs with the saved pid", false, Path::new(&format!("/proc/{}", w.pid)).exists());
+    c.eq(
+        "ckpt restart exit status",
+        1,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "message says the image is cut",
+        true,
+        stderr.contains("not a valid image") && stderr.contains("truncated"),
+    );
+    c.eq(
+        "nothing runs with the saved pid",
+        false,
+        Path::new(&format!("/proc/{}", w.pid)).exists(),
+    );
     Ok(c.0)
 }
 
@@ -832,12 +1244,24 @@ fn err_restart_deleted_file(name: &str) -> Result<Vec<Check>> {
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{}", w.pid)));
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    c.eq("ckpt restart exit status (restart(2) failed)", 125, out.status.code().unwrap_or(-1));
+    c.eq(
+        "ckpt restart exit status (restart(2) failed)",
+        125,
+        out.status.code().unwrap_or(-1),
+    );
     c.eq("message names the cause", true, stderr.contains("is gone"));
     let log = Command::new("/bin/dmesg").output()?;
     let log = String::from_utf8_lossy(&log.stdout);
-    c.eq("kernel log names the file", true, log.contains(&format!("is a deleted file, /tmp/gone-{name} (deleted)")));
-    c.eq("nothing runs with the saved pid", false, Path::new(&format!("/proc/{}", w.pid)).exists());
+    c.eq(
+        "kernel log names the file",
+        true,
+        log.contains(&format!("is a deleted file, /tmp/gone-{name} (deleted)")),
+    );
+    c.eq(
+        "nothing runs with the saved pid",
+        false,
+        Path::new(&format!("/proc/{}", w.pid)).exists(),
+    );
     Ok(c.0)
 }
 
@@ -845,17 +1269,27 @@ fn layout_selfcheck() -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
     let out = Command::new("/bin/dmesg").output()?;
     let log = String::from_utf8_lossy(&out.stdout);
-    let line = log.lines().find(|l| l.contains("ckpt: layout self-check")).unwrap_or("(none)");
+    let line = log
+        .lines()
+        .find(|l| l.contains("ckpt: layout self-check"))
+        .unwrap_or("(none)");
     let verdict = line.split("ckpt: ").nth(1).unwrap_or(line);
     // The number of checks is part of the message; keep the verdict only.
     let verdict = verdict.split(" (").next().unwrap_or(verdict);
     c.eq("boot self-check", "layout self-check passed", verdict);
-    c.eq("no layout mismatch logged", false, log.contains("layout mismatch"));
+    c.eq(
+        "no layout mismatch logged",
+        false,
+        log.contains("layout mismatch"),
+    );
     Ok(c.0)
 }
 
 fn checks_only(r: Result<Vec<Check>>) -> Result<ScenarioResult> {
-    r.map(|checks| ScenarioResult { checks, ..Default::default() })
+    r.map(|checks| ScenarioResult {
+        checks,
+        ..Default::default()
+    })
 }
 
 /// Runs one scenario in this process.
@@ -902,7 +1336,10 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_deleted_file" => checks_only(err_restart_deleted_file(name)),
         other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
     };
-    let mut res = r.unwrap_or_else(|e| ScenarioResult { error: Some(format!("{e:#}")), ..Default::default() });
+    let mut res = r.unwrap_or_else(|e| ScenarioResult {
+        error: Some(format!("{e:#}")),
+        ..Default::default()
+    });
     res.scenario = name.to_string();
     res.ok = res.error.is_none() && !res.checks.is_empty() && res.checks.iter().all(Check::passed);
     res

@@ -21,10 +21,16 @@ fn parse_stat(text: &str) -> Result<Stat> {
     let open = text.find('(').context("no '(' in stat")?;
     let close = text.rfind(')').context("no ')' in stat")?;
     let comm = text.get(open + 1..close).context("bad comm")?.to_string();
-    let rest: Vec<&str> = text.get(close + 1..).unwrap_or("").split_whitespace().collect();
+    let rest: Vec<&str> = text
+        .get(close + 1..)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     // rest[0] is field 3 (state); field N is rest[N - 3]; exit_code is field 52.
     let field = |n: usize| -> Result<&str> {
-        rest.get(n - 3).copied().with_context(|| format!("stat has no field {n}"))
+        rest.get(n - 3)
+            .copied()
+            .with_context(|| format!("stat has no field {n}"))
     };
     Ok(Stat {
         comm,
@@ -89,6 +95,9 @@ mod tests {
         }
         let st = parse_stat(&s).unwrap();
         assert_eq!(st.comm, "a (b) c");
-        assert_eq!((st.state, st.ppid, st.pgid, st.sid, st.exit_code), ('S', 1, 42, 42, 1792));
+        assert_eq!(
+            (st.state, st.ppid, st.pgid, st.sid, st.exit_code),
+            ('S', 1, 42, 42, 1792)
+        );
     }
 }

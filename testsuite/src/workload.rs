@@ -112,7 +112,11 @@ fn zombie_child(ready_path: &Path) -> Result<()> {
     // Wait until it is a zombie, without reaping it.
     for _ in 0..5000 {
         let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-        if stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z')) {
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+        {
             return ready(ready_path);
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
@@ -126,10 +130,12 @@ fn four_threads(ready_path: &Path) -> Result<()> {
     let barrier = Arc::new(Barrier::new(4));
     for i in 1..=3 {
         let b = Arc::clone(&barrier);
-        std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-            b.wait();
-            sleep_forever()
-        })?;
+        std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                b.wait();
+                sleep_forever()
+            })?;
     }
     barrier.wait();
     ready(ready_path)
@@ -208,7 +214,10 @@ fn heap_64m(ready_path: &Path) -> Result<()> {
 /// file it writes its verdict to.
 fn go_and_result(ready_path: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let s = ready_path.to_string_lossy();
-    (s.replace("ready-", "go-").into(), s.replace("ready-", "result-").into())
+    (
+        s.replace("ready-", "go-").into(),
+        s.replace("ready-", "result-").into(),
+    )
 }
 
 /// Computes until told to stop, then checks itself: the verdict is written
@@ -221,7 +230,8 @@ fn verdict(result: &Path, ok: bool, what: String) -> ! {
 }
 
 fn lcg(x: u64) -> u64 {
-    x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407)
+    x.wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
 }
 
 /// Integer state in general-purpose registers, a double in an xmm register
@@ -270,8 +280,18 @@ fn counter_fpu(ready_path: &Path) -> Result<()> {
         y = lcg(y);
         g = g * 0.999 + 1.0;
     }
-    let ok = x == y && f.to_bits() == g.to_bits() && lanes == [n as f64; 4] && std::process::id() == pid;
-    verdict(&result, ok, format!("counter n={n} pid={pid} lcg={} xmm={} ymm={}", x == y, f.to_bits() == g.to_bits(), lanes == [n as f64; 4]))
+    let ok =
+        x == y && f.to_bits() == g.to_bits() && lanes == [n as f64; 4] && std::process::id() == pid;
+    verdict(
+        &result,
+        ok,
+        format!(
+            "counter n={n} pid={pid} lcg={} xmm={} ymm={}",
+            x == y,
+            f.to_bits() == g.to_bits(),
+            lanes == [n as f64; 4]
+        ),
+    )
 }
 
 /// 64 MiB (or `KCKPT_HEAP_MIB`) filled with a pattern and hashed; after
@@ -279,7 +299,10 @@ fn counter_fpu(ready_path: &Path) -> Result<()> {
 fn heap_check(ready_path: &Path) -> Result<()> {
     name("heap-check");
     let (go, result) = go_and_result(ready_path);
-    let mib: usize = std::env::var("KCKPT_HEAP_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mib: usize = std::env::var("KCKPT_HEAP_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     let len = mib << 20;
     let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -289,14 +312,22 @@ fn heap_check(ready_path: &Path) -> Result<()> {
         x ^= x << 17;
         buf.push(x);
     }
-    let hash = |b: &[u64]| b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| (h ^ v).wrapping_mul(0x100_0000_01b3));
+    let hash = |b: &[u64]| {
+        b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+            (h ^ v).wrapping_mul(0x100_0000_01b3)
+        })
+    };
     let before = hash(&buf);
     ready(ready_path)?;
     while !go.exists() {
         std::thread::yield_now();
     }
     let after = hash(&buf);
-    verdict(&result, before == after && buf.len() == len / 8, format!("heap {mib} MiB hash equal={}", before == after))
+    verdict(
+        &result,
+        before == after && buf.len() == len / 8,
+        format!("heap {mib} MiB hash equal={}", before == after),
+    )
 }
 
 /// Prints `tick N` every 200 ms, forever: the demo's workload.
@@ -327,10 +358,18 @@ fn files_check(ready_path: &Path) -> Result<()> {
     std::env::set_current_dir("/tmp")?;
     umask(Mode::from_bits_truncate(0o027));
     let mode = Mode::from_bits_truncate(0o644);
-    let append = open(append_path.as_str(), OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_APPEND, mode)?;
+    let append = open(
+        append_path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_APPEND,
+        mode,
+    )?;
     write(&append, b"before\n")?;
     fcntl(&append, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
-    let offset = open(offset_path.as_str(), OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC, mode)?;
+    let offset = open(
+        offset_path.as_str(),
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC,
+        mode,
+    )?;
     write(&offset, &[7u8; 100])?;
     lseek(&offset, 37, Whence::SeekSet)?;
     ready(ready_path)?;
@@ -404,7 +443,11 @@ fn signals_check(ready_path: &Path) -> Result<()> {
     unsafe {
         let stack = Box::leak(vec![0u8; ALTSTACK_SIZE].into_boxed_slice());
         ALTSTACK.store(stack.as_mut_ptr() as usize, Relaxed);
-        let ss = libc::stack_t { ss_sp: stack.as_mut_ptr().cast(), ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        let ss = libc::stack_t {
+            ss_sp: stack.as_mut_ptr().cast(),
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
         if libc::sigaltstack(&ss, std::ptr::null_mut()) != 0 {
             bail!("sigaltstack failed");
         }
@@ -427,9 +470,16 @@ fn signals_check(ready_path: &Path) -> Result<()> {
         libc::sigaddset(&mut set, libc::SIGHUP);
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         // Pending for the process, with a value; pending for this thread.
-        let value = libc::sigval { sival_ptr: 42usize as *mut libc::c_void };
+        let value = libc::sigval {
+            sival_ptr: 42usize as *mut libc::c_void,
+        };
         libc::sigqueue(libc::getpid(), libc::SIGTERM, value);
-        libc::syscall(libc::SYS_tgkill, libc::getpid(), libc::gettid(), libc::SIGHUP);
+        libc::syscall(
+            libc::SYS_tgkill,
+            libc::getpid(),
+            libc::gettid(),
+            libc::SIGHUP,
+        );
     }
     ready(ready_path)?;
     while !go.exists() {
@@ -445,12 +495,15 @@ fn signals_check(ready_path: &Path) -> Result<()> {
         }
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigprocmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
-        if libc::sigismember(&set, libc::SIGTERM) != 1 || libc::sigismember(&set, libc::SIGHUP) != 1 {
+        if libc::sigismember(&set, libc::SIGTERM) != 1 || libc::sigismember(&set, libc::SIGHUP) != 1
+        {
             bad.push("blocked mask");
         }
         let mut pend: libc::sigset_t = std::mem::zeroed();
         libc::sigpending(&mut pend);
-        if libc::sigismember(&pend, libc::SIGTERM) != 1 || libc::sigismember(&pend, libc::SIGHUP) != 1 {
+        if libc::sigismember(&pend, libc::SIGTERM) != 1
+            || libc::sigismember(&pend, libc::SIGHUP) != 1
+        {
             bad.push("pending");
         }
         libc::raise(libc::SIGUSR1);
@@ -540,9 +593,18 @@ fn vdso_clock(ready_path: &Path) -> Result<()> {
         }
     }
     let via_vdso = std::time::Instant::now();
-    let mut ts = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = nix::libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a direct system call with a valid timespec.
-    unsafe { nix::libc::syscall(nix::libc::SYS_clock_gettime, nix::libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_clock_gettime,
+            nix::libc::CLOCK_MONOTONIC,
+            &mut ts,
+        )
+    };
     let after = std::time::Instant::now();
     let sys_ns = ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128;
     // Instant has no public epoch: compare durations from `last`.
@@ -557,14 +619,29 @@ fn nanosleep_once(ready_path: &Path) -> Result<()> {
     let (_, result) = go_and_result(ready_path);
     ready(ready_path)?;
     let start = std::time::Instant::now();
-    let req = nix::libc::timespec { tv_sec: 3, tv_nsec: 0 };
-    let mut rem = nix::libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let req = nix::libc::timespec {
+        tv_sec: 3,
+        tv_nsec: 0,
+    };
+    let mut rem = nix::libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid timespecs.
     let ret = unsafe { nix::libc::nanosleep(&req, &mut rem) };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
     let slept = start.elapsed();
     let ok = ret == 0 && slept >= std::time::Duration::from_secs(3);
-    verdict(&result, ok, format!("nanosleep returned {} (errno {}) slept>=3s={}", ret, if ret == 0 { 0 } else { errno }, slept.as_secs() >= 3))
+    verdict(
+        &result,
+        ok,
+        format!(
+            "nanosleep returned {} (errno {}) slept>=3s={}",
+            ret,
+            if ret == 0 { 0 } else { errno },
+            slept.as_secs() >= 3
+        ),
+    )
 }
 
 #[repr(C, align(32))]
@@ -581,15 +658,21 @@ fn misc_check(ready_path: &Path) -> Result<()> {
     area.0[1] = u32::MAX; // cpu_id: RSEQ_CPU_ID_UNINITIALIZED
     let head: &'static mut [u64; 3] = Box::leak(Box::new([0u64; 3]));
     head[0] = head.as_ptr() as u64; // an empty list points to itself
-    // SAFETY: system calls with valid, leaked arguments.
+                                    // SAFETY: system calls with valid, leaked arguments.
     unsafe {
         if libc::syscall(libc::SYS_rseq, area as *mut RseqArea, 32u32, 0, RSEQ_SIG) != 0 {
-            bail!("rseq registration failed: {}", std::io::Error::last_os_error());
+            bail!(
+                "rseq registration failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
         libc::syscall(libc::SYS_set_robust_list, head.as_ptr(), 24usize);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2);
         libc::personality(0x0040000); // ADDR_NO_RANDOMIZE
-        let lim = libc::rlimit { rlim_cur: 200, rlim_max: 300 };
+        let lim = libc::rlimit {
+            rlim_cur: 200,
+            rlim_max: 300,
+        };
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
     ready(ready_path)?;
@@ -619,7 +702,10 @@ fn misc_check(ready_path: &Path) -> Result<()> {
         if libc::personality(0xffff_ffff) & 0x0040000 == 0 {
             bad.push("personality");
         }
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
         if (lim.rlim_cur, lim.rlim_max) != (200, 300) {
             bad.push("RLIMIT_NOFILE");
@@ -635,17 +721,33 @@ fn creds_check(ready_path: &Path) -> Result<()> {
     use nix::unistd::{getresgid, getresuid, setresgid, setresuid, Gid, Uid};
     name("creds");
     let (go, result) = go_and_result(ready_path);
-    setresgid(Gid::from_raw(1000), Gid::from_raw(1000), Gid::from_raw(1000))?;
-    setresuid(Uid::from_raw(1000), Uid::from_raw(1000), Uid::from_raw(1000))?;
+    setresgid(
+        Gid::from_raw(1000),
+        Gid::from_raw(1000),
+        Gid::from_raw(1000),
+    )?;
+    setresuid(
+        Uid::from_raw(1000),
+        Uid::from_raw(1000),
+        Uid::from_raw(1000),
+    )?;
     ready(ready_path)?;
     while !go.exists() {
         std::thread::yield_now();
     }
     let u = getresuid()?;
     let g = getresgid()?;
-    let ok = [u.real, u.effective, u.saved].iter().all(|x| x.as_raw() == 1000)
-        && [g.real, g.effective, g.saved].iter().all(|x| x.as_raw() == 1000);
-    verdict(&result, ok, format!("creds uid={} euid={} gid={}", u.real, u.effective, g.real))
+    let ok = [u.real, u.effective, u.saved]
+        .iter()
+        .all(|x| x.as_raw() == 1000)
+        && [g.real, g.effective, g.saved]
+            .iter()
+            .all(|x| x.as_raw() == 1000);
+    verdict(
+        &result,
+        ok,
+        format!("creds uid={} euid={} gid={}", u.real, u.effective, g.real),
+    )
 }
 
 static ALARMS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
@@ -668,8 +770,14 @@ fn itimer_check(ready_path: &Path) -> Result<()> {
         sa.sa_sigaction = on_alarm as *const () as usize;
         libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
         let it = libc::itimerval {
-            it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
-            it_value: libc::timeval { tv_sec: 1, tv_usec: 500_000 },
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 1,
+                tv_usec: 500_000,
+            },
         };
         libc::setitimer(libc::ITIMER_REAL, &it, std::ptr::null_mut());
     }
@@ -683,7 +791,11 @@ fn itimer_check(ready_path: &Path) -> Result<()> {
         std::thread::yield_now();
     }
     let fired = ALARMS.load(Relaxed);
-    verdict(&result, before == 0 && fired == 1, format!("itimer fired_before_go={before} fired={fired}"))
+    verdict(
+        &result,
+        before == 0 && fired == 1,
+        format!("itimer fired_before_go={before} fired={fired}"),
+    )
 }
 
 /// Mappings that need more than anonymous read-write memory: a private
@@ -697,14 +809,26 @@ fn mappings_check(ready_path: &Path) -> Result<()> {
     let (go, result) = go_and_result(ready_path);
     let page = 4096usize;
     let path = ready_path.to_string_lossy().replace("ready-", "mapped-");
-    std::fs::write(&path, (0..4 * page).map(|i| (i / page) as u8 + b'A').collect::<Vec<u8>>())?;
+    std::fs::write(
+        &path,
+        (0..4 * page)
+            .map(|i| (i / page) as u8 + b'A')
+            .collect::<Vec<u8>>(),
+    )?;
     let file = std::fs::File::open(&path)?;
     // SAFETY: mappings of fresh regions and of a file we hold open; every
     // access below stays inside them and respects their protection.
     let (fmap, ro, none) = unsafe {
         use std::os::fd::AsRawFd;
         let prot = libc::PROT_READ | libc::PROT_WRITE;
-        let fmap = libc::mmap(std::ptr::null_mut(), 4 * page, prot, libc::MAP_PRIVATE, file.as_raw_fd(), 0) as *mut u8;
+        let fmap = libc::mmap(
+            std::ptr::null_mut(),
+            4 * page,
+            prot,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        ) as *mut u8;
         // Dirty pages 1 and 3; pages 0 and 2 stay the file's.
         *fmap.add(page) = b'x';
         *fmap.add(3 * page + 7) = b'y';
@@ -726,7 +850,7 @@ fn mappings_check(ready_path: &Path) -> Result<()> {
         let a = addr as usize;
         maps.lines()
             .find(|l| {
-                let mut r = l.split(|c| c == '-' || c == ' ');
+                let mut r = l.split(['-', ' ']);
                 let s = usize::from_str_radix(r.next().unwrap_or("0"), 16).unwrap_or(0);
                 let e = usize::from_str_radix(r.next().unwrap_or("0"), 16).unwrap_or(0);
                 (s..e).contains(&a)

@@ -20,7 +20,9 @@ fn results() -> &'static Vec<Event> {
 }
 
 fn result_of(name: &str) -> &'static ScenarioResult {
-    let started = results().iter().any(|e| matches!(e, Event::Start { scenario } if scenario == name));
+    let started = results()
+        .iter()
+        .any(|e| matches!(e, Event::Start { scenario } if scenario == name));
     results()
         .iter()
         .find_map(|e| match e {
@@ -81,9 +83,15 @@ fn scenario(#[case] name: &str) {
     assert_eq!(r.error, None, "scenario {name} failed in the guest");
     assert!(!r.checks.is_empty(), "scenario {name} made no checks");
     let failed: Vec<_> = r.checks.iter().filter(|c| !c.passed()).collect();
-    assert!(failed.is_empty(), "scenario {name}: failed checks: {failed:#?}");
+    assert!(
+        failed.is_empty(),
+        "scenario {name}: failed checks: {failed:#?}"
+    );
     // The image tells the same story as /proc, row by row.
-    assert_eq!(r.image, r.truth, "scenario {name}: image differs from /proc");
+    assert_eq!(
+        r.image, r.truth,
+        "scenario {name}: image differs from /proc"
+    );
     assert!(r.ok, "scenario {name} reported not ok");
     insta::assert_yaml_snapshot!(name, r);
 }
@@ -93,6 +101,9 @@ fn every_scenario_has_a_case() {
     // The rstest list above must name every scenario the guest runs.
     let src = include_str!("scenarios.rs");
     for name in SCENARIOS {
-        assert!(src.contains(&format!("#[case::{name}(\"{name}\")]")), "no test case for scenario {name}");
+        assert!(
+            src.contains(&format!("#[case::{name}(\"{name}\")]")),
+            "no test case for scenario {name}"
+        );
     }
 }

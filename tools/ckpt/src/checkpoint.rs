@@ -149,7 +149,14 @@ impl Mapping {
         // SAFETY: a private read-only mapping of a file we hold open; it is
         // only read through `bytes` while `self` lives.
         let ptr = unsafe {
-            nix::sys::mman::mmap(None, nz, nix::sys::mman::ProtFlags::PROT_READ, nix::sys::mman::MapFlags::MAP_PRIVATE, f, 0)
+            nix::sys::mman::mmap(
+                None,
+                nz,
+                nix::sys::mman::ProtFlags::PROT_READ,
+                nix::sys::mman::MapFlags::MAP_PRIVATE,
+                f,
+                0,
+            )
         }
         .context("cannot map the image")?;
         Ok(Self { ptr, len })
@@ -222,8 +229,9 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     let mut f = match input {
         RestartInput::File(f) => f,
         RestartInput::Stream(mut r) => {
-            let memfd = nix::sys::memfd::memfd_create(c"ckpt-image", nix::sys::memfd::MFdFlags::empty())
-                .context("memfd_create")?;
+            let memfd =
+                nix::sys::memfd::memfd_create(c"ckpt-image", nix::sys::memfd::MFdFlags::empty())
+                    .context("memfd_create")?;
             let mut f = File::from(memfd);
             std::io::copy(&mut r, &mut f).context("cannot read the image")?;
             f
@@ -247,8 +255,11 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     // A zombie (the killed original, say) holds the pid until its parent
     // reaps it: give the parent a moment.
     let zombie = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
     };
     for _ in 0..200 {
         if !zombie() {
@@ -263,10 +274,16 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         )
         .into());
     }
-    let name = opts.name.map(str::to_owned).unwrap_or_else(|| format!("restart-{pid}"));
+    let name = opts
+        .name
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("restart-{pid}"));
     let cg = cgroup::create(&name)?;
     if !cgroup::procs(&cg)?.is_empty() {
-        anyhow::bail!("cgroup {} is in use: give another --name", rel(&cg).display());
+        anyhow::bail!(
+            "cgroup {} is in use: give another --name",
+            rel(&cg).display()
+        );
     }
     let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
     let set_tid = [pid];
@@ -274,9 +291,18 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     // recreates the process with its pid in there.
     let direct = !opts.pidns || pid == 1;
     let args = CloneArgs {
-        flags: CLONE_INTO_CGROUP | if opts.pidns { nix::libc::CLONE_NEWPID as u64 } else { 0 },
+        flags: CLONE_INTO_CGROUP
+            | if opts.pidns {
+                nix::libc::CLONE_NEWPID as u64
+            } else {
+                0
+            },
         exit_signal: nix::libc::SIGCHLD as u64,
-        set_tid: if opts.pidns { 0 } else { set_tid.as_ptr() as u64 },
+        set_tid: if opts.pidns {
+            0
+        } else {
+            set_tid.as_ptr() as u64
+        },
         set_tid_size: if opts.pidns { 0 } else { 1 },
         cgroup: cg_dir.as_raw_fd() as u64,
         ..Default::default()
@@ -286,8 +312,13 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         let errno = Errno::last();
         let _ = std::fs::remove_dir(&cg);
         let message = match errno {
-            Errno::EEXIST => format!("pid {pid} is taken: stop the process that has it and try again"),
-            Errno::EPERM => "recreating a process with its pid needs CAP_CHECKPOINT_RESTORE (run as root)".to_owned(),
+            Errno::EEXIST => {
+                format!("pid {pid} is taken: stop the process that has it and try again")
+            }
+            Errno::EPERM => {
+                "recreating a process with its pid needs CAP_CHECKPOINT_RESTORE (run as root)"
+                    .to_owned()
+            }
             _ => format!("clone3 with pid {pid} failed: {} ({errno:?})", errno.desc()),
         };
         return Err(CheckpointError::new(errno, message).into());
@@ -309,7 +340,10 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
             become_saved(&f, pid);
         }
         let code = if inner < 0 {
-            eprintln!("ckpt: clone3 with pid {pid} in the new pid namespace failed: {}", Errno::last().desc());
+            eprintln!(
+                "ckpt: clone3 with pid {pid} in the new pid namespace failed: {}",
+                Errno::last().desc()
+            );
             125
         } else {
             wait_exit_code(inner as i32)
@@ -336,7 +370,13 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
 fn clone3(args: &CloneArgs) -> i64 {
     // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
     // child continues on a copy of this (single-threaded) process.
-    unsafe { nix::libc::syscall(nix::libc::SYS_clone3, args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }
+    unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_clone3,
+            args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
 }
 
 /// In the recreated process: restart(2), which does not return on success.

@@ -172,9 +172,7 @@ impl VmaInfo {
             VMA_VVAR => "[vvar]".to_owned(),
             // The rules of /proc/PID/maps.
             _ if v.start < mm.brk && v.end > mm.start_brk => "[heap]".to_owned(),
-            _ if v.start <= mm.start_stack && v.end >= mm.start_stack => {
-                "[stack]".to_owned()
-            }
+            _ if v.start <= mm.start_stack && v.end >= mm.start_stack => "[stack]".to_owned(),
             _ => String::new(),
         };
         Self {
@@ -182,7 +180,11 @@ impl VmaInfo {
             end: v.end,
             perms,
             // /proc/PID/maps shows an offset for file mappings only.
-            offset: if v.kind == VMA_FILE { v.pgoff.saturating_mul(ckpt_image::PAGE_SIZE as u64) } else { 0 },
+            offset: if v.kind == VMA_FILE {
+                v.pgoff.saturating_mul(ckpt_image::PAGE_SIZE as u64)
+            } else {
+                0
+            },
             kind: kind.to_owned(),
             name,
             pages: 0,
@@ -250,7 +252,10 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::Header(h) => header = Some(h),
             Item::Forest(f) => forest = Some(f),
             Item::Task(t) => tasks.push(TaskInfo::from(&t)),
-            Item::TaskState(t) => states.push(StateInfo { pid: t.pid, ..Default::default() }),
+            Item::TaskState(t) => states.push(StateInfo {
+                pid: t.pid,
+                ..Default::default()
+            }),
             Item::Regs(r) => {
                 if let Some(s) = states.last_mut() {
                     (s.rip, s.rsp, s.rax, s.orig_rax) = (r.ip(), r.sp(), r.ax(), r.orig_ax());
@@ -283,7 +288,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::Pages(h, _) => {
                 if let Some(mm) = states.last_mut().and_then(|s| s.mm.as_mut()) {
                     mm.pages += u64::from(h.nr);
-                    if let Some(v) = mm.vmas.iter_mut().find(|v| v.start <= h.vaddr && h.vaddr < v.end) {
+                    if let Some(v) = mm
+                        .vmas
+                        .iter_mut()
+                        .find(|v| v.start <= h.vaddr && h.vaddr < v.end)
+                    {
                         v.pages += u64::from(h.nr);
                     }
                 }
@@ -317,7 +326,13 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         .iter()
                         .enumerate()
                         .filter(|(_, a)| a.handler != 0)
-                        .map(|(i, a)| format!("{}:{}", i + 1, if a.handler == 1 { "ignore" } else { "handler" }))
+                        .map(|(i, a)| {
+                            format!(
+                                "{}:{}",
+                                i + 1,
+                                if a.handler == 1 { "ignore" } else { "handler" }
+                            )
+                        })
                         .collect();
                 }
             }
@@ -447,7 +462,10 @@ pub fn table(img: &Image) -> String {
             st.orig_rax as i64,
             st.xstate_size,
             st.xfeatures,
-            st.resume.as_ref().map(|r| format!(", resumes {r}")).unwrap_or_default()
+            st.resume
+                .as_ref()
+                .map(|r| format!(", resumes {r}"))
+                .unwrap_or_default()
         );
         if let Some(mm) = &st.mm {
             let _ = writeln!(
@@ -473,9 +491,19 @@ pub fn table(img: &Image) -> String {
             "  signals: blocked {} pending {}{}{}{}",
             st.blocked,
             st.pending,
-            st.shared_pending.as_ref().map(|p| format!(" shared {p}")).unwrap_or_default(),
-            st.altstack.as_ref().map(|a| format!(" altstack {a}")).unwrap_or_default(),
-            if st.handlers.is_empty() { String::new() } else { format!(" actions {}", st.handlers.join(" ")) }
+            st.shared_pending
+                .as_ref()
+                .map(|p| format!(" shared {p}"))
+                .unwrap_or_default(),
+            st.altstack
+                .as_ref()
+                .map(|a| format!(" altstack {a}"))
+                .unwrap_or_default(),
+            if st.handlers.is_empty() {
+                String::new()
+            } else {
+                format!(" actions {}", st.handlers.join(" "))
+            }
         );
         if let Some(files) = &st.files {
             let _ = writeln!(out, "  files: cwd {}, umask {:03o}", files.cwd, files.umask);

@@ -17,7 +17,9 @@ pub mod inspect;
 mod run;
 mod sys;
 
-pub use checkpoint::{checkpoint, restart, CheckpointOptions, RestartInput, RestartOptions, RestartOutcome};
+pub use checkpoint::{
+    checkpoint, restart, CheckpointOptions, RestartInput, RestartOptions, RestartOutcome,
+};
 pub use error::CheckpointError;
 pub use run::{run, run_with, RunOptions};
 pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart};

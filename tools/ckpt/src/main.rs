@@ -133,11 +133,22 @@ fn main() -> ExitCode {
             checkpoint(pid, &output, &opts)
         }
         Command::Inspect { image, json } => inspect(&image, json),
-        Command::Restart { image, name, detach, pidns } => {
-            let opts = ckpt::RestartOptions { name: name.as_deref(), detach, pidns };
+        Command::Restart {
+            image,
+            name,
+            detach,
+            pidns,
+        } => {
+            let opts = ckpt::RestartOptions {
+                name: name.as_deref(),
+                detach,
+                pidns,
+            };
             match restart(&image, &opts) {
                 Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),
-                Ok(ckpt::RestartOutcome::Signaled(sig)) => return ExitCode::from(128u8.wrapping_add(sig as u8)),
+                Ok(ckpt::RestartOutcome::Signaled(sig)) => {
+                    return ExitCode::from(128u8.wrapping_add(sig as u8))
+                }
                 Ok(ckpt::RestartOutcome::Detached(pid)) => {
                     println!("{pid}");
                     Ok(())

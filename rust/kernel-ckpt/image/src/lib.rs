@@ -290,7 +290,12 @@ impl Header {
         if pad != [0; 3] {
             return Err(ErrorKind::BadPadding);
         }
-        Ok(Self { version, arch, flags, release })
+        Ok(Self {
+            version,
+            arch,
+            flags,
+            release,
+        })
     }
 
     /// The kernel release as text (up to the first NUL).
@@ -415,7 +420,17 @@ impl TaskEntry {
         if (flags & TASK_THREAD != 0) == (pid == tgid) {
             return Err(ErrorKind::BadField("flags", flags.into()));
         }
-        Ok(Self { pid, tgid, ppid, sid, pgid, flags, exit_code, exit_signal, comm })
+        Ok(Self {
+            pid,
+            tgid,
+            ppid,
+            sid,
+            pgid,
+            flags,
+            exit_code,
+            exit_signal,
+            comm,
+        })
     }
 
     /// The command name as text (up to the first NUL).
@@ -535,12 +550,18 @@ impl fmt::Display for ErrorKind {
                 write!(f, "payload length {len}, expected {expected}")
             }
             Self::Oversized(len) => {
-                write!(f, "payload length {len} exceeds the limit of {MAX_PAYLOAD_LEN}")
+                write!(
+                    f,
+                    "payload length {len} exceeds the limit of {MAX_PAYLOAD_LEN}"
+                )
             }
             Self::BadPadding => write!(f, "non-zero padding"),
             Self::BadMagic => write!(f, "bad magic: not a kernel-ckpt image"),
             Self::UnsupportedVersion(v) => {
-                write!(f, "format version {v}, this reader knows version {IMAGE_VERSION}")
+                write!(
+                    f,
+                    "format version {v}, this reader knows version {IMAGE_VERSION}"
+                )
             }
             Self::UnknownArch(a) => write!(f, "unknown architecture code {a}"),
             Self::UnknownFlags(fl) => write!(f, "unknown checkpoint flags {fl:#x}"),
@@ -604,7 +625,11 @@ pub struct RawRecords<'a> {
 impl<'a> RawRecords<'a> {
     /// Iterates over the records of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0, index: 0 }
+        Self {
+            buf,
+            pos: 0,
+            index: 0,
+        }
     }
 
     /// Byte offset of the next record.
@@ -633,14 +658,29 @@ impl<'a> RawRecords<'a> {
         let start = offset
             .checked_add(RECORD_HEADER_LEN)
             .ok_or(err(Some(kind), ErrorKind::Truncated))?;
-        let end = start.checked_add(len).ok_or(err(Some(kind), ErrorKind::Truncated))?;
-        let next = end.checked_add(pad).ok_or(err(Some(kind), ErrorKind::Truncated))?;
-        let payload = self.buf.get(start..end).ok_or(err(Some(kind), ErrorKind::Truncated))?;
-        let padding = self.buf.get(end..next).ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let end = start
+            .checked_add(len)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let next = end
+            .checked_add(pad)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let payload = self
+            .buf
+            .get(start..end)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let padding = self
+            .buf
+            .get(end..next)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
         if padding.iter().any(|&b| b != 0) {
             return Err(err(Some(kind), ErrorKind::BadPadding));
         }
-        let rec = RawRecord { kind, payload, index: self.index, offset: offset as u64 };
+        let rec = RawRecord {
+            kind,
+            payload,
+            index: self.index,
+            offset: offset as u64,
+        };
         self.pos = next;
         self.index = self.index.saturating_add(1);
         Ok(rec)
@@ -735,11 +775,18 @@ enum Step {
 enum State {
     Header,
     Forest,
-    Tasks { left: u32 },
+    Tasks {
+        left: u32,
+    },
     /// Between task states: another one, or the tail. `left` counts the
     /// task states the forest still allows.
-    Body { left: u32 },
-    InTask { left: u32, step: Step },
+    Body {
+        left: u32,
+    },
+    InTask {
+        left: u32,
+        step: Step,
+    },
     Done,
 }
 
@@ -760,7 +807,10 @@ impl Default for Parser {
 impl Parser {
     /// A parser expecting the header.
     pub const fn new() -> Self {
-        Self { state: State::Header, nr_tasks: 0 }
+        Self {
+            state: State::Header,
+            nr_tasks: 0,
+        }
     }
 
     /// Whether the tail was read: the image is complete.
@@ -774,17 +824,47 @@ impl Parser {
             State::Forest => "forest",
             State::Tasks { .. } => "task",
             State::Body { .. } => "task-state or tail",
-            State::InTask { step: Step::Regs, .. } => "regs",
-            State::InTask { step: Step::Xstate, .. } => "xstate",
-            State::InTask { step: Step::RestartBlock, .. } => "restart-block",
-            State::InTask { step: Step::TaskMisc, .. } => "task-misc",
-            State::InTask { step: Step::Signals, .. } => "signals",
-            State::InTask { step: Step::Sighand, .. } => "sighand",
-            State::InTask { step: Step::MmOrEnd, .. } => "mm or task-end",
-            State::InTask { step: Step::Vmas { .. }, .. } => "vma",
-            State::InTask { step: Step::Files, .. } => "files",
-            State::InTask { step: Step::Fds { .. }, .. } => "fd",
-            State::InTask { step: Step::Pages { .. }, .. } => "pages or task-end",
+            State::InTask {
+                step: Step::Regs, ..
+            } => "regs",
+            State::InTask {
+                step: Step::Xstate, ..
+            } => "xstate",
+            State::InTask {
+                step: Step::RestartBlock,
+                ..
+            } => "restart-block",
+            State::InTask {
+                step: Step::TaskMisc,
+                ..
+            } => "task-misc",
+            State::InTask {
+                step: Step::Signals,
+                ..
+            } => "signals",
+            State::InTask {
+                step: Step::Sighand,
+                ..
+            } => "sighand",
+            State::InTask {
+                step: Step::MmOrEnd,
+                ..
+            } => "mm or task-end",
+            State::InTask {
+                step: Step::Vmas { .. },
+                ..
+            } => "vma",
+            State::InTask {
+                step: Step::Files, ..
+            } => "files",
+            State::InTask {
+                step: Step::Fds { .. },
+                ..
+            } => "fd",
+            State::InTask {
+                step: Step::Pages { .. },
+                ..
+            } => "pages or task-end",
             State::Done => "end of image",
         }
     }
@@ -792,7 +872,10 @@ impl Parser {
     /// Decodes the next record of the stream.
     pub fn feed<'a>(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
         let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
-        let unexpected = Err(ErrorKind::Unexpected { found: kind, expected: self.expected() });
+        let unexpected = Err(ErrorKind::Unexpected {
+            found: kind,
+            expected: self.expected(),
+        });
         let p = rec.payload;
         let exact = |len: usize| {
             if p.len() == len {
@@ -820,7 +903,9 @@ impl Parser {
                 let t = TaskEntry::decode(p)?;
                 let left = left.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
                 let next = if left == 0 {
-                    State::Body { left: self.nr_tasks }
+                    State::Body {
+                        left: self.nr_tasks,
+                    }
                 } else {
                     State::Tasks { left }
                 };
@@ -829,8 +914,16 @@ impl Parser {
             (State::Body { left }, RecordType::TaskState) => {
                 exact(TaskState::LEN)?;
                 let t = TaskState::decode(p)?;
-                let left = left.checked_sub(1).ok_or(ErrorKind::BadField("task states", 0))?;
-                (Item::TaskState(t), State::InTask { left, step: Step::Regs })
+                let left = left
+                    .checked_sub(1)
+                    .ok_or(ErrorKind::BadField("task states", 0))?;
+                (
+                    Item::TaskState(t),
+                    State::InTask {
+                        left,
+                        step: Step::Regs,
+                    },
+                )
             }
             (State::Body { .. }, RecordType::Tail) => {
                 exact(Tail::LEN)?;
@@ -840,62 +933,189 @@ impl Parser {
                 }
                 (Item::Tail(t), State::Done)
             }
-            (State::InTask { left, step: Step::Regs }, RecordType::Regs) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Regs,
+                },
+                RecordType::Regs,
+            ) => {
                 exact(Regs::LEN)?;
-                (Item::Regs(Regs::decode(p)?), State::InTask { left, step: Step::Xstate })
+                (
+                    Item::Regs(Regs::decode(p)?),
+                    State::InTask {
+                        left,
+                        step: Step::Xstate,
+                    },
+                )
             }
-            (State::InTask { left, step: Step::Xstate }, RecordType::Xstate) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Xstate,
+                },
+                RecordType::Xstate,
+            ) => {
                 let (h, data) = XstateHeader::decode(p)?;
-                (Item::Xstate(h, data), State::InTask { left, step: Step::RestartBlock })
+                (
+                    Item::Xstate(h, data),
+                    State::InTask {
+                        left,
+                        step: Step::RestartBlock,
+                    },
+                )
             }
-            (State::InTask { left, step: Step::RestartBlock }, RecordType::RestartBlock) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::RestartBlock,
+                },
+                RecordType::RestartBlock,
+            ) => {
                 exact(RestartBlock::LEN)?;
-                (Item::RestartBlock(RestartBlock::decode(p)?), State::InTask { left, step: Step::TaskMisc })
+                (
+                    Item::RestartBlock(RestartBlock::decode(p)?),
+                    State::InTask {
+                        left,
+                        step: Step::TaskMisc,
+                    },
+                )
             }
-            (State::InTask { left, step: Step::TaskMisc }, RecordType::TaskMisc) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::TaskMisc,
+                },
+                RecordType::TaskMisc,
+            ) => {
                 exact(TaskMisc::LEN)?;
-                (Item::TaskMisc(TaskMisc::decode(p)?), State::InTask { left, step: Step::Signals })
+                (
+                    Item::TaskMisc(TaskMisc::decode(p)?),
+                    State::InTask {
+                        left,
+                        step: Step::Signals,
+                    },
+                )
             }
-            (State::InTask { left, step: Step::Signals }, RecordType::Signals) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Signals,
+                },
+                RecordType::Signals,
+            ) => {
                 let (s, infos) = Signals::decode(p)?;
-                (Item::Signals(s, infos), State::InTask { left, step: Step::MmOrEnd })
+                (
+                    Item::Signals(s, infos),
+                    State::InTask {
+                        left,
+                        step: Step::MmOrEnd,
+                    },
+                )
             }
-            (State::InTask { left, step: Step::Sighand }, RecordType::Sighand) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Sighand,
+                },
+                RecordType::Sighand,
+            ) => {
                 Sighand::decode(p)?;
-                (Item::Sighand(p), State::InTask { left, step: Step::Pages { next: 0 } })
+                (
+                    Item::Sighand(p),
+                    State::InTask {
+                        left,
+                        step: Step::Pages { next: 0 },
+                    },
+                )
             }
-            (State::InTask { left, step: Step::MmOrEnd }, RecordType::Mm) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::MmOrEnd,
+                },
+                RecordType::Mm,
+            ) => {
                 let (m, exe) = MmHeader::decode(p)?;
-                let step = if m.nr_vmas == 0 { Step::Files } else { Step::Vmas { left: m.nr_vmas } };
+                let step = if m.nr_vmas == 0 {
+                    Step::Files
+                } else {
+                    Step::Vmas { left: m.nr_vmas }
+                };
                 (Item::Mm(m, exe), State::InTask { left, step })
             }
-            (State::InTask { left, step: Step::Vmas { left: vmas } }, RecordType::Vma) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Vmas { left: vmas },
+                },
+                RecordType::Vma,
+            ) => {
                 let (v, path) = Vma::decode(p)?;
                 let vmas = vmas.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if vmas == 0 { Step::Files } else { Step::Vmas { left: vmas } };
+                let step = if vmas == 0 {
+                    Step::Files
+                } else {
+                    Step::Vmas { left: vmas }
+                };
                 (Item::Vma(v, path), State::InTask { left, step })
             }
-            (State::InTask { left, step: Step::Files }, RecordType::Files) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Files,
+                },
+                RecordType::Files,
+            ) => {
                 let (h, cwd) = FilesHeader::decode(p)?;
-                let step = if h.nr_fds == 0 { Step::Sighand } else { Step::Fds { left: h.nr_fds } };
+                let step = if h.nr_fds == 0 {
+                    Step::Sighand
+                } else {
+                    Step::Fds { left: h.nr_fds }
+                };
                 (Item::Files(h, cwd), State::InTask { left, step })
             }
-            (State::InTask { left, step: Step::Fds { left: fds } }, RecordType::Fd) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Fds { left: fds },
+                },
+                RecordType::Fd,
+            ) => {
                 let (f, path) = Fd::decode(p)?;
                 let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if fds == 0 { Step::Sighand } else { Step::Fds { left: fds } };
+                let step = if fds == 0 {
+                    Step::Sighand
+                } else {
+                    Step::Fds { left: fds }
+                };
                 (Item::Fd(f, path), State::InTask { left, step })
             }
-            (State::InTask { left, step: Step::Pages { next } }, RecordType::Pages) => {
+            (
+                State::InTask {
+                    left,
+                    step: Step::Pages { next },
+                },
+                RecordType::Pages,
+            ) => {
                 let (h, data) = PagesHeader::decode(p)?;
                 if h.vaddr < next {
                     return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
                 }
                 let end = h.vaddr.saturating_add(u64::from(h.nr) * PAGE_SIZE as u64);
-                (Item::Pages(h, data), State::InTask { left, step: Step::Pages { next: end } })
+                (
+                    Item::Pages(h, data),
+                    State::InTask {
+                        left,
+                        step: Step::Pages { next: end },
+                    },
+                )
             }
             (
-                State::InTask { left, step: Step::MmOrEnd | Step::Pages { .. } },
+                State::InTask {
+                    left,
+                    step: Step::MmOrEnd | Step::Pages { .. },
+                },
                 RecordType::TaskEnd,
             ) => {
                 exact(0)?;
@@ -923,7 +1143,11 @@ pub struct ImageReader<'a> {
 impl<'a> ImageReader<'a> {
     /// Reads the image in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { raw: RawRecords::new(buf), parser: Parser::new(), failed: false }
+        Self {
+            raw: RawRecords::new(buf),
+            parser: Parser::new(),
+            failed: false,
+        }
     }
 }
 

@@ -152,7 +152,10 @@ impl XstateHeader {
         }
         let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if data.len() != size as usize {
-            return Err(ErrorKind::BadLength { len: data.len() as u32, expected: size });
+            return Err(ErrorKind::BadLength {
+                len: data.len() as u32,
+                expected: size,
+            });
         }
         Ok((Self { xfeatures, size }, data))
     }
@@ -234,29 +237,35 @@ impl MmHeader {
         }
         let exe = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if exe.len() != exe_len as usize {
-            return Err(ErrorKind::BadLength { len: exe.len() as u32, expected: exe_len });
+            return Err(ErrorKind::BadLength {
+                len: exe.len() as u32,
+                expected: exe_len,
+            });
         }
         let [start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start, env_end, vdso] =
             f;
         if start_brk > brk {
             return Err(ErrorKind::BadField("brk", brk as i64));
         }
-        Ok((Self {
-            start_code,
-            end_code,
-            start_data,
-            end_data,
-            start_brk,
-            brk,
-            start_stack,
-            arg_start,
-            arg_end,
-            env_start,
-            env_end,
-            vdso,
-            nr_vmas,
-            exe_len,
-        }, exe))
+        Ok((
+            Self {
+                start_code,
+                end_code,
+                start_data,
+                end_data,
+                start_brk,
+                brk,
+                start_stack,
+                arg_start,
+                arg_end,
+                env_start,
+                env_end,
+                vdso,
+                nr_vmas,
+                exe_len,
+            },
+            exe,
+        ))
     }
 }
 
@@ -330,9 +339,22 @@ impl Vma {
         }
         let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if path.len() != path_len as usize {
-            return Err(ErrorKind::BadLength { len: path.len() as u32, expected: path_len });
+            return Err(ErrorKind::BadLength {
+                len: path.len() as u32,
+                expected: path_len,
+            });
         }
-        Ok((Self { start, end, pgoff, flags, kind, path_len }, path))
+        Ok((
+            Self {
+                start,
+                end,
+                pgoff,
+                flags,
+                kind,
+                path_len,
+            },
+            path,
+        ))
     }
 }
 
@@ -372,13 +394,18 @@ impl PagesHeader {
         if nr == 0 || nr > MAX_PAGES_PER_RECORD {
             return Err(ErrorKind::BadField("nr pages", nr.into()));
         }
-        let end = (nr as u64).checked_mul(PAGE_SIZE as u64).and_then(|l| vaddr.checked_add(l));
+        let end = (nr as u64)
+            .checked_mul(PAGE_SIZE as u64)
+            .and_then(|l| vaddr.checked_add(l));
         if vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
             return Err(ErrorKind::BadField("pages address", vaddr as i64));
         }
         let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if data.len() != nr as usize * PAGE_SIZE {
-            return Err(ErrorKind::BadLength { len: p.len() as u32, expected: Self::payload_len(nr) as u32 });
+            return Err(ErrorKind::BadLength {
+                len: p.len() as u32,
+                expected: Self::payload_len(nr) as u32,
+            });
         }
         Ok((Self { vaddr, nr }, data))
     }
@@ -431,9 +458,19 @@ impl FilesHeader {
         }
         let cwd = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if cwd.len() != cwd_len as usize {
-            return Err(ErrorKind::BadLength { len: cwd.len() as u32, expected: cwd_len });
+            return Err(ErrorKind::BadLength {
+                len: cwd.len() as u32,
+                expected: cwd_len,
+            });
         }
-        Ok((Self { nr_fds, umask, cwd_len }, cwd))
+        Ok((
+            Self {
+                nr_fds,
+                umask,
+                cwd_len,
+            },
+            cwd,
+        ))
     }
 }
 
@@ -518,9 +555,22 @@ impl Fd {
         }
         let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         if path.len() != path_len as usize {
-            return Err(ErrorKind::BadLength { len: path.len() as u32, expected: path_len });
+            return Err(ErrorKind::BadLength {
+                len: path.len() as u32,
+                expected: path_len,
+            });
         }
-        Ok((Self { fd, fd_flags, f_flags, kind, pos, path_len }, path))
+        Ok((
+            Self {
+                fd,
+                fd_flags,
+                f_flags,
+                kind,
+                pos,
+                path_len,
+            },
+            path,
+        ))
     }
 }
 
@@ -537,7 +587,10 @@ fn check_infos(mask: u64, nr: u32, infos: &[u8]) -> Result<(), ErrorKind> {
         return Err(ErrorKind::BadField("pending siginfos", nr.into()));
     }
     if infos.len() != nr as usize * SIGINFO_LEN {
-        return Err(ErrorKind::BadLength { len: infos.len() as u32, expected: nr * SIGINFO_LEN as u32 });
+        return Err(ErrorKind::BadLength {
+            len: infos.len() as u32,
+            expected: nr * SIGINFO_LEN as u32,
+        });
     }
     for info in infos.chunks_exact(SIGINFO_LEN) {
         let mut b = [0u8; 4];
@@ -661,7 +714,14 @@ impl Sighand {
         }
         let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
         check_infos(shared_pending, nr_info, infos)?;
-        Ok((Self { actions, shared_pending, nr_info }, infos))
+        Ok((
+            Self {
+                actions,
+                shared_pending,
+                nr_info,
+            },
+            infos,
+        ))
     }
 }
 
@@ -718,7 +778,13 @@ impl RestartBlock {
         if remaining_ns < 0 || rmtp >= USER_ADDR_END {
             return Err(ErrorKind::BadField("restart block", remaining_ns));
         }
-        Ok(Self { kind, clockid, ts_type, rmtp, remaining_ns })
+        Ok(Self {
+            kind,
+            clockid,
+            ts_type,
+            rmtp,
+            remaining_ns,
+        })
     }
 }
 
@@ -790,7 +856,10 @@ impl TaskMisc {
             itimers: [0; 6],
         };
         for l in m.rlimits.iter_mut() {
-            *l = (r.u64().ok_or(ErrorKind::Short)?, r.u64().ok_or(ErrorKind::Short)?);
+            *l = (
+                r.u64().ok_or(ErrorKind::Short)?,
+                r.u64().ok_or(ErrorKind::Short)?,
+            );
             if l.0 > l.1 {
                 return Err(ErrorKind::BadField("rlimit", l.0 as i64));
             }
@@ -812,7 +881,7 @@ impl TaskMisc {
                 return Err(ErrorKind::BadField("user address", a as i64));
             }
         }
-        if m.rseq != 0 && (m.rseq % 32 != 0 || m.rseq_len < 32) {
+        if m.rseq != 0 && (!m.rseq.is_multiple_of(32) || m.rseq_len < 32) {
             return Err(ErrorKind::BadField("rseq", m.rseq as i64));
         }
         if !(0..=NSIG as i32).contains(&m.pdeath_signal) {

@@ -41,19 +41,30 @@ fn sample_tasks() -> Vec<TaskEntry> {
 fn sample_header() -> Header {
     let mut release = [0u8; RELEASE_LEN];
     release[..8].copy_from_slice(b"6.12.117");
-    Header { version: IMAGE_VERSION, arch: ARCH_X86_64, flags: CHECKPOINT_SUBTREE, release }
+    Header {
+        version: IMAGE_VERSION,
+        arch: ARCH_X86_64,
+        flags: CHECKPOINT_SUBTREE,
+        release,
+    }
 }
 
 /// Encodes an image the way the kernel writes it.
 fn encode(header: &Header, tasks: &[TaskEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     push(&mut out, RecordType::Header, &header.encode());
-    let forest = Forest { nr_tasks: tasks.len() as u32, root_pid: tasks[0].pid };
+    let forest = Forest {
+        nr_tasks: tasks.len() as u32,
+        root_pid: tasks[0].pid,
+    };
     push(&mut out, RecordType::Forest, &forest.encode());
     for t in tasks {
         push(&mut out, RecordType::Task, &t.encode());
     }
-    let tail = Tail { nr_records: 2 + tasks.len() as u32, bytes: out.len() as u64 };
+    let tail = Tail {
+        nr_records: 2 + tasks.len() as u32,
+        bytes: out.len() as u64,
+    };
     push(&mut out, RecordType::Tail, &tail.encode());
     out
 }
@@ -70,7 +81,13 @@ fn round_trip() {
     let items = decode(&img).expect("valid image");
     assert_eq!(items.len(), 3 + tasks.len());
     assert_eq!(items[0], Item::Header(sample_header()));
-    assert_eq!(items[1], Item::Forest(Forest { nr_tasks: 4, root_pid: 100 }));
+    assert_eq!(
+        items[1],
+        Item::Forest(Forest {
+            nr_tasks: 4,
+            root_pid: 100
+        })
+    );
     for (i, t) in tasks.iter().enumerate() {
         assert_eq!(items[2 + i], Item::Task(*t));
     }
@@ -93,7 +110,11 @@ fn truncation_at_every_offset_is_an_error() {
     for cut in 0..img.len() {
         let err = decode(&img[..cut]).expect_err("a cut image must not decode");
         assert_eq!(err.kind, ErrorKind::Truncated, "cut at {cut}: {err}");
-        assert!(err.offset <= cut as u64, "cut at {cut}: error offset {}", err.offset);
+        assert!(
+            err.offset <= cut as u64,
+            "cut at {cut}: error offset {}",
+            err.offset
+        );
     }
 }
 
@@ -148,7 +169,10 @@ fn wrong_length_for_type_is_rejected() {
     let err = decode(&img).unwrap_err();
     assert_eq!(
         err.kind,
-        ErrorKind::BadLength { len: Header::LEN as u32 + 8, expected: Header::LEN as u32 }
+        ErrorKind::BadLength {
+            len: Header::LEN as u32 + 8,
+            expected: Header::LEN as u32
+        }
     );
 }
 
@@ -157,22 +181,53 @@ fn order_and_counts_are_checked() {
     let tasks = sample_tasks();
     // Forest first.
     let mut img = Vec::new();
-    push(&mut img, RecordType::Forest, &Forest { nr_tasks: 1, root_pid: 1 }.encode());
+    push(
+        &mut img,
+        RecordType::Forest,
+        &Forest {
+            nr_tasks: 1,
+            root_pid: 1,
+        }
+        .encode(),
+    );
     let err = decode(&img).unwrap_err();
-    assert!(matches!(err.kind, ErrorKind::Unexpected { found: RecordType::Forest, .. }));
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Unexpected {
+            found: RecordType::Forest,
+            ..
+        }
+    ));
 
     // Forest announces more tasks than follow.
     let mut img = Vec::new();
     push(&mut img, RecordType::Header, &sample_header().encode());
-    push(&mut img, RecordType::Forest, &Forest { nr_tasks: 5, root_pid: 100 }.encode());
+    push(
+        &mut img,
+        RecordType::Forest,
+        &Forest {
+            nr_tasks: 5,
+            root_pid: 100,
+        }
+        .encode(),
+    );
     for t in &tasks {
         push(&mut img, RecordType::Task, &t.encode());
     }
-    let tail = Tail { nr_records: 6, bytes: img.len() as u64 };
+    let tail = Tail {
+        nr_records: 6,
+        bytes: img.len() as u64,
+    };
     push(&mut img, RecordType::Tail, &tail.encode());
     let err = decode(&img).unwrap_err();
     assert_eq!(err.index, 6);
-    assert!(matches!(err.kind, ErrorKind::Unexpected { found: RecordType::Tail, .. }));
+    assert!(matches!(
+        err.kind,
+        ErrorKind::Unexpected {
+            found: RecordType::Tail,
+            ..
+        }
+    ));
 
     // Data after the tail.
     let mut img = encode(&sample_header(), &tasks);
@@ -185,7 +240,10 @@ fn order_and_counts_are_checked() {
     img[off..off + 4].copy_from_slice(&77u32.to_le_bytes());
     let err = decode(&img).unwrap_err();
     assert_eq!((err.index, err.kind), (1, ErrorKind::UnknownType(77)));
-    assert_eq!(std::format!("{err}"), std::format!("record #1 (type 77) at offset {off}: unknown record type 77"));
+    assert_eq!(
+        std::format!("{err}"),
+        std::format!("record #1 (type 77) at offset {off}: unknown record type 77")
+    );
 }
 
 #[test]
@@ -197,7 +255,10 @@ fn bad_fields_are_rejected() {
 
     let mut tasks = sample_tasks();
     tasks[1].flags = 0; // a thread (pid != tgid) without the thread flag
-    assert_eq!(decode(&encode(&sample_header(), &tasks)).unwrap_err().index, 3);
+    assert_eq!(
+        decode(&encode(&sample_header(), &tasks)).unwrap_err().index,
+        3
+    );
 
     let mut tasks = sample_tasks();
     tasks[0].comm = [b'x'; COMM_LEN];
@@ -208,10 +269,16 @@ fn bad_fields_are_rejected() {
 
     let mut h = sample_header();
     h.version = 2;
-    assert_eq!(decode(&encode(&h, &sample_tasks())).unwrap_err().kind, ErrorKind::UnsupportedVersion(2));
+    assert_eq!(
+        decode(&encode(&h, &sample_tasks())).unwrap_err().kind,
+        ErrorKind::UnsupportedVersion(2)
+    );
     let mut h = sample_header();
     h.flags = 0x80;
-    assert_eq!(decode(&encode(&h, &sample_tasks())).unwrap_err().kind, ErrorKind::UnknownFlags(0x80));
+    assert_eq!(
+        decode(&encode(&h, &sample_tasks())).unwrap_err().kind,
+        ErrorKind::UnknownFlags(0x80)
+    );
 }
 
 #[test]
@@ -246,45 +313,127 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     let tasks = sample_tasks();
     let mut recs: Vec<(RecordType, Vec<u8>)> = Vec::new();
     recs.push((RecordType::Header, sample_header().encode().to_vec()));
-    recs.push((RecordType::Forest, Forest { nr_tasks: tasks.len() as u32, root_pid: 100 }.encode().to_vec()));
+    recs.push((
+        RecordType::Forest,
+        Forest {
+            nr_tasks: tasks.len() as u32,
+            root_pid: 100,
+        }
+        .encode()
+        .to_vec(),
+    ));
     for t in &tasks {
         recs.push((RecordType::Task, t.encode().to_vec()));
     }
-    recs.push((RecordType::TaskState, TaskState { pid: 100 }.encode().to_vec()));
+    recs.push((
+        RecordType::TaskState,
+        TaskState { pid: 100 }.encode().to_vec(),
+    ));
     let mut regs = [0u64; 27];
     regs[16] = 0x401000; // rip
     recs.push((RecordType::Regs, Regs(regs).encode().to_vec()));
-    let mut x = XstateHeader { xfeatures: 3, size: 576 }.encode().to_vec();
+    let mut x = XstateHeader {
+        xfeatures: 3,
+        size: 576,
+    }
+    .encode()
+    .to_vec();
     x.extend(std::iter::repeat_n(0xabu8, 576));
     recs.push((RecordType::Xstate, x));
-    recs.push((RecordType::RestartBlock, RestartBlock::default().encode().to_vec()));
-    recs.push((RecordType::TaskMisc, TaskMisc { rlimits: [(8, 16); NLIMITS], ..Default::default() }.encode().to_vec()));
-    let mut sig = Signals { blocked: 1 << 14, pending: 1 << 14, nr_info: 1, ..Default::default() }.encode().to_vec();
+    recs.push((
+        RecordType::RestartBlock,
+        RestartBlock::default().encode().to_vec(),
+    ));
+    recs.push((
+        RecordType::TaskMisc,
+        TaskMisc {
+            rlimits: [(8, 16); NLIMITS],
+            ..Default::default()
+        }
+        .encode()
+        .to_vec(),
+    ));
+    let mut sig = Signals {
+        blocked: 1 << 14,
+        pending: 1 << 14,
+        nr_info: 1,
+        ..Default::default()
+    }
+    .encode()
+    .to_vec();
     let mut info = [0u8; SIGINFO_LEN];
     info[..4].copy_from_slice(&15i32.to_le_bytes());
     sig.extend_from_slice(&info);
     recs.push((RecordType::Signals, sig));
-    let mm = MmHeader { start_brk: 0x500000, brk: 0x501000, nr_vmas: 2, ..Default::default() };
+    let mm = MmHeader {
+        start_brk: 0x500000,
+        brk: 0x501000,
+        nr_vmas: 2,
+        ..Default::default()
+    };
     recs.push((RecordType::Mm, mm.encode().to_vec()));
     let path = b"/bin/prog";
-    let mut v = Vma { start: 0x400000, end: 0x402000, pgoff: 0, flags: VM_READ | VM_EXEC, kind: VMA_FILE, path_len: path.len() as u32 }
-        .encode()
-        .to_vec();
+    let mut v = Vma {
+        start: 0x400000,
+        end: 0x402000,
+        pgoff: 0,
+        flags: VM_READ | VM_EXEC,
+        kind: VMA_FILE,
+        path_len: path.len() as u32,
+    }
+    .encode()
+    .to_vec();
     v.extend_from_slice(path);
     recs.push((RecordType::Vma, v));
-    let anon = Vma { start: 0x500000, end: 0x502000, pgoff: 0, flags: VM_READ | VM_WRITE, kind: VMA_ANON, path_len: 0 };
+    let anon = Vma {
+        start: 0x500000,
+        end: 0x502000,
+        pgoff: 0,
+        flags: VM_READ | VM_WRITE,
+        kind: VMA_ANON,
+        path_len: 0,
+    };
     recs.push((RecordType::Vma, anon.encode().to_vec()));
-    let mut files = FilesHeader { nr_fds: 1, umask: 0o022, cwd_len: 1 }.encode().to_vec();
+    let mut files = FilesHeader {
+        nr_fds: 1,
+        umask: 0o022,
+        cwd_len: 1,
+    }
+    .encode()
+    .to_vec();
     files.push(b'/');
     recs.push((RecordType::Files, files));
-    let mut fd = Fd { fd: 1, fd_flags: FD_CLOEXEC, f_flags: 0o2001, kind: FILE_REG, pos: 42, path_len: 8 }.encode().to_vec();
+    let mut fd = Fd {
+        fd: 1,
+        fd_flags: FD_CLOEXEC,
+        f_flags: 0o2001,
+        kind: FILE_REG,
+        pos: 42,
+        path_len: 8,
+    }
+    .encode()
+    .to_vec();
     fd.extend_from_slice(b"/tmp/log");
     recs.push((RecordType::Fd, fd));
     let mut actions = [SigAction::default(); NSIG];
-    actions[9] = SigAction { handler: 0x401234, flags: 0x04000000, restorer: 0x401000, mask: 0 };
-    let sh = Sighand { actions, shared_pending: 0, nr_info: 0 };
+    actions[9] = SigAction {
+        handler: 0x401234,
+        flags: 0x04000000,
+        restorer: 0x401000,
+        mask: 0,
+    };
+    let sh = Sighand {
+        actions,
+        shared_pending: 0,
+        nr_info: 0,
+    };
     recs.push((RecordType::Sighand, sh.encode().to_vec()));
-    let mut pg = PagesHeader { vaddr: 0x500000, nr: 2 }.encode().to_vec();
+    let mut pg = PagesHeader {
+        vaddr: 0x500000,
+        nr: 2,
+    }
+    .encode()
+    .to_vec();
     pg.extend((0..2 * PAGE_SIZE).map(|i| i as u8));
     recs.push((RecordType::Pages, pg));
     recs.push((RecordType::TaskEnd, Vec::new()));
@@ -293,7 +442,10 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     for (k, p) in &recs {
         push(&mut out, *k, p);
     }
-    let tail = Tail { nr_records: recs.len() as u32, bytes: out.len() as u64 };
+    let tail = Tail {
+        nr_records: recs.len() as u32,
+        bytes: out.len() as u64,
+    };
     push(&mut out, RecordType::Tail, &tail.encode());
     out
 }
@@ -326,26 +478,65 @@ fn task_state_round_trip() {
         .collect();
     assert_eq!(
         kinds,
-        ["header", "forest", "task", "task", "task", "task", "task-state", "regs", "xstate", "restart-block", "task-misc", "signals", "mm", "vma", "vma", "files", "fd", "sighand", "pages", "task-end", "tail"]
+        [
+            "header",
+            "forest",
+            "task",
+            "task",
+            "task",
+            "task",
+            "task-state",
+            "regs",
+            "xstate",
+            "restart-block",
+            "task-misc",
+            "signals",
+            "mm",
+            "vma",
+            "vma",
+            "files",
+            "fd",
+            "sighand",
+            "pages",
+            "task-end",
+            "tail"
+        ]
     );
-    let Some(Item::Sighand(p)) = items.get(17) else { panic!() };
+    let Some(Item::Sighand(p)) = items.get(17) else {
+        panic!()
+    };
     let (sh, _) = Sighand::parse(p).unwrap();
     assert_eq!(sh.actions[9].handler, 0x401234);
-    let Some(Item::Fd(f, path)) = items.get(16) else { panic!() };
+    let Some(Item::Fd(f, path)) = items.get(16) else {
+        panic!()
+    };
     assert_eq!((f.fd, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
-    let Some(Item::Regs(r)) = items.get(7) else { panic!() };
+    let Some(Item::Regs(r)) = items.get(7) else {
+        panic!()
+    };
     assert_eq!(r.ip(), 0x401000);
-    let Some(Item::Vma(v, path)) = items.get(13) else { panic!() };
+    let Some(Item::Vma(v, path)) = items.get(13) else {
+        panic!()
+    };
     assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
-    let Some(Item::Pages(h, data)) = items.get(18) else { panic!() };
-    assert_eq!((h.vaddr, h.nr, data.len(), data[4097]), (0x500000, 2, 2 * PAGE_SIZE, 1));
+    let Some(Item::Pages(h, data)) = items.get(18) else {
+        panic!()
+    };
+    assert_eq!(
+        (h.vaddr, h.nr, data.len(), data[4097]),
+        (0x500000, 2, 2 * PAGE_SIZE, 1)
+    );
 }
 
 #[test]
 fn task_state_truncation_and_garbage() {
     let img = encode_full(|_| {});
     for cut in 0..img.len() {
-        assert_eq!(decode(&img[..cut]).unwrap_err().kind, ErrorKind::Truncated, "cut at {cut}");
+        assert_eq!(
+            decode(&img[..cut]).unwrap_err().kind,
+            ErrorKind::Truncated,
+            "cut at {cut}"
+        );
     }
     // Flips outside the page and xstate data must never panic.
     for byte in 0..img.len() {
@@ -357,38 +548,58 @@ fn task_state_truncation_and_garbage() {
 
 #[test]
 fn task_state_violations_are_rejected() {
-    let idx = |recs: &Vec<(RecordType, Vec<u8>)>, k: RecordType| recs.iter().position(|r| r.0 == k).unwrap();
+    let idx = |recs: &Vec<(RecordType, Vec<u8>)>, k: RecordType| {
+        recs.iter().position(|r| r.0 == k).unwrap()
+    };
     // The files before the VMAs are complete.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Vma);
         r.remove(i);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Files, .. }));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::Unexpected {
+            found: RecordType::Files,
+            ..
+        }
+    ));
     // Pages going backwards.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Pages);
         let again = r[i].clone();
         r.insert(i, again);
     });
-    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("pages address", 0x500000));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("pages address", 0x500000)
+    );
     // An xstate whose size disagrees with its data.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Xstate);
         r[i].1.truncate(XstateHeader::LEN + 100);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::BadLength { .. }));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadLength { .. }
+    ));
     // Pages data one byte short.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Pages);
         r[i].1.pop();
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::BadLength { .. }));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadLength { .. }
+    ));
     // A VMA whose end is before its start.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Vma) + 1;
         r[i].1[8..16].copy_from_slice(&0x400000u64.to_le_bytes());
     });
-    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("vma bounds", 0x500000));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("vma bounds", 0x500000)
+    );
     // More task states than tasks.
     let img = encode_full(|r| {
         let s = idx(r, RecordType::TaskState);
@@ -398,23 +609,41 @@ fn task_state_violations_are_rejected() {
             r.extend(copy.iter().cloned());
         }
     });
-    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("task states", 0));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("task states", 0)
+    );
     // A pending siginfo whose signal is not in the pending mask.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Signals);
         r[i].1[32..40].copy_from_slice(&0u64.to_le_bytes());
     });
-    assert_eq!(decode(&img).unwrap_err().kind, ErrorKind::BadField("pending signal", 15));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("pending signal", 15)
+    );
     // An fd record missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Fd);
         r.remove(i);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Sighand, .. }));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::Unexpected {
+            found: RecordType::Sighand,
+            ..
+        }
+    ));
     // Registers missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Regs);
         r.remove(i);
     });
-    assert!(matches!(decode(&img).unwrap_err().kind, ErrorKind::Unexpected { found: RecordType::Xstate, .. }));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::Unexpected {
+            found: RecordType::Xstate,
+            ..
+        }
+    ));
 }

@@ -19,7 +19,13 @@ fn added_lines() -> Vec<String> {
     assert!(!patches.is_empty(), "no patches in {}", dir.display());
     patches
         .iter()
-        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
         .map(|l| l[1..].to_owned())
         .collect()
@@ -56,10 +62,25 @@ fn uapi_constants_match_the_header() {
             defs.insert(name.to_string(), value.to_string());
         }
     }
-    let get = |name: &str| defs.get(name).unwrap_or_else(|| panic!("{name} not in the uapi header"));
-    assert_eq!(parse_number(get("CHECKPOINT_SUBTREE")), ckpt_image::CHECKPOINT_SUBTREE);
+    let get = |name: &str| {
+        defs.get(name)
+            .unwrap_or_else(|| panic!("{name} not in the uapi header"))
+    };
+    assert_eq!(
+        parse_number(get("CHECKPOINT_SUBTREE")),
+        ckpt_image::CHECKPOINT_SUBTREE
+    );
     assert_eq!(get("CHECKPOINT_FLAGS_MASK"), "(CHECKPOINT_SUBTREE)");
-    assert_eq!(ckpt_image::CHECKPOINT_FLAGS_MASK, ckpt_image::CHECKPOINT_SUBTREE);
-    assert_eq!(parse_number(get("RESTART_FLAGS_MASK")), ckpt_image::RESTART_FLAGS_MASK);
-    assert_eq!(parse_number(get("CHECKPOINT_IMAGE_VERSION")), u64::from(ckpt_image::IMAGE_VERSION));
+    assert_eq!(
+        ckpt_image::CHECKPOINT_FLAGS_MASK,
+        ckpt_image::CHECKPOINT_SUBTREE
+    );
+    assert_eq!(
+        parse_number(get("RESTART_FLAGS_MASK")),
+        ckpt_image::RESTART_FLAGS_MASK
+    );
+    assert_eq!(
+        parse_number(get("CHECKPOINT_IMAGE_VERSION")),
+        u64::from(ckpt_image::IMAGE_VERSION)
+    );
 }
