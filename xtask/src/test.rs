@@ -1,5 +1,6 @@
-//! `cargo xtask test`: everything CI runs. Host unit tests of the workspace,
-//! then the guest scenario suite (`qemu-test`), with the time of each step.
+//! `cargo xtask test`: everything CI runs. Host unit tests of the workspace
+//! (the test suite's included), then the guest scenario suite
+//! (`qemu-test`), with the time of each step.
 
 use anyhow::{Context, Result};
 use xshell::cmd;
@@ -27,7 +28,12 @@ fn all(ctx: &Ctx, args: &TestArgs, timings: &mut Timings) -> Result<()> {
         let cargo = ctx.cargo();
         cmd!(sh, "{cargo} test --workspace --exclude testsuite")
             .run()
-            .context("the host unit tests failed (see above)")
+            .context("the host unit tests failed (see above)")?;
+        // The test suite's own unit tests (pid naming, /proc parsing, the
+        // results stream); its scenario checks need the guest (qemu-test).
+        cmd!(sh, "{cargo} test -p testsuite --lib --bins")
+            .run()
+            .context("the test suite's unit tests failed (see above)")
     })?;
     qemu_test::qemu_test(ctx, &args.qemu, timings)
 }
