@@ -11,6 +11,7 @@
 //! changed: a failed checkpoint leaves it as it was.
 
 use crate::file::FileRef;
+use crate::objhash::ObjHash;
 use crate::forest::Forest;
 use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
 use crate::task::{PidNs, TaskRef};
@@ -75,18 +76,20 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;
     }
+    let mut objs = ObjHash::new();
     for (task, row) in forest.tasks().iter().zip(rows.iter()) {
         if !row.is_zombie() {
-            dump_task(&mut w, task, row)?;
+            dump_task(&mut w, task, row, &mut objs)?;
         }
     }
     w.finish()
 }
 
 /// Writes the state of one live, frozen task: registers, FPU state, signal
-/// state and, for a thread group leader, its memory map, open files,
-/// handlers and memory contents.
-fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
+/// state and, for a thread group leader, its memory map, open files (each
+/// shared open file and pipe once, through `objs`), handlers and memory
+/// contents.
+fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut ObjHash) -> Result {
     w.record(RecordType::TaskState, &TaskState { pid: row.pid }.encode())?;
     w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
     let (xh, xstate) = regs::xstate(task)?;
@@ -99,7 +102,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry) -> Result {
     signal::dump_task(w, task)?;
     if !row.is_thread() {
         let map = mm::dump_map(w, task)?;
-        files::dump(w, task)?;
+        files::dump(w, task, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;
     }

@@ -18,7 +18,12 @@
 //! - `file.rs`: a counted reference to a `struct file` and kernel writes.
 //! - `writer.rs`: the image writer: records, padding, buffering, tail.
 //! - `reader.rs`: the image reader: records from any fd, checked one by one.
+//! - `objhash.rs`: shared objects (open files, pipes) saved once and
+//!   restored once.
+//! - `pipe.rs`: pipes and the bytes in flight.
 //! - `restart.rs`: `restart(2)`: the caller becomes the checkpointed task.
+//! - `context.rs`: the restart context: a whole tree restored task by task,
+//!   all or nothing, driven by a coordinator.
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
@@ -35,11 +40,14 @@ const __LOG_PREFIX: &[u8] = b"ckpt\0";
 mod image;
 
 mod checkpoint;
+mod context;
 mod file;
 mod files;
 mod forest;
 mod layout;
 mod mm;
+mod objhash;
+mod pipe;
 mod reader;
 mod regs;
 mod restart;

@@ -1,25 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Open files, working directory and umask of a process.
+//! Open files, working and root directory, and umask of a process.
 //!
 //! C headers: [`include/linux/fdtable.h`](srctree/include/linux/fdtable.h),
 //! [`include/linux/fs_struct.h`](srctree/include/linux/fs_struct.h).
 //!
-//! Each descriptor is saved with its number, close-on-exec bit, open flags,
-//! position and the file's path. Restart reopens regular files, character
-//! devices and directories by path with the same flags, seeks to the saved
-//! position and installs each at its old number; pipes, sockets and other
-//! kinds are saved (so `ckpt inspect` shows them) but refused at restart.
-//! Files opened anew do not share their position with other processes:
-//! sharing one open file between processes comes with process trees.
+//! Each descriptor is saved with its number and close-on-exec bit and the
+//! id of its open file. An open file (`struct file`) is an object of the
+//! object hash: it is written once, with its open flags, position, kind
+//! and path, where it is first referred to, so that descriptors of several
+//! processes that shared one open file (and its offset) share one again
+//! after restart. A pipe end also names its pipe, written before it with
+//! the bytes in flight (`pipe.rs`).
+//!
+//! Restart reopens regular files, character devices and directories by
+//! path with the same flags and seeks to the saved position, creates pipes
+//! anew, and installs each descriptor at its old number. Named pipes,
+//! sockets and other kinds are saved (so `ckpt inspect` shows them) but
+//! refused at restart.
 
 use crate::file::FileRef;
 use crate::image::{
-    self, Fd, FilesHeader, RecordType, FD_CLOEXEC, FD_DELETED, FILE_CHR, FILE_DIR, FILE_FIFO,
-    FILE_OTHER, FILE_REG, FILE_SOCK,
+    self, Fd, FileObj, FilesHeader, ObjId, PipeObj, RecordType, FD_CLOEXEC, FILE_CHR,
+    FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
 };
+use crate::objhash::{Obj, ObjHash, ObjKind, ObjTable};
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
+use crate::pipe;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -91,174 +99,265 @@ fn next_fd(task: &TaskRef, fd: &mut u32) -> Option<FileRef> {
     NonNull::new(f).map(|f| unsafe { FileRef::from_raw(f) })
 }
 
-/// Writes the open files of `task` (a thread group leader): the files
-/// record with umask and working directory, then one fd record each.
-pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef) -> Result {
-    let mut umask = 0u32;
-    let mut pwd = PathRef(bindings::path {
+fn empty_path() -> PathRef {
+    PathRef(bindings::path {
         mnt: core::ptr::null_mut(),
         dentry: core::ptr::null_mut(),
-    });
-    // SAFETY: the task is valid; on success `pwd` holds references.
-    let r = unsafe { bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd.0) };
+    })
+}
+
+/// Writes the file object for `file` (and its pipe first, if that is new
+/// too) and returns its id.
+fn dump_file(w: &mut ImageWriter, objs: &mut ObjHash, file: FileRef) -> Result<ObjId> {
+    let f = file.as_ptr();
+    // SAFETY: the file is referenced; its path and inode are fixed for
+    // its lifetime; the position and flags are plain reads of a file
+    // whose users in the tree are frozen.
+    let (mode, f_flags, pos) = unsafe {
+        let inode = (*f).f_inode;
+        let mode = if inode.is_null() {
+            0
+        } else {
+            u32::from((*inode).i_mode)
+        };
+        (mode, (*f).f_flags, core::ptr::read_volatile(&(*f).f_pos))
+    };
+    // SAFETY: as above; `f_path` is referenced by the file.
+    let path = path_of(unsafe { &(*f).f_path })?;
+    let mut kind = kind_of(mode);
+    let mut pipe_id = 0;
+    if let Some(p) = pipe::anon_pipe_of(&file) {
+        kind = FILE_PIPE;
+        let addr = p.as_ptr() as usize;
+        pipe_id = match objs.lookup(ObjKind::Pipe, addr) {
+            Some(id) => id,
+            None => {
+                let id = objs.insert(ObjKind::Pipe, addr)?;
+                pipe::dump(w, p, id)?;
+                id
+            }
+        };
+    }
+    let id = objs.insert(ObjKind::File, f as usize)?;
+    let rec = FileObj {
+        id,
+        kind,
+        f_flags,
+        flags: if path.ends_with(b" (deleted)") {
+            FILE_DELETED
+        } else {
+            0
+        },
+        pos: pos.max(0),
+        pipe: pipe_id,
+        path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
+    };
+    w.record_parts(RecordType::File, &[&rec.encode(), &path])?;
+    objs.hold(file)?;
+    Ok(id)
+}
+
+/// Writes the open files of `task` (a thread group leader): the files
+/// record with umask, working and root directory, then one fd record
+/// each, every open file seen for the first time written before it.
+pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
+    let mut umask = 0u32;
+    let mut pwd = empty_path();
+    let mut root = empty_path();
+    // SAFETY: the task is valid; on success both paths hold references.
+    let r = unsafe { bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd.0, &mut root.0) };
     if r != 0 {
         // No fs_struct: nothing to put.
         core::mem::forget(pwd);
+        core::mem::forget(root);
         return Err(Error::from_errno(r));
     }
     let cwd = path_of(&pwd.0)?;
-    drop(pwd);
+    let root_path = path_of(&root.0)?;
+    drop((pwd, root));
 
     let mut fds = KVec::new();
     let mut fd = 0u32;
     while let Some(file) = next_fd(task, &mut fd) {
-        let f = file.as_ptr();
-        // SAFETY: the file is referenced; its path and inode are fixed for
-        // its lifetime; the position and flags are plain reads of a file
-        // whose only users are frozen.
-        let (mode, f_flags, pos) = unsafe {
-            let inode = (*f).f_inode;
-            let mode = if inode.is_null() {
-                0
-            } else {
-                u32::from((*inode).i_mode)
-            };
-            (mode, (*f).f_flags, core::ptr::read_volatile(&(*f).f_pos))
-        };
-        // SAFETY: as above; `f_path` is referenced by the file.
-        let path = path_of(unsafe { &(*f).f_path })?;
         let mut fd_flags = 0;
         // SAFETY: the task is valid; the helper takes the needed locks.
         if unsafe { bindings::ckpt_fd_cloexec(task.as_ptr(), fd) } {
             fd_flags |= FD_CLOEXEC;
         }
-        if path.ends_with(b" (deleted)") {
-            fd_flags |= FD_DELETED;
-        }
-        let rec = Fd {
-            fd,
-            fd_flags,
-            f_flags,
-            kind: kind_of(mode),
-            pos: pos.max(0),
-            path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
-        };
-        fds.push((rec, path), GFP_KERNEL)?;
+        fds.push((fd, fd_flags, file), GFP_KERNEL)?;
         fd = fd.checked_add(1).ok_or(EINVAL)?;
     }
     let header = FilesHeader {
         nr_fds: u32::try_from(fds.len()).map_err(|_| EINVAL)?,
         umask,
         cwd_len: u32::try_from(cwd.len()).map_err(|_| EINVAL)?,
+        root_len: u32::try_from(root_path.len()).map_err(|_| EINVAL)?,
     };
-    w.record_parts(RecordType::Files, &[&header.encode(), &cwd])?;
-    for (rec, path) in fds.iter() {
-        w.record_parts(RecordType::Fd, &[&rec.encode(), path])?;
+    w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
+    for (fd, fd_flags, file) in fds.into_iter() {
+        let file_id = match objs.lookup(ObjKind::File, file.as_ptr() as usize) {
+            Some(id) => id,
+            None => dump_file(w, objs, file)?,
+        };
+        let rec = Fd {
+            fd,
+            fd_flags,
+            file: file_id,
+        };
+        w.record(RecordType::Fd, &rec.encode())?;
     }
     Ok(())
 }
 
 // Restart.
 
-/// Open files ready to install, and the working directory.
-pub(crate) struct Prepared {
-    fds: KVec<(u32, bool, FileRef)>,
-    cwd: PathRef,
-    umask: u32,
+/// Creates the pipe of a pipe record (before the point of no return).
+pub(crate) fn restore_pipe(objs: &mut ObjTable, rec: &PipeObj, data: &[u8]) -> Result {
+    let (read, write) = pipe::create(rec, data)?;
+    objs.add(
+        rec.id,
+        Obj::Pipe {
+            read: Some(read),
+            write: Some(write),
+        },
+    )
 }
 
-/// Before the point of no return: reopens every saved file and resolves
-/// the working directory, so that nothing can fail after it but memory.
-pub(crate) fn prepare(h: &FilesHeader, cwd: &[u8], fds: KVec<(Fd, KVec<u8>)>) -> Result<Prepared> {
-    let mut out = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
-    for (rec, path) in fds.into_iter() {
-        let shown = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
-        if rec.fd_flags & FD_DELETED != 0 {
-            pr_err!("restart: fd {} is a deleted file, {}\n", rec.fd, shown);
-            return Err(ENOENT);
+/// Sets `O_NONBLOCK` on a new file, as fcntl(F_SETFL) would.
+fn set_nonblock(file: &FileRef) {
+    let f = file.as_ptr();
+    // SAFETY: the file is referenced; f_flags changes under f_lock.
+    unsafe {
+        bindings::spin_lock(&mut (*f).f_lock);
+        (*f).f_flags |= bindings::O_NONBLOCK;
+        bindings::spin_unlock(&mut (*f).f_lock);
+    }
+}
+
+/// Opens the file of a file record (before the point of no return): a
+/// pipe end from its pipe, anything else reopened by path and seeked.
+pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
+    let shown = core::str::from_utf8(path).unwrap_or("(not UTF-8)");
+    if rec.flags & FILE_DELETED != 0 {
+        pr_err!("restart: an open file is a deleted file, {}\n", shown);
+        return Err(ENOENT);
+    }
+    let file = match rec.kind {
+        FILE_PIPE => {
+            let write = match rec.f_flags & 0o3 {
+                0 => false,
+                1 => true,
+                _ => {
+                    pr_err!("restart: pipe end {} open for reading and writing\n", shown);
+                    return Err(EINVAL);
+                }
+            };
+            let f = objs.take_pipe_end(rec.pipe, write)?;
+            if rec.f_flags & bindings::O_NONBLOCK != 0 {
+                set_nonblock(&f);
+            }
+            f
         }
-        if !matches!(rec.kind, FILE_REG | FILE_CHR | FILE_DIR) {
-            pr_err!(
-                "restart: fd {} ({}) cannot be restored yet\n",
-                rec.fd,
-                shown
-            );
+        FILE_REG | FILE_CHR | FILE_DIR => {
+            let file = FileRef::open(path, (rec.f_flags & REOPEN_FLAGS) as i32).inspect_err(|e| {
+                pr_err!("restart: cannot reopen {} (error {})\n", shown, e.to_errno());
+            })?;
+            if rec.kind == FILE_REG && rec.pos > 0 {
+                // SAFETY: the file was just opened by us and is referenced.
+                let got = unsafe {
+                    bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32)
+                };
+                if got != rec.pos {
+                    pr_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
+                    return Err(EINVAL);
+                }
+            }
+            file
+        }
+        _ => {
+            pr_err!("restart: open file {} cannot be restored yet\n", shown);
             return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
         }
-        let file = match FileRef::open(&path, (rec.f_flags & REOPEN_FLAGS) as i32) {
-            Ok(f) => f,
-            Err(e) => {
-                pr_err!(
-                    "restart: cannot reopen fd {}, {} (error {})\n",
-                    rec.fd,
-                    shown,
-                    e.to_errno()
-                );
-                return Err(e);
-            }
-        };
-        if rec.kind == FILE_REG && rec.pos > 0 {
-            // SAFETY: the file was just opened by us and is referenced.
-            let got =
-                unsafe { bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32) };
-            if got != rec.pos {
-                pr_err!(
-                    "restart: cannot seek fd {}, {} to {}\n",
-                    rec.fd,
-                    shown,
-                    rec.pos
-                );
-                return Err(EINVAL);
-            }
-        }
-        out.push((rec.fd, rec.fd_flags & FD_CLOEXEC != 0, file), GFP_KERNEL)?;
-    }
-    let mut c = KVec::with_capacity(cwd.len() + 1, GFP_KERNEL)?;
-    c.extend_from_slice(cwd, GFP_KERNEL)?;
-    c.push(0, GFP_KERNEL)?;
-    let mut p = bindings::path {
-        mnt: core::ptr::null_mut(),
-        dentry: core::ptr::null_mut(),
     };
+    objs.add(rec.id, Obj::File(file))
+}
+
+/// A directory path looked up from the caller's root.
+fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
+    let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+    c.extend_from_slice(path, GFP_KERNEL)?;
+    c.push(0, GFP_KERNEL)?;
+    let mut p = empty_path();
     // SAFETY: `c` is NUL-terminated; on success `p` holds references.
     let r = unsafe {
         bindings::kern_path(
             c.as_ptr().cast(),
             (bindings::LOOKUP_FOLLOW | bindings::LOOKUP_DIRECTORY) as u32,
-            &mut p,
+            &mut p.0,
         )
     };
     if r != 0 {
+        core::mem::forget(p);
         pr_err!(
-            "restart: working directory {} is gone\n",
-            core::str::from_utf8(cwd).unwrap_or("?")
+            "restart: {} directory {} is gone\n",
+            what,
+            core::str::from_utf8(path).unwrap_or("?")
         );
         return Err(Error::from_errno(r));
     }
-    Ok(Prepared {
-        fds: out,
-        cwd: PathRef(p),
-        umask: h.umask,
-    })
+    Ok(p)
 }
 
-/// After the point of no return: replaces the caller's descriptors with
-/// the saved ones and sets its working directory and umask.
-pub(crate) fn install(p: &Prepared) -> Result {
-    // SAFETY: closes every descriptor of current (the image is held by a
-    // reference of its own).
-    to_result(unsafe { bindings::__close_range(0, u32::MAX, 0) })?;
-    for (fd, cloexec, file) in p.fds.iter() {
-        let flags = if *cloexec { bindings::O_CLOEXEC } else { 0 };
-        // SAFETY: the file is referenced; replace_fd takes its own
-        // reference and installs it at `fd` in current's table.
-        to_result(unsafe { bindings::replace_fd(*fd, file.as_ptr(), flags) })?;
+/// The descriptors, directories and umask of a process, ready to install.
+pub(crate) struct Prepared {
+    /// (fd, close-on-exec, file id).
+    fds: KVec<(u32, bool, ObjId)>,
+    cwd: PathRef,
+    root: PathRef,
+    umask: u32,
+}
+
+impl Prepared {
+    /// Before the point of no return: resolves the directories.
+    pub(crate) fn new(h: &FilesHeader, cwd: &[u8], root: &[u8]) -> Result<Self> {
+        Ok(Self {
+            fds: KVec::with_capacity(h.nr_fds as usize, GFP_KERNEL)?,
+            cwd: lookup_dir(cwd, "working")?,
+            root: lookup_dir(root, "root")?,
+            umask: h.umask,
+        })
     }
-    // SAFETY: current's fs_struct is its own (clone3 without CLONE_FS);
-    // set_fs_pwd takes its own references on the path.
-    unsafe {
-        bindings::set_fs_pwd(bindings::ckpt_current_fs(), &p.cwd.0);
-        bindings::ckpt_set_umask(p.umask);
+
+    /// Adds a descriptor; its file must have been restored already.
+    pub(crate) fn add_fd(&mut self, objs: &mut ObjTable, rec: &Fd) -> Result {
+        objs.file(rec.file)?;
+        self.fds
+            .push((rec.fd, rec.fd_flags & FD_CLOEXEC != 0, rec.file), GFP_KERNEL)?;
+        Ok(())
     }
-    Ok(())
+
+    /// After the point of no return: replaces the caller's descriptors
+    /// with the saved ones and sets its directories and umask.
+    pub(crate) fn install(&self, objs: &mut ObjTable) -> Result {
+        // SAFETY: closes every descriptor of current (the image is held by
+        // a reference of its own).
+        to_result(unsafe { bindings::__close_range(0, u32::MAX, 0) })?;
+        for (fd, cloexec, id) in self.fds.iter() {
+            let file = objs.file(*id)?;
+            let flags = if *cloexec { bindings::O_CLOEXEC } else { 0 };
+            // SAFETY: the file is referenced; replace_fd takes its own
+            // reference and installs it at `fd` in current's table.
+            to_result(unsafe { bindings::replace_fd(*fd, file.as_ptr(), flags) })?;
+        }
+        // SAFETY: current's fs_struct is its own or its threads' (clone3
+        // without CLONE_FS gave the process one); set_fs_* take their own
+        // references on the paths.
+        unsafe {
+            let fs = bindings::ckpt_current_fs();
+            bindings::set_fs_root(fs, &self.root.0);
+            bindings::set_fs_pwd(fs, &self.cwd.0);
+            bindings::ckpt_set_umask(self.umask);
+        }
+        Ok(())
+    }
 }

@@ -212,6 +212,22 @@ pub(crate) fn self_check() {
         user_regset,
         core_note_type
     );
+    size!(ok, n, ckpt_sizeof_pipe_inode_info, pipe_inode_info);
+    size!(ok, n, ckpt_sizeof_pipe_buffer, pipe_buffer);
+    offset!(ok, n, ckpt_offsetof_pipe_head, pipe_inode_info, head);
+    offset!(ok, n, ckpt_offsetof_pipe_tail, pipe_inode_info, tail);
+    offset!(ok, n, ckpt_offsetof_pipe_max_usage, pipe_inode_info, max_usage);
+    offset!(ok, n, ckpt_offsetof_pipe_ring_size, pipe_inode_info, ring_size);
+    offset!(ok, n, ckpt_offsetof_pipe_bufs, pipe_inode_info, bufs);
+    offset!(ok, n, ckpt_offsetof_pipe_buf_page, pipe_buffer, page);
+    offset!(ok, n, ckpt_offsetof_pipe_buf_offset, pipe_buffer, offset);
+    offset!(ok, n, ckpt_offsetof_pipe_buf_len, pipe_buffer, len);
+    offset!(ok, n, ckpt_offsetof_pipe_buf_ops, pipe_buffer, ops);
+    offset!(ok, n, ckpt_offsetof_file_lock, file, f_lock);
+    offset!(ok, n, ckpt_offsetof_inode_sb, inode, i_sb);
+    offset!(ok, n, ckpt_offsetof_sb_magic, super_block, s_magic);
+    size!(ok, n, ckpt_sizeof_completion, completion);
+    size!(ok, n, ckpt_sizeof_wait_queue_entry, wait_queue_entry);
     if ok {
         pr_info!(
             "layout self-check passed ({} checks); checkpoint(2) and restart(2) enabled\n",

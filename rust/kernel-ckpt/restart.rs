@@ -2,30 +2,34 @@
 
 //! `restart(2)`: the calling task becomes a checkpointed one.
 //!
-//! User space (`ckpt restart`) recreates the process with its saved pid and
-//! the new process calls `restart(0, fd, 0)`. Like exec, the call replaces
-//! the caller: its memory, registers and FPU state become the saved ones,
-//! and the return to user space lands at the checkpointed instruction with
-//! the checkpointed `rax` (the syscall's return value). An interrupted
-//! system call (`-ERESTART*` in `rax`) is restarted by the signal path.
+//! Three ways to call it:
 //!
-//! Everything that can be checked is checked before the old address space
-//! is torn down (the point of no return): until then an error returns a
-//! precise errno and leaves the caller as it was; after it, an error kills
-//! the caller, so a half-restored task never runs.
+//! - `restart(0, fd, 0)`: the caller restores itself from an image of a
+//!   single process (`ckpt restart` recreated it with the saved pid).
+//! - `restart(pid, fd, 0)` with `pid > 0`: the caller is the coordinator
+//!   of a tree restart (`context.rs`): `pid` is the saved root, and every
+//!   task of the tree, recreated by user space, waits in
+//!   `restart(0, -1, 0)`.
+//! - `restart(0, -1, 0)`: the caller is a task of such a tree; it waits for
+//!   its coordinator, restores itself in its turn from the coordinator's
+//!   image, and returns only once every task of the tree is restored.
 //!
-//! This version restores one single-threaded process with its memory,
-//! registers, open files (by path), working directory, umask, signal
-//! handlers, blocked mask, altstack and pending signals. Credentials,
-//! timers and process trees are restored by later steps.
+//! Like exec, a restore replaces the caller: its memory, registers and FPU
+//! state become the saved ones, and the return to user space lands at the
+//! checkpointed instruction with the checkpointed `rax` (the syscall's
+//! return value). An interrupted system call (`-ERESTART*` in `rax`) is
+//! restarted by the signal path.
+//!
+//! Everything a task's records say is checked and opened before its old
+//! address space is torn down (the point of no return). Alone, the caller
+//! gets a precise errno until then and is killed after it, so a
+//! half-restored task never runs; in a tree, any error kills every task.
 
 use crate::file::FileRef;
-use crate::image::{
-    self, Fd, FilesHeader, Item, MmHeader, PagesHeader, Regs, RestartBlock, Signals, TaskEntry,
-    TaskMisc, Vma,
-};
+use crate::image::{self, Item, PagesHeader, TaskEntry};
+use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
-use crate::{files, mm, regs, signal};
+use crate::{context, files, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -33,76 +37,132 @@ use kernel::prelude::*;
 /// The `-ERESTART*` codes the signal path turns into a restarted call.
 const RESTART_CODES: [i64; 4] = [-512, -513, -514, -516];
 
-/// Everything read before the point of no return.
-struct Saved {
-    regs: Regs,
-    xstate: KVec<u8>,
-    mm: MmHeader,
-    exe: KVec<u8>,
-    vmas: KVec<(Vma, KVec<u8>)>,
-    files: FilesHeader,
-    cwd: KVec<u8>,
-    fds: KVec<(Fd, KVec<u8>)>,
-    restart_block: RestartBlock,
-    misc: TaskMisc,
-    signals: Signals,
-    sig_infos: KVec<u8>,
-    sighand: KVec<u8>,
-    comm: [u8; image::COMM_LEN],
-}
-
 fn copy(data: &[u8]) -> Result<KVec<u8>> {
     let mut v = KVec::with_capacity(data.len(), GFP_KERNEL)?;
     v.extend_from_slice(data, GFP_KERNEL)?;
     Ok(v)
 }
 
-fn bad(what: &str) -> Error {
+pub(crate) fn bad(what: &str) -> Error {
     pr_err!("restart: {}\n", what);
     EINVAL
 }
 
-/// Reads header, forest and the caller's task state up to its pages.
-fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
+/// How a restored task goes back to user space.
+pub(crate) struct Resume {
+    ax: i64,
+    orig_ax: i64,
+    comm: [u8; image::COMM_LEN],
+}
+
+impl Resume {
+    /// Last steps in the restored task, right before the return: its name,
+    /// and the signal path for an interrupted call. Returns the saved rax.
+    pub(crate) fn finish(self) -> i64 {
+        // SAFETY: current is valid; `comm` is NUL-terminated (checked by
+        // the decoder) and copied under task_lock.
+        unsafe {
+            bindings::__set_task_comm(bindings::get_current(), self.comm.as_ptr().cast(), false)
+        };
+        if self.orig_ax >= 0 && RESTART_CODES.contains(&self.ax) {
+            // SAFETY: sets current's TIF_SIGPENDING: the exit path then runs
+            // the signal code, which restarts the interrupted call.
+            unsafe { bindings::ckpt_set_sigpending() };
+        }
+        self.ax
+    }
+}
+
+/// Reads header and forest of an image; the header's kernel release must
+/// be this kernel's (the vdso is mapped from this kernel's image). Returns
+/// the number of task rows that follow.
+pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
     let release = match r.next()? {
         Item::Header(h) => h.release,
         _ => return Err(bad("no header")),
     };
-    // The vdso is mapped from this kernel's image: only the kernel that
-    // wrote the image can restore it.
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
     if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b as u8) {
         return Err(bad("the image was written by another kernel release"));
     }
-    let nr_tasks = match r.next()? {
-        Item::Forest(f) => f.nr_tasks,
-        _ => return Err(bad("no forest")),
-    };
-    if nr_tasks != 1 {
-        return Err(bad("only single-task images can be restarted yet"));
-    }
-    let row: TaskEntry = match r.next()? {
-        Item::Task(t) => t,
-        _ => return Err(bad("no task row")),
-    };
-    if row.pid != me || row.is_thread() || row.is_zombie() {
-        pr_err!(
-            "restart: the image is of pid {}, the caller is {}\n",
-            row.pid,
-            me
-        );
-        return Err(ESRCH);
-    }
     match r.next()? {
-        Item::TaskState(t) if t.pid == me => {}
-        _ => return Err(bad("no task state")),
+        Item::Forest(f) => Ok(f.nr_tasks),
+        _ => Err(bad("no forest")),
     }
-    let regs = match r.next()? {
+}
+
+/// Reads the tail: the image must end here.
+pub(crate) fn read_tail(r: &mut ImageReader) -> Result {
+    match r.next()? {
+        Item::Tail(_) => Ok(()),
+        _ => Err(bad("records after the last task")),
+    }
+}
+
+/// What a thread group leader restores for its whole process.
+struct Process {
+    mm: image::MmHeader,
+    map: mm::PreparedMap,
+    files: files::Prepared,
+    sighand: KVec<u8>,
+}
+
+/// Reads the process part of a leader's records (mm, VMAs, files, fds,
+/// handlers), opening every file and creating every pipe on the way.
+fn read_process(r: &mut ImageReader, objs: &mut ObjTable) -> Result<Process> {
+    let (mm, exe) = match r.next()? {
+        Item::Mm(m, exe) => (m, copy(exe)?),
+        _ => return Err(bad("no memory map")),
+    };
+    let mut vmas = KVec::with_capacity(mm.nr_vmas as usize, GFP_KERNEL)?;
+    for _ in 0..mm.nr_vmas {
+        match r.next()? {
+            Item::Vma(v, path) => vmas.push((v, copy(path)?), GFP_KERNEL)?,
+            _ => return Err(bad("VMA missing")),
+        }
+    }
+    let map = mm::prepare(&mm, &exe, vmas)?;
+    let mut files = match r.next()? {
+        Item::Files(h, cwd, root) => files::Prepared::new(&h, cwd, root)?,
+        _ => return Err(bad("no open files record")),
+    };
+    let sighand = loop {
+        match r.next()? {
+            Item::Pipe(p, data) => files::restore_pipe(objs, &p, data)?,
+            Item::File(f, path) => files::restore_file(objs, &f, path)?,
+            Item::Fd(fd) => files.add_fd(objs, &fd)?,
+            Item::Sighand(p) => break copy(p)?,
+            _ => return Err(bad("unexpected record in the open files")),
+        }
+    };
+    Ok(Process {
+        mm,
+        map,
+        files,
+        sighand,
+    })
+}
+
+/// Restores the calling task from its records, `task-state` to
+/// `task-end`. `row` is its forest row; a thread group leader also
+/// restores its process (memory, files, handlers), a thread only itself.
+/// `*past` is set at the point of no return.
+pub(crate) fn restore_current(
+    r: &mut ImageReader,
+    objs: &mut ObjTable,
+    row: &TaskEntry,
+    past: &mut bool,
+) -> Result<Resume> {
+    match r.next()? {
+        Item::TaskState(t) if t.pid == row.pid => {}
+        _ => return Err(bad("the task-state record is not the task's")),
+    }
+    let saved_regs = match r.next()? {
         Item::Regs(regs) => regs,
         _ => return Err(bad("no registers")),
     };
-    regs::validate(&regs)?;
+    regs::validate(&saved_regs)?;
     let xstate = match r.next()? {
         Item::Xstate(h, data) => {
             // SAFETY: `fpu_user_cfg` is set up at boot and read-only after.
@@ -115,9 +175,7 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
                 );
                 return Err(EINVAL);
             }
-            let mut v = KVec::with_capacity(data.len(), GFP_KERNEL)?;
-            v.extend_from_slice(data, GFP_KERNEL)?;
-            v
+            copy(data)?
         }
         _ => return Err(bad("no FPU state")),
     };
@@ -134,141 +192,133 @@ fn read_until_pages(r: &mut ImageReader, me: i32) -> Result<Saved> {
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
     };
-    let (mm, exe) = match r.next()? {
-        Item::Mm(m, exe) => (m, copy(exe)?),
-        _ => return Err(bad("no memory map")),
+    let process = if row.is_thread() {
+        None
+    } else {
+        Some(read_process(r, objs)?)
     };
-    let mut vmas = KVec::with_capacity(mm.nr_vmas as usize, GFP_KERNEL)?;
-    for _ in 0..mm.nr_vmas {
+
+    // Point of no return: the old address space goes away.
+    *past = true;
+    if let Some(p) = &process {
+        mm::restore_map(&p.mm, &p.map)?;
+        p.files.install(objs)?;
+    }
+    loop {
         match r.next()? {
-            Item::Vma(v, path) => {
-                let mut p = KVec::with_capacity(path.len(), GFP_KERNEL)?;
-                p.extend_from_slice(path, GFP_KERNEL)?;
-                vmas.push((v, p), GFP_KERNEL)?;
+            Item::Pages(h, data) if process.is_some() => {
+                let h: PagesHeader = h;
+                mm::write_pages(&h, data)?;
             }
-            _ => return Err(bad("VMA missing")),
+            Item::TaskEnd => break,
+            _ => return Err(bad("unexpected record at the end of a task")),
         }
     }
-    let (files, cwd) = match r.next()? {
-        Item::Files(h, cwd) => {
-            let mut c = KVec::with_capacity(cwd.len(), GFP_KERNEL)?;
-            c.extend_from_slice(cwd, GFP_KERNEL)?;
-            (h, c)
-        }
-        _ => return Err(bad("no open files record")),
-    };
-    let mut fds = KVec::with_capacity(files.nr_fds as usize, GFP_KERNEL)?;
-    for _ in 0..files.nr_fds {
-        match r.next()? {
-            Item::Fd(f, path) => {
-                let mut p = KVec::with_capacity(path.len(), GFP_KERNEL)?;
-                p.extend_from_slice(path, GFP_KERNEL)?;
-                fds.push((f, p), GFP_KERNEL)?;
-            }
-            _ => return Err(bad("fd record missing")),
-        }
+    regs::restore(&saved_regs)?;
+    regs::restore_xstate(&xstate)?;
+    regs::restore_restart_block(&restart_block)?;
+    crate::task::restore_misc(&misc);
+    signal::restore_task(&signals)?;
+    // Whatever the restarting task was sent before (a child's exit) is not
+    // the saved task's: only the saved signals are pending.
+    signal::flush_pending(process.is_some());
+    signal::restore_pending(signals.pending, &sig_infos, false)?;
+    if let Some(p) = &process {
+        let (sighand, shared_infos) = signal::parse_sighand(&p.sighand)?;
+        signal::restore_handlers(&sighand)?;
+        crate::task::restore_itimers(&misc)?;
+        signal::restore_pending(sighand.shared_pending, shared_infos, true)?;
     }
-    let sighand = match r.next()? {
-        Item::Sighand(p) => copy(p)?,
-        _ => return Err(bad("no signal handlers")),
-    };
-    Ok(Saved {
-        regs,
-        xstate,
-        mm,
-        exe,
-        vmas,
-        files,
-        cwd,
-        fds,
-        restart_block,
-        misc,
-        signals,
-        sig_infos,
-        sighand,
+    // Credentials last: everything above ran with the caller's.
+    crate::task::restore_ids(&misc)?;
+    Ok(Resume {
+        ax: saved_regs.ax() as i64,
+        orig_ax: saved_regs.orig_ax() as i64,
         comm: row.comm,
     })
 }
 
-/// After the point of no return: memory contents up to the tail.
-fn read_pages_to_tail(r: &mut ImageReader) -> Result {
-    loop {
-        match r.next()? {
-            Item::Pages(h, data) => {
-                let h: PagesHeader = h;
-                mm::write_pages(&h, data)?;
-            }
-            Item::TaskEnd => {}
-            Item::Tail(_) => return Ok(()),
-            _ => return Err(bad("unexpected record after the memory map")),
-        }
-    }
+/// Kills the calling task: after the point of no return, or when its tree
+/// failed, it must never return to user space.
+pub(crate) fn kill_current() {
+    // SAFETY: a fatal signal to current; it never returns to user space.
+    unsafe { bindings::force_sig(bindings::SIGKILL as c_int) };
 }
 
-/// `restart(pid, fd, flags)`: returns the restored task's `rax`.
-pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result<i64> {
-    if flags as u64 & !image::RESTART_FLAGS_MASK != 0 || pid != 0 {
-        return Err(EINVAL);
-    }
+/// The caller's pid in its own pid namespace.
+pub(crate) fn current_vpid() -> Result<i32> {
+    let ns = crate::task::PidNs::current()?;
+    // SAFETY: current is valid; the pid lookup takes RCU itself.
+    Ok(unsafe {
+        bindings::__task_pid_nr_ns(
+            bindings::get_current(),
+            bindings::pid_type_PIDTYPE_PID,
+            ns.as_ptr(),
+        )
+    })
+}
+
+/// `restart(0, fd, 0)`: the caller restores itself from a one-process image.
+fn restart_self(fd: c_int) -> Result<i64> {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
     }
-    // SAFETY: current is valid during the call.
-    let cur = unsafe { bindings::get_current() };
-    // SAFETY: `signal` of current is valid; a plain int read.
-    let nr_threads = unsafe { (*(*cur).signal).nr_threads };
+    // SAFETY: current and its signal_struct are valid; a plain int read.
+    let nr_threads = unsafe { (*(*bindings::get_current()).signal).nr_threads };
     if nr_threads != 1 {
         return Err(bad("the restarting process must be single-threaded"));
     }
-    let ns = crate::task::PidNs::current()?;
-    // SAFETY: current is valid; the pid lookup takes RCU itself.
-    let me =
-        unsafe { bindings::__task_pid_nr_ns(cur, bindings::pid_type_PIDTYPE_PID, ns.as_ptr()) };
-
-    let mut reader = ImageReader::new(file);
-    let saved = read_until_pages(&mut reader, me)?;
-    let map = mm::prepare(&saved.mm, &saved.exe, saved.vmas)?;
-    let files = files::prepare(&saved.files, &saved.cwd, saved.fds)?;
-
-    // Point of no return: the old address space goes away.
-    let result = (|| -> Result {
-        mm::restore_map(&saved.mm, &map)?;
-        files::install(&files)?;
-        read_pages_to_tail(&mut reader)?;
-        regs::restore(&saved.regs)?;
-        regs::restore_xstate(&saved.xstate)?;
-        regs::restore_restart_block(&saved.restart_block)?;
-        crate::task::restore_misc(&saved.misc);
-        let (sighand, shared_infos) = signal::parse_sighand(&saved.sighand)?;
-        signal::restore_handlers(&sighand)?;
-        signal::restore_task(&saved.signals)?;
-        crate::task::restore_itimers(&saved.misc)?;
-        // Pending signals last: they may make the return deliver a signal.
-        signal::restore_pending(saved.signals.pending, &saved.sig_infos, false)?;
-        signal::restore_pending(sighand.shared_pending, shared_infos, true)?;
-        // Credentials last: everything above ran with the caller's.
-        crate::task::restore_ids(&saved.misc)
-    })();
-    if let Err(e) = result {
+    let me = current_vpid()?;
+    let mut r = ImageReader::new(file);
+    if read_head(&mut r)? != 1 {
+        return Err(bad("a process tree is restarted through a coordinator"));
+    }
+    let row = match r.next()? {
+        Item::Task(t) => t,
+        _ => return Err(bad("no task row")),
+    };
+    if row.pid != me || row.is_thread() || row.is_zombie() {
         pr_err!(
-            "restart: failed after the point of no return ({}): killing pid {}\n",
-            e.to_errno(),
+            "restart: the image is of pid {}, the caller is {}\n",
+            row.pid,
             me
         );
-        // SAFETY: a fatal signal to current; it never returns to user space.
-        unsafe { bindings::force_sig(bindings::SIGKILL as c_int) };
-        return Err(e);
+        return Err(ESRCH);
     }
-    // SAFETY: current is valid; `comm` is NUL-terminated (checked by the
-    // decoder) and copied under task_lock.
-    unsafe { bindings::__set_task_comm(cur, saved.comm.as_ptr().cast(), false) };
-    let ax = saved.regs.ax() as i64;
-    let orig_ax = saved.regs.orig_ax() as i64;
-    if orig_ax >= 0 && RESTART_CODES.contains(&ax) {
-        // SAFETY: sets current's TIF_SIGPENDING: the exit path then runs
-        // the signal code, which restarts the interrupted call.
-        unsafe { bindings::ckpt_set_sigpending() };
+    let mut objs = ObjTable::new();
+    let mut past = false;
+    let result = restore_current(&mut r, &mut objs, &row, &mut past)
+        .and_then(|resume| read_tail(&mut r).map(|()| resume));
+    match result {
+        Ok(resume) => {
+            // Pipe ends no descriptor took are closed now, as they were.
+            drop(objs);
+            Ok(resume.finish())
+        }
+        Err(e) => {
+            if past {
+                pr_err!(
+                    "restart: failed after the point of no return ({}): killing pid {}\n",
+                    e.to_errno(),
+                    me
+                );
+                kill_current();
+            }
+            Err(e)
+        }
     }
-    Ok(ax)
+}
+
+/// `restart(pid, fd, flags)`: returns the restored task's `rax` (or 0 for
+/// a coordinator).
+pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result<i64> {
+    if flags as u64 & !image::RESTART_FLAGS_MASK != 0 || pid < 0 {
+        return Err(EINVAL);
+    }
+    match (pid, fd) {
+        (0, -1) => context::restart_task(),
+        (0, _) => restart_self(fd),
+        _ => context::coordinate(pid, fd).map(|()| 0),
+    }
 }

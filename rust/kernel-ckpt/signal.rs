@@ -228,6 +228,13 @@ pub(crate) fn restore_task(s: &Signals) -> Result {
     Ok(())
 }
 
+/// Drops every signal pending for current: its own, and with `process`
+/// those pending for its whole process too.
+pub(crate) fn flush_pending(process: bool) {
+    // SAFETY: acts on current under its siglock (taken by the helper).
+    unsafe { bindings::ckpt_flush_pending(process) };
+}
+
 /// Queues saved pending signals to current: private ones to the thread,
 /// shared ones to the process. Signals whose bit is set without a siginfo
 /// are sent as from the kernel.

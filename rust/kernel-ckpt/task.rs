@@ -23,6 +23,9 @@ pub(crate) struct TaskRef(NonNull<bindings::task_struct>);
 // SAFETY: a task reference may be taken and dropped on any CPU or thread;
 // `get_task_struct`/`put_task_struct` are atomic.
 unsafe impl Send for TaskRef {}
+// SAFETY: shared references only read the task through functions that
+// take the locks they need.
+unsafe impl Sync for TaskRef {}
 
 impl TaskRef {
     /// Takes a new reference on `ptr`.
@@ -61,6 +64,22 @@ impl TaskRef {
         // SAFETY: the task is valid by the type invariant, `ns` is a live
         // namespace by its invariant; the function takes RCU itself.
         unsafe { bindings::__task_pid_nr_ns(self.as_ptr(), ty, ns.as_ptr()) }
+    }
+
+    /// The thread group id of the task's parent as seen in `ns` (0 if the
+    /// parent is outside it).
+    pub(crate) fn parent_tgid_in(&self, ns: &PidNs) -> bindings::pid_t {
+        // SAFETY: `real_parent` is RCU-protected: under rcu_read_lock it
+        // points to a task that stays valid until the unlock; the pid
+        // lookup takes RCU itself (nesting is fine).
+        unsafe {
+            bindings::rcu_read_lock();
+            let parent = core::ptr::read_volatile(&(*self.as_ptr()).real_parent);
+            let tgid =
+                bindings::__task_pid_nr_ns(parent, bindings::pid_type_PIDTYPE_TGID, ns.as_ptr());
+            bindings::rcu_read_unlock();
+            tgid
+        }
     }
 
     /// Whether this task leads its thread group.

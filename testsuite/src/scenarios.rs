@@ -874,6 +874,7 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     let blocked_in = match kind {
         "sleeper" => Some(("pause(2)", "34")),
         "futex_wait" => Some(("futex(2)", "202")),
+        "pipe_check" => Some(("read(2)", "0")),
         _ => None,
     };
     if let Some((call, nr)) = blocked_in {
@@ -894,6 +895,16 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("?"),
         );
+        if kind == "pipe_check" {
+            // Its handler wakes the read; then it checks its pipes.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
+            let verdict = finish(&mut c, name, restarted, "the program's check of its pipes")?;
+            return Ok(ScenarioResult {
+                checks: c.0,
+                state: vec![verdict],
+                ..Default::default()
+            });
+        }
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let out = restarted.wait_with_output()?;
         c.eq(
@@ -1319,6 +1330,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_mappings" => restart_scenario(name, "mappings_check", Restart::Once),
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
         "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
+        "restart_pipes" => restart_scenario(name, "pipe_check", Restart::Once),
         "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),
         "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),

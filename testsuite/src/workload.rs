@@ -888,6 +888,123 @@ fn mappings_check(ready_path: &Path) -> Result<()> {
 }
 
 /// Runs workload `kind`; never returns unless setting up failed.
+/// Write end of the pipe `pipe_check` blocks on, for its SIGUSR1 handler.
+static PIPE_WAKE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_wake(_: nix::libc::c_int) {
+    let fd = PIPE_WAKE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; one byte from a static.
+    unsafe { nix::libc::write(fd, b"x".as_ptr().cast(), 1) };
+}
+
+/// Size given to the pipe with bytes in flight, and how many it holds.
+const PIPE_CAPACITY: i32 = 128 * 1024;
+const PIPE_IN_FLIGHT: usize = 100_000;
+
+fn pipe_pattern(i: usize) -> u8 {
+    (lcg(i as u64) >> 33) as u8
+}
+
+/// Three pipes it holds both ends of: one of 128 KiB with 100,000 bytes in
+/// flight, one non-blocking with "hello" in it, and an empty one it blocks
+/// reading. After the restart a SIGUSR1 handler (SA_RESTART) writes a byte
+/// into the empty one, the restarted read(2) returns it, and the program
+/// checks every pipe: capacity, the bytes in order, the flags, and that
+/// both ends are still one pipe.
+fn pipe_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("pipes");
+    let (_, result) = go_and_result(ready_path);
+    let mut fds = [[0i32; 2]; 3];
+    // SAFETY: plain libc calls with valid arguments on this
+    // single-threaded process; the handler only writes one byte.
+    unsafe {
+        for (i, p) in fds.iter_mut().enumerate() {
+            let flags = if i == 1 { libc::O_NONBLOCK } else { 0 };
+            if libc::pipe2(p.as_mut_ptr(), flags) != 0 {
+                bail!("pipe2 failed");
+            }
+        }
+        if libc::fcntl(fds[0][1], libc::F_SETPIPE_SZ, PIPE_CAPACITY) != PIPE_CAPACITY {
+            bail!("F_SETPIPE_SZ failed");
+        }
+        let data: Vec<u8> = (0..PIPE_IN_FLIGHT).map(pipe_pattern).collect();
+        if libc::write(fds[0][1], data.as_ptr().cast(), data.len()) != data.len() as isize {
+            bail!("filling the pipe failed");
+        }
+        if libc::write(fds[1][1], b"hello".as_ptr().cast(), 5) != 5 {
+            bail!("writing hello failed");
+        }
+        PIPE_WAKE_FD.store(fds[2][1], std::sync::atomic::Ordering::Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_wake as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    ready(ready_path)?;
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into a valid buffer; blocks until the
+    // handler (after the restart) writes it.
+    let n = unsafe { libc::read(fds[2][0], b.as_mut_ptr().cast(), 1) };
+    let mut bad = Vec::new();
+    if n != 1 || b[0] != b'x' {
+        bad.push(format!("read on the empty pipe gave {n} {:?}", b[0] as char));
+    }
+    // SAFETY: plain libc calls on this process's own descriptors.
+    unsafe {
+        let size = libc::fcntl(fds[0][0], libc::F_GETPIPE_SZ);
+        if size != PIPE_CAPACITY {
+            bad.push(format!("capacity {size}"));
+        }
+        let mut got = vec![0u8; PIPE_IN_FLIGHT + 1];
+        let mut have = 0;
+        while have < PIPE_IN_FLIGHT {
+            let n = libc::read(fds[0][0], got[have..].as_mut_ptr().cast(), PIPE_IN_FLIGHT - have);
+            if n <= 0 {
+                break;
+            }
+            have += n as usize;
+        }
+        let wrong = (0..have).filter(|&i| got[i] != pipe_pattern(i)).count();
+        if have != PIPE_IN_FLIGHT || wrong != 0 {
+            bad.push(format!("{have} bytes in flight, {wrong} wrong"));
+        }
+        libc::fcntl(fds[0][0], libc::F_SETFL, libc::O_NONBLOCK);
+        if libc::read(fds[0][0], got.as_mut_ptr().cast(), 1) != -1 {
+            bad.push("more bytes than were in flight".into());
+        }
+        for (i, p) in fds.iter().enumerate() {
+            let rf = libc::fcntl(p[0], libc::F_GETFL);
+            let wf = libc::fcntl(p[1], libc::F_GETFL);
+            let nb = if i == 1 { libc::O_NONBLOCK } else { 0 };
+            let rf_want = libc::O_RDONLY | nb | if i == 0 { libc::O_NONBLOCK } else { 0 };
+            if rf & (libc::O_ACCMODE | libc::O_NONBLOCK) != rf_want
+                || wf & (libc::O_ACCMODE | libc::O_NONBLOCK) != libc::O_WRONLY | nb
+            {
+                bad.push(format!("pipe {i} flags {rf:o}/{wf:o}"));
+            }
+            let (mut a, mut b): (libc::stat, libc::stat) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::fstat(p[0], &mut a);
+            libc::fstat(p[1], &mut b);
+            if a.st_ino != b.st_ino {
+                bad.push(format!("pipe {i}: the ends are two pipes"));
+            }
+        }
+        let mut hello = [0u8; 8];
+        let n = libc::read(fds[1][0], hello.as_mut_ptr().cast(), 8);
+        if n != 5 || &hello[..5] != b"hello" {
+            bad.push(format!("non-blocking pipe gave {n} bytes"));
+        }
+        if libc::read(fds[1][0], hello.as_mut_ptr().cast(), 8) != -1
+            || *libc::__errno_location() != libc::EAGAIN
+        {
+            bad.push("an empty non-blocking pipe did not give EAGAIN".into());
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(&result, ok, if ok { "pipes".into() } else { bad.join("; ") })
+}
+
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     match kind {
         "sleeper" => sleeper(ready_path)?,
@@ -905,6 +1022,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "signals_check" => signals_check(ready_path)?,
         "burner" => burner(ready_path)?,
         "futex_wait" => futex_wait(ready_path)?,
+        "pipe_check" => pipe_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,

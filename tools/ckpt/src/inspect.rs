@@ -22,6 +22,8 @@ pub struct Image {
     pub tasks: Vec<TaskInfo>,
     /// The saved state of each live task, in image order.
     pub states: Vec<StateInfo>,
+    /// The pipes, each saved once with the bytes in flight.
+    pub pipes: Vec<PipeInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -101,21 +103,38 @@ pub struct StateInfo {
 pub struct FilesInfo {
     pub umask: u32,
     pub cwd: String,
+    pub root: String,
     pub fds: Vec<FdInfo>,
+}
+
+/// One saved pipe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PipeInfo {
+    /// Object id.
+    pub id: u32,
+    /// Capacity in bytes.
+    pub capacity: u32,
+    /// The bytes in flight.
+    pub bytes: u32,
 }
 
 /// One saved file descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FdInfo {
     pub fd: u32,
+    /// Object id of the open file: descriptors (of any task) with the
+    /// same id share one open file.
+    pub file: u32,
     pub cloexec: bool,
     pub deleted: bool,
     /// `f_flags` (open flags), octal as in /proc/PID/fdinfo.
     pub flags: String,
-    /// `file`, `chr`, `dir`, `fifo`, `socket` or `other`.
+    /// `file`, `chr`, `dir`, `fifo`, `socket`, `pipe` or `other`.
     pub kind: String,
     pub pos: i64,
     pub path: String,
+    /// For a pipe end: the pipe's object id.
+    pub pipe: Option<u32>,
 }
 
 /// A saved memory map.
@@ -247,6 +266,9 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let (mut header, mut forest, mut tail) = (None, None, None);
     let mut tasks = Vec::new();
     let mut states: Vec<StateInfo> = Vec::new();
+    let mut pipes = Vec::new();
+    // Open files by object id: an fd shows the file it refers to.
+    let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageReader::new(buf) {
         match item? {
             Item::Header(h) => header = Some(h),
@@ -336,33 +358,57 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         .collect();
                 }
             }
-            Item::Files(h, cwd) => {
+            Item::Files(h, cwd, root) => {
                 if let Some(s) = states.last_mut() {
                     s.files = Some(FilesInfo {
                         umask: h.umask,
                         cwd: String::from_utf8_lossy(cwd).into_owned(),
+                        root: String::from_utf8_lossy(root).into_owned(),
                         fds: Vec::new(),
                     });
                 }
             }
-            Item::Fd(f, path) => {
-                if let Some(files) = states.last_mut().and_then(|s| s.files.as_mut()) {
-                    let kind = match f.kind {
-                        ckpt_image::FILE_REG => "file",
-                        ckpt_image::FILE_CHR => "chr",
-                        ckpt_image::FILE_DIR => "dir",
-                        ckpt_image::FILE_FIFO => "fifo",
-                        ckpt_image::FILE_SOCK => "socket",
-                        _ => "other",
-                    };
-                    files.fds.push(FdInfo {
-                        fd: f.fd,
-                        cloexec: f.fd_flags & ckpt_image::FD_CLOEXEC != 0,
-                        deleted: f.fd_flags & ckpt_image::FD_DELETED != 0,
+            Item::Pipe(p, _) => pipes.push(PipeInfo {
+                id: p.id,
+                capacity: p.capacity,
+                bytes: p.data_len,
+            }),
+            Item::File(f, path) => {
+                let kind = match f.kind {
+                    ckpt_image::FILE_REG => "file",
+                    ckpt_image::FILE_CHR => "chr",
+                    ckpt_image::FILE_DIR => "dir",
+                    ckpt_image::FILE_FIFO => "fifo",
+                    ckpt_image::FILE_SOCK => "socket",
+                    ckpt_image::FILE_PIPE => "pipe",
+                    _ => "other",
+                };
+                files_by_id.insert(
+                    f.id,
+                    FdInfo {
+                        fd: 0,
+                        file: f.id,
+                        cloexec: false,
+                        deleted: f.flags & ckpt_image::FILE_DELETED != 0,
                         flags: format!("{:o}", f.f_flags),
                         kind: kind.to_owned(),
                         pos: f.pos,
                         path: String::from_utf8_lossy(path).into_owned(),
+                        pipe: (f.pipe != 0).then_some(f.pipe),
+                    },
+                );
+            }
+            Item::Fd(f) => {
+                // The parser checked that the id names an object written
+                // before; a pipe id (not a file) leaves the fd out.
+                if let (Some(files), Some(file)) = (
+                    states.last_mut().and_then(|s| s.files.as_mut()),
+                    files_by_id.get(&f.file),
+                ) {
+                    files.fds.push(FdInfo {
+                        fd: f.fd,
+                        cloexec: f.fd_flags & ckpt_image::FD_CLOEXEC != 0,
+                        ..file.clone()
                     });
                 }
             }
@@ -385,6 +431,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         root_pid: forest.root_pid,
         tasks,
         states,
+        pipes,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -506,13 +553,28 @@ pub fn table(img: &Image) -> String {
             }
         );
         if let Some(files) = &st.files {
-            let _ = writeln!(out, "  files: cwd {}, umask {:03o}", files.cwd, files.umask);
+            let root = if files.root == "/" {
+                String::new()
+            } else {
+                format!(", root {}", files.root)
+            };
+            let _ = writeln!(
+                out,
+                "  files: cwd {}{root}, umask {:03o}",
+                files.cwd, files.umask
+            );
             for f in &files.fds {
+                let pipe = f
+                    .pipe
+                    .and_then(|id| img.pipes.iter().find(|p| p.id == id))
+                    .map(|p| format!(" ({} of {} bytes in flight)", p.bytes, p.capacity))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  fd {:>3}: {:<6} flags {:>7} pos {:>8}{}  {}",
+                    "  fd {:>3}: {:<6} #{:<4} flags {:>7} pos {:>8}{}  {}{pipe}",
                     f.fd,
                     f.kind,
+                    f.file,
                     f.flags,
                     f.pos,
                     if f.cloexec { " cloexec" } else { "" },

@@ -42,7 +42,7 @@ pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE;
 /// Every flag `restart(2)` knows (none yet).
 pub const RESTART_FLAGS_MASK: u64 = 0x0;
 /// Version of the image format written and read here.
-pub const IMAGE_VERSION: u32 = 1;
+pub const IMAGE_VERSION: u32 = 2;
 
 /// First eight bytes of the header record's payload.
 pub const MAGIC: [u8; 8] = *b"KCKPTIMG";
@@ -90,7 +90,7 @@ pub enum RecordType {
     TaskEnd = 16,
     /// [`FilesHeader`] + the working directory: the open files follow.
     Files = 17,
-    /// [`Fd`] + the open file's path.
+    /// [`Fd`]: one descriptor and the id of its open file.
     Fd = 18,
     /// [`Signals`] + siginfos: blocked, altstack, private pending signals.
     Signals = 19,
@@ -100,6 +100,10 @@ pub enum RecordType {
     RestartBlock = 21,
     /// [`TaskMisc`]: rseq, robust list, limits and more.
     TaskMisc = 22,
+    /// [`FileObj`] + its path: an open file, written once.
+    File = 23,
+    /// [`PipeObj`] + the bytes in flight: a pipe, written once.
+    Pipe = 24,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -124,6 +128,8 @@ impl RecordType {
             20 => Some(Self::Sighand),
             21 => Some(Self::RestartBlock),
             22 => Some(Self::TaskMisc),
+            23 => Some(Self::File),
+            24 => Some(Self::Pipe),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -148,6 +154,8 @@ impl RecordType {
             Self::Sighand => "sighand",
             Self::RestartBlock => "restart-block",
             Self::TaskMisc => "task-misc",
+            Self::File => "file",
+            Self::Pipe => "pipe",
             Self::Tail => "tail",
         }
     }
@@ -731,10 +739,14 @@ pub enum Item<'a> {
     Mm(MmHeader, &'a [u8]),
     /// One VMA and its file's path (empty if anonymous).
     Vma(Vma, &'a [u8]),
-    /// The open files' head and the working directory.
-    Files(FilesHeader, &'a [u8]),
-    /// One open file descriptor and its file's path.
-    Fd(Fd, &'a [u8]),
+    /// The open files' head, the working directory and the root.
+    Files(FilesHeader, &'a [u8], &'a [u8]),
+    /// An open file object and its path.
+    File(FileObj, &'a [u8]),
+    /// A pipe object and the bytes in flight.
+    Pipe(PipeObj, &'a [u8]),
+    /// One open file descriptor.
+    Fd(Fd),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -762,7 +774,7 @@ enum Step {
     Vmas { left: u32 },
     /// After the VMAs: the files head.
     Files,
-    /// In the fd list.
+    /// In the fd list (objects come before the fd that first refers to them).
     Fds { left: u32 },
     /// After the fds: the handlers.
     Sighand,
@@ -796,6 +808,8 @@ enum State {
 pub struct Parser {
     state: State,
     nr_tasks: u32,
+    /// Objects defined so far: ids `1..=objects` may be referred to.
+    objects: u32,
 }
 
 impl Default for Parser {
@@ -810,6 +824,7 @@ impl Parser {
         Self {
             state: State::Header,
             nr_tasks: 0,
+            objects: 0,
         }
     }
 
@@ -860,13 +875,30 @@ impl Parser {
             State::InTask {
                 step: Step::Fds { .. },
                 ..
-            } => "fd",
+            } => "fd, file or pipe",
             State::InTask {
                 step: Step::Pages { .. },
                 ..
             } => "pages or task-end",
             State::Done => "end of image",
         }
+    }
+
+    /// A new object must take the next id.
+    fn define(&mut self, what: &'static str, id: ObjId) -> Result<(), ErrorKind> {
+        if Some(id) != self.objects.checked_add(1) {
+            return Err(ErrorKind::BadField(what, id.into()));
+        }
+        self.objects = id;
+        Ok(())
+    }
+
+    /// A reference must name an object defined before it.
+    fn check_ref(&self, what: &'static str, id: ObjId) -> Result<(), ErrorKind> {
+        if id == 0 || id > self.objects {
+            return Err(ErrorKind::BadField(what, id.into()));
+        }
+        Ok(())
     }
 
     /// Decodes the next record of the stream.
@@ -1067,13 +1099,13 @@ impl Parser {
                 },
                 RecordType::Files,
             ) => {
-                let (h, cwd) = FilesHeader::decode(p)?;
+                let (h, cwd, root) = FilesHeader::decode(p)?;
                 let step = if h.nr_fds == 0 {
                     Step::Sighand
                 } else {
                     Step::Fds { left: h.nr_fds }
                 };
-                (Item::Files(h, cwd), State::InTask { left, step })
+                (Item::Files(h, cwd, root), State::InTask { left, step })
             }
             (
                 State::InTask {
@@ -1082,14 +1114,40 @@ impl Parser {
                 },
                 RecordType::Fd,
             ) => {
-                let (f, path) = Fd::decode(p)?;
+                let f = Fd::decode(p)?;
+                self.check_ref("fd file", f.file)?;
                 let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
                 let step = if fds == 0 {
                     Step::Sighand
                 } else {
                     Step::Fds { left: fds }
                 };
-                (Item::Fd(f, path), State::InTask { left, step })
+                (Item::Fd(f), State::InTask { left, step })
+            }
+            (
+                State::InTask {
+                    left,
+                    step: step @ Step::Fds { .. },
+                },
+                RecordType::File,
+            ) => {
+                let (f, path) = FileObj::decode(p)?;
+                if f.pipe != 0 {
+                    self.check_ref("file pipe", f.pipe)?;
+                }
+                self.define("file id", f.id)?;
+                (Item::File(f, path), State::InTask { left, step })
+            }
+            (
+                State::InTask {
+                    left,
+                    step: step @ Step::Fds { .. },
+                },
+                RecordType::Pipe,
+            ) => {
+                let (pipe, data) = PipeObj::decode(p)?;
+                self.define("pipe id", pipe.id)?;
+                (Item::Pipe(pipe, data), State::InTask { left, step })
             }
             (
                 State::InTask {

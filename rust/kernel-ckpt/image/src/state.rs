@@ -411,7 +411,8 @@ impl PagesHeader {
     }
 }
 
-/// Head of a task's open files: `nr_fds` [`Fd`] records follow.
+/// Head of a task's open files: `nr_fds` [`Fd`] records follow, each
+/// after the [`FileObj`] (and [`PipeObj`]) it is the first to refer to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FilesHeader {
     /// Number of [`Fd`] records that follow.
@@ -420,10 +421,12 @@ pub struct FilesHeader {
     pub umask: u32,
     /// Length of the working directory's path, which follows.
     pub cwd_len: u32,
+    /// Length of the root directory's path, which follows the cwd.
+    pub root_len: u32,
 }
 
 impl FilesHeader {
-    /// Length of the fixed part; the cwd path follows.
+    /// Length of the fixed part; the cwd and root paths follow.
     pub const LEN: usize = 16;
     /// Most open files in one table (the kernel's `NR_OPEN` is 1 << 20).
     pub const MAX_FDS: u32 = 1 << 20;
@@ -435,18 +438,17 @@ impl FilesHeader {
         w.u32(self.nr_fds);
         w.u32(self.umask);
         w.u32(self.cwd_len);
-        w.u32(0);
+        w.u32(self.root_len);
         out
     }
 
-    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+    /// The fixed part, the working directory and the root directory.
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8], &[u8]), ErrorKind> {
         let mut r = Reader::new(p);
         let nr_fds = r.u32().ok_or(ErrorKind::Short)?;
         let umask = r.u32().ok_or(ErrorKind::Short)?;
         let cwd_len = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
+        let root_len = r.u32().ok_or(ErrorKind::Short)?;
         if nr_fds > Self::MAX_FDS {
             return Err(ErrorKind::BadField("nr_fds", nr_fds.into()));
         }
@@ -456,20 +458,27 @@ impl FilesHeader {
         if cwd_len == 0 || cwd_len > MAX_PATH_LEN {
             return Err(ErrorKind::BadField("cwd length", cwd_len.into()));
         }
-        let cwd = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if cwd.len() != cwd_len as usize {
+        if root_len == 0 || root_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("root length", root_len.into()));
+        }
+        let rest = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        let expected = cwd_len + root_len;
+        if rest.len() != expected as usize {
             return Err(ErrorKind::BadLength {
-                len: cwd.len() as u32,
-                expected: cwd_len,
+                len: rest.len() as u32,
+                expected,
             });
         }
+        let (cwd, root) = rest.split_at(cwd_len as usize);
         Ok((
             Self {
                 nr_fds,
                 umask,
                 cwd_len,
+                root_len,
             },
             cwd,
+            root,
         ))
     }
 }
@@ -480,36 +489,46 @@ pub const FILE_REG: u32 = 0;
 pub const FILE_CHR: u32 = 1;
 /// File kind: a directory, reopened by path.
 pub const FILE_DIR: u32 = 2;
-/// File kind: a pipe or FIFO (not restorable yet).
+/// File kind: a named pipe (FIFO; not restorable yet).
 pub const FILE_FIFO: u32 = 3;
 /// File kind: a socket (not restorable yet).
 pub const FILE_SOCK: u32 = 4;
 /// File kind: anything else (anon inodes, block devices…; not restorable).
 pub const FILE_OTHER: u32 = 5;
+/// File kind: one end of an anonymous pipe ([`FileObj::pipe`] names it).
+pub const FILE_PIPE: u32 = 6;
 
 /// `Fd::fd_flags`: close-on-exec is set.
 pub const FD_CLOEXEC: u32 = 1;
-/// `Fd::fd_flags`: the file was deleted (its path ends in " (deleted)").
-pub const FD_DELETED: u32 = 2;
 
-/// One open file descriptor; the file's path follows the fixed part.
+/// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
+pub const FILE_DELETED: u32 = 1;
+
+/// Object ids are numbered from 1 in the order the objects are written;
+/// a record refers to an object written before it.
+pub type ObjId = u32;
+
+/// An open file (`struct file`), written once where it is first referred
+/// to; its path follows the fixed part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fd {
-    /// The descriptor number.
-    pub fd: u32,
-    /// `FD_*` flags.
-    pub fd_flags: u32,
-    /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
-    pub f_flags: u32,
+pub struct FileObj {
+    /// Object id.
+    pub id: ObjId,
     /// `FILE_*`.
     pub kind: u32,
+    /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
+    pub f_flags: u32,
+    /// `FILE_DELETED`.
+    pub flags: u32,
     /// The file position.
     pub pos: i64,
+    /// For `FILE_PIPE`: the [`PipeObj`] id; else 0.
+    pub pipe: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
 }
 
-impl Fd {
+impl FileObj {
     /// Length of the fixed part.
     pub const LEN: usize = 32;
 
@@ -517,38 +536,36 @@ impl Fd {
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         let mut w = Writer::new(&mut out);
-        w.u32(self.fd);
-        w.u32(self.fd_flags);
-        w.u32(self.f_flags);
+        w.u32(self.id);
         w.u32(self.kind);
+        w.u32(self.f_flags);
+        w.u32(self.flags);
         w.u64(self.pos as u64);
+        w.u32(self.pipe);
         w.u32(self.path_len);
-        w.u32(0);
         out
     }
 
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let mut r = Reader::new(p);
-        let fd = r.u32().ok_or(ErrorKind::Short)?;
-        let fd_flags = r.u32().ok_or(ErrorKind::Short)?;
-        let f_flags = r.u32().ok_or(ErrorKind::Short)?;
+        let id = r.u32().ok_or(ErrorKind::Short)?;
         let kind = r.u32().ok_or(ErrorKind::Short)?;
+        let f_flags = r.u32().ok_or(ErrorKind::Short)?;
+        let flags = r.u32().ok_or(ErrorKind::Short)?;
         let pos = r.u64().ok_or(ErrorKind::Short)? as i64;
+        let pipe = r.u32().ok_or(ErrorKind::Short)?;
         let path_len = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        if fd >= FilesHeader::MAX_FDS {
-            return Err(ErrorKind::BadField("fd", fd.into()));
-        }
-        if fd_flags & !(FD_CLOEXEC | FD_DELETED) != 0 {
-            return Err(ErrorKind::BadField("fd flags", fd_flags.into()));
-        }
-        if kind > FILE_OTHER {
+        if kind > FILE_PIPE {
             return Err(ErrorKind::BadField("file kind", kind.into()));
+        }
+        if flags & !FILE_DELETED != 0 {
+            return Err(ErrorKind::BadField("file flags", flags.into()));
         }
         if pos < 0 {
             return Err(ErrorKind::BadField("file position", pos));
+        }
+        if (kind == FILE_PIPE) != (pipe != 0) {
+            return Err(ErrorKind::BadField("file pipe", pipe.into()));
         }
         if path_len == 0 || path_len > MAX_PATH_LEN {
             return Err(ErrorKind::BadField("file path length", path_len.into()));
@@ -562,15 +579,124 @@ impl Fd {
         }
         Ok((
             Self {
-                fd,
-                fd_flags,
-                f_flags,
+                id,
                 kind,
+                f_flags,
+                flags,
                 pos,
+                pipe,
                 path_len,
             },
             path,
         ))
+    }
+}
+
+/// An anonymous pipe (`struct pipe_inode_info`), written once before the
+/// first file of either end; the bytes in flight follow, oldest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Capacity in bytes (`F_GETPIPE_SZ`): a power of two number of pages.
+    pub capacity: u32,
+    /// Number of bytes in flight that follow (at most `capacity`).
+    pub data_len: u32,
+}
+
+impl PipeObj {
+    /// Length of the fixed part.
+    pub const LEN: usize = 16;
+    /// Largest capacity accepted (the data must fit in one record).
+    pub const MAX_CAPACITY: u32 = 8 << 20;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.id);
+        w.u32(self.capacity);
+        w.u32(self.data_len);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let id = r.u32().ok_or(ErrorKind::Short)?;
+        let capacity = r.u32().ok_or(ErrorKind::Short)?;
+        let data_len = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if capacity < PAGE_SIZE as u32
+            || capacity > Self::MAX_CAPACITY
+            || !capacity.is_power_of_two()
+        {
+            return Err(ErrorKind::BadField("pipe capacity", capacity.into()));
+        }
+        if data_len > capacity {
+            return Err(ErrorKind::BadField("pipe data length", data_len.into()));
+        }
+        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        if data.len() != data_len as usize {
+            return Err(ErrorKind::BadLength {
+                len: data.len() as u32,
+                expected: data_len,
+            });
+        }
+        Ok((
+            Self {
+                id,
+                capacity,
+                data_len,
+            },
+            data,
+        ))
+    }
+}
+
+/// One open file descriptor: its number, flags and the file it refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fd {
+    /// The descriptor number.
+    pub fd: u32,
+    /// `FD_*` flags.
+    pub fd_flags: u32,
+    /// The [`FileObj`] id.
+    pub file: ObjId,
+}
+
+impl Fd {
+    /// Length of the record.
+    pub const LEN: usize = 16;
+
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.fd);
+        w.u32(self.fd_flags);
+        w.u32(self.file);
+        w.u32(0);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let fd = r.u32().ok_or(ErrorKind::Short)?;
+        let fd_flags = r.u32().ok_or(ErrorKind::Short)?;
+        let file = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        if fd >= FilesHeader::MAX_FDS {
+            return Err(ErrorKind::BadField("fd", fd.into()));
+        }
+        if fd_flags & !FD_CLOEXEC != 0 {
+            return Err(ErrorKind::BadField("fd flags", fd_flags.into()));
+        }
+        Ok(Self { fd, fd_flags, file })
     }
 }
 

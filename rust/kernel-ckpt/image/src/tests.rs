@@ -268,10 +268,10 @@ fn bad_fields_are_rejected() {
     );
 
     let mut h = sample_header();
-    h.version = 2;
+    h.version = IMAGE_VERSION + 1;
     assert_eq!(
         decode(&encode(&h, &sample_tasks())).unwrap_err().kind,
-        ErrorKind::UnsupportedVersion(2)
+        ErrorKind::UnsupportedVersion(IMAGE_VERSION + 1)
     );
     let mut h = sample_header();
     h.flags = 0x80;
@@ -395,26 +395,66 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     };
     recs.push((RecordType::Vma, anon.encode().to_vec()));
     let mut files = FilesHeader {
-        nr_fds: 1,
+        nr_fds: 3,
         umask: 0o022,
-        cwd_len: 1,
+        cwd_len: 4,
+        root_len: 1,
     }
     .encode()
     .to_vec();
-    files.push(b'/');
+    files.extend_from_slice(b"/tmp/");
     recs.push((RecordType::Files, files));
-    let mut fd = Fd {
-        fd: 1,
-        fd_flags: FD_CLOEXEC,
-        f_flags: 0o2001,
+    let mut file = FileObj {
+        id: 1,
         kind: FILE_REG,
+        f_flags: 0o2001,
+        flags: 0,
         pos: 42,
+        pipe: 0,
         path_len: 8,
     }
     .encode()
     .to_vec();
-    fd.extend_from_slice(b"/tmp/log");
-    recs.push((RecordType::Fd, fd));
+    file.extend_from_slice(b"/tmp/log");
+    recs.push((RecordType::File, file));
+    let fd = Fd {
+        fd: 1,
+        fd_flags: FD_CLOEXEC,
+        file: 1,
+    };
+    recs.push((RecordType::Fd, fd.encode().to_vec()));
+    let mut pipe = PipeObj {
+        id: 2,
+        capacity: 65536,
+        data_len: 5,
+    }
+    .encode()
+    .to_vec();
+    pipe.extend_from_slice(b"hello");
+    recs.push((RecordType::Pipe, pipe));
+    let pipe_path = b"pipe:[42]";
+    let mut file = FileObj {
+        id: 3,
+        kind: FILE_PIPE,
+        f_flags: 0,
+        flags: 0,
+        pos: 0,
+        pipe: 2,
+        path_len: pipe_path.len() as u32,
+    }
+    .encode()
+    .to_vec();
+    file.extend_from_slice(pipe_path);
+    recs.push((RecordType::File, file));
+    // Two descriptors of one open file.
+    for fd in [3, 4] {
+        let fd = Fd {
+            fd,
+            fd_flags: 0,
+            file: 3,
+        };
+        recs.push((RecordType::Fd, fd.encode().to_vec()));
+    }
     let mut actions = [SigAction::default(); NSIG];
     actions[9] = SigAction {
         handler: 0x401234,
@@ -467,6 +507,8 @@ fn task_state_round_trip() {
             Item::Vma(..) => "vma",
             Item::Files(..) => "files",
             Item::Fd(..) => "fd",
+            Item::File(..) => "file",
+            Item::Pipe(..) => "pipe",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -495,6 +537,11 @@ fn task_state_round_trip() {
             "vma",
             "vma",
             "files",
+            "file",
+            "fd",
+            "pipe",
+            "file",
+            "fd",
             "fd",
             "sighand",
             "pages",
@@ -502,15 +549,35 @@ fn task_state_round_trip() {
             "tail"
         ]
     );
-    let Some(Item::Sighand(p)) = items.get(17) else {
+    let Some(Item::Sighand(p)) = items.get(22) else {
         panic!()
     };
     let (sh, _) = Sighand::parse(p).unwrap();
     assert_eq!(sh.actions[9].handler, 0x401234);
-    let Some(Item::Fd(f, path)) = items.get(16) else {
+    let Some(Item::Files(h, cwd, root)) = items.get(15) else {
         panic!()
     };
-    assert_eq!((f.fd, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
+    assert_eq!((h.nr_fds, *cwd, *root), (3, &b"/tmp"[..], &b"/"[..]));
+    let Some(Item::File(f, path)) = items.get(16) else {
+        panic!()
+    };
+    assert_eq!((f.id, f.pos, *path), (1, 42, &b"/tmp/log"[..]));
+    let Some(Item::Fd(f)) = items.get(17) else {
+        panic!()
+    };
+    assert_eq!((f.fd, f.fd_flags, f.file), (1, FD_CLOEXEC, 1));
+    let Some(Item::Pipe(p, data)) = items.get(18) else {
+        panic!()
+    };
+    assert_eq!((p.id, p.capacity, *data), (2, 65536, &b"hello"[..]));
+    let Some(Item::File(f, _)) = items.get(19) else {
+        panic!()
+    };
+    assert_eq!((f.id, f.kind, f.pipe), (3, FILE_PIPE, 2));
+    let Some(Item::Fd(f)) = items.get(21) else {
+        panic!()
+    };
+    assert_eq!((f.fd, f.file), (4, 3));
     let Some(Item::Regs(r)) = items.get(7) else {
         panic!()
     };
@@ -519,7 +586,7 @@ fn task_state_round_trip() {
         panic!()
     };
     assert_eq!((v.kind, *path), (VMA_FILE, &b"/bin/prog"[..]));
-    let Some(Item::Pages(h, data)) = items.get(18) else {
+    let Some(Item::Pages(h, data)) = items.get(23) else {
         panic!()
     };
     assert_eq!(
@@ -600,11 +667,12 @@ fn task_state_violations_are_rejected() {
         decode(&img).unwrap_err().kind,
         ErrorKind::BadField("vma bounds", 0x500000)
     );
-    // More task states than tasks.
+    // More task states than tasks (copies of the task's thread part).
     let img = encode_full(|r| {
         let s = idx(r, RecordType::TaskState);
-        let e = idx(r, RecordType::TaskEnd);
-        let copy: Vec<_> = r[s..=e].to_vec();
+        let e = idx(r, RecordType::Signals);
+        let mut copy: Vec<_> = r[s..=e].to_vec();
+        copy.push((RecordType::TaskEnd, Vec::new()));
         for _ in 0..4 {
             r.extend(copy.iter().cloned());
         }
@@ -634,6 +702,43 @@ fn task_state_violations_are_rejected() {
             ..
         }
     ));
+    // An fd naming an object not written yet.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Fd);
+        r[i].1[8..12].copy_from_slice(&7u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("fd file", 7)
+    );
+    // An object id out of sequence (ids are given in order from 1).
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Pipe);
+        r[i].1[0..4].copy_from_slice(&5u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("pipe id", 5)
+    );
+    // Pipe data longer than the pipe's capacity.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Pipe);
+        r[i].1[4..8].copy_from_slice(&4u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("pipe capacity", 4)
+    );
+    // A pipe end naming a file object instead of a pipe is caught where
+    // it is used; one naming an object not written yet here.
+    let img = encode_full(|r| {
+        let i = idx(r, RecordType::Pipe) + 1;
+        r[i].1[24..28].copy_from_slice(&9u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("file pipe", 9)
+    );
     // Registers missing.
     let img = encode_full(|r| {
         let i = idx(r, RecordType::Regs);

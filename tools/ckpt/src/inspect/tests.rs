@@ -76,7 +76,7 @@ fn parse_gives_every_field() {
     let v = serde_json::to_value(&img).expect("serialisable");
     assert_eq!(
         v["header"],
-        json!({"version": 1, "arch": "x86_64", "flags": 1, "release": "6.12.117"})
+        json!({"version": ckpt_image::IMAGE_VERSION, "arch": "x86_64", "flags": 1, "release": "6.12.117"})
     );
     assert_eq!(v["root_pid"], 100);
     assert_eq!(v["bytes"], buf.len() as u64);
@@ -127,7 +127,7 @@ fn table_is_a_tree() {
     let text = table(&img);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].contains("kernel 6.12.117"), "{text}");
-    assert!(lines[0].contains("format version 1"), "{text}");
+    assert!(lines[0].contains(&format!("format version {}", ckpt_image::IMAGE_VERSION)), "{text}");
     assert!(lines[1].contains("5 tasks"), "{text}");
     assert!(lines[1].contains("root pid 100"), "{text}");
     let rows = &lines[3..];

@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The restart context: a process tree restored task by task, all or
+//! nothing.
+//!
+//! C headers: [`include/linux/completion.h`](srctree/include/linux/completion.h),
+//! [`include/linux/wait.h`](srctree/include/linux/wait.h).
+//!
+//! User space (`ckpt restart`, the coordinator) recreates every task of the
+//! saved tree with its pid, session, process group and parent, and every
+//! live task calls `restart(0, -1, 0)`: it waits until a context names it.
+//! The coordinator then calls `restart(root, fd, 0)`, which
+//!
+//! 1. reads the image's header and forest, finds every task of the forest
+//!    by pid and checks that user space built the tree as saved (thread
+//!    group, session, process group, parent, zombies with their status)
+//!    and that the caller may ptrace every task;
+//! 2. registers the context, so that the waiting tasks find it and join;
+//! 3. gives each live task its turn in image order: the task reads its own
+//!    records from the one image stream and restores itself, then hands
+//!    the turn back;
+//! 4. reads the tail and lets every task return to user space at once.
+//!
+//! No task returns to user space before every task is restored. On any
+//! error (a bad record, a task killed, the coordinator killed, a task
+//! that never joins) the first failure is kept, every task of the tree is
+//! killed, and the coordinator returns the failing task's errno; the
+//! kernel log names the task and the record.
+//!
+//! Every wait is killable. A task that leaves its wait early (killed)
+//! records a failure and signals the coordinator, so nothing waits for a
+//! task that is gone.
+//!
+//! Locking: the registry of contexts is guarded by `ckpt_restart_lock` (a
+//! mutex defined in kernel/checkpoint.c); tasks waiting for a context
+//! sleep on `ckpt_restart_wq` until the registry's generation changes.
+//! The image stream and the object table of a context are guarded by the
+//! context's `stream` mutex, taken by one task at a time for its whole
+//! turn (it sleeps in mmap, file and page-writing calls, and nests
+//! outside `mmap_lock`, file locks and `siglock`). Neither lock is held
+//! while waiting for another task.
+
+use crate::file::FileRef;
+use crate::image::{Item, TaskEntry};
+use crate::objhash::ObjTable;
+use crate::reader::ImageReader;
+use crate::restart::{self, bad};
+use crate::task::{PidNs, TaskRef};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::ffi::c_int;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::types::Opaque;
+
+/// How long the coordinator waits for the next task to join.
+const JOIN_TIMEOUT_MS: u32 = 10_000;
+
+/// A `struct completion`.
+///
+/// # Invariants
+///
+/// Initialised by [`Completion::init`] before any other use, and never
+/// moved after that.
+struct Completion(Opaque<bindings::completion>);
+
+// SAFETY: a completion is a wait queue and a counter under its own lock;
+// it is made to be used from any task.
+unsafe impl Send for Completion {}
+// SAFETY: as above.
+unsafe impl Sync for Completion {}
+
+impl Completion {
+    const fn uninit() -> Self {
+        Self(Opaque::uninit())
+    }
+
+    /// # Safety
+    ///
+    /// Called once, before the completion is shared, where it then stays.
+    unsafe fn init(&self) {
+        // SAFETY: the caller guarantees exclusive, pinned storage.
+        unsafe { bindings::ckpt_init_completion(self.0.get()) };
+    }
+
+    fn complete(&self) {
+        // SAFETY: initialised by the type invariant.
+        unsafe { bindings::complete(self.0.get()) };
+    }
+
+    fn complete_all(&self) {
+        // SAFETY: initialised by the type invariant.
+        unsafe { bindings::complete_all(self.0.get()) };
+    }
+
+    /// Waits until completed; `-EINTR` if the caller is being killed.
+    fn wait_killable(&self) -> Result {
+        // SAFETY: initialised by the type invariant; the wait is killable.
+        match unsafe { bindings::wait_for_completion_killable(self.0.get()) } {
+            0 => Ok(()),
+            _ => Err(EINTR),
+        }
+    }
+
+    /// Waits at most `ms`; `Ok(false)` on time-out.
+    fn wait_killable_timeout(&self, ms: u32) -> Result<bool> {
+        // SAFETY: plain conversion.
+        let jiffies = unsafe { bindings::__msecs_to_jiffies(ms) };
+        // SAFETY: initialised by the type invariant; the wait is killable.
+        let r = unsafe { bindings::wait_for_completion_killable_timeout(self.0.get(), jiffies) };
+        match r {
+            0 => Ok(false),
+            r if r > 0 => Ok(true),
+            _ => Err(EINTR),
+        }
+    }
+}
+
+/// One task of the forest.
+struct Slot {
+    row: TaskEntry,
+    /// The recreated task; `None` for a zombie (it never runs again).
+    task: Option<TaskRef>,
+    /// Completed when it is this task's turn.
+    turn: Completion,
+    /// Set when the task joined (found the context).
+    joined: AtomicBool,
+}
+
+/// The image stream and the objects created from it so far.
+struct Stream {
+    reader: ImageReader,
+    objs: ObjTable,
+}
+
+/// A tree restart in progress.
+#[pin_data]
+pub(crate) struct RestartCtx {
+    #[pin]
+    stream: Mutex<Stream>,
+    /// The forest, in image order. Its completions live in the vector's
+    /// buffer, which never grows after they are initialised.
+    slots: KVVec<Slot>,
+    /// Completed once by every task that joins.
+    joins: Completion,
+    /// Completed by every task whose turn ended (or that left early).
+    step: Completion,
+    /// Completed for all when the tree is restored or has failed.
+    done: Completion,
+    /// The first failure: errno (0 for none) and the task's pid.
+    errno: AtomicI32,
+    failed_pid: AtomicI32,
+}
+
+impl RestartCtx {
+    fn fail(&self, pid: i32, e: Error) {
+        if self
+            .errno
+            .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.failed_pid.store(pid, Ordering::Release);
+        }
+    }
+
+    fn failure(&self) -> Option<Error> {
+        match self.errno.load(Ordering::Acquire) {
+            0 => None,
+            e => Some(Error::from_errno(e)),
+        }
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Slot> {
+        self.slots.iter().filter(|s| s.task.is_some())
+    }
+
+    /// Steps 2 to 4 of the module doc, once registered.
+    fn run(&self) -> Result {
+        let live = self.live().count();
+        for _ in 0..live {
+            if !self.joins.wait_killable_timeout(JOIN_TIMEOUT_MS)? {
+                for s in self.live() {
+                    if !s.joined.load(Ordering::Acquire) {
+                        pr_err!(
+                            "restart: pid {} did not call restart(2) within {} ms\n",
+                            s.row.pid,
+                            JOIN_TIMEOUT_MS
+                        );
+                    }
+                }
+                return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
+            }
+        }
+        for s in self.live() {
+            if let Some(e) = self.failure() {
+                return Err(e);
+            }
+            s.turn.complete();
+            self.step.wait_killable()?;
+        }
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let mut st = self.stream.lock();
+        restart::read_tail(&mut st.reader)?;
+        // Pipe ends no descriptor took are closed now, as they were.
+        st.objs = ObjTable::new();
+        Ok(())
+    }
+
+    /// Kills every task of the tree and releases them from their waits.
+    fn abort(&self, e: Error) {
+        self.fail(0, e);
+        for s in self.live() {
+            if let Some(t) = &s.task {
+                // SAFETY: the task is referenced; a kernel SIGKILL needs no
+                // permission (priv = 1) and kills its whole thread group.
+                unsafe { bindings::send_sig(bindings::SIGKILL as c_int, t.as_ptr(), 1) };
+            }
+            s.turn.complete_all();
+        }
+        self.done.complete_all();
+    }
+}
+
+/// The contexts waiting for their tasks (a free entry is `None`).
+struct Registry(UnsafeCell<KVec<Option<Arc<RestartCtx>>>>);
+
+// SAFETY: the vector is only touched with `ckpt_restart_lock` held.
+unsafe impl Sync for Registry {}
+
+static REGISTRY: Registry = Registry(UnsafeCell::new(KVec::new()));
+
+/// Bumped whenever a context is registered; waiting tasks look again.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Holds `ckpt_restart_lock` and gives access to the registry.
+struct RegistryGuard(());
+
+impl RegistryGuard {
+    fn lock() -> Self {
+        // SAFETY: a statically initialised mutex (DEFINE_MUTEX).
+        unsafe { bindings::mutex_lock(core::ptr::addr_of_mut!(bindings::ckpt_restart_lock)) };
+        Self(())
+    }
+
+    fn contexts(&mut self) -> &mut KVec<Option<Arc<RestartCtx>>> {
+        // SAFETY: the lock is held while the guard lives, and the guard is
+        // borrowed mutably, so this is the only reference.
+        unsafe { &mut *REGISTRY.0.get() }
+    }
+}
+
+impl Drop for RegistryGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock is held by this guard.
+        unsafe { bindings::mutex_unlock(core::ptr::addr_of_mut!(bindings::ckpt_restart_lock)) };
+    }
+}
+
+fn registry_wq() -> *mut bindings::wait_queue_head {
+    core::ptr::addr_of_mut!(bindings::ckpt_restart_wq)
+}
+
+fn register(ctx: &Arc<RestartCtx>) -> Result {
+    let mut g = RegistryGuard::lock();
+    let v = g.contexts();
+    match v.iter_mut().find(|c| c.is_none()) {
+        Some(free) => *free = Some(ctx.clone()),
+        None => v.push(Some(ctx.clone()), GFP_KERNEL)?,
+    }
+    drop(g);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: wake_up_all() of a static wait queue.
+    unsafe { bindings::__wake_up(registry_wq(), bindings::TASK_NORMAL, 0, core::ptr::null_mut()) };
+    Ok(())
+}
+
+fn unregister(ctx: &Arc<RestartCtx>) {
+    let mut g = RegistryGuard::lock();
+    let gone = g
+        .contexts()
+        .iter_mut()
+        .find(|c| c.as_ref().is_some_and(|c| Arc::ptr_eq(c, ctx)))
+        .and_then(Option::take);
+    // The reference is dropped after the lock (the last drop may sleep).
+    drop(g);
+    drop(gone);
+}
+
+/// The context naming the caller, which joins it: (context, slot index).
+fn find_mine() -> Option<(Arc<RestartCtx>, usize)> {
+    // SAFETY: current is valid.
+    let me = unsafe { bindings::get_current() };
+    let mut g = RegistryGuard::lock();
+    for ctx in g.contexts().iter().flatten() {
+        for (i, s) in ctx.slots.iter().enumerate() {
+            if s.task.as_ref().is_some_and(|t| t.as_ptr() == me)
+                && !s.joined.swap(true, Ordering::AcqRel)
+            {
+                return Some((ctx.clone(), i));
+            }
+        }
+    }
+    None
+}
+
+/// Sleeps (killably) until the registry's generation is no longer `gen`.
+fn wait_generation(gen: u64) -> Result {
+    // SAFETY: an all-zero entry is valid storage for init_wait.
+    let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+    // SAFETY: `entry` lives on this stack until finish_wait below.
+    unsafe { bindings::init_wait(&mut entry) };
+    let result = loop {
+        // SAFETY: the entry is initialised; the queue is static. Returns
+        // non-zero when a fatal signal is pending (TASK_KILLABLE).
+        let r = unsafe {
+            bindings::prepare_to_wait_event(registry_wq(), &mut entry, bindings::TASK_KILLABLE as c_int)
+        };
+        if GENERATION.load(Ordering::Acquire) != gen {
+            break Ok(());
+        }
+        if r != 0 {
+            break Err(EINTR);
+        }
+        // SAFETY: the task state was set by prepare_to_wait_event.
+        unsafe { bindings::schedule() };
+    };
+    // SAFETY: the entry was queued by prepare_to_wait_event above.
+    unsafe { bindings::finish_wait(registry_wq(), &mut entry) };
+    result
+}
+
+/// `restart(0, -1, 0)`: waits for the context that names the caller,
+/// restores the caller in its turn and returns its saved `rax` once the
+/// whole tree is restored.
+pub(crate) fn restart_task() -> Result<i64> {
+    let (ctx, i) = loop {
+        let gen = GENERATION.load(Ordering::Acquire);
+        if let Some(found) = find_mine() {
+            break found;
+        }
+        wait_generation(gen)?;
+    };
+    ctx.joins.complete();
+    let slot = ctx.slots.get(i).ok_or(EINVAL)?;
+    let pid = slot.row.pid;
+    if let Err(e) = slot.turn.wait_killable() {
+        ctx.fail(pid, e);
+        ctx.step.complete();
+        return Err(e);
+    }
+    if let Some(e) = ctx.failure() {
+        restart::kill_current();
+        return Err(e);
+    }
+    let mut past = false;
+    let result = {
+        let mut st = ctx.stream.lock();
+        let Stream { reader, objs } = &mut *st;
+        restart::restore_current(reader, objs, &slot.row, &mut past)
+    };
+    let resume = match result {
+        Ok(resume) => resume,
+        Err(e) => {
+            pr_err!(
+                "restart: pid {} failed to restore ({}): killing the tree\n",
+                pid,
+                e.to_errno()
+            );
+            ctx.fail(pid, e);
+            ctx.step.complete();
+            restart::kill_current();
+            return Err(e);
+        }
+    };
+    ctx.step.complete();
+    let waited = ctx.done.wait_killable();
+    if let Some(e) = waited.err().or_else(|| ctx.failure()) {
+        restart::kill_current();
+        return Err(e);
+    }
+    Ok(resume.finish())
+}
+
+/// Checks that user space recreated the task of `row` as saved.
+fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: bool) -> Result {
+    let pid = row.pid;
+    let mismatch = |what: &str, got: i32, want: i32| {
+        pr_err!(
+            "restart: pid {} was recreated with {} {}, the image says {}\n",
+            pid,
+            what,
+            got,
+            want
+        );
+        EINVAL
+    };
+    if !t.may_checkpoint() {
+        pr_err!("restart: no ptrace access to pid {}\n", pid);
+        return Err(EPERM);
+    }
+    let zombie = t.exit_state() == bindings::EXIT_ZOMBIE as i32;
+    if zombie != row.is_zombie() || (!zombie && t.exit_state() != 0) {
+        return Err(mismatch("exit state", t.exit_state(), i32::from(row.is_zombie())));
+    }
+    if zombie && t.exit_code() != row.exit_code {
+        return Err(mismatch("exit code", t.exit_code(), row.exit_code));
+    }
+    if t.is_group_leader() == row.is_thread() {
+        return Err(mismatch("thread flag", i32::from(!t.is_group_leader()), i32::from(row.is_thread())));
+    }
+    for (what, ty, want) in [
+        ("tgid", bindings::pid_type_PIDTYPE_TGID, row.tgid),
+        ("sid", bindings::pid_type_PIDTYPE_SID, row.sid),
+        ("pgid", bindings::pid_type_PIDTYPE_PGID, row.pgid),
+    ] {
+        let got = t.pid_in(ty, ns);
+        if got != want {
+            return Err(mismatch(what, got, want));
+        }
+    }
+    // The root's parent is the coordinator; a task whose saved parent is
+    // in the image has it again; an orphan's parent is whoever reaps
+    // orphans here.
+    let want_parent = if row.flags & crate::image::TASK_ROOT != 0 {
+        Some(me_tgid)
+    } else if in_image {
+        Some(row.ppid)
+    } else {
+        None
+    };
+    if let Some(want) = want_parent {
+        let got = t.parent_tgid_in(ns);
+        if got != want {
+            return Err(mismatch("parent", got, want));
+        }
+    }
+    Ok(())
+}
+
+/// `restart(root, fd, 0)`: restores the tree saved in the image read from
+/// `fd`, whose tasks user space recreated and which wait in restart(2).
+pub(crate) fn coordinate(root: i32, fd: c_int) -> Result {
+    let file = FileRef::fget(fd)?;
+    if !file.is_readable() {
+        return Err(EBADF);
+    }
+    let ns = PidNs::current()?;
+    let me_tgid = {
+        // SAFETY: current is valid; the pid lookup takes RCU itself.
+        unsafe {
+            bindings::__task_pid_nr_ns(
+                bindings::get_current(),
+                bindings::pid_type_PIDTYPE_TGID,
+                ns.as_ptr(),
+            )
+        }
+    };
+    let mut reader = ImageReader::new(file);
+    let nr = restart::read_head(&mut reader)?;
+    let mut rows = KVVec::with_capacity(nr as usize, GFP_KERNEL)?;
+    for _ in 0..nr {
+        match reader.next()? {
+            Item::Task(t) => rows.push(t, GFP_KERNEL)?,
+            _ => return Err(bad("task row missing")),
+        }
+    }
+    if rows.first().map(|r| r.pid) != Some(root) {
+        pr_err!("restart: the image's root is not pid {}\n", root);
+        return Err(ESRCH);
+    }
+    // SAFETY: current is valid.
+    let me = unsafe { bindings::get_current() };
+    let mut slots = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
+    for row in rows.iter() {
+        let t = TaskRef::find_by_vpid(row.pid).inspect_err(|_| {
+            pr_err!("restart: pid {} of the image was not recreated\n", row.pid);
+        })?;
+        if t.as_ptr() == me {
+            return Err(bad("the coordinator cannot be a task of the tree"));
+        }
+        let parent_in_image = rows.iter().any(|r| r.pid == row.ppid);
+        check_task(&t, row, &ns, me_tgid, parent_in_image)?;
+        slots.push(
+            Slot {
+                row: *row,
+                task: (!row.is_zombie()).then_some(t),
+                turn: Completion::uninit(),
+                joined: AtomicBool::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    for s in slots.iter() {
+        // SAFETY: the vector is complete: its buffer no longer moves, and
+        // nothing else sees the completions yet.
+        unsafe { s.turn.init() };
+    }
+    let ctx = Arc::pin_init(
+        pin_init!(RestartCtx {
+            stream <- new_mutex!(Stream {
+                reader,
+                objs: ObjTable::new(),
+            }),
+            slots,
+            joins: Completion::uninit(),
+            step: Completion::uninit(),
+            done: Completion::uninit(),
+            errno: AtomicI32::new(0),
+            failed_pid: AtomicI32::new(0),
+        }),
+        GFP_KERNEL,
+    )?;
+    // SAFETY: the context is not shared yet, and its allocation is pinned.
+    unsafe {
+        ctx.joins.init();
+        ctx.step.init();
+        ctx.done.init();
+    }
+    register(&ctx)?;
+    let result = ctx.run();
+    unregister(&ctx);
+    match result {
+        Ok(()) => {
+            ctx.done.complete_all();
+            Ok(())
+        }
+        Err(e) => {
+            ctx.abort(e);
+            let errno = ctx.failure().unwrap_or(e);
+            pr_err!(
+                "restart: the tree of pid {} failed (pid {}, error {}): every task killed\n",
+                root,
+                ctx.failed_pid.load(Ordering::Acquire),
+                errno.to_errno()
+            );
+            Err(errno)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The object hash: kernel objects shared between tasks are saved once.
+//!
+//! At checkpoint, [`ObjHash`] maps the address of a kernel object (a
+//! `struct file`, a `struct pipe_inode_info`) to the id it was given when
+//! it was first written; later references write only the id. Ids are
+//! numbered from 1 in the order objects are written, which is the order a
+//! reader meets them, so the image crate's parser can check that every
+//! reference names an object written before it.
+//!
+//! At restart, [`ObjTable`] holds what the first reference created (an open
+//! file, the two ends of a new pipe), indexed by id, so that every later
+//! reference gets the same object: two descriptors in two processes that
+//! shared one open file share one again, with one offset.
+//!
+//! The hash holds a reference on every file it has seen, so an address
+//! cannot be freed and reused for another object while the checkpoint
+//! runs (the pipe of a file lives as long as the file).
+
+use crate::file::FileRef;
+use crate::image::ObjId;
+use kernel::prelude::*;
+
+/// The kind of object behind a key: addresses of different kinds never
+/// collide, but the kind keeps a lookup from matching the wrong one.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ObjKind {
+    File,
+    Pipe,
+}
+
+/// Checkpoint side: object address → id.
+pub(crate) struct ObjHash {
+    /// Sorted by key for binary search.
+    ids: KVVec<((ObjKind, usize), ObjId)>,
+    /// Keeps every file seen alive until the image is written.
+    held: KVVec<FileRef>,
+    last: ObjId,
+}
+
+impl ObjHash {
+    pub(crate) fn new() -> Self {
+        Self {
+            ids: KVVec::new(),
+            held: KVVec::new(),
+            last: 0,
+        }
+    }
+
+    /// The id of the object at `addr`, if it was written already.
+    pub(crate) fn lookup(&self, kind: ObjKind, addr: usize) -> Option<ObjId> {
+        self.ids
+            .binary_search_by(|(k, _)| k.cmp(&(kind, addr)))
+            .ok()
+            .and_then(|i| self.ids.get(i))
+            .map(|(_, id)| *id)
+    }
+
+    /// Gives the object at `addr` the next id; the caller writes it now.
+    pub(crate) fn insert(&mut self, kind: ObjKind, addr: usize) -> Result<ObjId> {
+        let key = (kind, addr);
+        let at = match self.ids.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(_) => return Err(EEXIST),
+            Err(at) => at,
+        };
+        let id = self.last.checked_add(1).ok_or(E2BIG)?;
+        // Append, then rotate the new entry into its sorted place.
+        self.ids.push((key, id), GFP_KERNEL)?;
+        self.ids.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+        self.last = id;
+        Ok(id)
+    }
+
+    /// Keeps `file` referenced until the checkpoint ends.
+    pub(crate) fn hold(&mut self, file: FileRef) -> Result {
+        self.held.push(file, GFP_KERNEL)?;
+        Ok(())
+    }
+}
+
+/// Restart side: an object created from the image.
+pub(crate) enum Obj {
+    /// An open file, installed by every descriptor that refers to it.
+    File(FileRef),
+    /// A new pipe's two ends until a file record takes each (an end no
+    /// record takes is closed when the table goes away, as it was closed
+    /// in the saved tree).
+    Pipe {
+        read: Option<FileRef>,
+        write: Option<FileRef>,
+    },
+}
+
+/// Restart side: id → object.
+pub(crate) struct ObjTable {
+    objs: KVVec<Obj>,
+}
+
+impl ObjTable {
+    pub(crate) fn new() -> Self {
+        Self { objs: KVVec::new() }
+    }
+
+    /// Adds the object with id `id`, which must be the next one (the image
+    /// parser checked the order already; this keeps the table honest).
+    pub(crate) fn add(&mut self, id: ObjId, obj: Obj) -> Result {
+        if usize::try_from(id).ok() != self.objs.len().checked_add(1) {
+            pr_err!("restart: object {} out of order\n", id);
+            return Err(EINVAL);
+        }
+        self.objs.push(obj, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn get_mut(&mut self, id: ObjId) -> Result<&mut Obj> {
+        let i = usize::try_from(id)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .ok_or(EINVAL)?;
+        self.objs.get_mut(i).ok_or(EINVAL)
+    }
+
+    /// The open file with id `id`.
+    pub(crate) fn file(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::File(f) => Ok(f),
+            Obj::Pipe { .. } => {
+                pr_err!("restart: object {} is a pipe, not a file\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// Takes one end of the pipe with id `id` for its file record.
+    pub(crate) fn take_pipe_end(&mut self, id: ObjId, write: bool) -> Result<FileRef> {
+        match self.get_mut(id)? {
+            Obj::Pipe { read, write: w } => {
+                let end = if write { w.take() } else { read.take() };
+                end.ok_or_else(|| {
+                    pr_err!(
+                        "restart: two open files of one end of pipe {}: not supported\n",
+                        id
+                    );
+                    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
+                })
+            }
+            Obj::File(_) => {
+                pr_err!("restart: object {} is a file, not a pipe\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Anonymous pipes: their capacity and the bytes in flight.
+//!
+//! C header: [`include/linux/pipe_fs_i.h`](srctree/include/linux/pipe_fs_i.h).
+//!
+//! A pipe is an object of its own (both ends refer to it) and is written
+//! once, before the first file of either end. Its buffers are read without
+//! consuming them, under the pipe's mutex, oldest first: restart writes the
+//! same bytes into a new pipe of the same capacity, so a reader gets every
+//! byte in the order it would have. Packet-mode boundaries (`O_DIRECT`
+//! pipes) are not kept.
+//!
+//! Named pipes (FIFOs) share the code in the kernel but have a path; they
+//! are saved as files and refused at restart.
+
+use crate::file::FileRef;
+use crate::image::{PipeObj, RecordType, PAGE_SIZE};
+use crate::writer::ImageWriter;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// The pipe behind `file`, if it is an anonymous pipe (not a FIFO).
+pub(crate) fn anon_pipe_of(file: &FileRef) -> Option<NonNull<bindings::pipe_inode_info>> {
+    // SAFETY: the file is referenced; `get_pipe_info` only compares its
+    // f_op and returns its private data (the pipe, alive with the file).
+    let pipe = NonNull::new(unsafe { bindings::get_pipe_info(file.as_ptr(), false) })?;
+    // SAFETY: a file's inode and superblock live as long as the file.
+    let magic = unsafe { (*(*(*file.as_ptr()).f_inode).i_sb).s_magic };
+    (magic == bindings::PIPEFS_MAGIC as usize).then_some(pipe)
+}
+
+/// Holds `pipe->mutex` while it lives.
+struct PipeGuard(NonNull<bindings::pipe_inode_info>);
+
+impl PipeGuard {
+    fn lock(pipe: NonNull<bindings::pipe_inode_info>) -> Self {
+        // SAFETY: the pipe is alive (its file is referenced); pipe_lock
+        // takes its mutex and may sleep.
+        unsafe { bindings::pipe_lock(pipe.as_ptr()) };
+        Self(pipe)
+    }
+}
+
+impl Drop for PipeGuard {
+    fn drop(&mut self) {
+        // SAFETY: the mutex is held by this guard.
+        unsafe { bindings::pipe_unlock(self.0.as_ptr()) };
+    }
+}
+
+/// Copies the bytes in flight out of `pipe` without consuming them, and
+/// its capacity in bytes.
+fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
+    let mut data = KVVec::new();
+    let _guard = PipeGuard::lock(pipe);
+    let p = pipe.as_ptr();
+    // SAFETY: the pipe's mutex is held: head, tail, the ring and every
+    // buffer in it are stable (writers and readers take the mutex too).
+    unsafe {
+        let (head, tail, ring) = ((*p).head, (*p).tail, (*p).ring_size);
+        if ring == 0 || !ring.is_power_of_two() || head.wrapping_sub(tail) > ring {
+            return Err(EINVAL);
+        }
+        let capacity = ((*p).max_usage as usize)
+            .checked_mul(PAGE_SIZE)
+            .and_then(|c| u32::try_from(c).ok())
+            .ok_or(EINVAL)?;
+        let mut i = tail;
+        while i != head {
+            let buf = (*p).bufs.add((i & (ring - 1)) as usize);
+            // pipe_buf_confirm(): a spliced page-cache page may still be
+            // under I/O; anonymous pipe pages have no confirm operation.
+            let ops = (*buf).ops;
+            if !ops.is_null() {
+                if let Some(confirm) = (*ops).confirm {
+                    to_result(confirm(p, buf))?;
+                }
+            }
+            let (off, len) = ((*buf).offset as usize, (*buf).len as usize);
+            if off.checked_add(len).is_none_or(|end| end > PAGE_SIZE) {
+                return Err(EINVAL);
+            }
+            let base = bindings::kmap_local_page((*buf).page).cast::<u8>();
+            let r = data.extend_from_slice(
+                core::slice::from_raw_parts(base.add(off), len),
+                GFP_KERNEL,
+            );
+            bindings::kunmap_local(base.cast());
+            r?;
+            i = i.wrapping_add(1);
+        }
+        Ok((capacity, data))
+    }
+}
+
+/// Writes the pipe record for `pipe` with object id `id`.
+pub(crate) fn dump(
+    w: &mut ImageWriter,
+    pipe: NonNull<bindings::pipe_inode_info>,
+    id: u32,
+) -> Result {
+    let (capacity, data) = peek(pipe)?;
+    let rec = PipeObj {
+        id,
+        capacity,
+        data_len: u32::try_from(data.len()).map_err(|_| EINVAL)?,
+    };
+    w.record_parts(RecordType::Pipe, &[&rec.encode(), &data])
+}
+
+/// A new pipe with the saved capacity and bytes in flight: (read end,
+/// write end).
+pub(crate) fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
+    let mut res: [*mut bindings::file; 2] = [core::ptr::null_mut(); 2];
+    // SAFETY: `res` has room for the two files create_pipe_files returns
+    // (each with a reference) on success.
+    to_result(unsafe { bindings::create_pipe_files(res.as_mut_ptr(), 0) })?;
+    let [r, w] = res;
+    // SAFETY: on success both are referenced files, now owned here.
+    let (read, write) = unsafe {
+        (
+            FileRef::from_raw(NonNull::new(r).ok_or(EINVAL)?),
+            FileRef::from_raw(NonNull::new(w).ok_or(EINVAL)?),
+        )
+    };
+    // SAFETY: the write end is a referenced pipe file; F_SETPIPE_SZ checks
+    // the size against pipe-max-size and the caller's privileges.
+    let got = unsafe { bindings::pipe_fcntl(write.as_ptr(), bindings::F_SETPIPE_SZ, rec.capacity) };
+    if got != rec.capacity as isize {
+        pr_err!(
+            "restart: cannot give a pipe {} bytes (error {})\n",
+            rec.capacity,
+            got
+        );
+        return Err(if got < 0 {
+            Error::from_errno(got as i32)
+        } else {
+            EINVAL
+        });
+    }
+    // The pipe is empty and at least `data.len()` bytes large: the write
+    // does not block.
+    write.write_all(data)?;
+    Ok((read, write))
+}
