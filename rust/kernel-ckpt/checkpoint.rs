@@ -6,7 +6,9 @@
 //! whole-namespace checkpoint of a task that is not the namespace's init),
 //! `-EBADF` for an fd not open for writing, `-ESRCH` for a pid not in the
 //! caller's pid namespace, `-EPERM` if the caller may not attach to some
-//! task of the tree, `-EBUSY` if some task is not frozen. Nothing is written
+//! task of the tree, `-EBUSY` if some task is not frozen, `-EOPNOTSUPP` if
+//! two processes share what only threads of one process may share (their
+//! memory, file table, fs context or handlers). Nothing is written
 //! before all checks pass. The frozen tree itself is only read, never
 //! changed: a failed checkpoint leaves it as it was.
 
@@ -60,6 +62,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     let forest = Forest::collect(&root)?;
     forest.check_access()?;
     forest.check_frozen()?;
+    forest.check_sharing()?;
     let rows = forest.rows(&ns)?;
     // Nothing stops a thaw while the rows are read: check again, so that
     // an image never mixes states from before and after a thaw.

@@ -112,6 +112,52 @@ impl Forest {
         Ok(())
     }
 
+    /// `-EOPNOTSUPP` if two processes (not threads of one) share their
+    /// memory, open file table, filesystem context or signal handlers
+    /// (clone without `CLONE_THREAD`): each is saved with its process and
+    /// would come back unshared.
+    pub(crate) fn check_sharing(&self) -> Result {
+        let mut seen: KVVec<(usize, &'static str, usize)> =
+            KVVec::with_capacity(self.tasks.len().saturating_mul(4), GFP_KERNEL)?;
+        for (i, t) in self.tasks.iter().enumerate() {
+            if !t.is_group_leader() || t.exit_state() != 0 {
+                continue;
+            }
+            let p = t.as_ptr();
+            // SAFETY: the task is referenced and frozen; `mm`, `files` and
+            // `fs` change only under task_lock (held here), and `sighand`
+            // only by the task itself in exec.
+            let ptrs = unsafe {
+                bindings::task_lock(p);
+                let r = [
+                    ((*p).mm as usize, "memory (CLONE_VM)"),
+                    ((*p).files as usize, "open file table (CLONE_FILES)"),
+                    ((*p).fs as usize, "filesystem context (CLONE_FS)"),
+                    ((*p).sighand as usize, "signal handlers (CLONE_SIGHAND)"),
+                ];
+                bindings::task_unlock(p);
+                r
+            };
+            for (ptr, what) in ptrs {
+                if ptr == 0 {
+                    continue;
+                }
+                if let Some((_, _, j)) = seen.iter().find(|(q, _, _)| *q == ptr) {
+                    let pid = |k: usize| self.tasks.get(k).map_or(0, |t| t.vpid());
+                    pr_err!(
+                        "checkpoint: processes {} and {} share their {}: not supported\n",
+                        pid(*j),
+                        pid(i),
+                        what
+                    );
+                    return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+                }
+                seen.push((ptr, what, i), GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The forest table: one row per task, pids as seen in `ns`.
     pub(crate) fn rows(&self, ns: &PidNs) -> Result<KVVec<TaskEntry>> {
         let mut rows = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;

@@ -82,6 +82,19 @@ impl TaskRef {
         }
     }
 
+    /// The task's pid in the caller's pid namespace (0 if outside it).
+    pub(crate) fn vpid(&self) -> bindings::pid_t {
+        // SAFETY: the task is valid; the lookup takes RCU itself and uses
+        // current's active namespace.
+        unsafe {
+            bindings::__task_pid_nr_ns(
+                self.as_ptr(),
+                bindings::pid_type_PIDTYPE_PID,
+                bindings::task_active_pid_ns(bindings::get_current()),
+            )
+        }
+    }
+
     /// Whether this task leads its thread group.
     pub(crate) fn is_group_leader(&self) -> bool {
         // SAFETY: the task is valid; `group_leader` of a live task is valid.

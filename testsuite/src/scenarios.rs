@@ -897,8 +897,9 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         );
         if kind == "pipe_check" {
             // Its handler wakes the read; then it checks its pipes.
+            let _ = fs::remove_file(format!("/tmp/result-{name}"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
-            let verdict = finish(&mut c, name, restarted, "the program's check of its pipes")?;
+            let verdict = collect(&mut c, name, restarted, "the program's check of its pipes")?;
             return Ok(ScenarioResult {
                 checks: c.0,
                 state: vec![verdict],
@@ -939,9 +940,19 @@ fn finish(
     restarted: std::process::Child,
     what: &str,
 ) -> Result<String> {
-    let result = PathBuf::from(format!("/tmp/result-{name}"));
-    let _ = fs::remove_file(&result);
+    let _ = fs::remove_file(format!("/tmp/result-{name}"));
     fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    collect(c, name, restarted, what)
+}
+
+/// Waits for `ckpt restart` and checks the verdict the program wrote.
+fn collect(
+    c: &mut Checks,
+    name: &str,
+    restarted: std::process::Child,
+    what: &str,
+) -> Result<String> {
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
     let out = restarted.wait_with_output()?;
     c.eq(
         "ckpt restart exit status (the program's)",
