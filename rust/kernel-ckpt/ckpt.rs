@@ -30,6 +30,7 @@
 use kernel::bindings;
 use kernel::ffi::{c_int, c_long, c_ulong};
 use kernel::prelude::*;
+use kernel::uaccess::UserSlice;
 
 const __LOG_PREFIX: &[u8] = b"ckpt\0";
 
@@ -101,17 +102,33 @@ pub extern "C" fn ckpt_sys_checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_
     to_syscall_ret(checkpoint::checkpoint(pid, fd, flags))
 }
 
-/// `restart(2)`, called by the C `SYSCALL_DEFINE3` stub in kernel/checkpoint.c.
+/// `restart(2)`, called by the C `SYSCALL_DEFINE4` stub in kernel/checkpoint.c.
 #[no_mangle]
-pub extern "C" fn ckpt_sys_restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> c_long {
+pub extern "C" fn ckpt_sys_restart(
+    pid: bindings::pid_t,
+    fd: c_int,
+    flags: c_ulong,
+    report: *mut bindings::restart_report,
+) -> c_long {
     if !layout::verified() {
         return to_syscall_ret(Err(enosys()));
     }
-    match restart::restart(pid, fd, flags) {
+    let mut failure = restart::Failure::default();
+    match restart::restart(pid, fd, flags, &mut failure) {
         // The restored task's rax, which may be an -ERESTART* code: the
         // exit path restarts the interrupted call (restart.rs).
         Ok(ax) => ax as c_long,
-        Err(e) => to_syscall_ret(Err(e)),
+        Err(e) => {
+            let ret = to_syscall_ret(Err(e));
+            if !report.is_null() {
+                let bytes = failure.encode(ret as i32);
+                let mut w = UserSlice::new(report as usize, bytes.len()).writer();
+                if w.write_slice(&bytes).is_err() {
+                    return EFAULT.to_errno() as c_long;
+                }
+            }
+            ret
+        }
     }
 }
 

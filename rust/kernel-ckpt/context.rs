@@ -44,7 +44,7 @@ use crate::file::FileRef;
 use crate::image::{Item, TaskEntry};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
-use crate::restart::{self, bad};
+use crate::restart::{self, bad, Failure};
 use crate::task::{PidNs, TaskRef};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -149,19 +149,22 @@ pub(crate) struct RestartCtx {
     step: Completion,
     /// Completed for all when the tree is restored or has failed.
     done: Completion,
-    /// The first failure: errno (0 for none) and the task's pid.
+    /// The first failure's errno (0 for none); `failed` says where.
     errno: AtomicI32,
-    failed_pid: AtomicI32,
+    #[pin]
+    failed: Mutex<Failure>,
 }
 
 impl RestartCtx {
-    fn fail(&self, pid: i32, e: Error) {
+    /// Keeps the first failure: task `pid`, after reading `record`.
+    fn fail(&self, pid: i32, record: Option<(u32, u32, u64)>, e: Error) {
+        let mut failed = self.failed.lock();
         if self
             .errno
             .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            self.failed_pid.store(pid, Ordering::Release);
+            *failed = Failure { pid, record };
         }
     }
 
@@ -211,8 +214,8 @@ impl RestartCtx {
     }
 
     /// Kills every task of the tree and releases them from their waits.
-    fn abort(&self, e: Error) {
-        self.fail(0, e);
+    fn abort(&self, e: Error, record: Option<(u32, u32, u64)>) {
+        self.fail(0, record, e);
         for s in self.live() {
             if let Some(t) = &s.task {
                 // SAFETY: the task is referenced; a kernel SIGKILL needs no
@@ -348,7 +351,7 @@ pub(crate) fn restart_task() -> Result<i64> {
     let slot = ctx.slots.get(i).ok_or(EINVAL)?;
     let pid = slot.row.pid;
     if let Err(e) = slot.turn.wait_killable() {
-        ctx.fail(pid, e);
+        ctx.fail(pid, None, e);
         ctx.step.complete();
         return Err(e);
     }
@@ -357,10 +360,11 @@ pub(crate) fn restart_task() -> Result<i64> {
         return Err(e);
     }
     let mut past = false;
-    let result = {
+    let (result, record) = {
         let mut st = ctx.stream.lock();
         let Stream { reader, objs } = &mut *st;
-        restart::restore_current(reader, objs, &slot.row, &mut past)
+        let r = restart::restore_current(reader, objs, &slot.row, &mut past);
+        (r, reader.last())
     };
     let resume = match result {
         Ok(resume) => resume,
@@ -370,7 +374,7 @@ pub(crate) fn restart_task() -> Result<i64> {
                 pid,
                 e.to_errno()
             );
-            ctx.fail(pid, e);
+            ctx.fail(pid, record, e);
             ctx.step.complete();
             restart::kill_current();
             return Err(e);
@@ -443,7 +447,7 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
 
 /// `restart(root, fd, 0)`: restores the tree saved in the image read from
 /// `fd`, whose tasks user space recreated and which wait in restart(2).
-pub(crate) fn coordinate(root: i32, fd: c_int) -> Result {
+pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
@@ -460,14 +464,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int) -> Result {
         }
     };
     let mut reader = ImageReader::new(file);
-    let nr = restart::read_head(&mut reader)?;
-    let mut rows = KVVec::with_capacity(nr as usize, GFP_KERNEL)?;
-    for _ in 0..nr {
-        match reader.next()? {
-            Item::Task(t) => rows.push(t, GFP_KERNEL)?,
-            _ => return Err(bad("task row missing")),
-        }
-    }
+    let rows = read_rows(&mut reader).inspect_err(|_| failure.record = reader.last())?;
     if rows.first().map(|r| r.pid) != Some(root) {
         pr_err!("restart: the image's root is not pid {}\n", root);
         return Err(ESRCH);
@@ -510,7 +507,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int) -> Result {
             step: Completion::uninit(),
             done: Completion::uninit(),
             errno: AtomicI32::new(0),
-            failed_pid: AtomicI32::new(0),
+            failed <- new_mutex!(Failure::default()),
         }),
         GFP_KERNEL,
     )?;
@@ -529,15 +526,32 @@ pub(crate) fn coordinate(root: i32, fd: c_int) -> Result {
             Ok(())
         }
         Err(e) => {
-            ctx.abort(e);
+            // A failure of the coordinator's own reads (the tail) is at
+            // the record it read last.
+            let record = ctx.stream.lock().reader.last();
+            ctx.abort(e, record);
             let errno = ctx.failure().unwrap_or(e);
+            *failure = *ctx.failed.lock();
             pr_err!(
                 "restart: the tree of pid {} failed (pid {}, error {}): every task killed\n",
                 root,
-                ctx.failed_pid.load(Ordering::Acquire),
+                failure.pid,
                 errno.to_errno()
             );
             Err(errno)
         }
     }
+}
+
+/// The forest table of an image, after its header and forest records.
+fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
+    let nr = restart::read_head(reader)?;
+    let mut rows = KVVec::with_capacity(nr as usize, GFP_KERNEL)?;
+    for _ in 0..nr {
+        match reader.next()? {
+            Item::Task(t) => rows.push(t, GFP_KERNEL)?,
+            _ => return Err(bad("task row missing")),
+        }
+    }
+    Ok(rows)
 }

@@ -21,6 +21,8 @@ pub(crate) struct ImageReader {
     /// Index and byte offset of the next record.
     index: u32,
     offset: u64,
+    /// The record read last: index, type and offset.
+    last: Option<(u32, u32, u64)>,
 }
 
 impl ImageReader {
@@ -32,10 +34,17 @@ impl ImageReader {
             parser: Parser::new(),
             index: 0,
             offset: 0,
+            last: None,
         }
     }
 
-    fn bad(&self, record_type: Option<u32>, kind: ErrorKind) -> Error {
+    /// The record read last (index, type, byte offset), for reports.
+    pub(crate) fn last(&self) -> Option<(u32, u32, u64)> {
+        self.last
+    }
+
+    fn bad(&mut self, record_type: Option<u32>, kind: ErrorKind) -> Error {
+        self.last = Some((self.index, record_type.unwrap_or(0), self.offset));
         let e = DecodeError {
             index: self.index,
             offset: self.offset,
@@ -84,6 +93,7 @@ impl ImageReader {
             return Err(self.bad(Some(kind), ErrorKind::BadPadding));
         }
         let (index, offset) = (self.index, self.offset);
+        self.last = Some((index, kind, offset));
         self.index = self.index.saturating_add(1);
         self.offset = self
             .offset

@@ -48,6 +48,40 @@ pub(crate) fn bad(what: &str) -> Error {
     EINVAL
 }
 
+/// Where a restart failed: `struct restart_report` of the uapi header.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Failure {
+    /// The task that failed (0: the image or the call itself).
+    pub(crate) pid: i32,
+    /// The record read last: index, type, byte offset.
+    pub(crate) record: Option<(u32, u32, u64)>,
+}
+
+impl Failure {
+    /// `struct restart_report` for `errno`, as bytes.
+    pub(crate) fn encode(&self, errno: i32) -> [u8; 24] {
+        let (index, kind, offset) = self.record.unwrap_or((0, 0, 0));
+        let mut out = [0u8; 24];
+        let fields: [&[u8]; 5] = [
+            &self.pid.to_ne_bytes(),
+            &errno.to_ne_bytes(),
+            &index.to_ne_bytes(),
+            &kind.to_ne_bytes(),
+            &offset.to_ne_bytes(),
+        ];
+        let mut at = 0;
+        for f in fields {
+            if let Some(dst) = out.get_mut(at..at + f.len()) {
+                dst.copy_from_slice(f);
+            }
+            at += f.len();
+        }
+        out
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<bindings::restart_report>() == 24);
+
 /// How a restored task goes back to user space.
 pub(crate) struct Resume {
     ax: i64,
@@ -224,10 +258,10 @@ pub(crate) fn restore_current(
     signal::flush_pending(process.is_some());
     signal::restore_pending(signals.pending, &sig_infos, false)?;
     if let Some(p) = &process {
-        let (sighand, shared_infos) = signal::parse_sighand(&p.sighand)?;
-        signal::restore_handlers(&sighand)?;
+        signal::restore_handlers(&p.sighand)?;
         crate::task::restore_itimers(&misc)?;
-        signal::restore_pending(sighand.shared_pending, shared_infos, true)?;
+        let (mask, shared_infos) = signal::shared_pending(&p.sighand)?;
+        signal::restore_pending(mask, shared_infos, true)?;
     }
     // Credentials last: everything above ran with the caller's.
     crate::task::restore_ids(&misc)?;
@@ -259,7 +293,7 @@ pub(crate) fn current_vpid() -> Result<i32> {
 }
 
 /// `restart(0, fd, 0)`: the caller restores itself from a one-process image.
-fn restart_self(fd: c_int) -> Result<i64> {
+fn restart_self(fd: c_int, failure: &mut Failure) -> Result<i64> {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
@@ -270,8 +304,18 @@ fn restart_self(fd: c_int) -> Result<i64> {
         return Err(bad("the restarting process must be single-threaded"));
     }
     let me = current_vpid()?;
+    failure.pid = me;
     let mut r = ImageReader::new(file);
-    if read_head(&mut r)? != 1 {
+    let result = restart_self_from(&mut r, me);
+    if result.is_err() {
+        failure.record = r.last();
+    }
+    result
+}
+
+/// The body of [`restart_self`], reading from `r`.
+fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
+    if read_head(r)? != 1 {
         return Err(bad("a process tree is restarted through a coordinator"));
     }
     let row = match r.next()? {
@@ -288,8 +332,8 @@ fn restart_self(fd: c_int) -> Result<i64> {
     }
     let mut objs = ObjTable::new();
     let mut past = false;
-    let result = restore_current(&mut r, &mut objs, &row, &mut past)
-        .and_then(|resume| read_tail(&mut r).map(|()| resume));
+    let result =
+        restore_current(r, &mut objs, &row, &mut past).and_then(|resume| read_tail(r).map(|()| resume));
     match result {
         Ok(resume) => {
             // Pipe ends no descriptor took are closed now, as they were.
@@ -310,15 +354,20 @@ fn restart_self(fd: c_int) -> Result<i64> {
     }
 }
 
-/// `restart(pid, fd, flags)`: returns the restored task's `rax` (or 0 for
-/// a coordinator).
-pub(crate) fn restart(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result<i64> {
+/// `restart(pid, fd, flags, report)`: returns the restored task's `rax`
+/// (or 0 for a coordinator); on error `failure` says where it failed.
+pub(crate) fn restart(
+    pid: bindings::pid_t,
+    fd: c_int,
+    flags: c_ulong,
+    failure: &mut Failure,
+) -> Result<i64> {
     if flags as u64 & !image::RESTART_FLAGS_MASK != 0 || pid < 0 {
         return Err(EINVAL);
     }
     match (pid, fd) {
         (0, -1) => context::restart_task(),
-        (0, _) => restart_self(fd),
-        _ => context::coordinate(pid, fd).map(|()| 0),
+        (0, _) => restart_self(fd, failure),
+        _ => context::coordinate(pid, fd, failure).map(|()| 0),
     }
 }

@@ -149,7 +149,8 @@ pub(crate) fn dump_task(w: &mut ImageWriter, task: &TaskRef) -> Result {
 
 /// Writes a process's sighand record (`task` leads its thread group).
 pub(crate) fn dump_process(w: &mut ImageWriter, task: &TaskRef) -> Result {
-    let mut actions = [SigAction::default(); NSIG];
+    // On the heap: the table is 2 KiB, too much for a kernel stack frame.
+    let mut actions = KVec::from_elem(SigAction::default(), NSIG, GFP_KERNEL)?;
     let (shared, infos) = read_pending(
         task,
         // SAFETY (closure): the task and its signal_struct are valid.
@@ -171,19 +172,22 @@ pub(crate) fn dump_process(w: &mut ImageWriter, task: &TaskRef) -> Result {
         },
     )?;
     let nr_info = u32::try_from(infos.len() / SIGINFO_LEN).map_err(|_| E2BIG)?;
-    let sh = Sighand {
-        actions,
-        shared_pending: shared,
-        nr_info,
-    };
-    w.record_parts(RecordType::Sighand, &[&sh.encode(), &infos])
+    let len = Sighand::LEN + infos.len();
+    w.begin_record(RecordType::Sighand, len)?;
+    for a in actions.iter() {
+        w.payload(&a.encode())?;
+    }
+    w.payload(&Sighand::encode_tail(shared, nr_info))?;
+    w.payload(&infos)?;
+    w.end_record(len)
 }
 
 // Restart.
 
-/// Installs the handlers of a saved sighand record in current.
-pub(crate) fn restore_handlers(sh: &Sighand) -> Result {
-    for (i, a) in sh.actions.iter().enumerate() {
+/// Installs the handlers of a saved sighand payload in current.
+pub(crate) fn restore_handlers(sighand: &[u8]) -> Result {
+    for (i, a) in Sighand::actions(sighand).enumerate() {
+        let a = a.map_err(|_| EINVAL)?;
         let sig = i as i32 + 1;
         if sig == bindings::SIGKILL as i32 || sig == bindings::SIGSTOP as i32 {
             continue;
@@ -288,7 +292,8 @@ fn send(sig: i32, info: &mut bindings::kernel_siginfo, shared: bool) -> Result {
     to_result(r)
 }
 
-/// Parses a sighand payload (checked by the reader already).
-pub(crate) fn parse_sighand(p: &[u8]) -> Result<(Sighand, &[u8])> {
-    Sighand::parse(p).map_err(|_| EINVAL)
+/// The shared pending mask and siginfos of a sighand payload (checked by
+/// the reader already).
+pub(crate) fn shared_pending(sighand: &[u8]) -> Result<(u64, &[u8])> {
+    Sighand::pending(sighand).map_err(|_| EINVAL)
 }

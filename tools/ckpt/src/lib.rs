@@ -22,4 +22,4 @@ pub use checkpoint::{
 };
 pub use error::CheckpointError;
 pub use run::{run, run_with, RunOptions};
-pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart};
+pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart, sys_restart_raw};

@@ -3,11 +3,11 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use ckpt_image::{SYS_CHECKPOINT, SYS_RESTART};
+use ckpt_image::{RestartReport, SYS_CHECKPOINT, SYS_RESTART};
 use nix::errno::Errno;
 use nix::libc::{self, c_long, c_ulong};
 
-/// Both calls take `(pid_t pid, int fd, unsigned long flags)`.
+/// `checkpoint(2)` takes `(pid_t pid, int fd, unsigned long flags)`.
 fn syscall3(nr: i64, pid: i32, fd: RawFd, flags: u64) -> Result<(), Errno> {
     // SAFETY: the arguments are plain integers, no pointers: the kernel
     // reads nothing from and writes nothing to our memory.
@@ -29,7 +29,27 @@ pub fn sys_checkpoint(pid: i32, fd: BorrowedFd<'_>, flags: u64) -> Result<(), Er
 
 /// `restart(2)`: restores the image read from `fd`.
 pub fn sys_restart(pid: i32, fd: BorrowedFd<'_>, flags: u64) -> Result<(), Errno> {
-    syscall3(SYS_RESTART, pid, fd.as_raw_fd(), flags)
+    sys_restart_raw(pid, fd.as_raw_fd(), flags).map_err(|(e, _)| e)
+}
+
+/// `restart(2)` with a raw fd (-1 for a task of a tree restart, which
+/// waits for its coordinator); on failure, the errno and the kernel's
+/// report of which task failed at which record.
+pub fn sys_restart_raw(pid: i32, fd: RawFd, flags: u64) -> Result<(), (Errno, RestartReport)> {
+    let mut report = RestartReport::default();
+    // SAFETY: plain integers, and a pointer to a `struct restart_report`
+    // (same layout, checked against the uapi header by the image crate's
+    // tests) that the kernel fills on failure and that outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            c_long::from(SYS_RESTART),
+            c_long::from(pid),
+            c_long::from(fd),
+            c_ulong::from(flags),
+            &mut report as *mut RestartReport,
+        )
+    };
+    Errno::result(ret).map(drop).map_err(|e| (e, report))
 }
 
 /// Whether the running kernel implements `checkpoint(2)` at all.

@@ -41,6 +41,23 @@ pub const CHECKPOINT_SUBTREE: u64 = 0x1;
 pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE;
 /// Every flag `restart(2)` knows (none yet).
 pub const RESTART_FLAGS_MASK: u64 = 0x0;
+/// `struct restart_report` of the uapi header: where `restart(2)` failed.
+/// Its fourth argument points to one (or is NULL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RestartReport {
+    /// The task that failed; 0 for the image or the call itself.
+    pub pid: i32,
+    /// The error, a negative errno.
+    pub error: i32,
+    /// Index of the record the task read last (0: none).
+    pub record: u32,
+    /// That record's type.
+    pub record_type: u32,
+    /// That record's byte offset in the image.
+    pub offset: u64,
+}
+
 /// Version of the image format written and read here.
 pub const IMAGE_VERSION: u32 = 2;
 

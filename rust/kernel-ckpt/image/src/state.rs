@@ -799,18 +799,36 @@ impl Sighand {
     /// Length of the fixed part.
     pub const LEN: usize = NSIG * 32 + 16;
 
+    /// Length of the encoded handlers at the start of the payload.
+    const ACTIONS_LEN: usize = NSIG * SigAction::LEN;
+    /// Length of the fixed part after the handlers.
+    pub const TAIL_LEN: usize = 16;
+
     /// Encodes the fixed part.
     pub fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        for a in &self.actions {
-            w.u64(a.handler);
-            w.u64(a.flags);
-            w.u64(a.restorer);
-            w.u64(a.mask);
+        for (a, dst) in self
+            .actions
+            .iter()
+            .zip(out.chunks_exact_mut(SigAction::LEN))
+        {
+            dst.copy_from_slice(&a.encode());
         }
-        w.u64(self.shared_pending);
-        w.u32(self.nr_info);
+        if let Some(dst) = out.get_mut(Self::ACTIONS_LEN..) {
+            dst.copy_from_slice(&Self::encode_tail(self.shared_pending, self.nr_info));
+        }
+        out
+    }
+
+    /// Encodes what follows the handlers: the shared pending mask and the
+    /// number of siginfos (a writer can stream the handlers one by one
+    /// with [`SigAction::encode`] and then this, without the whole
+    /// 2 KiB structure on its stack).
+    pub fn encode_tail(shared_pending: u64, nr_info: u32) -> [u8; Self::TAIL_LEN] {
+        let mut out = [0u8; Self::TAIL_LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(shared_pending);
+        w.u32(nr_info);
         w.u32(0);
         out
     }
@@ -818,28 +836,11 @@ impl Sighand {
     /// Decodes a sighand payload (as [`Item::Sighand`](crate::Item) holds
     /// it, already checked): the handlers and the shared siginfos.
     pub fn parse(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        Self::decode(p)
-    }
-
-    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
         let mut actions = [SigAction::default(); NSIG];
-        for a in actions.iter_mut() {
-            a.handler = r.u64().ok_or(ErrorKind::Short)?;
-            a.flags = r.u64().ok_or(ErrorKind::Short)?;
-            a.restorer = r.u64().ok_or(ErrorKind::Short)?;
-            a.mask = r.u64().ok_or(ErrorKind::Short)?;
-            if a.handler >= USER_ADDR_END || a.restorer >= USER_ADDR_END {
-                return Err(ErrorKind::BadField("signal handler", a.handler as i64));
-            }
+        for (a, got) in actions.iter_mut().zip(Self::actions(p)) {
+            *a = got?;
         }
-        let shared_pending = r.u64().ok_or(ErrorKind::Short)?;
-        let nr_info = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        check_infos(shared_pending, nr_info, infos)?;
+        let (shared_pending, nr_info, infos) = Self::decode(p)?;
         Ok((
             Self {
                 actions,
@@ -848,6 +849,70 @@ impl Sighand {
             },
             infos,
         ))
+    }
+
+    /// The handlers of a sighand payload, signal 1 first, each checked.
+    pub fn actions(p: &[u8]) -> impl Iterator<Item = Result<SigAction, ErrorKind>> + '_ {
+        let actions = p.get(..Self::ACTIONS_LEN).unwrap_or(&[]);
+        let short = (actions.len() < Self::ACTIONS_LEN).then_some(Err(ErrorKind::Short));
+        actions
+            .chunks_exact(SigAction::LEN)
+            .map(SigAction::decode)
+            .chain(short)
+    }
+
+    /// Checks a sighand payload without building the handler table (the
+    /// kernel decodes on a small stack): the shared pending mask, the
+    /// number of siginfos and the siginfos.
+    pub(crate) fn decode(p: &[u8]) -> Result<(u64, u32, &[u8]), ErrorKind> {
+        for a in Self::actions(p) {
+            a?;
+        }
+        let mut r = Reader::new(p.get(Self::ACTIONS_LEN..).ok_or(ErrorKind::Short)?);
+        let shared_pending = r.u64().ok_or(ErrorKind::Short)?;
+        let nr_info = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        check_infos(shared_pending, nr_info, infos)?;
+        Ok((shared_pending, nr_info, infos))
+    }
+
+    /// The shared pending mask and siginfos of a checked payload.
+    pub fn pending(p: &[u8]) -> Result<(u64, &[u8]), ErrorKind> {
+        let (mask, _, infos) = Self::decode(p)?;
+        Ok((mask, infos))
+    }
+}
+
+impl SigAction {
+    /// Encoded length.
+    pub const LEN: usize = 32;
+
+    /// Encodes one handler.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u64(self.handler);
+        w.u64(self.flags);
+        w.u64(self.restorer);
+        w.u64(self.mask);
+        out
+    }
+
+    fn decode(b: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(b);
+        let a = Self {
+            handler: r.u64().ok_or(ErrorKind::Short)?,
+            flags: r.u64().ok_or(ErrorKind::Short)?,
+            restorer: r.u64().ok_or(ErrorKind::Short)?,
+            mask: r.u64().ok_or(ErrorKind::Short)?,
+        };
+        if a.handler >= USER_ADDR_END || a.restorer >= USER_ADDR_END {
+            return Err(ErrorKind::BadField("signal handler", a.handler as i64));
+        }
+        Ok(a)
     }
 }
 

@@ -54,6 +54,37 @@ fn syscall_numbers_match_the_table() {
 }
 
 #[test]
+fn restart_report_matches_the_header() {
+    let lines = added_lines();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("struct restart_report {"))
+        .expect("struct restart_report in the uapi header");
+    let fields: Vec<(String, String)> = lines[start + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with("};"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[1].trim_end_matches(';').to_owned())
+        })
+        .collect();
+    let want = [
+        ("__s32", "pid"),
+        ("__s32", "error"),
+        ("__u32", "record"),
+        ("__u32", "record_type"),
+        ("__u64", "offset"),
+    ];
+    let got: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(t, n)| (t.as_str(), n.as_str()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(std::mem::size_of::<ckpt_image::RestartReport>(), 24);
+    assert_eq!(std::mem::offset_of!(ckpt_image::RestartReport, offset), 16);
+}
+
+#[test]
 fn uapi_constants_match_the_header() {
     let mut defs = BTreeMap::new();
     for l in added_lines() {
