@@ -207,15 +207,18 @@ impl RestartCtx {
             return Err(e);
         }
         let mut st = self.stream.lock();
-        restart::read_tail(&mut st.reader)?;
+        if let Err(e) = restart::read_tail(&mut st.reader) {
+            self.fail(0, st.reader.last(), e);
+            return Err(e);
+        }
         // Pipe ends no descriptor took are closed now, as they were.
         st.objs = ObjTable::new();
         Ok(())
     }
 
     /// Kills every task of the tree and releases them from their waits.
-    fn abort(&self, e: Error, record: Option<(u32, u32, u64)>) {
-        self.fail(0, record, e);
+    fn abort(&self, e: Error) {
+        self.fail(0, None, e);
         for s in self.live() {
             if let Some(t) = &s.task {
                 // SAFETY: the task is referenced; a kernel SIGKILL needs no
@@ -526,10 +529,10 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
             Ok(())
         }
         Err(e) => {
-            // A failure of the coordinator's own reads (the tail) is at
-            // the record it read last.
-            let record = ctx.stream.lock().reader.last();
-            ctx.abort(e, record);
+            // The first failure was recorded where it happened (a task's
+            // record, the tail); anything else (a time-out, the
+            // coordinator killed) has no record.
+            ctx.abort(e);
             let errno = ctx.failure().unwrap_or(e);
             *failure = *ctx.failed.lock();
             pr_err!(
