@@ -13,9 +13,9 @@
 //! changed: a failed checkpoint leaves it as it was.
 
 use crate::file::FileRef;
-use crate::objhash::ObjHash;
 use crate::forest::Forest;
 use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
+use crate::objhash::ObjHash;
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use crate::{files, mm, regs, signal};

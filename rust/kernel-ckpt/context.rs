@@ -280,7 +280,14 @@ fn register(ctx: &Arc<RestartCtx>) -> Result {
     drop(g);
     GENERATION.fetch_add(1, Ordering::AcqRel);
     // SAFETY: wake_up_all() of a static wait queue.
-    unsafe { bindings::__wake_up(registry_wq(), bindings::TASK_NORMAL, 0, core::ptr::null_mut()) };
+    unsafe {
+        bindings::__wake_up(
+            registry_wq(),
+            bindings::TASK_NORMAL,
+            0,
+            core::ptr::null_mut(),
+        )
+    };
     Ok(())
 }
 
@@ -323,7 +330,11 @@ fn wait_generation(gen: u64) -> Result {
         // SAFETY: the entry is initialised; the queue is static. Returns
         // non-zero when a fatal signal is pending (TASK_KILLABLE).
         let r = unsafe {
-            bindings::prepare_to_wait_event(registry_wq(), &mut entry, bindings::TASK_KILLABLE as c_int)
+            bindings::prepare_to_wait_event(
+                registry_wq(),
+                &mut entry,
+                bindings::TASK_KILLABLE as c_int,
+            )
         };
         if GENERATION.load(Ordering::Acquire) != gen {
             break Ok(());
@@ -411,13 +422,21 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
     }
     let zombie = t.exit_state() == bindings::EXIT_ZOMBIE as i32;
     if zombie != row.is_zombie() || (!zombie && t.exit_state() != 0) {
-        return Err(mismatch("exit state", t.exit_state(), i32::from(row.is_zombie())));
+        return Err(mismatch(
+            "exit state",
+            t.exit_state(),
+            i32::from(row.is_zombie()),
+        ));
     }
     if zombie && t.exit_code() != row.exit_code {
         return Err(mismatch("exit code", t.exit_code(), row.exit_code));
     }
     if t.is_group_leader() == row.is_thread() {
-        return Err(mismatch("thread flag", i32::from(!t.is_group_leader()), i32::from(row.is_thread())));
+        return Err(mismatch(
+            "thread flag",
+            i32::from(!t.is_group_leader()),
+            i32::from(row.is_thread()),
+        ));
     }
     for (what, ty, want) in [
         ("tgid", bindings::pid_type_PIDTYPE_TGID, row.tgid),

@@ -21,13 +21,13 @@
 
 use crate::file::FileRef;
 use crate::image::{
-    self, Fd, FileObj, FilesHeader, ObjId, PipeObj, RecordType, FD_CLOEXEC, FILE_CHR,
-    FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
+    self, Fd, FileObj, FilesHeader, ObjId, PipeObj, RecordType, FD_CLOEXEC, FILE_CHR, FILE_DELETED,
+    FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
 };
 use crate::objhash::{Obj, ObjHash, ObjKind, ObjTable};
+use crate::pipe;
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
-use crate::pipe;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -259,9 +259,14 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
             f
         }
         FILE_REG | FILE_CHR | FILE_DIR => {
-            let file = FileRef::open(path, (rec.f_flags & REOPEN_FLAGS) as i32).inspect_err(|e| {
-                pr_err!("restart: cannot reopen {} (error {})\n", shown, e.to_errno());
-            })?;
+            let file =
+                FileRef::open(path, (rec.f_flags & REOPEN_FLAGS) as i32).inspect_err(|e| {
+                    pr_err!(
+                        "restart: cannot reopen {} (error {})\n",
+                        shown,
+                        e.to_errno()
+                    );
+                })?;
             if rec.kind == FILE_REG && rec.pos > 0 {
                 // SAFETY: the file was just opened by us and is referenced.
                 let got = unsafe {
@@ -331,8 +336,10 @@ impl Prepared {
     /// Adds a descriptor; its file must have been restored already.
     pub(crate) fn add_fd(&mut self, objs: &mut ObjTable, rec: &Fd) -> Result {
         objs.file(rec.file)?;
-        self.fds
-            .push((rec.fd, rec.fd_flags & FD_CLOEXEC != 0, rec.file), GFP_KERNEL)?;
+        self.fds.push(
+            (rec.fd, rec.fd_flags & FD_CLOEXEC != 0, rec.file),
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 

@@ -216,8 +216,20 @@ pub(crate) fn self_check() {
     size!(ok, n, ckpt_sizeof_pipe_buffer, pipe_buffer);
     offset!(ok, n, ckpt_offsetof_pipe_head, pipe_inode_info, head);
     offset!(ok, n, ckpt_offsetof_pipe_tail, pipe_inode_info, tail);
-    offset!(ok, n, ckpt_offsetof_pipe_max_usage, pipe_inode_info, max_usage);
-    offset!(ok, n, ckpt_offsetof_pipe_ring_size, pipe_inode_info, ring_size);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_pipe_max_usage,
+        pipe_inode_info,
+        max_usage
+    );
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_pipe_ring_size,
+        pipe_inode_info,
+        ring_size
+    );
     offset!(ok, n, ckpt_offsetof_pipe_bufs, pipe_inode_info, bufs);
     offset!(ok, n, ckpt_offsetof_pipe_buf_page, pipe_buffer, page);
     offset!(ok, n, ckpt_offsetof_pipe_buf_offset, pipe_buffer, offset);

@@ -84,10 +84,8 @@ fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
                 return Err(EINVAL);
             }
             let base = bindings::kmap_local_page((*buf).page).cast::<u8>();
-            let r = data.extend_from_slice(
-                core::slice::from_raw_parts(base.add(off), len),
-                GFP_KERNEL,
-            );
+            let r =
+                data.extend_from_slice(core::slice::from_raw_parts(base.add(off), len), GFP_KERNEL);
             bindings::kunmap_local(base.cast());
             r?;
             i = i.wrapping_add(1);

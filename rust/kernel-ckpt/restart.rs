@@ -332,8 +332,8 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
     }
     let mut objs = ObjTable::new();
     let mut past = false;
-    let result =
-        restore_current(r, &mut objs, &row, &mut past).and_then(|resume| read_tail(r).map(|()| resume));
+    let result = restore_current(r, &mut objs, &row, &mut past)
+        .and_then(|resume| read_tail(r).map(|()| resume));
     match result {
         Ok(resume) => {
             // Pipe ends no descriptor took are closed now, as they were.
