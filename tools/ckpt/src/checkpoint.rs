@@ -201,26 +201,31 @@ pub enum RestartOutcome {
 /// `struct clone_args` of clone3(2), up to `cgroup`.
 #[repr(C)]
 #[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
+pub(crate) struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
 }
 
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Restarts the process saved in the image `input` (a file or a pipe, read
 /// whole first): recreates it with its saved pid in a new job cgroup, in
 /// which the new process calls `restart(2)`, and waits for it unless
 /// `opts.detach`. Errors of the call are [`CheckpointError`]s.
+///
+/// An image of a process tree (more than one task) is recreated whole as
+/// [`forest::plan`](crate::forest::plan) says, with this process as the
+/// coordinator and the root's parent (or, with `opts.pidns`, the init of a
+/// new pid namespace as both); the outcome is then the root's.
 pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
     use std::io::Seek;
     use std::os::fd::AsRawFd;
@@ -240,16 +245,25 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     f.rewind()?;
     // Checked whole before anything starts, through a read-only mapping
     // (no copy of a large image in this process's memory).
-    let img = {
+    let (img, rows) = {
         let len = f.metadata()?.len();
         let map = Mapping::new(&f, len)?;
-        crate::inspect::parse(map.bytes()).map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?
+        let img = crate::inspect::parse(map.bytes())
+            .map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?;
+        // A tree (more than one task, threads included) is planned from
+        // the forest table's rows.
+        let rows = if img.tasks.len() > 1 {
+            crate::forest::rows_of_image(map.bytes())?
+        } else {
+            Vec::new()
+        };
+        (img, rows)
     };
+    if img.tasks.len() > 1 {
+        return crate::restart_tree::restart_tree(&f, &rows, opts);
+    }
     if img.tasks.len() != 1 {
-        anyhow::bail!(
-            "this image holds {} tasks: restarting process trees and threads is not supported yet, only single processes",
-            img.tasks.len()
-        );
+        anyhow::bail!("not a valid image: it holds no task");
     }
     let pid = img.root_pid;
     // A zombie (the killed original, say) holds the pid until its parent
@@ -367,7 +381,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
 }
 
 /// clone3(2): the child's pid, 0 in the child, or -1 with errno set.
-fn clone3(args: &CloneArgs) -> i64 {
+pub(crate) fn clone3(args: &CloneArgs) -> i64 {
     // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
     // child continues on a copy of this (single-threaded) process.
     unsafe {
@@ -396,7 +410,7 @@ fn become_saved(f: &File, pid: i32) -> ! {
 
 /// Waits for `child`, reaping any other child meanwhile; its exit status,
 /// or 128 + the signal that killed it.
-fn wait_exit_code(child: i32) -> i32 {
+pub(crate) fn wait_exit_code(child: i32) -> i32 {
     use nix::sys::wait::{waitpid, WaitStatus};
     loop {
         match waitpid(None, None) {
@@ -409,7 +423,7 @@ fn wait_exit_code(child: i32) -> i32 {
 }
 
 /// A sentence for an errno of `restart(2)`.
-fn restart_error(errno: Errno, pid: i32) -> String {
+pub(crate) fn restart_error(errno: Errno, pid: i32) -> String {
     match errno {
         Errno::ENOSYS if kernel_has_checkpoint() => "restart(2) refused this call".to_owned(),
         Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel (`cargo xtask run`)".to_owned(),
@@ -422,6 +436,6 @@ fn restart_error(errno: Errno, pid: i32) -> String {
 }
 
 /// A cgroup directory as the path inside the hierarchy, for messages.
-fn rel(cg: &Path) -> &Path {
+pub(crate) fn rel(cg: &Path) -> &Path {
     cg.strip_prefix(cgroup::MOUNT).unwrap_or(cg)
 }

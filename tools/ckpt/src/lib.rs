@@ -13,7 +13,10 @@
 pub mod cgroup;
 mod checkpoint;
 mod error;
+pub mod forest;
 pub mod inspect;
+pub mod mktree;
+mod restart_tree;
 mod run;
 mod sys;
 

@@ -83,8 +83,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Restart the process saved in an image with restart(2), with its pid,
-    /// in a new cgroup ckpt/NAME; waits for it and exits with its status.
+    /// Restart the process or process tree saved in an image with
+    /// restart(2), with its pids, in a new cgroup ckpt/NAME; waits for it
+    /// (a tree's root) and exits with its status.
+    ///
+    /// A tree is recreated first (sessions, process groups, orphans,
+    /// zombies, threads), this process being the root's parent; then one
+    /// restart(2) call restores every task, or none.
     Restart {
         /// Image file, or `-` for stdin.
         #[arg(value_name = "FILE")]

@@ -127,7 +127,10 @@ fn table_is_a_tree() {
     let text = table(&img);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].contains("kernel 6.12.117"), "{text}");
-    assert!(lines[0].contains(&format!("format version {}", ckpt_image::IMAGE_VERSION)), "{text}");
+    assert!(
+        lines[0].contains(&format!("format version {}", ckpt_image::IMAGE_VERSION)),
+        "{text}"
+    );
     assert!(lines[1].contains("5 tasks"), "{text}");
     assert!(lines[1].contains("root pid 100"), "{text}");
     let rows = &lines[3..];

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt restart` of an image that holds a process tree: plan the tree
+//! ([`forest::plan`]), build it in a new job cgroup ([`mktree::build`]),
+//! then, as the coordinator, call `restart(root, image, 0)`, which
+//! restores every task and returns once all are restored (or kills them
+//! all and returns the error).
+//!
+//! With `--pidns` the first child is the init of a new pid namespace and
+//! is the coordinator in there; its orphans are reparented to it, as in a
+//! whole-namespace checkpoint. Either way, on any error the job cgroup is
+//! killed and removed.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ckpt_image::{RecordType, RestartReport, TaskEntry};
+use nix::errno::Errno;
+use nix::libc;
+
+use crate::checkpoint::{clone3, rel, restart_error, wait_exit_code, CloneArgs, CLONE_INTO_CGROUP};
+use crate::forest::{self, Plan};
+use crate::mktree::{self, BuildOptions, LiveEnd};
+use crate::{cgroup, CheckpointError, RestartOptions, RestartOutcome};
+
+/// How long building the tree may take.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Restarts the tree of `rows` (the image's forest table) from the image
+/// file `f` (a real file: a stream was copied into a memfd).
+pub(crate) fn restart_tree(
+    f: &File,
+    rows: &[TaskEntry],
+    opts: &RestartOptions<'_>,
+) -> Result<RestartOutcome> {
+    let plan = forest::plan(rows).context("cannot restart the process tree of this image")?;
+    let root = plan.root;
+    if opts.pidns && root == 1 {
+        bail!(
+            "this image is of a whole pid namespace (its root is pid 1): restarting it as the \
+             init of a new pid namespace is not supported yet"
+        );
+    }
+    if !opts.pidns {
+        check_pids_free(&plan)?;
+    }
+    let name = opts
+        .name
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("restart-{root}"));
+    let cg = cgroup::create(&name)?;
+    if !cgroup::procs(&cg)?.is_empty() {
+        bail!(
+            "cgroup {} is in use: give another --name",
+            rel(&cg).display()
+        );
+    }
+    let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
+    let outcome = if opts.pidns {
+        in_new_pidns(&plan, f, &cg_dir, opts.detach)
+    } else {
+        here(&plan, f, &cg_dir, opts.detach)
+    };
+    if outcome.is_err() {
+        discard(&cg);
+    }
+    outcome
+}
+
+/// Builds the tree in this pid namespace, this process being the
+/// coordinator and the root's parent.
+fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOutcome> {
+    let opts = BuildOptions {
+        cgroup: Some(cg_dir.as_fd()),
+        live: LiveEnd::Restore,
+        timeout: BUILD_TIMEOUT,
+    };
+    mktree::build(plan, &opts)?;
+    coordinate(plan.root, f.as_raw_fd())?;
+    if detach {
+        return Ok(RestartOutcome::Detached(plan.root));
+    }
+    wait_outcome(plan.root)
+}
+
+/// Builds the tree in a new pid namespace whose init is the coordinator;
+/// the init reports on a pipe whether the restart succeeded, then waits
+/// for the root and exits with its status.
+fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOutcome> {
+    let mut fds = [-1; 2];
+    // SAFETY: pipe2 writes two file descriptors into `fds`.
+    Errno::result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })
+        .context("cannot create a pipe")?;
+    let [read, write] = fds;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP | libc::CLONE_NEWPID as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cg_dir.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    let ret = clone3(&args);
+    if ret == 0 {
+        namespace_init(plan, f, read, write);
+    }
+    close(write);
+    if ret < 0 {
+        close(read);
+        let errno = Errno::last();
+        return Err(anyhow!(
+            "cannot create the init of a new pid namespace: {} ({errno:?})",
+            errno.desc()
+        ));
+    }
+    let init = ret as i32;
+    let report = read_report(read);
+    close(read);
+    match report {
+        Report::Ok if detach => Ok(RestartOutcome::Detached(init)),
+        Report::Ok => wait_outcome(init),
+        Report::Err(errno, message) => {
+            reap(init);
+            Err(match errno {
+                Some(errno) => CheckpointError::new(errno, message).into(),
+                None => anyhow!(message),
+            })
+        }
+    }
+}
+
+/// The init of the new pid namespace: builds, restarts, reports, waits.
+fn namespace_init(plan: &Plan, f: &File, read: RawFd, write: RawFd) -> ! {
+    close(read);
+    let opts = BuildOptions {
+        cgroup: None,
+        live: LiveEnd::Restore,
+        timeout: BUILD_TIMEOUT,
+    };
+    let result = mktree::build(plan, &opts).and_then(|_| coordinate(plan.root, f.as_raw_fd()));
+    let line = match &result {
+        Ok(()) => "ok\n".to_owned(),
+        Err(e) => {
+            let errno = CheckpointError::errno_of(e).map_or(0, |e| e as i32);
+            format!("err {errno} {}\n", format!("{e:#}").replace('\n', " "))
+        }
+    };
+    // SAFETY: writes from a live buffer.
+    unsafe { libc::write(write, line.as_ptr().cast(), line.len()) };
+    close(write);
+    let code = if result.is_ok() {
+        wait_exit_code(plan.root)
+    } else {
+        125
+    };
+    // SAFETY: leaves without running the parent's exit handlers.
+    unsafe { libc::_exit(code) }
+}
+
+/// The coordinator's `restart(root, fd, 0)`.
+fn coordinate(root: i32, fd: RawFd) -> Result<()> {
+    crate::sys_restart_raw(root, fd, 0).map_err(|(errno, report)| {
+        let mut message = restart_error(errno, root);
+        if let Some(place) = describe_report(&report) {
+            message = format!("{message} ({place}); the tree was killed");
+        }
+        CheckpointError::new(errno, message).into()
+    })
+}
+
+/// Where `restart(2)` failed, from its report.
+fn describe_report(r: &RestartReport) -> Option<String> {
+    if r.pid == 0 && r.record == 0 {
+        return None;
+    }
+    let kind = RecordType::from_u32(r.record_type).map_or("unknown", RecordType::name);
+    let who = if r.pid == 0 {
+        "the image".to_owned()
+    } else {
+        format!("task {}", r.pid)
+    };
+    Some(format!(
+        "{who} failed at record {} ({kind}) at byte {}",
+        r.record, r.offset
+    ))
+}
+
+/// Waits a moment for zombies holding the tree's pids (the killed
+/// original, say) to be reaped, then fails if any pid is taken.
+fn check_pids_free(plan: &Plan) -> Result<()> {
+    let pids: Vec<i32> = plan.exact_pids().collect();
+    for _ in 0..200 {
+        if !pids.iter().any(|&p| is_zombie(p)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some(pid) = pids
+        .iter()
+        .find(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        return Err(CheckpointError::new(
+            Errno::EEXIST,
+            format!(
+                "pid {pid} of the image is taken by a running process: stop it (for example \
+                 `ckpt checkpoint --kill` the original) or restart with --pidns"
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Kills whatever the failed restart left in the job cgroup, reaps this
+/// process's children and removes the cgroup (best effort: the error
+/// being reported matters more).
+fn discard(cg: &Path) {
+    let _ = cgroup::kill(cg);
+    loop {
+        let mut status = 0;
+        // SAFETY: reaps any exited child without blocking.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL) };
+        if pid <= 0 {
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir(cg);
+}
+
+fn reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waits for one child; `status` is a live int.
+    unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+}
+
+fn wait_outcome(pid: i32) -> Result<RestartOutcome> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(RestartOutcome::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(RestartOutcome::Signaled(sig as i32)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waiting for the restarted tree's root"),
+        }
+    }
+}
+
+/// What the namespace's init reported.
+enum Report {
+    Ok,
+    Err(Option<Errno>, String),
+}
+
+fn read_report(fd: RawFd) -> Report {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: reads into a live buffer.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        match Errno::result(n) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(buf.get(..n as usize).unwrap_or_default()),
+            Err(Errno::EINTR) => {}
+            Err(_) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    let line = text.lines().next().unwrap_or_default();
+    if line == "ok" {
+        return Report::Ok;
+    }
+    let Some(rest) = line.strip_prefix("err ") else {
+        return Report::Err(
+            None,
+            "the init of the new pid namespace died before it reported".to_owned(),
+        );
+    };
+    let (errno, message) = rest.split_once(' ').unwrap_or(("0", rest));
+    let errno = errno.parse().ok().filter(|&e| e > 0).map(Errno::from_raw);
+    Report::Err(errno, message.to_owned())
+}
+
+fn close(fd: RawFd) {
+    // SAFETY: closes a descriptor this module opened and owns.
+    unsafe { libc::close(fd) };
+}
