@@ -9,6 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub mod state;
 
 /// Every scenario, in the order the guest runs them.
 pub const SCENARIOS: &[&str] = &[
@@ -49,10 +52,34 @@ pub const SCENARIOS: &[&str] = &[
     "restart_through_pipe",
     "restart_pidns",
     "restart_100_times_under_load",
+    "restart_tree_pipeline",
+    "restart_tree_shared_stdout",
+    "restart_tree_sessions",
+    "restart_tree_orphan_pgrp",
+    "restart_tree_zombie_wait",
+    "restart_tree_ghost_pgid",
+    "restart_tree_threads_8",
+    "restart_tree_deep_20",
     "err_restart_pid_taken",
     "err_restart_truncated",
     "err_restart_deleted_file",
+    "err_restart_tree_corrupt",
+    // Last: the largest tree (1,000 processes), the most memory and time.
+    "restart_tree_1000",
 ];
+
+/// Scenarios that need more time than the runner's default limit (the
+/// guest runs under TCG: 1,000 processes are forked, checkpointed,
+/// recreated and restored one by one), in seconds.
+const SLOW_SCENARIOS: &[(&str, u64)] = &[("restart_tree_1000", 300)];
+
+/// The time limit of scenario `name`: `default`, or more for a slow one.
+pub fn scenario_timeout(name: &str, default: Duration) -> Duration {
+    SLOW_SCENARIOS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(default, |(_, s)| default.max(Duration::from_secs(*s)))
+}
 
 /// One task as seen by /proc (the truth) or as decoded from the image, with
 /// pids replaced by stable names (see [`Namer`]): `p1`, `p2`, … for the
@@ -125,6 +152,12 @@ impl Namer {
                 .map(|(i, (_, _, pid))| (*pid, (i, format!("p{}", i + 1))))
                 .collect(),
         )
+    }
+
+    /// The position of `pid` in the naming order (`p1` is 0), if it is a
+    /// task of the tree.
+    pub fn order(&self, pid: i32) -> Option<usize> {
+        self.0.get(&pid).map(|(i, _)| *i)
     }
 
     /// The name of `pid`.
@@ -264,6 +297,21 @@ mod tests {
         // 40 and 41 have no parent in the tree (depth 0, "root" < "z"), 45
         // and 52 are their children (depth 1, "a" < "b"), 46 a thread of 45.
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn slow_scenarios_get_more_time_never_less() {
+        let d = Duration::from_secs(120);
+        assert_eq!(scenario_timeout("tree_100", d), d);
+        assert_eq!(
+            scenario_timeout("restart_tree_1000", d),
+            Duration::from_secs(300)
+        );
+        let long = Duration::from_secs(900);
+        assert_eq!(scenario_timeout("restart_tree_1000", long), long);
+        for (name, _) in SLOW_SCENARIOS {
+            assert!(SCENARIOS.contains(name), "{name} is no scenario");
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! `ckpt-scenarios`: the kernel-ckpt test scenarios, run inside the guest.
 //!
 //! - `ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS]`:
-//!   runs every scenario, each in its own process with a time limit, and
+//!   runs every scenario, each in its own process with a time limit (SECS,
+//!   120 by default; more for the slow ones, see `scenario_timeout`), and
 //!   writes JSON lines (see the `testsuite` library) to PATH.
 //! - `ckpt-scenarios one NAME`: runs one scenario, prints its result as JSON.
 //! - `ckpt-scenarios workload KIND READY-FILE`: a process tree to checkpoint.
+//! - `ckpt-scenarios state PID`: the state of the tree rooted at PID as the
+//!   tree restart scenarios compare it (one line per task), to look at a
+//!   workload by hand.
 
 mod scenarios;
 mod truth;
@@ -19,7 +23,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use testsuite::{Event, ScenarioResult, SCENARIOS};
+use testsuite::{scenario_timeout, Event, ScenarioResult, SCENARIOS};
 
 fn emit(out: &mut impl Write, ev: &Event) -> Result<()> {
     let line = serde_json::to_string(ev)?;
@@ -101,7 +105,7 @@ fn run_all(filter: Option<&str>, out_path: &str, timeout: Duration) -> Result<()
             },
         )?;
         let t = Instant::now();
-        let res = run_isolated(&exe, name, timeout);
+        let res = run_isolated(&exe, name, scenario_timeout(name, timeout));
         let verdict = if res.ok { "ok" } else { "FAILED" };
         println!(
             "scenario {name} {verdict} ({:.2} s)",
@@ -152,11 +156,22 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&res)?);
             Ok(())
         }
+        Some("state") => {
+            let root: i32 = args.get(2).context("state: pid missing")?.parse()?;
+            let st = truth::read_state(root)?;
+            let rows = st.rows();
+            let namer = testsuite::Namer::new(&rows);
+            let names = testsuite::state::Names::new(&namer, &st);
+            for (_, line) in testsuite::state::lines(&names, &st, root) {
+                println!("{line}");
+            }
+            Ok(())
+        }
         Some("workload") => {
             let kind = args.get(2).context("workload: kind missing")?;
             let ready = args.get(3).context("workload: ready file missing")?;
             workload::run(kind, Path::new(ready))
         }
-        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE"),
+        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE | state PID"),
     }
 }

@@ -18,6 +18,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
+mod tree;
+
 const CKPT: &str = "/bin/ckpt";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const SUBTREE: u64 = ckpt_image::CHECKPOINT_SUBTREE;
@@ -58,6 +60,11 @@ struct Workload {
 
 impl Workload {
     fn start(scenario: &str, kind: &str) -> Result<Self> {
+        Self::start_with(scenario, kind, READY_TIMEOUT)
+    }
+
+    /// [`Workload::start`], waiting at most `ready_timeout` for the tree.
+    fn start_with(scenario: &str, kind: &str, ready_timeout: Duration) -> Result<Self> {
         let ready = PathBuf::from(format!("/tmp/ready-{scenario}"));
         let _ = fs::remove_file(&ready);
         let exe = std::env::current_exe().context("locating ckpt-scenarios")?;
@@ -81,8 +88,8 @@ impl Workload {
         let w = Workload { pid, cg };
         let start = Instant::now();
         while !ready.exists() {
-            if start.elapsed() > READY_TIMEOUT {
-                bail!("workload {kind} not ready after {READY_TIMEOUT:?}");
+            if start.elapsed() > ready_timeout {
+                bail!("workload {kind} not ready after {ready_timeout:?}");
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -1357,6 +1364,16 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),
         "err_restart_deleted_file" => checks_only(err_restart_deleted_file(name)),
+        "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
+        "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
+        "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),
+        "restart_tree_orphan_pgrp" => tree::restart_tree_scenario(name, "orphan_pgrp"),
+        "restart_tree_zombie_wait" => tree::restart_tree_scenario(name, "zombie_wait"),
+        "restart_tree_ghost_pgid" => tree::restart_tree_scenario(name, "ghost_pgid"),
+        "restart_tree_threads_8" => tree::restart_tree_scenario(name, "threads_8"),
+        "restart_tree_deep_20" => tree::restart_tree_scenario(name, "deep_20"),
+        "restart_tree_1000" => tree::restart_tree_scenario(name, "tree_1000"),
+        "err_restart_tree_corrupt" => tree::err_restart_tree_corrupt(name),
         other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
     };
     let mut res = r.unwrap_or_else(|e| ScenarioResult {

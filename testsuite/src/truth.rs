@@ -1,8 +1,11 @@
 //! The ground truth: a process tree as /proc shows it.
 
 use anyhow::{bail, Context, Result};
+use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use testsuite::state::{partition, OpenFd, Task, TreeState};
 use testsuite::RawRow;
 
 /// Fields of /proc/TGID/task/TID/stat that the image carries.
@@ -12,6 +15,7 @@ struct Stat {
     ppid: i32,
     pgid: i32,
     sid: i32,
+    exit_signal: i32,
     exit_code: i32,
 }
 
@@ -26,7 +30,8 @@ fn parse_stat(text: &str) -> Result<Stat> {
         .unwrap_or("")
         .split_whitespace()
         .collect();
-    // rest[0] is field 3 (state); field N is rest[N - 3]; exit_code is field 52.
+    // rest[0] is field 3 (state); field N is rest[N - 3]; exit_signal is
+    // field 38, exit_code field 52.
     let field = |n: usize| -> Result<&str> {
         rest.get(n - 3)
             .copied()
@@ -38,6 +43,7 @@ fn parse_stat(text: &str) -> Result<Stat> {
         ppid: field(4)?.parse()?,
         pgid: field(5)?.parse()?,
         sid: field(6)?.parse()?,
+        exit_signal: field(38)?.parse()?,
         exit_code: field(52)?.parse()?,
     })
 }
@@ -49,6 +55,11 @@ fn read(path: &str) -> Result<String> {
 /// Every task of the tree rooted at process `root`: threads included, in
 /// breadth-first order, as /proc shows it now.
 pub fn read_tree(root: i32) -> Result<Vec<RawRow>> {
+    Ok(read_tasks(root)?.into_iter().map(|t| t.row).collect())
+}
+
+/// [`read_tree`] with each task's state letter.
+fn read_tasks(root: i32) -> Result<Vec<Task>> {
     let mut rows = Vec::new();
     let mut queue = VecDeque::from([root]);
     while let Some(tgid) = queue.pop_front() {
@@ -63,16 +74,20 @@ pub fn read_tree(root: i32) -> Result<Vec<RawRow>> {
         for tid in tids {
             let st = parse_stat(&read(&format!("/proc/{tgid}/task/{tid}/stat"))?)?;
             let zombie = st.state == 'Z';
-            rows.push(RawRow {
-                pid: tid,
-                tgid,
-                ppid: st.ppid,
-                sid: st.sid,
-                pgid: st.pgid,
-                thread: tid != tgid,
-                zombie,
-                exit_code: if zombie { st.exit_code } else { 0 },
-                comm: st.comm,
+            rows.push(Task {
+                row: RawRow {
+                    pid: tid,
+                    tgid,
+                    ppid: st.ppid,
+                    sid: st.sid,
+                    pgid: st.pgid,
+                    thread: tid != tgid,
+                    zombie,
+                    exit_code: if zombie { st.exit_code } else { 0 },
+                    comm: st.comm,
+                },
+                state: st.state,
+                exit_signal: st.exit_signal,
             });
             let children = read(&format!("/proc/{tgid}/task/{tid}/children"))?;
             for c in children.split_whitespace() {
@@ -83,6 +98,96 @@ pub fn read_tree(root: i32) -> Result<Vec<RawRow>> {
     Ok(rows)
 }
 
+/// The observable state of the tree rooted at `root` (see
+/// [`testsuite::state`]): every task with its state letter, and every open
+/// descriptor of every live process with which of them share one open
+/// file, found with kcmp(2).
+pub fn read_state(root: i32) -> Result<TreeState> {
+    let tasks = read_tasks(root)?;
+    let mut fds = Vec::new();
+    for t in tasks.iter().filter(|t| !t.row.thread && !t.row.zombie) {
+        read_fds(t.row.pid, &mut fds)?;
+    }
+    // Only descriptors of one object (device and inode) can share an open
+    // file; kcmp orders the others.
+    let classes = partition(
+        fds.len(),
+        |i| fds.get(i).map(|f| f.object),
+        |i, j| match (fds.get(i), fds.get(j)) {
+            (Some(a), Some(b)) => kcmp_file(a.pid, b.pid, a.fd, b.fd),
+            _ => None,
+        },
+    );
+    for (f, c) in fds.iter_mut().zip(classes) {
+        f.file = c;
+    }
+    Ok(TreeState { tasks, fds })
+}
+
+/// kcmp(2) `KCMP_FILE`: how the open files behind `fd1` of `pid1` and
+/// `fd2` of `pid2` compare (equal: one open file), `None` on an error.
+fn kcmp_file(pid1: i32, pid2: i32, fd1: i32, fd2: i32) -> Option<Ordering> {
+    const KCMP_FILE: nix::libc::c_long = 0;
+    // SAFETY: kcmp only compares kernel objects; no memory is passed.
+    let r = unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_kcmp,
+            pid1 as nix::libc::c_long,
+            pid2 as nix::libc::c_long,
+            KCMP_FILE,
+            fd1 as nix::libc::c_long,
+            fd2 as nix::libc::c_long,
+        )
+    };
+    match r {
+        0 => Some(Ordering::Equal),
+        1 => Some(Ordering::Less),
+        2 => Some(Ordering::Greater),
+        _ => None,
+    }
+}
+
+/// Appends the open descriptors of process `pid` to `out` (its file
+/// class left 0): target, flags and position from /proc/PID/fdinfo, and
+/// the target's device and inode.
+fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut nums: Vec<i32> = fs::read_dir(&dir)
+        .with_context(|| format!("listing {dir}"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    nums.sort_unstable();
+    for fd in nums {
+        let link = format!("{dir}/{fd}");
+        let target = fs::read_link(&link)
+            .with_context(|| format!("reading the link {link}"))?
+            .to_string_lossy()
+            .into_owned();
+        let info = read(&format!("/proc/{pid}/fdinfo/{fd}"))?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .with_context(|| format!("no {name:?} in /proc/{pid}/fdinfo/{fd}"))
+        };
+        let pos = field("pos:")?
+            .parse()
+            .with_context(|| format!("pos of /proc/{pid}/fdinfo/{fd}"))?;
+        let flags = field("flags:")?;
+        let meta = fs::metadata(&link).with_context(|| format!("stat of {link}"))?;
+        out.push(OpenFd {
+            pid,
+            fd,
+            target,
+            flags,
+            pos,
+            object: (meta.dev(), meta.ino()),
+            file: 0,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,13 +196,25 @@ mod tests {
     fn stat_with_odd_comm() {
         let mut s = String::from("42 (a (b) c) S 1 42 42 0 -1");
         for i in 9..=52 {
-            s.push_str(&format!(" {}", if i == 52 { 1792 } else { 0 }));
+            let v = match i {
+                38 => 17,
+                52 => 1792,
+                _ => 0,
+            };
+            s.push_str(&format!(" {v}"));
         }
         let st = parse_stat(&s).unwrap();
         assert_eq!(st.comm, "a (b) c");
         assert_eq!(
-            (st.state, st.ppid, st.pgid, st.sid, st.exit_code),
-            ('S', 1, 42, 42, 1792)
+            (
+                st.state,
+                st.ppid,
+                st.pgid,
+                st.sid,
+                st.exit_signal,
+                st.exit_code
+            ),
+            ('S', 1, 42, 42, 17, 1792)
         );
     }
 }

@@ -13,6 +13,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+mod tree;
+
 fn sleep_forever() -> ! {
     loop {
         pause();
@@ -38,8 +40,13 @@ fn spawn(comm: &str, f: impl FnOnce()) -> Result<Pid> {
     }
 }
 
+/// Creates the ready file. It is written under another name and renamed,
+/// so it appears only once the workload has closed it: a checkpoint taken
+/// as soon as it appears must not find it open.
 fn ready(path: &Path) -> Result<()> {
-    std::fs::write(path, b"ready\n").with_context(|| format!("writing {}", path.display()))
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, b"ready\n").with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
 }
 
 /// Signals "one more task is ready" on a pipe.
@@ -948,7 +955,10 @@ fn pipe_check(ready_path: &Path) -> Result<()> {
     let n = unsafe { libc::read(fds[2][0], b.as_mut_ptr().cast(), 1) };
     let mut bad = Vec::new();
     if n != 1 || b[0] != b'x' {
-        bad.push(format!("read on the empty pipe gave {n} {:?}", b[0] as char));
+        bad.push(format!(
+            "read on the empty pipe gave {n} {:?}",
+            b[0] as char
+        ));
     }
     // SAFETY: plain libc calls on this process's own descriptors.
     unsafe {
@@ -959,7 +969,11 @@ fn pipe_check(ready_path: &Path) -> Result<()> {
         let mut got = vec![0u8; PIPE_IN_FLIGHT + 1];
         let mut have = 0;
         while have < PIPE_IN_FLIGHT {
-            let n = libc::read(fds[0][0], got[have..].as_mut_ptr().cast(), PIPE_IN_FLIGHT - have);
+            let n = libc::read(
+                fds[0][0],
+                got[have..].as_mut_ptr().cast(),
+                PIPE_IN_FLIGHT - have,
+            );
             if n <= 0 {
                 break;
             }
@@ -1002,7 +1016,11 @@ fn pipe_check(ready_path: &Path) -> Result<()> {
         }
     }
     let ok = bad.is_empty();
-    verdict(&result, ok, if ok { "pipes".into() } else { bad.join("; ") })
+    verdict(
+        &result,
+        ok,
+        if ok { "pipes".into() } else { bad.join("; ") },
+    )
 }
 
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
@@ -1030,6 +1048,15 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
+        "pipeline" => tree::pipeline(ready_path)?,
+        "shared_stdout" => tree::shared_stdout(ready_path)?,
+        "sessions" => tree::sessions(ready_path)?,
+        "orphan_pgrp" => tree::orphan_pgrp(ready_path)?,
+        "zombie_wait" => tree::zombie_wait(ready_path)?,
+        "ghost_pgid" => tree::ghost_pgid(ready_path)?,
+        "threads_8" => tree::threads_8(ready_path)?,
+        "deep_20" => tree::deep_20(ready_path)?,
+        "tree_1000" => tree::tree_1000(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

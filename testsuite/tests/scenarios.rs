@@ -79,6 +79,16 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]
 #[case::err_restart_deleted_file("err_restart_deleted_file")]
+#[case::restart_tree_pipeline("restart_tree_pipeline")]
+#[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]
+#[case::restart_tree_sessions("restart_tree_sessions")]
+#[case::restart_tree_orphan_pgrp("restart_tree_orphan_pgrp")]
+#[case::restart_tree_zombie_wait("restart_tree_zombie_wait")]
+#[case::restart_tree_ghost_pgid("restart_tree_ghost_pgid")]
+#[case::restart_tree_threads_8("restart_tree_threads_8")]
+#[case::restart_tree_deep_20("restart_tree_deep_20")]
+#[case::restart_tree_1000("restart_tree_1000")]
+#[case::err_restart_tree_corrupt("err_restart_tree_corrupt")]
 fn scenario(#[case] name: &str) {
     let r = result_of(name);
     assert_eq!(r.error, None, "scenario {name} failed in the guest");

@@ -1,0 +1,1314 @@
+//! Process trees for the tree restart scenarios, each checking itself
+//! after the restart.
+//!
+//! Every workload builds its tree, writes its ready file once every task
+//! is where it must be when the tree is frozen (blocked in a system call,
+//! nothing left to do), and waits. After the restart the scenario creates
+//! the go file: the root, which polls for it, opens the *gate*, a pipe
+//! every other process blocks reading and whose only write end the root
+//! holds, so that all of them see end of file at once. Then every process
+//! checks itself against what it saw before the checkpoint (its pid,
+//! parent, process group and session, kept in its memory, plus what its
+//! workload adds), reaps the children it had before the checkpoint and
+//! exits with a mask of what was wrong in it or below it (the `BAD_*`
+//! bits; details go to stderr, the job's log). The root writes one verdict
+//! for the whole tree and exits 0 when it passed.
+//!
+//! The root's parent is not checked here: it is the scenario before the
+//! checkpoint and the `ckpt restart` process after the restart, and the
+//! scenario checks that itself.
+
+use super::{go_and_result, lcg, name, ready, verdict};
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The process's pid is not the saved one.
+const BAD_PID: i32 = 1;
+/// Its parent is not the saved one.
+const BAD_PPID: i32 = 2;
+/// Its process group is not the saved one.
+const BAD_PGID: i32 = 4;
+/// Its session is not the saved one.
+const BAD_SID: i32 = 8;
+/// A child it had could not be reaped as such, or did not exit.
+const BAD_CHILD: i32 = 16;
+/// It has a child it did not have before the checkpoint.
+const EXTRA_CHILD: i32 = 32;
+/// The workload's own check failed (the details are on stderr).
+const BAD_OWN: i32 = 64;
+/// A child was stopped by a stop signal (`orphan_pgrp`: its group should
+/// be orphaned, where the kernel discards such signals).
+const CHILD_STOPPED: i32 = 128;
+
+/// What the bits of a mask mean, for the verdict.
+fn describe(mask: i32) -> Vec<String> {
+    [
+        (BAD_PID, "a pid"),
+        (BAD_PPID, "a parent"),
+        (BAD_PGID, "a process group"),
+        (BAD_SID, "a session"),
+        (BAD_CHILD, "a child not reaped as such"),
+        (EXTRA_CHILD, "a child that was not there"),
+        (BAD_OWN, "a workload check (see the log)"),
+        (CHILD_STOPPED, "a process stopped by SIGTSTP"),
+    ]
+    .iter()
+    .filter(|(bit, _)| mask & bit != 0)
+    .map(|(_, what)| format!("wrong: {what}"))
+    .collect()
+}
+
+/// Writes a line about what is wrong to stderr (the job's log).
+fn complain(what: &str) {
+    let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    eprintln!("FAIL {} (pid {}): {what}", comm.trim(), std::process::id());
+}
+
+/// A process's ids as it saw them before the checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ids {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    sid: i32,
+}
+
+impl Ids {
+    fn now() -> Self {
+        // SAFETY: plain getters of the calling process.
+        unsafe {
+            Self {
+                pid: libc::getpid(),
+                ppid: libc::getppid(),
+                pgid: libc::getpgid(0),
+                sid: libc::getsid(0),
+            }
+        }
+    }
+
+    /// The bits of what differs now; the parent only if `parent`.
+    fn differ(&self, parent: bool) -> i32 {
+        let now = Self::now();
+        let mut bad = 0;
+        for (bit, was, is) in [
+            (BAD_PID, self.pid, now.pid),
+            (
+                BAD_PPID,
+                if parent { self.ppid } else { now.ppid },
+                now.ppid,
+            ),
+            (BAD_PGID, self.pgid, now.pgid),
+            (BAD_SID, self.sid, now.sid),
+        ] {
+            if was != is {
+                bad |= bit;
+            }
+        }
+        if bad != 0 {
+            complain(&format!("ids {self:?} before, {now:?} now"));
+        }
+        bad
+    }
+
+    /// What differs now, parent included (every process but the root).
+    fn check(&self) -> i32 {
+        self.differ(true)
+    }
+}
+
+/// `pipe(2)` without flags: `[read end, write end]`.
+fn pipe_fds() -> Result<[RawFd; 2]> {
+    let mut p = [0; 2];
+    // SAFETY: pipe(2) writes two descriptors into `p`.
+    if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
+        bail!("pipe: {}", Errno::last());
+    }
+    Ok(p)
+}
+
+/// Closes `fd` once: the cell holds -1 afterwards (in this process; a
+/// child forked later inherits the -1, so it never closes a number that
+/// was reused).
+fn close_once(fd: &Cell<RawFd>) {
+    let f = fd.replace(-1);
+    if f >= 0 {
+        // SAFETY: closes a descriptor this process owns and forgets it.
+        unsafe { libc::close(f) };
+    }
+}
+
+/// `read(2)` into `buf`, again on EINTR: `Ok(0)` at end of file.
+fn read_some(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: reads into a valid buffer of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match Errno::last() {
+            Errno::EINTR => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Writes all of `data` to `fd`, again after EINTR or a short write.
+fn write_all(fd: RawFd, mut data: &[u8]) -> Result<(), Errno> {
+    while !data.is_empty() {
+        // SAFETY: writes from a valid buffer of `data.len()` bytes.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            match Errno::last() {
+                Errno::EINTR => continue,
+                e => return Err(e),
+            }
+        }
+        data = data.get(n as usize..).unwrap_or(&[]);
+    }
+    Ok(())
+}
+
+/// The gate (see the module doc).
+struct Gate {
+    r: RawFd,
+    w: Cell<RawFd>,
+}
+
+impl Gate {
+    fn new() -> Result<Self> {
+        let [r, w] = pipe_fds().context("creating the gate")?;
+        Ok(Self { r, w: Cell::new(w) })
+    }
+
+    /// In a forked process: the write end is the root's alone.
+    fn drop_write_end(&self) {
+        close_once(&self.w);
+    }
+
+    /// The root lets everyone go.
+    fn open(&self) {
+        close_once(&self.w);
+    }
+
+    /// Blocks until the root opens the gate.
+    fn wait(&self) -> Result<(), Errno> {
+        let mut b = [0u8; 1];
+        while read_some(self.r, &mut b)? != 0 {}
+        Ok(())
+    }
+}
+
+/// Tells the root that a process is set up: one byte each on a pipe.
+struct Notify {
+    r: Cell<RawFd>,
+    w: Cell<RawFd>,
+}
+
+impl Notify {
+    fn new() -> Result<Self> {
+        let [r, w] = pipe_fds().context("creating the notification pipe")?;
+        Ok(Self {
+            r: Cell::new(r),
+            w: Cell::new(w),
+        })
+    }
+
+    /// Reports this process set up. The write end stays open: closing it
+    /// after the report would change the process's files after the root
+    /// saw every report and declared the tree ready, so a checkpoint could
+    /// catch it either way. (So every member keeps the write end of a
+    /// pipe whose read end is closed, which the restart must keep too.)
+    fn notify(&self) {
+        let _ = write_all(self.w.get(), b"r");
+    }
+
+    /// The root: closes its own write end, waits for `n` reports (a member
+    /// that dies without reporting leaves the root waiting until the
+    /// scenario's time-out names it) and closes the pipe.
+    fn wait(&self, n: usize) -> Result<()> {
+        close_once(&self.w);
+        let mut got = 0;
+        let mut buf = [0u8; 256];
+        while got < n {
+            match read_some(self.r.get(), &mut buf) {
+                Ok(0) => bail!("only {got} of {n} processes reported that they were set up"),
+                Ok(k) => got += k,
+                Err(e) => bail!("reading reports: {e}"),
+            }
+        }
+        close_once(&self.r);
+        Ok(())
+    }
+}
+
+/// Forks a process of the tree named `comm`: it drops the gate's write end
+/// and the notification pipe's read end, runs `body` and exits with the
+/// mask it returns (a panic counts as [`BAD_OWN`]).
+fn fork_member(comm: &str, gate: &Gate, note: &Notify, body: impl FnOnce() -> i32) -> Result<i32> {
+    // SAFETY: the tree workloads are single-threaded when they fork, and
+    // the child never returns into the caller's frames (it exits below).
+    match unsafe { fork() }.with_context(|| format!("forking {comm}"))? {
+        ForkResult::Parent { child } => Ok(child.as_raw()),
+        ForkResult::Child => {
+            name(comm);
+            gate.drop_write_end();
+            close_once(&note.r);
+            let code =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(BAD_OWN);
+            // SAFETY: leave at once, without the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+/// Forks in a member: a failure is complained about and counted.
+fn fork_or_complain(
+    comm: &str,
+    gate: &Gate,
+    note: &Notify,
+    body: impl FnOnce() -> i32,
+) -> (Option<i32>, i32) {
+    match fork_member(comm, gate, note, body) {
+        Ok(pid) => (Some(pid), 0),
+        Err(e) => {
+            complain(&format!("{e:#}"));
+            (None, BAD_OWN)
+        }
+    }
+}
+
+/// Reaps the children `kids` it had before the checkpoint, each as
+/// exited with its mask, which it adds to its own; a child stopped by a
+/// signal is reported and continued. Then no other child may be left.
+fn reap(kids: &[i32]) -> i32 {
+    let mut code = 0;
+    for &k in kids {
+        loop {
+            match waitpid(Pid::from_raw(k), Some(WaitPidFlag::WUNTRACED)) {
+                Ok(WaitStatus::Exited(_, c)) => {
+                    code |= c;
+                    break;
+                }
+                Ok(WaitStatus::Stopped(_, sig)) => {
+                    complain(&format!("child {k} stopped by {sig:?}"));
+                    code |= CHILD_STOPPED;
+                    let _ = kill(Pid::from_raw(k), Signal::SIGCONT);
+                }
+                Err(Errno::EINTR) => {}
+                other => {
+                    complain(&format!("child {k}: {other:?}"));
+                    code |= BAD_CHILD;
+                    break;
+                }
+            }
+        }
+    }
+    match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        Err(Errno::ECHILD) => {}
+        other => {
+            complain(&format!("a child that was not there: {other:?}"));
+            code |= EXTRA_CHILD;
+        }
+    }
+    code
+}
+
+/// The usual life of a process of the tree once its children are forked:
+/// note its ids, report, wait at the gate, then check its ids and reap.
+fn member(gate: &Gate, note: &Notify, kids: &[i32]) -> i32 {
+    let ids = Ids::now();
+    note.notify();
+    if let Err(e) = gate.wait() {
+        complain(&format!("waiting at the gate: {e}"));
+        return BAD_OWN;
+    }
+    ids.check() | reap(kids)
+}
+
+/// Sleeps until `path` exists.
+fn wait_for_file(path: &Path) {
+    while !path.exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What the root does besides the usual: problems found before the gate
+/// opens (the others still waiting), after it opened and after every
+/// child was reaped.
+struct RootChecks<'a> {
+    before_gate: Box<dyn FnOnce() -> Vec<String> + 'a>,
+    after_gate: Box<dyn FnOnce() -> Vec<String> + 'a>,
+    after_reap: Box<dyn FnOnce() -> Vec<String> + 'a>,
+}
+
+impl Default for RootChecks<'_> {
+    fn default() -> Self {
+        Self {
+            before_gate: Box::new(Vec::new),
+            after_gate: Box::new(Vec::new),
+            after_reap: Box::new(Vec::new),
+        }
+    }
+}
+
+/// The root once its tree is ready: waits for the go file, opens the gate,
+/// checks itself (not its parent), reaps its children and writes the
+/// verdict: `PASS what` or `FAIL` and everything that was wrong.
+fn root_finish(
+    ready_path: &Path,
+    ids: Ids,
+    gate: &Gate,
+    kids: &[i32],
+    checks: RootChecks<'_>,
+    what: &str,
+) -> ! {
+    let (go, result) = go_and_result(ready_path);
+    wait_for_file(&go);
+    let mut bad = (checks.before_gate)();
+    gate.open();
+    bad.extend((checks.after_gate)());
+    let code = ids.differ(false) | reap(kids);
+    bad.extend(describe(code));
+    bad.extend((checks.after_reap)());
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            what.to_string()
+        } else {
+            format!("{what}: {}", bad.join("; "))
+        },
+    )
+}
+
+/// Waits until every task `(pid, tid)` of `tasks` is asleep in system call
+/// `nr` (as /proc/PID/task/TID/syscall shows it), five looks in a row.
+fn wait_blocked_in(tasks: &[(i32, i32)], nr: &str) -> Result<()> {
+    let start = Instant::now();
+    let mut calm = 0;
+    while calm < 5 {
+        if start.elapsed() > Duration::from_secs(20) {
+            bail!("tasks {tasks:?} not all blocked in system call {nr}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let all = tasks.iter().all(|(pid, tid)| {
+            let base = format!("/proc/{pid}/task/{tid}");
+            let sc = std::fs::read_to_string(format!("{base}/syscall")).unwrap_or_default();
+            let st = std::fs::read_to_string(format!("{base}/stat")).unwrap_or_default();
+            sc.split_whitespace().next() == Some(nr)
+                && st
+                    .rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next())
+                    == Some("S")
+        });
+        calm = if all { calm + 1 } else { 0 };
+    }
+    Ok(())
+}
+
+/// Length of the stream through the pipeline.
+const STREAM_LEN: usize = 4 << 20;
+/// Size of the producer's writes and of everyone's reads.
+const STREAM_CHUNK: usize = 16 << 10;
+/// Where the consumer stops reading until the gate opens, so that both
+/// pipes fill up and the producer and the filter block writing.
+const CONSUMER_PAUSE: usize = 1 << 20;
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The stream's bytes from `offset` on.
+fn stream_fill(offset: usize, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = (lcg((offset + i) as u64) >> 32) as u8;
+    }
+}
+
+/// What the filter does to each byte.
+fn filter_byte(b: u8) -> u8 {
+    b.rotate_left(3) ^ 0xa5
+}
+
+fn fnv(h: u64, data: &[u8]) -> u64 {
+    data.iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// The checksum of the whole filtered stream, computed without pipes.
+fn expected_checksum() -> u64 {
+    let mut buf = vec![0u8; STREAM_CHUNK];
+    let (mut h, mut off) = (FNV_START, 0);
+    while off < STREAM_LEN {
+        let n = STREAM_CHUNK.min(STREAM_LEN - off);
+        let chunk = &mut buf[..n];
+        stream_fill(off, chunk);
+        chunk.iter_mut().for_each(|b| *b = filter_byte(*b));
+        h = fnv(h, chunk);
+        off += n;
+    }
+    h
+}
+
+/// Makes `from` descriptor `to` and closes every descriptor in `close`.
+fn rewire(moves: &[(RawFd, RawFd)], close: &[RawFd]) -> Result<(), Errno> {
+    for &(from, to) in moves {
+        // SAFETY: dup2 of descriptors this process owns.
+        if unsafe { libc::dup2(from, to) } < 0 {
+            return Err(Errno::last());
+        }
+    }
+    for &fd in close {
+        // SAFETY: closes descriptors this process owns and no longer uses.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// `producer | filter | consumer`, forked by a shell-like root
+/// (`pipeline`) and joined by two pipes on their stdin and stdout. The
+/// producer writes a deterministic 4 MiB stream, the filter transforms
+/// every byte, the consumer hashes what arrives. The consumer stops after
+/// 1 MiB until the gate opens, so that at the checkpoint both pipes are
+/// full and the producer and the filter are blocked writing, with bytes in
+/// flight. After the restart the stream completes: each process checks
+/// its byte count, and the consumer its checksum against one computed
+/// without pipes.
+pub(super) fn pipeline(ready_path: &Path) -> Result<()> {
+    name("pipeline");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let [ar, aw] = pipe_fds()?;
+    let [br, bw] = pipe_fds()?;
+    let all = [ar, aw, br, bw];
+    let producer = fork_member("producer", &gate, &note, || {
+        close_once(&note.w);
+        let ids = Ids::now();
+        if let Err(e) = rewire(&[(aw, 1)], &all) {
+            complain(&format!("wiring stdout: {e}"));
+            return BAD_OWN;
+        }
+        let mut buf = vec![0u8; STREAM_CHUNK];
+        let (mut off, mut code) = (0, 0);
+        while off < STREAM_LEN {
+            let n = STREAM_CHUNK.min(STREAM_LEN - off);
+            stream_fill(off, &mut buf[..n]);
+            if let Err(e) = write_all(1, &buf[..n]) {
+                complain(&format!("writing at {off}: {e}"));
+                code |= BAD_OWN;
+                break;
+            }
+            off += n;
+        }
+        // SAFETY: end of the stream for the filter.
+        unsafe { libc::close(1) };
+        code | ids.check()
+    })?;
+    let filter = fork_member("filter", &gate, &note, || {
+        close_once(&note.w);
+        let ids = Ids::now();
+        if let Err(e) = rewire(&[(ar, 0), (bw, 1)], &all) {
+            complain(&format!("wiring stdin and stdout: {e}"));
+            return BAD_OWN;
+        }
+        let mut buf = vec![0u8; STREAM_CHUNK];
+        let (mut moved, mut code) = (0usize, 0);
+        loop {
+            let n = match read_some(0, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    complain(&format!("reading at {moved}: {e}"));
+                    code |= BAD_OWN;
+                    break;
+                }
+            };
+            buf[..n].iter_mut().for_each(|b| *b = filter_byte(*b));
+            if let Err(e) = write_all(1, &buf[..n]) {
+                complain(&format!("writing at {moved}: {e}"));
+                code |= BAD_OWN;
+                break;
+            }
+            moved += n;
+        }
+        // SAFETY: end of the stream for the consumer.
+        unsafe { libc::close(1) };
+        if moved != STREAM_LEN {
+            complain(&format!("filtered {moved} bytes, not {STREAM_LEN}"));
+            code |= BAD_OWN;
+        }
+        code | ids.check()
+    })?;
+    let consumer = fork_member("consumer", &gate, &note, || {
+        let ids = Ids::now();
+        if let Err(e) = rewire(&[(br, 0)], &all) {
+            complain(&format!("wiring stdin: {e}"));
+            return BAD_OWN;
+        }
+        let mut buf = vec![0u8; STREAM_CHUNK];
+        let (mut got, mut h) = (0usize, FNV_START);
+        let mut consume = |limit: usize, got: &mut usize, h: &mut u64| -> Result<(), Errno> {
+            while *got < limit {
+                let want = STREAM_CHUNK.min(limit - *got);
+                let n = read_some(0, &mut buf[..want])?;
+                if n == 0 {
+                    break;
+                }
+                *h = fnv(*h, &buf[..n]);
+                *got += n;
+            }
+            Ok(())
+        };
+        let first = consume(CONSUMER_PAUSE, &mut got, &mut h);
+        note.notify();
+        let waited = gate.wait();
+        let rest = consume(usize::MAX, &mut got, &mut h);
+        let mut code = ids.check();
+        if let Some(e) = first.err().or(waited.err()).or(rest.err()) {
+            complain(&format!("reading: {e}"));
+            code |= BAD_OWN;
+        }
+        let want = expected_checksum();
+        if got != STREAM_LEN || h != want {
+            complain(&format!(
+                "{got} bytes with checksum {h:#x}; the stream has {STREAM_LEN} with {want:#x}"
+            ));
+            code |= BAD_OWN;
+        }
+        code
+    })?;
+    rewire(&[], &all)?;
+    note.wait(1)?;
+    // The consumer paused: the pipes fill up until both writers block.
+    wait_blocked_in(&[(producer, producer), (filter, filter)], "1")?;
+    ready(ready_path)?;
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[producer, filter, consumer],
+        RootChecks::default(),
+        "pipeline: 4 MiB through producer | filter | consumer, byte counts and checksum as computed",
+    )
+}
+
+/// Writers of `shared_stdout` (the root included) and lines each writes
+/// before the checkpoint and after the restart.
+const WRITERS: usize = 4;
+const LINES_BEFORE: usize = 100;
+const LINES_AFTER: usize = 100;
+
+fn shared_line(w: usize, n: usize) -> String {
+    format!("writer-{w} line {n:04}\n")
+}
+
+/// Writes lines `range` of writer `w` to stdout, one write(2) each.
+fn write_lines(w: usize, range: std::ops::Range<usize>) -> Result<(), Errno> {
+    for n in range {
+        write_all(1, shared_line(w, n).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Checks the shared file: every line of every writer exactly once, in
+/// order per writer, no hole, no overwrite, and the shared offset (this
+/// process's stdout) at its end.
+fn check_shared_file(path: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    let data = match std::fs::read(path) {
+        Ok(d) => d,
+        Err(e) => return vec![format!("reading {path}: {e}")],
+    };
+    let total = WRITERS * (LINES_BEFORE + LINES_AFTER);
+    let want_len = total * shared_line(0, 0).len();
+    if data.len() != want_len {
+        bad.push(format!("{} bytes, not {want_len}", data.len()));
+    }
+    if data.contains(&0) {
+        bad.push("holes (NUL bytes)".into());
+    }
+    let text = String::from_utf8_lossy(&data);
+    let mut seen = vec![vec![0u32; LINES_BEFORE + LINES_AFTER]; WRITERS];
+    let mut last = [None::<usize>; WRITERS];
+    let (mut garbled, mut unordered) = (0, 0);
+    for line in text.lines() {
+        let parsed = line
+            .strip_prefix("writer-")
+            .and_then(|r| r.split_once(" line "))
+            .and_then(|(w, n)| Some((w.parse::<usize>().ok()?, n.parse::<usize>().ok()?)));
+        match parsed {
+            Some((w, n)) if w < WRITERS && n < LINES_BEFORE + LINES_AFTER => {
+                seen[w][n] += 1;
+                if last[w].is_some_and(|l| l >= n) {
+                    unordered += 1;
+                }
+                last[w] = Some(n);
+            }
+            _ => garbled += 1,
+        }
+    }
+    let missing = seen.iter().flatten().filter(|&&k| k == 0).count();
+    let twice = seen.iter().flatten().filter(|&&k| k > 1).count();
+    for (k, what) in [
+        (garbled, "garbled lines"),
+        (missing, "lines missing"),
+        (twice, "lines there more than once"),
+        (unordered, "lines out of order"),
+    ] {
+        if k > 0 {
+            bad.push(format!("{k} {what}"));
+        }
+    }
+    // SAFETY: lseek on this process's stdout.
+    let pos = unsafe { libc::lseek(1, 0, libc::SEEK_CUR) };
+    if pos != want_len as i64 {
+        bad.push(format!(
+            "the shared offset is {pos}, not the end ({want_len})"
+        ));
+    }
+    bad
+}
+
+/// A parent (`writer-0`) and three children (`writer-1..3`) writing
+/// numbered lines to one file through their stdout, one open file
+/// inherited by all (`O_WRONLY`, no `O_APPEND`: the offset is what they
+/// share). Each writes 100 lines before the checkpoint and 100 after the
+/// restart, all at the same time; then the file must hold every line
+/// exactly once (the offset was shared, so no write overwrote another)
+/// and the offset must be at its end.
+pub(super) fn shared_stdout(ready_path: &Path) -> Result<()> {
+    name("writer-0");
+    let path = ready_path.to_string_lossy().replace("ready-", "shared-");
+    let c = std::ffi::CString::new(path.clone())?;
+    // SAFETY: open(2) of a NUL-terminated path; the descriptor becomes
+    // stdout and the original is closed.
+    unsafe {
+        let fd = libc::open(
+            c.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            0o644,
+        );
+        if fd < 0 {
+            bail!("opening {path}: {}", Errno::last());
+        }
+        if libc::dup2(fd, 1) < 0 {
+            bail!("dup2 onto stdout: {}", Errno::last());
+        }
+        libc::close(fd);
+    }
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let mut kids = Vec::new();
+    for w in 1..WRITERS {
+        kids.push(fork_member(&format!("writer-{w}"), &gate, &note, || {
+            let ids = Ids::now();
+            let mut code = 0;
+            if let Err(e) = write_lines(w, 0..LINES_BEFORE) {
+                complain(&format!("writing: {e}"));
+                code |= BAD_OWN;
+            }
+            note.notify();
+            if let Err(e) = gate.wait() {
+                complain(&format!("waiting at the gate: {e}"));
+                return BAD_OWN;
+            }
+            if let Err(e) = write_lines(w, LINES_BEFORE..LINES_BEFORE + LINES_AFTER) {
+                complain(&format!("writing: {e}"));
+                code |= BAD_OWN;
+            }
+            code | ids.check()
+        })?);
+    }
+    write_lines(0, 0..LINES_BEFORE)?;
+    note.wait(WRITERS - 1)?;
+    ready(ready_path)?;
+    let checks = RootChecks {
+        after_gate: Box::new(
+            || match write_lines(0, LINES_BEFORE..LINES_BEFORE + LINES_AFTER) {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![format!("writer-0 writing: {e}")],
+            },
+        ),
+        after_reap: Box::new(|| check_shared_file(&path)),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &kids,
+        checks,
+        "shared_stdout: 4 writers, 800 lines each once, shared offset at the end",
+    )
+}
+
+/// Like a shell with jobs: the session leader `shell` (its own group),
+/// `job1` (a group of two children of the shell: `job1-lead`,
+/// `job1-pipe`), `job2` (a group leader `job2-lead` and its own child
+/// `job2-kid`) and a background job (`bg-job` and its child `bg-kid`).
+pub(super) fn sessions(ready_path: &Path) -> Result<()> {
+    name("shell");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let setpgid = |pid: i32, pgid: i32| {
+        // SAFETY: plain setpgid(2); both sides call it, as shells do, so
+        // the group is set whichever runs first.
+        unsafe { libc::setpgid(pid, pgid) };
+    };
+    let j1 = fork_member("job1-lead", &gate, &note, || {
+        setpgid(0, 0);
+        member(&gate, &note, &[])
+    })?;
+    setpgid(j1, j1);
+    let j1b = fork_member("job1-pipe", &gate, &note, || {
+        setpgid(0, j1);
+        member(&gate, &note, &[])
+    })?;
+    setpgid(j1b, j1);
+    // A group leader with a child of its own, in its group.
+    let leader_with_kid = |kid: &'static str| {
+        setpgid(0, 0);
+        let (k, bad) = fork_or_complain(kid, &gate, &note, || member(&gate, &note, &[]));
+        bad | member(&gate, &note, &k.into_iter().collect::<Vec<_>>())
+    };
+    let j2 = fork_member("job2-lead", &gate, &note, || leader_with_kid("job2-kid"))?;
+    setpgid(j2, j2);
+    let bg = fork_member("bg-job", &gate, &note, || leader_with_kid("bg-kid"))?;
+    setpgid(bg, bg);
+    note.wait(6)?;
+    ready(ready_path)?;
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[j1, j1b, j2, bg],
+        RootChecks::default(),
+        "sessions: 7 processes in 4 groups, ids and children as saved",
+    )
+}
+
+/// The pid this process saw as its own before the checkpoint.
+fn getpid() -> i32 {
+    // SAFETY: plain getter.
+    unsafe { libc::getpid() }
+}
+
+/// `reaper` (a child subreaper) → `sess-lead`, which starts a session,
+/// forks `orph-a` (leading a group) and `orph-b` (in that group) and
+/// exits; the reaper reaps it, and the two are reparented to the reaper:
+/// an orphaned process group in a session whose leader is dead. After the
+/// restart each orphan checks its ids and raises SIGTSTP, which the
+/// kernel discards in an orphaned group (a group that is not orphaned
+/// would stop; the reaper reports and continues it); the reaper checks
+/// that the dead leader's pid is free and the group is still led by
+/// `orph-a`.
+pub(super) fn orphan_pgrp(ready_path: &Path) -> Result<()> {
+    name("reaper");
+    nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let me = getpid();
+    let orphan = || {
+        // Until it is reparented to the reaper.
+        let start = Instant::now();
+        // SAFETY: plain getter.
+        while unsafe { libc::getppid() } != me {
+            if start.elapsed() > Duration::from_secs(10) {
+                complain("never reparented to the reaper");
+                return BAD_PPID;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let ids = Ids::now();
+        note.notify();
+        if let Err(e) = gate.wait() {
+            complain(&format!("waiting at the gate: {e}"));
+            return BAD_OWN;
+        }
+        let code = ids.check();
+        // SAFETY: raises a stop signal on itself (see the doc above).
+        unsafe { libc::raise(libc::SIGTSTP) };
+        code
+    };
+    let lead = fork_member("sess-lead", &gate, &note, || {
+        // SAFETY: plain setsid(2) and setpgid(2).
+        unsafe { libc::setsid() };
+        let (a, bad_a) = fork_or_complain("orph-a", &gate, &note, || {
+            // SAFETY: as above.
+            unsafe { libc::setpgid(0, 0) };
+            orphan()
+        });
+        let Some(a) = a else { return bad_a };
+        // SAFETY: as above.
+        unsafe { libc::setpgid(a, a) };
+        let (b, bad_b) = fork_or_complain("orph-b", &gate, &note, || {
+            // SAFETY: as above.
+            unsafe { libc::setpgid(0, a) };
+            orphan()
+        });
+        if let Some(b) = b {
+            // SAFETY: as above.
+            unsafe { libc::setpgid(b, a) };
+        }
+        close_once(&note.w);
+        bad_b
+    })?;
+    match waitpid(Pid::from_raw(lead), None)? {
+        WaitStatus::Exited(_, 0) => {}
+        other => bail!("the session leader ended with {other:?}"),
+    }
+    note.wait(2)?;
+    let children = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))?;
+    let kids: Vec<i32> = children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if kids.len() != 2 {
+        bail!("the reaper has children {kids:?}, not the two orphans");
+    }
+    let group = kids
+        .iter()
+        .map(|&k| {
+            // SAFETY: plain getter.
+            unsafe { libc::getpgid(k) }
+        })
+        .collect::<Vec<_>>();
+    ready(ready_path)?;
+    let checks = RootChecks {
+        before_gate: Box::new(|| {
+            let mut bad = Vec::new();
+            if kill(Pid::from_raw(lead), None) != Err(Errno::ESRCH) {
+                bad.push("the dead session leader's pid is in use".to_string());
+            }
+            for (&k, &g) in kids.iter().zip(&group) {
+                // SAFETY: plain getters.
+                let (sid, pgid) = unsafe { (libc::getsid(k), libc::getpgid(k)) };
+                if sid != lead || pgid != g {
+                    bad.push(format!("orphan {k}: session {sid}, group {pgid}"));
+                }
+            }
+            bad
+        }),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &kids,
+        checks,
+        "orphan_pgrp: orphaned group of a dead session leader, not stopped by SIGTSTP",
+    )
+}
+
+/// Polls /proc until `pid` is a zombie.
+fn wait_zombie(pid: i32) -> Result<()> {
+    for _ in 0..5000 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    bail!("child {pid} never became a zombie")
+}
+
+/// `parent` with a child `zombie` that exited with status 7, not reaped,
+/// and a live child `live`. After the restart, before the live child can
+/// exit, the parent's wait4(-1, WNOHANG) must return the zombie's saved
+/// pid with status 7.
+pub(super) fn zombie_wait(ready_path: &Path) -> Result<()> {
+    name("parent");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let zombie = fork_member("zombie", &gate, &note, || 7)?;
+    wait_zombie(zombie)?;
+    let live = fork_member("live", &gate, &note, || member(&gate, &note, &[]))?;
+    note.wait(1)?;
+    ready(ready_path)?;
+    let checks = RootChecks {
+        before_gate: Box::new(|| {
+            let mut status = 0;
+            // SAFETY: wait4 with a valid status pointer and no rusage.
+            let got = unsafe { libc::wait4(-1, &mut status, libc::WNOHANG, std::ptr::null_mut()) };
+            if got != zombie {
+                vec![format!("wait4 returned {got}, not the zombie {zombie}")]
+            } else if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 7 {
+                vec![format!(
+                    "the zombie's wait status is {status:#x}, not 0x700"
+                )]
+            } else {
+                Vec::new()
+            }
+        }),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[live],
+        checks,
+        "zombie_wait: wait4 returned the saved zombie with status 7",
+    )
+}
+
+/// `root` with children `member-1` and `member-2` in the process group of
+/// a third child, `ghost-lead`, which is killed and reaped: a group whose
+/// leader is dead. After the restart the group must exist (a signal to it
+/// reaches its members) while the leader's pid is free.
+pub(super) fn ghost_pgid(ready_path: &Path) -> Result<()> {
+    name("root");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let setpgid = |pid: i32, pgid: i32| {
+        // SAFETY: plain setpgid(2), called on both sides.
+        unsafe { libc::setpgid(pid, pgid) };
+    };
+    let lead = fork_member("ghost-lead", &gate, &note, || {
+        setpgid(0, 0);
+        loop {
+            nix::unistd::pause();
+        }
+    })?;
+    setpgid(lead, lead);
+    let mut kids = Vec::new();
+    for m in 1..=2 {
+        let pid = fork_member(&format!("member-{m}"), &gate, &note, || {
+            setpgid(0, lead);
+            member(&gate, &note, &[])
+        })?;
+        setpgid(pid, lead);
+        kids.push(pid);
+    }
+    note.wait(2)?;
+    kill(Pid::from_raw(lead), Signal::SIGKILL)?;
+    waitpid(Pid::from_raw(lead), None)?;
+    ready(ready_path)?;
+    let checks = RootChecks {
+        before_gate: Box::new(|| {
+            let mut bad = Vec::new();
+            if let Err(e) = kill(Pid::from_raw(-lead), None) {
+                bad.push(format!("the group of the dead leader: {e}"));
+            }
+            if kill(Pid::from_raw(lead), None) != Err(Errno::ESRCH) {
+                bad.push("the dead leader's pid is in use".to_string());
+            }
+            bad
+        }),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &kids,
+        checks,
+        "ghost_pgid: a group whose leader is dead, ids as saved",
+    )
+}
+
+/// Threads of `threads_8`, the main one included, and the one (of
+/// `thr-1..7`) that waits on a futex.
+const THREADS: usize = 8;
+const FUTEX_THREAD: usize = 7;
+
+thread_local! {
+    static TLS_COUNTER: Cell<u64> = const { Cell::new(0) };
+}
+
+static FUTEX_WORD: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// The thread-local counter of thread `i`.
+fn tls_value(i: usize) -> u64 {
+    1000 * i as u64 + 7
+}
+
+/// The signals thread `i` blocks (distinct for every thread).
+fn thread_signals(i: usize) -> Vec<i32> {
+    let mut v = vec![40 + i as i32];
+    if i % 2 == 1 {
+        v.push(libc::SIGUSR1);
+    }
+    if i.is_multiple_of(3) {
+        v.push(libc::SIGUSR2);
+    }
+    v
+}
+
+fn gettid() -> i32 {
+    // SAFETY: plain getter.
+    unsafe { libc::gettid() }
+}
+
+/// Sets up thread `i`: its counter counted up to its value, its mask.
+fn thread_setup(i: usize) {
+    for _ in 0..tls_value(i) {
+        TLS_COUNTER.with(|c| c.set(c.get() + 1));
+    }
+    // SAFETY: builds a signal set and sets this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in thread_signals(i) {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Checks thread `i` against what it was: tid, counter, mask.
+fn thread_check(i: usize, tid: i32) -> Vec<String> {
+    let mut bad = Vec::new();
+    let now = gettid();
+    if now != tid {
+        bad.push(format!("thread {i}: tid {now}, was {tid}"));
+    }
+    let tls = TLS_COUNTER.with(Cell::get);
+    if tls != tls_value(i) {
+        bad.push(format!(
+            "thread {i}: TLS counter {tls}, was {}",
+            tls_value(i)
+        ));
+    }
+    // SAFETY: reads this thread's mask into a zeroed set.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+        set
+    };
+    let want = thread_signals(i);
+    // 32 to 34 are the C library's own.
+    for s in (1..=64).filter(|s| !(32..=34).contains(s)) {
+        // SAFETY: a membership test on a valid set.
+        let blocked = unsafe { libc::sigismember(&set, s) } == 1;
+        if blocked != want.contains(&s) {
+            bad.push(format!(
+                "thread {i}: signal {s} {}",
+                if blocked { "blocked" } else { "not blocked" }
+            ));
+        }
+    }
+    bad
+}
+
+/// One process of 8 threads, `threads` and `thr-1..7`: each counts a
+/// thread-local counter to its own value and blocks its own signals;
+/// `thr-7` waits on a futex, the others at the gate (reading a pipe).
+/// After the restart every thread checks its tid (gettid), its counter and
+/// its mask; the main thread wakes the futex, whose waiter must see 0
+/// (woken), not EINTR.
+pub(super) fn threads_8(ready_path: &Path) -> Result<()> {
+    use std::sync::{Arc, Barrier};
+    name("threads");
+    let (go, result) = go_and_result(ready_path);
+    let pid = getpid();
+    let gate = Gate::new()?;
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut handles = Vec::new();
+    for i in 1..THREADS {
+        let (gate_r, barrier, tids) = (gate.r, Arc::clone(&barrier), Arc::clone(&tids));
+        handles.push(std::thread::Builder::new().name(format!("thr-{i}")).spawn(
+            move || -> Vec<String> {
+                let tid = gettid();
+                thread_setup(i);
+                if let Ok(mut t) = tids.lock() {
+                    t.push(tid);
+                }
+                barrier.wait();
+                let mut bad = Vec::new();
+                if i == FUTEX_THREAD {
+                    // SAFETY: waits on a static word while it is 0.
+                    let r = unsafe {
+                        libc::syscall(
+                            libc::SYS_futex,
+                            FUTEX_WORD.as_ptr(),
+                            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                            0u32,
+                            std::ptr::null::<libc::timespec>(),
+                        )
+                    };
+                    if r != 0 {
+                        bad.push(format!("futex wait returned {}", Errno::last()));
+                    } else if FUTEX_WORD.load(std::sync::atomic::Ordering::SeqCst) != 1 {
+                        bad.push("futex wait returned before the wake".into());
+                    }
+                } else {
+                    let mut b = [0u8; 1];
+                    loop {
+                        match read_some(gate_r, &mut b) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) => {
+                                bad.push(format!("thread {i}: gate: {e}"));
+                                break;
+                            }
+                        }
+                    }
+                }
+                bad.extend(thread_check(i, tid));
+                bad
+            },
+        )?);
+    }
+    let main_tid = gettid();
+    thread_setup(0);
+    barrier.wait();
+    let tids: Vec<i32> = tids.lock().map(|t| t.clone()).unwrap_or_default();
+    if tids.len() != THREADS - 1 {
+        bail!("{} threads reported their tids", tids.len());
+    }
+    // Every thread asleep: the futex waiter in futex(2), the others in read(2).
+    let comm =
+        |t: &i32| std::fs::read_to_string(format!("/proc/{pid}/task/{t}/comm")).unwrap_or_default();
+    let futex_tid = tids
+        .iter()
+        .copied()
+        .find(|t| comm(t).trim() == format!("thr-{FUTEX_THREAD}"))
+        .context("no futex thread")?;
+    wait_blocked_in(&[(pid, futex_tid)], "202")?;
+    let readers: Vec<(i32, i32)> = tids
+        .iter()
+        .filter(|&&t| t != futex_tid)
+        .map(|&t| (pid, t))
+        .collect();
+    wait_blocked_in(&readers, "0")?;
+    ready(ready_path)?;
+    wait_for_file(&go);
+    let mut bad = Vec::new();
+    FUTEX_WORD.store(1, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: wakes every waiter of the static word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            FUTEX_WORD.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+    gate.open();
+    for h in handles {
+        match h.join() {
+            Ok(b) => bad.extend(b),
+            Err(_) => bad.push("a thread panicked".into()),
+        }
+    }
+    if getpid() != pid {
+        bad.push("pid".into());
+    }
+    bad.extend(thread_check(0, main_tid));
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "threads_8: 8 threads with their tids, TLS counters and masks; futex waiter woken (0)"
+                .into()
+        } else {
+            format!("threads_8: {}", bad.join("; "))
+        },
+    )
+}
+
+/// Levels of `deep_20` below its root.
+const DEPTH: usize = 20;
+
+/// Level `level` of the chain: forks the next level, then lives as usual.
+fn chain(level: usize, gate: &Gate, note: &Notify) -> i32 {
+    let (kid, bad) = if level < DEPTH {
+        fork_or_complain(&format!("depth-{}", level + 1), gate, note, || {
+            chain(level + 1, gate, note)
+        })
+    } else {
+        (None, 0)
+    };
+    bad | member(gate, note, &kid.into_iter().collect::<Vec<_>>())
+}
+
+/// A chain 20 levels deep: `depth-0` (the root) → `depth-1` → … →
+/// `depth-20`, each the only child of the one before.
+pub(super) fn deep_20(ready_path: &Path) -> Result<()> {
+    name("depth-0");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let kid = fork_member("depth-1", &gate, &note, || chain(1, &gate, &note))?;
+    note.wait(DEPTH)?;
+    ready(ready_path)?;
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[kid],
+        RootChecks::default(),
+        "deep_20: a chain of 21 processes, ids and children as saved",
+    )
+}
+
+/// Forks `n` children named by `comm(k)`, each running `body(k)`.
+fn fork_many(
+    n: usize,
+    gate: &Gate,
+    note: &Notify,
+    comm: impl Fn(usize) -> String,
+    body: impl Fn(usize) -> i32,
+) -> (Vec<i32>, i32) {
+    let (mut kids, mut bad) = (Vec::with_capacity(n), 0);
+    for k in 0..n {
+        let (pid, b) = fork_or_complain(&comm(k), gate, note, || body(k));
+        kids.extend(pid);
+        bad |= b;
+    }
+    (kids, bad)
+}
+
+/// 1,000 small processes: `root`, 9 `node-I`, 10 `mid-I-J` under each
+/// and 10 `leaf-I-J-K` under each of those.
+pub(super) fn tree_1000(ready_path: &Path) -> Result<()> {
+    name("root");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let (g, n) = (&gate, &note);
+    let leaf = |_: usize| member(g, n, &[]);
+    let mid = |i: usize, j: usize| {
+        let (kids, bad) = fork_many(10, g, n, |k| format!("leaf-{i}-{j}-{k}"), leaf);
+        bad | member(g, n, &kids)
+    };
+    let node = |i: usize| {
+        let (kids, bad) = fork_many(10, g, n, |j| format!("mid-{i}-{j}"), |j| mid(i, j));
+        bad | member(g, n, &kids)
+    };
+    let mut kids = Vec::new();
+    for i in 0..9 {
+        kids.push(fork_member(&format!("node-{i}"), g, n, || node(i))?);
+    }
+    note.wait(999)?;
+    ready(ready_path)?;
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &kids,
+        RootChecks::default(),
+        "tree_1000: 1000 processes, ids and children as saved",
+    )
+}
