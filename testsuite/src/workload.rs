@@ -337,6 +337,81 @@ fn heap_check(ready_path: &Path) -> Result<()> {
     )
 }
 
+/// The demo's pipeline: `numbers | squares | printer`, three processes and
+/// two pipes under a shell-like root. `numbers` writes 1, 2, 3… one line
+/// every 200 ms, `squares` turns each into `N² = M`, `printer` prints each
+/// line with its own running count to the log (stdout). After a restart
+/// the count and the numbers go on where they were, without a gap.
+fn demo_pipeline(ready_path: &Path) -> Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    name("pipeline");
+    let (ar, aw) = pipe().context("pipe")?;
+    let (br, bw) = pipe().context("pipe")?;
+    let (ar, aw, br, bw) = (
+        ar.into_raw_fd(),
+        aw.into_raw_fd(),
+        br.into_raw_fd(),
+        bw.into_raw_fd(),
+    );
+    // Each stage: stdin and stdout from the pipes, the other ends closed.
+    let stage = |comm: &str, input: i32, output: i32, body: fn()| {
+        spawn(comm, move || {
+            // SAFETY: plain dup2/close on descriptors this process owns.
+            unsafe {
+                if input >= 0 {
+                    nix::libc::dup2(input, 0);
+                }
+                if output >= 0 {
+                    nix::libc::dup2(output, 1);
+                }
+                for fd in [ar, aw, br, bw] {
+                    nix::libc::close(fd);
+                }
+            }
+            body();
+        })
+    };
+    stage("numbers", -1, aw, || {
+        let mut out = std::io::stdout().lock();
+        for n in 1u64.. {
+            if writeln!(out, "{n}").and_then(|()| out.flush()).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    })?;
+    stage("squares", ar, bw, || {
+        let mut out = std::io::stdout().lock();
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            let n: u64 = line.trim().parse().unwrap_or(0);
+            if writeln!(out, "{n}\u{b2} = {}", n * n)
+                .and_then(|()| out.flush())
+                .is_err()
+            {
+                return;
+            }
+        }
+    })?;
+    stage("printer", br, -1, || {
+        // SAFETY: fd 0 is this process's stdin (the pipe), owned here.
+        let input = BufReader::new(unsafe { std::fs::File::from_raw_fd(0) });
+        let mut out = std::io::stdout().lock();
+        for (i, line) in input.lines().map_while(Result::ok).enumerate() {
+            let _ = writeln!(out, "printer (pid {}): line {}: {line}", std::process::id(), i + 1);
+            let _ = out.flush();
+        }
+    })?;
+    // SAFETY: the root keeps no pipe end.
+    unsafe {
+        for fd in [ar, aw, br, bw] {
+            nix::libc::close(fd);
+        }
+    }
+    ready(ready_path)?;
+    sleep_forever()
+}
+
 /// Prints `tick N` every 200 ms, forever: the demo's workload.
 fn ticker(ready_path: &Path) -> Result<()> {
     use std::io::Write;
@@ -1035,6 +1110,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "heap_64m" => heap_64m(ready_path)?,
         "counter_fpu" => counter_fpu(ready_path)?,
         "ticker" => ticker(ready_path)?,
+        "demo_pipeline" => demo_pipeline(ready_path)?,
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,
