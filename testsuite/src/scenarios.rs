@@ -2,7 +2,7 @@
 //! against the truth read from /proc, or checks that a bad call fails with
 //! the right errno and writes nothing.
 
-use crate::truth::read_tree;
+use crate::truth::{process_view, read_tree};
 use anyhow::{bail, Context, Result};
 use ckpt::{cgroup, sys_checkpoint, sys_restart};
 use nix::errno::Errno;
@@ -805,6 +805,10 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+    // What /proc shows of the process, read while it is frozen (the
+    // checkpoint leaves a frozen job frozen), compared after the restart.
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let view = process_view(pid)?;
     let t = Instant::now();
     let mut restarted = if mode == Restart::Pipe {
         let script =
@@ -846,6 +850,7 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     );
     let exe_now = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     c.eq("/proc/PID/exe as before", exe.display(), exe_now.display());
+    compare_views(&mut c, &view, &process_view(pid)?);
     if mode == Restart::Twice {
         let img2 = format!("/tmp/{name}-2.img");
         let out = Command::new(CKPT)
@@ -936,6 +941,30 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         state: vec![verdict],
         ..Default::default()
     })
+}
+
+/// Compares what /proc shows of a process before its checkpoint and after
+/// its restart (maps, credentials, umask, signal masks and pending sets,
+/// directories, descriptors with flags and offsets): every line must be
+/// there again, and nothing else.
+fn compare_views(c: &mut Checks, before: &[String], after: &[String]) {
+    let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
+    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    c.eq(
+        "/proc/PID (maps, status ids and signals, cwd, root, fdinfo) as before: lost",
+        "[]",
+        format!("{gone:?}"),
+    );
+    c.eq(
+        "/proc/PID (maps, status ids and signals, cwd, root, fdinfo) as before: new",
+        "[]",
+        format!("{new:?}"),
+    );
+    c.eq(
+        "/proc/PID facts compared (maps, status, directories, fds)",
+        true,
+        before.len() >= 10,
+    );
 }
 
 /// Tells a restarted self-checking workload to finish (its go file), waits

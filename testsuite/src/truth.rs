@@ -124,6 +124,50 @@ pub fn read_state(root: i32) -> Result<TreeState> {
     Ok(TreeState { tasks, fds })
 }
 
+/// What /proc shows of one process that a restart must give back, one
+/// line per fact: every line of /proc/PID/maps, the credential, umask and
+/// signal lines of /proc/PID/status (blocked, ignored, caught and pending
+/// signals), the working and root directory, and every descriptor's
+/// target, flags and offset (/proc/PID/fdinfo).
+pub fn process_view(pid: i32) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for l in read(&format!("/proc/{pid}/maps"))?.lines() {
+        out.push(format!("maps {}", l.split_whitespace().collect::<Vec<_>>().join(" ")));
+    }
+    const STATUS: [&str; 10] = [
+        "Umask:", "Uid:", "Gid:", "Threads:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+        "NoNewPrivs:",
+    ];
+    for l in read(&format!("/proc/{pid}/status"))?.lines() {
+        if STATUS.iter().any(|s| l.starts_with(s)) {
+            out.push(format!("status {}", l.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    for link in ["cwd", "root"] {
+        let path = format!("/proc/{pid}/{link}");
+        let target = fs::read_link(&path).with_context(|| format!("reading the link {path}"))?;
+        out.push(format!("{link} {}", target.display()));
+    }
+    let mut fds = Vec::new();
+    read_fds(pid, &mut fds)?;
+    // A restarted pipe is a new pipe: name pipes by order of appearance,
+    // so that which descriptors are ends of one pipe is what is compared.
+    let mut pipes: Vec<String> = Vec::new();
+    for f in fds {
+        let target = if f.target.starts_with("pipe:[") {
+            let i = pipes.iter().position(|p| *p == f.target).unwrap_or_else(|| {
+                pipes.push(f.target.clone());
+                pipes.len() - 1
+            });
+            format!("pipe#{}", i + 1)
+        } else {
+            f.target
+        };
+        out.push(format!("fd {} {target} flags {} pos {}", f.fd, f.flags, f.pos));
+    }
+    Ok(out)
+}
+
 /// kcmp(2) `KCMP_FILE`: how the open files behind `fd1` of `pid1` and
 /// `fd2` of `pid2` compare (equal: one open file), `None` on an error.
 fn kcmp_file(pid1: i32, pid2: i32, fd1: i32, fd2: i32) -> Option<Ordering> {
