@@ -943,6 +943,57 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
     })
 }
 
+/// A parent blocked in wait4(2) for its sleeping child, checkpointed and
+/// restarted together: the parent is back in wait4 and the child in
+/// pause; a SIGTERM to the child then ends the parent's wait4 with the
+/// child's pid and status, as if nothing had happened.
+fn restart_in_wait4(name: &str) -> Result<ScenarioResult> {
+    let w = Workload::start(name, "wait4_parent")?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("the waiter has no child")?
+        .parse()?;
+    let sc = |p: i32| {
+        fs::read_to_string(format!("/proc/{p}/syscall"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+            .to_string()
+    };
+    // Wait until the parent is in wait4 (it may still be on its way).
+    let start = Instant::now();
+    while sc(pid) != "61" && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let img = format!("/tmp/{name}.img");
+    checkpoint_kill(&mut c, pid, &img)?;
+    // The killed child is reparented and reaped by init: wait for its pid.
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{child}")).exists() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let restarted = spawn_restart(&img)?;
+    c.eq("parent back with its pid", true, wait_comm(pid, "waiter"));
+    c.eq("child back with its pid", true, wait_comm(child, "sleeper-kid"));
+    std::thread::sleep(Duration::from_millis(100));
+    c.eq("parent blocked in wait4(2) again", "61", sc(pid));
+    c.eq("child blocked in pause(2) again", "34", sc(child));
+    let _ = fs::remove_file(format!("/tmp/result-{name}"));
+    let _ = kill(Pid::from_raw(child), Signal::SIGTERM);
+    let verdict = collect(&mut c, name, restarted, "the parent's check of its wait4")?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
+}
+
 /// Compares what /proc shows of a process before its checkpoint and after
 /// its restart (maps, credentials, umask, signal masks and pending sets,
 /// directories, descriptors with flags and offsets): every line must be
@@ -1378,6 +1429,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
         "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
         "restart_pipes" => restart_scenario(name, "pipe_check", Restart::Once),
+        "restart_in_wait4" => restart_in_wait4(name),
         "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),
         "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),
         "restart_files" => restart_scenario(name, "files_check", Restart::Once),

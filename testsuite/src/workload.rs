@@ -412,6 +412,38 @@ fn demo_pipeline(ready_path: &Path) -> Result<()> {
     sleep_forever()
 }
 
+/// A parent blocked in wait4(2) for its child, which sleeps in pause(2).
+/// After the restart the scenario kills the child with SIGTERM: the
+/// restarted wait4 must return the child's pid and that status (not
+/// EINTR), and the parent writes its verdict.
+fn wait4_parent(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("waiter");
+    let (_, result) = go_and_result(ready_path);
+    let child = spawn("sleeper-kid", sleep_forever_fn)?;
+    ready(ready_path)?;
+    let mut status = 0;
+    // SAFETY: waits for this process's own child; `status` is valid.
+    let got = unsafe { libc::wait4(child.as_raw(), &mut status, 0, std::ptr::null_mut()) };
+    let errno = std::io::Error::last_os_error();
+    let ok = got == child.as_raw()
+        && libc::WIFSIGNALED(status)
+        && libc::WTERMSIG(status) == libc::SIGTERM;
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "wait4 returned the child killed by SIGTERM".into()
+        } else {
+            format!("wait4 gave {got} status {status:#x} ({errno})")
+        },
+    )
+}
+
+fn sleep_forever_fn() {
+    sleep_forever()
+}
+
 /// Prints `tick N` every 200 ms, forever: the demo's workload.
 fn ticker(ready_path: &Path) -> Result<()> {
     use std::io::Write;
@@ -1111,6 +1143,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "counter_fpu" => counter_fpu(ready_path)?,
         "ticker" => ticker(ready_path)?,
         "demo_pipeline" => demo_pipeline(ready_path)?,
+        "wait4_parent" => wait4_parent(ready_path)?,
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,
