@@ -32,6 +32,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_esrch",
     "err_eperm_unprivileged",
     "err_ebusy_not_frozen",
+    "err_eopnotsupp_shared_table",
     "err_restart_bad_calls",
     "err_restart_corrupt_images",
     "restart_counter_fpu",

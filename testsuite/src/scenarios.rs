@@ -620,6 +620,53 @@ fn err_eperm_unprivileged(name: &str) -> Result<Vec<Check>> {
     Ok(c.0)
 }
 
+/// Two processes sharing one file table (clone with CLONE_FILES, not a
+/// thread): checkpoint(2) refuses with EOPNOTSUPP before writing, the
+/// tool says why, the kernel log names both pids, the tree runs on.
+fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "shared_files_table")?;
+    let mut c = Checks(Vec::new());
+    let (p, f) = output_file(name)?;
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("no child")?
+        .parse()?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    c.errno(
+        "processes sharing a file table",
+        Errno::EOPNOTSUPP,
+        sys_checkpoint(w.pid, f.as_fd(), SUBTREE),
+    );
+    c.eq("bytes written", 0, size(&p));
+    cgroup::thaw(&w.cg)?;
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &w.pid.to_string(), "-o", &p.to_string_lossy()])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint exit status",
+        1,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "the message names the cause",
+        true,
+        String::from_utf8_lossy(&out.stderr).contains("share their memory, file table"),
+    );
+    let log = Command::new("/bin/dmesg").output()?;
+    c.eq(
+        "kernel log names both processes",
+        true,
+        String::from_utf8_lossy(&log.stdout).contains(&format!(
+            "processes {} and {child} share their open file table",
+            w.pid
+        )),
+    );
+    c.eq("the tree runs on, thawed", false, cgroup::is_frozen(&w.cg)?);
+    Ok(c.0)
+}
+
 fn err_ebusy_not_frozen(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "parent_three_children")?;
     let mut c = Checks(Vec::new());
@@ -975,12 +1022,17 @@ fn restart_in_wait4(name: &str) -> Result<ScenarioResult> {
     checkpoint_kill(&mut c, pid, &img)?;
     // The killed child is reparented and reaped by init: wait for its pid.
     let start = Instant::now();
-    while Path::new(&format!("/proc/{child}")).exists() && start.elapsed() < Duration::from_secs(5) {
+    while Path::new(&format!("/proc/{child}")).exists() && start.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     let restarted = spawn_restart(&img)?;
     c.eq("parent back with its pid", true, wait_comm(pid, "waiter"));
-    c.eq("child back with its pid", true, wait_comm(child, "sleeper-kid"));
+    c.eq(
+        "child back with its pid",
+        true,
+        wait_comm(child, "sleeper-kid"),
+    );
     std::thread::sleep(Duration::from_millis(100));
     c.eq("parent blocked in wait4(2) again", "61", sc(pid));
     c.eq("child blocked in pause(2) again", "34", sc(child));
@@ -1421,6 +1473,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_esrch" => checks_only(err_esrch(name)),
         "err_eperm_unprivileged" => checks_only(err_eperm_unprivileged(name)),
         "err_ebusy_not_frozen" => checks_only(err_ebusy_not_frozen(name)),
+        "err_eopnotsupp_shared_table" => checks_only(err_eopnotsupp_shared_table(name)),
         "err_restart_bad_calls" => checks_only(err_restart_bad_calls(name)),
         "err_restart_corrupt_images" => checks_only(restart_corrupt_images(name, 200)),
         "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),

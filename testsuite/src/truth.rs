@@ -132,15 +132,29 @@ pub fn read_state(root: i32) -> Result<TreeState> {
 pub fn process_view(pid: i32) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for l in read(&format!("/proc/{pid}/maps"))?.lines() {
-        out.push(format!("maps {}", l.split_whitespace().collect::<Vec<_>>().join(" ")));
+        out.push(format!(
+            "maps {}",
+            l.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
     }
     const STATUS: [&str; 10] = [
-        "Umask:", "Uid:", "Gid:", "Threads:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:",
+        "Umask:",
+        "Uid:",
+        "Gid:",
+        "Threads:",
+        "SigPnd:",
+        "ShdPnd:",
+        "SigBlk:",
+        "SigIgn:",
+        "SigCgt:",
         "NoNewPrivs:",
     ];
     for l in read(&format!("/proc/{pid}/status"))?.lines() {
         if STATUS.iter().any(|s| l.starts_with(s)) {
-            out.push(format!("status {}", l.split_whitespace().collect::<Vec<_>>().join(" ")));
+            out.push(format!(
+                "status {}",
+                l.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
         }
     }
     for link in ["cwd", "root"] {
@@ -155,15 +169,21 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
     let mut pipes: Vec<String> = Vec::new();
     for f in fds {
         let target = if f.target.starts_with("pipe:[") {
-            let i = pipes.iter().position(|p| *p == f.target).unwrap_or_else(|| {
-                pipes.push(f.target.clone());
-                pipes.len() - 1
-            });
+            let i = pipes
+                .iter()
+                .position(|p| *p == f.target)
+                .unwrap_or_else(|| {
+                    pipes.push(f.target.clone());
+                    pipes.len() - 1
+                });
             format!("pipe#{}", i + 1)
         } else {
             f.target
         };
-        out.push(format!("fd {} {target} flags {} pos {}", f.fd, f.flags, f.pos));
+        out.push(format!(
+            "fd {} {target} flags {} pos {}",
+            f.fd, f.flags, f.pos
+        ));
     }
     Ok(out)
 }

@@ -398,7 +398,12 @@ fn demo_pipeline(ready_path: &Path) -> Result<()> {
         let input = BufReader::new(unsafe { std::fs::File::from_raw_fd(0) });
         let mut out = std::io::stdout().lock();
         for (i, line) in input.lines().map_while(Result::ok).enumerate() {
-            let _ = writeln!(out, "printer (pid {}): line {}: {line}", std::process::id(), i + 1);
+            let _ = writeln!(
+                out,
+                "printer (pid {}): line {}: {line}",
+                std::process::id(),
+                i + 1
+            );
             let _ = out.flush();
         }
     })?;
@@ -441,6 +446,36 @@ fn wait4_parent(ready_path: &Path) -> Result<()> {
 }
 
 fn sleep_forever_fn() {
+    sleep_forever()
+}
+
+/// A parent and a child created with clone(CLONE_FILES) but not as a
+/// thread: they share one file table, which checkpoint(2) refuses.
+fn shared_files_table(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("files-sharer");
+    // SAFETY: clone without CLONE_VM and without a stack behaves like
+    // fork (the child runs on a copy of this single-threaded process),
+    // except that the file table is shared.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_FILES | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match r {
+        0 => {
+            name("files-sharee");
+            sleep_forever()
+        }
+        r if r < 0 => bail!("clone(CLONE_FILES) failed"),
+        _ => {}
+    }
+    ready(ready_path)?;
     sleep_forever()
 }
 
@@ -1144,6 +1179,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "ticker" => ticker(ready_path)?,
         "demo_pipeline" => demo_pipeline(ready_path)?,
         "wait4_parent" => wait4_parent(ready_path)?,
+        "shared_files_table" => shared_files_table(ready_path)?,
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,

@@ -56,6 +56,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_esrch("err_esrch")]
 #[case::err_eperm_unprivileged("err_eperm_unprivileged")]
 #[case::err_ebusy_not_frozen("err_ebusy_not_frozen")]
+#[case::err_eopnotsupp_shared_table("err_eopnotsupp_shared_table")]
 #[case::err_restart_bad_calls("err_restart_bad_calls")]
 #[case::err_restart_corrupt_images("err_restart_corrupt_images")]
 #[case::restart_counter_fpu("restart_counter_fpu")]

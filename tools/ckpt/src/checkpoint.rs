@@ -120,6 +120,11 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
             format!("no space left for the image ({}): free some or write elsewhere", errno.desc())
         }
         Errno::EFBIG => "the image is larger than the output file may grow".to_owned(),
+        Errno::EOPNOTSUPP => format!(
+            "two processes of the tree rooted at pid {pid} share their memory, file table, \
+             fs context or signal handlers without being threads of one process (clone \
+             without CLONE_THREAD), which kernel-ckpt cannot save yet; the kernel log names them"
+        ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),
     };
