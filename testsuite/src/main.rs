@@ -6,10 +6,12 @@
 //!   writes JSON lines (see the `testsuite` library) to PATH.
 //! - `ckpt-scenarios one NAME`: runs one scenario, prints its result as JSON.
 //! - `ckpt-scenarios workload KIND READY-FILE`: a process tree to checkpoint.
+//! - `ckpt-scenarios bench [--runs N]`: the benchmark tables (bench.rs).
 //! - `ckpt-scenarios state PID`: the state of the tree rooted at PID as the
 //!   tree restart scenarios compare it (one line per task), to look at a
 //!   workload by hand.
 
+mod bench;
 mod scenarios;
 mod truth;
 mod workload;
@@ -167,11 +169,18 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("bench") => {
+            let runs = match (args.get(2).map(String::as_str), args.get(3)) {
+                (Some("--runs"), Some(n)) => n.parse().context("--runs needs a number")?,
+                _ => 5,
+            };
+            bench::run(runs)
+        }
         Some("workload") => {
             let kind = args.get(2).context("workload: kind missing")?;
             let ready = args.get(3).context("workload: ready file missing")?;
             workload::run(kind, Path::new(ready))
         }
-        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE | state PID"),
+        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE | state PID | bench [--runs N]"),
     }
 }

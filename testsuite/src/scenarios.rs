@@ -53,9 +53,9 @@ struct InspectTask {
 }
 
 /// A running workload in its own cgroup, killed when dropped.
-struct Workload {
-    pid: i32,
-    cg: PathBuf,
+pub(crate) struct Workload {
+    pub(crate) pid: i32,
+    pub(crate) cg: PathBuf,
 }
 
 impl Workload {
@@ -64,7 +64,7 @@ impl Workload {
     }
 
     /// [`Workload::start`], waiting at most `ready_timeout` for the tree.
-    fn start_with(scenario: &str, kind: &str, ready_timeout: Duration) -> Result<Self> {
+    pub(crate) fn start_with(scenario: &str, kind: &str, ready_timeout: Duration) -> Result<Self> {
         let ready = PathBuf::from(format!("/tmp/ready-{scenario}"));
         let _ = fs::remove_file(&ready);
         let exe = std::env::current_exe().context("locating ckpt-scenarios")?;

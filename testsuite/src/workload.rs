@@ -479,6 +479,36 @@ fn shared_files_table(ready_path: &Path) -> Result<()> {
     sleep_forever()
 }
 
+/// `n` small processes for the benchmark: the root, `k` children and the
+/// rest spread under them as grandchildren (k about the square root of
+/// n), all sleeping in pause(2).
+fn tree_of(n: usize, ready_path: &Path) -> Result<()> {
+    if n == 0 {
+        bail!("a tree of 0 processes");
+    }
+    name("root");
+    let (r, w) = pipe()?;
+    let rest = n - 1;
+    let k = (1..=rest).find(|k| k * k >= rest).unwrap_or(0);
+    let mut left = rest;
+    for i in 0..k {
+        if left == 0 {
+            break;
+        }
+        left -= 1;
+        let leaves = (rest - k).div_ceil(k).min(left);
+        left -= leaves;
+        spawn(&format!("node-{i}"), || {
+            for j in 0..leaves {
+                let _ = spawn(&format!("leaf-{i}-{j}"), || notify(&w));
+            }
+            notify(&w);
+        })?;
+    }
+    wait_notified(&r, rest)?;
+    ready(ready_path)
+}
+
 /// Prints `tick N` every 200 ms, forever: the demo's workload.
 fn ticker(ready_path: &Path) -> Result<()> {
     use std::io::Write;
@@ -1180,6 +1210,13 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "demo_pipeline" => demo_pipeline(ready_path)?,
         "wait4_parent" => wait4_parent(ready_path)?,
         "shared_files_table" => shared_files_table(ready_path)?,
+        kind if kind.starts_with("tree_of_") => {
+            let n = kind
+                .trim_start_matches("tree_of_")
+                .parse()
+                .context("tree_of_N")?;
+            tree_of(n, ready_path)?
+        }
         "files_check" => files_check(ready_path)?,
         "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,

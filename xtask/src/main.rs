@@ -5,6 +5,7 @@
 //! long-running ones whose output is streamed (the kernel `make` and QEMU) are
 //! turned into `std::process::Command`s from such a `cmd!`.
 
+mod bench;
 mod format_patch;
 mod initramfs;
 mod kernel;
@@ -47,6 +48,8 @@ enum Command {
     Initramfs,
     /// Boot the guest in demo mode with its console on this terminal.
     Run(run::RunArgs),
+    /// Boot the guest and measure checkpoint and restart times (tables).
+    Bench(bench::BenchArgs),
     /// Boot the guest in test mode and check its results on the host.
     QemuTest(qemu_test::QemuTestArgs),
     /// Host unit tests, then the guest scenario suite (what CI runs).
@@ -78,6 +81,7 @@ fn run_command(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run(&ctx, &args),
+        Command::Bench(args) => bench::bench(&ctx, &args),
         Command::QemuTest(args) => {
             let mut timings = Timings::default();
             setup::setup(&ctx)?;

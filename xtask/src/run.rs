@@ -19,14 +19,23 @@ pub struct RunArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
+    boot_mode(ctx, args, "run", &[])
+}
+
+/// Builds what is missing and boots the guest with `kckpt.mode=MODE` (and
+/// the extra kernel parameters `extra`), its console on this terminal;
+/// logs go to target/MODE/.
+pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Result<()> {
     setup::setup(ctx)?;
     kernel::kernel(ctx, &args.kernel)?;
     let initramfs = initramfs::initramfs(ctx)?;
-    let dir = ctx.target.join("run");
+    let dir = ctx.target.join(mode);
+    let mut append = vec![format!("kckpt.mode={mode}")];
+    append.extend(extra.iter().cloned());
     let boot = Boot {
         bzimage: kernel::booted_bzimage(ctx),
         initramfs,
-        append: vec!["kckpt.mode=run".to_string()],
+        append,
         console_log: dir.join("console.log"),
         serial1: dir.join("serial1.log"),
         echo: true,
@@ -35,7 +44,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
     let outcome = qemu::boot(ctx, &boot)?;
     let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
     for line in qemu::splats(&console) {
-        eprintln!("run: kernel problem: {line}");
+        eprintln!("{mode}: kernel problem: {line}");
     }
     let log = rel(ctx, &boot.console_log);
     if outcome.timed_out {
@@ -49,7 +58,7 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
         bail!("the guest stopped without printing {DONE_MARKER} (console: {log})");
     }
     eprintln!(
-        "run: guest finished in {:.1} s (console: {log}, ttyS1: {})",
+        "{mode}: guest finished in {:.1} s (console: {log}, ttyS1: {})",
         outcome.elapsed.as_secs_f64(),
         rel(ctx, &boot.serial1)
     );
