@@ -568,7 +568,8 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
 /// The forest table of an image, after its header and forest records.
 fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
     let nr = restart::read_head(reader)?;
-    let mut rows = KVVec::with_capacity(nr as usize, GFP_KERNEL)?;
+    // Grown row by row: `nr` is the image's (up to 4 million).
+    let mut rows = KVVec::new();
     for _ in 0..nr {
         match reader.next()? {
             Item::Task(t) => rows.push(t, GFP_KERNEL)?,

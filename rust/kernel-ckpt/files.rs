@@ -316,7 +316,7 @@ fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
 /// The descriptors, directories and umask of a process, ready to install.
 pub(crate) struct Prepared {
     /// (fd, close-on-exec, file id).
-    fds: KVec<(u32, bool, ObjId)>,
+    fds: KVVec<(u32, bool, ObjId)>,
     cwd: PathRef,
     root: PathRef,
     umask: u32,
@@ -326,7 +326,9 @@ impl Prepared {
     /// Before the point of no return: resolves the directories.
     pub(crate) fn new(h: &FilesHeader, cwd: &[u8], root: &[u8]) -> Result<Self> {
         Ok(Self {
-            fds: KVec::with_capacity(h.nr_fds as usize, GFP_KERNEL)?,
+            // Grown fd by fd: `nr_fds` is the image's, not to be trusted
+            // for one allocation up front.
+            fds: KVVec::new(),
             cwd: lookup_dir(cwd, "working")?,
             root: lookup_dir(root, "root")?,
             umask: h.umask,

@@ -323,7 +323,7 @@ pub(crate) struct RestoreVma {
 
 /// A saved map checked and with its files open, ready to restore.
 pub(crate) struct PreparedMap {
-    vmas: KVec<RestoreVma>,
+    vmas: KVVec<RestoreVma>,
     exe: Option<FileRef>,
 }
 
@@ -333,7 +333,7 @@ pub(crate) struct PreparedMap {
 pub(crate) fn prepare(
     h: &MmHeader,
     exe: &[u8],
-    vmas: KVec<(Vma, KVec<u8>)>,
+    vmas: KVVec<(Vma, KVVec<u8>)>,
 ) -> Result<PreparedMap> {
     let exe = if exe.is_empty() {
         None
@@ -349,7 +349,7 @@ pub(crate) fn prepare(
             }
         }
     };
-    let mut out = KVec::with_capacity(vmas.len(), GFP_KERNEL)?;
+    let mut out = KVVec::with_capacity(vmas.len(), GFP_KERNEL)?;
     let mut prev_end = 0u64;
     let (mut vdso, mut vvar) = (false, false);
     for (v, path) in vmas.into_iter() {

@@ -37,8 +37,10 @@ use kernel::prelude::*;
 /// The `-ERESTART*` codes the signal path turns into a restarted call.
 const RESTART_CODES: [i64; 4] = [-512, -513, -514, -516];
 
-fn copy(data: &[u8]) -> Result<KVec<u8>> {
-    let mut v = KVec::with_capacity(data.len(), GFP_KERNEL)?;
+/// A copy of part of a record. Sizes come from the image (a payload may
+/// be 16 MiB): the buffer may be vmalloc'ed.
+fn copy(data: &[u8]) -> Result<KVVec<u8>> {
+    let mut v = KVVec::new();
     v.extend_from_slice(data, GFP_KERNEL)?;
     Ok(v)
 }
@@ -139,7 +141,7 @@ struct Process {
     mm: image::MmHeader,
     map: mm::PreparedMap,
     files: files::Prepared,
-    sighand: KVec<u8>,
+    sighand: KVVec<u8>,
 }
 
 /// Reads the process part of a leader's records (mm, VMAs, files, fds,
@@ -149,7 +151,9 @@ fn read_process(r: &mut ImageReader, objs: &mut ObjTable) -> Result<Process> {
         Item::Mm(m, exe) => (m, copy(exe)?),
         _ => return Err(bad("no memory map")),
     };
-    let mut vmas = KVec::with_capacity(mm.nr_vmas as usize, GFP_KERNEL)?;
+    // Grown record by record: the count is the image's, not to be trusted
+    // for one allocation up front.
+    let mut vmas = KVVec::new();
     for _ in 0..mm.nr_vmas {
         match r.next()? {
             Item::Vma(v, path) => vmas.push((v, copy(path)?), GFP_KERNEL)?,

@@ -1501,6 +1501,9 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),
+        "err_restart_tree_corrupt_images" => {
+            checks_only(tree::err_restart_tree_corrupt_images(name, 50))
+        }
         "restart_tree_orphan_pgrp" => tree::restart_tree_scenario(name, "orphan_pgrp"),
         "restart_tree_zombie_wait" => tree::restart_tree_scenario(name, "zombie_wait"),
         "restart_tree_ghost_pgid" => tree::restart_tree_scenario(name, "ghost_pgid"),

@@ -91,6 +91,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_tree_deep_20("restart_tree_deep_20")]
 #[case::restart_tree_1000("restart_tree_1000")]
 #[case::err_restart_tree_corrupt("err_restart_tree_corrupt")]
+#[case::err_restart_tree_corrupt_images("err_restart_tree_corrupt_images")]
 fn scenario(#[case] name: &str) {
     let r = result_of(name);
     assert_eq!(r.error, None, "scenario {name} failed in the guest");

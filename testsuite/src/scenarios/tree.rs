@@ -707,3 +707,126 @@ pub(super) fn err_restart_tree_corrupt(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// Whole-tree images with random bytes changed, restarted one after the
+/// other: a sessions tree (groups), an 8-thread process (threads) and a
+/// pipeline (pipes with bytes in flight). The scenario is the coordinator
+/// itself: it builds each tree from the good image's plan (as `ckpt
+/// restart` does) and hands the corrupted image straight to restart(2),
+/// so every corruption reaches the kernel, which must find it mid-tree,
+/// after some tasks are already restored. Bytes change in every record
+/// but the memory contents. Every run must end: restart(2) fails and no
+/// saved pid is left, or the tree runs (and is killed); the kernel must
+/// still restart the good image; the run fails on any kernel warning
+/// (qemu-test checks the log).
+pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut c = Checks(Vec::new());
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut failed, mut ran) = (0u32, 0u32);
+    let mut leftovers = Vec::new();
+    let mut errnos = std::collections::BTreeMap::new();
+    for kind in ["sessions", "threads_8", "pipeline"] {
+        let scenario = format!("{name}-{kind}");
+        let w = Workload::start(&scenario, kind)?;
+        let root = w.pid;
+        let pids: Vec<i32> = read_tree(root)?.iter().map(|r| r.pid).collect();
+        let img = format!("/tmp/{scenario}.img");
+        checkpoint_kill(&mut c, root, &img)?;
+        let left = wait_gone(&pids, Duration::from_secs(10));
+        c.eq(
+            format!("{kind}: saved pids free"),
+            "[]",
+            format!("{left:?}"),
+        );
+        let good = fs::read(&img)?;
+        let rows = ckpt::forest::rows_of_image(&good)?;
+        let plan = ckpt::forest::plan(&rows)?;
+        // Where bytes may change: every record but the memory contents.
+        let spans: Vec<(usize, usize)> = ckpt_image::RawRecords::new(&good)
+            .filter_map(|r| r.ok())
+            .filter(|r| r.kind != ckpt_image::RecordType::Pages as u32 && !r.payload.is_empty())
+            .map(|r| {
+                (
+                    r.offset as usize + ckpt_image::RECORD_HEADER_LEN,
+                    r.payload.len(),
+                )
+            })
+            .collect();
+        let bad = format!("/tmp/{scenario}-bad.img");
+        // One restart: build the tree, restart(2) with `image`, then kill
+        // whatever runs; Ok(true) if restart(2) succeeded.
+        let mut restart_with = |image: &[u8]| -> Result<bool> {
+            fs::write(&bad, image)?;
+            let f = fs::File::open(&bad)?;
+            let job = cgroup::create(&format!("{scenario}-r"))?;
+            let dir = fs::File::open(&job)?;
+            let opts = ckpt::mktree::BuildOptions {
+                cgroup: Some(dir.as_fd()),
+                live: ckpt::mktree::LiveEnd::Restore,
+                timeout: Duration::from_secs(30),
+            };
+            let built = ckpt::mktree::build(&plan, &opts);
+            let result = match &built {
+                Ok(_) => ckpt::sys_restart_raw(root, f.as_raw_fd(), 0),
+                Err(e) => return Err(anyhow::anyhow!("building the tree: {e:#}")),
+            };
+            let _ = cgroup::thaw(&job);
+            let _ = cgroup::kill(&job);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(root), None);
+            let left = wait_gone(&pids, Duration::from_secs(10));
+            if !left.is_empty() {
+                leftovers.push(format!("{kind}: {left:?}"));
+            }
+            let _ = fs::remove_dir(&job);
+            match result {
+                Ok(()) => Ok(true),
+                Err((errno, _)) => {
+                    *errnos.entry(format!("{errno:?}")).or_insert(0u32) += 1;
+                    Ok(false)
+                }
+            }
+        };
+        for _ in 0..runs {
+            let mut b = good.clone();
+            for _ in 0..(next() % 3 + 1) {
+                let (at, len) = spans[(next() % spans.len() as u64) as usize];
+                let i = at + (next() % len as u64) as usize;
+                b[i] ^= (next() % 255 + 1) as u8;
+            }
+            if restart_with(&b)? {
+                ran += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        c.eq(
+            format!("{kind}: the good image restarts after the bad ones"),
+            true,
+            restart_with(&good)?,
+        );
+        let _ = fs::remove_file(&bad);
+    }
+    eprintln!(
+        "corrupt tree images: {failed} failed in restart(2) (tree killed; errors {errnos:?}), \
+         {ran} ran"
+    );
+    c.eq("every run ended", 3 * runs, failed + ran);
+    c.eq(
+        "runs that restart(2) refused (at least half)",
+        true,
+        failed * 2 >= 3 * runs,
+    );
+    c.eq(
+        "no saved pid left after any run",
+        "[]",
+        format!("{leftovers:?}"),
+    );
+    Ok(c.0)
+}
