@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: boot the guest in benchmark mode (`kckpt.mode=bench`)
-//! and print its tables: wall times of `ckpt checkpoint` and `ckpt restart`
+//! and print its tables: wall times of `ckpt checkpoint` and `ckpt restart`,
+//! beside `criu dump` and `criu restore` of the same workloads,
 //! for process trees of 10, 100 and 1,000 processes and for one process
 //! with a 64 MiB heap, each the median of several runs, measured side by
 //! side in one boot. The console log is kept in target/bench/.
@@ -14,7 +15,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// Runs of each measurement (the table shows their median, min, max).
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N")]
     pub runs: u32,
 }
 

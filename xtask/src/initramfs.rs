@@ -3,8 +3,10 @@
 //! Builds the static (musl) guest binaries and writes
 //! `target/initramfs.cpio.gz`, a gzip'ed newc cpio archive with:
 //! `/init` (qemu/init), `/bin/busybox` (Debian's busybox-static) and `/bin/sh`
-//! linked to it, `/bin/ckpt`, `/bin/ckpt-scenarios`, `/dev/console`, and empty
-//! `/proc /sys /tmp /etc /root`. The archive is written in Rust, with every
+//! linked to it, `/bin/ckpt`, `/bin/ckpt-scenarios`, `/dev/console`, empty
+//! `/proc /sys /tmp /etc /root`, and Debian's `criu` (the peer `cargo xtask
+//! bench` measures beside kernel-ckpt) with the shared libraries `ldd`
+//! lists, at their paths. The archive is written in Rust, with every
 //! entry owned by root and dated 0, so it is the same for the same inputs and
 //! needs no root rights for the device node.
 
@@ -21,6 +23,31 @@ use crate::{rel, Ctx};
 
 const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
+const CRIU: &str = "/usr/sbin/criu";
+
+/// The shared libraries `ldd` lists for `bin` (the loader included), as
+/// absolute paths: `libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)` or
+/// `/lib64/ld-linux-x86-64.so.2 (0x...)`; the vdso has no file.
+fn shared_libraries(ctx: &Ctx, bin: &str) -> Result<Vec<PathBuf>> {
+    let sh = &ctx.sh;
+    let out = cmd!(sh, "ldd {bin}")
+        .quiet()
+        .read()
+        .with_context(|| format!("ldd {bin} failed"))?;
+    Ok(parse_ldd(&out))
+}
+
+fn parse_ldd(out: &str) -> Vec<PathBuf> {
+    out.lines()
+        .filter_map(|l| {
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
 
 pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     let sh = &ctx.sh;
@@ -67,7 +94,7 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     }
 
     let mut archive = Cpio::default();
-    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "root"] {
+    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "root", "run"] {
         archive.dir(dir);
     }
     // The kernel opens /dev/console for init before /init can mount devtmpfs.
@@ -82,6 +109,30 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
         read(&bins.join("ckpt-scenarios"))?,
     );
     archive.file("bin/glibc-counter", 0o755, read(&glibc_bin)?);
+    // criu and its libraries, each at the path the loader looks for it
+    // (symbolic links resolved: the file is stored under the linked name).
+    if !Path::new(CRIU).is_file() {
+        bail!("{CRIU} is missing: install criu (`cargo xtask setup`)");
+    }
+    archive.file("bin/criu", 0o755, read(Path::new(CRIU))?);
+    let mut dirs: Vec<String> = Vec::new();
+    for lib in shared_libraries(ctx, CRIU)? {
+        let name = lib.to_string_lossy().trim_start_matches('/').to_string();
+        // Its directories, outermost first, each once.
+        let ancestors: Vec<String> = Path::new(&name)
+            .ancestors()
+            .skip(1)
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.to_string_lossy().into_owned())
+            .collect();
+        for d in ancestors.into_iter().rev() {
+            if !dirs.contains(&d) {
+                archive.dir(&d);
+                dirs.push(d);
+            }
+        }
+        archive.file(&name, 0o755, read(&lib)?);
+    }
     let bytes = archive.finish();
 
     let out = ctx.target.join("initramfs.cpio.gz");
@@ -179,6 +230,18 @@ impl Cpio {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ldd_output() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x7f)\n\t/lib64/ld-linux-x86-64.so.2 (0x7f)\n";
+        assert_eq!(
+            parse_ldd(out),
+            [
+                PathBuf::from("/lib/x86_64-linux-gnu/libc.so.6"),
+                PathBuf::from("/lib64/ld-linux-x86-64.so.2")
+            ]
+        );
+    }
 
     #[test]
     fn newc_layout() {
