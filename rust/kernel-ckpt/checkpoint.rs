@@ -8,7 +8,8 @@
 //! caller's pid namespace, `-EPERM` if the caller may not attach to some
 //! task of the tree, `-EBUSY` if some task is not frozen, `-EOPNOTSUPP` if
 //! two processes share what only threads of one process may share (their
-//! memory, file table, fs context or handlers). Nothing is written
+//! memory, file table, fs context or handlers) or a process's leader
+//! exited before its other threads. Nothing is written
 //! before all checks pass. The frozen tree itself is only read, never
 //! changed: a failed checkpoint leaves it as it was.
 
@@ -64,6 +65,19 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_frozen()?;
     forest.check_sharing()?;
     let rows = forest.rows(&ns)?;
+    // A process whose leader exited while other threads run on has its
+    // memory and files only in those threads: not saved yet (the image
+    // keeps a process's state with its leader).
+    if let Some(z) = rows
+        .iter()
+        .find(|z| z.is_zombie() && rows.iter().any(|t| t.is_thread() && t.tgid == z.pid))
+    {
+        pr_err!(
+            "checkpoint: the leader of process {} exited while its threads run on: not supported\n",
+            z.pid
+        );
+        return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+    }
     // Nothing stops a thaw while the rows are read: check again, so that
     // an image never mixes states from before and after a thaw.
     forest.check_frozen()?;

@@ -654,6 +654,24 @@ fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
         true,
         String::from_utf8_lossy(&out.stderr).contains("share their memory, file table"),
     );
+    // A process whose leader thread exited while another runs on.
+    let z = Workload::start(&format!("{name}-zombie-leader"), "zombie_leader")?;
+    let start = Instant::now();
+    while !fs::read_to_string(format!("/proc/{}/stat", z.pid))
+        .unwrap_or_default()
+        .contains(") Z")
+        && start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cgroup::freeze(&z.cg, Duration::from_secs(5))?;
+    let (p2, f2) = output_file(&format!("{name}-zombie-leader"))?;
+    c.errno(
+        "a zombie leader with a live thread",
+        Errno::EOPNOTSUPP,
+        sys_checkpoint(z.pid, f2.as_fd(), SUBTREE),
+    );
+    c.eq("bytes written", 0, size(&p2));
     let log = Command::new("/bin/dmesg").output()?;
     c.eq(
         "kernel log names both processes",
@@ -661,6 +679,14 @@ fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
         String::from_utf8_lossy(&log.stdout).contains(&format!(
             "processes {} and {child} share their open file table",
             w.pid
+        )),
+    );
+    c.eq(
+        "kernel log names the process whose leader exited",
+        true,
+        String::from_utf8_lossy(&log.stdout).contains(&format!(
+            "the leader of process {} exited while its threads run on",
+            z.pid
         )),
     );
     c.eq("the tree runs on, thawed", false, cgroup::is_frozen(&w.cg)?);

@@ -479,6 +479,21 @@ fn shared_files_table(ready_path: &Path) -> Result<()> {
     sleep_forever()
 }
 
+/// A process whose leader thread exits while a second thread runs on:
+/// the leader is a zombie, its process lives in the other thread.
+fn zombie_leader(ready_path: &Path) -> Result<()> {
+    name("zombie-leader");
+    std::thread::Builder::new()
+        .name("survivor".into())
+        .spawn(sleep_forever_fn)
+        .context("spawning the thread")?;
+    ready(ready_path)?;
+    // SAFETY: exit(2) of this thread only; the process goes on in the
+    // other thread.
+    unsafe { nix::libc::syscall(nix::libc::SYS_exit, 0) };
+    sleep_forever()
+}
+
 /// `n` small processes for the benchmark: the root, `k` children and the
 /// rest spread under them as grandchildren (k about the square root of
 /// n), all sleeping in pause(2).
@@ -1210,6 +1225,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "demo_pipeline" => demo_pipeline(ready_path)?,
         "wait4_parent" => wait4_parent(ready_path)?,
         "shared_files_table" => shared_files_table(ready_path)?,
+        "zombie_leader" => zombie_leader(ready_path)?,
         kind if kind.starts_with("tree_of_") => {
             let n = kind
                 .trim_start_matches("tree_of_")

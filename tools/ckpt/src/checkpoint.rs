@@ -121,9 +121,10 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
         }
         Errno::EFBIG => "the image is larger than the output file may grow".to_owned(),
         Errno::EOPNOTSUPP => format!(
-            "two processes of the tree rooted at pid {pid} share their memory, file table, \
-             fs context or signal handlers without being threads of one process (clone \
-             without CLONE_THREAD), which kernel-ckpt cannot save yet; the kernel log names them"
+            "the tree rooted at pid {pid} has what kernel-ckpt cannot save yet: two processes \
+             that share their memory, file table, fs context or signal handlers without being \
+             threads of one process (clone without CLONE_THREAD), or a process whose leader \
+             thread exited while its other threads run on; the kernel log names them"
         ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),
