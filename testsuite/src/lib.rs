@@ -67,6 +67,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_restart_deleted_file",
     "err_restart_tree_corrupt",
     "err_restart_tree_corrupt_images",
+    "err_restart_coordinator_killed",
     // Last: the largest tree (1,000 processes), the most memory and time.
     "restart_tree_1000",
 ];

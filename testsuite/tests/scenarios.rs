@@ -92,6 +92,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_tree_1000("restart_tree_1000")]
 #[case::err_restart_tree_corrupt("err_restart_tree_corrupt")]
 #[case::err_restart_tree_corrupt_images("err_restart_tree_corrupt_images")]
+#[case::err_restart_coordinator_killed("err_restart_coordinator_killed")]
 fn scenario(#[case] name: &str) {
     let r = result_of(name);
     assert_eq!(r.error, None, "scenario {name} failed in the guest");

@@ -830,3 +830,68 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
     );
     Ok(c.0)
 }
+
+/// `ckpt restart` of a 100-process tree killed (SIGKILL) while it is
+/// inside restart(2) coordinating the tree: the kernel must kill every
+/// task of the tree, restored or not, and say so in its log; no saved pid
+/// may be left. Tried until the kill lands inside the call (the call is
+/// short: a few hundred milliseconds).
+pub(super) fn err_restart_coordinator_killed(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "tree_of_100")?;
+    let root = w.pid;
+    let pids: Vec<i32> = read_tree(root)?.iter().map(|r| r.pid).collect();
+    c.eq("tasks in the tree", 100, pids.len());
+    let img = format!("/tmp/{name}.img");
+    checkpoint_kill(&mut c, root, &img)?;
+    let left = wait_gone(&pids, Duration::from_secs(10));
+    c.eq("saved pids free", "[]", format!("{left:?}"));
+    let job = Path::new(cgroup::ROOT).join(format!("restart-{root}"));
+    let mut hit = false;
+    for _ in 0..5 {
+        let log_before = dmesg()?.len();
+        let mut restarted = spawn_restart(&img)?;
+        let coordinator = restarted.id();
+        let syscall = format!("/proc/{coordinator}/syscall");
+        let start = Instant::now();
+        let mut inside = false;
+        while start.elapsed() < Duration::from_secs(30) {
+            let sc = fs::read_to_string(&syscall).unwrap_or_default();
+            if sc.split_whitespace().next() == Some("464") {
+                inside = true;
+                break;
+            }
+            if matches!(restarted.try_wait(), Ok(Some(_))) {
+                break;
+            }
+        }
+        let _ = restarted.kill();
+        let _ = restarted.wait();
+        let left = wait_gone(&pids, Duration::from_secs(15));
+        let log = dmesg()?;
+        let new_log = log.get(log_before..).unwrap_or("");
+        let _ = cgroup::kill(&job);
+        let _ = wait_gone(&pids, Duration::from_secs(10));
+        let _ = fs::remove_dir(&job);
+        if inside && new_log.contains(&format!("the tree of pid {root} failed")) {
+            hit = true;
+            c.eq(
+                "every task killed by the kernel (no saved pid left)",
+                "[]",
+                format!("{left:?}"),
+            );
+            c.eq(
+                "the kernel log says the tree failed and was killed",
+                true,
+                new_log.contains("every task killed"),
+            );
+            break;
+        }
+    }
+    c.eq(
+        "the kill landed inside restart(2) (in one of 5 tries)",
+        true,
+        hit,
+    );
+    Ok(c.0)
+}
