@@ -893,5 +893,35 @@ pub(super) fn err_restart_coordinator_killed(name: &str) -> Result<Vec<Check>> {
         true,
         hit,
     );
+    // Killed earlier, while it builds the tree: every task created so far
+    // dies with its parent (ckpt sets a parent-death signal until
+    // restart(2) sets the saved one).
+    let mut restarted = spawn_restart(&img)?;
+    let start = Instant::now();
+    while !Path::new(&format!("/proc/{root}")).exists() && start.elapsed() < Duration::from_secs(30)
+    {
+        std::hint::spin_loop();
+    }
+    let building = fs::read_to_string(format!("/proc/{}/syscall", restarted.id()))
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        != Some("464");
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+    let left = wait_gone(&pids, Duration::from_secs(15));
+    let _ = cgroup::kill(&job);
+    let _ = wait_gone(&pids, Duration::from_secs(10));
+    let _ = fs::remove_dir(&job);
+    c.eq(
+        "killed while building the tree (not yet in restart(2))",
+        true,
+        building,
+    );
+    c.eq(
+        "the half-built tree died with it (no saved pid left)",
+        "[]",
+        format!("{left:?}"),
+    );
     Ok(c.0)
 }

@@ -36,7 +36,7 @@ use nix::errno::Errno;
 use nix::libc::{self, c_int, c_long};
 
 use crate::checkpoint::{clone3, CloneArgs, CLONE_INTO_CGROUP};
-use crate::forest::{Action, Kind, Pid, Plan};
+use crate::forest::{Action, Creator, Flags, Kind, Pid, Plan};
 
 mod parking;
 mod thread;
@@ -326,6 +326,16 @@ impl Engine<'_> {
         } else {
             None
         };
+        // The child's parent: this process, or with CLONE_PARENT ours.
+        // SAFETY: plain getters.
+        let parent = unsafe {
+            if clone_parent {
+                libc::getppid()
+            } else {
+                libc::getpid()
+            }
+        };
+        let orphan_to_be = self.parent_is_placeholder(me, clone_parent);
         let mut candidate = pid;
         loop {
             let set_tid = [candidate];
@@ -348,6 +358,9 @@ impl Engine<'_> {
             };
             let ret = clone3(&args);
             if ret == 0 {
+                if !orphan_to_be {
+                    die_with_parent(parent);
+                }
                 return Ok(Flow::Child(Proc {
                     index: Some(index),
                     report: Channel::Pipe(write),
@@ -373,6 +386,25 @@ impl Engine<'_> {
             close(write);
             return Err(fork_failure(candidate, errno));
         }
+    }
+
+    /// Whether the parent of a child forked by `me` is a placeholder, which
+    /// exits by design once its branch is built (the child is an orphan to
+    /// be): `me` itself, or with CLONE_PARENT `me`'s creator.
+    fn parent_is_placeholder(&self, me: &Proc, clone_parent: bool) -> bool {
+        let Some(mine) = me.index.and_then(|i| self.plan.tasks.get(i)) else {
+            // The coordinator.
+            return false;
+        };
+        let parent = if clone_parent {
+            match mine.creator {
+                Creator::Task(pid) => self.plan.task(pid),
+                Creator::Coordinator => None,
+            }
+        } else {
+            Some(mine)
+        };
+        parent.is_some_and(|t| t.flags.contains(Flags::DEAD))
     }
 
     /// Waits for the child `pid`'s report.
@@ -671,6 +703,26 @@ fn exit_as_zombie(status: i32, comm: &[u8; ckpt_image::COMM_LEN]) -> ! {
     }
     // SAFETY: leaves at once, without the parent's exit handlers.
     unsafe { libc::_exit(125) }
+}
+
+/// While the tree is built, a task dies with its parent (SIGKILL), so that
+/// a `ckpt restart` killed before it calls restart(2) takes the half-built
+/// tree with it, each task its children; restart(2) then sets the saved
+/// parent-death signal. Exits at once if the parent is already gone.
+fn die_with_parent(parent: Pid) {
+    // SAFETY: prctl and getppid with plain integer arguments.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        if libc::getppid() != parent {
+            libc::_exit(125);
+        }
+    }
 }
 
 /// Creates the thread `tid` of the calling process; it only makes the
