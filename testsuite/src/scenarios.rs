@@ -540,6 +540,7 @@ fn err_ebadf(name: &str) -> Result<Vec<Check>> {
         Errno::EBADF,
         sys_checkpoint(w.pid, bad, SUBTREE),
     );
+    // SAFETY: checkpoint(2) with plain integer arguments (a negative fd).
     let ret = unsafe {
         nix::libc::syscall(
             ckpt_image::SYS_CHECKPOINT,
@@ -571,6 +572,7 @@ fn err_esrch(name: &str) -> Result<Vec<Check>> {
             waitpid(child, None)?;
             child.as_raw()
         }
+        // SAFETY: leaves at once, without the parent's exit handlers.
         ForkResult::Child => unsafe { nix::libc::_exit(0) },
     };
     c.errno(
@@ -606,6 +608,7 @@ fn err_eperm_unprivileged(name: &str) -> Result<Vec<Check>> {
                     Err(e) => e as i32,
                 },
             };
+            // SAFETY: leaves at once, without the parent's exit handlers.
             unsafe { nix::libc::_exit(code) }
         }
     };
