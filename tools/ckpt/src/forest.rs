@@ -77,6 +77,7 @@ use ckpt_image::{ImageReader, Item, TaskEntry, TASK_ROOT};
 
 mod emit;
 mod planner;
+pub mod rows;
 mod sim;
 mod table;
 

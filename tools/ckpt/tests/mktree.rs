@@ -23,9 +23,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ckpt::forest::rows::{root, row, thread, zombie};
 use ckpt::forest::{self, Plan};
 use ckpt::mktree::{self, BuildOptions, LiveEnd};
-use ckpt_image::{TaskEntry, COMM_LEN, TASK_ROOT, TASK_THREAD, TASK_ZOMBIE};
+use ckpt_image::{TaskEntry, TASK_THREAD, TASK_ZOMBIE};
 use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -34,48 +35,6 @@ use nix::unistd::{fork, ForkResult, Pid};
 /// One namespace at a time: forking from the test harness's threads is
 /// kept to one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-const SIGCHLD: i32 = libc::SIGCHLD;
-
-fn row(pid: i32, ppid: i32, sid: i32, pgid: i32) -> TaskEntry {
-    TaskEntry {
-        pid,
-        tgid: pid,
-        ppid,
-        sid,
-        pgid,
-        flags: 0,
-        exit_code: 0,
-        exit_signal: SIGCHLD,
-        comm: [0; COMM_LEN],
-    }
-}
-
-fn root(pid: i32, sid: i32, pgid: i32) -> TaskEntry {
-    TaskEntry {
-        flags: TASK_ROOT,
-        ..row(pid, 1, sid, pgid)
-    }
-}
-
-fn zombie(pid: i32, ppid: i32, sid: i32, pgid: i32, status: i32) -> TaskEntry {
-    TaskEntry {
-        flags: TASK_ZOMBIE,
-        exit_code: status,
-        ..row(pid, ppid, sid, pgid)
-    }
-}
-
-fn thread(tid: i32, leader: &TaskEntry) -> TaskEntry {
-    TaskEntry {
-        pid: tid,
-        tgid: leader.pid,
-        flags: TASK_THREAD,
-        exit_signal: -1,
-        exit_code: 0,
-        ..*leader
-    }
-}
 
 /// A pid namespace whose init built a tree; killed on drop.
 struct Namespace {

@@ -6,50 +6,11 @@
 
 use rstest::rstest;
 
+use super::rows::{root, row, thread, zombie};
 use super::*;
-use ckpt_image::{COMM_LEN, TASK_THREAD, TASK_ZOMBIE};
 
 const SIGCHLD: i32 = nix::libc::SIGCHLD;
 const SIGTERM: i32 = nix::libc::SIGTERM;
-
-fn row(pid: Pid, ppid: Pid, sid: Pid, pgid: Pid) -> TaskEntry {
-    TaskEntry {
-        pid,
-        tgid: pid,
-        ppid,
-        sid,
-        pgid,
-        flags: 0,
-        exit_code: 0,
-        exit_signal: SIGCHLD,
-        comm: [0; COMM_LEN],
-    }
-}
-
-fn root(pid: Pid, sid: Pid, pgid: Pid) -> TaskEntry {
-    TaskEntry {
-        flags: TASK_ROOT,
-        ..row(pid, 1, sid, pgid)
-    }
-}
-
-fn zombie(pid: Pid, ppid: Pid, sid: Pid, pgid: Pid, status: i32) -> TaskEntry {
-    TaskEntry {
-        flags: TASK_ZOMBIE,
-        exit_code: status,
-        ..row(pid, ppid, sid, pgid)
-    }
-}
-
-fn thread(tid: Pid, leader: &TaskEntry) -> TaskEntry {
-    TaskEntry {
-        pid: tid,
-        tgid: leader.pid,
-        flags: TASK_THREAD,
-        exit_signal: -1,
-        ..*leader
-    }
-}
 
 /// Plans `rows`, simulates the plan and checks that it gives back exactly
 /// the rows (the coordinator and reaper being pid 1).
