@@ -118,7 +118,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     w.record(RecordType::TaskMisc, &crate::task::misc(task).encode())?;
     signal::dump_task(w, task)?;
     if !row.is_thread() {
-        let map = mm::dump_map(w, task)?;
+        let map = mm::dump_map(w, task, objs)?;
         files::dump(w, task, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;

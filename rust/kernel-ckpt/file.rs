@@ -70,6 +70,57 @@ impl FileRef {
         NonNull::new(f).map(Self).ok_or(ENOENT)
     }
 
+    /// Another reference on the same open file.
+    pub(crate) fn clone_ref(&self) -> Self {
+        // SAFETY: the file is valid; get_file takes one more reference,
+        // which the new object owns.
+        let f = unsafe { bindings::ckpt_get_file(self.0.as_ptr()) };
+        // INVARIANT: `get_file` returns its argument with a new reference.
+        Self(NonNull::new(f).unwrap_or(self.0))
+    }
+
+    /// Writes all of `buf` at byte `pos`, leaving the file position alone.
+    pub(crate) fn write_all_at(&self, mut buf: &[u8], mut pos: i64) -> Result {
+        while !buf.is_empty() {
+            // SAFETY: `buf` is a valid kernel buffer; the file is valid;
+            // `kernel_write` checks FMODE_WRITE itself.
+            let n = unsafe {
+                bindings::kernel_write(self.0.as_ptr(), buf.as_ptr().cast(), buf.len(), &mut pos)
+            };
+            match usize::try_from(n) {
+                Ok(0) => return Err(EIO),
+                Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
+                Err(_) => return Err(Error::from_errno(n as i32)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads up to `buf.len()` bytes at byte `pos` (fewer at end of file),
+    /// leaving the file position alone; the number read.
+    pub(crate) fn read_at(&self, buf: &mut [u8], mut pos: i64) -> Result<usize> {
+        let mut got = 0;
+        while got < buf.len() {
+            let dst = buf.get_mut(got..).ok_or(EINVAL)?;
+            // SAFETY: `dst` is a valid writable kernel buffer; the file is
+            // valid; `kernel_read` checks FMODE_READ itself.
+            let n = unsafe {
+                bindings::kernel_read(
+                    self.0.as_ptr(),
+                    dst.as_mut_ptr().cast(),
+                    dst.len(),
+                    &mut pos,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(_) => return Err(Error::from_errno(n as i32)),
+            }
+        }
+        Ok(got)
+    }
+
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()

@@ -19,9 +19,11 @@
 
 use crate::file::FileRef;
 use crate::image::{
-    self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
-    VMA_FILE, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
+    self, MmHeader, ObjId, PagesHeader, RecordType, ShmemObj, ShmemPagesHeader, Vma,
+    MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON, VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_VDSO,
+    VMA_VVAR,
 };
+use crate::objhash::{ObjHash, ObjKind, ObjTable};
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
@@ -91,6 +93,8 @@ impl Drop for MmapReadGuard<'_> {
 struct SavedVma {
     vma: Vma,
     path: KVec<u8>,
+    /// For shared memory: its shmem file.
+    shmem: Option<FileRef>,
 }
 
 /// Whether the contents of a VMA of this kind may hold saved pages.
@@ -155,7 +159,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
             let (start, end) = (bounds.vm_start, bounds.vm_end);
             let flags = (*vma).__bindgen_anon_2.vm_flags as u64;
             let file = (*vma).vm_file;
-            let (kind, path) = match special_name(vma) {
+            let (mut kind, mut path) = match special_name(vma) {
                 Some(b"[vdso]") => (VMA_VDSO, KVec::new()),
                 Some(b"[vvar]") => (VMA_VVAR, KVec::new()),
                 Some(_) => (VMA_SPECIAL, KVec::new()),
@@ -163,6 +167,19 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                 // SAFETY: the VMA holds a reference on its file.
                 None => (VMA_FILE, crate::files::path_of(&(*file).f_path)?),
             };
+            // Shared memory with no name left (MAP_SHARED|MAP_ANONYMOUS,
+            // whose file is an unlinked "dev/zero", or a deleted tmpfs
+            // file): its contents are saved as an object, once.
+            let mut shmem = None;
+            if kind == VMA_FILE && bindings::vma_is_shmem(vma) && path.ends_with(b" (deleted)") {
+                kind = VMA_SHMEM;
+                path = KVec::new();
+                // SAFETY: the VMA holds a reference on its file; this
+                // takes one more, owned by the FileRef.
+                shmem = Some(FileRef::from_raw(
+                    NonNull::new(bindings::ckpt_get_file(file)).ok_or(EINVAL)?,
+                ));
+            }
             addr = end;
             SavedVma {
                 vma: Vma {
@@ -172,8 +189,10 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                     flags,
                     kind,
                     path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
+                    obj: 0,
                 },
                 path,
+                shmem,
             }
         };
         vmas.push(saved, GFP_KERNEL)?;
@@ -273,11 +292,63 @@ pub(crate) struct MapDump {
     vmas: KVec<SavedVma>,
 }
 
+/// Writes a shared memory object and its contents: the pages that hold
+/// something (holes and zero pages are left out: a new object is zero).
+fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
+    // SAFETY: the file is referenced; a shmem inode's size changes only by
+    // truncation, which a mapped anonymous object never sees (a deleted
+    // file's size is read once: pages past it read as zero).
+    let size = unsafe { (*(*file.as_ptr()).f_inode).i_size };
+    let size = u64::try_from(size).map_err(|_| EINVAL)?;
+    let size = size
+        .checked_next_multiple_of(PAGE_SIZE as u64)
+        .ok_or(EINVAL)?;
+    w.record(RecordType::Shmem, &ShmemObj { id, size }.encode())?;
+    let chunk = MAX_PAGES_PER_RECORD as usize * PAGE_SIZE;
+    let mut buf = KVVec::from_elem(0u8, chunk.min(size as usize), GFP_KERNEL)?;
+    let mut offset = 0u64;
+    while offset < size {
+        let len = (size - offset).min(buf.len() as u64) as usize;
+        let data = buf.get_mut(..len).ok_or(EINVAL)?;
+        let got = file.read_at(data, i64::try_from(offset).map_err(|_| EINVAL)?)?;
+        data.get_mut(got..).unwrap_or(&mut []).fill(0);
+        // Runs of pages that hold something, one record each.
+        let pages: KVec<bool> = {
+            let mut v = KVec::with_capacity(len / PAGE_SIZE, GFP_KERNEL)?;
+            for p in data.chunks(PAGE_SIZE) {
+                v.push(p.iter().any(|&b| b != 0), GFP_KERNEL)?;
+            }
+            v
+        };
+        let mut i = 0;
+        while i < pages.len() {
+            if !pages.get(i).copied().unwrap_or(false) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while pages.get(i).copied().unwrap_or(false) {
+                i += 1;
+            }
+            let h = ShmemPagesHeader {
+                id,
+                nr: u32::try_from(i - start).map_err(|_| EINVAL)?,
+                offset: offset + (start * PAGE_SIZE) as u64,
+            };
+            let bytes = data.get(start * PAGE_SIZE..i * PAGE_SIZE).ok_or(EINVAL)?;
+            w.record_parts(RecordType::ShmemPages, &[&h.encode(), bytes])?;
+        }
+        offset += len as u64;
+    }
+    Ok(())
+}
+
 /// Writes the memory map of `task` (a thread group leader): the mm record
-/// and its VMAs. `-EINVAL` if it has no mm.
-pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef) -> Result<MapDump> {
+/// and its VMAs, each shared memory object once (through `objs`) before
+/// the first VMA that maps it. `-EINVAL` if it has no mm.
+pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result<MapDump> {
     let mm = MmRef::of(task).ok_or(EINVAL)?;
-    let (mut header, vmas) = read_map(&mm)?;
+    let (mut header, mut vmas) = read_map(&mm)?;
     // SAFETY: the task is valid; the result is NULL or carries a reference.
     let exe = core::ptr::NonNull::new(unsafe { bindings::get_task_exe_file(task.as_ptr()) })
         // SAFETY: a non-NULL result carries a reference, which FileRef owns.
@@ -289,7 +360,20 @@ pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef) -> Result<MapDump> {
     };
     header.exe_len = u32::try_from(exe_path.len()).map_err(|_| EINVAL)?;
     w.record_parts(RecordType::Mm, &[&header.encode(), &exe_path])?;
-    for v in vmas.iter() {
+    for v in vmas.iter_mut() {
+        if let Some(file) = v.shmem.take() {
+            // SAFETY: the file is referenced; its inode lives with it.
+            let inode = unsafe { (*file.as_ptr()).f_inode } as usize;
+            v.vma.obj = match objs.lookup(ObjKind::Shmem, inode) {
+                Some(id) => id,
+                None => {
+                    let id = objs.insert(ObjKind::Shmem, inode)?;
+                    dump_shmem(w, &file, id)?;
+                    objs.hold(file)?;
+                    id
+                }
+            };
+        }
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
     Ok(MapDump { mm, vmas })
@@ -334,6 +418,7 @@ pub(crate) fn prepare(
     h: &MmHeader,
     exe: &[u8],
     vmas: KVVec<(Vma, KVVec<u8>)>,
+    objs: &mut ObjTable,
 ) -> Result<PreparedMap> {
     let exe = if exe.is_empty() {
         None
@@ -378,6 +463,7 @@ pub(crate) fn prepare(
                     }
                 }
             }
+            VMA_SHMEM => Some(objs.shmem(v.obj)?.clone_ref()),
             VMA_VDSO => {
                 vdso = true;
                 None
@@ -402,6 +488,35 @@ pub(crate) fn prepare(
         return Err(EINVAL);
     }
     Ok(PreparedMap { vmas: out, exe })
+}
+
+/// Before the point of no return: a new shmem file for a shared memory
+/// object, as `MAP_SHARED|MAP_ANONYMOUS` makes one ("dev/zero").
+pub(crate) fn restore_shmem(objs: &mut ObjTable, s: &ShmemObj) -> Result {
+    let size = i64::try_from(s.size).map_err(|_| EINVAL)?;
+    // SAFETY: the name is a static NUL-terminated string; the call returns
+    // a referenced file or an ERR_PTR.
+    let f = kernel::error::from_err_ptr(unsafe {
+        bindings::shmem_kernel_file_setup(
+            c"dev/zero".as_ptr().cast(),
+            size,
+            bindings::VM_NORESERVE as usize,
+        )
+    })?;
+    // SAFETY: a non-error result carries a reference, owned from here.
+    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
+    objs.add(s.id, crate::objhash::Obj::Shmem(file))
+}
+
+/// Before the point of no return: writes saved contents into the shared
+/// memory object they belong to.
+pub(crate) fn restore_shmem_pages(
+    objs: &mut ObjTable,
+    h: &ShmemPagesHeader,
+    data: &[u8],
+) -> Result {
+    let pos = i64::try_from(h.offset).map_err(|_| EINVAL)?;
+    objs.shmem(h.id)?.write_all_at(data, pos)
 }
 
 fn prot_of(flags: u64) -> usize {

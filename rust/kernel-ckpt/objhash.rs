@@ -3,7 +3,8 @@
 //! The object hash: kernel objects shared between tasks are saved once.
 //!
 //! At checkpoint, [`ObjHash`] maps the address of a kernel object (a
-//! `struct file`, a `struct pipe_inode_info`) to the id it was given when
+//! `struct file`, a `struct pipe_inode_info`, the inode of shared memory)
+//! to the id it was given when
 //! it was first written; later references write only the id. Ids are
 //! numbered from 1 in the order objects are written, which is the order a
 //! reader meets them, so the image crate's parser can check that every
@@ -28,6 +29,8 @@ use kernel::prelude::*;
 pub(crate) enum ObjKind {
     File,
     Pipe,
+    /// Keyed by the inode of a shmem file.
+    Shmem,
 }
 
 /// Checkpoint side: object address → id.
@@ -90,6 +93,8 @@ pub(crate) enum Obj {
         read: Option<FileRef>,
         write: Option<FileRef>,
     },
+    /// A new shmem file, mapped by every VMA that refers to it.
+    Shmem(FileRef),
 }
 
 /// Restart side: id → object.
@@ -125,8 +130,19 @@ impl ObjTable {
     pub(crate) fn file(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
             Obj::File(f) => Ok(f),
-            Obj::Pipe { .. } => {
-                pr_err!("restart: object {} is a pipe, not a file\n", id);
+            _ => {
+                pr_err!("restart: object {} is not an open file\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The shared memory file with id `id`.
+    pub(crate) fn shmem(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Shmem(f) => Ok(f),
+            _ => {
+                pr_err!("restart: object {} is not shared memory\n", id);
                 Err(EINVAL)
             }
         }
@@ -145,8 +161,8 @@ impl ObjTable {
                     Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
                 })
             }
-            Obj::File(_) => {
-                pr_err!("restart: object {} is a file, not a pipe\n", id);
+            _ => {
+                pr_err!("restart: object {} is not a pipe\n", id);
                 Err(EINVAL)
             }
         }

@@ -154,13 +154,15 @@ fn read_process(r: &mut ImageReader, objs: &mut ObjTable) -> Result<Process> {
     // Grown record by record: the count is the image's, not to be trusted
     // for one allocation up front.
     let mut vmas = KVVec::new();
-    for _ in 0..mm.nr_vmas {
+    while vmas.len() < mm.nr_vmas as usize {
         match r.next()? {
             Item::Vma(v, path) => vmas.push((v, copy(path)?), GFP_KERNEL)?,
+            Item::Shmem(s) => mm::restore_shmem(objs, &s)?,
+            Item::ShmemPages(h, data) => mm::restore_shmem_pages(objs, &h, data)?,
             _ => return Err(bad("VMA missing")),
         }
     }
-    let map = mm::prepare(&mm, &exe, vmas)?;
+    let map = mm::prepare(&mm, &exe, vmas, objs)?;
     let mut files = match r.next()? {
         Item::Files(h, cwd, root) => files::Prepared::new(&h, cwd, root)?,
         _ => return Err(bad("no open files record")),

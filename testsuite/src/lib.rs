@@ -56,6 +56,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_100_times_under_load",
     "restart_tree_pipeline",
     "restart_tree_shared_stdout",
+    "restart_tree_shared_memory",
     "restart_tree_sessions",
     "restart_tree_orphan_pgrp",
     "restart_tree_zombie_wait",

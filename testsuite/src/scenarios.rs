@@ -1530,6 +1530,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),
+        "restart_tree_shared_memory" => tree::restart_tree_scenario(name, "shared_memory"),
         "err_restart_coordinator_killed" => checks_only(tree::err_restart_coordinator_killed(name)),
         "err_restart_tree_corrupt_images" => {
             checks_only(tree::err_restart_tree_corrupt_images(name, 50))

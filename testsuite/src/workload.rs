@@ -1255,6 +1255,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "threads_8" => tree::threads_8(ready_path)?,
         "deep_20" => tree::deep_20(ready_path)?,
         "tree_1000" => tree::tree_1000(ready_path)?,
+        "shared_memory" => tree::shared_memory(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

@@ -83,6 +83,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_restart_deleted_file("err_restart_deleted_file")]
 #[case::restart_tree_pipeline("restart_tree_pipeline")]
 #[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]
+#[case::restart_tree_shared_memory("restart_tree_shared_memory")]
 #[case::restart_tree_sessions("restart_tree_sessions")]
 #[case::restart_tree_orphan_pgrp("restart_tree_orphan_pgrp")]
 #[case::restart_tree_zombie_wait("restart_tree_zombie_wait")]

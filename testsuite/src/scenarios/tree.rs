@@ -174,6 +174,30 @@ fn workload_checks(
     image: Option<&ckpt::inspect::Image>,
 ) {
     match kind {
+        "shared_memory" => {
+            // Mapped by two processes, saved once: 4 MiB, half of it
+            // written (the other half never touched: holes, not saved).
+            let saved: Vec<String> = image.map_or(Vec::new(), |i| {
+                i.shmem
+                    .iter()
+                    .map(|s| format!("{} bytes, {} pages", s.size, s.pages))
+                    .collect()
+            });
+            c.eq(
+                "shared memory saved once, holes left out",
+                "[\"4194304 bytes, 512 pages\"]",
+                format!("{saved:?}"),
+            );
+            let vmas = image.map_or(0, |i| {
+                i.states
+                    .iter()
+                    .filter_map(|s| s.mm.as_ref())
+                    .flat_map(|m| m.vmas.iter())
+                    .filter(|v| v.kind == "shmem")
+                    .count()
+            });
+            c.eq("VMAs mapping it (one per process)", 2, vmas);
+        }
         "pipeline" => {
             let in_flight = image.map_or(0, |i| i.pipes.iter().filter(|p| p.bytes > 0).count());
             c.eq("pipes saved with bytes in flight", 2, in_flight);

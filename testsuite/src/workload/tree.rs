@@ -1312,3 +1312,98 @@ pub(super) fn tree_1000(ready_path: &Path) -> Result<()> {
         "tree_1000: 1000 processes, ids and children as saved",
     )
 }
+
+/// Size of the shared memory of `shared_memory`, and its pages.
+const SHM_LEN: usize = 4 << 20;
+const SHM_PAGES: usize = SHM_LEN / 4096;
+
+fn shm_byte(page: usize, i: usize) -> u8 {
+    (page.wrapping_mul(7).wrapping_add(i) as u8) | 1
+}
+
+/// The shared memory at `addr` as `shared_memory` filled it: every even
+/// page holds the pattern, every odd page is untouched (zero), except the
+/// last byte, where the child writes its marker after the restart.
+fn shm_as_filled(addr: usize) -> bool {
+    // SAFETY: `addr` is the start of a live SHM_LEN-byte shared mapping of
+    // this process, which nothing unmaps.
+    let mem = unsafe { std::slice::from_raw_parts(addr as *const u8, SHM_LEN) };
+    mem.chunks(4096).enumerate().all(|(p, page)| {
+        page.iter().enumerate().all(|(i, &b)| {
+            if p % 2 == 0 {
+                b == shm_byte(p, i)
+            } else {
+                b == 0 || (p == SHM_PAGES - 1 && i == 4095)
+            }
+        })
+    })
+}
+
+/// `shm-parent` maps 4 MiB of shared anonymous memory, fills every even
+/// page with a pattern (odd pages are never touched: holes) and forks
+/// `shm-child`, which shares it. After the restart the child checks the
+/// pattern and writes a marker into the last byte; once it has exited, the
+/// parent must see the marker (the two still share one memory, not two
+/// copies) and the pattern.
+pub(super) fn shared_memory(ready_path: &Path) -> Result<()> {
+    name("shm-parent");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    // SAFETY: a new shared anonymous mapping; checked below.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            SHM_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if base == libc::MAP_FAILED {
+        bail!("mmap of shared anonymous memory failed");
+    }
+    let addr = base as usize;
+    // SAFETY: the mapping is SHM_LEN bytes, writable, and stays mapped.
+    let mem = unsafe { std::slice::from_raw_parts_mut(base.cast::<u8>(), SHM_LEN) };
+    for (p, page) in mem.chunks_mut(4096).enumerate().step_by(2) {
+        for (i, b) in page.iter_mut().enumerate() {
+            *b = shm_byte(p, i);
+        }
+    }
+    let child = fork_member("shm-child", &gate, &note, || {
+        let mut code = member(&gate, &note, &[]);
+        if !shm_as_filled(addr) {
+            complain("the shared memory is not as it was filled");
+            code |= BAD_OWN;
+        }
+        // SAFETY: the last byte of the live shared mapping.
+        unsafe { *((addr + SHM_LEN - 1) as *mut u8) = 0xab };
+        code
+    })?;
+    note.wait(1)?;
+    ready(ready_path)?;
+    let checks = RootChecks {
+        after_reap: Box::new(move || {
+            let mut bad = Vec::new();
+            if !shm_as_filled(addr) {
+                bad.push("the parent's shared memory is not as it was filled".to_string());
+            }
+            // SAFETY: the last byte of the live shared mapping.
+            if unsafe { *((addr + SHM_LEN - 1) as *const u8) } != 0xab {
+                bad.push("the child's marker is not in the parent's memory: not shared".into());
+            }
+            bad
+        }),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[child],
+        checks,
+        "shared_memory: 4 MiB shared by parent and child, pattern and holes kept, still shared",
+    )
+}

@@ -24,6 +24,8 @@ pub struct Image {
     pub states: Vec<StateInfo>,
     /// The pipes, each saved once with the bytes in flight.
     pub pipes: Vec<PipeInfo>,
+    /// The shared memory objects, each saved once.
+    pub shmem: Vec<ShmemInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -107,6 +109,17 @@ pub struct FilesInfo {
     pub fds: Vec<FdInfo>,
 }
 
+/// One saved shared memory object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShmemInfo {
+    /// Object id.
+    pub id: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Pages whose contents are saved.
+    pub pages: u64,
+}
+
 /// One saved pipe.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PipeInfo {
@@ -183,10 +196,12 @@ impl VmaInfo {
             VMA_FILE => "file",
             VMA_VDSO => "vdso",
             VMA_VVAR => "vvar",
+            ckpt_image::VMA_SHMEM => "shmem",
             _ => "special",
         };
         let name = match v.kind {
             VMA_FILE => String::from_utf8_lossy(path).into_owned(),
+            ckpt_image::VMA_SHMEM => format!("[shared memory #{}]", v.obj),
             VMA_VDSO => "[vdso]".to_owned(),
             VMA_VVAR => "[vvar]".to_owned(),
             // The rules of /proc/PID/maps.
@@ -199,7 +214,7 @@ impl VmaInfo {
             end: v.end,
             perms,
             // /proc/PID/maps shows an offset for file mappings only.
-            offset: if v.kind == VMA_FILE {
+            offset: if v.kind == VMA_FILE || v.kind == ckpt_image::VMA_SHMEM {
                 v.pgoff.saturating_mul(ckpt_image::PAGE_SIZE as u64)
             } else {
                 0
@@ -267,6 +282,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut tasks = Vec::new();
     let mut states: Vec<StateInfo> = Vec::new();
     let mut pipes = Vec::new();
+    let mut shmem = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageReader::new(buf) {
@@ -368,6 +384,16 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     });
                 }
             }
+            Item::Shmem(s) => shmem.push(ShmemInfo {
+                id: s.id,
+                size: s.size,
+                pages: 0,
+            }),
+            Item::ShmemPages(h, _) => {
+                if let Some(s) = shmem.iter_mut().find(|s| s.id == h.id) {
+                    s.pages += u64::from(h.nr);
+                }
+            }
             Item::Pipe(p, _) => pipes.push(PipeInfo {
                 id: p.id,
                 capacity: p.capacity,
@@ -432,6 +458,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         tasks,
         states,
         pipes,
+        shmem,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })

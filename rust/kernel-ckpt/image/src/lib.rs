@@ -121,6 +121,10 @@ pub enum RecordType {
     File = 23,
     /// [`PipeObj`] + the bytes in flight: a pipe, written once.
     Pipe = 24,
+    /// [`ShmemObj`]: shared memory, written once.
+    Shmem = 25,
+    /// [`ShmemPagesHeader`] + pages of a shared memory object.
+    ShmemPages = 26,
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff,
 }
@@ -147,6 +151,8 @@ impl RecordType {
             22 => Some(Self::TaskMisc),
             23 => Some(Self::File),
             24 => Some(Self::Pipe),
+            25 => Some(Self::Shmem),
+            26 => Some(Self::ShmemPages),
             0x7fff_ffff => Some(Self::Tail),
             _ => None,
         }
@@ -173,6 +179,8 @@ impl RecordType {
             Self::TaskMisc => "task-misc",
             Self::File => "file",
             Self::Pipe => "pipe",
+            Self::Shmem => "shmem",
+            Self::ShmemPages => "shmem-pages",
             Self::Tail => "tail",
         }
     }
@@ -756,6 +764,10 @@ pub enum Item<'a> {
     Mm(MmHeader, &'a [u8]),
     /// One VMA and its file's path (empty if anonymous).
     Vma(Vma, &'a [u8]),
+    /// A shared memory object.
+    Shmem(ShmemObj),
+    /// Contents of a shared memory object.
+    ShmemPages(ShmemPagesHeader, &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -827,6 +839,9 @@ pub struct Parser {
     nr_tasks: u32,
     /// Objects defined so far: ids `1..=objects` may be referred to.
     objects: u32,
+    /// The shared memory object written last and its size: its contents
+    /// follow it.
+    shmem: Option<(ObjId, u64)>,
 }
 
 impl Default for Parser {
@@ -842,6 +857,7 @@ impl Parser {
             state: State::Header,
             nr_tasks: 0,
             objects: 0,
+            shmem: None,
         }
     }
 
@@ -885,7 +901,7 @@ impl Parser {
             State::InTask {
                 step: Step::Vmas { .. },
                 ..
-            } => "vma",
+            } => "vma, shmem or shmem-pages",
             State::InTask {
                 step: Step::Files, ..
             } => "files",
@@ -1101,6 +1117,9 @@ impl Parser {
                 RecordType::Vma,
             ) => {
                 let (v, path) = Vma::decode(p)?;
+                if v.obj != 0 {
+                    self.check_ref("vma shared memory", v.obj)?;
+                }
                 let vmas = vmas.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
                 let step = if vmas == 0 {
                     Step::Files
@@ -1154,6 +1173,35 @@ impl Parser {
                 }
                 self.define("file id", f.id)?;
                 (Item::File(f, path), State::InTask { left, step })
+            }
+            (
+                State::InTask {
+                    left,
+                    step: step @ Step::Vmas { .. },
+                },
+                RecordType::Shmem,
+            ) => {
+                exact(ShmemObj::LEN)?;
+                let s = ShmemObj::decode(p)?;
+                self.define("shmem id", s.id)?;
+                self.shmem = Some((s.id, s.size));
+                (Item::Shmem(s), State::InTask { left, step })
+            }
+            (
+                State::InTask {
+                    left,
+                    step: step @ Step::Vmas { .. },
+                },
+                RecordType::ShmemPages,
+            ) => {
+                let Some((id, size)) = self.shmem else {
+                    return unexpected;
+                };
+                let (h, data) = ShmemPagesHeader::decode(p, size)?;
+                if h.id != id {
+                    return Err(ErrorKind::BadField("shmem pages id", h.id.into()));
+                }
+                (Item::ShmemPages(h, data), State::InTask { left, step })
             }
             (
                 State::InTask {

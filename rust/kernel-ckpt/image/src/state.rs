@@ -279,6 +279,10 @@ pub const VMA_VDSO: u32 = 2;
 pub const VMA_VVAR: u32 = 3;
 /// VMA kind: another special mapping (not restorable).
 pub const VMA_SPECIAL: u32 = 4;
+/// VMA kind: shared memory with no name left (`MAP_SHARED|MAP_ANONYMOUS`,
+/// or a deleted tmpfs file): [`Vma::obj`] names its [`ShmemObj`], whose
+/// contents are saved once however many VMAs and processes map it.
+pub const VMA_SHMEM: u32 = 5;
 
 /// `vm_flags` bits kernel-ckpt interprets (`include/linux/mm.h`).
 pub const VM_READ: u64 = 0x1;
@@ -300,11 +304,13 @@ pub struct Vma {
     pub kind: u32,
     /// Length of the path that follows.
     pub path_len: u32,
+    /// For `VMA_SHMEM`: the [`ShmemObj`] id; else 0.
+    pub obj: ObjId,
 }
 
 impl Vma {
     /// Length of the fixed part.
-    pub const LEN: usize = 40;
+    pub const LEN: usize = 48;
 
     /// Encodes the fixed part.
     pub fn encode(&self) -> [u8; Self::LEN] {
@@ -316,6 +322,8 @@ impl Vma {
         w.u64(self.flags);
         w.u32(self.kind);
         w.u32(self.path_len);
+        w.u32(self.obj);
+        w.u32(0);
         out
     }
 
@@ -327,12 +335,19 @@ impl Vma {
         let flags = r.u64().ok_or(ErrorKind::Short)?;
         let kind = r.u32().ok_or(ErrorKind::Short)?;
         let path_len = r.u32().ok_or(ErrorKind::Short)?;
+        let obj = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
         let page = PAGE_SIZE as u64;
         if start >= end || start % page != 0 || end % page != 0 || end > USER_ADDR_END {
             return Err(ErrorKind::BadField("vma bounds", start as i64));
         }
-        if kind > VMA_SPECIAL {
+        if kind > VMA_SHMEM {
             return Err(ErrorKind::BadField("vma kind", kind.into()));
+        }
+        if (kind == VMA_SHMEM) != (obj != 0) {
+            return Err(ErrorKind::BadField("vma shared memory", obj.into()));
         }
         if path_len > MAX_PATH_LEN || (kind == VMA_FILE) != (path_len > 0) {
             return Err(ErrorKind::BadField("vma path length", path_len.into()));
@@ -352,9 +367,99 @@ impl Vma {
                 flags,
                 kind,
                 path_len,
+                obj,
             },
             path,
         ))
+    }
+}
+
+/// Shared memory (a shmem file with no name left), written once before
+/// the first VMA that maps it; its contents follow in [`ShmemPages`]
+/// records (pages never written are holes, not saved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmemObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Size in bytes, a multiple of the page size.
+    pub size: u64,
+}
+
+impl ShmemObj {
+    /// Length of the record.
+    pub const LEN: usize = 16;
+    /// Largest size accepted (the user address space).
+    pub const MAX_SIZE: u64 = USER_ADDR_END;
+
+    /// Encodes the record.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.id);
+        w.u32(0);
+        w.u64(self.size);
+        out
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let mut r = Reader::new(p);
+        let id = r.u32().ok_or(ErrorKind::Short)?;
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let size = r.u64().ok_or(ErrorKind::Short)?;
+        if size == 0 || size % PAGE_SIZE as u64 != 0 || size > Self::MAX_SIZE {
+            return Err(ErrorKind::BadField("shared memory size", size as i64));
+        }
+        Ok(Self { id, size })
+    }
+}
+
+/// Head of a shared memory contents record: `nr` pages of object `id`
+/// from byte `offset` on follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmemPagesHeader {
+    pub id: ObjId,
+    pub nr: u32,
+    pub offset: u64,
+}
+
+impl ShmemPagesHeader {
+    /// Length of the fixed part.
+    pub const LEN: usize = 16;
+
+    /// Encodes the fixed part.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        let mut w = Writer::new(&mut out);
+        w.u32(self.id);
+        w.u32(self.nr);
+        w.u64(self.offset);
+        out
+    }
+
+    /// The header and the pages; `size` is the object's size.
+    pub(crate) fn decode(p: &[u8], size: u64) -> Result<(Self, &[u8]), ErrorKind> {
+        let mut r = Reader::new(p);
+        let id = r.u32().ok_or(ErrorKind::Short)?;
+        let nr = r.u32().ok_or(ErrorKind::Short)?;
+        let offset = r.u64().ok_or(ErrorKind::Short)?;
+        if nr == 0 || nr > MAX_PAGES_PER_RECORD {
+            return Err(ErrorKind::BadField("shared memory pages", nr.into()));
+        }
+        let end = offset.checked_add(u64::from(nr) * PAGE_SIZE as u64);
+        if offset % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > size) {
+            return Err(ErrorKind::BadField("shared memory offset", offset as i64));
+        }
+        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        let want = nr as usize * PAGE_SIZE;
+        if data.len() != want {
+            return Err(ErrorKind::BadLength {
+                len: data.len() as u32,
+                expected: want as u32,
+            });
+        }
+        Ok((Self { id, nr, offset }, data))
     }
 }
 

@@ -4,7 +4,13 @@
 extern crate std;
 
 use super::*;
+use std::format;
 use std::vec::Vec;
+
+/// Index of the first record of kind `k`.
+fn first(recs: &[(RecordType, Vec<u8>)], k: RecordType) -> usize {
+    recs.iter().position(|(kind, _)| *kind == k).unwrap()
+}
 
 fn push(out: &mut Vec<u8>, kind: RecordType, payload: &[u8]) {
     out.extend_from_slice(&record_header(kind, payload.len() as u32));
@@ -380,6 +386,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
         flags: VM_READ | VM_EXEC,
         kind: VMA_FILE,
         path_len: path.len() as u32,
+        obj: 0,
     }
     .encode()
     .to_vec();
@@ -392,6 +399,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
         flags: VM_READ | VM_WRITE,
         kind: VMA_ANON,
         path_len: 0,
+        obj: 0,
     };
     recs.push((RecordType::Vma, anon.encode().to_vec()));
     let mut files = FilesHeader {
@@ -505,6 +513,8 @@ fn task_state_round_trip() {
             Item::Xstate(..) => "xstate",
             Item::Mm(..) => "mm",
             Item::Vma(..) => "vma",
+            Item::Shmem(..) => "shmem",
+            Item::ShmemPages(..) => "shmem-pages",
             Item::Files(..) => "files",
             Item::Fd(..) => "fd",
             Item::File(..) => "file",
@@ -751,4 +761,132 @@ fn task_state_violations_are_rejected() {
             ..
         }
     ));
+}
+
+/// Adds a shared memory object with one page of contents and a VMA that
+/// maps it before the task's first VMA; object ids after it move up one.
+fn with_shmem(r: &mut Vec<(RecordType, Vec<u8>)>) {
+    let bump = |b: &mut [u8], at: usize| {
+        let v = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        if v != 0 {
+            b[at..at + 4].copy_from_slice(&(v + 1).to_le_bytes());
+        }
+    };
+    for (k, p) in r.iter_mut() {
+        match k {
+            RecordType::File => {
+                bump(p, 0);
+                bump(p, 24);
+            }
+            RecordType::Pipe => bump(p, 0),
+            RecordType::Fd => bump(p, 8),
+            RecordType::Mm => {
+                // nr_vmas, after twelve u64 bounds.
+                let n = u32::from_le_bytes(p[96..100].try_into().unwrap());
+                p[96..100].copy_from_slice(&(n + 1).to_le_bytes());
+            }
+            _ => {}
+        }
+    }
+    let i = r.iter().position(|(k, _)| *k == RecordType::Vma).unwrap();
+    let obj = ShmemObj {
+        id: 1,
+        size: 2 * PAGE_SIZE as u64,
+    };
+    let mut pages = ShmemPagesHeader {
+        id: 1,
+        nr: 1,
+        offset: PAGE_SIZE as u64,
+    }
+    .encode()
+    .to_vec();
+    pages.extend(std::iter::repeat_n(0x5a, PAGE_SIZE));
+    let vma = Vma {
+        start: 0x300000,
+        end: 0x302000,
+        pgoff: 0,
+        flags: VM_READ | VM_WRITE | VM_SHARED,
+        kind: VMA_SHMEM,
+        path_len: 0,
+        obj: 1,
+    };
+    r.insert(i, (RecordType::Vma, vma.encode().to_vec()));
+    r.insert(i, (RecordType::ShmemPages, pages));
+    r.insert(i, (RecordType::Shmem, obj.encode().to_vec()));
+}
+
+#[test]
+fn shared_memory_round_trip() {
+    let img = encode_full(with_shmem);
+    let items = decode(&img).expect("valid image");
+    let shm: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Shmem(s) => Some(format!("shmem {} {}", s.id, s.size)),
+            Item::ShmemPages(h, d) => {
+                Some(format!("pages {} {} {} {}", h.id, h.offset, h.nr, d[0]))
+            }
+            Item::Vma(v, _) if v.kind == VMA_SHMEM => Some(format!("vma {}", v.obj)),
+            Item::Fd(f) => Some(format!("fd {} {}", f.fd, f.file)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        shm,
+        [
+            "shmem 1 8192",
+            "pages 1 4096 1 90",
+            "vma 1",
+            "fd 1 2",
+            "fd 3 4",
+            "fd 4 4"
+        ]
+    );
+}
+
+#[test]
+fn shared_memory_violations_are_rejected() {
+    // Contents past the object's size.
+    let img = encode_full(|r| {
+        with_shmem(r);
+        let i = first(r, RecordType::ShmemPages);
+        r[i].1[8..16].copy_from_slice(&(2 * PAGE_SIZE as u64).to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("shared memory offset", 2 * PAGE_SIZE as i64)
+    );
+    // A VMA naming an object not written yet.
+    let img = encode_full(|r| {
+        with_shmem(r);
+        let i = r
+            .iter()
+            .position(|(k, p)| *k == RecordType::Vma && p[40] == 1)
+            .unwrap();
+        r[i].1[40..44].copy_from_slice(&9u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("vma shared memory", 9)
+    );
+    // A shared memory VMA without an object.
+    let img = encode_full(|r| {
+        with_shmem(r);
+        let i = r
+            .iter()
+            .position(|(k, p)| *k == RecordType::Vma && p[40] == 1)
+            .unwrap();
+        r[i].1[40..44].copy_from_slice(&0u32.to_le_bytes());
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("vma shared memory", 0)
+    );
+    // Contents with no object before them.
+    let img = encode_full(|r| {
+        with_shmem(r);
+        let i = first(r, RecordType::Shmem);
+        r.remove(i);
+    });
+    assert!(decode(&img).is_err());
 }
