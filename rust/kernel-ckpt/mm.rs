@@ -97,9 +97,16 @@ struct SavedVma {
     shmem: Option<FileRef>,
 }
 
-/// Whether the contents of a VMA of this kind may hold saved pages.
+/// Whether the contents of a VMA of this kind may hold saved pages: its
+/// own (anonymous or copied-on-write) pages. Pages of a shared mapping of
+/// shared memory are the object's, saved with it.
 fn has_pages(v: &Vma) -> bool {
-    (v.kind == VMA_ANON || v.kind == VMA_FILE) && v.flags & VM_IO_PFNMAP == 0
+    let own = match v.kind {
+        VMA_ANON | VMA_FILE => true,
+        VMA_SHMEM => v.flags & image::VM_SHARED == 0,
+        _ => false,
+    };
+    own && v.flags & VM_IO_PFNMAP == 0
 }
 
 /// The name of a special mapping (`[vdso]`, `[vvar]`), if `vma` is one.

@@ -1340,8 +1340,9 @@ fn shm_as_filled(addr: usize) -> bool {
 }
 
 /// `shm-parent` maps 4 MiB of shared anonymous memory, fills every even
-/// page with a pattern (odd pages are never touched: holes) and forks
-/// `shm-child`, which shares it. After the restart the child checks the
+/// page with a pattern (odd pages are never touched: holes), maps a tmpfs
+/// file privately, writes its first page (copied on write) and deletes
+/// the file, and forks `shm-child`, which shares the 4 MiB. After the restart the child checks the
 /// pattern and writes a marker into the last byte; once it has exited, the
 /// parent must see the marker (the two still share one memory, not two
 /// copies) and the pattern.
@@ -1372,6 +1373,15 @@ pub(super) fn shared_memory(ready_path: &Path) -> Result<()> {
             *b = shm_byte(p, i);
         }
     }
+    // A private mapping of a tmpfs file that is then deleted: its first
+    // page copied-on-write with another pattern, the rest the file's.
+    let priv_path = format!("/tmp/shm-private-{}", getpid());
+    let content: Vec<u8> = (0..PRIV_LEN).map(|i| (i % 251) as u8 | 1).collect();
+    fs_write(&priv_path, &content)?;
+    let priv_addr = map_private(&priv_path)?;
+    std::fs::remove_file(&priv_path).with_context(|| format!("removing {priv_path}"))?;
+    // SAFETY: the first page of the live private mapping.
+    unsafe { std::ptr::write_bytes(priv_addr as *mut u8, 0x77, 4096) };
     let child = fork_member("shm-child", &gate, &note, || {
         let mut code = member(&gate, &note, &[]);
         if !shm_as_filled(addr) {
@@ -1394,6 +1404,19 @@ pub(super) fn shared_memory(ready_path: &Path) -> Result<()> {
             if unsafe { *((addr + SHM_LEN - 1) as *const u8) } != 0xab {
                 bad.push("the child's marker is not in the parent's memory: not shared".into());
             }
+            // SAFETY: the live private mapping, PRIV_LEN bytes.
+            let p = unsafe { std::slice::from_raw_parts(priv_addr as *const u8, PRIV_LEN) };
+            let own = p.iter().take(4096).all(|&b| b == 0x77);
+            let file = p
+                .iter()
+                .enumerate()
+                .skip(4096)
+                .all(|(i, &b)| b == (i % 251) as u8 | 1);
+            if !own || !file {
+                bad.push(format!(
+                    "the private mapping of the deleted file: own page {own}, file's pages {file}"
+                ));
+            }
             bad
         }),
         ..Default::default()
@@ -1404,6 +1427,37 @@ pub(super) fn shared_memory(ready_path: &Path) -> Result<()> {
         &gate,
         &[child],
         checks,
-        "shared_memory: 4 MiB shared by parent and child, pattern and holes kept, still shared",
+        "shared_memory: 4 MiB shared by parent and child, pattern and holes kept, still shared; a deleted file's private mapping kept",
     )
+}
+
+/// Size of the private mapping of a deleted tmpfs file in `shared_memory`.
+const PRIV_LEN: usize = 64 * 1024;
+
+fn fs_write(path: &str, data: &[u8]) -> Result<()> {
+    std::fs::write(path, data).with_context(|| format!("writing {path}"))
+}
+
+/// Maps `path` (PRIV_LEN bytes) private and writable; its address.
+fn map_private(path: &str) -> Result<usize> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .open(path)
+        .with_context(|| format!("opening {path}"))?;
+    // SAFETY: a new private mapping of a file open for reading.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PRIV_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        bail!("mmap of {path} failed");
+    }
+    Ok(p as usize)
 }
