@@ -266,6 +266,11 @@ pub(crate) fn restore_current(
     if let Some(p) = &process {
         signal::restore_handlers(&p.sighand)?;
         crate::task::restore_itimers(&misc)?;
+        if misc.flags & image::MISC_CHILD_SUBREAPER != 0 {
+            // SAFETY: acts on current's own process; takes tasklist_lock
+            // itself to mark the descendants.
+            unsafe { bindings::ckpt_set_child_subreaper() };
+        }
         let (mask, shared_infos) = signal::shared_pending(&p.sighand)?;
         signal::restore_pending(mask, shared_infos, true)?;
     }

@@ -244,6 +244,9 @@ pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
         bindings::task_unlock(leader);
         bindings::ckpt_task_ids(t, m.ids.as_mut_ptr());
         bindings::ckpt_itimers_get(t, m.itimers.as_mut_ptr());
+        if bindings::ckpt_is_child_subreaper(t) {
+            m.flags |= crate::image::MISC_CHILD_SUBREAPER;
+        }
     }
     m
 }

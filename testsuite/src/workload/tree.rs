@@ -898,6 +898,12 @@ pub(super) fn orphan_pgrp(ready_path: &Path) -> Result<()> {
                     bad.push(format!("orphan {k}: session {sid}, group {pgid}"));
                 }
             }
+            match nix::sys::prctl::get_child_subreaper() {
+                Ok(true) => {}
+                other => bad.push(format!(
+                    "the root is no longer a child subreaper: {other:?}"
+                )),
+            }
             bad
         }),
         ..Default::default()
@@ -908,7 +914,7 @@ pub(super) fn orphan_pgrp(ready_path: &Path) -> Result<()> {
         &gate,
         &kids,
         checks,
-        "orphan_pgrp: orphaned group of a dead session leader, not stopped by SIGTSTP",
+        "orphan_pgrp: orphaned group of a dead session leader, not stopped by SIGTSTP; the root still a subreaper",
     )
 }
 

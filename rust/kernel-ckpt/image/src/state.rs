@@ -1105,11 +1105,17 @@ pub struct TaskMisc {
     pub ids: [u32; 8],
     /// Value and interval in ns of ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF.
     pub itimers: [u64; 6],
+    /// `MISC_*` flags of the task's process.
+    pub flags: u32,
 }
+
+/// `TaskMisc::flags`: the process is a child subreaper
+/// (`PR_SET_CHILD_SUBREAPER`).
+pub const MISC_CHILD_SUBREAPER: u32 = 1;
 
 impl TaskMisc {
     /// Payload length.
-    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48;
+    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48 + 8;
     /// Longest timer value or interval accepted (about 146 years).
     pub const MAX_TIMER_NS: u64 = 1 << 62;
 
@@ -1134,6 +1140,8 @@ impl TaskMisc {
         for t in self.itimers {
             w.u64(t);
         }
+        w.u32(self.flags);
+        w.u32(0);
         out
     }
 
@@ -1150,6 +1158,7 @@ impl TaskMisc {
             rlimits: [(0, 0); NLIMITS],
             ids: [0; 8],
             itimers: [0; 6],
+            flags: 0,
         };
         for l in m.rlimits.iter_mut() {
             *l = (
@@ -1171,6 +1180,13 @@ impl TaskMisc {
             if *t > Self::MAX_TIMER_NS {
                 return Err(ErrorKind::BadField("itimer", *t as i64));
             }
+        }
+        m.flags = r.u32().ok_or(ErrorKind::Short)?;
+        if m.flags & !MISC_CHILD_SUBREAPER != 0 {
+            return Err(ErrorKind::BadField("task flags", m.flags.into()));
+        }
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
         }
         for a in [m.rseq, m.robust_list, m.clear_child_tid] {
             if a >= USER_ADDR_END {
