@@ -115,7 +115,8 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
         RecordType::RestartBlock,
         &regs::restart_block(task).encode(),
     )?;
-    w.record(RecordType::TaskMisc, &crate::task::misc(task).encode())?;
+    let (misc, groups) = crate::task::misc(task)?;
+    w.record_parts(RecordType::TaskMisc, &[&misc.encode(), &groups])?;
     signal::dump_task(w, task)?;
     if !row.is_thread() {
         let map = mm::dump_map(w, task, objs)?;

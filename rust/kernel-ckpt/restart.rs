@@ -224,10 +224,11 @@ pub(crate) fn restore_current(
         _ => return Err(bad("no restart block")),
     };
     let misc = match r.next()? {
-        Item::TaskMisc(m) => m,
+        Item::TaskMisc(m, groups) => (m, crate::task::parse_groups(groups)?),
         _ => return Err(bad("no task-misc record")),
     };
-    crate::task::check_misc(&misc)?;
+    let (misc, groups) = misc;
+    crate::task::check_misc(&misc, &groups)?;
     let (signals, sig_infos) = match r.next()? {
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
@@ -275,7 +276,7 @@ pub(crate) fn restore_current(
         signal::restore_pending(mask, shared_infos, true)?;
     }
     // Credentials last: everything above ran with the caller's.
-    crate::task::restore_ids(&misc)?;
+    crate::task::restore_ids(&misc, &groups)?;
     Ok(Resume {
         ax: saved_regs.ax() as i64,
         orig_ax: saved_regs.orig_ax() as i64,

@@ -219,10 +219,41 @@ impl PidNs {
     }
 }
 
+/// The supplementary groups of `task` (current for the caller's own), as
+/// seen from the caller's user namespace.
+fn groups_of(task: *mut bindings::task_struct) -> Result<KVec<u32>> {
+    for _ in 0..4 {
+        // SAFETY: the task is valid; with no room the helper only counts.
+        let n = unsafe { bindings::ckpt_task_groups(task, core::ptr::null_mut(), 0) };
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        let mut v = KVec::from_elem(0u32, n, GFP_KERNEL)?;
+        // SAFETY: `v` has room for `n` gids; the helper reads the task's
+        // credentials under RCU.
+        let got = unsafe { bindings::ckpt_task_groups(task, v.as_mut_ptr(), n as i32) };
+        if usize::try_from(got).ok() == Some(n) {
+            return Ok(v);
+        }
+        // The task changed its groups meanwhile (it can't while frozen).
+    }
+    Err(EAGAIN)
+}
+
 /// Reads the odds and ends of a stopped task: rseq registration, robust
-/// list, clear_child_tid, parent-death signal, personality, and its
-/// process's resource limits.
-pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
+/// list, clear_child_tid, parent-death signal, personality, its process's
+/// resource limits and flags, and its supplementary groups (returned as
+/// the bytes that follow the record's fixed part).
+pub(crate) fn misc(task: &TaskRef) -> Result<(TaskMisc, KVec<u8>)> {
+    let groups = groups_of(task.as_ptr())?;
+    let mut bytes = KVec::with_capacity(groups.len() * 4, GFP_KERNEL)?;
+    for g in groups.iter() {
+        bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
+    }
+    let mut m = misc_fixed(task);
+    m.ngroups = u32::try_from(groups.len()).map_err(|_| E2BIG)?;
+    Ok((m, bytes))
+}
+
+fn misc_fixed(task: &TaskRef) -> TaskMisc {
     let t = task.as_ptr();
     let mut m = TaskMisc::default();
     // SAFETY: the task is valid and stopped: these fields only change by
@@ -251,11 +282,35 @@ pub(crate) fn misc(task: &TaskRef) -> TaskMisc {
     m
 }
 
+/// The gids of a task-misc record's tail.
+pub(crate) fn parse_groups(bytes: &[u8]) -> Result<KVec<u32>> {
+    let mut v = KVec::with_capacity(bytes.len() / 4, GFP_KERNEL)?;
+    for g in bytes.chunks_exact(4) {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(g);
+        v.push(u32::from_le_bytes(b), GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// Whether `a` and `b` hold the same gids, in any order.
+fn same_groups(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().all(|g| b.contains(g)) && b.iter().all(|g| a.contains(g))
+}
+
 /// Before the point of no return: restart never raises a hard limit above
 /// the caller's own unless the caller may (CAP_SYS_RESOURCE), as
-/// setrlimit(2) would refuse, and never takes ids the caller could not
-/// take with setresuid(2)/setresgid(2).
-pub(crate) fn check_misc(m: &TaskMisc) -> Result {
+/// setrlimit(2) would refuse, and never takes ids or supplementary groups
+/// the caller could not take with setresuid(2)/setresgid(2)/setgroups(2).
+pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
+    // setgroups(2) needs CAP_SETGID: without it, only the caller's own
+    // supplementary groups can be taken.
+    // SAFETY: current is valid; capable() only reads current's creds.
+    let ours = groups_of(unsafe { bindings::get_current() })?;
+    if !same_groups(groups, &ours) && !unsafe { bindings::capable(bindings::CAP_SETGID as i32) } {
+        pr_err!("restart: the saved supplementary groups are not the caller's to take\n");
+        return Err(EPERM);
+    }
     let mut ours = [0u32; 8];
     // SAFETY: current is valid; the helper reads its ids under RCU.
     unsafe { bindings::ckpt_task_ids(bindings::get_current(), ours.as_mut_ptr()) };
@@ -287,11 +342,19 @@ pub(crate) fn check_misc(m: &TaskMisc) -> Result {
     Ok(())
 }
 
-/// Takes the saved uids and gids, with the checks of setresgid(2) and
-/// setresuid(2) (gids first: setting them needs the privileges the uids
+/// Takes the saved supplementary groups, uids and gids, with the checks
+/// of setgroups(2), setresgid(2) and setresuid(2) (gids first: setting them needs the privileges the uids
 /// may give away). The filesystem ids follow the effective ones.
-pub(crate) fn restore_ids(m: &TaskMisc) -> Result {
+pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
     let [uid, euid, suid, _, gid, egid, sgid, _] = m.ids;
+    // SAFETY: current is valid.
+    let ours = groups_of(unsafe { bindings::get_current() })?;
+    if !same_groups(groups, &ours) {
+        let n = i32::try_from(groups.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `groups` holds `n` gids; setgroups(2) for current, with
+        // its permission check.
+        to_result(unsafe { bindings::ckpt_set_groups(groups.as_ptr(), n) })?;
+    }
     // SAFETY: plain system call bodies acting on current.
     unsafe {
         to_result(bindings::__sys_setresgid(gid, egid, sgid) as i32)?;

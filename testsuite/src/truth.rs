@@ -125,7 +125,8 @@ pub fn read_state(root: i32) -> Result<TreeState> {
 }
 
 /// What /proc shows of one process that a restart must give back, one
-/// line per fact: every line of /proc/PID/maps, the credential, umask and
+/// line per fact: every line of /proc/PID/maps, the credential (groups
+/// included), umask and
 /// signal lines of /proc/PID/status (blocked, ignored, caught and pending
 /// signals), the working and root directory, and every descriptor's
 /// target, flags and offset (/proc/PID/fdinfo).
@@ -137,10 +138,11 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             l.split_whitespace().collect::<Vec<_>>().join(" ")
         ));
     }
-    const STATUS: [&str; 10] = [
+    const STATUS: [&str; 11] = [
         "Umask:",
         "Uid:",
         "Gid:",
+        "Groups:",
         "Threads:",
         "SigPnd:",
         "ShdPnd:",

@@ -915,6 +915,8 @@ fn creds_check(ready_path: &Path) -> Result<()> {
     use nix::unistd::{getresgid, getresuid, setresgid, setresuid, Gid, Uid};
     name("creds");
     let (go, result) = go_and_result(ready_path);
+    // Supplementary groups of its own (the restarting root has others).
+    nix::unistd::setgroups(&[Gid::from_raw(100), Gid::from_raw(200)])?;
     setresgid(
         Gid::from_raw(1000),
         Gid::from_raw(1000),
@@ -931,16 +933,25 @@ fn creds_check(ready_path: &Path) -> Result<()> {
     }
     let u = getresuid()?;
     let g = getresgid()?;
+    let mut groups: Vec<u32> = nix::unistd::getgroups()?
+        .iter()
+        .map(|g| g.as_raw())
+        .collect();
+    groups.sort_unstable();
     let ok = [u.real, u.effective, u.saved]
         .iter()
         .all(|x| x.as_raw() == 1000)
         && [g.real, g.effective, g.saved]
             .iter()
-            .all(|x| x.as_raw() == 1000);
+            .all(|x| x.as_raw() == 1000)
+        && groups == [100, 200];
     verdict(
         &result,
         ok,
-        format!("creds uid={} euid={} gid={}", u.real, u.effective, g.real),
+        format!(
+            "creds uid={} euid={} gid={} groups={groups:?}",
+            u.real, u.effective, g.real
+        ),
     )
 }
 

@@ -342,7 +342,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     }
                 }
             }
-            Item::TaskMisc(m) => {
+            Item::TaskMisc(m, _) => {
                 if let Some(s) = states.last_mut() {
                     s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
                 }

@@ -753,8 +753,9 @@ pub enum Item<'a> {
     Xstate(XstateHeader, &'a [u8]),
     /// How its interrupted system call resumes.
     RestartBlock(RestartBlock),
-    /// rseq, robust list, limits and more.
-    TaskMisc(TaskMisc),
+    /// rseq, robust list, limits and more, and the supplementary gids
+    /// (`u32` each, little endian).
+    TaskMisc(TaskMisc, &'a [u8]),
     /// Its signal state and private pending siginfos.
     Signals(Signals, &'a [u8]),
     /// The process's handlers and shared pending siginfos (leaders only);
@@ -1053,9 +1054,9 @@ impl Parser {
                 },
                 RecordType::TaskMisc,
             ) => {
-                exact(TaskMisc::LEN)?;
+                let (m, groups) = TaskMisc::decode(p)?;
                 (
-                    Item::TaskMisc(TaskMisc::decode(p)?),
+                    Item::TaskMisc(m, groups),
                     State::InTask {
                         left,
                         step: Step::Signals,

@@ -1107,6 +1107,8 @@ pub struct TaskMisc {
     pub itimers: [u64; 6],
     /// `MISC_*` flags of the task's process.
     pub flags: u32,
+    /// Number of supplementary group ids that follow the fixed part.
+    pub ngroups: u32,
 }
 
 /// `TaskMisc::flags`: the process is a child subreaper
@@ -1114,8 +1116,10 @@ pub struct TaskMisc {
 pub const MISC_CHILD_SUBREAPER: u32 = 1;
 
 impl TaskMisc {
-    /// Payload length.
+    /// Length of the fixed part; the supplementary gids follow.
     pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48 + 8;
+    /// Most supplementary groups (the kernel's `NGROUPS_MAX`).
+    pub const MAX_GROUPS: u32 = 65536;
     /// Longest timer value or interval accepted (about 146 years).
     pub const MAX_TIMER_NS: u64 = 1 << 62;
 
@@ -1141,11 +1145,11 @@ impl TaskMisc {
             w.u64(t);
         }
         w.u32(self.flags);
-        w.u32(0);
+        w.u32(self.ngroups);
         out
     }
 
-    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let mut r = Reader::new(p);
         let mut m = Self {
             rseq: r.u64().ok_or(ErrorKind::Short)?,
@@ -1159,6 +1163,7 @@ impl TaskMisc {
             ids: [0; 8],
             itimers: [0; 6],
             flags: 0,
+            ngroups: 0,
         };
         for l in m.rlimits.iter_mut() {
             *l = (
@@ -1185,8 +1190,12 @@ impl TaskMisc {
         if m.flags & !MISC_CHILD_SUBREAPER != 0 {
             return Err(ErrorKind::BadField("task flags", m.flags.into()));
         }
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        m.ngroups = r.u32().ok_or(ErrorKind::Short)?;
+        if m.ngroups > Self::MAX_GROUPS {
+            return Err(ErrorKind::BadField(
+                "supplementary groups",
+                m.ngroups.into(),
+            ));
         }
         for a in [m.rseq, m.robust_list, m.clear_child_tid] {
             if a >= USER_ADDR_END {
@@ -1199,6 +1208,17 @@ impl TaskMisc {
         if !(0..=NSIG as i32).contains(&m.pdeath_signal) {
             return Err(ErrorKind::BadField("pdeath_signal", m.pdeath_signal.into()));
         }
-        Ok(m)
+        let groups = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        let want = m.ngroups as usize * 4;
+        if groups.len() != want {
+            return Err(ErrorKind::BadLength {
+                len: groups.len() as u32,
+                expected: want as u32,
+            });
+        }
+        if groups.chunks_exact(4).any(|g| g == [0xff; 4]) {
+            return Err(ErrorKind::BadField("supplementary group", -1));
+        }
+        Ok((m, groups))
     }
 }
