@@ -475,16 +475,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
         return Err(EBADF);
     }
     let ns = PidNs::current()?;
-    let me_tgid = {
-        // SAFETY: current is valid; the pid lookup takes RCU itself.
-        unsafe {
-            bindings::__task_pid_nr_ns(
-                bindings::get_current(),
-                bindings::pid_type_PIDTYPE_TGID,
-                ns.as_ptr(),
-            )
-        }
-    };
+    let me_tgid = ns.current_nr(bindings::pid_type_PIDTYPE_TGID);
     let mut reader = ImageReader::new(file);
     let rows = read_rows(&mut reader).inspect_err(|_| failure.record = reader.last())?;
     if rows.first().map(|r| r.pid) != Some(root) {

@@ -80,37 +80,26 @@ impl FileRef {
     }
 
     /// Writes all of `buf` at byte `pos`, leaving the file position alone.
-    pub(crate) fn write_all_at(&self, mut buf: &[u8], mut pos: i64) -> Result {
-        while !buf.is_empty() {
-            // SAFETY: `buf` is a valid kernel buffer; the file is valid;
-            // `kernel_write` checks FMODE_WRITE itself.
-            let n = unsafe {
-                bindings::kernel_write(self.0.as_ptr(), buf.as_ptr().cast(), buf.len(), &mut pos)
-            };
-            match usize::try_from(n) {
-                Ok(0) => return Err(EIO),
-                Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
-                Err(_) => return Err(Error::from_errno(n as i32)),
-            }
-        }
-        Ok(())
+    pub(crate) fn write_all_at(&self, buf: &[u8], mut pos: i64) -> Result {
+        self.write_from(buf, &mut pos)
     }
 
     /// Reads up to `buf.len()` bytes at byte `pos` (fewer at end of file),
     /// leaving the file position alone; the number read.
     pub(crate) fn read_at(&self, buf: &mut [u8], mut pos: i64) -> Result<usize> {
+        self.read_from(buf, &mut pos)
+    }
+
+    /// Reads until `buf` is full or the file ends, from `*pos` on, which
+    /// it advances; the number read.
+    fn read_from(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
         let mut got = 0;
         while got < buf.len() {
             let dst = buf.get_mut(got..).ok_or(EINVAL)?;
             // SAFETY: `dst` is a valid writable kernel buffer; the file is
             // valid; `kernel_read` checks FMODE_READ itself.
             let n = unsafe {
-                bindings::kernel_read(
-                    self.0.as_ptr(),
-                    dst.as_mut_ptr().cast(),
-                    dst.len(),
-                    &mut pos,
-                )
+                bindings::kernel_read(self.0.as_ptr(), dst.as_mut_ptr().cast(), dst.len(), pos)
             };
             match usize::try_from(n) {
                 Ok(0) => break,
@@ -121,6 +110,23 @@ impl FileRef {
         Ok(got)
     }
 
+    /// Writes all of `buf` from `*pos` on, which it advances.
+    fn write_from(&self, mut buf: &[u8], pos: &mut i64) -> Result {
+        while !buf.is_empty() {
+            // SAFETY: `buf` is a valid kernel buffer; the file is valid;
+            // `kernel_write` checks FMODE_WRITE itself.
+            let n = unsafe {
+                bindings::kernel_write(self.0.as_ptr(), buf.as_ptr().cast(), buf.len(), pos)
+            };
+            match usize::try_from(n) {
+                Ok(0) => return Err(EIO),
+                Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
+                Err(_) => return Err(Error::from_errno(n as i32)),
+            }
+        }
+        Ok(())
+    }
+
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()
@@ -128,22 +134,14 @@ impl FileRef {
 
     /// Fills all of `buf` from the file's position and advances it, like
     /// read(2) calls until `buf` is full. `-ENODATA` at end of file.
-    pub(crate) fn read_exact(&self, mut buf: &mut [u8]) -> Result {
+    pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result {
         let f = self.0.as_ptr();
         // SAFETY: the file is valid; `f_pos` is a plain loff_t.
         let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
-        let r = loop {
-            if buf.is_empty() {
-                break Ok(());
-            }
-            // SAFETY: `buf` is a valid writable kernel buffer; the file is valid.
-            let n =
-                unsafe { bindings::kernel_read(f, buf.as_mut_ptr().cast(), buf.len(), &mut pos) };
-            match usize::try_from(n) {
-                Ok(0) => break Err(Error::from_errno(-(bindings::ENODATA as i32))),
-                Ok(n) => buf = buf.get_mut(n..).unwrap_or(&mut []),
-                Err(_) => break Err(Error::from_errno(n as i32)),
-            }
+        let r = match self.read_from(buf, &mut pos) {
+            Ok(n) if n == buf.len() => Ok(()),
+            Ok(_) => Err(Error::from_errno(-(bindings::ENODATA as i32))),
+            Err(e) => Err(e),
         };
         // SAFETY: as above.
         unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
@@ -153,25 +151,13 @@ impl FileRef {
     /// Writes all of `buf` at the file's position, like write(2) would, and
     /// advances the position. A pipe or socket may block: the wait is
     /// interruptible, and a signal ends it with an error.
-    pub(crate) fn write_all(&self, mut buf: &[u8]) -> Result {
+    pub(crate) fn write_all(&self, buf: &[u8]) -> Result {
         let f = self.0.as_ptr();
         // The position is read and stored back like ksys_write() does; it
         // is ignored by pipes and sockets (FMODE_STREAM).
         // SAFETY: the file is valid; `f_pos` is a plain loff_t.
         let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
-        let r = loop {
-            if buf.is_empty() {
-                break Ok(());
-            }
-            // SAFETY: `buf` is a valid kernel buffer of `buf.len()` bytes and
-            // the file is valid; `kernel_write` checks FMODE_WRITE itself.
-            let n = unsafe { bindings::kernel_write(f, buf.as_ptr().cast(), buf.len(), &mut pos) };
-            match usize::try_from(n) {
-                Ok(0) => break Err(EIO),
-                Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
-                Err(_) => break Err(Error::from_errno(n as i32)),
-            }
-        };
+        let r = self.write_from(buf, &mut pos);
         // SAFETY: as above.
         unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
         r

@@ -189,15 +189,9 @@ impl Forest {
             )?;
         }
         // The parent can exit and the task be reparented at any time (the
-        // root's parent is outside the frozen tree): read it under the lock.
-        let _guard = TasklistReadGuard::lock();
+        // root's parent is outside the frozen tree): read under RCU.
         for (row, t) in rows.iter_mut().zip(self.tasks.iter()) {
-            // SAFETY: tasklist_lock is held, so `real_parent` is stable and
-            // points to a live task; the pid lookup takes RCU itself.
-            row.ppid = unsafe {
-                let parent = (*t.as_ptr()).real_parent;
-                bindings::__task_pid_nr_ns(parent, bindings::pid_type_PIDTYPE_TGID, ns.as_ptr())
-            };
+            row.ppid = t.parent_tgid_in(ns);
         }
         Ok(rows)
     }

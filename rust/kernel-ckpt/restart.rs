@@ -291,19 +291,6 @@ pub(crate) fn kill_current() {
     unsafe { bindings::force_sig(bindings::SIGKILL as c_int) };
 }
 
-/// The caller's pid in its own pid namespace.
-pub(crate) fn current_vpid() -> Result<i32> {
-    let ns = crate::task::PidNs::current()?;
-    // SAFETY: current is valid; the pid lookup takes RCU itself.
-    Ok(unsafe {
-        bindings::__task_pid_nr_ns(
-            bindings::get_current(),
-            bindings::pid_type_PIDTYPE_PID,
-            ns.as_ptr(),
-        )
-    })
-}
-
 /// `restart(0, fd, 0)`: the caller restores itself from a one-process image.
 fn restart_self(fd: c_int, failure: &mut Failure) -> Result<i64> {
     let file = FileRef::fget(fd)?;
@@ -315,7 +302,7 @@ fn restart_self(fd: c_int, failure: &mut Failure) -> Result<i64> {
     if nr_threads != 1 {
         return Err(bad("the restarting process must be single-threaded"));
     }
-    let me = current_vpid()?;
+    let me = crate::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_PID);
     failure.pid = me;
     let mut r = ImageReader::new(file);
     let result = restart_self_from(&mut r, me);

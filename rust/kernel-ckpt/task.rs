@@ -84,15 +84,7 @@ impl TaskRef {
 
     /// The task's pid in the caller's pid namespace (0 if outside it).
     pub(crate) fn vpid(&self) -> bindings::pid_t {
-        // SAFETY: the task is valid; the lookup takes RCU itself and uses
-        // current's active namespace.
-        unsafe {
-            bindings::__task_pid_nr_ns(
-                self.as_ptr(),
-                bindings::pid_type_PIDTYPE_PID,
-                bindings::task_active_pid_ns(bindings::get_current()),
-            )
-        }
+        PidNs::current().map_or(0, |ns| self.pid_in(bindings::pid_type_PIDTYPE_PID, &ns))
     }
 
     /// Whether this task leads its thread group.
@@ -216,6 +208,13 @@ impl PidNs {
     /// The raw pointer.
     pub(crate) fn as_ptr(&self) -> *mut bindings::pid_namespace {
         self.0.as_ptr()
+    }
+
+    /// The calling task's `ty` pid (PID, TGID) as seen in this namespace.
+    pub(crate) fn current_nr(&self, ty: bindings::pid_type) -> bindings::pid_t {
+        // SAFETY: current is valid; the namespace is live by the type
+        // invariant; the lookup takes RCU itself.
+        unsafe { bindings::__task_pid_nr_ns(bindings::get_current(), ty, self.as_ptr()) }
     }
 }
 

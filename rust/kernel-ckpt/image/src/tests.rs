@@ -625,12 +625,9 @@ fn task_state_truncation_and_garbage() {
 
 #[test]
 fn task_state_violations_are_rejected() {
-    let idx = |recs: &Vec<(RecordType, Vec<u8>)>, k: RecordType| {
-        recs.iter().position(|r| r.0 == k).unwrap()
-    };
     // The files before the VMAs are complete.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Vma);
+        let i = first(r, RecordType::Vma);
         r.remove(i);
     });
     assert!(matches!(
@@ -642,7 +639,7 @@ fn task_state_violations_are_rejected() {
     ));
     // Pages going backwards.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Pages);
+        let i = first(r, RecordType::Pages);
         let again = r[i].clone();
         r.insert(i, again);
     });
@@ -652,7 +649,7 @@ fn task_state_violations_are_rejected() {
     );
     // An xstate whose size disagrees with its data.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Xstate);
+        let i = first(r, RecordType::Xstate);
         r[i].1.truncate(XstateHeader::LEN + 100);
     });
     assert!(matches!(
@@ -661,7 +658,7 @@ fn task_state_violations_are_rejected() {
     ));
     // Pages data one byte short.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Pages);
+        let i = first(r, RecordType::Pages);
         r[i].1.pop();
     });
     assert!(matches!(
@@ -670,7 +667,7 @@ fn task_state_violations_are_rejected() {
     ));
     // A VMA whose end is before its start.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Vma) + 1;
+        let i = first(r, RecordType::Vma) + 1;
         r[i].1[8..16].copy_from_slice(&0x400000u64.to_le_bytes());
     });
     assert_eq!(
@@ -679,8 +676,8 @@ fn task_state_violations_are_rejected() {
     );
     // More task states than tasks (copies of the task's thread part).
     let img = encode_full(|r| {
-        let s = idx(r, RecordType::TaskState);
-        let e = idx(r, RecordType::Signals);
+        let s = first(r, RecordType::TaskState);
+        let e = first(r, RecordType::Signals);
         let mut copy: Vec<_> = r[s..=e].to_vec();
         copy.push((RecordType::TaskEnd, Vec::new()));
         for _ in 0..4 {
@@ -693,7 +690,7 @@ fn task_state_violations_are_rejected() {
     );
     // A pending siginfo whose signal is not in the pending mask.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Signals);
+        let i = first(r, RecordType::Signals);
         r[i].1[32..40].copy_from_slice(&0u64.to_le_bytes());
     });
     assert_eq!(
@@ -702,7 +699,7 @@ fn task_state_violations_are_rejected() {
     );
     // An fd record missing.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Fd);
+        let i = first(r, RecordType::Fd);
         r.remove(i);
     });
     assert!(matches!(
@@ -714,7 +711,7 @@ fn task_state_violations_are_rejected() {
     ));
     // An fd naming an object not written yet.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Fd);
+        let i = first(r, RecordType::Fd);
         r[i].1[8..12].copy_from_slice(&7u32.to_le_bytes());
     });
     assert_eq!(
@@ -723,7 +720,7 @@ fn task_state_violations_are_rejected() {
     );
     // An object id out of sequence (ids are given in order from 1).
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Pipe);
+        let i = first(r, RecordType::Pipe);
         r[i].1[0..4].copy_from_slice(&5u32.to_le_bytes());
     });
     assert_eq!(
@@ -732,7 +729,7 @@ fn task_state_violations_are_rejected() {
     );
     // Pipe data longer than the pipe's capacity.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Pipe);
+        let i = first(r, RecordType::Pipe);
         r[i].1[4..8].copy_from_slice(&4u32.to_le_bytes());
     });
     assert_eq!(
@@ -742,7 +739,7 @@ fn task_state_violations_are_rejected() {
     // A pipe end naming a file object instead of a pipe is caught where
     // it is used; one naming an object not written yet here.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Pipe) + 1;
+        let i = first(r, RecordType::Pipe) + 1;
         r[i].1[24..28].copy_from_slice(&9u32.to_le_bytes());
     });
     assert_eq!(
@@ -751,7 +748,7 @@ fn task_state_violations_are_rejected() {
     );
     // Registers missing.
     let img = encode_full(|r| {
-        let i = idx(r, RecordType::Regs);
+        let i = first(r, RecordType::Regs);
         r.remove(i);
     });
     assert!(matches!(
