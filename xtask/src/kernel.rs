@@ -182,6 +182,13 @@ fn prepare_source(ctx: &Ctx, args: &KernelArgs) -> Result<()> {
             eprintln!("kernel: making a git repository of Linux {version}");
             // -f: Debian's .gitignore ignores everything (`/*`).
             cmd!(sh, "git -C {tree} init -q -b base").quiet().run()?;
+            // No automatic gc: after the first commit of ~90,000 files it
+            // would run in the background and hold HEAD.lock while the
+            // series is applied.
+            cmd!(sh, "git -C {tree} config gc.auto 0").quiet().run()?;
+            cmd!(sh, "git -C {tree} config maintenance.auto false")
+                .quiet()
+                .run()?;
             cmd!(sh, "git -C {tree} add -f -A .").quiet().run()?;
             let message = format!("Linux {version} (Debian linux-source-6.12)");
             cmd!(sh, "git -C {tree} {GIT_ID...} commit -q -m {message}")
