@@ -1151,6 +1151,7 @@ impl Parser {
                 },
                 RecordType::Fd,
             ) => {
+                exact(Fd::LEN)?;
                 let f = Fd::decode(p)?;
                 self.check_ref("fd file", f.file)?;
                 let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;

@@ -887,3 +887,20 @@ fn shared_memory_violations_are_rejected() {
     });
     assert!(decode(&img).is_err());
 }
+
+#[test]
+fn fd_record_with_extra_bytes_is_rejected() {
+    // Found by the fuzzer (ckpt-image-fuzz): an fd record longer than its
+    // layout was accepted, the extra bytes ignored.
+    let img = encode_full(|r| {
+        let i = first(r, RecordType::Fd);
+        r[i].1.extend_from_slice(&[0; 8]);
+    });
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadLength {
+            len: Fd::LEN as u32 + 8,
+            expected: Fd::LEN as u32
+        }
+    );
+}

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Runs every decoder of the image crate over one input.
+//!
+//! An input is decoded twice: by [`ImageReader`] over the whole buffer (as
+//! `ckpt inspect` does), and record by record through [`Parser::feed`],
+//! the way the kernel's reader does it (`rust/kernel-ckpt/reader.rs`:
+//! read the 8-byte prefix, check the length, read payload and padding,
+//! check the padding, feed). Every item is then decoded further (sighand
+//! handlers, accessors) and its invariants are checked, every item the
+//! parser accepted must encode back to the exact bytes it came from, and
+//! both readers must agree on the outcome. Any violation panics; the
+//! caller catches it and saves the input.
+
+use std::fmt::Write as _;
+
+use ckpt_image::*;
+
+use crate::seeds::ALL_TYPES;
+
+/// Reusable buffers.
+#[derive(Default)]
+pub struct Scratch {
+    enc: Vec<u8>,
+    text: String,
+}
+
+/// What the decoders made of one input.
+#[derive(Debug)]
+pub struct Outcome {
+    /// `Ok` for an image accepted whole, else the first error.
+    pub result: Result<(), DecodeError>,
+    /// Items decoded before the end or the error.
+    pub items: u32,
+    /// Items decoded, by record type (index in [`ALL_TYPES`]).
+    pub by_type: [u32; ALL_TYPES.len()],
+}
+
+/// Index of a record type in [`ALL_TYPES`].
+pub fn type_index(t: RecordType) -> usize {
+    ALL_TYPES.iter().position(|&k| k == t).unwrap_or(0)
+}
+
+/// The record type an item is decoded from.
+pub fn item_type(item: &Item<'_>) -> RecordType {
+    match item {
+        Item::Header(_) => RecordType::Header,
+        Item::Forest(_) => RecordType::Forest,
+        Item::Task(_) => RecordType::Task,
+        Item::TaskState(_) => RecordType::TaskState,
+        Item::Regs(_) => RecordType::Regs,
+        Item::Xstate(..) => RecordType::Xstate,
+        Item::RestartBlock(_) => RecordType::RestartBlock,
+        Item::TaskMisc(..) => RecordType::TaskMisc,
+        Item::Signals(..) => RecordType::Signals,
+        Item::Sighand(_) => RecordType::Sighand,
+        Item::Mm(..) => RecordType::Mm,
+        Item::Vma(..) => RecordType::Vma,
+        Item::Shmem(_) => RecordType::Shmem,
+        Item::ShmemPages(..) => RecordType::ShmemPages,
+        Item::Files(..) => RecordType::Files,
+        Item::File(..) => RecordType::File,
+        Item::Pipe(..) => RecordType::Pipe,
+        Item::Fd(_) => RecordType::Fd,
+        Item::Pages(..) => RecordType::Pages,
+        Item::TaskEnd => RecordType::TaskEnd,
+        Item::Tail(_) => RecordType::Tail,
+    }
+}
+
+/// Decodes what an item leaves encoded and checks what it promises.
+fn exercise(item: &Item<'_>) {
+    let page = PAGE_SIZE as u64;
+    match *item {
+        Item::Header(h) => {
+            assert_eq!((h.version, h.arch), (IMAGE_VERSION, ARCH_X86_64));
+            assert!(h.release_str().len() < RELEASE_LEN);
+        }
+        Item::Forest(f) => assert!(f.nr_tasks > 0 && f.nr_tasks <= MAX_TASKS && f.root_pid > 0),
+        Item::Task(t) => {
+            assert!(t.comm_str().len() <= COMM_LEN);
+            let _ = (t.is_zombie(), t.is_thread());
+            assert!(t.pid > 0 && t.tgid > 0 && t.flags & !TASK_FLAGS_MASK == 0);
+        }
+        Item::TaskState(t) => assert!(t.pid > 0),
+        Item::Regs(r) => {
+            let _ = (r.ip(), r.sp(), r.ax(), r.orig_ax());
+        }
+        Item::Xstate(h, data) => {
+            assert_eq!(data.len(), h.size as usize);
+            assert!(h.size >= XstateHeader::MIN_SIZE && h.size <= MAX_XSTATE_SIZE);
+        }
+        Item::RestartBlock(rb) => assert!(rb.remaining_ns >= 0 && rb.kind <= RESTART_NANOSLEEP),
+        Item::TaskMisc(m, groups) => {
+            assert_eq!(groups.len(), m.ngroups as usize * 4);
+            assert!(m.ngroups <= TaskMisc::MAX_GROUPS);
+        }
+        Item::Signals(s, infos) => {
+            assert_eq!(infos.len(), s.nr_info as usize * SIGINFO_LEN);
+        }
+        Item::Sighand(p) => {
+            let (sh, infos) = Sighand::parse(p).expect("a sighand the parser accepted parses");
+            assert_eq!(infos.len(), sh.nr_info as usize * SIGINFO_LEN);
+            let (mask, infos2) = Sighand::pending(p).expect("its pending signals decode");
+            assert_eq!((mask, infos2), (sh.shared_pending, infos));
+            let mut n = 0;
+            for a in Sighand::actions(p) {
+                let a = a.expect("its handlers decode");
+                assert!(a.handler < USER_ADDR_END);
+                n += 1;
+            }
+            assert_eq!(n, NSIG);
+        }
+        Item::Mm(m, exe) => {
+            assert_eq!(exe.len(), m.exe_len as usize);
+            assert!(m.start_brk <= m.brk && m.nr_vmas <= MmHeader::MAX_VMAS);
+        }
+        Item::Vma(v, path) => {
+            assert_eq!(path.len(), v.path_len as usize);
+            assert!(v.start < v.end && v.end <= USER_ADDR_END);
+            assert!(v.start % page == 0 && v.end % page == 0);
+        }
+        Item::Shmem(s) => assert!(s.size > 0 && s.size % page == 0),
+        Item::ShmemPages(h, data) => {
+            assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
+            assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD);
+        }
+        Item::Files(h, cwd, root) => {
+            assert_eq!(
+                (cwd.len(), root.len()),
+                (h.cwd_len as usize, h.root_len as usize)
+            );
+            assert!(h.nr_fds <= FilesHeader::MAX_FDS);
+        }
+        Item::File(f, path) => {
+            assert_eq!(path.len(), f.path_len as usize);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PIPE);
+        }
+        Item::Pipe(p, data) => {
+            assert_eq!(data.len(), p.data_len as usize);
+            assert!(p.data_len <= p.capacity && p.capacity <= PipeObj::MAX_CAPACITY);
+        }
+        Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
+        Item::Pages(h, data) => {
+            assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
+            assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
+            assert!(h.vaddr + data.len() as u64 <= USER_ADDR_END);
+        }
+        Item::TaskEnd | Item::Tail(_) => {}
+    }
+}
+
+/// Encodes an item back into its payload.
+fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    match *item {
+        Item::Header(h) => out.extend_from_slice(&h.encode()),
+        Item::Forest(f) => out.extend_from_slice(&f.encode()),
+        Item::Task(t) => out.extend_from_slice(&t.encode()),
+        Item::TaskState(t) => out.extend_from_slice(&t.encode()),
+        Item::Regs(r) => out.extend_from_slice(&r.encode()),
+        Item::Xstate(h, d) => {
+            out.extend_from_slice(&h.encode());
+            out.extend_from_slice(d);
+        }
+        Item::RestartBlock(rb) => out.extend_from_slice(&rb.encode()),
+        Item::TaskMisc(m, g) => {
+            out.extend_from_slice(&m.encode());
+            out.extend_from_slice(g);
+        }
+        Item::Signals(s, i) => {
+            out.extend_from_slice(&s.encode());
+            out.extend_from_slice(i);
+        }
+        Item::Sighand(p) => {
+            let (sh, infos) = Sighand::parse(p).expect("a sighand the parser accepted parses");
+            out.extend_from_slice(&sh.encode());
+            out.extend_from_slice(infos);
+        }
+        Item::Mm(m, exe) => {
+            out.extend_from_slice(&m.encode());
+            out.extend_from_slice(exe);
+        }
+        Item::Vma(v, path) => {
+            out.extend_from_slice(&v.encode());
+            out.extend_from_slice(path);
+        }
+        Item::Shmem(s) => out.extend_from_slice(&s.encode()),
+        Item::ShmemPages(h, d) => {
+            out.extend_from_slice(&h.encode());
+            out.extend_from_slice(d);
+        }
+        Item::Files(h, cwd, root) => {
+            out.extend_from_slice(&h.encode());
+            out.extend_from_slice(cwd);
+            out.extend_from_slice(root);
+        }
+        Item::File(f, path) => {
+            out.extend_from_slice(&f.encode());
+            out.extend_from_slice(path);
+        }
+        Item::Pipe(p, d) => {
+            out.extend_from_slice(&p.encode());
+            out.extend_from_slice(d);
+        }
+        Item::Fd(f) => out.extend_from_slice(&f.encode()),
+        Item::Pages(h, d) => {
+            out.extend_from_slice(&h.encode());
+            out.extend_from_slice(d);
+        }
+        Item::TaskEnd => {}
+        Item::Tail(t) => out.extend_from_slice(&t.encode()),
+    }
+}
+
+/// Formats an error and checks that it names a record and an offset
+/// inside the input.
+fn exercise_error(e: &DecodeError, len: usize, text: &mut String) {
+    text.clear();
+    let _ = write!(text, "{e} / {e:?} / {}", e.kind);
+    assert!(text.starts_with("record #"), "error text: {text}");
+    assert!(
+        e.offset <= len as u64,
+        "error offset {} past the end ({len}): {text}",
+        e.offset
+    );
+    if let Some(name) = e
+        .record_type
+        .and_then(RecordType::from_u32)
+        .map(RecordType::name)
+    {
+        assert!(!name.is_empty());
+    }
+}
+
+/// The whole-buffer reader.
+fn whole(
+    buf: &[u8],
+    by_type: &mut [u32; ALL_TYPES.len()],
+    scratch: &mut Scratch,
+) -> (u32, Result<(), DecodeError>) {
+    let mut reader = ImageReader::new(buf);
+    let mut items = 0u32;
+    let mut last = None;
+    // Each result consumes a record of at least 8 bytes, or ends the stream.
+    let most = buf.len() / RECORD_HEADER_LEN + 1;
+    let mut results = 0;
+    let result = loop {
+        let Some(r) = reader.next() else {
+            assert_eq!(
+                last,
+                Some(RecordType::Tail),
+                "the reader ended without an error before the tail"
+            );
+            break Ok(());
+        };
+        results += 1;
+        assert!(
+            results <= most,
+            "the reader yields more results than records"
+        );
+        match r {
+            Ok(item) => {
+                exercise(&item);
+                let t = item_type(&item);
+                by_type[type_index(t)] += 1;
+                last = Some(t);
+                items += 1;
+            }
+            Err(e) => {
+                exercise_error(&e, buf.len(), &mut scratch.text);
+                break Err(e);
+            }
+        }
+    };
+    assert!(reader.next().is_none(), "the reader goes on after its end");
+    (items, result)
+}
+
+/// The record-by-record reader, as the kernel reads an image from a file:
+/// a prefix, then payload and padding, then [`Parser::feed`]. Unlike the
+/// kernel (which stops at the tail) it goes on reading after the tail, as
+/// the whole-buffer reader does. Every accepted item must encode back to
+/// the payload it was decoded from.
+fn streamed(buf: &[u8], scratch: &mut Scratch) -> (u32, Result<(), DecodeError>) {
+    let mut parser = Parser::new();
+    let mut pos = 0usize;
+    let mut index = 0u32;
+    let mut items = 0u32;
+    loop {
+        let offset = pos as u64;
+        let bad = |kind, record_type| DecodeError {
+            index,
+            offset,
+            record_type,
+            kind,
+        };
+        let rest = &buf[pos..];
+        if rest.is_empty() && parser.is_done() {
+            return (items, Ok(()));
+        }
+        let Some(prefix) = rest.get(..RECORD_HEADER_LEN) else {
+            return (items, Err(bad(ErrorKind::Truncated, None)));
+        };
+        let kind = u32::from_le_bytes(prefix[..4].try_into().unwrap());
+        let len = u32::from_le_bytes(prefix[4..].try_into().unwrap());
+        if len > MAX_PAYLOAD_LEN {
+            return (items, Err(bad(ErrorKind::Oversized(len), Some(kind))));
+        }
+        let len = len as usize;
+        let pad = padding(len);
+        let Some(body) = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + len + pad) else {
+            return (items, Err(bad(ErrorKind::Truncated, Some(kind))));
+        };
+        let (payload, padding) = body.split_at(len);
+        if padding.iter().any(|&b| b != 0) {
+            return (items, Err(bad(ErrorKind::BadPadding, Some(kind))));
+        }
+        pos += RECORD_HEADER_LEN + len + pad;
+        let rec = RawRecord {
+            kind,
+            payload,
+            index,
+            offset,
+        };
+        match parser.feed(rec) {
+            Ok(item) => {
+                let t = item_type(&item);
+                assert_eq!(t as u32, kind, "record #{index}: a {} item", t.name());
+                encode(&item, &mut scratch.enc);
+                assert!(
+                    scratch.enc == payload,
+                    "record #{index} ({}) at offset {offset}: the decoded item encodes to other bytes",
+                    t.name()
+                );
+                items += 1;
+            }
+            Err(k) => return (items, Err(bad(k, Some(kind)))),
+        }
+        index = index.saturating_add(1);
+    }
+}
+
+/// The raw record splitter alone: records are 8-byte aligned, in order,
+/// inside the buffer.
+fn raw(buf: &[u8]) {
+    let mut recs = RawRecords::new(buf);
+    let mut last_end = 0usize;
+    let mut n = 0u32;
+    while let Some(r) = recs.next() {
+        assert!(recs.position() <= buf.len());
+        match r {
+            Ok(rec) => {
+                assert_eq!(rec.offset, last_end as u64);
+                assert_eq!(rec.index, n);
+                assert_eq!(rec.offset % ALIGN as u64, 0);
+                assert!(rec.payload.len() <= MAX_PAYLOAD_LEN as usize);
+                last_end = recs.position();
+                assert!(last_end > rec.offset as usize);
+                n += 1;
+            }
+            Err(e) => {
+                assert_eq!((e.offset, e.index), (last_end as u64, n));
+                assert!(recs.next().is_none(), "the splitter goes on after an error");
+                break;
+            }
+        }
+    }
+}
+
+/// Runs every decoder over `buf`; panics if any of them misbehaves.
+pub fn check(buf: &[u8], scratch: &mut Scratch) -> Outcome {
+    let mut by_type = [0u32; ALL_TYPES.len()];
+    raw(buf);
+    let (items, result) = whole(buf, &mut by_type, scratch);
+    let (items2, result2) = streamed(buf, scratch);
+    let same = match (&result, &result2) {
+        (Ok(()), Ok(())) => true,
+        (Err(a), Err(b)) => (a.kind, a.index, a.offset) == (b.kind, b.index, b.offset),
+        _ => false,
+    };
+    assert!(
+        same && items == items2,
+        "the whole-buffer reader ({items} items, {result:?}) and the record-by-record \
+         reader ({items2} items, {result2:?}) disagree"
+    );
+    Outcome {
+        result,
+        items,
+        by_type,
+    }
+}
