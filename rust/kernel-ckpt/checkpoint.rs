@@ -19,6 +19,7 @@ use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, 
 use crate::objhash::ObjHash;
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
+use crate::mm::MmRef;
 use crate::{files, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
@@ -64,6 +65,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
+    forest.check_supported()?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image
@@ -106,7 +108,38 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 /// state and, for a thread group leader, its memory map, open files (each
 /// shared open file and pipe once, through `objs`), handlers and memory
 /// contents.
+///
+/// Access and the frozen state were checked for the whole tree before
+/// anything was written, but a task's cgroup may be thawed while the
+/// image is written (a stalled pipe gives all the time needed) and the
+/// task exec another program. So both are checked again when the task's
+/// state is read, under its exec lock, which is held until the task's
+/// last record: the task cannot pass exec's point of no return meanwhile,
+/// and the mm is taken with `mm_access` and must be the task's still.
+/// A task thawed meanwhile fails the call with `-EBUSY`, one whose access
+/// changed with `-EPERM`.
 fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut ObjHash) -> Result {
+    let mm = if row.is_thread() {
+        None
+    } else {
+        Some(MmRef::access(task).map_err(|e| {
+            pr_err!("checkpoint: pid {}: no access to its memory now\n", row.pid);
+            if e == EACCES {
+                EPERM
+            } else {
+                e
+            }
+        })?)
+    };
+    let _exec = task.lock_exec()?;
+    if !task.may_checkpoint() {
+        pr_err!("checkpoint: pid {}: no ptrace access any more (exec'd?)\n", row.pid);
+        return Err(EPERM);
+    }
+    if !task.is_frozen() || mm.as_ref().is_some_and(|m| !m.is_of(task)) {
+        pr_err!("checkpoint: pid {} was thawed while the image was written\n", row.pid);
+        return Err(EBUSY);
+    }
     w.record(RecordType::TaskState, &TaskState { pid: row.pid }.encode())?;
     w.record(RecordType::Regs, &regs::regs(task)?.encode())?;
     let (xh, xstate) = regs::xstate(task)?;
@@ -118,11 +151,16 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     let (misc, groups) = crate::task::misc(task)?;
     w.record_parts(RecordType::TaskMisc, &[&misc.encode(), &groups])?;
     signal::dump_task(w, task)?;
-    if !row.is_thread() {
-        let map = mm::dump_map(w, task, objs)?;
+    if let Some(mm) = mm {
+        let map = mm::dump_map(w, task, mm, objs)?;
         files::dump(w, task, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;
+    }
+    // Everything read above was read from a frozen task.
+    if !task.is_frozen() {
+        pr_err!("checkpoint: pid {} was thawed while the image was written\n", row.pid);
+        return Err(EBUSY);
     }
     w.record(RecordType::TaskEnd, &[])
 }

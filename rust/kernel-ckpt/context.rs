@@ -213,7 +213,8 @@ impl RestartCtx {
         }
         // Pipe ends no descriptor took are closed now, as they were.
         st.objs = ObjTable::new();
-        Ok(())
+        // A task killed while the tail was read.
+        self.failure().map_or(Ok(()), Err)
     }
 
     /// Kills every task of the tree and releases them from their waits.
@@ -396,6 +397,10 @@ pub(crate) fn restart_task() -> Result<i64> {
     };
     ctx.step.complete();
     let waited = ctx.done.wait_killable();
+    if let Err(e) = waited {
+        // Killed after its turn: the tree is not whole any more.
+        ctx.fail(pid, None, e);
+    }
     if let Some(e) = waited.err().or_else(|| ctx.failure()) {
         restart::kill_current();
         return Err(e);
@@ -482,17 +487,31 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
         pr_err!("restart: the image's root is not pid {}\n", root);
         return Err(ESRCH);
     }
+    // Sorted pids: each task once, and parents found in O(log n).
+    let mut pids = KVVec::with_capacity(rows.len(), GFP_KERNEL_ACCOUNT)?;
+    for row in rows.iter() {
+        pids.push(row.pid, GFP_KERNEL_ACCOUNT)?;
+    }
+    pids.sort_unstable();
+    if let Some(w) = pids.windows(2).find(|w| w.first() == w.get(1)) {
+        pr_err!(
+            "restart: bad image: pid {} has two rows in the forest\n",
+            w.first().copied().unwrap_or(0)
+        );
+        return Err(EINVAL);
+    }
     // SAFETY: current is valid.
     let me = unsafe { bindings::get_current() };
-    let mut slots = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
+    let mut slots = KVVec::with_capacity(rows.len(), GFP_KERNEL_ACCOUNT)?;
     for row in rows.iter() {
+        crate::task::killable()?;
         let t = TaskRef::find_by_vpid(row.pid).inspect_err(|_| {
             pr_err!("restart: pid {} of the image was not recreated\n", row.pid);
         })?;
         if t.as_ptr() == me {
             return Err(bad("the coordinator cannot be a task of the tree"));
         }
-        let parent_in_image = rows.iter().any(|r| r.pid == row.ppid);
+        let parent_in_image = pids.binary_search(&row.ppid).is_ok();
         check_task(&t, row, &ns, me_tgid, parent_in_image)?;
         slots.push(
             Slot {
@@ -501,7 +520,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
                 turn: Completion::uninit(),
                 joined: AtomicBool::new(false),
             },
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
     }
     for s in slots.iter() {
@@ -563,7 +582,7 @@ fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
     let mut rows = KVVec::new();
     for _ in 0..nr {
         match reader.next()? {
-            Item::Task(t) => rows.push(t, GFP_KERNEL)?,
+            Item::Task(t) => rows.push(t, GFP_KERNEL_ACCOUNT)?,
             _ => return Err(bad("task row missing")),
         }
     }

@@ -234,6 +234,17 @@ fn set_nonblock(file: &FileRef) {
     }
 }
 
+/// Clears the `O_NONBLOCK` a reopen added, as fcntl(F_SETFL) would.
+fn clear_nonblock(file: &FileRef) {
+    let f = file.as_ptr();
+    // SAFETY: the file is referenced; f_flags changes under f_lock.
+    unsafe {
+        bindings::spin_lock(&mut (*f).f_lock);
+        (*f).f_flags &= !bindings::O_NONBLOCK;
+        bindings::spin_unlock(&mut (*f).f_lock);
+    }
+}
+
 /// Opens the file of a file record (before the point of no return): a
 /// pipe end from its pipe, anything else reopened by path and seeked.
 pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
@@ -259,14 +270,30 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
             f
         }
         FILE_REG | FILE_CHR | FILE_DIR => {
-            let file =
-                FileRef::open(path, (rec.f_flags & REOPEN_FLAGS) as i32).inspect_err(|e| {
-                    pr_err!(
-                        "restart: cannot reopen {} (error {})\n",
-                        shown,
-                        e.to_errno()
-                    );
-                })?;
+            // Opened non-blocking, so that whatever is at the path now (a
+            // FIFO where the image says a regular file) cannot block the
+            // open; the kind is checked before the file is used.
+            let flags = (rec.f_flags & REOPEN_FLAGS) | bindings::O_NONBLOCK;
+            let file = FileRef::open(path, flags as i32).inspect_err(|e| {
+                pr_err!(
+                    "restart: cannot reopen {} (error {})\n",
+                    shown,
+                    e.to_errno()
+                );
+            })?;
+            // SAFETY: the file is referenced; its inode is fixed.
+            let mode = unsafe { u32::from((*(*file.as_ptr()).f_inode).i_mode) };
+            if kind_of(mode) != rec.kind {
+                pr_err!(
+                    "restart: {} is not the kind of file the image says (mode {:#o})\n",
+                    shown,
+                    mode
+                );
+                return Err(EINVAL);
+            }
+            if rec.f_flags & bindings::O_NONBLOCK == 0 {
+                clear_nonblock(&file);
+            }
             if rec.kind == FILE_REG && rec.pos > 0 {
                 // SAFETY: the file was just opened by us and is referenced.
                 let got = unsafe {
@@ -287,7 +314,8 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
     objs.add(rec.id, Obj::File(file))
 }
 
-/// A directory path looked up from the caller's root.
+/// A directory path looked up from the caller's root, with chdir(2)'s
+/// check (search permission for the credentials in force).
 fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
     let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
     c.extend_from_slice(path, GFP_KERNEL)?;
@@ -307,6 +335,17 @@ fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
             "restart: {} directory {} is gone\n",
             what,
             core::str::from_utf8(path).unwrap_or("?")
+        );
+        return Err(Error::from_errno(r));
+    }
+    // SAFETY: `p` holds a referenced path.
+    let r = unsafe { bindings::ckpt_may_chdir(&p.0) };
+    if r != 0 {
+        pr_err!(
+            "restart: no permission to enter the {} directory {} (error {})\n",
+            what,
+            core::str::from_utf8(path).unwrap_or("?"),
+            r
         );
         return Err(Error::from_errno(r));
     }
@@ -333,6 +372,22 @@ impl Prepared {
             root: lookup_dir(root, "root")?,
             umask: h.umask,
         })
+    }
+
+    /// Before the point of no return, with the caller's own credentials:
+    /// a root directory other than the caller's takes what chroot(2)
+    /// takes (CAP_SYS_CHROOT and search permission).
+    pub(crate) fn check_root(&self) -> Result {
+        // SAFETY: the path is referenced.
+        let r = unsafe { bindings::ckpt_may_chroot(&self.root.0) };
+        if r != 0 {
+            pr_err!(
+                "restart: the saved root directory needs what chroot(2) needs (error {})\n",
+                r
+            );
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
     }
 
     /// Adds a descriptor; its file must have been restored already.

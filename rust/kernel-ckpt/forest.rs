@@ -158,6 +158,27 @@ impl Forest {
         Ok(())
     }
 
+    /// `-EOPNOTSUPP` for state a restart cannot bring back and that must
+    /// not be dropped silently: a seccomp filter or strict mode (a
+    /// restart without it would run calls the filter forbids). The kernel
+    /// log names the task and the reason.
+    pub(crate) fn check_supported(&self) -> Result {
+        for t in self.tasks.iter() {
+            if t.exit_state() != 0 {
+                continue;
+            }
+            if t.seccomp_mode() != 0 {
+                pr_err!(
+                    "checkpoint: pid {} runs under seccomp (mode {}): not supported yet\n",
+                    t.vpid(),
+                    t.seccomp_mode()
+                );
+                return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+            }
+        }
+        Ok(())
+    }
+
     /// The forest table: one row per task, pids as seen in `ns`.
     pub(crate) fn rows(&self, ns: &PidNs) -> Result<KVVec<TaskEntry>> {
         let mut rows = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;

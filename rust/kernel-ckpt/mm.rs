@@ -44,13 +44,29 @@ const VM_IO_PFNMAP: u64 = 0x0000_4000 | 0x0000_0400;
 pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
 
 impl MmRef {
-    /// The task's mm, or `None` for a task without one (exited, kernel).
-    pub(crate) fn of(task: &TaskRef) -> Option<Self> {
-        // SAFETY: the task is valid; `get_task_mm` takes `task_lock` and a
-        // reference, or returns NULL.
-        let mm = unsafe { bindings::get_task_mm(task.as_ptr()) };
-        // INVARIANT: a non-NULL result carries a reference.
-        NonNull::new(mm).map(Self)
+    /// The task's mm as `mm_access` gives it to a tracer: `-EACCES`
+    /// unless the caller may attach to the task (checked under the task's
+    /// exec lock, so the mm is the one of the program that was checked),
+    /// `-ESRCH` for a task without one.
+    pub(crate) fn access(task: &TaskRef) -> Result<Self> {
+        // SAFETY: the task is valid; `mm_access` takes the exec lock and
+        // returns a referenced mm or an ERR_PTR (never NULL).
+        let mm = kernel::error::from_err_ptr(unsafe {
+            bindings::mm_access(task.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
+        })?;
+        // INVARIANT: a non-error result carries a reference.
+        NonNull::new(mm).map(Self).ok_or(ESRCH)
+    }
+
+    /// Whether `task` still runs in this mm (an exec replaces it).
+    pub(crate) fn is_of(&self, task: &TaskRef) -> bool {
+        // SAFETY: the task is valid; `mm` is only compared, under task_lock.
+        unsafe {
+            bindings::task_lock(task.as_ptr());
+            let same = (*task.as_ptr()).mm == self.as_ptr();
+            bindings::task_unlock(task.as_ptr());
+            same
+        }
     }
 
     /// The calling task's mm.
@@ -221,8 +237,12 @@ impl Drop for Batch {
 }
 
 /// Pins the pages of `[start, end)` that are to be saved: present, and
-/// anonymous unless the whole VMA's contents count (`all`).
+/// anonymous unless the whole VMA's contents count (`all`). Holes and the
+/// zero page (`-EFAULT` under `FOLL_DUMP`) are skipped; any other failure
+/// (no memory to swap a page in, a poisoned page, a fatal signal) fails
+/// the checkpoint with its errno, naming the address.
 fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
+    crate::task::killable()?;
     let nr = ((end - start) / PAGE_SIZE as u64) as usize;
     let mut batch = Batch(KVec::with_capacity(nr, GFP_KERNEL)?);
     let _guard = mm.read_lock();
@@ -250,6 +270,13 @@ fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
                 // SAFETY: pinned just above.
                 unsafe { bindings::put_page(page) };
             }
+        } else if got < 0 && got != EFAULT.to_errno() as isize {
+            pr_err!(
+                "checkpoint: cannot read the page at {:#x} (error {})\n",
+                addr,
+                got
+            );
+            return Err(Error::from_errno(got as i32));
         }
         addr += PAGE_SIZE as u64;
     }
@@ -315,6 +342,7 @@ fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
     let mut buf = KVVec::from_elem(0u8, chunk.min(size as usize), GFP_KERNEL)?;
     let mut offset = 0u64;
     while offset < size {
+        crate::task::killable()?;
         let len = (size - offset).min(buf.len() as u64) as usize;
         let data = buf.get_mut(..len).ok_or(EINVAL)?;
         let got = file.read_at(data, i64::try_from(offset).map_err(|_| EINVAL)?)?;
@@ -353,9 +381,15 @@ fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
 /// Writes the memory map of `task` (a thread group leader): the mm record
 /// and its VMAs, each shared memory object once (through `objs`) before
 /// the first VMA that maps it. `-EINVAL` if it has no mm.
-pub(crate) fn dump_map(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result<MapDump> {
-    let mm = MmRef::of(task).ok_or(EINVAL)?;
+pub(crate) fn dump_map(
+    w: &mut ImageWriter,
+    task: &TaskRef,
+    mm: MmRef,
+    objs: &mut ObjHash,
+) -> Result<MapDump> {
     let (mut header, mut vmas) = read_map(&mm)?;
+    // The executable is read as `/proc/PID/exe` reads it, under the
+    // caller's exec lock of the task (held by checkpoint.rs).
     // SAFETY: the task is valid; the result is NULL or carries a reference.
     let exe = core::ptr::NonNull::new(unsafe { bindings::get_task_exe_file(task.as_ptr()) })
         // SAFETY: a non-NULL result carries a reference, which FileRef owns.
@@ -427,6 +461,7 @@ pub(crate) fn prepare(
     vmas: KVVec<(Vma, KVVec<u8>)>,
     objs: &mut ObjTable,
 ) -> Result<PreparedMap> {
+    check_bounds(h)?;
     let exe = if exe.is_empty() {
         None
     } else {
@@ -495,6 +530,69 @@ pub(crate) fn prepare(
         return Err(EINVAL);
     }
     Ok(PreparedMap { vmas: out, exe })
+}
+
+/// The checks prctl(PR_SET_MM_MAP) makes of new mm bounds: every bound
+/// inside `[mmap_min_addr, TASK_SIZE)`, code, data, heap, arguments and
+/// environment each in order, and the heap and data within the caller's
+/// `RLIMIT_DATA`.
+fn check_bounds(h: &MmHeader) -> Result {
+    // SAFETY: a read of a sysctl.
+    let min = unsafe { bindings::ckpt_mmap_min_addr() } as u64;
+    let all = [
+        h.start_code,
+        h.end_code,
+        h.start_data,
+        h.end_data,
+        h.start_brk,
+        h.brk,
+        h.start_stack,
+        h.arg_start,
+        h.arg_end,
+        h.env_start,
+        h.env_end,
+    ];
+    let inside = all.iter().all(|&a| a >= min && a < image::USER_ADDR_END);
+    let ordered = h.start_code < h.end_code
+        && h.start_data <= h.end_data
+        && h.start_brk <= h.brk
+        && h.arg_start <= h.arg_end
+        && h.env_start <= h.env_end;
+    if !(inside && ordered) {
+        pr_err!("restart: memory map bounds that prctl(PR_SET_MM_MAP) would refuse\n");
+        return Err(EINVAL);
+    }
+    // SAFETY: current and its signal_struct are valid; a racy read of the
+    // caller's own limit, as check_data_rlimit() makes it.
+    let rlim = unsafe { (*(*bindings::get_current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur } as u64;
+    let used = (h.brk - h.start_brk).saturating_add(h.end_data - h.start_data);
+    if rlim != u64::MAX && used > rlim {
+        pr_err!("restart: heap and data of {} bytes exceed the caller's RLIMIT_DATA\n", used);
+        return Err(ENOSPC);
+    }
+    Ok(())
+}
+
+impl PreparedMap {
+    /// With the caller's own credentials: a new executable takes what
+    /// prctl(PR_SET_MM_EXE_FILE) takes (CAP_CHECKPOINT_RESTORE for a file
+    /// other than the caller's executable; a regular file it may execute
+    /// on a mount that allows exec).
+    pub(crate) fn check_exe(&self) -> Result {
+        let Some(exe) = &self.exe else {
+            return Ok(());
+        };
+        // SAFETY: the file is referenced.
+        let r = unsafe { bindings::ckpt_may_set_exe(exe.as_ptr()) };
+        if r != 0 {
+            pr_err!(
+                "restart: the saved executable needs what prctl(PR_SET_MM_EXE_FILE) needs (error {})\n",
+                r
+            );
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
+    }
 }
 
 /// Before the point of no return: a new shmem file for a shared memory

@@ -98,13 +98,32 @@ pub(crate) enum Obj {
 }
 
 /// Restart side: id → object.
+///
+/// Every object holds open files until the restart ends; they count
+/// against the caller's `RLIMIT_NOFILE`, as if the caller held them as
+/// descriptors, so an image cannot make the kernel hold more files than
+/// its caller could open.
 pub(crate) struct ObjTable {
     objs: KVVec<Obj>,
+    /// Open files held by `objs`, and how many the caller may hold.
+    files: usize,
+    max_files: usize,
 }
 
 impl ObjTable {
     pub(crate) fn new() -> Self {
-        Self { objs: KVVec::new() }
+        // SAFETY: current and its signal_struct are valid; a racy read of
+        // the caller's own soft limit, as the fd allocator makes it.
+        let max_files = unsafe {
+            (*(*kernel::bindings::get_current()).signal).rlim
+                [kernel::bindings::RLIMIT_NOFILE as usize]
+                .rlim_cur
+        };
+        Self {
+            objs: KVVec::new(),
+            files: 0,
+            max_files,
+        }
     }
 
     /// Adds the object with id `id`, which must be the next one (the image
@@ -114,7 +133,19 @@ impl ObjTable {
             pr_err!("restart: object {} out of order\n", id);
             return Err(EINVAL);
         }
-        self.objs.push(obj, GFP_KERNEL)?;
+        let files = match obj {
+            Obj::Pipe { .. } => 2,
+            Obj::File(_) | Obj::Shmem(_) => 1,
+        };
+        self.files = self.files.saturating_add(files);
+        if self.files > self.max_files {
+            pr_err!(
+                "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
+                self.max_files
+            );
+            return Err(EMFILE);
+        }
+        self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
 
@@ -150,21 +181,28 @@ impl ObjTable {
 
     /// Takes one end of the pipe with id `id` for its file record.
     pub(crate) fn take_pipe_end(&mut self, id: ObjId, write: bool) -> Result<FileRef> {
-        match self.get_mut(id)? {
+        let end = match self.get_mut(id)? {
             Obj::Pipe { read, write: w } => {
-                let end = if write { w.take() } else { read.take() };
-                end.ok_or_else(|| {
-                    pr_err!(
-                        "restart: two open files of one end of pipe {}: not supported\n",
-                        id
-                    );
-                    Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
-                })
+                if write {
+                    w.take()
+                } else {
+                    read.take()
+                }
             }
             _ => {
                 pr_err!("restart: object {} is not a pipe\n", id);
-                Err(EINVAL)
+                return Err(EINVAL);
             }
-        }
+        };
+        let end = end.ok_or_else(|| {
+            pr_err!(
+                "restart: two open files of one end of pipe {}: not supported\n",
+                id
+            );
+            Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
+        })?;
+        // The end moves to a file object, which counts it again.
+        self.files = self.files.saturating_sub(1);
+        Ok(end)
     }
 }

@@ -59,7 +59,10 @@ impl ImageReader {
     /// invalid one.
     fn fill(&mut self, len: usize) -> Result {
         if self.buf.len() < len {
-            self.buf.extend_with(len - self.buf.len(), 0, GFP_KERNEL)?;
+            // Sized by the image (at most one record): charged to the
+            // caller's memory cgroup.
+            self.buf
+                .extend_with(len - self.buf.len(), 0, GFP_KERNEL_ACCOUNT)?;
         }
         let dst = self.buf.get_mut(..len).ok_or(EINVAL)?;
         match self.file.read_exact(dst) {
@@ -73,6 +76,9 @@ impl ImageReader {
     /// Reads and decodes the next record. The item borrows the reader's
     /// buffer until the next call.
     pub(crate) fn next(&mut self) -> Result<Item<'_>> {
+        // Every loop over image data reads records: this makes them all
+        // killable.
+        crate::task::killable()?;
         self.fill(image::RECORD_HEADER_LEN)?;
         let mut h = [0u8; image::RECORD_HEADER_LEN];
         h.copy_from_slice(self.buf.get(..image::RECORD_HEADER_LEN).ok_or(EINVAL)?);

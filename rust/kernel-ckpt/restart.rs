@@ -41,7 +41,7 @@ const RESTART_CODES: [i64; 4] = [-512, -513, -514, -516];
 /// be 16 MiB): the buffer may be vmalloc'ed.
 fn copy(data: &[u8]) -> Result<KVVec<u8>> {
     let mut v = KVVec::new();
-    v.extend_from_slice(data, GFP_KERNEL)?;
+    v.extend_from_slice(data, GFP_KERNEL_ACCOUNT)?;
     Ok(v)
 }
 
@@ -156,7 +156,7 @@ fn read_process(r: &mut ImageReader, objs: &mut ObjTable) -> Result<Process> {
     let mut vmas = KVVec::new();
     while vmas.len() < mm.nr_vmas as usize {
         match r.next()? {
-            Item::Vma(v, path) => vmas.push((v, copy(path)?), GFP_KERNEL)?,
+            Item::Vma(v, path) => vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
             Item::Shmem(s) => mm::restore_shmem(objs, &s)?,
             Item::ShmemPages(h, data) => mm::restore_shmem_pages(objs, &h, data)?,
             _ => return Err(bad("VMA missing")),
@@ -233,10 +233,22 @@ pub(crate) fn restore_current(
         Item::Signals(s, infos) => (s, copy(infos)?),
         _ => return Err(bad("no signal state")),
     };
+    signal::validate(&signals)?;
     let process = if row.is_thread() {
         None
     } else {
-        Some(read_process(r, objs)?)
+        // Files, mapped files, the executable and the directories are
+        // opened with the credentials the task ends with; what needs a
+        // privilege of the caller (a new root, a new executable) is
+        // checked with the caller's own.
+        let creds = crate::task::OpenCreds::new(&misc, &groups)?;
+        let p = {
+            let _acting = creds.apply();
+            read_process(r, objs)?
+        };
+        p.files.check_root()?;
+        p.map.check_exe()?;
+        Some(p)
     };
 
     // Point of no return: the old address space goes away.
@@ -258,7 +270,7 @@ pub(crate) fn restore_current(
     regs::restore(&saved_regs)?;
     regs::restore_xstate(&xstate)?;
     regs::restore_restart_block(&restart_block)?;
-    crate::task::restore_misc(&misc);
+    crate::task::restore_misc(&misc, process.is_some());
     signal::restore_task(&signals)?;
     // Whatever the restarting task was sent before (a child's exit) is not
     // the saved task's: only the saved signals are pending.

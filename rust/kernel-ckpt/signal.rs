@@ -214,6 +214,36 @@ pub(crate) fn restore_handlers(sighand: &[u8]) -> Result {
     Ok(())
 }
 
+/// Before anything is restored: the alternate stack is one sigaltstack(2)
+/// would set (known flags; a size of at least `MINSIGSTKSZ` that ends in
+/// user space, or none).
+pub(crate) fn validate(s: &Signals) -> Result {
+    const SS_ONSTACK: u32 = 1;
+    const SS_DISABLE: u32 = 2;
+    const SS_AUTODISARM: u32 = 1 << 31;
+    const MINSIGSTKSZ: u64 = 2048;
+    let ok_flags = s.ss_flags & !(SS_ONSTACK | SS_DISABLE | SS_AUTODISARM) == 0;
+    let ok_stack = if s.ss_size == 0 {
+        s.ss_sp == 0
+    } else {
+        s.ss_size >= MINSIGSTKSZ
+            && s
+                .ss_sp
+                .checked_add(s.ss_size)
+                .is_some_and(|end| end <= crate::image::USER_ADDR_END)
+    };
+    if !(ok_flags && ok_stack) {
+        pr_err!(
+            "restart: alternate signal stack {:#x}+{:#x} flags {:#x} is not one sigaltstack(2) sets\n",
+            s.ss_sp,
+            s.ss_size,
+            s.ss_flags
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 /// Sets current's blocked mask and alternate stack.
 pub(crate) fn restore_task(s: &Signals) -> Result {
     // SAFETY: current is valid; the altstack fields are current's own and

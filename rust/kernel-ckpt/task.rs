@@ -6,7 +6,7 @@
 //! [`include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h),
 //! [`include/linux/sched/jobctl.h`](srctree/include/linux/sched/jobctl.h).
 
-use crate::image::TaskMisc;
+use crate::image::{TaskMisc, CAP_VALID_MASK, MISC_NO_NEW_PRIVS};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -179,6 +179,60 @@ impl TaskRef {
     }
 }
 
+/// Holds a task's `exec_update_lock` for reading: the task cannot pass
+/// the point of exec where its credentials and memory change.
+///
+/// Lock order: taken before `mmap_lock`, `task_lock` and `siglock`, as
+/// `mm_access` and the ptrace paths take it.
+pub(crate) struct ExecGuard<'a>(&'a TaskRef);
+
+impl TaskRef {
+    /// Takes the task's exec lock for reading; `-EINTR` if the caller is
+    /// killed while it waits.
+    pub(crate) fn lock_exec(&self) -> Result<ExecGuard<'_>> {
+        // SAFETY: the task is valid; its signal_struct (and the rwsem in
+        // it) lives as long as any of its task references.
+        let r = unsafe { bindings::down_read_killable(bindings::ckpt_exec_update_lock(self.as_ptr())) };
+        if r != 0 {
+            return Err(EINTR);
+        }
+        Ok(ExecGuard(self))
+    }
+
+    /// How many times the task has exec'd.
+    pub(crate) fn self_exec_id(&self) -> u64 {
+        // SAFETY: the task is valid; a plain read.
+        unsafe { bindings::ckpt_self_exec_id(self.as_ptr()) }
+    }
+
+    /// The task's seccomp mode (0: no filter, no strict mode).
+    pub(crate) fn seccomp_mode(&self) -> i32 {
+        // SAFETY: the task is valid; a plain read.
+        unsafe { bindings::ckpt_seccomp_mode(self.as_ptr()) }
+    }
+}
+
+impl Drop for ExecGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken for reading by `lock_exec`.
+        unsafe { bindings::up_read(bindings::ckpt_exec_update_lock(self.0.as_ptr())) };
+    }
+}
+
+/// Reschedules if needed; `-EINTR` once the caller has a fatal signal
+/// pending. Every loop whose length comes from an image or from memory
+/// calls it, so that SIGKILL always ends the call.
+pub(crate) fn killable() -> Result {
+    // SAFETY: both act on current only.
+    unsafe {
+        bindings::ckpt_cond_resched();
+        if bindings::ckpt_fatal_signal_pending() {
+            return Err(EINTR);
+        }
+    }
+    Ok(())
+}
+
 impl Drop for TaskRef {
     fn drop(&mut self) {
         // SAFETY: by the type invariant this object owns one reference.
@@ -273,6 +327,10 @@ fn misc_fixed(task: &TaskRef) -> TaskMisc {
         }
         bindings::task_unlock(leader);
         bindings::ckpt_task_ids(t, m.ids.as_mut_ptr());
+        bindings::ckpt_task_caps(t, m.caps.as_mut_ptr(), &mut m.securebits);
+        if bindings::ckpt_no_new_privs(t) {
+            m.flags |= MISC_NO_NEW_PRIVS;
+        }
         bindings::ckpt_itimers_get(t, m.itimers.as_mut_ptr());
         if bindings::ckpt_is_child_subreaper(t) {
             m.flags |= crate::image::MISC_CHILD_SUBREAPER;
@@ -326,6 +384,8 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
     // SAFETY: current and its signal_struct are valid; a racy read of the
     // caller's own limits is what setrlimit compares against too.
     let ours = unsafe { &(*(*bindings::get_current()).signal).rlim };
+    // SAFETY: a sysctl, read as setrlimit(2) reads it.
+    let nr_open = u64::from(unsafe { core::ptr::read_volatile(&bindings::sysctl_nr_open) });
     for (i, ((_, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
         // SAFETY: capable() only reads current's credentials.
         if *max > have.rlim_max as u64
@@ -337,8 +397,119 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
             );
             return Err(EPERM);
         }
+        if i == bindings::RLIMIT_NOFILE as usize && *max > nr_open {
+            pr_err!("restart: RLIMIT_NOFILE above fs.nr_open\n");
+            return Err(EPERM);
+        }
+    }
+    check_caps(m)
+}
+
+/// `CAP_SETPCAP`, and the securebits that matter here.
+const CAP_SETPCAP: u32 = 8;
+const SECURE_ALL_LOCKS: u32 = 0xaa;
+const SECBIT_NO_CAP_AMBIENT_RAISE: u32 = 1 << 6;
+
+/// The saved capability sets and securebits are ones the caller could
+/// give itself: capset(2) (permitted only shrinks; inheritable grows only
+/// within the caller's permitted set, or its bounding set with
+/// CAP_SETPCAP), `PR_CAPBSET_DROP` (the bounding set only shrinks, with
+/// CAP_SETPCAP), `PR_CAP_AMBIENT_RAISE` and `PR_SET_SECUREBITS` (with
+/// CAP_SETPCAP, never changing a locked bit). The decoder already checked
+/// that effective ⊆ permitted and ambient ⊆ permitted ∩ inheritable.
+fn check_caps(m: &TaskMisc) -> Result {
+    let mut ours = [0u64; 5];
+    let mut our_bits = 0u32;
+    // SAFETY: current is valid; the helper reads its credentials under RCU.
+    unsafe { bindings::ckpt_task_caps(bindings::get_current(), ours.as_mut_ptr(), &mut our_bits) };
+    let [inh, perm, _, bset, ambient] = m.caps;
+    let [o_inh, o_perm, o_eff, o_bset, _] = ours;
+    let setpcap = o_eff & (1 << CAP_SETPCAP) != 0;
+    let deny = |what: &str, extra: u64| {
+        pr_err!(
+            "restart: the saved {} capabilities {:#x} are not the caller's to grant (it has {:#x})\n",
+            what,
+            extra,
+            match what {
+                "permitted" => o_perm,
+                "bounding" => o_bset,
+                _ => o_inh,
+            }
+        );
+        EPERM
+    };
+    if perm & !o_perm != 0 {
+        return Err(deny("permitted", perm));
+    }
+    let inh_limit = if setpcap { o_inh | o_bset } else { o_inh | o_perm };
+    if inh & !(inh_limit & (o_inh | o_bset)) != 0 {
+        return Err(deny("inheritable", inh));
+    }
+    if bset & !o_bset != 0 || (bset != o_bset && !setpcap) {
+        return Err(deny("bounding", bset));
+    }
+    if ambient != 0 && our_bits & SECBIT_NO_CAP_AMBIENT_RAISE != 0 {
+        return Err(deny("ambient", ambient));
+    }
+    let changed = our_bits ^ m.securebits;
+    let locks = our_bits & SECURE_ALL_LOCKS;
+    if changed != 0 && (!setpcap || (locks >> 1) & changed != 0 || locks & !m.securebits != 0) {
+        pr_err!(
+            "restart: the saved securebits {:#x} are not the caller's to set (it has {:#x})\n",
+            m.securebits,
+            our_bits
+        );
+        return Err(EPERM);
     }
     Ok(())
+}
+
+/// Credentials that a restored task's files are opened with: the
+/// caller's, with the filesystem ids, supplementary groups and effective
+/// capabilities the task ends with (so root restarting a user's process
+/// gives it no file that user could not open).
+///
+/// # Invariants
+///
+/// `self.0` is a valid cred on which this object holds one reference.
+pub(crate) struct OpenCreds(NonNull<bindings::cred>);
+
+/// While it lives, current acts with an [`OpenCreds`]' credentials.
+pub(crate) struct CredsOverride(*const bindings::cred);
+
+impl OpenCreds {
+    /// Builds them from a task-misc record checked by [`check_misc`].
+    pub(crate) fn new(m: &TaskMisc, groups: &[u32]) -> Result<Self> {
+        let n = i32::try_from(groups.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `groups` holds `n` gids; the helper returns a new cred
+        // with one reference, or an ERR_PTR.
+        let c = kernel::error::from_err_ptr(unsafe {
+            bindings::ckpt_open_creds(m.ids[3], m.ids[7], groups.as_ptr(), n, m.caps[2]).cast_mut()
+        })?;
+        // INVARIANT: a non-error result carries a reference.
+        NonNull::new(c).map(Self).ok_or(ENOMEM)
+    }
+
+    /// Acts with these credentials until the guard is dropped.
+    pub(crate) fn apply(&self) -> CredsOverride {
+        // SAFETY: the cred is valid; override_creds takes its own
+        // reference and returns current's previous subjective creds.
+        CredsOverride(unsafe { bindings::override_creds(self.0.as_ptr()) })
+    }
+}
+
+impl Drop for OpenCreds {
+    fn drop(&mut self) {
+        // SAFETY: this object owns one reference.
+        unsafe { bindings::ckpt_put_cred(self.0.as_ptr()) };
+    }
+}
+
+impl Drop for CredsOverride {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is what override_creds returned, on this task.
+        unsafe { bindings::revert_creds(self.0) };
+    }
 }
 
 /// Takes the saved supplementary groups, uids and gids, with the checks
@@ -359,6 +530,19 @@ pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
         to_result(bindings::__sys_setresgid(gid, egid, sgid) as i32)?;
         to_result(bindings::__sys_setresuid(uid, euid, suid) as i32)?;
     }
+    // setresuid(2) adjusted the capabilities for the new uids; the saved
+    // ones (checked by `check_caps` against the caller's) replace them.
+    let caps = m.caps.map(|c| c & CAP_VALID_MASK);
+    // SAFETY: five values; the helper commits new credentials for current.
+    to_result(unsafe { bindings::ckpt_set_caps(caps.as_ptr(), m.securebits) })?;
+    if m.flags & MISC_NO_NEW_PRIVS != 0 {
+        // SAFETY: sets a flag of current that can never be cleared.
+        unsafe { bindings::ckpt_set_no_new_privs() };
+    }
+    // commit_creds() clears the parent-death signal when the ids change:
+    // it is set after them.
+    // SAFETY: current's own field.
+    unsafe { (*bindings::get_current()).pdeath_signal = m.pdeath_signal };
     Ok(())
 }
 
@@ -369,26 +553,36 @@ pub(crate) fn restore_itimers(m: &TaskMisc) -> Result {
     to_result(unsafe { bindings::ckpt_itimers_set(m.itimers.as_ptr()) })
 }
 
-/// Sets the odds and ends on the calling task.
-pub(crate) fn restore_misc(m: &TaskMisc) {
-    // SAFETY: current is valid and single-threaded; its own fields, and the
-    // limits under task_lock as setrlimit(2) writes them.
+/// Sets the odds and ends on the calling task (and, for a thread group
+/// leader, its process's resource limits).
+pub(crate) fn restore_misc(m: &TaskMisc, leader: bool) {
+    // SAFETY: current is valid; its own fields, and the limits of its
+    // process under task_lock of the group leader, as setrlimit(2)
+    // writes them.
     unsafe {
         let cur = bindings::get_current();
         (*cur).robust_list = m.robust_list as usize as *mut _;
         (*cur).clear_child_tid = m.clear_child_tid as usize as *mut _;
-        (*cur).pdeath_signal = m.pdeath_signal;
         (*cur).personality = m.personality;
         (*cur).rseq = m.rseq as usize as *mut _;
         (*cur).rseq_len = m.rseq_len;
         (*cur).rseq_sig = m.rseq_sig;
         // The rseq area's cpu fields are refreshed on the way out.
         bindings::rseq_set_notify_resume(cur);
-        bindings::task_lock(cur);
+        if !leader {
+            return;
+        }
+        let lead = (*cur).group_leader;
+        bindings::task_lock(lead);
         for (dst, (soft, hard)) in (*(*cur).signal).rlim.iter_mut().zip(m.rlimits.iter()) {
             dst.rlim_cur = *soft as usize;
             dst.rlim_max = *hard as usize;
         }
-        bindings::task_unlock(cur);
+        bindings::task_unlock(lead);
+        // As setrlimit(2) does: a finite CPU limit arms the process timer.
+        let (cpu, _) = m.rlimits.get(bindings::RLIMIT_CPU as usize).copied().unwrap_or((0, 0));
+        if cpu != u64::MAX {
+            bindings::update_rlimit_cpu(cur, cpu as usize);
+        }
     }
 }

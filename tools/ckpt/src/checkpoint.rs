@@ -223,6 +223,21 @@ pub(crate) struct CloneArgs {
 
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// Lets this process hold as many open files as its hard limit allows.
+fn raise_nofile() {
+    let mut lim = nix::libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit of this process with a valid struct.
+    unsafe {
+        if nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// Restarts the process saved in the image `input` (a file or a pipe, read
 /// whole first): recreates it with its saved pid in a new job cgroup, in
 /// which the new process calls `restart(2)`, and waits for it unless
@@ -249,6 +264,11 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         }
     };
     f.rewind()?;
+    // The kernel holds every open file of the image until the restart
+    // ends and counts them against the restarting process's
+    // RLIMIT_NOFILE: allow up to the hard limit (each restored process
+    // gets its saved limits back).
+    raise_nofile();
     // Checked whole before anything starts, through a read-only mapping
     // (no copy of a large image in this process's memory).
     let (img, rows) = {

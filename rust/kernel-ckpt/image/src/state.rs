@@ -1071,7 +1071,7 @@ impl RestartBlock {
         if kind > RESTART_NANOSLEEP {
             return Err(ErrorKind::BadField("restart block kind", kind.into()));
         }
-        if remaining_ns < 0 || rmtp >= USER_ADDR_END {
+        if !(0..=TaskMisc::MAX_TIMER_NS as i64).contains(&remaining_ns) || rmtp >= USER_ADDR_END {
             return Err(ErrorKind::BadField("restart block", remaining_ns));
         }
         Ok(Self {
@@ -1109,15 +1109,31 @@ pub struct TaskMisc {
     pub flags: u32,
     /// Number of supplementary group ids that follow the fixed part.
     pub ngroups: u32,
+    /// Capability sets: inheritable, permitted, effective, bounding,
+    /// ambient (bit N is capability N).
+    pub caps: [u64; 5],
+    /// `SECBIT_*` securebits.
+    pub securebits: u32,
 }
+
+/// The highest capability this format carries (`CAP_LAST_CAP` of 6.12).
+pub const CAP_LAST_CAP: u32 = 40;
+/// The capability bits that exist.
+pub const CAP_VALID_MASK: u64 = (1 << (CAP_LAST_CAP + 1)) - 1;
+/// The securebits that exist (`SECURE_ALL_BITS | SECURE_ALL_LOCKS`).
+pub const SECUREBITS_MASK: u32 = 0xff;
 
 /// `TaskMisc::flags`: the process is a child subreaper
 /// (`PR_SET_CHILD_SUBREAPER`).
 pub const MISC_CHILD_SUBREAPER: u32 = 1;
+/// `TaskMisc::flags`: the task set `PR_SET_NO_NEW_PRIVS`.
+pub const MISC_NO_NEW_PRIVS: u32 = 2;
+/// Every `MISC_*` flag.
+pub const MISC_FLAGS: u32 = MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS;
 
 impl TaskMisc {
     /// Length of the fixed part; the supplementary gids follow.
-    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48 + 8;
+    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48 + 8 + 40 + 8;
     /// Most supplementary groups (the kernel's `NGROUPS_MAX`).
     pub const MAX_GROUPS: u32 = 65536;
     /// Longest timer value or interval accepted (about 146 years).
@@ -1146,6 +1162,11 @@ impl TaskMisc {
         }
         w.u32(self.flags);
         w.u32(self.ngroups);
+        for c in self.caps {
+            w.u64(c);
+        }
+        w.u32(self.securebits);
+        w.u32(0);
         out
     }
 
@@ -1164,6 +1185,8 @@ impl TaskMisc {
             itimers: [0; 6],
             flags: 0,
             ngroups: 0,
+            caps: [0; 5],
+            securebits: 0,
         };
         for l in m.rlimits.iter_mut() {
             *l = (
@@ -1187,7 +1210,7 @@ impl TaskMisc {
             }
         }
         m.flags = r.u32().ok_or(ErrorKind::Short)?;
-        if m.flags & !MISC_CHILD_SUBREAPER != 0 {
+        if m.flags & !MISC_FLAGS != 0 {
             return Err(ErrorKind::BadField("task flags", m.flags.into()));
         }
         m.ngroups = r.u32().ok_or(ErrorKind::Short)?;
@@ -1196,6 +1219,23 @@ impl TaskMisc {
                 "supplementary groups",
                 m.ngroups.into(),
             ));
+        }
+        for c in m.caps.iter_mut() {
+            *c = r.u64().ok_or(ErrorKind::Short)?;
+            if *c & !CAP_VALID_MASK != 0 {
+                return Err(ErrorKind::BadField("capabilities", *c as i64));
+            }
+        }
+        m.securebits = r.u32().ok_or(ErrorKind::Short)?;
+        if m.securebits & !SECUREBITS_MASK != 0 {
+            return Err(ErrorKind::BadField("securebits", m.securebits.into()));
+        }
+        if r.u32().ok_or(ErrorKind::Short)? != 0 {
+            return Err(ErrorKind::BadPadding);
+        }
+        let [inheritable, permitted, effective, _, ambient] = m.caps;
+        if effective & !permitted != 0 || ambient & !(permitted & inheritable) != 0 {
+            return Err(ErrorKind::BadField("capabilities", effective as i64));
         }
         for a in [m.rseq, m.robust_list, m.clear_child_tid] {
             if a >= USER_ADDR_END {

@@ -165,8 +165,11 @@ fn thread_part(b: &mut Builder, pid: i32, rich: Rich) {
             rlimits,
             ids: [1000; 8],
             itimers: [2_000_000_000, 0, 0, 0, 500_000, 500_000],
-            flags: MISC_CHILD_SUBREAPER,
+            flags: MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS,
             ngroups: groups.len() as u32,
+            // Inheritable, permitted, effective, bounding, ambient.
+            caps: [1 << 12, (1 << 12) | 1, 1, CAP_VALID_MASK, 1 << 12],
+            securebits: 1 << 4,
         };
         (m, g)
     } else {
