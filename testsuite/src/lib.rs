@@ -16,6 +16,7 @@ pub mod state;
 /// Every scenario, in the order the guest runs them.
 pub const SCENARIOS: &[&str] = &[
     "layout_selfcheck",
+    "err_restart_unprivileged",
     "single_sleeper",
     "parent_three_children",
     "session_two_groups",

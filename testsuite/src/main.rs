@@ -176,6 +176,12 @@ fn main() -> Result<()> {
             };
             bench::run(runs)
         }
+        Some("attack") => {
+            let case = args.get(2).context("attack: case missing")?;
+            let image = args.get(3).context("attack: image missing")?;
+            let scenario = args.get(4).context("attack: scenario missing")?;
+            scenarios::hostile::attack(case, image, scenario)
+        }
         Some("workload") => {
             let kind = args.get(2).context("workload: kind missing")?;
             let ready = args.get(3).context("workload: ready file missing")?;

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
+pub(crate) mod hostile;
 mod tree;
 
 const CKPT: &str = "/bin/ckpt";
@@ -1527,6 +1528,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),
         "err_restart_deleted_file" => checks_only(err_restart_deleted_file(name)),
+        "err_restart_unprivileged" => checks_only(hostile::err_restart_unprivileged(name)),
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),

@@ -138,7 +138,7 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             l.split_whitespace().collect::<Vec<_>>().join(" ")
         ));
     }
-    const STATUS: [&str; 11] = [
+    const STATUS: [&str; 17] = [
         "Umask:",
         "Uid:",
         "Gid:",
@@ -150,6 +150,12 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
         "SigIgn:",
         "SigCgt:",
         "NoNewPrivs:",
+        "Seccomp:",
+        "CapInh:",
+        "CapPrm:",
+        "CapEff:",
+        "CapBnd:",
+        "CapAmb:",
     ];
     for l in read(&format!("/proc/{pid}/status"))?.lines() {
         if STATUS.iter().any(|s| l.starts_with(s)) {

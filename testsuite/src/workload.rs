@@ -843,6 +843,68 @@ struct RseqArea([u32; 8]);
 
 /// rseq registration, robust list, parent-death signal, personality and a
 /// resource limit set before the checkpoint and checked after the restart.
+/// CAP_CHOWN, CAP_DAC_OVERRIDE and CAP_NET_RAW: dropped by `misc_check`.
+const DROPPED_CAPS: u64 = 1 | 2 | (1 << 13);
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The effective and permitted sets (capget(2), 64-bit version 3).
+fn get_caps() -> Result<(u64, u64)> {
+    let mut h = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut d = [CapData::default(); 2];
+    // SAFETY: a header and two data structs, as version 3 takes.
+    if unsafe { nix::libc::syscall(nix::libc::SYS_capget, &mut h, d.as_mut_ptr()) } != 0 {
+        bail!("capget: {}", std::io::Error::last_os_error());
+    }
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok((
+        join(d[0].effective, d[1].effective),
+        join(d[0].permitted, d[1].permitted),
+    ))
+}
+
+/// Removes `drop` from the effective and permitted sets (capset(2)).
+fn set_caps(drop: u64) -> Result<()> {
+    let (eff, perm) = get_caps()?;
+    let (eff, perm) = (eff & !drop, perm & !drop);
+    let mut h = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let d = [
+        CapData {
+            effective: eff as u32,
+            permitted: perm as u32,
+            inheritable: 0,
+        },
+        CapData {
+            effective: (eff >> 32) as u32,
+            permitted: (perm >> 32) as u32,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: a header and two data structs, as version 3 takes.
+    if unsafe { nix::libc::syscall(nix::libc::SYS_capset, &mut h, d.as_ptr()) } != 0 {
+        bail!("capset: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn misc_check(ready_path: &Path) -> Result<()> {
     use nix::libc;
     name("misc");
@@ -868,6 +930,11 @@ fn misc_check(ready_path: &Path) -> Result<()> {
             rlim_max: 300,
         };
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        // Capabilities given up, and no new privileges: a restart by root
+        // must not give them back.
+        libc::prctl(libc::PR_CAPBSET_DROP, 22 /* CAP_SYS_BOOT */, 0, 0, 0);
+        set_caps(DROPPED_CAPS)?;
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     }
     ready(ready_path)?;
     while !go.exists() {
@@ -904,6 +971,16 @@ fn misc_check(ready_path: &Path) -> Result<()> {
         if (lim.rlim_cur, lim.rlim_max) != (200, 300) {
             bad.push("RLIMIT_NOFILE");
         }
+        if libc::prctl(libc::PR_CAPBSET_READ, 22, 0, 0, 0) != 0 {
+            bad.push("bounding set");
+        }
+        if libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 {
+            bad.push("no_new_privs");
+        }
+    }
+    match get_caps() {
+        Ok((eff, perm)) if eff & DROPPED_CAPS == 0 && perm & DROPPED_CAPS == 0 => {}
+        _ => bad.push("capabilities"),
     }
     let ok = bad.is_empty();
     verdict(&result, ok, format!("misc wrong={bad:?}"))
@@ -917,6 +994,13 @@ fn creds_check(ready_path: &Path) -> Result<()> {
     let (go, result) = go_and_result(ready_path);
     // Supplementary groups of its own (the restarting root has others).
     nix::unistd::setgroups(&[Gid::from_raw(100), Gid::from_raw(200)])?;
+    // A user's process holds files that user may open: its log becomes
+    // uid 1000's (restart reopens files with the restored credentials).
+    nix::unistd::fchown(
+        std::io::stdout(),
+        Some(Uid::from_raw(1000)),
+        Some(Gid::from_raw(1000)),
+    )?;
     setresgid(
         Gid::from_raw(1000),
         Gid::from_raw(1000),
