@@ -16,10 +16,10 @@
 use crate::file::FileRef;
 use crate::forest::Forest;
 use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
+use crate::mm::MmRef;
 use crate::objhash::ObjHash;
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
-use crate::mm::MmRef;
 use crate::{files, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
@@ -133,11 +133,17 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     };
     let _exec = task.lock_exec()?;
     if !task.may_checkpoint() {
-        pr_err!("checkpoint: pid {}: no ptrace access any more (exec'd?)\n", row.pid);
+        pr_err!(
+            "checkpoint: pid {}: no ptrace access any more (exec'd?)\n",
+            row.pid
+        );
         return Err(EPERM);
     }
     if !task.is_frozen() || mm.as_ref().is_some_and(|m| !m.is_of(task)) {
-        pr_err!("checkpoint: pid {} was thawed while the image was written\n", row.pid);
+        pr_err!(
+            "checkpoint: pid {} was thawed while the image was written\n",
+            row.pid
+        );
         return Err(EBUSY);
     }
     w.record(RecordType::TaskState, &TaskState { pid: row.pid }.encode())?;
@@ -159,7 +165,10 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     }
     // Everything read above was read from a frozen task.
     if !task.is_frozen() {
-        pr_err!("checkpoint: pid {} was thawed while the image was written\n", row.pid);
+        pr_err!(
+            "checkpoint: pid {} was thawed while the image was written\n",
+            row.pid
+        );
         return Err(EBUSY);
     }
     w.record(RecordType::TaskEnd, &[])

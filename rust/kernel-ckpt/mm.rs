@@ -564,10 +564,15 @@ fn check_bounds(h: &MmHeader) -> Result {
     }
     // SAFETY: current and its signal_struct are valid; a racy read of the
     // caller's own limit, as check_data_rlimit() makes it.
-    let rlim = unsafe { (*(*bindings::get_current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur } as u64;
+    let rlim = unsafe {
+        (*(*bindings::get_current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur
+    } as u64;
     let used = (h.brk - h.start_brk).saturating_add(h.end_data - h.start_data);
     if rlim != u64::MAX && used > rlim {
-        pr_err!("restart: heap and data of {} bytes exceed the caller's RLIMIT_DATA\n", used);
+        pr_err!(
+            "restart: heap and data of {} bytes exceed the caller's RLIMIT_DATA\n",
+            used
+        );
         return Err(ENOSPC);
     }
     Ok(())

@@ -227,8 +227,7 @@ pub(crate) fn validate(s: &Signals) -> Result {
         s.ss_sp == 0
     } else {
         s.ss_size >= MINSIGSTKSZ
-            && s
-                .ss_sp
+            && s.ss_sp
                 .checked_add(s.ss_size)
                 .is_some_and(|end| end <= crate::image::USER_ADDR_END)
     };

@@ -192,7 +192,8 @@ impl TaskRef {
     pub(crate) fn lock_exec(&self) -> Result<ExecGuard<'_>> {
         // SAFETY: the task is valid; its signal_struct (and the rwsem in
         // it) lives as long as any of its task references.
-        let r = unsafe { bindings::down_read_killable(bindings::ckpt_exec_update_lock(self.as_ptr())) };
+        let r =
+            unsafe { bindings::down_read_killable(bindings::ckpt_exec_update_lock(self.as_ptr())) };
         if r != 0 {
             return Err(EINTR);
         }
@@ -441,7 +442,11 @@ fn check_caps(m: &TaskMisc) -> Result {
     if perm & !o_perm != 0 {
         return Err(deny("permitted", perm));
     }
-    let inh_limit = if setpcap { o_inh | o_bset } else { o_inh | o_perm };
+    let inh_limit = if setpcap {
+        o_inh | o_bset
+    } else {
+        o_inh | o_perm
+    };
     if inh & !(inh_limit & (o_inh | o_bset)) != 0 {
         return Err(deny("inheritable", inh));
     }
@@ -580,7 +585,11 @@ pub(crate) fn restore_misc(m: &TaskMisc, leader: bool) {
         }
         bindings::task_unlock(lead);
         // As setrlimit(2) does: a finite CPU limit arms the process timer.
-        let (cpu, _) = m.rlimits.get(bindings::RLIMIT_CPU as usize).copied().unwrap_or((0, 0));
+        let (cpu, _) = m
+            .rlimits
+            .get(bindings::RLIMIT_CPU as usize)
+            .copied()
+            .unwrap_or((0, 0));
         if cpu != u64::MAX {
             bindings::update_rlimit_cpu(cur, cpu as usize);
         }
