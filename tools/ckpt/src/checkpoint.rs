@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE};
 use nix::errno::Errno;
 
-use crate::{cgroup, kernel_has_checkpoint, sys_checkpoint, sys_restart, CheckpointError};
+use crate::{busy, cgroup, kernel_has_checkpoint, sys_checkpoint, sys_restart, CheckpointError};
 
 /// How long [`checkpoint`] waits for the job's cgroup to freeze.
 pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,15 +47,21 @@ impl Default for CheckpointOptions {
 pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Result<()> {
     if !opts.freeze && !opts.kill {
         return sys_checkpoint(pid, out, opts.flags)
-            .map_err(|e| checkpoint_error(e, pid, opts.flags).into());
+            .map_err(|e| call_error(e, pid, opts.flags, busy::Freezer::Own).into());
     }
     let job = job_cgroup(pid)?;
     let was_frozen = cgroup::freeze_requested(&job)?;
     if opts.freeze && !was_frozen {
         cgroup::freeze(&job, FREEZE_TIMEOUT)?;
     }
+    let job_path = Path::new("/").join(rel(&job));
+    let freezer = match job_path.to_str() {
+        Some(path) if opts.freeze => busy::Freezer::Job(path),
+        _ => busy::Freezer::Own,
+    };
+    // Explained while the job is still frozen.
     let result =
-        sys_checkpoint(pid, out, opts.flags).map_err(|e| checkpoint_error(e, pid, opts.flags));
+        sys_checkpoint(pid, out, opts.flags).map_err(|e| call_error(e, pid, opts.flags, freezer));
     let after = if opts.kill && result.is_ok() {
         cgroup::kill(&job).context("the image was written, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
@@ -85,6 +91,17 @@ fn job_cgroup(pid: i32) -> Result<PathBuf> {
             rel(&cg).display()
         )
     })
+}
+
+/// The error of `checkpoint(2)` of the tree rooted at `pid`: for `EBUSY`,
+/// which task `/proc` shows is not frozen and why (see [`busy`]).
+fn call_error(errno: Errno, pid: i32, flags: u64, freezer: busy::Freezer<'_>) -> CheckpointError {
+    if errno == Errno::EBUSY {
+        if let Some(message) = busy::explain(pid, freezer) {
+            return CheckpointError::new(errno, message);
+        }
+    }
+    checkpoint_error(errno, pid, flags)
 }
 
 /// Turns an errno of `checkpoint(2)` into a sentence naming cause and fix.

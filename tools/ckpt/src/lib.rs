@@ -10,6 +10,7 @@
 //! [`CheckpointError`]s inside the returned [`anyhow::Error`], so callers
 //! can get at the errno with `err.downcast_ref::<CheckpointError>()`.
 
+mod busy;
 pub mod cgroup;
 mod checkpoint;
 mod error;
