@@ -8,9 +8,11 @@
 //! caller's pid namespace, `-EPERM` if the caller may not attach to some
 //! task of the tree, `-EBUSY` if some task is not frozen, `-EOPNOTSUPP` if
 //! two processes share what only threads of one process may share (their
-//! memory, file table, fs context or handlers) or a process's leader
-//! exited before its other threads. Nothing is written
-//! before all checks pass. The frozen tree itself is only read, never
+//! memory, file table, fs context or handlers), a process's leader
+//! exited before its other threads, or a task holds state a restart
+//! cannot bring back yet (`Forest::check_supported`). Nothing is written
+//! before all checks pass; each task is checked again when its state is
+//! read (`dump_task`). The frozen tree itself is only read, never
 //! changed: a failed checkpoint leaves it as it was.
 
 use crate::file::FileRef;

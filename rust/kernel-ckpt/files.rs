@@ -44,7 +44,8 @@ const REOPEN_FLAGS: u32 = 0o3 /* O_ACCMODE */
     | 0o200000 /* O_DIRECTORY */
     | 0o400000 /* O_NOFOLLOW */
     | 0o1000000 /* O_NOATIME */
-    | 0o4010000 /* O_SYNC */;
+    | 0o4010000 /* O_SYNC */
+    | 0o10000000 /* O_PATH */;
 
 /// A `struct path` reference, put on drop.
 struct PathRef(bindings::path);
@@ -155,6 +156,28 @@ fn dump_file(w: &mut ImageWriter, objs: &mut ObjHash, file: FileRef) -> Result<O
     w.record_parts(RecordType::File, &[&rec.encode(), &path])?;
     objs.hold(file)?;
     Ok(id)
+}
+
+/// The first open file of `task` (a thread group leader) that a restart
+/// could not bring back (a socket, an eventfd, a pidfd, a locked file, a
+/// deleted file…): its descriptor, the phrase and its path.
+pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, KVec<u8>)>> {
+    let mut fd = 0u32;
+    while let Some(file) = next_fd(task, &mut fd) {
+        crate::task::killable()?;
+        // SAFETY: the task and the file are referenced; the helper takes
+        // the locks it needs and returns NULL or a static string.
+        let why = crate::task::static_str(unsafe {
+            bindings::ckpt_file_unsupported(task.as_ptr(), file.as_ptr())
+        });
+        if let Some(why) = why {
+            // SAFETY: the file is referenced; its path is fixed.
+            let path = path_of(unsafe { &(*file.as_ptr()).f_path })?;
+            return Ok(Some((fd, why, path)));
+        }
+        fd = fd.checked_add(1).ok_or(EINVAL)?;
+    }
+    Ok(None)
 }
 
 /// Writes the open files of `task` (a thread group leader): the files

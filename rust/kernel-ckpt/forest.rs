@@ -158,22 +158,45 @@ impl Forest {
         Ok(())
     }
 
-    /// `-EOPNOTSUPP` for state a restart cannot bring back and that must
-    /// not be dropped silently: a seccomp filter or strict mode (a
-    /// restart without it would run calls the filter forbids). The kernel
-    /// log names the task and the reason.
+    /// `-EOPNOTSUPP` for state a restart cannot bring back yet and that
+    /// must not be dropped silently (a seccomp filter, another namespace,
+    /// POSIX timers, a socket, a locked file, mlockall…), checked before
+    /// anything is written. The kernel log names the task, the object and
+    /// the reason.
     pub(crate) fn check_supported(&self) -> Result {
+        let refuse = |t: &TaskRef, what: core::fmt::Arguments<'_>| {
+            let comm = t.comm();
+            let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
+            let comm = core::str::from_utf8(comm.get(..end).unwrap_or(&[])).unwrap_or("?");
+            pr_err!(
+                "checkpoint: pid {} ({}) {}: not supported\n",
+                t.vpid(),
+                comm,
+                what
+            );
+            Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+        };
         for t in self.tasks.iter() {
+            crate::task::killable()?;
             if t.exit_state() != 0 {
                 continue;
             }
-            if t.seccomp_mode() != 0 {
-                pr_err!(
-                    "checkpoint: pid {} runs under seccomp (mode {}): not supported yet\n",
-                    t.vpid(),
-                    t.seccomp_mode()
-                );
-                return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+            if let Some(why) = t.unsupported() {
+                return Err(refuse(t, format_args!("{why}")));
+            }
+            if !t.is_group_leader() {
+                continue;
+            }
+            match crate::mm::unsupported(t)? {
+                Some((why, 0)) => return Err(refuse(t, format_args!("{why}"))),
+                Some((why, addr)) => {
+                    return Err(refuse(t, format_args!("{why} (the mapping at {addr:#x})")))
+                }
+                None => {}
+            }
+            if let Some((fd, why, path)) = crate::files::unsupported(t)? {
+                let path = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
+                return Err(refuse(t, format_args!("fd {fd} ({path}) {why}")));
             }
         }
         Ok(())

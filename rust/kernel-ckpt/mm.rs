@@ -144,6 +144,20 @@ unsafe fn special_name(vma: *mut bindings::vm_area_struct) -> Option<&'static [u
     Some(unsafe { core::ffi::CStr::from_ptr(name.cast()) }.to_bytes())
 }
 
+/// What a restart could not bring back of `task`'s memory (mlockall,
+/// pinned pages, uprobes, a mapping with flags it cannot set, a special
+/// or device mapping, a deleted file…): the phrase and the address of the
+/// mapping concerned (0 for the memory as a whole).
+pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(&'static str, u64)>> {
+    let mm = MmRef::access(task)?;
+    let mut addr = 0usize;
+    // SAFETY: the mm is referenced; the helper takes its mmap lock and
+    // returns NULL or a static string.
+    let why =
+        crate::task::static_str(unsafe { bindings::ckpt_mm_unsupported(mm.as_ptr(), &mut addr) });
+    Ok(why.map(|w| (w, addr as u64)))
+}
+
 /// Reads the mm bounds and every VMA, under the mmap read lock.
 fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
     let m = mm.as_ptr();
@@ -487,7 +501,10 @@ pub(crate) fn prepare(
         prev_end = v.end;
         let file = match v.kind {
             VMA_FILE => {
-                let flags = if v.flags & image::VM_SHARED != 0 && v.flags & image::VM_WRITE != 0 {
+                // A shared mapping that may be made writable (mprotect)
+                // had its file open for writing, as it must again.
+                let flags = if v.flags & image::VM_SHARED != 0 && v.flags & image::VM_MAYWRITE != 0
+                {
                     bindings::O_RDWR
                 } else {
                     bindings::O_RDONLY
@@ -643,6 +660,39 @@ fn prot_of(flags: u64) -> usize {
     prot as usize
 }
 
+/// The madvise(2) flags of a VMA: set again on the new mapping as the
+/// process set them (`MADV_DONTFORK`, `MADV_WIPEONFORK`, `MADV_DONTDUMP`,
+/// `MADV_HUGEPAGE`, `MADV_NOHUGEPAGE`).
+fn advise(start: u64, len: usize, flags: u64) -> Result {
+    let advice = [
+        (image::VM_DONTCOPY, bindings::MADV_DONTFORK),
+        (image::VM_WIPEONFORK, bindings::MADV_WIPEONFORK),
+        (image::VM_DONTDUMP, bindings::MADV_DONTDUMP),
+        (image::VM_HUGEPAGE, bindings::MADV_HUGEPAGE),
+        (image::VM_NOHUGEPAGE, bindings::MADV_NOHUGEPAGE),
+    ];
+    for (flag, advice) in advice {
+        if flags & flag == 0 {
+            continue;
+        }
+        let mm = MmRef::of_current().ok_or(EINVAL)?;
+        // SAFETY: current's mm; do_madvise takes the mmap lock itself and
+        // checks the range and the advice as madvise(2) does.
+        let r = unsafe { bindings::do_madvise(mm.as_ptr(), start as usize, len, advice as i32) };
+        if r != 0 {
+            pr_err!(
+                "restart: madvise({:#x}, {}) of the mapping at {:#x} failed ({})\n",
+                advice,
+                len,
+                start,
+                r
+            );
+            return Err(Error::from_errno(r));
+        }
+    }
+    Ok(())
+}
+
 /// Replaces the calling task's whole address space with the saved map.
 /// This is the point of no return: on error the caller must kill the task.
 pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
@@ -667,6 +717,10 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
             } else {
                 bindings::MAP_PRIVATE
             };
+        // mlock(2)'s rules (RLIMIT_MEMLOCK or CAP_IPC_LOCK) apply.
+        if v.flags & image::VM_LOCKED != 0 {
+            flags |= bindings::MAP_LOCKED;
+        }
         let (file, off) = match (&r.file, v.kind) {
             (Some(f), _) => (
                 f.as_ptr(),
@@ -719,6 +773,7 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
                 EINVAL
             });
         }
+        advise(v.start, len, v.flags)?;
     }
     let mm = MmRef::of_current().ok_or(EINVAL)?;
     let m = mm.as_ptr();

@@ -206,11 +206,24 @@ impl TaskRef {
         unsafe { bindings::ckpt_self_exec_id(self.as_ptr()) }
     }
 
-    /// The task's seccomp mode (0: no filter, no strict mode).
-    pub(crate) fn seccomp_mode(&self) -> i32 {
-        // SAFETY: the task is valid; a plain read.
-        unsafe { bindings::ckpt_seccomp_mode(self.as_ptr()) }
+    /// What a restart could not bring back of this task (its own state:
+    /// seccomp, namespaces, POSIX timers, perf events…), as a phrase for
+    /// the kernel log, or `None`.
+    pub(crate) fn unsupported(&self) -> Option<&'static str> {
+        // SAFETY: the task is valid; the helper takes the locks it needs
+        // and returns NULL or a static NUL-terminated string.
+        static_str(unsafe { bindings::ckpt_task_unsupported(self.as_ptr()) })
     }
+}
+
+/// A string the kernel's C side returns from a string literal.
+pub(crate) fn static_str(p: *const kernel::ffi::c_char) -> Option<&'static str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated literal, which lives as long as the kernel.
+    let s = unsafe { core::ffi::CStr::from_ptr(p.cast()) };
+    Some(s.to_str().unwrap_or("(not UTF-8)"))
 }
 
 impl Drop for ExecGuard<'_> {

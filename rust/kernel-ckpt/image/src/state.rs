@@ -290,6 +290,13 @@ pub const VM_WRITE: u64 = 0x2;
 pub const VM_EXEC: u64 = 0x4;
 pub const VM_SHARED: u64 = 0x8;
 pub const VM_GROWSDOWN: u64 = 0x100;
+pub const VM_MAYWRITE: u64 = 0x20;
+pub const VM_LOCKED: u64 = 0x2000;
+pub const VM_DONTCOPY: u64 = 0x2_0000;
+pub const VM_WIPEONFORK: u64 = 0x0200_0000;
+pub const VM_DONTDUMP: u64 = 0x0400_0000;
+pub const VM_HUGEPAGE: u64 = 0x2000_0000;
+pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
 
 /// One virtual memory area; a file's path (no NUL) follows the fixed part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
