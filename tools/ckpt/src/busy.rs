@@ -83,6 +83,12 @@ pub(crate) fn stat_ppid(stat: &str) -> Option<i32> {
     stat_rest(stat).get(1)?.parse().ok()
 }
 
+/// The exit code (field 52) of a `/proc/PID/stat` text: the wait status
+/// of a task that exits (0 while it runs).
+pub(crate) fn stat_exit_code(stat: &str) -> Option<i32> {
+    stat_rest(stat).get(52 - 3)?.parse().ok()
+}
+
 /// The processes of the tree rooted at `root`, parents before children
 /// (breadth first, children by pid), from every process's (pid, ppid).
 pub(crate) fn descendants(root: i32, parents: &[(i32, i32)]) -> Vec<i32> {
@@ -277,10 +283,18 @@ mod tests {
     fn stat_fields() {
         // A command name with spaces and parentheses.
         let mut stat = "123 (a) (b c) S 77 123 123 0 -1 4194560".to_owned();
-        stat.push('\n');
+        // Fields 10 to 51, then the exit code.
+        for _ in 10..=51 {
+            stat.push_str(" 0");
+        }
+        stat.push_str(" 9\n");
         assert_eq!(stat_ppid(&stat), Some(77));
+        assert_eq!(stat_exit_code(&stat), Some(9));
         assert_eq!(stat_ppid("garbage"), None);
+        assert_eq!(stat_exit_code("1 (x) S 0"), None);
+        // This process: running, so exit code 0.
         let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert_eq!(stat_exit_code(&me), Some(0));
         assert_eq!(
             stat_ppid(&me),
             // SAFETY: getppid has no arguments.

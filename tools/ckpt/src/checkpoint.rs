@@ -2,9 +2,10 @@
 //! `ckpt checkpoint` and `ckpt restart`: the system calls wrapped in the
 //! cgroup handling they need, with errors turned into sentences.
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use anyhow::{Context, Result};
 use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE};
 use nix::errno::Errno;
 
-use crate::{busy, cgroup, kernel_has_checkpoint, sys_checkpoint, sys_restart, CheckpointError};
+use crate::restore::{self, await_restore, close, marker_for, restore_self};
+use crate::{busy, cgroup, kernel_has_checkpoint, sys_checkpoint, CheckpointError, RestartFailure};
 
 /// How long [`checkpoint`] waits for the job's cgroup to freeze.
 pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -203,7 +205,8 @@ impl Drop for Mapping {
 pub struct RestartOptions<'a> {
     /// Name of the job cgroup to restart into (default `restart-PID`).
     pub name: Option<&'a str>,
-    /// Return once the process is restarted instead of waiting for it.
+    /// Return once `restart(2)` has succeeded instead of waiting for the
+    /// process (a failure is returned as without `detach`).
     pub detach: bool,
     /// Restart in a new pid namespace (its init is a small `ckpt` process
     /// that waits for the restarted one), for when the pid is taken here.
@@ -257,8 +260,12 @@ fn raise_nofile() {
 
 /// Restarts the process saved in the image `input` (a file or a pipe, read
 /// whole first): recreates it with its saved pid in a new job cgroup, in
-/// which the new process calls `restart(2)`, and waits for it unless
-/// `opts.detach`. Errors of the call are [`CheckpointError`]s.
+/// which the new process calls `restart(2)`; learns whether the call
+/// succeeded (see `restore.rs`), then waits for the process unless
+/// `opts.detach`. Errors found before the call (a bad image, a pid that is
+/// taken) are [`CheckpointError`]s or other errors; a failed call, or a
+/// process killed while it was restored, is a [`RestartFailure`], with or
+/// without `opts.detach`.
 ///
 /// An image of a process tree (more than one task) is recreated whole as
 /// [`forest::plan`](crate::forest::plan) says, with this process as the
@@ -266,7 +273,6 @@ fn raise_nofile() {
 /// new pid namespace as both); the outcome is then the root's.
 pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
     use std::io::Seek;
-    use std::os::fd::AsRawFd;
     // The kernel reads the image from a file: a regular file is used as
     // it is; a stream is copied into a memfd first.
     let mut f = match input {
@@ -343,6 +349,15 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         );
     }
     let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
+    let marker = marker_for(
+        img.tasks
+            .first()
+            .map(|t| t.comm.as_str())
+            .unwrap_or_default(),
+    );
+    // The restoring process holds the write end of this pipe (with
+    // --pidns, the namespace's init does): see `restore`.
+    let (report_r, report_w) = restore::pipe().context("cannot create a pipe")?;
     let set_tid = [pid];
     // With --pidns the first child is the init of a new pid namespace and
     // recreates the process with its pid in there.
@@ -367,6 +382,8 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     let ret = clone3(&args);
     if ret < 0 {
         let errno = Errno::last();
+        close(report_r);
+        close(report_w);
         let _ = std::fs::remove_dir(&cg);
         let message = match errno {
             Errno::EEXIST => {
@@ -380,35 +397,31 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         };
         return Err(CheckpointError::new(errno, message).into());
     }
-    if ret == 0 && direct {
-        become_saved(&f, pid);
-    }
     if ret == 0 {
-        // Init of the new pid namespace: recreate the process with its pid
-        // in it, then wait for it (and reap whatever else ends up here).
-        let args = CloneArgs {
-            exit_signal: nix::libc::SIGCHLD as u64,
-            set_tid: set_tid.as_ptr() as u64,
-            set_tid_size: 1,
-            ..Default::default()
-        };
-        let inner = clone3(&args);
-        if inner == 0 {
-            become_saved(&f, pid);
+        close(report_r);
+        if direct {
+            restore_self(f.as_raw_fd(), report_w, marker);
         }
-        let code = if inner < 0 {
-            eprintln!(
-                "ckpt: clone3 with pid {pid} in the new pid namespace failed: {}",
-                Errno::last().desc()
-            );
-            125
-        } else {
-            wait_exit_code(inner as i32)
-        };
-        // SAFETY: leave without running the parent's exit handlers.
-        unsafe { nix::libc::_exit(code) }
+        namespace_init(&f, pid, marker, report_w);
     }
+    close(report_w);
     let child = ret as i32;
+    // Whether restart(2) succeeded, known before detaching or waiting.
+    let restored = if direct {
+        await_restore(report_r, child, marker, pid).map_err(anyhow::Error::from)
+    } else {
+        let verdict = restore::decode_verdict(&restore::read_all(report_r));
+        close(report_r);
+        if verdict.is_err() {
+            restore::reap(child);
+        }
+        verdict
+    };
+    if let Err(e) = restored {
+        // Its process is reaped: leave no empty job cgroup behind.
+        let _ = std::fs::remove_dir(&cg);
+        return Err(e);
+    }
     if opts.detach {
         return Ok(RestartOutcome::Detached(child));
     }
@@ -423,6 +436,55 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     }
 }
 
+/// The init of the new pid namespace of a one-process `--pidns` restart:
+/// recreates the process with its pid in the namespace, learns whether
+/// `restart(2)` succeeded in it, tells the `ckpt` process outside on
+/// `verdict` (see [`restore::encode_verdict`]), then waits for it (and
+/// reaps whatever else ends up here) and exits with its status.
+fn namespace_init(f: &File, pid: i32, marker: &CStr, verdict: RawFd) -> ! {
+    let set_tid = [pid];
+    let result: Result<i32> = restore::pipe()
+        .context("cannot create a pipe in the new pid namespace")
+        .and_then(|(report_r, report_w)| {
+            let args = CloneArgs {
+                exit_signal: nix::libc::SIGCHLD as u64,
+                set_tid: set_tid.as_ptr() as u64,
+                set_tid_size: 1,
+                ..Default::default()
+            };
+            let inner = clone3(&args);
+            if inner == 0 {
+                close(report_r);
+                close(verdict);
+                restore_self(f.as_raw_fd(), report_w, marker);
+            }
+            close(report_w);
+            if inner < 0 {
+                close(report_r);
+                let errno = Errno::last();
+                let message = format!(
+                    "clone3 with pid {pid} in the new pid namespace failed: {} ({errno:?})",
+                    errno.desc()
+                );
+                return Err(CheckpointError::new(errno, message).into());
+            }
+            let inner = inner as i32;
+            await_restore(report_r, inner, marker, pid)?;
+            Ok(inner)
+        });
+    let line = restore::encode_verdict(result.as_ref().map(drop));
+    let _ = restore::write_all(verdict, line.as_bytes());
+    close(verdict);
+    let code = match &result {
+        Ok(inner) => wait_exit_code(*inner),
+        Err(e) => e
+            .downcast_ref::<RestartFailure>()
+            .map_or(1, |f| i32::from(f.exit_status())),
+    };
+    // SAFETY: leave without running the parent's exit handlers.
+    unsafe { nix::libc::_exit(code) }
+}
+
 /// clone3(2): the child's pid, 0 in the child, or -1 with errno set.
 pub(crate) fn clone3(args: &CloneArgs) -> i64 {
     // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
@@ -434,21 +496,6 @@ pub(crate) fn clone3(args: &CloneArgs) -> i64 {
             std::mem::size_of::<CloneArgs>(),
         )
     }
-}
-
-/// In the recreated process: restart(2), which does not return on success.
-fn become_saved(f: &File, pid: i32) -> ! {
-    // SAFETY: restores the default SIGPIPE action (the Rust runtime
-    // ignores it); restart(2) then sets every action as saved.
-    unsafe { nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_DFL) };
-    let errno = match sys_restart(0, f.as_fd(), 0) {
-        Ok(()) => Errno::UnknownErrno,
-        Err(e) => e,
-    };
-    eprintln!("ckpt: {}", restart_error(errno, pid));
-    // 125: restart(2) failed (the restarted program never ran).
-    // SAFETY: leave without running the parent's exit handlers.
-    unsafe { nix::libc::_exit(125) }
 }
 
 /// Waits for `child`, reaping any other child meanwhile; its exit status,
@@ -474,6 +521,7 @@ pub(crate) fn restart_error(errno: Errno, pid: i32) -> String {
         Errno::ESRCH => format!("the image is not of pid {pid}"),
         Errno::ENOENT => "a file the process had open or mapped, or its working directory, is gone (the kernel log names it)".to_owned(),
         Errno::EOPNOTSUPP => "the process has open files kernel-ckpt cannot restore yet (pipes, sockets, …; the kernel log names them)".to_owned(),
+        Errno::ETIMEDOUT => "a task of the tree did not call restart(2) within 10 s (it died or hangs; the kernel log names it): restart the image again".to_owned(),
         _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
     }
 }

@@ -27,9 +27,15 @@ impl CheckpointError {
         }
     }
 
-    /// The errno of a [`CheckpointError`] inside `err`, if there is one.
+    /// The errno of a [`CheckpointError`] inside `err` (also one inside a
+    /// [`RestartFailure::Error`]), if there is one.
     pub fn errno_of(err: &anyhow::Error) -> Option<Errno> {
-        err.downcast_ref::<Self>().map(|e| e.errno)
+        err.downcast_ref::<Self>().map(|e| e.errno).or_else(|| {
+            match err.downcast_ref::<RestartFailure>() {
+                Some(RestartFailure::Error(e)) => Some(e.errno),
+                _ => None,
+            }
+        })
     }
 }
 
@@ -40,3 +46,101 @@ impl fmt::Display for CheckpointError {
 }
 
 impl std::error::Error for CheckpointError {}
+
+/// `restart(2)` was called and the saved process or tree never ran: the
+/// call failed, or a signal killed the process (a task of the tree) while
+/// it was restored.
+///
+/// `ckpt restart` exits with [`exit_status`](Self::exit_status): 125 for
+/// an error of the call, 128 + the signal for a kill, as a shell would.
+/// Errors before the call (a bad image, a pid that is taken) are other
+/// errors, and `ckpt` exits with 1 for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RestartFailure {
+    /// `restart(2)` returned this error.
+    Error(CheckpointError),
+    /// A signal killed the restored process (or a task of the tree) before
+    /// `restart(2)` completed.
+    Killed {
+        /// The signal number.
+        signal: i32,
+        /// The sentence shown to the user.
+        message: String,
+    },
+}
+
+impl RestartFailure {
+    /// The exit status of `ckpt restart` for this failure.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Self::Error(_) => 125,
+            Self::Killed { signal, .. } => {
+                128u8.saturating_add(u8::try_from(*signal & 0x7f).unwrap_or(0))
+            }
+        }
+    }
+}
+
+impl fmt::Display for RestartFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(e) => e.fmt(f),
+            Self::Killed { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for RestartFailure {}
+
+/// The name of signal `sig`: `SIGKILL`, or `signal 40` for one without a
+/// name (a real-time signal).
+pub(crate) fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_status_of_failures() {
+        let err = RestartFailure::Error(CheckpointError::new(Errno::EINVAL, "bad"));
+        assert_eq!(err.exit_status(), 125);
+        assert_eq!(err.to_string(), "bad");
+        let killed = RestartFailure::Killed {
+            signal: 9,
+            message: "killed".into(),
+        };
+        assert_eq!(killed.exit_status(), 137);
+        assert_eq!(killed.to_string(), "killed");
+        let rt = RestartFailure::Killed {
+            signal: 40,
+            message: String::new(),
+        };
+        assert_eq!(rt.exit_status(), 168);
+    }
+
+    #[test]
+    fn errno_through_a_restart_failure() {
+        let err = anyhow::Error::new(RestartFailure::Error(CheckpointError::new(
+            Errno::ENOENT,
+            "gone",
+        )));
+        assert_eq!(CheckpointError::errno_of(&err), Some(Errno::ENOENT));
+        let err = anyhow::Error::new(CheckpointError::new(Errno::EBUSY, "busy"));
+        assert_eq!(CheckpointError::errno_of(&err), Some(Errno::EBUSY));
+        let err = anyhow::Error::new(RestartFailure::Killed {
+            signal: 9,
+            message: String::new(),
+        });
+        assert_eq!(CheckpointError::errno_of(&err), None);
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(9), "SIGKILL");
+        assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(40), "signal 40");
+    }
+}

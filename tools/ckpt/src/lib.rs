@@ -8,7 +8,10 @@
 //!
 //! Errors that come from the kernel-ckpt system calls are
 //! [`CheckpointError`]s inside the returned [`anyhow::Error`], so callers
-//! can get at the errno with `err.downcast_ref::<CheckpointError>()`.
+//! can get at the errno with [`CheckpointError::errno_of`]. A restart
+//! whose `restart(2)` failed, or whose process was killed while it was
+//! restored, is a [`RestartFailure`] (with the exit status `ckpt restart`
+//! gives it).
 
 mod busy;
 pub mod cgroup;
@@ -18,12 +21,13 @@ pub mod forest;
 pub mod inspect;
 pub mod mktree;
 mod restart_tree;
+mod restore;
 mod run;
 mod sys;
 
 pub use checkpoint::{
     checkpoint, restart, CheckpointOptions, RestartInput, RestartOptions, RestartOutcome,
 };
-pub use error::CheckpointError;
+pub use error::{CheckpointError, RestartFailure};
 pub use run::{run, run_with, RunOptions};
 pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart, sys_restart_raw};

@@ -90,6 +90,10 @@ enum Command {
     /// A tree is recreated first (sessions, process groups, orphans,
     /// zombies, threads), this process being the root's parent; then one
     /// restart(2) call restores every task, or none.
+    ///
+    /// Exits with 125 when restart(2) fails, and with 128 + N when signal N
+    /// kills the process (a task of the tree) while it is restored; with 1
+    /// for errors before restart(2) (a bad image, a pid that is taken).
     Restart {
         /// Image file, or `-` for stdin.
         #[arg(value_name = "FILE")]
@@ -97,7 +101,9 @@ enum Command {
         /// Name of the job cgroup (default `restart-PID`).
         #[arg(long)]
         name: Option<String>,
-        /// Print the pid and leave the process running instead of waiting.
+        /// Print the pid and leave the process running instead of waiting,
+        /// once restart(2) has succeeded (its failure is reported as
+        /// without --detach).
         #[arg(long)]
         detach: bool,
         /// Restart in a new pid namespace, where the saved pid is free (the
@@ -166,9 +172,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ckpt: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_status(&e))
         }
     }
+}
+
+/// The exit status for an error: 125 when `restart(2)` failed, 128 + the
+/// signal when one killed a process while it was restored (as a shell
+/// reports a process killed by a signal), 1 for anything else.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<ckpt::RestartFailure>()
+        .map_or(1, ckpt::RestartFailure::exit_status)
 }
 
 fn run(name: Option<&str>, log: Option<&Path>, argv: &[OsString]) -> Result<()> {
@@ -261,6 +275,23 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_statuses() {
+        use ckpt::{CheckpointError, RestartFailure};
+        use nix::errno::Errno;
+        let failed = RestartFailure::Error(CheckpointError::new(Errno::ENOENT, "gone"));
+        assert_eq!(exit_status(&failed.into()), 125);
+        let killed = RestartFailure::Killed {
+            signal: 9,
+            message: "restart: killed".into(),
+        };
+        assert_eq!(exit_status(&killed.into()), 137);
+        // Before restart(2): a pid that is taken, a bad image.
+        let taken = CheckpointError::new(Errno::EEXIST, "pid 5 is taken");
+        assert_eq!(exit_status(&taken.into()), 1);
+        assert_eq!(exit_status(&anyhow!("not a valid image")), 1);
     }
 
     #[test]

@@ -16,14 +16,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use ckpt_image::{RecordType, RestartReport, TaskEntry};
+use ckpt_image::{RestartReport, TaskEntry};
 use nix::errno::Errno;
 use nix::libc;
 
 use crate::checkpoint::{clone3, rel, restart_error, wait_exit_code, CloneArgs, CLONE_INTO_CGROUP};
 use crate::forest::{self, Plan};
 use crate::mktree::{self, BuildOptions, LiveEnd};
-use crate::{cgroup, CheckpointError, RestartOptions, RestartOutcome};
+use crate::restore::{self, close, reap};
+use crate::{cgroup, CheckpointError, RestartFailure, RestartOptions, RestartOutcome};
 
 /// How long building the tree may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -78,7 +79,9 @@ fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOut
         timeout: BUILD_TIMEOUT,
     };
     mktree::build(plan, &opts)?;
-    coordinate(plan.root, f.as_raw_fd())?;
+    // The coordinator's restart(2) returns once every task is restored (or
+    // all were killed): with --detach too, a failure is known here.
+    coordinate(plan.root, f.as_raw_fd(), true)?;
     if detach {
         return Ok(RestartOutcome::Detached(plan.root));
     }
@@ -89,11 +92,7 @@ fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOut
 /// the init reports on a pipe whether the restart succeeded, then waits
 /// for the root and exits with its status.
 fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOutcome> {
-    let mut fds = [-1; 2];
-    // SAFETY: pipe2 writes two file descriptors into `fds`.
-    Errno::result(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })
-        .context("cannot create a pipe")?;
-    let [read, write] = fds;
+    let (read, write) = restore::pipe().context("cannot create a pipe")?;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP | libc::CLONE_NEWPID as u64,
         exit_signal: libc::SIGCHLD as u64,
@@ -114,17 +113,14 @@ fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<Re
         ));
     }
     let init = ret as i32;
-    let report = read_report(read);
+    let verdict = restore::decode_verdict(&restore::read_all(read));
     close(read);
-    match report {
-        Report::Ok if detach => Ok(RestartOutcome::Detached(init)),
-        Report::Ok => wait_outcome(init),
-        Report::Err(errno, message) => {
+    match verdict {
+        Ok(()) if detach => Ok(RestartOutcome::Detached(init)),
+        Ok(()) => wait_outcome(init),
+        Err(e) => {
             reap(init);
-            Err(match errno {
-                Some(errno) => CheckpointError::new(errno, message).into(),
-                None => anyhow!(message),
-            })
+            Err(e)
         }
     }
 }
@@ -137,52 +133,50 @@ fn namespace_init(plan: &Plan, f: &File, read: RawFd, write: RawFd) -> ! {
         live: LiveEnd::Restore,
         timeout: BUILD_TIMEOUT,
     };
-    let result = mktree::build(plan, &opts).and_then(|_| coordinate(plan.root, f.as_raw_fd()));
-    let line = match &result {
-        Ok(()) => "ok\n".to_owned(),
-        Err(e) => {
-            let errno = CheckpointError::errno_of(e).map_or(0, |e| e as i32);
-            format!("err {errno} {}\n", format!("{e:#}").replace('\n', " "))
-        }
-    };
-    // SAFETY: writes from a live buffer.
-    unsafe { libc::write(write, line.as_ptr().cast(), line.len()) };
+    // /proc shows the pids of the pid namespace outside, not this one's.
+    let result = mktree::build(plan, &opts)
+        .and_then(|_| coordinate(plan.root, f.as_raw_fd(), false).map_err(Into::into));
+    let line = restore::encode_verdict(result.as_ref().map(drop));
+    let _ = restore::write_all(write, line.as_bytes());
     close(write);
-    let code = if result.is_ok() {
-        wait_exit_code(plan.root)
-    } else {
-        125
+    let code = match &result {
+        Ok(()) => wait_exit_code(plan.root),
+        Err(e) => e
+            .downcast_ref::<RestartFailure>()
+            .map_or(1, |f| i32::from(f.exit_status())),
     };
     // SAFETY: leaves without running the parent's exit handlers.
     unsafe { libc::_exit(code) }
 }
 
-/// The coordinator's `restart(root, fd, 0)`.
-fn coordinate(root: i32, fd: RawFd) -> Result<()> {
+/// The coordinator's `restart(root, fd, 0)`. A task that left its wait
+/// with `EINTR` was killed (every wait of a task is killable only by a
+/// fatal signal): that is reported as the signal, found by
+/// [`restore::signal_of_task`] (`proc_visible`: `/proc` shows this
+/// process's pid namespace).
+fn coordinate(root: i32, fd: RawFd, proc_visible: bool) -> Result<(), RestartFailure> {
     crate::sys_restart_raw(root, fd, 0).map_err(|(errno, report)| {
+        if errno == Errno::EINTR && report.pid > 0 {
+            let signal = restore::signal_of_task(report.pid, proc_visible);
+            return restore::tree_killed(signal, report.pid);
+        }
         let mut message = restart_error(errno, root);
         if let Some(place) = describe_report(&report) {
             message = format!("{message} ({place}); the tree was killed");
         }
-        CheckpointError::new(errno, message).into()
+        RestartFailure::Error(CheckpointError::new(errno, message))
     })
 }
 
 /// Where `restart(2)` failed, from its report.
 fn describe_report(r: &RestartReport) -> Option<String> {
-    if r.pid == 0 && r.record == 0 {
-        return None;
+    let place = restore::record_place(r);
+    match (r.pid, place) {
+        (0, None) => None,
+        (0, Some(place)) => Some(format!("the image failed at {place}")),
+        (pid, None) => Some(format!("task {pid} failed")),
+        (pid, Some(place)) => Some(format!("task {pid} failed at {place}")),
     }
-    let kind = RecordType::from_u32(r.record_type).map_or("unknown", RecordType::name);
-    let who = if r.pid == 0 {
-        "the image".to_owned()
-    } else {
-        format!("task {}", r.pid)
-    };
-    Some(format!(
-        "{who} failed at record {} ({kind}) at byte {}",
-        r.record, r.offset
-    ))
 }
 
 /// Waits a moment for zombies holding the tree's pids (the killed
@@ -235,12 +229,6 @@ fn discard(cg: &Path) {
     let _ = std::fs::remove_dir(cg);
 }
 
-fn reap(pid: i32) {
-    let mut status = 0;
-    // SAFETY: waits for one child; `status` is a live int.
-    unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-}
-
 fn wait_outcome(pid: i32) -> Result<RestartOutcome> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
@@ -253,42 +241,29 @@ fn wait_outcome(pid: i32) -> Result<RestartOutcome> {
     }
 }
 
-/// What the namespace's init reported.
-enum Report {
-    Ok,
-    Err(Option<Errno>, String),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ckpt_image::RecordType;
 
-fn read_report(fd: RawFd) -> Report {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        // SAFETY: reads into a live buffer.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        match Errno::result(n) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(buf.get(..n as usize).unwrap_or_default()),
-            Err(Errno::EINTR) => {}
-            Err(_) => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&out);
-    let line = text.lines().next().unwrap_or_default();
-    if line == "ok" {
-        return Report::Ok;
-    }
-    let Some(rest) = line.strip_prefix("err ") else {
-        return Report::Err(
-            None,
-            "the init of the new pid namespace died before it reported".to_owned(),
+    #[test]
+    fn reports() {
+        let mut r = RestartReport::default();
+        assert_eq!(describe_report(&r), None);
+        r.pid = 12;
+        assert_eq!(describe_report(&r).as_deref(), Some("task 12 failed"));
+        r.record = 30;
+        r.record_type = RecordType::Vma as u32;
+        r.offset = 9000;
+        assert_eq!(
+            describe_report(&r).as_deref(),
+            Some("task 12 failed at record 30 (vma) at byte 9000")
         );
-    };
-    let (errno, message) = rest.split_once(' ').unwrap_or(("0", rest));
-    let errno = errno.parse().ok().filter(|&e| e > 0).map(Errno::from_raw);
-    Report::Err(errno, message.to_owned())
-}
-
-fn close(fd: RawFd) {
-    // SAFETY: closes a descriptor this module opened and owns.
-    unsafe { libc::close(fd) };
+        r.pid = 0;
+        r.record_type = RecordType::Task as u32;
+        assert_eq!(
+            describe_report(&r).as_deref(),
+            Some("the image failed at record 30 (task) at byte 9000")
+        );
+    }
 }
