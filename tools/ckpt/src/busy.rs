@@ -179,7 +179,12 @@ pub(crate) fn message(busy: &Busy, freezer: Freezer<'_>) -> String {
                  --no-freeze and run the job under `ckpt run`"
             ),
         },
-        Busy::Thawed => "the job was thawed during the checkpoint; try again".to_owned(),
+        Busy::Thawed => match freezer {
+            Freezer::Job(_) => "the job was thawed during the checkpoint; try again".to_owned(),
+            Freezer::Own => "a task of the tree was not frozen when checkpoint(2) read it \
+                             (thawed during the checkpoint): freeze the tree and try again"
+                .to_owned(),
+        },
     }
 }
 
@@ -340,6 +345,7 @@ mod tests {
             message(&Busy::Thawed, Freezer::Job(JOB)),
             "the job was thawed during the checkpoint; try again"
         );
+        assert!(message(&Busy::Thawed, Freezer::Own).contains("not frozen"));
     }
 
     #[test]
