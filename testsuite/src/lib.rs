@@ -66,7 +66,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_tree_deep_20",
     "err_restart_pid_taken",
     "err_restart_truncated",
-    "err_restart_deleted_file",
+    "err_eopnotsupp_not_carried",
     "err_restart_tree_corrupt",
     "err_restart_tree_corrupt_images",
     "err_restart_coordinator_killed",

@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+pub(crate) mod holds;
 mod tree;
 
 fn sleep_forever() -> ! {
@@ -566,6 +567,9 @@ fn files_check(ready_path: &Path) -> Result<()> {
     )?;
     write(&offset, &[7u8; 100])?;
     lseek(&offset, 37, Whence::SeekSet)?;
+    // A path-only descriptor: it must come back O_PATH (fdinfo flags are
+    // compared), not opened for reading.
+    let opath = open("/tmp", OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())?;
     ready(ready_path)?;
     while !go.exists() {
         std::thread::yield_now();
@@ -573,6 +577,10 @@ fn files_check(ready_path: &Path) -> Result<()> {
     let mut bad = Vec::new();
     if std::env::current_dir().ok().as_deref() != Some(Path::new("/tmp")) {
         bad.push("cwd");
+    }
+    let fl = fcntl(&opath, FcntlArg::F_GETFL).unwrap_or(0);
+    if OFlag::from_bits_truncate(fl) & OFlag::O_PATH != OFlag::O_PATH {
+        bad.push("O_PATH");
     }
     if umask(Mode::from_bits_truncate(0o022)).bits() != 0o027 {
         bad.push("umask");
@@ -717,15 +725,6 @@ fn signals_check(ready_path: &Path) -> Result<()> {
 }
 
 /// Holds a file that was deleted after it was opened.
-fn deleted_file(ready_path: &Path) -> Result<()> {
-    name("deleted");
-    let p = ready_path.to_string_lossy().replace("ready-", "gone-");
-    let f = std::fs::File::create(&p)?;
-    std::fs::remove_file(&p)?;
-    std::mem::forget(f);
-    ready(ready_path)
-}
-
 /// Floating-point and integer work forever: load beside restarts, so that
 /// FPU state switches happen while tasks restore theirs.
 fn burner(ready_path: &Path) -> Result<()> {
@@ -1306,6 +1305,10 @@ fn pipe_check(ready_path: &Path) -> Result<()> {
 }
 
 pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
+    if let Some(what) = kind.strip_prefix("holds_") {
+        holds::holds(what, ready_path)?;
+        sleep_forever();
+    }
     match kind {
         "sleeper" => sleeper(ready_path)?,
         "parent_three_children" => parent_three_children(ready_path)?,
@@ -1329,7 +1332,6 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
             tree_of(n, ready_path)?
         }
         "files_check" => files_check(ready_path)?,
-        "deleted_file" => deleted_file(ready_path)?,
         "signals_check" => signals_check(ready_path)?,
         "burner" => burner(ready_path)?,
         "futex_wait" => futex_wait(ready_path)?,

@@ -80,7 +80,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_100_times_under_load("restart_100_times_under_load")]
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]
-#[case::err_restart_deleted_file("err_restart_deleted_file")]
+#[case::err_eopnotsupp_not_carried("err_eopnotsupp_not_carried")]
 #[case::err_restart_unprivileged("err_restart_unprivileged")]
 #[case::restart_tree_pipeline("restart_tree_pipeline")]
 #[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]

@@ -1,0 +1,154 @@
+//! Workloads that hold one kind of kernel state that kernel-ckpt does not
+//! carry yet: `checkpoint(2)` must refuse them (`EOPNOTSUPP`) and name the
+//! state in the kernel log, never save an image that loses it.
+
+use super::{name, ready};
+use anyhow::{bail, Context, Result};
+use nix::libc;
+use std::path::Path;
+
+/// The kinds, each with the phrase the kernel log must contain.
+pub const KINDS: &[(&str, &str)] = &[
+    ("seccomp", "runs under seccomp"),
+    ("posix_timer", "has POSIX timers"),
+    ("mount_ns", "runs in another mount namespace"),
+    ("mlockall_future", "has mlockall(MCL_FUTURE) in force"),
+    (
+        "mlock_onfault",
+        "has a mapping with flags restart cannot set",
+    ),
+    ("eventfd", "is an anonymous-inode file"),
+    ("pidfd", "is a pidfd"),
+    ("ns_file", "is a namespace file"),
+    ("socketpair", "is a socket"),
+    ("flock", "holds a file lock or lease"),
+    ("o_async", "has O_ASYNC set"),
+    ("fifo", "is a named pipe (FIFO)"),
+    ("deleted_file", "is a deleted file"),
+    ("memfd", "is a file of an internal mount"),
+];
+
+fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
+    if ret < 0 {
+        bail!("{what}: {}", std::io::Error::last_os_error());
+    }
+    Ok(ret)
+}
+
+/// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
+pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
+    name("holds");
+    let tmp = ready_path.to_string_lossy().replace("ready-", "holds-");
+    // SAFETY (whole block): system calls with valid arguments; the
+    // descriptors they return stay open until the workload is killed.
+    unsafe {
+        match kind {
+            "seccomp" => {
+                // One instruction: return SECCOMP_RET_ALLOW.
+                let insn = [libc::sock_filter {
+                    code: (libc::BPF_RET | libc::BPF_K) as u16,
+                    jt: 0,
+                    jf: 0,
+                    k: libc::SECCOMP_RET_ALLOW,
+                }];
+                let prog = libc::sock_fprog {
+                    len: 1,
+                    filter: insn.as_ptr().cast_mut(),
+                };
+                check(
+                    libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog).into(),
+                    "seccomp filter",
+                )?;
+            }
+            "posix_timer" => {
+                let mut sev: libc::sigevent = std::mem::zeroed();
+                sev.sigev_notify = libc::SIGEV_NONE;
+                let mut id: libc::timer_t = std::ptr::null_mut();
+                check(
+                    libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut id).into(),
+                    "timer_create",
+                )?;
+            }
+            "mount_ns" => {
+                check(
+                    libc::unshare(libc::CLONE_NEWNS).into(),
+                    "unshare(CLONE_NEWNS)",
+                )?;
+            }
+            "mlockall_future" => {
+                check(libc::mlockall(libc::MCL_FUTURE).into(), "mlockall")?;
+            }
+            "mlock_onfault" => {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    4096,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                );
+                if p == libc::MAP_FAILED {
+                    bail!("mmap: {}", std::io::Error::last_os_error());
+                }
+                check(
+                    libc::syscall(libc::SYS_mlock2, p, 4096usize, libc::MLOCK_ONFAULT),
+                    "mlock2(MLOCK_ONFAULT)",
+                )?;
+            }
+            "eventfd" => {
+                check(libc::eventfd(3, 0).into(), "eventfd")?;
+            }
+            "pidfd" => {
+                check(
+                    libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0),
+                    "pidfd_open",
+                )?;
+            }
+            "ns_file" => {
+                check(
+                    libc::open(c"/proc/self/ns/uts".as_ptr(), libc::O_RDONLY).into(),
+                    "open /proc/self/ns/uts",
+                )?;
+            }
+            "socketpair" => {
+                let mut sv = [0i32; 2];
+                check(
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
+                    "socketpair",
+                )?;
+            }
+            "flock" => {
+                let f = std::fs::File::create(&tmp).context("creating the locked file")?;
+                let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+                check(libc::flock(fd, libc::LOCK_EX).into(), "flock")?;
+            }
+            "o_async" => {
+                let mut p = [0i32; 2];
+                check(libc::pipe(p.as_mut_ptr()).into(), "pipe")?;
+                check(
+                    libc::fcntl(p[0], libc::F_SETFL, libc::O_ASYNC).into(),
+                    "fcntl(O_ASYNC)",
+                )?;
+            }
+            "fifo" => {
+                let c = std::ffi::CString::new(tmp.clone())?;
+                libc::unlink(c.as_ptr());
+                check(libc::mkfifo(c.as_ptr(), 0o600).into(), "mkfifo")?;
+                check(libc::open(c.as_ptr(), libc::O_RDWR).into(), "open the FIFO")?;
+            }
+            "deleted_file" => {
+                let f = std::fs::File::create(&tmp)?;
+                std::fs::remove_file(&tmp)?;
+                std::mem::forget(f);
+            }
+            "memfd" => {
+                check(
+                    libc::memfd_create(c"holds".as_ptr(), 0).into(),
+                    "memfd_create",
+                )?;
+            }
+            other => bail!("unknown kind of state {other}"),
+        }
+    }
+    ready(ready_path)
+}
