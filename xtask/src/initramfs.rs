@@ -50,7 +50,15 @@ fn parse_ldd(out: &str) -> Vec<PathBuf> {
 }
 
 pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
+    initramfs_in(ctx, &ctx.target)
+}
+
+/// Like [`initramfs`], but writes `initramfs.cpio.gz` (and the glibc test
+/// program it packs) into `dir`: a run of the debug kernel packs its own
+/// copy, so it never rewrites the archive a normal run is about to boot.
+pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
     let sh = &ctx.sh;
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let cargo = ctx.cargo();
     cmd!(
         sh,
@@ -66,7 +74,7 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     // A static glibc program: glibc registers rseq and caches the vdso,
     // as most real programs do.
     let glibc_src = ctx.repo.join("testsuite/c/glibc_counter.c");
-    let glibc_bin = ctx.target.join("glibc-counter");
+    let glibc_bin = dir.join("glibc-counter");
     cmd!(sh, "gcc -static -O2 -Wall -Werror -o {glibc_bin} {glibc_src}")
         .quiet()
         .run()
@@ -135,9 +143,8 @@ pub fn initramfs(ctx: &Ctx) -> Result<PathBuf> {
     }
     let bytes = archive.finish();
 
-    let out = ctx.target.join("initramfs.cpio.gz");
-    let tmp = ctx.target.join("initramfs.cpio.gz.tmp");
-    fs::create_dir_all(&ctx.target)?;
+    let out = dir.join("initramfs.cpio.gz");
+    let tmp = dir.join("initramfs.cpio.gz.tmp");
     let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut gz = GzEncoder::new(BufWriter::new(file), Compression::fast());
     gz.write_all(&bytes)?;

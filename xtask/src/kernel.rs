@@ -12,6 +12,13 @@
 //! 4. `.config` = tinyconfig + `qemu/kernel.config` (`<cache>/config.sha256`),
 //!    checked on every run;
 //! 5. `make bzImage` into `<cache>/build`, with a progress line.
+//!
+//! With `--debug-kernel` ([`Flavor::Debug`]), steps 1 to 3 are the same (one
+//! source tree, branch kckpt), and steps 4 and 5 use tinyconfig +
+//! `qemu/kernel.config` + `qemu/kernel-debug.config` (KASAN, kmemleak, no
+//! preemption, lockup and hung-task detectors), `<cache>/config-debug.sha256`,
+//! and the build directory `<cache>/build-debug`; its bzImage is copied to
+//! `target/bzImage-debug`.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -46,6 +53,79 @@ pub struct KernelArgs {
     /// (cloned with --shared into the cache the first time).
     #[arg(long, env = "KCKPT_LINUX_SRC", value_name = "PATH")]
     pub linux_src: Option<PathBuf>,
+    /// The debug kernel: qemu/kernel.config + qemu/kernel-debug.config (KASAN,
+    /// kmemleak, no preemption, soft-lockup and hung-task detectors), built in
+    /// <cache>/build-debug from the same tree.
+    #[arg(long)]
+    pub debug_kernel: bool,
+}
+
+impl KernelArgs {
+    pub fn flavor(&self) -> Flavor {
+        if self.debug_kernel {
+            Flavor::Debug
+        } else {
+            Flavor::Normal
+        }
+    }
+}
+
+/// Which test kernel: the normal one, or the debug one (`--debug-kernel`).
+/// Both are built from the same source tree; each has its own
+/// configuration, build directory, stamp, build log and bzImage copy.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Flavor {
+    Normal,
+    Debug,
+}
+
+impl Flavor {
+    /// The configuration fragments applied on tinyconfig, in order (a later
+    /// one overrides an option an earlier one sets).
+    pub fn fragments(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Normal => &["qemu/kernel.config"],
+            Flavor::Debug => &["qemu/kernel.config", "qemu/kernel-debug.config"],
+        }
+    }
+
+    /// The build output directory (`make O=`).
+    pub fn build_dir(self, ctx: &Ctx) -> PathBuf {
+        match self {
+            Flavor::Normal => ctx.kernel_build(),
+            Flavor::Debug => ctx.cache.join("build-debug"),
+        }
+    }
+
+    fn config_stamp(self, ctx: &Ctx) -> PathBuf {
+        match self {
+            Flavor::Normal => ctx.cache.join("config.sha256"),
+            Flavor::Debug => ctx.cache.join("config-debug.sha256"),
+        }
+    }
+
+    fn build_log(self, ctx: &Ctx) -> PathBuf {
+        match self {
+            Flavor::Normal => ctx.target.join("kernel-build.log"),
+            Flavor::Debug => ctx.target.join("kernel-build-debug.log"),
+        }
+    }
+
+    /// The copy of the bzImage that `run` and `qemu-test` boot.
+    pub fn booted_bzimage(self, ctx: &Ctx) -> PathBuf {
+        match self {
+            Flavor::Normal => ctx.target.join("bzImage"),
+            Flavor::Debug => ctx.target.join("bzImage-debug"),
+        }
+    }
+
+    /// "" or "-debug": the suffix of the flavor's own output directories.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Flavor::Normal => "",
+            Flavor::Debug => "-debug",
+        }
+    }
 }
 
 /// Build the kernel; returns the path of the bzImage in the build directory.
@@ -53,23 +133,19 @@ pub struct KernelArgs {
 /// A copy is left at `target/bzImage`, taken under the lock: that is the one
 /// to boot, since another build may rewrite the cache's while QEMU reads it.
 pub fn kernel(ctx: &Ctx, args: &KernelArgs) -> Result<PathBuf> {
+    let flavor = args.flavor();
     fs::create_dir_all(&ctx.cache)
         .with_context(|| format!("cannot create the cache directory {}", ctx.cache.display()))?;
     let _lock = lock_build(ctx)?;
     prepare_source(ctx, args)?;
     apply_series(ctx)?;
     link_crate(ctx)?;
-    configure(ctx)?;
-    let bzimage = build(ctx)?;
+    configure(ctx, flavor)?;
+    let bzimage = build(ctx, flavor)?;
     fs::create_dir_all(&ctx.target)?;
-    fs::copy(&bzimage, booted_bzimage(ctx))
+    fs::copy(&bzimage, flavor.booted_bzimage(ctx))
         .with_context(|| format!("cannot copy {} to target/", bzimage.display()))?;
     Ok(bzimage)
-}
-
-/// The copy of the bzImage that `run` and `qemu-test` boot.
-pub fn booted_bzimage(ctx: &Ctx) -> PathBuf {
-    ctx.target.join("bzImage")
 }
 
 /// Take the machine-wide kernel build lock (flock(2) LOCK_EX on
@@ -133,10 +209,11 @@ fn prepare_source(ctx: &Ctx, args: &KernelArgs) -> Result<()> {
         if args.linux_src.is_some() && origin != wanted_origin {
             bail!(
                 "the cache's kernel tree {} was made from {origin}, not {wanted_origin}: to switch, \
-                 move {} and {} away (or point KCKPT_CACHE at another directory)",
+                 move {}, {} and {} away (or point KCKPT_CACHE at another directory)",
                 src.display(),
                 ctx.cache.join("src").display(),
-                ctx.kernel_build().display()
+                Flavor::Normal.build_dir(ctx).display(),
+                Flavor::Debug.build_dir(ctx).display()
             );
         }
         if rev_parse(ctx, &src, "refs/tags/ckpt-base").is_none() {
@@ -536,13 +613,18 @@ fn link_crate(ctx: &Ctx) -> Result<()> {
 /// Environment of every `make` in the kernel tree: the pinned Rust toolchain,
 /// cargo's bin directory (rustup proxies, bindgen 0.65.1) first in PATH, and
 /// no make flags inherited from a calling make.
-fn make_cmd<'a>(ctx: &'a Ctx, sh: &'a Shell, args: &[String]) -> Result<xshell::Cmd<'a>> {
+fn make_cmd<'a>(
+    ctx: &'a Ctx,
+    sh: &'a Shell,
+    flavor: Flavor,
+    args: &[String],
+) -> Result<xshell::Cmd<'a>> {
     let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
     path.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     let path: OsString = std::env::join_paths(path)?;
-    let build = ctx.kernel_build();
+    let build = flavor.build_dir(ctx);
     Ok(cmd!(sh, "make {LLVM} O={build} {args...}")
         .env("RUSTUP_TOOLCHAIN", ctx.toolchain()?)
         .env("PATH", path)
@@ -593,46 +675,57 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-fn configure(ctx: &Ctx) -> Result<()> {
+fn configure(ctx: &Ctx, flavor: Flavor) -> Result<()> {
     let src = ctx.kernel_src();
-    let build = ctx.kernel_build();
-    let fragment = ctx.repo.join("qemu/kernel.config");
-    let fragment_text = fs::read_to_string(&fragment)
-        .with_context(|| format!("cannot read {}", fragment.display()))?;
-    let stamp = sha256_hex([fragment_text.as_bytes()]);
-    let stamp_path = ctx.cache.join("config.sha256");
+    let build = flavor.build_dir(ctx);
+    let mut fragments = Vec::new();
+    for name in flavor.fragments() {
+        let path = ctx.repo.join(name);
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        fragments.push((*name, path, text));
+    }
+    // For the normal kernel this is the hash of qemu/kernel.config alone.
+    let stamp = sha256_hex(fragments.iter().map(|(_, _, text)| text.as_bytes()));
+    let stamp_path = flavor.config_stamp(ctx);
     let config = build.join(".config");
+    let names: Vec<&str> = fragments.iter().map(|(name, _, _)| *name).collect();
 
     if read_stamp(&stamp_path) != stamp || !config.exists() {
-        eprintln!("kernel: configuring (tinyconfig + qemu/kernel.config)");
+        eprintln!("kernel: configuring (tinyconfig + {})", names.join(" + "));
         let _ = fs::remove_file(&stamp_path);
         fs::create_dir_all(&build)?;
         let sh = Shell::new()?;
         sh.change_dir(&src);
         run_captured(
-            make_cmd(ctx, &sh, &["tinyconfig".into()])?,
+            make_cmd(ctx, &sh, flavor, &["tinyconfig".into()])?,
             "make tinyconfig",
         )?;
         let merge = src.join("scripts/kconfig/merge_config.sh");
+        let paths: Vec<&PathBuf> = fragments.iter().map(|(_, path, _)| path).collect();
         run_captured(
-            cmd!(sh, "{merge} -m -O {build} {config} {fragment}").quiet(),
+            cmd!(sh, "{merge} -m -O {build} {config} {paths...}").quiet(),
             "scripts/kconfig/merge_config.sh",
         )?;
         run_captured(
-            make_cmd(ctx, &sh, &["olddefconfig".into()])?,
+            make_cmd(ctx, &sh, flavor, &["olddefconfig".into()])?,
             "make olddefconfig",
         )?;
     }
 
     let config_text = fs::read_to_string(&config)?;
-    let lost = lost_options(&fragment_text, &config_text);
+    let texts: Vec<(&str, &str)> = fragments
+        .iter()
+        .map(|(name, _, text)| (*name, text.as_str()))
+        .collect();
+    let lost = lost_options(&texts, &config_text);
     if !lost.is_empty() {
         let _ = fs::remove_file(&stamp_path);
         let lines: Vec<String> = lost
             .iter()
-            .map(|opt| {
+            .map(|(opt, from)| {
                 format!(
-                    "option {opt} from qemu/kernel.config did not survive olddefconfig (missing dependency?)"
+                    "option {opt} from {from} did not survive olddefconfig (missing dependency?)"
                 )
             })
             .collect();
@@ -645,27 +738,54 @@ fn configure(ctx: &Ctx) -> Result<()> {
     write_stamp(&stamp_path, &stamp)
 }
 
-/// The options the fragment sets (`CONFIG_X=value`) that the final .config
-/// does not have with that value, and those it unsets (`# CONFIG_X is not set`)
-/// that are enabled anyway.
-fn lost_options(fragment: &str, config: &str) -> Vec<String> {
-    let have: std::collections::HashSet<&str> = config.lines().map(str::trim).collect();
-    let mut lost = Vec::new();
+/// One option setting of a fragment: `CONFIG_X=value` (Some(line)) or
+/// `# CONFIG_X is not set` (None).
+fn fragment_settings(fragment: &str) -> Vec<(&str, Option<&str>)> {
+    let mut settings = Vec::new();
     for line in fragment.lines().map(str::trim) {
         if let Some((name, _)) = line.split_once('=').filter(|_| line.starts_with("CONFIG_")) {
-            if !have.contains(line) {
-                lost.push(name.to_string());
-            }
+            settings.push((name, Some(line)));
         } else if let Some(name) = line
             .strip_prefix("# ")
             .and_then(|l| l.strip_suffix(" is not set"))
             .filter(|n| n.starts_with("CONFIG_"))
         {
-            if have.contains(format!("{name}=y").as_str())
-                || have.contains(format!("{name}=m").as_str())
-            {
-                lost.push(name.to_string());
+            settings.push((name, None));
+        }
+    }
+    settings
+}
+
+/// The options the fragments (name, text), applied in order, set
+/// (`CONFIG_X=value`) that the final .config does not have with that value,
+/// and those they unset (`# CONFIG_X is not set`) that are enabled anyway;
+/// each with the fragment that set it last (the one merge_config.sh keeps).
+fn lost_options<'a>(fragments: &[(&'a str, &'a str)], config: &str) -> Vec<(String, &'a str)> {
+    let have: std::collections::HashSet<&str> = config.lines().map(str::trim).collect();
+    // Option name -> (its last setting, the fragment it comes from), in the
+    // order the options first appear.
+    let mut order: Vec<&str> = Vec::new();
+    let mut last: std::collections::HashMap<&str, (Option<&str>, &str)> =
+        std::collections::HashMap::new();
+    for (fragment_name, text) in fragments {
+        for (name, setting) in fragment_settings(text) {
+            if last.insert(name, (setting, fragment_name)).is_none() {
+                order.push(name);
             }
+        }
+    }
+    let mut lost = Vec::new();
+    for name in order {
+        let (setting, from) = last[name];
+        let survived = match setting {
+            Some(line) => have.contains(line),
+            None => {
+                !have.contains(format!("{name}=y").as_str())
+                    && !have.contains(format!("{name}=m").as_str())
+            }
+        };
+        if !survived {
+            lost.push((name.to_string(), from));
         }
     }
     lost
@@ -674,15 +794,16 @@ fn lost_options(fragment: &str, config: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------
 // 5. The build
 
-fn build(ctx: &Ctx) -> Result<PathBuf> {
+fn build(ctx: &Ctx, flavor: Flavor) -> Result<PathBuf> {
     let src = ctx.kernel_src();
-    let build = ctx.kernel_build();
+    let build = flavor.build_dir(ctx);
     let jobs = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     let sh = Shell::new()?;
     sh.change_dir(&src);
-    let mut command: Command = make_cmd(ctx, &sh, &[format!("-j{jobs}"), "bzImage".into()])?.into();
+    let mut command: Command =
+        make_cmd(ctx, &sh, flavor, &[format!("-j{jobs}"), "bzImage".into()])?.into();
     let (reader, writer) = std::io::pipe()?;
     command
         .stdin(Stdio::null())
@@ -731,7 +852,7 @@ fn build(ctx: &Ctx) -> Result<PathBuf> {
     let status = child.wait()?;
     bar.finish_and_clear();
 
-    let log = ctx.target.join("kernel-build.log");
+    let log = flavor.build_log(ctx);
     fs::create_dir_all(&ctx.target)?;
     fs::write(&log, lines.join("\n") + "\n")
         .with_context(|| format!("cannot write {}", log.display()))?;
@@ -766,14 +887,41 @@ mod tests {
         let config =
             "CONFIG_RUST=y\nCONFIG_NR_CPUS=4\nCONFIG_MODULES=y\n# CONFIG_KCKPT is not set\n";
         assert_eq!(
-            lost_options(fragment, config),
-            ["CONFIG_MODULES", "CONFIG_KCKPT"]
+            lost_options(&[("base", fragment)], config),
+            [
+                ("CONFIG_MODULES".to_string(), "base"),
+                ("CONFIG_KCKPT".to_string(), "base")
+            ]
         );
         assert!(lost_options(
-            fragment,
+            &[("base", fragment)],
             "CONFIG_RUST=y\nCONFIG_NR_CPUS=4\nCONFIG_KCKPT=y\n"
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_later_fragment_overrides() {
+        let base = "CONFIG_PREEMPT=y\nCONFIG_RUST=y\n# CONFIG_KASAN is not set\n";
+        let debug = "# CONFIG_PREEMPT is not set\nCONFIG_PREEMPT_NONE=y\nCONFIG_KASAN=y\n";
+        let fragments = [("base", base), ("debug", debug)];
+        let good =
+            "# CONFIG_PREEMPT is not set\nCONFIG_PREEMPT_NONE=y\nCONFIG_RUST=y\nCONFIG_KASAN=y\n";
+        assert!(lost_options(&fragments, good).is_empty());
+        // KASAN dropped by olddefconfig: named, with the fragment that asked for it.
+        let dropped = "CONFIG_PREEMPT_NONE=y\nCONFIG_RUST=y\n# CONFIG_KASAN is not set\n";
+        assert_eq!(
+            lost_options(&fragments, dropped),
+            [("CONFIG_KASAN".to_string(), "debug")]
+        );
+        let preempt = "CONFIG_PREEMPT=y\nCONFIG_RUST=y\nCONFIG_KASAN=y\n";
+        assert_eq!(
+            lost_options(&fragments, preempt),
+            [
+                ("CONFIG_PREEMPT".to_string(), "debug"),
+                ("CONFIG_PREEMPT_NONE".to_string(), "debug")
+            ]
+        );
     }
 
     #[test]

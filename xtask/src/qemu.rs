@@ -174,7 +174,10 @@ pub fn boot(ctx: &Ctx, boot: &Boot) -> Result<Outcome> {
 }
 
 /// Console lines that show the kernel went wrong: warnings, BUGs, oopses,
-/// panics, lockdep and RCU reports, UBSAN, backtraces.
+/// panics, lockdep and RCU reports, UBSAN, backtraces; and the reports of
+/// the debug kernel's detectors: KASAN, kmemleak (what /init prints after
+/// its scan), soft lockups, hung tasks, workqueue stalls, debugobjects,
+/// list and slab corruption.
 const SPLAT_PATTERNS: &[&str] = &[
     "WARNING:",
     "BUG:",
@@ -186,9 +189,22 @@ const SPLAT_PATTERNS: &[&str] = &[
     "circular locking",
     "INFO: rcu",
     "rcu_preempt detected stalls",
+    "detected stall",
     "UBSAN",
     "general protection fault",
     "Call Trace:",
+    "KASAN",
+    "unreferenced object",
+    "Kernel memory leak detector disabled",
+    "soft lockup",
+    "blocked for more than",
+    "workqueue lockup",
+    "ODEBUG:",
+    "list_add corruption",
+    "list_del corruption",
+    "Poison overwritten",
+    "Redzone overwritten",
+    "Object already free",
 ];
 
 /// Lines that match a pattern but are part of every healthy boot.
@@ -239,6 +255,33 @@ mod tests {
                 "[    2.000001] Call Trace:",
                 "[    2.100000] BUG: sleeping function called from invalid context",
                 "[    3.000000] Kernel panic - not syncing: Fatal exception",
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_debug_kernel_reports() {
+        let console = "\
+[    0.000000] kasan: KernelAddressSanitizer initialized
+[    0.500000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15000)
+[   10.000000] ==================================================================
+[   10.000001] BUG: KASAN: slab-use-after-free in ckpt_read+0x10/0x20
+[   40.000000] INFO: task ckpt:120 blocked for more than 30 seconds.
+[   50.000000] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [ckpt:121]
+[   60.000000] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:
+[   70.000000] ODEBUG: free active (active state 0) object: 0000000012345678 object type: timer_list
+unreferenced object 0xffff888003a1c000 (size 64):
+kckpt-kmemleak: scan done, 1 reported
+";
+        assert_eq!(
+            splats(console),
+            [
+                "[   10.000001] BUG: KASAN: slab-use-after-free in ckpt_read+0x10/0x20",
+                "[   40.000000] INFO: task ckpt:120 blocked for more than 30 seconds.",
+                "[   50.000000] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [ckpt:121]",
+                "[   60.000000] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+                "[   70.000000] ODEBUG: free active (active state 0) object: 0000000012345678 object type: timer_list",
+                "unreferenced object 0xffff888003a1c000 (size 64):",
             ]
         );
     }

@@ -9,6 +9,13 @@
 //! - ttyS1 → target/qemu-test/results.jsonl, checked by
 //!   `cargo test -p testsuite --test scenarios` (insta snapshots) with
 //!   `KCKPT_RESULTS` pointing at it.
+//!
+//! With `--debug-kernel` the guest boots target/bzImage-debug (see
+//! [`Flavor::Debug`]) with its own initramfs copy, and everything goes to
+//! target/qemu-test-debug/ instead. The runner gets a longer per-scenario
+//! timeout (`kckpt.timeout`), /init runs a kmemleak scan after the suite
+//! (`kckpt.kmemleak=1`) and prints what it found, and the console must show
+//! kernel-ckpt's layout self-check passing and that scan done.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -16,7 +23,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::kernel::{self, KernelArgs};
+use crate::kernel::{self, Flavor, KernelArgs};
 use crate::qemu::{self, Boot, DONE_MARKER};
 use crate::{initramfs, rel, Ctx, Timings};
 
@@ -27,13 +34,31 @@ pub struct QemuTestArgs {
     /// Run only this scenario (passed to the guest as kckpt.filter=NAME).
     #[arg(long, value_name = "NAME")]
     pub filter: Option<String>,
-    /// Kill the guest after this many seconds (the whole boot).
-    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
-    pub timeout: u64,
+    /// Kill the guest after this many seconds (the whole boot) [default: 600,
+    /// 1800 with --debug-kernel].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
+
+/// The whole boot's time limit of the normal kernel and of the debug kernel.
+const GUEST_TIMEOUT: u64 = 600;
+const DEBUG_GUEST_TIMEOUT: u64 = 1800;
+
+/// The runner's per-scenario timeout on the debug kernel (`--timeout` of
+/// `ckpt-scenarios run-all`, 120 s by default; the slow scenarios keep their
+/// own longer limits).
+const DEBUG_SCENARIO_TIMEOUT: u64 = 360;
+
+/// The line kernel-ckpt's boot self-check prints when bindgen's layouts match C's.
+const LAYOUT_PASSED: &str = "ckpt: layout self-check passed";
+
+/// The lines /init prints after its kmemleak scan (qemu/init).
+const KMEMLEAK_DONE: &str = "kckpt-kmemleak: scan done";
+const KMEMLEAK_FAILED: &str = "kckpt-kmemleak: FAILED";
 
 /// Everything after setup: kernel, initramfs, boot, checks.
 pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Result<()> {
+    let flavor = args.kernel.flavor();
     let mut append = vec!["kckpt.mode=test".to_string()];
     if let Some(filter) = &args.filter {
         if filter.is_empty() || filter.contains(char::is_whitespace) {
@@ -41,18 +66,29 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         }
         append.push(format!("kckpt.filter={filter}"));
     }
+    let timeout = args.timeout.unwrap_or(match flavor {
+        Flavor::Normal => GUEST_TIMEOUT,
+        Flavor::Debug => DEBUG_GUEST_TIMEOUT,
+    });
+    if flavor == Flavor::Debug {
+        append.push(format!("kckpt.timeout={DEBUG_SCENARIO_TIMEOUT}"));
+        append.push("kckpt.kmemleak=1".to_string());
+    }
+    let dir = ctx.target.join(format!("qemu-test{}", flavor.suffix()));
     timings.time("kernel", || kernel::kernel(ctx, &args.kernel))?;
-    let initramfs = timings.time("initramfs", || initramfs::initramfs(ctx))?;
+    let initramfs = timings.time("initramfs", || match flavor {
+        Flavor::Normal => initramfs::initramfs(ctx),
+        Flavor::Debug => initramfs::initramfs_in(ctx, &dir),
+    })?;
 
-    let dir = ctx.target.join("qemu-test");
     let boot = Boot {
-        bzimage: kernel::booted_bzimage(ctx),
+        bzimage: flavor.booted_bzimage(ctx),
         initramfs,
         append,
         console_log: dir.join("console.log"),
         serial1: dir.join("results.jsonl"),
         echo: ctx.verbose,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(timeout),
     };
     let console_name = rel(ctx, &boot.console_log).into_owned();
     eprintln!(
@@ -80,8 +116,7 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
             None => "no scenario had started (the boot or /init hung)".to_string(),
         };
         bail!(
-            "the guest ran out of time after {} s: {what} (console: {console_name}; more time: --timeout){splat_text}",
-            args.timeout
+            "the guest ran out of time after {timeout} s: {what} (console: {console_name}; more time: --timeout){splat_text}"
         );
     }
     match outcome.status {
@@ -107,6 +142,10 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
             "the guest stopped without printing {DONE_MARKER}; the end of {console_name}:\n  {}",
             tail.join("\n  ")
         );
+    }
+
+    if flavor == Flavor::Debug {
+        debug_checks(&console, &console_name)?;
     }
 
     let summary = summarize(&results);
@@ -135,8 +174,14 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         // With --filter, check only the scenarios that ran (test names
         // contain the scenario name).
         let only: Vec<&str> = args.filter.iter().map(String::as_str).collect();
-        cmd!(sh, "{cargo} test -p testsuite --test scenarios -- {only...}")
-            .env("KCKPT_RESULTS", &results_path)
+        let mut check = cmd!(sh, "{cargo} test -p testsuite --test scenarios -- {only...}")
+            .env("KCKPT_RESULTS", &results_path);
+        if flavor == Flavor::Debug {
+            // Compare only: a mismatch must not leave .snap.new files in
+            // testsuite/ next to the normal run's.
+            check = check.env("INSTA_UPDATE", "no");
+        }
+        check
             .run()
             .with_context(|| {
                 format!(
@@ -145,6 +190,28 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
                 )
             })
     })
+}
+
+/// What the debug kernel's console must show besides the absence of
+/// splats: kernel-ckpt's layout self-check passed (bindgen's layouts are
+/// generated per build directory, and KASAN changes some), and /init's
+/// kmemleak scan ran (its reports are splats).
+fn debug_checks(console: &str, console_name: &str) -> Result<()> {
+    if !console.contains(LAYOUT_PASSED) {
+        bail!("the debug kernel did not print `{LAYOUT_PASSED}` (see {console_name})");
+    }
+    if let Some(line) = console.lines().find(|l| l.contains(KMEMLEAK_FAILED)) {
+        bail!("the kmemleak scan after the suite failed: {line} (see {console_name})");
+    }
+    match console.lines().find(|l| l.contains(KMEMLEAK_DONE)) {
+        Some(line) => {
+            eprintln!("qemu-test: {}", line.trim());
+            Ok(())
+        }
+        None => bail!(
+            "the guest did not print `{KMEMLEAK_DONE}`: /init's kmemleak scan after the suite did not run (see {console_name})"
+        ),
+    }
 }
 
 /// The last scenario that started and has no result.
@@ -215,6 +282,20 @@ not json
         assert_eq!(unfinished_scenario(""), None);
         let all_done = RESULTS.lines().take(4).collect::<Vec<_>>().join("\n");
         assert_eq!(unfinished_scenario(&all_done), None);
+    }
+
+    #[test]
+    fn debug_console_checks() {
+        let good = "[ 1.0] ckpt: layout self-check passed (200 checks); checkpoint(2) and restart(2) enabled\nkckpt-kmemleak: scan done, 0 reported\n";
+        assert!(debug_checks(good, "c").is_ok());
+        let no_scan = "[ 1.0] ckpt: layout self-check passed (200 checks)\n";
+        assert!(debug_checks(no_scan, "c").is_err());
+        let failed =
+            "[ 1.0] ckpt: layout self-check passed\nkckpt-kmemleak: FAILED: the scan did not run\n";
+        assert!(format!("{:#}", debug_checks(failed, "c").unwrap_err()).contains("did not run"));
+        let layout =
+            "[ 1.0] ckpt: layout self-check FAILED\nkckpt-kmemleak: scan done, 0 reported\n";
+        assert!(debug_checks(layout, "c").is_err());
     }
 
     #[test]

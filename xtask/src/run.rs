@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 
-use crate::kernel::{self, KernelArgs};
+use crate::kernel::{self, Flavor, KernelArgs};
 use crate::qemu::{self, Boot, DONE_MARKER};
 use crate::{initramfs, rel, setup, Ctx};
 
@@ -24,16 +24,20 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
 
 /// Builds what is missing and boots the guest with `kckpt.mode=MODE` (and
 /// the extra kernel parameters `extra`), its console on this terminal;
-/// logs go to target/MODE/.
+/// logs go to target/MODE/ (target/MODE-debug/ with `--debug-kernel`).
 pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Result<()> {
     setup::setup(ctx)?;
+    let flavor = args.kernel.flavor();
     kernel::kernel(ctx, &args.kernel)?;
-    let initramfs = initramfs::initramfs(ctx)?;
-    let dir = ctx.target.join(mode);
+    let dir = ctx.target.join(format!("{mode}{}", flavor.suffix()));
+    let initramfs = match flavor {
+        Flavor::Normal => initramfs::initramfs(ctx)?,
+        Flavor::Debug => initramfs::initramfs_in(ctx, &dir)?,
+    };
     let mut append = vec![format!("kckpt.mode={mode}")];
     append.extend(extra.iter().cloned());
     let boot = Boot {
-        bzimage: kernel::booted_bzimage(ctx),
+        bzimage: flavor.booted_bzimage(ctx),
         initramfs,
         append,
         console_log: dir.join("console.log"),
