@@ -340,6 +340,37 @@ pub(crate) struct MapDump {
     vmas: KVec<SavedVma>,
 }
 
+/// The next run of `file` that holds data at or after `from` (page
+/// aligned, up to `size`): its start and the hole after it, or `None`.
+/// Asks the page cache (`mapping_seek_hole_data`, as `SEEK_DATA` does,
+/// swapped-out pages count as data) without moving the file's position.
+fn next_data(file: &FileRef, from: u64, size: u64) -> Result<Option<(u64, u64)>> {
+    let seek = |at: u64, whence: u32| -> Result<Option<u64>> {
+        let at = i64::try_from(at).map_err(|_| EINVAL)?;
+        let end = i64::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: the file is referenced, so its mapping is valid; the
+        // walk takes RCU itself.
+        let r = unsafe {
+            bindings::mapping_seek_hole_data((*file.as_ptr()).f_mapping, at, end, whence as i32)
+        };
+        match r {
+            r if r == ENXIO.to_errno() as i64 => Ok(None),
+            r if r < 0 => Err(Error::from_errno(r as i32)),
+            r => Ok(Some(r as u64)),
+        }
+    };
+    let Some(data) = seek(from, bindings::SEEK_DATA)? else {
+        return Ok(None);
+    };
+    let start = data - data % PAGE_SIZE as u64;
+    let hole = seek(data, bindings::SEEK_HOLE)?.unwrap_or(size);
+    let hole = hole
+        .checked_next_multiple_of(PAGE_SIZE as u64)
+        .ok_or(EINVAL)?
+        .min(size);
+    Ok((hole > start).then_some((start, hole)))
+}
+
 /// Writes a shared memory object and its contents: the pages that hold
 /// something (holes and zero pages are left out: a new object is zero).
 fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
@@ -357,7 +388,13 @@ fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
     let mut offset = 0u64;
     while offset < size {
         crate::task::killable()?;
-        let len = (size - offset).min(buf.len() as u64) as usize;
+        // Holes are skipped, not read: a 1 TiB MAP_NORESERVE mapping
+        // with one page written costs one page.
+        let Some((start, hole)) = next_data(file, offset, size)? else {
+            break;
+        };
+        offset = start;
+        let len = (size - offset).min(buf.len() as u64).min(hole - offset) as usize;
         let data = buf.get_mut(..len).ok_or(EINVAL)?;
         let got = file.read_at(data, i64::try_from(offset).map_err(|_| EINVAL)?)?;
         data.get_mut(got..).unwrap_or(&mut []).fill(0);
