@@ -67,6 +67,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_restart_pid_taken",
     "err_restart_truncated",
     "err_eopnotsupp_not_carried",
+    "err_restart_hostile_images",
     "err_restart_tree_corrupt",
     "err_restart_tree_corrupt_images",
     "err_restart_coordinator_killed",

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
 pub(crate) mod hostile;
+mod images;
 mod tree;
 
 const CKPT: &str = "/bin/ckpt";
@@ -1541,6 +1542,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => checks_only(err_restart_truncated(name)),
         "err_eopnotsupp_not_carried" => checks_only(err_eopnotsupp_not_carried(name)),
+        "err_restart_hostile_images" => checks_only(images::err_restart_hostile_images(name)),
         "err_restart_unprivileged" => checks_only(hostile::err_restart_unprivileged(name)),
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),

@@ -81,6 +81,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_restart_pid_taken("err_restart_pid_taken")]
 #[case::err_restart_truncated("err_restart_truncated")]
 #[case::err_eopnotsupp_not_carried("err_eopnotsupp_not_carried")]
+#[case::err_restart_hostile_images("err_restart_hostile_images")]
 #[case::err_restart_unprivileged("err_restart_unprivileged")]
 #[case::restart_tree_pipeline("restart_tree_pipeline")]
 #[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]

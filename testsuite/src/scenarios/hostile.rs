@@ -101,7 +101,10 @@ fn paths(scenario: &str) -> (String, String, String) {
 
 /// Re-encodes an image record by record: `f` may return a new payload for
 /// a record (given decoded), and the tail is written anew.
-fn rewrite(img: &[u8], mut f: impl FnMut(Item<'_>) -> Option<Vec<u8>>) -> Result<Vec<u8>> {
+pub(crate) fn rewrite(
+    img: &[u8],
+    mut f: impl FnMut(Item<'_>) -> Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
     let mut parser = Parser::new();
     let mut out = Vec::with_capacity(img.len());
     let mut n = 0u32;
