@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
 pub(crate) mod hostile;
-mod images;
+pub(crate) mod images;
 mod tree;
 
 const CKPT: &str = "/bin/ckpt";
@@ -1297,61 +1297,17 @@ fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
         seed
     };
     let (mut ended, mut hung) = (0u32, 0u32);
-    let bad = format!("/tmp/{name}-bad.img");
     for _ in 0..runs {
         let mut b = good.clone();
         for _ in 0..(next() % 4 + 1) {
             let at = (next() % end as u64) as usize;
             b[at] = next() as u8;
         }
-        fs::write(&bad, &b)?;
-        let f = File::open(&bad)?;
-        let set_tid = [pid];
-        #[repr(C)]
-        struct Args([u64; 11]);
-        let mut a = Args([0; 11]);
-        a.0[4] = nix::libc::SIGCHLD as u64;
-        a.0[8] = set_tid.as_ptr() as u64;
-        a.0[9] = 1;
-        // SAFETY: clone3 as fork (no CLONE_VM, no new stack); the child
-        // only calls restart(2) and exits.
-        let child = unsafe {
-            nix::libc::syscall(
-                nix::libc::SYS_clone3,
-                &a as *const Args,
-                std::mem::size_of::<Args>(),
-            )
-        };
-        if child == 0 {
-            let r = sys_restart(0, f.as_fd(), 0);
-            // SAFETY: leave at once.
-            unsafe { nix::libc::_exit(if r.is_err() { 3 } else { 4 }) }
-        }
-        if child < 0 {
-            continue;
-        }
-        let start = Instant::now();
-        loop {
-            match waitpid(
-                Pid::from_raw(child as i32),
-                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-            ) {
-                Ok(WaitStatus::StillAlive) if start.elapsed() < Duration::from_secs(2) => {
-                    std::thread::sleep(Duration::from_millis(2))
-                }
-                Ok(WaitStatus::StillAlive) => {
-                    // A corrupted but valid image can make a program that
-                    // runs on: that is not a kernel failure, but count it.
-                    hung += 1;
-                    let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
-                    let _ = waitpid(Pid::from_raw(child as i32), None);
-                    break;
-                }
-                _ => {
-                    ended += 1;
-                    break;
-                }
-            }
+        // A corrupted but valid image can make a program that runs on:
+        // that is not a kernel failure, but count it.
+        match images::attempt(pid, &b)? {
+            images::Outcome::Running => hung += 1,
+            _ => ended += 1,
         }
     }
     eprintln!("corrupt images: {ended} ended, {hung} ran on and were killed");

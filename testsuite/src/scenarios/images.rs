@@ -24,7 +24,7 @@ use testsuite::Check;
 
 /// How one restart attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// restart(2) failed with this errno; the caller is unharmed.
     Errno(String),
     /// The task died of this signal (the kernel kills it past the point of
@@ -107,7 +107,7 @@ fn memfd(bytes: &[u8]) -> Result<fs::File> {
 }
 
 /// Restarts `bytes` as process `pid`, once.
-fn attempt(pid: i32, bytes: &[u8]) -> Result<Outcome> {
+pub(crate) fn attempt(pid: i32, bytes: &[u8]) -> Result<Outcome> {
     let f = memfd(bytes)?;
     let child = spawn_restarter(pid, f.as_fd(), None)?;
     outcome_of(child, Duration::from_secs(2))
