@@ -76,7 +76,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         .iter()
         .find(|z| z.is_zombie() && rows.iter().any(|t| t.is_thread() && t.tgid == z.pid))
     {
-        pr_err!(
+        ckpt_err!(
             "checkpoint: the leader of process {} exited while its threads run on: not supported\n",
             z.pid
         );
@@ -125,7 +125,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
         None
     } else {
         Some(MmRef::access(task).map_err(|e| {
-            pr_err!("checkpoint: pid {}: no access to its memory now\n", row.pid);
+            ckpt_err!("checkpoint: pid {}: no access to its memory now\n", row.pid);
             if e == EACCES {
                 EPERM
             } else {
@@ -135,14 +135,14 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     };
     let _exec = task.lock_exec()?;
     if !task.may_checkpoint() {
-        pr_err!(
+        ckpt_err!(
             "checkpoint: pid {}: no ptrace access any more (exec'd?)\n",
             row.pid
         );
         return Err(EPERM);
     }
     if !task.is_frozen() || mm.as_ref().is_some_and(|m| !m.is_of(task)) {
-        pr_err!(
+        ckpt_err!(
             "checkpoint: pid {} was thawed while the image was written\n",
             row.pid
         );
@@ -167,7 +167,7 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
     }
     // Everything read above was read from a frozen task.
     if !task.is_frozen() {
-        pr_err!(
+        ckpt_err!(
             "checkpoint: pid {} was thawed while the image was written\n",
             row.pid
         );

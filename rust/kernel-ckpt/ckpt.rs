@@ -40,6 +40,9 @@ const __LOG_PREFIX: &[u8] = b"ckpt\0";
 #[path = "image/src/lib.rs"]
 mod image;
 
+#[macro_use]
+mod log;
+
 mod checkpoint;
 mod context;
 mod file;

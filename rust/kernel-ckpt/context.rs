@@ -186,7 +186,7 @@ impl RestartCtx {
             if !self.joins.wait_killable_timeout(JOIN_TIMEOUT_MS)? {
                 for s in self.live() {
                     if !s.joined.load(Ordering::Acquire) {
-                        pr_err!(
+                        ckpt_err!(
                             "restart: pid {} did not call restart(2) within {} ms\n",
                             s.row.pid,
                             JOIN_TIMEOUT_MS
@@ -384,7 +384,7 @@ pub(crate) fn restart_task() -> Result<i64> {
     let resume = match result {
         Ok(resume) => resume,
         Err(e) => {
-            pr_err!(
+            ckpt_err!(
                 "restart: pid {} failed to restore ({}): killing the tree\n",
                 pid,
                 e.to_errno()
@@ -412,7 +412,7 @@ pub(crate) fn restart_task() -> Result<i64> {
 fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: bool) -> Result {
     let pid = row.pid;
     let mismatch = |what: &str, got: i32, want: i32| {
-        pr_err!(
+        ckpt_err!(
             "restart: pid {} was recreated with {} {}, the image says {}\n",
             pid,
             what,
@@ -422,7 +422,7 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
         EINVAL
     };
     if !t.may_checkpoint() {
-        pr_err!("restart: no ptrace access to pid {}\n", pid);
+        ckpt_err!("restart: no ptrace access to pid {}\n", pid);
         return Err(EPERM);
     }
     let zombie = t.exit_state() == bindings::EXIT_ZOMBIE as i32;
@@ -484,7 +484,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
     let mut reader = ImageReader::new(file);
     let rows = read_rows(&mut reader).inspect_err(|_| failure.record = reader.last())?;
     if rows.first().map(|r| r.pid) != Some(root) {
-        pr_err!("restart: the image's root is not pid {}\n", root);
+        ckpt_err!("restart: the image's root is not pid {}\n", root);
         return Err(ESRCH);
     }
     // Sorted pids: each task once, and parents found in O(log n).
@@ -494,7 +494,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
     }
     pids.sort_unstable();
     if let Some(w) = pids.windows(2).find(|w| w.first() == w.get(1)) {
-        pr_err!(
+        ckpt_err!(
             "restart: bad image: pid {} has two rows in the forest\n",
             w.first().copied().unwrap_or(0)
         );
@@ -506,7 +506,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
     for row in rows.iter() {
         crate::task::killable()?;
         let t = TaskRef::find_by_vpid(row.pid).inspect_err(|_| {
-            pr_err!("restart: pid {} of the image was not recreated\n", row.pid);
+            ckpt_err!("restart: pid {} of the image was not recreated\n", row.pid);
         })?;
         if t.as_ptr() == me {
             return Err(bad("the coordinator cannot be a task of the tree"));
@@ -564,7 +564,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
             ctx.abort(e);
             let errno = ctx.failure().unwrap_or(e);
             *failure = *ctx.failed.lock();
-            pr_err!(
+            ckpt_err!(
                 "restart: the tree of pid {} failed (pid {}, error {}): every task killed\n",
                 root,
                 failure.pid,

@@ -271,9 +271,9 @@ fn clear_nonblock(file: &FileRef) {
 /// Opens the file of a file record (before the point of no return): a
 /// pipe end from its pipe, anything else reopened by path and seeked.
 pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
-    let shown = core::str::from_utf8(path).unwrap_or("(not UTF-8)");
+    let shown = crate::log::Shown(path);
     if rec.flags & FILE_DELETED != 0 {
-        pr_err!("restart: an open file is a deleted file, {}\n", shown);
+        ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
         return Err(ENOENT);
     }
     let file = match rec.kind {
@@ -282,7 +282,7 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
                 0 => false,
                 1 => true,
                 _ => {
-                    pr_err!("restart: pipe end {} open for reading and writing\n", shown);
+                    ckpt_err!("restart: pipe end {} open for reading and writing\n", shown);
                     return Err(EINVAL);
                 }
             };
@@ -298,7 +298,7 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
             // open; the kind is checked before the file is used.
             let flags = (rec.f_flags & REOPEN_FLAGS) | bindings::O_NONBLOCK;
             let file = FileRef::open(path, flags as i32).inspect_err(|e| {
-                pr_err!(
+                ckpt_err!(
                     "restart: cannot reopen {} (error {})\n",
                     shown,
                     e.to_errno()
@@ -307,7 +307,7 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
             // SAFETY: the file is referenced; its inode is fixed.
             let mode = unsafe { u32::from((*(*file.as_ptr()).f_inode).i_mode) };
             if kind_of(mode) != rec.kind {
-                pr_err!(
+                ckpt_err!(
                     "restart: {} is not the kind of file the image says (mode {:#o})\n",
                     shown,
                     mode
@@ -323,14 +323,14 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
                     bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32)
                 };
                 if got != rec.pos {
-                    pr_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
+                    ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
                     return Err(EINVAL);
                 }
             }
             file
         }
         _ => {
-            pr_err!("restart: open file {} cannot be restored yet\n", shown);
+            ckpt_err!("restart: open file {} cannot be restored yet\n", shown);
             return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
         }
     };
@@ -354,20 +354,20 @@ fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
     };
     if r != 0 {
         core::mem::forget(p);
-        pr_err!(
+        ckpt_err!(
             "restart: {} directory {} is gone\n",
             what,
-            core::str::from_utf8(path).unwrap_or("?")
+            crate::log::Shown(path)
         );
         return Err(Error::from_errno(r));
     }
     // SAFETY: `p` holds a referenced path.
     let r = unsafe { bindings::ckpt_may_chdir(&p.0) };
     if r != 0 {
-        pr_err!(
+        ckpt_err!(
             "restart: no permission to enter the {} directory {} (error {})\n",
             what,
-            core::str::from_utf8(path).unwrap_or("?"),
+            crate::log::Shown(path),
             r
         );
         return Err(Error::from_errno(r));
@@ -404,7 +404,7 @@ impl Prepared {
         // SAFETY: the path is referenced.
         let r = unsafe { bindings::ckpt_may_chroot(&self.root.0) };
         if r != 0 {
-            pr_err!(
+            ckpt_err!(
                 "restart: the saved root directory needs what chroot(2) needs (error {})\n",
                 r
             );

@@ -144,7 +144,7 @@ impl Forest {
                 }
                 if let Some((_, _, j)) = seen.iter().find(|(q, _, _)| *q == ptr) {
                     let pid = |k: usize| self.tasks.get(k).map_or(0, |t| t.vpid());
-                    pr_err!(
+                    ckpt_err!(
                         "checkpoint: processes {} and {} share their {}: not supported\n",
                         pid(*j),
                         pid(i),
@@ -166,12 +166,10 @@ impl Forest {
     pub(crate) fn check_supported(&self) -> Result {
         let refuse = |t: &TaskRef, what: core::fmt::Arguments<'_>| {
             let comm = t.comm();
-            let end = comm.iter().position(|&c| c == 0).unwrap_or(comm.len());
-            let comm = core::str::from_utf8(comm.get(..end).unwrap_or(&[])).unwrap_or("?");
-            pr_err!(
+            ckpt_err!(
                 "checkpoint: pid {} ({}) {}: not supported\n",
                 t.vpid(),
-                comm,
+                crate::log::Shown(&comm),
                 what
             );
             Error::from_errno(-(bindings::EOPNOTSUPP as i32))
@@ -195,7 +193,7 @@ impl Forest {
                 None => {}
             }
             if let Some((fd, why, path)) = crate::files::unsupported(t)? {
-                let path = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
+                let path = crate::log::Shown(&path);
                 return Err(refuse(t, format_args!("fd {fd} ({path}) {why}")));
             }
         }

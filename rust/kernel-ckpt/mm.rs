@@ -285,7 +285,7 @@ fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
                 unsafe { bindings::put_page(page) };
             }
         } else if got < 0 && got != EFAULT.to_errno() as isize {
-            pr_err!(
+            ckpt_err!(
                 "checkpoint: cannot read the page at {:#x} (error {})\n",
                 addr,
                 got
@@ -519,9 +519,9 @@ pub(crate) fn prepare(
         match FileRef::open(exe, bindings::O_RDONLY as i32) {
             Ok(f) => Some(f),
             Err(e) => {
-                pr_err!(
+                ckpt_err!(
                     "restart: cannot open the executable {}\n",
-                    core::str::from_utf8(exe).unwrap_or("?")
+                    crate::log::Shown(exe)
                 );
                 return Err(e);
             }
@@ -532,7 +532,7 @@ pub(crate) fn prepare(
     let (mut vdso, mut vvar) = (false, false);
     for (v, path) in vmas.into_iter() {
         if v.start < prev_end {
-            pr_err!("restart: overlapping VMAs at {:#x}\n", v.start);
+            ckpt_err!("restart: overlapping VMAs at {:#x}\n", v.start);
             return Err(EINVAL);
         }
         prev_end = v.end;
@@ -549,8 +549,8 @@ pub(crate) fn prepare(
                 match FileRef::open(&path, flags as i32) {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        let shown = core::str::from_utf8(&path).unwrap_or("(not UTF-8)");
-                        pr_err!(
+                        let shown = crate::log::Shown(&path);
+                        ckpt_err!(
                             "restart: cannot open mapped file {} (error {})\n",
                             shown,
                             e.to_errno()
@@ -570,7 +570,7 @@ pub(crate) fn prepare(
             }
             VMA_ANON => None,
             _ => {
-                pr_err!(
+                ckpt_err!(
                     "restart: special mapping at {:#x} cannot be restored\n",
                     v.start
                 );
@@ -580,7 +580,7 @@ pub(crate) fn prepare(
         out.push(RestoreVma { vma: v, file }, GFP_KERNEL)?;
     }
     if vdso != vvar || (vdso && h.vdso == 0) {
-        pr_err!("restart: vdso and vvar must be saved together\n");
+        ckpt_err!("restart: vdso and vvar must be saved together\n");
         return Err(EINVAL);
     }
     Ok(PreparedMap { vmas: out, exe })
@@ -613,7 +613,7 @@ fn check_bounds(h: &MmHeader) -> Result {
         && h.arg_start <= h.arg_end
         && h.env_start <= h.env_end;
     if !(inside && ordered) {
-        pr_err!("restart: memory map bounds that prctl(PR_SET_MM_MAP) would refuse\n");
+        ckpt_err!("restart: memory map bounds that prctl(PR_SET_MM_MAP) would refuse\n");
         return Err(EINVAL);
     }
     // SAFETY: current and its signal_struct are valid; a racy read of the
@@ -623,7 +623,7 @@ fn check_bounds(h: &MmHeader) -> Result {
     } as u64;
     let used = (h.brk - h.start_brk).saturating_add(h.end_data - h.start_data);
     if rlim != u64::MAX && used > rlim {
-        pr_err!(
+        ckpt_err!(
             "restart: heap and data of {} bytes exceed the caller's RLIMIT_DATA\n",
             used
         );
@@ -644,7 +644,7 @@ impl PreparedMap {
         // SAFETY: the file is referenced.
         let r = unsafe { bindings::ckpt_may_set_exe(exe.as_ptr()) };
         if r != 0 {
-            pr_err!(
+            ckpt_err!(
                 "restart: the saved executable needs what prctl(PR_SET_MM_EXE_FILE) needs (error {})\n",
                 r
             );
@@ -717,7 +717,7 @@ fn advise(start: u64, len: usize, flags: u64) -> Result {
         // checks the range and the advice as madvise(2) does.
         let r = unsafe { bindings::do_madvise(mm.as_ptr(), start as usize, len, advice as i32) };
         if r != 0 {
-            pr_err!(
+            ckpt_err!(
                 "restart: madvise({:#x}, {}) of the mapping at {:#x} failed ({})\n",
                 advice,
                 len,
@@ -798,7 +798,7 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
             )
         };
         if addr != v.start as usize {
-            pr_err!(
+            ckpt_err!(
                 "restart: mapping {:#x}-{:#x} failed ({})\n",
                 v.start,
                 v.end,
@@ -833,7 +833,7 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         a.env_end = h.env_end as usize;
         bindings::mmap_write_unlock(m);
         if !vdso_ok {
-            pr_err!(
+            ckpt_err!(
                 "restart: vdso landed at {:#x}, not {:#x}\n",
                 a.context.vdso as u64,
                 h.vdso
@@ -862,7 +862,7 @@ pub(crate) fn write_pages(h: &PagesHeader, data: &[u8]) -> Result {
         )
     };
     if n != len {
-        pr_err!(
+        ckpt_err!(
             "restart: writing pages at {:#x}: {} of {} bytes\n",
             h.vaddr,
             n,

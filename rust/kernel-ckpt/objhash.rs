@@ -130,7 +130,7 @@ impl ObjTable {
     /// parser checked the order already; this keeps the table honest).
     pub(crate) fn add(&mut self, id: ObjId, obj: Obj) -> Result {
         if usize::try_from(id).ok() != self.objs.len().checked_add(1) {
-            pr_err!("restart: object {} out of order\n", id);
+            ckpt_err!("restart: object {} out of order\n", id);
             return Err(EINVAL);
         }
         let files = match obj {
@@ -139,7 +139,7 @@ impl ObjTable {
         };
         self.files = self.files.saturating_add(files);
         if self.files > self.max_files {
-            pr_err!(
+            ckpt_err!(
                 "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
                 self.max_files
             );
@@ -162,7 +162,7 @@ impl ObjTable {
         match self.get_mut(id)? {
             Obj::File(f) => Ok(f),
             _ => {
-                pr_err!("restart: object {} is not an open file\n", id);
+                ckpt_err!("restart: object {} is not an open file\n", id);
                 Err(EINVAL)
             }
         }
@@ -173,7 +173,7 @@ impl ObjTable {
         match self.get_mut(id)? {
             Obj::Shmem(f) => Ok(f),
             _ => {
-                pr_err!("restart: object {} is not shared memory\n", id);
+                ckpt_err!("restart: object {} is not shared memory\n", id);
                 Err(EINVAL)
             }
         }
@@ -190,12 +190,12 @@ impl ObjTable {
                 }
             }
             _ => {
-                pr_err!("restart: object {} is not a pipe\n", id);
+                ckpt_err!("restart: object {} is not a pipe\n", id);
                 return Err(EINVAL);
             }
         };
         let end = end.ok_or_else(|| {
-            pr_err!(
+            ckpt_err!(
                 "restart: two open files of one end of pipe {}: not supported\n",
                 id
             );

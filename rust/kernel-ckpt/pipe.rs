@@ -128,7 +128,7 @@ pub(crate) fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
     // the size against pipe-max-size and the caller's privileges.
     let got = unsafe { bindings::pipe_fcntl(write.as_ptr(), bindings::F_SETPIPE_SZ, rec.capacity) };
     if got != rec.capacity as isize {
-        pr_err!(
+        ckpt_err!(
             "restart: cannot give a pipe {} bytes (error {})\n",
             rec.capacity,
             got

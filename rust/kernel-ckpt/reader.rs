@@ -51,7 +51,7 @@ impl ImageReader {
             record_type,
             kind,
         };
-        pr_err!("restart: bad image: {}\n", e);
+        ckpt_err!("restart: bad image: {}\n", e);
         EINVAL
     }
 
@@ -120,7 +120,7 @@ impl ImageReader {
                     record_type: Some(kind),
                     kind: kind_err,
                 };
-                pr_err!("restart: bad image: {}\n", e);
+                ckpt_err!("restart: bad image: {}\n", e);
                 Err(EINVAL)
             }
         }

@@ -46,7 +46,7 @@ fn copy(data: &[u8]) -> Result<KVVec<u8>> {
 }
 
 pub(crate) fn bad(what: &str) -> Error {
-    pr_err!("restart: {}\n", what);
+    ckpt_err!("restart: {}\n", what);
     EINVAL
 }
 
@@ -208,7 +208,7 @@ pub(crate) fn restore_current(
             // SAFETY: `fpu_user_cfg` is set up at boot and read-only after.
             let max = unsafe { bindings::fpu_user_cfg.max_size };
             if h.size != max {
-                pr_err!(
+                ckpt_err!(
                     "restart: xstate of {} bytes, this CPU's is {}\n",
                     h.size,
                     max
@@ -334,7 +334,7 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
         _ => return Err(bad("no task row")),
     };
     if row.pid != me || row.is_thread() || row.is_zombie() {
-        pr_err!(
+        ckpt_err!(
             "restart: the image is of pid {}, the caller is {}\n",
             row.pid,
             me
@@ -353,7 +353,7 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
         }
         Err(e) => {
             if past {
-                pr_err!(
+                ckpt_err!(
                     "restart: failed after the point of no return ({}): killing pid {}\n",
                     e.to_errno(),
                     me

@@ -133,9 +133,12 @@ pub(crate) fn dump_task(w: &mut ImageWriter, task: &TaskRef) -> Result {
         // SAFETY (closure): the task is valid.
         |t| unsafe { core::ptr::addr_of_mut!((*t).pending) },
         |t, _| {
-            // SAFETY: siglock held: blocked and the altstack are stable.
+            // SAFETY: siglock held: the masks and the altstack are stable.
+            // A task frozen inside sigsuspend(2) or ppoll(2) has the call's
+            // mask in `blocked` and its own in `saved_sigmask`: the helper
+            // gives its own, and the restarted call installs the call's.
             unsafe {
-                s.blocked = (*t).blocked.sig[0] as u64;
+                s.blocked = bindings::ckpt_task_user_sigmask(t);
                 s.ss_sp = (*t).sas_ss_sp as u64;
                 s.ss_size = (*t).sas_ss_size as u64;
                 s.ss_flags = (*t).sas_ss_flags;
@@ -232,7 +235,7 @@ pub(crate) fn validate(s: &Signals) -> Result {
                 .is_some_and(|end| end <= crate::image::USER_ADDR_END)
     };
     if !(ok_flags && ok_stack) {
-        pr_err!(
+        ckpt_err!(
             "restart: alternate signal stack {:#x}+{:#x} flags {:#x} is not one sigaltstack(2) sets\n",
             s.ss_sp,
             s.ss_size,

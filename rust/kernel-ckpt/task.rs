@@ -373,7 +373,7 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
     // SAFETY: current is valid; capable() only reads current's creds.
     let ours = groups_of(unsafe { bindings::get_current() })?;
     if !same_groups(groups, &ours) && !unsafe { bindings::capable(bindings::CAP_SETGID as i32) } {
-        pr_err!("restart: the saved supplementary groups are not the caller's to take\n");
+        ckpt_err!("restart: the saved supplementary groups are not the caller's to take\n");
         return Err(EPERM);
     }
     let mut ours = [0u32; 8];
@@ -385,7 +385,7 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
         let saved = m.ids.get(range.clone()).unwrap_or(&[]);
         let have = ours.get(range.start..range.start + 3).unwrap_or(&[]);
         if !may && saved.iter().any(|id| !have.contains(id)) {
-            pr_err!("restart: the saved uids/gids are not the caller's to take\n");
+            ckpt_err!("restart: the saved uids/gids are not the caller's to take\n");
             return Err(EPERM);
         }
     }
@@ -393,20 +393,22 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
     // caller's own limits is what setrlimit compares against too.
     let ours = unsafe { &(*(*bindings::get_current()).signal).rlim };
     // SAFETY: a sysctl, read as setrlimit(2) reads it.
-    let nr_open = u64::from(unsafe { core::ptr::read_volatile(&bindings::sysctl_nr_open) });
+    let nr_open = u64::from(unsafe {
+        core::ptr::read_volatile(core::ptr::addr_of!(bindings::sysctl_nr_open))
+    });
     for (i, ((_, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
         // SAFETY: capable() only reads current's credentials.
         if *max > have.rlim_max as u64
             && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
         {
-            pr_err!(
+            ckpt_err!(
                 "restart: resource limit {} above the caller's hard limit\n",
                 i
             );
             return Err(EPERM);
         }
         if i == bindings::RLIMIT_NOFILE as usize && *max > nr_open {
-            pr_err!("restart: RLIMIT_NOFILE above fs.nr_open\n");
+            ckpt_err!("restart: RLIMIT_NOFILE above fs.nr_open\n");
             return Err(EPERM);
         }
     }
@@ -434,7 +436,7 @@ fn check_caps(m: &TaskMisc) -> Result {
     let [o_inh, o_perm, o_eff, o_bset, _] = ours;
     let setpcap = o_eff & (1 << CAP_SETPCAP) != 0;
     let deny = |what: &str, extra: u64| {
-        pr_err!(
+        ckpt_err!(
             "restart: the saved {} capabilities {:#x} are not the caller's to grant (it has {:#x})\n",
             what,
             extra,
@@ -466,7 +468,7 @@ fn check_caps(m: &TaskMisc) -> Result {
     let changed = our_bits ^ m.securebits;
     let locks = our_bits & SECURE_ALL_LOCKS;
     if changed != 0 && (!setpcap || (locks >> 1) & changed != 0 || locks & !m.securebits != 0) {
-        pr_err!(
+        ckpt_err!(
             "restart: the saved securebits {:#x} are not the caller's to set (it has {:#x})\n",
             m.securebits,
             our_bits

@@ -42,6 +42,7 @@ pub const SCENARIOS: &[&str] = &[
     "restart_in_pause",
     "restart_in_futex_wait",
     "restart_pipes",
+    "restart_in_sigsuspend",
     "restart_in_wait4",
     "restart_in_nanosleep",
     "restart_vdso_clock",

@@ -965,6 +965,7 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
         "sleeper" => Some(("pause(2)", "34")),
         "futex_wait" => Some(("futex(2)", "202")),
         "pipe_check" => Some(("read(2)", "0")),
+        "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
         _ => None,
     };
     if let Some((call, nr)) = blocked_in {
@@ -985,11 +986,17 @@ fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioRes
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("?"),
         );
-        if kind == "pipe_check" {
-            // Its handler wakes the read; then it checks its pipes.
+        if kind == "pipe_check" || kind == "sigsuspend_check" {
+            // Its handler wakes the call; then it checks its pipes, or its
+            // signal mask.
             let _ = fs::remove_file(format!("/tmp/result-{name}"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
-            let verdict = collect(&mut c, name, restarted, "the program's check of its pipes")?;
+            let what = if kind == "pipe_check" {
+                "the program's check of its pipes"
+            } else {
+                "the program's check of its signal mask"
+            };
+            let verdict = collect(&mut c, name, restarted, what)?;
             return Ok(ScenarioResult {
                 checks: c.0,
                 state: vec![verdict],
@@ -1482,6 +1489,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
         "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
         "restart_pipes" => restart_scenario(name, "pipe_check", Restart::Once),
+        "restart_in_sigsuspend" => restart_scenario(name, "sigsuspend_check", Restart::Once),
         "restart_in_wait4" => restart_in_wait4(name),
         "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),
         "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),

@@ -1185,6 +1185,58 @@ extern "C" fn on_usr1_wake(_: nix::libc::c_int) {
     unsafe { nix::libc::write(fd, b"x".as_ptr().cast(), 1) };
 }
 
+static SUSPEND_WOKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_usr1_woken(_: nix::libc::c_int) {
+    SUSPEND_WOKEN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Waits in sigsuspend(2) with a mask of the call's own (only SIGUSR2
+/// blocked) while its own blocks SIGTERM and SIGHUP. Frozen inside the
+/// call, the task runs with the call's mask and keeps its own aside;
+/// after the restart, woken by SIGUSR1, it must find its own mask again.
+fn sigsuspend_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("sigsuspend");
+    let (_, result) = go_and_result(ready_path);
+    // SAFETY: plain libc calls with valid arguments; the handler only
+    // stores to an atomic.
+    let got = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_woken as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        let mut own: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut own);
+        libc::sigaddset(&mut own, libc::SIGTERM);
+        libc::sigaddset(&mut own, libc::SIGHUP);
+        libc::sigaddset(&mut own, libc::SIGUSR1);
+        libc::sigprocmask(libc::SIG_SETMASK, &own, std::ptr::null_mut());
+        let mut during: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut during);
+        libc::sigaddset(&mut during, libc::SIGUSR2);
+        ready(ready_path)?;
+        while !SUSPEND_WOKEN.load(std::sync::atomic::Ordering::Relaxed) {
+            libc::sigsuspend(&during);
+        }
+        let mut now: libc::sigset_t = std::mem::zeroed();
+        libc::sigprocmask(libc::SIG_SETMASK, std::ptr::null(), &mut now);
+        [
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGINT,
+        ]
+        .map(|s| libc::sigismember(&now, s) == 1)
+    };
+    let want = [true, true, true, false, false];
+    verdict(
+        &result,
+        got == want,
+        format!("mask after sigsuspend (TERM HUP USR1 USR2 INT blocked): {got:?}"),
+    )
+}
+
 /// Size given to the pipe with bytes in flight, and how many it holds.
 const PIPE_CAPACITY: i32 = 128 * 1024;
 const PIPE_IN_FLIGHT: usize = 100_000;
@@ -1336,6 +1388,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "burner" => burner(ready_path)?,
         "futex_wait" => futex_wait(ready_path)?,
         "pipe_check" => pipe_check(ready_path)?,
+        "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,

@@ -65,6 +65,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::restart_in_pause("restart_in_pause")]
 #[case::restart_in_futex_wait("restart_in_futex_wait")]
 #[case::restart_pipes("restart_pipes")]
+#[case::restart_in_sigsuspend("restart_in_sigsuspend")]
 #[case::restart_in_wait4("restart_in_wait4")]
 #[case::restart_in_nanosleep("restart_in_nanosleep")]
 #[case::restart_vdso_clock("restart_vdso_clock")]

@@ -371,6 +371,78 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
         matches!(end, Outcome::Errno(_) | Outcome::Killed(_)),
     );
 
+    // 5. What an image puts in the kernel log: a path with an escape
+    // sequence and a newline is shown escaped, on one line, and one
+    // message site prints at most 10 lines in 5 s, then says how many it
+    // dropped.
+    let mut renamed = false;
+    let bad_path = b"/tmp/no\x1b[31m-such\nfile".to_vec();
+    let hostile = rewrite(&good, |item| match item {
+        Item::File(mut f, _)
+            if !renamed && matches!(f.kind, ckpt_image::FILE_REG | ckpt_image::FILE_CHR) =>
+        {
+            renamed = true;
+            f.kind = ckpt_image::FILE_REG;
+            f.path_len = bad_path.len() as u32;
+            let mut p = f.encode().to_vec();
+            p.extend_from_slice(&bad_path);
+            Some(p)
+        }
+        _ => None,
+    })?;
+    c.eq("an open file to rename", true, renamed);
+    mark_log(name)?;
+    let mut runs = Vec::new();
+    let start = Instant::now();
+    for _ in 0..25 {
+        runs.push(attempt(pid, &hostile)?);
+    }
+    let burst_took = start.elapsed();
+    c.eq(
+        "25 restarts of a missing file: ENOENT each time",
+        true,
+        runs.iter().all(|o| *o == Outcome::Errno("ENOENT".into())),
+    );
+    let new = log_since_mark(name)?;
+    let shown = String::from_utf8_lossy(&new);
+    let lines = shown
+        .lines()
+        .filter(|l| l.contains("cannot reopen /tmp/no"))
+        .count();
+    c.eq(
+        "the path is shown escaped, on one line",
+        true,
+        shown.contains(r"cannot reopen /tmp/no\x1b[31m-such\x0afile (error -2)"),
+    );
+    c.eq(
+        "no raw escape byte reaches the log",
+        false,
+        new.contains(&0x1b),
+    );
+    c.eq(
+        "the 25 runs fit in one interval of the limit (5 s)",
+        true,
+        burst_took < Duration::from_secs(5),
+    );
+    c.eq("lines printed of the 25", 10, lines);
+    std::thread::sleep(Duration::from_millis(5200));
+    let _ = attempt(pid, &hostile)?;
+    let new = log_since_mark(name)?;
+    let suppressed = String::from_utf8_lossy(&new)
+        .lines()
+        .filter_map(|l| {
+            let (n, _) = l.split_once(" similar messages suppressed")?;
+            n.rsplit(' ').next()?.parse::<usize>().ok()
+        })
+        .last()
+        .unwrap_or(0);
+    c.eq(
+        "the next line 5 s later says how many were dropped",
+        25 - lines,
+        suppressed,
+    );
+    eprintln!("log burst: 25 runs in {burst_took:?}, {lines} lines, {suppressed} suppressed");
+
     // The kernel still restarts the good image afterwards.
     c.eq(
         "the good image still restarts (the counter runs and exits)",
@@ -387,4 +459,21 @@ fn pipe() -> Result<(OwnedFd, fs::File)> {
     // SAFETY: F_SETPIPE_SZ on our own pipe.
     unsafe { nix::libc::fcntl(w.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20) };
     Ok((r, fs::File::from(w)))
+}
+
+/// Writes a marker line into the kernel log.
+fn mark_log(name: &str) -> Result<()> {
+    fs::write("/dev/kmsg", format!("ckpt-scenarios: {name}: mark\n"))?;
+    Ok(())
+}
+
+/// The kernel log after the last marker, as `dmesg` prints it (raw bytes).
+fn log_since_mark(name: &str) -> Result<Vec<u8>> {
+    let log = std::process::Command::new("/bin/dmesg").output()?.stdout;
+    let mark = format!("ckpt-scenarios: {name}: mark");
+    let at = log
+        .windows(mark.len())
+        .rposition(|w| w == mark.as_bytes())
+        .context("the marker is not in the kernel log")?;
+    Ok(log.get(at..).unwrap_or(&[]).to_vec())
 }
