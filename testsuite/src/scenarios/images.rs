@@ -391,7 +391,8 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
         _ => None,
     })?;
     c.eq("an open file to rename", true, renamed);
-    mark_log(name)?;
+    super::fresh_log_window();
+    super::mark_log(name)?;
     let mut runs = Vec::new();
     let start = Instant::now();
     for _ in 0..25 {
@@ -403,7 +404,7 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
         true,
         runs.iter().all(|o| *o == Outcome::Errno("ENOENT".into())),
     );
-    let new = log_since_mark(name)?;
+    let new = super::log_since_mark(name)?;
     let shown = String::from_utf8_lossy(&new);
     let lines = shown
         .lines()
@@ -427,7 +428,7 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
     c.eq("lines printed of the 25", 10, lines);
     std::thread::sleep(Duration::from_millis(5200));
     let _ = attempt(pid, &hostile)?;
-    let new = log_since_mark(name)?;
+    let new = super::log_since_mark(name)?;
     let suppressed = String::from_utf8_lossy(&new)
         .lines()
         .filter_map(|l| {
@@ -459,21 +460,4 @@ fn pipe() -> Result<(OwnedFd, fs::File)> {
     // SAFETY: F_SETPIPE_SZ on our own pipe.
     unsafe { nix::libc::fcntl(w.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20) };
     Ok((r, fs::File::from(w)))
-}
-
-/// Writes a marker line into the kernel log.
-fn mark_log(name: &str) -> Result<()> {
-    fs::write("/dev/kmsg", format!("ckpt-scenarios: {name}: mark\n"))?;
-    Ok(())
-}
-
-/// The kernel log after the last marker, as `dmesg` prints it (raw bytes).
-fn log_since_mark(name: &str) -> Result<Vec<u8>> {
-    let log = std::process::Command::new("/bin/dmesg").output()?.stdout;
-    let mark = format!("ckpt-scenarios: {name}: mark");
-    let at = log
-        .windows(mark.len())
-        .rposition(|w| w == mark.as_bytes())
-        .context("the marker is not in the kernel log")?;
-    Ok(log.get(at..).unwrap_or(&[]).to_vec())
 }

@@ -601,11 +601,6 @@ fn corrupt_vma(image: &mut [u8], root: i32) -> Result<Corruption> {
     })
 }
 
-fn dmesg() -> Result<String> {
-    let out = Command::new("/bin/dmesg").output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// A multi-process image (the `sessions` workload) with one VMA of a later
 /// task corrupted: `ckpt restart` must fail with a message naming the
 /// failure, leave no process with a saved pid behind (every task killed,
@@ -637,7 +632,9 @@ pub(super) fn err_restart_tree_corrupt(name: &str) -> Result<ScenarioResult> {
         "ok",
         ckpt::inspect::parse(&bytes).map_or_else(|e| e.to_string(), |_| "ok".into()),
     );
-    let log_before = dmesg()?;
+    // Other scenarios use the same message sites (ten lines a window).
+    super::fresh_log_window();
+    super::mark_log(name)?;
     let out = Command::new(CKPT).args(["restart", &img]).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     c.eq(
@@ -681,8 +678,7 @@ pub(super) fn err_restart_tree_corrupt(name: &str) -> Result<ScenarioResult> {
         "[]",
         listed(&name_all(&left)),
     );
-    let log = dmesg()?;
-    let log = log.strip_prefix(log_before.as_str()).unwrap_or(&log);
+    let log = String::from_utf8_lossy(&super::log_since_mark(name)?).into_owned();
     // What restart(2) logged, shown when a line is missing.
     let restart_lines: Vec<&str> = log.lines().filter(|l| l.contains("restart:")).collect();
     let shown = format!("{restart_lines:?}");
@@ -873,8 +869,10 @@ pub(super) fn err_restart_coordinator_killed(name: &str) -> Result<Vec<Check>> {
     c.eq("saved pids free", "[]", format!("{left:?}"));
     let job = Path::new(cgroup::ROOT).join(format!("restart-{root}"));
     let mut hit = false;
+    // The scenarios before used up the "tree failed" line's window.
+    super::fresh_log_window();
     for _ in 0..5 {
-        let log_before = dmesg()?.len();
+        super::mark_log(name)?;
         let mut restarted = spawn_restart(&img)?;
         let coordinator = restarted.id();
         let syscall = format!("/proc/{coordinator}/syscall");
@@ -893,8 +891,7 @@ pub(super) fn err_restart_coordinator_killed(name: &str) -> Result<Vec<Check>> {
         let _ = restarted.kill();
         let _ = restarted.wait();
         let left = wait_gone(&pids, Duration::from_secs(15));
-        let log = dmesg()?;
-        let new_log = log.get(log_before..).unwrap_or("");
+        let new_log = String::from_utf8_lossy(&super::log_since_mark(name)?).into_owned();
         let _ = cgroup::kill(&job);
         let _ = wait_gone(&pids, Duration::from_secs(10));
         let _ = fs::remove_dir(&job);
