@@ -63,7 +63,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if flags & image::CHECKPOINT_SUBTREE == 0 && !root.is_pidns_init() {
         return Err(EINVAL);
     }
-    let forest = Forest::collect(&root)?;
+    let mut forest = Forest::collect(&root)?;
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
@@ -98,9 +98,10 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         w.record(RecordType::Task, &row.encode())?;
     }
     let mut objs = ObjHash::new();
-    for (task, row) in forest.tasks().iter().zip(rows.iter()) {
+    for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
-            dump_task(&mut w, task, row, &mut objs)?;
+            let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
+            dump_task(&mut w, task, row, exec_id, &mut objs)?;
         }
     }
     w.finish()
@@ -118,18 +119,35 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 /// state is read, under its exec lock, which is held until the task's
 /// last record: the task cannot pass exec's point of no return meanwhile,
 /// and the mm is taken with `mm_access` and must be the task's still.
-/// A task thawed meanwhile fails the call with `-EBUSY`, one whose access
-/// changed with `-EPERM`.
-fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut ObjHash) -> Result {
+/// A task whose access changed fails the call with `-EPERM`, one thawed
+/// meanwhile or that exec'd since the access check (`exec_id`, its exec
+/// count then) with `-EBUSY`.
+fn dump_task(
+    w: &mut ImageWriter,
+    task: &TaskRef,
+    row: &TaskEntry,
+    exec_id: u64,
+    objs: &mut ObjHash,
+) -> Result {
     let mm = if row.is_thread() {
         None
     } else {
         Some(MmRef::access(task).map_err(|e| {
-            ckpt_err!("checkpoint: pid {}: no access to its memory now\n", row.pid);
-            if e == EACCES {
-                EPERM
+            if e == ESRCH {
+                // No mm: the task was killed meanwhile (a fatal signal
+                // ends a frozen task too).
+                ckpt_err!(
+                    "checkpoint: pid {} exited while the image was written\n",
+                    row.pid
+                );
+                EBUSY
             } else {
-                e
+                ckpt_err!("checkpoint: pid {}: no access to its memory now\n", row.pid);
+                if e == EACCES {
+                    EPERM
+                } else {
+                    e
+                }
             }
         })?)
     };
@@ -140,6 +158,13 @@ fn dump_task(w: &mut ImageWriter, task: &TaskRef, row: &TaskEntry, objs: &mut Ob
             row.pid
         );
         return Err(EPERM);
+    }
+    if task.self_exec_id() != exec_id {
+        ckpt_err!(
+            "checkpoint: pid {} exec'd a program while the image was written\n",
+            row.pid
+        );
+        return Err(EBUSY);
     }
     if !task.is_frozen() || mm.as_ref().is_some_and(|m| !m.is_of(task)) {
         ckpt_err!(

@@ -45,6 +45,8 @@ impl Drop for TasklistReadGuard {
 /// The tasks of a subtree, each with a reference held.
 pub(crate) struct Forest {
     tasks: KVVec<TaskRef>,
+    /// Each task's exec count, read by [`Forest::check_access`].
+    exec_ids: KVVec<u64>,
 }
 
 /// How many times the walk is retried when the tree grows under it.
@@ -75,7 +77,12 @@ impl Forest {
             };
             // `tasks` (and the references in it) is dropped outside the lock.
             match walk {
-                Walk::Complete => return Ok(Self { tasks }),
+                Walk::Complete => {
+                    return Ok(Self {
+                        tasks,
+                        exec_ids: KVVec::new(),
+                    })
+                }
                 Walk::Overflow => continue,
                 Walk::RootGone => return Err(ESRCH),
             }
@@ -88,14 +95,24 @@ impl Forest {
         &self.tasks
     }
 
-    /// `-EPERM` unless the caller may attach to every task.
-    pub(crate) fn check_access(&self) -> Result {
+    /// `-EPERM` unless the caller may attach to every task. Each task's
+    /// exec count is read first: a task that execs after this check is
+    /// found out when its state is read ([`Forest::exec_id`]).
+    pub(crate) fn check_access(&mut self) -> Result {
+        let mut ids = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
         for t in self.tasks.iter() {
+            ids.push(t.self_exec_id(), GFP_KERNEL)?;
             if !t.may_checkpoint() {
                 return Err(EPERM);
             }
         }
+        self.exec_ids = ids;
         Ok(())
+    }
+
+    /// The exec count of the `i`th task when its access was checked.
+    pub(crate) fn exec_id(&self, i: usize) -> Option<u64> {
+        self.exec_ids.get(i).copied()
     }
 
     /// `-EBUSY` unless every task is frozen by the cgroup v2 freezer or is

@@ -200,6 +200,12 @@ impl TaskRef {
         Ok(ExecGuard(self))
     }
 
+    /// How many times the task has exec'd (`self_exec_id`).
+    pub(crate) fn self_exec_id(&self) -> u64 {
+        // SAFETY: the task is valid; a plain read.
+        unsafe { bindings::ckpt_self_exec_id(self.as_ptr()) }
+    }
+
     /// What a restart could not bring back of this task (its own state:
     /// seccomp, namespaces, POSIX timers, perf events…), as a phrase for
     /// the kernel log, or `None`.

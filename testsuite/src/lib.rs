@@ -17,6 +17,8 @@ pub mod state;
 pub const SCENARIOS: &[&str] = &[
     "layout_selfcheck",
     "err_restart_unprivileged",
+    "err_checkpoint_thaw_exec_race",
+    "err_checkpoint_faults",
     "single_sleeper",
     "parent_three_children",
     "session_two_groups",

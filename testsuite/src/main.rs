@@ -6,6 +6,8 @@
 //!   writes JSON lines (see the `testsuite` library) to PATH.
 //! - `ckpt-scenarios one NAME`: runs one scenario, prints its result as JSON.
 //! - `ckpt-scenarios workload KIND READY-FILE`: a process tree to checkpoint.
+//! - `ckpt-scenarios attack CASE IMAGE SCENARIO`, `ckpt-scenarios race ROOT
+//!   CHILD CGROUP`: run as uid 1000 by the unprivileged scenarios.
 //! - `ckpt-scenarios bench [--runs N]`: the benchmark tables (bench.rs).
 //! - `ckpt-scenarios state PID`: the state of the tree rooted at PID as the
 //!   tree restart scenarios compare it (one line per task), to look at a
@@ -175,6 +177,12 @@ fn main() -> Result<()> {
                 _ => 5,
             };
             bench::run(runs)
+        }
+        Some("race") => {
+            let root = args.get(2).context("race: root pid missing")?.parse()?;
+            let child = args.get(3).context("race: child pid missing")?.parse()?;
+            let cg = args.get(4).context("race: cgroup missing")?;
+            scenarios::faults::race(root, child, cg)
         }
         Some("attack") => {
             let case = args.get(2).context("attack: case missing")?;

@@ -18,13 +18,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testsuite::{Check, Namer, RawRow, ScenarioResult};
 
+pub(crate) mod faults;
 pub(crate) mod hostile;
 pub(crate) mod images;
 mod tree;
 
-const CKPT: &str = "/bin/ckpt";
+pub(crate) const CKPT: &str = "/bin/ckpt";
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-const SUBTREE: u64 = ckpt_image::CHECKPOINT_SUBTREE;
+pub(crate) const SUBTREE: u64 = ckpt_image::CHECKPOINT_SUBTREE;
 
 /// What `ckpt inspect --json` prints (the fields checked here).
 #[derive(Deserialize)]
@@ -480,13 +481,13 @@ fn ns_init_of(w: &Workload) -> Result<i32> {
     Ok(first.parse()?)
 }
 
-fn output_file(name: &str) -> Result<(PathBuf, File)> {
+pub(crate) fn output_file(name: &str) -> Result<(PathBuf, File)> {
     let p = PathBuf::from(format!("/tmp/{name}.img"));
     let f = File::create(&p)?;
     Ok((p, f))
 }
 
-fn size(p: &Path) -> u64 {
+pub(crate) fn size(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(u64::MAX)
 }
 
@@ -1537,6 +1538,8 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_eopnotsupp_not_carried" => checks_only(err_eopnotsupp_not_carried(name)),
         "err_restart_hostile_images" => checks_only(images::err_restart_hostile_images(name)),
         "err_restart_unprivileged" => checks_only(hostile::err_restart_unprivileged(name)),
+        "err_checkpoint_thaw_exec_race" => checks_only(faults::err_checkpoint_thaw_exec_race(name)),
+        "err_checkpoint_faults" => checks_only(faults::err_checkpoint_faults(name)),
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),

@@ -75,6 +75,34 @@ fn sleeper(ready_path: &Path) -> Result<()> {
     ready(ready_path)
 }
 
+/// A parent and a child that, on SIGUSR1, execs the program at
+/// `/tmp/NAME-exec` (for ready file `/tmp/ready-NAME`) as a sleeper with
+/// ready file `/tmp/ready-NAME-exec`: a setuid copy or a plain one.
+fn exec_on_usr1(ready_path: &Path) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    name("parent");
+    let mut usr1 = SigSet::empty();
+    usr1.add(Signal::SIGUSR1);
+    usr1.thread_block()?;
+    let s = ready_path.to_string_lossy();
+    let target = CString::new(s.replace("ready-", "") + "-exec")?;
+    let child_ready = CString::new(format!("{s}-exec"))?;
+    spawn("waiter", move || {
+        if usr1.wait().is_ok() {
+            let _ = SigSet::empty().thread_set_mask();
+            let argv = [
+                target.clone(),
+                CString::from(c"workload"),
+                CString::from(c"sleeper"),
+                child_ready,
+            ];
+            let _ = nix::unistd::execv(&target, &argv);
+        }
+        std::process::exit(1)
+    })?;
+    ready(ready_path)
+}
+
 fn parent_three_children(ready_path: &Path) -> Result<()> {
     name("parent");
     for i in 1..=3 {
@@ -1363,6 +1391,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
     }
     match kind {
         "sleeper" => sleeper(ready_path)?,
+        "exec_on_usr1" => exec_on_usr1(ready_path)?,
         "parent_three_children" => parent_three_children(ready_path)?,
         "session_two_groups" => session_two_groups(ready_path)?,
         "zombie_child" => zombie_child(ready_path)?,

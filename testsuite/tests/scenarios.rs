@@ -84,6 +84,8 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_eopnotsupp_not_carried("err_eopnotsupp_not_carried")]
 #[case::err_restart_hostile_images("err_restart_hostile_images")]
 #[case::err_restart_unprivileged("err_restart_unprivileged")]
+#[case::err_checkpoint_thaw_exec_race("err_checkpoint_thaw_exec_race")]
+#[case::err_checkpoint_faults("err_checkpoint_faults")]
 #[case::restart_tree_pipeline("restart_tree_pipeline")]
 #[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]
 #[case::restart_tree_shared_memory("restart_tree_shared_memory")]
