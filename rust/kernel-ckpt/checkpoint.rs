@@ -67,6 +67,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
+    forest.check_pid_ns(if flags & image::CHECKPOINT_SUBTREE == 0 {
+        root.active_pid_ns()
+    } else {
+        ns.as_ptr()
+    })?;
     forest.check_supported()?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its

@@ -140,22 +140,7 @@ impl Forest {
             if !t.is_group_leader() || t.exit_state() != 0 {
                 continue;
             }
-            let p = t.as_ptr();
-            // SAFETY: the task is referenced and frozen; `mm`, `files` and
-            // `fs` change only under task_lock (held here), and `sighand`
-            // only by the task itself in exec.
-            let ptrs = unsafe {
-                bindings::task_lock(p);
-                let r = [
-                    ((*p).mm as usize, "memory (CLONE_VM)"),
-                    ((*p).files as usize, "open file table (CLONE_FILES)"),
-                    ((*p).fs as usize, "filesystem context (CLONE_FS)"),
-                    ((*p).sighand as usize, "signal handlers (CLONE_SIGHAND)"),
-                ];
-                bindings::task_unlock(p);
-                r
-            };
-            for (ptr, what) in ptrs {
+            for (ptr, what) in shared_ptrs(t).into_iter().zip(SHARED) {
                 if ptr == 0 {
                     continue;
                 }
@@ -170,6 +155,81 @@ impl Forest {
                     return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
                 }
                 seen.push((ptr, what, i), GFP_KERNEL)?;
+            }
+        }
+        self.check_outside_sharing()
+    }
+
+    /// `-EOPNOTSUPP` if a task runs in another pid namespace than `ns`
+    /// (the caller's, or the namespace of a whole-namespace checkpoint):
+    /// pids are saved as `ns` sees them, and the task's own view of its
+    /// pid (getpid(2)) would change at restart.
+    pub(crate) fn check_pid_ns(&self, ns: *mut bindings::pid_namespace) -> Result {
+        for t in self.tasks.iter() {
+            crate::task::killable()?;
+            let theirs = t.active_pid_ns();
+            if !theirs.is_null() && theirs != ns {
+                ckpt_err!(
+                    "checkpoint: pid {} ({}) runs in a nested pid namespace (its pids would change): not supported\n",
+                    t.vpid(),
+                    crate::log::Shown(&t.comm())
+                );
+                return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+            }
+        }
+        Ok(())
+    }
+
+    /// `-EOPNOTSUPP` if a process's open file table, fs context or
+    /// handlers are also held by a task outside the tree (the
+    /// `CLONE_FILES`/`CLONE_FS`/`CLONE_SIGHAND` child of a process of the
+    /// tree that is not itself in it): its user count is more than the
+    /// tasks of the tree that hold it. (Memory shared that way is refused
+    /// by `mm::unsupported`.)
+    fn check_outside_sharing(&self) -> Result {
+        // The objects of every live task, one sorted list per kind.
+        let mut held: [KVVec<usize>; 3] = [KVVec::new(), KVVec::new(), KVVec::new()];
+        for t in self.tasks.iter() {
+            crate::task::killable()?;
+            if t.exit_state() != 0 {
+                continue;
+            }
+            let ptrs = shared_ptrs(t);
+            for (list, ptr) in held.iter_mut().zip(ptrs.iter().skip(1)) {
+                list.push(*ptr, GFP_KERNEL)?;
+            }
+        }
+        for list in held.iter_mut() {
+            list.sort_unstable();
+        }
+        for t in self.tasks.iter() {
+            crate::task::killable()?;
+            if !t.is_group_leader() || t.exit_state() != 0 {
+                continue;
+            }
+            let mut users = [0u32; 3];
+            // SAFETY: the task is referenced; the helper reads the counts
+            // under its task_lock into the three slots.
+            unsafe { bindings::ckpt_task_sharers(t.as_ptr(), users.as_mut_ptr()) };
+            let ptrs = shared_ptrs(t);
+            for (((list, ptr), users), what) in held
+                .iter()
+                .zip(ptrs.iter().skip(1))
+                .zip(users)
+                .zip(SHARED.iter().skip(1))
+            {
+                let start = list.partition_point(|p| p < ptr);
+                let end = list.partition_point(|p| p <= ptr);
+                let in_tree = end - start;
+                if *ptr != 0 && users as usize > in_tree {
+                    ckpt_err!(
+                        "checkpoint: pid {} ({}) shares its {} with a process outside the tree: not supported\n",
+                        t.vpid(),
+                        crate::log::Shown(&t.comm()),
+                        what
+                    );
+                    return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+                }
             }
         }
         Ok(())
@@ -327,5 +387,33 @@ unsafe fn walk(root: &TaskRef, tasks: &mut KVVec<TaskRef>) -> Walk {
             i += 1;
         }
         Walk::Complete
+    }
+}
+
+/// What [`shared_ptrs`] returns, in order, as the kernel log names it.
+const SHARED: [&str; 4] = [
+    "memory (CLONE_VM)",
+    "open file table (CLONE_FILES)",
+    "filesystem context (CLONE_FS)",
+    "signal handlers (CLONE_SIGHAND)",
+];
+
+/// The addresses of a task's mm, file table, fs context and handlers (0
+/// for one it has not), only to be compared.
+fn shared_ptrs(t: &TaskRef) -> [usize; 4] {
+    let p = t.as_ptr();
+    // SAFETY: the task is referenced and frozen; `mm`, `files` and `fs`
+    // change only under task_lock (held here), and `sighand` only by the
+    // task itself in exec.
+    unsafe {
+        bindings::task_lock(p);
+        let r = [
+            (*p).mm as usize,
+            (*p).files as usize,
+            (*p).fs as usize,
+            (*p).sighand as usize,
+        ];
+        bindings::task_unlock(p);
+        r
     }
 }

@@ -110,13 +110,20 @@ impl Resume {
 }
 
 /// Reads header and forest of an image; the header's kernel release must
-/// be this kernel's (the vdso is mapped from this kernel's image). Returns
-/// the number of task rows that follow.
+/// be this kernel's (the vdso is mapped from this kernel's image), and
+/// the image one of a subtree: the pids of a whole pid namespace are saved
+/// as the checkpointing process saw them, not as the tasks inside do, and
+/// restarting them needs a namespace of their own (`-EOPNOTSUPP` until
+/// then). Returns the number of task rows that follow.
 pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
-    let release = match r.next()? {
-        Item::Header(h) => h.release,
+    let (release, flags) = match r.next()? {
+        Item::Header(h) => (h.release, h.flags),
         _ => return Err(bad("no header")),
     };
+    if flags & crate::image::CHECKPOINT_SUBTREE == 0 {
+        ckpt_err!("restart: the image is of a whole pid namespace: not supported yet\n");
+        return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+    }
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
     if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b as u8) {

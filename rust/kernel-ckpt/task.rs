@@ -129,6 +129,13 @@ impl TaskRef {
         }
     }
 
+    /// The task's active pid namespace (NULL once it is reaped).
+    pub(crate) fn active_pid_ns(&self) -> *mut bindings::pid_namespace {
+        // SAFETY: the task is valid and referenced; the namespace is only
+        // compared.
+        unsafe { bindings::task_active_pid_ns(self.as_ptr()) }
+    }
+
     /// Whether the task is the init task (child reaper) of its own active
     /// pid namespace.
     pub(crate) fn is_pidns_init(&self) -> bool {
@@ -345,6 +352,9 @@ fn misc_fixed(task: &TaskRef) -> TaskMisc {
         if bindings::ckpt_no_new_privs(t) {
             m.flags |= MISC_NO_NEW_PRIVS;
         }
+        if bindings::ckpt_task_dumpable(t) == 0 {
+            m.flags |= crate::image::MISC_NOT_DUMPABLE;
+        }
         bindings::ckpt_itimers_get(t, m.itimers.as_mut_ptr());
         if bindings::ckpt_is_child_subreaper(t) {
             m.flags |= crate::image::MISC_CHILD_SUBREAPER;
@@ -559,10 +569,14 @@ pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
         // SAFETY: sets a flag of current that can never be cleared.
         unsafe { bindings::ckpt_set_no_new_privs() };
     }
-    // commit_creds() clears the parent-death signal when the ids change:
-    // it is set after them.
-    // SAFETY: current's own field.
-    unsafe { (*bindings::get_current()).pdeath_signal = m.pdeath_signal };
+    // commit_creds() clears the parent-death signal and resets the
+    // dumpable mode when the ids change: both are set after them. Either
+    // dumpable mode is one prctl(PR_SET_DUMPABLE) gives any process.
+    // SAFETY: current's own field; the helper sets current's mm's mode.
+    unsafe {
+        (*bindings::get_current()).pdeath_signal = m.pdeath_signal;
+        bindings::ckpt_set_dumpable(m.flags & crate::image::MISC_NOT_DUMPABLE == 0);
+    }
     Ok(())
 }
 

@@ -24,7 +24,7 @@ pub const SCENARIOS: &[&str] = &[
     "session_two_groups",
     "zombie_child",
     "four_threads",
-    "orphan_reparented_to_init",
+    "orphan_reparented_to_subreaper",
     "whole_pidns",
     "tree_100",
     "heap_64m",

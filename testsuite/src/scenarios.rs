@@ -437,6 +437,32 @@ fn tree_scenario(
         table.status.code().unwrap_or(-1),
     );
     let state = compare_state(&mut c, &namer, &truth, &fs::read(&img_path)?)?;
+    if flags & SUBTREE == 0 {
+        // Its pids are the checkpointing process's view: restart(2)
+        // refuses such an image rather than change every getpid(). (The
+        // header is checked first: any process may try.)
+        let img = File::open(&img_path)?;
+        // SAFETY: the child only calls restart(2) and leaves.
+        let status = match unsafe { fork() }? {
+            ForkResult::Child => {
+                let code = match sys_restart(0, img.as_fd(), 0) {
+                    Ok(()) => 0,
+                    Err(e) => e as i32,
+                };
+                // SAFETY: leave at once.
+                unsafe { nix::libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => waitpid(child, None)?,
+        };
+        c.eq(
+            "restart(2) of a whole-namespace image",
+            "EOPNOTSUPP",
+            match status {
+                WaitStatus::Exited(_, e) => errno_name(Errno::from_raw(e)),
+                other => format!("{other:?}"),
+            },
+        );
+    }
     Ok(ScenarioResult {
         truth: namer.rows(&truth),
         image: namer.rows(&image_rows(&img)),
@@ -1403,6 +1429,15 @@ fn err_eopnotsupp_not_carried(name: &str) -> Result<Vec<Check>> {
         let job = format!("{name}-{kind}");
         let w = Workload::start(&job, &format!("holds_{kind}"))?;
         let (p, f) = output_file(&job)?;
+        // The line names the task that holds the state: the root or a
+        // child of it.
+        let mut tree = vec![w.pid];
+        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
+        tree.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
         cgroup::freeze(&w.cg, Duration::from_secs(5))?;
         c.errno(
             &format!("{kind}: checkpoint(2)"),
@@ -1416,7 +1451,10 @@ fn err_eopnotsupp_not_carried(name: &str) -> Result<Vec<Check>> {
         let line = log
             .lines()
             .rev()
-            .find(|l| l.contains(&format!("checkpoint: pid {} (holds)", w.pid)))
+            .find(|l| {
+                tree.iter()
+                    .any(|p| l.contains(&format!("checkpoint: pid {p} (holds)")))
+            })
             .unwrap_or("");
         c.eq(
             format!("{kind}: the kernel log names the pid and says {phrase:?}"),
@@ -1499,7 +1537,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "session_two_groups" => tree_scenario(name, "session_two_groups", None, SUBTREE),
         "zombie_child" => tree_scenario(name, "zombie_child", None, SUBTREE),
         "four_threads" => tree_scenario(name, "four_threads", None, SUBTREE),
-        "orphan_reparented_to_init" => tree_scenario(name, "orphan", None, SUBTREE),
+        "orphan_reparented_to_subreaper" => tree_scenario(name, "orphan_subreaper", None, SUBTREE),
         "whole_pidns" => tree_scenario(name, "orphan", Some(ns_init_of), 0),
         "tree_100" => tree_scenario(name, "tree_100", None, SUBTREE),
         "heap_64m" => tree_scenario(name, "heap_64m", None, SUBTREE),

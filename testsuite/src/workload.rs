@@ -213,6 +213,28 @@ fn orphan(ready_path: &Path) -> Result<()> {
     ready(ready_path)
 }
 
+/// An orphan whose parent exited, reparented to the root of the tree, a
+/// child subreaper: outer (subreaper) -> orphan, once `middle` is gone.
+fn orphan_subreaper(ready_path: &Path) -> Result<()> {
+    name("outer");
+    prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    let (r, w) = pipe()?;
+    let middle = spawn("middle", || {
+        let _ = spawn("orphan", || {});
+        notify(&w);
+        // SAFETY: leave at once.
+        unsafe { nix::libc::_exit(0) }
+    })?;
+    wait_notified(&r, 1)?;
+    loop {
+        match waitpid(middle, None) {
+            Ok(WaitStatus::Exited(..)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    ready(ready_path)
+}
+
 /// 100 processes: the root, 9 children, 10 grandchildren under each.
 fn tree_100(ready_path: &Path) -> Result<()> {
     name("root");
@@ -962,6 +984,8 @@ fn misc_check(ready_path: &Path) -> Result<()> {
         libc::prctl(libc::PR_CAPBSET_DROP, 22 /* CAP_SYS_BOOT */, 0, 0, 0);
         set_caps(DROPPED_CAPS)?;
         libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        // Not dumpable (not traceable by its own user), as ssh-agent does.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     ready(ready_path)?;
     while !go.exists() {
@@ -1004,6 +1028,9 @@ fn misc_check(ready_path: &Path) -> Result<()> {
         if libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 {
             bad.push("no_new_privs");
         }
+        if libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) != 0 {
+            bad.push("not dumpable");
+        }
     }
     match get_caps() {
         Ok((eff, perm)) if eff & DROPPED_CAPS == 0 && perm & DROPPED_CAPS == 0 => {}
@@ -1038,6 +1065,10 @@ fn creds_check(ready_path: &Path) -> Result<()> {
         Uid::from_raw(1000),
         Uid::from_raw(1000),
     )?;
+    // Its dumpable mode (the change of ids made it non-dumpable): the
+    // same after the restart, whoever restarts it.
+    // SAFETY: a query of this process's own flag.
+    let dumpable_before = unsafe { nix::libc::prctl(nix::libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     ready(ready_path)?;
     while !go.exists() {
         std::thread::yield_now();
@@ -1056,11 +1087,13 @@ fn creds_check(ready_path: &Path) -> Result<()> {
             .iter()
             .all(|x| x.as_raw() == 1000)
         && groups == [100, 200];
+    // SAFETY: as above.
+    let dumpable = unsafe { nix::libc::prctl(nix::libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
     verdict(
         &result,
-        ok,
+        ok && dumpable == dumpable_before,
         format!(
-            "creds uid={} euid={} gid={} groups={groups:?}",
+            "creds uid={} euid={} gid={} groups={groups:?} dumpable={dumpable_before}->{dumpable}",
             u.real, u.effective, g.real
         ),
     )
@@ -1397,6 +1430,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "zombie_child" => zombie_child(ready_path)?,
         "four_threads" => four_threads(ready_path)?,
         "orphan" => orphan(ready_path)?,
+        "orphan_subreaper" => orphan_subreaper(ready_path)?,
         "tree_100" => tree_100(ready_path)?,
         "heap_64m" => heap_64m(ready_path)?,
         "counter_fpu" => counter_fpu(ready_path)?,

@@ -45,7 +45,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::session_two_groups("session_two_groups")]
 #[case::zombie_child("zombie_child")]
 #[case::four_threads("four_threads")]
-#[case::orphan_reparented_to_init("orphan_reparented_to_init")]
+#[case::orphan_reparented_to_subreaper("orphan_reparented_to_subreaper")]
 #[case::whole_pidns("whole_pidns")]
 #[case::tree_100("tree_100")]
 #[case::heap_64m("heap_64m")]

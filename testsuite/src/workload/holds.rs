@@ -26,6 +26,11 @@ pub const KINDS: &[(&str, &str)] = &[
     ("fifo", "is a named pipe (FIFO)"),
     ("deleted_file", "is a deleted file"),
     ("memfd", "is a file of an internal mount"),
+    (
+        "files_outside",
+        "shares its open file table (CLONE_FILES) with a process outside the tree",
+    ),
+    ("nested_pidns", "runs in a nested pid namespace"),
 ];
 
 fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
@@ -146,6 +151,32 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::memfd_create(c"holds".as_ptr(), 0).into(),
                     "memfd_create",
                 )?;
+            }
+            "files_outside" => {
+                // A sibling (CLONE_PARENT), not a child: outside the
+                // subtree, sharing this process's file table.
+                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+                nix::sched::clone(
+                    Box::new(|| loop {
+                        libc::pause();
+                    }),
+                    stack,
+                    nix::sched::CloneFlags::CLONE_FILES | nix::sched::CloneFlags::CLONE_PARENT,
+                    Some(libc::SIGCHLD),
+                )
+                .context("clone(CLONE_FILES | CLONE_PARENT)")?;
+            }
+            "nested_pidns" => {
+                // A child in a pid namespace of its own (pid 1 there).
+                check(
+                    libc::unshare(libc::CLONE_NEWPID).into(),
+                    "unshare(CLONE_NEWPID)",
+                )?;
+                if check(libc::fork().into(), "fork")? == 0 {
+                    loop {
+                        libc::pause();
+                    }
+                }
             }
             other => bail!("unknown kind of state {other}"),
         }

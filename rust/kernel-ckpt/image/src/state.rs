@@ -1135,8 +1135,12 @@ pub const SECUREBITS_MASK: u32 = 0xff;
 pub const MISC_CHILD_SUBREAPER: u32 = 1;
 /// `TaskMisc::flags`: the task set `PR_SET_NO_NEW_PRIVS`.
 pub const MISC_NO_NEW_PRIVS: u32 = 2;
+/// `TaskMisc::flags`: the process's memory is not dumpable
+/// (`PR_SET_DUMPABLE` 0, or made so by a setuid exec): not traceable by
+/// its own user.
+pub const MISC_NOT_DUMPABLE: u32 = 4;
 /// Every `MISC_*` flag.
-pub const MISC_FLAGS: u32 = MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS;
+pub const MISC_FLAGS: u32 = MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS | MISC_NOT_DUMPABLE;
 
 impl TaskMisc {
     /// Length of the fixed part; the supplementary gids follow.
