@@ -19,6 +19,7 @@ pub const SCENARIOS: &[&str] = &[
     "err_restart_unprivileged",
     "err_checkpoint_thaw_exec_race",
     "err_checkpoint_faults",
+    "err_ckpt_tool_messages",
     "single_sleeper",
     "parent_three_children",
     "session_two_groups",

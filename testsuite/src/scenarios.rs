@@ -21,6 +21,7 @@ use testsuite::{Check, Namer, RawRow, ScenarioResult};
 pub(crate) mod faults;
 pub(crate) mod hostile;
 pub(crate) mod images;
+mod tool;
 mod tree;
 
 pub(crate) const CKPT: &str = "/bin/ckpt";
@@ -1578,6 +1579,7 @@ pub fn run(name: &str) -> ScenarioResult {
         "err_restart_unprivileged" => checks_only(hostile::err_restart_unprivileged(name)),
         "err_checkpoint_thaw_exec_race" => checks_only(faults::err_checkpoint_thaw_exec_race(name)),
         "err_checkpoint_faults" => checks_only(faults::err_checkpoint_faults(name)),
+        "err_ckpt_tool_messages" => checks_only(tool::err_ckpt_tool_messages(name)),
         "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
         "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),

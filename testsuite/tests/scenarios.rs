@@ -86,6 +86,7 @@ fn result_of(name: &str) -> &'static ScenarioResult {
 #[case::err_restart_unprivileged("err_restart_unprivileged")]
 #[case::err_checkpoint_thaw_exec_race("err_checkpoint_thaw_exec_race")]
 #[case::err_checkpoint_faults("err_checkpoint_faults")]
+#[case::err_ckpt_tool_messages("err_ckpt_tool_messages")]
 #[case::restart_tree_pipeline("restart_tree_pipeline")]
 #[case::restart_tree_shared_stdout("restart_tree_shared_stdout")]
 #[case::restart_tree_shared_memory("restart_tree_shared_memory")]

@@ -25,7 +25,7 @@ use testsuite::Check;
 const USER: u32 = 1000;
 
 /// Waits until `f` holds, at most `limit`.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if f() {

@@ -1,0 +1,202 @@
+//! What `ckpt` tells its user when a checkpoint or a restart cannot be
+//! done: a task stopped, traced or outside the job's cgroup (each named,
+//! with the fix), and a `ckpt restart --detach` whose `restart(2)` fails
+//! (a failure, exit status 125, not a pid and 0) or succeeds (the pid, and
+//! the process runs as the saved one).
+
+use super::hostile::rewrite;
+use super::{checkpoint_kill, Checks, Workload, CKPT};
+use anyhow::{Context, Result};
+use ckpt::cgroup;
+use ckpt_image::Item;
+use nix::sys::ptrace;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use testsuite::Check;
+
+/// `ckpt checkpoint PID -o IMG`: (exit status, stderr).
+fn checkpoint(pid: i32, img: &str) -> Result<(i32, String)> {
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", img])
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    ))
+}
+
+/// Records whether `stderr` holds `want` (pids in it vary: the snapshot
+/// keeps "says so", or the whole stderr when it does not).
+fn says(c: &mut Checks, what: &str, stderr: &str, want: &str) {
+    c.eq(
+        what,
+        "says so",
+        if stderr.contains(want) {
+            "says so"
+        } else {
+            stderr
+        },
+    );
+}
+
+/// Scenario `err_ckpt_tool_messages`.
+pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+
+    // A stopped process.
+    let w = Workload::start(&format!("{name}-stopped"), "sleeper")?;
+    kill(Pid::from_raw(w.pid), Signal::SIGSTOP)?;
+    let stopped = super::faults::wait_until(Duration::from_secs(5), || {
+        fs::read_to_string(format!("/proc/{}/stat", w.pid)).is_ok_and(|s| s.contains(") T"))
+    });
+    c.eq("the sleeper is stopped", true, stopped);
+    let (code, err) = checkpoint(w.pid, &img)?;
+    c.eq("stopped: exit status", 1, code);
+    says(
+        &mut c,
+        "stopped: the message names the task and the fix",
+        &err,
+        &format!(
+            "pid {0} is stopped (SIGSTOP/SIGTSTP): continue it with `kill -CONT {0}`",
+            w.pid
+        ),
+    );
+    c.eq(
+        "stopped: no image left",
+        false,
+        std::path::Path::new(&img).exists(),
+    );
+    kill(Pid::from_raw(w.pid), Signal::SIGCONT)?;
+    drop(w);
+
+    // A traced process (this one is its tracer).
+    let w = Workload::start(&format!("{name}-traced"), "sleeper")?;
+    let tracee = Pid::from_raw(w.pid);
+    ptrace::attach(tracee).context("PTRACE_ATTACH")?;
+    let _ = waitpid(tracee, None);
+    let (code, err) = checkpoint(w.pid, &img)?;
+    c.eq("traced: exit status", 1, code);
+    says(
+        &mut c,
+        "traced: the message names the tracer",
+        &err,
+        &format!(
+            "pid {} is traced by pid {} (a debugger): detach it first",
+            w.pid,
+            std::process::id()
+        ),
+    );
+    let _ = ptrace::detach(tracee, None);
+    drop(w);
+
+    // A child moved out of the job's cgroup.
+    let w = Workload::start(&format!("{name}-outside"), "parent_three_children")?;
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("no child")?
+        .parse()?;
+    let other = cgroup::create(&format!("{name}-other"))?;
+    cgroup::add(&other, child)?;
+    let (code, err) = checkpoint(w.pid, &img)?;
+    c.eq("outside: exit status", 1, code);
+    says(
+        &mut c,
+        "outside: the message names the task and its cgroup",
+        &err,
+        &format!("pid {child} is outside the job's cgroup"),
+    );
+    c.eq(
+        "outside: the job runs on, thawed",
+        false,
+        cgroup::is_frozen(&w.cg)?,
+    );
+    cgroup::add(&w.cg, child)?;
+    let _ = fs::remove_dir(&other);
+    drop(w);
+
+    // --detach: a restart(2) that fails (its stdin's file is gone), then
+    // one that succeeds.
+    let w = Workload::start(&format!("{name}-detach"), "sleeper")?;
+    let pid = w.pid;
+    checkpoint_kill(&mut c, pid, &img)?;
+    drop(w);
+    let good = fs::read(&img)?;
+    let mut renamed = false;
+    let gone = format!("/tmp/{name}-gone");
+    let bad = rewrite(&good, |item| match item {
+        Item::File(mut f, _) if !renamed => {
+            renamed = true;
+            f.kind = ckpt_image::FILE_REG;
+            f.path_len = gone.len() as u32;
+            let mut p = f.encode().to_vec();
+            p.extend_from_slice(gone.as_bytes());
+            Some(p)
+        }
+        _ => None,
+    })?;
+    let bad_img = format!("/tmp/{name}-bad.img");
+    fs::write(&bad_img, bad)?;
+    let out = Command::new(CKPT)
+        .args(["restart", "--detach", &bad_img])
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    c.eq(
+        "--detach, restart(2) fails: exit status",
+        125,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "--detach, restart(2) fails: no pid printed",
+        "",
+        String::from_utf8_lossy(&out.stdout).trim(),
+    );
+    says(
+        &mut c,
+        "--detach, restart(2) fails: the message names the cause",
+        &err,
+        "is gone (the kernel log names it)",
+    );
+    says(
+        &mut c,
+        "--detach, restart(2) fails: and where",
+        &err,
+        "(restart(2) failed at record",
+    );
+    c.eq(
+        "--detach, restart(2) fails: no process with the saved pid",
+        false,
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+    );
+    let start = Instant::now();
+    let out = Command::new(CKPT)
+        .args(["restart", "--detach", &img])
+        .output()?;
+    c.eq("--detach: exit status", 0, out.status.code().unwrap_or(-1));
+    c.eq(
+        "--detach: prints the saved pid",
+        true,
+        String::from_utf8_lossy(&out.stdout).trim() == pid.to_string(),
+    );
+    c.eq(
+        "--detach: the process runs as the saved one when ckpt returns",
+        "sleeper",
+        fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .trim(),
+    );
+    eprintln!("--detach returned after {:?}", start.elapsed());
+    let job = std::path::Path::new(cgroup::ROOT).join(format!("restart-{pid}"));
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = super::faults::wait_until(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let _ = fs::remove_dir(&job);
+    Ok(c.0)
+}
