@@ -412,7 +412,16 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
     let nr_open = u64::from(unsafe {
         core::ptr::read_volatile(core::ptr::addr_of!(bindings::sysctl_nr_open))
     });
-    for (i, ((_, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
+    for (i, ((cur, max), have)) in m.rlimits.iter().zip(ours.iter()).enumerate() {
+        // SAFETY: the LSM hook setrlimit(2) calls, for current.
+        let r = unsafe { bindings::ckpt_may_setrlimit(i as u32, *cur, *max) };
+        if r != 0 {
+            ckpt_err!(
+                "restart: resource limit {} refused by the security module\n",
+                i
+            );
+            return Err(Error::from_errno(r));
+        }
         // SAFETY: capable() only reads current's credentials.
         if *max > have.rlim_max as u64
             && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
