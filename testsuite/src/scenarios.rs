@@ -499,13 +499,25 @@ fn pipe_to_inspect(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-fn ns_init_of(w: &Workload) -> Result<i32> {
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let first = children
+/// The children of process `pid` (of its main thread), oldest first.
+pub(crate) fn children_of(pid: i32) -> Result<Vec<i32>> {
+    let text = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    Ok(text
         .split_whitespace()
-        .next()
-        .context("outer has no child")?;
-    Ok(first.parse()?)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?)
+}
+
+/// The `n`th child of process `pid`.
+pub(crate) fn nth_child(pid: i32, n: usize) -> Result<i32> {
+    children_of(pid)?
+        .get(n)
+        .copied()
+        .with_context(|| format!("process {pid} has no child number {n}"))
+}
+
+fn ns_init_of(w: &Workload) -> Result<i32> {
+    nth_child(w.pid, 0)
 }
 
 pub(crate) fn output_file(name: &str) -> Result<(PathBuf, File)> {
@@ -660,12 +672,7 @@ fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
     let w = Workload::start(name, "shared_files_table")?;
     let mut c = Checks(Vec::new());
     let (p, f) = output_file(name)?;
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let child: i32 = children
-        .split_whitespace()
-        .next()
-        .context("no child")?
-        .parse()?;
+    let child = nth_child(w.pid, 0)?;
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
     c.errno(
         "processes sharing a file table",
@@ -737,12 +744,7 @@ fn err_ebusy_not_frozen(name: &str) -> Result<Vec<Check>> {
     );
     c.eq("bytes written", 0, size(&p));
     // One child moved to another cgroup: the rest frozen, that one not.
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let child: i32 = children
-        .split_whitespace()
-        .nth(1)
-        .context("no second child")?
-        .parse()?;
+    let child = nth_child(w.pid, 1)?;
     let other = cgroup::create(&format!("{name}-other"))?;
     cgroup::add(&other, child)?;
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
@@ -1433,12 +1435,7 @@ fn err_eopnotsupp_not_carried(name: &str) -> Result<Vec<Check>> {
         // The line names the task that holds the state: the root or a
         // child of it.
         let mut tree = vec![w.pid];
-        let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-        tree.extend(
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok()),
-        );
+        tree.extend(children_of(w.pid)?);
         cgroup::freeze(&w.cg, Duration::from_secs(5))?;
         c.errno(
             &format!("{kind}: checkpoint(2)"),

@@ -56,6 +56,23 @@ fn small_pipe() -> Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
+/// The checkpoint thread of [`checkpoint_into_small_pipe`].
+type CheckpointCall = std::thread::JoinHandle<Result<(), nix::errno::Errno>>;
+
+/// Starts checkpoint(2) of `root`'s subtree on a thread of its own, into a
+/// one-page pipe nobody reads yet: (the read end, the thread, its tid).
+fn checkpoint_into_small_pipe(root: i32) -> Result<(OwnedFd, CheckpointCall, i32)> {
+    let (r, w) = small_pipe()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let call = std::thread::spawn(move || {
+        let _ = tx.send(nix::unistd::gettid().as_raw());
+        let res = sys_checkpoint(root, w.as_fd(), SUBTREE);
+        drop(w);
+        res
+    });
+    Ok((r, call, rx.recv()?))
+}
+
 /// The records of the image bytes `img` (possibly cut short) that belong
 /// to the task `pid`: from its TaskState record to its TaskEnd.
 fn records_of(img: &[u8], pid: i32) -> usize {
@@ -87,15 +104,7 @@ fn records_of(img: &[u8], pid: i32) -> usize {
 pub(crate) fn race(root: i32, child: i32, cg: &str) -> Result<()> {
     let cg = Path::new(cg);
     cgroup::freeze(cg, Duration::from_secs(5))?;
-    let (r, w) = small_pipe()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let call = std::thread::spawn(move || {
-        let _ = tx.send(nix::unistd::gettid().as_raw());
-        let res = sys_checkpoint(root, w.as_fd(), SUBTREE);
-        drop(w);
-        res
-    });
-    let tid = rx.recv()?;
+    let (r, call, tid) = checkpoint_into_small_pipe(root)?;
     let stalled = wait_until(Duration::from_secs(10), || asleep_in(tid, "463"));
     println!("stalled {stalled}");
     cgroup::thaw(cg)?;
@@ -173,12 +182,7 @@ fn start_as_user(job: &str) -> Result<(i32, i32, std::path::PathBuf)> {
     if !wait_until(Duration::from_secs(20), || Path::new(&ready).exists()) {
         bail!("workload exec_on_usr1 not ready");
     }
-    let children = fs::read_to_string(format!("/proc/{root}/task/{root}/children"))?;
-    let waiter: i32 = children
-        .split_whitespace()
-        .next()
-        .context("no child")?
-        .parse()?;
+    let waiter = super::nth_child(root, 0)?;
     Ok((root, waiter, cg))
 }
 
@@ -394,23 +398,9 @@ pub(crate) fn err_checkpoint_faults(name: &str) -> Result<Vec<Check>> {
     // 3. A task of the tree killed while the checkpoint waits on its
     // output, before the task's turn.
     let w = Workload::start(&format!("{name}-three"), "parent_three_children")?;
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let last: i32 = children
-        .split_whitespace()
-        .last()
-        .context("no child")?
-        .parse()?;
+    let last = *super::children_of(w.pid)?.last().context("no child")?;
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
-    let (r, wr) = small_pipe()?;
-    let root = w.pid;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let call = std::thread::spawn(move || {
-        let _ = tx.send(nix::unistd::gettid().as_raw());
-        let res = sys_checkpoint(root, wr.as_fd(), SUBTREE);
-        drop(wr);
-        res
-    });
-    let tid = rx.recv()?;
+    let (r, call, tid) = checkpoint_into_small_pipe(w.pid)?;
     c.eq(
         "checkpoint(2) stalled on its pipe",
         true,

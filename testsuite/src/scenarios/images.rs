@@ -431,11 +431,11 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
     let new = super::log_since_mark(name)?;
     let suppressed = String::from_utf8_lossy(&new)
         .lines()
-        .filter_map(|l| {
+        .rev()
+        .find_map(|l| {
             let (n, _) = l.split_once(" similar messages suppressed")?;
             n.rsplit(' ').next()?.parse::<usize>().ok()
         })
-        .last()
         .unwrap_or(0);
     c.eq(
         "the next line 5 s later says how many were dropped",

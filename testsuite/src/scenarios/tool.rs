@@ -96,12 +96,7 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
 
     // A child moved out of the job's cgroup.
     let w = Workload::start(&format!("{name}-outside"), "parent_three_children")?;
-    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", w.pid))?;
-    let child: i32 = children
-        .split_whitespace()
-        .next()
-        .context("no child")?
-        .parse()?;
+    let child = super::nth_child(w.pid, 0)?;
     let other = cgroup::create(&format!("{name}-other"))?;
     cgroup::add(&other, child)?;
     let (code, err) = checkpoint(w.pid, &img)?;
