@@ -88,6 +88,10 @@ const CASES: &[Case] = &[
         name: "alternate signal stack of 16 bytes",
         expected: "EINVAL",
     },
+    Case {
+        name: "the caller under a seccomp filter (the image has none)",
+        expected: "restarted (seccomp 2)",
+    },
 ];
 
 /// Files the cases point the image at.
@@ -254,6 +258,34 @@ pub(crate) fn attack(case: &str, image: &str, scenario: &str) -> Result<()> {
     let mut f = fs::File::from(memfd);
     f.write_all(&edited)?;
     std::io::Seek::rewind(&mut f)?;
+    if case == "the caller under a seccomp filter (the image has none)" {
+        // The filter a restart must not shed: one that allows every call.
+        let insn = [nix::libc::sock_filter {
+            code: (nix::libc::BPF_RET | nix::libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: nix::libc::SECCOMP_RET_ALLOW,
+        }];
+        let prog = nix::libc::sock_fprog {
+            len: 1,
+            filter: insn.as_ptr().cast_mut(),
+        };
+        // SAFETY: prctl with a valid one-instruction program.
+        let r = unsafe {
+            nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            nix::libc::prctl(
+                nix::libc::PR_SET_SECCOMP,
+                nix::libc::SECCOMP_MODE_FILTER,
+                &prog,
+            )
+        };
+        if r != 0 {
+            bail!(
+                "installing the seccomp filter: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
     match ckpt::sys_restart(0, f.as_fd(), 0) {
         Ok(()) => bail!("restart(2) returned 0 without restoring"),
         Err(e) => {
@@ -292,7 +324,16 @@ fn run_case(exe: &std::path::Path, case: &str, image: &str, scenario: &str) -> R
         if start.elapsed() > Duration::from_secs(3) {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
             break if comm.trim() == "sleeper" {
-                "restarted".to_string()
+                // Restarted: under the caller's seccomp filter, if any.
+                let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                match status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Seccomp:"))
+                    .map(str::trim)
+                {
+                    Some("0") | None => "restarted".to_string(),
+                    Some(mode) => format!("restarted (seccomp {mode})"),
+                }
             } else {
                 let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
                 format!("blocked in restart(2) ({wchan})")
