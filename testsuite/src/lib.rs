@@ -13,71 +13,87 @@ use std::time::Duration;
 
 pub mod state;
 
-/// Every scenario, in the order the guest runs them.
-pub const SCENARIOS: &[&str] = &[
-    "layout_selfcheck",
-    "err_restart_unprivileged",
-    "err_checkpoint_thaw_exec_race",
-    "err_checkpoint_faults",
-    "err_ckpt_tool_messages",
-    "single_sleeper",
-    "parent_three_children",
-    "session_two_groups",
-    "zombie_child",
-    "four_threads",
-    "orphan_reparented_to_subreaper",
-    "whole_pidns",
-    "tree_100",
-    "heap_64m",
-    "pipe_to_inspect",
-    "err_einval_flags",
-    "err_einval_not_pidns_init",
-    "err_ebadf",
-    "err_esrch",
-    "err_eperm_unprivileged",
-    "err_ebusy_not_frozen",
-    "err_eopnotsupp_shared_table",
-    "err_restart_bad_calls",
-    "err_restart_corrupt_images",
-    "restart_counter_fpu",
-    "restart_heap_64m",
-    "restart_mappings",
-    "restart_in_pause",
-    "restart_in_futex_wait",
-    "restart_pipes",
-    "restart_in_sigsuspend",
-    "restart_in_wait4",
-    "restart_in_nanosleep",
-    "restart_vdso_clock",
-    "restart_files",
-    "restart_signals",
-    "restart_rseq_robust_limits",
-    "restart_glibc_static",
-    "restart_unprivileged_ids",
-    "restart_itimer_real",
-    "restart_twice",
-    "restart_through_pipe",
-    "restart_pidns",
-    "restart_100_times_under_load",
-    "restart_tree_pipeline",
-    "restart_tree_shared_stdout",
-    "restart_tree_shared_memory",
-    "restart_tree_sessions",
-    "restart_tree_orphan_pgrp",
-    "restart_tree_zombie_wait",
-    "restart_tree_ghost_pgid",
-    "restart_tree_threads_8",
-    "restart_tree_deep_20",
-    "err_restart_pid_taken",
-    "err_restart_truncated",
-    "err_eopnotsupp_not_carried",
-    "err_restart_hostile_images",
-    "err_restart_tree_corrupt",
-    "err_restart_tree_corrupt_images",
-    "err_restart_coordinator_killed",
-    // Last: the largest tree (1,000 processes), the most memory and time.
-    "restart_tree_1000",
-];
+/// Calls macro `$m` with the name of every scenario, in the order the
+/// guest runs them: the one list of scenarios. It makes [`SCENARIOS`] here
+/// and one test per scenario in `tests/scenarios.rs`; the guest binary maps
+/// each name to its code (`scenarios::scenario_fn`, whose unit test checks
+/// that none is missing).
+#[macro_export]
+macro_rules! with_scenarios {
+    ($m:ident) => {
+        $m! {
+            layout_selfcheck,
+            err_restart_unprivileged,
+            err_checkpoint_thaw_exec_race,
+            err_checkpoint_faults,
+            err_ckpt_tool_messages,
+            single_sleeper,
+            parent_three_children,
+            session_two_groups,
+            zombie_child,
+            four_threads,
+            orphan_reparented_to_subreaper,
+            whole_pidns,
+            tree_100,
+            heap_64m,
+            pipe_to_inspect,
+            err_einval_flags,
+            err_einval_not_pidns_init,
+            err_ebadf,
+            err_esrch,
+            err_eperm_unprivileged,
+            err_ebusy_not_frozen,
+            err_eopnotsupp_shared_table,
+            err_restart_bad_calls,
+            err_restart_corrupt_images,
+            restart_counter_fpu,
+            restart_heap_64m,
+            restart_mappings,
+            restart_in_pause,
+            restart_in_futex_wait,
+            restart_pipes,
+            restart_in_sigsuspend,
+            restart_in_wait4,
+            restart_in_nanosleep,
+            restart_vdso_clock,
+            restart_files,
+            restart_signals,
+            restart_rseq_robust_limits,
+            restart_glibc_static,
+            restart_unprivileged_ids,
+            restart_itimer_real,
+            restart_twice,
+            restart_through_pipe,
+            restart_pidns,
+            restart_100_times_under_load,
+            restart_tree_pipeline,
+            restart_tree_shared_stdout,
+            restart_tree_shared_memory,
+            restart_tree_sessions,
+            restart_tree_orphan_pgrp,
+            restart_tree_zombie_wait,
+            restart_tree_ghost_pgid,
+            restart_tree_threads_8,
+            restart_tree_deep_20,
+            err_restart_pid_taken,
+            err_restart_truncated,
+            err_eopnotsupp_not_carried,
+            err_restart_hostile_images,
+            err_restart_tree_corrupt,
+            err_restart_tree_corrupt_images,
+            err_restart_coordinator_killed,
+            restart_tree_1000
+        }
+    };
+}
+
+macro_rules! scenario_names {
+    ($($name:ident),* $(,)?) => {
+        /// Every scenario, in the order the guest runs them.
+        pub const SCENARIOS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+with_scenarios!(scenario_names);
 
 /// Scenarios that need more time than the runner's default limit (the
 /// guest runs under TCG: 1,000 processes are forked, checkpointed,

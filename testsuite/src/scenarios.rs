@@ -1527,72 +1527,91 @@ fn checks_only(r: Result<Vec<Check>>) -> Result<ScenarioResult> {
 }
 
 /// Runs one scenario in this process.
-pub fn run(name: &str) -> ScenarioResult {
-    let r = match name {
-        "layout_selfcheck" => checks_only(layout_selfcheck()),
-        "single_sleeper" => tree_scenario(name, "sleeper", None, SUBTREE),
-        "parent_three_children" => tree_scenario(name, "parent_three_children", None, SUBTREE),
-        "session_two_groups" => tree_scenario(name, "session_two_groups", None, SUBTREE),
-        "zombie_child" => tree_scenario(name, "zombie_child", None, SUBTREE),
-        "four_threads" => tree_scenario(name, "four_threads", None, SUBTREE),
-        "orphan_reparented_to_subreaper" => tree_scenario(name, "orphan_subreaper", None, SUBTREE),
-        "whole_pidns" => tree_scenario(name, "orphan", Some(ns_init_of), 0),
-        "tree_100" => tree_scenario(name, "tree_100", None, SUBTREE),
-        "heap_64m" => tree_scenario(name, "heap_64m", None, SUBTREE),
-        "pipe_to_inspect" => pipe_to_inspect(name),
-        "err_einval_flags" => checks_only(err_einval_flags(name)),
-        "err_einval_not_pidns_init" => checks_only(err_einval_not_pidns_init(name)),
-        "err_ebadf" => checks_only(err_ebadf(name)),
-        "err_esrch" => checks_only(err_esrch(name)),
-        "err_eperm_unprivileged" => checks_only(err_eperm_unprivileged(name)),
-        "err_ebusy_not_frozen" => checks_only(err_ebusy_not_frozen(name)),
-        "err_eopnotsupp_shared_table" => checks_only(err_eopnotsupp_shared_table(name)),
-        "err_restart_bad_calls" => checks_only(err_restart_bad_calls(name)),
-        "err_restart_corrupt_images" => checks_only(restart_corrupt_images(name, 200)),
-        "restart_counter_fpu" => restart_scenario(name, "counter_fpu", Restart::Once),
-        "restart_heap_64m" => restart_scenario(name, "heap_check", Restart::Once),
-        "restart_mappings" => restart_scenario(name, "mappings_check", Restart::Once),
-        "restart_in_pause" => restart_scenario(name, "sleeper", Restart::Once),
-        "restart_in_futex_wait" => restart_scenario(name, "futex_wait", Restart::Once),
-        "restart_pipes" => restart_scenario(name, "pipe_check", Restart::Once),
-        "restart_in_sigsuspend" => restart_scenario(name, "sigsuspend_check", Restart::Once),
-        "restart_in_wait4" => restart_in_wait4(name),
-        "restart_in_nanosleep" => restart_scenario(name, "nanosleep_once", Restart::Once),
-        "restart_vdso_clock" => restart_scenario(name, "vdso_clock", Restart::Once),
-        "restart_files" => restart_scenario(name, "files_check", Restart::Once),
-        "restart_signals" => restart_scenario(name, "signals_check", Restart::Once),
-        "restart_rseq_robust_limits" => restart_scenario(name, "misc_check", Restart::Once),
-        "restart_glibc_static" => restart_scenario(name, "glibc_counter", Restart::Once),
-        "restart_unprivileged_ids" => restart_scenario(name, "creds_check", Restart::Once),
-        "restart_itimer_real" => restart_scenario(name, "itimer_check", Restart::Once),
-        "restart_twice" => restart_scenario(name, "counter_fpu", Restart::Twice),
-        "restart_through_pipe" => restart_scenario(name, "counter_fpu", Restart::Pipe),
-        "restart_pidns" => restart_pidns(name),
-        "restart_100_times_under_load" => checks_only(restart_many(name, 100)),
-        "err_restart_pid_taken" => checks_only(err_restart_pid_taken(name)),
-        "err_restart_truncated" => checks_only(err_restart_truncated(name)),
-        "err_eopnotsupp_not_carried" => checks_only(err_eopnotsupp_not_carried(name)),
-        "err_restart_hostile_images" => checks_only(images::err_restart_hostile_images(name)),
-        "err_restart_unprivileged" => checks_only(hostile::err_restart_unprivileged(name)),
-        "err_checkpoint_thaw_exec_race" => checks_only(faults::err_checkpoint_thaw_exec_race(name)),
-        "err_checkpoint_faults" => checks_only(faults::err_checkpoint_faults(name)),
-        "err_ckpt_tool_messages" => checks_only(tool::err_ckpt_tool_messages(name)),
-        "restart_tree_pipeline" => tree::restart_tree_scenario(name, "pipeline"),
-        "restart_tree_shared_stdout" => tree::restart_tree_scenario(name, "shared_stdout"),
-        "restart_tree_sessions" => tree::restart_tree_scenario(name, "sessions"),
-        "restart_tree_shared_memory" => tree::restart_tree_scenario(name, "shared_memory"),
-        "err_restart_coordinator_killed" => checks_only(tree::err_restart_coordinator_killed(name)),
-        "err_restart_tree_corrupt_images" => {
-            checks_only(tree::err_restart_tree_corrupt_images(name, 50))
+/// The code of scenario `name` (called with its name), or `None` for a
+/// name that is no scenario.
+fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
+    Some(match name {
+        "layout_selfcheck" => |_| checks_only(layout_selfcheck()),
+        "single_sleeper" => |name| tree_scenario(name, "sleeper", None, SUBTREE),
+        "parent_three_children" => {
+            |name| tree_scenario(name, "parent_three_children", None, SUBTREE)
         }
-        "restart_tree_orphan_pgrp" => tree::restart_tree_scenario(name, "orphan_pgrp"),
-        "restart_tree_zombie_wait" => tree::restart_tree_scenario(name, "zombie_wait"),
-        "restart_tree_ghost_pgid" => tree::restart_tree_scenario(name, "ghost_pgid"),
-        "restart_tree_threads_8" => tree::restart_tree_scenario(name, "threads_8"),
-        "restart_tree_deep_20" => tree::restart_tree_scenario(name, "deep_20"),
-        "restart_tree_1000" => tree::restart_tree_scenario(name, "tree_1000"),
-        "err_restart_tree_corrupt" => tree::err_restart_tree_corrupt(name),
-        other => Err(anyhow::anyhow!("unknown scenario {other:?}")),
+        "session_two_groups" => |name| tree_scenario(name, "session_two_groups", None, SUBTREE),
+        "zombie_child" => |name| tree_scenario(name, "zombie_child", None, SUBTREE),
+        "four_threads" => |name| tree_scenario(name, "four_threads", None, SUBTREE),
+        "orphan_reparented_to_subreaper" => {
+            |name| tree_scenario(name, "orphan_subreaper", None, SUBTREE)
+        }
+        "whole_pidns" => |name| tree_scenario(name, "orphan", Some(ns_init_of), 0),
+        "tree_100" => |name| tree_scenario(name, "tree_100", None, SUBTREE),
+        "heap_64m" => |name| tree_scenario(name, "heap_64m", None, SUBTREE),
+        "pipe_to_inspect" => |name| pipe_to_inspect(name),
+        "err_einval_flags" => |name| checks_only(err_einval_flags(name)),
+        "err_einval_not_pidns_init" => |name| checks_only(err_einval_not_pidns_init(name)),
+        "err_ebadf" => |name| checks_only(err_ebadf(name)),
+        "err_esrch" => |name| checks_only(err_esrch(name)),
+        "err_eperm_unprivileged" => |name| checks_only(err_eperm_unprivileged(name)),
+        "err_ebusy_not_frozen" => |name| checks_only(err_ebusy_not_frozen(name)),
+        "err_eopnotsupp_shared_table" => |name| checks_only(err_eopnotsupp_shared_table(name)),
+        "err_restart_bad_calls" => |name| checks_only(err_restart_bad_calls(name)),
+        "err_restart_corrupt_images" => |name| checks_only(restart_corrupt_images(name, 200)),
+        "restart_counter_fpu" => |name| restart_scenario(name, "counter_fpu", Restart::Once),
+        "restart_heap_64m" => |name| restart_scenario(name, "heap_check", Restart::Once),
+        "restart_mappings" => |name| restart_scenario(name, "mappings_check", Restart::Once),
+        "restart_in_pause" => |name| restart_scenario(name, "sleeper", Restart::Once),
+        "restart_in_futex_wait" => |name| restart_scenario(name, "futex_wait", Restart::Once),
+        "restart_pipes" => |name| restart_scenario(name, "pipe_check", Restart::Once),
+        "restart_in_sigsuspend" => |name| restart_scenario(name, "sigsuspend_check", Restart::Once),
+        "restart_in_wait4" => |name| restart_in_wait4(name),
+        "restart_in_nanosleep" => |name| restart_scenario(name, "nanosleep_once", Restart::Once),
+        "restart_vdso_clock" => |name| restart_scenario(name, "vdso_clock", Restart::Once),
+        "restart_files" => |name| restart_scenario(name, "files_check", Restart::Once),
+        "restart_signals" => |name| restart_scenario(name, "signals_check", Restart::Once),
+        "restart_rseq_robust_limits" => |name| restart_scenario(name, "misc_check", Restart::Once),
+        "restart_glibc_static" => |name| restart_scenario(name, "glibc_counter", Restart::Once),
+        "restart_unprivileged_ids" => |name| restart_scenario(name, "creds_check", Restart::Once),
+        "restart_itimer_real" => |name| restart_scenario(name, "itimer_check", Restart::Once),
+        "restart_twice" => |name| restart_scenario(name, "counter_fpu", Restart::Twice),
+        "restart_through_pipe" => |name| restart_scenario(name, "counter_fpu", Restart::Pipe),
+        "restart_pidns" => |name| restart_pidns(name),
+        "restart_100_times_under_load" => |name| checks_only(restart_many(name, 100)),
+        "err_restart_pid_taken" => |name| checks_only(err_restart_pid_taken(name)),
+        "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),
+        "err_eopnotsupp_not_carried" => |name| checks_only(err_eopnotsupp_not_carried(name)),
+        "err_restart_hostile_images" => {
+            |name| checks_only(images::err_restart_hostile_images(name))
+        }
+        "err_restart_unprivileged" => |name| checks_only(hostile::err_restart_unprivileged(name)),
+        "err_checkpoint_thaw_exec_race" => {
+            |name| checks_only(faults::err_checkpoint_thaw_exec_race(name))
+        }
+        "err_checkpoint_faults" => |name| checks_only(faults::err_checkpoint_faults(name)),
+        "err_ckpt_tool_messages" => |name| checks_only(tool::err_ckpt_tool_messages(name)),
+        "restart_tree_pipeline" => |name| tree::restart_tree_scenario(name, "pipeline"),
+        "restart_tree_shared_stdout" => |name| tree::restart_tree_scenario(name, "shared_stdout"),
+        "restart_tree_sessions" => |name| tree::restart_tree_scenario(name, "sessions"),
+        "restart_tree_shared_memory" => |name| tree::restart_tree_scenario(name, "shared_memory"),
+        "err_restart_coordinator_killed" => {
+            |name| checks_only(tree::err_restart_coordinator_killed(name))
+        }
+        "err_restart_tree_corrupt_images" => {
+            |name| checks_only(tree::err_restart_tree_corrupt_images(name, 50))
+        }
+        "restart_tree_orphan_pgrp" => |name| tree::restart_tree_scenario(name, "orphan_pgrp"),
+        "restart_tree_zombie_wait" => |name| tree::restart_tree_scenario(name, "zombie_wait"),
+        "restart_tree_ghost_pgid" => |name| tree::restart_tree_scenario(name, "ghost_pgid"),
+        "restart_tree_threads_8" => |name| tree::restart_tree_scenario(name, "threads_8"),
+        "restart_tree_deep_20" => |name| tree::restart_tree_scenario(name, "deep_20"),
+        "restart_tree_1000" => |name| tree::restart_tree_scenario(name, "tree_1000"),
+        "err_restart_tree_corrupt" => |name| tree::err_restart_tree_corrupt(name),
+        _ => return None,
+    })
+}
+
+pub fn run(name: &str) -> ScenarioResult {
+    let r = match scenario_fn(name) {
+        Some(f) => f(name),
+        None => Err(anyhow::anyhow!("unknown scenario {name:?}")),
     };
     let mut res = r.unwrap_or_else(|e| ScenarioResult {
         error: Some(format!("{e:#}")),
@@ -1601,4 +1620,19 @@ pub fn run(name: &str) -> ScenarioResult {
     res.scenario = name.to_string();
     res.ok = res.error.is_none() && !res.checks.is_empty() && res.checks.iter().all(Check::passed);
     res
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every scenario of the one list has code, and nothing else does.
+    #[test]
+    fn every_listed_scenario_has_code() {
+        for name in testsuite::SCENARIOS {
+            assert!(
+                super::scenario_fn(name).is_some(),
+                "no code for scenario {name}"
+            );
+        }
+        assert!(super::scenario_fn("no_such_scenario").is_none());
+    }
 }
