@@ -85,7 +85,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             "checkpoint: the leader of process {} exited while its threads run on: not supported\n",
             z.pid
         );
-        return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+        return Err(crate::errno::eopnotsupp());
     }
     // Nothing stops a thaw while the rows are read: check again, so that
     // an image never mixes states from before and after a thaw.

@@ -25,6 +25,8 @@
 //! - `context.rs`: the restart context: a whole tree restored task by task,
 //!   all or nothing, driven by a coordinator.
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
+//! - `log.rs`: kernel log lines a caller can provoke: rate-limited, escaped.
+//! - `errno.rs`: the errnos the kernel crate does not name.
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
 use kernel::bindings;
@@ -45,6 +47,7 @@ mod log;
 
 mod checkpoint;
 mod context;
+mod errno;
 mod file;
 mod files;
 mod forest;
@@ -92,15 +95,11 @@ fn to_syscall_ret(r: Result) -> c_long {
     }
 }
 
-fn enosys() -> Error {
-    Error::from_errno(-(bindings::ENOSYS as c_int))
-}
-
 /// `checkpoint(2)`, called by the C `SYSCALL_DEFINE3` stub in kernel/checkpoint.c.
 #[no_mangle]
 pub extern "C" fn ckpt_sys_checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> c_long {
     if !layout::verified() {
-        return to_syscall_ret(Err(enosys()));
+        return to_syscall_ret(Err(errno::enosys()));
     }
     to_syscall_ret(checkpoint::checkpoint(pid, fd, flags))
 }
@@ -114,7 +113,7 @@ pub extern "C" fn ckpt_sys_restart(
     report: *mut bindings::restart_report,
 ) -> c_long {
     if !layout::verified() {
-        return to_syscall_ret(Err(enosys()));
+        return to_syscall_ret(Err(errno::enosys()));
     }
     let mut failure = restart::Failure::default();
     match restart::restart(pid, fd, flags, &mut failure) {

@@ -193,7 +193,7 @@ impl RestartCtx {
                         );
                     }
                 }
-                return Err(Error::from_errno(-(bindings::ETIMEDOUT as i32)));
+                return Err(crate::errno::etimedout());
             }
         }
         for s in self.live() {

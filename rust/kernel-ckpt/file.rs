@@ -140,7 +140,7 @@ impl FileRef {
         let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
         let r = match self.read_from(buf, &mut pos) {
             Ok(n) if n == buf.len() => Ok(()),
-            Ok(_) => Err(Error::from_errno(-(bindings::ENODATA as i32))),
+            Ok(_) => Err(crate::errno::enodata()),
             Err(e) => Err(e),
         };
         // SAFETY: as above.

@@ -14,10 +14,12 @@
 //! the bytes in flight (`pipe.rs`).
 //!
 //! Restart reopens regular files, character devices and directories by
-//! path with the same flags and seeks to the saved position, creates pipes
-//! anew, and installs each descriptor at its old number. Named pipes,
-//! sockets and other kinds are saved (so `ckpt inspect` shows them) but
-//! refused at restart.
+//! path with the same flags (opened with the credentials the task ends
+//! with) and seeks to the saved position, creates pipes anew, and installs
+//! each descriptor at its old number. Named pipes, sockets and the other
+//! kinds restart cannot open are refused at checkpoint
+//! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
+//! not write.
 
 use crate::file::FileRef;
 use crate::image::{
@@ -331,7 +333,7 @@ pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> R
         }
         _ => {
             ckpt_err!("restart: open file {} cannot be restored yet\n", shown);
-            return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+            return Err(crate::errno::eopnotsupp());
         }
     };
     objs.add(rec.id, Obj::File(file))

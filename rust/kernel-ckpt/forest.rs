@@ -152,7 +152,7 @@ impl Forest {
                         pid(i),
                         what
                     );
-                    return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+                    return Err(crate::errno::eopnotsupp());
                 }
                 seen.push((ptr, what, i), GFP_KERNEL)?;
             }
@@ -174,7 +174,7 @@ impl Forest {
                     t.vpid(),
                     crate::log::Shown(&t.comm())
                 );
-                return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+                return Err(crate::errno::eopnotsupp());
             }
         }
         Ok(())
@@ -228,7 +228,7 @@ impl Forest {
                         crate::log::Shown(&t.comm()),
                         what
                     );
-                    return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+                    return Err(crate::errno::eopnotsupp());
                 }
             }
         }
@@ -249,7 +249,7 @@ impl Forest {
                 crate::log::Shown(&comm),
                 what
             );
-            Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+            crate::errno::eopnotsupp()
         };
         for t in self.tasks.iter() {
             crate::task::killable()?;

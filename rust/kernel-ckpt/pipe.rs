@@ -8,11 +8,11 @@
 //! once, before the first file of either end. Its buffers are read without
 //! consuming them, under the pipe's mutex, oldest first: restart writes the
 //! same bytes into a new pipe of the same capacity, so a reader gets every
-//! byte in the order it would have. Packet-mode boundaries (`O_DIRECT`
-//! pipes) are not kept.
+//! byte in the order it would have. Packet mode (`O_DIRECT` pipes) is not
+//! kept: the pipe comes back as a byte stream.
 //!
 //! Named pipes (FIFOs) share the code in the kernel but have a path; they
-//! are saved as files and refused at restart.
+//! are refused at checkpoint.
 
 use crate::file::FileRef;
 use crate::image::{PipeObj, RecordType, PAGE_SIZE};

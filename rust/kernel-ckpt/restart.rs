@@ -122,7 +122,7 @@ pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
     };
     if flags & crate::image::CHECKPOINT_SUBTREE == 0 {
         ckpt_err!("restart: the image is of a whole pid namespace: not supported yet\n");
-        return Err(Error::from_errno(-(bindings::EOPNOTSUPP as i32)));
+        return Err(crate::errno::eopnotsupp());
     }
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The errnos kernel-ckpt returns that the kernel crate does not name
+//! (`kernel::error::code` has no `EOPNOTSUPP`, `ENODATA`, `ENOSYS` or
+//! `ETIMEDOUT` in 6.12).
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// State a restart cannot bring back (yet).
+pub(crate) fn eopnotsupp() -> Error {
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
+}
+
+/// No data.
+pub(crate) fn enodata() -> Error {
+    Error::from_errno(-(bindings::ENODATA as i32))
+}
+
+/// The calls are disabled (the boot layout self-check failed).
+pub(crate) fn enosys() -> Error {
+    Error::from_errno(-(bindings::ENOSYS as i32))
+}
+
+/// A wait that ran out of time.
+pub(crate) fn etimedout() -> Error {
+    Error::from_errno(-(bindings::ETIMEDOUT as i32))
+}
