@@ -14,6 +14,7 @@ use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE};
 use nix::errno::Errno;
 
 use crate::restore::{self, await_restore, close, marker_for, restore_self};
+use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
 use crate::{busy, cgroup, kernel_has_checkpoint, sys_checkpoint, CheckpointError, RestartFailure};
 
 /// How long [`checkpoint`] waits for the job's cgroup to freeze.
@@ -226,25 +227,6 @@ pub enum RestartOutcome {
     /// `detach`: it runs with this pid.
     Detached(i32),
 }
-
-/// `struct clone_args` of clone3(2), up to `cgroup`.
-#[repr(C)]
-#[derive(Default)]
-pub(crate) struct CloneArgs {
-    pub flags: u64,
-    pub pidfd: u64,
-    pub child_tid: u64,
-    pub parent_tid: u64,
-    pub exit_signal: u64,
-    pub stack: u64,
-    pub stack_size: u64,
-    pub tls: u64,
-    pub set_tid: u64,
-    pub set_tid_size: u64,
-    pub cgroup: u64,
-}
-
-pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// Lets this process hold as many open files as its hard limit allows.
 fn raise_nofile() {
@@ -486,19 +468,6 @@ fn namespace_init(f: &File, pid: i32, marker: &CStr, verdict: RawFd) -> ! {
     };
     // SAFETY: leave without running the parent's exit handlers.
     unsafe { nix::libc::_exit(code) }
-}
-
-/// clone3(2): the child's pid, 0 in the child, or -1 with errno set.
-pub(crate) fn clone3(args: &CloneArgs) -> i64 {
-    // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
-    // child continues on a copy of this (single-threaded) process.
-    unsafe {
-        nix::libc::syscall(
-            nix::libc::SYS_clone3,
-            args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    }
 }
 
 /// Waits for `child`, reaping any other child meanwhile; its exit status,

@@ -35,8 +35,8 @@ use ckpt_image::SYS_RESTART;
 use nix::errno::Errno;
 use nix::libc::{self, c_int, c_long};
 
-use crate::checkpoint::{clone3, CloneArgs, CLONE_INTO_CGROUP};
 use crate::forest::{Action, Creator, Flags, Kind, Pid, Plan};
+use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
 
 mod parking;
 mod thread;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Raw wrappers of the two kernel-ckpt system calls (x86_64 numbers).
+//! Raw wrappers of the two kernel-ckpt system calls (x86_64 numbers), and
+//! of clone3(2), which recreates tasks with their saved pids.
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
@@ -58,4 +59,36 @@ pub fn sys_restart_raw(pid: i32, fd: RawFd, flags: u64) -> Result<(), (Errno, Re
 /// rejects (`EINVAL` or `EBADF`) before looking at anything else.
 pub fn kernel_has_checkpoint() -> bool {
     syscall3(SYS_CHECKPOINT, 0, -1, u64::MAX) != Err(Errno::ENOSYS)
+}
+
+/// `struct clone_args` of clone3(2), up to `cgroup`.
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2): the child's pid, 0 in the child, or -1 with errno set.
+pub(crate) fn clone3(args: &CloneArgs) -> i64 {
+    // SAFETY: clone3 without CLONE_VM and without a new stack forks: the
+    // child continues on a copy of this (single-threaded) process.
+    unsafe {
+        nix::libc::syscall(
+            nix::libc::SYS_clone3,
+            args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
 }

@@ -10,8 +10,8 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
 
-use crate::checkpoint::CloneArgs;
 use crate::forest::Pid;
+use crate::sys::CloneArgs;
 
 /// Size of a thread's stack: the trampoline itself needs none, this is
 /// room for the kernel's signal frames.
