@@ -134,13 +134,24 @@ impl Forest {
     /// (clone without `CLONE_THREAD`): each is saved with its process and
     /// would come back unshared.
     pub(crate) fn check_sharing(&self) -> Result {
+        // Each task's objects, read once (zeros for a task that exited).
+        let mut ptrs = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
+        for t in self.tasks.iter() {
+            crate::task::killable()?;
+            let p = if t.exit_state() != 0 {
+                [0; 4]
+            } else {
+                shared_ptrs(t)
+            };
+            ptrs.push(p, GFP_KERNEL)?;
+        }
         let mut seen: KVVec<(usize, &'static str, usize)> =
             KVVec::with_capacity(self.tasks.len().saturating_mul(4), GFP_KERNEL)?;
-        for (i, t) in self.tasks.iter().enumerate() {
+        for (i, (t, p)) in self.tasks.iter().zip(ptrs.iter()).enumerate() {
             if !t.is_group_leader() || t.exit_state() != 0 {
                 continue;
             }
-            for (ptr, what) in shared_ptrs(t).into_iter().zip(SHARED) {
+            for (&ptr, what) in p.iter().zip(SHARED) {
                 if ptr == 0 {
                     continue;
                 }
@@ -157,7 +168,7 @@ impl Forest {
                 seen.push((ptr, what, i), GFP_KERNEL)?;
             }
         }
-        self.check_outside_sharing()
+        self.check_outside_sharing(&ptrs)
     }
 
     /// `-EOPNOTSUPP` if a task runs in another pid namespace than `ns`
@@ -186,23 +197,22 @@ impl Forest {
     /// tree that is not itself in it): its user count is more than the
     /// tasks of the tree that hold it. (Memory shared that way is refused
     /// by `mm::unsupported`.)
-    fn check_outside_sharing(&self) -> Result {
+    /// `ptrs` holds each task's objects ([`shared_ptrs`], zeros for a
+    /// task that exited).
+    fn check_outside_sharing(&self, ptrs: &[[usize; 4]]) -> Result {
         // The objects of every live task, one sorted list per kind.
         let mut held: [KVVec<usize>; 3] = [KVVec::new(), KVVec::new(), KVVec::new()];
-        for t in self.tasks.iter() {
-            crate::task::killable()?;
-            if t.exit_state() != 0 {
-                continue;
-            }
-            let ptrs = shared_ptrs(t);
-            for (list, ptr) in held.iter_mut().zip(ptrs.iter().skip(1)) {
-                list.push(*ptr, GFP_KERNEL)?;
+        for p in ptrs.iter() {
+            for (list, ptr) in held.iter_mut().zip(p.iter().skip(1)) {
+                if *ptr != 0 {
+                    list.push(*ptr, GFP_KERNEL)?;
+                }
             }
         }
         for list in held.iter_mut() {
             list.sort_unstable();
         }
-        for t in self.tasks.iter() {
+        for (t, p) in self.tasks.iter().zip(ptrs.iter()) {
             crate::task::killable()?;
             if !t.is_group_leader() || t.exit_state() != 0 {
                 continue;
@@ -211,10 +221,9 @@ impl Forest {
             // SAFETY: the task is referenced; the helper reads the counts
             // under its task_lock into the three slots.
             unsafe { bindings::ckpt_task_sharers(t.as_ptr(), users.as_mut_ptr()) };
-            let ptrs = shared_ptrs(t);
             for (((list, ptr), users), what) in held
                 .iter()
-                .zip(ptrs.iter().skip(1))
+                .zip(p.iter().skip(1))
                 .zip(users)
                 .zip(SHARED.iter().skip(1))
             {
