@@ -37,8 +37,9 @@ pub(crate) fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Whether thread `tid` of this process sleeps inside system call `nr`.
-fn asleep_in(tid: i32, nr: &str) -> bool {
-    let dir = format!("/proc/self/task/{tid}");
+/// Whether the task whose /proc directory is `dir` sleeps inside system
+/// call `nr`.
+fn asleep_in(dir: &str, nr: &str) -> bool {
     let stat = fs::read_to_string(format!("{dir}/stat")).unwrap_or_default();
     let state = stat
         .rsplit(')')
@@ -105,7 +106,9 @@ pub(crate) fn race(root: i32, child: i32, cg: &str) -> Result<()> {
     let cg = Path::new(cg);
     cgroup::freeze(cg, Duration::from_secs(5))?;
     let (r, call, tid) = checkpoint_into_small_pipe(root)?;
-    let stalled = wait_until(Duration::from_secs(10), || asleep_in(tid, "463"));
+    let stalled = wait_until(Duration::from_secs(10), || {
+        asleep_in(&format!("/proc/self/task/{tid}"), "463")
+    });
     println!("stalled {stalled}");
     cgroup::thaw(cg)?;
     let thawed = wait_until(Duration::from_secs(5), || {
@@ -352,13 +355,7 @@ pub(crate) fn err_checkpoint_faults(name: &str) -> Result<Vec<Check>> {
     };
     drop(wr);
     let stalled = wait_until(Duration::from_secs(10), || {
-        let stat = fs::read_to_string(format!("/proc/{writer}/stat")).unwrap_or_default();
-        let sc = fs::read_to_string(format!("/proc/{writer}/syscall")).unwrap_or_default();
-        stat.rsplit(')')
-            .next()
-            .and_then(|s| s.split_whitespace().next())
-            == Some("S")
-            && sc.split_whitespace().next() == Some("463")
+        asleep_in(&format!("/proc/{writer}"), "463")
     });
     c.eq(
         "checkpoint(2) stalled on a pipe nobody reads",
@@ -404,7 +401,9 @@ pub(crate) fn err_checkpoint_faults(name: &str) -> Result<Vec<Check>> {
     c.eq(
         "checkpoint(2) stalled on its pipe",
         true,
-        wait_until(Duration::from_secs(10), || asleep_in(tid, "463")),
+        wait_until(Duration::from_secs(10), || {
+            asleep_in(&format!("/proc/self/task/{tid}"), "463")
+        }),
     );
     kill(Pid::from_raw(last), Signal::SIGKILL)?;
     let dead = wait_until(Duration::from_secs(5), || {

@@ -136,6 +136,24 @@ pub(crate) fn rewrite(
     Ok(out)
 }
 
+/// `img` with its first reopened file (a regular file or a character
+/// device) moved to `path`, as a regular file; `None` if it has none.
+pub(crate) fn with_first_file_at(img: &[u8], path: &[u8]) -> Result<Option<Vec<u8>>> {
+    let mut renamed = false;
+    let out = rewrite(img, |item| match item {
+        Item::File(mut f, _) if !renamed && matches!(f.kind, FILE_REG | FILE_CHR) => {
+            renamed = true;
+            f.kind = FILE_REG;
+            f.path_len = path.len() as u32;
+            let mut p = f.encode().to_vec();
+            p.extend_from_slice(path);
+            Some(p)
+        }
+        _ => None,
+    })?;
+    Ok(renamed.then_some(out))
+}
+
 /// The image of case `case` for the process `me`.
 fn edit(img: &[u8], case: &str, me: i32, scenario: &str) -> Result<Vec<u8>> {
     let (private, secret, fifo) = paths(scenario);
@@ -259,32 +277,12 @@ pub(crate) fn attack(case: &str, image: &str, scenario: &str) -> Result<()> {
     f.write_all(&edited)?;
     std::io::Seek::rewind(&mut f)?;
     if case == "the caller under a seccomp filter (the image has none)" {
-        // The filter a restart must not shed: one that allows every call.
-        let insn = [nix::libc::sock_filter {
-            code: (nix::libc::BPF_RET | nix::libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: nix::libc::SECCOMP_RET_ALLOW,
-        }];
-        let prog = nix::libc::sock_fprog {
-            len: 1,
-            filter: insn.as_ptr().cast_mut(),
-        };
-        // SAFETY: prctl with a valid one-instruction program.
-        let r = unsafe {
-            nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            nix::libc::prctl(
-                nix::libc::PR_SET_SECCOMP,
-                nix::libc::SECCOMP_MODE_FILTER,
-                &prog,
-            )
-        };
-        if r != 0 {
-            bail!(
-                "installing the seccomp filter: {}",
-                std::io::Error::last_os_error()
-            );
-        }
+        // The filter a restart must not shed (no_new_privs first: uid 1000
+        // may not install one without it).
+        // SAFETY: sets a flag of this process.
+        unsafe { nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+        crate::workload::holds::allow_all_seccomp_filter()
+            .context("installing the seccomp filter")?;
     }
     match ckpt::sys_restart(0, f.as_fd(), 0) {
         Ok(()) => bail!("restart(2) returned 0 without restoring"),

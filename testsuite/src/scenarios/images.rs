@@ -375,22 +375,9 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
     // sequence and a newline is shown escaped, on one line, and one
     // message site prints at most 10 lines in 5 s, then says how many it
     // dropped.
-    let mut renamed = false;
-    let bad_path = b"/tmp/no\x1b[31m-such\nfile".to_vec();
-    let hostile = rewrite(&good, |item| match item {
-        Item::File(mut f, _)
-            if !renamed && matches!(f.kind, ckpt_image::FILE_REG | ckpt_image::FILE_CHR) =>
-        {
-            renamed = true;
-            f.kind = ckpt_image::FILE_REG;
-            f.path_len = bad_path.len() as u32;
-            let mut p = f.encode().to_vec();
-            p.extend_from_slice(&bad_path);
-            Some(p)
-        }
-        _ => None,
-    })?;
-    c.eq("an open file to rename", true, renamed);
+    let moved = super::hostile::with_first_file_at(&good, b"/tmp/no\x1b[31m-such\nfile")?;
+    c.eq("an open file to rename", true, moved.is_some());
+    let hostile = moved.unwrap_or_default();
     super::fresh_log_window();
     super::mark_log(name)?;
     let mut runs = Vec::new();

@@ -4,11 +4,10 @@
 //! (a failure, exit status 125, not a pid and 0) or succeeds (the pid, and
 //! the process runs as the saved one).
 
-use super::hostile::rewrite;
+use super::hostile::with_first_file_at;
 use super::{checkpoint_kill, Checks, Workload, CKPT};
 use anyhow::{Context, Result};
 use ckpt::cgroup;
-use ckpt_image::Item;
 use nix::sys::ptrace;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
@@ -123,19 +122,8 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
     checkpoint_kill(&mut c, pid, &img)?;
     drop(w);
     let good = fs::read(&img)?;
-    let mut renamed = false;
     let gone = format!("/tmp/{name}-gone");
-    let bad = rewrite(&good, |item| match item {
-        Item::File(mut f, _) if !renamed => {
-            renamed = true;
-            f.kind = ckpt_image::FILE_REG;
-            f.path_len = gone.len() as u32;
-            let mut p = f.encode().to_vec();
-            p.extend_from_slice(gone.as_bytes());
-            Some(p)
-        }
-        _ => None,
-    })?;
+    let bad = with_first_file_at(&good, gone.as_bytes())?.context("the image has no open file")?;
     let bad_img = format!("/tmp/{name}-bad.img");
     fs::write(&bad_img, bad)?;
     let out = Command::new(CKPT)

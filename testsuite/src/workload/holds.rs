@@ -33,6 +33,26 @@ pub const KINDS: &[(&str, &str)] = &[
     ("nested_pidns", "runs in a nested pid namespace"),
 ];
 
+/// Installs a seccomp filter of one instruction, SECCOMP_RET_ALLOW: the
+/// process runs under seccomp and every call is allowed.
+pub(crate) fn allow_all_seccomp_filter() -> std::io::Result<()> {
+    let insn = [libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ALLOW,
+    }];
+    let prog = libc::sock_fprog {
+        len: 1,
+        filter: insn.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with a valid one-instruction program that outlives it.
+    if unsafe { libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     if ret < 0 {
         bail!("{what}: {}", std::io::Error::last_os_error());
@@ -48,23 +68,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
     // descriptors they return stay open until the workload is killed.
     unsafe {
         match kind {
-            "seccomp" => {
-                // One instruction: return SECCOMP_RET_ALLOW.
-                let insn = [libc::sock_filter {
-                    code: (libc::BPF_RET | libc::BPF_K) as u16,
-                    jt: 0,
-                    jf: 0,
-                    k: libc::SECCOMP_RET_ALLOW,
-                }];
-                let prog = libc::sock_fprog {
-                    len: 1,
-                    filter: insn.as_ptr().cast_mut(),
-                };
-                check(
-                    libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog).into(),
-                    "seccomp filter",
-                )?;
-            }
+            "seccomp" => allow_all_seccomp_filter().context("seccomp filter")?,
             "posix_timer" => {
                 let mut sev: libc::sigevent = std::mem::zeroed();
                 sev.sigev_notify = libc::SIGEV_NONE;
