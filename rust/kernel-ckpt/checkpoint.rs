@@ -22,7 +22,7 @@ use crate::mm::MmRef;
 use crate::objhash::ObjHash;
 use crate::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
-use crate::{files, mm, regs, signal};
+use crate::{fdtable, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -191,7 +191,7 @@ fn dump_task(
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
         let map = mm::dump_map(w, task, mm, objs)?;
-        files::dump(w, task, objs)?;
+        fdtable::dump(w, task, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;
     }

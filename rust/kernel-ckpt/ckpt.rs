@@ -7,23 +7,22 @@
 //! The data path shows in the file list:
 //!
 //! - `checkpoint.rs`: `checkpoint(2)`: validates its arguments, collects the
-//!   frozen tree and streams its records to the caller's file.
+//!   frozen tree and streams its records to the caller's file (`dump_task`).
 //! - `forest.rs`: walks the process tree under `tasklist_lock`, checks
 //!   permissions and the freezer, and turns each task into a forest row.
-//! - `task.rs`: a counted reference to a `task_struct` and safe accessors.
-//! - `regs.rs`: registers and FPU state of a stopped task (regsets).
-//! - `mm.rs`: the memory map and the contents of present pages.
-//! - `files.rs`: open files, working directory, umask.
-//! - `signal.rs`: handlers, blocked masks, altstacks, pending signals.
-//! - `file.rs`: a counted reference to a `struct file` and kernel writes.
-//! - `writer.rs`: the image writer: records, padding, buffering, tail.
-//! - `reader.rs`: the image reader: records from any fd, checked one by one.
-//! - `objhash.rs`: shared objects (open files, pipes) saved once and
-//!   restored once.
-//! - `pipe.rs`: pipes and the bytes in flight.
-//! - `restart.rs`: `restart(2)`: the caller becomes the checkpointed task.
-//! - `context.rs`: the restart context: a whole tree restored task by task,
-//!   all or nothing, driven by a coordinator.
+//! - `restart.rs`: `restart(2)` and its three uses.
+//! - `restore.rs`: the restore of one task from its records.
+//! - `tree.rs`: the coordinator of a tree restart, all or nothing.
+//! - Task state, one file per piece: `regs.rs` (registers and FPU state),
+//!   `mm.rs` (memory map and pages), `fdtable.rs` (descriptors, working
+//!   and root directory, umask), `signal.rs` (handlers, masks, altstacks,
+//!   pending signals), `task.rs` (ids, credentials, limits and the rest).
+//! - Shared objects, one file per kind: `open_file.rs`, `pipe.rs`,
+//!   `shmem.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
+//!   object hash (checkpoint) and table (restart).
+//! - `writer.rs` / `reader.rs`: the image stream written and read, each
+//!   record checked against the image crate's order.
+//! - `file.rs`: a counted reference to a `struct file` and kernel I/O.
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
 //! - `log.rs`: kernel log lines a caller can provoke: rate-limited, escaped.
 //! - `errno.rs`: the errnos the kernel crate does not name.
@@ -38,7 +37,13 @@ const __LOG_PREFIX: &[u8] = b"ckpt\0";
 
 // The image crate is a separate `#![no_std]`, `core`-only crate on the host;
 // here it is a module, and only part of it (the encoders) is used.
-#[allow(dead_code, unreachable_pub, unused_attributes, missing_docs)]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    unused_attributes,
+    unused_imports,
+    missing_docs
+)]
 #[path = "image/src/lib.rs"]
 mod image;
 
@@ -46,20 +51,24 @@ mod image;
 mod log;
 
 mod checkpoint;
-mod context;
 mod errno;
+mod fdtable;
 mod file;
-mod files;
 mod forest;
 mod layout;
 mod mm;
+mod objects;
 mod objhash;
+mod open_file;
 mod pipe;
 mod reader;
 mod regs;
 mod restart;
+mod restore;
+mod shmem;
 mod signal;
 mod task;
+mod tree;
 mod writer;
 
 // The uapi header (seen through bindgen) and the image crate must agree.
@@ -115,15 +124,15 @@ pub extern "C" fn ckpt_sys_restart(
     if !layout::verified() {
         return to_syscall_ret(Err(errno::enosys()));
     }
-    let mut failure = restart::Failure::default();
-    match restart::restart(pid, fd, flags, &mut failure) {
+    let mut failed = restore::Report::default();
+    match restart::restart(pid, fd, flags, &mut failed) {
         // The restored task's rax, which may be an -ERESTART* code: the
         // exit path restarts the interrupted call (restart.rs).
         Ok(ax) => ax as c_long,
         Err(e) => {
             let ret = to_syscall_ret(Err(e));
             if !report.is_null() {
-                let bytes = failure.encode(ret as i32);
+                let bytes = failed.encode(ret as i32);
                 let mut w = UserSlice::new(report as usize, bytes.len()).writer();
                 if w.write_slice(&bytes).is_err() {
                     return EFAULT.to_errno() as c_long;

@@ -127,6 +127,12 @@ impl FileRef {
         Ok(())
     }
 
+    /// The file's position.
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
+        unsafe { core::ptr::read_volatile(&(*self.0.as_ptr()).f_pos) }
+    }
+
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()

@@ -278,7 +278,7 @@ impl Forest {
                 }
                 None => {}
             }
-            if let Some((fd, why, path)) = crate::files::unsupported(t)? {
+            if let Some((fd, why, path)) = crate::fdtable::unsupported(t)? {
                 let path = crate::log::Shown(&path);
                 return Err(refuse(t, format_args!("fd {fd} ({path}) {why}")));
             }

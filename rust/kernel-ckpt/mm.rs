@@ -19,11 +19,11 @@
 
 use crate::file::FileRef;
 use crate::image::{
-    self, MmHeader, ObjId, PagesHeader, RecordType, ShmemObj, ShmemPagesHeader, Vma,
-    MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON, VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_VDSO,
-    VMA_VVAR,
+    self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
+    VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
 };
-use crate::objhash::{ObjHash, ObjKind, ObjTable};
+use crate::objhash::{ObjHash, ObjTable};
+use crate::shmem::Shmem;
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
@@ -202,7 +202,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                 Some(_) => (VMA_SPECIAL, KVec::new()),
                 None if file.is_null() => (VMA_ANON, KVec::new()),
                 // SAFETY: the VMA holds a reference on its file.
-                None => (VMA_FILE, crate::files::path_of(&(*file).f_path)?),
+                None => (VMA_FILE, crate::fdtable::path_of(&(*file).f_path)?),
             };
             // Shared memory with no name left (MAP_SHARED|MAP_ANONYMOUS,
             // whose file is an unlinked "dev/zero", or a deleted tmpfs
@@ -340,95 +340,6 @@ pub(crate) struct MapDump {
     vmas: KVec<SavedVma>,
 }
 
-/// The next run of `file` that holds data at or after `from` (page
-/// aligned, up to `size`): its start and the hole after it, or `None`.
-/// Asks the page cache (`mapping_seek_hole_data`, as `SEEK_DATA` does,
-/// swapped-out pages count as data) without moving the file's position.
-fn next_data(file: &FileRef, from: u64, size: u64) -> Result<Option<(u64, u64)>> {
-    let seek = |at: u64, whence: u32| -> Result<Option<u64>> {
-        let at = i64::try_from(at).map_err(|_| EINVAL)?;
-        let end = i64::try_from(size).map_err(|_| EINVAL)?;
-        // SAFETY: the file is referenced, so its mapping is valid; the
-        // walk takes RCU itself.
-        let r = unsafe {
-            bindings::mapping_seek_hole_data((*file.as_ptr()).f_mapping, at, end, whence as i32)
-        };
-        match r {
-            r if r == ENXIO.to_errno() as i64 => Ok(None),
-            r if r < 0 => Err(Error::from_errno(r as i32)),
-            r => Ok(Some(r as u64)),
-        }
-    };
-    let Some(data) = seek(from, bindings::SEEK_DATA)? else {
-        return Ok(None);
-    };
-    let start = data - data % PAGE_SIZE as u64;
-    let hole = seek(data, bindings::SEEK_HOLE)?.unwrap_or(size);
-    let hole = hole
-        .checked_next_multiple_of(PAGE_SIZE as u64)
-        .ok_or(EINVAL)?
-        .min(size);
-    Ok((hole > start).then_some((start, hole)))
-}
-
-/// Writes a shared memory object and its contents: the pages that hold
-/// something (holes and zero pages are left out: a new object is zero).
-fn dump_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
-    // SAFETY: the file is referenced; a shmem inode's size changes only by
-    // truncation, which a mapped anonymous object never sees (a deleted
-    // file's size is read once: pages past it read as zero).
-    let size = unsafe { (*(*file.as_ptr()).f_inode).i_size };
-    let size = u64::try_from(size).map_err(|_| EINVAL)?;
-    let size = size
-        .checked_next_multiple_of(PAGE_SIZE as u64)
-        .ok_or(EINVAL)?;
-    w.record(RecordType::Shmem, &ShmemObj { id, size }.encode())?;
-    let chunk = MAX_PAGES_PER_RECORD as usize * PAGE_SIZE;
-    let mut buf = KVVec::from_elem(0u8, chunk.min(size as usize), GFP_KERNEL)?;
-    let mut offset = 0u64;
-    while offset < size {
-        crate::task::killable()?;
-        // Holes are skipped, not read: a 1 TiB MAP_NORESERVE mapping
-        // with one page written costs one page.
-        let Some((start, hole)) = next_data(file, offset, size)? else {
-            break;
-        };
-        offset = start;
-        let len = (size - offset).min(buf.len() as u64).min(hole - offset) as usize;
-        let data = buf.get_mut(..len).ok_or(EINVAL)?;
-        let got = file.read_at(data, i64::try_from(offset).map_err(|_| EINVAL)?)?;
-        data.get_mut(got..).unwrap_or(&mut []).fill(0);
-        // Runs of pages that hold something, one record each.
-        let pages: KVec<bool> = {
-            let mut v = KVec::with_capacity(len / PAGE_SIZE, GFP_KERNEL)?;
-            for p in data.chunks(PAGE_SIZE) {
-                v.push(p.iter().any(|&b| b != 0), GFP_KERNEL)?;
-            }
-            v
-        };
-        let mut i = 0;
-        while i < pages.len() {
-            if !pages.get(i).copied().unwrap_or(false) {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while pages.get(i).copied().unwrap_or(false) {
-                i += 1;
-            }
-            let h = ShmemPagesHeader {
-                id,
-                nr: u32::try_from(i - start).map_err(|_| EINVAL)?,
-                offset: offset + (start * PAGE_SIZE) as u64,
-            };
-            let bytes = data.get(start * PAGE_SIZE..i * PAGE_SIZE).ok_or(EINVAL)?;
-            w.record_parts(RecordType::ShmemPages, &[&h.encode(), bytes])?;
-        }
-        offset += len as u64;
-    }
-    Ok(())
-}
-
 /// Writes the memory map of `task` (a thread group leader): the mm record
 /// and its VMAs, each shared memory object once (through `objs`) before
 /// the first VMA that maps it. `-EINVAL` if it has no mm.
@@ -447,24 +358,14 @@ pub(crate) fn dump_map(
         .map(|f| unsafe { FileRef::from_raw(f) });
     let exe_path = match &exe {
         // SAFETY: the file is referenced; its path is fixed.
-        Some(f) => crate::files::path_of(unsafe { &(*f.as_ptr()).f_path })?,
+        Some(f) => crate::fdtable::path_of(unsafe { &(*f.as_ptr()).f_path })?,
         None => KVec::new(),
     };
     header.exe_len = u32::try_from(exe_path.len()).map_err(|_| EINVAL)?;
     w.record_parts(RecordType::Mm, &[&header.encode(), &exe_path])?;
     for v in vmas.iter_mut() {
         if let Some(file) = v.shmem.take() {
-            // SAFETY: the file is referenced; its inode lives with it.
-            let inode = unsafe { (*file.as_ptr()).f_inode } as usize;
-            v.vma.obj = match objs.lookup(ObjKind::Shmem, inode) {
-                Some(id) => id,
-                None => {
-                    let id = objs.insert(ObjKind::Shmem, inode)?;
-                    dump_shmem(w, &file, id)?;
-                    objs.hold(file)?;
-                    id
-                }
-            };
+            v.vma.obj = objs.id_of::<Shmem>(w, file)?;
         }
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
@@ -652,35 +553,6 @@ impl PreparedMap {
         }
         Ok(())
     }
-}
-
-/// Before the point of no return: a new shmem file for a shared memory
-/// object, as `MAP_SHARED|MAP_ANONYMOUS` makes one ("dev/zero").
-pub(crate) fn restore_shmem(objs: &mut ObjTable, s: &ShmemObj) -> Result {
-    let size = i64::try_from(s.size).map_err(|_| EINVAL)?;
-    // SAFETY: the name is a static NUL-terminated string; the call returns
-    // a referenced file or an ERR_PTR.
-    let f = kernel::error::from_err_ptr(unsafe {
-        bindings::shmem_kernel_file_setup(
-            c"dev/zero".as_ptr().cast(),
-            size,
-            bindings::VM_NORESERVE as usize,
-        )
-    })?;
-    // SAFETY: a non-error result carries a reference, owned from here.
-    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
-    objs.add(s.id, crate::objhash::Obj::Shmem(file))
-}
-
-/// Before the point of no return: writes saved contents into the shared
-/// memory object they belong to.
-pub(crate) fn restore_shmem_pages(
-    objs: &mut ObjTable,
-    h: &ShmemPagesHeader,
-    data: &[u8],
-) -> Result {
-    let pos = i64::try_from(h.offset).map_err(|_| EINVAL)?;
-    objs.shmem(h.id)?.write_all_at(data, pos)
 }
 
 fn prot_of(flags: u64) -> usize {

@@ -21,17 +21,9 @@
 
 use crate::file::FileRef;
 use crate::image::ObjId;
+use crate::objects::{Obj, ObjKind, ObjOps};
+use crate::writer::ImageWriter;
 use kernel::prelude::*;
-
-/// The kind of object behind a key: addresses of different kinds never
-/// collide, but the kind keeps a lookup from matching the wrong one.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum ObjKind {
-    File,
-    Pipe,
-    /// Keyed by the inode of a shmem file.
-    Shmem,
-}
 
 /// Checkpoint side: object address → id.
 pub(crate) struct ObjHash {
@@ -51,8 +43,24 @@ impl ObjHash {
         }
     }
 
+    /// The id of object `r` of kind `K`, written now with the objects it
+    /// names (first) if it is new.
+    pub(crate) fn id_of<K: ObjOps>(&mut self, w: &mut ImageWriter, r: K::Ref) -> Result<ObjId> {
+        let key = K::key(&r);
+        if let Some(id) = self.lookup(K::KIND, key) {
+            return Ok(id);
+        }
+        let deps = K::write_deps(w, self, &r)?;
+        let id = self.insert(K::KIND, key)?;
+        K::write(w, &r, id, deps)?;
+        if let Some(file) = K::hold(r) {
+            self.hold(file)?;
+        }
+        Ok(id)
+    }
+
     /// The id of the object at `addr`, if it was written already.
-    pub(crate) fn lookup(&self, kind: ObjKind, addr: usize) -> Option<ObjId> {
+    fn lookup(&self, kind: ObjKind, addr: usize) -> Option<ObjId> {
         self.ids
             .binary_search_by(|(k, _)| k.cmp(&(kind, addr)))
             .ok()
@@ -61,7 +69,7 @@ impl ObjHash {
     }
 
     /// Gives the object at `addr` the next id; the caller writes it now.
-    pub(crate) fn insert(&mut self, kind: ObjKind, addr: usize) -> Result<ObjId> {
+    fn insert(&mut self, kind: ObjKind, addr: usize) -> Result<ObjId> {
         let key = (kind, addr);
         let at = match self.ids.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(_) => return Err(EEXIST),
@@ -76,25 +84,10 @@ impl ObjHash {
     }
 
     /// Keeps `file` referenced until the checkpoint ends.
-    pub(crate) fn hold(&mut self, file: FileRef) -> Result {
+    fn hold(&mut self, file: FileRef) -> Result {
         self.held.push(file, GFP_KERNEL)?;
         Ok(())
     }
-}
-
-/// Restart side: an object created from the image.
-pub(crate) enum Obj {
-    /// An open file, installed by every descriptor that refers to it.
-    File(FileRef),
-    /// A new pipe's two ends until a file record takes each (an end no
-    /// record takes is closed when the table goes away, as it was closed
-    /// in the saved tree).
-    Pipe {
-        read: Option<FileRef>,
-        write: Option<FileRef>,
-    },
-    /// A new shmem file, mapped by every VMA that refers to it.
-    Shmem(FileRef),
 }
 
 /// Restart side: id → object.
@@ -133,11 +126,7 @@ impl ObjTable {
             ckpt_err!("restart: object {} out of order\n", id);
             return Err(EINVAL);
         }
-        let files = match obj {
-            Obj::Pipe { .. } => 2,
-            Obj::File(_) | Obj::Shmem(_) => 1,
-        };
-        self.files = self.files.saturating_add(files);
+        self.files = self.files.saturating_add(obj.files());
         if self.files > self.max_files {
             ckpt_err!(
                 "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
@@ -199,7 +188,7 @@ impl ObjTable {
                 "restart: two open files of one end of pipe {}: not supported\n",
                 id
             );
-            Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32))
+            crate::errno::eopnotsupp()
         })?;
         // The end moves to a file object, which counts it again.
         self.files = self.files.saturating_sub(1);

@@ -4,8 +4,9 @@
 //!
 //! C header: [`include/linux/pipe_fs_i.h`](srctree/include/linux/pipe_fs_i.h).
 //!
-//! A pipe is an object of its own (both ends refer to it) and is written
-//! once, before the first file of either end. Its buffers are read without
+//! A pipe is a kind of shared object ([`Pipe`], `objects.rs`): both ends'
+//! open files refer to it, and it is written once, before the first of
+//! them. Its buffers are read without
 //! consuming them, under the pipe's mutex, oldest first: restart writes the
 //! same bytes into a new pipe of the same capacity, so a reader gets every
 //! byte in the order it would have. Packet mode (`O_DIRECT` pipes) is not
@@ -15,7 +16,9 @@
 //! are refused at checkpoint.
 
 use crate::file::FileRef;
-use crate::image::{PipeObj, RecordType, PAGE_SIZE};
+use crate::image::{ObjId, PipeObj, RecordType, PAGE_SIZE};
+use crate::objects::{Obj, ObjKind, ObjOps};
+use crate::objhash::{ObjHash, ObjTable};
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
@@ -94,24 +97,56 @@ fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
     }
 }
 
-/// Writes the pipe record for `pipe` with object id `id`.
-pub(crate) fn dump(
-    w: &mut ImageWriter,
-    pipe: NonNull<bindings::pipe_inode_info>,
-    id: u32,
-) -> Result {
-    let (capacity, data) = peek(pipe)?;
-    let rec = PipeObj {
-        id,
-        capacity,
-        data_len: u32::try_from(data.len()).map_err(|_| EINVAL)?,
-    };
-    w.record_parts(RecordType::Pipe, &[&rec.encode(), &data])
+/// The pipe kind of shared object.
+pub(crate) struct Pipe;
+
+impl ObjOps for Pipe {
+    const KIND: ObjKind = ObjKind::Pipe;
+    /// Valid as long as the file it was found through, which the object
+    /// hash holds.
+    type Ref = NonNull<bindings::pipe_inode_info>;
+    type Deps = ();
+
+    fn key(pipe: &Self::Ref) -> usize {
+        pipe.as_ptr() as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &Self::Ref) -> Result {
+        Ok(())
+    }
+
+    /// The pipe record: capacity and the bytes in flight.
+    fn write(w: &mut ImageWriter, pipe: &Self::Ref, id: ObjId, (): ()) -> Result {
+        let (capacity, data) = peek(*pipe)?;
+        let rec = PipeObj {
+            id,
+            capacity,
+            data_len: u32::try_from(data.len()).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(RecordType::Pipe, &[&rec.encode(), &data])
+    }
+
+    fn hold(_: Self::Ref) -> Option<FileRef> {
+        None
+    }
+}
+
+/// Restart: creates the pipe of a pipe record, with both ends for the
+/// file records that take them.
+pub(crate) fn restore(objs: &mut ObjTable, rec: &PipeObj, data: &[u8]) -> Result {
+    let (read, write) = create(rec, data)?;
+    objs.add(
+        rec.id,
+        Obj::Pipe {
+            read: Some(read),
+            write: Some(write),
+        },
+    )
 }
 
 /// A new pipe with the saved capacity and bytes in flight: (read end,
 /// write end).
-pub(crate) fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
+fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
     let mut res: [*mut bindings::file; 2] = [core::ptr::null_mut(); 2];
     // SAFETY: `res` has room for the two files create_pipe_files returns
     // (each with a reference) on success.

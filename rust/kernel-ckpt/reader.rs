@@ -9,7 +9,8 @@
 //! that names the record and its byte offset.
 
 use crate::file::FileRef;
-use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord};
+use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord, RecordType};
+use crate::objhash::ObjTable;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -73,11 +74,9 @@ impl ImageReader {
         }
     }
 
-    /// Reads and decodes the next record. The item borrows the reader's
-    /// buffer until the next call.
-    pub(crate) fn next(&mut self) -> Result<Item<'_>> {
-        // Every loop over image data reads records: this makes them all
-        // killable.
+    /// Reads the next raw record into the buffer: its type code and
+    /// payload length. Nothing is decoded yet.
+    fn read_raw(&mut self) -> Result<(u32, usize)> {
         crate::task::killable()?;
         self.fill(image::RECORD_HEADER_LEN)?;
         let mut h = [0u8; image::RECORD_HEADER_LEN];
@@ -104,6 +103,12 @@ impl ImageReader {
         self.offset = self
             .offset
             .saturating_add((image::RECORD_HEADER_LEN + len + pad) as u64);
+        Ok((kind, len))
+    }
+
+    /// Decodes the record [`Self::read_raw`] read.
+    fn decode(&mut self, kind: u32, len: usize) -> Result<Item<'_>> {
+        let (index, _, offset) = self.last.ok_or(EINVAL)?;
         let payload = self.buf.get(..len).ok_or(EINVAL)?;
         let rec = RawRecord {
             kind,
@@ -123,6 +128,28 @@ impl ImageReader {
                 ckpt_err!("restart: bad image: {}\n", e);
                 Err(EINVAL)
             }
+        }
+    }
+
+    /// The next record, checked against the records before it.
+    pub(crate) fn next(&mut self) -> Result<Item<'_>> {
+        let (kind, len) = self.read_raw()?;
+        self.decode(kind, len)
+    }
+
+    /// The next record that is not an object record. The object records
+    /// before it, wherever they are in the stream, are restored on the
+    /// way through the table of object kinds, with the credentials in
+    /// force.
+    pub(crate) fn next_after_objects(&mut self, objs: &mut ObjTable) -> Result<Item<'_>> {
+        loop {
+            let (kind, len) = self.read_raw()?;
+            if RecordType::from_u32(kind).is_some_and(RecordType::is_object) {
+                let obj = self.decode(kind, len)?.object().ok_or(EINVAL)?;
+                crate::objects::restore(objs, obj)?;
+                continue;
+            }
+            return self.decode(kind, len);
         }
     }
 }

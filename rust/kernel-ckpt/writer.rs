@@ -7,7 +7,7 @@
 //! memory use stays bounded. The encoding itself is the image crate's.
 
 use crate::file::FileRef;
-use crate::image::{self, RecordType, Tail};
+use crate::image::{self, Order, RecordType, Tail};
 use kernel::prelude::*;
 
 /// Flush threshold of the buffer.
@@ -23,6 +23,10 @@ pub(crate) struct ImageWriter {
     bytes: u64,
     /// Payload bytes still owed by a record begun with `begin_record`.
     open: Option<usize>,
+    /// The image crate's record order, which every record written is
+    /// checked against: a record out of order is a bug here, and fails
+    /// the call rather than write an image restart would refuse.
+    order: Order,
 }
 
 impl ImageWriter {
@@ -35,6 +39,7 @@ impl ImageWriter {
             records: 0,
             bytes: 0,
             open: None,
+            order: Order::new(),
         })
     }
 
@@ -56,6 +61,7 @@ impl ImageWriter {
         if len32 > image::MAX_PAYLOAD_LEN {
             return Err(EINVAL);
         }
+        self.check_order(kind)?;
         const ZEROS: [u8; image::ALIGN] = [0; image::ALIGN];
         let pad = ZEROS.get(..image::padding(len)).ok_or(EINVAL)?;
         self.append(&image::record_header(kind, len32))?;
@@ -79,6 +85,7 @@ impl ImageWriter {
         if len32 > image::MAX_PAYLOAD_LEN || self.open.is_some() {
             return Err(EINVAL);
         }
+        self.check_order(kind)?;
         self.append(&image::record_header(kind, len32))?;
         self.open = Some(len);
         Ok(())
@@ -109,6 +116,17 @@ impl ImageWriter {
 
     /// Buffers `data`, writing the buffer out whenever it is full, so that
     /// a large record (pages) never needs a large buffer.
+    fn check_order(&mut self, kind: RecordType) -> Result {
+        self.order.feed(kind, None).map_err(|e| {
+            ckpt_err!(
+                "checkpoint: bug: a {} record written where the image needs {}\n",
+                kind.name(),
+                e.expected
+            );
+            EINVAL
+        })
+    }
+
     fn append(&mut self, mut data: &[u8]) -> Result {
         while !data.is_empty() {
             let room = FLUSH_BYTES.saturating_sub(self.buf.len());

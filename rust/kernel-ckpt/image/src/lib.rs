@@ -29,6 +29,10 @@ use core::fmt;
 mod state;
 pub use state::*;
 
+#[path = "order.rs"]
+mod order;
+pub use order::{task_order_text, Expected, Order, OutOfOrder, Step, Times, TASK_RECORDS};
+
 /// x86_64 number of `checkpoint(2)` (the first free one after `mseal`).
 pub const SYS_CHECKPOINT: i64 = 463;
 /// x86_64 number of `restart(2)`.
@@ -81,107 +85,109 @@ pub const COMM_LEN: usize = 16;
 /// Length of the kernel release field of the header (`__NEW_UTS_LEN + 1`).
 pub const RELEASE_LEN: usize = 65;
 
-/// The type of a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum RecordType {
+/// Declares [`RecordType`] from one list: each type's code, name and
+/// documentation, so that the code table, the names and the list of all
+/// types cannot disagree.
+macro_rules! record_types {
+    ($($(#[$doc:meta])* $kind:ident = $code:literal, $name:literal;)*) => {
+        /// The type of a record.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[repr(u32)]
+        pub enum RecordType {
+            $($(#[$doc])* $kind = $code,)*
+        }
+
+        impl RecordType {
+            /// Every record type, in code order.
+            pub const ALL: &'static [RecordType] = &[$(Self::$kind),*];
+
+            /// The record type for a raw type code, if it is known.
+            pub fn from_u32(v: u32) -> Option<Self> {
+                match v {
+                    $($code => Some(Self::$kind),)*
+                    _ => None,
+                }
+            }
+
+            /// Lower-case name, as used in error messages and by `ckpt inspect`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)*
+                }
+            }
+        }
+    };
+}
+
+record_types! {
     /// [`Header`]: magic, version, arch, flags, kernel release.
-    Header = 1,
+    Header = 1, "header";
     /// [`Forest`]: how many task records follow, and the root pid.
-    Forest = 2,
+    Forest = 2, "forest";
     /// [`TaskEntry`]: one row of the process forest.
-    Task = 3,
+    Task = 3, "task";
     /// [`TaskState`]: begins the saved state of one live task.
-    TaskState = 10,
+    TaskState = 10, "task-state";
     /// [`Regs`]: general-purpose registers, fs/gs base.
-    Regs = 11,
+    Regs = 11, "regs";
     /// [`XstateHeader`] + the task's FPU state in uabi XSAVE format.
-    Xstate = 12,
+    Xstate = 12, "xstate";
     /// [`MmHeader`]: the memory map's bounds; [`Vma`] records follow.
-    Mm = 13,
+    Mm = 13, "mm";
     /// [`Vma`] + the mapped file's path.
-    Vma = 14,
+    Vma = 14, "vma";
     /// [`PagesHeader`] + the contents of consecutive present pages.
-    Pages = 15,
+    Pages = 15, "pages";
     /// Ends the saved state of one task.
-    TaskEnd = 16,
+    TaskEnd = 16, "task-end";
     /// [`FilesHeader`] + the working directory: the open files follow.
-    Files = 17,
+    Files = 17, "files";
     /// [`Fd`]: one descriptor and the id of its open file.
-    Fd = 18,
+    Fd = 18, "fd";
     /// [`Signals`] + siginfos: blocked, altstack, private pending signals.
-    Signals = 19,
+    Signals = 19, "signals";
     /// [`Sighand`] + siginfos: handlers and shared pending signals.
-    Sighand = 20,
+    Sighand = 20, "sighand";
     /// [`RestartBlock`]: how an interrupted call resumes.
-    RestartBlock = 21,
+    RestartBlock = 21, "restart-block";
     /// [`TaskMisc`]: rseq, robust list, limits and more.
-    TaskMisc = 22,
+    TaskMisc = 22, "task-misc";
     /// [`FileObj`] + its path: an open file, written once.
-    File = 23,
+    File = 23, "file";
     /// [`PipeObj`] + the bytes in flight: a pipe, written once.
-    Pipe = 24,
+    Pipe = 24, "pipe";
     /// [`ShmemObj`]: shared memory, written once.
-    Shmem = 25,
+    Shmem = 25, "shmem";
     /// [`ShmemPagesHeader`] + pages of a shared memory object.
-    ShmemPages = 26,
+    ShmemPages = 26, "shmem-pages";
     /// [`Tail`]: end of the image, with counts to detect truncation.
-    Tail = 0x7fff_ffff,
+    Tail = 0x7fff_ffff, "tail";
 }
 
 impl RecordType {
-    /// The record type for a raw type code, if it is known.
-    pub fn from_u32(v: u32) -> Option<Self> {
-        match v {
-            1 => Some(Self::Header),
-            2 => Some(Self::Forest),
-            3 => Some(Self::Task),
-            10 => Some(Self::TaskState),
-            11 => Some(Self::Regs),
-            12 => Some(Self::Xstate),
-            13 => Some(Self::Mm),
-            14 => Some(Self::Vma),
-            15 => Some(Self::Pages),
-            16 => Some(Self::TaskEnd),
-            17 => Some(Self::Files),
-            18 => Some(Self::Fd),
-            19 => Some(Self::Signals),
-            20 => Some(Self::Sighand),
-            21 => Some(Self::RestartBlock),
-            22 => Some(Self::TaskMisc),
-            23 => Some(Self::File),
-            24 => Some(Self::Pipe),
-            25 => Some(Self::Shmem),
-            26 => Some(Self::ShmemPages),
-            0x7fff_ffff => Some(Self::Tail),
-            _ => None,
-        }
-    }
-
-    /// Lower-case name, as used in error messages and by `ckpt inspect`.
-    pub fn name(self) -> &'static str {
+    /// Whether this is the record of a shared object ([`ObjRecord`]): one
+    /// that may appear anywhere after the forest table, before the first
+    /// record that names it.
+    pub const fn is_object(self) -> bool {
         match self {
-            Self::Header => "header",
-            Self::Forest => "forest",
-            Self::Task => "task",
-            Self::TaskState => "task-state",
-            Self::Regs => "regs",
-            Self::Xstate => "xstate",
-            Self::Mm => "mm",
-            Self::Vma => "vma",
-            Self::Pages => "pages",
-            Self::TaskEnd => "task-end",
-            Self::Files => "files",
-            Self::Fd => "fd",
-            Self::Signals => "signals",
-            Self::Sighand => "sighand",
-            Self::RestartBlock => "restart-block",
-            Self::TaskMisc => "task-misc",
-            Self::File => "file",
-            Self::Pipe => "pipe",
-            Self::Shmem => "shmem",
-            Self::ShmemPages => "shmem-pages",
-            Self::Tail => "tail",
+            Self::File | Self::Pipe | Self::Shmem | Self::ShmemPages => true,
+            Self::Header
+            | Self::Forest
+            | Self::Task
+            | Self::TaskState
+            | Self::Regs
+            | Self::Xstate
+            | Self::Mm
+            | Self::Vma
+            | Self::Pages
+            | Self::TaskEnd
+            | Self::Files
+            | Self::Fd
+            | Self::Signals
+            | Self::Sighand
+            | Self::RestartBlock
+            | Self::TaskMisc
+            | Self::Tail => false,
         }
     }
 }
@@ -564,7 +570,7 @@ pub enum ErrorKind {
         /// The record type found.
         found: RecordType,
         /// What the stream needed at this point.
-        expected: &'static str,
+        expected: Expected,
     },
     /// A field holds an impossible value.
     BadField(&'static str, i64),
@@ -785,64 +791,67 @@ pub enum Item<'a> {
     Tail(Tail),
 }
 
-/// Where the reader is in a task's state.
+/// The record of a shared object: it may appear anywhere after the forest
+/// table, and is written before the first record that names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Step {
-    /// After task-state: registers next.
-    Regs,
-    /// After regs: xstate next.
-    Xstate,
-    /// After xstate: the restart block.
-    RestartBlock,
-    /// After the restart block: the odds and ends.
-    TaskMisc,
-    /// After those: the task's signal state.
-    Signals,
-    /// After xstate: mm or task-end.
-    MmOrEnd,
-    /// In the VMA list.
-    Vmas { left: u32 },
-    /// After the VMAs: the files head.
-    Files,
-    /// In the fd list (objects come before the fd that first refers to them).
-    Fds { left: u32 },
-    /// After the fds: the handlers.
-    Sighand,
-    /// After the VMAs: pages or task-end; `next` is the lowest address the
-    /// next pages record may start at (they are written in order).
-    Pages { next: u64 },
+pub enum ObjRecord<'a> {
+    /// An open file object and its path.
+    File(FileObj, &'a [u8]),
+    /// A pipe object and the bytes in flight.
+    Pipe(PipeObj, &'a [u8]),
+    /// A shared memory object.
+    Shmem(ShmemObj),
+    /// Contents of the shared memory object written last.
+    ShmemPages(ShmemPagesHeader, &'a [u8]),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Header,
-    Forest,
-    Tasks {
-        left: u32,
-    },
-    /// Between task states: another one, or the tail. `left` counts the
-    /// task states the forest still allows.
-    Body {
-        left: u32,
-    },
-    InTask {
-        left: u32,
-        step: Step,
-    },
-    Done,
+impl<'a> Item<'a> {
+    /// The object record this item is, or `None` for the other records.
+    pub fn object(self) -> Option<ObjRecord<'a>> {
+        match self {
+            Item::File(f, path) => Some(ObjRecord::File(f, path)),
+            Item::Pipe(p, data) => Some(ObjRecord::Pipe(p, data)),
+            Item::Shmem(s) => Some(ObjRecord::Shmem(s)),
+            Item::ShmemPages(h, data) => Some(ObjRecord::ShmemPages(h, data)),
+            Item::Header(_)
+            | Item::Forest(_)
+            | Item::Task(_)
+            | Item::TaskState(_)
+            | Item::Regs(_)
+            | Item::Xstate(..)
+            | Item::RestartBlock(_)
+            | Item::TaskMisc(..)
+            | Item::Signals(..)
+            | Item::Sighand(_)
+            | Item::Mm(..)
+            | Item::Vma(..)
+            | Item::Files(..)
+            | Item::Fd(_)
+            | Item::Pages(..)
+            | Item::TaskEnd
+            | Item::Tail(_) => None,
+        }
+    }
 }
 
 /// Checks record order and counts, one raw record at a time: the decoder
 /// for a stream read piecewise (the kernel reads images this way).
+///
+/// The order is [`Order`]'s ([`TASK_RECORDS`] for a task's records);
+/// the parser adds what needs the decoded records: counts, object ids
+/// (every reference names an object defined before it), pages in address
+/// order, and the tail's totals.
 #[derive(Clone, Copy, Debug)]
 pub struct Parser {
-    state: State,
-    nr_tasks: u32,
+    order: Order,
     /// Objects defined so far: ids `1..=objects` may be referred to.
     objects: u32,
     /// The shared memory object written last and its size: its contents
     /// follow it.
     shmem: Option<(ObjId, u64)>,
+    /// The lowest address the next pages record of the task may start at
+    /// (they are written in order).
+    pages_next: u64,
 }
 
 impl Default for Parser {
@@ -855,67 +864,16 @@ impl Parser {
     /// A parser expecting the header.
     pub const fn new() -> Self {
         Self {
-            state: State::Header,
-            nr_tasks: 0,
+            order: Order::new(),
             objects: 0,
             shmem: None,
+            pages_next: 0,
         }
     }
 
     /// Whether the tail was read: the image is complete.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
-    }
-
-    fn expected(&self) -> &'static str {
-        match self.state {
-            State::Header => "header",
-            State::Forest => "forest",
-            State::Tasks { .. } => "task",
-            State::Body { .. } => "task-state or tail",
-            State::InTask {
-                step: Step::Regs, ..
-            } => "regs",
-            State::InTask {
-                step: Step::Xstate, ..
-            } => "xstate",
-            State::InTask {
-                step: Step::RestartBlock,
-                ..
-            } => "restart-block",
-            State::InTask {
-                step: Step::TaskMisc,
-                ..
-            } => "task-misc",
-            State::InTask {
-                step: Step::Signals,
-                ..
-            } => "signals",
-            State::InTask {
-                step: Step::Sighand,
-                ..
-            } => "sighand",
-            State::InTask {
-                step: Step::MmOrEnd,
-                ..
-            } => "mm or task-end",
-            State::InTask {
-                step: Step::Vmas { .. },
-                ..
-            } => "vma, shmem or shmem-pages",
-            State::InTask {
-                step: Step::Files, ..
-            } => "files",
-            State::InTask {
-                step: Step::Fds { .. },
-                ..
-            } => "fd, file or pipe",
-            State::InTask {
-                step: Step::Pages { .. },
-                ..
-            } => "pages or task-end",
-            State::Done => "end of image",
-        }
+        self.order.is_done()
     }
 
     /// A new object must take the next id.
@@ -938,10 +896,23 @@ impl Parser {
     /// Decodes the next record of the stream.
     pub fn feed<'a>(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
         let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
-        let unexpected = Err(ErrorKind::Unexpected {
-            found: kind,
-            expected: self.expected(),
-        });
+        if self.order.is_done() {
+            return Err(ErrorKind::TrailingData);
+        }
+        // Whether it fits here, before its payload is looked at: a record
+        // out of place is reported as such, whatever it holds.
+        let out_of_order = |e: OutOfOrder| {
+            if e.too_many_tasks {
+                ErrorKind::BadField("task states", 0)
+            } else {
+                ErrorKind::Unexpected {
+                    found: kind,
+                    expected: e.expected,
+                }
+            }
+        };
+        let mut probe = self.order;
+        probe.feed(kind, None).map_err(out_of_order)?;
         let p = rec.payload;
         let exact = |len: usize| {
             if p.len() == len {
@@ -953,303 +924,127 @@ impl Parser {
                 })
             }
         };
-        let (item, next) = match (self.state, kind) {
-            (State::Header, RecordType::Header) => {
+        // Every record type is decoded here, with no catch-all: a new type
+        // does not compile until it is decoded.
+        let (item, count) = match kind {
+            RecordType::Header => {
                 exact(Header::LEN)?;
-                (Item::Header(Header::decode(p)?), State::Forest)
+                (Item::Header(Header::decode(p)?), None)
             }
-            (State::Forest, RecordType::Forest) => {
+            RecordType::Forest => {
                 exact(Forest::LEN)?;
                 let f = Forest::decode(p)?;
-                self.nr_tasks = f.nr_tasks;
-                (Item::Forest(f), State::Tasks { left: f.nr_tasks })
+                (Item::Forest(f), Some(f.nr_tasks))
             }
-            (State::Tasks { left }, RecordType::Task) => {
+            RecordType::Task => {
                 exact(TaskEntry::LEN)?;
-                let t = TaskEntry::decode(p)?;
-                let left = left.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let next = if left == 0 {
-                    State::Body {
-                        left: self.nr_tasks,
-                    }
-                } else {
-                    State::Tasks { left }
-                };
-                (Item::Task(t), next)
+                (Item::Task(TaskEntry::decode(p)?), None)
             }
-            (State::Body { left }, RecordType::TaskState) => {
+            RecordType::TaskState => {
                 exact(TaskState::LEN)?;
-                let t = TaskState::decode(p)?;
-                let left = left
-                    .checked_sub(1)
-                    .ok_or(ErrorKind::BadField("task states", 0))?;
-                (
-                    Item::TaskState(t),
-                    State::InTask {
-                        left,
-                        step: Step::Regs,
-                    },
-                )
+                self.pages_next = 0;
+                (Item::TaskState(TaskState::decode(p)?), None)
             }
-            (State::Body { .. }, RecordType::Tail) => {
-                exact(Tail::LEN)?;
-                let t = Tail::decode(p)?;
-                if t.nr_records != rec.index || t.bytes != rec.offset {
-                    return Err(ErrorKind::TailMismatch);
-                }
-                (Item::Tail(t), State::Done)
-            }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Regs,
-                },
-                RecordType::Regs,
-            ) => {
+            RecordType::Regs => {
                 exact(Regs::LEN)?;
-                (
-                    Item::Regs(Regs::decode(p)?),
-                    State::InTask {
-                        left,
-                        step: Step::Xstate,
-                    },
-                )
+                (Item::Regs(Regs::decode(p)?), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Xstate,
-                },
-                RecordType::Xstate,
-            ) => {
+            RecordType::Xstate => {
                 let (h, data) = XstateHeader::decode(p)?;
-                (
-                    Item::Xstate(h, data),
-                    State::InTask {
-                        left,
-                        step: Step::RestartBlock,
-                    },
-                )
+                (Item::Xstate(h, data), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::RestartBlock,
-                },
-                RecordType::RestartBlock,
-            ) => {
+            RecordType::RestartBlock => {
                 exact(RestartBlock::LEN)?;
-                (
-                    Item::RestartBlock(RestartBlock::decode(p)?),
-                    State::InTask {
-                        left,
-                        step: Step::TaskMisc,
-                    },
-                )
+                (Item::RestartBlock(RestartBlock::decode(p)?), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::TaskMisc,
-                },
-                RecordType::TaskMisc,
-            ) => {
+            RecordType::TaskMisc => {
                 let (m, groups) = TaskMisc::decode(p)?;
-                (
-                    Item::TaskMisc(m, groups),
-                    State::InTask {
-                        left,
-                        step: Step::Signals,
-                    },
-                )
+                (Item::TaskMisc(m, groups), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Signals,
-                },
-                RecordType::Signals,
-            ) => {
+            RecordType::Signals => {
                 let (s, infos) = Signals::decode(p)?;
-                (
-                    Item::Signals(s, infos),
-                    State::InTask {
-                        left,
-                        step: Step::MmOrEnd,
-                    },
-                )
+                (Item::Signals(s, infos), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Sighand,
-                },
-                RecordType::Sighand,
-            ) => {
+            RecordType::Sighand => {
                 Sighand::decode(p)?;
-                (
-                    Item::Sighand(p),
-                    State::InTask {
-                        left,
-                        step: Step::Pages { next: 0 },
-                    },
-                )
+                (Item::Sighand(p), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::MmOrEnd,
-                },
-                RecordType::Mm,
-            ) => {
+            RecordType::Mm => {
                 let (m, exe) = MmHeader::decode(p)?;
-                let step = if m.nr_vmas == 0 {
-                    Step::Files
-                } else {
-                    Step::Vmas { left: m.nr_vmas }
-                };
-                (Item::Mm(m, exe), State::InTask { left, step })
+                (Item::Mm(m, exe), Some(m.nr_vmas))
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Vmas { left: vmas },
-                },
-                RecordType::Vma,
-            ) => {
+            RecordType::Vma => {
                 let (v, path) = Vma::decode(p)?;
                 if v.obj != 0 {
                     self.check_ref("vma shared memory", v.obj)?;
                 }
-                let vmas = vmas.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if vmas == 0 {
-                    Step::Files
-                } else {
-                    Step::Vmas { left: vmas }
-                };
-                (Item::Vma(v, path), State::InTask { left, step })
+                (Item::Vma(v, path), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Files,
-                },
-                RecordType::Files,
-            ) => {
+            RecordType::Files => {
                 let (h, cwd, root) = FilesHeader::decode(p)?;
-                let step = if h.nr_fds == 0 {
-                    Step::Sighand
-                } else {
-                    Step::Fds { left: h.nr_fds }
-                };
-                (Item::Files(h, cwd, root), State::InTask { left, step })
+                (Item::Files(h, cwd, root), Some(h.nr_fds))
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Fds { left: fds },
-                },
-                RecordType::Fd,
-            ) => {
+            RecordType::Fd => {
                 exact(Fd::LEN)?;
                 let f = Fd::decode(p)?;
                 self.check_ref("fd file", f.file)?;
-                let fds = fds.checked_sub(1).ok_or(ErrorKind::TailMismatch)?;
-                let step = if fds == 0 {
-                    Step::Sighand
-                } else {
-                    Step::Fds { left: fds }
-                };
-                (Item::Fd(f), State::InTask { left, step })
+                (Item::Fd(f), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: step @ Step::Fds { .. },
-                },
-                RecordType::File,
-            ) => {
+            RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;
                 if f.pipe != 0 {
                     self.check_ref("file pipe", f.pipe)?;
                 }
                 self.define("file id", f.id)?;
-                (Item::File(f, path), State::InTask { left, step })
+                (Item::File(f, path), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: step @ Step::Vmas { .. },
-                },
-                RecordType::Shmem,
-            ) => {
+            RecordType::Pipe => {
+                let (pipe, data) = PipeObj::decode(p)?;
+                self.define("pipe id", pipe.id)?;
+                (Item::Pipe(pipe, data), None)
+            }
+            RecordType::Shmem => {
                 exact(ShmemObj::LEN)?;
                 let s = ShmemObj::decode(p)?;
                 self.define("shmem id", s.id)?;
                 self.shmem = Some((s.id, s.size));
-                (Item::Shmem(s), State::InTask { left, step })
+                (Item::Shmem(s), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: step @ Step::Vmas { .. },
-                },
-                RecordType::ShmemPages,
-            ) => {
+            RecordType::ShmemPages => {
                 let Some((id, size)) = self.shmem else {
-                    return unexpected;
+                    return Err(ErrorKind::Unexpected {
+                        found: kind,
+                        expected: self.order.expected(),
+                    });
                 };
                 let (h, data) = ShmemPagesHeader::decode(p, size)?;
                 if h.id != id {
                     return Err(ErrorKind::BadField("shmem pages id", h.id.into()));
                 }
-                (Item::ShmemPages(h, data), State::InTask { left, step })
+                (Item::ShmemPages(h, data), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: step @ Step::Fds { .. },
-                },
-                RecordType::Pipe,
-            ) => {
-                let (pipe, data) = PipeObj::decode(p)?;
-                self.define("pipe id", pipe.id)?;
-                (Item::Pipe(pipe, data), State::InTask { left, step })
-            }
-            (
-                State::InTask {
-                    left,
-                    step: Step::Pages { next },
-                },
-                RecordType::Pages,
-            ) => {
+            RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;
-                if h.vaddr < next {
+                if h.vaddr < self.pages_next {
                     return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
                 }
-                let end = h.vaddr.saturating_add(u64::from(h.nr) * PAGE_SIZE as u64);
-                (
-                    Item::Pages(h, data),
-                    State::InTask {
-                        left,
-                        step: Step::Pages { next: end },
-                    },
-                )
+                self.pages_next = h.vaddr.saturating_add(u64::from(h.nr) * PAGE_SIZE as u64);
+                (Item::Pages(h, data), None)
             }
-            (
-                State::InTask {
-                    left,
-                    step: Step::MmOrEnd | Step::Pages { .. },
-                },
-                RecordType::TaskEnd,
-            ) => {
+            RecordType::TaskEnd => {
                 exact(0)?;
-                (Item::TaskEnd, State::Body { left })
+                (Item::TaskEnd, None)
             }
-            (State::Done, _) => return Err(ErrorKind::TrailingData),
-            _ => return unexpected,
+            RecordType::Tail => {
+                exact(Tail::LEN)?;
+                let t = Tail::decode(p)?;
+                if t.nr_records != rec.index || t.bytes != rec.offset {
+                    return Err(ErrorKind::TailMismatch);
+                }
+                (Item::Tail(t), None)
+            }
         };
-        self.state = next;
+        self.order.feed(kind, count).map_err(out_of_order)?;
         Ok(item)
     }
 }

@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Per-task state records: what follows the forest table for each live task.
+//! Per-task state records and object records: what follows the forest
+//! table. Their order is [`crate::TASK_RECORDS`] (`order.rs`).
 //!
-//! ```text
-//! task-state → regs → xstate → [mm → vma × nr_vmas → pages*] → task-end
-//! ```
-//!
-//! A thread group's memory map is written once, with its leader; other
-//! threads carry registers and FPU state only.
+//! A thread group's memory map, files and handlers are written once, with
+//! its leader; other threads carry registers, FPU state, their odds and
+//! ends and their signal state only.
 
 use super::{ErrorKind, Reader, Writer};
 

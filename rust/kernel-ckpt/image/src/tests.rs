@@ -5,6 +5,7 @@ extern crate std;
 
 use super::*;
 use std::format;
+use std::string::{String, ToString};
 use std::vec::Vec;
 
 /// Index of the first record of kind `k`.
@@ -903,4 +904,117 @@ fn fd_record_with_extra_bytes_is_rejected() {
             expected: Fd::LEN as u32
         }
     );
+}
+
+#[test]
+fn object_records_may_come_anywhere_after_the_forest() {
+    // The open files moved before the first task state.
+    let img = encode_full(|r| {
+        let state = first(r, RecordType::TaskState);
+        let objs: Vec<_> = r.iter().filter(|(k, _)| k.is_object()).cloned().collect();
+        r.retain(|(k, _)| !k.is_object());
+        for (i, o) in objs.into_iter().enumerate() {
+            r.insert(state + i, o);
+        }
+    });
+    let items = decode(&img).expect("objects before the first task");
+    assert_eq!(items.iter().filter(|i| i.object().is_some()).count(), 3);
+    // Right after the task state, between two records of the task.
+    let img = encode_full(|r| {
+        let i = first(r, RecordType::File);
+        let f = r.remove(i);
+        let at = first(r, RecordType::Regs);
+        r.insert(at, f);
+    });
+    decode(&img).expect("an object inside a task");
+    // But never before the forest's rows end, and never after a reference.
+    let img = encode_full(|r| {
+        let i = first(r, RecordType::File);
+        let f = r.remove(i);
+        let at = first(r, RecordType::Task);
+        r.insert(at, f);
+    });
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::Unexpected {
+            found: RecordType::File,
+            ..
+        }
+    ));
+    let img = encode_full(|r| {
+        let i = first(r, RecordType::File);
+        let f = r.remove(i);
+        let at = first(r, RecordType::Sighand);
+        r.insert(at, f);
+    });
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("fd file", 1)
+    ));
+}
+
+#[test]
+fn every_record_type_has_one_place() {
+    for &k in RecordType::ALL {
+        assert_eq!(RecordType::from_u32(k as u32), Some(k));
+        let in_task = TASK_RECORDS.iter().filter(|s| s.kind == k).count();
+        let stream = matches!(
+            k,
+            RecordType::Header | RecordType::Forest | RecordType::Task | RecordType::Tail
+        );
+        assert_eq!(
+            usize::from(stream) + in_task + usize::from(k.is_object()),
+            1,
+            "{} must be a stream record, a task record or an object record",
+            k.name()
+        );
+    }
+}
+
+#[test]
+fn the_readme_shows_the_task_order() {
+    let mut text = String::new();
+    task_order_text(&mut text).unwrap();
+    assert_eq!(
+        text,
+        "task-state → regs → xstate → restart-block → task-misc → signals → \
+         [leaders: mm → vma × n → files → fd × n → sighand → pages…] → task-end"
+    );
+    let readme = include_str!("../../../../README.md");
+    assert!(
+        readme.contains(&text),
+        "README.md's image format must show the task records as: {text}"
+    );
+}
+
+#[test]
+fn the_writer_order_check_accepts_what_the_parser_accepts() {
+    // A writer gives no counts: the order alone is checked.
+    let img = encode_full(|_| {});
+    let mut order = Order::new();
+    for rec in RawRecords::new(&img) {
+        let k = RecordType::from_u32(rec.unwrap().kind).unwrap();
+        order.feed(k, None).unwrap();
+    }
+    assert!(order.is_done());
+    // A thread: task-state to signals, then task-end.
+    let mut order = Order::new();
+    for k in [RecordType::Header, RecordType::Forest, RecordType::Task]
+        .into_iter()
+        .chain(TASK_RECORDS.iter().take(6).map(|s| s.kind))
+        .chain([RecordType::TaskEnd, RecordType::Tail])
+    {
+        order.feed(k, None).unwrap();
+    }
+    // No pages right after the signals: a leader's mm comes first, and a
+    // thread has none.
+    let mut order = Order::new();
+    for k in [RecordType::Header, RecordType::Forest, RecordType::Task]
+        .into_iter()
+        .chain(TASK_RECORDS.iter().take(6).map(|s| s.kind))
+    {
+        order.feed(k, None).unwrap();
+    }
+    let e = order.feed(RecordType::Pages, None).unwrap_err();
+    assert_eq!(e.expected.to_string(), "mm, task-end or an object");
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The restart context: a process tree restored task by task, all or
-//! nothing.
+//! The coordinator of a tree restart: a process tree restored task by
+//! task, all or nothing.
 //!
 //! C headers: [`include/linux/completion.h`](srctree/include/linux/completion.h),
 //! [`include/linux/wait.h`](srctree/include/linux/wait.h).
@@ -44,7 +44,7 @@ use crate::file::FileRef;
 use crate::image::{Item, TaskEntry};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
-use crate::restart::{self, bad, Failure};
+use crate::restore::{self, bad, kill_current, Report};
 use crate::task::{PidNs, TaskRef};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -152,7 +152,7 @@ pub(crate) struct RestartCtx {
     /// The first failure's errno (0 for none); `failed` says where.
     errno: AtomicI32,
     #[pin]
-    failed: Mutex<Failure>,
+    failed: Mutex<Report>,
 }
 
 impl RestartCtx {
@@ -164,7 +164,7 @@ impl RestartCtx {
             .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            *failed = Failure { pid, record };
+            *failed = Report { pid, record };
         }
     }
 
@@ -207,8 +207,9 @@ impl RestartCtx {
             return Err(e);
         }
         let mut st = self.stream.lock();
-        if let Err(e) = restart::read_tail(&mut st.reader) {
-            self.fail(0, st.reader.last(), e);
+        let Stream { reader, objs } = &mut *st;
+        if let Err(e) = restore::read_tail(reader, objs) {
+            self.fail(0, reader.last(), e);
             return Err(e);
         }
         // Pipe ends no descriptor took are closed now, as they were.
@@ -371,14 +372,14 @@ pub(crate) fn restart_task() -> Result<i64> {
         return Err(e);
     }
     if let Some(e) = ctx.failure() {
-        restart::kill_current();
+        kill_current();
         return Err(e);
     }
     let mut past = false;
     let (result, record) = {
         let mut st = ctx.stream.lock();
         let Stream { reader, objs } = &mut *st;
-        let r = restart::restore_current(reader, objs, &slot.row, &mut past);
+        let r = restore::restore_current(reader, objs, &slot.row, &mut past);
         (r, reader.last())
     };
     let resume = match result {
@@ -391,7 +392,7 @@ pub(crate) fn restart_task() -> Result<i64> {
             );
             ctx.fail(pid, record, e);
             ctx.step.complete();
-            restart::kill_current();
+            kill_current();
             return Err(e);
         }
     };
@@ -402,7 +403,7 @@ pub(crate) fn restart_task() -> Result<i64> {
         ctx.fail(pid, None, e);
     }
     if let Some(e) = waited.err().or_else(|| ctx.failure()) {
-        restart::kill_current();
+        kill_current();
         return Err(e);
     }
     Ok(resume.finish())
@@ -474,7 +475,7 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
 
 /// `restart(root, fd, 0)`: restores the tree saved in the image read from
 /// `fd`, whose tasks user space recreated and which wait in restart(2).
-pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result {
+pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
@@ -482,7 +483,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
     let ns = PidNs::current()?;
     let me_tgid = ns.current_nr(bindings::pid_type_PIDTYPE_TGID);
     let mut reader = ImageReader::new(file);
-    let rows = read_rows(&mut reader).inspect_err(|_| failure.record = reader.last())?;
+    let rows = read_rows(&mut reader).inspect_err(|_| report.record = reader.last())?;
     if rows.first().map(|r| r.pid) != Some(root) {
         ckpt_err!("restart: the image's root is not pid {}\n", root);
         return Err(ESRCH);
@@ -539,7 +540,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
             step: Completion::uninit(),
             done: Completion::uninit(),
             errno: AtomicI32::new(0),
-            failed <- new_mutex!(Failure::default()),
+            failed <- new_mutex!(Report::default()),
         }),
         GFP_KERNEL,
     )?;
@@ -563,11 +564,11 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
             // coordinator killed) has no record.
             ctx.abort(e);
             let errno = ctx.failure().unwrap_or(e);
-            *failure = *ctx.failed.lock();
+            *report = *ctx.failed.lock();
             ckpt_err!(
                 "restart: the tree of pid {} failed (pid {}, error {}): every task killed\n",
                 root,
-                failure.pid,
+                report.pid,
                 errno.to_errno()
             );
             Err(errno)
@@ -577,7 +578,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, failure: &mut Failure) -> Result 
 
 /// The forest table of an image, after its header and forest records.
 fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
-    let nr = restart::read_head(reader)?;
+    let nr = restore::read_head(reader)?;
     // Grown row by row: `nr` is the image's (up to 4 million).
     let mut rows = KVVec::new();
     for _ in 0..nr {

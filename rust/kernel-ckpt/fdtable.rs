@@ -6,48 +6,21 @@
 //! [`include/linux/fs_struct.h`](srctree/include/linux/fs_struct.h).
 //!
 //! Each descriptor is saved with its number and close-on-exec bit and the
-//! id of its open file. An open file (`struct file`) is an object of the
-//! object hash: it is written once, with its open flags, position, kind
-//! and path, where it is first referred to, so that descriptors of several
-//! processes that shared one open file (and its offset) share one again
-//! after restart. A pipe end also names its pipe, written before it with
-//! the bytes in flight (`pipe.rs`).
-//!
-//! Restart reopens regular files, character devices and directories by
-//! path with the same flags (opened with the credentials the task ends
-//! with) and seeks to the saved position, creates pipes anew, and installs
-//! each descriptor at its old number. Named pipes, sockets and the other
-//! kinds restart cannot open are refused at checkpoint
-//! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
-//! not write.
+//! id of its open file, a shared object (`open_file.rs`) written before the
+//! first descriptor that refers to it. Restart resolves the directories
+//! (with the credentials the task ends with), checks each descriptor's
+//! file was restored, and installs each descriptor at its old number.
 
 use crate::file::FileRef;
-use crate::image::{
-    self, Fd, FileObj, FilesHeader, ObjId, PipeObj, RecordType, FD_CLOEXEC, FILE_CHR, FILE_DELETED,
-    FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
-};
-use crate::objhash::{Obj, ObjHash, ObjKind, ObjTable};
-use crate::pipe;
+use crate::image::{self, Fd, FilesHeader, ObjId, RecordType, FD_CLOEXEC};
+use crate::objhash::{ObjHash, ObjTable};
+use crate::open_file::OpenFile;
 use crate::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
-
-/// Open flags that a reopen keeps (the rest, like `O_CREAT` and
-/// `O_TRUNC`, only mattered at the first open).
-const REOPEN_FLAGS: u32 = 0o3 /* O_ACCMODE */
-    | 0o2000 /* O_APPEND */
-    | 0o4000 /* O_NONBLOCK */
-    | 0o10000 /* O_DSYNC */
-    | 0o40000 /* O_DIRECT */
-    | 0o100000 /* O_LARGEFILE */
-    | 0o200000 /* O_DIRECTORY */
-    | 0o400000 /* O_NOFOLLOW */
-    | 0o1000000 /* O_NOATIME */
-    | 0o4010000 /* O_SYNC */
-    | 0o10000000 /* O_PATH */;
 
 /// A `struct path` reference, put on drop.
 struct PathRef(bindings::path);
@@ -77,17 +50,6 @@ pub(crate) fn path_of(p: &bindings::path) -> Result<KVec<u8>> {
     Ok(out)
 }
 
-fn kind_of(mode: u32) -> u32 {
-    match mode & 0o170000 {
-        0o100000 => FILE_REG,
-        0o020000 => FILE_CHR,
-        0o040000 => FILE_DIR,
-        0o010000 => FILE_FIFO,
-        0o140000 => FILE_SOCK,
-        _ => FILE_OTHER,
-    }
-}
-
 /// The `fd` after `*fd` that `task` has open, with a reference, or `None`.
 fn next_fd(task: &TaskRef, fd: &mut u32) -> Option<FileRef> {
     // SAFETY: the task is valid; the lookup must run under RCU and returns
@@ -107,57 +69,6 @@ fn empty_path() -> PathRef {
         mnt: core::ptr::null_mut(),
         dentry: core::ptr::null_mut(),
     })
-}
-
-/// Writes the file object for `file` (and its pipe first, if that is new
-/// too) and returns its id.
-fn dump_file(w: &mut ImageWriter, objs: &mut ObjHash, file: FileRef) -> Result<ObjId> {
-    let f = file.as_ptr();
-    // SAFETY: the file is referenced; its path and inode are fixed for
-    // its lifetime; the position and flags are plain reads of a file
-    // whose users in the tree are frozen.
-    let (mode, f_flags, pos) = unsafe {
-        let inode = (*f).f_inode;
-        let mode = if inode.is_null() {
-            0
-        } else {
-            u32::from((*inode).i_mode)
-        };
-        (mode, (*f).f_flags, core::ptr::read_volatile(&(*f).f_pos))
-    };
-    // SAFETY: as above; `f_path` is referenced by the file.
-    let path = path_of(unsafe { &(*f).f_path })?;
-    let mut kind = kind_of(mode);
-    let mut pipe_id = 0;
-    if let Some(p) = pipe::anon_pipe_of(&file) {
-        kind = FILE_PIPE;
-        let addr = p.as_ptr() as usize;
-        pipe_id = match objs.lookup(ObjKind::Pipe, addr) {
-            Some(id) => id,
-            None => {
-                let id = objs.insert(ObjKind::Pipe, addr)?;
-                pipe::dump(w, p, id)?;
-                id
-            }
-        };
-    }
-    let id = objs.insert(ObjKind::File, f as usize)?;
-    let rec = FileObj {
-        id,
-        kind,
-        f_flags,
-        flags: if path.ends_with(b" (deleted)") {
-            FILE_DELETED
-        } else {
-            0
-        },
-        pos: pos.max(0),
-        pipe: pipe_id,
-        path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
-    };
-    w.record_parts(RecordType::File, &[&rec.encode(), &path])?;
-    objs.hold(file)?;
-    Ok(id)
 }
 
 /// The first open file of `task` (a thread group leader) that a restart
@@ -220,10 +131,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
     };
     w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
     for (fd, fd_flags, file) in fds.into_iter() {
-        let file_id = match objs.lookup(ObjKind::File, file.as_ptr() as usize) {
-            Some(id) => id,
-            None => dump_file(w, objs, file)?,
-        };
+        let file_id = objs.id_of::<OpenFile>(w, file)?;
         let rec = Fd {
             fd,
             fd_flags,
@@ -235,109 +143,6 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
 }
 
 // Restart.
-
-/// Creates the pipe of a pipe record (before the point of no return).
-pub(crate) fn restore_pipe(objs: &mut ObjTable, rec: &PipeObj, data: &[u8]) -> Result {
-    let (read, write) = pipe::create(rec, data)?;
-    objs.add(
-        rec.id,
-        Obj::Pipe {
-            read: Some(read),
-            write: Some(write),
-        },
-    )
-}
-
-/// Sets `O_NONBLOCK` on a new file, as fcntl(F_SETFL) would.
-fn set_nonblock(file: &FileRef) {
-    let f = file.as_ptr();
-    // SAFETY: the file is referenced; f_flags changes under f_lock.
-    unsafe {
-        bindings::spin_lock(&mut (*f).f_lock);
-        (*f).f_flags |= bindings::O_NONBLOCK;
-        bindings::spin_unlock(&mut (*f).f_lock);
-    }
-}
-
-/// Clears the `O_NONBLOCK` a reopen added, as fcntl(F_SETFL) would.
-fn clear_nonblock(file: &FileRef) {
-    let f = file.as_ptr();
-    // SAFETY: the file is referenced; f_flags changes under f_lock.
-    unsafe {
-        bindings::spin_lock(&mut (*f).f_lock);
-        (*f).f_flags &= !bindings::O_NONBLOCK;
-        bindings::spin_unlock(&mut (*f).f_lock);
-    }
-}
-
-/// Opens the file of a file record (before the point of no return): a
-/// pipe end from its pipe, anything else reopened by path and seeked.
-pub(crate) fn restore_file(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
-    let shown = crate::log::Shown(path);
-    if rec.flags & FILE_DELETED != 0 {
-        ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
-        return Err(ENOENT);
-    }
-    let file = match rec.kind {
-        FILE_PIPE => {
-            let write = match rec.f_flags & 0o3 {
-                0 => false,
-                1 => true,
-                _ => {
-                    ckpt_err!("restart: pipe end {} open for reading and writing\n", shown);
-                    return Err(EINVAL);
-                }
-            };
-            let f = objs.take_pipe_end(rec.pipe, write)?;
-            if rec.f_flags & bindings::O_NONBLOCK != 0 {
-                set_nonblock(&f);
-            }
-            f
-        }
-        FILE_REG | FILE_CHR | FILE_DIR => {
-            // Opened non-blocking, so that whatever is at the path now (a
-            // FIFO where the image says a regular file) cannot block the
-            // open; the kind is checked before the file is used.
-            let flags = (rec.f_flags & REOPEN_FLAGS) | bindings::O_NONBLOCK;
-            let file = FileRef::open(path, flags as i32).inspect_err(|e| {
-                ckpt_err!(
-                    "restart: cannot reopen {} (error {})\n",
-                    shown,
-                    e.to_errno()
-                );
-            })?;
-            // SAFETY: the file is referenced; its inode is fixed.
-            let mode = unsafe { u32::from((*(*file.as_ptr()).f_inode).i_mode) };
-            if kind_of(mode) != rec.kind {
-                ckpt_err!(
-                    "restart: {} is not the kind of file the image says (mode {:#o})\n",
-                    shown,
-                    mode
-                );
-                return Err(EINVAL);
-            }
-            if rec.f_flags & bindings::O_NONBLOCK == 0 {
-                clear_nonblock(&file);
-            }
-            if rec.kind == FILE_REG && rec.pos > 0 {
-                // SAFETY: the file was just opened by us and is referenced.
-                let got = unsafe {
-                    bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32)
-                };
-                if got != rec.pos {
-                    ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
-                    return Err(EINVAL);
-                }
-            }
-            file
-        }
-        _ => {
-            ckpt_err!("restart: open file {} cannot be restored yet\n", shown);
-            return Err(crate::errno::eopnotsupp());
-        }
-    };
-    objs.add(rec.id, Obj::File(file))
-}
 
 /// A directory path looked up from the caller's root, with chdir(2)'s
 /// check (search permission for the credentials in force).

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Open files: the kind of shared object behind every descriptor.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
+//!
+//! An open file (`struct file`) is written once, with its open flags,
+//! position, kind and path, before the first descriptor that refers to it,
+//! so that descriptors of several processes that shared one open file (and
+//! its offset) share one again after restart. A pipe end also names its
+//! pipe ([`Pipe`], written before it).
+//!
+//! Restart reopens regular files, character devices and directories by
+//! path with the same flags and seeks to the saved position; a pipe end is
+//! taken from its new pipe. Named pipes, sockets and the other kinds
+//! restart cannot open are refused at checkpoint
+//! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
+//! not write.
+
+use crate::fdtable::path_of;
+use crate::file::FileRef;
+use crate::image::{
+    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE,
+    FILE_REG, FILE_SOCK,
+};
+use crate::objects::{Obj, ObjKind, ObjOps};
+use crate::objhash::{ObjHash, ObjTable};
+use crate::pipe::{self, Pipe};
+use crate::writer::ImageWriter;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// Open flags that a reopen keeps (the rest, like `O_CREAT` and
+/// `O_TRUNC`, only mattered at the first open).
+const REOPEN_FLAGS: u32 = 0o3 /* O_ACCMODE */
+    | 0o2000 /* O_APPEND */
+    | 0o4000 /* O_NONBLOCK */
+    | 0o10000 /* O_DSYNC */
+    | 0o40000 /* O_DIRECT */
+    | 0o100000 /* O_LARGEFILE */
+    | 0o200000 /* O_DIRECTORY */
+    | 0o400000 /* O_NOFOLLOW */
+    | 0o1000000 /* O_NOATIME */
+    | 0o4010000 /* O_SYNC */
+    | 0o10000000 /* O_PATH */;
+
+fn kind_of(mode: u32) -> u32 {
+    match mode & 0o170000 {
+        0o100000 => FILE_REG,
+        0o020000 => FILE_CHR,
+        0o040000 => FILE_DIR,
+        0o010000 => FILE_FIFO,
+        0o140000 => FILE_SOCK,
+        _ => FILE_OTHER,
+    }
+}
+
+/// The open-file kind of shared object: a `struct file`.
+pub(crate) struct OpenFile;
+
+/// What a file record needs of the objects it names.
+pub(crate) struct FileDeps {
+    kind: u32,
+    /// The pipe of a pipe end, 0 for other files.
+    pipe: ObjId,
+}
+
+impl ObjOps for OpenFile {
+    const KIND: ObjKind = ObjKind::File;
+    type Ref = FileRef;
+    type Deps = FileDeps;
+
+    fn key(file: &FileRef) -> usize {
+        file.as_ptr() as usize
+    }
+
+    /// A pipe end's pipe.
+    fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<FileDeps> {
+        match pipe::anon_pipe_of(file) {
+            Some(p) => Ok(FileDeps {
+                kind: FILE_PIPE,
+                pipe: objs.id_of::<Pipe>(w, p)?,
+            }),
+            None => Ok(FileDeps {
+                kind: kind_of(mode_of(file)),
+                pipe: 0,
+            }),
+        }
+    }
+
+    /// The file record: open flags, position, kind, path.
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, deps: FileDeps) -> Result {
+        let f = file.as_ptr();
+        // SAFETY: the file is referenced; its flags are a plain read of a
+        // file whose users in the tree are frozen.
+        let f_flags = unsafe { (*f).f_flags };
+        let pos = file.pos();
+        // SAFETY: as above; `f_path` is referenced by the file.
+        let path = path_of(unsafe { &(*f).f_path })?;
+        let rec = FileObj {
+            id,
+            kind: deps.kind,
+            f_flags,
+            flags: if path.ends_with(b" (deleted)") {
+                FILE_DELETED
+            } else {
+                0
+            },
+            pos: pos.max(0),
+            pipe: deps.pipe,
+            path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(RecordType::File, &[&rec.encode(), &path])
+    }
+
+    fn hold(file: FileRef) -> Option<FileRef> {
+        Some(file)
+    }
+}
+
+/// The mode of a file's inode (0 for none).
+fn mode_of(file: &FileRef) -> u32 {
+    // SAFETY: the file is referenced; its inode is fixed for its lifetime.
+    unsafe {
+        let inode = (*file.as_ptr()).f_inode;
+        if inode.is_null() {
+            0
+        } else {
+            u32::from((*inode).i_mode)
+        }
+    }
+}
+
+/// Sets `O_NONBLOCK` on a new file, as fcntl(F_SETFL) would.
+fn set_nonblock(file: &FileRef) {
+    let f = file.as_ptr();
+    // SAFETY: the file is referenced; f_flags changes under f_lock.
+    unsafe {
+        bindings::spin_lock(&mut (*f).f_lock);
+        (*f).f_flags |= bindings::O_NONBLOCK;
+        bindings::spin_unlock(&mut (*f).f_lock);
+    }
+}
+
+/// Clears the `O_NONBLOCK` a reopen added, as fcntl(F_SETFL) would.
+fn clear_nonblock(file: &FileRef) {
+    let f = file.as_ptr();
+    // SAFETY: the file is referenced; f_flags changes under f_lock.
+    unsafe {
+        bindings::spin_lock(&mut (*f).f_lock);
+        (*f).f_flags &= !bindings::O_NONBLOCK;
+        bindings::spin_unlock(&mut (*f).f_lock);
+    }
+}
+
+/// Restart: opens the file of a file record (before the point of no
+/// return): a pipe end from its pipe, anything else reopened by path and
+/// seeked.
+pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
+    let shown = crate::log::Shown(path);
+    if rec.flags & FILE_DELETED != 0 {
+        ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
+        return Err(ENOENT);
+    }
+    let file = match rec.kind {
+        FILE_PIPE => {
+            let write = match rec.f_flags & 0o3 {
+                0 => false,
+                1 => true,
+                _ => {
+                    ckpt_err!("restart: pipe end {} open for reading and writing\n", shown);
+                    return Err(EINVAL);
+                }
+            };
+            let f = objs.take_pipe_end(rec.pipe, write)?;
+            if rec.f_flags & bindings::O_NONBLOCK != 0 {
+                set_nonblock(&f);
+            }
+            f
+        }
+        FILE_REG | FILE_CHR | FILE_DIR => {
+            // Opened non-blocking, so that whatever is at the path now (a
+            // FIFO where the image says a regular file) cannot block the
+            // open; the kind is checked before the file is used.
+            let flags = (rec.f_flags & REOPEN_FLAGS) | bindings::O_NONBLOCK;
+            let file = FileRef::open(path, flags as i32).inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot reopen {} (error {})\n",
+                    shown,
+                    e.to_errno()
+                );
+            })?;
+            let mode = mode_of(&file);
+            if kind_of(mode) != rec.kind {
+                ckpt_err!(
+                    "restart: {} is not the kind of file the image says (mode {:#o})\n",
+                    shown,
+                    mode
+                );
+                return Err(EINVAL);
+            }
+            if rec.f_flags & bindings::O_NONBLOCK == 0 {
+                clear_nonblock(&file);
+            }
+            if rec.kind == FILE_REG && rec.pos > 0 {
+                // SAFETY: the file was just opened by us and is referenced.
+                let got = unsafe {
+                    bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32)
+                };
+                if got != rec.pos {
+                    ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
+                    return Err(EINVAL);
+                }
+            }
+            file
+        }
+        _ => {
+            ckpt_err!("restart: open file {} cannot be restored yet\n", shown);
+            return Err(crate::errno::eopnotsupp());
+        }
+    };
+    objs.add(rec.id, Obj::File(file))
+}

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The restore of one task: the calling task becomes a checkpointed one.
+//!
+//! Like exec, a restore replaces the caller: its memory, registers and FPU
+//! state become the saved ones, and the return to user space lands at the
+//! checkpointed instruction with the checkpointed `rax` (the syscall's
+//! return value). An interrupted system call (`-ERESTART*` in `rax`) is
+//! restarted by the signal path.
+//!
+//! The task's records are read in one loop with one arm per record type
+//! and no catch-all, so a new record type does not compile until it is
+//! restored (their order is the image parser's to check, `TASK_RECORDS`).
+//! Object records met on the way are restored by the reader through the
+//! table of object kinds (`objects.rs`).
+//!
+//! Everything a task's records say is checked and opened before its old
+//! address space is torn down (the point of no return: the first pages
+//! record, or the end of the task). Files, mapped files, the executable
+//! and the directories are opened with the credentials the task ends with
+//! (from its task-misc record on); what needs a privilege of the caller
+//! (a new root, a new executable) is checked with the caller's own.
+
+use crate::image::{self, Item, MmHeader, TaskEntry, TaskMisc, Vma};
+use crate::objhash::ObjTable;
+use crate::reader::ImageReader;
+use crate::task::{CredsOverride, OpenCreds};
+use crate::{fdtable, mm, regs, signal};
+use kernel::bindings;
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+
+/// The `-ERESTART*` codes the signal path turns into a restarted call.
+const RESTART_CODES: [i64; 4] = [-512, -513, -514, -516];
+
+/// A copy of part of a record. Sizes come from the image (a payload may
+/// be 16 MiB): the buffer may be vmalloc'ed.
+fn copy(data: &[u8]) -> Result<KVVec<u8>> {
+    let mut v = KVVec::new();
+    v.extend_from_slice(data, GFP_KERNEL_ACCOUNT)?;
+    Ok(v)
+}
+
+/// Logs `what` about a bad image and gives `-EINVAL`.
+pub(crate) fn bad(what: &str) -> Error {
+    ckpt_err!("restart: {}\n", what);
+    EINVAL
+}
+
+/// Where a restart failed: `struct restart_report` of the uapi header.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Report {
+    /// The task that failed (0: the image or the call itself).
+    pub(crate) pid: i32,
+    /// The record read last: index, type, byte offset.
+    pub(crate) record: Option<(u32, u32, u64)>,
+}
+
+impl Report {
+    /// `struct restart_report` for `errno`, as bytes.
+    pub(crate) fn encode(&self, errno: i32) -> [u8; 24] {
+        let (index, kind, offset) = self.record.unwrap_or((0, 0, 0));
+        let mut out = [0u8; 24];
+        let fields: [&[u8]; 5] = [
+            &self.pid.to_ne_bytes(),
+            &errno.to_ne_bytes(),
+            &index.to_ne_bytes(),
+            &kind.to_ne_bytes(),
+            &offset.to_ne_bytes(),
+        ];
+        let mut at = 0;
+        for f in fields {
+            if let Some(dst) = out.get_mut(at..at + f.len()) {
+                dst.copy_from_slice(f);
+            }
+            at += f.len();
+        }
+        out
+    }
+}
+
+const _: () = assert!(core::mem::size_of::<bindings::restart_report>() == 24);
+
+/// Reads header and forest of an image; the header's kernel release must
+/// be this kernel's (the vdso is mapped from this kernel's image), and
+/// the image one of a subtree: the pids of a whole pid namespace are saved
+/// as the checkpointing process saw them, not as the tasks inside do, and
+/// restarting them needs a namespace of their own (`-EOPNOTSUPP` until
+/// then). Returns the number of task rows that follow.
+pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
+    let (release, flags) = match r.next()? {
+        Item::Header(h) => (h.release, h.flags),
+        _ => return Err(bad("no header")),
+    };
+    if flags & crate::image::CHECKPOINT_SUBTREE == 0 {
+        ckpt_err!("restart: the image is of a whole pid namespace: not supported yet\n");
+        return Err(crate::errno::eopnotsupp());
+    }
+    // SAFETY: `init_uts_ns` is static; the release never changes.
+    let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
+    if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b as u8) {
+        return Err(bad("the image was written by another kernel release"));
+    }
+    match r.next()? {
+        Item::Forest(f) => Ok(f.nr_tasks),
+        _ => Err(bad("no forest")),
+    }
+}
+
+/// Reads the tail (and the object records before it): the image must end
+/// here.
+pub(crate) fn read_tail(r: &mut ImageReader, objs: &mut ObjTable) -> Result {
+    match r.next_after_objects(objs)? {
+        Item::Tail(_) => Ok(()),
+        _ => Err(bad("records after the last task")),
+    }
+}
+
+/// How a restored task goes back to user space.
+pub(crate) struct Resume {
+    ax: i64,
+    orig_ax: i64,
+    comm: [u8; image::COMM_LEN],
+}
+
+impl Resume {
+    /// Last steps in the restored task, right before the return: its name,
+    /// and the signal path for an interrupted call. Returns the saved rax.
+    pub(crate) fn finish(self) -> i64 {
+        // SAFETY: current is valid; `comm` is NUL-terminated (checked by
+        // the decoder) and copied under task_lock.
+        unsafe {
+            bindings::__set_task_comm(bindings::get_current(), self.comm.as_ptr().cast(), false)
+        };
+        if self.orig_ax >= 0 && RESTART_CODES.contains(&self.ax) {
+            // SAFETY: sets current's TIF_SIGPENDING: the exit path then runs
+            // the signal code, which restarts the interrupted call.
+            unsafe { bindings::ckpt_set_sigpending() };
+        }
+        self.ax
+    }
+}
+
+/// A task's records as they are read, until the point of no return.
+struct Gathered {
+    started: bool,
+    regs: Option<image::Regs>,
+    xstate: Option<KVVec<u8>>,
+    restart_block: Option<image::RestartBlock>,
+    misc: Option<(TaskMisc, KVec<u32>)>,
+    signals: Option<(image::Signals, KVVec<u8>)>,
+    /// The process part (thread group leaders only).
+    mm: Option<(MmHeader, KVVec<u8>)>,
+    vmas: KVVec<(Vma, KVVec<u8>)>,
+    map: Option<mm::PreparedMap>,
+    files: Option<fdtable::Prepared>,
+    sighand: Option<KVVec<u8>>,
+}
+
+impl Gathered {
+    fn new() -> Self {
+        Self {
+            started: false,
+            regs: None,
+            xstate: None,
+            restart_block: None,
+            misc: None,
+            signals: None,
+            mm: None,
+            vmas: KVVec::new(),
+            map: None,
+            files: None,
+            sighand: None,
+        }
+    }
+}
+
+/// A record's value that the order guarantees, or `-EINVAL`.
+fn need<T>(v: Option<T>, what: &str) -> Result<T> {
+    v.ok_or_else(|| bad(what))
+}
+
+/// The part of a task's restore after its records are checked: the state
+/// that is set only once nothing can fail for lack of a record.
+struct Committed {
+    regs: image::Regs,
+    xstate: KVVec<u8>,
+    restart_block: image::RestartBlock,
+    misc: TaskMisc,
+    groups: KVec<u32>,
+    signals: image::Signals,
+    sig_infos: KVVec<u8>,
+    sighand: Option<KVVec<u8>>,
+}
+
+/// The point of no return: checks what needs the caller's privileges,
+/// replaces the caller's memory map and descriptors (for a leader), and
+/// keeps what is set at the end.
+fn commit(
+    g: &mut Gathered,
+    objs: &mut ObjTable,
+    leader: bool,
+    past: &mut bool,
+) -> Result<Committed> {
+    let (misc, groups) = need(g.misc.take(), "no task-misc record")?;
+    let (signals, sig_infos) = need(g.signals.take(), "no signal state")?;
+    let sighand = if leader {
+        let (h, _) = need(g.mm.take(), "no memory map")?;
+        let map = need(g.map.take(), "no memory map")?;
+        let files = need(g.files.take(), "no open files record")?;
+        let sighand = need(g.sighand.take(), "no handlers")?;
+        files.check_root()?;
+        map.check_exe()?;
+        // Point of no return: the old address space goes away.
+        *past = true;
+        mm::restore_map(&h, &map)?;
+        files.install(objs)?;
+        Some(sighand)
+    } else {
+        *past = true;
+        None
+    };
+    Ok(Committed {
+        regs: need(g.regs.take(), "no registers")?,
+        xstate: need(g.xstate.take(), "no FPU state")?,
+        restart_block: need(g.restart_block.take(), "no restart block")?,
+        misc,
+        groups,
+        signals,
+        sig_infos,
+        sighand,
+    })
+}
+
+/// Restores the calling task from its records, `task-state` to
+/// `task-end`. `row` is its forest row; a thread group leader also
+/// restores its process (memory, files, handlers), a thread only itself.
+/// `*past` is set at the point of no return.
+pub(crate) fn restore_current(
+    r: &mut ImageReader,
+    objs: &mut ObjTable,
+    row: &TaskEntry,
+    past: &mut bool,
+) -> Result<Resume> {
+    let leader = !row.is_thread();
+    let mut g = Gathered::new();
+    // The task's final credentials, in force while its process part is
+    // read (from its task-misc record to the point of no return).
+    let mut acting: Option<(OpenCreds, CredsOverride)> = None;
+    let mut done: Option<Committed> = None;
+    loop {
+        let item = r.next_after_objects(objs)?;
+        if !g.started && !matches!(item, Item::TaskState(_)) {
+            return Err(bad("the task's records do not begin with its task-state"));
+        }
+        match item {
+            Item::TaskState(t) => {
+                if g.started || t.pid != row.pid {
+                    return Err(bad("the task-state record is not the task's"));
+                }
+                g.started = true;
+            }
+            Item::Regs(saved) => {
+                regs::validate(&saved)?;
+                g.regs = Some(saved);
+            }
+            Item::Xstate(h, data) => {
+                // SAFETY: `fpu_user_cfg` is set up at boot and read-only after.
+                let max = unsafe { bindings::fpu_user_cfg.max_size };
+                if h.size != max {
+                    ckpt_err!(
+                        "restart: xstate of {} bytes, this CPU's is {}\n",
+                        h.size,
+                        max
+                    );
+                    return Err(EINVAL);
+                }
+                g.xstate = Some(copy(data)?);
+            }
+            Item::RestartBlock(rb) => g.restart_block = Some(rb),
+            Item::TaskMisc(m, groups) => {
+                let groups = crate::task::parse_groups(groups)?;
+                crate::task::check_misc(&m, &groups)?;
+                if leader {
+                    let creds = OpenCreds::new(&m, &groups)?;
+                    let guard = creds.apply();
+                    acting = Some((creds, guard));
+                }
+                g.misc = Some((m, groups));
+            }
+            Item::Signals(s, infos) => {
+                signal::validate(&s)?;
+                g.signals = Some((s, copy(infos)?));
+            }
+            Item::Mm(m, exe) => {
+                if !leader {
+                    return Err(bad("a thread's records hold a memory map"));
+                }
+                g.mm = Some((m, copy(exe)?));
+            }
+            Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
+            Item::Files(h, cwd, root) => {
+                // The VMAs are complete: their files are opened now.
+                let (m, exe) = need(g.mm.as_ref(), "no memory map")?;
+                let vmas = core::mem::replace(&mut g.vmas, KVVec::new());
+                g.map = Some(mm::prepare(m, exe, vmas, objs)?);
+                g.files = Some(fdtable::Prepared::new(&h, cwd, root)?);
+            }
+            Item::Fd(fd) => need(g.files.as_mut(), "no open files record")?.add_fd(objs, &fd)?,
+            Item::Sighand(p) => g.sighand = Some(copy(p)?),
+            Item::Pages(h, data) => {
+                if done.is_none() {
+                    drop(acting.take());
+                    done = Some(commit(&mut g, objs, leader, past)?);
+                }
+                if !leader {
+                    return Err(bad("a thread's records hold pages"));
+                }
+                mm::write_pages(&h, data)?;
+            }
+            Item::TaskEnd => break,
+            // The reader restores object records itself.
+            Item::File(..) | Item::Pipe(..) | Item::Shmem(..) | Item::ShmemPages(..) => {
+                return Err(bad("an object record was not restored"));
+            }
+            Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {
+                return Err(bad("the image ends inside a task"));
+            }
+        }
+    }
+    drop(acting);
+    let c = match done {
+        Some(c) => c,
+        None => commit(&mut g, objs, leader, past)?,
+    };
+    regs::restore(&c.regs)?;
+    regs::restore_xstate(&c.xstate)?;
+    regs::restore_restart_block(&c.restart_block)?;
+    crate::task::restore_misc(&c.misc, leader);
+    signal::restore_task(&c.signals)?;
+    // Whatever the restarting task was sent before (a child's exit) is not
+    // the saved task's: only the saved signals are pending.
+    signal::flush_pending(leader);
+    signal::restore_pending(c.signals.pending, &c.sig_infos, false)?;
+    if let Some(sighand) = &c.sighand {
+        signal::restore_handlers(sighand)?;
+        crate::task::restore_itimers(&c.misc)?;
+        if c.misc.flags & image::MISC_CHILD_SUBREAPER != 0 {
+            // SAFETY: acts on current's own process; takes tasklist_lock
+            // itself to mark the descendants.
+            unsafe { bindings::ckpt_set_child_subreaper() };
+        }
+        let (mask, shared_infos) = signal::shared_pending(sighand)?;
+        signal::restore_pending(mask, shared_infos, true)?;
+    }
+    // Credentials last: everything above ran with the caller's.
+    crate::task::restore_ids(&c.misc, &c.groups)?;
+    Ok(Resume {
+        ax: c.regs.ax() as i64,
+        orig_ax: c.regs.orig_ax() as i64,
+        comm: row.comm,
+    })
+}
+
+/// Kills the calling task: after the point of no return, or when its tree
+/// failed, it must never return to user space.
+pub(crate) fn kill_current() {
+    // SAFETY: a fatal signal to current; it never returns to user space.
+    unsafe { bindings::force_sig(bindings::SIGKILL as c_int) };
+}
