@@ -152,7 +152,7 @@ pub struct Summary {
     /// `BadField` rejections by field name.
     pub bad_fields: BTreeMap<&'static str, u64>,
     /// Items decoded, by record type ([`ALL_TYPES`] order).
-    pub items: [u64; 21],
+    pub items: [u64; ALL_TYPES.len()],
     /// Inputs in which at least one task's state began to decode.
     pub reached_state: u64,
     /// Wall time of the run.

@@ -210,7 +210,7 @@ const RESIZE_CAP: usize = 64 << 10;
 pub fn mutate_records(rng: &mut Rng, recs: &mut Vec<Rec>, donors: &[&[Rec]]) {
     if recs.is_empty() {
         recs.push(Rec {
-            kind: rng.pick(&ALL_TYPES) as u32,
+            kind: rng.pick(ALL_TYPES) as u32,
             payload: Vec::new(),
         });
         return;
@@ -287,7 +287,7 @@ pub fn mutate_records(rng: &mut Rng, recs: &mut Vec<Rec>, donors: &[&[Rec]]) {
             recs[i].kind = if rng.chance(1, 8) {
                 rng.pick(UNKNOWN_TYPES)
             } else {
-                rng.pick(&ALL_TYPES) as u32
+                rng.pick(ALL_TYPES) as u32
             };
         }
         // Records duplicated, removed, swapped, moved.
@@ -415,7 +415,7 @@ pub fn mutate_bytes(rng: &mut Rng, buf: &mut Vec<u8>, offsets: &[usize]) {
                 let v = if rng.chance(1, 4) {
                     rng.pick(UNKNOWN_TYPES)
                 } else {
-                    rng.pick(&ALL_TYPES) as u32
+                    rng.pick(ALL_TYPES) as u32
                 };
                 put(buf, at, 4, u64::from(v));
             }

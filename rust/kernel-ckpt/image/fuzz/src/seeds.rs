@@ -508,30 +508,8 @@ fn pipeline() -> Vec<Rec> {
     b.finish()
 }
 
-/// Every record type in the order the parser expects them.
-pub const ALL_TYPES: [RecordType; 21] = [
-    RecordType::Header,
-    RecordType::Forest,
-    RecordType::Task,
-    RecordType::TaskState,
-    RecordType::Regs,
-    RecordType::Xstate,
-    RecordType::RestartBlock,
-    RecordType::TaskMisc,
-    RecordType::Signals,
-    RecordType::Mm,
-    RecordType::Vma,
-    RecordType::Shmem,
-    RecordType::ShmemPages,
-    RecordType::Files,
-    RecordType::Pipe,
-    RecordType::File,
-    RecordType::Fd,
-    RecordType::Sighand,
-    RecordType::Pages,
-    RecordType::TaskEnd,
-    RecordType::Tail,
-];
+/// Every record type (the image crate's one list).
+pub const ALL_TYPES: &[RecordType] = RecordType::ALL;
 
 /// The seeds, each checked: it must decode whole, one item per record,
 /// with both readers. Panics (loudly, naming the seed) otherwise.
@@ -573,7 +551,7 @@ pub fn seeds() -> Vec<Seed> {
         }
     }
     // The first seed holds every record type.
-    for t in ALL_TYPES {
+    for &t in ALL_TYPES {
         assert!(
             seeds[0].recs.iter().any(|r| r.kind == t as u32),
             "seed {} has no {} record",
