@@ -10,14 +10,14 @@
 //! two processes share what only threads of one process may share (their
 //! memory, file table, fs context or handlers), a process's leader
 //! exited before its other threads, or a task holds state a restart
-//! cannot bring back yet (`Forest::check_supported`). Nothing is written
+//! cannot bring back yet (`FrozenTree::check_supported`). Nothing is written
 //! before all checks pass; each task is checked again when its state is
 //! read (`dump_task`). The frozen tree itself is only read, never
 //! changed: a failed checkpoint leaves it as it was.
 
 use crate::file::FileRef;
-use crate::forest::Forest;
-use crate::image::{self, Forest as ForestRecord, Header, RecordType, TaskEntry, TaskState};
+use crate::forest::FrozenTree;
+use crate::image::{self, ForestHead, Header, RecordType, TaskEntry, TaskState};
 use crate::mm::MmRef;
 use crate::objhash::ObjHash;
 use crate::task::{PidNs, TaskRef};
@@ -63,7 +63,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if flags & image::CHECKPOINT_SUBTREE == 0 && !root.is_pidns_init() {
         return Err(EINVAL);
     }
-    let mut forest = Forest::collect(&root)?;
+    let mut forest = FrozenTree::collect(&root)?;
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
@@ -97,7 +97,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     let root_pid = rows.first().map(|r| r.pid).ok_or(ESRCH)?;
     w.record(
         RecordType::Forest,
-        &ForestRecord { nr_tasks, root_pid }.encode(),
+        &ForestHead { nr_tasks, root_pid }.encode(),
     )?;
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;

@@ -43,9 +43,9 @@ impl Drop for TasklistReadGuard {
 }
 
 /// The tasks of a subtree, each with a reference held.
-pub(crate) struct Forest {
+pub(crate) struct FrozenTree {
     tasks: KVVec<TaskRef>,
-    /// Each task's exec count, read by [`Forest::check_access`].
+    /// Each task's exec count, read by [`FrozenTree::check_access`].
     exec_ids: KVVec<u64>,
 }
 
@@ -61,7 +61,7 @@ enum Walk {
     RootGone,
 }
 
-impl Forest {
+impl FrozenTree {
     /// Collects the subtree rooted at the thread group of `root`.
     pub(crate) fn collect(root: &TaskRef) -> Result<Self> {
         for _ in 0..WALK_ATTEMPTS {
@@ -97,7 +97,7 @@ impl Forest {
 
     /// `-EPERM` unless the caller may attach to every task. Each task's
     /// exec count is read first: a task that execs after this check is
-    /// found out when its state is read ([`Forest::exec_id`]).
+    /// found out when its state is read ([`FrozenTree::exec_id`]).
     pub(crate) fn check_access(&mut self) -> Result {
         let mut ids = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
         for t in self.tasks.iter() {

@@ -233,7 +233,7 @@ fn compare_state(
     truth: &[RawRow],
     image: &[u8],
 ) -> Result<Vec<String>> {
-    use ckpt_image::{ImageReader, Item};
+    use ckpt_image::{ImageDecoder, Item};
     use std::os::unix::fs::FileExt;
     let img = ckpt::inspect::parse(image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let live: Vec<&RawRow> = truth.iter().filter(|r| !r.zombie).collect();
@@ -326,7 +326,7 @@ fn compare_state(
     }
     // Every saved page equals the process's memory now (workloads sleep).
     let (mut pages, mut differ, mut pid) = (0u64, Vec::new(), 0);
-    for item in ImageReader::new(image) {
+    for item in ImageDecoder::new(image) {
         match item.map_err(|e| anyhow::anyhow!("{e}"))? {
             Item::TaskState(t) => pid = t.pid,
             Item::Pages(h, data) => {

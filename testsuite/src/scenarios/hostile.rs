@@ -159,7 +159,7 @@ fn edit(img: &[u8], case: &str, me: i32, scenario: &str) -> Result<Vec<u8>> {
     let (private, secret, fifo) = paths(scenario);
     // A first pass finds the open file of fd 0 (stdin, /dev/null).
     let mut fd0_file = None;
-    for item in ckpt_image::ImageReader::new(img) {
+    for item in ckpt_image::ImageDecoder::new(img) {
         if let Item::Fd(fd) = item.map_err(|e| anyhow::anyhow!("{e}"))? {
             if fd.fd == 0 {
                 fd0_file = Some(fd.file);

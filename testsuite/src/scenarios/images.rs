@@ -10,7 +10,7 @@
 use super::hostile::rewrite;
 use super::{checkpoint_kill, Checks, Workload};
 use anyhow::{Context, Result};
-use ckpt_image::{Forest, Header, Item, RawRecords, RecordType, Tail, TaskEntry};
+use ckpt_image::{ForestHead, Header, Item, RawRecords, RecordType, Tail, TaskEntry};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -160,7 +160,7 @@ fn repeated_forest(header: &Header, pid: i32, n: u32) -> Vec<u8> {
     record(
         &mut out,
         RecordType::Forest,
-        &Forest {
+        &ForestHead {
             nr_tasks: n,
             root_pid: pid,
         }
@@ -300,7 +300,7 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
 
     // 3. 400,000 rows of one pid, to the coordinator: refused as
     // duplicates, quickly (it was quadratic and unkillable).
-    let header = ckpt_image::ImageReader::new(&good)
+    let header = ckpt_image::ImageDecoder::new(&good)
         .find_map(|i| match i {
             Ok(Item::Header(h)) => Some(h),
             _ => None,

@@ -563,12 +563,12 @@ struct Corruption {
 /// restart(2), which checks the map as a whole, finds it, in the middle of
 /// the tree, after the tasks before it were restored.
 fn corrupt_vma(image: &mut [u8], root: i32) -> Result<Corruption> {
-    use ckpt_image::{ImageReader, Item, RawRecords, RECORD_HEADER_LEN};
+    use ckpt_image::{ImageDecoder, Item, RawRecords, RECORD_HEADER_LEN};
     // (pid, index in the map, payload offset, start) of every VMA.
     let mut vmas: Vec<(i32, usize, usize, u64)> = Vec::new();
     let mut pid = 0;
     let mut k = 0;
-    for (raw, item) in RawRecords::new(image).zip(ImageReader::new(image)) {
+    for (raw, item) in RawRecords::new(image).zip(ImageDecoder::new(image)) {
         let raw = raw.map_err(|e| anyhow::anyhow!("{e}"))?;
         match item.map_err(|e| anyhow::anyhow!("{e}"))? {
             Item::TaskState(t) => (pid, k) = (t.pid, 0),

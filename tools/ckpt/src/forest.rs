@@ -73,7 +73,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use anyhow::{bail, Result};
-use ckpt_image::{ImageReader, Item, TaskEntry, TASK_ROOT};
+use ckpt_image::{ImageDecoder, Item, TaskEntry, TASK_ROOT};
 
 mod emit;
 mod planner;
@@ -399,7 +399,7 @@ pub fn plan(rows: &[TaskEntry]) -> Result<Plan> {
 /// The task rows of a (valid) image, in image order.
 pub fn rows_of_image(buf: &[u8]) -> Result<Vec<TaskEntry>> {
     let mut rows = Vec::new();
-    for item in ImageReader::new(buf) {
+    for item in ImageDecoder::new(buf) {
         match item.map_err(|e| anyhow::anyhow!("not a valid image: {e}"))? {
             Item::Task(t) => rows.push(t),
             Item::TaskState(_) => break,

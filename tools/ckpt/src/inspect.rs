@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use ckpt_image::{
-    DecodeError, ErrorKind, Header, ImageReader, Item, TaskEntry, CHECKPOINT_SUBTREE, TASK_ROOT,
+    DecodeError, ErrorKind, Header, ImageDecoder, Item, TaskEntry, CHECKPOINT_SUBTREE, TASK_ROOT,
     VMA_ANON, VMA_FILE, VMA_VDSO, VMA_VVAR, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE,
 };
 use serde::Serialize;
@@ -285,7 +285,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut shmem = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
-    for item in ImageReader::new(buf) {
+    for item in ImageDecoder::new(buf) {
         match item? {
             Item::Header(h) => header = Some(h),
             Item::Forest(f) => forest = Some(f),

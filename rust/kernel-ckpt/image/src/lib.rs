@@ -122,7 +122,7 @@ macro_rules! record_types {
 record_types! {
     /// [`Header`]: magic, version, arch, flags, kernel release.
     Header = 1, "header";
-    /// [`Forest`]: how many task records follow, and the root pid.
+    /// [`ForestHead`]: how many task records follow, and the root pid.
     Forest = 2, "forest";
     /// [`TaskEntry`]: one row of the process forest.
     Task = 3, "task";
@@ -345,14 +345,14 @@ impl Header {
 
 /// The process forest table's head: how many task rows follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Forest {
+pub struct ForestHead {
     /// Number of [`TaskEntry`] records that follow, threads included.
     pub nr_tasks: u32,
     /// Pid of the root of the checkpointed tree, in the caller's namespace.
     pub root_pid: i32,
 }
 
-impl Forest {
+impl ForestHead {
     /// Payload length.
     pub const LEN: usize = 8;
 
@@ -748,7 +748,7 @@ pub enum Item<'a> {
     /// The header.
     Header(Header),
     /// The forest table's head.
-    Forest(Forest),
+    Forest(ForestHead),
     /// One task row.
     Task(TaskEntry),
     /// Begins a live task's state.
@@ -932,8 +932,8 @@ impl Parser {
                 (Item::Header(Header::decode(p)?), None)
             }
             RecordType::Forest => {
-                exact(Forest::LEN)?;
-                let f = Forest::decode(p)?;
+                exact(ForestHead::LEN)?;
+                let f = ForestHead::decode(p)?;
                 (Item::Forest(f), Some(f.nr_tasks))
             }
             RecordType::Task => {
@@ -1054,13 +1054,13 @@ impl Parser {
 /// Yields each record as an [`Item`], then `None`; after the first error it
 /// yields that error and then `None`. An image that stops before its tail
 /// yields [`ErrorKind::Truncated`].
-pub struct ImageReader<'a> {
+pub struct ImageDecoder<'a> {
     raw: RawRecords<'a>,
     parser: Parser,
     failed: bool,
 }
 
-impl<'a> ImageReader<'a> {
+impl<'a> ImageDecoder<'a> {
     /// Reads the image in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self {
@@ -1071,7 +1071,7 @@ impl<'a> ImageReader<'a> {
     }
 }
 
-impl<'a> Iterator for ImageReader<'a> {
+impl<'a> Iterator for ImageDecoder<'a> {
     type Item = Result<Item<'a>, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {

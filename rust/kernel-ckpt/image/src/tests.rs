@@ -60,7 +60,7 @@ fn sample_header() -> Header {
 fn encode(header: &Header, tasks: &[TaskEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     push(&mut out, RecordType::Header, &header.encode());
-    let forest = Forest {
+    let forest = ForestHead {
         nr_tasks: tasks.len() as u32,
         root_pid: tasks[0].pid,
     };
@@ -77,7 +77,7 @@ fn encode(header: &Header, tasks: &[TaskEntry]) -> Vec<u8> {
 }
 
 fn decode(buf: &[u8]) -> Result<Vec<Item<'_>>, DecodeError> {
-    ImageReader::new(buf).collect()
+    ImageDecoder::new(buf).collect()
 }
 
 #[test]
@@ -90,7 +90,7 @@ fn round_trip() {
     assert_eq!(items[0], Item::Header(sample_header()));
     assert_eq!(
         items[1],
-        Item::Forest(Forest {
+        Item::Forest(ForestHead {
             nr_tasks: 4,
             root_pid: 100
         })
@@ -186,12 +186,12 @@ fn wrong_length_for_type_is_rejected() {
 #[test]
 fn order_and_counts_are_checked() {
     let tasks = sample_tasks();
-    // Forest first.
+    // ForestHead first.
     let mut img = Vec::new();
     push(
         &mut img,
         RecordType::Forest,
-        &Forest {
+        &ForestHead {
             nr_tasks: 1,
             root_pid: 1,
         }
@@ -206,13 +206,13 @@ fn order_and_counts_are_checked() {
         }
     ));
 
-    // Forest announces more tasks than follow.
+    // ForestHead announces more tasks than follow.
     let mut img = Vec::new();
     push(&mut img, RecordType::Header, &sample_header().encode());
     push(
         &mut img,
         RecordType::Forest,
-        &Forest {
+        &ForestHead {
             nr_tasks: 5,
             root_pid: 100,
         }
@@ -322,7 +322,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     recs.push((RecordType::Header, sample_header().encode().to_vec()));
     recs.push((
         RecordType::Forest,
-        Forest {
+        ForestHead {
             nr_tasks: tasks.len() as u32,
             root_pid: 100,
         }

@@ -24,12 +24,12 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use anyhow::{bail, Result};
 use ckpt_image::TASK_ROOT;
 
-use super::planner::{describe, Forest, Mode, Node, What, COORD};
+use super::planner::{describe, Creators, Mode, Node, What, COORD};
 use super::table::Table;
 use super::{Action, Creator, Flags, Kind, Pid, Plan, Task, OUTSIDE};
 
 /// Builds the plan of the placed forest `f`.
-pub(super) fn emit(t: &Table<'_>, f: &Forest) -> Result<Plan> {
+pub(super) fn emit(t: &Table<'_>, f: &Creators) -> Result<Plan> {
     let mut tree = Tree::new(f)?;
     tree.order_children(f)?;
     Emitter::new(t, f, &tree).run()
@@ -54,7 +54,7 @@ struct Tree {
 }
 
 impl Tree {
-    fn new(f: &Forest) -> Result<Self> {
+    fn new(f: &Creators) -> Result<Self> {
         let len = f.nodes.len();
         let mut used = vec![false; len];
         for n in &f.nodes {
@@ -152,7 +152,7 @@ impl Tree {
 
     /// Orders every creator's children: group leaders before the branches
     /// of tasks that join their groups, otherwise in row order.
-    fn order_children(&mut self, f: &Forest) -> Result<()> {
+    fn order_children(&mut self, f: &Creators) -> Result<()> {
         let keys = self.keys(f);
         let groups: HashMap<Pid, usize> = (1..f.nodes.len())
             .filter(|&n| is_process(&f.nodes[n]) && self.up[n].is_some())
@@ -183,7 +183,7 @@ impl Tree {
     /// Sort key of each node: its row index, or for a placeholder the
     /// smallest row index it creates (so it comes where its first member
     /// would).
-    fn keys(&self, f: &Forest) -> Vec<usize> {
+    fn keys(&self, f: &Creators) -> Vec<usize> {
         let mut keys: Vec<usize> = f
             .nodes
             .iter()
@@ -210,7 +210,7 @@ fn is_process(n: &Node) -> bool {
 }
 
 /// Every creator chain ends at the coordinator.
-fn check_acyclic(f: &Forest, up: &[Option<(usize, Mode)>]) -> Result<()> {
+fn check_acyclic(f: &Creators, up: &[Option<(usize, Mode)>]) -> Result<()> {
     // 0: not seen, 1: on the current chain, 2: reaches the coordinator.
     let mut state = vec![0u8; up.len()];
     state[COORD] = 2;
@@ -308,7 +308,7 @@ enum Stage {
 
 struct Emitter<'a> {
     t: &'a Table<'a>,
-    f: &'a Forest,
+    f: &'a Creators,
     tree: &'a Tree,
     st: Vec<State>,
     actions: Vec<Vec<Action>>,
@@ -333,7 +333,7 @@ struct Emitter<'a> {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(t: &'a Table<'a>, f: &'a Forest, tree: &'a Tree) -> Self {
+    fn new(t: &'a Table<'a>, f: &'a Creators, tree: &'a Tree) -> Self {
         let len = f.nodes.len();
         let led = f
             .nodes

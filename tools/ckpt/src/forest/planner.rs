@@ -74,14 +74,14 @@ pub(super) struct Node {
     pub creator: Option<(usize, Mode)>,
 }
 
-/// The planner's result: every node with its creator.
-pub(super) struct Forest {
+/// The planner's result: every node with its creator (the paper's DumpForest output).
+pub(super) struct Creators {
     pub nodes: Vec<Node>,
     /// Node of the root row.
     pub root: usize,
 }
 
-impl Forest {
+impl Creators {
     /// Node of row `i`.
     pub fn row_node(i: usize) -> usize {
         i + 1
@@ -182,7 +182,7 @@ impl<'t> Planner<'t> {
             policy,
         };
         for (i, r) in t.rows.iter().enumerate() {
-            let node = Forest::row_node(i);
+            let node = Creators::row_node(i);
             p.by_pid.insert(r.pid, node);
             let parent = if r.flags & TASK_ROOT != 0 {
                 Parent::Node(COORD)
@@ -190,7 +190,7 @@ impl<'t> Planner<'t> {
                 Parent::Outside
             } else {
                 match t.process(r.ppid).and_then(|_| t.index(r.ppid)) {
-                    Some(pi) => Parent::Node(Forest::row_node(pi)),
+                    Some(pi) => Parent::Node(Creators::row_node(pi)),
                     None => Parent::Outside,
                 }
             };
@@ -215,12 +215,12 @@ impl<'t> Planner<'t> {
     }
 
     /// Places every node under its creator.
-    pub fn run(mut self) -> Result<Forest> {
+    pub fn run(mut self) -> Result<Creators> {
         self.add_ghosts();
         self.place_group_ghosts();
         self.resolve_sessions();
         for i in 0..self.t.rows.len() {
-            let n = Forest::row_node(i);
+            let n = Creators::row_node(i);
             if self.t.rows[i].is_thread() {
                 let tgid = self.t.rows[i].tgid;
                 let Some(&leader) = self.by_pid.get(&tgid) else {
@@ -239,9 +239,9 @@ impl<'t> Planner<'t> {
                 self.assign(n)?;
             }
         }
-        Ok(Forest {
+        Ok(Creators {
             nodes: self.nodes,
-            root: Forest::row_node(0),
+            root: Creators::row_node(0),
         })
     }
 
@@ -531,7 +531,7 @@ impl<'t> Planner<'t> {
             What::Ghost if leader => {
                 let creator = match birth {
                     Some(b) => self.holder(b)?,
-                    None => Forest::row_node(0),
+                    None => Creators::row_node(0),
                 };
                 Ok((creator, Mode::Normal))
             }
@@ -539,7 +539,7 @@ impl<'t> Planner<'t> {
             What::Row(_) if leader => {
                 let holder = match birth {
                     Some(b) => self.holder(b)?,
-                    None => Forest::row_node(0),
+                    None => Creators::row_node(0),
                 };
                 Ok((self.spare(holder), Mode::Normal))
             }
@@ -610,7 +610,7 @@ impl<'t> Planner<'t> {
     /// session outside the namespace the root (if in it) or the coordinator.
     fn holder(&self, s: Pid) -> Result<usize> {
         if s == OUTSIDE {
-            let root = Forest::row_node(0);
+            let root = Creators::row_node(0);
             let in_it = self.nodes[root].sid == OUTSIDE;
             return Ok(if in_it { root } else { COORD });
         }

@@ -630,8 +630,8 @@ fn chain_100_000_deep() {
 /// An image with only its forest table (the reader accepts that).
 fn image_of(rows: &[TaskEntry]) -> Vec<u8> {
     use ckpt_image::{
-        padding, record_header, Forest, Header, RecordType, Tail, ARCH_X86_64, CHECKPOINT_SUBTREE,
-        IMAGE_VERSION, RELEASE_LEN,
+        padding, record_header, ForestHead, Header, RecordType, Tail, ARCH_X86_64,
+        CHECKPOINT_SUBTREE, IMAGE_VERSION, RELEASE_LEN,
     };
     let mut out = Vec::new();
     let push = |out: &mut Vec<u8>, kind: RecordType, payload: &[u8]| {
@@ -646,7 +646,7 @@ fn image_of(rows: &[TaskEntry]) -> Vec<u8> {
         release: [0; RELEASE_LEN],
     };
     push(&mut out, RecordType::Header, &header.encode());
-    let forest = Forest {
+    let forest = ForestHead {
         nr_tasks: rows.len() as u32,
         root_pid: rows[0].pid,
     };

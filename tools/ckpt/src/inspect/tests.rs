@@ -4,7 +4,7 @@
 
 use super::*;
 use ckpt_image::{
-    padding, record_header, Forest, RecordType, Tail, ARCH_X86_64, COMM_LEN, IMAGE_VERSION,
+    padding, record_header, ForestHead, RecordType, Tail, ARCH_X86_64, COMM_LEN, IMAGE_VERSION,
     RELEASE_LEN, TASK_THREAD, TASK_ZOMBIE,
 };
 use serde_json::{json, Value};
@@ -53,7 +53,7 @@ fn image(tasks: &[TaskEntry]) -> Vec<u8> {
     };
     let mut out = Vec::new();
     push(&mut out, RecordType::Header, &header.encode());
-    let forest = Forest {
+    let forest = ForestHead {
         nr_tasks: tasks.len() as u32,
         root_pid: tasks[0].pid,
     };

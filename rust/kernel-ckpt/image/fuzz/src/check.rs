@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Runs every decoder of the image crate over one input.
 //!
-//! An input is decoded twice: by [`ImageReader`] over the whole buffer (as
+//! An input is decoded twice: by [`ImageDecoder`] over the whole buffer (as
 //! `ckpt inspect` does), and record by record through [`Parser::feed`],
 //! the way the kernel's reader does it (`rust/kernel-ckpt/reader.rs`:
 //! read the 8-byte prefix, check the length, read payload and padding,
@@ -238,7 +238,7 @@ fn whole(
     by_type: &mut [u32; ALL_TYPES.len()],
     scratch: &mut Scratch,
 ) -> (u32, Result<(), DecodeError>) {
-    let mut reader = ImageReader::new(buf);
+    let mut reader = ImageDecoder::new(buf);
     let mut items = 0u32;
     let mut last = None;
     // Each result consumes a record of at least 8 bytes, or ends the stream.

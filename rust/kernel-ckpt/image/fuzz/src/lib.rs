@@ -4,7 +4,7 @@
 //!
 //! It starts from valid images built with the crate's own encoders
 //! ([`seeds`]), mutates them ([`mutate`]) and runs every decoder over each
-//! result ([`check`]): the whole-buffer [`ckpt_image::ImageReader`], the
+//! result ([`check`]): the whole-buffer [`ckpt_image::ImageDecoder`], the
 //! record-by-record [`ckpt_image::Parser::feed`] the kernel uses, and the
 //! decoders of every item. The decoder must never panic (arithmetic
 //! overflow included: the crate and this one are built with overflow

@@ -46,7 +46,7 @@ impl Builder {
     /// The forest head and one row per task.
     fn forest(&mut self, rows: &[TaskEntry]) {
         let root = rows.iter().find(|t| t.flags & TASK_ROOT != 0).unwrap();
-        let f = Forest {
+        let f = ForestHead {
             nr_tasks: rows.len() as u32,
             root_pid: root.pid,
         };
