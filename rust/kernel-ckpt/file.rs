@@ -127,30 +127,105 @@ impl FileRef {
         Ok(())
     }
 
-    /// The file's position.
-    pub(crate) fn pos(&self) -> i64 {
-        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
-        unsafe { core::ptr::read_volatile(&(*self.0.as_ptr()).f_pos) }
-    }
-
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()
     }
 
+    /// Whether the file's position is shared by its users and moves under
+    /// its position lock (regular files and directories).
+    fn has_pos_lock(&self) -> bool {
+        // SAFETY: the file is valid; `f_mode` is fixed after open.
+        let mode = unsafe { (*self.0.as_ptr()).f_mode };
+        mode & bindings::FMODE_ATOMIC_POS != 0
+    }
+
+    /// The file's position, read under its position lock without waiting
+    /// for it: `None` while another task holds it (that task is moving the
+    /// position now). Files without the lock (pipes, sockets) have a
+    /// position nobody uses; it is read as it is.
+    pub(crate) fn try_pos(&self) -> Option<i64> {
+        let f = self.0.as_ptr();
+        if !self.has_pos_lock() {
+            // SAFETY: the file is valid; a plain loff_t read.
+            return Some(unsafe { core::ptr::read_volatile(&(*f).f_pos) });
+        }
+        // SAFETY: the file is valid and has FMODE_ATOMIC_POS, so its
+        // position lock (not the pipe pointer of the union) is live; a
+        // trylock never sleeps and adds no lock order.
+        if unsafe { bindings::mutex_trylock(&mut (*f).__bindgen_anon_1.f_pos_lock) } == 0 {
+            return None;
+        }
+        // SAFETY: the position lock is held.
+        let pos = unsafe { (*f).f_pos };
+        // SAFETY: taken above by this task.
+        unsafe { bindings::mutex_unlock(&mut (*f).__bindgen_anon_1.f_pos_lock) };
+        Some(pos)
+    }
+
+    /// Fills all of `buf` from the file's position and advances it, like
+    /// read(2) calls until `buf` is full, under the position lock as
+    /// read(2) takes it. `-ENODATA` at end of file.
+    pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result {
+        PosLock::lock(self.clone_ref()).read_exact(buf)
+    }
+}
+
+/// A file's position lock (`f_pos_lock`), held the way read(2) and write(2)
+/// hold it (`fdget_pos`): for files whose position is shared (regular files
+/// and directories); a stream (a pipe, a socket) has none and nothing is
+/// taken. Reads and writes through it move the position.
+///
+/// # Invariants
+///
+/// `locked` is true only if `file` has `FMODE_ATOMIC_POS` and this object
+/// holds its `f_pos_lock`, taken by the task that drops it (the lock is
+/// never kept across a return to user space).
+pub(crate) struct PosLock {
+    file: FileRef,
+    locked: bool,
+}
+
+impl PosLock {
+    /// Takes the position lock of `file`, waiting for it as read(2) does.
+    pub(crate) fn lock(file: FileRef) -> Self {
+        let locked = file.has_pos_lock();
+        if locked {
+            // SAFETY: the file is referenced and has FMODE_ATOMIC_POS, so
+            // the union holds its position lock.
+            unsafe { bindings::mutex_lock(&mut (*file.as_ptr()).__bindgen_anon_1.f_pos_lock) };
+        }
+        // INVARIANT: locked above if and only if the file has the lock.
+        Self { file, locked }
+    }
+
+    /// The file.
+    pub(crate) fn file(&self) -> &FileRef {
+        &self.file
+    }
+
+    /// The file's position, which the lock holds still.
+    pub(crate) fn pos(&self) -> i64 {
+        // SAFETY: the file is valid; the position lock is held, or the file
+        // has none (its position is the caller's alone, as for read(2)).
+        unsafe { (*self.file.as_ptr()).f_pos }
+    }
+
+    fn set_pos(&self, pos: i64) {
+        // SAFETY: as for `pos`.
+        unsafe { (*self.file.as_ptr()).f_pos = pos };
+    }
+
     /// Fills all of `buf` from the file's position and advances it, like
     /// read(2) calls until `buf` is full. `-ENODATA` at end of file.
     pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result {
-        let f = self.0.as_ptr();
-        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
-        let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
-        let r = match self.read_from(buf, &mut pos) {
+        let mut pos = self.pos();
+        let r = match self.file.read_from(buf, &mut pos) {
             Ok(n) if n == buf.len() => Ok(()),
             Ok(_) => Err(crate::errno::enodata()),
             Err(e) => Err(e),
         };
-        // SAFETY: as above.
-        unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
+        self.set_pos(pos);
         r
     }
 
@@ -158,15 +233,21 @@ impl FileRef {
     /// advances the position. A pipe or socket may block: the wait is
     /// interruptible, and a signal ends it with an error.
     pub(crate) fn write_all(&self, buf: &[u8]) -> Result {
-        let f = self.0.as_ptr();
-        // The position is read and stored back like ksys_write() does; it
-        // is ignored by pipes and sockets (FMODE_STREAM).
-        // SAFETY: the file is valid; `f_pos` is a plain loff_t.
-        let mut pos = unsafe { core::ptr::read_volatile(&(*f).f_pos) };
-        let r = self.write_from(buf, &mut pos);
-        // SAFETY: as above.
-        unsafe { core::ptr::write_volatile(&mut (*f).f_pos, pos) };
+        let mut pos = self.pos();
+        let r = self.file.write_from(buf, &mut pos);
+        self.set_pos(pos);
         r
+    }
+}
+
+impl Drop for PosLock {
+    fn drop(&mut self) {
+        if self.locked {
+            // SAFETY: by the type invariant this task holds the lock.
+            unsafe {
+                bindings::mutex_unlock(&mut (*self.file.as_ptr()).__bindgen_anon_1.f_pos_lock)
+            };
+        }
     }
 }
 

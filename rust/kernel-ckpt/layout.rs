@@ -149,6 +149,13 @@ pub(crate) fn self_check() {
     );
     offset!(ok, n, ckpt_offsetof_file_mode, file, f_mode);
     offset!(ok, n, ckpt_offsetof_file_pos, file, f_pos);
+    offset!(
+        ok,
+        n,
+        ckpt_offsetof_file_pos_lock,
+        file,
+        __bindgen_anon_1.f_pos_lock
+    );
     offset!(ok, n, ckpt_offsetof_file_flags, file, f_flags);
     size!(ok, n, ckpt_sizeof_vm_area_struct, vm_area_struct);
     size!(ok, n, ckpt_sizeof_user_regset, user_regset);

@@ -94,9 +94,15 @@ impl ObjOps for OpenFile {
         // SAFETY: the file is referenced; its flags are a plain read of a
         // file whose users in the tree are frozen.
         let f_flags = unsafe { (*f).f_flags };
-        let pos = file.pos();
         // SAFETY: as above; `f_path` is referenced by the file.
         let path = path_of(unsafe { &(*f).f_path })?;
+        let pos = w.pos_of(file).ok_or_else(|| {
+            ckpt_err!(
+                "checkpoint: the position of {} is being moved by a task outside the tree\n",
+                crate::log::Shown(&path)
+            );
+            EBUSY
+        })?;
         let rec = FileObj {
             id,
             kind: deps.kind,

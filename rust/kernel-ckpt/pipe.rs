@@ -15,7 +15,7 @@
 //! Named pipes (FIFOs) share the code in the kernel but have a path; they
 //! are refused at checkpoint.
 
-use crate::file::FileRef;
+use crate::file::{FileRef, PosLock};
 use crate::image::{ObjId, PipeObj, RecordType, PAGE_SIZE};
 use crate::objects::{Obj, ObjKind, ObjOps};
 use crate::objhash::{ObjHash, ObjTable};
@@ -176,6 +176,6 @@ fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
     }
     // The pipe is empty and at least `data.len()` bytes large: the write
     // does not block.
-    write.write_all(data)?;
+    PosLock::lock(write.clone_ref()).write_all(data)?;
     Ok((read, write))
 }

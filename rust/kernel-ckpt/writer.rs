@@ -5,8 +5,14 @@
 //! Records are appended to a buffer that is flushed to the file whenever it
 //! holds [`FLUSH_BYTES`], so a pipe reader sees the image as it is made and
 //! memory use stays bounded. The encoding itself is the image crate's.
+//!
+//! Locking: the image file's position lock is taken when the writer is
+//! made and held until it is dropped, as write(2) holds it for one call:
+//! the checkpoint takes it before any task's exec lock (the order a read
+//! of `/proc/PID/*` takes the two in), and every flush under a task's exec
+//! lock then moves a position that is already the writer's.
 
-use crate::file::FileRef;
+use crate::file::{FileRef, PosLock};
 use crate::image::{self, Order, RecordType, Tail};
 use kernel::prelude::*;
 
@@ -15,7 +21,7 @@ const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Streams records to a file.
 pub(crate) struct ImageWriter {
-    file: FileRef,
+    file: PosLock,
     buf: KVec<u8>,
     /// Records written so far.
     records: u32,
@@ -34,7 +40,7 @@ impl ImageWriter {
     pub(crate) fn new(file: FileRef) -> Result<Self> {
         let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
         Ok(Self {
-            file,
+            file: PosLock::lock(file),
             buf,
             records: 0,
             bytes: 0,
@@ -116,6 +122,16 @@ impl ImageWriter {
 
     /// Buffers `data`, writing the buffer out whenever it is full, so that
     /// a large record (pages) never needs a large buffer.
+    /// The position of `file`, an open file of the tree being saved: read
+    /// under its position lock without waiting for it (`None` while another
+    /// task moves it). The image file's own is the writer's.
+    pub(crate) fn pos_of(&self, file: &FileRef) -> Option<i64> {
+        if file.as_ptr() == self.file.file().as_ptr() {
+            return Some(self.file.pos());
+        }
+        file.try_pos()
+    }
+
     fn check_order(&mut self, kind: RecordType) -> Result {
         self.order.feed(kind, None).map_err(|e| {
             ckpt_err!(
