@@ -15,12 +15,12 @@
 //! read (`dump_task`). The frozen tree itself is only read, never
 //! changed: a failed checkpoint leaves it as it was.
 
-use crate::file::FileRef;
 use crate::forest::FrozenTree;
 use crate::image::{self, ForestHead, Header, RecordType, TaskEntry, TaskState};
-use crate::mm::MmRef;
 use crate::objhash::ObjHash;
-use crate::task::{PidNs, TaskRef};
+use crate::wrap::file::FileRef;
+use crate::wrap::mm::MmRef;
+use crate::wrap::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use crate::{fdtable, mm, regs, signal};
 use kernel::bindings;
@@ -85,7 +85,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             "checkpoint: the leader of process {} exited while its threads run on: not supported\n",
             z.pid
         );
-        return Err(crate::errno::eopnotsupp());
+        return Err(crate::wrap::errno::eopnotsupp());
     }
     // Nothing stops a thaw while the rows are read: check again, so that
     // an image never mixes states from before and after a thaw.

@@ -22,10 +22,11 @@
 //!   object hash (checkpoint) and table (restart).
 //! - `writer.rs` / `reader.rs`: the image stream written and read, each
 //!   record checked against the image crate's order.
-//! - `file.rs`: a counted reference to a `struct file` and kernel I/O.
+//! - `wrap/`: the thin layer over `bindings::`: tasks (`ARef<Task>`),
+//!   credentials, files and their position lock, memory maps, paths,
+//!   `tasklist_lock` and completions, named errnos.
 //! - `layout.rs`: the boot self-check of bindgen's structure layouts.
 //! - `log.rs`: kernel log lines a caller can provoke: rate-limited, escaped.
-//! - `errno.rs`: the errnos the kernel crate does not name.
 //! - `image/`: the image format, a `no_std` crate shared with the host tools.
 
 use kernel::bindings;
@@ -51,9 +52,7 @@ mod image;
 mod log;
 
 mod checkpoint;
-mod errno;
 mod fdtable;
-mod file;
 mod forest;
 mod layout;
 mod mm;
@@ -69,6 +68,7 @@ mod shmem;
 mod signal;
 mod task;
 mod tree;
+mod wrap;
 mod writer;
 
 // The uapi header (seen through bindgen) and the image crate must agree.
@@ -108,7 +108,7 @@ fn to_syscall_ret(r: Result) -> c_long {
 #[no_mangle]
 pub extern "C" fn ckpt_sys_checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> c_long {
     if !layout::verified() {
-        return to_syscall_ret(Err(errno::enosys()));
+        return to_syscall_ret(Err(wrap::errno::enosys()));
     }
     to_syscall_ret(checkpoint::checkpoint(pid, fd, flags))
 }
@@ -122,7 +122,7 @@ pub extern "C" fn ckpt_sys_restart(
     report: *mut bindings::restart_report,
 ) -> c_long {
     if !layout::verified() {
-        return to_syscall_ret(Err(errno::enosys()));
+        return to_syscall_ret(Err(wrap::errno::enosys()));
     }
     let mut failed = restore::Report::default();
     match restart::restart(pid, fd, flags, &mut failed) {

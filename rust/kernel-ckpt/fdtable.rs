@@ -11,82 +11,30 @@
 //! (with the credentials the task ends with), checks each descriptor's
 //! file was restored, and installs each descriptor at its old number.
 
-use crate::file::FileRef;
-use crate::image::{self, Fd, FilesHeader, ObjId, RecordType, FD_CLOEXEC};
+use crate::image::{Fd, FilesHeader, ObjId, RecordType, FD_CLOEXEC};
 use crate::objhash::{ObjHash, ObjTable};
 use crate::open_file::OpenFile;
-use crate::task::TaskRef;
+use crate::wrap::path::PathRef;
+use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
-
-/// A `struct path` reference, put on drop.
-struct PathRef(bindings::path);
-
-impl Drop for PathRef {
-    fn drop(&mut self) {
-        // SAFETY: the path holds references taken by get_fs_pwd/kern_path.
-        unsafe { bindings::path_put(&self.0) };
-    }
-}
-
-/// The path of `p` as `d_path` gives it (no NUL), relative to the
-/// caller's root.
-pub(crate) fn path_of(p: &bindings::path) -> Result<KVec<u8>> {
-    let mut buf = KVec::from_elem(0u8, image::MAX_PATH_LEN as usize, GFP_KERNEL)?;
-    // SAFETY: `p` is a referenced path; `buf` has `MAX_PATH_LEN` bytes;
-    // `d_path` writes the name at the end of the buffer and returns it.
-    let s = unsafe { bindings::d_path(p, buf.as_mut_ptr().cast(), image::MAX_PATH_LEN as i32) };
-    let s = kernel::error::from_err_ptr(s)?;
-    let start = (s as usize)
-        .checked_sub(buf.as_ptr() as usize)
-        .ok_or(EINVAL)?;
-    let name = buf.get(start..).ok_or(EINVAL)?;
-    let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-    let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
-    out.extend_from_slice(name.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
-    Ok(out)
-}
-
-/// The `fd` after `*fd` that `task` has open, with a reference, or `None`.
-fn next_fd(task: &TaskRef, fd: &mut u32) -> Option<FileRef> {
-    // SAFETY: the task is valid; the lookup must run under RCU and returns
-    // a file with a reference taken, or NULL past the last descriptor.
-    let f = unsafe {
-        bindings::rcu_read_lock();
-        let f = bindings::task_lookup_next_fdget_rcu(task.as_ptr(), fd);
-        bindings::rcu_read_unlock();
-        f
-    };
-    // SAFETY: a non-NULL result carries a reference, which `FileRef` owns.
-    NonNull::new(f).map(|f| unsafe { FileRef::from_raw(f) })
-}
-
-fn empty_path() -> PathRef {
-    PathRef(bindings::path {
-        mnt: core::ptr::null_mut(),
-        dentry: core::ptr::null_mut(),
-    })
-}
 
 /// The first open file of `task` (a thread group leader) that a restart
 /// could not bring back (a socket, an eventfd, a pidfd, a locked file, a
 /// deleted file…): its descriptor, the phrase and its path.
 pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, KVec<u8>)>> {
     let mut fd = 0u32;
-    while let Some(file) = next_fd(task, &mut fd) {
-        crate::task::killable()?;
+    while let Some(file) = task.next_file(&mut fd) {
+        crate::wrap::task::killable()?;
         // SAFETY: the task and the file are referenced; the helper takes
         // the locks it needs and returns NULL or a static string.
-        let why = crate::task::static_str(unsafe {
+        let why = crate::wrap::task::static_str(unsafe {
             bindings::ckpt_file_unsupported(task.as_ptr(), file.as_ptr())
         });
         if let Some(why) = why {
-            // SAFETY: the file is referenced; its path is fixed.
-            let path = path_of(unsafe { &(*file.as_ptr()).f_path })?;
-            return Ok(Some((fd, why, path)));
+            return Ok(Some((fd, why, file.path_name()?)));
         }
         fd = fd.checked_add(1).ok_or(EINVAL)?;
     }
@@ -97,24 +45,14 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, K
 /// record with umask, working and root directory, then one fd record
 /// each, every open file seen for the first time written before it.
 pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
-    let mut umask = 0u32;
-    let mut pwd = empty_path();
-    let mut root = empty_path();
-    // SAFETY: the task is valid; on success both paths hold references.
-    let r = unsafe { bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd.0, &mut root.0) };
-    if r != 0 {
-        // No fs_struct: nothing to put.
-        core::mem::forget(pwd);
-        core::mem::forget(root);
-        return Err(Error::from_errno(r));
-    }
-    let cwd = path_of(&pwd.0)?;
-    let root_path = path_of(&root.0)?;
+    let (pwd, root, umask) = PathRef::task_fs(task)?;
+    let cwd = pwd.name()?;
+    let root_path = root.name()?;
     drop((pwd, root));
 
     let mut fds = KVec::new();
     let mut fd = 0u32;
-    while let Some(file) = next_fd(task, &mut fd) {
+    while let Some(file) = task.next_file(&mut fd) {
         let mut fd_flags = 0;
         // SAFETY: the task is valid; the helper takes the needed locks.
         if unsafe { bindings::ckpt_fd_cloexec(task.as_ptr(), fd) } {
@@ -144,41 +82,24 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
 
 // Restart.
 
-/// A directory path looked up from the caller's root, with chdir(2)'s
-/// check (search permission for the credentials in force).
+/// A directory of the image looked up from the caller's root, with
+/// chdir(2)'s check (search permission for the credentials in force).
 fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
-    let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-    c.extend_from_slice(path, GFP_KERNEL)?;
-    c.push(0, GFP_KERNEL)?;
-    let mut p = empty_path();
-    // SAFETY: `c` is NUL-terminated; on success `p` holds references.
-    let r = unsafe {
-        bindings::kern_path(
-            c.as_ptr().cast(),
-            (bindings::LOOKUP_FOLLOW | bindings::LOOKUP_DIRECTORY) as u32,
-            &mut p.0,
-        )
-    };
-    if r != 0 {
-        core::mem::forget(p);
+    let p = PathRef::lookup_dir(path).inspect_err(|_| {
         ckpt_err!(
             "restart: {} directory {} is gone\n",
             what,
             crate::log::Shown(path)
         );
-        return Err(Error::from_errno(r));
-    }
-    // SAFETY: `p` holds a referenced path.
-    let r = unsafe { bindings::ckpt_may_chdir(&p.0) };
-    if r != 0 {
+    })?;
+    p.may_chdir().inspect_err(|e| {
         ckpt_err!(
             "restart: no permission to enter the {} directory {} (error {})\n",
             what,
             crate::log::Shown(path),
-            r
+            e.to_errno()
         );
-        return Err(Error::from_errno(r));
-    }
+    })?;
     Ok(p)
 }
 
@@ -208,16 +129,12 @@ impl Prepared {
     /// a root directory other than the caller's takes what chroot(2)
     /// takes (CAP_SYS_CHROOT and search permission).
     pub(crate) fn check_root(&self) -> Result {
-        // SAFETY: the path is referenced.
-        let r = unsafe { bindings::ckpt_may_chroot(&self.root.0) };
-        if r != 0 {
+        self.root.may_chroot().inspect_err(|e| {
             ckpt_err!(
                 "restart: the saved root directory needs what chroot(2) needs (error {})\n",
-                r
+                e.to_errno()
             );
-            return Err(Error::from_errno(r));
-        }
-        Ok(())
+        })
     }
 
     /// Adds a descriptor; its file must have been restored already.
@@ -248,8 +165,8 @@ impl Prepared {
         // references on the paths.
         unsafe {
             let fs = bindings::ckpt_current_fs();
-            bindings::set_fs_root(fs, &self.root.0);
-            bindings::set_fs_pwd(fs, &self.cwd.0);
+            bindings::set_fs_root(fs, self.root.as_raw());
+            bindings::set_fs_pwd(fs, self.cwd.as_raw());
             bindings::ckpt_set_umask(self.umask);
         }
         Ok(())

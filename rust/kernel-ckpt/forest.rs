@@ -19,28 +19,11 @@
 //! (permission checks, `wait_task_inactive`, `task_lock`) runs after it.
 
 use crate::image::{TaskEntry, TASK_ROOT, TASK_THREAD, TASK_ZOMBIE};
-use crate::task::{PidNs, TaskRef};
+use crate::wrap::sync::TasklistReadGuard;
+use crate::wrap::task::{PidNs, TaskRef};
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
-
-/// Holds `read_lock(&tasklist_lock)` while it lives.
-struct TasklistReadGuard(());
-
-impl TasklistReadGuard {
-    fn lock() -> Self {
-        // SAFETY: `tasklist_lock` is a static rwlock, always initialised.
-        unsafe { bindings::read_lock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
-        Self(())
-    }
-}
-
-impl Drop for TasklistReadGuard {
-    fn drop(&mut self) {
-        // SAFETY: the lock is held by this guard.
-        unsafe { bindings::read_unlock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
-    }
-}
 
 /// The tasks of a subtree, each with a reference held.
 pub(crate) struct FrozenTree {
@@ -137,7 +120,7 @@ impl FrozenTree {
         // Each task's objects, read once (zeros for a task that exited).
         let mut ptrs = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
         for t in self.tasks.iter() {
-            crate::task::killable()?;
+            crate::wrap::task::killable()?;
             let p = if t.exit_state() != 0 {
                 [0; 4]
             } else {
@@ -163,7 +146,7 @@ impl FrozenTree {
                         pid(i),
                         what
                     );
-                    return Err(crate::errno::eopnotsupp());
+                    return Err(crate::wrap::errno::eopnotsupp());
                 }
                 seen.push((ptr, what, i), GFP_KERNEL)?;
             }
@@ -177,7 +160,7 @@ impl FrozenTree {
     /// pid (getpid(2)) would change at restart.
     pub(crate) fn check_pid_ns(&self, ns: *mut bindings::pid_namespace) -> Result {
         for t in self.tasks.iter() {
-            crate::task::killable()?;
+            crate::wrap::task::killable()?;
             let theirs = t.active_pid_ns();
             if !theirs.is_null() && theirs != ns {
                 ckpt_err!(
@@ -185,7 +168,7 @@ impl FrozenTree {
                     t.vpid(),
                     crate::log::Shown(&t.comm())
                 );
-                return Err(crate::errno::eopnotsupp());
+                return Err(crate::wrap::errno::eopnotsupp());
             }
         }
         Ok(())
@@ -213,7 +196,7 @@ impl FrozenTree {
             list.sort_unstable();
         }
         for (t, p) in self.tasks.iter().zip(ptrs.iter()) {
-            crate::task::killable()?;
+            crate::wrap::task::killable()?;
             if !t.is_group_leader() || t.exit_state() != 0 {
                 continue;
             }
@@ -237,7 +220,7 @@ impl FrozenTree {
                         crate::log::Shown(&t.comm()),
                         what
                     );
-                    return Err(crate::errno::eopnotsupp());
+                    return Err(crate::wrap::errno::eopnotsupp());
                 }
             }
         }
@@ -258,10 +241,10 @@ impl FrozenTree {
                 crate::log::Shown(&comm),
                 what
             );
-            crate::errno::eopnotsupp()
+            crate::wrap::errno::eopnotsupp()
         };
         for t in self.tasks.iter() {
-            crate::task::killable()?;
+            crate::wrap::task::killable()?;
             if t.exit_state() != 0 {
                 continue;
             }

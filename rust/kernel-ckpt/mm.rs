@@ -17,14 +17,15 @@
 //! writing to a file can fault and take another mm's `mmap_lock`, so holding
 //! the target's across the write would invert the lock order.
 
-use crate::file::FileRef;
 use crate::image::{
     self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
     VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
 };
 use crate::objhash::{ObjHash, ObjTable};
 use crate::shmem::Shmem;
-use crate::task::TaskRef;
+use crate::wrap::file::FileRef;
+use crate::wrap::mm::MmRef;
+use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
@@ -34,76 +35,6 @@ use kernel::prelude::*;
 /// `VM_IO | VM_PFNMAP`: mappings of device memory, whose pages are not
 /// ordinary pages and are never saved.
 const VM_IO_PFNMAP: u64 = 0x0000_4000 | 0x0000_0400;
-
-/// A reference on an `mm_struct`'s users.
-///
-/// # Invariants
-///
-/// `self.0` is a valid mm on which this object holds one `mm_users`
-/// reference (from `get_task_mm`), dropped with `mmput`.
-pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
-
-impl MmRef {
-    /// The task's mm as `mm_access` gives it to a tracer: `-EACCES`
-    /// unless the caller may attach to the task (checked under the task's
-    /// exec lock, so the mm is the one of the program that was checked),
-    /// `-ESRCH` for a task without one.
-    pub(crate) fn access(task: &TaskRef) -> Result<Self> {
-        // SAFETY: the task is valid; `mm_access` takes the exec lock and
-        // returns a referenced mm or an ERR_PTR (never NULL).
-        let mm = kernel::error::from_err_ptr(unsafe {
-            bindings::mm_access(task.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
-        })?;
-        // INVARIANT: a non-error result carries a reference.
-        NonNull::new(mm).map(Self).ok_or(ESRCH)
-    }
-
-    /// Whether `task` still runs in this mm (an exec replaces it).
-    pub(crate) fn is_of(&self, task: &TaskRef) -> bool {
-        // SAFETY: the task is valid; `mm` is only compared, under task_lock.
-        unsafe {
-            bindings::task_lock(task.as_ptr());
-            let same = (*task.as_ptr()).mm == self.as_ptr();
-            bindings::task_unlock(task.as_ptr());
-            same
-        }
-    }
-
-    /// The calling task's mm.
-    pub(crate) fn of_current() -> Option<Self> {
-        // SAFETY: current is valid; as in `of`.
-        let mm = unsafe { bindings::get_task_mm(bindings::get_current()) };
-        // INVARIANT: a non-NULL result carries a reference.
-        NonNull::new(mm).map(Self)
-    }
-
-    fn as_ptr(&self) -> *mut bindings::mm_struct {
-        self.0.as_ptr()
-    }
-
-    fn read_lock(&self) -> MmapReadGuard<'_> {
-        // SAFETY: the mm is valid; may sleep, no spinlock is held by callers.
-        unsafe { bindings::mmap_read_lock(self.as_ptr()) };
-        MmapReadGuard(self)
-    }
-}
-
-impl Drop for MmRef {
-    fn drop(&mut self) {
-        // SAFETY: this object owns one `mm_users` reference.
-        unsafe { bindings::mmput(self.as_ptr()) };
-    }
-}
-
-/// Holds `mmap_read_lock` of an mm while it lives.
-struct MmapReadGuard<'a>(&'a MmRef);
-
-impl Drop for MmapReadGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: locked by this guard.
-        unsafe { bindings::mmap_read_unlock(self.0.as_ptr()) };
-    }
-}
 
 /// A VMA as saved, with its file's path.
 struct SavedVma {
@@ -153,8 +84,9 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(&'static str, u64)>>
     let mut addr = 0usize;
     // SAFETY: the mm is referenced; the helper takes its mmap lock and
     // returns NULL or a static string.
-    let why =
-        crate::task::static_str(unsafe { bindings::ckpt_mm_unsupported(mm.as_ptr(), &mut addr) });
+    let why = crate::wrap::task::static_str(unsafe {
+        bindings::ckpt_mm_unsupported(mm.as_ptr(), &mut addr)
+    });
     Ok(why.map(|w| (w, addr as u64)))
 }
 
@@ -202,7 +134,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                 Some(_) => (VMA_SPECIAL, KVec::new()),
                 None if file.is_null() => (VMA_ANON, KVec::new()),
                 // SAFETY: the VMA holds a reference on its file.
-                None => (VMA_FILE, crate::fdtable::path_of(&(*file).f_path)?),
+                None => (VMA_FILE, crate::wrap::path::name_of(&(*file).f_path)?),
             };
             // Shared memory with no name left (MAP_SHARED|MAP_ANONYMOUS,
             // whose file is an unlinked "dev/zero", or a deleted tmpfs
@@ -256,7 +188,7 @@ impl Drop for Batch {
 /// (no memory to swap a page in, a poisoned page, a fatal signal) fails
 /// the checkpoint with its errno, naming the address.
 fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
-    crate::task::killable()?;
+    crate::wrap::task::killable()?;
     let nr = ((end - start) / PAGE_SIZE as u64) as usize;
     let mut batch = Batch(KVec::with_capacity(nr, GFP_KERNEL)?);
     let _guard = mm.read_lock();
@@ -357,8 +289,7 @@ pub(crate) fn dump_map(
         // SAFETY: a non-NULL result carries a reference, which FileRef owns.
         .map(|f| unsafe { FileRef::from_raw(f) });
     let exe_path = match &exe {
-        // SAFETY: the file is referenced; its path is fixed.
-        Some(f) => crate::fdtable::path_of(unsafe { &(*f.as_ptr()).f_path })?,
+        Some(f) => f.path_name()?,
         None => KVec::new(),
     };
     header.exe_len = u32::try_from(exe_path.len()).map_err(|_| EINVAL)?;
@@ -520,7 +451,7 @@ fn check_bounds(h: &MmHeader) -> Result {
     // SAFETY: current and its signal_struct are valid; a racy read of the
     // caller's own limit, as check_data_rlimit() makes it.
     let rlim = unsafe {
-        (*(*bindings::get_current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur
+        (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur
     } as u64;
     let used = (h.brk - h.start_brk).saturating_add(h.end_data - h.start_data);
     if rlim != u64::MAX && used > rlim {

@@ -34,9 +34,9 @@
 //! are restored with the credentials in force there: the task's own while
 //! its process part is read, the caller's elsewhere.
 
-use crate::file::FileRef;
 use crate::image::{ObjId, ObjRecord};
 use crate::objhash::{ObjHash, ObjTable};
+use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use crate::{open_file, pipe, shmem};
 use kernel::prelude::*;

@@ -19,9 +19,9 @@
 //! cannot be freed and reused for another object while the checkpoint
 //! runs (the pipe of a file lives as long as the file).
 
-use crate::file::FileRef;
 use crate::image::ObjId;
 use crate::objects::{Obj, ObjKind, ObjOps};
+use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::prelude::*;
 
@@ -108,7 +108,7 @@ impl ObjTable {
         // SAFETY: current and its signal_struct are valid; a racy read of
         // the caller's own soft limit, as the fd allocator makes it.
         let max_files = unsafe {
-            (*(*kernel::bindings::get_current()).signal).rlim
+            (*(*crate::wrap::task::current()).signal).rlim
                 [kernel::bindings::RLIMIT_NOFILE as usize]
                 .rlim_cur
         };
@@ -188,7 +188,7 @@ impl ObjTable {
                 "restart: two open files of one end of pipe {}: not supported\n",
                 id
             );
-            crate::errno::eopnotsupp()
+            crate::wrap::errno::eopnotsupp()
         })?;
         // The end moves to a file object, which counts it again.
         self.files = self.files.saturating_sub(1);

@@ -17,8 +17,6 @@
 //! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
 //! not write.
 
-use crate::fdtable::path_of;
-use crate::file::FileRef;
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE,
     FILE_REG, FILE_SOCK,
@@ -26,6 +24,7 @@ use crate::image::{
 use crate::objects::{Obj, ObjKind, ObjOps};
 use crate::objhash::{ObjHash, ObjTable};
 use crate::pipe::{self, Pipe};
+use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -82,7 +81,7 @@ impl ObjOps for OpenFile {
                 pipe: objs.id_of::<Pipe>(w, p)?,
             }),
             None => Ok(FileDeps {
-                kind: kind_of(mode_of(file)),
+                kind: kind_of(file.mode()),
                 pipe: 0,
             }),
         }
@@ -90,12 +89,8 @@ impl ObjOps for OpenFile {
 
     /// The file record: open flags, position, kind, path.
     fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, deps: FileDeps) -> Result {
-        let f = file.as_ptr();
-        // SAFETY: the file is referenced; its flags are a plain read of a
-        // file whose users in the tree are frozen.
-        let f_flags = unsafe { (*f).f_flags };
-        // SAFETY: as above; `f_path` is referenced by the file.
-        let path = path_of(unsafe { &(*f).f_path })?;
+        let f_flags = file.flags();
+        let path = file.path_name()?;
         let pos = w.pos_of(file).ok_or_else(|| {
             ckpt_err!(
                 "checkpoint: the position of {} is being moved by a task outside the tree\n",
@@ -124,41 +119,6 @@ impl ObjOps for OpenFile {
     }
 }
 
-/// The mode of a file's inode (0 for none).
-fn mode_of(file: &FileRef) -> u32 {
-    // SAFETY: the file is referenced; its inode is fixed for its lifetime.
-    unsafe {
-        let inode = (*file.as_ptr()).f_inode;
-        if inode.is_null() {
-            0
-        } else {
-            u32::from((*inode).i_mode)
-        }
-    }
-}
-
-/// Sets `O_NONBLOCK` on a new file, as fcntl(F_SETFL) would.
-fn set_nonblock(file: &FileRef) {
-    let f = file.as_ptr();
-    // SAFETY: the file is referenced; f_flags changes under f_lock.
-    unsafe {
-        bindings::spin_lock(&mut (*f).f_lock);
-        (*f).f_flags |= bindings::O_NONBLOCK;
-        bindings::spin_unlock(&mut (*f).f_lock);
-    }
-}
-
-/// Clears the `O_NONBLOCK` a reopen added, as fcntl(F_SETFL) would.
-fn clear_nonblock(file: &FileRef) {
-    let f = file.as_ptr();
-    // SAFETY: the file is referenced; f_flags changes under f_lock.
-    unsafe {
-        bindings::spin_lock(&mut (*f).f_lock);
-        (*f).f_flags &= !bindings::O_NONBLOCK;
-        bindings::spin_unlock(&mut (*f).f_lock);
-    }
-}
-
 /// Restart: opens the file of a file record (before the point of no
 /// return): a pipe end from its pipe, anything else reopened by path and
 /// seeked.
@@ -180,7 +140,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             };
             let f = objs.take_pipe_end(rec.pipe, write)?;
             if rec.f_flags & bindings::O_NONBLOCK != 0 {
-                set_nonblock(&f);
+                f.set_flags(bindings::O_NONBLOCK, true);
             }
             f
         }
@@ -196,7 +156,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                     e.to_errno()
                 );
             })?;
-            let mode = mode_of(&file);
+            let mode = file.mode();
             if kind_of(mode) != rec.kind {
                 ckpt_err!(
                     "restart: {} is not the kind of file the image says (mode {:#o})\n",
@@ -206,13 +166,10 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                 return Err(EINVAL);
             }
             if rec.f_flags & bindings::O_NONBLOCK == 0 {
-                clear_nonblock(&file);
+                file.set_flags(bindings::O_NONBLOCK, false);
             }
             if rec.kind == FILE_REG && rec.pos > 0 {
-                // SAFETY: the file was just opened by us and is referenced.
-                let got = unsafe {
-                    bindings::vfs_llseek(file.as_ptr(), rec.pos, bindings::SEEK_SET as i32)
-                };
+                let got = file.seek(rec.pos);
                 if got != rec.pos {
                     ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
                     return Err(EINVAL);
@@ -222,7 +179,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
         }
         _ => {
             ckpt_err!("restart: open file {} cannot be restored yet\n", shown);
-            return Err(crate::errno::eopnotsupp());
+            return Err(crate::wrap::errno::eopnotsupp());
         }
     };
     objs.add(rec.id, Obj::File(file))

@@ -15,10 +15,10 @@
 //! Named pipes (FIFOs) share the code in the kernel but have a path; they
 //! are refused at checkpoint.
 
-use crate::file::{FileRef, PosLock};
 use crate::image::{ObjId, PipeObj, RecordType, PAGE_SIZE};
 use crate::objects::{Obj, ObjKind, ObjOps};
 use crate::objhash::{ObjHash, ObjTable};
+use crate::wrap::file::{FileRef, PosLock};
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;

@@ -8,9 +8,9 @@
 //! the image's size. A malformed image gives `-EINVAL` and a kernel log line
 //! that names the record and its byte offset.
 
-use crate::file::FileRef;
 use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord, RecordType};
 use crate::objhash::ObjTable;
+use crate::wrap::file::FileRef;
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -77,7 +77,7 @@ impl ImageReader {
     /// Reads the next raw record into the buffer: its type code and
     /// payload length. Nothing is decoded yet.
     fn read_raw(&mut self) -> Result<(u32, usize)> {
-        crate::task::killable()?;
+        crate::wrap::task::killable()?;
         self.fill(image::RECORD_HEADER_LEN)?;
         let mut h = [0u8; image::RECORD_HEADER_LEN];
         h.copy_from_slice(self.buf.get(..image::RECORD_HEADER_LEN).ok_or(EINVAL)?);

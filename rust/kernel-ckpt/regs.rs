@@ -6,7 +6,7 @@
 //! C header: [`include/linux/regset.h`](srctree/include/linux/regset.h).
 
 use crate::image::{Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_NANOSLEEP};
-use crate::task::TaskRef;
+use crate::wrap::task::TaskRef;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -126,7 +126,7 @@ pub(crate) fn restore(r: &Regs) -> Result {
     // SAFETY: current is valid; ARCH_SET_FS/GS load the CPU's base
     // registers for current as arch_prctl(2) does.
     unsafe {
-        let cur = bindings::get_current();
+        let cur = crate::wrap::task::current();
         to_result(
             bindings::do_arch_prctl_64(cur, bindings::ARCH_SET_FS as i32, fs_base as usize) as i32,
         )?;

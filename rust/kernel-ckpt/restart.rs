@@ -19,12 +19,12 @@
 //! return and is killed after it, so a half-restored task never runs; in a
 //! tree, any error kills every task.
 
-use crate::file::FileRef;
 use crate::image::{self, Item};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::restore::{bad, kill_current, read_head, read_tail, restore_current, Report};
 use crate::tree;
+use crate::wrap::file::FileRef;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
@@ -36,11 +36,11 @@ fn restart_self(fd: c_int, report: &mut Report) -> Result<i64> {
         return Err(EBADF);
     }
     // SAFETY: current and its signal_struct are valid; a plain int read.
-    let nr_threads = unsafe { (*(*bindings::get_current()).signal).nr_threads };
+    let nr_threads = unsafe { (*(*crate::wrap::task::current()).signal).nr_threads };
     if nr_threads != 1 {
         return Err(bad("the restarting process must be single-threaded"));
     }
-    let me = crate::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_PID);
+    let me = crate::wrap::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_PID);
     report.pid = me;
     let mut r = ImageReader::new(file);
     let result = restart_self_from(&mut r, me);

@@ -24,7 +24,7 @@
 use crate::image::{self, Item, MmHeader, TaskEntry, TaskMisc, Vma};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
-use crate::task::{CredsOverride, OpenCreds};
+use crate::wrap::creds::{CredsOverride, OpenCreds};
 use crate::{fdtable, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::c_int;
@@ -94,7 +94,7 @@ pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
     };
     if flags & crate::image::CHECKPOINT_SUBTREE == 0 {
         ckpt_err!("restart: the image is of a whole pid namespace: not supported yet\n");
-        return Err(crate::errno::eopnotsupp());
+        return Err(crate::wrap::errno::eopnotsupp());
     }
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
@@ -130,7 +130,11 @@ impl Resume {
         // SAFETY: current is valid; `comm` is NUL-terminated (checked by
         // the decoder) and copied under task_lock.
         unsafe {
-            bindings::__set_task_comm(bindings::get_current(), self.comm.as_ptr().cast(), false)
+            bindings::__set_task_comm(
+                crate::wrap::task::current(),
+                self.comm.as_ptr().cast(),
+                false,
+            )
         };
         if self.orig_ax >= 0 && RESTART_CODES.contains(&self.ax) {
             // SAFETY: sets current's TIF_SIGPENDING: the exit path then runs

@@ -11,12 +11,12 @@
 //! a new shmem file of that size (as `MAP_SHARED|MAP_ANONYMOUS` does),
 //! writes the saved pages into it, and maps it at every VMA that named it.
 
-use crate::file::FileRef;
 use crate::image::{
     ObjId, RecordType, ShmemObj, ShmemPagesHeader, MAX_PAGES_PER_RECORD, PAGE_SIZE,
 };
 use crate::objects::{Obj, ObjKind, ObjOps};
 use crate::objhash::{ObjHash, ObjTable};
+use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
@@ -32,8 +32,7 @@ impl ObjOps for Shmem {
     type Deps = ();
 
     fn key(file: &FileRef) -> usize {
-        // SAFETY: the file is referenced; its inode lives with it.
-        unsafe { (*file.as_ptr()).f_inode as usize }
+        file.inode_addr()
     }
 
     fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
@@ -83,10 +82,10 @@ fn next_data(file: &FileRef, from: u64, size: u64) -> Result<Option<(u64, u64)>>
 /// Writes a shared memory object and its contents: the pages that hold
 /// something (holes and zero pages are left out: a new object is zero).
 fn write_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
-    // SAFETY: the file is referenced; a shmem inode's size changes only by
-    // truncation, which a mapped anonymous object never sees (a deleted
-    // file's size is read once: pages past it read as zero).
-    let size = unsafe { (*(*file.as_ptr()).f_inode).i_size };
+    // A shmem inode's size changes only by truncation, which a mapped
+    // anonymous object never sees (a deleted file's size is read once:
+    // pages past it read as zero).
+    let size = file.size();
     let size = u64::try_from(size).map_err(|_| EINVAL)?;
     let size = size
         .checked_next_multiple_of(PAGE_SIZE as u64)
@@ -96,7 +95,7 @@ fn write_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
     let mut buf = KVVec::from_elem(0u8, chunk.min(size as usize), GFP_KERNEL)?;
     let mut offset = 0u64;
     while offset < size {
-        crate::task::killable()?;
+        crate::wrap::task::killable()?;
         // Holes are skipped, not read: a 1 TiB MAP_NORESERVE mapping
         // with one page written costs one page.
         let Some((start, hole)) = next_data(file, offset, size)? else {

@@ -12,7 +12,7 @@
 //! sigaction(2), sigprocmask(2) and kill(2) use, the pending signals last.
 
 use crate::image::{RecordType, SigAction, Sighand, Signals, NSIG, SIGINFO_LEN};
-use crate::task::TaskRef;
+use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -251,7 +251,7 @@ pub(crate) fn restore_task(s: &Signals) -> Result {
     // SAFETY: current is valid; the altstack fields are current's own and
     // only read by current (signal delivery, sigaltstack(2)).
     unsafe {
-        let cur = bindings::get_current();
+        let cur = crate::wrap::task::current();
         (*cur).sas_ss_sp = s.ss_sp as usize;
         (*cur).sas_ss_size = s.ss_size as usize;
         (*cur).sas_ss_flags = s.ss_flags;
@@ -314,7 +314,7 @@ pub(crate) fn restore_pending(mask: u64, infos: &[u8], shared: bool) -> Result {
 fn send(sig: i32, info: &mut bindings::kernel_siginfo, shared: bool) -> Result {
     // SAFETY: current is valid; the calls take the siglock themselves.
     let r = unsafe {
-        let cur = bindings::get_current();
+        let cur = crate::wrap::task::current();
         if shared {
             bindings::do_send_sig_info(sig, info, cur, bindings::pid_type_PIDTYPE_TGID)
         } else {

@@ -40,12 +40,13 @@
 //! outside `mmap_lock`, file locks and `siglock`). Neither lock is held
 //! while waiting for another task.
 
-use crate::file::FileRef;
 use crate::image::{Item, TaskEntry};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::restore::{self, bad, kill_current, Report};
-use crate::task::{PidNs, TaskRef};
+use crate::wrap::file::FileRef;
+use crate::wrap::sync::Completion;
+use crate::wrap::task::{PidNs, TaskRef};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -53,70 +54,9 @@ use kernel::ffi::c_int;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
-use kernel::types::Opaque;
 
 /// How long the coordinator waits for the next task to join.
 const JOIN_TIMEOUT_MS: u32 = 10_000;
-
-/// A `struct completion`.
-///
-/// # Invariants
-///
-/// Initialised by [`Completion::init`] before any other use, and never
-/// moved after that.
-struct Completion(Opaque<bindings::completion>);
-
-// SAFETY: a completion is a wait queue and a counter under its own lock;
-// it is made to be used from any task.
-unsafe impl Send for Completion {}
-// SAFETY: as above.
-unsafe impl Sync for Completion {}
-
-impl Completion {
-    const fn uninit() -> Self {
-        Self(Opaque::uninit())
-    }
-
-    /// # Safety
-    ///
-    /// Called once, before the completion is shared, where it then stays.
-    unsafe fn init(&self) {
-        // SAFETY: the caller guarantees exclusive, pinned storage.
-        unsafe { bindings::ckpt_init_completion(self.0.get()) };
-    }
-
-    fn complete(&self) {
-        // SAFETY: initialised by the type invariant.
-        unsafe { bindings::complete(self.0.get()) };
-    }
-
-    fn complete_all(&self) {
-        // SAFETY: initialised by the type invariant.
-        unsafe { bindings::complete_all(self.0.get()) };
-    }
-
-    /// Waits until completed; `-EINTR` if the caller is being killed.
-    fn wait_killable(&self) -> Result {
-        // SAFETY: initialised by the type invariant; the wait is killable.
-        match unsafe { bindings::wait_for_completion_killable(self.0.get()) } {
-            0 => Ok(()),
-            _ => Err(EINTR),
-        }
-    }
-
-    /// Waits at most `ms`; `Ok(false)` on time-out.
-    fn wait_killable_timeout(&self, ms: u32) -> Result<bool> {
-        // SAFETY: plain conversion.
-        let jiffies = unsafe { bindings::__msecs_to_jiffies(ms) };
-        // SAFETY: initialised by the type invariant; the wait is killable.
-        let r = unsafe { bindings::wait_for_completion_killable_timeout(self.0.get(), jiffies) };
-        match r {
-            0 => Ok(false),
-            r if r > 0 => Ok(true),
-            _ => Err(EINTR),
-        }
-    }
-}
 
 /// One task of the forest.
 struct Slot {
@@ -193,7 +133,7 @@ impl RestartCtx {
                         );
                     }
                 }
-                return Err(crate::errno::etimedout());
+                return Err(crate::wrap::errno::etimedout());
             }
         }
         for s in self.live() {
@@ -307,8 +247,7 @@ fn unregister(ctx: &Arc<RestartCtx>) {
 
 /// The context naming the caller, which joins it: (context, slot index).
 fn find_mine() -> Option<(Arc<RestartCtx>, usize)> {
-    // SAFETY: current is valid.
-    let me = unsafe { bindings::get_current() };
+    let me = crate::wrap::task::current();
     let mut g = RegistryGuard::lock();
     for ctx in g.contexts().iter().flatten() {
         for (i, s) in ctx.slots.iter().enumerate() {
@@ -501,11 +440,10 @@ pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
         );
         return Err(EINVAL);
     }
-    // SAFETY: current is valid.
-    let me = unsafe { bindings::get_current() };
+    let me = crate::wrap::task::current();
     let mut slots = KVVec::with_capacity(rows.len(), GFP_KERNEL_ACCOUNT)?;
     for row in rows.iter() {
-        crate::task::killable()?;
+        crate::wrap::task::killable()?;
         let t = TaskRef::find_by_vpid(row.pid).inspect_err(|_| {
             ckpt_err!("restart: pid {} of the image was not recreated\n", row.pid);
         })?;

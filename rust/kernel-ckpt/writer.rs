@@ -12,8 +12,8 @@
 //! of `/proc/PID/*` takes the two in), and every flush under a task's exec
 //! lock then moves a position that is already the writer's.
 
-use crate::file::{FileRef, PosLock};
 use crate::image::{self, Order, RecordType, Tail};
+use crate::wrap::file::{FileRef, PosLock};
 use kernel::prelude::*;
 
 /// Flush threshold of the buffer.

@@ -45,6 +45,71 @@ impl FileRef {
         Self(f)
     }
 
+    /// The name of the file's path as `d_path` gives it (no NUL), from the
+    /// caller's root; a deleted file's ends in " (deleted)".
+    pub(crate) fn path_name(&self) -> Result<KVec<u8>> {
+        // SAFETY: the file is referenced; `f_path` is fixed and referenced
+        // for its lifetime.
+        super::path::name_of(unsafe { &(*self.0.as_ptr()).f_path })
+    }
+
+    /// The mode of the file's inode (type and permissions), 0 for none.
+    pub(crate) fn mode(&self) -> u32 {
+        // SAFETY: the file is referenced; its inode is fixed for its lifetime.
+        unsafe {
+            let inode = (*self.0.as_ptr()).f_inode;
+            if inode.is_null() {
+                0
+            } else {
+                u32::from((*inode).i_mode)
+            }
+        }
+    }
+
+    /// The file's open flags (`f_flags`).
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: the file is referenced; a plain read, as fcntl(F_GETFL)
+        // makes it.
+        unsafe { core::ptr::read_volatile(&(*self.0.as_ptr()).f_flags) }
+    }
+
+    /// Sets (`on`) or clears the open flags `bits`, as fcntl(F_SETFL) would.
+    pub(crate) fn set_flags(&self, bits: u32, on: bool) {
+        let f = self.0.as_ptr();
+        // SAFETY: the file is referenced; f_flags changes under f_lock.
+        unsafe {
+            bindings::spin_lock(&mut (*f).f_lock);
+            if on {
+                (*f).f_flags |= bits;
+            } else {
+                (*f).f_flags &= !bits;
+            }
+            bindings::spin_unlock(&mut (*f).f_lock);
+        }
+    }
+
+    /// The size of the file's inode.
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: the file is referenced; its inode lives with it; a racy
+        // read of `i_size`, as i_size_read makes it on 64-bit.
+        unsafe { core::ptr::read_volatile(&(*(*self.0.as_ptr()).f_inode).i_size) }
+    }
+
+    /// The address of the file's inode: the same for every open file of
+    /// one object.
+    pub(crate) fn inode_addr(&self) -> usize {
+        // SAFETY: the file is referenced; its inode lives with it.
+        unsafe { (*self.0.as_ptr()).f_inode as usize }
+    }
+
+    /// Moves the position of a file just opened to `pos` (`SEEK_SET`), as
+    /// lseek(2) would; the position it ends at.
+    pub(crate) fn seek(&self, pos: i64) -> i64 {
+        // SAFETY: the file is referenced; vfs_llseek checks and serialises
+        // what it needs itself.
+        unsafe { bindings::vfs_llseek(self.0.as_ptr(), pos, bindings::SEEK_SET as i32) }
+    }
+
     /// Whether the file was opened for reading.
     pub(crate) fn is_readable(&self) -> bool {
         // SAFETY: the file is valid; `f_mode` is fixed after open.
@@ -55,12 +120,7 @@ impl FileRef {
     /// Opens `path` (no NUL inside) with `flags` and the caller's
     /// credentials, as open(2) would.
     pub(crate) fn open(path: &[u8], flags: i32) -> Result<Self> {
-        if path.contains(&0) {
-            return Err(EINVAL);
-        }
-        let mut p = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-        p.extend_from_slice(path, GFP_KERNEL)?;
-        p.push(0, GFP_KERNEL)?;
+        let p = super::path::nul_terminated(path)?;
         // SAFETY: `p` is NUL-terminated; `filp_open` returns a referenced
         // file or an ERR_PTR.
         let f = kernel::error::from_err_ptr(unsafe {
@@ -222,7 +282,7 @@ impl PosLock {
         let mut pos = self.pos();
         let r = match self.file.read_from(buf, &mut pos) {
             Ok(n) if n == buf.len() => Ok(()),
-            Ok(_) => Err(crate::errno::enodata()),
+            Ok(_) => Err(super::errno::enodata()),
             Err(e) => Err(e),
         };
         self.set_pos(pos);

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory maps: counted references and the mmap lock.
+//!
+//! C headers: [`include/linux/sched/mm.h`](srctree/include/linux/sched/mm.h),
+//! [`include/linux/mmap_lock.h`](srctree/include/linux/mmap_lock.h).
+
+use super::task::{current, TaskRef};
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// A reference on an `mm_struct`'s users.
+///
+/// # Invariants
+///
+/// `self.0` is a valid mm on which this object holds one `mm_users`
+/// reference (from `get_task_mm`), dropped with `mmput`.
+pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
+
+impl MmRef {
+    /// The task's mm as `mm_access` gives it to a tracer: `-EACCES`
+    /// unless the caller may attach to the task (checked under the task's
+    /// exec lock, so the mm is the one of the program that was checked),
+    /// `-ESRCH` for a task without one.
+    pub(crate) fn access(task: &TaskRef) -> Result<Self> {
+        // SAFETY: the task is valid; `mm_access` takes the exec lock and
+        // returns a referenced mm or an ERR_PTR (never NULL).
+        let mm = kernel::error::from_err_ptr(unsafe {
+            bindings::mm_access(task.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
+        })?;
+        // INVARIANT: a non-error result carries a reference.
+        NonNull::new(mm).map(Self).ok_or(ESRCH)
+    }
+
+    /// Whether `task` still runs in this mm (an exec replaces it).
+    pub(crate) fn is_of(&self, task: &TaskRef) -> bool {
+        // SAFETY: the task is valid; `mm` is only compared, under task_lock.
+        unsafe {
+            bindings::task_lock(task.as_ptr());
+            let same = (*task.as_ptr()).mm == self.as_ptr();
+            bindings::task_unlock(task.as_ptr());
+            same
+        }
+    }
+
+    /// The calling task's mm.
+    pub(crate) fn of_current() -> Option<Self> {
+        // SAFETY: current is valid; as in `of`.
+        let mm = unsafe { bindings::get_task_mm(current()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(mm).map(Self)
+    }
+
+    /// The raw pointer, valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::mm_struct {
+        self.0.as_ptr()
+    }
+
+    /// Takes `mmap_read_lock` until the guard is dropped.
+    pub(crate) fn read_lock(&self) -> MmapReadGuard<'_> {
+        // SAFETY: the mm is valid; may sleep, no spinlock is held by callers.
+        unsafe { bindings::mmap_read_lock(self.as_ptr()) };
+        MmapReadGuard(self)
+    }
+}
+
+impl Drop for MmRef {
+    fn drop(&mut self) {
+        // SAFETY: this object owns one `mm_users` reference.
+        unsafe { bindings::mmput(self.as_ptr()) };
+    }
+}
+
+/// Holds `mmap_read_lock` of an mm while it lives.
+pub(crate) struct MmapReadGuard<'a>(&'a MmRef);
+
+impl Drop for MmapReadGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: locked by this guard.
+        unsafe { bindings::mmap_read_unlock(self.0.as_ptr()) };
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Paths: counted references to a mount and dentry, their names, lookups,
+//! and the directory checks of chdir(2) and chroot(2).
+//!
+//! C headers: [`include/linux/path.h`](srctree/include/linux/path.h),
+//! [`include/linux/namei.h`](srctree/include/linux/namei.h),
+//! [`include/linux/dcache.h`](srctree/include/linux/dcache.h).
+
+use super::task::TaskRef;
+use crate::image::MAX_PATH_LEN;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// A `struct path` reference.
+///
+/// # Invariants
+///
+/// `self.0` holds one reference on its mount and dentry, put on drop.
+pub(crate) struct PathRef(bindings::path);
+
+impl PathRef {
+    /// Looks up the directory `path` (no NUL inside) from the caller's root
+    /// and working directory, following symbolic links, with the
+    /// credentials in force.
+    pub(crate) fn lookup_dir(path: &[u8]) -> Result<Self> {
+        let c = nul_terminated(path)?;
+        let mut p = empty();
+        // SAFETY: `c` is NUL-terminated; on success `p` holds references.
+        to_result(unsafe {
+            bindings::kern_path(
+                c.as_ptr().cast(),
+                bindings::LOOKUP_FOLLOW | bindings::LOOKUP_DIRECTORY,
+                &mut p,
+            )
+        })?;
+        // INVARIANT: kern_path succeeded and took the references.
+        Ok(Self(p))
+    }
+
+    /// The working directory, root directory and umask of `task`.
+    pub(crate) fn task_fs(task: &TaskRef) -> Result<(Self, Self, u32)> {
+        let (mut pwd, mut root, mut umask) = (empty(), empty(), 0u32);
+        // SAFETY: the task is valid; on success both paths hold references,
+        // on failure (no fs_struct) neither does.
+        to_result(unsafe {
+            bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd, &mut root)
+        })?;
+        // INVARIANT: the helper took the references.
+        Ok((Self(pwd), Self(root), umask))
+    }
+
+    /// The raw path, referenced while `self` lives.
+    pub(crate) fn as_raw(&self) -> &bindings::path {
+        &self.0
+    }
+
+    /// Its name as `d_path` gives it (no NUL), from the caller's root.
+    pub(crate) fn name(&self) -> Result<KVec<u8>> {
+        name_of(&self.0)
+    }
+
+    /// chdir(2)'s check: search permission for the credentials in force.
+    pub(crate) fn may_chdir(&self) -> Result {
+        // SAFETY: the path is referenced.
+        to_result(unsafe { bindings::ckpt_may_chdir(&self.0) })
+    }
+
+    /// chroot(2)'s checks for a new root: `CAP_SYS_CHROOT` and search
+    /// permission, unless it is the caller's root already.
+    pub(crate) fn may_chroot(&self) -> Result {
+        // SAFETY: the path is referenced.
+        to_result(unsafe { bindings::ckpt_may_chroot(&self.0) })
+    }
+}
+
+impl Drop for PathRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object holds the references.
+        unsafe { bindings::path_put(&self.0) };
+    }
+}
+
+fn empty() -> bindings::path {
+    bindings::path {
+        mnt: core::ptr::null_mut(),
+        dentry: core::ptr::null_mut(),
+    }
+}
+
+/// `s` and a NUL, for the C side; `-EINVAL` if `s` holds a NUL itself.
+pub(crate) fn nul_terminated(s: &[u8]) -> Result<KVec<u8>> {
+    if s.contains(&0) {
+        return Err(EINVAL);
+    }
+    let mut c = KVec::with_capacity(s.len() + 1, GFP_KERNEL)?;
+    c.extend_from_slice(s, GFP_KERNEL)?;
+    c.push(0, GFP_KERNEL)?;
+    Ok(c)
+}
+
+/// The name of the referenced path `p` as `d_path` gives it (no NUL),
+/// relative to the caller's root.
+pub(crate) fn name_of(p: &bindings::path) -> Result<KVec<u8>> {
+    let mut buf = KVec::from_elem(0u8, MAX_PATH_LEN as usize, GFP_KERNEL)?;
+    // SAFETY: `p` is a referenced path; `buf` has `MAX_PATH_LEN` bytes;
+    // `d_path` writes the name at the end of the buffer and returns it.
+    let s = unsafe { bindings::d_path(p, buf.as_mut_ptr().cast(), MAX_PATH_LEN as i32) };
+    let s = kernel::error::from_err_ptr(s)?;
+    let start = (s as usize)
+        .checked_sub(buf.as_ptr() as usize)
+        .ok_or(EINVAL)?;
+    let name = buf.get(start..).ok_or(EINVAL)?;
+    let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    let mut out = KVec::with_capacity(len, GFP_KERNEL)?;
+    out.extend_from_slice(name.get(..len).ok_or(EINVAL)?, GFP_KERNEL)?;
+    Ok(out)
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Locks and waits kernel-ckpt takes that the kernel crate does not wrap:
+//! `tasklist_lock` and completions.
+//!
+//! C headers: [`include/linux/sched/task.h`](srctree/include/linux/sched/task.h),
+//! [`include/linux/completion.h`](srctree/include/linux/completion.h).
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// Holds `read_lock(&tasklist_lock)` while it lives.
+pub(crate) struct TasklistReadGuard(());
+
+impl TasklistReadGuard {
+    /// Takes the lock for reading.
+    pub(crate) fn lock() -> Self {
+        // SAFETY: `tasklist_lock` is a static rwlock, always initialised.
+        unsafe { bindings::read_lock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
+        Self(())
+    }
+}
+
+impl Drop for TasklistReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock is held by this guard.
+        unsafe { bindings::read_unlock(core::ptr::addr_of_mut!(bindings::tasklist_lock)) };
+    }
+}
+
+/// A `struct completion`.
+///
+/// # Invariants
+///
+/// Initialised by [`Completion::init`] before any other use, and never
+/// moved after that.
+pub(crate) struct Completion(Opaque<bindings::completion>);
+
+// SAFETY: a completion is a wait queue and a counter under its own lock;
+// it is made to be used from any task.
+unsafe impl Send for Completion {}
+// SAFETY: as above.
+unsafe impl Sync for Completion {}
+
+impl Completion {
+    /// Storage for a completion, initialised later by [`Completion::init`].
+    pub(crate) const fn uninit() -> Self {
+        Self(Opaque::uninit())
+    }
+
+    /// # Safety
+    ///
+    /// Called once, before the completion is shared, where it then stays.
+    pub(crate) unsafe fn init(&self) {
+        // SAFETY: the caller guarantees exclusive, pinned storage.
+        unsafe { bindings::ckpt_init_completion(self.0.get()) };
+    }
+
+    /// Wakes one waiter (or the next one to wait).
+    pub(crate) fn complete(&self) {
+        // SAFETY: initialised by the type invariant.
+        unsafe { bindings::complete(self.0.get()) };
+    }
+
+    /// Wakes every waiter, now and later.
+    pub(crate) fn complete_all(&self) {
+        // SAFETY: initialised by the type invariant.
+        unsafe { bindings::complete_all(self.0.get()) };
+    }
+
+    /// Waits until completed; `-EINTR` if the caller is being killed.
+    pub(crate) fn wait_killable(&self) -> Result {
+        // SAFETY: initialised by the type invariant; the wait is killable.
+        match unsafe { bindings::wait_for_completion_killable(self.0.get()) } {
+            0 => Ok(()),
+            _ => Err(EINTR),
+        }
+    }
+
+    /// Waits at most `ms`; `Ok(false)` on time-out.
+    pub(crate) fn wait_killable_timeout(&self, ms: u32) -> Result<bool> {
+        // SAFETY: plain conversion.
+        let jiffies = unsafe { bindings::__msecs_to_jiffies(ms) };
+        // SAFETY: initialised by the type invariant; the wait is killable.
+        let r = unsafe { bindings::wait_for_completion_killable_timeout(self.0.get(), jiffies) };
+        match r {
+            0 => Ok(false),
+            r if r > 0 => Ok(true),
+            _ => Err(EINTR),
+        }
+    }
+}

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Tasks: counted references and their accessors, the exec lock, the
+//! calling task, and the caller's pid namespace.
+//!
+//! C headers: [`include/linux/sched.h`](srctree/include/linux/sched.h),
+//! [`include/linux/sched/signal.h`](srctree/include/linux/sched/signal.h),
+//! [`include/linux/sched/jobctl.h`](srctree/include/linux/sched/jobctl.h),
+//! [`include/linux/pid_namespace.h`](srctree/include/linux/pid_namespace.h).
+
+use super::file::FileRef;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::task::Task;
+use kernel::types::ARef;
+
+/// The calling task.
+pub(crate) fn current() -> *mut bindings::task_struct {
+    // SAFETY: always valid in process context, which every caller is in.
+    unsafe { bindings::get_current() }
+}
+
+/// A counted reference to a task: the kernel crate's `ARef<Task>`, with
+/// the accessors kernel-ckpt needs.
+pub(crate) struct TaskRef(ARef<Task>);
+
+impl TaskRef {
+    /// Takes a new reference on `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a task that stays alive during this call (for
+    /// example because `tasklist_lock` or RCU is held, or a reference is).
+    pub(crate) unsafe fn get(ptr: NonNull<bindings::task_struct>) -> Self {
+        // SAFETY: `Task` is a transparent wrapper of `task_struct`, and the
+        // caller guarantees the task is alive: the shared reference is
+        // valid for this call, and `ARef::from` takes a reference of its own.
+        let task = unsafe { &*ptr.as_ptr().cast::<Task>() };
+        Self(ARef::from(task))
+    }
+
+    /// Looks up `pid` in the pid namespace of the calling task.
+    pub(crate) fn find_by_vpid(pid: bindings::pid_t) -> Result<Self> {
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: `find_get_task_by_vpid` takes the RCU read lock itself and
+        // returns a task with a reference taken, or NULL.
+        let ptr = NonNull::new(unsafe { bindings::find_get_task_by_vpid(pid) }).ok_or(ESRCH)?;
+        // SAFETY: the result carries a reference, which the `ARef` owns from
+        // here; `Task` is a transparent wrapper of `task_struct`.
+        Ok(Self(unsafe { ARef::from_raw(ptr.cast()) }))
+    }
+
+    /// The raw pointer, valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::task_struct {
+        // `Task` is a transparent wrapper of `task_struct`.
+        core::ptr::from_ref::<Task>(&self.0).cast_mut().cast()
+    }
+
+    /// Number of the task's `ty` pid (PID, TGID, PGID, SID) as seen in `ns`;
+    /// 0 if it has none there.
+    pub(crate) fn pid_in(&self, ty: bindings::pid_type, ns: &PidNs) -> bindings::pid_t {
+        // SAFETY: the task is valid by the type invariant, `ns` is a live
+        // namespace by its invariant; the function takes RCU itself.
+        unsafe { bindings::__task_pid_nr_ns(self.as_ptr(), ty, ns.as_ptr()) }
+    }
+
+    /// The thread group id of the task's parent as seen in `ns` (0 if the
+    /// parent is outside it).
+    pub(crate) fn parent_tgid_in(&self, ns: &PidNs) -> bindings::pid_t {
+        // SAFETY: `real_parent` is RCU-protected: under rcu_read_lock it
+        // points to a task that stays valid until the unlock; the pid
+        // lookup takes RCU itself (nesting is fine).
+        unsafe {
+            bindings::rcu_read_lock();
+            let parent = core::ptr::read_volatile(&(*self.as_ptr()).real_parent);
+            let tgid =
+                bindings::__task_pid_nr_ns(parent, bindings::pid_type_PIDTYPE_TGID, ns.as_ptr());
+            bindings::rcu_read_unlock();
+            tgid
+        }
+    }
+
+    /// The task's pid in the caller's pid namespace (0 if outside it).
+    pub(crate) fn vpid(&self) -> bindings::pid_t {
+        PidNs::current().map_or(0, |ns| self.pid_in(bindings::pid_type_PIDTYPE_PID, &ns))
+    }
+
+    /// Whether this task leads its thread group.
+    pub(crate) fn is_group_leader(&self) -> bool {
+        // SAFETY: the task is valid; `group_leader` of a live task is valid.
+        unsafe { bindings::thread_group_leader(self.as_ptr()) }
+    }
+
+    /// `exit_state` (`EXIT_ZOMBIE`, `EXIT_DEAD` or 0).
+    pub(crate) fn exit_state(&self) -> i32 {
+        // SAFETY: the task is valid; the field is an int written once at exit.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_state) }
+    }
+
+    /// `exit_code`: the wait status of a zombie.
+    pub(crate) fn exit_code(&self) -> i32 {
+        // SAFETY: as for `exit_state`.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_code) }
+    }
+
+    /// `exit_signal`: the signal sent to the parent at exit (-1 for threads).
+    pub(crate) fn exit_signal(&self) -> i32 {
+        // SAFETY: the task is valid; an int read.
+        unsafe { core::ptr::read_volatile(&(*self.as_ptr()).exit_signal) }
+    }
+
+    /// The command name, NUL padded.
+    pub(crate) fn comm(&self) -> [u8; crate::image::COMM_LEN] {
+        let mut buf = [0u8; crate::image::COMM_LEN];
+        // SAFETY: `buf` is a writable buffer of the given length; the task is
+        // valid; `__get_task_comm` copies under `task_lock` and NUL pads.
+        unsafe { bindings::__get_task_comm(buf.as_mut_ptr().cast(), buf.len(), self.as_ptr()) };
+        buf
+    }
+
+    /// Whether the caller may checkpoint this task: the access a debugger
+    /// needs to attach, checked against the caller's real credentials.
+    pub(crate) fn may_checkpoint(&self) -> bool {
+        // SAFETY: the task is valid; `ptrace_may_access` takes `task_lock`.
+        unsafe {
+            bindings::ptrace_may_access(self.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
+        }
+    }
+
+    /// The task's active pid namespace (NULL once it is reaped).
+    pub(crate) fn active_pid_ns(&self) -> *mut bindings::pid_namespace {
+        // SAFETY: the task is valid and referenced; the namespace is only
+        // compared.
+        unsafe { bindings::task_active_pid_ns(self.as_ptr()) }
+    }
+
+    /// Whether the task is the init task (child reaper) of its own active
+    /// pid namespace.
+    pub(crate) fn is_pidns_init(&self) -> bool {
+        // SAFETY: the task is valid and referenced; its active pid namespace
+        // lives at least as long as its pid, and `child_reaper` is only
+        // compared, never dereferenced.
+        unsafe {
+            let ns = bindings::task_active_pid_ns(self.as_ptr());
+            !ns.is_null() && core::ptr::read_volatile(&(*ns).child_reaper) == self.as_ptr()
+        }
+    }
+
+    /// Whether the task is parked by the cgroup v2 freezer and off the CPU.
+    ///
+    /// `task->frozen` alone is not enough: it is also set for a task stopped
+    /// by a signal, traced, or waiting for a vfork child. A task counts as
+    /// frozen only in the freezer trap (`JOBCTL_TRAP_FREEZE`), sleeping
+    /// interruptibly and freezable, not traced and not exiting. These fields
+    /// change under `sighand->siglock`, which is held while they are read.
+    /// Then `wait_task_inactive` makes sure it has scheduled out (`frozen` is
+    /// set just before the task sleeps). May sleep.
+    pub(crate) fn is_frozen(&self) -> bool {
+        let t = self.as_ptr();
+        let mut irqflags = 0;
+        // SAFETY: the task is valid; a NULL result means it is past exit.
+        let sighand = unsafe { bindings::lock_task_sighand(t, &mut irqflags) };
+        if sighand.is_null() {
+            return false;
+        }
+        let want = bindings::TASK_INTERRUPTIBLE | bindings::TASK_FREEZABLE;
+        // SAFETY: `siglock` is held, so jobctl, frozen and the trap state are
+        // stable; the reads are of plain integers of a valid task.
+        let parked = unsafe {
+            let jobctl = core::ptr::read_volatile(&(*t).jobctl) as u64;
+            let state = core::ptr::read_volatile(&(*t).__state);
+            let ptrace = core::ptr::read_volatile(&(*t).ptrace);
+            let flags = core::ptr::read_volatile(&(*t).flags);
+            bindings::cgroup_task_frozen(t)
+                && jobctl & u64::from(bindings::JOBCTL_TRAP_FREEZE) != 0
+                && state == want
+                && ptrace == 0
+                && flags & bindings::PF_EXITING == 0
+        };
+        // SAFETY: locked above with the same flags.
+        unsafe { bindings::unlock_task_sighand(t, &mut irqflags) };
+        // SAFETY: the task is valid; may sleep, and no lock is held here.
+        parked && unsafe { bindings::wait_task_inactive(t, bindings::TASK_INTERRUPTIBLE) } != 0
+    }
+}
+
+/// Holds a task's `exec_update_lock` for reading: the task cannot pass
+/// the point of exec where its credentials and memory change.
+///
+/// Lock order: taken before `mmap_lock`, `task_lock` and `siglock`, as
+/// `mm_access` and the ptrace paths take it.
+pub(crate) struct ExecGuard<'a>(&'a TaskRef);
+
+impl TaskRef {
+    /// Takes the task's exec lock for reading; `-EINTR` if the caller is
+    /// killed while it waits.
+    pub(crate) fn lock_exec(&self) -> Result<ExecGuard<'_>> {
+        // SAFETY: the task is valid; its signal_struct (and the rwsem in
+        // it) lives as long as any of its task references.
+        let r =
+            unsafe { bindings::down_read_killable(bindings::ckpt_exec_update_lock(self.as_ptr())) };
+        if r != 0 {
+            return Err(EINTR);
+        }
+        Ok(ExecGuard(self))
+    }
+
+    /// The first file open in the task's descriptor table at `*fd` or after
+    /// it, with a reference; `*fd` is set to its descriptor. `None` past
+    /// the last one.
+    pub(crate) fn next_file(&self, fd: &mut u32) -> Option<FileRef> {
+        // SAFETY: the task is valid; the lookup must run under RCU and
+        // returns a file with a reference taken, or NULL.
+        let f = unsafe {
+            bindings::rcu_read_lock();
+            let f = bindings::task_lookup_next_fdget_rcu(self.as_ptr(), fd);
+            bindings::rcu_read_unlock();
+            f
+        };
+        // SAFETY: a non-NULL result carries a reference, which `FileRef` owns.
+        NonNull::new(f).map(|f| unsafe { FileRef::from_raw(f) })
+    }
+
+    /// How many times the task has exec'd (`self_exec_id`).
+    pub(crate) fn self_exec_id(&self) -> u64 {
+        // SAFETY: the task is valid; a plain read.
+        unsafe { bindings::ckpt_self_exec_id(self.as_ptr()) }
+    }
+
+    /// What a restart could not bring back of this task (its own state:
+    /// seccomp, namespaces, POSIX timers, perf events…), as a phrase for
+    /// the kernel log, or `None`.
+    pub(crate) fn unsupported(&self) -> Option<&'static str> {
+        // SAFETY: the task is valid; the helper takes the locks it needs
+        // and returns NULL or a static NUL-terminated string.
+        static_str(unsafe { bindings::ckpt_task_unsupported(self.as_ptr()) })
+    }
+}
+
+/// A string the kernel's C side returns from a string literal.
+pub(crate) fn static_str(p: *const kernel::ffi::c_char) -> Option<&'static str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated literal, which lives as long as the kernel.
+    let s = unsafe { core::ffi::CStr::from_ptr(p.cast()) };
+    Some(s.to_str().unwrap_or("(not UTF-8)"))
+}
+
+impl Drop for ExecGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken for reading by `lock_exec`.
+        unsafe { bindings::up_read(bindings::ckpt_exec_update_lock(self.0.as_ptr())) };
+    }
+}
+
+/// Reschedules if needed; `-EINTR` once the caller has a fatal signal
+/// pending. Every loop whose length comes from an image or from memory
+/// calls it, so that SIGKILL always ends the call.
+pub(crate) fn killable() -> Result {
+    // SAFETY: both act on current only.
+    unsafe {
+        bindings::ckpt_cond_resched();
+        if bindings::ckpt_fatal_signal_pending() {
+            return Err(EINTR);
+        }
+    }
+    Ok(())
+}
+
+/// The pid namespace of the calling task.
+///
+/// # Invariants
+///
+/// `self.0` is the active pid namespace of `current`, which cannot change
+/// while the current task runs this system call, so it stays valid as long
+/// as this object (which never leaves the syscall) lives.
+pub(crate) struct PidNs(NonNull<bindings::pid_namespace>);
+
+impl PidNs {
+    /// The caller's active pid namespace.
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: `current` is valid for the duration of the system call.
+        let ns = unsafe { bindings::task_active_pid_ns(bindings::get_current()) };
+        // INVARIANT: see the type's invariant. NULL only for a task whose pid
+        // is already detached, which cannot be a task in a system call.
+        NonNull::new(ns).map(Self).ok_or(ESRCH)
+    }
+
+    /// The raw pointer.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pid_namespace {
+        self.0.as_ptr()
+    }
+
+    /// The calling task's `ty` pid (PID, TGID) as seen in this namespace.
+    pub(crate) fn current_nr(&self, ty: bindings::pid_type) -> bindings::pid_t {
+        // SAFETY: current is valid; the namespace is live by the type
+        // invariant; the lookup takes RCU itself.
+        unsafe { bindings::__task_pid_nr_ns(bindings::get_current(), ty, self.as_ptr()) }
+    }
+}
