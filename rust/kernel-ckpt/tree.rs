@@ -45,7 +45,7 @@ use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::restore::{self, bad, kill_current, Report};
 use crate::wrap::file::FileRef;
-use crate::wrap::sync::Completion;
+use crate::wrap::sync::{Completion, WaitQueue};
 use crate::wrap::task::{PidNs, TaskRef};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
@@ -163,9 +163,7 @@ impl RestartCtx {
         self.fail(0, None, e);
         for s in self.live() {
             if let Some(t) = &s.task {
-                // SAFETY: the task is referenced; a kernel SIGKILL needs no
-                // permission (priv = 1) and kills its whole thread group.
-                unsafe { bindings::send_sig(bindings::SIGKILL as c_int, t.as_ptr(), 1) };
+                t.kill();
             }
             s.turn.complete_all();
         }
@@ -208,8 +206,11 @@ impl Drop for RegistryGuard {
     }
 }
 
-fn registry_wq() -> *mut bindings::wait_queue_head {
-    core::ptr::addr_of_mut!(bindings::ckpt_restart_wq)
+/// Where tasks wait for a context naming them.
+fn registry_wq() -> WaitQueue {
+    // SAFETY: `ckpt_restart_wq` is a static wait queue of kernel/checkpoint.c
+    // (DECLARE_WAIT_QUEUE_HEAD).
+    unsafe { WaitQueue::from_static(core::ptr::addr_of_mut!(bindings::ckpt_restart_wq)) }
 }
 
 fn register(ctx: &Arc<RestartCtx>) -> Result {
@@ -221,15 +222,7 @@ fn register(ctx: &Arc<RestartCtx>) -> Result {
     }
     drop(g);
     GENERATION.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: wake_up_all() of a static wait queue.
-    unsafe {
-        bindings::__wake_up(
-            registry_wq(),
-            bindings::TASK_NORMAL,
-            0,
-            core::ptr::null_mut(),
-        )
-    };
+    registry_wq().wake_up_all();
     Ok(())
 }
 
@@ -263,32 +256,7 @@ fn find_mine() -> Option<(Arc<RestartCtx>, usize)> {
 
 /// Sleeps (killably) until the registry's generation is no longer `gen`.
 fn wait_generation(gen: u64) -> Result {
-    // SAFETY: an all-zero entry is valid storage for init_wait.
-    let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
-    // SAFETY: `entry` lives on this stack until finish_wait below.
-    unsafe { bindings::init_wait(&mut entry) };
-    let result = loop {
-        // SAFETY: the entry is initialised; the queue is static. Returns
-        // non-zero when a fatal signal is pending (TASK_KILLABLE).
-        let r = unsafe {
-            bindings::prepare_to_wait_event(
-                registry_wq(),
-                &mut entry,
-                bindings::TASK_KILLABLE as c_int,
-            )
-        };
-        if GENERATION.load(Ordering::Acquire) != gen {
-            break Ok(());
-        }
-        if r != 0 {
-            break Err(EINTR);
-        }
-        // SAFETY: the task state was set by prepare_to_wait_event.
-        unsafe { bindings::schedule() };
-    };
-    // SAFETY: the entry was queued by prepare_to_wait_event above.
-    unsafe { bindings::finish_wait(registry_wq(), &mut entry) };
-    result
+    registry_wq().wait_killable_until(|| GENERATION.load(Ordering::Acquire) != gen)
 }
 
 /// `restart(0, -1, 0)`: waits for the context that names the caller,

@@ -91,3 +91,60 @@ impl Completion {
         }
     }
 }
+
+/// A wait queue defined by the C side.
+///
+/// # Invariants
+///
+/// `self.0` is an initialised wait queue that lives as long as the kernel.
+pub(crate) struct WaitQueue(*mut bindings::wait_queue_head);
+
+impl WaitQueue {
+    /// # Safety
+    ///
+    /// `wq` must be a statically defined, initialised wait queue
+    /// (`DECLARE_WAIT_QUEUE_HEAD`).
+    pub(crate) unsafe fn from_static(wq: *mut bindings::wait_queue_head) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self(wq)
+    }
+
+    /// Wakes every task waiting (`wake_up_all`).
+    pub(crate) fn wake_up_all(&self) {
+        // SAFETY: an initialised wait queue by the type invariant.
+        unsafe { bindings::__wake_up(self.0, bindings::TASK_NORMAL, 0, core::ptr::null_mut()) };
+    }
+
+    /// Sleeps until `cond` holds, as `wait_event_killable` does; `-EINTR`
+    /// once the caller has a fatal signal pending. `cond` is checked after
+    /// the caller is queued, so a wake-up between the two is not lost.
+    pub(crate) fn wait_killable_until(&self, mut cond: impl FnMut() -> bool) -> Result {
+        // SAFETY: an all-zero entry is valid storage for init_wait.
+        let mut entry: bindings::wait_queue_entry = unsafe { core::mem::zeroed() };
+        // SAFETY: `entry` lives on this stack until finish_wait below.
+        unsafe { bindings::init_wait(&mut entry) };
+        let result = loop {
+            // SAFETY: the entry is initialised; the queue is valid by the
+            // type invariant. Returns non-zero when a fatal signal is
+            // pending (TASK_KILLABLE).
+            let r = unsafe {
+                bindings::prepare_to_wait_event(
+                    self.0,
+                    &mut entry,
+                    bindings::TASK_KILLABLE as kernel::ffi::c_int,
+                )
+            };
+            if cond() {
+                break Ok(());
+            }
+            if r != 0 {
+                break Err(EINTR);
+            }
+            // SAFETY: the task state was set by prepare_to_wait_event.
+            unsafe { bindings::schedule() };
+        };
+        // SAFETY: the entry was queued by prepare_to_wait_event above.
+        unsafe { bindings::finish_wait(self.0, &mut entry) };
+        result
+    }
+}

@@ -224,6 +224,14 @@ impl TaskRef {
         NonNull::new(f).map(|f| unsafe { FileRef::from_raw(f) })
     }
 
+    /// Kills the task's whole thread group with a kernel SIGKILL (which
+    /// needs no permission).
+    pub(crate) fn kill(&self) {
+        // SAFETY: the task is referenced; `priv = 1` marks the signal as
+        // the kernel's.
+        unsafe { bindings::send_sig(bindings::SIGKILL as kernel::ffi::c_int, self.as_ptr(), 1) };
+    }
+
     /// How many times the task has exec'd (`self_exec_id`).
     pub(crate) fn self_exec_id(&self) -> u64 {
         // SAFETY: the task is valid; a plain read.
