@@ -25,6 +25,11 @@
 
 use core::fmt;
 
+#[macro_use]
+#[path = "codec.rs"]
+mod codec;
+use codec::{Field, Reader, Writer};
+
 #[path = "state.rs"]
 mod state;
 pub use state::*;
@@ -206,74 +211,6 @@ pub fn record_header(kind: RecordType, len: u32) -> [u8; RECORD_HEADER_LEN] {
     out
 }
 
-/// Little-endian writer into a fixed array of the record's exact size.
-struct Writer<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
-}
-
-impl<'a> Writer<'a> {
-    fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        // Callers write fixed layouts into arrays of exactly their size, so
-        // this never falls short; if it ever did, bytes are dropped rather
-        // than panicking, and the round-trip tests would catch it.
-        let end = self.pos.saturating_add(b.len());
-        if let Some(dst) = self.buf.get_mut(self.pos..end) {
-            dst.copy_from_slice(b);
-        }
-        self.pos = end;
-    }
-
-    fn u32(&mut self, v: u32) {
-        self.bytes(&v.to_le_bytes());
-    }
-
-    fn i32(&mut self, v: i32) {
-        self.bytes(&v.to_le_bytes());
-    }
-
-    fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
-    }
-}
-
-/// Little-endian reader over one payload; every read is bounds checked.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
-    }
-
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let end = self.pos.checked_add(N)?;
-        let src = self.buf.get(self.pos..end)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(src);
-        self.pos = end;
-        Some(out)
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.array().map(u32::from_le_bytes)
-    }
-
-    fn i32(&mut self) -> Option<i32> {
-        self.array().map(i32::from_le_bytes)
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.array().map(u64::from_le_bytes)
-    }
-}
-
 /// The first record: identifies the image and the kernel that wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -287,64 +224,45 @@ pub struct Header {
     pub release: [u8; RELEASE_LEN],
 }
 
+impl Default for Header {
+    fn default() -> Self {
+        Self {
+            version: 0,
+            arch: 0,
+            flags: 0,
+            release: [0; RELEASE_LEN],
+        }
+    }
+}
+
 impl Header {
-    /// Payload length.
-    pub const LEN: usize = 8 + 4 + 4 + 8 + RELEASE_LEN + 3;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.bytes(&MAGIC);
-        w.u32(self.version);
-        w.u32(self.arch);
-        w.u64(self.flags);
-        w.bytes(&self.release);
-        out
-    }
-
-    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let magic: [u8; 8] = r.array().ok_or(ErrorKind::Short)?;
-        if magic != MAGIC {
-            return Err(ErrorKind::BadMagic);
-        }
-        let version = r.u32().ok_or(ErrorKind::Short)?;
-        if version != IMAGE_VERSION {
-            return Err(ErrorKind::UnsupportedVersion(version));
-        }
-        let arch = r.u32().ok_or(ErrorKind::Short)?;
-        if arch != ARCH_X86_64 {
-            return Err(ErrorKind::UnknownArch(arch));
-        }
-        let flags = r.u64().ok_or(ErrorKind::Short)?;
-        if flags & !CHECKPOINT_FLAGS_MASK != 0 {
-            return Err(ErrorKind::UnknownFlags(flags));
-        }
-        let release: [u8; RELEASE_LEN] = r.array().ok_or(ErrorKind::Short)?;
-        if !release.contains(&0) {
-            return Err(ErrorKind::BadField("release", 0));
-        }
-        let pad: [u8; 3] = r.array().ok_or(ErrorKind::Short)?;
-        if pad != [0; 3] {
-            return Err(ErrorKind::BadPadding);
-        }
-        Ok(Self {
-            version,
-            arch,
-            flags,
-            release,
-        })
-    }
-
     /// The kernel release as text (up to the first NUL).
     pub fn release_str(&self) -> &str {
         c_str(&self.release)
     }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (h, _) = Self::read_fixed(p)?;
+        if h.version != IMAGE_VERSION {
+            return Err(ErrorKind::UnsupportedVersion(h.version));
+        }
+        if h.arch != ARCH_X86_64 {
+            return Err(ErrorKind::UnknownArch(h.arch));
+        }
+        if h.flags & !CHECKPOINT_FLAGS_MASK != 0 {
+            return Err(ErrorKind::UnknownFlags(h.flags));
+        }
+        if !h.release.contains(&0) {
+            return Err(ErrorKind::BadField("release", 0));
+        }
+        Ok(h)
+    }
 }
 
+layout!(Header { _: [u8; 8] = MAGIC, version: u32, arch: u32, flags: u64, release: [u8; RELEASE_LEN], _: [u8; 3] });
+
 /// The process forest table's head: how many task rows follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ForestHead {
     /// Number of [`TaskEntry`] records that follow, threads included.
     pub nr_tasks: u32,
@@ -353,31 +271,22 @@ pub struct ForestHead {
 }
 
 impl ForestHead {
-    /// Payload length.
-    pub const LEN: usize = 8;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.nr_tasks);
-        w.i32(self.root_pid);
-        out
-    }
-
     fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let nr_tasks = r.u32().ok_or(ErrorKind::Short)?;
-        if nr_tasks == 0 || nr_tasks > MAX_TASKS {
-            return Err(ErrorKind::BadField("nr_tasks", nr_tasks.into()));
+        let (f, _) = Self::read_fixed(p)?;
+        if f.nr_tasks == 0 || f.nr_tasks > MAX_TASKS {
+            return Err(ErrorKind::BadField("nr_tasks", f.nr_tasks.into()));
         }
-        let root_pid = r.i32().ok_or(ErrorKind::Short)?;
-        if root_pid <= 0 {
-            return Err(ErrorKind::BadField("root_pid", root_pid.into()));
+        if f.root_pid <= 0 {
+            return Err(ErrorKind::BadField("root_pid", f.root_pid.into()));
         }
-        Ok(Self { nr_tasks, root_pid })
+        Ok(f)
     }
 }
+
+layout!(ForestHead {
+    nr_tasks: u32,
+    root_pid: i32
+});
 
 /// Task flag: a thread that is not its thread group's leader.
 pub const TASK_THREAD: u32 = 1 << 0;
@@ -390,7 +299,7 @@ pub const TASK_FLAGS_MASK: u32 = TASK_THREAD | TASK_ZOMBIE | TASK_ROOT;
 
 /// One row of the process forest. Pids are in the pid namespace of the
 /// task that called `checkpoint(2)`; 0 means "outside that namespace".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TaskEntry {
     /// Thread id.
     pub pid: i32,
@@ -413,65 +322,6 @@ pub struct TaskEntry {
 }
 
 impl TaskEntry {
-    /// Payload length.
-    pub const LEN: usize = 8 * 4 + COMM_LEN;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.i32(self.pid);
-        w.i32(self.tgid);
-        w.i32(self.ppid);
-        w.i32(self.sid);
-        w.i32(self.pgid);
-        w.u32(self.flags);
-        w.i32(self.exit_code);
-        w.i32(self.exit_signal);
-        w.bytes(&self.comm);
-        out
-    }
-
-    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let mut pid_field = |name: &'static str, min: i32| -> Result<i32, ErrorKind> {
-            let v = r.i32().ok_or(ErrorKind::Short)?;
-            if v < min {
-                return Err(ErrorKind::BadField(name, v.into()));
-            }
-            Ok(v)
-        };
-        let pid = pid_field("pid", 1)?;
-        let tgid = pid_field("tgid", 1)?;
-        let ppid = pid_field("ppid", 0)?;
-        let sid = pid_field("sid", 0)?;
-        let pgid = pid_field("pgid", 0)?;
-        let flags = r.u32().ok_or(ErrorKind::Short)?;
-        if flags & !TASK_FLAGS_MASK != 0 {
-            return Err(ErrorKind::BadField("flags", flags.into()));
-        }
-        let exit_code = r.i32().ok_or(ErrorKind::Short)?;
-        let exit_signal = r.i32().ok_or(ErrorKind::Short)?;
-        let comm: [u8; COMM_LEN] = r.array().ok_or(ErrorKind::Short)?;
-        if !comm.contains(&0) {
-            return Err(ErrorKind::BadField("comm", 0));
-        }
-        if (flags & TASK_THREAD != 0) == (pid == tgid) {
-            return Err(ErrorKind::BadField("flags", flags.into()));
-        }
-        Ok(Self {
-            pid,
-            tgid,
-            ppid,
-            sid,
-            pgid,
-            flags,
-            exit_code,
-            exit_signal,
-            comm,
-        })
-    }
-
     /// The command name as text (up to the first NUL).
     pub fn comm_str(&self) -> &str {
         c_str(&self.comm)
@@ -486,10 +336,47 @@ impl TaskEntry {
     pub fn is_thread(&self) -> bool {
         self.flags & TASK_THREAD != 0
     }
+
+    fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (t, _) = Self::read_fixed(p)?;
+        for (name, v, min) in [
+            ("pid", t.pid, 1),
+            ("tgid", t.tgid, 1),
+            ("ppid", t.ppid, 0),
+            ("sid", t.sid, 0),
+            ("pgid", t.pgid, 0),
+        ] {
+            if v < min {
+                return Err(ErrorKind::BadField(name, v.into()));
+            }
+        }
+        if t.flags & !TASK_FLAGS_MASK != 0 {
+            return Err(ErrorKind::BadField("flags", t.flags.into()));
+        }
+        if !t.comm.contains(&0) {
+            return Err(ErrorKind::BadField("comm", 0));
+        }
+        if (t.flags & TASK_THREAD != 0) == (t.pid == t.tgid) {
+            return Err(ErrorKind::BadField("flags", t.flags.into()));
+        }
+        Ok(t)
+    }
 }
 
+layout!(TaskEntry {
+    pid: i32,
+    tgid: i32,
+    ppid: i32,
+    sid: i32,
+    pgid: i32,
+    flags: u32,
+    exit_code: i32,
+    exit_signal: i32,
+    comm: [u8; COMM_LEN],
+});
+
 /// The last record: lets a reader tell a complete image from a cut one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tail {
     /// Number of records before the tail.
     pub nr_records: u32,
@@ -498,34 +385,12 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// Payload length.
-    pub const LEN: usize = 8 + 4 + 4 + 8;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.bytes(&TAIL_MAGIC);
-        w.u32(self.nr_records);
-        w.u32(0);
-        w.u64(self.bytes);
-        out
-    }
-
     fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let magic: [u8; 8] = r.array().ok_or(ErrorKind::Short)?;
-        if magic != TAIL_MAGIC {
-            return Err(ErrorKind::BadMagic);
-        }
-        let nr_records = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        let bytes = r.u64().ok_or(ErrorKind::Short)?;
-        Ok(Self { nr_records, bytes })
+        Ok(Self::read_fixed(p)?.0)
     }
 }
+
+layout!(Tail { _: [u8; 8] = TAIL_MAGIC, nr_records: u32, _: u32, bytes: u64 });
 
 fn c_str(b: &[u8]) -> &str {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());

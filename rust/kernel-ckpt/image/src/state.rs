@@ -6,7 +6,8 @@
 //! its leader; other threads carry registers, FPU state, their odds and
 //! ends and their signal state only.
 
-use super::{ErrorKind, Reader, Writer};
+use super::codec::{tail, Field, Reader, Writer};
+use super::ErrorKind;
 
 /// Page size of the images' architecture.
 pub const PAGE_SIZE: usize = 4096;
@@ -20,37 +21,23 @@ pub const MAX_PATH_LEN: u32 = 4096;
 pub const USER_ADDR_END: u64 = 0x7fff_ffff_f000;
 
 /// Begins one task's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TaskState {
     /// The task's pid (as in the forest table).
     pub pid: i32,
 }
 
 impl TaskState {
-    /// Payload length.
-    pub const LEN: usize = 8;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.i32(self.pid);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let pid = r.i32().ok_or(ErrorKind::Short)?;
-        if pid <= 0 {
-            return Err(ErrorKind::BadField("pid", pid.into()));
+        let (t, _) = Self::read_fixed(p)?;
+        if t.pid <= 0 {
+            return Err(ErrorKind::BadField("pid", t.pid.into()));
         }
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        Ok(Self { pid })
+        Ok(t)
     }
 }
+
+layout!(TaskState { pid: i32, _: u32 });
 
 /// Names of the [`Regs`] fields, in order (`struct user_regs_struct`).
 pub const REG_NAMES: [&str; 27] = [
@@ -60,13 +47,10 @@ pub const REG_NAMES: [&str; 27] = [
 ];
 
 /// General-purpose registers as `struct user_regs_struct` (NT_PRSTATUS).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Regs(pub [u64; 27]);
 
 impl Regs {
-    /// Payload length.
-    pub const LEN: usize = 27 * 8;
-
     fn get(&self, name: &str) -> u64 {
         let i = REG_NAMES.iter().position(|n| *n == name).unwrap_or(0);
         self.0.get(i).copied().unwrap_or(0)
@@ -93,28 +77,15 @@ impl Regs {
         self.get("orig_rax")
     }
 
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        for v in self.0 {
-            w.u64(v);
-        }
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let mut regs = [0u64; 27];
-        for v in regs.iter_mut() {
-            *v = r.u64().ok_or(ErrorKind::Short)?;
-        }
-        Ok(Self(regs))
+        Ok(Self::read_fixed(p)?.0)
     }
 }
 
+layout!(Regs { 0: [u64; 27] });
+
 /// Head of an xstate record; the XSAVE buffer follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct XstateHeader {
     /// `xstate_bv` of the buffer: the state components present.
     pub xfeatures: u64,
@@ -123,41 +94,19 @@ pub struct XstateHeader {
 }
 
 impl XstateHeader {
-    /// Length of the fixed part; `size` bytes follow.
-    pub const LEN: usize = 16;
     /// The legacy FXSAVE area plus the XSAVE header.
     pub const MIN_SIZE: u32 = 512 + 64;
 
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.xfeatures);
-        w.u32(self.size);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let xfeatures = r.u64().ok_or(ErrorKind::Short)?;
-        let size = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let (h, rest) = Self::read_fixed(p)?;
+        if !(Self::MIN_SIZE..=MAX_XSTATE_SIZE).contains(&h.size) {
+            return Err(ErrorKind::BadField("xstate size", h.size.into()));
         }
-        if !(Self::MIN_SIZE..=MAX_XSTATE_SIZE).contains(&size) {
-            return Err(ErrorKind::BadField("xstate size", size.into()));
-        }
-        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if data.len() != size as usize {
-            return Err(ErrorKind::BadLength {
-                len: data.len() as u32,
-                expected: size,
-            });
-        }
-        Ok((Self { xfeatures, size }, data))
+        Ok((h, tail(rest, h.size)?))
     }
 }
+
+layout!(XstateHeader { xfeatures: u64, size: u32, _: u32 });
 
 /// The bounds of a memory map (`struct mm_struct`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -182,8 +131,6 @@ pub struct MmHeader {
 }
 
 impl MmHeader {
-    /// Length of the fixed part; the executable's path follows.
-    pub const LEN: usize = 12 * 8 + 8;
     /// Most VMAs in one map (the default `vm.max_map_count` is 65530).
     pub const MAX_VMAS: u32 = 1 << 20;
 
@@ -204,68 +151,41 @@ impl MmHeader {
         ]
     }
 
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        for v in self.fields() {
-            w.u64(v);
-        }
-        w.u32(self.nr_vmas);
-        w.u32(self.exe_len);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let mut f = [0u64; 12];
-        for v in f.iter_mut() {
-            *v = r.u64().ok_or(ErrorKind::Short)?;
-            if *v > USER_ADDR_END {
-                return Err(ErrorKind::BadField("mm address", *v as i64));
-            }
+        let (m, rest) = Self::read_fixed(p)?;
+        if let Some(v) = m.fields().into_iter().find(|&v| v > USER_ADDR_END) {
+            return Err(ErrorKind::BadField("mm address", v as i64));
         }
-        let nr_vmas = r.u32().ok_or(ErrorKind::Short)?;
-        if nr_vmas > Self::MAX_VMAS {
-            return Err(ErrorKind::BadField("nr_vmas", nr_vmas.into()));
+        if m.nr_vmas > Self::MAX_VMAS {
+            return Err(ErrorKind::BadField("nr_vmas", m.nr_vmas.into()));
         }
-        let exe_len = r.u32().ok_or(ErrorKind::Short)?;
-        if exe_len > MAX_PATH_LEN {
-            return Err(ErrorKind::BadField("exe path length", exe_len.into()));
+        if m.exe_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("exe path length", m.exe_len.into()));
         }
-        let exe = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if exe.len() != exe_len as usize {
-            return Err(ErrorKind::BadLength {
-                len: exe.len() as u32,
-                expected: exe_len,
-            });
+        let exe = tail(rest, m.exe_len)?;
+        if m.start_brk > m.brk {
+            return Err(ErrorKind::BadField("brk", m.brk as i64));
         }
-        let [start_code, end_code, start_data, end_data, start_brk, brk, start_stack, arg_start, arg_end, env_start, env_end, vdso] =
-            f;
-        if start_brk > brk {
-            return Err(ErrorKind::BadField("brk", brk as i64));
-        }
-        Ok((
-            Self {
-                start_code,
-                end_code,
-                start_data,
-                end_data,
-                start_brk,
-                brk,
-                start_stack,
-                arg_start,
-                arg_end,
-                env_start,
-                env_end,
-                vdso,
-                nr_vmas,
-                exe_len,
-            },
-            exe,
-        ))
+        Ok((m, exe))
     }
 }
+
+layout!(MmHeader {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    vdso: u64,
+    nr_vmas: u32,
+    exe_len: u32,
+});
 
 /// VMA kind: anonymous memory (private or shared).
 pub const VMA_ANON: u32 = 0;
@@ -297,7 +217,7 @@ pub const VM_HUGEPAGE: u64 = 0x2000_0000;
 pub const VM_NOHUGEPAGE: u64 = 0x4000_0000;
 
 /// One virtual memory area; a file's path (no NUL) follows the fixed part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
@@ -314,75 +234,31 @@ pub struct Vma {
 }
 
 impl Vma {
-    /// Length of the fixed part.
-    pub const LEN: usize = 48;
-
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.start);
-        w.u64(self.end);
-        w.u64(self.pgoff);
-        w.u64(self.flags);
-        w.u32(self.kind);
-        w.u32(self.path_len);
-        w.u32(self.obj);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let start = r.u64().ok_or(ErrorKind::Short)?;
-        let end = r.u64().ok_or(ErrorKind::Short)?;
-        let pgoff = r.u64().ok_or(ErrorKind::Short)?;
-        let flags = r.u64().ok_or(ErrorKind::Short)?;
-        let kind = r.u32().ok_or(ErrorKind::Short)?;
-        let path_len = r.u32().ok_or(ErrorKind::Short)?;
-        let obj = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
+        let (v, rest) = Self::read_fixed(p)?;
         let page = PAGE_SIZE as u64;
-        if start >= end || start % page != 0 || end % page != 0 || end > USER_ADDR_END {
-            return Err(ErrorKind::BadField("vma bounds", start as i64));
+        if v.start >= v.end || v.start % page != 0 || v.end % page != 0 || v.end > USER_ADDR_END {
+            return Err(ErrorKind::BadField("vma bounds", v.start as i64));
         }
-        if kind > VMA_SHMEM {
-            return Err(ErrorKind::BadField("vma kind", kind.into()));
+        if v.kind > VMA_SHMEM {
+            return Err(ErrorKind::BadField("vma kind", v.kind.into()));
         }
-        if (kind == VMA_SHMEM) != (obj != 0) {
-            return Err(ErrorKind::BadField("vma shared memory", obj.into()));
+        if (v.kind == VMA_SHMEM) != (v.obj != 0) {
+            return Err(ErrorKind::BadField("vma shared memory", v.obj.into()));
         }
-        if path_len > MAX_PATH_LEN || (kind == VMA_FILE) != (path_len > 0) {
-            return Err(ErrorKind::BadField("vma path length", path_len.into()));
+        if v.path_len > MAX_PATH_LEN || (v.kind == VMA_FILE) != (v.path_len > 0) {
+            return Err(ErrorKind::BadField("vma path length", v.path_len.into()));
         }
-        let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if path.len() != path_len as usize {
-            return Err(ErrorKind::BadLength {
-                len: path.len() as u32,
-                expected: path_len,
-            });
-        }
-        Ok((
-            Self {
-                start,
-                end,
-                pgoff,
-                flags,
-                kind,
-                path_len,
-                obj,
-            },
-            path,
-        ))
+        Ok((v, tail(rest, v.path_len)?))
     }
 }
+
+layout!(Vma { start: u64, end: u64, pgoff: u64, flags: u64, kind: u32, path_len: u32, obj: ObjId, _: u32 });
 
 /// Shared memory (a shmem file with no name left), written once before
 /// the first VMA that maps it; its contents follow in [`ShmemPages`]
 /// records (pages never written are holes, not saved).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ShmemObj {
     /// Object id.
     pub id: ObjId,
@@ -391,38 +267,23 @@ pub struct ShmemObj {
 }
 
 impl ShmemObj {
-    /// Length of the record.
-    pub const LEN: usize = 16;
     /// Largest size accepted (the user address space).
     pub const MAX_SIZE: u64 = USER_ADDR_END;
 
-    /// Encodes the record.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.id);
-        w.u32(0);
-        w.u64(self.size);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let id = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let (o, _) = Self::read_fixed(p)?;
+        if o.size == 0 || o.size % PAGE_SIZE as u64 != 0 || o.size > Self::MAX_SIZE {
+            return Err(ErrorKind::BadField("shared memory size", o.size as i64));
         }
-        let size = r.u64().ok_or(ErrorKind::Short)?;
-        if size == 0 || size % PAGE_SIZE as u64 != 0 || size > Self::MAX_SIZE {
-            return Err(ErrorKind::BadField("shared memory size", size as i64));
-        }
-        Ok(Self { id, size })
+        Ok(o)
     }
 }
 
+layout!(ShmemObj { id: ObjId, _: u32, size: u64 });
+
 /// Head of a shared memory contents record: `nr` pages of object `id`
 /// from byte `offset` on follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ShmemPagesHeader {
     pub id: ObjId,
     pub nr: u32,
@@ -430,100 +291,64 @@ pub struct ShmemPagesHeader {
 }
 
 impl ShmemPagesHeader {
-    /// Length of the fixed part.
-    pub const LEN: usize = 16;
-
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.id);
-        w.u32(self.nr);
-        w.u64(self.offset);
-        out
-    }
-
-    /// The header and the pages; `size` is the object's size.
     pub(crate) fn decode(p: &[u8], size: u64) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let id = r.u32().ok_or(ErrorKind::Short)?;
-        let nr = r.u32().ok_or(ErrorKind::Short)?;
-        let offset = r.u64().ok_or(ErrorKind::Short)?;
-        if nr == 0 || nr > MAX_PAGES_PER_RECORD {
-            return Err(ErrorKind::BadField("shared memory pages", nr.into()));
+        let (h, rest) = Self::read_fixed(p)?;
+        if h.nr == 0 || h.nr > MAX_PAGES_PER_RECORD {
+            return Err(ErrorKind::BadField("shared memory pages", h.nr.into()));
         }
-        let end = offset.checked_add(u64::from(nr) * PAGE_SIZE as u64);
-        if offset % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > size) {
-            return Err(ErrorKind::BadField("shared memory offset", offset as i64));
+        let end = h.offset.checked_add(u64::from(h.nr) * PAGE_SIZE as u64);
+        if h.offset % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > size) {
+            return Err(ErrorKind::BadField("shared memory offset", h.offset as i64));
         }
-        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        let want = nr as usize * PAGE_SIZE;
-        if data.len() != want {
-            return Err(ErrorKind::BadLength {
-                len: data.len() as u32,
-                expected: want as u32,
-            });
-        }
-        Ok((Self { id, nr, offset }, data))
+        Ok((h, tail(rest, h.nr * PAGE_SIZE as u32)?))
     }
 }
 
+layout!(ShmemPagesHeader {
+    id: ObjId,
+    nr: u32,
+    offset: u64
+});
+
 /// Head of a pages record: `nr` pages from `vaddr` on follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PagesHeader {
     pub vaddr: u64,
     pub nr: u32,
 }
 
 impl PagesHeader {
-    /// Length of the fixed part; `nr * PAGE_SIZE` bytes follow.
-    pub const LEN: usize = 16;
-
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.vaddr);
-        w.u32(self.nr);
-        w.u32(0);
-        out
-    }
-
     /// Payload length for `nr` pages.
     pub const fn payload_len(nr: u32) -> usize {
         Self::LEN + nr as usize * PAGE_SIZE
     }
 
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let vaddr = r.u64().ok_or(ErrorKind::Short)?;
-        let nr = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let (h, rest) = Self::read_fixed(p)?;
+        if h.nr == 0 || h.nr > MAX_PAGES_PER_RECORD {
+            return Err(ErrorKind::BadField("nr pages", h.nr.into()));
         }
-        if nr == 0 || nr > MAX_PAGES_PER_RECORD {
-            return Err(ErrorKind::BadField("nr pages", nr.into()));
-        }
-        let end = (nr as u64)
+        let end = (h.nr as u64)
             .checked_mul(PAGE_SIZE as u64)
-            .and_then(|l| vaddr.checked_add(l));
-        if vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
-            return Err(ErrorKind::BadField("pages address", vaddr as i64));
+            .and_then(|l| h.vaddr.checked_add(l));
+        if h.vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
+            return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
         }
-        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if data.len() != nr as usize * PAGE_SIZE {
+        if rest.len() != h.nr as usize * PAGE_SIZE {
             return Err(ErrorKind::BadLength {
                 len: p.len() as u32,
-                expected: Self::payload_len(nr) as u32,
+                expected: Self::payload_len(h.nr) as u32,
             });
         }
-        Ok((Self { vaddr, nr }, data))
+        Ok((h, rest))
     }
 }
 
+layout!(PagesHeader { vaddr: u64, nr: u32, _: u32 });
+
 /// Head of a task's open files: `nr_fds` [`Fd`] records follow, each
 /// after the [`FileObj`] (and [`PipeObj`]) it is the first to refer to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FilesHeader {
     /// Number of [`Fd`] records that follow.
     pub nr_fds: u32,
@@ -536,62 +361,35 @@ pub struct FilesHeader {
 }
 
 impl FilesHeader {
-    /// Length of the fixed part; the cwd and root paths follow.
-    pub const LEN: usize = 16;
     /// Most open files in one table (the kernel's `NR_OPEN` is 1 << 20).
     pub const MAX_FDS: u32 = 1 << 20;
 
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.nr_fds);
-        w.u32(self.umask);
-        w.u32(self.cwd_len);
-        w.u32(self.root_len);
-        out
-    }
-
-    /// The fixed part, the working directory and the root directory.
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8], &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let nr_fds = r.u32().ok_or(ErrorKind::Short)?;
-        let umask = r.u32().ok_or(ErrorKind::Short)?;
-        let cwd_len = r.u32().ok_or(ErrorKind::Short)?;
-        let root_len = r.u32().ok_or(ErrorKind::Short)?;
-        if nr_fds > Self::MAX_FDS {
-            return Err(ErrorKind::BadField("nr_fds", nr_fds.into()));
+        let (h, rest) = Self::read_fixed(p)?;
+        if h.nr_fds > Self::MAX_FDS {
+            return Err(ErrorKind::BadField("nr_fds", h.nr_fds.into()));
         }
-        if umask & !0o777 != 0 {
-            return Err(ErrorKind::BadField("umask", umask.into()));
+        if h.umask & !0o777 != 0 {
+            return Err(ErrorKind::BadField("umask", h.umask.into()));
         }
-        if cwd_len == 0 || cwd_len > MAX_PATH_LEN {
-            return Err(ErrorKind::BadField("cwd length", cwd_len.into()));
+        if h.cwd_len == 0 || h.cwd_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("cwd length", h.cwd_len.into()));
         }
-        if root_len == 0 || root_len > MAX_PATH_LEN {
-            return Err(ErrorKind::BadField("root length", root_len.into()));
+        if h.root_len == 0 || h.root_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("root length", h.root_len.into()));
         }
-        let rest = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        let expected = cwd_len + root_len;
-        if rest.len() != expected as usize {
-            return Err(ErrorKind::BadLength {
-                len: rest.len() as u32,
-                expected,
-            });
-        }
-        let (cwd, root) = rest.split_at(cwd_len as usize);
-        Ok((
-            Self {
-                nr_fds,
-                umask,
-                cwd_len,
-                root_len,
-            },
-            cwd,
-            root,
-        ))
+        let rest = tail(rest, h.cwd_len + h.root_len)?;
+        let (cwd, root) = rest.split_at(h.cwd_len as usize);
+        Ok((h, cwd, root))
     }
 }
+
+layout!(FilesHeader {
+    nr_fds: u32,
+    umask: u32,
+    cwd_len: u32,
+    root_len: u32
+});
 
 /// File kind: a regular file, reopened by path.
 pub const FILE_REG: u32 = 0;
@@ -620,7 +418,7 @@ pub type ObjId = u32;
 
 /// An open file (`struct file`), written once where it is first referred
 /// to; its path follows the fixed part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FileObj {
     /// Object id.
     pub id: ObjId,
@@ -639,72 +437,40 @@ pub struct FileObj {
 }
 
 impl FileObj {
-    /// Length of the fixed part.
-    pub const LEN: usize = 32;
-
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.id);
-        w.u32(self.kind);
-        w.u32(self.f_flags);
-        w.u32(self.flags);
-        w.u64(self.pos as u64);
-        w.u32(self.pipe);
-        w.u32(self.path_len);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let id = r.u32().ok_or(ErrorKind::Short)?;
-        let kind = r.u32().ok_or(ErrorKind::Short)?;
-        let f_flags = r.u32().ok_or(ErrorKind::Short)?;
-        let flags = r.u32().ok_or(ErrorKind::Short)?;
-        let pos = r.u64().ok_or(ErrorKind::Short)? as i64;
-        let pipe = r.u32().ok_or(ErrorKind::Short)?;
-        let path_len = r.u32().ok_or(ErrorKind::Short)?;
-        if kind > FILE_PIPE {
-            return Err(ErrorKind::BadField("file kind", kind.into()));
+        let (f, rest) = Self::read_fixed(p)?;
+        if f.kind > FILE_PIPE {
+            return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
-        if flags & !FILE_DELETED != 0 {
-            return Err(ErrorKind::BadField("file flags", flags.into()));
+        if f.flags & !FILE_DELETED != 0 {
+            return Err(ErrorKind::BadField("file flags", f.flags.into()));
         }
-        if pos < 0 {
-            return Err(ErrorKind::BadField("file position", pos));
+        if f.pos < 0 {
+            return Err(ErrorKind::BadField("file position", f.pos));
         }
-        if (kind == FILE_PIPE) != (pipe != 0) {
-            return Err(ErrorKind::BadField("file pipe", pipe.into()));
+        if (f.kind == FILE_PIPE) != (f.pipe != 0) {
+            return Err(ErrorKind::BadField("file pipe", f.pipe.into()));
         }
-        if path_len == 0 || path_len > MAX_PATH_LEN {
-            return Err(ErrorKind::BadField("file path length", path_len.into()));
+        if f.path_len == 0 || f.path_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("file path length", f.path_len.into()));
         }
-        let path = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if path.len() != path_len as usize {
-            return Err(ErrorKind::BadLength {
-                len: path.len() as u32,
-                expected: path_len,
-            });
-        }
-        Ok((
-            Self {
-                id,
-                kind,
-                f_flags,
-                flags,
-                pos,
-                pipe,
-                path_len,
-            },
-            path,
-        ))
+        Ok((f, tail(rest, f.path_len)?))
     }
 }
 
+layout!(FileObj {
+    id: ObjId,
+    kind: u32,
+    f_flags: u32,
+    flags: u32,
+    pos: i64,
+    pipe: ObjId,
+    path_len: u32
+});
+
 /// An anonymous pipe (`struct pipe_inode_info`), written once before the
 /// first file of either end; the bytes in flight follow, oldest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PipeObj {
     /// Object id.
     pub id: ObjId,
@@ -715,59 +481,28 @@ pub struct PipeObj {
 }
 
 impl PipeObj {
-    /// Length of the fixed part.
-    pub const LEN: usize = 16;
     /// Largest capacity accepted (the data must fit in one record).
     pub const MAX_CAPACITY: u32 = 8 << 20;
 
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.id);
-        w.u32(self.capacity);
-        w.u32(self.data_len);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let id = r.u32().ok_or(ErrorKind::Short)?;
-        let capacity = r.u32().ok_or(ErrorKind::Short)?;
-        let data_len = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        if capacity < PAGE_SIZE as u32
-            || capacity > Self::MAX_CAPACITY
-            || !capacity.is_power_of_two()
+        let (o, rest) = Self::read_fixed(p)?;
+        if o.capacity < PAGE_SIZE as u32
+            || o.capacity > Self::MAX_CAPACITY
+            || !o.capacity.is_power_of_two()
         {
-            return Err(ErrorKind::BadField("pipe capacity", capacity.into()));
+            return Err(ErrorKind::BadField("pipe capacity", o.capacity.into()));
         }
-        if data_len > capacity {
-            return Err(ErrorKind::BadField("pipe data length", data_len.into()));
+        if o.data_len > o.capacity {
+            return Err(ErrorKind::BadField("pipe data length", o.data_len.into()));
         }
-        let data = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        if data.len() != data_len as usize {
-            return Err(ErrorKind::BadLength {
-                len: data.len() as u32,
-                expected: data_len,
-            });
-        }
-        Ok((
-            Self {
-                id,
-                capacity,
-                data_len,
-            },
-            data,
-        ))
+        Ok((o, tail(rest, o.data_len)?))
     }
 }
 
+layout!(PipeObj { id: ObjId, capacity: u32, data_len: u32, _: u32 });
+
 /// One open file descriptor: its number, flags and the file it refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Fd {
     /// The descriptor number.
     pub fd: u32,
@@ -778,37 +513,19 @@ pub struct Fd {
 }
 
 impl Fd {
-    /// Length of the record.
-    pub const LEN: usize = 16;
-
-    /// Encodes the record.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.fd);
-        w.u32(self.fd_flags);
-        w.u32(self.file);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let fd = r.u32().ok_or(ErrorKind::Short)?;
-        let fd_flags = r.u32().ok_or(ErrorKind::Short)?;
-        let file = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let (f, _) = Self::read_fixed(p)?;
+        if f.fd >= FilesHeader::MAX_FDS {
+            return Err(ErrorKind::BadField("fd", f.fd.into()));
         }
-        if fd >= FilesHeader::MAX_FDS {
-            return Err(ErrorKind::BadField("fd", fd.into()));
+        if f.fd_flags & !FD_CLOEXEC != 0 {
+            return Err(ErrorKind::BadField("fd flags", f.fd_flags.into()));
         }
-        if fd_flags & !FD_CLOEXEC != 0 {
-            return Err(ErrorKind::BadField("fd flags", fd_flags.into()));
-        }
-        Ok(Self { fd, fd_flags, file })
+        Ok(f)
     }
 }
+
+layout!(Fd { fd: u32, fd_flags: u32, file: ObjId, _: u32 });
 
 /// Size of a saved siginfo (`struct kernel_siginfo` on x86_64).
 pub const SIGINFO_LEN: usize = 48;
@@ -853,37 +570,21 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Length of the fixed part.
-    pub const LEN: usize = 40;
-
-    /// Encodes the fixed part.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.blocked);
-        w.u64(self.ss_sp);
-        w.u64(self.ss_size);
-        w.u32(self.ss_flags);
-        w.u32(self.nr_info);
-        w.u64(self.pending);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let s = Self {
-            blocked: r.u64().ok_or(ErrorKind::Short)?,
-            ss_sp: r.u64().ok_or(ErrorKind::Short)?,
-            ss_size: r.u64().ok_or(ErrorKind::Short)?,
-            ss_flags: r.u32().ok_or(ErrorKind::Short)?,
-            nr_info: r.u32().ok_or(ErrorKind::Short)?,
-            pending: r.u64().ok_or(ErrorKind::Short)?,
-        };
-        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
+        let (s, infos) = Self::read_fixed(p)?;
         check_infos(s.pending, s.nr_info, infos)?;
         Ok((s, infos))
     }
 }
+
+layout!(Signals {
+    blocked: u64,
+    ss_sp: u64,
+    ss_size: u64,
+    ss_flags: u32,
+    nr_info: u32,
+    pending: u64
+});
 
 /// One signal's disposition (`struct sigaction` as the kernel keeps it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -935,12 +636,11 @@ impl Sighand {
     /// with [`SigAction::encode`] and then this, without the whole
     /// 2 KiB structure on its stack).
     pub fn encode_tail(shared_pending: u64, nr_info: u32) -> [u8; Self::TAIL_LEN] {
-        let mut out = [0u8; Self::TAIL_LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(shared_pending);
-        w.u32(nr_info);
-        w.u32(0);
-        out
+        SighandTail {
+            shared_pending,
+            nr_info,
+        }
+        .encode()
     }
 
     /// Decodes a sighand payload (as [`Item::Sighand`](crate::Item) holds
@@ -978,15 +678,10 @@ impl Sighand {
         for a in Self::actions(p) {
             a?;
         }
-        let mut r = Reader::new(p.get(Self::ACTIONS_LEN..).ok_or(ErrorKind::Short)?);
-        let shared_pending = r.u64().ok_or(ErrorKind::Short)?;
-        let nr_info = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
-        }
-        let infos = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        check_infos(shared_pending, nr_info, infos)?;
-        Ok((shared_pending, nr_info, infos))
+        let rest = p.get(Self::ACTIONS_LEN..).ok_or(ErrorKind::Short)?;
+        let (t, infos) = SighandTail::read_fixed(rest)?;
+        check_infos(t.shared_pending, t.nr_info, infos)?;
+        Ok((t.shared_pending, t.nr_info, infos))
     }
 
     /// The shared pending mask and siginfos of a checked payload.
@@ -996,35 +691,31 @@ impl Sighand {
     }
 }
 
+/// The fixed part of a sighand record after its handler table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+struct SighandTail {
+    shared_pending: u64,
+    nr_info: u32,
+}
+
+layout!(SighandTail { shared_pending: u64, nr_info: u32, _: u32 });
+
 impl SigAction {
-    /// Encoded length.
-    pub const LEN: usize = 32;
-
-    /// Encodes one handler.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.handler);
-        w.u64(self.flags);
-        w.u64(self.restorer);
-        w.u64(self.mask);
-        out
-    }
-
     fn decode(b: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(b);
-        let a = Self {
-            handler: r.u64().ok_or(ErrorKind::Short)?,
-            flags: r.u64().ok_or(ErrorKind::Short)?,
-            restorer: r.u64().ok_or(ErrorKind::Short)?,
-            mask: r.u64().ok_or(ErrorKind::Short)?,
-        };
+        let (a, _) = Self::read_fixed(b)?;
         if a.handler >= USER_ADDR_END || a.restorer >= USER_ADDR_END {
             return Err(ErrorKind::BadField("signal handler", a.handler as i64));
         }
         Ok(a)
     }
 }
+
+layout!(SigAction {
+    handler: u64,
+    flags: u64,
+    restorer: u64,
+    mask: u64
+});
 
 /// Restart block kind: nothing to resume (a restarted call gets `EINTR`).
 pub const RESTART_NONE: u32 = 0;
@@ -1047,47 +738,20 @@ pub struct RestartBlock {
 }
 
 impl RestartBlock {
-    /// Payload length.
-    pub const LEN: usize = 32;
-
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u32(self.kind);
-        w.i32(self.clockid);
-        w.u32(self.ts_type);
-        w.u32(0);
-        w.u64(self.rmtp);
-        w.u64(self.remaining_ns as u64);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let mut r = Reader::new(p);
-        let kind = r.u32().ok_or(ErrorKind::Short)?;
-        let clockid = r.i32().ok_or(ErrorKind::Short)?;
-        let ts_type = r.u32().ok_or(ErrorKind::Short)?;
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
+        let (b, _) = Self::read_fixed(p)?;
+        if b.kind > RESTART_NANOSLEEP {
+            return Err(ErrorKind::BadField("restart block kind", b.kind.into()));
         }
-        let rmtp = r.u64().ok_or(ErrorKind::Short)?;
-        let remaining_ns = r.u64().ok_or(ErrorKind::Short)? as i64;
-        if kind > RESTART_NANOSLEEP {
-            return Err(ErrorKind::BadField("restart block kind", kind.into()));
+        if !(0..=TaskMisc::MAX_TIMER_NS as i64).contains(&b.remaining_ns) || b.rmtp >= USER_ADDR_END
+        {
+            return Err(ErrorKind::BadField("restart block", b.remaining_ns));
         }
-        if !(0..=TaskMisc::MAX_TIMER_NS as i64).contains(&remaining_ns) || rmtp >= USER_ADDR_END {
-            return Err(ErrorKind::BadField("restart block", remaining_ns));
-        }
-        Ok(Self {
-            kind,
-            clockid,
-            ts_type,
-            rmtp,
-            remaining_ns,
-        })
+        Ok(b)
     }
 }
+
+layout!(RestartBlock { kind: u32, clockid: i32, ts_type: u32, _: u32, rmtp: u64, remaining_ns: i64 });
 
 /// Number of resource limits (`RLIM_NLIMITS`).
 pub const NLIMITS: usize = 16;
@@ -1141,106 +805,36 @@ pub const MISC_NOT_DUMPABLE: u32 = 4;
 pub const MISC_FLAGS: u32 = MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS | MISC_NOT_DUMPABLE;
 
 impl TaskMisc {
-    /// Length of the fixed part; the supplementary gids follow.
-    pub const LEN: usize = 40 + NLIMITS * 16 + 32 + 48 + 8 + 40 + 8;
     /// Most supplementary groups (the kernel's `NGROUPS_MAX`).
     pub const MAX_GROUPS: u32 = 65536;
     /// Longest timer value or interval accepted (about 146 years).
     pub const MAX_TIMER_NS: u64 = 1 << 62;
 
-    /// Encodes the payload.
-    pub fn encode(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        let mut w = Writer::new(&mut out);
-        w.u64(self.rseq);
-        w.u32(self.rseq_len);
-        w.u32(self.rseq_sig);
-        w.u64(self.robust_list);
-        w.u64(self.clear_child_tid);
-        w.i32(self.pdeath_signal);
-        w.u32(self.personality);
-        for (cur, max) in self.rlimits {
-            w.u64(cur);
-            w.u64(max);
-        }
-        for id in self.ids {
-            w.u32(id);
-        }
-        for t in self.itimers {
-            w.u64(t);
-        }
-        w.u32(self.flags);
-        w.u32(self.ngroups);
-        for c in self.caps {
-            w.u64(c);
-        }
-        w.u32(self.securebits);
-        w.u32(0);
-        out
-    }
-
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
-        let mut r = Reader::new(p);
-        let mut m = Self {
-            rseq: r.u64().ok_or(ErrorKind::Short)?,
-            rseq_len: r.u32().ok_or(ErrorKind::Short)?,
-            rseq_sig: r.u32().ok_or(ErrorKind::Short)?,
-            robust_list: r.u64().ok_or(ErrorKind::Short)?,
-            clear_child_tid: r.u64().ok_or(ErrorKind::Short)?,
-            pdeath_signal: r.i32().ok_or(ErrorKind::Short)?,
-            personality: r.u32().ok_or(ErrorKind::Short)?,
-            rlimits: [(0, 0); NLIMITS],
-            ids: [0; 8],
-            itimers: [0; 6],
-            flags: 0,
-            ngroups: 0,
-            caps: [0; 5],
-            securebits: 0,
-        };
-        for l in m.rlimits.iter_mut() {
-            *l = (
-                r.u64().ok_or(ErrorKind::Short)?,
-                r.u64().ok_or(ErrorKind::Short)?,
-            );
-            if l.0 > l.1 {
-                return Err(ErrorKind::BadField("rlimit", l.0 as i64));
-            }
+        let (m, groups) = Self::read_fixed(p)?;
+        if let Some(l) = m.rlimits.iter().find(|l| l.0 > l.1) {
+            return Err(ErrorKind::BadField("rlimit", l.0 as i64));
         }
-        for id in m.ids.iter_mut() {
-            *id = r.u32().ok_or(ErrorKind::Short)?;
-            if *id == u32::MAX {
-                return Err(ErrorKind::BadField("uid/gid", -1));
-            }
+        if m.ids.contains(&u32::MAX) {
+            return Err(ErrorKind::BadField("uid/gid", -1));
         }
-        for t in m.itimers.iter_mut() {
-            *t = r.u64().ok_or(ErrorKind::Short)?;
-            if *t > Self::MAX_TIMER_NS {
-                return Err(ErrorKind::BadField("itimer", *t as i64));
-            }
+        if let Some(&t) = m.itimers.iter().find(|&&t| t > Self::MAX_TIMER_NS) {
+            return Err(ErrorKind::BadField("itimer", t as i64));
         }
-        m.flags = r.u32().ok_or(ErrorKind::Short)?;
         if m.flags & !MISC_FLAGS != 0 {
             return Err(ErrorKind::BadField("task flags", m.flags.into()));
         }
-        m.ngroups = r.u32().ok_or(ErrorKind::Short)?;
         if m.ngroups > Self::MAX_GROUPS {
             return Err(ErrorKind::BadField(
                 "supplementary groups",
                 m.ngroups.into(),
             ));
         }
-        for c in m.caps.iter_mut() {
-            *c = r.u64().ok_or(ErrorKind::Short)?;
-            if *c & !CAP_VALID_MASK != 0 {
-                return Err(ErrorKind::BadField("capabilities", *c as i64));
-            }
+        if let Some(&c) = m.caps.iter().find(|&&c| c & !CAP_VALID_MASK != 0) {
+            return Err(ErrorKind::BadField("capabilities", c as i64));
         }
-        m.securebits = r.u32().ok_or(ErrorKind::Short)?;
         if m.securebits & !SECUREBITS_MASK != 0 {
             return Err(ErrorKind::BadField("securebits", m.securebits.into()));
-        }
-        if r.u32().ok_or(ErrorKind::Short)? != 0 {
-            return Err(ErrorKind::BadPadding);
         }
         let [inheritable, permitted, effective, _, ambient] = m.caps;
         if effective & !permitted != 0 || ambient & !(permitted & inheritable) != 0 {
@@ -1257,17 +851,28 @@ impl TaskMisc {
         if !(0..=NSIG as i32).contains(&m.pdeath_signal) {
             return Err(ErrorKind::BadField("pdeath_signal", m.pdeath_signal.into()));
         }
-        let groups = p.get(Self::LEN..).ok_or(ErrorKind::Short)?;
-        let want = m.ngroups as usize * 4;
-        if groups.len() != want {
-            return Err(ErrorKind::BadLength {
-                len: groups.len() as u32,
-                expected: want as u32,
-            });
-        }
+        let groups = tail(groups, m.ngroups * 4)?;
         if groups.chunks_exact(4).any(|g| g == [0xff; 4]) {
             return Err(ErrorKind::BadField("supplementary group", -1));
         }
         Ok((m, groups))
     }
 }
+
+layout!(TaskMisc {
+    rseq: u64,
+    rseq_len: u32,
+    rseq_sig: u32,
+    robust_list: u64,
+    clear_child_tid: u64,
+    pdeath_signal: i32,
+    personality: u32,
+    rlimits: [(u64, u64); NLIMITS],
+    ids: [u32; 8],
+    itimers: [u64; 6],
+    flags: u32,
+    ngroups: u32,
+    caps: [u64; 5],
+    securebits: u32,
+    _: u32,
+});

@@ -1018,3 +1018,56 @@ fn the_writer_order_check_accepts_what_the_parser_accepts() {
     let e = order.feed(RecordType::Pages, None).unwrap_err();
     assert_eq!(e.expected.to_string(), "mm, task-end or an object");
 }
+
+#[test]
+fn record_layouts_keep_the_format() {
+    // The lengths of format 3, which the layouts declared with `layout!`
+    // must keep: a change here is a new image version.
+    let lens = [
+        (Header::LEN, 92),
+        (ForestHead::LEN, 8),
+        (TaskEntry::LEN, 48),
+        (Tail::LEN, 24),
+        (TaskState::LEN, 8),
+        (Regs::LEN, 216),
+        (XstateHeader::LEN, 16),
+        (MmHeader::LEN, 104),
+        (Vma::LEN, 48),
+        (ShmemObj::LEN, 16),
+        (ShmemPagesHeader::LEN, 16),
+        (PagesHeader::LEN, 16),
+        (FilesHeader::LEN, 16),
+        (FileObj::LEN, 32),
+        (PipeObj::LEN, 16),
+        (Fd::LEN, 16),
+        (Signals::LEN, 40),
+        (SigAction::LEN, 32),
+        (Sighand::LEN, 64 * 32 + 16),
+        (RestartBlock::LEN, 32),
+        (TaskMisc::LEN, 432),
+    ];
+    for (i, (got, want)) in lens.iter().enumerate() {
+        assert_eq!(got, want, "layout #{i}");
+    }
+    // Field order and byte order, and a reserved word written as zero.
+    let fd = Fd {
+        fd: 0x0102_0304,
+        fd_flags: 1,
+        file: 0x0a0b_0c0d,
+    };
+    assert_eq!(
+        fd.encode(),
+        [4, 3, 2, 1, 1, 0, 0, 0, 0xd, 0xc, 0xb, 0xa, 0, 0, 0, 0]
+    );
+    let mut bytes = fd.encode();
+    bytes[12] = 1;
+    assert_eq!(Fd::decode(&bytes), Err(ErrorKind::BadPadding));
+    let tail = Tail {
+        nr_records: 7,
+        bytes: 0x1122,
+    }
+    .encode();
+    assert_eq!(&tail[..8], b"KCKPTEND");
+    assert_eq!(&tail[8..12], &7u32.to_le_bytes());
+    assert_eq!(&tail[16..], &0x1122u64.to_le_bytes());
+}
