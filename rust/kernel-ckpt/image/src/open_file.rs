@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Open file objects.
+//!
+//! Written by the kernel's `open_file.rs`.
+
+use super::codec::{tail, Field, Reader, Writer};
+use super::*;
+
+/// File kind: a regular file, reopened by path.
+pub const FILE_REG: u32 = 0;
+/// File kind: a character device (`/dev/null`, a tty), reopened by path.
+pub const FILE_CHR: u32 = 1;
+/// File kind: a directory, reopened by path.
+pub const FILE_DIR: u32 = 2;
+/// File kind: a named pipe (FIFO; not restorable yet).
+pub const FILE_FIFO: u32 = 3;
+/// File kind: a socket (not restorable yet).
+pub const FILE_SOCK: u32 = 4;
+/// File kind: anything else (anon inodes, block devices…; not restorable).
+pub const FILE_OTHER: u32 = 5;
+/// File kind: one end of an anonymous pipe ([`FileObj::pipe`] names it).
+pub const FILE_PIPE: u32 = 6;
+
+/// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
+pub const FILE_DELETED: u32 = 1;
+
+/// An open file (`struct file`), written once where it is first referred
+/// to; its path follows the fixed part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FileObj {
+    /// Object id.
+    pub id: ObjId,
+    /// `FILE_*`.
+    pub kind: u32,
+    /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
+    pub f_flags: u32,
+    /// `FILE_DELETED`.
+    pub flags: u32,
+    /// The file position.
+    pub pos: i64,
+    /// For `FILE_PIPE`: the [`PipeObj`] id; else 0.
+    pub pipe: ObjId,
+    /// Length of the path that follows.
+    pub path_len: u32,
+}
+
+impl FileObj {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (f, rest) = Self::read_fixed(p)?;
+        if f.kind > FILE_PIPE {
+            return Err(ErrorKind::BadField("file kind", f.kind.into()));
+        }
+        if f.flags & !FILE_DELETED != 0 {
+            return Err(ErrorKind::BadField("file flags", f.flags.into()));
+        }
+        if f.pos < 0 {
+            return Err(ErrorKind::BadField("file position", f.pos));
+        }
+        if (f.kind == FILE_PIPE) != (f.pipe != 0) {
+            return Err(ErrorKind::BadField("file pipe", f.pipe.into()));
+        }
+        if f.path_len == 0 || f.path_len > MAX_PATH_LEN {
+            return Err(ErrorKind::BadField("file path length", f.path_len.into()));
+        }
+        Ok((f, tail(rest, f.path_len)?))
+    }
+}
+
+layout!(FileObj {
+    id: ObjId,
+    kind: u32,
+    f_flags: u32,
+    flags: u32,
+    pos: i64,
+    pipe: ObjId,
+    path_len: u32
+});

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Reading an image: raw records, the decoded items, and the parser that
+//! checks each record against the ones before it.
+
+use super::codec::Reader;
+use super::*;
+
+/// One raw record: type code and payload, where it was found.
+#[derive(Clone, Copy, Debug)]
+pub struct RawRecord<'a> {
+    /// Raw type code.
+    pub kind: u32,
+    /// Payload, without padding.
+    pub payload: &'a [u8],
+    /// Index in the stream.
+    pub index: u32,
+    /// Byte offset of the `{type, len}` prefix.
+    pub offset: u64,
+}
+
+/// Splits a buffer into raw records, checking lengths and padding only.
+pub struct RawRecords<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    index: u32,
+}
+
+impl<'a> RawRecords<'a> {
+    /// Iterates over the records of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            index: 0,
+        }
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn next_record(&mut self) -> Result<RawRecord<'a>, DecodeError> {
+        let offset = self.pos;
+        let err = |record_type, kind| DecodeError {
+            index: self.index,
+            offset: offset as u64,
+            record_type,
+            kind,
+        };
+        let rest = self.buf.get(offset..).unwrap_or(&[]);
+        let mut r = Reader::new(rest);
+        let kind = r.u32().ok_or(err(None, ErrorKind::Truncated))?;
+        let len = r.u32().ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        if len > MAX_PAYLOAD_LEN {
+            return Err(err(Some(kind), ErrorKind::Oversized(len)));
+        }
+        // len <= 16 MiB, so none of this can overflow a usize.
+        let len = len as usize;
+        let pad = padding(len);
+        let start = offset
+            .checked_add(RECORD_HEADER_LEN)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let end = start
+            .checked_add(len)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let next = end
+            .checked_add(pad)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let payload = self
+            .buf
+            .get(start..end)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        let padding = self
+            .buf
+            .get(end..next)
+            .ok_or(err(Some(kind), ErrorKind::Truncated))?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(err(Some(kind), ErrorKind::BadPadding));
+        }
+        let rec = RawRecord {
+            kind,
+            payload,
+            index: self.index,
+            offset: offset as u64,
+        };
+        self.pos = next;
+        self.index = self.index.saturating_add(1);
+        Ok(rec)
+    }
+}
+
+impl<'a> Iterator for RawRecords<'a> {
+    type Item = Result<RawRecord<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.buf.len() {
+            return None;
+        }
+        let r = self.next_record();
+        if r.is_err() {
+            // Stop after the first error: nothing after it can be trusted.
+            self.pos = self.buf.len();
+        }
+        Some(r)
+    }
+}
+
+/// A decoded record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item<'a> {
+    /// The header.
+    Header(Header),
+    /// The forest table's head.
+    Forest(ForestHead),
+    /// One task row.
+    Task(TaskEntry),
+    /// Begins a live task's state.
+    TaskState(TaskState),
+    /// Its registers.
+    Regs(Regs),
+    /// Its FPU state: header and XSAVE buffer.
+    Xstate(XstateHeader, &'a [u8]),
+    /// How its interrupted system call resumes.
+    RestartBlock(RestartBlock),
+    /// rseq, robust list, limits and more, and the supplementary gids
+    /// (`u32` each, little endian).
+    TaskMisc(TaskMisc, &'a [u8]),
+    /// Its signal state and private pending siginfos.
+    Signals(Signals, &'a [u8]),
+    /// The process's handlers and shared pending siginfos (leaders only);
+    /// decode them with [`Sighand::parse`].
+    Sighand(&'a [u8]),
+    /// Its memory map (thread group leaders only) and executable's path.
+    Mm(MmHeader, &'a [u8]),
+    /// One VMA and its file's path (empty if anonymous).
+    Vma(Vma, &'a [u8]),
+    /// A shared memory object.
+    Shmem(ShmemObj),
+    /// Contents of a shared memory object.
+    ShmemPages(ShmemPagesHeader, &'a [u8]),
+    /// The open files' head, the working directory and the root.
+    Files(FilesHeader, &'a [u8], &'a [u8]),
+    /// An open file object and its path.
+    File(FileObj, &'a [u8]),
+    /// A pipe object and the bytes in flight.
+    Pipe(PipeObj, &'a [u8]),
+    /// One open file descriptor.
+    Fd(Fd),
+    /// Consecutive pages' contents.
+    Pages(PagesHeader, &'a [u8]),
+    /// Ends a task's state.
+    TaskEnd,
+    /// The tail.
+    Tail(Tail),
+}
+
+/// The record of a shared object: it may appear anywhere after the forest
+/// table, and is written before the first record that names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjRecord<'a> {
+    /// An open file object and its path.
+    File(FileObj, &'a [u8]),
+    /// A pipe object and the bytes in flight.
+    Pipe(PipeObj, &'a [u8]),
+    /// A shared memory object.
+    Shmem(ShmemObj),
+    /// Contents of the shared memory object written last.
+    ShmemPages(ShmemPagesHeader, &'a [u8]),
+}
+
+impl<'a> Item<'a> {
+    /// The object record this item is, or `None` for the other records.
+    pub fn object(self) -> Option<ObjRecord<'a>> {
+        match self {
+            Item::File(f, path) => Some(ObjRecord::File(f, path)),
+            Item::Pipe(p, data) => Some(ObjRecord::Pipe(p, data)),
+            Item::Shmem(s) => Some(ObjRecord::Shmem(s)),
+            Item::ShmemPages(h, data) => Some(ObjRecord::ShmemPages(h, data)),
+            Item::Header(_)
+            | Item::Forest(_)
+            | Item::Task(_)
+            | Item::TaskState(_)
+            | Item::Regs(_)
+            | Item::Xstate(..)
+            | Item::RestartBlock(_)
+            | Item::TaskMisc(..)
+            | Item::Signals(..)
+            | Item::Sighand(_)
+            | Item::Mm(..)
+            | Item::Vma(..)
+            | Item::Files(..)
+            | Item::Fd(_)
+            | Item::Pages(..)
+            | Item::TaskEnd
+            | Item::Tail(_) => None,
+        }
+    }
+}
+
+/// Checks record order and counts, one raw record at a time: the decoder
+/// for a stream read piecewise (the kernel reads images this way).
+///
+/// The order is [`Order`]'s ([`TASK_RECORDS`] for a task's records);
+/// the parser adds what needs the decoded records: counts, object ids
+/// (every reference names an object defined before it), pages in address
+/// order, and the tail's totals.
+#[derive(Clone, Copy, Debug)]
+pub struct Parser {
+    order: Order,
+    /// Objects defined so far: ids `1..=objects` may be referred to.
+    objects: u32,
+    /// The shared memory object written last and its size: its contents
+    /// follow it.
+    shmem: Option<(ObjId, u64)>,
+    /// The lowest address the next pages record of the task may start at
+    /// (they are written in order).
+    pages_next: u64,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Parser {
+    /// A parser expecting the header.
+    pub const fn new() -> Self {
+        Self {
+            order: Order::new(),
+            objects: 0,
+            shmem: None,
+            pages_next: 0,
+        }
+    }
+
+    /// Whether the tail was read: the image is complete.
+    pub fn is_done(&self) -> bool {
+        self.order.is_done()
+    }
+
+    /// A new object must take the next id.
+    fn define(&mut self, what: &'static str, id: ObjId) -> Result<(), ErrorKind> {
+        if Some(id) != self.objects.checked_add(1) {
+            return Err(ErrorKind::BadField(what, id.into()));
+        }
+        self.objects = id;
+        Ok(())
+    }
+
+    /// A reference must name an object defined before it.
+    fn check_ref(&self, what: &'static str, id: ObjId) -> Result<(), ErrorKind> {
+        if id == 0 || id > self.objects {
+            return Err(ErrorKind::BadField(what, id.into()));
+        }
+        Ok(())
+    }
+
+    /// Decodes the next record of the stream.
+    pub fn feed<'a>(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
+        let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
+        if self.order.is_done() {
+            return Err(ErrorKind::TrailingData);
+        }
+        // Whether it fits here, before its payload is looked at: a record
+        // out of place is reported as such, whatever it holds.
+        let out_of_order = |e: OutOfOrder| {
+            if e.too_many_tasks {
+                ErrorKind::BadField("task states", 0)
+            } else {
+                ErrorKind::Unexpected {
+                    found: kind,
+                    expected: e.expected,
+                }
+            }
+        };
+        let mut probe = self.order;
+        probe.feed(kind, None).map_err(out_of_order)?;
+        let p = rec.payload;
+        let exact = |len: usize| {
+            if p.len() == len {
+                Ok(())
+            } else {
+                Err(ErrorKind::BadLength {
+                    len: u32::try_from(p.len()).unwrap_or(u32::MAX),
+                    expected: len as u32,
+                })
+            }
+        };
+        // Every record type is decoded here, with no catch-all: a new type
+        // does not compile until it is decoded.
+        let (item, count) = match kind {
+            RecordType::Header => {
+                exact(Header::LEN)?;
+                (Item::Header(Header::decode(p)?), None)
+            }
+            RecordType::Forest => {
+                exact(ForestHead::LEN)?;
+                let f = ForestHead::decode(p)?;
+                (Item::Forest(f), Some(f.nr_tasks))
+            }
+            RecordType::Task => {
+                exact(TaskEntry::LEN)?;
+                (Item::Task(TaskEntry::decode(p)?), None)
+            }
+            RecordType::TaskState => {
+                exact(TaskState::LEN)?;
+                self.pages_next = 0;
+                (Item::TaskState(TaskState::decode(p)?), None)
+            }
+            RecordType::Regs => {
+                exact(Regs::LEN)?;
+                (Item::Regs(Regs::decode(p)?), None)
+            }
+            RecordType::Xstate => {
+                let (h, data) = XstateHeader::decode(p)?;
+                (Item::Xstate(h, data), None)
+            }
+            RecordType::RestartBlock => {
+                exact(RestartBlock::LEN)?;
+                (Item::RestartBlock(RestartBlock::decode(p)?), None)
+            }
+            RecordType::TaskMisc => {
+                let (m, groups) = TaskMisc::decode(p)?;
+                (Item::TaskMisc(m, groups), None)
+            }
+            RecordType::Signals => {
+                let (s, infos) = Signals::decode(p)?;
+                (Item::Signals(s, infos), None)
+            }
+            RecordType::Sighand => {
+                Sighand::decode(p)?;
+                (Item::Sighand(p), None)
+            }
+            RecordType::Mm => {
+                let (m, exe) = MmHeader::decode(p)?;
+                (Item::Mm(m, exe), Some(m.nr_vmas))
+            }
+            RecordType::Vma => {
+                let (v, path) = Vma::decode(p)?;
+                if v.obj != 0 {
+                    self.check_ref("vma shared memory", v.obj)?;
+                }
+                (Item::Vma(v, path), None)
+            }
+            RecordType::Files => {
+                let (h, cwd, root) = FilesHeader::decode(p)?;
+                (Item::Files(h, cwd, root), Some(h.nr_fds))
+            }
+            RecordType::Fd => {
+                exact(Fd::LEN)?;
+                let f = Fd::decode(p)?;
+                self.check_ref("fd file", f.file)?;
+                (Item::Fd(f), None)
+            }
+            RecordType::File => {
+                let (f, path) = FileObj::decode(p)?;
+                if f.pipe != 0 {
+                    self.check_ref("file pipe", f.pipe)?;
+                }
+                self.define("file id", f.id)?;
+                (Item::File(f, path), None)
+            }
+            RecordType::Pipe => {
+                let (pipe, data) = PipeObj::decode(p)?;
+                self.define("pipe id", pipe.id)?;
+                (Item::Pipe(pipe, data), None)
+            }
+            RecordType::Shmem => {
+                exact(ShmemObj::LEN)?;
+                let s = ShmemObj::decode(p)?;
+                self.define("shmem id", s.id)?;
+                self.shmem = Some((s.id, s.size));
+                (Item::Shmem(s), None)
+            }
+            RecordType::ShmemPages => {
+                let Some((id, size)) = self.shmem else {
+                    return Err(ErrorKind::Unexpected {
+                        found: kind,
+                        expected: self.order.expected(),
+                    });
+                };
+                let (h, data) = ShmemPagesHeader::decode(p, size)?;
+                if h.id != id {
+                    return Err(ErrorKind::BadField("shmem pages id", h.id.into()));
+                }
+                (Item::ShmemPages(h, data), None)
+            }
+            RecordType::Pages => {
+                let (h, data) = PagesHeader::decode(p)?;
+                if h.vaddr < self.pages_next {
+                    return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
+                }
+                self.pages_next = h.vaddr.saturating_add(u64::from(h.nr) * PAGE_SIZE as u64);
+                (Item::Pages(h, data), None)
+            }
+            RecordType::TaskEnd => {
+                exact(0)?;
+                (Item::TaskEnd, None)
+            }
+            RecordType::Tail => {
+                exact(Tail::LEN)?;
+                let t = Tail::decode(p)?;
+                if t.nr_records != rec.index || t.bytes != rec.offset {
+                    return Err(ErrorKind::TailMismatch);
+                }
+                (Item::Tail(t), None)
+            }
+        };
+        self.order.feed(kind, count).map_err(out_of_order)?;
+        Ok(item)
+    }
+}
+
+/// Decodes a whole image front to back, checking record order and counts.
+///
+/// Yields each record as an [`Item`], then `None`; after the first error it
+/// yields that error and then `None`. An image that stops before its tail
+/// yields [`ErrorKind::Truncated`].
+pub struct ImageDecoder<'a> {
+    raw: RawRecords<'a>,
+    parser: Parser,
+    failed: bool,
+}
+
+impl<'a> ImageDecoder<'a> {
+    /// Reads the image in `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self {
+            raw: RawRecords::new(buf),
+            parser: Parser::new(),
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for ImageDecoder<'a> {
+    type Item = Result<Item<'a>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let rec = match self.raw.next() {
+            Some(Ok(rec)) => rec,
+            Some(Err(e)) => {
+                self.failed = true;
+                return Some(Err(e));
+            }
+            None if self.parser.is_done() => return None,
+            None => {
+                self.failed = true;
+                return Some(Err(DecodeError {
+                    index: self.raw.index,
+                    offset: self.raw.pos as u64,
+                    record_type: None,
+                    kind: ErrorKind::Truncated,
+                }));
+            }
+        };
+        match self.parser.feed(rec) {
+            Ok(item) => Some(Ok(item)),
+            Err(kind) => {
+                self.failed = true;
+                Some(Err(DecodeError {
+                    index: rec.index,
+                    offset: rec.offset,
+                    record_type: Some(rec.kind),
+                    kind,
+                }))
+            }
+        }
+    }
+}

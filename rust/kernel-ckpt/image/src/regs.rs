@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Registers, FPU state and the restart block of a task.
+//!
+//! Written by the kernel's `regs.rs`.
+
+use super::codec::{tail, Field, Reader, Writer};
+use super::*;
+
+/// Names of the [`Regs`] fields, in order (`struct user_regs_struct`).
+pub const REG_NAMES: [&str; 27] = [
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
+    "gs",
+];
+
+/// General-purpose registers as `struct user_regs_struct` (NT_PRSTATUS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Regs(pub [u64; 27]);
+
+impl Regs {
+    fn get(&self, name: &str) -> u64 {
+        let i = REG_NAMES.iter().position(|n| *n == name).unwrap_or(0);
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
+    /// Instruction pointer.
+    pub fn ip(&self) -> u64 {
+        self.get("rip")
+    }
+
+    /// Stack pointer.
+    pub fn sp(&self) -> u64 {
+        self.get("rsp")
+    }
+
+    /// `rax`: for a task stopped in a system call, its return value so far
+    /// (an `-ERESTART*` code).
+    pub fn ax(&self) -> u64 {
+        self.get("rax")
+    }
+
+    /// The system call number, or `u64::MAX` (-1) outside a system call.
+    pub fn orig_ax(&self) -> u64 {
+        self.get("orig_rax")
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        Ok(Self::read_fixed(p)?.0)
+    }
+}
+
+layout!(Regs { 0: [u64; 27] });
+
+/// Head of an xstate record; the XSAVE buffer follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct XstateHeader {
+    /// `xstate_bv` of the buffer: the state components present.
+    pub xfeatures: u64,
+    /// Size of the XSAVE buffer that follows.
+    pub size: u32,
+}
+
+impl XstateHeader {
+    /// The legacy FXSAVE area plus the XSAVE header.
+    pub const MIN_SIZE: u32 = 512 + 64;
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (h, rest) = Self::read_fixed(p)?;
+        if !(Self::MIN_SIZE..=MAX_XSTATE_SIZE).contains(&h.size) {
+            return Err(ErrorKind::BadField("xstate size", h.size.into()));
+        }
+        Ok((h, tail(rest, h.size)?))
+    }
+}
+
+layout!(XstateHeader { xfeatures: u64, size: u32, _: u32 });
+
+/// Restart block kind: nothing to resume (a restarted call gets `EINTR`).
+pub const RESTART_NONE: u32 = 0;
+/// Restart block kind: an interrupted relative nanosleep.
+pub const RESTART_NANOSLEEP: u32 = 1;
+
+/// How an interrupted system call that needs a restart block resumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RestartBlock {
+    /// `RESTART_*`.
+    pub kind: u32,
+    /// The sleep's clock (`CLOCK_*`).
+    pub clockid: i32,
+    /// `enum timespec_type` of the remaining-time pointer.
+    pub ts_type: u32,
+    /// User address the remaining time is written to, or 0.
+    pub rmtp: u64,
+    /// Time that was left to sleep.
+    pub remaining_ns: i64,
+}
+
+impl RestartBlock {
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (b, _) = Self::read_fixed(p)?;
+        if b.kind > RESTART_NANOSLEEP {
+            return Err(ErrorKind::BadField("restart block kind", b.kind.into()));
+        }
+        if !(0..=TaskMisc::MAX_TIMER_NS as i64).contains(&b.remaining_ns) || b.rmtp >= USER_ADDR_END
+        {
+            return Err(ErrorKind::BadField("restart block", b.remaining_ns));
+        }
+        Ok(b)
+    }
+}
+
+layout!(RestartBlock { kind: u32, clockid: i32, ts_type: u32, _: u32, rmtp: u64, remaining_ns: i64 });
