@@ -246,3 +246,8 @@ mod tests {
         assert!(parse_procs("12\nx\n").is_err());
     }
 }
+
+/// A cgroup directory as the path inside the hierarchy, for messages.
+pub(crate) fn rel(cg: &Path) -> &Path {
+    cg.strip_prefix(MOUNT).unwrap_or(cg)
+}

@@ -20,14 +20,14 @@ mod error;
 pub mod forest;
 pub mod inspect;
 pub mod mktree;
+mod restart;
 mod restart_tree;
 mod restore;
 mod run;
 mod sys;
 
-pub use checkpoint::{
-    checkpoint, restart, CheckpointOptions, RestartInput, RestartOptions, RestartOutcome,
-};
+pub use checkpoint::{checkpoint, CheckpointOptions};
 pub use error::{CheckpointError, RestartFailure};
+pub use restart::{restart, RestartInput, RestartOptions, RestartOutcome};
 pub use run::{run, run_with, RunOptions};
 pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart, sys_restart_raw};

@@ -20,9 +20,10 @@ use ckpt_image::{RestartReport, TaskEntry};
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::checkpoint::{rel, restart_error, wait_exit_code};
+use crate::cgroup::rel;
 use crate::forest::{self, Plan};
 use crate::mktree::{self, BuildOptions, LiveEnd};
+use crate::restart::{restart_error, wait_exit_code};
 use crate::restore::{self, close, reap};
 use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
 use crate::{cgroup, CheckpointError, RestartFailure, RestartOptions, RestartOutcome};

@@ -33,8 +33,8 @@ use ckpt_image::{RecordType, RestartReport};
 use nix::errno::Errno;
 use nix::libc;
 
-use crate::checkpoint::restart_error;
 use crate::error::signal_name;
+use crate::restart::restart_error;
 use crate::{CheckpointError, RestartFailure};
 
 /// Names the restoring process takes before `restart(2)`: the first one,
