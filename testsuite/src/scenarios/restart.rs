@@ -1,0 +1,500 @@
+//! Restart scenarios: a workload is saved, killed and restarted from its image, and must go on as it was.
+
+use super::*;
+
+/// How a restart scenario gets its image to `ckpt restart`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// Checkpoint to a file, kill, restart from the file.
+    Once,
+    /// The same, and then checkpoint and restart the restarted process.
+    Twice,
+    /// `ckpt checkpoint -o - --kill | ckpt restart -`.
+    Pipe,
+}
+
+/// Waits until `pid` runs a program named `comm` (so restart(2) is done).
+pub(crate) fn wait_comm(pid: i32, comm: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// Kills and removes a `ckpt restart` job cgroup when dropped.
+pub(crate) struct RestartJob(pub(crate) PathBuf);
+
+impl Drop for RestartJob {
+    fn drop(&mut self) {
+        let _ = cgroup::thaw(&self.0);
+        let _ = cgroup::kill(&self.0);
+        for _ in 0..100 {
+            if fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+pub(crate) fn spawn_restart(img: &str) -> Result<std::process::Child> {
+    Ok(Command::new(CKPT)
+        .args(["restart", img])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?)
+}
+
+/// Checkpoints a workload, kills it and restarts it from the image; the
+/// workload then checks itself (`verdict`) or, `in_pause`, must be back in
+/// pause(2).
+pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<ScenarioResult> {
+    let w = Workload::start(name, kind)?;
+    let pid = w.pid;
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))?;
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    if kind == "nanosleep_once" {
+        // Checkpoint it inside the sleep, not on its way there.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+            if matches!(sc.split_whitespace().next(), Some("35" | "230")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // What /proc shows of the process, read while it is frozen (the
+    // checkpoint leaves a frozen job frozen), compared after the restart.
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let view = process_view(pid)?;
+    let t = Instant::now();
+    let mut restarted = if mode == Restart::Pipe {
+        let script =
+            format!("set -o pipefail; {CKPT} checkpoint {pid} -o - --kill | {CKPT} restart -");
+        let child = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        // Reap the killed original so that its pid is free.
+        let _ = waitpid(Pid::from_raw(pid), None);
+        child
+    } else {
+        let out = Command::new(CKPT)
+            .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+            .output()?;
+        c.eq(
+            "ckpt checkpoint --kill exit status",
+            0,
+            out.status.code().unwrap_or(-1),
+        );
+        let t_ckpt = t.elapsed();
+        let _ = waitpid(Pid::from_raw(pid), None);
+        let t = Instant::now();
+        let child = spawn_restart(&img)?;
+        let ok = wait_comm(pid, &comm);
+        eprintln!(
+            "timing: {name}: checkpoint {:.3} s, restart {:.3} s",
+            t_ckpt.as_secs_f64(),
+            t.elapsed().as_secs_f64()
+        );
+        c.eq("restarted with the same pid", true, ok);
+        child
+    };
+    c.eq(
+        "running again with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    let exe_now = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    c.eq("/proc/PID/exe as before", exe.display(), exe_now.display());
+    compare_views(&mut c, &view, &process_view(pid)?);
+    if mode == Restart::Twice {
+        let img2 = format!("/tmp/{name}-2.img");
+        let out = Command::new(CKPT)
+            .args(["checkpoint", &pid.to_string(), "-o", &img2, "--kill"])
+            .output()?;
+        c.eq(
+            "second checkpoint exit status",
+            0,
+            out.status.code().unwrap_or(-1),
+        );
+        c.eq(
+            "second checkpoint stderr",
+            "",
+            String::from_utf8_lossy(&out.stderr).trim(),
+        );
+        if !out.status.success() {
+            // Do not wait for a program that was not killed.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let first = restarted.wait_with_output()?;
+        c.eq(
+            "first restart ends with the kill (128 + SIGKILL)",
+            137,
+            first.status.code().unwrap_or(-1),
+        );
+        restarted = spawn_restart(&img2)?;
+        c.eq(
+            "restarted a second time with the same pid",
+            true,
+            wait_comm(pid, &comm),
+        );
+    }
+    let blocked_in = match kind {
+        "sleeper" => Some(("pause(2)", "34")),
+        "futex_wait" => Some(("futex(2)", "202")),
+        "pipe_check" => Some(("read(2)", "0")),
+        "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
+        _ => None,
+    };
+    if let Some((call, nr)) = blocked_in {
+        // Back in the call: it was restarted, not failed with EINTR.
+        std::thread::sleep(Duration::from_millis(100));
+        let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        c.eq(
+            format!("blocked in {call} again"),
+            nr,
+            sc.split_whitespace().next().unwrap_or("?"),
+        );
+        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        c.eq(
+            "state",
+            "S",
+            st.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or("?"),
+        );
+        if kind == "pipe_check" || kind == "sigsuspend_check" {
+            // Its handler wakes the call; then it checks its pipes, or its
+            // signal mask.
+            let _ = fs::remove_file(format!("/tmp/result-{name}"));
+            let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
+            let what = if kind == "pipe_check" {
+                "the program's check of its pipes"
+            } else {
+                "the program's check of its signal mask"
+            };
+            let verdict = collect(&mut c, name, restarted, what)?;
+            return Ok(ScenarioResult {
+                checks: c.0,
+                state: vec![verdict],
+                ..Default::default()
+            });
+        }
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let out = restarted.wait_with_output()?;
+        c.eq(
+            "ckpt restart exit status (128 + SIGKILL)",
+            137,
+            out.status.code().unwrap_or(-1),
+        );
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    }
+    let verdict = finish(
+        &mut c,
+        name,
+        restarted,
+        "the program's own check after the restart",
+    )?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
+}
+
+/// A parent blocked in wait4(2) for its sleeping child, checkpointed and
+/// restarted together: the parent is back in wait4 and the child in
+/// pause; a SIGTERM to the child then ends the parent's wait4 with the
+/// child's pid and status, as if nothing had happened.
+pub(crate) fn restart_in_wait4(name: &str) -> Result<ScenarioResult> {
+    let w = Workload::start(name, "wait4_parent")?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    let child: i32 = children
+        .split_whitespace()
+        .next()
+        .context("the waiter has no child")?
+        .parse()?;
+    let sc = |p: i32| {
+        fs::read_to_string(format!("/proc/{p}/syscall"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?")
+            .to_string()
+    };
+    // Wait until the parent is in wait4 (it may still be on its way).
+    let start = Instant::now();
+    while sc(pid) != "61" && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let img = format!("/tmp/{name}.img");
+    checkpoint_kill(&mut c, pid, &img)?;
+    // The killed child is reparented and reaped by init: wait for its pid.
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{child}")).exists() && start.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let restarted = spawn_restart(&img)?;
+    c.eq("parent back with its pid", true, wait_comm(pid, "waiter"));
+    c.eq(
+        "child back with its pid",
+        true,
+        wait_comm(child, "sleeper-kid"),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    c.eq("parent blocked in wait4(2) again", "61", sc(pid));
+    c.eq("child blocked in pause(2) again", "34", sc(child));
+    let _ = fs::remove_file(format!("/tmp/result-{name}"));
+    let _ = kill(Pid::from_raw(child), Signal::SIGTERM);
+    let verdict = collect(&mut c, name, restarted, "the parent's check of its wait4")?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
+}
+
+/// Tells a restarted self-checking workload to finish (its go file), waits
+/// for `ckpt restart` and checks the program's verdict; returns the verdict
+/// without what varies (iteration count, pid).
+pub(crate) fn finish(
+    c: &mut Checks,
+    name: &str,
+    restarted: std::process::Child,
+    what: &str,
+) -> Result<String> {
+    let _ = fs::remove_file(format!("/tmp/result-{name}"));
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    collect(c, name, restarted, what)
+}
+
+/// Waits for `ckpt restart` and checks the verdict the program wrote.
+pub(crate) fn collect(
+    c: &mut Checks,
+    name: &str,
+    restarted: std::process::Child,
+    what: &str,
+) -> Result<String> {
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    let out = restarted.wait_with_output()?;
+    c.eq(
+        "ckpt restart exit status (the program's)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt restart stderr",
+        "",
+        String::from_utf8_lossy(&out.stderr).trim(),
+    );
+    let verdict = fs::read_to_string(&result).unwrap_or_default();
+    let verdict: Vec<&str> = verdict
+        .split_whitespace()
+        .filter(|w| !w.starts_with("n=") && !w.starts_with("pid="))
+        .collect();
+    c.eq(what, "PASS", verdict.first().copied().unwrap_or("(none)"));
+    Ok(verdict.join(" "))
+}
+
+/// `ckpt checkpoint PID -o IMG --kill`, then reaps the killed original
+/// (the scenario's child) so that its pid is free.
+pub(crate) fn checkpoint_kill(c: &mut Checks, pid: i32, img: &str) -> Result<()> {
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", img, "--kill"])
+        .output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    Ok(())
+}
+
+/// One image restarted `times` times in a row while two processes burn
+/// the CPUs with floating-point work beside it (restore races showed only
+/// under load): every restarted program must find its registers, xmm/ymm
+/// included, and memory exact.
+pub(crate) fn restart_many(name: &str, times: usize) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let img = format!("/tmp/{name}.img");
+    checkpoint_kill(&mut c, pid, &img)?;
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let _burners = (
+        Workload::start(&format!("{name}-burner-1"), "burner")?,
+        Workload::start(&format!("{name}-burner-2"), "burner")?,
+    );
+    // Told to finish at once: each restarted program leaves its loop at
+    // the next check and verifies itself.
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    let (mut passed, mut failures) = (0, Vec::new());
+    let t = Instant::now();
+    for i in 0..times {
+        let _ = fs::remove_file(&result);
+        let out = Command::new(CKPT).args(["restart", &img]).output()?;
+        let verdict = fs::read_to_string(&result).unwrap_or_default();
+        if out.status.success() && verdict.starts_with("PASS") {
+            passed += 1;
+        } else if failures.len() < 3 {
+            failures.push(format!(
+                "#{i}: {:?} {}{}",
+                out.status.code(),
+                verdict.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    eprintln!(
+        "timing: {name}: {times} restarts in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    c.eq("restarts whose program passed its own check", times, passed);
+    c.eq("failures", "[]", format!("{failures:?}"));
+    Ok(c.0)
+}
+
+/// `ckpt restart --pidns` while the original still runs (its pid taken
+/// here): the process is recreated with its pid in a new pid namespace.
+pub(crate) fn restart_pidns(name: &str) -> Result<ScenarioResult> {
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    let img = format!("/tmp/{name}.img");
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img])
+        .output()?;
+    c.eq(
+        "checkpoint exit status (the original keeps running)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    let job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let restarted = Command::new(CKPT)
+        .args(["restart", "--pidns", &img])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // The restarted process: the one in the restart cgroup named like it.
+    let start = Instant::now();
+    let mut found = None;
+    while found.is_none() && start.elapsed() < Duration::from_secs(30) {
+        found = cgroup::procs(&job.0)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|p| {
+                fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "counter")
+            });
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.eq("restarted in the new namespace", true, found.is_some());
+    if let Some(host_pid) = found {
+        let ns = |p: &str| fs::read_link(format!("/proc/{p}/ns/pid")).unwrap_or_default();
+        c.eq(
+            "in another pid namespace",
+            true,
+            ns(&host_pid.to_string()) != ns("self"),
+        );
+        let status = fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap_or_default();
+        let nspid = status
+            .lines()
+            .find(|l| l.starts_with("NSpid:"))
+            .unwrap_or("");
+        let inner = nspid.split_whitespace().last().unwrap_or("?").to_string();
+        c.eq(
+            "its pid in the namespace is the saved one",
+            true,
+            inner == pid.to_string(),
+        );
+    }
+    // The original goes first, so only the restarted one answers.
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let verdict = finish(
+        &mut c,
+        name,
+        restarted,
+        "the program's own check (getpid() is the saved pid)",
+    )?;
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: vec![verdict],
+        ..Default::default()
+    })
+}
+
+/// restart(2) fed `runs` corrupted copies of a valid image (random bytes
+/// changed anywhere before the page contents: headers, forest, registers,
+/// xstate, signal state, memory map, files), each by a process recreated
+/// with the saved pid so that every record is reached. Each run must end
+/// (an errno, a killed task, or a program that crashes or exits); the
+/// kernel log is checked for splats by qemu-test.
+pub(crate) fn restart_corrupt_images(name: &str, runs: u32) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "counter_fpu")?;
+    let pid = w.pid;
+    let img = format!("/tmp/{name}.img");
+    checkpoint_kill(&mut c, pid, &img)?;
+    // A restored counter finishes at once and exits.
+    fs::write(format!("/tmp/go-{name}"), b"go\n")?;
+    let good = fs::read(&img)?;
+    // Everything before the first pages record.
+    let end = ckpt_image::RawRecords::new(&good)
+        .filter_map(|r| r.ok())
+        .find(|r| r.kind == ckpt_image::RecordType::Pages as u32)
+        .map(|r| r.offset as usize)
+        .unwrap_or(good.len());
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut ended, mut hung) = (0u32, 0u32);
+    for _ in 0..runs {
+        let mut b = good.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = (next() % end as u64) as usize;
+            b[at] = next() as u8;
+        }
+        // A corrupted but valid image can make a program that runs on:
+        // that is not a kernel failure, but count it.
+        match images::attempt(pid, &b)? {
+            images::Outcome::Running => hung += 1,
+            _ => ended += 1,
+        }
+    }
+    eprintln!("corrupt images: {ended} ended, {hung} ran on and were killed");
+    c.eq("every run ended or was stopped", runs, ended + hung);
+    c.eq(
+        "the kernel is still serving restart(2) on a good image",
+        "ESRCH",
+        {
+            let f = File::open(&img)?;
+            match sys_restart(0, f.as_fd(), 0) {
+                Err(e) => format!("{e:?}"),
+                Ok(()) => "success".into(),
+            }
+        },
+    );
+    Ok(c.0)
+}

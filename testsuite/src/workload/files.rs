@@ -1,0 +1,189 @@
+//! Open files and pipes: positions, flags, shared open files, bytes in flight.
+
+use super::*;
+
+/// Files, working directory and umask set up before the checkpoint and
+/// checked after the restart.
+pub(crate) fn files_check(ready_path: &Path) -> Result<()> {
+    use nix::fcntl::{fcntl, open, FcntlArg, FdFlag, OFlag};
+    use nix::sys::stat::{umask, Mode};
+    use nix::unistd::{lseek, Whence};
+    name("files");
+    let (go, result) = go_and_result(ready_path);
+    let base = result.to_string_lossy().replace("result-", "files-");
+    let (append_path, offset_path) = (format!("{base}-append"), format!("{base}-offset"));
+    std::env::set_current_dir("/tmp")?;
+    umask(Mode::from_bits_truncate(0o027));
+    let mode = Mode::from_bits_truncate(0o644);
+    let append = open(
+        append_path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_APPEND,
+        mode,
+    )?;
+    write(&append, b"before\n")?;
+    fcntl(&append, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    let offset = open(
+        offset_path.as_str(),
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_TRUNC,
+        mode,
+    )?;
+    write(&offset, &[7u8; 100])?;
+    lseek(&offset, 37, Whence::SeekSet)?;
+    // A path-only descriptor: it must come back O_PATH (fdinfo flags are
+    // compared), not opened for reading.
+    let opath = open("/tmp", OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::yield_now();
+    }
+    let mut bad = Vec::new();
+    if std::env::current_dir().ok().as_deref() != Some(Path::new("/tmp")) {
+        bad.push("cwd");
+    }
+    let fl = fcntl(&opath, FcntlArg::F_GETFL).unwrap_or(0);
+    if OFlag::from_bits_truncate(fl) & OFlag::O_PATH != OFlag::O_PATH {
+        bad.push("O_PATH");
+    }
+    if umask(Mode::from_bits_truncate(0o022)).bits() != 0o027 {
+        bad.push("umask");
+    }
+    if lseek(&offset, 0, Whence::SeekCur).ok() != Some(37) {
+        bad.push("offset");
+    }
+    let fl = fcntl(&append, FcntlArg::F_GETFL).unwrap_or(0);
+    if OFlag::from_bits_truncate(fl) & OFlag::O_APPEND != OFlag::O_APPEND {
+        bad.push("O_APPEND");
+    }
+    let fd = fcntl(&append, FcntlArg::F_GETFD).unwrap_or(0);
+    if FdFlag::from_bits_truncate(fd) != FdFlag::FD_CLOEXEC {
+        bad.push("FD_CLOEXEC");
+    }
+    let _ = write(&append, b"after\n");
+    if std::fs::read_to_string(&append_path).ok().as_deref() != Some("before\nafter\n") {
+        bad.push("appended data");
+    }
+    if std::fs::read_link("/proc/self/fd/0").ok().as_deref() != Some(Path::new("/dev/null")) {
+        bad.push("stdin");
+    }
+    let ok = bad.is_empty();
+    verdict(&result, ok, format!("files wrong={bad:?}"))
+}
+
+/// Size given to the pipe with bytes in flight, and how many it holds.
+pub(crate) const PIPE_CAPACITY: i32 = 128 * 1024;
+pub(crate) const PIPE_IN_FLIGHT: usize = 100_000;
+
+pub(crate) fn pipe_pattern(i: usize) -> u8 {
+    (lcg(i as u64) >> 33) as u8
+}
+
+/// Three pipes it holds both ends of: one of 128 KiB with 100,000 bytes in
+/// flight, one non-blocking with "hello" in it, and an empty one it blocks
+/// reading. After the restart a SIGUSR1 handler (SA_RESTART) writes a byte
+/// into the empty one, the restarted read(2) returns it, and the program
+/// checks every pipe: capacity, the bytes in order, the flags, and that
+/// both ends are still one pipe.
+pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("pipes");
+    let (_, result) = go_and_result(ready_path);
+    let mut fds = [[0i32; 2]; 3];
+    // SAFETY: plain libc calls with valid arguments on this
+    // single-threaded process; the handler only writes one byte.
+    unsafe {
+        for (i, p) in fds.iter_mut().enumerate() {
+            let flags = if i == 1 { libc::O_NONBLOCK } else { 0 };
+            if libc::pipe2(p.as_mut_ptr(), flags) != 0 {
+                bail!("pipe2 failed");
+            }
+        }
+        if libc::fcntl(fds[0][1], libc::F_SETPIPE_SZ, PIPE_CAPACITY) != PIPE_CAPACITY {
+            bail!("F_SETPIPE_SZ failed");
+        }
+        let data: Vec<u8> = (0..PIPE_IN_FLIGHT).map(pipe_pattern).collect();
+        if libc::write(fds[0][1], data.as_ptr().cast(), data.len()) != data.len() as isize {
+            bail!("filling the pipe failed");
+        }
+        if libc::write(fds[1][1], b"hello".as_ptr().cast(), 5) != 5 {
+            bail!("writing hello failed");
+        }
+        PIPE_WAKE_FD.store(fds[2][1], std::sync::atomic::Ordering::Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_wake as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+    ready(ready_path)?;
+    let mut b = [0u8; 1];
+    // SAFETY: reads one byte into a valid buffer; blocks until the
+    // handler (after the restart) writes it.
+    let n = unsafe { libc::read(fds[2][0], b.as_mut_ptr().cast(), 1) };
+    let mut bad = Vec::new();
+    if n != 1 || b[0] != b'x' {
+        bad.push(format!(
+            "read on the empty pipe gave {n} {:?}",
+            b[0] as char
+        ));
+    }
+    // SAFETY: plain libc calls on this process's own descriptors.
+    unsafe {
+        let size = libc::fcntl(fds[0][0], libc::F_GETPIPE_SZ);
+        if size != PIPE_CAPACITY {
+            bad.push(format!("capacity {size}"));
+        }
+        let mut got = vec![0u8; PIPE_IN_FLIGHT + 1];
+        let mut have = 0;
+        while have < PIPE_IN_FLIGHT {
+            let n = libc::read(
+                fds[0][0],
+                got[have..].as_mut_ptr().cast(),
+                PIPE_IN_FLIGHT - have,
+            );
+            if n <= 0 {
+                break;
+            }
+            have += n as usize;
+        }
+        let wrong = (0..have).filter(|&i| got[i] != pipe_pattern(i)).count();
+        if have != PIPE_IN_FLIGHT || wrong != 0 {
+            bad.push(format!("{have} bytes in flight, {wrong} wrong"));
+        }
+        libc::fcntl(fds[0][0], libc::F_SETFL, libc::O_NONBLOCK);
+        if libc::read(fds[0][0], got.as_mut_ptr().cast(), 1) != -1 {
+            bad.push("more bytes than were in flight".into());
+        }
+        for (i, p) in fds.iter().enumerate() {
+            let rf = libc::fcntl(p[0], libc::F_GETFL);
+            let wf = libc::fcntl(p[1], libc::F_GETFL);
+            let nb = if i == 1 { libc::O_NONBLOCK } else { 0 };
+            let rf_want = libc::O_RDONLY | nb | if i == 0 { libc::O_NONBLOCK } else { 0 };
+            if rf & (libc::O_ACCMODE | libc::O_NONBLOCK) != rf_want
+                || wf & (libc::O_ACCMODE | libc::O_NONBLOCK) != libc::O_WRONLY | nb
+            {
+                bad.push(format!("pipe {i} flags {rf:o}/{wf:o}"));
+            }
+            let (mut a, mut b): (libc::stat, libc::stat) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::fstat(p[0], &mut a);
+            libc::fstat(p[1], &mut b);
+            if a.st_ino != b.st_ino {
+                bad.push(format!("pipe {i}: the ends are two pipes"));
+            }
+        }
+        let mut hello = [0u8; 8];
+        let n = libc::read(fds[1][0], hello.as_mut_ptr().cast(), 8);
+        if n != 5 || &hello[..5] != b"hello" {
+            bad.push(format!("non-blocking pipe gave {n} bytes"));
+        }
+        if libc::read(fds[1][0], hello.as_mut_ptr().cast(), 8) != -1
+            || *libc::__errno_location() != libc::EAGAIN
+        {
+            bad.push("an empty non-blocking pipe did not give EAGAIN".into());
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok { "pipes".into() } else { bad.join("; ") },
+    )
+}
