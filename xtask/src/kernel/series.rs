@@ -1,0 +1,231 @@
+//! Step 2: branch `kckpt` = `ckpt-base` + `linux-patch/*.patch`, re-applied only when the series changed, with unchanged files keeping their mtimes.
+
+use super::*;
+
+/// The series, in order.
+pub fn patch_files(ctx: &Ctx) -> Result<Vec<PathBuf>> {
+    let dir = ctx.repo.join("linux-patch");
+    let mut patches: Vec<PathBuf> = match fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "patch"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    patches.sort();
+    Ok(patches)
+}
+
+/// SHA-256 over the bytes of all patch files, in order.
+pub fn series_stamp(patches: &[PathBuf]) -> Result<String> {
+    let contents = patches
+        .iter()
+        .map(|p| fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(sha256_hex(contents.iter().map(Vec::as_slice)))
+}
+
+pub fn series_stamp_path(ctx: &Ctx) -> PathBuf {
+    ctx.cache.join("series.sha256")
+}
+
+/// Make branch `kckpt` hold ckpt-base + linux-patch/.
+///
+/// Re-applying resets kckpt, so it happens only when that loses nothing: when
+/// kckpt is still what the last apply made (tag `kckpt-applied`) or plain
+/// ckpt-base, with no uncommitted changes. Commits made on kckpt in the cache
+/// tree and not exported with `cargo xtask format-patch` stop the run instead.
+pub(crate) fn apply_series(ctx: &Ctx) -> Result<()> {
+    let sh = &ctx.sh;
+    let src = ctx.kernel_src();
+    let patches = patch_files(ctx)?;
+    let stamp = series_stamp(&patches)?;
+    let stamp_path = series_stamp_path(ctx);
+
+    if src.join(".git/rebase-apply").exists() {
+        eprintln!(
+            "kernel: aborting an interrupted `git am` in {}",
+            src.display()
+        );
+        cmd!(sh, "git -C {src} am --abort").quiet().run()?;
+    }
+    let kckpt = rev_parse(ctx, &src, "refs/heads/kckpt");
+    let branch = cmd!(sh, "git -C {src} symbolic-ref -q --short HEAD")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
+
+    if read_stamp(&stamp_path) == stamp && kckpt.is_some() {
+        if branch != "kckpt" {
+            eprintln!(
+                "kernel: note: {} has {} checked out, not kckpt; building that",
+                src.display(),
+                if branch.is_empty() {
+                    "a detached HEAD"
+                } else {
+                    branch.as_str()
+                }
+            );
+        }
+        return Ok(());
+    }
+
+    if let Some(kckpt) = &kckpt {
+        // Already there? (A hand-made tree, or one just exported by format-patch.)
+        if exported_series_matches(ctx, &patches)? {
+            if branch != "kckpt" {
+                cmd!(sh, "git -C {src} checkout -q kckpt").quiet().run()?;
+            }
+            cmd!(
+                sh,
+                "git -C {src} update-ref refs/tags/kckpt-applied {kckpt}"
+            )
+            .quiet()
+            .run()?;
+            write_stamp(&stamp_path, &stamp)?;
+            return Ok(());
+        }
+        let base = rev_parse(ctx, &src, "refs/tags/ckpt-base");
+        let applied = rev_parse(ctx, &src, "refs/tags/kckpt-applied");
+        if Some(kckpt) != base.as_ref() && Some(kckpt) != applied.as_ref() {
+            bail!(
+                "branch kckpt of the kernel tree {src} does not match linux-patch/, and \
+                 re-applying the series would drop commits there that are not in linux-patch/ \
+                 (those after tag kckpt-applied):\n\
+                 - to keep them, run `cargo xtask format-patch` (it exports kckpt to \
+                 linux-patch/), then merge with linux-patch/ as usual;\n\
+                 - to drop them, run `git -C {src} checkout -q -f -B kckpt ckpt-base`, then this \
+                 again.",
+                src = src.display()
+            );
+        }
+    }
+    let dirty = cmd!(sh, "git -C {src} status --porcelain --untracked-files=no")
+        .quiet()
+        .read()?;
+    if !dirty.is_empty() {
+        bail!(
+            "linux-patch/ must be applied again, but the kernel tree {src} has uncommitted \
+             changes:\n{dirty}\n- to keep them, commit them on kckpt and run `cargo xtask \
+             format-patch`;\n- to drop them, run `git -C {src} checkout -q -f -B kckpt \
+             ckpt-base`, then this again.",
+            src = src.display()
+        );
+    }
+
+    eprintln!(
+        "kernel: applying linux-patch/ ({} patches) on ckpt-base",
+        patches.len()
+    );
+    let before = snapshot_patched_files(ctx, &src)?;
+    cmd!(sh, "git -C {src} checkout -q -f -B kckpt ckpt-base")
+        .quiet()
+        .run()?;
+    if !patches.is_empty() {
+        let series = &patches;
+        let out = cmd!(sh, "git -C {src} {GIT_ID...} am -q --3way {series...}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            let next = fs::read_to_string(src.join(".git/rebase-apply/next")).unwrap_or_default();
+            let failed = next
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| patches.get(n.wrapping_sub(1)))
+                .map(|p| rel(ctx, p).into_owned())
+                .unwrap_or_else(|| "one of linux-patch/*.patch".to_string());
+            let _ = cmd!(sh, "git -C {src} am --abort")
+                .quiet()
+                .ignore_stderr()
+                .run();
+            bail!(
+                "{failed} does not apply on ckpt-base in {src}:\n{}{}\nTo fix it: `git -C {src} \
+                 am --3way {}/*.patch`, resolve the conflict, `git -C {src} am --continue`, then \
+                 `cargo xtask format-patch`.",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                ctx.repo.join("linux-patch").display(),
+                src = src.display(),
+            );
+        }
+    }
+    cmd!(sh, "git -C {src} update-ref refs/tags/kckpt-applied HEAD")
+        .quiet()
+        .run()?;
+    let kept = restore_mtimes(&before)?;
+    if kept > 0 {
+        eprintln!("kernel: {kept} files the series left as they were keep their timestamps");
+    }
+    write_stamp(&stamp_path, &stamp)?;
+    Ok(())
+}
+
+/// A file's contents and modification time before re-applying the series.
+pub(crate) struct Snapshot {
+    path: PathBuf,
+    contents: Vec<u8>,
+    modified: std::time::SystemTime,
+}
+
+/// The files the current kckpt changes against ckpt-base: the only ones that
+/// resetting to ckpt-base rewrites.
+pub(crate) fn snapshot_patched_files(ctx: &Ctx, src: &Path) -> Result<Vec<Snapshot>> {
+    let sh = &ctx.sh;
+    let names = cmd!(sh, "git -C {src} diff --name-only -z ckpt-base HEAD")
+        .quiet()
+        .read()?;
+    let mut files = Vec::new();
+    for name in names.split('\0').filter(|n| !n.is_empty()) {
+        let path = src.join(name);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => files.push(Snapshot {
+                contents: fs::read(&path)?,
+                modified: meta.modified()?,
+                path,
+            }),
+            _ => {}
+        }
+    }
+    Ok(files)
+}
+
+/// Give the files whose contents came out the same their old modification
+/// time back, so that make rebuilds only what the new series really changes
+/// (a header like include/linux/syscalls.h rewritten with a new mtime would
+/// rebuild nearly everything). Returns how many kept their time.
+pub(crate) fn restore_mtimes(before: &[Snapshot]) -> Result<usize> {
+    let mut kept = 0;
+    for file in before {
+        if fs::read(&file.path).ok().as_deref() == Some(file.contents.as_slice()) {
+            File::options()
+                .write(true)
+                .open(&file.path)
+                .and_then(|f| f.set_modified(file.modified))
+                .with_context(|| format!("cannot set the mtime of {}", file.path.display()))?;
+            kept += 1;
+        }
+    }
+    Ok(kept)
+}
+
+/// Whether `git format-patch ckpt-base..kckpt` gives exactly linux-patch/.
+pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<bool> {
+    let dir = ctx.cache.join(".series-check");
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    format_patch::export(ctx, &dir)?;
+    let exported = fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect::<Vec<_>>();
+    let same = exported.len() == patches.len()
+        && patches.iter().all(|patch| {
+            let name = patch.file_name().unwrap_or_default();
+            fs::read(dir.join(name)).ok() == fs::read(patch).ok()
+        });
+    fs::remove_dir_all(&dir)?;
+    Ok(same)
+}
