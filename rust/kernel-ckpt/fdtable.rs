@@ -45,7 +45,7 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, K
 /// record with umask, working and root directory, then one fd record
 /// each, every open file seen for the first time written before it.
 pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
-    let (pwd, root, umask) = PathRef::task_fs(task)?;
+    let (pwd, root, umask) = task.fs()?;
     let cwd = pwd.name()?;
     let root_path = root.name()?;
     drop((pwd, root));

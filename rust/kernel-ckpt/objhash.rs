@@ -20,15 +20,67 @@
 //! runs (the pipe of a file lives as long as the file).
 
 use crate::image::ObjId;
-use crate::objects::{Obj, ObjKind, ObjOps};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
+use core::any::TypeId;
 use kernel::prelude::*;
+
+/// The checkpoint side of a kind of shared object.
+pub(crate) trait ObjOps: 'static {
+    /// How the checkpoint holds one: a counted reference, or a pointer
+    /// kept valid by one.
+    type Ref;
+    /// What its record needs of the objects it names, which are written
+    /// before it (a pipe end's pipe).
+    type Deps;
+
+    /// Its key: the kernel object's address, which cannot be reused while
+    /// the hash holds what [`ObjOps::hold`] returns. Keys of different
+    /// kinds never meet: the hash keys each by its kind's type too.
+    fn key(r: &Self::Ref) -> usize;
+
+    /// Writes the objects it names that are not written yet.
+    fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, r: &Self::Ref) -> Result<Self::Deps>;
+
+    /// Writes its record (and its contents' records), with id `id`.
+    fn write(w: &mut ImageWriter, r: &Self::Ref, id: ObjId, deps: Self::Deps) -> Result;
+
+    /// What the hash keeps until the checkpoint ends, so that the key stays
+    /// this object's (`None`: it lives as long as another held object).
+    fn hold(r: Self::Ref) -> Option<FileRef>;
+}
+
+/// What an object record creates at restart, until every record naming it
+/// has taken it.
+pub(crate) enum Obj {
+    /// An open file, installed by every descriptor that refers to it.
+    File(FileRef),
+    /// A new pipe's two ends until a file record takes each (an end no
+    /// record takes is closed when the table goes away, as it was closed
+    /// in the saved tree).
+    Pipe {
+        read: Option<FileRef>,
+        write: Option<FileRef>,
+    },
+    /// A new shmem file, mapped by every VMA that refers to it.
+    Shmem(FileRef),
+}
+
+impl Obj {
+    /// How many open files it holds: they count against the caller's
+    /// `RLIMIT_NOFILE`.
+    pub(crate) fn files(&self) -> usize {
+        match self {
+            Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
+            Obj::File(_) | Obj::Shmem(_) => 1,
+        }
+    }
+}
 
 /// Checkpoint side: object address → id.
 pub(crate) struct ObjHash {
     /// Sorted by key for binary search.
-    ids: KVVec<((ObjKind, usize), ObjId)>,
+    ids: KVVec<((TypeId, usize), ObjId)>,
     /// Keeps every file seen alive until the image is written.
     held: KVVec<FileRef>,
     last: ObjId,
@@ -47,11 +99,12 @@ impl ObjHash {
     /// names (first) if it is new.
     pub(crate) fn id_of<K: ObjOps>(&mut self, w: &mut ImageWriter, r: K::Ref) -> Result<ObjId> {
         let key = K::key(&r);
-        if let Some(id) = self.lookup(K::KIND, key) {
+        let kind = TypeId::of::<K>();
+        if let Some(id) = self.lookup(kind, key) {
             return Ok(id);
         }
         let deps = K::write_deps(w, self, &r)?;
-        let id = self.insert(K::KIND, key)?;
+        let id = self.insert(kind, key)?;
         K::write(w, &r, id, deps)?;
         if let Some(file) = K::hold(r) {
             self.hold(file)?;
@@ -60,7 +113,7 @@ impl ObjHash {
     }
 
     /// The id of the object at `addr`, if it was written already.
-    fn lookup(&self, kind: ObjKind, addr: usize) -> Option<ObjId> {
+    fn lookup(&self, kind: TypeId, addr: usize) -> Option<ObjId> {
         self.ids
             .binary_search_by(|(k, _)| k.cmp(&(kind, addr)))
             .ok()
@@ -69,7 +122,7 @@ impl ObjHash {
     }
 
     /// Gives the object at `addr` the next id; the caller writes it now.
-    fn insert(&mut self, kind: ObjKind, addr: usize) -> Result<ObjId> {
+    fn insert(&mut self, kind: TypeId, addr: usize) -> Result<ObjId> {
         let key = (kind, addr);
         let at = match self.ids.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(_) => return Err(EEXIST),
@@ -108,8 +161,7 @@ impl ObjTable {
         // SAFETY: current and its signal_struct are valid; a racy read of
         // the caller's own soft limit, as the fd allocator makes it.
         let max_files = unsafe {
-            (*(*crate::wrap::task::current()).signal).rlim
-                [kernel::bindings::RLIMIT_NOFILE as usize]
+            (*(*crate::wrap::task::current()).signal).rlim[kernel::bindings::RLIMIT_NOFILE as usize]
                 .rlim_cur
         };
         Self {

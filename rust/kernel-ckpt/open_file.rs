@@ -21,8 +21,7 @@ use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE,
     FILE_REG, FILE_SOCK,
 };
-use crate::objects::{Obj, ObjKind, ObjOps};
-use crate::objhash::{ObjHash, ObjTable};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
@@ -65,7 +64,6 @@ pub(crate) struct FileDeps {
 }
 
 impl ObjOps for OpenFile {
-    const KIND: ObjKind = ObjKind::File;
     type Ref = FileRef;
     type Deps = FileDeps;
 

@@ -16,8 +16,7 @@
 //! are refused at checkpoint.
 
 use crate::image::{ObjId, PipeObj, RecordType, PAGE_SIZE};
-use crate::objects::{Obj, ObjKind, ObjOps};
-use crate::objhash::{ObjHash, ObjTable};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::{FileRef, PosLock};
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
@@ -101,7 +100,6 @@ fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
 pub(crate) struct Pipe;
 
 impl ObjOps for Pipe {
-    const KIND: ObjKind = ObjKind::Pipe;
     /// Valid as long as the file it was found through, which the object
     /// hash holds.
     type Ref = NonNull<bindings::pipe_inode_info>;

@@ -14,8 +14,7 @@
 use crate::image::{
     ObjId, RecordType, ShmemObj, ShmemPagesHeader, MAX_PAGES_PER_RECORD, PAGE_SIZE,
 };
-use crate::objects::{Obj, ObjKind, ObjOps};
-use crate::objhash::{ObjHash, ObjTable};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
@@ -26,7 +25,6 @@ use kernel::prelude::*;
 pub(crate) struct Shmem;
 
 impl ObjOps for Shmem {
-    const KIND: ObjKind = ObjKind::Shmem;
     /// The shmem file of a mapping.
     type Ref = FileRef;
     type Deps = ();

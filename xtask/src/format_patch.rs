@@ -5,7 +5,6 @@
 //! the series in linux-patch/, replacing the old files.
 
 use std::fs;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
@@ -53,7 +52,7 @@ pub fn format_patch(ctx: &Ctx) -> Result<()> {
     for old in kernel::patch_files(ctx)? {
         fs::remove_file(&old).with_context(|| format!("cannot remove {}", old.display()))?;
     }
-    export(ctx, &out_dir)?;
+    kernel::export(ctx, &out_dir)?;
     let patches = kernel::patch_files(ctx)?;
     for patch in &patches {
         println!("{}", rel(ctx, patch));
@@ -70,20 +69,5 @@ pub fn format_patch(ctx: &Ctx) -> Result<()> {
     .quiet()
     .run()?;
     eprintln!("format-patch: {} patches in linux-patch/", patches.len());
-    Ok(())
-}
-
-/// `git format-patch ckpt-base..kckpt` into `dir`, in the one format the
-/// series is kept in (no signature, zero commit ids: stable across re-applies).
-pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
-    let sh = &ctx.sh;
-    let src = ctx.kernel_src();
-    cmd!(
-        sh,
-        "git -C {src} format-patch -q --no-signature --zero-commit -o {dir} ckpt-base..kckpt"
-    )
-    .quiet()
-    .run()
-    .context("git format-patch failed")?;
     Ok(())
 }

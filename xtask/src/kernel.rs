@@ -34,7 +34,7 @@ use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use xshell::{cmd, Shell};
 
-use crate::{format_patch, read_stamp, rel, sha256_hex, write_stamp, Ctx};
+use crate::{read_stamp, rel, sha256_hex, write_stamp, Ctx};
 
 mod build;
 mod config;
@@ -44,7 +44,7 @@ mod source;
 use build::*;
 use config::*;
 use series::*;
-pub use series::{patch_files, series_stamp, series_stamp_path};
+pub use series::{export, patch_files, series_stamp, series_stamp_path};
 use source::*;
 
 /// Debian's kernel source package puts its tree here.

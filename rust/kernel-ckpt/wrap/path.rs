@@ -7,7 +7,6 @@
 //! [`include/linux/namei.h`](srctree/include/linux/namei.h),
 //! [`include/linux/dcache.h`](srctree/include/linux/dcache.h).
 
-use super::task::TaskRef;
 use crate::image::MAX_PATH_LEN;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -40,13 +39,15 @@ impl PathRef {
     }
 
     /// The working directory, root directory and umask of `task`.
-    pub(crate) fn task_fs(task: &TaskRef) -> Result<(Self, Self, u32)> {
+    ///
+    /// # Safety
+    ///
+    /// `task` must be a valid task, referenced by the caller.
+    pub(crate) unsafe fn task_fs(task: *mut bindings::task_struct) -> Result<(Self, Self, u32)> {
         let (mut pwd, mut root, mut umask) = (empty(), empty(), 0u32);
-        // SAFETY: the task is valid; on success both paths hold references,
-        // on failure (no fs_struct) neither does.
-        to_result(unsafe {
-            bindings::ckpt_task_fs(task.as_ptr(), &mut umask, &mut pwd, &mut root)
-        })?;
+        // SAFETY: the caller guarantees a valid task; on success both paths
+        // hold references, on failure (no fs_struct) neither does.
+        to_result(unsafe { bindings::ckpt_task_fs(task, &mut umask, &mut pwd, &mut root) })?;
         // INVARIANT: the helper took the references.
         Ok((Self(pwd), Self(root), umask))
     }

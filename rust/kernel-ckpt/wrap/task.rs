@@ -9,6 +9,7 @@
 //! [`include/linux/pid_namespace.h`](srctree/include/linux/pid_namespace.h).
 
 use super::file::FileRef;
+use super::path::PathRef;
 use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
@@ -230,6 +231,12 @@ impl TaskRef {
         // SAFETY: the task is referenced; `priv = 1` marks the signal as
         // the kernel's.
         unsafe { bindings::send_sig(bindings::SIGKILL as kernel::ffi::c_int, self.as_ptr(), 1) };
+    }
+
+    /// The task's working directory, root directory and umask.
+    pub(crate) fn fs(&self) -> Result<(PathRef, PathRef, u32)> {
+        // SAFETY: the task is valid and referenced by `self`.
+        unsafe { PathRef::task_fs(self.as_ptr()) }
     }
 
     /// How many times the task has exec'd (`self_exec_id`).

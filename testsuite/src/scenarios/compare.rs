@@ -1,4 +1,6 @@
-//! Comparing an image with the truth: rows against /proc, the saved state of each task against its maps, memory and registers, and the views of a tree before and after a restart.
+//! Comparing an image with the truth: rows against /proc, the saved state of
+//! each task against its maps, memory and registers, and the views of a tree
+//! before and after a restart.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Calls that must fail: each errno of checkpoint(2) and restart(2) with its cause, and nothing written or left behind.
+//! Calls that must fail: each errno of checkpoint(2) and restart(2) with its
+//! cause, and nothing written or left behind.
 
 use super::*;
 

@@ -136,6 +136,45 @@ pub(crate) fn rewrite(
     Ok(out)
 }
 
+/// `img` with every object record (open file, pipe, shared memory and its
+/// pages) moved to right after the forest rows, in their order: still a
+/// valid image, each object before the first record that names it, but
+/// one the kernel never writes (it writes each object where it first
+/// meets it). Restart must handle object records wherever they are.
+pub(crate) fn objects_first(img: &[u8]) -> Result<Vec<u8>> {
+    let (mut head, mut objects, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    for rec in RawRecords::new(img) {
+        let rec = rec.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let kind = RecordType::from_u32(rec.kind).context("unknown record type")?;
+        let to = match kind {
+            RecordType::Tail => break,
+            k if k.is_object() => &mut objects,
+            RecordType::Header | RecordType::Forest | RecordType::Task => &mut head,
+            _ => &mut rest,
+        };
+        to.push((kind, rec.payload));
+    }
+    if objects.is_empty() {
+        bail!("the image has no object record to move");
+    }
+    let mut out = Vec::with_capacity(img.len());
+    let mut n = 0u32;
+    for (kind, payload) in head.into_iter().chain(objects).chain(rest) {
+        out.extend_from_slice(&ckpt_image::record_header(kind, payload.len() as u32));
+        out.extend_from_slice(payload);
+        out.resize(out.len() + ckpt_image::padding(payload.len()), 0);
+        n += 1;
+    }
+    let t = Tail {
+        nr_records: n,
+        bytes: out.len() as u64,
+    }
+    .encode();
+    out.extend_from_slice(&ckpt_image::record_header(RecordType::Tail, t.len() as u32));
+    out.extend_from_slice(&t);
+    Ok(out)
+}
+
 /// `img` with its first reopened file (a regular file or a character
 /// device) moved to `path`, as a regular file; `None` if it has none.
 pub(crate) fn with_first_file_at(img: &[u8], path: &[u8]) -> Result<Option<Vec<u8>>> {

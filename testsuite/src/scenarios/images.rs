@@ -437,6 +437,14 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
         "ran and exited 0",
         short(&attempt(pid, &good)?),
     );
+    // Object records are handled wherever they appear: the same image with
+    // its open files moved before the task's first record restarts too.
+    let first = super::hostile::objects_first(&good)?;
+    c.eq(
+        "the image with its objects moved before the task restarts too",
+        "ran and exited 0",
+        short(&attempt(pid, &first)?),
+    );
     drop(w);
     Ok(c.0)
 }

@@ -1,4 +1,5 @@
-//! The kernel log as scenarios read it: kernel-ckpt's own lines after a marker, outside the rate limit's window.
+//! The kernel log as scenarios read it: kernel-ckpt's own lines after a marker,
+//! outside the rate limit's window.
 
 use super::*;
 

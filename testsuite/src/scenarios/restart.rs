@@ -1,4 +1,5 @@
-//! Restart scenarios: a workload is saved, killed and restarted from its image, and must go on as it was.
+//! Restart scenarios: a workload is saved, killed and restarted from its image,
+//! and must go on as it was.
 
 use super::*;
 

@@ -832,6 +832,14 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
             true,
             restart_with(&good)?,
         );
+        // Object records are restored wherever they appear: moved before
+        // the first task, the root's turn creates every pipe and open file
+        // of the tree, and the later tasks take theirs from the table.
+        c.eq(
+            format!("{kind}: the image with its objects moved before the first task restarts"),
+            true,
+            restart_with(&super::hostile::objects_first(&good)?)?,
+        );
         let _ = fs::remove_file(&bad);
     }
     eprintln!(

@@ -1,4 +1,5 @@
-//! Signals, timers and interrupted calls: handlers, masks, altstacks, pending signals, itimers, nanosleep, futex waits, sigsuspend.
+//! Signals, timers and interrupted calls: handlers, masks, altstacks, pending
+//! signals, itimers, nanosleep, futex waits, sigsuspend.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! Per-task state: FPU registers, the vdso clock, rseq, robust lists, limits, credentials and capabilities.
+//! Per-task state: FPU registers, the vdso clock, rseq, robust lists, limits,
+//! credentials and capabilities.
 
 use super::*;
 

@@ -28,6 +28,7 @@ mod sys;
 
 pub use checkpoint::{checkpoint, CheckpointOptions};
 pub use error::{CheckpointError, RestartFailure};
-pub use restart::{restart, RestartInput, RestartOptions, RestartOutcome};
+pub use restart::{restart, RestartInput};
+pub use restore::{RestartOptions, RestartOutcome};
 pub use run::{run, run_with, RunOptions};
 pub use sys::{kernel_has_checkpoint, sys_checkpoint, sys_restart, sys_restart_raw};

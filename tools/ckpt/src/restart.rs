@@ -12,9 +12,12 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 
 use crate::cgroup::rel;
-use crate::restore::{self, await_restore, close, marker_for, restore_self};
+use crate::restore::{
+    self, await_restore, close, marker_for, restore_self, wait_exit_code, RestartOptions,
+    RestartOutcome,
+};
 use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
-use crate::{cgroup, kernel_has_checkpoint, CheckpointError, RestartFailure};
+use crate::{cgroup, CheckpointError, RestartFailure};
 
 /// Where [`restart`] reads the image.
 pub enum RestartInput {
@@ -63,30 +66,6 @@ impl Drop for Mapping {
         // SAFETY: unmaps exactly what `new` mapped.
         let _ = unsafe { nix::sys::mman::munmap(self.ptr, self.len) };
     }
-}
-
-/// What [`restart`] does around the system call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RestartOptions<'a> {
-    /// Name of the job cgroup to restart into (default `restart-PID`).
-    pub name: Option<&'a str>,
-    /// Return once `restart(2)` has succeeded instead of waiting for the
-    /// process (a failure is returned as without `detach`).
-    pub detach: bool,
-    /// Restart in a new pid namespace (its init is a small `ckpt` process
-    /// that waits for the restarted one), for when the pid is taken here.
-    pub pidns: bool,
-}
-
-/// How a restarted process ended (or that it was left running).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RestartOutcome {
-    /// It exited with this status.
-    Exited(i32),
-    /// A signal killed it.
-    Signaled(i32),
-    /// `detach`: it runs with this pid.
-    Detached(i32),
 }
 
 /// Lets this process hold as many open files as its hard limit allows.
@@ -329,32 +308,4 @@ fn namespace_init(f: &File, pid: i32, marker: &CStr, verdict: RawFd) -> ! {
     };
     // SAFETY: leave without running the parent's exit handlers.
     unsafe { nix::libc::_exit(code) }
-}
-
-/// Waits for `child`, reaping any other child meanwhile; its exit status,
-/// or 128 + the signal that killed it.
-pub(crate) fn wait_exit_code(child: i32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == child => return code,
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == child => return 128 + sig as i32,
-            Ok(_) | Err(Errno::EINTR) => continue,
-            Err(_) => return 125,
-        }
-    }
-}
-
-/// A sentence for an errno of `restart(2)`.
-pub(crate) fn restart_error(errno: Errno, pid: i32) -> String {
-    match errno {
-        Errno::ENOSYS if kernel_has_checkpoint() => "restart(2) refused this call".to_owned(),
-        Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel (`cargo xtask run`)".to_owned(),
-        Errno::EINVAL => "the kernel rejected the image (the kernel log names the record): check it with `ckpt inspect`".to_owned(),
-        Errno::ESRCH => format!("the image is not of pid {pid}"),
-        Errno::ENOENT => "a file the process had open or mapped, or its working directory, is gone (the kernel log names it)".to_owned(),
-        Errno::EOPNOTSUPP => "the process has open files kernel-ckpt cannot restore yet (pipes, sockets, …; the kernel log names them)".to_owned(),
-        Errno::ETIMEDOUT => "a task of the tree did not call restart(2) within 10 s (it died or hangs; the kernel log names it): restart the image again".to_owned(),
-        _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
-    }
 }

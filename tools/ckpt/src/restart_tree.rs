@@ -23,8 +23,7 @@ use nix::libc;
 use crate::cgroup::rel;
 use crate::forest::{self, Plan};
 use crate::mktree::{self, BuildOptions, LiveEnd};
-use crate::restart::{restart_error, wait_exit_code};
-use crate::restore::{self, close, reap};
+use crate::restore::{self, close, reap, restart_error, wait_exit_code};
 use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
 use crate::{cgroup, CheckpointError, RestartFailure, RestartOptions, RestartOutcome};
 

@@ -1,4 +1,5 @@
-//! Step 4: `.config` = tinyconfig + the fragments, checked on every run for options the fragments set that did not stick.
+//! Step 4: `.config` = tinyconfig + the fragments, checked on every run for
+//! options the fragments set that did not stick.
 
 use super::*;
 

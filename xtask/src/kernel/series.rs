@@ -1,4 +1,5 @@
-//! Step 2: branch `kckpt` = `ckpt-base` + `linux-patch/*.patch`, re-applied only when the series changed, with unchanged files keeping their mtimes.
+//! Step 2: branch `kckpt` = `ckpt-base` + `linux-patch/*.patch`, re-applied
+//! only when the series changed, with unchanged files keeping their mtimes.
 
 use super::*;
 
@@ -217,7 +218,7 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
-    format_patch::export(ctx, &dir)?;
+    export(ctx, &dir)?;
     let exported = fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect::<Vec<_>>();
@@ -228,4 +229,19 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
         });
     fs::remove_dir_all(&dir)?;
     Ok(same)
+}
+
+/// `git format-patch ckpt-base..kckpt` into `dir`, in the one format the
+/// series is kept in (no signature, zero commit ids: stable across re-applies).
+pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
+    let sh = &ctx.sh;
+    let src = ctx.kernel_src();
+    cmd!(
+        sh,
+        "git -C {src} format-patch -q --no-signature --zero-commit -o {dir} ckpt-base..kckpt"
+    )
+    .quiet()
+    .run()
+    .context("git format-patch failed")?;
+    Ok(())
 }

@@ -1,4 +1,6 @@
-//! Steps 1 and 3: the kernel tree (Debian's tarball or a git checkout, as a git repository tagged `ckpt-base`) and the `kernel/ckpt` symlink to this repository's crate.
+//! Steps 1 and 3: the kernel tree (Debian's tarball or a git checkout, as a git
+//! repository tagged `ckpt-base`) and the `kernel/ckpt` symlink to this
+//! repository's crate.
 
 use super::*;
 

@@ -15,8 +15,6 @@ use std::fmt::Write as _;
 
 use ckpt_image::*;
 
-use crate::seeds::ALL_TYPES;
-
 /// Reusable buffers.
 #[derive(Default)]
 pub struct Scratch {
@@ -31,13 +29,13 @@ pub struct Outcome {
     pub result: Result<(), DecodeError>,
     /// Items decoded before the end or the error.
     pub items: u32,
-    /// Items decoded, by record type (index in [`ALL_TYPES`]).
-    pub by_type: [u32; ALL_TYPES.len()],
+    /// Items decoded, by record type (index in [`RecordType::ALL`]).
+    pub by_type: [u32; RecordType::ALL.len()],
 }
 
-/// Index of a record type in [`ALL_TYPES`].
+/// Index of a record type in [`RecordType::ALL`].
 pub fn type_index(t: RecordType) -> usize {
-    ALL_TYPES.iter().position(|&k| k == t).unwrap_or(0)
+    RecordType::ALL.iter().position(|&k| k == t).unwrap_or(0)
 }
 
 /// The record type an item is decoded from.
@@ -235,7 +233,7 @@ fn exercise_error(e: &DecodeError, len: usize, text: &mut String) {
 /// The whole-buffer reader.
 fn whole(
     buf: &[u8],
-    by_type: &mut [u32; ALL_TYPES.len()],
+    by_type: &mut [u32; RecordType::ALL.len()],
     scratch: &mut Scratch,
 ) -> (u32, Result<(), DecodeError>) {
     let mut reader = ImageDecoder::new(buf);
@@ -369,7 +367,7 @@ fn raw(buf: &[u8]) {
 
 /// Runs every decoder over `buf`; panics if any of them misbehaves.
 pub fn check(buf: &[u8], scratch: &mut Scratch) -> Outcome {
-    let mut by_type = [0u32; ALL_TYPES.len()];
+    let mut by_type = [0u32; RecordType::ALL.len()];
     raw(buf);
     let (items, result) = whole(buf, &mut by_type, scratch);
     let (items2, result2) = streamed(buf, scratch);
