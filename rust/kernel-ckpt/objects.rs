@@ -26,6 +26,7 @@
 //! | open file   | `open_file.rs` | `file`                  |
 //! | pipe        | `pipe.rs`      | `pipe`                  |
 //! | shared mem. | `shmem.rs`     | `shmem`, `shmem-pages`  |
+//! | eventfd     | `eventfd.rs`   | `eventfd`               |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -35,11 +36,11 @@
 //! are restored with the credentials in force there: the task's own while
 //! its process part is read, the caller's elsewhere.
 
-use crate::image::{ObjId, ObjRecord};
-use crate::objhash::{ObjHash, ObjTable};
-use crate::wrap::file::FileRef;
-use crate::writer::ImageWriter;
-use crate::{open_file, pipe, shmem};
+use crate::image::ObjRecord;
+#[cfg(doc)]
+use crate::objhash::{Obj, ObjOps};
+use crate::objhash::ObjTable;
+use crate::{eventfd, open_file, pipe, shmem};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -49,5 +50,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Pipe(p, data) => pipe::restore(objs, &p, data),
         ObjRecord::Shmem(s) => shmem::restore(objs, &s),
         ObjRecord::ShmemPages(h, data) => shmem::restore_pages(objs, &h, data),
+        ObjRecord::Eventfd(e) => eventfd::restore(objs, &e),
     }
 }

@@ -64,6 +64,8 @@ pub(crate) enum Obj {
     },
     /// A new shmem file, mapped by every VMA that refers to it.
     Shmem(FileRef),
+    /// A new eventfd's file until its file record takes it.
+    Eventfd(Option<FileRef>),
 }
 
 impl Obj {
@@ -72,6 +74,7 @@ impl Obj {
     pub(crate) fn files(&self) -> usize {
         match self {
             Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
+            Obj::Eventfd(f) => usize::from(f.is_some()),
             Obj::File(_) | Obj::Shmem(_) => 1,
         }
     }
@@ -218,6 +221,24 @@ impl ObjTable {
                 Err(EINVAL)
             }
         }
+    }
+
+    /// Takes the file of the eventfd with id `id` for its file record.
+    pub(crate) fn take_eventfd(&mut self, id: ObjId) -> Result<FileRef> {
+        let file = match self.get_mut(id)? {
+            Obj::Eventfd(f) => f.take(),
+            _ => {
+                ckpt_err!("restart: object {} is not an eventfd\n", id);
+                return Err(EINVAL);
+            }
+        };
+        let file = file.ok_or_else(|| {
+            ckpt_err!("restart: eventfd {} has two open files\n", id);
+            EINVAL
+        })?;
+        // The file moves to a file object, which counts it again.
+        self.files = self.files.saturating_sub(1);
+        Ok(file)
     }
 
     /// Takes one end of the pipe with id `id` for its file record.

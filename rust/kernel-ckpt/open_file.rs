@@ -17,9 +17,10 @@
 //! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
 //! not write.
 
+use crate::eventfd::{self, Eventfd};
 use crate::image::{
-    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_FIFO, FILE_OTHER, FILE_PIPE,
-    FILE_REG, FILE_SOCK,
+    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EVENTFD, FILE_FIFO,
+    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
@@ -59,8 +60,9 @@ pub(crate) struct OpenFile;
 /// What a file record needs of the objects it names.
 pub(crate) struct FileDeps {
     kind: u32,
-    /// The pipe of a pipe end, 0 for other files.
-    pipe: ObjId,
+    /// The object the file is of (a pipe end's pipe, an eventfd), 0 for
+    /// files reopened by path.
+    obj: ObjId,
 }
 
 impl ObjOps for OpenFile {
@@ -71,18 +73,24 @@ impl ObjOps for OpenFile {
         file.as_ptr() as usize
     }
 
-    /// A pipe end's pipe.
+    /// A pipe end's pipe, an eventfd's context.
     fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<FileDeps> {
-        match pipe::anon_pipe_of(file) {
-            Some(p) => Ok(FileDeps {
+        if let Some(p) = pipe::anon_pipe_of(file) {
+            return Ok(FileDeps {
                 kind: FILE_PIPE,
-                pipe: objs.id_of::<Pipe>(w, p)?,
-            }),
-            None => Ok(FileDeps {
-                kind: kind_of(file.mode()),
-                pipe: 0,
-            }),
+                obj: objs.id_of::<Pipe>(w, p)?,
+            });
         }
+        if eventfd::is_eventfd(file) {
+            return Ok(FileDeps {
+                kind: FILE_EVENTFD,
+                obj: objs.id_of::<Eventfd>(w, file.clone_ref())?,
+            });
+        }
+        Ok(FileDeps {
+            kind: kind_of(file.mode()),
+            obj: 0,
+        })
     }
 
     /// The file record: open flags, position, kind, path.
@@ -106,7 +114,7 @@ impl ObjOps for OpenFile {
                 0
             },
             pos: pos.max(0),
-            pipe: deps.pipe,
+            obj: deps.obj,
             path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
         };
         w.record_parts(RecordType::File, &[&rec.encode(), &path])
@@ -118,8 +126,8 @@ impl ObjOps for OpenFile {
 }
 
 /// Restart: opens the file of a file record (before the point of no
-/// return): a pipe end from its pipe, anything else reopened by path and
-/// seeked.
+/// return): a pipe end from its pipe, an eventfd's file from its eventfd,
+/// anything else reopened by path and seeked.
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
     if rec.flags & FILE_DELETED != 0 {
@@ -136,10 +144,20 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                     return Err(EINVAL);
                 }
             };
-            let f = objs.take_pipe_end(rec.pipe, write)?;
+            let f = objs.take_pipe_end(rec.obj, write)?;
             if rec.f_flags & bindings::O_NONBLOCK != 0 {
                 f.set_flags(bindings::O_NONBLOCK, true);
             }
+            f
+        }
+        FILE_EVENTFD => {
+            // Made with the flags of its creation; fcntl(F_SETFL) may have
+            // changed O_NONBLOCK since.
+            let f = objs.take_eventfd(rec.obj)?;
+            f.set_flags(
+                bindings::O_NONBLOCK,
+                rec.f_flags & bindings::O_NONBLOCK != 0,
+            );
             f
         }
         FILE_REG | FILE_CHR | FILE_DIR => {

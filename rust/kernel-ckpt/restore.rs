@@ -324,7 +324,11 @@ pub(crate) fn restore_current(
             }
             Item::TaskEnd => break,
             // The reader restores object records itself.
-            Item::File(..) | Item::Pipe(..) | Item::Shmem(..) | Item::ShmemPages(..) => {
+            Item::File(..)
+            | Item::Pipe(..)
+            | Item::Shmem(..)
+            | Item::ShmemPages(..)
+            | Item::Eventfd(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

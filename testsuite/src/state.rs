@@ -48,6 +48,9 @@ pub struct OpenFd {
     /// class share one open file (kcmp(2) `KCMP_FILE`). Classes are
     /// numbered in the order they were found; compare them as partitions.
     pub file: u32,
+    /// The lines of /proc/PID/fdinfo/N that show the state of the file's
+    /// kind (an eventfd's count and mode), joined; empty for other files.
+    pub kind_state: String,
 }
 
 /// A process tree's observable state.
@@ -501,6 +504,7 @@ mod tests {
 
     fn fd(pid: i32, fd: i32, target: &str, object: u64, file: u32) -> OpenFd {
         OpenFd {
+            kind_state: String::new(),
             pid,
             fd,
             target: target.into(),

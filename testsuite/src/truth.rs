@@ -188,8 +188,13 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
         } else {
             f.target
         };
+        let state = if f.kind_state.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", f.kind_state)
+        };
         out.push(format!(
-            "fd {} {target} flags {} pos {}",
+            "fd {} {target} flags {} pos {}{state}",
             f.fd, f.flags, f.pos
         ));
     }
@@ -246,6 +251,14 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
             .parse()
             .with_context(|| format!("pos of /proc/{pid}/fdinfo/{fd}"))?;
         let flags = field("flags:")?;
+        // What the kind's own fdinfo lines say (the ids they show are
+        // allocated anew at restart and left out).
+        let kind_state = info
+            .lines()
+            .filter(|l| l.starts_with("eventfd-count:") || l.starts_with("eventfd-semaphore:"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(", ");
         let meta = fs::metadata(&link).with_context(|| format!("stat of {link}"))?;
         out.push(OpenFd {
             pid,
@@ -255,6 +268,7 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
             pos,
             object: (meta.dev(), meta.ino()),
             file: 0,
+            kind_state,
         });
     }
     Ok(())

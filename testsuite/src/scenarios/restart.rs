@@ -99,6 +99,19 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             0,
             out.status.code().unwrap_or(-1),
         );
+        if !out.status.success() {
+            // Nothing was killed and nothing will run again: say why now
+            // rather than wait for a restart that cannot come.
+            c.eq(
+                "ckpt checkpoint's message",
+                "",
+                String::from_utf8_lossy(&out.stderr).trim(),
+            );
+            return Ok(ScenarioResult {
+                checks: c.0,
+                ..Default::default()
+            });
+        }
         let t_ckpt = t.elapsed();
         let _ = waitpid(Pid::from_raw(pid), None);
         let t = Instant::now();
@@ -155,7 +168,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     let blocked_in = match kind {
         "sleeper" => Some(("pause(2)", "34")),
         "futex_wait" => Some(("futex(2)", "202")),
-        "pipe_check" => Some(("read(2)", "0")),
+        "pipe_check" | "eventfd_check" => Some(("read(2)", "0")),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
         _ => None,
     };
@@ -177,15 +190,15 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("?"),
         );
-        if kind == "pipe_check" || kind == "sigsuspend_check" {
+        if matches!(kind, "pipe_check" | "eventfd_check" | "sigsuspend_check") {
             // Its handler wakes the call; then it checks its pipes, or its
             // signal mask.
             let _ = fs::remove_file(format!("/tmp/result-{name}"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
-            let what = if kind == "pipe_check" {
-                "the program's check of its pipes"
-            } else {
-                "the program's check of its signal mask"
+            let what = match kind {
+                "pipe_check" => "the program's check of its pipes",
+                "eventfd_check" => "the program's check of its eventfds",
+                _ => "the program's check of its signal mask",
             };
             let verdict = collect(&mut c, name, restarted, what)?;
             return Ok(ScenarioResult {

@@ -187,3 +187,103 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
         if ok { "pipes".into() } else { bad.join("; ") },
     )
 }
+
+/// The eventfd a SIGUSR1 handler writes to, waking the blocked read.
+static EVENTFD_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_eventfd(_: i32) {
+    let one = 1u64;
+    // SAFETY: write(2) is async-signal-safe; the buffer is 8 valid bytes.
+    unsafe {
+        nix::libc::write(
+            EVENTFD_WAKE.load(std::sync::atomic::Ordering::Relaxed),
+            (&one as *const u64).cast(),
+            8,
+        )
+    };
+}
+
+/// Eventfds: one in semaphore mode with a count of 5 and a second
+/// descriptor (dup) on it, one non-blocking holding a count past 32 bits,
+/// and an empty one this process is blocked reading when it is saved.
+/// After the restart a SIGUSR1 handler writes 1 to the empty one; the
+/// read returns it, and the process checks every count, the semaphore
+/// mode, the sharing of the dup and the flags.
+pub(crate) fn eventfd_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("eventfds");
+    let (_, result) = go_and_result(ready_path);
+    const BIG: u64 = 0x1_0000_0002;
+    // SAFETY: plain libc calls with valid arguments on this
+    // single-threaded process; the handler only writes 8 bytes.
+    let (sem, sem2, big, wake) = unsafe {
+        let sem = libc::eventfd(5, libc::EFD_SEMAPHORE);
+        let big = libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC);
+        let wake = libc::eventfd(0, 0);
+        if sem < 0 || big < 0 || wake < 0 {
+            bail!("eventfd failed");
+        }
+        let sem2 = libc::dup(sem);
+        if libc::write(big, (&BIG as *const u64).cast(), 8) != 8 {
+            bail!("writing the big count failed");
+        }
+        EVENTFD_WAKE.store(wake, std::sync::atomic::Ordering::Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_eventfd as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        (sem, sem2, big, wake)
+    };
+    ready(ready_path)?;
+    let read = |fd: i32| -> Option<u64> {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into a valid u64.
+        let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+        (n == 8).then_some(v)
+    };
+    let mut bad = Vec::new();
+    // Blocks until the handler (after the restart) writes 1.
+    let woke = read(wake);
+    if woke != Some(1) {
+        bad.push(format!("the blocked read gave {woke:?}"));
+    }
+    // Semaphore mode: each read takes 1, through either descriptor.
+    let sem_reads = [read(sem), read(sem2), read(sem)];
+    if sem_reads != [Some(1); 3] {
+        bad.push(format!("semaphore reads {sem_reads:?}"));
+    }
+    // SAFETY: fcntl and a non-blocking read on our own descriptors.
+    unsafe {
+        libc::fcntl(sem, libc::F_SETFL, libc::O_NONBLOCK);
+        let left = [read(sem2), read(sem2), read(sem)];
+        if left != [Some(1), Some(1), None] {
+            bad.push(format!(
+                "the semaphore held {left:?} after 3 reads (5 then)"
+            ));
+        }
+        let got = read(big);
+        if got != Some(BIG) {
+            bad.push(format!("the big count read {got:?}"));
+        }
+        if read(big).is_some() || *libc::__errno_location() != libc::EAGAIN {
+            bad.push("the emptied non-blocking eventfd did not give EAGAIN".into());
+        }
+        let flags = [sem, big, wake].map(|fd| libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK);
+        if flags != [libc::O_NONBLOCK, libc::O_NONBLOCK, 0] {
+            bad.push(format!("O_NONBLOCK of the three: {flags:?}"));
+        }
+        if libc::fcntl(big, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+            bad.push("the EFD_CLOEXEC descriptor lost close-on-exec".into());
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "eventfds".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

@@ -17,7 +17,7 @@ pub const KINDS: &[(&str, &str)] = &[
         "mlock_onfault",
         "has a mapping with flags restart cannot set",
     ),
-    ("eventfd", "is an anonymous-inode file"),
+    ("timerfd", "is an anonymous-inode file"),
     ("pidfd", "is a pidfd"),
     ("ns_file", "is a namespace file"),
     ("socketpair", "is a socket"),
@@ -104,8 +104,11 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "mlock2(MLOCK_ONFAULT)",
                 )?;
             }
-            "eventfd" => {
-                check(libc::eventfd(3, 0).into(), "eventfd")?;
+            "timerfd" => {
+                check(
+                    libc::timerfd_create(libc::CLOCK_MONOTONIC, 0).into(),
+                    "timerfd_create",
+                )?;
             }
             "pidfd" => {
                 check(

@@ -26,6 +26,9 @@ pub struct Image {
     pub pipes: Vec<PipeInfo>,
     /// The shared memory objects, each saved once.
     pub shmem: Vec<ShmemInfo>,
+    /// The eventfds, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub eventfds: Vec<EventfdInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -131,6 +134,17 @@ pub struct PipeInfo {
     pub bytes: u32,
 }
 
+/// One saved eventfd.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventfdInfo {
+    /// Object id.
+    pub id: u32,
+    /// The count a read returns (1 at a time in semaphore mode).
+    pub count: u64,
+    /// `EFD_SEMAPHORE`.
+    pub semaphore: bool,
+}
+
 /// One saved file descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FdInfo {
@@ -142,12 +156,15 @@ pub struct FdInfo {
     pub deleted: bool,
     /// `f_flags` (open flags), octal as in /proc/PID/fdinfo.
     pub flags: String,
-    /// `file`, `chr`, `dir`, `fifo`, `socket`, `pipe` or `other`.
+    /// `file`, `chr`, `dir`, `fifo`, `socket`, `pipe`, `eventfd` or `other`.
     pub kind: String,
     pub pos: i64,
     pub path: String,
     /// For a pipe end: the pipe's object id.
     pub pipe: Option<u32>,
+    /// For an eventfd: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eventfd: Option<u32>,
 }
 
 /// A saved memory map.
@@ -283,6 +300,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut states: Vec<StateInfo> = Vec::new();
     let mut pipes = Vec::new();
     let mut shmem = Vec::new();
+    let mut eventfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageDecoder::new(buf) {
@@ -394,6 +412,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.pages += u64::from(h.nr);
                 }
             }
+            Item::Eventfd(e) => eventfds.push(EventfdInfo {
+                id: e.id,
+                count: e.count,
+                semaphore: e.flags & ckpt_image::EFD_SEMAPHORE != 0,
+            }),
             Item::Pipe(p, _) => pipes.push(PipeInfo {
                 id: p.id,
                 capacity: p.capacity,
@@ -407,6 +430,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_FIFO => "fifo",
                     ckpt_image::FILE_SOCK => "socket",
                     ckpt_image::FILE_PIPE => "pipe",
+                    ckpt_image::FILE_EVENTFD => "eventfd",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -420,7 +444,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         kind: kind.to_owned(),
                         pos: f.pos,
                         path: String::from_utf8_lossy(path).into_owned(),
-                        pipe: (f.pipe != 0).then_some(f.pipe),
+                        pipe: (f.kind == ckpt_image::FILE_PIPE).then_some(f.obj),
+                        eventfd: (f.kind == ckpt_image::FILE_EVENTFD).then_some(f.obj),
                     },
                 );
             }
@@ -459,6 +484,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         states,
         pipes,
         shmem,
+        eventfds,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -595,6 +621,14 @@ pub fn table(img: &Image) -> String {
                     .pipe
                     .and_then(|id| img.pipes.iter().find(|p| p.id == id))
                     .map(|p| format!(" ({} of {} bytes in flight)", p.bytes, p.capacity))
+                    .or_else(|| {
+                        f.eventfd
+                            .and_then(|id| img.eventfds.iter().find(|e| e.id == id))
+                            .map(|e| {
+                                let sem = if e.semaphore { ", semaphore" } else { "" };
+                                format!(" (count {}{sem})", e.count)
+                            })
+                    })
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,

@@ -36,6 +36,8 @@ pub use order::{task_order_text, Expected, Order, OutOfOrder, Step, Times, TASK_
 // writes it.
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "eventfd.rs"]
+mod eventfd;
 #[path = "fdtable.rs"]
 mod fdtable;
 #[path = "forest.rs"]
@@ -57,6 +59,7 @@ mod task;
 #[path = "writer.rs"]
 mod writer;
 pub use checkpoint::*;
+pub use eventfd::*;
 pub use fdtable::*;
 pub use forest::*;
 pub use mm::*;
@@ -202,6 +205,8 @@ record_types! {
     Shmem = 25, "shmem";
     /// [`ShmemPagesHeader`] + pages of a shared memory object.
     ShmemPages = 26, "shmem-pages";
+    /// [`EventfdObj`]: an eventfd, written once.
+    Eventfd = 27, "eventfd";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -212,7 +217,7 @@ impl RecordType {
     /// record that names it.
     pub const fn is_object(self) -> bool {
         match self {
-            Self::File | Self::Pipe | Self::Shmem | Self::ShmemPages => true,
+            Self::File | Self::Pipe | Self::Shmem | Self::ShmemPages | Self::Eventfd => true,
             Self::Header
             | Self::Forest
             | Self::Task

@@ -18,8 +18,16 @@ pub const FILE_FIFO: u32 = 3;
 pub const FILE_SOCK: u32 = 4;
 /// File kind: anything else (anon inodes, block devices…; not restorable).
 pub const FILE_OTHER: u32 = 5;
-/// File kind: one end of an anonymous pipe ([`FileObj::pipe`] names it).
+/// File kind: one end of an anonymous pipe ([`FileObj::obj`] names it).
 pub const FILE_PIPE: u32 = 6;
+/// File kind: an eventfd ([`FileObj::obj`] names its [`EventfdObj`]).
+pub const FILE_EVENTFD: u32 = 7;
+
+/// Whether an open file of kind `kind` is the file of another object
+/// (named by [`FileObj::obj`]) rather than a file reopened by path.
+pub const fn file_has_obj(kind: u32) -> bool {
+    matches!(kind, FILE_PIPE | FILE_EVENTFD)
+}
 
 /// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
 pub const FILE_DELETED: u32 = 1;
@@ -38,8 +46,9 @@ pub struct FileObj {
     pub flags: u32,
     /// The file position.
     pub pos: i64,
-    /// For `FILE_PIPE`: the [`PipeObj`] id; else 0.
-    pub pipe: ObjId,
+    /// The object the file is of: for `FILE_PIPE` the [`PipeObj`], for
+    /// `FILE_EVENTFD` the [`EventfdObj`]; 0 for the other kinds.
+    pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
 }
@@ -47,7 +56,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_PIPE {
+        if f.kind > FILE_EVENTFD {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         if f.flags & !FILE_DELETED != 0 {
@@ -56,8 +65,8 @@ impl FileObj {
         if f.pos < 0 {
             return Err(ErrorKind::BadField("file position", f.pos));
         }
-        if (f.kind == FILE_PIPE) != (f.pipe != 0) {
-            return Err(ErrorKind::BadField("file pipe", f.pipe.into()));
+        if file_has_obj(f.kind) != (f.obj != 0) {
+            return Err(ErrorKind::BadField("file object", f.obj.into()));
         }
         if f.path_len == 0 || f.path_len > MAX_PATH_LEN {
             return Err(ErrorKind::BadField("file path length", f.path_len.into()));
@@ -72,6 +81,6 @@ layout!(FileObj {
     f_flags: u32,
     flags: u32,
     pos: i64,
-    pipe: ObjId,
+    obj: ObjId,
     path_len: u32
 });

@@ -139,6 +139,8 @@ pub enum Item<'a> {
     Shmem(ShmemObj),
     /// Contents of a shared memory object.
     ShmemPages(ShmemPagesHeader, &'a [u8]),
+    /// An eventfd object.
+    Eventfd(EventfdObj),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -167,6 +169,8 @@ pub enum ObjRecord<'a> {
     Shmem(ShmemObj),
     /// Contents of the shared memory object written last.
     ShmemPages(ShmemPagesHeader, &'a [u8]),
+    /// An eventfd.
+    Eventfd(EventfdObj),
 }
 
 impl<'a> Item<'a> {
@@ -177,6 +181,7 @@ impl<'a> Item<'a> {
             Item::Pipe(p, data) => Some(ObjRecord::Pipe(p, data)),
             Item::Shmem(s) => Some(ObjRecord::Shmem(s)),
             Item::ShmemPages(h, data) => Some(ObjRecord::ShmemPages(h, data)),
+            Item::Eventfd(e) => Some(ObjRecord::Eventfd(e)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -356,8 +361,8 @@ impl Parser {
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;
-                if f.pipe != 0 {
-                    self.check_ref("file pipe", f.pipe)?;
+                if f.obj != 0 {
+                    self.check_ref("file object", f.obj)?;
                 }
                 self.define("file id", f.id)?;
                 (Item::File(f, path), None)
@@ -386,6 +391,12 @@ impl Parser {
                     return Err(ErrorKind::BadField("shmem pages id", h.id.into()));
                 }
                 (Item::ShmemPages(h, data), None)
+            }
+            RecordType::Eventfd => {
+                exact(EventfdObj::LEN)?;
+                let e = EventfdObj::decode(p)?;
+                self.define("eventfd id", e.id)?;
+                (Item::Eventfd(e), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

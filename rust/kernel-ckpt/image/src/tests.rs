@@ -419,7 +419,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
         f_flags: 0o2001,
         flags: 0,
         pos: 42,
-        pipe: 0,
+        obj: 0,
         path_len: 8,
     }
     .encode()
@@ -448,7 +448,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
         f_flags: 0,
         flags: 0,
         pos: 0,
-        pipe: 2,
+        obj: 2,
         path_len: pipe_path.len() as u32,
     }
     .encode()
@@ -520,6 +520,7 @@ fn task_state_round_trip() {
             Item::Fd(..) => "fd",
             Item::File(..) => "file",
             Item::Pipe(..) => "pipe",
+            Item::Eventfd(..) => "eventfd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -584,7 +585,7 @@ fn task_state_round_trip() {
     let Some(Item::File(f, _)) = items.get(19) else {
         panic!()
     };
-    assert_eq!((f.id, f.kind, f.pipe), (3, FILE_PIPE, 2));
+    assert_eq!((f.id, f.kind, f.obj), (3, FILE_PIPE, 2));
     let Some(Item::Fd(f)) = items.get(21) else {
         panic!()
     };
@@ -745,7 +746,7 @@ fn task_state_violations_are_rejected() {
     });
     assert_eq!(
         decode(&img).unwrap_err().kind,
-        ErrorKind::BadField("file pipe", 9)
+        ErrorKind::BadField("file object", 9)
     );
     // Registers missing.
     let img = encode_full(|r| {

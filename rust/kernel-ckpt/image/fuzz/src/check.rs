@@ -54,6 +54,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Mm(..) => RecordType::Mm,
         Item::Vma(..) => RecordType::Vma,
         Item::Shmem(_) => RecordType::Shmem,
+        Item::Eventfd(_) => RecordType::Eventfd,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -118,6 +119,7 @@ fn exercise(item: &Item<'_>) {
             assert!(v.start % page == 0 && v.end % page == 0);
         }
         Item::Shmem(s) => assert!(s.size > 0 && s.size % page == 0),
+        Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::ShmemPages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD);
@@ -131,7 +133,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PIPE);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_EVENTFD);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -183,6 +185,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(path);
         }
         Item::Shmem(s) => out.extend_from_slice(&s.encode()),
+        Item::Eventfd(e) => out.extend_from_slice(&e.encode()),
         Item::ShmemPages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

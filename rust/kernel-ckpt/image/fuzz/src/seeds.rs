@@ -241,7 +241,7 @@ fn files(b: &mut Builder, nr_fds: u32, cwd: &[u8]) {
     b.rec(RecordType::Files, &[&h.encode(), cwd, b"/"]);
 }
 
-fn file(b: &mut Builder, id: ObjId, kind: u32, pipe: ObjId, path: &[u8]) {
+fn file(b: &mut Builder, id: ObjId, kind: u32, obj: ObjId, path: &[u8]) {
     let f = FileObj {
         id,
         kind,
@@ -252,7 +252,7 @@ fn file(b: &mut Builder, id: ObjId, kind: u32, pipe: ObjId, path: &[u8]) {
             0
         },
         pos: if kind == FILE_REG { 42 } else { 0 },
-        pipe,
+        obj,
         path_len: path.len() as u32,
     };
     b.rec(RecordType::File, &[&f.encode(), path]);
@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 5, b"/tmp/work");
+    files(&mut b, 6, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -368,6 +368,14 @@ fn every_record() -> Vec<Rec> {
     fd(&mut b, 3, 5, true);
     file(&mut b, 6, FILE_REG, 0, b"/tmp/gone (deleted)");
     fd(&mut b, 7, 6, false);
+    let e = EventfdObj {
+        id: 7,
+        flags: EFD_SEMAPHORE | EFD_NONBLOCK,
+        count: 3,
+    };
+    b.rec(RecordType::Eventfd, &[&e.encode()]);
+    file(&mut b, 8, FILE_EVENTFD, 7, b"anon_inode:[eventfd]");
+    fd(&mut b, 9, 8, true);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
