@@ -21,6 +21,9 @@ use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
+/// The kind's name in the object table and the log.
+pub(crate) const KIND: &str = "eventfd";
+
 /// Whether `file` is an eventfd.
 pub(crate) fn is_eventfd(file: &FileRef) -> bool {
     // SAFETY: the file is referenced; the helper compares its f_op.
@@ -69,5 +72,11 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &EventfdObj) -> Result {
     })?;
     // SAFETY: a non-error result carries a reference, owned from here.
     let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
-    objs.add(rec.id, Obj::Eventfd(Some(file)))
+    objs.add(
+        rec.id,
+        Obj::Made {
+            file: Some(file),
+            what: KIND,
+        },
+    )
 }

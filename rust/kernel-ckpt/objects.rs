@@ -27,6 +27,7 @@
 //! | pipe        | `pipe.rs`      | `pipe`                  |
 //! | shared mem. | `shmem.rs`     | `shmem`, `shmem-pages`  |
 //! | eventfd     | `eventfd.rs`   | `eventfd`               |
+//! | signalfd    | `signalfd.rs`  | `signalfd`              |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -37,10 +38,10 @@
 //! its process part is read, the caller's elsewhere.
 
 use crate::image::ObjRecord;
+use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::objhash::ObjTable;
-use crate::{eventfd, open_file, pipe, shmem};
+use crate::{eventfd, open_file, pipe, shmem, signalfd};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -51,5 +52,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Shmem(s) => shmem::restore(objs, &s),
         ObjRecord::ShmemPages(h, data) => shmem::restore_pages(objs, &h, data),
         ObjRecord::Eventfd(e) => eventfd::restore(objs, &e),
+        ObjRecord::Signalfd(s) => signalfd::restore(objs, &s),
     }
 }

@@ -64,8 +64,13 @@ pub(crate) enum Obj {
     },
     /// A new shmem file, mapped by every VMA that refers to it.
     Shmem(FileRef),
-    /// A new eventfd's file until its file record takes it.
-    Eventfd(Option<FileRef>),
+    /// The file of an object that is one file (an eventfd, a signalfd),
+    /// made anew by its record, until its file record takes it; `what`
+    /// names the kind for the log.
+    Made {
+        file: Option<FileRef>,
+        what: &'static str,
+    },
 }
 
 impl Obj {
@@ -74,7 +79,7 @@ impl Obj {
     pub(crate) fn files(&self) -> usize {
         match self {
             Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
-            Obj::Eventfd(f) => usize::from(f.is_some()),
+            Obj::Made { file, .. } => usize::from(file.is_some()),
             Obj::File(_) | Obj::Shmem(_) => 1,
         }
     }
@@ -223,17 +228,18 @@ impl ObjTable {
         }
     }
 
-    /// Takes the file of the eventfd with id `id` for its file record.
-    pub(crate) fn take_eventfd(&mut self, id: ObjId) -> Result<FileRef> {
+    /// Takes the file of object `id`, an object of kind `kind` that is one
+    /// file (an eventfd, a signalfd), for its file record.
+    pub(crate) fn take_made(&mut self, id: ObjId, kind: &str) -> Result<FileRef> {
         let file = match self.get_mut(id)? {
-            Obj::Eventfd(f) => f.take(),
+            Obj::Made { file, what } if *what == kind => file.take(),
             _ => {
-                ckpt_err!("restart: object {} is not an eventfd\n", id);
+                ckpt_err!("restart: object {} is not a {}\n", id, kind);
                 return Err(EINVAL);
             }
         };
         let file = file.ok_or_else(|| {
-            ckpt_err!("restart: eventfd {} has two open files\n", id);
+            ckpt_err!("restart: {} {} has two open files\n", kind, id);
             EINVAL
         })?;
         // The file moves to a file object, which counts it again.

@@ -20,10 +20,11 @@
 use crate::eventfd::{self, Eventfd};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EVENTFD, FILE_FIFO,
-    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SOCK,
+    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
+use crate::signalfd::{self, Signalfd};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
@@ -73,7 +74,7 @@ impl ObjOps for OpenFile {
         file.as_ptr() as usize
     }
 
-    /// A pipe end's pipe, an eventfd's context.
+    /// A pipe end's pipe, an eventfd's or signalfd's context.
     fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<FileDeps> {
         if let Some(p) = pipe::anon_pipe_of(file) {
             return Ok(FileDeps {
@@ -85,6 +86,12 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_EVENTFD,
                 obj: objs.id_of::<Eventfd>(w, file.clone_ref())?,
+            });
+        }
+        if signalfd::is_signalfd(file) {
+            return Ok(FileDeps {
+                kind: FILE_SIGNALFD,
+                obj: objs.id_of::<Signalfd>(w, file.clone_ref())?,
             });
         }
         Ok(FileDeps {
@@ -150,10 +157,15 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             }
             f
         }
-        FILE_EVENTFD => {
+        FILE_EVENTFD | FILE_SIGNALFD => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
-            let f = objs.take_eventfd(rec.obj)?;
+            let kind = if rec.kind == FILE_EVENTFD {
+                eventfd::KIND
+            } else {
+                signalfd::KIND
+            };
+            let f = objs.take_made(rec.obj, kind)?;
             f.set_flags(
                 bindings::O_NONBLOCK,
                 rec.f_flags & bindings::O_NONBLOCK != 0,

@@ -328,7 +328,8 @@ pub(crate) fn restore_current(
             | Item::Pipe(..)
             | Item::Shmem(..)
             | Item::ShmemPages(..)
-            | Item::Eventfd(..) => {
+            | Item::Eventfd(..)
+            | Item::Signalfd(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -53,6 +53,7 @@ macro_rules! with_scenarios {
             restart_in_futex_wait,
             restart_pipes,
             restart_eventfd,
+            restart_signalfd,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

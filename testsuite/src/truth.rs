@@ -255,7 +255,11 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
         // allocated anew at restart and left out).
         let kind_state = info
             .lines()
-            .filter(|l| l.starts_with("eventfd-count:") || l.starts_with("eventfd-semaphore:"))
+            .filter(|l| {
+                ["eventfd-count:", "eventfd-semaphore:", "sigmask:"]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()
             .join(", ");

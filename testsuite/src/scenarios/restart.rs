@@ -168,7 +168,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     let blocked_in = match kind {
         "sleeper" => Some(("pause(2)", "34")),
         "futex_wait" => Some(("futex(2)", "202")),
-        "pipe_check" | "eventfd_check" => Some(("read(2)", "0")),
+        "pipe_check" | "eventfd_check" | "signalfd_check" => Some(("read(2)", "0")),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
         _ => None,
     };
@@ -190,7 +190,10 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("?"),
         );
-        if matches!(kind, "pipe_check" | "eventfd_check" | "sigsuspend_check") {
+        if matches!(
+            kind,
+            "pipe_check" | "eventfd_check" | "signalfd_check" | "sigsuspend_check"
+        ) {
             // Its handler wakes the call; then it checks its pipes, or its
             // signal mask.
             let _ = fs::remove_file(format!("/tmp/result-{name}"));
@@ -198,6 +201,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             let what = match kind {
                 "pipe_check" => "the program's check of its pipes",
                 "eventfd_check" => "the program's check of its eventfds",
+                "signalfd_check" => "the program's check of its signalfds",
                 _ => "the program's check of its signal mask",
             };
             let verdict = collect(&mut c, name, restarted, what)?;

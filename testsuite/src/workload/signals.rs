@@ -287,3 +287,87 @@ pub(crate) fn sigsuspend_check(ready_path: &Path) -> Result<()> {
         format!("mask after sigsuspend (TERM HUP USR1 USR2 INT blocked): {got:?}"),
     )
 }
+
+/// Signalfds: SIGUSR1 and SIGUSR2 blocked, a blocking signalfd for
+/// SIGUSR1 this process is reading when it is saved, and a non-blocking
+/// one (close-on-exec) for SIGUSR2 with a SIGUSR2 already pending. After
+/// the restart the scenario sends SIGUSR1: the read returns it; then the
+/// pending SIGUSR2 is read from the other signalfd, which is empty after
+/// that (EAGAIN), and the masks and flags are checked.
+pub(crate) fn signalfd_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("signalfds");
+    let (_, result) = go_and_result(ready_path);
+    // SAFETY: plain libc calls with valid arguments on this
+    // single-threaded process.
+    let (wait_fd, nb_fd) = unsafe {
+        let mut both: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut both);
+        libc::sigaddset(&mut both, libc::SIGUSR1);
+        libc::sigaddset(&mut both, libc::SIGUSR2);
+        libc::sigprocmask(libc::SIG_BLOCK, &both, std::ptr::null_mut());
+        let mut one: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut one);
+        libc::sigaddset(&mut one, libc::SIGUSR1);
+        let wait_fd = libc::signalfd(-1, &one, 0);
+        libc::sigemptyset(&mut one);
+        libc::sigaddset(&mut one, libc::SIGUSR2);
+        let nb_fd = libc::signalfd(-1, &one, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if wait_fd < 0 || nb_fd < 0 {
+            bail!("signalfd failed");
+        }
+        libc::kill(libc::getpid(), libc::SIGUSR2);
+        (wait_fd, nb_fd)
+    };
+    ready(ready_path)?;
+    let read = |fd: i32| -> Option<u32> {
+        // SAFETY: reads one signalfd_siginfo into a zeroed struct of its size.
+        unsafe {
+            let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            let n = libc::read(fd, (&mut info as *mut libc::signalfd_siginfo).cast(), size);
+            (n == size as isize).then_some(info.ssi_signo)
+        }
+    };
+    let mut bad = Vec::new();
+    // Blocks until the scenario sends SIGUSR1 (after the restart).
+    let got = read(wait_fd);
+    if got != Some(libc::SIGUSR1 as u32) {
+        bad.push(format!("the blocked read gave {got:?}"));
+    }
+    let got = read(nb_fd);
+    if got != Some(libc::SIGUSR2 as u32) {
+        bad.push(format!("the pending SIGUSR2 read as {got:?}"));
+    }
+    // SAFETY: errno and fcntl of this process's own descriptors.
+    unsafe {
+        if read(nb_fd).is_some() || *libc::__errno_location() != libc::EAGAIN {
+            bad.push("the emptied non-blocking signalfd did not give EAGAIN".into());
+        }
+        let nb = [wait_fd, nb_fd].map(|fd| libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK);
+        if nb != [0, libc::O_NONBLOCK] {
+            bad.push(format!("O_NONBLOCK of the two: {nb:?}"));
+        }
+        if libc::fcntl(nb_fd, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+            bad.push("the SFD_CLOEXEC descriptor lost close-on-exec".into());
+        }
+        // Nothing else is pending, and the two stay blocked.
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        if libc::sigismember(&pending, libc::SIGUSR1) == 1
+            || libc::sigismember(&pending, libc::SIGUSR2) == 1
+        {
+            bad.push("a signal read through a signalfd is still pending".into());
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "signalfds".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

@@ -29,6 +29,9 @@ pub struct Image {
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
+    /// The signalfds, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signalfds: Vec<SignalfdInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -145,6 +148,15 @@ pub struct EventfdInfo {
     pub semaphore: bool,
 }
 
+/// One saved signalfd.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SignalfdInfo {
+    /// Object id.
+    pub id: u32,
+    /// The signals it reads (bit `n - 1` for signal `n`).
+    pub mask: u64,
+}
+
 /// One saved file descriptor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FdInfo {
@@ -165,6 +177,9 @@ pub struct FdInfo {
     /// For an eventfd: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eventfd: Option<u32>,
+    /// For a signalfd: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signalfd: Option<u32>,
 }
 
 /// A saved memory map.
@@ -301,6 +316,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut pipes = Vec::new();
     let mut shmem = Vec::new();
     let mut eventfds = Vec::new();
+    let mut signalfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageDecoder::new(buf) {
@@ -417,6 +433,10 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 count: e.count,
                 semaphore: e.flags & ckpt_image::EFD_SEMAPHORE != 0,
             }),
+            Item::Signalfd(sfd) => signalfds.push(SignalfdInfo {
+                id: sfd.id,
+                mask: sfd.mask,
+            }),
             Item::Pipe(p, _) => pipes.push(PipeInfo {
                 id: p.id,
                 capacity: p.capacity,
@@ -431,6 +451,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_SOCK => "socket",
                     ckpt_image::FILE_PIPE => "pipe",
                     ckpt_image::FILE_EVENTFD => "eventfd",
+                    ckpt_image::FILE_SIGNALFD => "signalfd",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -446,6 +467,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         path: String::from_utf8_lossy(path).into_owned(),
                         pipe: (f.kind == ckpt_image::FILE_PIPE).then_some(f.obj),
                         eventfd: (f.kind == ckpt_image::FILE_EVENTFD).then_some(f.obj),
+                        signalfd: (f.kind == ckpt_image::FILE_SIGNALFD).then_some(f.obj),
                     },
                 );
             }
@@ -485,6 +507,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         pipes,
         shmem,
         eventfds,
+        signalfds,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -628,6 +651,11 @@ pub fn table(img: &Image) -> String {
                                 let sem = if e.semaphore { ", semaphore" } else { "" };
                                 format!(" (count {}{sem})", e.count)
                             })
+                    })
+                    .or_else(|| {
+                        f.signalfd
+                            .and_then(|id| img.signalfds.iter().find(|s| s.id == id))
+                            .map(|s| format!(" (signals {:#x})", s.mask))
                     })
                     .unwrap_or_default();
                 let _ = writeln!(

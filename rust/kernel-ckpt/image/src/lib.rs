@@ -54,6 +54,8 @@ mod regs;
 mod shmem;
 #[path = "signal.rs"]
 mod signal;
+#[path = "signalfd.rs"]
+mod signalfd;
 #[path = "task.rs"]
 mod task;
 #[path = "writer.rs"]
@@ -68,6 +70,7 @@ pub use pipe::*;
 pub use regs::*;
 pub use shmem::*;
 pub use signal::*;
+pub use signalfd::*;
 pub use task::*;
 pub use writer::*;
 
@@ -207,6 +210,8 @@ record_types! {
     ShmemPages = 26, "shmem-pages";
     /// [`EventfdObj`]: an eventfd, written once.
     Eventfd = 27, "eventfd";
+    /// [`SignalfdObj`]: a signalfd, written once.
+    Signalfd = 28, "signalfd";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -217,7 +222,12 @@ impl RecordType {
     /// record that names it.
     pub const fn is_object(self) -> bool {
         match self {
-            Self::File | Self::Pipe | Self::Shmem | Self::ShmemPages | Self::Eventfd => true,
+            Self::File
+            | Self::Pipe
+            | Self::Shmem
+            | Self::ShmemPages
+            | Self::Eventfd
+            | Self::Signalfd => true,
             Self::Header
             | Self::Forest
             | Self::Task

@@ -22,11 +22,13 @@ pub const FILE_OTHER: u32 = 5;
 pub const FILE_PIPE: u32 = 6;
 /// File kind: an eventfd ([`FileObj::obj`] names its [`EventfdObj`]).
 pub const FILE_EVENTFD: u32 = 7;
+/// File kind: a signalfd ([`FileObj::obj`] names its [`SignalfdObj`]).
+pub const FILE_SIGNALFD: u32 = 8;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
 pub const fn file_has_obj(kind: u32) -> bool {
-    matches!(kind, FILE_PIPE | FILE_EVENTFD)
+    matches!(kind, FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD)
 }
 
 /// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
@@ -47,7 +49,8 @@ pub struct FileObj {
     /// The file position.
     pub pos: i64,
     /// The object the file is of: for `FILE_PIPE` the [`PipeObj`], for
-    /// `FILE_EVENTFD` the [`EventfdObj`]; 0 for the other kinds.
+    /// `FILE_EVENTFD` the [`EventfdObj`], for `FILE_SIGNALFD` the
+    /// [`SignalfdObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -56,7 +59,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_EVENTFD {
+        if f.kind > FILE_SIGNALFD {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         if f.flags & !FILE_DELETED != 0 {

@@ -141,6 +141,8 @@ pub enum Item<'a> {
     ShmemPages(ShmemPagesHeader, &'a [u8]),
     /// An eventfd object.
     Eventfd(EventfdObj),
+    /// A signalfd object.
+    Signalfd(SignalfdObj),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -171,6 +173,8 @@ pub enum ObjRecord<'a> {
     ShmemPages(ShmemPagesHeader, &'a [u8]),
     /// An eventfd.
     Eventfd(EventfdObj),
+    /// A signalfd.
+    Signalfd(SignalfdObj),
 }
 
 impl<'a> Item<'a> {
@@ -182,6 +186,7 @@ impl<'a> Item<'a> {
             Item::Shmem(s) => Some(ObjRecord::Shmem(s)),
             Item::ShmemPages(h, data) => Some(ObjRecord::ShmemPages(h, data)),
             Item::Eventfd(e) => Some(ObjRecord::Eventfd(e)),
+            Item::Signalfd(s) => Some(ObjRecord::Signalfd(s)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -397,6 +402,12 @@ impl Parser {
                 let e = EventfdObj::decode(p)?;
                 self.define("eventfd id", e.id)?;
                 (Item::Eventfd(e), None)
+            }
+            RecordType::Signalfd => {
+                exact(SignalfdObj::LEN)?;
+                let s = SignalfdObj::decode(p)?;
+                self.define("signalfd id", s.id)?;
+                (Item::Signalfd(s), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

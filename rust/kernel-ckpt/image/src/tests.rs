@@ -521,6 +521,7 @@ fn task_state_round_trip() {
             Item::File(..) => "file",
             Item::Pipe(..) => "pipe",
             Item::Eventfd(..) => "eventfd",
+            Item::Signalfd(..) => "signalfd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -55,6 +55,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Vma(..) => RecordType::Vma,
         Item::Shmem(_) => RecordType::Shmem,
         Item::Eventfd(_) => RecordType::Eventfd,
+        Item::Signalfd(_) => RecordType::Signalfd,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -120,6 +121,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Shmem(s) => assert!(s.size > 0 && s.size % page == 0),
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
+        Item::Signalfd(s) => assert!(s.id > 0),
         Item::ShmemPages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD);
@@ -133,7 +135,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_EVENTFD);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_SIGNALFD);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -186,6 +188,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::Shmem(s) => out.extend_from_slice(&s.encode()),
         Item::Eventfd(e) => out.extend_from_slice(&e.encode()),
+        Item::Signalfd(s) => out.extend_from_slice(&s.encode()),
         Item::ShmemPages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

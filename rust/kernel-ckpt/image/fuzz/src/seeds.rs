@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 6, b"/tmp/work");
+    files(&mut b, 7, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -376,6 +376,13 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Eventfd, &[&e.encode()]);
     file(&mut b, 8, FILE_EVENTFD, 7, b"anon_inode:[eventfd]");
     fd(&mut b, 9, 8, true);
+    let sfd = SignalfdObj {
+        id: 9,
+        mask: 1 << (10 - 1),
+    };
+    b.rec(RecordType::Signalfd, &[&sfd.encode()]);
+    file(&mut b, 10, FILE_SIGNALFD, 9, b"anon_inode:[signalfd]");
+    fd(&mut b, 10, 10, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Signalfds: the set of signals a descriptor reads.
+//!
+//! C header: [`include/linux/signalfd.h`](srctree/include/linux/signalfd.h).
+//!
+//! A signalfd is the `struct signalfd_ctx` behind one open file. It is a
+//! kind of shared object ([`Signalfd`], `objects.rs`) written once, before
+//! its open file, with its mask. The signals it reads are the task's own
+//! pending signals, saved with the task (`signal.rs`). Restart makes a new
+//! signalfd reading the saved mask, which the file record then takes.
+
+use crate::image::{ObjId, RecordType, SignalfdObj};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::wrap::file::FileRef;
+use crate::writer::ImageWriter;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// The kind's name in the object table and the log.
+pub(crate) const KIND: &str = "signalfd";
+
+/// Whether `file` is a signalfd.
+pub(crate) fn is_signalfd(file: &FileRef) -> bool {
+    // SAFETY: the file is referenced; the helper compares its f_op.
+    unsafe { bindings::ckpt_file_is_signalfd(file.as_ptr()) }
+}
+
+/// The signalfd kind of shared object.
+pub(crate) struct Signalfd;
+
+impl ObjOps for Signalfd {
+    /// The signalfd's file.
+    type Ref = FileRef;
+    type Deps = ();
+
+    fn key(file: &FileRef) -> usize {
+        file.as_ptr() as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
+        Ok(())
+    }
+
+    /// The signalfd record: its mask.
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
+        if !is_signalfd(file) {
+            return Err(EINVAL);
+        }
+        // SAFETY: the file is referenced and is a signalfd.
+        let mask = unsafe { bindings::ckpt_signalfd_mask(file.as_ptr()) };
+        w.record(RecordType::Signalfd, &SignalfdObj { id, mask }.encode())
+    }
+
+    /// Nothing of its own: its open file, which the hash holds, keeps it.
+    fn hold(_: FileRef) -> Option<FileRef> {
+        None
+    }
+}
+
+/// Restart: a new signalfd reading the saved mask, for the file record
+/// that takes it (its O_NONBLOCK is the file record's).
+pub(crate) fn restore(objs: &mut ObjTable, rec: &SignalfdObj) -> Result {
+    // SAFETY: plain values; the helper returns a referenced file or an
+    // ERR_PTR.
+    let f = kernel::error::from_err_ptr(unsafe { bindings::ckpt_signalfd_create(rec.mask, 0) })?;
+    // SAFETY: a non-error result carries a reference, owned from here.
+    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
+    objs.add(
+        rec.id,
+        Obj::Made {
+            file: Some(file),
+            what: KIND,
+        },
+    )
+}
