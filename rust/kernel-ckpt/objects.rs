@@ -28,6 +28,7 @@
 //! | shared mem. | `shmem.rs`     | `shmem`, `shmem-pages`  |
 //! | eventfd     | `eventfd.rs`   | `eventfd`               |
 //! | signalfd    | `signalfd.rs`  | `signalfd`              |
+//! | FIFO        | `fifo.rs`      | `fifo`                  |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -41,7 +42,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{eventfd, open_file, pipe, shmem, signalfd};
+use crate::{eventfd, fifo, open_file, pipe, shmem, signalfd};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -53,5 +54,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::ShmemPages(h, data) => shmem::restore_pages(objs, &h, data),
         ObjRecord::Eventfd(e) => eventfd::restore(objs, &e),
         ObjRecord::Signalfd(s) => signalfd::restore(objs, &s),
+        ObjRecord::Fifo(f, data, path) => fifo::restore(objs, &f, data, path),
     }
 }

@@ -64,6 +64,9 @@ pub(crate) enum Obj {
     },
     /// A new shmem file, mapped by every VMA that refers to it.
     Shmem(FileRef),
+    /// A FIFO opened for reading and writing, holding its pipe (and the
+    /// bytes put back in it) while its open files are reopened by path.
+    Fifo(FileRef),
     /// The file of an object that is one file (an eventfd, a signalfd),
     /// made anew by its record, until its file record takes it; `what`
     /// names the kind for the log.
@@ -80,7 +83,7 @@ impl Obj {
         match self {
             Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
             Obj::Made { file, .. } => usize::from(file.is_some()),
-            Obj::File(_) | Obj::Shmem(_) => 1,
+            Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) => 1,
         }
     }
 }
@@ -223,6 +226,17 @@ impl ObjTable {
             Obj::Shmem(f) => Ok(f),
             _ => {
                 ckpt_err!("restart: object {} is not shared memory\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The FIFO with id `id`.
+    pub(crate) fn fifo(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Fifo(f) => Ok(f),
+            _ => {
+                ckpt_err!("restart: object {} is not a FIFO\n", id);
                 Err(EINVAL)
             }
         }

@@ -12,12 +12,14 @@
 //!
 //! Restart reopens regular files, character devices and directories by
 //! path with the same flags and seeks to the saved position; a pipe end is
-//! taken from its new pipe. Named pipes, sockets and the other kinds
+//! taken from its new pipe, a named pipe reopened by path on the FIFO its
+//! object opened (`fifo.rs`). Sockets and the other kinds
 //! restart cannot open are refused at checkpoint
 //! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
 //! not write.
 
 use crate::eventfd::{self, Eventfd};
+use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EVENTFD, FILE_FIFO,
     FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
@@ -80,6 +82,12 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_PIPE,
                 obj: objs.id_of::<Pipe>(w, p)?,
+            });
+        }
+        if pipe::fifo_of(file).is_some() {
+            return Ok(FileDeps {
+                kind: FILE_FIFO,
+                obj: objs.id_of::<Fifo>(w, file.clone_ref())?,
             });
         }
         if eventfd::is_eventfd(file) {
@@ -172,10 +180,12 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             );
             f
         }
-        FILE_REG | FILE_CHR | FILE_DIR => {
+        FILE_REG | FILE_CHR | FILE_DIR | FILE_FIFO => {
             // Opened non-blocking, so that whatever is at the path now (a
             // FIFO where the image says a regular file) cannot block the
-            // open; the kind is checked before the file is used.
+            // open; the kind is checked before the file is used. A FIFO's
+            // own object holds it open for reading and writing already, so
+            // a reader or a writer finds its partner.
             let flags = (rec.f_flags & REOPEN_FLAGS) | bindings::O_NONBLOCK;
             let file = FileRef::open(path, flags as i32).inspect_err(|e| {
                 ckpt_err!(
@@ -191,6 +201,10 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                     shown,
                     mode
                 );
+                return Err(EINVAL);
+            }
+            if rec.kind == FILE_FIFO && !fifo::is_on(objs, rec.obj, &file)? {
+                ckpt_err!("restart: {} is not the FIFO the image saved\n", shown);
                 return Err(EINVAL);
             }
             if rec.f_flags & bindings::O_NONBLOCK == 0 {

@@ -34,6 +34,14 @@ pub(crate) fn anon_pipe_of(file: &FileRef) -> Option<NonNull<bindings::pipe_inod
     (magic == bindings::PIPEFS_MAGIC as usize).then_some(pipe)
 }
 
+/// The pipe behind `file` if it is a named pipe (a FIFO) rather than an
+/// anonymous one.
+pub(crate) fn fifo_of(file: &FileRef) -> Option<NonNull<bindings::pipe_inode_info>> {
+    // SAFETY: as in `anon_pipe_of`.
+    let pipe = NonNull::new(unsafe { bindings::get_pipe_info(file.as_ptr(), false) })?;
+    anon_pipe_of(file).is_none().then_some(pipe)
+}
+
 /// Holds `pipe->mutex` while it lives.
 struct PipeGuard(NonNull<bindings::pipe_inode_info>);
 
@@ -55,7 +63,7 @@ impl Drop for PipeGuard {
 
 /// Copies the bytes in flight out of `pipe` without consuming them, and
 /// its capacity in bytes.
-fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
+pub(crate) fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVVec<u8>)> {
     let mut data = KVVec::new();
     let _guard = PipeGuard::lock(pipe);
     let p = pipe.as_ptr();
@@ -157,13 +165,21 @@ fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
             FileRef::from_raw(NonNull::new(w).ok_or(EINVAL)?),
         )
     };
-    // SAFETY: the write end is a referenced pipe file; F_SETPIPE_SZ checks
-    // the size against pipe-max-size and the caller's privileges.
-    let got = unsafe { bindings::pipe_fcntl(write.as_ptr(), bindings::F_SETPIPE_SZ, rec.capacity) };
-    if got != rec.capacity as isize {
+    fill(&write, rec.capacity, data)?;
+    Ok((read, write))
+}
+
+/// Gives the empty pipe that `write` writes to `capacity` bytes and writes
+/// `data` into it (no more than `capacity`: the write does not block).
+pub(crate) fn fill(write: &FileRef, capacity: u32, data: &[u8]) -> Result {
+    // SAFETY: the file is a referenced pipe file open for writing;
+    // F_SETPIPE_SZ checks the size against pipe-max-size and the caller's
+    // privileges.
+    let got = unsafe { bindings::pipe_fcntl(write.as_ptr(), bindings::F_SETPIPE_SZ, capacity) };
+    if got != capacity as isize {
         ckpt_err!(
             "restart: cannot give a pipe {} bytes (error {})\n",
-            rec.capacity,
+            capacity,
             got
         );
         return Err(if got < 0 {
@@ -172,8 +188,5 @@ fn create(rec: &PipeObj, data: &[u8]) -> Result<(FileRef, FileRef)> {
             EINVAL
         });
     }
-    // The pipe is empty and at least `data.len()` bytes large: the write
-    // does not block.
-    PosLock::lock(write.clone_ref()).write_all(data)?;
-    Ok((read, write))
+    PosLock::lock(write.clone_ref()).write_all(data)
 }

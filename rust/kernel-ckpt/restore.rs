@@ -329,7 +329,8 @@ pub(crate) fn restore_current(
             | Item::Shmem(..)
             | Item::ShmemPages(..)
             | Item::Eventfd(..)
-            | Item::Signalfd(..) => {
+            | Item::Signalfd(..)
+            | Item::Fifo(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -54,6 +54,7 @@ macro_rules! with_scenarios {
             restart_pipes,
             restart_eventfd,
             restart_signalfd,
+            restart_fifo,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

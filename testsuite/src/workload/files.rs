@@ -287,3 +287,133 @@ pub(crate) fn eventfd_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// The writer of the FIFO a SIGUSR1 handler writes to, waking the read.
+static FIFO_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_fifo(_: i32) {
+    // SAFETY: write(2) is async-signal-safe; one valid byte.
+    unsafe {
+        nix::libc::write(
+            FIFO_WAKE.load(std::sync::atomic::Ordering::Relaxed),
+            b"x".as_ptr().cast(),
+            1,
+        )
+    };
+}
+
+/// Named pipes: FIFO A (64 KiB) holds 10,000 bytes written through one
+/// writer, with a non-blocking reader and a second writer opened on the
+/// path; FIFO B is empty and this process is blocked reading it when it is
+/// saved. After the restart a SIGUSR1 handler writes a byte into B; the
+/// read returns it, and the process checks A's bytes in order, its
+/// capacity, that both writers and the reader are on one pipe still (a
+/// byte written through the second writer comes out of the reader), and
+/// the flags.
+pub(crate) fn fifo_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("fifos");
+    let (_, result) = go_and_result(ready_path);
+    let dir = ready_path.parent().unwrap_or(Path::new("/tmp"));
+    let stem = ready_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("fifo");
+    let a = std::ffi::CString::new(format!("{}/{stem}-fifo-a", dir.display()))?;
+    let b = std::ffi::CString::new(format!("{}/{stem}-fifo-b", dir.display()))?;
+    // SAFETY: plain libc calls with valid NUL-terminated paths and buffers
+    // on this single-threaded process; the handler writes one byte.
+    let (a_r, a_w, a_w2, b_r) = unsafe {
+        for p in [&a, &b] {
+            libc::unlink(p.as_ptr());
+            if libc::mkfifo(p.as_ptr(), 0o600) != 0 {
+                bail!("mkfifo failed");
+            }
+        }
+        let a_r = libc::open(a.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        let a_w = libc::open(a.as_ptr(), libc::O_WRONLY);
+        let a_w2 = libc::open(a.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let b_r = libc::open(b.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK);
+        let b_w = libc::open(b.as_ptr(), libc::O_WRONLY);
+        if [a_r, a_w, a_w2, b_r, b_w].iter().any(|&fd| fd < 0) {
+            bail!("opening the FIFOs failed");
+        }
+        // B's reader blocks from now on.
+        libc::fcntl(b_r, libc::F_SETFL, 0);
+        if libc::fcntl(a_w, libc::F_SETPIPE_SZ, PIPE_CAPACITY) != PIPE_CAPACITY {
+            bail!("F_SETPIPE_SZ failed");
+        }
+        let data: Vec<u8> = (0..FIFO_IN_FLIGHT).map(pipe_pattern).collect();
+        if libc::write(a_w, data.as_ptr().cast(), data.len()) != data.len() as isize {
+            bail!("filling FIFO A failed");
+        }
+        FIFO_WAKE.store(b_w, std::sync::atomic::Ordering::Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_fifo as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        (a_r, a_w, a_w2, b_r)
+    };
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    let mut byte = [0u8; 1];
+    // SAFETY: reads into valid buffers of this process's own descriptors.
+    unsafe {
+        let n = libc::read(b_r, byte.as_mut_ptr().cast(), 1);
+        if n != 1 || byte[0] != b'x' {
+            bad.push(format!("the blocked read of FIFO B gave {n}"));
+        }
+        if libc::fcntl(a_r, libc::F_GETPIPE_SZ) != PIPE_CAPACITY {
+            bad.push("FIFO A lost its capacity".into());
+        }
+        let mut got = vec![0u8; FIFO_IN_FLIGHT + 1];
+        let mut have = 0;
+        while have < FIFO_IN_FLIGHT {
+            let n = libc::read(a_r, got[have..].as_mut_ptr().cast(), FIFO_IN_FLIGHT - have);
+            if n <= 0 {
+                break;
+            }
+            have += n as usize;
+        }
+        let wrong = (0..have).filter(|&i| got[i] != pipe_pattern(i)).count();
+        if have != FIFO_IN_FLIGHT || wrong != 0 {
+            bad.push(format!("{have} bytes in FIFO A, {wrong} wrong"));
+        }
+        if libc::read(a_r, got.as_mut_ptr().cast(), 1) != -1
+            || *libc::__errno_location() != libc::EAGAIN
+        {
+            bad.push("FIFO A held more than was written".into());
+        }
+        if libc::write(a_w2, b"y".as_ptr().cast(), 1) != 1
+            || libc::read(a_r, byte.as_mut_ptr().cast(), 1) != 1
+            || byte[0] != b'y'
+        {
+            bad.push("the second writer is not on FIFO A's pipe".into());
+        }
+        let flags = [a_r, a_w, a_w2, b_r]
+            .map(|fd| libc::fcntl(fd, libc::F_GETFL) & (libc::O_ACCMODE | libc::O_NONBLOCK));
+        let want = [
+            libc::O_RDONLY | libc::O_NONBLOCK,
+            libc::O_WRONLY,
+            libc::O_WRONLY,
+            libc::O_RDONLY,
+        ];
+        if flags != want {
+            bad.push(format!("flags {flags:?}, want {want:?}"));
+        }
+        if libc::fcntl(a_w2, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+            bad.push("the O_CLOEXEC writer lost close-on-exec".into());
+        }
+        libc::unlink(a.as_ptr());
+        libc::unlink(b.as_ptr());
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok { "fifos".into() } else { bad.join("; ") },
+    )
+}
+
+/// Bytes in FIFO A when it is saved.
+const FIFO_IN_FLIGHT: usize = 10_000;

@@ -23,7 +23,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("socketpair", "is a socket"),
     ("flock", "holds a file lock or lease"),
     ("o_async", "has O_ASYNC set"),
-    ("fifo", "is a named pipe (FIFO)"),
+    ("inotify", "is an anonymous-inode file"),
     ("deleted_file", "is a deleted file"),
     ("memfd", "is a file of an internal mount"),
     (
@@ -142,11 +142,8 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "fcntl(O_ASYNC)",
                 )?;
             }
-            "fifo" => {
-                let c = std::ffi::CString::new(tmp.clone())?;
-                libc::unlink(c.as_ptr());
-                check(libc::mkfifo(c.as_ptr(), 0o600).into(), "mkfifo")?;
-                check(libc::open(c.as_ptr(), libc::O_RDWR).into(), "open the FIFO")?;
+            "inotify" => {
+                check(libc::inotify_init1(0).into(), "inotify_init1")?;
             }
             "deleted_file" => {
                 let f = std::fs::File::create(&tmp)?;

@@ -29,6 +29,9 @@ pub struct Image {
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
+    /// The named pipes, each saved once with the bytes in flight.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fifos: Vec<FifoInfo>,
     /// The signalfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signalfds: Vec<SignalfdInfo>,
@@ -148,6 +151,19 @@ pub struct EventfdInfo {
     pub semaphore: bool,
 }
 
+/// One saved named pipe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FifoInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its path.
+    pub path: String,
+    /// Capacity in bytes.
+    pub capacity: u32,
+    /// The bytes in flight.
+    pub bytes: u32,
+}
+
 /// One saved signalfd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SignalfdInfo {
@@ -180,6 +196,9 @@ pub struct FdInfo {
     /// For a signalfd: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signalfd: Option<u32>,
+    /// For a named pipe: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fifo: Option<u32>,
 }
 
 /// A saved memory map.
@@ -317,6 +336,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut shmem = Vec::new();
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
+    let mut fifos = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageDecoder::new(buf) {
@@ -433,6 +453,12 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 count: e.count,
                 semaphore: e.flags & ckpt_image::EFD_SEMAPHORE != 0,
             }),
+            Item::Fifo(f, _, path) => fifos.push(FifoInfo {
+                id: f.id,
+                path: String::from_utf8_lossy(path).into_owned(),
+                capacity: f.capacity,
+                bytes: f.data_len,
+            }),
             Item::Signalfd(sfd) => signalfds.push(SignalfdInfo {
                 id: sfd.id,
                 mask: sfd.mask,
@@ -468,6 +494,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         pipe: (f.kind == ckpt_image::FILE_PIPE).then_some(f.obj),
                         eventfd: (f.kind == ckpt_image::FILE_EVENTFD).then_some(f.obj),
                         signalfd: (f.kind == ckpt_image::FILE_SIGNALFD).then_some(f.obj),
+                        fifo: (f.kind == ckpt_image::FILE_FIFO).then_some(f.obj),
                     },
                 );
             }
@@ -507,6 +534,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         pipes,
         shmem,
         eventfds,
+        fifos,
         signalfds,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
@@ -651,6 +679,11 @@ pub fn table(img: &Image) -> String {
                                 let sem = if e.semaphore { ", semaphore" } else { "" };
                                 format!(" (count {}{sem})", e.count)
                             })
+                    })
+                    .or_else(|| {
+                        f.fifo
+                            .and_then(|id| img.fifos.iter().find(|p| p.id == id))
+                            .map(|p| format!(" ({} of {} bytes in flight)", p.bytes, p.capacity))
                     })
                     .or_else(|| {
                         f.signalfd

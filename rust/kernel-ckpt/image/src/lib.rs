@@ -40,6 +40,8 @@ mod checkpoint;
 mod eventfd;
 #[path = "fdtable.rs"]
 mod fdtable;
+#[path = "fifo.rs"]
+mod fifo;
 #[path = "forest.rs"]
 mod forest;
 #[path = "mm.rs"]
@@ -63,6 +65,7 @@ mod writer;
 pub use checkpoint::*;
 pub use eventfd::*;
 pub use fdtable::*;
+pub use fifo::*;
 pub use forest::*;
 pub use mm::*;
 pub use open_file::*;
@@ -212,6 +215,9 @@ record_types! {
     Eventfd = 27, "eventfd";
     /// [`SignalfdObj`]: a signalfd, written once.
     Signalfd = 28, "signalfd";
+    /// [`FifoObj`] + the bytes in flight + its path: a named pipe, written
+    /// once.
+    Fifo = 29, "fifo";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -227,7 +233,8 @@ impl RecordType {
             | Self::Shmem
             | Self::ShmemPages
             | Self::Eventfd
-            | Self::Signalfd => true,
+            | Self::Signalfd
+            | Self::Fifo => true,
             Self::Header
             | Self::Forest
             | Self::Task

@@ -12,7 +12,8 @@ pub const FILE_REG: u32 = 0;
 pub const FILE_CHR: u32 = 1;
 /// File kind: a directory, reopened by path.
 pub const FILE_DIR: u32 = 2;
-/// File kind: a named pipe (FIFO; not restorable yet).
+/// File kind: a named pipe, reopened by path ([`FileObj::obj`] names its
+/// [`FifoObj`]).
 pub const FILE_FIFO: u32 = 3;
 /// File kind: a socket (not restorable yet).
 pub const FILE_SOCK: u32 = 4;
@@ -28,7 +29,7 @@ pub const FILE_SIGNALFD: u32 = 8;
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
 pub const fn file_has_obj(kind: u32) -> bool {
-    matches!(kind, FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD)
+    matches!(kind, FILE_FIFO | FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD)
 }
 
 /// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
@@ -50,7 +51,8 @@ pub struct FileObj {
     pub pos: i64,
     /// The object the file is of: for `FILE_PIPE` the [`PipeObj`], for
     /// `FILE_EVENTFD` the [`EventfdObj`], for `FILE_SIGNALFD` the
-    /// [`SignalfdObj`]; 0 for the other kinds.
+    /// [`SignalfdObj`], for `FILE_FIFO` the [`FifoObj`]; 0 for the other
+    /// kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,

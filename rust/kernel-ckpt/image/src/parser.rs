@@ -143,6 +143,8 @@ pub enum Item<'a> {
     Eventfd(EventfdObj),
     /// A signalfd object.
     Signalfd(SignalfdObj),
+    /// A named pipe object, the bytes in flight and its path.
+    Fifo(FifoObj, &'a [u8], &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -175,6 +177,8 @@ pub enum ObjRecord<'a> {
     Eventfd(EventfdObj),
     /// A signalfd.
     Signalfd(SignalfdObj),
+    /// A named pipe, the bytes in flight and its path.
+    Fifo(FifoObj, &'a [u8], &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -187,6 +191,7 @@ impl<'a> Item<'a> {
             Item::ShmemPages(h, data) => Some(ObjRecord::ShmemPages(h, data)),
             Item::Eventfd(e) => Some(ObjRecord::Eventfd(e)),
             Item::Signalfd(s) => Some(ObjRecord::Signalfd(s)),
+            Item::Fifo(f, data, path) => Some(ObjRecord::Fifo(f, data, path)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -408,6 +413,11 @@ impl Parser {
                 let s = SignalfdObj::decode(p)?;
                 self.define("signalfd id", s.id)?;
                 (Item::Signalfd(s), None)
+            }
+            RecordType::Fifo => {
+                let (f, data, path) = FifoObj::decode(p)?;
+                self.define("fifo id", f.id)?;
+                (Item::Fifo(f, data, path), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -522,6 +522,7 @@ fn task_state_round_trip() {
             Item::Pipe(..) => "pipe",
             Item::Eventfd(..) => "eventfd",
             Item::Signalfd(..) => "signalfd",
+            Item::Fifo(..) => "fifo",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

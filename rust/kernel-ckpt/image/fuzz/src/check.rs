@@ -56,6 +56,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Shmem(_) => RecordType::Shmem,
         Item::Eventfd(_) => RecordType::Eventfd,
         Item::Signalfd(_) => RecordType::Signalfd,
+        Item::Fifo(..) => RecordType::Fifo,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -122,6 +123,13 @@ fn exercise(item: &Item<'_>) {
         Item::Shmem(s) => assert!(s.size > 0 && s.size % page == 0),
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::Signalfd(s) => assert!(s.id > 0),
+        Item::Fifo(f, data, path) => {
+            assert_eq!(
+                (data.len(), path.len()),
+                (f.data_len as usize, f.path_len as usize)
+            );
+            assert!(f.data_len <= f.capacity && f.capacity <= PipeObj::MAX_CAPACITY);
+        }
         Item::ShmemPages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD);
@@ -189,6 +197,11 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Shmem(s) => out.extend_from_slice(&s.encode()),
         Item::Eventfd(e) => out.extend_from_slice(&e.encode()),
         Item::Signalfd(s) => out.extend_from_slice(&s.encode()),
+        Item::Fifo(f, data, path) => {
+            out.extend_from_slice(&f.encode());
+            out.extend_from_slice(data);
+            out.extend_from_slice(path);
+        }
         Item::ShmemPages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 7, b"/tmp/work");
+    files(&mut b, 8, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -383,6 +383,17 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Signalfd, &[&sfd.encode()]);
     file(&mut b, 10, FILE_SIGNALFD, 9, b"anon_inode:[signalfd]");
     fd(&mut b, 10, 10, false);
+    let fifo_path = b"/tmp/fifo";
+    let fifo_data = b"queued";
+    let fo = FifoObj {
+        id: 11,
+        capacity: 65536,
+        data_len: fifo_data.len() as u32,
+        path_len: fifo_path.len() as u32,
+    };
+    b.rec(RecordType::Fifo, &[&fo.encode(), fifo_data, fifo_path]);
+    file(&mut b, 12, FILE_FIFO, 11, fifo_path);
+    fd(&mut b, 11, 12, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
