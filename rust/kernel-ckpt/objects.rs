@@ -29,6 +29,7 @@
 //! | eventfd     | `eventfd.rs`   | `eventfd`               |
 //! | signalfd    | `signalfd.rs`  | `signalfd`              |
 //! | FIFO        | `fifo.rs`      | `fifo`                  |
+//! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -42,7 +43,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{eventfd, fifo, open_file, pipe, shmem, signalfd};
+use crate::{eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -55,5 +56,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Eventfd(e) => eventfd::restore(objs, &e),
         ObjRecord::Signalfd(s) => signalfd::restore(objs, &s),
         ObjRecord::Fifo(f, data, path) => fifo::restore(objs, &f, data, path),
+        ObjRecord::Timerfd(t) => timerfd::restore(objs, &t),
     }
 }

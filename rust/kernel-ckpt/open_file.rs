@@ -22,11 +22,12 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EVENTFD, FILE_FIFO,
-    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
+    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
 use crate::signalfd::{self, Signalfd};
+use crate::timerfd::{self, Timerfd};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
@@ -94,6 +95,12 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_EVENTFD,
                 obj: objs.id_of::<Eventfd>(w, file.clone_ref())?,
+            });
+        }
+        if timerfd::is_timerfd(file) {
+            return Ok(FileDeps {
+                kind: FILE_TIMERFD,
+                obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
             });
         }
         if signalfd::is_signalfd(file) {
@@ -165,13 +172,13 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             }
             f
         }
-        FILE_EVENTFD | FILE_SIGNALFD => {
+        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
-            let kind = if rec.kind == FILE_EVENTFD {
-                eventfd::KIND
-            } else {
-                signalfd::KIND
+            let kind = match rec.kind {
+                FILE_EVENTFD => eventfd::KIND,
+                FILE_SIGNALFD => signalfd::KIND,
+                _ => timerfd::KIND,
             };
             let f = objs.take_made(rec.obj, kind)?;
             f.set_flags(

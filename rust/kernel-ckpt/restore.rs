@@ -330,7 +330,8 @@ pub(crate) fn restore_current(
             | Item::ShmemPages(..)
             | Item::Eventfd(..)
             | Item::Signalfd(..)
-            | Item::Fifo(..) => {
+            | Item::Fifo(..)
+            | Item::Timerfd(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -55,6 +55,7 @@ macro_rules! with_scenarios {
             restart_eventfd,
             restart_signalfd,
             restart_fifo,
+            restart_timerfd,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

@@ -256,9 +256,16 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
         let kind_state = info
             .lines()
             .filter(|l| {
-                ["eventfd-count:", "eventfd-semaphore:", "sigmask:"]
-                    .iter()
-                    .any(|k| l.starts_with(k))
+                [
+                    "eventfd-count:",
+                    "eventfd-semaphore:",
+                    "sigmask:",
+                    "clockid:",
+                    "settime flags:",
+                    "it_interval:",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
             })
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
             .collect::<Vec<_>>()

@@ -146,6 +146,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "eventfd_check" => eventfd_check(ready_path)?,
         "signalfd_check" => signalfd_check(ready_path)?,
         "fifo_check" => fifo_check(ready_path)?,
+        "timerfd_check" => timerfd_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

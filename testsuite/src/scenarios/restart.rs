@@ -168,7 +168,9 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     let blocked_in = match kind {
         "sleeper" => Some(("pause(2)", "34")),
         "futex_wait" => Some(("futex(2)", "202")),
-        "pipe_check" | "eventfd_check" | "signalfd_check" | "fifo_check" => Some(("read(2)", "0")),
+        "pipe_check" | "eventfd_check" | "signalfd_check" | "fifo_check" | "timerfd_check" => {
+            Some(("read(2)", "0"))
+        }
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
         _ => None,
     };
@@ -192,7 +194,12 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         );
         if matches!(
             kind,
-            "pipe_check" | "eventfd_check" | "signalfd_check" | "fifo_check" | "sigsuspend_check"
+            "pipe_check"
+                | "eventfd_check"
+                | "signalfd_check"
+                | "fifo_check"
+                | "timerfd_check"
+                | "sigsuspend_check"
         ) {
             // Its handler wakes the call; then it checks its pipes, or its
             // signal mask.
@@ -203,6 +210,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
                 "eventfd_check" => "the program's check of its eventfds",
                 "signalfd_check" => "the program's check of its signalfds",
                 "fifo_check" => "the program's check of its FIFOs",
+                "timerfd_check" => "the program's check of its timerfds",
                 _ => "the program's check of its signal mask",
             };
             let verdict = collect(&mut c, name, restarted, what)?;

@@ -17,7 +17,7 @@ pub const KINDS: &[(&str, &str)] = &[
         "mlock_onfault",
         "has a mapping with flags restart cannot set",
     ),
-    ("timerfd", "is an anonymous-inode file"),
+    ("epoll", "is an anonymous-inode file"),
     ("pidfd", "is a pidfd"),
     ("ns_file", "is a namespace file"),
     ("socketpair", "is a socket"),
@@ -104,11 +104,8 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "mlock2(MLOCK_ONFAULT)",
                 )?;
             }
-            "timerfd" => {
-                check(
-                    libc::timerfd_create(libc::CLOCK_MONOTONIC, 0).into(),
-                    "timerfd_create",
-                )?;
+            "epoll" => {
+                check(libc::epoll_create1(0).into(), "epoll_create1")?;
             }
             "pidfd" => {
                 check(

@@ -371,3 +371,135 @@ pub(crate) fn signalfd_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// The timerfd a SIGUSR1 handler arms to go off at once, ending the read.
+static TIMERFD_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_timerfd(_: i32) {
+    use nix::libc;
+    let now = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1,
+        },
+    };
+    // SAFETY: a system call on this process's own timerfd with a valid
+    // struct (async-signal-safe in practice: no locks in user space).
+    unsafe {
+        libc::timerfd_settime(
+            TIMERFD_WAKE.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            &now,
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// Timerfds: a one-shot monotonic timer that has gone off and not been
+/// read (non-blocking), one armed for 30 s, a periodic boottime one every
+/// 200 ms (close-on-exec), and one armed for an hour that this process is
+/// reading when it is saved. After the restart a SIGUSR1 handler sets that
+/// one to go off at once; the read returns 1 expiration, and the process
+/// checks the unread expiration, the time left (20 to 30 s), the period
+/// and the flags.
+pub(crate) fn timerfd_check(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("timerfds");
+    let (_, result) = go_and_result(ready_path);
+    let spec = |value_ms: i64, interval_ms: i64| libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: interval_ms / 1000,
+            tv_nsec: (interval_ms % 1000) * 1_000_000,
+        },
+        it_value: libc::timespec {
+            tv_sec: value_ms / 1000,
+            tv_nsec: (value_ms % 1000) * 1_000_000,
+        },
+    };
+    // SAFETY: plain libc calls with valid arguments on this
+    // single-threaded process.
+    let (fired, long, periodic, wait) = unsafe {
+        let fired = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK);
+        let long = libc::timerfd_create(libc::CLOCK_MONOTONIC, 0);
+        let periodic = libc::timerfd_create(libc::CLOCK_BOOTTIME, libc::TFD_CLOEXEC);
+        let wait = libc::timerfd_create(libc::CLOCK_MONOTONIC, 0);
+        if [fired, long, periodic, wait].iter().any(|&fd| fd < 0) {
+            bail!("timerfd_create failed");
+        }
+        for (fd, s) in [
+            (fired, spec(1, 0)),
+            (long, spec(30_000, 0)),
+            (periodic, spec(200, 200)),
+            (wait, spec(3_600_000, 0)),
+        ] {
+            if libc::timerfd_settime(fd, 0, &s, std::ptr::null_mut()) != 0 {
+                bail!("timerfd_settime failed");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        TIMERFD_WAKE.store(wait, std::sync::atomic::Ordering::Relaxed);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1_timerfd as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        (fired, long, periodic, wait)
+    };
+    ready(ready_path)?;
+    let read = |fd: i32| -> Option<u64> {
+        let mut v = 0u64;
+        // SAFETY: reads 8 bytes into a valid u64.
+        let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+        (n == 8).then_some(v)
+    };
+    let mut bad = Vec::new();
+    // Blocks until the handler (after the restart) makes it go off.
+    let got = read(wait);
+    if got != Some(1) {
+        bad.push(format!("the blocked read gave {got:?}"));
+    }
+    let got = read(fired);
+    if got != Some(1) {
+        bad.push(format!("the unread one-shot expiration read as {got:?}"));
+    }
+    // SAFETY: errno, timerfd_gettime and fcntl on our own descriptors.
+    unsafe {
+        if read(fired).is_some() || *libc::__errno_location() != libc::EAGAIN {
+            bad.push("the read one-shot timerfd did not give EAGAIN".into());
+        }
+        let mut cur: libc::itimerspec = std::mem::zeroed();
+        libc::timerfd_gettime(long, &mut cur);
+        let left = cur.it_value.tv_sec;
+        if !(20..30).contains(&left) || cur.it_interval.tv_sec != 0 {
+            bad.push(format!("the 30 s timer has {left} s left"));
+        }
+        libc::timerfd_gettime(periodic, &mut cur);
+        if cur.it_interval.tv_sec != 0 || cur.it_interval.tv_nsec != 200_000_000 {
+            bad.push(format!("the period is {:?}", cur.it_interval.tv_nsec));
+        }
+        if read(periodic).is_none_or(|n| n == 0) {
+            bad.push("the periodic timer does not go off".into());
+        }
+        let nb =
+            [fired, long, periodic].map(|fd| libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK);
+        if nb != [libc::O_NONBLOCK, 0, 0] {
+            bad.push(format!("O_NONBLOCK of the three: {nb:?}"));
+        }
+        if libc::fcntl(periodic, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+            bad.push("the TFD_CLOEXEC descriptor lost close-on-exec".into());
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "timerfds".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

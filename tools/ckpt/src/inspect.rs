@@ -32,6 +32,9 @@ pub struct Image {
     /// The named pipes, each saved once with the bytes in flight.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fifos: Vec<FifoInfo>,
+    /// The timerfds, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timerfds: Vec<TimerfdInfo>,
     /// The signalfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signalfds: Vec<SignalfdInfo>,
@@ -164,6 +167,21 @@ pub struct FifoInfo {
     pub bytes: u32,
 }
 
+/// One saved timerfd.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TimerfdInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its clock id.
+    pub clockid: i32,
+    /// Expirations not read yet.
+    pub ticks: u64,
+    /// Nanoseconds to the next expiration (0: disarmed).
+    pub value_ns: i64,
+    /// Nanoseconds between expirations (0: one-shot).
+    pub interval_ns: i64,
+}
+
 /// One saved signalfd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SignalfdInfo {
@@ -199,6 +217,9 @@ pub struct FdInfo {
     /// For a named pipe: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fifo: Option<u32>,
+    /// For a timerfd: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timerfd: Option<u32>,
 }
 
 /// A saved memory map.
@@ -337,6 +358,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
+    let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageDecoder::new(buf) {
@@ -453,6 +475,13 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 count: e.count,
                 semaphore: e.flags & ckpt_image::EFD_SEMAPHORE != 0,
             }),
+            Item::Timerfd(t) => timerfds.push(TimerfdInfo {
+                id: t.id,
+                clockid: t.clockid,
+                ticks: t.ticks,
+                value_ns: t.value_ns,
+                interval_ns: t.interval_ns,
+            }),
             Item::Fifo(f, _, path) => fifos.push(FifoInfo {
                 id: f.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -478,6 +507,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_PIPE => "pipe",
                     ckpt_image::FILE_EVENTFD => "eventfd",
                     ckpt_image::FILE_SIGNALFD => "signalfd",
+                    ckpt_image::FILE_TIMERFD => "timerfd",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -495,6 +525,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         eventfd: (f.kind == ckpt_image::FILE_EVENTFD).then_some(f.obj),
                         signalfd: (f.kind == ckpt_image::FILE_SIGNALFD).then_some(f.obj),
                         fifo: (f.kind == ckpt_image::FILE_FIFO).then_some(f.obj),
+                        timerfd: (f.kind == ckpt_image::FILE_TIMERFD).then_some(f.obj),
                     },
                 );
             }
@@ -535,6 +566,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         shmem,
         eventfds,
         fifos,
+        timerfds,
         signalfds,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
@@ -684,6 +716,16 @@ pub fn table(img: &Image) -> String {
                         f.fifo
                             .and_then(|id| img.fifos.iter().find(|p| p.id == id))
                             .map(|p| format!(" ({} of {} bytes in flight)", p.bytes, p.capacity))
+                    })
+                    .or_else(|| {
+                        f.timerfd
+                            .and_then(|id| img.timerfds.iter().find(|t| t.id == id))
+                            .map(|t| {
+                                format!(
+                                    " (clock {}, next in {} ns, every {} ns, {} unread)",
+                                    t.clockid, t.value_ns, t.interval_ns, t.ticks
+                                )
+                            })
                     })
                     .or_else(|| {
                         f.signalfd

@@ -60,6 +60,8 @@ mod signal;
 mod signalfd;
 #[path = "task.rs"]
 mod task;
+#[path = "timerfd.rs"]
+mod timerfd;
 #[path = "writer.rs"]
 mod writer;
 pub use checkpoint::*;
@@ -75,6 +77,7 @@ pub use shmem::*;
 pub use signal::*;
 pub use signalfd::*;
 pub use task::*;
+pub use timerfd::*;
 pub use writer::*;
 
 #[path = "error.rs"]
@@ -218,6 +221,8 @@ record_types! {
     /// [`FifoObj`] + the bytes in flight + its path: a named pipe, written
     /// once.
     Fifo = 29, "fifo";
+    /// [`TimerfdObj`]: a timerfd, written once.
+    Timerfd = 30, "timerfd";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -234,7 +239,8 @@ impl RecordType {
             | Self::ShmemPages
             | Self::Eventfd
             | Self::Signalfd
-            | Self::Fifo => true,
+            | Self::Fifo
+            | Self::Timerfd => true,
             Self::Header
             | Self::Forest
             | Self::Task

@@ -145,6 +145,8 @@ pub enum Item<'a> {
     Signalfd(SignalfdObj),
     /// A named pipe object, the bytes in flight and its path.
     Fifo(FifoObj, &'a [u8], &'a [u8]),
+    /// A timerfd object.
+    Timerfd(TimerfdObj),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -179,6 +181,8 @@ pub enum ObjRecord<'a> {
     Signalfd(SignalfdObj),
     /// A named pipe, the bytes in flight and its path.
     Fifo(FifoObj, &'a [u8], &'a [u8]),
+    /// A timerfd.
+    Timerfd(TimerfdObj),
 }
 
 impl<'a> Item<'a> {
@@ -192,6 +196,7 @@ impl<'a> Item<'a> {
             Item::Eventfd(e) => Some(ObjRecord::Eventfd(e)),
             Item::Signalfd(s) => Some(ObjRecord::Signalfd(s)),
             Item::Fifo(f, data, path) => Some(ObjRecord::Fifo(f, data, path)),
+            Item::Timerfd(t) => Some(ObjRecord::Timerfd(t)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -418,6 +423,12 @@ impl Parser {
                 let (f, data, path) = FifoObj::decode(p)?;
                 self.define("fifo id", f.id)?;
                 (Item::Fifo(f, data, path), None)
+            }
+            RecordType::Timerfd => {
+                exact(TimerfdObj::LEN)?;
+                let t = TimerfdObj::decode(p)?;
+                self.define("timerfd id", t.id)?;
+                (Item::Timerfd(t), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

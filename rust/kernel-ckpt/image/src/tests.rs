@@ -523,6 +523,7 @@ fn task_state_round_trip() {
             Item::Eventfd(..) => "eventfd",
             Item::Signalfd(..) => "signalfd",
             Item::Fifo(..) => "fifo",
+            Item::Timerfd(..) => "timerfd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

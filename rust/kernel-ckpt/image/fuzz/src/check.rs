@@ -57,6 +57,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Eventfd(_) => RecordType::Eventfd,
         Item::Signalfd(_) => RecordType::Signalfd,
         Item::Fifo(..) => RecordType::Fifo,
+        Item::Timerfd(_) => RecordType::Timerfd,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -123,6 +124,7 @@ fn exercise(item: &Item<'_>) {
         Item::Shmem(s) => assert!(s.size > 0 && s.size % page == 0),
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::Signalfd(s) => assert!(s.id > 0),
+        Item::Timerfd(t) => assert!(t.value_ns >= 0 && t.interval_ns >= 0),
         Item::Fifo(f, data, path) => {
             assert_eq!(
                 (data.len(), path.len()),
@@ -143,7 +145,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_SIGNALFD);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_TIMERFD);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -197,6 +199,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Shmem(s) => out.extend_from_slice(&s.encode()),
         Item::Eventfd(e) => out.extend_from_slice(&e.encode()),
         Item::Signalfd(s) => out.extend_from_slice(&s.encode()),
+        Item::Timerfd(t) => out.extend_from_slice(&t.encode()),
         Item::Fifo(f, data, path) => {
             out.extend_from_slice(&f.encode());
             out.extend_from_slice(data);

@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 8, b"/tmp/work");
+    files(&mut b, 9, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -394,6 +394,17 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Fifo, &[&fo.encode(), fifo_data, fifo_path]);
     file(&mut b, 12, FILE_FIFO, 11, fifo_path);
     fd(&mut b, 11, 12, false);
+    let tfd = TimerfdObj {
+        id: 13,
+        clockid: 1,
+        flags: 0,
+        ticks: 2,
+        value_ns: 250_000_000,
+        interval_ns: 500_000_000,
+    };
+    b.rec(RecordType::Timerfd, &[&tfd.encode()]);
+    file(&mut b, 14, FILE_TIMERFD, 13, b"anon_inode:[timerfd]");
+    fd(&mut b, 12, 14, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
