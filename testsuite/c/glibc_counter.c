@@ -66,9 +66,15 @@ int main(int argc, char **argv)
 			backwards++;
 		last = now;
 		if (!announced) {
-			FILE *r = fopen(argv[1], "w");
-			if (r)
+			/* Made under another name and renamed: the ready file
+			 * appears only once it is closed. */
+			char tmp[4096];
+			snprintf(tmp, sizeof(tmp), "%s.tmp", argv[1]);
+			FILE *r = fopen(tmp, "w");
+			if (r) {
 				fclose(r);
+				rename(tmp, argv[1]);
+			}
 			announced = 1;
 		}
 		if (access(go, F_OK) == 0)

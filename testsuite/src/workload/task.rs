@@ -30,7 +30,7 @@ pub(crate) fn counter_fpu(ready_path: &Path) -> Result<()> {
                 n += 1;
             }
             if !announced {
-                let _ = std::fs::write(ready_path, b"ready\n");
+                let _ = ready(ready_path);
                 announced = true;
             }
             if go.exists() {
