@@ -190,6 +190,11 @@ fn write(cg: &Path, file: &str, value: &str) -> Result<()> {
         .with_context(|| format!("cannot write {value:?} to {}", path.display()))
 }
 
+/// A cgroup directory as the path inside the hierarchy, for messages.
+pub(crate) fn rel(cg: &Path) -> &Path {
+    cg.strip_prefix(MOUNT).unwrap_or(cg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,9 +250,4 @@ mod tests {
         assert_eq!(parse_procs("12\n345\n").unwrap(), vec![12, 345]);
         assert!(parse_procs("12\nx\n").is_err());
     }
-}
-
-/// A cgroup directory as the path inside the hierarchy, for messages.
-pub(crate) fn rel(cg: &Path) -> &Path {
-    cg.strip_prefix(MOUNT).unwrap_or(cg)
 }

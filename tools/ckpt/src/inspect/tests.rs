@@ -179,3 +179,35 @@ fn table_survives_odd_forests() {
     }
     assert!(text.contains("zombie(signal 9)"), "{text}");
 }
+
+#[test]
+fn every_object_kind_shows() {
+    // The fuzzer's first seed holds every record type: one task with a
+    // file, a pipe, an eventfd, a signalfd, a FIFO and a timerfd.
+    let seed = &ckpt_image_fuzz::seeds::seeds()[0];
+    let (mut bytes, mut offsets) = (Vec::new(), Vec::new());
+    ckpt_image_fuzz::serialize(&seed.recs, &mut bytes, &mut offsets);
+    let img = parse(&bytes).expect("the seed is a valid image");
+    assert_eq!(img.eventfds.len(), 1);
+    assert_eq!(img.signalfds.len(), 1);
+    assert_eq!(img.fifos.len(), 1);
+    assert_eq!(img.timerfds.len(), 1);
+    let text = table(&img);
+    for shown in [
+        "(count 3, semaphore)",
+        "(signals 0x200)",
+        "/tmp/fifo (6 of 65536 bytes in flight)",
+        "(clock 1, next in 250000000 ns, every 500000000 ns, 2 unread)",
+    ] {
+        assert!(text.contains(shown), "{shown:?} not in\n{text}");
+    }
+    for kind in ["eventfd", "signalfd", "fifo", "timerfd"] {
+        assert!(
+            text.lines().any(|l| l.contains(&format!(": {kind}"))),
+            "no {kind} descriptor in\n{text}"
+        );
+    }
+    let json = serde_json::to_value(&img).expect("serializes");
+    assert_eq!(json["eventfds"][0]["count"], 3);
+    assert_eq!(json["timerfds"][0]["ticks"], 2);
+}
