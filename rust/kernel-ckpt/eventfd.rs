@@ -12,17 +12,13 @@
 //! file record then takes. Readers and writers blocked on it were frozen
 //! in read(2) or write(2) and restart the call.
 
-use crate::image::{EventfdObj, ObjId, RecordType};
-use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::image::{EventfdObj, ObjId, RecordType, FILE_EVENTFD};
+use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
-
-/// The kind's name in the object table and the log.
-pub(crate) const KIND: &str = "eventfd";
 
 /// Whether `file` is an eventfd.
 pub(crate) fn is_eventfd(file: &FileRef) -> bool {
@@ -65,18 +61,13 @@ impl ObjOps for Eventfd {
 /// Restart: a new eventfd with the saved count and flags, for the file
 /// record that takes it.
 pub(crate) fn restore(objs: &mut ObjTable, rec: &EventfdObj) -> Result {
-    // SAFETY: plain values; the helper checks them and returns a referenced
-    // file or an ERR_PTR.
-    let f = kernel::error::from_err_ptr(unsafe {
-        bindings::ckpt_eventfd_create(rec.count, rec.flags)
-    })?;
-    // SAFETY: a non-error result carries a reference, owned from here.
-    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
-    objs.add(
-        rec.id,
-        Obj::Made {
-            file: Some(file),
-            what: KIND,
-        },
-    )
+    // SAFETY: the helper only reads its arguments and returns an ERR_PTR
+    // or a file with a reference, which `add_made` takes over.
+    unsafe {
+        objs.add_made(
+            rec.id,
+            bindings::ckpt_eventfd_create(rec.count, rec.flags),
+            FILE_EVENTFD,
+        )
+    }
 }

@@ -23,6 +23,8 @@ use crate::image::ObjId;
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use core::any::TypeId;
+use core::ptr::NonNull;
+use kernel::bindings;
 use kernel::prelude::*;
 
 /// The checkpoint side of a kind of shared object.
@@ -67,13 +69,10 @@ pub(crate) enum Obj {
     /// A FIFO opened for reading and writing, holding its pipe (and the
     /// bytes put back in it) while its open files are reopened by path.
     Fifo(FileRef),
-    /// The file of an object that is one file (an eventfd, a signalfd),
-    /// made anew by its record, until its file record takes it; `what`
-    /// names the kind for the log.
-    Made {
-        file: Option<FileRef>,
-        what: &'static str,
-    },
+    /// The file of an object that is one file (an eventfd, a signalfd, a
+    /// timerfd), made anew by its record, until its file record takes it;
+    /// `kind` is the `FILE_*` kind of that file record.
+    Made { file: Option<FileRef>, kind: u32 },
 }
 
 impl Obj {
@@ -242,18 +241,44 @@ impl ObjTable {
         }
     }
 
-    /// Takes the file of object `id`, an object of kind `kind` that is one
-    /// file (an eventfd, a signalfd), for its file record.
-    pub(crate) fn take_made(&mut self, id: ObjId, kind: &str) -> Result<FileRef> {
+    /// Adds object `id`, one file made anew by a kind's C helper, for the
+    /// file record of kind `kind` (`FILE_*`) that takes it.
+    ///
+    /// # Safety
+    ///
+    /// `made` is what the helper returned: an ERR_PTR, or a file on which
+    /// the caller owns one reference, which passes to the table.
+    pub(crate) unsafe fn add_made(
+        &mut self,
+        id: ObjId,
+        made: *mut bindings::file,
+        kind: u32,
+    ) -> Result {
+        let f = kernel::error::from_err_ptr(made)?;
+        // SAFETY: by the function's contract a non-error result carries a
+        // reference the caller passes on.
+        let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
+        self.add(
+            id,
+            Obj::Made {
+                file: Some(file),
+                kind,
+            },
+        )
+    }
+
+    /// Takes the file of object `id`, one file made anew, for its file
+    /// record of kind `kind` (`FILE_*`).
+    pub(crate) fn take_made(&mut self, id: ObjId, kind: u32) -> Result<FileRef> {
         let file = match self.get_mut(id)? {
-            Obj::Made { file, what } if *what == kind => file.take(),
+            Obj::Made { file, kind: k } if *k == kind => file.take(),
             _ => {
-                ckpt_err!("restart: object {} is not a {}\n", id, kind);
+                ckpt_err!("restart: object {} is not of file kind {}\n", id, kind);
                 return Err(EINVAL);
             }
         };
         let file = file.ok_or_else(|| {
-            ckpt_err!("restart: {} {} has two open files\n", kind, id);
+            ckpt_err!("restart: object {} has two open files\n", id);
             EINVAL
         })?;
         // The file moves to a file object, which counts it again.

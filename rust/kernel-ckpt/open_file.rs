@@ -175,12 +175,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
         FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
-            let kind = match rec.kind {
-                FILE_EVENTFD => eventfd::KIND,
-                FILE_SIGNALFD => signalfd::KIND,
-                _ => timerfd::KIND,
-            };
-            let f = objs.take_made(rec.obj, kind)?;
+            let f = objs.take_made(rec.obj, rec.kind)?;
             f.set_flags(
                 bindings::O_NONBLOCK,
                 rec.f_flags & bindings::O_NONBLOCK != 0,

@@ -10,16 +10,12 @@
 //! pending signals, saved with the task (`signal.rs`). Restart makes a new
 //! signalfd reading the saved mask, which the file record then takes.
 
-use crate::image::{ObjId, RecordType, SignalfdObj};
-use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::image::{ObjId, RecordType, SignalfdObj, FILE_SIGNALFD};
+use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
-
-/// The kind's name in the object table and the log.
-pub(crate) const KIND: &str = "signalfd";
 
 /// Whether `file` is a signalfd.
 pub(crate) fn is_signalfd(file: &FileRef) -> bool {
@@ -62,16 +58,13 @@ impl ObjOps for Signalfd {
 /// Restart: a new signalfd reading the saved mask, for the file record
 /// that takes it (its O_NONBLOCK is the file record's).
 pub(crate) fn restore(objs: &mut ObjTable, rec: &SignalfdObj) -> Result {
-    // SAFETY: plain values; the helper returns a referenced file or an
-    // ERR_PTR.
-    let f = kernel::error::from_err_ptr(unsafe { bindings::ckpt_signalfd_create(rec.mask, 0) })?;
-    // SAFETY: a non-error result carries a reference, owned from here.
-    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
-    objs.add(
-        rec.id,
-        Obj::Made {
-            file: Some(file),
-            what: KIND,
-        },
-    )
+    // SAFETY: the helper only reads its arguments and returns an ERR_PTR
+    // or a file with a reference, which `add_made` takes over.
+    unsafe {
+        objs.add_made(
+            rec.id,
+            bindings::ckpt_signalfd_create(rec.mask, 0),
+            FILE_SIGNALFD,
+        )
+    }
 }

@@ -13,17 +13,13 @@
 //! flags but not its wall-clock instant across a clock change). Timerfds
 //! on alarm clocks are refused at checkpoint.
 
-use crate::image::{ObjId, RecordType, TimerfdObj};
-use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::image::{ObjId, RecordType, TimerfdObj, FILE_TIMERFD};
+use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
-
-/// The kind's name in the object table and the log.
-pub(crate) const KIND: &str = "timerfd";
 
 /// Whether `file` is a timerfd.
 pub(crate) fn is_timerfd(file: &FileRef) -> bool {
@@ -80,16 +76,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &TimerfdObj) -> Result {
         value_ns: rec.value_ns,
         interval_ns: rec.interval_ns,
     };
-    // SAFETY: `t` is a valid struct the helper only reads; it returns a
-    // referenced file or an ERR_PTR.
-    let f = kernel::error::from_err_ptr(unsafe { bindings::ckpt_timerfd_create(&t) })?;
-    // SAFETY: a non-error result carries a reference, owned from here.
-    let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
-    objs.add(
-        rec.id,
-        Obj::Made {
-            file: Some(file),
-            what: KIND,
-        },
-    )
+    // SAFETY: the helper only reads its arguments and returns an ERR_PTR
+    // or a file with a reference, which `add_made` takes over.
+    unsafe { objs.add_made(rec.id, bindings::ckpt_timerfd_create(&t), FILE_TIMERFD) }
 }
