@@ -61,6 +61,21 @@ fn ready(path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
 }
 
+/// Installs `handler` for SIGUSR1 with `SA_RESTART`: the call it
+/// interrupts is restarted after it (the workloads blocked in a read that
+/// their handler satisfies).
+fn on_sigusr1(handler: extern "C" fn(i32)) {
+    use nix::libc;
+    // SAFETY: a zeroed sigaction with a handler and flags set is valid; the
+    // handlers only make async-signal-safe calls.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+}
+
 /// Signals "one more task is ready" on a pipe.
 fn notify(w: &OwnedFd) {
     let _ = write(w, b"r");

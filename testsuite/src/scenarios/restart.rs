@@ -165,16 +165,21 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             wait_comm(pid, &comm),
         );
     }
+    // Workloads saved inside a blocking call: the call, its number in
+    // /proc/PID/syscall, and for those a SIGUSR1 wakes to check themselves,
+    // what the check is of.
     let blocked_in = match kind {
-        "sleeper" => Some(("pause(2)", "34")),
-        "futex_wait" => Some(("futex(2)", "202")),
-        "pipe_check" | "eventfd_check" | "signalfd_check" | "fifo_check" | "timerfd_check" => {
-            Some(("read(2)", "0"))
-        }
-        "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130")),
+        "sleeper" => Some(("pause(2)", "34", None)),
+        "futex_wait" => Some(("futex(2)", "202", None)),
+        "pipe_check" => Some(("read(2)", "0", Some("its pipes"))),
+        "eventfd_check" => Some(("read(2)", "0", Some("its eventfds"))),
+        "signalfd_check" => Some(("read(2)", "0", Some("its signalfds"))),
+        "fifo_check" => Some(("read(2)", "0", Some("its FIFOs"))),
+        "timerfd_check" => Some(("read(2)", "0", Some("its timerfds"))),
+        "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130", Some("its signal mask"))),
         _ => None,
     };
-    if let Some((call, nr)) = blocked_in {
+    if let Some((call, nr, woken_to_check)) = blocked_in {
         // Back in the call: it was restarted, not failed with EINTR.
         std::thread::sleep(Duration::from_millis(100));
         let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
@@ -192,28 +197,12 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
                 .and_then(|r| r.split_whitespace().next())
                 .unwrap_or("?"),
         );
-        if matches!(
-            kind,
-            "pipe_check"
-                | "eventfd_check"
-                | "signalfd_check"
-                | "fifo_check"
-                | "timerfd_check"
-                | "sigsuspend_check"
-        ) {
-            // Its handler wakes the call; then it checks its pipes, or its
-            // signal mask.
+        if let Some(what) = woken_to_check {
+            // Its handler wakes the call; then it checks its own state.
             let _ = fs::remove_file(format!("/tmp/result-{name}"));
             let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);
-            let what = match kind {
-                "pipe_check" => "the program's check of its pipes",
-                "eventfd_check" => "the program's check of its eventfds",
-                "signalfd_check" => "the program's check of its signalfds",
-                "fifo_check" => "the program's check of its FIFOs",
-                "timerfd_check" => "the program's check of its timerfds",
-                _ => "the program's check of its signal mask",
-            };
-            let verdict = collect(&mut c, name, restarted, what)?;
+            let what = format!("the program's check of {what}");
+            let verdict = collect(&mut c, name, restarted, &what)?;
             return Ok(ScenarioResult {
                 checks: c.0,
                 state: vec![verdict],

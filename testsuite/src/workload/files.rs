@@ -108,10 +108,7 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
             bail!("writing hello failed");
         }
         PIPE_WAKE_FD.store(fds[2][1], std::sync::atomic::Ordering::Relaxed);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_usr1_wake as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        on_sigusr1(on_usr1_wake);
     }
     ready(ready_path)?;
     let mut b = [0u8; 1];
@@ -188,6 +185,15 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
     )
 }
 
+/// One 8-byte read(2) of `fd` (an eventfd's count, a timerfd's
+/// expirations): the value, or `None` if the read did not give 8 bytes.
+pub(crate) fn read_u64(fd: i32) -> Option<u64> {
+    let mut v = 0u64;
+    // SAFETY: reads 8 bytes into a valid u64.
+    let n = unsafe { nix::libc::read(fd, (&mut v as *mut u64).cast(), 8) };
+    (n == 8).then_some(v)
+}
+
 /// The eventfd a SIGUSR1 handler writes to, waking the blocked read.
 static EVENTFD_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
@@ -228,19 +234,11 @@ pub(crate) fn eventfd_check(ready_path: &Path) -> Result<()> {
             bail!("writing the big count failed");
         }
         EVENTFD_WAKE.store(wake, std::sync::atomic::Ordering::Relaxed);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_usr1_eventfd as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        on_sigusr1(on_usr1_eventfd);
         (sem, sem2, big, wake)
     };
     ready(ready_path)?;
-    let read = |fd: i32| -> Option<u64> {
-        let mut v = 0u64;
-        // SAFETY: reads 8 bytes into a valid u64.
-        let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
-        (n == 8).then_some(v)
-    };
+    let read = read_u64;
     let mut bad = Vec::new();
     // Blocks until the handler (after the restart) writes 1.
     let woke = read(wake);
@@ -348,10 +346,7 @@ pub(crate) fn fifo_check(ready_path: &Path) -> Result<()> {
             bail!("filling FIFO A failed");
         }
         FIFO_WAKE.store(b_w, std::sync::atomic::Ordering::Relaxed);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_usr1_fifo as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        on_sigusr1(on_usr1_fifo);
         (a_r, a_w, a_w2, b_r)
     };
     ready(ready_path)?;

@@ -442,19 +442,11 @@ pub(crate) fn timerfd_check(ready_path: &Path) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
         TIMERFD_WAKE.store(wait, std::sync::atomic::Ordering::Relaxed);
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_usr1_timerfd as *const () as usize;
-        sa.sa_flags = libc::SA_RESTART;
-        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        on_sigusr1(on_usr1_timerfd);
         (fired, long, periodic, wait)
     };
     ready(ready_path)?;
-    let read = |fd: i32| -> Option<u64> {
-        let mut v = 0u64;
-        // SAFETY: reads 8 bytes into a valid u64.
-        let n = unsafe { libc::read(fd, (&mut v as *mut u64).cast(), 8) };
-        (n == 8).then_some(v)
-    };
+    let read = read_u64;
     let mut bad = Vec::new();
     // Blocks until the handler (after the restart) makes it go off.
     let got = read(wait);
