@@ -62,12 +62,7 @@ impl ObjOps for Eventfd {
 /// record that takes it.
 pub(crate) fn restore(objs: &mut ObjTable, rec: &EventfdObj) -> Result {
     // SAFETY: the helper only reads its arguments and returns an ERR_PTR
-    // or a file with a reference, which `add_made` takes over.
-    unsafe {
-        objs.add_made(
-            rec.id,
-            bindings::ckpt_eventfd_create(rec.count, rec.flags),
-            FILE_EVENTFD,
-        )
-    }
+    // or a file with a reference, which `from_made` takes over.
+    let file = unsafe { FileRef::from_made(bindings::ckpt_eventfd_create(rec.count, rec.flags))? };
+    objs.add_made(rec.id, file, FILE_EVENTFD)
 }

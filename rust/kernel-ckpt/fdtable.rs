@@ -36,6 +36,14 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, K
         if let Some(why) = why {
             return Ok(Some((fd, why, file.path_name()?)));
         }
+        if crate::epoll::is_epoll(&file) {
+            if let Some((why, watched)) = crate::epoll::unsupported(task, &file)? {
+                let mut path = file.path_name()?;
+                path.extend_from_slice(b" watching ", GFP_KERNEL)?;
+                path.extend_from_slice(&watched, GFP_KERNEL)?;
+                return Ok(Some((fd, why, path)));
+            }
+        }
         fd = fd.checked_add(1).ok_or(EINVAL)?;
     }
     Ok(None)

@@ -30,6 +30,7 @@
 //! | signalfd    | `signalfd.rs`  | `signalfd`              |
 //! | FIFO        | `fifo.rs`      | `fifo`                  |
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
+//! | epoll set   | `epoll.rs`     | `epoll`                 |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -43,7 +44,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd};
+use crate::{epoll, eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -57,5 +58,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Signalfd(s) => signalfd::restore(objs, &s),
         ObjRecord::Fifo(f, data, path) => fifo::restore(objs, &f, data, path),
         ObjRecord::Timerfd(t) => timerfd::restore(objs, &t),
+        ObjRecord::Epoll(e, items) => epoll::restore(objs, &e, items),
     }
 }

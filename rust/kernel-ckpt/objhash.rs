@@ -23,8 +23,6 @@ use crate::image::ObjId;
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use core::any::TypeId;
-use core::ptr::NonNull;
-use kernel::bindings;
 use kernel::prelude::*;
 
 /// The checkpoint side of a kind of shared object.
@@ -70,7 +68,7 @@ pub(crate) enum Obj {
     /// bytes put back in it) while its open files are reopened by path.
     Fifo(FileRef),
     /// The file of an object that is one file (an eventfd, a signalfd, a
-    /// timerfd), made anew by its record, until its file record takes it;
+    /// timerfd, an epoll set), made anew by its record, until its file record takes it;
     /// `kind` is the `FILE_*` kind of that file record.
     Made { file: Option<FileRef>, kind: u32 },
 }
@@ -241,23 +239,9 @@ impl ObjTable {
         }
     }
 
-    /// Adds object `id`, one file made anew by a kind's C helper, for the
-    /// file record of kind `kind` (`FILE_*`) that takes it.
-    ///
-    /// # Safety
-    ///
-    /// `made` is what the helper returned: an ERR_PTR, or a file on which
-    /// the caller owns one reference, which passes to the table.
-    pub(crate) unsafe fn add_made(
-        &mut self,
-        id: ObjId,
-        made: *mut bindings::file,
-        kind: u32,
-    ) -> Result {
-        let f = kernel::error::from_err_ptr(made)?;
-        // SAFETY: by the function's contract a non-error result carries a
-        // reference the caller passes on.
-        let file = unsafe { FileRef::from_raw(NonNull::new(f).ok_or(ENOMEM)?) };
+    /// Adds object `id`, one file made anew (by a kind's C helper), for
+    /// the file record of kind `kind` (`FILE_*`) that takes it.
+    pub(crate) fn add_made(&mut self, id: ObjId, file: FileRef, kind: u32) -> Result {
         self.add(
             id,
             Obj::Made {

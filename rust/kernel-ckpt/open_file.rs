@@ -18,11 +18,12 @@
 //! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
 //! not write.
 
+use crate::epoll::{self, Epoll};
 use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
-    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EVENTFD, FILE_FIFO,
-    FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD,
+    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EPOLL, FILE_EVENTFD,
+    FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
@@ -77,7 +78,8 @@ impl ObjOps for OpenFile {
         file.as_ptr() as usize
     }
 
-    /// A pipe end's pipe, an eventfd's or signalfd's context.
+    /// A pipe end's pipe, an eventfd's, signalfd's or timerfd's context, an
+    /// epoll set (with the files it watches).
     fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<FileDeps> {
         if let Some(p) = pipe::anon_pipe_of(file) {
             return Ok(FileDeps {
@@ -101,6 +103,12 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_TIMERFD,
                 obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
+            });
+        }
+        if epoll::is_epoll(file) {
+            return Ok(FileDeps {
+                kind: FILE_EPOLL,
+                obj: objs.id_of::<Epoll>(w, file.clone_ref())?,
             });
         }
         if signalfd::is_signalfd(file) {
@@ -172,7 +180,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             }
             f
         }
-        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD => {
+        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
             let f = objs.take_made(rec.obj, rec.kind)?;

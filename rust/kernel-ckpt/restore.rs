@@ -331,7 +331,8 @@ pub(crate) fn restore_current(
             | Item::Eventfd(..)
             | Item::Signalfd(..)
             | Item::Fifo(..)
-            | Item::Timerfd(..) => {
+            | Item::Timerfd(..)
+            | Item::Epoll(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -59,12 +59,7 @@ impl ObjOps for Signalfd {
 /// that takes it (its O_NONBLOCK is the file record's).
 pub(crate) fn restore(objs: &mut ObjTable, rec: &SignalfdObj) -> Result {
     // SAFETY: the helper only reads its arguments and returns an ERR_PTR
-    // or a file with a reference, which `add_made` takes over.
-    unsafe {
-        objs.add_made(
-            rec.id,
-            bindings::ckpt_signalfd_create(rec.mask, 0),
-            FILE_SIGNALFD,
-        )
-    }
+    // or a file with a reference, which `from_made` takes over.
+    let file = unsafe { FileRef::from_made(bindings::ckpt_signalfd_create(rec.mask, 0))? };
+    objs.add_made(rec.id, file, FILE_SIGNALFD)
 }

@@ -77,6 +77,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &TimerfdObj) -> Result {
         interval_ns: rec.interval_ns,
     };
     // SAFETY: the helper only reads its arguments and returns an ERR_PTR
-    // or a file with a reference, which `add_made` takes over.
-    unsafe { objs.add_made(rec.id, bindings::ckpt_timerfd_create(&t), FILE_TIMERFD) }
+    // or a file with a reference, which `from_made` takes over.
+    let file = unsafe { FileRef::from_made(bindings::ckpt_timerfd_create(&t))? };
+    objs.add_made(rec.id, file, FILE_TIMERFD)
 }

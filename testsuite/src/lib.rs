@@ -56,6 +56,7 @@ macro_rules! with_scenarios {
             restart_signalfd,
             restart_fifo,
             restart_timerfd,
+            restart_epoll,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

@@ -252,8 +252,11 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
             .with_context(|| format!("pos of /proc/{pid}/fdinfo/{fd}"))?;
         let flags = field("flags:")?;
         // What the kind's own fdinfo lines say (the ids they show are
-        // allocated anew at restart and left out).
-        let kind_state = info
+        // allocated anew at restart and left out). An epoll set's items
+        // ("tfd:") lose the inode and device of the watched file, which
+        // can be new (a pipe), and are sorted: the set orders them by the
+        // address of the watched file.
+        let mut kind_state = info
             .lines()
             .filter(|l| {
                 [
@@ -263,13 +266,20 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
                     "clockid:",
                     "settime flags:",
                     "it_interval:",
+                    "tfd:",
                 ]
                 .iter()
                 .any(|k| l.starts_with(k))
             })
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .map(|l| {
+                l.split_whitespace()
+                    .take_while(|w| !w.starts_with("ino:"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>();
+        kind_state.sort();
+        let kind_state = kind_state.join(", ");
         let meta = fs::metadata(&link).with_context(|| format!("stat of {link}"))?;
         out.push(OpenFd {
             pid,

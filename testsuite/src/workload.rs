@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+mod epoll;
 mod files;
 pub(crate) mod holds;
 mod memory;
@@ -21,6 +22,7 @@ mod signals;
 mod task;
 mod tree;
 
+use epoll::*;
 use files::*;
 use memory::*;
 use shapes::*;
@@ -162,6 +164,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "signalfd_check" => signalfd_check(ready_path)?,
         "fifo_check" => fifo_check(ready_path)?,
         "timerfd_check" => timerfd_check(ready_path)?,
+        "epoll_check" => epoll_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

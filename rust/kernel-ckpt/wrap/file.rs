@@ -45,6 +45,21 @@ impl FileRef {
         Self(f)
     }
 
+    /// Takes over the file a C helper made: an ERR_PTR (its errno), or a
+    /// file with a reference.
+    ///
+    /// # Safety
+    ///
+    /// `made` is an ERR_PTR or a valid file on which the caller owns one
+    /// reference, which passes to the result.
+    pub(crate) unsafe fn from_made(made: *mut bindings::file) -> Result<Self> {
+        let f = kernel::error::from_err_ptr(made)?;
+        let f = NonNull::new(f).ok_or(ENOMEM)?;
+        // SAFETY: by the function's contract a non-error pointer carries a
+        // reference the caller passes on.
+        Ok(unsafe { Self::from_raw(f) })
+    }
+
     /// The name of the file's path as `d_path` gives it (no NUL), from the
     /// caller's root; a deleted file's ends in " (deleted)".
     pub(crate) fn path_name(&self) -> Result<KVec<u8>> {

@@ -17,7 +17,7 @@ pub const KINDS: &[(&str, &str)] = &[
         "mlock_onfault",
         "has a mapping with flags restart cannot set",
     ),
-    ("epoll", "is an anonymous-inode file"),
+    ("epoll_socket", "(anon_inode:[eventpoll] watching socket:["),
     ("pidfd", "is a pidfd"),
     ("ns_file", "is a namespace file"),
     ("socketpair", "is a socket"),
@@ -104,8 +104,24 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "mlock2(MLOCK_ONFAULT)",
                 )?;
             }
-            "epoll" => {
-                check(libc::epoll_create1(0).into(), "epoll_create1")?;
+            "epoll_socket" => {
+                // The set comes first in the descriptor table, so the
+                // socket is met through it.
+                let ep = libc::epoll_create1(0);
+                check(ep.into(), "epoll_create1")?;
+                let mut sv = [0i32; 2];
+                check(
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
+                    "socketpair",
+                )?;
+                let mut ev = libc::epoll_event {
+                    events: libc::EPOLLIN as u32,
+                    u64: 0,
+                };
+                check(
+                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, sv[0], &mut ev).into(),
+                    "epoll_ctl",
+                )?;
             }
             "pidfd" => {
                 check(

@@ -38,6 +38,9 @@ pub struct Image {
     /// The signalfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signalfds: Vec<SignalfdInfo>,
+    /// The epoll sets, each saved once with its items.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub epolls: Vec<EpollInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -182,6 +185,30 @@ pub struct TimerfdInfo {
     pub interval_ns: i64,
 }
 
+/// One saved epoll set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EpollInfo {
+    /// Object id.
+    pub id: u32,
+    /// The files it watches.
+    pub items: Vec<EpollItemInfo>,
+}
+
+/// One item of a saved epoll set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EpollItemInfo {
+    /// Object id of the watched open file.
+    pub file: u32,
+    /// The descriptor number it was added under.
+    pub fd: i32,
+    /// Its events (`EPOLL*` bits), hexadecimal as in /proc/PID/fdinfo.
+    pub events: String,
+    /// The data epoll_wait(2) returns with it.
+    pub data: u64,
+    /// On the ready list when saved.
+    pub ready: bool,
+}
+
 /// One saved signalfd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SignalfdInfo {
@@ -220,6 +247,9 @@ pub struct FdInfo {
     /// For a timerfd: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timerfd: Option<u32>,
+    /// For an epoll set: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoll: Option<u32>,
 }
 
 /// A saved memory map.
@@ -358,6 +388,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
+    let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
@@ -482,6 +513,19 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 value_ns: t.value_ns,
                 interval_ns: t.interval_ns,
             }),
+            Item::Epoll(e, items) => epolls.push(EpollInfo {
+                id: e.id,
+                items: ckpt_image::EpollObj::items(items)
+                    .filter_map(Result::ok)
+                    .map(|i| EpollItemInfo {
+                        file: i.file,
+                        fd: i.fd,
+                        events: format!("{:x}", i.events),
+                        data: i.data,
+                        ready: i.flags & ckpt_image::EPOLL_ITEM_READY != 0,
+                    })
+                    .collect(),
+            }),
             Item::Fifo(f, _, path) => fifos.push(FifoInfo {
                 id: f.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -508,6 +552,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_EVENTFD => "eventfd",
                     ckpt_image::FILE_SIGNALFD => "signalfd",
                     ckpt_image::FILE_TIMERFD => "timerfd",
+                    ckpt_image::FILE_EPOLL => "epoll",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -526,6 +571,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         signalfd: (f.kind == ckpt_image::FILE_SIGNALFD).then_some(f.obj),
                         fifo: (f.kind == ckpt_image::FILE_FIFO).then_some(f.obj),
                         timerfd: (f.kind == ckpt_image::FILE_TIMERFD).then_some(f.obj),
+                        epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
                     },
                 );
             }
@@ -568,6 +614,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         fifos,
         timerfds,
         signalfds,
+        epolls,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -725,6 +772,26 @@ pub fn table(img: &Image) -> String {
                                     " (clock {}, next in {} ns, every {} ns, {} unread)",
                                     t.clockid, t.value_ns, t.interval_ns, t.ticks
                                 )
+                            })
+                    })
+                    .or_else(|| {
+                        f.epoll
+                            .and_then(|id| img.epolls.iter().find(|e| e.id == id))
+                            .map(|e| {
+                                let items: Vec<String> = e
+                                    .items
+                                    .iter()
+                                    .map(|i| {
+                                        format!(
+                                            "#{} as fd {} events {}{}",
+                                            i.file,
+                                            i.fd,
+                                            i.events,
+                                            if i.ready { " ready" } else { "" }
+                                        )
+                                    })
+                                    .collect();
+                                format!(" (watches {})", items.join(", "))
                             })
                     })
                     .or_else(|| {

@@ -36,6 +36,8 @@ pub use order::{task_order_text, Expected, Order, OutOfOrder, Step, Times, TASK_
 // writes it.
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "epoll.rs"]
+mod epoll;
 #[path = "eventfd.rs"]
 mod eventfd;
 #[path = "fdtable.rs"]
@@ -65,6 +67,7 @@ mod timerfd;
 #[path = "writer.rs"]
 mod writer;
 pub use checkpoint::*;
+pub use epoll::*;
 pub use eventfd::*;
 pub use fdtable::*;
 pub use fifo::*;
@@ -223,6 +226,9 @@ record_types! {
     Fifo = 29, "fifo";
     /// [`TimerfdObj`]: a timerfd, written once.
     Timerfd = 30, "timerfd";
+    /// [`EpollObj`] + its [`EpollItem`]s: an epoll set, written once after
+    /// the files it watches.
+    Epoll = 31, "epoll";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -240,7 +246,8 @@ impl RecordType {
             | Self::Eventfd
             | Self::Signalfd
             | Self::Fifo
-            | Self::Timerfd => true,
+            | Self::Timerfd
+            | Self::Epoll => true,
             Self::Header
             | Self::Forest
             | Self::Task

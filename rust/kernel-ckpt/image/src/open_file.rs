@@ -27,13 +27,15 @@ pub const FILE_EVENTFD: u32 = 7;
 pub const FILE_SIGNALFD: u32 = 8;
 /// File kind: a timerfd ([`FileObj::obj`] names its [`TimerfdObj`]).
 pub const FILE_TIMERFD: u32 = 9;
+/// File kind: an epoll set ([`FileObj::obj`] names its [`EpollObj`]).
+pub const FILE_EPOLL: u32 = 10;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
 pub const fn file_has_obj(kind: u32) -> bool {
     matches!(
         kind,
-        FILE_FIFO | FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD
+        FILE_FIFO | FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL
     )
 }
 
@@ -57,7 +59,8 @@ pub struct FileObj {
     /// The object the file is of: for `FILE_PIPE` the [`PipeObj`], for
     /// `FILE_EVENTFD` the [`EventfdObj`], for `FILE_SIGNALFD` the
     /// [`SignalfdObj`], for `FILE_TIMERFD` the [`TimerfdObj`], for
-    /// `FILE_FIFO` the [`FifoObj`]; 0 for the other kinds.
+    /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`]; 0
+    /// for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -66,7 +69,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_TIMERFD {
+        if f.kind > FILE_EPOLL {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         if f.flags & !FILE_DELETED != 0 {

@@ -147,6 +147,8 @@ pub enum Item<'a> {
     Fifo(FifoObj, &'a [u8], &'a [u8]),
     /// A timerfd object.
     Timerfd(TimerfdObj),
+    /// An epoll set and its items' bytes ([`EpollObj::items`]).
+    Epoll(EpollObj, &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -183,6 +185,8 @@ pub enum ObjRecord<'a> {
     Fifo(FifoObj, &'a [u8], &'a [u8]),
     /// A timerfd.
     Timerfd(TimerfdObj),
+    /// An epoll set and its items' bytes ([`EpollObj::items`]).
+    Epoll(EpollObj, &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -197,6 +201,7 @@ impl<'a> Item<'a> {
             Item::Signalfd(s) => Some(ObjRecord::Signalfd(s)),
             Item::Fifo(f, data, path) => Some(ObjRecord::Fifo(f, data, path)),
             Item::Timerfd(t) => Some(ObjRecord::Timerfd(t)),
+            Item::Epoll(e, items) => Some(ObjRecord::Epoll(e, items)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -429,6 +434,14 @@ impl Parser {
                 let t = TimerfdObj::decode(p)?;
                 self.define("timerfd id", t.id)?;
                 (Item::Timerfd(t), None)
+            }
+            RecordType::Epoll => {
+                let (e, items) = EpollObj::decode(p)?;
+                for item in EpollObj::items(items) {
+                    self.check_ref("epoll item file", item?.file)?;
+                }
+                self.define("epoll id", e.id)?;
+                (Item::Epoll(e, items), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -524,6 +524,7 @@ fn task_state_round_trip() {
             Item::Signalfd(..) => "signalfd",
             Item::Fifo(..) => "fifo",
             Item::Timerfd(..) => "timerfd",
+            Item::Epoll(..) => "epoll",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -183,7 +183,8 @@ fn table_survives_odd_forests() {
 #[test]
 fn every_object_kind_shows() {
     // The fuzzer's first seed holds every record type: one task with a
-    // file, a pipe, an eventfd, a signalfd, a FIFO and a timerfd.
+    // file, a pipe, an eventfd, a signalfd, a FIFO, a timerfd and an epoll
+    // set watching the timerfd and the signalfd.
     let seed = &ckpt_image_fuzz::seeds::seeds()[0];
     let (mut bytes, mut offsets) = (Vec::new(), Vec::new());
     ckpt_image_fuzz::serialize(&seed.recs, &mut bytes, &mut offsets);
@@ -192,16 +193,18 @@ fn every_object_kind_shows() {
     assert_eq!(img.signalfds.len(), 1);
     assert_eq!(img.fifos.len(), 1);
     assert_eq!(img.timerfds.len(), 1);
+    assert_eq!(img.epolls.len(), 1);
     let text = table(&img);
     for shown in [
         "(count 3, semaphore)",
         "(signals 0x200)",
         "/tmp/fifo (6 of 65536 bytes in flight)",
         "(clock 1, next in 250000000 ns, every 500000000 ns, 2 unread)",
+        "(watches #14 as fd 12 events 80000001, #10 as fd 40 events 19 ready)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
-    for kind in ["eventfd", "signalfd", "fifo", "timerfd"] {
+    for kind in ["eventfd", "signalfd", "fifo", "timerfd", "epoll"] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),
             "no {kind} descriptor in\n{text}"
@@ -210,4 +213,6 @@ fn every_object_kind_shows() {
     let json = serde_json::to_value(&img).expect("serializes");
     assert_eq!(json["eventfds"][0]["count"], 3);
     assert_eq!(json["timerfds"][0]["ticks"], 2);
+    assert_eq!(json["epolls"][0]["items"][1]["fd"], 40);
+    assert_eq!(json["epolls"][0]["items"][1]["ready"], true);
 }

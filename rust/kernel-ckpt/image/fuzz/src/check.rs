@@ -58,6 +58,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Signalfd(_) => RecordType::Signalfd,
         Item::Fifo(..) => RecordType::Fifo,
         Item::Timerfd(_) => RecordType::Timerfd,
+        Item::Epoll(..) => RecordType::Epoll,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -125,6 +126,13 @@ fn exercise(item: &Item<'_>) {
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::Signalfd(s) => assert!(s.id > 0),
         Item::Timerfd(t) => assert!(t.value_ns >= 0 && t.interval_ns >= 0),
+        Item::Epoll(e, items) => {
+            assert_eq!(items.len(), e.nr_items as usize * EpollItem::LEN);
+            for item in EpollObj::items(items) {
+                let item = item.expect("the parser checked every item");
+                assert!(item.file > 0 && item.file < e.id && item.fd >= 0);
+            }
+        }
         Item::Fifo(f, data, path) => {
             assert_eq!(
                 (data.len(), path.len()),
@@ -145,7 +153,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_TIMERFD);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_EPOLL);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -200,6 +208,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Eventfd(e) => out.extend_from_slice(&e.encode()),
         Item::Signalfd(s) => out.extend_from_slice(&s.encode()),
         Item::Timerfd(t) => out.extend_from_slice(&t.encode()),
+        Item::Epoll(e, items) => {
+            out.extend_from_slice(&e.encode());
+            out.extend_from_slice(items);
+        }
         Item::Fifo(f, data, path) => {
             out.extend_from_slice(&f.encode());
             out.extend_from_slice(data);

@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 9, b"/tmp/work");
+    files(&mut b, 10, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -405,6 +405,32 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Timerfd, &[&tfd.encode()]);
     file(&mut b, 14, FILE_TIMERFD, 13, b"anon_inode:[timerfd]");
     fd(&mut b, 12, 14, false);
+    // An epoll set watching the timerfd (edge-triggered, reported) and the
+    // signalfd under a descriptor number since closed (ready).
+    let items = [
+        EpollItem {
+            file: 14,
+            fd: 12,
+            events: 0x8000_0001,
+            flags: 0,
+            data: 0x1234,
+        },
+        EpollItem {
+            file: 10,
+            fd: 40,
+            events: 0x19,
+            flags: EPOLL_ITEM_READY,
+            data: u64::MAX,
+        },
+    ];
+    let ep = EpollObj {
+        id: 15,
+        nr_items: items.len() as u32,
+    };
+    let bytes: Vec<u8> = items.iter().flat_map(|i| i.encode()).collect();
+    b.rec(RecordType::Epoll, &[&ep.encode(), &bytes]);
+    file(&mut b, 16, FILE_EPOLL, 15, b"anon_inode:[eventpoll]");
+    fd(&mut b, 13, 16, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
