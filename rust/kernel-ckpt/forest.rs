@@ -266,6 +266,16 @@ impl FrozenTree {
                 return Err(refuse(t, format_args!("fd {fd} ({path}) {why}")));
             }
         }
+        if let Some((i, fd, path)) = crate::unix::check_peers(&self.tasks)? {
+            let t = self.tasks.get(i).ok_or(EINVAL)?;
+            let path = crate::log::Shown(&path);
+            return Err(refuse(
+                t,
+                format_args!(
+                    "fd {fd} ({path}) is a unix socket whose peer is open outside the tree"
+                ),
+            ));
+        }
         Ok(())
     }
 

@@ -31,6 +31,7 @@
 //! | FIFO        | `fifo.rs`      | `fifo`                  |
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
+//! | unix pair   | `unix.rs`      | `unix-pair`             |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -44,7 +45,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{epoll, eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd};
+use crate::{epoll, eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd, unix};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -59,5 +60,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Fifo(f, data, path) => fifo::restore(objs, &f, data, path),
         ObjRecord::Timerfd(t) => timerfd::restore(objs, &t),
         ObjRecord::Epoll(e, items) => epoll::restore(objs, &e, items),
+        ObjRecord::UnixPair(u, ends) => unix::restore(objs, &u, &ends),
     }
 }

@@ -67,6 +67,10 @@ pub(crate) enum Obj {
     /// A FIFO opened for reading and writing, holding its pipe (and the
     /// bytes put back in it) while its open files are reopened by path.
     Fifo(FileRef),
+    /// Two connected unix sockets until a file record takes each (an end
+    /// no record takes is closed when the table goes away, as it was
+    /// closed in the saved tree).
+    UnixPair { ends: [Option<FileRef>; 2] },
     /// The file of an object that is one file (an eventfd, a signalfd, a
     /// timerfd, an epoll set), made anew by its record, until its file record takes it;
     /// `kind` is the `FILE_*` kind of that file record.
@@ -80,6 +84,7 @@ impl Obj {
         match self {
             Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
             Obj::Made { file, .. } => usize::from(file.is_some()),
+            Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
             Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) => 1,
         }
     }
@@ -268,6 +273,35 @@ impl ObjTable {
         // The file moves to a file object, which counts it again.
         self.files = self.files.saturating_sub(1);
         Ok(file)
+    }
+
+    /// Takes end 0 or end 1 of the unix socket pair with id `id` for its
+    /// file record.
+    pub(crate) fn take_unix_end(&mut self, id: ObjId, end1: bool) -> Result<FileRef> {
+        let end = match self.get_mut(id)? {
+            Obj::UnixPair { ends: [e0, e1] } => {
+                if end1 {
+                    e1.take()
+                } else {
+                    e0.take()
+                }
+            }
+            _ => {
+                ckpt_err!("restart: object {} is not a unix socket pair\n", id);
+                return Err(EINVAL);
+            }
+        };
+        let end = end.ok_or_else(|| {
+            ckpt_err!(
+                "restart: end {} of unix socket pair {} is closed or has two open files\n",
+                u8::from(end1),
+                id
+            );
+            EINVAL
+        })?;
+        // The end moves to a file object, which counts it again.
+        self.files = self.files.saturating_sub(1);
+        Ok(end)
     }
 
     /// Takes one end of the pipe with id `id` for its file record.

@@ -23,12 +23,14 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EPOLL, FILE_EVENTFD,
-    FILE_FIFO, FILE_OTHER, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD,
+    FILE_FIFO, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
+    FILE_TIMERFD, FILE_UNIX,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
 use crate::signalfd::{self, Signalfd};
 use crate::timerfd::{self, Timerfd};
+use crate::unix::{self, UnixPair};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
@@ -68,6 +70,8 @@ pub(crate) struct FileDeps {
     /// The object the file is of (a pipe end's pipe, an eventfd), 0 for
     /// files reopened by path.
     obj: ObjId,
+    /// `FILE_PEER_END` for end 1 of a unix socket pair.
+    flags: u32,
 }
 
 impl ObjOps for OpenFile {
@@ -85,41 +89,57 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_PIPE,
                 obj: objs.id_of::<Pipe>(w, p)?,
+                flags: 0,
             });
         }
         if pipe::fifo_of(file).is_some() {
             return Ok(FileDeps {
                 kind: FILE_FIFO,
                 obj: objs.id_of::<Fifo>(w, file.clone_ref())?,
+                flags: 0,
             });
         }
         if eventfd::is_eventfd(file) {
             return Ok(FileDeps {
                 kind: FILE_EVENTFD,
                 obj: objs.id_of::<Eventfd>(w, file.clone_ref())?,
+                flags: 0,
             });
         }
         if timerfd::is_timerfd(file) {
             return Ok(FileDeps {
                 kind: FILE_TIMERFD,
                 obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
+        if kind_of(file.mode()) == FILE_SOCK {
+            let probe = unix::Probe::of(file)?;
+            let end1 = probe.is_end1();
+            return Ok(FileDeps {
+                kind: FILE_UNIX,
+                obj: objs.id_of::<UnixPair>(w, probe)?,
+                flags: if end1 { FILE_PEER_END } else { 0 },
             });
         }
         if epoll::is_epoll(file) {
             return Ok(FileDeps {
                 kind: FILE_EPOLL,
                 obj: objs.id_of::<Epoll>(w, file.clone_ref())?,
+                flags: 0,
             });
         }
         if signalfd::is_signalfd(file) {
             return Ok(FileDeps {
                 kind: FILE_SIGNALFD,
                 obj: objs.id_of::<Signalfd>(w, file.clone_ref())?,
+                flags: 0,
             });
         }
         Ok(FileDeps {
             kind: kind_of(file.mode()),
             obj: 0,
+            flags: 0,
         })
     }
 
@@ -138,11 +158,12 @@ impl ObjOps for OpenFile {
             id,
             kind: deps.kind,
             f_flags,
-            flags: if path.ends_with(b" (deleted)") {
-                FILE_DELETED
-            } else {
-                0
-            },
+            flags: deps.flags
+                | if path.ends_with(b" (deleted)") {
+                    FILE_DELETED
+                } else {
+                    0
+                },
             pos: pos.max(0),
             obj: deps.obj,
             path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
@@ -178,6 +199,14 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             if rec.f_flags & bindings::O_NONBLOCK != 0 {
                 f.set_flags(bindings::O_NONBLOCK, true);
             }
+            f
+        }
+        FILE_UNIX => {
+            let f = objs.take_unix_end(rec.obj, rec.flags & FILE_PEER_END != 0)?;
+            f.set_flags(
+                bindings::O_NONBLOCK,
+                rec.f_flags & bindings::O_NONBLOCK != 0,
+            );
             f
         }
         FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL => {

@@ -332,7 +332,8 @@ pub(crate) fn restore_current(
             | Item::Signalfd(..)
             | Item::Fifo(..)
             | Item::Timerfd(..)
-            | Item::Epoll(..) => {
+            | Item::Epoll(..)
+            | Item::UnixPair(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -57,6 +57,7 @@ macro_rules! with_scenarios {
             restart_fifo,
             restart_timerfd,
             restart_epoll,
+            restart_unix_pairs,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

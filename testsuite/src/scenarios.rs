@@ -236,6 +236,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_fifo" => |name| restart_scenario(name, "fifo_check", Restart::Once),
         "restart_timerfd" => |name| restart_scenario(name, "timerfd_check", Restart::Once),
         "restart_epoll" => |name| restart_scenario(name, "epoll_check", Restart::Once),
+        "restart_unix_pairs" => |name| restart_scenario(name, "unix_check", Restart::Once),
         "restart_in_sigsuspend" => |name| restart_scenario(name, "sigsuspend_check", Restart::Once),
         "restart_in_wait4" => |name| restart_in_wait4(name),
         "restart_in_nanosleep" => |name| restart_scenario(name, "nanosleep_once", Restart::Once),

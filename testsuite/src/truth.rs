@@ -172,26 +172,53 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
     }
     let mut fds = Vec::new();
     read_fds(pid, &mut fds)?;
-    // A restarted pipe is a new pipe: name pipes by order of appearance,
-    // so that which descriptors are ends of one pipe is what is compared.
+    // A restarted pipe or socket is a new one: name them by order of
+    // appearance, so that which descriptors share one is what is compared.
     let mut pipes: Vec<String> = Vec::new();
+    let mut socks: Vec<String> = Vec::new();
+    let label = |seen: &mut Vec<String>, target: &str, kind: &str| {
+        let i = seen.iter().position(|p| p == target).unwrap_or_else(|| {
+            seen.push(target.to_owned());
+            seen.len() - 1
+        });
+        format!("{kind}#{}", i + 1)
+    };
+    // Unix sockets as /proc/PID/net/unix lists them: type and state by
+    // inode (the reference count and the slot address vary).
+    let unix: Vec<(String, String)> = fs::read_to_string(format!("/proc/{pid}/net/unix"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let ino = w.get(6)?;
+            Some((
+                format!("socket:[{ino}]"),
+                format!(
+                    "unix flags {} type {} st {}",
+                    w.get(3)?,
+                    w.get(4)?,
+                    w.get(5)?
+                ),
+            ))
+        })
+        .collect();
     for f in fds {
+        let mut kind_state = f.kind_state;
         let target = if f.target.starts_with("pipe:[") {
-            let i = pipes
-                .iter()
-                .position(|p| *p == f.target)
-                .unwrap_or_else(|| {
-                    pipes.push(f.target.clone());
-                    pipes.len() - 1
-                });
-            format!("pipe#{}", i + 1)
+            label(&mut pipes, &f.target, "pipe")
+        } else if f.target.starts_with("socket:[") {
+            if let Some((_, s)) = unix.iter().find(|(t, _)| *t == f.target) {
+                kind_state = s.clone();
+            }
+            label(&mut socks, &f.target, "socket")
         } else {
             f.target
         };
-        let state = if f.kind_state.is_empty() {
+        let state = if kind_state.is_empty() {
             String::new()
         } else {
-            format!(" ({})", f.kind_state)
+            format!(" ({kind_state})")
         };
         out.push(format!(
             "fd {} {target} flags {} pos {}{state}",

@@ -21,6 +21,7 @@ mod shapes;
 mod signals;
 mod task;
 mod tree;
+mod unix;
 
 use epoll::*;
 use files::*;
@@ -28,6 +29,7 @@ use memory::*;
 use shapes::*;
 use signals::*;
 use task::*;
+use unix::*;
 
 fn sleep_forever() -> ! {
     loop {
@@ -165,6 +167,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "fifo_check" => fifo_check(ready_path)?,
         "timerfd_check" => timerfd_check(ready_path)?,
         "epoll_check" => epoll_check(ready_path)?,
+        "unix_check" => unix_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

@@ -177,6 +177,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "fifo_check" => Some(("read(2)", "0", Some("its FIFOs"))),
         "timerfd_check" => Some(("read(2)", "0", Some("its timerfds"))),
         "epoll_check" => Some(("epoll_pwait(2)", "281", Some("its epoll sets"))),
+        "unix_check" => Some(("read(2)", "0", Some("its unix socket pairs"))),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130", Some("its signal mask"))),
         _ => None,
     };

@@ -20,7 +20,15 @@ pub const KINDS: &[(&str, &str)] = &[
     ("epoll_socket", "(anon_inode:[eventpoll] watching socket:["),
     ("pidfd", "is a pidfd"),
     ("ns_file", "is a namespace file"),
-    ("socketpair", "is a socket"),
+    (
+        "unix_fd_in_flight",
+        "is a unix socket with descriptors in flight (SCM_RIGHTS)",
+    ),
+    ("unix_listen", "is a listening unix socket"),
+    (
+        "unix_peer_outside",
+        "is a unix socket whose peer is open outside the tree",
+    ),
     ("flock", "holds a file lock or lease"),
     ("o_async", "has O_ASYNC set"),
     ("inotify", "is an anonymous-inode file"),
@@ -109,17 +117,14 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 // socket is met through it.
                 let ep = libc::epoll_create1(0);
                 check(ep.into(), "epoll_create1")?;
-                let mut sv = [0i32; 2];
-                check(
-                    libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
-                    "socketpair",
-                )?;
+                let tcp = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                check(tcp.into(), "socket(AF_INET)")?;
                 let mut ev = libc::epoll_event {
                     events: libc::EPOLLIN as u32,
                     u64: 0,
                 };
                 check(
-                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, sv[0], &mut ev).into(),
+                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, tcp, &mut ev).into(),
                     "epoll_ctl",
                 )?;
             }
@@ -135,12 +140,51 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "open /proc/self/ns/uts",
                 )?;
             }
-            "socketpair" => {
+            "unix_fd_in_flight" => {
+                // Descriptor 0 sent from one end and never received.
                 let mut sv = [0i32; 2];
                 check(
                     libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
                     "socketpair",
                 )?;
+                let mut byte = [0u8; 1];
+                let mut iov = libc::iovec {
+                    iov_base: byte.as_mut_ptr().cast(),
+                    iov_len: 1,
+                };
+                let mut cbuf = [0u64; 4];
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = cbuf.as_mut_ptr().cast();
+                msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+                *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
+                check(libc::sendmsg(sv[0], &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
+            }
+            "unix_listen" => {
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                check(fd.into(), "socket(AF_UNIX)")?;
+                let path = format!("{tmp}.sock");
+                let _ = std::fs::remove_file(&path);
+                let mut addr: libc::sockaddr_un = std::mem::zeroed();
+                addr.sun_family = libc::AF_UNIX as u16;
+                for (d, s) in addr.sun_path.iter_mut().zip(path.bytes()) {
+                    *d = s as libc::c_char;
+                }
+                check(
+                    libc::bind(
+                        fd,
+                        (&addr as *const libc::sockaddr_un).cast(),
+                        std::mem::size_of::<libc::sockaddr_un>() as u32,
+                    )
+                    .into(),
+                    "bind",
+                )?;
+                check(libc::listen(fd, 4).into(), "listen")?;
             }
             "flock" => {
                 let f = std::fs::File::create(&tmp).context("creating the locked file")?;
@@ -182,6 +226,30 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     Some(libc::SIGCHLD),
                 )
                 .context("clone(CLONE_FILES | CLONE_PARENT)")?;
+            }
+            "unix_peer_outside" => {
+                // One end here, the other in a sibling (CLONE_PARENT),
+                // outside the subtree.
+                let mut sv = [0i32; 2];
+                check(
+                    libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
+                    "socketpair",
+                )?;
+                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+                let mine = sv[0];
+                nix::sched::clone(
+                    Box::new(move || {
+                        libc::close(mine);
+                        loop {
+                            libc::pause();
+                        }
+                    }),
+                    stack,
+                    nix::sched::CloneFlags::CLONE_PARENT,
+                    Some(libc::SIGCHLD),
+                )
+                .context("clone(CLONE_PARENT)")?;
+                libc::close(sv[1]);
             }
             "nested_pidns" => {
                 // A child in a pid namespace of its own (pid 1 there).

@@ -41,6 +41,9 @@ pub struct Image {
     /// The epoll sets, each saved once with its items.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub epolls: Vec<EpollInfo>,
+    /// The unix socket pairs, each saved once with both ends' queues.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unix_pairs: Vec<UnixPairInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -209,6 +212,33 @@ pub struct EpollItemInfo {
     pub ready: bool,
 }
 
+/// One saved pair of connected unix sockets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnixPairInfo {
+    /// Object id.
+    pub id: u32,
+    /// `stream`, `dgram` or `seqpacket`.
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// End 0 and end 1.
+    pub ends: [UnixEndInfo; 2],
+}
+
+/// One end of a saved unix socket pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnixEndInfo {
+    /// The end was closed (only its peer is open).
+    pub closed: bool,
+    /// Messages queued to it, not read yet.
+    pub messages: u32,
+    /// Their bytes.
+    pub bytes: u32,
+    /// `rd`, `wr`, `rdwr` or empty.
+    pub shutdown: String,
+    /// `SO_PASSCRED` is on.
+    pub passcred: bool,
+}
+
 /// One saved signalfd.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SignalfdInfo {
@@ -250,6 +280,9 @@ pub struct FdInfo {
     /// For an epoll set: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoll: Option<u32>,
+    /// For a unix socket: its pair's object id and which end (0 or 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unix: Option<(u32, u8)>,
 }
 
 /// A saved memory map.
@@ -388,6 +421,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
+    let mut unix_pairs = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -526,6 +560,28 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     })
                     .collect(),
             }),
+            Item::UnixPair(u, ends) => unix_pairs.push(UnixPairInfo {
+                id: u.id,
+                sock_type: match u.sock_type {
+                    ckpt_image::SOCK_STREAM => "stream",
+                    ckpt_image::SOCK_DGRAM => "dgram",
+                    _ => "seqpacket",
+                }
+                .to_owned(),
+                ends: ends.map(|e| UnixEndInfo {
+                    closed: e.end.flags & ckpt_image::UNIX_CLOSED != 0,
+                    messages: e.end.nr_msgs,
+                    bytes: e.end.data_len,
+                    shutdown: match e.end.shutdown {
+                        ckpt_image::UNIX_RCV_SHUTDOWN => "rd",
+                        ckpt_image::UNIX_SEND_SHUTDOWN => "wr",
+                        0 => "",
+                        _ => "rdwr",
+                    }
+                    .to_owned(),
+                    passcred: e.end.flags & ckpt_image::UNIX_PASSCRED != 0,
+                }),
+            }),
             Item::Fifo(f, _, path) => fifos.push(FifoInfo {
                 id: f.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -553,6 +609,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_SIGNALFD => "signalfd",
                     ckpt_image::FILE_TIMERFD => "timerfd",
                     ckpt_image::FILE_EPOLL => "epoll",
+                    ckpt_image::FILE_UNIX => "unix",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -572,6 +629,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         fifo: (f.kind == ckpt_image::FILE_FIFO).then_some(f.obj),
                         timerfd: (f.kind == ckpt_image::FILE_TIMERFD).then_some(f.obj),
                         epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
+                        unix: (f.kind == ckpt_image::FILE_UNIX)
+                            .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                     },
                 );
             }
@@ -615,6 +674,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         timerfds,
         signalfds,
         epolls,
+        unix_pairs,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -793,6 +853,25 @@ pub fn table(img: &Image) -> String {
                                     .collect();
                                 format!(" (watches {})", items.join(", "))
                             })
+                    })
+                    .or_else(|| {
+                        f.unix.and_then(|(id, end)| {
+                            let p = img.unix_pairs.iter().find(|p| p.id == id)?;
+                            let e = p.ends.get(usize::from(end))?;
+                            let peer = p.ends.get(usize::from(1 - end))?;
+                            let shut = if e.shutdown.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", shut down {}", e.shutdown)
+                            };
+                            Some(format!(
+                                " ({} pair #{id} end {end}: {} messages, {} bytes queued{shut}{})",
+                                p.sock_type,
+                                e.messages,
+                                e.bytes,
+                                if peer.closed { ", peer closed" } else { "" }
+                            ))
+                        })
                     })
                     .or_else(|| {
                         f.signalfd

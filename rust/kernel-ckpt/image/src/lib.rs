@@ -64,6 +64,8 @@ mod signalfd;
 mod task;
 #[path = "timerfd.rs"]
 mod timerfd;
+#[path = "unix.rs"]
+mod unix;
 #[path = "writer.rs"]
 mod writer;
 pub use checkpoint::*;
@@ -81,6 +83,7 @@ pub use signal::*;
 pub use signalfd::*;
 pub use task::*;
 pub use timerfd::*;
+pub use unix::*;
 pub use writer::*;
 
 #[path = "error.rs"]
@@ -229,6 +232,9 @@ record_types! {
     /// [`EpollObj`] + its [`EpollItem`]s: an epoll set, written once after
     /// the files it watches.
     Epoll = 31, "epoll";
+    /// [`UnixPairObj`] + two [`UnixEnd`]s + their queued messages: two
+    /// connected unix sockets, written once.
+    UnixPair = 32, "unix-pair";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -247,7 +253,8 @@ impl RecordType {
             | Self::Signalfd
             | Self::Fifo
             | Self::Timerfd
-            | Self::Epoll => true,
+            | Self::Epoll
+            | Self::UnixPair => true,
             Self::Header
             | Self::Forest
             | Self::Task

@@ -29,18 +29,29 @@ pub const FILE_SIGNALFD: u32 = 8;
 pub const FILE_TIMERFD: u32 = 9;
 /// File kind: an epoll set ([`FileObj::obj`] names its [`EpollObj`]).
 pub const FILE_EPOLL: u32 = 10;
+/// File kind: one of two connected unix sockets ([`FileObj::obj`] names
+/// their [`UnixPairObj`]; `FILE_PEER_END` says which end).
+pub const FILE_UNIX: u32 = 11;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
 pub const fn file_has_obj(kind: u32) -> bool {
     matches!(
         kind,
-        FILE_FIFO | FILE_PIPE | FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL
+        FILE_FIFO
+            | FILE_PIPE
+            | FILE_EVENTFD
+            | FILE_SIGNALFD
+            | FILE_TIMERFD
+            | FILE_EPOLL
+            | FILE_UNIX
     )
 }
 
 /// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
 pub const FILE_DELETED: u32 = 1;
+/// `FileObj::flags`: for `FILE_UNIX`, the file is end 1 of its pair.
+pub const FILE_PEER_END: u32 = 2;
 
 /// An open file (`struct file`), written once where it is first referred
 /// to; its path follows the fixed part.
@@ -52,15 +63,15 @@ pub struct FileObj {
     pub kind: u32,
     /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
     pub f_flags: u32,
-    /// `FILE_DELETED`.
+    /// `FILE_DELETED`, `FILE_PEER_END`.
     pub flags: u32,
     /// The file position.
     pub pos: i64,
     /// The object the file is of: for `FILE_PIPE` the [`PipeObj`], for
     /// `FILE_EVENTFD` the [`EventfdObj`], for `FILE_SIGNALFD` the
     /// [`SignalfdObj`], for `FILE_TIMERFD` the [`TimerfdObj`], for
-    /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`]; 0
-    /// for the other kinds.
+    /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`], for
+    /// `FILE_UNIX` the [`UnixPairObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -69,10 +80,15 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_EPOLL {
+        if f.kind > FILE_UNIX {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
-        if f.flags & !FILE_DELETED != 0 {
+        let allowed = if f.kind == FILE_UNIX {
+            FILE_PEER_END
+        } else {
+            FILE_DELETED
+        };
+        if f.flags & !allowed != 0 {
             return Err(ErrorKind::BadField("file flags", f.flags.into()));
         }
         if f.pos < 0 {

@@ -149,6 +149,8 @@ pub enum Item<'a> {
     Timerfd(TimerfdObj),
     /// An epoll set and its items' bytes ([`EpollObj::items`]).
     Epoll(EpollObj, &'a [u8]),
+    /// Two connected unix sockets and their queued messages.
+    UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -187,6 +189,8 @@ pub enum ObjRecord<'a> {
     Timerfd(TimerfdObj),
     /// An epoll set and its items' bytes ([`EpollObj::items`]).
     Epoll(EpollObj, &'a [u8]),
+    /// Two connected unix sockets and their queued messages.
+    UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
 }
 
 impl<'a> Item<'a> {
@@ -202,6 +206,7 @@ impl<'a> Item<'a> {
             Item::Fifo(f, data, path) => Some(ObjRecord::Fifo(f, data, path)),
             Item::Timerfd(t) => Some(ObjRecord::Timerfd(t)),
             Item::Epoll(e, items) => Some(ObjRecord::Epoll(e, items)),
+            Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -442,6 +447,11 @@ impl Parser {
                 }
                 self.define("epoll id", e.id)?;
                 (Item::Epoll(e, items), None)
+            }
+            RecordType::UnixPair => {
+                let (u, ends) = UnixPairObj::decode(p)?;
+                self.define("unix pair id", u.id)?;
+                (Item::UnixPair(u, ends), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -525,6 +525,7 @@ fn task_state_round_trip() {
             Item::Fifo(..) => "fifo",
             Item::Timerfd(..) => "timerfd",
             Item::Epoll(..) => "epoll",
+            Item::UnixPair(..) => "unix-pair",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -1075,4 +1076,58 @@ fn record_layouts_keep_the_format() {
     assert_eq!(&tail[..8], b"KCKPTEND");
     assert_eq!(&tail[8..12], &7u32.to_le_bytes());
     assert_eq!(&tail[16..], &0x1122u64.to_le_bytes());
+}
+
+/// A unix pair's payload: the pair, both ends, then each end's lengths
+/// and bytes.
+fn unix_payload(e: [UnixEnd; 2], queues: [(&[u32], &[u8]); 2]) -> Vec<u8> {
+    let mut p = UnixPairObj {
+        id: 1,
+        sock_type: SOCK_DGRAM,
+    }
+    .encode()
+    .to_vec();
+    p.extend_from_slice(&e[0].encode());
+    p.extend_from_slice(&e[1].encode());
+    for (lens, data) in queues {
+        for l in lens {
+            p.extend_from_slice(&l.to_le_bytes());
+        }
+        p.extend_from_slice(data);
+    }
+    p
+}
+
+#[test]
+fn unix_pair_keeps_boundaries_and_refuses_bad_queues() {
+    let end = |nr_msgs, data_len| UnixEnd {
+        nr_msgs,
+        data_len,
+        ..UnixEnd::default()
+    };
+    // Three datagrams, one empty, to end 0; none to end 1.
+    let p = unix_payload([end(3, 4), end(0, 0)], [(&[1, 0, 3], b"accc"), (&[], b"")]);
+    let (u, ends) = UnixPairObj::decode(&p).expect("valid pair");
+    assert_eq!(u.sock_type, SOCK_DGRAM);
+    let msgs: Vec<&[u8]> = ends[0].messages().collect();
+    assert_eq!(msgs, [&b"a"[..], b"", b"ccc"]);
+    assert_eq!(ends[1].messages().count(), 0);
+    // Lengths that do not add up to the bytes.
+    let p = unix_payload([end(2, 4), end(0, 0)], [(&[1, 2], b"accc"), (&[], b"")]);
+    assert!(UnixPairObj::decode(&p).is_err());
+    // Both ends closed, or a closed end holding messages.
+    let closed = UnixEnd::default_closed();
+    let p = unix_payload([closed, closed], [(&[], b""), (&[], b"")]);
+    assert!(UnixPairObj::decode(&p).is_err());
+    let mut full = end(1, 1);
+    full.flags = UNIX_CLOSED;
+    let p = unix_payload([full, end(0, 0)], [(&[1], b"x"), (&[], b"")]);
+    assert!(UnixPairObj::decode(&p).is_err());
+    // An unknown type; trailing bytes.
+    let mut p = unix_payload([end(0, 0), end(0, 0)], [(&[], b""), (&[], b"")]);
+    p[4] = 3;
+    assert!(UnixPairObj::decode(&p).is_err());
+    let mut p = unix_payload([end(0, 0), end(0, 0)], [(&[], b""), (&[], b"")]);
+    p.push(0);
+    assert!(UnixPairObj::decode(&p).is_err());
 }

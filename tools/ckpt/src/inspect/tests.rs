@@ -184,7 +184,7 @@ fn table_survives_odd_forests() {
 fn every_object_kind_shows() {
     // The fuzzer's first seed holds every record type: one task with a
     // file, a pipe, an eventfd, a signalfd, a FIFO, a timerfd and an epoll
-    // set watching the timerfd and the signalfd.
+    // set watching the timerfd and the signalfd, and a unix socket pair.
     let seed = &ckpt_image_fuzz::seeds::seeds()[0];
     let (mut bytes, mut offsets) = (Vec::new(), Vec::new());
     ckpt_image_fuzz::serialize(&seed.recs, &mut bytes, &mut offsets);
@@ -201,10 +201,12 @@ fn every_object_kind_shows() {
         "/tmp/fifo (6 of 65536 bytes in flight)",
         "(clock 1, next in 250000000 ns, every 500000000 ns, 2 unread)",
         "(watches #14 as fd 12 events 80000001, #10 as fd 40 events 19 ready)",
+        "(stream pair #17 end 0: 2 messages, 5 bytes queued, shut down rd)",
+        "(stream pair #17 end 1: 0 messages, 0 bytes queued, shut down wr)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
-    for kind in ["eventfd", "signalfd", "fifo", "timerfd", "epoll"] {
+    for kind in ["eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix"] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),
             "no {kind} descriptor in\n{text}"
@@ -215,4 +217,6 @@ fn every_object_kind_shows() {
     assert_eq!(json["timerfds"][0]["ticks"], 2);
     assert_eq!(json["epolls"][0]["items"][1]["fd"], 40);
     assert_eq!(json["epolls"][0]["items"][1]["ready"], true);
+    assert_eq!(json["unix_pairs"][0]["type"], "stream");
+    assert_eq!(json["unix_pairs"][0]["ends"][0]["passcred"], true);
 }

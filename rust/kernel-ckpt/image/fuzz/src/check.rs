@@ -59,6 +59,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Fifo(..) => RecordType::Fifo,
         Item::Timerfd(_) => RecordType::Timerfd,
         Item::Epoll(..) => RecordType::Epoll,
+        Item::UnixPair(..) => RecordType::UnixPair,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -126,6 +127,15 @@ fn exercise(item: &Item<'_>) {
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::Signalfd(s) => assert!(s.id > 0),
         Item::Timerfd(t) => assert!(t.value_ns >= 0 && t.interval_ns >= 0),
+        Item::UnixPair(u, ends) => {
+            assert!(u.id > 0);
+            for e in ends {
+                assert_eq!(e.lens.len(), e.end.nr_msgs as usize * 4);
+                assert_eq!(e.data.len(), e.end.data_len as usize);
+                let total: usize = e.messages().map(<[u8]>::len).sum();
+                assert_eq!(total, e.data.len());
+            }
+        }
         Item::Epoll(e, items) => {
             assert_eq!(items.len(), e.nr_items as usize * EpollItem::LEN);
             for item in EpollObj::items(items) {
@@ -153,7 +163,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_EPOLL);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_UNIX);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -211,6 +221,16 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Epoll(e, items) => {
             out.extend_from_slice(&e.encode());
             out.extend_from_slice(items);
+        }
+        Item::UnixPair(u, ends) => {
+            out.extend_from_slice(&u.encode());
+            for e in ends {
+                out.extend_from_slice(&e.end.encode());
+            }
+            for e in ends {
+                out.extend_from_slice(e.lens);
+                out.extend_from_slice(e.data);
+            }
         }
         Item::Fifo(f, data, path) => {
             out.extend_from_slice(&f.encode());

@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 10, b"/tmp/work");
+    files(&mut b, 12, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -431,6 +431,44 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Epoll, &[&ep.encode(), &bytes]);
     file(&mut b, 16, FILE_EPOLL, 15, b"anon_inode:[eventpoll]");
     fd(&mut b, 13, 16, false);
+    // A stream socket pair: two messages queued to end 0, end 1 shut
+    // down for writing.
+    let pair = UnixPairObj {
+        id: 17,
+        sock_type: SOCK_STREAM,
+    };
+    let e0 = UnixEnd {
+        shutdown: UNIX_RCV_SHUTDOWN,
+        flags: UNIX_PASSCRED,
+        sndbuf: 0,
+        rcvbuf: 8192,
+        nr_msgs: 2,
+        data_len: 5,
+    };
+    let e1 = UnixEnd {
+        shutdown: UNIX_SEND_SHUTDOWN,
+        ..UnixEnd::default()
+    };
+    let lens: Vec<u8> = [3u32, 2].iter().flat_map(|l| l.to_le_bytes()).collect();
+    b.rec(
+        RecordType::UnixPair,
+        &[&pair.encode(), &e0.encode(), &e1.encode(), &lens, b"hello"],
+    );
+    let mut f = FileObj {
+        id: 18,
+        kind: FILE_UNIX,
+        f_flags: 0o2,
+        flags: 0,
+        pos: 0,
+        obj: 17,
+        path_len: 12,
+    };
+    b.rec(RecordType::File, &[&f.encode(), b"socket:[100]"]);
+    fd(&mut b, 14, 18, false);
+    f.id = 19;
+    f.flags = FILE_PEER_END;
+    b.rec(RecordType::File, &[&f.encode(), b"socket:[101]"]);
+    fd(&mut b, 15, 19, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Unix socket pairs: two connected sockets and the messages queued to
+//! each.
+//!
+//! C header: [`include/net/af_unix.h`](srctree/include/net/af_unix.h).
+//!
+//! A connected unix socket without an address (what socketpair(2) makes)
+//! is carried with its peer as one shared object ([`UnixPair`],
+//! `objects.rs`), written once, before the open file of either end, with
+//! both ends' state: type, shutdown bits, `SO_PASSCRED`, `SO_SNDBUF` and
+//! `SO_RCVBUF` when set, and the messages queued to each end and not read
+//! yet, with their boundaries. A unix socket sends straight into its
+//! peer's receive queue, so those queues are all the bytes in flight.
+//! Both ends must be open in the tree (checked before anything is
+//! written, [`check_peers`]), or the peer closed.
+//!
+//! Restart makes a new pair as socketpair(2) does, sets the buffer sizes,
+//! sends each end's messages to it through the other end (the ordinary
+//! send path: boundaries kept, the caller's limits apply, nothing blocks),
+//! then sets `SO_PASSCRED` (after the sends, so no end is autobound) and
+//! shuts down what was shut down. An end that was closed is closed again
+//! once its peer's messages are queued, as it was. Listening, bound and
+//! unconnected sockets, out-of-band bytes and descriptors in flight are
+//! refused at checkpoint with their reason (`ckpt_unix_unsupported`).
+
+use crate::image::{
+    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UNIX_CLOSED, UNIX_PASSCRED,
+};
+use crate::objhash::{Obj, ObjOps, ObjTable};
+use crate::wrap::file::FileRef;
+use crate::wrap::task::{killable, TaskRef};
+use crate::writer::ImageWriter;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// A carried unix socket as the checkpoint reads it: its state, and its
+/// peer's open file unless the peer was closed.
+pub(crate) struct Probe {
+    file: FileRef,
+    st: bindings::ckpt_unix,
+    peer: Option<FileRef>,
+}
+
+impl Probe {
+    /// The state of the unix socket `file`; `EOPNOTSUPP` for a socket that
+    /// is not carried.
+    pub(crate) fn of(file: &FileRef) -> Result<Self> {
+        // SAFETY: all-zero is a valid `ckpt_unix` (null pointers, zeros).
+        let mut st: bindings::ckpt_unix = unsafe { core::mem::zeroed() };
+        // SAFETY: the file is referenced; the helper takes the socket's
+        // locks and, on success, a reference on the peer's file.
+        to_result(unsafe { bindings::ckpt_unix_get(file.as_ptr(), &mut st) })?;
+        // SAFETY: the helper's reference passes to us.
+        let peer = NonNull::new(st.peer_file).map(|f| unsafe { FileRef::from_raw(f) });
+        st.peer_file = core::ptr::null_mut();
+        Ok(Self {
+            file: file.clone_ref(),
+            st,
+            peer,
+        })
+    }
+
+    /// Whether this socket is end 1 of its pair (end 0 is at the lower
+    /// address).
+    pub(crate) fn is_end1(&self) -> bool {
+        (self.st.sk as usize) > (self.st.peer as usize)
+    }
+
+    fn end(&self) -> UnixEnd {
+        UnixEnd {
+            shutdown: self.st.shutdown,
+            flags: if self.st.flags & bindings::CKPT_UNIX_PASSCRED != 0 {
+                UNIX_PASSCRED
+            } else {
+                0
+            },
+            sndbuf: self.st.sndbuf,
+            rcvbuf: self.st.rcvbuf,
+            nr_msgs: self.st.nr_msgs,
+            data_len: self.st.bytes,
+        }
+    }
+
+    /// The messages queued to it: their lengths (little-endian u32s) and
+    /// bytes.
+    fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
+        let nr = usize::try_from(self.st.nr_msgs).map_err(|_| E2BIG)?;
+        let len = usize::try_from(self.st.bytes).map_err(|_| E2BIG)?;
+        if self.st.nr_msgs > UnixPairObj::MAX_MSGS {
+            ckpt_err!(
+                "checkpoint: a unix socket holds {} messages, more than {}\n",
+                nr,
+                UnixPairObj::MAX_MSGS
+            );
+            return Err(E2BIG);
+        }
+        let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
+        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        // SAFETY: the file is referenced; the buffers hold what
+        // `ckpt_unix_get` counted, and the helper copies under the queue's
+        // lock, failing if the queue is no longer that.
+        to_result(unsafe {
+            bindings::ckpt_unix_queue(
+                self.file.as_ptr(),
+                data.as_mut_ptr(),
+                self.st.bytes,
+                lens.as_mut_ptr(),
+                self.st.nr_msgs,
+            )
+        })
+        .inspect_err(|_| {
+            ckpt_err!("checkpoint: a unix socket's queue changed while it was saved\n");
+        })?;
+        let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
+        for l in lens.iter() {
+            lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
+        }
+        Ok((lens_bytes, data))
+    }
+}
+
+/// Refuses a tree where a carried unix socket's peer is open outside it:
+/// every socket of the tree's descriptor tables, and every open peer of
+/// one, must be among them. Returns the task, descriptor and path of the
+/// first socket whose peer is not.
+pub(crate) fn check_peers(tasks: &[TaskRef]) -> Result<Option<(usize, u32, KVec<u8>)>> {
+    // (socket, its peer or 0 if closed, task index, fd)
+    let mut socks: KVVec<(usize, usize, usize, u32)> = KVVec::new();
+    for (i, t) in tasks.iter().enumerate() {
+        if t.exit_state() != 0 || !t.is_group_leader() {
+            continue;
+        }
+        let mut fd = 0u32;
+        while let Some(file) = t.next_file(&mut fd) {
+            killable()?;
+            if file.mode() & 0o170000 == 0o140000 {
+                let p = Probe::of(&file)?;
+                let peer = if p.peer.is_some() {
+                    p.st.peer as usize
+                } else {
+                    0
+                };
+                socks.push((p.st.sk as usize, peer, i, fd), GFP_KERNEL)?;
+            }
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        }
+    }
+    let mut keys = KVVec::with_capacity(socks.len(), GFP_KERNEL)?;
+    for s in socks.iter() {
+        keys.push(s.0, GFP_KERNEL)?;
+    }
+    keys.sort_unstable();
+    for &(_, peer, i, fd) in socks.iter() {
+        killable()?;
+        if peer != 0 && keys.binary_search(&peer).is_err() {
+            let t = tasks.get(i).ok_or(EINVAL)?;
+            let mut n = fd;
+            let path = match t.next_file(&mut n) {
+                Some(f) if n == fd => f.path_name()?,
+                _ => KVec::new(),
+            };
+            return Ok(Some((i, fd, path)));
+        }
+    }
+    Ok(None)
+}
+
+/// The unix socket pair kind of shared object.
+pub(crate) struct UnixPair;
+
+impl ObjOps for UnixPair {
+    /// Either end, as probed.
+    type Ref = Probe;
+    type Deps = ();
+
+    /// The lower of the two sockets' addresses, the same from either end.
+    fn key(p: &Probe) -> usize {
+        (p.st.sk as usize).min(p.st.peer as usize)
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut crate::objhash::ObjHash, _: &Probe) -> Result {
+        Ok(())
+    }
+
+    /// The pair record: both ends' state, then each end's queue.
+    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, (): ()) -> Result {
+        let peer = match &p.peer {
+            Some(f) => Some(Probe::of(f)?),
+            None => None,
+        };
+        let mine = (p.end(), p.queue()?);
+        let other = match &peer {
+            Some(q) => (q.end(), q.queue()?),
+            None => (UnixEnd::default_closed(), (KVVec::new(), KVVec::new())),
+        };
+        let (e0, e1) = if p.is_end1() {
+            (other, mine)
+        } else {
+            (mine, other)
+        };
+        let rec = UnixPairObj {
+            id,
+            sock_type: u32::try_from(p.st.type_).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(
+            RecordType::UnixPair,
+            &[
+                &rec.encode(),
+                &e0.0.encode(),
+                &e1.0.encode(),
+                &e0.1 .0,
+                &e0.1 .1,
+                &e1.1 .0,
+                &e1.1 .1,
+            ],
+        )
+    }
+
+    /// The probed end's file, so that the sockets (and the key) live until
+    /// the checkpoint ends.
+    fn hold(p: Probe) -> Option<FileRef> {
+        Some(p.file)
+    }
+}
+
+/// Sends `msgs` through `via` to its peer, each as one message.
+fn send_all(via: &FileRef, end: &UnixEndData<'_>, id: ObjId) -> Result {
+    for m in end.messages() {
+        let mut rest = m;
+        loop {
+            killable()?;
+            let len = u32::try_from(rest.len()).map_err(|_| E2BIG)?;
+            // SAFETY: the file is referenced and `rest` is valid for
+            // `len` bytes; the helper sends without blocking.
+            let sent = unsafe { bindings::ckpt_unix_send(via.as_ptr(), rest.as_ptr(), len) };
+            to_result(sent).inspect_err(|e| {
+                ckpt_err!(
+                    "restart: the messages of unix socket pair {} do not fit its buffers (error {})\n",
+                    id,
+                    e.to_errno()
+                );
+            })?;
+            // A stream socket may take part of a large message at a time.
+            let sent = usize::try_from(sent).map_err(|_| EINVAL)?;
+            rest = rest.get(sent..).ok_or(EINVAL)?;
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Restart: a new pair in the saved state, for the file records that take
+/// its ends.
+pub(crate) fn restore(
+    objs: &mut ObjTable,
+    rec: &UnixPairObj,
+    ends: &[UnixEndData<'_>; 2],
+) -> Result {
+    let ty = i32::try_from(rec.sock_type).map_err(|_| EINVAL)?;
+    let (mut a, mut b) = (core::ptr::null_mut(), core::ptr::null_mut());
+    // SAFETY: the helper makes two sockets as socketpair(2) does and, on
+    // success, passes a reference on each file to us.
+    to_result(unsafe { bindings::ckpt_unix_pair(ty, &mut a, &mut b) })?;
+    // SAFETY: as above: the references pass to the FileRefs.
+    let files = unsafe {
+        [
+            FileRef::from_raw(NonNull::new(a).ok_or(EINVAL)?),
+            FileRef::from_raw(NonNull::new(b).ok_or(EINVAL)?),
+        ]
+    };
+    let set = |f: &FileRef, flags: u32, sndbuf: i32, rcvbuf: i32| {
+        // SAFETY: the file is referenced; the helper sets the options as
+        // setsockopt(2) would for the caller.
+        to_result(unsafe { bindings::ckpt_unix_set(f.as_ptr(), flags, sndbuf, rcvbuf) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot set the options of unix socket pair {} (error {})\n",
+                    rec.id,
+                    e.to_errno()
+                );
+            })
+    };
+    for (f, e) in files.iter().zip(ends.iter()) {
+        set(f, 0, e.end.sndbuf, e.end.rcvbuf)?;
+    }
+    for (i, e) in ends.iter().enumerate() {
+        let via = files.get(1 - i).ok_or(EINVAL)?;
+        send_all(via, e, rec.id)?;
+    }
+    for (f, e) in files.iter().zip(ends.iter()) {
+        if e.end.flags & UNIX_PASSCRED != 0 {
+            set(f, bindings::CKPT_UNIX_PASSCRED, 0, 0)?;
+        }
+        // RCV_SHUTDOWN is 1, SEND_SHUTDOWN 2; SHUT_RD 0, SHUT_WR 1.
+        if e.end.shutdown != 0 {
+            let how = i32::try_from(e.end.shutdown).map_err(|_| EINVAL)? - 1;
+            // SAFETY: the file is referenced; shutdown(2) on it.
+            to_result(unsafe { bindings::ckpt_unix_shutdown(f.as_ptr(), how) })?;
+        }
+    }
+    let [f0, f1] = files;
+    let [e0, e1] = ends;
+    let keep = |f: FileRef, e: &UnixEndData<'_>| (e.end.flags & UNIX_CLOSED == 0).then_some(f);
+    objs.add(
+        rec.id,
+        Obj::UnixPair {
+            ends: [keep(f0, e0), keep(f1, e1)],
+        },
+    )
+}

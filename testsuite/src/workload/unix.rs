@@ -1,0 +1,218 @@
+//! The unix socket workload: pairs of every type with messages queued in
+//! both directions, checked by reading them after the restart.
+
+use super::{go_and_result, name, on_sigusr1, ready, verdict};
+use anyhow::{bail, Result};
+use nix::libc;
+use std::path::Path;
+
+/// The end a SIGUSR1 handler writes a byte to, waking the blocked read.
+static UNIX_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_unix(_: i32) {
+    // SAFETY: write(2) is async-signal-safe; one valid byte.
+    unsafe {
+        libc::write(
+            UNIX_WAKE.load(std::sync::atomic::Ordering::Relaxed),
+            b"w".as_ptr().cast(),
+            1,
+        )
+    };
+}
+
+fn pair(ty: i32) -> Result<[i32; 2]> {
+    let mut sv = [0i32; 2];
+    // SAFETY: a valid array of two descriptors.
+    if unsafe { libc::socketpair(libc::AF_UNIX, ty, 0, sv.as_mut_ptr()) } != 0 {
+        bail!("socketpair: {}", std::io::Error::last_os_error());
+    }
+    Ok(sv)
+}
+
+fn send(fd: i32, b: &[u8]) -> Result<()> {
+    // SAFETY: a valid buffer; MSG_NOSIGNAL keeps SIGPIPE away.
+    let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+    if n != b.len() as isize {
+        bail!(
+            "send of {} bytes: {}",
+            b.len(),
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// One non-blocking recv(2): the message, or the errno.
+fn recv(fd: i32) -> std::result::Result<Vec<u8>, i32> {
+    let mut buf = vec![0u8; 70_000];
+    // SAFETY: a valid buffer of its length.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+fn sockopt(fd: i32, opt: i32) -> i32 {
+    let mut v = 0i32;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: a valid int and its length.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&mut v as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    v
+}
+
+/// Pushes to `bad` what differs from what was wanted.
+fn expect(
+    bad: &mut Vec<String>,
+    what: &str,
+    got: std::result::Result<Vec<u8>, i32>,
+    want: std::result::Result<&[u8], i32>,
+) {
+    let want = want.map(<[u8]>::to_vec);
+    if got != want {
+        let show = |r: &std::result::Result<Vec<u8>, i32>| match r {
+            Ok(v) if v.len() > 16 => format!("{} bytes", v.len()),
+            Ok(v) => format!("{:?}", String::from_utf8_lossy(v)),
+            Err(e) => format!("errno {e}"),
+        };
+        bad.push(format!("{what}: {} instead of {}", show(&got), show(&want)));
+    }
+}
+
+/// Unix socket pairs. Stream pair S: "hello" queued to S1 and 60,000
+/// patterned bytes to S0, S0's SO_SNDBUF set, S1 SO_PASSCRED and
+/// non-blocking. Datagram pair D: "a", an empty datagram and "ccc" queued
+/// to D1. Seqpacket pair Q: two records queued to Q0, then Q1 shut down for
+/// writing. Stream pair C: "bye" queued to C0, then C1 closed. The process
+/// is blocked reading a fifth pair W when it is saved. After the restart a
+/// SIGUSR1 handler writes a byte to W; the read returns it, and the process
+/// reads every queue back (same bytes, same boundaries, then EAGAIN or
+/// end of file), checks the options, flags, shutdowns and that each pair is
+/// still connected.
+pub(crate) fn unix_check(ready_path: &Path) -> Result<()> {
+    name("unix");
+    let (_, result) = go_and_result(ready_path);
+    let pattern: Vec<u8> = (0..60_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let s = pair(libc::SOCK_STREAM)?;
+    let d = pair(libc::SOCK_DGRAM)?;
+    let q = pair(libc::SOCK_SEQPACKET)?;
+    let c = pair(libc::SOCK_STREAM)?;
+    let w = pair(libc::SOCK_STREAM)?;
+    // SAFETY: setsockopt, fcntl and close on our own descriptors.
+    let sndbuf = unsafe {
+        let v = 200_000i32;
+        libc::setsockopt(
+            s[0],
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const i32).cast(),
+            4,
+        );
+        let on = 1i32;
+        libc::setsockopt(
+            s[1],
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&on as *const i32).cast(),
+            4,
+        );
+        libc::fcntl(s[1], libc::F_SETFL, libc::O_NONBLOCK);
+        sockopt(s[0], libc::SO_SNDBUF)
+    };
+    send(s[0], b"hello")?;
+    send(s[1], &pattern)?;
+    for m in [&b"a"[..], b"", b"ccc"] {
+        send(d[0], m)?;
+    }
+    send(q[1], b"rec1")?;
+    send(q[1], b"record2")?;
+    // SAFETY: shutdown and close of our own descriptors.
+    unsafe {
+        libc::shutdown(q[1], libc::SHUT_WR);
+    }
+    send(c[1], b"bye")?;
+    // SAFETY: as above.
+    unsafe {
+        libc::close(c[1]);
+    }
+    UNIX_WAKE.store(w[1], std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_unix);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    let mut b = [0u8; 1];
+    // Blocks until the handler (after the restart) writes a byte.
+    // SAFETY: a valid one-byte buffer.
+    let n = unsafe { libc::read(w[0], b.as_mut_ptr().cast(), 1) };
+    if n != 1 || b[0] != b'w' {
+        bad.push(format!("the blocked read gave {n} byte(s)"));
+    }
+    expect(&mut bad, "S1's queue", recv(s[1]), Ok(b"hello"));
+    expect(&mut bad, "S1 once read", recv(s[1]), Err(libc::EAGAIN));
+    let mut got = Vec::new();
+    while let Ok(m) = recv(s[0]) {
+        if m.is_empty() {
+            break;
+        }
+        got.extend_from_slice(&m);
+    }
+    expect(&mut bad, "S0's queue", Ok(got), Ok(&pattern));
+    for (i, m) in [&b"a"[..], b"", b"ccc"].iter().enumerate() {
+        expect(&mut bad, &format!("datagram {i} of D1"), recv(d[1]), Ok(m));
+    }
+    expect(&mut bad, "D1 once read", recv(d[1]), Err(libc::EAGAIN));
+    expect(&mut bad, "record 1 of Q0", recv(q[0]), Ok(b"rec1"));
+    expect(&mut bad, "record 2 of Q0", recv(q[0]), Ok(b"record2"));
+    expect(&mut bad, "Q0 after Q1's shutdown", recv(q[0]), Ok(b""));
+    expect(&mut bad, "C0's queue", recv(c[0]), Ok(b"bye"));
+    expect(&mut bad, "C0 with its peer closed", recv(c[0]), Ok(b""));
+    // Still connected: a byte each way through S and D.
+    if send(s[0], b"x").is_err() || send(s[1], b"y").is_err() || send(d[1], b"z").is_err() {
+        bad.push("a send on a restored pair failed".into());
+    }
+    expect(&mut bad, "S1 after a new send", recv(s[1]), Ok(b"x"));
+    expect(&mut bad, "S0 after a new send", recv(s[0]), Ok(b"y"));
+    expect(&mut bad, "D0 after a new send", recv(d[0]), Ok(b"z"));
+    // SAFETY: send, fcntl and getsockopt on our own descriptors.
+    unsafe {
+        if libc::send(q[1], b"x".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) >= 0
+            || *libc::__errno_location() != libc::EPIPE
+        {
+            bad.push("Q1, shut down for writing, could send".into());
+        }
+        let nb = [s[0], s[1]].map(|fd| libc::fcntl(fd, libc::F_GETFL) & libc::O_NONBLOCK);
+        if nb != [0, libc::O_NONBLOCK] {
+            bad.push(format!("O_NONBLOCK of S0 and S1: {nb:?}"));
+        }
+    }
+    let now = sockopt(s[0], libc::SO_SNDBUF);
+    if now != sndbuf {
+        bad.push(format!("S0's SO_SNDBUF is {now}, was {sndbuf}"));
+    }
+    if sockopt(s[1], libc::SO_PASSCRED) != 1 || sockopt(s[0], libc::SO_PASSCRED) != 0 {
+        bad.push("SO_PASSCRED is not as it was".into());
+    }
+    if sockopt(d[0], libc::SO_TYPE) != libc::SOCK_DGRAM
+        || sockopt(q[0], libc::SO_TYPE) != libc::SOCK_SEQPACKET
+    {
+        bad.push("a pair has another type".into());
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "unix socket pairs".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}
