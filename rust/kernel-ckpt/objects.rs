@@ -31,7 +31,7 @@
 //! | FIFO        | `fifo.rs`      | `fifo`                  |
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
-//! | unix pair   | `unix.rs`      | `unix-pair`             |
+//! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`|
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -61,5 +61,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Timerfd(t) => timerfd::restore(objs, &t),
         ObjRecord::Epoll(e, items) => epoll::restore(objs, &e, items),
         ObjRecord::UnixPair(u, ends) => unix::restore(objs, &u, &ends),
+        ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
     }
 }

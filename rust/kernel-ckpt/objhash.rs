@@ -275,9 +275,12 @@ impl ObjTable {
         Ok(file)
     }
 
-    /// Takes end 0 or end 1 of the unix socket pair with id `id` for its
-    /// file record.
-    pub(crate) fn take_unix_end(&mut self, id: ObjId, end1: bool) -> Result<FileRef> {
+    /// Takes the unix socket `id` (a socket on its own, or end 0 or end 1
+    /// of a pair) for its file record.
+    pub(crate) fn take_unix(&mut self, id: ObjId, end1: bool) -> Result<FileRef> {
+        if !end1 && matches!(self.get_mut(id)?, Obj::Made { .. }) {
+            return self.take_made(id, crate::image::FILE_UNIX);
+        }
         let end = match self.get_mut(id)? {
             Obj::UnixPair { ends: [e0, e1] } => {
                 if end1 {

@@ -30,7 +30,7 @@ use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
 use crate::signalfd::{self, Signalfd};
 use crate::timerfd::{self, Timerfd};
-use crate::unix::{self, UnixPair};
+use crate::unix::{self, UnixPair, UnixSock};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
@@ -115,6 +115,13 @@ impl ObjOps for OpenFile {
         }
         if kind_of(file.mode()) == FILE_SOCK {
             let probe = unix::Probe::of(file)?;
+            if !probe.is_connected() {
+                return Ok(FileDeps {
+                    kind: FILE_UNIX,
+                    obj: objs.id_of::<UnixSock>(w, probe)?,
+                    flags: 0,
+                });
+            }
             let end1 = probe.is_end1();
             return Ok(FileDeps {
                 kind: FILE_UNIX,
@@ -202,7 +209,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             f
         }
         FILE_UNIX => {
-            let f = objs.take_unix_end(rec.obj, rec.flags & FILE_PEER_END != 0)?;
+            let f = objs.take_unix(rec.obj, rec.flags & FILE_PEER_END != 0)?;
             f.set_flags(
                 bindings::O_NONBLOCK,
                 rec.f_flags & bindings::O_NONBLOCK != 0,

@@ -333,7 +333,8 @@ pub(crate) fn restore_current(
             | Item::Fifo(..)
             | Item::Timerfd(..)
             | Item::Epoll(..)
-            | Item::UnixPair(..) => {
+            | Item::UnixPair(..)
+            | Item::UnixSock(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

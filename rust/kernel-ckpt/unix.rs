@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Unix socket pairs: two connected sockets and the messages queued to
-//! each.
+//! Unix sockets: connected pairs with the messages queued to each end,
+//! and sockets on their own (bound, listening or not) with theirs.
 //!
 //! C header: [`include/net/af_unix.h`](srctree/include/net/af_unix.h).
 //!
@@ -13,7 +13,18 @@
 //! yet, with their boundaries. A unix socket sends straight into its
 //! peer's receive queue, so those queues are all the bytes in flight.
 //! Both ends must be open in the tree (checked before anything is
-//! written, [`check_peers`]), or the peer closed.
+//! written, [`check_peers`]), or the peer closed. An end of an accepted
+//! connection has its listener's address without having bound it; it
+//! gets the name again, not a binding.
+//!
+//! A socket that is not connected ([`UnixSock`]: a listener, a datagram
+//! receiver such as syslogd's `/dev/log`, a socket not used yet) is
+//! written on its own with its address, the permission bits of its
+//! socket file, its backlog and the datagrams queued to it. Restart binds
+//! it again as the caller (a socket file left at the path by the killed
+//! tree, which no socket is bound to, is unlinked first), restores the
+//! file's permission bits, listens, and sends it its datagrams from an
+//! unnamed sender, as they were sent.
 //!
 //! Restart makes a new pair as socketpair(2) does, sets the buffer sizes,
 //! sends each end's messages to it through the other end (the ordinary
@@ -25,7 +36,8 @@
 //! refused at checkpoint with their reason (`ckpt_unix_unsupported`).
 
 use crate::image::{
-    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UNIX_CLOSED, UNIX_PASSCRED,
+    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UnixSockObj, FILE_UNIX, UNIX_BOUND,
+    UNIX_CLOSED, UNIX_LISTENING, UNIX_NAMED, UNIX_PASSCRED,
 };
 use crate::objhash::{Obj, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -63,6 +75,11 @@ impl Probe {
         })
     }
 
+    /// Whether it is connected (its peer may have been closed since).
+    pub(crate) fn is_connected(&self) -> bool {
+        !self.st.peer.is_null()
+    }
+
     /// Whether this socket is end 1 of its pair (end 0 is at the lower
     /// address).
     pub(crate) fn is_end1(&self) -> bool {
@@ -70,18 +87,38 @@ impl Probe {
     }
 
     fn end(&self) -> UnixEnd {
+        let mut flags = 0;
+        for (c, image) in [
+            (bindings::CKPT_UNIX_PASSCRED, UNIX_PASSCRED),
+            (bindings::CKPT_UNIX_NAMED, UNIX_NAMED),
+            (bindings::CKPT_UNIX_BOUND, UNIX_BOUND),
+            (bindings::CKPT_UNIX_LISTENING, UNIX_LISTENING),
+        ] {
+            if self.st.flags & c != 0 {
+                flags |= image;
+            }
+        }
         UnixEnd {
             shutdown: self.st.shutdown,
-            flags: if self.st.flags & bindings::CKPT_UNIX_PASSCRED != 0 {
-                UNIX_PASSCRED
-            } else {
-                0
-            },
+            flags,
             sndbuf: self.st.sndbuf,
             rcvbuf: self.st.rcvbuf,
             nr_msgs: self.st.nr_msgs,
             data_len: self.st.bytes,
+            name_len: self.st.name_len,
+            mode: if flags & UNIX_BOUND != 0 {
+                self.st.mode
+            } else {
+                0
+            },
+            backlog: self.st.backlog,
         }
+    }
+
+    /// Its name (`sun_path` as bound), empty without an address.
+    fn name(&self) -> &[u8] {
+        let len = usize::try_from(self.st.name_len).unwrap_or(0);
+        self.st.name.get(..len).unwrap_or(&[])
     }
 
     /// The messages queued to it: their lengths (little-endian u32s) and
@@ -138,6 +175,10 @@ pub(crate) fn check_peers(tasks: &[TaskRef]) -> Result<Option<(usize, u32, KVec<
             killable()?;
             if file.mode() & 0o170000 == 0o140000 {
                 let p = Probe::of(&file)?;
+                if !p.is_connected() {
+                    fd = fd.checked_add(1).ok_or(EINVAL)?;
+                    continue;
+                }
                 let peer = if p.peer.is_some() {
                     p.st.peer as usize
                 } else {
@@ -205,14 +246,22 @@ impl ObjOps for UnixPair {
             id,
             sock_type: u32::try_from(p.st.type_).map_err(|_| EINVAL)?,
         };
+        let (n0, n1) = match (&peer, p.is_end1()) {
+            (Some(q), true) => (q.name(), p.name()),
+            (Some(q), false) => (p.name(), q.name()),
+            (None, true) => (&[][..], p.name()),
+            (None, false) => (p.name(), &[][..]),
+        };
         w.record_parts(
             RecordType::UnixPair,
             &[
                 &rec.encode(),
                 &e0.0.encode(),
                 &e1.0.encode(),
+                n0,
                 &e0.1 .0,
                 &e0.1 .1,
+                n1,
                 &e1.1 .0,
                 &e1.1 .1,
             ],
@@ -287,6 +336,9 @@ pub(crate) fn restore(
     };
     for (f, e) in files.iter().zip(ends.iter()) {
         set(f, 0, e.end.sndbuf, e.end.rcvbuf)?;
+        if e.end.flags & UNIX_NAMED != 0 {
+            name(f, e.name, rec.id)?;
+        }
     }
     for (i, e) in ends.iter().enumerate() {
         let via = files.get(1 - i).ok_or(EINVAL)?;
@@ -312,4 +364,112 @@ pub(crate) fn restore(
             ends: [keep(f0, e0), keep(f1, e1)],
         },
     )
+}
+
+/// Gives `f` the address `n` without binding it (an accepted socket's).
+fn name(f: &FileRef, n: &[u8], id: ObjId) -> Result {
+    let len = u32::try_from(n.len()).map_err(|_| EINVAL)?;
+    // SAFETY: the file is referenced and `n` valid for `len` bytes.
+    to_result(unsafe { bindings::ckpt_unix_name(f.as_ptr(), n.as_ptr(), len) }).inspect_err(|e| {
+        ckpt_err!(
+            "restart: cannot name unix socket {} (error {})\n",
+            id,
+            e.to_errno()
+        );
+    })
+}
+
+/// The kind of shared object of a unix socket on its own.
+pub(crate) struct UnixSock;
+
+impl ObjOps for UnixSock {
+    /// The socket, as probed.
+    type Ref = Probe;
+    type Deps = ();
+
+    fn key(p: &Probe) -> usize {
+        p.st.sk as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut crate::objhash::ObjHash, _: &Probe) -> Result {
+        Ok(())
+    }
+
+    /// The socket record: its state, name and queued datagrams.
+    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, (): ()) -> Result {
+        let (lens, data) = p.queue()?;
+        let rec = UnixSockObj {
+            id,
+            sock_type: u32::try_from(p.st.type_).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(
+            RecordType::UnixSock,
+            &[&rec.encode(), &p.end().encode(), p.name(), &lens, &data],
+        )
+    }
+
+    /// Its file, so that the socket (and the key) lives until the
+    /// checkpoint ends.
+    fn hold(p: Probe) -> Option<FileRef> {
+        Some(p.file)
+    }
+}
+
+/// Restart: a unix socket on its own, bound, listening and holding its
+/// datagrams as saved, for the file record that takes it.
+pub(crate) fn restore_sock(
+    objs: &mut ObjTable,
+    rec: &UnixSockObj,
+    end: &UnixEndData<'_>,
+) -> Result {
+    let ty = i32::try_from(rec.sock_type).map_err(|_| EINVAL)?;
+    // SAFETY: the helper makes a socket as socket(2) does and returns an
+    // ERR_PTR or a file with a reference, which `from_made` takes over.
+    let file = unsafe { FileRef::from_made(bindings::ckpt_unix_socket(ty))? };
+    let e = &end.end;
+    let fail = |what: &'static str| {
+        move |err: &Error| {
+            ckpt_err!(
+                "restart: cannot {} unix socket {} ({}) (error {})\n",
+                what,
+                rec.id,
+                crate::log::Shown(end.name),
+                err.to_errno()
+            );
+        }
+    };
+    // SAFETY (each call below): the file is referenced and the buffers
+    // valid for the lengths given; the helpers act as the caller's own
+    // socket calls would.
+    to_result(unsafe { bindings::ckpt_unix_set(file.as_ptr(), 0, e.sndbuf, e.rcvbuf) })
+        .inspect_err(fail("set the options of"))?;
+    if e.flags & UNIX_BOUND != 0 {
+        let len = u32::try_from(end.name.len()).map_err(|_| EINVAL)?;
+        to_result(unsafe {
+            bindings::ckpt_unix_bind(file.as_ptr(), end.name.as_ptr(), len, e.mode)
+        })
+        .inspect_err(fail("bind"))?;
+    }
+    if e.flags & UNIX_LISTENING != 0 {
+        to_result(unsafe { bindings::ckpt_unix_listen(file.as_ptr(), e.backlog) })
+            .inspect_err(fail("listen on"))?;
+    }
+    for m in end.messages() {
+        killable()?;
+        let len = u32::try_from(m.len()).map_err(|_| E2BIG)?;
+        let sent = unsafe { bindings::ckpt_unix_send_to(file.as_ptr(), m.as_ptr(), len) };
+        to_result(sent).inspect_err(fail("queue the datagrams of"))?;
+    }
+    if e.flags & UNIX_PASSCRED != 0 {
+        to_result(unsafe {
+            bindings::ckpt_unix_set(file.as_ptr(), bindings::CKPT_UNIX_PASSCRED, 0, 0)
+        })
+        .inspect_err(fail("set the options of"))?;
+    }
+    if e.shutdown != 0 {
+        let how = i32::try_from(e.shutdown).map_err(|_| EINVAL)? - 1;
+        to_result(unsafe { bindings::ckpt_unix_shutdown(file.as_ptr(), how) })
+            .inspect_err(fail("shut down"))?;
+    }
+    objs.add_made(rec.id, file, FILE_UNIX)
 }

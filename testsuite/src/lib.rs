@@ -58,6 +58,8 @@ macro_rules! with_scenarios {
             restart_timerfd,
             restart_epoll,
             restart_unix_pairs,
+            restart_unix_named,
+            real_syslogd,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

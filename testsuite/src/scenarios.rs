@@ -25,6 +25,7 @@ pub(crate) mod faults;
 pub(crate) mod hostile;
 pub(crate) mod images;
 mod kmsg;
+mod real;
 mod restart;
 mod tool;
 mod tree;
@@ -33,6 +34,7 @@ use compare::*;
 use dump::*;
 use errors::*;
 pub(crate) use kmsg::*;
+use real::*;
 use restart::*;
 
 pub(crate) const CKPT: &str = "/bin/ckpt";
@@ -237,6 +239,8 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_timerfd" => |name| restart_scenario(name, "timerfd_check", Restart::Once),
         "restart_epoll" => |name| restart_scenario(name, "epoll_check", Restart::Once),
         "restart_unix_pairs" => |name| restart_scenario(name, "unix_check", Restart::Once),
+        "restart_unix_named" => |name| restart_scenario(name, "unix_named_check", Restart::Once),
+        "real_syslogd" => |name| real_syslogd(name),
         "restart_in_sigsuspend" => |name| restart_scenario(name, "sigsuspend_check", Restart::Once),
         "restart_in_wait4" => |name| restart_in_wait4(name),
         "restart_in_nanosleep" => |name| restart_scenario(name, "nanosleep_once", Restart::Once),

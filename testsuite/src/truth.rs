@@ -183,8 +183,9 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
         });
         format!("{kind}#{}", i + 1)
     };
-    // Unix sockets as /proc/PID/net/unix lists them: type and state by
-    // inode (the reference count and the slot address vary).
+    // Unix sockets as /proc/PID/net/unix lists them: flags (listening),
+    // type, state and address by inode (the reference count and the slot
+    // address vary).
     let unix: Vec<(String, String)> = fs::read_to_string(format!("/proc/{pid}/net/unix"))
         .unwrap_or_default()
         .lines()
@@ -195,10 +196,11 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             Some((
                 format!("socket:[{ino}]"),
                 format!(
-                    "unix flags {} type {} st {}",
+                    "unix flags {} type {} st {}{}",
                     w.get(3)?,
                     w.get(4)?,
-                    w.get(5)?
+                    w.get(5)?,
+                    w.get(7).map(|p| format!(" {p}")).unwrap_or_default()
                 ),
             ))
         })

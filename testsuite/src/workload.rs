@@ -168,6 +168,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "timerfd_check" => timerfd_check(ready_path)?,
         "epoll_check" => epoll_check(ready_path)?,
         "unix_check" => unix_check(ready_path)?,
+        "unix_named_check" => unix_named_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

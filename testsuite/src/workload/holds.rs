@@ -24,7 +24,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "unix_fd_in_flight",
         "is a unix socket with descriptors in flight (SCM_RIGHTS)",
     ),
-    ("unix_listen", "is a listening unix socket"),
+    (
+        "unix_listen_pending",
+        "is a listening unix socket with connections not accepted yet",
+    ),
     (
         "unix_peer_outside",
         "is a unix socket whose peer is open outside the tree",
@@ -165,7 +168,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
                 check(libc::sendmsg(sv[0], &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
             }
-            "unix_listen" => {
+            "unix_listen_pending" => {
                 let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
                 check(fd.into(), "socket(AF_UNIX)")?;
                 let path = format!("{tmp}.sock");
@@ -185,6 +188,18 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "bind",
                 )?;
                 check(libc::listen(fd, 4).into(), "listen")?;
+                // A connection the listener has not accepted.
+                let c = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                check(c.into(), "socket(AF_UNIX)")?;
+                check(
+                    libc::connect(
+                        c,
+                        (&addr as *const libc::sockaddr_un).cast(),
+                        std::mem::size_of::<libc::sockaddr_un>() as u32,
+                    )
+                    .into(),
+                    "connect",
+                )?;
             }
             "flock" => {
                 let f = std::fs::File::create(&tmp).context("creating the locked file")?;

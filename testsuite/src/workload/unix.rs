@@ -216,3 +216,275 @@ pub(crate) fn unix_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// The listener's path a SIGUSR1 handler connects to, waking the blocked
+/// accept.
+static NAMED_WAKE: std::sync::Mutex<Option<std::ffi::CString>> = std::sync::Mutex::new(None);
+static NAMED_WAKE_PATH: std::sync::atomic::AtomicPtr<libc::c_char> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn on_usr1_named(_: i32) {
+    // SAFETY: socket(2) and connect(2) are async-signal-safe; the path
+    // is a NUL-terminated string that lives as long as the process.
+    unsafe {
+        let path = NAMED_WAKE_PATH.load(std::sync::atomic::Ordering::Relaxed);
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as u16;
+        let mut i = 0;
+        while *path.add(i) != 0 && i < addr.sun_path.len() - 1 {
+            addr.sun_path[i] = *path.add(i);
+            i += 1;
+        }
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as u32,
+        );
+        // Left open: the accepted end reads it.
+    }
+}
+
+/// A sockaddr_un for `name` (a path, or an abstract name from its NUL)
+/// and its length.
+fn sun(name: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as u16;
+    for (d, s) in addr.sun_path.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    (addr, (2 + name.len()) as libc::socklen_t)
+}
+
+fn bound(ty: i32, name: &[u8]) -> Result<i32> {
+    let (addr, len) = sun(name);
+    // SAFETY: socket and bind with a valid address.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, ty, 0);
+        if fd < 0 || libc::bind(fd, (&addr as *const libc::sockaddr_un).cast(), len) != 0 {
+            bail!(
+                "bind {:?}: {}",
+                String::from_utf8_lossy(name),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(fd)
+    }
+}
+
+fn connected(ty: i32, name: &[u8]) -> Result<i32> {
+    let (addr, len) = sun(name);
+    // SAFETY: socket and connect with a valid address.
+    unsafe {
+        let fd = libc::socket(libc::AF_UNIX, ty, 0);
+        if fd < 0 || libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) != 0 {
+            bail!(
+                "connect {:?}: {}",
+                String::from_utf8_lossy(name),
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(fd)
+    }
+}
+
+/// getsockname(2): the name (without the family), or an errno.
+fn sockname(fd: i32) -> Vec<u8> {
+    // SAFETY: a valid buffer and length.
+    unsafe {
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        if libc::getsockname(fd, (&mut addr as *mut libc::sockaddr_un).cast(), &mut len) != 0 {
+            return b"?".to_vec();
+        }
+        addr.sun_path
+            .iter()
+            .take((len as usize).saturating_sub(2))
+            .map(|&c| c as u8)
+            .collect()
+    }
+}
+
+/// Named unix sockets. A stream listener bound to a path (socket file
+/// mode 0666) with one accepted connection, "ping" queued to the server
+/// end and "pong" to the client end; a seqpacket listener on an abstract
+/// name; a datagram receiver bound to a path holding two datagrams from
+/// an unnamed sender. The process is blocked in accept(2) on the path
+/// listener when it is saved; after the restart a SIGUSR1 handler
+/// connects to it, and the process checks the addresses, the socket
+/// file's mode, the queues, a new connection to each listener and a new
+/// datagram.
+pub(crate) fn unix_named_check(ready_path: &Path) -> Result<()> {
+    name("unix-named");
+    let (_, result) = go_and_result(ready_path);
+    let base = ready_path.to_string_lossy().replace("ready-", "sock-");
+    let path = format!("{base}.srv").into_bytes();
+    let log = format!("{base}.log").into_bytes();
+    let abs = format!("\0kernel-ckpt-{}", std::process::id()).into_bytes();
+    for p in [&path, &log] {
+        let _ = std::fs::remove_file(String::from_utf8_lossy(p).as_ref());
+    }
+    let lst = bound(libc::SOCK_STREAM, &path)?;
+    let seq = bound(libc::SOCK_SEQPACKET, &abs)?;
+    let rcv = bound(libc::SOCK_DGRAM, &log)?;
+    // SAFETY: listen, chmod, accept, sendto and close on our own
+    // descriptors, with valid buffers.
+    let (srv, cli) = unsafe {
+        if libc::listen(lst, 8) != 0 || libc::listen(seq, 3) != 0 {
+            bail!("listen: {}", std::io::Error::last_os_error());
+        }
+        let c = std::ffi::CString::new(path.clone())?;
+        libc::chmod(c.as_ptr(), 0o666);
+        let cli = connected(libc::SOCK_STREAM, &path)?;
+        let srv = libc::accept4(lst, std::ptr::null_mut(), std::ptr::null_mut(), 0);
+        if srv < 0 {
+            bail!("accept: {}", std::io::Error::last_os_error());
+        }
+        send(srv, b"pong")?;
+        send(cli, b"ping")?;
+        let tx = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+        let (addr, len) = sun(&log);
+        for m in [&b"<13>first"[..], b"<13>second"] {
+            libc::sendto(
+                tx,
+                m.as_ptr().cast(),
+                m.len(),
+                0,
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            );
+        }
+        libc::close(tx);
+        (srv, cli)
+    };
+    let wake = std::ffi::CString::new(path.clone())?;
+    NAMED_WAKE_PATH.store(
+        wake.as_ptr() as *mut _,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    *NAMED_WAKE.lock().unwrap_or_else(|e| e.into_inner()) = Some(wake);
+    on_sigusr1(on_usr1_named);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    // Blocks until the handler (after the restart) connects.
+    // SAFETY: accept4 with no address buffers.
+    let woke = unsafe { libc::accept4(lst, std::ptr::null_mut(), std::ptr::null_mut(), 0) };
+    if woke < 0 {
+        bad.push(format!(
+            "the blocked accept failed: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for (what, fd, want) in [
+        ("the listener", lst, &path),
+        ("the accepted end", srv, &path),
+        ("the seqpacket listener", seq, &abs),
+        ("the datagram receiver", rcv, &log),
+    ] {
+        let got = sockname(fd);
+        let want = if want[0] == 0 {
+            want.clone()
+        } else {
+            [want.as_slice(), b"\0"].concat()
+        };
+        if got != want {
+            bad.push(format!(
+                "{what} is named {:?}, not {:?}",
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            ));
+        }
+    }
+    if !sockname(cli).is_empty() {
+        bad.push("the client end got a name".into());
+    }
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    match std::fs::metadata(String::from_utf8_lossy(&path).as_ref()) {
+        Ok(m) if m.file_type().is_socket() && m.permissions().mode() & 0o777 == 0o666 => {}
+        Ok(m) => bad.push(format!(
+            "the socket file has mode {:o}",
+            m.permissions().mode()
+        )),
+        Err(e) => bad.push(format!("the socket file: {e}")),
+    }
+    expect(&mut bad, "the server end's queue", recv(srv), Ok(b"ping"));
+    expect(&mut bad, "the client end's queue", recv(cli), Ok(b"pong"));
+    if send(cli, b"again").is_err() {
+        bad.push("the client end cannot send".into());
+    }
+    expect(
+        &mut bad,
+        "the server end after a new send",
+        recv(srv),
+        Ok(b"again"),
+    );
+    // SAFETY: recvfrom with valid buffers.
+    unsafe {
+        for want in [&b"<13>first"[..], b"<13>second"] {
+            let mut buf = [0u8; 64];
+            let mut from: libc::sockaddr_un = std::mem::zeroed();
+            let mut flen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+            let n = libc::recvfrom(
+                rcv,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                (&mut from as *mut libc::sockaddr_un).cast(),
+                &mut flen,
+            );
+            let got = &buf[..n.max(0) as usize];
+            // An unnamed sender: recvfrom(2) gives no address.
+            if got != want || flen != 0 {
+                bad.push(format!(
+                    "the receiver gave {:?} from a sender named with {flen} bytes",
+                    String::from_utf8_lossy(got)
+                ));
+            }
+        }
+    }
+    expect(
+        &mut bad,
+        "the receiver once read",
+        recv(rcv),
+        Err(libc::EAGAIN),
+    );
+    // New traffic to each: a datagram, a seqpacket connection.
+    // SAFETY: plain socket calls with valid buffers.
+    unsafe {
+        let tx = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+        let (addr, len) = sun(&log);
+        libc::sendto(
+            tx,
+            b"<13>third".as_ptr().cast(),
+            9,
+            0,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        );
+        expect(
+            &mut bad,
+            "the receiver after a new datagram",
+            recv(rcv),
+            Ok(b"<13>third"),
+        );
+        match connected(libc::SOCK_SEQPACKET, &abs) {
+            Ok(c) => {
+                let a = libc::accept4(seq, std::ptr::null_mut(), std::ptr::null_mut(), 0);
+                send(c, b"rec")?;
+                expect(&mut bad, "a new seqpacket connection", recv(a), Ok(b"rec"));
+            }
+            Err(e) => bad.push(format!("connecting to the abstract listener: {e}")),
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "named unix sockets".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

@@ -44,6 +44,9 @@ pub struct Image {
     /// The unix socket pairs, each saved once with both ends' queues.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unix_pairs: Vec<UnixPairInfo>,
+    /// The unix sockets on their own (not connected), each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unix_sockets: Vec<UnixSockInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -224,6 +227,22 @@ pub struct UnixPairInfo {
     pub ends: [UnixEndInfo; 2],
 }
 
+/// One saved unix socket on its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnixSockInfo {
+    /// Object id.
+    pub id: u32,
+    /// `stream`, `dgram` or `seqpacket`.
+    #[serde(rename = "type")]
+    pub sock_type: String,
+    /// Its state.
+    #[serde(flatten)]
+    pub end: UnixEndInfo,
+    /// It listens, with this backlog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listening: Option<u32>,
+}
+
 /// One end of a saved unix socket pair.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnixEndInfo {
@@ -237,6 +256,12 @@ pub struct UnixEndInfo {
     pub shutdown: String,
     /// `SO_PASSCRED` is on.
     pub passcred: bool,
+    /// Its address (a path, or `@` and an abstract name), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Whether it bound the address itself (an accepted socket shares its
+    /// listener's).
+    pub bound: bool,
 }
 
 /// One saved signalfd.
@@ -422,6 +447,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
     let mut unix_pairs = Vec::new();
+    let mut unix_sockets = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -562,25 +588,14 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             }),
             Item::UnixPair(u, ends) => unix_pairs.push(UnixPairInfo {
                 id: u.id,
-                sock_type: match u.sock_type {
-                    ckpt_image::SOCK_STREAM => "stream",
-                    ckpt_image::SOCK_DGRAM => "dgram",
-                    _ => "seqpacket",
-                }
-                .to_owned(),
-                ends: ends.map(|e| UnixEndInfo {
-                    closed: e.end.flags & ckpt_image::UNIX_CLOSED != 0,
-                    messages: e.end.nr_msgs,
-                    bytes: e.end.data_len,
-                    shutdown: match e.end.shutdown {
-                        ckpt_image::UNIX_RCV_SHUTDOWN => "rd",
-                        ckpt_image::UNIX_SEND_SHUTDOWN => "wr",
-                        0 => "",
-                        _ => "rdwr",
-                    }
-                    .to_owned(),
-                    passcred: e.end.flags & ckpt_image::UNIX_PASSCRED != 0,
-                }),
+                sock_type: sock_type(u.sock_type),
+                ends: ends.map(|e| unix_end(&e)),
+            }),
+            Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
+                id: u.id,
+                sock_type: sock_type(u.sock_type),
+                end: unix_end(&e),
+                listening: (e.end.flags & ckpt_image::UNIX_LISTENING != 0).then_some(e.end.backlog),
             }),
             Item::Fifo(f, _, path) => fifos.push(FifoInfo {
                 id: f.id,
@@ -675,9 +690,45 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         signalfds,
         epolls,
         unix_pairs,
+        unix_sockets,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
+}
+
+/// A unix socket type's name.
+fn sock_type(t: u32) -> String {
+    match t {
+        ckpt_image::SOCK_STREAM => "stream",
+        ckpt_image::SOCK_DGRAM => "dgram",
+        _ => "seqpacket",
+    }
+    .to_owned()
+}
+
+/// What `ckpt inspect` shows of a unix socket's state.
+fn unix_end(e: &ckpt_image::UnixEndData<'_>) -> UnixEndInfo {
+    let name = (!e.name.is_empty()).then(|| match e.name.split_first() {
+        Some((0, abs)) => format!("@{}", String::from_utf8_lossy(abs)),
+        _ => String::from_utf8_lossy(e.name)
+            .trim_end_matches('\0')
+            .to_owned(),
+    });
+    UnixEndInfo {
+        closed: e.end.flags & ckpt_image::UNIX_CLOSED != 0,
+        messages: e.end.nr_msgs,
+        bytes: e.end.data_len,
+        shutdown: match e.end.shutdown {
+            ckpt_image::UNIX_RCV_SHUTDOWN => "rd",
+            ckpt_image::UNIX_SEND_SHUTDOWN => "wr",
+            0 => "",
+            _ => "rdwr",
+        }
+        .to_owned(),
+        passcred: e.end.flags & ckpt_image::UNIX_PASSCRED != 0,
+        name,
+        bound: e.end.flags & ckpt_image::UNIX_BOUND != 0,
+    }
 }
 
 /// The image as a readable table, processes indented under their parents
@@ -853,6 +904,21 @@ pub fn table(img: &Image) -> String {
                                     .collect();
                                 format!(" (watches {})", items.join(", "))
                             })
+                    })
+                    .or_else(|| {
+                        let (id, _) = f.unix?;
+                        let s = img.unix_sockets.iter().find(|s| s.id == id)?;
+                        let listen = s
+                            .listening
+                            .map(|b| format!(", listening, backlog {b}"))
+                            .unwrap_or_default();
+                        Some(format!(
+                            " ({} {}{listen}, {} messages, {} bytes queued)",
+                            s.sock_type,
+                            s.end.name.as_deref().unwrap_or("unnamed"),
+                            s.end.messages,
+                            s.end.bytes
+                        ))
                     })
                     .or_else(|| {
                         f.unix.and_then(|(id, end)| {

@@ -235,6 +235,9 @@ record_types! {
     /// [`UnixPairObj`] + two [`UnixEnd`]s + their queued messages: two
     /// connected unix sockets, written once.
     UnixPair = 32, "unix-pair";
+    /// [`UnixSockObj`] + a [`UnixEnd`] + its name and queued datagrams: a
+    /// unix socket on its own, written once.
+    UnixSock = 33, "unix-sock";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -254,7 +257,8 @@ impl RecordType {
             | Self::Fifo
             | Self::Timerfd
             | Self::Epoll
-            | Self::UnixPair => true,
+            | Self::UnixPair
+            | Self::UnixSock => true,
             Self::Header
             | Self::Forest
             | Self::Task

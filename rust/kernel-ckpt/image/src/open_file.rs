@@ -29,8 +29,9 @@ pub const FILE_SIGNALFD: u32 = 8;
 pub const FILE_TIMERFD: u32 = 9;
 /// File kind: an epoll set ([`FileObj::obj`] names its [`EpollObj`]).
 pub const FILE_EPOLL: u32 = 10;
-/// File kind: one of two connected unix sockets ([`FileObj::obj`] names
-/// their [`UnixPairObj`]; `FILE_PEER_END` says which end).
+/// File kind: a unix socket ([`FileObj::obj`] names its [`UnixSockObj`],
+/// or the [`UnixPairObj`] of a connected one, whose `FILE_PEER_END` says
+/// which end).
 pub const FILE_UNIX: u32 = 11;
 
 /// Whether an open file of kind `kind` is the file of another object

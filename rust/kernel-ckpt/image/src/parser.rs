@@ -151,6 +151,8 @@ pub enum Item<'a> {
     Epoll(EpollObj, &'a [u8]),
     /// Two connected unix sockets and their queued messages.
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
+    /// A unix socket on its own, with its name and queued datagrams.
+    UnixSock(UnixSockObj, UnixEndData<'a>),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -191,6 +193,8 @@ pub enum ObjRecord<'a> {
     Epoll(EpollObj, &'a [u8]),
     /// Two connected unix sockets and their queued messages.
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
+    /// A unix socket on its own, with its name and queued datagrams.
+    UnixSock(UnixSockObj, UnixEndData<'a>),
 }
 
 impl<'a> Item<'a> {
@@ -207,6 +211,7 @@ impl<'a> Item<'a> {
             Item::Timerfd(t) => Some(ObjRecord::Timerfd(t)),
             Item::Epoll(e, items) => Some(ObjRecord::Epoll(e, items)),
             Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
+            Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -452,6 +457,11 @@ impl Parser {
                 let (u, ends) = UnixPairObj::decode(p)?;
                 self.define("unix pair id", u.id)?;
                 (Item::UnixPair(u, ends), None)
+            }
+            RecordType::UnixSock => {
+                let (u, end) = UnixSockObj::decode(p)?;
+                self.define("unix socket id", u.id)?;
+                (Item::UnixSock(u, end), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -526,6 +526,7 @@ fn task_state_round_trip() {
             Item::Timerfd(..) => "timerfd",
             Item::Epoll(..) => "epoll",
             Item::UnixPair(..) => "unix-pair",
+            Item::UnixSock(..) => "unix-sock",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Unix socket pair objects: two connected sockets and the messages
-//! queued to each.
+//! Unix socket objects: connected pairs with the messages queued to each
+//! end, and sockets on their own (bound, listening or not) with theirs.
 //!
 //! Written by the kernel's `unix.rs`.
 
@@ -22,12 +22,23 @@ pub const UNIX_SEND_SHUTDOWN: u32 = 2;
 pub const UNIX_PASSCRED: u32 = 1;
 /// `UnixEnd::flags`: this end was closed (only its peer is open).
 pub const UNIX_CLOSED: u32 = 2;
+/// `UnixEnd::flags`: it has an address it did not bind (an accepted
+/// socket shares its listener's); the name follows.
+pub const UNIX_NAMED: u32 = 4;
+/// `UnixEnd::flags`: it bound its address itself; the name follows
+/// (only a socket on its own).
+pub const UNIX_BOUND: u32 = 8;
+/// `UnixEnd::flags`: it listens (only a socket on its own, bound).
+pub const UNIX_LISTENING: u32 = 16;
+/// Longest name (`sun_path`).
+pub const UNIX_NAME_MAX: u32 = 108;
 
-/// Two connected unix sockets without addresses (as socketpair(2) makes
-/// them), written once before the open file of either. End 0 is the
-/// socket at the lower kernel address. Two [`UnixEnd`]s follow, then for
-/// each end the lengths of the messages queued to it (`nr_msgs` u32s)
-/// and their bytes (`data_len`), oldest first.
+/// Two connected unix sockets (as socketpair(2) makes them, or the two
+/// ends of an accepted connection), written once before the open file of
+/// either. End 0 is the socket at the lower kernel address. Two
+/// [`UnixEnd`]s follow, then for each end its name (`name_len` bytes),
+/// the lengths of the messages queued to it (`nr_msgs` u32s) and their
+/// bytes (`data_len`), oldest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UnixPairObj {
     /// Object id.
@@ -52,13 +63,22 @@ pub struct UnixEnd {
     pub nr_msgs: u32,
     /// Their bytes.
     pub data_len: u32,
+    /// Length of its name (`sun_path`, an abstract one from its NUL); 0:
+    /// no address.
+    pub name_len: u32,
+    /// The permission bits of its socket file (`UNIX_BOUND` to a path).
+    pub mode: u32,
+    /// `listen(2)` backlog (`UNIX_LISTENING`).
+    pub backlog: u32,
 }
 
-/// An end of a pair as the decoder checked it.
+/// An end of a pair, or a socket on its own, as the decoder checked it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UnixEndData<'a> {
     /// Its state.
     pub end: UnixEnd,
+    /// Its name.
+    pub name: &'a [u8],
     /// The lengths of its queued messages (`nr_msgs` little-endian u32s).
     pub lens: &'a [u8],
     /// Their bytes.
@@ -85,61 +105,65 @@ impl UnixPairObj {
     /// The pair and its two ends, each checked.
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, [UnixEndData<'_>; 2]), ErrorKind> {
         let (u, rest) = Self::read_fixed(p)?;
-        if !matches!(u.sock_type, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) {
-            return Err(ErrorKind::BadField("unix socket type", u.sock_type.into()));
-        }
+        check_type(u.sock_type)?;
         let (e0, rest) = UnixEnd::read_fixed(rest)?;
-        let (e1, mut rest) = UnixEnd::read_fixed(rest)?;
+        let (e1, rest) = UnixEnd::read_fixed(rest)?;
         if e0.flags & e1.flags & UNIX_CLOSED != 0 {
             return Err(ErrorKind::BadField("unix socket ends", 3));
         }
-        let mut ends = [UnixEndData::default(); 2];
-        for (slot, e) in ends.iter_mut().zip([e0, e1]) {
-            if e.shutdown & !(UNIX_RCV_SHUTDOWN | UNIX_SEND_SHUTDOWN) != 0 {
-                return Err(ErrorKind::BadField("unix shutdown", e.shutdown.into()));
-            }
-            if e.flags & !(UNIX_PASSCRED | UNIX_CLOSED) != 0 {
-                return Err(ErrorKind::BadField("unix flags", e.flags.into()));
-            }
-            if e.sndbuf < 0 || e.rcvbuf < 0 {
-                return Err(ErrorKind::BadField(
-                    "unix buffer size",
-                    e.sndbuf.min(e.rcvbuf).into(),
-                ));
-            }
-            if e.nr_msgs > Self::MAX_MSGS {
-                return Err(ErrorKind::BadField("unix messages", e.nr_msgs.into()));
-            }
-            if e.flags & UNIX_CLOSED != 0 && e != UnixEnd::default_closed() {
-                return Err(ErrorKind::BadField("closed unix end", e.flags.into()));
-            }
-            // At most 1 << 22 bytes of lengths: no overflow.
-            let lens_len = e.nr_msgs as usize * 4;
-            let need = lens_len
-                .checked_add(e.data_len as usize)
-                .ok_or(ErrorKind::Short)?;
-            if rest.len() < need {
-                return Err(ErrorKind::Short);
-            }
-            let (lens, tail) = rest.split_at(lens_len);
-            let (data, tail) = tail.split_at(e.data_len as usize);
-            let total = lens
-                .chunks_exact(4)
-                .map(|l| u64::from(le32(l)))
-                .sum::<u64>();
-            if total != u64::from(e.data_len) {
-                return Err(ErrorKind::BadField("unix message lengths", total as i64));
-            }
-            *slot = UnixEndData { end: e, lens, data };
-            rest = tail;
-        }
+        let allowed = UNIX_PASSCRED | UNIX_CLOSED | UNIX_NAMED;
+        let (d0, rest) = e0.decode_tail(rest, allowed)?;
+        let (d1, rest) = e1.decode_tail(rest, allowed)?;
         if !rest.is_empty() {
-            return Err(ErrorKind::BadLength {
-                len: u32::try_from(p.len()).unwrap_or(u32::MAX),
-                expected: u32::try_from(p.len() - rest.len()).unwrap_or(u32::MAX),
-            });
+            return Err(trailing(p, rest));
         }
-        Ok((u, ends))
+        Ok((u, [d0, d1]))
+    }
+}
+
+/// A unix socket on its own (not connected: bound or not, listening or
+/// not), written once before its open file; one [`UnixEnd`] follows, then
+/// its name, the lengths of the datagrams queued to it and their bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UnixSockObj {
+    /// Object id.
+    pub id: ObjId,
+    /// `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_SEQPACKET`.
+    pub sock_type: u32,
+}
+
+impl UnixSockObj {
+    /// The socket and its state, checked.
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, UnixEndData<'_>), ErrorKind> {
+        let (u, rest) = Self::read_fixed(p)?;
+        check_type(u.sock_type)?;
+        let (e, rest) = UnixEnd::read_fixed(rest)?;
+        let (d, rest) = e.decode_tail(rest, UNIX_PASSCRED | UNIX_BOUND | UNIX_LISTENING)?;
+        if !rest.is_empty() {
+            return Err(trailing(p, rest));
+        }
+        if e.flags & UNIX_LISTENING != 0 && (e.flags & UNIX_BOUND == 0 || e.nr_msgs != 0) {
+            return Err(ErrorKind::BadField("unix listening socket", e.flags.into()));
+        }
+        // Only datagrams wait in an unconnected socket.
+        if e.nr_msgs != 0 && u.sock_type != SOCK_DGRAM {
+            return Err(ErrorKind::BadField("unix messages", e.nr_msgs.into()));
+        }
+        Ok((u, d))
+    }
+}
+
+fn check_type(t: u32) -> Result<(), ErrorKind> {
+    if !matches!(t, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) {
+        return Err(ErrorKind::BadField("unix socket type", t.into()));
+    }
+    Ok(())
+}
+
+fn trailing(p: &[u8], rest: &[u8]) -> ErrorKind {
+    ErrorKind::BadLength {
+        len: u32::try_from(p.len()).unwrap_or(u32::MAX),
+        expected: u32::try_from(p.len() - rest.len()).unwrap_or(u32::MAX),
     }
 }
 
@@ -158,11 +182,85 @@ impl UnixEnd {
             rcvbuf: 0,
             nr_msgs: 0,
             data_len: 0,
+            name_len: 0,
+            mode: 0,
+            backlog: 0,
         }
+    }
+
+    /// Checks the end (flags within `allowed`) and splits its name, the
+    /// lengths and the bytes of its queue off the front of `rest`.
+    fn decode_tail(self, rest: &[u8], allowed: u32) -> Result<(UnixEndData<'_>, &[u8]), ErrorKind> {
+        let e = self;
+        if e.shutdown & !(UNIX_RCV_SHUTDOWN | UNIX_SEND_SHUTDOWN) != 0 {
+            return Err(ErrorKind::BadField("unix shutdown", e.shutdown.into()));
+        }
+        if e.flags & !allowed != 0 {
+            return Err(ErrorKind::BadField("unix flags", e.flags.into()));
+        }
+        if e.sndbuf < 0 || e.rcvbuf < 0 {
+            return Err(ErrorKind::BadField(
+                "unix buffer size",
+                e.sndbuf.min(e.rcvbuf).into(),
+            ));
+        }
+        if e.nr_msgs > UnixPairObj::MAX_MSGS {
+            return Err(ErrorKind::BadField("unix messages", e.nr_msgs.into()));
+        }
+        if e.flags & UNIX_CLOSED != 0 && e != UnixEnd::default_closed() {
+            return Err(ErrorKind::BadField("closed unix end", e.flags.into()));
+        }
+        let named = e.flags & (UNIX_NAMED | UNIX_BOUND) != 0;
+        if named != (e.name_len != 0) || e.name_len > UNIX_NAME_MAX {
+            return Err(ErrorKind::BadField("unix name length", e.name_len.into()));
+        }
+        if e.mode & !0o7777 != 0 || (e.flags & UNIX_BOUND == 0 && e.mode != 0) {
+            return Err(ErrorKind::BadField("unix socket file mode", e.mode.into()));
+        }
+        if e.flags & UNIX_LISTENING == 0 && e.backlog != 0 {
+            return Err(ErrorKind::BadField("unix backlog", e.backlog.into()));
+        }
+        if e.backlog > i32::MAX as u32 {
+            return Err(ErrorKind::BadField("unix backlog", e.backlog.into()));
+        }
+        // At most 108 + (1 << 22) + 4 GiB: no overflow in usize on 64 bits;
+        // checked anyway.
+        let lens_len = e.nr_msgs as usize * 4;
+        let need = (e.name_len as usize)
+            .checked_add(lens_len)
+            .and_then(|n| n.checked_add(e.data_len as usize))
+            .ok_or(ErrorKind::Short)?;
+        if rest.len() < need {
+            return Err(ErrorKind::Short);
+        }
+        let (name, tail) = rest.split_at(e.name_len as usize);
+        let (lens, tail) = tail.split_at(lens_len);
+        let (data, tail) = tail.split_at(e.data_len as usize);
+        let total = lens
+            .chunks_exact(4)
+            .map(|l| u64::from(le32(l)))
+            .sum::<u64>();
+        if total != u64::from(e.data_len) {
+            return Err(ErrorKind::BadField("unix message lengths", total as i64));
+        }
+        Ok((
+            UnixEndData {
+                end: e,
+                name,
+                lens,
+                data,
+            },
+            tail,
+        ))
     }
 }
 
 layout!(UnixPairObj {
+    id: ObjId,
+    sock_type: u32
+});
+
+layout!(UnixSockObj {
     id: ObjId,
     sock_type: u32
 });
@@ -173,5 +271,9 @@ layout!(UnixEnd {
     sndbuf: i32,
     rcvbuf: i32,
     nr_msgs: u32,
-    data_len: u32
+    data_len: u32,
+    name_len: u32,
+    mode: u32,
+    backlog: u32,
+    _: u32
 });

@@ -203,6 +203,7 @@ fn every_object_kind_shows() {
         "(watches #14 as fd 12 events 80000001, #10 as fd 40 events 19 ready)",
         "(stream pair #17 end 0: 2 messages, 5 bytes queued, shut down rd)",
         "(stream pair #17 end 1: 0 messages, 0 bytes queued, shut down wr)",
+        "(dgram /dev/log, 1 messages, 4 bytes queued)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
@@ -219,4 +220,6 @@ fn every_object_kind_shows() {
     assert_eq!(json["epolls"][0]["items"][1]["ready"], true);
     assert_eq!(json["unix_pairs"][0]["type"], "stream");
     assert_eq!(json["unix_pairs"][0]["ends"][0]["passcred"], true);
+    assert_eq!(json["unix_sockets"][0]["name"], "/dev/log");
+    assert_eq!(json["unix_sockets"][0]["bound"], true);
 }

@@ -60,6 +60,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Timerfd(_) => RecordType::Timerfd,
         Item::Epoll(..) => RecordType::Epoll,
         Item::UnixPair(..) => RecordType::UnixPair,
+        Item::UnixSock(..) => RecordType::UnixSock,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -127,9 +128,15 @@ fn exercise(item: &Item<'_>) {
         Item::Eventfd(e) => assert!(e.count < u64::MAX),
         Item::Signalfd(s) => assert!(s.id > 0),
         Item::Timerfd(t) => assert!(t.value_ns >= 0 && t.interval_ns >= 0),
+        Item::UnixSock(u, e) => {
+            assert!(u.id > 0);
+            assert_eq!(e.name.len(), e.end.name_len as usize);
+            assert_eq!(e.data.len(), e.end.data_len as usize);
+        }
         Item::UnixPair(u, ends) => {
             assert!(u.id > 0);
             for e in ends {
+                assert_eq!(e.name.len(), e.end.name_len as usize);
                 assert_eq!(e.lens.len(), e.end.nr_msgs as usize * 4);
                 assert_eq!(e.data.len(), e.end.data_len as usize);
                 let total: usize = e.messages().map(<[u8]>::len).sum();
@@ -228,9 +235,17 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(&e.end.encode());
             }
             for e in ends {
+                out.extend_from_slice(e.name);
                 out.extend_from_slice(e.lens);
                 out.extend_from_slice(e.data);
             }
+        }
+        Item::UnixSock(u, e) => {
+            out.extend_from_slice(&u.encode());
+            out.extend_from_slice(&e.end.encode());
+            out.extend_from_slice(e.name);
+            out.extend_from_slice(e.lens);
+            out.extend_from_slice(e.data);
         }
         Item::Fifo(f, data, path) => {
             out.extend_from_slice(&f.encode());

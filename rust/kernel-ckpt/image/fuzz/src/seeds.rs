@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 12, b"/tmp/work");
+    files(&mut b, 13, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -444,6 +444,7 @@ fn every_record() -> Vec<Rec> {
         rcvbuf: 8192,
         nr_msgs: 2,
         data_len: 5,
+        ..UnixEnd::default()
     };
     let e1 = UnixEnd {
         shutdown: UNIX_SEND_SHUTDOWN,
@@ -469,6 +470,40 @@ fn every_record() -> Vec<Rec> {
     f.flags = FILE_PEER_END;
     b.rec(RecordType::File, &[&f.encode(), b"socket:[101]"]);
     fd(&mut b, 15, 19, false);
+    // A bound datagram socket with one datagram queued.
+    let sock = UnixSockObj {
+        id: 20,
+        sock_type: SOCK_DGRAM,
+    };
+    let end = UnixEnd {
+        flags: UNIX_BOUND,
+        nr_msgs: 1,
+        data_len: 4,
+        name_len: 9,
+        mode: 0o666,
+        ..UnixEnd::default()
+    };
+    b.rec(
+        RecordType::UnixSock,
+        &[
+            &sock.encode(),
+            &end.encode(),
+            b"/dev/log\0",
+            &4u32.to_le_bytes(),
+            b"<13>",
+        ],
+    );
+    let f = FileObj {
+        id: 21,
+        kind: FILE_UNIX,
+        f_flags: 0o2,
+        flags: 0,
+        pos: 0,
+        obj: 20,
+        path_len: 12,
+    };
+    b.rec(RecordType::File, &[&f.encode(), b"socket:[102]"]);
+    fd(&mut b, 16, 21, false);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
