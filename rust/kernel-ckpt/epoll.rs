@@ -62,15 +62,20 @@ pub(crate) fn items(file: &FileRef) -> Result<KVVec<Item>> {
             )?;
         }
         let max = u32::try_from(cap).map_err(|_| E2BIG)?;
+        // Allocated first: nothing fails between the helper's taking
+        // references and their owners taking them over.
+        let mut out = KVVec::with_capacity(cap, GFP_KERNEL)?;
         // SAFETY: the file is referenced and `raw` holds `max` items; the
         // helper takes the set's mutex and fills at most `max` of them,
         // each with a reference on its file that passes to us.
         let n = unsafe { bindings::ckpt_epoll_items(file.as_ptr(), raw.as_mut_ptr(), max) };
         to_result(n)?;
         let n = usize::try_from(n).map_err(|_| EINVAL)?;
-        let mut out = KVVec::with_capacity(n.min(cap), GFP_KERNEL)?;
         for it in raw.iter().take(n.min(cap)) {
-            let f = NonNull::new(it.file).ok_or(EINVAL)?;
+            // Never null for the items the helper filled in.
+            let Some(f) = NonNull::new(it.file) else {
+                continue;
+            };
             // SAFETY: the helper took a reference on every file it filled
             // in, and each is taken over once, here.
             let f = unsafe { FileRef::from_raw(f) };
@@ -95,15 +100,9 @@ pub(crate) fn items(file: &FileRef) -> Result<KVVec<Item>> {
     Err(EBUSY)
 }
 
-/// The first file that the set `file` watches (itself or through the
-/// sets it watches) that a restart could not bring back: the phrase and
-/// the file's path.
-pub(crate) fn unsupported(
-    task: &TaskRef,
-    file: &FileRef,
-) -> Result<Option<(&'static str, KVec<u8>)>> {
-    // A set and the sets it watches, each once (the kernel allows no
-    // loops, but one set may be watched by many).
+/// Appends to `out` every file the set `file` watches, itself or through
+/// the sets it watches (each set walked once).
+pub(crate) fn watched(file: &FileRef, out: &mut KVec<FileRef>) -> Result {
     let mut sets = KVec::new();
     sets.push(file.clone_ref(), GFP_KERNEL)?;
     let mut next = 0;
@@ -111,17 +110,36 @@ pub(crate) fn unsupported(
         next += 1;
         for it in items(&set)? {
             killable()?;
-            // SAFETY: the task and the file are referenced; the helper
-            // takes the locks it needs and returns NULL or a static string.
-            let why = crate::wrap::task::static_str(unsafe {
-                bindings::ckpt_file_unsupported(task.as_ptr(), it.file.as_ptr())
-            });
-            if let Some(why) = why {
-                return Ok(Some((why, it.file.path_name()?)));
+            if is_epoll(&it.file) {
+                if !sets.iter().any(|s| s.as_ptr() == it.file.as_ptr()) {
+                    sets.push(it.file, GFP_KERNEL)?;
+                }
+            } else {
+                out.push(it.file, GFP_KERNEL)?;
             }
-            if is_epoll(&it.file) && !sets.iter().any(|s| s.as_ptr() == it.file.as_ptr()) {
-                sets.push(it.file, GFP_KERNEL)?;
-            }
+        }
+    }
+    Ok(())
+}
+
+/// The first file that the set `file` watches (itself or through the
+/// sets it watches) that a restart could not bring back: the phrase and
+/// the file's path.
+pub(crate) fn unsupported(
+    task: &TaskRef,
+    file: &FileRef,
+) -> Result<Option<(&'static str, KVec<u8>)>> {
+    let mut files = KVec::new();
+    watched(file, &mut files)?;
+    for f in files.iter() {
+        killable()?;
+        // SAFETY: the task and the file are referenced; the helper takes
+        // the locks it needs and returns NULL or a static string.
+        let why = crate::wrap::task::static_str(unsafe {
+            bindings::ckpt_file_unsupported(task.as_ptr(), f.as_ptr())
+        });
+        if let Some(why) = why {
+            return Ok(Some((why, f.path_name()?)));
         }
     }
     Ok(None)

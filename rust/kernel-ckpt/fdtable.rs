@@ -51,7 +51,8 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, K
 
 /// Writes the open files of `task` (a thread group leader): the files
 /// record with umask, working and root directory, then one fd record
-/// each, every open file seen for the first time written before it.
+/// each, every open file seen for the first time written before it, then
+/// the locks the process holds (`locks.rs`).
 pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
     let (pwd, root, umask) = task.fs()?;
     let cwd = pwd.name()?;
@@ -76,16 +77,18 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
         root_len: u32::try_from(root_path.len()).map_err(|_| EINVAL)?,
     };
     w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
+    let mut files = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
     for (fd, fd_flags, file) in fds.into_iter() {
-        let file_id = objs.id_of::<OpenFile>(w, file)?;
+        let file_id = objs.id_of::<OpenFile>(w, file.clone_ref())?;
         let rec = Fd {
             fd,
             fd_flags,
             file: file_id,
         };
         w.record(RecordType::Fd, &rec.encode())?;
+        files.push(file, GFP_KERNEL)?;
     }
-    Ok(())
+    crate::locks::dump(w, task, objs, &files)
 }
 
 // Restart.

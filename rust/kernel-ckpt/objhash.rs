@@ -97,6 +97,8 @@ pub(crate) struct ObjHash {
     /// Keeps every file seen alive until the image is written.
     held: KVVec<FileRef>,
     last: ObjId,
+    /// Addresses marked by [`ObjHash::first_visit`], sorted.
+    visited: KVVec<usize>,
 }
 
 impl ObjHash {
@@ -105,6 +107,7 @@ impl ObjHash {
             ids: KVVec::new(),
             held: KVVec::new(),
             last: 0,
+            visited: KVVec::new(),
         }
     }
 
@@ -123,6 +126,20 @@ impl ObjHash {
             self.hold(file)?;
         }
         Ok(id)
+    }
+
+    /// Whether this is the first call for `addr` (a held object's
+    /// address): state written once per object without a record of its own
+    /// (the locks of an open file).
+    pub(crate) fn first_visit(&mut self, addr: usize) -> Result<bool> {
+        match self.visited.binary_search(&addr) {
+            Ok(_) => Ok(false),
+            Err(at) => {
+                self.visited.push(addr, GFP_KERNEL)?;
+                self.visited.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+                Ok(true)
+            }
+        }
     }
 
     /// The id of the object at `addr`, if it was written already.

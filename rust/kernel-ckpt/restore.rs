@@ -158,6 +158,8 @@ struct Gathered {
     vmas: KVVec<(Vma, KVVec<u8>)>,
     map: Option<mm::PreparedMap>,
     files: Option<fdtable::Prepared>,
+    /// POSIX locks taken again, released if the restart fails first.
+    locks: crate::locks::Held,
     sighand: Option<KVVec<u8>>,
 }
 
@@ -174,6 +176,7 @@ impl Gathered {
             vmas: KVVec::new(),
             map: None,
             files: None,
+            locks: crate::locks::Held::new(),
             sighand: None,
         }
     }
@@ -217,6 +220,7 @@ fn commit(
         map.check_exe()?;
         // Point of no return: the old address space goes away.
         *past = true;
+        g.locks.keep();
         mm::restore_map(&h, &map)?;
         files.install(objs)?;
         Some(sighand)
@@ -311,6 +315,10 @@ pub(crate) fn restore_current(
                 g.files = Some(fdtable::Prepared::new(&h, cwd, root)?);
             }
             Item::Fd(fd) => need(g.files.as_mut(), "no open files record")?.add_fd(objs, &fd)?,
+            Item::FileLock(l) => {
+                need(g.files.as_ref(), "no open files record")?;
+                crate::locks::restore(&mut g.locks, objs, &l)?;
+            }
             Item::Sighand(p) => g.sighand = Some(copy(p)?),
             Item::Pages(h, data) => {
                 if done.is_none() {

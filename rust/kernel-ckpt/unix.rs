@@ -173,10 +173,19 @@ pub(crate) fn check_peers(tasks: &[TaskRef]) -> Result<Option<(usize, u32, KVec<
         let mut fd = 0u32;
         while let Some(file) = t.next_file(&mut fd) {
             killable()?;
-            if file.mode() & 0o170000 == 0o140000 {
-                let p = Probe::of(&file)?;
+            // A socket held through an epoll set only (its descriptor
+            // closed) is part of the tree too.
+            let mut files = KVec::new();
+            if crate::epoll::is_epoll(&file) {
+                crate::epoll::watched(&file, &mut files)?;
+            }
+            files.push(file, GFP_KERNEL)?;
+            for f in files.iter() {
+                if f.mode() & 0o170000 != 0o140000 {
+                    continue;
+                }
+                let p = Probe::of(f)?;
                 if !p.is_connected() {
-                    fd = fd.checked_add(1).ok_or(EINVAL)?;
                     continue;
                 }
                 let peer = if p.peer.is_some() {
@@ -275,25 +284,84 @@ impl ObjOps for UnixPair {
     }
 }
 
-/// Sends `msgs` through `via` to its peer, each as one message.
-fn send_all(via: &FileRef, end: &UnixEndData<'_>, id: ObjId) -> Result {
+/// The calls restart makes on a new unix socket, each as the caller's
+/// own socket call would be made (its permission checks and limits).
+struct Sock<'a>(&'a FileRef);
+
+impl Sock<'_> {
+    /// `SO_PASSCRED` (`CKPT_UNIX_PASSCRED` in `flags`), and `SO_SNDBUF`,
+    /// `SO_RCVBUF` when positive (the doubled values the socket held).
+    fn set(&self, flags: u32, sndbuf: i32, rcvbuf: i32) -> Result {
+        // SAFETY: the file is referenced; the helper calls
+        // sock_setsockopt() on its socket.
+        to_result(unsafe { bindings::ckpt_unix_set(self.0.as_ptr(), flags, sndbuf, rcvbuf) })
+    }
+
+    /// bind(2) to `name` (after unlinking a stale socket file).
+    fn bind(&self, name: &[u8]) -> Result {
+        let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the file is referenced and `name` valid for `len` bytes,
+        // which the helper copies into a sockaddr of its own.
+        to_result(unsafe { bindings::ckpt_unix_bind(self.0.as_ptr(), name.as_ptr(), len) })
+    }
+
+    /// The permission bits of its socket file (bound to a path).
+    fn chmod(&self, mode: u32) -> Result {
+        // SAFETY: the file is referenced.
+        to_result(unsafe { bindings::ckpt_unix_chmod(self.0.as_ptr(), mode) })
+    }
+
+    /// listen(2).
+    fn listen(&self, backlog: u32) -> Result {
+        // SAFETY: the file is referenced.
+        to_result(unsafe { bindings::ckpt_unix_listen(self.0.as_ptr(), backlog) })
+    }
+
+    /// The address `name`, without a binding (an accepted socket's).
+    fn name(&self, name: &[u8]) -> Result {
+        let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the file is referenced and `name` valid for `len` bytes,
+        // which the helper copies.
+        to_result(unsafe { bindings::ckpt_unix_name(self.0.as_ptr(), name.as_ptr(), len) })
+    }
+
+    /// One message to the peer, without blocking: the bytes taken (a
+    /// stream socket may take fewer).
+    fn send(&self, buf: &[u8]) -> Result<usize> {
+        let len = u32::try_from(buf.len()).map_err(|_| E2BIG)?;
+        // SAFETY: the file is referenced and `buf` valid for `len` bytes.
+        let sent = unsafe { bindings::ckpt_unix_send(self.0.as_ptr(), buf.as_ptr(), len) };
+        to_result(sent)?;
+        usize::try_from(sent).map_err(|_| EINVAL)
+    }
+
+    /// One datagram to this (bound) socket from an unnamed sender.
+    fn send_to(&self, buf: &[u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| E2BIG)?;
+        // SAFETY: the file is referenced and `buf` valid for `len` bytes.
+        to_result(unsafe { bindings::ckpt_unix_send_to(self.0.as_ptr(), buf.as_ptr(), len) })
+    }
+
+    /// shutdown(2) of the `UNIX_*_SHUTDOWN` bits (RCV 1, SEND 2 are SHUT_RD
+    /// 0, SHUT_WR 1, both SHUT_RDWR 2, plus one); none: nothing.
+    fn shutdown(&self, bits: u32) -> Result {
+        if bits == 0 {
+            return Ok(());
+        }
+        let how = i32::try_from(bits).map_err(|_| EINVAL)? - 1;
+        // SAFETY: the file is referenced.
+        to_result(unsafe { bindings::ckpt_unix_shutdown(self.0.as_ptr(), how) })
+    }
+}
+
+/// Sends the messages of `end` through `via` to its peer, each as one
+/// message.
+fn send_all(via: &FileRef, end: &UnixEndData<'_>) -> Result {
     for m in end.messages() {
         let mut rest = m;
         loop {
             killable()?;
-            let len = u32::try_from(rest.len()).map_err(|_| E2BIG)?;
-            // SAFETY: the file is referenced and `rest` is valid for
-            // `len` bytes; the helper sends without blocking.
-            let sent = unsafe { bindings::ckpt_unix_send(via.as_ptr(), rest.as_ptr(), len) };
-            to_result(sent).inspect_err(|e| {
-                ckpt_err!(
-                    "restart: the messages of unix socket pair {} do not fit its buffers (error {})\n",
-                    id,
-                    e.to_errno()
-                );
-            })?;
-            // A stream socket may take part of a large message at a time.
-            let sent = usize::try_from(sent).map_err(|_| EINVAL)?;
+            let sent = Sock(via).send(rest)?;
             rest = rest.get(sent..).ok_or(EINVAL)?;
             if rest.is_empty() {
                 break;
@@ -322,38 +390,38 @@ pub(crate) fn restore(
             FileRef::from_raw(NonNull::new(b).ok_or(EINVAL)?),
         ]
     };
-    let set = |f: &FileRef, flags: u32, sndbuf: i32, rcvbuf: i32| {
-        // SAFETY: the file is referenced; the helper sets the options as
-        // setsockopt(2) would for the caller.
-        to_result(unsafe { bindings::ckpt_unix_set(f.as_ptr(), flags, sndbuf, rcvbuf) })
-            .inspect_err(|e| {
-                ckpt_err!(
-                    "restart: cannot set the options of unix socket pair {} (error {})\n",
-                    rec.id,
-                    e.to_errno()
-                );
-            })
+    let fail = |what: &'static str| {
+        move |err: &Error| {
+            ckpt_err!(
+                "restart: cannot {} unix socket pair {} (error {})\n",
+                what,
+                rec.id,
+                err.to_errno()
+            );
+        }
     };
     for (f, e) in files.iter().zip(ends.iter()) {
-        set(f, 0, e.end.sndbuf, e.end.rcvbuf)?;
+        Sock(f)
+            .set(0, e.end.sndbuf, e.end.rcvbuf)
+            .inspect_err(fail("set the options of"))?;
         if e.end.flags & UNIX_NAMED != 0 {
-            name(f, e.name, rec.id)?;
+            Sock(f).name(e.name).inspect_err(fail("name"))?;
         }
     }
     for (i, e) in ends.iter().enumerate() {
         let via = files.get(1 - i).ok_or(EINVAL)?;
-        send_all(via, e, rec.id)?;
+        send_all(via, e)
+            .inspect_err(fail("queue (it does not fit the buffers) the messages of"))?;
     }
     for (f, e) in files.iter().zip(ends.iter()) {
         if e.end.flags & UNIX_PASSCRED != 0 {
-            set(f, bindings::CKPT_UNIX_PASSCRED, 0, 0)?;
+            Sock(f)
+                .set(bindings::CKPT_UNIX_PASSCRED, 0, 0)
+                .inspect_err(fail("set the options of"))?;
         }
-        // RCV_SHUTDOWN is 1, SEND_SHUTDOWN 2; SHUT_RD 0, SHUT_WR 1.
-        if e.end.shutdown != 0 {
-            let how = i32::try_from(e.end.shutdown).map_err(|_| EINVAL)? - 1;
-            // SAFETY: the file is referenced; shutdown(2) on it.
-            to_result(unsafe { bindings::ckpt_unix_shutdown(f.as_ptr(), how) })?;
-        }
+        Sock(f)
+            .shutdown(e.end.shutdown)
+            .inspect_err(fail("shut down"))?;
     }
     let [f0, f1] = files;
     let [e0, e1] = ends;
@@ -364,19 +432,6 @@ pub(crate) fn restore(
             ends: [keep(f0, e0), keep(f1, e1)],
         },
     )
-}
-
-/// Gives `f` the address `n` without binding it (an accepted socket's).
-fn name(f: &FileRef, n: &[u8], id: ObjId) -> Result {
-    let len = u32::try_from(n.len()).map_err(|_| EINVAL)?;
-    // SAFETY: the file is referenced and `n` valid for `len` bytes.
-    to_result(unsafe { bindings::ckpt_unix_name(f.as_ptr(), n.as_ptr(), len) }).inspect_err(|e| {
-        ckpt_err!(
-            "restart: cannot name unix socket {} (error {})\n",
-            id,
-            e.to_errno()
-        );
-    })
 }
 
 /// The kind of shared object of a unix socket on its own.
@@ -438,38 +493,30 @@ pub(crate) fn restore_sock(
             );
         }
     };
-    // SAFETY (each call below): the file is referenced and the buffers
-    // valid for the lengths given; the helpers act as the caller's own
-    // socket calls would.
-    to_result(unsafe { bindings::ckpt_unix_set(file.as_ptr(), 0, e.sndbuf, e.rcvbuf) })
+    let sock = Sock(&file);
+    sock.set(0, e.sndbuf, e.rcvbuf)
         .inspect_err(fail("set the options of"))?;
     if e.flags & UNIX_BOUND != 0 {
-        let len = u32::try_from(end.name.len()).map_err(|_| EINVAL)?;
-        to_result(unsafe {
-            bindings::ckpt_unix_bind(file.as_ptr(), end.name.as_ptr(), len, e.mode)
-        })
-        .inspect_err(fail("bind"))?;
+        sock.bind(end.name).inspect_err(fail("bind"))?;
     }
     if e.flags & UNIX_LISTENING != 0 {
-        to_result(unsafe { bindings::ckpt_unix_listen(file.as_ptr(), e.backlog) })
-            .inspect_err(fail("listen on"))?;
+        sock.listen(e.backlog).inspect_err(fail("listen on"))?;
     }
     for m in end.messages() {
         killable()?;
-        let len = u32::try_from(m.len()).map_err(|_| E2BIG)?;
-        let sent = unsafe { bindings::ckpt_unix_send_to(file.as_ptr(), m.as_ptr(), len) };
-        to_result(sent).inspect_err(fail("queue the datagrams of"))?;
+        sock.send_to(m)
+            .inspect_err(fail("queue the datagrams of"))?;
+    }
+    // After the datagrams: sending them needs write permission on the
+    // socket file, which its saved mode may not give.
+    if e.flags & UNIX_BOUND != 0 && end.name.first().is_some_and(|&c| c != 0) {
+        sock.chmod(e.mode)
+            .inspect_err(fail("set the mode of the socket file of"))?;
     }
     if e.flags & UNIX_PASSCRED != 0 {
-        to_result(unsafe {
-            bindings::ckpt_unix_set(file.as_ptr(), bindings::CKPT_UNIX_PASSCRED, 0, 0)
-        })
-        .inspect_err(fail("set the options of"))?;
+        sock.set(bindings::CKPT_UNIX_PASSCRED, 0, 0)
+            .inspect_err(fail("set the options of"))?;
     }
-    if e.shutdown != 0 {
-        let how = i32::try_from(e.shutdown).map_err(|_| EINVAL)? - 1;
-        to_result(unsafe { bindings::ckpt_unix_shutdown(file.as_ptr(), how) })
-            .inspect_err(fail("shut down"))?;
-    }
+    sock.shutdown(e.shutdown).inspect_err(fail("shut down"))?;
     objs.add_made(rec.id, file, FILE_UNIX)
 }

@@ -296,15 +296,23 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
                     "settime flags:",
                     "it_interval:",
                     "tfd:",
+                    "lock:",
                 ]
                 .iter()
                 .any(|k| l.starts_with(k))
             })
             .map(|l| {
-                l.split_whitespace()
+                // A lock line's first number is its place in the list of
+                // all locks, which other processes' locks move.
+                let skip = usize::from(l.starts_with("lock:"));
+                let mut words: Vec<&str> = l
+                    .split_whitespace()
                     .take_while(|w| !w.starts_with("ino:"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                    .collect();
+                if skip == 1 && words.len() > 1 {
+                    words.remove(1);
+                }
+                words.join(" ")
             })
             .collect::<Vec<_>>();
         kind_state.sort();

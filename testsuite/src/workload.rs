@@ -16,6 +16,7 @@ use std::sync::{Arc, Barrier};
 mod epoll;
 mod files;
 pub(crate) mod holds;
+mod locks;
 mod memory;
 mod shapes;
 mod signals;
@@ -25,6 +26,7 @@ mod unix;
 
 use epoll::*;
 use files::*;
+use locks::*;
 use memory::*;
 use shapes::*;
 use signals::*;
@@ -169,6 +171,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "epoll_check" => epoll_check(ready_path)?,
         "unix_check" => unix_check(ready_path)?,
         "unix_named_check" => unix_named_check(ready_path)?,
+        "locks_check" => locks_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

@@ -5,8 +5,8 @@
 //! `/init` (qemu/init), `/bin/busybox` (Debian's busybox-static) and `/bin/sh`
 //! linked to it, `/bin/ckpt`, `/bin/ckpt-scenarios`, `/dev/console`, empty
 //! `/proc /sys /tmp /etc /root`, and Debian's `criu` (the peer `cargo xtask
-//! bench` measures beside kernel-ckpt) with the shared libraries `ldd`
-//! lists, at their paths. The archive is written in Rust, with every
+//! bench` measures beside kernel-ckpt) and `sqlite3` (a real program the
+//! scenarios run) with the shared libraries `ldd` lists, at their paths. The archive is written in Rust, with every
 //! entry owned by root and dated 0, so it is the same for the same inputs and
 //! needs no root rights for the device node.
 
@@ -24,6 +24,12 @@ use crate::{rel, Ctx};
 const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
 const CRIU: &str = "/usr/sbin/criu";
+/// Debian programs the real-program scenarios run, each with its package
+/// (`cargo xtask setup` installs it) and its name in the guest's `/bin`.
+const PROGRAMS: &[(&str, &str, &str)] = &[
+    (CRIU, "criu", "bin/criu"),
+    ("/usr/bin/sqlite3", "sqlite3", "bin/sqlite3"),
+];
 
 /// The shared libraries `ldd` lists for `bin` (the loader included), as
 /// absolute paths: `libfoo.so.1 => /lib/.../libfoo.so.1 (0x...)` or
@@ -117,14 +123,23 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
         read(&bins.join("ckpt-scenarios"))?,
     );
     archive.file("bin/glibc-counter", 0o755, read(&glibc_bin)?);
-    // criu and its libraries, each at the path the loader looks for it
-    // (symbolic links resolved: the file is stored under the linked name).
-    if !Path::new(CRIU).is_file() {
-        bail!("{CRIU} is missing: install criu (`cargo xtask setup`)");
-    }
-    archive.file("bin/criu", 0o755, read(Path::new(CRIU))?);
+    // The Debian programs and their libraries, each at the path the loader
+    // looks for it (symbolic links resolved: the file is stored under the
+    // linked name), each library once.
     let mut dirs: Vec<String> = Vec::new();
-    for lib in shared_libraries(ctx, CRIU)? {
+    let mut libs: Vec<PathBuf> = Vec::new();
+    for (path, package, name) in PROGRAMS {
+        if !Path::new(path).is_file() {
+            bail!("{path} is missing: install {package} (`cargo xtask setup`)");
+        }
+        archive.file(name, 0o755, read(Path::new(path))?);
+        for lib in shared_libraries(ctx, path)? {
+            if !libs.contains(&lib) {
+                libs.push(lib);
+            }
+        }
+    }
+    for lib in libs {
         let name = lib.to_string_lossy().trim_start_matches('/').to_string();
         // Its directories, outermost first, each once.
         let ancestors: Vec<String> = Path::new(&name)

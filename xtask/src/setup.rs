@@ -11,8 +11,8 @@ use xshell::cmd;
 use crate::{toml_list, Ctx};
 
 /// Debian packages: the kernel source, the LLVM 14 toolchain the kernel build
-/// uses (`LLVM=-14`), kernel build tools, QEMU, the guest's busybox and CRIU
-/// (the benchmark peer).
+/// uses (`LLVM=-14`), kernel build tools, QEMU, the guest's busybox, CRIU
+/// (the benchmark peer) and sqlite3 (a real program the guest runs).
 const APT_PACKAGES: &[&str] = &[
     "linux-source-6.12",
     "clang-14",
@@ -28,6 +28,7 @@ const APT_PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "busybox-static",
     "criu",
+    "sqlite3",
     "make",
     "gcc",
     "libc6-dev",

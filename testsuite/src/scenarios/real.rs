@@ -159,3 +159,169 @@ pub(crate) fn real_syslogd(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// `sqlite3 DB SQL` run as a second client, outside the saved tree: its
+/// output, or its error message.
+fn sqlite(db: &str, sql: &str) -> String {
+    match Command::new("/bin/sqlite3").args([db, sql]).output() {
+        Ok(o) => {
+            let text = if o.status.success() {
+                o.stdout
+            } else {
+                o.stderr
+            };
+            String::from_utf8_lossy(&text).trim().to_string()
+        }
+        Err(e) => format!("cannot run sqlite3: {e}"),
+    }
+}
+
+/// Debian's sqlite3 in a write transaction: `BEGIN EXCLUSIVE` and an
+/// insert, read from a FIFO kept open by the scenario. A second sqlite3
+/// finds the database locked; the first is checkpointed with `--kill` and
+/// restarted, holding its locks again before it runs: the second still
+/// finds the database locked. Then `COMMIT` reaches the restarted one
+/// through the FIFO, it commits and quits, and the second sees both rows.
+pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
+    use std::io::Write;
+    let db = format!("/tmp/{name}.db");
+    let fifo = format!("/tmp/{name}.fifo");
+    for f in [&db, &fifo] {
+        let _ = fs::remove_file(f);
+    }
+    let _ = fs::remove_file(format!("{db}-journal"));
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "the database is made",
+        "",
+        sqlite(&db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);"),
+    );
+    nix::unistd::mkfifo(
+        fifo.as_str(),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+    };
+    let script = format!("exec /bin/sqlite3 {db} < {fifo}");
+    let argv: Vec<OsString> = ["/bin/sh", "-c", &script]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    // Opening the FIFO for writing meets the shell's open for reading.
+    let mut input = OpenOptions::new().write(true).open(&fifo)?;
+    input.write_all(b"BEGIN EXCLUSIVE;\nINSERT INTO t VALUES(2);\n")?;
+    let locked = || sqlite(&db, "SELECT count(*) FROM t;").contains("locked");
+    // Wait for its write lock in /proc/locks (a second sqlite3 polling
+    // would take a shared lock and make the BEGIN fail).
+    let holds_write_lock = || {
+        fs::read_to_string("/proc/locks").is_ok_and(|l| {
+            l.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.get(1) == Some(&"POSIX")
+                    && w.get(3) == Some(&"WRITE")
+                    && w.get(4) == Some(&pid.to_string().as_str())
+            })
+        })
+    };
+    let start = Instant::now();
+    while !holds_write_lock() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.eq(
+        "sqlite3 holds a POSIX write lock (/proc/locks)",
+        true,
+        holds_write_lock(),
+    );
+    c.eq("a second sqlite3 finds the database locked", true, locked());
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint --kill exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt checkpoint's message",
+        "",
+        String::from_utf8_lossy(&o.stderr).trim(),
+    );
+    if !o.status.success() {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    }
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let inspect = Command::new(CKPT).args(["inspect", &img]).output()?;
+    let locks = String::from_utf8_lossy(&inspect.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("lock: posix"))
+        .count();
+    c.eq("the image holds sqlite3's POSIX locks", true, locks > 0);
+    let restarted = spawn_restart(&img)?;
+    c.eq(
+        "sqlite3 restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    c.eq(
+        "sqlite3 holds its POSIX write lock again (/proc/locks, same pid)",
+        true,
+        holds_write_lock(),
+    );
+    c.eq(
+        "the database is still locked after the restart",
+        true,
+        locked(),
+    );
+    input.write_all(b"COMMIT;\n.quit\n")?;
+    drop(input);
+    let o = restarted.wait_with_output()?;
+    let status = o.status;
+    c.eq(
+        "the restarted sqlite3 commits and quits (ckpt restart's status)",
+        0,
+        status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt restart stderr",
+        "",
+        String::from_utf8_lossy(&o.stderr).trim(),
+    );
+    c.eq(
+        "a second sqlite3 sees both rows",
+        "2",
+        sqlite(&db, "SELECT count(*) FROM t;"),
+    );
+    // What the program said, shown when a check fails.
+    let failed = c.0.iter().any(|k| k.expected != k.got);
+    let state = if failed {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| format!("log: {l}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

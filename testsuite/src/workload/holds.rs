@@ -32,7 +32,7 @@ pub const KINDS: &[(&str, &str)] = &[
         "unix_peer_outside",
         "is a unix socket whose peer is open outside the tree",
     ),
-    ("flock", "holds a file lock or lease"),
+    ("lease", "holds a lease (F_SETLEASE)"),
     ("o_async", "has O_ASYNC set"),
     ("inotify", "is an anonymous-inode file"),
     ("deleted_file", "is a deleted file"),
@@ -201,10 +201,15 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "connect",
                 )?;
             }
-            "flock" => {
-                let f = std::fs::File::create(&tmp).context("creating the locked file")?;
+            "lease" => {
+                let f = std::fs::File::create(&tmp).context("creating the leased file")?;
+                drop(f);
+                let f = std::fs::File::open(&tmp).context("opening the leased file")?;
                 let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-                check(libc::flock(fd, libc::LOCK_EX).into(), "flock")?;
+                check(
+                    libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK).into(),
+                    "fcntl(F_SETLEASE)",
+                )?;
             }
             "o_async" => {
                 let mut p = [0i32; 2];

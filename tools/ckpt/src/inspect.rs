@@ -128,6 +128,25 @@ pub struct FilesInfo {
     pub cwd: String,
     pub root: String,
     pub fds: Vec<FdInfo>,
+    /// The locks the process holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<LockInfo>,
+}
+
+/// One saved file lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LockInfo {
+    /// Object id of the open file it is set through.
+    pub file: u32,
+    /// `posix`, `ofd` or `flock`.
+    pub kind: String,
+    /// `read` or `write`.
+    #[serde(rename = "type")]
+    pub lock_type: String,
+    /// First byte.
+    pub start: i64,
+    /// Last byte, included; `None`: to the end of the file.
+    pub end: Option<i64>,
 }
 
 /// One saved shared memory object.
@@ -548,6 +567,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         cwd: String::from_utf8_lossy(cwd).into_owned(),
                         root: String::from_utf8_lossy(root).into_owned(),
                         fds: Vec::new(),
+                        locks: Vec::new(),
                     });
                 }
             }
@@ -660,6 +680,27 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         fd: f.fd,
                         cloexec: f.fd_flags & ckpt_image::FD_CLOEXEC != 0,
                         ..file.clone()
+                    });
+                }
+            }
+            Item::FileLock(l) => {
+                if let Some(files) = states.last_mut().and_then(|s| s.files.as_mut()) {
+                    files.locks.push(LockInfo {
+                        file: l.file,
+                        kind: match l.kind {
+                            ckpt_image::LOCK_POSIX => "posix",
+                            ckpt_image::LOCK_OFD => "ofd",
+                            _ => "flock",
+                        }
+                        .to_owned(),
+                        lock_type: if l.lock_type == ckpt_image::LOCK_WRITE {
+                            "write"
+                        } else {
+                            "read"
+                        }
+                        .to_owned(),
+                        start: l.start,
+                        end: (l.end != ckpt_image::LOCK_TO_EOF).then_some(l.end),
                     });
                 }
             }
@@ -955,6 +996,19 @@ pub fn table(img: &Image) -> String {
                     f.pos,
                     if f.cloexec { " cloexec" } else { "" },
                     f.path
+                );
+            }
+            for l in &files.locks {
+                let range = if l.kind == "flock" {
+                    String::new()
+                } else {
+                    let end = l.end.map(|e| e.to_string()).unwrap_or_else(|| "EOF".into());
+                    format!(" bytes {}..{end}", l.start)
+                };
+                let _ = writeln!(
+                    out,
+                    "  lock: {} {}{range} on #{}",
+                    l.kind, l.lock_type, l.file
                 );
             }
         }

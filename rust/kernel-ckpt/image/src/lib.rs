@@ -46,6 +46,8 @@ mod fdtable;
 mod fifo;
 #[path = "forest.rs"]
 mod forest;
+#[path = "locks.rs"]
+mod locks;
 #[path = "mm.rs"]
 mod mm;
 #[path = "open_file.rs"]
@@ -74,6 +76,7 @@ pub use eventfd::*;
 pub use fdtable::*;
 pub use fifo::*;
 pub use forest::*;
+pub use locks::*;
 pub use mm::*;
 pub use open_file::*;
 pub use pipe::*;
@@ -238,6 +241,8 @@ record_types! {
     /// [`UnixSockObj`] + a [`UnixEnd`] + its name and queued datagrams: a
     /// unix socket on its own, written once.
     UnixSock = 33, "unix-sock";
+    /// [`FileLockRec`]: a lock a process holds, after its fd records.
+    FileLock = 34, "file-lock";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -259,7 +264,8 @@ impl RecordType {
             | Self::Epoll
             | Self::UnixPair
             | Self::UnixSock => true,
-            Self::Header
+            Self::FileLock
+            | Self::Header
             | Self::Forest
             | Self::Task
             | Self::TaskState

@@ -161,6 +161,8 @@ pub enum Item<'a> {
     Pipe(PipeObj, &'a [u8]),
     /// One open file descriptor.
     Fd(Fd),
+    /// A lock the process holds.
+    FileLock(FileLockRec),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -226,6 +228,7 @@ impl<'a> Item<'a> {
             | Item::Vma(..)
             | Item::Files(..)
             | Item::Fd(_)
+            | Item::FileLock(_)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -388,6 +391,12 @@ impl Parser {
                 let f = Fd::decode(p)?;
                 self.check_ref("fd file", f.file)?;
                 (Item::Fd(f), None)
+            }
+            RecordType::FileLock => {
+                exact(FileLockRec::LEN)?;
+                let l = FileLockRec::decode(p)?;
+                self.check_ref("lock file", l.file)?;
+                (Item::FileLock(l), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;

@@ -527,6 +527,7 @@ fn task_state_round_trip() {
             Item::Epoll(..) => "epoll",
             Item::UnixPair(..) => "unix-pair",
             Item::UnixSock(..) => "unix-sock",
+            Item::FileLock(..) => "file-lock",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -985,7 +986,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → signals → \
-         [leaders: mm → vma × n → files → fd × n → sighand → pages…] → task-end"
+         [leaders: mm → vma × n → files → fd × n → file-lock… → sighand → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(
@@ -1124,6 +1125,22 @@ fn unix_pair_keeps_boundaries_and_refuses_bad_queues() {
     full.flags = UNIX_CLOSED;
     let p = unix_payload([full, end(0, 0)], [(&[1], b"x"), (&[], b"")]);
     assert!(UnixPairObj::decode(&p).is_err());
+    // A name on a datagram pair's end, or on both ends of a stream pair.
+    let named = UnixEnd {
+        flags: UNIX_NAMED,
+        name_len: 4,
+        ..UnixEnd::default()
+    };
+    let mut p = unix_payload([named, end(0, 0)], [(&[], b""), (&[], b"")]);
+    p.splice(8 + 2 * UnixEnd::LEN..8 + 2 * UnixEnd::LEN, *b"/srv");
+    assert!(UnixPairObj::decode(&p).is_err(), "a named datagram end");
+    p[4] = SOCK_STREAM as u8;
+    UnixPairObj::decode(&p).expect("a named stream end (accepted)");
+    let mut p = unix_payload([named, named], [(&[], b""), (&[], b"")]);
+    p[4] = SOCK_STREAM as u8;
+    p.splice(8 + 2 * UnixEnd::LEN..8 + 2 * UnixEnd::LEN, *b"/srv");
+    p.extend_from_slice(b"/srv");
+    assert!(UnixPairObj::decode(&p).is_err(), "two named ends");
     // An unknown type; trailing bytes.
     let mut p = unix_payload([end(0, 0), end(0, 0)], [(&[], b""), (&[], b"")]);
     p[4] = 3;
@@ -1131,4 +1148,68 @@ fn unix_pair_keeps_boundaries_and_refuses_bad_queues() {
     let mut p = unix_payload([end(0, 0), end(0, 0)], [(&[], b""), (&[], b"")]);
     p.push(0);
     assert!(UnixPairObj::decode(&p).is_err());
+}
+
+#[test]
+fn unix_sock_checks_its_name_and_state() {
+    let sock = |e: UnixEnd, tail: &[u8]| {
+        let mut p = UnixSockObj {
+            id: 1,
+            sock_type: SOCK_DGRAM,
+        }
+        .encode()
+        .to_vec();
+        p.extend_from_slice(&e.encode());
+        p.extend_from_slice(tail);
+        p
+    };
+    let bound = UnixEnd {
+        flags: UNIX_BOUND,
+        name_len: 9,
+        mode: 0o666,
+        nr_msgs: 1,
+        data_len: 2,
+        ..UnixEnd::default()
+    };
+    let mut tail = b"/dev/log\0".to_vec();
+    tail.extend_from_slice(&2u32.to_le_bytes());
+    tail.extend_from_slice(b"hi");
+    let payload = sock(bound, &tail);
+    let (u, e) = UnixSockObj::decode(&payload).expect("valid socket");
+    assert_eq!((u.sock_type, e.name), (SOCK_DGRAM, &b"/dev/log\0"[..]));
+    assert_eq!(e.messages().collect::<Vec<_>>(), [&b"hi"[..]]);
+    // A name without the flag, a flag without a name, a borrowed name on a
+    // socket on its own, mode bits past 07777, a listener that is not
+    // bound.
+    for bad in [
+        UnixEnd { flags: 0, ..bound },
+        UnixEnd {
+            name_len: 0,
+            ..bound
+        },
+        UnixEnd {
+            flags: UNIX_NAMED,
+            ..bound
+        },
+        UnixEnd {
+            mode: 0o10000,
+            ..bound
+        },
+        UnixEnd {
+            flags: UNIX_LISTENING,
+            backlog: 4,
+            name_len: 0,
+            mode: 0,
+            nr_msgs: 0,
+            data_len: 0,
+            ..bound
+        },
+    ] {
+        let mut t = Vec::new();
+        t.extend_from_slice(&tail[..bad.name_len as usize]);
+        if bad.nr_msgs != 0 {
+            t.extend_from_slice(&tail[9..]);
+        }
+        assert!(UnixSockObj::decode(&sock(bad, &t)).is_err(), "{bad:?}");
+    }
 }

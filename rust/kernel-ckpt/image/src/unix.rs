@@ -111,6 +111,13 @@ impl UnixPairObj {
         if e0.flags & e1.flags & UNIX_CLOSED != 0 {
             return Err(ErrorKind::BadField("unix socket ends", 3));
         }
+        // Only the server end of an accepted stream or seqpacket connection
+        // has a name it did not bind: a datagram socket could send with a
+        // borrowed name to others.
+        let named = (e0.flags & UNIX_NAMED != 0, e1.flags & UNIX_NAMED != 0);
+        if named == (true, true) || (u.sock_type == SOCK_DGRAM && named != (false, false)) {
+            return Err(ErrorKind::BadField("unix pair names", u.sock_type.into()));
+        }
         let allowed = UNIX_PASSCRED | UNIX_CLOSED | UNIX_NAMED;
         let (d0, rest) = e0.decode_tail(rest, allowed)?;
         let (d1, rest) = e1.decode_tail(rest, allowed)?;
@@ -145,8 +152,9 @@ impl UnixSockObj {
         if e.flags & UNIX_LISTENING != 0 && (e.flags & UNIX_BOUND == 0 || e.nr_msgs != 0) {
             return Err(ErrorKind::BadField("unix listening socket", e.flags.into()));
         }
-        // Only datagrams wait in an unconnected socket.
-        if e.nr_msgs != 0 && u.sock_type != SOCK_DGRAM {
+        // Only datagrams wait in an unconnected socket, and only in a bound
+        // one (nothing can send to a socket without an address).
+        if e.nr_msgs != 0 && (u.sock_type != SOCK_DGRAM || e.flags & UNIX_BOUND == 0) {
             return Err(ErrorKind::BadField("unix messages", e.nr_msgs.into()));
         }
         Ok((u, d))

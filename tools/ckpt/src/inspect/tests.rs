@@ -204,6 +204,8 @@ fn every_object_kind_shows() {
         "(stream pair #17 end 0: 2 messages, 5 bytes queued, shut down rd)",
         "(stream pair #17 end 1: 0 messages, 0 bytes queued, shut down wr)",
         "(dgram /dev/log, 1 messages, 4 bytes queued)",
+        "lock: posix write bytes 100..EOF on #2",
+        "lock: flock read on #2",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }

@@ -66,6 +66,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::File(..) => RecordType::File,
         Item::Pipe(..) => RecordType::Pipe,
         Item::Fd(_) => RecordType::Fd,
+        Item::FileLock(_) => RecordType::FileLock,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -177,6 +178,7 @@ fn exercise(item: &Item<'_>) {
             assert!(p.data_len <= p.capacity && p.capacity <= PipeObj::MAX_CAPACITY);
         }
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
+        Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
         Item::Pages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
@@ -270,6 +272,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(d);
         }
         Item::Fd(f) => out.extend_from_slice(&f.encode()),
+        Item::FileLock(l) => out.extend_from_slice(&l.encode()),
         Item::Pages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

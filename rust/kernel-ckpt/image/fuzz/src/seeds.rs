@@ -504,6 +504,24 @@ fn every_record() -> Vec<Rec> {
     };
     b.rec(RecordType::File, &[&f.encode(), b"socket:[102]"]);
     fd(&mut b, 16, 21, false);
+    // A POSIX write lock on bytes 100 to the end of /tmp/log, and a shared
+    // flock on it.
+    let lock = FileLockRec {
+        file: 2,
+        kind: LOCK_POSIX,
+        lock_type: LOCK_WRITE,
+        start: 100,
+        end: LOCK_TO_EOF,
+    };
+    b.rec(RecordType::FileLock, &[&lock.encode()]);
+    let lock = FileLockRec {
+        kind: LOCK_FLOCK,
+        lock_type: LOCK_READ,
+        start: 0,
+        end: 0,
+        ..lock
+    };
+    b.rec(RecordType::FileLock, &[&lock.encode()]);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! File locks: POSIX record locks, OFD locks and flock(2) locks.
+//!
+//! C header: [`include/linux/filelock.h`](srctree/include/linux/filelock.h).
+//!
+//! A process's locks are written after its fd records: the POSIX locks
+//! its descriptor table owns, each with the open file it was set through
+//! (`/proc/PID/fdinfo` lists it there), and the OFD and flock(2) locks its
+//! open files own (once per open file in the whole image, however many
+//! descriptors and processes share it).
+//!
+//! Restart sets each lock again as the task whose records hold it, before
+//! its point of no return, so that every lock is held again before any
+//! task of the tree runs: POSIX locks owned by its descriptor table (the
+//! same table its descriptors are installed in), OFD and flock locks by
+//! the restored open file, all without waiting. A lock another process
+//! took while the tree was not running fails the restart with
+//! `EAGAIN`, naming the file. POSIX locks taken by a restart that fails
+//! before its point of no return are released again ([`Held`]): the
+//! descriptor table they belong to is the caller's.
+//!
+//! Leases are refused at checkpoint.
+
+use crate::image::{FileLockRec, ObjId, RecordType, LOCK_FLOCK, LOCK_OFD, LOCK_POSIX};
+use crate::objhash::{ObjHash, ObjTable};
+use crate::open_file::OpenFile;
+use crate::wrap::file::FileRef;
+use crate::wrap::task::{killable, TaskRef};
+use crate::writer::ImageWriter;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// The locks on `file`'s inode that `task` holds through it (its table's
+/// POSIX locks, the file's OFD and flock locks).
+fn locks_of(task: &TaskRef, file: &FileRef) -> Result<KVec<bindings::ckpt_file_lock>> {
+    let mut cap: usize = 4;
+    for _ in 0..4 {
+        let mut buf = KVec::with_capacity(cap, GFP_KERNEL)?;
+        for _ in 0..cap {
+            buf.push(
+                bindings::ckpt_file_lock {
+                    kind: 0,
+                    type_: 0,
+                    start: 0,
+                    end: 0,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let max = u32::try_from(cap).map_err(|_| E2BIG)?;
+        // SAFETY: the task and the file are referenced and `buf` holds
+        // `max` entries; the helper reads the inode's lock lists under
+        // their lock.
+        let n = unsafe {
+            bindings::ckpt_file_locks(task.as_ptr(), file.as_ptr(), buf.as_mut_ptr(), max)
+        };
+        to_result(n)?;
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        if n <= cap {
+            let mut out = KVec::with_capacity(n, GFP_KERNEL)?;
+            for l in buf.iter().take(n) {
+                out.push(*l, GFP_KERNEL)?;
+            }
+            return Ok(out);
+        }
+        // More locks than room (another process's task may add OFD or
+        // flock locks to a shared open file meanwhile): try again.
+        cap = n.checked_add(4).ok_or(E2BIG)?;
+    }
+    ckpt_err!("checkpoint: the locks of an open file keep changing while it is saved\n");
+    Err(EBUSY)
+}
+
+/// Writes the lock records of `task` (a thread group leader), whose open
+/// files (`files`, with their ids) were written.
+pub(crate) fn dump(
+    w: &mut ImageWriter,
+    task: &TaskRef,
+    objs: &mut ObjHash,
+    files: &[FileRef],
+) -> Result {
+    // Open files of this table already looked at (a descriptor dup'ed
+    // from another names the same file).
+    let mut seen = KVec::new();
+    for file in files {
+        killable()?;
+        let addr = file.as_ptr() as usize;
+        if seen.contains(&addr) {
+            continue;
+        }
+        seen.push(addr, GFP_KERNEL)?;
+        let locks = locks_of(task, file)?;
+        if locks.is_empty() {
+            continue;
+        }
+        // The file's own (OFD, flock) locks, once in the image however many
+        // processes share the open file; this table's POSIX locks always.
+        let file_first = objs.first_visit(addr)?;
+        let id: ObjId = objs.id_of::<OpenFile>(w, file.clone_ref())?;
+        for l in locks.iter() {
+            if l.kind != bindings::CKPT_LOCK_POSIX && !file_first {
+                continue;
+            }
+            let rec = FileLockRec {
+                file: id,
+                kind: match l.kind {
+                    bindings::CKPT_LOCK_POSIX => LOCK_POSIX,
+                    bindings::CKPT_LOCK_OFD => LOCK_OFD,
+                    _ => LOCK_FLOCK,
+                },
+                lock_type: l.type_,
+                start: l.start,
+                end: l.end,
+            };
+            w.record(RecordType::FileLock, &rec.encode())?;
+        }
+    }
+    Ok(())
+}
+
+/// The open files through which a restarting task took POSIX locks,
+/// released again if the restart fails before its point of no return
+/// (they belong to the descriptor table the task goes on with).
+pub(crate) struct Held(KVec<FileRef>);
+
+impl Held {
+    pub(crate) fn new() -> Self {
+        Self(KVec::new())
+    }
+
+    /// The point of no return: the locks stay.
+    pub(crate) fn keep(&mut self) {
+        self.0 = KVec::new();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for f in self.0.iter() {
+            // SAFETY: the file is referenced; the helper drops current's
+            // table's POSIX locks on its inode, as close(2) does.
+            unsafe { bindings::ckpt_file_unlock_posix(f.as_ptr()) };
+        }
+    }
+}
+
+/// Restart: sets the lock of `rec` again as the current task.
+pub(crate) fn restore(held: &mut Held, objs: &mut ObjTable, rec: &FileLockRec) -> Result {
+    let file = objs.file(rec.file)?.clone_ref();
+    let l = bindings::ckpt_file_lock {
+        kind: match rec.kind {
+            LOCK_POSIX => bindings::CKPT_LOCK_POSIX,
+            LOCK_OFD => bindings::CKPT_LOCK_OFD,
+            _ => bindings::CKPT_LOCK_FLOCK,
+        },
+        type_: rec.lock_type,
+        start: rec.start,
+        end: rec.end,
+    };
+    if rec.kind == LOCK_POSIX {
+        // Released again on failure, before it is taken.
+        held.0.push(file.clone_ref(), GFP_KERNEL)?;
+    }
+    // SAFETY: the file is referenced; the helper sets the lock as current
+    // would with fcntl(2) or flock(2), without waiting.
+    to_result(unsafe { bindings::ckpt_file_lock_set(file.as_ptr(), &l) }).inspect_err(|e| {
+        let path = file.path_name().unwrap_or_default();
+        if *e == EAGAIN {
+            ckpt_err!(
+                "restart: {} is locked by another process (its lock on bytes {}..{} cannot be taken again)\n",
+                crate::log::Shown(&path),
+                rec.start,
+                rec.end
+            );
+        } else {
+            ckpt_err!(
+                "restart: cannot lock {} again (error {})\n",
+                crate::log::Shown(&path),
+                e.to_errno()
+            );
+        }
+    })
+}
