@@ -18,7 +18,7 @@
 //!   and root directory, umask), `signal.rs` (handlers, masks, altstacks,
 //!   pending signals), `task.rs` (ids, credentials, limits and the rest).
 //! - Shared objects, one file per kind: `open_file.rs`, `pipe.rs`,
-//!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`, `unix.rs`, `fifo.rs`; file locks in `locks.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
+//!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`, `unix.rs`, `memfd.rs`, `fifo.rs`; file locks in `locks.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
 //!   object hash (checkpoint) and table (restart).
 //! - `writer.rs` / `reader.rs`: the image stream written and read, each
 //!   record checked against the image crate's order.
@@ -59,6 +59,7 @@ mod fifo;
 mod forest;
 mod layout;
 mod locks;
+mod memfd;
 mod mm;
 mod objects;
 mod objhash;

@@ -296,7 +296,13 @@ pub(crate) fn dump_map(
     w.record_parts(RecordType::Mm, &[&header.encode(), &exe_path])?;
     for v in vmas.iter_mut() {
         if let Some(file) = v.shmem.take() {
-            v.vma.obj = objs.id_of::<Shmem>(w, file)?;
+            // A memfd's mapping names the memfd, which its open files name
+            // too; other shared memory is an object of its own.
+            v.vma.obj = if crate::memfd::is_memfd(&file) {
+                objs.id_of::<crate::memfd::Memfd>(w, file)?
+            } else {
+                objs.id_of::<Shmem>(w, file)?
+            };
         }
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }

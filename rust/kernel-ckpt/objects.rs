@@ -32,6 +32,7 @@
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
 //! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`|
+//! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -45,7 +46,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{epoll, eventfd, fifo, open_file, pipe, shmem, signalfd, timerfd, unix};
+use crate::{epoll, eventfd, fifo, memfd, open_file, pipe, shmem, signalfd, timerfd, unix};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -62,5 +63,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Epoll(e, items) => epoll::restore(objs, &e, items),
         ObjRecord::UnixPair(u, ends) => unix::restore(objs, &u, &ends),
         ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
+        ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
     }
 }

@@ -64,6 +64,9 @@ pub(crate) enum Obj {
     },
     /// A new shmem file, mapped by every VMA that refers to it.
     Shmem(FileRef),
+    /// A new memfd, opened by every file record and mapped by every VMA
+    /// that names it; `seals` are added at the end of the image.
+    Memfd { file: FileRef, seals: u32 },
     /// A FIFO opened for reading and writing, holding its pipe (and the
     /// bytes put back in it) while its open files are reopened by path.
     Fifo(FileRef),
@@ -85,7 +88,7 @@ impl Obj {
             Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
             Obj::Made { file, .. } => usize::from(file.is_some()),
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
-            Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) => 1,
+            Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) | Obj::Memfd { .. } => 1,
         }
     }
 }
@@ -239,15 +242,44 @@ impl ObjTable {
         }
     }
 
-    /// The shared memory file with id `id`.
+    /// The shared memory file with id `id` (a memfd's too).
     pub(crate) fn shmem(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
-            Obj::Shmem(f) => Ok(f),
+            Obj::Shmem(f) | Obj::Memfd { file: f, .. } => Ok(f),
             _ => {
                 ckpt_err!("restart: object {} is not shared memory\n", id);
                 Err(EINVAL)
             }
         }
+    }
+
+    /// The memfd with id `id`.
+    pub(crate) fn memfd(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Memfd { file, .. } => Ok(file),
+            _ => {
+                ckpt_err!("restart: object {} is not a memfd\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The end of the image, before any task runs: what waited for every
+    /// record (the seals of memfds, which would have stopped their
+    /// contents being written or their mappings made).
+    pub(crate) fn finish(&mut self) -> Result {
+        for obj in self.objs.iter() {
+            if let Obj::Memfd { file, seals } = obj {
+                crate::memfd::seal(file, *seals).inspect_err(|e| {
+                    ckpt_err!(
+                        "restart: cannot seal a memfd again (seals {:#x}, error {})\n",
+                        seals,
+                        e.to_errno()
+                    );
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// The FIFO with id `id`.

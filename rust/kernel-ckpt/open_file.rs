@@ -23,9 +23,10 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EPOLL, FILE_EVENTFD,
-    FILE_FIFO, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
-    FILE_TIMERFD, FILE_UNIX,
+    FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_REG, FILE_SIGNALFD,
+    FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
 };
+use crate::memfd::{self, Memfd};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
 use crate::signalfd::{self, Signalfd};
@@ -113,6 +114,13 @@ impl ObjOps for OpenFile {
                 flags: 0,
             });
         }
+        if memfd::is_memfd(file) {
+            return Ok(FileDeps {
+                kind: FILE_MEMFD,
+                obj: objs.id_of::<Memfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
         if kind_of(file.mode()) == FILE_SOCK {
             let probe = unix::Probe::of(file)?;
             if !probe.is_connected() {
@@ -188,11 +196,21 @@ impl ObjOps for OpenFile {
 /// anything else reopened by path and seeked.
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
-    if rec.flags & FILE_DELETED != 0 {
+    // A memfd's path says "(deleted)" too: it was never linked.
+    if rec.flags & FILE_DELETED != 0 && rec.kind != FILE_MEMFD {
         ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
         return Err(ENOENT);
     }
     let file = match rec.kind {
+        FILE_MEMFD => {
+            let memfd = objs.memfd(rec.obj)?.clone_ref();
+            let f = memfd::open(&memfd, rec.f_flags & REOPEN_FLAGS)?;
+            if rec.pos > 0 && f.seek(rec.pos) != rec.pos {
+                ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
+                return Err(EINVAL);
+            }
+            f
+        }
         FILE_PIPE => {
             let write = match rec.f_flags & 0o3 {
                 0 => false,

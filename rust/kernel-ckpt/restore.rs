@@ -111,7 +111,7 @@ pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
 /// here.
 pub(crate) fn read_tail(r: &mut ImageReader, objs: &mut ObjTable) -> Result {
     match r.next_after_objects(objs)? {
-        Item::Tail(_) => Ok(()),
+        Item::Tail(_) => objs.finish(),
         _ => Err(bad("records after the last task")),
     }
 }
@@ -342,7 +342,8 @@ pub(crate) fn restore_current(
             | Item::Timerfd(..)
             | Item::Epoll(..)
             | Item::UnixPair(..)
-            | Item::UnixSock(..) => {
+            | Item::UnixSock(..)
+            | Item::Memfd(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

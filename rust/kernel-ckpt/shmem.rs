@@ -89,6 +89,16 @@ fn write_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
         .checked_next_multiple_of(PAGE_SIZE as u64)
         .ok_or(EINVAL)?;
     w.record(RecordType::Shmem, &ShmemObj { id, size }.encode())?;
+    write_contents(w, file, id, size)
+}
+
+/// Writes the contents of the shmem file `file` (object `id`) up to
+/// `size` (a multiple of the page size): a pages record per run of pages
+/// that hold something.
+pub(crate) fn write_contents(w: &mut ImageWriter, file: &FileRef, id: ObjId, size: u64) -> Result {
+    if size == 0 {
+        return Ok(());
+    }
     let chunk = MAX_PAGES_PER_RECORD as usize * PAGE_SIZE;
     let mut buf = KVVec::from_elem(0u8, chunk.min(size as usize), GFP_KERNEL)?;
     let mut offset = 0u64;
@@ -157,5 +167,9 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &ShmemObj) -> Result {
 /// memory object they belong to.
 pub(crate) fn restore_pages(objs: &mut ObjTable, h: &ShmemPagesHeader, data: &[u8]) -> Result {
     let pos = i64::try_from(h.offset).map_err(|_| EINVAL)?;
-    objs.shmem(h.id)?.write_all_at(data, pos)
+    let file = objs.shmem(h.id)?;
+    // Not past the object's size (a memfd's last page is partly past its
+    // end): a write there would grow it.
+    let room = usize::try_from(file.size().saturating_sub(pos)).unwrap_or(0);
+    file.write_all_at(data.get(..data.len().min(room)).unwrap_or(&[]), pos)
 }

@@ -60,6 +60,7 @@ macro_rules! with_scenarios {
             restart_unix_pairs,
             restart_unix_named,
             restart_file_locks,
+            restart_memfd,
             real_syslogd,
             real_sqlite3,
             restart_in_sigsuspend,

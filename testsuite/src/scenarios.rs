@@ -241,6 +241,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_unix_pairs" => |name| restart_scenario(name, "unix_check", Restart::Once),
         "restart_unix_named" => |name| restart_scenario(name, "unix_named_check", Restart::Once),
         "restart_file_locks" => |name| restart_scenario(name, "locks_check", Restart::Once),
+        "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_sqlite3" => |name| real_sqlite3(name),
         "restart_in_sigsuspend" => |name| restart_scenario(name, "sigsuspend_check", Restart::Once),

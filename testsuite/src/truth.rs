@@ -133,10 +133,15 @@ pub fn read_state(root: i32) -> Result<TreeState> {
 pub fn process_view(pid: i32) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for l in read(&format!("/proc/{pid}/maps"))?.lines() {
-        out.push(format!(
-            "maps {}",
-            l.split_whitespace().collect::<Vec<_>>().join(" ")
-        ));
+        let mut words: Vec<&str> = l.split_whitespace().collect();
+        // Shared memory (a memfd, MAP_SHARED|MAP_ANONYMOUS) is a new
+        // shmem inode after a restart: its number is not compared.
+        if l.ends_with(" (deleted)") {
+            if let Some(ino) = words.get_mut(4) {
+                *ino = "-";
+            }
+        }
+        out.push(format!("maps {}", words.join(" ")));
     }
     const STATUS: [&str; 17] = [
         "Umask:",

@@ -17,6 +17,7 @@ mod epoll;
 mod files;
 pub(crate) mod holds;
 mod locks;
+mod memfd;
 mod memory;
 mod shapes;
 mod signals;
@@ -27,6 +28,7 @@ mod unix;
 use epoll::*;
 use files::*;
 use locks::*;
+use memfd::*;
 use memory::*;
 use shapes::*;
 use signals::*;
@@ -172,6 +174,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "unix_check" => unix_check(ready_path)?,
         "unix_named_check" => unix_named_check(ready_path)?,
         "locks_check" => locks_check(ready_path)?,
+        "memfd_check" => memfd_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

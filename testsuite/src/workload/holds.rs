@@ -36,7 +36,6 @@ pub const KINDS: &[(&str, &str)] = &[
     ("o_async", "has O_ASYNC set"),
     ("inotify", "is an anonymous-inode file"),
     ("deleted_file", "is a deleted file"),
-    ("memfd", "is a file of an internal mount"),
     (
         "files_outside",
         "shares its open file table (CLONE_FILES) with a process outside the tree",
@@ -226,12 +225,6 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 let f = std::fs::File::create(&tmp)?;
                 std::fs::remove_file(&tmp)?;
                 std::mem::forget(f);
-            }
-            "memfd" => {
-                check(
-                    libc::memfd_create(c"holds".as_ptr(), 0).into(),
-                    "memfd_create",
-                )?;
             }
             "files_outside" => {
                 // A sibling (CLONE_PARENT), not a child: outside the

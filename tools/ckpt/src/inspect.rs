@@ -47,6 +47,9 @@ pub struct Image {
     /// The unix sockets on their own (not connected), each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unix_sockets: Vec<UnixSockInfo>,
+    /// The memfds, each saved once with its contents.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memfds: Vec<MemfdInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -246,6 +249,21 @@ pub struct UnixPairInfo {
     pub ends: [UnixEndInfo; 2],
 }
 
+/// One saved memfd.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemfdInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its name (`memfd:` and what memfd_create(2) was given).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its seals (`F_SEAL_*`), hexadecimal.
+    pub seals: String,
+    /// Pages whose contents are saved.
+    pub pages: u64,
+}
+
 /// One saved unix socket on its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnixSockInfo {
@@ -324,6 +342,9 @@ pub struct FdInfo {
     /// For an epoll set: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoll: Option<u32>,
+    /// For a memfd's open file: the memfd's object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memfd: Option<u32>,
     /// For a unix socket: its pair's object id and which end (0 or 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix: Option<(u32, u8)>,
@@ -467,6 +488,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut fifos = Vec::new();
     let mut unix_pairs = Vec::new();
     let mut unix_sockets = Vec::new();
+    let mut memfds: Vec<MemfdInfo> = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -579,6 +601,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::ShmemPages(h, _) => {
                 if let Some(s) = shmem.iter_mut().find(|s| s.id == h.id) {
                     s.pages += u64::from(h.nr);
+                } else if let Some(m) = memfds.iter_mut().find(|m| m.id == h.id) {
+                    m.pages += u64::from(h.nr);
                 }
             }
             Item::Eventfd(e) => eventfds.push(EventfdInfo {
@@ -610,6 +634,13 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),
                 ends: ends.map(|e| unix_end(&e)),
+            }),
+            Item::Memfd(m, name) => memfds.push(MemfdInfo {
+                id: m.id,
+                name: String::from_utf8_lossy(name).into_owned(),
+                size: m.size,
+                seals: format!("{:x}", m.seals),
+                pages: 0,
             }),
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
@@ -645,6 +676,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_TIMERFD => "timerfd",
                     ckpt_image::FILE_EPOLL => "epoll",
                     ckpt_image::FILE_UNIX => "unix",
+                    ckpt_image::FILE_MEMFD => "memfd",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -664,6 +696,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         fifo: (f.kind == ckpt_image::FILE_FIFO).then_some(f.obj),
                         timerfd: (f.kind == ckpt_image::FILE_TIMERFD).then_some(f.obj),
                         epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
+                        memfd: (f.kind == ckpt_image::FILE_MEMFD).then_some(f.obj),
                         unix: (f.kind == ckpt_image::FILE_UNIX)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                     },
@@ -732,6 +765,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         epolls,
         unix_pairs,
         unix_sockets,
+        memfds,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -945,6 +979,13 @@ pub fn table(img: &Image) -> String {
                                     .collect();
                                 format!(" (watches {})", items.join(", "))
                             })
+                    })
+                    .or_else(|| {
+                        let m = img.memfds.iter().find(|m| Some(m.id) == f.memfd)?;
+                        Some(format!(
+                            " ({} bytes, {} pages saved, seals {})",
+                            m.size, m.pages, m.seals
+                        ))
                     })
                     .or_else(|| {
                         let (id, _) = f.unix?;

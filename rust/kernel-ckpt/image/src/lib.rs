@@ -48,6 +48,8 @@ mod fifo;
 mod forest;
 #[path = "locks.rs"]
 mod locks;
+#[path = "memfd.rs"]
+mod memfd;
 #[path = "mm.rs"]
 mod mm;
 #[path = "open_file.rs"]
@@ -77,6 +79,7 @@ pub use fdtable::*;
 pub use fifo::*;
 pub use forest::*;
 pub use locks::*;
+pub use memfd::*;
 pub use mm::*;
 pub use open_file::*;
 pub use pipe::*;
@@ -243,6 +246,9 @@ record_types! {
     UnixSock = 33, "unix-sock";
     /// [`FileLockRec`]: a lock a process holds, after its fd records.
     FileLock = 34, "file-lock";
+    /// [`MemfdObj`] + its name: a memfd, written once; its contents follow
+    /// in `shmem-pages` records.
+    Memfd = 35, "memfd";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -263,7 +269,8 @@ impl RecordType {
             | Self::Timerfd
             | Self::Epoll
             | Self::UnixPair
-            | Self::UnixSock => true,
+            | Self::UnixSock
+            | Self::Memfd => true,
             Self::FileLock
             | Self::Header
             | Self::Forest

@@ -127,7 +127,7 @@ pub struct Vma {
     pub kind: u32,
     /// Length of the path that follows.
     pub path_len: u32,
-    /// For `VMA_SHMEM`: the [`ShmemObj`] id; else 0.
+    /// For `VMA_SHMEM`: the [`ShmemObj`] or [`MemfdObj`] id; else 0.
     pub obj: ObjId,
 }
 

@@ -33,6 +33,9 @@ pub const FILE_EPOLL: u32 = 10;
 /// or the [`UnixPairObj`] of a connected one, whose `FILE_PEER_END` says
 /// which end).
 pub const FILE_UNIX: u32 = 11;
+/// File kind: an open file of a memfd ([`FileObj::obj`] names its
+/// [`MemfdObj`]).
+pub const FILE_MEMFD: u32 = 12;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -46,6 +49,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_TIMERFD
             | FILE_EPOLL
             | FILE_UNIX
+            | FILE_MEMFD
     )
 }
 
@@ -72,7 +76,8 @@ pub struct FileObj {
     /// `FILE_EVENTFD` the [`EventfdObj`], for `FILE_SIGNALFD` the
     /// [`SignalfdObj`], for `FILE_TIMERFD` the [`TimerfdObj`], for
     /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`], for
-    /// `FILE_UNIX` the [`UnixPairObj`]; 0 for the other kinds.
+    /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
+    /// `FILE_MEMFD` the [`MemfdObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -81,7 +86,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_UNIX {
+        if f.kind > FILE_MEMFD {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = if f.kind == FILE_UNIX {

@@ -153,6 +153,8 @@ pub enum Item<'a> {
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
     /// A unix socket on its own, with its name and queued datagrams.
     UnixSock(UnixSockObj, UnixEndData<'a>),
+    /// A memfd and its name (its contents follow as shmem pages).
+    Memfd(MemfdObj, &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -197,6 +199,8 @@ pub enum ObjRecord<'a> {
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
     /// A unix socket on its own, with its name and queued datagrams.
     UnixSock(UnixSockObj, UnixEndData<'a>),
+    /// A memfd and its name (its contents follow as shmem pages).
+    Memfd(MemfdObj, &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -214,6 +218,7 @@ impl<'a> Item<'a> {
             Item::Epoll(e, items) => Some(ObjRecord::Epoll(e, items)),
             Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
+            Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -471,6 +476,13 @@ impl Parser {
                 let (u, end) = UnixSockObj::decode(p)?;
                 self.define("unix socket id", u.id)?;
                 (Item::UnixSock(u, end), None)
+            }
+            RecordType::Memfd => {
+                let (m, name) = MemfdObj::decode(p)?;
+                self.define("memfd id", m.id)?;
+                // Its contents follow, as a shared memory object's do.
+                self.shmem = Some((m.id, m.pages_size()));
+                (Item::Memfd(m, name), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

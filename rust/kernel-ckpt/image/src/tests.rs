@@ -528,6 +528,7 @@ fn task_state_round_trip() {
             Item::UnixPair(..) => "unix-pair",
             Item::UnixSock(..) => "unix-sock",
             Item::FileLock(..) => "file-lock",
+            Item::Memfd(..) => "memfd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -206,10 +206,13 @@ fn every_object_kind_shows() {
         "(dgram /dev/log, 1 messages, 4 bytes queued)",
         "lock: posix write bytes 100..EOF on #2",
         "lock: flock read on #2",
+        "(5000 bytes, 1 pages saved, seals 9)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
-    for kind in ["eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix"] {
+    for kind in [
+        "eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix", "memfd",
+    ] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),
             "no {kind} descriptor in\n{text}"

@@ -67,6 +67,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Pipe(..) => RecordType::Pipe,
         Item::Fd(_) => RecordType::Fd,
         Item::FileLock(_) => RecordType::FileLock,
+        Item::Memfd(..) => RecordType::Memfd,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -171,7 +172,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_UNIX);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_MEMFD);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -179,6 +180,10 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
+        Item::Memfd(m, name) => {
+            assert_eq!(name.len(), m.name_len as usize);
+            assert!(name.starts_with(b"memfd:") && m.size <= ShmemObj::MAX_SIZE);
+        }
         Item::Pages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
@@ -273,6 +278,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::Fd(f) => out.extend_from_slice(&f.encode()),
         Item::FileLock(l) => out.extend_from_slice(&l.encode()),
+        Item::Memfd(m, name) => {
+            out.extend_from_slice(&m.encode());
+            out.extend_from_slice(name);
+        }
         Item::Pages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

@@ -351,7 +351,7 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 13, b"/tmp/work");
+    files(&mut b, 14, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
     let data = b"in flight";
@@ -504,6 +504,27 @@ fn every_record() -> Vec<Rec> {
     };
     b.rec(RecordType::File, &[&f.encode(), b"socket:[102]"]);
     fd(&mut b, 16, 21, false);
+    // A sealed memfd of 5000 bytes, its second page holding data.
+    let name = b"memfd:cache";
+    let mf = MemfdObj {
+        id: 22,
+        seals: 0x1 | 0x8,
+        size: 5000,
+        mode: 0o777,
+        name_len: name.len() as u32,
+    };
+    b.rec(RecordType::Memfd, &[&mf.encode(), name]);
+    let sp = ShmemPagesHeader {
+        id: 22,
+        nr: 1,
+        offset: PAGE_SIZE as u64,
+    };
+    b.rec(
+        RecordType::ShmemPages,
+        &[&sp.encode(), &pattern(PAGE_SIZE, 0x33)],
+    );
+    file(&mut b, 23, FILE_MEMFD, 22, b"/memfd:cache (deleted)");
+    fd(&mut b, 17, 23, false);
     // A POSIX write lock on bytes 100 to the end of /tmp/log, and a shared
     // flock on it.
     let lock = FileLockRec {

@@ -1,0 +1,186 @@
+//! The memfd workload: memfds with contents, seals, a shared mapping and
+//! a second open file, checked after the restart.
+
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use anyhow::{bail, Result};
+use nix::libc;
+use std::path::Path;
+
+/// The eventfd a SIGUSR1 handler writes to, waking the blocked read.
+static MEMFD_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_usr1_memfd(_: i32) {
+    let one = 1u64;
+    // SAFETY: write(2) is async-signal-safe; 8 valid bytes.
+    unsafe {
+        libc::write(
+            MEMFD_WAKE.load(std::sync::atomic::Ordering::Relaxed),
+            (&one as *const u64).cast(),
+            8,
+        )
+    };
+}
+
+fn memfd(name: &str, flags: u32) -> Result<i32> {
+    let c = std::ffi::CString::new(name)?;
+    // SAFETY: a valid name.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), flags) };
+    if fd < 0 {
+        bail!("memfd_create({name}): {}", std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+fn pattern(i: usize) -> u8 {
+    (i * 13 % 251) as u8
+}
+
+/// Memfds. "cache": 5000 patterned bytes, sealed against growing and
+/// shrinking, mapped shared over two pages, its position at 123, and
+/// opened a second time read-only through /proc/self/fd. "sealed": "frozen"
+/// with a write seal and the seal seal. "plain": made without sealing
+/// allowed. The process is blocked reading an eventfd when it is saved;
+/// after the restart a handler wakes it and it checks contents, sizes,
+/// seals (and that they hold: a write, a truncate and a new seal fail),
+/// that the mapping and both open files are still one memfd, positions,
+/// flags and names.
+pub(crate) fn memfd_check(ready_path: &Path) -> Result<()> {
+    name("memfd");
+    let (_, result) = go_and_result(ready_path);
+    let cache = memfd("cache", libc::MFD_ALLOW_SEALING)?;
+    let sealed = memfd("sealed", libc::MFD_ALLOW_SEALING | libc::MFD_CLOEXEC)?;
+    let plain = memfd("plain", 0)?;
+    let data: Vec<u8> = (0..5000).map(pattern).collect();
+    // SAFETY: plain calls on our own descriptors with valid buffers; the
+    // mapping is used only through the pointer checked below.
+    let (map, reopened, wake) = unsafe {
+        if libc::write(cache, data.as_ptr().cast(), data.len()) != 5000
+            || libc::write(sealed, b"frozen".as_ptr().cast(), 6) != 6
+        {
+            bail!("writing the memfds failed");
+        }
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            cache,
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            bail!("mmap: {}", std::io::Error::last_os_error());
+        }
+        *(map as *mut u8).add(10) = 0xee;
+        if libc::fcntl(
+            cache,
+            libc::F_ADD_SEALS,
+            libc::F_SEAL_GROW | libc::F_SEAL_SHRINK,
+        ) != 0
+            || libc::fcntl(
+                sealed,
+                libc::F_ADD_SEALS,
+                libc::F_SEAL_WRITE | libc::F_SEAL_SEAL,
+            ) != 0
+        {
+            bail!("F_ADD_SEALS: {}", std::io::Error::last_os_error());
+        }
+        libc::lseek(cache, 123, libc::SEEK_SET);
+        let path = std::ffi::CString::new(format!("/proc/self/fd/{cache}"))?;
+        let reopened = libc::open(path.as_ptr(), libc::O_RDONLY);
+        let wake = libc::eventfd(0, 0);
+        if reopened < 0 || wake < 0 {
+            bail!("reopen or eventfd failed");
+        }
+        (map as *mut u8, reopened, wake)
+    };
+    MEMFD_WAKE.store(wake, std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_memfd);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    let mut want = data.clone();
+    want[10] = 0xee;
+    let pread = |fd: i32, len: usize| -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        // SAFETY: a valid buffer of `len` bytes.
+        let n = unsafe { libc::pread(fd, b.as_mut_ptr().cast(), len, 0) };
+        b.truncate(n.max(0) as usize);
+        b
+    };
+    if pread(cache, 6000) != want {
+        bad.push("cache's contents differ".into());
+    }
+    if pread(reopened, 6000) != want {
+        bad.push("the reopened file's contents differ".into());
+    }
+    // SAFETY: the mapping is 8192 bytes of a memfd of 5000 bytes: the
+    // bytes read and written are within its first page.
+    unsafe {
+        if *map.add(10) != 0xee || *map.add(4999) != pattern(4999) {
+            bad.push("the mapping does not show the contents".into());
+        }
+        *map.add(20) = 0x77;
+    }
+    if pread(reopened, 21).get(20) != Some(&0x77) {
+        bad.push("a write through the mapping is not seen through the file".into());
+    }
+    // SAFETY: fcntl, fstat, lseek, write and ftruncate on our own
+    // descriptors with valid buffers.
+    unsafe {
+        let seals = [cache, sealed, plain].map(|fd| libc::fcntl(fd, libc::F_GET_SEALS));
+        let want_seals = [
+            libc::F_SEAL_GROW | libc::F_SEAL_SHRINK,
+            libc::F_SEAL_WRITE | libc::F_SEAL_SEAL,
+            libc::F_SEAL_SEAL,
+        ];
+        if seals != want_seals {
+            bad.push(format!("seals {seals:#x?}, not {want_seals:#x?}"));
+        }
+        if libc::ftruncate(cache, 6000) == 0 {
+            bad.push("cache grew past its grow seal".into());
+        }
+        if libc::write(sealed, b"x".as_ptr().cast(), 1) >= 0 {
+            bad.push("sealed took a write past its write seal".into());
+        }
+        if libc::fcntl(plain, libc::F_ADD_SEALS, libc::F_SEAL_GROW) == 0 {
+            bad.push("plain took a seal without sealing allowed".into());
+        }
+        if pread(sealed, 64) != b"frozen" {
+            bad.push("sealed's contents differ".into());
+        }
+        let mut a: libc::stat = std::mem::zeroed();
+        let mut b: libc::stat = std::mem::zeroed();
+        libc::fstat(cache, &mut a);
+        libc::fstat(reopened, &mut b);
+        if a.st_ino != b.st_ino || a.st_size != 5000 {
+            bad.push(format!(
+                "cache and its reopen: inodes {} and {}, size {}",
+                a.st_ino, b.st_ino, a.st_size
+            ));
+        }
+        let pos = libc::lseek(cache, 0, libc::SEEK_CUR);
+        let pos2 = libc::lseek(reopened, 0, libc::SEEK_CUR);
+        if (pos, pos2) != (123, 0) {
+            bad.push(format!("positions {pos} and {pos2}, not 123 and 0"));
+        }
+        let acc = libc::fcntl(reopened, libc::F_GETFL) & libc::O_ACCMODE;
+        if acc != libc::O_RDONLY {
+            bad.push("the reopen is not read-only".into());
+        }
+        if libc::fcntl(sealed, libc::F_GETFD) & libc::FD_CLOEXEC == 0 {
+            bad.push("MFD_CLOEXEC was lost".into());
+        }
+    }
+    let link = std::fs::read_link(format!("/proc/self/fd/{cache}")).unwrap_or_default();
+    if link.to_string_lossy() != "/memfd:cache (deleted)" {
+        bad.push(format!("cache is {}", link.display()));
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok { "memfds".into() } else { bad.join("; ") },
+    )
+}
