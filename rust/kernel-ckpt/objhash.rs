@@ -57,10 +57,13 @@ pub(crate) enum Obj {
     File(FileRef),
     /// A new pipe's two ends until a file record takes each (an end no
     /// record takes is closed when the table goes away, as it was closed
-    /// in the saved tree).
+    /// in the saved tree). `opened` is the first end a record took, the
+    /// pipe's path for more open files of an end (a pipe end reopened
+    /// through `/proc/PID/fd` is another open file of it).
     Pipe {
         read: Option<FileRef>,
         write: Option<FileRef>,
+        opened: Option<FileRef>,
     },
     /// A new shmem file, mapped by every VMA that refers to it.
     Shmem(FileRef),
@@ -85,7 +88,15 @@ impl Obj {
     /// `RLIMIT_NOFILE`.
     pub(crate) fn files(&self) -> usize {
         match self {
-            Obj::Pipe { read, write } => usize::from(read.is_some()) + usize::from(write.is_some()),
+            Obj::Pipe {
+                read,
+                write,
+                opened,
+            } => {
+                usize::from(read.is_some())
+                    + usize::from(write.is_some())
+                    + usize::from(opened.is_some())
+            }
             Obj::Made { file, .. } => usize::from(file.is_some()),
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
             Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) | Obj::Memfd { .. } => 1,
@@ -356,30 +367,47 @@ impl ObjTable {
         Ok(end)
     }
 
-    /// Takes one end of the pipe with id `id` for its file record.
-    pub(crate) fn take_pipe_end(&mut self, id: ObjId, write: bool) -> Result<FileRef> {
-        let end = match self.get_mut(id)? {
-            Obj::Pipe { read, write: w } => {
-                if write {
-                    w.take()
-                } else {
-                    read.take()
-                }
-            }
+    /// Takes one end of the pipe with id `id` for its file record; a
+    /// second record of one end gets another open file of it, opened with
+    /// the record's open flags `f_flags`.
+    pub(crate) fn take_pipe_end(
+        &mut self,
+        id: ObjId,
+        write: bool,
+        f_flags: u32,
+    ) -> Result<FileRef> {
+        let (end, opened) = match self.get_mut(id)? {
+            Obj::Pipe {
+                read,
+                write: w,
+                opened,
+            } => (if write { w.take() } else { read.take() }, opened),
             _ => {
                 ckpt_err!("restart: object {} is not a pipe\n", id);
                 return Err(EINVAL);
             }
         };
-        let end = end.ok_or_else(|| {
-            ckpt_err!(
-                "restart: two open files of one end of pipe {}: not supported\n",
-                id
-            );
-            crate::wrap::errno::eopnotsupp()
-        })?;
-        // The end moves to a file object, which counts it again.
-        self.files = self.files.saturating_sub(1);
-        Ok(end)
+        match end {
+            Some(end) => {
+                if opened.is_none() {
+                    *opened = Some(end.clone_ref());
+                    self.files = self.files.saturating_add(1);
+                }
+                // The end moves to a file object, which counts it again.
+                self.files = self.files.saturating_sub(1);
+                Ok(end)
+            }
+            None => {
+                let from = opened.as_ref().ok_or(EINVAL)?;
+                crate::pipe::reopen(from, f_flags).inspect_err(|e| {
+                    ckpt_err!(
+                        "restart: cannot open end {} of pipe {} again (error {})\n",
+                        if write { "write" } else { "read" },
+                        id,
+                        e.to_errno()
+                    );
+                })
+            }
+        }
     }
 }

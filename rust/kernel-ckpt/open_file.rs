@@ -220,10 +220,11 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                     return Err(EINVAL);
                 }
             };
-            let f = objs.take_pipe_end(rec.obj, write)?;
-            if rec.f_flags & bindings::O_NONBLOCK != 0 {
-                f.set_flags(bindings::O_NONBLOCK, true);
-            }
+            let f = objs.take_pipe_end(rec.obj, write, rec.f_flags)?;
+            f.set_flags(
+                bindings::O_NONBLOCK,
+                rec.f_flags & bindings::O_NONBLOCK != 0,
+            );
             f
         }
         FILE_UNIX => {

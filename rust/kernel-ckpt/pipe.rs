@@ -146,6 +146,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &PipeObj, data: &[u8]) -> Result
         Obj::Pipe {
             read: Some(read),
             write: Some(write),
+            opened: None,
         },
     )
 }
@@ -189,4 +190,15 @@ pub(crate) fn fill(write: &FileRef, capacity: u32, data: &[u8]) -> Result {
         });
     }
     PosLock::lock(write.clone_ref()).write_all(data)
+}
+
+/// Restart: another open file of the pipe that `end` is an end of, with
+/// the access mode and O_LARGEFILE of `f_flags`, as opening
+/// `/proc/PID/fd/N` of it gives (opened without blocking; the file record
+/// sets O_NONBLOCK as it was).
+pub(crate) fn reopen(end: &FileRef, f_flags: u32) -> Result<FileRef> {
+    let flags = i32::try_from(f_flags).map_err(|_| EINVAL)?;
+    // SAFETY: the file is referenced; the helper opens its path with the
+    // caller's credentials, returning an ERR_PTR or a referenced file.
+    unsafe { FileRef::from_made(bindings::ckpt_pipe_reopen(end.as_ptr(), flags)) }
 }

@@ -78,11 +78,13 @@ pub(crate) fn pipe_pattern(i: usize) -> u8 {
 }
 
 /// Three pipes it holds both ends of: one of 128 KiB with 100,000 bytes in
-/// flight, one non-blocking with "hello" in it, and an empty one it blocks
-/// reading. After the restart a SIGUSR1 handler (SA_RESTART) writes a byte
-/// into the empty one, the restarted read(2) returns it, and the program
-/// checks every pipe: capacity, the bytes in order, the flags, and that
-/// both ends are still one pipe.
+/// flight, one non-blocking with "hello" in it (its write end opened a
+/// second time, blocking, through /proc/self/fd: another open file of that
+/// end), and an empty one it blocks reading. After the restart a SIGUSR1
+/// handler (SA_RESTART) writes a byte into the empty one, the restarted
+/// read(2) returns it, and the program checks every pipe: capacity, the
+/// bytes in order, the flags, that both ends are still one pipe, and that
+/// the second open file writes into the same pipe with its own flags.
 pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
     use nix::libc;
     name("pipes");
@@ -109,6 +111,16 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
         }
         PIPE_WAKE_FD.store(fds[2][1], std::sync::atomic::Ordering::Relaxed);
         on_sigusr1(on_usr1_wake);
+    }
+    let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", fds[1][1]))?;
+    // SAFETY: a valid path; the pipe has a reader, so the open does not
+    // block.
+    let second = unsafe { libc::open(proc_path.as_ptr(), libc::O_WRONLY) };
+    if second < 0 {
+        bail!(
+            "reopening the write end: {}",
+            std::io::Error::last_os_error()
+        );
     }
     ready(ready_path)?;
     let mut b = [0u8; 1];
@@ -175,6 +187,22 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
             || *libc::__errno_location() != libc::EAGAIN
         {
             bad.push("an empty non-blocking pipe did not give EAGAIN".into());
+        }
+        // The second open file of the write end: blocking, the same pipe.
+        let flags = libc::fcntl(second, libc::F_GETFL) & (libc::O_ACCMODE | libc::O_NONBLOCK);
+        let (mut a, mut b): (libc::stat, libc::stat) = (std::mem::zeroed(), std::mem::zeroed());
+        libc::fstat(second, &mut a);
+        libc::fstat(fds[1][0], &mut b);
+        if flags != libc::O_WRONLY || a.st_ino != b.st_ino {
+            bad.push(format!(
+                "the reopened write end: flags {flags:o}, another pipe: {}",
+                a.st_ino != b.st_ino
+            ));
+        }
+        let n = libc::write(second, b"!".as_ptr().cast(), 1);
+        let m = libc::read(fds[1][0], hello.as_mut_ptr().cast(), 8);
+        if n != 1 || m != 1 || hello[0] != b'!' {
+            bad.push("a byte written through the reopened end did not come out".into());
         }
     }
     let ok = bad.is_empty();
