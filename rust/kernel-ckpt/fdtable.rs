@@ -124,6 +124,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// Whether a descriptor record of the process names file `id`.
+    pub(crate) fn names_file(&self, id: ObjId) -> bool {
+        self.fds.iter().any(|&(_, _, f)| f == id)
+    }
+
     /// Before the point of no return: resolves the directories.
     pub(crate) fn new(h: &FilesHeader, cwd: &[u8], root: &[u8]) -> Result<Self> {
         Ok(Self {

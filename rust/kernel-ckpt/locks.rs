@@ -146,8 +146,22 @@ impl Drop for Held {
     }
 }
 
-/// Restart: sets the lock of `rec` again as the current task.
-pub(crate) fn restore(held: &mut Held, objs: &mut ObjTable, rec: &FileLockRec) -> Result {
+/// Restart: sets the lock of `rec` again as the current task, whose
+/// descriptor records (`files`) must name the file: a POSIX lock lives as
+/// long as its table has the file's inode open.
+pub(crate) fn restore(
+    held: &mut Held,
+    objs: &mut ObjTable,
+    files: &crate::fdtable::Prepared,
+    rec: &FileLockRec,
+) -> Result {
+    if !files.names_file(rec.file) {
+        ckpt_err!(
+            "restart: a lock is set through file {}, which no descriptor of the process names\n",
+            rec.file
+        );
+        return Err(EINVAL);
+    }
     let file = objs.file(rec.file)?.clone_ref();
     let l = bindings::ckpt_file_lock {
         kind: match rec.kind {
@@ -159,9 +173,20 @@ pub(crate) fn restore(held: &mut Held, objs: &mut ObjTable, rec: &FileLockRec) -
         start: rec.start,
         end: rec.end,
     };
-    if rec.kind == LOCK_POSIX {
+    if rec.kind == LOCK_POSIX && !held.0.iter().any(|f| f.inode_addr() == file.inode_addr()) {
+        // The first lock on this inode: current's table must not have it
+        // open or locked already.
+        // SAFETY: the file is referenced; the helper looks at current's
+        // table and the inode's locks under their locks.
+        to_result(unsafe { bindings::ckpt_file_lock_busy(file.as_ptr()) }).inspect_err(|_| {
+            let path = file.path_name().unwrap_or_default();
+            ckpt_err!(
+                "restart: the restarting process has {} open or locked already\n",
+                crate::log::Shown(&path)
+            );
+        })?;
         // Released again on failure, before it is taken.
-        held.0.push(file.clone_ref(), GFP_KERNEL)?;
+        held.0.push(file.clone_ref(), GFP_KERNEL_ACCOUNT)?;
     }
     // SAFETY: the file is referenced; the helper sets the lock as current
     // would with fcntl(2) or flock(2), without waiting.

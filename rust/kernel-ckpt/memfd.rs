@@ -97,6 +97,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &MemfdObj, name: &[u8]) -> Resul
             cname.as_ptr().cast(),
             size,
             rec.mode,
+            rec.seals,
         ))
     }
     .inspect_err(|e| {

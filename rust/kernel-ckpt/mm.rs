@@ -397,7 +397,7 @@ pub(crate) fn prepare(
                     }
                 }
             }
-            VMA_SHMEM => Some(objs.shmem(v.obj)?.clone_ref()),
+            VMA_SHMEM => Some(objs.shmem_for_map(v.obj, v.flags & image::VM_WRITE != 0)?),
             VMA_VDSO => {
                 vdso = true;
                 None

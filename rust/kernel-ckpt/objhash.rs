@@ -264,6 +264,25 @@ impl ObjTable {
         }
     }
 
+    /// The file to map shared memory `id` from: the object's own, or for
+    /// a read-only mapping of a write-sealed memfd a read-only open file
+    /// of it (a mapping of a writable file counts as a writer, and would
+    /// stop the seal being added back).
+    pub(crate) fn shmem_for_map(&mut self, id: ObjId, writable: bool) -> Result<FileRef> {
+        // F_SEAL_WRITE, F_SEAL_FUTURE_WRITE.
+        const WRITE_SEALS: u32 = 0x8 | 0x10;
+        match self.get_mut(id)? {
+            Obj::Memfd { file, seals } if !writable && *seals & WRITE_SEALS != 0 => {
+                crate::memfd::open(file, kernel::bindings::O_RDONLY)
+            }
+            Obj::Shmem(f) | Obj::Memfd { file: f, .. } => Ok(f.clone_ref()),
+            _ => {
+                ckpt_err!("restart: object {} is not shared memory\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
     /// The memfd with id `id`.
     pub(crate) fn memfd(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {

@@ -220,9 +220,11 @@ fn commit(
         map.check_exe()?;
         // Point of no return: the old address space goes away.
         *past = true;
-        g.locks.keep();
         mm::restore_map(&h, &map)?;
         files.install(objs)?;
+        // Installed: the locks' table has their files open. Until here a
+        // failure releases them.
+        g.locks.keep();
         Some(sighand)
     } else {
         *past = true;
@@ -316,8 +318,8 @@ pub(crate) fn restore_current(
             }
             Item::Fd(fd) => need(g.files.as_mut(), "no open files record")?.add_fd(objs, &fd)?,
             Item::FileLock(l) => {
-                need(g.files.as_ref(), "no open files record")?;
-                crate::locks::restore(&mut g.locks, objs, &l)?;
+                let files = need(g.files.as_ref(), "no open files record")?;
+                crate::locks::restore(&mut g.locks, objs, files, &l)?;
             }
             Item::Sighand(p) => g.sighand = Some(copy(p)?),
             Item::Pages(h, data) => {

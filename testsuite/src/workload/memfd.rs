@@ -6,6 +6,9 @@ use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
 
+/// The read-only shared mapping of the write-sealed memfd.
+static SEALED_MAP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The eventfd a SIGUSR1 handler writes to, waking the blocked read.
 static MEMFD_WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
@@ -38,8 +41,8 @@ fn pattern(i: usize) -> u8 {
 /// Memfds. "cache": 5000 patterned bytes, sealed against growing and
 /// shrinking, mapped shared over two pages, its position at 123, and
 /// opened a second time read-only through /proc/self/fd. "sealed": "frozen"
-/// with a write seal and the seal seal. "plain": made without sealing
-/// allowed. The process is blocked reading an eventfd when it is saved;
+/// with a write seal and the seal seal, then mapped shared read-only.
+/// "plain": made without sealing allowed. The process is blocked reading an eventfd when it is saved;
 /// after the restart a handler wakes it and it checks contents, sizes,
 /// seals (and that they hold: a write, a truncate and a new seal fail),
 /// that the mapping and both open files are still one memfd, positions,
@@ -85,6 +88,23 @@ pub(crate) fn memfd_check(ready_path: &Path) -> Result<()> {
             bail!("F_ADD_SEALS: {}", std::io::Error::last_os_error());
         }
         libc::lseek(cache, 123, libc::SEEK_SET);
+        // A shared read-only mapping of the write-sealed memfd (mapped
+        // after the seal, as the seal demands).
+        let ro = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            sealed,
+            0,
+        );
+        if ro == libc::MAP_FAILED {
+            bail!(
+                "mmap of the sealed memfd: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        SEALED_MAP.store(ro as usize, std::sync::atomic::Ordering::Relaxed);
         let path = std::ffi::CString::new(format!("/proc/self/fd/{cache}"))?;
         let reopened = libc::open(path.as_ptr(), libc::O_RDONLY);
         let wake = libc::eventfd(0, 0);
@@ -149,6 +169,10 @@ pub(crate) fn memfd_check(ready_path: &Path) -> Result<()> {
         }
         if pread(sealed, 64) != b"frozen" {
             bad.push("sealed's contents differ".into());
+        }
+        let ro = SEALED_MAP.load(std::sync::atomic::Ordering::Relaxed) as *const u8;
+        if std::slice::from_raw_parts(ro, 6) != b"frozen" {
+            bad.push("the mapping of sealed does not show its contents".into());
         }
         let mut a: libc::stat = std::mem::zeroed();
         let mut b: libc::stat = std::mem::zeroed();
