@@ -24,6 +24,51 @@ fn wait_for(file: &str, needle: &str, secs: u64) -> bool {
     false
 }
 
+/// Starts `argv` (a program nobody here wrote) as `ckpt run` does, in a
+/// job cgroup of its own, logging to `/tmp/NAME.log`: the workload, the
+/// restart job its `ckpt restart` will make (removed when dropped) and the
+/// log's path.
+fn run_program(name: &str, argv: &[&str]) -> Result<(Workload, RestartJob, PathBuf)> {
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+    };
+    let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    Ok((w, job, log))
+}
+
+/// `ckpt checkpoint PID -o /tmp/NAME.img --kill` of the frozen `pid`, its
+/// status and message checked, the killed process reaped: the image's
+/// path, or `None` if the checkpoint failed (nothing was killed).
+fn checkpoint_kill(name: &str, pid: i32, c: &mut Checks) -> Result<Option<String>> {
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint --kill exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "ckpt checkpoint's message",
+        "",
+        String::from_utf8_lossy(&o.stderr).trim(),
+    );
+    if !o.status.success() {
+        return Ok(None);
+    }
+    let _ = waitpid(Pid::from_raw(pid), None);
+    Ok(Some(img))
+}
+
 /// Busybox's syslogd on `/dev/log` (a bound unix datagram socket, mode
 /// 0666) writing to a file. A client logs a line; the daemon is frozen
 /// and a client logs a second line, which waits in the socket's queue;
@@ -34,21 +79,8 @@ pub(crate) fn real_syslogd(name: &str) -> Result<ScenarioResult> {
     let out = format!("/tmp/{name}.out");
     let _ = fs::remove_file(&out);
     let _ = fs::remove_file("/dev/log");
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-    };
-    let argv: Vec<OsString> = ["/bin/busybox", "syslogd", "-n", "-O", &out]
-        .iter()
-        .map(OsString::from)
-        .collect();
-    let pid = ckpt::run_with(&opts, &argv)?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let (w, _job, _) = run_program(name, &["/bin/busybox", "syslogd", "-n", "-O", &out])?;
+    let pid = w.pid;
     let mut c = Checks(Vec::new());
     let start = Instant::now();
     while !fs::metadata("/dev/log").is_ok_and(|m| {
@@ -75,27 +107,12 @@ pub(crate) fn real_syslogd(name: &str) -> Result<ScenarioResult> {
         true,
         logger("while-frozen"),
     );
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
-        "ckpt checkpoint --kill exit status",
-        0,
-        o.status.code().unwrap_or(-1),
-    );
-    c.eq(
-        "ckpt checkpoint's message",
-        "",
-        String::from_utf8_lossy(&o.stderr).trim(),
-    );
-    if !o.status.success() {
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
-    }
-    let _ = waitpid(Pid::from_raw(pid), None);
+    };
     c.eq(
         "the line logged while frozen was not written before the checkpoint",
         false,
@@ -200,22 +217,9 @@ pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
         fifo.as_str(),
         nix::sys::stat::Mode::from_bits_truncate(0o600),
     )?;
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-    };
     let script = format!("exec /bin/sqlite3 {db} < {fifo}");
-    let argv: Vec<OsString> = ["/bin/sh", "-c", &script]
-        .iter()
-        .map(OsString::from)
-        .collect();
-    let pid = ckpt::run_with(&opts, &argv)?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let (w, _job, log) = run_program(name, &["/bin/sh", "-c", &script])?;
+    let pid = w.pid;
     // Opening the FIFO for writing meets the shell's open for reading.
     let mut input = OpenOptions::new().write(true).open(&fifo)?;
     input.write_all(b"BEGIN EXCLUSIVE;\nINSERT INTO t VALUES(2);\n")?;
@@ -246,27 +250,12 @@ pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
         .trim()
         .to_string();
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
-        "ckpt checkpoint --kill exit status",
-        0,
-        o.status.code().unwrap_or(-1),
-    );
-    c.eq(
-        "ckpt checkpoint's message",
-        "",
-        String::from_utf8_lossy(&o.stderr).trim(),
-    );
-    if !o.status.success() {
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
-    }
-    let _ = waitpid(Pid::from_raw(pid), None);
+    };
     let inspect = Command::new(CKPT).args(["inspect", &img]).output()?;
     let locks = String::from_utf8_lossy(&inspect.stdout)
         .lines()
