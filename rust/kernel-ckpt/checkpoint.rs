@@ -73,6 +73,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         ns.as_ptr()
     })?;
     forest.check_supported()?;
+    let ptys = crate::pty::check(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image
@@ -103,6 +104,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         w.record(RecordType::Task, &row.encode())?;
     }
     let mut objs = ObjHash::new();
+    objs.set_in_tree(ptys);
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
@@ -191,6 +193,7 @@ fn dump_task(
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
         let map = mm::dump_map(w, task, mm, objs)?;
+        crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;

@@ -65,6 +65,7 @@ mod objects;
 mod objhash;
 mod open_file;
 mod pipe;
+mod pty;
 mod reader;
 mod regs;
 mod restart;

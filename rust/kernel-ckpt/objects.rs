@@ -33,6 +33,7 @@
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
 //! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`|
 //! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
+//! | pty         | `pty.rs`       | `pty`                   |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -46,7 +47,7 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{epoll, eventfd, fifo, memfd, open_file, pipe, shmem, signalfd, timerfd, unix};
+use crate::{epoll, eventfd, fifo, memfd, open_file, pipe, pty, shmem, signalfd, timerfd, unix};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -64,5 +65,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::UnixPair(u, ends) => unix::restore(objs, &u, &ends),
         ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
+        ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
     }
 }

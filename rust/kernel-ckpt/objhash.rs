@@ -77,6 +77,14 @@ pub(crate) enum Obj {
     /// no record takes is closed when the table goes away, as it was
     /// closed in the saved tree).
     UnixPair { ends: [Option<FileRef>; 2] },
+    /// A new pty: its master until the master's file record takes it, and
+    /// a file of the master kept to open the slave for each slave file
+    /// record; `flags` (`PTY_*`) are set at the end of the image.
+    Pty {
+        master: Option<FileRef>,
+        pty: FileRef,
+        flags: u32,
+    },
     /// The file of an object that is one file (an eventfd, a signalfd, a
     /// timerfd, an epoll set), made anew by its record, until its file record takes it;
     /// `kind` is the `FILE_*` kind of that file record.
@@ -99,6 +107,7 @@ impl Obj {
             }
             Obj::Made { file, .. } => usize::from(file.is_some()),
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
+            Obj::Pty { master, .. } => 1 + usize::from(master.is_some()),
             Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) | Obj::Memfd { .. } => 1,
         }
     }
@@ -113,6 +122,9 @@ pub(crate) struct ObjHash {
     last: ObjId,
     /// Addresses marked by [`ObjHash::first_visit`], sorted.
     visited: KVVec<usize>,
+    /// Objects a check before the first record found wholly in the tree
+    /// (the ptys whose every open file is), by key, sorted.
+    in_tree: KVVec<usize>,
 }
 
 impl ObjHash {
@@ -122,7 +134,18 @@ impl ObjHash {
             held: KVVec::new(),
             last: 0,
             visited: KVVec::new(),
+            in_tree: KVVec::new(),
         }
+    }
+
+    /// Records the keys (sorted) of the objects found wholly in the tree.
+    pub(crate) fn set_in_tree(&mut self, keys: KVVec<usize>) {
+        self.in_tree = keys;
+    }
+
+    /// Whether the object with key `key` was found wholly in the tree.
+    pub(crate) fn in_tree(&self, key: usize) -> bool {
+        self.in_tree.binary_search(&key).is_ok()
     }
 
     /// The id of object `r` of kind `K`, written now with the objects it
@@ -195,6 +218,14 @@ impl ObjHash {
 /// its caller could open.
 pub(crate) struct ObjTable {
     objs: KVVec<Obj>,
+    /// Files a kind opened on the way to the one it needed, which a later
+    /// object may take (ptys below a saved pty number): by path and
+    /// number. Closed with the table.
+    spares: KVVec<(KVec<u8>, u32, Option<FileRef>)>,
+    /// The session leaders the restart restores (live tasks whose pid is
+    /// their session id), sorted: the sessions a controlling terminal may
+    /// be given to.
+    leaders: KVVec<i32>,
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
     max_files: usize,
@@ -210,6 +241,8 @@ impl ObjTable {
         };
         Self {
             objs: KVVec::new(),
+            spares: KVVec::new(),
+            leaders: KVVec::new(),
             files: 0,
             max_files,
         }
@@ -232,6 +265,80 @@ impl ObjTable {
         }
         self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
+    }
+
+    /// Records the session leaders the restart restores.
+    pub(crate) fn set_leaders(&mut self, mut leaders: KVVec<i32>) {
+        leaders.sort_unstable();
+        self.leaders = leaders;
+    }
+
+    /// Whether the restart restores the leader of session `sid`.
+    pub(crate) fn restores_leader(&self, sid: i32) -> bool {
+        self.leaders.binary_search(&sid).is_ok()
+    }
+
+    /// Keeps `file`, number `nr` of the kind opened at `path`, for later.
+    pub(crate) fn add_spare(&mut self, path: &[u8], nr: u32, file: FileRef) -> Result {
+        self.files = self.files.saturating_add(1);
+        if self.files > self.max_files {
+            ckpt_err!(
+                "restart: the image holds more open files than RLIMIT_NOFILE ({})
+",
+                self.max_files
+            );
+            return Err(EMFILE);
+        }
+        let mut p = KVec::new();
+        p.extend_from_slice(path, GFP_KERNEL)?;
+        self.spares.push((p, nr, Some(file)), GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// How many spare files were kept (taken ones included).
+    pub(crate) fn spares(&self) -> usize {
+        self.spares.len()
+    }
+
+    /// Takes the spare file number `nr` opened at `path`, if there is one.
+    pub(crate) fn take_spare(&mut self, path: &[u8], nr: u32) -> Option<FileRef> {
+        let f = self
+            .spares
+            .iter_mut()
+            .find(|(p, n, f)| *n == nr && f.is_some() && p.as_slice() == path)?
+            .2
+            .take()?;
+        self.files = self.files.saturating_sub(1);
+        Some(f)
+    }
+
+    /// A file of the master of the pty `id`.
+    pub(crate) fn pty(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Pty { pty, .. } => Ok(pty),
+            _ => {
+                ckpt_err!("restart: object {} is not a pty\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// Takes the master of the pty `id` for its file record.
+    pub(crate) fn take_pty_master(&mut self, id: ObjId) -> Result<FileRef> {
+        let master = match self.get_mut(id)? {
+            Obj::Pty { master, .. } => master.take(),
+            _ => {
+                ckpt_err!("restart: object {} is not a pty\n", id);
+                return Err(EINVAL);
+            }
+        };
+        let master = master.ok_or_else(|| {
+            ckpt_err!("restart: the master of pty {} has two open files\n", id);
+            EINVAL
+        })?;
+        // The master moves to a file object, which counts it again.
+        self.files = self.files.saturating_sub(1);
+        Ok(master)
     }
 
     fn get_mut(&mut self, id: ObjId) -> Result<&mut Obj> {
@@ -299,6 +406,15 @@ impl ObjTable {
     /// contents being written or their mappings made).
     pub(crate) fn finish(&mut self) -> Result {
         for obj in self.objs.iter() {
+            if let Obj::Pty { pty, flags, .. } = obj {
+                crate::pty::finish(pty, *flags).inspect_err(|e| {
+                    ckpt_err!(
+                        "restart: cannot lock a pty again (flags {:#x}, error {})\n",
+                        flags,
+                        e.to_errno()
+                    );
+                })?;
+            }
             if let Obj::Memfd { file, seals } = obj {
                 crate::memfd::seal(file, *seals).inspect_err(|e| {
                     ckpt_err!(

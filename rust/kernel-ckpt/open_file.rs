@@ -22,13 +22,14 @@ use crate::epoll::{self, Epoll};
 use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
-    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DIR, FILE_EPOLL, FILE_EVENTFD,
-    FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_REG, FILE_SIGNALFD,
-    FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
+    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
+    FILE_EVENTFD, FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_PTY, FILE_REG,
+    FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
 };
 use crate::memfd::{self, Memfd};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pipe::{self, Pipe};
+use crate::pty::{self, Pty};
 use crate::signalfd::{self, Signalfd};
 use crate::timerfd::{self, Timerfd};
 use crate::unix::{self, UnixPair, UnixSock};
@@ -119,6 +120,17 @@ impl ObjOps for OpenFile {
                 kind: FILE_MEMFD,
                 obj: objs.id_of::<Memfd>(w, file.clone_ref())?,
                 flags: 0,
+            });
+        }
+        if let Some((_, slave)) = pty::pty_of(file) {
+            let mut flags = if slave { FILE_PEER_END } else { 0 };
+            if pty::is_dev_tty(file) {
+                flags |= FILE_DEV_TTY;
+            }
+            return Ok(FileDeps {
+                kind: FILE_PTY,
+                obj: objs.id_of::<Pty>(w, pty::master_of(file)?)?,
+                flags,
             });
         }
         if kind_of(file.mode()) == FILE_SOCK {
@@ -229,6 +241,16 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
         }
         FILE_UNIX => {
             let f = objs.take_unix(rec.obj, rec.flags & FILE_PEER_END != 0)?;
+            f.set_flags(
+                bindings::O_NONBLOCK,
+                rec.f_flags & bindings::O_NONBLOCK != 0,
+            );
+            f
+        }
+        FILE_PTY => {
+            let slave = rec.flags & FILE_PEER_END != 0;
+            let dev_tty = (rec.flags & FILE_DEV_TTY != 0).then_some(path);
+            let f = pty::open(objs, rec.obj, slave, dev_tty, rec.f_flags & REOPEN_FLAGS)?;
             f.set_flags(
                 bindings::O_NONBLOCK,
                 rec.f_flags & bindings::O_NONBLOCK != 0,

@@ -68,6 +68,14 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
         return Err(ESRCH);
     }
     let mut objs = ObjTable::new();
+    // A controlling terminal may only go to the caller's own session, if
+    // it leads it.
+    let sid = crate::wrap::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_SID);
+    if row.sid == me && sid == me {
+        let mut leaders = KVVec::new();
+        leaders.push(me, GFP_KERNEL)?;
+        objs.set_leaders(leaders);
+    }
     let mut past = false;
     let result = restore_current(r, &mut objs, &row, &mut past)
         .and_then(|resume| read_tail(r, &mut objs).map(|()| resume));

@@ -321,6 +321,12 @@ pub(crate) fn restore_current(
                 let files = need(g.files.as_ref(), "no open files record")?;
                 crate::locks::restore(&mut g.locks, objs, files, &l)?;
             }
+            Item::Ctty(c) => {
+                if !leader {
+                    return Err(bad("a thread's records hold a controlling terminal"));
+                }
+                crate::pty::restore_ctty(objs, &c, row.sid)?;
+            }
             Item::Sighand(p) => g.sighand = Some(copy(p)?),
             Item::Pages(h, data) => {
                 if done.is_none() {
@@ -345,7 +351,8 @@ pub(crate) fn restore_current(
             | Item::Epoll(..)
             | Item::UnixPair(..)
             | Item::UnixSock(..)
-            | Item::Memfd(..) => {
+            | Item::Memfd(..)
+            | Item::Pty(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

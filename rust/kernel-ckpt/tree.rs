@@ -435,12 +435,20 @@ pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
         // nothing else sees the completions yet.
         unsafe { s.turn.init() };
     }
+    // The sessions whose leader is restored: the only ones a controlling
+    // terminal of the image may be given to (check_task checked each
+    // task's pid and session).
+    let mut objs = ObjTable::new();
+    let mut leaders = KVVec::new();
+    for s in slots.iter() {
+        if s.task.is_some() && !s.row.is_thread() && s.row.pid == s.row.sid {
+            leaders.push(s.row.pid, GFP_KERNEL)?;
+        }
+    }
+    objs.set_leaders(leaders);
     let ctx = Arc::pin_init(
         pin_init!(RestartCtx {
-            stream <- new_mutex!(Stream {
-                reader,
-                objs: ObjTable::new(),
-            }),
+            stream <- new_mutex!(Stream { reader, objs }),
             slots,
             joins: Completion::uninit(),
             step: Completion::uninit(),

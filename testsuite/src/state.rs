@@ -27,6 +27,10 @@ pub struct Task {
     pub state: char,
     /// The signal its parent gets when it exits (-1 for a thread).
     pub exit_signal: i32,
+    /// Its controlling terminal (`tty_nr` of /proc/PID/stat: the device
+    /// number, 0 for none) and that terminal's foreground process group
+    /// (`tpgid`, -1 for none).
+    pub tty: (i32, i32),
 }
 
 /// One open file descriptor of a process.
@@ -238,7 +242,14 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
         fd_text
             .entry(f.pid)
             .or_default()
-            .push(format!("{} {target} {} @{} {file}", f.fd, f.flags, f.pos));
+            .push(if f.kind_state.is_empty() {
+                format!("{} {target} {} @{} {file}", f.fd, f.flags, f.pos)
+            } else {
+                format!(
+                    "{} {target} {} @{} {file} ({})",
+                    f.fd, f.flags, f.pos, f.kind_state
+                )
+            });
     }
     sorted(names.namer, st)
         .into_iter()
@@ -261,6 +272,16 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
                 );
                 if r.zombie {
                     s.push_str(&format!(", exit status {:#x}", r.exit_code));
+                }
+                if t.tty.0 != 0 {
+                    // The device number, as major:minor.
+                    let (major, minor) = ((t.tty.0 >> 8) & 0xfff, t.tty.0 & 0xff);
+                    let fg = if t.tty.1 > 0 {
+                        names.name(t.tty.1)
+                    } else {
+                        "none".into()
+                    };
+                    s.push_str(&format!(", tty {major}:{minor} fg {fg}"));
                 }
                 let threads = thread_names(names, st, r.pid);
                 if !threads.is_empty() {
@@ -376,6 +397,26 @@ pub fn compare(names: &Names<'_>, root: i32, before: &TreeState, after: &TreeSta
             a.exit_signal.to_string(),
         );
         plain("comm", br.comm.clone(), ar.comm.clone());
+        if t.tty.0 != a.tty.0 {
+            d.ids.push(format!(
+                "{who} controlling terminal {:#x} -> {:#x}",
+                t.tty.0, a.tty.0
+            ));
+        }
+        if t.tty.1 != a.tty.1 {
+            let fg = |g: i32| {
+                if g > 0 {
+                    names.name(g)
+                } else {
+                    "none".to_string()
+                }
+            };
+            d.ids.push(format!(
+                "{who} terminal's foreground group {} -> {}",
+                fg(t.tty.1),
+                fg(a.tty.1)
+            ));
+        }
         let (sb, sa) = (state_class(t.state), state_class(a.state));
         if sb != sa {
             d.states.push(format!("{who} {sb} -> {sa}"));
@@ -428,6 +469,7 @@ fn compare_fds(names: &Names<'_>, before: &TreeState, after: &TreeState, d: &mut
                     ("target", shown(&fb.target), shown(&fa.target)),
                     ("flags", fb.flags.clone(), fa.flags.clone()),
                     ("pos", fb.pos.to_string(), fa.pos.to_string()),
+                    ("state", fb.kind_state.clone(), fa.kind_state.clone()),
                 ] {
                     if x != y {
                         d.fds.push(format!("{} {what} {x} -> {y}", who(k)));
@@ -499,6 +541,7 @@ mod tests {
             },
             state: 'S',
             exit_signal: 17,
+            tty: (0, -1),
         }
     }
 
@@ -591,11 +634,17 @@ mod tests {
         after.tasks[2].row.pgid = 12;
         after.tasks[2].state = 'D';
         after.tasks[2].exit_signal = 0;
+        // p2 lost its controlling terminal, p3's has another foreground.
+        let mut with_tty = tree();
+        with_tty.tasks[1].tty = (0x8800, 12);
+        with_tty.tasks[2].tty = (0x8800, 12);
+        after.tasks[2].tty = (0x8800, 11);
         after.tasks.push(task(13, 10, 10, "new"));
         // fd 1 of p3 reopened on its own, the pipe split in two.
         after.fds[2].file = 9;
         after.fds[4].object.1 = 501;
         after.fds[3].pos = 4;
+        after.fds[3].kind_state = "tty-index: 1".into();
         let namer = Namer::new(&before.rows());
         let names = Names::new(&namer, &before);
         let d = compare(&names, 10, &before, &after);
@@ -604,12 +653,26 @@ mod tests {
             [
                 "p2 ppid p1 -> init",
                 "p3 pgid g1 -> p3",
-                "p3 exit signal 17 -> 0"
+                "p3 exit signal 17 -> 0",
+                "p3 controlling terminal 0x0 -> 0x8800",
+                "p3 terminal's foreground group none -> p2"
             ]
+        );
+        let d = compare(&names, 10, &with_tty, &after);
+        assert!(
+            d.ids
+                .contains(&"p2 controlling terminal 0x8800 -> 0x0".to_string())
+                && d.ids
+                    .contains(&"p3 terminal's foreground group p3 -> p2".to_string()),
+            "{:?}",
+            d.ids
         );
         assert_eq!(d.states, ["p3 R/S -> D"]);
         assert_eq!(d.extra, ["ext(13) new"]);
-        assert_eq!(d.fds, ["p2 fd 3 pos 0 -> 4"]);
+        assert_eq!(
+            d.fds,
+            ["p2 fd 3 pos 0 -> 4", "p2 fd 3 state  -> tty-index: 1"]
+        );
         assert_eq!(
             d.shared_files,
             ["p3 fd 1: with p1 fd 1 -> with no other fd"]

@@ -17,6 +17,8 @@ struct Stat {
     sid: i32,
     exit_signal: i32,
     exit_code: i32,
+    tty_nr: i32,
+    tpgid: i32,
 }
 
 fn parse_stat(text: &str) -> Result<Stat> {
@@ -45,6 +47,8 @@ fn parse_stat(text: &str) -> Result<Stat> {
         sid: field(6)?.parse()?,
         exit_signal: field(38)?.parse()?,
         exit_code: field(52)?.parse()?,
+        tty_nr: field(7)?.parse()?,
+        tpgid: field(8)?.parse()?,
     })
 }
 
@@ -88,6 +92,7 @@ fn read_tasks(root: i32) -> Result<Vec<Task>> {
                 },
                 state: st.state,
                 exit_signal: st.exit_signal,
+                tty: (st.tty_nr, st.tpgid),
             });
             let children = read(&format!("/proc/{tgid}/task/{tid}/children"))?;
             for c in children.split_whitespace() {
@@ -302,6 +307,7 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
                     "it_interval:",
                     "tfd:",
                     "lock:",
+                    "tty-index:",
                 ]
                 .iter()
                 .any(|k| l.starts_with(k))

@@ -41,7 +41,40 @@ pub const KINDS: &[(&str, &str)] = &[
         "shares its open file table (CLONE_FILES) with a process outside the tree",
     ),
     ("nested_pidns", "runs in a nested pid namespace"),
+    (
+        "pty_master_outside",
+        "is a pty whose master is open outside the tree",
+    ),
+    (
+        "pty_other_ldisc",
+        "is a pty with a line discipline other than N_TTY (TIOCSETD)",
+    ),
+    (
+        "pty_locked_termios",
+        "is a pty with locked terminal settings (TIOCSLCKTRMIOS)",
+    ),
 ];
+
+/// A new pty: its master and its slave, opened without becoming the
+/// controlling terminal.
+unsafe fn open_pty() -> Result<(i32, i32)> {
+    // SAFETY (of the caller's): plain calls; the buffer holds the name.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        if m < 0 || libc::grantpt(m) != 0 || libc::unlockpt(m) != 0 {
+            bail!("opening a pty: {}", std::io::Error::last_os_error());
+        }
+        let mut buf = [0 as libc::c_char; 64];
+        if libc::ptsname_r(m, buf.as_mut_ptr(), buf.len()) != 0 {
+            bail!("ptsname: {}", std::io::Error::last_os_error());
+        }
+        let s = libc::open(buf.as_ptr(), libc::O_RDWR | libc::O_NOCTTY);
+        if s < 0 {
+            bail!("opening the slave: {}", std::io::Error::last_os_error());
+        }
+        Ok((m, s))
+    }
+}
 
 /// Installs a seccomp filter of one instruction, SECCOMP_RET_ALLOW: the
 /// process runs under seccomp and every call is allowed.
@@ -263,6 +296,43 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 )
                 .context("clone(CLONE_PARENT)")?;
                 libc::close(sv[1]);
+            }
+            "pty_master_outside" => {
+                // The slave here, the master in a sibling (CLONE_PARENT),
+                // outside the subtree, as a terminal emulator holds it.
+                let (m, sl) = open_pty()?;
+                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+                nix::sched::clone(
+                    Box::new(move || {
+                        libc::close(sl);
+                        loop {
+                            libc::pause();
+                        }
+                    }),
+                    stack,
+                    nix::sched::CloneFlags::CLONE_PARENT,
+                    Some(libc::SIGCHLD),
+                )
+                .context("clone(CLONE_PARENT)")?;
+                libc::close(m);
+            }
+            "pty_other_ldisc" => {
+                // N_NULL (27), built in with the tty layer.
+                let (_, sl) = open_pty()?;
+                let ldisc: libc::c_int = 27;
+                check(
+                    libc::ioctl(sl, libc::TIOCSETD, &ldisc).into(),
+                    "TIOCSETD N_NULL",
+                )?;
+            }
+            "pty_locked_termios" => {
+                let (_, sl) = open_pty()?;
+                let mut t: libc::termios = std::mem::zeroed();
+                t.c_lflag = libc::ECHO;
+                check(
+                    libc::ioctl(sl, libc::TIOCSLCKTRMIOS, &t).into(),
+                    "TIOCSLCKTRMIOS",
+                )?;
             }
             "nested_pidns" => {
                 // A child in a pid namespace of its own (pid 1 there).

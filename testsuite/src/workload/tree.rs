@@ -1467,3 +1467,253 @@ fn map_private(path: &str) -> Result<usize> {
     }
     Ok(p as usize)
 }
+
+/// The terminal state a process of `pty_session` notes before the
+/// checkpoint and checks after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TermState {
+    /// `tcgetsid`, `tcgetpgrp`.
+    sid: i32,
+    fg: i32,
+    /// `c_iflag`, `c_oflag`, `c_lflag`.
+    flags: (u32, u32, u32),
+    /// Rows and columns (`TIOCGWINSZ`).
+    size: (u16, u16),
+}
+
+impl TermState {
+    fn of(fd: RawFd) -> Self {
+        // SAFETY: all-zero is a valid termios and winsize; the calls only
+        // write into them.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            let mut ws: libc::winsize = std::mem::zeroed();
+            libc::tcgetattr(fd, &mut t);
+            libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws);
+            Self {
+                sid: libc::tcgetsid(fd),
+                fg: libc::tcgetpgrp(fd),
+                flags: (t.c_iflag, t.c_oflag, t.c_lflag),
+                size: (ws.ws_row, ws.ws_col),
+            }
+        }
+    }
+}
+
+/// The name of the terminal `fd` is open on (`ttyname`).
+fn tty_name(fd: RawFd) -> String {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What `term` reads from the master after the restart: the session
+/// leader's line, the echo of what it typed before the checkpoint (a full
+/// line and a partial one, completed after the restart), and the
+/// foreground job's report.
+const PTY_EXPECTED: &str = "sh ready\r\nline one\r\npartial\r\nfg got: line one|partial\r\n";
+
+/// A terminal and a job-control session on it. `term` (the root, as a
+/// terminal emulator) opens a pty master; `sh-lead` starts a session and
+/// opens the slave, which becomes its controlling terminal, sets a window
+/// size, opens `/dev/tty`, writes "sh ready", and puts its child `fg-job`
+/// (its own process group) in the foreground. `term` then types
+/// "line one\npart" and "i" into the master: in canonical mode with echo
+/// the slave holds one complete line and a partial one, and the echo
+/// waits in the master. After the restart `term` types "al\n" and reads
+/// the master until it has everything ([`PTY_EXPECTED`]); `fg-job` reads
+/// both lines from the slave and reports them; each process checks the
+/// terminal's session, foreground group, settings, window size and name
+/// against what it saw before.
+pub(super) fn pty_session(ready_path: &Path) -> Result<()> {
+    name("term");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    // SAFETY: plain calls; the buffer holds the name and its NUL.
+    let (master, slave_name) = unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        if m < 0 || libc::grantpt(m) != 0 || libc::unlockpt(m) != 0 {
+            bail!("opening a pty master: {}", Errno::last());
+        }
+        let mut buf = [0 as libc::c_char; 64];
+        if libc::ptsname_r(m, buf.as_mut_ptr(), buf.len()) != 0 {
+            bail!("ptsname: {}", Errno::last());
+        }
+        let name = std::ffi::CStr::from_ptr(buf.as_ptr()).to_owned();
+        (m, name)
+    };
+    let slave_path = slave_name.to_string_lossy().into_owned();
+    let lead = fork_member("sh-lead", &gate, &note, || {
+        // SAFETY: plain calls on this process and its own descriptors.
+        let (slave, dev_tty) = unsafe {
+            libc::close(master);
+            libc::setsid();
+            let s = libc::open(slave_name.as_ptr(), libc::O_RDWR);
+            let ws = libc::winsize {
+                ws_row: 40,
+                ws_col: 132,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            libc::ioctl(s, libc::TIOCSWINSZ, &ws);
+            let t = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR);
+            (s, t)
+        };
+        if slave < 0 || dev_tty < 0 {
+            complain(&format!("opening the slave or /dev/tty: {}", Errno::last()));
+            return BAD_OWN;
+        }
+        let _ = write_all(slave, b"sh ready\n");
+        let (kid, mut bad) = fork_or_complain("fg-job", &gate, &note, || {
+            // SAFETY: plain calls on this process.
+            unsafe { libc::setpgid(0, 0) };
+            let ids = Ids::now();
+            let before = TermState::of(slave);
+            note.notify();
+            if let Err(e) = gate.wait() {
+                complain(&format!("waiting at the gate: {e}"));
+                return BAD_OWN;
+            }
+            let mut bad = ids.check();
+            let mut lines = Vec::new();
+            for _ in 0..2 {
+                let mut buf = [0u8; 64];
+                match read_some(slave, &mut buf) {
+                    Ok(n) => lines.push(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
+                    Err(e) => {
+                        complain(&format!("reading the slave: {e}"));
+                        bad |= BAD_OWN;
+                    }
+                }
+            }
+            let got = lines.join("|");
+            let _ = write_all(slave, format!("fg got: {got}\n").as_bytes());
+            if got != "line one|partial" {
+                complain(&format!("read {got:?} from the terminal"));
+                bad |= BAD_OWN;
+            }
+            let now = TermState::of(slave);
+            if now != before || before.fg != ids.pgid {
+                complain(&format!("terminal {before:?} before, {now:?} now"));
+                bad |= BAD_OWN;
+            }
+            bad
+        });
+        let Some(kid) = kid else { return bad };
+        // SAFETY: plain calls on this process's own terminal.
+        unsafe {
+            libc::setpgid(kid, kid);
+            libc::tcsetpgrp(slave, kid);
+        }
+        let before = (TermState::of(slave), tty_name(slave), tty_name(dev_tty));
+        let ids = Ids::now();
+        note.notify();
+        if let Err(e) = gate.wait() {
+            complain(&format!("waiting at the gate: {e}"));
+            return BAD_OWN;
+        }
+        bad |= ids.check();
+        let now = (TermState::of(slave), tty_name(slave), tty_name(dev_tty));
+        let dev_tty_state = TermState::of(dev_tty);
+        if now != before
+            || before.0.sid != ids.pid
+            || before.0.size != (40, 132)
+            || dev_tty_state != now.0
+        {
+            complain(&format!(
+                "terminal {before:?} before, {now:?} now, /dev/tty {dev_tty_state:?}"
+            ));
+            bad |= BAD_OWN;
+        }
+        bad | reap(&[kid])
+    })?;
+    note.wait(2)?;
+    // Typed before the checkpoint, in two writes: echoed at once.
+    write_all(master, b"line one\npart").context("typing")?;
+    write_all(master, b"i").context("typing")?;
+    let mut seen = Vec::new();
+    let want = b"sh ready\r\nline one\r\nparti";
+    let start = Instant::now();
+    // Wait until the echo is in the master (without reading it): poll.
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: master,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes an int.
+        unsafe { libc::ioctl(master, libc::FIONREAD, &mut n) };
+        if n as usize >= want.len() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("the echo never reached the master ({n} bytes)");
+        }
+    }
+    let master_before = (TermState::of(master), tty_name(master));
+    let mut index_before: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int.
+    unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut index_before) };
+    ready(ready_path)?;
+    let check_term = move || {
+        let mut bad = Vec::new();
+        if let Err(e) = write_all(master, b"al\n") {
+            bad.push(format!("typing after the restart: {e}"));
+        }
+        let start = Instant::now();
+        while seen.len() < PTY_EXPECTED.len() && start.elapsed() < Duration::from_secs(10) {
+            let mut pfd = libc::pollfd {
+                fd: master,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+                continue;
+            }
+            let mut buf = [0u8; 256];
+            match read_some(master, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    bad.push(format!("reading the master: {e}"));
+                    break;
+                }
+            }
+        }
+        let seen = String::from_utf8_lossy(&seen);
+        if seen != PTY_EXPECTED {
+            bad.push(format!("the master read {seen:?}"));
+        }
+        let mut index: libc::c_uint = 0;
+        // SAFETY: TIOCGPTN writes an unsigned int.
+        unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut index) };
+        let now = (TermState::of(master), tty_name(master));
+        if now != master_before || index != index_before {
+            bad.push(format!(
+                "master {master_before:?} pts/{index_before} before, {now:?} pts/{index} now"
+            ));
+        }
+        if !slave_path.ends_with(&format!("/{index}")) {
+            bad.push(format!(
+                "the slave was {slave_path}, the pty is now {index}"
+            ));
+        }
+        bad
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[lead],
+        RootChecks {
+            after_gate: Box::new(check_term),
+            ..Default::default()
+        },
+        "pty_session: a session on a pty, its queues, settings and foreground job as saved",
+    )
+}

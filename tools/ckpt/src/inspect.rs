@@ -50,6 +50,9 @@ pub struct Image {
     /// The memfds, each saved once with its contents.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memfds: Vec<MemfdInfo>,
+    /// The ptys, each saved once with the bytes queued to both sides.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ptys: Vec<PtyInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -106,6 +109,10 @@ pub struct StateInfo {
     pub mm: Option<MmInfo>,
     /// Open files, working directory and umask, for thread group leaders.
     pub files: Option<FilesInfo>,
+    /// Its controlling terminal, if it is a pty the image carries: the
+    /// pty's object id and the foreground process group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctty: Option<(u32, i32)>,
     /// How the interrupted system call resumes, if it needs more than a
     /// plain restart (an interrupted nanosleep and the time left).
     pub resume: Option<String>,
@@ -264,6 +271,26 @@ pub struct MemfdInfo {
     pub pages: u64,
 }
 
+/// One saved pty.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PtyInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its number: the slave is /dev/pts/<index>.
+    pub index: u32,
+    /// `locked`, `packet`, `slave-closed`, `exclusive`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// The slave's window size, rows x columns.
+    pub winsize: String,
+    /// Whether the slave is in canonical (line) mode.
+    pub canonical: bool,
+    /// Bytes queued to the master's reader (what the slave wrote).
+    pub to_master: u32,
+    /// Bytes queued to the slave's reader (what the master wrote).
+    pub to_slave: u32,
+}
+
 /// One saved unix socket on its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnixSockInfo {
@@ -348,6 +375,10 @@ pub struct FdInfo {
     /// For a unix socket: its pair's object id and which end (0 or 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix: Option<(u32, u8)>,
+    /// For a pty end: its pty's object id and which end (0 master, 1
+    /// slave).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pty: Option<(u32, u8)>,
 }
 
 /// A saved memory map.
@@ -489,6 +520,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut unix_pairs = Vec::new();
     let mut unix_sockets = Vec::new();
     let mut memfds: Vec<MemfdInfo> = Vec::new();
+    let mut ptys = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -642,6 +674,34 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 seals: format!("{:x}", m.seals),
                 pages: 0,
             }),
+            Item::Pty(t, _, sides) => {
+                let names = [
+                    (ckpt_image::PTY_LOCKED, "locked"),
+                    (ckpt_image::PTY_PACKET, "packet"),
+                    (ckpt_image::PTY_SLAVE_CLOSED, "slave-closed"),
+                    (ckpt_image::PTY_EXCLUSIVE, "exclusive"),
+                ];
+                let [master, slave] = sides;
+                let ws = slave.side.winsize;
+                ptys.push(PtyInfo {
+                    id: t.id,
+                    index: t.index,
+                    flags: names
+                        .iter()
+                        .filter(|(f, _)| t.flags & f != 0)
+                        .map(|(_, n)| (*n).to_owned())
+                        .collect(),
+                    winsize: format!("{}x{}", ws[0], ws[1]),
+                    canonical: slave.side.lflag & 0o2 != 0,
+                    to_master: master.side.read_len + master.side.flip_len,
+                    to_slave: slave.side.read_len + slave.side.flip_len,
+                });
+            }
+            Item::Ctty(c) => {
+                if let Some(s) = states.last_mut() {
+                    s.ctty = Some((c.pty, c.fg_pgid));
+                }
+            }
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),
@@ -677,6 +737,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_EPOLL => "epoll",
                     ckpt_image::FILE_UNIX => "unix",
                     ckpt_image::FILE_MEMFD => "memfd",
+                    ckpt_image::FILE_PTY => "pty",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -698,6 +759,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
                         memfd: (f.kind == ckpt_image::FILE_MEMFD).then_some(f.obj),
                         unix: (f.kind == ckpt_image::FILE_UNIX)
+                            .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
+                        pty: (f.kind == ckpt_image::FILE_PTY)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                     },
                 );
@@ -766,6 +829,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         unix_pairs,
         unix_sockets,
         memfds,
+        ptys,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -981,6 +1045,23 @@ pub fn table(img: &Image) -> String {
                             })
                     })
                     .or_else(|| {
+                        let (id, end) = f.pty?;
+                        let p = img.ptys.iter().find(|p| p.id == id)?;
+                        let flags = if p.flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {}", p.flags.join(" "))
+                        };
+                        Some(format!(
+                            " (pts/{} {}, {}{}{flags}, {} bytes to read)",
+                            p.index,
+                            if end == 1 { "slave" } else { "master" },
+                            p.winsize,
+                            if p.canonical { " canonical" } else { "" },
+                            if end == 1 { p.to_slave } else { p.to_master }
+                        ))
+                    })
+                    .or_else(|| {
                         let m = img.memfds.iter().find(|m| Some(m.id) == f.memfd)?;
                         Some(format!(
                             " ({} bytes, {} pages saved, seals {})",
@@ -1037,6 +1118,18 @@ pub fn table(img: &Image) -> String {
                     f.pos,
                     if f.cloexec { " cloexec" } else { "" },
                     f.path
+                );
+            }
+            if let Some((pty, fg)) = st.ctty {
+                let index = img
+                    .ptys
+                    .iter()
+                    .find(|p| p.id == pty)
+                    .map(|p| format!("pts/{}", p.index))
+                    .unwrap_or_else(|| format!("#{pty}"));
+                let _ = writeln!(
+                    out,
+                    "  controlling terminal: {index}, foreground group {fg}"
                 );
             }
             for l in &files.locks {

@@ -56,6 +56,8 @@ mod mm;
 mod open_file;
 #[path = "pipe.rs"]
 mod pipe;
+#[path = "pty.rs"]
+mod pty;
 #[path = "regs.rs"]
 mod regs;
 #[path = "shmem.rs"]
@@ -83,6 +85,7 @@ pub use memfd::*;
 pub use mm::*;
 pub use open_file::*;
 pub use pipe::*;
+pub use pty::*;
 pub use regs::*;
 pub use shmem::*;
 pub use signal::*;
@@ -249,6 +252,11 @@ record_types! {
     /// [`MemfdObj`] + its name: a memfd, written once; its contents follow
     /// in `shmem-pages` records.
     Memfd = 35, "memfd";
+    /// [`PtyObj`] + two [`PtySide`]s + the ptmx path and the bytes queued
+    /// to each side: a pty, written once.
+    Pty = 36, "pty";
+    /// [`CttyRec`]: a process's controlling terminal, before its files.
+    Ctty = 37, "ctty";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -270,8 +278,10 @@ impl RecordType {
             | Self::Epoll
             | Self::UnixPair
             | Self::UnixSock
-            | Self::Memfd => true,
+            | Self::Memfd
+            | Self::Pty => true,
             Self::FileLock
+            | Self::Ctty
             | Self::Header
             | Self::Forest
             | Self::Task

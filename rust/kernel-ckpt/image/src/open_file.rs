@@ -36,6 +36,9 @@ pub const FILE_UNIX: u32 = 11;
 /// File kind: an open file of a memfd ([`FileObj::obj`] names its
 /// [`MemfdObj`]).
 pub const FILE_MEMFD: u32 = 12;
+/// File kind: an end of a pty ([`FileObj::obj`] names its [`PtyObj`];
+/// `FILE_PEER_END` says the slave, `/dev/tty` of it included).
+pub const FILE_PTY: u32 = 13;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -50,13 +53,18 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_EPOLL
             | FILE_UNIX
             | FILE_MEMFD
+            | FILE_PTY
     )
 }
 
 /// `FileObj::flags`: the file was deleted (its path ends in " (deleted)").
 pub const FILE_DELETED: u32 = 1;
-/// `FileObj::flags`: for `FILE_UNIX`, the file is end 1 of its pair.
+/// `FileObj::flags`: for `FILE_UNIX`, the file is end 1 of its pair; for
+/// `FILE_PTY`, the slave.
 pub const FILE_PEER_END: u32 = 2;
+/// `FileObj::flags`: for `FILE_PTY`, the slave opened as `/dev/tty` (the
+/// controlling terminal of the task that opened it).
+pub const FILE_DEV_TTY: u32 = 4;
 
 /// An open file (`struct file`), written once where it is first referred
 /// to; its path follows the fixed part.
@@ -68,7 +76,7 @@ pub struct FileObj {
     pub kind: u32,
     /// The open file's `f_flags` (`O_ACCMODE`, `O_APPEND`, `O_NONBLOCK`…).
     pub f_flags: u32,
-    /// `FILE_DELETED`, `FILE_PEER_END`.
+    /// `FILE_DELETED`, `FILE_PEER_END`, `FILE_DEV_TTY`.
     pub flags: u32,
     /// The file position.
     pub pos: i64,
@@ -77,7 +85,8 @@ pub struct FileObj {
     /// [`SignalfdObj`], for `FILE_TIMERFD` the [`TimerfdObj`], for
     /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`], for
     /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
-    /// `FILE_MEMFD` the [`MemfdObj`]; 0 for the other kinds.
+    /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`]; 0 for
+    /// the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -86,15 +95,15 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_MEMFD {
+        if f.kind > FILE_PTY {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
-        let allowed = if f.kind == FILE_UNIX {
-            FILE_PEER_END
-        } else {
-            FILE_DELETED
+        let allowed = match f.kind {
+            FILE_UNIX => FILE_PEER_END,
+            FILE_PTY => FILE_PEER_END | FILE_DEV_TTY,
+            _ => FILE_DELETED,
         };
-        if f.flags & !allowed != 0 {
+        if f.flags & !allowed != 0 || f.flags & (FILE_PEER_END | FILE_DEV_TTY) == FILE_DEV_TTY {
             return Err(ErrorKind::BadField("file flags", f.flags.into()));
         }
         if f.pos < 0 {

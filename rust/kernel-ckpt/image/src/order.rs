@@ -53,7 +53,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 14] = [
+pub const TASK_RECORDS: [Step; 15] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -62,6 +62,7 @@ pub const TASK_RECORDS: [Step; 14] = [
     step(RecordType::Signals, Times::Once, false),
     step(RecordType::Mm, Times::Once, true),
     step(RecordType::Vma, Times::Counted, true),
+    step(RecordType::Ctty, Times::Any, true),
     step(RecordType::Files, Times::Once, true),
     step(RecordType::Fd, Times::Counted, true),
     step(RecordType::FileLock, Times::Any, true),

@@ -155,6 +155,8 @@ pub enum Item<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
+    /// A pty, its ptmx path and its two sides.
+    Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -165,6 +167,8 @@ pub enum Item<'a> {
     Fd(Fd),
     /// A lock the process holds.
     FileLock(FileLockRec),
+    /// The process's controlling terminal.
+    Ctty(CttyRec),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -201,6 +205,8 @@ pub enum ObjRecord<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
+    /// A pty, its ptmx path and its two sides.
+    Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
 }
 
 impl<'a> Item<'a> {
@@ -219,6 +225,7 @@ impl<'a> Item<'a> {
             Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
+            Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -234,6 +241,7 @@ impl<'a> Item<'a> {
             | Item::Files(..)
             | Item::Fd(_)
             | Item::FileLock(_)
+            | Item::Ctty(_)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -403,6 +411,12 @@ impl Parser {
                 self.check_ref("lock file", l.file)?;
                 (Item::FileLock(l), None)
             }
+            RecordType::Ctty => {
+                exact(CttyRec::LEN)?;
+                let c = CttyRec::decode(p)?;
+                self.check_ref("controlling terminal", c.pty)?;
+                (Item::Ctty(c), None)
+            }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;
                 if f.obj != 0 {
@@ -483,6 +497,11 @@ impl Parser {
                 // Its contents follow, as a shared memory object's do.
                 self.shmem = Some((m.id, m.pages_size()));
                 (Item::Memfd(m, name), None)
+            }
+            RecordType::Pty => {
+                let (t, path, sides) = PtyObj::decode(p)?;
+                self.define("pty id", t.id)?;
+                (Item::Pty(t, path, sides), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

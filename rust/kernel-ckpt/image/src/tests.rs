@@ -529,6 +529,8 @@ fn task_state_round_trip() {
             Item::UnixSock(..) => "unix-sock",
             Item::FileLock(..) => "file-lock",
             Item::Memfd(..) => "memfd",
+            Item::Pty(..) => "pty",
+            Item::Ctty(..) => "ctty",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -987,7 +989,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → signals → \
-         [leaders: mm → vma × n → files → fd × n → file-lock… → sighand → pages…] → task-end"
+         [leaders: mm → vma × n → ctty… → files → fd × n → file-lock… → sighand → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(

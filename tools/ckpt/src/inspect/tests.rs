@@ -207,11 +207,14 @@ fn every_object_kind_shows() {
         "lock: posix write bytes 100..EOF on #2",
         "lock: flock read on #2",
         "(5000 bytes, 1 pages saved, seals 9)",
+        "(pts/3 master, 40x132 canonical, packet, 12 bytes to read)",
+        "(pts/3 slave, 40x132 canonical, packet, 13 bytes to read)",
+        "controlling terminal: pts/3, foreground group 102",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
     for kind in [
-        "eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix", "memfd",
+        "eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix", "memfd", "pty",
     ] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),

@@ -68,6 +68,8 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Fd(_) => RecordType::Fd,
         Item::FileLock(_) => RecordType::FileLock,
         Item::Memfd(..) => RecordType::Memfd,
+        Item::Pty(..) => RecordType::Pty,
+        Item::Ctty(_) => RecordType::Ctty,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -172,7 +174,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_MEMFD);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PTY);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -184,6 +186,20 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(name.len(), m.name_len as usize);
             assert!(name.starts_with(b"memfd:") && m.size <= ShmemObj::MAX_SIZE);
         }
+        Item::Pty(t, path, sides) => {
+            assert_eq!(path.len(), t.path_len as usize);
+            assert!(t.index <= i32::MAX as u32 && t.pktstatus <= 0xff);
+            for d in sides {
+                let s = d.side;
+                assert_eq!(d.read.len(), s.read_len as usize);
+                assert_eq!(d.ends.len(), s.read_len.div_ceil(8) as usize);
+                assert_eq!(d.flip.len(), s.flip_len as usize);
+                assert!(
+                    s.read_len < LDISC_BUF && s.canon <= s.read_len && s.flip_len <= TTY_FLIP_MAX
+                );
+            }
+        }
+        Item::Ctty(c) => assert!(c.pty > 0 && c.fg_pgid > 0),
         Item::Pages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
@@ -282,6 +298,19 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&m.encode());
             out.extend_from_slice(name);
         }
+        Item::Pty(t, path, sides) => {
+            out.extend_from_slice(&t.encode());
+            for d in sides {
+                out.extend_from_slice(&d.side.encode());
+            }
+            out.extend_from_slice(path);
+            for d in sides {
+                out.extend_from_slice(d.read);
+                out.extend_from_slice(d.ends);
+                out.extend_from_slice(d.flip);
+            }
+        }
+        Item::Ctty(c) => out.extend_from_slice(&c.encode()),
         Item::Pages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

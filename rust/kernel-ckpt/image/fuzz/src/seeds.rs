@@ -562,8 +562,64 @@ fn every_record() -> Vec<Rec> {
         0,
     );
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
-    files(&mut b, 1, b"/");
+    // Its controlling terminal, pty 3 (canonical slave, a line and a half
+    // typed, output waiting for the master), and both ends and /dev/tty.
+    let pty = PtyObj {
+        id: 24,
+        index: 3,
+        flags: PTY_PACKET,
+        pktstatus: 0,
+        path_len: 9,
+    };
+    let mut sides = [PtySide::default(); 2];
+    sides[0].flip_len = 2;
+    sides[0].read_len = 10;
+    sides[1].lflag = 0o2 | 0o10;
+    sides[1].winsize = [40, 132, 0, 0];
+    sides[1].read_len = 13;
+    sides[1].canon = 9;
+    let (s0, s1) = (sides[0].encode(), sides[1].encode());
+    b.rec(
+        RecordType::Pty,
+        &[
+            &pty.encode(),
+            &s0,
+            &s1,
+            b"/dev/ptmx",
+            b"sh ready\r\n",
+            &[0, 0],
+            b"$ ",
+            b"line one\npart",
+            &[0, 1],
+        ],
+    );
+    let ctty = CttyRec {
+        pty: 24,
+        fg_pgid: 102,
+    };
+    b.rec(RecordType::Ctty, &[&ctty.encode()]);
+    files(&mut b, 4, b"/");
     fd(&mut b, 0, 4, false);
+    file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
+    fd(&mut b, 1, 25, false);
+    let slave = |id, flags, path: &[u8]| {
+        let f = FileObj {
+            id,
+            kind: FILE_PTY,
+            f_flags: 0o2,
+            flags,
+            pos: 0,
+            obj: 24,
+            path_len: path.len() as u32,
+        };
+        (f.encode(), path.to_vec())
+    };
+    let (f, path) = slave(26, FILE_PEER_END, b"/dev/pts/3");
+    b.rec(RecordType::File, &[&f, &path]);
+    fd(&mut b, 2, 26, false);
+    let (f, path) = slave(27, FILE_PEER_END | FILE_DEV_TTY, b"/dev/tty");
+    b.rec(RecordType::File, &[&f, &path]);
+    fd(&mut b, 3, 27, false);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()
