@@ -63,6 +63,7 @@ macro_rules! with_scenarios {
             restart_memfd,
             real_syslogd,
             real_sqlite3,
+            real_tmux,
             restart_in_sigsuspend,
             restart_in_wait4,
             restart_in_nanosleep,

@@ -244,6 +244,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_sqlite3" => |name| real_sqlite3(name),
+        "real_tmux" => |name| real_tmux(name),
         "restart_in_sigsuspend" => |name| restart_scenario(name, "sigsuspend_check", Restart::Once),
         "restart_in_wait4" => |name| restart_in_wait4(name),
         "restart_in_nanosleep" => |name| restart_scenario(name, "nanosleep_once", Restart::Once),

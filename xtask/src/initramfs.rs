@@ -29,6 +29,14 @@ const CRIU: &str = "/usr/sbin/criu";
 const PROGRAMS: &[(&str, &str, &str)] = &[
     (CRIU, "criu", "bin/criu"),
     ("/usr/bin/sqlite3", "sqlite3", "bin/sqlite3"),
+    ("/usr/bin/tmux", "tmux", "bin/tmux"),
+];
+/// Data files those programs read, each with its package: the terminal
+/// description tmux gives its panes (`TERM=screen`), and the C.UTF-8
+/// character set tmux requires (it sets `LC_CTYPE` to it itself).
+const DATA: &[(&str, &str)] = &[
+    ("/lib/terminfo/s/screen", "ncurses-base"),
+    ("/usr/lib/locale/C.utf8/LC_CTYPE", "libc-bin"),
 ];
 
 /// The shared libraries `ldd` lists for `bin` (the loader included), as
@@ -138,6 +146,12 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
                 libs.push(lib);
             }
         }
+    }
+    for (path, package) in DATA {
+        if !Path::new(path).is_file() {
+            bail!("{path} is missing: install {package} (`cargo xtask setup`)");
+        }
+        libs.push(PathBuf::from(path));
     }
     for lib in libs {
         let name = lib.to_string_lossy().trim_start_matches('/').to_string();

@@ -12,7 +12,7 @@ use crate::{toml_list, Ctx};
 
 /// Debian packages: the kernel source, the LLVM 14 toolchain the kernel build
 /// uses (`LLVM=-14`), kernel build tools, QEMU, the guest's busybox, CRIU
-/// (the benchmark peer) and sqlite3 (a real program the guest runs).
+/// (the benchmark peer), and sqlite3 and tmux (real programs the guest runs).
 const APT_PACKAGES: &[&str] = &[
     "linux-source-6.12",
     "clang-14",
@@ -29,6 +29,7 @@ const APT_PACKAGES: &[&str] = &[
     "busybox-static",
     "criu",
     "sqlite3",
+    "tmux",
     "make",
     "gcc",
     "libc6-dev",

@@ -314,3 +314,211 @@ pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// `tmux -S SOCK ARGS…` (a client outside the saved tree): its stdout, or
+/// an error with its stderr.
+fn tmux(sock: &str, args: &[&str]) -> Result<String> {
+    let o = Command::new("/bin/tmux")
+        .args(["-S", sock])
+        .args(args)
+        .env("TERM", "screen")
+        .output()?;
+    if !o.status.success() {
+        bail!(
+            "tmux {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+/// Waits up to `secs` for the pane's visible text to contain `needle`;
+/// the last text seen.
+fn wait_pane(sock: &str, needle: &str, secs: u64) -> (bool, String) {
+    let start = Instant::now();
+    let mut text = String::new();
+    while start.elapsed() < Duration::from_secs(secs) {
+        text = tmux(sock, &["capture-pane", "-p", "-t", "0"]).unwrap_or_default();
+        if text.contains(needle) {
+            return (true, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (false, text)
+}
+
+/// The controlling terminal of `pid` and its foreground process group,
+/// from `tty_nr` and `tpgid` of /proc/PID/stat: `pts/N, foreground: its
+/// own group` (or the group's number when it is another).
+fn tty_of(pid: i32) -> String {
+    let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest: Vec<i64> = st
+        .rsplit_once(')')
+        .map(|(_, r)| {
+            r.split_whitespace()
+                .skip(4)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Fields 7 and 8 (rest[0] was field 3).
+    let (Some(&nr), Some(&fg)) = (rest.first(), rest.get(1)) else {
+        return "unreadable".into();
+    };
+    let (major, minor) = ((nr >> 8) & 0xfff, (nr & 0xff) | ((nr >> 12) & 0xfff00));
+    let tty = if (136..144).contains(&major) {
+        format!("pts/{}", (major - 136) * 256 + minor)
+    } else {
+        format!("{major}:{minor}")
+    };
+    let fg = if fg == i64::from(pid) {
+        "its own group".to_string()
+    } else {
+        fg.to_string()
+    };
+    format!("{tty}, foreground: {fg}")
+}
+
+/// Debian's tmux: a detached session whose pane runs busybox's shell
+/// (interactive, with job control, on the pane's pty). A command typed
+/// through `send-keys` runs; the server and the shell are checkpointed
+/// with `--kill` and restarted. A new tmux client finds the server again
+/// on its socket, the pane still shows what it showed, a command typed
+/// after the restart runs in the same shell (its pid and its terminal as
+/// before), and job control works on the restored terminal: a job is
+/// stopped with Ctrl-Z through the pty, listed by `jobs`, brought back
+/// with `fg` and interrupted with Ctrl-C.
+pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
+    let sock = format!("/tmp/{name}.sock");
+    let _ = fs::remove_file(&sock);
+    let (w, _job, _) = run_program(
+        name,
+        &[
+            "/bin/tmux",
+            "-u",
+            "-S",
+            &sock,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "/bin/sh",
+        ],
+    )?;
+    let mut c = Checks(Vec::new());
+    // The client that started the server exits; the server daemonized.
+    let _ = waitpid(Pid::from_raw(w.pid), None);
+    let server: i32 = tmux(&sock, &["display-message", "-p", "#{pid}"])?
+        .trim()
+        .parse()
+        .context("the server's pid")?;
+    let shell: i32 = tmux(&sock, &["display-message", "-p", "-t", "0", "#{pane_pid}"])?
+        .trim()
+        .parse()
+        .context("the pane's pid")?;
+    tmux(
+        &sock,
+        &["send-keys", "-t", "0", "echo before-$((6*7))", "Enter"],
+    )?;
+    let (ok, _) = wait_pane(&sock, "before-42", 10);
+    c.eq("a command typed before the checkpoint runs", true, ok);
+    let tty_before = tty_of(shell);
+    let server_comm = fs::read_to_string(format!("/proc/{server}/comm"))?
+        .trim()
+        .to_string();
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) = checkpoint_kill(name, server, &mut c)? else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    c.eq(
+        "no tmux server answers after the kill",
+        true,
+        tmux(&sock, &["list-sessions"]).is_err(),
+    );
+    let mut restarted = spawn_restart(&img)?;
+    c.eq(
+        "the server restarted with the same pid",
+        true,
+        wait_comm(server, &server_comm),
+    );
+    c.eq(
+        "a new client finds the session on the socket",
+        "0",
+        tmux(&sock, &["list-sessions", "-F", "#{session_name}"])
+            .unwrap_or_else(|e| e.to_string())
+            .trim(),
+    );
+    let pane_pid = tmux(&sock, &["display-message", "-p", "-t", "0", "#{pane_pid}"])
+        .unwrap_or_else(|e| e.to_string());
+    c.eq(
+        "the pane's shell is the same process (pid)",
+        "same",
+        if pane_pid.trim() == shell.to_string() {
+            "same".to_string()
+        } else {
+            format!("{shell} before, {} now", pane_pid.trim())
+        },
+    );
+    c.eq(
+        "the shell's controlling terminal before the checkpoint",
+        "pts/0, foreground: its own group",
+        tty_before.as_str(),
+    );
+    c.eq(
+        "the shell's controlling terminal after the restart",
+        tty_before.as_str(),
+        tty_of(shell),
+    );
+    let _ = tmux(
+        &sock,
+        &["send-keys", "-t", "0", "echo after-$((7*6))", "Enter"],
+    );
+    let (ok, text) = wait_pane(&sock, "after-42", 10);
+    c.eq("a command typed after the restart runs", true, ok);
+    c.eq(
+        "the pane still shows what ran before",
+        true,
+        text.contains("before-42"),
+    );
+    // Job control through the pty: Ctrl-Z stops the foreground job, jobs
+    // lists it, fg resumes it in the foreground, Ctrl-C ends it.
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "sleep 100", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "C-z"]);
+    let (stopped, _) = wait_pane(&sock, "Stopped", 10);
+    c.eq("Ctrl-Z stops the job", true, stopped);
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "jobs", "Enter"]);
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "fg", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "C-c"]);
+    let _ = tmux(&sock, &["send-keys", "-t", "0", "echo done-$?", "Enter"]);
+    let (done, text) = wait_pane(&sock, "done-130", 10);
+    c.eq(
+        "fg brings the job back and Ctrl-C interrupts it (status 130)",
+        true,
+        done,
+    );
+    if !done {
+        eprintln!("{name}: the pane shows:\n{text}");
+    }
+    let _ = tmux(&sock, &["kill-server"]);
+    let status = restarted.wait()?;
+    c.eq(
+        "ckpt restart ends with the server's status after kill-server",
+        0,
+        status.code().unwrap_or(-1),
+    );
+    Ok(ScenarioResult {
+        checks: c.0,
+        ..Default::default()
+    })
+}
