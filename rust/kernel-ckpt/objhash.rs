@@ -123,8 +123,9 @@ pub(crate) struct ObjHash {
     /// Addresses marked by [`ObjHash::first_visit`], sorted.
     visited: KVVec<usize>,
     /// Objects a check before the first record found wholly in the tree
-    /// (the ptys whose every open file is), by key, sorted.
-    in_tree: KVVec<usize>,
+    /// (the ptys whose every open file is), by key, sorted, each with an
+    /// open file of the tree that holds it.
+    in_tree: KVVec<(usize, FileRef)>,
 }
 
 impl ObjHash {
@@ -138,14 +139,22 @@ impl ObjHash {
         }
     }
 
-    /// Records the keys (sorted) of the objects found wholly in the tree.
-    pub(crate) fn set_in_tree(&mut self, keys: KVVec<usize>) {
-        self.in_tree = keys;
+    /// Records the objects found wholly in the tree: their keys (sorted)
+    /// and a file of the tree that holds each.
+    pub(crate) fn set_in_tree(&mut self, objs: KVVec<(usize, FileRef)>) {
+        self.in_tree = objs;
     }
 
-    /// Whether the object with key `key` was found wholly in the tree.
-    pub(crate) fn in_tree(&self, key: usize) -> bool {
-        self.in_tree.binary_search(&key).is_ok()
+    /// The file that holds the object with key `key`, if it was found
+    /// wholly in the tree.
+    pub(crate) fn in_tree(&self, key: usize) -> Option<FileRef> {
+        let i = self.in_tree.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        self.in_tree.get(i).map(|(_, f)| f.clone_ref())
+    }
+
+    /// The files that hold the objects found wholly in the tree.
+    pub(crate) fn in_tree_files(&self) -> impl Iterator<Item = &FileRef> {
+        self.in_tree.iter().map(|(_, f)| f)
     }
 
     /// The id of object `r` of kind `K`, written now with the objects it

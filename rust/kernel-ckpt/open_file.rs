@@ -129,7 +129,7 @@ impl ObjOps for OpenFile {
             }
             return Ok(FileDeps {
                 kind: FILE_PTY,
-                obj: objs.id_of::<Pty>(w, pty::master_of(file)?)?,
+                obj: objs.id_of::<Pty>(w, pty::master_of(objs, file)?)?,
                 flags,
             });
         }

@@ -43,7 +43,6 @@ use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::wrap::task::{killable, TaskRef};
 use crate::writer::ImageWriter;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -67,27 +66,14 @@ pub(crate) fn is_dev_tty(file: &FileRef) -> bool {
     unsafe { bindings::ckpt_file_is_dev_tty(file.as_ptr()) }
 }
 
-/// An open file of the master of the pty whose end `file` is.
-pub(crate) fn master_of(file: &FileRef) -> Result<FileRef> {
-    let mut master = false;
-    // SAFETY: as in `pty_of`.
-    let tty = unsafe { bindings::ckpt_pty_of(file.as_ptr(), &mut master) };
-    if tty.is_null() {
-        return Err(EINVAL);
-    }
-    if master {
-        return Ok(file.clone_ref());
-    }
-    // SAFETY: the file holds the tty; the helper takes a reference on a
-    // file of its master under the master's files lock.
-    let f = unsafe { bindings::ckpt_pty_master_file(tty) };
-    // SAFETY: a non-NULL result carries a reference for us.
-    NonNull::new(f)
-        .map(|f| unsafe { FileRef::from_raw(f) })
-        .ok_or_else(|| {
-            ckpt_err!("checkpoint: a pty slave's master has no open file\n");
-            EINVAL
-        })
+/// The master's open file of the pty whose end `file` is: the one of
+/// the tree that [`check`] found.
+pub(crate) fn master_of(objs: &ObjHash, file: &FileRef) -> Result<FileRef> {
+    let (key, _) = pty_of(file).ok_or(EINVAL)?;
+    objs.in_tree(key).ok_or_else(|| {
+        ckpt_err!("checkpoint: a pty end whose master is not in the tree\n");
+        EINVAL
+    })
 }
 
 /// The read buffer of one side's line discipline, on the heap (4.6 KiB).
@@ -101,8 +87,9 @@ fn new_ldisc() -> Result<KBox<bindings::ckpt_n_tty>> {
 
 /// Checkpoint: every pty with an open file in the tree has all its open
 /// files in the tree (the slave's, `/dev/tty` opens included, and the
-/// master's). Returns the masters' keys, sorted: the ptys carried.
-pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<usize>> {
+/// master's). Returns the ptys carried: each master's key and its open
+/// file, sorted by key.
+pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
     // (pty key, slave, file address, task index, fd), one per descriptor.
     let mut ends: KVVec<(usize, bool, usize, usize, u32)> = KVVec::new();
     let mut masters: KVVec<(usize, FileRef)> = KVVec::new();
@@ -123,8 +110,8 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<usize>> {
                     continue;
                 };
                 ends.push((key, slave, f.as_ptr() as usize, i, fd), GFP_KERNEL)?;
-                if !masters.iter().any(|(k, _)| *k == key) {
-                    masters.push((key, master_of(f)?), GFP_KERNEL)?;
+                if !slave && !masters.iter().any(|(k, _)| *k == key) {
+                    masters.push((key, f.clone_ref()), GFP_KERNEL)?;
                 }
             }
             fd = fd.checked_add(1).ok_or(EINVAL)?;
@@ -132,7 +119,31 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<usize>> {
     }
     // One entry per open file: descriptors that share one count once.
     ends.sort_unstable_by_key(|e| (e.0, e.1, e.2));
-    let mut keys = KVVec::with_capacity(masters.len(), GFP_KERNEL)?;
+    let refuse = |i: usize, fd: u32, end: &str| -> Result<Error> {
+        let t = tasks.get(i).ok_or(EINVAL)?;
+        let mut n = fd;
+        let path = match t.next_file(&mut n) {
+            Some(f) if n == fd => f.path_name()?,
+            _ => KVec::new(),
+        };
+        let comm = t.comm();
+        ckpt_err!(
+            "checkpoint: pid {} ({}) fd {} ({}) is a pty whose {} is open outside the tree: not supported\n",
+            t.vpid(),
+            crate::log::Shown(&comm),
+            fd,
+            crate::log::Shown(&path),
+            end
+        );
+        Ok(crate::wrap::errno::eopnotsupp())
+    };
+    // A slave whose master no task of the tree holds.
+    if let Some(e) = ends
+        .iter()
+        .find(|e| !masters.iter().any(|(k, _)| *k == e.0))
+    {
+        return Err(refuse(e.3, e.4, "master")?);
+    }
     for (key, master) in masters.iter() {
         killable()?;
         for slave in [false, true] {
@@ -159,28 +170,12 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<usize>> {
                         .map(|e| (e.3, e.4))
                         .ok_or(EINVAL)?,
                 };
-                let t = tasks.get(i).ok_or(EINVAL)?;
-                let mut n = fd;
-                let path = match t.next_file(&mut n) {
-                    Some(f) if n == fd => f.path_name()?,
-                    _ => KVec::new(),
-                };
-                let comm = t.comm();
-                ckpt_err!(
-                    "checkpoint: pid {} ({}) fd {} ({}) is a pty whose {} is open outside the tree: not supported\n",
-                    t.vpid(),
-                    crate::log::Shown(&comm),
-                    fd,
-                    crate::log::Shown(&path),
-                    if slave { "slave" } else { "master" }
-                );
-                return Err(crate::wrap::errno::eopnotsupp());
+                return Err(refuse(i, fd, if slave { "slave" } else { "master" })?);
             }
         }
-        keys.push(*key, GFP_KERNEL)?;
     }
-    keys.sort_unstable();
-    Ok(keys)
+    masters.sort_unstable_by_key(|(k, _)| *k);
+    Ok(masters)
 }
 
 /// The pty kind of shared object.
@@ -317,22 +312,24 @@ impl ObjOps for Pty {
 /// Checkpoint: the `ctty` record of `task` (a thread group leader), if
 /// its controlling terminal is the slave of a pty the tree carries.
 pub(crate) fn dump_ctty(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
-    let (mut fg, mut is_master) = (0, false);
-    // SAFETY: the task is referenced; the helper reads its terminal under
-    // its siglock and returns a file of the pty's master with a
-    // reference, or NULL.
-    let master = unsafe { bindings::ckpt_tty_ctty(task.as_ptr(), &mut fg, &mut is_master) };
-    // SAFETY: a non-NULL result carries a reference for us.
-    let Some(master) = NonNull::new(master).map(|f| unsafe { FileRef::from_raw(f) }) else {
-        return Ok(());
-    };
-    let Some((key, _)) = pty_of(&master) else {
-        return Ok(());
-    };
-    if !objs.in_tree(key) {
-        return Ok(());
+    let mut found = None;
+    for master in objs.in_tree_files() {
+        killable()?;
+        let mut fg = 0;
+        // SAFETY: the task and the master file are referenced (the file
+        // keeps both ends of its pty); the helper compares the task's
+        // terminal with them under its siglock.
+        let r = unsafe { bindings::ckpt_pty_ctty(task.as_ptr(), master.as_ptr(), &mut fg) };
+        if r != 0 {
+            found = Some((r, fg, master.clone_ref()));
+            break;
+        }
     }
-    if is_master {
+    let Some((r, fg, master)) = found else {
+        return Ok(());
+    };
+    to_result(r.min(0))?;
+    if r == 2 {
         ckpt_err!(
             "checkpoint: pid {}: its controlling terminal is a pty master: not supported\n",
             task.vpid()
@@ -457,6 +454,9 @@ pub(crate) fn restore(
     let [master_side, slave_side] = sides;
     fill(&master, false, master_side)?;
     fill(&master, true, slave_side)?;
+    // Only now may the slave be opened (and written to by anyone).
+    // SAFETY: the master file is referenced.
+    to_result(unsafe { bindings::ckpt_pty_unlock(master.as_ptr()) })?;
     objs.add(
         rec.id,
         Obj::Pty {

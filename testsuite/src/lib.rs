@@ -61,6 +61,7 @@ macro_rules! with_scenarios {
             restart_unix_named,
             restart_file_locks,
             restart_memfd,
+            restart_pty,
             real_syslogd,
             real_sqlite3,
             real_tmux,

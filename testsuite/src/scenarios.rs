@@ -242,6 +242,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_unix_named" => |name| restart_scenario(name, "unix_named_check", Restart::Once),
         "restart_file_locks" => |name| restart_scenario(name, "locks_check", Restart::Once),
         "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
+        "restart_pty" => |name| restart_scenario(name, "pty_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_sqlite3" => |name| real_sqlite3(name),
         "real_tmux" => |name| real_tmux(name),

@@ -19,6 +19,7 @@ pub(crate) mod holds;
 mod locks;
 mod memfd;
 mod memory;
+mod pty;
 mod shapes;
 mod signals;
 mod task;
@@ -30,6 +31,7 @@ use files::*;
 use locks::*;
 use memfd::*;
 use memory::*;
+use pty::*;
 use shapes::*;
 use signals::*;
 use task::*;
@@ -175,6 +177,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "unix_named_check" => unix_named_check(ready_path)?,
         "locks_check" => locks_check(ready_path)?,
         "memfd_check" => memfd_check(ready_path)?,
+        "pty_check" => pty_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

@@ -123,7 +123,7 @@ impl PtyObj {
         if o.index > i32::MAX as u32 {
             return Err(ErrorKind::BadField("pty index", o.index.into()));
         }
-        if o.pktstatus > 0xff {
+        if o.pktstatus > 0xff || (o.pktstatus != 0 && o.flags & PTY_PACKET == 0) {
             return Err(ErrorKind::BadField("pty packet status", o.pktstatus.into()));
         }
         if o.path_len == 0 || o.path_len > Self::MAX_PATH {
@@ -156,7 +156,9 @@ fn split(rest: &[u8], len: u32) -> Result<(&[u8], &[u8]), ErrorKind> {
 impl PtySide {
     fn decode_tail(self, rest: &[u8]) -> Result<(PtySideData<'_>, &[u8]), ErrorKind> {
         let s = self;
-        if s.flags & !(TTY_STOPPED | TTY_TCO_STOPPED) != 0 {
+        if s.flags & !(TTY_STOPPED | TTY_TCO_STOPPED) != 0
+            || s.flags & (TTY_STOPPED | TTY_TCO_STOPPED) == TTY_TCO_STOPPED
+        {
             return Err(ErrorKind::BadField("pty side flags", s.flags.into()));
         }
         if s.ldisc_flags & !(LDISC_LNEXT | LDISC_ERASING | LDISC_PUSH) != 0 {
@@ -181,6 +183,16 @@ impl PtySide {
         let (read, rest) = split(rest, s.read_len)?;
         let (ends, rest) = split(rest, s.read_len.div_ceil(8))?;
         let (flip, rest) = split(rest, s.flip_len)?;
+        // Line ends only among the complete lines, the last byte of which
+        // ends one: what the line discipline's receive path makes.
+        let ends_at = |i: u32| {
+            ends.get(i as usize / 8)
+                .is_some_and(|b| b & (1 << (i % 8)) != 0)
+        };
+        let last_end = (0..s.read_len.div_ceil(8) * 8).rev().find(|&i| ends_at(i));
+        if last_end.map_or(0, |i| i + 1) > s.canon || (s.canon > 0 && !ends_at(s.canon - 1)) {
+            return Err(ErrorKind::BadField("pty line ends", s.canon.into()));
+        }
         Ok((
             PtySideData {
                 side: s,

@@ -1216,3 +1216,90 @@ fn unix_sock_checks_its_name_and_state() {
         assert!(UnixSockObj::decode(&sock(bad, &t)).is_err(), "{bad:?}");
     }
 }
+
+/// A pty record: the fixed parts and the tails, from sides whose read
+/// buffers are `reads` with line-end bitmaps `ends`.
+fn pty_payload(obj: &PtyObj, sides: &[PtySide; 2], reads: [&[u8]; 2], ends: [&[u8]; 2]) -> Vec<u8> {
+    let mut p = obj.encode().to_vec();
+    for s in sides {
+        p.extend_from_slice(&s.encode());
+    }
+    p.extend_from_slice(b"/dev/ptmx");
+    for i in 0..2 {
+        p.extend_from_slice(reads[i]);
+        p.extend_from_slice(ends[i]);
+    }
+    p
+}
+
+#[test]
+fn pty_records_hold_only_what_a_pty_can_hold() {
+    let obj = PtyObj {
+        id: 1,
+        index: 0,
+        flags: 0,
+        pktstatus: 0,
+        path_len: 9,
+    };
+    let mut sides = [PtySide::default(); 2];
+    sides[1].lflag = 0o2;
+    sides[1].read_len = 13;
+    sides[1].canon = 9;
+    let good = pty_payload(&obj, &sides, [b"", b"line one\npart"], [b"", &[0, 1]]);
+    let (o, path, d) = PtyObj::decode(&good).expect("a queued line and a half");
+    assert_eq!(
+        (o, path, d[1].read, d[1].ends),
+        (
+            obj,
+            &b"/dev/ptmx"[..],
+            &b"line one\npart"[..],
+            &[0u8, 1][..]
+        )
+    );
+    let rejects = |p: Vec<u8>, what: &str| {
+        assert!(
+            matches!(PtyObj::decode(&p), Err(ErrorKind::BadField(..))),
+            "{what} accepted"
+        );
+    };
+    // A line end in the partial line, and complete lines without an end.
+    rejects(
+        pty_payload(&obj, &sides, [b"", b"line one\npart"], [b"", &[0, 3]]),
+        "a line end past the complete lines",
+    );
+    rejects(
+        pty_payload(&obj, &sides, [b"", b"line one\npart"], [b"", &[0x80, 0]]),
+        "complete lines whose last byte ends none",
+    );
+    // Complete lines outside canonical mode.
+    let mut raw = sides;
+    raw[1].lflag = 0;
+    rejects(
+        pty_payload(&obj, &raw, [b"", b"line one\npart"], [b"", &[0, 1]]),
+        "complete lines in raw mode",
+    );
+    // TCOOFF without output stopped; a packet status without packet mode.
+    let mut tco = sides;
+    tco[0].flags = TTY_TCO_STOPPED;
+    rejects(
+        pty_payload(&obj, &tco, [b"", b"line one\npart"], [b"", &[0, 1]]),
+        "TCOOFF without a stop",
+    );
+    let status = PtyObj {
+        pktstatus: 1,
+        ..obj
+    };
+    rejects(
+        pty_payload(&status, &sides, [b"", b"line one\npart"], [b"", &[0, 1]]),
+        "a packet status without packet mode",
+    );
+    // A read buffer as large as the line discipline's.
+    let mut full = sides;
+    full[0].read_len = LDISC_BUF;
+    let big = std::vec![b'x'; LDISC_BUF as usize];
+    let bits = std::vec![0u8; LDISC_BUF as usize / 8];
+    rejects(
+        pty_payload(&obj, &full, [&big, b"line one\npart"], [&bits, &[0, 1]]),
+        "a full read buffer",
+    );
+}
