@@ -52,6 +52,7 @@ mod image;
 mod log;
 
 mod checkpoint;
+mod deleted;
 mod epoll;
 mod eventfd;
 mod fdtable;

@@ -34,6 +34,7 @@
 //! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`|
 //! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
 //! | pty         | `pty.rs`       | `pty`                   |
+//! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -47,7 +48,9 @@ use crate::image::ObjRecord;
 use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
-use crate::{epoll, eventfd, fifo, memfd, open_file, pipe, pty, shmem, signalfd, timerfd, unix};
+use crate::{
+    deleted, epoll, eventfd, fifo, memfd, open_file, pipe, pty, shmem, signalfd, timerfd, unix,
+};
 use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
@@ -66,5 +69,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
+        ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
     }
 }

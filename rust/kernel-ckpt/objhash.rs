@@ -77,6 +77,9 @@ pub(crate) enum Obj {
     /// no record takes is closed when the table goes away, as it was
     /// closed in the saved tree).
     UnixPair { ends: [Option<FileRef>; 2] },
+    /// A deleted file made again (unlinked), opened by every file record
+    /// that names it; its permission bits are set at the end of the image.
+    Deleted { file: FileRef, mode: u32 },
     /// A new pty: its master until the master's file record takes it, and
     /// a file of the master kept to open the slave for each slave file
     /// record; `flags` (`PTY_*`) are set at the end of the image.
@@ -108,7 +111,11 @@ impl Obj {
             Obj::Made { file, .. } => usize::from(file.is_some()),
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
             Obj::Pty { master, .. } => 1 + usize::from(master.is_some()),
-            Obj::File(_) | Obj::Shmem(_) | Obj::Fifo(_) | Obj::Memfd { .. } => 1,
+            Obj::File(_)
+            | Obj::Shmem(_)
+            | Obj::Fifo(_)
+            | Obj::Memfd { .. }
+            | Obj::Deleted { .. } => 1,
         }
     }
 }
@@ -369,10 +376,11 @@ impl ObjTable {
         }
     }
 
-    /// The shared memory file with id `id` (a memfd's too).
+    /// The shared memory file with id `id` (a memfd's and a deleted
+    /// file's too: their contents are written the same way).
     pub(crate) fn shmem(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
-            Obj::Shmem(f) | Obj::Memfd { file: f, .. } => Ok(f),
+            Obj::Shmem(f) | Obj::Memfd { file: f, .. } | Obj::Deleted { file: f, .. } => Ok(f),
             _ => {
                 ckpt_err!("restart: object {} is not shared memory\n", id);
                 Err(EINVAL)
@@ -399,6 +407,17 @@ impl ObjTable {
         }
     }
 
+    /// The deleted file with id `id`.
+    pub(crate) fn deleted(&mut self, id: ObjId) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Deleted { file, .. } => Ok(file),
+            _ => {
+                ckpt_err!("restart: object {} is not a deleted file\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
     /// The memfd with id `id`.
     pub(crate) fn memfd(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
@@ -420,6 +439,15 @@ impl ObjTable {
                     ckpt_err!(
                         "restart: cannot lock a pty again (flags {:#x}, error {})\n",
                         flags,
+                        e.to_errno()
+                    );
+                })?;
+            }
+            if let Obj::Deleted { file, mode } = obj {
+                crate::deleted::finish(file, *mode).inspect_err(|e| {
+                    ckpt_err!(
+                        "restart: cannot set the mode of a deleted file again ({:o}, error {})\n",
+                        mode,
                         e.to_errno()
                     );
                 })?;

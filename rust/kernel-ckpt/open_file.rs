@@ -18,13 +18,14 @@
 //! (`ckpt_file_unsupported`); restart refuses them too, in an image it did
 //! not write.
 
+use crate::deleted::{self, DeletedFile};
 use crate::epoll::{self, Epoll};
 use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
     FILE_EVENTFD, FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_PTY, FILE_REG,
-    FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
+    FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::memfd::{self, Memfd};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
@@ -112,6 +113,13 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_TIMERFD,
                 obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
+        if deleted::is_deleted(file) {
+            return Ok(FileDeps {
+                kind: FILE_UNLINKED,
+                obj: objs.id_of::<DeletedFile>(w, file.clone_ref())?,
                 flags: 0,
             });
         }
@@ -209,7 +217,7 @@ impl ObjOps for OpenFile {
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
     // A memfd's path says "(deleted)" too: it was never linked.
-    if rec.flags & FILE_DELETED != 0 && rec.kind != FILE_MEMFD {
+    if rec.flags & FILE_DELETED != 0 && rec.kind != FILE_MEMFD && rec.kind != FILE_UNLINKED {
         ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
         return Err(ENOENT);
     }
@@ -246,6 +254,12 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                 rec.f_flags & bindings::O_NONBLOCK != 0,
             );
             f
+        }
+        FILE_UNLINKED => {
+            let d = objs.deleted(rec.obj)?.clone_ref();
+            // An O_TMPFILE file shows __O_TMPFILE in its flags.
+            let tmpfile = rec.f_flags & bindings::__O_TMPFILE;
+            deleted::open(&d, rec.f_flags & REOPEN_FLAGS | tmpfile, rec.pos)?
         }
         FILE_PTY => {
             let slave = rec.flags & FILE_PEER_END != 0;

@@ -352,7 +352,8 @@ pub(crate) fn restore_current(
             | Item::UnixPair(..)
             | Item::UnixSock(..)
             | Item::Memfd(..)
-            | Item::Pty(..) => {
+            | Item::Pty(..)
+            | Item::DeletedFile(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -96,6 +96,20 @@ fn write_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
 /// `size` (a multiple of the page size): a pages record per run of pages
 /// that hold something.
 pub(crate) fn write_contents(w: &mut ImageWriter, file: &FileRef, id: ObjId, size: u64) -> Result {
+    write_runs(w, file, id, size, &|from| next_data(file, from, size))
+}
+
+/// Writes the contents of `file` (object `id`) up to `size` (a multiple
+/// of the page size), reading the runs of data `next` finds from an
+/// offset on (their start and the hole after, page aligned): a pages
+/// record per run of pages that hold something.
+pub(crate) fn write_runs(
+    w: &mut ImageWriter,
+    file: &FileRef,
+    id: ObjId,
+    size: u64,
+    next: &dyn Fn(u64) -> Result<Option<(u64, u64)>>,
+) -> Result {
     if size == 0 {
         return Ok(());
     }
@@ -106,7 +120,7 @@ pub(crate) fn write_contents(w: &mut ImageWriter, file: &FileRef, id: ObjId, siz
         crate::wrap::task::killable()?;
         // Holes are skipped, not read: a 1 TiB MAP_NORESERVE mapping
         // with one page written costs one page.
-        let Some((start, hole)) = next_data(file, offset, size)? else {
+        let Some((start, hole)) = next(offset)? else {
             break;
         };
         offset = start;

@@ -225,7 +225,7 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             }
             label(&mut socks, &f.target, "socket")
         } else {
-            f.target
+            without_tmpfile_inode(&f.target)
         };
         let state = if kind_state.is_empty() {
             String::new()
@@ -238,6 +238,20 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
         ));
     }
     Ok(out)
+}
+
+/// `target` with the inode number an `O_TMPFILE` file shows as its name
+/// (`/dir/#123 (deleted)`) left out: a restart makes a new inode.
+fn without_tmpfile_inode(target: &str) -> String {
+    let Some(rest) = target.strip_suffix(" (deleted)") else {
+        return target.to_string();
+    };
+    match rest.rsplit_once("/#") {
+        Some((dir, ino)) if !ino.is_empty() && ino.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{dir}/#- (deleted)")
+        }
+        _ => target.to_string(),
+    }
 }
 
 /// kcmp(2) `KCMP_FILE`: how the open files behind `fd1` of `pid1` and

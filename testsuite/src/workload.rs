@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+mod deleted;
 mod epoll;
 mod files;
 pub(crate) mod holds;
@@ -26,6 +27,7 @@ mod task;
 mod tree;
 mod unix;
 
+use deleted::*;
 use epoll::*;
 use files::*;
 use locks::*;
@@ -178,6 +180,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "locks_check" => locks_check(ready_path)?,
         "memfd_check" => memfd_check(ready_path)?,
         "pty_check" => pty_check(ready_path)?,
+        "deleted_check" => deleted_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,

@@ -145,6 +145,20 @@ impl FileRef {
         NonNull::new(f).map(Self).ok_or(ENOENT)
     }
 
+    /// Opens `path` (no NUL inside) with `flags` that make a file
+    /// (`O_CREAT`, `O_TMPFILE`) and the permission bits `mode` (less the
+    /// umask), with the caller's credentials, as open(2) would.
+    pub(crate) fn create(path: &[u8], flags: i32, mode: u16) -> Result<Self> {
+        let p = super::path::nul_terminated(path)?;
+        // SAFETY: `p` is NUL-terminated; `filp_open` returns a referenced
+        // file or an ERR_PTR.
+        let f = kernel::error::from_err_ptr(unsafe {
+            bindings::filp_open(p.as_ptr().cast(), flags, mode)
+        })?;
+        // INVARIANT: a non-error result carries a reference.
+        NonNull::new(f).map(Self).ok_or(ENOENT)
+    }
+
     /// Another reference on the same open file.
     pub(crate) fn clone_ref(&self) -> Self {
         // SAFETY: the file is valid; get_file takes one more reference,

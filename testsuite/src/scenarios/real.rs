@@ -522,3 +522,130 @@ pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The descriptors of `pid` open on deleted files (`… (deleted)`), their
+/// targets.
+fn deleted_fds(pid: i32) -> Vec<String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|t| t.ends_with(" (deleted)") && t.starts_with("/tmp/"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Debian's sqlite3 with a temporary table in a temporary file (`PRAGMA
+/// temp_store=FILE` and a small cache, so its 20,000 rows spill to disk):
+/// sqlite3 unlinks its temporary files as soon as it opens them. The
+/// program reads SQL from a FIFO the scenario holds; once the table is
+/// filled and summed, it is checkpointed with `--kill` (the image holds
+/// the deleted file's contents) and restarted; the same query then gives
+/// the same count and sum, read from the temporary file that came back
+/// deleted.
+pub(crate) fn real_sqlite3_temp(name: &str) -> Result<ScenarioResult> {
+    use std::io::Write;
+    let db = format!("/tmp/{name}.db");
+    let fifo = format!("/tmp/{name}.fifo");
+    for f in [&db, &fifo] {
+        let _ = fs::remove_file(f);
+    }
+    let mut c = Checks(Vec::new());
+    nix::unistd::mkfifo(
+        fifo.as_str(),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let script = format!("cd /tmp && exec /bin/sqlite3 {db} < {fifo}");
+    let (w, _job, log) = run_program(name, &["/bin/sh", "-c", &script])?;
+    let pid = w.pid;
+    let mut input = OpenOptions::new().write(true).open(&fifo)?;
+    input.write_all(
+        b"PRAGMA temp_store=FILE;\nPRAGMA temp.cache_size=10;\nCREATE TEMP TABLE big(x);\n\
+          WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<20000) \
+          INSERT INTO big SELECT i FROM c;\n\
+          SELECT 'before', count(*), sum(x) FROM temp.big;\n",
+    )?;
+    let log_has = |s: &str| wait_for(&log.to_string_lossy(), s, 20);
+    c.eq(
+        "the temporary table is filled and summed",
+        true,
+        log_has("before|20000|200010000"),
+    );
+    let before = deleted_fds(pid);
+    c.eq(
+        "sqlite3 holds a deleted temporary file in /tmp",
+        true,
+        !before.is_empty(),
+    );
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let inspect = Command::new(CKPT).args(["inspect", &img]).output()?;
+    // "fd N: deleted … (B bytes, P pages saved)": pages of its contents.
+    let pages: u64 = String::from_utf8_lossy(&inspect.stdout)
+        .lines()
+        .filter(|l| l.contains(": deleted"))
+        .filter_map(|l| {
+            let (head, _) = l.rsplit_once(" pages saved")?;
+            head.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    c.eq(
+        "the image holds the deleted file with its contents (pages saved)",
+        true,
+        pages > 0,
+    );
+    let restarted = spawn_restart(&img)?;
+    c.eq(
+        "sqlite3 restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    // Their names are random (etilqs_…): compared, not shown.
+    let after = deleted_fds(pid);
+    c.eq(
+        "its temporary files are deleted files in /tmp again, as before",
+        "same",
+        if after == before {
+            "same".to_string()
+        } else {
+            format!("{before:?} before, {after:?} now")
+        },
+    );
+    input.write_all(b"SELECT 'after', count(*), sum(x) FROM temp.big;\n.quit\n")?;
+    drop(input);
+    let o = restarted.wait_with_output()?;
+    c.eq(
+        "the restarted sqlite3 quits (ckpt restart's status)",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "the temporary table has its rows after the restart",
+        true,
+        log_has("after|20000|200010000"),
+    );
+    let failed = c.0.iter().any(|k| k.expected != k.got);
+    let state = if failed {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| format!("log: {l}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

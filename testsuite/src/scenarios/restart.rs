@@ -180,6 +180,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "unix_check" => Some(("read(2)", "0", Some("its unix socket pairs"))),
         "memfd_check" => Some(("read(2)", "0", Some("its memfds"))),
         "pty_check" => Some(("read(2)", "0", Some("its ptys"))),
+        "deleted_check" => Some(("read(2)", "0", Some("its deleted files"))),
         "locks_check" => Some(("flock(2)", "73", Some("its file locks"))),
         "unix_named_check" => Some(("accept(2)", "43", Some("its named unix sockets"))),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130", Some("its signal mask"))),

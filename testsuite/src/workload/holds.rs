@@ -35,7 +35,10 @@ pub const KINDS: &[(&str, &str)] = &[
     ("lease", "holds a lease (F_SETLEASE)"),
     ("o_async", "has O_ASYNC set"),
     ("inotify", "is an anonymous-inode file"),
-    ("deleted_file", "is a deleted file"),
+    (
+        "deleted_linked",
+        "is a deleted name of a file still linked elsewhere",
+    ),
     (
         "files_outside",
         "shares its open file table (CLONE_FILES) with a process outside the tree",
@@ -254,8 +257,12 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
             "inotify" => {
                 check(libc::inotify_init1(0).into(), "inotify_init1")?;
             }
-            "deleted_file" => {
+            "deleted_linked" => {
+                // Its name unlinked, another name kept.
                 let f = std::fs::File::create(&tmp)?;
+                let other = format!("{tmp}-link");
+                let _ = std::fs::remove_file(&other);
+                std::fs::hard_link(&tmp, &other)?;
                 std::fs::remove_file(&tmp)?;
                 std::mem::forget(f);
             }

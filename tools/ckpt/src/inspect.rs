@@ -53,6 +53,9 @@ pub struct Image {
     /// The ptys, each saved once with the bytes queued to both sides.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ptys: Vec<PtyInfo>,
+    /// The deleted files still open, each saved once with its contents.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted_files: Vec<DeletedInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -271,6 +274,21 @@ pub struct MemfdInfo {
     pub pages: u64,
 }
 
+/// One saved deleted file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeletedInfo {
+    /// Object id.
+    pub id: u32,
+    /// Where it was (its directory and last name).
+    pub path: String,
+    /// Whether it never had a name (`O_TMPFILE`).
+    pub tmpfile: bool,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Pages whose contents are saved.
+    pub pages: u64,
+}
+
 /// One saved pty.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PtyInfo {
@@ -379,6 +397,9 @@ pub struct FdInfo {
     /// slave).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pty: Option<(u32, u8)>,
+    /// For an open file of a deleted file: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_file: Option<u32>,
 }
 
 /// A saved memory map.
@@ -521,6 +542,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut unix_sockets = Vec::new();
     let mut memfds: Vec<MemfdInfo> = Vec::new();
     let mut ptys = Vec::new();
+    let mut deleted_files: Vec<DeletedInfo> = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -635,6 +657,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.pages += u64::from(h.nr);
                 } else if let Some(m) = memfds.iter_mut().find(|m| m.id == h.id) {
                     m.pages += u64::from(h.nr);
+                } else if let Some(d) = deleted_files.iter_mut().find(|d| d.id == h.id) {
+                    d.pages += u64::from(h.nr);
                 }
             }
             Item::Eventfd(e) => eventfds.push(EventfdInfo {
@@ -697,6 +721,13 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     to_slave: slave.side.read_len + slave.side.flip_len,
                 });
             }
+            Item::DeletedFile(d, path) => deleted_files.push(DeletedInfo {
+                id: d.id,
+                path: String::from_utf8_lossy(path).into_owned(),
+                tmpfile: d.flags & ckpt_image::DELETED_TMPFILE != 0,
+                size: d.size,
+                pages: 0,
+            }),
             Item::Ctty(c) => {
                 if let Some(s) = states.last_mut() {
                     s.ctty = Some((c.pty, c.fg_pgid));
@@ -738,6 +769,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_UNIX => "unix",
                     ckpt_image::FILE_MEMFD => "memfd",
                     ckpt_image::FILE_PTY => "pty",
+                    ckpt_image::FILE_UNLINKED => "deleted",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -762,6 +794,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                         pty: (f.kind == ckpt_image::FILE_PTY)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
+                        deleted_file: (f.kind == ckpt_image::FILE_UNLINKED).then_some(f.obj),
                     },
                 );
             }
@@ -830,6 +863,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         unix_sockets,
         memfds,
         ptys,
+        deleted_files,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -1059,6 +1093,18 @@ pub fn table(img: &Image) -> String {
                             p.winsize,
                             if p.canonical { " canonical" } else { "" },
                             if end == 1 { p.to_slave } else { p.to_master }
+                        ))
+                    })
+                    .or_else(|| {
+                        let d = img
+                            .deleted_files
+                            .iter()
+                            .find(|d| Some(d.id) == f.deleted_file)?;
+                        Some(format!(
+                            " ({} bytes, {} pages saved{})",
+                            d.size,
+                            d.pages,
+                            if d.tmpfile { ", O_TMPFILE" } else { "" }
                         ))
                     })
                     .or_else(|| {

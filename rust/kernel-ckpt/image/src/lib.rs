@@ -36,6 +36,8 @@ pub use order::{task_order_text, Expected, Order, OutOfOrder, Step, Times, TASK_
 // writes it.
 #[path = "checkpoint.rs"]
 mod checkpoint;
+#[path = "deleted.rs"]
+mod deleted;
 #[path = "epoll.rs"]
 mod epoll;
 #[path = "eventfd.rs"]
@@ -75,6 +77,7 @@ mod unix;
 #[path = "writer.rs"]
 mod writer;
 pub use checkpoint::*;
+pub use deleted::*;
 pub use epoll::*;
 pub use eventfd::*;
 pub use fdtable::*;
@@ -257,6 +260,9 @@ record_types! {
     Pty = 36, "pty";
     /// [`CttyRec`]: a process's controlling terminal, before its files.
     Ctty = 37, "ctty";
+    /// [`DeletedFileObj`] + its path: a deleted file still open, written
+    /// once; its contents follow in `shmem-pages` records.
+    DeletedFile = 38, "deleted-file";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -279,7 +285,8 @@ impl RecordType {
             | Self::UnixPair
             | Self::UnixSock
             | Self::Memfd
-            | Self::Pty => true,
+            | Self::Pty
+            | Self::DeletedFile => true,
             Self::FileLock
             | Self::Ctty
             | Self::Header

@@ -39,6 +39,9 @@ pub const FILE_MEMFD: u32 = 12;
 /// File kind: an end of a pty ([`FileObj::obj`] names its [`PtyObj`];
 /// `FILE_PEER_END` says the slave, `/dev/tty` of it included).
 pub const FILE_PTY: u32 = 13;
+/// File kind: an open file of a deleted regular file ([`FileObj::obj`]
+/// names its [`DeletedFileObj`]).
+pub const FILE_UNLINKED: u32 = 14;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -54,6 +57,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_UNIX
             | FILE_MEMFD
             | FILE_PTY
+            | FILE_UNLINKED
     )
 }
 
@@ -85,8 +89,8 @@ pub struct FileObj {
     /// [`SignalfdObj`], for `FILE_TIMERFD` the [`TimerfdObj`], for
     /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`], for
     /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
-    /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`]; 0 for
-    /// the other kinds.
+    /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`], for
+    /// `FILE_UNLINKED` the [`DeletedFileObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -95,7 +99,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_PTY {
+        if f.kind > FILE_UNLINKED {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

@@ -157,6 +157,8 @@ pub enum Item<'a> {
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
     Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
+    /// A deleted file and its path (its contents follow as shmem pages).
+    DeletedFile(DeletedFileObj, &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -207,6 +209,8 @@ pub enum ObjRecord<'a> {
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
     Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
+    /// A deleted file and its path (its contents follow as shmem pages).
+    DeletedFile(DeletedFileObj, &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -226,6 +230,7 @@ impl<'a> Item<'a> {
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
+            Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -502,6 +507,13 @@ impl Parser {
                 let (t, path, sides) = PtyObj::decode(p)?;
                 self.define("pty id", t.id)?;
                 (Item::Pty(t, path, sides), None)
+            }
+            RecordType::DeletedFile => {
+                let (d, path) = DeletedFileObj::decode(p)?;
+                self.define("deleted file id", d.id)?;
+                // Its contents follow, as a shared memory object's do.
+                self.shmem = Some((d.id, d.pages_size()));
+                (Item::DeletedFile(d, path), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -531,6 +531,7 @@ fn task_state_round_trip() {
             Item::Memfd(..) => "memfd",
             Item::Pty(..) => "pty",
             Item::Ctty(..) => "ctty",
+            Item::DeletedFile(..) => "deleted-file",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -70,6 +70,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Memfd(..) => RecordType::Memfd,
         Item::Pty(..) => RecordType::Pty,
         Item::Ctty(_) => RecordType::Ctty,
+        Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -174,7 +175,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PTY);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_UNLINKED);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -200,6 +201,10 @@ fn exercise(item: &Item<'_>) {
             }
         }
         Item::Ctty(c) => assert!(c.pty > 0 && c.fg_pgid > 0),
+        Item::DeletedFile(d, path) => {
+            assert_eq!(path.len(), d.path_len as usize);
+            assert!(path.starts_with(b"/") && d.mode <= 0o777 && d.size <= ShmemObj::MAX_SIZE);
+        }
         Item::Pages(h, data) => {
             assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
@@ -311,6 +316,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             }
         }
         Item::Ctty(c) => out.extend_from_slice(&c.encode()),
+        Item::DeletedFile(d, path) => {
+            out.extend_from_slice(&d.encode());
+            out.extend_from_slice(path);
+        }
         Item::Pages(h, d) => {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(d);

@@ -140,7 +140,7 @@ fn error_index(k: &ErrorKind) -> usize {
 }
 
 /// What a run did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
     pub seed: u64,
     pub inputs: u64,
@@ -157,6 +157,23 @@ pub struct Summary {
     pub reached_state: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+}
+
+// Arrays longer than 32 have no derived Default.
+impl Default for Summary {
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            inputs: 0,
+            bytes: 0,
+            accepted: 0,
+            rejected: [0; 14],
+            bad_fields: BTreeMap::new(),
+            items: [0; ALL_TYPES.len()],
+            reached_state: 0,
+            elapsed: Duration::ZERO,
+        }
+    }
 }
 
 impl Summary {

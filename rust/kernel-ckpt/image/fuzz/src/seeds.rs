@@ -598,7 +598,7 @@ fn every_record() -> Vec<Rec> {
         fg_pgid: 102,
     };
     b.rec(RecordType::Ctty, &[&ctty.encode()]);
-    files(&mut b, 4, b"/");
+    files(&mut b, 5, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -620,6 +620,36 @@ fn every_record() -> Vec<Rec> {
     let (f, path) = slave(27, FILE_PEER_END | FILE_DEV_TTY, b"/dev/tty");
     b.rec(RecordType::File, &[&f, &path]);
     fd(&mut b, 3, 27, false);
+    // A deleted file of 5000 bytes, its second page holding data.
+    let path = b"/tmp/scratch";
+    let del = DeletedFileObj {
+        id: 28,
+        flags: 0,
+        size: 5000,
+        mode: 0o640,
+        path_len: path.len() as u32,
+    };
+    b.rec(RecordType::DeletedFile, &[&del.encode(), path]);
+    let sp = ShmemPagesHeader {
+        id: 28,
+        nr: 1,
+        offset: PAGE_SIZE as u64,
+    };
+    b.rec(
+        RecordType::ShmemPages,
+        &[&sp.encode(), &pattern(PAGE_SIZE, 0x44)],
+    );
+    let f = FileObj {
+        id: 29,
+        kind: FILE_UNLINKED,
+        f_flags: 0o2,
+        flags: FILE_DELETED,
+        pos: 1234,
+        obj: 28,
+        path_len: 22,
+    };
+    b.rec(RecordType::File, &[&f.encode(), b"/tmp/scratch (deleted)"]);
+    fd(&mut b, 4, 29, false);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()
