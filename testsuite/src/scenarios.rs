@@ -264,6 +264,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_100_times_under_load" => |name| checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => |name| checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),
+        "err_efbig_deleted_file" => |name| checks_only(err_efbig_deleted_file(name)),
         "err_eopnotsupp_not_carried" => |name| checks_only(err_eopnotsupp_not_carried(name)),
         "err_restart_hostile_images" => {
             |name| checks_only(images::err_restart_hostile_images(name))

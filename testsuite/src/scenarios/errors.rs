@@ -445,3 +445,78 @@ pub(crate) fn layout_selfcheck() -> Result<Vec<Check>> {
     );
     Ok(c.0)
 }
+
+/// A deleted file larger than the caller's `RLIMIT_FSIZE`: checkpoint(2)
+/// refuses it with `EFBIG`, writes nothing of it, and the kernel log says
+/// how large it is and which limit to raise; with the limit raised the
+/// same tree is checkpointed.
+pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
+    use nix::libc;
+    let mut c = Checks(Vec::new());
+    fresh_log_window();
+    let w = Workload::start(name, "holds_deleted_big")?;
+    let (p, f) = output_file(name)?;
+    cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+    // The limit applies to the caller: this process, for the one call
+    // (SIGXFSZ ignored meanwhile, should the image itself pass it).
+    let mut was = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills `was`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut was) } != 0 {
+        bail!("getrlimit: {}", Errno::last());
+    }
+    let small = libc::rlimit {
+        rlim_cur: 32 << 20,
+        rlim_max: was.rlim_max,
+    };
+    // SAFETY: setting a signal's disposition to SIG_IGN and back.
+    let old =
+        unsafe { nix::sys::signal::signal(Signal::SIGXFSZ, nix::sys::signal::SigHandler::SigIgn) }?;
+    // SAFETY: setrlimit reads the struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &small) };
+    let r = sys_checkpoint(w.pid, f.as_fd(), SUBTREE);
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &was) };
+    // SAFETY: as above.
+    unsafe { nix::sys::signal::signal(Signal::SIGXFSZ, old) }?;
+    c.errno("checkpoint(2) with RLIMIT_FSIZE 32 MiB", Errno::EFBIG, r);
+    let written = size(&p);
+    c.eq(
+        "the image stops before the deleted file's contents",
+        true,
+        written < 32 << 20,
+    );
+    let log = Command::new("/bin/dmesg").output()?;
+    let log = String::from_utf8_lossy(&log.stdout);
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("checkpoint: deleted file"))
+        .unwrap_or("");
+    c.eq(
+        "the kernel log says how large the file is and which limit to raise",
+        true,
+        line.contains(
+            "holds 67108864 bytes, more than the caller's RLIMIT_FSIZE (33554432): raise it",
+        ),
+    );
+    let (p2, f2) = output_file(&format!("{name}-2"))?;
+    c.eq(
+        "checkpoint(2) with the limit as it was",
+        "ok",
+        match sys_checkpoint(w.pid, f2.as_fd(), SUBTREE) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("{e:?}"),
+        },
+    );
+    // Two bytes written: one page saved, not 64 MiB.
+    c.eq(
+        "that image holds the file's one written page, not its holes",
+        true,
+        size(&p2) < 16 << 20,
+    );
+    cgroup::thaw(&w.cg)?;
+    Ok(c.0)
+}

@@ -257,6 +257,14 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
             "inotify" => {
                 check(libc::inotify_init1(0).into(), "inotify_init1")?;
             }
+            "deleted_big" => {
+                // 64 MiB long (two bytes of it written), then unlinked.
+                let f = std::fs::File::create(&tmp)?;
+                f.set_len(64 << 20)?;
+                std::os::unix::fs::FileExt::write_all_at(&f, b"x", (32 << 20) + 1)?;
+                std::fs::remove_file(&tmp)?;
+                std::mem::forget(f);
+            }
             "deleted_linked" => {
                 // Its name unlinked, another name kept.
                 let f = std::fs::File::create(&tmp)?;
