@@ -65,6 +65,7 @@ mod mm;
 mod objects;
 mod objhash;
 mod open_file;
+mod pidfd;
 mod pipe;
 mod pty;
 mod reader;

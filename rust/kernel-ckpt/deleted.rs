@@ -112,6 +112,14 @@ impl ObjOps for DeletedFile {
             (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_FSIZE as usize].rlim_cur
         };
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        if size > crate::image::ShmemObj::MAX_SIZE {
+            ckpt_err!(
+                "checkpoint: deleted file {} is {} bytes long, more than an image holds\n",
+                crate::log::Shown(&path),
+                size
+            );
+            return Err(EFBIG);
+        }
         if size > limit {
             ckpt_err!(
                 "checkpoint: deleted file {} holds {} bytes, more than the caller's RLIMIT_FSIZE ({}): raise it (ulimit -f) to save it\n",
@@ -149,11 +157,28 @@ impl ObjOps for DeletedFile {
             if from >= size {
                 return Ok(None);
             }
-            let Some(data) = seek(from, bindings::SEEK_DATA)? else {
-                return Ok(None);
+            // A file system that cannot tell (EINVAL), or answers what
+            // cannot be (data before `from`, a hole not after the data,
+            // as a FUSE server may), is read as all data from `from`.
+            let (data, hole) = match seek(from, bindings::SEEK_DATA) {
+                Ok(None) => return Ok(None),
+                Ok(Some(d)) if d >= from => match seek(d, bindings::SEEK_HOLE) {
+                    Ok(h) => {
+                        let h = h.unwrap_or(size);
+                        if h > d {
+                            (d, h)
+                        } else {
+                            (from, size)
+                        }
+                    }
+                    Err(e) if e == EINVAL => (from, size),
+                    Err(e) => return Err(e),
+                },
+                Ok(Some(_)) => (from, size),
+                Err(e) if e == EINVAL => (from, size),
+                Err(e) => return Err(e),
             };
-            let start = data - data % PAGE_SIZE as u64;
-            let hole = seek(data, bindings::SEEK_HOLE)?.unwrap_or(size);
+            let start = (data - data % PAGE_SIZE as u64).max(from);
             let hole = hole
                 .checked_next_multiple_of(PAGE_SIZE as u64)
                 .ok_or(EINVAL)?
@@ -222,6 +247,22 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &DeletedFileObj, path: &[u8]) ->
         }
     };
     let size = i64::try_from(rec.size).map_err(|_| EINVAL)?;
+    // As large as the restarting task may make a file (past it, the
+    // truncate would send it SIGXFSZ).
+    // SAFETY: current and its signal_struct are valid; a racy read of its
+    // own soft limit.
+    let limit = unsafe {
+        (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_FSIZE as usize].rlim_cur
+    };
+    if rec.size > u64::try_from(limit).unwrap_or(u64::MAX) {
+        ckpt_err!(
+            "restart: deleted file {} holds {} bytes, more than RLIMIT_FSIZE ({}): raise it (ulimit -f)\n",
+            shown,
+            rec.size,
+            limit
+        );
+        return Err(EFBIG);
+    }
     // SAFETY: the file is referenced and open for writing.
     to_result(
         unsafe { bindings::ckpt_file_truncate(file.as_ptr(), size) }

@@ -301,6 +301,15 @@ pub(crate) fn dump_map(
             v.vma.obj = if crate::memfd::is_memfd(&file) {
                 objs.id_of::<crate::memfd::Memfd>(w, file)?
             } else {
+                // A deleted tmpfs file also open as a file is two objects
+                // of two kinds: they would come back as two files.
+                if objs.has::<crate::deleted::DeletedFile>(&file) {
+                    ckpt_err!(
+                        "checkpoint: pid {}: a deleted file is both mapped shared and open: not supported\n",
+                        task.vpid()
+                    );
+                    return Err(crate::wrap::errno::eopnotsupp());
+                }
                 objs.id_of::<Shmem>(w, file)?
             };
         }

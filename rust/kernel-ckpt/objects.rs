@@ -35,6 +35,7 @@
 //! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
 //! | pty         | `pty.rs`       | `pty`                   |
 //! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
+//! | pidfd       | `pidfd.rs`     | `pidfd`                 |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -49,7 +50,8 @@ use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
 use crate::{
-    deleted, epoll, eventfd, fifo, memfd, open_file, pipe, pty, shmem, signalfd, timerfd, unix,
+    deleted, epoll, eventfd, fifo, memfd, open_file, pidfd, pipe, pty, shmem, signalfd, timerfd,
+    unix,
 };
 use kernel::prelude::*;
 
@@ -70,5 +72,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
+        ObjRecord::Pidfd(p) => pidfd::restore(objs, &p),
     }
 }

@@ -181,6 +181,11 @@ impl ObjHash {
         Ok(id)
     }
 
+    /// Whether object `r` of kind `K` was written already.
+    pub(crate) fn has<K: ObjOps>(&self, r: &K::Ref) -> bool {
+        self.lookup(TypeId::of::<K>(), K::key(r)).is_some()
+    }
+
     /// Whether this is the first call for `addr` (a held object's
     /// address): state written once per object without a record of its own
     /// (the locks of an open file).
@@ -238,6 +243,9 @@ pub(crate) struct ObjTable {
     /// object may take (ptys below a saved pty number): by path and
     /// number. Closed with the table.
     spares: KVVec<(KVec<u8>, u32, Option<FileRef>)>,
+    /// The pids of every task the restart restores (zombies included),
+    /// sorted: the tasks a pidfd may refer to.
+    pids: KVVec<i32>,
     /// The session leaders the restart restores (live tasks whose pid is
     /// their session id), sorted: the sessions a controlling terminal may
     /// be given to.
@@ -259,6 +267,7 @@ impl ObjTable {
             objs: KVVec::new(),
             spares: KVVec::new(),
             leaders: KVVec::new(),
+            pids: KVVec::new(),
             files: 0,
             max_files,
         }
@@ -287,6 +296,17 @@ impl ObjTable {
     pub(crate) fn set_leaders(&mut self, mut leaders: KVVec<i32>) {
         leaders.sort_unstable();
         self.leaders = leaders;
+    }
+
+    /// Records the pids of the tasks the restart restores.
+    pub(crate) fn set_pids(&mut self, mut pids: KVVec<i32>) {
+        pids.sort_unstable();
+        self.pids = pids;
+    }
+
+    /// Whether the restart restores the task with pid `pid`.
+    pub(crate) fn restores_pid(&self, pid: i32) -> bool {
+        self.pids.binary_search(&pid).is_ok()
     }
 
     /// Whether the restart restores the leader of session `sid`.

@@ -24,11 +24,12 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
-    FILE_EVENTFD, FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIPE, FILE_PTY, FILE_REG,
-    FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
+    FILE_EVENTFD, FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIDFD, FILE_PIPE,
+    FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::memfd::{self, Memfd};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::pidfd::{self, Pidfd};
 use crate::pipe::{self, Pipe};
 use crate::pty::{self, Pty};
 use crate::signalfd::{self, Signalfd};
@@ -116,7 +117,23 @@ impl ObjOps for OpenFile {
                 flags: 0,
             });
         }
+        if pidfd::is_pidfd(file) {
+            return Ok(FileDeps {
+                kind: FILE_PIDFD,
+                obj: objs.id_of::<Pidfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
         if deleted::is_deleted(file) {
+            // Mapped shared too (by a process written before): the
+            // mapping's object is shared memory of its own.
+            if objs.has::<crate::shmem::Shmem>(file) {
+                ckpt_err!(
+                    "checkpoint: a deleted file is both mapped shared and open ({}): not supported\n",
+                    crate::log::Shown(&file.path_name()?)
+                );
+                return Err(crate::wrap::errno::eopnotsupp());
+            }
             return Ok(FileDeps {
                 kind: FILE_UNLINKED,
                 obj: objs.id_of::<DeletedFile>(w, file.clone_ref())?,
@@ -271,7 +288,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             );
             f
         }
-        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL => {
+        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL | FILE_PIDFD => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
             let f = objs.take_made(rec.obj, rec.kind)?;

@@ -71,6 +71,9 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
     // A controlling terminal may only go to the caller's own session, if
     // it leads it.
     let sid = crate::wrap::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_SID);
+    let mut pids = KVVec::new();
+    pids.push(me, GFP_KERNEL)?;
+    objs.set_pids(pids);
     if row.sid == me && sid == me {
         let mut leaders = KVVec::new();
         leaders.push(me, GFP_KERNEL)?;

@@ -353,7 +353,8 @@ pub(crate) fn restore_current(
             | Item::UnixSock(..)
             | Item::Memfd(..)
             | Item::Pty(..)
-            | Item::DeletedFile(..) => {
+            | Item::DeletedFile(..)
+            | Item::Pidfd(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

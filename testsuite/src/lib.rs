@@ -85,6 +85,7 @@ macro_rules! with_scenarios {
             restart_tree_shared_stdout,
             restart_tree_shared_memory,
             restart_tree_pty,
+            restart_tree_pidfd,
             restart_tree_sessions,
             restart_tree_orphan_pgrp,
             restart_tree_zombie_wait,

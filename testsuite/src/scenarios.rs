@@ -280,6 +280,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tree_sessions" => |name| tree::restart_tree_scenario(name, "sessions"),
         "restart_tree_shared_memory" => |name| tree::restart_tree_scenario(name, "shared_memory"),
         "restart_tree_pty" => |name| tree::restart_tree_scenario(name, "pty_session"),
+        "restart_tree_pidfd" => |name| tree::restart_tree_scenario(name, "pidfd_tree"),
         "err_restart_coordinator_killed" => {
             |name| checks_only(tree::err_restart_coordinator_killed(name))
         }

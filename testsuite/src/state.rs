@@ -245,10 +245,15 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
             .push(if f.kind_state.is_empty() {
                 format!("{} {target} {} @{} {file}", f.fd, f.flags, f.pos)
             } else {
-                format!(
-                    "{} {target} {} @{} {file} ({})",
-                    f.fd, f.flags, f.pos, f.kind_state
-                )
+                // A pidfd's task is named as the tasks are (pids vary).
+                let state = match f.kind_state.strip_prefix("Pid: ") {
+                    Some(pid) => match pid.parse::<i32>() {
+                        Ok(pid) => format!("Pid: {}", names.name(pid)),
+                        Err(_) => f.kind_state.clone(),
+                    },
+                    None => f.kind_state.clone(),
+                };
+                format!("{} {target} {} @{} {file} ({state})", f.fd, f.flags, f.pos)
             });
     }
     sorted(names.namer, st)

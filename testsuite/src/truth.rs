@@ -322,6 +322,7 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
                     "tfd:",
                     "lock:",
                     "tty-index:",
+                    "Pid:",
                 ]
                 .iter()
                 .any(|k| l.starts_with(k))

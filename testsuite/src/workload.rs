@@ -200,6 +200,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "tree_1000" => tree::tree_1000(ready_path)?,
         "shared_memory" => tree::shared_memory(ready_path)?,
         "pty_session" => tree::pty_session(ready_path)?,
+        "pidfd_tree" => tree::pidfd_tree(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

@@ -18,7 +18,8 @@ pub const KINDS: &[(&str, &str)] = &[
         "has a mapping with flags restart cannot set",
     ),
     ("epoll_socket", "(anon_inode:[eventpoll] watching socket:["),
-    ("pidfd", "is a pidfd"),
+    ("pidfd_outside", "is a pidfd of a process outside the tree"),
+    ("pidfd_reaped", "is a pidfd of a process that was reaped"),
     ("ns_file", "is a namespace file"),
     (
         "unix_fd_in_flight",
@@ -166,11 +167,21 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "epoll_ctl",
                 )?;
             }
-            "pidfd" => {
+            "pidfd_outside" => {
+                // Of its parent, the scenario runner.
                 check(
-                    libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0),
+                    libc::syscall(libc::SYS_pidfd_open, libc::getppid(), 0),
                     "pidfd_open",
                 )?;
+            }
+            "pidfd_reaped" => {
+                // Of a child that exited and was reaped since.
+                let child = check(libc::fork().into(), "fork")?;
+                if child == 0 {
+                    libc::_exit(0);
+                }
+                check(libc::syscall(libc::SYS_pidfd_open, child, 0), "pidfd_open")?;
+                libc::waitpid(child as libc::pid_t, std::ptr::null_mut(), 0);
             }
             "ns_file" => {
                 check(

@@ -1717,3 +1717,100 @@ pub(super) fn pty_session(ready_path: &Path) -> Result<()> {
         "pty_session: a session on a pty, its queues, settings and foreground job as saved",
     )
 }
+
+/// `pidfd_open(2)`.
+fn pidfd_open(pid: i32, flags: u32) -> Result<RawFd> {
+    // SAFETY: a plain system call with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) };
+    if fd < 0 {
+        bail!("pidfd_open({pid}): {}", Errno::last());
+    }
+    Ok(fd as RawFd)
+}
+
+/// `pidfd-root` with pidfds of its children: of `pidfd-live` (a member,
+/// and a dup of that pidfd) and, non-blocking, of `pidfd-zombie`, which
+/// exited with status 7 and is not reaped. After the restart the live
+/// child can be signalled through its pidfd, the zombie's pidfd polls
+/// readable and is still non-blocking, and waitid(P_PIDFD) on it reaps
+/// the zombie with its pid and status 7.
+pub(super) fn pidfd_tree(ready_path: &Path) -> Result<()> {
+    name("pidfd-root");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let live = fork_member("pidfd-live", &gate, &note, || member(&gate, &note, &[]))?;
+    // SAFETY: single-threaded here; the child only names itself and exits.
+    let zombie = match unsafe { fork() }.context("forking the zombie")? {
+        ForkResult::Parent { child } => child.as_raw(),
+        ForkResult::Child => {
+            name("pidfd-zombie");
+            // SAFETY: leave at once.
+            unsafe { libc::_exit(7) }
+        }
+    };
+    wait_zombie(zombie)?;
+    let live_fd = pidfd_open(live, 0)?;
+    let zombie_fd = pidfd_open(zombie, libc::O_NONBLOCK as u32)?;
+    // SAFETY: dup of our own descriptor.
+    let dup_fd = unsafe { libc::dup(live_fd) };
+    if dup_fd < 0 {
+        bail!("dup: {}", Errno::last());
+    }
+    note.wait(1)?;
+    ready(ready_path)?;
+    let check = move || {
+        let mut bad = Vec::new();
+        // SAFETY: plain system calls on our own descriptors; the structs
+        // are zeroed and filled by the kernel.
+        unsafe {
+            let sent = libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                dup_fd,
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+            if sent != 0 {
+                bad.push(format!(
+                    "signal 0 through the live child's pidfd: {}",
+                    Errno::last()
+                ));
+            }
+            if libc::fcntl(zombie_fd, libc::F_GETFL) & libc::O_NONBLOCK == 0 {
+                bad.push("the zombie's pidfd lost O_NONBLOCK".to_string());
+            }
+            let mut pfd = libc::pollfd {
+                fd: zombie_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if libc::poll(&mut pfd, 1, 1000) != 1 || pfd.revents & libc::POLLIN == 0 {
+                bad.push("the zombie's pidfd does not poll readable".to_string());
+            }
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            // P_PIDFD (3): wait for the task the pidfd refers to.
+            if libc::waitid(3, zombie_fd as libc::id_t, &mut info, libc::WEXITED) != 0 {
+                bad.push(format!("waitid(P_PIDFD): {}", Errno::last()));
+            } else if (info.si_pid(), info.si_status()) != (zombie, 7) {
+                bad.push(format!(
+                    "waitid(P_PIDFD) reaped pid {} status {}, not {zombie} and 7",
+                    info.si_pid(),
+                    info.si_status()
+                ));
+            }
+        }
+        bad
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[live],
+        RootChecks {
+            after_gate: Box::new(check),
+            ..Default::default()
+        },
+        "pidfd_tree: pidfds of a live child and of a zombie, used after the restart",
+    )
+}

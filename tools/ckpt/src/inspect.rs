@@ -400,6 +400,9 @@ pub struct FdInfo {
     /// For an open file of a deleted file: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_file: Option<u32>,
+    /// For a pidfd: the pid it refers to, and whether it is a thread's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pidfd: Option<(i32, bool)>,
 }
 
 /// A saved memory map.
@@ -543,6 +546,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut memfds: Vec<MemfdInfo> = Vec::new();
     let mut ptys = Vec::new();
     let mut deleted_files: Vec<DeletedInfo> = Vec::new();
+    let mut pidfds: Vec<(u32, i32, bool)> = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -721,6 +725,9 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     to_slave: slave.side.read_len + slave.side.flip_len,
                 });
             }
+            Item::Pidfd(o) => {
+                pidfds.push((o.id, o.pid, o.flags & ckpt_image::PIDFD_IS_THREAD != 0))
+            }
             Item::DeletedFile(d, path) => deleted_files.push(DeletedInfo {
                 id: d.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -770,6 +777,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_MEMFD => "memfd",
                     ckpt_image::FILE_PTY => "pty",
                     ckpt_image::FILE_UNLINKED => "deleted",
+                    ckpt_image::FILE_PIDFD => "pidfd",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -795,6 +803,9 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         pty: (f.kind == ckpt_image::FILE_PTY)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                         deleted_file: (f.kind == ckpt_image::FILE_UNLINKED).then_some(f.obj),
+                        pidfd: (f.kind == ckpt_image::FILE_PIDFD)
+                            .then(|| pidfds.iter().find(|p| p.0 == f.obj).map(|p| (p.1, p.2)))
+                            .flatten(),
                     },
                 );
             }
@@ -1093,6 +1104,13 @@ pub fn table(img: &Image) -> String {
                             p.winsize,
                             if p.canonical { " canonical" } else { "" },
                             if end == 1 { p.to_slave } else { p.to_master }
+                        ))
+                    })
+                    .or_else(|| {
+                        let (pid, thread) = f.pidfd?;
+                        Some(format!(
+                            " (pid {pid}{})",
+                            if thread { ", thread" } else { "" }
                         ))
                     })
                     .or_else(|| {

@@ -56,6 +56,8 @@ mod memfd;
 mod mm;
 #[path = "open_file.rs"]
 mod open_file;
+#[path = "pidfd.rs"]
+mod pidfd;
 #[path = "pipe.rs"]
 mod pipe;
 #[path = "pty.rs"]
@@ -87,6 +89,7 @@ pub use locks::*;
 pub use memfd::*;
 pub use mm::*;
 pub use open_file::*;
+pub use pidfd::*;
 pub use pipe::*;
 pub use pty::*;
 pub use regs::*;
@@ -263,6 +266,8 @@ record_types! {
     /// [`DeletedFileObj`] + its path: a deleted file still open, written
     /// once; its contents follow in `shmem-pages` records.
     DeletedFile = 38, "deleted-file";
+    /// [`PidfdObj`]: a pidfd, written once.
+    Pidfd = 39, "pidfd";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -286,7 +291,8 @@ impl RecordType {
             | Self::UnixSock
             | Self::Memfd
             | Self::Pty
-            | Self::DeletedFile => true,
+            | Self::DeletedFile
+            | Self::Pidfd => true,
             Self::FileLock
             | Self::Ctty
             | Self::Header

@@ -42,6 +42,8 @@ pub const FILE_PTY: u32 = 13;
 /// File kind: an open file of a deleted regular file ([`FileObj::obj`]
 /// names its [`DeletedFileObj`]).
 pub const FILE_UNLINKED: u32 = 14;
+/// File kind: a pidfd ([`FileObj::obj`] names its [`PidfdObj`]).
+pub const FILE_PIDFD: u32 = 15;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -58,6 +60,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_MEMFD
             | FILE_PTY
             | FILE_UNLINKED
+            | FILE_PIDFD
     )
 }
 
@@ -90,7 +93,8 @@ pub struct FileObj {
     /// `FILE_EPOLL` the [`EpollObj`], for `FILE_FIFO` the [`FifoObj`], for
     /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
     /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`], for
-    /// `FILE_UNLINKED` the [`DeletedFileObj`]; 0 for the other kinds.
+    /// `FILE_UNLINKED` the [`DeletedFileObj`], for `FILE_PIDFD` the
+    /// [`PidfdObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -99,7 +103,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_UNLINKED {
+        if f.kind > FILE_PIDFD {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

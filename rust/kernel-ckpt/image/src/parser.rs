@@ -159,6 +159,8 @@ pub enum Item<'a> {
     Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
     /// A deleted file and its path (its contents follow as shmem pages).
     DeletedFile(DeletedFileObj, &'a [u8]),
+    /// A pidfd.
+    Pidfd(PidfdObj),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -211,6 +213,8 @@ pub enum ObjRecord<'a> {
     Pty(PtyObj, &'a [u8], [PtySideData<'a>; 2]),
     /// A deleted file and its path (its contents follow as shmem pages).
     DeletedFile(DeletedFileObj, &'a [u8]),
+    /// A pidfd.
+    Pidfd(PidfdObj),
 }
 
 impl<'a> Item<'a> {
@@ -231,6 +235,7 @@ impl<'a> Item<'a> {
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
+            Item::Pidfd(p) => Some(ObjRecord::Pidfd(p)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -514,6 +519,12 @@ impl Parser {
                 // Its contents follow, as a shared memory object's do.
                 self.shmem = Some((d.id, d.pages_size()));
                 (Item::DeletedFile(d, path), None)
+            }
+            RecordType::Pidfd => {
+                exact(PidfdObj::LEN)?;
+                let o = PidfdObj::decode(p)?;
+                self.define("pidfd id", o.id)?;
+                (Item::Pidfd(o), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

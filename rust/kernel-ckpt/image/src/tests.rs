@@ -532,6 +532,7 @@ fn task_state_round_trip() {
             Item::Pty(..) => "pty",
             Item::Ctty(..) => "ctty",
             Item::DeletedFile(..) => "deleted-file",
+            Item::Pidfd(..) => "pidfd",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -211,11 +211,13 @@ fn every_object_kind_shows() {
         "(pts/3 slave, 40x132 canonical, packet, 13 bytes to read)",
         "controlling terminal: pts/3, foreground group 102",
         "/tmp/scratch (deleted) (5000 bytes, 1 pages saved)",
+        "anon_inode:[pidfd] (pid 100)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
     for kind in [
         "eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix", "memfd", "pty", "deleted",
+        "pidfd",
     ] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),

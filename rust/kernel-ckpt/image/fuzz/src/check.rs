@@ -71,6 +71,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Pty(..) => RecordType::Pty,
         Item::Ctty(_) => RecordType::Ctty,
         Item::DeletedFile(..) => RecordType::DeletedFile,
+        Item::Pidfd(_) => RecordType::Pidfd,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -175,7 +176,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_UNLINKED);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PIDFD);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -201,6 +202,7 @@ fn exercise(item: &Item<'_>) {
             }
         }
         Item::Ctty(c) => assert!(c.pty > 0 && c.fg_pgid > 0),
+        Item::Pidfd(o) => assert!(o.pid > 0 && o.flags & !PIDFD_IS_THREAD == 0),
         Item::DeletedFile(d, path) => {
             assert_eq!(path.len(), d.path_len as usize);
             assert!(path.starts_with(b"/") && d.mode <= 0o777 && d.size <= ShmemObj::MAX_SIZE);
@@ -316,6 +318,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             }
         }
         Item::Ctty(c) => out.extend_from_slice(&c.encode()),
+        Item::Pidfd(o) => out.extend_from_slice(&o.encode()),
         Item::DeletedFile(d, path) => {
             out.extend_from_slice(&d.encode());
             out.extend_from_slice(path);

@@ -598,7 +598,7 @@ fn every_record() -> Vec<Rec> {
         fg_pgid: 102,
     };
     b.rec(RecordType::Ctty, &[&ctty.encode()]);
-    files(&mut b, 5, b"/");
+    files(&mut b, 6, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -650,6 +650,15 @@ fn every_record() -> Vec<Rec> {
     };
     b.rec(RecordType::File, &[&f.encode(), b"/tmp/scratch (deleted)"]);
     fd(&mut b, 4, 29, false);
+    // A pidfd of its parent, the root process.
+    let p = PidfdObj {
+        id: 30,
+        pid: 100,
+        flags: 0,
+    };
+    b.rec(RecordType::Pidfd, &[&p.encode()]);
+    file(&mut b, 31, FILE_PIDFD, 30, b"anon_inode:[pidfd]");
+    fd(&mut b, 5, 31, false);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()

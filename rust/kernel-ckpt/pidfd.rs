@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pidfds: a file that refers to a task of the tree.
+//!
+//! C header: [`include/linux/pid.h`](srctree/include/linux/pid.h).
+//!
+//! A pidfd (`pidfd_open(2)`, `clone(CLONE_PIDFD)`) is one open file
+//! ([`Pidfd`], `objects.rs`), written once before its file record with
+//! the pid of the task it refers to, as the image's rows number it, and
+//! whether it is a thread's (`PIDFD_THREAD`). The task must be a task of
+//! the tree, live or a zombie ([`check`], before anything is written): a
+//! pidfd of a process outside the tree, or of one already reaped, is
+//! refused. Restart makes a new pidfd of the task with that pid, which
+//! the restart has just made again, as `pidfd_open(2)` would; the file
+//! record then sets `O_NONBLOCK` as the open file had it.
+
+use crate::image::{ObjId, PidfdObj, RecordType, FILE_PIDFD, PIDFD_IS_THREAD};
+use crate::objhash::{ObjHash, ObjOps, ObjTable};
+use crate::wrap::file::FileRef;
+use crate::wrap::task::{killable, PidNs, TaskRef};
+use crate::writer::ImageWriter;
+use core::ptr::NonNull;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// If `file` is a pidfd: the task it refers to (`None` if that task was
+/// reaped) and whether it is a thread pidfd.
+pub(crate) fn pidfd_of(file: &FileRef) -> Option<(Option<TaskRef>, bool)> {
+    let mut thread = false;
+    let mut is = false;
+    // SAFETY: the file is referenced; the helper reads its pid and takes
+    // a reference on the task, or returns NULL.
+    let t = unsafe { bindings::ckpt_pidfd_task(file.as_ptr(), &mut is, &mut thread) };
+    if !is {
+        return None;
+    }
+    let task = NonNull::new(t).map(|t| {
+        // SAFETY: the helper's reference keeps the task alive here.
+        let r = unsafe { TaskRef::get(t) };
+        // SAFETY: drops the helper's reference; `r` holds its own.
+        unsafe { bindings::put_task_struct(t.as_ptr()) };
+        r
+    });
+    Some((task, thread))
+}
+
+/// Checkpoint: every pidfd the tree holds refers to a task of the tree
+/// that still exists (live or a zombie).
+pub(crate) fn check(tasks: &[TaskRef]) -> Result {
+    for t in tasks.iter() {
+        if t.exit_state() != 0 || !t.is_group_leader() {
+            continue;
+        }
+        let mut fd = 0u32;
+        while let Some(file) = t.next_file(&mut fd) {
+            killable()?;
+            if let Some((target, _)) = pidfd_of(&file) {
+                let why = match target {
+                    None => Some("is a pidfd of a process that was reaped"),
+                    Some(target) if !tasks.iter().any(|x| x.as_ptr() == target.as_ptr()) => {
+                        Some("is a pidfd of a process outside the tree")
+                    }
+                    Some(_) => None,
+                };
+                if let Some(why) = why {
+                    let comm = t.comm();
+                    ckpt_err!(
+                        "checkpoint: pid {} ({}) fd {} {}: not supported\n",
+                        t.vpid(),
+                        crate::log::Shown(&comm),
+                        fd,
+                        why
+                    );
+                    return Err(crate::wrap::errno::eopnotsupp());
+                }
+            }
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `file` is a pidfd.
+pub(crate) fn is_pidfd(file: &FileRef) -> bool {
+    pidfd_of(file).is_some()
+}
+
+/// The pidfd kind of shared object.
+pub(crate) struct Pidfd;
+
+impl ObjOps for Pidfd {
+    /// The pidfd's file.
+    type Ref = FileRef;
+    type Deps = ();
+
+    fn key(file: &FileRef) -> usize {
+        file.as_ptr() as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
+        Ok(())
+    }
+
+    /// The pidfd record: the task's pid in the caller's pid namespace.
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
+        let (Some(task), thread) = pidfd_of(file).ok_or(EINVAL)? else {
+            ckpt_err!("checkpoint: a pidfd's process was reaped while the image was written\n");
+            return Err(EBUSY);
+        };
+        let pid = task.pid_in(bindings::pid_type_PIDTYPE_PID, &PidNs::current()?);
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        let rec = PidfdObj {
+            id,
+            pid,
+            flags: if thread { PIDFD_IS_THREAD } else { 0 },
+        };
+        w.record(RecordType::Pidfd, &rec.encode())
+    }
+
+    /// Nothing of its own: its open file, which the hash holds, keeps it.
+    fn hold(_: FileRef) -> Option<FileRef> {
+        None
+    }
+}
+
+/// Restart: a new pidfd of the task the restart made with the saved pid,
+/// for the file record that takes it.
+pub(crate) fn restore(objs: &mut ObjTable, rec: &PidfdObj) -> Result {
+    if !objs.restores_pid(rec.pid) {
+        ckpt_err!(
+            "restart: a pidfd of pid {}, which is not a task of the image\n",
+            rec.pid
+        );
+        return Err(EINVAL);
+    }
+    // SAFETY: the helper looks the pid up in current's namespace and
+    // returns an ERR_PTR or a new pidfd file with a reference, which
+    // `from_made` takes over.
+    let file = unsafe {
+        FileRef::from_made(bindings::ckpt_pidfd_create(
+            rec.pid,
+            rec.flags & PIDFD_IS_THREAD != 0,
+        ))
+    }
+    .inspect_err(|e| {
+        ckpt_err!(
+            "restart: cannot make a pidfd of pid {} (error {})\n",
+            rec.pid,
+            e.to_errno()
+        );
+    })?;
+    objs.add_made(rec.id, file, FILE_PIDFD)
+}
