@@ -14,6 +14,7 @@
 use crate::image::{Fd, FilesHeader, ObjId, RecordType, FD_CLOEXEC};
 use crate::objhash::{ObjHash, ObjTable};
 use crate::open_file::OpenFile;
+use crate::wrap::file::FileRef;
 use crate::wrap::path::PathRef;
 use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
@@ -89,6 +90,37 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
         files.push(file, GFP_KERNEL)?;
     }
     crate::locks::dump(w, task, objs, &files)
+}
+
+/// Calls `f` with every open file of the tree's descriptor tables (the
+/// live processes' of `tasks`), and every file an epoll set among them
+/// watches (a file held only through a set, its descriptor closed, is the
+/// tree's too): the task's index, the descriptor it was found through,
+/// and the file. For the checks that look at the whole tree before
+/// anything is written.
+pub(crate) fn for_each_tree_file(
+    tasks: &[TaskRef],
+    mut f: impl FnMut(usize, u32, &FileRef) -> Result,
+) -> Result {
+    for (i, t) in tasks.iter().enumerate() {
+        if t.exit_state() != 0 || !t.is_group_leader() {
+            continue;
+        }
+        let mut fd = 0u32;
+        while let Some(file) = t.next_file(&mut fd) {
+            crate::wrap::task::killable()?;
+            let mut files = KVec::new();
+            if crate::epoll::is_epoll(&file) {
+                crate::epoll::watched(&file, &mut files)?;
+            }
+            files.push(file, GFP_KERNEL)?;
+            for file in files.iter() {
+                f(i, fd, file)?;
+            }
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        }
+    }
+    Ok(())
 }
 
 // Restart.

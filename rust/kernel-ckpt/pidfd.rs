@@ -17,7 +17,7 @@
 use crate::image::{ObjId, PidfdObj, RecordType, FILE_PIDFD, PIDFD_IS_THREAD};
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
-use crate::wrap::task::{killable, PidNs, TaskRef};
+use crate::wrap::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
@@ -44,40 +44,31 @@ pub(crate) fn pidfd_of(file: &FileRef) -> Option<(Option<TaskRef>, bool)> {
     Some((task, thread))
 }
 
-/// Checkpoint: every pidfd the tree holds refers to a task of the tree
-/// that still exists (live or a zombie).
+/// Checkpoint: every pidfd the tree holds (an epoll set's included)
+/// refers to a task of the tree that still exists (live or a zombie).
 pub(crate) fn check(tasks: &[TaskRef]) -> Result {
-    for t in tasks.iter() {
-        if t.exit_state() != 0 || !t.is_group_leader() {
-            continue;
-        }
-        let mut fd = 0u32;
-        while let Some(file) = t.next_file(&mut fd) {
-            killable()?;
-            if let Some((target, _)) = pidfd_of(&file) {
-                let why = match target {
-                    None => Some("is a pidfd of a process that was reaped"),
-                    Some(target) if !tasks.iter().any(|x| x.as_ptr() == target.as_ptr()) => {
-                        Some("is a pidfd of a process outside the tree")
-                    }
-                    Some(_) => None,
-                };
-                if let Some(why) = why {
-                    let comm = t.comm();
-                    ckpt_err!(
-                        "checkpoint: pid {} ({}) fd {} {}: not supported\n",
-                        t.vpid(),
-                        crate::log::Shown(&comm),
-                        fd,
-                        why
-                    );
-                    return Err(crate::wrap::errno::eopnotsupp());
-                }
+    crate::fdtable::for_each_tree_file(tasks, |i, fd, file| {
+        let Some((target, _)) = pidfd_of(file) else {
+            return Ok(());
+        };
+        let why = match target {
+            None => "is a pidfd of a process that was reaped",
+            Some(target) if !tasks.iter().any(|x| x.as_ptr() == target.as_ptr()) => {
+                "is a pidfd of a process outside the tree"
             }
-            fd = fd.checked_add(1).ok_or(EINVAL)?;
-        }
-    }
-    Ok(())
+            Some(_) => return Ok(()),
+        };
+        let t = tasks.get(i).ok_or(EINVAL)?;
+        let comm = t.comm();
+        ckpt_err!(
+            "checkpoint: pid {} ({}) fd {} {}: not supported\n",
+            t.vpid(),
+            crate::log::Shown(&comm),
+            fd,
+            why
+        );
+        Err(crate::wrap::errno::eopnotsupp())
+    })
 }
 
 /// Whether `file` is a pidfd.

@@ -93,30 +93,16 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
     // (pty key, slave, file address, task index, fd), one per descriptor.
     let mut ends: KVVec<(usize, bool, usize, usize, u32)> = KVVec::new();
     let mut masters: KVVec<(usize, FileRef)> = KVVec::new();
-    for (i, t) in tasks.iter().enumerate() {
-        if t.exit_state() != 0 || !t.is_group_leader() {
-            continue;
+    crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
+        let Some((key, slave)) = pty_of(f) else {
+            return Ok(());
+        };
+        ends.push((key, slave, f.as_ptr() as usize, i, fd), GFP_KERNEL)?;
+        if !slave && !masters.iter().any(|(k, _)| *k == key) {
+            masters.push((key, f.clone_ref()), GFP_KERNEL)?;
         }
-        let mut fd = 0u32;
-        while let Some(file) = t.next_file(&mut fd) {
-            killable()?;
-            let mut files = KVec::new();
-            if crate::epoll::is_epoll(&file) {
-                crate::epoll::watched(&file, &mut files)?;
-            }
-            files.push(file, GFP_KERNEL)?;
-            for f in files.iter() {
-                let Some((key, slave)) = pty_of(f) else {
-                    continue;
-                };
-                ends.push((key, slave, f.as_ptr() as usize, i, fd), GFP_KERNEL)?;
-                if !slave && !masters.iter().any(|(k, _)| *k == key) {
-                    masters.push((key, f.clone_ref()), GFP_KERNEL)?;
-                }
-            }
-            fd = fd.checked_add(1).ok_or(EINVAL)?;
-        }
-    }
+        Ok(())
+    })?;
     // One entry per open file: descriptors that share one count once.
     ends.sort_unstable_by_key(|e| (e.0, e.1, e.2));
     let refuse = |i: usize, fd: u32, end: &str| -> Result<Error> {

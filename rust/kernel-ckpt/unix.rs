@@ -166,38 +166,22 @@ impl Probe {
 pub(crate) fn check_peers(tasks: &[TaskRef]) -> Result<Option<(usize, u32, KVec<u8>)>> {
     // (socket, its peer or 0 if closed, task index, fd)
     let mut socks: KVVec<(usize, usize, usize, u32)> = KVVec::new();
-    for (i, t) in tasks.iter().enumerate() {
-        if t.exit_state() != 0 || !t.is_group_leader() {
-            continue;
+    crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
+        if f.mode() & 0o170000 != 0o140000 {
+            return Ok(());
         }
-        let mut fd = 0u32;
-        while let Some(file) = t.next_file(&mut fd) {
-            killable()?;
-            // A socket held through an epoll set only (its descriptor
-            // closed) is part of the tree too.
-            let mut files = KVec::new();
-            if crate::epoll::is_epoll(&file) {
-                crate::epoll::watched(&file, &mut files)?;
-            }
-            files.push(file, GFP_KERNEL)?;
-            for f in files.iter() {
-                if f.mode() & 0o170000 != 0o140000 {
-                    continue;
-                }
-                let p = Probe::of(f)?;
-                if !p.is_connected() {
-                    continue;
-                }
-                let peer = if p.peer.is_some() {
-                    p.st.peer as usize
-                } else {
-                    0
-                };
-                socks.push((p.st.sk as usize, peer, i, fd), GFP_KERNEL)?;
-            }
-            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        let p = Probe::of(f)?;
+        if !p.is_connected() {
+            return Ok(());
         }
-    }
+        let peer = if p.peer.is_some() {
+            p.st.peer as usize
+        } else {
+            0
+        };
+        socks.push((p.st.sk as usize, peer, i, fd), GFP_KERNEL)?;
+        Ok(())
+    })?;
     let mut keys = KVVec::with_capacity(socks.len(), GFP_KERNEL)?;
     for s in socks.iter() {
         keys.push(s.0, GFP_KERNEL)?;

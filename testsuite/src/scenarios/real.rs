@@ -193,6 +193,19 @@ fn sqlite(db: &str, sql: &str) -> String {
     }
 }
 
+/// What the program said (its log, one line each), when a check failed;
+/// nothing when all passed.
+fn log_if_failed(c: &Checks, log: &Path) -> Vec<String> {
+    if c.0.iter().all(|k| k.expected == k.got) {
+        return Vec::new();
+    }
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("log: {l}"))
+        .collect()
+}
+
 /// Debian's sqlite3 in a write transaction: `BEGIN EXCLUSIVE` and an
 /// insert, read from a FIFO kept open by the scenario. A second sqlite3
 /// finds the database locked; the first is checkpointed with `--kill` and
@@ -297,17 +310,7 @@ pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
         "2",
         sqlite(&db, "SELECT count(*) FROM t;"),
     );
-    // What the program said, shown when a check fails.
-    let failed = c.0.iter().any(|k| k.expected != k.got);
-    let state = if failed {
-        fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| format!("log: {l}"))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let state = log_if_failed(&c, &log);
     Ok(ScenarioResult {
         checks: c.0,
         state,
@@ -633,16 +636,7 @@ pub(crate) fn real_sqlite3_temp(name: &str) -> Result<ScenarioResult> {
         true,
         log_has("after|20000|200010000"),
     );
-    let failed = c.0.iter().any(|k| k.expected != k.got);
-    let state = if failed {
-        fs::read_to_string(&log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| format!("log: {l}"))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let state = log_if_failed(&c, &log);
     Ok(ScenarioResult {
         checks: c.0,
         state,
