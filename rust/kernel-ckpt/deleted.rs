@@ -106,12 +106,7 @@ impl ObjOps for DeletedFile {
                 );
             })?;
         let size = u64::try_from(own.size()).map_err(|_| EINVAL)?;
-        // SAFETY: current and its signal_struct are valid; a racy read of
-        // the caller's own soft limit.
-        let limit = unsafe {
-            (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_FSIZE as usize].rlim_cur
-        };
-        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        let limit = crate::wrap::task::current_rlimit(bindings::RLIMIT_FSIZE);
         if size > crate::image::ShmemObj::MAX_SIZE {
             ckpt_err!(
                 "checkpoint: deleted file {} is {} bytes long, more than an image holds\n",
@@ -249,12 +244,8 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &DeletedFileObj, path: &[u8]) ->
     let size = i64::try_from(rec.size).map_err(|_| EINVAL)?;
     // As large as the restarting task may make a file (past it, the
     // truncate would send it SIGXFSZ).
-    // SAFETY: current and its signal_struct are valid; a racy read of its
-    // own soft limit.
-    let limit = unsafe {
-        (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_FSIZE as usize].rlim_cur
-    };
-    if rec.size > u64::try_from(limit).unwrap_or(u64::MAX) {
+    let limit = crate::wrap::task::current_rlimit(bindings::RLIMIT_FSIZE);
+    if rec.size > limit {
         ckpt_err!(
             "restart: deleted file {} holds {} bytes, more than RLIMIT_FSIZE ({}): raise it (ulimit -f)\n",
             shown,

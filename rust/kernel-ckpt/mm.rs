@@ -463,11 +463,8 @@ fn check_bounds(h: &MmHeader) -> Result {
         ckpt_err!("restart: memory map bounds that prctl(PR_SET_MM_MAP) would refuse\n");
         return Err(EINVAL);
     }
-    // SAFETY: current and its signal_struct are valid; a racy read of the
-    // caller's own limit, as check_data_rlimit() makes it.
-    let rlim = unsafe {
-        (*(*crate::wrap::task::current()).signal).rlim[bindings::RLIMIT_DATA as usize].rlim_cur
-    } as u64;
+    // The caller's own limit, as check_data_rlimit() reads it.
+    let rlim = crate::wrap::task::current_rlimit(bindings::RLIMIT_DATA);
     let used = (h.brk - h.start_brk).saturating_add(h.end_data - h.start_data);
     if rlim != u64::MAX && used > rlim {
         ckpt_err!(

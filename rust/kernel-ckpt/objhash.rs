@@ -257,12 +257,11 @@ pub(crate) struct ObjTable {
 
 impl ObjTable {
     pub(crate) fn new() -> Self {
-        // SAFETY: current and its signal_struct are valid; a racy read of
-        // the caller's own soft limit, as the fd allocator makes it.
-        let max_files = unsafe {
-            (*(*crate::wrap::task::current()).signal).rlim[kernel::bindings::RLIMIT_NOFILE as usize]
-                .rlim_cur
-        };
+        // The caller's own soft limit, as the fd allocator reads it.
+        let max_files = usize::try_from(crate::wrap::task::current_rlimit(
+            kernel::bindings::RLIMIT_NOFILE,
+        ))
+        .unwrap_or(usize::MAX);
         Self {
             objs: KVVec::new(),
             spares: KVVec::new(),

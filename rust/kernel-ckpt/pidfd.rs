@@ -34,13 +34,9 @@ pub(crate) fn pidfd_of(file: &FileRef) -> Option<(Option<TaskRef>, bool)> {
     if !is {
         return None;
     }
-    let task = NonNull::new(t).map(|t| {
-        // SAFETY: the helper's reference keeps the task alive here.
-        let r = unsafe { TaskRef::get(t) };
-        // SAFETY: drops the helper's reference; `r` holds its own.
-        unsafe { bindings::put_task_struct(t.as_ptr()) };
-        r
-    });
+    // SAFETY: a non-NULL result carries the helper's reference, which
+    // we take over.
+    let task = NonNull::new(t).map(|t| unsafe { TaskRef::from_raw(t) });
     Some((task, thread))
 }
 

@@ -22,6 +22,17 @@ pub(crate) fn current() -> *mut bindings::task_struct {
     unsafe { bindings::get_current() }
 }
 
+/// The calling task's soft limit `resource` (`RLIMIT_*`), as the kernel
+/// reads it for its own checks (racily: only the task itself sets it);
+/// `RLIM_INFINITY` is `u64::MAX`.
+pub(crate) fn current_rlimit(resource: u32) -> u64 {
+    let i = resource as usize;
+    // SAFETY: current and its signal_struct are valid in process context.
+    let rlim = unsafe { &(*(*current()).signal).rlim };
+    rlim.get(i)
+        .map_or(u64::MAX, |r| u64::try_from(r.rlim_cur).unwrap_or(u64::MAX))
+}
+
 /// A counted reference to a task: the kernel crate's `ARef<Task>`, with
 /// the accessors kernel-ckpt needs.
 pub(crate) struct TaskRef(ARef<Task>);
@@ -41,6 +52,17 @@ impl TaskRef {
         Self(ARef::from(task))
     }
 
+    /// Takes over a reference the caller holds on `ptr`.
+    ///
+    /// # Safety
+    ///
+    /// The caller must own one reference on the valid task `ptr`.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<bindings::task_struct>) -> Self {
+        // SAFETY: the caller passes its reference on, which the `ARef`
+        // owns from here; `Task` is a transparent wrapper of `task_struct`.
+        Self(unsafe { ARef::from_raw(ptr.cast()) })
+    }
+
     /// Looks up `pid` in the pid namespace of the calling task.
     pub(crate) fn find_by_vpid(pid: bindings::pid_t) -> Result<Self> {
         if pid <= 0 {
@@ -49,9 +71,8 @@ impl TaskRef {
         // SAFETY: `find_get_task_by_vpid` takes the RCU read lock itself and
         // returns a task with a reference taken, or NULL.
         let ptr = NonNull::new(unsafe { bindings::find_get_task_by_vpid(pid) }).ok_or(ESRCH)?;
-        // SAFETY: the result carries a reference, which the `ARef` owns from
-        // here; `Task` is a transparent wrapper of `task_struct`.
-        Ok(Self(unsafe { ARef::from_raw(ptr.cast()) }))
+        // SAFETY: the result carries a reference, which we take over.
+        Ok(unsafe { Self::from_raw(ptr) })
     }
 
     /// The raw pointer, valid while `self` lives.
