@@ -206,6 +206,24 @@ fn log_if_failed(c: &Checks, log: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Starts Debian's sqlite3 on the database `db` as a user would, reading
+/// SQL from a new FIFO `/tmp/NAME.fifo` (as `run_program` does: in a job
+/// of its own): the workload, its restart job, its log and the FIFO's
+/// write end, which the scenario holds open.
+fn sqlite_on_fifo(name: &str, db: &str) -> Result<(Workload, RestartJob, PathBuf, File)> {
+    let fifo = format!("/tmp/{name}.fifo");
+    let _ = fs::remove_file(&fifo);
+    nix::unistd::mkfifo(
+        fifo.as_str(),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let script = format!("exec /bin/sqlite3 {db} < {fifo}");
+    let (w, job, log) = run_program(name, &["/bin/sh", "-c", &script])?;
+    // Opening the FIFO for writing meets the shell's open for reading.
+    let input = OpenOptions::new().write(true).open(&fifo)?;
+    Ok((w, job, log, input))
+}
+
 /// Debian's sqlite3 in a write transaction: `BEGIN EXCLUSIVE` and an
 /// insert, read from a FIFO kept open by the scenario. A second sqlite3
 /// finds the database locked; the first is checkpointed with `--kill` and
@@ -215,10 +233,7 @@ fn log_if_failed(c: &Checks, log: &Path) -> Vec<String> {
 pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
     use std::io::Write;
     let db = format!("/tmp/{name}.db");
-    let fifo = format!("/tmp/{name}.fifo");
-    for f in [&db, &fifo] {
-        let _ = fs::remove_file(f);
-    }
+    let _ = fs::remove_file(&db);
     let _ = fs::remove_file(format!("{db}-journal"));
     let mut c = Checks(Vec::new());
     c.eq(
@@ -226,15 +241,8 @@ pub(crate) fn real_sqlite3(name: &str) -> Result<ScenarioResult> {
         "",
         sqlite(&db, "CREATE TABLE t(x); INSERT INTO t VALUES(1);"),
     );
-    nix::unistd::mkfifo(
-        fifo.as_str(),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )?;
-    let script = format!("exec /bin/sqlite3 {db} < {fifo}");
-    let (w, _job, log) = run_program(name, &["/bin/sh", "-c", &script])?;
+    let (w, _job, log, mut input) = sqlite_on_fifo(name, &db)?;
     let pid = w.pid;
-    // Opening the FIFO for writing meets the shell's open for reading.
-    let mut input = OpenOptions::new().write(true).open(&fifo)?;
     input.write_all(b"BEGIN EXCLUSIVE;\nINSERT INTO t VALUES(2);\n")?;
     let locked = || sqlite(&db, "SELECT count(*) FROM t;").contains("locked");
     // Wait for its write lock in /proc/locks (a second sqlite3 polling
@@ -550,19 +558,10 @@ fn deleted_fds(pid: i32) -> Vec<String> {
 pub(crate) fn real_sqlite3_temp(name: &str) -> Result<ScenarioResult> {
     use std::io::Write;
     let db = format!("/tmp/{name}.db");
-    let fifo = format!("/tmp/{name}.fifo");
-    for f in [&db, &fifo] {
-        let _ = fs::remove_file(f);
-    }
+    let _ = fs::remove_file(&db);
     let mut c = Checks(Vec::new());
-    nix::unistd::mkfifo(
-        fifo.as_str(),
-        nix::sys::stat::Mode::from_bits_truncate(0o600),
-    )?;
-    let script = format!("cd /tmp && exec /bin/sqlite3 {db} < {fifo}");
-    let (w, _job, log) = run_program(name, &["/bin/sh", "-c", &script])?;
+    let (w, _job, log, mut input) = sqlite_on_fifo(name, &db)?;
     let pid = w.pid;
-    let mut input = OpenOptions::new().write(true).open(&fifo)?;
     input.write_all(
         b"PRAGMA temp_store=FILE;\nPRAGMA temp.cache_size=10;\nCREATE TEMP TABLE big(x);\n\
           WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<20000) \
