@@ -75,6 +75,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_supported()?;
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
+    crate::inotify::check(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image

@@ -58,6 +58,7 @@ mod eventfd;
 mod fdtable;
 mod fifo;
 mod forest;
+mod inotify;
 mod layout;
 mod locks;
 mod memfd;

@@ -36,6 +36,7 @@
 //! | pty         | `pty.rs`       | `pty`                   |
 //! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
 //! | pidfd       | `pidfd.rs`     | `pidfd`                 |
+//! | inotify     | `inotify.rs`   | `inotify`               |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -50,8 +51,8 @@ use crate::objhash::ObjTable;
 #[cfg(doc)]
 use crate::objhash::{Obj, ObjOps};
 use crate::{
-    deleted, epoll, eventfd, fifo, memfd, open_file, pidfd, pipe, pty, shmem, signalfd, timerfd,
-    unix,
+    deleted, epoll, eventfd, fifo, inotify, memfd, open_file, pidfd, pipe, pty, shmem, signalfd,
+    timerfd, unix,
 };
 use kernel::prelude::*;
 
@@ -73,5 +74,6 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
         ObjRecord::Pidfd(p) => pidfd::restore(objs, &p),
+        ObjRecord::Inotify(o, watches, events) => inotify::restore(objs, &o, watches, events),
     }
 }

@@ -24,9 +24,11 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
-    FILE_EVENTFD, FILE_FIFO, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIDFD, FILE_PIPE,
-    FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
+    FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIDFD,
+    FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
+    FILE_UNLINKED,
 };
+use crate::inotify::{self, Inotify};
 use crate::memfd::{self, Memfd};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::pidfd::{self, Pidfd};
@@ -114,6 +116,13 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_TIMERFD,
                 obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
+        if inotify::is_inotify(file) {
+            return Ok(FileDeps {
+                kind: FILE_INOTIFY,
+                obj: objs.id_of::<Inotify>(w, file.clone_ref())?,
                 flags: 0,
             });
         }
@@ -288,7 +297,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             );
             f
         }
-        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL | FILE_PIDFD => {
+        FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL | FILE_PIDFD | FILE_INOTIFY => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have
             // changed O_NONBLOCK since.
             let f = objs.take_made(rec.obj, rec.kind)?;

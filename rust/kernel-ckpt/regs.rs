@@ -5,7 +5,9 @@
 //!
 //! C header: [`include/linux/regset.h`](srctree/include/linux/regset.h).
 
-use crate::image::{Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_NANOSLEEP};
+use crate::image::{
+    Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_NANOSLEEP, RESTART_POLL,
+};
 use crate::wrap::task::TaskRef;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -145,7 +147,8 @@ pub(crate) fn restore_xstate(buf: &[u8]) -> Result {
 }
 
 /// How `task`'s interrupted system call resumes, from its restart block:
-/// an interrupted relative nanosleep with the time it had left, or nothing.
+/// an interrupted relative nanosleep or a poll with the time it had left,
+/// or nothing.
 pub(crate) fn restart_block(task: &TaskRef) -> RestartBlock {
     // SAFETY: all-zero is a valid ckpt_nanosleep.
     let mut ns: bindings::ckpt_nanosleep = unsafe { core::mem::zeroed() };
@@ -159,13 +162,37 @@ pub(crate) fn restart_block(task: &TaskRef) -> RestartBlock {
             remaining_ns: ns.remaining_ns,
         }
     } else {
-        RestartBlock::default()
+        // SAFETY: all-zero is a valid ckpt_poll.
+        let mut p: bindings::ckpt_poll = unsafe { core::mem::zeroed() };
+        // SAFETY: the task is valid and stopped: its restart block is stable.
+        if unsafe { bindings::ckpt_poll_get(task.as_ptr(), &mut p) } == 1 {
+            RestartBlock {
+                kind: RESTART_POLL,
+                clockid: i32::try_from(p.nfds).unwrap_or(i32::MAX),
+                ts_type: 0,
+                rmtp: p.ufds,
+                remaining_ns: p.remaining_ns,
+            }
+        } else {
+            RestartBlock::default()
+        }
     }
 }
 
 /// Points the calling task's restart block at the saved call, or at
 /// `do_no_restart_syscall` (a restarted call then fails with `EINTR`).
 pub(crate) fn restore_restart_block(rb: &RestartBlock) -> Result {
+    if rb.kind == RESTART_POLL {
+        let p = bindings::ckpt_poll {
+            ufds: rb.rmtp,
+            nfds: u32::try_from(rb.clockid).map_err(|_| EINVAL)?,
+            reserved: 0,
+            remaining_ns: rb.remaining_ns,
+        };
+        // SAFETY: `p` is valid; the C side checks it, and poll(2)'s own
+        // checks run when the call resumes.
+        return to_result(unsafe { bindings::ckpt_poll_set(&p) });
+    }
     if rb.kind != RESTART_NANOSLEEP {
         // SAFETY: updates current's own restart block.
         unsafe { bindings::ckpt_reset_restart_block() };

@@ -354,7 +354,8 @@ pub(crate) fn restore_current(
             | Item::Memfd(..)
             | Item::Pty(..)
             | Item::DeletedFile(..)
-            | Item::Pidfd(..) => {
+            | Item::Pidfd(..)
+            | Item::Inotify(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -305,7 +305,8 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
             .with_context(|| format!("pos of /proc/{pid}/fdinfo/{fd}"))?;
         let flags = field("flags:")?;
         // What the kind's own fdinfo lines say (the ids they show are
-        // allocated anew at restart and left out). An epoll set's items
+        // allocated anew at restart and left out, as are the inodes an
+        // inotify watch shows). An epoll set's items
         // ("tfd:") lose the inode and device of the watched file, which
         // can be new (a pipe), and are sorted: the set orders them by the
         // address of the watched file.
@@ -323,11 +324,27 @@ fn read_fds(pid: i32, out: &mut Vec<OpenFd>) -> Result<()> {
                     "lock:",
                     "tty-index:",
                     "Pid:",
+                    "inotify wd:",
                 ]
                 .iter()
                 .any(|k| l.starts_with(k))
             })
             .map(|l| {
+                // An inotify watch: its descriptor and masks; the watched
+                // inode's number and handle vary from boot to boot (the
+                // workload compares them itself).
+                if l.starts_with("inotify ") {
+                    return l
+                        .split_whitespace()
+                        .filter(|w| {
+                            !w.starts_with("ino:")
+                                && !w.starts_with("sdev:")
+                                && !w.starts_with("fhandle-")
+                                && !w.starts_with("f_handle:")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
                 // A lock line's first number is its place in the list of
                 // all locks, which other processes' locks move.
                 let skip = usize::from(l.starts_with("lock:"));

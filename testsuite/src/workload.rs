@@ -17,6 +17,7 @@ mod deleted;
 mod epoll;
 mod files;
 pub(crate) mod holds;
+mod inotify;
 mod locks;
 mod memfd;
 mod memory;
@@ -30,6 +31,7 @@ mod unix;
 use deleted::*;
 use epoll::*;
 use files::*;
+use inotify::*;
 use locks::*;
 use memfd::*;
 use memory::*;
@@ -181,8 +183,10 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "memfd_check" => memfd_check(ready_path)?,
         "pty_check" => pty_check(ready_path)?,
         "deleted_check" => deleted_check(ready_path)?,
+        "inotify_check" => inotify_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
+        "poll_once" => poll_once(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,

@@ -30,6 +30,7 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     (CRIU, "criu", "bin/criu"),
     ("/usr/bin/sqlite3", "sqlite3", "bin/sqlite3"),
     ("/usr/bin/tmux", "tmux", "bin/tmux"),
+    ("/usr/bin/tail", "coreutils", "bin/gnu-tail"),
 ];
 /// Data files those programs read, each with its package: the terminal
 /// description tmux gives its panes (`TERM=screen`), and the C.UTF-8

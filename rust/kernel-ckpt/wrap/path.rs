@@ -8,6 +8,7 @@
 //! [`include/linux/dcache.h`](srctree/include/linux/dcache.h).
 
 use crate::image::MAX_PATH_LEN;
+use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -36,6 +37,36 @@ impl PathRef {
         })?;
         // INVARIANT: kern_path succeeded and took the references.
         Ok(Self(p))
+    }
+
+    /// Looks up `path` (no NUL inside) from the caller's root and working
+    /// directory, with the credentials in force, not following a symbolic
+    /// link that is its last component.
+    pub(crate) fn lookup_nofollow(path: &[u8]) -> Result<Self> {
+        let c = nul_terminated(path)?;
+        let mut p = empty();
+        // SAFETY: `c` is NUL-terminated; on success `p` holds references.
+        to_result(unsafe { bindings::kern_path(c.as_ptr().cast(), 0, &mut p) })?;
+        // INVARIANT: kern_path succeeded and took the references.
+        Ok(Self(p))
+    }
+
+    /// A path to `inode` from the caller's root, through a mount of the
+    /// caller's mount namespace; `-ENOENT` if it has none (deleted, or
+    /// reached only through other mounts).
+    pub(crate) fn to_inode(inode: &InodeRef) -> Result<Self> {
+        let mut p = empty();
+        // SAFETY: the inode is referenced; on success `p` holds references.
+        to_result(unsafe { bindings::ckpt_inode_path(inode.as_ptr(), &mut p) })?;
+        // INVARIANT: the helper succeeded and took the references.
+        Ok(Self(p))
+    }
+
+    /// The address of the inode it names, to compare with another's.
+    pub(crate) fn inode_addr(&self) -> usize {
+        // SAFETY: the dentry is referenced; a positive dentry's inode does
+        // not change while it is.
+        unsafe { (*self.0.dentry).d_inode as usize }
     }
 
     /// The working directory, root directory and umask of `task`.
@@ -80,6 +111,38 @@ impl Drop for PathRef {
     fn drop(&mut self) {
         // SAFETY: by the type invariant this object holds the references.
         unsafe { bindings::path_put(&self.0) };
+    }
+}
+
+/// An inode reference.
+///
+/// # Invariants
+///
+/// `self.0` holds one reference on a valid inode, put on drop.
+pub(crate) struct InodeRef(NonNull<bindings::inode>);
+
+impl InodeRef {
+    /// Takes over a reference on `inode`.
+    ///
+    /// # Safety
+    ///
+    /// `inode` must be valid, and the caller must pass one reference on it
+    /// (from `igrab`).
+    pub(crate) unsafe fn from_raw(inode: NonNull<bindings::inode>) -> Self {
+        // INVARIANT: the caller passes the reference.
+        Self(inode)
+    }
+
+    /// The raw inode, valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::inode {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for InodeRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object holds the reference.
+        unsafe { bindings::iput(self.0.as_ptr()) };
     }
 }
 

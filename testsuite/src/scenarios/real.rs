@@ -642,3 +642,119 @@ pub(crate) fn real_sqlite3_temp(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The `inotify wd:` lines of every fdinfo of `pid` (watch descriptor,
+/// inode, masks), sorted.
+fn inotify_watches(pid: i32) -> Vec<String> {
+    let mut out: Vec<String> = fs::read_dir(format!("/proc/{pid}/fdinfo"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Appends `line` and a newline to `path`.
+fn append(path: &str, line: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().append(true).open(path)?;
+    writeln!(f, "{line}")?;
+    Ok(())
+}
+
+/// GNU `tail -f` (coreutils) following a log file, which it watches with
+/// inotify and reads when an event comes. A line is appended and shown;
+/// tail is frozen and a second line is appended, whose `IN_MODIFY` waits in
+/// tail's inotify queue; tail is checkpointed with `--kill` and restarted.
+/// The restarted tail shows the second line with nothing more written (the
+/// queued event woke it), then a third line appended after the restart,
+/// and its inotify watches are the same (descriptors, inode, masks).
+pub(crate) fn real_tail(name: &str) -> Result<ScenarioResult> {
+    let log = format!("/tmp/{name}-followed.log");
+    fs::write(&log, "first-line\n")?;
+    let (w, _job, out) = run_program(name, &["/bin/gnu-tail", "-n", "+1", "-f", &log])?;
+    let out = out.to_string_lossy().into_owned();
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "tail shows the first line",
+        true,
+        wait_for(&out, "first-line", 10),
+    );
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    append(&log, "before-checkpoint")?;
+    c.eq(
+        "a line appended before is shown",
+        true,
+        wait_for(&out, "before-checkpoint", 10),
+    );
+    let watches = inotify_watches(pid);
+    c.eq(
+        "tail follows the file through inotify watches",
+        1,
+        watches.len(),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    append(&log, "while-frozen")?;
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    c.eq(
+        "the line appended while frozen was not shown before the checkpoint",
+        false,
+        fs::read_to_string(&out).is_ok_and(|s| s.contains("while-frozen")),
+    );
+    let mut restarted = spawn_restart(&img)?;
+    c.eq(
+        "tail restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    c.eq(
+        "the line appended while frozen is shown after the restart (its queued event)",
+        true,
+        wait_for(&out, "while-frozen", 10),
+    );
+    c.eq(
+        "its inotify watches are as before (descriptor, inode, masks)",
+        true,
+        inotify_watches(pid) == watches,
+    );
+    append(&log, "after-restart")?;
+    c.eq(
+        "a line appended after the restart is shown",
+        true,
+        wait_for(&out, "after-restart", 10),
+    );
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let status = restarted.wait()?;
+    c.eq(
+        "ckpt restart ends with the kill (128 + SIGKILL)",
+        137,
+        status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "what tail showed, in order",
+        "first-line\nbefore-checkpoint\nwhile-frozen\nafter-restart\n",
+        fs::read_to_string(&out).unwrap_or_default(),
+    );
+    let logged = log_if_failed(&c, Path::new(&out));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: logged,
+        ..Default::default()
+    })
+}

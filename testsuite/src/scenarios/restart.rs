@@ -63,12 +63,12 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    if kind == "nanosleep_once" {
-        // Checkpoint it inside the sleep, not on its way there.
+    if kind == "nanosleep_once" || kind == "poll_once" {
+        // Checkpoint it inside the sleep (or poll), not on its way there.
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(2) {
             let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-            if matches!(sc.split_whitespace().next(), Some("35" | "230")) {
+            if matches!(sc.split_whitespace().next(), Some("35" | "230" | "7")) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -181,6 +181,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "memfd_check" => Some(("read(2)", "0", Some("its memfds"))),
         "pty_check" => Some(("read(2)", "0", Some("its ptys"))),
         "deleted_check" => Some(("read(2)", "0", Some("its deleted files"))),
+        "inotify_check" => Some(("read(2)", "0", Some("its inotify instances"))),
         "locks_check" => Some(("flock(2)", "73", Some("its file locks"))),
         "unix_named_check" => Some(("accept(2)", "43", Some("its named unix sockets"))),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130", Some("its signal mask"))),

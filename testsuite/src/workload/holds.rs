@@ -35,7 +35,10 @@ pub const KINDS: &[(&str, &str)] = &[
     ),
     ("lease", "holds a lease (F_SETLEASE)"),
     ("o_async", "has O_ASYNC set"),
-    ("inotify", "is an anonymous-inode file"),
+    (
+        "inotify_unmounted",
+        "is an inotify instance whose watch 1 watches a file with no path from the caller's root",
+    ),
     (
         "deleted_linked",
         "is a deleted name of a file still linked elsewhere",
@@ -265,8 +268,33 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "fcntl(O_ASYNC)",
                 )?;
             }
-            "inotify" => {
-                check(libc::inotify_init1(0).into(), "inotify_init1")?;
+            "inotify_unmounted" => {
+                // A watch of a file on a tmpfs, which is then detached
+                // (umount -l), kept alive by an open file.
+                let dir = format!("{tmp}-mnt");
+                std::fs::create_dir_all(&dir)?;
+                let c = std::ffi::CString::new(dir.as_str())?;
+                let t = c"tmpfs";
+                check(
+                    libc::mount(t.as_ptr(), c.as_ptr(), t.as_ptr(), 0, std::ptr::null()).into(),
+                    "mount tmpfs",
+                )?;
+                // The instance's descriptor comes first, so that it is
+                // saved (and refused) before the open file.
+                let fd = libc::inotify_init1(0);
+                check(fd.into(), "inotify_init1")?;
+                let file = format!("{dir}/watched");
+                let f = std::fs::File::create(&file)?;
+                let cf = std::ffi::CString::new(file.as_str())?;
+                check(
+                    libc::inotify_add_watch(fd, cf.as_ptr(), libc::IN_MODIFY).into(),
+                    "inotify_add_watch",
+                )?;
+                check(
+                    libc::umount2(c.as_ptr(), libc::MNT_DETACH).into(),
+                    "umount -l",
+                )?;
+                std::mem::forget(f);
             }
             "deleted_big" => {
                 // 64 MiB long (two bytes of it written), then unlinked.

@@ -176,6 +176,43 @@ pub(crate) fn nanosleep_once(ready_path: &Path) -> Result<()> {
     )
 }
 
+/// A poll(2) of an eventfd nobody writes, with a 3 s timeout, interrupted
+/// by the checkpoint: after the restart it must go on waiting for the time
+/// it had left and time out (0), never fail with `EINTR`.
+pub(crate) fn poll_once(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("poll");
+    let (_, result) = go_and_result(ready_path);
+    // SAFETY: a plain call.
+    let efd = unsafe { libc::eventfd(0, 0) };
+    if efd < 0 {
+        anyhow::bail!("eventfd: {}", std::io::Error::last_os_error());
+    }
+    ready(ready_path)?;
+    let start = std::time::Instant::now();
+    let mut pfd = libc::pollfd {
+        fd: efd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let ret = unsafe { libc::poll(&mut pfd, 1, 3000) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let waited = start.elapsed();
+    let ok = ret == 0 && pfd.revents == 0 && waited >= std::time::Duration::from_secs(3);
+    verdict(
+        &result,
+        ok,
+        format!(
+            "poll returned {} (errno {}) revents {} waited>=3s={}",
+            ret,
+            if ret < 0 { errno } else { 0 },
+            pfd.revents,
+            waited.as_secs() >= 3
+        ),
+    )
+}
+
 pub(crate) static ALARMS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 pub(crate) extern "C" fn on_alarm(_: i32) {

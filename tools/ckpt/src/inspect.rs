@@ -56,6 +56,10 @@ pub struct Image {
     /// The deleted files still open, each saved once with its contents.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deleted_files: Vec<DeletedInfo>,
+    /// The inotify instances, each saved once with its watches and queued
+    /// events.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inotify: Vec<InotifyInfo>,
     /// Size of the image in bytes, tail record included.
     pub bytes: u64,
     /// Number of records, header and tail included.
@@ -117,7 +121,7 @@ pub struct StateInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ctty: Option<(u32, i32)>,
     /// How the interrupted system call resumes, if it needs more than a
-    /// plain restart (an interrupted nanosleep and the time left).
+    /// plain restart (an interrupted nanosleep or poll and the time left).
     pub resume: Option<String>,
     /// The registered rseq area, if any.
     pub rseq: Option<String>,
@@ -289,6 +293,30 @@ pub struct DeletedInfo {
     pub pages: u64,
 }
 
+/// One saved inotify instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InotifyInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its watches.
+    pub watches: Vec<InotifyWatchInfo>,
+    /// Events queued and not read yet.
+    pub events: u32,
+    /// Whether an `IN_Q_OVERFLOW` is among them.
+    pub overflow: bool,
+}
+
+/// One watch of an inotify instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InotifyWatchInfo {
+    /// Its watch descriptor.
+    pub wd: i32,
+    /// Its mask, hexadecimal.
+    pub mask: String,
+    /// The watched file.
+    pub path: String,
+}
+
 /// One saved pty.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PtyInfo {
@@ -403,6 +431,9 @@ pub struct FdInfo {
     /// For a pidfd: the pid it refers to, and whether it is a thread's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pidfd: Option<(i32, bool)>,
+    /// For an inotify instance: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inotify: Option<u32>,
 }
 
 /// A saved memory map.
@@ -547,6 +578,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut ptys = Vec::new();
     let mut deleted_files: Vec<DeletedInfo> = Vec::new();
     let mut pidfds: Vec<(u32, i32, bool)> = Vec::new();
+    let mut inotify: Vec<InotifyInfo> = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
     // Open files by object id: an fd shows the file it refers to.
@@ -605,6 +637,12 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 if let Some(s) = states.last_mut() {
                     if rb.kind == ckpt_image::RESTART_NANOSLEEP {
                         s.resume = Some(format!("nanosleep, {} ns left", rb.remaining_ns));
+                    } else if rb.kind == ckpt_image::RESTART_POLL {
+                        s.resume = Some(if rb.remaining_ns < 0 {
+                            format!("poll of {} fds, no timeout", rb.clockid)
+                        } else {
+                            format!("poll of {} fds, {} ns left", rb.clockid, rb.remaining_ns)
+                        });
                     }
                 }
             }
@@ -728,6 +766,26 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::Pidfd(o) => {
                 pidfds.push((o.id, o.pid, o.flags & ckpt_image::PIDFD_IS_THREAD != 0))
             }
+            Item::Inotify(o, watches, events) => {
+                // The parser checked every watch and event already.
+                let watches = ckpt_image::InotifyObj::watches(watches)
+                    .filter_map(Result::ok)
+                    .map(|(w, path)| InotifyWatchInfo {
+                        wd: w.wd,
+                        mask: format!("{:x}", w.mask),
+                        path: String::from_utf8_lossy(path).into_owned(),
+                    })
+                    .collect();
+                let overflow = ckpt_image::InotifyObj::events(events)
+                    .filter_map(Result::ok)
+                    .any(|(e, _)| e.mask == ckpt_image::IN_Q_OVERFLOW);
+                inotify.push(InotifyInfo {
+                    id: o.id,
+                    watches,
+                    events: o.nr_events,
+                    overflow,
+                });
+            }
             Item::DeletedFile(d, path) => deleted_files.push(DeletedInfo {
                 id: d.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -778,6 +836,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_PTY => "pty",
                     ckpt_image::FILE_UNLINKED => "deleted",
                     ckpt_image::FILE_PIDFD => "pidfd",
+                    ckpt_image::FILE_INOTIFY => "inotify",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -806,6 +865,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         pidfd: (f.kind == ckpt_image::FILE_PIDFD)
                             .then(|| pidfds.iter().find(|p| p.0 == f.obj).map(|p| (p.1, p.2)))
                             .flatten(),
+                        inotify: (f.kind == ckpt_image::FILE_INOTIFY).then_some(f.obj),
                     },
                 );
             }
@@ -875,6 +935,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         memfds,
         ptys,
         deleted_files,
+        inotify,
         bytes: buf.len() as u64,
         records: tail.nr_records.saturating_add(1),
     })
@@ -1104,6 +1165,24 @@ pub fn table(img: &Image) -> String {
                             p.winsize,
                             if p.canonical { " canonical" } else { "" },
                             if end == 1 { p.to_slave } else { p.to_master }
+                        ))
+                    })
+                    .or_else(|| {
+                        let i = img.inotify.iter().find(|i| Some(i.id) == f.inotify)?;
+                        let watches: Vec<String> = i
+                            .watches
+                            .iter()
+                            .map(|w| format!("{} {} mask {}", w.wd, w.path, w.mask))
+                            .collect();
+                        Some(format!(
+                            " (watches {}; {} events queued{})",
+                            if watches.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                watches.join(", ")
+                            },
+                            i.events,
+                            if i.overflow { ", overflow" } else { "" }
                         ))
                     })
                     .or_else(|| {

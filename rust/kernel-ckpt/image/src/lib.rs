@@ -48,6 +48,8 @@ mod fdtable;
 mod fifo;
 #[path = "forest.rs"]
 mod forest;
+#[path = "inotify.rs"]
+mod inotify;
 #[path = "locks.rs"]
 mod locks;
 #[path = "memfd.rs"]
@@ -85,6 +87,7 @@ pub use eventfd::*;
 pub use fdtable::*;
 pub use fifo::*;
 pub use forest::*;
+pub use inotify::*;
 pub use locks::*;
 pub use memfd::*;
 pub use mm::*;
@@ -268,6 +271,10 @@ record_types! {
     DeletedFile = 38, "deleted-file";
     /// [`PidfdObj`]: a pidfd, written once.
     Pidfd = 39, "pidfd";
+    /// [`InotifyObj`] + its [`InotifyWatch`]es with their paths + its
+    /// queued [`InotifyEvent`]s with their names: an inotify instance,
+    /// written once.
+    Inotify = 40, "inotify";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -292,7 +299,8 @@ impl RecordType {
             | Self::Memfd
             | Self::Pty
             | Self::DeletedFile
-            | Self::Pidfd => true,
+            | Self::Pidfd
+            | Self::Inotify => true,
             Self::FileLock
             | Self::Ctty
             | Self::Header

@@ -44,6 +44,9 @@ pub const FILE_PTY: u32 = 13;
 pub const FILE_UNLINKED: u32 = 14;
 /// File kind: a pidfd ([`FileObj::obj`] names its [`PidfdObj`]).
 pub const FILE_PIDFD: u32 = 15;
+/// File kind: an inotify instance ([`FileObj::obj`] names its
+/// [`InotifyObj`]).
+pub const FILE_INOTIFY: u32 = 16;
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -61,6 +64,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_PTY
             | FILE_UNLINKED
             | FILE_PIDFD
+            | FILE_INOTIFY
     )
 }
 
@@ -94,7 +98,8 @@ pub struct FileObj {
     /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
     /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`], for
     /// `FILE_UNLINKED` the [`DeletedFileObj`], for `FILE_PIDFD` the
-    /// [`PidfdObj`]; 0 for the other kinds.
+    /// [`PidfdObj`], for `FILE_INOTIFY` the [`InotifyObj`]; 0 for the
+    /// other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -103,7 +108,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_PIDFD {
+        if f.kind > FILE_INOTIFY {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

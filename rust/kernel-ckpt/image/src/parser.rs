@@ -161,6 +161,9 @@ pub enum Item<'a> {
     DeletedFile(DeletedFileObj, &'a [u8]),
     /// A pidfd.
     Pidfd(PidfdObj),
+    /// An inotify instance, its watches' and its events' bytes
+    /// ([`InotifyObj::watches`], [`InotifyObj::events`]).
+    Inotify(InotifyObj, &'a [u8], &'a [u8]),
     /// The open files' head, the working directory and the root.
     Files(FilesHeader, &'a [u8], &'a [u8]),
     /// An open file object and its path.
@@ -215,6 +218,9 @@ pub enum ObjRecord<'a> {
     DeletedFile(DeletedFileObj, &'a [u8]),
     /// A pidfd.
     Pidfd(PidfdObj),
+    /// An inotify instance, its watches' and its events' bytes
+    /// ([`InotifyObj::watches`], [`InotifyObj::events`]).
+    Inotify(InotifyObj, &'a [u8], &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -236,6 +242,7 @@ impl<'a> Item<'a> {
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
             Item::Pidfd(p) => Some(ObjRecord::Pidfd(p)),
+            Item::Inotify(o, w, e) => Some(ObjRecord::Inotify(o, w, e)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -525,6 +532,11 @@ impl Parser {
                 let o = PidfdObj::decode(p)?;
                 self.define("pidfd id", o.id)?;
                 (Item::Pidfd(o), None)
+            }
+            RecordType::Inotify => {
+                let (o, watches, events) = InotifyObj::decode(p)?;
+                self.define("inotify id", o.id)?;
+                (Item::Inotify(o, watches, events), None)
             }
             RecordType::Pages => {
                 let (h, data) = PagesHeader::decode(p)?;

@@ -79,31 +79,41 @@ layout!(XstateHeader { xfeatures: u64, size: u32, _: u32 });
 pub const RESTART_NONE: u32 = 0;
 /// Restart block kind: an interrupted relative nanosleep.
 pub const RESTART_NANOSLEEP: u32 = 1;
+/// Restart block kind: an interrupted poll(2) (with or without a timeout):
+/// `rmtp` is its pollfd array, `clockid` the number of entries, and
+/// `remaining_ns` -1 for no timeout.
+pub const RESTART_POLL: u32 = 2;
 
 /// How an interrupted system call that needs a restart block resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RestartBlock {
     /// `RESTART_*`.
     pub kind: u32,
-    /// The sleep's clock (`CLOCK_*`).
+    /// The sleep's clock (`CLOCK_*`); for a poll, the number of pollfds.
     pub clockid: i32,
     /// `enum timespec_type` of the remaining-time pointer.
     pub ts_type: u32,
-    /// User address the remaining time is written to, or 0.
+    /// User address the remaining time is written to, or 0; for a poll,
+    /// the address of its pollfds.
     pub rmtp: u64,
-    /// Time that was left to sleep.
+    /// Time that was left to sleep (for a poll, -1 if it has no timeout).
     pub remaining_ns: i64,
 }
 
 impl RestartBlock {
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
         let (b, _) = Self::read_fixed(p)?;
-        if b.kind > RESTART_NANOSLEEP {
+        if b.kind > RESTART_POLL {
             return Err(ErrorKind::BadField("restart block kind", b.kind.into()));
         }
-        if !(0..=TaskMisc::MAX_TIMER_NS as i64).contains(&b.remaining_ns) || b.rmtp >= USER_ADDR_END
+        let no_timeout = b.kind == RESTART_POLL && b.remaining_ns == -1;
+        if !(no_timeout || (0..=TaskMisc::MAX_TIMER_NS as i64).contains(&b.remaining_ns))
+            || b.rmtp >= USER_ADDR_END
         {
             return Err(ErrorKind::BadField("restart block", b.remaining_ns));
+        }
+        if b.kind == RESTART_POLL && (b.clockid < 0 || b.ts_type != 0) {
+            return Err(ErrorKind::BadField("restart block poll", b.clockid.into()));
         }
         Ok(b)
     }

@@ -533,6 +533,7 @@ fn task_state_round_trip() {
             Item::Ctty(..) => "ctty",
             Item::DeletedFile(..) => "deleted-file",
             Item::Pidfd(..) => "pidfd",
+            Item::Inotify(..) => "inotify",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",
@@ -1304,4 +1305,118 @@ fn pty_records_hold_only_what_a_pty_can_hold() {
         pty_payload(&obj, &full, [&big, b"line one\npart"], [&bits, &[0, 1]]),
         "a full read buffer",
     );
+}
+
+/// An inotify payload: the instance, then its watches and events.
+fn inotify_payload(
+    next_wd: i32,
+    watches: &[(i32, u32, &[u8])],
+    events: &[(i32, u32, u32, &[u8])],
+) -> Vec<u8> {
+    let mut w = Vec::new();
+    for &(wd, mask, path) in watches {
+        let rec = InotifyWatch {
+            wd,
+            mask,
+            path_len: path.len() as u32,
+        };
+        w.extend_from_slice(&rec.encode());
+        w.extend_from_slice(path);
+    }
+    let mut e = Vec::new();
+    for &(wd, mask, cookie, name) in events {
+        let rec = InotifyEvent {
+            wd,
+            mask,
+            cookie,
+            name_len: name.len() as u32,
+        };
+        e.extend_from_slice(&rec.encode());
+        e.extend_from_slice(name);
+    }
+    let o = InotifyObj {
+        id: 1,
+        next_wd,
+        nr_watches: watches.len() as u32,
+        nr_events: events.len() as u32,
+        watches_len: w.len() as u32,
+    };
+    let mut p = o.encode().to_vec();
+    p.extend_from_slice(&w);
+    p.extend_from_slice(&e);
+    p
+}
+
+#[test]
+fn inotify_records_hold_only_what_an_instance_can_hold() {
+    let good = inotify_payload(
+        3,
+        &[(1, 0x100, b"/tmp"), (2, 0x2 | IN_ONESHOT, b"/etc/hosts")],
+        &[
+            (1, 0x100, 0, b"new"),
+            (2, IN_IGNORED, 0, b""),
+            (-1, IN_Q_OVERFLOW, 0, b""),
+        ],
+    );
+    let (o, watches, events) = InotifyObj::decode(&good).expect("two watches, three events");
+    assert_eq!((o.next_wd, o.nr_watches, o.nr_events), (3, 2, 3));
+    let w: Vec<_> = InotifyObj::watches(watches).map(Result::unwrap).collect();
+    assert_eq!(w[1].1, b"/etc/hosts");
+    let e: Vec<_> = InotifyObj::events(events).map(Result::unwrap).collect();
+    assert_eq!((e[0].0.wd, e[0].1), (1, &b"new"[..]));
+    let rejects = |p: Vec<u8>, what: &str| {
+        assert!(InotifyObj::decode(&p).is_err(), "{what} accepted");
+    };
+    rejects(inotify_payload(-1, &[], &[]), "a negative next descriptor");
+    rejects(
+        inotify_payload(3, &[(2, 0x100, b"/a"), (2, 0x100, b"/b")], &[]),
+        "one descriptor twice",
+    );
+    rejects(
+        inotify_payload(3, &[(0, 0x100, b"/a")], &[]),
+        "descriptor 0",
+    );
+    rejects(
+        inotify_payload(3, &[(1, IN_ONESHOT, b"/a")], &[]),
+        "a watch of no event",
+    );
+    rejects(
+        inotify_payload(3, &[(1, 0x100 | 0x0100_0000, b"/a")], &[]),
+        "IN_DONT_FOLLOW kept in a watch",
+    );
+    rejects(
+        inotify_payload(3, &[(1, 0x100, b"tmp")], &[]),
+        "a relative path",
+    );
+    rejects(
+        inotify_payload(3, &[(1, 0x100, b"/t\0p")], &[]),
+        "a NUL in a path",
+    );
+    rejects(
+        inotify_payload(3, &[], &[(1, 0x100, 0, b"a/b")]),
+        "a slash in a name",
+    );
+    rejects(
+        inotify_payload(3, &[], &[(-1, 0x100, 0, b"")]),
+        "descriptor -1 on an event other than the overflow",
+    );
+    rejects(
+        inotify_payload(3, &[], &[(1, IN_Q_OVERFLOW, 0, b"")]),
+        "an overflow with a descriptor",
+    );
+    rejects(
+        inotify_payload(3, &[], &[(1, 0x0100_0000, 0, b"")]),
+        "an event bit no event carries",
+    );
+    rejects(
+        inotify_payload(3, &[], &[(1, 0x100, 0, &[b'x'; 256])]),
+        "a name past NAME_MAX",
+    );
+    // Counts that disagree with what follows.
+    let mut short = good.clone();
+    short[8] = 3;
+    rejects(short, "three watches counted, two present");
+    let mut cut = good.clone();
+    cut.truncate(cut.len() - 1);
+    rejects(cut, "a truncated event");
 }

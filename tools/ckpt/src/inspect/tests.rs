@@ -212,12 +212,13 @@ fn every_object_kind_shows() {
         "controlling terminal: pts/3, foreground group 102",
         "/tmp/scratch (deleted) (5000 bytes, 1 pages saved)",
         "anon_inode:[pidfd] (pid 100)",
+        "anon_inode:inotify (watches 1 /tmp mask fff, 3 /etc/hosts mask 80000002; 3 events queued, overflow)",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }
     for kind in [
         "eventfd", "signalfd", "fifo", "timerfd", "epoll", "unix", "memfd", "pty", "deleted",
-        "pidfd",
+        "pidfd", "inotify",
     ] {
         assert!(
             text.lines().any(|l| l.contains(&format!(": {kind}"))),
@@ -233,4 +234,6 @@ fn every_object_kind_shows() {
     assert_eq!(json["unix_pairs"][0]["ends"][0]["passcred"], true);
     assert_eq!(json["unix_sockets"][0]["name"], "/dev/log");
     assert_eq!(json["unix_sockets"][0]["bound"], true);
+    assert_eq!(json["inotify"][0]["watches"][1]["path"], "/etc/hosts");
+    assert_eq!(json["inotify"][0]["events"], 3);
 }

@@ -72,6 +72,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Ctty(_) => RecordType::Ctty,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
+        Item::Inotify(..) => RecordType::Inotify,
         Item::Pages(..) => RecordType::Pages,
         Item::TaskEnd => RecordType::TaskEnd,
         Item::Tail(_) => RecordType::Tail,
@@ -100,7 +101,10 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(data.len(), h.size as usize);
             assert!(h.size >= XstateHeader::MIN_SIZE && h.size <= MAX_XSTATE_SIZE);
         }
-        Item::RestartBlock(rb) => assert!(rb.remaining_ns >= 0 && rb.kind <= RESTART_NANOSLEEP),
+        Item::RestartBlock(rb) => {
+            assert!(rb.kind <= RESTART_POLL);
+            assert!(rb.remaining_ns >= 0 || (rb.kind == RESTART_POLL && rb.remaining_ns == -1));
+        }
         Item::TaskMisc(m, groups) => {
             assert_eq!(groups.len(), m.ngroups as usize * 4);
             assert!(m.ngroups <= TaskMisc::MAX_GROUPS);
@@ -176,7 +180,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_PIDFD);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_INOTIFY);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -203,6 +207,25 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Ctty(c) => assert!(c.pty > 0 && c.fg_pgid > 0),
         Item::Pidfd(o) => assert!(o.pid > 0 && o.flags & !PIDFD_IS_THREAD == 0),
+        Item::Inotify(o, watches, events) => {
+            assert_eq!(watches.len(), o.watches_len as usize);
+            let mut n = 0;
+            for w in InotifyObj::watches(watches) {
+                let (w, path) = w.expect("checked by the parser");
+                assert!(w.wd > 0 && path.len() == w.path_len as usize && path.starts_with(b"/"));
+                assert!(w.mask & !INOTIFY_WATCH_BITS == 0 && w.mask & IN_ALL_EVENTS != 0);
+                n += 1;
+            }
+            assert_eq!(n, o.nr_watches);
+            let mut n = 0;
+            for e in InotifyObj::events(events) {
+                let (e, name) = e.expect("checked by the parser");
+                assert!(name.len() == e.name_len as usize && !name.contains(&b'/'));
+                assert!(e.wd > 0 || (e.wd == -1 && e.mask == IN_Q_OVERFLOW));
+                n += 1;
+            }
+            assert_eq!(n, o.nr_events);
+        }
         Item::DeletedFile(d, path) => {
             assert_eq!(path.len(), d.path_len as usize);
             assert!(path.starts_with(b"/") && d.mode <= 0o777 && d.size <= ShmemObj::MAX_SIZE);
@@ -319,6 +342,11 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::Ctty(c) => out.extend_from_slice(&c.encode()),
         Item::Pidfd(o) => out.extend_from_slice(&o.encode()),
+        Item::Inotify(o, watches, events) => {
+            out.extend_from_slice(&o.encode());
+            out.extend_from_slice(watches);
+            out.extend_from_slice(events);
+        }
         Item::DeletedFile(d, path) => {
             out.extend_from_slice(&d.encode());
             out.extend_from_slice(path);

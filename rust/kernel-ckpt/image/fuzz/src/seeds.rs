@@ -598,7 +598,7 @@ fn every_record() -> Vec<Rec> {
         fg_pgid: 102,
     };
     b.rec(RecordType::Ctty, &[&ctty.encode()]);
-    files(&mut b, 6, b"/");
+    files(&mut b, 7, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -659,6 +659,46 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Pidfd, &[&p.encode()]);
     file(&mut b, 31, FILE_PIDFD, 30, b"anon_inode:[pidfd]");
     fd(&mut b, 5, 31, false);
+    // An inotify instance watching two files, with a rename and an
+    // overflow queued.
+    let mut watches = Vec::new();
+    for (wd, mask, path) in [
+        (1, IN_ALL_EVENTS, &b"/tmp"[..]),
+        (3, 0x2 | IN_ONESHOT, b"/etc/hosts"),
+    ] {
+        let w = InotifyWatch {
+            wd,
+            mask,
+            path_len: path.len() as u32,
+        };
+        watches.extend_from_slice(&w.encode());
+        watches.extend_from_slice(path);
+    }
+    let mut events = Vec::new();
+    for (wd, mask, cookie, name) in [
+        (1, 0x40, 7, &b"old"[..]),
+        (1, 0x80, 7, b"new"),
+        (-1, IN_Q_OVERFLOW, 0, b""),
+    ] {
+        let e = InotifyEvent {
+            wd,
+            mask,
+            cookie,
+            name_len: name.len() as u32,
+        };
+        events.extend_from_slice(&e.encode());
+        events.extend_from_slice(name);
+    }
+    let o = InotifyObj {
+        id: 32,
+        next_wd: 4,
+        nr_watches: 2,
+        nr_events: 3,
+        watches_len: watches.len() as u32,
+    };
+    b.rec(RecordType::Inotify, &[&o.encode(), &watches, &events]);
+    file(&mut b, 33, FILE_INOTIFY, 32, b"anon_inode:inotify");
+    fd(&mut b, 6, 33, false);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()
