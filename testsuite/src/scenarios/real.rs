@@ -344,13 +344,19 @@ fn tmux(sock: &str, args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
-/// Waits up to `secs` for the pane's visible text to contain `needle`;
-/// the last text seen.
+/// Waits up to `secs` for the first window's visible text to contain
+/// `needle`; the last text seen.
 fn wait_pane(sock: &str, needle: &str, secs: u64) -> (bool, String) {
+    wait_window(sock, "0:0", needle, secs)
+}
+
+/// Waits up to `secs` for the visible text of window `target` to contain
+/// `needle`; the last text seen.
+fn wait_window(sock: &str, target: &str, needle: &str, secs: u64) -> (bool, String) {
     let start = Instant::now();
     let mut text = String::new();
     while start.elapsed() < Duration::from_secs(secs) {
-        text = tmux(sock, &["capture-pane", "-p", "-t", "0"]).unwrap_or_default();
+        text = tmux(sock, &["capture-pane", "-p", "-t", target]).unwrap_or_default();
         if text.contains(needle) {
             return (true, text);
         }
@@ -439,6 +445,39 @@ pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
     )?;
     let (ok, _) = wait_pane(&sock, "before-42", 10);
     c.eq("a command typed before the checkpoint runs", true, ok);
+    // A second window with busybox less paging a numbered file, and a
+    // third with a shell loop counting.
+    let paged = format!("/tmp/{name}-paged.txt");
+    fs::write(
+        &paged,
+        (1..=200)
+            .map(|i| format!("line {i:03}\n"))
+            .collect::<String>(),
+    )?;
+    tmux(
+        &sock,
+        &[
+            "new-window",
+            "-d",
+            "-t",
+            "0:1",
+            &format!("/bin/busybox less {paged}"),
+        ],
+    )?;
+    tmux(
+        &sock,
+        &[
+            "new-window",
+            "-d",
+            "-t",
+            "0:2",
+            "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 1; done",
+        ],
+    )?;
+    let (ok, pager_before) = wait_window(&sock, "0:1", "line 020", 10);
+    c.eq("less shows the file's first page", true, ok);
+    let (ok, _) = wait_window(&sock, "0:2", "tick-2", 10);
+    c.eq("the loop counts", true, ok);
     let tty_before = tty_of(shell);
     let server_comm = fs::read_to_string(format!("/proc/{server}/comm"))?
         .trim()
@@ -468,8 +507,31 @@ pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
             .unwrap_or_else(|e| e.to_string())
             .trim(),
     );
-    let pane_pid = tmux(&sock, &["display-message", "-p", "-t", "0", "#{pane_pid}"])
-        .unwrap_or_else(|e| e.to_string());
+    let ticks = |text: &str| -> u64 {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix("tick-")?.parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    // The loop's count when the server comes back, then a higher one.
+    let counted = ticks(&wait_window(&sock, "0:2", "tick-", 10).1);
+    let (ok, _) = wait_window(&sock, "0:2", &format!("tick-{}", counted + 2), 15);
+    c.eq("the loop goes on counting after the restart", true, ok);
+    c.eq(
+        "less shows the same screen after the restart",
+        pager_before.as_str(),
+        tmux(&sock, &["capture-pane", "-p", "-t", "0:1"])
+            .unwrap_or_else(|e| e.to_string())
+            .as_str(),
+    );
+    let _ = tmux(&sock, &["send-keys", "-t", "0:1", "Space"]);
+    let (ok, _) = wait_window(&sock, "0:1", "line 040", 10);
+    c.eq("less pages on after the restart (Space)", true, ok);
+    let pane_pid = tmux(
+        &sock,
+        &["display-message", "-p", "-t", "0:0", "#{pane_pid}"],
+    )
+    .unwrap_or_else(|e| e.to_string());
     c.eq(
         "the pane's shell is the same process (pid)",
         "same",
