@@ -76,6 +76,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
     crate::inotify::check(forest.tasks())?;
+    crate::fown::check(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image

@@ -58,6 +58,7 @@ mod eventfd;
 mod fdtable;
 mod fifo;
 mod forest;
+mod fown;
 mod inotify;
 mod layout;
 mod locks;

@@ -79,6 +79,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
     };
     w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
     let mut files = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
+    let mut numbered = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
     for (fd, fd_flags, file) in fds.into_iter() {
         let file_id = objs.id_of::<OpenFile>(w, file.clone_ref())?;
         let rec = Fd {
@@ -87,9 +88,11 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
             file: file_id,
         };
         w.record(RecordType::Fd, &rec.encode())?;
+        numbered.push((fd, file.clone_ref()), GFP_KERNEL)?;
         files.push(file, GFP_KERNEL)?;
     }
-    crate::locks::dump(w, task, objs, &files)
+    crate::locks::dump(w, task, objs, &files)?;
+    crate::fown::dump(w, objs, &numbered)
 }
 
 /// Calls `f` with every open file of the tree's descriptor tables (the
@@ -159,6 +162,11 @@ impl Prepared {
     /// Whether a descriptor record of the process names file `id`.
     pub(crate) fn names_file(&self, id: ObjId) -> bool {
         self.fds.iter().any(|&(_, _, f)| f == id)
+    }
+
+    /// Whether the process's descriptor `fd` names file `id`.
+    pub(crate) fn names(&self, fd: u32, id: ObjId) -> bool {
+        self.fds.iter().any(|&(n, _, f)| n == fd && f == id)
     }
 
     /// Before the point of no return: resolves the directories.

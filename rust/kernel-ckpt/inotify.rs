@@ -24,11 +24,12 @@
 //! not seen: the watched files may have changed meanwhile.
 
 use crate::image::{
-    InotifyEvent, InotifyObj, InotifyWatch, ObjId, RecordType, FILE_INOTIFY, MAX_PAYLOAD_LEN,
+    InotifyEvent, InotifyObj, InotifyWatch, ObjId, RecordType, FILE_INOTIFY, IN_IGNORED,
+    MAX_PAYLOAD_LEN,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
-use crate::wrap::path::{InodeRef, PathRef};
+use crate::wrap::path::PathRef;
 use crate::wrap::task::killable;
 use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
@@ -46,17 +47,41 @@ pub(crate) fn is_inotify(file: &FileRef) -> bool {
 /// The inotify kind of shared object.
 pub(crate) struct Inotify;
 
+/// A watched inode, with a reference on it and an active reference on its
+/// super block (an unmount meanwhile must not take its file system away).
+///
+/// # Invariants
+///
+/// `self.0` is a valid inode, both references held, put on drop.
+struct WatchedInode(NonNull<bindings::inode>);
+
+impl Drop for WatchedInode {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object holds both references.
+        unsafe { bindings::ckpt_inotify_put_inode(self.0.as_ptr()) };
+    }
+}
+
 /// Why watch `wd` of an instance cannot be saved.
 struct Refusal(i32, &'static str);
 
 /// The path of the file a watch watches, from the caller's root, which
 /// leads back to that file.
-fn watch_path(inode: &InodeRef) -> Result<core::result::Result<KVec<u8>, &'static str>> {
-    let path = match PathRef::to_inode(inode) {
+fn watch_path(inode: &WatchedInode) -> Result<core::result::Result<KVec<u8>, &'static str>> {
+    // SAFETY: the inode is referenced by the type invariant.
+    let path = match unsafe { PathRef::to_inode(inode.0.as_ptr()) } {
         Ok(path) => path,
         Err(e) if e == ENOENT => {
             return Ok(Err(
                 "watches a file with no path from the caller's root (on a detached mount, or a mount of another namespace)",
+            ))
+        }
+        Err(e) if e == crate::wrap::errno::enametoolong() => {
+            return Ok(Err("watches a file deeper than a path kernel-ckpt saves"))
+        }
+        Err(e) if e == E2BIG => {
+            return Ok(Err(
+                "watches a file whose file system is mounted too many times to search",
             ))
         }
         Err(e) => return Err(e),
@@ -65,36 +90,38 @@ fn watch_path(inode: &InodeRef) -> Result<core::result::Result<KVec<u8>, &'stati
     // A mount over it, or a name that moved meanwhile, would name another
     // file at restart.
     match PathRef::lookup_nofollow(&name) {
-        Ok(back) if back.inode_addr() == inode.as_ptr() as usize => Ok(Ok(name)),
+        Ok(back) if back.inode_addr() == inode.0.as_ptr() as usize => Ok(Ok(name)),
         _ => Ok(Err(
             "watches a file its path does not lead to (a mount hides it)",
         )),
     }
 }
 
-/// The instance's watches as the image holds them, and their count, or
-/// why one of them cannot be saved.
-fn watches(file: &FileRef) -> Result<core::result::Result<(KVVec<u8>, u32), Refusal>> {
+/// The instance's watches with their paths, or why one of them cannot be
+/// saved.
+fn watches(
+    file: &FileRef,
+) -> Result<core::result::Result<KVVec<(InotifyWatch, KVec<u8>)>, Refusal>> {
     let mut out = KVVec::new();
-    let mut nr = 0u32;
+    let mut bytes = 0usize;
     let mut wd = 0i32;
     loop {
         killable()?;
         let mut mask = 0u32;
         // SAFETY: the file is referenced; the helper returns an ERR_PTR,
-        // NULL, or an inode with a reference.
+        // NULL, or an inode with the references `WatchedInode` holds.
         let inode = unsafe { bindings::ckpt_inotify_watch(file.as_ptr(), &mut wd, &mut mask) };
         let Some(inode) = NonNull::new(kernel::error::from_err_ptr(inode)?) else {
             break;
         };
-        // SAFETY: a non-NULL result carries a reference, taken over.
-        let inode = unsafe { InodeRef::from_raw(inode) };
+        // INVARIANT: a non-NULL result carries both references.
+        let inode = WatchedInode(inode);
         let path = match watch_path(&inode)? {
             Ok(path) => path,
             Err(why) => return Ok(Err(Refusal(wd, why))),
         };
-        nr += 1;
-        if nr > InotifyObj::MAX_WATCHES || out.len() + path.len() > MAX_PAYLOAD_LEN as usize / 2 {
+        bytes += InotifyWatch::LEN + path.len();
+        if out.len() >= InotifyObj::MAX_WATCHES as usize || bytes > MAX_PAYLOAD_LEN as usize / 2 {
             return Ok(Err(Refusal(wd, "is one too many to save")));
         }
         let rec = InotifyWatch {
@@ -102,14 +129,13 @@ fn watches(file: &FileRef) -> Result<core::result::Result<(KVVec<u8>, u32), Refu
             mask,
             path_len: u32::try_from(path.len()).map_err(|_| EINVAL)?,
         };
-        out.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
-        out.extend_from_slice(&path, GFP_KERNEL)?;
+        out.push((rec, path), GFP_KERNEL)?;
         match wd.checked_add(1) {
             Some(next) => wd = next,
             None => break,
         }
     }
-    Ok(Ok((out, nr)))
+    Ok(Ok(out))
 }
 
 /// Checkpoint: every watch of every inotify instance the tree holds can
@@ -175,7 +201,12 @@ fn events(file: &FileRef) -> Result<(KVVec<u8>, u32)> {
     // What the image reader will check, checked now.
     let mut n = 0u32;
     for e in InotifyObj::events(filled) {
-        e.map_err(|_| EINVAL)?;
+        e.map_err(|_| {
+            ckpt_err!(
+                "checkpoint: an inotify instance holds an event kernel-ckpt cannot save (a name longer than NAME_MAX?)\n"
+            );
+            crate::wrap::errno::eopnotsupp()
+        })?;
         n = n.checked_add(1).ok_or(EINVAL)?;
     }
     if n != count {
@@ -202,7 +233,9 @@ impl ObjOps for Inotify {
     /// The inotify record: the watches with their paths, the next
     /// descriptor, the queued events.
     fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
-        let (watches, nr_watches) = watches(file)?.map_err(|Refusal(wd, why)| {
+        // Watches first, then events: a watch removed in between is saved
+        // with its IN_IGNORED queued, and left out below.
+        let found = watches(file)?.map_err(|Refusal(wd, why)| {
             // `check` passed: the file system changed since.
             ckpt_err!("checkpoint: inotify watch {} {}: not supported\n", wd, why);
             crate::wrap::errno::eopnotsupp()
@@ -211,6 +244,24 @@ impl ObjOps for Inotify {
         let next_wd = unsafe { bindings::ckpt_inotify_next_wd(file.as_ptr()) };
         to_result(next_wd)?;
         let (events, nr_events) = events(file)?;
+        let mut ignored = KVVec::new();
+        for (e, _) in InotifyObj::events(&events).flatten() {
+            if e.mask & IN_IGNORED != 0 {
+                ignored.push(e.wd, GFP_KERNEL)?;
+            }
+        }
+        ignored.sort_unstable();
+        let mut watches = KVVec::new();
+        let mut nr_watches = 0u32;
+        for (w, path) in found.iter() {
+            killable()?;
+            if ignored.binary_search(&w.wd).is_ok() {
+                continue;
+            }
+            watches.extend_from_slice(&w.encode(), GFP_KERNEL)?;
+            watches.extend_from_slice(path, GFP_KERNEL)?;
+            nr_watches += 1;
+        }
         let rec = InotifyObj {
             id,
             next_wd,

@@ -321,6 +321,10 @@ pub(crate) fn restore_current(
                 let files = need(g.files.as_ref(), "no open files record")?;
                 crate::locks::restore(&mut g.locks, objs, files, &l)?;
             }
+            Item::FileOwner(o) => {
+                let files = need(g.files.as_ref(), "no open files record")?;
+                crate::fown::restore(objs, |fd, id| files.names(fd, id), &o)?;
+            }
             Item::Ctty(c) => {
                 if !leader {
                     return Err(bad("a thread's records hold a controlling terminal"));

@@ -64,6 +64,7 @@ macro_rules! with_scenarios {
             restart_pty,
             restart_deleted,
             restart_inotify,
+            restart_fown,
             real_syslogd,
             real_tail,
             real_sqlite3,

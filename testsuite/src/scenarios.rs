@@ -245,6 +245,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_pty" => |name| restart_scenario(name, "pty_check", Restart::Once),
         "restart_deleted" => |name| restart_scenario(name, "deleted_check", Restart::Once),
         "restart_inotify" => |name| restart_scenario(name, "inotify_check", Restart::Once),
+        "restart_fown" => |name| restart_scenario(name, "fown_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_tail" => |name| real_tail(name),
         "real_sqlite3" => |name| real_sqlite3(name),

@@ -16,6 +16,7 @@ use std::sync::{Arc, Barrier};
 mod deleted;
 mod epoll;
 mod files;
+mod fown;
 pub(crate) mod holds;
 mod inotify;
 mod locks;
@@ -31,6 +32,7 @@ mod unix;
 use deleted::*;
 use epoll::*;
 use files::*;
+use fown::*;
 use inotify::*;
 use locks::*;
 use memfd::*;
@@ -184,6 +186,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "pty_check" => pty_check(ready_path)?,
         "deleted_check" => deleted_check(ready_path)?,
         "inotify_check" => inotify_check(ready_path)?,
+        "fown_check" => fown_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "poll_once" => poll_once(ready_path)?,

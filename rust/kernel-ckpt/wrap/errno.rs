@@ -12,6 +12,11 @@ pub(crate) fn eopnotsupp() -> Error {
     Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
 
+/// File name too long.
+pub(crate) fn enametoolong() -> Error {
+    Error::from_errno(-(bindings::ENAMETOOLONG as i32))
+}
+
 /// No data.
 pub(crate) fn enodata() -> Error {
     Error::from_errno(-(bindings::ENODATA as i32))

@@ -8,7 +8,6 @@
 //! [`include/linux/dcache.h`](srctree/include/linux/dcache.h).
 
 use crate::image::MAX_PATH_LEN;
-use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -52,12 +51,19 @@ impl PathRef {
     }
 
     /// A path to `inode` from the caller's root, through a mount of the
-    /// caller's mount namespace; `-ENOENT` if it has none (deleted, or
-    /// reached only through other mounts).
-    pub(crate) fn to_inode(inode: &InodeRef) -> Result<Self> {
+    /// caller's mount namespace: `-ENOENT` if it has none (deleted, or
+    /// reached only through other mounts), `-ENAMETOOLONG` if it is deeper
+    /// than a saved path can be, `-E2BIG` if its file system is mounted
+    /// more often than is searched.
+    ///
+    /// # Safety
+    ///
+    /// `inode` must be a valid inode the caller holds a reference on.
+    pub(crate) unsafe fn to_inode(inode: *mut bindings::inode) -> Result<Self> {
         let mut p = empty();
-        // SAFETY: the inode is referenced; on success `p` holds references.
-        to_result(unsafe { bindings::ckpt_inode_path(inode.as_ptr(), &mut p) })?;
+        // SAFETY: the caller guarantees a referenced inode; on success `p`
+        // holds references.
+        to_result(unsafe { bindings::ckpt_inode_path(inode, &mut p) })?;
         // INVARIANT: the helper succeeded and took the references.
         Ok(Self(p))
     }
@@ -111,38 +117,6 @@ impl Drop for PathRef {
     fn drop(&mut self) {
         // SAFETY: by the type invariant this object holds the references.
         unsafe { bindings::path_put(&self.0) };
-    }
-}
-
-/// An inode reference.
-///
-/// # Invariants
-///
-/// `self.0` holds one reference on a valid inode, put on drop.
-pub(crate) struct InodeRef(NonNull<bindings::inode>);
-
-impl InodeRef {
-    /// Takes over a reference on `inode`.
-    ///
-    /// # Safety
-    ///
-    /// `inode` must be valid, and the caller must pass one reference on it
-    /// (from `igrab`).
-    pub(crate) unsafe fn from_raw(inode: NonNull<bindings::inode>) -> Self {
-        // INVARIANT: the caller passes the reference.
-        Self(inode)
-    }
-
-    /// The raw inode, valid while `self` lives.
-    pub(crate) fn as_ptr(&self) -> *mut bindings::inode {
-        self.0.as_ptr()
-    }
-}
-
-impl Drop for InodeRef {
-    fn drop(&mut self) {
-        // SAFETY: by the type invariant this object holds the reference.
-        unsafe { bindings::iput(self.0.as_ptr()) };
     }
 }
 

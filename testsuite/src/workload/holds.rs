@@ -34,7 +34,11 @@ pub const KINDS: &[(&str, &str)] = &[
         "is a unix socket whose peer is open outside the tree",
     ),
     ("lease", "holds a lease (F_SETLEASE)"),
-    ("o_async", "has O_ASYNC set"),
+    ("dnotify", "watches its directory with F_NOTIFY (dnotify)"),
+    (
+        "fown_outside",
+        "has a signal owner (F_SETOWN) outside the tree",
+    ),
     (
         "inotify_unmounted",
         "is an inotify instance whose watch 1 watches a file with no path from the caller's root",
@@ -260,12 +264,28 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "fcntl(F_SETLEASE)",
                 )?;
             }
-            "o_async" => {
+            "dnotify" => {
+                // A directory of its own (a creation in it would send
+                // SIGIO, whose default action ends the process).
+                let dir = format!("{tmp}-dir");
+                std::fs::create_dir_all(&dir)?;
+                let dir = std::ffi::CString::new(dir)?;
+                let fd = libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(fd.into(), "open the directory")?;
+                // DN_CREATE | DN_MULTISHOT (linux/fcntl.h).
+                let events: u32 = 0x4 | 0x8000_0000;
+                check(
+                    libc::fcntl(fd, libc::F_NOTIFY, events as i32).into(),
+                    "fcntl(F_NOTIFY)",
+                )?;
+            }
+            "fown_outside" => {
+                // SIGIO to init, which is not in the tree.
                 let mut p = [0i32; 2];
                 check(libc::pipe(p.as_mut_ptr()).into(), "pipe")?;
                 check(
-                    libc::fcntl(p[0], libc::F_SETFL, libc::O_ASYNC).into(),
-                    "fcntl(O_ASYNC)",
+                    libc::fcntl(p[0], libc::F_SETOWN, 1).into(),
+                    "fcntl(F_SETOWN)",
                 )?;
             }
             "inotify_unmounted" => {

@@ -1757,6 +1757,19 @@ pub(super) fn pidfd_tree(ready_path: &Path) -> Result<()> {
     if dup_fd < 0 {
         bail!("dup: {}", Errno::last());
     }
+    // A pipe end whose signal owner is the tree's process group.
+    let mut owned = [0i32; 2];
+    // SAFETY: plain calls on descriptors made here.
+    let group = unsafe {
+        if libc::pipe(owned.as_mut_ptr()) != 0 {
+            bail!("pipe: {}", Errno::last());
+        }
+        let group = libc::getpgrp();
+        if libc::fcntl(owned[0], libc::F_SETOWN, -group) != 0 {
+            bail!("F_SETOWN: {}", Errno::last());
+        }
+        group
+    };
     note.wait(1)?;
     ready(ready_path)?;
     let check = move || {
@@ -1779,6 +1792,13 @@ pub(super) fn pidfd_tree(ready_path: &Path) -> Result<()> {
             }
             if libc::fcntl(zombie_fd, libc::F_GETFL) & libc::O_NONBLOCK == 0 {
                 bad.push("the zombie's pidfd lost O_NONBLOCK".to_string());
+            }
+            let owner = libc::fcntl(owned[0], libc::F_GETOWN);
+            if owner != -group || libc::getpgrp() != group {
+                bad.push(format!(
+                    "the pipe's signal owner is {owner}, not the group {}",
+                    -group
+                ));
             }
             let mut pfd = libc::pollfd {
                 fd: zombie_fd,
@@ -1811,6 +1831,6 @@ pub(super) fn pidfd_tree(ready_path: &Path) -> Result<()> {
             after_gate: Box::new(check),
             ..Default::default()
         },
-        "pidfd_tree: pidfds of a live child and of a zombie, used after the restart",
+        "pidfd_tree: pidfds of a live child and of a zombie, used after the restart; a pipe owned by the group",
     )
 }

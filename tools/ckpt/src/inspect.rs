@@ -434,6 +434,10 @@ pub struct FdInfo {
     /// For an inotify instance: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inotify: Option<u32>,
+    /// How the open file signals its I/O (`O_ASYNC`, `F_SETOWN`,
+    /// `F_SETSIG`), if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signals: Option<String>,
 }
 
 /// A saved memory map.
@@ -866,6 +870,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                             .then(|| pidfds.iter().find(|p| p.0 == f.obj).map(|p| (p.1, p.2)))
                             .flatten(),
                         inotify: (f.kind == ckpt_image::FILE_INOTIFY).then_some(f.obj),
+                        signals: None,
                     },
                 );
             }
@@ -881,6 +886,34 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         cloexec: f.fd_flags & ckpt_image::FD_CLOEXEC != 0,
                         ..file.clone()
                     });
+                }
+            }
+            Item::FileOwner(o) => {
+                let mut what = Vec::new();
+                if o.async_fd >= 0 {
+                    what.push(format!("O_ASYNC through fd {}", o.async_fd));
+                }
+                if o.pid > 0 {
+                    let kind = match o.owner_type {
+                        ckpt_image::OWNER_TID => "thread",
+                        ckpt_image::OWNER_PGRP => "group",
+                        _ => "process",
+                    };
+                    what.push(format!("owner {kind} {}", o.pid));
+                }
+                if o.signum != 0 {
+                    what.push(format!("signal {}", o.signum));
+                }
+                let text = what.join(", ");
+                // The descriptors of this process and of those written
+                // later that share the file.
+                if let Some(f) = files_by_id.get_mut(&o.file) {
+                    f.signals = Some(text.clone());
+                }
+                if let Some(files) = states.last_mut().and_then(|s| s.files.as_mut()) {
+                    for fd in files.fds.iter_mut().filter(|fd| fd.file == o.file) {
+                        fd.signals = Some(text.clone());
+                    }
                 }
             }
             Item::FileLock(l) => {
@@ -1251,9 +1284,14 @@ pub fn table(img: &Image) -> String {
                             .map(|s| format!(" (signals {:#x})", s.mask))
                     })
                     .unwrap_or_default();
+                let signals = f
+                    .signals
+                    .as_ref()
+                    .map(|s| format!(" [{s}]"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  fd {:>3}: {:<6} #{:<4} flags {:>7} pos {:>8}{}  {}{pipe}",
+                    "  fd {:>3}: {:<6} #{:<4} flags {:>7} pos {:>8}{}  {}{pipe}{signals}",
                     f.fd,
                     f.kind,
                     f.file,

@@ -130,7 +130,9 @@ impl InotifyObj {
             if w.wd <= 0 {
                 return Err(ErrorKind::BadField("inotify watch wd", w.wd.into()));
             }
-            if w.mask & !INOTIFY_WATCH_BITS != 0 || w.mask & IN_ALL_EVENTS == 0 {
+            // No event bit at all is a watch inotify_add_watch(2) makes
+            // of IN_ONESHOT or IN_DONT_FOLLOW alone.
+            if w.mask & !INOTIFY_WATCH_BITS != 0 {
                 return Err(ErrorKind::BadField("inotify watch mask", w.mask.into()));
             }
             if w.path_len == 0 || w.path_len > MAX_PATH_LEN {

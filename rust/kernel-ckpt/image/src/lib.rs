@@ -48,6 +48,8 @@ mod fdtable;
 mod fifo;
 #[path = "forest.rs"]
 mod forest;
+#[path = "fown.rs"]
+mod fown;
 #[path = "inotify.rs"]
 mod inotify;
 #[path = "locks.rs"]
@@ -87,6 +89,7 @@ pub use eventfd::*;
 pub use fdtable::*;
 pub use fifo::*;
 pub use forest::*;
+pub use fown::*;
 pub use inotify::*;
 pub use locks::*;
 pub use memfd::*;
@@ -275,6 +278,9 @@ record_types! {
     /// queued [`InotifyEvent`]s with their names: an inotify instance,
     /// written once.
     Inotify = 40, "inotify";
+    /// [`FileOwnerRec`]: how an open file signals its I/O (owner, signal,
+    /// `O_ASYNC`), after the fd records of the first process naming it.
+    FileOwner = 41, "file-owner";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -302,6 +308,7 @@ impl RecordType {
             | Self::Pidfd
             | Self::Inotify => true,
             Self::FileLock
+            | Self::FileOwner
             | Self::Ctty
             | Self::Header
             | Self::Forest

@@ -53,7 +53,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 15] = [
+pub const TASK_RECORDS: [Step; 16] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -66,6 +66,7 @@ pub const TASK_RECORDS: [Step; 15] = [
     step(RecordType::Files, Times::Once, true),
     step(RecordType::Fd, Times::Counted, true),
     step(RecordType::FileLock, Times::Any, true),
+    step(RecordType::FileOwner, Times::Any, true),
     step(RecordType::Sighand, Times::Once, true),
     step(RecordType::Pages, Times::Any, true),
     step(RecordType::TaskEnd, Times::Once, false),

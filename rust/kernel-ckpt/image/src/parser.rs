@@ -174,6 +174,8 @@ pub enum Item<'a> {
     Fd(Fd),
     /// A lock the process holds.
     FileLock(FileLockRec),
+    /// How an open file signals its I/O.
+    FileOwner(FileOwnerRec),
     /// The process's controlling terminal.
     Ctty(CttyRec),
     /// Consecutive pages' contents.
@@ -258,6 +260,7 @@ impl<'a> Item<'a> {
             | Item::Files(..)
             | Item::Fd(_)
             | Item::FileLock(_)
+            | Item::FileOwner(_)
             | Item::Ctty(_)
             | Item::Pages(..)
             | Item::TaskEnd
@@ -427,6 +430,12 @@ impl Parser {
                 let l = FileLockRec::decode(p)?;
                 self.check_ref("lock file", l.file)?;
                 (Item::FileLock(l), None)
+            }
+            RecordType::FileOwner => {
+                exact(FileOwnerRec::LEN)?;
+                let o = FileOwnerRec::decode(p)?;
+                self.check_ref("owner file", o.file)?;
+                (Item::FileOwner(o), None)
             }
             RecordType::Ctty => {
                 exact(CttyRec::LEN)?;

@@ -212,7 +212,7 @@ fn every_object_kind_shows() {
         "controlling terminal: pts/3, foreground group 102",
         "/tmp/scratch (deleted) (5000 bytes, 1 pages saved)",
         "anon_inode:[pidfd] (pid 100)",
-        "anon_inode:inotify (watches 1 /tmp mask fff, 3 /etc/hosts mask 80000002; 3 events queued, overflow)",
+        "anon_inode:inotify (watches 1 /tmp mask fff, 3 /etc/hosts mask 80000002; 3 events queued, overflow) [O_ASYNC through fd 6, owner process 100, signal 35]",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");
     }

@@ -699,6 +699,15 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Inotify, &[&o.encode(), &watches, &events]);
     file(&mut b, 33, FILE_INOTIFY, 32, b"anon_inode:inotify");
     fd(&mut b, 6, 33, false);
+    // The instance signals its events with SIGRTMIN+1 to the process.
+    let owner = FileOwnerRec {
+        file: 33,
+        async_fd: 6,
+        pid: 100,
+        owner_type: OWNER_PID,
+        signum: 35,
+    };
+    b.rec(RecordType::FileOwner, &[&owner.encode()]);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()

@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Signal owners: how an open file signals its I/O.
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h).
+//!
+//! An open file with `O_ASYNC` sends a signal to its owner when I/O is
+//! possible: the owner is a thread, a process or a process group
+//! (`F_SETOWN`, `F_SETOWN_EX`), the signal SIGIO or the one `F_SETSIG`
+//! chose, and with `F_SETSIG` its `si_fd` is the descriptor `O_ASYNC` was
+//! set through. This is state of the open file, saved once ([`dump`],
+//! after the descriptors of the first process that holds it) in a
+//! `file-owner` record. The owner must be a task or a group of the tree
+//! ([`check`], before anything is written). Restart sets `O_ASYNC` as
+//! fcntl(F_SETFL) does, through the saved descriptor, then the owner as
+//! `F_SETOWN_EX` and the signal as `F_SETSIG` do.
+
+use crate::image::{FileOwnerRec, ObjId, RecordType, OWNER_PGRP, OWNER_PID, OWNER_TID};
+use crate::objhash::{ObjHash, ObjTable};
+use crate::open_file::OpenFile;
+use crate::wrap::file::FileRef;
+use crate::wrap::task::{PidNs, TaskRef};
+use crate::writer::ImageWriter;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+/// The signal owner of `file` (its pid in the caller's namespace, 0 for
+/// none, and its `PIDTYPE_*`) and its `F_SETSIG` signal.
+fn owner_of(file: &FileRef) -> (i32, bindings::pid_type, i32) {
+    let (mut nr, mut ty, mut sig) = (0, 0, 0);
+    // SAFETY: the file is referenced; the helper reads its owner under
+    // the owner's lock.
+    unsafe { bindings::ckpt_file_owner(file.as_ptr(), &mut nr, &mut ty, &mut sig) };
+    (nr, ty as bindings::pid_type, sig)
+}
+
+/// Whether `file` has `O_ASYNC` on.
+fn is_async(file: &FileRef) -> bool {
+    file.flags() & bindings::FASYNC != 0
+}
+
+/// Checkpoint: the signal owner of every open file of the tree is a task,
+/// a process or a process group of the tree.
+pub(crate) fn check(tasks: &[TaskRef]) -> Result {
+    let ns = PidNs::current()?;
+    crate::fdtable::for_each_tree_file(tasks, |i, fd, file| {
+        let (nr, ty, _) = owner_of(file);
+        if nr == 0 {
+            return Ok(());
+        }
+        let by = match ty {
+            bindings::pid_type_PIDTYPE_PID
+            | bindings::pid_type_PIDTYPE_TGID
+            | bindings::pid_type_PIDTYPE_PGID => ty,
+            _ => return Err(EINVAL),
+        };
+        if tasks.iter().any(|t| t.pid_in(by, &ns) == nr) {
+            return Ok(());
+        }
+        let t = tasks.get(i).ok_or(EINVAL)?;
+        let comm = t.comm();
+        ckpt_err!(
+            "checkpoint: pid {} ({}) fd {} has a signal owner (F_SETOWN) outside the tree: not supported\n",
+            t.vpid(),
+            crate::log::Shown(&comm),
+            fd,
+        );
+        Err(crate::wrap::errno::eopnotsupp())
+    })
+}
+
+/// Checkpoint: the `file-owner` records of a process's open files (`fds`,
+/// descriptor and file, in descriptor order) that signal their I/O, each
+/// open file's once in the image.
+pub(crate) fn dump(w: &mut ImageWriter, objs: &mut ObjHash, fds: &[(u32, FileRef)]) -> Result {
+    for (fd, file) in fds {
+        let (nr, ty, sig) = owner_of(file);
+        let on = is_async(file);
+        if nr == 0 && sig == 0 && !on {
+            continue;
+        }
+        // Keyed apart from the file's locks (the other state saved once per
+        // open file): a file's address is aligned, so this one is not
+        // another held object's.
+        if !objs.first_visit(file.as_ptr() as usize | 1)? {
+            continue;
+        }
+        let rec = FileOwnerRec {
+            file: objs.id_of::<OpenFile>(w, file.clone_ref())?,
+            async_fd: if on {
+                i32::try_from(*fd).map_err(|_| EINVAL)?
+            } else {
+                -1
+            },
+            pid: nr,
+            owner_type: match ty {
+                bindings::pid_type_PIDTYPE_PID => OWNER_TID,
+                bindings::pid_type_PIDTYPE_PGID => OWNER_PGRP,
+                _ => OWNER_PID,
+            },
+            signum: u32::try_from(sig).map_err(|_| EINVAL)?,
+        };
+        w.record(RecordType::FileOwner, &rec.encode())?;
+    }
+    Ok(())
+}
+
+/// Restart: sets how the open file `rec.file` signals its I/O. Its
+/// descriptor `rec.async_fd` must be one of the process's (`names`); the
+/// owner, a task or group the restart makes (they all exist by now).
+pub(crate) fn restore(
+    objs: &mut ObjTable,
+    names: impl Fn(u32, ObjId) -> bool,
+    rec: &FileOwnerRec,
+) -> Result {
+    if let Ok(fd) = u32::try_from(rec.async_fd) {
+        if !names(fd, rec.file) {
+            ckpt_err!(
+                "restart: O_ASYNC was set through fd {}, which does not name file {}\n",
+                fd,
+                rec.file
+            );
+            return Err(EINVAL);
+        }
+    }
+    if rec.owner_type != OWNER_PGRP && rec.pid != 0 && !objs.restores_pid(rec.pid) {
+        ckpt_err!(
+            "restart: the signal owner of file {} is pid {}, which is not a task of the image\n",
+            rec.file,
+            rec.pid
+        );
+        return Err(EINVAL);
+    }
+    let file = objs.file(rec.file)?.clone_ref();
+    if rec.async_fd >= 0 {
+        // SAFETY: the file is referenced; the helper calls its ->fasync()
+        // as fcntl(F_SETFL) does.
+        to_result(unsafe { bindings::ckpt_file_set_async(file.as_ptr(), rec.async_fd) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot set O_ASYNC on file {} again (error {})\n",
+                    rec.file,
+                    e.to_errno()
+                );
+            })?;
+    }
+    let ty = match rec.owner_type {
+        OWNER_TID => bindings::pid_type_PIDTYPE_PID,
+        OWNER_PGRP => bindings::pid_type_PIDTYPE_PGID,
+        _ => bindings::pid_type_PIDTYPE_TGID,
+    };
+    // SAFETY: the file is referenced; the helper checks the type and the
+    // signal and looks the pid up in current's namespace.
+    to_result(unsafe {
+        bindings::ckpt_file_set_owner(file.as_ptr(), rec.pid, ty as i32, rec.signum as i32)
+    })
+    .inspect_err(|e| {
+        ckpt_err!(
+            "restart: cannot make pid {} the signal owner of file {} again (error {})\n",
+            rec.pid,
+            rec.file,
+            e.to_errno()
+        );
+    })
+}

@@ -1,0 +1,181 @@
+//! The signal-owner workload: files that signal their I/O (`O_ASYNC`,
+//! `F_SETOWN`, `F_SETOWN_EX`, `F_SETSIG`), checked after the restart.
+
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use anyhow::{bail, Result};
+use nix::libc;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// fcntl(2) commands and the owner type the libc crate does not name on
+/// every target (linux/fcntl.h).
+const F_SETSIG: i32 = 10;
+const F_GETSIG: i32 = 11;
+const F_SETOWN_EX: i32 = 15;
+const F_GETOWN_EX: i32 = 16;
+const F_OWNER_TID: i32 = 0;
+const F_OWNER_PID: i32 = 1;
+
+/// `struct f_owner_ex`.
+#[repr(C)]
+struct FOwnerEx {
+    kind: i32,
+    pid: i32,
+}
+
+/// The eventfd a SIGUSR1 handler writes to, waking the blocked read.
+static FOWN_WAKE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_usr1_fown(_: i32) {
+    let one = 1u64;
+    // SAFETY: write(2) is async-signal-safe; 8 valid bytes.
+    unsafe {
+        libc::write(
+            FOWN_WAKE.load(Ordering::Relaxed),
+            (&one as *const u64).cast(),
+            8,
+        )
+    };
+}
+
+fn check(ret: i32, what: &str) -> Result<i32> {
+    if ret < 0 {
+        bail!("{what}: {}", std::io::Error::last_os_error());
+    }
+    Ok(ret)
+}
+
+/// Waits up to 2 s for `sig` (blocked); its `si_fd`, or `None`.
+fn wait_signal(sig: i32) -> Option<i32> {
+    // SAFETY: plain calls with valid sets and buffers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let ts = libc::timespec {
+            tv_sec: 2,
+            tv_nsec: 0,
+        };
+        if libc::sigtimedwait(&set, &mut info, &ts) != sig {
+            return None;
+        }
+        // The poll fields of the siginfo union: si_band, then si_fd.
+        let fields = (&info as *const libc::siginfo_t).cast::<u8>().add(16);
+        Some(std::ptr::read_unaligned(fields.add(8).cast::<i32>()))
+    }
+}
+
+/// Three files that signal their I/O. A pipe's read end with `O_ASYNC`,
+/// owned by the process (`F_SETOWN`), signalling SIGRTMIN+1 (`F_SETSIG`),
+/// also open as a dup at fd 40; a socket with `O_ASYNC` owned by the thread
+/// (`F_SETOWN_EX` `F_OWNER_TID`), signalling SIGIO; a pipe end owned by the
+/// process (`F_SETOWN_EX` `F_OWNER_PID`) with SIGUSR2 (`F_SETSIG`) and
+/// without `O_ASYNC` (a group owner is in `pidfd_tree`: a one-process
+/// restart joins `ckpt restart`'s group). The
+/// signals are blocked. The process is blocked reading an eventfd when it
+/// is saved; after the restart a handler wakes it and it checks every
+/// owner, signal and flag as fcntl(2) reports them, then writes into the
+/// pipe and the socket's peer: SIGRTMIN+1 comes with the pipe end's
+/// descriptor as `si_fd`, and SIGIO comes.
+pub(crate) fn fown_check(ready_path: &Path) -> Result<()> {
+    name("fown");
+    let (_, result) = go_and_result(ready_path);
+    let rtsig = libc::SIGRTMIN() + 1;
+    let (mut p, mut q, mut s) = ([0i32; 2], [0i32; 2], [0i32; 2]);
+    // SAFETY: plain calls on descriptors this process makes.
+    let (me, tid, wake, dup) = unsafe {
+        check(libc::pipe(p.as_mut_ptr()), "pipe")?;
+        check(libc::pipe(q.as_mut_ptr()), "pipe")?;
+        check(
+            libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()),
+            "socketpair",
+        )?;
+        let me = libc::getpid();
+        let tid = libc::gettid();
+        check(libc::fcntl(p[0], libc::F_SETOWN, me), "F_SETOWN")?;
+        check(libc::fcntl(p[0], F_SETSIG, rtsig), "F_SETSIG")?;
+        check(libc::fcntl(p[0], libc::F_SETFL, libc::O_ASYNC), "O_ASYNC")?;
+        let dup = check(libc::fcntl(p[0], libc::F_DUPFD, 40), "F_DUPFD")?;
+        let owner = FOwnerEx {
+            kind: F_OWNER_TID,
+            pid: tid,
+        };
+        check(libc::fcntl(s[0], F_SETOWN_EX, &owner), "F_SETOWN_EX")?;
+        check(libc::fcntl(s[0], libc::F_SETFL, libc::O_ASYNC), "O_ASYNC")?;
+        let owner = FOwnerEx {
+            kind: F_OWNER_PID,
+            pid: me,
+        };
+        check(libc::fcntl(q[0], F_SETOWN_EX, &owner), "F_SETOWN_EX")?;
+        check(libc::fcntl(q[0], F_SETSIG, libc::SIGUSR2), "F_SETSIG")?;
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, rtsig);
+        libc::sigaddset(&mut set, libc::SIGIO);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        (me, tid, check(libc::eventfd(0, 0), "eventfd")?, dup)
+    };
+    FOWN_WAKE.store(wake, Ordering::Relaxed);
+    on_sigusr1(on_usr1_fown);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    // SAFETY: plain fcntl(2) queries on our descriptors.
+    let seen = unsafe {
+        let mut owner = FOwnerEx { kind: 0, pid: 0 };
+        libc::fcntl(s[0], F_GETOWN_EX, &mut owner);
+        (
+            libc::fcntl(p[0], libc::F_GETOWN),
+            libc::fcntl(p[0], F_GETSIG),
+            libc::fcntl(p[0], libc::F_GETFL) & libc::O_ASYNC != 0,
+            libc::fcntl(dup, libc::F_GETFL) & libc::O_ASYNC != 0,
+            (owner.kind, owner.pid),
+            libc::fcntl(s[0], libc::F_GETFL) & libc::O_ASYNC != 0,
+            libc::fcntl(q[0], libc::F_GETOWN),
+            libc::fcntl(q[0], F_GETSIG),
+            libc::fcntl(q[0], libc::F_GETFL) & libc::O_ASYNC != 0,
+        )
+    };
+    let want = (
+        me,
+        rtsig,
+        true,
+        true,
+        (F_OWNER_TID, tid),
+        true,
+        me,
+        libc::SIGUSR2,
+        false,
+    );
+    if seen != want {
+        bad.push(format!("fcntl(2) shows {seen:?}, not {want:?}"));
+    }
+    // SAFETY: one valid byte each.
+    unsafe {
+        libc::write(p[1], b"x".as_ptr().cast(), 1);
+        libc::write(s[1], b"y".as_ptr().cast(), 1);
+    }
+    match wait_signal(rtsig) {
+        Some(fd) if fd == p[0] => {}
+        other => bad.push(format!(
+            "SIGRTMIN+1 for the pipe: si_fd {other:?}, not {}",
+            p[0]
+        )),
+    }
+    if wait_signal(libc::SIGIO).is_none() {
+        bad.push("no SIGIO for the socket".into());
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "signal owners, F_SETSIG, O_ASYNC; SIGRTMIN+1 with si_fd and SIGIO come".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}
