@@ -67,6 +67,7 @@ macro_rules! with_scenarios {
             restart_fown,
             real_syslogd,
             real_tail,
+            real_python,
             real_sqlite3,
             real_sqlite3_temp,
             real_tmux,

@@ -248,6 +248,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_fown" => |name| restart_scenario(name, "fown_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_tail" => |name| real_tail(name),
+        "real_python" => |name| real_python(name),
         "real_sqlite3" => |name| real_sqlite3(name),
         "real_sqlite3_temp" => |name| real_sqlite3_temp(name),
         "real_tmux" => |name| real_tmux(name),

@@ -31,7 +31,17 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("/usr/bin/sqlite3", "sqlite3", "bin/sqlite3"),
     ("/usr/bin/tmux", "tmux", "bin/tmux"),
     ("/usr/bin/tail", "coreutils", "bin/gnu-tail"),
+    (PYTHON, "python3", "bin/python3"),
 ];
+/// Debian's Python, which the guest runs with the part of its standard
+/// library that the multiprocessing program loads (found by running it on
+/// the host with `--list`), at the same paths (`/usr/lib/python3.N/`,
+/// which the guest's `/bin/python3` finds through its built-in prefix).
+const PYTHON: &str = "/usr/bin/python3";
+const PYTHON_LIB: &str = "/usr/lib/python3.";
+/// The multiprocessing program and where the guest has it.
+const MP_POOL: &str = "testsuite/python/mp_pool.py";
+const MP_POOL_GUEST: &str = "usr/share/kernel-ckpt/mp_pool.py";
 /// Data files those programs read, each with its package: the terminal
 /// description tmux gives its panes (`TERM=screen`), and the C.UTF-8
 /// character set tmux requires (it sets `LC_CTYPE` to it itself).
@@ -154,8 +164,27 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
         }
         libs.push(PathBuf::from(path));
     }
-    for lib in libs {
-        let name = lib.to_string_lossy().trim_start_matches('/').to_string();
+    for module in python_modules(ctx)? {
+        if module.extension().is_some_and(|e| e == "so") {
+            for lib in shared_libraries(ctx, &module.to_string_lossy())? {
+                if !libs.contains(&lib) {
+                    libs.push(lib);
+                }
+            }
+        }
+        if !libs.contains(&module) {
+            libs.push(module);
+        }
+    }
+    let mut files: Vec<(PathBuf, String)> = libs
+        .into_iter()
+        .map(|lib| {
+            let name = lib.to_string_lossy().trim_start_matches('/').to_string();
+            (lib, name)
+        })
+        .collect();
+    files.push((ctx.repo.join(MP_POOL), MP_POOL_GUEST.to_string()));
+    for (lib, name) in files {
         // Its directories, outermost first, each once.
         let ancestors: Vec<String> = Path::new(&name)
             .ancestors()
@@ -320,4 +349,35 @@ mod tests {
         assert!(listing.contains("bin/hello"), "{listing}");
         assert!(listing.contains("bin/sh -> hello"), "{listing}");
     }
+}
+
+/// The standard library files (`.py` and extension modules) Debian's Python
+/// loads to run the multiprocessing program, as the program lists them
+/// when run on the host with `--list`.
+fn python_modules(ctx: &Ctx) -> Result<Vec<PathBuf>> {
+    let sh = &ctx.sh;
+    if !Path::new(PYTHON).is_file() {
+        bail!("{PYTHON} is missing: install python3 (`cargo xtask setup`)");
+    }
+    let script = ctx.repo.join(MP_POOL);
+    let out = cmd!(sh, "{PYTHON} -I -S -B {script} --list")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .with_context(|| format!("running {} --list with {PYTHON} failed", script.display()))?;
+    let modules: Vec<PathBuf> = out
+        .lines()
+        .filter(|l| l.starts_with(PYTHON_LIB))
+        .map(PathBuf::from)
+        .collect();
+    if !modules
+        .iter()
+        .any(|m| m.ends_with("multiprocessing/pool.py"))
+    {
+        bail!(
+            "{} --list did not list multiprocessing's modules:\n{out}",
+            script.display()
+        );
+    }
+    Ok(modules)
 }

@@ -12,7 +12,8 @@ use crate::{toml_list, Ctx};
 
 /// Debian packages: the kernel source, the LLVM 14 toolchain the kernel build
 /// uses (`LLVM=-14`), kernel build tools, QEMU, the guest's busybox, CRIU
-/// (the benchmark peer), and sqlite3 and tmux (real programs the guest runs).
+/// (the benchmark peer), and sqlite3, tmux and python3 (real programs the
+/// guest runs; GNU tail comes with coreutils, which every Debian has).
 const APT_PACKAGES: &[&str] = &[
     "linux-source-6.12",
     "clang-14",

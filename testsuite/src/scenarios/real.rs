@@ -820,3 +820,88 @@ pub(crate) fn real_tail(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// Debian's Python 3 running a multiprocessing job (`mp_pool.py`, in
+/// `testsuite/python/`): a Manager process serving a dict over a unix
+/// socket, a Pool of three workers fed through its queues (pipes and
+/// semaphores in /dev/shm) and its handler threads, squaring 600 numbers.
+/// Once it has made progress the whole tree is frozen, checkpointed with
+/// `--kill` and restarted; the job goes on and ends with the right sums
+/// (what the parent got, what the workers recorded in the manager's
+/// dict), and exit status 0.
+pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
+    let (w, _job, out) = run_program(
+        name,
+        &[
+            "/bin/python3",
+            "-I",
+            "-S",
+            "-B",
+            "/usr/share/kernel-ckpt/mp_pool.py",
+            "600",
+        ],
+    )?;
+    let out = out.to_string_lossy().into_owned();
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "the pool makes progress before the checkpoint",
+        true,
+        wait_for(&out, "progress 100", 120),
+    );
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    let procs = |cg: &Path| {
+        fs::read_to_string(cg.join("cgroup.procs"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    // The parent, the manager and three workers.
+    c.eq("processes in the job", 5, procs(&w.cg));
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = fs::read_to_string(&out).unwrap_or_default();
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, Path::new(&out));
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    c.eq(
+        "the job had not finished at the checkpoint",
+        false,
+        before.contains("total"),
+    );
+    let restarted = spawn_restart(&img)?;
+    c.eq(
+        "python restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    let expected: u64 = (0..600u64).map(|n| n * n).sum();
+    c.eq(
+        "the job ends after the restart with the right sums",
+        true,
+        wait_for(
+            &out,
+            &format!("total {expected} recorded {expected} expected {expected}"),
+            180,
+        ),
+    );
+    let status = restarted.wait_with_output()?;
+    c.eq(
+        "ckpt restart exit status (python's)",
+        0,
+        status.status.code().unwrap_or(-1),
+    );
+    let text = fs::read_to_string(&out).unwrap_or_default();
+    c.eq("no Python traceback", false, text.contains("Traceback"));
+    let logged = log_if_failed(&c, Path::new(&out));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: logged,
+        ..Default::default()
+    })
+}
