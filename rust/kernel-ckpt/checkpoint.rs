@@ -77,6 +77,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     crate::pidfd::check(forest.tasks())?;
     crate::inotify::check(forest.tasks())?;
     crate::fown::check(forest.tasks())?;
+    let pending = crate::unix::pending(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image
@@ -108,6 +109,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     let mut objs = ObjHash::new();
     objs.set_in_tree(ptys);
+    objs.set_pending(pending);
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;

@@ -12,7 +12,8 @@
 //! after the descriptors of the first process that holds it) in a
 //! `file-owner` record. The owner must be a task or a group of the tree
 //! ([`check`], before anything is written). Restart sets `O_ASYNC` as
-//! fcntl(F_SETFL) does, through the saved descriptor, then the owner as
+//! fcntl(F_SETFL) does, through the saved descriptor, then, once the task
+//! has its own credentials (the owner keeps its setter's), the owner as
 //! `F_SETOWN_EX` and the signal as `F_SETSIG` do.
 
 use crate::image::{FileOwnerRec, ObjId, RecordType, OWNER_PGRP, OWNER_PID, OWNER_TID};
@@ -41,30 +42,57 @@ fn is_async(file: &FileRef) -> bool {
 }
 
 /// Checkpoint: the signal owner of every open file of the tree is a task,
-/// a process or a process group of the tree.
+/// a process or a process group of the tree, and a file that signals is
+/// open in a descriptor table (not only watched by an epoll set).
 pub(crate) fn check(tasks: &[TaskRef]) -> Result {
     let ns = PidNs::current()?;
+    // The files of the descriptor tables, sorted.
+    let mut in_tables = KVVec::new();
+    for t in tasks.iter() {
+        if t.exit_state() != 0 || !t.is_group_leader() {
+            continue;
+        }
+        let mut fd = 0u32;
+        while let Some(file) = t.next_file(&mut fd) {
+            crate::wrap::task::killable()?;
+            in_tables.push(file.as_ptr() as usize, GFP_KERNEL)?;
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        }
+    }
+    in_tables.sort_unstable();
     crate::fdtable::for_each_tree_file(tasks, |i, fd, file| {
-        let (nr, ty, _) = owner_of(file);
-        if nr == 0 {
+        let (nr, ty, sig) = owner_of(file);
+        if nr == 0 && sig == 0 && !is_async(file) {
             return Ok(());
         }
-        let by = match ty {
-            bindings::pid_type_PIDTYPE_PID
-            | bindings::pid_type_PIDTYPE_TGID
-            | bindings::pid_type_PIDTYPE_PGID => ty,
-            _ => return Err(EINVAL),
+        let why = if in_tables.binary_search(&(file.as_ptr() as usize)).is_err() {
+            "is watched by an epoll set with a file that signals its I/O (O_ASYNC, F_SETOWN) and is in no descriptor table"
+        } else if nr < 0 {
+            "has a signal owner (F_SETOWN) outside the caller's pid namespace"
+        } else if nr == 0 {
+            return Ok(());
+        } else {
+            // A process owner is any of its threads, as send_sigio() has it.
+            let by = match ty {
+                bindings::pid_type_PIDTYPE_PID | bindings::pid_type_PIDTYPE_TGID => {
+                    bindings::pid_type_PIDTYPE_PID
+                }
+                bindings::pid_type_PIDTYPE_PGID => ty,
+                _ => return Err(EINVAL),
+            };
+            if tasks.iter().any(|t| t.pid_in(by, &ns) == nr) {
+                return Ok(());
+            }
+            "has a signal owner (F_SETOWN) outside the tree"
         };
-        if tasks.iter().any(|t| t.pid_in(by, &ns) == nr) {
-            return Ok(());
-        }
         let t = tasks.get(i).ok_or(EINVAL)?;
         let comm = t.comm();
         ckpt_err!(
-            "checkpoint: pid {} ({}) fd {} has a signal owner (F_SETOWN) outside the tree: not supported\n",
+            "checkpoint: pid {} ({}) fd {} {}: not supported\n",
             t.vpid(),
             crate::log::Shown(&comm),
             fd,
+            why
         );
         Err(crate::wrap::errno::eopnotsupp())
     })
@@ -106,14 +134,34 @@ pub(crate) fn dump(w: &mut ImageWriter, objs: &mut ObjHash, fds: &[(u32, FileRef
     Ok(())
 }
 
-/// Restart: sets how the open file `rec.file` signals its I/O. Its
-/// descriptor `rec.async_fd` must be one of the process's (`names`); the
-/// owner, a task or group the restart makes (they all exist by now).
+/// A signal owner to set once the task has its own credentials (the
+/// owner keeps the credentials of whoever set it, which decide whom its
+/// signals may reach).
+pub(crate) struct Owner {
+    file: FileRef,
+    pid: i32,
+    ty: bindings::pid_type,
+    signum: i32,
+}
+
+/// Restart: sets `O_ASYNC` on the open file `rec.file` as it was, through
+/// its saved descriptor, and returns its owner and signal, to be set by
+/// [`apply`] once the task has its credentials. The file must be one the
+/// process's descriptor records name (`names`, `named`); the owner, a task
+/// or a group the restart makes (they all exist by now).
 pub(crate) fn restore(
     objs: &mut ObjTable,
     names: impl Fn(u32, ObjId) -> bool,
+    named: impl Fn(ObjId) -> bool,
     rec: &FileOwnerRec,
-) -> Result {
+) -> Result<Owner> {
+    if !named(rec.file) {
+        ckpt_err!(
+            "restart: a signal owner is set on file {}, which no descriptor of the process names\n",
+            rec.file
+        );
+        return Err(EINVAL);
+    }
     if let Ok(fd) = u32::try_from(rec.async_fd) {
         if !names(fd, rec.file) {
             ckpt_err!(
@@ -124,10 +172,20 @@ pub(crate) fn restore(
             return Err(EINVAL);
         }
     }
-    if rec.owner_type != OWNER_PGRP && rec.pid != 0 && !objs.restores_pid(rec.pid) {
+    let restored = if rec.owner_type == OWNER_PGRP {
+        objs.restores_pgrp(rec.pid)
+    } else {
+        objs.restores_pid(rec.pid)
+    };
+    if rec.pid != 0 && !restored {
         ckpt_err!(
-            "restart: the signal owner of file {} is pid {}, which is not a task of the image\n",
+            "restart: the signal owner of file {} is {} {}, which the restart does not make\n",
             rec.file,
+            if rec.owner_type == OWNER_PGRP {
+                "group"
+            } else {
+                "pid"
+            },
             rec.pid
         );
         return Err(EINVAL);
@@ -145,21 +203,30 @@ pub(crate) fn restore(
                 );
             })?;
     }
-    let ty = match rec.owner_type {
-        OWNER_TID => bindings::pid_type_PIDTYPE_PID,
-        OWNER_PGRP => bindings::pid_type_PIDTYPE_PGID,
-        _ => bindings::pid_type_PIDTYPE_TGID,
-    };
+    Ok(Owner {
+        file,
+        pid: rec.pid,
+        ty: match rec.owner_type {
+            OWNER_TID => bindings::pid_type_PIDTYPE_PID,
+            OWNER_PGRP => bindings::pid_type_PIDTYPE_PGID,
+            _ => bindings::pid_type_PIDTYPE_TGID,
+        },
+        signum: i32::try_from(rec.signum).map_err(|_| EINVAL)?,
+    })
+}
+
+/// Restart, with the task's own credentials: sets the owner and signal of
+/// a file as `F_SETOWN_EX` and `F_SETSIG` would.
+pub(crate) fn apply(o: &Owner) -> Result {
     // SAFETY: the file is referenced; the helper checks the type and the
     // signal and looks the pid up in current's namespace.
     to_result(unsafe {
-        bindings::ckpt_file_set_owner(file.as_ptr(), rec.pid, ty as i32, rec.signum as i32)
+        bindings::ckpt_file_set_owner(o.file.as_ptr(), o.pid, o.ty as i32, o.signum)
     })
     .inspect_err(|e| {
         ckpt_err!(
-            "restart: cannot make pid {} the signal owner of file {} again (error {})\n",
-            rec.pid,
-            rec.file,
+            "restart: cannot make {} the signal owner of a file again (error {})\n",
+            o.pid,
             e.to_errno()
         );
     })

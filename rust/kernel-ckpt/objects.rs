@@ -31,7 +31,7 @@
 //! | FIFO        | `fifo.rs`      | `fifo`                  |
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
-//! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`|
+//! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`, `unix-pending` |
 //! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
 //! | pty         | `pty.rs`       | `pty`                   |
 //! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
@@ -70,6 +70,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Epoll(e, items) => epoll::restore(objs, &e, items),
         ObjRecord::UnixPair(u, ends) => unix::restore(objs, &u, &ends),
         ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
+        ObjRecord::UnixPending(u, client) => unix::restore_pending(objs, &u, &client),
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),

@@ -133,6 +133,9 @@ pub(crate) struct ObjHash {
     /// (the ptys whose every open file is), by key, sorted, each with an
     /// open file of the tree that holds it.
     in_tree: KVVec<(usize, FileRef)>,
+    /// The connections waiting in the tree's listening unix sockets, by
+    /// key, sorted, each with its listener's file.
+    pending: KVVec<(usize, FileRef)>,
 }
 
 impl ObjHash {
@@ -143,7 +146,25 @@ impl ObjHash {
             last: 0,
             visited: KVVec::new(),
             in_tree: KVVec::new(),
+            pending: KVVec::new(),
         }
+    }
+
+    /// Records the connections waiting to be accepted by the tree's
+    /// listeners: their keys (sorted) and each one's listener.
+    pub(crate) fn set_pending(&mut self, pending: KVVec<(usize, FileRef)>) {
+        self.pending = pending;
+    }
+
+    /// The listener of the waiting connection with key `key`.
+    pub(crate) fn pending_listener(&self, key: usize) -> Option<FileRef> {
+        let i = self.pending.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        self.pending.get(i).map(|(_, f)| f.clone_ref())
+    }
+
+    /// The id of the object of kind `K` with key `key`, if it was written.
+    pub(crate) fn id_by_key<K: ObjOps>(&self, key: usize) -> Option<ObjId> {
+        self.lookup(TypeId::of::<K>(), key)
     }
 
     /// Records the objects found wholly in the tree: their keys (sorted)
@@ -246,6 +267,9 @@ pub(crate) struct ObjTable {
     /// The pids of every task the restart restores (zombies included),
     /// sorted: the tasks a pidfd may refer to.
     pids: KVVec<i32>,
+    /// The process groups the restart makes, sorted: the groups a signal
+    /// owner of the image may be.
+    pgrps: KVVec<i32>,
     /// The session leaders the restart restores (live tasks whose pid is
     /// their session id), sorted: the sessions a controlling terminal may
     /// be given to.
@@ -267,6 +291,7 @@ impl ObjTable {
             spares: KVVec::new(),
             leaders: KVVec::new(),
             pids: KVVec::new(),
+            pgrps: KVVec::new(),
             files: 0,
             max_files,
         }
@@ -301,6 +326,17 @@ impl ObjTable {
     pub(crate) fn set_pids(&mut self, mut pids: KVVec<i32>) {
         pids.sort_unstable();
         self.pids = pids;
+    }
+
+    /// Records the process groups the restart makes.
+    pub(crate) fn set_pgrps(&mut self, mut pgrps: KVVec<i32>) {
+        pgrps.sort_unstable();
+        self.pgrps = pgrps;
+    }
+
+    /// Whether the restart makes process group `pgid`.
+    pub(crate) fn restores_pgrp(&self, pgid: i32) -> bool {
+        self.pgrps.binary_search(&pgid).is_ok()
     }
 
     /// Whether the restart restores the task with pid `pid`.
@@ -505,6 +541,25 @@ impl ObjTable {
                 kind,
             },
         )
+    }
+
+    /// The file of object `id`, one file made anew of kind `kind`, still
+    /// waiting for its file record.
+    pub(crate) fn made(&mut self, id: ObjId, kind: u32) -> Result<&FileRef> {
+        match self.get_mut(id)? {
+            Obj::Made {
+                file: Some(file),
+                kind: k,
+            } if *k == kind => Ok(file),
+            _ => {
+                ckpt_err!(
+                    "restart: object {} is not a file of kind {} not taken yet\n",
+                    id,
+                    kind
+                );
+                Err(EINVAL)
+            }
+        }
     }
 
     /// Takes the file of object `id`, one file made anew, for its file

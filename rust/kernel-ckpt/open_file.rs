@@ -36,7 +36,7 @@ use crate::pipe::{self, Pipe};
 use crate::pty::{self, Pty};
 use crate::signalfd::{self, Signalfd};
 use crate::timerfd::{self, Timerfd};
-use crate::unix::{self, UnixPair, UnixSock};
+use crate::unix::{self, UnixPair, UnixPending, UnixSock};
 use crate::wrap::file::FileRef;
 use crate::writer::ImageWriter;
 use kernel::bindings;
@@ -169,10 +169,27 @@ impl ObjOps for OpenFile {
         }
         if kind_of(file.mode()) == FILE_SOCK {
             let probe = unix::Probe::of(file)?;
-            if !probe.is_connected() {
+            if let Some(key) = probe.pending_key() {
+                // A client waiting to be accepted: its listener and the
+                // connections waiting on it first.
+                let listener = objs.pending_listener(key).ok_or(EINVAL)?;
+                objs.id_of::<UnixSock>(w, unix::Probe::of(&listener)?)?;
+                unix::write_pending(w, objs, &listener)?;
                 return Ok(FileDeps {
                     kind: FILE_UNIX,
-                    obj: objs.id_of::<UnixSock>(w, probe)?,
+                    obj: objs.id_by_key::<UnixPending>(key).ok_or(EINVAL)?,
+                    flags: 0,
+                });
+            }
+            if !probe.is_connected() {
+                let listening = probe.is_listening();
+                let obj = objs.id_of::<UnixSock>(w, probe)?;
+                if listening {
+                    unix::write_pending(w, objs, file)?;
+                }
+                return Ok(FileDeps {
+                    kind: FILE_UNIX,
+                    obj,
                     flags: 0,
                 });
             }

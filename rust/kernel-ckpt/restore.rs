@@ -160,6 +160,8 @@ struct Gathered {
     files: Option<fdtable::Prepared>,
     /// POSIX locks taken again, released if the restart fails first.
     locks: crate::locks::Held,
+    /// Signal owners, set with the task's own credentials at the end.
+    owners: KVec<crate::fown::Owner>,
     sighand: Option<KVVec<u8>>,
 }
 
@@ -177,6 +179,7 @@ impl Gathered {
             map: None,
             files: None,
             locks: crate::locks::Held::new(),
+            owners: KVec::new(),
             sighand: None,
         }
     }
@@ -198,6 +201,7 @@ struct Committed {
     signals: image::Signals,
     sig_infos: KVVec<u8>,
     sighand: Option<KVVec<u8>>,
+    owners: KVec<crate::fown::Owner>,
 }
 
 /// The point of no return: checks what needs the caller's privileges,
@@ -239,6 +243,7 @@ fn commit(
         signals,
         sig_infos,
         sighand,
+        owners: core::mem::replace(&mut g.owners, KVec::new()),
     })
 }
 
@@ -323,7 +328,13 @@ pub(crate) fn restore_current(
             }
             Item::FileOwner(o) => {
                 let files = need(g.files.as_ref(), "no open files record")?;
-                crate::fown::restore(objs, |fd, id| files.names(fd, id), &o)?;
+                let owner = crate::fown::restore(
+                    objs,
+                    |fd, id| files.names(fd, id),
+                    |id| files.names_file(id),
+                    &o,
+                )?;
+                g.owners.push(owner, GFP_KERNEL_ACCOUNT)?;
             }
             Item::Ctty(c) => {
                 if !leader {
@@ -355,6 +366,7 @@ pub(crate) fn restore_current(
             | Item::Epoll(..)
             | Item::UnixPair(..)
             | Item::UnixSock(..)
+            | Item::UnixPending(..)
             | Item::Memfd(..)
             | Item::Pty(..)
             | Item::DeletedFile(..)
@@ -394,6 +406,10 @@ pub(crate) fn restore_current(
     }
     // Credentials last: everything above ran with the caller's.
     crate::task::restore_ids(&c.misc, &c.groups)?;
+    // Signal owners keep the credentials of whoever set them.
+    for o in c.owners.iter() {
+        crate::fown::apply(o)?;
+    }
     Ok(Resume {
         ax: c.regs.ax() as i64,
         orig_ax: c.regs.orig_ax() as i64,

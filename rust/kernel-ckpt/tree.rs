@@ -441,15 +441,19 @@ pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
     let mut objs = ObjTable::new();
     let mut leaders = KVVec::new();
     let mut pids = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
+    let mut pgrps = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
     for s in slots.iter() {
         if s.task.is_some() && !s.row.is_thread() && s.row.pid == s.row.sid {
             leaders.push(s.row.pid, GFP_KERNEL)?;
         }
         pids.push(s.row.pid, GFP_KERNEL)?;
+        pgrps.push(s.row.pgid, GFP_KERNEL)?;
     }
     objs.set_leaders(leaders);
-    // And the tasks a pidfd of the image may refer to.
+    // And the tasks a pidfd of the image may refer to, the groups a signal
+    // owner may be.
     objs.set_pids(pids);
+    objs.set_pgrps(pgrps);
     let ctx = Arc::pin_init(
         pin_init!(RestartCtx {
             stream <- new_mutex!(Stream { reader, objs }),

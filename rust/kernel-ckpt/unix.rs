@@ -26,20 +26,30 @@
 //! file's permission bits, listens, and sends it its datagrams from an
 //! unnamed sender, as they were sent.
 //!
+//! A connection waiting in a listener's queue to be accepted
+//! ([`UnixPending`]) is written right after its listener, the connections
+//! in the order they wait, with its client's state and what the client
+//! sent. Its client must be open in the tree, or closed; a client in the
+//! tree waiting on a listener outside it is refused ([`pending`], before
+//! anything is written). Restart connects a new socket to the restored
+//! listener as connect(2) to its address would, sends what the client
+//! sent, shuts down what the client shut down, and closes it again if it
+//! was closed: accept(2) then takes the connections in the same order.
+//!
 //! Restart makes a new pair as socketpair(2) does, sets the buffer sizes,
 //! sends each end's messages to it through the other end (the ordinary
 //! send path: boundaries kept, the caller's limits apply, nothing blocks),
 //! then sets `SO_PASSCRED` (after the sends, so no end is autobound) and
 //! shuts down what was shut down. An end that was closed is closed again
-//! once its peer's messages are queued, as it was. Listening, bound and
-//! unconnected sockets, out-of-band bytes and descriptors in flight are
-//! refused at checkpoint with their reason (`ckpt_unix_unsupported`).
+//! once its peer's messages are queued, as it was. Out-of-band bytes,
+//! descriptors in flight and the other cases `ckpt_unix_unsupported`
+//! names are refused at checkpoint with their reason.
 
 use crate::image::{
-    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UnixSockObj, FILE_UNIX, UNIX_BOUND,
-    UNIX_CLOSED, UNIX_LISTENING, UNIX_NAMED, UNIX_PASSCRED,
+    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UnixPendingObj, UnixSockObj, FILE_UNIX,
+    UNIX_BOUND, UNIX_CLOSED, UNIX_LISTENING, UNIX_NAMED, UNIX_PASSCRED,
 };
-use crate::objhash::{Obj, ObjOps, ObjTable};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::wrap::task::{killable, TaskRef};
 use crate::writer::ImageWriter;
@@ -78,6 +88,17 @@ impl Probe {
     /// Whether it is connected (its peer may have been closed since).
     pub(crate) fn is_connected(&self) -> bool {
         !self.st.peer.is_null()
+    }
+
+    /// Whether it listens.
+    pub(crate) fn is_listening(&self) -> bool {
+        self.st.flags & bindings::CKPT_UNIX_LISTENING != 0
+    }
+
+    /// The key of its connection waiting in a listener's queue, if it is
+    /// the client of one.
+    pub(crate) fn pending_key(&self) -> Option<usize> {
+        (self.st.flags & bindings::CKPT_UNIX_PEER_PENDING != 0).then_some(self.st.peer as usize)
     }
 
     /// Whether this socket is end 1 of its pair (end 0 is at the lower
@@ -124,6 +145,11 @@ impl Probe {
     /// The messages queued to it: their lengths (little-endian u32s) and
     /// bytes.
     fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
+        // A listener's queue holds its waiting connections, each saved on
+        // its own (`UnixPending`).
+        if self.is_listening() {
+            return Ok((KVVec::new(), KVVec::new()));
+        }
         let nr = usize::try_from(self.st.nr_msgs).map_err(|_| E2BIG)?;
         let len = usize::try_from(self.st.bytes).map_err(|_| E2BIG)?;
         if self.st.nr_msgs > UnixPairObj::MAX_MSGS {
@@ -452,6 +478,298 @@ impl ObjOps for UnixSock {
     fn hold(p: Probe) -> Option<FileRef> {
         Some(p.file)
     }
+}
+
+/// A socket of a connection waiting to be accepted, referenced.
+///
+/// # Invariants
+///
+/// `self.0` holds a reference on a valid socket, put on drop.
+struct PendingSk(NonNull<bindings::sock>);
+
+impl Drop for PendingSk {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object holds the reference.
+        unsafe { bindings::ckpt_unix_sk_put(self.0.as_ptr()) };
+    }
+}
+
+/// The socket of the `index`-th connection waiting in the listener
+/// `file`'s queue, or `None` past the last.
+fn pending_at(file: &FileRef, index: u32) -> Result<Option<PendingSk>> {
+    // SAFETY: the file is referenced; the helper returns an ERR_PTR, NULL
+    // or a referenced socket.
+    let sk = unsafe { bindings::ckpt_unix_pending(file.as_ptr(), index) };
+    let sk = kernel::error::from_err_ptr(sk)?;
+    // INVARIANT: a non-NULL result carries a reference.
+    Ok(NonNull::new(sk).map(PendingSk))
+}
+
+/// A connection waiting to be accepted as the checkpoint reads it: its
+/// socket, its state and its client's open file unless the client was
+/// closed.
+pub(crate) struct PendingProbe {
+    sk: PendingSk,
+    st: bindings::ckpt_unix,
+    client: Option<FileRef>,
+}
+
+impl PendingProbe {
+    fn of(sk: PendingSk) -> Result<Self> {
+        // SAFETY: all-zero is a valid `ckpt_unix`.
+        let mut st: bindings::ckpt_unix = unsafe { core::mem::zeroed() };
+        // SAFETY: the socket is referenced; the helper takes its locks and,
+        // on success, a reference on the client's file.
+        to_result(unsafe { bindings::ckpt_unix_pending_get(sk.0.as_ptr(), &mut st) })?;
+        // SAFETY: the helper's reference passes to us.
+        let client = NonNull::new(st.peer_file).map(|f| unsafe { FileRef::from_raw(f) });
+        st.peer_file = core::ptr::null_mut();
+        Ok(Self { sk, st, client })
+    }
+
+    /// What the client sent and the server has not read: the lengths
+    /// (little-endian u32s) and the bytes.
+    fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
+        let nr = usize::try_from(self.st.nr_msgs).map_err(|_| E2BIG)?;
+        if self.st.nr_msgs > UnixPairObj::MAX_MSGS {
+            return Err(E2BIG);
+        }
+        let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
+        let mut data = KVVec::from_elem(
+            0u8,
+            usize::try_from(self.st.bytes).map_err(|_| E2BIG)?,
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the socket is referenced; the buffers hold what
+        // `ckpt_unix_pending_get` counted, and the helper copies under the
+        // queue's lock, failing if the queue is no longer that.
+        to_result(unsafe {
+            bindings::ckpt_unix_sk_queue(
+                self.sk.0.as_ptr(),
+                data.as_mut_ptr(),
+                self.st.bytes,
+                lens.as_mut_ptr(),
+                self.st.nr_msgs,
+            )
+        })
+        .inspect_err(|_| {
+            ckpt_err!("checkpoint: a unix connection's queue changed while it was saved\n");
+        })?;
+        let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
+        for l in lens.iter() {
+            lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
+        }
+        Ok((lens_bytes, data))
+    }
+}
+
+/// Checkpoint: the connections waiting in the queues of the tree's
+/// listening unix sockets, by key (sorted), each with its listener's file,
+/// checked before anything is written: each can be carried, its client is
+/// open in the tree or closed, and every client in the tree waits on a
+/// listener of the tree.
+pub(crate) fn pending(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
+    let mut map: KVVec<(usize, FileRef)> = KVVec::new();
+    // (client socket, task index, fd): clients in the tree.
+    let mut clients: KVVec<(usize, usize, u32)> = KVVec::new();
+    // Every socket of the tree: a waiting connection's client must be one.
+    let mut socks: KVVec<usize> = KVVec::new();
+    // (waiting connection's client, listener's task index, fd).
+    let mut waiting: KVVec<(usize, usize, u32)> = KVVec::new();
+    let refuse = |i: usize, fd: u32, why: &str| -> Error {
+        if let Some(t) = tasks.get(i) {
+            let comm = t.comm();
+            ckpt_err!(
+                "checkpoint: pid {} ({}) fd {} {}: not supported\n",
+                t.vpid(),
+                crate::log::Shown(&comm),
+                fd,
+                why
+            );
+        }
+        crate::wrap::errno::eopnotsupp()
+    };
+    crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
+        if f.mode() & 0o170000 != 0o140000 {
+            return Ok(());
+        }
+        let p = Probe::of(f)?;
+        socks.push(p.st.sk as usize, GFP_KERNEL)?;
+        if p.pending_key().is_some() {
+            clients.push((p.st.peer as usize, i, fd), GFP_KERNEL)?;
+        }
+        if !p.is_listening() {
+            return Ok(());
+        }
+        let mut index = 0u32;
+        while let Some(sk) = pending_at(f, index)? {
+            killable()?;
+            // SAFETY: the socket is referenced.
+            if !unsafe { bindings::ckpt_unix_pending_unsupported(sk.0.as_ptr()) }.is_null() {
+                return Err(refuse(
+                    i,
+                    fd,
+                    "is a listening unix socket with a connection not accepted yet holding descriptors or an out-of-band byte",
+                ));
+            }
+            let key = sk.0.as_ptr() as usize;
+            let probe = PendingProbe::of(sk)?;
+            if probe.client.is_some() {
+                waiting.push((probe.st.peer as usize, i, fd), GFP_KERNEL)?;
+            }
+            if !map.iter().any(|(k, _)| *k == key) {
+                map.push((key, f.clone_ref()), GFP_KERNEL)?;
+            }
+            index = index.checked_add(1).ok_or(EINVAL)?;
+        }
+        Ok(())
+    })?;
+    map.sort_unstable_by_key(|(k, _)| *k);
+    socks.sort_unstable();
+    for &(client, i, fd) in waiting.iter() {
+        killable()?;
+        if socks.binary_search(&client).is_err() {
+            return Err(refuse(
+                i,
+                fd,
+                "is a listening unix socket with a connection not accepted yet whose client is open outside the tree",
+            ));
+        }
+    }
+    for &(key, i, fd) in clients.iter() {
+        killable()?;
+        if map.binary_search_by_key(&key, |(k, _)| *k).is_err() {
+            return Err(refuse(
+                i,
+                fd,
+                "is a unix socket waiting to be accepted by a listener outside the tree",
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// Checkpoint: every connection waiting in the queue of the listener
+/// `file` (written already), in order, right after it.
+pub(crate) fn write_pending(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result {
+    let mut index = 0u32;
+    while let Some(sk) = pending_at(file, index)? {
+        killable()?;
+        objs.id_of::<UnixPending>(w, PendingProbe::of(sk)?)?;
+        index = index.checked_add(1).ok_or(EINVAL)?;
+    }
+    Ok(())
+}
+
+/// The kind of shared object of a connection waiting to be accepted.
+pub(crate) struct UnixPending;
+
+impl ObjOps for UnixPending {
+    /// The connection, as probed.
+    type Ref = PendingProbe;
+    type Deps = ObjId;
+
+    fn key(p: &PendingProbe) -> usize {
+        p.sk.0.as_ptr() as usize
+    }
+
+    /// Its listener, written already by the caller ([`write_pending`]).
+    fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, p: &PendingProbe) -> Result<ObjId> {
+        objs.pending_listener(Self::key(p))
+            .and_then(|l| Probe::of(&l).ok())
+            .and_then(|l| objs.id_by_key::<UnixSock>(UnixSock::key(&l)))
+            .ok_or(EINVAL)
+    }
+
+    /// The connection record: its client's state and what it sent.
+    fn write(w: &mut ImageWriter, p: &PendingProbe, id: ObjId, listener: ObjId) -> Result {
+        let (lens, data) = p.queue()?;
+        let mut end = match &p.client {
+            Some(f) => {
+                let c = Probe::of(f)?;
+                // The server cannot send before it accepts.
+                if c.st.nr_msgs != 0 {
+                    return Err(EINVAL);
+                }
+                let mut e = c.end();
+                e.flags &= UNIX_PASSCRED;
+                e
+            }
+            None => UnixEnd::default_closed(),
+        };
+        end.nr_msgs = p.st.nr_msgs;
+        end.data_len = p.st.bytes;
+        let rec = UnixPendingObj {
+            id,
+            listener,
+            sock_type: u32::try_from(p.st.type_).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(
+            RecordType::UnixPending,
+            &[&rec.encode(), &end.encode(), &lens, &data],
+        )
+    }
+
+    /// Its client's file, so that the connection's socket (and the key)
+    /// lives until the checkpoint ends.
+    fn hold(p: PendingProbe) -> Option<FileRef> {
+        p.client
+    }
+}
+
+/// Restart: a new client connected to the restored listener, its
+/// connection waiting to be accepted with what the client sent, for the
+/// file record of the client (none if it was closed).
+pub(crate) fn restore_pending(
+    objs: &mut ObjTable,
+    rec: &UnixPendingObj,
+    client: &UnixEndData<'_>,
+) -> Result {
+    let listener = objs.made(rec.listener, FILE_UNIX)?.clone_ref();
+    let fail = |what: &'static str| {
+        move |err: &Error| {
+            ckpt_err!(
+                "restart: cannot {} unix connection {} waiting on listener {} (error {})\n",
+                what,
+                rec.id,
+                rec.listener,
+                err.to_errno()
+            );
+        }
+    };
+    // SAFETY: the listener is referenced; the helper connects a new socket
+    // to it as connect(2) would and returns an ERR_PTR or a file with a
+    // reference, which `from_made` takes over.
+    let file =
+        unsafe { FileRef::from_made(bindings::ckpt_unix_connect_pending(listener.as_ptr())) }
+            .inspect_err(fail("connect"))?;
+    let e = &client.end;
+    if e.flags & UNIX_CLOSED == 0 {
+        Sock(&file)
+            .set(0, e.sndbuf, e.rcvbuf)
+            .inspect_err(fail("set the options of"))?;
+    }
+    send_all(&file, client).inspect_err(fail("queue what was sent on"))?;
+    if e.flags & UNIX_CLOSED != 0 {
+        // Closed as it was: the server reads what it sent, then the end.
+        // No file record takes it.
+        return objs.add(
+            rec.id,
+            Obj::Made {
+                file: None,
+                kind: FILE_UNIX,
+            },
+        );
+    }
+    if e.flags & UNIX_PASSCRED != 0 {
+        Sock(&file)
+            .set(bindings::CKPT_UNIX_PASSCRED, 0, 0)
+            .inspect_err(fail("set the options of"))?;
+    }
+    Sock(&file)
+        .shutdown(e.shutdown)
+        .inspect_err(fail("shut down"))?;
+    objs.add_made(rec.id, file, FILE_UNIX)
 }
 
 /// Restart: a unix socket on its own, bound, listening and holding its

@@ -240,6 +240,9 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_epoll" => |name| restart_scenario(name, "epoll_check", Restart::Once),
         "restart_unix_pairs" => |name| restart_scenario(name, "unix_check", Restart::Once),
         "restart_unix_named" => |name| restart_scenario(name, "unix_named_check", Restart::Once),
+        "restart_unix_pending" => {
+            |name| restart_scenario(name, "unix_pending_check", Restart::Once)
+        }
         "restart_file_locks" => |name| restart_scenario(name, "locks_check", Restart::Once),
         "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
         "restart_pty" => |name| restart_scenario(name, "pty_check", Restart::Once),

@@ -181,6 +181,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "epoll_check" => epoll_check(ready_path)?,
         "unix_check" => unix_check(ready_path)?,
         "unix_named_check" => unix_named_check(ready_path)?,
+        "unix_pending_check" => unix_pending_check(ready_path)?,
         "locks_check" => locks_check(ready_path)?,
         "memfd_check" => memfd_check(ready_path)?,
         "pty_check" => pty_check(ready_path)?,

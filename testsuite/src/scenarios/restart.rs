@@ -185,6 +185,11 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "fown_check" => Some(("read(2)", "0", Some("its files' signal owners"))),
         "locks_check" => Some(("flock(2)", "73", Some("its file locks"))),
         "unix_named_check" => Some(("accept(2)", "43", Some("its named unix sockets"))),
+        "unix_pending_check" => Some((
+            "read(2)",
+            "0",
+            Some("its connections waiting to be accepted"),
+        )),
         "sigsuspend_check" => Some(("rt_sigsuspend(2)", "130", Some("its signal mask"))),
         _ => None,
     };

@@ -26,8 +26,8 @@ pub const KINDS: &[(&str, &str)] = &[
         "is a unix socket with descriptors in flight (SCM_RIGHTS)",
     ),
     (
-        "unix_listen_pending",
-        "is a listening unix socket with connections not accepted yet",
+        "unix_pending_fd_in_flight",
+        "is a listening unix socket with a connection not accepted yet holding descriptors",
     ),
     (
         "unix_peer_outside",
@@ -221,7 +221,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
                 check(libc::sendmsg(sv[0], &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
             }
-            "unix_listen_pending" => {
+            "unix_pending_fd_in_flight" => {
                 let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
                 check(fd.into(), "socket(AF_UNIX)")?;
                 let path = format!("{tmp}.sock");
@@ -253,6 +253,24 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     .into(),
                     "connect",
                 )?;
+                // Its client sends a descriptor the listener has not seen.
+                let mut byte = [0u8; 1];
+                let mut iov = libc::iovec {
+                    iov_base: byte.as_mut_ptr().cast(),
+                    iov_len: 1,
+                };
+                let mut cbuf = [0u8; 64];
+                let mut msg: libc::msghdr = std::mem::zeroed();
+                msg.msg_iov = &mut iov;
+                msg.msg_iovlen = 1;
+                msg.msg_control = cbuf.as_mut_ptr().cast();
+                msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+                let cmsg = libc::CMSG_FIRSTHDR(&msg);
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+                *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
+                check(libc::sendmsg(c, &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
             }
             "lease" => {
                 let f = std::fs::File::create(&tmp).context("creating the leased file")?;

@@ -488,3 +488,134 @@ pub(crate) fn unix_named_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// accept(2) without blocking: the descriptor, or the errno.
+fn accept_now(fd: i32) -> std::result::Result<i32, i32> {
+    // SAFETY: a plain fcntl(2), then accept(2) with no address wanted.
+    let s = unsafe {
+        libc::fcntl(
+            fd,
+            libc::F_SETFL,
+            libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+        );
+        libc::accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK,
+        )
+    };
+    if s < 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    Ok(s)
+}
+
+/// Connections waiting to be accepted. A stream listener bound to a path
+/// (backlog 8) holds three: client A sent "early" and shut down its
+/// writing side, client B sent "first" and "second" and stays open, client
+/// C sent "gone" and was closed; a seqpacket listener on an abstract name
+/// holds one whose client sent two records. The process is blocked reading
+/// a pair when it is saved; after the restart a SIGUSR1 handler wakes it,
+/// and accept(2) takes A, B and C in that order, each with what its client
+/// sent (then the end of the stream for A and C), B's two ends talk both
+/// ways, a fourth accept finds none, and the seqpacket connection gives
+/// back its two records, boundaries kept.
+pub(crate) fn unix_pending_check(ready_path: &Path) -> Result<()> {
+    name("unixpend");
+    let (_, result) = go_and_result(ready_path);
+    let dir = ready_path.parent().unwrap_or(Path::new("/tmp"));
+    let path = format!("{}/{}-pending.sock", dir.display(), std::process::id());
+    let _ = std::fs::remove_file(&path);
+    let abs = format!("\0ckpt-pending-{}", std::process::id());
+    let l = bound(libc::SOCK_STREAM, path.as_bytes())?;
+    let q = bound(libc::SOCK_SEQPACKET, abs.as_bytes())?;
+    // SAFETY: listen(2) on our own sockets.
+    if unsafe { libc::listen(l, 8) } != 0 || unsafe { libc::listen(q, 4) } != 0 {
+        bail!("listen: {}", std::io::Error::last_os_error());
+    }
+    let a = connected(libc::SOCK_STREAM, path.as_bytes())?;
+    send(a, b"early")?;
+    let b = connected(libc::SOCK_STREAM, path.as_bytes())?;
+    send(b, b"first")?;
+    send(b, b"second")?;
+    let c = connected(libc::SOCK_STREAM, path.as_bytes())?;
+    send(c, b"gone")?;
+    let qc = connected(libc::SOCK_SEQPACKET, abs.as_bytes())?;
+    send(qc, b"rec1")?;
+    send(qc, b"rec-two")?;
+    // SAFETY: plain calls on our own descriptors.
+    unsafe {
+        libc::shutdown(a, libc::SHUT_WR);
+        libc::close(c);
+    }
+    let w = pair(libc::SOCK_STREAM)?;
+    UNIX_WAKE.store(w[1], std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_unix);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    let mut byte = [0u8; 1];
+    // SAFETY: one valid byte.
+    if unsafe { libc::read(w[0], byte.as_mut_ptr().cast(), 1) } != 1 {
+        bad.push(format!(
+            "the blocked read: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    match accept_now(l) {
+        Ok(sa) => {
+            expect(&mut bad, "A's data", recv(sa), Ok(b"early"));
+            expect(&mut bad, "A's end of stream", recv(sa), Ok(b""));
+        }
+        Err(e) => bad.push(format!("accept of A: errno {e}")),
+    }
+    match accept_now(l) {
+        Ok(sb) => {
+            expect(&mut bad, "B's data", recv(sb), Ok(b"firstsecond"));
+            expect(&mut bad, "B's data, all read", recv(sb), Err(libc::EAGAIN));
+            if let Err(e) = send(sb, b"reply") {
+                bad.push(format!("B's server end: {e}"));
+            }
+            expect(
+                &mut bad,
+                "B's client reads the reply",
+                recv(b),
+                Ok(b"reply"),
+            );
+            if let Err(e) = send(b, b"more") {
+                bad.push(format!("B's client: {e}"));
+            }
+            expect(&mut bad, "B's server reads more", recv(sb), Ok(b"more"));
+        }
+        Err(e) => bad.push(format!("accept of B: errno {e}")),
+    }
+    match accept_now(l) {
+        Ok(sc) => {
+            expect(&mut bad, "C's data", recv(sc), Ok(b"gone"));
+            expect(&mut bad, "C's end of stream", recv(sc), Ok(b""));
+        }
+        Err(e) => bad.push(format!("accept of C: errno {e}")),
+    }
+    if let Ok(s) = accept_now(l) {
+        bad.push(format!("a fourth connection was waiting (fd {s})"));
+    }
+    match accept_now(q) {
+        Ok(sq) => {
+            expect(&mut bad, "the first record", recv(sq), Ok(b"rec1"));
+            expect(&mut bad, "the second record", recv(sq), Ok(b"rec-two"));
+            expect(&mut bad, "no third record", recv(sq), Err(libc::EAGAIN));
+        }
+        Err(e) => bad.push(format!("accept on the seqpacket listener: errno {e}")),
+    }
+    let _ = std::fs::remove_file(&path);
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "connections waiting to be accepted: order, data, ends, both ways, records".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

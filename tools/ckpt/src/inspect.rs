@@ -351,6 +351,19 @@ pub struct UnixSockInfo {
     /// It listens, with this backlog.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listening: Option<u32>,
+    /// The connections waiting for it to accept them, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<UnixPendingInfo>,
+}
+
+/// A connection waiting to be accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnixPendingInfo {
+    /// Object id (its client's open file names it).
+    pub id: u32,
+    /// Its client's state; the messages are those it sent.
+    #[serde(flatten)]
+    pub client: UnixEndInfo,
 }
 
 /// One end of a saved unix socket pair.
@@ -807,7 +820,16 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 sock_type: sock_type(u.sock_type),
                 end: unix_end(&e),
                 listening: (e.end.flags & ckpt_image::UNIX_LISTENING != 0).then_some(e.end.backlog),
+                pending: Vec::new(),
             }),
+            Item::UnixPending(u, e) => {
+                if let Some(l) = unix_sockets.iter_mut().find(|s| s.id == u.listener) {
+                    l.pending.push(UnixPendingInfo {
+                        id: u.id,
+                        client: unix_end(&e),
+                    });
+                }
+            }
             Item::Fifo(f, _, path) => fifos.push(FifoInfo {
                 id: f.id,
                 path: String::from_utf8_lossy(path).into_owned(),
@@ -1246,10 +1268,29 @@ pub fn table(img: &Image) -> String {
                     })
                     .or_else(|| {
                         let (id, _) = f.unix?;
+                        let (l, p) = img
+                            .unix_sockets
+                            .iter()
+                            .find_map(|s| Some((s, s.pending.iter().find(|p| p.id == id)?)))?;
+                        Some(format!(
+                            " ({} client of {} not accepted yet, {} messages, {} bytes sent)",
+                            l.sock_type,
+                            l.end.name.as_deref().unwrap_or("unnamed"),
+                            p.client.messages,
+                            p.client.bytes
+                        ))
+                    })
+                    .or_else(|| {
+                        let (id, _) = f.unix?;
                         let s = img.unix_sockets.iter().find(|s| s.id == id)?;
+                        let waiting = if s.pending.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} waiting to be accepted", s.pending.len())
+                        };
                         let listen = s
                             .listening
-                            .map(|b| format!(", listening, backlog {b}"))
+                            .map(|b| format!(", listening, backlog {b}{waiting}"))
                             .unwrap_or_default();
                         Some(format!(
                             " ({} {}{listen}, {} messages, {} bytes queued)",

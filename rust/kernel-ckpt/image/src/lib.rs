@@ -281,6 +281,9 @@ record_types! {
     /// [`FileOwnerRec`]: how an open file signals its I/O (owner, signal,
     /// `O_ASYNC`), after the fd records of the first process naming it.
     FileOwner = 41, "file-owner";
+    /// [`UnixPendingObj`] + the client's [`UnixEnd`] + what it sent: a
+    /// connection waiting to be accepted, written once after its listener.
+    UnixPending = 42, "unix-pending";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -306,7 +309,8 @@ impl RecordType {
             | Self::Pty
             | Self::DeletedFile
             | Self::Pidfd
-            | Self::Inotify => true,
+            | Self::Inotify
+            | Self::UnixPending => true,
             Self::FileLock
             | Self::FileOwner
             | Self::Ctty

@@ -153,6 +153,8 @@ pub enum Item<'a> {
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
     /// A unix socket on its own, with its name and queued datagrams.
     UnixSock(UnixSockObj, UnixEndData<'a>),
+    /// A connection waiting to be accepted, with its client's state.
+    UnixPending(UnixPendingObj, UnixEndData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -212,6 +214,8 @@ pub enum ObjRecord<'a> {
     UnixPair(UnixPairObj, [UnixEndData<'a>; 2]),
     /// A unix socket on its own, with its name and queued datagrams.
     UnixSock(UnixSockObj, UnixEndData<'a>),
+    /// A connection waiting to be accepted, with its client's state.
+    UnixPending(UnixPendingObj, UnixEndData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -240,6 +244,7 @@ impl<'a> Item<'a> {
             Item::Epoll(e, items) => Some(ObjRecord::Epoll(e, items)),
             Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
+            Item::UnixPending(u, end) => Some(ObjRecord::UnixPending(u, end)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
@@ -516,6 +521,12 @@ impl Parser {
                 let (u, end) = UnixSockObj::decode(p)?;
                 self.define("unix socket id", u.id)?;
                 (Item::UnixSock(u, end), None)
+            }
+            RecordType::UnixPending => {
+                let (u, end) = UnixPendingObj::decode(p)?;
+                self.check_ref("unix pending listener", u.listener)?;
+                self.define("unix pending id", u.id)?;
+                (Item::UnixPending(u, end), None)
             }
             RecordType::Memfd => {
                 let (m, name) = MemfdObj::decode(p)?;

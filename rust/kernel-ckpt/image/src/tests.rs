@@ -535,6 +535,7 @@ fn task_state_round_trip() {
             Item::Pidfd(..) => "pidfd",
             Item::Inotify(..) => "inotify",
             Item::FileOwner(_) => "file-owner",
+            Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
             Item::TaskMisc(..) => "task-misc",

@@ -161,6 +161,53 @@ impl UnixSockObj {
     }
 }
 
+/// A connection waiting in a listening socket's queue to be accepted,
+/// written once right after its listener (the connections in the order
+/// they wait), before the open file of its client; one [`UnixEnd`] follows:
+/// the client's (its options and shutdown bits, `UNIX_CLOSED` if it was
+/// closed), with the messages the client sent and the server has not read
+/// (its `nr_msgs` and `data_len` count them), their lengths and bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UnixPendingObj {
+    /// Object id (its client's, when the client is open).
+    pub id: ObjId,
+    /// The [`UnixSockObj`] of the listener.
+    pub listener: ObjId,
+    /// `SOCK_STREAM` or `SOCK_SEQPACKET`.
+    pub sock_type: u32,
+}
+
+impl UnixPendingObj {
+    /// The connection and its client's state, checked.
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, UnixEndData<'_>), ErrorKind> {
+        let (u, rest) = Self::read_fixed(p)?;
+        if !matches!(u.sock_type, SOCK_STREAM | SOCK_SEQPACKET) {
+            return Err(ErrorKind::BadField("unix pending type", u.sock_type.into()));
+        }
+        if u.listener == 0 {
+            return Err(ErrorKind::BadField("unix pending listener", 0));
+        }
+        let (e, rest) = UnixEnd::read_fixed(rest)?;
+        // A closed client still has what it sent before it closed.
+        let closed = e.flags & UNIX_CLOSED;
+        if closed != 0
+            && (e.flags != UNIX_CLOSED || e.shutdown != 0 || e.sndbuf != 0 || e.rcvbuf != 0)
+        {
+            return Err(ErrorKind::BadField("closed unix client", e.flags.into()));
+        }
+        let open = UnixEnd {
+            flags: e.flags & !UNIX_CLOSED,
+            ..e
+        };
+        let (mut d, rest) = open.decode_tail(rest, UNIX_PASSCRED)?;
+        d.end.flags |= closed;
+        if !rest.is_empty() {
+            return Err(trailing(p, rest));
+        }
+        Ok((u, d))
+    }
+}
+
 fn check_type(t: u32) -> Result<(), ErrorKind> {
     if !matches!(t, SOCK_STREAM | SOCK_DGRAM | SOCK_SEQPACKET) {
         return Err(ErrorKind::BadField("unix socket type", t.into()));
@@ -266,6 +313,13 @@ impl UnixEnd {
 layout!(UnixPairObj {
     id: ObjId,
     sock_type: u32
+});
+
+layout!(UnixPendingObj {
+    id: ObjId,
+    listener: ObjId,
+    sock_type: u32,
+    _: u32,
 });
 
 layout!(UnixSockObj {

@@ -212,6 +212,8 @@ fn every_object_kind_shows() {
         "controlling terminal: pts/3, foreground group 102",
         "/tmp/scratch (deleted) (5000 bytes, 1 pages saved)",
         "anon_inode:[pidfd] (pid 100)",
+        "socket:[103] (stream /run/srv, listening, backlog 16, 1 waiting to be accepted, 0 messages, 0 bytes queued)",
+        "socket:[104] (stream client of /run/srv not accepted yet, 1 messages, 5 bytes sent)",
         "anon_inode:inotify (watches 1 /tmp mask fff, 3 /etc/hosts mask 80000002; 3 events queued, overflow) [O_ASYNC through fd 6, owner process 100, signal 35]",
     ] {
         assert!(text.contains(shown), "{shown:?} not in\n{text}");

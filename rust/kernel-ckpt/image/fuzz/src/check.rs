@@ -61,6 +61,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Epoll(..) => RecordType::Epoll,
         Item::UnixPair(..) => RecordType::UnixPair,
         Item::UnixSock(..) => RecordType::UnixSock,
+        Item::UnixPending(..) => RecordType::UnixPending,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -142,6 +143,11 @@ fn exercise(item: &Item<'_>) {
         Item::UnixSock(u, e) => {
             assert!(u.id > 0);
             assert_eq!(e.name.len(), e.end.name_len as usize);
+            assert_eq!(e.data.len(), e.end.data_len as usize);
+        }
+        Item::UnixPending(u, e) => {
+            assert!(u.id > 0 && u.listener > 0 && u.sock_type != SOCK_DGRAM);
+            assert!(e.name.is_empty() && e.end.flags & !(UNIX_PASSCRED | UNIX_CLOSED) == 0);
             assert_eq!(e.data.len(), e.end.data_len as usize);
         }
         Item::UnixPair(u, ends) => {
@@ -297,6 +303,12 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(e.lens);
                 out.extend_from_slice(e.data);
             }
+        }
+        Item::UnixPending(u, e) => {
+            out.extend_from_slice(&u.encode());
+            out.extend_from_slice(&e.end.encode());
+            out.extend_from_slice(e.lens);
+            out.extend_from_slice(e.data);
         }
         Item::UnixSock(u, e) => {
             out.extend_from_slice(&u.encode());

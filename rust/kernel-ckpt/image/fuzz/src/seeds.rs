@@ -598,7 +598,7 @@ fn every_record() -> Vec<Rec> {
         fg_pgid: 102,
     };
     b.rec(RecordType::Ctty, &[&ctty.encode()]);
-    files(&mut b, 7, b"/");
+    files(&mut b, 9, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -707,6 +707,48 @@ fn every_record() -> Vec<Rec> {
         owner_type: OWNER_PID,
         signum: 35,
     };
+    // A stream listener on /run/srv with one connection waiting to be
+    // accepted, whose client sent "hello" and shut down its writing side.
+    let listener = UnixSockObj {
+        id: 34,
+        sock_type: SOCK_STREAM,
+    };
+    let lend = UnixEnd {
+        flags: UNIX_BOUND | UNIX_LISTENING,
+        name_len: 8,
+        mode: 0o755,
+        backlog: 16,
+        ..UnixEnd::default()
+    };
+    b.rec(
+        RecordType::UnixSock,
+        &[&listener.encode(), &lend.encode(), b"/run/srv"],
+    );
+    let pending = UnixPendingObj {
+        id: 35,
+        listener: 34,
+        sock_type: SOCK_STREAM,
+    };
+    let client = UnixEnd {
+        shutdown: UNIX_SEND_SHUTDOWN,
+        nr_msgs: 1,
+        data_len: 5,
+        ..UnixEnd::default()
+    };
+    b.rec(
+        RecordType::UnixPending,
+        &[
+            &pending.encode(),
+            &client.encode(),
+            &5u32.to_le_bytes(),
+            b"hello",
+        ],
+    );
+    file(&mut b, 36, FILE_UNIX, 34, b"socket:[103]");
+    fd(&mut b, 7, 36, false);
+    file(&mut b, 37, FILE_UNIX, 35, b"socket:[104]");
+    fd(&mut b, 8, 37, false);
+    // After the last descriptor: how the inotify instance signals.
     b.rec(RecordType::FileOwner, &[&owner.encode()]);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
