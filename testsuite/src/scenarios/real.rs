@@ -724,11 +724,12 @@ fn inotify_watches(pid: i32) -> Vec<String> {
     out
 }
 
-/// Appends `line` and a newline to `path`.
+/// Appends `line` and a newline to `path`, in one write (a reader never
+/// sees the line without its newline).
 fn append(path: &str, line: &str) -> Result<()> {
     use std::io::Write;
     let mut f = fs::OpenOptions::new().append(true).open(path)?;
-    writeln!(f, "{line}")?;
+    f.write_all(format!("{line}\n").as_bytes())?;
     Ok(())
 }
 

@@ -40,6 +40,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "has a signal owner (F_SETOWN) outside the tree",
     ),
     (
+        "file_unmounted",
+        "is a file of a mount that is not in the caller's mount namespace",
+    ),
+    (
         "inotify_unmounted",
         "is an inotify instance whose watch 1 watches a file with no path from the caller's root",
     ),
@@ -306,9 +310,11 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "fcntl(F_SETOWN)",
                 )?;
             }
-            "inotify_unmounted" => {
-                // A watch of a file on a tmpfs, which is then detached
-                // (umount -l), kept alive by an open file.
+            "inotify_unmounted" | "file_unmounted" => {
+                // A file on a tmpfs, which is then detached (umount -l).
+                // inotify_unmounted: a watch of it, the tmpfs kept alive
+                // by a sibling outside the subtree that holds the file
+                // open. file_unmounted: the file held open here.
                 let dir = format!("{tmp}-mnt");
                 std::fs::create_dir_all(&dir)?;
                 let c = std::ffi::CString::new(dir.as_str())?;
@@ -317,22 +323,35 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::mount(t.as_ptr(), c.as_ptr(), t.as_ptr(), 0, std::ptr::null()).into(),
                     "mount tmpfs",
                 )?;
-                // The instance's descriptor comes first, so that it is
-                // saved (and refused) before the open file.
-                let fd = libc::inotify_init1(0);
-                check(fd.into(), "inotify_init1")?;
                 let file = format!("{dir}/watched");
                 let f = std::fs::File::create(&file)?;
-                let cf = std::ffi::CString::new(file.as_str())?;
-                check(
-                    libc::inotify_add_watch(fd, cf.as_ptr(), libc::IN_MODIFY).into(),
-                    "inotify_add_watch",
-                )?;
+                if kind == "inotify_unmounted" {
+                    let fd = libc::inotify_init1(0);
+                    check(fd.into(), "inotify_init1")?;
+                    let cf = std::ffi::CString::new(file.as_str())?;
+                    check(
+                        libc::inotify_add_watch(fd, cf.as_ptr(), libc::IN_MODIFY).into(),
+                        "inotify_add_watch",
+                    )?;
+                    // The sibling gets a copy of the table, the file in it.
+                    let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+                    nix::sched::clone(
+                        Box::new(|| loop {
+                            libc::pause();
+                        }),
+                        stack,
+                        nix::sched::CloneFlags::CLONE_PARENT,
+                        Some(libc::SIGCHLD),
+                    )
+                    .context("clone(CLONE_PARENT)")?;
+                    drop(f);
+                } else {
+                    std::mem::forget(f);
+                }
                 check(
                     libc::umount2(c.as_ptr(), libc::MNT_DETACH).into(),
                     "umount -l",
                 )?;
-                std::mem::forget(f);
             }
             "deleted_big" => {
                 // 64 MiB long (two bytes of it written), then unlinked.

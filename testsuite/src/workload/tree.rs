@@ -1661,6 +1661,12 @@ pub(super) fn pty_session(ready_path: &Path) -> Result<()> {
     ready(ready_path)?;
     let check_term = move || {
         let mut bad = Vec::new();
+        // Read before the job gets its last line: then it ends, and its
+        // session leader with it, which takes the terminal's session away.
+        let mut index: libc::c_uint = 0;
+        // SAFETY: TIOCGPTN writes an unsigned int.
+        unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut index) };
+        let now = (TermState::of(master), tty_name(master));
         if let Err(e) = write_all(master, b"al\n") {
             bad.push(format!("typing after the restart: {e}"));
         }
@@ -1689,10 +1695,6 @@ pub(super) fn pty_session(ready_path: &Path) -> Result<()> {
         if seen != PTY_EXPECTED {
             bad.push(format!("the master read {seen:?}"));
         }
-        let mut index: libc::c_uint = 0;
-        // SAFETY: TIOCGPTN writes an unsigned int.
-        unsafe { libc::ioctl(master, libc::TIOCGPTN, &mut index) };
-        let now = (TermState::of(master), tty_name(master));
         if now != master_before || index != index_before {
             bad.push(format!(
                 "master {master_before:?} pts/{index_before} before, {now:?} pts/{index} now"
