@@ -77,7 +77,8 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     crate::pidfd::check(forest.tasks())?;
     crate::inotify::check(forest.tasks())?;
     crate::fown::check(forest.tasks())?;
-    let pending = crate::unix::pending(forest.tasks())?;
+    // The waiting connections' sockets stay referenced until the end.
+    let (pending, _pending_held) = crate::unix::pending(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image

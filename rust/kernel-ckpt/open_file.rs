@@ -173,8 +173,11 @@ impl ObjOps for OpenFile {
                 // A client waiting to be accepted: its listener and the
                 // connections waiting on it first.
                 let listener = objs.pending_listener(key).ok_or(EINVAL)?;
-                objs.id_of::<UnixSock>(w, unix::Probe::of(&listener)?)?;
-                unix::write_pending(w, objs, &listener)?;
+                let lp = unix::Probe::of(&listener)?;
+                if !objs.has::<UnixSock>(&lp) {
+                    objs.id_of::<UnixSock>(w, lp)?;
+                    unix::write_pending(w, objs, &listener)?;
+                }
                 return Ok(FileDeps {
                     kind: FILE_UNIX,
                     obj: objs.id_by_key::<UnixPending>(key).ok_or(EINVAL)?,
@@ -182,9 +185,9 @@ impl ObjOps for OpenFile {
                 });
             }
             if !probe.is_connected() {
-                let listening = probe.is_listening();
+                let new_listener = probe.is_listening() && !objs.has::<UnixSock>(&probe);
                 let obj = objs.id_of::<UnixSock>(w, probe)?;
-                if listening {
+                if new_listener {
                     unix::write_pending(w, objs, file)?;
                 }
                 return Ok(FileDeps {

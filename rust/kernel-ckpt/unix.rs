@@ -485,7 +485,7 @@ impl ObjOps for UnixSock {
 /// # Invariants
 ///
 /// `self.0` holds a reference on a valid socket, put on drop.
-struct PendingSk(NonNull<bindings::sock>);
+pub(crate) struct PendingSk(NonNull<bindings::sock>);
 
 impl Drop for PendingSk {
     fn drop(&mut self) {
@@ -566,10 +566,16 @@ impl PendingProbe {
 /// Checkpoint: the connections waiting in the queues of the tree's
 /// listening unix sockets, by key (sorted), each with its listener's file,
 /// checked before anything is written: each can be carried, its client is
-/// open in the tree or closed, and every client in the tree waits on a
-/// listener of the tree.
-pub(crate) fn pending(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
+/// open in the tree or closed, every client in the tree waits on a
+/// listener of the tree, and restart can connect them again (the listener
+/// not shut down for reading, its backlog holding them, its socket file
+/// writable by its owner). Also the sockets, referenced until the
+/// checkpoint ends (their addresses are the keys).
+pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVVec<PendingSk>)> {
     let mut map: KVVec<(usize, FileRef)> = KVVec::new();
+    let mut held: KVVec<PendingSk> = KVVec::new();
+    // Listeners looked at already (a listener may have several fds).
+    let mut listeners: KVVec<usize> = KVVec::new();
     // (client socket, task index, fd): clients in the tree.
     let mut clients: KVVec<(usize, usize, u32)> = KVVec::new();
     // Every socket of the tree: a waiting connection's client must be one.
@@ -598,9 +604,10 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
         if p.pending_key().is_some() {
             clients.push((p.st.peer as usize, i, fd), GFP_KERNEL)?;
         }
-        if !p.is_listening() {
+        if !p.is_listening() || listeners.contains(&(p.st.sk as usize)) {
             return Ok(());
         }
+        listeners.push(p.st.sk as usize, GFP_KERNEL)?;
         let mut index = 0u32;
         while let Some(sk) = pending_at(f, index)? {
             killable()?;
@@ -617,10 +624,24 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
             if probe.client.is_some() {
                 waiting.push((probe.st.peer as usize, i, fd), GFP_KERNEL)?;
             }
-            if !map.iter().any(|(k, _)| *k == key) {
-                map.push((key, f.clone_ref()), GFP_KERNEL)?;
-            }
+            map.push((key, f.clone_ref()), GFP_KERNEL)?;
+            held.push(probe.sk, GFP_KERNEL)?;
             index = index.checked_add(1).ok_or(EINVAL)?;
+        }
+        // What restart's connect(2) to the listener needs.
+        let why = if index == 0 {
+            None
+        } else if p.st.shutdown & 1 != 0 {
+            Some("is a listening unix socket shut down for reading with connections not accepted yet")
+        } else if index > p.st.backlog.saturating_add(1) {
+            Some("is a listening unix socket holding more connections than its backlog (lowered since)")
+        } else if p.st.name.first().is_some_and(|&c| c != 0) && p.st.mode & 0o200 == 0 {
+            Some("is a listening unix socket with connections not accepted yet whose socket file its owner cannot write")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(refuse(i, fd, why));
         }
         Ok(())
     })?;
@@ -646,7 +667,7 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<KVVec<(usize, FileRef)>> {
             ));
         }
     }
-    Ok(map)
+    Ok((map, held))
 }
 
 /// Checkpoint: every connection waiting in the queue of the listener
