@@ -24,8 +24,8 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
-    FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_OTHER, FILE_PEER_END, FILE_PIDFD,
-    FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
+    FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_NS, FILE_OTHER, FILE_PEER_END,
+    FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
     FILE_UNLINKED,
 };
 use crate::inotify::{self, Inotify};
@@ -116,6 +116,16 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_TIMERFD,
                 obj: objs.id_of::<Timerfd>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
+        // SAFETY: the file is referenced; the helper compares its f_op.
+        if unsafe { bindings::ckpt_file_is_ns(file.as_ptr()) } {
+            // A namespace of the process's own (checked with the tree): its
+            // name says which kind.
+            return Ok(FileDeps {
+                kind: FILE_NS,
+                obj: 0,
                 flags: 0,
             });
         }
@@ -316,6 +326,28 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
                 rec.f_flags & bindings::O_NONBLOCK != 0,
             );
             f
+        }
+        FILE_NS => {
+            // The restored process's own namespace of that kind, which is
+            // the restart's: all the tree's namespaces but the pid one are
+            // the caller's at checkpoint too.
+            let kind = crate::image::ns_kind(path).ok_or(EINVAL)?;
+            let name = crate::wrap::path::nul_terminated(kind)?;
+            // SAFETY: `name` is NUL-terminated; the helper returns an
+            // ERR_PTR or a new file with a reference.
+            unsafe {
+                FileRef::from_made(bindings::ckpt_ns_file_open(
+                    name.as_ptr().cast(),
+                    rec.f_flags,
+                ))
+            }
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot open its own namespace file {} (error {})\n",
+                    shown,
+                    e.to_errno()
+                );
+            })?
         }
         FILE_EVENTFD | FILE_SIGNALFD | FILE_TIMERFD | FILE_EPOLL | FILE_PIDFD | FILE_INOTIFY => {
             // Made with the flags of its creation; fcntl(F_SETFL) may have

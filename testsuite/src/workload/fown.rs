@@ -179,3 +179,63 @@ pub(crate) fn fown_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// The (device, inode) of `path`, or zeros.
+fn ns_id(path: &str) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .unwrap_or((0, 0))
+}
+
+/// Namespace files of its own namespaces (every kind /proc/self/ns has),
+/// opened read-only. The process is blocked reading an eventfd when it is
+/// saved; after the restart a handler wakes it and each descriptor is a
+/// namespace file of its own namespace of that kind again (the same
+/// device and inode as /proc/self/ns/KIND) and names it as before.
+pub(crate) fn ns_files_check(ready_path: &Path) -> Result<()> {
+    name("nsfiles");
+    let (_, result) = go_and_result(ready_path);
+    let mut held = Vec::new();
+    let mut kinds: Vec<String> = std::fs::read_dir("/proc/self/ns")?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kinds.sort();
+    for kind in &kinds {
+        let path = std::ffi::CString::new(format!("/proc/self/ns/{kind}"))?;
+        // SAFETY: a valid path.
+        let fd = check(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) }, "open")?;
+        let link = std::fs::read_link(format!("/proc/self/fd/{fd}"))?;
+        held.push((kind.clone(), fd, link));
+    }
+    // SAFETY: a plain call.
+    let wake = check(unsafe { libc::eventfd(0, 0) }, "eventfd")?;
+    FOWN_WAKE.store(wake, Ordering::Relaxed);
+    on_sigusr1(on_usr1_fown);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    for (kind, fd, link) in &held {
+        let mine = ns_id(&format!("/proc/self/ns/{kind}"));
+        let held_id = ns_id(&format!("/proc/self/fd/{fd}"));
+        let now = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap_or_default();
+        if held_id != mine || mine == (0, 0) || &now != link {
+            bad.push(format!(
+                "{kind}: fd {fd} is {now:?} {held_id:?}, was {link:?}; its own is {mine:?}"
+            ));
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            format!("namespace files of its own namespaces: {}", kinds.join(" "))
+        } else {
+            bad.join("; ")
+        },
+    )
+}

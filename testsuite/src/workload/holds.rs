@@ -20,7 +20,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("epoll_socket", "(anon_inode:[eventpoll] watching socket:["),
     ("pidfd_outside", "is a pidfd of a process outside the tree"),
     ("pidfd_reaped", "is a pidfd of a process that was reaped"),
-    ("ns_file", "is a namespace file"),
+    ("ns_file", "is a namespace file of a namespace not its own"),
     (
         "unix_fd_in_flight",
         "is a unix socket with descriptors in flight (SCM_RIGHTS)",
@@ -195,9 +195,22 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 libc::waitpid(child as libc::pid_t, std::ptr::null_mut(), 0);
             }
             "ns_file" => {
+                // The mount namespace of a sibling outside the subtree,
+                // which has one of its own.
+                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+                let sibling = nix::sched::clone(
+                    Box::new(|| loop {
+                        libc::pause();
+                    }),
+                    stack,
+                    nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_PARENT,
+                    Some(libc::SIGCHLD),
+                )
+                .context("clone(CLONE_NEWNS | CLONE_PARENT)")?;
+                let path = std::ffi::CString::new(format!("/proc/{sibling}/ns/mnt"))?;
                 check(
-                    libc::open(c"/proc/self/ns/uts".as_ptr(), libc::O_RDONLY).into(),
-                    "open /proc/self/ns/uts",
+                    libc::open(path.as_ptr(), libc::O_RDONLY).into(),
+                    "open the sibling's /proc/PID/ns/mnt",
                 )?;
             }
             "unix_fd_in_flight" => {

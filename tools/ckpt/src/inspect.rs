@@ -863,6 +863,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_UNLINKED => "deleted",
                     ckpt_image::FILE_PIDFD => "pidfd",
                     ckpt_image::FILE_INOTIFY => "inotify",
+                    ckpt_image::FILE_NS => "ns",
                     _ => "other",
                 };
                 files_by_id.insert(

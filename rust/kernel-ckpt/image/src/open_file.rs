@@ -47,6 +47,30 @@ pub const FILE_PIDFD: u32 = 15;
 /// File kind: an inotify instance ([`FileObj::obj`] names its
 /// [`InotifyObj`]).
 pub const FILE_INOTIFY: u32 = 16;
+/// File kind: a namespace file (`/proc/PID/ns/*`) of the process's own
+/// namespace; its path is the namespace's name as readlink(2) shows it
+/// (`net:[4026531840]`).
+pub const FILE_NS: u32 = 17;
+
+/// The kind of namespace a `FILE_NS` file's path names (`net` of
+/// `net:[4026531840]`), if the path is such a name.
+pub fn ns_kind(path: &[u8]) -> Option<&[u8]> {
+    let colon = path.iter().position(|&c| c == b':')?;
+    let (kind, rest) = path.split_at(colon);
+    let digits = rest.strip_prefix(b":[")?.strip_suffix(b"]")?;
+    let known = [
+        &b"net"[..],
+        b"uts",
+        b"ipc",
+        b"pid",
+        b"user",
+        b"mnt",
+        b"cgroup",
+        b"time",
+    ];
+    (known.contains(&kind) && !digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+        .then_some(kind)
+}
 
 /// Whether an open file of kind `kind` is the file of another object
 /// (named by [`FileObj::obj`]) rather than a file reopened by path.
@@ -108,7 +132,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_INOTIFY {
+        if f.kind > FILE_NS {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {
@@ -128,7 +152,11 @@ impl FileObj {
         if f.path_len == 0 || f.path_len > MAX_PATH_LEN {
             return Err(ErrorKind::BadField("file path length", f.path_len.into()));
         }
-        Ok((f, tail(rest, f.path_len)?))
+        let path = tail(rest, f.path_len)?;
+        if f.kind == FILE_NS && ns_kind(path).is_none() {
+            return Err(ErrorKind::BadField("namespace file name", 0));
+        }
+        Ok((f, path))
     }
 }
 

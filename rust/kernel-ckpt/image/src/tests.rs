@@ -1350,6 +1350,23 @@ fn inotify_payload(
 }
 
 #[test]
+fn namespace_files_name_a_kind_of_namespace() {
+    assert_eq!(ns_kind(b"net:[4026531840]"), Some(&b"net"[..]));
+    assert_eq!(ns_kind(b"uts:[1]"), Some(&b"uts"[..]));
+    for bad in [
+        &b"/proc/self/ns/net"[..],
+        b"net:[]",
+        b"net:[12a]",
+        b"net:[1",
+        b"bogus:[1]",
+        b"pid_for_children:[1]",
+        b":[1]",
+    ] {
+        assert_eq!(ns_kind(bad), None, "{:?}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[test]
 fn inotify_records_hold_only_what_an_instance_can_hold() {
     let good = inotify_payload(
         3,
