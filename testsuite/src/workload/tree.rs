@@ -1568,6 +1568,15 @@ pub(super) fn pty_session(ready_path: &Path) -> Result<()> {
         let (kid, mut bad) = fork_or_complain("fg-job", &gate, &note, || {
             // SAFETY: plain calls on this process.
             unsafe { libc::setpgid(0, 0) };
+            // Its parent makes it the foreground group: wait for that
+            // before noting the terminal's state.
+            let start = Instant::now();
+            // SAFETY: tcgetpgrp(3) and getpid(2) only read.
+            while unsafe { libc::tcgetpgrp(slave) != libc::getpid() }
+                && start.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let ids = Ids::now();
             let before = TermState::of(slave);
             note.notify();
