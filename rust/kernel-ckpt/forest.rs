@@ -265,6 +265,9 @@ impl FrozenTree {
                 let path = crate::log::Shown(&path);
                 return Err(refuse(t, format_args!("fd {fd} ({path}) {why}")));
             }
+            if let Some(why) = crate::fdtable::dirs_unsupported(t)? {
+                return Err(refuse(t, format_args!("{why}")));
+            }
         }
         if let Some((i, fd, path)) = crate::unix::check_peers(&self.tasks)? {
             let t = self.tasks.get(i).ok_or(EINVAL)?;

@@ -40,6 +40,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "has a signal owner (F_SETOWN) outside the tree",
     ),
     (
+        "cwd_unmounted",
+        "has its working directory on a mount that is not in the caller's mount namespace",
+    ),
+    (
         "file_unmounted",
         "is a file of a mount that is not in the caller's mount namespace",
     ),
@@ -321,6 +325,23 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 check(
                     libc::fcntl(p[0], libc::F_SETOWN, 1).into(),
                     "fcntl(F_SETOWN)",
+                )?;
+            }
+            "cwd_unmounted" => {
+                // Its working directory on a tmpfs, which is then
+                // detached (umount -l).
+                let dir = format!("{tmp}-cwd");
+                std::fs::create_dir_all(&dir)?;
+                let c = std::ffi::CString::new(dir.as_str())?;
+                let t = c"tmpfs";
+                check(
+                    libc::mount(t.as_ptr(), c.as_ptr(), t.as_ptr(), 0, std::ptr::null()).into(),
+                    "mount tmpfs",
+                )?;
+                check(libc::chdir(c.as_ptr()).into(), "chdir")?;
+                check(
+                    libc::umount2(c.as_ptr(), libc::MNT_DETACH).into(),
+                    "umount -l",
                 )?;
             }
             "inotify_unmounted" | "file_unmounted" => {
