@@ -114,6 +114,24 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
     crate::fown::dump(w, objs, &numbered)
 }
 
+/// Refuses a checkpoint for what descriptor `fd` of task `tasks[i]` holds
+/// (found by [`for_each_tree_file`]): logs the task, the descriptor and
+/// `why`, and returns `-EOPNOTSUPP` (`-EINVAL` for an index out of range).
+pub(crate) fn refuse(tasks: &[TaskRef], i: usize, fd: u32, why: core::fmt::Arguments<'_>) -> Error {
+    let Some(t) = tasks.get(i) else {
+        return EINVAL;
+    };
+    let comm = t.comm();
+    ckpt_err!(
+        "checkpoint: pid {} ({}) fd {} {}: not supported\n",
+        t.vpid(),
+        crate::log::Shown(&comm),
+        fd,
+        why
+    );
+    crate::wrap::errno::eopnotsupp()
+}
+
 /// Calls `f` with every open file of the tree's descriptor tables (the
 /// live processes' of `tasks`), and every file an epoll set among them
 /// watches (a file held only through a set, its descriptor closed, is the

@@ -85,16 +85,7 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
             }
             "has a signal owner (F_SETOWN) outside the tree"
         };
-        let t = tasks.get(i).ok_or(EINVAL)?;
-        let comm = t.comm();
-        ckpt_err!(
-            "checkpoint: pid {} ({}) fd {} {}: not supported\n",
-            t.vpid(),
-            crate::log::Shown(&comm),
-            fd,
-            why
-        );
-        Err(crate::wrap::errno::eopnotsupp())
+        Err(crate::fdtable::refuse(tasks, i, fd, format_args!("{why}")))
     })
 }
 

@@ -148,17 +148,12 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
         let Err(Refusal(wd, why)) = watches(file)? else {
             return Ok(());
         };
-        let t = tasks.get(i).ok_or(EINVAL)?;
-        let comm = t.comm();
-        ckpt_err!(
-            "checkpoint: pid {} ({}) fd {} is an inotify instance whose watch {} {}: not supported\n",
-            t.vpid(),
-            crate::log::Shown(&comm),
+        Err(crate::fdtable::refuse(
+            tasks,
+            i,
             fd,
-            wd,
-            why
-        );
-        Err(crate::wrap::errno::eopnotsupp())
+            format_args!("is an inotify instance whose watch {wd} {why}"),
+        ))
     })
 }
 

@@ -54,16 +54,7 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
             }
             Some(_) => return Ok(()),
         };
-        let t = tasks.get(i).ok_or(EINVAL)?;
-        let comm = t.comm();
-        ckpt_err!(
-            "checkpoint: pid {} ({}) fd {} {}: not supported\n",
-            t.vpid(),
-            crate::log::Shown(&comm),
-            fd,
-            why
-        );
-        Err(crate::wrap::errno::eopnotsupp())
+        Err(crate::fdtable::refuse(tasks, i, fd, format_args!("{why}")))
     })
 }
 

@@ -150,39 +150,51 @@ impl Probe {
         if self.is_listening() {
             return Ok((KVVec::new(), KVVec::new()));
         }
-        let nr = usize::try_from(self.st.nr_msgs).map_err(|_| E2BIG)?;
-        let len = usize::try_from(self.st.bytes).map_err(|_| E2BIG)?;
-        if self.st.nr_msgs > UnixPairObj::MAX_MSGS {
-            ckpt_err!(
-                "checkpoint: a unix socket holds {} messages, more than {}\n",
-                nr,
-                UnixPairObj::MAX_MSGS
-            );
-            return Err(E2BIG);
-        }
-        let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
-        let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        // SAFETY: the file is referenced; the buffers hold what
-        // `ckpt_unix_get` counted, and the helper copies under the queue's
-        // lock, failing if the queue is no longer that.
-        to_result(unsafe {
-            bindings::ckpt_unix_queue(
-                self.file.as_ptr(),
-                data.as_mut_ptr(),
-                self.st.bytes,
-                lens.as_mut_ptr(),
-                self.st.nr_msgs,
-            )
-        })
-        .inspect_err(|_| {
-            ckpt_err!("checkpoint: a unix socket's queue changed while it was saved\n");
-        })?;
-        let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
-        for l in lens.iter() {
-            lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
-        }
-        Ok((lens_bytes, data))
+        // SAFETY: the socket is referenced by `self.file`.
+        unsafe { sk_queue(&self.st) }
     }
+}
+
+/// The messages queued to the socket `st` describes, which
+/// `ckpt_unix_get` or `ckpt_unix_pending_get` counted: their lengths
+/// (little-endian u32s) and bytes.
+///
+/// # Safety
+///
+/// `st.sk` must be a unix socket the caller holds a reference on.
+unsafe fn sk_queue(st: &bindings::ckpt_unix) -> Result<(KVVec<u8>, KVVec<u8>)> {
+    let nr = usize::try_from(st.nr_msgs).map_err(|_| E2BIG)?;
+    let len = usize::try_from(st.bytes).map_err(|_| E2BIG)?;
+    if st.nr_msgs > UnixPairObj::MAX_MSGS {
+        ckpt_err!(
+            "checkpoint: a unix socket holds {} messages, more than {}\n",
+            nr,
+            UnixPairObj::MAX_MSGS
+        );
+        return Err(E2BIG);
+    }
+    let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
+    let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+    // SAFETY: the caller guarantees a referenced socket; the buffers hold
+    // what was counted, and the helper copies under the queue's lock,
+    // failing if the queue is no longer that.
+    to_result(unsafe {
+        bindings::ckpt_unix_sk_queue(
+            st.sk,
+            data.as_mut_ptr(),
+            st.bytes,
+            lens.as_mut_ptr(),
+            st.nr_msgs,
+        )
+    })
+    .inspect_err(|_| {
+        ckpt_err!("checkpoint: a unix socket's queue changed while it was saved\n");
+    })?;
+    let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
+    for l in lens.iter() {
+        lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
+    }
+    Ok((lens_bytes, data))
 }
 
 /// Refuses a tree where a carried unix socket's peer is open outside it:
@@ -530,36 +542,8 @@ impl PendingProbe {
     /// What the client sent and the server has not read: the lengths
     /// (little-endian u32s) and the bytes.
     fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
-        let nr = usize::try_from(self.st.nr_msgs).map_err(|_| E2BIG)?;
-        if self.st.nr_msgs > UnixPairObj::MAX_MSGS {
-            return Err(E2BIG);
-        }
-        let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
-        let mut data = KVVec::from_elem(
-            0u8,
-            usize::try_from(self.st.bytes).map_err(|_| E2BIG)?,
-            GFP_KERNEL,
-        )?;
-        // SAFETY: the socket is referenced; the buffers hold what
-        // `ckpt_unix_pending_get` counted, and the helper copies under the
-        // queue's lock, failing if the queue is no longer that.
-        to_result(unsafe {
-            bindings::ckpt_unix_sk_queue(
-                self.sk.0.as_ptr(),
-                data.as_mut_ptr(),
-                self.st.bytes,
-                lens.as_mut_ptr(),
-                self.st.nr_msgs,
-            )
-        })
-        .inspect_err(|_| {
-            ckpt_err!("checkpoint: a unix connection's queue changed while it was saved\n");
-        })?;
-        let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
-        for l in lens.iter() {
-            lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
-        }
-        Ok((lens_bytes, data))
+        // SAFETY: the socket is referenced by `self.sk`.
+        unsafe { sk_queue(&self.st) }
     }
 }
 
@@ -583,17 +567,7 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVV
     // (waiting connection's client, listener's task index, fd).
     let mut waiting: KVVec<(usize, usize, u32)> = KVVec::new();
     let refuse = |i: usize, fd: u32, why: &str| -> Error {
-        if let Some(t) = tasks.get(i) {
-            let comm = t.comm();
-            ckpt_err!(
-                "checkpoint: pid {} ({}) fd {} {}: not supported\n",
-                t.vpid(),
-                crate::log::Shown(&comm),
-                fd,
-                why
-            );
-        }
-        crate::wrap::errno::eopnotsupp()
+        crate::fdtable::refuse(tasks, i, fd, format_args!("{why}"))
     };
     crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
         if f.mode() & 0o170000 != 0o140000 {
