@@ -122,6 +122,37 @@ fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     Ok(ret)
 }
 
+/// Sends descriptor `fd` and one byte through the unix socket `sock`
+/// (`SCM_RIGHTS`), never to be received.
+///
+/// # Safety
+///
+/// `sock` and `fd` must be open descriptors of the caller.
+unsafe fn send_fd(sock: i32, fd: i32) -> Result<()> {
+    let mut byte = [0u8; 1];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    let mut cbuf = [0u64; 4];
+    // SAFETY (of the caller's, and): the control buffer holds one
+    // descriptor's message, which CMSG_FIRSTHDR points into.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+        *(libc::CMSG_DATA(cmsg) as *mut i32) = fd;
+        check(libc::sendmsg(sock, &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
+    }
+    Ok(())
+}
+
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
 pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
     name("holds");
@@ -224,23 +255,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
                     "socketpair",
                 )?;
-                let mut byte = [0u8; 1];
-                let mut iov = libc::iovec {
-                    iov_base: byte.as_mut_ptr().cast(),
-                    iov_len: 1,
-                };
-                let mut cbuf = [0u64; 4];
-                let mut msg: libc::msghdr = std::mem::zeroed();
-                msg.msg_iov = &mut iov;
-                msg.msg_iovlen = 1;
-                msg.msg_control = cbuf.as_mut_ptr().cast();
-                msg.msg_controllen = libc::CMSG_SPACE(4) as _;
-                let cmsg = libc::CMSG_FIRSTHDR(&msg);
-                (*cmsg).cmsg_level = libc::SOL_SOCKET;
-                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-                (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
-                *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
-                check(libc::sendmsg(sv[0], &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
+                send_fd(sv[0], 0)?;
             }
             "unix_pending_fd_in_flight" => {
                 let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
@@ -275,23 +290,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "connect",
                 )?;
                 // Its client sends a descriptor the listener has not seen.
-                let mut byte = [0u8; 1];
-                let mut iov = libc::iovec {
-                    iov_base: byte.as_mut_ptr().cast(),
-                    iov_len: 1,
-                };
-                let mut cbuf = [0u8; 64];
-                let mut msg: libc::msghdr = std::mem::zeroed();
-                msg.msg_iov = &mut iov;
-                msg.msg_iovlen = 1;
-                msg.msg_control = cbuf.as_mut_ptr().cast();
-                msg.msg_controllen = libc::CMSG_SPACE(4) as _;
-                let cmsg = libc::CMSG_FIRSTHDR(&msg);
-                (*cmsg).cmsg_level = libc::SOL_SOCKET;
-                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-                (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
-                *(libc::CMSG_DATA(cmsg) as *mut i32) = 0;
-                check(libc::sendmsg(c, &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
+                send_fd(c, 0)?;
             }
             "lease" => {
                 let f = std::fs::File::create(&tmp).context("creating the leased file")?;
