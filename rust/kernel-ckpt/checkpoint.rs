@@ -8,7 +8,7 @@
 //! caller's pid namespace, `-EPERM` if the caller may not attach to some
 //! task of the tree, `-EBUSY` if some task is not frozen, `-EOPNOTSUPP` if
 //! two processes share what only threads of one process may share (their
-//! memory, file table, fs context or handlers), a process's leader
+//! memory or handlers), a process's leader
 //! exited before its other threads, or a task holds state a restart
 //! cannot bring back yet (`FrozenTree::check_supported`). Nothing is written
 //! before all checks pass; each task is checked again when its state is
@@ -200,7 +200,7 @@ fn dump_task(
     if let Some(mm) = mm {
         let map = mm::dump_map(w, task, mm, objs)?;
         crate::pty::dump_ctty(w, task, objs)?;
-        fdtable::dump(w, task, objs)?;
+        fdtable::dump(w, task, row.pid, objs)?;
         signal::dump_process(w, task)?;
         mm::dump_pages(w, map)?;
     }

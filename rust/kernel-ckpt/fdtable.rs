@@ -11,7 +11,8 @@
 //! (with the credentials the task ends with), checks each descriptor's
 //! file was restored, and installs each descriptor at its old number.
 
-use crate::image::{Fd, FilesHeader, ObjId, RecordType, FD_CLOEXEC};
+use crate::forest::{shared_ptrs, SHARED_FILES, SHARED_FS};
+use crate::image::{Fd, FilesHeader, ObjId, RecordType, ShareRec, FD_CLOEXEC};
 use crate::objhash::{ObjHash, ObjTable};
 use crate::open_file::OpenFile;
 use crate::wrap::file::FileRef;
@@ -69,11 +70,28 @@ pub(crate) fn dirs_unsupported(task: &TaskRef) -> Result<Option<&'static str>> {
     Ok(None)
 }
 
-/// Writes the open files of `task` (a thread group leader): the files
-/// record with umask, working and root directory, then one fd record
-/// each, every open file seen for the first time written before it, then
-/// the locks the process holds (`locks.rs`).
-pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> Result {
+/// Writes the open files of `task` (a thread group leader, process `pid`):
+/// the files record with umask, working and root directory, then one fd
+/// record each, every open file seen for the first time written before
+/// it, then the locks the process holds (`locks.rs`) and the files' signal
+/// owners (`fown.rs`).
+///
+/// A descriptor table or fs context that an earlier process of the image
+/// holds too (`CLONE_FILES`, `CLONE_FS`) is written with that process
+/// only: this one's share record names it, and its files record then has
+/// no descriptors.
+pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, pid: i32, objs: &mut ObjHash) -> Result {
+    let ptrs = shared_ptrs(task);
+    let mut share = ShareRec::default();
+    for (k, with) in [(SHARED_FILES, &mut share.files), (SHARED_FS, &mut share.fs)] {
+        let key = ptrs.get(k).copied().unwrap_or(0);
+        if key != 0 {
+            *with = objs.table_holder(key, pid)?.unwrap_or(0);
+        }
+    }
+    if share != ShareRec::default() {
+        w.record(RecordType::Share, &share.encode())?;
+    }
     let (pwd, root, umask) = task.fs()?;
     let cwd = pwd.name()?;
     let root_path = root.name()?;
@@ -81,7 +99,10 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
 
     let mut fds = KVec::new();
     let mut fd = 0u32;
-    while let Some(file) = task.next_file(&mut fd) {
+    while share.files == 0 {
+        let Some(file) = task.next_file(&mut fd) else {
+            break;
+        };
         let mut fd_flags = 0;
         // SAFETY: the task is valid; the helper takes the needed locks.
         if unsafe { bindings::ckpt_fd_cloexec(task.as_ptr(), fd) } {
@@ -97,6 +118,9 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, objs: &mut ObjHash) -> R
         root_len: u32::try_from(root_path.len()).map_err(|_| EINVAL)?,
     };
     w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
+    if share.files != 0 {
+        return Ok(());
+    }
     let mut files = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
     let mut numbered = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
     for (fd, fd_flags, file) in fds.into_iter() {
@@ -142,9 +166,19 @@ pub(crate) fn for_each_tree_file(
     tasks: &[TaskRef],
     mut f: impl FnMut(usize, u32, &FileRef) -> Result,
 ) -> Result {
+    // The tables seen: one that processes share is gone through once.
+    let mut tables: KVVec<usize> = KVVec::new();
     for (i, t) in tasks.iter().enumerate() {
         if t.exit_state() != 0 || !t.is_group_leader() {
             continue;
+        }
+        let table = shared_ptrs(t).get(SHARED_FILES).copied().unwrap_or(0);
+        match tables.binary_search(&table) {
+            Ok(_) => continue,
+            Err(at) => {
+                tables.push(table, GFP_KERNEL)?;
+                tables.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+            }
         }
         let mut fd = 0u32;
         while let Some(file) = t.next_file(&mut fd) {
@@ -186,6 +220,43 @@ fn lookup_dir(path: &[u8], what: &str) -> Result<PathRef> {
     Ok(p)
 }
 
+/// The processes restored earlier whose descriptor table and fs context
+/// a process takes (a share record), `None` for its own.
+#[derive(Default)]
+pub(crate) struct SharedWith {
+    pub(crate) files: Option<TaskRef>,
+    pub(crate) fs: Option<TaskRef>,
+}
+
+impl SharedWith {
+    /// The leaders a share record names, which must be processes this
+    /// restart restored already (earlier in the image, so their tables
+    /// hold what they saved), and not `pid` itself.
+    pub(crate) fn resolve(objs: &ObjTable, rec: &ShareRec, pid: i32) -> Result<Self> {
+        let of = |with: i32, what: &str| -> Result<Option<TaskRef>> {
+            if with == 0 {
+                return Ok(None);
+            }
+            match objs.restored(with).filter(|_| with != pid) {
+                Some(t) => Ok(Some(t.clone())),
+                None => {
+                    ckpt_err!(
+                        "restart: pid {} uses the {} of pid {}, which is not a process restored before it\n",
+                        pid,
+                        what,
+                        with
+                    );
+                    Err(EINVAL)
+                }
+            }
+        };
+        Ok(Self {
+            files: of(rec.files, "descriptor table")?,
+            fs: of(rec.fs, "fs context")?,
+        })
+    }
+}
+
 /// The descriptors, directories and umask of a process, ready to install.
 pub(crate) struct Prepared {
     /// (fd, close-on-exec, file id).
@@ -193,6 +264,7 @@ pub(crate) struct Prepared {
     cwd: PathRef,
     root: PathRef,
     umask: u32,
+    shared: SharedWith,
 }
 
 impl Prepared {
@@ -206,8 +278,20 @@ impl Prepared {
         self.fds.iter().any(|&(n, _, f)| n == fd && f == id)
     }
 
-    /// Before the point of no return: resolves the directories.
-    pub(crate) fn new(h: &FilesHeader, cwd: &[u8], root: &[u8]) -> Result<Self> {
+    /// Before the point of no return: resolves the directories. A process
+    /// that uses an earlier one's descriptor table has no descriptors of
+    /// its own in the image.
+    pub(crate) fn new(
+        h: &FilesHeader,
+        cwd: &[u8],
+        root: &[u8],
+        shared: SharedWith,
+    ) -> Result<Self> {
+        if shared.files.is_some() && h.nr_fds != 0 {
+            return Err(crate::restore::bad(
+                "a process using another's descriptor table has descriptors of its own",
+            ));
+        }
         Ok(Self {
             // Grown fd by fd: `nr_fds` is the image's, not to be trusted
             // for one allocation up front.
@@ -215,7 +299,14 @@ impl Prepared {
             cwd: lookup_dir(cwd, "working")?,
             root: lookup_dir(root, "root")?,
             umask: h.umask,
+            shared,
         })
+    }
+
+    /// Whether the process uses an earlier one's descriptor table (and
+    /// has no lock or owner records of its own).
+    pub(crate) fn shares_files(&self) -> bool {
+        self.shared.files.is_some()
     }
 
     /// Before the point of no return, with the caller's own credentials:
@@ -241,17 +332,26 @@ impl Prepared {
     }
 
     /// After the point of no return: replaces the caller's descriptors
-    /// with the saved ones and sets its directories and umask.
+    /// with the saved ones and sets its directories and umask, or takes
+    /// those of the process it shares them with. (Its threads follow at
+    /// their turn: [`follow_leader`].)
     pub(crate) fn install(&self, objs: &mut ObjTable) -> Result {
-        // SAFETY: closes every descriptor of current (the image is held by
-        // a reference of its own).
-        to_result(unsafe { bindings::__close_range(0, u32::MAX, 0) })?;
-        for (fd, cloexec, id) in self.fds.iter() {
-            let file = objs.file(*id)?;
-            let flags = if *cloexec { bindings::O_CLOEXEC } else { 0 };
-            // SAFETY: the file is referenced; replace_fd takes its own
-            // reference and installs it at `fd` in current's table.
-            to_result(unsafe { bindings::replace_fd(*fd, file.as_ptr(), flags) })?;
+        if let Some(t) = &self.shared.files {
+            t.share_table_with_current(false)?;
+        } else {
+            // SAFETY: closes every descriptor of current (the image is
+            // held by a reference of its own).
+            to_result(unsafe { bindings::__close_range(0, u32::MAX, 0) })?;
+            for (fd, cloexec, id) in self.fds.iter() {
+                let file = objs.file(*id)?;
+                let flags = if *cloexec { bindings::O_CLOEXEC } else { 0 };
+                // SAFETY: the file is referenced; replace_fd takes its own
+                // reference and installs it at `fd` in current's table.
+                to_result(unsafe { bindings::replace_fd(*fd, file.as_ptr(), flags) })?;
+            }
+        }
+        if let Some(t) = &self.shared.fs {
+            return t.share_table_with_current(true);
         }
         // SAFETY: current's fs_struct is its own or its threads' (clone3
         // without CLONE_FS gave the process one); set_fs_* take their own
@@ -264,4 +364,25 @@ impl Prepared {
         }
         Ok(())
     }
+}
+
+/// A thread's restore, after its point of no return: it takes its
+/// leader's descriptor table and fs context if the leader took another
+/// process's (it was made sharing the leader's own, which the leader
+/// left).
+pub(crate) fn follow_leader() -> Result {
+    // SAFETY: current's group leader lives as long as current does.
+    let leader = unsafe {
+        TaskRef::get(
+            core::ptr::NonNull::new((*crate::wrap::task::current()).group_leader).ok_or(ESRCH)?,
+        )
+    };
+    let mine = shared_ptrs(&TaskRef::current_ref());
+    let theirs = shared_ptrs(&leader);
+    for (k, fs) in [(SHARED_FILES, false), (SHARED_FS, true)] {
+        if mine.get(k) != theirs.get(k) {
+            leader.share_table_with_current(fs)?;
+        }
+    }
+    Ok(())
 }

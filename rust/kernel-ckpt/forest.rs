@@ -113,9 +113,12 @@ impl FrozenTree {
     }
 
     /// `-EOPNOTSUPP` if two processes (not threads of one) share their
-    /// memory, open file table, filesystem context or signal handlers
-    /// (clone without `CLONE_THREAD`): each is saved with its process and
-    /// would come back unshared.
+    /// memory or signal handlers (clone with `CLONE_VM` without
+    /// `CLONE_THREAD`; handlers cannot be shared without the memory): each
+    /// is saved with its process and would come back unshared. An open
+    /// file table or fs context shared between processes of the tree is
+    /// carried (`fdtable::dump`); one shared with a task outside it is
+    /// refused.
     pub(crate) fn check_sharing(&self) -> Result {
         // Each task's objects, read once (zeros for a task that exited).
         let mut ptrs = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
@@ -134,8 +137,8 @@ impl FrozenTree {
             if !t.is_group_leader() || t.exit_state() != 0 {
                 continue;
             }
-            for (&ptr, what) in p.iter().zip(SHARED) {
-                if ptr == 0 {
+            for (k, (&ptr, what)) in p.iter().zip(SHARED).enumerate() {
+                if ptr == 0 || k == SHARED_FILES || k == SHARED_FS {
                     continue;
                 }
                 if let Some((_, _, j)) = seen.iter().find(|(q, _, _)| *q == ptr) {
@@ -395,6 +398,10 @@ unsafe fn walk(root: &TaskRef, tasks: &mut KVVec<TaskRef>) -> Walk {
     }
 }
 
+/// Where [`shared_ptrs`] puts the open file table and the fs context.
+pub(crate) const SHARED_FILES: usize = 1;
+pub(crate) const SHARED_FS: usize = 2;
+
 /// What [`shared_ptrs`] returns, in order, as the kernel log names it.
 const SHARED: [&str; 4] = [
     "memory (CLONE_VM)",
@@ -405,7 +412,7 @@ const SHARED: [&str; 4] = [
 
 /// The addresses of a task's mm, file table, fs context and handlers (0
 /// for one it has not), only to be compared.
-fn shared_ptrs(t: &TaskRef) -> [usize; 4] {
+pub(crate) fn shared_ptrs(t: &TaskRef) -> [usize; 4] {
     let p = t.as_ptr();
     // SAFETY: the task is referenced and frozen; `mm`, `files` and `fs`
     // change only under task_lock (held here), and `sighand` only by the

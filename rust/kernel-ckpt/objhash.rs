@@ -21,6 +21,7 @@
 
 use crate::image::ObjId;
 use crate::wrap::file::FileRef;
+use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::any::TypeId;
 use kernel::prelude::*;
@@ -136,6 +137,11 @@ pub(crate) struct ObjHash {
     /// The connections waiting in the tree's listening unix sockets, by
     /// key, sorted, each with its listener's file.
     pending: KVVec<(usize, FileRef)>,
+    /// The descriptor tables and fs contexts written so far, by address,
+    /// sorted, each with the pid of the process whose records hold it.
+    /// (The tables of frozen tasks live until the checkpoint ends: no
+    /// address is reused meanwhile.)
+    tables: KVVec<(usize, i32)>,
 }
 
 impl ObjHash {
@@ -147,6 +153,22 @@ impl ObjHash {
             visited: KVVec::new(),
             in_tree: KVVec::new(),
             pending: KVVec::new(),
+            tables: KVVec::new(),
+        }
+    }
+
+    /// The process whose records hold the descriptor table or fs context
+    /// at `key` (its address), or `None` if it is new: then process `pid`
+    /// writes it.
+    pub(crate) fn table_holder(&mut self, key: usize, pid: i32) -> Result<Option<i32>> {
+        match self.tables.binary_search_by_key(&key, |(k, _)| *k) {
+            Ok(i) => Ok(self.tables.get(i).map(|(_, p)| *p)),
+            Err(at) => {
+                // Append, then rotate the new entry into its sorted place.
+                self.tables.push((key, pid), GFP_KERNEL)?;
+                self.tables.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+                Ok(None)
+            }
         }
     }
 
@@ -274,6 +296,10 @@ pub(crate) struct ObjTable {
     /// their session id), sorted: the sessions a controlling terminal may
     /// be given to.
     leaders: KVVec<i32>,
+    /// The processes restored so far (their leaders, by pid as the image
+    /// numbers them): a process restored later may use one's descriptor
+    /// table or fs context.
+    restored: KVVec<(i32, TaskRef)>,
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
     max_files: usize,
@@ -292,6 +318,7 @@ impl ObjTable {
             leaders: KVVec::new(),
             pids: KVVec::new(),
             pgrps: KVVec::new(),
+            restored: KVVec::new(),
             files: 0,
             max_files,
         }
@@ -314,6 +341,22 @@ impl ObjTable {
         }
         self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
+    }
+
+    /// Records that the calling task restored process `pid` (it is its
+    /// leader), past its point of no return.
+    pub(crate) fn add_restored(&mut self, pid: i32) -> Result {
+        self.restored
+            .push((pid, TaskRef::current_ref()), GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// The leader of process `pid`, if this restart restored it already.
+    pub(crate) fn restored(&self, pid: i32) -> Option<&TaskRef> {
+        self.restored
+            .iter()
+            .find(|(p, _)| *p == pid)
+            .map(|(_, t)| t)
     }
 
     /// Records the session leaders the restart restores.

@@ -157,6 +157,8 @@ struct Gathered {
     mm: Option<(MmHeader, KVVec<u8>)>,
     vmas: KVVec<(Vma, KVVec<u8>)>,
     map: Option<mm::PreparedMap>,
+    /// The processes whose descriptor table and fs context it uses.
+    share: Option<fdtable::SharedWith>,
     files: Option<fdtable::Prepared>,
     /// POSIX locks taken again, released if the restart fails first.
     locks: crate::locks::Held,
@@ -177,6 +179,7 @@ impl Gathered {
             mm: None,
             vmas: KVVec::new(),
             map: None,
+            share: None,
             files: None,
             locks: crate::locks::Held::new(),
             owners: KVec::new(),
@@ -210,9 +213,10 @@ struct Committed {
 fn commit(
     g: &mut Gathered,
     objs: &mut ObjTable,
-    leader: bool,
+    row: &TaskEntry,
     past: &mut bool,
 ) -> Result<Committed> {
+    let leader = !row.is_thread();
     let (misc, groups) = need(g.misc.take(), "no task-misc record")?;
     let (signals, sig_infos) = need(g.signals.take(), "no signal state")?;
     let sighand = if leader {
@@ -229,9 +233,12 @@ fn commit(
         // Installed: the locks' table has their files open. Until here a
         // failure releases them.
         g.locks.keep();
+        // A process restored later may share this one's tables.
+        objs.add_restored(row.pid)?;
         Some(sighand)
     } else {
         *past = true;
+        fdtable::follow_leader()?;
         None
     };
     Ok(Committed {
@@ -314,20 +321,37 @@ pub(crate) fn restore_current(
                 g.mm = Some((m, copy(exe)?));
             }
             Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
+            Item::Share(s) => {
+                if !leader || g.share.is_some() {
+                    return Err(bad("a share record that is not a process's only one"));
+                }
+                g.share = Some(fdtable::SharedWith::resolve(objs, &s, row.pid)?);
+            }
             Item::Files(h, cwd, root) => {
                 // The VMAs are complete: their files are opened now.
                 let (m, exe) = need(g.mm.as_ref(), "no memory map")?;
                 let vmas = core::mem::replace(&mut g.vmas, KVVec::new());
                 g.map = Some(mm::prepare(m, exe, vmas, objs)?);
-                g.files = Some(fdtable::Prepared::new(&h, cwd, root)?);
+                let shared = g.share.take().unwrap_or_default();
+                g.files = Some(fdtable::Prepared::new(&h, cwd, root, shared)?);
             }
             Item::Fd(fd) => need(g.files.as_mut(), "no open files record")?.add_fd(objs, &fd)?,
             Item::FileLock(l) => {
                 let files = need(g.files.as_ref(), "no open files record")?;
+                if files.shares_files() {
+                    return Err(bad(
+                        "a process using another's descriptor table has locks of its own",
+                    ));
+                }
                 crate::locks::restore(&mut g.locks, objs, files, &l)?;
             }
             Item::FileOwner(o) => {
                 let files = need(g.files.as_ref(), "no open files record")?;
+                if files.shares_files() {
+                    return Err(bad(
+                        "a process using another's descriptor table has owner records",
+                    ));
+                }
                 let owner = crate::fown::restore(
                     objs,
                     |fd, id| files.names(fd, id),
@@ -346,7 +370,7 @@ pub(crate) fn restore_current(
             Item::Pages(h, data) => {
                 if done.is_none() {
                     drop(acting.take());
-                    done = Some(commit(&mut g, objs, leader, past)?);
+                    done = Some(commit(&mut g, objs, row, past)?);
                 }
                 if !leader {
                     return Err(bad("a thread's records hold pages"));
@@ -382,7 +406,7 @@ pub(crate) fn restore_current(
     drop(acting);
     let c = match done {
         Some(c) => c,
-        None => commit(&mut g, objs, leader, past)?,
+        None => commit(&mut g, objs, row, past)?,
     };
     regs::restore(&c.regs)?;
     regs::restore_xstate(&c.xstate)?;

@@ -224,7 +224,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "err_esrch" => |name| checks_only(err_esrch(name)),
         "err_eperm_unprivileged" => |name| checks_only(err_eperm_unprivileged(name)),
         "err_ebusy_not_frozen" => |name| checks_only(err_ebusy_not_frozen(name)),
-        "err_eopnotsupp_shared_table" => |name| checks_only(err_eopnotsupp_shared_table(name)),
+        "err_eopnotsupp_shared_mm" => |name| checks_only(err_eopnotsupp_shared_mm(name)),
         "err_restart_bad_calls" => |name| checks_only(err_restart_bad_calls(name)),
         "err_restart_corrupt_images" => |name| checks_only(restart_corrupt_images(name, 200)),
         "restart_counter_fpu" => |name| restart_scenario(name, "counter_fpu", Restart::Once),
@@ -290,6 +290,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tree_shared_memory" => |name| tree::restart_tree_scenario(name, "shared_memory"),
         "restart_tree_pty" => |name| tree::restart_tree_scenario(name, "pty_session"),
         "restart_tree_pidfd" => |name| tree::restart_tree_scenario(name, "pidfd_tree"),
+        "restart_tree_shared_tables" => |name| tree::restart_tree_scenario(name, "shared_tables"),
         "err_restart_coordinator_killed" => {
             |name| checks_only(tree::err_restart_coordinator_killed(name))
         }

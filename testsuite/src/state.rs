@@ -31,6 +31,12 @@ pub struct Task {
     /// number, 0 for none) and that terminal's foreground process group
     /// (`tpgid`, -1 for none).
     pub tty: (i32, i32),
+    /// The classes of its open file table and of its fs context (working
+    /// and root directory, umask): tasks with the same class share one
+    /// (kcmp(2) `KCMP_FILES`, `KCMP_FS`): threads of a process, and
+    /// processes cloned with `CLONE_FILES` or `CLONE_FS`. Numbered in the
+    /// order found; compare them as partitions ([`table_owner`]).
+    pub tables: [u32; 2],
 }
 
 /// One open file descriptor of a process.
@@ -256,14 +262,21 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
                 format!("{} {target} {} @{} {file} ({state})", f.fd, f.flags, f.pos)
             });
     }
+    let owners = table_owners(names.namer, st);
     sorted(names.namer, st)
         .into_iter()
         .map(|t| {
             let r = &t.row;
             let who = format!("{} {}", names.name(r.pid), r.comm);
             let state = state_class(t.state);
+            let shared = shared_tables(names, &owners, t);
+            let shared = if shared.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", shared.join(", "))
+            };
             let line = if r.thread {
-                format!("{who}: thread of {}, {state}", names.name(r.tgid))
+                format!("{who}: thread of {}, {state}{shared}", names.name(r.tgid))
             } else {
                 let ppid = if r.pid == root {
                     "-".to_string()
@@ -271,7 +284,7 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
                     names.name(r.ppid)
                 };
                 let mut s = format!(
-                    "{who}: ppid {ppid}, sid {}, pgid {}, {state}",
+                    "{who}: ppid {ppid}, sid {}, pgid {}, {state}{shared}",
                     names.name(r.sid),
                     names.name(r.pgid)
                 );
@@ -298,6 +311,45 @@ pub fn lines(names: &Names<'_>, st: &TreeState, root: i32) -> Vec<(i32, String)>
                 s
             };
             (r.pid, line)
+        })
+        .collect()
+}
+
+/// What [`Task::tables`] holds, in order, as the lines name it.
+const TABLES: [&str; 2] = ["files", "fs"];
+
+/// For each table of [`TABLES`], each class's first task in naming
+/// order: the pid that names the table in the lines and comparisons.
+fn table_owners(namer: &Namer, st: &TreeState) -> [HashMap<u32, i32>; 2] {
+    let mut owners = [HashMap::new(), HashMap::new()];
+    for t in sorted(namer, st) {
+        for (map, class) in owners.iter_mut().zip(t.tables) {
+            map.entry(class).or_insert(t.row.pid);
+        }
+    }
+    owners
+}
+
+/// The first task in naming order that shares table `k` ([`TABLES`]) of
+/// task `t` (its own pid for a table no earlier task holds).
+fn table_owner(owners: &[HashMap<u32, i32>; 2], t: &Task, k: usize) -> i32 {
+    owners
+        .get(k)
+        .zip(t.tables.get(k))
+        .and_then(|(map, class)| map.get(class).copied())
+        .unwrap_or(t.row.pid)
+}
+
+/// The tables of task `t` that an earlier task that is not its leader
+/// holds too (a table shared between processes), as `files of NAME`.
+fn shared_tables(names: &Names<'_>, owners: &[HashMap<u32, i32>; 2], t: &Task) -> Vec<String> {
+    TABLES
+        .iter()
+        .enumerate()
+        .filter_map(|(k, what)| {
+            let owner = table_owner(owners, t, k);
+            (owner != t.row.pid && owner != t.row.tgid)
+                .then(|| format!("{what} of {}", names.name(owner)))
         })
         .collect()
 }
@@ -333,6 +385,8 @@ pub struct Diff {
     /// Which descriptors refer to one pipe (or other object without a
     /// path), by either end.
     pub shared_objects: Vec<String>,
+    /// Which tasks share one open file table or fs context.
+    pub tables: Vec<String>,
 }
 
 impl Diff {
@@ -351,6 +405,7 @@ impl Diff {
             &self.fds,
             &self.shared_files,
             &self.shared_objects,
+            &self.tables,
         ]
         .iter()
         .map(|v| v.len())
@@ -363,6 +418,10 @@ impl Diff {
 /// left out.
 pub fn compare(names: &Names<'_>, root: i32, before: &TreeState, after: &TreeState) -> Diff {
     let mut d = Diff::default();
+    let owners = (
+        table_owners(names.namer, before),
+        table_owners(names.namer, after),
+    );
     for t in sorted(names.namer, before) {
         let b = &t.row;
         let who = names.name(b.pid);
@@ -421,6 +480,18 @@ pub fn compare(names: &Names<'_>, root: i32, before: &TreeState, after: &TreeSta
                 fg(t.tty.1),
                 fg(a.tty.1)
             ));
+        }
+        if !br.zombie && !ar.zombie {
+            for (k, what) in TABLES.iter().enumerate() {
+                let (ob, oa) = (table_owner(&owners.0, t, k), table_owner(&owners.1, a, k));
+                if ob != oa {
+                    d.tables.push(format!(
+                        "{who} {what} shared with {} -> {}",
+                        names.name(ob),
+                        names.name(oa)
+                    ));
+                }
+            }
         }
         let (sb, sa) = (state_class(t.state), state_class(a.state));
         if sb != sa {
@@ -547,6 +618,7 @@ mod tests {
             state: 'S',
             exit_signal: 17,
             tty: (0, -1),
+            tables: [pid as u32; 2],
         }
     }
 

@@ -93,6 +93,7 @@ fn read_tasks(root: i32) -> Result<Vec<Task>> {
                 state: st.state,
                 exit_signal: st.exit_signal,
                 tty: (st.tty_nr, st.tpgid),
+                tables: [0; 2],
             });
             let children = read(&format!("/proc/{tgid}/task/{tid}/children"))?;
             for c in children.split_whitespace() {
@@ -125,6 +126,26 @@ pub fn read_state(root: i32) -> Result<TreeState> {
     );
     for (f, c) in fds.iter_mut().zip(classes) {
         f.file = c;
+    }
+    // Which tasks share an open file table or an fs context (a zombie
+    // has neither: a class of its own).
+    let mut tasks = tasks;
+    for (k, kind) in [(0, KCMP_FILES), (1, KCMP_FS)] {
+        let classes = partition(
+            tasks.len(),
+            |_| (),
+            |i, j| match (tasks.get(i), tasks.get(j)) {
+                (Some(a), Some(b)) if !a.row.zombie && !b.row.zombie => {
+                    kcmp(a.row.pid, b.row.pid, kind, 0, 0)
+                }
+                _ => None,
+            },
+        );
+        for (t, c) in tasks.iter_mut().zip(classes) {
+            if let Some(slot) = t.tables.get_mut(k) {
+                *slot = c;
+            }
+        }
     }
     Ok(TreeState { tasks, fds })
 }
@@ -254,19 +275,29 @@ fn without_tmpfile_inode(target: &str) -> String {
     }
 }
 
+/// kcmp(2) types: an open file, an open file table, an fs context.
+const KCMP_FILE: nix::libc::c_long = 0;
+const KCMP_FILES: nix::libc::c_long = 2;
+const KCMP_FS: nix::libc::c_long = 3;
+
 /// kcmp(2) `KCMP_FILE`: how the open files behind `fd1` of `pid1` and
 /// `fd2` of `pid2` compare (equal: one open file), `None` on an error.
 fn kcmp_file(pid1: i32, pid2: i32, fd1: i32, fd2: i32) -> Option<Ordering> {
-    const KCMP_FILE: nix::libc::c_long = 0;
+    kcmp(pid1, pid2, KCMP_FILE, fd1, fd2)
+}
+
+/// kcmp(2) of `kind` between `pid1` and `pid2` (with `a` and `b` for a
+/// kind that takes them): equal, or their order; `None` on an error.
+fn kcmp(pid1: i32, pid2: i32, kind: nix::libc::c_long, a: i32, b: i32) -> Option<Ordering> {
     // SAFETY: kcmp only compares kernel objects; no memory is passed.
     let r = unsafe {
         nix::libc::syscall(
             nix::libc::SYS_kcmp,
             pid1 as nix::libc::c_long,
             pid2 as nix::libc::c_long,
-            KCMP_FILE,
-            fd1 as nix::libc::c_long,
-            fd2 as nix::libc::c_long,
+            kind,
+            a as nix::libc::c_long,
+            b as nix::libc::c_long,
         )
     };
     match r {

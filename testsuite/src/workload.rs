@@ -160,7 +160,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "ticker" => ticker(ready_path)?,
         "demo_pipeline" => demo_pipeline(ready_path)?,
         "wait4_parent" => wait4_parent(ready_path)?,
-        "shared_files_table" => shared_files_table(ready_path)?,
+        "shared_memory_clone" => shared_memory_clone(ready_path)?,
         "zombie_leader" => zombie_leader(ready_path)?,
         kind if kind.starts_with("tree_of_") => {
             let n = kind
@@ -210,6 +210,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "shared_memory" => tree::shared_memory(ready_path)?,
         "pty_session" => tree::pty_session(ready_path)?,
         "pidfd_tree" => tree::pidfd_tree(ready_path)?,
+        "shared_tables" => tree::shared_tables(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

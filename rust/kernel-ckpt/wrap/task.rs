@@ -35,6 +35,7 @@ pub(crate) fn current_rlimit(resource: u32) -> u64 {
 
 /// A counted reference to a task: the kernel crate's `ARef<Task>`, with
 /// the accessors kernel-ckpt needs.
+#[derive(Clone)]
 pub(crate) struct TaskRef(ARef<Task>);
 
 impl TaskRef {
@@ -61,6 +62,28 @@ impl TaskRef {
         // SAFETY: the caller passes its reference on, which the `ARef`
         // owns from here; `Task` is a transparent wrapper of `task_struct`.
         Self(unsafe { ARef::from_raw(ptr.cast()) })
+    }
+
+    /// A new reference on the calling task.
+    pub(crate) fn current_ref() -> Self {
+        // SAFETY: current is alive while it runs this.
+        unsafe { Self::get(NonNull::new_unchecked(current())) }
+    }
+
+    /// Makes the calling task use this task's open file table (`share`
+    /// false: its fs context) in place of its own, as a `CLONE_FILES`
+    /// (`CLONE_FS`) child of it would. `-ESRCH` if this task has exited.
+    pub(crate) fn share_table_with_current(&self, fs: bool) -> Result {
+        // SAFETY: the task is referenced; the helpers take task_lock on
+        // both tasks (and the fs lock) themselves, and drop current's old
+        // table or context with the reference current held on it.
+        kernel::error::to_result(unsafe {
+            if fs {
+                bindings::ckpt_share_fs(self.as_ptr())
+            } else {
+                bindings::ckpt_share_files(self.as_ptr())
+            }
+        })
     }
 
     /// Looks up `pid` in the pid namespace of the calling task.

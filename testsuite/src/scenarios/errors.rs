@@ -138,17 +138,19 @@ pub(crate) fn err_eperm_unprivileged(name: &str) -> Result<Vec<Check>> {
     Ok(c.0)
 }
 
-/// Two processes sharing one file table (clone with CLONE_FILES, not a
+/// Two processes sharing their memory (clone with CLONE_VM, not a
 /// thread): checkpoint(2) refuses with EOPNOTSUPP before writing, the
 /// tool says why, the kernel log names both pids, the tree runs on.
-pub(crate) fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
-    let w = Workload::start(name, "shared_files_table")?;
+/// (A file table or fs context shared that way is carried:
+/// `restart_tree_shared_tables`.)
+pub(crate) fn err_eopnotsupp_shared_mm(name: &str) -> Result<Vec<Check>> {
+    let w = Workload::start(name, "shared_memory_clone")?;
     let mut c = Checks(Vec::new());
     let (p, f) = output_file(name)?;
     let child = nth_child(w.pid, 0)?;
     cgroup::freeze(&w.cg, Duration::from_secs(5))?;
     c.errno(
-        "processes sharing a file table",
+        "processes sharing their memory",
         Errno::EOPNOTSUPP,
         sys_checkpoint(w.pid, f.as_fd(), SUBTREE),
     );
@@ -165,7 +167,7 @@ pub(crate) fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
     c.eq(
         "the message names the cause",
         true,
-        String::from_utf8_lossy(&out.stderr).contains("share their memory, file table"),
+        String::from_utf8_lossy(&out.stderr).contains("share their memory or signal handlers"),
     );
     // A process whose leader thread exited while another runs on.
     let z = Workload::start(&format!("{name}-zombie-leader"), "zombie_leader")?;
@@ -190,7 +192,7 @@ pub(crate) fn err_eopnotsupp_shared_table(name: &str) -> Result<Vec<Check>> {
         "kernel log names both processes",
         true,
         String::from_utf8_lossy(&log.stdout).contains(&format!(
-            "processes {} and {child} share their open file table",
+            "processes {} and {child} share their memory (CLONE_VM)",
             w.pid
         )),
     );

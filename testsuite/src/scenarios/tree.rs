@@ -479,6 +479,10 @@ pub(super) fn restart_tree_scenario(name: &str, kind: &str) -> Result<ScenarioRe
                 ("open fds as saved: number, target, flags, pos", &diff.fds),
                 ("fds sharing one open file as saved (kcmp)", &diff.shared_files),
                 ("fds on one pipe as saved (either end)", &diff.shared_objects),
+                (
+                    "tasks sharing an open file table or fs context as saved (kcmp)",
+                    &diff.tables,
+                ),
             ] {
                 c.eq(what, "[]", listed(v));
             }

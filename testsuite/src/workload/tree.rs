@@ -1845,3 +1845,242 @@ pub(super) fn pidfd_tree(ready_path: &Path) -> Result<()> {
         "pidfd_tree: pidfds of a live child and of a zombie, used after the restart; a pipe owned by the group",
     )
 }
+
+/// `clone(2)` without `CLONE_VM` (the child runs on a copy of the caller,
+/// as after fork) with `flags` added to `SIGCHLD`: the child's pid, or 0
+/// in the child.
+fn clone_sharing(flags: libc::c_int) -> Result<i32> {
+    // SAFETY: without CLONE_VM and without a new stack the child continues
+    // on a copy of this process, as after fork(2); the caller is
+    // single-threaded here.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if r < 0 {
+        bail!("clone({flags:#x}): {}", Errno::last());
+    }
+    Ok(r as i32)
+}
+
+/// Reads one line (up to `\n`) from `fd`.
+fn read_line(fd: RawFd) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while let Ok(1) = read_some(fd, &mut b) {
+        if b[0] == b'\n' {
+            break;
+        }
+        out.push(b[0]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether descriptor `fd` is open in the calling task's table.
+fn fd_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// The calling process's umask (set back as it was).
+fn umask_now() -> u32 {
+    // SAFETY: umask(2) twice, leaving it as it was.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    }
+}
+
+/// Where the sharers chdir after the restart, and the umask they set.
+const SHARE_DIR: &str = "/tmp";
+const SHARE_UMASK: u32 = 0o027;
+/// The descriptor the root opens after the restart for the sharers to see.
+const SHARE_FD: RawFd = 77;
+
+/// Processes that share their open file table and fs context without
+/// being threads of one process. The root clones `share-files` with
+/// `CLONE_FILES | CLONE_FS` (it has a thread too, which shares its
+/// table) and `share-fs` with `CLONE_FS` only. After the restart the root
+/// opens descriptor 77: `share-files` and its thread must see it,
+/// `share-fs` must not; `share-files` then changes directory and umask,
+/// which the root and `share-fs` must see.
+pub(super) fn shared_tables(ready_path: &Path) -> Result<()> {
+    name("share-root");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    let [to_files, to_files_w] = pipe_fds()?;
+    let [from_files, from_files_w] = pipe_fds()?;
+    let [to_fs, to_fs_w] = pipe_fds()?;
+    let [from_fs, from_fs_w] = pipe_fds()?;
+    // The root starts elsewhere: the restart must not just land in /.
+    std::env::set_current_dir("/dev").context("chdir /dev")?;
+    let files_pid = match clone_sharing(libc::CLONE_FILES | libc::CLONE_FS)? {
+        0 => {
+            name("share-files");
+            // Every descriptor is the root's too: close none of them.
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                share_files_member(&gate, to_files, from_files_w)
+            }))
+            .unwrap_or(BAD_OWN);
+            // SAFETY: leave at once, without the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => pid,
+    };
+    // Set up: its thread runs.
+    let up = read_line(from_files);
+    if up != "up" {
+        bail!("share-files did not start: {up:?}");
+    }
+    let fs_pid = match clone_sharing(libc::CLONE_FS)? {
+        0 => {
+            name("share-fs");
+            gate.drop_write_end();
+            close_once(&note.r);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let ids = Ids::now();
+                note.notify();
+                if let Err(e) = gate.wait() {
+                    complain(&format!("waiting at the gate: {e}"));
+                    return BAD_OWN;
+                }
+                let _ = read_line(to_fs);
+                let mut bad = Vec::new();
+                if fd_open(SHARE_FD) {
+                    bad.push(format!("fd {SHARE_FD} of the root's table is open here"));
+                }
+                let cwd = std::env::current_dir().unwrap_or_default();
+                if cwd != Path::new(SHARE_DIR) {
+                    bad.push(format!(
+                        "cwd {cwd:?}, not {SHARE_DIR} as share-files set it"
+                    ));
+                }
+                if umask_now() != SHARE_UMASK {
+                    bad.push(format!("umask {:o}, not {SHARE_UMASK:o}", umask_now()));
+                }
+                let _ = write_all(from_fs_w, format!("{}\n", bad.join("; ")).as_bytes());
+                ids.check() | if bad.is_empty() { 0 } else { BAD_OWN }
+            }))
+            .unwrap_or(BAD_OWN);
+            // SAFETY: leave at once, without the parent's exit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        pid => pid,
+    };
+    note.wait(1)?;
+    ready(ready_path)?;
+    let check = move || {
+        let mut bad = Vec::new();
+        let marker = std::ffi::CString::new("/proc/self/status").unwrap_or_default();
+        // SAFETY: open and dup2 on our own descriptors.
+        unsafe {
+            let fd = libc::open(marker.as_ptr(), libc::O_RDONLY);
+            if fd < 0 || libc::dup2(fd, SHARE_FD) != SHARE_FD {
+                bad.push(format!("opening fd {SHARE_FD}: {}", Errno::last()));
+            }
+            libc::close(fd);
+        }
+        let _ = write_all(to_files_w, b"go\n");
+        let said = read_line(from_files);
+        if !said.is_empty() {
+            bad.push(format!("share-files: {said}"));
+        }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        if cwd != Path::new(SHARE_DIR) {
+            bad.push(format!(
+                "root's cwd {cwd:?}, not {SHARE_DIR} as share-files set it"
+            ));
+        }
+        if umask_now() != SHARE_UMASK {
+            bad.push(format!(
+                "root's umask {:o}, not {SHARE_UMASK:o}",
+                umask_now()
+            ));
+        }
+        let _ = write_all(to_fs_w, b"go\n");
+        let said = read_line(from_fs);
+        if !said.is_empty() {
+            bad.push(format!("share-fs: {said}"));
+        }
+        bad
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &[files_pid, fs_pid],
+        RootChecks {
+            after_gate: Box::new(check),
+            ..Default::default()
+        },
+        "shared_tables: a process sharing the root's file table and fs context (with a thread), one sharing its fs context",
+    )
+}
+
+/// `share-files`: starts a thread (which shares its table), reports `up`,
+/// waits at the gate and for the root's word, then checks that it and its
+/// thread see the descriptor the root opened, changes directory and umask
+/// for the root to see, and reports what was wrong (an empty line: all
+/// was right).
+fn share_files_member(gate: &Gate, to_files: RawFd, from_files_w: RawFd) -> i32 {
+    let ids = Ids::now();
+    let [to_thread, to_thread_w] = match pipe_fds() {
+        Ok(p) => p,
+        Err(e) => {
+            complain(&format!("{e:#}"));
+            return BAD_OWN;
+        }
+    };
+    let [from_thread, from_thread_w] = match pipe_fds() {
+        Ok(p) => p,
+        Err(e) => {
+            complain(&format!("{e:#}"));
+            return BAD_OWN;
+        }
+    };
+    let thread = std::thread::Builder::new()
+        .name("share-thread".into())
+        .spawn(move || {
+            let _ = read_line(to_thread);
+            let said = if fd_open(SHARE_FD) {
+                String::new()
+            } else {
+                format!("its thread does not see fd {SHARE_FD}")
+            };
+            let _ = write_all(from_thread_w, format!("{said}\n").as_bytes());
+        });
+    if let Err(e) = thread {
+        complain(&format!("spawning the thread: {e}"));
+        return BAD_OWN;
+    }
+    let _ = write_all(from_files_w, b"up\n");
+    if let Err(e) = gate.wait() {
+        complain(&format!("waiting at the gate: {e}"));
+        return BAD_OWN;
+    }
+    let _ = read_line(to_files);
+    let mut bad = Vec::new();
+    if !fd_open(SHARE_FD) {
+        bad.push(format!("it does not see the root's fd {SHARE_FD}"));
+    }
+    let _ = write_all(to_thread_w, b"go\n");
+    let said = read_line(from_thread);
+    if !said.is_empty() {
+        bad.push(said);
+    }
+    if let Err(e) = std::env::set_current_dir(SHARE_DIR) {
+        bad.push(format!("chdir {SHARE_DIR}: {e}"));
+    }
+    // SAFETY: umask(2) of the calling process.
+    unsafe { libc::umask(SHARE_UMASK) };
+    let _ = write_all(from_files_w, format!("{}\n", bad.join("; ")).as_bytes());
+    ids.check() | if bad.is_empty() { 0 } else { BAD_OWN }
+}

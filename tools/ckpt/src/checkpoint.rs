@@ -140,11 +140,12 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
         Errno::EOPNOTSUPP => format!(
             "the tree rooted at pid {pid} holds what kernel-ckpt cannot save yet, and the \
              kernel log names the process and the state (`dmesg | grep checkpoint:`): two \
-             processes that share their memory, file table, fs context or signal handlers \
-             without being threads of one process (clone without CLONE_THREAD), a process whose \
+             processes that share their memory or signal handlers without being threads of \
+             one process (clone with CLONE_VM without CLONE_THREAD), a process whose \
              leader thread exited while its other threads run on, or state not carried yet \
-             (seccomp, other namespaces, POSIX timers, sockets, eventfds and other anonymous \
-             files, locks, deleted files...; README, Security rules)"
+             (seccomp, namespaces other than the pid namespace, POSIX timers, network \
+             sockets, SysV IPC, leases, fanotify...; README, What each piece of task state \
+             becomes)"
         ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),

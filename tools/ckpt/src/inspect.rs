@@ -120,6 +120,14 @@ pub struct StateInfo {
     /// pty's object id and the foreground process group.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ctty: Option<(u32, i32)>,
+    /// The process whose open file table it uses (`CLONE_FILES`), if not
+    /// its own: its descriptors are listed with that process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd_table_of: Option<i32>,
+    /// The process whose working and root directories and umask it uses
+    /// (`CLONE_FS`), if not its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_of: Option<i32>,
     /// How the interrupted system call resumes, if it needs more than a
     /// plain restart (an interrupted nanosleep or poll and the time left).
     pub resume: Option<String>,
@@ -815,6 +823,12 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.ctty = Some((c.pty, c.fg_pgid));
                 }
             }
+            Item::Share(sh) => {
+                if let Some(s) = states.last_mut() {
+                    s.fd_table_of = (sh.files != 0).then_some(sh.files);
+                    s.fs_of = (sh.fs != 0).then_some(sh.fs);
+                }
+            }
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),
@@ -1153,11 +1167,18 @@ pub fn table(img: &Image) -> String {
             } else {
                 format!(", root {}", files.root)
             };
+            let fs_of = st
+                .fs_of
+                .map(|p| format!(" (shared with process {p})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  files: cwd {}{root}, umask {:03o}",
+                "  files: cwd {}{root}, umask {:03o}{fs_of}",
                 files.cwd, files.umask
             );
+            if let Some(p) = st.fd_table_of {
+                let _ = writeln!(out, "  descriptors: the table of process {p} (shared)");
+            }
             for f in &files.fds {
                 let pipe = f
                     .pipe

@@ -79,3 +79,41 @@ impl Fd {
 }
 
 layout!(Fd { fd: u32, fd_flags: u32, file: ObjId, _: u32 });
+
+/// A process whose open file table or fs context is another process's:
+/// written before its files record when the two share one (`clone(2)`
+/// with `CLONE_FILES` or `CLONE_FS` without `CLONE_THREAD`). The other
+/// process comes earlier in the image, and its records hold what they
+/// share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ShareRec {
+    /// The process whose descriptor table this one uses (its pid as the
+    /// forest rows number it), or 0 for a table of its own. When not 0,
+    /// the files record that follows has no descriptors, and no lock or
+    /// owner record follows it.
+    pub files: i32,
+    /// The process whose working and root directories and umask this one
+    /// uses, or 0 for its own.
+    pub fs: i32,
+}
+
+impl ShareRec {
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (s, _) = Self::read_fixed(p)?;
+        if s.files < 0 {
+            return Err(ErrorKind::BadField("shared files pid", s.files.into()));
+        }
+        if s.fs < 0 {
+            return Err(ErrorKind::BadField("shared fs pid", s.fs.into()));
+        }
+        if s.files == 0 && s.fs == 0 {
+            return Err(ErrorKind::BadField("shared pids", 0));
+        }
+        Ok(s)
+    }
+}
+
+layout!(ShareRec {
+    files: i32,
+    fs: i32
+});

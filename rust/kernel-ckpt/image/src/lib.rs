@@ -284,6 +284,9 @@ record_types! {
     /// [`UnixPendingObj`] + the client's [`UnixEnd`] + what it sent: a
     /// connection waiting to be accepted, written once after its listener.
     UnixPending = 42, "unix-pending";
+    /// [`ShareRec`]: the process whose descriptor table or fs context a
+    /// process uses, before its files record.
+    Share = 43, "share";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -313,6 +316,7 @@ impl RecordType {
             | Self::UnixPending => true,
             Self::FileLock
             | Self::FileOwner
+            | Self::Share
             | Self::Ctty
             | Self::Header
             | Self::Forest

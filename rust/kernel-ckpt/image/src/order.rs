@@ -53,7 +53,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 16] = [
+pub const TASK_RECORDS: [Step; 17] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -63,6 +63,7 @@ pub const TASK_RECORDS: [Step; 16] = [
     step(RecordType::Mm, Times::Once, true),
     step(RecordType::Vma, Times::Counted, true),
     step(RecordType::Ctty, Times::Any, true),
+    step(RecordType::Share, Times::Any, true),
     step(RecordType::Files, Times::Once, true),
     step(RecordType::Fd, Times::Counted, true),
     step(RecordType::FileLock, Times::Any, true),

@@ -180,6 +180,8 @@ pub enum Item<'a> {
     FileOwner(FileOwnerRec),
     /// The process's controlling terminal.
     Ctty(CttyRec),
+    /// The processes whose descriptor table or fs context it uses.
+    Share(ShareRec),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -267,6 +269,7 @@ impl<'a> Item<'a> {
             | Item::FileLock(_)
             | Item::FileOwner(_)
             | Item::Ctty(_)
+            | Item::Share(_)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -447,6 +450,10 @@ impl Parser {
                 let c = CttyRec::decode(p)?;
                 self.check_ref("controlling terminal", c.pty)?;
                 (Item::Ctty(c), None)
+            }
+            RecordType::Share => {
+                exact(ShareRec::LEN)?;
+                (Item::Share(ShareRec::decode(p)?), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;

@@ -535,6 +535,7 @@ fn task_state_round_trip() {
             Item::Pidfd(..) => "pidfd",
             Item::Inotify(..) => "inotify",
             Item::FileOwner(_) => "file-owner",
+            Item::Share(_) => "share",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
@@ -994,7 +995,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → signals → \
-         [leaders: mm → vma × n → ctty… → files → fd × n → file-lock… → file-owner… → sighand → pages…] → task-end"
+         [leaders: mm → vma × n → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(

@@ -72,6 +72,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Memfd(..) => RecordType::Memfd,
         Item::Pty(..) => RecordType::Pty,
         Item::Ctty(_) => RecordType::Ctty,
+        Item::Share(_) => RecordType::Share,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -195,6 +196,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
+        Item::Share(sh) => assert!(sh.files >= 0 && sh.fs >= 0 && (sh.files, sh.fs) != (0, 0)),
         Item::FileOwner(o) => {
             assert!(o.file > 0 && o.async_fd >= -1 && o.pid >= 0);
             assert!(o.owner_type <= OWNER_PGRP && o.signum <= MAX_SIGNUM);
@@ -341,6 +343,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::Fd(f) => out.extend_from_slice(&f.encode()),
         Item::FileLock(l) => out.extend_from_slice(&l.encode()),
+        Item::Share(sh) => out.extend_from_slice(&sh.encode()),
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());

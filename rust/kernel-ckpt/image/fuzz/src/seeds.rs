@@ -598,6 +598,10 @@ fn every_record() -> Vec<Rec> {
         fg_pgid: 102,
     };
     b.rec(RecordType::Ctty, &[&ctty.encode()]);
+    // It shares the root's working and root directories and umask
+    // (CLONE_FS), not its descriptors.
+    let share = ShareRec { files: 0, fs: 100 };
+    b.rec(RecordType::Share, &[&share.encode()]);
     files(&mut b, 9, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
