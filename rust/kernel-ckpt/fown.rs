@@ -41,6 +41,12 @@ fn is_async(file: &FileRef) -> bool {
     file.flags() & bindings::FASYNC != 0
 }
 
+/// Whether `file` has a signal owner, a signal set or `O_ASYNC` on.
+pub(crate) fn signals(file: &FileRef) -> bool {
+    let (nr, _, sig) = owner_of(file);
+    nr != 0 || sig != 0 || is_async(file)
+}
+
 /// Checkpoint: the signal owner of every open file of the tree is a task,
 /// a process or a process group of the tree, and a file that signals is
 /// open in a descriptor table (not only watched by an epoll set).

@@ -73,6 +73,12 @@ fn locks_of(task: &TaskRef, file: &FileRef) -> Result<KVec<bindings::ckpt_file_l
     Err(EBUSY)
 }
 
+/// Whether any lock is on `file`'s inode that `task` holds through its
+/// table (POSIX) or that is the file's (OFD, flock).
+pub(crate) fn any(task: &TaskRef, file: &FileRef) -> Result<bool> {
+    Ok(!locks_of(task, file)?.is_empty())
+}
+
 /// Writes the lock records of `task` (a thread group leader), whose open
 /// files (`files`, with their ids) were written.
 pub(crate) fn dump(

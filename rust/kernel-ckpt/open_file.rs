@@ -67,6 +67,50 @@ fn kind_of(mode: u32) -> u32 {
     }
 }
 
+/// Why `file`, in flight in a message queued to a unix socket of `task`
+/// (sent with `SCM_RIGHTS`, not received yet), could not be carried, as a
+/// phrase ("is a socket"), or `None`. In flight are carried only the
+/// files whose saving needs no look at the rest of the tree: not
+/// sockets (a socket in flight may carry more in its own queue), epoll
+/// sets, terminals, inotify instances, pidfds or namespace files (each
+/// checked against the tree's tasks and files), nor files that signal
+/// their I/O or are locked (owners and locks are saved with descriptor
+/// tables).
+pub(crate) fn in_flight_unsupported(
+    task: &crate::wrap::task::TaskRef,
+    file: &FileRef,
+) -> Result<Option<&'static str>> {
+    // SAFETY: the task and the file are referenced; the helper takes the
+    // locks it needs and returns NULL or a static string.
+    let why = crate::wrap::task::static_str(unsafe {
+        bindings::ckpt_file_unsupported(task.as_ptr(), file.as_ptr())
+    });
+    if why.is_some() {
+        return Ok(why);
+    }
+    // SAFETY: the file is referenced; the helper compares its f_op.
+    let ns = unsafe { bindings::ckpt_file_is_ns(file.as_ptr()) };
+    Ok(if kind_of(file.mode()) == FILE_SOCK {
+        Some("is a socket")
+    } else if epoll::is_epoll(file) {
+        Some("is an epoll set")
+    } else if pty::pty_of(file).is_some() {
+        Some("is a terminal")
+    } else if inotify::is_inotify(file) {
+        Some("is an inotify instance")
+    } else if pidfd::is_pidfd(file) {
+        Some("is a pidfd")
+    } else if ns {
+        Some("is a namespace file")
+    } else if crate::fown::signals(file) {
+        Some("signals its I/O (O_ASYNC, F_SETOWN, F_SETSIG)")
+    } else if crate::locks::any(task, file)? {
+        Some("is locked")
+    } else {
+        None
+    })
+}
+
 /// The open-file kind of shared object: a `struct file`.
 pub(crate) struct OpenFile;
 

@@ -41,15 +41,27 @@
 //! send path: boundaries kept, the caller's limits apply, nothing blocks),
 //! then sets `SO_PASSCRED` (after the sends, so no end is autobound) and
 //! shuts down what was shut down. An end that was closed is closed again
-//! once its peer's messages are queued, as it was. Out-of-band bytes,
-//! descriptors in flight and the other cases `ckpt_unix_unsupported`
-//! names are refused at checkpoint with their reason.
+//! once its peer's messages are queued, as it was. Out-of-band bytes and
+//! the other cases `ckpt_unix_unsupported` names are refused at
+//! checkpoint with their reason.
+//!
+//! Descriptors in flight (sent with `SCM_RIGHTS`, not received yet) are
+//! saved with the message that carries them: each file an object of its
+//! own, written before the socket (an open file of the tree is the same
+//! object). Only files that need no look at the rest of the tree may be
+//! in flight ([`check_in_flight`]: not sockets, epoll sets, terminals,
+//! inotify instances, pidfds or namespace files, nor files that are
+//! locked or signal their I/O). Restart sends each message with its
+//! files again as an `SCM_RIGHTS` message, the files held by the
+//! restarting task as descriptors for the send: the in-flight limits
+//! and `RLIMIT_NOFILE` apply as they would to the sender.
 
 use crate::image::{
-    ObjId, RecordType, UnixEnd, UnixEndData, UnixPairObj, UnixPendingObj, UnixSockObj, FILE_UNIX,
-    UNIX_BOUND, UNIX_CLOSED, UNIX_LISTENING, UNIX_NAMED, UNIX_PASSCRED,
+    ObjId, RecordType, UnixEnd, UnixEndData, UnixFdInFlight, UnixPairObj, UnixPendingObj,
+    UnixSockObj, FILE_UNIX, UNIX_BOUND, UNIX_CLOSED, UNIX_LISTENING, UNIX_NAMED, UNIX_PASSCRED,
 };
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::open_file::OpenFile;
 use crate::wrap::file::FileRef;
 use crate::wrap::task::{killable, TaskRef};
 use crate::writer::ImageWriter;
@@ -133,6 +145,7 @@ impl Probe {
                 0
             },
             backlog: self.st.backlog,
+            nr_fds: self.st.nr_fds,
         }
     }
 
@@ -142,59 +155,126 @@ impl Probe {
         self.st.name.get(..len).unwrap_or(&[])
     }
 
-    /// The messages queued to it: their lengths (little-endian u32s) and
-    /// bytes.
-    fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
+    /// The messages queued to it.
+    fn queue(&self) -> Result<Queue> {
         // A listener's queue holds its waiting connections, each saved on
         // its own (`UnixPending`).
         if self.is_listening() {
-            return Ok((KVVec::new(), KVVec::new()));
+            return Ok(Queue::empty());
         }
         // SAFETY: the socket is referenced by `self.file`.
         unsafe { sk_queue(&self.st) }
     }
 }
 
+/// The messages queued to a socket, as saved.
+pub(crate) struct Queue {
+    /// Their lengths (little-endian u32s).
+    lens: KVVec<u8>,
+    /// Their bytes.
+    data: KVVec<u8>,
+    /// How many descriptors each carries in flight.
+    nfds: KVVec<u32>,
+    /// Those descriptors' files, in order.
+    files: KVVec<FileRef>,
+}
+
+impl Queue {
+    fn empty() -> Self {
+        Self {
+            lens: KVVec::new(),
+            data: KVVec::new(),
+            nfds: KVVec::new(),
+            files: KVVec::new(),
+        }
+    }
+
+    /// Writes the files in flight (each an open file object, unless it
+    /// was written already) and gives their [`UnixFdInFlight`] records.
+    fn write_files(&self, w: &mut ImageWriter, objs: &mut ObjHash) -> Result<KVVec<u8>> {
+        let mut out = KVVec::new();
+        let mut files = self.files.iter();
+        for (msg, &n) in self.nfds.iter().enumerate() {
+            for _ in 0..n {
+                killable()?;
+                let file = files.next().ok_or(EINVAL)?;
+                let rec = UnixFdInFlight {
+                    msg: u32::try_from(msg).map_err(|_| E2BIG)?,
+                    file: objs.id_of::<OpenFile>(w, file.clone_ref())?,
+                };
+                out.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// The messages queued to the socket `st` describes, which
-/// `ckpt_unix_get` or `ckpt_unix_pending_get` counted: their lengths
-/// (little-endian u32s) and bytes.
+/// `ckpt_unix_get` or `ckpt_unix_pending_get` counted, with the files in
+/// flight in them.
 ///
 /// # Safety
 ///
 /// `st.sk` must be a unix socket the caller holds a reference on.
-unsafe fn sk_queue(st: &bindings::ckpt_unix) -> Result<(KVVec<u8>, KVVec<u8>)> {
+unsafe fn sk_queue(st: &bindings::ckpt_unix) -> Result<Queue> {
     let nr = usize::try_from(st.nr_msgs).map_err(|_| E2BIG)?;
     let len = usize::try_from(st.bytes).map_err(|_| E2BIG)?;
-    if st.nr_msgs > UnixPairObj::MAX_MSGS {
+    let nr_files = usize::try_from(st.nr_fds).map_err(|_| E2BIG)?;
+    if st.nr_msgs > UnixPairObj::MAX_MSGS || st.nr_fds > UnixPairObj::MAX_FDS {
         ckpt_err!(
-            "checkpoint: a unix socket holds {} messages, more than {}\n",
+            "checkpoint: a unix socket holds {} messages and {} descriptors in flight, more than {} and {}\n",
             nr,
-            UnixPairObj::MAX_MSGS
+            nr_files,
+            UnixPairObj::MAX_MSGS,
+            UnixPairObj::MAX_FDS
         );
         return Err(E2BIG);
     }
     let mut lens = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
+    let mut nfds = KVVec::from_elem(0u32, nr, GFP_KERNEL)?;
     let mut data = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+    let mut raw = KVVec::from_elem(
+        core::ptr::null_mut::<bindings::file>(),
+        nr_files,
+        GFP_KERNEL,
+    )?;
+    let mut files = KVVec::with_capacity(nr_files, GFP_KERNEL)?;
     // SAFETY: the caller guarantees a referenced socket; the buffers hold
     // what was counted, and the helper copies under the queue's lock,
-    // failing if the queue is no longer that.
+    // failing (with no file referenced) if the queue is no longer that.
     to_result(unsafe {
         bindings::ckpt_unix_sk_queue(
             st.sk,
             data.as_mut_ptr(),
             st.bytes,
             lens.as_mut_ptr(),
+            nfds.as_mut_ptr(),
             st.nr_msgs,
+            raw.as_mut_ptr(),
+            st.nr_fds,
         )
     })
     .inspect_err(|_| {
         ckpt_err!("checkpoint: a unix socket's queue changed while it was saved\n");
     })?;
+    for f in raw.iter() {
+        // SAFETY: on success every slot holds a file with a reference the
+        // helper took, which passes to us (`files` has room: no failure
+        // can leak one).
+        if let Some(f) = NonNull::new(*f).map(|f| unsafe { FileRef::from_raw(f) }) {
+            files.push(f, GFP_KERNEL)?;
+        }
+    }
     let mut lens_bytes = KVVec::with_capacity(nr.checked_mul(4).ok_or(E2BIG)?, GFP_KERNEL)?;
     for l in lens.iter() {
         lens_bytes.extend_from_slice(&l.to_le_bytes(), GFP_KERNEL)?;
     }
-    Ok((lens_bytes, data))
+    Ok(Queue {
+        lens: lens_bytes,
+        data,
+        nfds,
+        files,
+    })
 }
 
 /// Refuses a tree where a carried unix socket's peer is open outside it:
@@ -246,27 +326,37 @@ pub(crate) struct UnixPair;
 impl ObjOps for UnixPair {
     /// Either end, as probed.
     type Ref = Probe;
-    type Deps = ();
+    /// Its peer as probed (`None`: closed), and each end's queue with the
+    /// records of the descriptors in flight in it: this end's, the peer's.
+    type Deps = (Option<Probe>, [(Queue, KVVec<u8>); 2]);
 
     /// The lower of the two sockets' addresses, the same from either end.
     fn key(p: &Probe) -> usize {
         (p.st.sk as usize).min(p.st.peer as usize)
     }
 
-    fn write_deps(_: &mut ImageWriter, _: &mut crate::objhash::ObjHash, _: &Probe) -> Result {
-        Ok(())
-    }
-
-    /// The pair record: both ends' state, then each end's queue.
-    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, (): ()) -> Result {
+    /// The files in flight in either end's messages.
+    fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, p: &Probe) -> Result<Self::Deps> {
         let peer = match &p.peer {
             Some(f) => Some(Probe::of(f)?),
             None => None,
         };
-        let mine = (p.end(), p.queue()?);
+        let mine = p.queue()?;
         let other = match &peer {
-            Some(q) => (q.end(), q.queue()?),
-            None => (UnixEnd::default_closed(), (KVVec::new(), KVVec::new())),
+            Some(q) => q.queue()?,
+            None => Queue::empty(),
+        };
+        let (fm, fo) = (mine.write_files(w, objs)?, other.write_files(w, objs)?);
+        Ok((peer, [(mine, fm), (other, fo)]))
+    }
+
+    /// The pair record: both ends' state, then each end's queue.
+    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, deps: Self::Deps) -> Result {
+        let (peer, [mine_q, other_q]) = deps;
+        let mine = (p.end(), mine_q);
+        let other = match &peer {
+            Some(q) => (q.end(), other_q),
+            None => (UnixEnd::default_closed(), other_q),
         };
         let (e0, e1) = if p.is_end1() {
             (other, mine)
@@ -290,10 +380,12 @@ impl ObjOps for UnixPair {
                 &e0.0.encode(),
                 &e1.0.encode(),
                 n0,
-                &e0.1 .0,
+                &e0.1 .0.lens,
+                &e0.1 .0.data,
                 &e0.1 .1,
                 n1,
-                &e1.1 .0,
+                &e1.1 .0.lens,
+                &e1.1 .0.data,
                 &e1.1 .1,
             ],
         )
@@ -347,21 +439,31 @@ impl Sock<'_> {
         to_result(unsafe { bindings::ckpt_unix_name(self.0.as_ptr(), name.as_ptr(), len) })
     }
 
-    /// One message to the peer, without blocking: the bytes taken (a
-    /// stream socket may take fewer).
-    fn send(&self, buf: &[u8]) -> Result<usize> {
+    /// One message to the peer with `files` in flight (`SCM_RIGHTS`),
+    /// without blocking: the bytes taken (a stream socket may take fewer;
+    /// the files go with the first part).
+    fn send(&self, buf: &[u8], files: &mut [*mut bindings::file]) -> Result<usize> {
         let len = u32::try_from(buf.len()).map_err(|_| E2BIG)?;
-        // SAFETY: the file is referenced and `buf` valid for `len` bytes.
-        let sent = unsafe { bindings::ckpt_unix_send(self.0.as_ptr(), buf.as_ptr(), len) };
+        let nr = u32::try_from(files.len()).map_err(|_| E2BIG)?;
+        // SAFETY: the file is referenced, `buf` valid for `len` bytes and
+        // `files` holds `nr` files the caller keeps referenced; the helper
+        // takes references of its own for the message.
+        let sent = unsafe {
+            bindings::ckpt_unix_send(self.0.as_ptr(), buf.as_ptr(), len, files.as_mut_ptr(), nr)
+        };
         to_result(sent)?;
         usize::try_from(sent).map_err(|_| EINVAL)
     }
 
-    /// One datagram to this (bound) socket from an unnamed sender.
-    fn send_to(&self, buf: &[u8]) -> Result {
+    /// One datagram to this (bound) socket from an unnamed sender, with
+    /// `files` in flight.
+    fn send_to(&self, buf: &[u8], files: &mut [*mut bindings::file]) -> Result {
         let len = u32::try_from(buf.len()).map_err(|_| E2BIG)?;
-        // SAFETY: the file is referenced and `buf` valid for `len` bytes.
-        to_result(unsafe { bindings::ckpt_unix_send_to(self.0.as_ptr(), buf.as_ptr(), len) })
+        let nr = u32::try_from(files.len()).map_err(|_| E2BIG)?;
+        // SAFETY: as for `send`.
+        to_result(unsafe {
+            bindings::ckpt_unix_send_to(self.0.as_ptr(), buf.as_ptr(), len, files.as_mut_ptr(), nr)
+        })
     }
 
     /// shutdown(2) of the `UNIX_*_SHUTDOWN` bits (RCV 1, SEND 2 are SHUT_RD
@@ -376,15 +478,36 @@ impl Sock<'_> {
     }
 }
 
+/// The files in flight in message `msg` (restored objects), taken from
+/// the front of `fds` (in message order, as the image parser checked):
+/// held, and their pointers (nothing is allocated for none).
+fn files_of(
+    objs: &mut ObjTable,
+    fds: &mut core::iter::Peekable<impl Iterator<Item = UnixFdInFlight>>,
+    msg: u32,
+) -> Result<(KVVec<FileRef>, KVVec<*mut bindings::file>)> {
+    let (mut held, mut raw) = (KVVec::new(), KVVec::new());
+    while let Some(f) = fds.next_if(|f| f.msg == msg) {
+        let file = objs.file(f.file)?.clone_ref();
+        raw.push(file.as_ptr(), GFP_KERNEL)?;
+        held.push(file, GFP_KERNEL)?;
+    }
+    Ok((held, raw))
+}
+
 /// Sends the messages of `end` through `via` to its peer, each as one
-/// message.
-fn send_all(via: &FileRef, end: &UnixEndData<'_>) -> Result {
-    for m in end.messages() {
+/// message with its files in flight.
+fn send_all(objs: &mut ObjTable, via: &FileRef, end: &UnixEndData<'_>) -> Result {
+    let mut fds = end.fds().peekable();
+    for (i, m) in end.messages().enumerate() {
+        let (_held, mut raw) = files_of(objs, &mut fds, u32::try_from(i)?)?;
         let mut rest = m;
+        let mut files = &mut raw[..];
         loop {
             killable()?;
-            let sent = Sock(via).send(rest)?;
+            let sent = Sock(via).send(rest, files)?;
             rest = rest.get(sent..).ok_or(EINVAL)?;
+            files = &mut [];
             if rest.is_empty() {
                 break;
             }
@@ -432,7 +555,7 @@ pub(crate) fn restore(
     }
     for (i, e) in ends.iter().enumerate() {
         let via = files.get(1 - i).ok_or(EINVAL)?;
-        send_all(via, e)
+        send_all(objs, via, e)
             .inspect_err(fail("queue (it does not fit the buffers) the messages of"))?;
     }
     for (f, e) in files.iter().zip(ends.iter()) {
@@ -462,26 +585,36 @@ pub(crate) struct UnixSock;
 impl ObjOps for UnixSock {
     /// The socket, as probed.
     type Ref = Probe;
-    type Deps = ();
+    /// Its queue, with the records of the descriptors in flight in it.
+    type Deps = (Queue, KVVec<u8>);
 
     fn key(p: &Probe) -> usize {
         p.st.sk as usize
     }
 
-    fn write_deps(_: &mut ImageWriter, _: &mut crate::objhash::ObjHash, _: &Probe) -> Result {
-        Ok(())
+    /// The files in flight in its datagrams.
+    fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, p: &Probe) -> Result<Self::Deps> {
+        let q = p.queue()?;
+        let fds = q.write_files(w, objs)?;
+        Ok((q, fds))
     }
 
     /// The socket record: its state, name and queued datagrams.
-    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, (): ()) -> Result {
-        let (lens, data) = p.queue()?;
+    fn write(w: &mut ImageWriter, p: &Probe, id: ObjId, (q, fds): Self::Deps) -> Result {
         let rec = UnixSockObj {
             id,
             sock_type: u32::try_from(p.st.type_).map_err(|_| EINVAL)?,
         };
         w.record_parts(
             RecordType::UnixSock,
-            &[&rec.encode(), &p.end().encode(), p.name(), &lens, &data],
+            &[
+                &rec.encode(),
+                &p.end().encode(),
+                p.name(),
+                &q.lens,
+                &q.data,
+                &fds,
+            ],
         )
     }
 
@@ -539,9 +672,8 @@ impl PendingProbe {
         Ok(Self { sk, st, client })
     }
 
-    /// What the client sent and the server has not read: the lengths
-    /// (little-endian u32s) and the bytes.
-    fn queue(&self) -> Result<(KVVec<u8>, KVVec<u8>)> {
+    /// What the client sent and the server has not read.
+    fn queue(&self) -> Result<Queue> {
         // SAFETY: the socket is referenced by `self.sk`.
         unsafe { sk_queue(&self.st) }
     }
@@ -554,7 +686,9 @@ impl PendingProbe {
 /// listener of the tree, and restart can connect them again (the listener
 /// not shut down for reading, its backlog holding them, its socket file
 /// writable by its owner). Also the sockets, referenced until the
-/// checkpoint ends (their addresses are the keys).
+/// checkpoint ends (their addresses are the keys). The files in flight in
+/// every socket's messages, the waiting connections' included, are
+/// checked here too ([`in_flight_refusal`]).
 pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVVec<PendingSk>)> {
     let mut map: KVVec<(usize, FileRef)> = KVVec::new();
     let mut held: KVVec<PendingSk> = KVVec::new();
@@ -574,6 +708,18 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVV
             return Ok(());
         }
         let p = Probe::of(f)?;
+        if p.st.nr_fds != 0 && !p.is_listening() {
+            if let Some(why) = in_flight_refusal(tasks, i, &p.queue()?)? {
+                return Err(crate::fdtable::refuse(
+                    tasks,
+                    i,
+                    fd,
+                    format_args!(
+                        "is a unix socket carrying in flight (SCM_RIGHTS) a file that {why}"
+                    ),
+                ));
+            }
+        }
         socks.push(p.st.sk as usize, GFP_KERNEL)?;
         if p.pending_key().is_some() {
             clients.push((p.st.peer as usize, i, fd), GFP_KERNEL)?;
@@ -590,11 +736,21 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVV
                 return Err(refuse(
                     i,
                     fd,
-                    "is a listening unix socket with a connection not accepted yet holding descriptors or an out-of-band byte",
+                    "is a listening unix socket with a connection not accepted yet holding an out-of-band byte",
                 ));
             }
             let key = sk.0.as_ptr() as usize;
             let probe = PendingProbe::of(sk)?;
+            if probe.st.nr_fds != 0 {
+                if let Some(why) = in_flight_refusal(tasks, i, &probe.queue()?)? {
+                    return Err(crate::fdtable::refuse(
+                        tasks,
+                        i,
+                        fd,
+                        format_args!("is a listening unix socket with a connection not accepted yet carrying in flight (SCM_RIGHTS) a file that {why}"),
+                    ));
+                }
+            }
             if probe.client.is_some() {
                 waiting.push((probe.st.peer as usize, i, fd), GFP_KERNEL)?;
             }
@@ -644,6 +800,19 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVV
     Ok((map, held))
 }
 
+/// Why a file in flight in `q`, a queue of a socket of `tasks[i]`, could
+/// not be carried, if one could not (`open_file::in_flight_unsupported`).
+fn in_flight_refusal(tasks: &[TaskRef], i: usize, q: &Queue) -> Result<Option<&'static str>> {
+    let t = tasks.get(i).ok_or(EINVAL)?;
+    for f in q.files.iter() {
+        killable()?;
+        if let Some(why) = crate::open_file::in_flight_unsupported(t, f)? {
+            return Ok(Some(why));
+        }
+    }
+    Ok(None)
+}
+
 /// Checkpoint: every connection waiting in the queue of the listener
 /// `file` (written already), in order, right after it.
 pub(crate) fn write_pending(w: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result {
@@ -662,23 +831,30 @@ pub(crate) struct UnixPending;
 impl ObjOps for UnixPending {
     /// The connection, as probed.
     type Ref = PendingProbe;
-    type Deps = ObjId;
+    /// Its listener, and what the client sent with the records of the
+    /// descriptors in flight in it.
+    type Deps = (ObjId, Queue, KVVec<u8>);
 
     fn key(p: &PendingProbe) -> usize {
         p.sk.0.as_ptr() as usize
     }
 
-    /// Its listener, written already by the caller ([`write_pending`]).
-    fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, p: &PendingProbe) -> Result<ObjId> {
-        objs.pending_listener(Self::key(p))
+    /// Its listener, written already by the caller ([`write_pending`]),
+    /// and the files in flight in what the client sent.
+    fn write_deps(w: &mut ImageWriter, objs: &mut ObjHash, p: &PendingProbe) -> Result<Self::Deps> {
+        let listener = objs
+            .pending_listener(Self::key(p))
             .and_then(|l| Probe::of(&l).ok())
             .and_then(|l| objs.id_by_key::<UnixSock>(UnixSock::key(&l)))
-            .ok_or(EINVAL)
+            .ok_or(EINVAL)?;
+        let q = p.queue()?;
+        let fds = q.write_files(w, objs)?;
+        Ok((listener, q, fds))
     }
 
     /// The connection record: its client's state and what it sent.
-    fn write(w: &mut ImageWriter, p: &PendingProbe, id: ObjId, listener: ObjId) -> Result {
-        let (lens, data) = p.queue()?;
+    fn write(w: &mut ImageWriter, p: &PendingProbe, id: ObjId, deps: Self::Deps) -> Result {
+        let (listener, q, fds) = deps;
         let mut end = match &p.client {
             Some(f) => {
                 let c = Probe::of(f)?;
@@ -694,6 +870,7 @@ impl ObjOps for UnixPending {
         };
         end.nr_msgs = p.st.nr_msgs;
         end.data_len = p.st.bytes;
+        end.nr_fds = p.st.nr_fds;
         let rec = UnixPendingObj {
             id,
             listener,
@@ -701,7 +878,7 @@ impl ObjOps for UnixPending {
         };
         w.record_parts(
             RecordType::UnixPending,
-            &[&rec.encode(), &end.encode(), &lens, &data],
+            &[&rec.encode(), &end.encode(), &q.lens, &q.data, &fds],
         )
     }
 
@@ -744,7 +921,7 @@ pub(crate) fn restore_pending(
             .set(0, e.sndbuf, e.rcvbuf)
             .inspect_err(fail("set the options of"))?;
     }
-    send_all(&file, client).inspect_err(fail("queue what was sent on"))?;
+    send_all(objs, &file, client).inspect_err(fail("queue what was sent on"))?;
     if e.flags & UNIX_CLOSED != 0 {
         // Closed as it was: the server reads what it sent, then the end.
         // No file record takes it.
@@ -799,9 +976,11 @@ pub(crate) fn restore_sock(
     if e.flags & UNIX_LISTENING != 0 {
         sock.listen(e.backlog).inspect_err(fail("listen on"))?;
     }
-    for m in end.messages() {
+    let mut fds = end.fds().peekable();
+    for (i, m) in end.messages().enumerate() {
         killable()?;
-        sock.send_to(m)
+        let (_held, mut raw) = files_of(objs, &mut fds, u32::try_from(i)?)?;
+        sock.send_to(m, &mut raw)
             .inspect_err(fail("queue the datagrams of"))?;
     }
     // After the datagrams: sending them needs write permission on the

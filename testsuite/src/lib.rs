@@ -59,6 +59,7 @@ macro_rules! with_scenarios {
             restart_epoll,
             restart_unix_pairs,
             restart_unix_named,
+            restart_unix_rights,
             restart_unix_pending,
             restart_file_locks,
             restart_memfd,

@@ -240,6 +240,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_epoll" => |name| restart_scenario(name, "epoll_check", Restart::Once),
         "restart_unix_pairs" => |name| restart_scenario(name, "unix_check", Restart::Once),
         "restart_unix_named" => |name| restart_scenario(name, "unix_named_check", Restart::Once),
+        "restart_unix_rights" => |name| restart_scenario(name, "unix_rights_check", Restart::Once),
         "restart_unix_pending" => {
             |name| restart_scenario(name, "unix_pending_check", Restart::Once)
         }

@@ -180,6 +180,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "timerfd_check" => timerfd_check(ready_path)?,
         "epoll_check" => epoll_check(ready_path)?,
         "unix_check" => unix_check(ready_path)?,
+        "unix_rights_check" => unix::unix_rights_check(ready_path)?,
         "unix_named_check" => unix_named_check(ready_path)?,
         "unix_pending_check" => unix_pending_check(ready_path)?,
         "locks_check" => locks_check(ready_path)?,

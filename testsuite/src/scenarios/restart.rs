@@ -123,6 +123,27 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             t.elapsed().as_secs_f64()
         );
         c.eq("restarted with the same pid", true, ok);
+        if kind == "unix_rights_check" {
+            // What `ckpt inspect` says of the descriptors in flight: the
+            // stream pair's three, the datagram pair's one, the bound
+            // socket's one.
+            let out = Command::new(CKPT).args(["inspect", &img]).output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut shown: Vec<&str> = text
+                .lines()
+                .filter_map(|l| {
+                    let i = l.find(" in flight")?;
+                    let head = l.get(..i)?;
+                    head.rfind(", ").and_then(|j| head.get(j + 2..))
+                })
+                .collect();
+            shown.sort_unstable();
+            c.eq(
+                "ckpt inspect shows the descriptors in flight",
+                "[\"1 descriptor\", \"1 descriptor\", \"3 descriptors\"]",
+                format!("{shown:?}"),
+            );
+        }
         child
     };
     c.eq(
@@ -178,6 +199,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "timerfd_check" => Some(("read(2)", "0", Some("its timerfds"))),
         "epoll_check" => Some(("epoll_pwait(2)", "281", Some("its epoll sets"))),
         "unix_check" => Some(("read(2)", "0", Some("its unix socket pairs"))),
+        "unix_rights_check" => Some(("read(2)", "0", Some("its descriptors in flight"))),
         "memfd_check" => Some(("read(2)", "0", Some("its memfds"))),
         "pty_check" => Some(("read(2)", "0", Some("its ptys"))),
         "deleted_check" => Some(("read(2)", "0", Some("its deleted files"))),

@@ -22,12 +22,12 @@ pub const KINDS: &[(&str, &str)] = &[
     ("pidfd_reaped", "is a pidfd of a process that was reaped"),
     ("ns_file", "is a namespace file of a namespace not its own"),
     (
-        "unix_fd_in_flight",
-        "is a unix socket with descriptors in flight (SCM_RIGHTS)",
+        "unix_socket_in_flight",
+        "is a unix socket carrying in flight (SCM_RIGHTS) a file that is a socket",
     ),
     (
-        "unix_pending_fd_in_flight",
-        "is a listening unix socket with a connection not accepted yet holding descriptors",
+        "unix_pending_socket_in_flight",
+        "is a listening unix socket with a connection not accepted yet carrying in flight (SCM_RIGHTS) a file that is a socket",
     ),
     (
         "unix_peer_outside",
@@ -248,16 +248,17 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "open the sibling's /proc/PID/ns/mnt",
                 )?;
             }
-            "unix_fd_in_flight" => {
-                // Descriptor 0 sent from one end and never received.
+            "unix_socket_in_flight" => {
+                // One end sent through itself and never received (a
+                // plain file in flight is carried).
                 let mut sv = [0i32; 2];
                 check(
                     libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
                     "socketpair",
                 )?;
-                send_fd(sv[0], 0)?;
+                send_fd(sv[0], sv[1])?;
             }
-            "unix_pending_fd_in_flight" => {
+            "unix_pending_socket_in_flight" => {
                 let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
                 check(fd.into(), "socket(AF_UNIX)")?;
                 let path = format!("{tmp}.sock");
@@ -289,8 +290,8 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     .into(),
                     "connect",
                 )?;
-                // Its client sends a descriptor the listener has not seen.
-                send_fd(c, 0)?;
+                // Its client sends itself, which the listener has not seen.
+                send_fd(c, c)?;
             }
             "lease" => {
                 let f = std::fs::File::create(&tmp).context("creating the leased file")?;

@@ -619,3 +619,242 @@ pub(crate) fn unix_pending_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// sendmsg(2) of `data` on `sock` with `fds` in flight (`SCM_RIGHTS`), to
+/// `to` when given (an unconnected datagram socket).
+fn send_rights(sock: i32, data: &[u8], fds: &[i32], to: Option<&[u8]>) -> Result<()> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // Room for the descriptors, aligned for cmsghdr.
+    let mut control = vec![0u64; 64];
+    // SAFETY: all-zero is a valid msghdr; the pointers set below stay
+    // valid for the call; CMSG_* stay within `control`.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1 as _;
+        let addr = to.map(sun);
+        if let Some((a, len)) = &addr {
+            msg.msg_name = (a as *const libc::sockaddr_un) as *mut libc::c_void;
+            msg.msg_namelen = *len;
+        }
+        let bytes = std::mem::size_of_val(fds) as u32;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(bytes) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(bytes) as _;
+        std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast(), fds.len());
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) != data.len() as isize {
+            bail!("sendmsg(SCM_RIGHTS): {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// One non-blocking recvmsg(2): the message and the descriptors it
+/// carried (installed close-on-exec), or the errno.
+fn recv_rights(sock: i32) -> std::result::Result<(Vec<u8>, Vec<i32>), i32> {
+    let mut buf = vec![0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut control = vec![0u64; 256];
+    // SAFETY: as in `send_rights`; the kernel fills what it returns.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1 as _;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = (control.len() * 8) as _;
+        let n = libc::recvmsg(sock, &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+        }
+        buf.truncate(n as usize);
+        let mut fds = Vec::new();
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let n = ((*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                let p: *const i32 = libc::CMSG_DATA(cmsg).cast();
+                for i in 0..n {
+                    fds.push(*p.add(i));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        Ok((buf, fds))
+    }
+}
+
+/// Reads what is there on `fd` (non-blocking), as text.
+fn read_text(fd: i32) -> String {
+    let mut b = [0u8; 256];
+    // SAFETY: a valid buffer of its length.
+    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
+    if n < 0 {
+        return format!("error {}", std::io::Error::last_os_error());
+    }
+    String::from_utf8_lossy(&b[..n as usize]).into_owned()
+}
+
+/// Descriptors in flight (`SCM_RIGHTS`). Through a stream pair, "files"
+/// with a pipe's read end (5 bytes in the pipe), an eventfd (count 7) and
+/// a regular file at offset 5 that stays open here too; through a
+/// datagram pair, "memfd" with a memfd holding "memfd data", then "plain"
+/// with nothing; to a bound datagram socket from an unnamed sender,
+/// "timer" with a timerfd. Every descriptor sent is closed here except the
+/// regular file, so the others live only in flight. The process is
+/// blocked reading another pair when it is saved; after the restart it
+/// receives every message with its descriptors and checks them: the
+/// pipe's bytes, the count, that the file is the same open file as the
+/// one kept (one offset), the memfd's contents, the timerfd's kind.
+pub(crate) fn unix_rights_check(ready_path: &Path) -> Result<()> {
+    name("unix-rights");
+    let (_, result) = go_and_result(ready_path);
+    let s = pair(libc::SOCK_STREAM)?;
+    let d = pair(libc::SOCK_DGRAM)?;
+    let w = pair(libc::SOCK_STREAM)?;
+    let name_b = format!("\0kckpt-rights-{}", std::process::id());
+    let b = bound(libc::SOCK_DGRAM, name_b.as_bytes())?;
+    let data = ready_path.to_string_lossy().replace("ready-", "rights-");
+    std::fs::write(&data, b"0123456789")?;
+    let cdata = std::ffi::CString::new(data.clone())?;
+    let mut p = [0i32; 2];
+    // SAFETY: plain calls making descriptors of our own.
+    let (file, efd, memfd, tfd, sender) = unsafe {
+        if libc::pipe(p.as_mut_ptr()) != 0 {
+            bail!("pipe: {}", std::io::Error::last_os_error());
+        }
+        libc::write(p[1], b"piped".as_ptr().cast(), 5);
+        let file = libc::open(cdata.as_ptr(), libc::O_RDONLY);
+        libc::lseek(file, 5, libc::SEEK_SET);
+        let efd = libc::eventfd(7, 0);
+        let memfd = libc::memfd_create(c"rights".as_ptr(), 0);
+        libc::write(memfd, b"memfd data".as_ptr().cast(), 10);
+        let tfd = libc::timerfd_create(libc::CLOCK_MONOTONIC, 0);
+        let sender = libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0);
+        if [file, efd, memfd, tfd, sender].iter().any(|&f| f < 0) {
+            bail!(
+                "making the descriptors: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        (file, efd, memfd, tfd, sender)
+    };
+    send_rights(s[0], b"files", &[p[0], efd, file], None)?;
+    send_rights(d[0], b"memfd", &[memfd], None)?;
+    send(d[0], b"plain")?;
+    send_rights(sender, b"timer", &[tfd], Some(name_b.as_bytes()))?;
+    // SAFETY: closing our own descriptors: what was sent lives in flight.
+    unsafe {
+        for fd in [p[0], efd, memfd, tfd, sender] {
+            libc::close(fd);
+        }
+    }
+    UNIX_WAKE.store(w[1], std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_unix);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    let mut one = [0u8; 1];
+    // Blocks until the handler (after the restart) writes a byte.
+    // SAFETY: a valid one-byte buffer.
+    let n = unsafe { libc::read(w[0], one.as_mut_ptr().cast(), 1) };
+    if n != 1 {
+        bad.push(format!("the blocked read gave {n} byte(s)"));
+    }
+    match recv_rights(s[1]) {
+        Ok((m, fds)) if m == b"files" && fds.len() == 3 => {
+            let got = read_text(fds[0]);
+            if got != "piped" {
+                bad.push(format!("the pipe in flight gave {got:?}, not \"piped\""));
+            }
+            let mut count = [0u8; 8];
+            // SAFETY: an 8-byte read of an eventfd and lseek on our own
+            // descriptors.
+            unsafe {
+                libc::read(fds[1], count.as_mut_ptr().cast(), 8);
+                if u64::from_ne_bytes(count) != 7 {
+                    bad.push(format!(
+                        "the eventfd in flight counted {}, not 7",
+                        u64::from_ne_bytes(count)
+                    ));
+                }
+                let at = libc::lseek(fds[2], 0, libc::SEEK_CUR);
+                let c = read_text_n(fds[2], 1);
+                let kept = libc::lseek(file, 0, libc::SEEK_CUR);
+                if at != 5 || c != "5" || kept != 6 {
+                    bad.push(format!(
+                        "the file in flight was at {at} and read {c:?}, the one kept is then at {kept} (not 5, \"5\", 6: one open file)"
+                    ));
+                }
+            }
+        }
+        other => bad.push(format!(
+            "the stream pair gave {other:?}, not \"files\" with 3 descriptors"
+        )),
+    }
+    expect(
+        &mut bad,
+        "the stream pair once read",
+        recv(s[1]),
+        Err(libc::EAGAIN),
+    );
+    match recv_rights(d[1]) {
+        Ok((m, fds)) if m == b"memfd" && fds.len() == 1 => {
+            let mut buf = [0u8; 16];
+            // SAFETY: pread into a valid buffer.
+            let n = unsafe { libc::pread(fds[0], buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n != 10 || &buf[..10] != b"memfd data" {
+                bad.push(format!(
+                    "the memfd in flight holds {:?}",
+                    String::from_utf8_lossy(&buf[..n.max(0) as usize])
+                ));
+            }
+        }
+        other => bad.push(format!(
+            "the datagram pair gave {other:?}, not \"memfd\" with 1 descriptor"
+        )),
+    }
+    match recv_rights(d[1]) {
+        Ok((m, fds)) if m == b"plain" && fds.is_empty() => {}
+        other => bad.push(format!(
+            "the datagram pair then gave {other:?}, not \"plain\" alone"
+        )),
+    }
+    match recv_rights(b) {
+        Ok((m, fds)) if m == b"timer" && fds.len() == 1 => {
+            let link = std::fs::read_link(format!("/proc/self/fd/{}", fds[0])).unwrap_or_default();
+            if link.to_string_lossy() != "anon_inode:[timerfd]" {
+                bad.push(format!("the timerfd in flight came back as {link:?}"));
+            }
+        }
+        other => bad.push(format!(
+            "the bound socket gave {other:?}, not \"timer\" with 1 descriptor"
+        )),
+    }
+    let _ = std::fs::remove_file(&data);
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "descriptors in flight".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}
+
+/// Reads up to `n` bytes from `fd`, as text.
+fn read_text_n(fd: i32, n: usize) -> String {
+    let mut b = vec![0u8; n];
+    // SAFETY: a valid buffer of its length.
+    let got = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    String::from_utf8_lossy(&b[..got.max(0) as usize]).into_owned()
+}

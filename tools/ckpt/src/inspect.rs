@@ -393,6 +393,26 @@ pub struct UnixEndInfo {
     /// Whether it bound the address itself (an accepted socket shares its
     /// listener's).
     pub bound: bool,
+    /// The open files in flight in its messages (`SCM_RIGHTS`), by object
+    /// id, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<u32>,
+}
+
+impl UnixEndInfo {
+    /// `, N descriptors in flight (#a, #b)`, or nothing.
+    fn in_flight_text(&self) -> String {
+        if self.in_flight.is_empty() {
+            return String::new();
+        }
+        let ids: Vec<String> = self.in_flight.iter().map(|i| format!("#{i}")).collect();
+        format!(
+            ", {} descriptor{} in flight ({})",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" },
+            ids.join(", ")
+        )
+    }
 }
 
 /// One saved signalfd.
@@ -1043,6 +1063,7 @@ fn unix_end(e: &ckpt_image::UnixEndData<'_>) -> UnixEndInfo {
         passcred: e.end.flags & ckpt_image::UNIX_PASSCRED != 0,
         name,
         bound: e.end.flags & ckpt_image::UNIX_BOUND != 0,
+        in_flight: e.fds().map(|f| f.file).collect(),
     }
 }
 
@@ -1295,11 +1316,12 @@ pub fn table(img: &Image) -> String {
                             .iter()
                             .find_map(|s| Some((s, s.pending.iter().find(|p| p.id == id)?)))?;
                         Some(format!(
-                            " ({} client of {} not accepted yet, {} messages, {} bytes sent)",
+                            " ({} client of {} not accepted yet, {} messages, {} bytes sent{})",
                             l.sock_type,
                             l.end.name.as_deref().unwrap_or("unnamed"),
                             p.client.messages,
-                            p.client.bytes
+                            p.client.bytes,
+                            p.client.in_flight_text()
                         ))
                     })
                     .or_else(|| {
@@ -1315,11 +1337,12 @@ pub fn table(img: &Image) -> String {
                             .map(|b| format!(", listening, backlog {b}{waiting}"))
                             .unwrap_or_default();
                         Some(format!(
-                            " ({} {}{listen}, {} messages, {} bytes queued)",
+                            " ({} {}{listen}, {} messages, {} bytes queued{})",
                             s.sock_type,
                             s.end.name.as_deref().unwrap_or("unnamed"),
                             s.end.messages,
-                            s.end.bytes
+                            s.end.bytes,
+                            s.end.in_flight_text()
                         ))
                     })
                     .or_else(|| {
@@ -1333,10 +1356,11 @@ pub fn table(img: &Image) -> String {
                                 format!(", shut down {}", e.shutdown)
                             };
                             Some(format!(
-                                " ({} pair #{id} end {end}: {} messages, {} bytes queued{shut}{})",
+                                " ({} pair #{id} end {end}: {} messages, {} bytes queued{}{shut}{})",
                                 p.sock_type,
                                 e.messages,
                                 e.bytes,
+                                e.in_flight_text(),
                                 if peer.closed { ", peer closed" } else { "" }
                             ))
                         })

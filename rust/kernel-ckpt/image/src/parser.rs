@@ -336,6 +336,15 @@ impl Parser {
         Ok(())
     }
 
+    /// Every descriptor in flight in a unix socket's messages names an
+    /// open file written before the socket.
+    fn check_in_flight(&self, end: &UnixEndData<'_>) -> Result<(), ErrorKind> {
+        for f in end.fds() {
+            self.check_ref("unix descriptor in flight", f.file)?;
+        }
+        Ok(())
+    }
+
     /// Decodes the next record of the stream.
     pub fn feed<'a>(&mut self, rec: RawRecord<'a>) -> Result<Item<'a>, ErrorKind> {
         let kind = RecordType::from_u32(rec.kind).ok_or(ErrorKind::UnknownType(rec.kind))?;
@@ -521,17 +530,22 @@ impl Parser {
             }
             RecordType::UnixPair => {
                 let (u, ends) = UnixPairObj::decode(p)?;
+                for e in ends.iter() {
+                    self.check_in_flight(e)?;
+                }
                 self.define("unix pair id", u.id)?;
                 (Item::UnixPair(u, ends), None)
             }
             RecordType::UnixSock => {
                 let (u, end) = UnixSockObj::decode(p)?;
+                self.check_in_flight(&end)?;
                 self.define("unix socket id", u.id)?;
                 (Item::UnixSock(u, end), None)
             }
             RecordType::UnixPending => {
                 let (u, end) = UnixPendingObj::decode(p)?;
                 self.check_ref("unix pending listener", u.listener)?;
+                self.check_in_flight(&end)?;
                 self.define("unix pending id", u.id)?;
                 (Item::UnixPending(u, end), None)
             }

@@ -37,8 +37,9 @@ pub const UNIX_NAME_MAX: u32 = 108;
 /// ends of an accepted connection), written once before the open file of
 /// either. End 0 is the socket at the lower kernel address. Two
 /// [`UnixEnd`]s follow, then for each end its name (`name_len` bytes),
-/// the lengths of the messages queued to it (`nr_msgs` u32s) and their
-/// bytes (`data_len`), oldest first.
+/// the lengths of the messages queued to it (`nr_msgs` u32s), their
+/// bytes (`data_len`), oldest first, and the descriptors in flight in
+/// them (`nr_fds` [`UnixFdInFlight`]s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UnixPairObj {
     /// Object id.
@@ -70,7 +71,24 @@ pub struct UnixEnd {
     pub mode: u32,
     /// `listen(2)` backlog (`UNIX_LISTENING`).
     pub backlog: u32,
+    /// Descriptors in flight in its queued messages (`SCM_RIGHTS`).
+    pub nr_fds: u32,
 }
+
+/// A descriptor in flight: sent in an `SCM_RIGHTS` message queued to a
+/// unix socket and not received yet. In the message's order, by message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct UnixFdInFlight {
+    /// The message that carries it (its index in the queue).
+    pub msg: u32,
+    /// The [`FileObj`] sent.
+    pub file: ObjId,
+}
+
+layout!(UnixFdInFlight {
+    msg: u32,
+    file: ObjId
+});
 
 /// An end of a pair, or a socket on its own, as the decoder checked it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -83,9 +101,18 @@ pub struct UnixEndData<'a> {
     pub lens: &'a [u8],
     /// Their bytes.
     pub data: &'a [u8],
+    /// The descriptors in flight in them (`nr_fds` [`UnixFdInFlight`]s).
+    pub fds: &'a [u8],
 }
 
 impl UnixEndData<'_> {
+    /// The descriptors in flight, in order.
+    pub fn fds(&self) -> impl Iterator<Item = UnixFdInFlight> + '_ {
+        self.fds
+            .chunks_exact(UnixFdInFlight::LEN)
+            .filter_map(|c| UnixFdInFlight::read_fixed(c).ok().map(|(f, _)| f))
+    }
+
     /// The queued messages, oldest first.
     pub fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut at = 0usize;
@@ -101,6 +128,10 @@ impl UnixEndData<'_> {
 impl UnixPairObj {
     /// Most messages queued to one end.
     pub const MAX_MSGS: u32 = 1 << 20;
+    /// Most descriptors in flight in one end's messages.
+    pub const MAX_FDS: u32 = 1 << 20;
+    /// Most descriptors in flight in one message (`SCM_MAX_FD`).
+    pub const MAX_FDS_PER_MSG: u32 = 253;
 
     /// The pair and its two ends, each checked.
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, [UnixEndData<'_>; 2]), ErrorKind> {
@@ -240,6 +271,7 @@ impl UnixEnd {
             name_len: 0,
             mode: 0,
             backlog: 0,
+            nr_fds: 0,
         }
     }
 
@@ -262,6 +294,12 @@ impl UnixEnd {
         if e.nr_msgs > UnixPairObj::MAX_MSGS {
             return Err(ErrorKind::BadField("unix messages", e.nr_msgs.into()));
         }
+        if e.nr_fds > UnixPairObj::MAX_FDS {
+            return Err(ErrorKind::BadField(
+                "unix descriptors in flight",
+                e.nr_fds.into(),
+            ));
+        }
         if e.flags & UNIX_CLOSED != 0 && e != UnixEnd::default_closed() {
             return Err(ErrorKind::BadField("closed unix end", e.flags.into()));
         }
@@ -281,9 +319,11 @@ impl UnixEnd {
         // At most 108 + (1 << 22) + 4 GiB: no overflow in usize on 64 bits;
         // checked anyway.
         let lens_len = e.nr_msgs as usize * 4;
+        let fds_len = e.nr_fds as usize * UnixFdInFlight::LEN;
         let need = (e.name_len as usize)
             .checked_add(lens_len)
             .and_then(|n| n.checked_add(e.data_len as usize))
+            .and_then(|n| n.checked_add(fds_len))
             .ok_or(ErrorKind::Short)?;
         if rest.len() < need {
             return Err(ErrorKind::Short);
@@ -291,6 +331,36 @@ impl UnixEnd {
         let (name, tail) = rest.split_at(e.name_len as usize);
         let (lens, tail) = tail.split_at(lens_len);
         let (data, tail) = tail.split_at(e.data_len as usize);
+        let (fds, tail) = tail.split_at(fds_len);
+        // In message order, each naming a message of the queue, at most
+        // SCM_MAX_FD in one.
+        let mut last: Option<(u32, u32)> = None;
+        for c in fds.chunks_exact(UnixFdInFlight::LEN) {
+            let (f, _) = UnixFdInFlight::read_fixed(c)?;
+            if f.msg >= e.nr_msgs || f.file == 0 {
+                return Err(ErrorKind::BadField(
+                    "unix descriptor in flight",
+                    f.msg.into(),
+                ));
+            }
+            let n = match last {
+                Some((m, n)) if m == f.msg => n + 1,
+                Some((m, _)) if m > f.msg => {
+                    return Err(ErrorKind::BadField(
+                        "unix descriptor in flight",
+                        f.msg.into(),
+                    ))
+                }
+                _ => 1,
+            };
+            if n > UnixPairObj::MAX_FDS_PER_MSG {
+                return Err(ErrorKind::BadField(
+                    "unix descriptors in one message",
+                    n.into(),
+                ));
+            }
+            last = Some((f.msg, n));
+        }
         let total = lens
             .chunks_exact(4)
             .map(|l| u64::from(le32(l)))
@@ -304,6 +374,7 @@ impl UnixEnd {
                 name,
                 lens,
                 data,
+                fds,
             },
             tail,
         ))
@@ -337,5 +408,5 @@ layout!(UnixEnd {
     name_len: u32,
     mode: u32,
     backlog: u32,
-    _: u32
+    nr_fds: u32
 });

@@ -159,6 +159,12 @@ fn exercise(item: &Item<'_>) {
                 assert_eq!(e.data.len(), e.end.data_len as usize);
                 let total: usize = e.messages().map(<[u8]>::len).sum();
                 assert_eq!(total, e.data.len());
+                assert_eq!(e.fds.len(), e.end.nr_fds as usize * UnixFdInFlight::LEN);
+                let mut last = 0;
+                for f in e.fds() {
+                    assert!(f.file > 0 && f.file < u.id && f.msg < e.end.nr_msgs && f.msg >= last);
+                    last = f.msg;
+                }
             }
         }
         Item::Epoll(e, items) => {
@@ -304,6 +310,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
                 out.extend_from_slice(e.name);
                 out.extend_from_slice(e.lens);
                 out.extend_from_slice(e.data);
+                out.extend_from_slice(e.fds);
             }
         }
         Item::UnixPending(u, e) => {
@@ -311,6 +318,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&e.end.encode());
             out.extend_from_slice(e.lens);
             out.extend_from_slice(e.data);
+            out.extend_from_slice(e.fds);
         }
         Item::UnixSock(u, e) => {
             out.extend_from_slice(&u.encode());
@@ -318,6 +326,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(e.name);
             out.extend_from_slice(e.lens);
             out.extend_from_slice(e.data);
+            out.extend_from_slice(e.fds);
         }
         Item::Fifo(f, data, path) => {
             out.extend_from_slice(&f.encode());

@@ -431,8 +431,9 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Epoll, &[&ep.encode(), &bytes]);
     file(&mut b, 16, FILE_EPOLL, 15, b"anon_inode:[eventpoll]");
     fd(&mut b, 13, 16, false);
-    // A stream socket pair: two messages queued to end 0, end 1 shut
-    // down for writing.
+    // A stream socket pair: two messages queued to end 0, the second
+    // carrying /tmp/log and the pipe's read end in flight (SCM_RIGHTS);
+    // end 1 shut down for writing.
     let pair = UnixPairObj {
         id: 17,
         sock_type: SOCK_STREAM,
@@ -444,6 +445,7 @@ fn every_record() -> Vec<Rec> {
         rcvbuf: 8192,
         nr_msgs: 2,
         data_len: 5,
+        nr_fds: 2,
         ..UnixEnd::default()
     };
     let e1 = UnixEnd {
@@ -451,9 +453,20 @@ fn every_record() -> Vec<Rec> {
         ..UnixEnd::default()
     };
     let lens: Vec<u8> = [3u32, 2].iter().flat_map(|l| l.to_le_bytes()).collect();
+    let in_flight: Vec<u8> = [2u32, 4]
+        .iter()
+        .flat_map(|&file| UnixFdInFlight { msg: 1, file }.encode())
+        .collect();
     b.rec(
         RecordType::UnixPair,
-        &[&pair.encode(), &e0.encode(), &e1.encode(), &lens, b"hello"],
+        &[
+            &pair.encode(),
+            &e0.encode(),
+            &e1.encode(),
+            &lens,
+            b"hello",
+            &in_flight,
+        ],
     );
     let mut f = FileObj {
         id: 18,
