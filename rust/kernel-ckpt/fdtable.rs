@@ -86,7 +86,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, pid: i32, objs: &mut Obj
     for (k, with) in [(SHARED_FILES, &mut share.files), (SHARED_FS, &mut share.fs)] {
         let key = ptrs.get(k).copied().unwrap_or(0);
         if key != 0 {
-            *with = objs.table_holder(key, pid)?.unwrap_or(0);
+            *with = objs.table_holder(key, k, pid, task)?.unwrap_or(0);
         }
     }
     if share != ShareRec::default() {
@@ -238,7 +238,16 @@ impl SharedWith {
                 return Ok(None);
             }
             match objs.restored(with).filter(|_| with != pid) {
-                Some(t) => Ok(Some(t.clone())),
+                Some(t) if t.may_share_with_current() => Ok(Some(t.clone())),
+                Some(_) => {
+                    ckpt_err!(
+                        "restart: pid {} uses the {} of pid {}, which runs in another user or mount namespace\n",
+                        pid,
+                        what,
+                        with
+                    );
+                    Err(EPERM)
+                }
                 None => {
                     ckpt_err!(
                         "restart: pid {} uses the {} of pid {}, which is not a process restored before it\n",
@@ -261,8 +270,9 @@ impl SharedWith {
 pub(crate) struct Prepared {
     /// (fd, close-on-exec, file id).
     fds: KVVec<(u32, bool, ObjId)>,
-    cwd: PathRef,
-    root: PathRef,
+    /// The working and root directories, unless the process takes
+    /// another's fs context.
+    dirs: Option<(PathRef, PathRef)>,
     umask: u32,
     shared: SharedWith,
 }
@@ -278,9 +288,10 @@ impl Prepared {
         self.fds.iter().any(|&(n, _, f)| n == fd && f == id)
     }
 
-    /// Before the point of no return: resolves the directories. A process
-    /// that uses an earlier one's descriptor table has no descriptors of
-    /// its own in the image.
+    /// Before the point of no return: resolves the directories (those of
+    /// a process that takes another's fs context are that one's). A
+    /// process that uses an earlier one's descriptor table has no
+    /// descriptors of its own in the image.
     pub(crate) fn new(
         h: &FilesHeader,
         cwd: &[u8],
@@ -296,8 +307,10 @@ impl Prepared {
             // Grown fd by fd: `nr_fds` is the image's, not to be trusted
             // for one allocation up front.
             fds: KVVec::new(),
-            cwd: lookup_dir(cwd, "working")?,
-            root: lookup_dir(root, "root")?,
+            dirs: match shared.fs {
+                Some(_) => None,
+                None => Some((lookup_dir(cwd, "working")?, lookup_dir(root, "root")?)),
+            },
             umask: h.umask,
             shared,
         })
@@ -312,8 +325,20 @@ impl Prepared {
     /// Before the point of no return, with the caller's own credentials:
     /// a root directory other than the caller's takes what chroot(2)
     /// takes (CAP_SYS_CHROOT and search permission).
+    ///
+    /// A process that takes another's fs context takes its root: the same
+    /// check, on that root.
     pub(crate) fn check_root(&self) -> Result {
-        self.root.may_chroot().inspect_err(|e| {
+        let theirs;
+        let root = match (&self.shared.fs, &self.dirs) {
+            (Some(t), _) => {
+                theirs = t.fs()?.1;
+                &theirs
+            }
+            (None, Some((_, root))) => root,
+            (None, None) => return Err(EINVAL),
+        };
+        root.may_chroot().inspect_err(|e| {
             ckpt_err!(
                 "restart: the saved root directory needs what chroot(2) needs (error {})\n",
                 e.to_errno()
@@ -353,13 +378,16 @@ impl Prepared {
         if let Some(t) = &self.shared.fs {
             return t.share_table_with_current(true);
         }
+        let Some((cwd, root)) = &self.dirs else {
+            return Err(EINVAL);
+        };
         // SAFETY: current's fs_struct is its own or its threads' (clone3
         // without CLONE_FS gave the process one); set_fs_* take their own
         // references on the paths.
         unsafe {
             let fs = bindings::ckpt_current_fs();
-            bindings::set_fs_root(fs, self.root.as_raw());
-            bindings::set_fs_pwd(fs, self.cwd.as_raw());
+            bindings::set_fs_root(fs, root.as_raw());
+            bindings::set_fs_pwd(fs, cwd.as_raw());
             bindings::ckpt_set_umask(self.umask);
         }
         Ok(())

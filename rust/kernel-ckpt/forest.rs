@@ -414,9 +414,10 @@ const SHARED: [&str; 4] = [
 /// for one it has not), only to be compared.
 pub(crate) fn shared_ptrs(t: &TaskRef) -> [usize; 4] {
     let p = t.as_ptr();
-    // SAFETY: the task is referenced and frozen; `mm`, `files` and `fs`
-    // change only under task_lock (held here), and `sighand` only by the
-    // task itself in exec.
+    // SAFETY: the task is referenced; `mm`, `files` and `fs` change only
+    // under task_lock (held here), and `sighand` only by the task itself
+    // in exec (a frozen task, or at restart current or a task waiting in
+    // restart(2)).
     unsafe {
         bindings::task_lock(p);
         let r = [

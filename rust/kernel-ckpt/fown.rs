@@ -101,7 +101,8 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
 pub(crate) fn dump(w: &mut ImageWriter, objs: &mut ObjHash, fds: &[(u32, FileRef)]) -> Result {
     for (fd, file) in fds {
         let (nr, ty, sig) = owner_of(file);
-        let on = is_async(file);
+        // A lease's O_ASYNC comes back with the lease (locks.rs).
+        let on = is_async(file) && !crate::locks::has_lease(file)?;
         if nr == 0 && sig == 0 && !on {
             continue;
         }

@@ -20,9 +20,17 @@
 //! before its point of no return are released again ([`Held`]): the
 //! descriptor table they belong to is the caller's.
 //!
-//! Leases are refused at checkpoint.
+//! A lease (`F_SETLEASE`) is the open file's too: written once with its
+//! type and the descriptor its break signal names, and taken again as the
+//! task whose records hold it once the task has its own credentials (at
+//! the end of its restore, before its signal owners: `fcntl(2)`'s rule,
+//! the file's owner or `CAP_LEASE`, with no conflicting open). A lease
+//! being broken, or an NFS delegation, is refused at checkpoint.
 
-use crate::image::{FileLockRec, ObjId, RecordType, LOCK_FLOCK, LOCK_OFD, LOCK_POSIX};
+use crate::image::{
+    FileLockRec, ObjId, RecordType, LOCK_FLOCK, LOCK_LEASE, LOCK_OFD, LOCK_POSIX, LOCK_READ,
+    LOCK_WRITE,
+};
 use crate::objhash::{ObjHash, ObjTable};
 use crate::open_file::OpenFile;
 use crate::wrap::file::FileRef;
@@ -76,7 +84,28 @@ fn locks_of(task: &TaskRef, file: &FileRef) -> Result<KVec<bindings::ckpt_file_l
 /// Whether any lock is on `file`'s inode that `task` holds through its
 /// table (POSIX) or that is the file's (OFD, flock).
 pub(crate) fn any(task: &TaskRef, file: &FileRef) -> Result<bool> {
-    Ok(!locks_of(task, file)?.is_empty())
+    Ok(!locks_of(task, file)?.is_empty() || lease_of(file)?.is_some())
+}
+
+/// Whether `file` holds a lease (which sets `O_ASYNC` on it: the lease
+/// record brings that back).
+pub(crate) fn has_lease(file: &FileRef) -> Result<bool> {
+    Ok(lease_of(file)?.is_some())
+}
+
+/// The lease `file` holds: `LOCK_READ` or `LOCK_WRITE`, and the
+/// descriptor its break signal names; `-EOPNOTSUPP` for one being broken.
+fn lease_of(file: &FileRef) -> Result<Option<(u32, u32)>> {
+    let mut fd = -1;
+    // SAFETY: the file is referenced; the helper reads the inode's lease
+    // list under its lock.
+    let ty = unsafe { bindings::ckpt_file_lease(file.as_ptr(), &mut fd) };
+    match u32::try_from(ty) {
+        Ok(bindings::F_RDLCK) => Ok(Some((LOCK_READ, u32::try_from(fd).unwrap_or(0)))),
+        Ok(bindings::F_WRLCK) => Ok(Some((LOCK_WRITE, u32::try_from(fd).unwrap_or(0)))),
+        Ok(_) => Ok(None),
+        Err(_) => Err(crate::wrap::errno::eopnotsupp()),
+    }
 }
 
 /// Writes the lock records of `task` (a thread group leader), whose open
@@ -98,7 +127,8 @@ pub(crate) fn dump(
         }
         seen.push(addr, GFP_KERNEL)?;
         let locks = locks_of(task, file)?;
-        if locks.is_empty() {
+        let lease = lease_of(file)?;
+        if locks.is_empty() && lease.is_none() {
             continue;
         }
         // The file's own (OFD, flock) locks, once in the image however many
@@ -117,13 +147,76 @@ pub(crate) fn dump(
                     _ => LOCK_FLOCK,
                 },
                 lock_type: l.type_,
+                fd: 0,
                 start: l.start,
                 end: l.end,
             };
             w.record(RecordType::FileLock, &rec.encode())?;
         }
+        if let Some((lock_type, fd)) = lease.filter(|_| file_first) {
+            let rec = FileLockRec {
+                file: id,
+                kind: LOCK_LEASE,
+                lock_type,
+                fd,
+                start: 0,
+                end: 0,
+            };
+            w.record(RecordType::FileLock, &rec.encode())?;
+        }
     }
     Ok(())
+}
+
+/// A lease to take again once the task has its own credentials.
+pub(crate) struct Lease {
+    file: FileRef,
+    fd: u32,
+    lock_type: u32,
+}
+
+/// Restart: the lease of `rec` (a `LOCK_LEASE` record), to take at the
+/// end of the task's restore ([`apply_lease`]); its file must be one a
+/// descriptor record of the process names.
+pub(crate) fn restore_lease(
+    objs: &mut ObjTable,
+    files: &crate::fdtable::Prepared,
+    rec: &FileLockRec,
+) -> Result<Lease> {
+    if !files.names_file(rec.file) {
+        ckpt_err!(
+            "restart: a lease is held through file {}, which no descriptor of the process names\n",
+            rec.file
+        );
+        return Err(EINVAL);
+    }
+    Ok(Lease {
+        file: objs.file(rec.file)?.clone_ref(),
+        fd: rec.fd,
+        lock_type: rec.lock_type,
+    })
+}
+
+/// Takes `l` again as the current task, with its own credentials.
+pub(crate) fn apply_lease(l: &Lease) -> Result {
+    let ty = if l.lock_type == LOCK_WRITE {
+        bindings::F_WRLCK
+    } else {
+        bindings::F_RDLCK
+    };
+    // SAFETY: the file is referenced; the helper takes the lease as
+    // fcntl(F_SETLEASE) by current would.
+    to_result(unsafe {
+        bindings::ckpt_file_lease_set(l.file.as_ptr(), l.fd, ty as kernel::ffi::c_int)
+    })
+    .inspect_err(|e| {
+        let path = l.file.path_name().unwrap_or_default();
+        ckpt_err!(
+            "restart: cannot take the lease on {} again (error {}: another process has it open, or the file is not the task's)\n",
+            crate::log::Shown(&path),
+            e.to_errno()
+        );
+    })
 }
 
 /// The open files through which a restarting task took POSIX locks,
@@ -173,7 +266,8 @@ pub(crate) fn restore(
         kind: match rec.kind {
             LOCK_POSIX => bindings::CKPT_LOCK_POSIX,
             LOCK_OFD => bindings::CKPT_LOCK_OFD,
-            _ => bindings::CKPT_LOCK_FLOCK,
+            LOCK_FLOCK => bindings::CKPT_LOCK_FLOCK,
+            _ => return Err(EINVAL),
         },
         type_: rec.lock_type,
         start: rec.start,

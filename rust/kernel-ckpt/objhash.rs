@@ -138,10 +138,12 @@ pub(crate) struct ObjHash {
     /// key, sorted, each with its listener's file.
     pending: KVVec<(usize, FileRef)>,
     /// The descriptor tables and fs contexts written so far, by address,
-    /// sorted, each with the pid of the process whose records hold it.
-    /// (The tables of frozen tasks live until the checkpoint ends: no
-    /// address is reused meanwhile.)
-    tables: KVVec<(usize, i32)>,
+    /// sorted, each with the pid and the leader of the process whose
+    /// records hold it. A table is not held: a later process with a table
+    /// at the same address shares it only if that leader still has it.
+    tables: KVVec<(usize, i32, TaskRef)>,
+    /// The objects whose dependencies are being written, innermost last.
+    writing: KVVec<(TypeId, usize)>,
 }
 
 impl ObjHash {
@@ -154,18 +156,38 @@ impl ObjHash {
             in_tree: KVVec::new(),
             pending: KVVec::new(),
             tables: KVVec::new(),
+            writing: KVVec::new(),
         }
     }
 
-    /// The process whose records hold the descriptor table or fs context
-    /// at `key` (its address), or `None` if it is new: then process `pid`
-    /// writes it.
-    pub(crate) fn table_holder(&mut self, key: usize, pid: i32) -> Result<Option<i32>> {
-        match self.tables.binary_search_by_key(&key, |(k, _)| *k) {
-            Ok(i) => Ok(self.tables.get(i).map(|(_, p)| *p)),
+    /// The process whose records hold the descriptor table (`k` is
+    /// `forest::SHARED_FILES`) or fs context (`SHARED_FS`) at `key` (its
+    /// address), or `None` if it is new: then process `pid`, whose leader
+    /// is `task`, writes it. `-EBUSY` if the process that wrote a table at
+    /// that address has another one now (the first was freed while the
+    /// tree was thawed, and its address reused).
+    pub(crate) fn table_holder(
+        &mut self,
+        key: usize,
+        k: usize,
+        pid: i32,
+        task: &TaskRef,
+    ) -> Result<Option<i32>> {
+        match self.tables.binary_search_by_key(&key, |(a, _, _)| *a) {
+            Ok(i) => {
+                let (_, holder, t) = self.tables.get(i).ok_or(EINVAL)?;
+                if crate::forest::shared_ptrs(t).get(k) != Some(&key) {
+                    ckpt_err!(
+                        "checkpoint: the descriptor table or fs context of pid {} changed while the image was written\n",
+                        holder
+                    );
+                    return Err(EBUSY);
+                }
+                Ok(Some(*holder))
+            }
             Err(at) => {
                 // Append, then rotate the new entry into its sorted place.
-                self.tables.push((key, pid), GFP_KERNEL)?;
+                self.tables.push((key, pid, task.clone()), GFP_KERNEL)?;
                 self.tables.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
                 Ok(None)
             }
@@ -215,7 +237,21 @@ impl ObjHash {
         if let Some(id) = self.lookup(kind, key) {
             return Ok(id);
         }
-        let deps = K::write_deps(w, self, &r)?;
+        // An object being written names itself through the objects it
+        // names (which nothing should let happen): refused, not followed
+        // around the loop.
+        if self.writing.iter().any(|k| *k == (kind, key)) {
+            ckpt_err!("checkpoint: an object names itself through the objects it names: not supported\n");
+            return Err(crate::wrap::errno::eopnotsupp());
+        }
+        self.writing.push((kind, key), GFP_KERNEL)?;
+        let deps = K::write_deps(w, self, &r);
+        let depth = self.writing.len().saturating_sub(1);
+        // SAFETY: shrinks the vector by its last element, pushed above (its
+        // dependencies pushed and removed their own), a plain `Copy` pair
+        // with nothing to drop.
+        unsafe { self.writing.set_len(depth) };
+        let deps = deps?;
         let id = self.insert(kind, key)?;
         K::write(w, &r, id, deps)?;
         if let Some(file) = K::hold(r) {
@@ -297,8 +333,8 @@ pub(crate) struct ObjTable {
     /// be given to.
     leaders: KVVec<i32>,
     /// The processes restored so far (their leaders, by pid as the image
-    /// numbers them): a process restored later may use one's descriptor
-    /// table or fs context.
+    /// numbers them), sorted: a process restored later may use one's
+    /// descriptor table or fs context.
     restored: KVVec<(i32, TaskRef)>,
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
@@ -346,17 +382,21 @@ impl ObjTable {
     /// Records that the calling task restored process `pid` (it is its
     /// leader), past its point of no return.
     pub(crate) fn add_restored(&mut self, pid: i32) -> Result {
+        let at = match self.restored.binary_search_by_key(&pid, |(p, _)| *p) {
+            Ok(_) => return Err(EEXIST),
+            Err(at) => at,
+        };
+        // Append, then rotate the new entry into its sorted place.
         self.restored
             .push((pid, TaskRef::current_ref()), GFP_KERNEL_ACCOUNT)?;
+        self.restored.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
         Ok(())
     }
 
     /// The leader of process `pid`, if this restart restored it already.
     pub(crate) fn restored(&self, pid: i32) -> Option<&TaskRef> {
-        self.restored
-            .iter()
-            .find(|(p, _)| *p == pid)
-            .map(|(_, t)| t)
+        let i = self.restored.binary_search_by_key(&pid, |(p, _)| *p).ok()?;
+        self.restored.get(i).map(|(_, t)| t)
     }
 
     /// Records the session leaders the restart restores.

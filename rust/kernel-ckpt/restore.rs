@@ -164,6 +164,8 @@ struct Gathered {
     locks: crate::locks::Held,
     /// Signal owners, set with the task's own credentials at the end.
     owners: KVec<crate::fown::Owner>,
+    /// Leases, taken with the task's own credentials at the end.
+    leases: KVec<crate::locks::Lease>,
     sighand: Option<KVVec<u8>>,
 }
 
@@ -183,6 +185,7 @@ impl Gathered {
             files: None,
             locks: crate::locks::Held::new(),
             owners: KVec::new(),
+            leases: KVec::new(),
             sighand: None,
         }
     }
@@ -205,6 +208,7 @@ struct Committed {
     sig_infos: KVVec<u8>,
     sighand: Option<KVVec<u8>>,
     owners: KVec<crate::fown::Owner>,
+    leases: KVec<crate::locks::Lease>,
 }
 
 /// The point of no return: checks what needs the caller's privileges,
@@ -237,6 +241,11 @@ fn commit(
         objs.add_restored(row.pid)?;
         Some(sighand)
     } else {
+        // Its process's leader came first: its tables are the ones to
+        // follow.
+        if objs.restored(row.tgid).is_none() {
+            return Err(bad("a thread's records come before its process's"));
+        }
         *past = true;
         fdtable::follow_leader()?;
         None
@@ -251,6 +260,7 @@ fn commit(
         sig_infos,
         sighand,
         owners: core::mem::replace(&mut g.owners, KVec::new()),
+        leases: core::mem::replace(&mut g.leases, KVec::new()),
     })
 }
 
@@ -343,7 +353,12 @@ pub(crate) fn restore_current(
                         "a process using another's descriptor table has locks of its own",
                     ));
                 }
-                crate::locks::restore(&mut g.locks, objs, files, &l)?;
+                if l.kind == crate::image::LOCK_LEASE {
+                    let lease = crate::locks::restore_lease(objs, files, &l)?;
+                    g.leases.push(lease, GFP_KERNEL_ACCOUNT)?;
+                } else {
+                    crate::locks::restore(&mut g.locks, objs, files, &l)?;
+                }
             }
             Item::FileOwner(o) => {
                 let files = need(g.files.as_ref(), "no open files record")?;
@@ -430,6 +445,11 @@ pub(crate) fn restore_current(
     }
     // Credentials last: everything above ran with the caller's.
     crate::task::restore_ids(&c.misc, &c.groups)?;
+    // Leases: as the file's owner (or with CAP_LEASE); a lease makes its
+    // taker the file's signal owner, which the saved owner replaces.
+    for l in c.leases.iter() {
+        crate::locks::apply_lease(l)?;
+    }
     // Signal owners keep the credentials of whoever set them.
     for o in c.owners.iter() {
         crate::fown::apply(o)?;

@@ -49,7 +49,7 @@
 //! saved with the message that carries them: each file an object of its
 //! own, written before the socket (an open file of the tree is the same
 //! object). Only files that need no look at the rest of the tree may be
-//! in flight ([`check_in_flight`]: not sockets, epoll sets, terminals,
+//! in flight ([`in_flight_refusal`]: not sockets, epoll sets, terminals,
 //! inotify instances, pidfds or namespace files, nor files that are
 //! locked or signal their I/O). Restart sends each message with its
 //! files again as an `SCM_RIGHTS` message, the files held by the
@@ -191,13 +191,30 @@ impl Queue {
 
     /// Writes the files in flight (each an open file object, unless it
     /// was written already) and gives their [`UnixFdInFlight`] records.
+    ///
+    /// The queue was read again for the image, after the checks of the
+    /// tree ([`pending`]): a sender outside the tree (to a bound socket)
+    /// may have put other files in flight since. So each file written is
+    /// checked again here, on its own (`-EOPNOTSUPP` for one that is not
+    /// carried in flight: a socket, which could carry more, among them).
     fn write_files(&self, w: &mut ImageWriter, objs: &mut ObjHash) -> Result<KVVec<u8>> {
         let mut out = KVVec::new();
         let mut files = self.files.iter();
+        // The checkpointing task: the tests of a file in flight that need
+        // a task (its namespace files, its table's POSIX locks) refuse
+        // those files whichever task is named.
+        let me = TaskRef::current_ref();
         for (msg, &n) in self.nfds.iter().enumerate() {
             for _ in 0..n {
                 killable()?;
                 let file = files.next().ok_or(EINVAL)?;
+                if let Some(why) = crate::open_file::in_flight_unsupported(&me, file)? {
+                    ckpt_err!(
+                        "checkpoint: a unix socket carries in flight (SCM_RIGHTS) a file that {} (sent while the image was written): not supported\n",
+                        why
+                    );
+                    return Err(crate::wrap::errno::eopnotsupp());
+                }
                 let rec = UnixFdInFlight {
                     msg: u32::try_from(msg).map_err(|_| E2BIG)?,
                     file: objs.id_of::<OpenFile>(w, file.clone_ref())?,

@@ -67,6 +67,7 @@ macro_rules! with_scenarios {
             restart_deleted,
             restart_inotify,
             restart_fown,
+            restart_lease,
             restart_ns_files,
             real_syslogd,
             real_tail,

@@ -250,6 +250,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_deleted" => |name| restart_scenario(name, "deleted_check", Restart::Once),
         "restart_inotify" => |name| restart_scenario(name, "inotify_check", Restart::Once),
         "restart_fown" => |name| restart_scenario(name, "fown_check", Restart::Once),
+        "restart_lease" => |name| restart_scenario(name, "lease_check", Restart::Once),
         "restart_ns_files" => |name| restart_scenario(name, "ns_files_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_tail" => |name| real_tail(name),

@@ -189,6 +189,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "deleted_check" => deleted_check(ready_path)?,
         "inotify_check" => inotify_check(ready_path)?,
         "fown_check" => fown_check(ready_path)?,
+        "lease_check" => fown::lease_check(ready_path)?,
         "ns_files_check" => ns_files_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,

@@ -70,9 +70,18 @@ impl TaskRef {
         unsafe { Self::get(NonNull::new_unchecked(current())) }
     }
 
-    /// Makes the calling task use this task's open file table (`share`
-    /// false: its fs context) in place of its own, as a `CLONE_FILES`
-    /// (`CLONE_FS`) child of it would. `-ESRCH` if this task has exited.
+    /// Whether the calling task may take this task's open file table or
+    /// fs context: both in one user and one mount namespace.
+    pub(crate) fn may_share_with_current(&self) -> bool {
+        // SAFETY: the task is referenced; the helper takes its task_lock.
+        unsafe { bindings::ckpt_may_share_with(self.as_ptr()) }
+    }
+
+    /// Makes the calling task use this task's open file table (`fs`
+    /// true: its fs context) in place of its own, as a `CLONE_FILES`
+    /// (`CLONE_FS`) child of it would. `-ESRCH` if this task has exited,
+    /// `-EPERM` if the two are in different user or mount namespaces,
+    /// `-EAGAIN` while an exec holds the fs context.
     pub(crate) fn share_table_with_current(&self, fs: bool) -> Result {
         // SAFETY: the task is referenced; the helpers take task_lock on
         // both tasks (and the fs lock) themselves, and drop current's old

@@ -205,6 +205,7 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "deleted_check" => Some(("read(2)", "0", Some("its deleted files"))),
         "inotify_check" => Some(("read(2)", "0", Some("its inotify instances"))),
         "fown_check" => Some(("read(2)", "0", Some("its files' signal owners"))),
+        "lease_check" => Some(("read(2)", "0", Some("its leases"))),
         "ns_files_check" => Some(("read(2)", "0", Some("its namespace files"))),
         "locks_check" => Some(("flock(2)", "73", Some("its file locks"))),
         "unix_named_check" => Some(("accept(2)", "43", Some("its named unix sockets"))),

@@ -239,3 +239,100 @@ pub(crate) fn ns_files_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// fcntl(2) lease commands (linux/fcntl.h).
+const F_SETLEASE: i32 = 1024;
+const F_GETLEASE: i32 = 1025;
+
+/// Leases. A file of its own opened read-only with a read lease, signalling
+/// SIGRTMIN+2 when the lease is broken (`F_SETSIG`), and a second file
+/// opened read-write with a write lease; the signal is blocked. The
+/// process is blocked reading an eventfd when it is saved; after the
+/// restart a handler wakes it and it checks both leases with
+/// `F_GETLEASE`, then a child opens the first file for writing without
+/// blocking: the open fails with `EWOULDBLOCK` (the lease holds), and the
+/// break signal comes with the leased descriptor as `si_fd`.
+pub(crate) fn lease_check(ready_path: &Path) -> Result<()> {
+    name("lease");
+    let (_, result) = go_and_result(ready_path);
+    let rtsig = libc::SIGRTMIN() + 2;
+    let base = ready_path.to_string_lossy().replace("ready-", "lease-");
+    let (read_path, write_path) = (format!("{base}.r"), format!("{base}.w"));
+    std::fs::write(&read_path, b"leased for reading")?;
+    std::fs::write(&write_path, b"leased for writing")?;
+    let cr = std::ffi::CString::new(read_path.clone())?;
+    let cw = std::ffi::CString::new(write_path.clone())?;
+    // SAFETY: plain calls on descriptors this process makes.
+    let (r, w, wake) = unsafe {
+        let r = check(libc::open(cr.as_ptr(), libc::O_RDONLY), "open for reading")?;
+        let w = check(libc::open(cw.as_ptr(), libc::O_RDWR), "open for writing")?;
+        check(libc::fcntl(r, F_SETLEASE, libc::F_RDLCK), "F_SETLEASE read")?;
+        check(libc::fcntl(r, F_SETSIG, rtsig), "F_SETSIG")?;
+        check(
+            libc::fcntl(w, F_SETLEASE, libc::F_WRLCK),
+            "F_SETLEASE write",
+        )?;
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, rtsig);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        (r, w, check(libc::eventfd(0, 0), "eventfd")?)
+    };
+    FOWN_WAKE.store(wake, Ordering::Relaxed);
+    on_sigusr1(on_usr1_fown);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    // SAFETY: fcntl(2) queries on our descriptors.
+    let leases = unsafe { (libc::fcntl(r, F_GETLEASE), libc::fcntl(w, F_GETLEASE)) };
+    if leases != (libc::F_RDLCK, libc::F_WRLCK) {
+        bad.push(format!(
+            "F_GETLEASE gives {leases:?}, not ({}, {})",
+            libc::F_RDLCK,
+            libc::F_WRLCK
+        ));
+    }
+    // Another process opens the read-leased file for writing.
+    // SAFETY: the child only makes system calls and exits.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: open(2) and _exit(2).
+            unsafe {
+                let fd = libc::open(cr.as_ptr(), libc::O_WRONLY | libc::O_NONBLOCK);
+                let e = *libc::__errno_location();
+                libc::_exit(if fd < 0 && e == libc::EWOULDBLOCK {
+                    0
+                } else {
+                    1
+                });
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => match nix::sys::wait::waitpid(child, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => {}
+            other => bad.push(format!(
+                "another process's open for writing did not meet the lease: {other:?}"
+            )),
+        },
+    }
+    match wait_signal(rtsig) {
+        Some(fd) if fd == r => {}
+        other => bad.push(format!(
+            "the lease break signal came with si_fd {other:?}, not {r}"
+        )),
+    }
+    // SAFETY: fcntl(2) on our descriptors: the leases go.
+    unsafe {
+        libc::fcntl(r, F_SETLEASE, libc::F_UNLCK);
+        libc::fcntl(w, F_SETLEASE, libc::F_UNLCK);
+    }
+    let _ = std::fs::remove_file(&read_path);
+    let _ = std::fs::remove_file(&write_path);
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok { "leases".into() } else { bad.join("; ") },
+    )
+}

@@ -33,7 +33,10 @@ pub const KINDS: &[(&str, &str)] = &[
         "unix_peer_outside",
         "is a unix socket whose peer is open outside the tree",
     ),
-    ("lease", "holds a lease (F_SETLEASE)"),
+    (
+        "lease_breaking",
+        "holds a lease being broken, or a delegation",
+    ),
     ("dnotify", "watches its directory with F_NOTIFY (dnotify)"),
     (
         "fown_outside",
@@ -293,7 +296,11 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 // Its client sends itself, which the listener has not seen.
                 send_fd(c, c)?;
             }
-            "lease" => {
+            "lease_breaking" => {
+                // A read lease (carried), which a thread of its own then
+                // breaks: it waits in open(2) for writing until the lease
+                // goes (45 s, lease-break-time), the lease being broken
+                // all that time. The break's SIGIO is ignored.
                 let f = std::fs::File::create(&tmp).context("creating the leased file")?;
                 drop(f);
                 let f = std::fs::File::open(&tmp).context("opening the leased file")?;
@@ -302,6 +309,20 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK).into(),
                     "fcntl(F_SETLEASE)",
                 )?;
+                libc::signal(libc::SIGIO, libc::SIG_IGN);
+                let path = std::ffi::CString::new(tmp.clone())?;
+                std::thread::spawn(move || {
+                    // A valid path; the result is not needed.
+                    libc::open(path.as_ptr(), libc::O_WRONLY)
+                });
+                // Breaking: F_GETLEASE reports what the lease is broken to.
+                let start = std::time::Instant::now();
+                while libc::fcntl(fd, libc::F_GETLEASE) != libc::F_UNLCK {
+                    if start.elapsed() > std::time::Duration::from_secs(5) {
+                        bail!("the lease was not being broken after 5 s");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
             }
             "dnotify" => {
                 // A directory of its own (a creation in it would send

@@ -163,7 +163,7 @@ pub struct FilesInfo {
 pub struct LockInfo {
     /// Object id of the open file it is set through.
     pub file: u32,
-    /// `posix`, `ofd` or `flock`.
+    /// `posix`, `ofd`, `flock` or `lease`.
     pub kind: String,
     /// `read` or `write`.
     #[serde(rename = "type")]
@@ -980,6 +980,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         kind: match l.kind {
                             ckpt_image::LOCK_POSIX => "posix",
                             ckpt_image::LOCK_OFD => "ofd",
+                            ckpt_image::LOCK_LEASE => "lease",
                             _ => "flock",
                         }
                         .to_owned(),
@@ -1401,7 +1402,7 @@ pub fn table(img: &Image) -> String {
                 );
             }
             for l in &files.locks {
-                let range = if l.kind == "flock" {
+                let range = if l.kind == "flock" || l.kind == "lease" {
                     String::new()
                 } else {
                     let end = l.end.map(|e| e.to_string()).unwrap_or_else(|| "EOF".into());

@@ -161,7 +161,8 @@ impl UnixPairObj {
 
 /// A unix socket on its own (not connected: bound or not, listening or
 /// not), written once before its open file; one [`UnixEnd`] follows, then
-/// its name, the lengths of the datagrams queued to it and their bytes.
+/// its name, the lengths of the datagrams queued to it, their bytes and
+/// the descriptors in flight in them ([`UnixFdInFlight`]s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UnixSockObj {
     /// Object id.
@@ -197,7 +198,8 @@ impl UnixSockObj {
 /// they wait), before the open file of its client; one [`UnixEnd`] follows:
 /// the client's (its options and shutdown bits, `UNIX_CLOSED` if it was
 /// closed), with the messages the client sent and the server has not read
-/// (its `nr_msgs` and `data_len` count them), their lengths and bytes.
+/// (its `nr_msgs` and `data_len` count them), their lengths and bytes, and
+/// the descriptors in flight in them ([`UnixFdInFlight`]s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct UnixPendingObj {
     /// Object id (its client's, when the client is open).
@@ -337,11 +339,14 @@ impl UnixEnd {
         let mut last: Option<(u32, u32)> = None;
         for c in fds.chunks_exact(UnixFdInFlight::LEN) {
             let (f, _) = UnixFdInFlight::read_fixed(c)?;
-            if f.msg >= e.nr_msgs || f.file == 0 {
+            if f.msg >= e.nr_msgs {
                 return Err(ErrorKind::BadField(
-                    "unix descriptor in flight",
+                    "unix descriptor in flight's message",
                     f.msg.into(),
                 ));
+            }
+            if f.file == 0 {
+                return Err(ErrorKind::BadField("unix descriptor in flight's file", 0));
             }
             let n = match last {
                 Some((m, n)) if m == f.msg => n + 1,

@@ -206,6 +206,7 @@ fn every_object_kind_shows() {
         "(dgram /dev/log, 1 messages, 4 bytes queued)",
         "lock: posix write bytes 100..EOF on #2",
         "lock: flock read on #2",
+        "lock: lease read on #2",
         "(5000 bytes, 1 pages saved, seals 9)",
         "(pts/3 master, 40x132 canonical, packet, 12 bytes to read)",
         "(pts/3 slave, 40x132 canonical, packet, 13 bytes to read)",

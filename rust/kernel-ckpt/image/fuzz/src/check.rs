@@ -82,6 +82,17 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
     }
 }
 
+/// The descriptors in flight of a unix socket object `id`: as many as it
+/// says, in message order, each naming an object written before it.
+fn check_in_flight(id: u32, e: &UnixEndData<'_>) {
+    assert_eq!(e.fds.len(), e.end.nr_fds as usize * UnixFdInFlight::LEN);
+    let mut last = 0;
+    for f in e.fds() {
+        assert!(f.file > 0 && f.file < id && f.msg < e.end.nr_msgs && f.msg >= last);
+        last = f.msg;
+    }
+}
+
 /// Decodes what an item leaves encoded and checks what it promises.
 fn exercise(item: &Item<'_>) {
     let page = PAGE_SIZE as u64;
@@ -145,11 +156,13 @@ fn exercise(item: &Item<'_>) {
             assert!(u.id > 0);
             assert_eq!(e.name.len(), e.end.name_len as usize);
             assert_eq!(e.data.len(), e.end.data_len as usize);
+            check_in_flight(u.id, &e);
         }
         Item::UnixPending(u, e) => {
             assert!(u.id > 0 && u.listener > 0 && u.sock_type != SOCK_DGRAM);
             assert!(e.name.is_empty() && e.end.flags & !(UNIX_PASSCRED | UNIX_CLOSED) == 0);
             assert_eq!(e.data.len(), e.end.data_len as usize);
+            check_in_flight(u.id, &e);
         }
         Item::UnixPair(u, ends) => {
             assert!(u.id > 0);
@@ -159,12 +172,7 @@ fn exercise(item: &Item<'_>) {
                 assert_eq!(e.data.len(), e.end.data_len as usize);
                 let total: usize = e.messages().map(<[u8]>::len).sum();
                 assert_eq!(total, e.data.len());
-                assert_eq!(e.fds.len(), e.end.nr_fds as usize * UnixFdInFlight::LEN);
-                let mut last = 0;
-                for f in e.fds() {
-                    assert!(f.file > 0 && f.file < u.id && f.msg < e.end.nr_msgs && f.msg >= last);
-                    last = f.msg;
-                }
+                check_in_flight(u.id, &e);
             }
         }
         Item::Epoll(e, items) => {

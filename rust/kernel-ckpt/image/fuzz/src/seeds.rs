@@ -544,6 +544,7 @@ fn every_record() -> Vec<Rec> {
         file: 2,
         kind: LOCK_POSIX,
         lock_type: LOCK_WRITE,
+        fd: 0,
         start: 100,
         end: LOCK_TO_EOF,
     };
@@ -556,6 +557,12 @@ fn every_record() -> Vec<Rec> {
         ..lock
     };
     b.rec(RecordType::FileLock, &[&lock.encode()]);
+    // And a read lease on it, taken through descriptor 0.
+    let lease = FileLockRec {
+        kind: LOCK_LEASE,
+        ..lock
+    };
+    b.rec(RecordType::FileLock, &[&lease.encode()]);
     sighand(&mut b, Rich::Full);
     pages(&mut b, 0x70_0000, 1, 1);
     pages(&mut b, 0x70_1000, 1, 2);
