@@ -89,6 +89,7 @@ const _: () = {
     assert!(image::CHECKPOINT_SUBTREE == bindings::CHECKPOINT_SUBTREE as u64);
     assert!(image::CHECKPOINT_FLAGS_MASK == bindings::CHECKPOINT_FLAGS_MASK as u64);
     assert!(image::RESTART_FLAGS_MASK == bindings::RESTART_FLAGS_MASK as u64);
+    assert!(image::RESTART_DELETED_HERE == bindings::RESTART_DELETED_HERE as u64);
     assert!(image::IMAGE_VERSION == bindings::CHECKPOINT_IMAGE_VERSION);
     assert!(image::COMM_LEN == bindings::TASK_COMM_LEN as usize);
 };

@@ -195,7 +195,10 @@ impl ObjOps for DeletedFile {
 pub(crate) fn restore(objs: &mut ObjTable, rec: &DeletedFileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
     let rw = bindings::O_RDWR | bindings::O_LARGEFILE | bindings::O_NOFOLLOW;
-    let named = if rec.flags & DELETED_TMPFILE == 0 {
+    // Where the caller said (`RESTART_DELETED_HERE`): an unnamed file in
+    // the restoring task's working directory, whatever directory it was in.
+    let here = objs.deleted_here();
+    let named = if rec.flags & DELETED_TMPFILE == 0 && !here {
         let flags = rw | bindings::O_CREAT | bindings::O_EXCL;
         match FileRef::create(path, flags as i32, 0o600) {
             Ok(f) => {
@@ -229,7 +232,11 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &DeletedFileObj, path: &[u8]) ->
         Some(f) => f,
         None => {
             let dir_len = path.iter().rposition(|&c| c == b'/').ok_or(EINVAL)?.max(1);
-            let dir = path.get(..dir_len).ok_or(EINVAL)?;
+            let dir = if here {
+                &b"."[..]
+            } else {
+                path.get(..dir_len).ok_or(EINVAL)?
+            };
             let flags = bindings::O_TMPFILE | bindings::O_RDWR | bindings::O_LARGEFILE;
             FileRef::create(dir, flags as i32, 0o600).inspect_err(|e| {
                 ckpt_err!(

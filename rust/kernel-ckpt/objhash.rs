@@ -241,7 +241,9 @@ impl ObjHash {
         // names (which nothing should let happen): refused, not followed
         // around the loop.
         if self.writing.iter().any(|k| *k == (kind, key)) {
-            ckpt_err!("checkpoint: an object names itself through the objects it names: not supported\n");
+            ckpt_err!(
+                "checkpoint: an object names itself through the objects it names: not supported\n"
+            );
             return Err(crate::wrap::errno::eopnotsupp());
         }
         self.writing.push((kind, key), GFP_KERNEL)?;
@@ -336,6 +338,9 @@ pub(crate) struct ObjTable {
     /// numbers them), sorted: a process restored later may use one's
     /// descriptor table or fs context.
     restored: KVVec<(i32, TaskRef)>,
+    /// Deleted files are made again in the restoring task's working
+    /// directory (`RESTART_DELETED_HERE`).
+    deleted_here: bool,
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
     max_files: usize,
@@ -355,6 +360,7 @@ impl ObjTable {
             pids: KVVec::new(),
             pgrps: KVVec::new(),
             restored: KVVec::new(),
+            deleted_here: false,
             files: 0,
             max_files,
         }
@@ -377,6 +383,18 @@ impl ObjTable {
         }
         self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
+    }
+
+    /// Makes deleted files again in the restoring task's working directory
+    /// (`RESTART_DELETED_HERE`), or where they were.
+    pub(crate) fn set_deleted_here(&mut self, here: bool) {
+        self.deleted_here = here;
+    }
+
+    /// Whether deleted files are made again in the restoring task's
+    /// working directory.
+    pub(crate) fn deleted_here(&self) -> bool {
+        self.deleted_here
     }
 
     /// Records that the calling task restored process `pid` (it is its

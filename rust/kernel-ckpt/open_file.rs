@@ -23,10 +23,10 @@ use crate::epoll::{self, Epoll};
 use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
-    FileObj, ObjId, RecordType, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR, FILE_EPOLL,
-    FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_NS, FILE_OTHER, FILE_PEER_END,
-    FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX,
-    FILE_UNLINKED,
+    FileObj, ObjId, RecordType, FILE_ANON_SHARED, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR,
+    FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_NS, FILE_OTHER,
+    FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
+    FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::inotify::{self, Inotify};
 use crate::memfd::{self, Memfd};
@@ -187,6 +187,15 @@ impl ObjOps for OpenFile {
                 flags: 0,
             });
         }
+        if crate::shmem::is_anon_shared(file) {
+            // The object its mappings name (written with the first of
+            // them, or now with its contents).
+            return Ok(FileDeps {
+                kind: FILE_ANON_SHARED,
+                obj: objs.id_of::<crate::shmem::Shmem>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
         if deleted::is_deleted(file) {
             // Mapped shared too (by a process written before): the
             // mapping's object is shared memory of its own.
@@ -317,7 +326,9 @@ impl ObjOps for OpenFile {
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
     // A memfd's path says "(deleted)" too: it was never linked.
-    if rec.flags & FILE_DELETED != 0 && rec.kind != FILE_MEMFD && rec.kind != FILE_UNLINKED {
+    if rec.flags & FILE_DELETED != 0
+        && !matches!(rec.kind, FILE_MEMFD | FILE_UNLINKED | FILE_ANON_SHARED)
+    {
         ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
         return Err(ENOENT);
     }
@@ -325,6 +336,24 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
         FILE_MEMFD => {
             let memfd = objs.memfd(rec.obj)?.clone_ref();
             let f = memfd::open(&memfd, rec.f_flags & REOPEN_FLAGS)?;
+            if rec.pos > 0 && f.seek(rec.pos) != rec.pos {
+                ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
+                return Err(EINVAL);
+            }
+            f
+        }
+        FILE_ANON_SHARED => {
+            let shm = objs.shmem(rec.obj)?.clone_ref();
+            // Opens only a new "dev/zero" (not a memfd's or a deleted
+            // file's object: their own kinds reopen those).
+            if !crate::shmem::is_anon_shared(&shm) {
+                ckpt_err!(
+                    "restart: {} names an object that is not shared anonymous memory\n",
+                    shown
+                );
+                return Err(EINVAL);
+            }
+            let f = memfd::open(&shm, rec.f_flags & REOPEN_FLAGS)?;
             if rec.pos > 0 && f.seek(rec.pos) != rec.pos {
                 ckpt_err!("restart: cannot seek {} to {}\n", shown, rec.pos);
                 return Err(EINVAL);

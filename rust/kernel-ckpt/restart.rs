@@ -30,7 +30,7 @@ use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
 /// `restart(0, fd, 0)`: the caller restores itself from a one-process image.
-fn restart_self(fd: c_int, report: &mut Report) -> Result<i64> {
+fn restart_self(fd: c_int, deleted_here: bool, report: &mut Report) -> Result<i64> {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
@@ -43,7 +43,7 @@ fn restart_self(fd: c_int, report: &mut Report) -> Result<i64> {
     let me = crate::wrap::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_PID);
     report.pid = me;
     let mut r = ImageReader::new(file);
-    let result = restart_self_from(&mut r, me);
+    let result = restart_self_from(&mut r, me, deleted_here);
     if result.is_err() {
         report.record = r.last();
     }
@@ -51,7 +51,7 @@ fn restart_self(fd: c_int, report: &mut Report) -> Result<i64> {
 }
 
 /// The body of [`restart_self`], reading from `r`.
-fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
+fn restart_self_from(r: &mut ImageReader, me: i32, deleted_here: bool) -> Result<i64> {
     if read_head(r)? != 1 {
         return Err(bad("a process tree is restarted through a coordinator"));
     }
@@ -68,6 +68,7 @@ fn restart_self_from(r: &mut ImageReader, me: i32) -> Result<i64> {
         return Err(ESRCH);
     }
     let mut objs = ObjTable::new();
+    objs.set_deleted_here(deleted_here);
     // A controlling terminal may only go to the caller's own session, if
     // it leads it.
     let sid = crate::wrap::task::PidNs::current()?.current_nr(bindings::pid_type_PIDTYPE_SID);
@@ -113,9 +114,11 @@ pub(crate) fn restart(
     if flags as u64 & !image::RESTART_FLAGS_MASK != 0 || pid < 0 {
         return Err(EINVAL);
     }
+    let deleted_here = flags as u64 & image::RESTART_DELETED_HERE != 0;
     match (pid, fd) {
-        (0, -1) => tree::restart_task(),
-        (0, _) => restart_self(fd, report),
-        _ => tree::coordinate(pid, fd, report).map(|()| 0),
+        (0, -1) if flags == 0 => tree::restart_task(),
+        (0, -1) => Err(EINVAL),
+        (0, _) => restart_self(fd, deleted_here, report),
+        _ => tree::coordinate(pid, fd, deleted_here, report).map(|()| 0),
     }
 }

@@ -21,6 +21,13 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
+/// Whether `file` is the file of shared anonymous memory ("dev/zero" on
+/// the internal shmem mount, as `/proc/PID/map_files` opens it).
+pub(crate) fn is_anon_shared(file: &FileRef) -> bool {
+    // SAFETY: the file is referenced; the helper reads its dentry's name.
+    unsafe { bindings::ckpt_file_is_anon_shared(file.as_ptr()) }
+}
+
 /// The shared-memory kind of shared object.
 pub(crate) struct Shmem;
 

@@ -382,7 +382,7 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
 
 /// `restart(root, fd, 0)`: restores the tree saved in the image read from
 /// `fd`, whose tasks user space recreated and which wait in restart(2).
-pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
+pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut Report) -> Result {
     let file = FileRef::fget(fd)?;
     if !file.is_readable() {
         return Err(EBADF);
@@ -439,6 +439,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, report: &mut Report) -> Result {
     // terminal of the image may be given to (check_task checked each
     // task's pid and session).
     let mut objs = ObjTable::new();
+    objs.set_deleted_here(deleted_here);
     let mut leaders = KVVec::new();
     let mut pids = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
     let mut pgrps = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;

@@ -246,8 +246,14 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         }
         "restart_file_locks" => |name| restart_scenario(name, "locks_check", Restart::Once),
         "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
+        "restart_anon_shared_fd" => {
+            |name| restart_scenario(name, "anon_shared_check", Restart::Once)
+        }
         "restart_pty" => |name| restart_scenario(name, "pty_check", Restart::Once),
         "restart_deleted" => |name| restart_scenario(name, "deleted_check", Restart::Once),
+        "restart_deleted_in" => {
+            |name| restart_scenario(name, "deleted_dir_check", Restart::DeletedIn)
+        }
         "restart_inotify" => |name| restart_scenario(name, "inotify_check", Restart::Once),
         "restart_fown" => |name| restart_scenario(name, "fown_check", Restart::Once),
         "restart_lease" => |name| restart_scenario(name, "lease_check", Restart::Once),

@@ -29,6 +29,7 @@ mod task;
 mod tree;
 mod unix;
 
+pub(crate) use deleted::deleted_dir_of;
 use deleted::*;
 use epoll::*;
 use files::*;
@@ -187,9 +188,11 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "memfd_check" => memfd_check(ready_path)?,
         "pty_check" => pty_check(ready_path)?,
         "deleted_check" => deleted_check(ready_path)?,
+        "deleted_dir_check" => deleted_dir_check(ready_path)?,
         "inotify_check" => inotify_check(ready_path)?,
         "fown_check" => fown_check(ready_path)?,
         "lease_check" => fown::lease_check(ready_path)?,
+        "anon_shared_check" => memfd::anon_shared_check(ready_path)?,
         "ns_files_check" => ns_files_check(ready_path)?,
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,

@@ -12,6 +12,10 @@ pub(crate) enum Restart {
     Twice,
     /// `ckpt checkpoint -o - --kill | ckpt restart -`.
     Pipe,
+    /// Checkpoint to a file, kill, remove the directory of the deleted
+    /// file the workload holds: a plain restart fails, one with
+    /// `--deleted-in` another directory goes on.
+    DeletedIn,
 }
 
 /// Waits until `pid` runs a program named `comm` (so restart(2) is done).
@@ -48,6 +52,36 @@ pub(crate) fn spawn_restart(img: &str) -> Result<std::process::Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?)
+}
+
+/// `Restart::DeletedIn`: removes the workload's directory (its deleted
+/// file's), checks that a plain restart fails naming the file, then
+/// restarts with `--deleted-in` an empty directory, which stays empty.
+fn restart_deleted_in(c: &mut Checks, name: &str, img: &str) -> Result<std::process::Child> {
+    let dir = crate::workload::deleted_dir_of(Path::new(&format!("ready-{name}")));
+    fs::remove_dir(&dir)?;
+    let out = Command::new(CKPT).args(["restart", img]).output()?;
+    c.eq(
+        "a plain restart, the directory removed: exit status (restart(2) failed)",
+        125,
+        out.status.code().unwrap_or(-1),
+    );
+    let log = Command::new("/bin/dmesg").output()?;
+    c.eq(
+        "the kernel log names the deleted file it could not make",
+        true,
+        String::from_utf8_lossy(&log.stdout)
+            .contains(&format!("cannot make deleted file {dir}/f again")),
+    );
+    let elsewhere = format!("/tmp/{name}-elsewhere");
+    let _ = fs::remove_dir_all(&elsewhere);
+    fs::create_dir(&elsewhere)?;
+    let child = Command::new(CKPT)
+        .args(["restart", "--deleted-in", &elsewhere, img])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    Ok(child)
 }
 
 /// Checkpoints a workload, kills it and restarts it from the image; the
@@ -115,7 +149,11 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         let t_ckpt = t.elapsed();
         let _ = waitpid(Pid::from_raw(pid), None);
         let t = Instant::now();
-        let child = spawn_restart(&img)?;
+        let child = if mode == Restart::DeletedIn {
+            restart_deleted_in(&mut c, name, &img)?
+        } else {
+            spawn_restart(&img)?
+        };
         let ok = wait_comm(pid, &comm);
         eprintln!(
             "timing: {name}: checkpoint {:.3} s, restart {:.3} s",
@@ -153,6 +191,27 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     );
     let exe_now = fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     c.eq("/proc/PID/exe as before", exe.display(), exe_now.display());
+    let view = if mode == Restart::DeletedIn {
+        // The deleted file is made again in the directory named, unnamed:
+        // only its name (with a new inode number) differs.
+        let dir = crate::workload::deleted_dir_of(Path::new(&format!("ready-{name}")));
+        let elsewhere = format!("/tmp/{name}-elsewhere");
+        c.eq(
+            "the directory named for deleted files is left empty",
+            0,
+            fs::read_dir(&elsewhere).map_or(usize::MAX, |d| d.count()),
+        );
+        view.iter()
+            .map(|l| {
+                l.replace(
+                    &format!("{dir}/f (deleted)"),
+                    &format!("{elsewhere}/#- (deleted)"),
+                )
+            })
+            .collect()
+    } else {
+        view
+    };
     compare_views(&mut c, &view, &process_view(pid)?);
     if mode == Restart::Twice {
         let img2 = format!("/tmp/{name}-2.img");
@@ -201,8 +260,18 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         "unix_check" => Some(("read(2)", "0", Some("its unix socket pairs"))),
         "unix_rights_check" => Some(("read(2)", "0", Some("its descriptors in flight"))),
         "memfd_check" => Some(("read(2)", "0", Some("its memfds"))),
+        "anon_shared_check" => Some((
+            "read(2)",
+            "0",
+            Some("its shared anonymous memory's descriptors"),
+        )),
         "pty_check" => Some(("read(2)", "0", Some("its ptys"))),
         "deleted_check" => Some(("read(2)", "0", Some("its deleted files"))),
+        "deleted_dir_check" => Some((
+            "read(2)",
+            "0",
+            Some("its deleted file made again elsewhere"),
+        )),
         "inotify_check" => Some(("read(2)", "0", Some("its inotify instances"))),
         "fown_check" => Some(("read(2)", "0", Some("its files' signal owners"))),
         "lease_check" => Some(("read(2)", "0", Some("its leases"))),

@@ -222,3 +222,70 @@ pub(crate) fn deleted_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// The directory `deleted_dir_check` works in, for the scenario that
+/// removes it: `/tmp/deleted-dir-NAME` for the ready path of scenario
+/// NAME.
+pub(crate) fn deleted_dir_of(ready_path: &Path) -> String {
+    let name = ready_path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_start_matches("ready-").to_string())
+        .unwrap_or_default();
+    format!("/tmp/deleted-dir-{name}")
+}
+
+/// A deleted file in a directory of its own: "kept in a removed
+/// directory" written to `DIR/f`, which is unlinked (the scenario then
+/// removes DIR too). The process is blocked reading an eventfd when it is
+/// saved; after the restart (made in a directory the user names) it
+/// reads the contents back through its descriptor and checks that the
+/// file is still deleted (no link).
+pub(crate) fn deleted_dir_check(ready_path: &Path) -> Result<()> {
+    name("deleted-dir");
+    let (_, result) = go_and_result(ready_path);
+    let dir = deleted_dir_of(ready_path);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir)?;
+    let path = format!("{dir}/f");
+    let fd = open(&path, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, 0o600)?;
+    let text = b"kept in a removed directory";
+    // SAFETY: a write from a valid buffer to our own descriptor.
+    if unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) } != text.len() as isize {
+        bail!("write: {}", std::io::Error::last_os_error());
+    }
+    unlink(&path)?;
+    // SAFETY: eventfd(2).
+    let wake = unsafe { libc::eventfd(0, 0) };
+    DELETED_WAKE.store(wake, std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_deleted);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: pread and fstat of our descriptor into valid buffers.
+    unsafe {
+        let n = libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), 0);
+        if n != text.len() as isize || &buf[..text.len()] != text {
+            bad.push(format!(
+                "it reads {:?}",
+                String::from_utf8_lossy(&buf[..n.max(0) as usize])
+            ));
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 || st.st_nlink != 0 {
+            bad.push(format!("it has {} links, not 0", st.st_nlink));
+        }
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "a deleted file whose directory was removed".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

@@ -208,3 +208,107 @@ pub(crate) fn memfd_check(ready_path: &Path) -> Result<()> {
         if ok { "memfds".into() } else { bad.join("; ") },
     )
 }
+
+/// A descriptor of shared anonymous memory. Two pages mapped
+/// `MAP_SHARED | MAP_ANONYMOUS` with "hello" at the start, opened
+/// read-write through `/proc/self/map_files` ("/dev/zero (deleted)") at
+/// offset 3, and a second such mapping opened and then unmapped (only the
+/// descriptor holds it, "alone" in it). The process is blocked reading an
+/// eventfd when it is saved; after the restart it reads "lo" through the
+/// first descriptor at its offset, writes "world" through it at the
+/// second page and sees it in the mapping (one object), and reads "alone"
+/// through the second descriptor.
+pub(crate) fn anon_shared_check(ready_path: &Path) -> Result<()> {
+    name("anon-shared");
+    let (_, result) = go_and_result(ready_path);
+    let page = 4096usize;
+    let map = |len: usize| -> Result<usize> {
+        // SAFETY: a new anonymous shared mapping.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            bail!("mmap: {}", std::io::Error::last_os_error());
+        }
+        Ok(p as usize)
+    };
+    let open_map = |addr: usize, len: usize| -> Result<i32> {
+        let path =
+            std::ffi::CString::new(format!("/proc/self/map_files/{:x}-{:x}", addr, addr + len))?;
+        // SAFETY: a valid path.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
+        if fd < 0 {
+            bail!("open {path:?}: {}", std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    };
+    let a = map(2 * page)?;
+    let b = map(page)?;
+    // SAFETY: writes within the new mappings; lseek, munmap and eventfd on
+    // what this process made.
+    let (fa, fb, wake) = unsafe {
+        std::ptr::copy_nonoverlapping(b"hello".as_ptr(), a as *mut u8, 5);
+        std::ptr::copy_nonoverlapping(b"alone".as_ptr(), b as *mut u8, 5);
+        let fa = open_map(a, 2 * page)?;
+        let fb = open_map(b, page)?;
+        libc::lseek(fa, 3, libc::SEEK_SET);
+        libc::munmap(b as *mut libc::c_void, page);
+        (fa, fb, libc::eventfd(0, 0))
+    };
+    MEMFD_WAKE.store(wake, std::sync::atomic::Ordering::Relaxed);
+    on_sigusr1(on_usr1_memfd);
+    ready(ready_path)?;
+    let mut bad = Vec::new();
+    if read_u64(wake) != Some(1) {
+        bad.push("the blocked read did not return the handler's 1".into());
+    }
+    let mut buf = [0u8; 8];
+    // SAFETY: reads and writes of our descriptors into valid buffers; the
+    // mapping at `a` is still there.
+    unsafe {
+        let n = libc::read(fa, buf.as_mut_ptr().cast(), 2);
+        if n != 2 || &buf[..2] != b"lo" {
+            bad.push(format!(
+                "the first descriptor read {:?} at its offset, not \"lo\"",
+                &buf[..n.max(0) as usize]
+            ));
+        }
+        if libc::pwrite(fa, b"world".as_ptr().cast(), 5, page as i64) != 5 {
+            bad.push(format!("pwrite: {}", std::io::Error::last_os_error()));
+        }
+        let seen = std::slice::from_raw_parts((a + page) as *const u8, 5);
+        if seen != b"world" {
+            bad.push(format!(
+                "the mapping shows {seen:?} where the descriptor wrote \"world\""
+            ));
+        }
+        let n = libc::pread(fb, buf.as_mut_ptr().cast(), 5, 0);
+        if n != 5 || &buf[..5] != b"alone" {
+            bad.push(format!(
+                "the unmapped one's descriptor read {:?}",
+                &buf[..n.max(0) as usize]
+            ));
+        }
+    }
+    let link = std::fs::read_link(format!("/proc/self/fd/{fa}")).unwrap_or_default();
+    if link.to_string_lossy() != "/dev/zero (deleted)" {
+        bad.push(format!("its descriptor names {link:?}"));
+    }
+    let ok = bad.is_empty();
+    verdict(
+        &result,
+        ok,
+        if ok {
+            "descriptors of shared anonymous memory".into()
+        } else {
+            bad.join("; ")
+        },
+    )
+}

@@ -898,6 +898,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_PIDFD => "pidfd",
                     ckpt_image::FILE_INOTIFY => "inotify",
                     ckpt_image::FILE_NS => "ns",
+                    ckpt_image::FILE_ANON_SHARED => "shm",
                     _ => "other",
                 };
                 files_by_id.insert(

@@ -110,6 +110,11 @@ enum Command {
         /// process gets its pid there; its init is a waiting `ckpt`).
         #[arg(long)]
         pidns: bool,
+        /// Make the deleted files the image holds (unlinked files still
+        /// open) again in DIR, unnamed, rather than where they were (for
+        /// a directory removed since).
+        #[arg(long, value_name = "DIR")]
+        deleted_in: Option<PathBuf>,
     },
 }
 
@@ -149,11 +154,13 @@ fn main() -> ExitCode {
             name,
             detach,
             pidns,
+            deleted_in,
         } => {
             let opts = ckpt::RestartOptions {
                 name: name.as_deref(),
                 detach,
                 pidns,
+                deleted_in: deleted_in.as_deref(),
             };
             match restart(&image, &opts) {
                 Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),

@@ -112,6 +112,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         }
     };
     f.rewind()?;
+    crate::restore::set_restart_flags(opts)?;
     // The kernel holds every open file of the image until the restart
     // ends and counts them against the restarting process's
     // RLIMIT_NOFILE: allow up to the hard limit (each restored process

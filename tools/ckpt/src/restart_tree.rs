@@ -150,13 +150,13 @@ fn namespace_init(plan: &Plan, f: &File, read: RawFd, write: RawFd) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// The coordinator's `restart(root, fd, 0)`. A task that left its wait
+/// The coordinator's `restart(root, fd, flags)`. A task that left its wait
 /// with `EINTR` was killed (every wait of a task is killable only by a
 /// fatal signal): that is reported as the signal, found by
 /// [`restore::signal_of_task`] (`proc_visible`: `/proc` shows this
 /// process's pid namespace).
 fn coordinate(root: i32, fd: RawFd, proc_visible: bool) -> Result<(), RestartFailure> {
-    crate::sys_restart_raw(root, fd, 0).map_err(|(errno, report)| {
+    crate::sys_restart_raw(root, fd, restore::restart_flags()).map_err(|(errno, report)| {
         if errno == Errno::EINTR && report.pid > 0 {
             let signal = restore::signal_of_task(report.pid, proc_visible);
             return restore::tree_killed(signal, report.pid);

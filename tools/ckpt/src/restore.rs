@@ -69,7 +69,7 @@ pub(crate) fn restore_self(image: RawFd, report: RawFd, marker: &CStr) -> ! {
     // "pid 0": /proc does not show this process.
     let pid = proc_self().unwrap_or(0);
     let _ = write_all(report, format!("pid {pid}\n").as_bytes());
-    let line = match crate::sys_restart_raw(0, image, 0) {
+    let line = match crate::sys_restart_raw(0, image, restart_flags()) {
         Ok(()) => encode_child_failure(Errno::UnknownErrno, &RestartReport::default()),
         Err((errno, r)) => encode_child_failure(errno, &r),
     };
@@ -791,6 +791,34 @@ pub struct RestartOptions<'a> {
     /// Restart in a new pid namespace (its init is a small `ckpt` process
     /// that waits for the restarted one), for when the pid is taken here.
     pub pidns: bool,
+    /// Make deleted files again (unnamed) in this directory rather than
+    /// where they were (`RESTART_DELETED_HERE`).
+    pub deleted_in: Option<&'a std::path::Path>,
+}
+
+/// The `restart(2)` flags of this `ckpt restart`, set once by
+/// [`set_restart_flags`] before any process of the restart is forked
+/// (they inherit it), read by the calls that restore.
+static RESTART_FLAGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Sets the `restart(2)` flags `opts` ask for, and with `--deleted-in`
+/// makes its directory the working directory the restored processes
+/// start from (where restart(2) makes deleted files again).
+pub(crate) fn set_restart_flags(opts: &RestartOptions<'_>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut flags = 0;
+    if let Some(dir) = opts.deleted_in {
+        std::env::set_current_dir(dir)
+            .with_context(|| format!("--deleted-in {}: cannot enter it", dir.display()))?;
+        flags |= ckpt_image::RESTART_DELETED_HERE;
+    }
+    RESTART_FLAGS.store(flags, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// The `restart(2)` flags [`set_restart_flags`] set.
+pub(crate) fn restart_flags() -> u64 {
+    RESTART_FLAGS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// How a restarted process ended (or that it was left running).
@@ -825,8 +853,8 @@ pub(crate) fn restart_error(errno: Errno, pid: i32) -> String {
         Errno::ENOSYS => "this kernel has no restart(2): boot the kernel-ckpt kernel (`cargo xtask run`)".to_owned(),
         Errno::EINVAL => "the kernel rejected the image (the kernel log names the record): check it with `ckpt inspect`".to_owned(),
         Errno::ESRCH => format!("the image is not of pid {pid}"),
-        Errno::ENOENT => "a file the process had open or mapped, or its working directory, is gone (the kernel log names it)".to_owned(),
-        Errno::EOPNOTSUPP => "the process has open files kernel-ckpt cannot restore yet (pipes, sockets, …; the kernel log names them)".to_owned(),
+        Errno::ENOENT => "a file the process had open or mapped, or its working directory, is gone (the kernel log names it); for a deleted file whose directory is gone, --deleted-in DIR makes it again in DIR".to_owned(),
+        Errno::EOPNOTSUPP => "the image holds state this kernel cannot restore (the kernel log names it)".to_owned(),
         Errno::ETIMEDOUT => "a task of the tree did not call restart(2) within 10 s (it died or hangs; the kernel log names it): restart the image again".to_owned(),
         _ => format!("restart(2) failed: {} ({errno:?})", errno.desc()),
     }

@@ -124,8 +124,12 @@ pub const SYS_RESTART: i64 = 464;
 pub const CHECKPOINT_SUBTREE: u64 = 0x1;
 /// Every flag `checkpoint(2)` knows; any other bit gives `-EINVAL`.
 pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE;
-/// Every flag `restart(2)` knows (none yet).
-pub const RESTART_FLAGS_MASK: u64 = 0x0;
+/// `restart(2)` flag: make deleted files again as unnamed files in the
+/// restoring task's working directory rather than where they were (for a
+/// directory gone since; `ckpt restart --deleted-in DIR`).
+pub const RESTART_DELETED_HERE: u64 = 0x1;
+/// Every flag `restart(2)` knows; any other bit gives `-EINVAL`.
+pub const RESTART_FLAGS_MASK: u64 = RESTART_DELETED_HERE;
 /// `struct restart_report` of the uapi header: where `restart(2)` failed.
 /// Its fourth argument points to one (or is NULL).
 #[repr(C)]

@@ -51,6 +51,11 @@ pub const FILE_INOTIFY: u32 = 16;
 /// namespace; its path is the namespace's name as readlink(2) shows it
 /// (`net:[4026531840]`).
 pub const FILE_NS: u32 = 17;
+/// File kind: an open file of shared anonymous memory (`MAP_SHARED |
+/// MAP_ANONYMOUS`, "/dev/zero (deleted)", opened through
+/// `/proc/PID/map_files`); [`FileObj::obj`] names its [`ShmemObj`], the
+/// object its mappings name too.
+pub const FILE_ANON_SHARED: u32 = 18;
 
 /// The kind of namespace a `FILE_NS` file's path names (`net` of
 /// `net:[4026531840]`), if the path is such a name.
@@ -85,6 +90,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_EPOLL
             | FILE_UNIX
             | FILE_MEMFD
+            | FILE_ANON_SHARED
             | FILE_PTY
             | FILE_UNLINKED
             | FILE_PIDFD
@@ -132,7 +138,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_NS {
+        if f.kind > FILE_ANON_SHARED {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

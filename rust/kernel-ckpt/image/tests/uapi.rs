@@ -107,8 +107,13 @@ fn uapi_constants_match_the_header() {
         ckpt_image::CHECKPOINT_SUBTREE
     );
     assert_eq!(
-        parse_number(get("RESTART_FLAGS_MASK")),
-        ckpt_image::RESTART_FLAGS_MASK
+        parse_number(get("RESTART_DELETED_HERE")),
+        ckpt_image::RESTART_DELETED_HERE
+    );
+    assert_eq!(get("RESTART_FLAGS_MASK"), "(RESTART_DELETED_HERE)");
+    assert_eq!(
+        ckpt_image::RESTART_FLAGS_MASK,
+        ckpt_image::RESTART_DELETED_HERE
     );
     assert_eq!(
         parse_number(get("CHECKPOINT_IMAGE_VERSION")),

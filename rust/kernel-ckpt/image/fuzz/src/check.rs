@@ -202,7 +202,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_NS);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_ANON_SHARED);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
