@@ -101,9 +101,12 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
 pub(crate) fn dump(w: &mut ImageWriter, objs: &mut ObjHash, fds: &[(u32, FileRef)]) -> Result {
     for (fd, file) in fds {
         let (nr, ty, sig) = owner_of(file);
-        // A lease's O_ASYNC comes back with the lease (locks.rs).
-        let on = is_async(file) && !crate::locks::has_lease(file)?;
-        if nr == 0 && sig == 0 && !on {
+        // A lease's O_ASYNC comes back with the lease (locks.rs), which
+        // also makes its taker the owner: a leased file's owner is written
+        // even when it has none (0 clears the taker's).
+        let leased = crate::locks::has_lease(file)?;
+        let on = is_async(file) && !leased;
+        if nr == 0 && sig == 0 && !on && !leased {
             continue;
         }
         // Keyed apart from the file's locks (the other state saved once per

@@ -190,8 +190,18 @@ pub(crate) fn restore_lease(
         );
         return Err(EINVAL);
     }
+    let file = objs.file(rec.file)?.clone_ref();
+    // What fcntl(F_SETLEASE) takes, checked before the point of no return
+    // where it can be: a regular file, not an O_PATH one.
+    if file.mode() & 0o170000 != 0o100000 || file.flags() & bindings::O_PATH != 0 {
+        ckpt_err!(
+            "restart: a lease is held through file {}, which is not a regular file open for reading or writing\n",
+            rec.file
+        );
+        return Err(EINVAL);
+    }
     Ok(Lease {
-        file: objs.file(rec.file)?.clone_ref(),
+        file,
         fd: rec.fd,
         lock_type: rec.lock_type,
     })

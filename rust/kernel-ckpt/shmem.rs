@@ -103,7 +103,19 @@ fn write_shmem(w: &mut ImageWriter, file: &FileRef, id: ObjId) -> Result {
 /// `size` (a multiple of the page size): a pages record per run of pages
 /// that hold something.
 pub(crate) fn write_contents(w: &mut ImageWriter, file: &FileRef, id: ObjId, size: u64) -> Result {
-    write_runs(w, file, id, size, &|from| next_data(file, from, size))
+    // Read through an open file of its own: the one at hand may be open
+    // for writing only, or an O_PATH file (no read permission is checked:
+    // the caller may read the tree's memory anyway).
+    // SAFETY: the file is referenced; the helper returns an ERR_PTR or a
+    // new file with a reference, which `from_made` takes over.
+    let own = unsafe {
+        FileRef::from_made(bindings::ckpt_file_reopen(
+            file.as_ptr(),
+            (bindings::O_RDONLY | bindings::O_LARGEFILE) as i32,
+            false,
+        ))
+    }?;
+    write_runs(w, &own, id, size, &|from| next_data(&own, from, size))
 }
 
 /// Writes the contents of `file` (object `id`) up to `size` (a multiple

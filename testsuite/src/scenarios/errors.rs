@@ -275,7 +275,12 @@ pub(crate) fn err_restart_bad_calls(name: &str) -> Result<Vec<Check>> {
     c.errno(
         "unknown flags",
         Errno::EINVAL,
-        sys_restart(0, empty.as_fd(), 1),
+        sys_restart(0, empty.as_fd(), 2),
+    );
+    c.errno(
+        "a task waiting for its tree's coordinator with flags",
+        Errno::EINVAL,
+        ckpt::sys_restart_raw(0, -1, ckpt_image::RESTART_DELETED_HERE).map_err(|(e, _)| e),
     );
     c.errno(
         "pid other than 0",
