@@ -759,7 +759,13 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
     let (mut failed, mut ran) = (0u32, 0u32);
     let mut leftovers = Vec::new();
     let mut errnos = std::collections::BTreeMap::new();
-    let kinds = ["sessions", "threads_8", "pipeline", "pty_session"];
+    let kinds = [
+        "sessions",
+        "threads_8",
+        "pipeline",
+        "pty_session",
+        "shared_tables",
+    ];
     for kind in kinds {
         let scenario = format!("{name}-{kind}");
         let w = Workload::start(&scenario, kind)?;
@@ -778,16 +784,23 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
         let plan = ckpt::forest::plan(&rows)?;
         // Where bytes may change: every record but the memory contents;
         // in the terminal's tree only the pty, its files and the
-        // controlling terminals.
+        // controlling terminals; in the tree of shared tables only the
+        // share records and the files records with their descriptors.
         let pty_parts = [
             ckpt_image::RecordType::Pty as u32,
             ckpt_image::RecordType::Ctty as u32,
             ckpt_image::RecordType::File as u32,
         ];
+        let share_parts = [
+            ckpt_image::RecordType::Share as u32,
+            ckpt_image::RecordType::Files as u32,
+            ckpt_image::RecordType::Fd as u32,
+        ];
         let spans: Vec<(usize, usize)> = ckpt_image::RawRecords::new(&good)
             .filter_map(|r| r.ok())
             .filter(|r| r.kind != ckpt_image::RecordType::Pages as u32 && !r.payload.is_empty())
             .filter(|r| kind != "pty_session" || pty_parts.contains(&r.kind))
+            .filter(|r| kind != "shared_tables" || share_parts.contains(&r.kind))
             .map(|r| {
                 (
                     r.offset as usize + ckpt_image::RECORD_HEADER_LEN,
