@@ -176,8 +176,7 @@ pub(crate) fn for_each_tree_file(
         match tables.binary_search(&table) {
             Ok(_) => continue,
             Err(at) => {
-                tables.push(table, GFP_KERNEL)?;
-                tables.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+                crate::objhash::insert_at(&mut tables, at, table, GFP_KERNEL)?;
             }
         }
         let mut fd = 0u32;

@@ -26,6 +26,19 @@ use crate::writer::ImageWriter;
 use core::any::TypeId;
 use kernel::prelude::*;
 
+/// Puts `item` at `at` in the sorted vector `v` (where a failed binary
+/// search said it belongs): appended, then rotated into its place.
+pub(crate) fn insert_at<T>(
+    v: &mut KVVec<T>,
+    at: usize,
+    item: T,
+    flags: kernel::alloc::Flags,
+) -> Result {
+    v.push(item, flags)?;
+    v.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+    Ok(())
+}
+
 /// The checkpoint side of a kind of shared object.
 pub(crate) trait ObjOps: 'static {
     /// How the checkpoint holds one: a counted reference, or a pointer
@@ -186,9 +199,7 @@ impl ObjHash {
                 Ok(Some(*holder))
             }
             Err(at) => {
-                // Append, then rotate the new entry into its sorted place.
-                self.tables.push((key, pid, task.clone()), GFP_KERNEL)?;
-                self.tables.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+                insert_at(&mut self.tables, at, (key, pid, task.clone()), GFP_KERNEL)?;
                 Ok(None)
             }
         }
@@ -274,8 +285,7 @@ impl ObjHash {
         match self.visited.binary_search(&addr) {
             Ok(_) => Ok(false),
             Err(at) => {
-                self.visited.push(addr, GFP_KERNEL)?;
-                self.visited.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+                insert_at(&mut self.visited, at, addr, GFP_KERNEL)?;
                 Ok(true)
             }
         }
@@ -298,9 +308,7 @@ impl ObjHash {
             Err(at) => at,
         };
         let id = self.last.checked_add(1).ok_or(E2BIG)?;
-        // Append, then rotate the new entry into its sorted place.
-        self.ids.push((key, id), GFP_KERNEL)?;
-        self.ids.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+        insert_at(&mut self.ids, at, (key, id), GFP_KERNEL)?;
         self.last = id;
         Ok(id)
     }
@@ -404,10 +412,12 @@ impl ObjTable {
             Ok(_) => return Err(EEXIST),
             Err(at) => at,
         };
-        // Append, then rotate the new entry into its sorted place.
-        self.restored
-            .push((pid, TaskRef::current_ref()), GFP_KERNEL_ACCOUNT)?;
-        self.restored.get_mut(at..).ok_or(EINVAL)?.rotate_right(1);
+        insert_at(
+            &mut self.restored,
+            at,
+            (pid, TaskRef::current_ref()),
+            GFP_KERNEL_ACCOUNT,
+        )?;
         Ok(())
     }
 
