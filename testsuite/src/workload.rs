@@ -69,6 +69,28 @@ fn spawn(comm: &str, f: impl FnOnce()) -> Result<Pid> {
     }
 }
 
+/// Clones a child with `flags` (and `SIGCHLD`) that only waits in
+/// pause(2), with raw system calls, on a stack of its own (leaked: it
+/// lives as long as this process): a process sharing what `flags` share,
+/// or in the namespaces they make. `what` names the clone in an error.
+fn clone_pausing(flags: CloneFlags, what: &str) -> Result<Pid> {
+    let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
+    // SAFETY: the child runs the closure on its own stack, which captures
+    // nothing and only makes pause(2) system calls: it touches nothing of
+    // this process's even when it shares its memory (CLONE_VM).
+    unsafe {
+        nix::sched::clone(
+            Box::new(|| loop {
+                nix::libc::syscall(nix::libc::SYS_pause);
+            }),
+            stack,
+            flags,
+            Some(nix::libc::SIGCHLD),
+        )
+    }
+    .with_context(|| format!("clone({what})"))
+}
+
 /// Creates the ready file. It is written under another name and renamed,
 /// so it appears only once the workload has closed it: a checkpoint taken
 /// as soon as it appears must not find it open.

@@ -125,37 +125,6 @@ fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     Ok(ret)
 }
 
-/// Sends descriptor `fd` and one byte through the unix socket `sock`
-/// (`SCM_RIGHTS`), never to be received.
-///
-/// # Safety
-///
-/// `sock` and `fd` must be open descriptors of the caller.
-unsafe fn send_fd(sock: i32, fd: i32) -> Result<()> {
-    let mut byte = [0u8; 1];
-    let mut iov = libc::iovec {
-        iov_base: byte.as_mut_ptr().cast(),
-        iov_len: 1,
-    };
-    let mut cbuf = [0u64; 4];
-    // SAFETY (of the caller's, and): the control buffer holds one
-    // descriptor's message, which CMSG_FIRSTHDR points into.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cbuf.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(4) as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
-        *(libc::CMSG_DATA(cmsg) as *mut i32) = fd;
-        check(libc::sendmsg(sock, &msg, 0) as i64, "sendmsg(SCM_RIGHTS)")?;
-    }
-    Ok(())
-}
-
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
 pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
     name("holds");
@@ -235,16 +204,10 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
             "ns_file" => {
                 // The mount namespace of a sibling outside the subtree,
                 // which has one of its own.
-                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
-                let sibling = nix::sched::clone(
-                    Box::new(|| loop {
-                        libc::pause();
-                    }),
-                    stack,
+                let sibling = super::clone_pausing(
                     nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_PARENT,
-                    Some(libc::SIGCHLD),
-                )
-                .context("clone(CLONE_NEWNS | CLONE_PARENT)")?;
+                    "CLONE_NEWNS | CLONE_PARENT",
+                )?;
                 let path = std::ffi::CString::new(format!("/proc/{sibling}/ns/mnt"))?;
                 check(
                     libc::open(path.as_ptr(), libc::O_RDONLY).into(),
@@ -259,7 +222,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, sv.as_mut_ptr()).into(),
                     "socketpair",
                 )?;
-                send_fd(sv[0], sv[1])?;
+                super::unix::send_rights(sv[0], &[0], &[sv[1]], None)?;
             }
             "unix_pending_socket_in_flight" => {
                 let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
@@ -294,7 +257,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "connect",
                 )?;
                 // Its client sends itself, which the listener has not seen.
-                send_fd(c, c)?;
+                super::unix::send_rights(c, &[0], &[c], None)?;
             }
             "lease_breaking" => {
                 // A read lease (carried), which a thread of its own then
@@ -428,16 +391,10 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
             "files_outside" => {
                 // A sibling (CLONE_PARENT), not a child: outside the
                 // subtree, sharing this process's file table.
-                let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
-                nix::sched::clone(
-                    Box::new(|| loop {
-                        libc::pause();
-                    }),
-                    stack,
+                super::clone_pausing(
                     nix::sched::CloneFlags::CLONE_FILES | nix::sched::CloneFlags::CLONE_PARENT,
-                    Some(libc::SIGCHLD),
-                )
-                .context("clone(CLONE_FILES | CLONE_PARENT)")?;
+                    "CLONE_FILES | CLONE_PARENT",
+                )?;
             }
             "unix_peer_outside" => {
                 // One end here, the other in a sibling (CLONE_PARENT),

@@ -258,15 +258,27 @@ fn fork_member(comm: &str, gate: &Gate, note: &Notify, body: impl FnOnce() -> i3
     match unsafe { fork() }.with_context(|| format!("forking {comm}"))? {
         ForkResult::Parent { child } => Ok(child.as_raw()),
         ForkResult::Child => {
-            name(comm);
-            gate.drop_write_end();
-            close_once(&note.r);
-            let code =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(BAD_OWN);
-            // SAFETY: leave at once, without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
+            become_member(comm, gate, note);
+            exit_with(body)
         }
     }
+}
+
+/// In a new process of the tree with a descriptor table of its own: names
+/// it `comm`, drops the gate's write end and the notification pipe's read
+/// end.
+fn become_member(comm: &str, gate: &Gate, note: &Notify) {
+    name(comm);
+    gate.drop_write_end();
+    close_once(&note.r);
+}
+
+/// Runs `body` and exits with the mask it returns (a panic counts as
+/// [`BAD_OWN`]).
+fn exit_with(body: impl FnOnce() -> i32) -> ! {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(BAD_OWN);
+    // SAFETY: leave at once, without the parent's exit handlers.
+    unsafe { libc::_exit(code) }
 }
 
 /// Forks in a member: a failure is complained about and counted.
@@ -1926,12 +1938,7 @@ pub(super) fn shared_tables(ready_path: &Path) -> Result<()> {
         0 => {
             name("share-files");
             // Every descriptor is the root's too: close none of them.
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                share_files_member(&gate, to_files, from_files_w)
-            }))
-            .unwrap_or(BAD_OWN);
-            // SAFETY: leave at once, without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
+            exit_with(|| share_files_member(&gate, to_files, from_files_w))
         }
         pid => pid,
     };
@@ -1942,10 +1949,8 @@ pub(super) fn shared_tables(ready_path: &Path) -> Result<()> {
     }
     let fs_pid = match clone_sharing(libc::CLONE_FS)? {
         0 => {
-            name("share-fs");
-            gate.drop_write_end();
-            close_once(&note.r);
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            become_member("share-fs", &gate, &note);
+            exit_with(|| {
                 let ids = Ids::now();
                 note.notify();
                 if let Err(e) = gate.wait() {
@@ -1968,10 +1973,7 @@ pub(super) fn shared_tables(ready_path: &Path) -> Result<()> {
                 }
                 let _ = write_all(from_fs_w, format!("{}\n", bad.join("; ")).as_bytes());
                 ids.check() | if bad.is_empty() { 0 } else { BAD_OWN }
-            }))
-            .unwrap_or(BAD_OWN);
-            // SAFETY: leave at once, without the parent's exit handlers.
-            unsafe { libc::_exit(code) }
+            })
         }
         pid => pid,
     };

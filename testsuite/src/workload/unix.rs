@@ -622,7 +622,7 @@ pub(crate) fn unix_pending_check(ready_path: &Path) -> Result<()> {
 
 /// sendmsg(2) of `data` on `sock` with `fds` in flight (`SCM_RIGHTS`), to
 /// `to` when given (an unconnected datagram socket).
-fn send_rights(sock: i32, data: &[u8], fds: &[i32], to: Option<&[u8]>) -> Result<()> {
+pub(super) fn send_rights(sock: i32, data: &[u8], fds: &[i32], to: Option<&[u8]>) -> Result<()> {
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -692,15 +692,15 @@ fn recv_rights(sock: i32) -> std::result::Result<(Vec<u8>, Vec<i32>), i32> {
     }
 }
 
-/// Reads what is there on `fd` (non-blocking), as text.
-fn read_text(fd: i32) -> String {
-    let mut b = [0u8; 256];
+/// Reads up to `n` bytes from `fd`, as text (the error, if it fails).
+fn read_text(fd: i32, n: usize) -> String {
+    let mut b = vec![0u8; n];
     // SAFETY: a valid buffer of its length.
-    let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
-    if n < 0 {
+    let got = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    if got < 0 {
         return format!("error {}", std::io::Error::last_os_error());
     }
-    String::from_utf8_lossy(&b[..n as usize]).into_owned()
+    String::from_utf8_lossy(&b[..got as usize]).into_owned()
 }
 
 /// Descriptors in flight (`SCM_RIGHTS`). Through a stream pair, "files"
@@ -770,7 +770,7 @@ pub(crate) fn unix_rights_check(ready_path: &Path) -> Result<()> {
     }
     match recv_rights(s[1]) {
         Ok((m, fds)) if m == b"files" && fds.len() == 3 => {
-            let got = read_text(fds[0]);
+            let got = read_text(fds[0], 256);
             if got != "piped" {
                 bad.push(format!("the pipe in flight gave {got:?}, not \"piped\""));
             }
@@ -786,7 +786,7 @@ pub(crate) fn unix_rights_check(ready_path: &Path) -> Result<()> {
                     ));
                 }
                 let at = libc::lseek(fds[2], 0, libc::SEEK_CUR);
-                let c = read_text_n(fds[2], 1);
+                let c = read_text(fds[2], 1);
                 let kept = libc::lseek(file, 0, libc::SEEK_CUR);
                 if at != 5 || c != "5" || kept != 6 {
                     bad.push(format!(
@@ -849,12 +849,4 @@ pub(crate) fn unix_rights_check(ready_path: &Path) -> Result<()> {
             bad.join("; ")
         },
     )
-}
-
-/// Reads up to `n` bytes from `fd`, as text.
-fn read_text_n(fd: i32, n: usize) -> String {
-    let mut b = vec![0u8; n];
-    // SAFETY: a valid buffer of its length.
-    let got = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
-    String::from_utf8_lossy(&b[..got.max(0) as usize]).into_owned()
 }
