@@ -73,11 +73,17 @@ fn spawn(comm: &str, f: impl FnOnce()) -> Result<Pid> {
 /// pause(2), with raw system calls, on a stack of its own (leaked: it
 /// lives as long as this process): a process sharing what `flags` share,
 /// or in the namespaces they make. `what` names the clone in an error.
+/// Not for `CLONE_VM`: the closure's box is freed by this process while
+/// a child sharing its memory may still read it
+/// (`shapes::shared_memory_clone` clones with a plain function).
 fn clone_pausing(flags: CloneFlags, what: &str) -> Result<Pid> {
+    if flags.contains(CloneFlags::CLONE_VM) {
+        bail!("clone_pausing({what}): CLONE_VM is not supported");
+    }
     let stack = Box::leak(vec![0u8; 64 * 1024].into_boxed_slice());
-    // SAFETY: the child runs the closure on its own stack, which captures
-    // nothing and only makes pause(2) system calls: it touches nothing of
-    // this process's even when it shares its memory (CLONE_VM).
+    // SAFETY: without CLONE_VM (asserted) the child runs the closure on a
+    // copy of this process's memory, on its own stack, and only makes
+    // pause(2) system calls.
     unsafe {
         nix::sched::clone(
             Box::new(|| loop {

@@ -291,11 +291,36 @@ pub(crate) fn wait4_parent(ready_path: &Path) -> Result<()> {
     )
 }
 
+/// The child of [`shared_memory_clone`]: waits in pause(2) forever on
+/// its own stack, making raw system calls only.
+extern "C" fn vm_sharer(_: *mut nix::libc::c_void) -> nix::libc::c_int {
+    loop {
+        // SAFETY: pause(2) takes nothing.
+        unsafe { nix::libc::syscall(nix::libc::SYS_pause) };
+    }
+}
+
 /// A parent and a child created with clone(CLONE_VM) but not as a
 /// thread: they share one memory, which checkpoint(2) refuses.
 pub(crate) fn shared_memory_clone(ready_path: &Path) -> Result<()> {
+    use nix::libc;
     name("vm-sharer");
-    super::clone_pausing(nix::sched::CloneFlags::CLONE_VM, "CLONE_VM")?;
+    // The child's stack, alive as long as this process (it never returns).
+    let stack: &'static mut [u8] = Vec::leak(vec![0u8; 64 * 1024]);
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: the child runs `vm_sharer` on its own stack in this memory,
+    // never returns and touches nothing of the parent's.
+    let r = unsafe {
+        libc::clone(
+            vm_sharer,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::SIGCHLD,
+            std::ptr::null_mut(),
+        )
+    };
+    if r < 0 {
+        bail!("clone(CLONE_VM): {}", std::io::Error::last_os_error());
+    }
     ready(ready_path)?;
     sleep_forever()
 }
