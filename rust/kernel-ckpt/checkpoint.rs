@@ -16,7 +16,7 @@
 //! changed: a failed checkpoint leaves it as it was.
 
 use crate::forest::FrozenTree;
-use crate::image::{self, ForestHead, Header, RecordType, TaskEntry, TaskState};
+use crate::image::{self, ForestHead, Header, PodRec, RecordType, TaskEntry, TaskState};
 use crate::objhash::ObjHash;
 use crate::wrap::file::FileRef;
 use crate::wrap::mm::MmRef;
@@ -48,6 +48,32 @@ fn header(flags: u64) -> Header {
     }
 }
 
+/// The pod record of a whole-namespace checkpoint whose init is `root`:
+/// which of its namespaces are not the caller's, and the names of its UTS
+/// namespace. `-EOPNOTSUPP` for an IPC namespace of its own that holds
+/// what is not carried yet (the kernel log says what).
+fn pod_record(root: &TaskRef) -> Result<PodRec> {
+    let own = root.ns_own()?;
+    let mut rec = PodRec::default();
+    if own & bindings::CKPT_OWN_UTS != 0 {
+        rec.flags |= image::POD_NEWUTS;
+        (rec.nodename, rec.domainname) = root.uts_names()?;
+    }
+    if own & bindings::CKPT_OWN_IPC != 0 {
+        if let Some(why) = root.ipc_ns_unsupported() {
+            ckpt_err!(
+                "checkpoint: pid {} ({}), the init of the pod, {}: not supported\n",
+                root.vpid(),
+                crate::log::Shown(&root.comm()),
+                why
+            );
+            return Err(crate::wrap::errno::eopnotsupp());
+        }
+        rec.flags |= image::POD_NEWIPC;
+    }
+    Ok(rec)
+}
+
 /// `checkpoint(pid, fd, flags)`.
 pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Result {
     let flags = flags as u64;
@@ -58,25 +84,33 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if !file.is_writable() {
         return Err(EBADF);
     }
-    let ns = PidNs::current()?;
     let root = TaskRef::find_by_vpid(pid)?;
-    if flags & image::CHECKPOINT_SUBTREE == 0 && !root.is_pidns_init() {
+    let whole = flags & image::CHECKPOINT_SUBTREE == 0;
+    if whole && !root.is_pidns_init() {
         return Err(EINVAL);
     }
+    // The pids of the image: as the caller sees them, or for a whole
+    // namespace (a pod) as the tasks inside do.
+    let ns = if whole {
+        root.pid_ns()?
+    } else {
+        PidNs::current()?
+    };
     let mut forest = FrozenTree::collect(&root)?;
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
-    forest.check_pid_ns(if flags & image::CHECKPOINT_SUBTREE == 0 {
-        root.active_pid_ns()
+    forest.check_pid_ns(ns.as_ptr())?;
+    forest.check_supported(whole.then_some(&root))?;
+    let pod = if whole {
+        Some(pod_record(&root)?)
     } else {
-        ns.as_ptr()
-    })?;
-    forest.check_supported()?;
+        None
+    };
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
     crate::inotify::check(forest.tasks())?;
-    crate::fown::check(forest.tasks())?;
+    crate::fown::check(forest.tasks(), &ns)?;
     // The waiting connections' sockets stay referenced until the end.
     let (pending, _pending_held) = crate::unix::pending(forest.tasks())?;
     let rows = forest.rows(&ns)?;
@@ -108,7 +142,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;
     }
+    if let Some(pod) = pod {
+        w.record(RecordType::Pod, &pod.encode())?;
+    }
     let mut objs = ObjHash::new();
+    objs.set_pid_ns(ns);
     objs.set_in_tree(ptys);
     objs.set_pending(pending);
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {

@@ -235,7 +235,10 @@ impl FrozenTree {
     /// POSIX timers, a socket, a locked file, mlockall…), checked before
     /// anything is written. The kernel log names the task, the object and
     /// the reason.
-    pub(crate) fn check_supported(&self) -> Result {
+    ///
+    /// `pod`: the init of a pid namespace saved whole, whose UTS and IPC
+    /// namespaces every task must share (else the caller's).
+    pub(crate) fn check_supported(&self, pod: Option<&TaskRef>) -> Result {
         let refuse = |t: &TaskRef, what: core::fmt::Arguments<'_>| {
             let comm = t.comm();
             ckpt_err!(
@@ -251,7 +254,7 @@ impl FrozenTree {
             if t.exit_state() != 0 {
                 continue;
             }
-            if let Some(why) = t.unsupported() {
+            if let Some(why) = t.unsupported(pod) {
                 return Err(refuse(t, format_args!("{why}")));
             }
             if !t.is_group_leader() {

@@ -26,13 +26,13 @@ use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
 
-/// The signal owner of `file` (its pid in the caller's namespace, 0 for
-/// none, and its `PIDTYPE_*`) and its `F_SETSIG` signal.
-fn owner_of(file: &FileRef) -> (i32, bindings::pid_type, i32) {
+/// The signal owner of `file` (its pid in `ns`, 0 for none, -1 for one
+/// `ns` does not see, and its `PIDTYPE_*`) and its `F_SETSIG` signal.
+fn owner_of(file: &FileRef, ns: &PidNs) -> (i32, bindings::pid_type, i32) {
     let (mut nr, mut ty, mut sig) = (0, 0, 0);
-    // SAFETY: the file is referenced; the helper reads its owner under
-    // the owner's lock.
-    unsafe { bindings::ckpt_file_owner(file.as_ptr(), &mut nr, &mut ty, &mut sig) };
+    // SAFETY: the file is referenced and `ns` live; the helper reads the
+    // owner under the owner's lock.
+    unsafe { bindings::ckpt_file_owner(file.as_ptr(), ns.as_ptr(), &mut nr, &mut ty, &mut sig) };
     (nr, ty as bindings::pid_type, sig)
 }
 
@@ -42,16 +42,16 @@ fn is_async(file: &FileRef) -> bool {
 }
 
 /// Whether `file` has a signal owner, a signal set or `O_ASYNC` on.
-pub(crate) fn signals(file: &FileRef) -> bool {
-    let (nr, _, sig) = owner_of(file);
-    nr != 0 || sig != 0 || is_async(file)
+pub(crate) fn signals(file: &FileRef) -> Result<bool> {
+    let (nr, _, sig) = owner_of(file, &PidNs::current()?);
+    Ok(nr != 0 || sig != 0 || is_async(file))
 }
 
 /// Checkpoint: the signal owner of every open file of the tree is a task,
 /// a process or a process group of the tree, and a file that signals is
 /// open in a descriptor table (not only watched by an epoll set).
-pub(crate) fn check(tasks: &[TaskRef]) -> Result {
-    let ns = PidNs::current()?;
+/// `ns` is the pid namespace whose pids the image holds.
+pub(crate) fn check(tasks: &[TaskRef], ns: &PidNs) -> Result {
     // The files of the descriptor tables, sorted.
     let mut in_tables = KVVec::new();
     for t in tasks.iter() {
@@ -67,14 +67,14 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
     }
     in_tables.sort_unstable();
     crate::fdtable::for_each_tree_file(tasks, |i, fd, file| {
-        let (nr, ty, sig) = owner_of(file);
+        let (nr, ty, sig) = owner_of(file, ns);
         if nr == 0 && sig == 0 && !is_async(file) {
             return Ok(());
         }
         let why = if in_tables.binary_search(&(file.as_ptr() as usize)).is_err() {
             "is watched by an epoll set with a file that signals its I/O (O_ASYNC, F_SETOWN) and is in no descriptor table"
         } else if nr < 0 {
-            "has a signal owner (F_SETOWN) outside the caller's pid namespace"
+            "has a signal owner (F_SETOWN) outside the pid namespace of the image"
         } else if nr == 0 {
             return Ok(());
         } else {
@@ -86,7 +86,7 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
                 bindings::pid_type_PIDTYPE_PGID => ty,
                 _ => return Err(EINVAL),
             };
-            if tasks.iter().any(|t| t.pid_in(by, &ns) == nr) {
+            if tasks.iter().any(|t| t.pid_in(by, ns) == nr) {
                 return Ok(());
             }
             "has a signal owner (F_SETOWN) outside the tree"
@@ -100,7 +100,7 @@ pub(crate) fn check(tasks: &[TaskRef]) -> Result {
 /// open file's once in the image.
 pub(crate) fn dump(w: &mut ImageWriter, objs: &mut ObjHash, fds: &[(u32, FileRef)]) -> Result {
     for (fd, file) in fds {
-        let (nr, ty, sig) = owner_of(file);
+        let (nr, ty, sig) = owner_of(file, objs.pid_ns()?);
         // A lease's O_ASYNC comes back with the lease (locks.rs), which
         // also makes its taker the owner: a leased file's owner is written
         // even when it has none (0 clears the taker's).

@@ -21,7 +21,7 @@
 
 use crate::image::ObjId;
 use crate::wrap::file::FileRef;
-use crate::wrap::task::TaskRef;
+use crate::wrap::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use core::any::TypeId;
 use kernel::prelude::*;
@@ -157,6 +157,8 @@ pub(crate) struct ObjHash {
     tables: KVVec<(usize, i32, TaskRef)>,
     /// The objects whose dependencies are being written, innermost last.
     writing: KVVec<(TypeId, usize)>,
+    /// The pid namespace whose pids the image holds.
+    pid_ns: Option<PidNs>,
 }
 
 impl ObjHash {
@@ -170,7 +172,19 @@ impl ObjHash {
             pending: KVVec::new(),
             tables: KVVec::new(),
             writing: KVVec::new(),
+            pid_ns: None,
         }
+    }
+
+    /// Sets the pid namespace whose pids the image holds: the caller's,
+    /// or the pod's for an image of a whole namespace.
+    pub(crate) fn set_pid_ns(&mut self, ns: PidNs) {
+        self.pid_ns = Some(ns);
+    }
+
+    /// The pid namespace whose pids the image holds (`-EINVAL` if unset).
+    pub(crate) fn pid_ns(&self) -> Result<&PidNs> {
+        self.pid_ns.as_ref().ok_or(EINVAL)
     }
 
     /// The process whose records hold the descriptor table (`k` is

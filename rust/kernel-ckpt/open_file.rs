@@ -102,7 +102,7 @@ pub(crate) fn in_flight_unsupported(
         Some("is a pidfd")
     } else if ns {
         Some("is a namespace file")
-    } else if crate::fown::signals(file) {
+    } else if crate::fown::signals(file)? {
         Some("signals its I/O (O_ASYNC, F_SETOWN, F_SETSIG)")
     } else if crate::locks::any(task, file)? {
         Some("is locked")

@@ -17,7 +17,7 @@
 use crate::image::{ObjId, PidfdObj, RecordType, FILE_PIDFD, PIDFD_IS_THREAD};
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
-use crate::wrap::task::{PidNs, TaskRef};
+use crate::wrap::task::TaskRef;
 use crate::writer::ImageWriter;
 use core::ptr::NonNull;
 use kernel::bindings;
@@ -79,13 +79,15 @@ impl ObjOps for Pidfd {
         Ok(())
     }
 
-    /// The pidfd record: the task's pid in the caller's pid namespace.
+    /// The pidfd record: the task's pid in the pid namespace of the image.
     fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
         let (Some(task), thread) = pidfd_of(file).ok_or(EINVAL)? else {
             ckpt_err!("checkpoint: a pidfd's process was reaped while the image was written\n");
             return Err(EBUSY);
         };
-        let pid = task.pid_in(bindings::pid_type_PIDTYPE_PID, &PidNs::current()?);
+        // The task is in the tree, whose tasks are all in the pid namespace
+        // of the image: its own namespace numbers it as the image does.
+        let pid = task.pid_in(bindings::pid_type_PIDTYPE_PID, &task.pid_ns()?);
         if pid <= 0 {
             return Err(ESRCH);
         }

@@ -52,8 +52,13 @@ fn restart_self(fd: c_int, deleted_here: bool, report: &mut Report) -> Result<i6
 
 /// The body of [`restart_self`], reading from `r`.
 fn restart_self_from(r: &mut ImageReader, me: i32, deleted_here: bool) -> Result<i64> {
-    if read_head(r)? != 1 {
-        return Err(bad("a process tree is restarted through a coordinator"));
+    match read_head(r)? {
+        (1, false) => {}
+        (_, false) => return Err(bad("a process tree is restarted through a coordinator")),
+        (_, true) => {
+            ckpt_err!("restart: the image is of a whole pid namespace: it is restarted through a coordinator, as the init of a new one\n");
+            return Err(crate::wrap::errno::eopnotsupp());
+        }
     }
     let row = match r.next()? {
         Item::Task(t) => t,

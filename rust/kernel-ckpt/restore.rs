@@ -82,27 +82,23 @@ impl Report {
 const _: () = assert!(core::mem::size_of::<bindings::restart_report>() == 24);
 
 /// Reads header and forest of an image; the header's kernel release must
-/// be this kernel's (the vdso is mapped from this kernel's image), and
-/// the image one of a subtree: the pids of a whole pid namespace are saved
-/// as the checkpointing process saw them, not as the tasks inside do, and
-/// restarting them needs a namespace of their own (`-EOPNOTSUPP` until
-/// then). Returns the number of task rows that follow.
-pub(crate) fn read_head(r: &mut ImageReader) -> Result<u32> {
+/// be this kernel's (the vdso is mapped from this kernel's image). Returns
+/// the number of task rows that follow, and whether the image is of a
+/// whole pid namespace (a pod: its pids are those seen inside it, and it
+/// is restarted in a namespace of its own, through a coordinator).
+pub(crate) fn read_head(r: &mut ImageReader) -> Result<(u32, bool)> {
     let (release, flags) = match r.next()? {
         Item::Header(h) => (h.release, h.flags),
         _ => return Err(bad("no header")),
     };
-    if flags & crate::image::CHECKPOINT_SUBTREE == 0 {
-        ckpt_err!("restart: the image is of a whole pid namespace: not supported yet\n");
-        return Err(crate::wrap::errno::eopnotsupp());
-    }
+    let whole = flags & crate::image::CHECKPOINT_SUBTREE == 0;
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
     if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b as u8) {
         return Err(bad("the image was written by another kernel release"));
     }
     match r.next()? {
-        Item::Forest(f) => Ok(f.nr_tasks),
+        Item::Forest(f) => Ok((f.nr_tasks, whole)),
         _ => Err(bad("no forest")),
     }
 }
@@ -416,6 +412,8 @@ pub(crate) fn restore_current(
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {
                 return Err(bad("the image ends inside a task"));
             }
+            // The parser only takes it before the first task.
+            Item::Pod(_) => return Err(bad("a pod record inside a task")),
         }
     }
     drop(acting);

@@ -40,7 +40,7 @@
 //! outside `mmap_lock`, file locks and `siglock`). Neither lock is held
 //! while waiting for another task.
 
-use crate::image::{Item, TaskEntry};
+use crate::image::{Item, PodRec, TaskEntry, POD_NEWIPC, POD_NEWUTS};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::restore::{self, bad, kill_current, Report};
@@ -316,8 +316,17 @@ pub(crate) fn restart_task() -> Result<i64> {
     Ok(resume.finish())
 }
 
-/// Checks that user space recreated the task of `row` as saved.
-fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: bool) -> Result {
+/// Checks that user space recreated the task of `row` as saved: its pids
+/// as `ns` (the image's namespace) numbers them, and the root as the
+/// child of the coordinator (`me_tgid` in `caller`, its namespace).
+fn check_task(
+    t: &TaskRef,
+    row: &TaskEntry,
+    ns: &PidNs,
+    caller: &PidNs,
+    me_tgid: i32,
+    in_image: bool,
+) -> Result {
     let pid = row.pid;
     let mismatch = |what: &str, got: i32, want: i32| {
         ckpt_err!(
@@ -364,13 +373,14 @@ fn check_task(t: &TaskRef, row: &TaskEntry, ns: &PidNs, me_tgid: i32, in_image: 
     // The root's parent is the coordinator; a task whose saved parent is
     // in the image has it again; an orphan's parent is whoever reaps
     // orphans here.
-    let want_parent = if row.flags & crate::image::TASK_ROOT != 0 {
-        Some(me_tgid)
-    } else if in_image {
-        Some(row.ppid)
-    } else {
-        None
-    };
+    if row.flags & crate::image::TASK_ROOT != 0 {
+        let got = t.parent_tgid_in(caller);
+        if got != me_tgid {
+            return Err(mismatch("parent", got, me_tgid));
+        }
+        return Ok(());
+    }
+    let want_parent = if in_image { Some(row.ppid) } else { None };
     if let Some(want) = want_parent {
         let got = t.parent_tgid_in(ns);
         if got != want {
@@ -387,14 +397,36 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
     if !file.is_readable() {
         return Err(EBADF);
     }
-    let ns = PidNs::current()?;
-    let me_tgid = ns.current_nr(bindings::pid_type_PIDTYPE_TGID);
+    let caller = PidNs::current()?;
+    let me_tgid = caller.current_nr(bindings::pid_type_PIDTYPE_TGID);
     let mut reader = ImageReader::new(file);
-    let rows = read_rows(&mut reader).inspect_err(|_| report.record = reader.last())?;
-    if rows.first().map(|r| r.pid) != Some(root) {
-        ckpt_err!("restart: the image's root is not pid {}\n", root);
-        return Err(ESRCH);
-    }
+    let (rows, pod) = read_rows(&mut reader).inspect_err(|_| report.record = reader.last())?;
+    // The namespace whose pids the image holds: the caller's, or for a
+    // pod the new one whose init is `root`.
+    let (ns, pod) = match pod {
+        None => {
+            if rows.first().map(|r| r.pid) != Some(root) {
+                ckpt_err!("restart: the image's root is not pid {}\n", root);
+                return Err(ESRCH);
+            }
+            (PidNs::current()?, None)
+        }
+        Some(rec) => {
+            let init = TaskRef::find_by_vpid(root)?;
+            let ns = init.pid_ns()?;
+            if !init.is_pidns_init() || !ns.is_child_of(&caller) {
+                ckpt_err!(
+                    "restart: the image is of a whole pid namespace, and pid {} is not the init of a child pid namespace of the caller's\n",
+                    root
+                );
+                return Err(EINVAL);
+            }
+            if rows.first().map(|r| r.pid) != Some(1) {
+                return Err(bad("the root of a whole pid namespace is not pid 1"));
+            }
+            (ns, Some((init, rec)))
+        }
+    };
     // Sorted pids: each task once, and parents found in O(log n).
     let mut pids = KVVec::with_capacity(rows.len(), GFP_KERNEL_ACCOUNT)?;
     for row in rows.iter() {
@@ -412,14 +444,14 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
     let mut slots = KVVec::with_capacity(rows.len(), GFP_KERNEL_ACCOUNT)?;
     for row in rows.iter() {
         crate::wrap::task::killable()?;
-        let t = TaskRef::find_by_vpid(row.pid).inspect_err(|_| {
+        let t = TaskRef::find_in(row.pid, &ns).inspect_err(|_| {
             ckpt_err!("restart: pid {} of the image was not recreated\n", row.pid);
         })?;
         if t.as_ptr() == me {
             return Err(bad("the coordinator cannot be a task of the tree"));
         }
         let parent_in_image = pids.binary_search(&row.ppid).is_ok();
-        check_task(&t, row, &ns, me_tgid, parent_in_image)?;
+        check_task(&t, row, &ns, &caller, me_tgid, parent_in_image)?;
         slots.push(
             Slot {
                 row: *row,
@@ -429,6 +461,9 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
             },
             GFP_KERNEL_ACCOUNT,
         )?;
+    }
+    if let Some((init, rec)) = &pod {
+        restore_pod_ns(init, rec)?;
     }
     for s in slots.iter() {
         // SAFETY: the vector is complete: its buffer no longer moves, and
@@ -499,9 +534,50 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
     }
 }
 
-/// The forest table of an image, after its header and forest records.
-fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
-    let nr = restore::read_head(reader)?;
+/// The namespaces of a restarted pod, whose init is `init`: the ones the
+/// pod had of its own must be new ones (not the caller's), the others the
+/// caller's, as `ckpt restart` makes them; its UTS namespace gets the
+/// saved names, as sethostname(2) and setdomainname(2) inside it would.
+fn restore_pod_ns(init: &TaskRef, rec: &PodRec) -> Result {
+    let own = init.ns_own()?;
+    for (what, theirs, ours) in [
+        (
+            "UTS",
+            rec.flags & POD_NEWUTS != 0,
+            own & bindings::CKPT_OWN_UTS != 0,
+        ),
+        (
+            "IPC",
+            rec.flags & POD_NEWIPC != 0,
+            own & bindings::CKPT_OWN_IPC != 0,
+        ),
+    ] {
+        if theirs != ours {
+            ckpt_err!(
+                "restart: the pod had {} {} namespace, its new init has {}\n",
+                if theirs { "an" } else { "its checkpointer's" },
+                what,
+                if ours { "a new one" } else { "the caller's" }
+            );
+            return Err(EINVAL);
+        }
+    }
+    if rec.flags & POD_NEWUTS != 0 {
+        init.set_uts_names(&rec.nodename, &rec.domainname)
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot set the pod's host name ({})\n",
+                    e.to_errno()
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// The forest table of an image, after its header and forest records, and
+/// the pod record of an image of a whole pid namespace.
+fn read_rows(reader: &mut ImageReader) -> Result<(KVVec<TaskEntry>, Option<PodRec>)> {
+    let (nr, whole) = restore::read_head(reader)?;
     // Grown row by row: `nr` is the image's (up to 4 million).
     let mut rows = KVVec::new();
     for _ in 0..nr {
@@ -510,5 +586,11 @@ fn read_rows(reader: &mut ImageReader) -> Result<KVVec<TaskEntry>> {
             _ => return Err(bad("task row missing")),
         }
     }
-    Ok(rows)
+    if !whole {
+        return Ok((rows, None));
+    }
+    match reader.next()? {
+        Item::Pod(p) => Ok((rows, Some(p))),
+        _ => Err(bad("the pod record of a whole pid namespace is missing")),
+    }
 }

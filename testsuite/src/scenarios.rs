@@ -2,7 +2,7 @@
 //! against the truth read from /proc, or checks that a bad call fails with
 //! the right errno and writes nothing.
 
-use crate::truth::{process_view, read_tree};
+use crate::truth::{ns_view, process_view, read_tree};
 use anyhow::{bail, Context, Result};
 use ckpt::{cgroup, sys_checkpoint, sys_restart};
 use nix::errno::Errno;
@@ -10,6 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, setgid, setuid, ForkResult, Gid, Pid, Uid};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsFd;
@@ -25,6 +26,7 @@ pub(crate) mod faults;
 pub(crate) mod hostile;
 pub(crate) mod images;
 mod kmsg;
+mod pod;
 mod real;
 mod restart;
 mod tool;
@@ -99,6 +101,7 @@ impl Workload {
         let opts = ckpt::RunOptions {
             name: Some(scenario),
             log: Some(&log),
+            pod: false,
         };
         let pid = ckpt::run_with(&opts, &argv)?;
         let cg = cgroup::of_pid(pid)?;
@@ -278,6 +281,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_twice" => |name| restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => |name| restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_pidns" => |name| restart_pidns(name),
+        "restart_pod" => |name| pod::restart_pod(name),
         "restart_100_times_under_load" => |name| checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => |name| checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),

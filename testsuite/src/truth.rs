@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::cmp::Ordering;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use testsuite::state::{partition, OpenFd, Task, TreeState};
@@ -60,6 +60,41 @@ fn read(path: &str) -> Result<String> {
 /// breadth-first order, as /proc shows it now.
 pub fn read_tree(root: i32) -> Result<Vec<RawRow>> {
     Ok(read_tasks(root)?.into_iter().map(|t| t.row).collect())
+}
+
+/// The rows of a tree that is a whole pid namespace as the namespace sees
+/// them (an image of it holds these pids: 0 for a pid outside it), and
+/// the map from those pids back to this process's (`/proc`'s).
+pub fn ns_view(rows: &[RawRow]) -> Result<(Vec<RawRow>, HashMap<i32, i32>)> {
+    let mut to_ns = HashMap::new();
+    for r in rows {
+        let status = read(&format!("/proc/{}/task/{}/status", r.tgid, r.pid))?;
+        let inner = status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .and_then(|l| l.split_whitespace().last()?.parse::<i32>().ok())
+            .with_context(|| format!("no NSpid line for task {}", r.pid))?;
+        to_ns.insert(r.pid, inner);
+    }
+    let ns = |p: i32| to_ns.get(&p).copied().unwrap_or(0);
+    let view = rows
+        .iter()
+        .map(|r| RawRow {
+            pid: ns(r.pid),
+            tgid: ns(r.tgid),
+            ppid: ns(r.ppid),
+            sid: ns(r.sid),
+            pgid: ns(r.pgid),
+            ..r.clone()
+        })
+        .collect();
+    Ok((
+        view,
+        to_ns
+            .into_iter()
+            .map(|(host, inner)| (inner, host))
+            .collect(),
+    ))
 }
 
 /// [`read_tree`] with each task's state letter.

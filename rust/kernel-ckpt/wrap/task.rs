@@ -95,6 +95,19 @@ impl TaskRef {
         })
     }
 
+    /// Looks up `pid` in `ns`.
+    pub(crate) fn find_in(pid: bindings::pid_t, ns: &PidNs) -> Result<Self> {
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: `ns` is referenced by its invariant; the helper takes the
+        // RCU read lock and returns a referenced task or NULL.
+        let ptr = NonNull::new(unsafe { bindings::ckpt_find_get_task_in(pid, ns.as_ptr()) })
+            .ok_or(ESRCH)?;
+        // SAFETY: the result carries a reference, which we take over.
+        Ok(unsafe { Self::from_raw(ptr) })
+    }
+
     /// Looks up `pid` in the pid namespace of the calling task.
     pub(crate) fn find_by_vpid(pid: bindings::pid_t) -> Result<Self> {
         if pid <= 0 {
@@ -189,6 +202,67 @@ impl TaskRef {
         // SAFETY: the task is valid and referenced; the namespace is only
         // compared.
         unsafe { bindings::task_active_pid_ns(self.as_ptr()) }
+    }
+
+    /// A new reference on the task's active pid namespace; `-ESRCH` once
+    /// it is reaped.
+    pub(crate) fn pid_ns(&self) -> Result<PidNs> {
+        // SAFETY: the task is valid and referenced; a non-NULL active
+        // namespace is live while the task's pid is attached, and the
+        // reference is taken at once (the task is frozen or the caller's
+        // own child, and is not reaped meanwhile).
+        let ns =
+            NonNull::new(unsafe { bindings::task_active_pid_ns(self.as_ptr()) }).ok_or(ESRCH)?;
+        // SAFETY: see above; the reference is the `PidNs`'s.
+        unsafe { bindings::ckpt_get_pid_ns(ns.as_ptr()) };
+        // INVARIANT: a reference is held on `ns`.
+        Ok(PidNs(ns))
+    }
+
+    /// Which of the task's namespaces are not the caller's
+    /// (`CKPT_OWN_UTS`, `CKPT_OWN_IPC`); `-ESRCH` past exit.
+    pub(crate) fn ns_own(&self) -> Result<u32> {
+        // SAFETY: the task is valid; the helper reads its nsproxy under
+        // task_lock.
+        let r = unsafe { bindings::ckpt_ns_own(self.as_ptr()) };
+        kernel::error::to_result(r.min(0))?;
+        Ok(r as u32)
+    }
+
+    /// The host and domain names of the task's UTS namespace, NUL padded.
+    pub(crate) fn uts_names(&self) -> Result<([u8; 65], [u8; 65])> {
+        let (mut node, mut domain) = ([0u8; 65], [0u8; 65]);
+        // SAFETY: the task is valid; both buffers are
+        // `__NEW_UTS_LEN + 1` bytes, which the helper fills under uts_sem.
+        kernel::error::to_result(unsafe {
+            bindings::ckpt_uts_get(
+                self.as_ptr(),
+                node.as_mut_ptr().cast(),
+                domain.as_mut_ptr().cast(),
+            )
+        })?;
+        Ok((node, domain))
+    }
+
+    /// Sets the host and domain names (NUL terminated) of the task's UTS
+    /// namespace, which must not be the caller's (`-EINVAL`), as
+    /// sethostname(2) would from inside it (`-EPERM`).
+    pub(crate) fn set_uts_names(&self, node: &[u8; 65], domain: &[u8; 65]) -> Result {
+        if !node.contains(&0) || !domain.contains(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: the task is valid; both names are NUL terminated within
+        // their arrays, and the helper takes uts_sem.
+        kernel::error::to_result(unsafe {
+            bindings::ckpt_uts_set(self.as_ptr(), node.as_ptr().cast(), domain.as_ptr().cast())
+        })
+    }
+
+    /// Why the task's IPC namespace cannot be saved with its pod yet.
+    pub(crate) fn ipc_ns_unsupported(&self) -> Option<&'static str> {
+        // SAFETY: the task is valid; the helper references the namespace
+        // under task_lock and returns NULL or a literal.
+        static_str(unsafe { bindings::ckpt_ipc_ns_unsupported(self.as_ptr()) })
     }
 
     /// Whether the task is the init task (child reaper) of its own active
@@ -301,10 +375,17 @@ impl TaskRef {
     /// What a restart could not bring back of this task (its own state:
     /// seccomp, namespaces, POSIX timers, perf events…), as a phrase for
     /// the kernel log, or `None`.
-    pub(crate) fn unsupported(&self) -> Option<&'static str> {
+    /// `pod`: the init of a pid namespace saved whole, whose UTS and IPC
+    /// namespaces (not the caller's) are the ones every task must share.
+    pub(crate) fn unsupported(&self, pod: Option<&TaskRef>) -> Option<&'static str> {
         // SAFETY: the task is valid; the helper takes the locks it needs
         // and returns NULL or a static NUL-terminated string.
-        static_str(unsafe { bindings::ckpt_task_unsupported(self.as_ptr()) })
+        static_str(unsafe {
+            bindings::ckpt_task_unsupported(
+                self.as_ptr(),
+                pod.map_or(core::ptr::null_mut(), TaskRef::as_ptr),
+            )
+        })
     }
 }
 
@@ -339,23 +420,32 @@ pub(crate) fn killable() -> Result {
     Ok(())
 }
 
-/// The pid namespace of the calling task.
+/// A pid namespace: the calling task's, or another task's.
 ///
 /// # Invariants
 ///
-/// `self.0` is the active pid namespace of `current`, which cannot change
-/// while the current task runs this system call, so it stays valid as long
-/// as this object (which never leaves the syscall) lives.
+/// `self.0` is a pid namespace on which this object holds a reference.
 pub(crate) struct PidNs(NonNull<bindings::pid_namespace>);
 
 impl PidNs {
     /// The caller's active pid namespace.
     pub(crate) fn current() -> Result<Self> {
-        // SAFETY: `current` is valid for the duration of the system call.
-        let ns = unsafe { bindings::task_active_pid_ns(bindings::get_current()) };
-        // INVARIANT: see the type's invariant. NULL only for a task whose pid
-        // is already detached, which cannot be a task in a system call.
-        NonNull::new(ns).map(Self).ok_or(ESRCH)
+        // SAFETY: `current` is valid for the duration of the system call,
+        // and so is its active pid namespace (NULL only for a task whose
+        // pid is already detached, which cannot be one in a system call).
+        let ns = NonNull::new(unsafe { bindings::task_active_pid_ns(bindings::get_current()) })
+            .ok_or(ESRCH)?;
+        // SAFETY: live, see above; the reference is the `PidNs`'s.
+        unsafe { bindings::ckpt_get_pid_ns(ns.as_ptr()) };
+        // INVARIANT: a reference is held.
+        Ok(Self(ns))
+    }
+
+    /// Whether `self` is a child namespace of `parent`.
+    pub(crate) fn is_child_of(&self, parent: &PidNs) -> bool {
+        // SAFETY: both are referenced; `parent` never changes after the
+        // namespace is created.
+        unsafe { (*self.as_ptr()).parent == parent.as_ptr() }
     }
 
     /// The raw pointer.
@@ -368,5 +458,12 @@ impl PidNs {
         // SAFETY: current is valid; the namespace is live by the type
         // invariant; the lookup takes RCU itself.
         unsafe { bindings::__task_pid_nr_ns(bindings::get_current(), ty, self.as_ptr()) }
+    }
+}
+
+impl Drop for PidNs {
+    fn drop(&mut self) {
+        // SAFETY: the reference held by the type invariant is dropped.
+        unsafe { bindings::put_pid_ns(self.as_ptr()) };
     }
 }

@@ -85,13 +85,17 @@ pub(crate) fn compare(
 /// Checks every task's saved state against /proc: the memory map against
 /// /proc/PID/maps, every saved page against /proc/PID/mem, and the
 /// registers against /proc/PID/task/TID/syscall. Returns a summary per
-/// task for the snapshot (named pids, counts, no addresses).
+/// task for the snapshot (named pids, counts, no addresses). `host` maps
+/// the image's pids (and `truth`'s, which number tasks as the image does)
+/// to the pids `/proc` shows.
 pub(crate) fn compare_state(
     c: &mut Checks,
     namer: &Namer,
     truth: &[RawRow],
+    host: &HashMap<i32, i32>,
     image: &[u8],
 ) -> Result<Vec<String>> {
+    let proc = |p: i32| host.get(&p).copied().unwrap_or(p);
     use ckpt_image::{ImageDecoder, Item};
     use std::os::unix::fs::FileExt;
     let img = ckpt::inspect::parse(image).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -110,8 +114,12 @@ pub(crate) fn compare_state(
             continue;
         };
         // Registers: a task parked in pause(2) shows its call and user sp/pc.
-        let sc = fs::read_to_string(format!("/proc/{}/task/{}/syscall", row.tgid, row.pid))
-            .unwrap_or_default();
+        let sc = fs::read_to_string(format!(
+            "/proc/{}/task/{}/syscall",
+            proc(row.tgid),
+            proc(row.pid)
+        ))
+        .unwrap_or_default();
         let f: Vec<&str> = sc.split_whitespace().collect();
         let hex = |s: Option<&&str>| {
             s.and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
@@ -137,7 +145,7 @@ pub(crate) fn compare_state(
             (Some(_), true) => c.eq(format!("{who}: thread without mm"), "none", "some"),
             (None, false) => c.eq(format!("{who}: leader with mm"), "some", "none"),
             (Some(mm), false) => {
-                let maps = fs::read_to_string(format!("/proc/{}/maps", st.pid))?;
+                let maps = fs::read_to_string(format!("/proc/{}/maps", proc(st.pid)))?;
                 // [vsyscall] is the fixed gate page, not a VMA of the mm.
                 let proc_maps: Vec<String> = maps
                     .lines()
@@ -189,7 +197,7 @@ pub(crate) fn compare_state(
         match item.map_err(|e| anyhow::anyhow!("{e}"))? {
             Item::TaskState(t) => pid = t.pid,
             Item::Pages(h, data) => {
-                let mem = File::open(format!("/proc/{pid}/mem"))?;
+                let mem = File::open(format!("/proc/{}/mem", proc(pid)))?;
                 let mut now = vec![0u8; data.len()];
                 mem.read_exact_at(&mut now, h.vaddr)?;
                 for (i, (a, b)) in data

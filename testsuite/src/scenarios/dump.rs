@@ -59,6 +59,18 @@ pub(crate) fn tree_scenario(
         .args(["inspect", "--json", &img_path])
         .output()?;
     let img = inspect_json(&out, &mut c)?;
+    // An image of a whole pid namespace holds the pids its tasks see:
+    // compared with the tree as the namespace sees it, read through the
+    // pids /proc shows.
+    let (truth, host, namer) = if flags & SUBTREE == 0 {
+        let (view, host) = ns_view(&truth)?;
+        let namer = Namer::new(&view);
+        (view, host, namer)
+    } else {
+        let host = truth.iter().map(|r| (r.pid, r.pid)).collect();
+        (truth, host, namer)
+    };
+    let root = if flags & SUBTREE == 0 { 1 } else { root };
     compare(&mut c, &namer, root, &truth, &img);
     let table = Command::new(CKPT).args(["inspect", &img_path]).output()?;
     c.eq(
@@ -66,7 +78,7 @@ pub(crate) fn tree_scenario(
         0,
         table.status.code().unwrap_or(-1),
     );
-    let state = compare_state(&mut c, &namer, &truth, &fs::read(&img_path)?)?;
+    let state = compare_state(&mut c, &namer, &truth, &host, &fs::read(&img_path)?)?;
     if flags & SUBTREE == 0 {
         // Its pids are the checkpointing process's view: restart(2)
         // refuses such an image rather than change every getpid(). (The
@@ -85,11 +97,41 @@ pub(crate) fn tree_scenario(
             ForkResult::Parent { child } => waitpid(child, None)?,
         };
         c.eq(
-            "restart(2) of a whole-namespace image",
+            "restart(2) of a whole-namespace image by a process alone",
             "EOPNOTSUPP",
             match status {
                 WaitStatus::Exited(_, e) => errno_name(Errno::from_raw(e)),
                 other => format!("{other:?}"),
+            },
+        );
+        // Through `ckpt restart` it is a pod, restarted as pid 1 of a new
+        // pid namespace beside the original, which still runs.
+        let job = format!("{name}-pod");
+        let _cleanup = RestartJob(Path::new(cgroup::ROOT).join(&job));
+        let o = Command::new(CKPT)
+            .args(["restart", &img_path, "--detach", "--name", &job])
+            .output()?;
+        c.eq(
+            "ckpt restart --detach of the whole namespace beside the original",
+            "exit 0",
+            format!(
+                "exit {} {}",
+                o.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )
+            .trim_end(),
+        );
+        let copy: i32 = String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        let again = read_tree(copy).and_then(|t| ns_view(&t)).map(|(v, _)| v);
+        c.eq(
+            "the restarted namespace's tree, as it sees it, is the saved one",
+            format!("{:?}", namer.rows(&truth)),
+            match &again {
+                Ok(rows) => format!("{:?}", namer.rows(rows)),
+                Err(e) => format!("{e:#}"),
             },
         );
     }

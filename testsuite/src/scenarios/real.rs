@@ -33,6 +33,7 @@ fn run_program(name: &str, argv: &[&str]) -> Result<(Workload, RestartJob, PathB
     let opts = ckpt::RunOptions {
         name: Some(name),
         log: Some(&log),
+        pod: false,
     };
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
     let pid = ckpt::run_with(&opts, &argv)?;

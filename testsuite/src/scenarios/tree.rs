@@ -820,6 +820,7 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
                 cgroup: Some(dir.as_fd()),
                 live: ckpt::mktree::LiveEnd::Restore,
                 timeout: Duration::from_secs(30),
+                pod: 0,
             };
             let built = ckpt::mktree::build(&plan, &opts);
             let result = match &built {

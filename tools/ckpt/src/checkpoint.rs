@@ -38,6 +38,24 @@ impl Default for CheckpointOptions {
     }
 }
 
+/// Whether `pid` is the init of a pid namespace below this process's (a
+/// pod's): its `NSpid` line in `/proc` names more namespaces than ours,
+/// and it is 1 in the last.
+pub fn is_pod_init(pid: i32) -> bool {
+    let nspid = |path: &str| -> Option<Vec<i32>> {
+        let status = std::fs::read_to_string(path).ok()?;
+        let line = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+        line.split_whitespace().map(|n| n.parse().ok()).collect()
+    };
+    match (
+        nspid(&format!("/proc/{pid}/status")),
+        nspid("/proc/self/status"),
+    ) {
+        (Some(theirs), Some(ours)) => theirs.len() > ours.len() && theirs.last() == Some(&1),
+        _ => false,
+    }
+}
+
 /// Writes an image of the tree rooted at `pid` to `out`.
 ///
 /// With `opts.freeze`, `pid` must be in a job cgroup made by

@@ -18,6 +18,9 @@ pub struct Image {
     pub header: HeaderInfo,
     /// Pid of the root of the checkpointed tree.
     pub root_pid: i32,
+    /// The namespaces of a pod (an image of a whole pid namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodInfo>,
     /// The task records, in image order.
     pub tasks: Vec<TaskInfo>,
     /// The saved state of each live task, in image order.
@@ -77,6 +80,24 @@ pub struct HeaderInfo {
     pub flags: u64,
     /// Kernel release (`uname -r`) of the checkpointing kernel.
     pub release: String,
+}
+
+/// The namespaces of a pod: the ones it had of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodInfo {
+    /// Its own UTS namespace, with these names.
+    pub uts: Option<UtsInfo>,
+    /// Its own IPC namespace.
+    pub ipc: bool,
+}
+
+/// A UTS namespace's names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UtsInfo {
+    /// `uname -n`.
+    pub hostname: String,
+    /// The NIS domain name.
+    pub domainname: String,
 }
 
 /// One task record.
@@ -626,6 +647,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut inotify: Vec<InotifyInfo> = Vec::new();
     let mut epolls = Vec::new();
     let mut timerfds = Vec::new();
+    let mut pod = None;
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
     for item in ImageDecoder::new(buf) {
@@ -633,6 +655,15 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::Header(h) => header = Some(h),
             Item::Forest(f) => forest = Some(f),
             Item::Task(t) => tasks.push(TaskInfo::from(&t)),
+            Item::Pod(p) => {
+                pod = Some(PodInfo {
+                    uts: (p.flags & ckpt_image::POD_NEWUTS != 0).then(|| UtsInfo {
+                        hostname: p.nodename_str().to_owned(),
+                        domainname: p.domainname_str().to_owned(),
+                    }),
+                    ipc: p.flags & ckpt_image::POD_NEWIPC != 0,
+                })
+            }
             Item::TaskState(t) => states.push(StateInfo {
                 pid: t.pid,
                 ..Default::default()
@@ -1013,6 +1044,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     Ok(Image {
         header: HeaderInfo::from(&header),
         root_pid: forest.root_pid,
+        pod,
         tasks,
         states,
         pipes,
@@ -1091,6 +1123,26 @@ pub fn table(img: &Image) -> String {
         img.records,
     );
 
+    if let Some(pod) = &img.pod {
+        let mut own = Vec::new();
+        if let Some(u) = &pod.uts {
+            own.push(format!(
+                "UTS (hostname {:?}, domain {:?})",
+                u.hostname, u.domainname
+            ));
+        }
+        if pod.ipc {
+            own.push("IPC".to_owned());
+        }
+        let own = if own.is_empty() {
+            "none".to_owned()
+        } else {
+            own.join(", ")
+        };
+        out.push_str(&format!(
+            "pod: a whole pid namespace, restarted as pid 1 of a new one; its own namespaces: {own}\n\n"
+        ));
+    }
     let rows: Vec<[String; 7]> = tree_order(&img.tasks)
         .into_iter()
         .filter_map(|(i, depth)| {

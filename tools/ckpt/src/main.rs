@@ -46,6 +46,11 @@ enum Command {
         /// stderr to FILE.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// Start CMD as a pod: pid 1 of new pid, IPC and UTS namespaces.
+        /// Its checkpoint saves the whole pod, and its restart makes new
+        /// namespaces, so its pids never collide with the host's.
+        #[arg(long)]
+        pod: bool,
         /// The command and its arguments (put them after `--`).
         #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
         argv: Vec<OsString>,
@@ -70,7 +75,9 @@ enum Command {
         /// unless every task is frozen some other way.
         #[arg(long)]
         no_freeze: bool,
-        /// checkpoint(2) flags in hex [default: 0x1, CHECKPOINT_SUBTREE].
+        /// checkpoint(2) flags in hex [default: 0 (the whole pod) when PID
+        /// is the init of a pid namespace below ours, else 0x1,
+        /// CHECKPOINT_SUBTREE].
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
         flags: Option<u64>,
     },
@@ -133,7 +140,12 @@ fn is_stdio(path: &Path) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { name, log, argv } => run(name.as_deref(), log.as_deref(), &argv),
+        Command::Run {
+            name,
+            log,
+            pod,
+            argv,
+        } => run(name.as_deref(), log.as_deref(), pod, &argv),
         Command::Checkpoint {
             pid,
             output,
@@ -144,7 +156,13 @@ fn main() -> ExitCode {
             let opts = CheckpointOptions {
                 kill,
                 freeze: !no_freeze,
-                flags: flags.unwrap_or(CHECKPOINT_SUBTREE),
+                flags: flags.unwrap_or_else(|| {
+                    if ckpt::is_pod_init(pid) {
+                        0
+                    } else {
+                        CHECKPOINT_SUBTREE
+                    }
+                }),
             };
             checkpoint(pid, &output, &opts)
         }
@@ -192,8 +210,8 @@ fn exit_status(e: &anyhow::Error) -> u8 {
         .map_or(1, ckpt::RestartFailure::exit_status)
 }
 
-fn run(name: Option<&str>, log: Option<&Path>, argv: &[OsString]) -> Result<()> {
-    let pid = ckpt::run_with(&RunOptions { name, log }, argv)?;
+fn run(name: Option<&str>, log: Option<&Path>, pod: bool, argv: &[OsString]) -> Result<()> {
+    let pid = ckpt::run_with(&RunOptions { name, log, pod }, argv)?;
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{pid}")
         .and_then(|()| stdout.flush())

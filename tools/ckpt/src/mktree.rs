@@ -63,6 +63,11 @@ pub struct BuildOptions<'a> {
     pub live: LiveEnd,
     /// How long the whole build may take.
     pub timeout: Duration,
+    /// For a pod: the namespaces (`CLONE_NEW*` flags, `CLONE_NEWPID`
+    /// among them) the coordinator creates the root in, which is then
+    /// pid 1 of its new pid namespace. 0: none, the root gets its saved
+    /// pid here.
+    pub pod: u64,
 }
 
 /// A zombie of the built tree.
@@ -82,6 +87,9 @@ pub struct Zombie {
 pub struct Built {
     /// Pid of the root.
     pub root: Pid,
+    /// Pid of the root in the coordinator's pid namespace (not `root` for
+    /// a pod's init).
+    pub root_here: i32,
     /// Every zombie, checked to be one (state `Z` with its wait status).
     pub zombies: Vec<Zombie>,
 }
@@ -107,12 +115,19 @@ pub fn build(plan: &Plan, opts: &BuildOptions<'_>) -> Result<Built> {
         parking: &parking,
         deadline,
     };
-    let reported = engine
+    if opts.pod != 0 && plan.root != 1 {
+        bail!(
+            "cannot build a pod whose root is pid {}: the init of a pid namespace is pid 1",
+            plan.root
+        );
+    }
+    let (reported, root_here) = engine
         .coordinate()
         .context("cannot build the process tree")?;
     let zombies = check_zombies(plan, &reported, deadline)?;
     Ok(Built {
         root: plan.root,
+        root_here,
         zombies,
     })
 }
@@ -183,8 +198,9 @@ struct Engine<'a> {
 }
 
 impl Engine<'_> {
-    /// The coordinator's steps; the zombies reported.
-    fn coordinate(&self) -> Result<Vec<(Pid, i32)>> {
+    /// The coordinator's steps; the zombies reported, and the root's pid
+    /// here.
+    fn coordinate(&self) -> Result<(Vec<(Pid, i32)>, i32)> {
         let mut me = Proc {
             index: None,
             report: Channel::Caller,
@@ -204,7 +220,12 @@ impl Engine<'_> {
                 }
             }
         }
-        Ok(me.zombies)
+        let root_here = me
+            .kids
+            .iter()
+            .find(|k| k.planned == self.plan.root)
+            .map_or(self.plan.root, |k| k.actual);
+        Ok((me.zombies, root_here))
     }
 
     /// In a child forked by the coordinator: runs it and every descendant
@@ -336,6 +357,9 @@ impl Engine<'_> {
             }
         };
         let orphan_to_be = self.parent_is_placeholder(me, clone_parent);
+        // A pod's init, forked by the coordinator, is pid 1 of the new pid
+        // namespace it is created in: no pid to ask for.
+        let pod = if me.index.is_none() { self.opts.pod } else { 0 };
         let mut candidate = pid;
         loop {
             let set_tid = [candidate];
@@ -348,18 +372,20 @@ impl Engine<'_> {
                     CLONE_INTO_CGROUP
                 } else {
                     0
-                },
+                } | pod,
                 // clone3 wants 0 with CLONE_PARENT: the child gets ours.
                 exit_signal: if clone_parent { 0 } else { exit_signal as u64 },
-                set_tid: set_tid.as_ptr() as u64,
-                set_tid_size: 1,
+                set_tid: if pod == 0 { set_tid.as_ptr() as u64 } else { 0 },
+                set_tid_size: if pod == 0 { 1 } else { 0 },
                 cgroup: cgroup.map_or(0, |fd| fd as u64),
                 ..Default::default()
             };
             let ret = clone3(&args);
             if ret == 0 {
                 if !orphan_to_be {
-                    die_with_parent(parent);
+                    // A pod's init sees its parent, outside its namespace,
+                    // as pid 0.
+                    die_with_parent(if pod == 0 { parent } else { 0 });
                 }
                 return Ok(Flow::Child(Proc {
                     index: Some(index),

@@ -95,7 +95,9 @@ fn raise_nofile() {
 /// An image of a process tree (more than one task) is recreated whole as
 /// [`forest::plan`](crate::forest::plan) says, with this process as the
 /// coordinator and the root's parent (or, with `opts.pidns`, the init of a
-/// new pid namespace as both); the outcome is then the root's.
+/// new pid namespace as both); the outcome is then the root's. So is an
+/// image of a whole pid namespace (a pod), whose root becomes pid 1 of new
+/// namespaces, even alone.
 pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<RestartOutcome> {
     use std::io::Seek;
     // The kernel reads the image from a file: a regular file is used as
@@ -127,15 +129,15 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
             .map_err(|e| anyhow::anyhow!("not a valid image: {e}"))?;
         // A tree (more than one task, threads included) is planned from
         // the forest table's rows.
-        let rows = if img.tasks.len() > 1 {
+        let rows = if img.tasks.len() > 1 || img.pod.is_some() {
             crate::forest::rows_of_image(map.bytes())?
         } else {
             Vec::new()
         };
         (img, rows)
     };
-    if img.tasks.len() > 1 {
-        return crate::restart_tree::restart_tree(&f, &rows, opts);
+    if img.tasks.len() > 1 || img.pod.is_some() {
+        return crate::restart_tree::restart_tree(&f, &rows, opts, img.pod.as_ref());
     }
     if img.tasks.len() != 1 {
         anyhow::bail!("not a valid image: it holds no task");

@@ -7,8 +7,10 @@
 //!
 //! With `--pidns` the first child is the init of a new pid namespace and
 //! is the coordinator in there; its orphans are reparented to it, as in a
-//! whole-namespace checkpoint. Either way, on any error the job cgroup is
-//! killed and removed.
+//! whole-namespace checkpoint. An image of a whole pid namespace (a pod)
+//! has its root created as pid 1 of new namespaces (pid, and UTS and IPC
+//! if the pod had its own), with this process as the coordinator outside.
+//! Either way, on any error the job cgroup is killed and removed.
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -22,6 +24,7 @@ use nix::libc;
 
 use crate::cgroup::rel;
 use crate::forest::{self, Plan};
+use crate::inspect::PodInfo;
 use crate::mktree::{self, BuildOptions, LiveEnd};
 use crate::restore::{self, close, reap, restart_error, wait_exit_code};
 use crate::sys::{clone3, CloneArgs, CLONE_INTO_CGROUP};
@@ -32,26 +35,32 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Restarts the tree of `rows` (the image's forest table) from the image
 /// file `f` (a real file: a stream was copied into a memfd).
+///
+/// `pod`: the image is of a whole pid namespace, whose root is restarted
+/// as pid 1 of new namespaces of the kinds the pod had of its own.
 pub(crate) fn restart_tree(
     f: &File,
     rows: &[TaskEntry],
     opts: &RestartOptions<'_>,
+    pod: Option<&PodInfo>,
 ) -> Result<RestartOutcome> {
     let plan = forest::plan(rows).context("cannot restart the process tree of this image")?;
     let root = plan.root;
-    if opts.pidns && root == 1 {
+    if pod.is_none() && root == 1 {
         bail!(
-            "this image is of a whole pid namespace (its root is pid 1): restarting it as the \
-             init of a new pid namespace is not supported yet"
+            "this image has pid 1 for its root but is not of a whole pid namespace: it cannot \
+             be restarted"
         );
     }
-    if !opts.pidns {
+    if pod.is_none() && !opts.pidns {
         check_pids_free(&plan)?;
     }
-    let name = opts
-        .name
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("restart-{root}"));
+    // Pods never collide on pids: one image restarted twice side by side
+    // needs two cgroups.
+    let name = opts.name.map(str::to_owned).unwrap_or_else(|| match pod {
+        Some(_) => format!("restart-pod-{}", std::process::id()),
+        None => format!("restart-{root}"),
+    });
     let cg = cgroup::create(&name)?;
     if !cgroup::procs(&cg)?.is_empty() {
         bail!(
@@ -60,10 +69,19 @@ pub(crate) fn restart_tree(
         );
     }
     let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
-    let outcome = if opts.pidns {
-        in_new_pidns(&plan, f, &cg_dir, opts.detach)
-    } else {
-        here(&plan, f, &cg_dir, opts.detach)
+    let outcome = match pod {
+        Some(pod) => {
+            let mut ns = libc::CLONE_NEWPID as u64;
+            if pod.uts.is_some() {
+                ns |= libc::CLONE_NEWUTS as u64;
+            }
+            if pod.ipc {
+                ns |= libc::CLONE_NEWIPC as u64;
+            }
+            here(&plan, f, &cg_dir, opts.detach, ns)
+        }
+        None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach),
+        None => here(&plan, f, &cg_dir, opts.detach, 0),
     };
     if outcome.is_err() {
         discard(&cg);
@@ -71,22 +89,25 @@ pub(crate) fn restart_tree(
     outcome
 }
 
-/// Builds the tree in this pid namespace, this process being the
-/// coordinator and the root's parent.
-fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOutcome> {
+/// Builds the tree with this process as the coordinator and the root's
+/// parent: in this pid namespace, or for a pod (`pod`: its `CLONE_NEW*`
+/// flags) in new namespaces whose init is the root.
+fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool, pod: u64) -> Result<RestartOutcome> {
     let opts = BuildOptions {
         cgroup: Some(cg_dir.as_fd()),
         live: LiveEnd::Restore,
         timeout: BUILD_TIMEOUT,
+        pod,
     };
-    mktree::build(plan, &opts)?;
+    let built = mktree::build(plan, &opts)?;
     // The coordinator's restart(2) returns once every task is restored (or
-    // all were killed): with --detach too, a failure is known here.
-    coordinate(plan.root, f.as_raw_fd(), true)?;
+    // all were killed): with --detach too, a failure is known here. A
+    // pod's pids are its namespace's, which /proc does not show.
+    coordinate(built.root_here, f.as_raw_fd(), pod == 0)?;
     if detach {
-        return Ok(RestartOutcome::Detached(plan.root));
+        return Ok(RestartOutcome::Detached(built.root_here));
     }
-    wait_outcome(plan.root)
+    wait_outcome(built.root_here)
 }
 
 /// Builds the tree in a new pid namespace whose init is the coordinator;
@@ -133,6 +154,7 @@ fn namespace_init(plan: &Plan, f: &File, read: RawFd, write: RawFd) -> ! {
         cgroup: None,
         live: LiveEnd::Restore,
         timeout: BUILD_TIMEOUT,
+        pod: 0,
     };
     // /proc shows the pids of the pid namespace outside, not this one's.
     let result = mktree::build(plan, &opts)

@@ -9,6 +9,9 @@
 //! failed and its errno. Between fork and exec the child makes only
 //! async-signal-safe calls on data prepared before the fork, so `run` is
 //! safe to call from a multi-threaded program.
+//!
+//! With `--pod` the child is created with `clone3` in new pid, IPC and UTS
+//! namespaces instead: the command is pid 1 of its pod.
 
 use std::ffi::{CString, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +30,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{self, ForkResult, Pid};
 
 use crate::cgroup;
+use crate::sys::{clone3, CloneArgs};
 
 /// How [`run_with`] starts the job.
 #[derive(Clone, Copy, Debug, Default)]
@@ -37,6 +41,9 @@ pub struct RunOptions<'a> {
     /// stderr to this file (created with mode 0644) instead of sharing the
     /// caller's.
     pub log: Option<&'a Path>,
+    /// Start the command as a pod: pid 1 of new pid, IPC and UTS
+    /// namespaces (a checkpoint of it saves the whole pod).
+    pub pod: bool,
 }
 
 /// Starts `argv` in a new session, in the fresh job cgroup `ckpt/<name>`
@@ -44,7 +51,13 @@ pub struct RunOptions<'a> {
 ///
 /// The process is not waited for: it is the caller's child.
 pub fn run(name: Option<&str>, argv: &[OsString]) -> Result<i32> {
-    run_with(&RunOptions { name, log: None }, argv)
+    run_with(
+        &RunOptions {
+            name,
+            ..Default::default()
+        },
+        argv,
+    )
 }
 
 /// [`run`] with all options.
@@ -70,14 +83,43 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
     let (go_r, go_w) = unistd::pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
     let (status_r, status_w) = unistd::pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe")?;
 
-    // SAFETY: the child runs only `child`, which makes async-signal-safe
-    // calls and ends in exec or _exit.
-    let child = match unsafe { unistd::fork() }.context("cannot fork")? {
-        ForkResult::Child => {
-            drop((go_w, status_r));
-            child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+    let child = if opts.pod {
+        // A raw clone3 is a fork with new namespaces: the child is pid 1
+        // of its own pid namespace.
+        let args = CloneArgs {
+            flags: (libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64,
+            exit_signal: libc::SIGCHLD as u64,
+            ..Default::default()
+        };
+        match clone3(&args) {
+            0 => {
+                drop((go_w, status_r));
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+            }
+            ret if ret < 0 => {
+                let errno = Errno::last();
+                bail!(
+                    "cannot create the pod's pid, IPC and UTS namespaces: {}{}",
+                    errno.desc(),
+                    if errno == Errno::EPERM {
+                        " (a pod needs CAP_SYS_ADMIN: run as root)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+            ret => Pid::from_raw(ret as i32),
         }
-        ForkResult::Parent { child } => child,
+    } else {
+        // SAFETY: the child runs only `child`, which makes
+        // async-signal-safe calls and ends in exec or _exit.
+        match unsafe { unistd::fork() }.context("cannot fork")? {
+            ForkResult::Child => {
+                drop((go_w, status_r));
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+            }
+            ForkResult::Parent { child } => child,
+        }
     };
     drop((go_r, status_w, stdio));
 

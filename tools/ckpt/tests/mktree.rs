@@ -119,6 +119,7 @@ fn init(plan: &Plan, report: RawFd, before: fn()) -> ! {
         cgroup: None,
         live: LiveEnd::Pause,
         timeout: Duration::from_secs(30),
+        pod: 0,
     };
     match mktree::build(plan, &opts) {
         Ok(built) if built.root == plan.root => say(report, "ok"),

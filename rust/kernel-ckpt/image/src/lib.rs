@@ -64,6 +64,8 @@ mod open_file;
 mod pidfd;
 #[path = "pipe.rs"]
 mod pipe;
+#[path = "pod.rs"]
+mod pod;
 #[path = "pty.rs"]
 mod pty;
 #[path = "regs.rs"]
@@ -97,6 +99,7 @@ pub use mm::*;
 pub use open_file::*;
 pub use pidfd::*;
 pub use pipe::*;
+pub use pod::*;
 pub use pty::*;
 pub use regs::*;
 pub use shmem::*;
@@ -291,6 +294,10 @@ record_types! {
     /// [`ShareRec`]: the process whose descriptor table or fs context a
     /// process uses, before its files record.
     Share = 43, "share";
+    /// [`PodRec`]: the namespaces of a whole-namespace image (which the
+    /// pod had of its own, its host and domain names), once, right after
+    /// the forest rows.
+    Pod = 44, "pod";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -321,6 +328,7 @@ impl RecordType {
             Self::FileLock
             | Self::FileOwner
             | Self::Share
+            | Self::Pod
             | Self::Ctty
             | Self::Header
             | Self::Forest

@@ -2,8 +2,11 @@
 //! The order of records in an image, written down once.
 //!
 //! ```text
-//! header → forest → task row × nr_tasks → (task state | object)* → tail
+//! header → forest → task row × nr_tasks → pod? → (task state | object)* → tail
 //! ```
+//!
+//! The pod record is only in an image of a whole pid namespace (the
+//! parser checks the header's flags), before any other record of the body.
 //!
 //! [`TASK_RECORDS`] is the order of one live task's records. Three readers
 //! of it: the image parser ([`crate::Parser`]) checks every image against
@@ -188,6 +191,8 @@ pub struct Order {
     state: State,
     nr_tasks: Option<u32>,
     task_states: u32,
+    /// Whether the body has begun (a pod record may only open it).
+    body_begun: bool,
 }
 
 /// A record out of order: what was found, and what would have fit.
@@ -212,6 +217,7 @@ impl Order {
             state: State::Header,
             nr_tasks: None,
             task_states: 0,
+            body_begun: false,
         }
     }
 
@@ -235,6 +241,9 @@ impl Order {
             State::Body => {
                 e.push(RecordType::TaskState);
                 e.push(RecordType::Tail);
+                if !self.body_begun {
+                    e.push(RecordType::Pod);
+                }
                 e.objects = true;
             }
             State::InTask { at, left, process } => {
@@ -285,6 +294,7 @@ impl Order {
                 self.state = State::Body;
                 return self.feed(kind, count);
             }
+            (State::Body, RecordType::Pod) if !self.body_begun => State::Body,
             (State::Body | State::InTask { .. }, k) if k.is_object() => self.state,
             (State::Body, RecordType::TaskState) => {
                 self.task_states = self.task_states.saturating_add(1);
@@ -312,6 +322,9 @@ impl Order {
             }
             _ => return Err(bad(self)),
         };
+        if self.state == State::Body {
+            self.body_begun = true;
+        }
         self.state = next;
         Ok(())
     }

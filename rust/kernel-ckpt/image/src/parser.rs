@@ -182,6 +182,8 @@ pub enum Item<'a> {
     Ctty(CttyRec),
     /// The processes whose descriptor table or fs context it uses.
     Share(ShareRec),
+    /// The namespaces of a whole-namespace image.
+    Pod(PodRec),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -270,6 +272,7 @@ impl<'a> Item<'a> {
             | Item::FileOwner(_)
             | Item::Ctty(_)
             | Item::Share(_)
+            | Item::Pod(_)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -295,6 +298,9 @@ pub struct Parser {
     /// The lowest address the next pages record of the task may start at
     /// (they are written in order).
     pages_next: u64,
+    /// Whether the header says the image is of a subtree (`None` before
+    /// the header): a pod record is only in one of a whole namespace.
+    subtree: Option<bool>,
 }
 
 impl Default for Parser {
@@ -311,6 +317,7 @@ impl Parser {
             objects: 0,
             shmem: None,
             pages_next: 0,
+            subtree: None,
         }
     }
 
@@ -381,7 +388,9 @@ impl Parser {
         let (item, count) = match kind {
             RecordType::Header => {
                 exact(Header::LEN)?;
-                (Item::Header(Header::decode(p)?), None)
+                let h = Header::decode(p)?;
+                self.subtree = Some(h.flags & CHECKPOINT_SUBTREE != 0);
+                (Item::Header(h), None)
             }
             RecordType::Forest => {
                 exact(ForestHead::LEN)?;
@@ -463,6 +472,16 @@ impl Parser {
             RecordType::Share => {
                 exact(ShareRec::LEN)?;
                 (Item::Share(ShareRec::decode(p)?), None)
+            }
+            RecordType::Pod => {
+                exact(PodRec::LEN)?;
+                if self.subtree != Some(false) {
+                    return Err(ErrorKind::BadField(
+                        "pod record in an image of a subtree",
+                        0,
+                    ));
+                }
+                (Item::Pod(PodRec::decode(p)?), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;

@@ -536,6 +536,7 @@ fn task_state_round_trip() {
             Item::Inotify(..) => "inotify",
             Item::FileOwner(_) => "file-owner",
             Item::Share(_) => "share",
+            Item::Pod(_) => "pod",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
@@ -977,7 +978,11 @@ fn every_record_type_has_one_place() {
         let in_task = TASK_RECORDS.iter().filter(|s| s.kind == k).count();
         let stream = matches!(
             k,
-            RecordType::Header | RecordType::Forest | RecordType::Task | RecordType::Tail
+            RecordType::Header
+                | RecordType::Forest
+                | RecordType::Task
+                | RecordType::Pod
+                | RecordType::Tail
         );
         assert_eq!(
             usize::from(stream) + in_task + usize::from(k.is_object()),
@@ -1439,4 +1444,92 @@ fn inotify_records_hold_only_what_an_instance_can_hold() {
     let mut cut = good.clone();
     cut.truncate(cut.len() - 1);
     rejects(cut, "a truncated event");
+}
+
+/// An image of `tasks` with `header`, with `extra` records between the
+/// forest rows and the tail.
+fn encode_with(header: &Header, tasks: &[TaskEntry], extra: &[(RecordType, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    push(&mut out, RecordType::Header, &header.encode());
+    let forest = ForestHead {
+        nr_tasks: tasks.len() as u32,
+        root_pid: tasks[0].pid,
+    };
+    push(&mut out, RecordType::Forest, &forest.encode());
+    for t in tasks {
+        push(&mut out, RecordType::Task, &t.encode());
+    }
+    for (k, p) in extra {
+        push(&mut out, *k, p);
+    }
+    let tail = Tail {
+        nr_records: 2 + (tasks.len() + extra.len()) as u32,
+        bytes: out.len() as u64,
+    };
+    push(&mut out, RecordType::Tail, &tail.encode());
+    out
+}
+
+#[test]
+fn pod_record_only_opens_the_body_of_a_whole_namespace() {
+    let mut pod = PodRec {
+        flags: POD_NEWUTS | POD_NEWIPC,
+        ..Default::default()
+    };
+    pod.nodename[..3].copy_from_slice(b"pod");
+    let rec = (RecordType::Pod, pod.encode().to_vec());
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    let img = encode_with(&whole, &tasks, &[rec.clone()]);
+    let items = decode(&img).unwrap();
+    let got = items.iter().find_map(|i| match i {
+        Item::Pod(p) => Some(*p),
+        _ => None,
+    });
+    assert_eq!(got, Some(pod));
+    assert_eq!(got.unwrap().nodename_str(), "pod");
+    // Not in an image of a subtree.
+    assert!(matches!(
+        decode(&encode_with(&sample_header(), &tasks, &[rec.clone()]))
+            .unwrap_err()
+            .kind,
+        ErrorKind::BadField("pod record in an image of a subtree", 0)
+    ));
+    // Not twice, nor after an object.
+    for extra in [
+        std::vec![rec.clone(), rec.clone()],
+        std::vec![
+            (
+                RecordType::Eventfd,
+                EventfdObj {
+                    id: 1,
+                    ..Default::default()
+                }
+                .encode()
+                .to_vec(),
+            ),
+            rec.clone(),
+        ],
+    ] {
+        assert!(matches!(
+            decode(&encode_with(&whole, &tasks, &extra))
+                .unwrap_err()
+                .kind,
+            ErrorKind::Unexpected { .. }
+        ));
+    }
+    // Names: NUL terminated, NUL padded, empty without a UTS namespace.
+    let mut bad = pod;
+    bad.nodename = [b'x'; UTS_LEN];
+    assert!(PodRec::decode(&bad.encode()).is_err());
+    let mut bad = pod;
+    bad.nodename[5] = b'y';
+    assert!(PodRec::decode(&bad.encode()).is_err());
+    let mut bad = pod;
+    bad.flags = POD_NEWIPC;
+    assert!(PodRec::decode(&bad.encode()).is_err());
+    let mut bad = pod;
+    bad.flags = 4;
+    assert!(PodRec::decode(&bad.encode()).is_err());
 }

@@ -73,6 +73,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Pty(..) => RecordType::Pty,
         Item::Ctty(_) => RecordType::Ctty,
         Item::Share(_) => RecordType::Share,
+        Item::Pod(_) => RecordType::Pod,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -211,6 +212,11 @@ fn exercise(item: &Item<'_>) {
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
         Item::Share(sh) => assert!(sh.files >= 0 && sh.fs >= 0 && (sh.files, sh.fs) != (0, 0)),
+        Item::Pod(p) => {
+            assert!(p.flags & !POD_FLAGS_MASK == 0);
+            assert!(p.nodename_str().len() < UTS_LEN && p.domainname_str().len() < UTS_LEN);
+            assert!(p.flags & POD_NEWUTS != 0 || p.nodename_str().is_empty());
+        }
         Item::FileOwner(o) => {
             assert!(o.file > 0 && o.async_fd >= -1 && o.pid >= 0);
             assert!(o.owner_type <= OWNER_PGRP && o.signum <= MAX_SIGNUM);
@@ -361,6 +367,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Fd(f) => out.extend_from_slice(&f.encode()),
         Item::FileLock(l) => out.extend_from_slice(&l.encode()),
         Item::Share(sh) => out.extend_from_slice(&sh.encode()),
+        Item::Pod(p) => out.extend_from_slice(&p.encode()),
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());

@@ -796,7 +796,8 @@ fn single() -> Vec<Rec> {
     b.finish()
 }
 
-/// The forest table only: a whole pid namespace, no task state.
+/// The forest table only: a whole pid namespace (a pod with its own UTS
+/// and IPC namespaces), no task state.
 fn rows_only() -> Vec<Rec> {
     let mut b = Builder::new(0);
     b.forest(&[
@@ -805,6 +806,13 @@ fn rows_only() -> Vec<Rec> {
         row(3, 3, 2, TASK_ZOMBIE, "true"),
         row(4, 2, 1, TASK_THREAD, "sh-thread"),
     ]);
+    let mut pod = PodRec {
+        flags: POD_NEWUTS | POD_NEWIPC,
+        ..Default::default()
+    };
+    pod.nodename[..7].copy_from_slice(b"podhost");
+    pod.domainname[..9].copy_from_slice(b"poddomain");
+    b.rec(RecordType::Pod, &[&pod.encode()]);
     b.finish()
 }
 
@@ -935,12 +943,18 @@ pub fn seeds() -> Vec<Seed> {
             Err(e) => panic!("seed {} is not a valid image: {e}", s.name),
         }
     }
-    // The first seed holds every record type.
+    // The first seed holds every record type but the pod record, which
+    // only an image of a whole pid namespace has (rows-only's).
     for &t in ALL_TYPES {
+        let seed = if t == RecordType::Pod {
+            &seeds[2]
+        } else {
+            &seeds[0]
+        };
         assert!(
-            seeds[0].recs.iter().any(|r| r.kind == t as u32),
+            seed.recs.iter().any(|r| r.kind == t as u32),
             "seed {} has no {} record",
-            seeds[0].name,
+            seed.name,
             t.name()
         );
     }

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The namespaces of a pod: what an image of a whole pid namespace holds
+//! besides its tasks.
+//!
+//! Written by the kernel's `checkpoint.rs` after the forest rows of an
+//! image taken without [`CHECKPOINT_SUBTREE`], read by the coordinator of
+//! its restart.
+
+use super::codec::{Field, Reader, Writer};
+use super::*;
+
+/// The pod had a UTS namespace of its own (not its checkpointer's).
+pub const POD_NEWUTS: u32 = 1 << 0;
+/// The pod had an IPC namespace of its own.
+pub const POD_NEWIPC: u32 = 1 << 1;
+/// Every `POD_*` flag.
+pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC;
+
+/// Length of a UTS name field with its NUL (`__NEW_UTS_LEN + 1`).
+pub const UTS_LEN: usize = 65;
+
+/// The namespaces of a whole-namespace image, once, right after the
+/// forest rows: which the pod had of its own, and the host and domain
+/// names of its UTS namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PodRec {
+    /// `POD_*` flags.
+    pub flags: u32,
+    /// `uname -n` in the pod, NUL padded (all NULs without [`POD_NEWUTS`]).
+    pub nodename: [u8; UTS_LEN],
+    /// The NIS domain name in the pod, NUL padded.
+    pub domainname: [u8; UTS_LEN],
+}
+
+impl Default for PodRec {
+    fn default() -> Self {
+        Self {
+            flags: 0,
+            nodename: [0; UTS_LEN],
+            domainname: [0; UTS_LEN],
+        }
+    }
+}
+
+impl PodRec {
+    /// The host name as text (up to the first NUL).
+    pub fn nodename_str(&self) -> &str {
+        c_str(&self.nodename)
+    }
+
+    /// The domain name as text (up to the first NUL).
+    pub fn domainname_str(&self) -> &str {
+        c_str(&self.domainname)
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (r, _) = Self::read_fixed(p)?;
+        if r.flags & !POD_FLAGS_MASK != 0 {
+            return Err(ErrorKind::BadField("pod flags", r.flags.into()));
+        }
+        for (what, name) in [
+            ("pod host name", &r.nodename),
+            ("pod domain name", &r.domainname),
+        ] {
+            // NUL terminated, and nothing but NULs after the first.
+            let end = name.iter().position(|&c| c == 0);
+            match end {
+                Some(end) if name.iter().skip(end).all(|&c| c == 0) => {}
+                _ => return Err(ErrorKind::BadField(what, 0)),
+            }
+            if r.flags & POD_NEWUTS == 0 && end != Some(0) {
+                return Err(ErrorKind::BadField(what, 0));
+            }
+        }
+        Ok(r)
+    }
+}
+
+layout!(PodRec { flags: u32, nodename: [u8; UTS_LEN], domainname: [u8; UTS_LEN], _: [u8; 2] });
