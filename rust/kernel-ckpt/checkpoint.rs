@@ -48,11 +48,12 @@ fn header(flags: u64) -> Header {
     }
 }
 
-/// The pod record of a whole-namespace checkpoint whose init is `root`:
-/// which of its namespaces are not the caller's, and the names of its UTS
-/// namespace. `-EOPNOTSUPP` for an IPC namespace of its own that holds
-/// what is not carried yet (the kernel log says what).
-fn pod_record(root: &TaskRef) -> Result<PodRec> {
+/// The pod record of a whole-namespace checkpoint whose init is `root`
+/// (pids in `ns`): which of its namespaces are not the caller's, and the
+/// names of its UTS namespace. `-EOPNOTSUPP` for an IPC namespace of its
+/// own that holds what is not carried yet, `-EPERM` for a SysV segment the
+/// caller may not read (the kernel log says which).
+fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
     let own = root.ns_own()?;
     let mut rec = PodRec::default();
     if own & bindings::CKPT_OWN_UTS != 0 {
@@ -69,6 +70,7 @@ fn pod_record(root: &TaskRef) -> Result<PodRec> {
             );
             return Err(crate::wrap::errno::eopnotsupp());
         }
+        crate::sysvshm::check(root, ns)?;
         rec.flags |= image::POD_NEWIPC;
     }
     Ok(rec)
@@ -100,10 +102,13 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     forest.check_access()?;
     forest.check_frozen()?;
     forest.check_sharing()?;
-    forest.check_pid_ns(ns.as_ptr())?;
+    forest.check_pid_ns(&ns)?;
+    if whole {
+        forest.check_whole_ns(&ns)?;
+    }
     forest.check_supported(whole.then_some(&root))?;
     let pod = if whole {
-        Some(pod_record(&root)?)
+        Some(pod_record(&root, &ns)?)
     } else {
         None
     };
@@ -142,11 +147,15 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     for row in rows.iter() {
         w.record(RecordType::Task, &row.encode())?;
     }
-    if let Some(pod) = pod {
-        w.record(RecordType::Pod, &pod.encode())?;
-    }
     let mut objs = ObjHash::new();
     objs.set_pid_ns(ns);
+    if let Some(pod) = pod {
+        w.record(RecordType::Pod, &pod.encode())?;
+        // The segments of its IPC namespace, attached or not.
+        if pod.flags & image::POD_NEWIPC != 0 {
+            crate::sysvshm::dump_all(&mut w, &mut objs, &root)?;
+        }
+    }
     objs.set_in_tree(ptys);
     objs.set_pending(pending);
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {

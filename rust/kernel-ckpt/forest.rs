@@ -161,11 +161,13 @@ impl FrozenTree {
     /// (the caller's, or the namespace of a whole-namespace checkpoint):
     /// pids are saved as `ns` sees them, and the task's own view of its
     /// pid (getpid(2)) would change at restart.
-    pub(crate) fn check_pid_ns(&self, ns: *mut bindings::pid_namespace) -> Result {
+    pub(crate) fn check_pid_ns(&self, ns: &PidNs) -> Result {
         for t in self.tasks.iter() {
             crate::wrap::task::killable()?;
-            let theirs = t.active_pid_ns();
-            if !theirs.is_null() && theirs != ns {
+            // A task reaped meanwhile has no namespace left to compare.
+            if t.pid_ns()
+                .is_ok_and(|theirs| theirs.as_ptr() != ns.as_ptr())
+            {
                 ckpt_err!(
                     "checkpoint: pid {} ({}) runs in a nested pid namespace (its pids would change): not supported\n",
                     t.vpid(),
@@ -175,6 +177,40 @@ impl FrozenTree {
             }
         }
         Ok(())
+    }
+
+    /// For a whole-namespace checkpoint: `-EOPNOTSUPP` if a task of `ns`
+    /// is not in the tree (one that joined the namespace with `setns(2)`,
+    /// `nsenter`, whose parent is outside): the image would not be the
+    /// whole namespace.
+    pub(crate) fn check_whole_ns(&self, ns: &PidNs) -> Result {
+        let mut ours = KVVec::with_capacity(self.tasks.len(), GFP_KERNEL)?;
+        for t in self.tasks.iter() {
+            ours.push(t.as_ptr() as usize, GFP_KERNEL)?;
+        }
+        ours.sort_unstable();
+        let mut nr = 1;
+        loop {
+            crate::wrap::task::killable()?;
+            // SAFETY: the namespace is referenced; the helper walks its
+            // pids under RCU.
+            let next = unsafe { bindings::ckpt_pid_ns_next_task(ns.as_ptr(), nr) };
+            if next <= 0 {
+                return Ok(());
+            }
+            // Gone since: nothing to save of it.
+            if let Ok(t) = TaskRef::find_in(next, ns) {
+                if ours.binary_search(&(t.as_ptr() as usize)).is_err() {
+                    ckpt_err!(
+                        "checkpoint: pid {} ({}) of the pid namespace does not descend from its init (it joined with setns or nsenter): not supported\n",
+                        t.vpid(),
+                        crate::log::Shown(&t.comm())
+                    );
+                    return Err(crate::wrap::errno::eopnotsupp());
+                }
+            }
+            nr = next.checked_add(1).ok_or(EINVAL)?;
+        }
     }
 
     /// `-EOPNOTSUPP` if a process's open file table, fs context or
@@ -249,6 +285,11 @@ impl FrozenTree {
             );
             crate::wrap::errno::eopnotsupp()
         };
+        // A pod's own IPC namespace is saved with its SysV segments.
+        let sysv = match pod {
+            Some(p) => p.ns_own()? & bindings::CKPT_OWN_IPC != 0,
+            None => false,
+        };
         for t in self.tasks.iter() {
             crate::wrap::task::killable()?;
             if t.exit_state() != 0 {
@@ -260,7 +301,7 @@ impl FrozenTree {
             if !t.is_group_leader() {
                 continue;
             }
-            match crate::mm::unsupported(t)? {
+            match crate::mm::unsupported(t, sysv)? {
                 Some((why, 0)) => return Err(refuse(t, format_args!("{why}"))),
                 Some((why, addr)) => {
                     return Err(refuse(t, format_args!("{why} (the mapping at {addr:#x})")))

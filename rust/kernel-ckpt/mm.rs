@@ -19,7 +19,7 @@
 
 use crate::image::{
     self, MmHeader, PagesHeader, RecordType, Vma, MAX_PAGES_PER_RECORD, PAGE_SIZE, VMA_ANON,
-    VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_VDSO, VMA_VVAR,
+    VMA_FILE, VMA_SHMEM, VMA_SPECIAL, VMA_SYSV_SHM, VMA_VDSO, VMA_VVAR,
 };
 use crate::objhash::{ObjHash, ObjTable};
 use crate::shmem::Shmem;
@@ -78,14 +78,16 @@ unsafe fn special_name(vma: *mut bindings::vm_area_struct) -> Option<&'static [u
 /// What a restart could not bring back of `task`'s memory (mlockall,
 /// pinned pages, uprobes, a mapping with flags it cannot set, a special
 /// or device mapping, a deleted file…): the phrase and the address of the
-/// mapping concerned (0 for the memory as a whole).
-pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(&'static str, u64)>> {
+/// mapping concerned (0 for the memory as a whole). `sysv`: the task is in
+/// a pod with an IPC namespace of its own, whose SysV segments are saved:
+/// their whole attachments are carried.
+pub(crate) fn unsupported(task: &TaskRef, sysv: bool) -> Result<Option<(&'static str, u64)>> {
     let mm = MmRef::access(task)?;
     let mut addr = 0usize;
     // SAFETY: the mm is referenced; the helper takes its mmap lock and
     // returns NULL or a static string.
     let why = crate::wrap::task::static_str(unsafe {
-        bindings::ckpt_mm_unsupported(mm.as_ptr(), &mut addr)
+        bindings::ckpt_mm_unsupported(mm.as_ptr(), &mut addr, sysv)
     });
     Ok(why.map(|w| (w, addr as u64)))
 }
@@ -140,7 +142,23 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
             // whose file is an unlinked "dev/zero", or a deleted tmpfs
             // file): its contents are saved as an object, once.
             let mut shmem = None;
-            if kind == VMA_FILE && bindings::vma_is_shmem(vma) && path.ends_with(b" (deleted)") {
+            // SAFETY: the VMA holds a reference on its file while the mmap
+            // lock is held.
+            let attachment = if file.is_null() {
+                None
+            } else {
+                crate::sysvshm::of_attachment(file)
+            };
+            if let Some((_, segment)) = attachment {
+                // A SysV attachment: the segment, saved with its pod's IPC
+                // namespace, is named by its shmem file.
+                kind = VMA_SYSV_SHM;
+                path = KVec::new();
+                shmem = Some(segment);
+            } else if kind == VMA_FILE
+                && bindings::vma_is_shmem(vma)
+                && path.ends_with(b" (deleted)")
+            {
                 kind = VMA_SHMEM;
                 path = KVec::new();
                 // SAFETY: the VMA holds a reference on its file; this
@@ -297,8 +315,19 @@ pub(crate) fn dump_map(
     for v in vmas.iter_mut() {
         if let Some(file) = v.shmem.take() {
             // A memfd's mapping names the memfd, which its open files name
-            // too; other shared memory is an object of its own.
-            v.vma.obj = if crate::memfd::is_memfd(&file) {
+            // too; a SysV attachment its segment, written with the pod;
+            // other shared memory is an object of its own.
+            v.vma.obj = if v.vma.kind == VMA_SYSV_SHM {
+                let key = crate::sysvshm::key_of(&file);
+                objs.id_by_key::<crate::sysvshm::SysvShm>(key).ok_or_else(|| {
+                    ckpt_err!(
+                        "checkpoint: pid {}: the SysV segment attached at {:#x} is not one of its pod's IPC namespace: not supported\n",
+                        task.vpid(),
+                        v.vma.start
+                    );
+                    crate::wrap::errno::eopnotsupp()
+                })?
+            } else if crate::memfd::is_memfd(&file) {
                 objs.id_of::<crate::memfd::Memfd>(w, file)?
             } else {
                 // A deleted tmpfs file also open as a file is two objects
@@ -342,6 +371,8 @@ pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump) -> Result {
 pub(crate) struct RestoreVma {
     pub(crate) vma: Vma,
     pub(crate) file: Option<FileRef>,
+    /// For a SysV attachment: the segment's id, attached with `do_shmat`.
+    pub(crate) shmid: Option<i32>,
 }
 
 /// A saved map checked and with its files open, ready to restore.
@@ -383,6 +414,7 @@ pub(crate) fn prepare(
             return Err(EINVAL);
         }
         prev_end = v.end;
+        let mut shmid = None;
         let file = match v.kind {
             VMA_FILE => {
                 // A shared mapping that may be made writable (mprotect)
@@ -407,6 +439,10 @@ pub(crate) fn prepare(
                 }
             }
             VMA_SHMEM => Some(objs.shmem_for_map(v.obj, v.flags & image::VM_WRITE != 0)?),
+            VMA_SYSV_SHM => {
+                shmid = Some(objs.sysv_shm(v.obj)?);
+                None
+            }
             VMA_VDSO => {
                 vdso = true;
                 None
@@ -424,13 +460,70 @@ pub(crate) fn prepare(
                 return Err(EINVAL);
             }
         };
-        out.push(RestoreVma { vma: v, file }, GFP_KERNEL)?;
+        out.push(
+            RestoreVma {
+                vma: v,
+                file,
+                shmid,
+            },
+            GFP_KERNEL,
+        )?;
     }
     if vdso != vvar || (vdso && h.vdso == 0) {
         ckpt_err!("restart: vdso and vvar must be saved together\n");
         return Err(EINVAL);
     }
     Ok(PreparedMap { vmas: out, exe })
+}
+
+/// Attaches SysV segment `shmid` at `v`, as `shmat(2)` would (its
+/// permission checks, under the task's own credentials): read-only if the
+/// attachment could not be written, executable if it was.
+fn attach(shmid: i32, v: &Vma) -> Result {
+    let mut flags = 0;
+    if v.flags & image::VM_MAYWRITE == 0 {
+        flags |= bindings::SHM_RDONLY;
+    }
+    if v.flags & image::VM_EXEC != 0 {
+        flags |= bindings::SHM_EXEC;
+    }
+    let mut addr = 0usize;
+    // SAFETY: current's own mm; `do_shmat` takes the mmap lock and checks
+    // the address (it must be free: the old map was torn down).
+    let r = unsafe {
+        bindings::do_shmat(
+            shmid,
+            v.start as usize as *mut kernel::ffi::c_char,
+            flags as i32,
+            &mut addr,
+            PAGE_SIZE,
+        )
+    };
+    if r < 0 || addr != v.start as usize {
+        ckpt_err!(
+            "restart: attaching SysV segment {} at {:#x} failed ({})\n",
+            shmid,
+            v.start,
+            r
+        );
+        return Err(if r < 0 {
+            Error::from_errno(r as i32)
+        } else {
+            EINVAL
+        });
+    }
+    // A segment whose size changed (a hostile image) would map more or less.
+    let mm = MmRef::of_current().ok_or(EINVAL)?;
+    if !mm.has_vma(v.start, v.end) {
+        ckpt_err!(
+            "restart: SysV segment {} at {:#x} does not end at {:#x}\n",
+            shmid,
+            v.start,
+            v.end
+        );
+        return Err(EINVAL);
+    }
+    Ok(())
 }
 
 /// The checks prctl(PR_SET_MM_MAP) makes of new mm bounds: every bound
@@ -572,6 +665,11 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         // mlock(2)'s rules (RLIMIT_MEMLOCK or CAP_IPC_LOCK) apply.
         if v.flags & image::VM_LOCKED != 0 {
             flags |= bindings::MAP_LOCKED;
+        }
+        if let Some(shmid) = r.shmid {
+            attach(shmid, v)?;
+            advise(v.start, len, v.flags)?;
+            continue;
         }
         let (file, off) = match (&r.file, v.kind) {
             (Some(f), _) => (

@@ -106,6 +106,9 @@ pub(crate) enum Obj {
     /// timerfd, an epoll set), made anew by its record, until its file record takes it;
     /// `kind` is the `FILE_*` kind of that file record.
     Made { file: Option<FileRef>, kind: u32 },
+    /// A SysV segment made again, held until the restart ends; mapped by
+    /// every VMA that names it (`do_shmat`).
+    SysvShm(crate::sysvshm::ShmHold),
 }
 
 impl Obj {
@@ -129,7 +132,8 @@ impl Obj {
             | Obj::Shmem(_)
             | Obj::Fifo(_)
             | Obj::Memfd { .. }
-            | Obj::Deleted { .. } => 1,
+            | Obj::Deleted { .. }
+            | Obj::SysvShm(_) => 1,
         }
     }
 }
@@ -561,8 +565,20 @@ impl ObjTable {
     pub(crate) fn shmem(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
             Obj::Shmem(f) | Obj::Memfd { file: f, .. } | Obj::Deleted { file: f, .. } => Ok(f),
+            Obj::SysvShm(h) => Ok(h.file()),
             _ => {
                 ckpt_err!("restart: object {} is not shared memory\n", id);
+                Err(EINVAL)
+            }
+        }
+    }
+
+    /// The SysV id of segment `id`, for its attachments.
+    pub(crate) fn sysv_shm(&mut self, id: ObjId) -> Result<i32> {
+        match self.get_mut(id)? {
+            Obj::SysvShm(h) => Ok(h.shmid()),
+            _ => {
+                ckpt_err!("restart: object {} is not a SysV segment\n", id);
                 Err(EINVAL)
             }
         }

@@ -69,28 +69,28 @@ pub(crate) struct Pidfd;
 impl ObjOps for Pidfd {
     /// The pidfd's file.
     type Ref = FileRef;
-    type Deps = ();
+    /// The task's pid in the pid namespace of the image, and whether the
+    /// pidfd is of a thread.
+    type Deps = (i32, bool);
 
     fn key(file: &FileRef) -> usize {
         file.as_ptr() as usize
     }
 
-    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
-        Ok(())
-    }
-
-    /// The pidfd record: the task's pid in the pid namespace of the image.
-    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
+    fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<(i32, bool)> {
         let (Some(task), thread) = pidfd_of(file).ok_or(EINVAL)? else {
             ckpt_err!("checkpoint: a pidfd's process was reaped while the image was written\n");
             return Err(EBUSY);
         };
-        // The task is in the tree, whose tasks are all in the pid namespace
-        // of the image: its own namespace numbers it as the image does.
-        let pid = task.pid_in(bindings::pid_type_PIDTYPE_PID, &task.pid_ns()?);
+        let pid = task.pid_in(bindings::pid_type_PIDTYPE_PID, objs.pid_ns()?);
         if pid <= 0 {
             return Err(ESRCH);
         }
+        Ok((pid, thread))
+    }
+
+    /// The pidfd record: the task's pid in the pid namespace of the image.
+    fn write(w: &mut ImageWriter, _: &FileRef, id: ObjId, (pid, thread): (i32, bool)) -> Result {
         let rec = PidfdObj {
             id,
             pid,

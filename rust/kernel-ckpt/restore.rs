@@ -406,7 +406,8 @@ pub(crate) fn restore_current(
             | Item::Pty(..)
             | Item::DeletedFile(..)
             | Item::Pidfd(..)
-            | Item::Inotify(..) => {
+            | Item::Inotify(..)
+            | Item::SysvShm(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

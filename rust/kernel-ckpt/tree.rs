@@ -93,6 +93,9 @@ pub(crate) struct RestartCtx {
     errno: AtomicI32,
     #[pin]
     failed: Mutex<Report>,
+    /// For a pod: its init and the pod record, whose namespaces are set
+    /// up once every task has joined.
+    pod: Option<(TaskRef, PodRec)>,
 }
 
 impl RestartCtx {
@@ -134,6 +137,13 @@ impl RestartCtx {
                     }
                 }
                 return Err(crate::wrap::errno::etimedout());
+            }
+        }
+        // Every task has joined: the namespaces are the tree's only now.
+        if let Some((init, rec)) = &self.pod {
+            if let Err(e) = restore_pod_ns(init, rec) {
+                self.fail(1, None, e);
+                return Err(e);
             }
         }
         for s in self.live() {
@@ -451,6 +461,15 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
             return Err(bad("the coordinator cannot be a task of the tree"));
         }
         let parent_in_image = pids.binary_search(&row.ppid).is_ok();
+        // Found in `ns`, but numbered there only if not in a namespace
+        // below it: the task resolves the image's pids in its own.
+        if !row.is_zombie() && !t.in_pid_ns(&ns) {
+            ckpt_err!(
+                "restart: pid {} of the image was recreated in another pid namespace\n",
+                row.pid
+            );
+            return Err(EINVAL);
+        }
         check_task(&t, row, &ns, &caller, me_tgid, parent_in_image)?;
         slots.push(
             Slot {
@@ -462,8 +481,19 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
             GFP_KERNEL_ACCOUNT,
         )?;
     }
-    if let Some((init, rec)) = &pod {
-        restore_pod_ns(init, rec)?;
+    if let Some((init, _)) = &pod {
+        // The pod's init is the coordinator's own child, pid 1 of the
+        // namespace, and the task of the root's slot.
+        let is_root = slots
+            .first()
+            .is_some_and(|s| s.task.as_ref().is_some_and(|t| t.as_ptr() == init.as_ptr()));
+        if !is_root || init.parent_tgid_in(&caller) != me_tgid {
+            ckpt_err!(
+                "restart: pid {} is not pid 1 of its namespace or not the caller's child\n",
+                root
+            );
+            return Err(EINVAL);
+        }
     }
     for s in slots.iter() {
         // SAFETY: the vector is complete: its buffer no longer moves, and
@@ -499,6 +529,7 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
             done: Completion::uninit(),
             errno: AtomicI32::new(0),
             failed <- new_mutex!(Report::default()),
+            pod,
         }),
         GFP_KERNEL,
     )?;

@@ -25,6 +25,7 @@ mod memory;
 mod pty;
 mod shapes;
 mod signals;
+mod sysv;
 mod task;
 mod tree;
 mod unix;
@@ -228,6 +229,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,
+        "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,

@@ -58,6 +58,21 @@ impl MmRef {
     }
 
     /// Takes `mmap_read_lock` until the guard is dropped.
+    /// Whether one VMA of this mm spans exactly `[start, end)`.
+    pub(crate) fn has_vma(&self, start: u64, end: u64) -> bool {
+        let _guard = self.read_lock();
+        // SAFETY: the mmap lock is held: the VMA tree and the VMA's bounds
+        // are stable, and the VMA is only read.
+        unsafe {
+            let vma = bindings::find_vma(self.as_ptr(), start as usize);
+            if vma.is_null() {
+                return false;
+            }
+            let b = &(*vma).__bindgen_anon_1.__bindgen_anon_1;
+            b.vm_start as u64 == start && b.vm_end as u64 == end
+        }
+    }
+
     pub(crate) fn read_lock(&self) -> MmapReadGuard<'_> {
         // SAFETY: the mm is valid; may sleep, no spinlock is held by callers.
         unsafe { bindings::mmap_read_lock(self.as_ptr()) };

@@ -197,24 +197,22 @@ impl TaskRef {
         }
     }
 
-    /// The task's active pid namespace (NULL once it is reaped).
-    pub(crate) fn active_pid_ns(&self) -> *mut bindings::pid_namespace {
-        // SAFETY: the task is valid and referenced; the namespace is only
-        // compared.
-        unsafe { bindings::task_active_pid_ns(self.as_ptr()) }
+    /// Whether the task's active pid namespace is `ns` (false once it is
+    /// reaped).
+    pub(crate) fn in_pid_ns(&self, ns: &PidNs) -> bool {
+        // SAFETY: the task is referenced; the helper reads its pid under
+        // RCU and only compares the namespace.
+        unsafe { bindings::ckpt_task_in_pid_ns(self.as_ptr(), ns.as_ptr()) }
     }
 
     /// A new reference on the task's active pid namespace; `-ESRCH` once
     /// it is reaped.
     pub(crate) fn pid_ns(&self) -> Result<PidNs> {
-        // SAFETY: the task is valid and referenced; a non-NULL active
-        // namespace is live while the task's pid is attached, and the
-        // reference is taken at once (the task is frozen or the caller's
-        // own child, and is not reaped meanwhile).
+        // SAFETY: the task is referenced; the helper reads its pid under
+        // RCU (a reaped task's pid is freed after a grace period) and
+        // returns NULL or the namespace with a reference taken.
         let ns =
-            NonNull::new(unsafe { bindings::task_active_pid_ns(self.as_ptr()) }).ok_or(ESRCH)?;
-        // SAFETY: see above; the reference is the `PidNs`'s.
-        unsafe { bindings::ckpt_get_pid_ns(ns.as_ptr()) };
+            NonNull::new(unsafe { bindings::ckpt_task_get_pid_ns(self.as_ptr()) }).ok_or(ESRCH)?;
         // INVARIANT: a reference is held on `ns`.
         Ok(PidNs(ns))
     }
@@ -268,13 +266,11 @@ impl TaskRef {
     /// Whether the task is the init task (child reaper) of its own active
     /// pid namespace.
     pub(crate) fn is_pidns_init(&self) -> bool {
-        // SAFETY: the task is valid and referenced; its active pid namespace
-        // lives at least as long as its pid, and `child_reaper` is only
-        // compared, never dereferenced.
-        unsafe {
-            let ns = bindings::task_active_pid_ns(self.as_ptr());
-            !ns.is_null() && core::ptr::read_volatile(&(*ns).child_reaper) == self.as_ptr()
-        }
+        self.pid_ns().is_ok_and(|ns| {
+            // SAFETY: the namespace is referenced; `child_reaper` is only
+            // compared, never dereferenced.
+            unsafe { core::ptr::read_volatile(&(*ns.as_ptr()).child_reaper) == self.as_ptr() }
+        })
     }
 
     /// Whether the task is parked by the cgroup v2 freezer and off the CPU.
@@ -433,10 +429,8 @@ impl PidNs {
         // SAFETY: `current` is valid for the duration of the system call,
         // and so is its active pid namespace (NULL only for a task whose
         // pid is already detached, which cannot be one in a system call).
-        let ns = NonNull::new(unsafe { bindings::task_active_pid_ns(bindings::get_current()) })
+        let ns = NonNull::new(unsafe { bindings::ckpt_task_get_pid_ns(bindings::get_current()) })
             .ok_or(ESRCH)?;
-        // SAFETY: live, see above; the reference is the `PidNs`'s.
-        unsafe { bindings::ckpt_get_pid_ns(ns.as_ptr()) };
         // INVARIANT: a reference is held.
         Ok(Self(ns))
     }
@@ -464,6 +458,6 @@ impl PidNs {
 impl Drop for PidNs {
     fn drop(&mut self) {
         // SAFETY: the reference held by the type invariant is dropped.
-        unsafe { bindings::put_pid_ns(self.as_ptr()) };
+        unsafe { bindings::ckpt_put_pid_ns(self.as_ptr()) };
     }
 }

@@ -172,14 +172,25 @@ fn repeated_forest(header: &Header, pid: i32, n: u32) -> Vec<u8> {
         ppid: 1,
         sid: pid,
         pgid: pid,
-        flags: ckpt_image::TASK_ROOT,
+        flags: 0,
         exit_code: 0,
         exit_signal: 17,
         comm: [0; ckpt_image::COMM_LEN],
+    };
+    // The first row is the root's (the parser refuses a root flag on any
+    // other).
+    let root = TaskEntry {
+        flags: ckpt_image::TASK_ROOT,
+        ..row
     }
     .encode();
-    for _ in 0..n {
-        record(&mut out, RecordType::Task, &row);
+    let row = row.encode();
+    for i in 0..n {
+        record(
+            &mut out,
+            RecordType::Task,
+            if i == 0 { &root } else { &row },
+        );
     }
     with_tail(out, n + 2)
 }

@@ -309,3 +309,250 @@ done"
         ..Default::default()
     })
 }
+
+/// The rows of `/proc/sysvipc/shm` as `pid`'s IPC namespace shows them,
+/// without the resident and swapped sizes (pages that only held zeros
+/// come back as holes), creator and last pids as its pid namespace
+/// numbers them (`/proc` shows this process's numbers).
+fn sysv_shm_rows(pid: i32) -> Result<Vec<String>> {
+    let ns = File::open(format!("/proc/{pid}/ns/ipc"))
+        .with_context(|| format!("opening /proc/{pid}/ns/ipc"))?;
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: the child joins the namespace, reads one file and leaves.
+    let text = match unsafe { fork() }? {
+        ForkResult::Child => {
+            drop(r);
+            let out = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWIPC)
+                .map_err(|e| e.to_string())
+                .and_then(|()| fs::read_to_string("/proc/sysvipc/shm").map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| format!("error: {e}"));
+            let _ = nix::unistd::write(&w, out.as_bytes());
+            // SAFETY: leave at once.
+            unsafe { nix::libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut File::from(r), &mut out)?;
+            waitpid(child, None)?;
+            out
+        }
+    };
+    let inner = |p: &str| match p.parse::<i32>() {
+        Ok(0) => "0".to_owned(),
+        Ok(p) => inner_pid(p),
+        Err(_) => p.to_owned(),
+    };
+    let mut rows: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.iter()
+                .take(14)
+                .enumerate()
+                .map(|(i, v)| {
+                    if i == 4 || i == 5 {
+                        inner(v)
+                    } else {
+                        (*v).to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    rows.sort();
+    Ok(rows)
+}
+
+/// The SysV attachments in `pid`'s `/proc/PID/maps` (address, mode,
+/// segment id as the inode, name).
+fn sysv_maps(pid: i32) -> Vec<String> {
+    fs::read_to_string(format!("/proc/{pid}/maps"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("/SYSV"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            [0, 1, 4, 5]
+                .iter()
+                .filter_map(|&i| f.get(i).copied())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// A pod whose init (`sysv_pod`: a producer) and its child (a consumer)
+/// share SysV shared memory: a segment both attach (read-write and
+/// read-only), one removed (`IPC_RMID`) while both still attach it, and
+/// one nobody attaches with a page of data after a hole. Checkpointed
+/// whole with `--kill` and restarted in a new IPC namespace: the segments
+/// as `/proc/sysvipc/shm` shows them inside (ids, keys, modes, sizes,
+/// owners, creators, times, creator and last pids, attachments) and the
+/// attachments in `/proc/PID/maps` are as before, and the two check
+/// themselves (patterns, ids by key, the removed one still removed, the
+/// counter counting) and pass.
+pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    for p in [&ready, &go, &result] {
+        let _ = fs::remove_file(p);
+    }
+    let exe = std::env::current_exe()?;
+    let argv: Vec<OsString> = vec![
+        exe.into(),
+        "workload".into(),
+        "sysv_pod".into(),
+        ready.clone().into(),
+    ];
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+    };
+    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let start = Instant::now();
+    while !ready.exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!("workload sysv_pod not ready after 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let consumer = |init: i32| {
+        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
+            .unwrap_or(0)
+    };
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = sysv_shm_rows(pid)?;
+    let maps_before = [sysv_maps(pid), sysv_maps(consumer(pid))];
+    c.eq("three segments in the pod", 3, before.len());
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint --kill of the pod's init",
+        "exit 0",
+        format!(
+            "exit {} {}",
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).trim()
+        )
+        .trim_end(),
+    );
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let out = Command::new(CKPT)
+        .args(["inspect", "--json", &img])
+        .output()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let saved: Vec<String> = json["sysv_shm"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    format!(
+                        "key {:#x} mode {:o} removed {} size {} attached {} pages {}",
+                        m["key"].as_i64().unwrap_or(-1),
+                        m["mode"].as_u64().unwrap_or(0),
+                        m["removed"],
+                        m["size"],
+                        m["nattch"],
+                        m["pages"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let o = Command::new(CKPT)
+        .args(["restart", &img, "--detach", "--name", &job])
+        .output()?;
+    c.eq(
+        "ckpt restart --detach",
+        "exit 0",
+        format!(
+            "exit {} {}",
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).trim()
+        )
+        .trim_end(),
+    );
+    let copy: i32 = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    // Frozen while /proc is read: the counter would change the times.
+    let cg = Path::new(cgroup::ROOT).join(&job);
+    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let after = sysv_shm_rows(copy).unwrap_or_else(|e| vec![format!("{e:#}")]);
+    let maps_after = [sysv_maps(copy), sysv_maps(consumer(copy))];
+    // Times and addresses vary from run to run: the whole rows are
+    // compared, and shown only when they differ.
+    same(
+        &mut c,
+        "/proc/sysvipc/shm in the pod (ids, keys, modes, sizes, pids, attachments, owners, creators, times), as before",
+        format!("{before:#?}"),
+        format!("{after:#?}"),
+    );
+    same(
+        &mut c,
+        "SysV attachments in /proc/PID/maps (producer, consumer: addresses, modes, ids), as before",
+        format!("{maps_before:?}"),
+        format!("{maps_after:?}"),
+    );
+    if frozen.is_ok() {
+        cgroup::thaw(&cg)?;
+    }
+    fs::write(&go, b"go\n")?;
+    let start = Instant::now();
+    while !result.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    c.eq(
+        "the producer and the consumer check themselves",
+        "PASS",
+        verdict.split_whitespace().next().unwrap_or(""),
+    );
+    // The rows without their times, for the snapshot.
+    let mut state: Vec<String> = before
+        .iter()
+        .map(|r| {
+            format!(
+                "sysvipc: {}",
+                r.split(' ').take(11).collect::<Vec<_>>().join(" ")
+            )
+        })
+        .collect();
+    state.extend(saved);
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
+/// A check that `got` equals `want`, which shows both only when they
+/// differ (they hold what varies from run to run).
+fn same(c: &mut Checks, what: &str, want: String, got: String) {
+    if want == got {
+        c.eq(what, "the same", "the same");
+    } else {
+        c.eq(what, want, got);
+    }
+}

@@ -29,6 +29,9 @@ pub struct Image {
     pub pipes: Vec<PipeInfo>,
     /// The shared memory objects, each saved once.
     pub shmem: Vec<ShmemInfo>,
+    /// The SysV shared memory segments of a pod, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sysv_shm: Vec<SysvShmInfo>,
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
@@ -193,6 +196,35 @@ pub struct LockInfo {
     pub start: i64,
     /// Last byte, included; `None`: to the end of the file.
     pub end: Option<i64>,
+}
+
+/// One saved SysV shared memory segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SysvShmInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its SysV id.
+    pub shmid: i32,
+    /// Its key.
+    pub key: i32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Removed (`IPC_RMID`) while attached.
+    pub removed: bool,
+    /// Owner and creator ids.
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Creator's and last operator's pids.
+    pub cpid: i32,
+    pub lpid: i32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Attachments at the checkpoint.
+    pub nattch: u64,
+    /// Pages whose contents are saved.
+    pub pages: u64,
 }
 
 /// One saved shared memory object.
@@ -549,11 +581,13 @@ impl VmaInfo {
             VMA_VDSO => "vdso",
             VMA_VVAR => "vvar",
             ckpt_image::VMA_SHMEM => "shmem",
+            ckpt_image::VMA_SYSV_SHM => "sysv-shm",
             _ => "special",
         };
         let name = match v.kind {
             VMA_FILE => String::from_utf8_lossy(path).into_owned(),
             ckpt_image::VMA_SHMEM => format!("[shared memory #{}]", v.obj),
+            ckpt_image::VMA_SYSV_SHM => format!("[SysV segment #{}]", v.obj),
             VMA_VDSO => "[vdso]".to_owned(),
             VMA_VVAR => "[vvar]".to_owned(),
             // The rules of /proc/PID/maps.
@@ -635,6 +669,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut states: Vec<StateInfo> = Vec::new();
     let mut pipes = Vec::new();
     let mut shmem = Vec::new();
+    let mut sysv_shm: Vec<SysvShmInfo> = Vec::new();
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
@@ -765,6 +800,22 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     });
                 }
             }
+            Item::SysvShm(o) => sysv_shm.push(SysvShmInfo {
+                id: o.id,
+                shmid: o.shmid,
+                key: o.key,
+                mode: o.mode & 0o777,
+                removed: o.mode & ckpt_image::SHM_DEST != 0,
+                uid: o.uid,
+                gid: o.gid,
+                cuid: o.cuid,
+                cgid: o.cgid,
+                cpid: o.cpid,
+                lpid: o.lpid,
+                size: o.size,
+                nattch: o.nattch,
+                pages: 0,
+            }),
             Item::Shmem(s) => shmem.push(ShmemInfo {
                 id: s.id,
                 size: s.size,
@@ -772,6 +823,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             }),
             Item::ShmemPages(h, _) => {
                 if let Some(s) = shmem.iter_mut().find(|s| s.id == h.id) {
+                    s.pages += u64::from(h.nr);
+                } else if let Some(s) = sysv_shm.iter_mut().find(|s| s.id == h.id) {
                     s.pages += u64::from(h.nr);
                 } else if let Some(m) = memfds.iter_mut().find(|m| m.id == h.id) {
                     m.pages += u64::from(h.nr);
@@ -1049,6 +1102,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         states,
         pipes,
         shmem,
+        sysv_shm,
         eventfds,
         fifos,
         timerfds,
@@ -1140,8 +1194,26 @@ pub fn table(img: &Image) -> String {
             own.join(", ")
         };
         out.push_str(&format!(
-            "pod: a whole pid namespace, restarted as pid 1 of a new one; its own namespaces: {own}\n\n"
+            "pod: a whole pid namespace, restarted as pid 1 of a new one; its own namespaces: {own}\n"
         ));
+        for m in &img.sysv_shm {
+            out.push_str(&format!(
+                "  SysV segment #{}: shmid {}, key {:#x}, mode {:o}{}, {} bytes ({} pages saved), {} attached, owner {}:{}, creator {}:{}\n",
+                m.id,
+                m.shmid,
+                m.key,
+                m.mode,
+                if m.removed { ", removed" } else { "" },
+                m.size,
+                m.pages,
+                m.nattch,
+                m.uid,
+                m.gid,
+                m.cuid,
+                m.cgid
+            ));
+        }
+        out.push('\n');
     }
     let rows: Vec<[String; 7]> = tree_order(&img.tasks)
         .into_iter()

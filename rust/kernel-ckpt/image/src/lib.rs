@@ -298,6 +298,9 @@ record_types! {
     /// pod had of its own, its host and domain names), once, right after
     /// the forest rows.
     Pod = 44, "pod";
+    /// [`SysvShmObj`] + its contents in [`ShmemPages`] records: a SysV
+    /// shared memory segment of a pod's IPC namespace, written once.
+    SysvShm = 45, "sysv-shm";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -324,7 +327,8 @@ impl RecordType {
             | Self::DeletedFile
             | Self::Pidfd
             | Self::Inotify
-            | Self::UnixPending => true,
+            | Self::UnixPending
+            | Self::SysvShm => true,
             Self::FileLock
             | Self::FileOwner
             | Self::Share

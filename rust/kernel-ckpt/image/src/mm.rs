@@ -99,6 +99,9 @@ pub const VMA_SPECIAL: u32 = 4;
 /// or a deleted tmpfs file): [`Vma::obj`] names its [`ShmemObj`], whose
 /// contents are saved once however many VMAs and processes map it.
 pub const VMA_SHMEM: u32 = 5;
+/// VMA kind: an attachment of a SysV shared memory segment (`shmat(2)`),
+/// whole, at page offset 0: [`Vma::obj`] names its [`SysvShmObj`].
+pub const VMA_SYSV_SHM: u32 = 6;
 
 /// `vm_flags` bits kernel-ckpt interprets (`include/linux/mm.h`).
 pub const VM_READ: u64 = 0x1;
@@ -127,7 +130,8 @@ pub struct Vma {
     pub kind: u32,
     /// Length of the path that follows.
     pub path_len: u32,
-    /// For `VMA_SHMEM`: the [`ShmemObj`] or [`MemfdObj`] id; else 0.
+    /// For `VMA_SHMEM`: the [`ShmemObj`] or [`MemfdObj`] id; for
+    /// `VMA_SYSV_SHM` the [`SysvShmObj`] id; else 0.
     pub obj: ObjId,
 }
 
@@ -138,14 +142,17 @@ impl Vma {
         if v.start >= v.end || v.start % page != 0 || v.end % page != 0 || v.end > USER_ADDR_END {
             return Err(ErrorKind::BadField("vma bounds", v.start as i64));
         }
-        if v.kind > VMA_SHMEM {
+        if v.kind > VMA_SYSV_SHM {
             return Err(ErrorKind::BadField("vma kind", v.kind.into()));
         }
-        if (v.kind == VMA_SHMEM) != (v.obj != 0) {
+        if matches!(v.kind, VMA_SHMEM | VMA_SYSV_SHM) != (v.obj != 0) {
             return Err(ErrorKind::BadField("vma shared memory", v.obj.into()));
         }
         if v.path_len > MAX_PATH_LEN || (v.kind == VMA_FILE) != (v.path_len > 0) {
             return Err(ErrorKind::BadField("vma path length", v.path_len.into()));
+        }
+        if v.kind == VMA_SYSV_SHM && v.pgoff != 0 {
+            return Err(ErrorKind::BadField("vma SysV attachment", v.pgoff as i64));
         }
         Ok((v, tail(rest, v.path_len)?))
     }

@@ -184,6 +184,8 @@ pub enum Item<'a> {
     Share(ShareRec),
     /// The namespaces of a whole-namespace image.
     Pod(PodRec),
+    /// A SysV shared memory segment (its contents follow).
+    SysvShm(SysvShmObj),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -231,6 +233,8 @@ pub enum ObjRecord<'a> {
     /// An inotify instance, its watches' and its events' bytes
     /// ([`InotifyObj::watches`], [`InotifyObj::events`]).
     Inotify(InotifyObj, &'a [u8], &'a [u8]),
+    /// A SysV shared memory segment of a pod.
+    SysvShm(SysvShmObj),
 }
 
 impl<'a> Item<'a> {
@@ -254,6 +258,7 @@ impl<'a> Item<'a> {
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
             Item::Pidfd(p) => Some(ObjRecord::Pidfd(p)),
             Item::Inotify(o, w, e) => Some(ObjRecord::Inotify(o, w, e)),
+            Item::SysvShm(o) => Some(ObjRecord::SysvShm(o)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -301,6 +306,11 @@ pub struct Parser {
     /// Whether the header says the image is of a subtree (`None` before
     /// the header): a pod record is only in one of a whole namespace.
     subtree: Option<bool>,
+    /// Task rows read so far.
+    rows: u32,
+    /// Whether the pod record says the pod has an IPC namespace of its
+    /// own, whose SysV segments the image may hold.
+    pod_ipc: bool,
 }
 
 impl Default for Parser {
@@ -318,6 +328,8 @@ impl Parser {
             shmem: None,
             pages_next: 0,
             subtree: None,
+            rows: 0,
+            pod_ipc: false,
         }
     }
 
@@ -399,7 +411,13 @@ impl Parser {
             }
             RecordType::Task => {
                 exact(TaskEntry::LEN)?;
-                (Item::Task(TaskEntry::decode(p)?), None)
+                let t = TaskEntry::decode(p)?;
+                // The first row is the root's, and only it.
+                if (t.flags & TASK_ROOT != 0) != (self.rows == 0) {
+                    return Err(ErrorKind::BadField("root flag of task", t.pid.into()));
+                }
+                self.rows = self.rows.saturating_add(1);
+                (Item::Task(t), None)
             }
             RecordType::TaskState => {
                 exact(TaskState::LEN)?;
@@ -481,7 +499,9 @@ impl Parser {
                         0,
                     ));
                 }
-                (Item::Pod(PodRec::decode(p)?), None)
+                let pod = PodRec::decode(p)?;
+                self.pod_ipc = pod.flags & POD_NEWIPC != 0;
+                (Item::Pod(pod), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;
@@ -567,6 +587,21 @@ impl Parser {
                 self.check_in_flight(&end)?;
                 self.define("unix pending id", u.id)?;
                 (Item::UnixPending(u, end), None)
+            }
+            RecordType::SysvShm => {
+                exact(SysvShmObj::LEN)?;
+                // Segments belong to a pod's own IPC namespace.
+                if !self.pod_ipc {
+                    return Err(ErrorKind::BadField(
+                        "SysV segment outside a pod's own IPC namespace",
+                        0,
+                    ));
+                }
+                let o = SysvShmObj::decode(p)?;
+                self.define("SysV segment id", o.id)?;
+                // Its contents follow, as a shared memory object's do.
+                self.shmem = Some((o.id, o.pages_size()));
+                (Item::SysvShm(o), None)
             }
             RecordType::Memfd => {
                 let (m, name) = MemfdObj::decode(p)?;

@@ -60,3 +60,90 @@ layout!(ShmemPagesHeader {
     nr: u32,
     offset: u64
 });
+
+/// `SHM_DEST`: a segment removed (`IPC_RMID`) while still attached.
+pub const SHM_DEST: u32 = 0o1000;
+
+/// A SysV shared memory segment of a pod's IPC namespace, written once
+/// before the first VMA that attaches it (or after the pod record for one
+/// nobody attaches); its contents follow in [`ShmemPages`] records, as a
+/// [`ShmemObj`]'s do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SysvShmObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Its SysV id (`shmget(2)`'s result), made again exactly.
+    pub shmid: i32,
+    /// Its key (`IPC_PRIVATE`, 0, once removed).
+    pub key: i32,
+    /// Permission bits, and [`SHM_DEST`].
+    pub mode: u32,
+    /// Owner and creator ids, as the checkpointing process's user
+    /// namespace sees them.
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Creator's and last operator's pids in the pod (0: none, or gone).
+    pub cpid: i32,
+    pub lpid: i32,
+    /// Size in bytes as asked for (its pages: rounded up).
+    pub size: u64,
+    /// Last attach, detach and change times, in seconds since the epoch.
+    pub atime: i64,
+    pub dtime: i64,
+    pub ctime: i64,
+    /// Attachments at the checkpoint (each comes back with its VMA).
+    pub nattch: u64,
+}
+
+impl SysvShmObj {
+    /// The size of its pages: the size rounded up to a page.
+    pub fn pages_size(&self) -> u64 {
+        self.size.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64
+    }
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (o, _) = Self::read_fixed(p)?;
+        if o.size == 0 || o.size > ShmemObj::MAX_SIZE {
+            return Err(ErrorKind::BadField("SysV segment size", o.size as i64));
+        }
+        if o.shmid < 0 {
+            return Err(ErrorKind::BadField("SysV segment id", o.shmid.into()));
+        }
+        if o.mode & !(0o777 | SHM_DEST) != 0 {
+            return Err(ErrorKind::BadField("SysV segment mode", o.mode.into()));
+        }
+        if o.mode & SHM_DEST != 0 && o.key != 0 {
+            return Err(ErrorKind::BadField(
+                "SysV removed segment key",
+                o.key.into(),
+            ));
+        }
+        if o.cpid < 0 || o.lpid < 0 {
+            return Err(ErrorKind::BadField(
+                "SysV segment pid",
+                o.cpid.min(o.lpid).into(),
+            ));
+        }
+        Ok(o)
+    }
+}
+
+layout!(SysvShmObj {
+    id: ObjId,
+    shmid: i32,
+    key: i32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    cuid: u32,
+    cgid: u32,
+    cpid: i32,
+    lpid: i32,
+    size: u64,
+    atime: i64,
+    dtime: i64,
+    ctime: i64,
+    nattch: u64
+});

@@ -537,6 +537,7 @@ fn task_state_round_trip() {
             Item::FileOwner(_) => "file-owner",
             Item::Share(_) => "share",
             Item::Pod(_) => "pod",
+            Item::SysvShm(_) => "sysv-shm",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
@@ -1532,4 +1533,66 @@ fn pod_record_only_opens_the_body_of_a_whole_namespace() {
     let mut bad = pod;
     bad.flags = 4;
     assert!(PodRec::decode(&bad.encode()).is_err());
+}
+
+#[test]
+fn sysv_segments_only_in_a_pod_with_its_own_ipc_namespace() {
+    let seg = SysvShmObj {
+        id: 1,
+        shmid: 65536,
+        key: 0x1234,
+        mode: 0o640,
+        size: 5000,
+        ..Default::default()
+    };
+    let page = ShmemPagesHeader {
+        id: 1,
+        nr: 1,
+        offset: PAGE_SIZE as u64,
+    };
+    let mut pages = page.encode().to_vec();
+    pages.extend(std::vec![7u8; PAGE_SIZE]);
+    let with = |flags: u32| {
+        let pod = PodRec {
+            flags,
+            ..Default::default()
+        };
+        std::vec![
+            (RecordType::Pod, pod.encode().to_vec()),
+            (RecordType::SysvShm, seg.encode().to_vec()),
+            (RecordType::ShmemPages, pages.clone()),
+        ]
+    };
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    let img = encode_with(&whole, &tasks, &with(POD_NEWIPC));
+    let items = decode(&img).unwrap();
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Item::SysvShm(o) if *o == seg)));
+    assert_eq!(seg.pages_size(), 2 * PAGE_SIZE as u64);
+    // Not in a pod that shares its IPC namespace, nor without a pod.
+    let img = encode_with(&whole, &tasks, &with(0));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("SysV segment outside a pod's own IPC namespace", 0)
+    ));
+    let img = encode_with(&whole, &tasks, &with(POD_NEWIPC)[1..]);
+    assert!(decode(&img).is_err());
+    // A removed segment has no key; pids are not negative.
+    for bad in [
+        SysvShmObj {
+            mode: 0o600 | SHM_DEST,
+            ..seg
+        },
+        SysvShmObj { cpid: -1, ..seg },
+        SysvShmObj { size: 0, ..seg },
+        SysvShmObj {
+            mode: 0o2600,
+            ..seg
+        },
+    ] {
+        assert!(SysvShmObj::decode(&bad.encode()).is_err(), "{bad:?}");
+    }
 }

@@ -74,6 +74,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Ctty(_) => RecordType::Ctty,
         Item::Share(_) => RecordType::Share,
         Item::Pod(_) => RecordType::Pod,
+        Item::SysvShm(_) => RecordType::SysvShm,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -212,6 +213,10 @@ fn exercise(item: &Item<'_>) {
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
         Item::Share(sh) => assert!(sh.files >= 0 && sh.fs >= 0 && (sh.files, sh.fs) != (0, 0)),
+        Item::SysvShm(o) => {
+            assert!(o.size > 0 && o.shmid >= 0 && o.mode & !(0o777 | SHM_DEST) == 0);
+            assert!(o.pages_size() >= o.size && o.pages_size() % page == 0);
+        }
         Item::Pod(p) => {
             assert!(p.flags & !POD_FLAGS_MASK == 0);
             assert!(p.nodename_str().len() < UTS_LEN && p.domainname_str().len() < UTS_LEN);
@@ -368,6 +373,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::FileLock(l) => out.extend_from_slice(&l.encode()),
         Item::Share(sh) => out.extend_from_slice(&sh.encode()),
         Item::Pod(p) => out.extend_from_slice(&p.encode()),
+        Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());

@@ -813,6 +813,31 @@ fn rows_only() -> Vec<Rec> {
     pod.nodename[..7].copy_from_slice(b"podhost");
     pod.domainname[..9].copy_from_slice(b"poddomain");
     b.rec(RecordType::Pod, &[&pod.encode()]);
+    // A segment of its IPC namespace, removed while attached, with one
+    // page of contents.
+    let shm = SysvShmObj {
+        id: 1,
+        shmid: 32769,
+        mode: 0o600 | SHM_DEST,
+        uid: 1000,
+        gid: 1000,
+        cuid: 1000,
+        cgid: 1000,
+        cpid: 2,
+        size: 5000,
+        nattch: 1,
+        ..Default::default()
+    };
+    b.rec(RecordType::SysvShm, &[&shm.encode()]);
+    let h = ShmemPagesHeader {
+        id: 1,
+        nr: 1,
+        offset: PAGE_SIZE as u64,
+    };
+    b.rec(
+        RecordType::ShmemPages,
+        &[&h.encode(), &pattern(PAGE_SIZE, 3)],
+    );
     b.finish()
 }
 
@@ -943,10 +968,10 @@ pub fn seeds() -> Vec<Seed> {
             Err(e) => panic!("seed {} is not a valid image: {e}", s.name),
         }
     }
-    // The first seed holds every record type but the pod record, which
-    // only an image of a whole pid namespace has (rows-only's).
+    // The first seed holds every record type but the pod and SysV records,
+    // which only an image of a whole pid namespace has (rows-only's).
     for &t in ALL_TYPES {
-        let seed = if t == RecordType::Pod {
+        let seed = if matches!(t, RecordType::Pod | RecordType::SysvShm) {
             &seeds[2]
         } else {
             &seeds[0]

@@ -1,0 +1,153 @@
+//! SysV shared memory in a pod: a producer and a consumer.
+
+use super::*;
+use nix::libc;
+
+/// Key of the segment the producer writes and the consumer reads.
+pub(crate) const SHARED_KEY: i32 = 0x4b43_0001;
+/// Key of a segment nobody attaches (its contents written once).
+pub(crate) const SPARE_KEY: i32 = 0x4b43_0002;
+/// Size of the shared segment: three pages and a bit.
+const SHARED_SIZE: usize = 3 * 4096 + 100;
+
+/// The byte at `i` of the pattern of segment `salt`.
+fn pattern(salt: u8, i: usize) -> u8 {
+    (i as u8).wrapping_mul(31).wrapping_add(salt) | 1
+}
+
+/// `shmget` that fails loudly.
+fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
+    // SAFETY: plain integers.
+    let id = unsafe { libc::shmget(key, size, flags) };
+    if id < 0 {
+        bail!("shmget({key:#x}): {}", std::io::Error::last_os_error());
+    }
+    Ok(id)
+}
+
+/// `shmat` that fails loudly.
+fn shmat(id: i32, flags: i32) -> Result<*mut u8> {
+    // SAFETY: the kernel chooses the address.
+    let p = unsafe { libc::shmat(id, std::ptr::null(), flags) };
+    if p as isize == -1 {
+        bail!("shmat({id}): {}", std::io::Error::last_os_error());
+    }
+    Ok(p.cast())
+}
+
+/// Whether `len` bytes at `p` hold the pattern of `salt` (from `from` on).
+fn holds(p: *const u8, len: usize, from: usize, salt: u8) -> bool {
+    // SAFETY: `p` is an attachment of at least `len` bytes.
+    (from..len).all(|i| unsafe { *p.add(i) } == pattern(salt, i))
+}
+
+/// A pod's SysV producer and consumer (the pod's init is this process):
+///
+/// - segment S (key `SHARED_KEY`, mode 0640, three pages and 100 bytes):
+///   the producer attaches it read-write, writes a pattern and counts in
+///   its first 8 bytes; the consumer attaches it read-only;
+/// - segment R (`IPC_PRIVATE`, one page): attached by the producer, which
+///   writes a pattern and removes it (`IPC_RMID`) while attached; the
+///   consumer inherits the attachment across `fork`;
+/// - segment U (key `SPARE_KEY`, two pages): written through an attachment
+///   that is then detached: nobody attaches it.
+///
+/// On the go file both check, after a restart: the same ids for the keys,
+/// R still removed (`IPC_STAT` shows `SHM_DEST`) and readable at the same
+/// address, every pattern intact, U's contents intact, and the counter
+/// still counting. The producer writes the verdict (the consumer's
+/// through its exit status).
+pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
+    name("producer");
+    let (go, result) = go_and_result(ready_path);
+    let s_id = shmget(SHARED_KEY, SHARED_SIZE, libc::IPC_CREAT | 0o640)?;
+    let r_id = shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600)?;
+    let u_id = shmget(SPARE_KEY, 2 * 4096, libc::IPC_CREAT | 0o600)?;
+    let s = shmat(s_id, 0)?;
+    let r = shmat(r_id, 0)?;
+    let u = shmat(u_id, 0)?;
+    // SAFETY: each attachment is as long as its segment.
+    unsafe {
+        for i in 8..SHARED_SIZE {
+            *s.add(i) = pattern(1, i);
+        }
+        for i in 0..4096 {
+            *r.add(i) = pattern(2, i);
+        }
+        // U's second page only: its first stays a hole.
+        for i in 4096..2 * 4096 {
+            *u.add(i) = pattern(3, i);
+        }
+        libc::shmdt(u.cast());
+        libc::shmctl(r_id, libc::IPC_RMID, std::ptr::null_mut());
+    }
+    let counter = s.cast::<std::sync::atomic::AtomicU64>();
+    // SAFETY: the first 8 bytes of S, page aligned.
+    let count = || unsafe { (*counter).load(std::sync::atomic::Ordering::Relaxed) };
+    // SAFETY: single-threaded.
+    let consumer = match unsafe { fork() }? {
+        ForkResult::Child => {
+            name("consumer");
+            let ok = (|| -> Result<bool> {
+                let ro = shmat(s_id, libc::SHM_RDONLY)?;
+                while !go.exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                let seen = count_at(ro);
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                Ok(holds(ro, SHARED_SIZE, 8, 1)
+                    && holds(r, 4096, 0, 2)
+                    && count_at(ro) > seen
+                    && shmget(SHARED_KEY, 0, 0)? == s_id)
+            })();
+            // SAFETY: leave at once.
+            unsafe { libc::_exit(if matches!(ok, Ok(true)) { 0 } else { 1 }) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    ready(ready_path)?;
+    while !go.exists() {
+        // SAFETY: the first 8 bytes of S.
+        unsafe { (*counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let before = count();
+    for _ in 0..10 {
+        // SAFETY: as above.
+        unsafe { (*counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let consumer_ok = matches!(waitpid(consumer, None), Ok(WaitStatus::Exited(_, 0)));
+    // SAFETY: a zeroed shmid_ds is valid for IPC_STAT to fill.
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: `ds` is a valid buffer.
+    let stat = unsafe { libc::shmctl(r_id, libc::IPC_STAT, &mut ds) };
+    let removed = stat == 0 && ds.shm_perm.mode as u32 & 0o1000 != 0;
+    let u2 = shmat(u_id, libc::SHM_RDONLY)?;
+    // SAFETY: U's first page is a hole: zeros.
+    let hole = (0..4096).all(|i| unsafe { *u2.add(i) } == 0);
+    let checks = [
+        ("S's pattern", holds(s, SHARED_SIZE, 8, 1)),
+        ("R's pattern", holds(r, 4096, 0, 2)),
+        ("U's pattern", holds(u2, 2 * 4096, 4096, 3) && hole),
+        ("S's id by key", shmget(SHARED_KEY, 0, 0)? == s_id),
+        ("U's id by key", shmget(SPARE_KEY, 0, 0)? == u_id),
+        ("R removed, still attached", removed),
+        ("the count goes on", count() >= before + 10),
+        ("the consumer's checks", consumer_ok),
+    ];
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    verdict(
+        &result,
+        failed.is_empty(),
+        format!("sysv ids {s_id} {r_id} {u_id}; failed: {failed:?}"),
+    )
+}
+
+/// The count in the first 8 bytes of an attachment of S.
+fn count_at(p: *const u8) -> u64 {
+    // SAFETY: the first 8 bytes of S, page aligned.
+    unsafe {
+        (*p.cast::<std::sync::atomic::AtomicU64>()).load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
