@@ -71,6 +71,7 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
             return Err(crate::wrap::errno::eopnotsupp());
         }
         crate::sysvshm::check(root, ns)?;
+        crate::sysvsem::check(root, ns)?;
         rec.flags |= image::POD_NEWIPC;
     }
     Ok(rec)
@@ -154,6 +155,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         // The segments of its IPC namespace, attached or not.
         if pod.flags & image::POD_NEWIPC != 0 {
             crate::sysvshm::dump_all(&mut w, &mut objs, &root)?;
+            crate::sysvsem::dump_all(&mut w, &mut objs, &root)?;
         }
     }
     objs.set_in_tree(ptys);

@@ -77,6 +77,7 @@ mod restore;
 mod shmem;
 mod signal;
 mod signalfd;
+mod sysvsem;
 mod sysvshm;
 mod task;
 mod timerfd;

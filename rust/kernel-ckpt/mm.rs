@@ -440,7 +440,12 @@ pub(crate) fn prepare(
             }
             VMA_SHMEM => Some(objs.shmem_for_map(v.obj, v.flags & image::VM_WRITE != 0)?),
             VMA_SYSV_SHM => {
-                shmid = Some(objs.sysv_shm(v.obj)?);
+                let id = objs.sysv_shm(v.obj)?;
+                // shmat(2)'s permission check, under the task's own ids
+                // (in force while its records are read), as a file is
+                // opened under them.
+                crate::sysvshm::may_attach(id, attach_flags(&v))?;
+                shmid = Some(id);
                 None
             }
             VMA_VDSO => {
@@ -476,17 +481,20 @@ pub(crate) fn prepare(
     Ok(PreparedMap { vmas: out, exe })
 }
 
-/// Attaches SysV segment `shmid` at `v`, as `shmat(2)` would (its
-/// permission checks, under the task's own credentials): read-only if the
-/// attachment could not be written, executable if it was.
-fn attach(shmid: i32, v: &Vma) -> Result {
-    let mut flags = 0;
+/// The `shmat(2)` flags of attachment `v`: read-only if it could not be
+/// written (executable attachments are refused at checkpoint).
+fn attach_flags(v: &Vma) -> i32 {
     if v.flags & image::VM_MAYWRITE == 0 {
-        flags |= bindings::SHM_RDONLY;
+        bindings::SHM_RDONLY as i32
+    } else {
+        0
     }
-    if v.flags & image::VM_EXEC != 0 {
-        flags |= bindings::SHM_EXEC;
-    }
+}
+
+/// Attaches SysV segment `shmid` at `v`, as `shmat(2)` would: read-only if
+/// the attachment could not be written.
+fn attach(shmid: i32, v: &Vma) -> Result {
+    let flags = attach_flags(v);
     let mut addr = 0usize;
     // SAFETY: current's own mm; `do_shmat` takes the mmap lock and checks
     // the address (it must be free: the old map was torn down).
@@ -494,7 +502,7 @@ fn attach(shmid: i32, v: &Vma) -> Result {
         bindings::do_shmat(
             shmid,
             v.start as usize as *mut kernel::ffi::c_char,
-            flags as i32,
+            flags,
             &mut addr,
             PAGE_SIZE,
         )

@@ -109,6 +109,9 @@ pub(crate) enum Obj {
     /// A SysV segment made again, held until the restart ends; mapped by
     /// every VMA that names it (`do_shmat`).
     SysvShm(crate::sysvshm::ShmHold),
+    /// A SysV object made again in the pod's IPC namespace (a semaphore
+    /// set): nothing to keep.
+    Ipc,
 }
 
 impl Obj {
@@ -126,6 +129,7 @@ impl Obj {
                     + usize::from(opened.is_some())
             }
             Obj::Made { file, .. } => usize::from(file.is_some()),
+            Obj::Ipc => 0,
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
             Obj::Pty { master, .. } => 1 + usize::from(master.is_some()),
             Obj::File(_)

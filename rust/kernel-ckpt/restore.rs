@@ -407,7 +407,8 @@ pub(crate) fn restore_current(
             | Item::DeletedFile(..)
             | Item::Pidfd(..)
             | Item::Inotify(..)
-            | Item::SysvShm(..) => {
+            | Item::SysvShm(..)
+            | Item::SysvSem(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

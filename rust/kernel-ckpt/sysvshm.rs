@@ -84,9 +84,11 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
             // Removed meanwhile (by a process outside the pod that shares
             // its namespace): not in the image.
             Err(e) if e == EAGAIN => continue,
-            Err(e) => {
+            Err(e) if e == EACCES || e == EPERM || e == crate::wrap::errno::eopnotsupp() => {
                 let why = if e == EACCES {
                     "the caller may not read it"
+                } else if e == EPERM {
+                    "the caller lacks CAP_CHECKPOINT_RESTORE over the pod's IPC namespace"
                 } else {
                     "it is on huge pages or locked (SHM_LOCK)"
                 };
@@ -94,15 +96,12 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
                     "checkpoint: pid {} ({}): SysV segment {} of its pod: {}: not supported\n",
                     init.vpid(),
                     crate::log::Shown(&init.comm()),
-                    info.id,
+                    info.perm.id,
                     why
                 );
-                return Err(if e == EACCES {
-                    EPERM
-                } else {
-                    crate::wrap::errno::eopnotsupp()
-                });
+                return Err(if e == EACCES { EPERM } else { e });
             }
+            Err(e) => return Err(e),
         };
         f(Segment { info, file })?;
     }
@@ -141,15 +140,16 @@ impl ObjOps for SysvShm {
 
     fn write(w: &mut ImageWriter, s: &Segment, id: ObjId, (): ()) -> Result {
         let i = &s.info;
+        let p = &i.perm;
         let rec = SysvShmObj {
             id,
-            shmid: i.id,
-            key: i.key,
-            mode: i.mode & (0o777 | SHM_DEST),
-            uid: i.uid,
-            gid: i.gid,
-            cuid: i.cuid,
-            cgid: i.cgid,
+            shmid: p.id,
+            key: p.key,
+            mode: p.mode & (0o777 | SHM_DEST),
+            uid: p.uid,
+            gid: p.gid,
+            cuid: p.cuid,
+            cgid: p.cgid,
             cpid: i.cpid,
             lpid: i.lpid,
             size: i.size,
@@ -221,18 +221,42 @@ impl Drop for ShmHold {
     }
 }
 
+/// Restart: `-EACCES` unless the restoring task, with the ids it is being
+/// restored with, may attach segment `shmid` with `flags` (`shmat(2)`'s
+/// check).
+pub(crate) fn may_attach(shmid: i32, flags: i32) -> Result {
+    // SAFETY: plain integers; the helper looks the segment up in current's
+    // IPC namespace under RCU.
+    kernel::error::to_result(unsafe { bindings::ckpt_shm_access(shmid, flags) }).inspect_err(|e| {
+        ckpt_err!(
+            "restart: may not attach SysV segment {} (error {})\n",
+            shmid,
+            e.to_errno()
+        )
+    })
+}
+
+/// `-EINVAL` unless the restoring task is the init of its pid namespace:
+/// a pod's SysV objects come before every task's records (the parser
+/// checks), so the pod's init makes them, in the new IPC namespace the
+/// coordinator checked it has.
+pub(crate) fn check_maker() -> Result {
+    if TaskRef::current_ref().is_pidns_init() {
+        Ok(())
+    } else {
+        Err(crate::restore::bad(
+            "a SysV object not made by the pod's init",
+        ))
+    }
+}
+
 /// Before the point of no return: makes segment `o` again in the
 /// restoring task's IPC namespace, with its id. The image must be of a
 /// pod (the parser checks), whose tasks run in a new IPC namespace.
 pub(crate) fn restore(objs: &mut ObjTable, o: &SysvShmObj) -> Result {
+    check_maker()?;
     let info = bindings::ckpt_shm_info {
-        id: o.shmid,
-        key: o.key,
-        mode: o.mode,
-        uid: o.uid,
-        gid: o.gid,
-        cuid: o.cuid,
-        cgid: o.cgid,
+        perm: crate::sysvsem::perm(o.shmid, o.key, o.mode, [o.uid, o.gid, o.cuid, o.cgid]),
         cpid: o.cpid,
         lpid: o.lpid,
         size: o.size,

@@ -139,8 +139,24 @@ impl RestartCtx {
                 return Err(crate::wrap::errno::etimedout());
             }
         }
-        // Every task has joined: the namespaces are the tree's only now.
+        // Every task has joined: the namespaces are the tree's only now,
+        // and every task must be in its init's.
         if let Some((init, rec)) = &self.pod {
+            let strays = self.live().find(|s| {
+                s.task.as_ref().is_some_and(|t| {
+                    // SAFETY: both tasks are referenced; the helper
+                    // compares their namespaces under their task_locks.
+                    !unsafe { bindings::ckpt_task_same_ns(t.as_ptr(), init.as_ptr()) }
+                })
+            });
+            if let Some(s) = strays {
+                ckpt_err!(
+                    "restart: pid {} of the pod is not in its init's UTS and IPC namespaces\n",
+                    s.row.pid
+                );
+                self.fail(s.row.pid, None, EINVAL);
+                return Err(EINVAL);
+            }
             if let Err(e) = restore_pod_ns(init, rec) {
                 self.fail(1, None, e);
                 return Err(e);

@@ -57,7 +57,6 @@ impl MmRef {
         self.0.as_ptr()
     }
 
-    /// Takes `mmap_read_lock` until the guard is dropped.
     /// Whether one VMA of this mm spans exactly `[start, end)`.
     pub(crate) fn has_vma(&self, start: u64, end: u64) -> bool {
         let _guard = self.read_lock();
@@ -73,6 +72,7 @@ impl MmRef {
         }
     }
 
+    /// Takes `mmap_read_lock` until the guard is dropped.
     pub(crate) fn read_lock(&self) -> MmapReadGuard<'_> {
         // SAFETY: the mm is valid; may sleep, no spinlock is held by callers.
         unsafe { bindings::mmap_read_lock(self.as_ptr()) };

@@ -310,11 +310,14 @@ done"
     })
 }
 
-/// The rows of `/proc/sysvipc/shm` as `pid`'s IPC namespace shows them,
-/// without the resident and swapped sizes (pages that only held zeros
-/// come back as holes), creator and last pids as its pid namespace
-/// numbers them (`/proc` shows this process's numbers).
-fn sysv_shm_rows(pid: i32) -> Result<Vec<String>> {
+/// The rows of `/proc/sysvipc/KIND` (`shm`, `sem`) as `pid`'s IPC
+/// namespace shows them, without the resident and swapped sizes of
+/// segments (pages that only held zeros come back as holes), and for
+/// segments with their creator and last pids as its pid namespace numbers
+/// them (`/proc` shows this process's numbers).
+fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
+    let shm = kind == "shm";
+    let path = format!("/proc/sysvipc/{kind}");
     let ns = File::open(format!("/proc/{pid}/ns/ipc"))
         .with_context(|| format!("opening /proc/{pid}/ns/ipc"))?;
     let (r, w) = nix::unistd::pipe()?;
@@ -324,7 +327,7 @@ fn sysv_shm_rows(pid: i32) -> Result<Vec<String>> {
             drop(r);
             let out = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWIPC)
                 .map_err(|e| e.to_string())
-                .and_then(|()| fs::read_to_string("/proc/sysvipc/shm").map_err(|e| e.to_string()))
+                .and_then(|()| fs::read_to_string(&path).map_err(|e| e.to_string()))
                 .unwrap_or_else(|e| format!("error: {e}"));
             let _ = nix::unistd::write(&w, out.as_bytes());
             // SAFETY: leave at once.
@@ -349,10 +352,10 @@ fn sysv_shm_rows(pid: i32) -> Result<Vec<String>> {
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             f.iter()
-                .take(14)
+                .take(if shm { 14 } else { f.len() })
                 .enumerate()
                 .map(|(i, v)| {
-                    if i == 4 || i == 5 {
+                    if shm && (i == 4 || i == 5) {
                         inner(v)
                     } else {
                         (*v).to_owned()
@@ -436,7 +439,9 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
             .unwrap_or(0)
     };
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let before = sysv_shm_rows(pid)?;
+    let before = sysvipc_rows(pid, "shm")?;
+    let sems_before = sysvipc_rows(pid, "sem")?;
+    c.eq("one semaphore set in the pod", 1, sems_before.len());
     let maps_before = [sysv_maps(pid), sysv_maps(consumer(pid))];
     c.eq("three segments in the pod", 3, before.len());
     let img = format!("/tmp/{name}.img");
@@ -496,7 +501,14 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     // Frozen while /proc is read: the counter would change the times.
     let cg = Path::new(cgroup::ROOT).join(&job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
-    let after = sysv_shm_rows(copy).unwrap_or_else(|e| vec![format!("{e:#}")]);
+    let after = sysvipc_rows(copy, "shm").unwrap_or_else(|e| vec![format!("{e:#}")]);
+    let sems_after = sysvipc_rows(copy, "sem").unwrap_or_else(|e| vec![format!("{e:#}")]);
+    same(
+        &mut c,
+        "/proc/sysvipc/sem in the pod (key, id, mode, size, owners, creators, times), as before",
+        format!("{sems_before:#?}"),
+        format!("{sems_after:#?}"),
+    );
     let maps_after = [sysv_maps(copy), sysv_maps(consumer(copy))];
     // Times and addresses vary from run to run: the whole rows are
     // compared, and shown only when they differ.
@@ -536,7 +548,20 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
             )
         })
         .collect();
+    state.extend(sems_before.iter().map(|r| {
+        format!(
+            "sysvipc sem: {}",
+            r.split(' ').take(8).collect::<Vec<_>>().join(" ")
+        )
+    }));
     state.extend(saved);
+    state.extend(json["sysv_sem"].as_array().into_iter().flatten().map(|m| {
+        format!(
+            "semaphore set key {:#x} values {}",
+            m["key"].as_i64().unwrap_or(-1),
+            m["values"]
+        )
+    }));
     if !verdict.starts_with("PASS") {
         state.push(verdict.trim().to_owned());
     }

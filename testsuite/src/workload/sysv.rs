@@ -7,6 +7,8 @@ use nix::libc;
 pub(crate) const SHARED_KEY: i32 = 0x4b43_0001;
 /// Key of a segment nobody attaches (its contents written once).
 pub(crate) const SPARE_KEY: i32 = 0x4b43_0002;
+/// Key of the semaphore set.
+pub(crate) const SEM_KEY: i32 = 0x4b43_0003;
 /// Size of the shared segment: three pages and a bit.
 const SHARED_SIZE: usize = 3 * 4096 + 100;
 
@@ -23,6 +25,32 @@ fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
         bail!("shmget({key:#x}): {}", std::io::Error::last_os_error());
     }
     Ok(id)
+}
+
+/// `semop` of one operation on semaphore `num` of `id`, retried when a
+/// signal (the freezer's) interrupts it.
+fn semop(id: i32, num: u16, op: i16) -> Result<()> {
+    let mut b = libc::sembuf {
+        sem_num: num,
+        sem_op: op,
+        sem_flg: 0,
+    };
+    loop {
+        // SAFETY: one valid sembuf.
+        if unsafe { libc::semop(id, &mut b, 1) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            bail!("semop({id}, {num}, {op}): {e}");
+        }
+    }
+}
+
+/// The value of semaphore `num` of set `id`.
+fn semval(id: i32, num: i32) -> i32 {
+    // SAFETY: GETVAL takes no argument.
+    unsafe { libc::semctl(id, num, libc::GETVAL) }
 }
 
 /// `shmat` that fails loudly.
@@ -52,6 +80,11 @@ fn holds(p: *const u8, len: usize, from: usize, salt: u8) -> bool {
 /// - segment U (key `SPARE_KEY`, two pages): written through an attachment
 ///   that is then detached: nobody attaches it.
 ///
+/// - a semaphore set (key `SEM_KEY`, three semaphores set to 5, 0 and 42,
+///   then the producer takes 2 from the third): the consumer waits in
+///   `semop(2)` to take 1 from the second, which the producer gives on the
+///   go file.
+///
 /// On the go file both check, after a restart: the same ids for the keys,
 /// R still removed (`IPC_STAT` shows `SHM_DEST`) and readable at the same
 /// address, every pattern intact, U's contents intact, and the counter
@@ -63,6 +96,17 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
     let s_id = shmget(SHARED_KEY, SHARED_SIZE, libc::IPC_CREAT | 0o640)?;
     let r_id = shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600)?;
     let u_id = shmget(SPARE_KEY, 2 * 4096, libc::IPC_CREAT | 0o600)?;
+    // SAFETY: plain integers.
+    let k_id = unsafe { libc::semget(SEM_KEY, 3, libc::IPC_CREAT | 0o660) };
+    if k_id < 0 {
+        bail!("semget: {}", std::io::Error::last_os_error());
+    }
+    let mut init = [5u16, 0, 42];
+    // SAFETY: SETALL reads three values from the array.
+    if unsafe { libc::semctl(k_id, 0, libc::SETALL, init.as_mut_ptr()) } < 0 {
+        bail!("semctl(SETALL): {}", std::io::Error::last_os_error());
+    }
+    semop(k_id, 2, -2)?;
     let s = shmat(s_id, 0)?;
     let r = shmat(r_id, 0)?;
     let u = shmat(u_id, 0)?;
@@ -90,6 +134,8 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
             name("consumer");
             let ok = (|| -> Result<bool> {
                 let ro = shmat(s_id, libc::SHM_RDONLY)?;
+                // Waits in semop(2) until the producer gives one.
+                semop(k_id, 1, -1)?;
                 while !go.exists() {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
@@ -97,6 +143,8 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 Ok(holds(ro, SHARED_SIZE, 8, 1)
                     && holds(r, 4096, 0, 2)
+                    && semval(k_id, 0) == 5
+                    && semval(k_id, 1) == 0
                     && count_at(ro) > seen
                     && shmget(SHARED_KEY, 0, 0)? == s_id)
             })();
@@ -112,6 +160,8 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let before = count();
+    // Lets the consumer's semop(2) through.
+    semop(k_id, 1, 1)?;
     for _ in 0..10 {
         // SAFETY: as above.
         unsafe { (*counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
@@ -132,6 +182,15 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
         ("U's pattern", holds(u2, 2 * 4096, 4096, 3) && hole),
         ("S's id by key", shmget(SHARED_KEY, 0, 0)? == s_id),
         ("U's id by key", shmget(SPARE_KEY, 0, 0)? == u_id),
+        // SAFETY: plain integers.
+        (
+            "the set's id by key",
+            unsafe { libc::semget(SEM_KEY, 0, 0) } == k_id,
+        ),
+        (
+            "the set's first and third values",
+            semval(k_id, 0) == 5 && semval(k_id, 2) == 40,
+        ),
         ("R removed, still attached", removed),
         ("the count goes on", count() >= before + 10),
         ("the consumer's checks", consumer_ok),

@@ -32,6 +32,9 @@ pub struct Image {
     /// The SysV shared memory segments of a pod, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sysv_shm: Vec<SysvShmInfo>,
+    /// The SysV semaphore sets of a pod, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sysv_sem: Vec<SysvSemInfo>,
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
@@ -196,6 +199,28 @@ pub struct LockInfo {
     pub start: i64,
     /// Last byte, included; `None`: to the end of the file.
     pub end: Option<i64>,
+}
+
+/// One saved SysV semaphore set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SysvSemInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its SysV id.
+    pub semid: i32,
+    /// Its key.
+    pub key: i32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner and creator ids.
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Each semaphore's value.
+    pub values: Vec<i32>,
+    /// Each semaphore's last changer's pid.
+    pub pids: Vec<i32>,
 }
 
 /// One saved SysV shared memory segment.
@@ -670,6 +695,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut pipes = Vec::new();
     let mut shmem = Vec::new();
     let mut sysv_shm: Vec<SysvShmInfo> = Vec::new();
+    let mut sysv_sem: Vec<SysvSemInfo> = Vec::new();
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
@@ -800,6 +826,22 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     });
                 }
             }
+            Item::SysvSem(o, vals) => sysv_sem.push(SysvSemInfo {
+                id: o.id,
+                semid: o.semid,
+                key: o.key,
+                mode: o.mode,
+                uid: o.uid,
+                gid: o.gid,
+                cuid: o.cuid,
+                cgid: o.cgid,
+                values: ckpt_image::SysvSemObj::values(vals)
+                    .map(|v| v.semval)
+                    .collect(),
+                pids: ckpt_image::SysvSemObj::values(vals)
+                    .map(|v| v.sempid)
+                    .collect(),
+            }),
             Item::SysvShm(o) => sysv_shm.push(SysvShmInfo {
                 id: o.id,
                 shmid: o.shmid,
@@ -1103,6 +1145,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         pipes,
         shmem,
         sysv_shm,
+        sysv_sem,
         eventfds,
         fifos,
         timerfds,
@@ -1211,6 +1254,12 @@ pub fn table(img: &Image) -> String {
                 m.gid,
                 m.cuid,
                 m.cgid
+            ));
+        }
+        for m in &img.sysv_sem {
+            out.push_str(&format!(
+                "  SysV semaphore set #{}: semid {}, key {:#x}, mode {:o}, values {:?}, owner {}:{}, creator {}:{}\n",
+                m.id, m.semid, m.key, m.mode, m.values, m.uid, m.gid, m.cuid, m.cgid
             ));
         }
         out.push('\n');

@@ -301,6 +301,9 @@ record_types! {
     /// [`SysvShmObj`] + its contents in [`ShmemPages`] records: a SysV
     /// shared memory segment of a pod's IPC namespace, written once.
     SysvShm = 45, "sysv-shm";
+    /// [`SysvSemObj`] + its [`SysvSemVal`]s: a SysV semaphore set of a
+    /// pod's IPC namespace, written once.
+    SysvSem = 46, "sysv-sem";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -328,7 +331,8 @@ impl RecordType {
             | Self::Pidfd
             | Self::Inotify
             | Self::UnixPending
-            | Self::SysvShm => true,
+            | Self::SysvShm
+            | Self::SysvSem => true,
             Self::FileLock
             | Self::FileOwner
             | Self::Share

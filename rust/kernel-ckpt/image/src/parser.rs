@@ -186,6 +186,9 @@ pub enum Item<'a> {
     Pod(PodRec),
     /// A SysV shared memory segment (its contents follow).
     SysvShm(SysvShmObj),
+    /// A SysV semaphore set and its semaphores' bytes
+    /// ([`SysvSemObj::values`]).
+    SysvSem(SysvSemObj, &'a [u8]),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -235,6 +238,8 @@ pub enum ObjRecord<'a> {
     Inotify(InotifyObj, &'a [u8], &'a [u8]),
     /// A SysV shared memory segment of a pod.
     SysvShm(SysvShmObj),
+    /// A SysV semaphore set of a pod and its semaphores' bytes.
+    SysvSem(SysvSemObj, &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -259,6 +264,7 @@ impl<'a> Item<'a> {
             Item::Pidfd(p) => Some(ObjRecord::Pidfd(p)),
             Item::Inotify(o, w, e) => Some(ObjRecord::Inotify(o, w, e)),
             Item::SysvShm(o) => Some(ObjRecord::SysvShm(o)),
+            Item::SysvSem(o, v) => Some(ObjRecord::SysvSem(o, v)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -311,6 +317,8 @@ pub struct Parser {
     /// Whether the pod record says the pod has an IPC namespace of its
     /// own, whose SysV segments the image may hold.
     pod_ipc: bool,
+    /// Whether a task's records began (SysV objects come before).
+    tasks_began: bool,
 }
 
 impl Default for Parser {
@@ -330,6 +338,7 @@ impl Parser {
             subtree: None,
             rows: 0,
             pod_ipc: false,
+            tasks_began: false,
         }
     }
 
@@ -420,6 +429,7 @@ impl Parser {
                 (Item::Task(t), None)
             }
             RecordType::TaskState => {
+                self.tasks_began = true;
                 exact(TaskState::LEN)?;
                 self.pages_next = 0;
                 (Item::TaskState(TaskState::decode(p)?), None)
@@ -590,8 +600,9 @@ impl Parser {
             }
             RecordType::SysvShm => {
                 exact(SysvShmObj::LEN)?;
-                // Segments belong to a pod's own IPC namespace.
-                if !self.pod_ipc {
+                // Segments belong to a pod's own IPC namespace, made by its
+                // init before its own records.
+                if !self.pod_ipc || self.tasks_began {
                     return Err(ErrorKind::BadField(
                         "SysV segment outside a pod's own IPC namespace",
                         0,
@@ -602,6 +613,17 @@ impl Parser {
                 // Its contents follow, as a shared memory object's do.
                 self.shmem = Some((o.id, o.pages_size()));
                 (Item::SysvShm(o), None)
+            }
+            RecordType::SysvSem => {
+                if !self.pod_ipc || self.tasks_began {
+                    return Err(ErrorKind::BadField(
+                        "SysV set outside a pod's own IPC namespace",
+                        0,
+                    ));
+                }
+                let (o, vals) = SysvSemObj::decode(p)?;
+                self.define("SysV set id", o.id)?;
+                (Item::SysvSem(o, vals), None)
             }
             RecordType::Memfd => {
                 let (m, name) = MemfdObj::decode(p)?;

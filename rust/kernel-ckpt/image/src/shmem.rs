@@ -147,3 +147,98 @@ layout!(SysvShmObj {
     ctime: i64,
     nattch: u64
 });
+
+/// Largest value of a SysV semaphore (`SEMVMX`).
+pub const SEMVMX: i32 = 32767;
+/// Most semaphores in a SysV set (`SEMMSL`, the default `kernel.sem`
+/// limit).
+pub const MAX_SEMS: u32 = 32000;
+
+/// A SysV semaphore set of a pod's IPC namespace, written once after the
+/// pod record; its [`SysvSemVal`]s follow in the record, one per
+/// semaphore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SysvSemObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Its SysV id (`semget(2)`'s result), made again exactly.
+    pub semid: i32,
+    /// Its key.
+    pub key: i32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner and creator ids, as the checkpointing process's user
+    /// namespace sees them.
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Number of semaphores.
+    pub nsems: u32,
+    /// Last change time (`semctl`), in seconds since the epoch.
+    pub ctime: i64,
+}
+
+impl SysvSemObj {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (o, rest) = Self::read_fixed(p)?;
+        if o.semid < 0 {
+            return Err(ErrorKind::BadField("SysV set id", o.semid.into()));
+        }
+        if o.mode & !0o777 != 0 {
+            return Err(ErrorKind::BadField("SysV set mode", o.mode.into()));
+        }
+        if o.nsems == 0 || o.nsems > MAX_SEMS {
+            return Err(ErrorKind::BadField("SysV set size", o.nsems.into()));
+        }
+        let vals = tail(rest, o.nsems * SysvSemVal::LEN as u32)?;
+        for v in vals.chunks_exact(SysvSemVal::LEN) {
+            let (v, _) = SysvSemVal::read_fixed(v)?;
+            if v.semval < 0 || v.semval > SEMVMX {
+                return Err(ErrorKind::BadField("SysV semaphore value", v.semval.into()));
+            }
+            if v.sempid < 0 {
+                return Err(ErrorKind::BadField("SysV semaphore pid", v.sempid.into()));
+            }
+        }
+        Ok((o, vals))
+    }
+
+    /// The semaphores of a record [`SysvSemObj::decode`] accepted.
+    pub fn values(b: &[u8]) -> impl Iterator<Item = SysvSemVal> + '_ {
+        b.chunks_exact(SysvSemVal::LEN)
+            .filter_map(|v| SysvSemVal::read_fixed(v).ok().map(|(v, _)| v))
+    }
+}
+
+layout!(SysvSemObj {
+    id: ObjId,
+    semid: i32,
+    key: i32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    cuid: u32,
+    cgid: u32,
+    nsems: u32,
+    _: u32,
+    ctime: i64
+});
+
+/// One semaphore of a [`SysvSemObj`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SysvSemVal {
+    /// Its value, 0 to [`SEMVMX`].
+    pub semval: i32,
+    /// The pid in the pod of the last process that changed it (0: none,
+    /// or gone).
+    pub sempid: i32,
+    /// Its last operation time, in seconds since the epoch.
+    pub otime: i64,
+}
+
+layout!(SysvSemVal {
+    semval: i32,
+    sempid: i32,
+    otime: i64
+});

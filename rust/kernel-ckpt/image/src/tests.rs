@@ -538,6 +538,7 @@ fn task_state_round_trip() {
             Item::Share(_) => "share",
             Item::Pod(_) => "pod",
             Item::SysvShm(_) => "sysv-shm",
+            Item::SysvSem(..) => "sysv-sem",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",

@@ -75,6 +75,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Share(_) => RecordType::Share,
         Item::Pod(_) => RecordType::Pod,
         Item::SysvShm(_) => RecordType::SysvShm,
+        Item::SysvSem(..) => RecordType::SysvSem,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -213,6 +214,11 @@ fn exercise(item: &Item<'_>) {
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
         Item::Share(sh) => assert!(sh.files >= 0 && sh.fs >= 0 && (sh.files, sh.fs) != (0, 0)),
+        Item::SysvSem(o, vals) => {
+            assert_eq!(vals.len(), o.nsems as usize * SysvSemVal::LEN);
+            assert_eq!(SysvSemObj::values(vals).count(), o.nsems as usize);
+            assert!(SysvSemObj::values(vals).all(|v| (0..=SEMVMX).contains(&v.semval)));
+        }
         Item::SysvShm(o) => {
             assert!(o.size > 0 && o.shmid >= 0 && o.mode & !(0o777 | SHM_DEST) == 0);
             assert!(o.pages_size() >= o.size && o.pages_size() % page == 0);
@@ -374,6 +380,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::Share(sh) => out.extend_from_slice(&sh.encode()),
         Item::Pod(p) => out.extend_from_slice(&p.encode()),
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
+        Item::SysvSem(o, vals) => {
+            out.extend_from_slice(&o.encode());
+            out.extend_from_slice(vals);
+        }
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());

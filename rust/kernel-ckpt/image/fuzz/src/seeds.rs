@@ -838,6 +838,25 @@ fn rows_only() -> Vec<Rec> {
         RecordType::ShmemPages,
         &[&h.encode(), &pattern(PAGE_SIZE, 3)],
     );
+    // A set of two semaphores.
+    let sem = SysvSemObj {
+        id: 2,
+        semid: 0,
+        key: 0x1234,
+        mode: 0o600,
+        nsems: 2,
+        ..Default::default()
+    };
+    let v0 = SysvSemVal {
+        semval: 5,
+        sempid: 2,
+        otime: 1_700_000_000,
+    };
+    let v1 = SysvSemVal::default();
+    b.rec(
+        RecordType::SysvSem,
+        &[&sem.encode(), &v0.encode(), &v1.encode()],
+    );
     b.finish()
 }
 
@@ -971,7 +990,10 @@ pub fn seeds() -> Vec<Seed> {
     // The first seed holds every record type but the pod and SysV records,
     // which only an image of a whole pid namespace has (rows-only's).
     for &t in ALL_TYPES {
-        let seed = if matches!(t, RecordType::Pod | RecordType::SysvShm) {
+        let seed = if matches!(
+            t,
+            RecordType::Pod | RecordType::SysvShm | RecordType::SysvSem
+        ) {
             &seeds[2]
         } else {
             &seeds[0]

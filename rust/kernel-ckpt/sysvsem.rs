@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! SysV semaphore sets of a pod's IPC namespace.
+//!
+//! C header: [`include/linux/checkpoint.h`](srctree/include/linux/checkpoint.h)
+//! (the state private to `ipc/sem.c`: the sets of a namespace, a set made
+//! with its id and values).
+//!
+//! A set belongs to an IPC namespace, as a shared memory segment does
+//! (`sysvshm.rs`): a pod with an IPC namespace of its own has every set of
+//! it saved after the pod record: its id, key, owner and creator, mode,
+//! change time, and each semaphore's value, last changer's pid and last
+//! operation time. Restart makes each set again in the pod's new
+//! namespace with its id (`semget(2)` with the namespace's `next_id`) and
+//! puts the values back, as `SETALL` would but without its side effects on
+//! the times and pids. A task waiting in `semop(2)` at the checkpoint
+//! waits again after the restart (the call is restarted). `SEM_UNDO`
+//! adjustments are refused at checkpoint.
+
+use crate::image::{ObjId, RecordType, SysvSemObj, SysvSemVal};
+use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
+use crate::wrap::file::FileRef;
+use crate::wrap::task::{PidNs, TaskRef};
+use crate::writer::ImageWriter;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// The permissions of a SysV object as the C side takes them.
+pub(crate) fn perm(id: i32, key: i32, mode: u32, ids: [u32; 4]) -> bindings::ckpt_ipc_perm {
+    let [uid, gid, cuid, cgid] = ids;
+    bindings::ckpt_ipc_perm {
+        id,
+        key,
+        mode,
+        uid,
+        gid,
+        cuid,
+        cgid,
+        pad: 0,
+    }
+}
+
+/// One set read from a namespace.
+pub(crate) struct SemSet {
+    info: bindings::ckpt_sem_info,
+    vals: KVVec<bindings::ckpt_sem_val>,
+    /// Where it was in its namespace's table, its key in the hash.
+    at: usize,
+}
+
+/// Calls `f` for every set of the IPC namespace of `init` (a pod's init),
+/// pids as `ns` sees them. `-EPERM` for a set the caller may not read
+/// itself (the kernel log names it).
+fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(SemSet) -> Result) -> Result {
+    let mut pos = 0;
+    let mut vals: KVVec<bindings::ckpt_sem_val> = KVVec::new();
+    loop {
+        crate::wrap::task::killable()?;
+        // SAFETY: plain data, all zeros is valid.
+        let mut info: bindings::ckpt_sem_info = unsafe { core::mem::zeroed() };
+        let at = pos;
+        let cap = i32::try_from(vals.capacity()).unwrap_or(i32::MAX);
+        // SAFETY: the task is referenced, `ns` live; `vals` has room for
+        // `cap` values, which the helper fills under the set's lock.
+        let r = unsafe {
+            bindings::ckpt_sem_next(
+                init.as_ptr(),
+                ns.as_ptr(),
+                &mut pos,
+                &mut info,
+                vals.as_mut_ptr(),
+                cap,
+            )
+        };
+        match r {
+            0 => return Ok(()),
+            1 => {
+                let n = usize::try_from(info.nsems).map_err(|_| EINVAL)?;
+                if n > vals.capacity() {
+                    return Err(EINVAL);
+                }
+                // SAFETY: the helper wrote `n` values, within the capacity.
+                unsafe { vals.set_len(n) };
+                let mut own = KVVec::with_capacity(n, GFP_KERNEL)?;
+                own.extend_from_slice(&vals, GFP_KERNEL)?;
+                f(SemSet {
+                    info,
+                    vals: own,
+                    at: usize::try_from(at).map_err(|_| EINVAL)?,
+                })?;
+            }
+            r if r == -(bindings::ENOSPC as i32) => {
+                let n = usize::try_from(info.nsems).map_err(|_| EINVAL)?;
+                vals = KVVec::with_capacity(n, GFP_KERNEL)?;
+            }
+            r if r == -(bindings::EAGAIN as i32) => {}
+            r if r == -(bindings::EACCES as i32) || r == -(bindings::EPERM as i32) => {
+                ckpt_err!(
+                    "checkpoint: pid {} ({}): SysV semaphore set {} of its pod: {}: not supported\n",
+                    init.vpid(),
+                    crate::log::Shown(&init.comm()),
+                    info.perm.id,
+                    if r == -(bindings::EPERM as i32) {
+                        "the caller lacks CAP_CHECKPOINT_RESTORE over the pod's IPC namespace"
+                    } else {
+                        "the caller may not read it"
+                    }
+                );
+                return Err(EPERM);
+            }
+            r => return Err(Error::from_errno(r)),
+        }
+    }
+}
+
+/// Checkpoint, before anything is written: every set of the pod's IPC
+/// namespace can be saved.
+pub(crate) fn check(init: &TaskRef, ns: &PidNs) -> Result {
+    for_each(init, ns, |_| Ok(()))
+}
+
+/// Checkpoint, after the pod record: every set of the pod's IPC
+/// namespace, once.
+pub(crate) fn dump_all(w: &mut ImageWriter, objs: &mut ObjHash, init: &TaskRef) -> Result {
+    let ns = init.pid_ns()?;
+    for_each(init, &ns, |s| objs.id_of::<SysvSem>(w, s).map(drop))
+}
+
+/// The SysV semaphore set kind of shared object.
+pub(crate) struct SysvSem;
+
+impl ObjOps for SysvSem {
+    /// The set, as read from its namespace.
+    type Ref = SemSet;
+    type Deps = ();
+
+    /// Its place in its namespace's table: each set is written once, by
+    /// [`dump_all`], and nothing else names it.
+    fn key(s: &SemSet) -> usize {
+        s.at
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &SemSet) -> Result {
+        Ok(())
+    }
+
+    fn write(w: &mut ImageWriter, s: &SemSet, id: ObjId, (): ()) -> Result {
+        let p = &s.info.perm;
+        let rec = SysvSemObj {
+            id,
+            semid: p.id,
+            key: p.key,
+            mode: p.mode & 0o777,
+            uid: p.uid,
+            gid: p.gid,
+            cuid: p.cuid,
+            cgid: p.cgid,
+            nsems: u32::try_from(s.vals.len()).map_err(|_| EINVAL)?,
+            ctime: s.info.ctime,
+        };
+        let mut vals = KVVec::with_capacity(s.vals.len() * SysvSemVal::LEN, GFP_KERNEL)?;
+        for v in s.vals.iter() {
+            let v = SysvSemVal {
+                semval: v.semval,
+                sempid: v.sempid,
+                otime: v.otime,
+            };
+            vals.extend_from_slice(&v.encode(), GFP_KERNEL)?;
+        }
+        w.record_parts(RecordType::SysvSem, &[&rec.encode(), &vals])
+    }
+
+    fn hold(_: SemSet) -> Option<FileRef> {
+        None
+    }
+}
+
+/// Before the point of no return: makes set `o` again, with its id and
+/// values (`vals`, checked by the parser), in the restoring task's IPC
+/// namespace (the pod's new one: the parser takes sets only in a pod with
+/// its own).
+pub(crate) fn restore(objs: &mut ObjTable, o: &SysvSemObj, vals: &[u8]) -> Result {
+    crate::sysvshm::check_maker()?;
+    let info = bindings::ckpt_sem_info {
+        perm: perm(o.semid, o.key, o.mode, [o.uid, o.gid, o.cuid, o.cgid]),
+        nsems: i32::try_from(o.nsems).map_err(|_| EINVAL)?,
+        pad: 0,
+        ctime: o.ctime,
+    };
+    let n = usize::try_from(o.nsems).map_err(|_| EINVAL)?;
+    let mut c = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for v in SysvSemObj::values(vals) {
+        c.push(
+            bindings::ckpt_sem_val {
+                semval: v.semval,
+                sempid: v.sempid,
+                otime: v.otime,
+            },
+            GFP_KERNEL,
+        )?;
+    }
+    if c.len() != n {
+        return Err(EINVAL);
+    }
+    // SAFETY: `info` is valid and `c` holds its `nsems` values; the helper
+    // creates the set in current's IPC namespace under its locks.
+    let r = unsafe { bindings::ckpt_sem_create(&info, c.as_ptr()) };
+    kernel::error::to_result(r).inspect_err(|e| {
+        ckpt_err!(
+            "restart: cannot make SysV semaphore set {} (key {:#x}) again (error {})\n",
+            o.semid,
+            o.key,
+            e.to_errno()
+        )
+    })?;
+    objs.add(o.id, Obj::Ipc)
+}
