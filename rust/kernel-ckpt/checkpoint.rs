@@ -72,6 +72,7 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
         }
         crate::sysvshm::check(root, ns)?;
         crate::sysvsem::check(root, ns)?;
+        crate::sysvmsg::check(root, ns)?;
         rec.flags |= image::POD_NEWIPC;
     }
     Ok(rec)
@@ -156,6 +157,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         if pod.flags & image::POD_NEWIPC != 0 {
             crate::sysvshm::dump_all(&mut w, &mut objs, &root)?;
             crate::sysvsem::dump_all(&mut w, &mut objs, &root)?;
+            crate::sysvmsg::dump_all(&mut w, &mut objs, &root)?;
         }
     }
     objs.set_in_tree(ptys);

@@ -77,6 +77,7 @@ mod restore;
 mod shmem;
 mod signal;
 mod signalfd;
+mod sysvmsg;
 mod sysvsem;
 mod sysvshm;
 mod task;

@@ -74,6 +74,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::SysvShm(o) => crate::sysvshm::restore(objs, &o),
         ObjRecord::SysvSem(o, vals) => crate::sysvsem::restore(objs, &o, vals),
+        ObjRecord::SysvMsg(o, msgs) => crate::sysvmsg::restore(objs, &o, msgs),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
         ObjRecord::Pidfd(p) => pidfd::restore(objs, &p),

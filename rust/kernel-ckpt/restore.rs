@@ -408,7 +408,8 @@ pub(crate) fn restore_current(
             | Item::Pidfd(..)
             | Item::Inotify(..)
             | Item::SysvShm(..)
-            | Item::SysvSem(..) => {
+            | Item::SysvSem(..)
+            | Item::SysvMsg(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

@@ -317,6 +317,12 @@ done"
 /// them (`/proc` shows this process's numbers).
 fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
     let shm = kind == "shm";
+    // The columns of pids, which /proc numbers as this process sees them.
+    let pids: &[usize] = match kind {
+        "shm" => &[4, 5],
+        "msg" => &[5, 6],
+        _ => &[],
+    };
     let path = format!("/proc/sysvipc/{kind}");
     let ns = File::open(format!("/proc/{pid}/ns/ipc"))
         .with_context(|| format!("opening /proc/{pid}/ns/ipc"))?;
@@ -355,7 +361,7 @@ fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
                 .take(if shm { 14 } else { f.len() })
                 .enumerate()
                 .map(|(i, v)| {
-                    if shm && (i == 4 || i == 5) {
+                    if pids.contains(&i) {
                         inner(v)
                     } else {
                         (*v).to_owned()
@@ -441,6 +447,8 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let before = sysvipc_rows(pid, "shm")?;
     let sems_before = sysvipc_rows(pid, "sem")?;
+    let msgs_before = sysvipc_rows(pid, "msg")?;
+    c.eq("one message queue in the pod", 1, msgs_before.len());
     c.eq("one semaphore set in the pod", 1, sems_before.len());
     let maps_before = [sysv_maps(pid), sysv_maps(consumer(pid))];
     c.eq("three segments in the pod", 3, before.len());
@@ -503,6 +511,13 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
     let after = sysvipc_rows(copy, "shm").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let sems_after = sysvipc_rows(copy, "sem").unwrap_or_else(|e| vec![format!("{e:#}")]);
+    let msgs_after = sysvipc_rows(copy, "msg").unwrap_or_else(|e| vec![format!("{e:#}")]);
+    same(
+        &mut c,
+        "/proc/sysvipc/msg in the pod (key, id, mode, bytes, messages, pids, owners, creators, times), as before",
+        format!("{msgs_before:#?}"),
+        format!("{msgs_after:#?}"),
+    );
     same(
         &mut c,
         "/proc/sysvipc/sem in the pod (key, id, mode, size, owners, creators, times), as before",
@@ -554,7 +569,20 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
             r.split(' ').take(8).collect::<Vec<_>>().join(" ")
         )
     }));
+    state.extend(msgs_before.iter().map(|r| {
+        format!(
+            "sysvipc msg: {}",
+            r.split(' ').take(11).collect::<Vec<_>>().join(" ")
+        )
+    }));
     state.extend(saved);
+    state.extend(json["sysv_msg"].as_array().into_iter().flatten().map(|q| {
+        format!(
+            "message queue key {:#x} messages {}",
+            q["key"].as_i64().unwrap_or(-1),
+            q["messages"]
+        )
+    }));
     state.extend(json["sysv_sem"].as_array().into_iter().flatten().map(|m| {
         format!(
             "semaphore set key {:#x} values {}",

@@ -9,6 +9,16 @@ pub(crate) const SHARED_KEY: i32 = 0x4b43_0001;
 pub(crate) const SPARE_KEY: i32 = 0x4b43_0002;
 /// Key of the semaphore set.
 pub(crate) const SEM_KEY: i32 = 0x4b43_0003;
+/// Key of the message queue.
+pub(crate) const MSG_KEY: i32 = 0x4b43_0004;
+/// The messages queued: type and text.
+fn messages() -> [(i64, Vec<u8>); 3] {
+    [
+        (1, b"one".to_vec()),
+        (2, (0..5000).map(|i| pattern(4, i)).collect()),
+        (3, Vec::new()),
+    ]
+}
 /// Size of the shared segment: three pages and a bit.
 const SHARED_SIZE: usize = 3 * 4096 + 100;
 
@@ -107,6 +117,19 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
         bail!("semctl(SETALL): {}", std::io::Error::last_os_error());
     }
     semop(k_id, 2, -2)?;
+    // SAFETY: plain integers.
+    let q_id = unsafe { libc::msgget(MSG_KEY, libc::IPC_CREAT | 0o640) };
+    if q_id < 0 {
+        bail!("msgget: {}", std::io::Error::last_os_error());
+    }
+    for (t, text) in messages() {
+        let mut m = t.to_ne_bytes().to_vec();
+        m.extend_from_slice(&text);
+        // SAFETY: a buffer of the type and the text.
+        if unsafe { libc::msgsnd(q_id, m.as_ptr().cast(), text.len(), 0) } < 0 {
+            bail!("msgsnd: {}", std::io::Error::last_os_error());
+        }
+    }
     let s = shmat(s_id, 0)?;
     let r = shmat(r_id, 0)?;
     let u = shmat(u_id, 0)?;
@@ -187,6 +210,11 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
             "the set's id by key",
             unsafe { libc::semget(SEM_KEY, 0, 0) } == k_id,
         ),
+        // SAFETY: plain integers.
+        (
+            "the queue's id by key",
+            unsafe { libc::msgget(MSG_KEY, 0) } == q_id,
+        ),
         (
             "the set's first and third values",
             semval(k_id, 0) == 5 && semval(k_id, 2) == 40,
@@ -195,7 +223,25 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
         ("the count goes on", count() >= before + 10),
         ("the consumer's checks", consumer_ok),
     ];
-    let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
+    // The queued messages, in order.
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let mut m = vec![0u8; 8 + 8192];
+        // SAFETY: room for the type and 8192 bytes; IPC_NOWAIT.
+        let n = unsafe { libc::msgrcv(q_id, m.as_mut_ptr().cast(), 8192, 0, libc::IPC_NOWAIT) };
+        if n < 0 {
+            break;
+        }
+        let t = i64::from_ne_bytes(m[..8].try_into().unwrap_or_default());
+        got.push((t, m[8..8 + n as usize].to_vec()));
+    }
+    let queued = got == messages();
+    let failed: Vec<&str> = checks
+        .iter()
+        .chain([("the queued messages, in order", queued)].iter())
+        .filter(|c| !c.1)
+        .map(|c| c.0)
+        .collect();
     verdict(
         &result,
         failed.is_empty(),

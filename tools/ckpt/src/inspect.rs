@@ -35,6 +35,9 @@ pub struct Image {
     /// The SysV semaphore sets of a pod, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sysv_sem: Vec<SysvSemInfo>,
+    /// The SysV message queues of a pod, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sysv_msg: Vec<SysvMsgInfo>,
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
@@ -199,6 +202,23 @@ pub struct LockInfo {
     pub start: i64,
     /// Last byte, included; `None`: to the end of the file.
     pub end: Option<i64>,
+}
+
+/// One saved SysV message queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SysvMsgInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its SysV id.
+    pub msqid: i32,
+    /// Its key.
+    pub key: i32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Its limit in bytes.
+    pub qbytes: u64,
+    /// Each message's type and length, oldest first.
+    pub messages: Vec<(i64, u32)>,
 }
 
 /// One saved SysV semaphore set.
@@ -696,6 +716,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut shmem = Vec::new();
     let mut sysv_shm: Vec<SysvShmInfo> = Vec::new();
     let mut sysv_sem: Vec<SysvSemInfo> = Vec::new();
+    let mut sysv_msg: Vec<SysvMsgInfo> = Vec::new();
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
@@ -826,6 +847,16 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     });
                 }
             }
+            Item::SysvMsg(o, msgs) => sysv_msg.push(SysvMsgInfo {
+                id: o.id,
+                msqid: o.msqid,
+                key: o.key,
+                mode: o.mode,
+                qbytes: o.qbytes,
+                messages: ckpt_image::SysvMsgObj::messages(msgs)
+                    .filter_map(|m| m.ok().map(|(h, _)| (h.mtype, h.len)))
+                    .collect(),
+            }),
             Item::SysvSem(o, vals) => sysv_sem.push(SysvSemInfo {
                 id: o.id,
                 semid: o.semid,
@@ -1146,6 +1177,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         shmem,
         sysv_shm,
         sysv_sem,
+        sysv_msg,
         eventfds,
         fifos,
         timerfds,
@@ -1254,6 +1286,18 @@ pub fn table(img: &Image) -> String {
                 m.gid,
                 m.cuid,
                 m.cgid
+            ));
+        }
+        for q in &img.sysv_msg {
+            out.push_str(&format!(
+                "  SysV message queue #{}: msqid {}, key {:#x}, mode {:o}, limit {} bytes, {} messages (type, bytes): {:?}\n",
+                q.id,
+                q.msqid,
+                q.key,
+                q.mode,
+                q.qbytes,
+                q.messages.len(),
+                q.messages
             ));
         }
         for m in &img.sysv_sem {

@@ -304,6 +304,9 @@ record_types! {
     /// [`SysvSemObj`] + its [`SysvSemVal`]s: a SysV semaphore set of a
     /// pod's IPC namespace, written once.
     SysvSem = 46, "sysv-sem";
+    /// [`SysvMsgObj`] + its messages: a SysV message queue of a pod's IPC
+    /// namespace, written once.
+    SysvMsg = 47, "sysv-msg";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -332,7 +335,8 @@ impl RecordType {
             | Self::Inotify
             | Self::UnixPending
             | Self::SysvShm
-            | Self::SysvSem => true,
+            | Self::SysvSem
+            | Self::SysvMsg => true,
             Self::FileLock
             | Self::FileOwner
             | Self::Share

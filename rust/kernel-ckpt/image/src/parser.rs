@@ -189,6 +189,9 @@ pub enum Item<'a> {
     /// A SysV semaphore set and its semaphores' bytes
     /// ([`SysvSemObj::values`]).
     SysvSem(SysvSemObj, &'a [u8]),
+    /// A SysV message queue and its messages' bytes
+    /// ([`SysvMsgObj::messages`]).
+    SysvMsg(SysvMsgObj, &'a [u8]),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -240,6 +243,8 @@ pub enum ObjRecord<'a> {
     SysvShm(SysvShmObj),
     /// A SysV semaphore set of a pod and its semaphores' bytes.
     SysvSem(SysvSemObj, &'a [u8]),
+    /// A SysV message queue of a pod and its messages' bytes.
+    SysvMsg(SysvMsgObj, &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -265,6 +270,7 @@ impl<'a> Item<'a> {
             Item::Inotify(o, w, e) => Some(ObjRecord::Inotify(o, w, e)),
             Item::SysvShm(o) => Some(ObjRecord::SysvShm(o)),
             Item::SysvSem(o, v) => Some(ObjRecord::SysvSem(o, v)),
+            Item::SysvMsg(o, m) => Some(ObjRecord::SysvMsg(o, m)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -613,6 +619,17 @@ impl Parser {
                 // Its contents follow, as a shared memory object's do.
                 self.shmem = Some((o.id, o.pages_size()));
                 (Item::SysvShm(o), None)
+            }
+            RecordType::SysvMsg => {
+                if !self.pod_ipc || self.tasks_began {
+                    return Err(ErrorKind::BadField(
+                        "SysV queue outside a pod's own IPC namespace",
+                        0,
+                    ));
+                }
+                let (o, msgs) = SysvMsgObj::decode(p)?;
+                self.define("SysV queue id", o.id)?;
+                (Item::SysvMsg(o, msgs), None)
             }
             RecordType::SysvSem => {
                 if !self.pod_ipc || self.tasks_began {

@@ -242,3 +242,130 @@ layout!(SysvSemVal {
     sempid: i32,
     otime: i64
 });
+
+/// Most bytes a SysV message queue's messages may hold in an image (the
+/// largest `msg_qbytes`, `INT_MAX`).
+pub const MAX_MSG_BYTES: u64 = i32::MAX as u64;
+
+/// A SysV message queue of a pod's IPC namespace, written once after the
+/// pod record; its messages follow in the record, oldest first, each a
+/// [`SysvMsgHead`] and its text padded to 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SysvMsgObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Its SysV id (`msgget(2)`'s result), made again exactly.
+    pub msqid: i32,
+    /// Its key.
+    pub key: i32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner and creator ids, as the checkpointing process's user
+    /// namespace sees them.
+    pub uid: u32,
+    pub gid: u32,
+    pub cuid: u32,
+    pub cgid: u32,
+    /// Last sender's and receiver's pids in the pod (0: none, or gone).
+    pub lspid: i32,
+    pub lrpid: i32,
+    /// Its limit in bytes (`msg_qbytes`).
+    pub qbytes: u64,
+    /// Number of messages that follow.
+    pub qnum: u32,
+    /// Last send, receive and change times, in seconds since the epoch.
+    pub stime: i64,
+    pub rtime: i64,
+    pub ctime: i64,
+}
+
+/// The head of one message of a [`SysvMsgObj`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SysvMsgHead {
+    /// Its type, positive.
+    pub mtype: i64,
+    /// Its text's length in bytes.
+    pub len: u32,
+}
+
+layout!(SysvMsgHead { mtype: i64, len: u32, _: u32 });
+
+impl SysvMsgObj {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (o, rest) = Self::read_fixed(p)?;
+        if o.msqid < 0 {
+            return Err(ErrorKind::BadField("SysV queue id", o.msqid.into()));
+        }
+        if o.mode & !0o777 != 0 {
+            return Err(ErrorKind::BadField("SysV queue mode", o.mode.into()));
+        }
+        if o.qbytes > MAX_MSG_BYTES {
+            return Err(ErrorKind::BadField("SysV queue limit", o.qbytes as i64));
+        }
+        if o.lspid < 0 || o.lrpid < 0 {
+            return Err(ErrorKind::BadField(
+                "SysV queue pid",
+                o.lspid.min(o.lrpid).into(),
+            ));
+        }
+        let (mut n, mut bytes) = (0u32, 0u64);
+        for m in Self::messages(rest) {
+            let (h, _) = m?;
+            n = n.saturating_add(1);
+            bytes = bytes.saturating_add(u64::from(h.len));
+        }
+        if n != o.qnum || bytes > o.qbytes {
+            return Err(ErrorKind::BadField("SysV queue messages", n.into()));
+        }
+        Ok((o, rest))
+    }
+
+    /// The messages of a record's tail: each head and its text.
+    pub fn messages(b: &[u8]) -> impl Iterator<Item = Result<(SysvMsgHead, &[u8]), ErrorKind>> {
+        let mut rest = b;
+        core::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let r = (|| {
+                let (h, after) = SysvMsgHead::read_fixed(rest)?;
+                if h.mtype <= 0 {
+                    return Err(ErrorKind::BadField("SysV message type", h.mtype));
+                }
+                let room = (h.len as usize).next_multiple_of(8);
+                let text = after.get(..h.len as usize).ok_or(ErrorKind::Truncated)?;
+                let pad = after
+                    .get(h.len as usize..room)
+                    .ok_or(ErrorKind::Truncated)?;
+                if pad.iter().any(|&b| b != 0) {
+                    return Err(ErrorKind::BadPadding);
+                }
+                rest = after.get(room..).unwrap_or(&[]);
+                Ok((h, text))
+            })();
+            if r.is_err() {
+                rest = &[];
+            }
+            Some(r)
+        })
+    }
+}
+
+layout!(SysvMsgObj {
+    id: ObjId,
+    msqid: i32,
+    key: i32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    cuid: u32,
+    cgid: u32,
+    lspid: i32,
+    lrpid: i32,
+    qbytes: u64,
+    qnum: u32,
+    _: u32,
+    stime: i64,
+    rtime: i64,
+    ctime: i64
+});

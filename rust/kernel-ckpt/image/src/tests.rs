@@ -539,6 +539,7 @@ fn task_state_round_trip() {
             Item::Pod(_) => "pod",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
+            Item::SysvMsg(..) => "sysv-msg",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",

@@ -76,6 +76,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Pod(_) => RecordType::Pod,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
+        Item::SysvMsg(..) => RecordType::SysvMsg,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -214,6 +215,13 @@ fn exercise(item: &Item<'_>) {
         Item::Fd(f) => assert!(f.file > 0 && f.fd < FilesHeader::MAX_FDS),
         Item::FileLock(l) => assert!(l.file > 0 && l.start >= 0 && l.start <= l.end),
         Item::Share(sh) => assert!(sh.files >= 0 && sh.fs >= 0 && (sh.files, sh.fs) != (0, 0)),
+        Item::SysvMsg(o, msgs) => {
+            let all: Vec<_> = SysvMsgObj::messages(msgs).collect();
+            assert_eq!(all.len(), o.qnum as usize);
+            assert!(all.iter().all(|m| m
+                .as_ref()
+                .is_ok_and(|(h, t)| h.mtype > 0 && t.len() == h.len as usize)));
+        }
         Item::SysvSem(o, vals) => {
             assert_eq!(vals.len(), o.nsems as usize * SysvSemVal::LEN);
             assert_eq!(SysvSemObj::values(vals).count(), o.nsems as usize);
@@ -383,6 +391,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::SysvSem(o, vals) => {
             out.extend_from_slice(&o.encode());
             out.extend_from_slice(vals);
+        }
+        Item::SysvMsg(o, msgs) => {
+            out.extend_from_slice(&o.encode());
+            out.extend_from_slice(msgs);
         }
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::Memfd(m, name) => {

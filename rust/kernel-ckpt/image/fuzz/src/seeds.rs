@@ -857,6 +857,23 @@ fn rows_only() -> Vec<Rec> {
         RecordType::SysvSem,
         &[&sem.encode(), &v0.encode(), &v1.encode()],
     );
+    // A queue of two messages, one of 5 bytes (padded) and one empty.
+    let msq = SysvMsgObj {
+        id: 3,
+        msqid: 32768,
+        key: 0x1235,
+        mode: 0o600,
+        qbytes: 16384,
+        qnum: 2,
+        lspid: 2,
+        ..Default::default()
+    };
+    let m0 = SysvMsgHead { mtype: 1, len: 5 };
+    let m1 = SysvMsgHead { mtype: 7, len: 0 };
+    b.rec(
+        RecordType::SysvMsg,
+        &[&msq.encode(), &m0.encode(), b"hello\0\0\0", &m1.encode()],
+    );
     b.finish()
 }
 
@@ -992,7 +1009,7 @@ pub fn seeds() -> Vec<Seed> {
     for &t in ALL_TYPES {
         let seed = if matches!(
             t,
-            RecordType::Pod | RecordType::SysvShm | RecordType::SysvSem
+            RecordType::Pod | RecordType::SysvShm | RecordType::SysvSem | RecordType::SysvMsg
         ) {
             &seeds[2]
         } else {
