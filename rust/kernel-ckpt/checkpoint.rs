@@ -247,6 +247,7 @@ fn dump_task(
     )?;
     let (misc, groups) = crate::task::misc(task)?;
     w.record_parts(RecordType::TaskMisc, &[&misc.encode(), &groups])?;
+    crate::sched::dump(w, task, !row.is_thread())?;
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
         let map = mm::dump_map(w, task, mm, objs)?;

@@ -74,6 +74,7 @@ mod reader;
 mod regs;
 mod restart;
 mod restore;
+mod sched;
 mod shmem;
 mod signal;
 mod signalfd;

@@ -110,7 +110,7 @@ pub(crate) enum Obj {
     /// every VMA that names it (`do_shmat`).
     SysvShm(crate::sysvshm::ShmHold),
     /// A SysV object made again in the pod's IPC namespace (a semaphore
-    /// set): nothing to keep.
+    /// set, a message queue): nothing to keep.
     Ipc,
 }
 

@@ -148,6 +148,8 @@ struct Gathered {
     xstate: Option<KVVec<u8>>,
     restart_block: Option<image::RestartBlock>,
     misc: Option<(TaskMisc, KVec<u32>)>,
+    /// How it is scheduled (none in images written before the record).
+    sched: Option<crate::sched::Saved>,
     signals: Option<(image::Signals, KVVec<u8>)>,
     /// The process part (thread group leaders only).
     mm: Option<(MmHeader, KVVec<u8>)>,
@@ -173,6 +175,7 @@ impl Gathered {
             xstate: None,
             restart_block: None,
             misc: None,
+            sched: None,
             signals: None,
             mm: None,
             vmas: KVVec::new(),
@@ -200,6 +203,7 @@ struct Committed {
     restart_block: image::RestartBlock,
     misc: TaskMisc,
     groups: KVec<u32>,
+    sched: Option<crate::sched::Saved>,
     signals: image::Signals,
     sig_infos: KVVec<u8>,
     sighand: Option<KVVec<u8>>,
@@ -252,6 +256,7 @@ fn commit(
         restart_block: need(g.restart_block.take(), "no restart block")?,
         misc,
         groups,
+        sched: g.sched.take(),
         signals,
         sig_infos,
         sighand,
@@ -315,6 +320,12 @@ pub(crate) fn restore_current(
                     acting = Some((creds, guard));
                 }
                 g.misc = Some((m, groups));
+            }
+            Item::TaskSched(s, mask) => {
+                if g.sched.is_some() {
+                    return Err(bad("two sched records for one task"));
+                }
+                g.sched = Some(crate::sched::Saved::new(s, mask)?);
             }
             Item::Signals(s, infos) => {
                 signal::validate(&s)?;
@@ -428,6 +439,10 @@ pub(crate) fn restore_current(
     regs::restore_xstate(&c.xstate)?;
     regs::restore_restart_block(&c.restart_block)?;
     crate::task::restore_misc(&c.misc, leader);
+    // With the caller's credentials, as everything up to the ids.
+    if let Some(s) = &c.sched {
+        s.apply(row.pid, leader)?;
+    }
     signal::restore_task(&c.signals)?;
     // Whatever the restarting task was sent before (a child's exit) is not
     // the saved task's: only the saved signals are pending.

@@ -35,10 +35,15 @@ pub(crate) struct Queue {
     at: usize,
 }
 
+/// Most bytes of messages one queue's record holds.
+const LIMIT: usize = crate::image::MAX_PAYLOAD_LEN as usize - SysvMsgObj::LEN;
+
 /// Calls `f` for every queue of the IPC namespace of `init` (a pod's
 /// init), pids as `ns` sees them. `-EPERM` for a queue the caller may not
-/// read itself, or without `CAP_CHECKPOINT_RESTORE` over the namespace
-/// (the kernel log says which).
+/// read itself, or without `CAP_CHECKPOINT_RESTORE` over the namespace,
+/// `-EOPNOTSUPP` for one whose messages do not fit in a record or whose
+/// owner the caller's user namespace does not map (the kernel log says
+/// which).
 fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Queue) -> Result) -> Result {
     let mut pos = 0;
     let mut buf: KVVec<u8> = KVVec::new();
@@ -58,6 +63,7 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Queue) -> Result) -> R
                 &mut info,
                 buf.as_mut_ptr().cast(),
                 buf.capacity(),
+                LIMIT,
                 &mut used,
             )
         };
@@ -83,6 +89,20 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Queue) -> Result) -> R
                 buf = KVVec::with_capacity(used.saturating_add(4096), GFP_KERNEL)?;
             }
             r if r == -(bindings::EAGAIN as i32) => {}
+            r if r == -(bindings::E2BIG as i32) || r == -(bindings::EOVERFLOW as i32) => {
+                ckpt_err!(
+                    "checkpoint: pid {} ({}): SysV message queue {} of its pod: {}: not supported\n",
+                    init.vpid(),
+                    crate::log::Shown(&init.comm()),
+                    info.perm.id,
+                    if r == -(bindings::E2BIG as i32) {
+                        "its messages take more than one record (16 MiB)"
+                    } else {
+                        "its owner or creator has no id in the caller's user namespace"
+                    }
+                );
+                return Err(crate::wrap::errno::eopnotsupp());
+            }
             r if r == -(bindings::EACCES as i32) || r == -(bindings::EPERM as i32) => {
                 ckpt_err!(
                     "checkpoint: pid {} ({}): SysV message queue {} of its pod: {}: not supported\n",

@@ -91,9 +91,27 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(SemSet) -> Result) -> 
             }
             r if r == -(bindings::ENOSPC as i32) => {
                 let n = usize::try_from(info.nsems).map_err(|_| EINVAL)?;
+                if n > crate::image::MAX_SEMS as usize {
+                    ckpt_err!(
+                        "checkpoint: pid {}: SysV semaphore set {} of its pod has {} semaphores, more than {}: not supported\n",
+                        init.vpid(),
+                        info.perm.id,
+                        n,
+                        crate::image::MAX_SEMS
+                    );
+                    return Err(crate::wrap::errno::eopnotsupp());
+                }
                 vals = KVVec::with_capacity(n, GFP_KERNEL)?;
             }
             r if r == -(bindings::EAGAIN as i32) => {}
+            r if r == -(bindings::EOVERFLOW as i32) => {
+                ckpt_err!(
+                    "checkpoint: pid {}: SysV semaphore set {} of its pod: its owner or creator has no id in the caller's user namespace: not supported\n",
+                    init.vpid(),
+                    info.perm.id
+                );
+                return Err(crate::wrap::errno::eopnotsupp());
+            }
             r if r == -(bindings::EACCES as i32) || r == -(bindings::EPERM as i32) => {
                 ckpt_err!(
                     "checkpoint: pid {} ({}): SysV semaphore set {} of its pod: {}: not supported\n",

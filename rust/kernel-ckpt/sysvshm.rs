@@ -84,9 +84,16 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
             // Removed meanwhile (by a process outside the pod that shares
             // its namespace): not in the image.
             Err(e) if e == EAGAIN => continue,
-            Err(e) if e == EACCES || e == EPERM || e == crate::wrap::errno::eopnotsupp() => {
+            Err(e)
+                if e == EACCES
+                    || e == EPERM
+                    || e == crate::wrap::errno::eoverflow()
+                    || e == crate::wrap::errno::eopnotsupp() =>
+            {
                 let why = if e == EACCES {
                     "the caller may not read it"
+                } else if e == crate::wrap::errno::eoverflow() {
+                    "its owner or creator has no id in the caller's user namespace"
                 } else if e == EPERM {
                     "the caller lacks CAP_CHECKPOINT_RESTORE over the pod's IPC namespace"
                 } else {
@@ -99,7 +106,13 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
                     info.perm.id,
                     why
                 );
-                return Err(if e == EACCES { EPERM } else { e });
+                return Err(if e == EACCES {
+                    EPERM
+                } else if e == crate::wrap::errno::eoverflow() {
+                    crate::wrap::errno::eopnotsupp()
+                } else {
+                    e
+                });
             }
             Err(e) => return Err(e),
         };

@@ -230,9 +230,9 @@ fn check_caps(m: &TaskMisc) -> Result {
 
 /// Takes the saved supplementary groups, uids and gids, with the checks
 /// of setgroups(2), setresgid(2) and setresuid(2) (gids first: setting them needs the privileges the uids
-/// may give away). The filesystem ids follow the effective ones.
+/// may give away), then the filesystem ids.
 pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
-    let [uid, euid, suid, _, gid, egid, sgid, _] = m.ids;
+    let [uid, euid, suid, fsuid, gid, egid, sgid, fsgid] = m.ids;
     let ours = groups_of(crate::wrap::task::current())?;
     if !same_groups(groups, &ours) {
         let n = i32::try_from(groups.len()).map_err(|_| EINVAL)?;
@@ -245,6 +245,11 @@ pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
         to_result(bindings::__sys_setresgid(gid, egid, sgid) as i32)?;
         to_result(bindings::__sys_setresuid(uid, euid, suid) as i32)?;
     }
+    // The filesystem ids, which setres[ug]id(2) made the effective ones:
+    // `check_misc` checked the caller may take them.
+    // SAFETY: plain integers; the helper commits new credentials for
+    // current.
+    to_result(unsafe { bindings::ckpt_set_fsids(fsuid, fsgid) })?;
     // setresuid(2) adjusted the capabilities for the new uids; the saved
     // ones (checked by `check_caps` against the caller's) replace them.
     let caps = m.caps.map(|c| c & CAP_VALID_MASK);

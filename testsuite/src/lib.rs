@@ -88,6 +88,7 @@ macro_rules! with_scenarios {
             restart_glibc_static,
             restart_unprivileged_ids,
             restart_itimer_real,
+            restart_sched,
             restart_twice,
             restart_through_pipe,
             restart_pidns,

@@ -278,6 +278,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_glibc_static" => |name| restart_scenario(name, "glibc_counter", Restart::Once),
         "restart_unprivileged_ids" => |name| restart_scenario(name, "creds_check", Restart::Once),
         "restart_itimer_real" => |name| restart_scenario(name, "itimer_check", Restart::Once),
+        "restart_sched" => |name| restart_scenario(name, "sched_check", Restart::Once),
         "restart_twice" => |name| restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => |name| restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_pidns" => |name| restart_pidns(name),

@@ -471,3 +471,49 @@ mod tests {
         );
     }
 }
+
+/// How the threads of `pid` are scheduled as /proc shows it: each
+/// thread's nice value, real-time priority and policy (`stat`) and CPUs
+/// (`status`), in thread order, and the process's `oom_score_adj` and
+/// `THP_enabled`.
+pub fn sched_view(pid: i32) -> Result<Vec<String>> {
+    let mut tids: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    tids.sort_unstable();
+    let mut out = Vec::new();
+    for (i, tid) in tids.iter().enumerate() {
+        let stat = read(&format!("/proc/{pid}/task/{tid}/stat"))?;
+        // Fields after the command name: state is 3; nice 19, rt_priority
+        // 40, policy 41.
+        let after: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
+        let field = |n: usize| after.get(n - 3).copied().unwrap_or("?");
+        let cpus = read(&format!("/proc/{pid}/task/{tid}/status"))?
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("?")
+            .trim()
+            .to_owned();
+        out.push(format!(
+            "thread {i}: nice {} rt_priority {} policy {} cpus {cpus}",
+            field(19),
+            field(40),
+            field(41)
+        ));
+    }
+    out.push(format!(
+        "oom_score_adj {}",
+        read(&format!("/proc/{pid}/oom_score_adj"))?.trim()
+    ));
+    if let Some(l) = read(&format!("/proc/{pid}/status"))?
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+    {
+        out.push(l.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    Ok(out)
+}

@@ -23,6 +23,7 @@ mod locks;
 mod memfd;
 mod memory;
 mod pty;
+mod sched;
 mod shapes;
 mod signals;
 mod sysv;
@@ -230,6 +231,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
+        "sched_check" => sched::sched_check(ready_path)?,
         "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,

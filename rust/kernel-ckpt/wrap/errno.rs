@@ -31,3 +31,8 @@ pub(crate) fn enosys() -> Error {
 pub(crate) fn etimedout() -> Error {
     Error::from_errno(-(bindings::ETIMEDOUT as i32))
 }
+
+/// Value too large for defined data type (an id a namespace does not map).
+pub(crate) fn eoverflow() -> Error {
+    Error::from_errno(-(bindings::EOVERFLOW as i32))
+}

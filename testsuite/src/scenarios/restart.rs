@@ -115,6 +115,11 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     // checkpoint leaves a frozen job frozen), compared after the restart.
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let view = process_view(pid)?;
+    let sched_before = if kind == "sched_check" {
+        Some(crate::truth::sched_view(pid)?)
+    } else {
+        None
+    };
     let t = Instant::now();
     let mut restarted = if mode == Restart::Pipe {
         let script =
@@ -216,6 +221,13 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         view
     };
     compare_views(&mut c, &view, &process_view(pid)?);
+    if let Some(before) = &sched_before {
+        c.eq(
+            "scheduling as /proc shows it (nice, priority, policy, CPUs, oom_score_adj, THP), as before",
+            format!("{before:#?}"),
+            format!("{:#?}", crate::truth::sched_view(pid)?),
+        );
+    }
     if mode == Restart::Twice {
         let img2 = format!("/tmp/{name}-2.img");
         let out = Command::new(CKPT)

@@ -163,6 +163,10 @@ pub struct StateInfo {
     pub resume: Option<String>,
     /// The registered rseq area, if any.
     pub rseq: Option<String>,
+    /// How it is scheduled (policy, priority, nice, slack, CPUs, and its
+    /// process's oom_score_adj and THP opt-out), if saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sched: Option<String>,
     /// Blocked signals (bit n-1 for signal n), hexadecimal.
     pub blocked: String,
     /// Signals pending for this thread, hexadecimal.
@@ -807,6 +811,30 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             Item::TaskMisc(m, _) => {
                 if let Some(s) = states.last_mut() {
                     s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
+                }
+            }
+            Item::TaskSched(sc, mask) => {
+                if let Some(s) = states.last_mut() {
+                    let cpus: Vec<u32> = mask
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, b)| {
+                            (0..8)
+                                .filter(move |k| b & (1 << k) != 0)
+                                .map(move |k| i as u32 * 8 + k)
+                        })
+                        .collect();
+                    s.sched = Some(format!(
+                        "policy {} priority {} nice {}{} slack {} ns, CPUs {:?}, oom_score_adj {}{}",
+                        sc.policy,
+                        sc.rt_priority,
+                        sc.nice,
+                        if sc.flags & ckpt_image::SCHED_RESET_ON_FORK != 0 { " reset-on-fork" } else { "" },
+                        sc.timer_slack_ns,
+                        cpus,
+                        sc.oom_score_adj,
+                        if sc.proc_flags & ckpt_image::SCHED_PROC_THP_DISABLE != 0 { ", THP disabled" } else { "" }
+                    ));
                 }
             }
             Item::Signals(sg, _) => {

@@ -307,6 +307,9 @@ record_types! {
     /// [`SysvMsgObj`] + its messages: a SysV message queue of a pod's IPC
     /// namespace, written once.
     SysvMsg = 47, "sysv-msg";
+    /// [`TaskSched`] + its CPU affinity mask: how a task is scheduled,
+    /// after its task-misc record.
+    TaskSched = 48, "sched";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -358,6 +361,7 @@ impl RecordType {
             | Self::Sighand
             | Self::RestartBlock
             | Self::TaskMisc
+            | Self::TaskSched
             | Self::Tail => false,
         }
     }

@@ -56,12 +56,14 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 17] = [
+pub const TASK_RECORDS: [Step; 18] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
     step(RecordType::RestartBlock, Times::Once, false),
     step(RecordType::TaskMisc, Times::Once, false),
+    // Any: images written before it existed have none.
+    step(RecordType::TaskSched, Times::Any, false),
     step(RecordType::Signals, Times::Once, false),
     step(RecordType::Mm, Times::Once, true),
     step(RecordType::Vma, Times::Counted, true),

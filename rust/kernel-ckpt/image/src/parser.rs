@@ -184,6 +184,8 @@ pub enum Item<'a> {
     Share(ShareRec),
     /// The namespaces of a whole-namespace image.
     Pod(PodRec),
+    /// How a task is scheduled, and its CPU affinity mask's bytes.
+    TaskSched(TaskSched, &'a [u8]),
     /// A SysV shared memory segment (its contents follow).
     SysvShm(SysvShmObj),
     /// A SysV semaphore set and its semaphores' bytes
@@ -290,6 +292,7 @@ impl<'a> Item<'a> {
             | Item::Ctty(_)
             | Item::Share(_)
             | Item::Pod(_)
+            | Item::TaskSched(..)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -455,6 +458,10 @@ impl Parser {
             RecordType::TaskMisc => {
                 let (m, groups) = TaskMisc::decode(p)?;
                 (Item::TaskMisc(m, groups), None)
+            }
+            RecordType::TaskSched => {
+                let (s, mask) = TaskSched::decode(p)?;
+                (Item::TaskSched(s, mask), None)
             }
             RecordType::Signals => {
                 let (s, infos) = Signals::decode(p)?;

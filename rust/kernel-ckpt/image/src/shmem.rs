@@ -314,7 +314,8 @@ impl SysvMsgObj {
             n = n.saturating_add(1);
             bytes = bytes.saturating_add(u64::from(h.len));
         }
-        if n != o.qnum || bytes > o.qbytes {
+        // msgsnd(2)'s bounds: bytes, and messages, within the limit.
+        if n != o.qnum || bytes > o.qbytes || u64::from(n) > o.qbytes {
             return Err(ErrorKind::BadField("SysV queue messages", n.into()));
         }
         Ok((o, rest))

@@ -129,3 +129,85 @@ layout!(TaskMisc {
     securebits: u32,
     _: u32,
 });
+
+/// `SCHED_FLAG_RESET_ON_FORK`.
+pub const SCHED_RESET_ON_FORK: u32 = 1;
+/// [`TaskSched::proc_flags`]: transparent huge pages disabled for the
+/// process (`PR_SET_THP_DISABLE`).
+pub const SCHED_PROC_THP_DISABLE: u32 = 1;
+/// Most CPUs an affinity mask in an image names (`NR_CPUS` at most 8192).
+pub const MAX_AFFINITY_CPUS: u32 = 8192;
+
+/// How a task is scheduled, and a process's odds and ends that go with
+/// it: written after its task-misc record (images written before it
+/// existed have none: such a task keeps its restarter's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TaskSched {
+    /// `SCHED_*` policy (`sched_setattr(2)`).
+    pub policy: u32,
+    /// [`SCHED_RESET_ON_FORK`].
+    pub flags: u32,
+    /// Nice value, -20 to 19.
+    pub nice: i32,
+    /// Real-time priority, 0 to 99.
+    pub rt_priority: u32,
+    /// `SCHED_DEADLINE` runtime, deadline and period, in ns.
+    pub dl_runtime: u64,
+    pub dl_deadline: u64,
+    pub dl_period: u64,
+    /// Timer slack, in ns (`PR_SET_TIMERSLACK`).
+    pub timer_slack_ns: u64,
+    /// The process's `oom_score_adj`, -1000 to 1000 (leaders only).
+    pub oom_score_adj: i32,
+    /// `SCHED_PROC_*` flags of the process (leaders only).
+    pub proc_flags: u32,
+    /// Bits of the CPU affinity mask that follow, as 64-bit words.
+    pub nr_cpus: u32,
+}
+
+impl TaskSched {
+    /// `SCHED_DEADLINE`.
+    pub const DEADLINE: u32 = 6;
+
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (s, rest) = Self::read_fixed(p)?;
+        if !matches!(s.policy, 0..=3 | 5 | Self::DEADLINE) {
+            return Err(ErrorKind::BadField("scheduling policy", s.policy.into()));
+        }
+        if s.flags & !SCHED_RESET_ON_FORK != 0 {
+            return Err(ErrorKind::BadField("scheduling flags", s.flags.into()));
+        }
+        if !(-20..=19).contains(&s.nice) || s.rt_priority > 99 {
+            return Err(ErrorKind::BadField("priority", s.nice.into()));
+        }
+        if !(-1000..=1000).contains(&s.oom_score_adj) {
+            return Err(ErrorKind::BadField("oom_score_adj", s.oom_score_adj.into()));
+        }
+        if s.proc_flags & !SCHED_PROC_THP_DISABLE != 0 {
+            return Err(ErrorKind::BadField("process flags", s.proc_flags.into()));
+        }
+        if s.nr_cpus == 0 || s.nr_cpus > MAX_AFFINITY_CPUS {
+            return Err(ErrorKind::BadField("affinity CPUs", s.nr_cpus.into()));
+        }
+        let mask = tail(rest, s.nr_cpus.div_ceil(64) * 8)?;
+        if mask.iter().all(|&b| b == 0) {
+            return Err(ErrorKind::BadField("affinity mask", 0));
+        }
+        Ok((s, mask))
+    }
+}
+
+layout!(TaskSched {
+    policy: u32,
+    flags: u32,
+    nice: i32,
+    rt_priority: u32,
+    dl_runtime: u64,
+    dl_deadline: u64,
+    dl_period: u64,
+    timer_slack_ns: u64,
+    oom_score_adj: i32,
+    proc_flags: u32,
+    nr_cpus: u32,
+    _: u32
+});

@@ -537,6 +537,7 @@ fn task_state_round_trip() {
             Item::FileOwner(_) => "file-owner",
             Item::Share(_) => "share",
             Item::Pod(_) => "pod",
+            Item::TaskSched(..) => "sched",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
@@ -1002,7 +1003,7 @@ fn the_readme_shows_the_task_order() {
     task_order_text(&mut text).unwrap();
     assert_eq!(
         text,
-        "task-state → regs → xstate → restart-block → task-misc → signals → \
+        "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
          [leaders: mm → vma × n → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
@@ -1022,11 +1023,12 @@ fn the_writer_order_check_accepts_what_the_parser_accepts() {
         order.feed(k, None).unwrap();
     }
     assert!(order.is_done());
-    // A thread: task-state to signals, then task-end.
+    // A thread: task-state to signals (its sched record included), then
+    // task-end.
     let mut order = Order::new();
     for k in [RecordType::Header, RecordType::Forest, RecordType::Task]
         .into_iter()
-        .chain(TASK_RECORDS.iter().take(6).map(|s| s.kind))
+        .chain(TASK_RECORDS.iter().take(7).map(|s| s.kind))
         .chain([RecordType::TaskEnd, RecordType::Tail])
     {
         order.feed(k, None).unwrap();
@@ -1036,7 +1038,7 @@ fn the_writer_order_check_accepts_what_the_parser_accepts() {
     let mut order = Order::new();
     for k in [RecordType::Header, RecordType::Forest, RecordType::Task]
         .into_iter()
-        .chain(TASK_RECORDS.iter().take(6).map(|s| s.kind))
+        .chain(TASK_RECORDS.iter().take(7).map(|s| s.kind))
     {
         order.feed(k, None).unwrap();
     }

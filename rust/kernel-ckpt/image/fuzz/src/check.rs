@@ -74,6 +74,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Ctty(_) => RecordType::Ctty,
         Item::Share(_) => RecordType::Share,
         Item::Pod(_) => RecordType::Pod,
+        Item::TaskSched(..) => RecordType::TaskSched,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
@@ -231,6 +232,10 @@ fn exercise(item: &Item<'_>) {
             assert!(o.size > 0 && o.shmid >= 0 && o.mode & !(0o777 | SHM_DEST) == 0);
             assert!(o.pages_size() >= o.size && o.pages_size() % page == 0);
         }
+        Item::TaskSched(s, mask) => {
+            assert_eq!(mask.len(), s.nr_cpus.div_ceil(64) as usize * 8);
+            assert!((-20..=19).contains(&s.nice) && mask.iter().any(|&b| b != 0));
+        }
         Item::Pod(p) => {
             assert!(p.flags & !POD_FLAGS_MASK == 0);
             assert!(p.nodename_str().len() < UTS_LEN && p.domainname_str().len() < UTS_LEN);
@@ -387,6 +392,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::FileLock(l) => out.extend_from_slice(&l.encode()),
         Item::Share(sh) => out.extend_from_slice(&sh.encode()),
         Item::Pod(p) => out.extend_from_slice(&p.encode()),
+        Item::TaskSched(s, mask) => {
+            out.extend_from_slice(&s.encode());
+            out.extend_from_slice(mask);
+        }
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {
             out.extend_from_slice(&o.encode());

@@ -181,6 +181,21 @@ fn thread_part(b: &mut Builder, pid: i32, rich: Rich) {
     };
     b.rec(RecordType::TaskMisc, &[&misc.encode(), &groups]);
     if rich == Rich::Full {
+        // SCHED_RR 10, nice 5, on CPUs 1 and 65.
+        let sched = TaskSched {
+            policy: 2,
+            nice: 5,
+            rt_priority: 10,
+            timer_slack_ns: 50_000,
+            oom_score_adj: 300,
+            proc_flags: SCHED_PROC_THP_DISABLE,
+            nr_cpus: 128,
+            ..Default::default()
+        };
+        let mask = [2u64.to_le_bytes(), 2u64.to_le_bytes()].concat();
+        b.rec(RecordType::TaskSched, &[&sched.encode(), &mask]);
+    }
+    if rich == Rich::Full {
         let s = Signals {
             blocked: (1 << 9) | (1 << 11),
             ss_sp: 0x7f00_8000,
