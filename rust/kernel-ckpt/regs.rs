@@ -6,7 +6,8 @@
 //! C header: [`include/linux/regset.h`](srctree/include/linux/regset.h).
 
 use crate::image::{
-    Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_NANOSLEEP, RESTART_POLL,
+    Regs, RestartBlock, XstateHeader, MAX_XSTATE_SIZE, RESTART_FUTEX, RESTART_NANOSLEEP,
+    RESTART_POLL,
 };
 use crate::wrap::task::TaskRef;
 use kernel::bindings;
@@ -159,6 +160,7 @@ pub(crate) fn restart_block(task: &TaskRef) -> RestartBlock {
             clockid: ns.clockid,
             ts_type: ns.type_,
             rmtp: ns.rmtp,
+            aux: 0,
             remaining_ns: ns.remaining_ns,
         }
     } else {
@@ -171,10 +173,26 @@ pub(crate) fn restart_block(task: &TaskRef) -> RestartBlock {
                 clockid: i32::try_from(p.nfds).unwrap_or(i32::MAX),
                 ts_type: 0,
                 rmtp: p.ufds,
+                aux: 0,
                 remaining_ns: p.remaining_ns,
             }
         } else {
-            RestartBlock::default()
+            // SAFETY: all-zero is a valid ckpt_futex.
+            let mut f: bindings::ckpt_futex = unsafe { core::mem::zeroed() };
+            // SAFETY: the task is valid and stopped: its restart block is
+            // stable.
+            if unsafe { bindings::ckpt_futex_get(task.as_ptr(), &mut f) } == 1 {
+                RestartBlock {
+                    kind: RESTART_FUTEX,
+                    clockid: f.flags as i32,
+                    ts_type: f.val,
+                    rmtp: f.uaddr,
+                    aux: f.bitset,
+                    remaining_ns: f.remaining_ns,
+                }
+            } else {
+                RestartBlock::default()
+            }
         }
     }
 }
@@ -192,6 +210,19 @@ pub(crate) fn restore_restart_block(rb: &RestartBlock) -> Result {
         // SAFETY: `p` is valid; the C side checks it, and poll(2)'s own
         // checks run when the call resumes.
         return to_result(unsafe { bindings::ckpt_poll_set(&p) });
+    }
+    if rb.kind == RESTART_FUTEX {
+        let f = bindings::ckpt_futex {
+            uaddr: rb.rmtp,
+            val: rb.ts_type,
+            flags: rb.clockid as u32,
+            bitset: rb.aux,
+            reserved: 0,
+            remaining_ns: rb.remaining_ns,
+        };
+        // SAFETY: `f` is valid; the C side checks the flags, and
+        // futex_wait()'s own checks run when the call resumes.
+        return to_result(unsafe { bindings::ckpt_futex_set(&f) });
     }
     if rb.kind != RESTART_NANOSLEEP {
         // SAFETY: updates current's own restart block.

@@ -81,6 +81,7 @@ macro_rules! with_scenarios {
             restart_in_wait4,
             restart_in_nanosleep,
             restart_in_poll,
+            restart_in_timed_futex,
             restart_vdso_clock,
             restart_files,
             restart_signals,

@@ -271,6 +271,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_in_wait4" => |name| restart_in_wait4(name),
         "restart_in_nanosleep" => |name| restart_scenario(name, "nanosleep_once", Restart::Once),
         "restart_in_poll" => |name| restart_scenario(name, "poll_once", Restart::Once),
+        "restart_in_timed_futex" => |name| restart_scenario(name, "futex_timed", Restart::Once),
         "restart_vdso_clock" => |name| restart_scenario(name, "vdso_clock", Restart::Once),
         "restart_files" => |name| restart_scenario(name, "files_check", Restart::Once),
         "restart_signals" => |name| restart_scenario(name, "signals_check", Restart::Once),

@@ -227,6 +227,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "sigsuspend_check" => sigsuspend_check(ready_path)?,
         "nanosleep_once" => nanosleep_once(ready_path)?,
         "poll_once" => poll_once(ready_path)?,
+        "futex_timed" => futex_timed(ready_path)?,
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,

@@ -100,12 +100,15 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     let _job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
-    if kind == "nanosleep_once" || kind == "poll_once" {
+    if kind == "nanosleep_once" || kind == "poll_once" || kind == "futex_timed" {
         // Checkpoint it inside the sleep (or poll), not on its way there.
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(2) {
             let sc = fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
-            if matches!(sc.split_whitespace().next(), Some("35" | "230" | "7")) {
+            if matches!(
+                sc.split_whitespace().next(),
+                Some("35" | "230" | "7" | "202")
+            ) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));

@@ -532,3 +532,43 @@ pub(crate) fn timerfd_check(ready_path: &Path) -> Result<()> {
         },
     )
 }
+
+/// A futex wait with a 3 s timeout nobody wakes, interrupted by the
+/// checkpoint: after the restart it must go on waiting for the time it had
+/// left and time out (`ETIMEDOUT`), never fail with `EINTR`.
+pub(crate) fn futex_timed(ready_path: &Path) -> Result<()> {
+    use nix::libc;
+    name("futex-timed");
+    let (_, result) = go_and_result(ready_path);
+    let word = std::sync::atomic::AtomicU32::new(0);
+    ready(ready_path)?;
+    let start = std::time::Instant::now();
+    let ts = libc::timespec {
+        tv_sec: 3,
+        tv_nsec: 0,
+    };
+    // SAFETY: a futex word that lives through the call, a valid timespec.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            0,
+            &ts,
+            std::ptr::null::<u32>(),
+            0,
+        )
+    };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let waited = start.elapsed();
+    let ok = ret == -1 && errno == libc::ETIMEDOUT && waited >= std::time::Duration::from_secs(3);
+    verdict(
+        &result,
+        ok,
+        format!(
+            "futex wait returned {ret} (errno {}) waited>=3s={}",
+            if ret == 0 { 0 } else { errno },
+            waited.as_secs() >= 3
+        ),
+    )
+}

@@ -799,6 +799,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 if let Some(s) = states.last_mut() {
                     if rb.kind == ckpt_image::RESTART_NANOSLEEP {
                         s.resume = Some(format!("nanosleep, {} ns left", rb.remaining_ns));
+                    } else if rb.kind == ckpt_image::RESTART_FUTEX {
+                        s.resume = Some(format!(
+                            "futex wait at {:#x} for {}, {} ns left",
+                            rb.rmtp, rb.ts_type, rb.remaining_ns
+                        ));
                     } else if rb.kind == ckpt_image::RESTART_POLL {
                         s.resume = Some(if rb.remaining_ns < 0 {
                             format!("poll of {} fds, no timeout", rb.clockid)

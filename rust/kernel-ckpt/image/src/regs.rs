@@ -83,6 +83,14 @@ pub const RESTART_NANOSLEEP: u32 = 1;
 /// `rmtp` is its pollfd array, `clockid` the number of entries, and
 /// `remaining_ns` -1 for no timeout.
 pub const RESTART_POLL: u32 = 2;
+/// Restart block kind: an interrupted futex wait with a timeout: `rmtp`
+/// is the futex word's address, `clockid` the futex flags
+/// ([`FUTEX_RESTART_FLAGS`]), `ts_type` the value waited on, `aux` the
+/// bitset, `remaining_ns` the time that was left.
+pub const RESTART_FUTEX: u32 = 3;
+/// The futex flags a futex restart block may hold: a 32-bit word, shared
+/// or private, on `CLOCK_REALTIME` or `CLOCK_MONOTONIC`.
+pub const FUTEX_RESTART_FLAGS: i32 = 0x0003 | 0x0010 | 0x0020;
 
 /// How an interrupted system call that needs a restart block resumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -96,6 +104,8 @@ pub struct RestartBlock {
     /// User address the remaining time is written to, or 0; for a poll,
     /// the address of its pollfds.
     pub rmtp: u64,
+    /// For a futex wait, its bitset; else 0.
+    pub aux: u32,
     /// Time that was left to sleep (for a poll, -1 if it has no timeout).
     pub remaining_ns: i64,
 }
@@ -103,7 +113,7 @@ pub struct RestartBlock {
 impl RestartBlock {
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
         let (b, _) = Self::read_fixed(p)?;
-        if b.kind > RESTART_POLL {
+        if b.kind > RESTART_FUTEX {
             return Err(ErrorKind::BadField("restart block kind", b.kind.into()));
         }
         let no_timeout = b.kind == RESTART_POLL && b.remaining_ns == -1;
@@ -115,8 +125,26 @@ impl RestartBlock {
         if b.kind == RESTART_POLL && (b.clockid < 0 || b.ts_type != 0) {
             return Err(ErrorKind::BadField("restart block poll", b.clockid.into()));
         }
+        if b.kind == RESTART_FUTEX
+            && (b.clockid & !FUTEX_RESTART_FLAGS != 0
+                || b.clockid & 3 != 2
+                || b.aux == 0
+                || b.rmtp % 4 != 0)
+        {
+            return Err(ErrorKind::BadField("restart block futex", b.clockid.into()));
+        }
+        if b.kind != RESTART_FUTEX && b.aux != 0 {
+            return Err(ErrorKind::BadField("restart block", b.aux.into()));
+        }
         Ok(b)
     }
 }
 
-layout!(RestartBlock { kind: u32, clockid: i32, ts_type: u32, _: u32, rmtp: u64, remaining_ns: i64 });
+layout!(RestartBlock {
+    kind: u32,
+    clockid: i32,
+    ts_type: u32,
+    aux: u32,
+    rmtp: u64,
+    remaining_ns: i64
+});

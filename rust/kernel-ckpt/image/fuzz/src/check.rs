@@ -121,7 +121,8 @@ fn exercise(item: &Item<'_>) {
             assert!(h.size >= XstateHeader::MIN_SIZE && h.size <= MAX_XSTATE_SIZE);
         }
         Item::RestartBlock(rb) => {
-            assert!(rb.kind <= RESTART_POLL);
+            assert!(rb.kind <= RESTART_FUTEX);
+            assert!(rb.kind == RESTART_FUTEX || rb.aux == 0);
             assert!(rb.remaining_ns >= 0 || (rb.kind == RESTART_POLL && rb.remaining_ns == -1));
         }
         Item::TaskMisc(m, groups) => {

@@ -143,7 +143,18 @@ fn thread_part(b: &mut Builder, pid: i32, rich: Rich) {
             clockid: 1,
             ts_type: 1,
             rmtp: 0x7ffd_e000,
+            aux: 0,
             remaining_ns: 1_500_000_000,
+        }
+    } else if pid % 2 == 1 {
+        // A timed futex wait (a private 32-bit word on CLOCK_MONOTONIC).
+        RestartBlock {
+            kind: RESTART_FUTEX,
+            clockid: 0x0002,
+            ts_type: 0,
+            rmtp: 0x7ffd_f000,
+            aux: u32::MAX,
+            remaining_ns: 250_000_000,
         }
     } else {
         RestartBlock::default()
