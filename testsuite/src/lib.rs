@@ -90,6 +90,8 @@ macro_rules! with_scenarios {
             restart_unprivileged_ids,
             restart_itimer_real,
             restart_sched,
+            restart_caps_ambient,
+            restart_vma_flags,
             restart_twice,
             restart_through_pipe,
             restart_pidns,

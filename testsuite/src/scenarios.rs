@@ -280,6 +280,8 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_unprivileged_ids" => |name| restart_scenario(name, "creds_check", Restart::Once),
         "restart_itimer_real" => |name| restart_scenario(name, "itimer_check", Restart::Once),
         "restart_sched" => |name| restart_scenario(name, "sched_check", Restart::Once),
+        "restart_caps_ambient" => |name| restart_scenario(name, "caps_check", Restart::Once),
+        "restart_vma_flags" => |name| restart_scenario(name, "vma_flags_check", Restart::Once),
         "restart_twice" => |name| restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => |name| restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_pidns" => |name| restart_pidns(name),

@@ -517,3 +517,32 @@ pub fn sched_view(pid: i32) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Each mapping of `pid` with its `VmFlags` (`/proc/PID/smaps`), as
+/// `START-END flags`, but for two that are not carried: `sd` (soft-dirty
+/// marks mappings made since the last `clear_refs`: every restored one is
+/// new) and `ac` of a mapping that is not writable (the commit charge of
+/// a mapping made read-only or inaccessible with mprotect(2) is taken
+/// again only if it becomes writable).
+pub fn vm_flags(pid: i32) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut range = String::new();
+    for l in read(&format!("/proc/{pid}/smaps"))?.lines() {
+        if let Some(flags) = l.strip_prefix("VmFlags:") {
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            let writable = flags.contains(&"wr");
+            let kept: Vec<&str> = flags
+                .into_iter()
+                .filter(|f| *f != "sd" && (writable || *f != "ac"))
+                .collect();
+            out.push(format!("{range} {}", kept.join(" ")));
+        } else if l
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('-') && !w.ends_with(':'))
+        {
+            range = l.split_whitespace().next().unwrap_or("").to_owned();
+        }
+    }
+    Ok(out)
+}

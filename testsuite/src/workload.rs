@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+mod caps;
 mod deleted;
 mod epoll;
 mod files;
@@ -233,6 +234,8 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "itimer_check" => itimer_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
+        "caps_check" => caps::caps_check(ready_path)?,
+        "vma_flags_check" => caps::vma_flags_check(ready_path)?,
         "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,

@@ -512,14 +512,12 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let after = sysvipc_rows(copy, "shm").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let sems_after = sysvipc_rows(copy, "sem").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let msgs_after = sysvipc_rows(copy, "msg").unwrap_or_else(|e| vec![format!("{e:#}")]);
-    same(
-        &mut c,
+    c.same(
         "/proc/sysvipc/msg in the pod (key, id, mode, bytes, messages, pids, owners, creators, times), as before",
         format!("{msgs_before:#?}"),
         format!("{msgs_after:#?}"),
     );
-    same(
-        &mut c,
+    c.same(
         "/proc/sysvipc/sem in the pod (key, id, mode, size, owners, creators, times), as before",
         format!("{sems_before:#?}"),
         format!("{sems_after:#?}"),
@@ -527,14 +525,12 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let maps_after = [sysv_maps(copy), sysv_maps(consumer(copy))];
     // Times and addresses vary from run to run: the whole rows are
     // compared, and shown only when they differ.
-    same(
-        &mut c,
+    c.same(
         "/proc/sysvipc/shm in the pod (ids, keys, modes, sizes, pids, attachments, owners, creators, times), as before",
         format!("{before:#?}"),
         format!("{after:#?}"),
     );
-    same(
-        &mut c,
+    c.same(
         "SysV attachments in /proc/PID/maps (producer, consumer: addresses, modes, ids), as before",
         format!("{maps_before:?}"),
         format!("{maps_after:?}"),
@@ -598,14 +594,4 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
         state,
         ..Default::default()
     })
-}
-
-/// A check that `got` equals `want`, which shows both only when they
-/// differ (they hold what varies from run to run).
-fn same(c: &mut Checks, what: &str, want: String, got: String) {
-    if want == got {
-        c.eq(what, "the same", "the same");
-    } else {
-        c.eq(what, want, got);
-    }
 }

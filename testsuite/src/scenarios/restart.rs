@@ -123,6 +123,11 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     } else {
         None
     };
+    let vmflags_before = if kind == "vma_flags_check" {
+        Some(crate::truth::vm_flags(pid)?)
+    } else {
+        None
+    };
     let t = Instant::now();
     let mut restarted = if mode == Restart::Pipe {
         let script =
@@ -224,6 +229,13 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         view
     };
     compare_views(&mut c, &view, &process_view(pid)?);
+    if let Some(before) = &vmflags_before {
+        c.same(
+            "VmFlags of every mapping in /proc/PID/smaps (but soft-dirty, and the commit charge of mappings that are not writable), as before",
+            format!("{before:#?}"),
+            format!("{:#?}", crate::truth::vm_flags(pid)?),
+        );
+    }
     if let Some(before) = &sched_before {
         c.eq(
             "scheduling as /proc shows it (nice, priority, policy, CPUs, oom_score_adj, THP), as before",
