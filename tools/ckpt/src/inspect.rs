@@ -829,16 +829,33 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                                 .map(move |k| i as u32 * 8 + k)
                         })
                         .collect();
+                    let policy = match sc.policy {
+                        0 => "SCHED_OTHER".to_owned(),
+                        1 => "SCHED_FIFO".to_owned(),
+                        2 => "SCHED_RR".to_owned(),
+                        3 => "SCHED_BATCH".to_owned(),
+                        5 => "SCHED_IDLE".to_owned(),
+                        6 => "SCHED_DEADLINE".to_owned(),
+                        p => format!("policy {p}"),
+                    };
                     s.sched = Some(format!(
-                        "policy {} priority {} nice {}{} slack {} ns, CPUs {:?}, oom_score_adj {}{}",
-                        sc.policy,
+                        "{} priority {} nice {}{} slack {} ns, CPUs {:?}, oom_score_adj {}{}",
+                        policy,
                         sc.rt_priority,
                         sc.nice,
-                        if sc.flags & ckpt_image::SCHED_RESET_ON_FORK != 0 { " reset-on-fork" } else { "" },
+                        if sc.flags & ckpt_image::SCHED_RESET_ON_FORK != 0 {
+                            " reset-on-fork"
+                        } else {
+                            ""
+                        },
                         sc.timer_slack_ns,
                         cpus,
                         sc.oom_score_adj,
-                        if sc.proc_flags & ckpt_image::SCHED_PROC_THP_DISABLE != 0 { ", THP disabled" } else { "" }
+                        if sc.proc_flags & ckpt_image::SCHED_PROC_THP_DISABLE != 0 {
+                            ", THP disabled"
+                        } else {
+                            ""
+                        }
                     ));
                 }
             }
@@ -1396,6 +1413,9 @@ pub fn table(img: &Image) -> String {
                 .map(|r| format!(", resumes {r}"))
                 .unwrap_or_default()
         );
+        if let Some(sched) = &st.sched {
+            let _ = writeln!(out, "  scheduling: {sched}");
+        }
         if let Some(mm) = &st.mm {
             let _ = writeln!(
                 out,
