@@ -132,6 +132,26 @@ impl Drop for Workload {
     }
 }
 
+/// A `ckpt` command's outcome as one line: `exit CODE` and its message,
+/// if any.
+fn exit_line(o: &std::process::Output) -> String {
+    format!(
+        "exit {} {}",
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).trim()
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// The pid a `ckpt` command printed (`ckpt restart --detach`), or 0.
+fn printed_pid(o: &std::process::Output) -> i32 {
+    String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
 /// Collects checks into a result.
 struct Checks(Vec<Check>);
 

@@ -114,17 +114,9 @@ pub(crate) fn tree_scenario(
         c.eq(
             "ckpt restart --detach of the whole namespace beside the original",
             "exit 0",
-            format!(
-                "exit {} {}",
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stderr).trim()
-            )
-            .trim_end(),
+            exit_line(&o),
         );
-        let copy: i32 = String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let copy = printed_pid(&o);
         let again = read_tree(copy).and_then(|t| ns_view(&t)).map(|(v, _)| v);
         c.eq(
             "the restarted namespace's tree, as it sees it, is the saved one",

@@ -4,18 +4,25 @@
 
 use super::*;
 
-/// Runs `f` in a child that joins the UTS namespace of `pid`: what `f`
+/// Runs `f` in a child that joins the namespace of kind `kind`
+/// (`/proc/PID/ns/KIND`, `flag` its `CLONE_NEW*`) of `pid`: what `f`
 /// returns, or the error it met.
-fn in_uts_of(pid: i32, f: impl FnOnce() -> Result<String, Errno>) -> Result<String> {
-    let ns = File::open(format!("/proc/{pid}/ns/uts"))
-        .with_context(|| format!("opening /proc/{pid}/ns/uts"))?;
+fn in_ns_of(
+    pid: i32,
+    kind: &str,
+    flag: nix::sched::CloneFlags,
+    f: impl FnOnce() -> Result<String, String>,
+) -> Result<String> {
+    let ns = File::open(format!("/proc/{pid}/ns/{kind}"))
+        .with_context(|| format!("opening /proc/{pid}/ns/{kind}"))?;
     let (r, w) = nix::unistd::pipe()?;
-    // SAFETY: the child joins the namespace, runs `f` (plain system calls)
-    // and leaves at once.
+    // SAFETY: the child joins the namespace, runs `f` (plain system calls
+    // and file reads) and leaves at once.
     match unsafe { fork() }? {
         ForkResult::Child => {
             drop(r);
-            let out = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUTS)
+            let out = nix::sched::setns(&ns, flag)
+                .map_err(|e| e.to_string())
                 .and_then(|()| f())
                 .unwrap_or_else(|e| format!("error: {e}"));
             let _ = nix::unistd::write(&w, out.as_bytes());
@@ -30,6 +37,13 @@ fn in_uts_of(pid: i32, f: impl FnOnce() -> Result<String, Errno>) -> Result<Stri
             Ok(out)
         }
     }
+}
+
+/// [`in_ns_of`] the UTS namespace of `pid`.
+fn in_uts_of(pid: i32, f: impl FnOnce() -> Result<String, Errno>) -> Result<String> {
+    in_ns_of(pid, "uts", nix::sched::CloneFlags::CLONE_NEWUTS, || {
+        f().map_err(|e| e.to_string())
+    })
 }
 
 /// The host and domain names `pid` sees, as "HOST DOMAIN".
@@ -192,12 +206,7 @@ done"
     c.eq(
         "ckpt checkpoint --kill of the pod's init",
         "exit 0",
-        format!(
-            "exit {} {}",
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )
-        .trim_end(),
+        exit_line(&o),
     );
     let _ = waitpid(Pid::from_raw(pid), None);
     let out = Command::new(CKPT)
@@ -228,19 +237,9 @@ done"
         c.eq(
             format!("ckpt restart --detach, copy {x}"),
             "exit 0",
-            format!(
-                "exit {} {}",
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stderr).trim()
-            )
-            .trim_end(),
+            exit_line(&o),
         );
-        copies.push(
-            String::from_utf8_lossy(&o.stdout)
-                .trim()
-                .parse::<i32>()
-                .unwrap_or(0),
-        );
+        copies.push(printed_pid(&o));
     }
     let mut rows = Vec::new();
     for (x, &p) in ["a", "b"].iter().zip(&copies) {
@@ -324,29 +323,9 @@ fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
         _ => &[],
     };
     let path = format!("/proc/sysvipc/{kind}");
-    let ns = File::open(format!("/proc/{pid}/ns/ipc"))
-        .with_context(|| format!("opening /proc/{pid}/ns/ipc"))?;
-    let (r, w) = nix::unistd::pipe()?;
-    // SAFETY: the child joins the namespace, reads one file and leaves.
-    let text = match unsafe { fork() }? {
-        ForkResult::Child => {
-            drop(r);
-            let out = nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWIPC)
-                .map_err(|e| e.to_string())
-                .and_then(|()| fs::read_to_string(&path).map_err(|e| e.to_string()))
-                .unwrap_or_else(|e| format!("error: {e}"));
-            let _ = nix::unistd::write(&w, out.as_bytes());
-            // SAFETY: leave at once.
-            unsafe { nix::libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let mut out = String::new();
-            std::io::Read::read_to_string(&mut File::from(r), &mut out)?;
-            waitpid(child, None)?;
-            out
-        }
-    };
+    let text = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        fs::read_to_string(&path).map_err(|e| e.to_string())
+    })?;
     let inner = |p: &str| match p.parse::<i32>() {
         Ok(0) => "0".to_owned(),
         Ok(p) => inner_pid(p),
@@ -459,12 +438,7 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     c.eq(
         "ckpt checkpoint --kill of the pod's init",
         "exit 0",
-        format!(
-            "exit {} {}",
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )
-        .trim_end(),
+        exit_line(&o),
     );
     let _ = waitpid(Pid::from_raw(pid), None);
     let out = Command::new(CKPT)
@@ -492,20 +466,8 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let o = Command::new(CKPT)
         .args(["restart", &img, "--detach", "--name", &job])
         .output()?;
-    c.eq(
-        "ckpt restart --detach",
-        "exit 0",
-        format!(
-            "exit {} {}",
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )
-        .trim_end(),
-    );
-    let copy: i32 = String::from_utf8_lossy(&o.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0);
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    let copy = printed_pid(&o);
     // Frozen while /proc is read: the counter would change the times.
     let cg = Path::new(cgroup::ROOT).join(&job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
