@@ -502,7 +502,10 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     }
     fs::write(&go, b"go\n")?;
     let start = Instant::now();
-    while !result.exists() && start.elapsed() < Duration::from_secs(20) {
+    // The verdict is whole once its line ends (the file exists, empty,
+    // between its creation and the write).
+    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
+    while !whole() && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
