@@ -254,6 +254,7 @@ fn dump_task(
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
         signal::dump_process(w, task)?;
+        crate::posix_timers::dump(w, task, objs.pid_ns()?)?;
         mm::dump_pages(w, map)?;
     }
     // Everything read above was read from a frozen task.

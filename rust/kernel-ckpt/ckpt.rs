@@ -16,7 +16,8 @@
 //! - Task state, one file per piece: `regs.rs` (registers and FPU state),
 //!   `mm.rs` (memory map and pages), `fdtable.rs` (descriptors, working
 //!   and root directory, umask), `signal.rs` (handlers, masks, altstacks,
-//!   pending signals), `task.rs` (ids, credentials, limits and the rest).
+//!   pending signals), `posix_timers.rs` (POSIX timers), `sched.rs`
+//!   (scheduling), `task.rs` (ids, credentials, limits and the rest).
 //! - Shared objects, one file per kind: `open_file.rs`, `pipe.rs`,
 //!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`, `unix.rs`, `memfd.rs`, `fifo.rs`; file locks in `locks.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
 //!   object hash (checkpoint) and table (restart).
@@ -69,6 +70,7 @@ mod objhash;
 mod open_file;
 mod pidfd;
 mod pipe;
+mod posix_timers;
 mod pty;
 mod reader;
 mod regs;

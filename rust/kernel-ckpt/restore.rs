@@ -165,6 +165,8 @@ struct Gathered {
     /// Leases, taken with the task's own credentials at the end.
     leases: KVec<crate::locks::Lease>,
     sighand: Option<KVVec<u8>>,
+    /// The process's POSIX timers (leaders that have any).
+    timers: Option<crate::posix_timers::Saved>,
 }
 
 impl Gathered {
@@ -186,6 +188,7 @@ impl Gathered {
             owners: KVec::new(),
             leases: KVec::new(),
             sighand: None,
+            timers: None,
         }
     }
 }
@@ -207,6 +210,7 @@ struct Committed {
     signals: image::Signals,
     sig_infos: KVVec<u8>,
     sighand: Option<KVVec<u8>>,
+    timers: Option<crate::posix_timers::Saved>,
     owners: KVec<crate::fown::Owner>,
     leases: KVec<crate::locks::Lease>,
 }
@@ -260,6 +264,7 @@ fn commit(
         signals,
         sig_infos,
         sighand,
+        timers: g.timers.take(),
         owners: core::mem::replace(&mut g.owners, KVec::new()),
         leases: core::mem::replace(&mut g.leases, KVec::new()),
     })
@@ -389,6 +394,12 @@ pub(crate) fn restore_current(
                 crate::pty::restore_ctty(objs, &c, row.sid)?;
             }
             Item::Sighand(p) => g.sighand = Some(copy(p)?),
+            Item::PosixTimers(h, timers) => {
+                if g.timers.is_some() {
+                    return Err(bad("a second posix-timers record"));
+                }
+                g.timers = Some(crate::posix_timers::Saved::new(h, timers)?);
+            }
             Item::Pages(h, data) => {
                 if done.is_none() {
                     drop(acting.take());
@@ -458,6 +469,11 @@ pub(crate) fn restore_current(
         }
         let (mask, shared_infos) = signal::shared_pending(sighand)?;
         signal::restore_pending(mask, shared_infos, true)?;
+        // After the handlers and the signals already pending: a timer's
+        // own pending signal is queued behind them.
+        if let Some(t) = &c.timers {
+            t.apply(row.pid)?;
+        }
     }
     // Credentials last: everything above ran with the caller's.
     crate::task::restore_ids(&c.misc, &c.groups)?;

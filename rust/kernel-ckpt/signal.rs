@@ -69,14 +69,26 @@ unsafe fn count(list: *mut bindings::list_head) -> usize {
     n
 }
 
+/// The bit of signal `sig` in a 64-bit pending mask (0 for a number out
+/// of range).
+fn sig_bit(sig: i32) -> u64 {
+    u32::try_from(sig - 1)
+        .ok()
+        .and_then(|s| 1u64.checked_shl(s))
+        .unwrap_or(0)
+}
+
 /// Appends the raw siginfos on `list` to `out`, if they fit without
-/// allocating; `None` if they do not.
+/// allocating; `None` if they do not. A POSIX timer's own siginfo (the
+/// timer's record carries it) is left out: returns the signals that only
+/// such siginfos left pending, whose bits the saved mask must not keep.
 ///
 /// # Safety
 ///
 /// The owning task's siglock must be held.
-unsafe fn collect(list: *mut bindings::list_head, out: &mut KVec<u8>) -> Option<()> {
+unsafe fn collect(list: *mut bindings::list_head, out: &mut KVec<u8>) -> Option<u64> {
     let off = core::mem::offset_of!(bindings::sigqueue, list);
+    let (mut timers, mut others) = (0u64, 0u64);
     // SAFETY: the list links `sigqueue`s through `list`; stable under siglock.
     unsafe {
         let mut pos = (*list).next;
@@ -85,6 +97,13 @@ unsafe fn collect(list: *mut bindings::list_head, out: &mut KVec<u8>) -> Option<
                 return None;
             }
             let q = pos.cast::<u8>().sub(off).cast::<bindings::sigqueue>();
+            let sig = (*q).info.__bindgen_anon_1.si_signo;
+            if (*q).flags & bindings::SIGQUEUE_PREALLOC as i32 != 0 {
+                timers |= sig_bit(sig);
+                pos = (*pos).next;
+                continue;
+            }
+            others |= sig_bit(sig);
             let info = core::slice::from_raw_parts(
                 core::ptr::addr_of!((*q).info).cast::<u8>(),
                 SIGINFO_LEN,
@@ -93,7 +112,7 @@ unsafe fn collect(list: *mut bindings::list_head, out: &mut KVec<u8>) -> Option<
             pos = (*pos).next;
         }
     }
-    Some(())
+    Some(timers & !others)
 }
 
 /// Reads a pending set and its siginfos: the lists are counted, the
@@ -115,9 +134,9 @@ fn read_pending(
         let p = pick(task.as_ptr());
         // SAFETY: siglock held.
         let fits = unsafe { collect(core::ptr::addr_of_mut!((*p).list), &mut buf) };
-        if fits.is_some() {
+        if let Some(timers_only) = fits {
             // SAFETY: siglock held; a plain read of the mask.
-            let mask = unsafe { (*p).signal.sig[0] as u64 };
+            let mask = unsafe { (*p).signal.sig[0] as u64 } & !timers_only;
             also(task.as_ptr(), g.sighand);
             return Ok((mask, buf));
         }
@@ -244,6 +263,18 @@ pub(crate) fn validate(s: &Signals) -> Result {
         return Err(EINVAL);
     }
     Ok(())
+}
+
+/// Blocks every signal (but SIGKILL and SIGSTOP) in the calling task of a
+/// tree restart until its own turn sets its saved mask: a signal that its
+/// process's restored pending signals or POSIX timers raise before then
+/// waits in the queue, instead of being taken (and, unhandled, killing
+/// the process) by a thread whose own state is not back yet.
+pub(crate) fn block_all() {
+    let mut set = bindings::sigset_t { sig: [usize::MAX] };
+    // SAFETY: acts on current; SIGKILL and SIGSTOP are dropped from the
+    // mask by the call.
+    unsafe { bindings::set_current_blocked(&mut set) };
 }
 
 /// Sets current's blocked mask and alternate stack.

@@ -296,6 +296,8 @@ pub(crate) fn restart_task() -> Result<i64> {
         }
         wait_generation(gen)?;
     };
+    // Before any task's turn: see `block_all`.
+    crate::signal::block_all();
     ctx.joins.complete();
     let slot = ctx.slots.get(i).ok_or(EINVAL)?;
     let pid = slot.row.pid;

@@ -231,6 +231,19 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             ));
         }
     }
+    // POSIX timers: id, signal and value, notification and its pid,
+    // clock; one line each.
+    let timers = fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();
+    for l in timers.lines() {
+        match out.last_mut() {
+            Some(t) if t.starts_with("timer ") && !l.starts_with("ID: ") => {
+                t.push_str(" | ");
+                t.push_str(l.trim());
+            }
+            _ if l.starts_with("ID: ") => out.push(format!("timer {}", l.trim())),
+            _ => {}
+        }
+    }
     for link in ["cwd", "root"] {
         let path = format!("/proc/{pid}/{link}");
         let target = fs::read_link(&path).with_context(|| format!("reading the link {path}"))?;

@@ -29,6 +29,7 @@ mod shapes;
 mod signals;
 mod sysv;
 mod task;
+mod timers;
 mod tree;
 mod unix;
 
@@ -232,6 +233,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "misc_check" => misc_check(ready_path)?,
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,
+        "posix_timers_check" => timers::posix_timers_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,

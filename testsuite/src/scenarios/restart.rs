@@ -118,6 +118,14 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
     // checkpoint leaves a frozen job frozen), compared after the restart.
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let view = process_view(pid)?;
+    if kind == "posix_timers_check" {
+        // Compared with the rest of the view after the restart.
+        c.eq(
+            "POSIX timers /proc/PID/timers lists before the checkpoint",
+            5,
+            view.iter().filter(|l| l.starts_with("timer ")).count(),
+        );
+    }
     let sched_before = if kind == "sched_check" {
         Some(crate::truth::sched_view(pid)?)
     } else {

@@ -167,6 +167,12 @@ pub struct StateInfo {
     /// process's oom_score_adj and THP opt-out), if saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sched: Option<String>,
+    /// The process's POSIX timers, one line each, and the id its next
+    /// timer_create(2) tries first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub posix_timers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_timer_id: Option<i32>,
     /// Blocked signals (bit n-1 for signal n), hexadecimal.
     pub blocked: String,
     /// Signals pending for this thread, hexadecimal.
@@ -818,6 +824,14 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
                 }
             }
+            Item::PosixTimers(h, b) => {
+                if let Some(s) = states.last_mut() {
+                    s.next_timer_id = Some(h.next_id);
+                    s.posix_timers = ckpt_image::PosixTimers::timers(b)
+                        .map(|t| posix_timer_line(&t))
+                        .collect();
+                }
+            }
             Item::TaskSched(sc, mask) => {
                 if let Some(s) = states.last_mut() {
                     let cpus: Vec<u32> = mask
@@ -1416,6 +1430,16 @@ pub fn table(img: &Image) -> String {
         if let Some(sched) = &st.sched {
             let _ = writeln!(out, "  scheduling: {sched}");
         }
+        if let Some(next) = st.next_timer_id {
+            let _ = writeln!(
+                out,
+                "  POSIX timers: {}, next id {next}",
+                st.posix_timers.len()
+            );
+            for t in &st.posix_timers {
+                let _ = writeln!(out, "    {t}");
+            }
+        }
         if let Some(mm) = &st.mm {
             let _ = writeln!(
                 out,
@@ -1740,3 +1764,55 @@ fn tree_order(tasks: &[TaskInfo]) -> Vec<(usize, usize)> {
 
 #[cfg(test)]
 mod tests;
+
+/// One POSIX timer as `ckpt inspect` shows it: id, clock, how it
+/// notifies, time left and interval, overruns, a pending signal.
+fn posix_timer_line(t: &ckpt_image::PosixTimer) -> String {
+    use ckpt_image::{PTIMER_ABSTIME, PTIMER_PENDING, SIGEV_NONE, SIGEV_THREAD, SIGEV_THREAD_ID};
+    let clock = match t.clock {
+        0 => "CLOCK_REALTIME".to_owned(),
+        1 => "CLOCK_MONOTONIC".to_owned(),
+        7 => "CLOCK_BOOTTIME".to_owned(),
+        8 => "CLOCK_REALTIME_ALARM".to_owned(),
+        9 => "CLOCK_BOOTTIME_ALARM".to_owned(),
+        11 => "CLOCK_TAI".to_owned(),
+        c if t.is_thread_cpu() => format!("CPU time of thread {} ({c})", t.cpu_pid),
+        c if t.is_cpu() => format!("CPU time of process {} ({c})", t.cpu_pid),
+        c => format!("clock {c}"),
+    };
+    let notify = match t.notify {
+        SIGEV_NONE => "no signal".to_owned(),
+        SIGEV_THREAD => format!("signal {} (SIGEV_THREAD)", t.signo),
+        n if n & SIGEV_THREAD_ID != 0 => format!("signal {} to thread {}", t.signo, t.thread),
+        _ => format!("signal {}", t.signo),
+    };
+    let armed = if t.value_ns == 0 {
+        "disarmed".to_owned()
+    } else {
+        format!(
+            "{} ns left{}",
+            t.value_ns,
+            if t.flags & PTIMER_ABSTIME != 0 {
+                " (absolute)"
+            } else {
+                ""
+            }
+        )
+    };
+    let every = if t.interval_ns == 0 {
+        String::new()
+    } else {
+        format!(", every {} ns", t.interval_ns)
+    };
+    let pending = if t.flags & PTIMER_PENDING != 0 {
+        format!(", signal pending (overrun {})", t.si_overrun)
+    } else {
+        String::new()
+    };
+    format!(
+        "timer {}: {clock}, {notify}, {armed}{every}, overrun {} (then {} more){pending}",
+        t.id,
+        t.overrun_last,
+        t.overrun.max(0)
+    )
+}

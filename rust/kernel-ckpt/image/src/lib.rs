@@ -66,6 +66,8 @@ mod pidfd;
 mod pipe;
 #[path = "pod.rs"]
 mod pod;
+#[path = "posix_timers.rs"]
+mod posix_timers;
 #[path = "pty.rs"]
 mod pty;
 #[path = "regs.rs"]
@@ -100,6 +102,7 @@ pub use open_file::*;
 pub use pidfd::*;
 pub use pipe::*;
 pub use pod::*;
+pub use posix_timers::*;
 pub use pty::*;
 pub use regs::*;
 pub use shmem::*;
@@ -310,6 +313,9 @@ record_types! {
     /// [`TaskSched`] + its CPU affinity mask: how a task is scheduled,
     /// after its task-misc record.
     TaskSched = 48, "sched";
+    /// [`PosixTimers`] + its [`PosixTimer`]s: a process's POSIX timers,
+    /// after its sighand record.
+    PosixTimers = 49, "posix-timers";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -362,6 +368,7 @@ impl RecordType {
             | Self::RestartBlock
             | Self::TaskMisc
             | Self::TaskSched
+            | Self::PosixTimers
             | Self::Tail => false,
         }
     }

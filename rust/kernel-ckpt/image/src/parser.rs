@@ -186,6 +186,9 @@ pub enum Item<'a> {
     Pod(PodRec),
     /// How a task is scheduled, and its CPU affinity mask's bytes.
     TaskSched(TaskSched, &'a [u8]),
+    /// A process's POSIX timers and their bytes
+    /// ([`PosixTimers::timers`]).
+    PosixTimers(PosixTimers, &'a [u8]),
     /// A SysV shared memory segment (its contents follow).
     SysvShm(SysvShmObj),
     /// A SysV semaphore set and its semaphores' bytes
@@ -293,6 +296,7 @@ impl<'a> Item<'a> {
             | Item::Share(_)
             | Item::Pod(_)
             | Item::TaskSched(..)
+            | Item::PosixTimers(..)
             | Item::Pages(..)
             | Item::TaskEnd
             | Item::Tail(_) => None,
@@ -462,6 +466,10 @@ impl Parser {
             RecordType::TaskSched => {
                 let (s, mask) = TaskSched::decode(p)?;
                 (Item::TaskSched(s, mask), None)
+            }
+            RecordType::PosixTimers => {
+                let (h, timers) = PosixTimers::decode(p)?;
+                (Item::PosixTimers(h, timers), None)
             }
             RecordType::Signals => {
                 let (s, infos) = Signals::decode(p)?;

@@ -538,6 +538,7 @@ fn task_state_round_trip() {
             Item::Share(_) => "share",
             Item::Pod(_) => "pod",
             Item::TaskSched(..) => "sched",
+            Item::PosixTimers(..) => "posix-timers",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
@@ -1004,7 +1005,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
-         [leaders: mm → vma × n → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → pages…] → task-end"
+         [leaders: mm → vma × n → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → posix-timers… → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(

@@ -75,6 +75,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Share(_) => RecordType::Share,
         Item::Pod(_) => RecordType::Pod,
         Item::TaskSched(..) => RecordType::TaskSched,
+        Item::PosixTimers(..) => RecordType::PosixTimers,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
@@ -237,6 +238,16 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(mask.len(), s.nr_cpus.div_ceil(64) as usize * 8);
             assert!((-20..=19).contains(&s.nice) && mask.iter().any(|&b| b != 0));
         }
+        Item::PosixTimers(h, b) => {
+            assert_eq!(b.len(), h.nr as usize * PosixTimer::LEN);
+            let ts: Vec<PosixTimer> = PosixTimers::timers(b).collect();
+            assert_eq!(ts.len(), h.nr as usize);
+            assert!(ts.windows(2).all(|w| w[0].id < w[1].id) && h.next_id >= 0);
+            for t in ts {
+                assert!(t.value_ns >= 0 && t.interval_ns >= 0 && t.overrun >= -1);
+                assert!(t.notify == SIGEV_NONE || (1..=64).contains(&t.signo));
+            }
+        }
         Item::Pod(p) => {
             assert!(p.flags & !POD_FLAGS_MASK == 0);
             assert!(p.nodename_str().len() < UTS_LEN && p.domainname_str().len() < UTS_LEN);
@@ -396,6 +407,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         Item::TaskSched(s, mask) => {
             out.extend_from_slice(&s.encode());
             out.extend_from_slice(mask);
+        }
+        Item::PosixTimers(h, b) => {
+            out.extend_from_slice(&h.encode());
+            out.extend_from_slice(b);
         }
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {

@@ -317,6 +317,40 @@ fn sighand(b: &mut Builder, rich: Rich) {
         nr_info: (infos.len() / SIGINFO_LEN) as u32,
     };
     b.rec(RecordType::Sighand, &[&sh.encode(), &infos]);
+    if rich == Rich::Full {
+        // A monotonic interval timer whose signal is pending with two
+        // overruns, and a CPU-time one counting a thread's time.
+        let h = PosixTimers { next_id: 5, nr: 2 };
+        let a = PosixTimer {
+            id: 0,
+            clock: 1,
+            notify: SIGEV_SIGNAL,
+            signo: 35,
+            value: 7,
+            flags: PTIMER_PENDING,
+            value_ns: 4_000_000,
+            interval_ns: 10_000_000,
+            overrun: 3,
+            overrun_last: 1,
+            si_overrun: 2,
+            ..Default::default()
+        };
+        let c = PosixTimer {
+            id: 3,
+            clock: -6,
+            notify: SIGEV_THREAD_ID | SIGEV_SIGNAL,
+            signo: 12,
+            thread: 101,
+            value_ns: 30_000_000_000,
+            overrun: -1,
+            cpu_pid: 101,
+            ..Default::default()
+        };
+        b.rec(
+            RecordType::PosixTimers,
+            &[&h.encode(), &a.encode(), &c.encode()],
+        );
+    }
 }
 
 fn pages(b: &mut Builder, vaddr: u64, nr: u32, salt: u8) {
