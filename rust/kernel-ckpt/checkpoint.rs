@@ -116,6 +116,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     };
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
+    crate::posix_timers::check(forest.tasks(), &ns)?;
     crate::inotify::check(forest.tasks())?;
     crate::fown::check(forest.tasks(), &ns)?;
     // The waiting connections' sockets stay referenced until the end.

@@ -268,7 +268,7 @@ impl FrozenTree {
 
     /// `-EOPNOTSUPP` for state a restart cannot bring back yet and that
     /// must not be dropped silently (a seccomp filter, another namespace,
-    /// POSIX timers, a socket, a locked file, mlockall…), checked before
+    /// a socket, a locked file, mlockall…), checked before
     /// anything is written. The kernel log names the task, the object and
     /// the reason.
     ///

@@ -117,12 +117,19 @@ pub(crate) struct Resume {
     ax: i64,
     orig_ax: i64,
     comm: [u8; image::COMM_LEN],
+    pid: i32,
+    /// The process's POSIX timers, made in the turn, armed at the end.
+    timers: Option<crate::posix_timers::Saved>,
 }
 
 impl Resume {
-    /// Last steps in the restored task, right before the return: its name,
-    /// and the signal path for an interrupted call. Returns the saved rax.
+    /// Last steps in the restored task, right before the return, once the
+    /// whole tree is back: its name, its process's POSIX timers armed, and
+    /// the signal path for an interrupted call. Returns the saved rax.
     pub(crate) fn finish(self) -> i64 {
+        if let Some(t) = &self.timers {
+            t.arm(self.pid);
+        }
         // SAFETY: current is valid; `comm` is NUL-terminated (checked by
         // the decoder) and copied under task_lock.
         unsafe {
@@ -457,6 +464,10 @@ pub(crate) fn restore_current(
     signal::restore_task(&c.signals)?;
     // Whatever the restarting task was sent before (a child's exit) is not
     // the saved task's: only the saved signals are pending.
+    if leader {
+        // The restarting process's own timers, with their queued signals.
+        crate::posix_timers::drop_all();
+    }
     signal::flush_pending(leader);
     signal::restore_pending(c.signals.pending, &c.sig_infos, false)?;
     if let Some(sighand) = &c.sighand {
@@ -469,10 +480,8 @@ pub(crate) fn restore_current(
         }
         let (mask, shared_infos) = signal::shared_pending(sighand)?;
         signal::restore_pending(mask, shared_infos, true)?;
-        // After the handlers and the signals already pending: a timer's
-        // own pending signal is queued behind them.
         if let Some(t) = &c.timers {
-            t.apply(row.pid)?;
+            t.create(row.pid)?;
         }
     }
     // Credentials last: everything above ran with the caller's.
@@ -490,6 +499,8 @@ pub(crate) fn restore_current(
         ax: c.regs.ax() as i64,
         orig_ax: c.regs.orig_ax() as i64,
         comm: row.comm,
+        pid: row.pid,
+        timers: c.timers,
     })
 }
 

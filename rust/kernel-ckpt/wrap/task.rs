@@ -369,7 +369,7 @@ impl TaskRef {
     }
 
     /// What a restart could not bring back of this task (its own state:
-    /// seccomp, namespaces, POSIX timers, perf events…), as a phrase for
+    /// seccomp, namespaces, perf events…), as a phrase for
     /// the kernel log, or `None`.
     /// `pod`: the init of a pid namespace saved whole, whose UTS and IPC
     /// namespaces (not the caller's) are the ones every task must share.

@@ -1789,15 +1789,11 @@ fn posix_timer_line(t: &ckpt_image::PosixTimer) -> String {
     let armed = if t.value_ns == 0 {
         "disarmed".to_owned()
     } else {
-        format!(
-            "{} ns left{}",
-            t.value_ns,
-            if t.flags & PTIMER_ABSTIME != 0 {
-                " (absolute)"
-            } else {
-                ""
-            }
-        )
+        if t.flags & PTIMER_ABSTIME != 0 {
+            format!("at {} ns of CLOCK_REALTIME (absolute)", t.value_ns)
+        } else {
+            format!("{} ns left", t.value_ns)
+        }
     };
     let every = if t.interval_ns == 0 {
         String::new()

@@ -63,7 +63,8 @@ pub struct PosixTimer {
     pub thread: i32,
     /// `PTIMER_*`.
     pub flags: u32,
-    /// Nanoseconds to its next expiry; 0: disarmed.
+    /// Nanoseconds to its next expiry, or with [`PTIMER_ABSTIME`] the
+    /// `CLOCK_REALTIME` time of it; 0: disarmed.
     pub value_ns: i64,
     /// Nanoseconds between expiries; 0: one-shot.
     pub interval_ns: i64,
@@ -94,18 +95,20 @@ layout!(PosixTimer {
     cpu_pid: i32
 });
 
-/// Clock ids `timer_create(2)` takes, but for CPU clocks by pid.
-const TIMER_CLOCKS: [i32; 8] = [0, 1, 2, 3, 7, 8, 9, 11];
+/// Clock ids a timer keeps, but for CPU clocks by pid (the kernel stores
+/// a timer of `CLOCK_PROCESS_CPUTIME_ID` or `CLOCK_THREAD_CPUTIME_ID` as
+/// the CPU clock of pid 0).
+const TIMER_CLOCKS: [i32; 6] = [0, 1, 7, 8, 9, 11];
 
 impl PosixTimer {
     /// Whether its clock counts CPU time (of a process or a thread).
     pub fn is_cpu(&self) -> bool {
-        self.clock < 0 || self.clock == 2 || self.clock == 3
+        self.clock < 0
     }
 
     /// Whether its CPU clock is a thread's.
     pub fn is_thread_cpu(&self) -> bool {
-        self.clock == 3 || self.clock < 0 && self.clock & 4 != 0
+        self.clock < 0 && self.clock & 4 != 0
     }
 
     fn check(&self) -> Result<(), ErrorKind> {
@@ -134,7 +137,8 @@ impl PosixTimer {
             }
             n => return bad("POSIX timer notification", n.into()),
         };
-        if signals && !(1..=64).contains(&self.signo) || !signals && self.signo != 0 {
+        // (A timer without a signal keeps the number it was given.)
+        if signals && !(1..=64).contains(&self.signo) {
             return bad("POSIX timer signal", self.signo.into());
         }
         if self.notify != SIGEV_THREAD_ID | SIGEV_SIGNAL && self.thread != 0 {
@@ -169,7 +173,10 @@ impl PosixTimers {
         if h.nr == 0 || h.nr > MAX_POSIX_TIMERS {
             return Err(ErrorKind::BadField("POSIX timers", h.nr.into()));
         }
-        let all = tail(rest, h.nr * PosixTimer::LEN as u32)?;
+        let len =
+            h.nr.checked_mul(PosixTimer::LEN as u32)
+                .ok_or(ErrorKind::BadField("POSIX timers", h.nr.into()))?;
+        let all = tail(rest, len)?;
         let mut last = -1;
         for t in all.chunks_exact(PosixTimer::LEN) {
             let (t, _) = PosixTimer::read_fixed(t)?;
