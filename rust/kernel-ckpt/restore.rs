@@ -118,6 +118,8 @@ pub(crate) struct Resume {
     orig_ax: i64,
     comm: [u8; image::COMM_LEN],
     pid: i32,
+    /// Job control ([`image::TaskMisc::stop`]).
+    stop: u32,
     /// The process's POSIX timers, made in the turn, armed at the end.
     timers: Option<crate::posix_timers::Saved>,
 }
@@ -130,6 +132,7 @@ impl Resume {
         if let Some(t) = &self.timers {
             t.arm(self.pid);
         }
+        crate::task::enter_stop(self.stop);
         // SAFETY: current is valid; `comm` is NUL-terminated (checked by
         // the decoder) and copied under task_lock.
         unsafe {
@@ -457,6 +460,9 @@ pub(crate) fn restore_current(
     regs::restore_xstate(&c.xstate)?;
     regs::restore_restart_block(&c.restart_block)?;
     crate::task::restore_misc(&c.misc, leader);
+    if leader {
+        crate::task::restore_stop_process(&c.misc);
+    }
     // With the caller's credentials, as everything up to the ids.
     if let Some(s) = &c.sched {
         s.apply(row.pid, leader)?;
@@ -500,6 +506,7 @@ pub(crate) fn restore_current(
         orig_ax: c.regs.orig_ax() as i64,
         comm: row.comm,
         pid: row.pid,
+        stop: c.misc.stop,
         timers: c.timers,
     })
 }

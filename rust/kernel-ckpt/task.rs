@@ -42,6 +42,15 @@ pub(crate) fn misc(task: &TaskRef) -> Result<(TaskMisc, KVec<u8>)> {
         bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
     }
     let mut m = misc_fixed(task);
+    // SAFETY: the task is referenced and frozen; the helper reads its job
+    // control state under the siglock.
+    to_result(unsafe { bindings::ckpt_stop_get(task.as_ptr(), &mut m.stop) }).map_err(|e| {
+        ckpt_err!(
+            "checkpoint: pid {} is in a group stop still under way (SIGSTOP or SIGTSTP just sent)\n",
+            task.vpid()
+        );
+        e
+    })?;
     m.ngroups = u32::try_from(groups.len()).map_err(|_| E2BIG)?;
     Ok((m, bytes))
 }
@@ -312,5 +321,24 @@ pub(crate) fn restore_misc(m: &TaskMisc, leader: bool) {
         if cpu != u64::MAX {
             bindings::update_rlimit_cpu(cur, cpu as usize);
         }
+    }
+}
+
+/// Sets the job control state of the calling task's process (its leader's
+/// turn): stopped, with what its parent's `wait(2)` still has to report,
+/// or continued and not reported yet. Its tasks stop on their way out
+/// ([`enter_stop`]).
+pub(crate) fn restore_stop_process(m: &TaskMisc) {
+    // SAFETY: acts on current's process under its siglock.
+    unsafe { bindings::ckpt_stop_set_process(m.stop) };
+}
+
+/// Once the whole tree is back, right before the return to user space:
+/// a task that was stopped in its process's group stop stops again, as a
+/// thread that had stopped (its parent is not notified again).
+pub(crate) fn enter_stop(stop: u32) {
+    if stop & crate::image::STOP_STOPPED != 0 {
+        // SAFETY: acts on current under its siglock.
+        unsafe { bindings::ckpt_stop_enter((stop & 0xff) as i32) };
     }
 }

@@ -90,6 +90,7 @@ macro_rules! with_scenarios {
             restart_unprivileged_ids,
             restart_itimer_real,
             restart_posix_timers,
+            restart_stopped,
             restart_sched,
             restart_caps_ambient,
             restart_vma_flags,

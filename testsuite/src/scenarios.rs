@@ -299,6 +299,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_glibc_static" => |name| restart_scenario(name, "glibc_counter", Restart::Once),
         "restart_unprivileged_ids" => |name| restart_scenario(name, "creds_check", Restart::Once),
         "restart_itimer_real" => |name| restart_scenario(name, "itimer_check", Restart::Once),
+        "restart_stopped" => |name| restart_scenario(name, "stopped_check", Restart::Twice),
         "restart_posix_timers" => {
             |name| restart_scenario(name, "posix_timers_check", Restart::Twice)
         }

@@ -20,6 +20,7 @@ mod files;
 mod fown;
 pub(crate) mod holds;
 mod inotify;
+mod jobctl;
 mod locks;
 mod memfd;
 mod memory;
@@ -234,6 +235,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "creds_check" => creds_check(ready_path)?,
         "itimer_check" => itimer_check(ready_path)?,
         "posix_timers_check" => timers::posix_timers_check(ready_path)?,
+        "stopped_check" => jobctl::stopped_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,

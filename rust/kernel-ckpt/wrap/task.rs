@@ -277,8 +277,11 @@ impl TaskRef {
     ///
     /// `task->frozen` alone is not enough: it is also set for a task stopped
     /// by a signal, traced, or waiting for a vfork child. A task counts as
-    /// frozen only in the freezer trap (`JOBCTL_TRAP_FREEZE`), sleeping
-    /// interruptibly and freezable, not traced and not exiting. These fields
+    /// frozen only with the freezer's trap pending (`JOBCTL_TRAP_FREEZE`),
+    /// not traced and not exiting, and either parked in the trap (sleeping
+    /// interruptibly and freezable) or stopped in its process's group stop
+    /// (`JOBCTL_STOPPED`, `TASK_STOPPED`: the freezer leaves it stopped,
+    /// and its user state is as still as a parked task's). These fields
     /// change under `sighand->siglock`, which is held while they are read.
     /// Then `wait_task_inactive` makes sure it has scheduled out (`frozen` is
     /// set just before the task sleeps). May sleep.
@@ -298,16 +301,23 @@ impl TaskRef {
             let state = core::ptr::read_volatile(&(*t).__state);
             let ptrace = core::ptr::read_volatile(&(*t).ptrace);
             let flags = core::ptr::read_volatile(&(*t).flags);
-            bindings::cgroup_task_frozen(t)
+            let stopped = state == bindings::TASK_STOPPED
+                && jobctl & u64::from(bindings::JOBCTL_STOPPED) != 0;
+            let ok = bindings::cgroup_task_frozen(t)
                 && jobctl & u64::from(bindings::JOBCTL_TRAP_FREEZE) != 0
-                && state == want
+                && (state == want || stopped)
                 && ptrace == 0
-                && flags & bindings::PF_EXITING == 0
+                && flags & bindings::PF_EXITING == 0;
+            ok.then_some(if stopped {
+                bindings::__TASK_STOPPED
+            } else {
+                bindings::TASK_INTERRUPTIBLE
+            })
         };
         // SAFETY: locked above with the same flags.
         unsafe { bindings::unlock_task_sighand(t, &mut irqflags) };
         // SAFETY: the task is valid; may sleep, and no lock is held here.
-        parked && unsafe { bindings::wait_task_inactive(t, bindings::TASK_INTERRUPTIBLE) } != 0
+        parked.is_some_and(|state| unsafe { bindings::wait_task_inactive(t, state) } != 0)
     }
 }
 

@@ -479,6 +479,22 @@ pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
     c.eq("less shows the file's first page", true, ok);
     let (ok, _) = wait_window(&sock, "0:2", "tick-2", 10);
     c.eq("the loop counts", true, ok);
+    // A job stopped with Ctrl-Z before the checkpoint.
+    tmux(&sock, &["send-keys", "-t", "0", "sleep 100", "Enter"])?;
+    let job = wait_child_named(shell, "sleep");
+    tmux(&sock, &["send-keys", "-t", "0", "C-z"])?;
+    let (stopped, _) = wait_pane(&sock, "Stopped", 10);
+    c.eq("Ctrl-Z stops the job before the checkpoint", true, stopped);
+    let job_state = |pid: Option<i32>| -> String {
+        pid.and_then(|p| fs::read_to_string(format!("/proc/{p}/stat")).ok())
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next().map(str::to_owned))
+            })
+            .unwrap_or_else(|| "gone".to_owned())
+    };
+    c.eq("the stopped job's state in /proc", "T", job_state(job));
     let tty_before = tty_of(shell);
     let server_comm = fs::read_to_string(format!("/proc/{server}/comm"))?
         .trim()
@@ -563,16 +579,19 @@ pub(crate) fn real_tmux(name: &str) -> Result<ScenarioResult> {
         true,
         text.contains("before-42"),
     );
-    // Job control through the pty: Ctrl-Z stops the foreground job, jobs
-    // lists it, fg resumes it in the foreground, Ctrl-C ends it.
-    let _ = tmux(&sock, &["send-keys", "-t", "0", "sleep 100", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = tmux(&sock, &["send-keys", "-t", "0", "C-z"]);
-    let (stopped, _) = wait_pane(&sock, "Stopped", 10);
-    c.eq("Ctrl-Z stops the job", true, stopped);
-    let _ = tmux(&sock, &["send-keys", "-t", "0", "jobs", "Enter"]);
+    // Job control through the pty: the job stopped before the checkpoint
+    // is still stopped, fg resumes it in the foreground, Ctrl-C ends it.
+    c.eq(
+        "the job stopped with Ctrl-Z is still stopped after the restart",
+        "T",
+        job_state(job),
+    );
     let _ = tmux(&sock, &["send-keys", "-t", "0", "fg", "Enter"]);
-    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    while job_state(job) != "S" && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.eq("fg resumes it: state in /proc", "S", job_state(job));
     let _ = tmux(&sock, &["send-keys", "-t", "0", "C-c"]);
     let _ = tmux(&sock, &["send-keys", "-t", "0", "echo done-$?", "Enter"]);
     let (done, text) = wait_pane(&sock, "done-130", 10);
@@ -906,4 +925,21 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
         state: logged,
         ..Default::default()
     })
+}
+
+/// The pid of a child of `parent` named `comm`, once there is one (up to
+/// 10 s).
+fn wait_child_named(parent: i32, comm: &str) -> Option<i32> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let kids = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        for k in kids.split_whitespace() {
+            if fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == comm) {
+                return k.parse().ok();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    None
 }

@@ -126,6 +126,38 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             view.iter().filter(|l| l.starts_with("timer ")).count(),
         );
     }
+    // The children's states, every thread (T: stopped), by name.
+    let children_states = || -> Vec<String> {
+        let kids =
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let mut out: Vec<String> = kids
+            .split_whitespace()
+            .map(|k| {
+                let comm = fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
+                let mut states: Vec<String> = fs::read_dir(format!("/proc/{k}/task"))
+                    .map(|d| {
+                        d.flatten()
+                            .map(|e| {
+                                fs::read_to_string(e.path().join("stat"))
+                                    .ok()
+                                    .and_then(|s| {
+                                        s.rsplit(')').next().and_then(|r| {
+                                            r.split_whitespace().next().map(str::to_owned)
+                                        })
+                                    })
+                                    .unwrap_or_default()
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                states.sort();
+                format!("{}: {}", comm.trim(), states.join(" "))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let stopped_before = (kind == "stopped_check").then(children_states);
     let sched_before = if kind == "sched_check" {
         Some(crate::truth::sched_view(pid)?)
     } else {
@@ -242,6 +274,18 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
             "VmFlags of every mapping in /proc/PID/smaps (but soft-dirty, and the commit charge of mappings that are not writable), as before",
             format!("{before:#?}"),
             format!("{:#?}", crate::truth::vm_flags(pid)?),
+        );
+    }
+    if let Some(before) = &stopped_before {
+        c.eq(
+            "the children's states from /proc while frozen (stopped ones T)",
+            "[\"continued: S\", \"stopped-new: T T\", \"stopped-seen: T\"]",
+            format!("{before:?}"),
+        );
+        c.eq(
+            "the children's states from /proc after the restart, as before",
+            format!("{before:?}"),
+            format!("{:?}", children_states()),
         );
     }
     if let Some(before) = &sched_before {

@@ -47,32 +47,6 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
     let img = format!("/tmp/{name}.img");
 
-    // A stopped process.
-    let w = Workload::start(&format!("{name}-stopped"), "sleeper")?;
-    kill(Pid::from_raw(w.pid), Signal::SIGSTOP)?;
-    let stopped = super::faults::wait_until(Duration::from_secs(5), || {
-        fs::read_to_string(format!("/proc/{}/stat", w.pid)).is_ok_and(|s| s.contains(") T"))
-    });
-    c.eq("the sleeper is stopped", true, stopped);
-    let (code, err) = checkpoint(w.pid, &img)?;
-    c.eq("stopped: exit status", 1, code);
-    says(
-        &mut c,
-        "stopped: the message names the task and the fix",
-        &err,
-        &format!(
-            "pid {0} is stopped (SIGSTOP/SIGTSTP): continue it with `kill -CONT {0}`",
-            w.pid
-        ),
-    );
-    c.eq(
-        "stopped: no image left",
-        false,
-        std::path::Path::new(&img).exists(),
-    );
-    kill(Pid::from_raw(w.pid), Signal::SIGCONT)?;
-    drop(w);
-
     // A traced process (this one is its tracer).
     let w = Workload::start(&format!("{name}-traced"), "sleeper")?;
     let tracee = Pid::from_raw(w.pid);

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Why `checkpoint(2)` found a task of the tree not frozen (`EBUSY`).
 //!
-//! The kernel counts a task as frozen only when the cgroup v2 freezer
-//! parked it: not when it is stopped by a signal (state `T`) or traced
-//! (state `t`, or any task with a tracer), although the freezer reports a
-//! cgroup whose tasks are stopped as frozen; and not when it is in a
-//! cgroup that was not frozen. After `EBUSY`, `ckpt checkpoint` looks at
+//! The kernel counts a task as frozen when the cgroup v2 freezer parked it
+//! or it is stopped by a signal (state `T`) in a frozen cgroup: not when
+//! it is traced (state `t`, or any task with a tracer), although the
+//! freezer reports a cgroup whose tasks are traced as frozen; and not when
+//! it is in a cgroup that was not frozen. After `EBUSY`, `ckpt checkpoint` looks at
 //! every task of the tree in `/proc` (while the job is still frozen) and
 //! names the first one that is in one of those cases, with the fix; if
 //! none is, the job was thawed during the call.
@@ -31,8 +31,6 @@ pub(crate) struct ProcTask {
 /// The task that kept the tree from being frozen, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Busy {
-    /// Stopped by a signal (state `T`).
-    Stopped { pid: i32 },
     /// Traced by `tracer` (0: in a tracing stop, tracer unknown).
     Traced { pid: i32, tid: i32, tracer: i32 },
     /// In `cgroup`, which is not frozen (outside the job's cgroup).
@@ -142,9 +140,6 @@ pub(crate) fn classify(tasks: &[ProcTask], frozen_cgroup: &dyn Fn(&str) -> bool)
                 tracer,
             };
         }
-        if state == Some('T') {
-            return Busy::Stopped { pid: t.pid };
-        }
     }
     Busy::Thawed
 }
@@ -152,10 +147,6 @@ pub(crate) fn classify(tasks: &[ProcTask], frozen_cgroup: &dyn Fn(&str) -> bool)
 /// The sentence for `busy`, naming the cause and the fix.
 pub(crate) fn message(busy: &Busy, freezer: Freezer<'_>) -> String {
     match busy {
-        Busy::Stopped { pid } => format!(
-            "pid {pid} is stopped (SIGSTOP/SIGTSTP): continue it with `kill -CONT {pid}`, then \
-             checkpoint again"
-        ),
         Busy::Traced { pid, tid, tracer } => {
             let who = if tid == pid {
                 format!("pid {pid}")
@@ -349,18 +340,13 @@ mod tests {
     }
 
     #[test]
-    fn a_stopped_task() {
+    fn a_stopped_task_is_not_a_cause() {
+        // Stopped in a frozen cgroup: checkpointed as it is.
         let tasks = [
             task(42, 42, "S (sleeping)", 0, JOB),
             task(43, 43, "T (stopped)", 0, JOB),
         ];
-        let busy = classify(&tasks, &in_job);
-        assert_eq!(busy, Busy::Stopped { pid: 43 });
-        assert_eq!(
-            message(&busy, Freezer::Job(JOB)),
-            "pid 43 is stopped (SIGSTOP/SIGTSTP): continue it with `kill -CONT 43`, then \
-             checkpoint again"
-        );
+        assert_eq!(classify(&tasks, &in_job), Busy::Thawed);
     }
 
     #[test]
@@ -448,14 +434,16 @@ mod tests {
 
     #[test]
     fn first_problem_in_tree_order() {
-        // The root stopped, a child outside: the root is named.
+        // The root traced, a child outside: the root is named.
         let tasks = [
-            task(42, 42, "T (stopped)", 0, JOB),
+            task(42, 42, "t (tracing stop)", 9, JOB),
             task(43, 43, "S (sleeping)", 0, "/"),
         ];
-        assert_eq!(classify(&tasks, &in_job), Busy::Stopped { pid: 42 });
-        // Outside the job beats stopped for one task: continuing it would
-        // not make it frozen.
+        assert!(matches!(
+            classify(&tasks, &in_job),
+            Busy::Traced { pid: 42, .. }
+        ));
+        // A stopped task outside the job: outside.
         let tasks = [task(42, 42, "T (stopped)", 0, "/")];
         assert!(matches!(
             classify(&tasks, &in_job),
@@ -547,7 +535,7 @@ mod tests {
         let tasks = when_in(pid, 'T');
         kill(pid);
         assert_eq!(tasks.len(), 1);
-        assert_eq!(classify(&tasks, &|_| true), Busy::Stopped { pid });
+        assert_eq!(classify(&tasks, &|_| true), Busy::Thawed);
     }
 
     #[test]

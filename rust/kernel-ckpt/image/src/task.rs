@@ -36,6 +36,12 @@ pub struct TaskMisc {
     pub caps: [u64; 5],
     /// `SECBIT_*` securebits.
     pub securebits: u32,
+    /// Job control: [`STOP_STOPPED`] and the stop signal (bits 0-7) of a
+    /// task stopped in its process's group stop, and for a leader what
+    /// its parent's `wait(2)` still has to report: the stop signal with
+    /// `WUNTRACED` (bits 8-15, 0 once reported), a continue with
+    /// `WCONTINUED` ([`STOP_CONTINUED`]).
+    pub stop: u32,
 }
 
 /// The highest capability this format carries (`CAP_LAST_CAP` of 6.12).
@@ -54,6 +60,15 @@ pub const MISC_NO_NEW_PRIVS: u32 = 2;
 /// (`PR_SET_DUMPABLE` 0, or made so by a setuid exec): not traceable by
 /// its own user.
 pub const MISC_NOT_DUMPABLE: u32 = 4;
+/// [`TaskMisc::stop`]: the task is stopped in a group stop.
+pub const STOP_STOPPED: u32 = 1 << 16;
+/// [`TaskMisc::stop`]: the process was continued (`SIGCONT`) and its
+/// parent's `wait(2)` with `WCONTINUED` has not reported it yet.
+pub const STOP_CONTINUED: u32 = 1 << 17;
+/// The signals that stop a process (`SIGSTOP`, `SIGTSTP`, `SIGTTIN`,
+/// `SIGTTOU`).
+pub const STOP_SIGNALS: [u32; 4] = [19, 20, 21, 22];
+
 /// Every `MISC_*` flag.
 pub const MISC_FLAGS: u32 = MISC_CHILD_SUBREAPER | MISC_NO_NEW_PRIVS | MISC_NOT_DUMPABLE;
 
@@ -104,6 +119,18 @@ impl TaskMisc {
         if !(0..=NSIG as i32).contains(&m.pdeath_signal) {
             return Err(ErrorKind::BadField("pdeath_signal", m.pdeath_signal.into()));
         }
+        let (sig, code) = (m.stop & 0xff, (m.stop >> 8) & 0xff);
+        let stop_ok = if m.stop & STOP_STOPPED != 0 {
+            STOP_SIGNALS.contains(&sig) && m.stop & STOP_CONTINUED == 0
+        } else {
+            sig == 0
+        };
+        if m.stop & !(STOP_STOPPED | STOP_CONTINUED | 0xffff) != 0
+            || !stop_ok
+            || code != 0 && !STOP_SIGNALS.contains(&code)
+        {
+            return Err(ErrorKind::BadField("job control stop", m.stop.into()));
+        }
         let groups = tail(groups, m.ngroups * 4)?;
         if groups.chunks_exact(4).any(|g| g == [0xff; 4]) {
             return Err(ErrorKind::BadField("supplementary group", -1));
@@ -127,7 +154,7 @@ layout!(TaskMisc {
     ngroups: u32,
     caps: [u64; 5],
     securebits: u32,
-    _: u32,
+    stop: u32,
 });
 
 /// `SCHED_FLAG_RESET_ON_FORK`.

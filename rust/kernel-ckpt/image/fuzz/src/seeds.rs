@@ -181,6 +181,8 @@ fn thread_part(b: &mut Builder, pid: i32, rich: Rich) {
             // Inheritable, permitted, effective, bounding, ambient.
             caps: [1 << 12, (1 << 12) | 1, 1, CAP_VALID_MASK, 1 << 12],
             securebits: 1 << 4,
+            // Stopped by SIGTSTP, not yet reported to its parent.
+            stop: STOP_STOPPED | 20 | 20 << 8,
         };
         (m, g)
     } else {
