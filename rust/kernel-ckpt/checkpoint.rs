@@ -163,10 +163,23 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     objs.set_in_tree(ptys);
     objs.set_pending(pending);
+    let mut stops = KVec::with_capacity(rows.len(), GFP_KERNEL)?;
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            dump_task(&mut w, task, row, exec_id, &mut objs)?;
+            let stop = dump_task(&mut w, task, row, exec_id, &mut objs)?;
+            stops.push((task, row.pid, stop), GFP_KERNEL)?;
+        }
+    }
+    // A stopped task of a frozen cgroup still takes SIGCONT: its job
+    // control state must be the one each of its process's tasks saved.
+    for (task, pid, stop) in stops.iter() {
+        if crate::task::stop_of(task).ok() != Some(*stop) {
+            ckpt_err!(
+                "checkpoint: pid {} was continued or stopped while the image was written\n",
+                pid
+            );
+            return Err(EBUSY);
         }
     }
     w.finish()
@@ -193,7 +206,7 @@ fn dump_task(
     row: &TaskEntry,
     exec_id: u64,
     objs: &mut ObjHash,
-) -> Result {
+) -> Result<u32> {
     let mm = if row.is_thread() {
         None
     } else {
@@ -248,6 +261,7 @@ fn dump_task(
     )?;
     let (misc, groups) = crate::task::misc(task)?;
     w.record_parts(RecordType::TaskMisc, &[&misc.encode(), &groups])?;
+    let stop = misc.stop;
     crate::sched::dump(w, task, !row.is_thread())?;
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
@@ -266,5 +280,6 @@ fn dump_task(
         );
         return Err(EBUSY);
     }
-    w.record(RecordType::TaskEnd, &[])
+    w.record(RecordType::TaskEnd, &[])?;
+    Ok(stop)
 }

@@ -344,7 +344,28 @@ pub(crate) fn dump_map(
         }
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
+    write_auxv(w, &mm)?;
     Ok(MapDump { mm, vmas })
+}
+
+/// Writes the `auxv` record of a frozen task's mm: its saved auxiliary
+/// vector up to and with its `AT_NULL` pair, as `/proc/PID/auxv` reads it.
+fn write_auxv(w: &mut ImageWriter, mm: &MmRef) -> Result {
+    // SAFETY: the mm is referenced; `saved_auxv` is written only by exec
+    // and prctl(PR_SET_MM) of a task of this mm, which is frozen (and
+    // /proc reads it without a lock too).
+    let saved = unsafe { (*mm.as_ptr()).__bindgen_anon_1.saved_auxv };
+    let mut bytes = KVec::with_capacity(saved.len() * 8, GFP_KERNEL)?;
+    for pair in saved.chunks_exact(2) {
+        for word in pair {
+            bytes.extend_from_slice(&(*word as u64).to_le_bytes(), GFP_KERNEL)?;
+        }
+        if pair.first() == Some(&0) {
+            return w.record(RecordType::Auxv, &bytes);
+        }
+    }
+    // No AT_NULL (the kernel always keeps one): nothing to say.
+    Ok(())
 }
 
 /// Writes the contents of the pages of a map written by [`dump_map`].
@@ -648,7 +669,7 @@ fn advise(start: u64, len: usize, flags: u64) -> Result {
 
 /// Replaces the calling task's whole address space with the saved map.
 /// This is the point of no return: on error the caller must kill the task.
-pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
+pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap, auxv: Option<&[u64]>) -> Result {
     // SAFETY: current is valid; `vm_munmap` takes the mmap lock itself.
     // Nothing else uses this mm: the restarting task is single-threaded
     // and its mm is its own.
@@ -752,6 +773,16 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap) -> Result {
         a.arg_end = h.arg_end as usize;
         a.env_start = h.env_start as usize;
         a.env_end = h.env_end as usize;
+        // As prctl(PR_SET_MM_MAP) sets it (no capability needed): what
+        // fits, and the last pair AT_NULL whatever the image says.
+        if let Some(words) = auxv {
+            let saved = &mut a.saved_auxv;
+            saved.fill(0);
+            let room = saved.len().saturating_sub(2);
+            for (dst, src) in saved.iter_mut().take(room).zip(words.iter()) {
+                *dst = *src as _;
+            }
+        }
         bindings::mmap_write_unlock(m);
         if !vdso_ok {
             ckpt_err!(

@@ -165,6 +165,8 @@ struct Gathered {
     mm: Option<(MmHeader, KVVec<u8>)>,
     vmas: KVVec<(Vma, KVVec<u8>)>,
     map: Option<mm::PreparedMap>,
+    /// The auxiliary vector (images written before it existed have none).
+    auxv: Option<KVec<u64>>,
     /// The processes whose descriptor table and fs context it uses.
     share: Option<fdtable::SharedWith>,
     files: Option<fdtable::Prepared>,
@@ -192,6 +194,7 @@ impl Gathered {
             mm: None,
             vmas: KVVec::new(),
             map: None,
+            auxv: None,
             share: None,
             files: None,
             locks: crate::locks::Held::new(),
@@ -246,7 +249,7 @@ fn commit(
         map.check_exe()?;
         // Point of no return: the old address space goes away.
         *past = true;
-        mm::restore_map(&h, &map)?;
+        mm::restore_map(&h, &map, g.auxv.as_deref())?;
         files.install(objs)?;
         // Installed: the locks' table has their files open. Until here a
         // failure releases them.
@@ -353,6 +356,13 @@ pub(crate) fn restore_current(
                 g.mm = Some((m, copy(exe)?));
             }
             Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
+            Item::Auxv(b) => {
+                let mut words = KVec::with_capacity(b.len() / 8, GFP_KERNEL_ACCOUNT)?;
+                for w in image::auxv_words(b) {
+                    words.push(w, GFP_KERNEL_ACCOUNT)?;
+                }
+                g.auxv = Some(words);
+            }
             Item::Share(s) => {
                 if !leader || g.share.is_some() {
                     return Err(bad("a share record that is not a process's only one"));
@@ -460,9 +470,7 @@ pub(crate) fn restore_current(
     regs::restore_xstate(&c.xstate)?;
     regs::restore_restart_block(&c.restart_block)?;
     crate::task::restore_misc(&c.misc, leader);
-    if leader {
-        crate::task::restore_stop_process(&c.misc);
-    }
+    crate::task::restore_stop(&c.misc, leader, row.pid)?;
     // With the caller's credentials, as everything up to the ids.
     if let Some(s) = &c.sched {
         s.apply(row.pid, leader)?;

@@ -2,7 +2,8 @@
 
 //! How a task is scheduled: policy, real-time priority or deadline
 //! parameters, nice value, `SCHED_RESET_ON_FORK`, timer slack and CPU
-//! affinity; and for its process `oom_score_adj` and `PR_SET_THP_DISABLE`.
+//! affinity; and for its process `oom_score_adj`, `PR_SET_THP_DISABLE` and
+//! its `membarrier(2)` registrations.
 //!
 //! C header: [`include/linux/checkpoint.h`](srctree/include/linux/checkpoint.h)
 //! (`kernel/sched/syscalls.c`, `kernel/sys.c`).
@@ -13,7 +14,8 @@
 //! `CAP_SYS_NICE` or the rlimits), `sched_setaffinity(2)` (within the
 //! caller's cpuset; CPUs this machine does not have are left out),
 //! `/proc/PID/oom_score_adj` (below the minimum only with
-//! `CAP_SYS_RESOURCE`) and `prctl(2)`.
+//! `CAP_SYS_RESOURCE`), `prctl(2)` and `membarrier(2)` (which needs no
+//! privilege).
 
 use crate::image::{RecordType, TaskSched, MAX_AFFINITY_CPUS, SCHED_PROC_THP_DISABLE};
 use crate::wrap::task::TaskRef;
@@ -41,7 +43,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, leader: bool) -> Result 
     // SAFETY: the task is referenced; `mask` has room for `bits` bits; the
     // helper reads the affinity under the task's pi_lock.
     unsafe { bindings::ckpt_sched_get(task.as_ptr(), &mut s, mask.as_mut_ptr(), bits) };
-    let (mut oom, mut proc_flags) = (0, 0);
+    let (mut oom, mut proc_flags, mut membarrier) = (0, 0, 0);
     if leader {
         // SAFETY: the task is referenced and live (frozen): its signal
         // struct is valid; the THP helper takes its mm with a reference.
@@ -50,6 +52,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, leader: bool) -> Result 
             if bindings::ckpt_thp_disabled(task.as_ptr()) {
                 proc_flags |= SCHED_PROC_THP_DISABLE;
             }
+            membarrier = bindings::ckpt_membarrier_get(task.as_ptr()) as u32;
         }
     }
     let rec = TaskSched {
@@ -64,6 +67,7 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, leader: bool) -> Result 
         oom_score_adj: oom,
         proc_flags,
         nr_cpus: bits,
+        membarrier,
     };
     let mut bytes = KVec::with_capacity(words * 8, GFP_KERNEL)?;
     for word in mask.iter() {
@@ -128,6 +132,9 @@ impl Saved {
                 // SAFETY: current's own mm, as prctl(PR_SET_THP_DISABLE).
                 unsafe { bindings::ckpt_set_thp_disable() };
             }
+            // SAFETY: current's own mm, as membarrier(2) registers it.
+            to_result(unsafe { bindings::ckpt_membarrier_set(r.membarrier as i32) })
+                .map_err(|e| fail("membarrier registrations", e))?;
         }
         Ok(())
     }

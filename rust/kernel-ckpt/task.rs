@@ -42,14 +42,11 @@ pub(crate) fn misc(task: &TaskRef) -> Result<(TaskMisc, KVec<u8>)> {
         bytes.extend_from_slice(&g.to_le_bytes(), GFP_KERNEL)?;
     }
     let mut m = misc_fixed(task);
-    // SAFETY: the task is referenced and frozen; the helper reads its job
-    // control state under the siglock.
-    to_result(unsafe { bindings::ckpt_stop_get(task.as_ptr(), &mut m.stop) }).map_err(|e| {
+    m.stop = stop_of(task).inspect_err(|_| {
         ckpt_err!(
-            "checkpoint: pid {} is in a group stop still under way (SIGSTOP or SIGTSTP just sent)\n",
+            "checkpoint: pid {} is in a group stop or continue still under way (SIGSTOP, SIGTSTP or SIGCONT just sent)\n",
             task.vpid()
         );
-        e
     })?;
     m.ngroups = u32::try_from(groups.len()).map_err(|_| E2BIG)?;
     Ok((m, bytes))
@@ -324,13 +321,37 @@ pub(crate) fn restore_misc(m: &TaskMisc, leader: bool) {
     }
 }
 
+/// The job control state of a frozen task ([`TaskMisc::stop`]); `-EBUSY`
+/// while a stop or continue is under way.
+pub(crate) fn stop_of(task: &TaskRef) -> Result<u32> {
+    let mut stop = 0;
+    // SAFETY: the task is referenced; the helper reads its job control
+    // state under the siglock.
+    to_result(unsafe { bindings::ckpt_stop_get(task.as_ptr(), &mut stop) })?;
+    Ok(stop)
+}
+
 /// Sets the job control state of the calling task's process (its leader's
 /// turn): stopped, with what its parent's `wait(2)` still has to report,
-/// or continued and not reported yet. Its tasks stop on their way out
-/// ([`enter_stop`]).
-pub(crate) fn restore_stop_process(m: &TaskMisc) {
+/// or continued and not reported yet, or neither. Its tasks stop on their
+/// way out ([`enter_stop`]). A thread's turn checks that its own state
+/// agrees (a thread stopped in a process that is not, or the reverse, is
+/// `-EINVAL`).
+pub(crate) fn restore_stop(m: &TaskMisc, leader: bool, pid: i32) -> Result {
     // SAFETY: acts on current's process under its siglock.
-    unsafe { bindings::ckpt_stop_set_process(m.stop) };
+    let r = unsafe {
+        if leader {
+            bindings::ckpt_stop_set_process(m.stop)
+        } else {
+            bindings::ckpt_stop_check(m.stop)
+        }
+    };
+    to_result(r).inspect_err(|_| {
+        ckpt_err!(
+            "restart: pid {}: its job control state does not fit its process's\n",
+            pid
+        );
+    })
 }
 
 /// Once the whole tree is back, right before the return to user space:

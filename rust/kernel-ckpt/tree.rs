@@ -139,8 +139,24 @@ impl RestartCtx {
                 return Err(crate::wrap::errno::etimedout());
             }
         }
-        // Every task has joined: the namespaces are the tree's only now,
-        // and every task must be in its init's.
+        // Every task has joined: a process has the threads of its rows,
+        // and no other that would run its code while it is restored.
+        for s in self.live().filter(|s| !s.row.is_thread()) {
+            let rows = self.live().filter(|t| t.row.tgid == s.row.pid).count();
+            let have = s.task.as_ref().map_or(0, |t| t.nr_threads());
+            if usize::try_from(have).ok() != Some(rows) {
+                ckpt_err!(
+                    "restart: process {} has {} threads, its image {}\n",
+                    s.row.pid,
+                    have,
+                    rows
+                );
+                self.fail(s.row.pid, None, EINVAL);
+                return Err(EINVAL);
+            }
+        }
+        // The namespaces are the tree's only now, and every task must be
+        // in its init's.
         if let Some((init, rec)) = &self.pod {
             let strays = self.live().find(|s| {
                 s.task.as_ref().is_some_and(|t| {

@@ -231,6 +231,28 @@ pub fn process_view(pid: i32) -> Result<Vec<String>> {
             ));
         }
     }
+    // The auxiliary vector, arguments and environment as /proc reads
+    // them from the process (auxv as type=value pairs).
+    if let Ok(aux) = fs::read(format!("/proc/{pid}/auxv")) {
+        let words: Vec<u64> = aux
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+            .collect();
+        let pairs: Vec<String> = words
+            .chunks_exact(2)
+            .take_while(|p| p[0] != 0)
+            .map(|p| format!("{}={:#x}", p[0], p[1]))
+            .collect();
+        out.push(format!("auxv {}", pairs.join(" ")));
+    }
+    for f in ["cmdline", "environ"] {
+        if let Ok(b) = fs::read(format!("/proc/{pid}/{f}")) {
+            out.push(format!(
+                "{f} {}",
+                String::from_utf8_lossy(&b).replace('\0', " ")
+            ));
+        }
+    }
     // POSIX timers: id, signal and value, notification and its pid,
     // clock; one line each.
     let timers = fs::read_to_string(format!("/proc/{pid}/timers")).unwrap_or_default();

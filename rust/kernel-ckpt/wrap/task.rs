@@ -372,6 +372,13 @@ impl TaskRef {
         unsafe { PathRef::task_fs(self.as_ptr()) }
     }
 
+    /// How many live threads the task's process has.
+    pub(crate) fn nr_threads(&self) -> i32 {
+        // SAFETY: the task is referenced, so its signal_struct is valid; a
+        // plain read of a counter.
+        unsafe { core::ptr::read_volatile(&(*(*self.as_ptr()).signal).nr_threads) }
+    }
+
     /// How many times the task has exec'd (`self_exec_id`).
     pub(crate) fn self_exec_id(&self) -> u64 {
         // SAFETY: the task is valid; a plain read.

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use ckpt_image::{ForestHead, Header, Item, RawRecords, RecordType, Tail, TaskEntry};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::fs;
@@ -74,26 +74,44 @@ fn spawn_restarter(pid: i32, fd: BorrowedFd<'_>, close: Option<i32>) -> Result<P
     Ok(Pid::from_raw(child as i32))
 }
 
-/// Waits for `child` at most `limit`; kills it after that.
+/// Waits for `child` at most `limit`; kills it after that. The status is
+/// decoded from the raw word: a corrupted image can have its process
+/// killed by any signal, real-time ones included.
 fn outcome_of(child: Pid, limit: Duration) -> Result<Outcome> {
+    use nix::libc;
     let start = Instant::now();
     loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG))? {
-            WaitStatus::StillAlive if start.elapsed() < limit => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            WaitStatus::StillAlive => {
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-                return Ok(Outcome::Running);
-            }
-            WaitStatus::Exited(_, code) if code > 0 && code < 134 => {
-                return Ok(Outcome::Errno(format!("{:?}", Errno::from_raw(code))))
-            }
-            WaitStatus::Exited(_, code) => return Ok(Outcome::Exited(code)),
-            WaitStatus::Signaled(_, sig, _) => return Ok(Outcome::Killed(format!("{sig:?}"))),
-            other => anyhow::bail!("unexpected wait status {other:?}"),
+        let mut status = 0;
+        // SAFETY: waits for our own child, into a local int.
+        let r = unsafe { libc::waitpid(child.as_raw(), &mut status, libc::WNOHANG) };
+        if r < 0 {
+            anyhow::bail!("waitpid({child}): {}", std::io::Error::last_os_error());
         }
+        if r == 0 {
+            if start.elapsed() < limit {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            return Ok(Outcome::Running);
+        }
+        if libc::WIFEXITED(status) {
+            let code = libc::WEXITSTATUS(status);
+            return Ok(if code > 0 && code < 134 {
+                Outcome::Errno(format!("{:?}", Errno::from_raw(code)))
+            } else {
+                Outcome::Exited(code)
+            });
+        }
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            return Ok(Outcome::Killed(
+                Signal::try_from(sig)
+                    .map_or_else(|_| format!("signal {sig}"), |s| format!("{s:?}")),
+            ));
+        }
+        anyhow::bail!("unexpected wait status {status:#x}");
     }
 }
 

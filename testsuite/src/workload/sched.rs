@@ -124,6 +124,14 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
         format!("thread: {now}, fsuid {fsuid} fsgid {fsgid}")
     });
     set_up.wait();
+    // membarrier(2): global expedited (1 << 2) and private expedited
+    // (1 << 4) registered.
+    for cmd in [1 << 2, 1 << 4] {
+        // SAFETY: a registration of this process's own mm.
+        if unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) } != 0 {
+            bail!("membarrier({cmd:#x}): {}", std::io::Error::last_os_error());
+        }
+    }
     // SAFETY: plain integers, on this thread.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, gettid() as libc::id_t, 5) };
     set_policy(libc::SCHED_RR | 0x4000_0000, 7)?;
@@ -140,16 +148,26 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
     let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
     // SAFETY: a query of this process's own flag.
     let thp = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+    // SAFETY: MEMBARRIER_CMD_GET_REGISTRATIONS, then a private expedited
+    // barrier, which only a registered process may issue.
+    let (registered, barrier) = unsafe {
+        (
+            libc::syscall(libc::SYS_membarrier, 1 << 9, 0, 0),
+            libc::syscall(libc::SYS_membarrier, 1 << 3, 0, 0),
+        )
+    };
     let ok = now == want
         && now == "policy 0x40000002 priority 7 nice 5 cpus [0] slack 0"
         && THREAD_OK.load(Ordering::Relaxed)
         && oom.trim() == "250"
-        && thp == 1;
+        && thp == 1
+        && registered == 0x14
+        && barrier == 0;
     verdict(
         &result,
         ok,
         format!(
-            "main: {now}; {thread}; oom_score_adj {}; THP disabled {thp}",
+            "main: {now}; {thread}; oom_score_adj {}; THP disabled {thp}; membarrier registrations {registered:#x}, private expedited barrier {barrier}",
             oom.trim()
         ),
     )

@@ -173,6 +173,10 @@ pub struct StateInfo {
     pub posix_timers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_timer_id: Option<i32>,
+    /// The process's auxiliary vector (`/proc/PID/auxv`): (type, value)
+    /// pairs before `AT_NULL`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auxv: Vec<(u64, u64)>,
     /// Blocked signals (bit n-1 for signal n), hexadecimal.
     pub blocked: String,
     /// Signals pending for this thread, hexadecimal.
@@ -824,6 +828,16 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
                 }
             }
+            Item::Auxv(b) => {
+                if let Some(s) = states.last_mut() {
+                    let w: Vec<u64> = ckpt_image::auxv_words(b).collect();
+                    s.auxv = w
+                        .chunks_exact(2)
+                        .map(|p| (p[0], p[1]))
+                        .take_while(|p| p.0 != 0)
+                        .collect();
+                }
+            }
             Item::PosixTimers(h, b) => {
                 if let Some(s) = states.last_mut() {
                     s.next_timer_id = Some(h.next_id);
@@ -871,6 +885,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                             ""
                         }
                     ));
+                    if sc.membarrier != 0 {
+                        if let Some(t) = s.sched.as_mut() {
+                            t.push_str(&format!(", membarrier registrations {:#x}", sc.membarrier));
+                        }
+                    }
                 }
             }
             Item::Signals(sg, _) => {
@@ -1429,6 +1448,10 @@ pub fn table(img: &Image) -> String {
         );
         if let Some(sched) = &st.sched {
             let _ = writeln!(out, "  scheduling: {sched}");
+        }
+        if !st.auxv.is_empty() {
+            let shown: Vec<String> = st.auxv.iter().map(|(k, v)| format!("{k}={v:#x}")).collect();
+            let _ = writeln!(out, "  auxv: {}", shown.join(" "));
         }
         if let Some(next) = st.next_timer_id {
             let _ = writeln!(

@@ -316,6 +316,9 @@ record_types! {
     /// [`PosixTimers`] + its [`PosixTimer`]s: a process's POSIX timers,
     /// after its sighand record.
     PosixTimers = 49, "posix-timers";
+    /// The process's auxiliary vector as `/proc/PID/auxv` shows it: pairs
+    /// of 64-bit words, the last `AT_NULL`; after its VMA records.
+    Auxv = 50, "auxv";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -369,6 +372,7 @@ impl RecordType {
             | Self::TaskMisc
             | Self::TaskSched
             | Self::PosixTimers
+            | Self::Auxv
             | Self::Tail => false,
         }
     }

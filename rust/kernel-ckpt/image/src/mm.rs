@@ -28,6 +28,32 @@ pub struct MmHeader {
     pub exe_len: u32,
 }
 
+/// Most words an `auxv` record holds (the kernel's `AT_VECTOR_SIZE` is
+/// 52 on x86_64).
+pub const MAX_AUXV_WORDS: usize = 128;
+
+/// Checks an `auxv` record's payload: pairs of words, at most
+/// [`MAX_AUXV_WORDS`], the last pair `AT_NULL`.
+pub fn check_auxv(p: &[u8]) -> Result<(), ErrorKind> {
+    let bad = |v: usize| ErrorKind::BadField("auxiliary vector", v as i64);
+    if p.is_empty() || p.len() % 16 != 0 || p.len() / 8 > MAX_AUXV_WORDS {
+        return Err(bad(p.len()));
+    }
+    match p.get(p.len() - 16..p.len() - 8) {
+        Some(k) if k == [0u8; 8] => Ok(()),
+        _ => Err(bad(p.len())),
+    }
+}
+
+/// The words of an `auxv` record [`check_auxv`] accepted.
+pub fn auxv_words(p: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    p.chunks_exact(8).map(|w| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        u64::from_le_bytes(b)
+    })
+}
+
 impl MmHeader {
     /// Most VMAs in one map (the default `vm.max_map_count` is 65530).
     pub const MAX_VMAS: u32 = 1 << 20;

@@ -56,7 +56,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 19] = [
+pub const TASK_RECORDS: [Step; 20] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -67,6 +67,7 @@ pub const TASK_RECORDS: [Step; 19] = [
     step(RecordType::Signals, Times::Once, false),
     step(RecordType::Mm, Times::Once, true),
     step(RecordType::Vma, Times::Counted, true),
+    step(RecordType::Auxv, Times::Any, true),
     step(RecordType::Ctty, Times::Any, true),
     step(RecordType::Share, Times::Any, true),
     step(RecordType::Files, Times::Once, true),

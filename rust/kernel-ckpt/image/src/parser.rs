@@ -186,6 +186,8 @@ pub enum Item<'a> {
     Pod(PodRec),
     /// How a task is scheduled, and its CPU affinity mask's bytes.
     TaskSched(TaskSched, &'a [u8]),
+    /// The process's auxiliary vector's bytes ([`auxv_words`]).
+    Auxv(&'a [u8]),
     /// A process's POSIX timers and their bytes
     /// ([`PosixTimers::timers`]).
     PosixTimers(PosixTimers, &'a [u8]),
@@ -288,6 +290,7 @@ impl<'a> Item<'a> {
             | Item::Sighand(_)
             | Item::Mm(..)
             | Item::Vma(..)
+            | Item::Auxv(_)
             | Item::Files(..)
             | Item::Fd(_)
             | Item::FileLock(_)
@@ -489,6 +492,10 @@ impl Parser {
                     self.check_ref("vma shared memory", v.obj)?;
                 }
                 (Item::Vma(v, path), None)
+            }
+            RecordType::Auxv => {
+                check_auxv(p)?;
+                (Item::Auxv(p), None)
             }
             RecordType::Files => {
                 let (h, cwd, root) = FilesHeader::decode(p)?;

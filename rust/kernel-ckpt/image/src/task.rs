@@ -123,7 +123,7 @@ impl TaskMisc {
         let stop_ok = if m.stop & STOP_STOPPED != 0 {
             STOP_SIGNALS.contains(&sig) && m.stop & STOP_CONTINUED == 0
         } else {
-            sig == 0
+            sig == 0 && code == 0
         };
         if m.stop & !(STOP_STOPPED | STOP_CONTINUED | 0xffff) != 0
             || !stop_ok
@@ -190,7 +190,15 @@ pub struct TaskSched {
     pub proc_flags: u32,
     /// Bits of the CPU affinity mask that follow, as 64-bit words.
     pub nr_cpus: u32,
+    /// The process's `membarrier(2)` registrations, as the
+    /// `MEMBARRIER_CMD_REGISTER_*` bits of [`MEMBARRIER_REGISTRATIONS`]
+    /// (leaders only).
+    pub membarrier: u32,
 }
+
+/// The `MEMBARRIER_CMD_REGISTER_*` commands: global expedited, private
+/// expedited, with sync-core, with rseq.
+pub const MEMBARRIER_REGISTRATIONS: u32 = (1 << 2) | (1 << 4) | (1 << 6) | (1 << 8);
 
 impl TaskSched {
     /// `SCHED_DEADLINE`.
@@ -212,6 +220,12 @@ impl TaskSched {
         }
         if s.proc_flags & !SCHED_PROC_THP_DISABLE != 0 {
             return Err(ErrorKind::BadField("process flags", s.proc_flags.into()));
+        }
+        if s.membarrier & !MEMBARRIER_REGISTRATIONS != 0 {
+            return Err(ErrorKind::BadField(
+                "membarrier registrations",
+                s.membarrier.into(),
+            ));
         }
         if s.nr_cpus == 0 || s.nr_cpus > MAX_AFFINITY_CPUS {
             return Err(ErrorKind::BadField("affinity CPUs", s.nr_cpus.into()));
@@ -236,5 +250,5 @@ layout!(TaskSched {
     oom_score_adj: i32,
     proc_flags: u32,
     nr_cpus: u32,
-    _: u32
+    membarrier: u32
 });

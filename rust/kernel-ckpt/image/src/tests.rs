@@ -539,6 +539,7 @@ fn task_state_round_trip() {
             Item::Pod(_) => "pod",
             Item::TaskSched(..) => "sched",
             Item::PosixTimers(..) => "posix-timers",
+            Item::Auxv(_) => "auxv",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
@@ -1005,7 +1006,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
-         [leaders: mm → vma × n → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → posix-timers… → pages…] → task-end"
+         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → posix-timers… → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(

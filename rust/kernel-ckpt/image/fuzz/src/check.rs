@@ -76,6 +76,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Pod(_) => RecordType::Pod,
         Item::TaskSched(..) => RecordType::TaskSched,
         Item::PosixTimers(..) => RecordType::PosixTimers,
+        Item::Auxv(_) => RecordType::Auxv,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
@@ -237,6 +238,10 @@ fn exercise(item: &Item<'_>) {
         Item::TaskSched(s, mask) => {
             assert_eq!(mask.len(), s.nr_cpus.div_ceil(64) as usize * 8);
             assert!((-20..=19).contains(&s.nice) && mask.iter().any(|&b| b != 0));
+        }
+        Item::Auxv(b) => {
+            let w: Vec<u64> = auxv_words(b).collect();
+            assert!(w.len() % 2 == 0 && w.len() <= MAX_AUXV_WORDS && w[w.len() - 2] == 0);
         }
         Item::PosixTimers(h, b) => {
             assert_eq!(b.len(), h.nr as usize * PosixTimer::LEN);
@@ -412,6 +417,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(b);
         }
+        Item::Auxv(b) => out.extend_from_slice(b),
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {
             out.extend_from_slice(&o.encode());

@@ -203,6 +203,8 @@ fn thread_part(b: &mut Builder, pid: i32, rich: Rich) {
             oom_score_adj: 300,
             proc_flags: SCHED_PROC_THP_DISABLE,
             nr_cpus: 128,
+            // MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED.
+            membarrier: 1 << 4,
             ..Default::default()
         };
         let mask = [2u64.to_le_bytes(), 2u64.to_le_bytes()].concat();
@@ -413,6 +415,12 @@ fn every_record() -> Vec<Rec> {
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
     let v = vma(0x7fff_f000_0000, 2, VMA_VDSO, VM_READ | VM_EXEC, b"", 0);
     b.rec(RecordType::Vma, &[&v[0], &v[1]]);
+    // AT_PAGESZ 4096, AT_SYSINFO_EHDR the vdso, AT_NULL.
+    let auxv: Vec<u8> = [6u64, 4096, 33, 0x7fff_f000_0000, 0, 0]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    b.rec(RecordType::Auxv, &[&auxv]);
     files(&mut b, 14, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
