@@ -24,6 +24,7 @@ use crate::wrap::task::{PidNs, TaskRef};
 use crate::writer::ImageWriter;
 use crate::{fdtable, mm, regs, signal};
 use kernel::bindings;
+use kernel::error::to_result;
 use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
@@ -76,6 +77,26 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
         rec.flags |= image::POD_NEWIPC;
     }
     Ok(rec)
+}
+
+/// The `kernel.shm*`, `msg*` and `sem` sysctls of the IPC namespace of
+/// `root`, a pod's init.
+fn ipc_sysctls(root: &TaskRef) -> Result<image::PodIpcRec> {
+    // SAFETY: plain data, all zeros is valid.
+    let mut s: bindings::ckpt_ipc_sysctls = unsafe { core::mem::zeroed() };
+    // SAFETY: the task is referenced; the helper takes a reference on its
+    // IPC namespace under task_lock and reads the values.
+    to_result(unsafe { bindings::ckpt_ipc_sysctls_get(root.as_ptr(), &mut s) })?;
+    Ok(image::PodIpcRec {
+        shmmax: s.shmmax,
+        shmall: s.shmall,
+        shmmni: s.shmmni,
+        shm_rmid_forced: s.shm_rmid_forced,
+        msgmax: s.msgmax,
+        msgmnb: s.msgmnb,
+        msgmni: s.msgmni,
+        sem: s.sem,
+    })
 }
 
 /// `checkpoint(pid, fd, flags)`.
@@ -154,6 +175,9 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     objs.set_pid_ns(ns);
     if let Some(pod) = pod {
         w.record(RecordType::Pod, &pod.encode())?;
+        if pod.flags & image::POD_NEWIPC != 0 {
+            w.record(RecordType::PodIpc, &ipc_sysctls(&root)?.encode())?;
+        }
         // The segments of its IPC namespace, attached or not.
         if pod.flags & image::POD_NEWIPC != 0 {
             crate::sysvshm::dump_all(&mut w, &mut objs, &root)?;

@@ -756,6 +756,13 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap, auxv: Option<&[u64]>)
     }
     let mm = MmRef::of_current().ok_or(EINVAL)?;
     let m = mm.as_ptr();
+    // SAFETY: a read of an array's length.
+    let room = unsafe { (*m).__bindgen_anon_1.saved_auxv.len() };
+    if auxv.is_some_and(|w| w.len() > room) {
+        // As prctl(PR_SET_MM_MAP): longer than the kernel keeps.
+        ckpt_err!("restart: the saved auxiliary vector is longer than this kernel's\n");
+        return Err(EINVAL);
+    }
     // SAFETY: the mm is valid; the bounds change under the write lock, as
     // prctl(PR_SET_MM_MAP) changes them.
     unsafe {

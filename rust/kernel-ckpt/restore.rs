@@ -357,6 +357,9 @@ pub(crate) fn restore_current(
             }
             Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
             Item::Auxv(b) => {
+                if g.auxv.is_some() {
+                    return Err(bad("a second auxv record"));
+                }
                 let mut words = KVec::with_capacity(b.len() / 8, GFP_KERNEL_ACCOUNT)?;
                 for w in image::auxv_words(b) {
                     words.push(w, GFP_KERNEL_ACCOUNT)?;
@@ -458,7 +461,7 @@ pub(crate) fn restore_current(
                 return Err(bad("the image ends inside a task"));
             }
             // The parser only takes it before the first task.
-            Item::Pod(_) => return Err(bad("a pod record inside a task")),
+            Item::Pod(_) | Item::PodIpc(_) => return Err(bad("a pod record inside a task")),
         }
     }
     drop(acting);

@@ -40,7 +40,7 @@
 //! outside `mmap_lock`, file locks and `siglock`). Neither lock is held
 //! while waiting for another task.
 
-use crate::image::{Item, PodRec, TaskEntry, POD_NEWIPC, POD_NEWUTS};
+use crate::image::{self, Item, PodRec, TaskEntry, POD_NEWIPC, POD_NEWUTS};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::restore::{self, bad, kill_current, Report};
@@ -50,6 +50,7 @@ use crate::wrap::task::{PidNs, TaskRef};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use kernel::bindings;
+use kernel::error::to_result;
 use kernel::ffi::c_int;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -95,7 +96,7 @@ pub(crate) struct RestartCtx {
     failed: Mutex<Report>,
     /// For a pod: its init and the pod record, whose namespaces are set
     /// up once every task has joined.
-    pod: Option<(TaskRef, PodRec)>,
+    pod: Option<(TaskRef, Pod)>,
 }
 
 impl RestartCtx {
@@ -139,25 +140,32 @@ impl RestartCtx {
                 return Err(crate::wrap::errno::etimedout());
             }
         }
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
         // Every task has joined: a process has the threads of its rows,
-        // and no other that would run its code while it is restored.
+        // and no other that would run its code while it is restored
+        // (each thread row's task is in its leader's thread group, checked
+        // when it joined: the sums are equal only if each count is).
+        let mut threads = 0usize;
         for s in self.live().filter(|s| !s.row.is_thread()) {
-            let rows = self.live().filter(|t| t.row.tgid == s.row.pid).count();
+            crate::wrap::task::killable()?;
             let have = s.task.as_ref().map_or(0, |t| t.nr_threads());
-            if usize::try_from(have).ok() != Some(rows) {
-                ckpt_err!(
-                    "restart: process {} has {} threads, its image {}\n",
-                    s.row.pid,
-                    have,
-                    rows
-                );
-                self.fail(s.row.pid, None, EINVAL);
-                return Err(EINVAL);
-            }
+            threads = threads.saturating_add(usize::try_from(have).unwrap_or(0));
+        }
+        let rows = self.live().count();
+        if threads != rows {
+            ckpt_err!(
+                "restart: the tree's processes have {} threads, its image {} (threads no row names, io_uring or vhost workers?)\n",
+                threads,
+                rows
+            );
+            self.fail(0, None, EINVAL);
+            return Err(EINVAL);
         }
         // The namespaces are the tree's only now, and every task must be
         // in its init's.
-        if let Some((init, rec)) = &self.pod {
+        if let Some((init, pod)) = &self.pod {
             let strays = self.live().find(|s| {
                 s.task.as_ref().is_some_and(|t| {
                     // SAFETY: both tasks are referenced; the helper
@@ -173,7 +181,7 @@ impl RestartCtx {
                 self.fail(s.row.pid, None, EINVAL);
                 return Err(EINVAL);
             }
-            if let Err(e) = restore_pod_ns(init, rec) {
+            if let Err(e) = restore_pod_ns(init, pod) {
                 self.fail(1, None, e);
                 return Err(e);
             }
@@ -603,7 +611,8 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
 /// pod had of its own must be new ones (not the caller's), the others the
 /// caller's, as `ckpt restart` makes them; its UTS namespace gets the
 /// saved names, as sethostname(2) and setdomainname(2) inside it would.
-fn restore_pod_ns(init: &TaskRef, rec: &PodRec) -> Result {
+fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
+    let rec = &pod.rec;
     let own = init.ns_own()?;
     for (what, theirs, ours) in [
         (
@@ -636,12 +645,35 @@ fn restore_pod_ns(init: &TaskRef, rec: &PodRec) -> Result {
                 )
             })?;
     }
+    if let Some(i) = &pod.ipc {
+        let s = bindings::ckpt_ipc_sysctls {
+            shmmax: i.shmmax,
+            shmall: i.shmall,
+            shmmni: i.shmmni,
+            shm_rmid_forced: i.shm_rmid_forced,
+            msgmax: i.msgmax,
+            msgmnb: i.msgmnb,
+            msgmni: i.msgmni,
+            sem: i.sem,
+        };
+        // SAFETY: the init is referenced; the helper takes a reference on
+        // its IPC namespace and sets the values as its sysctl files would,
+        // with their permission and bounds.
+        to_result(unsafe { bindings::ckpt_ipc_sysctls_set(init.as_ptr(), &s) }).inspect_err(
+            |e| {
+                ckpt_err!(
+                    "restart: cannot set the pod's kernel.shm*, msg* and sem sysctls ({}): they are set by the IPC namespace's root user\n",
+                    e.to_errno()
+                )
+            },
+        )?;
+    }
     Ok(())
 }
 
 /// The forest table of an image, after its header and forest records, and
 /// the pod record of an image of a whole pid namespace.
-fn read_rows(reader: &mut ImageReader) -> Result<(KVVec<TaskEntry>, Option<PodRec>)> {
+fn read_rows(reader: &mut ImageReader) -> Result<(KVVec<TaskEntry>, Option<Pod>)> {
     let (nr, whole) = restore::read_head(reader)?;
     // Grown row by row: `nr` is the image's (up to 4 million).
     let mut rows = KVVec::new();
@@ -654,8 +686,24 @@ fn read_rows(reader: &mut ImageReader) -> Result<(KVVec<TaskEntry>, Option<PodRe
     if !whole {
         return Ok((rows, None));
     }
-    match reader.next()? {
-        Item::Pod(p) => Ok((rows, Some(p))),
-        _ => Err(bad("the pod record of a whole pid namespace is missing")),
-    }
+    let rec = match reader.next()? {
+        Item::Pod(p) => p,
+        _ => return Err(bad("the pod record of a whole pid namespace is missing")),
+    };
+    let ipc = if rec.flags & POD_NEWIPC != 0 {
+        match reader.next()? {
+            Item::PodIpc(i) => Some(i),
+            _ => return Err(bad("the pod-ipc record of a pod is missing")),
+        }
+    } else {
+        None
+    };
+    Ok((rows, Some(Pod { rec, ipc })))
+}
+
+/// A pod's records: its namespaces, and the sysctls of its own IPC
+/// namespace.
+struct Pod {
+    rec: PodRec,
+    ipc: Option<image::PodIpcRec>,
 }

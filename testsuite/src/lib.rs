@@ -73,6 +73,7 @@ macro_rules! with_scenarios {
             restart_ns_files,
             real_syslogd,
             real_tail,
+            real_timeout,
             real_python,
             real_sqlite3,
             real_sqlite3_temp,

@@ -283,6 +283,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_ns_files" => |name| restart_scenario(name, "ns_files_check", Restart::Once),
         "real_syslogd" => |name| real_syslogd(name),
         "real_tail" => |name| real_tail(name),
+        "real_timeout" => |name| real_timeout(name),
         "real_python" => |name| real_python(name),
         "real_sqlite3" => |name| real_sqlite3(name),
         "real_sqlite3_temp" => |name| real_sqlite3_temp(name),

@@ -31,6 +31,7 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("/usr/bin/sqlite3", "sqlite3", "bin/sqlite3"),
     ("/usr/bin/tmux", "tmux", "bin/tmux"),
     ("/usr/bin/tail", "coreutils", "bin/gnu-tail"),
+    ("/usr/bin/timeout", "coreutils", "bin/gnu-timeout"),
     (PYTHON, "python3", "bin/python3"),
 ];
 /// Debian's Python, which the guest runs with the part of its standard

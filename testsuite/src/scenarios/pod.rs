@@ -219,8 +219,8 @@ done"
         format!("{} {}", json["header"]["flags"], json["root_pid"]),
     );
     c.eq(
-        "the image's pod: own UTS namespace with its names, own IPC namespace",
-        r#"{"ipc":true,"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
+        "the image's pod: own UTS namespace with its names, own IPC namespace with the default sysctls",
+        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
         json["pod"].to_string(),
     );
     let mut copies = Vec::new();
@@ -314,6 +314,36 @@ done"
 /// segments (pages that only held zeros come back as holes), and for
 /// segments with their creator and last pids as its pid namespace numbers
 /// them (`/proc` shows this process's numbers).
+/// IPC sysctls `restart_pod_sysv` sets in its pod, and their values.
+const IPC_SYSCTLS_SET: [(&str, &str); 8] = [
+    ("shmmax", "1073741824"),
+    ("shmall", "1048576"),
+    ("shmmni", "2048"),
+    ("shm_rmid_forced", "0"),
+    ("msgmax", "16384"),
+    ("msgmnb", "32768"),
+    ("msgmni", "1000"),
+    ("sem", "250\t32000\t64\t512"),
+];
+
+/// The IPC sysctls of `pid`'s IPC namespace, as `name=value`.
+fn ipc_sysctls(pid: i32) -> Vec<String> {
+    let read = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        Ok(IPC_SYSCTLS_SET
+            .iter()
+            .map(|(f, _)| {
+                let v = fs::read_to_string(format!("/proc/sys/kernel/{f}")).unwrap_or_default();
+                format!("{f}={}", v.trim())
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    });
+    match read {
+        Ok(s) => s.lines().map(str::to_owned).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
 fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
     let shm = kind == "shm";
     // The columns of pids, which /proc numbers as this process sees them.
@@ -423,6 +453,24 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
             .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
             .unwrap_or(0)
     };
+    // The pod's IPC sysctls, set away from their defaults from inside.
+    let set = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        for (f, v) in IPC_SYSCTLS_SET {
+            fs::write(format!("/proc/sys/kernel/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
+        }
+        Ok("ok".to_owned())
+    });
+    c.eq(
+        "kernel.shm*, msg* and sem set in the pod",
+        "ok",
+        set.unwrap_or_else(|e| e.to_string()),
+    );
+    let sysctls_before = ipc_sysctls(pid);
+    c.eq(
+        "the pod's IPC sysctls as set",
+        format!("{:?}", IPC_SYSCTLS_SET.map(|(f, v)| format!("{f}={v}"))),
+        format!("{sysctls_before:?}"),
+    );
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let before = sysvipc_rows(pid, "shm")?;
     let sems_before = sysvipc_rows(pid, "sem")?;
@@ -485,6 +533,11 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
         format!("{sems_after:#?}"),
     );
     let maps_after = [sysv_maps(copy), sysv_maps(consumer(copy))];
+    c.eq(
+        "the IPC sysctls in the restarted pod, as before",
+        format!("{sysctls_before:?}"),
+        format!("{:?}", ipc_sysctls(copy)),
+    );
     // Times and addresses vary from run to run: the whole rows are
     // compared, and shown only when they differ.
     c.same(

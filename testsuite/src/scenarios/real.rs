@@ -943,3 +943,79 @@ fn wait_child_named(parent: i32, comm: &str) -> Option<i32> {
     }
     None
 }
+
+/// GNU `timeout` (Debian's coreutils) bounds a busybox `sleep` with a
+/// POSIX timer (`timer_create(CLOCK_REALTIME)`, `SIGALRM`): checkpointed
+/// with `--kill` after 1.5 s of its 5 and restarted, its timer is the
+/// same in `/proc/PID/timers`, fires after the time that was left, and
+/// `timeout` ends the command and exits 124 as it would have.
+pub(crate) fn real_timeout(name: &str) -> Result<ScenarioResult> {
+    let (w, _job, _) = run_program(
+        name,
+        &["/bin/gnu-timeout", "5", "/bin/busybox", "sleep", "100"],
+    )?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    // busybox runs as "busybox sleep 100": its name is busybox's.
+    let child = wait_child_named(pid, "busybox");
+    c.eq(
+        "timeout runs the command as its child",
+        true,
+        child.is_some(),
+    );
+    let timers = |p: i32| fs::read_to_string(format!("/proc/{p}/timers")).unwrap_or_default();
+    let before = timers(pid);
+    c.eq(
+        "its POSIX timer: a CLOCK_REALTIME timer sending SIGALRM (14)",
+        "ID: 0 | signal: 14/0000000000000000 | ClockID: 0",
+        before
+            .lines()
+            .filter(|l| !l.starts_with("notify:"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let restarted_at = Instant::now();
+    let restarted = spawn_restart(&img)?;
+    c.eq(
+        "timeout restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    c.same("/proc/PID/timers as before", before.clone(), timers(pid));
+    c.eq(
+        "its command is back with its pid, still sleeping",
+        true,
+        wait_child_named(pid, "busybox") == child,
+    );
+    let out = restarted.wait_with_output()?;
+    let took = restarted_at.elapsed();
+    c.eq(
+        "timeout ended the command when its time was up: exit status 124",
+        124,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "its timer fired after the 3.5 s that were left (between 2.5 s and 10 s after the restart)",
+        true,
+        took >= Duration::from_millis(2500) && took < Duration::from_secs(10),
+    );
+    eprintln!(
+        "{name}: the timer fired {:.2} s after the restart",
+        took.as_secs_f64()
+    );
+    Ok(ScenarioResult {
+        checks: c.0,
+        ..Default::default()
+    })
+}

@@ -98,6 +98,9 @@ pub struct PodInfo {
     pub uts: Option<UtsInfo>,
     /// Its own IPC namespace.
     pub ipc: bool,
+    /// That namespace's sysctls, as `name=value`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ipc_sysctls: Vec<String>,
 }
 
 /// A UTS namespace's names.
@@ -758,7 +761,25 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         domainname: p.domainname_str().to_owned(),
                     }),
                     ipc: p.flags & ckpt_image::POD_NEWIPC != 0,
+                    ipc_sysctls: Vec::new(),
                 })
+            }
+            Item::PodIpc(r) => {
+                if let Some(p) = pod.as_mut() {
+                    p.ipc_sysctls = vec![
+                        format!("kernel.shmmax={}", r.shmmax),
+                        format!("kernel.shmall={}", r.shmall),
+                        format!("kernel.shmmni={}", r.shmmni),
+                        format!("kernel.shm_rmid_forced={}", r.shm_rmid_forced),
+                        format!("kernel.msgmax={}", r.msgmax),
+                        format!("kernel.msgmnb={}", r.msgmnb),
+                        format!("kernel.msgmni={}", r.msgmni),
+                        format!(
+                            "kernel.sem={} {} {} {}",
+                            r.sem[0], r.sem[1], r.sem[2], r.sem[3]
+                        ),
+                    ];
+                }
             }
             Item::TaskState(t) => states.push(StateInfo {
                 pid: t.pid,
@@ -1344,7 +1365,11 @@ pub fn table(img: &Image) -> String {
             ));
         }
         if pod.ipc {
-            own.push("IPC".to_owned());
+            own.push(if pod.ipc_sysctls.is_empty() {
+                "IPC".to_owned()
+            } else {
+                format!("IPC ({})", pod.ipc_sysctls.join(", "))
+            });
         }
         let own = if own.is_empty() {
             "none".to_owned()

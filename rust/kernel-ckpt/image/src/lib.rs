@@ -319,6 +319,9 @@ record_types! {
     /// The process's auxiliary vector as `/proc/PID/auxv` shows it: pairs
     /// of 64-bit words, the last `AT_NULL`; after its VMA records.
     Auxv = 50, "auxv";
+    /// [`PodIpcRec`]: the sysctls of a pod's own IPC namespace, right
+    /// after the pod record.
+    PodIpc = 51, "pod-ipc";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -353,6 +356,7 @@ impl RecordType {
             | Self::FileOwner
             | Self::Share
             | Self::Pod
+            | Self::PodIpc
             | Self::Ctty
             | Self::Header
             | Self::Forest

@@ -197,6 +197,9 @@ pub struct Order {
     task_states: u32,
     /// Whether the body has begun (a pod record may only open it).
     body_begun: bool,
+    /// Whether the last record was the pod record (a pod-ipc record may
+    /// only follow it).
+    after_pod: bool,
 }
 
 /// A record out of order: what was found, and what would have fit.
@@ -222,6 +225,7 @@ impl Order {
             nr_tasks: None,
             task_states: 0,
             body_begun: false,
+            after_pod: false,
         }
     }
 
@@ -299,6 +303,7 @@ impl Order {
                 return self.feed(kind, count);
             }
             (State::Body, RecordType::Pod) if !self.body_begun => State::Body,
+            (State::Body, RecordType::PodIpc) if self.after_pod => State::Body,
             (State::Body | State::InTask { .. }, k) if k.is_object() => self.state,
             (State::Body, RecordType::TaskState) => {
                 self.task_states = self.task_states.saturating_add(1);
@@ -329,6 +334,7 @@ impl Order {
         if self.state == State::Body {
             self.body_begun = true;
         }
+        self.after_pod = kind == RecordType::Pod;
         self.state = next;
         Ok(())
     }

@@ -184,6 +184,8 @@ pub enum Item<'a> {
     Share(ShareRec),
     /// The namespaces of a whole-namespace image.
     Pod(PodRec),
+    /// The sysctls of a pod's own IPC namespace.
+    PodIpc(PodIpcRec),
     /// How a task is scheduled, and its CPU affinity mask's bytes.
     TaskSched(TaskSched, &'a [u8]),
     /// The process's auxiliary vector's bytes ([`auxv_words`]).
@@ -298,6 +300,7 @@ impl<'a> Item<'a> {
             | Item::Ctty(_)
             | Item::Share(_)
             | Item::Pod(_)
+            | Item::PodIpc(_)
             | Item::TaskSched(..)
             | Item::PosixTimers(..)
             | Item::Pages(..)
@@ -333,6 +336,8 @@ pub struct Parser {
     /// Whether the pod record says the pod has an IPC namespace of its
     /// own, whose SysV segments the image may hold.
     pod_ipc: bool,
+    /// A pod with its own IPC namespace: its pod-ipc record is next.
+    need_pod_ipc: bool,
     /// Whether a task's records began (SysV objects come before).
     tasks_began: bool,
 }
@@ -354,6 +359,7 @@ impl Parser {
             subtree: None,
             rows: 0,
             pod_ipc: false,
+            need_pod_ipc: false,
             tasks_began: false,
         }
     }
@@ -422,6 +428,9 @@ impl Parser {
         };
         // Every record type is decoded here, with no catch-all: a new type
         // does not compile until it is decoded.
+        if self.need_pod_ipc && kind != RecordType::PodIpc {
+            return Err(ErrorKind::BadField("pod without its pod-ipc record", 0));
+        }
         let (item, count) = match kind {
             RecordType::Header => {
                 exact(Header::LEN)?;
@@ -539,7 +548,19 @@ impl Parser {
                 }
                 let pod = PodRec::decode(p)?;
                 self.pod_ipc = pod.flags & POD_NEWIPC != 0;
+                self.need_pod_ipc = self.pod_ipc;
                 (Item::Pod(pod), None)
+            }
+            RecordType::PodIpc => {
+                exact(PodIpcRec::LEN)?;
+                if !self.need_pod_ipc {
+                    return Err(ErrorKind::BadField(
+                        "pod-ipc record of a pod without its own IPC namespace",
+                        0,
+                    ));
+                }
+                self.need_pod_ipc = false;
+                (Item::PodIpc(PodIpcRec::decode(p)?), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;

@@ -77,3 +77,57 @@ impl PodRec {
 }
 
 layout!(PodRec { flags: u32, nodename: [u8; UTS_LEN], domainname: [u8; UTS_LEN], _: [u8; 2] });
+
+/// The `kernel.shm*`, `msg*` and `sem` sysctls of a pod's own IPC
+/// namespace: a `pod-ipc` record right after the pod record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PodIpcRec {
+    pub shmmax: u64,
+    pub shmall: u64,
+    pub shmmni: i32,
+    /// 0 or 1.
+    pub shm_rmid_forced: i32,
+    pub msgmax: i32,
+    pub msgmnb: i32,
+    pub msgmni: i32,
+    /// `SEMMSL`, `SEMMNS`, `SEMOPM`, `SEMMNI`.
+    pub sem: [i32; 4],
+}
+
+/// Most SysV identifiers a namespace may have (`IPCMNI_EXTEND`).
+pub const MAX_IPC_MNI: i32 = 1 << 24;
+
+impl PodIpcRec {
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (r, _) = Self::read_fixed(p)?;
+        let bad = |what, v: i32| Err(ErrorKind::BadField(what, v.into()));
+        for (what, v) in [
+            ("kernel.shmmni", r.shmmni),
+            ("kernel.msgmni", r.msgmni),
+            ("kernel.sem", r.sem[3]),
+        ] {
+            if !(0..=MAX_IPC_MNI).contains(&v) {
+                return bad(what, v);
+            }
+        }
+        if !(0..=1).contains(&r.shm_rmid_forced) {
+            return bad("kernel.shm_rmid_forced", r.shm_rmid_forced);
+        }
+        if r.msgmax < 0 || r.msgmnb < 0 {
+            return bad("kernel.msgmax", r.msgmax.min(r.msgmnb));
+        }
+        Ok(r)
+    }
+}
+
+layout!(PodIpcRec {
+    shmmax: u64,
+    shmall: u64,
+    shmmni: i32,
+    shm_rmid_forced: i32,
+    msgmax: i32,
+    msgmnb: i32,
+    msgmni: i32,
+    sem: [i32; 4],
+    _: u32
+});

@@ -540,6 +540,7 @@ fn task_state_round_trip() {
             Item::TaskSched(..) => "sched",
             Item::PosixTimers(..) => "posix-timers",
             Item::Auxv(_) => "auxv",
+            Item::PodIpc(_) => "pod-ipc",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
@@ -988,6 +989,7 @@ fn every_record_type_has_one_place() {
                 | RecordType::Forest
                 | RecordType::Task
                 | RecordType::Pod
+                | RecordType::PodIpc
                 | RecordType::Tail
         );
         assert_eq!(
@@ -1480,7 +1482,7 @@ fn encode_with(header: &Header, tasks: &[TaskEntry], extra: &[(RecordType, Vec<u
 #[test]
 fn pod_record_only_opens_the_body_of_a_whole_namespace() {
     let mut pod = PodRec {
-        flags: POD_NEWUTS | POD_NEWIPC,
+        flags: POD_NEWUTS,
         ..Default::default()
     };
     pod.nodename[..3].copy_from_slice(b"pod");
@@ -1563,11 +1565,13 @@ fn sysv_segments_only_in_a_pod_with_its_own_ipc_namespace() {
             flags,
             ..Default::default()
         };
-        std::vec![
-            (RecordType::Pod, pod.encode().to_vec()),
-            (RecordType::SysvShm, seg.encode().to_vec()),
-            (RecordType::ShmemPages, pages.clone()),
-        ]
+        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+        if flags & POD_NEWIPC != 0 {
+            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
+        }
+        v.push((RecordType::SysvShm, seg.encode().to_vec()));
+        v.push((RecordType::ShmemPages, pages.clone()));
+        v
     };
     let mut whole = sample_header();
     whole.flags = 0;
@@ -1600,5 +1604,68 @@ fn sysv_segments_only_in_a_pod_with_its_own_ipc_namespace() {
         },
     ] {
         assert!(SysvShmObj::decode(&bad.encode()).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn pod_ipc_record_right_after_a_pod_with_its_own_ipc_namespace() {
+    let pod = |flags| {
+        (
+            RecordType::Pod,
+            PodRec {
+                flags,
+                ..Default::default()
+            }
+            .encode()
+            .to_vec(),
+        )
+    };
+    let ipc = PodIpcRec {
+        shmmni: 100,
+        msgmnb: 32768,
+        sem: [250, 32000, 32, 128],
+        ..Default::default()
+    };
+    let ipc_rec = (RecordType::PodIpc, ipc.encode().to_vec());
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    let img = encode_with(&whole, &tasks, &[pod(POD_NEWIPC), ipc_rec.clone()]);
+    let items = decode(&img).unwrap();
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Item::PodIpc(r) if *r == ipc)));
+    // Required after a pod with its own IPC namespace.
+    assert!(matches!(
+        decode(&encode_with(&whole, &tasks, &[pod(POD_NEWIPC)]))
+            .unwrap_err()
+            .kind,
+        ErrorKind::BadField("pod without its pod-ipc record", 0)
+    ));
+    // Not without one, and nowhere else.
+    assert!(decode(&encode_with(&whole, &tasks, &[pod(0), ipc_rec.clone()])).is_err());
+    assert!(decode(&encode_with(&whole, &tasks, &[ipc_rec.clone()])).is_err());
+    // Out of the sysctls' bounds.
+    for bad in [
+        PodIpcRec {
+            shm_rmid_forced: 2,
+            ..ipc
+        },
+        PodIpcRec { msgmax: -1, ..ipc },
+        PodIpcRec {
+            sem: [0, 0, 0, -1],
+            ..ipc
+        },
+        PodIpcRec {
+            shmmni: MAX_IPC_MNI + 1,
+            ..ipc
+        },
+    ] {
+        let img = encode_with(
+            &whole,
+            &tasks,
+            &[pod(POD_NEWIPC), (RecordType::PodIpc, bad.encode().to_vec())],
+        );
+        assert!(decode(&img).is_err(), "{bad:?}");
     }
 }

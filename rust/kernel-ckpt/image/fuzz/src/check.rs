@@ -77,6 +77,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::TaskSched(..) => RecordType::TaskSched,
         Item::PosixTimers(..) => RecordType::PosixTimers,
         Item::Auxv(_) => RecordType::Auxv,
+        Item::PodIpc(_) => RecordType::PodIpc,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
@@ -238,6 +239,10 @@ fn exercise(item: &Item<'_>) {
         Item::TaskSched(s, mask) => {
             assert_eq!(mask.len(), s.nr_cpus.div_ceil(64) as usize * 8);
             assert!((-20..=19).contains(&s.nice) && mask.iter().any(|&b| b != 0));
+        }
+        Item::PodIpc(r) => {
+            assert!((0..=1).contains(&r.shm_rmid_forced) && r.msgmax >= 0 && r.msgmnb >= 0);
+            assert!(r.shmmni >= 0 && r.msgmni >= 0 && r.sem[3] >= 0);
         }
         Item::Auxv(b) => {
             let w: Vec<u64> = auxv_words(b).collect();
@@ -418,6 +423,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(b);
         }
         Item::Auxv(b) => out.extend_from_slice(b),
+        Item::PodIpc(r) => out.extend_from_slice(&r.encode()),
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {
             out.extend_from_slice(&o.encode());

@@ -883,6 +883,17 @@ fn rows_only() -> Vec<Rec> {
     pod.nodename[..7].copy_from_slice(b"podhost");
     pod.domainname[..9].copy_from_slice(b"poddomain");
     b.rec(RecordType::Pod, &[&pod.encode()]);
+    let ipc = PodIpcRec {
+        shmmax: 1 << 30,
+        shmall: 1 << 20,
+        shmmni: 4096,
+        shm_rmid_forced: 1,
+        msgmax: 8192,
+        msgmnb: 16384,
+        msgmni: 32000,
+        sem: [32000, 1024000000, 500, 32000],
+    };
+    b.rec(RecordType::PodIpc, &[&ipc.encode()]);
     // A segment of its IPC namespace, removed while attached, with one
     // page of contents.
     let shm = SysvShmObj {
@@ -1079,7 +1090,11 @@ pub fn seeds() -> Vec<Seed> {
     for &t in ALL_TYPES {
         let seed = if matches!(
             t,
-            RecordType::Pod | RecordType::SysvShm | RecordType::SysvSem | RecordType::SysvMsg
+            RecordType::Pod
+                | RecordType::PodIpc
+                | RecordType::SysvShm
+                | RecordType::SysvSem
+                | RecordType::SysvMsg
         ) {
             &seeds[2]
         } else {
