@@ -120,6 +120,8 @@ pub(crate) struct Resume {
     pid: i32,
     /// Job control ([`image::TaskMisc::stop`]).
     stop: u32,
+    /// The process's interval timers (leaders), armed at the end.
+    itimers: Option<[u64; 6]>,
     /// The process's POSIX timers, made in the turn, armed at the end.
     timers: Option<crate::posix_timers::Saved>,
 }
@@ -129,6 +131,9 @@ impl Resume {
     /// whole tree is back: its name, its process's POSIX timers armed, and
     /// the signal path for an interrupted call. Returns the saved rax.
     pub(crate) fn finish(self) -> i64 {
+        if let Some(it) = &self.itimers {
+            crate::task::restore_itimers(it, self.pid);
+        }
         if let Some(t) = &self.timers {
             t.arm(self.pid);
         }
@@ -489,7 +494,6 @@ pub(crate) fn restore_current(
     signal::restore_pending(c.signals.pending, &c.sig_infos, false)?;
     if let Some(sighand) = &c.sighand {
         signal::restore_handlers(sighand)?;
-        crate::task::restore_itimers(&c.misc)?;
         if c.misc.flags & image::MISC_CHILD_SUBREAPER != 0 {
             // SAFETY: acts on current's own process; takes tasklist_lock
             // itself to mark the descendants.
@@ -518,6 +522,7 @@ pub(crate) fn restore_current(
         comm: row.comm,
         pid: row.pid,
         stop: c.misc.stop,
+        itimers: c.sighand.is_some().then_some(c.misc.itimers),
         timers: c.timers,
     })
 }

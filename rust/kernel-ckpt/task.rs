@@ -276,11 +276,22 @@ pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
     Ok(())
 }
 
-/// Arms the calling task's interval timers with the time they had left.
-pub(crate) fn restore_itimers(m: &TaskMisc) -> Result {
+/// Arms the calling process's interval timers with the time they had
+/// left (and disarms those that were not armed): once the whole tree is
+/// back, right before the return, so that none fires while other tasks
+/// are restored. Nothing can be undone there: a timer refused (the
+/// decoder bounds the values, so none should be) is named in the log.
+pub(crate) fn restore_itimers(itimers: &[u64; 6], pid: i32) {
     // SAFETY: six valid values; the C side arms current's timers as
     // setitimer(2) does.
-    to_result(unsafe { bindings::ckpt_itimers_set(m.itimers.as_ptr()) })
+    let r = unsafe { bindings::ckpt_itimers_set(itimers.as_ptr()) };
+    if r < 0 {
+        ckpt_err!(
+            "restart: pid {}: interval timers left disarmed (error {})\n",
+            pid,
+            r
+        );
+    }
 }
 
 /// Sets the odds and ends on the calling task (and, for a thread group
