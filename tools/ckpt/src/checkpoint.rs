@@ -161,9 +161,9 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
              processes that share their memory or signal handlers without being threads of \
              one process (clone with CLONE_VM without CLONE_THREAD), a process whose \
              leader thread exited while its other threads run on, or state not carried yet \
-             (seccomp, namespaces other than the pid namespace, POSIX timers, network \
-             sockets, SysV IPC, leases, fanotify...; README, What each piece of task state \
-             becomes)"
+             (seccomp, namespaces other than the pid namespace and a pod's UTS and IPC \
+             namespaces, network sockets, POSIX message queues, SysV IPC outside a pod, \
+             fanotify...; README, What each piece of task state becomes)"
         ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),
