@@ -165,6 +165,17 @@ fn verdict(result: &Path, ok: bool, what: String) -> ! {
     std::process::exit(if ok { 0 } else { 1 })
 }
 
+/// The verdict of a workload that lists what it found wrong: PASS with
+/// `ok_what` if nothing, else FAIL with the list.
+fn verdict_all(result: &Path, bad: &[String], ok_what: impl Into<String>) -> ! {
+    let what = if bad.is_empty() {
+        ok_what.into()
+    } else {
+        bad.join("; ")
+    };
+    verdict(result, bad.is_empty(), what)
+}
+
 fn lcg(x: u64) -> u64 {
     x.wrapping_mul(6364136223846793005)
         .wrapping_add(1442695040888963407)

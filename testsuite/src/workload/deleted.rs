@@ -1,7 +1,7 @@
 //! The deleted-files workload: files unlinked while open, checked after
 //! the restart.
 
-use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -211,15 +211,10 @@ pub(crate) fn deleted_check(ready_path: &Path) -> Result<()> {
             bad.push(format!("{p} exists again"));
         }
     }
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            "deleted files: contents, holes, sizes, modes, names, positions, sharing".into()
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        "deleted files: contents, holes, sizes, modes, names, positions, sharing",
     )
 }
 
@@ -278,14 +273,5 @@ pub(crate) fn deleted_dir_check(ready_path: &Path) -> Result<()> {
             bad.push(format!("it has {} links, not 0", st.st_nlink));
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "a deleted file whose directory was removed".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "a deleted file whose directory was removed")
 }

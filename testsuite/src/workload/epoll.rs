@@ -1,7 +1,7 @@
 //! The epoll workload: sets whose items are checked by what epoll_wait(2)
 //! reports after the restart.
 
-use super::{go_and_result, name, on_sigusr1, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -161,14 +161,5 @@ pub(crate) fn epoll_check(ready_path: &Path) -> Result<()> {
             bad.push(format!("close-on-exec of S and O: {cloexec:?}"));
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "epoll sets".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "epoll sets")
 }

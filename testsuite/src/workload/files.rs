@@ -205,12 +205,7 @@ pub(crate) fn pipe_check(ready_path: &Path) -> Result<()> {
             bad.push("a byte written through the reopened end did not come out".into());
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok { "pipes".into() } else { bad.join("; ") },
-    )
+    verdict_all(&result, &bad, "pipes")
 }
 
 /// One 8-byte read(2) of `fd` (an eventfd's count, a timerfd's
@@ -302,16 +297,7 @@ pub(crate) fn eventfd_check(ready_path: &Path) -> Result<()> {
             bad.push("the EFD_CLOEXEC descriptor lost close-on-exec".into());
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "eventfds".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "eventfds")
 }
 
 /// The writer of the FIFO a SIGUSR1 handler writes to, waking the read.
@@ -430,12 +416,7 @@ pub(crate) fn fifo_check(ready_path: &Path) -> Result<()> {
         libc::unlink(a.as_ptr());
         libc::unlink(b.as_ptr());
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok { "fifos".into() } else { bad.join("; ") },
-    )
+    verdict_all(&result, &bad, "fifos")
 }
 
 /// Bytes in FIFO A when it is saved.

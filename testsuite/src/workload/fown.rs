@@ -1,7 +1,7 @@
 //! The signal-owner workload: files that signal their I/O (`O_ASYNC`,
 //! `F_SETOWN`, `F_SETOWN_EX`, `F_SETSIG`), checked after the restart.
 
-use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -168,15 +168,10 @@ pub(crate) fn fown_check(ready_path: &Path) -> Result<()> {
     if wait_signal(libc::SIGIO).is_none() {
         bad.push("no SIGIO for the socket".into());
     }
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            "signal owners, F_SETSIG, O_ASYNC; SIGRTMIN+1 with si_fd and SIGIO come".into()
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        "signal owners, F_SETSIG, O_ASYNC; SIGRTMIN+1 with si_fd and SIGIO come",
     )
 }
 
@@ -228,15 +223,10 @@ pub(crate) fn ns_files_check(ready_path: &Path) -> Result<()> {
             ));
         }
     }
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            format!("namespace files of its own namespaces: {}", kinds.join(" "))
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        format!("namespace files of its own namespaces: {}", kinds.join(" ")),
     )
 }
 
@@ -329,10 +319,5 @@ pub(crate) fn lease_check(ready_path: &Path) -> Result<()> {
     }
     let _ = std::fs::remove_file(&read_path);
     let _ = std::fs::remove_file(&write_path);
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok { "leases".into() } else { bad.join("; ") },
-    )
+    verdict_all(&result, &bad, "leases")
 }

@@ -1,7 +1,7 @@
 //! The inotify workload: watches and queued events, checked after the
 //! restart.
 
-use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::ffi::CString;
@@ -241,14 +241,9 @@ pub(crate) fn inotify_check(ready_path: &Path) -> Result<()> {
         Ok(5) => {}
         other => bad.push(format!("a new watch got {other:?}, not 5")),
     }
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            "inotify: watches, descriptors, queued events, overflow, new events".into()
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        "inotify: watches, descriptors, queued events, overflow, new events",
     )
 }

@@ -130,13 +130,5 @@ pub(crate) fn stopped_check(ready_path: &Path) -> Result<()> {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = waitpid(pid, None);
     }
-    verdict(
-        &result,
-        bad.is_empty(),
-        if bad.is_empty() {
-            "stopped children stay stopped (every thread), wait(2) reports the stop and the continue it had not, SIGCONT wakes them".to_owned()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "stopped children stay stopped (every thread), wait(2) reports the stop and the continue it had not, SIGCONT wakes them")
 }

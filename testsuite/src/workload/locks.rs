@@ -1,7 +1,7 @@
 //! The file lock workload: locks of every kind, checked from another
 //! process after the restart.
 
-use super::{go_and_result, name, on_sigusr1, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -170,14 +170,5 @@ pub(crate) fn locks_check(ready_path: &Path) -> Result<()> {
             }
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "file locks".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "file locks")
 }

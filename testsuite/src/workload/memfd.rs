@@ -1,7 +1,7 @@
 //! The memfd workload: memfds with contents, seals, a shared mapping and
 //! a second open file, checked after the restart.
 
-use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -201,12 +201,7 @@ pub(crate) fn memfd_check(ready_path: &Path) -> Result<()> {
     if link.to_string_lossy() != "/memfd:cache (deleted)" {
         bad.push(format!("cache is {}", link.display()));
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok { "memfds".into() } else { bad.join("; ") },
-    )
+    verdict_all(&result, &bad, "memfds")
 }
 
 /// A descriptor of shared anonymous memory. Two pages mapped
@@ -301,14 +296,5 @@ pub(crate) fn anon_shared_check(ready_path: &Path) -> Result<()> {
     if link.to_string_lossy() != "/dev/zero (deleted)" {
         bad.push(format!("its descriptor names {link:?}"));
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "descriptors of shared anonymous memory".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "descriptors of shared anonymous memory")
 }

@@ -1,7 +1,7 @@
 //! The pty workload: ptys in the states a program leaves them in, checked
 //! after the restart.
 
-use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, read_u64, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -247,14 +247,9 @@ pub(crate) fn pty_check(ready_path: &Path) -> Result<()> {
             bad.push(format!("{path} is pty {n} now"));
         }
     }
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            "ptys: queued bytes, packet mode, lock, closed slave, window and settings".into()
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        "ptys: queued bytes, packet mode, lock, closed slave, window and settings",
     )
 }

@@ -397,16 +397,7 @@ pub(crate) fn signalfd_check(ready_path: &Path) -> Result<()> {
             bad.push("a signal read through a signalfd is still pending".into());
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "signalfds".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "signalfds")
 }
 
 /// The timerfd a SIGUSR1 handler arms to go off at once, ending the read.
@@ -521,16 +512,7 @@ pub(crate) fn timerfd_check(ready_path: &Path) -> Result<()> {
             bad.push("the TFD_CLOEXEC descriptor lost close-on-exec".into());
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "timerfds".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "timerfds")
 }
 
 /// A futex wait with a 3 s timeout nobody wakes, interrupted by the

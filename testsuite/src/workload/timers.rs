@@ -226,13 +226,5 @@ pub(crate) fn posix_timers_check(ready_path: &Path) -> Result<()> {
         Ok(6) => {}
         other => bad.push(format!("next id {other:?}")),
     }
-    verdict(
-        &result,
-        bad.is_empty(),
-        if bad.is_empty() {
-            "five POSIX timers back with their ids, time left, overrun, pending signal and target thread; the next id after the freed one".to_owned()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "five POSIX timers back with their ids, time left, overrun, pending signal and target thread; the next id after the freed one")
 }

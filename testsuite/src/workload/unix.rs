@@ -1,7 +1,7 @@
 //! The unix socket workload: pairs of every type with messages queued in
 //! both directions, checked by reading them after the restart.
 
-use super::{go_and_result, name, on_sigusr1, ready, verdict};
+use super::{go_and_result, name, on_sigusr1, ready, verdict_all};
 use anyhow::{bail, Result};
 use nix::libc;
 use std::path::Path;
@@ -205,16 +205,7 @@ pub(crate) fn unix_check(ready_path: &Path) -> Result<()> {
     {
         bad.push("a pair has another type".into());
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "unix socket pairs".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "unix socket pairs")
 }
 
 /// The listener's path a SIGUSR1 handler connects to, waking the blocked
@@ -477,16 +468,7 @@ pub(crate) fn unix_named_check(ready_path: &Path) -> Result<()> {
             Err(e) => bad.push(format!("connecting to the abstract listener: {e}")),
         }
     }
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "named unix sockets".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "named unix sockets")
 }
 
 /// accept(2) without blocking: the descriptor, or the errno.
@@ -608,15 +590,10 @@ pub(crate) fn unix_pending_check(ready_path: &Path) -> Result<()> {
         Err(e) => bad.push(format!("accept on the seqpacket listener: errno {e}")),
     }
     let _ = std::fs::remove_file(&path);
-    let ok = bad.is_empty();
-    verdict(
+    verdict_all(
         &result,
-        ok,
-        if ok {
-            "connections waiting to be accepted: order, data, ends, both ways, records".into()
-        } else {
-            bad.join("; ")
-        },
+        &bad,
+        "connections waiting to be accepted: order, data, ends, both ways, records",
     )
 }
 
@@ -839,14 +816,5 @@ pub(crate) fn unix_rights_check(ready_path: &Path) -> Result<()> {
         )),
     }
     let _ = std::fs::remove_file(&data);
-    let ok = bad.is_empty();
-    verdict(
-        &result,
-        ok,
-        if ok {
-            "descriptors in flight".into()
-        } else {
-            bad.join("; ")
-        },
-    )
+    verdict_all(&result, &bad, "descriptors in flight")
 }
