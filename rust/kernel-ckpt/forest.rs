@@ -44,6 +44,19 @@ enum Walk {
     RootGone,
 }
 
+/// `-EOPNOTSUPP` for state of task `t` a restart cannot bring back yet,
+/// the kernel log naming the task (pid and name) and `what`.
+pub(crate) fn refuse(t: &TaskRef, what: core::fmt::Arguments<'_>) -> Error {
+    let comm = t.comm();
+    ckpt_err!(
+        "checkpoint: pid {} ({}) {}: not supported\n",
+        t.vpid(),
+        crate::log::Shown(&comm),
+        what
+    );
+    crate::wrap::errno::eopnotsupp()
+}
+
 impl FrozenTree {
     /// Collects the subtree rooted at the thread group of `root`.
     pub(crate) fn collect(root: &TaskRef) -> Result<Self> {
@@ -168,12 +181,10 @@ impl FrozenTree {
             if t.pid_ns()
                 .is_ok_and(|theirs| theirs.as_ptr() != ns.as_ptr())
             {
-                ckpt_err!(
-                    "checkpoint: pid {} ({}) runs in a nested pid namespace (its pids would change): not supported\n",
-                    t.vpid(),
-                    crate::log::Shown(&t.comm())
-                );
-                return Err(crate::wrap::errno::eopnotsupp());
+                return Err(refuse(
+                    t,
+                    format_args!("runs in a nested pid namespace (its pids would change)"),
+                ));
             }
         }
         Ok(())
@@ -201,12 +212,12 @@ impl FrozenTree {
             // Gone since: nothing to save of it.
             if let Ok(t) = TaskRef::find_in(next, ns) {
                 if ours.binary_search(&(t.as_ptr() as usize)).is_err() {
-                    ckpt_err!(
-                        "checkpoint: pid {} ({}) of the pid namespace does not descend from its init (it joined with setns or nsenter): not supported\n",
-                        t.vpid(),
-                        crate::log::Shown(&t.comm())
-                    );
-                    return Err(crate::wrap::errno::eopnotsupp());
+                    return Err(refuse(
+                        &t,
+                        format_args!(
+                            "of the pid namespace does not descend from its init (it joined with setns or nsenter)"
+                        ),
+                    ));
                 }
             }
             nr = next.checked_add(1).ok_or(EINVAL)?;
@@ -275,16 +286,6 @@ impl FrozenTree {
     /// `pod`: the init of a pid namespace saved whole, whose UTS and IPC
     /// namespaces every task must share (else the caller's).
     pub(crate) fn check_supported(&self, pod: Option<&TaskRef>) -> Result {
-        let refuse = |t: &TaskRef, what: core::fmt::Arguments<'_>| {
-            let comm = t.comm();
-            ckpt_err!(
-                "checkpoint: pid {} ({}) {}: not supported\n",
-                t.vpid(),
-                crate::log::Shown(&comm),
-                what
-            );
-            crate::wrap::errno::eopnotsupp()
-        };
         // A pod's own IPC namespace is saved with its SysV segments.
         let sysv = match pod {
             Some(p) => p.ns_own()? & bindings::CKPT_OWN_IPC != 0,

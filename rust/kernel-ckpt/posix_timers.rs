@@ -61,16 +61,10 @@ fn read(task: &TaskRef, ns: &PidNs) -> Result<Option<(i32, KVVec<bindings::ckpt_
             )
         };
         if n < 0 {
-            if let Some(why) = crate::wrap::task::static_str(why) {
-                let comm = task.comm();
-                ckpt_err!(
-                    "checkpoint: pid {} ({}) {}: not supported\n",
-                    task.vpid(),
-                    crate::log::Shown(&comm),
-                    why
-                );
-            }
-            return Err(Error::from_errno(n));
+            return Err(match crate::wrap::task::static_str(why) {
+                Some(why) => crate::forest::refuse(task, format_args!("{why}")),
+                None => Error::from_errno(n),
+            });
         }
         let n = usize::try_from(n).map_err(|_| EINVAL)?;
         if n > room {
@@ -166,10 +160,11 @@ pub(crate) fn drop_all() {
     unsafe { bindings::ckpt_posix_timers_drop() };
 }
 
-/// A `posix-timers` record read, until it is applied.
+/// A `posix-timers` record read, until it is applied: its timers as the
+/// C side takes them, made once for both steps.
 pub(crate) struct Saved {
     next_id: i32,
-    timers: KVVec<PosixTimer>,
+    timers: KVVec<bindings::ckpt_posix_timer>,
 }
 
 impl Saved {
@@ -178,7 +173,7 @@ impl Saved {
         let mut timers = KVVec::with_capacity(head.nr as usize, GFP_KERNEL_ACCOUNT)?;
         for t in PosixTimers::timers(bytes) {
             crate::wrap::task::killable()?;
-            timers.push(t, GFP_KERNEL_ACCOUNT)?;
+            timers.push(to_c(&t), GFP_KERNEL_ACCOUNT)?;
         }
         Ok(Self {
             next_id: head.next_id,
@@ -193,7 +188,7 @@ impl Saved {
         for t in self.timers.iter() {
             crate::wrap::task::killable()?;
             // SAFETY: a valid record; the helper acts on current's process.
-            to_result(unsafe { bindings::ckpt_posix_timer_create(&to_c(t)) }).map_err(|e| {
+            to_result(unsafe { bindings::ckpt_posix_timer_create(t) }).map_err(|e| {
                 ckpt_err!(
                     "restart: pid {}: cannot create POSIX timer {} (clock {}) again (error {})\n",
                     pid,
@@ -217,7 +212,7 @@ impl Saved {
     pub(crate) fn arm(&self, pid: i32) {
         for t in self.timers.iter() {
             // SAFETY: a valid record of a timer of current's process.
-            let r = unsafe { bindings::ckpt_posix_timer_arm(&to_c(t)) };
+            let r = unsafe { bindings::ckpt_posix_timer_arm(t) };
             if r < 0 {
                 ckpt_err!(
                     "restart: pid {}: POSIX timer {} left disarmed (error {})\n",
