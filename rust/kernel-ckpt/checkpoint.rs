@@ -79,7 +79,7 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
     Ok(rec)
 }
 
-/// The `kernel.shm*`, `msg*` and `sem` sysctls of the IPC namespace of
+/// The `kernel.shm*`, `msg*`, `sem` and `fs.mqueue` sysctls of the IPC namespace of
 /// `root`, a pod's init.
 fn ipc_sysctls(root: &TaskRef) -> Result<image::PodIpcRec> {
     // SAFETY: plain data, all zeros is valid.
@@ -96,6 +96,7 @@ fn ipc_sysctls(root: &TaskRef) -> Result<image::PodIpcRec> {
         msgmnb: s.msgmnb,
         msgmni: s.msgmni,
         sem: s.sem,
+        mq: s.mq,
     })
 }
 
@@ -135,6 +136,10 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     } else {
         None
     };
+    let pod_ipc = pod
+        .filter(|p| p.flags & image::POD_NEWIPC != 0)
+        .map(|_| &root);
+    crate::posix_mq::check(forest.tasks(), pod_ipc, &ns)?;
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
     crate::posix_timers::check(forest.tasks(), &ns)?;
@@ -183,6 +188,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             crate::sysvshm::dump_all(&mut w, &mut objs, &root)?;
             crate::sysvsem::dump_all(&mut w, &mut objs, &root)?;
             crate::sysvmsg::dump_all(&mut w, &mut objs, &root)?;
+            crate::posix_mq::dump_all(&mut w, &mut objs, &root, forest.tasks())?;
         }
     }
     objs.set_in_tree(ptys);

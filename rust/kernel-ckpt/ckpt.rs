@@ -70,6 +70,7 @@ mod objhash;
 mod open_file;
 mod pidfd;
 mod pipe;
+mod posix_mq;
 mod posix_timers;
 mod pty;
 mod reader;

@@ -73,8 +73,8 @@ pub(crate) fn dirs_unsupported(task: &TaskRef) -> Result<Option<&'static str>> {
 /// Writes the open files of `task` (a thread group leader, process `pid`):
 /// the files record with umask, working and root directory, then one fd
 /// record each, every open file seen for the first time written before
-/// it, then the locks the process holds (`locks.rs`) and the files' signal
-/// owners (`fown.rs`).
+/// it, then the locks the process holds (`locks.rs`), the files' signal
+/// owners (`fown.rs`) and its message queue notifications (`posix_mq.rs`).
 ///
 /// A descriptor table or fs context that an earlier process of the image
 /// holds too (`CLONE_FILES`, `CLONE_FS`) is written with that process
@@ -119,7 +119,8 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, pid: i32, objs: &mut Obj
     };
     w.record_parts(RecordType::Files, &[&header.encode(), &cwd, &root_path])?;
     if share.files != 0 {
-        return Ok(());
+        // Its notifications are its own, through the shared table.
+        return crate::posix_mq::dump_notify(w, task);
     }
     let mut files = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
     let mut numbered = KVec::with_capacity(fds.len(), GFP_KERNEL)?;
@@ -135,7 +136,8 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, pid: i32, objs: &mut Obj
         files.push(file, GFP_KERNEL)?;
     }
     crate::locks::dump(w, task, objs, &files)?;
-    crate::fown::dump(w, objs, &numbered)
+    crate::fown::dump(w, objs, &numbered)?;
+    crate::posix_mq::dump_notify(w, task)
 }
 
 /// Refuses a checkpoint for what descriptor `fd` of task `tasks[i]` holds

@@ -37,6 +37,10 @@
 //! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
 //! | pidfd       | `pidfd.rs`     | `pidfd`                 |
 //! | inotify     | `inotify.rs`   | `inotify`               |
+//! | SysV segment| `sysvshm.rs`   | `sysv-shm`, `shmem-pages` |
+//! | SysV set    | `sysvsem.rs`   | `sysv-sem`              |
+//! | SysV queue  | `sysvmsg.rs`   | `sysv-msg`              |
+//! | POSIX queue | `posix_mq.rs`  | `posix-mq`              |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -75,6 +79,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::SysvShm(o) => crate::sysvshm::restore(objs, &o),
         ObjRecord::SysvSem(o, vals) => crate::sysvsem::restore(objs, &o, vals),
         ObjRecord::SysvMsg(o, msgs) => crate::sysvmsg::restore(objs, &o, msgs),
+        ObjRecord::PosixMq(o, name, msgs) => crate::posix_mq::restore(objs, &o, name, msgs),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
         ObjRecord::Pidfd(p) => pidfd::restore(objs, &p),

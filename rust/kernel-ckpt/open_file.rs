@@ -24,8 +24,8 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_ANON_SHARED, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR,
-    FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_NS, FILE_OTHER,
-    FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
+    FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_MQUEUE, FILE_NS,
+    FILE_OTHER, FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
     FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::inotify::{self, Inotify};
@@ -102,6 +102,8 @@ pub(crate) fn in_flight_unsupported(
         Some("is a pidfd")
     } else if ns {
         Some("is a namespace file")
+    } else if crate::posix_mq::is_mqueue(file) {
+        Some("is a POSIX message queue")
     } else if crate::fown::signals(file)? {
         Some("signals its I/O (O_ASYNC, F_SETOWN, F_SETSIG)")
     } else if crate::locks::any(task, file)? {
@@ -146,6 +148,17 @@ impl ObjOps for OpenFile {
             return Ok(FileDeps {
                 kind: FILE_FIFO,
                 obj: objs.id_of::<Fifo>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
+        if crate::posix_mq::is_mqueue(file) {
+            // Its queue was written with the pod's (`posix_mq::dump_all`).
+            let key = <crate::posix_mq::PosixMq as ObjOps>::key(file);
+            return Ok(FileDeps {
+                kind: FILE_MQUEUE,
+                obj: objs
+                    .id_by_key::<crate::posix_mq::PosixMq>(key)
+                    .ok_or(EINVAL)?,
                 flags: 0,
             });
         }
@@ -325,9 +338,13 @@ impl ObjOps for OpenFile {
 /// anything else reopened by path and seeked.
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
-    // A memfd's path says "(deleted)" too: it was never linked.
+    // A memfd's path says "(deleted)" too: it was never linked; a message
+    // queue's object says whether it is (`posix_mq.rs`).
     if rec.flags & FILE_DELETED != 0
-        && !matches!(rec.kind, FILE_MEMFD | FILE_UNLINKED | FILE_ANON_SHARED)
+        && !matches!(
+            rec.kind,
+            FILE_MEMFD | FILE_UNLINKED | FILE_ANON_SHARED | FILE_MQUEUE
+        )
     {
         ckpt_err!("restart: an open file is a deleted file, {}\n", shown);
         return Err(ENOENT);
@@ -400,6 +417,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             );
             f
         }
+        FILE_MQUEUE => crate::posix_mq::open(objs, rec.obj, rec.f_flags, path)?,
         FILE_NS => {
             // The restored process's own namespace of that kind, which is
             // the restart's: all the tree's namespaces but the pid one are

@@ -181,6 +181,9 @@ struct Gathered {
     owners: KVec<crate::fown::Owner>,
     /// Leases, taken with the task's own credentials at the end.
     leases: KVec<crate::locks::Lease>,
+    /// Message queue notifications, registered with the task's own
+    /// credentials at the end.
+    notifies: KVec<crate::image::MqNotifyRec>,
     sighand: Option<KVVec<u8>>,
     /// The process's POSIX timers (leaders that have any).
     timers: Option<crate::posix_timers::Saved>,
@@ -205,6 +208,7 @@ impl Gathered {
             locks: crate::locks::Held::new(),
             owners: KVec::new(),
             leases: KVec::new(),
+            notifies: KVec::new(),
             sighand: None,
             timers: None,
         }
@@ -231,6 +235,7 @@ struct Committed {
     timers: Option<crate::posix_timers::Saved>,
     owners: KVec<crate::fown::Owner>,
     leases: KVec<crate::locks::Lease>,
+    notifies: KVec<crate::image::MqNotifyRec>,
 }
 
 /// The point of no return: checks what needs the caller's privileges,
@@ -285,6 +290,7 @@ fn commit(
         timers: g.timers.take(),
         owners: core::mem::replace(&mut g.owners, KVec::new()),
         leases: core::mem::replace(&mut g.leases, KVec::new()),
+        notifies: core::mem::replace(&mut g.notifies, KVec::new()),
     })
 }
 
@@ -415,6 +421,10 @@ pub(crate) fn restore_current(
                 )?;
                 g.owners.push(owner, GFP_KERNEL_ACCOUNT)?;
             }
+            Item::MqNotify(n) => {
+                need(g.files.as_ref(), "no open files record")?;
+                g.notifies.push(n, GFP_KERNEL_ACCOUNT)?;
+            }
             Item::Ctty(c) => {
                 if !leader {
                     return Err(bad("a thread's records hold a controlling terminal"));
@@ -459,7 +469,8 @@ pub(crate) fn restore_current(
             | Item::Inotify(..)
             | Item::SysvShm(..)
             | Item::SysvSem(..)
-            | Item::SysvMsg(..) => {
+            | Item::SysvMsg(..)
+            | Item::PosixMq(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {
@@ -515,6 +526,10 @@ pub(crate) fn restore_current(
     // Signal owners keep the credentials of whoever set them.
     for o in c.owners.iter() {
         crate::fown::apply(o)?;
+    }
+    // As mq_notify(3) by the process itself, through its descriptor.
+    for n in c.notifies.iter() {
+        crate::posix_mq::apply_notify(n)?;
     }
     Ok(Resume {
         ax: c.regs.ax() as i64,

@@ -655,6 +655,8 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             msgmnb: i.msgmnb,
             msgmni: i.msgmni,
             sem: i.sem,
+            mq: i.mq,
+            pad: 0,
         };
         // SAFETY: the init is referenced; the helper takes a reference on
         // its IPC namespace and sets the values as its sysctl files would,
@@ -662,7 +664,7 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
         to_result(unsafe { bindings::ckpt_ipc_sysctls_set(init.as_ptr(), &s) }).inspect_err(
             |e| {
                 ckpt_err!(
-                    "restart: cannot set the pod's kernel.shm*, msg* and sem sysctls ({}): they are set by the IPC namespace's root user\n",
+                    "restart: cannot set the pod's kernel.shm*, msg*, sem and fs.mqueue sysctls ({}): they are set by the IPC namespace's root user\n",
                     e.to_errno()
                 )
             },

@@ -24,6 +24,7 @@ mod jobctl;
 mod locks;
 mod memfd;
 mod memory;
+mod mqueue;
 mod pty;
 mod sched;
 mod shapes;
@@ -248,6 +249,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "posix_timers_check" => timers::posix_timers_check(ready_path)?,
         "stopped_check" => jobctl::stopped_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
+        "mq_pod" => mqueue::mq_pod(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,
         "vma_flags_check" => caps::vma_flags_check(ready_path)?,

@@ -613,3 +613,329 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The `fs.mqueue` sysctls `restart_pod_mqueue` sets in its pod, and
+/// their values.
+const MQ_SYSCTLS_SET: [(&str, &str); 5] = [
+    ("queues_max", "64"),
+    ("msg_max", "20"),
+    ("msgsize_max", "16384"),
+    ("msg_default", "5"),
+    ("msgsize_default", "512"),
+];
+
+/// The `fs.mqueue` sysctls of `pid`'s IPC namespace, as `name=value`.
+fn mq_sysctls(pid: i32) -> Vec<String> {
+    let read = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        Ok(MQ_SYSCTLS_SET
+            .iter()
+            .map(|(f, _)| {
+                let v = fs::read_to_string(format!("/proc/sys/fs/mqueue/{f}")).unwrap_or_default();
+                format!("{f}={}", v.trim())
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    });
+    match read {
+        Ok(s) => s.lines().map(str::to_owned).collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// The POSIX message queues of `pid`'s IPC namespace as its mqueue file
+/// system shows them (mounted in a mount namespace of its own, in a child
+/// that joined the IPC namespace): each name with its mode, owner and
+/// times to the nanosecond, and with `contents`, what reading the queue's
+/// file says (its size in bytes, notification, signal and the notifying
+/// process, as the pod numbers it). Reading the file changes its access
+/// and change times: the times are taken before.
+fn mq_view(pid: i32, contents: bool) -> Vec<String> {
+    let dir = format!("/tmp/mqview-{pid}");
+    let _ = fs::create_dir_all(&dir);
+    let read = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        use std::os::unix::fs::MetadataExt;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).map_err(|e| e.to_string())?;
+        let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+        let (root, none, mq, at) = (c("/"), c("none"), c("mqueue"), c(&dir));
+        // SAFETY: NUL-terminated strings; a private copy of the mounts,
+        // then the namespace's mqueue file system on `dir`.
+        let r = unsafe {
+            nix::libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                nix::libc::MS_REC | nix::libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) | nix::libc::mount(none.as_ptr(), at.as_ptr(), mq.as_ptr(), 0, std::ptr::null())
+        };
+        if r != 0 {
+            return Err(format!("mount mqueue: {}", std::io::Error::last_os_error()));
+        }
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let mut rows = Vec::new();
+        for n in &names {
+            let m = fs::metadata(format!("{dir}/{n}")).map_err(|e| e.to_string())?;
+            rows.push(format!(
+                "/{n} mode {:o} owner {}:{} atime {}.{:09} mtime {}.{:09} ctime {}.{:09}",
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.atime(),
+                m.atime_nsec(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            ));
+        }
+        for n in names.iter().filter(|_| contents) {
+            let text = fs::read_to_string(format!("{dir}/{n}")).map_err(|e| e.to_string())?;
+            rows.push(format!(
+                "/{n}: {}",
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        Ok(rows.join("\n"))
+    });
+    let _ = fs::remove_dir(&dir);
+    match read {
+        // The notifying process as the pod numbers it.
+        Ok(s) => s
+            .lines()
+            .map(|l| match l.split_once("NOTIFY_PID:") {
+                Some((head, p)) => match p.trim().parse::<i32>() {
+                    Ok(p) if p > 0 => format!("{head}NOTIFY_PID:{}", inner_pid(p)),
+                    _ => l.to_owned(),
+                },
+                None => l.to_owned(),
+            })
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// The descriptors of `pid` on message queues: /proc/PID/fd's target and
+/// fdinfo's flags.
+fn mq_fds(pid: i32) -> Vec<String> {
+    let mut rows = Vec::new();
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return vec![format!("no /proc/{pid}/fd")];
+    };
+    let mut fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    for fd in fds {
+        let target = fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !target.starts_with('/') || target.starts_with("/dev/") || target.starts_with("/tmp/") {
+            continue;
+        }
+        let flags = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:").map(|f| f.trim().to_owned()))
+            .unwrap_or_default();
+        rows.push(format!("fd {fd} {target} flags {flags}"));
+    }
+    rows
+}
+
+/// A pod whose init (`mq_pod`: a sender) and its child (a receiver) hold
+/// POSIX message queues: one with five messages of three priorities, an
+/// empty one the receiver opened non-blocking and asked a SIGUSR1
+/// notification of, and one removed with mq_unlink(3) that both still hold
+/// open with two messages; the pod's `fs.mqueue` sysctls set away from
+/// their defaults. Checkpointed whole with `--kill` and restarted in a new
+/// IPC namespace: the queues as the pod's mqueue file system shows them
+/// (names, modes, owners, times, sizes, the notification
+/// and its process), the descriptors (targets, flags) and the sysctls are
+/// as before, and the two check themselves (the messages in priority
+/// order, the unlinked queue's, the notification's signal and value).
+pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    for p in [&ready, &go, &result] {
+        let _ = fs::remove_file(p);
+    }
+    let exe = std::env::current_exe()?;
+    let argv: Vec<OsString> = vec![
+        exe.into(),
+        "workload".into(),
+        "mq_pod".into(),
+        ready.clone().into(),
+    ];
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+    };
+    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let start = Instant::now();
+    while !ready.exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "workload mq_pod not ready after 10 s: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let receiver = |init: i32| {
+        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
+            .unwrap_or(0)
+    };
+    let set = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        for (f, v) in MQ_SYSCTLS_SET {
+            fs::write(format!("/proc/sys/fs/mqueue/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
+        }
+        Ok("ok".to_owned())
+    });
+    c.eq(
+        "fs.mqueue sysctls set in the pod",
+        "ok",
+        set.unwrap_or_else(|e| e.to_string()),
+    );
+    let sysctls_before = mq_sysctls(pid);
+    c.eq(
+        "the pod's fs.mqueue sysctls as set",
+        format!("{:?}", MQ_SYSCTLS_SET.map(|(f, v)| format!("{f}={v}"))),
+        format!("{sysctls_before:?}"),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let queues_before = mq_view(pid, true);
+    c.eq(
+        "two queues named in the pod, as the workload made them (umask 022)",
+        "[\"/notify mode 100600 owner 0:0\", \"/work mode 100640 owner 0:0\"]",
+        format!(
+            "{:?}",
+            queues_before
+                .iter()
+                .filter(|l| !l.contains(':') || l.contains(" owner "))
+                .take(2)
+                .map(|l| l.split(" atime").next().unwrap_or(l))
+                .collect::<Vec<_>>()
+        ),
+    );
+    // Their times once read.
+    let times_before = mq_view(pid, false);
+    let fds_before = [mq_fds(pid), mq_fds(receiver(pid))];
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint --kill of the pod's init",
+        "exit 0",
+        exit_line(&o),
+    );
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let out = Command::new(CKPT)
+        .args(["inspect", "--json", &img])
+        .output()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let saved: Vec<String> = json["posix_mq"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|q| {
+            format!(
+                "saved queue {} unlinked {} mode {:o} max {} x {} messages {}",
+                q["name"].as_str().unwrap_or("?"),
+                q["unlinked"],
+                q["mode"].as_u64().unwrap_or(0),
+                q["maxmsg"],
+                q["msgsize"],
+                q["messages"]
+            )
+        })
+        .collect();
+    let o = Command::new(CKPT)
+        .args(["restart", &img, "--detach", "--name", &job])
+        .output()?;
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    let copy = printed_pid(&o);
+    let cg = Path::new(cgroup::ROOT).join(&job);
+    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let times_after = mq_view(copy, false);
+    let queues_after = mq_view(copy, true);
+    c.same(
+        "the pod's queues: names, modes, owners and times (to the second, the file system's precision), as before",
+        format!("{times_before:#?}"),
+        format!("{times_after:#?}"),
+    );
+    c.eq(
+        "the pod's queues: sizes, notification, signal and notifying process, as before",
+        format!(
+            "{:#?}",
+            queues_before
+                .iter()
+                .filter(|l| l.contains(": QSIZE"))
+                .collect::<Vec<_>>()
+        ),
+        format!(
+            "{:#?}",
+            queues_after
+                .iter()
+                .filter(|l| l.contains(": QSIZE"))
+                .collect::<Vec<_>>()
+        ),
+    );
+    c.eq(
+        "the descriptors on queues (sender, receiver: targets, flags), as before",
+        format!("{fds_before:#?}"),
+        format!("{:#?}", [mq_fds(copy), mq_fds(receiver(copy))]),
+    );
+    c.eq(
+        "the fs.mqueue sysctls in the restarted pod, as before",
+        format!("{sysctls_before:?}"),
+        format!("{:?}", mq_sysctls(copy)),
+    );
+    if frozen.is_ok() {
+        cgroup::thaw(&cg)?;
+    }
+    fs::write(&go, b"go\n")?;
+    let start = Instant::now();
+    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
+    while !whole() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    c.eq(
+        "the sender and the receiver check themselves",
+        "PASS",
+        verdict.split_whitespace().next().unwrap_or(""),
+    );
+    // For the snapshot: the views without their times.
+    let mut state: Vec<String> = queues_before
+        .iter()
+        .map(|l| format!("mqueue {}", l.split(" atime").next().unwrap_or(l)))
+        .collect();
+    state.extend(fds_before.iter().flatten().map(|l| format!("mq {l}")));
+    state.extend(sysctls_before.iter().map(|l| format!("fs.mqueue.{l}")));
+    state.extend(saved);
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

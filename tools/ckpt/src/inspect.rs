@@ -38,6 +38,9 @@ pub struct Image {
     /// The SysV message queues of a pod, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sysv_msg: Vec<SysvMsgInfo>,
+    /// The POSIX message queues of a pod, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub posix_mq: Vec<PosixMqInfo>,
     /// The eventfds, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub eventfds: Vec<EventfdInfo>,
@@ -235,6 +238,27 @@ pub struct SysvMsgInfo {
     /// Its limit in bytes.
     pub qbytes: u64,
     /// Each message's type and length, oldest first.
+    pub messages: Vec<(i64, u32)>,
+}
+
+/// One saved POSIX message queue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PosixMqInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its name, with the leading `/`.
+    pub name: String,
+    /// Whether `mq_unlink(3)` removed it (its name is the one it had).
+    pub unlinked: bool,
+    /// Permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `mq_maxmsg` and `mq_msgsize`.
+    pub maxmsg: i64,
+    pub msgsize: i64,
+    /// Each message's priority and length, in the order `mq_receive(3)`
+    /// takes them.
     pub messages: Vec<(i64, u32)>,
 }
 
@@ -734,6 +758,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut sysv_shm: Vec<SysvShmInfo> = Vec::new();
     let mut sysv_sem: Vec<SysvSemInfo> = Vec::new();
     let mut sysv_msg: Vec<SysvMsgInfo> = Vec::new();
+    let mut posix_mq: Vec<PosixMqInfo> = Vec::new();
     let mut eventfds = Vec::new();
     let mut signalfds = Vec::new();
     let mut fifos = Vec::new();
@@ -778,6 +803,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                             "kernel.sem={} {} {} {}",
                             r.sem[0], r.sem[1], r.sem[2], r.sem[3]
                         ),
+                        format!("fs.mqueue.queues_max={}", r.mq[0]),
+                        format!("fs.mqueue.msg_max={}", r.mq[1]),
+                        format!("fs.mqueue.msgsize_max={}", r.mq[2]),
+                        format!("fs.mqueue.msg_default={}", r.mq[3]),
+                        format!("fs.mqueue.msgsize_default={}", r.mq[4]),
                     ];
                 }
             }
@@ -961,6 +991,40 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     .filter_map(|m| m.ok().map(|(h, _)| (h.mtype, h.len)))
                     .collect(),
             }),
+            Item::PosixMq(o, name, msgs) => posix_mq.push(PosixMqInfo {
+                id: o.id,
+                name: format!("/{}", String::from_utf8_lossy(name)),
+                unlinked: o.flags & ckpt_image::MQ_UNLINKED != 0,
+                mode: o.mode,
+                uid: o.uid,
+                gid: o.gid,
+                maxmsg: o.maxmsg,
+                msgsize: o.msgsize,
+                messages: ckpt_image::PosixMqObj::messages(msgs)
+                    .filter_map(|m| m.ok().map(|(h, _)| (h.mtype, h.len)))
+                    .collect(),
+            }),
+            Item::MqNotify(n) => {
+                let text = if n.how == ckpt_image::SIGEV_NONE {
+                    "mq_notify SIGEV_NONE".to_owned()
+                } else {
+                    format!(
+                        "mq_notify signal {} value {:#x}{}",
+                        n.signo,
+                        n.value,
+                        if n.flags & ckpt_image::MQ_NOTIFY_STALE != 0 {
+                            " (stale: exec'd since)"
+                        } else {
+                            ""
+                        }
+                    )
+                };
+                if let Some(files) = states.last_mut().and_then(|s| s.files.as_mut()) {
+                    for fd in files.fds.iter_mut().filter(|fd| fd.fd == n.fd) {
+                        fd.signals = Some(text.clone());
+                    }
+                }
+            }
             Item::SysvSem(o, vals) => sysv_sem.push(SysvSemInfo {
                 id: o.id,
                 semid: o.semid,
@@ -1160,6 +1224,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_INOTIFY => "inotify",
                     ckpt_image::FILE_NS => "ns",
                     ckpt_image::FILE_ANON_SHARED => "shm",
+                    ckpt_image::FILE_MQUEUE => "mqueue",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -1282,6 +1347,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         sysv_shm,
         sysv_sem,
         sysv_msg,
+        posix_mq,
         eventfds,
         fifos,
         timerfds,
@@ -1404,6 +1470,21 @@ pub fn table(img: &Image) -> String {
                 q.key,
                 q.mode,
                 q.qbytes,
+                q.messages.len(),
+                q.messages
+            ));
+        }
+        for q in &img.posix_mq {
+            out.push_str(&format!(
+                "  POSIX message queue #{}: {}{}, mode {:o}, owner {}:{}, max {} messages of {} bytes, {} messages (priority, bytes): {:?}\n",
+                q.id,
+                q.name,
+                if q.unlinked { " (unlinked)" } else { "" },
+                q.mode,
+                q.uid,
+                q.gid,
+                q.maxmsg,
+                q.msgsize,
                 q.messages.len(),
                 q.messages
             ));

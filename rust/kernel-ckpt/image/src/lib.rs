@@ -66,6 +66,8 @@ mod pidfd;
 mod pipe;
 #[path = "pod.rs"]
 mod pod;
+#[path = "posix_mq.rs"]
+mod posix_mq;
 #[path = "posix_timers.rs"]
 mod posix_timers;
 #[path = "pty.rs"]
@@ -102,6 +104,7 @@ pub use open_file::*;
 pub use pidfd::*;
 pub use pipe::*;
 pub use pod::*;
+pub use posix_mq::*;
 pub use posix_timers::*;
 pub use pty::*;
 pub use regs::*;
@@ -322,6 +325,12 @@ record_types! {
     /// [`PodIpcRec`]: the sysctls of a pod's own IPC namespace, right
     /// after the pod record.
     PodIpc = 51, "pod-ipc";
+    /// [`PosixMqObj`] + its name + its messages: a POSIX message queue of
+    /// a pod's IPC namespace, written once before the pod's tasks.
+    PosixMq = 52, "posix-mq";
+    /// [`MqNotifyRec`]: a message queue notification the process
+    /// registered, after its fd records.
+    MqNotify = 53, "mq-notify";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -351,9 +360,11 @@ impl RecordType {
             | Self::UnixPending
             | Self::SysvShm
             | Self::SysvSem
-            | Self::SysvMsg => true,
+            | Self::SysvMsg
+            | Self::PosixMq => true,
             Self::FileLock
             | Self::FileOwner
+            | Self::MqNotify
             | Self::Share
             | Self::Pod
             | Self::PodIpc

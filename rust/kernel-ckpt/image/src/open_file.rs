@@ -56,6 +56,9 @@ pub const FILE_NS: u32 = 17;
 /// `/proc/PID/map_files`); [`FileObj::obj`] names its [`ShmemObj`], the
 /// object its mappings name too.
 pub const FILE_ANON_SHARED: u32 = 18;
+/// File kind: a POSIX message queue descriptor (`mq_open(3)`);
+/// [`FileObj::obj`] names its [`PosixMqObj`].
+pub const FILE_MQUEUE: u32 = 19;
 
 /// The kind of namespace a `FILE_NS` file's path names (`net` of
 /// `net:[4026531840]`), if the path is such a name.
@@ -95,6 +98,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_UNLINKED
             | FILE_PIDFD
             | FILE_INOTIFY
+            | FILE_MQUEUE
     )
 }
 
@@ -128,8 +132,8 @@ pub struct FileObj {
     /// `FILE_UNIX` the [`UnixPairObj`] or [`UnixSockObj`], for
     /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`], for
     /// `FILE_UNLINKED` the [`DeletedFileObj`], for `FILE_PIDFD` the
-    /// [`PidfdObj`], for `FILE_INOTIFY` the [`InotifyObj`]; 0 for the
-    /// other kinds.
+    /// [`PidfdObj`], for `FILE_INOTIFY` the [`InotifyObj`], for
+    /// `FILE_MQUEUE` the [`PosixMqObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -138,7 +142,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_ANON_SHARED {
+        if f.kind > FILE_MQUEUE {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

@@ -201,6 +201,11 @@ pub enum Item<'a> {
     /// A SysV message queue and its messages' bytes
     /// ([`SysvMsgObj::messages`]).
     SysvMsg(SysvMsgObj, &'a [u8]),
+    /// A POSIX message queue, its name and its messages' bytes
+    /// ([`PosixMqObj::messages`]).
+    PosixMq(PosixMqObj, &'a [u8], &'a [u8]),
+    /// A message queue notification of the process.
+    MqNotify(MqNotifyRec),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -254,6 +259,8 @@ pub enum ObjRecord<'a> {
     SysvSem(SysvSemObj, &'a [u8]),
     /// A SysV message queue of a pod and its messages' bytes.
     SysvMsg(SysvMsgObj, &'a [u8]),
+    /// A POSIX message queue of a pod, its name and its messages' bytes.
+    PosixMq(PosixMqObj, &'a [u8], &'a [u8]),
 }
 
 impl<'a> Item<'a> {
@@ -280,6 +287,7 @@ impl<'a> Item<'a> {
             Item::SysvShm(o) => Some(ObjRecord::SysvShm(o)),
             Item::SysvSem(o, v) => Some(ObjRecord::SysvSem(o, v)),
             Item::SysvMsg(o, m) => Some(ObjRecord::SysvMsg(o, m)),
+            Item::PosixMq(o, n, m) => Some(ObjRecord::PosixMq(o, n, m)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -297,6 +305,7 @@ impl<'a> Item<'a> {
             | Item::Fd(_)
             | Item::FileLock(_)
             | Item::FileOwner(_)
+            | Item::MqNotify(_)
             | Item::Ctty(_)
             | Item::Share(_)
             | Item::Pod(_)
@@ -528,6 +537,10 @@ impl Parser {
                 self.check_ref("owner file", o.file)?;
                 (Item::FileOwner(o), None)
             }
+            RecordType::MqNotify => {
+                exact(MqNotifyRec::LEN)?;
+                (Item::MqNotify(MqNotifyRec::decode(p)?), None)
+            }
             RecordType::Ctty => {
                 exact(CttyRec::LEN)?;
                 let c = CttyRec::decode(p)?;
@@ -552,7 +565,9 @@ impl Parser {
                 (Item::Pod(pod), None)
             }
             RecordType::PodIpc => {
-                exact(PodIpcRec::LEN)?;
+                if p.len() != PodIpcRec::LEN_BEFORE_MQ {
+                    exact(PodIpcRec::LEN)?;
+                }
                 if !self.need_pod_ipc {
                     return Err(ErrorKind::BadField(
                         "pod-ipc record of a pod without its own IPC namespace",
@@ -673,6 +688,19 @@ impl Parser {
                 let (o, msgs) = SysvMsgObj::decode(p)?;
                 self.define("SysV queue id", o.id)?;
                 (Item::SysvMsg(o, msgs), None)
+            }
+            RecordType::PosixMq => {
+                // Queues belong to a pod's own IPC namespace too, made by
+                // its init before its own records.
+                if !self.pod_ipc || self.tasks_began {
+                    return Err(ErrorKind::BadField(
+                        "POSIX message queue outside a pod's own IPC namespace",
+                        0,
+                    ));
+                }
+                let (o, name, msgs) = PosixMqObj::decode(p)?;
+                self.define("message queue id", o.id)?;
+                (Item::PosixMq(o, name, msgs), None)
             }
             RecordType::SysvSem => {
                 if !self.pod_ipc || self.tasks_began {

@@ -80,7 +80,7 @@ layout!(PodRec { flags: u32, nodename: [u8; UTS_LEN], domainname: [u8; UTS_LEN],
 
 /// The `kernel.shm*`, `msg*` and `sem` sysctls of a pod's own IPC
 /// namespace: a `pod-ipc` record right after the pod record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PodIpcRec {
     pub shmmax: u64,
     pub shmall: u64,
@@ -92,15 +92,64 @@ pub struct PodIpcRec {
     pub msgmni: i32,
     /// `SEMMSL`, `SEMMNS`, `SEMOPM`, `SEMMNI`.
     pub sem: [i32; 4],
+    /// `fs.mqueue`: `queues_max`, `msg_max`, `msgsize_max`, `msg_default`,
+    /// `msgsize_default`.
+    pub mq: [i32; 5],
 }
+
+impl Default for PodIpcRec {
+    /// Zeros, and the `fs.mqueue` sysctls of a new namespace.
+    fn default() -> Self {
+        Self {
+            shmmax: 0,
+            shmall: 0,
+            shmmni: 0,
+            shm_rmid_forced: 0,
+            msgmax: 0,
+            msgmnb: 0,
+            msgmni: 0,
+            sem: [0; 4],
+            mq: MQ_SYSCTL_DEFAULTS,
+        }
+    }
+}
+
+/// A new IPC namespace's `fs.mqueue` sysctls (`DFLT_*`), which images
+/// written before they were saved hold.
+pub const MQ_SYSCTL_DEFAULTS: [i32; 5] = [256, 10, 8192, 10, 8192];
 
 /// Most SysV identifiers a namespace may have (`IPCMNI_EXTEND`).
 pub const MAX_IPC_MNI: i32 = 1 << 24;
 
 impl PodIpcRec {
+    /// Length of the record written before the `fs.mqueue` sysctls were.
+    pub const LEN_BEFORE_MQ: usize = 56;
+
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
-        let (r, _) = Self::read_fixed(p)?;
+        let (r, _) = if p.len() == Self::LEN_BEFORE_MQ {
+            // Read as if the new namespace's defaults followed.
+            let mut whole = [0u8; Self::LEN];
+            let mut w = Writer::new(&mut whole);
+            // All but its padding.
+            w.bytes(p.get(..Self::LEN_BEFORE_MQ - 4).ok_or(ErrorKind::Short)?);
+            MQ_SYSCTL_DEFAULTS.put(&mut w);
+            let (r, _) = Self::read_fixed(&whole)?;
+            (r, &[][..])
+        } else {
+            Self::read_fixed(p)?
+        };
         let bad = |what, v: i32| Err(ErrorKind::BadField(what, v.into()));
+        // Their sysctl files' bounds (MIN_* and HARD_*).
+        for (what, v, range) in [
+            ("fs.mqueue.msg_max", r.mq[1], 1..=65536),
+            ("fs.mqueue.msgsize_max", r.mq[2], 128..=16 << 20),
+            ("fs.mqueue.msg_default", r.mq[3], 1..=65536),
+            ("fs.mqueue.msgsize_default", r.mq[4], 128..=16 << 20),
+        ] {
+            if !range.contains(&v) {
+                return bad(what, v);
+            }
+        }
         for (what, v) in [
             ("kernel.shmmni", r.shmmni),
             ("kernel.msgmni", r.msgmni),
@@ -129,5 +178,5 @@ layout!(PodIpcRec {
     msgmnb: i32,
     msgmni: i32,
     sem: [i32; 4],
-    _: u32
+    mq: [i32; 5]
 });

@@ -323,33 +323,44 @@ impl SysvMsgObj {
 
     /// The messages of a record's tail: each head and its text.
     pub fn messages(b: &[u8]) -> impl Iterator<Item = Result<(SysvMsgHead, &[u8]), ErrorKind>> {
-        let mut rest = b;
-        core::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let r = (|| {
-                let (h, after) = SysvMsgHead::read_fixed(rest)?;
-                if h.mtype <= 0 {
-                    return Err(ErrorKind::BadField("SysV message type", h.mtype));
-                }
-                let room = (h.len as usize).next_multiple_of(8);
-                let text = after.get(..h.len as usize).ok_or(ErrorKind::Truncated)?;
-                let pad = after
-                    .get(h.len as usize..room)
-                    .ok_or(ErrorKind::Truncated)?;
-                if pad.iter().any(|&b| b != 0) {
-                    return Err(ErrorKind::BadPadding);
-                }
-                rest = after.get(room..).unwrap_or(&[]);
-                Ok((h, text))
-            })();
-            if r.is_err() {
-                rest = &[];
-            }
-            Some(r)
-        })
+        queued_messages(b, 1..=i64::MAX, "SysV message type")
     }
+}
+
+/// The messages of a queue record's tail (a [`SysvMsgObj`]'s or a
+/// [`PosixMqObj`]'s): each [`SysvMsgHead`], its type within `types`
+/// (`what` otherwise), and its text padded to 8 bytes.
+pub(crate) fn queued_messages<'a>(
+    b: &'a [u8],
+    types: core::ops::RangeInclusive<i64>,
+    what: &'static str,
+) -> impl Iterator<Item = Result<(SysvMsgHead, &'a [u8]), ErrorKind>> {
+    let mut rest = b;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let r = (|| {
+            let (h, after) = SysvMsgHead::read_fixed(rest)?;
+            if !types.contains(&h.mtype) {
+                return Err(ErrorKind::BadField(what, h.mtype));
+            }
+            let room = (h.len as usize).next_multiple_of(8);
+            let text = after.get(..h.len as usize).ok_or(ErrorKind::Truncated)?;
+            let pad = after
+                .get(h.len as usize..room)
+                .ok_or(ErrorKind::Truncated)?;
+            if pad.iter().any(|&b| b != 0) {
+                return Err(ErrorKind::BadPadding);
+            }
+            rest = after.get(room..).unwrap_or(&[]);
+            Ok((h, text))
+        })();
+        if r.is_err() {
+            rest = &[];
+        }
+        Some(r)
+    })
 }
 
 layout!(SysvMsgObj {

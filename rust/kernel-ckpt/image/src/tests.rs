@@ -544,6 +544,8 @@ fn task_state_round_trip() {
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
+            Item::PosixMq(..) => "posix-mq",
+            Item::MqNotify(_) => "mq-notify",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
@@ -1008,7 +1010,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
-         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → sighand → posix-timers… → pages…] → task-end"
+         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → mq-notify… → sighand → posix-timers… → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(
@@ -1660,6 +1662,14 @@ fn pod_ipc_record_right_after_a_pod_with_its_own_ipc_namespace() {
             shmmni: MAX_IPC_MNI + 1,
             ..ipc
         },
+        PodIpcRec {
+            mq: [256, 0, 8192, 10, 8192],
+            ..ipc
+        },
+        PodIpcRec {
+            mq: [256, 10, 8192, 10, 127],
+            ..ipc
+        },
     ] {
         let img = encode_with(
             &whole,
@@ -1667,5 +1677,173 @@ fn pod_ipc_record_right_after_a_pod_with_its_own_ipc_namespace() {
             &[pod(POD_NEWIPC), (RecordType::PodIpc, bad.encode().to_vec())],
         );
         assert!(decode(&img).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
+    let ipc = PodIpcRec {
+        shmmni: 100,
+        mq: [1, 2, 300, 4, 500],
+        ..Default::default()
+    };
+    let enc = ipc.encode();
+    assert_eq!(PodIpcRec::LEN, PodIpcRec::LEN_BEFORE_MQ - 4 + 5 * 4);
+    let old = PodIpcRec::decode(&enc[..PodIpcRec::LEN_BEFORE_MQ]).unwrap();
+    assert_eq!(
+        old,
+        PodIpcRec {
+            mq: MQ_SYSCTL_DEFAULTS,
+            ..ipc
+        }
+    );
+    assert_eq!(PodIpcRec::decode(&enc).unwrap(), ipc);
+}
+
+/// A posix-mq record's payload: the fixed part, the name padded, the
+/// messages (priority, text).
+fn mq_payload(o: &PosixMqObj, name: &[u8], msgs: &[(i64, &[u8])]) -> Vec<u8> {
+    let mut v = o.encode().to_vec();
+    v.extend_from_slice(name);
+    v.resize(v.len().next_multiple_of(8), 0);
+    for (prio, text) in msgs {
+        let h = SysvMsgHead {
+            mtype: *prio,
+            len: text.len() as u32,
+        };
+        v.extend_from_slice(&h.encode());
+        v.extend_from_slice(text);
+        v.resize(v.len().next_multiple_of(8), 0);
+    }
+    v
+}
+
+#[test]
+fn posix_message_queues_only_in_a_pod_with_its_own_ipc_namespace() {
+    let q = PosixMqObj {
+        id: 1,
+        mode: 0o640,
+        uid: 1000,
+        gid: 1000,
+        maxmsg: 10,
+        msgsize: 64,
+        curmsgs: 3,
+        mtime: 1_700_000_000_000_000_000,
+        name_len: 5,
+        ..Default::default()
+    };
+    let msgs: [(i64, &[u8]); 3] = [(9, b"urgent"), (0, b"first"), (0, b"")];
+    let payload = mq_payload(&q, b"queue", &msgs);
+    let with = |flags: u32, payload: &Vec<u8>| {
+        let pod = PodRec {
+            flags,
+            ..Default::default()
+        };
+        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+        if flags & POD_NEWIPC != 0 {
+            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
+        }
+        v.push((RecordType::PosixMq, payload.clone()));
+        v
+    };
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    let img = encode_with(&whole, &tasks, &with(POD_NEWIPC, &payload));
+    let items = decode(&img).unwrap();
+    let (o, name, body) = items
+        .iter()
+        .find_map(|i| match i {
+            Item::PosixMq(o, n, m) => Some((*o, *n, *m)),
+            _ => None,
+        })
+        .expect("the queue");
+    assert_eq!((o, name), (q, &b"queue"[..]));
+    let got: Vec<(i64, &[u8])> = PosixMqObj::messages(body)
+        .map(|m| m.map(|(h, t)| (h.mtype, t)).unwrap())
+        .collect();
+    assert_eq!(got, msgs);
+    // Not in a pod that shares its IPC namespace.
+    assert!(matches!(
+        decode(&encode_with(&whole, &tasks, &with(0, &payload)))
+            .unwrap_err()
+            .kind,
+        ErrorKind::BadField("POSIX message queue outside a pod's own IPC namespace", 0)
+    ));
+    // An unlinked queue has the name it had; a name is one path
+    // component.
+    let unlinked = PosixMqObj {
+        flags: MQ_UNLINKED,
+        ..q
+    };
+    assert!(PosixMqObj::decode(&mq_payload(&unlinked, b"queue", &msgs)).is_ok());
+    for (bad, name) in [
+        (
+            PosixMqObj {
+                name_len: 0,
+                ..unlinked
+            },
+            &b""[..],
+        ),
+        (PosixMqObj { name_len: 0, ..q }, &b""[..]),
+        (PosixMqObj { name_len: 3, ..q }, &b"a/b"[..]),
+        (PosixMqObj { name_len: 2, ..q }, &b".."[..]),
+        (PosixMqObj { mode: 0o10644, ..q }, &b"queue"[..]),
+        (PosixMqObj { maxmsg: 0, ..q }, &b"queue"[..]),
+        (PosixMqObj { maxmsg: 2, ..q }, &b"queue"[..]),
+        (PosixMqObj { msgsize: 5, ..q }, &b"queue"[..]),
+        (PosixMqObj { curmsgs: 2, ..q }, &b"queue"[..]),
+    ] {
+        assert!(
+            PosixMqObj::decode(&mq_payload(&bad, name, &msgs)).is_err(),
+            "{bad:?}"
+        );
+    }
+    // Priorities below MQ_PRIO_MAX; padding zero.
+    assert!(PosixMqObj::decode(&mq_payload(
+        &q,
+        b"queue",
+        &[(32768, b"x"), (0, b""), (0, b"")]
+    ))
+    .is_err());
+    let mut p = payload.clone();
+    p[PosixMqObj::LEN + 6] = 1;
+    assert_eq!(PosixMqObj::decode(&p).unwrap_err(), ErrorKind::BadPadding);
+}
+
+#[test]
+fn message_queue_notification_records() {
+    let n = MqNotifyRec {
+        fd: 4,
+        how: SIGEV_SIGNAL,
+        signo: 10,
+        flags: 0,
+        value: 0xdead_beef,
+    };
+    assert_eq!(MqNotifyRec::decode(&n.encode()), Ok(n));
+    let none = MqNotifyRec {
+        fd: 4,
+        how: SIGEV_NONE,
+        ..Default::default()
+    };
+    assert_eq!(MqNotifyRec::decode(&none.encode()), Ok(none));
+    for bad in [
+        MqNotifyRec {
+            how: SIGEV_THREAD,
+            ..n
+        },
+        MqNotifyRec { signo: 65, ..n },
+        MqNotifyRec { flags: 2, ..n },
+        MqNotifyRec { signo: 1, ..none },
+        MqNotifyRec {
+            flags: MQ_NOTIFY_STALE,
+            ..none
+        },
+        MqNotifyRec {
+            fd: FilesHeader::MAX_FDS,
+            ..n
+        },
+    ] {
+        assert!(MqNotifyRec::decode(&bad.encode()).is_err(), "{bad:?}");
     }
 }

@@ -81,6 +81,8 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
+        Item::PosixMq(..) => RecordType::PosixMq,
+        Item::MqNotify(_) => RecordType::MqNotify,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -226,6 +228,23 @@ fn exercise(item: &Item<'_>) {
             assert!(all.iter().all(|m| m
                 .as_ref()
                 .is_ok_and(|(h, t)| h.mtype > 0 && t.len() == h.len as usize)));
+        }
+        Item::PosixMq(o, name, msgs) => {
+            assert_eq!(name.len(), o.name_len as usize);
+            assert!(o.name_len <= MQ_NAME_MAX && !name.contains(&b'/'));
+            assert!(!name.is_empty());
+            assert!(o.maxmsg > 0 && o.msgsize > 0 && o.curmsgs <= o.maxmsg);
+            let all: Vec<_> = PosixMqObj::messages(msgs).collect();
+            assert_eq!(all.len() as i64, o.curmsgs);
+            assert!(all.iter().all(|m| m.as_ref().is_ok_and(|(h, t)| {
+                (0..MQ_PRIO_MAX).contains(&h.mtype)
+                    && t.len() == h.len as usize
+                    && i64::from(h.len) <= o.msgsize
+            })));
+        }
+        Item::MqNotify(n) => {
+            assert!(n.fd < FilesHeader::MAX_FDS && n.signo <= MAX_SIGNUM);
+            assert!(n.how == SIGEV_SIGNAL || (n.how == SIGEV_NONE && n.signo == 0));
         }
         Item::SysvSem(o, vals) => {
             assert_eq!(vals.len(), o.nsems as usize * SysvSemVal::LEN);
@@ -434,6 +453,13 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(msgs);
         }
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
+        Item::MqNotify(n) => out.extend_from_slice(&n.encode()),
+        Item::PosixMq(o, name, msgs) => {
+            out.extend_from_slice(&o.encode());
+            out.extend_from_slice(name);
+            out.resize(out.len().next_multiple_of(8), 0);
+            out.extend_from_slice(msgs);
+        }
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());
             out.extend_from_slice(name);

@@ -844,6 +844,14 @@ fn every_record() -> Vec<Rec> {
     fd(&mut b, 8, 37, false);
     // After the last descriptor: how the inotify instance signals.
     b.rec(RecordType::FileOwner, &[&owner.encode()]);
+    let notify = MqNotifyRec {
+        fd: 3,
+        how: SIGEV_SIGNAL,
+        signo: 10,
+        flags: MQ_NOTIFY_STALE,
+        value: 42,
+    };
+    b.rec(RecordType::MqNotify, &[&notify.encode()]);
     sighand(&mut b, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()
@@ -892,6 +900,7 @@ fn rows_only() -> Vec<Rec> {
         msgmnb: 16384,
         msgmni: 32000,
         sem: [32000, 1024000000, 500, 32000],
+        mq: [64, 100, 16384, 20, 4096],
     };
     b.rec(RecordType::PodIpc, &[&ipc.encode()]);
     // A segment of its IPC namespace, removed while attached, with one
@@ -955,6 +964,41 @@ fn rows_only() -> Vec<Rec> {
         RecordType::SysvMsg,
         &[&msq.encode(), &m0.encode(), b"hello\0\0\0", &m1.encode()],
     );
+    // A POSIX queue with two messages (the higher priority first), and
+    // one removed from the namespace, empty.
+    let mq = PosixMqObj {
+        id: 4,
+        mode: 0o620,
+        uid: 1000,
+        gid: 1000,
+        name_len: 5,
+        maxmsg: 10,
+        msgsize: 128,
+        curmsgs: 2,
+        mtime: 1_700_000_000_000_000_000,
+        ..Default::default()
+    };
+    let p9 = SysvMsgHead { mtype: 9, len: 3 };
+    let p0 = SysvMsgHead { mtype: 0, len: 8 };
+    b.rec(
+        RecordType::PosixMq,
+        &[
+            &mq.encode(),
+            b"queue\0\0\0",
+            &p9.encode(),
+            b"hi!\0\0\0\0\0",
+            &p0.encode(),
+            b"12345678",
+        ],
+    );
+    let gone = PosixMqObj {
+        id: 5,
+        flags: MQ_UNLINKED,
+        name_len: 4,
+        curmsgs: 0,
+        ..mq
+    };
+    b.rec(RecordType::PosixMq, &[&gone.encode(), b"gone\0\0\0\0"]);
     b.finish()
 }
 
@@ -1095,6 +1139,7 @@ pub fn seeds() -> Vec<Seed> {
                 | RecordType::SysvShm
                 | RecordType::SysvSem
                 | RecordType::SysvMsg
+                | RecordType::PosixMq
         ) {
             &seeds[2]
         } else {
