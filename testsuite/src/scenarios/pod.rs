@@ -220,7 +220,7 @@ done"
     );
     c.eq(
         "the image's pod: own UTS namespace with its names, own IPC namespace with the default sysctls",
-        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
+        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000","fs.mqueue.queues_max=256","fs.mqueue.msg_max=10","fs.mqueue.msgsize_max=8192","fs.mqueue.msg_default=10","fs.mqueue.msgsize_default=8192"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
         json["pod"].to_string(),
     );
     let mut copies = Vec::new();
