@@ -205,16 +205,27 @@ pub(crate) fn check(tasks: &[TaskRef], pod: Option<&TaskRef>, ns: &PidNs) -> Res
                 ),
             ));
         }
-        let task = tasks.get(i).ok_or(EINVAL)?;
-        if notify_of(file, task)?.is_some() {
-            held.push(file.inode_addr(), GFP_KERNEL)?;
-        }
         // A queue removed from the namespace: saved with the tree.
         if !seen.contains(&file.inode_addr()) {
             note(file, &mut seen)?;
         }
         Ok(())
     })?;
+    // Through the descriptor table itself (`dump_notify` looks there), not
+    // an epoll set.
+    for t in tasks
+        .iter()
+        .filter(|t| t.exit_state() == 0 && t.is_group_leader())
+    {
+        let mut fd = 0u32;
+        while let Some(file) = t.next_file(&mut fd) {
+            crate::wrap::task::killable()?;
+            if is_mqueue(&file) && notify_of(&file, t)?.is_some() {
+                held.push(file.inode_addr(), GFP_KERNEL)?;
+            }
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
+        }
+    }
     if notified.iter().any(|q| !held.contains(q)) {
         ckpt_err!(
             "checkpoint: a POSIX message queue of the pod has a notification whose process holds no descriptor on it: not supported\n"

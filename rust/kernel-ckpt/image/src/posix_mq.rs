@@ -43,7 +43,7 @@ pub struct PosixMqObj {
     pub msgsize: i64,
     pub curmsgs: i64,
     /// Access, modification and change times, in nanoseconds since the
-    /// epoch.
+    /// epoch (the change time is shown, not restored: no call sets it).
     pub atime: i64,
     pub mtime: i64,
     pub ctime: i64,
