@@ -140,6 +140,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         .filter(|p| p.flags & image::POD_NEWIPC != 0)
         .map(|_| &root);
     crate::posix_mq::check(forest.tasks(), pod_ipc, &ns)?;
+    crate::sysvsem::check_undo(forest.tasks(), pod_ipc.is_some())?;
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
     crate::posix_timers::check(forest.tasks(), &ns)?;
@@ -298,6 +299,7 @@ fn dump_task(
         let map = mm::dump_map(w, task, mm, objs)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
+        crate::sysvsem::dump_undo(w, task)?;
         signal::dump_process(w, task)?;
         crate::posix_timers::dump(w, task, objs.pid_ns()?)?;
         mm::dump_pages(w, map)?;

@@ -184,6 +184,9 @@ struct Gathered {
     /// Message queue notifications, registered with the task's own
     /// credentials at the end.
     notifies: KVec<crate::image::MqNotifyRec>,
+    /// `SEM_UNDO` adjustments (set id, bytes), given back with the task's
+    /// own credentials at the end.
+    undos: KVec<(i32, KVVec<u8>)>,
     sighand: Option<KVVec<u8>>,
     /// The process's POSIX timers (leaders that have any).
     timers: Option<crate::posix_timers::Saved>,
@@ -209,6 +212,7 @@ impl Gathered {
             owners: KVec::new(),
             leases: KVec::new(),
             notifies: KVec::new(),
+            undos: KVec::new(),
             sighand: None,
             timers: None,
         }
@@ -236,6 +240,7 @@ struct Committed {
     owners: KVec<crate::fown::Owner>,
     leases: KVec<crate::locks::Lease>,
     notifies: KVec<crate::image::MqNotifyRec>,
+    undos: KVec<(i32, KVVec<u8>)>,
 }
 
 /// The point of no return: checks what needs the caller's privileges,
@@ -291,6 +296,7 @@ fn commit(
         owners: core::mem::replace(&mut g.owners, KVec::new()),
         leases: core::mem::replace(&mut g.leases, KVec::new()),
         notifies: core::mem::replace(&mut g.notifies, KVec::new()),
+        undos: core::mem::replace(&mut g.undos, KVec::new()),
     })
 }
 
@@ -425,6 +431,9 @@ pub(crate) fn restore_current(
                 need(g.files.as_ref(), "no open files record")?;
                 g.notifies.push(n, GFP_KERNEL_ACCOUNT)?;
             }
+            Item::SemUndo(u, adj) => {
+                g.undos.push((u.semid, copy(adj)?), GFP_KERNEL_ACCOUNT)?;
+            }
             Item::Ctty(c) => {
                 if !leader {
                     return Err(bad("a thread's records hold a controlling terminal"));
@@ -530,6 +539,10 @@ pub(crate) fn restore_current(
     // As mq_notify(3) by the process itself, through its descriptor.
     for n in c.notifies.iter() {
         crate::posix_mq::apply_notify(n)?;
+    }
+    // As semop(2) with SEM_UNDO by the process itself.
+    for (semid, adj) in c.undos.iter() {
+        crate::sysvsem::apply_undo(*semid, adj)?;
     }
     Ok(Resume {
         ax: c.regs.ax() as i64,

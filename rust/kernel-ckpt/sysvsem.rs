@@ -14,10 +14,18 @@
 //! namespace with its id (`semget(2)` with the namespace's `next_id`) and
 //! puts the values back, as `SETALL` would but without its side effects on
 //! the times and pids. A task waiting in `semop(2)` at the checkpoint
-//! waits again after the restart (the call is restarted). `SEM_UNDO`
-//! adjustments are refused at checkpoint.
+//! waits again after the restart (the call is restarted).
+//!
+//! A process's `SEM_UNDO` adjustments (its undo list, which its threads
+//! share) are a `sem-undo` record per set after its descriptors, given
+//! back to the restored process once its credentials are its own, as
+//! `semop(2)` with `SEM_UNDO` would have built them (read permission on
+//! the set, alter permission for an adjustment other than 0). Refused: an
+//! undo list shared with another process (`CLONE_SYSVSEM` without
+//! `CLONE_THREAD`), and adjustments outside a pod with its own IPC
+//! namespace, whose sets are not carried.
 
-use crate::image::{ObjId, RecordType, SysvSemObj, SysvSemVal};
+use crate::image::{ObjId, RecordType, SemUndoRec, SysvSemObj, SysvSemVal};
 use crate::objhash::{Obj, ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::wrap::task::{PidNs, TaskRef};
@@ -232,4 +240,123 @@ pub(crate) fn restore(objs: &mut ObjTable, o: &SysvSemObj, vals: &[u8]) -> Resul
         )
     })?;
     objs.add(o.id, Obj::Ipc)
+}
+
+/// Calls `f` with the set id and adjustments of every set on the undo list
+/// of the process of `task` (a leader). `-EOPNOTSUPP` for a list it
+/// shares with another process (the kernel log says which).
+fn for_each_undo(task: &TaskRef, mut f: impl FnMut(i32, &[i16]) -> Result) -> Result {
+    let mut pos = 0;
+    let mut adj: KVVec<i16> = KVVec::with_capacity(64, GFP_KERNEL)?;
+    loop {
+        crate::wrap::task::killable()?;
+        let (mut semid, mut nsems) = (0, 0);
+        let cap = i32::try_from(adj.capacity()).map_err(|_| EINVAL)?;
+        // SAFETY: the task is referenced; `adj` has room for `cap`
+        // entries, which the helper fills under the set's lock.
+        let r = unsafe {
+            bindings::ckpt_sem_undo_next(
+                task.as_ptr(),
+                &mut pos,
+                &mut semid,
+                adj.as_mut_ptr(),
+                cap,
+                &mut nsems,
+            )
+        };
+        let n = usize::try_from(nsems).map_err(|_| EINVAL)?;
+        match r {
+            0 => return Ok(()),
+            1 => {
+                if n > adj.capacity() {
+                    return Err(EINVAL);
+                }
+                // SAFETY: the helper wrote `n` entries, within the capacity.
+                unsafe { adj.set_len(n) };
+                f(semid, &adj)?;
+            }
+            r if r == -(bindings::ENOSPC as i32) => {
+                adj = KVVec::with_capacity(n, GFP_KERNEL)?;
+            }
+            r if r == -(bindings::EBUSY as i32) => {
+                return Err(crate::forest::refuse(
+                    task,
+                    format_args!(
+                        "shares its SysV semaphore undo list with another process, or has threads with lists of their own (CLONE_SYSVSEM)"
+                    ),
+                ));
+            }
+            r => return Err(Error::from_errno(r)),
+        }
+    }
+}
+
+/// Checkpoint, before anything is written: the `SEM_UNDO` adjustments of
+/// the live processes of `tasks` can be saved: in a pod with an IPC
+/// namespace of its own (`pod_ipc`), whose sets are saved, from undo
+/// lists of their own.
+pub(crate) fn check_undo(tasks: &[TaskRef], pod_ipc: bool) -> Result {
+    for t in tasks
+        .iter()
+        .filter(|t| t.exit_state() == 0 && t.is_group_leader())
+    {
+        if pod_ipc {
+            for_each_undo(t, |_, _| Ok(()))?;
+        // SAFETY: the task is referenced; the helper reads its undo list
+        // under task_lock.
+        } else if unsafe { bindings::ckpt_sem_undo_pending(t.as_ptr()) } {
+            return Err(crate::forest::refuse(
+                t,
+                format_args!(
+                    "has SysV semaphore undo adjustments (SEM_UNDO; carried only in a pod with an IPC namespace of its own)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checkpoint, after the fd records of `task` (a leader): a `sem-undo`
+/// record for each set on its process's undo list.
+pub(crate) fn dump_undo(w: &mut ImageWriter, task: &TaskRef) -> Result {
+    for_each_undo(task, |semid, adj| {
+        let rec = SemUndoRec {
+            semid,
+            nsems: u32::try_from(adj.len()).map_err(|_| EINVAL)?,
+        };
+        let len = adj.len().checked_mul(2).ok_or(EINVAL)?;
+        let mut bytes = KVVec::with_capacity(len.next_multiple_of(8), GFP_KERNEL)?;
+        for a in adj {
+            bytes.extend_from_slice(&a.to_le_bytes(), GFP_KERNEL)?;
+        }
+        let pad = [0u8; 8];
+        let pad = pad.get(..len.next_multiple_of(8) - len).ok_or(EINVAL)?;
+        bytes.extend_from_slice(pad, GFP_KERNEL)?;
+        w.record_parts(RecordType::SemUndo, &[&rec.encode(), &bytes])
+    })
+}
+
+/// After the point of no return, with the process's own credentials: its
+/// `SEM_UNDO` adjustments `adj` (checked by the parser) on set `semid`.
+pub(crate) fn apply_undo(semid: i32, adj: &[u8]) -> Result {
+    let mut vals: KVVec<i16> = KVVec::with_capacity(adj.len() / 2, GFP_KERNEL)?;
+    for a in SemUndoRec::adjustments(adj) {
+        vals.push(a, GFP_KERNEL)?;
+    }
+    let n = i32::try_from(vals.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `vals` holds `n` entries; the helper copies them under the
+    // set's lock into current's undo entry for the set.
+    kernel::error::to_result(unsafe { bindings::ckpt_sem_undo_set(semid, vals.as_ptr(), n) })
+        .inspect_err(|e| {
+            ckpt_err!(
+                "restart: cannot give back the SEM_UNDO adjustments on SysV semaphore set {} (error {}{})\n",
+                semid,
+                e.to_errno(),
+                if *e == EACCES {
+                    ": the process may not alter the set"
+                } else {
+                    ""
+                }
+            )
+        })
 }

@@ -604,6 +604,19 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
             m["values"]
         )
     }));
+    let undos: Vec<String> = json["states"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["sem_undo"].is_array())
+        .map(|s| format!("pid {} SEM_UNDO {}", s["pid"], s["sem_undo"]))
+        .collect();
+    c.eq(
+        "the image holds the consumer's SEM_UNDO adjustment (+1 on the first semaphore)",
+        "pid 2 SEM_UNDO [[0,[1,0,0]]]",
+        undos.join("; "),
+    );
+    state.extend(undos);
     if !verdict.starts_with("PASS") {
         state.push(verdict.trim().to_owned());
     }

@@ -15,6 +15,14 @@ pub const KINDS: &[(&str, &str)] = &[
         "has a POSIX timer on the CPU clock of another process",
     ),
     ("mount_ns", "runs in another mount namespace"),
+    (
+        "sem_undo",
+        "has SysV semaphore undo adjustments (SEM_UNDO; carried only in a pod with an IPC namespace of its own)",
+    ),
+    (
+        "mqueue",
+        "is a POSIX message queue (carried in a pod with an IPC namespace of its own",
+    ),
     ("mlockall_future", "has mlockall(MCL_FUTURE) in force"),
     (
         "mlock_onfault",
@@ -147,6 +155,32 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     libc::timer_create(clock, &mut sev, &mut id).into(),
                     "timer_create",
                 )?;
+            }
+            "sem_undo" => {
+                // A set of the caller's IPC namespace (left behind: its
+                // removal would drop the adjustment).
+                let id = check(
+                    libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600).into(),
+                    "semget",
+                )?;
+                let mut op = libc::sembuf {
+                    sem_num: 0,
+                    sem_op: 1,
+                    sem_flg: libc::SEM_UNDO as i16,
+                };
+                check(libc::semop(id as i32, &mut op, 1).into(), "semop")?;
+            }
+            "mqueue" => {
+                // Of the caller's IPC namespace; its name goes at once.
+                let name = std::ffi::CString::new(format!("/holds-{}", libc::getpid()))?;
+                let fd = libc::mq_open(
+                    name.as_ptr(),
+                    libc::O_CREAT | libc::O_RDWR,
+                    0o600,
+                    std::ptr::null_mut::<libc::mq_attr>(),
+                );
+                check(fd.into(), "mq_open")?;
+                check(libc::mq_unlink(name.as_ptr()).into(), "mq_unlink")?;
             }
             "mount_ns" => {
                 check(

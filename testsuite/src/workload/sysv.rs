@@ -40,10 +40,15 @@ fn shmget(key: i32, size: usize, flags: i32) -> Result<i32> {
 /// `semop` of one operation on semaphore `num` of `id`, retried when a
 /// signal (the freezer's) interrupts it.
 fn semop(id: i32, num: u16, op: i16) -> Result<()> {
+    semop_flags(id, num, op, 0)
+}
+
+/// [`semop`] with `sem_flg` (`SEM_UNDO`).
+fn semop_flags(id: i32, num: u16, op: i16, flags: i16) -> Result<()> {
     let mut b = libc::sembuf {
         sem_num: num,
         sem_op: op,
-        sem_flg: 0,
+        sem_flg: flags,
     };
     loop {
         // SAFETY: one valid sembuf.
@@ -91,7 +96,8 @@ fn holds(p: *const u8, len: usize, from: usize, salt: u8) -> bool {
 ///   that is then detached: nobody attaches it.
 ///
 /// - a semaphore set (key `SEM_KEY`, three semaphores set to 5, 0 and 42,
-///   then the producer takes 2 from the third): the consumer waits in
+///   then the producer takes 2 from the third): the consumer takes 1 from
+///   the first with `SEM_UNDO` (its exit gives it back) and waits in
 ///   `semop(2)` to take 1 from the second, which the producer gives on the
 ///   go file.
 ///
@@ -157,6 +163,8 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
             name("consumer");
             let ok = (|| -> Result<bool> {
                 let ro = shmat(s_id, libc::SHM_RDONLY)?;
+                // Undone when it exits: the first back to 5.
+                semop_flags(k_id, 0, -1, libc::SEM_UNDO as i16)?;
                 // Waits in semop(2) until the producer gives one.
                 semop(k_id, 1, -1)?;
                 while !go.exists() {
@@ -166,7 +174,7 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 Ok(holds(ro, SHARED_SIZE, 8, 1)
                     && holds(r, 4096, 0, 2)
-                    && semval(k_id, 0) == 5
+                    && semval(k_id, 0) == 4
                     && semval(k_id, 1) == 0
                     && count_at(ro) > seen
                     && shmget(SHARED_KEY, 0, 0)? == s_id)
@@ -176,6 +184,11 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
         }
         ForkResult::Parent { child } => child,
     };
+    // The consumer's SEM_UNDO operation is done before the checkpoint.
+    let start = std::time::Instant::now();
+    while semval(k_id, 0) != 4 && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     ready(ready_path)?;
     while !go.exists() {
         // SAFETY: the first 8 bytes of S.
@@ -216,7 +229,7 @@ pub(crate) fn sysv_pod(ready_path: &Path) -> Result<()> {
             unsafe { libc::msgget(MSG_KEY, 0) } == q_id,
         ),
         (
-            "the set's first and third values",
+            "the set's first value (the consumer's SEM_UNDO undone at its exit) and third",
             semval(k_id, 0) == 5 && semval(k_id, 2) == 40,
         ),
         ("R removed, still attached", removed),

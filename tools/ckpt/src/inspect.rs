@@ -179,6 +179,10 @@ pub struct StateInfo {
     pub posix_timers: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_timer_id: Option<i32>,
+    /// The process's `SEM_UNDO` adjustments: (SysV set id, one per
+    /// semaphore).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sem_undo: Vec<(i32, Vec<i16>)>,
     /// The process's auxiliary vector (`/proc/PID/auxv`): (type, value)
     /// pairs before `AT_NULL`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -889,6 +893,12 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         .collect();
                 }
             }
+            Item::SemUndo(u, adj) => {
+                if let Some(s) = states.last_mut() {
+                    s.sem_undo
+                        .push((u.semid, ckpt_image::SemUndoRec::adjustments(adj).collect()));
+                }
+            }
             Item::PosixTimers(h, b) => {
                 if let Some(s) = states.last_mut() {
                     s.next_timer_id = Some(h.next_id);
@@ -1558,6 +1568,9 @@ pub fn table(img: &Image) -> String {
         if !st.auxv.is_empty() {
             let shown: Vec<String> = st.auxv.iter().map(|(k, v)| format!("{k}={v:#x}")).collect();
             let _ = writeln!(out, "  auxv: {}", shown.join(" "));
+        }
+        for (semid, adj) in &st.sem_undo {
+            let _ = writeln!(out, "  SEM_UNDO on SysV set {semid}: {adj:?}");
         }
         if let Some(next) = st.next_timer_id {
             let _ = writeln!(

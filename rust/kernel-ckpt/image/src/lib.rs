@@ -331,6 +331,10 @@ record_types! {
     /// [`MqNotifyRec`]: a message queue notification the process
     /// registered, after its fd records.
     MqNotify = 53, "mq-notify";
+    /// [`SemUndoRec`] + its adjustments: a process's `SEM_UNDO`
+    /// adjustments on one SysV semaphore set of its pod, after its fd
+    /// records.
+    SemUndo = 54, "sem-undo";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -365,6 +369,7 @@ impl RecordType {
             Self::FileLock
             | Self::FileOwner
             | Self::MqNotify
+            | Self::SemUndo
             | Self::Share
             | Self::Pod
             | Self::PodIpc

@@ -56,7 +56,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 21] = [
+pub const TASK_RECORDS: [Step; 22] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -75,6 +75,7 @@ pub const TASK_RECORDS: [Step; 21] = [
     step(RecordType::FileLock, Times::Any, true),
     step(RecordType::FileOwner, Times::Any, true),
     step(RecordType::MqNotify, Times::Any, true),
+    step(RecordType::SemUndo, Times::Any, true),
     step(RecordType::Sighand, Times::Once, true),
     step(RecordType::PosixTimers, Times::Any, true),
     step(RecordType::Pages, Times::Any, true),

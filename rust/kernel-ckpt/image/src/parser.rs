@@ -206,6 +206,9 @@ pub enum Item<'a> {
     PosixMq(PosixMqObj, &'a [u8], &'a [u8]),
     /// A message queue notification of the process.
     MqNotify(MqNotifyRec),
+    /// A process's `SEM_UNDO` adjustments on one set, and their bytes
+    /// ([`SemUndoRec::adjustments`]).
+    SemUndo(SemUndoRec, &'a [u8]),
     /// Consecutive pages' contents.
     Pages(PagesHeader, &'a [u8]),
     /// Ends a task's state.
@@ -306,6 +309,7 @@ impl<'a> Item<'a> {
             | Item::FileLock(_)
             | Item::FileOwner(_)
             | Item::MqNotify(_)
+            | Item::SemUndo(..)
             | Item::Ctty(_)
             | Item::Share(_)
             | Item::Pod(_)
@@ -536,6 +540,17 @@ impl Parser {
                 let o = FileOwnerRec::decode(p)?;
                 self.check_ref("owner file", o.file)?;
                 (Item::FileOwner(o), None)
+            }
+            RecordType::SemUndo => {
+                // Only on the sets of a pod's own IPC namespace.
+                if !self.pod_ipc {
+                    return Err(ErrorKind::BadField(
+                        "SEM_UNDO adjustments outside a pod's own IPC namespace",
+                        0,
+                    ));
+                }
+                let (u, adj) = SemUndoRec::decode(p)?;
+                (Item::SemUndo(u, adj), None)
             }
             RecordType::MqNotify => {
                 exact(MqNotifyRec::LEN)?;

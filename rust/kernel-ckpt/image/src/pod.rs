@@ -130,8 +130,12 @@ impl PodIpcRec {
             // Read as if the new namespace's defaults followed.
             let mut whole = [0u8; Self::LEN];
             let mut w = Writer::new(&mut whole);
-            // All but its padding.
-            w.bytes(p.get(..Self::LEN_BEFORE_MQ - 4).ok_or(ErrorKind::Short)?);
+            // All but its padding, which is zero.
+            let (fields, pad) = p.split_at(Self::LEN_BEFORE_MQ - 4);
+            if pad.iter().any(|&b| b != 0) {
+                return Err(ErrorKind::BadPadding);
+            }
+            w.bytes(fields);
             MQ_SYSCTL_DEFAULTS.put(&mut w);
             let (r, _) = Self::read_fixed(&whole)?;
             (r, &[][..])

@@ -243,6 +243,53 @@ layout!(SysvSemVal {
     otime: i64
 });
 
+/// The `SEM_UNDO` adjustments of a process on one SysV semaphore set of
+/// its pod's IPC namespace (what `semop(2)` with `SEM_UNDO` built, undone
+/// when it exits), after its fd records; one `i16` per semaphore follows,
+/// padded to 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct SemUndoRec {
+    /// The set's SysV id.
+    pub semid: i32,
+    /// Number of adjustments that follow: the set's size.
+    pub nsems: u32,
+}
+
+impl SemUndoRec {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (u, rest) = Self::read_fixed(p)?;
+        if u.semid < 0 {
+            return Err(ErrorKind::BadField("undo set id", u.semid.into()));
+        }
+        if u.nsems == 0 || u.nsems > MAX_SEMS {
+            return Err(ErrorKind::BadField("undo set size", u.nsems.into()));
+        }
+        let len = 2 * u.nsems as usize;
+        let adj = rest.get(..len).ok_or(ErrorKind::Truncated)?;
+        let pad = rest.get(len..).unwrap_or(&[]);
+        if pad.len() != len.next_multiple_of(8) - len {
+            return Err(ErrorKind::BadLength {
+                len: p.len() as u32,
+                expected: (Self::LEN + len.next_multiple_of(8)) as u32,
+            });
+        }
+        if pad.iter().any(|&b| b != 0) {
+            return Err(ErrorKind::BadPadding);
+        }
+        Ok((u, adj))
+    }
+
+    /// The adjustments of a record's tail, one per semaphore.
+    pub fn adjustments(b: &[u8]) -> impl Iterator<Item = i16> + '_ {
+        b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]))
+    }
+}
+
+layout!(SemUndoRec {
+    semid: i32,
+    nsems: u32
+});
+
 /// Most bytes a SysV message queue's messages may hold in an image (the
 /// largest `msg_qbytes`, `INT_MAX`).
 pub const MAX_MSG_BYTES: u64 = i32::MAX as u64;

@@ -546,6 +546,7 @@ fn task_state_round_trip() {
             Item::SysvMsg(..) => "sysv-msg",
             Item::PosixMq(..) => "posix-mq",
             Item::MqNotify(_) => "mq-notify",
+            Item::SemUndo(..) => "sem-undo",
             Item::UnixPending(..) => "unix-pending",
             Item::Signals(..) => "signals",
             Item::RestartBlock(..) => "restart-block",
@@ -1010,7 +1011,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
-         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → mq-notify… → sighand → posix-timers… → pages…] → task-end"
+         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → mq-notify… → sem-undo… → sighand → posix-timers… → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(
@@ -1689,7 +1690,10 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
     };
     let enc = ipc.encode();
     assert_eq!(PodIpcRec::LEN, PodIpcRec::LEN_BEFORE_MQ - 4 + 5 * 4);
-    let old = PodIpcRec::decode(&enc[..PodIpcRec::LEN_BEFORE_MQ]).unwrap();
+    // The old layout: the same fields, then 4 bytes of padding.
+    let mut old_rec = enc[..PodIpcRec::LEN_BEFORE_MQ - 4].to_vec();
+    old_rec.extend_from_slice(&[0; 4]);
+    let old = PodIpcRec::decode(&old_rec).unwrap();
     assert_eq!(
         old,
         PodIpcRec {
@@ -1698,6 +1702,11 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
         }
     );
     assert_eq!(PodIpcRec::decode(&enc).unwrap(), ipc);
+    old_rec[PodIpcRec::LEN_BEFORE_MQ - 1] = 1;
+    assert_eq!(
+        PodIpcRec::decode(&old_rec).unwrap_err(),
+        ErrorKind::BadPadding
+    );
 }
 
 /// A posix-mq record's payload: the fixed part, the name padded, the
@@ -1846,4 +1855,68 @@ fn message_queue_notification_records() {
     ] {
         assert!(MqNotifyRec::decode(&bad.encode()).is_err(), "{bad:?}");
     }
+}
+
+fn undo_payload(u: &SemUndoRec, adj: &[i16], pad: usize) -> Vec<u8> {
+    let mut v = u.encode().to_vec();
+    for a in adj {
+        v.extend_from_slice(&a.to_le_bytes());
+    }
+    v.extend(std::iter::repeat_n(0u8, pad));
+    v
+}
+
+#[test]
+fn sem_undo_records_hold_one_adjustment_per_semaphore() {
+    let u = SemUndoRec { semid: 0, nsems: 3 };
+    let p = undo_payload(&u, &[-2, 0, 32767], 2);
+    let (got, adj) = SemUndoRec::decode(&p).unwrap();
+    assert_eq!(got, u);
+    assert_eq!(
+        SemUndoRec::adjustments(adj).collect::<Vec<_>>(),
+        [-2, 0, 32767]
+    );
+    // Four adjustments fill 8 bytes: no padding.
+    let four = SemUndoRec { semid: 7, nsems: 4 };
+    assert!(SemUndoRec::decode(&undo_payload(&four, &[1, 2, 3, 4], 0)).is_ok());
+    // Too few or too many bytes, padding not zero, no semaphores, a bad id.
+    assert!(SemUndoRec::decode(&undo_payload(&u, &[1, 2], 0)).is_err());
+    assert!(SemUndoRec::decode(&undo_payload(&u, &[1, 2, 3], 10)).is_err());
+    let mut p = undo_payload(&u, &[1, 2, 3], 2);
+    let last = p.len() - 1;
+    p[last] = 1;
+    assert_eq!(SemUndoRec::decode(&p).unwrap_err(), ErrorKind::BadPadding);
+    for bad in [
+        SemUndoRec { semid: 0, nsems: 0 },
+        SemUndoRec {
+            semid: -1,
+            nsems: 3,
+        },
+        SemUndoRec {
+            semid: 0,
+            nsems: MAX_SEMS + 1,
+        },
+    ] {
+        assert!(
+            SemUndoRec::decode(&undo_payload(&bad, &[0; 3], 2)).is_err(),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn sem_undo_records_only_in_a_pod_with_its_own_ipc_namespace() {
+    let u = SemUndoRec { semid: 0, nsems: 1 };
+    // After the first process's fd records (a subtree image: no pod).
+    let img = encode_full(|recs| {
+        let at = recs
+            .iter()
+            .position(|(k, _)| *k == RecordType::Sighand)
+            .expect("a sighand record");
+        recs.insert(at, (RecordType::SemUndo, undo_payload(&u, &[5], 6)));
+    });
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("SEM_UNDO adjustments outside a pod's own IPC namespace", 0)
+    ));
 }

@@ -83,6 +83,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::SysvMsg(..) => RecordType::SysvMsg,
         Item::PosixMq(..) => RecordType::PosixMq,
         Item::MqNotify(_) => RecordType::MqNotify,
+        Item::SemUndo(..) => RecordType::SemUndo,
         Item::DeletedFile(..) => RecordType::DeletedFile,
         Item::Pidfd(_) => RecordType::Pidfd,
         Item::Inotify(..) => RecordType::Inotify,
@@ -241,6 +242,10 @@ fn exercise(item: &Item<'_>) {
                     && t.len() == h.len as usize
                     && i64::from(h.len) <= o.msgsize
             })));
+        }
+        Item::SemUndo(u, adj) => {
+            assert!(u.semid >= 0 && u.nsems > 0 && u.nsems <= MAX_SEMS);
+            assert_eq!(SemUndoRec::adjustments(adj).count(), u.nsems as usize);
         }
         Item::MqNotify(n) => {
             assert!(n.fd < FilesHeader::MAX_FDS && n.signo <= MAX_SIGNUM);
@@ -454,6 +459,11 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::FileOwner(o) => out.extend_from_slice(&o.encode()),
         Item::MqNotify(n) => out.extend_from_slice(&n.encode()),
+        Item::SemUndo(u, adj) => {
+            out.extend_from_slice(&u.encode());
+            out.extend_from_slice(adj);
+            out.resize(out.len().next_multiple_of(8), 0);
+        }
         Item::PosixMq(o, name, msgs) => {
             out.extend_from_slice(&o.encode());
             out.extend_from_slice(name);
@@ -611,6 +621,15 @@ fn streamed(buf: &[u8], scratch: &mut Scratch) -> (u32, Result<(), DecodeError>)
                 let t = item_type(&item);
                 assert_eq!(t as u32, kind, "record #{index}: a {} item", t.name());
                 encode(&item, &mut scratch.enc);
+                if let Item::PodIpc(r) = item {
+                    if payload.len() == PodIpcRec::LEN_BEFORE_MQ {
+                        // A record written before the fs.mqueue sysctls:
+                        // read with a new namespace's, its padding last.
+                        assert_eq!(r.mq, MQ_SYSCTL_DEFAULTS);
+                        scratch.enc.truncate(PodIpcRec::LEN_BEFORE_MQ - 4);
+                        scratch.enc.extend_from_slice(&[0; 4]);
+                    }
+                }
                 assert!(
                     scratch.enc == payload,
                     "record #{index} ({}) at offset {offset}: the decoded item encodes to other bytes",

@@ -874,6 +874,49 @@ fn single() -> Vec<Rec> {
     b.finish()
 }
 
+/// A pod's init with SEM_UNDO adjustments on its pod's one semaphore set.
+fn pod_undo() -> Vec<Rec> {
+    let mut b = Builder::new(0);
+    b.forest(&[row(1, 1, 0, TASK_ROOT, "init")]);
+    let pod = PodRec {
+        flags: POD_NEWIPC,
+        ..Default::default()
+    };
+    b.rec(RecordType::Pod, &[&pod.encode()]);
+    b.rec(RecordType::PodIpc, &[&PodIpcRec::default().encode()]);
+    let sem = SysvSemObj {
+        id: 1,
+        semid: 0,
+        key: 0x1234,
+        mode: 0o600,
+        nsems: 3,
+        ..Default::default()
+    };
+    let v = SysvSemVal::default();
+    b.rec(
+        RecordType::SysvSem,
+        &[&sem.encode(), &v.encode(), &v.encode(), &v.encode()],
+    );
+    thread_part(&mut b, 1, Rich::Plain);
+    mm(&mut b, 1, b"/bin/init");
+    let v = vma(0x7ffd_e000, 2, VMA_ANON, VM_READ | VM_WRITE, b"", 0);
+    b.rec(RecordType::Vma, &[&v[0], &v[1]]);
+    files(&mut b, 1, b"/");
+    file(&mut b, 2, FILE_CHR, 0, b"/dev/null");
+    fd(&mut b, 0, 2, false);
+    let undo = SemUndoRec { semid: 0, nsems: 3 };
+    let mut adj = Vec::new();
+    for a in [-1i16, 0, 3] {
+        adj.extend_from_slice(&a.to_le_bytes());
+    }
+    adj.extend_from_slice(&[0, 0]);
+    b.rec(RecordType::SemUndo, &[&undo.encode(), &adj]);
+    sighand(&mut b, Rich::Plain);
+    pages(&mut b, 0x7ffd_f000, 1, 9);
+    b.rec(RecordType::TaskEnd, &[]);
+    b.finish()
+}
+
 /// The forest table only: a whole pid namespace (a pod with its own UTS
 /// and IPC namespaces), no task state.
 fn rows_only() -> Vec<Rec> {
@@ -1110,6 +1153,10 @@ pub fn seeds() -> Vec<Seed> {
             name: "pipeline",
             recs: pipeline(),
         },
+        Seed {
+            name: "pod-undo",
+            recs: pod_undo(),
+        },
     ];
     let mut buf = Vec::new();
     let mut offsets = Vec::new();
@@ -1132,7 +1179,9 @@ pub fn seeds() -> Vec<Seed> {
     // The first seed holds every record type but the pod and SysV records,
     // which only an image of a whole pid namespace has (rows-only's).
     for &t in ALL_TYPES {
-        let seed = if matches!(
+        let seed = if t == RecordType::SemUndo {
+            &seeds[4]
+        } else if matches!(
             t,
             RecordType::Pod
                 | RecordType::PodIpc

@@ -8,7 +8,7 @@ use ckpt_image::record_header;
 #[test]
 fn seeds_are_valid_and_framed_like_the_crate_does() {
     let seeds = seeds::seeds();
-    assert_eq!(seeds.len(), 4);
+    assert_eq!(seeds.len(), 5);
     let (mut buf, mut offsets) = (Vec::new(), Vec::new());
     for s in &seeds {
         serialize(&s.recs, &mut buf, &mut offsets);
