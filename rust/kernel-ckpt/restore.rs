@@ -187,6 +187,7 @@ struct Gathered {
     /// `SEM_UNDO` adjustments (set id, bytes), given back with the task's
     /// own credentials at the end.
     undos: KVec<(i32, KVVec<u8>)>,
+    undo_ids: KVVec<i32>,
     sighand: Option<KVVec<u8>>,
     /// The process's POSIX timers (leaders that have any).
     timers: Option<crate::posix_timers::Saved>,
@@ -213,6 +214,7 @@ impl Gathered {
             leases: KVec::new(),
             notifies: KVec::new(),
             undos: KVec::new(),
+            undo_ids: KVVec::new(),
             sighand: None,
             timers: None,
         }
@@ -432,6 +434,13 @@ pub(crate) fn restore_current(
                 g.notifies.push(n, GFP_KERNEL_ACCOUNT)?;
             }
             Item::SemUndo(u, adj) => {
+                // One record per set: the ids seen, sorted.
+                match g.undo_ids.binary_search(&u.semid) {
+                    Ok(_) => return Err(bad("two sem-undo records for one set")),
+                    Err(at) => {
+                        crate::objhash::insert_at(&mut g.undo_ids, at, u.semid, GFP_KERNEL_ACCOUNT)?
+                    }
+                }
                 g.undos.push((u.semid, copy(adj)?), GFP_KERNEL_ACCOUNT)?;
             }
             Item::Ctty(c) => {
@@ -542,6 +551,7 @@ pub(crate) fn restore_current(
     }
     // As semop(2) with SEM_UNDO by the process itself.
     for (semid, adj) in c.undos.iter() {
+        crate::wrap::task::killable()?;
         crate::sysvsem::apply_undo(*semid, adj)?;
     }
     Ok(Resume {

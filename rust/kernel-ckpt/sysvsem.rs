@@ -253,7 +253,8 @@ fn for_each_undo(task: &TaskRef, mut f: impl FnMut(i32, &[i16]) -> Result) -> Re
         let (mut semid, mut nsems) = (0, 0);
         let cap = i32::try_from(adj.capacity()).map_err(|_| EINVAL)?;
         // SAFETY: the task is referenced; `adj` has room for `cap`
-        // entries, which the helper fills under the set's lock.
+        // entries, which the helper fills under task_lock and the undo
+        // list's lock.
         let r = unsafe {
             bindings::ckpt_sem_undo_next(
                 task.as_ptr(),
@@ -300,18 +301,18 @@ pub(crate) fn check_undo(tasks: &[TaskRef], pod_ipc: bool) -> Result {
         .iter()
         .filter(|t| t.exit_state() == 0 && t.is_group_leader())
     {
-        if pod_ipc {
-            for_each_undo(t, |_, _| Ok(()))?;
-        // SAFETY: the task is referenced; the helper reads its undo list
-        // under task_lock.
-        } else if unsafe { bindings::ckpt_sem_undo_pending(t.as_ptr()) } {
-            return Err(crate::forest::refuse(
-                t,
-                format_args!(
-                    "has SysV semaphore undo adjustments (SEM_UNDO; carried only in a pod with an IPC namespace of its own)"
-                ),
-            ));
-        }
+        for_each_undo(t, |_, _| {
+            if pod_ipc {
+                Ok(())
+            } else {
+                Err(crate::forest::refuse(
+                    t,
+                    format_args!(
+                        "has SysV semaphore undo adjustments (SEM_UNDO; carried only in a pod with an IPC namespace of its own)"
+                    ),
+                ))
+            }
+        })?;
     }
     Ok(())
 }
