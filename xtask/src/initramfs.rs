@@ -33,6 +33,10 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("/usr/bin/tail", "coreutils", "bin/gnu-tail"),
     ("/usr/bin/timeout", "coreutils", "bin/gnu-timeout"),
     (PYTHON, "python3", "bin/python3"),
+    // Named apart from busybox's applets of the same names.
+    ("/usr/bin/ipcmk", "util-linux", "bin/util-ipcmk"),
+    ("/usr/bin/ipcs", "util-linux", "bin/util-ipcs"),
+    ("/usr/bin/ipcrm", "util-linux", "bin/util-ipcrm"),
 ];
 /// Debian's Python, which the guest runs with the part of its standard
 /// library that the multiprocessing program loads (found by running it on

@@ -951,3 +951,186 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// What util-linux's `ipcs` shows in `pid`'s IPC namespace: with `args`
+/// (`-a`: ids, keys, owners, modes, sizes, attachments, messages; `-c`:
+/// creators; `-t`: times), each row's words joined by one space.
+fn util_ipcs(pid: i32, args: &[&str]) -> Vec<String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        let o = Command::new("/bin/util-ipcs")
+            .args(&args)
+            .output()
+            .map_err(|e| format!("util-ipcs: {e}"))?;
+        if !o.status.success() {
+            return Err(format!("util-ipcs {args:?}: {}", exit_line(&o)));
+        }
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    match out {
+        Ok(s) => s
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+/// Debian's util-linux in a pod: busybox `sh` as its init runs `ipcmk`
+/// to make a shared memory segment, a semaphore set and a message queue
+/// (random keys, modes 0640, 0600 and 0660), writes what it printed, and
+/// waits. Checkpointed whole with `--kill` and restarted: `ipcs -a`, `-c`
+/// and `-t` run inside the new IPC namespace show the same ids, keys,
+/// owners, creators, modes, sizes and times as before; then `ipcrm`
+/// removes each by key inside it, and `ipcs` shows them gone.
+pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
+    let made = PathBuf::from(format!("/tmp/{name}.ipcmk"));
+    for p in [&ready, &made] {
+        let _ = fs::remove_file(p);
+    }
+    let script = format!(
+        "/bin/util-ipcmk -M 12288 -p 0640 > {m} && /bin/util-ipcmk -S 3 -p 0600 >> {m} && \
+         /bin/util-ipcmk -Q -p 0660 >> {m} && echo ready > {r} && while :; do sleep 1; done",
+        m = made.display(),
+        r = ready.display()
+    );
+    let argv: Vec<OsString> = vec![
+        "/bin/busybox".into(),
+        "sh".into(),
+        "-c".into(),
+        script.into(),
+    ];
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+    };
+    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let start = Instant::now();
+    while !ready.exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "the pod's ipcmk did not finish in 10 s: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let printed = fs::read_to_string(&made)?;
+    c.eq(
+        "ipcmk made a segment, a set and a queue",
+        "Shared memory id: | Semaphore id: | Message queue id:",
+        printed
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_owned() + ":")
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let views = |p: i32| {
+        [
+            util_ipcs(p, &["-a"]),
+            util_ipcs(p, &["-c"]),
+            util_ipcs(p, &["-t"]),
+        ]
+    };
+    let before = views(pid);
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint --kill of the pod's init",
+        "exit 0",
+        exit_line(&o),
+    );
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let o = Command::new(CKPT)
+        .args(["restart", &img, "--detach", "--name", &job])
+        .output()?;
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    let copy = printed_pid(&o);
+    let after = views(copy);
+    for (i, what) in [
+        "ipcs -a in the pod (keys, ids, owners, modes, sizes, attachments, messages)",
+        "ipcs -c in the pod (creators and owners)",
+        "ipcs -t in the pod (attach, detach, change, send, receive and operation times)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        c.same(
+            &format!("{what}, as before"),
+            format!("{:#?}", before[i]),
+            format!("{:#?}", after[i]),
+        );
+    }
+    // The keys ipcmk chose, from `ipcs -a`'s rows (key, id, owner...),
+    // with ipcrm's option for the section they are in (queues first).
+    let mut keys: Vec<(&str, String)> = Vec::new();
+    let mut flag = "";
+    for l in &before[0] {
+        if l.contains("Message Queues") {
+            flag = "-Q";
+        } else if l.contains("Shared Memory") {
+            flag = "-M";
+        } else if l.contains("Semaphore Arrays") {
+            flag = "-S";
+        } else if let Some(key) = l.split(' ').next().filter(|k| k.starts_with("0x")) {
+            keys.push((flag, key.to_owned()));
+        }
+    }
+    keys.sort();
+    c.eq(
+        "one object of each kind with a key",
+        "[\"-M\", \"-Q\", \"-S\"]",
+        format!("{:?}", keys.iter().map(|k| k.0).collect::<Vec<_>>()),
+    );
+    let removed = in_ns_of(copy, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        let mut out = Vec::new();
+        for (flag, key) in &keys {
+            let o = Command::new("/bin/util-ipcrm")
+                .args([*flag, key.as_str()])
+                .output()
+                .map_err(|e| e.to_string())?;
+            out.push(format!("ipcrm {flag}: {}", exit_line(&o)));
+        }
+        Ok(out.join("; "))
+    });
+    c.eq(
+        "ipcrm removes each by its key in the restarted pod",
+        "ipcrm -M: exit 0; ipcrm -Q: exit 0; ipcrm -S: exit 0",
+        removed.unwrap_or_else(|e| e.to_string()),
+    );
+    c.eq(
+        "ipcs -a in the pod then shows none",
+        0,
+        util_ipcs(copy, &["-a"])
+            .iter()
+            .filter(|l| l.starts_with("0x"))
+            .count(),
+    );
+    // For the snapshot: `ipcs -a` with the random keys left out.
+    let state = before[0]
+        .iter()
+        .map(|l| match l.strip_prefix("0x") {
+            Some(rest) => format!("ipcs: KEY {}", rest.split_once(' ').map_or("", |r| r.1)),
+            None => format!("ipcs: {l}"),
+        })
+        .collect();
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
