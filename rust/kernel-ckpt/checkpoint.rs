@@ -62,15 +62,6 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
         (rec.nodename, rec.domainname) = root.uts_names()?;
     }
     if own & bindings::CKPT_OWN_IPC != 0 {
-        if let Some(why) = root.ipc_ns_unsupported() {
-            ckpt_err!(
-                "checkpoint: pid {} ({}), the init of the pod, {}: not supported\n",
-                root.vpid(),
-                crate::log::Shown(&root.comm()),
-                why
-            );
-            return Err(crate::wrap::errno::eopnotsupp());
-        }
         crate::sysvshm::check(root, ns)?;
         crate::sysvsem::check(root, ns)?;
         crate::sysvmsg::check(root, ns)?;
@@ -97,6 +88,7 @@ fn ipc_sysctls(root: &TaskRef) -> Result<image::PodIpcRec> {
         msgmni: s.msgmni,
         sem: s.sem,
         mq: s.mq,
+        next_id: s.next_id,
     })
 }
 

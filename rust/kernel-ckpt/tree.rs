@@ -656,6 +656,7 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             msgmni: i.msgmni,
             sem: i.sem,
             mq: i.mq,
+            next_id: i.next_id,
             pad: 0,
         };
         // SAFETY: the init is referenced; the helper takes a reference on
@@ -664,7 +665,7 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
         to_result(unsafe { bindings::ckpt_ipc_sysctls_set(init.as_ptr(), &s) }).inspect_err(
             |e| {
                 ckpt_err!(
-                    "restart: cannot set the pod's kernel.shm*, msg*, sem and fs.mqueue sysctls ({}): they are set by the IPC namespace's root user\n",
+                    "restart: cannot set the pod's kernel.shm*, msg*, sem, *_next_id and fs.mqueue sysctls ({}): they are set by the IPC namespace's root user (the *_next_id ones with CAP_CHECKPOINT_RESTORE over it)\n",
                     e.to_errno()
                 )
             },

@@ -256,13 +256,6 @@ impl TaskRef {
         })
     }
 
-    /// Why the task's IPC namespace cannot be saved with its pod yet.
-    pub(crate) fn ipc_ns_unsupported(&self) -> Option<&'static str> {
-        // SAFETY: the task is valid; the helper references the namespace
-        // under task_lock and returns NULL or a literal.
-        static_str(unsafe { bindings::ckpt_ipc_ns_unsupported(self.as_ptr()) })
-    }
-
     /// Whether the task is the init task (child reaper) of its own active
     /// pid namespace.
     pub(crate) fn is_pidns_init(&self) -> bool {

@@ -220,7 +220,7 @@ done"
     );
     c.eq(
         "the image's pod: own UTS namespace with its names, own IPC namespace with the default sysctls",
-        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000","fs.mqueue.queues_max=256","fs.mqueue.msg_max=10","fs.mqueue.msgsize_max=8192","fs.mqueue.msg_default=10","fs.mqueue.msgsize_default=8192"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
+        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000","fs.mqueue.queues_max=256","fs.mqueue.msg_max=10","fs.mqueue.msgsize_max=8192","fs.mqueue.msg_default=10","fs.mqueue.msgsize_default=8192","kernel.sem_next_id=-1","kernel.msg_next_id=-1","kernel.shm_next_id=-1"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
         json["pod"].to_string(),
     );
     let mut copies = Vec::new();
@@ -315,7 +315,7 @@ done"
 /// segments with their creator and last pids as its pid namespace numbers
 /// them (`/proc` shows this process's numbers).
 /// IPC sysctls `restart_pod_sysv` sets in its pod, and their values.
-const IPC_SYSCTLS_SET: [(&str, &str); 8] = [
+const IPC_SYSCTLS_SET: [(&str, &str); 9] = [
     ("shmmax", "1073741824"),
     ("shmall", "1048576"),
     ("shmmni", "2048"),
@@ -324,6 +324,8 @@ const IPC_SYSCTLS_SET: [(&str, &str); 8] = [
     ("msgmnb", "32768"),
     ("msgmni", "1000"),
     ("sem", "250\t32000\t64\t512"),
+    // The id the next segment gets (none is made after it is set).
+    ("shm_next_id", "4242"),
 ];
 
 /// The IPC sysctls of `pid`'s IPC namespace, as `name=value`.

@@ -812,6 +812,9 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         format!("fs.mqueue.msgsize_max={}", r.mq[2]),
                         format!("fs.mqueue.msg_default={}", r.mq[3]),
                         format!("fs.mqueue.msgsize_default={}", r.mq[4]),
+                        format!("kernel.sem_next_id={}", r.next_id[0]),
+                        format!("kernel.msg_next_id={}", r.next_id[1]),
+                        format!("kernel.shm_next_id={}", r.next_id[2]),
                     ];
                 }
             }

@@ -95,6 +95,9 @@ pub struct PodIpcRec {
     /// `fs.mqueue`: `queues_max`, `msg_max`, `msgsize_max`, `msg_default`,
     /// `msgsize_default`.
     pub mq: [i32; 5],
+    /// `kernel.sem_next_id`, `msg_next_id`, `shm_next_id`: the id the
+    /// next object of that kind gets, -1 when unset.
+    pub next_id: [i32; 3],
 }
 
 impl Default for PodIpcRec {
@@ -110,6 +113,7 @@ impl Default for PodIpcRec {
             msgmni: 0,
             sem: [0; 4],
             mq: MQ_SYSCTL_DEFAULTS,
+            next_id: [-1; 3],
         }
     }
 }
@@ -122,7 +126,8 @@ pub const MQ_SYSCTL_DEFAULTS: [i32; 5] = [256, 10, 8192, 10, 8192];
 pub const MAX_IPC_MNI: i32 = 1 << 24;
 
 impl PodIpcRec {
-    /// Length of the record written before the `fs.mqueue` sysctls were.
+    /// Length of the record written before the `fs.mqueue` and
+    /// `*_next_id` sysctls were (read with a new namespace's values).
     pub const LEN_BEFORE_MQ: usize = 56;
 
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
@@ -137,6 +142,7 @@ impl PodIpcRec {
             }
             w.bytes(fields);
             MQ_SYSCTL_DEFAULTS.put(&mut w);
+            [-1i32; 3].put(&mut w);
             let (r, _) = Self::read_fixed(&whole)?;
             (r, &[][..])
         } else {
@@ -153,6 +159,9 @@ impl PodIpcRec {
             if !range.contains(&v) {
                 return bad(what, v);
             }
+        }
+        if let Some(&v) = r.next_id.iter().find(|&&v| v < -1) {
+            return bad("kernel.*_next_id", v);
         }
         for (what, v) in [
             ("kernel.shmmni", r.shmmni),
@@ -182,5 +191,7 @@ layout!(PodIpcRec {
     msgmnb: i32,
     msgmni: i32,
     sem: [i32; 4],
-    mq: [i32; 5]
+    mq: [i32; 5],
+    next_id: [i32; 3],
+    _: u32
 });

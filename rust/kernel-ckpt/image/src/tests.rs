@@ -1671,6 +1671,10 @@ fn pod_ipc_record_right_after_a_pod_with_its_own_ipc_namespace() {
             mq: [256, 10, 8192, 10, 127],
             ..ipc
         },
+        PodIpcRec {
+            next_id: [-1, -2, -1],
+            ..ipc
+        },
     ] {
         let img = encode_with(
             &whole,
@@ -1686,10 +1690,11 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
     let ipc = PodIpcRec {
         shmmni: 100,
         mq: [1, 2, 300, 4, 500],
+        next_id: [7, -1, 0],
         ..Default::default()
     };
     let enc = ipc.encode();
-    assert_eq!(PodIpcRec::LEN, PodIpcRec::LEN_BEFORE_MQ - 4 + 5 * 4);
+    assert_eq!(PodIpcRec::LEN, PodIpcRec::LEN_BEFORE_MQ - 4 + 8 * 4 + 4);
     // The old layout: the same fields, then 4 bytes of padding.
     let mut old_rec = enc[..PodIpcRec::LEN_BEFORE_MQ - 4].to_vec();
     old_rec.extend_from_slice(&[0; 4]);
@@ -1698,6 +1703,7 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
         old,
         PodIpcRec {
             mq: MQ_SYSCTL_DEFAULTS,
+            next_id: [-1; 3],
             ..ipc
         }
     );

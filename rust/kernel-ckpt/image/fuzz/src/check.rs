@@ -625,7 +625,7 @@ fn streamed(buf: &[u8], scratch: &mut Scratch) -> (u32, Result<(), DecodeError>)
                     if payload.len() == PodIpcRec::LEN_BEFORE_MQ {
                         // A record written before the fs.mqueue sysctls:
                         // read with a new namespace's, its padding last.
-                        assert_eq!(r.mq, MQ_SYSCTL_DEFAULTS);
+                        assert_eq!((r.mq, r.next_id), (MQ_SYSCTL_DEFAULTS, [-1; 3]));
                         scratch.enc.truncate(PodIpcRec::LEN_BEFORE_MQ - 4);
                         scratch.enc.extend_from_slice(&[0; 4]);
                     }

@@ -944,6 +944,7 @@ fn rows_only() -> Vec<Rec> {
         msgmni: 32000,
         sem: [32000, 1024000000, 500, 32000],
         mq: [64, 100, 16384, 20, 4096],
+        next_id: [-1, 5, -1],
     };
     b.rec(RecordType::PodIpc, &[&ipc.encode()]);
     // A segment of its IPC namespace, removed while attached, with one
