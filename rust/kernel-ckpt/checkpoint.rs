@@ -133,6 +133,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         .map(|_| &root);
     crate::posix_mq::check(forest.tasks(), pod_ipc, &ns)?;
     crate::sysvsem::check_undo(forest.tasks(), pod_ipc.is_some())?;
+    crate::cgroup::check(forest.tasks(), &root)?;
     let ptys = crate::pty::check(forest.tasks())?;
     crate::pidfd::check(forest.tasks())?;
     crate::posix_timers::check(forest.tasks(), &ns)?;
@@ -190,7 +191,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            let stop = dump_task(&mut w, task, row, exec_id, &mut objs)?;
+            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs)?;
             stops.push((task, row.pid, stop), GFP_KERNEL)?;
         }
     }
@@ -226,6 +227,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 fn dump_task(
     w: &mut ImageWriter,
     task: &TaskRef,
+    root: &TaskRef,
     row: &TaskEntry,
     exec_id: u64,
     objs: &mut ObjHash,
@@ -289,6 +291,7 @@ fn dump_task(
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
         let map = mm::dump_map(w, task, mm, objs)?;
+        crate::cgroup::dump(w, task, root)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
         crate::sysvsem::dump_undo(w, task)?;

@@ -52,6 +52,7 @@ mod image;
 #[macro_use]
 mod log;
 
+mod cgroup;
 mod checkpoint;
 mod deleted;
 mod epoll;

@@ -375,6 +375,8 @@ pub(crate) fn restore_current(
                 g.mm = Some((m, copy(exe)?));
             }
             Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
+            // Read by the restarting tool, which placed the process.
+            Item::Cgroup(_) => {}
             Item::Auxv(b) => {
                 if g.auxv.is_some() {
                     return Err(bad("a second auxv record"));

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 
 mod caps;
+mod cgroups;
 mod deleted;
 mod epoll;
 mod files;
@@ -250,6 +251,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "stopped_check" => jobctl::stopped_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "mq_pod" => mqueue::mq_pod(ready_path)?,
+        "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,
         "vma_flags_check" => caps::vma_flags_check(ready_path)?,

@@ -1136,3 +1136,140 @@ pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The cgroups of `pid` and its children below `job` (a cgroup directory
+/// under /sys/fs/cgroup), from /proc: "/" for the job itself.
+fn cgroups_below(pid: i32, job: &Path) -> Vec<String> {
+    let job = job
+        .strip_prefix(cgroup::MOUNT)
+        .map(|p| format!("/{}", p.display()))
+        .unwrap_or_default();
+    let mut pids = vec![pid];
+    pids.extend(
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok()),
+    );
+    pids.iter()
+        .map(|p| {
+            let cg = fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+            let path = cgroup::parse_proc_cgroup(&cg).unwrap_or("?");
+            match path.strip_prefix(&job) {
+                Some("") => "/".to_owned(),
+                Some(rest) => rest.to_owned(),
+                None => format!("outside the job: {path}"),
+            }
+        })
+        .collect()
+}
+
+/// A tree whose parent stays in its job cgroup while its two children
+/// move themselves into `workers/a` (with a thread) and `b` below it.
+/// Checkpointed with `--kill` and restarted under another job name: each
+/// process is in the same cgroup below the new job as it was below the
+/// old one (/proc/PID/cgroup), the image names the two below the job, and
+/// the processes check themselves (a thread in its process's cgroup).
+pub(crate) fn restart_tree_cgroups(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let result = PathBuf::from(format!("/tmp/result-{name}"));
+    for p in [&ready, &go, &result] {
+        let _ = fs::remove_file(p);
+    }
+    let exe = std::env::current_exe()?;
+    let argv: Vec<OsString> = vec![
+        exe.into(),
+        "workload".into(),
+        "cgroups_tree".into(),
+        ready.clone().into(),
+    ];
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: false,
+    };
+    let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let _old = RestartJob(w.cg.clone());
+    let job = format!("{name}-restarted");
+    let new_cg = Path::new(cgroup::ROOT).join(&job);
+    let _job = RestartJob(new_cg.clone());
+    let start = Instant::now();
+    while !ready.exists() {
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "workload cgroups_tree not ready after 10 s: {}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let before = cgroups_below(pid, &w.cg);
+    c.eq(
+        "the parent in the job cgroup, its children in workers/a and b below it",
+        "[\"/\", \"/workers/a\", \"/b\"]",
+        format!("{before:?}"),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq("ckpt checkpoint --kill", "exit 0", exit_line(&o));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    let out = Command::new(CKPT)
+        .args(["inspect", "--json", &img])
+        .output()?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let saved: Vec<String> = json["states"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["mm"].is_null())
+        .map(|s| s["cgroup"].as_str().unwrap_or("(the job)").to_owned())
+        .collect();
+    c.eq(
+        "the image's cgroup records: none for the parent, workers/a and b for the children",
+        "[\"(the job)\", \"/workers/a\", \"/b\"]",
+        format!("{saved:?}"),
+    );
+    let o = Command::new(CKPT)
+        .args(["restart", &img, "--detach", "--name", &job])
+        .output()?;
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    c.eq(
+        "each process in the same cgroup below the new job",
+        format!("{before:?}"),
+        format!("{:?}", cgroups_below(pid, &new_cg)),
+    );
+    fs::write(&go, b"go\n")?;
+    let start = Instant::now();
+    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
+    while !whole() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    c.eq(
+        "the processes check themselves",
+        "PASS",
+        verdict.split_whitespace().next().unwrap_or(""),
+    );
+    let mut state: Vec<String> = before
+        .iter()
+        .map(|p| format!("cgroup below the job: {p}"))
+        .collect();
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

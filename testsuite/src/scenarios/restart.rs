@@ -38,7 +38,9 @@ impl Drop for RestartJob {
         let _ = cgroup::thaw(&self.0);
         let _ = cgroup::kill(&self.0);
         for _ in 0..100 {
-            if fs::remove_dir(&self.0).is_ok() || !self.0.exists() {
+            // With the cgroups below it.
+            cgroup::remove(&self.0);
+            if !self.0.exists() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -821,6 +821,7 @@ pub(super) fn err_restart_tree_corrupt_images(name: &str, runs: u32) -> Result<V
                 live: ckpt::mktree::LiveEnd::Restore,
                 timeout: Duration::from_secs(30),
                 pod: 0,
+                cgroups: &[],
             };
             let built = ckpt::mktree::build(&plan, &opts);
             let result = match &built {

@@ -59,6 +59,48 @@ pub fn create(name: &str) -> Result<PathBuf> {
     Ok(cg)
 }
 
+/// Makes the cgroups of a restarted tree's processes below its job cgroup
+/// `cg` (like `mkdir -p`; `cgroups`: each process's pid and path below
+/// the job, from the image), and returns where each process of the tree
+/// goes: the `cgroup.procs` file of its cgroup for every process, when
+/// any is below the job (a child starts in its parent's cgroup), else
+/// nothing.
+pub fn make_below(cg: &Path, cgroups: &[(i32, String)]) -> Result<Vec<(i32, std::ffi::CString)>> {
+    if cgroups.iter().all(|(_, p)| p == "/") {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(cgroups.len());
+    for (pid, rel) in cgroups {
+        // The image's parser checked the path: names, none `.` or `..`.
+        let dir = cg.join(rel.trim_start_matches('/'));
+        if !dir.starts_with(cg) || rel.split('/').any(|n| n == "..") {
+            bail!("cgroup path {rel:?} of pid {pid} is not below the job");
+        }
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create cgroup {}", dir.display()))?;
+        let procs = dir.join("cgroup.procs");
+        out.push((
+            *pid,
+            std::ffi::CString::new(procs.as_os_str().as_encoded_bytes())
+                .context("a cgroup path with a NUL")?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Removes the job cgroup `cg` and the cgroups below it, deepest first
+/// (best effort: they must be empty).
+pub fn remove(cg: &Path) {
+    if let Ok(entries) = fs::read_dir(cg) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(cg);
+}
+
 /// Moves process `pid` (all its threads) into `cg`.
 pub fn add(cg: &Path, pid: i32) -> Result<()> {
     write(cg, "cgroup.procs", &pid.to_string())
@@ -144,7 +186,11 @@ pub fn kill(cg: &Path) -> Result<()> {
     let deadline = Instant::now() + KILL_TIMEOUT;
     loop {
         let left = procs(cg)?;
-        if left.is_empty() {
+        // Its cgroups below it too (`populated` counts them).
+        let populated = read(cg, "cgroup.events")?
+            .lines()
+            .any(|l| l.trim_end() == "populated 1");
+        if left.is_empty() && !populated {
             // The job is over: leave no frozen cgroup behind.
             return thaw(cg);
         }
@@ -198,6 +244,32 @@ pub(crate) fn rel(cg: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroups_below_the_job_are_made_and_named_for_every_process() {
+        let job = std::env::temp_dir().join(format!("ckpt-make-below-{}", std::process::id()));
+        fs::create_dir_all(&job).unwrap();
+        // All in the job: nothing to make, nobody moves.
+        assert!(make_below(&job, &[(1, "/".into()), (2, "/".into())])
+            .unwrap()
+            .is_empty());
+        let moves = make_below(&job, &[(1, "/".into()), (2, "/w/a".into())]).unwrap();
+        let names: Vec<(i32, String)> = moves
+            .iter()
+            .map(|(p, f)| (*p, f.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (1, format!("{}/cgroup.procs", job.display())),
+                (2, format!("{}/w/a/cgroup.procs", job.display())),
+            ]
+        );
+        assert!(job.join("w/a").is_dir());
+        assert!(make_below(&job, &[(3, "/../x".into())]).is_err());
+        remove(&job);
+        assert!(!job.exists());
+    }
 
     #[test]
     fn proc_cgroup_v2_only() {

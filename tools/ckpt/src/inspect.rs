@@ -173,6 +173,10 @@ pub struct StateInfo {
     /// process's oom_score_adj and THP opt-out), if saved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sched: Option<String>,
+    /// The process's cgroup below its tree's job cgroup (`/a/b`), if it
+    /// is not the job itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
     /// The process's POSIX timers, one line each, and the id its next
     /// timer_create(2) tries first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -886,6 +890,11 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.rseq = (m.rseq != 0).then(|| format!("{:#x}", m.rseq));
                 }
             }
+            Item::Cgroup(p) => {
+                if let Some(s) = states.last_mut() {
+                    s.cgroup = Some(String::from_utf8_lossy(p).into_owned());
+                }
+            }
             Item::Auxv(b) => {
                 if let Some(s) = states.last_mut() {
                     let w: Vec<u64> = ckpt_image::auxv_words(b).collect();
@@ -1571,6 +1580,9 @@ pub fn table(img: &Image) -> String {
         if !st.auxv.is_empty() {
             let shown: Vec<String> = st.auxv.iter().map(|(k, v)| format!("{k}={v:#x}")).collect();
             let _ = writeln!(out, "  auxv: {}", shown.join(" "));
+        }
+        if let Some(cg) = &st.cgroup {
+            let _ = writeln!(out, "  cgroup: {cg} (below the job's)");
         }
         for (semid, adj) in &st.sem_undo {
             let _ = writeln!(out, "  SEM_UNDO on SysV set {semid}: {adj:?}");

@@ -68,6 +68,11 @@ pub struct BuildOptions<'a> {
     /// pid 1 of its new pid namespace. 0: none, the root gets its saved
     /// pid here.
     pub pod: u64,
+    /// Where each process goes once made: its pid and the `cgroup.procs`
+    /// file of its cgroup below the job's, for every process when any is
+    /// below the job (a child starts in its parent's cgroup). Empty: all
+    /// stay where they are made.
+    pub cgroups: &'a [(Pid, std::ffi::CString)],
 }
 
 /// A zombie of the built tree.
@@ -266,6 +271,20 @@ impl Engine<'_> {
             let Some(task) = me.index.and_then(|i| self.plan.tasks.get(i)) else {
                 return ("no such task in the plan".to_owned(), None, 0);
             };
+            if let Some((_, procs)) = self.opts.cgroups.iter().find(|c| c.0 == task.pid) {
+                if let Err(e) = join_cgroup(procs) {
+                    return (
+                        format!(
+                            "task {}: cannot move into cgroup {}: {}",
+                            task.pid,
+                            procs.to_string_lossy(),
+                            e.desc()
+                        ),
+                        Some(e),
+                        0,
+                    );
+                }
+            }
             for (i, &action) in task.actions.iter().enumerate() {
                 match self.step(&mut me, action) {
                     Ok(Flow::Next) => channel.set(me.report),
@@ -810,4 +829,22 @@ fn proc_state(pid: i32) -> Result<(char, i32)> {
         (Some(s), Some(c)) => Ok((s, c)),
         _ => bail!("unexpected /proc/{pid}/stat: {text:?}"),
     }
+}
+
+/// Moves the calling process (all its threads) into the cgroup whose
+/// `cgroup.procs` file is `procs`, as writing 0 to it does.
+fn join_cgroup(procs: &std::ffi::CStr) -> Result<(), Errno> {
+    // SAFETY: a NUL-terminated path; the descriptor is closed below.
+    let fd = unsafe { libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: writes one byte from a static buffer to the open file.
+    let n = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
+    let e = Errno::last();
+    close(fd);
+    if n != 1 {
+        return Err(e);
+    }
+    Ok(())
 }

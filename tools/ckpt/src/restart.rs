@@ -137,7 +137,14 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         (img, rows)
     };
     if img.tasks.len() > 1 || img.pod.is_some() {
-        return crate::restart_tree::restart_tree(&f, &rows, opts, img.pod.as_ref());
+        // Each process's cgroup below the job's ("/": the job itself).
+        let cgroups: Vec<(i32, String)> = img
+            .states
+            .iter()
+            .filter(|s| s.mm.is_some())
+            .map(|s| (s.pid, s.cgroup.clone().unwrap_or_else(|| "/".to_owned())))
+            .collect();
+        return crate::restart_tree::restart_tree(&f, &rows, opts, img.pod.as_ref(), &cgroups);
     }
     if img.tasks.len() != 1 {
         anyhow::bail!("not a valid image: it holds no task");
@@ -176,7 +183,17 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
             rel(&cg).display()
         );
     }
-    let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
+    // Made straight into its cgroup below the job's, if it was in one.
+    let below = img.states.first().and_then(|s| s.cgroup.clone());
+    let moves = cgroup::make_below(
+        &cg,
+        &[(pid, below.clone().unwrap_or_else(|| "/".to_owned()))],
+    )?;
+    let into = match below {
+        Some(rel) if !moves.is_empty() => cg.join(rel.trim_start_matches('/')),
+        _ => cg.clone(),
+    };
+    let cg_dir = File::open(&into).with_context(|| format!("cannot open {}", into.display()))?;
     let marker = marker_for(
         img.tasks
             .first()
@@ -212,7 +229,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         let errno = Errno::last();
         close(report_r);
         close(report_w);
-        let _ = std::fs::remove_dir(&cg);
+        cgroup::remove(&cg);
         let message = match errno {
             Errno::EEXIST => {
                 format!("pid {pid} is taken: stop the process that has it and try again")
@@ -247,7 +264,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     };
     if let Err(e) = restored {
         // Its process is reaped: leave no empty job cgroup behind.
-        let _ = std::fs::remove_dir(&cg);
+        cgroup::remove(&cg);
         return Err(e);
     }
     if opts.detach {

@@ -43,6 +43,7 @@ pub(crate) fn restart_tree(
     rows: &[TaskEntry],
     opts: &RestartOptions<'_>,
     pod: Option<&PodInfo>,
+    cgroups: &[(i32, String)],
 ) -> Result<RestartOutcome> {
     let plan = forest::plan(rows).context("cannot restart the process tree of this image")?;
     let root = plan.root;
@@ -69,6 +70,13 @@ pub(crate) fn restart_tree(
         );
     }
     let cg_dir = File::open(&cg).with_context(|| format!("cannot open {}", cg.display()))?;
+    let moves = match cgroup::make_below(&cg, cgroups) {
+        Ok(m) => m,
+        Err(e) => {
+            discard(&cg);
+            return Err(e);
+        }
+    };
     let outcome = match pod {
         Some(pod) => {
             let mut ns = libc::CLONE_NEWPID as u64;
@@ -78,10 +86,10 @@ pub(crate) fn restart_tree(
             if pod.ipc {
                 ns |= libc::CLONE_NEWIPC as u64;
             }
-            here(&plan, f, &cg_dir, opts.detach, ns)
+            here(&plan, f, &cg_dir, opts.detach, ns, moves)
         }
-        None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach),
-        None => here(&plan, f, &cg_dir, opts.detach, 0),
+        None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach, moves),
+        None => here(&plan, f, &cg_dir, opts.detach, 0, moves),
     };
     if outcome.is_err() {
         discard(&cg);
@@ -92,12 +100,20 @@ pub(crate) fn restart_tree(
 /// Builds the tree with this process as the coordinator and the root's
 /// parent: in this pid namespace, or for a pod (`pod`: its `CLONE_NEW*`
 /// flags) in new namespaces whose init is the root.
-fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool, pod: u64) -> Result<RestartOutcome> {
+fn here(
+    plan: &Plan,
+    f: &File,
+    cg_dir: &File,
+    detach: bool,
+    pod: u64,
+    cgroups: Vec<(i32, std::ffi::CString)>,
+) -> Result<RestartOutcome> {
     let opts = BuildOptions {
         cgroup: Some(cg_dir.as_fd()),
         live: LiveEnd::Restore,
         timeout: BUILD_TIMEOUT,
         pod,
+        cgroups: &cgroups,
     };
     let built = mktree::build(plan, &opts)?;
     // The coordinator's restart(2) returns once every task is restored (or
@@ -113,7 +129,13 @@ fn here(plan: &Plan, f: &File, cg_dir: &File, detach: bool, pod: u64) -> Result<
 /// Builds the tree in a new pid namespace whose init is the coordinator;
 /// the init reports on a pipe whether the restart succeeded, then waits
 /// for the root and exits with its status.
-fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<RestartOutcome> {
+fn in_new_pidns(
+    plan: &Plan,
+    f: &File,
+    cg_dir: &File,
+    detach: bool,
+    cgroups: Vec<(i32, std::ffi::CString)>,
+) -> Result<RestartOutcome> {
     let (read, write) = restore::pipe().context("cannot create a pipe")?;
     let args = CloneArgs {
         flags: CLONE_INTO_CGROUP | libc::CLONE_NEWPID as u64,
@@ -123,7 +145,7 @@ fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<Re
     };
     let ret = clone3(&args);
     if ret == 0 {
-        namespace_init(plan, f, read, write);
+        namespace_init(plan, f, read, write, cgroups);
     }
     close(write);
     if ret < 0 {
@@ -148,13 +170,20 @@ fn in_new_pidns(plan: &Plan, f: &File, cg_dir: &File, detach: bool) -> Result<Re
 }
 
 /// The init of the new pid namespace: builds, restarts, reports, waits.
-fn namespace_init(plan: &Plan, f: &File, read: RawFd, write: RawFd) -> ! {
+fn namespace_init(
+    plan: &Plan,
+    f: &File,
+    read: RawFd,
+    write: RawFd,
+    cgroups: Vec<(i32, std::ffi::CString)>,
+) -> ! {
     close(read);
     let opts = BuildOptions {
         cgroup: None,
         live: LiveEnd::Restore,
         timeout: BUILD_TIMEOUT,
         pod: 0,
+        cgroups: &cgroups,
     };
     // /proc shows the pids of the pid namespace outside, not this one's.
     let result = mktree::build(plan, &opts)
@@ -249,7 +278,7 @@ fn discard(cg: &Path) {
             break;
         }
     }
-    let _ = std::fs::remove_dir(cg);
+    cgroup::remove(cg);
 }
 
 fn wait_outcome(pid: i32) -> Result<RestartOutcome> {

@@ -120,6 +120,7 @@ fn init(plan: &Plan, report: RawFd, before: fn()) -> ! {
         live: LiveEnd::Pause,
         timeout: Duration::from_secs(30),
         pod: 0,
+        cgroups: &[],
     };
     match mktree::build(plan, &opts) {
         Ok(built) if built.root == plan.root => say(report, "ok"),

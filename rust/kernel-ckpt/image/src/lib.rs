@@ -335,6 +335,10 @@ record_types! {
     /// adjustments on one SysV semaphore set of its pod, after its fd
     /// records.
     SemUndo = 54, "sem-undo";
+    /// The process's cgroup v2 path below its tree's job cgroup
+    /// ([`check_cgroup_path`]), after its auxv record; none for a process
+    /// in the job cgroup itself.
+    Cgroup = 55, "cgroup";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -370,6 +374,7 @@ impl RecordType {
             | Self::FileOwner
             | Self::MqNotify
             | Self::SemUndo
+            | Self::Cgroup
             | Self::Share
             | Self::Pod
             | Self::PodIpc

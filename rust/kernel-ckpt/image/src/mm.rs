@@ -45,6 +45,31 @@ pub fn check_auxv(p: &[u8]) -> Result<(), ErrorKind> {
     }
 }
 
+/// Longest cgroup path a `cgroup` record holds (`PATH_MAX`, its NUL
+/// left out).
+pub const MAX_CGROUP_PATH: usize = 4095;
+
+/// Checks a `cgroup` record: a path below the job cgroup, `/` then names
+/// separated by single `/`, none empty, `.` or `..` and none with a NUL,
+/// at most [`MAX_CGROUP_PATH`] bytes; not `/` alone (a process in the job
+/// cgroup has no record).
+pub fn check_cgroup_path(p: &[u8]) -> Result<(), ErrorKind> {
+    let bad = Err(ErrorKind::BadField("cgroup path", p.len() as i64));
+    let Some(rest) = p.strip_prefix(b"/") else {
+        return bad;
+    };
+    if p.len() > MAX_CGROUP_PATH || p.contains(&0) {
+        return bad;
+    }
+    if rest
+        .split(|&c| c == b'/')
+        .any(|name| name.is_empty() || name == b"." || name == b"..")
+    {
+        return bad;
+    }
+    Ok(())
+}
+
 /// The words of an `auxv` record [`check_auxv`] accepted.
 pub fn auxv_words(p: &[u8]) -> impl Iterator<Item = u64> + '_ {
     p.chunks_exact(8).map(|w| {

@@ -56,7 +56,7 @@ const fn step(kind: RecordType, times: Times, process: bool) -> Step {
 }
 
 /// The records of one live task, in order.
-pub const TASK_RECORDS: [Step; 22] = [
+pub const TASK_RECORDS: [Step; 23] = [
     step(RecordType::TaskState, Times::Once, false),
     step(RecordType::Regs, Times::Once, false),
     step(RecordType::Xstate, Times::Once, false),
@@ -68,6 +68,7 @@ pub const TASK_RECORDS: [Step; 22] = [
     step(RecordType::Mm, Times::Once, true),
     step(RecordType::Vma, Times::Counted, true),
     step(RecordType::Auxv, Times::Any, true),
+    step(RecordType::Cgroup, Times::Any, true),
     step(RecordType::Ctty, Times::Any, true),
     step(RecordType::Share, Times::Any, true),
     step(RecordType::Files, Times::Once, true),

@@ -190,6 +190,9 @@ pub enum Item<'a> {
     TaskSched(TaskSched, &'a [u8]),
     /// The process's auxiliary vector's bytes ([`auxv_words`]).
     Auxv(&'a [u8]),
+    /// The process's cgroup below its tree's job cgroup
+    /// ([`check_cgroup_path`]).
+    Cgroup(&'a [u8]),
     /// A process's POSIX timers and their bytes
     /// ([`PosixTimers::timers`]).
     PosixTimers(PosixTimers, &'a [u8]),
@@ -304,6 +307,7 @@ impl<'a> Item<'a> {
             | Item::Mm(..)
             | Item::Vma(..)
             | Item::Auxv(_)
+            | Item::Cgroup(_)
             | Item::Files(..)
             | Item::Fd(_)
             | Item::FileLock(_)
@@ -518,6 +522,10 @@ impl Parser {
             RecordType::Auxv => {
                 check_auxv(p)?;
                 (Item::Auxv(p), None)
+            }
+            RecordType::Cgroup => {
+                check_cgroup_path(p)?;
+                (Item::Cgroup(p), None)
             }
             RecordType::Files => {
                 let (h, cwd, root) = FilesHeader::decode(p)?;

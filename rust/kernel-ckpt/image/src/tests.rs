@@ -540,6 +540,7 @@ fn task_state_round_trip() {
             Item::TaskSched(..) => "sched",
             Item::PosixTimers(..) => "posix-timers",
             Item::Auxv(_) => "auxv",
+            Item::Cgroup(_) => "cgroup",
             Item::PodIpc(_) => "pod-ipc",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
@@ -1011,7 +1012,7 @@ fn the_readme_shows_the_task_order() {
     assert_eq!(
         text,
         "task-state → regs → xstate → restart-block → task-misc → sched… → signals → \
-         [leaders: mm → vma × n → auxv… → ctty… → share… → files → fd × n → file-lock… → file-owner… → mq-notify… → sem-undo… → sighand → posix-timers… → pages…] → task-end"
+         [leaders: mm → vma × n → auxv… → cgroup… → ctty… → share… → files → fd × n → file-lock… → file-owner… → mq-notify… → sem-undo… → sighand → posix-timers… → pages…] → task-end"
     );
     let readme = include_str!("../../../../README.md");
     assert!(
@@ -1925,4 +1926,25 @@ fn sem_undo_records_only_in_a_pod_with_its_own_ipc_namespace() {
         decode(&img).unwrap_err().kind,
         ErrorKind::BadField("SEM_UNDO adjustments outside a pod's own IPC namespace", 0)
     ));
+}
+
+#[test]
+fn cgroup_paths_name_a_cgroup_below_the_job() {
+    for good in [&b"/workers"[..], b"/a/b", b"/x.y/..z"] {
+        assert_eq!(check_cgroup_path(good), Ok(()), "{good:?}");
+    }
+    let long = [b'/', b'a'].repeat(MAX_CGROUP_PATH / 2 + 1);
+    for bad in [
+        &b""[..],
+        b"/",
+        b"a/b",
+        b"/a//b",
+        b"/a/",
+        b"/a/../b",
+        b"/./a",
+        b"/a\0b",
+        &long,
+    ] {
+        assert!(check_cgroup_path(bad).is_err(), "{bad:?}");
+    }
 }

@@ -77,6 +77,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::TaskSched(..) => RecordType::TaskSched,
         Item::PosixTimers(..) => RecordType::PosixTimers,
         Item::Auxv(_) => RecordType::Auxv,
+        Item::Cgroup(_) => RecordType::Cgroup,
         Item::PodIpc(_) => RecordType::PodIpc,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
@@ -214,7 +215,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_ANON_SHARED);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_MQUEUE);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -267,6 +268,13 @@ fn exercise(item: &Item<'_>) {
         Item::PodIpc(r) => {
             assert!((0..=1).contains(&r.shm_rmid_forced) && r.msgmax >= 0 && r.msgmnb >= 0);
             assert!(r.shmmni >= 0 && r.msgmni >= 0 && r.sem[3] >= 0);
+        }
+        Item::Cgroup(p) => {
+            assert!(p.starts_with(b"/") && p.len() > 1 && p.len() <= MAX_CGROUP_PATH);
+            assert!(!p
+                .split(|&c| c == b'/')
+                .skip(1)
+                .any(|n| n.is_empty() || n == b".."));
         }
         Item::Auxv(b) => {
             let w: Vec<u64> = auxv_words(b).collect();
@@ -446,7 +454,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&h.encode());
             out.extend_from_slice(b);
         }
-        Item::Auxv(b) => out.extend_from_slice(b),
+        Item::Auxv(b) | Item::Cgroup(b) => out.extend_from_slice(b),
         Item::PodIpc(r) => out.extend_from_slice(&r.encode()),
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {

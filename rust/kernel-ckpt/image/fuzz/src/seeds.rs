@@ -421,6 +421,7 @@ fn every_record() -> Vec<Rec> {
         .flat_map(|w| w.to_le_bytes())
         .collect();
     b.rec(RecordType::Auxv, &[&auxv]);
+    b.rec(RecordType::Cgroup, &[b"/workers/a"]);
     files(&mut b, 14, b"/tmp/work");
     file(&mut b, 2, FILE_REG, 0, b"/tmp/log");
     fd(&mut b, 0, 2, false);
