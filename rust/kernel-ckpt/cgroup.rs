@@ -27,7 +27,9 @@ use kernel::prelude::*;
 /// job itself. `-EOPNOTSUPP` for a task outside it (the kernel log names
 /// it).
 fn path_of(task: &TaskRef, root: &TaskRef) -> Result<KVec<u8>> {
-    let mut buf = KVVec::from_elem(0u8, MAX_CGROUP_PATH + 1, GFP_KERNEL)?;
+    // One more byte than a record takes: the helper refuses a path that
+    // fills all but the NUL.
+    let mut buf = KVVec::from_elem(0u8, MAX_CGROUP_PATH + 2, GFP_KERNEL)?;
     // SAFETY: both tasks are referenced; `buf` has room for its length,
     // which the helper fills with a NUL-terminated path under the cgroup
     // locks.
@@ -39,18 +41,16 @@ fn path_of(task: &TaskRef, root: &TaskRef) -> Result<KVec<u8>> {
             buf.len(),
         )
     };
-    if r == -(bindings::EXDEV as i32) || r == -(bindings::ENOENT as i32) {
-        return Err(crate::forest::refuse(
-            task,
-            format_args!(
-                "{}",
-                if r == -(bindings::EXDEV as i32) {
-                    "is outside the frozen cgroup of the tree's root"
-                } else {
-                    "is not in a cgroup frozen with cgroup.freeze"
-                }
-            ),
-        ));
+    let why = match r {
+        r if r == -(bindings::EXDEV as i32) => "is outside the frozen cgroup of the tree's root",
+        r if r == -(bindings::ENOENT as i32) => "is not in a cgroup frozen with cgroup.freeze",
+        r if r == -(bindings::ENAMETOOLONG as i32) => {
+            "is in a cgroup whose path below the job is longer than an image holds (4095 bytes)"
+        }
+        _ => "",
+    };
+    if !why.is_empty() {
+        return Err(crate::forest::refuse(task, format_args!("{why}")));
     }
     kernel::error::to_result(r)?;
     let len = buf.iter().position(|&c| c == 0).ok_or(EINVAL)?;
@@ -72,17 +72,25 @@ pub(crate) fn check(tasks: &[TaskRef], root: &TaskRef) -> Result {
         if path != b"/" && crate::image::check_cgroup_path(&path).is_err() {
             return Err(crate::forest::refuse(
                 t,
-                format_args!("is in a cgroup whose path does not fit an image"),
+                format_args!(
+                    "is in a cgroup nested more than {} deep below the job, or with a name an image does not hold",
+                    crate::image::MAX_CGROUP_DEPTH
+                ),
             ));
         }
         leaders.push((t.vpid(), path), GFP_KERNEL)?;
     }
+    leaders.sort_unstable_by_key(|l| l.0);
     for t in live().filter(|t| !t.is_group_leader()) {
         crate::wrap::task::killable()?;
         let tgid = t.pid_in(bindings::pid_type_PIDTYPE_TGID, &ns);
         let path = path_of(t, root)?;
         // A thread of a process whose leader exited is refused elsewhere.
-        if leaders.iter().any(|(p, lp)| *p == tgid && *lp != path) {
+        let leader = leaders.binary_search_by_key(&tgid, |l| l.0).ok();
+        if leader
+            .and_then(|i| leaders.get(i))
+            .is_some_and(|(_, lp)| *lp != path)
+        {
             return Err(crate::forest::refuse(
                 t,
                 format_args!("is a thread in another cgroup than its process (threaded cgroups are not carried)"),

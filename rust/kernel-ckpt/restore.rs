@@ -172,6 +172,8 @@ struct Gathered {
     map: Option<mm::PreparedMap>,
     /// The auxiliary vector (images written before it existed have none).
     auxv: Option<KVec<u64>>,
+    /// Whether its cgroup record was read.
+    cgroup_seen: bool,
     /// The processes whose descriptor table and fs context it uses.
     share: Option<fdtable::SharedWith>,
     files: Option<fdtable::Prepared>,
@@ -207,6 +209,7 @@ impl Gathered {
             vmas: KVVec::new(),
             map: None,
             auxv: None,
+            cgroup_seen: false,
             share: None,
             files: None,
             locks: crate::locks::Held::new(),
@@ -376,7 +379,12 @@ pub(crate) fn restore_current(
             }
             Item::Vma(v, path) => g.vmas.push((v, copy(path)?), GFP_KERNEL_ACCOUNT)?,
             // Read by the restarting tool, which placed the process.
-            Item::Cgroup(_) => {}
+            Item::Cgroup(_) => {
+                if g.cgroup_seen {
+                    return Err(bad("a second cgroup record"));
+                }
+                g.cgroup_seen = true;
+            }
             Item::Auxv(b) => {
                 if g.auxv.is_some() {
                     return Err(bad("a second auxv record"));

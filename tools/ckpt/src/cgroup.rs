@@ -101,6 +101,14 @@ pub fn remove(cg: &Path) {
     let _ = fs::remove_dir(cg);
 }
 
+/// Whether a job cgroup holds a process, itself or in a cgroup below it.
+pub fn in_use(cg: &Path) -> Result<bool> {
+    Ok(!procs(cg)?.is_empty()
+        || read(cg, "cgroup.events")?
+            .lines()
+            .any(|l| l.trim_end() == "populated 1"))
+}
+
 /// Moves process `pid` (all its threads) into `cg`.
 pub fn add(cg: &Path, pid: i32) -> Result<()> {
     write(cg, "cgroup.procs", &pid.to_string())

@@ -177,7 +177,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         .map(str::to_owned)
         .unwrap_or_else(|| format!("restart-{pid}"));
     let cg = cgroup::create(&name)?;
-    if !cgroup::procs(&cg)?.is_empty() {
+    if cgroup::in_use(&cg)? {
         anyhow::bail!(
             "cgroup {} is in use: give another --name",
             rel(&cg).display()
@@ -185,15 +185,24 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     }
     // Made straight into its cgroup below the job's, if it was in one.
     let below = img.states.first().and_then(|s| s.cgroup.clone());
-    let moves = cgroup::make_below(
+    let into = cgroup::make_below(
         &cg,
         &[(pid, below.clone().unwrap_or_else(|| "/".to_owned()))],
-    )?;
-    let into = match below {
+    )
+    .map(|moves| match below {
         Some(rel) if !moves.is_empty() => cg.join(rel.trim_start_matches('/')),
         _ => cg.clone(),
+    });
+    let cg_dir = into.and_then(|into| {
+        File::open(&into).with_context(|| format!("cannot open {}", into.display()))
+    });
+    let cg_dir = match cg_dir {
+        Ok(d) => d,
+        Err(e) => {
+            cgroup::remove(&cg);
+            return Err(e);
+        }
     };
-    let cg_dir = File::open(&into).with_context(|| format!("cannot open {}", into.display()))?;
     let marker = marker_for(
         img.tasks
             .first()

@@ -63,7 +63,7 @@ pub(crate) fn restart_tree(
         None => format!("restart-{root}"),
     });
     let cg = cgroup::create(&name)?;
-    if !cgroup::procs(&cg)?.is_empty() {
+    if cgroup::in_use(&cg)? {
         bail!(
             "cgroup {} is in use: give another --name",
             rel(&cg).display()

@@ -153,10 +153,9 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
 fn join_cgroup(name: Option<&str>, child: Pid) -> Result<std::path::PathBuf> {
     let name = name.map_or_else(|| format!("job-{child}"), str::to_owned);
     let cg = cgroup::create(&name)?;
-    let busy = cgroup::procs(&cg)?;
-    if !busy.is_empty() {
+    if cgroup::in_use(&cg)? {
         bail!(
-            "cgroup {} already holds processes {busy:?}: choose another name with --name",
+            "cgroup {} already holds processes (or cgroups below it do): choose another name with --name",
             cg.display()
         );
     }

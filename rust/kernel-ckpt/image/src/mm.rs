@@ -48,11 +48,14 @@ pub fn check_auxv(p: &[u8]) -> Result<(), ErrorKind> {
 /// Longest cgroup path a `cgroup` record holds (`PATH_MAX`, its NUL
 /// left out).
 pub const MAX_CGROUP_PATH: usize = 4095;
+/// Most names a cgroup path below the job holds: a restart makes each
+/// cgroup of the path.
+pub const MAX_CGROUP_DEPTH: usize = 32;
 
-/// Checks a `cgroup` record: a path below the job cgroup, `/` then names
-/// separated by single `/`, none empty, `.` or `..` and none with a NUL,
-/// at most [`MAX_CGROUP_PATH`] bytes; not `/` alone (a process in the job
-/// cgroup has no record).
+/// Checks a `cgroup` record: a path below the job cgroup, `/` then at
+/// most [`MAX_CGROUP_DEPTH`] names separated by single `/`, none empty,
+/// `.` or `..` and none with a NUL, at most [`MAX_CGROUP_PATH`] bytes;
+/// not `/` alone (a process in the job cgroup has no record).
 pub fn check_cgroup_path(p: &[u8]) -> Result<(), ErrorKind> {
     let bad = Err(ErrorKind::BadField("cgroup path", p.len() as i64));
     let Some(rest) = p.strip_prefix(b"/") else {
@@ -64,6 +67,7 @@ pub fn check_cgroup_path(p: &[u8]) -> Result<(), ErrorKind> {
     if rest
         .split(|&c| c == b'/')
         .any(|name| name.is_empty() || name == b"." || name == b"..")
+        || rest.split(|&c| c == b'/').count() > MAX_CGROUP_DEPTH
     {
         return bad;
     }

@@ -1933,7 +1933,13 @@ fn cgroup_paths_name_a_cgroup_below_the_job() {
     for good in [&b"/workers"[..], b"/a/b", b"/x.y/..z"] {
         assert_eq!(check_cgroup_path(good), Ok(()), "{good:?}");
     }
-    let long = [b'/', b'a'].repeat(MAX_CGROUP_PATH / 2 + 1);
+    let long = [b"/abcdefghijklmnopqrstuvwxyz0123456789".as_slice(); 120].concat();
+    assert!(long.len() > MAX_CGROUP_PATH);
+    let deep = [b'/', b'a'].repeat(MAX_CGROUP_DEPTH + 1);
+    assert_eq!(
+        check_cgroup_path(&[b'/', b'a'].repeat(MAX_CGROUP_DEPTH)),
+        Ok(())
+    );
     for bad in [
         &b""[..],
         b"/",
@@ -1944,6 +1950,7 @@ fn cgroup_paths_name_a_cgroup_below_the_job() {
         b"/./a",
         b"/a\0b",
         &long,
+        &deep,
     ] {
         assert!(check_cgroup_path(bad).is_err(), "{bad:?}");
     }
