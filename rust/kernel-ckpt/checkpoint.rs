@@ -67,6 +67,20 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
         crate::sysvmsg::check(root, ns)?;
         rec.flags |= image::POD_NEWIPC;
     }
+    if own & bindings::CKPT_OWN_CGROUP != 0 {
+        // SAFETY: the task is referenced; the helper takes a reference on
+        // its cgroup namespace under task_lock and compares under the
+        // cgroup locks.
+        if !unsafe { bindings::ckpt_cgroup_ns_at_job(root.as_ptr()) } {
+            return Err(crate::forest::refuse(
+                root,
+                format_args!(
+                    "is the init of a pod whose cgroup namespace has another root than the pod's job cgroup (ckpt run --pod makes it the job)"
+                ),
+            ));
+        }
+        rec.flags |= image::POD_NEWCGROUP;
+    }
     Ok(rec)
 }
 

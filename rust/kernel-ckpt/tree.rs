@@ -625,6 +625,11 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             rec.flags & POD_NEWIPC != 0,
             own & bindings::CKPT_OWN_IPC != 0,
         ),
+        (
+            "cgroup",
+            rec.flags & crate::image::POD_NEWCGROUP != 0,
+            own & bindings::CKPT_OWN_CGROUP != 0,
+        ),
     ] {
         if theirs != ours {
             ckpt_err!(

@@ -315,6 +315,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_pod_mqueue" => |name| pod::restart_pod_mqueue(name),
         "real_ipcs" => |name| pod::real_ipcs(name),
         "restart_tree_cgroups" => |name| pod::restart_tree_cgroups(name),
+        "restart_pod_cgroups" => |name| pod::restart_pod_cgroups(name),
         "restart_100_times_under_load" => |name| checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => |name| checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),

@@ -219,8 +219,8 @@ done"
         format!("{} {}", json["header"]["flags"], json["root_pid"]),
     );
     c.eq(
-        "the image's pod: own UTS namespace with its names, own IPC namespace with the default sysctls",
-        r#"{"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000","fs.mqueue.queues_max=256","fs.mqueue.msg_max=10","fs.mqueue.msgsize_max=8192","fs.mqueue.msg_default=10","fs.mqueue.msgsize_default=8192","kernel.sem_next_id=-1","kernel.msg_next_id=-1","kernel.shm_next_id=-1"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
+        "the image's pod: own UTS namespace with its names, own IPC namespace with the default sysctls, own cgroup namespace",
+        r#"{"cgroup":true,"ipc":true,"ipc_sysctls":["kernel.shmmax=18446744073692774399","kernel.shmall=18446744073692774399","kernel.shmmni=4096","kernel.shm_rmid_forced=0","kernel.msgmax=8192","kernel.msgmnb=16384","kernel.msgmni=32000","kernel.sem=32000 1024000000 500 32000","fs.mqueue.queues_max=256","fs.mqueue.msg_max=10","fs.mqueue.msgsize_max=8192","fs.mqueue.msg_default=10","fs.mqueue.msgsize_default=8192","kernel.sem_next_id=-1","kernel.msg_next_id=-1","kernel.shm_next_id=-1"],"uts":{"domainname":"poddomain","hostname":"podhost"}}"#,
         json["pod"].to_string(),
     );
     let mut copies = Vec::new();
@@ -1171,6 +1171,44 @@ fn cgroups_below(pid: i32, job: &Path) -> Vec<String> {
 /// old one (/proc/PID/cgroup), the image names the two below the job, and
 /// the processes check themselves (a thread in its process's cgroup).
 pub(crate) fn restart_tree_cgroups(name: &str) -> Result<ScenarioResult> {
+    cgroups_scenario(name, false)
+}
+
+/// [`restart_tree_cgroups`] in a pod (`ckpt run --pod`: its own cgroup
+/// namespace, rooted at its job): inside it the processes see `/`,
+/// `/workers/a` and `/b` before and after the restart, whose pod has a
+/// new cgroup namespace rooted at the new job.
+pub(crate) fn restart_pod_cgroups(name: &str) -> Result<ScenarioResult> {
+    cgroups_scenario(name, true)
+}
+
+/// What `pid` and its children see of their cgroups from inside `pid`'s
+/// cgroup namespace (/proc/PID/cgroup read there).
+fn cgroups_inside(pid: i32) -> String {
+    let mut pids = vec![pid];
+    pids.extend(
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok()),
+    );
+    in_ns_of(
+        pid,
+        "cgroup",
+        nix::sched::CloneFlags::CLONE_NEWCGROUP,
+        || {
+            Ok(pids
+                .iter()
+                .map(|p| fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default())
+                .map(|s| s.trim().to_owned())
+                .collect::<Vec<_>>()
+                .join(" "))
+        },
+    )
+    .unwrap_or_else(|e| e.to_string())
+}
+
+fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
     let ready = PathBuf::from(format!("/tmp/ready-{name}"));
     let go = PathBuf::from(format!("/tmp/go-{name}"));
@@ -1189,7 +1227,7 @@ pub(crate) fn restart_tree_cgroups(name: &str) -> Result<ScenarioResult> {
     let opts = ckpt::RunOptions {
         name: Some(name),
         log: Some(&log),
-        pod: false,
+        pod,
     };
     let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
     let w = Workload {
@@ -1216,6 +1254,14 @@ pub(crate) fn restart_tree_cgroups(name: &str) -> Result<ScenarioResult> {
         "[\"/\", \"/workers/a\", \"/b\"]",
         format!("{before:?}"),
     );
+    let inside = pod.then(|| cgroups_inside(pid));
+    if let Some(inside) = &inside {
+        c.eq(
+            "inside the pod's cgroup namespace: the job is /",
+            "0::/ 0::/workers/a 0::/b",
+            inside,
+        );
+    }
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let img = format!("/tmp/{name}.img");
     let o = Command::new(CKPT)
@@ -1239,15 +1285,31 @@ pub(crate) fn restart_tree_cgroups(name: &str) -> Result<ScenarioResult> {
         "[\"(the job)\", \"/workers/a\", \"/b\"]",
         format!("{saved:?}"),
     );
+    if pod {
+        c.eq(
+            "the image's pod has a cgroup namespace of its own",
+            "true",
+            json["pod"]["cgroup"].to_string(),
+        );
+    }
     let o = Command::new(CKPT)
         .args(["restart", &img, "--detach", "--name", &job])
         .output()?;
     c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    // A pod's init has another pid outside.
+    let copy = if pod { printed_pid(&o) } else { pid };
     c.eq(
         "each process in the same cgroup below the new job",
         format!("{before:?}"),
-        format!("{:?}", cgroups_below(pid, &new_cg)),
+        format!("{:?}", cgroups_below(copy, &new_cg)),
     );
+    if let Some(inside) = &inside {
+        c.eq(
+            "inside the restarted pod's new cgroup namespace, as before",
+            inside,
+            &cgroups_inside(copy),
+        );
+    }
     fs::write(&go, b"go\n")?;
     let start = Instant::now();
     let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));

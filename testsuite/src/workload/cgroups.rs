@@ -11,9 +11,10 @@ fn own_cgroup() -> Result<String> {
         .context("no cgroup v2 line in /proc/self/cgroup")
 }
 
-/// Moves this process into the cgroup `rel` below `job` (made if needed).
+/// Moves this process into the cgroup `rel` below the job cgroup
+/// directory `job` (made if needed).
 fn move_below(job: &str, rel: &str) -> Result<()> {
-    let dir = format!("/sys/fs/cgroup{job}/{rel}");
+    let dir = format!("{job}/{rel}");
     std::fs::create_dir_all(&dir).with_context(|| format!("mkdir {dir}"))?;
     std::fs::write(format!("{dir}/cgroup.procs"), b"0").with_context(|| format!("joining {dir}"))
 }
@@ -25,74 +26,78 @@ pub(crate) const BELOW: [&str; 2] = ["workers/a", "b"];
 /// into `workers/a` and `b` below it (the first also starts a thread,
 /// which follows it). After the go file each checks that it is in the
 /// cgroup it chose below its parent's (its job's): the parent through
-/// the children's exit status.
+/// the children's exit status. The job is `ckpt run --name NAME`'s, NAME
+/// from the ready file `/tmp/ready-NAME` (in a pod with a cgroup
+/// namespace of its own, /proc/self/cgroup names the job `/`).
 pub(crate) fn cgroups_tree(ready_path: &Path) -> Result<()> {
     name("cg-parent");
     let (go, result) = go_and_result(ready_path);
-    let job = own_cgroup()?;
+    let job_name = ready_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("ready-"))
+        .context("a ready file named ready-NAME")?;
+    let job = format!("/sys/fs/cgroup/ckpt/{job_name}");
+    // The children report on a pipe (in a pod, /proc/PID is the host's
+    // numbering: only /proc/self is read).
+    let (r, w) = nix::unistd::pipe()?;
     let mut kids = Vec::new();
     for (i, rel) in BELOW.iter().enumerate() {
         let job = job.clone();
         let go = go.clone();
+        let w = w.try_clone()?;
         kids.push(spawn(&format!("cg-child-{i}"), move || {
-            let ok = (|| -> Result<bool> {
+            let report = (|| -> Result<String> {
                 move_below(&job, rel)?;
                 let _t = (i == 0).then(|| {
                     std::thread::spawn(|| loop {
                         std::thread::sleep(std::time::Duration::from_millis(50));
                     })
                 });
+                nix::unistd::write(&w, b"M")?;
                 while !go.exists() {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                // The job after a restart is another: its own path, below
-                // which the child must be.
-                let parent =
-                    std::fs::read_to_string(format!("/proc/{}/cgroup", nix::unistd::getppid()))?;
-                let parent = parent
-                    .lines()
-                    .find_map(|l| l.strip_prefix("0::"))
-                    .unwrap_or_default()
-                    .to_owned();
+                let own = own_cgroup()?;
                 let threads_with = std::fs::read_dir("/proc/self/task")?
                     .flatten()
                     .filter(|t| {
                         std::fs::read_to_string(t.path().join("cgroup"))
-                            .is_ok_and(|c| c.contains(&format!("{parent}/{rel}")))
+                            .is_ok_and(|c| c.lines().any(|l| l.strip_prefix("0::") == Some(&own)))
                     })
                     .count();
-                Ok(own_cgroup()? == format!("{parent}/{rel}")
-                    && threads_with == if i == 0 { 2 } else { 1 })
+                Ok(format!("{i} {own} {threads_with}"))
             })();
+            let line = report.unwrap_or_else(|e| format!("{i} error {e:#}"));
+            let _ = nix::unistd::write(&w, format!("{line}\n").as_bytes());
             // SAFETY: leave at once.
-            unsafe { nix::libc::_exit(if matches!(ok, Ok(true)) { 0 } else { 1 }) }
+            unsafe { nix::libc::_exit(0) }
         })?);
     }
-    // Both children in their cgroups before the ready file.
-    let start = std::time::Instant::now();
-    while kids.iter().zip(BELOW).any(|(k, rel)| {
-        !std::fs::read_to_string(format!("/proc/{k}/cgroup"))
-            .is_ok_and(|c| c.trim_end().ends_with(&format!("/{rel}")))
-    }) {
-        if start.elapsed() > std::time::Duration::from_secs(10) {
-            bail!("the children did not join their cgroups");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    drop(w);
+    let mut pipe = std::fs::File::from(r);
+    let mut moved = [0u8; 2];
+    std::io::Read::read_exact(&mut pipe, &mut moved)?;
     ready(ready_path)?;
     while !go.exists() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let mut lines = String::new();
+    std::io::Read::read_to_string(&mut pipe, &mut lines)?;
+    let mine = own_cgroup()?;
+    let base = mine.trim_end_matches('/');
     let mut bad = Vec::new();
-    if own_cgroup()?.contains("/workers") {
-        bad.push("the parent left the job cgroup".to_owned());
+    if mine.contains("/workers") || mine.ends_with("/b") {
+        bad.push(format!("the parent left the job cgroup: {mine}"));
     }
-    for (k, rel) in kids.iter().zip(BELOW) {
-        if !matches!(waitpid(*k, None), Ok(WaitStatus::Exited(_, 0))) {
-            bad.push(format!(
-                "the child in {rel} is not in it (or its thread is not)"
-            ));
+    for (i, rel) in BELOW.iter().enumerate() {
+        let want = format!("{i} {base}/{rel} {}", if i == 0 { 2 } else { 1 });
+        if !lines.lines().any(|l| l == want) {
+            bad.push(format!("child {i}: wanted {want:?}, reported {lines:?}"));
         }
+    }
+    for k in &kids {
+        let _ = waitpid(*k, None);
     }
     verdict_all(
         &result,

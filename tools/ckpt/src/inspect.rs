@@ -101,6 +101,8 @@ pub struct PodInfo {
     pub uts: Option<UtsInfo>,
     /// Its own IPC namespace.
     pub ipc: bool,
+    /// Its own cgroup namespace, rooted at its job cgroup.
+    pub cgroup: bool,
     /// That namespace's sysctls, as `name=value`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ipc_sysctls: Vec<String>,
@@ -794,6 +796,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         domainname: p.domainname_str().to_owned(),
                     }),
                     ipc: p.flags & ckpt_image::POD_NEWIPC != 0,
+                    cgroup: p.flags & ckpt_image::POD_NEWCGROUP != 0,
                     ipc_sysctls: Vec::new(),
                 })
             }
@@ -1458,6 +1461,9 @@ pub fn table(img: &Image) -> String {
             } else {
                 format!("IPC ({})", pod.ipc_sysctls.join(", "))
             });
+        }
+        if pod.cgroup {
+            own.push("cgroup (rooted at its job)".to_owned());
         }
         let own = if own.is_empty() {
             "none".to_owned()

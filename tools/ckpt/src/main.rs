@@ -46,7 +46,8 @@ enum Command {
         /// stderr to FILE.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
-        /// Start CMD as a pod: pid 1 of new pid, IPC and UTS namespaces.
+        /// Start CMD as a pod: pid 1 of new pid, IPC and UTS namespaces,
+        /// and a cgroup namespace rooted at its job cgroup.
         /// Its checkpoint saves the whole pod, and its restart makes new
         /// namespaces, so its pids never collide with the host's.
         #[arg(long)]

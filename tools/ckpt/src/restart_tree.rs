@@ -8,7 +8,7 @@
 //! With `--pidns` the first child is the init of a new pid namespace and
 //! is the coordinator in there; its orphans are reparented to it, as in a
 //! whole-namespace checkpoint. An image of a whole pid namespace (a pod)
-//! has its root created as pid 1 of new namespaces (pid, and UTS and IPC
+//! has its root created as pid 1 of new namespaces (pid, and UTS, IPC and cgroup
 //! if the pod had its own), with this process as the coordinator outside.
 //! Either way, on any error the job cgroup is killed and removed.
 
@@ -85,6 +85,11 @@ pub(crate) fn restart_tree(
             }
             if pod.ipc {
                 ns |= libc::CLONE_NEWIPC as u64;
+            }
+            // Made with the init in the job cgroup (CLONE_INTO_CGROUP):
+            // rooted there.
+            if pod.cgroup {
+                ns |= libc::CLONE_NEWCGROUP as u64;
             }
             here(&plan, f, &cg_dir, opts.detach, ns, moves)
         }

@@ -94,7 +94,7 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
         match clone3(&args) {
             0 => {
                 drop((go_w, status_r));
-                child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), true)
             }
             ret if ret < 0 => {
                 let errno = Errno::last();
@@ -116,7 +116,7 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
         match unsafe { unistd::fork() }.context("cannot fork")? {
             ForkResult::Child => {
                 drop((go_w, status_r));
-                child(go_r, status_w, &arg_ptrs, stdio.as_ref())
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), false)
             }
             ForkResult::Parent { child } => child,
         }
@@ -182,6 +182,7 @@ enum Step {
     Setsid = 1,
     Stdio = 2,
     Exec = 3,
+    CgroupNs = 4,
 }
 
 impl Step {
@@ -190,6 +191,7 @@ impl Step {
             Self::Setsid => "start a new session for",
             Self::Stdio => "redirect stdin, stdout and stderr of",
             Self::Exec => "run",
+            Self::CgroupNs => "give a cgroup namespace rooted at its job cgroup to",
         }
     }
 }
@@ -204,6 +206,7 @@ fn decode_report(report: &[u8]) -> (Step, Errno) {
     let step = match word(0) {
         1 => Step::Setsid,
         2 => Step::Stdio,
+        4 => Step::CgroupNs,
         _ => Step::Exec,
     };
     (step, Errno::from_raw(word(4)))
@@ -216,6 +219,7 @@ fn child(
     status: OwnedFd,
     argv: &[*const c_char],
     stdio: Option<&(OwnedFd, OwnedFd)>,
+    pod: bool,
 ) -> ! {
     let fail = |step: Step, errno: Errno| -> ! {
         let mut report = [0u8; 8];
@@ -246,6 +250,11 @@ fn child(
         }
     }
     drop(go);
+    // A pod's cgroup namespace, made now: rooted at the job cgroup.
+    // SAFETY: unshare takes flags only.
+    if pod && unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+        fail(Step::CgroupNs, Errno::last());
+    }
 
     if let Some((null, out)) = stdio {
         for (from, to) in [(null, 0), (out, 1), (out, 2)] {

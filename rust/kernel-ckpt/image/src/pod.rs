@@ -13,8 +13,10 @@ use super::*;
 pub const POD_NEWUTS: u32 = 1 << 0;
 /// The pod had an IPC namespace of its own.
 pub const POD_NEWIPC: u32 = 1 << 1;
+/// The pod had a cgroup namespace of its own, rooted at its job cgroup.
+pub const POD_NEWCGROUP: u32 = 1 << 2;
 /// Every `POD_*` flag.
-pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC;
+pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC | POD_NEWCGROUP;
 
 /// Length of a UTS name field with its NUL (`__NEW_UTS_LEN + 1`).
 pub const UTS_LEN: usize = 65;

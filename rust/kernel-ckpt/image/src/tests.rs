@@ -1543,7 +1543,7 @@ fn pod_record_only_opens_the_body_of_a_whole_namespace() {
     bad.flags = POD_NEWIPC;
     assert!(PodRec::decode(&bad.encode()).is_err());
     let mut bad = pod;
-    bad.flags = 4;
+    bad.flags = 8;
     assert!(PodRec::decode(&bad.encode()).is_err());
 }
 
