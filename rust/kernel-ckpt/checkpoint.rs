@@ -146,6 +146,10 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         .filter(|p| p.flags & image::POD_NEWIPC != 0)
         .map(|_| &root);
     crate::posix_mq::check(forest.tasks(), pod_ipc, &ns)?;
+    // Outside a pod's own IPC namespace: the segments the tree attaches.
+    if pod_ipc.is_none() {
+        crate::sysvshm::check_attached(&root, &ns, forest.tasks())?;
+    }
     crate::sysvsem::check_undo(forest.tasks(), pod_ipc.is_some())?;
     crate::cgroup::check(forest.tasks(), &root)?;
     let ptys = crate::pty::check(forest.tasks())?;
@@ -198,6 +202,16 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             crate::sysvmsg::dump_all(&mut w, &mut objs, &root)?;
             crate::posix_mq::dump_all(&mut w, &mut objs, &root, forest.tasks())?;
         }
+    }
+    if pod_ipc.is_none() {
+        // The image's pids: the caller's, or a pod's that shares the
+        // caller's IPC namespace.
+        let ns = if whole {
+            root.pid_ns()?
+        } else {
+            PidNs::current()?
+        };
+        crate::sysvshm::dump_attached(&mut w, &mut objs, &root, &ns, forest.tasks())?;
     }
     objs.set_in_tree(ptys);
     objs.set_pending(pending);

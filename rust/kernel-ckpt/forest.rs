@@ -286,11 +286,9 @@ impl FrozenTree {
     /// `pod`: the init of a pid namespace saved whole, whose UTS and IPC
     /// namespaces every task must share (else the caller's).
     pub(crate) fn check_supported(&self, pod: Option<&TaskRef>) -> Result {
-        // A pod's own IPC namespace is saved with its SysV segments.
-        let sysv = match pod {
-            Some(p) => p.ns_own()? & bindings::CKPT_OWN_IPC != 0,
-            None => false,
-        };
+        // A pod's own IPC namespace is saved with its SysV segments; the
+        // tree's attachments of the caller's are saved with the tree.
+        let sysv = true;
         for t in self.tasks.iter() {
             crate::wrap::task::killable()?;
             if t.exit_state() != 0 {

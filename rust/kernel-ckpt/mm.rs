@@ -92,6 +92,43 @@ pub(crate) fn unsupported(task: &TaskRef, sysv: bool) -> Result<Option<(&'static
     Ok(why.map(|w| (w, addr as u64)))
 }
 
+/// Adds to `keys` (sorted, each once) the hash keys of the SysV segments
+/// `task` (a leader) attaches.
+pub(crate) fn sysv_keys(task: &TaskRef, keys: &mut KVVec<usize>) -> Result {
+    let mm = MmRef::access(task)?;
+    let m = mm.as_ptr();
+    let _guard = mm.read_lock();
+    let mut addr = 0usize;
+    loop {
+        crate::wrap::task::killable()?;
+        // SAFETY: the mmap lock is held.
+        let vma = unsafe { bindings::find_vma(m, addr) };
+        if vma.is_null() {
+            return Ok(());
+        }
+        // SAFETY: `vma` is valid under the mmap lock, and holds a reference
+        // on its file.
+        let (end, attached) = unsafe {
+            let file = (*vma).vm_file;
+            (
+                (*vma).__bindgen_anon_1.__bindgen_anon_1.vm_end,
+                if file.is_null() {
+                    None
+                } else {
+                    crate::sysvshm::of_attachment(file)
+                },
+            )
+        };
+        if let Some((_, shmem)) = attached {
+            let key = crate::sysvshm::key_of(&shmem);
+            if let Err(at) = keys.binary_search(&key) {
+                crate::objhash::insert_at(keys, at, key, GFP_KERNEL)?;
+            }
+        }
+        addr = end;
+    }
+}
+
 /// Reads the mm bounds and every VMA, under the mmap read lock.
 fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
     let m = mm.as_ptr();

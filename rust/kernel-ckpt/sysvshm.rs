@@ -95,12 +95,12 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
                 } else if e == crate::wrap::errno::eoverflow() {
                     "its owner or creator has no id in the caller's user namespace"
                 } else if e == EPERM {
-                    "the caller lacks CAP_CHECKPOINT_RESTORE over the pod's IPC namespace"
+                    "the caller lacks CAP_CHECKPOINT_RESTORE over the IPC namespace"
                 } else {
                     "it is on huge pages or locked (SHM_LOCK)"
                 };
                 ckpt_err!(
-                    "checkpoint: pid {} ({}): SysV segment {} of its pod: {}: not supported\n",
+                    "checkpoint: pid {} ({}): SysV segment {} of its IPC namespace: {}: not supported\n",
                     init.vpid(),
                     crate::log::Shown(&init.comm()),
                     info.perm.id,
@@ -124,6 +124,52 @@ fn for_each(init: &TaskRef, ns: &PidNs, mut f: impl FnMut(Segment) -> Result) ->
 /// IPC namespace can be saved.
 pub(crate) fn check(init: &TaskRef, ns: &PidNs) -> Result {
     for_each(init, ns, |_| Ok(()))
+}
+
+/// The segments the live processes of `tasks` attach, as [`key_of`] keys,
+/// sorted.
+fn attached(tasks: &[TaskRef]) -> Result<KVVec<usize>> {
+    let mut keys = KVVec::new();
+    for t in tasks
+        .iter()
+        .filter(|t| t.exit_state() == 0 && t.is_group_leader())
+    {
+        crate::mm::sysv_keys(t, &mut keys)?;
+    }
+    Ok(keys)
+}
+
+/// Checkpoint of a tree outside a pod with its own IPC namespace, before
+/// anything is written: the segments its processes attach (of the
+/// caller's IPC namespace, which `root` shares) can be saved. Their
+/// number.
+pub(crate) fn check_attached(root: &TaskRef, ns: &PidNs, tasks: &[TaskRef]) -> Result<usize> {
+    let keys = attached(tasks)?;
+    if !keys.is_empty() {
+        for_each(root, ns, |_| Ok(()))?;
+    }
+    Ok(keys.len())
+}
+
+/// Checkpoint of such a tree, before its tasks: the segments its
+/// processes attach, once each, with their contents.
+pub(crate) fn dump_attached(
+    w: &mut ImageWriter,
+    objs: &mut ObjHash,
+    root: &TaskRef,
+    ns: &PidNs,
+    tasks: &[TaskRef],
+) -> Result {
+    let keys = attached(tasks)?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    for_each(root, ns, |s| {
+        if keys.binary_search(&key_of(&s.file)).is_ok() {
+            objs.id_of::<SysvShm>(w, s)?;
+        }
+        Ok(())
+    })
 }
 
 /// Checkpoint, after the pod record: every segment of the pod's IPC
@@ -267,7 +313,10 @@ pub(crate) fn check_maker() -> Result {
 /// restoring task's IPC namespace, with its id. The image must be of a
 /// pod (the parser checks), whose tasks run in a new IPC namespace.
 pub(crate) fn restore(objs: &mut ObjTable, o: &SysvShmObj) -> Result {
-    check_maker()?;
+    // Segments come before every task's records (the parser checks): the
+    // first task restored makes them, a pod's init in its new IPC
+    // namespace (the coordinator checked it has one), a tree's root in
+    // the caller's, where an id in use fails with -EEXIST.
     let info = bindings::ckpt_shm_info {
         perm: crate::sysvsem::perm(o.shmid, o.key, o.mode, [o.uid, o.gid, o.cuid, o.cgid]),
         cpid: o.cpid,
@@ -288,10 +337,15 @@ pub(crate) fn restore(objs: &mut ObjTable, o: &SysvShmObj) -> Result {
     let made = unsafe { FileRef::from_made(bindings::ckpt_shm_create(&info, &mut ns, &mut lpid)) };
     let file = made.inspect_err(|e| {
         ckpt_err!(
-            "restart: cannot make SysV segment {} (key {:#x}) again (error {})\n",
+            "restart: cannot make SysV segment {} (key {:#x}) again (error {}){}\n",
             o.shmid,
             o.key,
-            e.to_errno()
+            e.to_errno(),
+            if *e == EEXIST {
+                ": its id or key is in use in the IPC namespace (ipcs -m; a checkpoint without --kill leaves the original)"
+            } else {
+                ""
+            }
         )
     })?;
     let ns = NonNull::new(ns).ok_or(EINVAL)?;

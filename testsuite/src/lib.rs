@@ -104,6 +104,7 @@ macro_rules! with_scenarios {
             real_ipcs,
             restart_tree_cgroups,
             restart_pod_cgroups,
+            restart_sysv_attached,
             restart_100_times_under_load,
             restart_tree_pipeline,
             restart_tree_shared_stdout,

@@ -78,7 +78,7 @@ pub(crate) struct Workload {
 }
 
 impl Workload {
-    fn start(scenario: &str, kind: &str) -> Result<Self> {
+    pub(crate) fn start(scenario: &str, kind: &str) -> Result<Self> {
         Self::start_with(scenario, kind, READY_TIMEOUT)
     }
 
@@ -316,6 +316,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "real_ipcs" => |name| pod::real_ipcs(name),
         "restart_tree_cgroups" => |name| pod::restart_tree_cgroups(name),
         "restart_pod_cgroups" => |name| pod::restart_pod_cgroups(name),
+        "restart_sysv_attached" => |name| pod::restart_sysv_attached(name),
         "restart_100_times_under_load" => |name| checks_only(restart_many(name, 100)),
         "err_restart_pid_taken" => |name| checks_only(err_restart_pid_taken(name)),
         "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),

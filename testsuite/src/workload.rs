@@ -250,6 +250,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "posix_timers_check" => timers::posix_timers_check(ready_path)?,
         "stopped_check" => jobctl::stopped_check(ready_path)?,
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
+        "sysv_attached" => sysv::sysv_attached(ready_path)?,
         "mq_pod" => mqueue::mq_pod(ready_path)?,
         "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,

@@ -1335,3 +1335,138 @@ fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The row of SysV segment `id` in /proc/sysvipc/shm (this namespace's),
+/// without its resident and swapped sizes and with the pids left out (a
+/// restarted process keeps its pid, but a --pidns copy has another).
+fn shm_row(id: &str) -> String {
+    fs::read_to_string("/proc/sysvipc/shm")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&id))
+        .map(|f| {
+            f.iter()
+                .take(14)
+                .enumerate()
+                .filter(|(i, _)| ![4, 5].contains(i))
+                .map(|(_, v)| *v)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| format!("no segment {id}"))
+}
+
+/// A process of no pod (`sysv_attached`) attaches a private SysV segment
+/// of the caller's IPC namespace, removed (`IPC_RMID`) while attached,
+/// and counts in it. Checkpointed while it runs on, its image cannot be
+/// restarted (in a new pid namespace, where its pid is free) while the
+/// segment's id is in use: the error names the segment. Once the original
+/// is killed (the segment goes with it), the restart makes the segment
+/// again with its id: /proc/sysvipc/shm and the attachment in
+/// /proc/PID/maps are as before, and the process checks itself.
+pub(crate) fn restart_sysv_attached(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "sysv_attached")?;
+    let pid = w.pid;
+    let (go, result) = (
+        PathBuf::from(format!("/tmp/go-{name}")),
+        PathBuf::from(format!("/tmp/result-{name}")),
+    );
+    for p in [&go, &result] {
+        let _ = fs::remove_file(p);
+    }
+    let maps = sysv_maps(pid);
+    let id = maps
+        .first()
+        .and_then(|l| l.split(' ').nth(2))
+        .unwrap_or("?")
+        .to_owned();
+    c.eq("one SysV attachment", 1, maps.len());
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let row = shm_row(&id);
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint, the process left running",
+        "exit 0",
+        exit_line(&o),
+    );
+    mark_log(name)?;
+    let o = Command::new(CKPT)
+        .args([
+            "restart",
+            "--pidns",
+            "--name",
+            &format!("{name}-taken"),
+            &img,
+        ])
+        .output()?;
+    let log = String::from_utf8_lossy(&log_since_mark(name)?).into_owned();
+    let _taken = RestartJob(Path::new(cgroup::ROOT).join(format!("{name}-taken")));
+    c.eq(
+        "a restart while the original holds the segment fails",
+        true,
+        !o.status.success(),
+    );
+    c.eq(
+        "the kernel log names the segment and says its id is in use",
+        true,
+        log.contains(&format!("cannot make SysV segment {id} "))
+            && log.contains("its id or key is in use"),
+    );
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    let _ = waitpid(Pid::from_raw(pid), None);
+    cgroup::thaw(&w.cg)?;
+    c.eq(
+        "the segment went with the original",
+        true,
+        shm_row(&id).starts_with("no segment"),
+    );
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let o = Command::new(CKPT)
+        .args(["restart", &img, "--detach", "--name", &job])
+        .output()?;
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    // Times and addresses vary from run to run: compared, shown only when
+    // they differ.
+    c.same(
+        "the segment again with its id, size, mode, owner and times (/proc/sysvipc/shm)",
+        row.clone(),
+        shm_row(&id),
+    );
+    c.same(
+        "the attachment at the same address, with the same id (/proc/PID/maps)",
+        format!("{maps:?}"),
+        format!("{:?}", sysv_maps(pid)),
+    );
+    fs::write(&go, b"go\n")?;
+    let start = Instant::now();
+    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
+    while !whole() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    c.eq(
+        "the process checks itself",
+        "PASS",
+        verdict.split_whitespace().next().unwrap_or(""),
+    );
+    Ok(ScenarioResult {
+        checks: c.0,
+        // Key, mode, size, attachments (the id depends on what ran before).
+        state: vec![format!(
+            "sysvipc: {}",
+            row.split(' ')
+                .enumerate()
+                .filter(|(i, _)| [0, 2, 3, 4].contains(i))
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(" ")
+        )],
+        ..Default::default()
+    })
+}

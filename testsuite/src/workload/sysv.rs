@@ -269,3 +269,61 @@ fn count_at(p: *const u8) -> u64 {
         (*p.cast::<std::sync::atomic::AtomicU64>()).load(std::sync::atomic::Ordering::Relaxed)
     }
 }
+
+/// A process of no pod with a SysV segment of its caller's IPC namespace:
+/// made private, attached, a pattern written after a counter in its first
+/// 8 bytes, then removed (`IPC_RMID`) while attached, so that it goes with
+/// the process. After the go file it checks the pattern, that the counter
+/// counts, that the segment is still removed and attached at the same
+/// address with the same id, and writes its verdict.
+pub(crate) fn sysv_attached(ready_path: &Path) -> Result<()> {
+    name("sysv-attached");
+    let (go, result) = go_and_result(ready_path);
+    let id = shmget(libc::IPC_PRIVATE, SHARED_SIZE, libc::IPC_CREAT | 0o600)?;
+    let s = shmat(id, 0)?;
+    // SAFETY: the attachment is SHARED_SIZE bytes long.
+    unsafe {
+        for i in 8..SHARED_SIZE {
+            *s.add(i) = pattern(5, i);
+        }
+        libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut());
+    }
+    let counter = s.cast::<std::sync::atomic::AtomicU64>();
+    ready(ready_path)?;
+    while !go.exists() {
+        // SAFETY: the first 8 bytes of the segment, page aligned.
+        unsafe { (*counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let before = count_at(s);
+    for _ in 0..5 {
+        // SAFETY: as above.
+        unsafe { (*counter).fetch_add(1, std::sync::atomic::Ordering::Relaxed) };
+    }
+    // SAFETY: a zeroed shmid_ds is valid for IPC_STAT to fill.
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: `ds` is a valid buffer.
+    let stat = unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) };
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let at = format!("{:x}-", s as usize);
+    let checks = [
+        ("the pattern", holds(s, SHARED_SIZE, 8, 5)),
+        ("the counter counts", count_at(s) == before + 5),
+        (
+            "still removed, attached once",
+            stat == 0 && ds.shm_perm.mode as u32 & 0o1000 != 0 && ds.shm_nattch == 1,
+        ),
+        (
+            "attached at the same address with the same id",
+            maps.lines().any(|l| {
+                l.starts_with(&at) && l.split_whitespace().nth(4) == Some(&id.to_string())
+            }),
+        ),
+    ];
+    let bad: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.1)
+        .map(|c| c.0.to_owned())
+        .collect();
+    verdict_all(&result, &bad, format!("segment {id} carried"))
+}

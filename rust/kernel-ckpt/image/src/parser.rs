@@ -687,11 +687,12 @@ impl Parser {
             }
             RecordType::SysvShm => {
                 exact(SysvShmObj::LEN)?;
-                // Segments belong to a pod's own IPC namespace, made by its
-                // init before its own records.
-                if !self.pod_ipc || self.tasks_began {
+                // A pod's own IPC namespace's segments, or those a tree
+                // attaches in its caller's: made by the first task restored
+                // (a pod's init), before its own records.
+                if self.tasks_began {
                     return Err(ErrorKind::BadField(
-                        "SysV segment outside a pod's own IPC namespace",
+                        "SysV segment after the first task's records",
                         0,
                     ));
                 }

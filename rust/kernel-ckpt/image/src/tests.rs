@@ -1548,7 +1548,7 @@ fn pod_record_only_opens_the_body_of_a_whole_namespace() {
 }
 
 #[test]
-fn sysv_segments_only_in_a_pod_with_its_own_ipc_namespace() {
+fn sysv_segments_before_the_first_task_in_a_pod_or_not() {
     let seg = SysvShmObj {
         id: 1,
         shmid: 65536,
@@ -1586,14 +1586,14 @@ fn sysv_segments_only_in_a_pod_with_its_own_ipc_namespace() {
         .iter()
         .any(|i| matches!(i, Item::SysvShm(o) if *o == seg)));
     assert_eq!(seg.pages_size(), 2 * PAGE_SIZE as u64);
-    // Not in a pod that shares its IPC namespace, nor without a pod.
+    // Also in a pod that shares its IPC namespace, and without a pod: the
+    // segments a tree attaches in its caller's namespace.
     let img = encode_with(&whole, &tasks, &with(0));
-    assert!(matches!(
-        decode(&img).unwrap_err().kind,
-        ErrorKind::BadField("SysV segment outside a pod's own IPC namespace", 0)
-    ));
-    let img = encode_with(&whole, &tasks, &with(POD_NEWIPC)[1..]);
-    assert!(decode(&img).is_err());
+    assert!(decode(&img).is_ok());
+    let mut sub = sample_header();
+    sub.flags = CHECKPOINT_SUBTREE;
+    let img = encode_with(&sub, &tasks, &with(POD_NEWIPC)[2..]);
+    assert!(decode(&img).is_ok());
     // A removed segment has no key; pids are not negative.
     for bad in [
         SysvShmObj {
