@@ -51,9 +51,10 @@ fn header(flags: u64) -> Header {
 
 /// The pod record of a whole-namespace checkpoint whose init is `root`
 /// (pids in `ns`): which of its namespaces are not the caller's, and the
-/// names of its UTS namespace. `-EOPNOTSUPP` for an IPC namespace of its
-/// own that holds what is not carried yet, `-EPERM` for a SysV segment the
-/// caller may not read (the kernel log says which).
+/// names of its UTS namespace. `-EOPNOTSUPP` for a SysV object that
+/// cannot be saved or a cgroup namespace not rooted at its job cgroup,
+/// `-EPERM` for a SysV object the caller may not read (the kernel log
+/// says which).
 fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
     let own = root.ns_own()?;
     let mut rec = PodRec::default();

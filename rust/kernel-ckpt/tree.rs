@@ -634,7 +634,11 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
         if theirs != ours {
             ckpt_err!(
                 "restart: the pod had {} {} namespace, its new init has {}\n",
-                if theirs { "an" } else { "its checkpointer's" },
+                if theirs {
+                    "its own"
+                } else {
+                    "its checkpointer's"
+                },
                 what,
                 if ours { "a new one" } else { "the caller's" }
             );

@@ -588,7 +588,7 @@ impl Parser {
                 (Item::Pod(pod), None)
             }
             RecordType::PodIpc => {
-                if p.len() != PodIpcRec::LEN_BEFORE_MQ {
+                if p.len() != PodIpcRec::LEN_BEFORE_MQ && p.len() != PodIpcRec::LEN_BEFORE_NEXT_ID {
                     exact(PodIpcRec::LEN)?;
                 }
                 if !self.need_pod_ipc {

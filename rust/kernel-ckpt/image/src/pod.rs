@@ -131,6 +131,9 @@ impl PodIpcRec {
     /// Length of the record written before the `fs.mqueue` and
     /// `*_next_id` sysctls were (read with a new namespace's values).
     pub const LEN_BEFORE_MQ: usize = 56;
+    /// Length of the record written with the `fs.mqueue` sysctls but
+    /// before the `*_next_id` ones (then refused when set: read as unset).
+    pub const LEN_BEFORE_NEXT_ID: usize = 72;
 
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
         let (r, _) = if p.len() == Self::LEN_BEFORE_MQ {
@@ -144,6 +147,13 @@ impl PodIpcRec {
             }
             w.bytes(fields);
             MQ_SYSCTL_DEFAULTS.put(&mut w);
+            [-1i32; 3].put(&mut w);
+            let (r, _) = Self::read_fixed(&whole)?;
+            (r, &[][..])
+        } else if p.len() == Self::LEN_BEFORE_NEXT_ID {
+            let mut whole = [0u8; Self::LEN];
+            let mut w = Writer::new(&mut whole);
+            w.bytes(p);
             [-1i32; 3].put(&mut w);
             let (r, _) = Self::read_fixed(&whole)?;
             (r, &[][..])

@@ -1709,6 +1709,14 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
         }
     );
     assert_eq!(PodIpcRec::decode(&enc).unwrap(), ipc);
+    // With the fs.mqueue sysctls but not the next ids: read as unset.
+    assert_eq!(
+        PodIpcRec::decode(&enc[..PodIpcRec::LEN_BEFORE_NEXT_ID]).unwrap(),
+        PodIpcRec {
+            next_id: [-1; 3],
+            ..ipc
+        }
+    );
     old_rec[PodIpcRec::LEN_BEFORE_MQ - 1] = 1;
     assert_eq!(
         PodIpcRec::decode(&old_rec).unwrap_err(),

@@ -636,6 +636,9 @@ fn streamed(buf: &[u8], scratch: &mut Scratch) -> (u32, Result<(), DecodeError>)
                         assert_eq!((r.mq, r.next_id), (MQ_SYSCTL_DEFAULTS, [-1; 3]));
                         scratch.enc.truncate(PodIpcRec::LEN_BEFORE_MQ - 4);
                         scratch.enc.extend_from_slice(&[0; 4]);
+                    } else if payload.len() == PodIpcRec::LEN_BEFORE_NEXT_ID {
+                        assert_eq!(r.next_id, [-1; 3]);
+                        scratch.enc.truncate(PodIpcRec::LEN_BEFORE_NEXT_ID);
                     }
                 }
                 assert!(
