@@ -279,6 +279,14 @@ fn for_each_undo(task: &TaskRef, mut f: impl FnMut(i32, &[i16]) -> Result) -> Re
             r if r == -(bindings::ENOSPC as i32) => {
                 adj = KVVec::with_capacity(n, GFP_KERNEL)?;
             }
+            r if r == -(bindings::EACCES as i32) => {
+                return Err(crate::forest::refuse(
+                    task,
+                    format_args!(
+                        "has SEM_UNDO adjustments on SysV semaphore set {semid}, which it may no longer alter (its restart could not give them back)"
+                    ),
+                ));
+            }
             r if r == -(bindings::EBUSY as i32) => {
                 return Err(crate::forest::refuse(
                     task,
