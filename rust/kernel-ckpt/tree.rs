@@ -175,7 +175,7 @@ impl RestartCtx {
             });
             if let Some(s) = strays {
                 ckpt_err!(
-                    "restart: pid {} of the pod is not in its init's UTS and IPC namespaces\n",
+                    "restart: pid {} of the pod is not in its init's UTS, IPC and cgroup namespaces\n",
                     s.row.pid
                 );
                 self.fail(s.row.pid, None, EINVAL);
