@@ -121,6 +121,7 @@ macro_rules! with_scenarios {
             err_restart_pid_taken,
             err_restart_truncated,
             err_eopnotsupp_not_carried,
+            err_eopnotsupp_pod_not_carried,
             err_efbig_deleted_file,
             err_restart_hostile_images,
             err_restart_tree_corrupt,

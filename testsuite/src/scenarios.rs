@@ -322,6 +322,9 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "err_restart_truncated" => |name| checks_only(err_restart_truncated(name)),
         "err_efbig_deleted_file" => |name| checks_only(err_efbig_deleted_file(name)),
         "err_eopnotsupp_not_carried" => |name| checks_only(err_eopnotsupp_not_carried(name)),
+        "err_eopnotsupp_pod_not_carried" => {
+            |name| checks_only(err_eopnotsupp_pod_not_carried(name))
+        }
         "err_restart_hostile_images" => {
             |name| checks_only(images::err_restart_hostile_images(name))
         }

@@ -527,3 +527,69 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
     cgroup::thaw(&w.cg)?;
     Ok(c.0)
 }
+
+/// What a pod's checkpoint refuses (the state is carried only in a pod,
+/// so the non-pod kinds above cannot show it): a message queue
+/// notification through a netlink socket, and `SEM_UNDO` adjustments on a
+/// set the process may no longer alter. checkpoint(2) of the pod's init
+/// fails with EOPNOTSUPP, writes nothing, the kernel log says why, and
+/// the pod runs on.
+pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    for (kind, phrase) in crate::workload::holds::POD_KINDS {
+        let job = format!("{name}-{kind}");
+        let ready = PathBuf::from(format!("/tmp/ready-{job}"));
+        let _ = fs::remove_file(&ready);
+        let exe = std::env::current_exe()?;
+        let argv: Vec<OsString> = vec![
+            exe.into(),
+            "workload".into(),
+            format!("holds_{kind}").into(),
+            ready.clone().into(),
+        ];
+        let log = PathBuf::from(format!("/tmp/{job}.log"));
+        let opts = ckpt::RunOptions {
+            name: Some(&job),
+            log: Some(&log),
+            pod: true,
+        };
+        let pid = ckpt::run_with(&opts, &argv)?;
+        let w = Workload {
+            pid,
+            cg: cgroup::of_pid(pid)?,
+        };
+        let start = Instant::now();
+        while !ready.exists() {
+            if start.elapsed() > READY_TIMEOUT {
+                bail!(
+                    "pod workload {kind} not ready: {}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let (p, f) = output_file(&job)?;
+        cgroup::freeze(&w.cg, Duration::from_secs(5))?;
+        mark_log(&job)?;
+        c.errno(
+            &format!("{kind}: checkpoint(2) of the pod"),
+            Errno::EOPNOTSUPP,
+            sys_checkpoint(w.pid, f.as_fd(), 0),
+        );
+        c.eq(format!("{kind}: bytes written"), 0, size(&p));
+        cgroup::thaw(&w.cg)?;
+        let log = String::from_utf8_lossy(&log_since_mark(&job)?).into_owned();
+        c.eq(
+            format!("{kind}: the kernel log says {phrase:?}"),
+            true,
+            log.lines()
+                .any(|l| l.contains("checkpoint:") && l.contains(phrase)),
+        );
+        c.eq(
+            format!("{kind}: the pod runs on"),
+            true,
+            Path::new(&format!("/proc/{}", w.pid)).exists() && !cgroup::is_frozen(&w.cg)?,
+        );
+    }
+    Ok(c.0)
+}

@@ -136,6 +136,20 @@ fn check(ret: libc::c_long, what: &str) -> Result<libc::c_long> {
     Ok(ret)
 }
 
+/// The kinds a pod holds (`ckpt run --pod`: their state is carried only
+/// there, and refused there for the reason the phrase gives), each with
+/// the phrase the kernel log must contain.
+pub const POD_KINDS: &[(&str, &str)] = &[
+    (
+        "pod_mq_thread",
+        "its notification is SIGEV_THREAD (a netlink socket): not supported",
+    ),
+    (
+        "pod_undo_no_alter",
+        "which it may no longer alter (its restart could not give them back): not supported",
+    ),
+];
+
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
 pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
     name("holds");
@@ -181,6 +195,69 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 );
                 check(fd.into(), "mq_open")?;
                 check(libc::mq_unlink(name.as_ptr()).into(), "mq_unlink")?;
+            }
+            "pod_mq_thread" => {
+                // A SIGEV_THREAD notification: a netlink socket, closed
+                // once registered (the queue keeps it).
+                let name = c"/thread-notified";
+                let mq = libc::mq_open(
+                    name.as_ptr(),
+                    libc::O_CREAT | libc::O_RDWR,
+                    0o600,
+                    std::ptr::null_mut::<libc::mq_attr>(),
+                );
+                check(mq.into(), "mq_open")?;
+                let s = check(
+                    libc::socket(
+                        libc::AF_NETLINK,
+                        libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                        libc::NETLINK_ROUTE,
+                    )
+                    .into(),
+                    "socket",
+                )?;
+                // The cookie the kernel reads (NOTIFY_COOKIE_LEN bytes).
+                let cookie = Box::leak(Box::new([0u8; 32]));
+                let mut sev: libc::sigevent = std::mem::zeroed();
+                sev.sigev_notify = libc::SIGEV_THREAD;
+                sev.sigev_signo = s as i32;
+                sev.sigev_value = libc::sigval {
+                    sival_ptr: cookie.as_mut_ptr().cast(),
+                };
+                check(
+                    libc::syscall(libc::SYS_mq_notify, mq, &sev),
+                    "mq_notify(SIGEV_THREAD)",
+                )?;
+                libc::close(s as i32);
+            }
+            "pod_undo_no_alter" => {
+                // As uid 1000: a set of its own, 1 taken with SEM_UNDO,
+                // then its mode made read-only by its owner.
+                check(libc::setresgid(1000, 1000, 1000).into(), "setresgid")?;
+                check(libc::setresuid(1000, 1000, 1000).into(), "setresuid")?;
+                let id = check(
+                    libc::semget(libc::IPC_PRIVATE, 1, libc::IPC_CREAT | 0o600).into(),
+                    "semget",
+                )? as i32;
+                let mut op = libc::sembuf {
+                    sem_num: 0,
+                    sem_op: 1,
+                    sem_flg: libc::SEM_UNDO as i16,
+                };
+                check(libc::semop(id, &mut op, 1).into(), "semop")?;
+                // The kernel's struct semid64_ds (musl's libc crate has no
+                // semid_ds): its perm's mode is the u32 after key, uid, gid,
+                // cuid and cgid.
+                let mut ds = [0u32; 32];
+                check(
+                    libc::syscall(libc::SYS_semctl, id, 0, libc::IPC_STAT, ds.as_mut_ptr()),
+                    "semctl(IPC_STAT)",
+                )?;
+                ds[5] = 0o400;
+                check(
+                    libc::syscall(libc::SYS_semctl, id, 0, libc::IPC_SET, ds.as_mut_ptr()),
+                    "semctl(IPC_SET)",
+                )?;
             }
             "mount_ns" => {
                 check(
