@@ -404,6 +404,79 @@ fn sysv_maps(pid: i32) -> Vec<String> {
         .collect()
 }
 
+/// A workload of kind `kind` started with `ckpt run --name NAME` (as a pod
+/// with `pod`), once it has written its ready file; its go and result
+/// files are removed first. `job` is the job cgroup its restart uses,
+/// killed and removed (with the cgroups below it) when this is dropped.
+pub(crate) struct StartedJob {
+    pub(crate) w: Workload,
+    go: PathBuf,
+    result: PathBuf,
+    pub(crate) job: String,
+    _job: RestartJob,
+}
+
+impl StartedJob {
+    pub(crate) fn start(name: &str, kind: &str, pod: bool) -> Result<Self> {
+        let ready = PathBuf::from(format!("/tmp/ready-{name}"));
+        let go = PathBuf::from(format!("/tmp/go-{name}"));
+        let result = PathBuf::from(format!("/tmp/result-{name}"));
+        for p in [&ready, &go, &result] {
+            let _ = fs::remove_file(p);
+        }
+        let exe = std::env::current_exe()?;
+        let argv: Vec<OsString> = vec![
+            exe.into(),
+            "workload".into(),
+            kind.into(),
+            ready.clone().into(),
+        ];
+        let log = PathBuf::from(format!("/tmp/{name}.log"));
+        let opts = ckpt::RunOptions {
+            name: Some(name),
+            log: Some(&log),
+            pod,
+        };
+        let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
+        let w = Workload {
+            pid,
+            cg: cgroup::of_pid(pid)?,
+        };
+        let job = format!("{name}-restarted");
+        let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+        let start = Instant::now();
+        while !ready.exists() {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!(
+                    "workload {kind} not ready after 10 s: {}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(Self {
+            w,
+            go,
+            result,
+            job,
+            _job,
+        })
+    }
+
+    /// Writes the go file and returns the workload's verdict line, once
+    /// whole (the file exists, empty, between its creation and the
+    /// write), after at most 20 s.
+    pub(crate) fn verdict(&self) -> Result<String> {
+        fs::write(&self.go, b"go\n")?;
+        let start = Instant::now();
+        let whole = || fs::read_to_string(&self.result).is_ok_and(|v| v.ends_with('\n'));
+        while !whole() && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(fs::read_to_string(&self.result).unwrap_or_else(|_| "no result".to_owned()))
+    }
+}
+
 /// A pod whose init (`sysv_pod`: a producer) and its child (a consumer)
 /// share SysV shared memory: a segment both attach (read-write and
 /// read-only), one removed (`IPC_RMID`) while both still attach it, and
@@ -416,39 +489,9 @@ fn sysv_maps(pid: i32) -> Vec<String> {
 /// counter counting) and pass.
 pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
-    let go = PathBuf::from(format!("/tmp/go-{name}"));
-    let result = PathBuf::from(format!("/tmp/result-{name}"));
-    for p in [&ready, &go, &result] {
-        let _ = fs::remove_file(p);
-    }
-    let exe = std::env::current_exe()?;
-    let argv: Vec<OsString> = vec![
-        exe.into(),
-        "workload".into(),
-        "sysv_pod".into(),
-        ready.clone().into(),
-    ];
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod: true,
-    };
-    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let job = format!("{name}-restarted");
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
-    let start = Instant::now();
-    while !ready.exists() {
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!("workload sysv_pod not ready after 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let started = StartedJob::start(name, "sysv_pod", true)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
     let consumer = |init: i32| {
         fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
             .ok()
@@ -514,12 +557,12 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
         })
         .unwrap_or_default();
     let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", &job])
+        .args(["restart", &img, "--detach", "--name", job])
         .output()?;
     c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
     let copy = printed_pid(&o);
     // Frozen while /proc is read: the counter would change the times.
-    let cg = Path::new(cgroup::ROOT).join(&job);
+    let cg = Path::new(cgroup::ROOT).join(job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
     let after = sysvipc_rows(copy, "shm").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let sems_after = sysvipc_rows(copy, "sem").unwrap_or_else(|e| vec![format!("{e:#}")]);
@@ -555,15 +598,7 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     if frozen.is_ok() {
         cgroup::thaw(&cg)?;
     }
-    fs::write(&go, b"go\n")?;
-    let start = Instant::now();
-    // The verdict is whole once its line ends (the file exists, empty,
-    // between its creation and the write).
-    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
-    while !whole() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    let verdict = started.verdict()?;
     c.eq(
         "the producer and the consumer check themselves",
         "PASS",
@@ -773,42 +808,9 @@ fn mq_fds(pid: i32) -> Vec<String> {
 /// order, the unlinked queue's, the notification's signal and value).
 pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
-    let go = PathBuf::from(format!("/tmp/go-{name}"));
-    let result = PathBuf::from(format!("/tmp/result-{name}"));
-    for p in [&ready, &go, &result] {
-        let _ = fs::remove_file(p);
-    }
-    let exe = std::env::current_exe()?;
-    let argv: Vec<OsString> = vec![
-        exe.into(),
-        "workload".into(),
-        "mq_pod".into(),
-        ready.clone().into(),
-    ];
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod: true,
-    };
-    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let job = format!("{name}-restarted");
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
-    let start = Instant::now();
-    while !ready.exists() {
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "workload mq_pod not ready after 10 s: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let started = StartedJob::start(name, "mq_pod", true)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
     let receiver = |init: i32| {
         fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
             .ok()
@@ -881,11 +883,11 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
         })
         .collect();
     let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", &job])
+        .args(["restart", &img, "--detach", "--name", job])
         .output()?;
     c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
     let copy = printed_pid(&o);
-    let cg = Path::new(cgroup::ROOT).join(&job);
+    let cg = Path::new(cgroup::ROOT).join(job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
     let times_after = mq_view(copy, false);
     let queues_after = mq_view(copy, true);
@@ -924,13 +926,7 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     if frozen.is_ok() {
         cgroup::thaw(&cg)?;
     }
-    fs::write(&go, b"go\n")?;
-    let start = Instant::now();
-    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
-    while !whole() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    let verdict = started.verdict()?;
     c.eq(
         "the sender and the receiver check themselves",
         "PASS",
@@ -1072,7 +1068,7 @@ pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
     .enumerate()
     {
         c.same(
-            &format!("{what}, as before"),
+            format!("{what}, as before"),
             format!("{:#?}", before[i]),
             format!("{:#?}", after[i]),
         );
@@ -1210,44 +1206,12 @@ fn cgroups_inside(pid: i32) -> String {
 
 fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let ready = PathBuf::from(format!("/tmp/ready-{name}"));
-    let go = PathBuf::from(format!("/tmp/go-{name}"));
-    let result = PathBuf::from(format!("/tmp/result-{name}"));
-    for p in [&ready, &go, &result] {
-        let _ = fs::remove_file(p);
-    }
-    let exe = std::env::current_exe()?;
-    let argv: Vec<OsString> = vec![
-        exe.into(),
-        "workload".into(),
-        "cgroups_tree".into(),
-        ready.clone().into(),
-    ];
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod,
-    };
-    let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
+    let started = StartedJob::start(name, "cgroups_tree", pod)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
+    // The old job has cgroups below it too.
     let _old = RestartJob(w.cg.clone());
-    let job = format!("{name}-restarted");
-    let new_cg = Path::new(cgroup::ROOT).join(&job);
-    let _job = RestartJob(new_cg.clone());
-    let start = Instant::now();
-    while !ready.exists() {
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "workload cgroups_tree not ready after 10 s: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let new_cg = Path::new(cgroup::ROOT).join(job);
     let before = cgroups_below(pid, &w.cg);
     c.eq(
         "the parent in the job cgroup, its children in workers/a and b below it",
@@ -1293,7 +1257,7 @@ fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
         );
     }
     let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", &job])
+        .args(["restart", &img, "--detach", "--name", job])
         .output()?;
     c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
     // A pod's init has another pid outside.
@@ -1307,16 +1271,10 @@ fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
         c.eq(
             "inside the restarted pod's new cgroup namespace, as before",
             inside,
-            &cgroups_inside(copy),
+            cgroups_inside(copy),
         );
     }
-    fs::write(&go, b"go\n")?;
-    let start = Instant::now();
-    let whole = || fs::read_to_string(&result).is_ok_and(|v| v.ends_with('\n'));
-    while !whole() && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let verdict = fs::read_to_string(&result).unwrap_or_else(|_| "no result".to_owned());
+    let verdict = started.verdict()?;
     c.eq(
         "the processes check themselves",
         "PASS",
