@@ -199,20 +199,13 @@ done"
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let (before, _) = ns_view(&read_tree(pid)?).context("the pod's tree")?;
     let namer = Namer::new(&before);
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
+    let img = checkpoint_kill_as(
+        &mut c,
+        name,
+        pid,
         "ckpt checkpoint --kill of the pod's init",
-        "exit 0",
-        exit_line(&o),
-    );
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let out = Command::new(CKPT)
-        .args(["inspect", "--json", &img])
-        .output()?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    )?;
+    let json = inspect_value(&img)?;
     c.eq(
         "the image is of a whole pid namespace (flags 0), rooted at pid 1",
         "0 1",
@@ -328,13 +321,14 @@ const IPC_SYSCTLS_SET: [(&str, &str); 9] = [
     ("shm_next_id", "4242"),
 ];
 
-/// The IPC sysctls of `pid`'s IPC namespace, as `name=value`.
-fn ipc_sysctls(pid: i32) -> Vec<String> {
+/// The sysctls `set` names (files of `/proc/sys/DIR`) as `pid`'s IPC
+/// namespace has them, as `name=value`.
+fn ns_sysctls(pid: i32, dir: &str, set: &[(&str, &str)]) -> Vec<String> {
     let read = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
-        Ok(IPC_SYSCTLS_SET
+        Ok(set
             .iter()
             .map(|(f, _)| {
-                let v = fs::read_to_string(format!("/proc/sys/kernel/{f}")).unwrap_or_default();
+                let v = fs::read_to_string(format!("/proc/sys/{dir}/{f}")).unwrap_or_default();
                 format!("{f}={}", v.trim())
             })
             .collect::<Vec<_>>()
@@ -344,6 +338,48 @@ fn ipc_sysctls(pid: i32) -> Vec<String> {
         Ok(s) => s.lines().map(str::to_owned).collect(),
         Err(e) => vec![e.to_string()],
     }
+}
+
+/// Writes the sysctls `set` (files of `/proc/sys/DIR`) in `pid`'s IPC
+/// namespace, from inside it: "ok", or the first that failed.
+fn set_ns_sysctls(pid: i32, dir: &str, set: &[(&str, &str)]) -> String {
+    in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
+        for (f, v) in set {
+            fs::write(format!("/proc/sys/{dir}/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
+        }
+        Ok("ok".to_owned())
+    })
+    .unwrap_or_else(|e| e.to_string())
+}
+
+/// `ckpt checkpoint PID -o /tmp/NAME.img --kill`, its exit status checked
+/// as `what`, the killed process reaped: the image's path.
+fn checkpoint_kill_as(c: &mut Checks, name: &str, pid: i32, what: &str) -> Result<String> {
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+        .output()?;
+    c.eq(what, "exit 0", exit_line(&o));
+    let _ = waitpid(Pid::from_raw(pid), None);
+    Ok(img)
+}
+
+/// What `ckpt inspect --json IMG` prints (null if it prints no JSON).
+fn inspect_value(img: &str) -> Result<serde_json::Value> {
+    let out = Command::new(CKPT)
+        .args(["inspect", "--json", img])
+        .output()?;
+    Ok(serde_json::from_slice(&out.stdout).unwrap_or_default())
+}
+
+/// `ckpt restart IMG --detach --name JOB`, its exit status checked: the
+/// pid it printed (0 if none).
+fn restart_detached(c: &mut Checks, img: &str, job: &str) -> Result<i32> {
+    let o = Command::new(CKPT)
+        .args(["restart", img, "--detach", "--name", job])
+        .output()?;
+    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    Ok(printed_pid(&o))
 }
 
 fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
@@ -492,25 +528,14 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     let started = StartedJob::start(name, "sysv_pod", true)?;
     let (w, job) = (&started.w, &started.job);
     let pid = w.pid;
-    let consumer = |init: i32| {
-        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
-            .unwrap_or(0)
-    };
+    let consumer = |init: i32| nth_child(init, 0).unwrap_or(0);
     // The pod's IPC sysctls, set away from their defaults from inside.
-    let set = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
-        for (f, v) in IPC_SYSCTLS_SET {
-            fs::write(format!("/proc/sys/kernel/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
-        }
-        Ok("ok".to_owned())
-    });
     c.eq(
         "kernel.shm*, msg* and sem set in the pod",
         "ok",
-        set.unwrap_or_else(|e| e.to_string()),
+        set_ns_sysctls(pid, "kernel", &IPC_SYSCTLS_SET),
     );
-    let sysctls_before = ipc_sysctls(pid);
+    let sysctls_before = ns_sysctls(pid, "kernel", &IPC_SYSCTLS_SET);
     c.eq(
         "the pod's IPC sysctls as set",
         format!("{:?}", IPC_SYSCTLS_SET.map(|(f, v)| format!("{f}={v}"))),
@@ -524,20 +549,13 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     c.eq("one semaphore set in the pod", 1, sems_before.len());
     let maps_before = [sysv_maps(pid), sysv_maps(consumer(pid))];
     c.eq("three segments in the pod", 3, before.len());
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
+    let img = checkpoint_kill_as(
+        &mut c,
+        name,
+        pid,
         "ckpt checkpoint --kill of the pod's init",
-        "exit 0",
-        exit_line(&o),
-    );
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let out = Command::new(CKPT)
-        .args(["inspect", "--json", &img])
-        .output()?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    )?;
+    let json = inspect_value(&img)?;
     let saved: Vec<String> = json["sysv_shm"]
         .as_array()
         .map(|a| {
@@ -556,11 +574,7 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
                 .collect()
         })
         .unwrap_or_default();
-    let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", job])
-        .output()?;
-    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
-    let copy = printed_pid(&o);
+    let copy = restart_detached(&mut c, &img, job)?;
     // Frozen while /proc is read: the counter would change the times.
     let cg = Path::new(cgroup::ROOT).join(job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
@@ -581,7 +595,7 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     c.eq(
         "the IPC sysctls in the restarted pod, as before",
         format!("{sysctls_before:?}"),
-        format!("{:?}", ipc_sysctls(copy)),
+        format!("{:?}", ns_sysctls(copy, "kernel", &IPC_SYSCTLS_SET)),
     );
     // Times and addresses vary from run to run: the whole rows are
     // compared, and shown only when they differ.
@@ -673,24 +687,6 @@ const MQ_SYSCTLS_SET: [(&str, &str); 5] = [
     ("msg_default", "5"),
     ("msgsize_default", "512"),
 ];
-
-/// The `fs.mqueue` sysctls of `pid`'s IPC namespace, as `name=value`.
-fn mq_sysctls(pid: i32) -> Vec<String> {
-    let read = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
-        Ok(MQ_SYSCTLS_SET
-            .iter()
-            .map(|(f, _)| {
-                let v = fs::read_to_string(format!("/proc/sys/fs/mqueue/{f}")).unwrap_or_default();
-                format!("{f}={}", v.trim())
-            })
-            .collect::<Vec<_>>()
-            .join("\n"))
-    });
-    match read {
-        Ok(s) => s.lines().map(str::to_owned).collect(),
-        Err(e) => vec![e.to_string()],
-    }
-}
 
 /// The POSIX message queues of `pid`'s IPC namespace as its mqueue file
 /// system shows them (mounted in a mount namespace of its own, in a child
@@ -811,24 +807,13 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     let started = StartedJob::start(name, "mq_pod", true)?;
     let (w, job) = (&started.w, &started.job);
     let pid = w.pid;
-    let receiver = |init: i32| {
-        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
-            .unwrap_or(0)
-    };
-    let set = in_ns_of(pid, "ipc", nix::sched::CloneFlags::CLONE_NEWIPC, || {
-        for (f, v) in MQ_SYSCTLS_SET {
-            fs::write(format!("/proc/sys/fs/mqueue/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
-        }
-        Ok("ok".to_owned())
-    });
+    let receiver = |init: i32| nth_child(init, 0).unwrap_or(0);
     c.eq(
         "fs.mqueue sysctls set in the pod",
         "ok",
-        set.unwrap_or_else(|e| e.to_string()),
+        set_ns_sysctls(pid, "fs/mqueue", &MQ_SYSCTLS_SET),
     );
-    let sysctls_before = mq_sysctls(pid);
+    let sysctls_before = ns_sysctls(pid, "fs/mqueue", &MQ_SYSCTLS_SET);
     c.eq(
         "the pod's fs.mqueue sysctls as set",
         format!("{:?}", MQ_SYSCTLS_SET.map(|(f, v)| format!("{f}={v}"))),
@@ -852,20 +837,13 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     // Their times once read.
     let times_before = mq_view(pid, false);
     let fds_before = [mq_fds(pid), mq_fds(receiver(pid))];
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
+    let img = checkpoint_kill_as(
+        &mut c,
+        name,
+        pid,
         "ckpt checkpoint --kill of the pod's init",
-        "exit 0",
-        exit_line(&o),
-    );
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let out = Command::new(CKPT)
-        .args(["inspect", "--json", &img])
-        .output()?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    )?;
+    let json = inspect_value(&img)?;
     let saved: Vec<String> = json["posix_mq"]
         .as_array()
         .into_iter()
@@ -882,11 +860,7 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
             )
         })
         .collect();
-    let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", job])
-        .output()?;
-    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
-    let copy = printed_pid(&o);
+    let copy = restart_detached(&mut c, &img, job)?;
     let cg = Path::new(cgroup::ROOT).join(job);
     let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
     let times_after = mq_view(copy, false);
@@ -921,7 +895,7 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     c.eq(
         "the fs.mqueue sysctls in the restarted pod, as before",
         format!("{sysctls_before:?}"),
-        format!("{:?}", mq_sysctls(copy)),
+        format!("{:?}", ns_sysctls(copy, "fs/mqueue", &MQ_SYSCTLS_SET)),
     );
     if frozen.is_ok() {
         cgroup::thaw(&cg)?;
@@ -1043,21 +1017,13 @@ pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
         ]
     };
     let before = views(pid);
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq(
+    let img = checkpoint_kill_as(
+        &mut c,
+        name,
+        pid,
         "ckpt checkpoint --kill of the pod's init",
-        "exit 0",
-        exit_line(&o),
-    );
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", &job])
-        .output()?;
-    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
-    let copy = printed_pid(&o);
+    )?;
+    let copy = restart_detached(&mut c, &img, &job)?;
     let after = views(copy);
     for (i, what) in [
         "ipcs -a in the pod (keys, ids, owners, modes, sizes, attachments, messages)",
@@ -1141,12 +1107,7 @@ fn cgroups_below(pid: i32, job: &Path) -> Vec<String> {
         .map(|p| format!("/{}", p.display()))
         .unwrap_or_default();
     let mut pids = vec![pid];
-    pids.extend(
-        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok()),
-    );
+    pids.extend(children_of(pid).unwrap_or_default());
     pids.iter()
         .map(|p| {
             let cg = fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
@@ -1182,12 +1143,7 @@ pub(crate) fn restart_pod_cgroups(name: &str) -> Result<ScenarioResult> {
 /// cgroup namespace (/proc/PID/cgroup read there).
 fn cgroups_inside(pid: i32) -> String {
     let mut pids = vec![pid];
-    pids.extend(
-        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok()),
-    );
+    pids.extend(children_of(pid).unwrap_or_default());
     in_ns_of(
         pid,
         "cgroup",
@@ -1227,16 +1183,8 @@ fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
         );
     }
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let img = format!("/tmp/{name}.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-        .output()?;
-    c.eq("ckpt checkpoint --kill", "exit 0", exit_line(&o));
-    let _ = waitpid(Pid::from_raw(pid), None);
-    let out = Command::new(CKPT)
-        .args(["inspect", "--json", &img])
-        .output()?;
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let img = checkpoint_kill_as(&mut c, name, pid, "ckpt checkpoint --kill")?;
+    let json = inspect_value(&img)?;
     let saved: Vec<String> = json["states"]
         .as_array()
         .into_iter()
@@ -1256,12 +1204,9 @@ fn cgroups_scenario(name: &str, pod: bool) -> Result<ScenarioResult> {
             json["pod"]["cgroup"].to_string(),
         );
     }
-    let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", job])
-        .output()?;
-    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    let printed = restart_detached(&mut c, &img, job)?;
     // A pod's init has another pid outside.
-    let copy = if pod { printed_pid(&o) } else { pid };
+    let copy = if pod { printed } else { pid };
     c.eq(
         "each process in the same cgroup below the new job",
         format!("{before:?}"),
@@ -1385,10 +1330,7 @@ pub(crate) fn restart_sysv_attached(name: &str) -> Result<ScenarioResult> {
     );
     let job = format!("{name}-restarted");
     let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
-    let o = Command::new(CKPT)
-        .args(["restart", &img, "--detach", "--name", &job])
-        .output()?;
-    c.eq("ckpt restart --detach", "exit 0", exit_line(&o));
+    restart_detached(&mut c, &img, &job)?;
     // Times and addresses vary from run to run: compared, shown only when
     // they differ.
     c.same(
