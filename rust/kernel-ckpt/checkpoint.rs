@@ -51,11 +51,11 @@ fn header(flags: u64) -> Header {
 
 /// The pod record of a whole-namespace checkpoint whose init is `root`
 /// (pids in `ns`): which of its namespaces are not the caller's, and the
-/// names of its UTS namespace. `-EOPNOTSUPP` for a SysV object that
-/// cannot be saved or a cgroup namespace not rooted at its job cgroup,
-/// `-EPERM` for a SysV object the caller may not read (the kernel log
-/// says which).
-fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
+/// names of its UTS namespace (`own_mnt`: its own mount namespace, checked
+/// already). `-EOPNOTSUPP` for a SysV object that cannot be saved or a
+/// cgroup namespace not rooted at its job cgroup, `-EPERM` for a SysV
+/// object the caller may not read (the kernel log says which).
+fn pod_record(root: &TaskRef, ns: &PidNs, own_mnt: bool) -> Result<PodRec> {
     let own = root.ns_own()?;
     let mut rec = PodRec::default();
     if own & bindings::CKPT_OWN_UTS != 0 {
@@ -81,6 +81,9 @@ fn pod_record(root: &TaskRef, ns: &PidNs) -> Result<PodRec> {
             ));
         }
         rec.flags |= image::POD_NEWCGROUP;
+    }
+    if own_mnt {
+        rec.flags |= image::POD_NEWNS;
     }
     Ok(rec)
 }
@@ -137,9 +140,16 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if whole {
         forest.check_whole_ns(&ns)?;
     }
+    // A pod's own mount namespace is compared with the caller's (and its
+    // private tmpfs mounts found) before any file of it is looked up there.
+    let mounts = if whole && root.ns_own()? & bindings::CKPT_OWN_MNT != 0 {
+        Some(crate::tmpfs::check(&root)?)
+    } else {
+        None
+    };
     forest.check_supported(whole.then_some(&root))?;
     let pod = if whole {
-        Some(pod_record(&root, &ns)?)
+        Some(pod_record(&root, &ns, mounts.is_some())?)
     } else {
         None
     };
@@ -202,6 +212,10 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             crate::sysvsem::dump_all(&mut w, &mut objs, &root)?;
             crate::sysvmsg::dump_all(&mut w, &mut objs, &root)?;
             crate::posix_mq::dump_all(&mut w, &mut objs, &root, forest.tasks())?;
+        }
+        // The files of its private tmpfs mounts.
+        if let Some(m) = &mounts {
+            crate::tmpfs::dump(&mut w, &mut objs, m)?;
         }
     }
     if pod_ipc.is_none() {

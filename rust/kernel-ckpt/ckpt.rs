@@ -18,6 +18,9 @@
 //!   and root directory, umask), `signal.rs` (handlers, masks, altstacks,
 //!   pending signals), `posix_timers.rs` (POSIX timers), `sched.rs`
 //!   (scheduling), `task.rs` (ids, credentials, limits and the rest).
+//! - A pod's namespaces: `tree.rs` (UTS, the coordinator's checks),
+//!   `sysvshm.rs`, `sysvsem.rs`, `sysvmsg.rs`, `posix_mq.rs` (IPC),
+//!   `cgroup.rs`, `tmpfs.rs` (its private `/dev/shm` and `/tmp`).
 //! - Shared objects, one file per kind: `open_file.rs`, `pipe.rs`,
 //!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`, `unix.rs`, `memfd.rs`, `fifo.rs`; file locks in `locks.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
 //!   object hash (checkpoint) and table (restart).
@@ -87,6 +90,7 @@ mod sysvsem;
 mod sysvshm;
 mod task;
 mod timerfd;
+mod tmpfs;
 mod tree;
 mod unix;
 mod wrap;

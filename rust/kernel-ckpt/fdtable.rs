@@ -53,17 +53,17 @@ pub(crate) fn unsupported(task: &TaskRef) -> Result<Option<(u32, &'static str, K
 
 /// Why restart could not give `task` (a thread group leader) its working
 /// or root directory again, if it could not: one on a mount that is not in
-/// the caller's mount namespace (detached with umount -l) has no name from
-/// the caller's root that leads to it.
+/// its mount namespace (detached with umount -l) has no name that leads
+/// to it.
 pub(crate) fn dirs_unsupported(task: &TaskRef) -> Result<Option<&'static str>> {
     // SAFETY: the task is referenced.
     let (pwd, root, _) = unsafe { PathRef::task_fs(task.as_ptr()) }?;
     for (dir, why) in [
-        (&pwd, "has its working directory on a mount that is not in the caller's mount namespace (unmounted with umount -l)"),
-        (&root, "has its root directory on a mount that is not in the caller's mount namespace (unmounted with umount -l)"),
+        (&pwd, "has its working directory on a mount that is not in its mount namespace (unmounted with umount -l)"),
+        (&root, "has its root directory on a mount that is not in its mount namespace (unmounted with umount -l)"),
     ] {
         // SAFETY: the path is referenced.
-        if !unsafe { bindings::ckpt_path_in_mnt_ns(dir.as_raw()) } {
+        if !unsafe { bindings::ckpt_path_in_mnt_ns(dir.as_raw(), task.as_ptr()) } {
             return Ok(Some(why));
         }
     }

@@ -41,6 +41,7 @@
 //! | SysV set    | `sysvsem.rs`   | `sysv-sem`              |
 //! | SysV queue  | `sysvmsg.rs`   | `sysv-msg`              |
 //! | POSIX queue | `posix_mq.rs`  | `posix-mq`              |
+//! | pod tmpfs   | `tmpfs.rs`     | `pod-mount`, `tmpfs-file`, `shmem-pages` |
 //!
 //! The object hash, the object table and the [`ObjOps`] interface are in
 //! `objhash.rs`, which knows no kind: the kinds depend on it, and this
@@ -80,6 +81,8 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::SysvSem(o, vals) => crate::sysvsem::restore(objs, &o, vals),
         ObjRecord::SysvMsg(o, msgs) => crate::sysvmsg::restore(objs, &o, msgs),
         ObjRecord::PosixMq(o, name, msgs) => crate::posix_mq::restore(objs, &o, name, msgs),
+        ObjRecord::PodMount(m, path) => crate::tmpfs::restore_mount(objs, &m, path),
+        ObjRecord::TmpfsFile(f, path, target) => crate::tmpfs::restore_file(objs, &f, path, target),
         ObjRecord::Pty(t, path, sides) => pty::restore(objs, &t, path, &sides),
         ObjRecord::DeletedFile(d, path) => deleted::restore(objs, &d, path),
         ObjRecord::Pidfd(p) => pidfd::restore(objs, &p),

@@ -39,6 +39,18 @@ pub(crate) fn insert_at<T>(
     Ok(())
 }
 
+/// Takes the last item out of `v`, as `Vec::pop` does.
+pub(crate) fn pop<T>(v: &mut KVVec<T>) -> Option<T> {
+    let len = v.len().checked_sub(1)?;
+    // SAFETY: `len` is in bounds; the item is read out once and the length
+    // shrunk right after, so it is neither dropped twice nor seen again.
+    unsafe {
+        let item = core::ptr::read(v.as_ptr().add(len));
+        v.set_len(len);
+        Some(item)
+    }
+}
+
 /// The checkpoint side of a kind of shared object.
 pub(crate) trait ObjOps: 'static {
     /// How the checkpoint holds one: a counted reference, or a pointer
@@ -110,8 +122,13 @@ pub(crate) enum Obj {
     /// every VMA that names it (`do_shmat`).
     SysvShm(crate::sysvshm::ShmHold),
     /// A SysV object made again in the pod's IPC namespace (a semaphore
-    /// set, a message queue): nothing to keep.
+    /// set, a message queue), or a pod's tmpfs mounted again: nothing to
+    /// keep.
     Ipc,
+    /// A file of a pod's tmpfs made again, given its owner, mode and times
+    /// at the end of the image (a regular file is open only while its
+    /// contents are read: one at a time, not counted).
+    Tmpfs(crate::tmpfs::TmpfsHold),
 }
 
 impl Obj {
@@ -129,7 +146,7 @@ impl Obj {
                     + usize::from(opened.is_some())
             }
             Obj::Made { file, .. } => usize::from(file.is_some()),
-            Obj::Ipc => 0,
+            Obj::Ipc | Obj::Tmpfs(_) => 0,
             Obj::UnixPair { ends } => ends.iter().filter(|e| e.is_some()).count(),
             Obj::Pty { master, .. } => 1 + usize::from(master.is_some()),
             Obj::File(_)
@@ -295,6 +312,12 @@ impl ObjHash {
         Ok(id)
     }
 
+    /// A new id for an object of kind `K` with key `key` that nothing
+    /// else names (a pod mount's file), which the caller writes now.
+    pub(crate) fn fresh<K: 'static>(&mut self, key: usize) -> Result<ObjId> {
+        self.insert(TypeId::of::<K>(), key)
+    }
+
     /// Whether object `r` of kind `K` was written already.
     pub(crate) fn has<K: ObjOps>(&self, r: &K::Ref) -> bool {
         self.lookup(TypeId::of::<K>(), K::key(r)).is_some()
@@ -374,6 +397,8 @@ pub(crate) struct ObjTable {
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
     max_files: usize,
+    /// The pod mount whose files are being read.
+    tmpfs: crate::tmpfs::Restoring,
 }
 
 impl ObjTable {
@@ -393,6 +418,23 @@ impl ObjTable {
             deleted_here: false,
             files: 0,
             max_files,
+            tmpfs: Default::default(),
+        }
+    }
+
+    /// The pod mount whose files are being read.
+    pub(crate) fn tmpfs(&mut self) -> &mut crate::tmpfs::Restoring {
+        &mut self.tmpfs
+    }
+
+    /// The file of a pod mount with id `id`.
+    pub(crate) fn tmpfs_hold(&mut self, id: ObjId) -> Result<&mut crate::tmpfs::TmpfsHold> {
+        match self.get_mut(id)? {
+            Obj::Tmpfs(t) => Ok(t),
+            _ => {
+                ckpt_err!("restart: object {} is not a file of a pod mount\n", id);
+                Err(EINVAL)
+            }
         }
     }
 
@@ -570,6 +612,7 @@ impl ObjTable {
         match self.get_mut(id)? {
             Obj::Shmem(f) | Obj::Memfd { file: f, .. } | Obj::Deleted { file: f, .. } => Ok(f),
             Obj::SysvShm(h) => Ok(h.file()),
+            Obj::Tmpfs(t) if t.file().is_some() => t.file().ok_or(EINVAL),
             _ => {
                 ckpt_err!("restart: object {} is not shared memory\n", id);
                 Err(EINVAL)
@@ -633,7 +676,10 @@ impl ObjTable {
     /// record (the seals of memfds, which would have stopped their
     /// contents being written or their mappings made).
     pub(crate) fn finish(&mut self) -> Result {
-        for obj in self.objs.iter() {
+        for obj in self.objs.iter_mut() {
+            if let Obj::Tmpfs(t) = obj {
+                t.finish()?;
+            }
             if let Obj::Pty { pty, flags, .. } = obj {
                 crate::pty::finish(pty, *flags).inspect_err(|e| {
                     ckpt_err!(

@@ -498,7 +498,9 @@ pub(crate) fn restore_current(
             | Item::SysvShm(..)
             | Item::SysvSem(..)
             | Item::SysvMsg(..)
-            | Item::PosixMq(..) => {
+            | Item::PosixMq(..)
+            | Item::PodMount(..)
+            | Item::TmpfsFile(..) => {
                 return Err(bad("an object record was not restored"));
             }
             Item::Header(_) | Item::Forest(_) | Item::Task(_) | Item::Tail(_) => {

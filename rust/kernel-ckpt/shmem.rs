@@ -115,7 +115,17 @@ pub(crate) fn write_contents(w: &mut ImageWriter, file: &FileRef, id: ObjId, siz
             false,
         ))
     }?;
-    write_runs(w, &own, id, size, &|from| next_data(&own, from, size))
+    write_contents_of(w, &own, id, size)
+}
+
+/// [`write_contents`] through `own`, a shmem file open for reading.
+pub(crate) fn write_contents_of(
+    w: &mut ImageWriter,
+    own: &FileRef,
+    id: ObjId,
+    size: u64,
+) -> Result {
+    write_runs(w, own, id, size, &|from| next_data(own, from, size))
 }
 
 /// Writes the contents of `file` (object `id`) up to `size` (a multiple

@@ -175,7 +175,7 @@ impl RestartCtx {
             });
             if let Some(s) = strays {
                 ckpt_err!(
-                    "restart: pid {} of the pod is not in its init's UTS, IPC and cgroup namespaces\n",
+                    "restart: pid {} of the pod is not in its init's UTS, IPC, cgroup and mount namespaces\n",
                     s.row.pid
                 );
                 self.fail(s.row.pid, None, EINVAL);
@@ -629,6 +629,11 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             "cgroup",
             rec.flags & crate::image::POD_NEWCGROUP != 0,
             own & bindings::CKPT_OWN_CGROUP != 0,
+        ),
+        (
+            "mount",
+            rec.flags & crate::image::POD_NEWNS != 0,
+            own & bindings::CKPT_OWN_MNT != 0,
         ),
     ] {
         if theirs != ours {

@@ -101,6 +101,8 @@ macro_rules! with_scenarios {
             restart_pod,
             restart_pod_sysv,
             restart_pod_mqueue,
+            restart_pod_tmpfs,
+            real_python_pod,
             real_ipcs,
             restart_tree_cgroups,
             restart_pod_cgroups,

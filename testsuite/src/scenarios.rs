@@ -27,6 +27,7 @@ pub(crate) mod hostile;
 pub(crate) mod images;
 mod kmsg;
 mod pod;
+mod pod_tmpfs;
 mod real;
 mod restart;
 mod tool;
@@ -102,6 +103,7 @@ impl Workload {
             name: Some(scenario),
             log: Some(&log),
             pod: false,
+            ..Default::default()
         };
         let pid = ckpt::run_with(&opts, &argv)?;
         let cg = cgroup::of_pid(pid)?;
@@ -313,6 +315,8 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_pod" => |name| pod::restart_pod(name),
         "restart_pod_sysv" => |name| pod::restart_pod_sysv(name),
         "restart_pod_mqueue" => |name| pod::restart_pod_mqueue(name),
+        "restart_pod_tmpfs" => |name| pod_tmpfs::restart_pod_tmpfs(name),
+        "real_python_pod" => |name| real::real_python_pod(name),
         "real_ipcs" => |name| pod::real_ipcs(name),
         "restart_tree_cgroups" => |name| pod::restart_tree_cgroups(name),
         "restart_pod_cgroups" => |name| pod::restart_pod_cgroups(name),

@@ -33,6 +33,7 @@ mod signals;
 mod sysv;
 mod task;
 mod timers;
+mod tmpfs;
 mod tree;
 mod unix;
 
@@ -252,6 +253,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "sysv_pod" => sysv::sysv_pod(ready_path)?,
         "sysv_attached" => sysv::sysv_attached(ready_path)?,
         "mq_pod" => mqueue::mq_pod(ready_path)?,
+        "tmpfs_pod" => tmpfs::tmpfs_pod(ready_path)?,
         "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,

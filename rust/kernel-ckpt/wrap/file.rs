@@ -159,6 +159,16 @@ impl FileRef {
         NonNull::new(f).map(Self).ok_or(ENOENT)
     }
 
+    /// Puts this reference now rather than on the return to user space
+    /// (`fput`): only for a file this call opened of a pod's tmpfs (a
+    /// regular file or a directory), with nothing to release but its data.
+    pub(crate) fn close_sync(self) {
+        let f = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the reference `self` owned, given up above.
+        unsafe { bindings::ckpt_file_put_sync(f) };
+    }
+
     /// Another reference on the same open file.
     pub(crate) fn clone_ref(&self) -> Self {
         // SAFETY: the file is valid; get_file takes one more reference,

@@ -68,6 +68,44 @@ impl PathRef {
         Ok(Self(p))
     }
 
+    /// Takes over the references `p` holds.
+    ///
+    /// # Safety
+    ///
+    /// `p` must hold one reference on its mount and one on its dentry,
+    /// which the new object owns.
+    pub(crate) unsafe fn from_raw(p: bindings::path) -> Self {
+        // INVARIANT: the caller passes the references.
+        Self(p)
+    }
+
+    /// Another reference on the same path.
+    pub(crate) fn clone_ref(&self) -> Self {
+        // SAFETY: the path is referenced; path_get takes one more
+        // reference on each, which the new object owns.
+        unsafe { bindings::path_get(&self.0) };
+        // INVARIANT: taken above.
+        Self(self.0)
+    }
+
+    /// The entry `name` (one path component) of directory `self`, on the
+    /// same mount, looked up as a name of it would be (no mount crossed,
+    /// no link followed): `None` if there is none.
+    pub(crate) fn child(&self, name: &[u8]) -> Result<Option<Self>> {
+        let len = i32::try_from(name.len()).map_err(|_| EINVAL)?;
+        let mut p = empty();
+        // SAFETY: the path is referenced; `name` has `len` bytes; on
+        // success `p` holds references.
+        match to_result(unsafe {
+            bindings::ckpt_path_child(&self.0, name.as_ptr().cast(), len, &mut p)
+        }) {
+            // INVARIANT: the helper took the references.
+            Ok(()) => Ok(Some(Self(p))),
+            Err(e) if e == ENOENT => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The address of the inode it names, to compare with another's.
     pub(crate) fn inode_addr(&self) -> usize {
         // SAFETY: the dentry is referenced; a positive dentry's inode does

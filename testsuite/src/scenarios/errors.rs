@@ -552,6 +552,7 @@ pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
             name: Some(&job),
             log: Some(&log),
             pod: true,
+            ..Default::default()
         };
         let pid = ckpt::run_with(&opts, &argv)?;
         let w = Workload {

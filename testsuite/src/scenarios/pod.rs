@@ -71,14 +71,14 @@ fn set_uts_names(pid: i32, host: &str, domain: &str) -> Result<String> {
 }
 
 /// The namespace of kind `kind` of `pid`, as `readlink /proc/PID/ns/KIND`.
-fn ns_of(pid: i32, kind: &str) -> String {
+pub(crate) fn ns_of(pid: i32, kind: &str) -> String {
     fs::read_link(format!("/proc/{pid}/ns/{kind}"))
         .map(|l| l.display().to_string())
         .unwrap_or_else(|e| e.to_string())
 }
 
 /// `pid`'s number in the innermost pid namespace it is in.
-fn inner_pid(pid: i32) -> String {
+pub(crate) fn inner_pid(pid: i32) -> String {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -166,6 +166,7 @@ done"
         name: Some(name),
         log: Some(&log),
         pod: true,
+        ..Default::default()
     };
     let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
     let w = Workload {
@@ -354,7 +355,12 @@ fn set_ns_sysctls(pid: i32, dir: &str, set: &[(&str, &str)]) -> String {
 
 /// `ckpt checkpoint PID -o /tmp/NAME.img --kill`, its exit status checked
 /// as `what`, the killed process reaped: the image's path.
-fn checkpoint_kill_as(c: &mut Checks, name: &str, pid: i32, what: &str) -> Result<String> {
+pub(crate) fn checkpoint_kill_as(
+    c: &mut Checks,
+    name: &str,
+    pid: i32,
+    what: &str,
+) -> Result<String> {
     let img = format!("/tmp/{name}.img");
     let o = Command::new(CKPT)
         .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
@@ -365,7 +371,7 @@ fn checkpoint_kill_as(c: &mut Checks, name: &str, pid: i32, what: &str) -> Resul
 }
 
 /// What `ckpt inspect --json IMG` prints (null if it prints no JSON).
-fn inspect_value(img: &str) -> Result<serde_json::Value> {
+pub(crate) fn inspect_value(img: &str) -> Result<serde_json::Value> {
     let out = Command::new(CKPT)
         .args(["inspect", "--json", img])
         .output()?;
@@ -374,7 +380,7 @@ fn inspect_value(img: &str) -> Result<serde_json::Value> {
 
 /// `ckpt restart IMG --detach --name JOB`, its exit status checked: the
 /// pid it printed (0 if none).
-fn restart_detached(c: &mut Checks, img: &str, job: &str) -> Result<i32> {
+pub(crate) fn restart_detached(c: &mut Checks, img: &str, job: &str) -> Result<i32> {
     let o = Command::new(CKPT)
         .args(["restart", img, "--detach", "--name", job])
         .output()?;
@@ -454,9 +460,17 @@ pub(crate) struct StartedJob {
 
 impl StartedJob {
     pub(crate) fn start(name: &str, kind: &str, pod: bool) -> Result<Self> {
-        let ready = PathBuf::from(format!("/tmp/ready-{name}"));
-        let go = PathBuf::from(format!("/tmp/go-{name}"));
-        let result = PathBuf::from(format!("/tmp/result-{name}"));
+        Self::start_in(name, kind, pod, false)
+    }
+
+    /// [`StartedJob::start`], with `private_tmp` as a pod of its own
+    /// `/tmp` and `/dev/shm` (`ckpt run --pod --private-tmp`): its ready,
+    /// go and result files and its log are in `/run` then.
+    pub(crate) fn start_in(name: &str, kind: &str, pod: bool, private_tmp: bool) -> Result<Self> {
+        let dir = if private_tmp { "/run" } else { "/tmp" };
+        let ready = PathBuf::from(format!("{dir}/ready-{name}"));
+        let go = PathBuf::from(format!("{dir}/go-{name}"));
+        let result = PathBuf::from(format!("{dir}/result-{name}"));
         for p in [&ready, &go, &result] {
             let _ = fs::remove_file(p);
         }
@@ -467,11 +481,12 @@ impl StartedJob {
             kind.into(),
             ready.clone().into(),
         ];
-        let log = PathBuf::from(format!("/tmp/{name}.log"));
+        let log = PathBuf::from(format!("{dir}/{name}.log"));
         let opts = ckpt::RunOptions {
             name: Some(name),
             log: Some(&log),
             pod,
+            private_tmp,
         };
         let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
         let w = Workload {
@@ -497,6 +512,28 @@ impl StartedJob {
             job,
             _job,
         })
+    }
+
+    /// Thaws the restarted job `cg` (if `frozen`: it was frozen to be
+    /// looked at), then checks, as `what`, that the workload passes: its
+    /// verdict line.
+    pub(crate) fn thaw_and_check(
+        &self,
+        c: &mut Checks,
+        cg: &Path,
+        frozen: bool,
+        what: &str,
+    ) -> Result<String> {
+        if frozen {
+            cgroup::thaw(cg)?;
+        }
+        let verdict = self.verdict()?;
+        c.eq(
+            what,
+            "PASS",
+            verdict.split_whitespace().next().unwrap_or(""),
+        );
+        Ok(verdict)
     }
 
     /// Writes the go file and returns the workload's verdict line, once
@@ -609,15 +646,12 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
         format!("{maps_before:?}"),
         format!("{maps_after:?}"),
     );
-    if frozen.is_ok() {
-        cgroup::thaw(&cg)?;
-    }
-    let verdict = started.verdict()?;
-    c.eq(
+    let verdict = started.thaw_and_check(
+        &mut c,
+        &cg,
+        frozen.is_ok(),
         "the producer and the consumer check themselves",
-        "PASS",
-        verdict.split_whitespace().next().unwrap_or(""),
-    );
+    )?;
     // The rows without their times, for the snapshot.
     let mut state: Vec<String> = before
         .iter()
@@ -897,15 +931,12 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
         format!("{sysctls_before:?}"),
         format!("{:?}", ns_sysctls(copy, "fs/mqueue", &MQ_SYSCTLS_SET)),
     );
-    if frozen.is_ok() {
-        cgroup::thaw(&cg)?;
-    }
-    let verdict = started.verdict()?;
-    c.eq(
+    let verdict = started.thaw_and_check(
+        &mut c,
+        &cg,
+        frozen.is_ok(),
         "the sender and the receiver check themselves",
-        "PASS",
-        verdict.split_whitespace().next().unwrap_or(""),
-    );
+    )?;
     // For the snapshot: the views without their times.
     let mut state: Vec<String> = queues_before
         .iter()
@@ -980,6 +1011,7 @@ pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
         name: Some(name),
         log: Some(&log),
         pod: true,
+        ..Default::default()
     };
     let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
     let w = Workload {

@@ -34,6 +34,7 @@ fn run_program(name: &str, argv: &[&str]) -> Result<(Workload, RestartJob, PathB
         name: Some(name),
         log: Some(&log),
         pod: false,
+        ..Default::default()
     };
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
     let pid = ckpt::run_with(&opts, &argv)?;
@@ -901,12 +902,25 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
         true,
         wait_comm(pid, &comm),
     );
+    pool_finishes(&mut c, &out, restarted)?;
+    let logged = log_if_failed(&c, Path::new(&out));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: logged,
+        ..Default::default()
+    })
+}
+
+/// After the restart of `mp_pool.py 600` (logging to `out`, `restarted`
+/// its `ckpt restart`): its job ends with the right sums, `ckpt restart`
+/// exits with python's status 0, and no traceback was printed.
+fn pool_finishes(c: &mut Checks, out: &str, restarted: std::process::Child) -> Result<()> {
     let expected: u64 = (0..600u64).map(|n| n * n).sum();
     c.eq(
         "the job ends after the restart with the right sums",
         true,
         wait_for(
-            &out,
+            out,
             &format!("total {expected} recorded {expected} expected {expected}"),
             180,
         ),
@@ -917,14 +931,9 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
         0,
         status.status.code().unwrap_or(-1),
     );
-    let text = fs::read_to_string(&out).unwrap_or_default();
+    let text = fs::read_to_string(out).unwrap_or_default();
     c.eq("no Python traceback", false, text.contains("Traceback"));
-    let logged = log_if_failed(&c, Path::new(&out));
-    Ok(ScenarioResult {
-        checks: c.0,
-        state: logged,
-        ..Default::default()
-    })
+    Ok(())
 }
 
 /// The pid of a child of `parent` named `comm`, once there is one (up to
@@ -1016,6 +1025,162 @@ pub(crate) fn real_timeout(name: &str) -> Result<ScenarioResult> {
     );
     Ok(ScenarioResult {
         checks: c.0,
+        ..Default::default()
+    })
+}
+
+/// The files below `/tmp` of `pid`'s mount namespace (through
+/// `/proc/PID/root`): each path and its type.
+fn pod_tmp_files(pid: i32) -> Vec<String> {
+    let root = PathBuf::from(format!("/proc/{pid}/root/tmp"));
+    let mut out = Vec::new();
+    let mut todo = vec![root.clone()];
+    while let Some(dir) = todo.pop() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            use std::os::unix::fs::FileTypeExt;
+            let kind = if t.is_dir() {
+                todo.push(e.path());
+                "dir"
+            } else if t.is_socket() {
+                "socket"
+            } else {
+                "file"
+            };
+            let rel = e
+                .path()
+                .strip_prefix(&root)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            out.push(format!("/tmp/{} {kind}", rel.display()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// [`real_python`]'s pool as a pod with a private `/tmp` and `/dev/shm`
+/// (`ckpt run --pod --private-tmp`, python its pid 1): the manager's
+/// server listens on a unix socket in a directory of the pod's own
+/// `/tmp`. Checkpointed whole with `--kill` mid-job and restarted: the
+/// directory and its socket are in the restarted pod's `/tmp` (and never
+/// in the host's), and the job ends with the right sums.
+pub(crate) fn real_python_pod(name: &str) -> Result<ScenarioResult> {
+    let log = PathBuf::from(format!("/run/{name}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+        private_tmp: true,
+    };
+    let argv: Vec<OsString> = [
+        "/bin/python3",
+        "-I",
+        "-S",
+        "-B",
+        "/usr/share/kernel-ckpt/mp_pool.py",
+        "600",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let out = log.to_string_lossy().into_owned();
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "the pool makes progress before the checkpoint",
+        true,
+        wait_for(&out, "progress 100", 120),
+    );
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let files = pod_tmp_files(pid);
+    c.eq(
+        "the manager's socket is in a directory of the pod's /tmp",
+        true,
+        files
+            .iter()
+            .any(|f| f.starts_with("/tmp/pymp-") && f.ends_with(" socket")),
+    );
+    c.eq(
+        "the pod's /tmp is not the host's",
+        false,
+        fs::read_dir("/tmp")?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("pymp-")),
+    );
+    let before = fs::read_to_string(&out).unwrap_or_default();
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    c.eq(
+        "the job had not finished at the checkpoint",
+        false,
+        before.contains("total"),
+    );
+    let restarted = Command::new(CKPT)
+        .args(["restart", &img, "--name", &job])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // The restarted pod's init, once its job cgroup has it.
+    let cg = Path::new(cgroup::ROOT).join(&job);
+    let start = Instant::now();
+    let mut copy = 0;
+    while copy == 0 && start.elapsed() < Duration::from_secs(30) {
+        copy = fs::read_to_string(cg.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let p: i32 = l.parse().ok()?;
+                fs::read_to_string(format!("/proc/{p}/status"))
+                    .ok()?
+                    .lines()
+                    .any(|s| s.starts_with("NSpid:") && s.split_whitespace().last() == Some("1"))
+                    .then_some(p)
+            })
+            .unwrap_or(0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Restored once it has its name again (`ckpt-restoring` until then).
+    c.eq(
+        "the restarted pod's init is python again",
+        true,
+        wait_comm(copy, &comm),
+    );
+    c.same(
+        "the restarted pod's /tmp holds the manager's directory and socket, as before",
+        format!("{files:#?}"),
+        format!("{:#?}", pod_tmp_files(copy)),
+    );
+    pool_finishes(&mut c, &out, restarted)?;
+    let mut state: Vec<String> = files
+        .iter()
+        .map(|f| {
+            // The directory's and the socket's names are random.
+            let kind = f.rsplit(' ').next().unwrap_or("");
+            let depth = f.matches('/').count();
+            format!("pod file at depth {depth}: {kind}")
+        })
+        .collect();
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
         ..Default::default()
     })
 }

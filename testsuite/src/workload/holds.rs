@@ -55,11 +55,11 @@ pub const KINDS: &[(&str, &str)] = &[
     ),
     (
         "cwd_unmounted",
-        "has its working directory on a mount that is not in the caller's mount namespace",
+        "has its working directory on a mount that is not in its mount namespace",
     ),
     (
         "file_unmounted",
-        "is a file of a mount that is not in the caller's mount namespace",
+        "is a file of a mount that is not in its mount namespace",
     ),
     (
         "inotify_unmounted",

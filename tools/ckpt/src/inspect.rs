@@ -106,6 +106,38 @@ pub struct PodInfo {
     /// That namespace's sysctls, as `name=value`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ipc_sysctls: Vec<String>,
+    /// Its own mount namespace: its checkpointer's mounts and private
+    /// tmpfs mounts.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mnt: bool,
+    /// Those tmpfs mounts and what they hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<PodMountInfo>,
+}
+
+/// A private tmpfs mount of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PodMountInfo {
+    /// Object id.
+    pub id: u32,
+    /// Its mount point.
+    pub path: String,
+    /// Its mount options, as `mount` shows them.
+    pub options: Vec<String>,
+    /// Directories, the root included.
+    pub dirs: u64,
+    /// Regular files.
+    pub files: u64,
+    /// Other names of regular files (hard links).
+    pub links: u64,
+    /// Symbolic links.
+    pub symlinks: u64,
+    /// Named pipes.
+    pub fifos: u64,
+    /// The regular files' sizes, summed.
+    pub bytes: u64,
+    /// Pages of contents saved (holes are not).
+    pub pages: u64,
 }
 
 /// A UTS namespace's names.
@@ -784,6 +816,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut pod = None;
     // Open files by object id: an fd shows the file it refers to.
     let mut files_by_id: HashMap<u32, FdInfo> = HashMap::new();
+    // The regular files of pod mounts, whose contents follow them.
+    let mut tmpfs_files: std::collections::HashSet<u32> = std::collections::HashSet::new();
     for item in ImageDecoder::new(buf) {
         match item? {
             Item::Header(h) => header = Some(h),
@@ -798,7 +832,51 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ipc: p.flags & ckpt_image::POD_NEWIPC != 0,
                     cgroup: p.flags & ckpt_image::POD_NEWCGROUP != 0,
                     ipc_sysctls: Vec::new(),
+                    mnt: p.flags & ckpt_image::POD_NEWNS != 0,
+                    mounts: Vec::new(),
                 })
+            }
+            Item::PodMount(m, path) => {
+                if let Some(p) = pod.as_mut() {
+                    let mut options = vec![
+                        format!("size={}", m.size),
+                        format!("nr_inodes={}", m.nr_inodes),
+                    ];
+                    for (bit, name) in [
+                        (0x2, "nosuid"),
+                        (0x4, "nodev"),
+                        (0x8, "noexec"),
+                        (0x400, "noatime"),
+                        (0x800, "nodiratime"),
+                        (1 << 21, "relatime"),
+                        (1 << 24, "strictatime"),
+                    ] {
+                        if m.flags & bit != 0 {
+                            options.push(name.to_owned());
+                        }
+                    }
+                    p.mounts.push(PodMountInfo {
+                        id: m.id,
+                        path: String::from_utf8_lossy(path).into_owned(),
+                        options,
+                        ..Default::default()
+                    });
+                }
+            }
+            Item::TmpfsFile(f, _, _) => {
+                if let Some(m) = pod.as_mut().and_then(|p| p.mounts.last_mut()) {
+                    match f.kind {
+                        ckpt_image::TMPFS_DIR => m.dirs += 1,
+                        ckpt_image::TMPFS_REG => {
+                            m.files += 1;
+                            m.bytes += f.size;
+                            tmpfs_files.insert(f.id);
+                        }
+                        ckpt_image::TMPFS_LINK => m.links += 1,
+                        ckpt_image::TMPFS_SYMLINK => m.symlinks += 1,
+                        _ => m.fifos += 1,
+                    }
+                }
             }
             Item::PodIpc(r) => {
                 if let Some(p) = pod.as_mut() {
@@ -1096,6 +1174,10 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     m.pages += u64::from(h.nr);
                 } else if let Some(d) = deleted_files.iter_mut().find(|d| d.id == h.id) {
                     d.pages += u64::from(h.nr);
+                } else if tmpfs_files.contains(&h.id) {
+                    if let Some(m) = pod.as_mut().and_then(|p| p.mounts.last_mut()) {
+                        m.pages += u64::from(h.nr);
+                    }
                 }
             }
             Item::Eventfd(e) => eventfds.push(EventfdInfo {
@@ -1465,6 +1547,20 @@ pub fn table(img: &Image) -> String {
         if pod.cgroup {
             own.push("cgroup (rooted at its job)".to_owned());
         }
+        if pod.mnt {
+            own.push(if pod.mounts.is_empty() {
+                "mount (its checkpointer's mounts)".to_owned()
+            } else {
+                format!(
+                    "mount (its checkpointer's mounts and a private tmpfs on {})",
+                    pod.mounts
+                        .iter()
+                        .map(|m| m.path.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                )
+            });
+        }
         let own = if own.is_empty() {
             "none".to_owned()
         } else {
@@ -1473,6 +1569,21 @@ pub fn table(img: &Image) -> String {
         out.push_str(&format!(
             "pod: a whole pid namespace, restarted as pid 1 of a new one; its own namespaces: {own}\n"
         ));
+        for m in &pod.mounts {
+            out.push_str(&format!(
+                "  tmpfs #{} on {} ({}): {} directories, {} files of {} bytes ({} pages saved), {} more names, {} symbolic links, {} named pipes\n",
+                m.id,
+                m.path,
+                m.options.join(","),
+                m.dirs,
+                m.files,
+                m.bytes,
+                m.pages,
+                m.links,
+                m.symlinks,
+                m.fifos
+            ));
+        }
         for m in &img.sysv_shm {
             out.push_str(&format!(
                 "  SysV segment #{}: shmid {}, key {:#x}, mode {:o}{}, {} bytes ({} pages saved), {} attached, owner {}:{}, creator {}:{}\n",

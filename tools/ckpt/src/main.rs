@@ -52,6 +52,11 @@ enum Command {
         /// namespaces, so its pids never collide with the host's.
         #[arg(long)]
         pod: bool,
+        /// With --pod: give it a mount namespace of its own, its mounts
+        /// private, with a tmpfs of its own on /dev/shm and /tmp, whose
+        /// files its checkpoint saves and its restart makes again.
+        #[arg(long, requires = "pod")]
+        private_tmp: bool,
         /// The command and its arguments (put them after `--`).
         #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
         argv: Vec<OsString>,
@@ -145,8 +150,9 @@ fn main() -> ExitCode {
             name,
             log,
             pod,
+            private_tmp,
             argv,
-        } => run(name.as_deref(), log.as_deref(), pod, &argv),
+        } => run(name.as_deref(), log.as_deref(), pod, private_tmp, &argv),
         Command::Checkpoint {
             pid,
             output,
@@ -211,8 +217,22 @@ fn exit_status(e: &anyhow::Error) -> u8 {
         .map_or(1, ckpt::RestartFailure::exit_status)
 }
 
-fn run(name: Option<&str>, log: Option<&Path>, pod: bool, argv: &[OsString]) -> Result<()> {
-    let pid = ckpt::run_with(&RunOptions { name, log, pod }, argv)?;
+fn run(
+    name: Option<&str>,
+    log: Option<&Path>,
+    pod: bool,
+    private_tmp: bool,
+    argv: &[OsString],
+) -> Result<()> {
+    let pid = ckpt::run_with(
+        &RunOptions {
+            name,
+            log,
+            pod,
+            private_tmp,
+        },
+        argv,
+    )?;
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{pid}")
         .and_then(|()| stdout.flush())

@@ -401,6 +401,14 @@ impl Engine<'_> {
             };
             let ret = clone3(&args);
             if ret == 0 {
+                // A pod's own mount namespace, copied from ours: made
+                // private before restart(2) mounts its tmpfs in it (the
+                // kernel refuses a mount point that propagates).
+                if pod & libc::CLONE_NEWNS as u64 != 0 {
+                    // A failure is the kernel's to report: it refuses to
+                    // mount where the mount would propagate.
+                    let _ = crate::sys::make_mounts_private();
+                }
                 if !orphan_to_be {
                     // A pod's init sees its parent, outside its namespace,
                     // as pid 0.

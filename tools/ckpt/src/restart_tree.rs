@@ -91,6 +91,11 @@ pub(crate) fn restart_tree(
             if pod.cgroup {
                 ns |= libc::CLONE_NEWCGROUP as u64;
             }
+            // Its mounts made private by its init (mktree), which the
+            // kernel then gives its tmpfs mounts.
+            if pod.mnt {
+                ns |= libc::CLONE_NEWNS as u64;
+            }
             here(&plan, f, &cg_dir, opts.detach, ns, moves)
         }
         None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach, moves),

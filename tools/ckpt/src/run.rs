@@ -11,7 +11,10 @@
 //! safe to call from a multi-threaded program.
 //!
 //! With `--pod` the child is created with `clone3` in new pid, IPC and UTS
-//! namespaces instead: the command is pid 1 of its pod.
+//! namespaces instead: the command is pid 1 of its pod. With
+//! `--private-tmp` too, in a new mount namespace whose mounts are private,
+//! with a tmpfs of its own on `/dev/shm` and `/tmp` (their files are part
+//! of the pod's image).
 
 use std::ffi::{CString, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -44,6 +47,9 @@ pub struct RunOptions<'a> {
     /// Start the command as a pod: pid 1 of new pid, IPC and UTS
     /// namespaces (a checkpoint of it saves the whole pod).
     pub pod: bool,
+    /// With `pod`: give it a mount namespace of its own, with a private
+    /// tmpfs on `/dev/shm` and `/tmp`.
+    pub private_tmp: bool,
 }
 
 /// Starts `argv` in a new session, in the fresh job cgroup `ckpt/<name>`
@@ -65,6 +71,9 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
     let Some(cmd) = argv.first() else {
         bail!("no command to run")
     };
+    if opts.private_tmp && !opts.pod {
+        bail!("a private /dev/shm and /tmp are for a pod: add --pod");
+    }
     let cmd = cmd.to_string_lossy().into_owned();
     if let Some(name) = opts.name {
         cgroup::validate_name(name)?;
@@ -86,15 +95,27 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
     let child = if opts.pod {
         // A raw clone3 is a fork with new namespaces: the child is pid 1
         // of its own pid namespace.
+        let mnt = if opts.private_tmp {
+            libc::CLONE_NEWNS
+        } else {
+            0
+        };
         let args = CloneArgs {
-            flags: (libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64,
+            flags: (libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | mnt) as u64,
             exit_signal: libc::SIGCHLD as u64,
             ..Default::default()
         };
         match clone3(&args) {
             0 => {
                 drop((go_w, status_r));
-                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), true)
+                child(
+                    go_r,
+                    status_w,
+                    &arg_ptrs,
+                    stdio.as_ref(),
+                    true,
+                    opts.private_tmp,
+                )
             }
             ret if ret < 0 => {
                 let errno = Errno::last();
@@ -116,7 +137,7 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
         match unsafe { unistd::fork() }.context("cannot fork")? {
             ForkResult::Child => {
                 drop((go_w, status_r));
-                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), false)
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), false, false)
             }
             ForkResult::Parent { child } => child,
         }
@@ -183,6 +204,7 @@ enum Step {
     Stdio = 2,
     Exec = 3,
     CgroupNs = 4,
+    PrivateTmp = 5,
 }
 
 impl Step {
@@ -192,6 +214,7 @@ impl Step {
             Self::Stdio => "redirect stdin, stdout and stderr of",
             Self::Exec => "run",
             Self::CgroupNs => "give a cgroup namespace rooted at its job cgroup to",
+            Self::PrivateTmp => "mount a private /dev/shm and /tmp (tmpfs) for",
         }
     }
 }
@@ -207,6 +230,7 @@ fn decode_report(report: &[u8]) -> (Step, Errno) {
         1 => Step::Setsid,
         2 => Step::Stdio,
         4 => Step::CgroupNs,
+        5 => Step::PrivateTmp,
         _ => Step::Exec,
     };
     (step, Errno::from_raw(word(4)))
@@ -220,6 +244,7 @@ fn child(
     argv: &[*const c_char],
     stdio: Option<&(OwnedFd, OwnedFd)>,
     pod: bool,
+    private_tmp: bool,
 ) -> ! {
     let fail = |step: Step, errno: Errno| -> ! {
         let mut report = [0u8; 8];
@@ -254,6 +279,28 @@ fn child(
     // SAFETY: unshare takes flags only.
     if pod && unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
         fail(Step::CgroupNs, Errno::last());
+    }
+    // Its mounts, copied from ours, made private (nothing it mounts shows
+    // outside), then a tmpfs of its own on /dev/shm and /tmp.
+    if private_tmp {
+        let made = crate::sys::make_mounts_private().is_ok()
+            && [c"/dev/shm", c"/tmp"].iter().all(|at| {
+                // SAFETY: static NUL-terminated strings, as mount(2)
+                // takes them.
+                let r = unsafe {
+                    libc::mount(
+                        c"tmpfs".as_ptr(),
+                        at.as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        c"mode=1777".as_ptr().cast(),
+                    )
+                };
+                r == 0
+            });
+        if !made {
+            fail(Step::PrivateTmp, Errno::last());
+        }
     }
 
     if let Some((null, out)) = stdio {

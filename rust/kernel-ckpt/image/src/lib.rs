@@ -339,6 +339,14 @@ record_types! {
     /// ([`check_cgroup_path`]), after its auxv record; none for a process
     /// in the job cgroup itself.
     Cgroup = 55, "cgroup";
+    /// [`PodMountObj`] + its mount point: a private tmpfs mount of a pod
+    /// with a mount namespace of its own, written once before the pod's
+    /// tasks; its files follow.
+    PodMount = 56, "pod-mount";
+    /// [`TmpfsFileObj`] + its path + a link's target: a file of the
+    /// private tmpfs mount before it, parents first; a regular file's
+    /// contents follow in `shmem-pages` records.
+    TmpfsFile = 57, "tmpfs-file";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -369,7 +377,9 @@ impl RecordType {
             | Self::SysvShm
             | Self::SysvSem
             | Self::SysvMsg
-            | Self::PosixMq => true,
+            | Self::PosixMq
+            | Self::PodMount
+            | Self::TmpfsFile => true,
             Self::FileLock
             | Self::FileOwner
             | Self::MqNotify

@@ -139,6 +139,11 @@ pub enum Item<'a> {
     Shmem(ShmemObj),
     /// Contents of a shared memory object.
     ShmemPages(ShmemPagesHeader, &'a [u8]),
+    /// A private tmpfs mount of a pod and its mount point.
+    PodMount(PodMountObj, &'a [u8]),
+    /// A file of the pod's tmpfs mount before it, its path and a link's
+    /// target.
+    TmpfsFile(TmpfsFileObj, &'a [u8], &'a [u8]),
     /// An eventfd object.
     Eventfd(EventfdObj),
     /// A signalfd object.
@@ -232,6 +237,11 @@ pub enum ObjRecord<'a> {
     Shmem(ShmemObj),
     /// Contents of the shared memory object written last.
     ShmemPages(ShmemPagesHeader, &'a [u8]),
+    /// A private tmpfs mount of a pod and its mount point.
+    PodMount(PodMountObj, &'a [u8]),
+    /// A file of the pod's tmpfs mount before it, its path and a link's
+    /// target.
+    TmpfsFile(TmpfsFileObj, &'a [u8], &'a [u8]),
     /// An eventfd.
     Eventfd(EventfdObj),
     /// A signalfd.
@@ -294,6 +304,8 @@ impl<'a> Item<'a> {
             Item::SysvSem(o, v) => Some(ObjRecord::SysvSem(o, v)),
             Item::SysvMsg(o, m) => Some(ObjRecord::SysvMsg(o, m)),
             Item::PosixMq(o, n, m) => Some(ObjRecord::PosixMq(o, n, m)),
+            Item::PodMount(m, path) => Some(ObjRecord::PodMount(m, path)),
+            Item::TmpfsFile(f, path, target) => Some(ObjRecord::TmpfsFile(f, path, target)),
             Item::Header(_)
             | Item::Forest(_)
             | Item::Task(_)
@@ -353,6 +365,13 @@ pub struct Parser {
     /// Whether the pod record says the pod has an IPC namespace of its
     /// own, whose SysV segments the image may hold.
     pod_ipc: bool,
+    /// The pod has a mount namespace of its own ([`POD_NEWNS`]).
+    pod_mnt: bool,
+    /// The pod mount points seen, by index in [`POD_MOUNT_POINTS`].
+    pod_mounts: u8,
+    /// Whether the files of a pod mount may follow, and whether its root
+    /// directory was read.
+    tmpfs_root: Option<bool>,
     /// A pod with its own IPC namespace: its pod-ipc record is next.
     need_pod_ipc: bool,
     /// Whether a task's records began (SysV objects come before).
@@ -376,6 +395,9 @@ impl Parser {
             subtree: None,
             rows: 0,
             pod_ipc: false,
+            pod_mnt: false,
+            pod_mounts: 0,
+            tmpfs_root: None,
             need_pod_ipc: false,
             tasks_began: false,
         }
@@ -447,6 +469,13 @@ impl Parser {
         // does not compile until it is decoded.
         if self.need_pod_ipc && kind != RecordType::PodIpc {
             return Err(ErrorKind::BadField("pod without its pod-ipc record", 0));
+        }
+        // A pod mount's files follow it, nothing else between.
+        if !matches!(
+            kind,
+            RecordType::PodMount | RecordType::TmpfsFile | RecordType::ShmemPages
+        ) {
+            self.tmpfs_root = None;
         }
         let (item, count) = match kind {
             RecordType::Header => {
@@ -584,6 +613,7 @@ impl Parser {
                 }
                 let pod = PodRec::decode(p)?;
                 self.pod_ipc = pod.flags & POD_NEWIPC != 0;
+                self.pod_mnt = pod.flags & POD_NEWNS != 0;
                 self.need_pod_ipc = self.pod_ipc;
                 (Item::Pod(pod), None)
             }
@@ -736,6 +766,45 @@ impl Parser {
                 let (o, vals) = SysvSemObj::decode(p)?;
                 self.define("SysV set id", o.id)?;
                 (Item::SysvSem(o, vals), None)
+            }
+            RecordType::PodMount => {
+                if !self.pod_mnt || self.tasks_began {
+                    return Err(ErrorKind::BadField(
+                        "pod mount outside a pod's own mount namespace",
+                        0,
+                    ));
+                }
+                let (m, path) = PodMountObj::decode(p)?;
+                let bit = POD_MOUNT_POINTS
+                    .iter()
+                    .position(|&q| q == path)
+                    .map_or(0, |i| 1u8 << i);
+                if self.pod_mounts & bit != 0 {
+                    return Err(ErrorKind::BadField("pod mount point twice", m.id.into()));
+                }
+                self.pod_mounts |= bit;
+                self.define("pod mount id", m.id)?;
+                self.tmpfs_root = Some(false);
+                (Item::PodMount(m, path), None)
+            }
+            RecordType::TmpfsFile => {
+                let Some(root) = self.tmpfs_root else {
+                    return Err(ErrorKind::BadField("tmpfs file outside a pod mount", 0));
+                };
+                let (f, path, target) = TmpfsFileObj::decode(p)?;
+                // The mount's root directory first, and only once.
+                if path.is_empty() != !root || (!root && f.kind != TMPFS_DIR) {
+                    return Err(ErrorKind::BadField("tmpfs root directory", f.id.into()));
+                }
+                self.tmpfs_root = Some(true);
+                if f.kind == TMPFS_LINK {
+                    self.check_ref("tmpfs link", f.link)?;
+                }
+                self.define("tmpfs file id", f.id)?;
+                // A regular file's contents follow, as a shared memory
+                // object's do.
+                self.shmem = Some((f.id, f.pages_size()));
+                (Item::TmpfsFile(f, path, target), None)
             }
             RecordType::Memfd => {
                 let (m, name) = MemfdObj::decode(p)?;

@@ -6,7 +6,7 @@
 //! image taken without [`CHECKPOINT_SUBTREE`], read by the coordinator of
 //! its restart.
 
-use super::codec::{Field, Reader, Writer};
+use super::codec::{tail, Field, Reader, Writer};
 use super::*;
 
 /// The pod had a UTS namespace of its own (not its checkpointer's).
@@ -15,8 +15,12 @@ pub const POD_NEWUTS: u32 = 1 << 0;
 pub const POD_NEWIPC: u32 = 1 << 1;
 /// The pod had a cgroup namespace of its own, rooted at its job cgroup.
 pub const POD_NEWCGROUP: u32 = 1 << 2;
+/// The pod had a mount namespace of its own: its checkpointer's mounts
+/// and private tmpfs mounts on the [`POD_MOUNT_POINTS`], whose contents
+/// follow in [`PodMountObj`] and [`TmpfsFileObj`] records.
+pub const POD_NEWNS: u32 = 1 << 3;
 /// Every `POD_*` flag.
-pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC | POD_NEWCGROUP;
+pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC | POD_NEWCGROUP | POD_NEWNS;
 
 /// Length of a UTS name field with its NUL (`__NEW_UTS_LEN + 1`).
 pub const UTS_LEN: usize = 65;
@@ -206,4 +210,195 @@ layout!(PodIpcRec {
     mq: [i32; 5],
     next_id: [i32; 3],
     _: u32
+});
+
+/// Where a pod with a mount namespace of its own may have a private tmpfs
+/// mount whose contents its image carries (`ckpt run --pod --private-tmp`
+/// makes both).
+pub const POD_MOUNT_POINTS: [&[u8]; 2] = [b"/dev/shm", b"/tmp"];
+
+/// The `MS_*` flags of a pod's tmpfs mount that are carried: `MS_RDONLY`,
+/// `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`, `MS_NOATIME`, `MS_NODIRATIME`,
+/// `MS_RELATIME`, `MS_STRICTATIME`.
+pub const POD_MOUNT_FLAGS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x400 | 0x800 | (1 << 21) | (1 << 24);
+
+/// A private tmpfs mount of a pod (one of [`POD_MOUNT_POINTS`], which
+/// follows as its path), written once before the pod's tasks; its files
+/// follow in [`TmpfsFileObj`] records, its root directory first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PodMountObj {
+    /// Object id.
+    pub id: ObjId,
+    /// Its `MS_*` mount flags, within [`POD_MOUNT_FLAGS`].
+    pub flags: u32,
+    /// Its size limit in bytes (tmpfs `size=`), 0 for none.
+    pub size: u64,
+    /// Its limit on files (tmpfs `nr_inodes=`), 0 for none.
+    pub nr_inodes: u64,
+    /// Length of its mount point, which follows.
+    pub path_len: u32,
+}
+
+impl PodMountObj {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
+        let (m, rest) = Self::read_fixed(p)?;
+        if m.flags & !POD_MOUNT_FLAGS != 0 {
+            return Err(ErrorKind::BadField("pod mount flags", m.flags.into()));
+        }
+        let path = tail(rest, m.path_len)?;
+        if !POD_MOUNT_POINTS.contains(&path) {
+            return Err(ErrorKind::BadField("pod mount point", m.path_len.into()));
+        }
+        Ok((m, path))
+    }
+}
+
+layout!(PodMountObj {
+    id: ObjId,
+    flags: u32,
+    size: u64,
+    nr_inodes: u64,
+    path_len: u32
+});
+
+/// A directory.
+pub const TMPFS_DIR: u32 = 1;
+/// A regular file, whose contents follow in [`ShmemPagesHeader`]
+/// records (holes are not saved).
+pub const TMPFS_REG: u32 = 2;
+/// A symbolic link, whose target follows its path.
+pub const TMPFS_SYMLINK: u32 = 3;
+/// A named pipe (its bytes in flight are carried by the process that
+/// holds it open, if one does).
+pub const TMPFS_FIFO: u32 = 4;
+/// Another name of a regular file written before ([`TmpfsFileObj::link`]).
+pub const TMPFS_LINK: u32 = 5;
+
+/// Longest name of one path component (`NAME_MAX`).
+pub const TMPFS_NAME_MAX: usize = 255;
+
+/// A file of a pod's private tmpfs mount, after the mount's record and
+/// its parent directory's; its path relative to the mount (empty for the
+/// mount's root directory, which comes first) follows, then a symbolic
+/// link's target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TmpfsFileObj {
+    /// Object id.
+    pub id: ObjId,
+    /// `TMPFS_*`.
+    pub kind: u32,
+    /// Its permission bits, set-id and sticky bits included.
+    pub mode: u32,
+    /// Its owner and group, as the checkpointer's user namespace sees them.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+    /// Its size in bytes (a symbolic link's: its target's length).
+    pub size: u64,
+    /// Last access, seconds since the epoch.
+    pub atime: i64,
+    /// Last modification, seconds since the epoch.
+    pub mtime: i64,
+    /// Nanoseconds of `atime`.
+    pub atime_ns: u32,
+    /// Nanoseconds of `mtime`.
+    pub mtime_ns: u32,
+    /// For [`TMPFS_LINK`]: the record of the file's first name.
+    pub link: ObjId,
+    /// Length of its path, which follows.
+    pub path_len: u32,
+    /// Length of a symbolic link's target, which follows its path.
+    pub target_len: u32,
+}
+
+/// Whether `path` is a path relative to a mount as a [`TmpfsFileObj`]
+/// holds one: names of at most `NAME_MAX` bytes joined by single slashes,
+/// none `.` or `..`, no NUL.
+pub fn check_tmpfs_path(path: &[u8]) -> bool {
+    path.len() < MAX_PATH_LEN as usize
+        && !path.contains(&0)
+        && path
+            .split(|&c| c == b'/')
+            .all(|n| !n.is_empty() && n.len() <= TMPFS_NAME_MAX && n != b"." && n != b"..")
+}
+
+impl TmpfsFileObj {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8], &[u8]), ErrorKind> {
+        let (f, rest) = Self::read_fixed(p)?;
+        let total = f
+            .path_len
+            .checked_add(f.target_len)
+            .ok_or(ErrorKind::BadField(
+                "tmpfs file name lengths",
+                f.path_len.into(),
+            ))?;
+        let rest = tail(rest, total)?;
+        let (path, target) = rest.split_at(f.path_len as usize);
+        if !(TMPFS_DIR..=TMPFS_LINK).contains(&f.kind) {
+            return Err(ErrorKind::BadField("tmpfs file kind", f.kind.into()));
+        }
+        if f.mode & !0o7777 != 0 {
+            return Err(ErrorKind::BadField("tmpfs file mode", f.mode.into()));
+        }
+        if f.atime_ns >= 1_000_000_000 || f.mtime_ns >= 1_000_000_000 {
+            return Err(ErrorKind::BadField("tmpfs file time", 0));
+        }
+        if !path.is_empty() && !check_tmpfs_path(path) {
+            return Err(ErrorKind::BadField("tmpfs file path", f.path_len.into()));
+        }
+        match f.kind {
+            TMPFS_SYMLINK => {
+                if target.is_empty()
+                    || target.len() >= MAX_PATH_LEN as usize
+                    || target.contains(&0)
+                    || f.size != target.len() as u64
+                {
+                    return Err(ErrorKind::BadField(
+                        "tmpfs link target",
+                        f.target_len.into(),
+                    ));
+                }
+            }
+            _ if !target.is_empty() => {
+                return Err(ErrorKind::BadField(
+                    "tmpfs link target",
+                    f.target_len.into(),
+                ));
+            }
+            TMPFS_REG if f.size > ShmemObj::MAX_SIZE => {
+                return Err(ErrorKind::BadField("tmpfs file size", f.size as i64));
+            }
+            _ => {}
+        }
+        if (f.kind == TMPFS_LINK) != (f.link != 0) {
+            return Err(ErrorKind::BadField("tmpfs file link", f.link.into()));
+        }
+        Ok((f, path, target))
+    }
+
+    /// The size its contents records may cover: a regular file's size up
+    /// to a page, nothing for the others.
+    pub fn pages_size(&self) -> u64 {
+        if self.kind == TMPFS_REG {
+            self.size.next_multiple_of(PAGE_SIZE as u64)
+        } else {
+            0
+        }
+    }
+}
+
+layout!(TmpfsFileObj {
+    id: ObjId,
+    kind: u32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    atime: i64,
+    mtime: i64,
+    atime_ns: u32,
+    mtime_ns: u32,
+    link: ObjId,
+    path_len: u32,
+    target_len: u32
 });

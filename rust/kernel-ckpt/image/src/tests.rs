@@ -546,6 +546,8 @@ fn task_state_round_trip() {
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
             Item::PosixMq(..) => "posix-mq",
+            Item::PodMount(..) => "pod-mount",
+            Item::TmpfsFile(..) => "tmpfs-file",
             Item::MqNotify(_) => "mq-notify",
             Item::SemUndo(..) => "sem-undo",
             Item::UnixPending(..) => "unix-pending",
@@ -1962,4 +1964,204 @@ fn cgroup_paths_name_a_cgroup_below_the_job() {
     ] {
         assert!(check_cgroup_path(bad).is_err(), "{bad:?}");
     }
+}
+
+fn tmpfs_payload(f: &TmpfsFileObj, path: &[u8], target: &[u8]) -> Vec<u8> {
+    let f = TmpfsFileObj {
+        path_len: path.len() as u32,
+        target_len: target.len() as u32,
+        ..*f
+    };
+    let mut v = f.encode().to_vec();
+    v.extend_from_slice(path);
+    v.extend_from_slice(target);
+    v
+}
+
+#[test]
+fn pod_mounts_and_their_files_only_in_a_pod_with_its_own_mount_namespace() {
+    let mount = |id: u32, path: &[u8]| {
+        let m = PodMountObj {
+            id,
+            flags: 0x2 | 0x4,
+            size: 64 << 20,
+            nr_inodes: 0,
+            path_len: path.len() as u32,
+        };
+        let mut v = m.encode().to_vec();
+        v.extend_from_slice(path);
+        (RecordType::PodMount, v)
+    };
+    let dir = TmpfsFileObj {
+        kind: TMPFS_DIR,
+        mode: 0o1777,
+        ..Default::default()
+    };
+    let reg = TmpfsFileObj {
+        kind: TMPFS_REG,
+        mode: 0o4755,
+        uid: 1000,
+        gid: 1000,
+        size: 5000,
+        mtime: 1_700_000_000,
+        mtime_ns: 5,
+        ..Default::default()
+    };
+    let file = |f: TmpfsFileObj, path: &[u8], target: &[u8]| {
+        (RecordType::TmpfsFile, tmpfs_payload(&f, path, target))
+    };
+    let page = |id: u32| {
+        let h = ShmemPagesHeader {
+            id,
+            nr: 1,
+            offset: 4096,
+        };
+        let mut v = h.encode().to_vec();
+        v.extend_from_slice(&[7u8; 4096]);
+        (RecordType::ShmemPages, v)
+    };
+    let with = |flags: u32, recs: Vec<(RecordType, Vec<u8>)>| {
+        let pod = PodRec {
+            flags,
+            ..Default::default()
+        };
+        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+        v.extend(recs);
+        v
+    };
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    let good = std::vec![
+        mount(1, b"/tmp"),
+        file(TmpfsFileObj { id: 2, ..dir }, b"", b""),
+        file(TmpfsFileObj { id: 3, ..dir }, b"d", b""),
+        file(TmpfsFileObj { id: 4, ..reg }, b"d/f", b""),
+        page(4),
+        file(
+            TmpfsFileObj {
+                id: 5,
+                kind: TMPFS_LINK,
+                link: 4,
+                ..reg
+            },
+            b"g",
+            b""
+        ),
+        file(
+            TmpfsFileObj {
+                id: 6,
+                kind: TMPFS_SYMLINK,
+                size: 3,
+                ..dir
+            },
+            b"l",
+            b"d/f"
+        ),
+        mount(7, b"/dev/shm"),
+        file(TmpfsFileObj { id: 8, ..dir }, b"", b""),
+    ];
+    let img = encode_with(&whole, &tasks, &with(POD_NEWNS, good.clone()));
+    let items = decode(&img).unwrap();
+    let got: Vec<(u32, &[u8], &[u8])> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::TmpfsFile(f, p, t) => Some((f.kind, *p, *t)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (TMPFS_DIR, &b""[..], &b""[..]),
+            (TMPFS_DIR, b"d", b""),
+            (TMPFS_REG, b"d/f", b""),
+            (TMPFS_LINK, b"g", b""),
+            (TMPFS_SYMLINK, b"l", b"d/f"),
+            (TMPFS_DIR, b"", b""),
+        ]
+    );
+    let err = |recs: Vec<(RecordType, Vec<u8>)>, flags: u32| {
+        decode(&encode_with(&whole, &tasks, &with(flags, recs)))
+            .unwrap_err()
+            .kind
+    };
+    // Not in a pod that shares its mount namespace.
+    assert!(matches!(
+        err(good.clone(), 0),
+        ErrorKind::BadField("pod mount outside a pod's own mount namespace", 0)
+    ));
+    // Only the known mount points, each once.
+    assert!(matches!(
+        err(std::vec![mount(1, b"/etc")], POD_NEWNS),
+        ErrorKind::BadField("pod mount point", 4)
+    ));
+    assert!(matches!(
+        err(std::vec![mount(1, b"/tmp"), mount(2, b"/tmp")], POD_NEWNS),
+        ErrorKind::BadField("pod mount point twice", 2)
+    ));
+    // The root directory first; paths are names below it.
+    assert!(matches!(
+        err(
+            std::vec![
+                mount(1, b"/tmp"),
+                file(TmpfsFileObj { id: 2, ..reg }, b"f", b"")
+            ],
+            POD_NEWNS
+        ),
+        ErrorKind::BadField("tmpfs root directory", 2)
+    ));
+    for bad in [&b"../etc"[..], b"a//b", b"/a", b"a/", b"a/./b", b"a\0b"] {
+        let bad: Vec<u8> = bad
+            .iter()
+            .map(|&c| if c == b'\\' { 0 } else { c })
+            .collect();
+        let mut recs = good.clone();
+        recs[2] = file(TmpfsFileObj { id: 3, ..dir }, &bad, b"");
+        assert!(
+            matches!(
+                err(recs, POD_NEWNS),
+                ErrorKind::BadField("tmpfs file path", _)
+            ),
+            "{bad:?}"
+        );
+    }
+    // Files only right after their mount.
+    let mut recs = good.clone();
+    recs.insert(2, (RecordType::Pod, PodRec::default().encode().to_vec()));
+    assert!(decode(&encode_with(&whole, &tasks, &with(POD_NEWNS, recs))).is_err());
+    // A link names a file before it; only symbolic links have targets.
+    let mut recs = good.clone();
+    recs[5] = file(
+        TmpfsFileObj {
+            id: 5,
+            kind: TMPFS_LINK,
+            link: 9,
+            ..reg
+        },
+        b"g",
+        b"",
+    );
+    assert!(matches!(
+        err(recs, POD_NEWNS),
+        ErrorKind::BadField("tmpfs link", 9)
+    ));
+    let mut recs = good.clone();
+    recs[3] = file(TmpfsFileObj { id: 4, ..reg }, b"d/f", b"x");
+    assert!(matches!(
+        err(recs, POD_NEWNS),
+        ErrorKind::BadField("tmpfs link target", 1)
+    ));
+    // Contents stay within the file's size.
+    let mut recs = good.clone();
+    recs[3] = file(
+        TmpfsFileObj {
+            id: 4,
+            size: 10,
+            ..reg
+        },
+        b"d/f",
+        b"",
+    );
+    assert!(decode(&encode_with(&whole, &tasks, &with(POD_NEWNS, recs))).is_err());
 }

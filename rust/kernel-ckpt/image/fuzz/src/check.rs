@@ -83,6 +83,8 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
         Item::PosixMq(..) => RecordType::PosixMq,
+        Item::PodMount(..) => RecordType::PodMount,
+        Item::TmpfsFile(..) => RecordType::TmpfsFile,
         Item::MqNotify(_) => RecordType::MqNotify,
         Item::SemUndo(..) => RecordType::SemUndo,
         Item::DeletedFile(..) => RecordType::DeletedFile,
@@ -243,6 +245,21 @@ fn exercise(item: &Item<'_>) {
                     && t.len() == h.len as usize
                     && i64::from(h.len) <= o.msgsize
             })));
+        }
+        Item::PodMount(m, path) => {
+            assert_eq!(path.len(), m.path_len as usize);
+            assert!(POD_MOUNT_POINTS.contains(&path));
+            assert_eq!(m.flags & !POD_MOUNT_FLAGS, 0);
+        }
+        Item::TmpfsFile(f, path, target) => {
+            assert_eq!(path.len(), f.path_len as usize);
+            assert_eq!(target.len(), f.target_len as usize);
+            assert!(path.is_empty() || check_tmpfs_path(path));
+            assert!(!path.starts_with(b"/") && !path.split(|&c| c == b'/').any(|n| n == b".."));
+            assert!((TMPFS_DIR..=TMPFS_LINK).contains(&f.kind));
+            assert_eq!(f.kind == TMPFS_SYMLINK, !target.is_empty());
+            assert_eq!(f.kind == TMPFS_LINK, f.link != 0);
+            assert_eq!(f.mode & !0o7777, 0);
         }
         Item::SemUndo(u, adj) => {
             assert!(u.semid >= 0 && u.nsems > 0 && u.nsems <= MAX_SEMS);
@@ -477,6 +494,15 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(name);
             out.resize(out.len().next_multiple_of(8), 0);
             out.extend_from_slice(msgs);
+        }
+        Item::PodMount(m, path) => {
+            out.extend_from_slice(&m.encode());
+            out.extend_from_slice(path);
+        }
+        Item::TmpfsFile(f, path, target) => {
+            out.extend_from_slice(&f.encode());
+            out.extend_from_slice(path);
+            out.extend_from_slice(target);
         }
         Item::Memfd(m, name) => {
             out.extend_from_slice(&m.encode());

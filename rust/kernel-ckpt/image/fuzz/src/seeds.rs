@@ -918,8 +918,8 @@ fn pod_undo() -> Vec<Rec> {
     b.finish()
 }
 
-/// The forest table only: a whole pid namespace (a pod with its own UTS
-/// and IPC namespaces), no task state.
+/// The forest table only: a whole pid namespace (a pod with its own UTS,
+/// IPC and mount namespaces, a private tmpfs on /tmp), no task state.
 fn rows_only() -> Vec<Rec> {
     let mut b = Builder::new(0);
     b.forest(&[
@@ -929,7 +929,7 @@ fn rows_only() -> Vec<Rec> {
         row(4, 2, 1, TASK_THREAD, "sh-thread"),
     ]);
     let mut pod = PodRec {
-        flags: POD_NEWUTS | POD_NEWIPC,
+        flags: POD_NEWUTS | POD_NEWIPC | POD_NEWNS,
         ..Default::default()
     };
     pod.nodename[..7].copy_from_slice(b"podhost");
@@ -1044,6 +1044,77 @@ fn rows_only() -> Vec<Rec> {
         ..mq
     };
     b.rec(RecordType::PosixMq, &[&gone.encode(), b"gone\0\0\0\0"]);
+    // Its /tmp: the root, a directory, a file with a hole and a page of
+    // data, another name of it, a symbolic link and a named pipe.
+    let mount = PodMountObj {
+        id: 6,
+        flags: 0x2 | 0x4,
+        size: 1 << 20,
+        nr_inodes: 100,
+        path_len: 4,
+    };
+    b.rec(RecordType::PodMount, &[&mount.encode(), b"/tmp"]);
+    let dir = TmpfsFileObj {
+        id: 7,
+        kind: TMPFS_DIR,
+        mode: 0o1777,
+        mtime: 1_700_000_000,
+        ..Default::default()
+    };
+    b.rec(RecordType::TmpfsFile, &[&dir.encode()]);
+    let sub = TmpfsFileObj {
+        id: 8,
+        mode: 0o755,
+        uid: 1000,
+        gid: 1000,
+        path_len: 3,
+        ..dir
+    };
+    b.rec(RecordType::TmpfsFile, &[&sub.encode(), b"sub"]);
+    let file = TmpfsFileObj {
+        id: 9,
+        kind: TMPFS_REG,
+        mode: 0o644,
+        size: 3 * PAGE_SIZE as u64,
+        path_len: 5,
+        ..sub
+    };
+    b.rec(RecordType::TmpfsFile, &[&file.encode(), b"sub/f"]);
+    let h = ShmemPagesHeader {
+        id: 9,
+        nr: 1,
+        offset: 2 * PAGE_SIZE as u64,
+    };
+    b.rec(
+        RecordType::ShmemPages,
+        &[&h.encode(), &pattern(PAGE_SIZE, 5)],
+    );
+    let link = TmpfsFileObj {
+        id: 10,
+        kind: TMPFS_LINK,
+        link: 9,
+        path_len: 1,
+        ..file
+    };
+    b.rec(RecordType::TmpfsFile, &[&link.encode(), b"g"]);
+    let sym = TmpfsFileObj {
+        id: 11,
+        kind: TMPFS_SYMLINK,
+        mode: 0o777,
+        size: 5,
+        path_len: 1,
+        target_len: 5,
+        ..sub
+    };
+    b.rec(RecordType::TmpfsFile, &[&sym.encode(), b"l", b"sub/f"]);
+    let fifo = TmpfsFileObj {
+        id: 12,
+        kind: TMPFS_FIFO,
+        mode: 0o600,
+        path_len: 4,
+        ..sub
+    };
+    b.rec(RecordType::TmpfsFile, &[&fifo.encode(), b"pipe"]);
     b.finish()
 }
 
@@ -1191,6 +1262,8 @@ pub fn seeds() -> Vec<Seed> {
                 | RecordType::SysvSem
                 | RecordType::SysvMsg
                 | RecordType::PosixMq
+                | RecordType::PodMount
+                | RecordType::TmpfsFile
         ) {
             &seeds[2]
         } else {
