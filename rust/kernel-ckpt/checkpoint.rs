@@ -52,12 +52,19 @@ fn header(flags: u64) -> Header {
 /// The pod record of a whole-namespace checkpoint whose init is `root`
 /// (pids in `ns`): which of its namespaces are not the caller's, and the
 /// names of its UTS namespace (`own_mnt`: its own mount namespace, checked
-/// already). `-EOPNOTSUPP` for a SysV object that cannot be saved or a
-/// cgroup namespace not rooted at its job cgroup, `-EPERM` for a SysV
-/// object the caller may not read (the kernel log says which).
-fn pod_record(root: &TaskRef, ns: &PidNs, own_mnt: bool) -> Result<PodRec> {
+/// already), and its network namespace's loopback device if it has its
+/// own. `-EOPNOTSUPP` for a SysV object that cannot be saved, a cgroup
+/// namespace not rooted at its job cgroup or a network namespace with
+/// more than its loopback, `-EPERM` for a SysV object the caller may not
+/// read (the kernel log says which).
+fn pod_record(
+    root: &TaskRef,
+    ns: &PidNs,
+    own_mnt: bool,
+) -> Result<(PodRec, Option<image::PodNetRec>)> {
     let own = root.ns_own()?;
     let mut rec = PodRec::default();
+    let mut net = None;
     if own & bindings::CKPT_OWN_UTS != 0 {
         rec.flags |= image::POD_NEWUTS;
         (rec.nodename, rec.domainname) = root.uts_names()?;
@@ -85,7 +92,27 @@ fn pod_record(root: &TaskRef, ns: &PidNs, own_mnt: bool) -> Result<PodRec> {
     if own_mnt {
         rec.flags |= image::POD_NEWNS;
     }
-    Ok(rec)
+    if own & bindings::CKPT_OWN_NET != 0 {
+        let (mut flags, mut mtu) = (0u32, 0u32);
+        // SAFETY: the task is referenced; the helper takes a reference on
+        // its network namespace under task_lock and reads its devices
+        // under RCU.
+        let why = unsafe { bindings::ckpt_netns_check(root.as_ptr(), &mut flags, &mut mtu) };
+        if !why.is_null() {
+            // SAFETY: a static NUL-terminated string from the helper.
+            let why = unsafe { kernel::str::CStr::from_char_ptr(why) };
+            return Err(crate::forest::refuse(
+                root,
+                format_args!("is the init of a pod whose network namespace {}", why),
+            ));
+        }
+        rec.flags |= image::POD_NEWNET;
+        net = Some(image::PodNetRec {
+            lo_flags: flags,
+            lo_mtu: mtu,
+        });
+    }
+    Ok((rec, net))
 }
 
 /// The `kernel.shm*`, `msg*`, `sem` and `fs.mqueue` sysctls of the IPC namespace of
@@ -148,10 +175,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         None
     };
     forest.check_supported(whole.then_some(&root))?;
-    let pod = if whole {
-        Some(pod_record(&root, &ns, mounts.is_some())?)
+    let (pod, pod_net) = if whole {
+        let (rec, net) = pod_record(&root, &ns, mounts.is_some())?;
+        (Some(rec), net)
     } else {
-        None
+        (None, None)
     };
     let pod_ipc = pod
         .filter(|p| p.flags & image::POD_NEWIPC != 0)
@@ -205,6 +233,9 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         w.record(RecordType::Pod, &pod.encode())?;
         if pod.flags & image::POD_NEWIPC != 0 {
             w.record(RecordType::PodIpc, &ipc_sysctls(&root)?.encode())?;
+        }
+        if let Some(net) = pod_net {
+            w.record(RecordType::PodNet, &net.encode())?;
         }
         // The segments of its IPC namespace, attached or not.
         if pod.flags & image::POD_NEWIPC != 0 {

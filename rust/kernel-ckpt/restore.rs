@@ -507,7 +507,9 @@ pub(crate) fn restore_current(
                 return Err(bad("the image ends inside a task"));
             }
             // The parser only takes it before the first task.
-            Item::Pod(_) | Item::PodIpc(_) => return Err(bad("a pod record inside a task")),
+            Item::Pod(_) | Item::PodIpc(_) | Item::PodNet(_) => {
+                return Err(bad("a pod record inside a task"))
+            }
         }
     }
     drop(acting);

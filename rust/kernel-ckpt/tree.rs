@@ -175,7 +175,7 @@ impl RestartCtx {
             });
             if let Some(s) = strays {
                 ckpt_err!(
-                    "restart: pid {} of the pod is not in its init's UTS, IPC, cgroup and mount namespaces\n",
+                    "restart: pid {} of the pod is not in its init's UTS, IPC, cgroup, mount and network namespaces\n",
                     s.row.pid
                 );
                 self.fail(s.row.pid, None, EINVAL);
@@ -610,7 +610,8 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
 /// The namespaces of a restarted pod, whose init is `init`: the ones the
 /// pod had of its own must be new ones (not the caller's), the others the
 /// caller's, as `ckpt restart` makes them; its UTS namespace gets the
-/// saved names, as sethostname(2) and setdomainname(2) inside it would.
+/// saved names, as sethostname(2) and setdomainname(2) inside it would,
+/// and its network namespace's loopback its state, as `ip link set lo`.
 fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
     let rec = &pod.rec;
     let own = init.ns_own()?;
@@ -634,6 +635,11 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             "mount",
             rec.flags & crate::image::POD_NEWNS != 0,
             own & bindings::CKPT_OWN_MNT != 0,
+        ),
+        (
+            "network",
+            rec.flags & crate::image::POD_NEWNET != 0,
+            own & bindings::CKPT_OWN_NET != 0,
         ),
     ] {
         if theirs != ours {
@@ -685,6 +691,35 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
             },
         )?;
     }
+    if let Some(n) = &pod.net {
+        // The new namespace holds what a new one holds, as `ckpt restart`
+        // makes it, before its loopback is set.
+        let (mut flags, mut mtu) = (0u32, 0u32);
+        // SAFETY: the init is referenced; the helper takes a reference on
+        // its network namespace under task_lock and reads it under RCU.
+        let why = unsafe { bindings::ckpt_netns_check(init.as_ptr(), &mut flags, &mut mtu) };
+        if !why.is_null() {
+            // SAFETY: a static NUL-terminated string from the helper.
+            let why = unsafe { kernel::str::CStr::from_char_ptr(why) };
+            ckpt_err!(
+                "restart: the pod's new network namespace {}: it must be a new one\n",
+                why
+            );
+            return Err(EINVAL);
+        }
+        // SAFETY: the init is referenced; the helper takes a reference on
+        // its network namespace and changes its loopback device under
+        // rtnl_lock, as ip link set lo would (CAP_NET_ADMIN over it).
+        to_result(unsafe { bindings::ckpt_netns_set_lo(init.as_ptr(), n.lo_flags, n.lo_mtu) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot set the pod's loopback device up {} with MTU {} (error {}; it takes CAP_NET_ADMIN over its network namespace)\n",
+                    n.lo_flags & crate::image::LO_UP != 0,
+                    n.lo_mtu,
+                    e.to_errno()
+                )
+            })?;
+    }
     Ok(())
 }
 
@@ -715,12 +750,21 @@ fn read_rows(reader: &mut ImageReader) -> Result<(KVVec<TaskEntry>, Option<Pod>)
     } else {
         None
     };
-    Ok((rows, Some(Pod { rec, ipc })))
+    let net = if rec.flags & crate::image::POD_NEWNET != 0 {
+        match reader.next()? {
+            Item::PodNet(n) => Some(n),
+            _ => return Err(bad("the pod-net record of a pod is missing")),
+        }
+    } else {
+        None
+    };
+    Ok((rows, Some(Pod { rec, ipc, net })))
 }
 
-/// A pod's records: its namespaces, and the sysctls of its own IPC
-/// namespace.
+/// A pod's records: its namespaces, the sysctls of its own IPC namespace,
+/// the loopback device of its own network namespace.
 struct Pod {
     rec: PodRec,
     ipc: Option<image::PodIpcRec>,
+    net: Option<image::PodNetRec>,
 }

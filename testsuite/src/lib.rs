@@ -102,6 +102,7 @@ macro_rules! with_scenarios {
             restart_pod_sysv,
             restart_pod_mqueue,
             restart_pod_tmpfs,
+            restart_pod_net,
             real_python_pod,
             real_ipcs,
             restart_tree_cgroups,

@@ -26,6 +26,7 @@ mod locks;
 mod memfd;
 mod memory;
 mod mqueue;
+pub(crate) mod netpod;
 mod pty;
 mod sched;
 mod shapes;
@@ -254,6 +255,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "sysv_attached" => sysv::sysv_attached(ready_path)?,
         "mq_pod" => mqueue::mq_pod(ready_path)?,
         "tmpfs_pod" => tmpfs::tmpfs_pod(ready_path)?,
+        "net_pod" => netpod::net_pod(ready_path)?,
         "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,

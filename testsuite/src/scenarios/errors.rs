@@ -530,8 +530,10 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 
 /// What a pod's checkpoint refuses (the state is carried only in a pod,
 /// so the non-pod kinds above cannot show it): a message queue
-/// notification through a netlink socket, and `SEM_UNDO` adjustments on a
-/// set the process may no longer alter. checkpoint(2) of the pod's init
+/// notification through a netlink socket, `SEM_UNDO` adjustments on a
+/// set the process may no longer alter, and in a pod with its own network
+/// namespace (`--net`) an address on its loopback other than 127.0.0.1
+/// and a UDP socket. checkpoint(2) of the pod's init
 /// fails with EOPNOTSUPP, writes nothing, the kernel log says why, and
 /// the pod runs on.
 pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
@@ -552,6 +554,7 @@ pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
             name: Some(&job),
             log: Some(&log),
             pod: true,
+            net: kind.starts_with("pod_net_"),
             ..Default::default()
         };
         let pid = ckpt::run_with(&opts, &argv)?;

@@ -7,7 +7,7 @@ use super::*;
 /// Runs `f` in a child that joins the namespace of kind `kind`
 /// (`/proc/PID/ns/KIND`, `flag` its `CLONE_NEW*`) of `pid`: what `f`
 /// returns, or the error it met.
-fn in_ns_of(
+pub(crate) fn in_ns_of(
     pid: i32,
     kind: &str,
     flag: nix::sched::CloneFlags,
@@ -460,13 +460,20 @@ pub(crate) struct StartedJob {
 
 impl StartedJob {
     pub(crate) fn start(name: &str, kind: &str, pod: bool) -> Result<Self> {
-        Self::start_in(name, kind, pod, false)
+        Self::start_in(name, kind, pod, false, false)
     }
 
     /// [`StartedJob::start`], with `private_tmp` as a pod of its own
     /// `/tmp` and `/dev/shm` (`ckpt run --pod --private-tmp`): its ready,
-    /// go and result files and its log are in `/run` then.
-    pub(crate) fn start_in(name: &str, kind: &str, pod: bool, private_tmp: bool) -> Result<Self> {
+    /// go and result files and its log are in `/run` then; with `net` in a
+    /// network namespace of its own (`--net`).
+    pub(crate) fn start_in(
+        name: &str,
+        kind: &str,
+        pod: bool,
+        private_tmp: bool,
+        net: bool,
+    ) -> Result<Self> {
         let dir = if private_tmp { "/run" } else { "/tmp" };
         let ready = PathBuf::from(format!("{dir}/ready-{name}"));
         let go = PathBuf::from(format!("{dir}/go-{name}"));
@@ -487,6 +494,7 @@ impl StartedJob {
             log: Some(&log),
             pod,
             private_tmp,
+            net,
         };
         let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
         let w = Workload {

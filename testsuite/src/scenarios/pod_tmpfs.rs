@@ -199,7 +199,7 @@ const VIEWS: [&str; 5] = [
 /// checks itself (contents, hole, offset, shared mapping) and passes.
 pub(crate) fn restart_pod_tmpfs(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let started = StartedJob::start_in(name, "tmpfs_pod", true, true)?;
+    let started = StartedJob::start_in(name, "tmpfs_pod", true, true, false)?;
     let (w, job) = (&started.w, &started.job);
     let pid = w.pid;
     c.eq(

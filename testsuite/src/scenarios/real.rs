@@ -1073,6 +1073,7 @@ pub(crate) fn real_python_pod(name: &str) -> Result<ScenarioResult> {
         log: Some(&log),
         pod: true,
         private_tmp: true,
+        net: false,
     };
     let argv: Vec<OsString> = [
         "/bin/python3",

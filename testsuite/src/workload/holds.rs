@@ -148,6 +148,15 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "pod_undo_no_alter",
         "which it may no longer alter (its restart could not give them back): not supported",
     ),
+    // In a pod with a network namespace of its own (`--net`).
+    (
+        "pod_net_address",
+        "network namespace has an IPv4 address on its loopback other than 127.0.0.1/8 (not carried yet): not supported",
+    ),
+    (
+        "pod_net_udp",
+        "is a network socket (only unix sockets are carried): not supported",
+    ),
 ];
 
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
@@ -229,6 +238,60 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "mq_notify(SIGEV_THREAD)",
                 )?;
                 libc::close(s as i32);
+            }
+            "pod_net_address" => {
+                // The loopback's address changed, as `ifconfig lo
+                // 10.1.2.3` does.
+                let fd = check(
+                    libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).into(),
+                    "socket",
+                )? as libc::c_int;
+                let mut req: libc::ifreq = std::mem::zeroed();
+                for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+                    *d = *s as libc::c_char;
+                }
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_be_bytes([10, 1, 2, 3]).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                std::ptr::copy_nonoverlapping(
+                    (&sin as *const libc::sockaddr_in).cast::<u8>(),
+                    &mut req.ifr_ifru as *mut _ as *mut u8,
+                    std::mem::size_of::<libc::sockaddr_in>(),
+                );
+                check(
+                    libc::ioctl(fd, libc::SIOCSIFADDR as _, &req).into(),
+                    "SIOCSIFADDR",
+                )?;
+                libc::close(fd);
+            }
+            "pod_net_udp" => {
+                // A UDP socket bound on the pod's loopback.
+                let fd = check(
+                    libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).into(),
+                    "socket",
+                )? as libc::c_int;
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 5353u16.to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                check(
+                    libc::bind(
+                        fd,
+                        (&sin as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    )
+                    .into(),
+                    "bind",
+                )?;
             }
             "pod_undo_no_alter" => {
                 // As uid 1000: a set of its own, 1 taken with SEM_UNDO,

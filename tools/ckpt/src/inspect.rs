@@ -113,6 +113,18 @@ pub struct PodInfo {
     /// Those tmpfs mounts and what they hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mounts: Vec<PodMountInfo>,
+    /// Its own network namespace: its loopback device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net: Option<PodNetInfo>,
+}
+
+/// The loopback device of a pod's own network namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PodNetInfo {
+    /// Whether it is up.
+    pub lo_up: bool,
+    /// Its MTU.
+    pub lo_mtu: u32,
 }
 
 /// A private tmpfs mount of a pod.
@@ -834,7 +846,16 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ipc_sysctls: Vec::new(),
                     mnt: p.flags & ckpt_image::POD_NEWNS != 0,
                     mounts: Vec::new(),
+                    net: None,
                 })
+            }
+            Item::PodNet(n) => {
+                if let Some(p) = pod.as_mut() {
+                    p.net = Some(PodNetInfo {
+                        lo_up: n.lo_flags & ckpt_image::LO_UP != 0,
+                        lo_mtu: n.lo_mtu,
+                    });
+                }
             }
             Item::PodMount(m, path) => {
                 if let Some(p) = pod.as_mut() {
@@ -1560,6 +1581,13 @@ pub fn table(img: &Image) -> String {
                         .join(" and ")
                 )
             });
+        }
+        if let Some(n) = &pod.net {
+            own.push(format!(
+                "network (loopback only, {}, MTU {})",
+                if n.lo_up { "up" } else { "down" },
+                n.lo_mtu
+            ));
         }
         let own = if own.is_empty() {
             "none".to_owned()

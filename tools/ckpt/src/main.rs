@@ -57,6 +57,11 @@ enum Command {
         /// files its checkpoint saves and its restart makes again.
         #[arg(long, requires = "pod")]
         private_tmp: bool,
+        /// With --pod: give it a network namespace of its own, its
+        /// loopback device up (its only device; sockets other than unix
+        /// ones are not carried yet).
+        #[arg(long, requires = "pod")]
+        net: bool,
         /// The command and its arguments (put them after `--`).
         #[arg(value_name = "CMD", required = true, trailing_var_arg = true)]
         argv: Vec<OsString>,
@@ -151,8 +156,18 @@ fn main() -> ExitCode {
             log,
             pod,
             private_tmp,
+            net,
             argv,
-        } => run(name.as_deref(), log.as_deref(), pod, private_tmp, &argv),
+        } => run(
+            &RunOptions {
+                name: name.as_deref(),
+                log: log.as_deref(),
+                pod,
+                private_tmp,
+                net,
+            },
+            &argv,
+        ),
         Command::Checkpoint {
             pid,
             output,
@@ -217,22 +232,8 @@ fn exit_status(e: &anyhow::Error) -> u8 {
         .map_or(1, ckpt::RestartFailure::exit_status)
 }
 
-fn run(
-    name: Option<&str>,
-    log: Option<&Path>,
-    pod: bool,
-    private_tmp: bool,
-    argv: &[OsString],
-) -> Result<()> {
-    let pid = ckpt::run_with(
-        &RunOptions {
-            name,
-            log,
-            pod,
-            private_tmp,
-        },
-        argv,
-    )?;
+fn run(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<()> {
+    let pid = ckpt::run_with(opts, argv)?;
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{pid}")
         .and_then(|()| stdout.flush())

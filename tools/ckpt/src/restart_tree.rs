@@ -96,6 +96,10 @@ pub(crate) fn restart_tree(
             if pod.mnt {
                 ns |= libc::CLONE_NEWNS as u64;
             }
+            // Its loopback set as it was by restart(2).
+            if pod.net.is_some() {
+                ns |= libc::CLONE_NEWNET as u64;
+            }
             here(&plan, f, &cg_dir, opts.detach, ns, moves)
         }
         None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach, moves),

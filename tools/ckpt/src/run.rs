@@ -50,6 +50,9 @@ pub struct RunOptions<'a> {
     /// With `pod`: give it a mount namespace of its own, with a private
     /// tmpfs on `/dev/shm` and `/tmp`.
     pub private_tmp: bool,
+    /// With `pod`: give it a network namespace of its own, its loopback
+    /// device up.
+    pub net: bool,
 }
 
 /// Starts `argv` in a new session, in the fresh job cgroup `ckpt/<name>`
@@ -74,6 +77,9 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
     if opts.private_tmp && !opts.pod {
         bail!("a private /dev/shm and /tmp are for a pod: add --pod");
     }
+    if opts.net && !opts.pod {
+        bail!("a network namespace of its own is for a pod: add --pod");
+    }
     let cmd = cmd.to_string_lossy().into_owned();
     if let Some(name) = opts.name {
         cgroup::validate_name(name)?;
@@ -95,27 +101,22 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
     let child = if opts.pod {
         // A raw clone3 is a fork with new namespaces: the child is pid 1
         // of its own pid namespace.
-        let mnt = if opts.private_tmp {
-            libc::CLONE_NEWNS
-        } else {
-            0
-        };
+        let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+        if opts.private_tmp {
+            flags |= libc::CLONE_NEWNS;
+        }
+        if opts.net {
+            flags |= libc::CLONE_NEWNET;
+        }
         let args = CloneArgs {
-            flags: (libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | mnt) as u64,
+            flags: flags as u64,
             exit_signal: libc::SIGCHLD as u64,
             ..Default::default()
         };
         match clone3(&args) {
             0 => {
                 drop((go_w, status_r));
-                child(
-                    go_r,
-                    status_w,
-                    &arg_ptrs,
-                    stdio.as_ref(),
-                    true,
-                    opts.private_tmp,
-                )
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), opts)
             }
             ret if ret < 0 => {
                 let errno = Errno::last();
@@ -137,7 +138,7 @@ pub fn run_with(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<i32> {
         match unsafe { unistd::fork() }.context("cannot fork")? {
             ForkResult::Child => {
                 drop((go_w, status_r));
-                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), false, false)
+                child(go_r, status_w, &arg_ptrs, stdio.as_ref(), opts)
             }
             ForkResult::Parent { child } => child,
         }
@@ -205,6 +206,7 @@ enum Step {
     Exec = 3,
     CgroupNs = 4,
     PrivateTmp = 5,
+    Loopback = 6,
 }
 
 impl Step {
@@ -215,6 +217,7 @@ impl Step {
             Self::Exec => "run",
             Self::CgroupNs => "give a cgroup namespace rooted at its job cgroup to",
             Self::PrivateTmp => "mount a private /dev/shm and /tmp (tmpfs) for",
+            Self::Loopback => "set the loopback device up in the network namespace of",
         }
     }
 }
@@ -231,6 +234,7 @@ fn decode_report(report: &[u8]) -> (Step, Errno) {
         2 => Step::Stdio,
         4 => Step::CgroupNs,
         5 => Step::PrivateTmp,
+        6 => Step::Loopback,
         _ => Step::Exec,
     };
     (step, Errno::from_raw(word(4)))
@@ -243,8 +247,7 @@ fn child(
     status: OwnedFd,
     argv: &[*const c_char],
     stdio: Option<&(OwnedFd, OwnedFd)>,
-    pod: bool,
-    private_tmp: bool,
+    opts: &RunOptions<'_>,
 ) -> ! {
     let fail = |step: Step, errno: Errno| -> ! {
         let mut report = [0u8; 8];
@@ -277,12 +280,12 @@ fn child(
     drop(go);
     // A pod's cgroup namespace, made now: rooted at the job cgroup.
     // SAFETY: unshare takes flags only.
-    if pod && unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+    if opts.pod && unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
         fail(Step::CgroupNs, Errno::last());
     }
     // Its mounts, copied from ours, made private (nothing it mounts shows
     // outside), then a tmpfs of its own on /dev/shm and /tmp.
-    if private_tmp {
+    if opts.private_tmp {
         let made = crate::sys::make_mounts_private().is_ok()
             && [c"/dev/shm", c"/tmp"].iter().all(|at| {
                 // SAFETY: static NUL-terminated strings, as mount(2)
@@ -300,6 +303,14 @@ fn child(
             });
         if !made {
             fail(Step::PrivateTmp, Errno::last());
+        }
+    }
+
+    // Its own network namespace: the loopback device up, as
+    // `ip link set lo up` does.
+    if opts.net {
+        if let Err(e) = crate::sys::loopback_up() {
+            fail(Step::Loopback, e);
         }
     }
 

@@ -113,3 +113,36 @@ pub fn make_mounts_private() -> Result<(), Errno> {
     };
     Errno::result(ret).map(drop)
 }
+
+/// Sets the loopback device of this process's network namespace up, as
+/// `ip link set lo up` does (`SIOCSIFFLAGS` with `IFF_UP`). A few system
+/// calls on a stack buffer: async-signal-safe.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: socket(2) takes plain integers.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: plain data, all zeros is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq naming the device; the kernel reads
+    // and writes only it.
+    let mut ret = unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) };
+    if ret == 0 {
+        // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
+        unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+        // SAFETY: as above.
+        ret = unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS as _, &req) };
+    }
+    let err = Errno::last();
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}

@@ -347,6 +347,9 @@ record_types! {
     /// private tmpfs mount before it, parents first; a regular file's
     /// contents follow in `shmem-pages` records.
     TmpfsFile = 57, "tmpfs-file";
+    /// [`PodNetRec`]: the loopback device of a pod's own network
+    /// namespace, after the pod record and its `pod-ipc` record.
+    PodNet = 58, "pod-net";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -388,6 +391,7 @@ impl RecordType {
             | Self::Share
             | Self::Pod
             | Self::PodIpc
+            | Self::PodNet
             | Self::Ctty
             | Self::Header
             | Self::Forest

@@ -203,6 +203,9 @@ pub struct Order {
     /// Whether the last record was the pod record (a pod-ipc record may
     /// only follow it).
     after_pod: bool,
+    /// Whether the last record was the pod or pod-ipc record (a pod-net
+    /// record may only follow one).
+    after_pod_ipc: bool,
 }
 
 /// A record out of order: what was found, and what would have fit.
@@ -229,6 +232,7 @@ impl Order {
             task_states: 0,
             body_begun: false,
             after_pod: false,
+            after_pod_ipc: false,
         }
     }
 
@@ -307,6 +311,7 @@ impl Order {
             }
             (State::Body, RecordType::Pod) if !self.body_begun => State::Body,
             (State::Body, RecordType::PodIpc) if self.after_pod => State::Body,
+            (State::Body, RecordType::PodNet) if self.after_pod_ipc => State::Body,
             (State::Body | State::InTask { .. }, k) if k.is_object() => self.state,
             (State::Body, RecordType::TaskState) => {
                 self.task_states = self.task_states.saturating_add(1);
@@ -338,6 +343,7 @@ impl Order {
             self.body_begun = true;
         }
         self.after_pod = kind == RecordType::Pod;
+        self.after_pod_ipc = matches!(kind, RecordType::Pod | RecordType::PodIpc);
         self.state = next;
         Ok(())
     }

@@ -191,6 +191,8 @@ pub enum Item<'a> {
     Pod(PodRec),
     /// The sysctls of a pod's own IPC namespace.
     PodIpc(PodIpcRec),
+    /// The loopback device of a pod's own network namespace.
+    PodNet(PodNetRec),
     /// How a task is scheduled, and its CPU affinity mask's bytes.
     TaskSched(TaskSched, &'a [u8]),
     /// The process's auxiliary vector's bytes ([`auxv_words`]).
@@ -330,6 +332,7 @@ impl<'a> Item<'a> {
             | Item::Share(_)
             | Item::Pod(_)
             | Item::PodIpc(_)
+            | Item::PodNet(_)
             | Item::TaskSched(..)
             | Item::PosixTimers(..)
             | Item::Pages(..)
@@ -374,6 +377,9 @@ pub struct Parser {
     tmpfs_root: Option<bool>,
     /// A pod with its own IPC namespace: its pod-ipc record is next.
     need_pod_ipc: bool,
+    /// A pod with its own network namespace whose `pod-net` record is yet
+    /// to come (after its `pod-ipc` record).
+    need_pod_net: bool,
     /// Whether a task's records began (SysV objects come before).
     tasks_began: bool,
 }
@@ -399,6 +405,7 @@ impl Parser {
             pod_mounts: 0,
             tmpfs_root: None,
             need_pod_ipc: false,
+            need_pod_net: false,
             tasks_began: false,
         }
     }
@@ -469,6 +476,9 @@ impl Parser {
         // does not compile until it is decoded.
         if self.need_pod_ipc && kind != RecordType::PodIpc {
             return Err(ErrorKind::BadField("pod without its pod-ipc record", 0));
+        }
+        if !self.need_pod_ipc && self.need_pod_net && kind != RecordType::PodNet {
+            return Err(ErrorKind::BadField("pod without its pod-net record", 0));
         }
         // A pod mount's files follow it, nothing else between.
         if !matches!(
@@ -615,6 +625,7 @@ impl Parser {
                 self.pod_ipc = pod.flags & POD_NEWIPC != 0;
                 self.pod_mnt = pod.flags & POD_NEWNS != 0;
                 self.need_pod_ipc = self.pod_ipc;
+                self.need_pod_net = pod.flags & POD_NEWNET != 0;
                 (Item::Pod(pod), None)
             }
             RecordType::PodIpc => {
@@ -629,6 +640,17 @@ impl Parser {
                 }
                 self.need_pod_ipc = false;
                 (Item::PodIpc(PodIpcRec::decode(p)?), None)
+            }
+            RecordType::PodNet => {
+                exact(PodNetRec::LEN)?;
+                if !self.need_pod_net {
+                    return Err(ErrorKind::BadField(
+                        "pod-net record of a pod without its own network namespace",
+                        0,
+                    ));
+                }
+                self.need_pod_net = false;
+                (Item::PodNet(PodNetRec::decode(p)?), None)
             }
             RecordType::File => {
                 let (f, path) = FileObj::decode(p)?;
@@ -793,7 +815,7 @@ impl Parser {
                 };
                 let (f, path, target) = TmpfsFileObj::decode(p)?;
                 // The mount's root directory first, and only once.
-                if path.is_empty() != !root || (!root && f.kind != TMPFS_DIR) {
+                if path.is_empty() == root || (!root && f.kind != TMPFS_DIR) {
                     return Err(ErrorKind::BadField("tmpfs root directory", f.id.into()));
                 }
                 self.tmpfs_root = Some(true);

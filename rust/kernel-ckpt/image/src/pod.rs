@@ -19,8 +19,11 @@ pub const POD_NEWCGROUP: u32 = 1 << 2;
 /// and private tmpfs mounts on the [`POD_MOUNT_POINTS`], whose contents
 /// follow in [`PodMountObj`] and [`TmpfsFileObj`] records.
 pub const POD_NEWNS: u32 = 1 << 3;
+/// The pod had a network namespace of its own, with its loopback device
+/// only: a [`PodNetRec`] follows the pod record (and its `pod-ipc`).
+pub const POD_NEWNET: u32 = 1 << 4;
 /// Every `POD_*` flag.
-pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC | POD_NEWCGROUP | POD_NEWNS;
+pub const POD_FLAGS_MASK: u32 = POD_NEWUTS | POD_NEWIPC | POD_NEWCGROUP | POD_NEWNS | POD_NEWNET;
 
 /// Length of a UTS name field with its NUL (`__NEW_UTS_LEN + 1`).
 pub const UTS_LEN: usize = 65;
@@ -347,18 +350,18 @@ impl TmpfsFileObj {
             return Err(ErrorKind::BadField("tmpfs file path", f.path_len.into()));
         }
         match f.kind {
-            TMPFS_SYMLINK => {
+            TMPFS_SYMLINK
                 if target.is_empty()
                     || target.len() >= MAX_PATH_LEN as usize
                     || target.contains(&0)
-                    || f.size != target.len() as u64
-                {
-                    return Err(ErrorKind::BadField(
-                        "tmpfs link target",
-                        f.target_len.into(),
-                    ));
-                }
+                    || f.size != target.len() as u64 =>
+            {
+                return Err(ErrorKind::BadField(
+                    "tmpfs link target",
+                    f.target_len.into(),
+                ));
             }
+            TMPFS_SYMLINK => {}
             _ if !target.is_empty() => {
                 return Err(ErrorKind::BadField(
                     "tmpfs link target",
@@ -401,4 +404,40 @@ layout!(TmpfsFileObj {
     link: ObjId,
     path_len: u32,
     target_len: u32
+});
+
+/// `IFF_UP`: the loopback device is up.
+pub const LO_UP: u32 = 1;
+
+/// The network namespace of a pod: its loopback device (the only one it
+/// may have, with its default addresses), right after the pod record
+/// and its `pod-ipc` record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PodNetRec {
+    /// [`LO_UP`] or 0.
+    pub lo_flags: u32,
+    /// The loopback device's MTU.
+    pub lo_mtu: u32,
+}
+
+impl PodNetRec {
+    /// The loopback MTU's bounds (`ETH_MIN_MTU`, and 64 KiB, the
+    /// loopback's own).
+    pub const MTU: core::ops::RangeInclusive<u32> = 68..=65536;
+
+    pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
+        let (r, _) = Self::read_fixed(p)?;
+        if r.lo_flags & !LO_UP != 0 {
+            return Err(ErrorKind::BadField("pod loopback flags", r.lo_flags.into()));
+        }
+        if !Self::MTU.contains(&r.lo_mtu) {
+            return Err(ErrorKind::BadField("pod loopback MTU", r.lo_mtu.into()));
+        }
+        Ok(r)
+    }
+}
+
+layout!(PodNetRec {
+    lo_flags: u32,
+    lo_mtu: u32
 });

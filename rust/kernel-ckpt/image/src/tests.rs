@@ -542,6 +542,7 @@ fn task_state_round_trip() {
             Item::Auxv(_) => "auxv",
             Item::Cgroup(_) => "cgroup",
             Item::PodIpc(_) => "pod-ipc",
+            Item::PodNet(_) => "pod-net",
             Item::SysvShm(_) => "sysv-shm",
             Item::SysvSem(..) => "sysv-sem",
             Item::SysvMsg(..) => "sysv-msg",
@@ -996,6 +997,7 @@ fn every_record_type_has_one_place() {
                 | RecordType::Task
                 | RecordType::Pod
                 | RecordType::PodIpc
+                | RecordType::PodNet
                 | RecordType::Tail
         );
         assert_eq!(
@@ -2164,4 +2166,59 @@ fn pod_mounts_and_their_files_only_in_a_pod_with_its_own_mount_namespace() {
         b"",
     );
     assert!(decode(&encode_with(&whole, &tasks, &with(POD_NEWNS, recs))).is_err());
+}
+
+#[test]
+fn pod_net_record_after_the_pod_and_its_ipc_records() {
+    let net = PodNetRec {
+        lo_flags: LO_UP,
+        lo_mtu: 65536,
+    };
+    let recs = |flags: u32, with_net: bool, net: PodNetRec| {
+        let pod = PodRec {
+            flags,
+            ..Default::default()
+        };
+        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+        if flags & POD_NEWIPC != 0 {
+            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
+        }
+        if with_net {
+            v.push((RecordType::PodNet, net.encode().to_vec()));
+        }
+        v
+    };
+    let mut whole = sample_header();
+    whole.flags = 0;
+    let tasks = sample_tasks();
+    for flags in [POD_NEWNET, POD_NEWNET | POD_NEWIPC] {
+        let img = encode_with(&whole, &tasks, &recs(flags, true, net));
+        let items = decode(&img).unwrap();
+        assert_eq!(
+            items.iter().find_map(|i| match i {
+                Item::PodNet(n) => Some(*n),
+                _ => None,
+            }),
+            Some(net)
+        );
+        // Missing, or bad.
+        assert!(matches!(
+            decode(&encode_with(&whole, &tasks, &recs(flags, false, net)))
+                .unwrap_err()
+                .kind,
+            ErrorKind::BadField("pod without its pod-net record", 0)
+        ));
+        for bad in [
+            PodNetRec { lo_flags: 2, ..net },
+            PodNetRec { lo_mtu: 0, ..net },
+            PodNetRec {
+                lo_mtu: 65537,
+                ..net
+            },
+        ] {
+            assert!(decode(&encode_with(&whole, &tasks, &recs(flags, true, bad))).is_err());
+        }
+    }
+    // Not for a pod that shares its network namespace.
+    assert!(decode(&encode_with(&whole, &tasks, &recs(POD_NEWIPC, true, net))).is_err());
 }

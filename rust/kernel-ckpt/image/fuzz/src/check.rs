@@ -79,6 +79,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::Auxv(_) => RecordType::Auxv,
         Item::Cgroup(_) => RecordType::Cgroup,
         Item::PodIpc(_) => RecordType::PodIpc,
+        Item::PodNet(_) => RecordType::PodNet,
         Item::SysvShm(_) => RecordType::SysvShm,
         Item::SysvSem(..) => RecordType::SysvSem,
         Item::SysvMsg(..) => RecordType::SysvMsg,
@@ -282,6 +283,10 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(mask.len(), s.nr_cpus.div_ceil(64) as usize * 8);
             assert!((-20..=19).contains(&s.nice) && mask.iter().any(|&b| b != 0));
         }
+        Item::PodNet(n) => {
+            assert_eq!(n.lo_flags & !LO_UP, 0);
+            assert!(PodNetRec::MTU.contains(&n.lo_mtu));
+        }
         Item::PodIpc(r) => {
             assert!((0..=1).contains(&r.shm_rmid_forced) && r.msgmax >= 0 && r.msgmnb >= 0);
             assert!(r.shmmni >= 0 && r.msgmni >= 0 && r.sem[3] >= 0);
@@ -473,6 +478,7 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
         }
         Item::Auxv(b) | Item::Cgroup(b) => out.extend_from_slice(b),
         Item::PodIpc(r) => out.extend_from_slice(&r.encode()),
+        Item::PodNet(n) => out.extend_from_slice(&n.encode()),
         Item::SysvShm(o) => out.extend_from_slice(&o.encode()),
         Item::SysvSem(o, vals) => {
             out.extend_from_slice(&o.encode());

@@ -919,7 +919,8 @@ fn pod_undo() -> Vec<Rec> {
 }
 
 /// The forest table only: a whole pid namespace (a pod with its own UTS,
-/// IPC and mount namespaces, a private tmpfs on /tmp), no task state.
+/// IPC, mount and network namespaces, a private tmpfs on /tmp), no task
+/// state.
 fn rows_only() -> Vec<Rec> {
     let mut b = Builder::new(0);
     b.forest(&[
@@ -929,7 +930,7 @@ fn rows_only() -> Vec<Rec> {
         row(4, 2, 1, TASK_THREAD, "sh-thread"),
     ]);
     let mut pod = PodRec {
-        flags: POD_NEWUTS | POD_NEWIPC | POD_NEWNS,
+        flags: POD_NEWUTS | POD_NEWIPC | POD_NEWNS | POD_NEWNET,
         ..Default::default()
     };
     pod.nodename[..7].copy_from_slice(b"podhost");
@@ -948,6 +949,11 @@ fn rows_only() -> Vec<Rec> {
         next_id: [-1, 5, -1],
     };
     b.rec(RecordType::PodIpc, &[&ipc.encode()]);
+    let net = PodNetRec {
+        lo_flags: LO_UP,
+        lo_mtu: 65536,
+    };
+    b.rec(RecordType::PodNet, &[&net.encode()]);
     // A segment of its IPC namespace, removed while attached, with one
     // page of contents.
     let shm = SysvShmObj {
@@ -1264,6 +1270,7 @@ pub fn seeds() -> Vec<Seed> {
                 | RecordType::PosixMq
                 | RecordType::PodMount
                 | RecordType::TmpfsFile
+                | RecordType::PodNet
         ) {
             &seeds[2]
         } else {

@@ -1,0 +1,143 @@
+//! A pod with a network namespace of its own (`ckpt run --pod --net`):
+//! its loopback device and its unix sockets bound to abstract names, which
+//! are the namespace's, checked from outside.
+
+use super::pod::{checkpoint_kill_as, in_ns_of, inspect_value, restart_detached, StartedJob};
+use super::*;
+use crate::workload::netpod;
+
+/// What `pid`'s network namespace holds: its devices (`/proc/PID/net/dev`),
+/// its loopback's flags and MTU (read inside it), its IPv6 addresses, and
+/// its unix sockets with abstract names (type, state, name; the inode
+/// left out).
+fn view(pid: i32) -> Vec<String> {
+    let proc_net = |f: &str| fs::read_to_string(format!("/proc/{pid}/net/{f}")).unwrap_or_default();
+    let mut out: Vec<String> = proc_net("dev")
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|d| format!("device {}", d.trim()))
+        .collect();
+    out.push(
+        in_ns_of(pid, "net", nix::sched::CloneFlags::CLONE_NEWNET, || {
+            netpod::loopback()
+                .map(|(flags, mtu)| {
+                    format!(
+                        "lo up {} loopback {} running {} mtu {mtu}",
+                        flags & nix::libc::IFF_UP != 0,
+                        flags & nix::libc::IFF_LOOPBACK != 0,
+                        flags & nix::libc::IFF_RUNNING != 0
+                    )
+                })
+                .map_err(|e| e.to_string())
+        })
+        .unwrap_or_else(|e| e.to_string()),
+    );
+    out.extend(proc_net("if_inet6").lines().map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        format!(
+            "inet6 {} prefix {} {}",
+            f.first().copied().unwrap_or(""),
+            f.get(2).copied().unwrap_or(""),
+            f.last().copied().unwrap_or("")
+        )
+    }));
+    let mut unix: Vec<String> = proc_net("unix")
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains('@'))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            format!(
+                "unix type {} state {} {}",
+                f.get(4).copied().unwrap_or(""),
+                f.get(5).copied().unwrap_or(""),
+                f.get(7).copied().unwrap_or("")
+            )
+        })
+        .collect();
+    unix.sort();
+    out.extend(unix);
+    out
+}
+
+/// Whether the caller's network namespace has a unix socket bound to the
+/// pod's abstract name.
+fn host_has_name() -> bool {
+    let name = format!("@{}", String::from_utf8_lossy(netpod::NAME));
+    fs::read_to_string("/proc/self/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().nth(7) == Some(name.as_str()))
+}
+
+/// A pod started with `ckpt run --pod --net` (`net_pod`: a listener bound
+/// to the abstract name `@kckpt-pod-net`, a connection to it with six
+/// unread bytes, the loopback up with MTU 16000). Checkpointed whole with `--kill` and
+/// restarted twice side by side: in each copy's own network namespace the
+/// devices, the loopback's flags and MTU, its addresses and the unix
+/// sockets are as before, both copies hold the same abstract name at once
+/// while the host's namespace never has it, and the first copy checks
+/// itself (the unread bytes, the connection, a new client, the loopback)
+/// and passes.
+pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let started = StartedJob::start_in(name, "net_pod", true, false, true)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
+    c.eq(
+        "the pod's abstract name is not in the host's network namespace",
+        "false",
+        host_has_name().to_string(),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = view(pid);
+    let img = checkpoint_kill_as(
+        &mut c,
+        name,
+        pid,
+        "ckpt checkpoint --kill of the pod's init",
+    )?;
+    if !Path::new(&img).exists() {
+        cgroup::thaw(&w.cg)?;
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    }
+    let json = inspect_value(&img)?;
+    let saved = format!("saved: {}", json["pod"]["net"]);
+    let copy = restart_detached(&mut c, &img, job)?;
+    let cg = Path::new(cgroup::ROOT).join(job);
+    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    c.eq(
+        "the pod's network namespace (devices, loopback, addresses, abstract unix sockets), as before",
+        format!("{before:#?}"),
+        format!("{:#?}", view(copy)),
+    );
+    let job2 = format!("{job}-2");
+    let _job2 = RestartJob(Path::new(cgroup::ROOT).join(&job2));
+    let copy2 = restart_detached(&mut c, &img, &job2)?;
+    c.eq(
+        "the second copy's network namespace, as before: the same abstract name bound in both at once",
+        format!("{before:#?}"),
+        format!("{:#?}", view(copy2)),
+    );
+    c.eq(
+        "the host's network namespace still has no socket of that name",
+        "false",
+        host_has_name().to_string(),
+    );
+    drop(_job2);
+    let verdict = started.thaw_and_check(&mut c, &cg, frozen.is_ok(), "the pod checks itself")?;
+    let mut state = before;
+    state.push(saved);
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
