@@ -522,6 +522,23 @@ impl StartedJob {
         })
     }
 
+    /// `ckpt checkpoint --kill` of the frozen job's root, checked as
+    /// `what`: the image, or `None` (the job thawed again) if the
+    /// checkpoint wrote none.
+    pub(crate) fn checkpoint_kill(
+        &self,
+        c: &mut Checks,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<String>> {
+        let img = checkpoint_kill_as(c, name, self.w.pid, what)?;
+        if !Path::new(&img).exists() {
+            cgroup::thaw(&self.w.cg)?;
+            return Ok(None);
+        }
+        Ok(Some(img))
+    }
+
     /// Thaws the restarted job `cg` (if `frozen`: it was frozen to be
     /// looked at), then checks, as `what`, that the workload passes: its
     /// verdict line.

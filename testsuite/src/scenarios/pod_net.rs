@@ -2,7 +2,7 @@
 //! its loopback device and its unix sockets bound to abstract names, which
 //! are the namespace's, checked from outside.
 
-use super::pod::{checkpoint_kill_as, in_ns_of, inspect_value, restart_detached, StartedJob};
+use super::pod::{in_ns_of, inspect_value, restart_detached, StartedJob};
 use super::*;
 use crate::workload::netpod;
 
@@ -92,19 +92,14 @@ pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
     );
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let before = view(pid);
-    let img = checkpoint_kill_as(
-        &mut c,
-        name,
-        pid,
-        "ckpt checkpoint --kill of the pod's init",
-    )?;
-    if !Path::new(&img).exists() {
-        cgroup::thaw(&w.cg)?;
+    let Some(img) =
+        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
-    }
+    };
     let json = inspect_value(&img)?;
     let saved = format!("saved: {}", json["pod"]["net"]);
     let copy = restart_detached(&mut c, &img, job)?;

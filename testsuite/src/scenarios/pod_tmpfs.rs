@@ -3,7 +3,7 @@
 //! its image and made again at its restart, checked from outside through
 //! `/proc/PID/root`.
 
-use super::pod::{checkpoint_kill_as, inspect_value, restart_detached, StartedJob};
+use super::pod::{inspect_value, restart_detached, StartedJob};
 use super::*;
 use std::os::unix::fs::MetadataExt;
 
@@ -212,19 +212,14 @@ pub(crate) fn restart_pod_tmpfs(name: &str) -> Result<ScenarioResult> {
     // times once), then to record what is checkpointed.
     let _ = view(pid);
     let before = view(pid);
-    let img = checkpoint_kill_as(
-        &mut c,
-        name,
-        pid,
-        "ckpt checkpoint --kill of the pod's init",
-    )?;
-    if !Path::new(&img).exists() {
-        cgroup::thaw(&w.cg)?;
+    let Some(img) =
+        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
-    }
+    };
     let json = inspect_value(&img)?;
     let saved: Vec<String> = json["pod"]["mounts"]
         .as_array()

@@ -242,14 +242,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
             "pod_net_address" => {
                 // The loopback's address changed, as `ifconfig lo
                 // 10.1.2.3` does.
-                let fd = check(
-                    libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).into(),
-                    "socket",
-                )? as libc::c_int;
-                let mut req: libc::ifreq = std::mem::zeroed();
-                for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
-                    *d = *s as libc::c_char;
-                }
+                let mut req = super::netpod::lo_request();
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
                     sin_port: 0,
@@ -263,11 +256,7 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     &mut req.ifr_ifru as *mut _ as *mut u8,
                     std::mem::size_of::<libc::sockaddr_in>(),
                 );
-                check(
-                    libc::ioctl(fd, libc::SIOCSIFADDR as _, &req).into(),
-                    "SIOCSIFADDR",
-                )?;
-                libc::close(fd);
+                super::netpod::if_ioctl(libc::SIOCSIFADDR as _, &mut req).context("SIOCSIFADDR")?;
             }
             "pod_net_udp" => {
                 // A UDP socket bound on the pod's loopback.

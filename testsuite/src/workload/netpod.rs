@@ -10,68 +10,54 @@ use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
 /// two copies of the pod bind it each in its own namespace.
 pub(crate) const NAME: &[u8] = b"kckpt-pod-net";
 
-/// The flags (`SIOCGIFFLAGS`) and MTU of the loopback device of the
-/// caller's network namespace.
-pub(crate) fn loopback() -> Result<(i32, i32), nix::errno::Errno> {
+/// A request about the loopback device: the `ifreq` naming it.
+pub(crate) fn lo_request() -> nix::libc::ifreq {
+    // SAFETY: plain data, all zeros is valid.
+    let mut req: nix::libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
+        *d = *s as nix::libc::c_char;
+    }
+    req
+}
+
+/// The interface ioctl `op` (`SIOC*IF*`) on `req`, through a datagram
+/// socket of the caller's network namespace, as `ip` and `ifconfig` do.
+pub(crate) fn if_ioctl(
+    op: nix::libc::Ioctl,
+    req: &mut nix::libc::ifreq,
+) -> Result<(), nix::errno::Errno> {
     use nix::libc;
     // SAFETY: socket(2) takes plain integers.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(nix::errno::Errno::last());
     }
-    // SAFETY: plain data, all zeros is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
-        *d = *s as libc::c_char;
-    }
-    // SAFETY: a valid ifreq naming the device; the kernel fills a member.
-    let flags = if unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS as _, &mut req) } == 0 {
-        // SAFETY: SIOCGIFFLAGS filled the flags.
-        Some(i32::from(unsafe { req.ifr_ifru.ifru_flags }))
-    } else {
-        None
-    };
-    // SAFETY: as above, for the MTU.
-    let mtu = if unsafe { libc::ioctl(fd, libc::SIOCGIFMTU as _, &mut req) } == 0 {
-        // SAFETY: SIOCGIFMTU filled the MTU.
-        Some(unsafe { req.ifr_ifru.ifru_mtu })
-    } else {
-        None
-    };
+    // SAFETY: a valid ifreq; the kernel reads it and fills a member.
+    let ret = unsafe { libc::ioctl(fd, op, req as *mut libc::ifreq) };
     let err = nix::errno::Errno::last();
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
-    flags.zip(mtu).ok_or(err)
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// The flags (`SIOCGIFFLAGS`) and MTU of the loopback device of the
+/// caller's network namespace.
+pub(crate) fn loopback() -> Result<(i32, i32), nix::errno::Errno> {
+    let mut req = lo_request();
+    if_ioctl(nix::libc::SIOCGIFFLAGS as _, &mut req)?;
+    // SAFETY: SIOCGIFFLAGS filled the flags.
+    let flags = i32::from(unsafe { req.ifr_ifru.ifru_flags });
+    if_ioctl(nix::libc::SIOCGIFMTU as _, &mut req)?;
+    // SAFETY: SIOCGIFMTU filled the MTU.
+    Ok((flags, unsafe { req.ifr_ifru.ifru_mtu }))
 }
 
 /// The MTU the pod gives its loopback device (not the default 65536).
 pub(crate) const LO_MTU: i32 = 16000;
-
-/// Sets the MTU of the loopback device of the caller's network namespace
-/// (`SIOCSIFMTU`, as `ip link set lo mtu` does).
-fn set_loopback_mtu(mtu: i32) -> Result<()> {
-    use nix::libc;
-    // SAFETY: socket(2) takes plain integers.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        bail!("socket: {}", nix::errno::Errno::last());
-    }
-    // SAFETY: plain data, all zeros is valid.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (d, s) in req.ifr_name.iter_mut().zip(b"lo") {
-        *d = *s as libc::c_char;
-    }
-    req.ifr_ifru.ifru_mtu = mtu;
-    // SAFETY: a valid ifreq naming the device and its new MTU.
-    let ret = unsafe { libc::ioctl(fd, libc::SIOCSIFMTU as _, &req) };
-    let err = nix::errno::Errno::last();
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(fd) };
-    if ret != 0 {
-        bail!("SIOCSIFMTU: {err}");
-    }
-    Ok(())
-}
 
 /// The pod's init (`net_pod`): gives its loopback MTU [`LO_MTU`], listens
 /// on `@kckpt-pod-net`, connects to itself and sends `before` that waits
@@ -82,7 +68,10 @@ fn set_loopback_mtu(mtu: i32) -> Result<()> {
 pub(crate) fn net_pod(ready_path: &Path) -> Result<()> {
     name("net-pod");
     let (go, result) = go_and_result(ready_path);
-    set_loopback_mtu(LO_MTU)?;
+    // As `ip link set lo mtu` does.
+    let mut req = lo_request();
+    req.ifr_ifru.ifru_mtu = LO_MTU;
+    if_ioctl(nix::libc::SIOCSIFMTU as _, &mut req).context("SIOCSIFMTU")?;
     let addr = SocketAddr::from_abstract_name(NAME)?;
     let listener = UnixListener::bind_addr(&addr)?;
     let mut client = UnixStream::connect_addr(&addr)?;
