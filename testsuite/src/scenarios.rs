@@ -103,16 +103,40 @@ impl Workload {
         let opts = ckpt::RunOptions {
             name: Some(scenario),
             log: Some(&log),
-            pod: false,
             ..Default::default()
         };
-        let pid = ckpt::run_with(&opts, &argv)?;
-        let cg = cgroup::of_pid(pid)?;
-        let w = Workload { pid, cg };
+        Self::run_until_ready(
+            &opts,
+            &argv,
+            &ready,
+            ready_timeout,
+            &format!("workload {kind}"),
+        )
+    }
+
+    /// Starts `argv` as `ckpt run` does with `opts` and waits at most
+    /// `timeout` for its ready file `ready`: the workload, killed when
+    /// dropped. `what` names it in the error, with its log.
+    pub(crate) fn run_until_ready(
+        opts: &ckpt::RunOptions<'_>,
+        argv: &[OsString],
+        ready: &Path,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Self> {
+        let pid = ckpt::run_with(opts, argv).with_context(|| format!("ckpt run of {what}"))?;
+        let w = Workload {
+            pid,
+            cg: cgroup::of_pid(pid)?,
+        };
         let start = Instant::now();
         while !ready.exists() {
-            if start.elapsed() > ready_timeout {
-                bail!("workload {kind} not ready after {ready_timeout:?}");
+            if start.elapsed() > timeout {
+                let log = opts.log.map(fs::read_to_string);
+                bail!(
+                    "{what} not ready after {timeout:?}: {}",
+                    log.and_then(Result::ok).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -557,21 +557,13 @@ pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
             net: kind.starts_with("pod_net_"),
             ..Default::default()
         };
-        let pid = ckpt::run_with(&opts, &argv)?;
-        let w = Workload {
-            pid,
-            cg: cgroup::of_pid(pid)?,
-        };
-        let start = Instant::now();
-        while !ready.exists() {
-            if start.elapsed() > READY_TIMEOUT {
-                bail!(
-                    "pod workload {kind} not ready: {}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let w = Workload::run_until_ready(
+            &opts,
+            &argv,
+            &ready,
+            READY_TIMEOUT,
+            &format!("pod workload {kind}"),
+        )?;
         let (p, f) = output_file(&job)?;
         cgroup::freeze(&w.cg, Duration::from_secs(5))?;
         mark_log(&job)?;

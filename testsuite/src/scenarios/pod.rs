@@ -388,6 +388,23 @@ pub(crate) fn restart_detached(c: &mut Checks, img: &str, job: &str) -> Result<i
     Ok(printed_pid(&o))
 }
 
+/// A copy restarted from an image with [`restart_frozen`]: its pid, and
+/// its job cgroup, frozen (if it could be) while it is looked at.
+pub(crate) struct FrozenCopy {
+    pub(crate) pid: i32,
+    cg: PathBuf,
+    frozen: bool,
+}
+
+/// [`restart_detached`] into job `job`, then frozen: processes that run
+/// on would change what is compared (times, counters).
+pub(crate) fn restart_frozen(c: &mut Checks, img: &str, job: &str) -> Result<FrozenCopy> {
+    let pid = restart_detached(c, img, job)?;
+    let cg = Path::new(cgroup::ROOT).join(job);
+    let frozen = cgroup::freeze(&cg, Duration::from_secs(10)).is_ok();
+    Ok(FrozenCopy { pid, cg, frozen })
+}
+
 fn sysvipc_rows(pid: i32, kind: &str) -> Result<Vec<String>> {
     let shm = kind == "shm";
     // The columns of pids, which /proc numbers as this process sees them.
@@ -496,23 +513,15 @@ impl StartedJob {
             private_tmp,
             net,
         };
-        let pid = ckpt::run_with(&opts, &argv).context("ckpt run")?;
-        let w = Workload {
-            pid,
-            cg: cgroup::of_pid(pid)?,
-        };
+        let w = Workload::run_until_ready(
+            &opts,
+            &argv,
+            &ready,
+            Duration::from_secs(10),
+            &format!("workload {kind}"),
+        )?;
         let job = format!("{name}-restarted");
         let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
-        let start = Instant::now();
-        while !ready.exists() {
-            if start.elapsed() > Duration::from_secs(10) {
-                bail!(
-                    "workload {kind} not ready after 10 s: {}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
         Ok(Self {
             w,
             go,
@@ -539,18 +548,16 @@ impl StartedJob {
         Ok(Some(img))
     }
 
-    /// Thaws the restarted job `cg` (if `frozen`: it was frozen to be
-    /// looked at), then checks, as `what`, that the workload passes: its
-    /// verdict line.
+    /// Thaws the restarted `copy` (if it was frozen), then checks, as
+    /// `what`, that the workload passes: its verdict line.
     pub(crate) fn thaw_and_check(
         &self,
         c: &mut Checks,
-        cg: &Path,
-        frozen: bool,
+        copy: &FrozenCopy,
         what: &str,
     ) -> Result<String> {
-        if frozen {
-            cgroup::thaw(cg)?;
+        if copy.frozen {
+            cgroup::thaw(&copy.cg)?;
         }
         let verdict = self.verdict()?;
         c.eq(
@@ -636,10 +643,9 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
                 .collect()
         })
         .unwrap_or_default();
-    let copy = restart_detached(&mut c, &img, job)?;
     // Frozen while /proc is read: the counter would change the times.
-    let cg = Path::new(cgroup::ROOT).join(job);
-    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    let copy = restarted.pid;
     let after = sysvipc_rows(copy, "shm").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let sems_after = sysvipc_rows(copy, "sem").unwrap_or_else(|e| vec![format!("{e:#}")]);
     let msgs_after = sysvipc_rows(copy, "msg").unwrap_or_else(|e| vec![format!("{e:#}")]);
@@ -673,8 +679,7 @@ pub(crate) fn restart_pod_sysv(name: &str) -> Result<ScenarioResult> {
     );
     let verdict = started.thaw_and_check(
         &mut c,
-        &cg,
-        frozen.is_ok(),
+        &restarted,
         "the producer and the consumer check themselves",
     )?;
     // The rows without their times, for the snapshot.
@@ -919,9 +924,8 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
             )
         })
         .collect();
-    let copy = restart_detached(&mut c, &img, job)?;
-    let cg = Path::new(cgroup::ROOT).join(job);
-    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    let copy = restarted.pid;
     let times_after = mq_view(copy, false);
     let queues_after = mq_view(copy, true);
     c.same(
@@ -958,8 +962,7 @@ pub(crate) fn restart_pod_mqueue(name: &str) -> Result<ScenarioResult> {
     );
     let verdict = started.thaw_and_check(
         &mut c,
-        &cg,
-        frozen.is_ok(),
+        &restarted,
         "the sender and the receiver check themselves",
     )?;
     // For the snapshot: the views without their times.
@@ -1038,23 +1041,16 @@ pub(crate) fn real_ipcs(name: &str) -> Result<ScenarioResult> {
         pod: true,
         ..Default::default()
     };
-    let pid = ckpt::run_with(&opts, &argv).context("ckpt run --pod")?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
+    let w = Workload::run_until_ready(
+        &opts,
+        &argv,
+        &ready,
+        Duration::from_secs(10),
+        "the pod's ipcmk",
+    )?;
+    let pid = w.pid;
     let job = format!("{name}-restarted");
     let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
-    let start = Instant::now();
-    while !ready.exists() {
-        if start.elapsed() > Duration::from_secs(10) {
-            bail!(
-                "the pod's ipcmk did not finish in 10 s: {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
     let printed = fs::read_to_string(&made)?;
     c.eq(
         "ipcmk made a segment, a set and a queue",

@@ -2,7 +2,7 @@
 //! its loopback device and its unix sockets bound to abstract names, which
 //! are the namespace's, checked from outside.
 
-use super::pod::{in_ns_of, inspect_value, restart_detached, StartedJob};
+use super::pod::{in_ns_of, inspect_value, restart_detached, restart_frozen, StartedJob};
 use super::*;
 use crate::workload::netpod;
 
@@ -102,9 +102,8 @@ pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
     };
     let json = inspect_value(&img)?;
     let saved = format!("saved: {}", json["pod"]["net"]);
-    let copy = restart_detached(&mut c, &img, job)?;
-    let cg = Path::new(cgroup::ROOT).join(job);
-    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    let copy = restarted.pid;
     c.eq(
         "the pod's network namespace (devices, loopback, addresses, abstract unix sockets), as before",
         format!("{before:#?}"),
@@ -124,7 +123,7 @@ pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
         host_has_name().to_string(),
     );
     drop(_job2);
-    let verdict = started.thaw_and_check(&mut c, &cg, frozen.is_ok(), "the pod checks itself")?;
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks itself")?;
     let mut state = before;
     state.push(saved);
     if !verdict.starts_with("PASS") {

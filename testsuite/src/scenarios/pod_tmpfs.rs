@@ -3,7 +3,7 @@
 //! its image and made again at its restart, checked from outside through
 //! `/proc/PID/root`.
 
-use super::pod::{inspect_value, restart_detached, StartedJob};
+use super::pod::{inspect_value, restart_frozen, StartedJob};
 use super::*;
 use std::os::unix::fs::MetadataExt;
 
@@ -247,9 +247,8 @@ pub(crate) fn restart_pod_tmpfs(name: &str) -> Result<ScenarioResult> {
             )
         })
         .collect();
-    let copy = restart_detached(&mut c, &img, job)?;
-    let cg = Path::new(cgroup::ROOT).join(job);
-    let frozen = cgroup::freeze(&cg, Duration::from_secs(10));
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    let copy = restarted.pid;
     let after = view(copy);
     for ((what, b), a) in VIEWS.iter().zip(&before).zip(&after) {
         c.same(
@@ -261,9 +260,7 @@ pub(crate) fn restart_pod_tmpfs(name: &str) -> Result<ScenarioResult> {
     // A second copy of the same image beside the first.
     let job2 = format!("{job}-2");
     let _job2 = RestartJob(Path::new(cgroup::ROOT).join(&job2));
-    let copy2 = restart_detached(&mut c, &img, &job2)?;
-    let cg2 = Path::new(cgroup::ROOT).join(&job2);
-    let frozen2 = cgroup::freeze(&cg2, Duration::from_secs(10));
+    let copy2 = restart_frozen(&mut c, &img, &job2)?.pid;
     c.same(
         "the second copy's /tmp and /dev/shm, as before".to_owned(),
         format!("{:#?}", [&before[0], &before[1]]),
@@ -294,11 +291,9 @@ pub(crate) fn restart_pod_tmpfs(name: &str) -> Result<ScenarioResult> {
             Path::new("/dev/shm/seg").exists()
         ),
     );
-    if frozen2.is_ok() {
-        cgroup::thaw(&cg2)?;
-    }
+    // Thawed, killed and removed.
     drop(_job2);
-    let verdict = started.thaw_and_check(&mut c, &cg, frozen.is_ok(), "the pod checks itself")?;
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks itself")?;
     // For the snapshot: the views with their times left out, and the
     // limits (half the guest's memory by default).
     let mut state: Vec<String> = before

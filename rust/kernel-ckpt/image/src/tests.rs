@@ -1569,14 +1569,7 @@ fn sysv_segments_before_the_first_task_in_a_pod_or_not() {
     let mut pages = page.encode().to_vec();
     pages.extend(std::vec![7u8; PAGE_SIZE]);
     let with = |flags: u32| {
-        let pod = PodRec {
-            flags,
-            ..Default::default()
-        };
-        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
-        if flags & POD_NEWIPC != 0 {
-            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
-        }
+        let mut v = pod_head(flags);
         v.push((RecordType::SysvShm, seg.encode().to_vec()));
         v.push((RecordType::ShmemPages, pages.clone()));
         v
@@ -1730,6 +1723,20 @@ fn pod_ipc_record_of_before_the_mqueue_sysctls_reads_their_defaults() {
 
 /// A posix-mq record's payload: the fixed part, the name padded, the
 /// messages (priority, text).
+/// The records that open a pod's body: the pod record with `flags`, and a
+/// default `pod-ipc` record if it has its own IPC namespace.
+fn pod_head(flags: u32) -> Vec<(RecordType, Vec<u8>)> {
+    let pod = PodRec {
+        flags,
+        ..Default::default()
+    };
+    let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+    if flags & POD_NEWIPC != 0 {
+        v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
+    }
+    v
+}
+
 fn mq_payload(o: &PosixMqObj, name: &[u8], msgs: &[(i64, &[u8])]) -> Vec<u8> {
     let mut v = o.encode().to_vec();
     v.extend_from_slice(name);
@@ -1763,14 +1770,7 @@ fn posix_message_queues_only_in_a_pod_with_its_own_ipc_namespace() {
     let msgs: [(i64, &[u8]); 3] = [(9, b"urgent"), (0, b"first"), (0, b"")];
     let payload = mq_payload(&q, b"queue", &msgs);
     let with = |flags: u32, payload: &Vec<u8>| {
-        let pod = PodRec {
-            flags,
-            ..Default::default()
-        };
-        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
-        if flags & POD_NEWIPC != 0 {
-            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
-        }
+        let mut v = pod_head(flags);
         v.push((RecordType::PosixMq, payload.clone()));
         v
     };
@@ -2023,11 +2023,7 @@ fn pod_mounts_and_their_files_only_in_a_pod_with_its_own_mount_namespace() {
         (RecordType::ShmemPages, v)
     };
     let with = |flags: u32, recs: Vec<(RecordType, Vec<u8>)>| {
-        let pod = PodRec {
-            flags,
-            ..Default::default()
-        };
-        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
+        let mut v = pod_head(flags);
         v.extend(recs);
         v
     };
@@ -2175,14 +2171,7 @@ fn pod_net_record_after_the_pod_and_its_ipc_records() {
         lo_mtu: 65536,
     };
     let recs = |flags: u32, with_net: bool, net: PodNetRec| {
-        let pod = PodRec {
-            flags,
-            ..Default::default()
-        };
-        let mut v = std::vec![(RecordType::Pod, pod.encode().to_vec())];
-        if flags & POD_NEWIPC != 0 {
-            v.push((RecordType::PodIpc, PodIpcRec::default().encode().to_vec()));
-        }
+        let mut v = pod_head(flags);
         if with_net {
             v.push((RecordType::PodNet, net.encode().to_vec()));
         }
