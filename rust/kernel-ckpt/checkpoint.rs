@@ -50,19 +50,14 @@ fn header(flags: u64) -> Header {
 }
 
 /// The pod record of a whole-namespace checkpoint whose init is `root`
-/// (pids in `ns`): which of its namespaces are not the caller's, and the
-/// names of its UTS namespace (`own_mnt`: its own mount namespace, checked
-/// already), and its network namespace's loopback device if it has its
-/// own. `-EOPNOTSUPP` for a SysV object that cannot be saved, a cgroup
+/// (pids in `ns`): which of its namespaces are not the caller's (`own`,
+/// `CKPT_OWN_*`; its own mount namespace checked already), the names of
+/// its UTS namespace, and its network namespace's loopback device if it
+/// has its own. `-EOPNOTSUPP` for a SysV object that cannot be saved, a cgroup
 /// namespace not rooted at its job cgroup or a network namespace with
 /// more than its loopback, `-EPERM` for a SysV object the caller may not
 /// read (the kernel log says which).
-fn pod_record(
-    root: &TaskRef,
-    ns: &PidNs,
-    own_mnt: bool,
-) -> Result<(PodRec, Option<image::PodNetRec>)> {
-    let own = root.ns_own()?;
+fn pod_record(root: &TaskRef, ns: &PidNs, own: u32) -> Result<(PodRec, Option<image::PodNetRec>)> {
     let mut rec = PodRec::default();
     let mut net = None;
     if own & bindings::CKPT_OWN_UTS != 0 {
@@ -89,7 +84,7 @@ fn pod_record(
         }
         rec.flags |= image::POD_NEWCGROUP;
     }
-    if own_mnt {
+    if own & bindings::CKPT_OWN_MNT != 0 {
         rec.flags |= image::POD_NEWNS;
     }
     if own & bindings::CKPT_OWN_NET != 0 {
@@ -169,14 +164,16 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     // A pod's own mount namespace is compared with the caller's (and its
     // private tmpfs mounts found) before any file of it is looked up there.
-    let mounts = if whole && root.ns_own()? & bindings::CKPT_OWN_MNT != 0 {
+    // Which of the pod's namespaces are its own (`CKPT_OWN_*`).
+    let own = if whole { root.ns_own()? } else { 0 };
+    let mounts = if own & bindings::CKPT_OWN_MNT != 0 {
         Some(crate::tmpfs::check(&root)?)
     } else {
         None
     };
     forest.check_supported(whole.then_some(&root))?;
     let (pod, pod_net) = if whole {
-        let (rec, net) = pod_record(&root, &ns, mounts.is_some())?;
+        let (rec, net) = pod_record(&root, &ns, own)?;
         (Some(rec), net)
     } else {
         (None, None)

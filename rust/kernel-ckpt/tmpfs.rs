@@ -31,7 +31,8 @@
 
 use crate::forest::refuse;
 use crate::image::{
-    ObjId, PodMountObj, RecordType, TmpfsFileObj, MAX_PATH_LEN, POD_MOUNT_POINTS, TMPFS_DIR,
+    ObjId, PodMountObj, RecordType, TmpfsFileObj, MAX_PATH_LEN, MS_NOATIME, MS_NODEV,
+    MS_NODIRATIME, MS_NOEXEC, MS_NOSUID, MS_RELATIME, MS_STRICTATIME, POD_MOUNT_POINTS, TMPFS_DIR,
     TMPFS_FIFO, TMPFS_LINK, TMPFS_REG, TMPFS_SYMLINK,
 };
 use crate::objhash::{insert_at, pop, ObjHash, ObjTable};
@@ -110,15 +111,7 @@ pub(crate) fn check(root: &TaskRef) -> Result<PodMounts> {
     Ok(mounts)
 }
 
-/// `MS_*` flags of mount(2) (`include/uapi/linux/mount.h`), and
-/// `SB_RDONLY`.
-const MS_NOSUID: u32 = 2;
-const MS_NODEV: u32 = 4;
-const MS_NOEXEC: u32 = 8;
-const MS_NOATIME: u32 = 1024;
-const MS_NODIRATIME: u32 = 2048;
-const MS_RELATIME: u32 = 1 << 21;
-const MS_STRICTATIME: u32 = 1 << 24;
+/// `SB_RDONLY` (`include/linux/fs.h`).
 const SB_RDONLY: u64 = 1;
 
 /// The `MS_*` flags of the mount of `p`, `None` if it is read-only.

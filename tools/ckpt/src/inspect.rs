@@ -863,15 +863,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         format!("size={}", m.size),
                         format!("nr_inodes={}", m.nr_inodes),
                     ];
-                    for (bit, name) in [
-                        (0x2, "nosuid"),
-                        (0x4, "nodev"),
-                        (0x8, "noexec"),
-                        (0x400, "noatime"),
-                        (0x800, "nodiratime"),
-                        (1 << 21, "relatime"),
-                        (1 << 24, "strictatime"),
-                    ] {
+                    for (bit, name) in ckpt_image::POD_MOUNT_FLAG_NAMES {
                         if m.flags & bit != 0 {
                             options.push(name.to_owned());
                         }

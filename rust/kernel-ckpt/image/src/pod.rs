@@ -220,10 +220,46 @@ layout!(PodIpcRec {
 /// makes both).
 pub const POD_MOUNT_POINTS: [&[u8]; 2] = [b"/dev/shm", b"/tmp"];
 
-/// The `MS_*` flags of a pod's tmpfs mount that are carried: `MS_RDONLY`,
-/// `MS_NOSUID`, `MS_NODEV`, `MS_NOEXEC`, `MS_NOATIME`, `MS_NODIRATIME`,
-/// `MS_RELATIME`, `MS_STRICTATIME`.
-pub const POD_MOUNT_FLAGS: u32 = 0x1 | 0x2 | 0x4 | 0x8 | 0x400 | 0x800 | (1 << 21) | (1 << 24);
+/// `MS_*` flags of mount(2) (`include/uapi/linux/mount.h`) that a pod's
+/// tmpfs mount carries.
+pub const MS_RDONLY: u32 = 0x1;
+/// See [`MS_RDONLY`].
+pub const MS_NOSUID: u32 = 0x2;
+/// See [`MS_RDONLY`].
+pub const MS_NODEV: u32 = 0x4;
+/// See [`MS_RDONLY`].
+pub const MS_NOEXEC: u32 = 0x8;
+/// See [`MS_RDONLY`].
+pub const MS_NOATIME: u32 = 0x400;
+/// See [`MS_RDONLY`].
+pub const MS_NODIRATIME: u32 = 0x800;
+/// See [`MS_RDONLY`].
+pub const MS_RELATIME: u32 = 1 << 21;
+/// See [`MS_RDONLY`].
+pub const MS_STRICTATIME: u32 = 1 << 24;
+
+/// The `MS_*` flags of a pod's tmpfs mount other than `MS_RDONLY`, each
+/// with the name `mount` shows it by.
+pub const POD_MOUNT_FLAG_NAMES: [(u32, &str); 7] = [
+    (MS_NOSUID, "nosuid"),
+    (MS_NODEV, "nodev"),
+    (MS_NOEXEC, "noexec"),
+    (MS_NOATIME, "noatime"),
+    (MS_NODIRATIME, "nodiratime"),
+    (MS_RELATIME, "relatime"),
+    (MS_STRICTATIME, "strictatime"),
+];
+
+/// The `MS_*` flags of a pod's tmpfs mount that are carried: `MS_RDONLY`
+/// and those of [`POD_MOUNT_FLAG_NAMES`].
+pub const POD_MOUNT_FLAGS: u32 = MS_RDONLY
+    | MS_NOSUID
+    | MS_NODEV
+    | MS_NOEXEC
+    | MS_NOATIME
+    | MS_NODIRATIME
+    | MS_RELATIME
+    | MS_STRICTATIME;
 
 /// A private tmpfs mount of a pod (one of [`POD_MOUNT_POINTS`], which
 /// follows as its path), written once before the pod's tasks; its files
