@@ -64,6 +64,7 @@ mod fdtable;
 mod fifo;
 mod forest;
 mod fown;
+mod inet;
 mod inotify;
 mod layout;
 mod locks;

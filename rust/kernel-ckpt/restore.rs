@@ -490,6 +490,7 @@ pub(crate) fn restore_current(
             | Item::UnixPair(..)
             | Item::UnixSock(..)
             | Item::UnixPending(..)
+            | Item::InetSock(..)
             | Item::Memfd(..)
             | Item::Pty(..)
             | Item::DeletedFile(..)

@@ -302,7 +302,7 @@ pub(crate) fn check_peers(tasks: &[TaskRef]) -> Result<Option<(usize, u32, KVec<
     // (socket, its peer or 0 if closed, task index, fd)
     let mut socks: KVVec<(usize, usize, usize, u32)> = KVVec::new();
     crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
-        if f.mode() & 0o170000 != 0o140000 {
+        if f.mode() & 0o170000 != 0o140000 || crate::inet::is_inet(f) {
             return Ok(());
         }
         let p = Probe::of(f)?;
@@ -721,7 +721,7 @@ pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVV
         crate::fdtable::refuse(tasks, i, fd, format_args!("{why}"))
     };
     crate::fdtable::for_each_tree_file(tasks, |i, fd, f| {
-        if f.mode() & 0o170000 != 0o140000 {
+        if f.mode() & 0o170000 != 0o140000 || crate::inet::is_inet(f) {
             return Ok(());
         }
         let p = Probe::of(f)?;

@@ -103,6 +103,7 @@ macro_rules! with_scenarios {
             restart_pod_mqueue,
             restart_pod_tmpfs,
             restart_pod_net,
+            restart_pod_inet,
             real_python_pod,
             real_ipcs,
             restart_tree_cgroups,

@@ -20,6 +20,7 @@ mod epoll;
 mod files;
 mod fown;
 pub(crate) mod holds;
+pub(crate) mod inet;
 mod inotify;
 mod jobctl;
 mod locks;
@@ -256,6 +257,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "mq_pod" => mqueue::mq_pod(ready_path)?,
         "tmpfs_pod" => tmpfs::tmpfs_pod(ready_path)?,
         "net_pod" => netpod::net_pod(ready_path)?,
+        "inet_pod" => inet::inet_pod(ready_path)?,
         "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,
         "caps_check" => caps::caps_check(ready_path)?,

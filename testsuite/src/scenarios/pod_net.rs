@@ -135,3 +135,140 @@ pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The TCP, UDP and UDP-Lite sockets of `pid`'s network namespace as
+/// `/proc/PID/net/{tcp,tcp6,udp,udp6,udplite}` show them: protocol, local
+/// and remote address, state, queues, owner (the inode, timers and
+/// pointers left out), sorted.
+fn inet_view(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for proto in ["tcp", "tcp6", "udp", "udp6", "udplite"] {
+        let text = fs::read_to_string(format!("/proc/{pid}/net/{proto}")).unwrap_or_default();
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let field = |i: usize| f.get(i).copied().unwrap_or("");
+            out.push(format!(
+                "{proto} local {} remote {} state {} queues {} uid {}",
+                field(1),
+                field(2),
+                field(3),
+                field(4),
+                field(7)
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A pod started with `ckpt run --pod --net` (`inet_pod`: three TCP
+/// listeners (IPv4; IPv6 taking IPv4 too; IPv6 only), a bound TCP
+/// socket, an unbound one, UDP sockets bound to a device, connected
+/// (IPv6 to a v4-mapped address) and shut down for writing, and a UDP-Lite
+/// one, with options set on each). Checkpointed whole with `--kill` and
+/// restarted twice side by side, each copy in its own network namespace
+/// with the same ports: `/proc/PID/net/*` shows the same sockets in each,
+/// the image holds each socket's addresses and options (`ckpt inspect`),
+/// and the first copy checks itself: what getsockname, getpeername and
+/// getsockopt give is what they gave before, and every socket works.
+pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let started = StartedJob::start_in(name, "inet_pod", true, false, true)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
+    let seen = format!("/tmp/seen-{name}");
+    let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = inet_view(pid);
+    let Some(img) =
+        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let json = inspect_value(&img)?;
+    let saved: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| a.iter().map(|s| format!("saved: {s}")).collect())
+        .unwrap_or_default();
+    c.eq("sockets in the image", 9, saved.len());
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    c.same(
+        "the pod's TCP, UDP and UDP-Lite sockets (/proc/PID/net), as before",
+        format!("{before:#?}"),
+        format!("{:#?}", inet_view(restarted.pid)),
+    );
+    let job2 = format!("{job}-2");
+    let _job2 = RestartJob(Path::new(cgroup::ROOT).join(&job2));
+    let copy2 = restart_detached(&mut c, &img, &job2)?;
+    c.same(
+        "the second copy's sockets, as before: the same ports bound in both at once",
+        format!("{before:#?}"),
+        format!("{:#?}", inet_view(copy2)),
+    );
+    drop(_job2);
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
+    // The ports the kernel picked vary from run to run.
+    let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    state.extend(saved.iter().map(|l| picked_ports(l)));
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
+/// `line` with every port the kernel picked (any but the pod's own
+/// [`PORTS`](crate::workload::inet::PORTS) and 0) shown as `PICKED`, in
+/// decimal (`:58953`) and in `/proc/net`'s hex (`:E649`).
+fn picked_ports(line: &str) -> String {
+    let own = |p: u32| {
+        p == 0
+            || crate::workload::inet::PORTS
+                .iter()
+                .any(|&o| u32::from(o) == p)
+    };
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        let word = &rest[..end];
+        // A port follows an address: a digit or `]` before the colon, and
+        // no `.` after it (`::ffff:127.0.0.1` holds no port).
+        let after_addr = out[..out.len() - 1]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_hexdigit() || c == ']')
+            && !rest[end..].starts_with('.');
+        let port = if !after_addr {
+            None
+        } else if line.contains("local ") && end == 4 {
+            u32::from_str_radix(word, 16).ok()
+        } else if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+            word.parse().ok()
+        } else {
+            None
+        };
+        match port {
+            Some(p) if !own(p) && p <= 65535 => out.push_str("PICKED"),
+            _ => out.push_str(word),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}

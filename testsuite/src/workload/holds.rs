@@ -154,9 +154,18 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "network namespace has an IPv4 address on its loopback other than 127.0.0.1/8 (not carried yet): not supported",
     ),
     (
-        "pod_net_udp",
-        "is a network socket (only unix sockets are carried): not supported",
+        "pod_net_tcp_conn",
+        "is a TCP connection (not carried yet): not supported",
     ),
+    (
+        "pod_net_udp_queued",
+        "is a UDP socket holding datagrams not read yet (not carried yet): not supported",
+    ),
+    (
+        "pod_net_filter",
+        "has a socket filter or a reuseport group program (SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_*) (not carried yet): not supported",
+    ),
+    ("pod_net_netlink", "is a netlink socket (not carried): not supported"),
 ];
 
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
@@ -258,28 +267,50 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 );
                 super::netpod::if_ioctl(libc::SIOCSIFADDR as _, &mut req).context("SIOCSIFADDR")?;
             }
-            "pod_net_udp" => {
-                // A UDP socket bound on the pod's loopback.
-                let fd = check(
-                    libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).into(),
-                    "socket",
-                )? as libc::c_int;
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 5353u16.to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
-                    },
-                    sin_zero: [0; 8],
+            "pod_net_tcp_conn" => {
+                // A connection over the pod's loopback, both ends open.
+                let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let c = std::net::TcpStream::connect(l.local_addr()?)?;
+                let (a, _) = l.accept()?;
+                std::mem::forget((l, c, a));
+            }
+            "pod_net_udp_queued" => {
+                // A datagram sent to a bound socket and not read.
+                let u = std::net::UdpSocket::bind("127.0.0.1:0")?;
+                u.send_to(b"unread", u.local_addr()?)?;
+                std::mem::forget(u);
+            }
+            "pod_net_filter" => {
+                // A classic BPF program accepting every packet.
+                let u = std::net::UdpSocket::bind("127.0.0.1:0")?;
+                let insn = [libc::sock_filter {
+                    code: 0x06, // BPF_RET | BPF_K
+                    jt: 0,
+                    jf: 0,
+                    k: u32::MAX,
+                }];
+                let prog = libc::sock_fprog {
+                    len: 1,
+                    filter: insn.as_ptr().cast_mut(),
                 };
                 check(
-                    libc::bind(
-                        fd,
-                        (&sin as *const libc::sockaddr_in).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    libc::setsockopt(
+                        std::os::fd::AsRawFd::as_raw_fd(&u),
+                        libc::SOL_SOCKET,
+                        libc::SO_ATTACH_FILTER,
+                        (&prog as *const libc::sock_fprog).cast(),
+                        std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
                     )
                     .into(),
-                    "bind",
+                    "SO_ATTACH_FILTER",
+                )?;
+                std::mem::forget(u);
+            }
+            "pod_net_netlink" => {
+                // A routing netlink socket, as `ip monitor` holds one.
+                check(
+                    libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE).into(),
+                    "socket",
                 )?;
             }
             "pod_undo_no_alter" => {

@@ -2,7 +2,7 @@
 //! `ckpt inspect`: decode a whole image into a serialisable summary and
 //! render it as a table.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use ckpt_image::{
@@ -62,6 +62,9 @@ pub struct Image {
     /// The unix sockets on their own (not connected), each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unix_sockets: Vec<UnixSockInfo>,
+    /// The TCP, UDP and UDP-Lite sockets, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inet_sockets: Vec<InetSockInfo>,
     /// The memfds, each saved once with its contents.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memfds: Vec<MemfdInfo>,
@@ -557,6 +560,91 @@ pub struct UnixSockInfo {
     pub pending: Vec<UnixPendingInfo>,
 }
 
+/// A TCP, UDP or UDP-Lite socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InetSockInfo {
+    /// Object id.
+    pub id: u32,
+    /// `tcp`, `udp` or `udplite`, with `6` for IPv6 (as ss(8) names them).
+    pub proto: String,
+    /// Its local address and port (`127.0.0.1:8080`, `[::]:53`; port 0
+    /// when it has none).
+    pub local: String,
+    /// The address and port it is connected to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// It listens, with this backlog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listening: Option<u32>,
+    /// Its local address was bound by bind(2).
+    pub addr_bound: bool,
+    /// Its local port was picked by the kernel, not asked for.
+    pub port_picked: bool,
+    /// The device it is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Its shutdown bits (1 reading, 2 writing).
+    pub shutdown: u32,
+    /// The options saved, by name.
+    pub options: BTreeMap<String, i64>,
+}
+
+impl InetSockInfo {
+    fn of(s: &ckpt_image::InetSockObj, opts: &ckpt_image::InetOpts<'_>) -> Self {
+        let proto = match s.protocol {
+            ckpt_image::IPPROTO_TCP => "tcp",
+            ckpt_image::IPPROTO_UDP => "udp",
+            _ => "udplite",
+        };
+        let v6 = s.family == ckpt_image::AF_INET6;
+        let addr = |a: &[u8; 16], port: u32| {
+            if v6 {
+                format!("[{}]:{port}", std::net::Ipv6Addr::from(*a))
+            } else {
+                format!("{}.{}.{}.{}:{port}", a[0], a[1], a[2], a[3])
+            }
+        };
+        Self {
+            id: s.id,
+            proto: format!("{proto}{}", if v6 { "6" } else { "" }),
+            local: addr(&s.laddr, s.lport),
+            remote: (s.flags & ckpt_image::INET_CONNECTED != 0).then(|| addr(&s.raddr, s.rport)),
+            listening: (s.flags & ckpt_image::INET_LISTENING != 0).then_some(s.backlog),
+            addr_bound: s.flags & ckpt_image::INET_BOUND_ADDR != 0,
+            port_picked: s.flags & ckpt_image::INET_PORT_PICKED != 0,
+            device: (!s.dev_str().is_empty()).then(|| s.dev_str().to_owned()),
+            shutdown: s.shutdown,
+            options: opts
+                .iter()
+                .filter_map(|o| Some((ckpt_image::inet_opt_def(o.opt)?.name.to_owned(), o.value)))
+                .collect(),
+        }
+    }
+
+    /// One line of text: `tcp 127.0.0.1:8080, listening, backlog 5`.
+    fn text(&self) -> String {
+        let mut out = format!("{} {}", self.proto, self.local);
+        if let Some(r) = &self.remote {
+            out.push_str(&format!(" connected to {r}"));
+        }
+        if let Some(b) = self.listening {
+            out.push_str(&format!(", listening, backlog {b}"));
+        }
+        if let Some(d) = &self.device {
+            out.push_str(&format!(", bound to device {d}"));
+        }
+        if !self.options.is_empty() {
+            let opts: Vec<String> = self
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            out.push_str(&format!(", {}", opts.join(" ")));
+        }
+        out
+    }
+}
+
 /// A connection waiting to be accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UnixPendingInfo {
@@ -655,6 +743,9 @@ pub struct FdInfo {
     /// For a unix socket: its pair's object id and which end (0 or 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix: Option<(u32, u8)>,
+    /// For a TCP, UDP or UDP-Lite socket: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inet: Option<u32>,
     /// For a pty end: its pty's object id and which end (0 master, 1
     /// slave).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -818,6 +909,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut fifos = Vec::new();
     let mut unix_pairs = Vec::new();
     let mut unix_sockets = Vec::new();
+    let mut inet_sockets = Vec::new();
     let mut memfds: Vec<MemfdInfo> = Vec::new();
     let mut ptys = Vec::new();
     let mut deleted_files: Vec<DeletedInfo> = Vec::new();
@@ -1294,6 +1386,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.fs_of = (sh.fs != 0).then_some(sh.fs);
                 }
             }
+            Item::InetSock(s, opts) => inet_sockets.push(InetSockInfo::of(&s, &opts)),
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),
@@ -1345,6 +1438,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_NS => "ns",
                     ckpt_image::FILE_ANON_SHARED => "shm",
                     ckpt_image::FILE_MQUEUE => "mqueue",
+                    ckpt_image::FILE_INET => "inet",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -1365,6 +1459,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         timerfd: (f.kind == ckpt_image::FILE_TIMERFD).then_some(f.obj),
                         epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
                         memfd: (f.kind == ckpt_image::FILE_MEMFD).then_some(f.obj),
+                        inet: (f.kind == ckpt_image::FILE_INET).then_some(f.obj),
                         unix: (f.kind == ckpt_image::FILE_UNIX)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                         pty: (f.kind == ckpt_image::FILE_PTY)
@@ -1475,6 +1570,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         epolls,
         unix_pairs,
         unix_sockets,
+        inet_sockets,
         memfds,
         ptys,
         deleted_files,
@@ -1913,6 +2009,11 @@ pub fn table(img: &Image) -> String {
                             p.client.bytes,
                             p.client.in_flight_text()
                         ))
+                    })
+                    .or_else(|| {
+                        let id = f.inet?;
+                        let s = img.inet_sockets.iter().find(|s| s.id == id)?;
+                        Some(format!(" ({})", s.text()))
                     })
                     .or_else(|| {
                         let (id, _) = f.unix?;

@@ -50,6 +50,8 @@ mod fifo;
 mod forest;
 #[path = "fown.rs"]
 mod fown;
+#[path = "inet.rs"]
+mod inet;
 #[path = "inotify.rs"]
 mod inotify;
 #[path = "locks.rs"]
@@ -96,6 +98,7 @@ pub use fdtable::*;
 pub use fifo::*;
 pub use forest::*;
 pub use fown::*;
+pub use inet::*;
 pub use inotify::*;
 pub use locks::*;
 pub use memfd::*;
@@ -350,6 +353,9 @@ record_types! {
     /// [`PodNetRec`]: the loopback device of a pod's own network
     /// namespace, after the pod record and its `pod-ipc` record.
     PodNet = 58, "pod-net";
+    /// [`InetSockObj`] + its [`InetOpt`]s: a TCP, UDP or UDP-Lite socket
+    /// of either family holding no connection, written once.
+    InetSock = 59, "inet-sock";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -382,7 +388,8 @@ impl RecordType {
             | Self::SysvMsg
             | Self::PosixMq
             | Self::PodMount
-            | Self::TmpfsFile => true,
+            | Self::TmpfsFile
+            | Self::InetSock => true,
             Self::FileLock
             | Self::FileOwner
             | Self::MqNotify

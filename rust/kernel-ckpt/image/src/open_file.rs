@@ -59,6 +59,11 @@ pub const FILE_ANON_SHARED: u32 = 18;
 /// File kind: a POSIX message queue descriptor (`mq_open(3)`);
 /// [`FileObj::obj`] names its [`PosixMqObj`].
 pub const FILE_MQUEUE: u32 = 19;
+/// File kind: a TCP, UDP or UDP-Lite socket ([`FileObj::obj`] names its
+/// [`InetSockObj`]).
+pub const FILE_INET: u32 = 20;
+/// The highest `FILE_*` kind.
+pub const FILE_KIND_MAX: u32 = FILE_INET;
 
 /// The kind of namespace a `FILE_NS` file's path names (`net` of
 /// `net:[4026531840]`), if the path is such a name.
@@ -99,6 +104,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_PIDFD
             | FILE_INOTIFY
             | FILE_MQUEUE
+            | FILE_INET
     )
 }
 
@@ -133,7 +139,8 @@ pub struct FileObj {
     /// `FILE_MEMFD` the [`MemfdObj`], for `FILE_PTY` the [`PtyObj`], for
     /// `FILE_UNLINKED` the [`DeletedFileObj`], for `FILE_PIDFD` the
     /// [`PidfdObj`], for `FILE_INOTIFY` the [`InotifyObj`], for
-    /// `FILE_MQUEUE` the [`PosixMqObj`]; 0 for the other kinds.
+    /// `FILE_MQUEUE` the [`PosixMqObj`], for `FILE_INET` the
+    /// [`InetSockObj`]; 0 for the other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,
@@ -142,7 +149,7 @@ pub struct FileObj {
 impl FileObj {
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let (f, rest) = Self::read_fixed(p)?;
-        if f.kind > FILE_MQUEUE {
+        if f.kind > FILE_KIND_MAX {
             return Err(ErrorKind::BadField("file kind", f.kind.into()));
         }
         let allowed = match f.kind {

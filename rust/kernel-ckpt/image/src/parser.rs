@@ -160,6 +160,9 @@ pub enum Item<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A connection waiting to be accepted, with its client's state.
     UnixPending(UnixPendingObj, UnixEndData<'a>),
+    /// A TCP, UDP or UDP-Lite socket holding no connection, and its
+    /// options.
+    InetSock(InetSockObj, InetOpts<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -260,6 +263,9 @@ pub enum ObjRecord<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A connection waiting to be accepted, with its client's state.
     UnixPending(UnixPendingObj, UnixEndData<'a>),
+    /// A TCP, UDP or UDP-Lite socket holding no connection, and its
+    /// options.
+    InetSock(InetSockObj, InetOpts<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -297,6 +303,7 @@ impl<'a> Item<'a> {
             Item::UnixPair(u, ends) => Some(ObjRecord::UnixPair(u, ends)),
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
             Item::UnixPending(u, end) => Some(ObjRecord::UnixPending(u, end)),
+            Item::InetSock(s, opts) => Some(ObjRecord::InetSock(s, opts)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
@@ -729,6 +736,11 @@ impl Parser {
                 self.check_in_flight(&end)?;
                 self.define("unix socket id", u.id)?;
                 (Item::UnixSock(u, end), None)
+            }
+            RecordType::InetSock => {
+                let (s, opts) = InetSockObj::decode(p)?;
+                self.define("inet socket id", s.id)?;
+                (Item::InetSock(s, opts), None)
             }
             RecordType::UnixPending => {
                 let (u, end) = UnixPendingObj::decode(p)?;

@@ -527,6 +527,7 @@ fn task_state_round_trip() {
             Item::Epoll(..) => "epoll",
             Item::UnixPair(..) => "unix-pair",
             Item::UnixSock(..) => "unix-sock",
+            Item::InetSock(..) => "inet-sock",
             Item::FileLock(..) => "file-lock",
             Item::Memfd(..) => "memfd",
             Item::Pty(..) => "pty",
@@ -1243,6 +1244,143 @@ fn unix_sock_checks_its_name_and_state() {
         }
         assert!(UnixSockObj::decode(&sock(bad, &t)).is_err(), "{bad:?}");
     }
+}
+
+#[test]
+fn inet_sock_checks_its_kind_state_and_options() {
+    let payload = |s: InetSockObj, opts: &[(u32, i64)]| {
+        let mut p = InetSockObj {
+            nr_opts: opts.len() as u32,
+            ..s
+        }
+        .encode()
+        .to_vec();
+        for &(opt, value) in opts {
+            p.extend_from_slice(&InetOpt { opt, value }.encode());
+        }
+        p
+    };
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let listener = InetSockObj {
+        id: 1,
+        family: AF_INET,
+        sock_type: INET_SOCK_STREAM,
+        protocol: IPPROTO_TCP,
+        flags: INET_BOUND | INET_BOUND_ADDR | INET_LISTENING,
+        backlog: 5,
+        lport: 7001,
+        laddr: lo,
+        ..InetSockObj::default()
+    };
+    let opts = [(3, 1), (14, 1 << 32 | 7), (60, 1)];
+    let p = payload(listener, &opts);
+    let (s, o) = InetSockObj::decode(&p).expect("valid socket");
+    assert_eq!(s.lport, 7001);
+    assert_eq!(
+        o.iter().map(|o| (o.opt, o.value)).collect::<Vec<_>>(),
+        opts.to_vec()
+    );
+    let udp = InetSockObj {
+        sock_type: INET_SOCK_DGRAM,
+        protocol: IPPROTO_UDP,
+        flags: INET_BOUND | INET_PORT_PICKED | INET_CONNECTED,
+        backlog: 0,
+        rport: 53,
+        raddr: lo,
+        ..listener
+    };
+    assert!(InetSockObj::decode(&payload(udp, &[])).is_ok());
+    let mut v4_tail = lo;
+    v4_tail[15] = 1;
+    let mut dev = [0u8; INET_DEV_LEN];
+    dev[..2].copy_from_slice(b"lo");
+    dev[3] = b'x';
+    for (bad, opts) in [
+        (
+            InetSockObj {
+                family: 1,
+                ..listener
+            },
+            &opts[..],
+        ),
+        (
+            InetSockObj {
+                protocol: IPPROTO_UDP,
+                ..listener
+            },
+            &opts[..],
+        ),
+        // A UDP listener, a TCP socket connected, a port without the flag.
+        (
+            InetSockObj {
+                flags: INET_BOUND | INET_LISTENING,
+                ..udp
+            },
+            &[][..],
+        ),
+        (
+            InetSockObj {
+                flags: listener.flags | INET_CONNECTED,
+                ..listener
+            },
+            &opts[..],
+        ),
+        (
+            InetSockObj {
+                lport: 0,
+                ..listener
+            },
+            &opts[..],
+        ),
+        (
+            InetSockObj {
+                lport: 70000,
+                ..listener
+            },
+            &opts[..],
+        ),
+        (InetSockObj { backlog: 5, ..udp }, &[][..]),
+        (InetSockObj { rport: 0, ..udp }, &[][..]),
+        (
+            InetSockObj {
+                laddr: v4_tail,
+                ..listener
+            },
+            &opts[..],
+        ),
+        (InetSockObj { dev, ..listener }, &opts[..]),
+        (InetSockObj { shutdown: 4, ..udp }, &[][..]),
+        (
+            InetSockObj {
+                flags: INET_PORT_PICKED,
+                lport: 0,
+                ..listener
+            },
+            &[][..],
+        ),
+        // Options: unknown, out of order, twice, not of UDP, not of IPv4,
+        // a value an int cannot hold, a negative timeout, a linger flag of 2.
+        (listener, &[(0, 1)][..]),
+        (listener, &[(78, 1)][..]),
+        (listener, &[(60, 1), (3, 1)][..]),
+        (listener, &[(3, 1), (3, 1)][..]),
+        (udp, &[(60, 1)][..]),
+        (listener, &[(42, 1)][..]),
+        (listener, &[(3, 1 << 40)][..]),
+        (listener, &[(12, -1)][..]),
+        (listener, &[(14, 2 << 32)][..]),
+    ] {
+        assert!(
+            InetSockObj::decode(&payload(bad, opts)).is_err(),
+            "{bad:?} {opts:?}"
+        );
+    }
+    // More options than the count says, or fewer.
+    let mut p = payload(listener, &opts);
+    p.extend_from_slice(&InetOpt { opt: 61, value: 1 }.encode());
+    assert!(InetSockObj::decode(&p).is_err());
+    assert!(InetSockObj::decode(&p[..p.len() - 2 * InetOpt::LEN]).is_err());
 }
 
 /// A pty record: the fixed parts and the tails, from sides whose read

@@ -62,6 +62,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::UnixPair(..) => RecordType::UnixPair,
         Item::UnixSock(..) => RecordType::UnixSock,
         Item::UnixPending(..) => RecordType::UnixPending,
+        Item::InetSock(..) => RecordType::InetSock,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -174,6 +175,16 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(e.data.len(), e.end.data_len as usize);
             check_in_flight(u.id, &e);
         }
+        Item::InetSock(s, opts) => {
+            assert!(s.id > 0 && matches!(s.family, AF_INET | AF_INET6));
+            assert_eq!(s.lport != 0, s.flags & INET_BOUND != 0);
+            let mut n = 0;
+            for o in opts.iter() {
+                assert!(inet_opt_def(o.opt).is_some());
+                n += 1;
+            }
+            assert_eq!(n, s.nr_opts);
+        }
         Item::UnixPending(u, e) => {
             assert!(u.id > 0 && u.listener > 0 && u.sock_type != SOCK_DGRAM);
             assert!(e.name.is_empty() && e.end.flags & !(UNIX_PASSCRED | UNIX_CLOSED) == 0);
@@ -218,7 +229,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::File(f, path) => {
             assert_eq!(path.len(), f.path_len as usize);
-            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_MQUEUE);
+            assert!(f.id > 0 && f.pos >= 0 && f.kind <= FILE_KIND_MAX);
         }
         Item::Pipe(p, data) => {
             assert_eq!(data.len(), p.data_len as usize);
@@ -433,6 +444,12 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(e.lens);
             out.extend_from_slice(e.data);
             out.extend_from_slice(e.fds);
+        }
+        Item::InetSock(s, opts) => {
+            out.extend_from_slice(&s.encode());
+            for o in opts.iter() {
+                out.extend_from_slice(&o.encode());
+            }
         }
         Item::UnixSock(u, e) => {
             out.extend_from_slice(&u.encode());

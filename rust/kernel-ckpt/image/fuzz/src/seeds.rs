@@ -693,7 +693,7 @@ fn every_record() -> Vec<Rec> {
     // (CLONE_FS), not its descriptors.
     let share = ShareRec { files: 0, fs: 100 };
     b.rec(RecordType::Share, &[&share.encode()]);
-    files(&mut b, 9, b"/");
+    files(&mut b, 11, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -843,6 +843,49 @@ fn every_record() -> Vec<Rec> {
     fd(&mut b, 7, 36, false);
     file(&mut b, 37, FILE_UNIX, 35, b"socket:[104]");
     fd(&mut b, 8, 37, false);
+    // A TCP listener on [::]:8080 taking IPv4 too, with options, and a
+    // UDP socket on 127.0.0.1:5353 connected to 127.0.0.1:53.
+    let listener = InetSockObj {
+        id: 38,
+        family: AF_INET6,
+        sock_type: INET_SOCK_STREAM,
+        protocol: IPPROTO_TCP,
+        flags: INET_BOUND | INET_LISTENING,
+        backlog: 128,
+        lport: 8080,
+        nr_opts: 3,
+        ..InetSockObj::default()
+    };
+    let opts = [(3, 1), (42, 0), (60, 1)].map(|(opt, value)| InetOpt { opt, value }.encode());
+    b.rec(
+        RecordType::InetSock,
+        &[&listener.encode(), &opts[0], &opts[1], &opts[2]],
+    );
+    file(&mut b, 39, FILE_INET, 38, b"socket:[105]");
+    fd(&mut b, 9, 39, false);
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let udp = InetSockObj {
+        id: 40,
+        family: AF_INET,
+        sock_type: INET_SOCK_DGRAM,
+        protocol: IPPROTO_UDP,
+        flags: INET_BOUND | INET_BOUND_ADDR | INET_CONNECTED,
+        lport: 5353,
+        rport: 53,
+        laddr: lo,
+        raddr: lo,
+        dev: *b"lo\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        nr_opts: 1,
+        ..InetSockObj::default()
+    };
+    let linger = InetOpt {
+        opt: 14,
+        value: 1 << 32 | 5,
+    };
+    b.rec(RecordType::InetSock, &[&udp.encode(), &linger.encode()]);
+    file(&mut b, 41, FILE_INET, 40, b"socket:[106]");
+    fd(&mut b, 10, 41, false);
     // After the last descriptor: how the inotify instance signals.
     b.rec(RecordType::FileOwner, &[&owner.encode()]);
     let notify = MqNotifyRec {

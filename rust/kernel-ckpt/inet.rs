@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! TCP, UDP and UDP-Lite sockets of either family that hold no
+//! connection: TCP sockets closed (bound or not) or listening with no
+//! connection waiting, and UDP and UDP-Lite sockets, bound or connected,
+//! with no datagram queued.
+//!
+//! C header: [`include/linux/checkpoint.h`](srctree/include/linux/checkpoint.h)
+//! (`ckpt_inet_*`, in `net/ipv4/af_inet.c`).
+//!
+//! A socket is written once ([`InetSock`], record `inet-sock`) before its
+//! open file, with its kind, its local address and port and how it came
+//! by them (bound by bind(2), or picked by the kernel when it connected or
+//! first sent), the address a datagram socket is connected to, the
+//! backlog of a listener, the device it is bound to and its shutdown
+//! bits, then the options whose values differ from a new socket's of its
+//! kind (the image's `INET_OPTS` table: `SO_*`, `IP_*`, `IPV6_*`,
+//! `TCP_*` options with an integer, a time or a linger value; a buffer
+//! size only when the program set it).
+//!
+//! The socket must belong to its process's network namespace (checked
+//! with the tree): restart makes it again in the restored process's,
+//! which is the caller's, or a pod's own new one. Everything else the
+//! socket may hold is refused at checkpoint with its reason
+//! (`ckpt_inet_unsupported`): connections, waiting connections, queued
+//! datagrams and errors, filters, multicast memberships, IP options,
+//! options outside the table.
+//!
+//! Restart makes a new socket as socket(2) does in its network namespace,
+//! sets the options as setsockopt(2) by the caller would (those whose new
+//! value differs), binds it to its device, binds it to its address and
+//! port (bind(2): the caller's port privileges; `EADDRINUSE` when another
+//! socket holds them), connects it, listens, and shuts down what was shut
+//! down. Each step failing names the socket and its address.
+
+use crate::image::{
+    inet_opt_def, InetOpt, InetOpts, InetSockObj, ObjId, RecordType, FILE_INET, INET_BOUND,
+    INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
+};
+use crate::objhash::{ObjHash, ObjOps, ObjTable};
+use crate::wrap::file::FileRef;
+use crate::writer::ImageWriter;
+use kernel::bindings;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+// The image's flags are the C helpers'.
+const _: () = assert!(
+    INET_BOUND == bindings::CKPT_INET_BOUND
+        && INET_BOUND_ADDR == bindings::CKPT_INET_BOUND_ADDR
+        && INET_LISTENING == bindings::CKPT_INET_LISTENING
+        && INET_CONNECTED == bindings::CKPT_INET_CONNECTED
+        && INET_PORT_PICKED == bindings::CKPT_INET_PORT_PICKED
+);
+
+/// Whether `file` is a socket `ckpt_inet_unsupported` looks at: a socket
+/// of another family than unix.
+pub(crate) fn is_inet(file: &FileRef) -> bool {
+    // SAFETY: the file is referenced; the helper reads its socket's kind.
+    unsafe { bindings::ckpt_file_is_inet(file.as_ptr()) }
+}
+
+/// Checks that the C table of options and the image's agree, name by
+/// name: an option set at restart is the one saved.
+fn check_opt_table() -> Result {
+    for def in INET_OPTS {
+        // SAFETY: the helper returns NULL or a static string.
+        let name = unsafe { bindings::ckpt_inet_opt_name(def.opt) };
+        let same = !name.is_null()
+            // SAFETY: a static NUL-terminated string.
+            && unsafe { CStr::from_char_ptr(name) }.as_bytes() == name_of(def.name);
+        if !same {
+            ckpt_err!(
+                "kernel-ckpt: socket option {} ({}) has another number in the kernel's table\n",
+                def.opt,
+                def.name
+            );
+            return Err(EINVAL);
+        }
+    }
+    Ok(())
+}
+
+/// The name getsockopt(2) knows option `name` by in C: the timeouts are
+/// their 64-bit forms there.
+fn name_of(name: &str) -> &[u8] {
+    match name {
+        "SO_RCVTIMEO" => b"SO_RCVTIMEO_NEW",
+        "SO_SNDTIMEO" => b"SO_SNDTIMEO_NEW",
+        n => n.as_bytes(),
+    }
+}
+
+/// The TCP, UDP and UDP-Lite socket kind of shared object.
+pub(crate) struct InetSock;
+
+impl ObjOps for InetSock {
+    /// The socket's file.
+    type Ref = FileRef;
+    type Deps = ();
+
+    fn key(file: &FileRef) -> usize {
+        file.as_ptr() as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
+        Ok(())
+    }
+
+    /// The socket record: its state, then its options.
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
+        check_opt_table()?;
+        // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
+        let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
+        // SAFETY: the file is referenced; the helper reads its socket under
+        // the socket's lock, or fails for one that is not carried.
+        to_result(unsafe { bindings::ckpt_inet_get(file.as_ptr(), &mut st) })?;
+        let mut raw = KVec::from_elem(
+            bindings::ckpt_inet_opt { opt: 0, value: 0 },
+            INET_OPTS.len(),
+            GFP_KERNEL,
+        )?;
+        let max = u32::try_from(raw.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `raw` has room for `max` options, which the helper fills.
+        let n = unsafe { bindings::ckpt_inet_opts(file.as_ptr(), raw.as_mut_ptr(), max) };
+        to_result(n)?;
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        let mut opts = KVec::with_capacity(n.saturating_mul(InetOpt::LEN), GFP_KERNEL)?;
+        for o in raw.iter().take(n) {
+            opts.extend_from_slice(
+                &InetOpt {
+                    opt: o.opt,
+                    value: o.value,
+                }
+                .encode(),
+                GFP_KERNEL,
+            )?;
+        }
+        let mut dev = [0u8; crate::image::INET_DEV_LEN];
+        for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
+            *d = c as u8;
+        }
+        let rec = InetSockObj {
+            id,
+            family: st.family,
+            sock_type: st.type_,
+            protocol: st.protocol,
+            flags: st.flags & crate::image::INET_FLAGS,
+            shutdown: st.shutdown,
+            backlog: st.backlog,
+            lport: st.lport,
+            rport: st.rport,
+            laddr: st.laddr,
+            raddr: st.raddr,
+            dev,
+            nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
+        };
+        w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts])
+    }
+
+    /// Nothing of its own: its open file, which the hash holds, keeps it.
+    fn hold(_: FileRef) -> Option<FileRef> {
+        None
+    }
+}
+
+/// The address and port of `addr`, `port` of the socket `rec`, shown in
+/// restart's messages.
+struct Shown<'a>(&'a InetSockObj, &'a [u8; 16], u32);
+
+impl core::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Shown(s, a, port) = *self;
+        if s.family == crate::image::AF_INET {
+            let [a0, a1, a2, a3, ..] = *a;
+            return write!(f, "{a0}.{a1}.{a2}.{a3}:{port}");
+        }
+        f.write_str("[")?;
+        for (i, pair) in a.chunks_exact(2).enumerate() {
+            let word = u16::from_be_bytes([
+                pair.first().copied().unwrap_or(0),
+                pair.get(1).copied().unwrap_or(0),
+            ]);
+            if i > 0 {
+                f.write_str(":")?;
+            }
+            write!(f, "{word:x}")?;
+        }
+        write!(f, "]:{port}")
+    }
+}
+
+/// The name of the socket `s`'s protocol.
+fn proto(s: &InetSockObj) -> &'static str {
+    match (s.protocol, s.family) {
+        (crate::image::IPPROTO_TCP, crate::image::AF_INET) => "TCP",
+        (crate::image::IPPROTO_TCP, _) => "TCP (IPv6)",
+        (crate::image::IPPROTO_UDP, crate::image::AF_INET) => "UDP",
+        (crate::image::IPPROTO_UDP, _) => "UDP (IPv6)",
+        (_, crate::image::AF_INET) => "UDP-Lite",
+        _ => "UDP-Lite (IPv6)",
+    }
+}
+
+/// Restart: a TCP, UDP or UDP-Lite socket with its options, bound,
+/// connected or listening as saved, for the file record that takes it.
+pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>) -> Result {
+    check_opt_table()?;
+    let fail = |what: &'static str| {
+        move |err: &Error| {
+            ckpt_err!(
+                "restart: cannot {} {} socket {} on {} (error {}{})\n",
+                what,
+                proto(s),
+                s.id,
+                Shown(s, &s.laddr, s.lport),
+                err.to_errno(),
+                if err.to_errno() == -(bindings::EADDRINUSE as i32) {
+                    ": another socket holds the address and port"
+                } else {
+                    ""
+                }
+            );
+        }
+    };
+    // SAFETY: the helper only reads its arguments and returns an ERR_PTR
+    // or a file with a reference, which `from_made` takes over.
+    let file = unsafe {
+        FileRef::from_made(bindings::ckpt_inet_socket(
+            s.family,
+            s.sock_type,
+            s.protocol,
+        ))
+    }
+    .inspect_err(fail("make"))?;
+    for o in opts.iter() {
+        crate::wrap::task::killable()?;
+        let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
+        // SAFETY: the file is referenced; the helper checks the option's
+        // number and value and calls setsockopt's path.
+        to_result(unsafe { bindings::ckpt_inet_opt_set(file.as_ptr(), o.opt, o.value) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot set {} to {} on {} socket {} (error {})\n",
+                    name,
+                    o.value,
+                    proto(s),
+                    s.id,
+                    e.to_errno()
+                );
+            })?;
+    }
+    if s.dev.first().is_some_and(|&c| c != 0) {
+        // The image parser checked the name is NUL terminated within it.
+        // SAFETY: the file is referenced and the name NUL terminated.
+        to_result(unsafe { bindings::ckpt_inet_bind_dev(file.as_ptr(), s.dev.as_ptr().cast()) })
+            .inspect_err(fail("bind to its device"))?;
+    }
+    if s.flags & (INET_BOUND | INET_BOUND_ADDR) != 0 {
+        let any = [0u8; 16];
+        let addr = if s.flags & INET_BOUND_ADDR != 0 {
+            &s.laddr
+        } else {
+            &any
+        };
+        let picked = s.flags & INET_PORT_PICKED != 0;
+        // SAFETY: the file is referenced and `addr` 16 bytes.
+        to_result(unsafe {
+            bindings::ckpt_inet_bind(file.as_ptr(), addr.as_ptr(), s.lport, picked)
+        })
+        .inspect_err(fail("bind"))?;
+    }
+    if s.flags & INET_CONNECTED != 0 {
+        // SAFETY: the file is referenced and `raddr` 16 bytes.
+        to_result(unsafe { bindings::ckpt_inet_connect(file.as_ptr(), s.raddr.as_ptr(), s.rport) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot connect {} socket {} to {} (error {})\n",
+                    proto(s),
+                    s.id,
+                    Shown(s, &s.raddr, s.rport),
+                    e.to_errno()
+                );
+            })?;
+    }
+    if s.flags & INET_LISTENING != 0 {
+        // SAFETY: the file is referenced.
+        to_result(unsafe { bindings::ckpt_inet_listen(file.as_ptr(), s.backlog) })
+            .inspect_err(fail("listen on"))?;
+    }
+    // SAFETY: the file is referenced.
+    to_result(unsafe { bindings::ckpt_inet_shutdown(file.as_ptr(), s.shutdown) })
+        .inspect_err(fail("shut down"))?;
+    objs.add_made(s.id, file, FILE_INET)
+}

@@ -1,0 +1,696 @@
+//! TCP and UDP sockets of both families that hold no connection, in a pod
+//! with a network namespace of its own (`ckpt run --pod --net`): bound,
+//! listening, connected datagram sockets, with options set.
+
+use super::*;
+use nix::libc;
+use std::os::fd::RawFd;
+
+/// The ports the pod's sockets use (its own namespace: any copy may use
+/// them at once).
+pub(crate) const PORTS: [u16; 5] = [7001, 7002, 7003, 7004, 7005];
+
+fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
+    if ret < 0 {
+        bail!("{what}: {}", std::io::Error::last_os_error());
+    }
+    Ok(ret)
+}
+
+/// An IPv4 or IPv6 socket address.
+enum Addr {
+    V4([u8; 4], u16),
+    V6([u8; 16], u16),
+}
+
+impl Addr {
+    /// `::ffff:a.b.c.d`.
+    fn mapped(a: [u8; 4], port: u16) -> Self {
+        let mut v6 = [0u8; 16];
+        v6[10] = 0xff;
+        v6[11] = 0xff;
+        v6[12..].copy_from_slice(&a);
+        Self::V6(v6, port)
+    }
+
+    /// The sockaddr and its length.
+    fn raw(&self) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: plain data, all zeros is valid.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let len = match *self {
+            Addr::V4(a, port) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: port.to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(a),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: a sockaddr_in fits in a sockaddr_storage.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
+                std::mem::size_of::<libc::sockaddr_in>()
+            }
+            Addr::V6(a, port) => {
+                let sin6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: port.to_be(),
+                    sin6_flowinfo: 0,
+                    sin6_addr: libc::in6_addr { s6_addr: a },
+                    sin6_scope_id: 0,
+                };
+                // SAFETY: a sockaddr_in6 fits in a sockaddr_storage.
+                unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
+                std::mem::size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (ss, len as libc::socklen_t)
+    }
+}
+
+const LO4: [u8; 4] = [127, 0, 0, 1];
+const ANY6: [u8; 16] = [0; 16];
+const LO6: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+fn socket(family: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> Result<RawFd> {
+    // SAFETY: socket(2) takes plain integers.
+    check(unsafe { libc::socket(family, ty, proto) }, "socket")
+}
+
+fn set_int(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+    what: &str,
+) -> Result<()> {
+    // SAFETY: `v` outlives the call; its size is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    check(r, what).map(|_| ())
+}
+
+fn set_raw<T>(fd: RawFd, level: libc::c_int, opt: libc::c_int, v: &T, what: &str) -> Result<()> {
+    // SAFETY: `v` outlives the call; its size is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    check(r, what).map(|_| ())
+}
+
+fn bind(fd: RawFd, a: Addr) -> Result<()> {
+    let (ss, len) = a.raw();
+    // SAFETY: `ss` holds `len` bytes of a sockaddr.
+    check(
+        unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) },
+        "bind",
+    )
+    .map(|_| ())
+}
+
+fn connect(fd: RawFd, a: Addr) -> Result<()> {
+    let (ss, len) = a.raw();
+    // SAFETY: as for bind.
+    check(
+        unsafe { libc::connect(fd, (&ss as *const libc::sockaddr_storage).cast(), len) },
+        "connect",
+    )
+    .map(|_| ())
+}
+
+fn listen(fd: RawFd, backlog: libc::c_int) -> Result<()> {
+    // SAFETY: plain integers.
+    check(unsafe { libc::listen(fd, backlog) }, "listen").map(|_| ())
+}
+
+/// A sockaddr as text.
+fn addr_text(ss: &libc::sockaddr_storage) -> String {
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            format!(
+                "{}:{}",
+                std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port)
+            )
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says it is a sockaddr_in6.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read((ss as *const libc::sockaddr_storage).cast()) };
+            format!(
+                "[{}]:{}",
+                std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port)
+            )
+        }
+        f => format!("family {f}"),
+    }
+}
+
+fn name_of(fd: RawFd, peer: bool) -> String {
+    // SAFETY: plain data.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast();
+    // SAFETY: `ss` has room for `len` bytes.
+    let r = unsafe {
+        if peer {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
+        }
+    };
+    if r < 0 {
+        return format!("({})", std::io::Error::last_os_error());
+    }
+    addr_text(&ss)
+}
+
+/// getsockopt(2) of `opt` as bytes (up to 32).
+fn get_bytes(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut buf = [0u8; 32];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` has room for `len` bytes.
+    let r = unsafe { libc::getsockopt(fd, level, opt, buf.as_mut_ptr().cast(), &mut len) };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    Ok(buf[..len as usize].to_vec())
+}
+
+/// Every option the pod sets or a program commonly reads, by name, with
+/// the value getsockopt(2) gives (ints as ints, others as bytes).
+const OPTS: &[(&str, libc::c_int, libc::c_int)] = &[
+    ("SO_TYPE", libc::SOL_SOCKET, libc::SO_TYPE),
+    ("SO_PROTOCOL", libc::SOL_SOCKET, libc::SO_PROTOCOL),
+    ("SO_DOMAIN", libc::SOL_SOCKET, libc::SO_DOMAIN),
+    ("SO_ACCEPTCONN", libc::SOL_SOCKET, libc::SO_ACCEPTCONN),
+    ("SO_REUSEADDR", libc::SOL_SOCKET, libc::SO_REUSEADDR),
+    ("SO_REUSEPORT", libc::SOL_SOCKET, libc::SO_REUSEPORT),
+    ("SO_KEEPALIVE", libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+    ("SO_BROADCAST", libc::SOL_SOCKET, libc::SO_BROADCAST),
+    ("SO_PRIORITY", libc::SOL_SOCKET, libc::SO_PRIORITY),
+    ("SO_RCVBUF", libc::SOL_SOCKET, libc::SO_RCVBUF),
+    ("SO_SNDBUF", libc::SOL_SOCKET, libc::SO_SNDBUF),
+    ("SO_RCVLOWAT", libc::SOL_SOCKET, libc::SO_RCVLOWAT),
+    ("SO_RCVTIMEO", libc::SOL_SOCKET, libc::SO_RCVTIMEO),
+    ("SO_SNDTIMEO", libc::SOL_SOCKET, libc::SO_SNDTIMEO),
+    ("SO_LINGER", libc::SOL_SOCKET, libc::SO_LINGER),
+    ("SO_BINDTODEVICE", libc::SOL_SOCKET, libc::SO_BINDTODEVICE),
+    ("SO_ERROR", libc::SOL_SOCKET, libc::SO_ERROR),
+    ("IP_TOS", libc::IPPROTO_IP, libc::IP_TOS),
+    ("IP_TTL", libc::IPPROTO_IP, libc::IP_TTL),
+    ("IP_PKTINFO", libc::IPPROTO_IP, libc::IP_PKTINFO),
+    ("IP_RECVERR", libc::IPPROTO_IP, libc::IP_RECVERR),
+    ("IP_FREEBIND", libc::IPPROTO_IP, libc::IP_FREEBIND),
+];
+const OPTS_V6: &[(&str, libc::c_int, libc::c_int)] = &[
+    ("IPV6_V6ONLY", libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+    ("IPV6_TCLASS", libc::IPPROTO_IPV6, libc::IPV6_TCLASS),
+    (
+        "IPV6_UNICAST_HOPS",
+        libc::IPPROTO_IPV6,
+        libc::IPV6_UNICAST_HOPS,
+    ),
+    (
+        "IPV6_RECVPKTINFO",
+        libc::IPPROTO_IPV6,
+        libc::IPV6_RECVPKTINFO,
+    ),
+];
+const OPTS_TCP: &[(&str, libc::c_int, libc::c_int)] = &[
+    ("TCP_NODELAY", libc::IPPROTO_TCP, libc::TCP_NODELAY),
+    ("TCP_CORK", libc::IPPROTO_TCP, libc::TCP_CORK),
+    ("TCP_KEEPIDLE", libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+    ("TCP_KEEPINTVL", libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+    ("TCP_KEEPCNT", libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+    ("TCP_MAXSEG", libc::IPPROTO_TCP, libc::TCP_MAXSEG),
+    (
+        "TCP_DEFER_ACCEPT",
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+    ),
+    (
+        "TCP_USER_TIMEOUT",
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+    ),
+    ("TCP_FASTOPEN", libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
+];
+
+/// What a program can ask of socket `fd`: its name, its peer, and the
+/// options of [`OPTS`] (and of its family and protocol).
+pub(crate) fn describe(fd: RawFd) -> Vec<String> {
+    let int = |b: &[u8]| -> String {
+        match <[u8; 4]>::try_from(b) {
+            Ok(a) => i32::from_ne_bytes(a).to_string(),
+            Err(_) => format!("{b:?}"),
+        }
+    };
+    let mut out = vec![
+        format!("name {}", name_of(fd, false)),
+        format!("peer {}", name_of(fd, true)),
+    ];
+    let domain = get_bytes(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).map(|b| int(&b));
+    let proto = get_bytes(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).map(|b| int(&b));
+    let mut all: Vec<&(&str, libc::c_int, libc::c_int)> = OPTS.iter().collect();
+    if domain.as_deref() == Ok("10") {
+        all.extend(OPTS_V6);
+    }
+    if proto.as_deref() == Ok("6") {
+        all.extend(OPTS_TCP);
+    }
+    for (name, level, opt) in all {
+        let v = match get_bytes(fd, *level, *opt) {
+            Ok(b) if b.len() == 4 => int(&b),
+            Ok(b) if *opt == libc::SO_BINDTODEVICE => String::from_utf8_lossy(&b)
+                .trim_end_matches('\0')
+                .to_owned(),
+            Ok(b) => format!("{b:?}"),
+            Err(e) => e,
+        };
+        out.push(format!("{name} {v}"));
+    }
+    out
+}
+
+/// The pod's sockets, each with what it is.
+pub(crate) struct Sockets(pub(crate) Vec<(&'static str, RawFd)>);
+
+/// Makes the pod's sockets:
+/// - `tcp4 listener`: 127.0.0.1:7001, backlog 5, `SO_REUSEADDR`,
+///   `SO_KEEPALIVE`, `TCP_NODELAY`, keepalive 77/11/4, a receive buffer of
+///   64 KiB, a receive timeout of 1.5 s, linger on for 7 s, `IP_TOS` 0x10,
+///   `IP_TTL` 33, `TCP_DEFER_ACCEPT` 5, `TCP_MAXSEG` 1200, `TCP_FASTOPEN` 16;
+/// - `tcp6 dual-stack listener`: [::]:7002 taking IPv4 too, backlog 128,
+///   `SO_REUSEPORT`;
+/// - `tcp6 v6only listener`: [::1]:7003, backlog 1, `IPV6_V6ONLY`,
+///   `IPV6_TCLASS` 0x20, `IPV6_UNICAST_HOPS` 9;
+/// - `tcp4 bound`: 127.0.0.1 on a port the kernel picked, not listening,
+///   `TCP_CORK`;
+/// - `tcp6 unbound`: `TCP_USER_TIMEOUT` 12345, a send timeout of 250 ms;
+/// - `udp4 bound`: 0.0.0.0:7004, `SO_BROADCAST`,
+///   `IP_PKTINFO`, `IP_RECVERR`, `SO_PRIORITY` 3, a send buffer of 32 KiB;
+/// - `udp6 connected`: connected to ::ffff:127.0.0.1:7004 (a port the
+///   kernel picked), `IPV6_RECVPKTINFO`;
+/// - `udp4 connected, shut down for writing`: 127.0.0.1:7005 connected to
+///   127.0.0.1:7004, `shutdown(SHUT_WR)`;
+/// - `udplite4 bound`: 127.0.0.1 on a port the kernel picked, `IP_FREEBIND`.
+pub(crate) fn make_sockets() -> Result<Sockets> {
+    let tv = |sec, usec| libc::timeval {
+        tv_sec: sec,
+        tv_usec: usec,
+    };
+    let mut out = Vec::new();
+
+    let s = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1, "SO_REUSEADDR")?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE")?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "TCP_NODELAY")?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, 77, "TCP_KEEPIDLE")?;
+    set_int(
+        s,
+        libc::IPPROTO_TCP,
+        libc::TCP_KEEPINTVL,
+        11,
+        "TCP_KEEPINTVL",
+    )?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4, "TCP_KEEPCNT")?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_RCVBUF, 65536, "SO_RCVBUF")?;
+    set_raw(
+        s,
+        libc::SOL_SOCKET,
+        libc::SO_RCVTIMEO,
+        &tv(1, 500_000),
+        "SO_RCVTIMEO",
+    )?;
+    set_raw(
+        s,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: 7,
+        },
+        "SO_LINGER",
+    )?;
+    set_int(s, libc::IPPROTO_IP, libc::IP_TOS, 0x10, "IP_TOS")?;
+    set_int(s, libc::IPPROTO_IP, libc::IP_TTL, 33, "IP_TTL")?;
+    set_int(
+        s,
+        libc::IPPROTO_TCP,
+        libc::TCP_DEFER_ACCEPT,
+        5,
+        "TCP_DEFER_ACCEPT",
+    )?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_MAXSEG, 1200, "TCP_MAXSEG")?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, 16, "TCP_FASTOPEN")?;
+    bind(s, Addr::V4(LO4, PORTS[0]))?;
+    listen(s, 5)?;
+    out.push(("tcp4 listener", s));
+
+    let s = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    set_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0, "IPV6_V6ONLY")?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
+    bind(s, Addr::V6(ANY6, PORTS[1]))?;
+    listen(s, 128)?;
+    out.push(("tcp6 dual-stack listener", s));
+
+    let s = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    set_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1, "IPV6_V6ONLY")?;
+    set_int(
+        s,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_TCLASS,
+        0x20,
+        "IPV6_TCLASS",
+    )?;
+    set_int(
+        s,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_UNICAST_HOPS,
+        9,
+        "IPV6_UNICAST_HOPS",
+    )?;
+    bind(s, Addr::V6(LO6, PORTS[2]))?;
+    listen(s, 1)?;
+    out.push(("tcp6 v6only listener", s));
+
+    let s = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    set_int(s, libc::IPPROTO_TCP, libc::TCP_CORK, 1, "TCP_CORK")?;
+    bind(s, Addr::V4(LO4, 0))?;
+    out.push(("tcp4 bound", s));
+
+    let s = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    set_int(
+        s,
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        12345,
+        "TCP_USER_TIMEOUT",
+    )?;
+    set_raw(
+        s,
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        &tv(0, 250_000),
+        "SO_SNDTIMEO",
+    )?;
+    out.push(("tcp6 unbound", s));
+
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_BROADCAST, 1, "SO_BROADCAST")?;
+    set_int(s, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
+    set_int(s, libc::IPPROTO_IP, libc::IP_RECVERR, 1, "IP_RECVERR")?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_PRIORITY, 3, "SO_PRIORITY")?;
+    set_int(s, libc::SOL_SOCKET, libc::SO_SNDBUF, 32768, "SO_SNDBUF")?;
+    bind(s, Addr::V4([0; 4], PORTS[3]))?;
+    out.push(("udp4 bound", s));
+
+    let s = socket(libc::AF_INET6, libc::SOCK_DGRAM, 0)?;
+    set_int(
+        s,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_RECVPKTINFO,
+        1,
+        "IPV6_RECVPKTINFO",
+    )?;
+    connect(s, Addr::mapped(LO4, PORTS[3]))?;
+    out.push(("udp6 connected", s));
+
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    bind(s, Addr::V4(LO4, PORTS[4]))?;
+    connect(s, Addr::V4(LO4, PORTS[3]))?;
+    // SAFETY: plain integers.
+    check(unsafe { libc::shutdown(s, libc::SHUT_WR) }, "shutdown")?;
+    out.push(("udp4 connected, shut down for writing", s));
+
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_UDPLITE)?;
+    set_int(s, libc::IPPROTO_IP, libc::IP_FREEBIND, 1, "IP_FREEBIND")?;
+    bind(s, Addr::V4(LO4, 0))?;
+    out.push(("udplite4 bound", s));
+    Ok(Sockets(out))
+}
+
+impl Sockets {
+    fn fd(&self, what: &str) -> RawFd {
+        self.0.iter().find(|(w, _)| *w == what).map_or(-1, |s| s.1)
+    }
+
+    /// Every socket described ([`describe`]), one line each.
+    pub(crate) fn describe(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|(w, fd)| format!("{w}: {}", describe(*fd).join(", ")))
+            .collect()
+    }
+}
+
+/// A TCP client of `to`: connects, is accepted by `listener`, and carries
+/// `msg` both ways.
+fn tcp_round_trip(listener: RawFd, family: libc::c_int, to: Addr, msg: &[u8]) -> Result<()> {
+    let c = socket(family, libc::SOCK_STREAM, 0)?;
+    let res = (|| {
+        connect(c, to)?;
+        // The listener may defer the accept until data comes
+        // (TCP_DEFER_ACCEPT): send first.
+        // SAFETY: `msg` is valid for its length.
+        check(
+            unsafe { libc::send(c, msg.as_ptr().cast(), msg.len(), 0) } as i32,
+            "send",
+        )?;
+        // SAFETY: plain integers; no address asked.
+        let a = check(
+            unsafe { libc::accept(listener, std::ptr::null_mut(), std::ptr::null_mut()) },
+            "accept",
+        )?;
+        let mut buf = vec![0u8; msg.len()];
+        // SAFETY: `buf` has room for its length.
+        let n = unsafe { libc::recv(a, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_WAITALL) };
+        // SAFETY: `buf` is valid for its length.
+        let back = unsafe { libc::send(a, buf.as_ptr().cast(), buf.len(), 0) };
+        let mut got = vec![0u8; msg.len()];
+        // SAFETY: as above.
+        let m = unsafe { libc::recv(c, got.as_mut_ptr().cast(), got.len(), libc::MSG_WAITALL) };
+        // SAFETY: closing our own descriptor.
+        unsafe { libc::close(a) };
+        if n as usize != msg.len()
+            || buf != msg
+            || back as usize != msg.len()
+            || m as usize != msg.len()
+            || got != msg
+        {
+            bail!("the bytes did not come back ({n}, {back}, {m})");
+        }
+        Ok(())
+    })();
+    // SAFETY: closing our own descriptor.
+    unsafe { libc::close(c) };
+    res
+}
+
+/// One datagram `msg` through `from` (connected) to `to`, which must get
+/// it from `from`'s address.
+fn udp_to(from: RawFd, to: RawFd, msg: &[u8]) -> Result<()> {
+    // SAFETY: `msg` is valid for its length.
+    check(
+        unsafe { libc::send(from, msg.as_ptr().cast(), msg.len(), 0) } as i32,
+        "send",
+    )?;
+    let mut buf = [0u8; 64];
+    // SAFETY: plain data.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` and `ss` have room for what is asked.
+    let n = unsafe {
+        libc::recvfrom(
+            to,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if n < 0 {
+        bail!("recvfrom: {}", std::io::Error::last_os_error());
+    }
+    let sender = addr_text(&ss);
+    let own = name_of(from, false);
+    // A v4-mapped sender shows as IPv4 to an IPv4 socket.
+    let own = own.replace("[::ffff:", "").replace("]:", ":");
+    if &buf[..n as usize] != msg || sender != own {
+        bail!(
+            "got {:?} from {sender}, not {msg:?} from {own}",
+            &buf[..n as usize]
+        );
+    }
+    Ok(())
+}
+
+/// The pod's init (`inet_pod`): makes the sockets of [`make_sockets`],
+/// writes what it sees of them ([`describe`]) next to the ready file, and
+/// after the go file checks that it sees the same, then uses them: a
+/// client of each listener (IPv4 and IPv6, both of the dual-stack one, and
+/// an IPv4 one the v6-only listener must refuse), listen(2) on the bound
+/// socket, datagrams both ways between the connected and the bound UDP
+/// sockets, send(2) on the socket shut down for writing failing with
+/// `EPIPE`, and a UDP-Lite datagram to itself.
+pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
+    name("inet-pod");
+    let (go, result) = go_and_result(ready_path);
+    let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
+    let socks = make_sockets()?;
+    let before = socks.describe();
+    std::fs::write(&seen, before.join("\n") + "\n")?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut bad = Vec::new();
+    let after = socks.describe();
+    for (b, a) in before.iter().zip(&after) {
+        if b != a {
+            bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    let mut run = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            bad.push(format!("{what}: {e:#}"));
+        }
+    };
+    let l4 = socks.fd("tcp4 listener");
+    let l6 = socks.fd("tcp6 dual-stack listener");
+    let l6only = socks.fd("tcp6 v6only listener");
+    run(
+        "a client of 127.0.0.1:7001",
+        tcp_round_trip(l4, libc::AF_INET, Addr::V4(LO4, PORTS[0]), b"hello 7001"),
+    );
+    run(
+        "an IPv6 client of [::]:7002",
+        tcp_round_trip(
+            l6,
+            libc::AF_INET6,
+            Addr::V6(LO6, PORTS[1]),
+            b"hello 7002 v6",
+        ),
+    );
+    run(
+        "an IPv4 client of [::]:7002",
+        tcp_round_trip(l6, libc::AF_INET, Addr::V4(LO4, PORTS[1]), b"hello 7002 v4"),
+    );
+    run(
+        "a client of [::1]:7003",
+        tcp_round_trip(
+            l6only,
+            libc::AF_INET6,
+            Addr::V6(LO6, PORTS[2]),
+            b"hello 7003",
+        ),
+    );
+    run(
+        "no IPv4 listener on 7003 (IPV6_V6ONLY)",
+        (|| {
+            let c = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+            let r = connect(c, Addr::V4(LO4, PORTS[2]));
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(c) };
+            match r {
+                Err(e) if e.to_string().contains("refused") => Ok(()),
+                other => bail!("connect gave {other:?}"),
+            }
+        })(),
+    );
+    run(
+        "listen(2) on the bound TCP socket",
+        listen(socks.fd("tcp4 bound"), 3),
+    );
+    let u4 = socks.fd("udp4 bound");
+    let u6 = socks.fd("udp6 connected");
+    run(
+        "a datagram from the connected IPv6 socket",
+        udp_to(u6, u4, b"ping"),
+    );
+    run(
+        "a datagram back to it",
+        (|| {
+            // Sent to the connected socket's address, which must be its own.
+            let (ss, len) = Addr::V4(LO4, {
+                let n = name_of(u6, false);
+                n.rsplit(':').next().unwrap_or("0").parse().unwrap_or(0)
+            })
+            .raw();
+            let msg = b"pong";
+            // SAFETY: `msg` and `ss` are valid for what is passed.
+            check(
+                unsafe {
+                    libc::sendto(
+                        u4,
+                        msg.as_ptr().cast(),
+                        msg.len(),
+                        0,
+                        (&ss as *const libc::sockaddr_storage).cast(),
+                        len,
+                    )
+                } as i32,
+                "sendto",
+            )?;
+            let mut buf = [0u8; 8];
+            // SAFETY: `buf` has room for its length.
+            let n =
+                unsafe { libc::recv(u6, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+            if n != 4 || &buf[..4] != msg {
+                bail!("recv gave {n}");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "send(2) on the UDP socket shut down for writing fails with EPIPE",
+        (|| {
+            let fd = socks.fd("udp4 connected, shut down for writing");
+            // SAFETY: a valid buffer.
+            let r = unsafe { libc::send(fd, b"x".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+            let e = std::io::Error::last_os_error();
+            if r >= 0 || e.raw_os_error() != Some(libc::EPIPE) {
+                bail!("send gave {r} ({e})");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "a UDP-Lite datagram to itself",
+        (|| {
+            let fd = socks.fd("udplite4 bound");
+            let me = name_of(fd, false);
+            let port: u16 = me.rsplit(':').next().unwrap_or("0").parse()?;
+            connect(fd, Addr::V4(LO4, port))?;
+            udp_to(fd, fd, b"lite")
+        })(),
+    );
+    verdict_all(
+        &result,
+        &bad,
+        "every socket's name, peer and options as before; clients of the three listeners (IPv4, IPv6, dual-stack); listen on the bound socket; UDP both ways; EPIPE after shutdown; UDP-Lite",
+    )
+}
