@@ -1185,3 +1185,204 @@ pub(crate) fn real_python_pod(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// Runs `argv` in the network namespace of `pid` (`busybox nsenter`, as a
+/// user would reach a pod's loopback): its output and whether it
+/// succeeded.
+fn in_netns_of(pid: i32, argv: &[&str]) -> Result<(Vec<u8>, bool)> {
+    let o = Command::new("/bin/busybox")
+        .arg("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(argv)
+        .stderr(Stdio::null())
+        .output()?;
+    Ok((o.stdout, o.status.success()))
+}
+
+/// `busybox wget` of `http://127.0.0.1:8080/PATH` inside `pid`'s network
+/// namespace: the body, if it came whole.
+fn wget_in(pid: i32, path: &str) -> Result<Option<Vec<u8>>> {
+    let url = format!("http://127.0.0.1:8080/{path}");
+    let (body, ok) = in_netns_of(pid, &["/bin/busybox", "wget", "-q", "-O", "-", &url])?;
+    Ok(ok.then_some(body))
+}
+
+/// The pid of `comm` among `pid` and its children (`/proc/PID/task/*/children`).
+fn child_named(pid: i32, comm: &str) -> Option<i32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|&p: &i32| {
+            fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+}
+
+/// A UDP echo server in Python, as a user would write one: each datagram
+/// to 127.0.0.1:9000 is logged and sent back in capitals.
+const UDP_ECHO: &str = concat!(
+    "import socket\n",
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n",
+    "s.bind(('127.0.0.1', 9000))\n",
+    "while True:\n",
+    "    d, a = s.recvfrom(512)\n",
+    "    print('got', d.decode(), flush=True)\n",
+    "    s.sendto(d.upper(), a)\n",
+);
+
+/// A UDP client in Python: sends its argument to 127.0.0.1:9000 and
+/// prints the answer.
+const UDP_CLIENT: &str = concat!(
+    "import socket, sys\n",
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n",
+    "s.settimeout(5)\n",
+    "s.sendto(sys.argv[1].encode(), ('127.0.0.1', 9000))\n",
+    "print(s.recv(512).decode())\n",
+);
+
+/// A pod with a network namespace of its own (`ckpt run --pod --net`)
+/// running Debian's programs as a user would: busybox `httpd` serving a
+/// directory of 1 MiB of data on 127.0.0.1:8080 (forked off by the shell,
+/// which then becomes Python running a UDP echo server on
+/// 127.0.0.1:9000). A client inside the pod's namespace (`nsenter`,
+/// busybox `wget`) fetches the file; the pod is checkpointed whole with
+/// `--kill` and restarted; then, from outside, the listeners are in the
+/// restarted pod's `/proc/PID/net/{tcp,udp}`, `wget` gets the same bytes,
+/// and a Python client's datagram to port 9000 comes back from the
+/// restarted server in capitals.
+pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
+    let www = PathBuf::from(format!("/tmp/www-{name}"));
+    let _ = fs::remove_dir_all(&www);
+    fs::create_dir_all(&www)?;
+    // 1 MiB that no run of bytes repeats in: a truncated copy shows.
+    let mut data = Vec::with_capacity(1 << 20);
+    let mut x: u32 = 0x1234_5678;
+    while data.len() < 1 << 20 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    fs::write(www.join("big"), &data)?;
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+        net: true,
+        ..Default::default()
+    };
+    let script = format!(
+        "/bin/busybox httpd -f -p 127.0.0.1:8080 -h {} & exec /bin/python3 -I -S -B -c \"$0\"",
+        www.display()
+    );
+    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", &script, UDP_ECHO]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let mut c = Checks(Vec::new());
+    // Served once httpd listens.
+    let start = Instant::now();
+    let mut first = None;
+    while first.is_none() && start.elapsed() < Duration::from_secs(30) {
+        first = wget_in(pid, "big")?;
+        if first.is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    c.eq(
+        "wget in the pod's namespace gets the file before the checkpoint",
+        true,
+        first.as_deref() == Some(&data[..]),
+    );
+    // httpd's child for that request has gone.
+    let start = Instant::now();
+    while child_named(pid, "busybox")
+        .and_then(|h| child_named(h, "busybox"))
+        .is_some()
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listeners = |p: i32| -> Vec<String> {
+        let mut out = Vec::new();
+        for (proto, state) in [("tcp", "0A"), ("udp", "07")] {
+            let text = fs::read_to_string(format!("/proc/{p}/net/{proto}")).unwrap_or_default();
+            out.extend(text.lines().skip(1).filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(3) == Some(&state)).then(|| format!("{proto} {}", f.get(1).unwrap_or(&"")))
+            }));
+        }
+        out.sort();
+        out
+    };
+    // Python has bound its socket.
+    let start = Instant::now();
+    while listeners(pid).len() < 2 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = listeners(pid);
+    c.eq(
+        "httpd listens on 127.0.0.1:8080 and Python on UDP 127.0.0.1:9000",
+        "[\"tcp 0100007F:1F90\", \"udp 0100007F:2328\"]",
+        format!("{before:?}"),
+    );
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    let copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.same(
+        "the restarted pod's listeners (/proc/PID/net/tcp, udp), as before",
+        format!("{before:?}"),
+        format!("{:?}", listeners(copy)),
+    );
+    let again = wget_in(copy, "big")?;
+    c.eq(
+        "wget in the restarted pod's namespace gets the same 1 MiB",
+        true,
+        again.as_deref() == Some(&data[..]),
+    );
+    let (answer, _) = in_netns_of(
+        copy,
+        &[
+            "/bin/python3",
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            UDP_CLIENT,
+            "after-restart",
+        ],
+    )?;
+    c.eq(
+        "a datagram to UDP port 9000 comes back from the restarted server",
+        "AFTER-RESTART",
+        String::from_utf8_lossy(&answer).trim(),
+    );
+    c.eq(
+        "the restarted server logs it",
+        true,
+        wait_for(&log.to_string_lossy(), "got after-restart", 10),
+    );
+    let mut state = before;
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
