@@ -233,7 +233,11 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>)
         ))
     }
     .inspect_err(fail("make"))?;
-    for o in opts.iter() {
+    // SO_PRIORITY last: IP_TOS sets the priority its value maps to, which a
+    // program may have changed after.
+    let priority = |o: &InetOpt| inet_opt_def(o.opt).is_some_and(|d| d.name == "SO_PRIORITY");
+    let others = opts.iter().filter(|o| !priority(o));
+    for o in Iterator::chain(others, opts.iter().filter(priority)) {
         crate::wrap::task::killable()?;
         let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
         // SAFETY: the file is referenced; the helper checks the option's

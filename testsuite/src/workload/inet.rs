@@ -303,14 +303,15 @@ pub(crate) struct Sockets(pub(crate) Vec<(&'static str, RawFd)>);
 ///   64 KiB, a receive timeout of 1.5 s, linger on for 7 s, `IP_TOS` 0x10,
 ///   `IP_TTL` 33, `TCP_DEFER_ACCEPT` 5, `TCP_MAXSEG` 1200, `TCP_FASTOPEN` 16;
 /// - `tcp6 dual-stack listener`: [::]:7002 taking IPv4 too, backlog 128,
-///   `SO_REUSEPORT`;
+///   `SO_REUSEPORT`, an endless linger;
 /// - `tcp6 v6only listener`: [::1]:7003, backlog 1, `IPV6_V6ONLY`,
 ///   `IPV6_TCLASS` 0x20, `IPV6_UNICAST_HOPS` 9;
 /// - `tcp4 bound`: 127.0.0.1 on a port the kernel picked, not listening,
 ///   `TCP_CORK`;
 /// - `tcp6 unbound`: `TCP_USER_TIMEOUT` 12345, a send timeout of 250 ms;
 /// - `udp4 bound`: 0.0.0.0:7004, `SO_BROADCAST`,
-///   `IP_PKTINFO`, `IP_RECVERR`, `SO_PRIORITY` 3, a send buffer of 32 KiB;
+///   `IP_PKTINFO`, `IP_RECVERR`, `IP_TOS` 0x10 then `SO_PRIORITY` 3, a
+///   send buffer of 32 KiB;
 /// - `udp6 connected`: connected to ::ffff:127.0.0.1:7004 (a port the
 ///   kernel picked), `IPV6_RECVPKTINFO`;
 /// - `udp4 connected, shut down for writing`: 127.0.0.1:7005 connected to
@@ -372,6 +373,17 @@ pub(crate) fn make_sockets() -> Result<Sockets> {
     let s = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
     set_int(s, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0, "IPV6_V6ONLY")?;
     set_int(s, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
+    // An endless linger (a negative l_linger).
+    set_raw(
+        s,
+        libc::SOL_SOCKET,
+        libc::SO_LINGER,
+        &libc::linger {
+            l_onoff: 1,
+            l_linger: -1,
+        },
+        "SO_LINGER",
+    )?;
     bind(s, Addr::V6(ANY6, PORTS[1]))?;
     listen(s, 128)?;
     out.push(("tcp6 dual-stack listener", s));
@@ -422,6 +434,8 @@ pub(crate) fn make_sockets() -> Result<Sockets> {
     set_int(s, libc::SOL_SOCKET, libc::SO_BROADCAST, 1, "SO_BROADCAST")?;
     set_int(s, libc::IPPROTO_IP, libc::IP_PKTINFO, 1, "IP_PKTINFO")?;
     set_int(s, libc::IPPROTO_IP, libc::IP_RECVERR, 1, "IP_RECVERR")?;
+    // IP_TOS sets the priority it maps to (4), changed after.
+    set_int(s, libc::IPPROTO_IP, libc::IP_TOS, 0x10, "IP_TOS")?;
     set_int(s, libc::SOL_SOCKET, libc::SO_PRIORITY, 3, "SO_PRIORITY")?;
     set_int(s, libc::SOL_SOCKET, libc::SO_SNDBUF, 32768, "SO_SNDBUF")?;
     bind(s, Addr::V4([0; 4], PORTS[3]))?;

@@ -90,7 +90,7 @@ pub enum InetOptKind {
     Int,
     /// A time (`SO_RCVTIMEO`, `SO_SNDTIMEO`) in microseconds, 0 for none.
     Micros,
-    /// `struct linger`: `l_onoff << 32 | l_linger`.
+    /// `struct linger`: `l_onoff << 32 | l_linger as u32`.
     Linger,
 }
 
@@ -237,9 +237,8 @@ impl InetOpt {
         match kind {
             InetOptKind::Int => i32::try_from(value).is_ok(),
             InetOptKind::Micros => value >= 0,
-            InetOptKind::Linger => {
-                (value >> 32) <= 1 && value >= 0 && (value & 0xffff_ffff) <= i64::from(i32::MAX)
-            }
+            // `l_linger` is any int (an endless linger reads negative).
+            InetOptKind::Linger => (0..=1).contains(&(value >> 32)),
         }
     }
 }
@@ -273,8 +272,8 @@ impl InetSockObj {
             return bad("inet backlog", s.backlog);
         }
         // A connected datagram socket has a local port: connect(2) picks
-        // one.
-        if has(INET_CONNECTED) && (tcp || !has(INET_BOUND) || s.rport == 0) {
+        // one (its remote port may be 0, as connect(2) allows).
+        if has(INET_CONNECTED) && (tcp || !has(INET_BOUND)) {
             return bad("inet connected socket", s.flags);
         }
         if !has(INET_CONNECTED) && (s.rport != 0 || s.raddr != [0; 16]) {

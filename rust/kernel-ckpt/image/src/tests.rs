@@ -1341,7 +1341,14 @@ fn inet_sock_checks_its_kind_state_and_options() {
             &opts[..],
         ),
         (InetSockObj { backlog: 5, ..udp }, &[][..]),
-        (InetSockObj { rport: 0, ..udp }, &[][..]),
+        (
+            InetSockObj {
+                flags: INET_CONNECTED,
+                lport: 0,
+                ..udp
+            },
+            &[][..],
+        ),
         (
             InetSockObj {
                 laddr: v4_tail,
@@ -1370,6 +1377,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
         (listener, &[(3, 1 << 40)][..]),
         (listener, &[(12, -1)][..]),
         (listener, &[(14, 2 << 32)][..]),
+        (listener, &[(14, -1)][..]),
     ] {
         assert!(
             InetSockObj::decode(&payload(bad, opts)).is_err(),
