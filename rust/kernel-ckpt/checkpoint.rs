@@ -258,6 +258,8 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     objs.set_in_tree(ptys);
     objs.set_pending(pending);
+    // TCP listeners before the connections they accepted (their port).
+    crate::inet::dump_listeners(&mut w, &mut objs, forest.tasks())?;
     let mut stops = KVec::with_capacity(rows.len(), GFP_KERNEL)?;
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {

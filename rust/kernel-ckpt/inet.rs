@@ -34,8 +34,9 @@
 //! down. Each step failing names the socket and its address.
 
 use crate::image::{
-    inet_opt_def, InetOpt, InetOpts, InetSockObj, ObjId, RecordType, FILE_INET, INET_BOUND,
-    INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
+    inet_opt_def, InetOpt, InetSockData, InetSockObj, InetTcpConn, ObjId, RecordType, FILE_INET,
+    INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
+    IPPROTO_TCP, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -51,7 +52,64 @@ const _: () = assert!(
         && INET_LISTENING == bindings::CKPT_INET_LISTENING
         && INET_CONNECTED == bindings::CKPT_INET_CONNECTED
         && INET_PORT_PICKED == bindings::CKPT_INET_PORT_PICKED
+        && TCP_CONN_SACK == bindings::CKPT_TCP_SACK
+        && TCP_CONN_TSTAMP == bindings::CKPT_TCP_TSTAMP
+        && TCP_CONN_WSCALE == bindings::CKPT_TCP_WSCALE
+        && TCP_CONN_USEC_TS == bindings::CKPT_TCP_USEC_TS
 );
+
+/// Checkpoint: the TCP listeners of the tree, each written before
+/// anything else of the tree: a connection accepted from one has its
+/// port, and restart binds a listener's port before the connections'.
+pub(crate) fn dump_listeners(
+    w: &mut ImageWriter,
+    objs: &mut ObjHash,
+    tasks: &[crate::wrap::task::TaskRef],
+) -> Result {
+    crate::fdtable::for_each_tree_file(tasks, |_, _, f| {
+        // SAFETY: the file is referenced; the helper reads its socket's
+        // kind and state.
+        if unsafe { bindings::ckpt_inet_listening(f.as_ptr()) } {
+            objs.id_of::<InetSock>(w, f.clone_ref())?;
+        }
+        Ok(())
+    })
+}
+
+/// An established connection's state and queues, as the checkpoint reads
+/// them.
+fn tcp_conn(file: &FileRef) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)> {
+    // SAFETY: all-zero is a valid `ckpt_tcp` (zeros).
+    let mut st: bindings::ckpt_tcp = unsafe { core::mem::zeroed() };
+    // SAFETY: the file is referenced; the helper reads its socket under
+    // the socket's lock.
+    to_result(unsafe { bindings::ckpt_tcp_get(file.as_ptr(), &mut st) })?;
+    let send = st.write_seq.wrapping_sub(st.snd_una);
+    let recv = st.rcv_nxt.wrapping_sub(st.copied_seq);
+    if send > crate::image::TCP_CONN_MAX_QUEUE || recv > crate::image::TCP_CONN_MAX_QUEUE {
+        ckpt_err!(
+            "checkpoint: a TCP connection holds {} bytes to send and {} to read, more than {}\n",
+            send,
+            recv,
+            crate::image::TCP_CONN_MAX_QUEUE
+        );
+        return Err(E2BIG);
+    }
+    let mut sendq = KVVec::from_elem(0u8, usize::try_from(send)?, GFP_KERNEL)?;
+    let mut recvq = KVVec::from_elem(0u8, usize::try_from(recv)?, GFP_KERNEL)?;
+    for (q, is_send, len) in [(&mut sendq, true, send), (&mut recvq, false, recv)] {
+        // SAFETY: the file is referenced and `q` holds `len` bytes, which
+        // the helper fills under the socket's lock if the queue is still
+        // as `st` saw it.
+        to_result(unsafe {
+            bindings::ckpt_tcp_queue(file.as_ptr(), &st, is_send, q.as_mut_ptr(), len)
+        })
+        .inspect_err(|_| {
+            ckpt_err!("checkpoint: a TCP connection's queues changed while they were saved\n");
+        })?;
+    }
+    Ok((st, sendq, recvq))
+}
 
 /// Whether `file` is a socket `ckpt_inet_unsupported` looks at: a socket
 /// of another family than unix.
@@ -155,7 +213,33 @@ impl ObjOps for InetSock {
             dev,
             nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
         };
-        w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts])
+        if rec.protocol != IPPROTO_TCP || rec.flags & INET_CONNECTED == 0 {
+            return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
+        }
+        let (c, sendq, recvq) = tcp_conn(file)?;
+        let conn = InetTcpConn {
+            snd_una: c.snd_una,
+            snd_nxt: c.snd_nxt,
+            write_seq: c.write_seq,
+            rcv_nxt: c.rcv_nxt,
+            copied_seq: c.copied_seq,
+            snd_wl1: c.snd_wl1,
+            snd_wnd: c.snd_wnd,
+            max_window: c.max_window,
+            rcv_wnd: c.rcv_wnd,
+            rcv_wup: c.rcv_wup,
+            mss_clamp: c.mss_clamp,
+            snd_wscale: c.snd_wscale,
+            rcv_wscale: c.rcv_wscale,
+            flags: c.flags,
+            timestamp: c.timestamp,
+            sndbuf: c.sndbuf,
+            rcvbuf: c.rcvbuf,
+        };
+        w.record_parts(
+            RecordType::InetSock,
+            &[&rec.encode(), &opts, &conn.encode(), &sendq, &recvq],
+        )
     }
 
     /// Nothing of its own: its open file, which the hash holds, keeps it.
@@ -204,7 +288,8 @@ fn proto(s: &InetSockObj) -> &'static str {
 
 /// Restart: a TCP, UDP or UDP-Lite socket with its options, bound,
 /// connected or listening as saved, for the file record that takes it.
-pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>) -> Result {
+pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result {
+    let opts = &data.opts;
     check_opt_table()?;
     let fail = |what: &'static str| {
         move |err: &Error| {
@@ -260,9 +345,55 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>)
         to_result(unsafe { bindings::ckpt_inet_bind_dev(file.as_ptr(), s.dev.as_ptr().cast()) })
             .inspect_err(fail("bind to its device"))?;
     }
+    // An established connection: repair mode first, which the caller's
+    // CAP_NET_ADMIN over the namespace allows; its connect(2) then sends
+    // nothing.
+    let conn = data.tcp.map(|(c, sendq, recvq)| {
+        (
+            bindings::ckpt_tcp {
+                snd_una: c.snd_una,
+                snd_nxt: c.snd_nxt,
+                write_seq: c.write_seq,
+                rcv_nxt: c.rcv_nxt,
+                copied_seq: c.copied_seq,
+                snd_wl1: c.snd_wl1,
+                snd_wnd: c.snd_wnd,
+                max_window: c.max_window,
+                rcv_wnd: c.rcv_wnd,
+                rcv_wup: c.rcv_wup,
+                mss_clamp: c.mss_clamp,
+                snd_wscale: c.snd_wscale,
+                rcv_wscale: c.rcv_wscale,
+                flags: c.flags,
+                timestamp: c.timestamp,
+                sndbuf: c.sndbuf,
+                rcvbuf: c.rcvbuf,
+            },
+            sendq,
+            recvq,
+        )
+    });
+    if let Some((st, _, _)) = &conn {
+        // SAFETY: the file is referenced; the helper reads `st`.
+        to_result(unsafe { bindings::ckpt_tcp_repair(file.as_ptr(), st) }).inspect_err(|e| {
+            ckpt_err!(
+                "restart: cannot put {} socket {} in repair mode to rebuild its connection to {} (error {}{})\n",
+                proto(s),
+                s.id,
+                Shown(s, &s.raddr, s.rport),
+                e.to_errno(),
+                if e.to_errno() == -(bindings::EPERM as i32) {
+                    ": it needs CAP_NET_ADMIN over its network namespace"
+                } else {
+                    ""
+                }
+            );
+        })?;
+    }
     if s.flags & (INET_BOUND | INET_BOUND_ADDR) != 0 {
         let any = [0u8; 16];
-        let addr = if s.flags & INET_BOUND_ADDR != 0 {
+        // A connection's own address, whether bound or picked.
+        let addr = if s.flags & INET_BOUND_ADDR != 0 || conn.is_some() {
             &s.laddr
         } else {
             &any
@@ -287,6 +418,42 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>)
                 );
             })?;
     }
+    if let Some(o) = opts
+        .iter()
+        .find(|o| inet_opt_def(o.opt).is_some_and(|d| d.name == "IPV6_V6ONLY"))
+        .filter(|_| conn.is_some())
+    {
+        // SAFETY: the file is referenced.
+        to_result(unsafe { bindings::ckpt_tcp_v6only(file.as_ptr(), o.value != 0) })?;
+    }
+    if let Some((st, sendq, recvq)) = conn {
+        // The image parser checked the queues' lengths against `st`.
+        // SAFETY: the file is referenced; `recvq` holds the bytes `st`
+        // counts, which the helper queues.
+        to_result(unsafe { bindings::ckpt_tcp_fill(file.as_ptr(), &st, recvq.as_ptr()) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot rebuild the connection of {} socket {} to {} (error {})\n",
+                    proto(s),
+                    s.id,
+                    Shown(s, &s.raddr, s.rport),
+                    e.to_errno()
+                );
+            })?;
+        // The rest once every socket is made: its peer may come later.
+        let mut bytes = KVVec::with_capacity(sendq.len(), GFP_KERNEL)?;
+        bytes.extend_from_slice(sendq, GFP_KERNEL)?;
+        let reuse = opts
+            .iter()
+            .find(|o| inet_opt_def(o.opt).is_some_and(|d| d.name == "SO_REUSEADDR"));
+        objs.add_repairing(Repairing {
+            file: file.clone_ref(),
+            id: s.id,
+            st,
+            sendq: bytes,
+            reuse,
+        })?;
+    }
     if s.flags & INET_LISTENING != 0 {
         // SAFETY: the file is referenced.
         to_result(unsafe { bindings::ckpt_inet_listen(file.as_ptr(), s.backlog) })
@@ -296,4 +463,38 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, opts: &InetOpts<'_>)
     to_result(unsafe { bindings::ckpt_inet_shutdown(file.as_ptr(), s.shutdown) })
         .inspect_err(fail("shut down"))?;
     objs.add_made(s.id, file, FILE_INET)
+}
+
+/// An established connection restart left in repair mode, sending
+/// nothing, until every socket of the image is made ([`finish`]).
+pub(crate) struct Repairing {
+    file: FileRef,
+    id: ObjId,
+    st: bindings::ckpt_tcp,
+    /// Its send queue: the bytes sent and not acknowledged, then the bytes
+    /// not sent yet.
+    sendq: KVVec<u8>,
+    /// Its `SO_REUSEADDR` option, which repair mode's end resets.
+    reuse: Option<InetOpt>,
+}
+
+/// Restart, at the end of the image, before any task runs: each
+/// connection's send queue, repair mode off (a window probe to a peer that
+/// exists now) and its `SO_REUSEADDR` again.
+pub(crate) fn finish(r: &Repairing) -> Result {
+    // SAFETY: the file is referenced; `sendq` holds the bytes `st` counts
+    // (checked by the image parser), which the helper queues and sends.
+    to_result(unsafe { bindings::ckpt_tcp_finish(r.file.as_ptr(), &r.st, r.sendq.as_ptr()) })
+        .inspect_err(|e| {
+            ckpt_err!(
+                "restart: cannot resume the TCP connection of socket {} (error {})\n",
+                r.id,
+                e.to_errno()
+            );
+        })?;
+    if let Some(o) = r.reuse {
+        // SAFETY: the file is referenced; the helper checks the option.
+        to_result(unsafe { bindings::ckpt_inet_opt_set(r.file.as_ptr(), o.opt, o.value) })?;
+    }
+    Ok(())
 }

@@ -399,6 +399,9 @@ pub(crate) struct ObjTable {
     max_files: usize,
     /// The pod mount whose files are being read.
     tmpfs: crate::tmpfs::Restoring,
+    /// Established TCP connections made in repair mode, resumed at the
+    /// end of the image (their peers may come later in it).
+    repairing: KVVec<crate::inet::Repairing>,
 }
 
 impl ObjTable {
@@ -419,6 +422,7 @@ impl ObjTable {
             files: 0,
             max_files,
             tmpfs: Default::default(),
+            repairing: KVVec::new(),
         }
     }
 
@@ -661,6 +665,13 @@ impl ObjTable {
         }
     }
 
+    /// Keeps the established connection `r` in repair mode until
+    /// [`Self::finish`].
+    pub(crate) fn add_repairing(&mut self, r: crate::inet::Repairing) -> Result {
+        self.repairing.push(r, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// The memfd with id `id`.
     pub(crate) fn memfd(&mut self, id: ObjId) -> Result<&FileRef> {
         match self.get_mut(id)? {
@@ -676,6 +687,12 @@ impl ObjTable {
     /// record (the seals of memfds, which would have stopped their
     /// contents being written or their mappings made).
     pub(crate) fn finish(&mut self) -> Result {
+        // Every socket is made: the connections resume.
+        for r in self.repairing.iter() {
+            crate::wrap::task::killable()?;
+            crate::inet::finish(r)?;
+        }
+        self.repairing = KVVec::new();
         for obj in self.objs.iter_mut() {
             if let Obj::Tmpfs(t) = obj {
                 t.finish()?;

@@ -104,6 +104,7 @@ macro_rules! with_scenarios {
             restart_pod_tmpfs,
             restart_pod_net,
             restart_pod_inet,
+            restart_pod_tcp,
             real_busybox_net_pod,
             real_python_pod,
             real_ipcs,

@@ -366,7 +366,11 @@ pub(crate) fn checkpoint_kill_as(
         .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
         .output()?;
     c.eq(what, "exit 0", exit_line(&o));
-    let _ = waitpid(Pid::from_raw(pid), None);
+    // Killed only by a checkpoint that succeeded: a failed one leaves the
+    // process running, which a wait would wait for forever.
+    if o.status.success() {
+        let _ = waitpid(Pid::from_raw(pid), None);
+    }
     Ok(img)
 }
 

@@ -272,3 +272,83 @@ fn picked_ports(line: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A pod started with `ckpt run --pod --net` (`tcp_pod`: TCP connections
+/// over its loopback, IPv4 and IPv6, with bytes received and not read,
+/// sent and not acknowledged, and not sent for want of window, and a
+/// listener still listening beside its accepted connection). Checkpointed
+/// whole with `--kill` and restarted: `/proc/PID/net/tcp{,6}` shows the
+/// same connections in the same states, the
+/// image holds each connection's queues (`ckpt inspect`), and the pod
+/// checks itself: the same names, peers and options, the whole stream
+/// read byte for byte, bytes both ways, a new client, a close.
+pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let started = StartedJob::start_in(name, "tcp_pod", true, false, true)?;
+    let (w, job) = (&started.w, &started.job);
+    let pid = w.pid;
+    let seen = format!("/tmp/seen-{name}");
+    let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = inet_view(pid);
+    let Some(img) =
+        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let json = inspect_value(&img)?;
+    let conns: Vec<&serde_json::Value> = json["inet_sockets"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| s["connection"].is_object()).collect())
+        .unwrap_or_default();
+    c.eq("established connections in the image", 4, conns.len());
+    let queued: u64 = conns
+        .iter()
+        .map(|s| {
+            let q = &s["connection"];
+            q["unacked"].as_u64().unwrap_or(0)
+                + q["unsent"].as_u64().unwrap_or(0)
+                + q["unread"].as_u64().unwrap_or(0)
+        })
+        .sum();
+    c.eq(
+        "the image holds more than 1 MiB of their queues",
+        true,
+        queued > 1 << 20,
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    // The queue sizes vary from run to run with the stream's length, and
+    // bytes move from the sender's queue to the receiver's once the
+    // connections resume (the receiver's buffer holds the restored bytes
+    // in fewer, fuller buffers, and so announces a larger window): the
+    // pod checks every byte itself.
+    let no_queues = |v: Vec<String>| -> Vec<String> {
+        v.iter()
+            .map(|l| l.split(" queues ").next().unwrap_or("").to_owned())
+            .collect()
+    };
+    let before = no_queues(before);
+    c.same(
+        "the pod's TCP connections and listener (/proc/PID/net: addresses and states), as before",
+        format!("{before:#?}"),
+        format!("{:#?}", no_queues(inet_view(restarted.pid))),
+    );
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
+    let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

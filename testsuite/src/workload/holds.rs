@@ -154,8 +154,12 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "network namespace has an IPv4 address on its loopback other than 127.0.0.1/8 (not carried yet): not supported",
     ),
     (
-        "pod_net_tcp_conn",
-        "is a TCP connection (not carried yet): not supported",
+        "pod_net_tcp_pending",
+        "is a listening TCP socket with connections not accepted yet (not carried yet): not supported",
+    ),
+    (
+        "pod_net_tcp_closing",
+        "is a TCP connection being closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) (not carried yet): not supported",
     ),
     (
         "pod_net_udp_queued",
@@ -267,11 +271,18 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 );
                 super::netpod::if_ioctl(libc::SIOCSIFADDR as _, &mut req).context("SIOCSIFADDR")?;
             }
-            "pod_net_tcp_conn" => {
-                // A connection over the pod's loopback, both ends open.
+            "pod_net_tcp_pending" => {
+                // A connection its listener has not accepted.
+                let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let c = std::net::TcpStream::connect(l.local_addr()?)?;
+                std::mem::forget((l, c));
+            }
+            "pod_net_tcp_closing" => {
+                // A connection whose client shut down its writing side.
                 let l = std::net::TcpListener::bind("127.0.0.1:0")?;
                 let c = std::net::TcpStream::connect(l.local_addr()?)?;
                 let (a, _) = l.accept()?;
+                c.shutdown(std::net::Shutdown::Write)?;
                 std::mem::forget((l, c, a));
             }
             "pod_net_udp_queued" => {

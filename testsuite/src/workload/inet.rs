@@ -6,9 +6,9 @@ use super::*;
 use nix::libc;
 use std::os::fd::RawFd;
 
-/// The ports the pod's sockets use (its own namespace: any copy may use
-/// them at once).
-pub(crate) const PORTS: [u16; 5] = [7001, 7002, 7003, 7004, 7005];
+/// The ports the pods' sockets use (their own namespaces: any copy may use
+/// them at once): `inet_pod`'s five, `tcp_pod`'s two.
+pub(crate) const PORTS: [u16; 7] = [7001, 7002, 7003, 7004, 7005, 7010, 7011];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
     if ret < 0 {
@@ -706,5 +706,238 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
         &result,
         &bad,
         "every socket's name, peer and options as before; clients of the three listeners (IPv4, IPv6, dual-stack); listen on the bound socket; UDP both ways; EPIPE after shutdown; UDP-Lite",
+    )
+}
+
+/// The byte at offset `i` of the stream the server sends.
+fn stream_byte(i: usize) -> u8 {
+    (i.wrapping_mul(2654435761) >> 13) as u8
+}
+
+fn accept(listener: RawFd) -> Result<RawFd> {
+    // SAFETY: no address asked.
+    check(
+        unsafe { libc::accept(listener, std::ptr::null_mut(), std::ptr::null_mut()) },
+        "accept",
+    )
+}
+
+fn send_all(fd: RawFd, buf: &[u8]) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: the rest of `buf` is valid for its length.
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf[done..].as_ptr().cast(),
+                buf.len() - done,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n <= 0 {
+            bail!("send: {}", std::io::Error::last_os_error());
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+fn recv_exact(fd: RawFd, len: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        // SAFETY: the rest of `buf` has room for its length.
+        let n = unsafe { libc::recv(fd, buf[done..].as_mut_ptr().cast(), len - done, 0) };
+        if n <= 0 {
+            bail!(
+                "recv after {done} of {len} bytes: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        done += n as usize;
+    }
+    Ok(buf)
+}
+
+/// The pod's init (`tcp_pod`): TCP connections over its loopback, with
+/// bytes in flight both ways:
+/// - over IPv4 (a listener on 127.0.0.1:7010 still listening): the client
+///   sent `hello` which the server has not read; the server sent as much
+///   of a stream as the connection takes without the client reading
+///   (both queues full: bytes received and not read, bytes sent and not
+///   acknowledged, bytes not sent for want of window);
+/// - over IPv6 ([::1]:7011), with `TCP_NODELAY` and keepalive set on the
+///   accepted socket: `ping6` sent and not read.
+///
+/// It writes what it sees of the connected sockets next to the ready
+/// file. After the go file it checks it sees the same (names, peers,
+/// options), then: the server reads `hello`, the client reads the whole
+/// stream byte for byte, more bytes go both ways, a new client of the
+/// listener is served, and a close is seen at the other end.
+pub(crate) fn tcp_pod(ready_path: &Path) -> Result<()> {
+    name("tcp-pod");
+    let (go, result) = go_and_result(ready_path);
+    let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
+    let l4 = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    bind(l4, Addr::V4(LO4, PORTS[5]))?;
+    listen(l4, 8)?;
+    let c4 = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    connect(c4, Addr::V4(LO4, PORTS[5]))?;
+    let s4 = accept(l4)?;
+    send_all(c4, b"hello")?;
+    // The server's stream, sent until the connection takes no more.
+    // SAFETY: plain integers.
+    check(
+        unsafe { libc::fcntl(s4, libc::F_SETFL, libc::O_NONBLOCK) },
+        "fcntl",
+    )?;
+    let mut sent = 0usize;
+    let chunk: Vec<u8> = (0..65536).map(stream_byte).collect();
+    loop {
+        let off = sent % 65536;
+        // The chunk is the stream from a multiple of 65536: start where
+        // the last send stopped.
+        // SAFETY: the rest of `chunk` is valid for its length.
+        let n = unsafe {
+            libc::send(
+                s4,
+                chunk[off..].as_ptr().cast(),
+                65536 - off,
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        sent += n as usize;
+        if sent > 64 << 20 {
+            bail!("the connection took more than 64 MiB without the client reading");
+        }
+    }
+    // SAFETY: plain integers.
+    check(unsafe { libc::fcntl(s4, libc::F_SETFL, 0) }, "fcntl")?;
+    let l6 = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    bind(l6, Addr::V6(LO6, PORTS[6]))?;
+    listen(l6, 8)?;
+    let c6 = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    connect(c6, Addr::V6(LO6, PORTS[6]))?;
+    let s6 = accept(l6)?;
+    set_int(s6, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "TCP_NODELAY")?;
+    set_int(s6, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE")?;
+    send_all(c6, b"ping6")?;
+    // The listener of 7011 closed: its accepted connection keeps the port.
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(l6) };
+    let socks = Sockets(vec![
+        ("tcp4 listener", l4),
+        ("tcp4 client", c4),
+        ("tcp4 server", s4),
+        ("tcp6 client", c6),
+        ("tcp6 server", s6),
+    ]);
+    let describe = |s: &Sockets| -> Vec<String> {
+        // The buffer sizes of a connection grow with what it carries.
+        s.describe()
+            .into_iter()
+            .map(|l| {
+                l.split(", ")
+                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .collect()
+    };
+    let before = describe(&socks);
+    std::fs::write(
+        &seen,
+        before.join("\n")
+            + &format!(
+                "\nstream sent before the checkpoint, 1 MiB or more: {}\n",
+                sent >= 1 << 20
+            ),
+    )?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut bad = Vec::new();
+    for (b, a) in before.iter().zip(&describe(&socks)) {
+        if b != a {
+            bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    let mut run = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            bad.push(format!("{what}: {e:#}"));
+        }
+    };
+    run(
+        "the server reads hello",
+        (|| {
+            let got = recv_exact(s4, 5)?;
+            if got != b"hello" {
+                bail!("got {got:?}");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "the client reads the whole stream",
+        (|| {
+            let got = recv_exact(c4, sent)?;
+            if let Some(i) = (0..sent).find(|&i| got[i] != stream_byte(i % 65536)) {
+                bail!("byte {i} of {sent} differs");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "more bytes both ways over IPv4",
+        (|| {
+            send_all(s4, b"more from the server")?;
+            send_all(c4, b"more from the client")?;
+            if recv_exact(c4, 20)? != b"more from the server"
+                || recv_exact(s4, 20)? != b"more from the client"
+            {
+                bail!("the bytes differ");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "the IPv6 server reads ping6 and answers",
+        (|| {
+            if recv_exact(s6, 5)? != b"ping6" {
+                bail!("not ping6");
+            }
+            send_all(s6, b"pong6")?;
+            if recv_exact(c6, 5)? != b"pong6" {
+                bail!("not pong6");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "a new client of 127.0.0.1:7010",
+        tcp_round_trip(l4, libc::AF_INET, Addr::V4(LO4, PORTS[5]), b"new client"),
+    );
+    run(
+        "a close is seen at the other end",
+        (|| {
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(c6) };
+            let mut b = [0u8; 1];
+            // SAFETY: `b` has room for one byte.
+            let n = unsafe { libc::recv(s6, b.as_mut_ptr().cast(), 1, 0) };
+            if n != 0 {
+                bail!("recv gave {n}");
+            }
+            Ok(())
+        })(),
+    );
+    verdict_all(
+        &result,
+        &bad,
+        "every socket's name, peer and options as before; hello read; the whole stream read byte for byte; bytes both ways; IPv6 ping and pong; a new client; the close seen",
     )
 }

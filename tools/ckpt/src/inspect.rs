@@ -585,12 +585,35 @@ pub struct InetSockInfo {
     pub device: Option<String>,
     /// Its shutdown bits (1 reading, 2 writing).
     pub shutdown: u32,
+    /// An established TCP connection's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<TcpConnInfo>,
     /// The options saved, by name.
     pub options: BTreeMap<String, i64>,
 }
 
+/// What `ckpt inspect` shows of an established TCP connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpConnInfo {
+    /// Bytes sent and not acknowledged.
+    pub unacked: u32,
+    /// Bytes written and not sent yet.
+    pub unsent: u32,
+    /// Bytes received and not read.
+    pub unread: u32,
+    /// The MSS the peer announced.
+    pub mss: u32,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// The window scales (sending, receiving), if negotiated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wscale: Option<(u32, u32)>,
+}
+
 impl InetSockInfo {
-    fn of(s: &ckpt_image::InetSockObj, opts: &ckpt_image::InetOpts<'_>) -> Self {
+    fn of(s: &ckpt_image::InetSockObj, d: &ckpt_image::InetSockData<'_>) -> Self {
         let proto = match s.protocol {
             ckpt_image::IPPROTO_TCP => "tcp",
             ckpt_image::IPPROTO_UDP => "udp",
@@ -614,7 +637,18 @@ impl InetSockInfo {
             port_picked: s.flags & ckpt_image::INET_PORT_PICKED != 0,
             device: (!s.dev_str().is_empty()).then(|| s.dev_str().to_owned()),
             shutdown: s.shutdown,
-            options: opts
+            connection: d.tcp.map(|(c, _, _)| TcpConnInfo {
+                unacked: c.sent_len(),
+                unsent: c.send_len() - c.sent_len(),
+                unread: c.recv_len(),
+                mss: c.mss_clamp,
+                sack: c.flags & ckpt_image::TCP_CONN_SACK != 0,
+                timestamps: c.flags & ckpt_image::TCP_CONN_TSTAMP != 0,
+                wscale: (c.flags & ckpt_image::TCP_CONN_WSCALE != 0)
+                    .then_some((c.snd_wscale, c.rcv_wscale)),
+            }),
+            options: d
+                .opts
                 .iter()
                 .filter_map(|o| Some((ckpt_image::inet_opt_def(o.opt)?.name.to_owned(), o.value)))
                 .collect(),
@@ -629,6 +663,12 @@ impl InetSockInfo {
         }
         if let Some(b) = self.listening {
             out.push_str(&format!(", listening, backlog {b}"));
+        }
+        if let Some(c) = &self.connection {
+            out.push_str(&format!(
+                ", established: {} bytes unacknowledged, {} not sent, {} not read",
+                c.unacked, c.unsent, c.unread
+            ));
         }
         if let Some(d) = &self.device {
             out.push_str(&format!(", bound to device {d}"));
@@ -1386,7 +1426,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     s.fs_of = (sh.fs != 0).then_some(sh.fs);
                 }
             }
-            Item::InetSock(s, opts) => inet_sockets.push(InetSockInfo::of(&s, &opts)),
+            Item::InetSock(s, d) => inet_sockets.push(InetSockInfo::of(&s, &d)),
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),

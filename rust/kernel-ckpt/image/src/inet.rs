@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Network sockets of the IPv4 and IPv6 families that hold no connection:
-//! TCP sockets closed (bound or not) or listening, and UDP and UDP-Lite
+//! Network sockets of the IPv4 and IPv6 families: TCP sockets closed
+//! (bound or not), listening or established, and UDP and UDP-Lite
 //! sockets, bound or connected, with the socket options their programs
 //! set.
 //!
 //! Written by the kernel's `inet.rs` as an [`InetSockObj`] followed by its
-//! [`InetOpt`]s, once, before the first open file of the socket.
+//! [`InetOpt`]s and, for an established TCP connection, its
+//! [`InetTcpConn`] and the bytes of its queues, once, before the first
+//! open file of the socket.
 
 use super::codec::{Field, Reader, Writer};
 use super::*;
@@ -33,7 +35,9 @@ pub const INET_BOUND: u32 = 1 << 0;
 pub const INET_BOUND_ADDR: u32 = 1 << 1;
 /// A TCP socket that listens, with [`InetSockObj::backlog`].
 pub const INET_LISTENING: u32 = 1 << 2;
-/// A datagram socket connected to [`InetSockObj::raddr`].
+/// A datagram socket connected to [`InetSockObj::raddr`], or an
+/// established TCP connection with it (an [`InetTcpConn`] follows the
+/// options).
 pub const INET_CONNECTED: u32 = 1 << 3;
 /// Its local port was picked by the kernel (when it connected or first
 /// sent, or bound to port 0), not asked for: a port it may lose again
@@ -103,6 +107,10 @@ pub enum InetOptFor {
     Inet6,
     /// TCP sockets.
     Tcp,
+    /// UDP and UDP-Lite sockets (setsockopt(2) refuses it for TCP).
+    Dgram,
+    /// IPv6 UDP and UDP-Lite sockets.
+    Inet6Dgram,
 }
 
 /// A socket option kernel-ckpt carries: its [`InetOpt::opt`] number (the
@@ -167,18 +175,18 @@ inet_opts! {
     30 IP_RETOPTS Int Any,
     31 IP_RECVERR Int Any,
     32 IP_MTU_DISCOVER Int Any,
-    33 IP_MULTICAST_TTL Int Any,
+    33 IP_MULTICAST_TTL Int Dgram,
     34 IP_MULTICAST_LOOP Int Any,
     35 IP_MULTICAST_ALL Int Any,
     36 IP_BIND_ADDRESS_NO_PORT Int Any,
     37 IP_RECVORIGDSTADDR Int Any,
     38 IP_CHECKSUM Int Any,
-    39 IP_RECVFRAGSIZE Int Any,
+    39 IP_RECVFRAGSIZE Int Dgram,
     40 IP_LOCAL_PORT_RANGE Int Any,
     41 IP_PASSSEC Int Any,
     42 IPV6_V6ONLY Int Inet6,
     43 IPV6_UNICAST_HOPS Int Inet6,
-    44 IPV6_MULTICAST_HOPS Int Inet6,
+    44 IPV6_MULTICAST_HOPS Int Inet6Dgram,
     45 IPV6_MULTICAST_LOOP Int Inet6,
     46 IPV6_TCLASS Int Inet6,
     47 IPV6_RECVPKTINFO Int Inet6,
@@ -247,7 +255,7 @@ impl InetSockObj {
     /// The socket and its options, checked: a kind kernel-ckpt carries, a
     /// state it can be in, addresses of its family, and known options
     /// for it, each once, in [`INET_OPTS`] order.
-    pub(crate) fn decode(p: &[u8]) -> Result<(Self, InetOpts<'_>), ErrorKind> {
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, InetSockData<'_>), ErrorKind> {
         let (s, rest) = Self::read_fixed(p)?;
         let bad = |what, v: u32| Err(ErrorKind::BadField(what, v.into()));
         if !matches!(s.family, AF_INET | AF_INET6) {
@@ -271,9 +279,10 @@ impl InetSockObj {
         if s.backlog > i32::MAX as u32 {
             return bad("inet backlog", s.backlog);
         }
-        // A connected datagram socket has a local port: connect(2) picks
-        // one (its remote port may be 0, as connect(2) allows).
-        if has(INET_CONNECTED) && (tcp || !has(INET_BOUND)) {
+        // A connected socket has a local port: connect(2) picks one (a
+        // datagram socket's remote port may be 0, as connect(2) allows; a
+        // TCP connection's not).
+        if has(INET_CONNECTED) && (!has(INET_BOUND) || (tcp && s.rport == 0)) {
             return bad("inet connected socket", s.flags);
         }
         if !has(INET_CONNECTED) && (s.rport != 0 || s.raddr != [0; 16]) {
@@ -301,12 +310,21 @@ impl InetSockObj {
             return bad("inet options", s.nr_opts);
         }
         let len = (s.nr_opts as usize) * InetOpt::LEN;
-        if rest.len() != len {
+        let (rest, conn) = if rest.len() < len {
+            return Err(ErrorKind::Short);
+        } else {
+            rest.split_at(len)
+        };
+        let tcp_conn = if tcp && has(INET_CONNECTED) {
+            Some(InetTcpConn::decode(conn)?)
+        } else if !conn.is_empty() {
             return Err(ErrorKind::BadLength {
                 len: u32::try_from(p.len()).unwrap_or(u32::MAX),
                 expected: u32::try_from(Self::LEN + len).unwrap_or(u32::MAX),
             });
-        }
+        } else {
+            None
+        };
         let mut last = 0;
         for chunk in rest.chunks_exact(InetOpt::LEN) {
             let (o, _) = InetOpt::read_fixed(chunk)?;
@@ -321,17 +339,138 @@ impl InetSockObj {
                 InetOptFor::Any => true,
                 InetOptFor::Inet6 => s.family == AF_INET6,
                 InetOptFor::Tcp => tcp,
+                InetOptFor::Dgram => !tcp,
+                InetOptFor::Inet6Dgram => !tcp && s.family == AF_INET6,
             };
             if !applies || !InetOpt::value_ok(def.kind, o.value) {
                 return bad("inet option", o.opt);
             }
         }
-        Ok((s, InetOpts(rest)))
+        Ok((
+            s,
+            InetSockData {
+                opts: InetOpts(rest),
+                tcp: tcp_conn,
+            },
+        ))
     }
 
     /// The device name (empty for none).
     pub fn dev_str(&self) -> &str {
         c_str(&self.dev)
+    }
+}
+
+/// What follows an [`InetSockObj`], checked: its options, and an
+/// established TCP connection's state and queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InetSockData<'a> {
+    /// Its options.
+    pub opts: InetOpts<'a>,
+    /// An established connection's state, the bytes it sent and were not
+    /// acknowledged then the bytes not sent yet, and the bytes it received
+    /// and were not read.
+    pub tcp: Option<(InetTcpConn, &'a [u8], &'a [u8])>,
+}
+
+/// `InetTcpConn::flags`: SACK was negotiated.
+pub const TCP_CONN_SACK: u32 = 1;
+/// TCP timestamps were negotiated.
+pub const TCP_CONN_TSTAMP: u32 = 2;
+/// Window scaling was negotiated ([`InetTcpConn::snd_wscale`],
+/// [`InetTcpConn::rcv_wscale`]).
+pub const TCP_CONN_WSCALE: u32 = 4;
+/// Its timestamps count microseconds.
+pub const TCP_CONN_USEC_TS: u32 = 8;
+/// Every `TCP_CONN_*` flag.
+pub const TCP_CONN_FLAGS: u32 =
+    TCP_CONN_SACK | TCP_CONN_TSTAMP | TCP_CONN_WSCALE | TCP_CONN_USEC_TS;
+/// Most bytes each queue of a connection may hold in an image.
+pub const TCP_CONN_MAX_QUEUE: u32 = 256 << 20;
+/// Largest window scale (`TCP_MAX_WSCALE`).
+pub const TCP_MAX_WSCALE: u32 = 14;
+
+/// An established TCP connection as TCP repair mode reads and sets it:
+/// sequence numbers, windows and negotiated options. Its send queue (the
+/// bytes from `snd_una` to `write_seq`, sent up to `snd_nxt`) and its
+/// receive queue (from `copied_seq` to `rcv_nxt`) follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InetTcpConn {
+    pub snd_una: u32,
+    pub snd_nxt: u32,
+    pub write_seq: u32,
+    pub rcv_nxt: u32,
+    pub copied_seq: u32,
+    pub snd_wl1: u32,
+    pub snd_wnd: u32,
+    pub max_window: u32,
+    pub rcv_wnd: u32,
+    pub rcv_wup: u32,
+    /// The MSS the peer announced (`rx_opt.mss_clamp`).
+    pub mss_clamp: u32,
+    pub snd_wscale: u32,
+    pub rcv_wscale: u32,
+    /// `TCP_CONN_*`.
+    pub flags: u32,
+    /// Its timestamp clock at the checkpoint (`TCP_TIMESTAMP`).
+    pub timestamp: u32,
+    /// Its send buffer's size as it grew (restart keeps it within
+    /// `net.ipv4.tcp_wmem`'s maximum).
+    pub sndbuf: u32,
+    /// Its receive buffer's size as it grew.
+    pub rcvbuf: u32,
+}
+
+impl InetTcpConn {
+    /// Bytes sent and not acknowledged, then not sent yet.
+    pub fn send_len(&self) -> u32 {
+        self.write_seq.wrapping_sub(self.snd_una)
+    }
+
+    /// Of those, the bytes sent.
+    pub fn sent_len(&self) -> u32 {
+        self.snd_nxt.wrapping_sub(self.snd_una)
+    }
+
+    /// Bytes received and not read.
+    pub fn recv_len(&self) -> u32 {
+        self.rcv_nxt.wrapping_sub(self.copied_seq)
+    }
+
+    /// The state and its two queues from `p`, checked.
+    fn decode(p: &[u8]) -> Result<(Self, &[u8], &[u8]), ErrorKind> {
+        let (c, rest) = Self::read_fixed(p)?;
+        let bad = |what, v: u32| Err(ErrorKind::BadField(what, v.into()));
+        if c.flags & !TCP_CONN_FLAGS != 0 {
+            return bad("tcp connection flags", c.flags);
+        }
+        if c.snd_wscale > TCP_MAX_WSCALE || c.rcv_wscale > TCP_MAX_WSCALE {
+            return bad("tcp window scale", c.snd_wscale.max(c.rcv_wscale));
+        }
+        if c.flags & TCP_CONN_WSCALE == 0 && (c.snd_wscale | c.rcv_wscale) != 0 {
+            return bad("tcp window scale", c.snd_wscale.max(c.rcv_wscale));
+        }
+        if c.mss_clamp == 0 || c.mss_clamp > u32::from(u16::MAX) {
+            return bad("tcp mss", c.mss_clamp);
+        }
+        if c.sent_len() > c.send_len() {
+            return bad("tcp snd_nxt", c.snd_nxt);
+        }
+        if c.send_len() > TCP_CONN_MAX_QUEUE || c.recv_len() > TCP_CONN_MAX_QUEUE {
+            return bad("tcp queue length", c.send_len().max(c.recv_len()));
+        }
+        if c.max_window < c.snd_wnd {
+            return bad("tcp window", c.snd_wnd);
+        }
+        let (send, recv) = (c.send_len() as usize, c.recv_len() as usize);
+        if rest.len() != send + recv {
+            return Err(ErrorKind::BadLength {
+                len: u32::try_from(p.len()).unwrap_or(u32::MAX),
+                expected: u32::try_from(Self::LEN + send + recv).unwrap_or(u32::MAX),
+            });
+        }
+        let (sendq, recvq) = rest.split_at(send);
+        Ok((c, sendq, recvq))
     }
 }
 
@@ -368,4 +507,25 @@ layout!(InetOpt {
     opt: u32,
     _: u32,
     value: i64,
+});
+
+layout!(InetTcpConn {
+    snd_una: u32,
+    snd_nxt: u32,
+    write_seq: u32,
+    rcv_nxt: u32,
+    copied_seq: u32,
+    snd_wl1: u32,
+    snd_wnd: u32,
+    max_window: u32,
+    rcv_wnd: u32,
+    rcv_wup: u32,
+    mss_clamp: u32,
+    snd_wscale: u32,
+    rcv_wscale: u32,
+    flags: u32,
+    timestamp: u32,
+    sndbuf: u32,
+    rcvbuf: u32,
+    _: u32,
 });

@@ -162,7 +162,7 @@ pub enum Item<'a> {
     UnixPending(UnixPendingObj, UnixEndData<'a>),
     /// A TCP, UDP or UDP-Lite socket holding no connection, and its
     /// options.
-    InetSock(InetSockObj, InetOpts<'a>),
+    InetSock(InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -265,7 +265,7 @@ pub enum ObjRecord<'a> {
     UnixPending(UnixPendingObj, UnixEndData<'a>),
     /// A TCP, UDP or UDP-Lite socket holding no connection, and its
     /// options.
-    InetSock(InetSockObj, InetOpts<'a>),
+    InetSock(InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.

@@ -1278,7 +1278,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
     let (s, o) = InetSockObj::decode(&p).expect("valid socket");
     assert_eq!(s.lport, 7001);
     assert_eq!(
-        o.iter().map(|o| (o.opt, o.value)).collect::<Vec<_>>(),
+        o.opts.iter().map(|o| (o.opt, o.value)).collect::<Vec<_>>(),
         opts.to_vec()
     );
     let udp = InetSockObj {
@@ -1384,6 +1384,84 @@ fn inet_sock_checks_its_kind_state_and_options() {
             "{bad:?} {opts:?}"
         );
     }
+    // An established connection: its state and queues follow the options.
+    let conn = InetTcpConn {
+        snd_una: u32::MAX - 2,
+        snd_nxt: 2,
+        write_seq: 7,
+        rcv_nxt: 103,
+        copied_seq: 100,
+        snd_wnd: 10,
+        max_window: 20,
+        mss_clamp: 1460,
+        flags: TCP_CONN_SACK | TCP_CONN_WSCALE,
+        snd_wscale: 7,
+        rcv_wscale: 7,
+        ..InetTcpConn::default()
+    };
+    let est = InetSockObj {
+        flags: INET_BOUND | INET_CONNECTED,
+        backlog: 0,
+        rport: 40000,
+        raddr: lo,
+        ..listener
+    };
+    let with = |c: InetTcpConn, tail: &[u8]| {
+        let mut p = payload(est, &[(60, 1)]);
+        p.extend_from_slice(&c.encode());
+        p.extend_from_slice(tail);
+        p
+    };
+    let p = with(conn, b"0123456789abc");
+    let (_, d) = InetSockObj::decode(&p).expect("valid connection");
+    let (c, sendq, recvq) = d.tcp.expect("its state");
+    assert_eq!((c.send_len(), c.sent_len(), c.recv_len()), (10, 5, 3));
+    assert_eq!((sendq, recvq), (&b"0123456789"[..], &b"abc"[..]));
+    for (bad, tail) in [
+        (conn, &b"0123456789ab"[..]),
+        (conn, &b"0123456789abcd"[..]),
+        (InetTcpConn { snd_nxt: 8, ..conn }, &b"0123456789abc"[..]),
+        (
+            InetTcpConn {
+                snd_wscale: 15,
+                ..conn
+            },
+            &b"0123456789abc"[..],
+        ),
+        (
+            InetTcpConn {
+                flags: TCP_CONN_SACK,
+                ..conn
+            },
+            &b"0123456789abc"[..],
+        ),
+        (
+            InetTcpConn {
+                mss_clamp: 0,
+                ..conn
+            },
+            &b"0123456789abc"[..],
+        ),
+        (InetTcpConn { flags: 16, ..conn }, &b"0123456789abc"[..]),
+        (
+            InetTcpConn {
+                snd_wnd: 30,
+                ..conn
+            },
+            &b"0123456789abc"[..],
+        ),
+    ] {
+        assert!(InetSockObj::decode(&with(bad, tail)).is_err(), "{bad:?}");
+    }
+    // A TCP connection to port 0; state after a socket not connected.
+    assert!(InetSockObj::decode(&with(conn, b"0123456789abc")[..]).is_ok());
+    let mut p = payload(InetSockObj { rport: 0, ..est }, &[(60, 1)]);
+    p.extend_from_slice(&conn.encode());
+    p.extend_from_slice(b"0123456789abc");
+    assert!(InetSockObj::decode(&p).is_err());
+    let mut p = payload(listener, &opts);
+    p.extend_from_slice(&conn.encode());
+    assert!(InetSockObj::decode(&p).is_err());
     // More options than the count says, or fewer.
     let mut p = payload(listener, &opts);
     p.extend_from_slice(&InetOpt { opt: 61, value: 1 }.encode());

@@ -175,11 +175,16 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(e.data.len(), e.end.data_len as usize);
             check_in_flight(u.id, &e);
         }
-        Item::InetSock(s, opts) => {
+        Item::InetSock(s, d) => {
             assert!(s.id > 0 && matches!(s.family, AF_INET | AF_INET6));
             assert_eq!(s.lport != 0, s.flags & INET_BOUND != 0);
+            if let Some((c, sendq, recvq)) = d.tcp {
+                assert_eq!(sendq.len(), c.send_len() as usize);
+                assert_eq!(recvq.len(), c.recv_len() as usize);
+                assert!(c.sent_len() <= c.send_len());
+            }
             let mut n = 0;
-            for o in opts.iter() {
+            for o in d.opts.iter() {
                 assert!(inet_opt_def(o.opt).is_some());
                 n += 1;
             }
@@ -445,10 +450,15 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(e.data);
             out.extend_from_slice(e.fds);
         }
-        Item::InetSock(s, opts) => {
+        Item::InetSock(s, d) => {
             out.extend_from_slice(&s.encode());
-            for o in opts.iter() {
+            for o in d.opts.iter() {
                 out.extend_from_slice(&o.encode());
+            }
+            if let Some((c, sendq, recvq)) = d.tcp {
+                out.extend_from_slice(&c.encode());
+                out.extend_from_slice(sendq);
+                out.extend_from_slice(recvq);
             }
         }
         Item::UnixSock(u, e) => {
