@@ -106,6 +106,7 @@ macro_rules! with_scenarios {
             restart_pod_inet,
             restart_pod_tcp,
             real_busybox_net_pod,
+            real_wget_mid_transfer,
             real_python_pod,
             real_ipcs,
             restart_tree_cgroups,

@@ -1386,3 +1386,142 @@ pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// A transfer caught in the middle, in a pod with a network namespace of
+/// its own: busybox `httpd` serves 16 MiB on 127.0.0.1:8080 to busybox
+/// `wget` inside the pod, whose output goes through a pipe to a reader
+/// that waits for a go file before it reads (`md5sum`): the connection's
+/// queues and the pipe fill and the transfer stops halfway. The pod is
+/// checkpointed whole with `--kill` and restarted; then the go file is
+/// made, and the transfer completes: the restarted pod's `md5sum` of what
+/// `wget` wrote is the file's, and `wget` exits 0.
+pub(crate) fn real_wget_mid_transfer(name: &str) -> Result<ScenarioResult> {
+    let www = PathBuf::from(format!("/tmp/www-{name}"));
+    let _ = fs::remove_dir_all(&www);
+    fs::create_dir_all(&www)?;
+    let mut data = Vec::with_capacity(16 << 20);
+    let mut x: u32 = 0x9e37_79b9;
+    while data.len() < 16 << 20 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    fs::write(www.join("big"), &data)?;
+    fs::write(www.join("small"), b"ready\n")?;
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let out = PathBuf::from(format!("/tmp/out-{name}"));
+    let status = PathBuf::from(format!("/tmp/wget-{name}"));
+    for p in [&go, &out, &status] {
+        let _ = fs::remove_file(p);
+    }
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+        net: true,
+        ..Default::default()
+    };
+    let script = format!(
+        "/bin/busybox httpd -f -p 127.0.0.1:8080 -h {www} & \
+         while ! /bin/busybox wget -q -O /dev/null http://127.0.0.1:8080/small; do /bin/busybox sleep 0.05; done; \
+         (/bin/busybox wget -q -O - http://127.0.0.1:8080/big; echo \"wget exit $?\" > {status}) | \
+         (while [ ! -e {go} ]; do /bin/busybox sleep 0.05; done; /bin/busybox md5sum > {out}); \
+         wait",
+        www = www.display(),
+        status = status.display(),
+        go = go.display(),
+        out = out.display(),
+    );
+    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", &script]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let mut c = Checks(Vec::new());
+    // Stalled: an established connection whose queues hold bytes, for a
+    // moment with no change.
+    let stalled = |p: i32| -> Option<String> {
+        let text = fs::read_to_string(format!("/proc/{p}/net/tcp")).ok()?;
+        text.lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(3) == Some(&"01")).then(|| f.get(4).map(|q| q.to_string()))
+            })
+            .flatten()
+            .reduce(|a, b| format!("{a} {b}"))
+    };
+    let start = Instant::now();
+    let mut last = None;
+    let mut steady = 0;
+    while steady < 5 && start.elapsed() < Duration::from_secs(30) {
+        let now = stalled(pid);
+        steady = if now.is_some() && now == last {
+            steady + 1
+        } else {
+            0
+        };
+        last = now;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let queues = last.unwrap_or_default();
+    c.eq(
+        "the transfer stalls halfway: two ends of a connection with bytes queued",
+        true,
+        queues.split(' ').count() == 2 && queues.split(' ').any(|q| q != "00000000:00000000"),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    c.eq("md5sum has not run before the restart", false, out.exists());
+    let copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.eq(
+        "the restarted pod holds the connection",
+        true,
+        stalled(copy).is_some_and(|q| q.split(' ').count() == 2),
+    );
+    fs::write(&go, b"")?;
+    let start = Instant::now();
+    while !(out.exists() && status.exists()) && start.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let want = Command::new("/bin/busybox")
+        .args(["md5sum"])
+        .stdin(File::open(www.join("big"))?)
+        .output()?;
+    c.eq(
+        "md5sum of what wget wrote after the restart is the file's",
+        String::from_utf8_lossy(&want.stdout).trim().to_owned(),
+        fs::read_to_string(&out)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    );
+    c.eq(
+        "wget exits 0",
+        "wget exit 0",
+        fs::read_to_string(&status).unwrap_or_default().trim(),
+    );
+    let state = log_if_failed(&c, &log);
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
