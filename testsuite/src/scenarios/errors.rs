@@ -538,7 +538,11 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 /// the pod runs on.
 pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
-    for (kind, phrase) in crate::workload::holds::POD_KINDS {
+    // One message site names every refusal: ten a window.
+    for (i, (kind, phrase)) in crate::workload::holds::POD_KINDS.iter().enumerate() {
+        if i % 10 == 0 {
+            fresh_log_window();
+        }
         let job = format!("{name}-{kind}");
         let ready = PathBuf::from(format!("/tmp/ready-{job}"));
         let _ = fs::remove_file(&ready);

@@ -384,14 +384,15 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 // socket is met through it.
                 let ep = libc::epoll_create1(0);
                 check(ep.into(), "epoll_create1")?;
-                let tcp = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-                check(tcp.into(), "socket(AF_INET)")?;
+                // A netlink socket (not carried).
+                let nl = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE);
+                check(nl.into(), "socket(AF_NETLINK)")?;
                 let mut ev = libc::epoll_event {
                     events: libc::EPOLLIN as u32,
                     u64: 0,
                 };
                 check(
-                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, tcp, &mut ev).into(),
+                    libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, nl, &mut ev).into(),
                     "epoll_ctl",
                 )?;
             }
