@@ -279,6 +279,8 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
             return Err(EBUSY);
         }
     }
+    // The connections saved are still as saved: a consistent cut of them.
+    crate::inet::check_same(&objs)?;
     w.finish()
 }
 

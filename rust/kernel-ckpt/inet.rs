@@ -40,6 +40,7 @@ use crate::image::{
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
+use crate::wrap::task::killable;
 use crate::writer::ImageWriter;
 use kernel::bindings;
 use kernel::error::to_result;
@@ -86,14 +87,14 @@ fn tcp_conn(file: &FileRef) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)
     to_result(unsafe { bindings::ckpt_tcp_get(file.as_ptr(), &mut st) })?;
     let send = st.write_seq.wrapping_sub(st.snd_una);
     let recv = st.rcv_nxt.wrapping_sub(st.copied_seq);
-    if send > crate::image::TCP_CONN_MAX_QUEUE || recv > crate::image::TCP_CONN_MAX_QUEUE {
+    if u64::from(send) + u64::from(recv) > u64::from(crate::image::TCP_CONN_MAX_QUEUE) {
         ckpt_err!(
-            "checkpoint: a TCP connection holds {} bytes to send and {} to read, more than {}\n",
+            "checkpoint: a TCP connection holds {} bytes to send and {} to read, more than an image record takes ({} in all; not carried yet)\n",
             send,
             recv,
             crate::image::TCP_CONN_MAX_QUEUE
         );
-        return Err(E2BIG);
+        return Err(crate::wrap::errno::eopnotsupp());
     }
     let mut sendq = KVVec::from_elem(0u8, usize::try_from(send)?, GFP_KERNEL)?;
     let mut recvq = KVVec::from_elem(0u8, usize::try_from(recv)?, GFP_KERNEL)?;
@@ -155,18 +156,27 @@ pub(crate) struct InetSock;
 impl ObjOps for InetSock {
     /// The socket's file.
     type Ref = FileRef;
-    type Deps = ();
+    /// An established connection's state and queues, read first and
+    /// noted, to be checked again at the end of the image.
+    type Deps = Option<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)>;
 
     fn key(file: &FileRef) -> usize {
         file.as_ptr() as usize
     }
 
-    fn write_deps(_: &mut ImageWriter, _: &mut ObjHash, _: &FileRef) -> Result {
-        Ok(())
+    fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<Self::Deps> {
+        // SAFETY: the file is referenced; the helper reads its socket's
+        // kind and state.
+        if !unsafe { bindings::ckpt_inet_established(file.as_ptr()) } {
+            return Ok(None);
+        }
+        let conn = tcp_conn(file)?;
+        objs.add_tcp(file.clone_ref(), conn.0)?;
+        Ok(Some(conn))
     }
 
     /// The socket record: its state, then its options.
-    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, conn: Self::Deps) -> Result {
         check_opt_table()?;
         // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
         let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
@@ -213,10 +223,15 @@ impl ObjOps for InetSock {
             dev,
             nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
         };
-        if rec.protocol != IPPROTO_TCP || rec.flags & INET_CONNECTED == 0 {
+        let tcp = rec.protocol == IPPROTO_TCP && rec.flags & INET_CONNECTED != 0;
+        let Some((c, sendq, recvq)) = conn.filter(|_| tcp) else {
+            if tcp {
+                // Established since its deps were read: not saved.
+                ckpt_err!("checkpoint: a TCP connection was made while the image was written\n");
+                return Err(EBUSY);
+            }
             return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
-        }
-        let (c, sendq, recvq) = tcp_conn(file)?;
+        };
         let conn = InetTcpConn {
             snd_una: c.snd_una,
             snd_nxt: c.snd_nxt,
@@ -321,9 +336,16 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
     // SO_PRIORITY last: IP_TOS sets the priority its value maps to, which a
     // program may have changed after.
     let priority = |o: &InetOpt| inet_opt_def(o.opt).is_some_and(|d| d.name == "SO_PRIORITY");
-    let others = opts.iter().filter(|o| !priority(o));
-    for o in Iterator::chain(others, opts.iter().filter(priority)) {
-        crate::wrap::task::killable()?;
+    // A connection's own options that would change how it is rebuilt:
+    // Fast Open would defer its connect(2) in repair mode, a low
+    // TCP_NOTSENT_LOWAT would stop the sending of its bytes not sent
+    // (set at the end, `finish`).
+    let later = |o: &InetOpt| {
+        data.tcp.is_some() && inet_opt_def(o.opt).is_some_and(|d| AFTER_RESUME.contains(&d.name))
+    };
+    let others = opts.iter().filter(|o| !priority(o) && !later(o));
+    for o in Iterator::chain(others, opts.iter().filter(|o| priority(o) && !later(o))) {
+        killable()?;
         let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
         // SAFETY: the file is referenced; the helper checks the option's
         // number and value and calls setsockopt's path.
@@ -399,9 +421,10 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
             &any
         };
         let picked = s.flags & INET_PORT_PICKED != 0;
+        let addr_picked = conn.is_some() && s.flags & INET_BOUND_ADDR == 0;
         // SAFETY: the file is referenced and `addr` 16 bytes.
         to_result(unsafe {
-            bindings::ckpt_inet_bind(file.as_ptr(), addr.as_ptr(), s.lport, picked)
+            bindings::ckpt_inet_bind(file.as_ptr(), addr.as_ptr(), s.lport, picked, addr_picked)
         })
         .inspect_err(fail("bind"))?;
     }
@@ -418,40 +441,54 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
                 );
             })?;
     }
-    if let Some(o) = opts
-        .iter()
-        .find(|o| inet_opt_def(o.opt).is_some_and(|d| d.name == "IPV6_V6ONLY"))
-        .filter(|_| conn.is_some())
+    // Binding a connection to its own IPv6 address set IPV6_V6ONLY, which
+    // it did not have.
+    if conn.is_some()
+        && s.family == crate::image::AF_INET6
+        && opts
+            .iter()
+            .any(|o| inet_opt_def(o.opt).is_some_and(|d| d.name == "IPV6_V6ONLY") && o.value == 0)
     {
         // SAFETY: the file is referenced.
-        to_result(unsafe { bindings::ckpt_tcp_v6only(file.as_ptr(), o.value != 0) })?;
+        to_result(unsafe { bindings::ckpt_tcp_v6only_clear(file.as_ptr()) })
+            .inspect_err(fail("clear IPV6_V6ONLY of the connection of"))?;
     }
     if let Some((st, sendq, recvq)) = conn {
         // The image parser checked the queues' lengths against `st`.
+        let mut rcvbuf = 0u32;
         // SAFETY: the file is referenced; `recvq` holds the bytes `st`
         // counts, which the helper queues.
-        to_result(unsafe { bindings::ckpt_tcp_fill(file.as_ptr(), &st, recvq.as_ptr()) })
-            .inspect_err(|e| {
-                ckpt_err!(
-                    "restart: cannot rebuild the connection of {} socket {} to {} (error {})\n",
-                    proto(s),
-                    s.id,
-                    Shown(s, &s.raddr, s.rport),
-                    e.to_errno()
-                );
-            })?;
+        to_result(unsafe {
+            bindings::ckpt_tcp_fill(file.as_ptr(), &st, recvq.as_ptr(), &mut rcvbuf)
+        })
+        .inspect_err(|e| {
+            ckpt_err!(
+                "restart: cannot rebuild the connection of {} socket {} to {} (error {})\n",
+                proto(s),
+                s.id,
+                Shown(s, &s.raddr, s.rport),
+                e.to_errno()
+            );
+        })?;
         // The rest once every socket is made: its peer may come later.
-        let mut bytes = KVVec::with_capacity(sendq.len(), GFP_KERNEL)?;
-        bytes.extend_from_slice(sendq, GFP_KERNEL)?;
-        let reuse = opts
-            .iter()
-            .find(|o| inet_opt_def(o.opt).is_some_and(|d| d.name == "SO_REUSEADDR"));
+        // The bytes are the caller's to account for.
+        let mut bytes = KVVec::with_capacity(sendq.len(), GFP_KERNEL_ACCOUNT)?;
+        bytes.extend_from_slice(sendq, GFP_KERNEL_ACCOUNT)?;
+        let mut after = KVec::new();
+        for o in opts.iter().filter(|o| {
+            inet_opt_def(o.opt)
+                .is_some_and(|d| d.name == "SO_REUSEADDR" || AFTER_RESUME.contains(&d.name))
+        }) {
+            after.push(o, GFP_KERNEL)?;
+        }
         objs.add_repairing(Repairing {
             file: file.clone_ref(),
             id: s.id,
             st,
             sendq: bytes,
-            reuse,
+            rcvbuf,
+            sndbuf: 0,
+            after,
         })?;
     }
     if s.flags & INET_LISTENING != 0 {
@@ -465,6 +502,13 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
     objs.add_made(s.id, file, FILE_INET)
 }
 
+/// A connection's options set once it is rebuilt (see `restore`).
+const AFTER_RESUME: [&str; 3] = [
+    "TCP_FASTOPEN_CONNECT",
+    "TCP_FASTOPEN_NO_COOKIE",
+    "TCP_NOTSENT_LOWAT",
+];
+
 /// An established connection restart left in repair mode, sending
 /// nothing, until every socket of the image is made ([`finish`]).
 pub(crate) struct Repairing {
@@ -474,27 +518,71 @@ pub(crate) struct Repairing {
     /// Its send queue: the bytes sent and not acknowledged, then the bytes
     /// not sent yet.
     sendq: KVVec<u8>,
-    /// Its `SO_REUSEADDR` option, which repair mode's end resets.
-    reuse: Option<InetOpt>,
+    /// Its buffer sizes before they grew to take its queues.
+    rcvbuf: u32,
+    sndbuf: u32,
+    /// Options set once it is rebuilt: `SO_REUSEADDR`, which repair
+    /// mode's end resets, and [`AFTER_RESUME`]'s.
+    after: KVec<InetOpt>,
 }
 
-/// Restart, at the end of the image, before any task runs: each
-/// connection's send queue, repair mode off (a window probe to a peer that
-/// exists now) and its `SO_REUSEADDR` again.
-pub(crate) fn finish(r: &Repairing) -> Result {
-    // SAFETY: the file is referenced; `sendq` holds the bytes `st` counts
-    // (checked by the image parser), which the helper queues and sends.
-    to_result(unsafe { bindings::ckpt_tcp_finish(r.file.as_ptr(), &r.st, r.sendq.as_ptr()) })
-        .inspect_err(|e| {
+/// Restart, at the end of the image, before any task runs: every
+/// connection's bytes sent and not acknowledged queued as sent, while all
+/// are still in repair mode (an end resumed first would otherwise send
+/// segments its peer takes for data never sent); then each one's repair
+/// mode off (a window probe to a peer that exists now), its bytes not sent
+/// yet sent, and its last options.
+pub(crate) fn finish(conns: &mut [Repairing]) -> Result {
+    let fail = |id: ObjId, what: &'static str| {
+        move |e: &Error| {
             ckpt_err!(
-                "restart: cannot resume the TCP connection of socket {} (error {})\n",
-                r.id,
+                "restart: cannot {} the TCP connection of socket {} (error {})\n",
+                what,
+                id,
                 e.to_errno()
             );
-        })?;
-    if let Some(o) = r.reuse {
-        // SAFETY: the file is referenced; the helper checks the option.
-        to_result(unsafe { bindings::ckpt_inet_opt_set(r.file.as_ptr(), o.opt, o.value) })?;
+        }
+    };
+    for r in conns.iter_mut() {
+        killable()?;
+        // SAFETY: the file is referenced; `sendq` holds the bytes `st`
+        // counts (checked by the image parser), which the helper queues.
+        to_result(unsafe {
+            bindings::ckpt_tcp_queue_sent(r.file.as_ptr(), &r.st, r.sendq.as_ptr(), &mut r.sndbuf)
+        })
+        .inspect_err(fail(r.id, "queue the bytes sent on"))?;
+    }
+    for r in conns.iter() {
+        killable()?;
+        // SAFETY: as above; the helper sends the bytes past snd_nxt.
+        to_result(unsafe {
+            bindings::ckpt_tcp_resume(r.file.as_ptr(), &r.st, r.sendq.as_ptr(), r.sndbuf, r.rcvbuf)
+        })
+        .inspect_err(fail(r.id, "resume"))?;
+        for o in r.after.iter() {
+            // SAFETY: the file is referenced; the helper checks the option.
+            to_result(unsafe { bindings::ckpt_inet_opt_set(r.file.as_ptr(), o.opt, o.value) })
+                .inspect_err(fail(r.id, "set an option of"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checkpoint, before the image's end: every established connection
+/// saved is still as it was saved (`-EAGAIN` if one moved on: bytes
+/// delivered from one end to the other after one of them was saved would
+/// be in neither).
+pub(crate) fn check_same(objs: &ObjHash) -> Result {
+    for (file, st) in objs.tcp() {
+        killable()?;
+        // SAFETY: the file is referenced; the helper compares under the
+        // socket's lock.
+        if !unsafe { bindings::ckpt_tcp_same(file.as_ptr(), st) } {
+            ckpt_err!(
+                "checkpoint: a TCP connection moved on while the image was written (a peer outside the tree, or a retransmission): try again\n"
+            );
+            return Err(EAGAIN);
+        }
     }
     Ok(())
 }

@@ -184,6 +184,10 @@ pub(crate) struct ObjHash {
     writing: KVVec<(TypeId, usize)>,
     /// The pid namespace whose pids the image holds.
     pid_ns: Option<PidNs>,
+    /// The established TCP connections written, each with its state as
+    /// saved: checked again at the end of the image
+    /// (`crate::inet::check_same`).
+    tcp: KVVec<(FileRef, kernel::bindings::ckpt_tcp)>,
 }
 
 impl ObjHash {
@@ -198,7 +202,19 @@ impl ObjHash {
             tables: KVVec::new(),
             writing: KVVec::new(),
             pid_ns: None,
+            tcp: KVVec::new(),
         }
+    }
+
+    /// Notes the established connection `file` saved as `st`.
+    pub(crate) fn add_tcp(&mut self, file: FileRef, st: kernel::bindings::ckpt_tcp) -> Result {
+        self.tcp.push((file, st), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The established connections saved, with their states.
+    pub(crate) fn tcp(&self) -> &[(FileRef, kernel::bindings::ckpt_tcp)] {
+        &self.tcp
     }
 
     /// Sets the pid namespace whose pids the image holds: the caller's,
@@ -688,10 +704,7 @@ impl ObjTable {
     /// contents being written or their mappings made).
     pub(crate) fn finish(&mut self) -> Result {
         // Every socket is made: the connections resume.
-        for r in self.repairing.iter() {
-            crate::wrap::task::killable()?;
-            crate::inet::finish(r)?;
-        }
+        crate::inet::finish(&mut self.repairing)?;
         self.repairing = KVVec::new();
         for obj in self.objs.iter_mut() {
             if let Obj::Tmpfs(t) = obj {

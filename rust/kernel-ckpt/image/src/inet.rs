@@ -316,6 +316,10 @@ impl InetSockObj {
             rest.split_at(len)
         };
         let tcp_conn = if tcp && has(INET_CONNECTED) {
+            // Only an established connection, not shut down, is carried.
+            if s.shutdown != 0 {
+                return bad("tcp connection shutdown", s.shutdown);
+            }
             Some(InetTcpConn::decode(conn)?)
         } else if !conn.is_empty() {
             return Err(ErrorKind::BadLength {
@@ -385,8 +389,9 @@ pub const TCP_CONN_USEC_TS: u32 = 8;
 /// Every `TCP_CONN_*` flag.
 pub const TCP_CONN_FLAGS: u32 =
     TCP_CONN_SACK | TCP_CONN_TSTAMP | TCP_CONN_WSCALE | TCP_CONN_USEC_TS;
-/// Most bytes each queue of a connection may hold in an image.
-pub const TCP_CONN_MAX_QUEUE: u32 = 256 << 20;
+/// Most bytes the queues of a connection may hold in all in an image (its
+/// record's, less the fixed parts).
+pub const TCP_CONN_MAX_QUEUE: u32 = MAX_PAYLOAD_LEN - 4096;
 /// Largest window scale (`TCP_MAX_WSCALE`).
 pub const TCP_MAX_WSCALE: u32 = 14;
 
@@ -456,8 +461,11 @@ impl InetTcpConn {
         if c.sent_len() > c.send_len() {
             return bad("tcp snd_nxt", c.snd_nxt);
         }
-        if c.send_len() > TCP_CONN_MAX_QUEUE || c.recv_len() > TCP_CONN_MAX_QUEUE {
+        if u64::from(c.send_len()) + u64::from(c.recv_len()) > u64::from(TCP_CONN_MAX_QUEUE) {
             return bad("tcp queue length", c.send_len().max(c.recv_len()));
+        }
+        if c.flags & TCP_CONN_USEC_TS != 0 && c.flags & TCP_CONN_TSTAMP == 0 {
+            return bad("tcp connection flags", c.flags);
         }
         if c.max_window < c.snd_wnd {
             return bad("tcp window", c.snd_wnd);
