@@ -281,7 +281,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     // The connections saved are still as saved: a consistent cut of them.
     crate::inet::check_same(&objs)?;
-    w.finish()
+    w.finish()?;
+    if flags & image::CHECKPOINT_TCP_SILENT != 0 {
+        crate::inet::silence(&objs)?;
+    }
+    Ok(())
 }
 
 /// Writes the state of one live, frozen task: registers, FPU state, signal

@@ -100,6 +100,7 @@ mod writer;
 // The uapi header (seen through bindgen) and the image crate must agree.
 const _: () = {
     assert!(image::CHECKPOINT_SUBTREE == bindings::CHECKPOINT_SUBTREE as u64);
+    assert!(image::CHECKPOINT_TCP_SILENT == bindings::CHECKPOINT_TCP_SILENT as u64);
     assert!(image::CHECKPOINT_FLAGS_MASK == bindings::CHECKPOINT_FLAGS_MASK as u64);
     assert!(image::RESTART_FLAGS_MASK == bindings::RESTART_FLAGS_MASK as u64);
     assert!(image::RESTART_DELETED_HERE == bindings::RESTART_DELETED_HERE as u64);

@@ -586,3 +586,27 @@ pub(crate) fn check_same(objs: &ObjHash) -> Result {
     }
     Ok(())
 }
+
+/// Checkpoint with `CHECKPOINT_TCP_SILENT`, once the image is written:
+/// every established connection saved in repair mode, so that the tree's
+/// kill closes it without a word to its peer. All or none: the caller's
+/// `CAP_NET_ADMIN` over each one's namespace is checked first (`-EPERM`,
+/// nothing changed).
+pub(crate) fn silence(objs: &ObjHash) -> Result {
+    for (file, _) in objs.tcp() {
+        // SAFETY: the file is referenced; the helper checks as
+        // setsockopt(TCP_REPAIR) does.
+        if !unsafe { bindings::ckpt_tcp_can_silence(file.as_ptr()) } {
+            ckpt_err!(
+                "checkpoint: the image is written, but its TCP connections cannot be closed silently for the kill: that needs CAP_NET_ADMIN over their network namespace\n"
+            );
+            return Err(EPERM);
+        }
+    }
+    for (file, _) in objs.tcp() {
+        // SAFETY: the file is referenced; the helper calls
+        // setsockopt(TCP_REPAIR)'s path as the caller.
+        to_result(unsafe { bindings::ckpt_tcp_silence(file.as_ptr()) })?;
+    }
+    Ok(())
+}

@@ -352,3 +352,104 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The state of the runner's end of its connection with `port` (its own
+/// `/proc/net/tcp` line for 127.0.0.1:7020 and that remote port).
+fn server_end_state(port: &str) -> String {
+    let local = format!("0100007F:{:04X}", crate::workload::inet::OUTSIDE_PORT);
+    fs::read_to_string("/proc/self/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&local.as_str()) && f.get(2).is_some_and(|r| r.ends_with(port)))
+                .then(|| f.get(3).unwrap_or(&"").to_string())
+        })
+        .unwrap_or_else(|| "gone".to_owned())
+}
+
+/// A tree in the caller's network namespace (`tcp_client`) connected to a
+/// server outside it (this runner, on 127.0.0.1:7020), which keeps
+/// running. `ckpt checkpoint --kill` closes the tree's end silently
+/// (`CHECKPOINT_TCP_SILENT`: repair mode): the server's end stays
+/// ESTABLISHED and reads nothing, no end of file and no reset. The tree is
+/// restarted (the same four-tuple rebuilt) and the connection carries
+/// bytes both ways again: the peer never saw the restart.
+pub(crate) fn restart_tcp_outside_peer(name: &str) -> Result<ScenarioResult> {
+    use std::io::{Read, Write};
+    let mut c = Checks(Vec::new());
+    let listener = std::net::TcpListener::bind(("127.0.0.1", crate::workload::inet::OUTSIDE_PORT))?;
+    let started = StartedJob::start_in(name, "tcp_client", false, false, false)?;
+    let (mut server, peer) = listener.accept()?;
+    let port = format!("{:04X}", peer.port());
+    let mut before = [0u8; 6];
+    server.set_read_timeout(Some(Duration::from_secs(10)))?;
+    server.read_exact(&mut before)?;
+    c.eq(
+        "the server reads before",
+        "before",
+        String::from_utf8_lossy(&before),
+    );
+    let w = &started.w;
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) =
+        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the client")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    c.eq(
+        "the server's end after the kill: still established (01), no FIN or reset came",
+        "01",
+        server_end_state(&port),
+    );
+    server.set_nonblocking(true)?;
+    let mut b = [0u8; 1];
+    let quiet = match server.read(&mut b) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => "nothing to read".to_owned(),
+        Ok(0) => "end of file".to_owned(),
+        other => format!("{other:?}"),
+    };
+    c.eq("the server reads after the kill", "nothing to read", quiet);
+    server.set_nonblocking(false)?;
+    let restarted = restart_frozen(&mut c, &img, &started.job)?;
+    c.eq(
+        "the restarted client's end is back, established (01)",
+        "01",
+        server_end_state(&port),
+    );
+    // The server answers the restarted client on the same connection.
+    let answer = std::thread::spawn(move || -> String {
+        let mut after = [0u8; 5];
+        match server.read_exact(&mut after) {
+            Ok(()) => {
+                let _ = server.write_all(b"reply");
+                String::from_utf8_lossy(&after).into_owned()
+            }
+            Err(e) => e.to_string(),
+        }
+    });
+    let verdict = started.thaw_and_check(
+        &mut c,
+        &restarted,
+        "the restarted client checks its connection",
+    )?;
+    c.eq(
+        "the server reads after on the same connection",
+        "after",
+        answer.join().unwrap_or_else(|_| "panicked".to_owned()),
+    );
+    let mut state = Vec::new();
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}

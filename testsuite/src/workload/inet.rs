@@ -941,3 +941,37 @@ pub(crate) fn tcp_pod(ready_path: &Path) -> Result<()> {
         "every socket's name, peer and options as before; hello read; the whole stream read byte for byte; bytes both ways; IPv6 ping and pong; a new client; the close seen",
     )
 }
+
+/// The port of the server outside the tree that `tcp_client` connects to
+/// (on 127.0.0.1 of the caller's network namespace).
+pub(crate) const OUTSIDE_PORT: u16 = 7020;
+
+/// A client of a server outside its tree (`tcp_client`, in the caller's
+/// network namespace): connects to 127.0.0.1:7020 and sends `before`.
+/// After the go file it sends `after` on the same connection and checks
+/// that `reply` comes back.
+pub(crate) fn tcp_client(ready_path: &Path) -> Result<()> {
+    name("tcp-client");
+    let (go, result) = go_and_result(ready_path);
+    let c = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    connect(c, Addr::V4(LO4, OUTSIDE_PORT))?;
+    send_all(c, b"before")?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = (|| {
+        send_all(c, b"after")?;
+        let got = recv_exact(c, 5)?;
+        if got != b"reply" {
+            bail!("got {got:?}");
+        }
+        Ok(())
+    })();
+    let bad: Vec<String> = r.err().map(|e| format!("{e:#}")).into_iter().collect();
+    verdict_all(
+        &result,
+        &bad,
+        "after the restart, the same connection carries after and reply",
+    )
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE};
+use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE, CHECKPOINT_TCP_SILENT};
 use nix::errno::Errno;
 
 use crate::cgroup::rel;
@@ -77,9 +77,15 @@ pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Re
         Some(path) if opts.freeze => busy::Freezer::Job(path),
         _ => busy::Freezer::Own,
     };
+    // A tree killed next closes its TCP connections without a word to
+    // their peers: its restart rebuilds them.
+    let flags = if opts.kill && opts.freeze {
+        opts.flags | CHECKPOINT_TCP_SILENT
+    } else {
+        opts.flags
+    };
     // Explained while the job is still frozen.
-    let result =
-        sys_checkpoint(pid, out, opts.flags).map_err(|e| call_error(e, pid, opts.flags, freezer));
+    let result = sys_checkpoint(pid, out, flags).map_err(|e| call_error(e, pid, flags, freezer));
     let after = if opts.kill && result.is_ok() {
         cgroup::kill(&job).context("the image was written, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
@@ -130,6 +136,12 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
              `ckpt checkpoint` can freeze its cgroup"
         ),
         Errno::ESRCH => format!("no process {pid} in this pid namespace"),
+        Errno::EPERM if flags & CHECKPOINT_TCP_SILENT != 0 => format!(
+            "not allowed to checkpoint pid {pid}: you need ptrace access to every process of the \
+             tree (same user, or CAP_SYS_PTRACE), and for --kill, CAP_NET_ADMIN over the network \
+             namespace of its TCP connections, which close silently for their restart (the kernel \
+             log says which: `dmesg | grep checkpoint:`)"
+        ),
         Errno::EPERM | Errno::EACCES => format!(
             "not allowed to checkpoint pid {pid}: you need ptrace access to every process of the \
              tree (same user, or CAP_SYS_PTRACE)"
@@ -138,8 +150,8 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
                          or redirect stdout to a writable file or pipe"
             .to_owned(),
         Errno::EINVAL if flags & !CHECKPOINT_FLAGS_MASK != 0 => format!(
-            "invalid flags {flags:#x}: the only checkpoint(2) flag is CHECKPOINT_SUBTREE \
-             ({CHECKPOINT_SUBTREE:#x})"
+            "invalid flags {flags:#x}: the checkpoint(2) flags are CHECKPOINT_SUBTREE \
+             ({CHECKPOINT_SUBTREE:#x}) and CHECKPOINT_TCP_SILENT ({CHECKPOINT_TCP_SILENT:#x})"
         ),
         Errno::EINVAL => format!(
             "invalid flags {flags:#x} for pid {pid}: without CHECKPOINT_SUBTREE ({CHECKPOINT_SUBTREE:#x}) \

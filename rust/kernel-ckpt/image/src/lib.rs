@@ -134,8 +134,13 @@ pub const SYS_RESTART: i64 = 464;
 /// `checkpoint(2)` flag: `pid` is the root of a subtree, not the init task
 /// of its pid namespace (mirrors `include/uapi/linux/checkpoint.h`).
 pub const CHECKPOINT_SUBTREE: u64 = 0x1;
+/// `checkpoint(2)` flag: once the image is written, put the tree's
+/// established TCP connections in TCP repair mode (`CAP_NET_ADMIN` over
+/// their network namespace), so that they close without a word to their
+/// peers when the tree is killed next (`ckpt checkpoint --kill`).
+pub const CHECKPOINT_TCP_SILENT: u64 = 0x2;
 /// Every flag `checkpoint(2)` knows; any other bit gives `-EINVAL`.
-pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE;
+pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT;
 /// `restart(2)` flag: make deleted files again as unnamed files in the
 /// restoring task's working directory rather than where they were (for a
 /// directory gone since; `ckpt restart --deleted-in DIR`).
