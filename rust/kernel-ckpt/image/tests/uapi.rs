@@ -89,8 +89,8 @@ fn uapi_constants_match_the_header() {
     let mut defs = BTreeMap::new();
     for l in added_lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
-        if let ["#define", name, value, ..] = f.as_slice() {
-            defs.insert(name.to_string(), value.to_string());
+        if let ["#define", name, value @ ..] = f.as_slice() {
+            defs.insert(name.to_string(), value.join(" "));
         }
     }
     let get = |name: &str| {
@@ -101,10 +101,17 @@ fn uapi_constants_match_the_header() {
         parse_number(get("CHECKPOINT_SUBTREE")),
         ckpt_image::CHECKPOINT_SUBTREE
     );
-    assert_eq!(get("CHECKPOINT_FLAGS_MASK"), "(CHECKPOINT_SUBTREE)");
+    assert_eq!(
+        parse_number(get("CHECKPOINT_TCP_SILENT")),
+        ckpt_image::CHECKPOINT_TCP_SILENT
+    );
+    assert_eq!(
+        get("CHECKPOINT_FLAGS_MASK"),
+        "(CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT)"
+    );
     assert_eq!(
         ckpt_image::CHECKPOINT_FLAGS_MASK,
-        ckpt_image::CHECKPOINT_SUBTREE
+        ckpt_image::CHECKPOINT_SUBTREE | ckpt_image::CHECKPOINT_TCP_SILENT
     );
     assert_eq!(
         parse_number(get("RESTART_DELETED_HERE")),
