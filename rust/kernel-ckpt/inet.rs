@@ -34,9 +34,10 @@
 //! down. Each step failing names the socket and its address.
 
 use crate::image::{
-    inet_opt_def, InetOpt, InetSockData, InetSockObj, InetTcpConn, ObjId, RecordType, FILE_INET,
-    INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
-    IPPROTO_TCP, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
+    inet_opt_def, InetDgram, InetOpt, InetSockData, InetSockObj, InetTcpConn, ObjId, RecordType,
+    FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS,
+    INET_PORT_PICKED, IPPROTO_TCP, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS,
+    TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -75,6 +76,60 @@ pub(crate) fn dump_listeners(
         }
         Ok(())
     })
+}
+
+/// The datagrams queued to the UDP socket `file`, as the checkpoint reads
+/// them: their [`InetDgram`] records, their payloads, how many.
+fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
+    let (mut nr, mut bytes) = (0u32, 0u32);
+    // SAFETY: the file is referenced; the helper counts under the queues'
+    // locks.
+    to_result(unsafe { bindings::ckpt_udp_queue_len(file.as_ptr(), &mut nr, &mut bytes) })
+        .inspect_err(|_| {
+            ckpt_err!("checkpoint: a UDP socket holds a datagram that is neither IPv4 nor IPv6\n");
+        })?;
+    if nr > crate::image::INET_MAX_DGRAMS || bytes > crate::image::TCP_CONN_MAX_QUEUE {
+        ckpt_err!(
+            "checkpoint: a UDP socket holds {} datagrams of {} bytes, more than an image record takes (not carried yet)\n",
+            nr,
+            bytes
+        );
+        return Err(crate::wrap::errno::eopnotsupp());
+    }
+    let n = usize::try_from(nr)?;
+    // SAFETY: all-zero is a valid `ckpt_udp_dgram`.
+    let zero: bindings::ckpt_udp_dgram = unsafe { core::mem::zeroed() };
+    let mut raw = KVVec::from_elem(zero, n, GFP_KERNEL)?;
+    let mut payloads = KVVec::from_elem(0u8, usize::try_from(bytes)?, GFP_KERNEL)?;
+    // SAFETY: `raw` holds `nr` records and `payloads` `bytes` bytes, which
+    // the helper fills under the queues' locks if they still hold that.
+    to_result(unsafe {
+        bindings::ckpt_udp_queue(
+            file.as_ptr(),
+            raw.as_mut_ptr(),
+            nr,
+            payloads.as_mut_ptr(),
+            bytes,
+        )
+    })
+    .inspect_err(|_| {
+        ckpt_err!("checkpoint: a UDP socket's queue changed while it was saved\n");
+    })?;
+    let mut heads = KVVec::with_capacity(n.saturating_mul(InetDgram::LEN), GFP_KERNEL)?;
+    for d in raw.iter() {
+        let rec = InetDgram {
+            family: d.family,
+            len: d.len,
+            sport: d.sport,
+            dport: d.dport,
+            ttl: d.ttl,
+            tos: d.tos,
+            saddr: d.saddr,
+            daddr: d.daddr,
+        };
+        heads.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
+    }
+    Ok((heads, payloads, nr))
 }
 
 /// An established connection's state and queues, as the checkpoint reads
@@ -222,6 +277,8 @@ impl ObjOps for InetSock {
             raddr: st.raddr,
             dev,
             nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
+            nr_dgrams: 0,
+            dgram_bytes: 0,
         };
         let tcp = rec.protocol == IPPROTO_TCP && rec.flags & INET_CONNECTED != 0;
         let Some((c, sendq, recvq)) = conn.filter(|_| tcp) else {
@@ -230,7 +287,19 @@ impl ObjOps for InetSock {
                 ckpt_err!("checkpoint: a TCP connection was made while the image was written\n");
                 return Err(EBUSY);
             }
-            return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
+            if rec.protocol == IPPROTO_TCP {
+                return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
+            }
+            let (heads, payloads, nr) = udp_queue(file)?;
+            let rec = InetSockObj {
+                nr_dgrams: nr,
+                dgram_bytes: u32::try_from(payloads.len()).map_err(|_| E2BIG)?,
+                ..rec
+            };
+            return w.record_parts(
+                RecordType::InetSock,
+                &[&rec.encode(), &opts, &heads, &payloads],
+            );
         };
         let conn = InetTcpConn {
             snd_una: c.snd_una,
@@ -490,6 +559,25 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
             sndbuf: 0,
             after,
         })?;
+    }
+    // The datagrams it held, queued again as they came, before any
+    // shutdown.
+    for (d, payload) in data.dgrams() {
+        killable()?;
+        let raw = bindings::ckpt_udp_dgram {
+            family: d.family,
+            len: d.len,
+            sport: d.sport,
+            dport: d.dport,
+            ttl: d.ttl,
+            tos: d.tos,
+            saddr: d.saddr,
+            daddr: d.daddr,
+        };
+        // SAFETY: the file is referenced and `payload` holds `d.len` bytes
+        // (the image parser checked them), which the helper copies.
+        to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
+            .inspect_err(fail("queue the datagrams of"))?;
     }
     if s.flags & INET_LISTENING != 0 {
         // SAFETY: the file is referenced.

@@ -258,7 +258,7 @@ fn picked_ports(line: &str) -> String {
             None
         } else if line.contains("local ") && end == 4 {
             u32::from_str_radix(word, 16).ok()
-        } else if !word.is_empty() && word.bytes().all(|b| b.is_ascii_digit()) {
+        } else if !word.is_empty() && word.len() <= 5 && word.bytes().all(|b| b.is_ascii_digit()) {
             word.parse().ok()
         } else {
             None

@@ -162,8 +162,8 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "is a TCP connection being closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) (not carried yet): not supported",
     ),
     (
-        "pod_net_udp_queued",
-        "is a UDP socket holding datagrams not read yet (not carried yet): not supported",
+        "pod_net_udp_cork",
+        "has UDP options or a corked datagram (UDP_CORK, UDP_SEGMENT, UDP_GRO, UDP_ENCAP, UDPLITE_*_CSCOV...) (not carried yet): not supported",
     ),
     (
         "pod_net_filter",
@@ -285,10 +285,23 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 c.shutdown(std::net::Shutdown::Write)?;
                 std::mem::forget((l, c, a));
             }
-            "pod_net_udp_queued" => {
-                // A datagram sent to a bound socket and not read.
+            "pod_net_udp_cork" => {
+                // A datagram corked (UDP_CORK), not sent yet.
                 let u = std::net::UdpSocket::bind("127.0.0.1:0")?;
-                u.send_to(b"unread", u.local_addr()?)?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&u);
+                let one: libc::c_int = 1;
+                check(
+                    libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_UDP,
+                        libc::UDP_CORK,
+                        (&one as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                    .into(),
+                    "UDP_CORK",
+                )?;
+                u.send_to(b"corked", u.local_addr()?)?;
                 std::mem::forget(u);
             }
             "pod_net_filter" => {

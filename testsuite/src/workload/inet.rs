@@ -7,8 +7,9 @@ use nix::libc;
 use std::os::fd::RawFd;
 
 /// The ports the pods' sockets use (their own namespaces: any copy may use
-/// them at once): `inet_pod`'s five, `tcp_pod`'s two.
-pub(crate) const PORTS: [u16; 7] = [7001, 7002, 7003, 7004, 7005, 7010, 7011];
+/// them at once): `inet_pod`'s five, `tcp_pod`'s two, and the port of
+/// `inet_pod`'s sender of a queued datagram, closed since.
+pub(crate) const PORTS: [u16; 8] = [7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
     if ret < 0 {
@@ -575,6 +576,53 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
     let (go, result) = go_and_result(ready_path);
     let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
     let socks = make_sockets()?;
+    // Datagrams queued, not read: two to the bound IPv4 socket (from the
+    // connected IPv6 one, and from a socket since closed), one to the
+    // connected IPv6 socket.
+    let u4 = socks.fd("udp4 bound");
+    let u6 = socks.fd("udp6 connected");
+    send_all(u6, b"queued one")?;
+    let gone = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    bind(gone, Addr::V4(LO4, PORTS[7]))?;
+    let (to, len) = Addr::V4(LO4, PORTS[3]).raw();
+    let msg = b"queued two";
+    // SAFETY: `msg` and `to` are valid for what is passed.
+    check(
+        unsafe {
+            libc::sendto(
+                gone,
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&to as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        } as i32,
+        "sendto",
+    )?;
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(gone) };
+    let u6_port: u16 = name_of(u6, false)
+        .rsplit(':')
+        .next()
+        .unwrap_or("0")
+        .parse()?;
+    let (to, len) = Addr::V4(LO4, u6_port).raw();
+    let msg = b"queued three";
+    // SAFETY: as above.
+    check(
+        unsafe {
+            libc::sendto(
+                u4,
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&to as *const libc::sockaddr_storage).cast(),
+                len,
+            )
+        } as i32,
+        "sendto",
+    )?;
     let before = socks.describe();
     std::fs::write(&seen, before.join("\n") + "\n")?;
     ready(ready_path)?;
@@ -586,6 +634,56 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
     for (b, a) in before.iter().zip(&after) {
         if b != a {
             bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    // The queued datagrams first, in order, from their senders.
+    let recv_from = |fd: RawFd| -> Result<(Vec<u8>, String)> {
+        let mut buf = [0u8; 64];
+        // SAFETY: plain data.
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: `buf` and `ss` have room for what is asked.
+        let n = unsafe {
+            libc::recvfrom(
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        };
+        if n < 0 {
+            bail!("recvfrom: {}", std::io::Error::last_os_error());
+        }
+        Ok((buf[..n as usize].to_vec(), addr_text(&ss)))
+    };
+    let u6_name = name_of(u6, false)
+        .replace("[::ffff:", "")
+        .replace("]:", ":");
+    for (what, fd, msg, from) in [
+        (
+            "the first datagram queued to udp4",
+            u4,
+            &b"queued one"[..],
+            u6_name.clone(),
+        ),
+        (
+            "the second datagram queued to udp4",
+            u4,
+            &b"queued two"[..],
+            "127.0.0.1:7006".to_owned(),
+        ),
+        (
+            "the datagram queued to udp6",
+            u6,
+            &b"queued three"[..],
+            "[::ffff:127.0.0.1]:7004".to_owned(),
+        ),
+    ] {
+        match recv_from(fd) {
+            Ok((got, sender)) if got == msg && sender == from => {}
+            other => bad.push(format!("{what}: {other:?}")),
         }
     }
     let mut run = |what: &str, r: Result<()>| {
@@ -639,8 +737,6 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
         "listen(2) on the bound TCP socket",
         listen(socks.fd("tcp4 bound"), 3),
     );
-    let u4 = socks.fd("udp4 bound");
-    let u6 = socks.fd("udp6 connected");
     run(
         "a datagram from the connected IPv6 socket",
         udp_to(u6, u4, b"ping"),
@@ -705,7 +801,7 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
     verdict_all(
         &result,
         &bad,
-        "every socket's name, peer and options as before; clients of the three listeners (IPv4, IPv6, dual-stack); listen on the bound socket; UDP both ways; EPIPE after shutdown; UDP-Lite",
+        "every socket's name, peer and options as before; the queued datagrams in order from their senders; clients of the three listeners (IPv4, IPv6, dual-stack); listen on the bound socket; UDP both ways; EPIPE after shutdown; UDP-Lite",
     )
 }
 

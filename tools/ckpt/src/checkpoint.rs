@@ -174,7 +174,7 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
              one process (clone with CLONE_VM without CLONE_THREAD), a process whose \
              leader thread exited while its other threads run on, or state not carried yet \
              (seccomp, namespaces other than the pid namespace and a pod's UTS, IPC and \
-             cgroup namespaces, TCP connections being opened or closed, queued UDP datagrams and other network sockets, SysV IPC and POSIX message queues outside a pod, \
+             cgroup namespaces, TCP connections being opened or closed, raw, packet and netlink sockets, SysV IPC and POSIX message queues outside a pod, \
              fanotify...; README, What each piece of task state becomes)"
         ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),

@@ -585,6 +585,10 @@ pub struct InetSockInfo {
     pub device: Option<String>,
     /// Its shutdown bits (1 reading, 2 writing).
     pub shutdown: u32,
+    /// The datagrams queued to it (a UDP socket), each `from ADDR:PORT,
+    /// N bytes`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<String>,
     /// An established TCP connection's state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<TcpConnInfo>,
@@ -637,6 +641,18 @@ impl InetSockInfo {
             port_picked: s.flags & ckpt_image::INET_PORT_PICKED != 0,
             device: (!s.dev_str().is_empty()).then(|| s.dev_str().to_owned()),
             shutdown: s.shutdown,
+            queued: d
+                .dgrams()
+                .map(|(g, p)| {
+                    let from = if g.family == ckpt_image::AF_INET6 {
+                        format!("[{}]:{}", std::net::Ipv6Addr::from(g.saddr), g.sport)
+                    } else {
+                        let a = g.saddr;
+                        format!("{}.{}.{}.{}:{}", a[0], a[1], a[2], a[3], g.sport)
+                    };
+                    format!("from {from}, {} bytes", p.len())
+                })
+                .collect(),
             connection: d.tcp.map(|(c, _, _)| TcpConnInfo {
                 unacked: c.sent_len(),
                 unsent: c.send_len() - c.sent_len(),
@@ -663,6 +679,9 @@ impl InetSockInfo {
         }
         if let Some(b) = self.listening {
             out.push_str(&format!(", listening, backlog {b}"));
+        }
+        if !self.queued.is_empty() {
+            out.push_str(&format!(", {} datagrams queued", self.queued.len()));
         }
         if let Some(c) = &self.connection {
             out.push_str(&format!(

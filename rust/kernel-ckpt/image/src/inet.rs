@@ -85,6 +85,33 @@ pub struct InetSockObj {
     pub dev: [u8; INET_DEV_LEN],
     /// How many [`InetOpt`]s follow.
     pub nr_opts: u32,
+    /// How many datagrams queued to a UDP socket follow the options
+    /// ([`InetDgram`]s, then their payloads).
+    pub nr_dgrams: u32,
+    /// Their payloads' bytes in all.
+    pub dgram_bytes: u32,
+}
+
+/// Most datagrams a UDP socket's queue may hold in an image.
+pub const INET_MAX_DGRAMS: u32 = 1 << 16;
+/// Largest payload of a UDP datagram.
+pub const INET_MAX_DGRAM_LEN: u32 = 65507;
+
+/// A datagram queued to a UDP socket: how it came (its sender, its
+/// destination, its hop limit and TOS) and its payload's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InetDgram {
+    /// [`AF_INET`] or [`AF_INET6`] (an IPv6 socket takes both).
+    pub family: u32,
+    pub len: u32,
+    pub sport: u32,
+    pub dport: u32,
+    /// TTL or hop limit.
+    pub ttl: u32,
+    /// TOS or traffic class.
+    pub tos: u32,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
 }
 
 /// How an option's value is read and set.
@@ -310,11 +337,45 @@ impl InetSockObj {
             return bad("inet options", s.nr_opts);
         }
         let len = (s.nr_opts as usize) * InetOpt::LEN;
-        let (rest, conn) = if rest.len() < len {
+        let (rest, after) = if rest.len() < len {
             return Err(ErrorKind::Short);
         } else {
             rest.split_at(len)
         };
+        if s.nr_dgrams > INET_MAX_DGRAMS
+            || s.dgram_bytes > MAX_PAYLOAD_LEN
+            || (tcp && (s.nr_dgrams | s.dgram_bytes) != 0)
+        {
+            return bad("inet datagrams", s.nr_dgrams);
+        }
+        let heads = (s.nr_dgrams as usize) * InetDgram::LEN;
+        let all = heads + s.dgram_bytes as usize;
+        if after.len() < all {
+            return Err(ErrorKind::Short);
+        }
+        let (dgrams, conn) = after.split_at(all);
+        let (heads, payloads) = dgrams.split_at(heads);
+        let mut total = 0u64;
+        for h in heads.chunks_exact(InetDgram::LEN) {
+            let (d, _) = InetDgram::read_fixed(h)?;
+            let v4_ok = |a: &[u8; 16]| d.family != AF_INET || a.iter().skip(4).all(|&b| b == 0);
+            if !matches!(d.family, AF_INET | AF_INET6)
+                || (d.family == AF_INET6 && s.family != AF_INET6)
+                || d.len > INET_MAX_DGRAM_LEN
+                || d.sport > u32::from(u16::MAX)
+                || d.dport > u32::from(u16::MAX)
+                || d.ttl > 255
+                || d.tos > 255
+                || !v4_ok(&d.saddr)
+                || !v4_ok(&d.daddr)
+            {
+                return bad("inet datagram", d.family);
+            }
+            total += u64::from(d.len);
+        }
+        if total != u64::from(s.dgram_bytes) {
+            return bad("inet datagram bytes", s.dgram_bytes);
+        }
         let tcp_conn = if tcp && has(INET_CONNECTED) {
             // Only an established connection, not shut down, is carried.
             if s.shutdown != 0 {
@@ -354,6 +415,7 @@ impl InetSockObj {
             s,
             InetSockData {
                 opts: InetOpts(rest),
+                dgrams: (heads, payloads),
                 tcp: tcp_conn,
             },
         ))
@@ -371,6 +433,9 @@ impl InetSockObj {
 pub struct InetSockData<'a> {
     /// Its options.
     pub opts: InetOpts<'a>,
+    /// The datagrams queued to a UDP socket: their headers, and their
+    /// payloads one after another.
+    pub dgrams: (&'a [u8], &'a [u8]),
     /// An established connection's state, the bytes it sent and were not
     /// acknowledged then the bytes not sent yet, and the bytes it received
     /// and were not read.
@@ -482,6 +547,20 @@ impl InetTcpConn {
     }
 }
 
+impl<'a> InetSockData<'a> {
+    /// Each datagram queued to a UDP socket, with its payload, in the
+    /// order recvmsg(2) takes them.
+    pub fn dgrams(&self) -> impl Iterator<Item = (InetDgram, &'a [u8])> + 'a {
+        let (heads, mut payloads) = self.dgrams;
+        heads.chunks_exact(InetDgram::LEN).filter_map(move |h| {
+            let (d, _) = InetDgram::read_fixed(h).ok()?;
+            let (p, rest) = payloads.split_at_checked(d.len as usize)?;
+            payloads = rest;
+            Some((d, p))
+        })
+    }
+}
+
 /// The options of an [`InetSockObj`], checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InetOpts<'a>(&'a [u8]);
@@ -509,6 +588,19 @@ layout!(InetSockObj {
     raddr: [u8; 16],
     dev: [u8; INET_DEV_LEN],
     nr_opts: u32,
+    nr_dgrams: u32,
+    dgram_bytes: u32,
+});
+
+layout!(InetDgram {
+    family: u32,
+    len: u32,
+    sport: u32,
+    dport: u32,
+    ttl: u32,
+    tos: u32,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
 });
 
 layout!(InetOpt {

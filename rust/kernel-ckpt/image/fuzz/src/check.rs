@@ -183,6 +183,13 @@ fn exercise(item: &Item<'_>) {
                 assert_eq!(recvq.len(), c.recv_len() as usize);
                 assert!(c.sent_len() <= c.send_len());
             }
+            let (mut nd, mut bytes) = (0u32, 0usize);
+            for (g, p) in d.dgrams() {
+                assert_eq!(p.len(), g.len as usize);
+                nd += 1;
+                bytes += p.len();
+            }
+            assert_eq!((nd, bytes), (s.nr_dgrams, s.dgram_bytes as usize));
             let mut n = 0;
             for o in d.opts.iter() {
                 assert!(inet_opt_def(o.opt).is_some());
@@ -455,6 +462,8 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             for o in d.opts.iter() {
                 out.extend_from_slice(&o.encode());
             }
+            out.extend_from_slice(d.dgrams.0);
+            out.extend_from_slice(d.dgrams.1);
             if let Some((c, sendq, recvq)) = d.tcp {
                 out.extend_from_slice(&c.encode());
                 out.extend_from_slice(sendq);

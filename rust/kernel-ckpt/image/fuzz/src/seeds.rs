@@ -877,13 +877,34 @@ fn every_record() -> Vec<Rec> {
         raddr: lo,
         dev: *b"lo\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
         nr_opts: 1,
+        nr_dgrams: 1,
+        dgram_bytes: 4,
         ..InetSockObj::default()
     };
     let linger = InetOpt {
         opt: 14,
         value: 1 << 32 | 5,
     };
-    b.rec(RecordType::InetSock, &[&udp.encode(), &linger.encode()]);
+    // One datagram from 127.0.0.1:53 waits to be read.
+    let dgram = InetDgram {
+        family: AF_INET,
+        len: 4,
+        sport: 53,
+        dport: 5353,
+        ttl: 64,
+        tos: 0,
+        saddr: lo,
+        daddr: lo,
+    };
+    b.rec(
+        RecordType::InetSock,
+        &[
+            &udp.encode(),
+            &linger.encode(),
+            &dgram.encode(),
+            b"\x12\x34\x81\x80",
+        ],
+    );
     file(&mut b, 41, FILE_INET, 40, b"socket:[106]");
     fd(&mut b, 10, 41, false);
     // After the last descriptor: how the inotify instance signals.
