@@ -88,7 +88,10 @@ fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
         .inspect_err(|_| {
             ckpt_err!("checkpoint: a UDP socket holds a datagram that is neither IPv4 nor IPv6\n");
         })?;
-    if nr > crate::image::INET_MAX_DGRAMS || bytes > crate::image::TCP_CONN_MAX_QUEUE {
+    let heads_len = u64::from(nr) * InetDgram::LEN as u64;
+    if nr > crate::image::INET_MAX_DGRAMS
+        || u64::from(bytes) + heads_len > u64::from(crate::image::TCP_CONN_MAX_QUEUE)
+    {
         ckpt_err!(
             "checkpoint: a UDP socket holds {} datagrams of {} bytes, more than an image record takes (not carried yet)\n",
             nr,
@@ -436,6 +439,25 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
         to_result(unsafe { bindings::ckpt_inet_bind_dev(file.as_ptr(), s.dev.as_ptr().cast()) })
             .inspect_err(fail("bind to its device"))?;
     }
+    // The datagrams it held, queued again as they came, before it is bound
+    // (no datagram comes in ahead of them) and shut down.
+    for (d, payload) in data.dgrams() {
+        killable()?;
+        let raw = bindings::ckpt_udp_dgram {
+            family: d.family,
+            len: d.len,
+            sport: d.sport,
+            dport: d.dport,
+            ttl: d.ttl,
+            tos: d.tos,
+            saddr: d.saddr,
+            daddr: d.daddr,
+        };
+        // SAFETY: the file is referenced and `payload` holds `d.len` bytes
+        // (the image parser checked them), which the helper copies.
+        to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
+            .inspect_err(fail("queue the datagrams of"))?;
+    }
     // An established connection: repair mode first, which the caller's
     // CAP_NET_ADMIN over the namespace allows; its connect(2) then sends
     // nothing.
@@ -559,25 +581,6 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
             sndbuf: 0,
             after,
         })?;
-    }
-    // The datagrams it held, queued again as they came, before any
-    // shutdown.
-    for (d, payload) in data.dgrams() {
-        killable()?;
-        let raw = bindings::ckpt_udp_dgram {
-            family: d.family,
-            len: d.len,
-            sport: d.sport,
-            dport: d.dport,
-            ttl: d.ttl,
-            tos: d.tos,
-            saddr: d.saddr,
-            daddr: d.daddr,
-        };
-        // SAFETY: the file is referenced and `payload` holds `d.len` bytes
-        // (the image parser checked them), which the helper copies.
-        to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
-            .inspect_err(fail("queue the datagrams of"))?;
     }
     if s.flags & INET_LISTENING != 0 {
         // SAFETY: the file is referenced.
