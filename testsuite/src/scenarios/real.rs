@@ -1525,3 +1525,133 @@ pub(crate) fn real_wget_mid_transfer(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// A TCP echo server in Python on epoll (`selectors`), as a user would
+/// write one: each line a client sends comes back in capitals.
+const EPOLL_SERVER: &str = concat!(
+    "import selectors, socket\n",
+    "sel = selectors.DefaultSelector()\n",
+    "l = socket.socket()\n",
+    "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n",
+    "l.bind(('127.0.0.1', 9100))\n",
+    "l.listen(8)\n",
+    "l.setblocking(False)\n",
+    "sel.register(l, selectors.EVENT_READ)\n",
+    "print('server', type(sel).__name__, flush=True)\n",
+    "while True:\n",
+    "    for key, _ in sel.select():\n",
+    "        s = key.fileobj\n",
+    "        if s is l:\n",
+    "            c, _ = l.accept()\n",
+    "            c.setblocking(False)\n",
+    "            sel.register(c, selectors.EVENT_READ)\n",
+    "            continue\n",
+    "        d = s.recv(4096)\n",
+    "        if not d:\n",
+    "            sel.unregister(s)\n",
+    "            s.close()\n",
+    "            continue\n",
+    "        s.sendall(d.upper())\n",
+);
+
+/// Its client: 400 lines, one every 10 ms, each checked when it comes
+/// back; progress every 50, then `client done N ok` (or what went wrong).
+const EPOLL_CLIENT: &str = concat!(
+    "import socket, time\n",
+    "for _ in range(500):\n",
+    "    c = socket.socket()\n",
+    "    try:\n",
+    "        c.connect(('127.0.0.1', 9100))\n",
+    "        break\n",
+    "    except OSError:\n",
+    "        c.close()\n",
+    "        time.sleep(0.02)\n",
+    "f = c.makefile('rb')\n",
+    "bad = 0\n",
+    "for i in range(400):\n",
+    "    line = ('line %d of the client\\n' % i).encode()\n",
+    "    c.sendall(line)\n",
+    "    if f.readline() != line.upper():\n",
+    "        bad += 1\n",
+    "    if i % 50 == 0:\n",
+    "        print('echo', i, flush=True)\n",
+    "    time.sleep(0.01)\n",
+    "print('client done', 400 - bad, 'ok' if bad == 0 else 'BAD', flush=True)\n",
+);
+
+/// A pod with a network namespace of its own running Debian's Python as a
+/// user would: a TCP echo server on epoll (`selectors`) and a client that
+/// sends it 400 lines over one connection, checking each answer. Caught
+/// mid-stream (after 100 lines), checkpointed with `--kill` and
+/// restarted: the client finishes on the same connection, every answer
+/// right, and the server's epoll set still watches its listener and the
+/// connection.
+pub(crate) fn real_python_epoll_server(name: &str) -> Result<ScenarioResult> {
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+        net: true,
+        ..Default::default()
+    };
+    let script = "/bin/python3 -I -S -B -c \"$0\" & exec /bin/python3 -I -S -B -c \"$1\"";
+    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", script, EPOLL_SERVER, EPOLL_CLIENT]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let out = log.to_string_lossy().into_owned();
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "the client has 100 lines answered before the checkpoint",
+        true,
+        wait_for(&out, "echo 100", 60),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let before = fs::read_to_string(&out).unwrap_or_default();
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    c.eq(
+        "the client had not finished at the checkpoint",
+        false,
+        before.contains("client done"),
+    );
+    let _copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.eq(
+        "the restarted client finishes on the same connection",
+        true,
+        wait_for(&out, "client done", 60),
+    );
+    let after = fs::read_to_string(&out).unwrap_or_default();
+    let done = after
+        .lines()
+        .find(|l| l.starts_with("client done"))
+        .unwrap_or("")
+        .to_owned();
+    c.eq("every answer right", "client done 400 ok", done);
+    let mut state: Vec<String> = after
+        .lines()
+        .filter(|l| l.starts_with("server") || l.starts_with("client"))
+        .map(str::to_owned)
+        .collect();
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
