@@ -120,16 +120,7 @@ fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
     })?;
     let mut heads = KVVec::with_capacity(n.saturating_mul(InetDgram::LEN), GFP_KERNEL)?;
     for d in raw.iter() {
-        let rec = InetDgram {
-            family: d.family,
-            len: d.len,
-            sport: d.sport,
-            dport: d.dport,
-            ttl: d.ttl,
-            tos: d.tos,
-            saddr: d.saddr,
-            daddr: d.daddr,
-        };
+        let rec = image_dgram(d);
         heads.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
     }
     Ok((heads, payloads, nr))
@@ -304,25 +295,7 @@ impl ObjOps for InetSock {
                 &[&rec.encode(), &opts, &heads, &payloads],
             );
         };
-        let conn = InetTcpConn {
-            snd_una: c.snd_una,
-            snd_nxt: c.snd_nxt,
-            write_seq: c.write_seq,
-            rcv_nxt: c.rcv_nxt,
-            copied_seq: c.copied_seq,
-            snd_wl1: c.snd_wl1,
-            snd_wnd: c.snd_wnd,
-            max_window: c.max_window,
-            rcv_wnd: c.rcv_wnd,
-            rcv_wup: c.rcv_wup,
-            mss_clamp: c.mss_clamp,
-            snd_wscale: c.snd_wscale,
-            rcv_wscale: c.rcv_wscale,
-            flags: c.flags,
-            timestamp: c.timestamp,
-            sndbuf: c.sndbuf,
-            rcvbuf: c.rcvbuf,
-        };
+        let conn = image_conn(&c);
         w.record_parts(
             RecordType::InetSock,
             &[&rec.encode(), &opts, &conn.encode(), &sendq, &recvq],
@@ -443,16 +416,7 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
     // (no datagram comes in ahead of them) and shut down.
     for (d, payload) in data.dgrams() {
         killable()?;
-        let raw = bindings::ckpt_udp_dgram {
-            family: d.family,
-            len: d.len,
-            sport: d.sport,
-            dport: d.dport,
-            ttl: d.ttl,
-            tos: d.tos,
-            saddr: d.saddr,
-            daddr: d.daddr,
-        };
+        let raw = kernel_dgram(&d);
         // SAFETY: the file is referenced and `payload` holds `d.len` bytes
         // (the image parser checked them), which the helper copies.
         to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
@@ -461,31 +425,9 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
     // An established connection: repair mode first, which the caller's
     // CAP_NET_ADMIN over the namespace allows; its connect(2) then sends
     // nothing.
-    let conn = data.tcp.map(|(c, sendq, recvq)| {
-        (
-            bindings::ckpt_tcp {
-                snd_una: c.snd_una,
-                snd_nxt: c.snd_nxt,
-                write_seq: c.write_seq,
-                rcv_nxt: c.rcv_nxt,
-                copied_seq: c.copied_seq,
-                snd_wl1: c.snd_wl1,
-                snd_wnd: c.snd_wnd,
-                max_window: c.max_window,
-                rcv_wnd: c.rcv_wnd,
-                rcv_wup: c.rcv_wup,
-                mss_clamp: c.mss_clamp,
-                snd_wscale: c.snd_wscale,
-                rcv_wscale: c.rcv_wscale,
-                flags: c.flags,
-                timestamp: c.timestamp,
-                sndbuf: c.sndbuf,
-                rcvbuf: c.rcvbuf,
-            },
-            sendq,
-            recvq,
-        )
-    });
+    let conn = data
+        .tcp
+        .map(|(c, sendq, recvq)| (kernel_conn(&c), sendq, recvq));
     if let Some((st, _, _)) = &conn {
         // SAFETY: the file is referenced; the helper reads `st`.
         to_result(unsafe { bindings::ckpt_tcp_repair(file.as_ptr(), st) }).inspect_err(|e| {
@@ -701,3 +643,28 @@ pub(crate) fn silence(objs: &ObjHash) -> Result {
     }
     Ok(())
 }
+
+/// Defines `$name`, which makes a `$to` of a `$from` field by field: the
+/// C helpers' structs and the image's records hold the same fields.
+macro_rules! same_fields {
+    ($name:ident: $from:ty => $to:path { $($f:ident),* $(,)? }) => {
+        fn $name(c: &$from) -> $to {
+            $to { $($f: c.$f),* }
+        }
+    };
+}
+
+same_fields!(image_conn: bindings::ckpt_tcp => InetTcpConn {
+    snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
+    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf,
+});
+same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
+    snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
+    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf,
+});
+same_fields!(image_dgram: bindings::ckpt_udp_dgram => InetDgram {
+    family, len, sport, dport, ttl, tos, saddr, daddr,
+});
+same_fields!(kernel_dgram: InetDgram => bindings::ckpt_udp_dgram {
+    family, len, sport, dport, ttl, tos, saddr, daddr,
+});

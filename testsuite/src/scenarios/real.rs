@@ -1186,6 +1186,20 @@ pub(crate) fn real_python_pod(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// `len` bytes (a multiple of 4) that no run of bytes repeats in, from
+/// `seed` (xorshift): a truncated or shuffled copy shows.
+fn unrepeating(len: usize, seed: u32) -> Vec<u8> {
+    let mut data = Vec::with_capacity(len);
+    let mut x = seed;
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data
+}
+
 /// Runs `argv` in the network namespace of `pid` (`busybox nsenter`, as a
 /// user would reach a pod's loopback): its output and whether it
 /// succeeded.
@@ -1254,15 +1268,7 @@ pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
     let www = PathBuf::from(format!("/tmp/www-{name}"));
     let _ = fs::remove_dir_all(&www);
     fs::create_dir_all(&www)?;
-    // 1 MiB that no run of bytes repeats in: a truncated copy shows.
-    let mut data = Vec::with_capacity(1 << 20);
-    let mut x: u32 = 0x1234_5678;
-    while data.len() < 1 << 20 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let data = unrepeating(1 << 20, 0x1234_5678);
     fs::write(www.join("big"), &data)?;
     let log = PathBuf::from(format!("/tmp/{name}.log"));
     let _ = fs::remove_file(&log);
@@ -1399,14 +1405,7 @@ pub(crate) fn real_wget_mid_transfer(name: &str) -> Result<ScenarioResult> {
     let www = PathBuf::from(format!("/tmp/www-{name}"));
     let _ = fs::remove_dir_all(&www);
     fs::create_dir_all(&www)?;
-    let mut data = Vec::with_capacity(16 << 20);
-    let mut x: u32 = 0x9e37_79b9;
-    while data.len() < 16 << 20 {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
+    let data = unrepeating(16 << 20, 0x9e37_79b9);
     fs::write(www.join("big"), &data)?;
     fs::write(www.join("small"), b"ready\n")?;
     let go = PathBuf::from(format!("/tmp/go-{name}"));
@@ -1597,10 +1596,17 @@ pub(crate) fn real_python_epoll_server(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     };
     let script = "/bin/python3 -I -S -B -c \"$0\" & exec /bin/python3 -I -S -B -c \"$1\"";
-    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", script, EPOLL_SERVER, EPOLL_CLIENT]
-        .iter()
-        .map(OsString::from)
-        .collect();
+    let argv: Vec<OsString> = [
+        "/bin/busybox",
+        "sh",
+        "-c",
+        script,
+        EPOLL_SERVER,
+        EPOLL_CLIENT,
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
     let pid = ckpt::run_with(&opts, &argv)?;
     let w = Workload {
         pid,

@@ -524,14 +524,25 @@ fn tcp_round_trip(listener: RawFd, family: libc::c_int, to: Addr, msg: &[u8]) ->
     res
 }
 
-/// One datagram `msg` through `from` (connected) to `to`, which must get
-/// it from `from`'s address.
-fn udp_to(from: RawFd, to: RawFd, msg: &[u8]) -> Result<()> {
-    // SAFETY: `msg` is valid for its length.
-    check(
-        unsafe { libc::send(from, msg.as_ptr().cast(), msg.len(), 0) } as i32,
-        "send",
-    )?;
+/// sendto(2) of `msg` through `fd` to `to`.
+fn send_to(fd: RawFd, msg: &[u8], to: Addr) -> Result<()> {
+    let (ss, len) = to.raw();
+    // SAFETY: `msg` and `ss` are valid for what is passed.
+    let n = unsafe {
+        libc::sendto(
+            fd,
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    check(n as i32, "sendto").map(|_| ())
+}
+
+/// The next datagram queued to `fd` (without waiting) and its sender.
+fn recv_from(fd: RawFd) -> Result<(Vec<u8>, String)> {
     let mut buf = [0u8; 64];
     // SAFETY: plain data.
     let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -539,7 +550,7 @@ fn udp_to(from: RawFd, to: RawFd, msg: &[u8]) -> Result<()> {
     // SAFETY: `buf` and `ss` have room for what is asked.
     let n = unsafe {
         libc::recvfrom(
-            to,
+            fd,
             buf.as_mut_ptr().cast(),
             buf.len(),
             libc::MSG_DONTWAIT,
@@ -550,15 +561,34 @@ fn udp_to(from: RawFd, to: RawFd, msg: &[u8]) -> Result<()> {
     if n < 0 {
         bail!("recvfrom: {}", std::io::Error::last_os_error());
     }
-    let sender = addr_text(&ss);
-    let own = name_of(from, false);
+    Ok((buf[..n as usize].to_vec(), addr_text(&ss)))
+}
+
+/// The local port of socket `fd`.
+fn port_of(fd: RawFd) -> u16 {
+    name_of(fd, false)
+        .rsplit(':')
+        .next()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0)
+}
+
+/// One datagram `msg` through `from` (connected) to `to`, which must get
+/// it from `from`'s address.
+fn udp_to(from: RawFd, to: RawFd, msg: &[u8]) -> Result<()> {
+    // SAFETY: `msg` is valid for its length.
+    check(
+        unsafe { libc::send(from, msg.as_ptr().cast(), msg.len(), 0) } as i32,
+        "send",
+    )?;
+    let (got, sender) = recv_from(to)?;
     // A v4-mapped sender shows as IPv4 to an IPv4 socket.
-    let own = own.replace("[::ffff:", "").replace("]:", ":");
-    if &buf[..n as usize] != msg || sender != own {
-        bail!(
-            "got {:?} from {sender}, not {msg:?} from {own}",
-            &buf[..n as usize]
-        );
+    let own = name_of(from, false)
+        .replace("[::ffff:", "")
+        .replace("]:", ":");
+    if got != msg || sender != own {
+        bail!("got {got:?} from {sender}, not {msg:?} from {own}");
     }
     Ok(())
 }
@@ -584,45 +614,10 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
     send_all(u6, b"queued one")?;
     let gone = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
     bind(gone, Addr::V4(LO4, PORTS[7]))?;
-    let (to, len) = Addr::V4(LO4, PORTS[3]).raw();
-    let msg = b"queued two";
-    // SAFETY: `msg` and `to` are valid for what is passed.
-    check(
-        unsafe {
-            libc::sendto(
-                gone,
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&to as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        } as i32,
-        "sendto",
-    )?;
+    send_to(gone, b"queued two", Addr::V4(LO4, PORTS[3]))?;
     // SAFETY: our own descriptor.
     unsafe { libc::close(gone) };
-    let u6_port: u16 = name_of(u6, false)
-        .rsplit(':')
-        .next()
-        .unwrap_or("0")
-        .parse()?;
-    let (to, len) = Addr::V4(LO4, u6_port).raw();
-    let msg = b"queued three";
-    // SAFETY: as above.
-    check(
-        unsafe {
-            libc::sendto(
-                u4,
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&to as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        } as i32,
-        "sendto",
-    )?;
+    send_to(u4, b"queued three", Addr::V4(LO4, port_of(u6)))?;
     let before = socks.describe();
     std::fs::write(&seen, before.join("\n") + "\n")?;
     ready(ready_path)?;
@@ -637,27 +632,6 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
         }
     }
     // The queued datagrams first, in order, from their senders.
-    let recv_from = |fd: RawFd| -> Result<(Vec<u8>, String)> {
-        let mut buf = [0u8; 64];
-        // SAFETY: plain data.
-        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        // SAFETY: `buf` and `ss` have room for what is asked.
-        let n = unsafe {
-            libc::recvfrom(
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_DONTWAIT,
-                (&mut ss as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        };
-        if n < 0 {
-            bail!("recvfrom: {}", std::io::Error::last_os_error());
-        }
-        Ok((buf[..n as usize].to_vec(), addr_text(&ss)))
-    };
     let u6_name = name_of(u6, false)
         .replace("[::ffff:", "")
         .replace("]:", ":");
@@ -745,26 +719,8 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
         "a datagram back to it",
         (|| {
             // Sent to the connected socket's address, which must be its own.
-            let (ss, len) = Addr::V4(LO4, {
-                let n = name_of(u6, false);
-                n.rsplit(':').next().unwrap_or("0").parse().unwrap_or(0)
-            })
-            .raw();
             let msg = b"pong";
-            // SAFETY: `msg` and `ss` are valid for what is passed.
-            check(
-                unsafe {
-                    libc::sendto(
-                        u4,
-                        msg.as_ptr().cast(),
-                        msg.len(),
-                        0,
-                        (&ss as *const libc::sockaddr_storage).cast(),
-                        len,
-                    )
-                } as i32,
-                "sendto",
-            )?;
+            send_to(u4, msg, Addr::V4(LO4, port_of(u6)))?;
             let mut buf = [0u8; 8];
             // SAFETY: `buf` has room for its length.
             let n =
@@ -792,9 +748,7 @@ pub(crate) fn inet_pod(ready_path: &Path) -> Result<()> {
         "a UDP-Lite datagram to itself",
         (|| {
             let fd = socks.fd("udplite4 bound");
-            let me = name_of(fd, false);
-            let port: u16 = me.rsplit(':').next().unwrap_or("0").parse()?;
-            connect(fd, Addr::V4(LO4, port))?;
+            connect(fd, Addr::V4(LO4, port_of(fd)))?;
             udp_to(fd, fd, b"lite")
         })(),
     );
