@@ -1186,6 +1186,31 @@ pub(crate) fn real_python_pod(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// Starts `argv` (Debian's programs) as the init of a pod with a network
+/// namespace of its own (`ckpt run --pod --net`), logging to
+/// `/tmp/NAME.log`: the workload, the name of the job its restart makes,
+/// that job (removed when dropped) and the log's path.
+fn start_net_pod(name: &str, argv: &[&str]) -> Result<(Workload, String, RestartJob, PathBuf)> {
+    let log = PathBuf::from(format!("/tmp/{name}.log"));
+    let _ = fs::remove_file(&log);
+    let opts = ckpt::RunOptions {
+        name: Some(name),
+        log: Some(&log),
+        pod: true,
+        net: true,
+        ..Default::default()
+    };
+    let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+    let pid = ckpt::run_with(&opts, &argv)?;
+    let w = Workload {
+        pid,
+        cg: cgroup::of_pid(pid)?,
+    };
+    let job = format!("{name}-restarted");
+    let cleanup = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    Ok((w, job, cleanup, log))
+}
+
 /// `len` bytes (a multiple of 4) that no run of bytes repeats in, from
 /// `seed` (xorshift): a truncated or shuffled copy shows.
 fn unrepeating(len: usize, seed: u32) -> Vec<u8> {
@@ -1270,30 +1295,13 @@ pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
     fs::create_dir_all(&www)?;
     let data = unrepeating(1 << 20, 0x1234_5678);
     fs::write(www.join("big"), &data)?;
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let _ = fs::remove_file(&log);
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod: true,
-        net: true,
-        ..Default::default()
-    };
     let script = format!(
         "/bin/busybox httpd -f -p 127.0.0.1:8080 -h {} & exec /bin/python3 -I -S -B -c \"$0\"",
         www.display()
     );
-    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", &script, UDP_ECHO]
-        .iter()
-        .map(OsString::from)
-        .collect();
-    let pid = ckpt::run_with(&opts, &argv)?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let job = format!("{name}-restarted");
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let (w, job, _job, log) =
+        start_net_pod(name, &["/bin/busybox", "sh", "-c", &script, UDP_ECHO])?;
+    let pid = w.pid;
     let mut c = Checks(Vec::new());
     // Served once httpd listens.
     let start = Instant::now();
@@ -1414,15 +1422,6 @@ pub(crate) fn real_wget_mid_transfer(name: &str) -> Result<ScenarioResult> {
     for p in [&go, &out, &status] {
         let _ = fs::remove_file(p);
     }
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let _ = fs::remove_file(&log);
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod: true,
-        net: true,
-        ..Default::default()
-    };
     let script = format!(
         "/bin/busybox httpd -f -p 127.0.0.1:8080 -h {www} & \
          while ! /bin/busybox wget -q -O /dev/null http://127.0.0.1:8080/small; do /bin/busybox sleep 0.05; done; \
@@ -1434,17 +1433,8 @@ pub(crate) fn real_wget_mid_transfer(name: &str) -> Result<ScenarioResult> {
         go = go.display(),
         out = out.display(),
     );
-    let argv: Vec<OsString> = ["/bin/busybox", "sh", "-c", &script]
-        .iter()
-        .map(OsString::from)
-        .collect();
-    let pid = ckpt::run_with(&opts, &argv)?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let job = format!("{name}-restarted");
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let (w, job, _job, log) = start_net_pod(name, &["/bin/busybox", "sh", "-c", &script])?;
+    let pid = w.pid;
     let mut c = Checks(Vec::new());
     // Stalled: an established connection whose queues hold bytes, for a
     // moment with no change.
@@ -1586,34 +1576,19 @@ const EPOLL_CLIENT: &str = concat!(
 /// right, and the server's epoll set still watches its listener and the
 /// connection.
 pub(crate) fn real_python_epoll_server(name: &str) -> Result<ScenarioResult> {
-    let log = PathBuf::from(format!("/tmp/{name}.log"));
-    let _ = fs::remove_file(&log);
-    let opts = ckpt::RunOptions {
-        name: Some(name),
-        log: Some(&log),
-        pod: true,
-        net: true,
-        ..Default::default()
-    };
     let script = "/bin/python3 -I -S -B -c \"$0\" & exec /bin/python3 -I -S -B -c \"$1\"";
-    let argv: Vec<OsString> = [
-        "/bin/busybox",
-        "sh",
-        "-c",
-        script,
-        EPOLL_SERVER,
-        EPOLL_CLIENT,
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    let pid = ckpt::run_with(&opts, &argv)?;
-    let w = Workload {
-        pid,
-        cg: cgroup::of_pid(pid)?,
-    };
-    let job = format!("{name}-restarted");
-    let _job = RestartJob(Path::new(cgroup::ROOT).join(&job));
+    let (w, job, _job, log) = start_net_pod(
+        name,
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            script,
+            EPOLL_SERVER,
+            EPOLL_CLIENT,
+        ],
+    )?;
+    let pid = w.pid;
     let out = log.to_string_lossy().into_owned();
     let mut c = Checks(Vec::new());
     c.eq(
