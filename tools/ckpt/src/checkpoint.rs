@@ -85,7 +85,8 @@ pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Re
         opts.flags
     };
     // Explained while the job is still frozen.
-    let result = sys_checkpoint(pid, out, flags).map_err(|e| call_error(e, pid, flags, freezer));
+    let result =
+        checkpoint_retrying(pid, out, flags).map_err(|e| call_error(e, pid, flags, freezer));
     let after = if opts.kill && result.is_ok() {
         cgroup::kill(&job).context("the image was written, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
@@ -95,6 +96,31 @@ pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Re
     };
     result?;
     after
+}
+
+/// How many times `checkpoint(2)` is tried when it says `EAGAIN`.
+const TRIES: u32 = 5;
+
+/// `checkpoint(2)`, tried again (up to [`TRIES`] times, 100 ms apart) when
+/// it says `EAGAIN` and `out` is a regular file it can be written to
+/// again from its start: the tree is frozen, but its TCP connections may
+/// move on while the image is written (a retransmission, a window probe),
+/// and an image must be a consistent cut of them.
+fn checkpoint_retrying(pid: i32, out: BorrowedFd<'_>, flags: u64) -> Result<(), Errno> {
+    let regular = nix::sys::stat::fstat(out)
+        .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG);
+    let mut tries = 1;
+    loop {
+        match sys_checkpoint(pid, out, flags) {
+            Err(Errno::EAGAIN) if regular && tries < TRIES => {
+                nix::unistd::ftruncate(out, 0)?;
+                nix::unistd::lseek(out, 0, nix::unistd::Whence::SeekSet)?;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The job cgroup of `pid`, or an error saying how to get one.
@@ -136,6 +162,11 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
              `ckpt checkpoint` can freeze its cgroup"
         ),
         Errno::ESRCH => format!("no process {pid} in this pid namespace"),
+        Errno::EAGAIN => format!(
+            "checkpoint of pid {pid}: its TCP connections or socket queues kept changing while \
+             the image was written (tried {TRIES} times into a regular file, once into a pipe; \
+             the kernel log says which: `dmesg | grep checkpoint:`): try again"
+        ),
         Errno::EPERM if flags & CHECKPOINT_TCP_SILENT != 0 => format!(
             "not allowed to checkpoint pid {pid}: you need ptrace access to every process of the \
              tree (same user, or CAP_SYS_PTRACE), and for --kill, CAP_NET_ADMIN over the network \
