@@ -161,6 +161,47 @@ fn inet_view(pid: i32) -> Vec<String> {
     out
 }
 
+/// A pod with sockets of its own network namespace (`ckpt run --pod
+/// --net`), checkpointed whole with `--kill`.
+struct SocketPod {
+    started: StartedJob,
+    /// What its workload wrote of its sockets before (`/tmp/seen-NAME`).
+    described: String,
+    /// Its sockets as `/proc/PID/net` showed them, frozen ([`inet_view`]).
+    before: Vec<String>,
+    /// The image's path.
+    img: String,
+    /// What `ckpt inspect --json` says of the image.
+    json: serde_json::Value,
+}
+
+impl SocketPod {
+    /// Starts workload `kind` as the init of a pod with a network
+    /// namespace of its own, freezes it, reads its sockets and
+    /// checkpoints it with `--kill`: `None` if the checkpoint failed (the
+    /// pod is thawed again).
+    fn checkpoint(c: &mut Checks, name: &str, kind: &str) -> Result<Option<Self>> {
+        let started = StartedJob::start_in(name, kind, true, false, true)?;
+        let seen = format!("/tmp/seen-{name}");
+        let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
+        cgroup::freeze(&started.w.cg, Duration::from_secs(10))?;
+        let before = inet_view(started.w.pid);
+        let Some(img) =
+            started.checkpoint_kill(c, name, "ckpt checkpoint --kill of the pod's init")?
+        else {
+            return Ok(None);
+        };
+        let json = inspect_value(&img)?;
+        Ok(Some(Self {
+            started,
+            described,
+            before,
+            img,
+            json,
+        }))
+    }
+}
+
 /// A pod started with `ckpt run --pod --net` (`inet_pod`: three TCP
 /// listeners (IPv4; IPv6 taking IPv4 too; IPv6 only), a bound TCP
 /// socket, an unbound one, UDP sockets bound to a device, connected
@@ -173,22 +214,20 @@ fn inet_view(pid: i32) -> Vec<String> {
 /// getsockopt give is what they gave before, and every socket works.
 pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let started = StartedJob::start_in(name, "inet_pod", true, false, true)?;
-    let (w, job) = (&started.w, &started.job);
-    let pid = w.pid;
-    let seen = format!("/tmp/seen-{name}");
-    let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
-    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let before = inet_view(pid);
-    let Some(img) =
-        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "inet_pod")?
     else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
     };
-    let json = inspect_value(&img)?;
+    let job = &started.job;
     let saved: Vec<String> = json["inet_sockets"]
         .as_array()
         .map(|a| a.iter().map(|s| format!("saved: {s}")).collect())
@@ -284,22 +323,20 @@ fn picked_ports(line: &str) -> String {
 /// read byte for byte, bytes both ways, a new client, a close.
 pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
-    let started = StartedJob::start_in(name, "tcp_pod", true, false, true)?;
-    let (w, job) = (&started.w, &started.job);
-    let pid = w.pid;
-    let seen = format!("/tmp/seen-{name}");
-    let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
-    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let before = inet_view(pid);
-    let Some(img) =
-        started.checkpoint_kill(&mut c, name, "ckpt checkpoint --kill of the pod's init")?
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "tcp_pod")?
     else {
         return Ok(ScenarioResult {
             checks: c.0,
             ..Default::default()
         });
     };
-    let json = inspect_value(&img)?;
+    let job = &started.job;
     let conns: Vec<&serde_json::Value> = json["inet_sockets"]
         .as_array()
         .map(|a| a.iter().filter(|s| s["connection"].is_object()).collect())
