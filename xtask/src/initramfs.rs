@@ -37,6 +37,9 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     ("/usr/bin/ipcmk", "util-linux", "bin/util-ipcmk"),
     ("/usr/bin/ipcs", "util-linux", "bin/util-ipcs"),
     ("/usr/bin/ipcrm", "util-linux", "bin/util-ipcrm"),
+    // The pod scenarios show sockets as `ss -tanpeio` does; it reads no
+    // data files with `-n` (no /etc/services, nothing of /etc/iproute2).
+    ("/usr/bin/ss", "iproute2", "bin/ss"),
 ];
 /// Debian's Python, which the guest runs with the part of its standard
 /// library that the multiprocessing program loads (found by running it on

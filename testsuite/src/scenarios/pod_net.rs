@@ -161,6 +161,205 @@ fn inet_view(pid: i32) -> Vec<String> {
     out
 }
 
+/// The TCP and UDP sockets of `pid`'s network namespace as iproute2's
+/// `ss -tanpeio` and `ss -uanpeio` show them (`/bin/ss -tanpeioH` and
+/// `/bin/ss -uanpeioH` run inside it: [`in_netns_of`]), one line each,
+/// `tcp ` or `udp ` first, the same from run to run, sorted. Kept, in
+/// ss's order and spelling ([`ss_line`]):
+/// - the state, Recv-Q and Send-Q (a listener's backlog, a datagram
+///   socket's queued bytes; they vary only with a connection's stream,
+///   which [`ss_no_queues`] drops);
+/// - the local and peer address and port, each port the kernel picked
+///   shown as `PICKED` (as [`picked_ports`] does: any but the pod's own
+///   and 0);
+/// - its owners, `users:(("inet-pod",pid=PID,fd=3))`: each process's name
+///   and descriptor, the pid (the runner's view of it, which a restart
+///   changes) shown as `PID`, sorted;
+/// - `-o`'s timer kind when it is `keepalive` or `timewait`, without the
+///   time left and the retransmissions (`timer:(keepalive)`): the socket's
+///   settings or state; `on` (retransmission or loss probe), `persist`
+///   (zero window probe) and `delack` are left out with their timer, as
+///   they come and go with what is in flight at the instant ss looks;
+/// - `-e`'s `uid:` (ss shows it when not 0), `fwmark:`, `v6only:` and
+///   shutdown bits (`<->` none, `<--` no more sending, `-->` no more
+///   receiving, `---` both), which are the socket's settings;
+/// - `-i`'s negotiated options (`ts`, `usec_ts`, `sack`, `ecn`, `ecnseen`,
+///   `fastopen`, `wscale:`), the congestion control's name, `mss:` (which
+///   the pod checks itself with `TCP_MAXSEG`) and a `tcp-ulp-` name.
+///
+/// Left out: `-e`'s `ino:`, `sk:` (a cookie) and `cgroup:`, which a
+/// restart changes; every other number of `-i` (`rto`, `rtt`, `ato`,
+/// `cwnd`, `ssthresh`, `bytes_*`, `segs_*`, rates, `last*`, `busy`,
+/// windows, `pmtu`, `rcvmss`, `advmss`, `notsent`…), which move with time
+/// and traffic; and any word not listed here, so that a newer ss adds
+/// nothing. UDP-Lite is not there: ss has no option for it.
+fn ss_view(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    for (netid, flags) in [("tcp", "-tanpeioH"), ("udp", "-uanpeioH")] {
+        match in_netns_of(pid, &["/bin/ss", flags]) {
+            Ok((text, true)) => out.extend(ss_lines(netid, &String::from_utf8_lossy(&text))),
+            Ok((_, false)) => out.push(format!("{netid}: /bin/ss {flags} failed")),
+            Err(e) => out.push(format!("{netid}: /bin/ss {flags}: {e}")),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What ss printed for protocol `netid`, one line per socket
+/// ([`ss_line`]): a socket's line, and the lines after it that begin
+/// with white space (`-i`'s, which begin with a tab; one before any
+/// socket's is left out).
+fn ss_lines(netid: &str, text: &str) -> Vec<String> {
+    let mut sockets: Vec<String> = Vec::new();
+    for l in text.lines() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match sockets.last_mut() {
+            Some(last) if l.starts_with(char::is_whitespace) => {
+                last.push(' ');
+                last.push_str(l);
+            }
+            None if l.starts_with(char::is_whitespace) => {}
+            _ => sockets.push(l.to_owned()),
+        }
+    }
+    sockets.iter().map(|s| ss_line(netid, s)).collect()
+}
+
+/// One socket of ss's output (its lines joined), as [`ss_view`] keeps it.
+fn ss_line(netid: &str, socket: &str) -> String {
+    let mut out = vec![netid.to_owned()];
+    let mut rest = socket;
+    // State, Recv-Q, Send-Q, local and peer address: the first five words.
+    for i in 0..5 {
+        rest = rest.trim_start();
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        out.push(match i {
+            _ if word.is_empty() => "?".to_owned(),
+            1 | 2 if !word.bytes().all(|b| b.is_ascii_digit()) => "?".to_owned(),
+            3 | 4 => ss_port(word),
+            _ => word.to_owned(),
+        });
+    }
+    // `users:((...))` comes next, and a process name may hold spaces.
+    let mut after = rest;
+    if let Some(i) = rest.find("users:(") {
+        let (users, tail) = ss_users(&rest[i + "users:(".len()..]);
+        out.push(users);
+        after = tail;
+    }
+    out.extend(after.split_whitespace().filter_map(ss_word));
+    out.join(" ")
+}
+
+/// `addr:port` of ss with the port shown as `PICKED` when the kernel
+/// picked it (as [`picked_ports`]); `*` (no port) and other words as they
+/// are.
+fn ss_port(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok_and(|p| !own_port(p.into())) => {
+            format!("{host}:PICKED")
+        }
+        _ => addr.to_owned(),
+    }
+}
+
+/// ss's owners of a socket, `("name",pid=N,fd=F),...))` (what follows
+/// `users:(`), shown as `users:(("name",pid=PID,fd=F),...)` sorted, and
+/// the text after them; `users:(?)` and the text after the next `))` if
+/// they are not in that form.
+fn ss_users(text: &str) -> (String, &str) {
+    let mut users = Vec::new();
+    let mut rest = text;
+    loop {
+        // `("NAME",pid=N,fd=F)`: NAME ends at the first `",pid=`.
+        let user = rest.strip_prefix("(\"").and_then(|r| {
+            let (name, r) = r.split_once("\",pid=")?;
+            let (pid, r) = r.split_once(",fd=")?;
+            let end = r.find(')')?;
+            let fd = &r[..end];
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            (digits(pid) && digits(fd))
+                .then(|| (format!("(\"{name}\",pid=PID,fd={fd})"), &r[end + 1..]))
+        });
+        let Some((user, r)) = user else { break };
+        users.push(user);
+        if let Some(r) = r.strip_prefix(',') {
+            rest = r;
+        } else if let Some(r) = r.strip_prefix(')') {
+            users.sort();
+            return (format!("users:({})", users.join(",")), r);
+        } else {
+            break;
+        }
+    }
+    let tail = text.split_once("))").map_or("", |(_, t)| t);
+    ("users:(?)".to_owned(), tail)
+}
+
+/// Congestion controls of Linux, as ss names them with `-i`.
+const SS_CONGESTION: &[&str] = &[
+    "reno",
+    "cubic",
+    "bic",
+    "bbr",
+    "dctcp",
+    "htcp",
+    "hstcp",
+    "highspeed",
+    "hybla",
+    "illinois",
+    "lp",
+    "nv",
+    "scalable",
+    "vegas",
+    "veno",
+    "westwood",
+    "yeah",
+    "cdg",
+];
+
+/// A word of ss's output after the owners as [`ss_view`] keeps it, or
+/// `None` to leave it out.
+fn ss_word(word: &str) -> Option<String> {
+    let value = |prefix: &str| word.strip_prefix(prefix).filter(|v| !v.is_empty());
+    if let Some(t) = word.strip_prefix("timer:(") {
+        let kind = t.split([',', ')']).next().unwrap_or("");
+        return ["keepalive", "timewait"]
+            .contains(&kind)
+            .then(|| format!("timer:({kind})"));
+    }
+    let keep = ["<->", "<--", "-->", "---"].contains(&word)
+        || ["ts", "usec_ts", "sack", "ecn", "ecnseen", "fastopen"].contains(&word)
+        || SS_CONGESTION.contains(&word)
+        || ["uid:", "fwmark:", "v6only:", "wscale:", "mss:", "tcp-ulp-"]
+            .iter()
+            .any(|p| value(p).is_some());
+    keep.then(|| word.to_owned())
+}
+
+/// `lines` of [`ss_view`] without Recv-Q and Send-Q (the third and
+/// fourth words, when they are numbers or `?`), sorted.
+fn ss_no_queues(lines: &[String]) -> Vec<String> {
+    let queue = |w: &str| w == "?" || (!w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()));
+    let mut out: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').collect();
+            if words.len() < 4 || !queue(words[2]) || !queue(words[3]) {
+                return l.clone();
+            }
+            [&words[..2], &words[4..]].concat().join(" ")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// A pod with sockets of its own network namespace (`ckpt run --pod
 /// --net`), checkpointed whole with `--kill`.
 struct SocketPod {
@@ -169,6 +368,8 @@ struct SocketPod {
     described: String,
     /// Its sockets as `/proc/PID/net` showed them, frozen ([`inet_view`]).
     before: Vec<String>,
+    /// Its TCP and UDP sockets as ss showed them, frozen ([`ss_view`]).
+    ss_before: Vec<String>,
     /// The image's path.
     img: String,
     /// What `ckpt inspect --json` says of the image.
@@ -186,6 +387,7 @@ impl SocketPod {
         let described = fs::read_to_string(&seen).with_context(|| format!("reading {seen}"))?;
         cgroup::freeze(&started.w.cg, Duration::from_secs(10))?;
         let before = inet_view(started.w.pid);
+        let ss_before = ss_view(started.w.pid);
         let Some(img) =
             started.checkpoint_kill(c, name, "ckpt checkpoint --kill of the pod's init")?
         else {
@@ -196,6 +398,7 @@ impl SocketPod {
             started,
             described,
             before,
+            ss_before,
             img,
             json,
         }))
@@ -208,16 +411,18 @@ impl SocketPod {
 /// (IPv6 to a v4-mapped address) and shut down for writing, and a UDP-Lite
 /// one, with options set on each). Checkpointed whole with `--kill` and
 /// restarted twice side by side, each copy in its own network namespace
-/// with the same ports: `/proc/PID/net/*` shows the same sockets in each,
-/// the image holds each socket's addresses and options (`ckpt inspect`),
-/// and the first copy checks itself: what getsockname, getpeername and
-/// getsockopt give is what they gave before, and every socket works.
+/// with the same ports: `/proc/PID/net/*` and `ss` ([`ss_view`]) show the
+/// same sockets in each, the image holds each socket's addresses and
+/// options (`ckpt inspect`), and the first copy checks itself: what
+/// getsockname, getpeername and getsockopt give is what they gave before,
+/// and every socket works.
 pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
     let Some(SocketPod {
         started,
         described,
         before,
+        ss_before,
         img,
         json,
     }) = SocketPod::checkpoint(&mut c, name, "inet_pod")?
@@ -239,6 +444,11 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
         format!("{before:#?}"),
         format!("{:#?}", inet_view(restarted.pid)),
     );
+    c.same(
+        "the pod's TCP and UDP sockets as ss -tanpeio and -uanpeio show them, as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_view(restarted.pid)),
+    );
     let job2 = format!("{job}-2");
     let _job2 = RestartJob(Path::new(cgroup::ROOT).join(&job2));
     let copy2 = restart_detached(&mut c, &img, &job2)?;
@@ -247,10 +457,16 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
         format!("{before:#?}"),
         format!("{:#?}", inet_view(copy2)),
     );
+    c.same(
+        "the second copy's sockets as ss shows them, as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_view(copy2)),
+    );
     drop(_job2);
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
     // The ports the kernel picked vary from run to run.
     let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
     state.extend(
         described
             .lines()
@@ -267,16 +483,19 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// Whether port `p` is not one the kernel picked: 0 or one of the pod's
+/// own [`PORTS`](crate::workload::inet::PORTS).
+fn own_port(p: u32) -> bool {
+    p == 0
+        || crate::workload::inet::PORTS
+            .iter()
+            .any(|&o| u32::from(o) == p)
+}
+
 /// `line` with every port the kernel picked (any but the pod's own
 /// [`PORTS`](crate::workload::inet::PORTS) and 0) shown as `PICKED`, in
 /// decimal (`:58953`) and in `/proc/net`'s hex (`:E649`).
 fn picked_ports(line: &str) -> String {
-    let own = |p: u32| {
-        p == 0
-            || crate::workload::inet::PORTS
-                .iter()
-                .any(|&o| u32::from(o) == p)
-    };
     let mut out = String::new();
     let mut rest = line;
     while let Some(i) = rest.find(':') {
@@ -303,7 +522,7 @@ fn picked_ports(line: &str) -> String {
             None
         };
         match port {
-            Some(p) if !own(p) && p <= 65535 => out.push_str("PICKED"),
+            Some(p) if !own_port(p) && p <= 65535 => out.push_str("PICKED"),
             _ => out.push_str(word),
         }
         rest = &rest[end..];
@@ -316,10 +535,10 @@ fn picked_ports(line: &str) -> String {
 /// over its loopback, IPv4 and IPv6, with bytes received and not read,
 /// sent and not acknowledged, and not sent for want of window, and a
 /// listener still listening beside its accepted connection). Checkpointed
-/// whole with `--kill` and restarted: `/proc/PID/net/tcp{,6}` shows the
-/// same connections in the same states, the
-/// image holds each connection's queues (`ckpt inspect`), and the pod
-/// checks itself: the same names, peers and options, the whole stream
+/// whole with `--kill` and restarted: `/proc/PID/net/tcp{,6}` and `ss`
+/// ([`ss_view`], without the queues) show the same connections in the
+/// same states, with the same owners and options, the image holds each
+/// connection's queues (`ckpt inspect`), and the pod checks itself: the same names, peers and options, the whole stream
 /// read byte for byte, bytes both ways, a new client, a close.
 pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
@@ -327,6 +546,7 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
         started,
         described,
         before,
+        ss_before,
         img,
         json,
     }) = SocketPod::checkpoint(&mut c, name, "tcp_pod")?
@@ -373,8 +593,15 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
         format!("{before:#?}"),
         format!("{:#?}", no_queues(inet_view(restarted.pid))),
     );
+    let ss_before = ss_no_queues(&ss_before);
+    c.same(
+        "the pod's TCP connections and listener as ss -tanpeio shows them (no queues), as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
+    );
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
     let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
     state.extend(
         described
             .lines()
@@ -489,4 +716,85 @@ pub(crate) fn restart_tcp_outside_peer(name: &str) -> Result<ScenarioResult> {
         state,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ss 6.1's output on Linux 6.18 (`ss -tanpeioH` and `-uanpeioH` in a
+    /// namespace like `inet_pod`'s and `tcp_pod`'s), cut short, with a
+    /// process name holding a space and two owners added.
+    const TCP: &str = concat!(
+        "LISTEN 0      5       127.0.0.1:7001    0.0.0.0:*     users:((\"inet-pod\",pid=24753,fd=3)) ino:885044 sk:2 cgroup:/ <->\n",
+        "\t cubic cwnd:10      \n",
+        "LISTEN 0      128             *:7002          *:*     users:((\"inet pod\",pid=24753,fd=4)) uid:1000 ino:885045 sk:7 cgroup:/ v6only:0 <->\n",
+        "\t cubic cwnd:10\n",
+        "ESTAB  128512 0       127.0.0.1:45590 127.0.0.1:7010  users:((\"tcp-pod\",pid=9,fd=14),(\"sh\",pid=8,fd=3)) ino:885054 sk:4 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 rto:204 rtt:0.013/0.006 ato:80 mss:32768 pmtu:65535 rcvmss:47616 advmss:65483 cwnd:11 bytes_sent:5 bytes_acked:6 bytes_received:128512 send 221814153846bps lastsnd:1916 pacing_rate 534679499600bps delivery_rate 29127111104bps delivered:2 app_limited rcv_space:65495 minrtt:0.009 snd_wnd:65536\n",
+        "ESTAB  5      3782144 127.0.0.1:7010  127.0.0.1:45590 users:((\"tcp-pod\",pid=24753,fd=15)) timer:(persist,1.524ms,0) ino:885055 sk:5 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 rto:208 backoff:3 mss:47616 notsent:3782144\n",
+        "ESTAB  5      0           [::1]:7011      [::1]:43514 users:((\"tcp-pod\",pid=24753,fd=18)) timer:(keepalive,119min,0) ino:885058 sk:9 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 mss:32768\n",
+    );
+    const UDP: &str = concat!(
+        "UNCONN 832    0                 0.0.0.0:7004             0.0.0.0:*    users:((\"inet-pod\",pid=24753,fd=8)) ino:885049 sk:a cgroup:/ <-> \n",
+        "ESTAB  0      0               127.0.0.1:7005           127.0.0.1:7004 users:((\"inet-pod\",pid=24753,fd=11)) ino:885051 sk:b cgroup:/ <--\n",
+        "ESTAB  832    0      [::ffff:127.0.0.1]:44285 [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=24753,fd=9)) ino:885050 sk:c cgroup:/ <-> \n",
+    );
+
+    #[test]
+    fn ss_lines_keep_what_is_stable() {
+        assert_eq!(
+            ss_lines("tcp", TCP),
+            [
+                "tcp LISTEN 0 5 127.0.0.1:7001 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=3)) <-> cubic",
+                "tcp LISTEN 0 128 *:7002 *:* users:((\"inet pod\",pid=PID,fd=4)) uid:1000 v6only:0 <-> cubic",
+                "tcp ESTAB 128512 0 127.0.0.1:PICKED 127.0.0.1:7010 users:((\"sh\",pid=PID,fd=3),(\"tcp-pod\",pid=PID,fd=14)) <-> ts sack cubic wscale:10,10 mss:32768",
+                "tcp ESTAB 5 3782144 127.0.0.1:7010 127.0.0.1:PICKED users:((\"tcp-pod\",pid=PID,fd=15)) <-> ts sack cubic wscale:10,10 mss:47616",
+                "tcp ESTAB 5 0 [::1]:7011 [::1]:PICKED users:((\"tcp-pod\",pid=PID,fd=18)) timer:(keepalive) <-> ts sack cubic wscale:10,10 mss:32768",
+            ]
+        );
+        assert_eq!(
+            ss_lines("udp", UDP),
+            [
+                "udp UNCONN 832 0 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
+                "udp ESTAB 0 0 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
+                "udp ESTAB 832 0 [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
+            ]
+        );
+        assert_eq!(
+            ss_no_queues(&ss_lines("udp", UDP)),
+            [
+                "udp ESTAB 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
+                "udp ESTAB [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
+                "udp UNCONN 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
+            ]
+        );
+    }
+
+    #[test]
+    fn ss_lines_drop_what_they_do_not_know() {
+        let odd = concat!(
+            "\t an info line with no socket\n",
+            "\n",
+            "LISTEN\n",
+            "ESTAB x 0 127.0.0.1%lo:7004 [fe80::1]%lo:40000 users:((\"a\",pid=1,fd=x)) timer:(on,200ms,0) new:1 <->\n",
+            "ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:((\"unterminated\n",
+            "SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010 timer:(\n",
+        );
+        assert_eq!(
+            ss_no_queues(&["tcp: /bin/ss -tanpeioH failed".to_owned()]),
+            ["tcp: /bin/ss -tanpeioH failed"]
+        );
+        assert_eq!(
+            ss_lines("tcp", odd),
+            [
+                "tcp LISTEN ? ? ? ?",
+                "tcp ESTAB ? 0 127.0.0.1%lo:7004 [fe80::1]%lo:PICKED users:(?) <->",
+                "tcp ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:(?)",
+                "tcp SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010",
+            ]
+        );
+    }
 }

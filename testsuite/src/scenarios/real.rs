@@ -1227,12 +1227,14 @@ fn unrepeating(len: usize, seed: u32) -> Vec<u8> {
 
 /// Runs `argv` in the network namespace of `pid` (`busybox nsenter`, as a
 /// user would reach a pod's loopback): its output and whether it
-/// succeeded.
-fn in_netns_of(pid: i32, argv: &[&str]) -> Result<(Vec<u8>, bool)> {
+/// succeeded. Without `COLUMNS`, with which ss would lay its output out
+/// for a terminal of that width.
+pub(crate) fn in_netns_of(pid: i32, argv: &[&str]) -> Result<(Vec<u8>, bool)> {
     let o = Command::new("/bin/busybox")
         .arg("nsenter")
         .arg(format!("--net=/proc/{pid}/ns/net"))
         .args(argv)
+        .env_remove("COLUMNS")
         .stderr(Stdio::null())
         .output()?;
     Ok((o.stdout, o.status.success()))
