@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! TCP, UDP and UDP-Lite sockets of either family that hold no
-//! connection: TCP sockets closed (bound or not) or listening with no
-//! connection waiting, and UDP and UDP-Lite sockets, bound or connected,
-//! with no datagram queued.
+//! TCP, UDP and UDP-Lite sockets of either family: TCP sockets closed
+//! (bound or not), listening with no connection waiting, and connected,
+//! established or closing (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
+//! CLOSING) with their queues; UDP and UDP-Lite sockets, bound or
+//! connected, with their queued datagrams.
 //!
 //! C header: [`include/linux/checkpoint.h`](srctree/include/linux/checkpoint.h)
 //! (`ckpt_inet_*`, in `net/ipv4/af_inet.c`).
@@ -22,9 +23,13 @@
 //! with the tree): restart makes it again in the restored process's,
 //! which is the caller's, or a pod's own new one. Everything else the
 //! socket may hold is refused at checkpoint with its reason
-//! (`ckpt_inet_unsupported`): connections, waiting connections, queued
-//! datagrams and errors, filters, multicast memberships, IP options,
-//! options outside the table.
+//! (`ckpt_inet_unsupported`): connections being opened or waiting to be
+//! accepted, urgent data, errors not read, corked datagrams, filters,
+//! multicast memberships, IP options, options outside the table.
+//!
+//! A connection's state and queues (`net/ipv4/tcp.c`, `ckpt_tcp_*`) follow
+//! its record; restart rebuilds it through TCP repair mode and resumes it
+//! once every socket of the image is made ([`finish`]).
 //!
 //! Restart makes a new socket as socket(2) does in its network namespace,
 //! sets the options as setsockopt(2) by the caller would (those whose new
@@ -36,8 +41,8 @@
 use crate::image::{
     inet_opt_def, InetDgram, InetOpt, InetSockData, InetSockObj, InetTcpConn, ObjId, RecordType,
     FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS,
-    INET_PORT_PICKED, IPPROTO_TCP, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS,
-    TCP_CONN_WSCALE,
+    INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING, TCP_CONN_FIN_IN,
+    TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -58,6 +63,9 @@ const _: () = assert!(
         && TCP_CONN_TSTAMP == bindings::CKPT_TCP_TSTAMP
         && TCP_CONN_WSCALE == bindings::CKPT_TCP_WSCALE
         && TCP_CONN_USEC_TS == bindings::CKPT_TCP_USEC_TS
+        && TCP_CONN_FIN_IN == bindings::CKPT_TCP_FIN_IN
+        && TCP_CONN_FIN_OUT == bindings::CKPT_TCP_FIN_OUT
+        && TCP_CONN_CLOSING == bindings::CKPT_TCP_CLOSING
 );
 
 /// Checkpoint: the TCP listeners of the tree, each written before
@@ -126,16 +134,16 @@ fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
     Ok((heads, payloads, nr))
 }
 
-/// An established connection's state and queues, as the checkpoint reads
-/// them.
+/// A connection's state and queues, established or closing, as the
+/// checkpoint reads them.
 fn tcp_conn(file: &FileRef) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)> {
     // SAFETY: all-zero is a valid `ckpt_tcp` (zeros).
     let mut st: bindings::ckpt_tcp = unsafe { core::mem::zeroed() };
     // SAFETY: the file is referenced; the helper reads its socket under
     // the socket's lock.
     to_result(unsafe { bindings::ckpt_tcp_get(file.as_ptr(), &mut st) })?;
-    let send = st.write_seq.wrapping_sub(st.snd_una);
-    let recv = st.rcv_nxt.wrapping_sub(st.copied_seq);
+    // The bytes, less the FINs the sequence numbers count.
+    let (send, recv) = (image_conn(&st).send_len(), image_conn(&st).recv_len());
     if u64::from(send) + u64::from(recv) > u64::from(crate::image::TCP_CONN_MAX_QUEUE) {
         ckpt_err!(
             "checkpoint: a TCP connection holds {} bytes to send and {} to read, more than an image record takes ({} in all; not carried yet)\n",
@@ -205,8 +213,8 @@ pub(crate) struct InetSock;
 impl ObjOps for InetSock {
     /// The socket's file.
     type Ref = FileRef;
-    /// An established connection's state and queues, read first and
-    /// noted, to be checked again at the end of the image.
+    /// A connection's state and queues (established or closing), read
+    /// first and noted, to be checked again at the end of the image.
     type Deps = Option<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)>;
 
     fn key(file: &FileRef) -> usize {
@@ -422,7 +430,7 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
         to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
             .inspect_err(fail("queue the datagrams of"))?;
     }
-    // An established connection: repair mode first, which the caller's
+    // A connection, established or closing: repair mode first, which the caller's
     // CAP_NET_ADMIN over the namespace allows; its connect(2) then sends
     // nothing.
     let conn = data
@@ -529,8 +537,15 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
         to_result(unsafe { bindings::ckpt_inet_listen(file.as_ptr(), s.backlog) })
             .inspect_err(fail("listen on"))?;
     }
+    // A connection's FINs are its shutdown for writing, and for reading
+    // once the peer's came: its repair's end and resumption see to them.
+    let shutdown = match data.tcp {
+        Some((c, _, _)) if c.flags & TCP_CONN_FIN_IN != 0 => 0,
+        Some(_) => s.shutdown & INET_RCV_SHUTDOWN,
+        None => s.shutdown,
+    };
     // SAFETY: the file is referenced.
-    to_result(unsafe { bindings::ckpt_inet_shutdown(file.as_ptr(), s.shutdown) })
+    to_result(unsafe { bindings::ckpt_inet_shutdown(file.as_ptr(), shutdown) })
         .inspect_err(fail("shut down"))?;
     objs.add_made(s.id, file, FILE_INET)
 }
@@ -542,7 +557,7 @@ const AFTER_RESUME: [&str; 3] = [
     "TCP_NOTSENT_LOWAT",
 ];
 
-/// An established connection restart left in repair mode, sending
+/// A connection restart left in repair mode, sending
 /// nothing, until every socket of the image is made ([`finish`]).
 pub(crate) struct Repairing {
     file: FileRef,
@@ -601,7 +616,7 @@ pub(crate) fn finish(conns: &mut [Repairing]) -> Result {
     Ok(())
 }
 
-/// Checkpoint, before the image's end: every established connection
+/// Checkpoint, before the image's end: every connection
 /// saved is still as it was saved (`-EAGAIN` if one moved on: bytes
 /// delivered from one end to the other after one of them was saved would
 /// be in neither).
@@ -621,7 +636,7 @@ pub(crate) fn check_same(objs: &ObjHash) -> Result {
 }
 
 /// Checkpoint with `CHECKPOINT_TCP_SILENT`, once the image is written:
-/// every established connection saved in repair mode, so that the tree's
+/// every connection saved in repair mode, so that the tree's
 /// kill closes it without a word to its peer. All or none: the caller's
 /// `CAP_NET_ADMIN` over each one's namespace is checked first (`-EPERM`,
 /// nothing changed).
@@ -656,11 +671,11 @@ macro_rules! same_fields {
 
 same_fields!(image_conn: bindings::ckpt_tcp => InetTcpConn {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
-    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf,
+    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
 });
 same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
-    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf,
+    rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
 });
 same_fields!(image_dgram: bindings::ckpt_udp_dgram => InetDgram {
     family, len, sport, dport, ttl, tos, saddr, daddr,

@@ -617,6 +617,84 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// A pod started with `ckpt run --pod --net` (`tcp_closing_pod`: TCP
+/// connections over its loopback in every state a program holds one in
+/// while it closes: FIN_WAIT1 and LAST_ACK with their FIN behind bytes
+/// not sent, FIN_WAIT2, CLOSE_WAIT with the peer's FIN read and not read,
+/// CLOSING, and one shut down for reading only; a listener beside them).
+/// Checkpointed whole with `--kill` and restarted: `/proc/PID/net/tcp`
+/// shows the same connections in the same states, the image holds each
+/// one's state (`ckpt inspect`), and the pod checks itself: the same
+/// names, peers, options and states, and the bytes, ends of stream and
+/// `EPIPE` each end should see, then a new client.
+pub(crate) fn restart_pod_tcp_closing(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        ss_before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "tcp_closing_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    let mut states: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["connection"]["state"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    states.sort();
+    c.eq(
+        "the connections' states in the image",
+        "CLOSE-WAIT, CLOSE-WAIT, CLOSING, ESTAB, ESTAB, ESTAB, FIN-WAIT-1, FIN-WAIT-2, FIN-WAIT-2, FIN-WAIT-2, FIN-WAIT-2, LAST-ACK",
+        states.join(", "),
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    // Bytes not sent move to the peer once the connections resume: the pod
+    // checks every byte itself.
+    let no_queues = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| l.split(" queues ").next().unwrap_or("").to_owned())
+            .collect()
+    };
+    c.same(
+        "the pod's TCP connections and listener (/proc/PID/net: addresses and states), as before",
+        format!("{:#?}", no_queues(&before)),
+        format!("{:#?}", no_queues(&inet_view(restarted.pid))),
+    );
+    let ss_before = ss_no_queues(&ss_before);
+    c.same(
+        "the pod's TCP connections and listener as ss -tanpeio shows them (no queues), as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
+    );
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
+    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// The state of the runner's end of its connection with `port` (its own
 /// `/proc/net/tcp` line for 127.0.0.1:7020 and that remote port).
 fn server_end_state(port: &str) -> String {

@@ -7,9 +7,10 @@ use nix::libc;
 use std::os::fd::RawFd;
 
 /// The ports the pods' sockets use (their own namespaces: any copy may use
-/// them at once): `inet_pod`'s five, `tcp_pod`'s two, and the port of
-/// `inet_pod`'s sender of a queued datagram, closed since.
-pub(crate) const PORTS: [u16; 8] = [7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006];
+/// them at once): `inet_pod`'s five, `tcp_pod`'s two, the port of
+/// `inet_pod`'s sender of a queued datagram, closed since, and
+/// `tcp_closing_pod`'s listener.
+pub(crate) const PORTS: [u16; 9] = [7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
     if ret < 0 {
@@ -1023,5 +1024,312 @@ pub(crate) fn tcp_client(ready_path: &Path) -> Result<()> {
         &result,
         &bad,
         "after the restart, the same connection carries after and reply",
+    )
+}
+
+/// The TCP state of `fd` (`tcpi_state` of `TCP_INFO`: 1 ESTABLISHED, 4
+/// FIN_WAIT1, 5 FIN_WAIT2, 8 CLOSE_WAIT, 9 LAST_ACK, 11 CLOSING).
+fn tcp_state(fd: RawFd) -> Result<u8> {
+    let b = get_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO)
+        .map_err(|e| anyhow::anyhow!("TCP_INFO: {e}"))?;
+    b.first()
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("TCP_INFO empty"))
+}
+
+/// Waits up to 5 s for `fd` to be in TCP state `want` ([`tcp_state`]).
+fn wait_state(fd: RawFd, want: u8, what: &str) -> Result<()> {
+    for _ in 0..500 {
+        if tcp_state(fd)? == want {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bail!("{what} is in TCP state {}, not {want}", tcp_state(fd)?)
+}
+
+/// shutdown(2) of `fd`.
+fn shut(fd: RawFd, how: libc::c_int) -> Result<()> {
+    // SAFETY: plain integers.
+    check(unsafe { libc::shutdown(fd, how) }, "shutdown").map(drop)
+}
+
+/// A connection to `listener` (127.0.0.1:`port`): the client, its receive
+/// buffer set to 4 KiB first if `small`, and the server's end.
+fn tcp_pair(listener: RawFd, port: u16, small: bool) -> Result<(RawFd, RawFd)> {
+    let c = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    if small {
+        set_int(c, libc::SOL_SOCKET, libc::SO_RCVBUF, 4096, "SO_RCVBUF")?;
+    }
+    connect(c, Addr::V4(LO4, port))?;
+    Ok((c, accept(listener)?))
+}
+
+/// Sends the stream ([`stream_byte`]) through `fd` until the connection
+/// takes no more (its peer reads nothing): how many bytes it took.
+fn fill(fd: RawFd) -> Result<usize> {
+    let chunk: Vec<u8> = (0..65536).map(stream_byte).collect();
+    let mut sent = 0usize;
+    loop {
+        let off = sent % 65536;
+        // SAFETY: the rest of `chunk` is valid for its length.
+        let n = unsafe {
+            libc::send(
+                fd,
+                chunk[off..].as_ptr().cast(),
+                65536 - off,
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            return Ok(sent);
+        }
+        sent += n as usize;
+        if sent > 16 << 20 {
+            bail!("the connection took more than 16 MiB without its peer reading");
+        }
+    }
+}
+
+/// recv(2) of one byte from `fd`, which must give 0: the end of the stream.
+fn expect_eof(fd: RawFd) -> Result<()> {
+    let mut b = [0u8; 1];
+    // SAFETY: `b` has room for one byte.
+    let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), 1, 0) };
+    if n != 0 {
+        bail!(
+            "recv gave {n}, not the end of the stream ({})",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// send(2) on `fd`, which must fail with `EPIPE`: shut down for writing.
+fn expect_epipe(fd: RawFd) -> Result<()> {
+    // SAFETY: a valid buffer.
+    let r = unsafe { libc::send(fd, b"x".as_ptr().cast(), 1, libc::MSG_NOSIGNAL) };
+    let e = std::io::Error::last_os_error();
+    if r >= 0 || e.raw_os_error() != Some(libc::EPIPE) {
+        bail!("send gave {r} ({e})");
+    }
+    Ok(())
+}
+
+/// `sent` bytes of the stream read from `fd`, byte for byte, then its end.
+fn expect_stream_then_eof(fd: RawFd, sent: usize) -> Result<()> {
+    let got = recv_exact(fd, sent)?;
+    if let Some(i) = (0..sent).find(|&i| got[i] != stream_byte(i % 65536)) {
+        bail!("byte {i} of {sent} differs");
+    }
+    expect_eof(fd)
+}
+
+/// The pod's init (`tcp_closing_pod`): TCP connections over its loopback
+/// (a listener on 127.0.0.1:7012, still listening) in every state a
+/// program holds one in while it closes, each with a check after:
+/// - `a`: the client sent `last words` and shut down for writing
+///   (FIN_WAIT2); the server read nothing (CLOSE_WAIT, the bytes and the
+///   FIN not read). After: the server reads them and the end, answers,
+///   closes; the client reads the answer and the end.
+/// - `b`: the same, but the server read the end already (CLOSE_WAIT, the
+///   FIN read). After: the server reads the end again, answers, closes.
+/// - `c`: the server sent the stream until the client's 4 KiB receive
+///   buffer and its own send buffer took no more, then shut down for
+///   writing: FIN_WAIT1, its FIN behind bytes not sent. After: the client
+///   reads the stream and the end, and sends to the server, which reads
+///   it; the server's send fails with `EPIPE`.
+/// - `d`: the client shut down for writing (FIN_WAIT2), the server read the
+///   end, filled the connection and shut down: LAST_ACK. After: the
+///   client reads the stream and the end; the server the end again.
+/// - `e`: the server filled the connection and shut down (FIN_WAIT1), then
+///   the client shut down: the server is CLOSING, the client's FIN not
+///   read. After: the server reads the end; the client the stream and the
+///   end.
+/// - `f`: after bytes both ways, the server shut down for reading only
+///   (ESTABLISHED). After: its read gives the end, and it still sends.
+///
+/// It writes what it sees of every socket next to the ready file (names,
+/// peers, options, TCP state) and after the go file checks it sees the
+/// same, then the checks above, then a new client of the listener.
+pub(crate) fn tcp_closing_pod(ready_path: &Path) -> Result<()> {
+    name("tcp-closing-pod");
+    let (go, result) = go_and_result(ready_path);
+    let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
+    let port = PORTS[8];
+    let l = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    bind(l, Addr::V4(LO4, port))?;
+    listen(l, 8)?;
+    let (ca, sa) = tcp_pair(l, port, false)?;
+    send_all(ca, b"last words")?;
+    shut(ca, libc::SHUT_WR)?;
+    wait_state(ca, 5, "a client")?;
+    wait_state(sa, 8, "a server")?;
+    let (cb, sb) = tcp_pair(l, port, false)?;
+    shut(cb, libc::SHUT_WR)?;
+    expect_eof(sb)?;
+    wait_state(cb, 5, "b client")?;
+    let (cc, sc) = tcp_pair(l, port, true)?;
+    let sent_c = fill(sc)?;
+    shut(sc, libc::SHUT_WR)?;
+    wait_state(sc, 4, "c server")?;
+    let (cd, sd) = tcp_pair(l, port, true)?;
+    shut(cd, libc::SHUT_WR)?;
+    expect_eof(sd)?;
+    let sent_d = fill(sd)?;
+    shut(sd, libc::SHUT_WR)?;
+    wait_state(sd, 9, "d server")?;
+    wait_state(cd, 5, "d client")?;
+    let (ce, se) = tcp_pair(l, port, true)?;
+    let sent_e = fill(se)?;
+    shut(se, libc::SHUT_WR)?;
+    wait_state(se, 4, "e server")?;
+    shut(ce, libc::SHUT_WR)?;
+    wait_state(se, 11, "e server")?;
+    wait_state(ce, 5, "e client")?;
+    // Bytes both ways first: a connection that carried none knows only
+    // the handshake's unscaled window, and any segment after announces a
+    // scaled one, which TCP_MAXSEG (half the largest window seen) follows.
+    let (cf, sf) = tcp_pair(l, port, false)?;
+    send_all(cf, b"f hello")?;
+    if recv_exact(sf, 7)? != b"f hello" {
+        bail!("f: not f hello");
+    }
+    send_all(sf, b"f hi")?;
+    if recv_exact(cf, 4)? != b"f hi" {
+        bail!("f: not f hi");
+    }
+    shut(sf, libc::SHUT_RD)?;
+    let socks = Sockets(vec![
+        ("listener", l),
+        ("a client", ca),
+        ("a server", sa),
+        ("b client", cb),
+        ("b server", sb),
+        ("c client", cc),
+        ("c server", sc),
+        ("d client", cd),
+        ("d server", sd),
+        ("e client", ce),
+        ("e server", se),
+        ("f client", cf),
+        ("f server", sf),
+    ]);
+    let describe = |s: &Sockets| -> Vec<String> {
+        // The buffer sizes of a connection grow with what it carries.
+        s.describe()
+            .into_iter()
+            .zip(&s.0)
+            .map(|(l, (_, fd))| {
+                let kept: Vec<&str> = l
+                    .split(", ")
+                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
+                    .collect();
+                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
+                format!("{}, TCP state {state}", kept.join(", "))
+            })
+            .collect()
+    };
+    let before = describe(&socks);
+    std::fs::write(
+        &seen,
+        before.join("\n")
+            + &format!(
+                "\nstreams sent before the checkpoint, each 4 KiB or more: {}\n",
+                [sent_c, sent_d, sent_e].iter().all(|&n| n >= 4096)
+            ),
+    )?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut bad = Vec::new();
+    for (b, a) in before.iter().zip(&describe(&socks)) {
+        if b != a {
+            bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    let mut run = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            bad.push(format!("{what}: {e:#}"));
+        }
+    };
+    let close = |fd: RawFd| {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(fd) };
+    };
+    run(
+        "a: the server reads last words and the end, answers and closes; the client reads both",
+        (|| {
+            if recv_exact(sa, 10)? != b"last words" {
+                bail!("not last words");
+            }
+            expect_eof(sa)?;
+            send_all(sa, b"reply a")?;
+            close(sa);
+            if recv_exact(ca, 7)? != b"reply a" {
+                bail!("not reply a");
+            }
+            expect_eof(ca)
+        })(),
+    );
+    run(
+        "b: the server reads the end again, answers and closes; the client reads both",
+        (|| {
+            expect_eof(sb)?;
+            send_all(sb, b"reply b")?;
+            close(sb);
+            if recv_exact(cb, 7)? != b"reply b" {
+                bail!("not reply b");
+            }
+            expect_eof(cb)
+        })(),
+    );
+    run(
+        "c: the client reads the stream and the end, and sends; the server reads that and cannot send",
+        (|| {
+            expect_stream_then_eof(cc, sent_c)?;
+            send_all(cc, b"back c")?;
+            if recv_exact(sc, 6)? != b"back c" {
+                bail!("not back c");
+            }
+            expect_epipe(sc)
+        })(),
+    );
+    run(
+        "d: the client reads the stream and the end; the server the end again, and cannot send",
+        (|| {
+            expect_stream_then_eof(cd, sent_d)?;
+            expect_eof(sd)?;
+            expect_epipe(sd)
+        })(),
+    );
+    run(
+        "e: the server reads the end; the client the stream and the end, and cannot send",
+        (|| {
+            expect_eof(se)?;
+            expect_stream_then_eof(ce, sent_e)?;
+            expect_epipe(ce)
+        })(),
+    );
+    run(
+        "f: the server's read gives the end, and it still sends",
+        (|| {
+            expect_eof(sf)?;
+            send_all(sf, b"still sending")?;
+            if recv_exact(cf, 13)? != b"still sending" {
+                bail!("not still sending");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "a new client of 127.0.0.1:7012",
+        tcp_round_trip(l, libc::AF_INET, Addr::V4(LO4, port), b"new client"),
+    );
+    verdict_all(
+        &result,
+        &bad,
+        "every socket's name, peer, options and TCP state as before; in every closing state the bytes, the ends and EPIPE each end should see; a new client",
     )
 }

@@ -589,16 +589,19 @@ pub struct InetSockInfo {
     /// N bytes`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queued: Vec<String>,
-    /// An established TCP connection's state.
+    /// A TCP connection's state, established or closing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<TcpConnInfo>,
     /// The options saved, by name.
     pub options: BTreeMap<String, i64>,
 }
 
-/// What `ckpt inspect` shows of an established TCP connection.
+/// What `ckpt inspect` shows of a TCP connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TcpConnInfo {
+    /// Its state as `ss` names it: `ESTAB`, `FIN-WAIT-1`, `FIN-WAIT-2`,
+    /// `CLOSE-WAIT`, `LAST-ACK` or `CLOSING`.
+    pub state: &'static str,
     /// Bytes sent and not acknowledged.
     pub unacked: u32,
     /// Bytes written and not sent yet.
@@ -654,6 +657,7 @@ impl InetSockInfo {
                 })
                 .collect(),
             connection: d.tcp.map(|(c, _, _)| TcpConnInfo {
+                state: c.state_name(),
                 unacked: c.sent_len(),
                 unsent: c.send_len() - c.sent_len(),
                 unread: c.recv_len(),
@@ -684,8 +688,13 @@ impl InetSockInfo {
             out.push_str(&format!(", {} datagrams queued", self.queued.len()));
         }
         if let Some(c) = &self.connection {
+            let state = if c.state == "ESTAB" {
+                "established"
+            } else {
+                c.state
+            };
             out.push_str(&format!(
-                ", established: {} bytes unacknowledged, {} not sent, {} not read",
+                ", {state}: {} bytes unacknowledged, {} not sent, {} not read",
                 c.unacked, c.unsent, c.unread
             ));
         }

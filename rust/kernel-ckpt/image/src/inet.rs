@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Network sockets of the IPv4 and IPv6 families: TCP sockets closed
-//! (bound or not), listening or established, and UDP and UDP-Lite
+//! (bound or not), listening, established or closing, and UDP and UDP-Lite
 //! sockets, bound or connected, with the socket options their programs
 //! set.
 //!
 //! Written by the kernel's `inet.rs` as an [`InetSockObj`] followed by its
-//! [`InetOpt`]s and, for an established TCP connection, its
+//! [`InetOpt`]s and, for a TCP connection (established or closing), its
 //! [`InetTcpConn`] and the bytes of its queues, once, before the first
 //! open file of the socket.
 
@@ -35,9 +35,9 @@ pub const INET_BOUND: u32 = 1 << 0;
 pub const INET_BOUND_ADDR: u32 = 1 << 1;
 /// A TCP socket that listens, with [`InetSockObj::backlog`].
 pub const INET_LISTENING: u32 = 1 << 2;
-/// A datagram socket connected to [`InetSockObj::raddr`], or an
-/// established TCP connection with it (an [`InetTcpConn`] follows the
-/// options).
+/// A datagram socket connected to [`InetSockObj::raddr`], or a TCP
+/// connection with it, established or closing (an [`InetTcpConn`] follows
+/// the options).
 pub const INET_CONNECTED: u32 = 1 << 3;
 /// Its local port was picked by the kernel (when it connected or first
 /// sent, or bound to port 0), not asked for: a port it may lose again
@@ -49,6 +49,10 @@ pub const INET_FLAGS: u32 =
 
 /// Length of a device name with its NUL (`IFNAMSIZ`).
 pub const INET_DEV_LEN: usize = 16;
+/// `InetSockObj::shutdown`: shut down for reading (`RCV_SHUTDOWN`).
+pub const INET_RCV_SHUTDOWN: u32 = 1;
+/// Shut down for writing (`SEND_SHUTDOWN`).
+pub const INET_SEND_SHUTDOWN: u32 = 2;
 
 /// A TCP, UDP or UDP-Lite socket of either family on its own: its kind,
 /// its addresses, its state, and the number of [`InetOpt`]s that follow.
@@ -67,7 +71,7 @@ pub struct InetSockObj {
     pub protocol: u32,
     /// `INET_*` flags.
     pub flags: u32,
-    /// The shutdown bits (`RCV_SHUTDOWN` 1, `SEND_SHUTDOWN` 2).
+    /// The shutdown bits ([`INET_RCV_SHUTDOWN`], [`INET_SEND_SHUTDOWN`]).
     pub shutdown: u32,
     /// listen(2)'s backlog (what the socket holds: at most
     /// `net.core.somaxconn`); 0 unless listening.
@@ -325,7 +329,7 @@ impl InetSockObj {
         if s.family == AF_INET && !(v4_tail_zero(&s.laddr) && v4_tail_zero(&s.raddr)) {
             return bad("inet IPv4 address", 0);
         }
-        if s.shutdown > 3 {
+        if s.shutdown & !(INET_RCV_SHUTDOWN | INET_SEND_SHUTDOWN) != 0 {
             return bad("inet shutdown", s.shutdown);
         }
         // NUL terminated, and nothing but NULs after the first.
@@ -377,11 +381,16 @@ impl InetSockObj {
             return bad("inet datagram bytes", s.dgram_bytes);
         }
         let tcp_conn = if tcp && has(INET_CONNECTED) {
-            // Only an established connection, not shut down, is carried.
-            if s.shutdown != 0 {
+            // Shut down for writing exactly when its FIN is in the stream,
+            // and for reading when the peer's is.
+            let c = InetTcpConn::decode(conn)?;
+            let fin = |f: u32| c.0.flags & f != 0;
+            if (s.shutdown & INET_SEND_SHUTDOWN != 0) != fin(TCP_CONN_FIN_OUT)
+                || (fin(TCP_CONN_FIN_IN) && s.shutdown & INET_RCV_SHUTDOWN == 0)
+            {
                 return bad("tcp connection shutdown", s.shutdown);
             }
-            Some(InetTcpConn::decode(conn)?)
+            Some(c)
         } else if !conn.is_empty() {
             return Err(ErrorKind::BadLength {
                 len: u32::try_from(p.len()).unwrap_or(u32::MAX),
@@ -428,7 +437,7 @@ impl InetSockObj {
 }
 
 /// What follows an [`InetSockObj`], checked: its options, and an
-/// established TCP connection's state and queues.
+/// TCP connection's state and queues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InetSockData<'a> {
     /// Its options.
@@ -436,7 +445,7 @@ pub struct InetSockData<'a> {
     /// The datagrams queued to a UDP socket: their headers, and their
     /// payloads one after another.
     pub dgrams: (&'a [u8], &'a [u8]),
-    /// An established connection's state, the bytes it sent and were not
+    /// A connection's state, the bytes it sent and were not
     /// acknowledged then the bytes not sent yet, and the bytes it received
     /// and were not read.
     pub tcp: Option<(InetTcpConn, &'a [u8], &'a [u8])>,
@@ -451,19 +460,37 @@ pub const TCP_CONN_TSTAMP: u32 = 2;
 pub const TCP_CONN_WSCALE: u32 = 4;
 /// Its timestamps count microseconds.
 pub const TCP_CONN_USEC_TS: u32 = 8;
+/// The peer's FIN came (CLOSE_WAIT, LAST_ACK, CLOSING): `rcv_nxt`
+/// counts it after the bytes received, and `copied_seq` too once read(2)
+/// returned 0 for it.
+pub const TCP_CONN_FIN_IN: u32 = 16;
+/// The program shut the connection down for writing (FIN_WAIT1,
+/// FIN_WAIT2, LAST_ACK, CLOSING): `write_seq` counts its FIN after the
+/// bytes to send, `snd_nxt` too once it was sent, `snd_una` once it was
+/// acknowledged (FIN_WAIT2).
+pub const TCP_CONN_FIN_OUT: u32 = 32;
+/// Both FINs, the peer's after the program's (CLOSING, where one without
+/// is LAST_ACK).
+pub const TCP_CONN_CLOSING: u32 = 64;
 /// Every `TCP_CONN_*` flag.
-pub const TCP_CONN_FLAGS: u32 =
-    TCP_CONN_SACK | TCP_CONN_TSTAMP | TCP_CONN_WSCALE | TCP_CONN_USEC_TS;
+pub const TCP_CONN_FLAGS: u32 = TCP_CONN_SACK
+    | TCP_CONN_TSTAMP
+    | TCP_CONN_WSCALE
+    | TCP_CONN_USEC_TS
+    | TCP_CONN_FIN_IN
+    | TCP_CONN_FIN_OUT
+    | TCP_CONN_CLOSING;
 /// Most bytes the queues of a connection may hold in all in an image (its
 /// record's, less the fixed parts).
 pub const TCP_CONN_MAX_QUEUE: u32 = MAX_PAYLOAD_LEN - 4096;
 /// Largest window scale (`TCP_MAX_WSCALE`).
 pub const TCP_MAX_WSCALE: u32 = 14;
 
-/// An established TCP connection as TCP repair mode reads and sets it:
-/// sequence numbers, windows and negotiated options. Its send queue (the
-/// bytes from `snd_una` to `write_seq`, sent up to `snd_nxt`) and its
-/// receive queue (from `copied_seq` to `rcv_nxt`) follow it.
+/// A TCP connection, established or closing, as TCP repair mode reads and
+/// sets it: sequence numbers, windows and negotiated options. Its send
+/// queue (the bytes from `snd_una` to `write_seq`, sent up to `snd_nxt`)
+/// and its receive queue (from `copied_seq` to `rcv_nxt`) follow it, less
+/// the FINs those count ([`TCP_CONN_FIN_IN`], [`TCP_CONN_FIN_OUT`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InetTcpConn {
     pub snd_una: u32,
@@ -489,22 +516,59 @@ pub struct InetTcpConn {
     pub sndbuf: u32,
     /// Its receive buffer's size as it grew.
     pub rcvbuf: u32,
+    /// The most its receive window may grow to for now (`rcv_ssthresh`,
+    /// which grows as bytes come): the window it announces next.
+    pub rcv_ssthresh: u32,
 }
 
 impl InetTcpConn {
+    /// Whether the program's FIN is in the send queue, not acknowledged.
+    pub fn fin_out_queued(&self) -> bool {
+        self.flags & TCP_CONN_FIN_OUT != 0 && self.write_seq != self.snd_una
+    }
+
+    /// Whether that FIN was sent.
+    pub fn fin_out_sent(&self) -> bool {
+        self.fin_out_queued() && self.snd_nxt == self.write_seq
+    }
+
+    /// Whether the peer's FIN came and read(2) has not returned 0 for it.
+    pub fn fin_in_unread(&self) -> bool {
+        self.flags & TCP_CONN_FIN_IN != 0 && self.rcv_nxt != self.copied_seq
+    }
+
     /// Bytes sent and not acknowledged, then not sent yet.
     pub fn send_len(&self) -> u32 {
-        self.write_seq.wrapping_sub(self.snd_una)
+        self.write_seq
+            .wrapping_sub(self.snd_una)
+            .wrapping_sub(self.fin_out_queued().into())
     }
 
     /// Of those, the bytes sent.
     pub fn sent_len(&self) -> u32 {
-        self.snd_nxt.wrapping_sub(self.snd_una)
+        self.snd_nxt
+            .wrapping_sub(self.snd_una)
+            .wrapping_sub(self.fin_out_sent().into())
     }
 
     /// Bytes received and not read.
     pub fn recv_len(&self) -> u32 {
-        self.rcv_nxt.wrapping_sub(self.copied_seq)
+        self.rcv_nxt
+            .wrapping_sub(self.copied_seq)
+            .wrapping_sub(self.fin_in_unread().into())
+    }
+
+    /// Its state as `ss` names it.
+    pub fn state_name(&self) -> &'static str {
+        let fin_in = self.flags & TCP_CONN_FIN_IN != 0;
+        match (self.flags & TCP_CONN_FIN_OUT != 0, fin_in) {
+            (false, false) => "ESTAB",
+            (false, true) => "CLOSE-WAIT",
+            (true, false) if self.fin_out_queued() => "FIN-WAIT-1",
+            (true, false) => "FIN-WAIT-2",
+            (true, true) if self.flags & TCP_CONN_CLOSING != 0 => "CLOSING",
+            (true, true) => "LAST-ACK",
+        }
     }
 
     /// The state and its two queues from `p`, checked.
@@ -531,6 +595,19 @@ impl InetTcpConn {
         }
         if c.flags & TCP_CONN_USEC_TS != 0 && c.flags & TCP_CONN_TSTAMP == 0 {
             return bad("tcp connection flags", c.flags);
+        }
+        // CLOSING is both FINs; both acknowledged would be TIME_WAIT, which
+        // is not carried; an empty send queue (`write_seq == snd_una`) is
+        // not where an unsent FIN (`snd_nxt != write_seq`) can be.
+        let (fin_in, fin_out) = (
+            c.flags & TCP_CONN_FIN_IN != 0,
+            c.flags & TCP_CONN_FIN_OUT != 0,
+        );
+        if (c.flags & TCP_CONN_CLOSING != 0 && !(fin_in && fin_out))
+            || (fin_in && fin_out && !c.fin_out_queued())
+            || (fin_out && !c.fin_out_queued() && c.snd_nxt != c.write_seq)
+        {
+            return bad("tcp connection state", c.flags);
         }
         if c.max_window < c.snd_wnd {
             return bad("tcp window", c.snd_wnd);
@@ -627,5 +704,5 @@ layout!(InetTcpConn {
     timestamp: u32,
     sndbuf: u32,
     rcvbuf: u32,
-    _: u32,
+    rcv_ssthresh: u32,
 });

@@ -1442,7 +1442,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
             },
             &b"0123456789abc"[..],
         ),
-        (InetTcpConn { flags: 16, ..conn }, &b"0123456789abc"[..]),
+        (InetTcpConn { flags: 128, ..conn }, &b"0123456789abc"[..]),
         (
             InetTcpConn {
                 snd_wnd: 30,
@@ -1452,6 +1452,126 @@ fn inet_sock_checks_its_kind_state_and_options() {
         ),
     ] {
         assert!(InetSockObj::decode(&with(bad, tail)).is_err(), "{bad:?}");
+    }
+    // Closing connections: the FINs the sequence numbers count are no
+    // bytes of the queues, and the shutdown bits go with them.
+    let fin_out = InetTcpConn {
+        flags: conn.flags | TCP_CONN_FIN_OUT,
+        ..conn
+    };
+    let shut = |bits: u32, c: InetTcpConn, tail: &[u8]| {
+        let mut obj = est;
+        obj.shutdown = bits;
+        let mut p = payload(obj, &[(60, 1)]);
+        p.extend_from_slice(&c.encode());
+        p.extend_from_slice(tail);
+        p
+    };
+    // FIN_WAIT1, its FIN behind bytes not sent: 9 bytes, 5 of them sent.
+    let p = shut(INET_SEND_SHUTDOWN, fin_out, b"012345678abc");
+    let (_, d) = InetSockObj::decode(&p).expect("FIN_WAIT1");
+    let (c, sendq, _) = d.tcp.expect("its state");
+    assert_eq!(
+        (c.send_len(), c.sent_len(), c.state_name()),
+        (9, 5, "FIN-WAIT-1")
+    );
+    assert_eq!(sendq, &b"012345678"[..]);
+    // Its FIN sent: 9 bytes, all sent.
+    let sent = InetTcpConn {
+        snd_nxt: 7,
+        ..fin_out
+    };
+    let q = shut(INET_SEND_SHUTDOWN, sent, b"012345678abc");
+
+    let (_, d) = InetSockObj::decode(&q).expect("FIN sent");
+    let c = d.tcp.expect("its state").0;
+    assert_eq!((c.send_len(), c.sent_len(), c.fin_out_sent()), (9, 9, true));
+    // FIN_WAIT2: the FIN acknowledged, nothing left to send.
+    let acked = InetTcpConn {
+        snd_una: 7,
+        snd_nxt: 7,
+        ..fin_out
+    };
+    let q = shut(INET_SEND_SHUTDOWN, acked, b"abc");
+
+    let (_, d) = InetSockObj::decode(&q).expect("FIN_WAIT2");
+    assert_eq!(d.tcp.expect("its state").0.state_name(), "FIN-WAIT-2");
+    // CLOSE_WAIT: the peer's FIN after 2 bytes not read, then read.
+    let fin_in = InetTcpConn {
+        flags: conn.flags | TCP_CONN_FIN_IN,
+        ..conn
+    };
+    let q = shut(INET_RCV_SHUTDOWN, fin_in, b"0123456789ab");
+
+    let (_, d) = InetSockObj::decode(&q).expect("CLOSE_WAIT");
+    let (c, _, recvq) = d.tcp.expect("its state");
+    assert_eq!(
+        (c.recv_len(), recvq, c.state_name()),
+        (2, &b"ab"[..], "CLOSE-WAIT")
+    );
+    let read = InetTcpConn {
+        copied_seq: 103,
+        ..fin_in
+    };
+    let q = shut(INET_RCV_SHUTDOWN, read, b"0123456789");
+
+    let (_, d) = InetSockObj::decode(&q).expect("FIN read");
+    assert_eq!(d.tcp.expect("its state").0.recv_len(), 0);
+    // LAST_ACK and CLOSING.
+    let both = InetTcpConn {
+        flags: conn.flags | TCP_CONN_FIN_IN | TCP_CONN_FIN_OUT,
+        ..conn
+    };
+    let closing = InetTcpConn {
+        flags: both.flags | TCP_CONN_CLOSING,
+        ..conn
+    };
+    for (c, name) in [(both, "LAST-ACK"), (closing, "CLOSING")] {
+        let q = shut(3, c, b"012345678ab");
+
+        let (_, d) = InetSockObj::decode(&q).expect(name);
+        assert_eq!(d.tcp.expect("its state").0.state_name(), name);
+    }
+    for (bits, c, tail) in [
+        // Shut down for writing with no FIN, a FIN with no shutdown.
+        (INET_SEND_SHUTDOWN, conn, &b"0123456789abc"[..]),
+        (0, fin_out, &b"012345678abc"[..]),
+        // The peer's FIN without the shutdown for reading it makes.
+        (0, fin_in, &b"0123456789ab"[..]),
+        // Both FINs acknowledged (TIME_WAIT); CLOSING without both.
+        (
+            3,
+            InetTcpConn {
+                flags: both.flags,
+                ..acked
+            },
+            &b"ab"[..],
+        ),
+        (
+            INET_SEND_SHUTDOWN,
+            InetTcpConn {
+                flags: fin_out.flags | TCP_CONN_CLOSING,
+                ..fin_out
+            },
+            &b"012345678abc"[..],
+        ),
+        // An acknowledged FIN that was not sent.
+        (
+            INET_SEND_SHUTDOWN,
+            InetTcpConn {
+                snd_nxt: 5,
+                ..acked
+            },
+            &b"abc"[..],
+        ),
+        // The queues' lengths counting the FIN as a byte.
+        (INET_SEND_SHUTDOWN, fin_out, &b"0123456789abc"[..]),
+        (INET_RCV_SHUTDOWN, fin_in, &b"0123456789abc"[..]),
+    ] {
+        assert!(
+            InetSockObj::decode(&shut(bits, c, tail)).is_err(),
+            "{bits} {c:?}"
+        );
     }
     // A TCP connection to port 0; state after a socket not connected.
     assert!(InetSockObj::decode(&with(conn, b"0123456789abc")[..]).is_ok());
