@@ -158,8 +158,8 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "is a listening TCP socket with connections not accepted yet (not carried yet): not supported",
     ),
     (
-        "pod_net_tcp_closing",
-        "is a TCP connection being closed (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) (not carried yet): not supported",
+        "pod_net_tcp_urgent",
+        "is a TCP connection holding urgent data (MSG_OOB) (not carried yet): not supported",
     ),
     (
         "pod_net_udp_cork",
@@ -277,12 +277,16 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 let c = std::net::TcpStream::connect(l.local_addr()?)?;
                 std::mem::forget((l, c));
             }
-            "pod_net_tcp_closing" => {
-                // A connection whose client shut down its writing side.
+            "pod_net_tcp_urgent" => {
+                // An urgent byte (MSG_OOB) its receiver has not read.
                 let l = std::net::TcpListener::bind("127.0.0.1:0")?;
                 let c = std::net::TcpStream::connect(l.local_addr()?)?;
                 let (a, _) = l.accept()?;
-                c.shutdown(std::net::Shutdown::Write)?;
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&c);
+                check(
+                    libc::send(fd, b"!".as_ptr().cast(), 1, libc::MSG_OOB) as libc::c_long,
+                    "send MSG_OOB",
+                )?;
                 std::mem::forget((l, c, a));
             }
             "pod_net_udp_cork" => {
