@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! TCP, UDP and UDP-Lite sockets of either family: TCP sockets closed
-//! (bound or not), listening with no connection waiting, and connected,
+//! (bound or not), listening with the connections waiting to be accepted
+//! ([`InetPending`], written right after their listener), and connected,
 //! established or closing (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
 //! CLOSING) with their queues; UDP and UDP-Lite sockets, bound or
 //! connected, with their queued datagrams.
@@ -23,8 +24,7 @@
 //! with the tree): restart makes it again in the restored process's,
 //! which is the caller's, or a pod's own new one. Everything else the
 //! socket may hold is refused at checkpoint with its reason
-//! (`ckpt_inet_unsupported`): connections being opened or waiting to be
-//! accepted, urgent data, errors not read, corked datagrams, filters,
+//! (`ckpt_inet_unsupported`): connections being opened, urgent data, errors not read, corked datagrams, filters,
 //! multicast memberships, IP options, options outside the table.
 //!
 //! A connection's state and queues (`net/ipv4/tcp.c`, `ckpt_tcp_*`) follow
@@ -39,15 +39,16 @@
 //! down. Each step failing names the socket and its address.
 
 use crate::image::{
-    inet_opt_def, InetDgram, InetOpt, InetSockData, InetSockObj, InetTcpConn, ObjId, RecordType,
-    FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING, INET_OPTS,
-    INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING, TCP_CONN_FIN_IN,
+    inet_opt_def, InetDgram, InetOpt, InetPendingObj, InetSockData, InetSockObj, InetTcpConn,
+    ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING,
+    INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING, TCP_CONN_FIN_IN,
     TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
 use crate::wrap::task::killable;
 use crate::writer::ImageWriter;
+use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::prelude::*;
@@ -68,9 +69,49 @@ const _: () = assert!(
         && TCP_CONN_CLOSING == bindings::CKPT_TCP_CLOSING
 );
 
+/// A TCP, UDP or UDP-Lite socket of the checkpointed tree, held.
+///
+/// # Invariants
+///
+/// The pointer carries a reference on the socket (`sock_hold`), which the
+/// object releases when dropped.
+pub(crate) struct Sk(NonNull<bindings::sock>);
+
+impl Sk {
+    /// The socket of `file`, a socket `is_inet` names.
+    fn of(file: &FileRef) -> Result<Self> {
+        // SAFETY: the file is referenced; the helper returns NULL or its
+        // socket with a reference.
+        let sk = unsafe { bindings::ckpt_inet_sock(file.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(sk).map(Self).ok_or(EINVAL)
+    }
+
+    /// Another reference to the same socket.
+    fn hold(&self) -> Self {
+        // SAFETY: the socket is referenced by `self`.
+        unsafe { bindings::ckpt_inet_sock_hold(self.0.as_ptr()) };
+        // INVARIANT: the reference just taken.
+        Self(self.0)
+    }
+
+    fn as_ptr(&self) -> *mut bindings::sock {
+        self.0.as_ptr()
+    }
+}
+
+impl Drop for Sk {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this object holds the reference.
+        unsafe { bindings::ckpt_inet_sock_put(self.0.as_ptr()) };
+    }
+}
+
 /// Checkpoint: the TCP listeners of the tree, each written before
-/// anything else of the tree: a connection accepted from one has its
-/// port, and restart binds a listener's port before the connections'.
+/// anything else of the tree (a connection accepted from one has its
+/// port, and restart binds a listener's port before the connections'),
+/// and right after each, the connections waiting in its queue
+/// ([`InetPending`]), in the order they wait.
 pub(crate) fn dump_listeners(
     w: &mut ImageWriter,
     objs: &mut ObjHash,
@@ -79,11 +120,63 @@ pub(crate) fn dump_listeners(
     crate::fdtable::for_each_tree_file(tasks, |_, _, f| {
         // SAFETY: the file is referenced; the helper reads its socket's
         // kind and state.
-        if unsafe { bindings::ckpt_inet_listening(f.as_ptr()) } {
-            objs.id_of::<InetSock>(w, f.clone_ref())?;
+        if !unsafe { bindings::ckpt_inet_listening(f.as_ptr()) } {
+            return Ok(());
+        }
+        let first = objs.id_by_key::<InetSock>(InetSock::key(f)).is_none();
+        let id = objs.id_of::<InetSock>(w, f.clone_ref())?;
+        if first {
+            write_pending(w, objs, f, id)?;
         }
         Ok(())
     })
+}
+
+/// Most connections a listener's queue may hold in an image
+/// (`net.core.somaxconn`'s maximum is 65535).
+const MAX_PENDING: u32 = 65536;
+
+/// Checkpoint: every connection waiting in the queue of the listener
+/// `file`, written already as `listener`, in order, right after it.
+fn write_pending(
+    w: &mut ImageWriter,
+    objs: &mut ObjHash,
+    file: &FileRef,
+    listener: ObjId,
+) -> Result {
+    // SAFETY: the file is referenced; with no room the helper only counts.
+    let n = unsafe { bindings::ckpt_inet_pending(file.as_ptr(), core::ptr::null_mut(), 0) };
+    to_result(n)?;
+    let n = u32::try_from(n).map_err(|_| EINVAL)?;
+    if n == 0 {
+        return Ok(());
+    }
+    // Room for a few more that may come in meanwhile (from outside).
+    let max = n.saturating_add(16).min(MAX_PENDING);
+    let room = usize::try_from(max)?;
+    let mut raw = KVec::from_elem(core::ptr::null_mut(), room, GFP_KERNEL)?;
+    let mut held = KVec::with_capacity(room, GFP_KERNEL)?;
+    // SAFETY: `raw` has room for `max` pointers, which the helper fills
+    // with referenced sockets.
+    let got = unsafe { bindings::ckpt_inet_pending(file.as_ptr(), raw.as_mut_ptr(), max) };
+    to_result(got).inspect_err(|e| {
+        if e.to_errno() == -(bindings::E2BIG as i32) {
+            ckpt_err!("checkpoint: a TCP listener's queue grew while it was saved\n");
+        }
+    })?;
+    let got = usize::try_from(got).map_err(|_| EINVAL)?;
+    for p in raw.iter().take(got) {
+        // INVARIANT: the helper took a reference on each it gave.
+        if let Some(sk) = NonNull::new(*p) {
+            // Within the capacity reserved: no allocation.
+            held.push(Sk(sk), GFP_KERNEL)?;
+        }
+    }
+    for sk in held {
+        killable()?;
+        objs.id_of::<InetPending>(w, Child { sk, listener })?;
+    }
+    Ok(())
 }
 
 /// The datagrams queued to the UDP socket `file`, as the checkpoint reads
@@ -136,12 +229,12 @@ fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
 
 /// A connection's state and queues, established or closing, as the
 /// checkpoint reads them.
-fn tcp_conn(file: &FileRef) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)> {
+fn tcp_conn(sk: &Sk) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)> {
     // SAFETY: all-zero is a valid `ckpt_tcp` (zeros).
     let mut st: bindings::ckpt_tcp = unsafe { core::mem::zeroed() };
-    // SAFETY: the file is referenced; the helper reads its socket under
-    // the socket's lock.
-    to_result(unsafe { bindings::ckpt_tcp_get(file.as_ptr(), &mut st) })?;
+    // SAFETY: the socket is referenced; the helper reads it under its
+    // lock.
+    to_result(unsafe { bindings::ckpt_tcp_get(sk.as_ptr(), &mut st) })?;
     // The bytes, less the FINs the sequence numbers count.
     let (send, recv) = (image_conn(&st).send_len(), image_conn(&st).recv_len());
     if u64::from(send) + u64::from(recv) > u64::from(crate::image::TCP_CONN_MAX_QUEUE) {
@@ -156,11 +249,11 @@ fn tcp_conn(file: &FileRef) -> Result<(bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>)
     let mut sendq = KVVec::from_elem(0u8, usize::try_from(send)?, GFP_KERNEL)?;
     let mut recvq = KVVec::from_elem(0u8, usize::try_from(recv)?, GFP_KERNEL)?;
     for (q, is_send, len) in [(&mut sendq, true, send), (&mut recvq, false, recv)] {
-        // SAFETY: the file is referenced and `q` holds `len` bytes, which
-        // the helper fills under the socket's lock if the queue is still
-        // as `st` saw it.
+        // SAFETY: the socket is referenced and `q` holds `len` bytes,
+        // which the helper fills under the socket's lock if the queue is
+        // still as `st` saw it.
         to_result(unsafe {
-            bindings::ckpt_tcp_queue(file.as_ptr(), &st, is_send, q.as_mut_ptr(), len)
+            bindings::ckpt_tcp_queue(sk.as_ptr(), &st, is_send, q.as_mut_ptr(), len)
         })
         .inspect_err(|_| {
             ckpt_err!("checkpoint: a TCP connection's queues changed while they were saved\n");
@@ -207,6 +300,60 @@ fn name_of(name: &str) -> &[u8] {
     }
 }
 
+/// A socket's record, `InetSockObj` and its options, as the checkpoint
+/// reads them.
+fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
+    check_opt_table()?;
+    // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
+    let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
+    // SAFETY: the socket is referenced; the helper reads it under its
+    // lock, or fails for one that is not carried.
+    to_result(unsafe { bindings::ckpt_inet_get(sk.as_ptr(), &mut st) })?;
+    let mut raw = KVec::from_elem(
+        bindings::ckpt_inet_opt { opt: 0, value: 0 },
+        INET_OPTS.len(),
+        GFP_KERNEL,
+    )?;
+    let max = u32::try_from(raw.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `raw` has room for `max` options, which the helper fills.
+    let n = unsafe { bindings::ckpt_inet_opts(sk.as_ptr(), raw.as_mut_ptr(), max) };
+    to_result(n)?;
+    let n = usize::try_from(n).map_err(|_| EINVAL)?;
+    let mut opts = KVec::with_capacity(n.saturating_mul(InetOpt::LEN), GFP_KERNEL)?;
+    for o in raw.iter().take(n) {
+        opts.extend_from_slice(
+            &InetOpt {
+                opt: o.opt,
+                value: o.value,
+            }
+            .encode(),
+            GFP_KERNEL,
+        )?;
+    }
+    let mut dev = [0u8; crate::image::INET_DEV_LEN];
+    for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
+        *d = c as u8;
+    }
+    let rec = InetSockObj {
+        id,
+        family: st.family,
+        sock_type: st.type_,
+        protocol: st.protocol,
+        flags: st.flags & crate::image::INET_FLAGS,
+        shutdown: st.shutdown,
+        backlog: st.backlog,
+        lport: st.lport,
+        rport: st.rport,
+        laddr: st.laddr,
+        raddr: st.raddr,
+        dev,
+        nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
+        nr_dgrams: 0,
+        dgram_bytes: 0,
+    };
+    Ok((rec, opts))
+}
+
 /// The TCP, UDP and UDP-Lite socket kind of shared object.
 pub(crate) struct InetSock;
 
@@ -227,61 +374,15 @@ impl ObjOps for InetSock {
         if !unsafe { bindings::ckpt_inet_established(file.as_ptr()) } {
             return Ok(None);
         }
-        let conn = tcp_conn(file)?;
-        objs.add_tcp(file.clone_ref(), conn.0)?;
+        let sk = Sk::of(file)?;
+        let conn = tcp_conn(&sk)?;
+        objs.add_tcp(sk, conn.0)?;
         Ok(Some(conn))
     }
 
     /// The socket record: its state, then its options.
     fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, conn: Self::Deps) -> Result {
-        check_opt_table()?;
-        // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
-        let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
-        // SAFETY: the file is referenced; the helper reads its socket under
-        // the socket's lock, or fails for one that is not carried.
-        to_result(unsafe { bindings::ckpt_inet_get(file.as_ptr(), &mut st) })?;
-        let mut raw = KVec::from_elem(
-            bindings::ckpt_inet_opt { opt: 0, value: 0 },
-            INET_OPTS.len(),
-            GFP_KERNEL,
-        )?;
-        let max = u32::try_from(raw.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `raw` has room for `max` options, which the helper fills.
-        let n = unsafe { bindings::ckpt_inet_opts(file.as_ptr(), raw.as_mut_ptr(), max) };
-        to_result(n)?;
-        let n = usize::try_from(n).map_err(|_| EINVAL)?;
-        let mut opts = KVec::with_capacity(n.saturating_mul(InetOpt::LEN), GFP_KERNEL)?;
-        for o in raw.iter().take(n) {
-            opts.extend_from_slice(
-                &InetOpt {
-                    opt: o.opt,
-                    value: o.value,
-                }
-                .encode(),
-                GFP_KERNEL,
-            )?;
-        }
-        let mut dev = [0u8; crate::image::INET_DEV_LEN];
-        for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
-            *d = c as u8;
-        }
-        let rec = InetSockObj {
-            id,
-            family: st.family,
-            sock_type: st.type_,
-            protocol: st.protocol,
-            flags: st.flags & crate::image::INET_FLAGS,
-            shutdown: st.shutdown,
-            backlog: st.backlog,
-            lport: st.lport,
-            rport: st.rport,
-            laddr: st.laddr,
-            raddr: st.raddr,
-            dev,
-            nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
-            nr_dgrams: 0,
-            dgram_bytes: 0,
-        };
+        let (rec, opts) = sock_parts(&Sk::of(file)?, id)?;
         let tcp = rec.protocol == IPPROTO_TCP && rec.flags & INET_CONNECTED != 0;
         let Some((c, sendq, recvq)) = conn.filter(|_| tcp) else {
             if tcp {
@@ -312,6 +413,63 @@ impl ObjOps for InetSock {
 
     /// Nothing of its own: its open file, which the hash holds, keeps it.
     fn hold(_: FileRef) -> Option<FileRef> {
+        None
+    }
+}
+
+/// A connection waiting in a listener's queue, as the checkpoint finds it
+/// ([`write_pending`]): its socket and its listener's object id.
+pub(crate) struct Child {
+    sk: Sk,
+    listener: ObjId,
+}
+
+/// The kind of shared object of a TCP connection waiting to be accepted:
+/// record `inet-pending`, right after its listener's.
+pub(crate) struct InetPending;
+
+impl ObjOps for InetPending {
+    type Ref = Child;
+    /// Its state and queues, noted to be checked again at the end of the
+    /// image, as an open connection's.
+    type Deps = (bindings::ckpt_tcp, KVVec<u8>, KVVec<u8>);
+
+    fn key(c: &Child) -> usize {
+        c.sk.as_ptr() as usize
+    }
+
+    fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, c: &Child) -> Result<Self::Deps> {
+        let conn = tcp_conn(&c.sk)?;
+        objs.add_tcp(c.sk.hold(), conn.0)?;
+        Ok(conn)
+    }
+
+    /// Its listener, then the connection as an `inet-sock` record holds
+    /// one: the server has sent nothing on it (the helpers checked).
+    fn write(w: &mut ImageWriter, c: &Child, id: ObjId, conn: Self::Deps) -> Result {
+        let (rec, opts) = sock_parts(&c.sk, id)?;
+        let (st, sendq, recvq) = conn;
+        if rec.protocol != IPPROTO_TCP || rec.flags & INET_CONNECTED == 0 || !sendq.is_empty() {
+            return Err(EINVAL);
+        }
+        let head = InetPendingObj {
+            listener: c.listener,
+        };
+        w.record_parts(
+            RecordType::InetPending,
+            &[
+                &head.encode(),
+                &rec.encode(),
+                &opts,
+                &image_conn(&st).encode(),
+                &recvq,
+            ],
+        )
+    }
+
+    /// Nothing: the hash's list of connections holds its socket
+    /// ([`ObjHash::add_tcp`]) until the checkpoint ends.
+    fn hold(_: Child) -> Option<FileRef> {
         None
     }
 }
@@ -357,6 +515,54 @@ fn proto(s: &InetSockObj) -> &'static str {
 /// Restart: a TCP, UDP or UDP-Lite socket with its options, bound,
 /// connected or listening as saved, for the file record that takes it.
 pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result {
+    let file = make(objs, s, data)?;
+    objs.add_made(s.id, file, FILE_INET)
+}
+
+/// Restart: a TCP connection that waited in the queue of listener
+/// `p.listener` (made already), made as an open one is, and put in the
+/// listener's queue once every connection is resumed ([`enqueue`]): no
+/// file record takes it; accept(2) does.
+pub(crate) fn restore_pending(
+    objs: &mut ObjTable,
+    p: &InetPendingObj,
+    s: &InetSockObj,
+    data: &InetSockData<'_>,
+) -> Result {
+    let listener = objs.made(p.listener, FILE_INET)?.clone_ref();
+    let file = make(objs, s, data)?;
+    objs.add_pending_inet(listener, file)?;
+    objs.add(
+        s.id,
+        crate::objhash::Obj::Made {
+            file: None,
+            kind: FILE_INET,
+        },
+    )
+}
+
+/// Restart, at the end of the image, once every connection is resumed:
+/// each connection that waited to be accepted put in its listener's queue,
+/// in the order they waited, as the handshake's end puts one
+/// (`ckpt_inet_enqueue`: its socket leaves the file restart made it in).
+pub(crate) fn enqueue(pending: &[(FileRef, FileRef)]) -> Result {
+    for (listener, child) in pending.iter() {
+        killable()?;
+        // SAFETY: both files are referenced; the helper checks they are a
+        // listening TCP socket and a connection of its port and family.
+        to_result(unsafe { bindings::ckpt_inet_enqueue(listener.as_ptr(), child.as_ptr()) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot put a TCP connection back in its listener's queue (error {})\n",
+                    e.to_errno()
+                );
+            })?;
+    }
+    Ok(())
+}
+
+/// A socket of record `s`, made, set and connected as saved.
+fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result<FileRef> {
     let opts = &data.opts;
     check_opt_table()?;
     let fail = |what: &'static str| {
@@ -547,7 +753,7 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<
     // SAFETY: the file is referenced.
     to_result(unsafe { bindings::ckpt_inet_shutdown(file.as_ptr(), shutdown) })
         .inspect_err(fail("shut down"))?;
-    objs.add_made(s.id, file, FILE_INET)
+    Ok(file)
 }
 
 /// A connection's options set once it is rebuilt (see `restore`).
@@ -621,11 +827,11 @@ pub(crate) fn finish(conns: &mut [Repairing]) -> Result {
 /// delivered from one end to the other after one of them was saved would
 /// be in neither).
 pub(crate) fn check_same(objs: &ObjHash) -> Result {
-    for (file, st) in objs.tcp() {
+    for (sk, st) in objs.tcp() {
         killable()?;
-        // SAFETY: the file is referenced; the helper compares under the
-        // socket's lock.
-        if !unsafe { bindings::ckpt_tcp_same(file.as_ptr(), st) } {
+        // SAFETY: the socket is referenced; the helper compares under its
+        // lock.
+        if !unsafe { bindings::ckpt_tcp_same(sk.as_ptr(), st) } {
             ckpt_err!(
                 "checkpoint: a TCP connection moved on while the image was written (a peer outside the tree, or a retransmission): try again\n"
             );
@@ -641,20 +847,20 @@ pub(crate) fn check_same(objs: &ObjHash) -> Result {
 /// `CAP_NET_ADMIN` over each one's namespace is checked first (`-EPERM`,
 /// nothing changed).
 pub(crate) fn silence(objs: &ObjHash) -> Result {
-    for (file, _) in objs.tcp() {
-        // SAFETY: the file is referenced; the helper checks as
+    for (sk, _) in objs.tcp() {
+        // SAFETY: the socket is referenced; the helper checks as
         // setsockopt(TCP_REPAIR) does.
-        if !unsafe { bindings::ckpt_tcp_can_silence(file.as_ptr()) } {
+        if !unsafe { bindings::ckpt_tcp_can_silence(sk.as_ptr()) } {
             ckpt_err!(
                 "checkpoint: the image is written, but its TCP connections cannot be closed silently for the kill: that needs CAP_NET_ADMIN over their network namespace\n"
             );
             return Err(EPERM);
         }
     }
-    for (file, _) in objs.tcp() {
-        // SAFETY: the file is referenced; the helper calls
-        // setsockopt(TCP_REPAIR)'s path as the caller.
-        to_result(unsafe { bindings::ckpt_tcp_silence(file.as_ptr()) })?;
+    for (sk, _) in objs.tcp() {
+        // SAFETY: the socket is referenced; the helper does what
+        // setsockopt(TCP_REPAIR) does, under its lock.
+        to_result(unsafe { bindings::ckpt_tcp_silence(sk.as_ptr()) })?;
     }
     Ok(())
 }

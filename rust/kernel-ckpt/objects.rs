@@ -78,6 +78,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::UnixSock(u, end) => unix::restore_sock(objs, &u, &end),
         ObjRecord::UnixPending(u, client) => unix::restore_pending(objs, &u, &client),
         ObjRecord::InetSock(s, d) => crate::inet::restore(objs, &s, &d),
+        ObjRecord::InetPending(p, s, d) => crate::inet::restore_pending(objs, &p, &s, &d),
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::SysvShm(o) => crate::sysvshm::restore(objs, &o),
         ObjRecord::SysvSem(o, vals) => crate::sysvsem::restore(objs, &o, vals),

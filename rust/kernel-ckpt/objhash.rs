@@ -184,10 +184,10 @@ pub(crate) struct ObjHash {
     writing: KVVec<(TypeId, usize)>,
     /// The pid namespace whose pids the image holds.
     pid_ns: Option<PidNs>,
-    /// The established TCP connections written, each with its state as
-    /// saved: checked again at the end of the image
-    /// (`crate::inet::check_same`).
-    tcp: KVVec<(FileRef, kernel::bindings::ckpt_tcp)>,
+    /// The TCP connections written (established or closing, open or
+    /// waiting to be accepted), each held with its state as saved:
+    /// checked again at the end of the image (`crate::inet::check_same`).
+    tcp: KVVec<(crate::inet::Sk, kernel::bindings::ckpt_tcp)>,
 }
 
 impl ObjHash {
@@ -207,13 +207,17 @@ impl ObjHash {
     }
 
     /// Notes the established connection `file` saved as `st`.
-    pub(crate) fn add_tcp(&mut self, file: FileRef, st: kernel::bindings::ckpt_tcp) -> Result {
-        self.tcp.push((file, st), GFP_KERNEL)?;
+    pub(crate) fn add_tcp(
+        &mut self,
+        sk: crate::inet::Sk,
+        st: kernel::bindings::ckpt_tcp,
+    ) -> Result {
+        self.tcp.push((sk, st), GFP_KERNEL)?;
         Ok(())
     }
 
     /// The established connections saved, with their states.
-    pub(crate) fn tcp(&self) -> &[(FileRef, kernel::bindings::ckpt_tcp)] {
+    pub(crate) fn tcp(&self) -> &[(crate::inet::Sk, kernel::bindings::ckpt_tcp)] {
         &self.tcp
     }
 
@@ -415,9 +419,12 @@ pub(crate) struct ObjTable {
     max_files: usize,
     /// The pod mount whose files are being read.
     tmpfs: crate::tmpfs::Restoring,
-    /// Established TCP connections made in repair mode, resumed at the
-    /// end of the image (their peers may come later in it).
+    /// TCP connections made in repair mode, resumed at the end of the
+    /// image (their peers may come later in it).
     repairing: KVVec<crate::inet::Repairing>,
+    /// TCP connections waiting to be accepted, each with its listener, in
+    /// the order they wait: put in their listeners' queues once resumed.
+    pending_inet: KVVec<(FileRef, FileRef)>,
 }
 
 impl ObjTable {
@@ -439,6 +446,7 @@ impl ObjTable {
             max_files,
             tmpfs: Default::default(),
             repairing: KVVec::new(),
+            pending_inet: KVVec::new(),
         }
     }
 
@@ -683,6 +691,13 @@ impl ObjTable {
 
     /// Keeps the established connection `r` in repair mode until
     /// [`Self::finish`].
+    /// A TCP connection `child` to put in the queue of `listener` at the
+    /// end of the image (`crate::inet::enqueue`), after those before it.
+    pub(crate) fn add_pending_inet(&mut self, listener: FileRef, child: FileRef) -> Result {
+        self.pending_inet.push((listener, child), GFP_KERNEL)?;
+        Ok(())
+    }
+
     pub(crate) fn add_repairing(&mut self, r: crate::inet::Repairing) -> Result {
         self.repairing.push(r, GFP_KERNEL)?;
         Ok(())
@@ -706,6 +721,8 @@ impl ObjTable {
         // Every socket is made: the connections resume.
         crate::inet::finish(&mut self.repairing)?;
         self.repairing = KVVec::new();
+        crate::inet::enqueue(&self.pending_inet)?;
+        self.pending_inet = KVVec::new();
         for obj in self.objs.iter_mut() {
             if let Obj::Tmpfs(t) = obj {
                 t.finish()?;

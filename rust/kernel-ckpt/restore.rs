@@ -491,6 +491,7 @@ pub(crate) fn restore_current(
             | Item::UnixSock(..)
             | Item::UnixPending(..)
             | Item::InetSock(..)
+            | Item::InetPending(..)
             | Item::Memfd(..)
             | Item::Pty(..)
             | Item::DeletedFile(..)

@@ -695,6 +695,110 @@ pub(crate) fn restart_pod_tcp_closing(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// A pod started with `ckpt run --pod --net` (`tcp_pending_pod`: TCP
+/// connections its listeners have not accepted yet, IPv4 and IPv6, with
+/// bytes their clients sent, one client shut down for writing).
+/// Checkpointed whole with `--kill` and restarted: `/proc/PID/net/tcp{,6}`
+/// and `ss -tanpeio` show the same listeners with the same number of
+/// connections waiting, and the same connections; the image holds each
+/// waiting connection after its listener (`ckpt inspect`); and the pod
+/// checks itself: it accepts them in the order they came, from the same
+/// clients, with their bytes and the listener's options.
+pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        ss_before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "tcp_pending_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    let waiting: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|s| s["waiting_on"].is_u64())
+                .map(|s| {
+                    format!(
+                        "{} on {} from {}, {} bytes to read",
+                        s["proto"].as_str().unwrap_or("?"),
+                        s["local"].as_str().unwrap_or("?"),
+                        picked_ports(s["remote"].as_str().unwrap_or("?")),
+                        s["connection"]["unread"].as_u64().unwrap_or(0)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    c.eq(
+        "connections waiting to be accepted in the image",
+        4,
+        waiting.len(),
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    // The queues of the connections vary with how the bytes came in.
+    let no_queues = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| {
+                if l.contains(" state 0A") {
+                    l.clone()
+                } else {
+                    l.split(" queues ").next().unwrap_or("").to_owned()
+                }
+            })
+            .collect()
+    };
+    c.same(
+        "the pod's listeners (with their accept queues' lengths) and connections (/proc/PID/net), as before",
+        format!("{:#?}", no_queues(&before)),
+        format!("{:#?}", no_queues(&inet_view(restarted.pid))),
+    );
+    // A client that has received no byte yet knows only the handshake's
+    // unscaled window, and `mss:` follows half the largest window it saw:
+    // the first segment after the handshake (the restarted connection's
+    // window probe, or the server's first byte) raises it.
+    let no_mss = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.starts_with("mss:"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    c.same(
+        "the pod's TCP sockets as ss -tanpeio shows them (MSS aside), as before",
+        format!("{:#?}", no_mss(&ss_before)),
+        format!("{:#?}", no_mss(&ss_view(restarted.pid))),
+    );
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
+    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
+    state.extend(waiting.iter().map(|l| format!("saved: {l}")));
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// The state of the runner's end of its connection with `port` (its own
 /// `/proc/net/tcp` line for 127.0.0.1:7020 and that remote port).
 fn server_end_state(port: &str) -> String {

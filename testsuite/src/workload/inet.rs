@@ -8,9 +8,11 @@ use std::os::fd::RawFd;
 
 /// The ports the pods' sockets use (their own namespaces: any copy may use
 /// them at once): `inet_pod`'s five, `tcp_pod`'s two, the port of
-/// `inet_pod`'s sender of a queued datagram, closed since, and
-/// `tcp_closing_pod`'s listener.
-pub(crate) const PORTS: [u16; 9] = [7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012];
+/// `inet_pod`'s sender of a queued datagram, closed since,
+/// `tcp_closing_pod`'s listener and `tcp_pending_pod`'s two.
+pub(crate) const PORTS: [u16; 11] = [
+    7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014,
+];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
     if ret < 0 {
@@ -1331,5 +1333,182 @@ pub(crate) fn tcp_closing_pod(ready_path: &Path) -> Result<()> {
         &result,
         &bad,
         "every socket's name, peer, options and TCP state as before; in every closing state the bytes, the ends and EPIPE each end should see; a new client",
+    )
+}
+
+/// The pod's init (`tcp_pending_pod`): TCP connections its listeners have
+/// not accepted yet, with what their clients sent:
+/// - on 127.0.0.1:7013 (backlog 8, `TCP_NODELAY` and keepalive set on the
+///   listener, which its connections take): `first` sent; nothing sent;
+///   `third` sent and the client shut down for writing;
+/// - on [::1]:7014: one connection, `six` sent.
+///
+/// It writes what it sees of the clients and listeners next to the ready
+/// file. After the go file it checks it sees the same, then accepts: the
+/// connections come in the order they came, from the same clients, each
+/// with the listener's options, the bytes their clients sent (and the end
+/// of the stream after `third`), and carry bytes both ways; then a new
+/// client of each listener is served.
+pub(crate) fn tcp_pending_pod(ready_path: &Path) -> Result<()> {
+    name("tcp-pending-pod");
+    let (go, result) = go_and_result(ready_path);
+    let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
+    let (p4, p6) = (PORTS[9], PORTS[10]);
+    let l4 = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    set_int(l4, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, "TCP_NODELAY")?;
+    set_int(l4, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1, "SO_KEEPALIVE")?;
+    bind(l4, Addr::V4(LO4, p4))?;
+    listen(l4, 8)?;
+    let l6 = socket(libc::AF_INET6, libc::SOCK_STREAM, 0)?;
+    bind(l6, Addr::V6(LO6, p6))?;
+    listen(l6, 8)?;
+    let client = |family, to: Addr, msg: &[u8], shut_wr: bool| -> Result<RawFd> {
+        let c = socket(family, libc::SOCK_STREAM, 0)?;
+        connect(c, to)?;
+        if !msg.is_empty() {
+            send_all(c, msg)?;
+        }
+        if shut_wr {
+            shut(c, libc::SHUT_WR)?;
+        }
+        Ok(c)
+    };
+    let c1 = client(libc::AF_INET, Addr::V4(LO4, p4), b"first", false)?;
+    let c2 = client(libc::AF_INET, Addr::V4(LO4, p4), b"", false)?;
+    let c3 = client(libc::AF_INET, Addr::V4(LO4, p4), b"third", true)?;
+    let c6 = client(libc::AF_INET6, Addr::V6(LO6, p6), b"six", false)?;
+    wait_state(c3, 5, "the third client")?;
+    let socks = Sockets(vec![
+        ("listener 7013", l4),
+        ("listener 7014", l6),
+        ("client 1", c1),
+        ("client 2", c2),
+        ("client 3", c3),
+        ("client 6", c6),
+    ]);
+    // The second client has received no segment since the handshake, so
+    // its MSS in use (TCP_MAXSEG: half the largest window it saw) follows
+    // the handshake's unscaled window until the server's first segment,
+    // which the restarted connection's window probe is.
+    let describe = |s: &Sockets| -> Vec<String> {
+        s.describe()
+            .into_iter()
+            .zip(&s.0)
+            .map(|(l, (what, fd))| {
+                let kept: Vec<&str> = l
+                    .split(", ")
+                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
+                    .filter(|f| *what != "client 2" || !f.starts_with("TCP_MAXSEG"))
+                    .collect();
+                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
+                format!("{}, TCP state {state}", kept.join(", "))
+            })
+            .collect()
+    };
+    let before = describe(&socks);
+    std::fs::write(&seen, before.join("\n") + "\n")?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut bad = Vec::new();
+    for (b, a) in before.iter().zip(&describe(&socks)) {
+        if b != a {
+            bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    let mut run = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            bad.push(format!("{what}: {e:#}"));
+        }
+    };
+    // Accepted in the order they came, from their own clients.
+    let take = |l: RawFd, c: RawFd, what: &str| -> Result<RawFd> {
+        let a = accept(l)?;
+        let (peer, theirs) = (name_of(a, true), name_of(c, false));
+        if peer != theirs {
+            bail!("{what}: accepted a connection from {peer}, not from {theirs}");
+        }
+        Ok(a)
+    };
+    let both_ways = |a: RawFd, c: RawFd, tag: &str| -> Result<()> {
+        let (there, back) = (format!("to {tag}"), format!("from {tag}"));
+        send_all(a, there.as_bytes())?;
+        if recv_exact(c, there.len())? != there.as_bytes() {
+            bail!("{tag}: the client got other bytes");
+        }
+        send_all(c, back.as_bytes())?;
+        if recv_exact(a, back.len())? != back.as_bytes() {
+            bail!("{tag}: the server got other bytes");
+        }
+        Ok(())
+    };
+    let inherited = |a: RawFd| -> Result<()> {
+        for (opt, level, name) in [
+            (libc::TCP_NODELAY, libc::IPPROTO_TCP, "TCP_NODELAY"),
+            (libc::SO_KEEPALIVE, libc::SOL_SOCKET, "SO_KEEPALIVE"),
+        ] {
+            let v = get_bytes(a, level, opt).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            if v != 1i32.to_ne_bytes() {
+                bail!("{name} of the accepted connection is {v:?}, not the listener's 1");
+            }
+        }
+        Ok(())
+    };
+    run(
+        "the first connection: its client's bytes, the listener's options, bytes both ways",
+        (|| {
+            let a = take(l4, c1, "first")?;
+            if recv_exact(a, 5)? != b"first" {
+                bail!("not first");
+            }
+            inherited(a)?;
+            both_ways(a, c1, "one")
+        })(),
+    );
+    run(
+        "the second connection: bytes both ways",
+        (|| {
+            let a = take(l4, c2, "second")?;
+            both_ways(a, c2, "two")
+        })(),
+    );
+    run(
+        "the third connection: third, then the end of the stream; an answer",
+        (|| {
+            let a = take(l4, c3, "third")?;
+            if recv_exact(a, 5)? != b"third" {
+                bail!("not third");
+            }
+            expect_eof(a)?;
+            send_all(a, b"bye")?;
+            if recv_exact(c3, 3)? != b"bye" {
+                bail!("the client got no bye");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "the IPv6 connection: six, bytes both ways",
+        (|| {
+            let a = take(l6, c6, "six")?;
+            if recv_exact(a, 3)? != b"six" {
+                bail!("not six");
+            }
+            both_ways(a, c6, "six")
+        })(),
+    );
+    run(
+        "a new client of 127.0.0.1:7013",
+        tcp_round_trip(l4, libc::AF_INET, Addr::V4(LO4, p4), b"new client"),
+    );
+    run(
+        "a new client of [::1]:7014",
+        tcp_round_trip(l6, libc::AF_INET6, Addr::V6(LO6, p6), b"new client 6"),
+    );
+    verdict_all(
+        &result,
+        &bad,
+        "every socket's name, peer, options and TCP state as before; the waiting connections accepted in order from their clients, with the listener's options, their bytes and ends, carrying bytes both ways; new clients",
     )
 }

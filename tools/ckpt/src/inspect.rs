@@ -592,6 +592,9 @@ pub struct InetSockInfo {
     /// A TCP connection's state, established or closing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<TcpConnInfo>,
+    /// A connection waiting to be accepted: its listener's object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<u32>,
     /// The options saved, by name.
     pub options: BTreeMap<String, i64>,
 }
@@ -656,6 +659,7 @@ impl InetSockInfo {
                     format!("from {from}, {} bytes", p.len())
                 })
                 .collect(),
+            waiting_on: None,
             connection: d.tcp.map(|(c, _, _)| TcpConnInfo {
                 state: c.state_name(),
                 unacked: c.sent_len(),
@@ -686,6 +690,9 @@ impl InetSockInfo {
         }
         if !self.queued.is_empty() {
             out.push_str(&format!(", {} datagrams queued", self.queued.len()));
+        }
+        if let Some(l) = self.waiting_on {
+            out.push_str(&format!(", waiting to be accepted by socket {l}"));
         }
         if let Some(c) = &self.connection {
             let state = if c.state == "ESTAB" {
@@ -1455,6 +1462,10 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 }
             }
             Item::InetSock(s, d) => inet_sockets.push(InetSockInfo::of(&s, &d)),
+            Item::InetPending(p, s, d) => inet_sockets.push(InetSockInfo {
+                waiting_on: Some(p.listener),
+                ..InetSockInfo::of(&s, &d)
+            }),
             Item::UnixSock(u, e) => unix_sockets.push(UnixSockInfo {
                 id: u.id,
                 sock_type: sock_type(u.sock_type),

@@ -451,6 +451,44 @@ pub struct InetSockData<'a> {
     pub tcp: Option<(InetTcpConn, &'a [u8], &'a [u8])>,
 }
 
+/// A TCP connection waiting in a listener's queue to be accepted, written
+/// right after its listener's record (the connections in the order they
+/// wait), followed by the connection as an `inet-sock` record's payload
+/// holds one ([`InetSockObj`], options, [`InetTcpConn`], its receive
+/// queue): no file names it; restart puts it back in the listener's queue
+/// for accept(2) to take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InetPendingObj {
+    /// The [`InetSockObj`] of the listener.
+    pub listener: ObjId,
+}
+
+impl InetPendingObj {
+    /// The connection waiting, checked: a TCP connection that sent nothing
+    /// (the server cannot send before it accepts, nor shut down).
+    pub(crate) fn decode(p: &[u8]) -> Result<(Self, InetSockObj, InetSockData<'_>), ErrorKind> {
+        let (u, rest) = Self::read_fixed(p)?;
+        if u.listener == 0 {
+            return Err(ErrorKind::BadField("inet pending listener", 0));
+        }
+        let (s, d) = InetSockObj::decode(rest)?;
+        match d.tcp {
+            Some((c, _, _))
+                if s.flags & INET_LISTENING == 0
+                    && c.send_len() == 0
+                    && c.flags & TCP_CONN_FIN_OUT == 0
+                    && s.id != u.listener => {}
+            _ => {
+                return Err(ErrorKind::BadField(
+                    "inet pending connection",
+                    s.flags.into(),
+                ))
+            }
+        }
+        Ok((u, s, d))
+    }
+}
+
 /// `InetTcpConn::flags`: SACK was negotiated.
 pub const TCP_CONN_SACK: u32 = 1;
 /// TCP timestamps were negotiated.
@@ -667,6 +705,11 @@ layout!(InetSockObj {
     nr_opts: u32,
     nr_dgrams: u32,
     dgram_bytes: u32,
+});
+
+layout!(InetPendingObj {
+    listener: ObjId,
+    _: u32,
 });
 
 layout!(InetDgram {

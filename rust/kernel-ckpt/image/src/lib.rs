@@ -361,6 +361,9 @@ record_types! {
     /// [`InetSockObj`] + its [`InetOpt`]s: a TCP, UDP or UDP-Lite socket
     /// of either family holding no connection, written once.
     InetSock = 59, "inet-sock";
+    /// [`InetPendingObj`] + an `inet-sock` payload: a TCP connection
+    /// waiting to be accepted, right after its listener's record.
+    InetPending = 60, "inet-pending";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -394,7 +397,8 @@ impl RecordType {
             | Self::PosixMq
             | Self::PodMount
             | Self::TmpfsFile
-            | Self::InetSock => true,
+            | Self::InetSock
+            | Self::InetPending => true,
             Self::FileLock
             | Self::FileOwner
             | Self::MqNotify

@@ -163,6 +163,7 @@ pub enum Item<'a> {
     /// A TCP, UDP or UDP-Lite socket holding no connection, and its
     /// options.
     InetSock(InetSockObj, InetSockData<'a>),
+    InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -266,6 +267,7 @@ pub enum ObjRecord<'a> {
     /// A TCP, UDP or UDP-Lite socket holding no connection, and its
     /// options.
     InetSock(InetSockObj, InetSockData<'a>),
+    InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -304,6 +306,7 @@ impl<'a> Item<'a> {
             Item::UnixSock(u, end) => Some(ObjRecord::UnixSock(u, end)),
             Item::UnixPending(u, end) => Some(ObjRecord::UnixPending(u, end)),
             Item::InetSock(s, opts) => Some(ObjRecord::InetSock(s, opts)),
+            Item::InetPending(p, s, d) => Some(ObjRecord::InetPending(p, s, d)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
@@ -741,6 +744,12 @@ impl Parser {
                 let (s, opts) = InetSockObj::decode(p)?;
                 self.define("inet socket id", s.id)?;
                 (Item::InetSock(s, opts), None)
+            }
+            RecordType::InetPending => {
+                let (u, s, d) = InetPendingObj::decode(p)?;
+                self.check_ref("inet pending listener", u.listener)?;
+                self.define("inet pending id", s.id)?;
+                (Item::InetPending(u, s, d), None)
             }
             RecordType::UnixPending => {
                 let (u, end) = UnixPendingObj::decode(p)?;

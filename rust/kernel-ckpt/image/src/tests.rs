@@ -528,6 +528,7 @@ fn task_state_round_trip() {
             Item::UnixPair(..) => "unix-pair",
             Item::UnixSock(..) => "unix-sock",
             Item::InetSock(..) => "inet-sock",
+            Item::InetPending(..) => "inet-pending",
             Item::FileLock(..) => "file-lock",
             Item::Memfd(..) => "memfd",
             Item::Pty(..) => "pty",
@@ -1587,6 +1588,79 @@ fn inet_sock_checks_its_kind_state_and_options() {
     p.extend_from_slice(&InetOpt { opt: 61, value: 1 }.encode());
     assert!(InetSockObj::decode(&p).is_err());
     assert!(InetSockObj::decode(&p[..p.len() - 2 * InetOpt::LEN]).is_err());
+}
+
+#[test]
+fn inet_pending_is_a_connection_that_sent_nothing() {
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let sock = InetSockObj {
+        id: 7,
+        family: AF_INET,
+        sock_type: INET_SOCK_STREAM,
+        protocol: IPPROTO_TCP,
+        flags: INET_BOUND | INET_BOUND_ADDR | INET_CONNECTED,
+        lport: 7013,
+        rport: 40000,
+        laddr: lo,
+        raddr: lo,
+        ..InetSockObj::default()
+    };
+    let conn = InetTcpConn {
+        snd_una: 10,
+        snd_nxt: 10,
+        write_seq: 10,
+        rcv_nxt: 105,
+        copied_seq: 100,
+        mss_clamp: 1460,
+        ..InetTcpConn::default()
+    };
+    let rec = |p: InetPendingObj, s: InetSockObj, c: InetTcpConn, tail: &[u8]| {
+        let mut v = p.encode().to_vec();
+        v.extend_from_slice(&s.encode());
+        v.extend_from_slice(&c.encode());
+        v.extend_from_slice(tail);
+        v
+    };
+    let ok = InetPendingObj { listener: 3 };
+    let p = rec(ok, sock, conn, b"hello");
+    let (u, s, d) = InetPendingObj::decode(&p).expect("a waiting connection");
+    assert_eq!((u.listener, s.id), (3, 7));
+    assert_eq!(d.tcp.expect("its state").2, &b"hello"[..]);
+    // No listener; itself as its listener; bytes it sent; its FIN.
+    let sent = InetTcpConn {
+        write_seq: 12,
+        snd_nxt: 12,
+        ..conn
+    };
+    let fin = InetTcpConn {
+        write_seq: 11,
+        snd_nxt: 11,
+        flags: TCP_CONN_FIN_OUT,
+        ..conn
+    };
+    let shut = InetSockObj {
+        shutdown: INET_SEND_SHUTDOWN,
+        ..sock
+    };
+    for p in [
+        rec(InetPendingObj { listener: 0 }, sock, conn, b"hello"),
+        rec(InetPendingObj { listener: 7 }, sock, conn, b"hello"),
+        rec(ok, sock, sent, b"abhello"),
+        rec(ok, shut, fin, b"hello"),
+    ] {
+        assert!(InetPendingObj::decode(&p).is_err());
+    }
+    // Not a connection: a bound socket with no state after it.
+    let bound = InetSockObj {
+        flags: INET_BOUND,
+        rport: 0,
+        raddr: [0; 16],
+        ..sock
+    };
+    let mut p = ok.encode().to_vec();
+    p.extend_from_slice(&bound.encode());
+    assert!(InetPendingObj::decode(&p).is_err());
 }
 
 /// A pty record: the fixed parts and the tails, from sides whose read

@@ -63,6 +63,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::UnixSock(..) => RecordType::UnixSock,
         Item::UnixPending(..) => RecordType::UnixPending,
         Item::InetSock(..) => RecordType::InetSock,
+        Item::InetPending(..) => RecordType::InetPending,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -175,27 +176,11 @@ fn exercise(item: &Item<'_>) {
             assert_eq!(e.data.len(), e.end.data_len as usize);
             check_in_flight(u.id, &e);
         }
-        Item::InetSock(s, d) => {
-            assert!(s.id > 0 && matches!(s.family, AF_INET | AF_INET6));
-            assert_eq!(s.lport != 0, s.flags & INET_BOUND != 0);
-            if let Some((c, sendq, recvq)) = d.tcp {
-                assert_eq!(sendq.len(), c.send_len() as usize);
-                assert_eq!(recvq.len(), c.recv_len() as usize);
-                assert!(c.sent_len() <= c.send_len());
-            }
-            let (mut nd, mut bytes) = (0u32, 0usize);
-            for (g, p) in d.dgrams() {
-                assert_eq!(p.len(), g.len as usize);
-                nd += 1;
-                bytes += p.len();
-            }
-            assert_eq!((nd, bytes), (s.nr_dgrams, s.dgram_bytes as usize));
-            let mut n = 0;
-            for o in d.opts.iter() {
-                assert!(inet_opt_def(o.opt).is_some());
-                n += 1;
-            }
-            assert_eq!(n, s.nr_opts);
+        Item::InetSock(s, d) => check_inet(&s, &d),
+        Item::InetPending(p, s, d) => {
+            assert!(p.listener > 0 && p.listener != s.id);
+            assert!(d.tcp.is_some_and(|(c, _, _)| c.send_len() == 0));
+            check_inet(&s, &d);
         }
         Item::UnixPending(u, e) => {
             assert!(u.id > 0 && u.listener > 0 && u.sock_type != SOCK_DGRAM);
@@ -457,18 +442,10 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(e.data);
             out.extend_from_slice(e.fds);
         }
-        Item::InetSock(s, d) => {
-            out.extend_from_slice(&s.encode());
-            for o in d.opts.iter() {
-                out.extend_from_slice(&o.encode());
-            }
-            out.extend_from_slice(d.dgrams.0);
-            out.extend_from_slice(d.dgrams.1);
-            if let Some((c, sendq, recvq)) = d.tcp {
-                out.extend_from_slice(&c.encode());
-                out.extend_from_slice(sendq);
-                out.extend_from_slice(recvq);
-            }
+        Item::InetSock(s, d) => encode_inet(out, &s, &d),
+        Item::InetPending(p, s, d) => {
+            out.extend_from_slice(&p.encode());
+            encode_inet(out, &s, &d);
         }
         Item::UnixSock(u, e) => {
             out.extend_from_slice(&u.encode());
@@ -769,5 +746,44 @@ pub fn check(buf: &[u8], scratch: &mut Scratch) -> Outcome {
         result,
         items,
         by_type,
+    }
+}
+
+/// What the parser promises of an `inet-sock` payload.
+fn check_inet(s: &InetSockObj, d: &InetSockData<'_>) {
+    assert!(s.id > 0 && matches!(s.family, AF_INET | AF_INET6));
+    assert_eq!(s.lport != 0, s.flags & INET_BOUND != 0);
+    if let Some((c, sendq, recvq)) = d.tcp {
+        assert_eq!(sendq.len(), c.send_len() as usize);
+        assert_eq!(recvq.len(), c.recv_len() as usize);
+        assert!(c.sent_len() <= c.send_len());
+    }
+    let (mut nd, mut bytes) = (0u32, 0usize);
+    for (g, p) in d.dgrams() {
+        assert_eq!(p.len(), g.len as usize);
+        nd += 1;
+        bytes += p.len();
+    }
+    assert_eq!((nd, bytes), (s.nr_dgrams, s.dgram_bytes as usize));
+    let mut n = 0;
+    for o in d.opts.iter() {
+        assert!(inet_opt_def(o.opt).is_some());
+        n += 1;
+    }
+    assert_eq!(n, s.nr_opts);
+}
+
+/// An `inet-sock` payload, encoded again.
+fn encode_inet(out: &mut Vec<u8>, s: &InetSockObj, d: &InetSockData<'_>) {
+    out.extend_from_slice(&s.encode());
+    for o in d.opts.iter() {
+        out.extend_from_slice(&o.encode());
+    }
+    out.extend_from_slice(d.dgrams.0);
+    out.extend_from_slice(d.dgrams.1);
+    if let Some((c, sendq, recvq)) = d.tcp {
+        out.extend_from_slice(&c.encode());
+        out.extend_from_slice(sendq);
+        out.extend_from_slice(recvq);
     }
 }

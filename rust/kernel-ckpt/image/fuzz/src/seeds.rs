@@ -907,6 +907,47 @@ fn every_record() -> Vec<Rec> {
     );
     file(&mut b, 41, FILE_INET, 40, b"socket:[106]");
     fd(&mut b, 10, 41, false);
+    // A connection from [::1]:40000 waiting in the listener's queue, with
+    // `hello` to read.
+    let mut lo6 = [0u8; 16];
+    lo6[15] = 1;
+    let child = InetSockObj {
+        id: 42,
+        family: AF_INET6,
+        sock_type: INET_SOCK_STREAM,
+        protocol: IPPROTO_TCP,
+        flags: INET_BOUND | INET_CONNECTED,
+        lport: 8080,
+        rport: 40000,
+        laddr: lo6,
+        raddr: lo6,
+        ..InetSockObj::default()
+    };
+    let conn = InetTcpConn {
+        snd_una: 1000,
+        snd_nxt: 1000,
+        write_seq: 1000,
+        rcv_nxt: 2005,
+        copied_seq: 2000,
+        snd_wl1: 2000,
+        snd_wnd: 65535,
+        max_window: 65535,
+        rcv_wnd: 65535,
+        rcv_wup: 2000,
+        mss_clamp: 1460,
+        flags: TCP_CONN_SACK | TCP_CONN_TSTAMP,
+        rcv_ssthresh: 65535,
+        ..InetTcpConn::default()
+    };
+    b.rec(
+        RecordType::InetPending,
+        &[
+            &InetPendingObj { listener: 38 }.encode(),
+            &child.encode(),
+            &conn.encode(),
+            b"hello",
+        ],
+    );
     // After the last descriptor: how the inotify instance signals.
     b.rec(RecordType::FileOwner, &[&owner.encode()]);
     let notify = MqNotifyRec {
