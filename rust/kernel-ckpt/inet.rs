@@ -132,36 +132,44 @@ pub(crate) fn dump_listeners(
     })
 }
 
-/// Most connections a listener's queue may hold in an image
-/// (`net.core.somaxconn`'s maximum is 65535).
+/// Most connections a listener's queue may hold in an image (a backlog
+/// of `SOMAXCONN`, 4096, and more than the default `net.core.somaxconn`).
 const MAX_PENDING: u32 = 65536;
 
 /// Checkpoint: every connection waiting in the queue of the listener
-/// `file`, written already as `listener`, in order, right after it.
+/// `file`, written already as `listener`, in order, right after it; the
+/// queue is noted to be checked again at the end of the image.
 fn write_pending(
     w: &mut ImageWriter,
     objs: &mut ObjHash,
     file: &FileRef,
     listener: ObjId,
 ) -> Result {
-    // SAFETY: the file is referenced; with no room the helper only counts.
-    let n = unsafe { bindings::ckpt_inet_pending(file.as_ptr(), core::ptr::null_mut(), 0) };
+    let lsk = Sk::of(file)?;
+    // SAFETY: the socket is referenced; with no room the helper only
+    // counts.
+    let n = unsafe { bindings::ckpt_inet_pending(lsk.as_ptr(), core::ptr::null_mut(), 0) };
     to_result(n)?;
     let n = u32::try_from(n).map_err(|_| EINVAL)?;
-    if n == 0 {
-        return Ok(());
+    if n > MAX_PENDING {
+        ckpt_err!(
+            "checkpoint: a TCP listener holds {} connections waiting to be accepted, more than an image takes ({}; not carried yet)\n",
+            n,
+            MAX_PENDING
+        );
+        return Err(crate::wrap::errno::eopnotsupp());
     }
     // Room for a few more that may come in meanwhile (from outside).
     let max = n.saturating_add(16).min(MAX_PENDING);
     let room = usize::try_from(max)?;
-    let mut raw = KVec::from_elem(core::ptr::null_mut(), room, GFP_KERNEL)?;
-    let mut held = KVec::with_capacity(room, GFP_KERNEL)?;
+    let mut raw = KVVec::from_elem(core::ptr::null_mut(), room, GFP_KERNEL)?;
+    let mut held = KVVec::with_capacity(room, GFP_KERNEL)?;
     // SAFETY: `raw` has room for `max` pointers, which the helper fills
     // with referenced sockets.
-    let got = unsafe { bindings::ckpt_inet_pending(file.as_ptr(), raw.as_mut_ptr(), max) };
+    let got = unsafe { bindings::ckpt_inet_pending(lsk.as_ptr(), raw.as_mut_ptr(), max) };
     to_result(got).inspect_err(|e| {
         if e.to_errno() == -(bindings::E2BIG as i32) {
-            ckpt_err!("checkpoint: a TCP listener's queue grew while it was saved\n");
+            ckpt_err!("checkpoint: a TCP listener's queue grew while it was saved: try again\n");
         }
     })?;
     let got = usize::try_from(got).map_err(|_| EINVAL)?;
@@ -172,11 +180,14 @@ fn write_pending(
             held.push(Sk(sk), GFP_KERNEL)?;
         }
     }
+    let mut socks = KVVec::with_capacity(held.len(), GFP_KERNEL)?;
     for sk in held {
         killable()?;
+        socks.push(sk.as_ptr(), GFP_KERNEL)?;
         objs.id_of::<InetPending>(w, Child { sk, listener })?;
     }
-    Ok(())
+    // The hash's list of connections holds each of them from here on.
+    objs.add_queue(lsk, socks)
 }
 
 /// The datagrams queued to the UDP socket `file`, as the checkpoint reads
@@ -531,6 +542,15 @@ pub(crate) fn restore_pending(
 ) -> Result {
     let listener = objs.made(p.listener, FILE_INET)?.clone_ref();
     let file = make(objs, s, data)?;
+    // SAFETY: both files are referenced; the helper reads their sockets.
+    to_result(unsafe { bindings::ckpt_inet_pending_check(listener.as_ptr(), file.as_ptr()) })
+        .inspect_err(|_| {
+            ckpt_err!(
+                "restart: TCP connection {} cannot wait on socket {}: it is not a listener of the connection's family, address and port\n",
+                s.id,
+                p.listener
+            );
+        })?;
     objs.add_pending_inet(listener, file)?;
     objs.add(
         s.id,
@@ -822,11 +842,25 @@ pub(crate) fn finish(conns: &mut [Repairing]) -> Result {
     Ok(())
 }
 
-/// Checkpoint, before the image's end: every connection
-/// saved is still as it was saved (`-EAGAIN` if one moved on: bytes
-/// delivered from one end to the other after one of them was saved would
-/// be in neither).
+/// Checkpoint, before the image's end: every listener's queue and every
+/// connection saved is still as it was saved (`-EAGAIN` if one moved on:
+/// bytes delivered from one end to the other after one of them was saved
+/// would be in neither, and a connection accepted or come since would be
+/// in two places or none).
 pub(crate) fn check_same(objs: &ObjHash) -> Result {
+    for (lsk, socks) in objs.queues() {
+        killable()?;
+        let n = u32::try_from(socks.len()).map_err(|_| EINVAL)?;
+        // SAFETY: the listener is referenced, and so is each connection
+        // (the list of connections holds them); the helper compares them
+        // with its queue under its locks.
+        if !unsafe { bindings::ckpt_inet_pending_same(lsk.as_ptr(), socks.as_ptr(), n) } {
+            ckpt_err!(
+                "checkpoint: a TCP listener's queue changed while the image was written (a connection came, or was accepted outside the tree): try again\n"
+            );
+            return Err(EAGAIN);
+        }
+    }
     for (sk, st) in objs.tcp() {
         killable()?;
         // SAFETY: the socket is referenced; the helper compares under its

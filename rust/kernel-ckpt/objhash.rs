@@ -188,6 +188,10 @@ pub(crate) struct ObjHash {
     /// waiting to be accepted), each held with its state as saved:
     /// checked again at the end of the image (`crate::inet::check_same`).
     tcp: KVVec<(crate::inet::Sk, kernel::bindings::ckpt_tcp)>,
+    /// The TCP listeners whose queues were written, each held with the
+    /// connections it held in order (which `tcp` holds): checked again at
+    /// the end of the image (`crate::inet::check_same`).
+    queues: KVVec<(crate::inet::Sk, KVVec<*mut kernel::bindings::sock>)>,
 }
 
 impl ObjHash {
@@ -203,6 +207,7 @@ impl ObjHash {
             writing: KVVec::new(),
             pid_ns: None,
             tcp: KVVec::new(),
+            queues: KVVec::new(),
         }
     }
 
@@ -217,6 +222,22 @@ impl ObjHash {
     }
 
     /// The established connections saved, with their states.
+    /// Notes the queue of listener `sk` as written: the connections
+    /// `socks`, in order.
+    pub(crate) fn add_queue(
+        &mut self,
+        sk: crate::inet::Sk,
+        socks: KVVec<*mut kernel::bindings::sock>,
+    ) -> Result {
+        self.queues.push((sk, socks), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The listeners' queues written ([`ObjHash::add_queue`]).
+    pub(crate) fn queues(&self) -> &[(crate::inet::Sk, KVVec<*mut kernel::bindings::sock>)] {
+        &self.queues
+    }
+
     pub(crate) fn tcp(&self) -> &[(crate::inet::Sk, kernel::bindings::ckpt_tcp)] {
         &self.tcp
     }
@@ -692,12 +713,23 @@ impl ObjTable {
     /// Keeps the established connection `r` in repair mode until
     /// [`Self::finish`].
     /// A TCP connection `child` to put in the queue of `listener` at the
-    /// end of the image (`crate::inet::enqueue`), after those before it.
+    /// end of the image (`crate::inet::enqueue`), after those before it:
+    /// its file counts against `RLIMIT_NOFILE` until then.
     pub(crate) fn add_pending_inet(&mut self, listener: FileRef, child: FileRef) -> Result {
+        self.files = self.files.saturating_add(1);
+        if self.files > self.max_files {
+            ckpt_err!(
+                "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
+                self.max_files
+            );
+            return Err(EMFILE);
+        }
         self.pending_inet.push((listener, child), GFP_KERNEL)?;
         Ok(())
     }
 
+    /// A TCP connection left in repair mode until the end of the image
+    /// (`crate::inet::finish`).
     pub(crate) fn add_repairing(&mut self, r: crate::inet::Repairing) -> Result {
         self.repairing.push(r, GFP_KERNEL)?;
         Ok(())

@@ -358,8 +358,9 @@ record_types! {
     /// [`PodNetRec`]: the loopback device of a pod's own network
     /// namespace, after the pod record and its `pod-ipc` record.
     PodNet = 58, "pod-net";
-    /// [`InetSockObj`] + its [`InetOpt`]s: a TCP, UDP or UDP-Lite socket
-    /// of either family holding no connection, written once.
+    /// [`InetSockObj`] + its [`InetOpt`]s (+ its connection or its queued
+    /// datagrams): a TCP, UDP or UDP-Lite socket of either family, written
+    /// once.
     InetSock = 59, "inet-sock";
     /// [`InetPendingObj`] + an `inet-sock` payload: a TCP connection
     /// waiting to be accepted, right after its listener's record.

@@ -160,9 +160,10 @@ pub enum Item<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A connection waiting to be accepted, with its client's state.
     UnixPending(UnixPendingObj, UnixEndData<'a>),
-    /// A TCP, UDP or UDP-Lite socket holding no connection, and its
-    /// options.
+    /// A TCP, UDP or UDP-Lite socket, its options, and its connection or
+    /// its queued datagrams.
     InetSock(InetSockObj, InetSockData<'a>),
+    /// A TCP connection waiting in a listener's queue, as an `InetSock`.
     InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
@@ -264,9 +265,10 @@ pub enum ObjRecord<'a> {
     UnixSock(UnixSockObj, UnixEndData<'a>),
     /// A connection waiting to be accepted, with its client's state.
     UnixPending(UnixPendingObj, UnixEndData<'a>),
-    /// A TCP, UDP or UDP-Lite socket holding no connection, and its
-    /// options.
+    /// A TCP, UDP or UDP-Lite socket, its options, and its connection or
+    /// its queued datagrams.
     InetSock(InetSockObj, InetSockData<'a>),
+    /// A TCP connection waiting in a listener's queue, as an `InetSock`.
     InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
