@@ -40,9 +40,10 @@
 
 use crate::image::{
     inet_opt_def, InetDgram, InetOpt, InetPendingObj, InetSockData, InetSockObj, InetTcpConn,
-    ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_LISTENING,
-    INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING, TCP_CONN_FIN_IN,
-    TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
+    ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_CONNECTING,
+    INET_LISTENING, INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING,
+    TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS,
+    TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -59,6 +60,7 @@ const _: () = assert!(
         && INET_BOUND_ADDR == bindings::CKPT_INET_BOUND_ADDR
         && INET_LISTENING == bindings::CKPT_INET_LISTENING
         && INET_CONNECTED == bindings::CKPT_INET_CONNECTED
+        && INET_CONNECTING == bindings::CKPT_INET_CONNECTING
         && INET_PORT_PICKED == bindings::CKPT_INET_PORT_PICKED
         && TCP_CONN_SACK == bindings::CKPT_TCP_SACK
         && TCP_CONN_TSTAMP == bindings::CKPT_TCP_TSTAMP
@@ -581,6 +583,27 @@ pub(crate) fn enqueue(pending: &[(FileRef, FileRef)]) -> Result {
     Ok(())
 }
 
+/// Restart, last: the TCP sockets whose connect(2) was under way connect
+/// again, as connect(2) with `O_NONBLOCK` by the caller would (a new SYN
+/// from the same address and port; the program's connect(2), restarted
+/// or polled, waits for it as it waited for the first).
+pub(crate) fn connect_all(connecting: &[(FileRef, [u8; 16], u32, ObjId)]) -> Result {
+    for (file, addr, port, id) in connecting.iter() {
+        killable()?;
+        // SAFETY: the file is referenced and `addr` 16 bytes.
+        to_result(unsafe { bindings::ckpt_tcp_connect_start(file.as_ptr(), addr.as_ptr(), *port) })
+            .inspect_err(|e| {
+                ckpt_err!(
+                    "restart: cannot connect TCP socket {} again to port {} (error {})\n",
+                    id,
+                    port,
+                    e.to_errno()
+                );
+            })?;
+    }
+    Ok(())
+}
+
 /// A socket of record `s`, made, set and connected as saved.
 fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result<FileRef> {
     let opts = &data.opts;
@@ -682,13 +705,16 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
     if s.flags & (INET_BOUND | INET_BOUND_ADDR) != 0 {
         let any = [0u8; 16];
         // A connection's own address, whether bound or picked.
-        let addr = if s.flags & INET_BOUND_ADDR != 0 || conn.is_some() {
+        // A connection's own address (or one being opened's), whether bound
+        // or picked.
+        let own = conn.is_some() || s.flags & INET_CONNECTING != 0;
+        let addr = if s.flags & INET_BOUND_ADDR != 0 || own {
             &s.laddr
         } else {
             &any
         };
         let picked = s.flags & INET_PORT_PICKED != 0;
-        let addr_picked = conn.is_some() && s.flags & INET_BOUND_ADDR == 0;
+        let addr_picked = own && s.flags & INET_BOUND_ADDR == 0;
         // SAFETY: the file is referenced and `addr` 16 bytes.
         to_result(unsafe {
             bindings::ckpt_inet_bind(file.as_ptr(), addr.as_ptr(), s.lport, picked, addr_picked)
@@ -762,6 +788,11 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
         // SAFETY: the file is referenced.
         to_result(unsafe { bindings::ckpt_inet_listen(file.as_ptr(), s.backlog) })
             .inspect_err(fail("listen on"))?;
+    }
+    // Its connect(2) again once every socket is made and every listener's
+    // queue refilled, so that its SYN meets them as it did.
+    if s.flags & INET_CONNECTING != 0 {
+        objs.add_connecting(file.clone_ref(), s.raddr, s.rport, s.id)?;
     }
     // A connection's FINs are its shutdown for writing, and for reading
     // once the peer's came: its repair's end and resumption see to them.

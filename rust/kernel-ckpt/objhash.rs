@@ -446,6 +446,9 @@ pub(crate) struct ObjTable {
     /// TCP connections waiting to be accepted, each with its listener, in
     /// the order they wait: put in their listeners' queues once resumed.
     pending_inet: KVVec<(FileRef, FileRef)>,
+    /// TCP sockets whose connect(2) was under way, with the address and
+    /// port they connect to and their object ids: connected again last.
+    connecting: KVVec<(FileRef, [u8; 16], u32, ObjId)>,
 }
 
 impl ObjTable {
@@ -468,6 +471,7 @@ impl ObjTable {
             tmpfs: Default::default(),
             repairing: KVVec::new(),
             pending_inet: KVVec::new(),
+            connecting: KVVec::new(),
         }
     }
 
@@ -728,6 +732,19 @@ impl ObjTable {
         Ok(())
     }
 
+    /// A TCP socket `file` to connect to `addr`, `port` at the end of the
+    /// image (`crate::inet::connect_all`), after every queue is refilled.
+    pub(crate) fn add_connecting(
+        &mut self,
+        file: FileRef,
+        addr: [u8; 16],
+        port: u32,
+        id: ObjId,
+    ) -> Result {
+        self.connecting.push((file, addr, port, id), GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// A TCP connection left in repair mode until the end of the image
     /// (`crate::inet::finish`).
     pub(crate) fn add_repairing(&mut self, r: crate::inet::Repairing) -> Result {
@@ -755,6 +772,8 @@ impl ObjTable {
         self.repairing = KVVec::new();
         crate::inet::enqueue(&self.pending_inet)?;
         self.pending_inet = KVVec::new();
+        crate::inet::connect_all(&self.connecting)?;
+        self.connecting = KVVec::new();
         for obj in self.objs.iter_mut() {
             if let Obj::Tmpfs(t) = obj {
                 t.finish()?;

@@ -799,6 +799,78 @@ pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// A pod started with `ckpt run --pod --net` (`tcp_opening_pod`: a TCP
+/// client whose non-blocking connect(2) is under way, SYN_SENT, because
+/// its listener's queue is full). Checkpointed whole with `--kill` and
+/// restarted: `/proc/PID/net/tcp` and `ss -tanpeio` show the same sockets
+/// in the same states, the image says the socket is connecting (`ckpt
+/// inspect`), and the pod checks itself: once it accepts the connection
+/// that filled the queue, the client's connect(2) completes from the same
+/// port and its connection carries bytes.
+pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        ss_before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "tcp_opening_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    let connecting = json["inet_sockets"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| s["connecting"] == true).count())
+        .unwrap_or(0);
+    c.eq("sockets connecting (SYN-SENT) in the image", 1, connecting);
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    // The connecting client's queue holds its SYN, counted or not as it is
+    // sent again.
+    let no_queues = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|l| {
+                if l.contains(" state 0A") {
+                    l.clone()
+                } else {
+                    l.split(" queues ").next().unwrap_or("").to_owned()
+                }
+            })
+            .collect()
+    };
+    c.same(
+        "the pod's listener (its queue full) and sockets (/proc/PID/net), as before",
+        format!("{:#?}", no_queues(&before)),
+        format!("{:#?}", no_queues(&inet_view(restarted.pid))),
+    );
+    c.same(
+        "the pod's TCP sockets as ss -tanpeio shows them (no queues), as before",
+        format!("{:#?}", ss_no_queues(&ss_before)),
+        format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
+    );
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
+    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss_no_queues(&ss_before).iter().map(|l| format!("ss: {l}")));
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// The state of the runner's end of its connection with `port` (its own
 /// `/proc/net/tcp` line for 127.0.0.1:7020 and that remote port).
 fn server_end_state(port: &str) -> String {

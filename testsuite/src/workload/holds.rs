@@ -154,8 +154,8 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "network namespace has an IPv4 address on its loopback other than 127.0.0.1/8 (not carried yet): not supported",
     ),
     (
-        "pod_net_tcp_opening",
-        "is a TCP connection being opened (SYN_SENT, SYN_RECV) (not carried yet): not supported",
+        "pod_net_tcp_shut_early",
+        "is a TCP connection shut down for writing before it connected (not carried): not supported",
     ),
     (
         "pod_net_tcp_urgent",
@@ -271,49 +271,33 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 );
                 super::netpod::if_ioctl(libc::SIOCSIFADDR as _, &mut req).context("SIOCSIFADDR")?;
             }
-            "pod_net_tcp_opening" => {
-                // A connection being opened: its listener's queue is full
-                // (backlog 0 takes one connection), so its SYN is dropped
-                // and it stays in SYN_SENT, sending it again.
-                let l = check(
+            "pod_net_tcp_shut_early" => {
+                // A connection shut down for writing before it connected:
+                // shutdown(2) on the unconnected socket set the bit (and
+                // said ENOTCONN), connect(2) kept it, and no FIN went out.
+                let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let port = l.local_addr()?.port();
+                let c = check(
                     libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) as libc::c_long,
                     "socket",
                 )? as libc::c_int;
+                libc::shutdown(c, libc::SHUT_WR);
                 let sin = libc::sockaddr_in {
                     sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: 0,
+                    sin_port: port.to_be(),
                     sin_addr: libc::in_addr {
                         s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
                     },
                     sin_zero: [0; 8],
                 };
                 let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                let mut addr = sin;
-                let mut alen = len;
                 check(
-                    libc::bind(l, (&sin as *const libc::sockaddr_in).cast(), len) as libc::c_long,
-                    "bind",
-                )?;
-                check(libc::listen(l, 0) as libc::c_long, "listen")?;
-                check(
-                    libc::getsockname(l, (&mut addr as *mut libc::sockaddr_in).cast(), &mut alen)
+                    libc::connect(c, (&sin as *const libc::sockaddr_in).cast(), len)
                         as libc::c_long,
-                    "getsockname",
+                    "connect",
                 )?;
-                let first =
-                    std::net::TcpStream::connect(("127.0.0.1", u16::from_be(addr.sin_port)))?;
-                let c = check(
-                    libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
-                        as libc::c_long,
-                    "socket",
-                )? as libc::c_int;
-                let r = libc::connect(c, (&addr as *const libc::sockaddr_in).cast(), len);
-                if r == 0
-                    || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINPROGRESS)
-                {
-                    bail!("connect to a full listener gave {r}");
-                }
-                std::mem::forget(first);
+                let (a, _) = l.accept()?;
+                std::mem::forget((l, a));
             }
             "pod_net_tcp_urgent" => {
                 // An urgent byte (MSG_OOB) its receiver has not read.

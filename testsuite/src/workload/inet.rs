@@ -9,9 +9,10 @@ use std::os::fd::RawFd;
 /// The ports the pods' sockets use (their own namespaces: any copy may use
 /// them at once): `inet_pod`'s five, `tcp_pod`'s two, the port of
 /// `inet_pod`'s sender of a queued datagram, closed since,
-/// `tcp_closing_pod`'s listener and `tcp_pending_pod`'s two.
-pub(crate) const PORTS: [u16; 11] = [
-    7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014,
+/// `tcp_closing_pod`'s listener, `tcp_pending_pod`'s two and
+/// `tcp_opening_pod`'s.
+pub(crate) const PORTS: [u16; 12] = [
+    7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015,
 ];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
@@ -1510,5 +1511,136 @@ pub(crate) fn tcp_pending_pod(ready_path: &Path) -> Result<()> {
         &result,
         &bad,
         "every socket's name, peer, options and TCP state as before; the waiting connections accepted in order from their clients, with the listener's options, their bytes and ends, carrying bytes both ways; new clients",
+    )
+}
+
+/// The pod's init (`tcp_opening_pod`): a TCP connection being opened. Its
+/// listener, 127.0.0.1:7015 with a backlog of 0, holds one connection not
+/// accepted (`first`), so its queue is full and drops the second client's
+/// SYN: that client, whose connect(2) is non-blocking, stays in SYN_SENT,
+/// sending it again.
+///
+/// It writes what it sees of the sockets next to the ready file. After the
+/// go file it checks it sees the same (the second client still in
+/// SYN_SENT, from the same port), then accepts the first connection: the
+/// second client's connect(2) completes (poll(2) says it may write,
+/// `SO_ERROR` 0), and its connection is accepted next, from its port, and
+/// carries bytes both ways.
+pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
+    name("tcp-opening-pod");
+    let (go, result) = go_and_result(ready_path);
+    let seen = ready_path.to_string_lossy().replace("ready-", "seen-");
+    let port = PORTS[11];
+    let l = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    bind(l, Addr::V4(LO4, port))?;
+    listen(l, 0)?;
+    let c1 = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    connect(c1, Addr::V4(LO4, port))?;
+    send_all(c1, b"first")?;
+    let c2 = socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+    let (ss, len) = Addr::V4(LO4, port).raw();
+    // SAFETY: `ss` holds an address of `len` bytes.
+    let r = unsafe { libc::connect(c2, (&ss as *const libc::sockaddr_storage).cast(), len) };
+    let e = std::io::Error::last_os_error();
+    if r == 0 || e.raw_os_error() != Some(libc::EINPROGRESS) {
+        bail!("connect to a full listener gave {r} ({e})");
+    }
+    // Still opening after a retransmission (1 s): the queue drops its SYNs.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    if tcp_state(c2)? != 2 {
+        bail!(
+            "the second client is in TCP state {}, not SYN_SENT",
+            tcp_state(c2)?
+        );
+    }
+    let socks = Sockets(vec![
+        ("listener", l),
+        ("first client", c1),
+        ("second client", c2),
+    ]);
+    let describe = |s: &Sockets| -> Vec<String> {
+        s.describe()
+            .into_iter()
+            .zip(&s.0)
+            .map(|(l, (_, fd))| {
+                let kept: Vec<&str> = l
+                    .split(", ")
+                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
+                    .collect();
+                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
+                format!("{}, TCP state {state}", kept.join(", "))
+            })
+            .collect()
+    };
+    let before = describe(&socks);
+    std::fs::write(&seen, before.join("\n") + "\n")?;
+    ready(ready_path)?;
+    while !go.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut bad = Vec::new();
+    for (b, a) in before.iter().zip(&describe(&socks)) {
+        if b != a {
+            bad.push(format!("before: {b}; after: {a}"));
+        }
+    }
+    let mut run = |what: &str, r: Result<()>| {
+        if let Err(e) = r {
+            bad.push(format!("{what}: {e:#}"));
+        }
+    };
+    let c2_name = name_of(c2, false);
+    run(
+        "the first connection accepted, with first",
+        (|| {
+            let a = accept(l)?;
+            if name_of(a, true) != name_of(c1, false) || recv_exact(a, 5)? != b"first" {
+                bail!("not the first client's connection");
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "the second client's connect completes, from its own port, and its connection is accepted and carries bytes",
+        (|| {
+            let mut p = libc::pollfd {
+                fd: c2,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut p, 1, 10_000) };
+            if n != 1 || p.revents & libc::POLLOUT == 0 {
+                bail!("poll gave {n} ({:#x})", p.revents);
+            }
+            let err = get_bytes(c2, libc::SOL_SOCKET, libc::SO_ERROR)
+                .map_err(|e| anyhow::anyhow!("SO_ERROR: {e}"))?;
+            if err != 0i32.to_ne_bytes() {
+                bail!("SO_ERROR {err:?}");
+            }
+            if name_of(c2, false) != c2_name {
+                bail!("its name changed to {}", name_of(c2, false));
+            }
+            // SAFETY: plain integers.
+            check(unsafe { libc::fcntl(c2, libc::F_SETFL, 0) }, "fcntl")?;
+            let a = accept(l)?;
+            if name_of(a, true) != c2_name {
+                bail!("accepted {} instead", name_of(a, true));
+            }
+            send_all(c2, b"second")?;
+            if recv_exact(a, 6)? != b"second" {
+                bail!("the server got other bytes");
+            }
+            send_all(a, b"welcome")?;
+            if recv_exact(c2, 7)? != b"welcome" {
+                bail!("the client got other bytes");
+            }
+            Ok(())
+        })(),
+    );
+    verdict_all(
+        &result,
+        &bad,
+        "every socket's name, peer, options and TCP state as before (the second client in SYN_SENT); once the first is accepted, the second client's connect completes from its own port and its connection carries bytes",
     )
 }

@@ -592,6 +592,9 @@ pub struct InetSockInfo {
     /// A TCP connection's state, established or closing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection: Option<TcpConnInfo>,
+    /// Its connect(2) is under way (SYN-SENT): restart connects it again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub connecting: bool,
     /// A connection waiting to be accepted: its listener's object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_on: Option<u32>,
@@ -641,7 +644,9 @@ impl InetSockInfo {
             id: s.id,
             proto: format!("{proto}{}", if v6 { "6" } else { "" }),
             local: addr(&s.laddr, s.lport),
-            remote: (s.flags & ckpt_image::INET_CONNECTED != 0).then(|| addr(&s.raddr, s.rport)),
+            remote: (s.flags & (ckpt_image::INET_CONNECTED | ckpt_image::INET_CONNECTING) != 0)
+                .then(|| addr(&s.raddr, s.rport)),
+            connecting: s.flags & ckpt_image::INET_CONNECTING != 0,
             listening: (s.flags & ckpt_image::INET_LISTENING != 0).then_some(s.backlog),
             addr_bound: s.flags & ckpt_image::INET_BOUND_ADDR != 0,
             port_picked: s.flags & ckpt_image::INET_PORT_PICKED != 0,
@@ -683,7 +688,12 @@ impl InetSockInfo {
     fn text(&self) -> String {
         let mut out = format!("{} {}", self.proto, self.local);
         if let Some(r) = &self.remote {
-            out.push_str(&format!(" connected to {r}"));
+            let how = if self.connecting {
+                "connecting (SYN-SENT) to"
+            } else {
+                "connected to"
+            };
+            out.push_str(&format!(" {how} {r}"));
         }
         if let Some(b) = self.listening {
             out.push_str(&format!(", listening, backlog {b}"));

@@ -43,9 +43,17 @@ pub const INET_CONNECTED: u32 = 1 << 3;
 /// sent, or bound to port 0), not asked for: a port it may lose again
 /// when it disconnects.
 pub const INET_PORT_PICKED: u32 = 1 << 4;
+/// A TCP socket whose connect(2) is under way (SYN_SENT) to
+/// [`InetSockObj::raddr`] from its local address and port: restart
+/// connects it again, once every socket of the image is made.
+pub const INET_CONNECTING: u32 = 1 << 5;
 /// Every `INET_*` flag.
-pub const INET_FLAGS: u32 =
-    INET_BOUND | INET_BOUND_ADDR | INET_LISTENING | INET_CONNECTED | INET_PORT_PICKED;
+pub const INET_FLAGS: u32 = INET_BOUND
+    | INET_BOUND_ADDR
+    | INET_LISTENING
+    | INET_CONNECTED
+    | INET_PORT_PICKED
+    | INET_CONNECTING;
 
 /// Length of a device name with its NUL (`IFNAMSIZ`).
 pub const INET_DEV_LEN: usize = 16;
@@ -316,7 +324,20 @@ impl InetSockObj {
         if has(INET_CONNECTED) && (!has(INET_BOUND) || (tcp && s.rport == 0)) {
             return bad("inet connected socket", s.flags);
         }
-        if !has(INET_CONNECTED) && (s.rport != 0 || s.raddr != [0; 16]) {
+        // A connection being opened: a TCP socket with its local port, a
+        // remote port, nothing else, and not shut down (that would have
+        // closed it).
+        if has(INET_CONNECTING)
+            && (!tcp
+                || !has(INET_BOUND)
+                || s.rport == 0
+                || has(INET_CONNECTED)
+                || has(INET_LISTENING)
+                || s.shutdown != 0)
+        {
+            return bad("inet connecting socket", s.flags);
+        }
+        if !has(INET_CONNECTED | INET_CONNECTING) && (s.rport != 0 || s.raddr != [0; 16]) {
             return bad("inet remote address", s.rport);
         }
         if s.lport > u32::from(u16::MAX) || s.rport > u32::from(u16::MAX) {

@@ -1591,6 +1591,47 @@ fn inet_sock_checks_its_kind_state_and_options() {
 }
 
 #[test]
+fn inet_connecting_is_a_bound_tcp_socket_with_a_peer() {
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let s = InetSockObj {
+        id: 5,
+        family: AF_INET,
+        sock_type: INET_SOCK_STREAM,
+        protocol: IPPROTO_TCP,
+        flags: INET_BOUND | INET_PORT_PICKED | INET_CONNECTING,
+        lport: 40000,
+        rport: 7015,
+        laddr: lo,
+        raddr: lo,
+        ..InetSockObj::default()
+    };
+    let p = s.encode();
+    let (got, d) = InetSockObj::decode(&p).expect("a connect under way");
+    assert!(got.flags & INET_CONNECTING != 0 && d.tcp.is_none());
+    for bad in [
+        InetSockObj { rport: 0, ..s },
+        InetSockObj {
+            flags: INET_CONNECTING,
+            lport: 0,
+            ..s
+        },
+        InetSockObj {
+            flags: s.flags | INET_CONNECTED,
+            ..s
+        },
+        InetSockObj { shutdown: 1, ..s },
+        InetSockObj {
+            sock_type: INET_SOCK_DGRAM,
+            protocol: IPPROTO_UDP,
+            ..s
+        },
+    ] {
+        assert!(InetSockObj::decode(&bad.encode()).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
 fn inet_pending_is_a_connection_that_sent_nothing() {
     let mut lo = [0u8; 16];
     lo[..4].copy_from_slice(&[127, 0, 0, 1]);
