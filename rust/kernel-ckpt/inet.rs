@@ -24,7 +24,8 @@
 //! with the tree): restart makes it again in the restored process's,
 //! which is the caller's, or a pod's own new one. Everything else the
 //! socket may hold is refused at checkpoint with its reason
-//! (`ckpt_inet_unsupported`): connections being opened, urgent data, errors not read, corked datagrams, filters,
+//! (`ckpt_inet_unsupported`): connections in a listener's handshake,
+//! connects with TCP Fast Open, urgent data, errors not read, corked datagrams, filters,
 //! multicast memberships, IP options, options outside the table.
 //!
 //! A connection's state and queues (`net/ipv4/tcp.c`, `ckpt_tcp_*`) follow
@@ -382,6 +383,15 @@ impl ObjOps for InetSock {
     }
 
     fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<Self::Deps> {
+        // A connect(2) under way: noted, to be checked at the end.
+        let mut isn = 0u32;
+        if let Ok(sk) = Sk::of(file) {
+            // SAFETY: the socket is referenced; the helper reads its state
+            // under its lock.
+            if unsafe { bindings::ckpt_tcp_syn_sent(sk.as_ptr(), &mut isn) } {
+                objs.add_syn_sent(sk, isn)?;
+            }
+        }
         // SAFETY: the file is referenced; the helper reads its socket's
         // kind and state.
         if !unsafe { bindings::ckpt_inet_established(file.as_ptr()) } {
@@ -400,8 +410,10 @@ impl ObjOps for InetSock {
         let Some((c, sendq, recvq)) = conn.filter(|_| tcp) else {
             if tcp {
                 // Established since its deps were read: not saved.
-                ckpt_err!("checkpoint: a TCP connection was made while the image was written\n");
-                return Err(EBUSY);
+                ckpt_err!(
+                    "checkpoint: a TCP connection was made while the image was written: try again\n"
+                );
+                return Err(EAGAIN);
             }
             if rec.protocol == IPPROTO_TCP {
                 return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
@@ -734,9 +746,9 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
                 );
             })?;
     }
-    // Binding a connection to its own IPv6 address set IPV6_V6ONLY, which
-    // it did not have.
-    if conn.is_some()
+    // Binding a connection (or one being opened) to its own IPv6 address
+    // set IPV6_V6ONLY, which it did not have.
+    if (conn.is_some() || s.flags & INET_CONNECTING != 0)
         && s.family == crate::image::AF_INET6
         && opts
             .iter()
@@ -888,6 +900,17 @@ pub(crate) fn check_same(objs: &ObjHash) -> Result {
         if !unsafe { bindings::ckpt_inet_pending_same(lsk.as_ptr(), socks.as_ptr(), n) } {
             ckpt_err!(
                 "checkpoint: a TCP listener's queue changed while the image was written (a connection came, or was accepted outside the tree): try again\n"
+            );
+            return Err(EAGAIN);
+        }
+    }
+    for (sk, isn) in objs.syn_sent() {
+        killable()?;
+        // SAFETY: the socket is referenced; the helper compares under its
+        // lock.
+        if !unsafe { bindings::ckpt_tcp_syn_sent_same(sk.as_ptr(), *isn) } {
+            ckpt_err!(
+                "checkpoint: a TCP connection being opened moved on while the image was written: try again\n"
             );
             return Err(EAGAIN);
         }

@@ -192,6 +192,10 @@ pub(crate) struct ObjHash {
     /// connections it held in order (which `tcp` holds): checked again at
     /// the end of the image (`crate::inet::check_same`).
     queues: KVVec<(crate::inet::Sk, KVVec<*mut kernel::bindings::sock>)>,
+    /// The TCP sockets written whose connect(2) was under way (SYN_SENT),
+    /// each held with its initial sequence number: checked again at the
+    /// end of the image (`crate::inet::check_same`).
+    syn_sent: KVVec<(crate::inet::Sk, u32)>,
 }
 
 impl ObjHash {
@@ -208,6 +212,7 @@ impl ObjHash {
             pid_ns: None,
             tcp: KVVec::new(),
             queues: KVVec::new(),
+            syn_sent: KVVec::new(),
         }
     }
 
@@ -231,6 +236,18 @@ impl ObjHash {
     ) -> Result {
         self.queues.push((sk, socks), GFP_KERNEL)?;
         Ok(())
+    }
+
+    /// Notes the TCP socket `sk`, written connecting, with its initial
+    /// sequence number `isn`.
+    pub(crate) fn add_syn_sent(&mut self, sk: crate::inet::Sk, isn: u32) -> Result {
+        self.syn_sent.push((sk, isn), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The sockets written connecting ([`ObjHash::add_syn_sent`]).
+    pub(crate) fn syn_sent(&self) -> &[(crate::inet::Sk, u32)] {
+        &self.syn_sent
     }
 
     /// The listeners' queues written ([`ObjHash::add_queue`]).
@@ -767,13 +784,6 @@ impl ObjTable {
     /// record (the seals of memfds, which would have stopped their
     /// contents being written or their mappings made).
     pub(crate) fn finish(&mut self) -> Result {
-        // Every socket is made: the connections resume.
-        crate::inet::finish(&mut self.repairing)?;
-        self.repairing = KVVec::new();
-        crate::inet::enqueue(&self.pending_inet)?;
-        self.pending_inet = KVVec::new();
-        crate::inet::connect_all(&self.connecting)?;
-        self.connecting = KVVec::new();
         for obj in self.objs.iter_mut() {
             if let Obj::Tmpfs(t) = obj {
                 t.finish()?;
@@ -806,6 +816,15 @@ impl ObjTable {
                 })?;
             }
         }
+        // Last, what peers see: every socket is made, the connections
+        // resume, the listeners' queues fill again, and the connects
+        // under way start again.
+        crate::inet::finish(&mut self.repairing)?;
+        self.repairing = KVVec::new();
+        crate::inet::enqueue(&self.pending_inet)?;
+        self.pending_inet = KVVec::new();
+        crate::inet::connect_all(&self.connecting)?;
+        self.connecting = KVVec::new();
         Ok(())
     }
 

@@ -799,14 +799,15 @@ pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-/// A pod started with `ckpt run --pod --net` (`tcp_opening_pod`: a TCP
-/// client whose non-blocking connect(2) is under way, SYN_SENT, because
-/// its listener's queue is full). Checkpointed whole with `--kill` and
-/// restarted: `/proc/PID/net/tcp` and `ss -tanpeio` show the same sockets
-/// in the same states, the image says the socket is connecting (`ckpt
-/// inspect`), and the pod checks itself: once it accepts the connection
-/// that filled the queue, the client's connect(2) completes from the same
-/// port and its connection carries bytes.
+/// A pod started with `ckpt run --pod --net` (`tcp_opening_pod`: two TCP
+/// clients whose connect(2) is under way, SYN_SENT, because their
+/// listener's queue is full: one non-blocking, one waiting in a thread).
+/// Checkpointed whole with `--kill` and restarted: `/proc/PID/net/tcp` and
+/// `ss -tanpeio` show the same sockets in the same states, the image says
+/// the sockets are connecting (`ckpt inspect`), and the pod checks itself:
+/// once it accepts the connection that filled the queue, both connects
+/// complete from the same ports (the thread's restarted connect(2)
+/// returns 0) and their connections carry bytes.
 pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
     let mut c = Checks(Vec::new());
     let Some(SocketPod {
@@ -828,7 +829,7 @@ pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
         .as_array()
         .map(|a| a.iter().filter(|s| s["connecting"] == true).count())
         .unwrap_or(0);
-    c.eq("sockets connecting (SYN-SENT) in the image", 1, connecting);
+    c.eq("sockets connecting (SYN-SENT) in the image", 2, connecting);
     let restarted = restart_frozen(&mut c, &img, job)?;
     // The connecting client's queue holds its SYN, counted or not as it is
     // sent again.

@@ -1514,18 +1514,18 @@ pub(crate) fn tcp_pending_pod(ready_path: &Path) -> Result<()> {
     )
 }
 
-/// The pod's init (`tcp_opening_pod`): a TCP connection being opened. Its
+/// The pod's init (`tcp_opening_pod`): TCP connections being opened. Its
 /// listener, 127.0.0.1:7015 with a backlog of 0, holds one connection not
-/// accepted (`first`), so its queue is full and drops the second client's
-/// SYN: that client, whose connect(2) is non-blocking, stays in SYN_SENT,
-/// sending it again.
+/// accepted (`first`), so its queue is full and drops the SYNs of two more
+/// clients, which stay in SYN_SENT, sending them again: the second
+/// client's connect(2) is non-blocking; a thread waits in the third's.
 ///
 /// It writes what it sees of the sockets next to the ready file. After the
-/// go file it checks it sees the same (the second client still in
-/// SYN_SENT, from the same port), then accepts the first connection: the
-/// second client's connect(2) completes (poll(2) says it may write,
-/// `SO_ERROR` 0), and its connection is accepted next, from its port, and
-/// carries bytes both ways.
+/// go file it checks it sees the same (both clients still in SYN_SENT,
+/// from the same ports), then accepts the first connection: the second
+/// client's connect(2) completes (poll(2) says it may write, `SO_ERROR`
+/// 0), the thread's returns 0, and their connections are accepted next,
+/// from their ports, and carry bytes both ways.
 pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
     name("tcp-opening-pod");
     let (go, result) = go_and_result(ready_path);
@@ -1545,18 +1545,23 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
     if r == 0 || e.raw_os_error() != Some(libc::EINPROGRESS) {
         bail!("connect to a full listener gave {r} ({e})");
     }
+    let c3 = socket(libc::AF_INET, libc::SOCK_STREAM, 0)?;
+    let third = std::thread::spawn(move || connect(c3, Addr::V4(LO4, port)));
     // Still opening after a retransmission (1 s): the queue drops its SYNs.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    if tcp_state(c2)? != 2 {
-        bail!(
-            "the second client is in TCP state {}, not SYN_SENT",
-            tcp_state(c2)?
-        );
+    for (fd, what) in [(c2, "second"), (c3, "third")] {
+        if tcp_state(fd)? != 2 {
+            bail!(
+                "the {what} client is in TCP state {}, not SYN_SENT",
+                tcp_state(fd)?
+            );
+        }
     }
     let socks = Sockets(vec![
         ("listener", l),
         ("first client", c1),
         ("second client", c2),
+        ("third client", c3),
     ]);
     let describe = |s: &Sockets| -> Vec<String> {
         s.describe()
@@ -1589,7 +1594,7 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
             bad.push(format!("{what}: {e:#}"));
         }
     };
-    let c2_name = name_of(c2, false);
+    let (c2_name, c3_name) = (name_of(c2, false), name_of(c3, false));
     run(
         "the first connection accepted, with first",
         (|| {
@@ -1600,8 +1605,29 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
             Ok(())
         })(),
     );
+    // The queue takes one connection at a time: the two clients' SYNs
+    // (sent again with backoff) come in as it is emptied, in either order.
+    let mut accepted = Vec::new();
     run(
-        "the second client's connect completes, from its own port, and its connection is accepted and carries bytes",
+        "both connections accepted, in either order, from their clients",
+        (|| {
+            for _ in 0..2 {
+                let a = accept(l)?;
+                let peer = name_of(a, true);
+                let c = if peer == c2_name {
+                    c2
+                } else if peer == c3_name {
+                    c3
+                } else {
+                    bail!("accepted {peer}, neither client");
+                };
+                accepted.push((a, c, peer));
+            }
+            Ok(())
+        })(),
+    );
+    run(
+        "the second client's non-blocking connect completed, from its own port",
         (|| {
             let mut p = libc::pollfd {
                 fd: c2,
@@ -1623,17 +1649,31 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
             }
             // SAFETY: plain integers.
             check(unsafe { libc::fcntl(c2, libc::F_SETFL, 0) }, "fcntl")?;
-            let a = accept(l)?;
-            if name_of(a, true) != c2_name {
-                bail!("accepted {} instead", name_of(a, true));
+            Ok(())
+        })(),
+    );
+    run(
+        "the third client's blocking connect returned 0",
+        third
+            .join()
+            .map_err(|_| anyhow::anyhow!("the thread panicked"))
+            .and_then(|r| r),
+    );
+    run(
+        "both connections carry bytes both ways",
+        (|| {
+            for (a, c, peer) in &accepted {
+                send_all(*c, b"hello")?;
+                if recv_exact(*a, 5)? != b"hello" {
+                    bail!("the server got other bytes from {peer}");
+                }
+                send_all(*a, b"welcome")?;
+                if recv_exact(*c, 7)? != b"welcome" {
+                    bail!("{peer} got other bytes");
+                }
             }
-            send_all(c2, b"second")?;
-            if recv_exact(a, 6)? != b"second" {
-                bail!("the server got other bytes");
-            }
-            send_all(a, b"welcome")?;
-            if recv_exact(c2, 7)? != b"welcome" {
-                bail!("the client got other bytes");
+            if accepted.len() != 2 {
+                bail!("{} connections accepted", accepted.len());
             }
             Ok(())
         })(),
@@ -1641,6 +1681,6 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
     verdict_all(
         &result,
         &bad,
-        "every socket's name, peer, options and TCP state as before (the second client in SYN_SENT); once the first is accepted, the second client's connect completes from its own port and its connection carries bytes",
+        "every socket's name, peer, options and TCP state as before (two clients in SYN_SENT); once the first is accepted, the non-blocking connect completes and the blocking one returns 0, each from its own port, and their connections carry bytes",
     )
 }
