@@ -492,6 +492,52 @@ fn own_port(p: u32) -> bool {
             .any(|&o| u32::from(o) == p)
 }
 
+/// The result of a socket pod scenario: its checks, and as its state
+/// `view` (its sockets in `/proc/PID/net`, picked ports shown as
+/// `PICKED`), `ss` (as ss showed them), `extra` lines, what its workload
+/// saw, and its verdict unless it passed.
+fn socket_pod_result(
+    c: Checks,
+    view: &[String],
+    ss: &[String],
+    extra: &[String],
+    described: &str,
+    verdict: &str,
+) -> Result<ScenarioResult> {
+    let mut state: Vec<String> = view.iter().map(|l| picked_ports(l)).collect();
+    state.extend(ss.iter().map(|l| format!("ss: {l}")));
+    state.extend(extra.iter().cloned());
+    state.extend(
+        described
+            .lines()
+            .map(|l| picked_ports(&format!("seen: {l}"))),
+    );
+    if !verdict.starts_with("PASS") {
+        state.push(verdict.trim().to_owned());
+    }
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
+/// `inet_view` lines without their queues, which move once the
+/// connections resume (bytes not sent reach the peer, retransmitted SYNs
+/// come and go); a listener's kept if `listeners` (its accept queue's
+/// length and backlog).
+fn inet_no_queues(v: &[String], listeners: bool) -> Vec<String> {
+    v.iter()
+        .map(|l| {
+            if listeners && l.contains(" state 0A") {
+                l.clone()
+            } else {
+                l.split(" queues ").next().unwrap_or("").to_owned()
+            }
+        })
+        .collect()
+}
+
 /// `line` with every port the kernel picked (any but the pod's own
 /// [`PORTS`](crate::workload::inet::PORTS) and 0) shown as `PICKED`, in
 /// decimal (`:58953`) and in `/proc/net`'s hex (`:E649`).
@@ -582,16 +628,11 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
     // connections resume (the receiver's buffer holds the restored bytes
     // in fewer, fuller buffers, and so announces a larger window): the
     // pod checks every byte itself.
-    let no_queues = |v: Vec<String>| -> Vec<String> {
-        v.iter()
-            .map(|l| l.split(" queues ").next().unwrap_or("").to_owned())
-            .collect()
-    };
-    let before = no_queues(before);
+    let before = inet_no_queues(&before, false);
     c.same(
         "the pod's TCP connections and listener (/proc/PID/net: addresses and states), as before",
         format!("{before:#?}"),
-        format!("{:#?}", no_queues(inet_view(restarted.pid))),
+        format!("{:#?}", inet_no_queues(&inet_view(restarted.pid), false)),
     );
     let ss_before = ss_no_queues(&ss_before);
     c.same(
@@ -600,21 +641,7 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
         format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
     );
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
-    let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
-    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
-    state.extend(
-        described
-            .lines()
-            .map(|l| picked_ports(&format!("seen: {l}"))),
-    );
-    if !verdict.starts_with("PASS") {
-        state.push(verdict.trim().to_owned());
-    }
-    Ok(ScenarioResult {
-        checks: c.0,
-        state,
-        ..Default::default()
-    })
+    socket_pod_result(c, &before, &ss_before, &[], &described, &verdict)
 }
 
 /// A pod started with `ckpt run --pod --net` (`tcp_closing_pod`: TCP
@@ -661,11 +688,7 @@ pub(crate) fn restart_pod_tcp_closing(name: &str) -> Result<ScenarioResult> {
     let restarted = restart_frozen(&mut c, &img, job)?;
     // Bytes not sent move to the peer once the connections resume: the pod
     // checks every byte itself.
-    let no_queues = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .map(|l| l.split(" queues ").next().unwrap_or("").to_owned())
-            .collect()
-    };
+    let no_queues = |v: &[String]| inet_no_queues(v, false);
     c.same(
         "the pod's TCP connections and listener (/proc/PID/net: addresses and states), as before",
         format!("{:#?}", no_queues(&before)),
@@ -678,21 +701,14 @@ pub(crate) fn restart_pod_tcp_closing(name: &str) -> Result<ScenarioResult> {
         format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
     );
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
-    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
-    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
-    state.extend(
-        described
-            .lines()
-            .map(|l| picked_ports(&format!("seen: {l}"))),
-    );
-    if !verdict.starts_with("PASS") {
-        state.push(verdict.trim().to_owned());
-    }
-    Ok(ScenarioResult {
-        checks: c.0,
-        state,
-        ..Default::default()
-    })
+    socket_pod_result(
+        c,
+        &no_queues(&before),
+        &ss_before,
+        &[],
+        &described,
+        &verdict,
+    )
 }
 
 /// A pod started with `ckpt run --pod --net` (`tcp_pending_pod`: TCP
@@ -745,17 +761,7 @@ pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
     );
     let restarted = restart_frozen(&mut c, &img, job)?;
     // The queues of the connections vary with how the bytes came in.
-    let no_queues = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .map(|l| {
-                if l.contains(" state 0A") {
-                    l.clone()
-                } else {
-                    l.split(" queues ").next().unwrap_or("").to_owned()
-                }
-            })
-            .collect()
-    };
+    let no_queues = |v: &[String]| inet_no_queues(v, true);
     c.same(
         "the pod's listeners (with their accept queues' lengths) and connections (/proc/PID/net), as before",
         format!("{:#?}", no_queues(&before)),
@@ -781,22 +787,15 @@ pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
         format!("{:#?}", no_mss(&ss_view(restarted.pid))),
     );
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its connections")?;
-    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
-    state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
-    state.extend(waiting.iter().map(|l| format!("saved: {l}")));
-    state.extend(
-        described
-            .lines()
-            .map(|l| picked_ports(&format!("seen: {l}"))),
-    );
-    if !verdict.starts_with("PASS") {
-        state.push(verdict.trim().to_owned());
-    }
-    Ok(ScenarioResult {
-        checks: c.0,
-        state,
-        ..Default::default()
-    })
+    let saved: Vec<String> = waiting.iter().map(|l| format!("saved: {l}")).collect();
+    socket_pod_result(
+        c,
+        &no_queues(&before),
+        &ss_before,
+        &saved,
+        &described,
+        &verdict,
+    )
 }
 
 /// A pod started with `ckpt run --pod --net` (`tcp_opening_pod`: two TCP
@@ -833,17 +832,7 @@ pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
     let restarted = restart_frozen(&mut c, &img, job)?;
     // The connecting client's queue holds its SYN, counted or not as it is
     // sent again.
-    let no_queues = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .map(|l| {
-                if l.contains(" state 0A") {
-                    l.clone()
-                } else {
-                    l.split(" queues ").next().unwrap_or("").to_owned()
-                }
-            })
-            .collect()
-    };
+    let no_queues = |v: &[String]| inet_no_queues(v, true);
     c.same(
         "the pod's listener (its queue full) and sockets (/proc/PID/net), as before",
         format!("{:#?}", no_queues(&before)),
@@ -855,21 +844,14 @@ pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
         format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
     );
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
-    let mut state: Vec<String> = no_queues(&before).iter().map(|l| picked_ports(l)).collect();
-    state.extend(ss_no_queues(&ss_before).iter().map(|l| format!("ss: {l}")));
-    state.extend(
-        described
-            .lines()
-            .map(|l| picked_ports(&format!("seen: {l}"))),
-    );
-    if !verdict.starts_with("PASS") {
-        state.push(verdict.trim().to_owned());
-    }
-    Ok(ScenarioResult {
-        checks: c.0,
-        state,
-        ..Default::default()
-    })
+    socket_pod_result(
+        c,
+        &no_queues(&before),
+        &ss_no_queues(&ss_before),
+        &[],
+        &described,
+        &verdict,
+    )
 }
 
 /// The state of the runner's end of its connection with `port` (its own

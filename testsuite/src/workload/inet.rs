@@ -472,6 +472,26 @@ pub(crate) fn make_sockets() -> Result<Sockets> {
 }
 
 impl Sockets {
+    /// What [`Sockets::describe`] gives of TCP sockets, each with its TCP
+    /// state (`TCP_INFO`), without the buffer sizes (a connection's grow
+    /// with what it carries) and without the fields `keep(name, field)`
+    /// refuses.
+    fn describe_tcp(&self, keep: impl Fn(&str, &str) -> bool) -> Vec<String> {
+        self.describe()
+            .into_iter()
+            .zip(&self.0)
+            .map(|(l, (what, fd))| {
+                let kept: Vec<&str> = l
+                    .split(", ")
+                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
+                    .filter(|f| keep(what, f))
+                    .collect();
+                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
+                format!("{}, TCP state {state}", kept.join(", "))
+            })
+            .collect()
+    }
+
     fn fd(&self, what: &str) -> RawFd {
         self.0.iter().find(|(w, _)| *w == what).map_or(-1, |s| s.1)
     }
@@ -1218,21 +1238,7 @@ pub(crate) fn tcp_closing_pod(ready_path: &Path) -> Result<()> {
         ("f client", cf),
         ("f server", sf),
     ]);
-    let describe = |s: &Sockets| -> Vec<String> {
-        // The buffer sizes of a connection grow with what it carries.
-        s.describe()
-            .into_iter()
-            .zip(&s.0)
-            .map(|(l, (_, fd))| {
-                let kept: Vec<&str> = l
-                    .split(", ")
-                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
-                    .collect();
-                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
-                format!("{}, TCP state {state}", kept.join(", "))
-            })
-            .collect()
-    };
+    let describe = |s: &Sockets| s.describe_tcp(|_, _| true);
     let before = describe(&socks);
     std::fs::write(
         &seen,
@@ -1391,21 +1397,8 @@ pub(crate) fn tcp_pending_pod(ready_path: &Path) -> Result<()> {
     // its MSS in use (TCP_MAXSEG: half the largest window it saw) follows
     // the handshake's unscaled window until the server's first segment,
     // which the restarted connection's window probe is.
-    let describe = |s: &Sockets| -> Vec<String> {
-        s.describe()
-            .into_iter()
-            .zip(&s.0)
-            .map(|(l, (what, fd))| {
-                let kept: Vec<&str> = l
-                    .split(", ")
-                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
-                    .filter(|f| *what != "client 2" || !f.starts_with("TCP_MAXSEG"))
-                    .collect();
-                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
-                format!("{}, TCP state {state}", kept.join(", "))
-            })
-            .collect()
-    };
+    let describe =
+        |s: &Sockets| s.describe_tcp(|what, f| what != "client 2" || !f.starts_with("TCP_MAXSEG"));
     let before = describe(&socks);
     std::fs::write(&seen, before.join("\n") + "\n")?;
     ready(ready_path)?;
@@ -1563,20 +1556,7 @@ pub(crate) fn tcp_opening_pod(ready_path: &Path) -> Result<()> {
         ("second client", c2),
         ("third client", c3),
     ]);
-    let describe = |s: &Sockets| -> Vec<String> {
-        s.describe()
-            .into_iter()
-            .zip(&s.0)
-            .map(|(l, (_, fd))| {
-                let kept: Vec<&str> = l
-                    .split(", ")
-                    .filter(|f| !f.starts_with("SO_SNDBUF") && !f.starts_with("SO_RCVBUF"))
-                    .collect();
-                let state = tcp_state(*fd).map_or_else(|e| e.to_string(), |s| s.to_string());
-                format!("{}, TCP state {state}", kept.join(", "))
-            })
-            .collect()
-    };
+    let describe = |s: &Sockets| s.describe_tcp(|_, _| true);
     let before = describe(&socks);
     std::fs::write(&seen, before.join("\n") + "\n")?;
     ready(ready_path)?;
