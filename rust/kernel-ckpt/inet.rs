@@ -25,8 +25,9 @@
 //! which is the caller's, or a pod's own new one. Everything else the
 //! socket may hold is refused at checkpoint with its reason
 //! (`ckpt_inet_unsupported`): connections in a listener's handshake,
-//! connects with TCP Fast Open, urgent data, errors not read, corked datagrams, filters,
-//! multicast memberships, IP options, options outside the table.
+//! connects with TCP Fast Open, urgent data, errors not read, corked
+//! datagrams, filters, multicast memberships, IP options, options outside
+//! the table.
 //!
 //! A connection's state and queues (`net/ipv4/tcp.c`, `ckpt_tcp_*`) follow
 //! its record; restart rebuilds it through TCP repair mode and resumes it
@@ -383,21 +384,23 @@ impl ObjOps for InetSock {
     }
 
     fn write_deps(_: &mut ImageWriter, objs: &mut ObjHash, file: &FileRef) -> Result<Self::Deps> {
+        // A socket not carried has nothing to note: its record says why.
+        let Ok(sk) = Sk::of(file) else {
+            return Ok(None);
+        };
         // A connect(2) under way: noted, to be checked at the end.
         let mut isn = 0u32;
-        if let Ok(sk) = Sk::of(file) {
-            // SAFETY: the socket is referenced; the helper reads its state
-            // under its lock.
-            if unsafe { bindings::ckpt_tcp_syn_sent(sk.as_ptr(), &mut isn) } {
-                objs.add_syn_sent(sk, isn)?;
-            }
+        // SAFETY: the socket is referenced; the helper reads its state
+        // under its lock.
+        if unsafe { bindings::ckpt_tcp_syn_sent(sk.as_ptr(), &mut isn) } {
+            objs.add_syn_sent(sk, isn)?;
+            return Ok(None);
         }
         // SAFETY: the file is referenced; the helper reads its socket's
         // kind and state.
         if !unsafe { bindings::ckpt_inet_established(file.as_ptr()) } {
             return Ok(None);
         }
-        let sk = Sk::of(file)?;
         let conn = tcp_conn(&sk)?;
         objs.add_tcp(sk, conn.0)?;
         Ok(Some(conn))
@@ -691,9 +694,9 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
         to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
             .inspect_err(fail("queue the datagrams of"))?;
     }
-    // A connection, established or closing: repair mode first, which the caller's
-    // CAP_NET_ADMIN over the namespace allows; its connect(2) then sends
-    // nothing.
+    // A connection, established or closing: repair mode first, which the
+    // caller's CAP_NET_ADMIN over the namespace allows; its connect(2) then
+    // sends nothing.
     let conn = data
         .tcp
         .map(|(c, sendq, recvq)| (kernel_conn(&c), sendq, recvq));
@@ -714,12 +717,11 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
             );
         })?;
     }
+    // A connection, or one being opened: bound to its own address, whether
+    // bound or picked.
+    let own = conn.is_some() || s.flags & INET_CONNECTING != 0;
     if s.flags & (INET_BOUND | INET_BOUND_ADDR) != 0 {
         let any = [0u8; 16];
-        // A connection's own address, whether bound or picked.
-        // A connection's own address (or one being opened's), whether bound
-        // or picked.
-        let own = conn.is_some() || s.flags & INET_CONNECTING != 0;
         let addr = if s.flags & INET_BOUND_ADDR != 0 || own {
             &s.laddr
         } else {
@@ -748,7 +750,7 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
     }
     // Binding a connection (or one being opened) to its own IPv6 address
     // set IPV6_V6ONLY, which it did not have.
-    if (conn.is_some() || s.flags & INET_CONNECTING != 0)
+    if own
         && s.family == crate::image::AF_INET6
         && opts
             .iter()

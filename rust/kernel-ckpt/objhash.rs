@@ -508,14 +508,10 @@ impl ObjTable {
         }
     }
 
-    /// Adds the object with id `id`, which must be the next one (the image
-    /// parser checked the order already; this keeps the table honest).
-    pub(crate) fn add(&mut self, id: ObjId, obj: Obj) -> Result {
-        if usize::try_from(id).ok() != self.objs.len().checked_add(1) {
-            ckpt_err!("restart: object {} out of order\n", id);
-            return Err(EINVAL);
-        }
-        self.files = self.files.saturating_add(obj.files());
+    /// Counts `n` more open files held, against the caller's
+    /// `RLIMIT_NOFILE` (`EMFILE` beyond it).
+    fn count_files(&mut self, n: usize) -> Result {
+        self.files = self.files.saturating_add(n);
         if self.files > self.max_files {
             ckpt_err!(
                 "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
@@ -523,6 +519,17 @@ impl ObjTable {
             );
             return Err(EMFILE);
         }
+        Ok(())
+    }
+
+    /// Adds the object with id `id`, which must be the next one (the image
+    /// parser checked the order already; this keeps the table honest).
+    pub(crate) fn add(&mut self, id: ObjId, obj: Obj) -> Result {
+        if usize::try_from(id).ok() != self.objs.len().checked_add(1) {
+            ckpt_err!("restart: object {} out of order\n", id);
+            return Err(EINVAL);
+        }
+        self.count_files(obj.files())?;
         self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
@@ -596,15 +603,7 @@ impl ObjTable {
 
     /// Keeps `file`, number `nr` of the kind opened at `path`, for later.
     pub(crate) fn add_spare(&mut self, path: &[u8], nr: u32, file: FileRef) -> Result {
-        self.files = self.files.saturating_add(1);
-        if self.files > self.max_files {
-            ckpt_err!(
-                "restart: the image holds more open files than RLIMIT_NOFILE ({})
-",
-                self.max_files
-            );
-            return Err(EMFILE);
-        }
+        self.count_files(1)?;
         let mut p = KVec::new();
         p.extend_from_slice(path, GFP_KERNEL)?;
         self.spares.push((p, nr, Some(file)), GFP_KERNEL_ACCOUNT)?;
@@ -737,14 +736,7 @@ impl ObjTable {
     /// end of the image (`crate::inet::enqueue`), after those before it:
     /// its file counts against `RLIMIT_NOFILE` until then.
     pub(crate) fn add_pending_inet(&mut self, listener: FileRef, child: FileRef) -> Result {
-        self.files = self.files.saturating_add(1);
-        if self.files > self.max_files {
-            ckpt_err!(
-                "restart: the image holds more open files than RLIMIT_NOFILE ({})\n",
-                self.max_files
-            );
-            return Err(EMFILE);
-        }
+        self.count_files(1)?;
         self.pending_inet.push((listener, child), GFP_KERNEL)?;
         Ok(())
     }

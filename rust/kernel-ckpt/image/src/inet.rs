@@ -86,11 +86,12 @@ pub struct InetSockObj {
     pub backlog: u32,
     /// Local port (0: none).
     pub lport: u32,
-    /// Remote port of a connected socket (0 otherwise).
+    /// Remote port of a connected or connecting socket (0 otherwise).
     pub rport: u32,
     /// Local address (the wildcard: all zeros).
     pub laddr: [u8; 16],
-    /// Remote address of a connected socket (zeros otherwise).
+    /// Remote address of a connected or connecting socket (zeros
+    /// otherwise).
     pub raddr: [u8; 16],
     /// The device it is bound to (`SO_BINDTODEVICE`), NUL padded; all
     /// NULs for none.
