@@ -104,9 +104,16 @@ fn pod_record(root: &TaskRef, ns: &PidNs, own: u32) -> Result<(PodRec, Option<im
             ));
         }
         rec.flags |= image::POD_NEWNET;
+        let (mut low, mut high) = (0u32, 0u32);
+        // SAFETY: the task is referenced; the helper takes a reference on
+        // its network namespace under task_lock and reads the range under
+        // its seqlock.
+        unsafe { bindings::ckpt_netns_ping_get(root.as_ptr(), &mut low, &mut high) };
         net = Some(image::PodNetRec {
             lo_flags: flags,
             lo_mtu: mtu,
+            ping_gid_low: low,
+            ping_gid_high: high,
         });
     }
     Ok((rec, net))

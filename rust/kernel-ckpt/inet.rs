@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! TCP, UDP and UDP-Lite sockets of either family: TCP sockets closed
-//! (bound or not), listening with the connections waiting to be accepted
-//! ([`InetPending`], written right after their listener), and connected,
-//! established or closing (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK,
-//! CLOSING) with their queues; UDP and UDP-Lite sockets, bound or
-//! connected, with their queued datagrams.
+//! TCP, UDP, UDP-Lite, ICMP ping and raw IP sockets of either family: TCP
+//! sockets closed (bound or not), listening with the connections waiting
+//! to be accepted ([`InetPending`], written right after their listener),
+//! and connected, established or closing (FIN_WAIT1, FIN_WAIT2,
+//! CLOSE_WAIT, LAST_ACK, CLOSING) with their queues; UDP, UDP-Lite, ping
+//! and raw sockets, bound or connected, with their queued datagrams.
 //!
 //! C header: [`include/linux/checkpoint.h`](srctree/include/linux/checkpoint.h)
 //! (`ckpt_inet_*`, in `net/ipv4/af_inet.c`).
@@ -33,19 +33,26 @@
 //! its record; restart rebuilds it through TCP repair mode and resumes it
 //! once every socket of the image is made ([`finish`]).
 //!
-//! Restart makes a new socket as socket(2) does in its network namespace,
-//! sets the options as setsockopt(2) by the caller would (those whose new
+//! A ping socket's port is its echo identifier; a raw socket has none (its
+//! protocol is its own), only an address it is bound to. The datagrams a
+//! socket holds are written with it, as recvmsg(2) would give them (an
+//! IPv4 raw socket's with their IP header), and queued again at restart
+//! as they came, before the socket is bound.
+//!
+//! Restart makes a new socket as socket(2) does in its network namespace
+//! (a raw one needs `CAP_NET_RAW` over it, a ping one a group of its
+//! `net.ipv4.ping_group_range`), sets the options as setsockopt(2) by the caller would (those whose new
 //! value differs), binds it to its device, binds it to its address and
 //! port (bind(2): the caller's port privileges; `EADDRINUSE` when another
 //! socket holds them), connects it, listens, and shuts down what was shut
 //! down. Each step failing names the socket and its address.
 
 use crate::image::{
-    inet_opt_def, InetDgram, InetOpt, InetPendingObj, InetSockData, InetSockObj, InetTcpConn,
-    ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED, INET_CONNECTING,
-    INET_LISTENING, INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN, IPPROTO_TCP, TCP_CONN_CLOSING,
-    TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP, TCP_CONN_USEC_TS,
-    TCP_CONN_WSCALE,
+    inet_opt_def, InetDgram, InetKind, InetOpt, InetPendingObj, InetSockData, InetSockObj,
+    InetTcpConn, ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED,
+    INET_CONNECTING, INET_LISTENING, INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN,
+    TCP_CONN_CLOSING, TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP,
+    TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -73,7 +80,7 @@ const _: () = assert!(
         && TCP_CONN_CLOSING == bindings::CKPT_TCP_CLOSING
 );
 
-/// A TCP, UDP or UDP-Lite socket of the checkpointed tree, held.
+/// A TCP, UDP, UDP-Lite, ping or raw socket of the checkpointed tree, held.
 ///
 /// # Invariants
 ///
@@ -194,36 +201,41 @@ fn write_pending(
     objs.add_queue(lsk, socks)
 }
 
-/// The datagrams queued to the UDP socket `file`, as the checkpoint reads
-/// them: their [`InetDgram`] records, their payloads, how many.
-fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
+/// The datagrams queued to the UDP, ping or raw socket `file`, as the
+/// checkpoint reads them: their [`InetDgram`] records, their payloads, how
+/// many.
+fn dgram_queue(file: &FileRef, what: &str) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
     let (mut nr, mut bytes) = (0u32, 0u32);
     // SAFETY: the file is referenced; the helper counts under the queues'
     // locks.
-    to_result(unsafe { bindings::ckpt_udp_queue_len(file.as_ptr(), &mut nr, &mut bytes) })
+    to_result(unsafe { bindings::ckpt_inet_queue_len(file.as_ptr(), &mut nr, &mut bytes) })
         .inspect_err(|_| {
-            ckpt_err!("checkpoint: a UDP socket holds a datagram that is neither IPv4 nor IPv6\n");
+            ckpt_err!(
+                "checkpoint: a {} socket holds a datagram that is neither IPv4 nor IPv6 of its family, or not as its protocol queues them\n",
+                what
+            );
         })?;
     let heads_len = u64::from(nr) * InetDgram::LEN as u64;
     if nr > crate::image::INET_MAX_DGRAMS
         || u64::from(bytes) + heads_len > u64::from(crate::image::TCP_CONN_MAX_QUEUE)
     {
         ckpt_err!(
-            "checkpoint: a UDP socket holds {} datagrams of {} bytes, more than an image record takes (not carried yet)\n",
+            "checkpoint: a {} socket holds {} datagrams of {} bytes, more than an image record takes (not carried yet)\n",
+            what,
             nr,
             bytes
         );
         return Err(crate::wrap::errno::eopnotsupp());
     }
     let n = usize::try_from(nr)?;
-    // SAFETY: all-zero is a valid `ckpt_udp_dgram`.
-    let zero: bindings::ckpt_udp_dgram = unsafe { core::mem::zeroed() };
+    // SAFETY: all-zero is a valid `ckpt_inet_dgram`.
+    let zero: bindings::ckpt_inet_dgram = unsafe { core::mem::zeroed() };
     let mut raw = KVVec::from_elem(zero, n, GFP_KERNEL)?;
     let mut payloads = KVVec::from_elem(0u8, usize::try_from(bytes)?, GFP_KERNEL)?;
     // SAFETY: `raw` holds `nr` records and `payloads` `bytes` bytes, which
     // the helper fills under the queues' locks if they still hold that.
     to_result(unsafe {
-        bindings::ckpt_udp_queue(
+        bindings::ckpt_inet_queue(
             file.as_ptr(),
             raw.as_mut_ptr(),
             nr,
@@ -232,7 +244,10 @@ fn udp_queue(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
         )
     })
     .inspect_err(|_| {
-        ckpt_err!("checkpoint: a UDP socket's queue changed while it was saved\n");
+        ckpt_err!(
+            "checkpoint: a {} socket's queue changed while it was saved: try again\n",
+            what
+        );
     })?;
     let mut heads = KVVec::with_capacity(n.saturating_mul(InetDgram::LEN), GFP_KERNEL)?;
     for d in raw.iter() {
@@ -369,7 +384,7 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
     Ok((rec, opts))
 }
 
-/// The TCP, UDP and UDP-Lite socket kind of shared object.
+/// The TCP, UDP, UDP-Lite, ping and raw socket kind of shared object.
 pub(crate) struct InetSock;
 
 impl ObjOps for InetSock {
@@ -409,7 +424,8 @@ impl ObjOps for InetSock {
     /// The socket record: its state, then its options.
     fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, conn: Self::Deps) -> Result {
         let (rec, opts) = sock_parts(&Sk::of(file)?, id)?;
-        let tcp = rec.protocol == IPPROTO_TCP && rec.flags & INET_CONNECTED != 0;
+        let is_tcp = rec.kind() == Some(InetKind::Tcp);
+        let tcp = is_tcp && rec.flags & INET_CONNECTED != 0;
         let Some((c, sendq, recvq)) = conn.filter(|_| tcp) else {
             if tcp {
                 // Established since its deps were read: not saved.
@@ -418,10 +434,11 @@ impl ObjOps for InetSock {
                 );
                 return Err(EAGAIN);
             }
-            if rec.protocol == IPPROTO_TCP {
+            if is_tcp {
                 return w.record_parts(RecordType::InetSock, &[&rec.encode(), &opts]);
             }
-            let (heads, payloads, nr) = udp_queue(file)?;
+            let what = rec.kind().map_or("?", |k| k.title());
+            let (heads, payloads, nr) = dgram_queue(file, what)?;
             let rec = InetSockObj {
                 nr_dgrams: nr,
                 dgram_bytes: u32::try_from(payloads.len()).map_err(|_| E2BIG)?,
@@ -477,7 +494,8 @@ impl ObjOps for InetPending {
     fn write(w: &mut ImageWriter, c: &Child, id: ObjId, conn: Self::Deps) -> Result {
         let (rec, opts) = sock_parts(&c.sk, id)?;
         let (st, sendq, recvq) = conn;
-        if rec.protocol != IPPROTO_TCP || rec.flags & INET_CONNECTED == 0 || !sendq.is_empty() {
+        if rec.kind() != Some(InetKind::Tcp) || rec.flags & INET_CONNECTED == 0 || !sendq.is_empty()
+        {
             return Err(EINVAL);
         }
         let head = InetPendingObj {
@@ -528,19 +546,29 @@ impl core::fmt::Display for Shown<'_> {
     }
 }
 
-/// The name of the socket `s`'s protocol.
-fn proto(s: &InetSockObj) -> &'static str {
-    match (s.protocol, s.family) {
-        (crate::image::IPPROTO_TCP, crate::image::AF_INET) => "TCP",
-        (crate::image::IPPROTO_TCP, _) => "TCP (IPv6)",
-        (crate::image::IPPROTO_UDP, crate::image::AF_INET) => "UDP",
-        (crate::image::IPPROTO_UDP, _) => "UDP (IPv6)",
-        (_, crate::image::AF_INET) => "UDP-Lite",
-        _ => "UDP-Lite (IPv6)",
+/// The name of the socket `s`'s kind, shown in restart's messages.
+struct Proto<'a>(&'a InetSockObj);
+
+impl core::fmt::Display for Proto<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let s = self.0;
+        f.write_str(s.kind().map_or("IP", |k| k.title()))?;
+        if let Some(crate::image::InetKind::Raw(p)) = s.kind() {
+            write!(f, " (protocol {p})")?;
+        }
+        if s.family == crate::image::AF_INET6 {
+            f.write_str(" (IPv6)")?;
+        }
+        Ok(())
     }
 }
 
-/// Restart: a TCP, UDP or UDP-Lite socket with its options, bound,
+/// The name of the socket `s`'s kind.
+fn proto(s: &InetSockObj) -> Proto<'_> {
+    Proto(s)
+}
+
+/// Restart: a TCP, UDP, UDP-Lite, ping or raw socket with its options, bound,
 /// connected or listening as saved, for the file record that takes it.
 pub(crate) fn restore(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result {
     let file = make(objs, s, data)?;
@@ -691,7 +719,7 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
         let raw = kernel_dgram(&d);
         // SAFETY: the file is referenced and `payload` holds `d.len` bytes
         // (the image parser checked them), which the helper copies.
-        to_result(unsafe { bindings::ckpt_udp_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
+        to_result(unsafe { bindings::ckpt_inet_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
             .inspect_err(fail("queue the datagrams of"))?;
     }
     // A connection, established or closing: repair mode first, which the
@@ -973,9 +1001,9 @@ same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
     rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
 });
-same_fields!(image_dgram: bindings::ckpt_udp_dgram => InetDgram {
+same_fields!(image_dgram: bindings::ckpt_inet_dgram => InetDgram {
     family, len, sport, dport, ttl, tos, saddr, daddr,
 });
-same_fields!(kernel_dgram: InetDgram => bindings::ckpt_udp_dgram {
+same_fields!(kernel_dgram: InetDgram => bindings::ckpt_inet_dgram {
     family, len, sport, dport, ttl, tos, saddr, daddr,
 });

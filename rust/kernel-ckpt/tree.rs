@@ -719,6 +719,20 @@ fn restore_pod_ns(init: &TaskRef, pod: &Pod) -> Result {
                     e.to_errno()
                 )
             })?;
+        // SAFETY: the init is referenced; the helper takes a reference on
+        // its network namespace and sets the range under its seqlock, as
+        // writing the sysctl would (CAP_NET_ADMIN over it).
+        to_result(unsafe {
+            bindings::ckpt_netns_ping_set(init.as_ptr(), n.ping_gid_low, n.ping_gid_high)
+        })
+        .inspect_err(|e| {
+            ckpt_err!(
+                "restart: cannot set the pod's net.ipv4.ping_group_range to {} {} (error {}; it takes CAP_NET_ADMIN over its network namespace, and groups of the caller's user namespace)\n",
+                n.ping_gid_low,
+                n.ping_gid_high,
+                e.to_errno()
+            )
+        })?;
     }
     Ok(())
 }

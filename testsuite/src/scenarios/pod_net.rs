@@ -136,13 +136,16 @@ pub(crate) fn restart_pod_net(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-/// The TCP, UDP and UDP-Lite sockets of `pid`'s network namespace as
-/// `/proc/PID/net/{tcp,tcp6,udp,udp6,udplite}` show them: protocol, local
+/// The TCP, UDP, UDP-Lite, raw and ping sockets of `pid`'s network
+/// namespace as `/proc/PID/net/{tcp,tcp6,udp,udp6,udplite,raw,raw6,icmp,
+/// icmp6}` show them: protocol, local
 /// and remote address, state, queues, owner (the inode, timers and
 /// pointers left out), sorted.
 fn inet_view(pid: i32) -> Vec<String> {
     let mut out = Vec::new();
-    for proto in ["tcp", "tcp6", "udp", "udp6", "udplite"] {
+    for proto in [
+        "tcp", "tcp6", "udp", "udp6", "udplite", "raw", "raw6", "icmp", "icmp6",
+    ] {
         let text = fs::read_to_string(format!("/proc/{pid}/net/{proto}")).unwrap_or_default();
         for l in text.lines().skip(1) {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -192,10 +195,16 @@ fn inet_view(pid: i32) -> Vec<String> {
 /// `cwnd`, `ssthresh`, `bytes_*`, `segs_*`, rates, `last*`, `busy`,
 /// windows, `pmtu`, `rcvmss`, `advmss`, `notsent`…), which move with time
 /// and traffic; and any word not listed here, so that a newer ss adds
-/// nothing. UDP-Lite is not there: ss has no option for it.
+/// nothing. UDP-Lite is not there: ss has no option for it; nor are ping
+/// sockets (`/proc/net/icmp` only). Raw sockets are, with `-w`: their port
+/// is their protocol, never picked.
 fn ss_view(pid: i32) -> Vec<String> {
     let mut out = Vec::new();
-    for (netid, flags) in [("tcp", "-tanpeioH"), ("udp", "-uanpeioH")] {
+    for (netid, flags) in [
+        ("tcp", "-tanpeioH"),
+        ("udp", "-uanpeioH"),
+        ("raw", "-wanpeioH"),
+    ] {
         match in_netns_of(pid, &["/bin/ss", flags]) {
             Ok((text, true)) => out.extend(ss_lines(netid, &String::from_utf8_lossy(&text))),
             Ok((_, false)) => out.push(format!("{netid}: /bin/ss {flags} failed")),
@@ -241,7 +250,7 @@ fn ss_line(netid: &str, socket: &str) -> String {
         out.push(match i {
             _ if word.is_empty() => "?".to_owned(),
             1 | 2 if !word.bytes().all(|b| b.is_ascii_digit()) => "?".to_owned(),
-            3 | 4 => ss_port(word),
+            3 | 4 if netid != "raw" => ss_port(word),
             _ => word.to_owned(),
         });
     }
@@ -540,8 +549,14 @@ fn inet_no_queues(v: &[String], listeners: bool) -> Vec<String> {
 
 /// `line` with every port the kernel picked (any but the pod's own
 /// [`PORTS`](crate::workload::inet::PORTS) and 0) shown as `PICKED`, in
-/// decimal (`:58953`) and in `/proc/net`'s hex (`:E649`).
+/// decimal (`:58953`) and in `/proc/net`'s hex (`:E649`); unchanged if it
+/// is a raw socket's (`raw` first, or after `seen: `, or `"proto":"raw`
+/// in it), whose ports are protocols.
 fn picked_ports(line: &str) -> String {
+    let raw = |l: &str| l.starts_with("raw") || l.contains("\"proto\":\"raw");
+    if raw(line) || line.strip_prefix("seen: ").is_some_and(raw) {
+        return line.to_owned();
+    }
     let mut out = String::new();
     let mut rest = line;
     while let Some(i) = rest.find(':') {
@@ -1034,4 +1049,103 @@ mod tests {
             ]
         );
     }
+}
+
+/// `net.ipv4.ping_group_range` of `pid`'s network namespace, as `cat`
+/// run inside it reads it.
+fn ping_group_range(pid: i32) -> String {
+    match in_netns_of(
+        pid,
+        &["/bin/busybox", "cat", "/proc/sys/net/ipv4/ping_group_range"],
+    ) {
+        Ok((text, true)) => String::from_utf8_lossy(&text)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        Ok((_, false)) => "(cat failed)".to_owned(),
+        Err(e) => format!("({e})"),
+    }
+}
+
+/// A pod started with `ckpt run --pod --net` (`icmp_pod`: ICMP ping
+/// sockets of both families, bound and connected, and raw IP sockets
+/// (IPv4 ICMP with `ICMP_FILTER`, ICMPv6 with `ICMPV6_FILTER`, IPv4 UDP
+/// with `IP_HDRINCL`, IPv6 protocol 253 with `IPV6_CHECKSUM`), with echo
+/// replies and copies of packets queued to each, and
+/// `net.ipv4.ping_group_range` opened to every group). Checkpointed whole
+/// with `--kill` and restarted twice side by side: `/proc/PID/net/{raw,
+/// raw6,icmp,icmp6}` and `ss -wanpeio` show the same sockets with the
+/// same queues in each copy, `ping_group_range` is carried, the image
+/// holds each socket's datagrams and options (`ckpt inspect`), and the
+/// first copy checks itself: names, peers and options as before, each
+/// queued datagram read in order with its sender, IP header and TTL, and
+/// every socket pinging or sending again.
+pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        ss_before,
+        img,
+        json,
+    }) = SocketPod::checkpoint(&mut c, name, "icmp_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    let saved: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| a.iter().map(|s| format!("saved: {s}")).collect())
+        .unwrap_or_default();
+    c.eq("sockets in the image", 8, saved.len());
+    let queued: usize = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["queued"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
+        .unwrap_or(0);
+    c.eq(
+        "datagrams queued in the image (4 replies, their 4 copies, a UDP datagram and its copy, an IPv6 one)",
+        11,
+        queued,
+    );
+    c.eq(
+        "ping_group_range in the image",
+        "[0,2147483647]",
+        json["pod"]["net"]["ping_group_range"].to_string(),
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    c.same(
+        "the pod's raw and ping sockets (/proc/PID/net), queues included, as before",
+        format!("{before:#?}"),
+        format!("{:#?}", inet_view(restarted.pid)),
+    );
+    c.same(
+        "the pod's raw sockets as ss -wanpeio shows them, queues included, as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_view(restarted.pid)),
+    );
+    c.eq(
+        "net.ipv4.ping_group_range of the restarted pod's network namespace",
+        "0 2147483647",
+        ping_group_range(restarted.pid),
+    );
+    let job2 = format!("{job}-2");
+    let _job2 = RestartJob(Path::new(cgroup::ROOT).join(&job2));
+    let copy2 = restart_detached(&mut c, &img, &job2)?;
+    c.same(
+        "the second copy's sockets, as before: the same identifiers bound in both at once",
+        format!("{before:#?}"),
+        format!("{:#?}", inet_view(copy2)),
+    );
+    drop(_job2);
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
+    let extra: Vec<String> = saved.iter().map(|l| picked_ports(l)).collect();
+    socket_pod_result(c, &before, &ss_before, &extra, &described, &verdict)
 }

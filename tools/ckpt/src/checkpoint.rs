@@ -204,9 +204,11 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
              processes that share their memory or signal handlers without being threads of \
              one process (clone with CLONE_VM without CLONE_THREAD), a process whose \
              leader thread exited while its other threads run on, or state not carried yet \
-             (seccomp, namespaces other than the pid namespace and a pod's UTS, IPC and \
-             cgroup namespaces, TCP connections being opened or closed, raw, packet and netlink sockets, SysV IPC and POSIX message queues outside a pod, \
-             fanotify...; README, What each piece of task state becomes)"
+             (seccomp, namespaces other than a pod's own pid, UTS, IPC, cgroup, mount and \
+             network namespaces, TCP connections in a listener's handshake (SYN_RECV) or \
+             holding urgent data, packet and netlink sockets, socket filters, SysV IPC and \
+             POSIX message queues outside a pod, fanotify...; README, What each piece of \
+             task state becomes)"
         ),
         Errno::EINTR => format!("checkpoint of pid {pid} was interrupted by a signal: try again"),
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),

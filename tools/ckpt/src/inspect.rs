@@ -62,7 +62,7 @@ pub struct Image {
     /// The unix sockets on their own (not connected), each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unix_sockets: Vec<UnixSockInfo>,
-    /// The TCP, UDP and UDP-Lite sockets, each saved once.
+    /// The TCP, UDP, UDP-Lite, ping and raw sockets, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inet_sockets: Vec<InetSockInfo>,
     /// The memfds, each saved once with its contents.
@@ -128,6 +128,10 @@ pub struct PodNetInfo {
     pub lo_up: bool,
     /// Its MTU.
     pub lo_mtu: u32,
+    /// `net.ipv4.ping_group_range`: the groups that may open ping
+    /// sockets in it (none in a new namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_group_range: Option<(u32, u32)>,
 }
 
 /// A private tmpfs mount of a pod.
@@ -560,15 +564,17 @@ pub struct UnixSockInfo {
     pub pending: Vec<UnixPendingInfo>,
 }
 
-/// A TCP, UDP or UDP-Lite socket.
+/// A TCP, UDP, UDP-Lite, ping or raw socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct InetSockInfo {
     /// Object id.
     pub id: u32,
-    /// `tcp`, `udp` or `udplite`, with `6` for IPv6 (as ss(8) names them).
+    /// `tcp`, `udp`, `udplite`, `icmp` (a ping socket) or `raw`, with `6`
+    /// for IPv6 (as ss(8) and /proc/net name them).
     pub proto: String,
     /// Its local address and port (`127.0.0.1:8080`, `[::]:53`; port 0
-    /// when it has none).
+    /// when it has none; a ping socket's is its echo identifier, a raw
+    /// socket's its protocol, as ss(8) shows them).
     pub local: String,
     /// The address and port it is connected to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -585,8 +591,8 @@ pub struct InetSockInfo {
     pub device: Option<String>,
     /// Its shutdown bits (1 reading, 2 writing).
     pub shutdown: u32,
-    /// The datagrams queued to it (a UDP socket), each `from ADDR:PORT,
-    /// N bytes`.
+    /// The datagrams queued to it (not a TCP socket), each `from
+    /// ADDR:PORT, N bytes` (no port but UDP's).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub queued: Vec<String>,
     /// A TCP connection's state, established or closing.
@@ -627,10 +633,15 @@ pub struct TcpConnInfo {
 
 impl InetSockInfo {
     fn of(s: &ckpt_image::InetSockObj, d: &ckpt_image::InetSockData<'_>) -> Self {
-        let proto = match s.protocol {
-            ckpt_image::IPPROTO_TCP => "tcp",
-            ckpt_image::IPPROTO_UDP => "udp",
-            _ => "udplite",
+        let kind = s.kind();
+        let proto = kind.map_or("?", |k| k.name());
+        let udp = matches!(
+            kind,
+            Some(ckpt_image::InetKind::Udp | ckpt_image::InetKind::UdpLite)
+        );
+        let lport = match kind {
+            Some(ckpt_image::InetKind::Raw(p)) => u32::from(p),
+            _ => s.lport,
         };
         let v6 = s.family == ckpt_image::AF_INET6;
         let addr = |a: &[u8; 16], port: u32| {
@@ -643,7 +654,7 @@ impl InetSockInfo {
         Self {
             id: s.id,
             proto: format!("{proto}{}", if v6 { "6" } else { "" }),
-            local: addr(&s.laddr, s.lport),
+            local: addr(&s.laddr, lport),
             remote: (s.flags & (ckpt_image::INET_CONNECTED | ckpt_image::INET_CONNECTING) != 0)
                 .then(|| addr(&s.raddr, s.rport)),
             connecting: s.flags & ckpt_image::INET_CONNECTING != 0,
@@ -655,12 +666,15 @@ impl InetSockInfo {
             queued: d
                 .dgrams()
                 .map(|(g, p)| {
-                    let from = if g.family == ckpt_image::AF_INET6 {
-                        format!("[{}]:{}", std::net::Ipv6Addr::from(g.saddr), g.sport)
+                    let mut from = if g.family == ckpt_image::AF_INET6 {
+                        format!("[{}]", std::net::Ipv6Addr::from(g.saddr))
                     } else {
                         let a = g.saddr;
-                        format!("{}.{}.{}.{}:{}", a[0], a[1], a[2], a[3], g.sport)
+                        format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
                     };
+                    if udp {
+                        from.push_str(&format!(":{}", g.sport));
+                    }
                     format!("from {from}, {} bytes", p.len())
                 })
                 .collect(),
@@ -828,7 +842,7 @@ pub struct FdInfo {
     /// For a unix socket: its pair's object id and which end (0 or 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix: Option<(u32, u8)>,
-    /// For a TCP, UDP or UDP-Lite socket: its object id.
+    /// For a TCP, UDP, UDP-Lite, ping or raw socket: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inet: Option<u32>,
     /// For a pty end: its pty's object id and which end (0 master, 1
@@ -1031,6 +1045,8 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     p.net = Some(PodNetInfo {
                         lo_up: n.lo_flags & ckpt_image::LO_UP != 0,
                         lo_mtu: n.lo_mtu,
+                        ping_group_range: (n.ping_gid_low <= n.ping_gid_high)
+                            .then_some((n.ping_gid_low, n.ping_gid_high)),
                     });
                 }
             }
@@ -1761,9 +1777,12 @@ pub fn table(img: &Image) -> String {
         }
         if let Some(n) = &pod.net {
             own.push(format!(
-                "network (loopback only, {}, MTU {})",
+                "network (loopback only, {}, MTU {}{})",
                 if n.lo_up { "up" } else { "down" },
-                n.lo_mtu
+                n.lo_mtu,
+                n.ping_group_range
+                    .map(|(l, h)| format!(", ping sockets for groups {l} to {h}"))
+                    .unwrap_or_default()
             ));
         }
         let own = if own.is_empty() {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Network sockets of the IPv4 and IPv6 families: TCP sockets closed
-//! (bound or not), listening, established or closing, and UDP and UDP-Lite
-//! sockets, bound or connected, with the socket options their programs
-//! set.
+//! (bound or not), listening, established or closing; UDP, UDP-Lite, ICMP
+//! ping and raw IP sockets, bound or connected, with their queued
+//! datagrams; the socket options their programs set.
 //!
 //! Written by the kernel's `inet.rs` as an [`InetSockObj`] followed by its
 //! [`InetOpt`]s and, for a TCP connection (established or closing), its
@@ -26,12 +26,80 @@ pub const IPPROTO_TCP: u32 = 6;
 pub const IPPROTO_UDP: u32 = 17;
 /// `IPPROTO_UDPLITE`.
 pub const IPPROTO_UDPLITE: u32 = 136;
+/// `SOCK_RAW`.
+pub const INET_SOCK_RAW: u32 = 3;
+/// `IPPROTO_ICMP`: an IPv4 ping socket's protocol ([`INET_SOCK_DGRAM`]).
+pub const IPPROTO_ICMP: u32 = 1;
+/// `IPPROTO_ICMPV6`: an IPv6 ping socket's.
+pub const IPPROTO_ICMPV6: u32 = 58;
+
+/// What an [`InetSockObj`] is, by its family, type and protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InetKind {
+    /// A TCP socket.
+    Tcp,
+    /// A UDP socket.
+    Udp,
+    /// A UDP-Lite socket.
+    UdpLite,
+    /// An ICMP (IPv4) or ICMPv6 ping socket (`SOCK_DGRAM`, its port the
+    /// echo identifier).
+    Ping,
+    /// A raw IP socket (`SOCK_RAW`) of the protocol it holds.
+    Raw(u8),
+}
+
+impl InetKind {
+    /// The kind of socket of `family`, `sock_type` and `protocol`, if
+    /// kernel-ckpt carries it.
+    pub fn of(family: u32, sock_type: u32, protocol: u32) -> Option<Self> {
+        let ping = if family == AF_INET6 {
+            IPPROTO_ICMPV6
+        } else {
+            IPPROTO_ICMP
+        };
+        match (sock_type, protocol) {
+            (INET_SOCK_STREAM, IPPROTO_TCP) => Some(Self::Tcp),
+            (INET_SOCK_DGRAM, IPPROTO_UDP) => Some(Self::Udp),
+            (INET_SOCK_DGRAM, IPPROTO_UDPLITE) => Some(Self::UdpLite),
+            (INET_SOCK_DGRAM, p) if p == ping => Some(Self::Ping),
+            // Protocol 0 is no raw socket: socket(2) refuses it.
+            (INET_SOCK_RAW, p) => u8::try_from(p).ok().filter(|&p| p != 0).map(Self::Raw),
+            _ => None,
+        }
+    }
+
+    /// Its name as ss(8) shows its kind: `tcp`, `udp`, `udplite`, `icmp`
+    /// (a ping socket, in `/proc/net/icmp`) or `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::UdpLite => "udplite",
+            Self::Ping => "icmp",
+            Self::Raw(_) => "raw",
+        }
+    }
+
+    /// Its name in a sentence: `TCP`, `UDP`, `UDP-Lite`, `ping`, `raw`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::UdpLite => "UDP-Lite",
+            Self::Ping => "ping",
+            Self::Raw(_) => "raw",
+        }
+    }
+}
 
 /// [`InetSockObj::flags`]: it has a local port (bound by bind(2), or
-/// picked when it first sent or connected).
+/// picked when it first sent or connected; a ping socket's is its echo
+/// identifier; a raw socket has none).
 pub const INET_BOUND: u32 = 1 << 0;
 /// Its local address was bound by bind(2) (not the wildcard, nor picked
-/// by connect(2)).
+/// by connect(2)); a raw socket's address, bound or picked: restart binds
+/// it before it connects.
 pub const INET_BOUND_ADDR: u32 = 1 << 1;
 /// A TCP socket that listens, with [`InetSockObj::backlog`].
 pub const INET_LISTENING: u32 = 1 << 2;
@@ -62,7 +130,7 @@ pub const INET_RCV_SHUTDOWN: u32 = 1;
 /// Shut down for writing (`SEND_SHUTDOWN`).
 pub const INET_SEND_SHUTDOWN: u32 = 2;
 
-/// A TCP, UDP or UDP-Lite socket of either family on its own: its kind,
+/// A TCP, UDP, UDP-Lite, ping or raw socket of either family on its own: its kind,
 /// its addresses, its state, and the number of [`InetOpt`]s that follow.
 /// Addresses are in network byte order, an IPv4 one in the first 4 bytes
 /// (the rest zero); ports in host byte order.
@@ -72,10 +140,11 @@ pub struct InetSockObj {
     pub id: ObjId,
     /// [`AF_INET`] or [`AF_INET6`].
     pub family: u32,
-    /// [`INET_SOCK_STREAM`] or [`INET_SOCK_DGRAM`].
+    /// [`INET_SOCK_STREAM`], [`INET_SOCK_DGRAM`] or [`INET_SOCK_RAW`].
     pub sock_type: u32,
-    /// [`IPPROTO_TCP`] (stream), [`IPPROTO_UDP`] or [`IPPROTO_UDPLITE`]
-    /// (datagram).
+    /// [`IPPROTO_TCP`] (stream), [`IPPROTO_UDP`], [`IPPROTO_UDPLITE`],
+    /// [`IPPROTO_ICMP`] or [`IPPROTO_ICMPV6`] (datagram), or any but 0
+    /// (raw): see [`InetKind::of`].
     pub protocol: u32,
     /// `INET_*` flags.
     pub flags: u32,
@@ -98,25 +167,32 @@ pub struct InetSockObj {
     pub dev: [u8; INET_DEV_LEN],
     /// How many [`InetOpt`]s follow.
     pub nr_opts: u32,
-    /// How many datagrams queued to a UDP socket follow the options
-    /// ([`InetDgram`]s, then their payloads).
+    /// How many datagrams queued to a UDP, ping or raw socket follow the
+    /// options ([`InetDgram`]s, then their payloads).
     pub nr_dgrams: u32,
     /// Their payloads' bytes in all.
     pub dgram_bytes: u32,
 }
 
-/// Most datagrams a UDP socket's queue may hold in an image.
+/// Most datagrams a socket's queue may hold in an image.
 pub const INET_MAX_DGRAMS: u32 = 1 << 16;
-/// Largest payload of a UDP datagram.
+/// Largest payload of a UDP datagram over IPv4.
 pub const INET_MAX_DGRAM_LEN: u32 = 65507;
+/// Length of an IPv4 header without options.
+pub const IPV4_HDR_LEN: u32 = 20;
 
-/// A datagram queued to a UDP socket: how it came (its sender, its
-/// destination, its hop limit and TOS) and its payload's length.
+/// A datagram queued to a UDP, ping or raw socket: how it came (its
+/// sender, its destination, its hop limit and TOS) and its payload's
+/// length. The payload is what recvmsg(2) gives: a UDP datagram's, an
+/// ICMP message with its header (ping; raw IPv6), or an IPv4 raw
+/// socket's whole packet from its IP header, which says the same sender,
+/// destination, hop limit and TOS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct InetDgram {
-    /// [`AF_INET`] or [`AF_INET6`] (an IPv6 socket takes both).
+    /// [`AF_INET`] or [`AF_INET6`] (an IPv6 UDP socket takes both).
     pub family: u32,
     pub len: u32,
+    /// UDP's ports (0 for another).
     pub sport: u32,
     pub dport: u32,
     /// TTL or hop limit.
@@ -147,10 +223,15 @@ pub enum InetOptFor {
     Inet6,
     /// TCP sockets.
     Tcp,
-    /// UDP and UDP-Lite sockets (setsockopt(2) refuses it for TCP).
+    /// Every carried socket but TCP ones (setsockopt(2) refuses it for
+    /// TCP).
     Dgram,
-    /// IPv6 UDP and UDP-Lite sockets.
+    /// IPv6 sockets but TCP ones.
     Inet6Dgram,
+    /// IPv4 raw sockets.
+    Raw4,
+    /// IPv6 raw sockets.
+    Raw6,
 }
 
 /// A socket option kernel-ckpt carries: its [`InetOpt::opt`] number (the
@@ -260,6 +341,21 @@ inet_opts! {
     75 TCP_TX_DELAY Int Tcp,
     76 TCP_INQ Int Tcp,
     77 TCP_FASTOPEN_NO_COOKIE Int Tcp,
+    78 IP_HDRINCL Int Raw4,
+    79 IP_NODEFRAG Int Raw4,
+    80 ICMP_FILTER Int Raw4,
+    81 IPV6_HDRINCL Int Raw6,
+    82 IPV6_CHECKSUM Int Raw6,
+    // An ICMPv6 raw socket's filter (struct icmp6_filter), one 32-bit
+    // word each (as an int), set whole at restart.
+    83 ICMPV6_FILTER_0 Int Raw6,
+    84 ICMPV6_FILTER_1 Int Raw6,
+    85 ICMPV6_FILTER_2 Int Raw6,
+    86 ICMPV6_FILTER_3 Int Raw6,
+    87 ICMPV6_FILTER_4 Int Raw6,
+    88 ICMPV6_FILTER_5 Int Raw6,
+    89 ICMPV6_FILTER_6 Int Raw6,
+    90 ICMPV6_FILTER_7 Int Raw6,
 }
 
 /// The option numbered `opt`, if kernel-ckpt carries it.
@@ -301,11 +397,11 @@ impl InetSockObj {
         if !matches!(s.family, AF_INET | AF_INET6) {
             return bad("inet family", s.family);
         }
-        let tcp = match (s.sock_type, s.protocol) {
-            (INET_SOCK_STREAM, IPPROTO_TCP) => true,
-            (INET_SOCK_DGRAM, IPPROTO_UDP | IPPROTO_UDPLITE) => false,
-            _ => return bad("inet socket type and protocol", s.protocol),
+        let Some(kind) = InetKind::of(s.family, s.sock_type, s.protocol) else {
+            return bad("inet socket type and protocol", s.protocol);
         };
+        let tcp = kind == InetKind::Tcp;
+        let raw = matches!(kind, InetKind::Raw(_));
         if s.flags & !INET_FLAGS != 0 {
             return bad("inet flags", s.flags);
         }
@@ -321,9 +417,12 @@ impl InetSockObj {
         }
         // A connected socket has a local port: connect(2) picks one (a
         // datagram socket's remote port may be 0, as connect(2) allows; a
-        // TCP connection's not).
-        if has(INET_CONNECTED) && (!has(INET_BOUND) || (tcp && s.rport == 0)) {
+        // TCP connection's not). A raw socket has no port.
+        if has(INET_CONNECTED) && ((!raw && !has(INET_BOUND)) || (tcp && s.rport == 0)) {
             return bad("inet connected socket", s.flags);
+        }
+        if raw && has(INET_BOUND | INET_PORT_PICKED) {
+            return bad("inet raw socket port", s.flags);
         }
         // A connection being opened: a TCP socket with its local port, a
         // remote port, nothing else, and not shut down (that would have
@@ -382,20 +481,18 @@ impl InetSockObj {
         let (dgrams, conn) = after.split_at(all);
         let (heads, payloads) = dgrams.split_at(heads);
         let mut total = 0u64;
+        let mut left = payloads;
         for h in heads.chunks_exact(InetDgram::LEN) {
             let (d, _) = InetDgram::read_fixed(h)?;
-            let v4_ok = |a: &[u8; 16]| d.family != AF_INET || a.iter().skip(4).all(|&b| b == 0);
-            if !matches!(d.family, AF_INET | AF_INET6)
-                || (d.family == AF_INET6 && s.family != AF_INET6)
-                || d.len > INET_MAX_DGRAM_LEN
-                || d.sport > u32::from(u16::MAX)
-                || d.dport > u32::from(u16::MAX)
-                || d.ttl > 255
-                || d.tos > 255
-                || !v4_ok(&d.saddr)
-                || !v4_ok(&d.daddr)
-            {
+            if !d.fits(kind, s.family) {
                 return bad("inet datagram", d.family);
+            }
+            let Some((payload, rest)) = left.split_at_checked(d.len as usize) else {
+                return bad("inet datagram bytes", s.dgram_bytes);
+            };
+            left = rest;
+            if raw && s.family == AF_INET && !d.ipv4_header_ok(s.protocol, payload) {
+                return bad("inet raw datagram header", d.len);
             }
             total += u64::from(d.len);
         }
@@ -437,6 +534,8 @@ impl InetSockObj {
                 InetOptFor::Tcp => tcp,
                 InetOptFor::Dgram => !tcp,
                 InetOptFor::Inet6Dgram => !tcp && s.family == AF_INET6,
+                InetOptFor::Raw4 => raw && s.family == AF_INET,
+                InetOptFor::Raw6 => raw && s.family == AF_INET6,
             };
             if !applies || !InetOpt::value_ok(def.kind, o.value) {
                 return bad("inet option", o.opt);
@@ -455,6 +554,61 @@ impl InetSockObj {
     /// The device name (empty for none).
     pub fn dev_str(&self) -> &str {
         c_str(&self.dev)
+    }
+
+    /// What it is (a checked record's is always known).
+    pub fn kind(&self) -> Option<InetKind> {
+        InetKind::of(self.family, self.sock_type, self.protocol)
+    }
+}
+
+impl InetDgram {
+    /// Whether this datagram can be queued to a socket of `kind` and
+    /// `family`: of its family (an IPv6 UDP socket's may be IPv4), ports
+    /// for UDP only, a length an IP packet can carry (an IPv4 raw
+    /// socket's counts its IP header, IPv4's total length too; IPv6's
+    /// payload length not, and UDP's header is apart).
+    pub fn fits(&self, kind: InetKind, family: u32) -> bool {
+        let udp = matches!(kind, InetKind::Udp | InetKind::UdpLite);
+        let raw4 = matches!(kind, InetKind::Raw(_)) && family == AF_INET;
+        let v4_ok = |a: &[u8; 16]| self.family != AF_INET || a.iter().skip(4).all(|&b| b == 0);
+        let udp_hdr = if udp { 8 } else { 0 };
+        let ip_hdr = if self.family == AF_INET && !raw4 {
+            IPV4_HDR_LEN
+        } else {
+            0
+        };
+        let max = u32::from(u16::MAX) - udp_hdr - ip_hdr;
+        matches!(self.family, AF_INET | AF_INET6)
+            && (self.family == family || (udp && family == AF_INET6))
+            && self.len <= max
+            && (udp || (self.sport | self.dport) == 0)
+            && self.sport <= u32::from(u16::MAX)
+            && self.dport <= u32::from(u16::MAX)
+            && self.ttl <= 255
+            && self.tos <= 255
+            && v4_ok(&self.saddr)
+            && v4_ok(&self.daddr)
+    }
+
+    /// Whether `payload`, an IPv4 raw socket's datagram of `protocol`,
+    /// starts with the IPv4 header this record names: version 4, a
+    /// header length within it, its protocol, sender, destination, TTL
+    /// and TOS.
+    pub fn ipv4_header_ok(&self, protocol: u32, payload: &[u8]) -> bool {
+        let Some(h) = payload.get(..IPV4_HDR_LEN as usize) else {
+            return false;
+        };
+        let byte = |i: usize| u32::from(h.get(i).copied().unwrap_or(0));
+        let ihl = byte(0) & 0xf;
+        byte(0) >> 4 == 4
+            && ihl >= 5
+            && (ihl * 4) as usize <= payload.len()
+            && byte(1) == self.tos
+            && byte(8) == self.ttl
+            && byte(9) == protocol
+            && h.get(12..16) == self.saddr.get(..4)
+            && h.get(16..20) == self.daddr.get(..4)
     }
 }
 

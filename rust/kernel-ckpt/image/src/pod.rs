@@ -446,20 +446,29 @@ layout!(TmpfsFileObj {
 pub const LO_UP: u32 = 1;
 
 /// The network namespace of a pod: its loopback device (the only one it
-/// may have, with its default addresses), right after the pod record
-/// and its `pod-ipc` record.
+/// may have, with its default addresses) and the groups that may open
+/// ICMP ping sockets in it, right after the pod record and its `pod-ipc`
+/// record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PodNetRec {
     /// [`LO_UP`] or 0.
     pub lo_flags: u32,
     /// The loopback device's MTU.
     pub lo_mtu: u32,
+    /// `net.ipv4.ping_group_range`: the first and last group ids that may
+    /// open ping sockets, as the checkpoint's caller sees them; none
+    /// ([`PodNetRec::PING_NONE`], a new namespace's) when the last is
+    /// below the first.
+    pub ping_gid_low: u32,
+    pub ping_gid_high: u32,
 }
 
 impl PodNetRec {
     /// The loopback MTU's bounds (`ETH_MIN_MTU`, and 64 KiB, the
     /// loopback's own).
     pub const MTU: core::ops::RangeInclusive<u32> = 68..=65536;
+    /// The range of no group, a new namespace's: `1 0`.
+    pub const PING_NONE: (u32, u32) = (1, 0);
 
     pub(crate) fn decode(p: &[u8]) -> Result<Self, ErrorKind> {
         let (r, _) = Self::read_fixed(p)?;
@@ -469,11 +478,24 @@ impl PodNetRec {
         if !Self::MTU.contains(&r.lo_mtu) {
             return Err(ErrorKind::BadField("pod loopback MTU", r.lo_mtu.into()));
         }
+        // An empty range is written one way only; no id is -1 (the
+        // kernel's invalid one).
+        let empty = r.ping_gid_high < r.ping_gid_low;
+        if (empty && (r.ping_gid_low, r.ping_gid_high) != Self::PING_NONE)
+            || r.ping_gid_high == u32::MAX
+        {
+            return Err(ErrorKind::BadField(
+                "pod ping_group_range",
+                r.ping_gid_high.into(),
+            ));
+        }
         Ok(r)
     }
 }
 
 layout!(PodNetRec {
     lo_flags: u32,
-    lo_mtu: u32
+    lo_mtu: u32,
+    ping_gid_low: u32,
+    ping_gid_high: u32
 });

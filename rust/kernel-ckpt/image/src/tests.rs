@@ -2628,6 +2628,8 @@ fn pod_net_record_after_the_pod_and_its_ipc_records() {
     let net = PodNetRec {
         lo_flags: LO_UP,
         lo_mtu: 65536,
+        ping_gid_low: 0,
+        ping_gid_high: 2147483647,
     };
     let recs = |flags: u32, with_net: bool, net: PodNetRec| {
         let mut v = pod_head(flags);
@@ -2649,6 +2651,13 @@ fn pod_net_record_after_the_pod_and_its_ipc_records() {
             }),
             Some(net)
         );
+        // A new namespace's range (none).
+        let none = PodNetRec {
+            ping_gid_low: 1,
+            ping_gid_high: 0,
+            ..net
+        };
+        assert!(decode(&encode_with(&whole, &tasks, &recs(flags, true, none))).is_ok());
         // Missing, or bad.
         assert!(matches!(
             decode(&encode_with(&whole, &tasks, &recs(flags, false, net)))
@@ -2661,6 +2670,16 @@ fn pod_net_record_after_the_pod_and_its_ipc_records() {
             PodNetRec { lo_mtu: 0, ..net },
             PodNetRec {
                 lo_mtu: 65537,
+                ..net
+            },
+            // An empty range other than `1 0`, an invalid id.
+            PodNetRec {
+                ping_gid_low: 5,
+                ping_gid_high: 4,
+                ..net
+            },
+            PodNetRec {
+                ping_gid_high: u32::MAX,
                 ..net
             },
         ] {

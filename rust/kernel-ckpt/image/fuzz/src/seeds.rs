@@ -1057,6 +1057,8 @@ fn rows_only() -> Vec<Rec> {
     let net = PodNetRec {
         lo_flags: LO_UP,
         lo_mtu: 65536,
+        ping_gid_low: 0,
+        ping_gid_high: 1000,
     };
     b.rec(RecordType::PodNet, &[&net.encode()]);
     // A segment of its IPC namespace, removed while attached, with one
