@@ -6,6 +6,7 @@ extern crate std;
 use super::*;
 use std::format;
 use std::string::{String, ToString};
+use std::vec;
 use std::vec::Vec;
 
 /// Index of the first record of kind `k`.
@@ -1588,6 +1589,299 @@ fn inet_sock_checks_its_kind_state_and_options() {
     p.extend_from_slice(&InetOpt { opt: 61, value: 1 }.encode());
     assert!(InetSockObj::decode(&p).is_err());
     assert!(InetSockObj::decode(&p[..p.len() - 2 * InetOpt::LEN]).is_err());
+}
+
+#[test]
+fn inet_ping_and_raw_sockets_and_their_datagrams() {
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let record = |s: InetSockObj, opts: &[(u32, i64)], dgrams: &[(InetDgram, Vec<u8>)]| {
+        let bytes: usize = dgrams.iter().map(|(_, p)| p.len()).sum();
+        let mut p = InetSockObj {
+            nr_opts: opts.len() as u32,
+            nr_dgrams: dgrams.len() as u32,
+            dgram_bytes: bytes as u32,
+            ..s
+        }
+        .encode()
+        .to_vec();
+        for &(opt, value) in opts {
+            p.extend_from_slice(&InetOpt { opt, value }.encode());
+        }
+        for (d, _) in dgrams {
+            p.extend_from_slice(&d.encode());
+        }
+        for (_, payload) in dgrams {
+            p.extend_from_slice(payload);
+        }
+        p
+    };
+    // The kinds: ping sockets of their family's ICMP, raw ones of any
+    // protocol but 0.
+    assert_eq!(
+        InetKind::of(AF_INET, INET_SOCK_DGRAM, IPPROTO_ICMP),
+        Some(InetKind::Ping)
+    );
+    assert_eq!(
+        InetKind::of(AF_INET6, INET_SOCK_DGRAM, IPPROTO_ICMPV6),
+        Some(InetKind::Ping)
+    );
+    assert_eq!(InetKind::of(AF_INET, INET_SOCK_DGRAM, IPPROTO_ICMPV6), None);
+    assert_eq!(InetKind::of(AF_INET6, INET_SOCK_DGRAM, IPPROTO_ICMP), None);
+    assert_eq!(
+        InetKind::of(AF_INET, INET_SOCK_RAW, IPPROTO_TCP),
+        Some(InetKind::Raw(6))
+    );
+    assert_eq!(InetKind::of(AF_INET, INET_SOCK_RAW, 0), None);
+    assert_eq!(InetKind::of(AF_INET, INET_SOCK_RAW, 256), None);
+    assert_eq!(InetKind::of(AF_INET, INET_SOCK_STREAM, IPPROTO_UDP), None);
+
+    let ping = InetSockObj {
+        id: 1,
+        family: AF_INET,
+        sock_type: INET_SOCK_DGRAM,
+        protocol: IPPROTO_ICMP,
+        flags: INET_BOUND | INET_BOUND_ADDR,
+        lport: 7030,
+        laddr: lo,
+        ..InetSockObj::default()
+    };
+    // An echo reply with its ICMP header, from 127.0.0.1.
+    let reply = InetDgram {
+        family: AF_INET,
+        len: 12,
+        ttl: 64,
+        saddr: lo,
+        daddr: lo,
+        ..InetDgram::default()
+    };
+    let icmp = b"\0\0\xab\xcd\x1b\x6e\0\x01ping".to_vec();
+    assert!(InetSockObj::decode(&record(ping, &[(27, 1)], &[(reply, icmp.clone())])).is_ok());
+
+    // A raw socket: no port, its address bound, connected; its IPv4
+    // datagrams begin with the IP header the record names.
+    let raw = InetSockObj {
+        protocol: IPPROTO_UDP,
+        sock_type: INET_SOCK_RAW,
+        flags: INET_BOUND_ADDR | INET_CONNECTED,
+        lport: 0,
+        raddr: lo,
+        ..ping
+    };
+    let mut packet = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    packet.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+    packet.extend_from_slice(&[0x1b, 0x78, 0x1b, 0x78, 0, 8, 0, 0]);
+    let copy = InetDgram {
+        len: packet.len() as u32,
+        ..reply
+    };
+    let opts = [(78, 1), (79, 1)];
+    let rec = record(raw, &opts, &[(copy, packet.clone())]);
+    let (s, d) = InetSockObj::decode(&rec).expect("a raw UDP socket with a queued packet");
+    assert_eq!(s.kind(), Some(InetKind::Raw(17)));
+    assert_eq!(
+        d.dgrams().map(|(_, p)| p.to_vec()).collect::<Vec<_>>(),
+        [packet.clone()]
+    );
+    assert!(d.tcp.is_none());
+
+    let raw6 = InetSockObj {
+        family: AF_INET6,
+        protocol: IPPROTO_ICMPV6,
+        flags: 0,
+        laddr: [0; 16],
+        raddr: [0; 16],
+        ..raw
+    };
+    // ICMPV6_FILTER's words and IPV6_CHECKSUM for an IPv6 raw socket.
+    assert!(InetSockObj::decode(&record(raw6, &[(42, 0), (82, 2), (87, -3)], &[])).is_ok());
+
+    let mut bad_header = packet.clone();
+    bad_header[8] = 63; // a TTL the record does not name
+    let mut short_ihl = packet.clone();
+    short_ihl[0] = 0x44;
+    let mut other_proto = packet.clone();
+    other_proto[9] = 6;
+    let v6_reply = InetDgram {
+        family: AF_INET6,
+        ..reply
+    };
+    for (what, bad, opts, dgrams) in [
+        (
+            "a raw socket with a port",
+            InetSockObj {
+                flags: raw.flags | INET_BOUND,
+                lport: 17,
+                ..raw
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a raw socket with a picked port",
+            InetSockObj {
+                flags: raw.flags | INET_PORT_PICKED,
+                ..raw
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a raw socket listening",
+            InetSockObj {
+                flags: INET_LISTENING,
+                backlog: 1,
+                ..raw
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a raw socket connecting",
+            InetSockObj {
+                flags: INET_CONNECTING,
+                rport: 1,
+                ..raw
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a ping socket connected without its identifier",
+            InetSockObj {
+                flags: INET_CONNECTED,
+                lport: 0,
+                raddr: lo,
+                ..ping
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a ping socket of IPv6's ICMP over IPv4",
+            InetSockObj {
+                protocol: IPPROTO_ICMPV6,
+                ..ping
+            },
+            &[][..],
+            vec![],
+        ),
+        (
+            "raw protocol 0",
+            InetSockObj { protocol: 0, ..raw },
+            &[][..],
+            vec![],
+        ),
+        (
+            "a raw option on a ping socket",
+            ping,
+            &[(78, 1)][..],
+            vec![],
+        ),
+        (
+            "an IPv6 raw option on an IPv4 raw socket",
+            raw,
+            &[(82, 2)][..],
+            vec![],
+        ),
+        (
+            "an IPv4 raw option on an IPv6 raw socket",
+            raw6,
+            &[(80, 1)][..],
+            vec![],
+        ),
+        (
+            "a TCP option on a raw socket of TCP",
+            InetSockObj {
+                protocol: IPPROTO_TCP,
+                ..raw
+            },
+            &[(60, 1)][..],
+            vec![],
+        ),
+        (
+            "an IPv6 datagram to an IPv4 ping socket",
+            ping,
+            &[][..],
+            vec![(v6_reply, icmp.clone())],
+        ),
+        (
+            "an IPv4 datagram to an IPv6 raw socket",
+            raw6,
+            &[][..],
+            vec![(reply, icmp.clone())],
+        ),
+        (
+            "UDP ports on a ping datagram",
+            ping,
+            &[][..],
+            vec![(InetDgram { sport: 1, ..reply }, icmp.clone())],
+        ),
+        (
+            "a raw packet whose header names another TTL",
+            raw,
+            &[][..],
+            vec![(copy, bad_header)],
+        ),
+        (
+            "a raw packet with a header shorter than 20 bytes",
+            raw,
+            &[][..],
+            vec![(copy, short_ihl)],
+        ),
+        (
+            "a raw packet of another protocol",
+            raw,
+            &[][..],
+            vec![(copy, other_proto)],
+        ),
+        (
+            "a raw packet shorter than its header",
+            raw,
+            &[][..],
+            vec![(InetDgram { len: 12, ..copy }, packet[..12].to_vec())],
+        ),
+        (
+            "a ping datagram longer than IPv4 carries",
+            ping,
+            &[][..],
+            vec![(
+                InetDgram {
+                    len: 65516,
+                    ..reply
+                },
+                vec![0; 65516],
+            )],
+        ),
+    ] {
+        assert!(
+            InetSockObj::decode(&record(bad, opts, &dgrams)).is_err(),
+            "{what}"
+        );
+    }
+    // The longest each may hold: an IPv4 raw packet counts its header.
+    assert!(InetSockObj::decode(&record(
+        raw,
+        &[],
+        &[(InetDgram { len: 65535, ..copy }, {
+            let mut p = packet.clone();
+            p.resize(65535, 0);
+            p
+        })]
+    ))
+    .is_ok());
+    assert!(InetSockObj::decode(&record(
+        ping,
+        &[],
+        &[(
+            InetDgram {
+                len: 65515,
+                ..reply
+            },
+            vec![0; 65515]
+        )]
+    ))
+    .is_ok());
 }
 
 #[test]

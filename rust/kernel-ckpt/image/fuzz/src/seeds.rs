@@ -693,7 +693,7 @@ fn every_record() -> Vec<Rec> {
     // (CLONE_FS), not its descriptors.
     let share = ShareRec { files: 0, fs: 100 };
     b.rec(RecordType::Share, &[&share.encode()]);
-    files(&mut b, 11, b"/");
+    files(&mut b, 12, b"/");
     fd(&mut b, 0, 4, false);
     file(&mut b, 25, FILE_PTY, 24, b"/dev/ptmx");
     fd(&mut b, 1, 25, false);
@@ -907,12 +907,43 @@ fn every_record() -> Vec<Rec> {
     );
     file(&mut b, 41, FILE_INET, 40, b"socket:[106]");
     fd(&mut b, 10, 41, false);
+    // A raw ICMP socket with ICMP_FILTER set and an echo reply queued, its
+    // IP header with it.
+    let raw = InetSockObj {
+        id: 42,
+        family: AF_INET,
+        sock_type: INET_SOCK_RAW,
+        protocol: IPPROTO_ICMP,
+        nr_opts: 1,
+        nr_dgrams: 1,
+        dgram_bytes: 32,
+        ..InetSockObj::default()
+    };
+    let filter = InetOpt { opt: 80, value: -2 };
+    let reply = InetDgram {
+        family: AF_INET,
+        len: 32,
+        ttl: 64,
+        saddr: lo,
+        daddr: lo,
+        ..InetDgram::default()
+    };
+    let mut packet = vec![
+        0x45, 0, 0, 32, 0, 1, 0, 0, 64, 1, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    packet.extend_from_slice(b"\0\0\x12\x34\x1b\x6e\0\x01ping");
+    b.rec(
+        RecordType::InetSock,
+        &[&raw.encode(), &filter.encode(), &reply.encode(), &packet],
+    );
+    file(&mut b, 43, FILE_INET, 42, b"socket:[107]");
+    fd(&mut b, 11, 43, false);
     // A connection from [::1]:40000 waiting in the listener's queue, with
     // `hello` to read.
     let mut lo6 = [0u8; 16];
     lo6[15] = 1;
     let child = InetSockObj {
-        id: 42,
+        id: 44,
         family: AF_INET6,
         sock_type: INET_SOCK_STREAM,
         protocol: IPPROTO_TCP,
