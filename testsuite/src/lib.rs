@@ -111,6 +111,7 @@ macro_rules! with_scenarios {
             restart_pod_icmp,
             restart_tcp_outside_peer,
             real_busybox_net_pod,
+            real_busybox_ping_pod,
             real_wget_mid_transfer,
             real_python_epoll_server,
             real_python_pod,

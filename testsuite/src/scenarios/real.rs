@@ -1403,6 +1403,188 @@ pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
     })
 }
 
+/// The sequence numbers of busybox ping's reply lines in `text` (`64 bytes
+/// from ADDR: seq=N ttl=64 time=T ms`) from `from`, and every other line
+/// but its banner and statistics.
+fn ping_replies(text: &str, from: &str) -> (Vec<u32>, Vec<String>) {
+    let mut seqs = Vec::new();
+    let mut other = Vec::new();
+    let prefix = format!("64 bytes from {from}: seq=");
+    for l in text.lines() {
+        let seq = l
+            .strip_prefix(&prefix)
+            .and_then(|r| r.split_once(' '))
+            .filter(|(_, r)| r.starts_with("ttl=64 time=") && !r.contains("DUP"))
+            .and_then(|(n, _)| n.parse().ok());
+        match seq {
+            Some(n) => seqs.push(n),
+            None if l.starts_with("PING ")
+                || l.is_empty()
+                || l.starts_with("--- ")
+                || l.contains("packets transmitted")
+                || l.starts_with("round-trip ") => {}
+            None => other.push(l.to_owned()),
+        }
+    }
+    (seqs, other)
+}
+
+/// Waits up to `secs` for busybox ping's output `file` to show the reply
+/// to `seq` from `from`.
+fn wait_ping_seq(file: &Path, from: &str, seq: u32, secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        let text = fs::read_to_string(file).unwrap_or_default();
+        if ping_replies(&text, from).0.contains(&seq) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// busybox ping's statistics in `text`: packets transmitted and received.
+fn ping_stats(text: &str) -> Option<(u32, u32)> {
+    let l = text.lines().find(|l| l.contains("packets transmitted"))?;
+    let words: Vec<&str> = l.split_whitespace().collect();
+    Some((words.first()?.parse().ok()?, words.get(3)?.parse().ok()?))
+}
+
+/// Debian's busybox `ping` and `ping6` in a pod with a network namespace
+/// of its own (`ckpt run --pod --net`), as root: each holds a raw ICMP
+/// socket (ICMPv6 with `ICMPV6_FILTER`, `IPV6_2292HOPLIMIT` and a receive
+/// buffer set), pinging the pod's loopback every 0.2 s. The pod is
+/// checkpointed whole with `--kill` mid-run and restarted; from outside,
+/// each ping's output goes on where it stopped: replies to every sequence
+/// number in order, none missing, none duplicated, from the same address
+/// with TTL 64, no error; interrupted with `SIGINT`, each prints its
+/// statistics with every packet it sent answered (but perhaps the last).
+pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
+    let out4 = PathBuf::from(format!("/tmp/{name}-ping4.log"));
+    let _ = fs::remove_file(&out4);
+    let script = format!(
+        "/bin/busybox ping -i 0.2 127.0.0.1 > {} 2>&1 & exec /bin/busybox ping6 -i 0.2 ::1",
+        out4.display()
+    );
+    let (w, job, _job, log) = start_net_pod(name, &["/bin/busybox", "sh", "-c", &script])?;
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "ping and ping6 answered three times before the checkpoint",
+        "true true",
+        format!(
+            "{} {}",
+            wait_ping_seq(&out4, "127.0.0.1", 2, 30),
+            wait_ping_seq(&log, "::1", 2, 30)
+        ),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let last = |f: &Path, from: &str| {
+        ping_replies(&fs::read_to_string(f).unwrap_or_default(), from)
+            .0
+            .last()
+            .copied()
+            .unwrap_or(0)
+    };
+    let (last4, last6) = (last(&out4, "127.0.0.1"), last(&log, "::1"));
+    let Some(img) = checkpoint_kill(name, w.pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    let json = super::pod::inspect_value(&img)?;
+    let saved: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    format!(
+                        "saved: {} {} options {}",
+                        s["proto"], s["local"], s["options"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.eq(
+        "ping and ping6 answered five more times after the restart",
+        "true true",
+        format!(
+            "{} {}",
+            wait_ping_seq(&out4, "127.0.0.1", last4 + 5, 30),
+            wait_ping_seq(&log, "::1", last6 + 5, 30)
+        ),
+    );
+    // ping first: ping6 is the pod's init, whose end ends the pod.
+    let ping4 = child_named(copy, "busybox");
+    let stats_of = |p: Option<i32>, f: &Path| {
+        if let Some(p) = p {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+        let start = Instant::now();
+        loop {
+            let text = fs::read_to_string(f).unwrap_or_default();
+            if let Some(s) = ping_stats(&text) {
+                return (text, Some(s));
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                return (text, None);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let results = [
+        ("ping", stats_of(ping4, &out4), "127.0.0.1"),
+        ("ping6", stats_of(Some(copy), &log), "::1"),
+    ];
+    let mut state = saved;
+    for (what, (text, stats), from) in results {
+        let (seqs, other) = ping_replies(&text, from);
+        let n = seqs.len() as u32;
+        c.eq(
+            &format!("{what}'s replies: every sequence number from 0, in order, once"),
+            format!("0..{n}"),
+            if seqs.iter().copied().eq(0..n) {
+                format!("0..{n}")
+            } else {
+                format!("{seqs:?}")
+            },
+        );
+        c.eq(
+            &format!("{what}'s other lines (none: no error, no bad packet)"),
+            "[]",
+            format!("{other:?}"),
+        );
+        let answered = stats.is_some_and(|(sent, got)| got == n && (sent == n || sent == n + 1));
+        c.eq(
+            &format!(
+                "{what}'s statistics after SIGINT: every packet sent answered (but perhaps the last)"
+            ),
+            "true",
+            answered.to_string(),
+        );
+        if !answered {
+            state.push(format!("{what}: statistics {stats:?}, {n} replies"));
+        }
+        state.push(format!(
+            "{what}: replies from {from}, one per sequence number, the restart in between: {}",
+            seqs.iter().copied().eq(0..n)
+        ));
+    }
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// A transfer caught in the middle, in a pod with a network namespace of
 /// its own: busybox `httpd` serves 16 MiB on 127.0.0.1:8080 to busybox
 /// `wget` inside the pod, whose output goes through a pipe to a reader

@@ -356,6 +356,9 @@ inet_opts! {
     88 ICMPV6_FILTER_5 Int Raw6,
     89 ICMPV6_FILTER_6 Int Raw6,
     90 ICMPV6_FILTER_7 Int Raw6,
+    // RFC 2292's forms of IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT.
+    91 IPV6_2292PKTINFO Int Inet6,
+    92 IPV6_2292HOPLIMIT Int Inet6,
 }
 
 /// The option numbered `opt`, if kernel-ckpt carries it.
