@@ -108,7 +108,16 @@ fn pod_record(root: &TaskRef, ns: &PidNs, own: u32) -> Result<(PodRec, Option<im
         // SAFETY: the task is referenced; the helper takes a reference on
         // its network namespace under task_lock and reads the range under
         // its seqlock.
-        unsafe { bindings::ckpt_netns_ping_get(root.as_ptr(), &mut low, &mut high) };
+        let err = unsafe { bindings::ckpt_netns_ping_get(root.as_ptr(), &mut low, &mut high) };
+        if err == -(bindings::EOVERFLOW as i32) {
+            return Err(crate::forest::refuse(
+                root,
+                format_args!(
+                    "is the init of a pod whose net.ipv4.ping_group_range names a group the caller's user namespace does not map"
+                ),
+            ));
+        }
+        to_result(err)?;
         net = Some(image::PodNetRec {
             lo_flags: flags,
             lo_mtu: mtu,

@@ -321,11 +321,14 @@ fn check_opt_table() -> Result {
 }
 
 /// The name getsockopt(2) knows option `name` by in C: the timeouts are
-/// their 64-bit forms there.
+/// their 64-bit forms there, the receive times' first two their `_OLD`
+/// forms (what `SO_TIMESTAMP` and `SO_TIMESTAMPNS` are on 64-bit).
 fn name_of(name: &str) -> &[u8] {
     match name {
         "SO_RCVTIMEO" => b"SO_RCVTIMEO_NEW",
         "SO_SNDTIMEO" => b"SO_SNDTIMEO_NEW",
+        "SO_TIMESTAMP" => b"SO_TIMESTAMP_OLD",
+        "SO_TIMESTAMPNS" => b"SO_TIMESTAMPNS_OLD",
         n => n.as_bytes(),
     }
 }
@@ -713,7 +716,9 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
             .inspect_err(fail("bind to its device"))?;
     }
     // The datagrams it held, queued again as they came, before it is bound
-    // (no datagram comes in ahead of them) and shut down.
+    // and shut down: no datagram comes in ahead of them, but to a raw
+    // socket, which takes its protocol's packets from when it is made (in
+    // a pod's new network namespace, none comes before the pod runs).
     for (d, payload) in data.dgrams() {
         killable()?;
         let raw = kernel_dgram(&d);
@@ -1002,8 +1007,8 @@ same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
 });
 same_fields!(image_dgram: bindings::ckpt_inet_dgram => InetDgram {
-    family, len, sport, dport, ttl, tos, saddr, daddr,
+    family, len, sport, dport, ttl, tos, saddr, daddr, tstamp,
 });
 same_fields!(kernel_dgram: InetDgram => bindings::ckpt_inet_dgram {
-    family, len, sport, dport, ttl, tos, saddr, daddr,
+    family, len, sport, dport, ttl, tos, saddr, daddr, tstamp,
 });

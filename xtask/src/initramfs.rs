@@ -40,6 +40,10 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     // The pod scenarios show sockets as `ss -tanpeio` does; it reads no
     // data files with `-n` (no /etc/services, nothing of /etc/iproute2).
     ("/usr/bin/ss", "iproute2", "bin/ss"),
+    // iputils' ping, on ICMP ping sockets where `ping_group_range` lets it
+    // (named apart from busybox's), and setpriv to run it as a user.
+    ("/usr/bin/ping", "iputils-ping", "bin/iputils-ping"),
+    ("/usr/bin/setpriv", "util-linux", "bin/setpriv"),
 ];
 /// Debian's Python, which the guest runs with the part of its standard
 /// library that the multiprocessing program loads (found by running it on

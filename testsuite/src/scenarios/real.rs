@@ -1403,13 +1403,32 @@ pub(crate) fn real_busybox_net_pod(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-/// The sequence numbers of busybox ping's reply lines in `text` (`64 bytes
-/// from ADDR: seq=N ttl=64 time=T ms`) from `from`, and every other line
-/// but its banner and statistics.
-fn ping_replies(text: &str, from: &str) -> (Vec<u32>, Vec<String>) {
+/// How a ping program prints a reply: `64 bytes from ADDR: KEY=N ttl=64
+/// time=T ms`, numbering from `first`.
+#[derive(Clone, Copy)]
+struct PingFormat {
+    /// `seq` (busybox) or `icmp_seq` (iputils).
+    key: &'static str,
+    /// 0 (busybox) or 1 (iputils).
+    first: u32,
+}
+
+const BUSYBOX_PING: PingFormat = PingFormat {
+    key: "seq",
+    first: 0,
+};
+const IPUTILS_PING: PingFormat = PingFormat {
+    key: "icmp_seq",
+    first: 1,
+};
+
+/// The sequence numbers of a ping's reply lines in `text` from `from`
+/// (TTL 64, not duplicated), and every other line but its banner and
+/// statistics.
+fn ping_replies(text: &str, from: &str, f: PingFormat) -> (Vec<u32>, Vec<String>) {
     let mut seqs = Vec::new();
     let mut other = Vec::new();
-    let prefix = format!("64 bytes from {from}: seq=");
+    let prefix = format!("64 bytes from {from}: {}=", f.key);
     for l in text.lines() {
         let seq = l
             .strip_prefix(&prefix)
@@ -1422,20 +1441,21 @@ fn ping_replies(text: &str, from: &str) -> (Vec<u32>, Vec<String>) {
                 || l.is_empty()
                 || l.starts_with("--- ")
                 || l.contains("packets transmitted")
-                || l.starts_with("round-trip ") => {}
+                || l.starts_with("round-trip ")
+                || l.starts_with("rtt ") => {}
             None => other.push(l.to_owned()),
         }
     }
     (seqs, other)
 }
 
-/// Waits up to `secs` for busybox ping's output `file` to show the reply
-/// to `seq` from `from`.
-fn wait_ping_seq(file: &Path, from: &str, seq: u32, secs: u64) -> bool {
+/// Waits up to `secs` for a ping's output `file` to show the reply to
+/// `seq` from `from`.
+fn wait_ping_seq(file: &Path, from: &str, f: PingFormat, seq: u32, secs: u64) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
         let text = fs::read_to_string(file).unwrap_or_default();
-        if ping_replies(&text, from).0.contains(&seq) {
+        if ping_replies(&text, from, f).0.contains(&seq) {
             return true;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -1443,49 +1463,54 @@ fn wait_ping_seq(file: &Path, from: &str, seq: u32, secs: u64) -> bool {
     false
 }
 
-/// busybox ping's statistics in `text`: packets transmitted and received.
+/// A ping's statistics in `text`: packets transmitted and received
+/// (`N packets transmitted, M [packets] received, …`).
 fn ping_stats(text: &str) -> Option<(u32, u32)> {
     let l = text.lines().find(|l| l.contains("packets transmitted"))?;
     let words: Vec<&str> = l.split_whitespace().collect();
     Some((words.first()?.parse().ok()?, words.get(3)?.parse().ok()?))
 }
 
-/// Debian's busybox `ping` and `ping6` in a pod with a network namespace
-/// of its own (`ckpt run --pod --net`), as root: each holds a raw ICMP
-/// socket (ICMPv6 with `ICMPV6_FILTER`, `IPV6_2292HOPLIMIT` and a receive
-/// buffer set), pinging the pod's loopback every 0.2 s. The pod is
-/// checkpointed whole with `--kill` mid-run and restarted; from outside,
+/// A pod with a network namespace of its own (`ckpt run --pod --net`)
+/// running `script`, which starts two pings of its loopback every 0.2 s
+/// printing in format `f`: an IPv4 one in the background writing to
+/// `out4`, then an IPv6 one as the pod's init writing to `out6` (the
+/// pod's log if `None`).
+/// Checkpointed whole with `--kill` mid-run and restarted; from outside,
 /// each ping's output goes on where it stopped: replies to every sequence
 /// number in order, none missing, none duplicated, from the same address
-/// with TTL 64, no error; interrupted with `SIGINT`, each prints its
+/// with TTL 64, no other line; interrupted with `SIGINT`, each prints its
 /// statistics with every packet it sent answered (but perhaps the last).
-pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
-    let out4 = PathBuf::from(format!("/tmp/{name}-ping4.log"));
-    let _ = fs::remove_file(&out4);
-    let script = format!(
-        "/bin/busybox ping -i 0.2 127.0.0.1 > {} 2>&1 & exec /bin/busybox ping6 -i 0.2 ::1",
-        out4.display()
-    );
-    let (w, job, _job, log) = start_net_pod(name, &["/bin/busybox", "sh", "-c", &script])?;
+/// The state: what the image holds of their sockets (kind, address,
+/// options) and whether the replies were whole.
+fn ping_pod(
+    name: &str,
+    script: &str,
+    out4: &Path,
+    out6: Option<&Path>,
+    f: PingFormat,
+) -> Result<ScenarioResult> {
+    let (w, job, _job, log) = start_net_pod(name, &["/bin/busybox", "sh", "-c", script])?;
+    let out6 = out6.unwrap_or(&log);
     let mut c = Checks(Vec::new());
     c.eq(
-        "ping and ping6 answered three times before the checkpoint",
+        "both pings answered three times before the checkpoint",
         "true true",
         format!(
             "{} {}",
-            wait_ping_seq(&out4, "127.0.0.1", 2, 30),
-            wait_ping_seq(&log, "::1", 2, 30)
+            wait_ping_seq(out4, "127.0.0.1", f, f.first + 2, 30),
+            wait_ping_seq(out6, "::1", f, f.first + 2, 30)
         ),
     );
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
-    let last = |f: &Path, from: &str| {
-        ping_replies(&fs::read_to_string(f).unwrap_or_default(), from)
+    let last = |file: &Path, from: &str| {
+        ping_replies(&fs::read_to_string(file).unwrap_or_default(), from, f)
             .0
             .last()
             .copied()
             .unwrap_or(0)
     };
-    let (last4, last6) = (last(&out4, "127.0.0.1"), last(&log, "::1"));
+    let (last4, last6) = (last(out4, "127.0.0.1"), last(out6, "::1"));
     let Some(img) = checkpoint_kill(name, w.pid, &mut c)? else {
         let logged = log_if_failed(&c, &log);
         return Ok(ScenarioResult {
@@ -1500,28 +1525,36 @@ pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
         .map(|a| {
             a.iter()
                 .map(|s| {
-                    format!(
-                        "saved: {} {} options {}",
-                        s["proto"], s["local"], s["options"]
-                    )
+                    // A port (a ping socket's identifier) the kernel
+                    // picked varies with the sockets made before.
+                    let local = s["local"].as_str().unwrap_or("?");
+                    let local = match local.rsplit_once(':') {
+                        Some((addr, _)) if s["port_picked"] == true => {
+                            format!("{addr}:PICKED")
+                        }
+                        _ => local.to_owned(),
+                    };
+                    format!("saved: {} {local} options {}", s["proto"], s["options"])
                 })
                 .collect()
         })
         .unwrap_or_default();
     let copy = super::pod::restart_detached(&mut c, &img, &job)?;
     c.eq(
-        "ping and ping6 answered five more times after the restart",
+        "both pings answered five more times after the restart",
         "true true",
         format!(
             "{} {}",
-            wait_ping_seq(&out4, "127.0.0.1", last4 + 5, 30),
-            wait_ping_seq(&log, "::1", last6 + 5, 30)
+            wait_ping_seq(out4, "127.0.0.1", f, last4 + 5, 30),
+            wait_ping_seq(out6, "::1", f, last6 + 5, 30)
         ),
     );
-    // ping first: ping6 is the pod's init, whose end ends the pod.
-    let ping4 = child_named(copy, "busybox");
-    let stats_of = |p: Option<i32>, f: &Path| {
-        if let Some(p) = p {
+    // The IPv4 one first: the IPv6 one is the pod's init, whose end ends
+    // the pod.
+    let ping4 = child_named(copy, &comm_of(copy));
+    let stats_of = |p: Option<i32>, file: &Path| {
+        // Never 0 or below, which would signal the runner's group.
+        if let Some(p) = p.filter(|&p| p > 0) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(p),
                 nix::sys::signal::Signal::SIGINT,
@@ -1529,7 +1562,7 @@ pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
         }
         let start = Instant::now();
         loop {
-            let text = fs::read_to_string(f).unwrap_or_default();
+            let text = fs::read_to_string(file).unwrap_or_default();
             if let Some(s) = ping_stats(&text) {
                 return (text, Some(s));
             }
@@ -1540,18 +1573,23 @@ pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
         }
     };
     let results = [
-        ("ping", stats_of(ping4, &out4), "127.0.0.1"),
-        ("ping6", stats_of(Some(copy), &log), "::1"),
+        ("the IPv4 ping", stats_of(ping4, out4), "127.0.0.1"),
+        ("the IPv6 ping", stats_of(Some(copy), out6), "::1"),
     ];
     let mut state = saved;
     for (what, (text, stats), from) in results {
-        let (seqs, other) = ping_replies(&text, from);
+        let (seqs, other) = ping_replies(&text, from, f);
         let n = seqs.len() as u32;
+        let range = f.first..f.first + n;
+        let whole = seqs.iter().copied().eq(range.clone());
         c.eq(
-            &format!("{what}'s replies: every sequence number from 0, in order, once"),
-            format!("0..{n}"),
-            if seqs.iter().copied().eq(0..n) {
-                format!("0..{n}")
+            &format!(
+                "{what}'s replies: every sequence number from {}, in order, once",
+                f.first
+            ),
+            format!("{range:?}"),
+            if whole {
+                format!("{range:?}")
             } else {
                 format!("{seqs:?}")
             },
@@ -1573,8 +1611,7 @@ pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
             state.push(format!("{what}: statistics {stats:?}, {n} replies"));
         }
         state.push(format!(
-            "{what}: replies from {from}, one per sequence number, the restart in between: {}",
-            seqs.iter().copied().eq(0..n)
+            "{what}: replies from {from}, one per sequence number, the restart in between: {whole}"
         ));
     }
     state.extend(log_if_failed(&c, &log));
@@ -1583,6 +1620,59 @@ pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
         state,
         ..Default::default()
     })
+}
+
+/// The name (`comm`) of process `pid`.
+fn comm_of(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Debian's busybox `ping` and `ping6` as root in a `--net` pod
+/// ([`ping_pod`]): each holds a raw ICMP socket (ICMPv6 with
+/// `ICMPV6_FILTER`, `IPV6_2292HOPLIMIT` and a receive buffer set).
+pub(crate) fn real_busybox_ping_pod(name: &str) -> Result<ScenarioResult> {
+    let out4 = PathBuf::from(format!("/tmp/{name}-ping4.log"));
+    let _ = fs::remove_file(&out4);
+    let script = format!(
+        "/bin/busybox ping -i 0.2 127.0.0.1 > {} 2>&1 & exec /bin/busybox ping6 -i 0.2 ::1",
+        out4.display()
+    );
+    ping_pod(name, &script, &out4, None, BUSYBOX_PING)
+}
+
+/// Debian's iputils `ping` in a `--net` pod ([`ping_pod`]) as a user
+/// (uid and gid 65534, through util-linux's `setpriv`), the pod's
+/// `net.ipv4.ping_group_range` opened to every group first as systemd
+/// opens it: each ping holds an ICMP ping socket (`SOCK_DGRAM`) with
+/// `SO_TIMESTAMP`, `IP_RECVERR`, `IP_RECVTTL` or `IPV6_RECVHOPLIMIT`,
+/// buffer sizes and timeouts set, and one socket of the other family left
+/// unused.
+pub(crate) fn real_iputils_ping_pod(name: &str) -> Result<ScenarioResult> {
+    // Their output files are the user's: restart opens each again as the
+    // process that holds it.
+    let out = |v: &str| -> Result<PathBuf> {
+        let p = PathBuf::from(format!("/tmp/{name}-ping{v}.log"));
+        fs::write(&p, b"")?;
+        nix::unistd::chown(
+            &p,
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )?;
+        Ok(p)
+    };
+    let (out4, out6) = (out("4")?, out("6")?);
+    let user = "/bin/setpriv --reuid=65534 --regid=65534 --clear-groups /bin/iputils-ping";
+    let script = format!(
+        "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range && \
+         {{ {user} -i 0.2 127.0.0.1 > {o4} 2>&1 < /dev/null & }} && \
+         exec {user} -6 -i 0.2 ::1 > {o6} 2>&1 < /dev/null",
+        o4 = out4.display(),
+        o6 = out6.display()
+    );
+    ping_pod(name, &script, &out4, Some(&out6), IPUTILS_PING)
 }
 
 /// A transfer caught in the middle, in a pod with a network namespace of

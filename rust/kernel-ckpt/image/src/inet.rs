@@ -2,7 +2,7 @@
 //! Network sockets of the IPv4 and IPv6 families: TCP sockets closed
 //! (bound or not), listening, established or closing; UDP, UDP-Lite, ICMP
 //! ping and raw IP sockets, bound or connected, with their queued
-//! datagrams; the socket options their programs set.
+//! datagrams and when each came; the socket options their programs set.
 //!
 //! Written by the kernel's `inet.rs` as an [`InetSockObj`] followed by its
 //! [`InetOpt`]s and, for a TCP connection (established or closing), its
@@ -201,6 +201,10 @@ pub struct InetDgram {
     pub tos: u32,
     pub saddr: [u8; 16],
     pub daddr: [u8; 16],
+    /// When it came, in nanoseconds since the epoch (`CLOCK_REALTIME`),
+    /// if the kernel took the time (a socket asked, `SO_TIMESTAMP*`); 0
+    /// if not: recvmsg(2) then gives the time it is read.
+    pub tstamp: i64,
 }
 
 /// How an option's value is read and set.
@@ -359,6 +363,12 @@ inet_opts! {
     // RFC 2292's forms of IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT.
     91 IPV6_2292PKTINFO Int Inet6,
     92 IPV6_2292HOPLIMIT Int Inet6,
+    // Receive times (`SO_TIMESTAMP` is `SO_TIMESTAMP_OLD` in C); one of
+    // the four at most is set.
+    93 SO_TIMESTAMP Int Any,
+    94 SO_TIMESTAMPNS Int Any,
+    95 SO_TIMESTAMP_NEW Int Any,
+    96 SO_TIMESTAMPNS_NEW Int Any,
 }
 
 /// The option numbered `opt`, if kernel-ckpt carries it.
@@ -590,6 +600,7 @@ impl InetDgram {
             && self.dport <= u32::from(u16::MAX)
             && self.ttl <= 255
             && self.tos <= 255
+            && self.tstamp >= 0
             && v4_ok(&self.saddr)
             && v4_ok(&self.daddr)
     }
@@ -900,6 +911,7 @@ layout!(InetDgram {
     tos: u32,
     saddr: [u8; 16],
     daddr: [u8; 16],
+    tstamp: i64,
 });
 
 layout!(InetOpt {

@@ -1818,6 +1818,18 @@ fn inet_ping_and_raw_sockets_and_their_datagrams() {
             vec![(InetDgram { sport: 1, ..reply }, icmp.clone())],
         ),
         (
+            "a datagram from before the epoch",
+            ping,
+            &[][..],
+            vec![(
+                InetDgram {
+                    tstamp: -1,
+                    ..reply
+                },
+                icmp.clone(),
+            )],
+        ),
+        (
             "a raw packet whose header names another TTL",
             raw,
             &[][..],

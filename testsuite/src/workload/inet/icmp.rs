@@ -25,6 +25,7 @@ const EVERY_GROUP: &str = "0\t2147483647";
 /// The options [`icmp_pod`] reads of each socket, by name, beside
 /// [`describe`]'s.
 const OPTS_ICMP: &[(&str, libc::c_int, libc::c_int)] = &[
+    ("SO_TIMESTAMP", libc::SOL_SOCKET, libc::SO_TIMESTAMP),
     ("IP_RECVTTL", libc::IPPROTO_IP, libc::IP_RECVTTL),
     ("IP_HDRINCL", libc::IPPROTO_IP, libc::IP_HDRINCL),
     ("IP_NODEFRAG", libc::IPPROTO_IP, IP_NODEFRAG),
@@ -88,6 +89,8 @@ struct Got {
     bytes: Vec<u8>,
     from: String,
     ttl: Option<i32>,
+    /// When it came (`SO_TIMESTAMP`'s control message).
+    stamp: Option<std::time::SystemTime>,
 }
 
 /// The next datagram queued to `fd`, without waiting.
@@ -114,6 +117,7 @@ fn recv_msg(fd: RawFd) -> Result<Got> {
         bail!("recvmsg: {}", std::io::Error::last_os_error());
     }
     let mut ttl = None;
+    let mut stamp = None;
     // SAFETY: the control buffer is what recvmsg(2) filled, walked with
     // the CMSG macros within its length.
     unsafe {
@@ -125,6 +129,13 @@ fn recv_msg(fd: RawFd) -> Result<Got> {
             {
                 ttl = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
             }
+            if level == libc::SOL_SOCKET && ty == libc::SCM_TIMESTAMP {
+                let tv = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timeval>());
+                stamp = Some(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000),
+                );
+            }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
@@ -132,6 +143,7 @@ fn recv_msg(fd: RawFd) -> Result<Got> {
         bytes: buf[..n as usize].to_vec(),
         from: addr_text(&ss),
         ttl,
+        stamp,
     })
 }
 
@@ -199,7 +211,7 @@ fn expect_ping_reply(
     payload: &[u8],
     from: &str,
     ttl: bool,
-) -> Result<()> {
+) -> Result<Got> {
     let got = recv_wait(fd)?;
     let reply = echo_reply(&got.bytes, ty);
     if reply != Some((ident, seq, payload)) || got.from != from || got.ttl != ttl.then_some(64) {
@@ -208,7 +220,7 @@ fn expect_ping_reply(
             String::from_utf8_lossy(payload)
         );
     }
-    Ok(())
+    Ok(got)
 }
 
 /// Expects the next datagram of IPv4 raw socket `fd` to be an ICMP echo
@@ -311,7 +323,8 @@ fn expect_experiment(fd: RawFd, tag: &[u8]) -> Result<()> {
 /// - `raw6 experiment`: an IPv6 raw socket of protocol 253 with
 ///   `IPV6_CHECKSUM` 2, bound to ::1 and connected to it;
 /// - `ping4 bound`: an ICMP ping socket bound to 127.0.0.1, identifier
-///   7030, `IP_RECVTTL`, `IP_TTL` 45;
+///   7030, `IP_RECVTTL`, `IP_TTL` 45, `SO_TIMESTAMP` (its queued replies
+///   must say they came before the checkpoint);
 /// - `ping4 connected`: one connected to 127.0.0.1 with an identifier the
 ///   kernel picked;
 /// - `ping6 bound`: an ICMPv6 ping socket bound to [::1], identifier
@@ -368,6 +381,7 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     let p4 = socket(libc::AF_INET, libc::SOCK_DGRAM, libc::IPPROTO_ICMP)?;
     set_int(p4, libc::IPPROTO_IP, libc::IP_RECVTTL, 1, "IP_RECVTTL")?;
     set_int(p4, libc::IPPROTO_IP, libc::IP_TTL, 45, "IP_TTL")?;
+    set_int(p4, libc::SOL_SOCKET, libc::SO_TIMESTAMP, 1, "SO_TIMESTAMP")?;
     bind(p4, Addr::V4(LO4, PORTS[12]))?;
     out.push(("ping4 bound", p4));
 
@@ -419,10 +433,26 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     };
     let before = describe_all();
     std::fs::write(&seen, before.join("\n") + "\n")?;
+    // Every datagram queued came before this, and the checkpoint after.
+    let queued_by = std::time::SystemTime::now();
     ready(ready_path)?;
     while !go.exists() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let resumed = std::time::SystemTime::now();
+    // Whether SO_TIMESTAMP says `got` came before the checkpoint
+    // (`before`), or after the restart.
+    let came = |got: &Got, before: bool| -> Result<()> {
+        match got.stamp {
+            Some(t) if before && t <= queued_by => Ok(()),
+            Some(t) if !before && t >= resumed => Ok(()),
+            other => bail!(
+                "SO_TIMESTAMP says {other:?}, not {} {:?}",
+                if before { "before" } else { "after" },
+                if before { queued_by } else { resumed }
+            ),
+        }
+    };
     let mut bad = Vec::new();
     let after = describe_all();
     for (b, a) in before.iter().zip(&after) {
@@ -441,8 +471,11 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     run(
         "the replies queued to ping4 bound",
         (|| {
-            expect_ping_reply(p4, 0, id4, 1, b"ping4 one", "127.0.0.1:0", true)?;
-            expect_ping_reply(p4, 0, id4, 2, b"ping4 two", "127.0.0.1:0", true)?;
+            // When they came: before the checkpoint.
+            let one = expect_ping_reply(p4, 0, id4, 1, b"ping4 one", "127.0.0.1:0", true)?;
+            came(&one, true)?;
+            let two = expect_ping_reply(p4, 0, id4, 2, b"ping4 two", "127.0.0.1:0", true)?;
+            came(&two, true)?;
             drained(p4)
         })(),
     );
@@ -508,7 +541,8 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
         "ping4 bound pings again, under its identifier",
         (|| {
             send_to(p4, &echo(8, 0, 4, b"ping4 four"), Addr::V4(LO4, 0))?;
-            expect_ping_reply(p4, 0, id4, 4, b"ping4 four", "127.0.0.1:0", true)?;
+            let four = expect_ping_reply(p4, 0, id4, 4, b"ping4 four", "127.0.0.1:0", true)?;
+            came(&four, false)?;
             expect_raw4_reply(r4, id4, 4, b"ping4 four")
         })(),
     );

@@ -895,6 +895,7 @@ fn every_record() -> Vec<Rec> {
         tos: 0,
         saddr: lo,
         daddr: lo,
+        tstamp: 1_764_950_400_123_456_789,
     };
     b.rec(
         RecordType::InetSock,
