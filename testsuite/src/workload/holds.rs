@@ -170,6 +170,15 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "has a socket filter or a reuseport group program (SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_*) (not carried yet): not supported",
     ),
     ("pod_net_netlink", "is a netlink socket (not carried): not supported"),
+    (
+        "pod_net_raw_cork",
+        "has a corked datagram (MSG_MORE, UDP_CORK) (not carried yet): not supported",
+    ),
+    (
+        "pod_net_raw_mptcp",
+        "is an IP socket of a protocol kernel-ckpt does not carry (MPTCP, SCTP...): not supported",
+    ),
+    ("pod_net_packet", "is a packet socket (not carried yet): not supported"),
 ];
 
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
@@ -329,6 +338,46 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 )?;
                 u.send_to(b"corked", u.local_addr()?)?;
                 std::mem::forget(u);
+            }
+            "pod_net_raw_cork" => {
+                // An ICMP echo request held back by MSG_MORE on a raw socket.
+                let r = check(
+                    libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP).into(),
+                    "socket",
+                )?;
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let echo = [8u8, 0, 0xf7, 0xff, 0, 0, 0, 0];
+                check(
+                    libc::sendto(
+                        r as i32,
+                        echo.as_ptr().cast(),
+                        echo.len(),
+                        libc::MSG_MORE,
+                        (&sin as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    ) as libc::c_long,
+                    "sendto MSG_MORE",
+                )?;
+            }
+            "pod_net_raw_mptcp" => {
+                // A raw socket of a protocol past 255 (IPPROTO_MPTCP).
+                check(
+                    libc::socket(libc::AF_INET, libc::SOCK_RAW, 262).into(),
+                    "socket(SOCK_RAW, IPPROTO_MPTCP)",
+                )?;
+            }
+            "pod_net_packet" => {
+                check(
+                    libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0).into(),
+                    "socket(AF_PACKET)",
+                )?;
             }
             "pod_net_filter" => {
                 // A classic BPF program accepting every packet.
