@@ -50,9 +50,9 @@
 use crate::image::{
     inet_opt_def, InetDgram, InetKind, InetOpt, InetPendingObj, InetSockData, InetSockObj,
     InetTcpConn, ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED,
-    INET_CONNECTING, INET_LISTENING, INET_OPTS, INET_PORT_PICKED, INET_RCV_SHUTDOWN,
-    TCP_CONN_CLOSING, TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK, TCP_CONN_TSTAMP,
-    TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
+    INET_CONNECTING, INET_FILTER_LOCKED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
+    INET_RCV_SHUTDOWN, TCP_CONN_CLOSING, TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK,
+    TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -70,6 +70,7 @@ const _: () = assert!(
         && INET_LISTENING == bindings::CKPT_INET_LISTENING
         && INET_CONNECTED == bindings::CKPT_INET_CONNECTED
         && INET_CONNECTING == bindings::CKPT_INET_CONNECTING
+        && INET_FILTER_LOCKED == bindings::CKPT_INET_FILTER_LOCKED
         && INET_PORT_PICKED == bindings::CKPT_INET_PORT_PICKED
         && TCP_CONN_SACK == bindings::CKPT_TCP_SACK
         && TCP_CONN_TSTAMP == bindings::CKPT_TCP_TSTAMP
@@ -333,8 +334,8 @@ fn name_of(name: &str) -> &[u8] {
     }
 }
 
-/// A socket's record, `InetSockObj` and its options, as the checkpoint
-/// reads them.
+/// A socket's record, `InetSockObj`, and its options followed by its
+/// classic BPF filter's instructions, as the checkpoint reads them.
 fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
     check_opt_table()?;
     // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
@@ -363,6 +364,7 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
             GFP_KERNEL,
         )?;
     }
+    let nr_filter = filter(sk, &mut opts)?;
     let mut dev = [0u8; crate::image::INET_DEV_LEN];
     for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
         *d = c as u8;
@@ -383,8 +385,44 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
         nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
         nr_dgrams: 0,
         dgram_bytes: 0,
+        nr_filter,
     };
     Ok((rec, opts))
+}
+
+/// The classic BPF filter of `sk` (`SO_ATTACH_FILTER`), its instructions
+/// appended to `out` as the image holds them; how many.
+fn filter(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
+    // SAFETY: the socket is referenced; with no room the helper only
+    // counts, under the socket's lock.
+    let n = unsafe { bindings::ckpt_sk_filter_get(sk.as_ptr(), core::ptr::null_mut(), 0) };
+    to_result(n).inspect_err(|_| {
+        ckpt_err!("checkpoint: a socket's filter has no classic BPF program to save\n");
+    })?;
+    let len = u32::try_from(n).map_err(|_| EINVAL)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let zero = bindings::sock_filter {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    };
+    let mut insns = KVec::from_elem(zero, usize::try_from(len)?, GFP_KERNEL)?;
+    // SAFETY: `insns` has room for `len` instructions, which the helper
+    // copies under the socket's lock if the filter still has that many.
+    let got = unsafe { bindings::ckpt_sk_filter_get(sk.as_ptr(), insns.as_mut_ptr(), len) };
+    if got != n {
+        ckpt_err!("checkpoint: a socket's filter changed while it was saved: try again\n");
+        return Err(EAGAIN);
+    }
+    for i in insns.iter() {
+        out.extend_from_slice(&i.code.to_ne_bytes(), GFP_KERNEL)?;
+        out.extend_from_slice(&[i.jt, i.jf], GFP_KERNEL)?;
+        out.extend_from_slice(&i.k.to_ne_bytes(), GFP_KERNEL)?;
+    }
+    Ok(len)
 }
 
 /// The TCP, UDP, UDP-Lite, ping and raw socket kind of shared object.
@@ -726,6 +764,39 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
         // (the image parser checked them), which the helper copies.
         to_result(unsafe { bindings::ckpt_inet_deliver(file.as_ptr(), &raw, payload.as_ptr()) })
             .inspect_err(fail("queue the datagrams of"))?;
+    }
+    // Its filter (and its lock), before it is bound: what comes after the
+    // datagrams it held passes it.
+    if !data.filter.is_empty() || s.flags & INET_FILTER_LOCKED != 0 {
+        let mut insns = KVec::with_capacity(
+            data.filter.len() / crate::image::INET_FILTER_INSN_LEN,
+            GFP_KERNEL,
+        )?;
+        for c in data.filter.chunks_exact(crate::image::INET_FILTER_INSN_LEN) {
+            let b = |i: usize| c.get(i).copied().unwrap_or(0);
+            insns.push(
+                bindings::sock_filter {
+                    code: u16::from_ne_bytes([b(0), b(1)]),
+                    jt: b(2),
+                    jf: b(3),
+                    k: u32::from_ne_bytes([b(4), b(5), b(6), b(7)]),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        let sk = Sk::of(&file)?;
+        let len = u32::try_from(insns.len())?;
+        // SAFETY: the socket is referenced; `insns` holds `len`
+        // instructions, which the helper copies and checks.
+        to_result(unsafe {
+            bindings::ckpt_sk_filter_attach(
+                sk.as_ptr(),
+                insns.as_ptr(),
+                len,
+                s.flags & INET_FILTER_LOCKED != 0,
+            )
+        })
+        .inspect_err(fail("attach the classic BPF filter (SO_ATTACH_FILTER) of"))?;
     }
     // A connection, established or closing: repair mode first, which the
     // caller's CAP_NET_ADMIN over the namespace allows; its connect(2) then

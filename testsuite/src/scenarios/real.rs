@@ -1675,6 +1675,21 @@ pub(crate) fn real_iputils_ping_pod(name: &str) -> Result<ScenarioResult> {
     ping_pod(name, &script, &out4, Some(&out6), IPUTILS_PING)
 }
 
+/// Debian's iputils `ping` as root in a `--net` pod ([`ping_pod`]) whose
+/// `ping_group_range` lets no group open ping sockets (a new namespace's):
+/// each ping falls back to a raw ICMP socket, with `ICMP_FILTER` (IPv4),
+/// `ICMPV6_FILTER` and `IPV6_CHECKSUM` (IPv6), `SO_TIMESTAMP`,
+/// `IP_RECVERR` or `IPV6_RECVERR`, buffer sizes and timeouts set.
+pub(crate) fn real_iputils_ping_raw_pod(name: &str) -> Result<ScenarioResult> {
+    let out4 = PathBuf::from(format!("/tmp/{name}-ping4.log"));
+    let _ = fs::remove_file(&out4);
+    let script = format!(
+        "/bin/iputils-ping -i 0.2 127.0.0.1 > {} 2>&1 < /dev/null & exec /bin/iputils-ping -6 -i 0.2 ::1",
+        out4.display()
+    );
+    ping_pod(name, &script, &out4, None, IPUTILS_PING)
+}
+
 /// A transfer caught in the middle, in a pod with a network namespace of
 /// its own: busybox `httpd` serves 16 MiB on 127.0.0.1:8080 to busybox
 /// `wget` inside the pod, whose output goes through a pipe to a reader

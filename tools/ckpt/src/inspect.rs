@@ -606,6 +606,12 @@ pub struct InetSockInfo {
     pub waiting_on: Option<u32>,
     /// The options saved, by name.
     pub options: BTreeMap<String, i64>,
+    /// Its classic BPF filter (`SO_ATTACH_FILTER`): how many instructions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<u32>,
+    /// Its filter is locked (`SO_LOCK_FILTER`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub filter_locked: bool,
 }
 
 /// What `ckpt inspect` shows of a TCP connection.
@@ -695,6 +701,8 @@ impl InetSockInfo {
                 .iter()
                 .filter_map(|o| Some((ckpt_image::inet_opt_def(o.opt)?.name.to_owned(), o.value)))
                 .collect(),
+            filter: (s.nr_filter != 0).then_some(s.nr_filter),
+            filter_locked: s.flags & ckpt_image::INET_FILTER_LOCKED != 0,
         }
     }
 
@@ -731,6 +739,14 @@ impl InetSockInfo {
         }
         if let Some(d) = &self.device {
             out.push_str(&format!(", bound to device {d}"));
+        }
+        match (self.filter, self.filter_locked) {
+            (Some(n), locked) => out.push_str(&format!(
+                ", a classic BPF filter of {n} instructions{}",
+                if locked { ", locked" } else { "" }
+            )),
+            (None, true) => out.push_str(", filters locked out"),
+            (None, false) => {}
         }
         if !self.options.is_empty() {
             let opts: Vec<String> = self

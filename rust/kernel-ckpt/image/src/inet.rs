@@ -115,13 +115,23 @@ pub const INET_PORT_PICKED: u32 = 1 << 4;
 /// [`InetSockObj::raddr`] from its local address and port: restart
 /// connects it again, once every socket of the image is made.
 pub const INET_CONNECTING: u32 = 1 << 5;
+/// Its filter is locked (`SO_LOCK_FILTER`): none may be attached or
+/// taken off.
+pub const INET_FILTER_LOCKED: u32 = 1 << 6;
 /// Every `INET_*` flag.
 pub const INET_FLAGS: u32 = INET_BOUND
     | INET_BOUND_ADDR
     | INET_LISTENING
     | INET_CONNECTED
     | INET_PORT_PICKED
-    | INET_CONNECTING;
+    | INET_CONNECTING
+    | INET_FILTER_LOCKED;
+
+/// Most instructions of a classic BPF socket filter (`BPF_MAXINSNS`).
+pub const INET_MAX_FILTER: u32 = 4096;
+/// Length of one classic BPF instruction (`struct sock_filter`: code,
+/// jt, jf, k, in the byte order of the machine the image is of).
+pub const INET_FILTER_INSN_LEN: usize = 8;
 
 /// Length of a device name with its NUL (`IFNAMSIZ`).
 pub const INET_DEV_LEN: usize = 16;
@@ -172,6 +182,9 @@ pub struct InetSockObj {
     pub nr_dgrams: u32,
     /// Their payloads' bytes in all.
     pub dgram_bytes: u32,
+    /// How many instructions its classic BPF filter has
+    /// (`SO_ATTACH_FILTER`; 0: none), which follow the options.
+    pub nr_filter: u32,
 }
 
 /// Most datagrams a socket's queue may hold in an image.
@@ -480,6 +493,17 @@ impl InetSockObj {
         } else {
             rest.split_at(len)
         };
+        // Its filter's instructions, which restart checks as
+        // setsockopt(SO_ATTACH_FILTER) checks them.
+        if s.nr_filter > INET_MAX_FILTER {
+            return bad("inet filter length", s.nr_filter);
+        }
+        let filter_len = (s.nr_filter as usize) * INET_FILTER_INSN_LEN;
+        let (filter, after) = if after.len() < filter_len {
+            return Err(ErrorKind::Short);
+        } else {
+            after.split_at(filter_len)
+        };
         if s.nr_dgrams > INET_MAX_DGRAMS
             || s.dgram_bytes > MAX_PAYLOAD_LEN
             || (tcp && (s.nr_dgrams | s.dgram_bytes) != 0)
@@ -558,6 +582,7 @@ impl InetSockObj {
             s,
             InetSockData {
                 opts: InetOpts(rest),
+                filter,
                 dgrams: (heads, payloads),
                 tcp: tcp_conn,
             },
@@ -632,6 +657,9 @@ impl InetDgram {
 pub struct InetSockData<'a> {
     /// Its options.
     pub opts: InetOpts<'a>,
+    /// Its classic BPF filter's instructions, [`INET_FILTER_INSN_LEN`]
+    /// bytes each (empty: none).
+    pub filter: &'a [u8],
     /// The datagrams queued to a UDP socket: their headers, and their
     /// payloads one after another.
     pub dgrams: (&'a [u8], &'a [u8]),
@@ -895,6 +923,8 @@ layout!(InetSockObj {
     nr_opts: u32,
     nr_dgrams: u32,
     dgram_bytes: u32,
+    nr_filter: u32,
+    _: u32,
 });
 
 layout!(InetPendingObj {

@@ -1592,6 +1592,53 @@ fn inet_sock_checks_its_kind_state_and_options() {
 }
 
 #[test]
+fn inet_sock_filter_follows_its_options() {
+    let mut lo = [0u8; 16];
+    lo[..4].copy_from_slice(&[127, 0, 0, 1]);
+    let udp = InetSockObj {
+        id: 1,
+        family: AF_INET,
+        sock_type: INET_SOCK_DGRAM,
+        protocol: IPPROTO_UDP,
+        flags: INET_BOUND | INET_BOUND_ADDR | INET_FILTER_LOCKED,
+        lport: 7032,
+        laddr: lo,
+        nr_opts: 1,
+        nr_filter: 2,
+        ..InetSockObj::default()
+    };
+    // ld #len; ret a: as many bytes as the datagram has.
+    let insns: [u8; 16] = [0x80, 0, 0, 0, 0, 0, 0, 0, 0x16, 0, 0, 0, 0, 0, 0, 0];
+    let record = |s: InetSockObj, filter: &[u8]| {
+        let mut p = s.encode().to_vec();
+        p.extend_from_slice(&InetOpt { opt: 3, value: 1 }.encode());
+        p.extend_from_slice(filter);
+        p
+    };
+    let rec = record(udp, &insns);
+    let (s, d) = InetSockObj::decode(&rec).expect("a UDP socket with a filter");
+    assert_eq!(s.nr_filter, 2);
+    assert_eq!(d.filter, &insns[..]);
+    assert_eq!(d.opts.iter().count(), 1);
+    // Too long for BPF_MAXINSNS, shorter than it says, or bytes left over.
+    let long = InetSockObj {
+        nr_filter: INET_MAX_FILTER + 1,
+        ..udp
+    };
+    assert!(InetSockObj::decode(&record(long, &insns)).is_err());
+    assert!(InetSockObj::decode(&record(udp, &insns[..8])).is_err());
+    let mut more = insns.to_vec();
+    more.push(0);
+    assert!(InetSockObj::decode(&record(udp, &more)).is_err());
+    // A flag beyond the known ones.
+    let flags = InetSockObj {
+        flags: udp.flags | 1 << 7,
+        ..udp
+    };
+    assert!(InetSockObj::decode(&record(flags, &insns)).is_err());
+}
+
+#[test]
 fn inet_ping_and_raw_sockets_and_their_datagrams() {
     let mut lo = [0u8; 16];
     lo[..4].copy_from_slice(&[127, 0, 0, 1]);

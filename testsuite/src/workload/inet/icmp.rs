@@ -26,6 +26,7 @@ const EVERY_GROUP: &str = "0\t2147483647";
 /// [`describe`]'s.
 const OPTS_ICMP: &[(&str, libc::c_int, libc::c_int)] = &[
     ("SO_TIMESTAMP", libc::SOL_SOCKET, libc::SO_TIMESTAMP),
+    ("SO_LOCK_FILTER", libc::SOL_SOCKET, SO_LOCK_FILTER),
     ("IP_RECVTTL", libc::IPPROTO_IP, libc::IP_RECVTTL),
     ("IP_HDRINCL", libc::IPPROTO_IP, libc::IP_HDRINCL),
     ("IP_NODEFRAG", libc::IPPROTO_IP, IP_NODEFRAG),
@@ -39,10 +40,78 @@ const OPTS_ICMP: &[(&str, libc::c_int, libc::c_int)] = &[
     ("ICMPV6_FILTER", libc::IPPROTO_ICMPV6, ICMPV6_FILTER),
 ];
 
+/// `SO_LOCK_FILTER`.
+const SO_LOCK_FILTER: libc::c_int = 44;
+
+/// The classic BPF filter of the sink: drops a UDP datagram whose first
+/// byte is `x` (`ldb [8]; jeq #'x', drop, keep; drop: ret #0; keep: ret
+/// #-1`: the filter sees the UDP header first).
+const DROP_X: [libc::sock_filter; 4] = [
+    libc::sock_filter {
+        code: 0x30,
+        jt: 0,
+        jf: 0,
+        k: 8,
+    },
+    libc::sock_filter {
+        code: 0x15,
+        jt: 0,
+        jf: 1,
+        k: b'x' as u32,
+    },
+    libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    },
+    libc::sock_filter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k: u32::MAX,
+    },
+];
+
+/// The classic BPF filter of `fd` as getsockopt(SO_GET_FILTER) gives it
+/// (up to 8 instructions), or its error.
+fn filter_of(fd: RawFd) -> String {
+    let mut insns = [libc::sock_filter {
+        code: 0,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }; 8];
+    // SO_GET_FILTER takes and gives a number of instructions.
+    let mut len = insns.len() as libc::socklen_t;
+    // SAFETY: `insns` has room for `len` instructions.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            insns.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return std::io::Error::last_os_error().to_string();
+    }
+    if len == 0 {
+        return "none".to_owned();
+    }
+    insns[..(len as usize).min(insns.len())]
+        .iter()
+        .map(|i| format!("{:#x}/{}/{}/{:#x}", i.code, i.jt, i.jf, i.k))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// [`describe`] of `fd` and its [`OPTS_ICMP`] (an error for those its
-/// kind has not).
+/// kind has not), and its filter.
 fn describe_icmp(fd: RawFd) -> Vec<String> {
     let mut out = describe(fd);
+    out.push(format!("SO_GET_FILTER {}", filter_of(fd)));
     for (name, level, opt) in OPTS_ICMP {
         let v = match get_bytes(fd, *level, *opt) {
             Ok(b) if b.len() == 4 => i32::from_ne_bytes([b[0], b[1], b[2], b[3]]).to_string(),
@@ -330,7 +399,9 @@ fn expect_experiment(fd: RawFd, tag: &[u8]) -> Result<()> {
 /// - `ping6 bound`: an ICMPv6 ping socket bound to [::1], identifier
 ///   7031, `IPV6_RECVHOPLIMIT`.
 ///
-/// - `udp4 sink`: a UDP socket bound to 127.0.0.1:7032.
+/// - `udp4 sink`: a UDP socket bound to 127.0.0.1:7032, with a classic
+///   BPF filter dropping datagrams that begin with `x`
+///   (`SO_ATTACH_FILTER`), locked (`SO_LOCK_FILTER`).
 ///
 /// Each ping socket sends echo requests whose replies it leaves queued
 /// (two, one, one), which the raw ICMP sockets get copies of; a UDP
@@ -403,6 +474,18 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     // Where the UDP datagrams go (none may come back as a port
     // unreachable error, which the raw UDP socket would take).
     let sink = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    let prog = libc::sock_fprog {
+        len: DROP_X.len() as u16,
+        filter: DROP_X.as_ptr().cast_mut(),
+    };
+    set_raw(
+        sink,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &prog,
+        "SO_ATTACH_FILTER",
+    )?;
+    set_int(sink, libc::SOL_SOCKET, SO_LOCK_FILTER, 1, "SO_LOCK_FILTER")?;
     bind(sink, Addr::V4(LO4, PORTS[14]))?;
     out.push(("udp4 sink", sink));
     let socks = Sockets(out);
@@ -593,9 +676,39 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
             expect_experiment(rx, b"again")
         })(),
     );
+    run(
+        "the sink's filter drops a datagram beginning with x, and stays locked",
+        (|| {
+            let u = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+            send_to(u, b"xdropped", Addr::V4(LO4, PORTS[14]))?;
+            send_to(u, b"kept", Addr::V4(LO4, PORTS[14]))?;
+            // SAFETY: our own descriptor.
+            unsafe { libc::close(u) };
+            let got = recv_wait(sink)?;
+            if got.bytes != b"kept" {
+                bail!("the sink got {got:?} first, not \"kept\"");
+            }
+            drained(sink)?;
+            // Its raw socket's copies of both, which no filter drops.
+            expect_raw4_udp(ru, PORTS[14], b"xdropped")?;
+            expect_raw4_udp(ru, PORTS[14], b"kept")?;
+            // SO_DETACH_FILTER is refused while the filter is locked.
+            match set_int(
+                sink,
+                libc::SOL_SOCKET,
+                libc::SO_DETACH_FILTER,
+                0,
+                "SO_DETACH_FILTER",
+            ) {
+                Err(e) if e.to_string().contains("Operation not permitted") => {}
+                other => bail!("SO_DETACH_FILTER gave {other:?}"),
+            }
+            Ok(())
+        })(),
+    );
     verdict_all(
         &result,
         &bad,
-        "every socket's name, peer and options as before; the queued echo replies, their copies with their IP headers, the UDP copy and the IPv6 datagram, in order, with their senders and TTLs; every socket pings or sends again",
+        "every socket's name, peer, options and filter as before; the queued echo replies, their copies with their IP headers, the UDP datagram and its copy, and the IPv6 datagram, in order, with their senders, TTLs and times; every socket pings or sends again; the sink's locked filter drops what it dropped",
     )
 }

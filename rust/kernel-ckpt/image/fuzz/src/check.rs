@@ -765,6 +765,11 @@ fn check_inet(s: &InetSockObj, d: &InetSockData<'_>) {
         bytes += p.len();
     }
     assert_eq!((nd, bytes), (s.nr_dgrams, s.dgram_bytes as usize));
+    assert_eq!(d.filter.len(), s.nr_filter as usize * INET_FILTER_INSN_LEN);
+    assert!(s.nr_filter <= INET_MAX_FILTER);
+    if let Some(k) = s.kind() {
+        assert!(d.dgrams().all(|(g, _)| g.fits(k, s.family)));
+    }
     let mut n = 0;
     for o in d.opts.iter() {
         assert!(inet_opt_def(o.opt).is_some());
@@ -779,6 +784,7 @@ fn encode_inet(out: &mut Vec<u8>, s: &InetSockObj, d: &InetSockData<'_>) {
     for o in d.opts.iter() {
         out.extend_from_slice(&o.encode());
     }
+    out.extend_from_slice(d.filter);
     out.extend_from_slice(d.dgrams.0);
     out.extend_from_slice(d.dgrams.1);
     if let Some((c, sendq, recvq)) = d.tcp {

@@ -870,17 +870,20 @@ fn every_record() -> Vec<Rec> {
         family: AF_INET,
         sock_type: INET_SOCK_DGRAM,
         protocol: IPPROTO_UDP,
-        flags: INET_BOUND | INET_BOUND_ADDR | INET_CONNECTED,
         lport: 5353,
         rport: 53,
         laddr: lo,
         raddr: lo,
         dev: *b"lo\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        flags: INET_BOUND | INET_BOUND_ADDR | INET_CONNECTED | INET_FILTER_LOCKED,
         nr_opts: 1,
         nr_dgrams: 1,
         dgram_bytes: 4,
+        nr_filter: 2,
         ..InetSockObj::default()
     };
+    // Its classic BPF filter, locked: ld #len; ret a.
+    let filter: [u8; 16] = [0x80, 0, 0, 0, 0, 0, 0, 0, 0x16, 0, 0, 0, 0, 0, 0, 0];
     let linger = InetOpt {
         opt: 14,
         value: 1 << 32 | 5,
@@ -902,6 +905,7 @@ fn every_record() -> Vec<Rec> {
         &[
             &udp.encode(),
             &linger.encode(),
+            &filter,
             &dgram.encode(),
             b"\x12\x34\x81\x80",
         ],
