@@ -6,8 +6,8 @@ dict the workers fill, a Pool of three workers squares N numbers fed
 through its queues (pipes, and semaphores in /dev/shm), and the parent
 prints its progress and, at the end, the sum it got, the sum the workers
 recorded in the manager's dict and the sum it expected. With --list it
-runs a small job and prints the files of the modules it loaded: what the
-guest needs of the standard library.
+runs a small job, imports socketserver, and prints the files of the
+modules loaded: what the guest needs of the standard library.
 """
 
 import multiprocessing as mp
@@ -38,6 +38,9 @@ def main():
         recorded = sum(shared.values())
     expected = sum(n * n for n in range(count))
     if listing:
+        # The real_python_server_queue scenario's server needs it too.
+        import socketserver  # noqa: F401
+
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
             if path:

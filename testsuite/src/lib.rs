@@ -114,6 +114,7 @@ macro_rules! with_scenarios {
             real_busybox_ping_pod,
             real_iputils_ping_pod,
             real_iputils_ping_raw_pod,
+            real_python_server_queue,
             real_wget_mid_transfer,
             real_python_epoll_server,
             real_python_pod,

@@ -353,6 +353,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "real_busybox_ping_pod" => |name| real::real_busybox_ping_pod(name),
         "real_iputils_ping_pod" => |name| real::real_iputils_ping_pod(name),
         "real_iputils_ping_raw_pod" => |name| real::real_iputils_ping_raw_pod(name),
+        "real_python_server_queue" => |name| real::real_python_server_queue(name),
         "real_wget_mid_transfer" => |name| real::real_wget_mid_transfer(name),
         "real_python_epoll_server" => |name| real::real_python_epoll_server(name),
         "real_python_pod" => |name| real::real_python_pod(name),

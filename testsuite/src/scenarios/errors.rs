@@ -534,7 +534,7 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 /// set the process may no longer alter, and in a pod with its own network
 /// namespace (`--net`) an address on its loopback other than 127.0.0.1,
 /// TCP connections shut down early or holding urgent data, a corked UDP
-/// datagram, a socket filter, a netlink socket, a raw socket holding a
+/// datagram, a reuseport group's program, a netlink socket, a raw socket holding a
 /// datagram back (`MSG_MORE`), a raw socket of protocol 262 (MPTCP's)
 /// and a packet socket. checkpoint(2) of the pod's init
 /// fails with EOPNOTSUPP, writes nothing, the kernel log says why, and

@@ -1690,6 +1690,127 @@ pub(crate) fn real_iputils_ping_raw_pod(name: &str) -> Result<ScenarioResult> {
     ping_pod(name, &script, &out4, None, IPUTILS_PING)
 }
 
+/// A single-threaded TCP server in Python (`socketserver.TCPServer`), as a
+/// user would write one: each client sends a line and gets it back in
+/// capitals; serving the first waits for a file to appear (a slow
+/// request), so that the clients after it wait in the listener's queue.
+const QUEUE_SERVER: &str = concat!(
+    "import os, socketserver, sys, time\n",
+    "go = sys.argv[1]\n",
+    "class H(socketserver.StreamRequestHandler):\n",
+    "    def handle(self):\n",
+    "        line = self.rfile.readline()\n",
+    "        print('serving', line.decode().strip(), flush=True)\n",
+    "        while not os.path.exists(go):\n",
+    "            time.sleep(0.05)\n",
+    "        self.wfile.write(line.upper())\n",
+    "socketserver.TCPServer.allow_reuse_address = True\n",
+    "with socketserver.TCPServer(('127.0.0.1', 9200), H) as s:\n",
+    "    print('listening', flush=True)\n",
+    "    s.serve_forever()\n",
+);
+
+/// A pod with a network namespace of its own running Debian's Python as a
+/// single-threaded TCP server ([`QUEUE_SERVER`]) and four busybox `nc`
+/// clients, each sending one line: the server is held serving the first
+/// while the three others wait in its listener's queue, connected, their
+/// lines sent. Checkpointed with `--kill` and restarted; `/proc/PID/net/tcp`
+/// shows the same queue of three; then the first request is let through
+/// and every client gets its line back in capitals, the waiting ones
+/// accepted after the restart in the order they came.
+pub(crate) fn real_python_server_queue(name: &str) -> Result<ScenarioResult> {
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let _ = fs::remove_file(&go);
+    let script = format!(
+        "/bin/python3 -I -S -B -c \"$0\" {go} & \
+         while ! /bin/busybox grep -q listening {log}; do /bin/busybox sleep 0.05; done; \
+         for i in 0 1 2 3; do \
+           echo \"client $i\" | /bin/busybox nc 127.0.0.1 9200 | /bin/busybox sed 's/^/answer /' & \
+           /bin/busybox sleep 0.2; \
+         done; wait",
+        go = go.display(),
+        log = format!("/tmp/{name}.log"),
+    );
+    let (w, job, _job, log) =
+        start_net_pod(name, &["/bin/busybox", "sh", "-c", &script, QUEUE_SERVER])?;
+    let pid = w.pid;
+    let out = log.to_string_lossy().into_owned();
+    let mut c = Checks(Vec::new());
+    // The listener's accept queue: /proc/net/tcp's rx_queue of a socket
+    // in state 0A (LISTEN).
+    let queue = |p: i32| -> Option<String> {
+        let text = fs::read_to_string(format!("/proc/{p}/net/tcp")).ok()?;
+        text.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&"0100007F:23F0") && f.get(3) == Some(&"0A"))
+                .then(|| f.get(4).unwrap_or(&"").to_string())
+        })
+    };
+    let start = Instant::now();
+    while queue(pid).as_deref() != Some("00000000:00000003")
+        && start.elapsed() < Duration::from_secs(30)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.eq(
+        "the server serves client 0 while three clients wait in its queue",
+        "true Some(\"00000000:00000003\")",
+        format!("{} {:?}", wait_for(&out, "serving client 0", 1), queue(pid)),
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    let json = super::pod::inspect_value(&img)?;
+    let waiting = json["inet_sockets"].as_array().map_or(0, |a| {
+        a.iter().filter(|s| !s["waiting_on"].is_null()).count()
+    });
+    c.eq(
+        "connections waiting to be accepted in the image",
+        3,
+        waiting,
+    );
+    let copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.eq(
+        "the restarted listener's queue holds the same three",
+        "Some(\"00000000:00000003\")",
+        format!("{:?}", queue(copy)),
+    );
+    fs::write(&go, b"")?;
+    let answered = (0..4).all(|i| wait_for(&out, &format!("answer CLIENT {i}"), 30));
+    c.eq(
+        "every client gets its line back in capitals",
+        true,
+        answered,
+    );
+    let text = fs::read_to_string(&out).unwrap_or_default();
+    let served: Vec<&str> = text.lines().filter(|l| l.starts_with("serving")).collect();
+    c.eq(
+        "the server served them in the order they came",
+        "[\"serving client 0\", \"serving client 1\", \"serving client 2\", \"serving client 3\"]",
+        format!("{served:?}"),
+    );
+    let mut state: Vec<String> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("serving") || l.starts_with("answer") || l.starts_with("listening")
+        })
+        .map(str::to_owned)
+        .collect();
+    state.sort();
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// A transfer caught in the middle, in a pod with a network namespace of
 /// its own: busybox `httpd` serves 16 MiB on 127.0.0.1:8080 to busybox
 /// `wget` inside the pod, whose output goes through a pipe to a reader

@@ -166,8 +166,8 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "has UDP options or a corked datagram (UDP_CORK, UDP_SEGMENT, UDP_GRO, UDP_ENCAP, UDPLITE_*_CSCOV...) (not carried yet): not supported",
     ),
     (
-        "pod_net_filter",
-        "has a socket filter or a reuseport group program (SO_ATTACH_FILTER, SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_*) (not carried yet): not supported",
+        "pod_net_reuseport_prog",
+        "has an eBPF socket filter or a reuseport group program (SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_*) (not carried yet): not supported",
     ),
     ("pod_net_netlink", "is a netlink socket (not carried): not supported"),
     (
@@ -379,14 +379,30 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "socket(AF_PACKET)",
                 )?;
             }
-            "pod_net_filter" => {
-                // A classic BPF program accepting every packet.
-                let u = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            "pod_net_reuseport_prog" => {
+                // A classic BPF program choosing among a reuseport group
+                // (SO_ATTACH_REUSEPORT_CBPF), always the first socket.
+                let fd = check(
+                    libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0).into(),
+                    "socket",
+                )? as libc::c_int;
+                let one: libc::c_int = 1;
+                check(
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_REUSEPORT,
+                        (&one as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                    .into(),
+                    "SO_REUSEPORT",
+                )?;
                 let insn = [libc::sock_filter {
                     code: 0x06, // BPF_RET | BPF_K
                     jt: 0,
                     jf: 0,
-                    k: u32::MAX,
+                    k: 0,
                 }];
                 let prog = libc::sock_fprog {
                     len: 1,
@@ -394,16 +410,15 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 };
                 check(
                     libc::setsockopt(
-                        std::os::fd::AsRawFd::as_raw_fd(&u),
+                        fd,
                         libc::SOL_SOCKET,
-                        libc::SO_ATTACH_FILTER,
+                        libc::SO_ATTACH_REUSEPORT_CBPF,
                         (&prog as *const libc::sock_fprog).cast(),
                         std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
                     )
                     .into(),
-                    "SO_ATTACH_FILTER",
+                    "SO_ATTACH_REUSEPORT_CBPF",
                 )?;
-                std::mem::forget(u);
             }
             "pod_net_netlink" => {
                 // A routing netlink socket, as `ip monitor` holds one.
