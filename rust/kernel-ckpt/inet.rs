@@ -365,6 +365,7 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
         )?;
     }
     let nr_filter = filter(sk, &mut opts)?;
+    let nr_groups = groups(sk, &mut opts)?;
     let mut dev = [0u8; crate::image::INET_DEV_LEN];
     for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
         *d = c as u8;
@@ -386,8 +387,55 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
         nr_dgrams: 0,
         dgram_bytes: 0,
         nr_filter,
+        nr_groups,
     };
     Ok((rec, opts))
+}
+
+/// The multicast groups `sk` joined, appended to `out` as the image holds
+/// them ([`InetGroup`](crate::image::InetGroup)s), in the order its list
+/// holds them (the last joined first); how many.
+fn groups(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
+    let refuse = |_: &Error| {
+        ckpt_err!(
+            "checkpoint: a socket's multicast groups have source filters (not carried yet)\n"
+        );
+    };
+    // SAFETY: the socket is referenced; with no room the helper checks
+    // and counts its groups under RCU.
+    let n = unsafe { bindings::ckpt_inet_groups(sk.as_ptr(), core::ptr::null_mut(), 0) };
+    to_result(n).inspect_err(refuse)?;
+    let max = u32::try_from(n).map_err(|_| EINVAL)?;
+    if max == 0 {
+        return Ok(0);
+    }
+    if max > crate::image::INET_MAX_GROUPS {
+        ckpt_err!(
+            "checkpoint: a socket joined {} multicast groups, more than an image record takes (not carried)\n",
+            max
+        );
+        return Err(crate::wrap::errno::eopnotsupp());
+    }
+    // SAFETY: all-zero is a valid `ckpt_inet_group`.
+    let zero: bindings::ckpt_inet_group = unsafe { core::mem::zeroed() };
+    let mut raw = KVec::from_elem(zero, usize::try_from(max)?, GFP_KERNEL)?;
+    // SAFETY: `raw` has room for `max` groups, which the helper fills
+    // under RCU if the socket still has no more.
+    let got = unsafe { bindings::ckpt_inet_groups(sk.as_ptr(), raw.as_mut_ptr(), max) };
+    if got == -(bindings::E2BIG as i32) {
+        ckpt_err!("checkpoint: a socket joined a multicast group while it was saved: try again\n");
+        return Err(EAGAIN);
+    }
+    to_result(got).inspect_err(refuse)?;
+    let n = usize::try_from(got).map_err(|_| EINVAL)?;
+    for g in raw.iter().take(n) {
+        let rec = crate::image::InetGroup {
+            addr: g.addr,
+            ifindex: g.ifindex,
+        };
+        out.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
+    }
+    u32::try_from(n).map_err(|_| EINVAL)
 }
 
 /// The classic BPF filter of `sk` (`SO_ATTACH_FILTER`), its instructions
@@ -797,6 +845,34 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
             )
         })
         .inspect_err(fail("attach the classic BPF filter (SO_ATTACH_FILTER) of"))?;
+    }
+    // Its multicast groups, joined as setsockopt(2) by the caller joins
+    // them, the first of its list last, so that its list is the same.
+    let mut joined = KVec::new();
+    for g in data.groups() {
+        joined.push(g, GFP_KERNEL)?;
+    }
+    for g in joined.iter().rev() {
+        killable()?;
+        // SAFETY: the file is referenced and `addr` 16 bytes.
+        to_result(unsafe {
+            bindings::ckpt_inet_group_join(file.as_ptr(), g.addr.as_ptr(), g.ifindex)
+        })
+        .inspect_err(|e| {
+            ckpt_err!(
+                "restart: {} socket {} cannot join multicast group {} on device {} (error {}{})\n",
+                proto(s),
+                s.id,
+                Shown(s, &g.addr, 0),
+                g.ifindex,
+                e.to_errno(),
+                if e.to_errno() == -(bindings::ENODEV as i32) {
+                    ": no such device in its network namespace"
+                } else {
+                    ""
+                }
+            );
+        })?;
     }
     // A connection, established or closing: repair mode first, which the
     // caller's CAP_NET_ADMIN over the namespace allows; its connect(2) then

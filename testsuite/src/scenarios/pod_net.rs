@@ -164,6 +164,31 @@ fn inet_view(pid: i32) -> Vec<String> {
     out
 }
 
+/// The multicast groups of the devices of `pid`'s network namespace
+/// (`/proc/PID/net/igmp` and `igmp6`): device, group and how many sockets
+/// joined it (timers and flags left out).
+fn groups_view(pid: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    let igmp = fs::read_to_string(format!("/proc/{pid}/net/igmp")).unwrap_or_default();
+    let mut dev = String::new();
+    for l in igmp.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if !l.starts_with(char::is_whitespace) {
+            dev = f.get(1).copied().unwrap_or("").to_owned();
+        } else if let (Some(g), Some(users)) = (f.first(), f.get(1)) {
+            out.push(format!("igmp {dev} group {g} users {users}"));
+        }
+    }
+    let igmp6 = fs::read_to_string(format!("/proc/{pid}/net/igmp6")).unwrap_or_default();
+    for l in igmp6.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if let (Some(d), Some(g), Some(users)) = (f.get(1), f.get(2), f.get(3)) {
+            out.push(format!("igmp6 {d} group {g} users {users}"));
+        }
+    }
+    out
+}
+
 /// The TCP and UDP sockets of `pid`'s network namespace as iproute2's
 /// `ss -tanpeio` and `ss -uanpeio` show them (`/bin/ss -tanpeioH` and
 /// `/bin/ss -uanpeioH` run inside it: [`in_netns_of`]), one line each,
@@ -379,6 +404,8 @@ struct SocketPod {
     before: Vec<String>,
     /// Its TCP and UDP sockets as ss showed them, frozen ([`ss_view`]).
     ss_before: Vec<String>,
+    /// Its devices' multicast groups, frozen ([`groups_view`]).
+    groups_before: Vec<String>,
     /// The image's path.
     img: String,
     /// What `ckpt inspect --json` says of the image.
@@ -397,6 +424,7 @@ impl SocketPod {
         cgroup::freeze(&started.w.cg, Duration::from_secs(10))?;
         let before = inet_view(started.w.pid);
         let ss_before = ss_view(started.w.pid);
+        let groups_before = groups_view(started.w.pid);
         let Some(img) =
             started.checkpoint_kill(c, name, "ckpt checkpoint --kill of the pod's init")?
         else {
@@ -408,6 +436,7 @@ impl SocketPod {
             described,
             before,
             ss_before,
+            groups_before,
             img,
             json,
         }))
@@ -434,6 +463,7 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "inet_pod")?
     else {
         return Ok(ScenarioResult {
@@ -610,6 +640,7 @@ pub(crate) fn restart_pod_tcp(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "tcp_pod")?
     else {
         return Ok(ScenarioResult {
@@ -678,6 +709,7 @@ pub(crate) fn restart_pod_tcp_closing(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "tcp_closing_pod")?
     else {
         return Ok(ScenarioResult {
@@ -744,6 +776,7 @@ pub(crate) fn restart_pod_tcp_pending(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "tcp_pending_pod")?
     else {
         return Ok(ScenarioResult {
@@ -831,6 +864,7 @@ pub(crate) fn restart_pod_tcp_opening(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "tcp_opening_pod")?
     else {
         return Ok(ScenarioResult {
@@ -1089,6 +1123,7 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
         ss_before,
         img,
         json,
+        groups_before,
     }) = SocketPod::checkpoint(&mut c, name, "icmp_pod")?
     else {
         return Ok(ScenarioResult {
@@ -1101,7 +1136,7 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
         .as_array()
         .map(|a| a.iter().map(|s| format!("saved: {s}")).collect())
         .unwrap_or_default();
-    c.eq("sockets in the image", 8, saved.len());
+    c.eq("sockets in the image", 11, saved.len());
     let queued: usize = json["inet_sockets"]
         .as_array()
         .map(|a| {
@@ -1111,8 +1146,8 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
         })
         .unwrap_or(0);
     c.eq(
-        "datagrams queued in the image (4 replies, their 4 copies, a UDP datagram and its copy, an IPv6 one)",
-        11,
+        "datagrams queued in the image (4 replies, their 4 copies, a UDP datagram and its copy, an IPv6 one, one to a multicast group)",
+        12,
         queued,
     );
     c.eq(
@@ -1131,6 +1166,11 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
         format!("{ss_before:#?}"),
         format!("{:#?}", ss_view(restarted.pid)),
     );
+    c.same(
+        "the multicast groups of the pod's loopback (/proc/PID/net/igmp, igmp6), as before",
+        format!("{groups_before:#?}"),
+        format!("{:#?}", groups_view(restarted.pid)),
+    );
     c.eq(
         "net.ipv4.ping_group_range of the restarted pod's network namespace",
         "0 2147483647",
@@ -1146,6 +1186,7 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
     );
     drop(_job2);
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
-    let extra: Vec<String> = saved.iter().map(|l| picked_ports(l)).collect();
+    let mut extra = groups_before;
+    extra.extend(saved.iter().map(|l| picked_ports(l)));
     socket_pod_result(c, &before, &ss_before, &extra, &described, &verdict)
 }

@@ -13,10 +13,10 @@ pub(crate) use icmp::icmp_pod;
 /// them at once): `inet_pod`'s five, `tcp_pod`'s two, the port of
 /// `inet_pod`'s sender of a queued datagram, closed since,
 /// `tcp_closing_pod`'s listener, `tcp_pending_pod`'s two,
-/// `tcp_opening_pod`'s, and `icmp_pod`'s two ping identifiers and the
-/// port of its UDP datagrams (no socket's).
-pub(crate) const PORTS: [u16; 15] = [
-    7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015, 7030, 7031, 7032,
+/// `tcp_opening_pod`'s, and `icmp_pod`'s two ping identifiers, its sink's
+/// port and its multicast group's.
+pub(crate) const PORTS: [u16; 16] = [
+    7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015, 7030, 7031, 7032, 7033,
 ];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {

@@ -612,6 +612,9 @@ pub struct InetSockInfo {
     /// Its filter is locked (`SO_LOCK_FILTER`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub filter_locked: bool,
+    /// The multicast groups it joined, each `GROUP on device N`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// What `ckpt inspect` shows of a TCP connection.
@@ -703,6 +706,18 @@ impl InetSockInfo {
                 .collect(),
             filter: (s.nr_filter != 0).then_some(s.nr_filter),
             filter_locked: s.flags & ckpt_image::INET_FILTER_LOCKED != 0,
+            groups: d
+                .groups()
+                .map(|g| {
+                    let a = g.addr;
+                    let group = if v6 {
+                        std::net::Ipv6Addr::from(a).to_string()
+                    } else {
+                        format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
+                    };
+                    format!("{group} on device {}", g.ifindex)
+                })
+                .collect(),
         }
     }
 
@@ -747,6 +762,9 @@ impl InetSockInfo {
             )),
             (None, true) => out.push_str(", filters locked out"),
             (None, false) => {}
+        }
+        if !self.groups.is_empty() {
+            out.push_str(&format!(", in multicast groups {}", self.groups.join(", ")));
         }
         if !self.options.is_empty() {
             let opts: Vec<String> = self

@@ -185,6 +185,39 @@ pub struct InetSockObj {
     /// How many instructions its classic BPF filter has
     /// (`SO_ATTACH_FILTER`; 0: none), which follow the options.
     pub nr_filter: u32,
+    /// How many multicast groups it joined ([`InetGroup`]s, after its
+    /// filter).
+    pub nr_groups: u32,
+}
+
+/// Most multicast groups a socket may have joined in an image (the
+/// kernel's default `igmp_max_memberships` is 20, IPv6's unlimited).
+pub const INET_MAX_GROUPS: u32 = 1 << 12;
+
+/// A multicast group a datagram or raw socket joined
+/// (`IP_ADD_MEMBERSHIP`, `IPV6_JOIN_GROUP`), on the device it joined it
+/// on, with no source filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InetGroup {
+    /// The group, of the socket's family (IPv4: its first 4 bytes, the
+    /// rest zero); a multicast address.
+    pub addr: [u8; 16],
+    /// The device's index (`ip_mreqn.imr_ifindex`, `ipv6mr_interface`).
+    pub ifindex: u32,
+}
+
+impl InetGroup {
+    /// Whether it is a multicast group of `family` on a device.
+    pub fn fits(&self, family: u32) -> bool {
+        let a = self.addr;
+        self.ifindex != 0
+            && self.ifindex <= i32::MAX as u32
+            && if family == AF_INET {
+                a[0] & 0xf0 == 0xe0 && a.iter().skip(4).all(|&b| b == 0)
+            } else {
+                a[0] == 0xff
+            }
+    }
 }
 
 /// Most datagrams a socket's queue may hold in an image.
@@ -229,6 +262,9 @@ pub enum InetOptKind {
     Micros,
     /// `struct linger`: `l_onoff << 32 | l_linger as u32`.
     Linger,
+    /// `IP_MULTICAST_IF`'s device and address: `ifindex << 32 | addr`,
+    /// the address's 4 bytes in network order read as a native `u32`.
+    McastIf,
 }
 
 /// Which sockets an option is saved for.
@@ -382,6 +418,9 @@ inet_opts! {
     94 SO_TIMESTAMPNS Int Any,
     95 SO_TIMESTAMP_NEW Int Any,
     96 SO_TIMESTAMPNS_NEW Int Any,
+    // The device (and address) multicast datagrams go out by.
+    97 IPV6_MULTICAST_IF Int Inet6Dgram,
+    98 IP_MULTICAST_IF McastIf Dgram,
 }
 
 /// The option numbered `opt`, if kernel-ckpt carries it.
@@ -409,6 +448,7 @@ impl InetOpt {
             InetOptKind::Micros => value >= 0,
             // `l_linger` is any int (an endless linger reads negative).
             InetOptKind::Linger => (0..=1).contains(&(value >> 32)),
+            InetOptKind::McastIf => (0..=i64::from(i32::MAX)).contains(&(value >> 32)),
         }
     }
 }
@@ -504,6 +544,26 @@ impl InetSockObj {
         } else {
             after.split_at(filter_len)
         };
+        // Its multicast groups: a datagram or raw socket's, each once.
+        if s.nr_groups > INET_MAX_GROUPS || (tcp && s.nr_groups != 0) {
+            return bad("inet multicast groups", s.nr_groups);
+        }
+        let groups_len = (s.nr_groups as usize) * InetGroup::LEN;
+        let (groups, after) = if after.len() < groups_len {
+            return Err(ErrorKind::Short);
+        } else {
+            after.split_at(groups_len)
+        };
+        for (i, g) in groups.chunks_exact(InetGroup::LEN).enumerate() {
+            let (g, _) = InetGroup::read_fixed(g)?;
+            let again = groups
+                .chunks_exact(InetGroup::LEN)
+                .take(i)
+                .any(|o| InetGroup::read_fixed(o).is_ok_and(|(o, _)| o == g));
+            if !g.fits(s.family) || again {
+                return bad("inet multicast group", g.ifindex);
+            }
+        }
         if s.nr_dgrams > INET_MAX_DGRAMS
             || s.dgram_bytes > MAX_PAYLOAD_LEN
             || (tcp && (s.nr_dgrams | s.dgram_bytes) != 0)
@@ -583,6 +643,7 @@ impl InetSockObj {
             InetSockData {
                 opts: InetOpts(rest),
                 filter,
+                groups,
                 dgrams: (heads, payloads),
                 tcp: tcp_conn,
             },
@@ -660,6 +721,8 @@ pub struct InetSockData<'a> {
     /// Its classic BPF filter's instructions, [`INET_FILTER_INSN_LEN`]
     /// bytes each (empty: none).
     pub filter: &'a [u8],
+    /// Its multicast groups, [`InetGroup`]s.
+    pub groups: &'a [u8],
     /// The datagrams queued to a UDP socket: their headers, and their
     /// payloads one after another.
     pub dgrams: (&'a [u8], &'a [u8]),
@@ -881,6 +944,13 @@ impl InetTcpConn {
 }
 
 impl<'a> InetSockData<'a> {
+    /// Each multicast group it joined, in the order it joined them.
+    pub fn groups(&self) -> impl Iterator<Item = InetGroup> + 'a {
+        self.groups
+            .chunks_exact(InetGroup::LEN)
+            .filter_map(|c| InetGroup::read_fixed(c).ok().map(|(g, _)| g))
+    }
+
     /// Each datagram queued to a UDP socket, with its payload, in the
     /// order recvmsg(2) takes them.
     pub fn dgrams(&self) -> impl Iterator<Item = (InetDgram, &'a [u8])> + 'a {
@@ -924,6 +994,12 @@ layout!(InetSockObj {
     nr_dgrams: u32,
     dgram_bytes: u32,
     nr_filter: u32,
+    nr_groups: u32,
+});
+
+layout!(InetGroup {
+    addr: [u8; 16],
+    ifindex: u32,
     _: u32,
 });
 

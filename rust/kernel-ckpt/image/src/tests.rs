@@ -1639,6 +1639,130 @@ fn inet_sock_filter_follows_its_options() {
 }
 
 #[test]
+fn inet_multicast_groups_follow_the_filter() {
+    let udp = InetSockObj {
+        id: 1,
+        family: AF_INET,
+        sock_type: INET_SOCK_DGRAM,
+        protocol: IPPROTO_UDP,
+        flags: INET_BOUND,
+        lport: 7033,
+        nr_groups: 2,
+        ..InetSockObj::default()
+    };
+    let g4 = |a: [u8; 4], ifindex: u32| {
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&a);
+        InetGroup { addr, ifindex }
+    };
+    let record = |s: InetSockObj, groups: &[InetGroup], opts: &[(u32, i64)]| {
+        let mut p = InetSockObj {
+            nr_opts: opts.len() as u32,
+            ..s
+        }
+        .encode()
+        .to_vec();
+        for &(opt, value) in opts {
+            p.extend_from_slice(&InetOpt { opt, value }.encode());
+        }
+        for g in groups {
+            p.extend_from_slice(&g.encode());
+        }
+        p
+    };
+    let both = [g4([239, 1, 2, 3], 1), g4([224, 0, 0, 251], 1)];
+    // IP_MULTICAST_IF by device 1 and address 127.0.0.1.
+    let mcast_if = 1i64 << 32 | i64::from(u32::from_ne_bytes([127, 0, 0, 1]));
+    let rec = record(udp, &both, &[(98, mcast_if)]);
+    let (_, d) = InetSockObj::decode(&rec).expect("a UDP socket in two groups");
+    assert_eq!(d.groups().collect::<Vec<_>>(), both.to_vec());
+    let mut g6 = [0u8; 16];
+    g6[0] = 0xff;
+    g6[1] = 5;
+    g6[15] = 0x42;
+    let udp6 = InetSockObj {
+        family: AF_INET6,
+        nr_groups: 1,
+        ..udp
+    };
+    let rec = record(
+        udp6,
+        &[InetGroup {
+            addr: g6,
+            ifindex: 1,
+        }],
+        &[(97, 1)],
+    );
+    assert!(InetSockObj::decode(&rec).is_ok());
+    for (what, bad, groups, opts) in [
+        (
+            "a unicast group",
+            udp,
+            vec![g4([127, 0, 0, 1], 1), both[1]],
+            vec![],
+        ),
+        (
+            "no device",
+            udp,
+            vec![g4([239, 1, 2, 3], 0), both[1]],
+            vec![],
+        ),
+        ("one group twice", udp, vec![both[0], both[0]], vec![]),
+        (
+            "an IPv6 group on an IPv4 socket",
+            InetSockObj {
+                nr_groups: 1,
+                ..udp
+            },
+            vec![InetGroup {
+                addr: g6,
+                ifindex: 1,
+            }],
+            vec![],
+        ),
+        (
+            "an IPv4 group on an IPv6 socket",
+            udp6,
+            vec![both[0]],
+            vec![],
+        ),
+        (
+            "a TCP socket in a group",
+            InetSockObj {
+                sock_type: INET_SOCK_STREAM,
+                protocol: IPPROTO_TCP,
+                ..udp
+            },
+            both.to_vec(),
+            vec![],
+        ),
+        ("fewer groups than it says", udp, vec![both[0]], vec![]),
+        (
+            "a negative IP_MULTICAST_IF",
+            udp,
+            both.to_vec(),
+            vec![(98, -1)],
+        ),
+        (
+            "IPV6_MULTICAST_IF on an IPv4 socket",
+            udp,
+            both.to_vec(),
+            vec![(97, 1)],
+        ),
+    ] {
+        assert!(
+            InetSockObj::decode(&record(bad, &groups, &opts)).is_err(),
+            "{what}"
+        );
+    }
+    let many = InetSockObj {
+        nr_groups: INET_MAX_GROUPS + 1,
+        ..udp
+    };
+    assert!(InetSockObj::decode(&record(many, &both, &[])).is_err());
+}
+
+#[test]
 fn inet_ping_and_raw_sockets_and_their_datagrams() {
     let mut lo = [0u8; 16];
     lo[..4].copy_from_slice(&[127, 0, 0, 1]);

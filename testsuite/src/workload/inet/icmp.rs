@@ -19,6 +19,10 @@ const IPV6_CHECKSUM: libc::c_int = 7;
 const IP_NODEFRAG: libc::c_int = 22;
 /// An IPv6 protocol number for experiments (RFC 3692).
 const EXPERIMENT: libc::c_int = 253;
+/// The multicast groups the pod joins.
+const GROUP4: [u8; 4] = [239, 1, 2, 3];
+const GROUP6: [u8; 16] = [0xff, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42, 0x42];
+
 /// `ping_group_range` that lets every group open ping sockets.
 const EVERY_GROUP: &str = "0\t2147483647";
 
@@ -27,6 +31,12 @@ const EVERY_GROUP: &str = "0\t2147483647";
 const OPTS_ICMP: &[(&str, libc::c_int, libc::c_int)] = &[
     ("SO_TIMESTAMP", libc::SOL_SOCKET, libc::SO_TIMESTAMP),
     ("SO_LOCK_FILTER", libc::SOL_SOCKET, SO_LOCK_FILTER),
+    ("IP_MULTICAST_IF", libc::IPPROTO_IP, libc::IP_MULTICAST_IF),
+    (
+        "IPV6_MULTICAST_IF",
+        libc::IPPROTO_IPV6,
+        libc::IPV6_MULTICAST_IF,
+    ),
     ("IP_RECVTTL", libc::IPPROTO_IP, libc::IP_RECVTTL),
     ("IP_HDRINCL", libc::IPPROTO_IP, libc::IP_HDRINCL),
     ("IP_NODEFRAG", libc::IPPROTO_IP, IP_NODEFRAG),
@@ -401,7 +411,12 @@ fn expect_experiment(fd: RawFd, tag: &[u8]) -> Result<()> {
 ///
 /// - `udp4 sink`: a UDP socket bound to 127.0.0.1:7032, with a classic
 ///   BPF filter dropping datagrams that begin with `x`
-///   (`SO_ATTACH_FILTER`), locked (`SO_LOCK_FILTER`).
+///   (`SO_ATTACH_FILTER`), locked (`SO_LOCK_FILTER`);
+/// - `udp4 group`: a UDP socket on port 7033 in multicast group 239.1.2.3
+///   on the loopback, with a datagram to the group queued, which `udp4
+///   multicast sender` (`IP_MULTICAST_IF` the loopback) sent;
+/// - `udp6 group`: an IPv6 UDP socket in group ff05::4242 on the
+///   loopback, with `IPV6_MULTICAST_IF`.
 ///
 /// Each ping socket sends echo requests whose replies it leaves queued
 /// (two, one, one), which the raw ICMP sockets get copies of; a UDP
@@ -488,6 +503,69 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     set_int(sink, libc::SOL_SOCKET, SO_LOCK_FILTER, 1, "SO_LOCK_FILTER")?;
     bind(sink, Addr::V4(LO4, PORTS[14]))?;
     out.push(("udp4 sink", sink));
+
+    // Multicast: a socket in group 239.1.2.3 on the loopback (device 1,
+    // as in every new namespace), and one sending there by that device
+    // (IP_MULTICAST_IF); an IPv6 one in group ff05::4242 with
+    // IPV6_MULTICAST_IF.
+    let group = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    set_int(
+        group,
+        libc::SOL_SOCKET,
+        libc::SO_REUSEADDR,
+        1,
+        "SO_REUSEADDR",
+    )?;
+    bind(group, Addr::V4([0; 4], PORTS[15]))?;
+    let join = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(GROUP4),
+        },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: 1,
+    };
+    set_raw(
+        group,
+        libc::IPPROTO_IP,
+        libc::IP_ADD_MEMBERSHIP,
+        &join,
+        "IP_ADD_MEMBERSHIP",
+    )?;
+    out.push(("udp4 group", group));
+    let sender = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    let by_lo = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: 1,
+    };
+    set_raw(
+        sender,
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        &by_lo,
+        "IP_MULTICAST_IF",
+    )?;
+    out.push(("udp4 multicast sender", sender));
+    let group6 = socket(libc::AF_INET6, libc::SOCK_DGRAM, 0)?;
+    let join6 = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr { s6_addr: GROUP6 },
+        ipv6mr_interface: 1,
+    };
+    set_raw(
+        group6,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_ADD_MEMBERSHIP,
+        &join6,
+        "IPV6_JOIN_GROUP",
+    )?;
+    set_int(
+        group6,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_MULTICAST_IF,
+        1,
+        "IPV6_MULTICAST_IF",
+    )?;
+    out.push(("udp6 group", group6));
     let socks = Sockets(out);
 
     // The datagrams left queued.
@@ -500,6 +578,7 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
     // SAFETY: our own descriptor.
     unsafe { libc::close(u) };
     send_one(rx, &experiment(b"queued"))?;
+    send_to(sender, b"to the group", Addr::V4(GROUP4, PORTS[15]))?;
     // Loopback delivers in a softirq: let every copy arrive.
     std::thread::sleep(std::time::Duration::from_millis(300));
 
@@ -600,6 +679,29 @@ pub(crate) fn icmp_pod(ready_path: &Path) -> Result<()> {
         (|| {
             expect_raw4_udp(ru, PORTS[14], b"udp copy")?;
             drained(ru)
+        })(),
+    );
+    run(
+        "the datagram queued to udp4 group, sent to 239.1.2.3",
+        (|| {
+            // From the sender's port (the loopback gives it no address
+            // for a multicast datagram: 0.0.0.0).
+            let got = recv_wait(group)?;
+            if got.bytes != b"to the group" || got.from != format!("0.0.0.0:{}", port_of(sender)) {
+                bail!("got {got:?}");
+            }
+            drained(group)
+        })(),
+    );
+    run(
+        "udp4 group, in 239.1.2.3 again, gets a datagram sent there by the loopback",
+        (|| {
+            send_to(sender, b"again", Addr::V4(GROUP4, PORTS[15]))?;
+            let got = recv_wait(group)?;
+            if got.bytes != b"again" {
+                bail!("got {got:?}");
+            }
+            drained(group)
         })(),
     );
     run(

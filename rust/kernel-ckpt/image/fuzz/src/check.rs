@@ -767,6 +767,8 @@ fn check_inet(s: &InetSockObj, d: &InetSockData<'_>) {
     assert_eq!((nd, bytes), (s.nr_dgrams, s.dgram_bytes as usize));
     assert_eq!(d.filter.len(), s.nr_filter as usize * INET_FILTER_INSN_LEN);
     assert!(s.nr_filter <= INET_MAX_FILTER);
+    assert_eq!(d.groups().count(), s.nr_groups as usize);
+    assert!(d.groups().all(|g| g.fits(s.family)));
     if let Some(k) = s.kind() {
         assert!(d.dgrams().all(|(g, _)| g.fits(k, s.family)));
     }
@@ -785,6 +787,7 @@ fn encode_inet(out: &mut Vec<u8>, s: &InetSockObj, d: &InetSockData<'_>) {
         out.extend_from_slice(&o.encode());
     }
     out.extend_from_slice(d.filter);
+    out.extend_from_slice(d.groups);
     out.extend_from_slice(d.dgrams.0);
     out.extend_from_slice(d.dgrams.1);
     if let Some((c, sendq, recvq)) = d.tcp {

@@ -880,8 +880,15 @@ fn every_record() -> Vec<Rec> {
         nr_dgrams: 1,
         dgram_bytes: 4,
         nr_filter: 2,
+        nr_groups: 1,
         ..InetSockObj::default()
     };
+    // In multicast group 239.1.2.3 on device 1.
+    let mut group = InetGroup {
+        addr: [0; 16],
+        ifindex: 1,
+    };
+    group.addr[..4].copy_from_slice(&[239, 1, 2, 3]);
     // Its classic BPF filter, locked: ld #len; ret a.
     let filter: [u8; 16] = [0x80, 0, 0, 0, 0, 0, 0, 0, 0x16, 0, 0, 0, 0, 0, 0, 0];
     let linger = InetOpt {
@@ -906,6 +913,7 @@ fn every_record() -> Vec<Rec> {
             &udp.encode(),
             &linger.encode(),
             &filter,
+            &group.encode(),
             &dgram.encode(),
             b"\x12\x34\x81\x80",
         ],
