@@ -1004,87 +1004,6 @@ pub(crate) fn restart_tcp_outside_peer(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// ss 6.1's output on Linux 6.18 (`ss -tanpeioH` and `-uanpeioH` in a
-    /// namespace like `inet_pod`'s and `tcp_pod`'s), cut short, with a
-    /// process name holding a space and two owners added.
-    const TCP: &str = concat!(
-        "LISTEN 0      5       127.0.0.1:7001    0.0.0.0:*     users:((\"inet-pod\",pid=24753,fd=3)) ino:885044 sk:2 cgroup:/ <->\n",
-        "\t cubic cwnd:10      \n",
-        "LISTEN 0      128             *:7002          *:*     users:((\"inet pod\",pid=24753,fd=4)) uid:1000 ino:885045 sk:7 cgroup:/ v6only:0 <->\n",
-        "\t cubic cwnd:10\n",
-        "ESTAB  128512 0       127.0.0.1:45590 127.0.0.1:7010  users:((\"tcp-pod\",pid=9,fd=14),(\"sh\",pid=8,fd=3)) ino:885054 sk:4 cgroup:/ <->\n",
-        "\t ts sack cubic wscale:10,10 rto:204 rtt:0.013/0.006 ato:80 mss:32768 pmtu:65535 rcvmss:47616 advmss:65483 cwnd:11 bytes_sent:5 bytes_acked:6 bytes_received:128512 send 221814153846bps lastsnd:1916 pacing_rate 534679499600bps delivery_rate 29127111104bps delivered:2 app_limited rcv_space:65495 minrtt:0.009 snd_wnd:65536\n",
-        "ESTAB  5      3782144 127.0.0.1:7010  127.0.0.1:45590 users:((\"tcp-pod\",pid=24753,fd=15)) timer:(persist,1.524ms,0) ino:885055 sk:5 cgroup:/ <->\n",
-        "\t ts sack cubic wscale:10,10 rto:208 backoff:3 mss:47616 notsent:3782144\n",
-        "ESTAB  5      0           [::1]:7011      [::1]:43514 users:((\"tcp-pod\",pid=24753,fd=18)) timer:(keepalive,119min,0) ino:885058 sk:9 cgroup:/ <->\n",
-        "\t ts sack cubic wscale:10,10 mss:32768\n",
-    );
-    const UDP: &str = concat!(
-        "UNCONN 832    0                 0.0.0.0:7004             0.0.0.0:*    users:((\"inet-pod\",pid=24753,fd=8)) ino:885049 sk:a cgroup:/ <-> \n",
-        "ESTAB  0      0               127.0.0.1:7005           127.0.0.1:7004 users:((\"inet-pod\",pid=24753,fd=11)) ino:885051 sk:b cgroup:/ <--\n",
-        "ESTAB  832    0      [::ffff:127.0.0.1]:44285 [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=24753,fd=9)) ino:885050 sk:c cgroup:/ <-> \n",
-    );
-
-    #[test]
-    fn ss_lines_keep_what_is_stable() {
-        assert_eq!(
-            ss_lines("tcp", TCP),
-            [
-                "tcp LISTEN 0 5 127.0.0.1:7001 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=3)) <-> cubic",
-                "tcp LISTEN 0 128 *:7002 *:* users:((\"inet pod\",pid=PID,fd=4)) uid:1000 v6only:0 <-> cubic",
-                "tcp ESTAB 128512 0 127.0.0.1:PICKED 127.0.0.1:7010 users:((\"sh\",pid=PID,fd=3),(\"tcp-pod\",pid=PID,fd=14)) <-> ts sack cubic wscale:10,10 mss:32768",
-                "tcp ESTAB 5 3782144 127.0.0.1:7010 127.0.0.1:PICKED users:((\"tcp-pod\",pid=PID,fd=15)) <-> ts sack cubic wscale:10,10 mss:47616",
-                "tcp ESTAB 5 0 [::1]:7011 [::1]:PICKED users:((\"tcp-pod\",pid=PID,fd=18)) timer:(keepalive) <-> ts sack cubic wscale:10,10 mss:32768",
-            ]
-        );
-        assert_eq!(
-            ss_lines("udp", UDP),
-            [
-                "udp UNCONN 832 0 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
-                "udp ESTAB 0 0 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
-                "udp ESTAB 832 0 [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
-            ]
-        );
-        assert_eq!(
-            ss_no_queues(&ss_lines("udp", UDP)),
-            [
-                "udp ESTAB 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
-                "udp ESTAB [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
-                "udp UNCONN 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
-            ]
-        );
-    }
-
-    #[test]
-    fn ss_lines_drop_what_they_do_not_know() {
-        let odd = concat!(
-            "\t an info line with no socket\n",
-            "\n",
-            "LISTEN\n",
-            "ESTAB x 0 127.0.0.1%lo:7004 [fe80::1]%lo:40000 users:((\"a\",pid=1,fd=x)) timer:(on,200ms,0) new:1 <->\n",
-            "ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:((\"unterminated\n",
-            "SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010 timer:(\n",
-        );
-        assert_eq!(
-            ss_no_queues(&["tcp: /bin/ss -tanpeioH failed".to_owned()]),
-            ["tcp: /bin/ss -tanpeioH failed"]
-        );
-        assert_eq!(
-            ss_lines("tcp", odd),
-            [
-                "tcp LISTEN ? ? ? ?",
-                "tcp ESTAB ? 0 127.0.0.1%lo:7004 [fe80::1]%lo:PICKED users:(?) <->",
-                "tcp ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:(?)",
-                "tcp SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010",
-            ]
-        );
-    }
-}
-
 /// `net.ipv4.ping_group_range` of `pid`'s network namespace, as `cat`
 /// run inside it reads it.
 fn ping_group_range(pid: i32) -> String {
@@ -1189,4 +1108,85 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
     let mut extra = groups_before;
     extra.extend(saved.iter().map(|l| picked_ports(l)));
     socket_pod_result(c, &before, &ss_before, &extra, &described, &verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ss 6.1's output on Linux 6.18 (`ss -tanpeioH` and `-uanpeioH` in a
+    /// namespace like `inet_pod`'s and `tcp_pod`'s), cut short, with a
+    /// process name holding a space and two owners added.
+    const TCP: &str = concat!(
+        "LISTEN 0      5       127.0.0.1:7001    0.0.0.0:*     users:((\"inet-pod\",pid=24753,fd=3)) ino:885044 sk:2 cgroup:/ <->\n",
+        "\t cubic cwnd:10      \n",
+        "LISTEN 0      128             *:7002          *:*     users:((\"inet pod\",pid=24753,fd=4)) uid:1000 ino:885045 sk:7 cgroup:/ v6only:0 <->\n",
+        "\t cubic cwnd:10\n",
+        "ESTAB  128512 0       127.0.0.1:45590 127.0.0.1:7010  users:((\"tcp-pod\",pid=9,fd=14),(\"sh\",pid=8,fd=3)) ino:885054 sk:4 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 rto:204 rtt:0.013/0.006 ato:80 mss:32768 pmtu:65535 rcvmss:47616 advmss:65483 cwnd:11 bytes_sent:5 bytes_acked:6 bytes_received:128512 send 221814153846bps lastsnd:1916 pacing_rate 534679499600bps delivery_rate 29127111104bps delivered:2 app_limited rcv_space:65495 minrtt:0.009 snd_wnd:65536\n",
+        "ESTAB  5      3782144 127.0.0.1:7010  127.0.0.1:45590 users:((\"tcp-pod\",pid=24753,fd=15)) timer:(persist,1.524ms,0) ino:885055 sk:5 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 rto:208 backoff:3 mss:47616 notsent:3782144\n",
+        "ESTAB  5      0           [::1]:7011      [::1]:43514 users:((\"tcp-pod\",pid=24753,fd=18)) timer:(keepalive,119min,0) ino:885058 sk:9 cgroup:/ <->\n",
+        "\t ts sack cubic wscale:10,10 mss:32768\n",
+    );
+    const UDP: &str = concat!(
+        "UNCONN 832    0                 0.0.0.0:7004             0.0.0.0:*    users:((\"inet-pod\",pid=24753,fd=8)) ino:885049 sk:a cgroup:/ <-> \n",
+        "ESTAB  0      0               127.0.0.1:7005           127.0.0.1:7004 users:((\"inet-pod\",pid=24753,fd=11)) ino:885051 sk:b cgroup:/ <--\n",
+        "ESTAB  832    0      [::ffff:127.0.0.1]:44285 [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=24753,fd=9)) ino:885050 sk:c cgroup:/ <-> \n",
+    );
+
+    #[test]
+    fn ss_lines_keep_what_is_stable() {
+        assert_eq!(
+            ss_lines("tcp", TCP),
+            [
+                "tcp LISTEN 0 5 127.0.0.1:7001 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=3)) <-> cubic",
+                "tcp LISTEN 0 128 *:7002 *:* users:((\"inet pod\",pid=PID,fd=4)) uid:1000 v6only:0 <-> cubic",
+                "tcp ESTAB 128512 0 127.0.0.1:PICKED 127.0.0.1:7010 users:((\"sh\",pid=PID,fd=3),(\"tcp-pod\",pid=PID,fd=14)) <-> ts sack cubic wscale:10,10 mss:32768",
+                "tcp ESTAB 5 3782144 127.0.0.1:7010 127.0.0.1:PICKED users:((\"tcp-pod\",pid=PID,fd=15)) <-> ts sack cubic wscale:10,10 mss:47616",
+                "tcp ESTAB 5 0 [::1]:7011 [::1]:PICKED users:((\"tcp-pod\",pid=PID,fd=18)) timer:(keepalive) <-> ts sack cubic wscale:10,10 mss:32768",
+            ]
+        );
+        assert_eq!(
+            ss_lines("udp", UDP),
+            [
+                "udp UNCONN 832 0 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
+                "udp ESTAB 0 0 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
+                "udp ESTAB 832 0 [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
+            ]
+        );
+        assert_eq!(
+            ss_no_queues(&ss_lines("udp", UDP)),
+            [
+                "udp ESTAB 127.0.0.1:7005 127.0.0.1:7004 users:((\"inet-pod\",pid=PID,fd=11)) <--",
+                "udp ESTAB [::ffff:127.0.0.1]:PICKED [::ffff:127.0.0.1]:7004 users:((\"inet-pod\",pid=PID,fd=9)) <->",
+                "udp UNCONN 0.0.0.0:7004 0.0.0.0:* users:((\"inet-pod\",pid=PID,fd=8)) <->",
+            ]
+        );
+    }
+
+    #[test]
+    fn ss_lines_drop_what_they_do_not_know() {
+        let odd = concat!(
+            "\t an info line with no socket\n",
+            "\n",
+            "LISTEN\n",
+            "ESTAB x 0 127.0.0.1%lo:7004 [fe80::1]%lo:40000 users:((\"a\",pid=1,fd=x)) timer:(on,200ms,0) new:1 <->\n",
+            "ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:((\"unterminated\n",
+            "SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010 timer:(\n",
+        );
+        assert_eq!(
+            ss_no_queues(&["tcp: /bin/ss -tanpeioH failed".to_owned()]),
+            ["tcp: /bin/ss -tanpeioH failed"]
+        );
+        assert_eq!(
+            ss_lines("tcp", odd),
+            [
+                "tcp LISTEN ? ? ? ?",
+                "tcp ESTAB ? 0 127.0.0.1%lo:7004 [fe80::1]%lo:PICKED users:(?) <->",
+                "tcp ESTAB 0 0 127.0.0.1:7004 127.0.0.1:70000 users:(?)",
+                "tcp SYN-SENT 0 1 127.0.0.1:7004 127.0.0.1:7010",
+            ]
+        );
+    }
 }

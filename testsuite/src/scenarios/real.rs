@@ -1583,7 +1583,7 @@ fn ping_pod(
         let range = f.first..f.first + n;
         let whole = seqs.iter().copied().eq(range.clone());
         c.eq(
-            &format!(
+            format!(
                 "{what}'s replies: every sequence number from {}, in order, once",
                 f.first
             ),
@@ -1595,13 +1595,13 @@ fn ping_pod(
             },
         );
         c.eq(
-            &format!("{what}'s other lines (none: no error, no bad packet)"),
+            format!("{what}'s other lines (none: no error, no bad packet)"),
             "[]",
             format!("{other:?}"),
         );
         let answered = stats.is_some_and(|(sent, got)| got == n && (sent == n || sent == n + 1));
         c.eq(
-            &format!(
+            format!(
                 "{what}'s statistics after SIGINT: every packet sent answered (but perhaps the last)"
             ),
             "true",
@@ -1723,13 +1723,12 @@ pub(crate) fn real_python_server_queue(name: &str) -> Result<ScenarioResult> {
     let _ = fs::remove_file(&go);
     let script = format!(
         "/bin/python3 -I -S -B -c \"$0\" {go} & \
-         while ! /bin/busybox grep -q listening {log}; do /bin/busybox sleep 0.05; done; \
+         while ! /bin/busybox grep -q listening /tmp/{name}.log; do /bin/busybox sleep 0.05; done; \
          for i in 0 1 2 3; do \
            echo \"client $i\" | /bin/busybox nc 127.0.0.1 9200 | /bin/busybox sed 's/^/answer /' & \
            /bin/busybox sleep 0.2; \
          done; wait",
         go = go.display(),
-        log = format!("/tmp/{name}.log"),
     );
     let (w, job, _job, log) =
         start_net_pod(name, &["/bin/busybox", "sh", "-c", &script, QUEUE_SERVER])?;
