@@ -398,7 +398,7 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
 fn groups(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
     let refuse = |_: &Error| {
         ckpt_err!(
-            "checkpoint: a socket's multicast groups have source filters (not carried yet)\n"
+            "checkpoint: a socket's multicast groups have source filters, are IPv4 ones on an IPv6 socket or a TCP socket's (not carried yet)\n"
         );
     };
     // SAFETY: the socket is referenced; with no room the helper checks

@@ -535,8 +535,8 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 /// namespace (`--net`) an address on its loopback other than 127.0.0.1,
 /// TCP connections shut down early or holding urgent data, a corked UDP
 /// datagram, a reuseport group's program, a netlink socket, a raw socket holding a
-/// datagram back (`MSG_MORE`), a raw socket of protocol 262 (MPTCP's)
-/// and a packet socket. checkpoint(2) of the pod's init
+/// datagram back (`MSG_MORE`), a raw socket of protocol 262 (MPTCP's),
+/// a packet socket and a TCP socket in a multicast group. checkpoint(2) of the pod's init
 /// fails with EOPNOTSUPP, writes nothing, the kernel log says why, and
 /// the pod runs on.
 pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {

@@ -179,6 +179,10 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "is an IP socket of a protocol kernel-ckpt does not carry (MPTCP, SCTP...): not supported",
     ),
     ("pod_net_packet", "is a packet socket (not carried yet): not supported"),
+    (
+        "pod_net_tcp_group",
+        "has multicast memberships with source filters, IPv4 ones on an IPv6 socket, or a TCP socket's (not carried yet): not supported",
+    ),
 ];
 
 /// Takes on state `kind` and keeps it (descriptors are leaked on purpose).
@@ -371,6 +375,43 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 check(
                     libc::socket(libc::AF_INET, libc::SOCK_RAW, 262).into(),
                     "socket(SOCK_RAW, IPPROTO_MPTCP)",
+                )?;
+            }
+            "pod_net_tcp_group" => {
+                // A TCP socket in group 239.1.2.3 on the loopback, which
+                // MCAST_JOIN_GROUP allows (IP_ADD_MEMBERSHIP does not).
+                #[repr(C)]
+                struct GroupReq {
+                    interface: u32,
+                    group: libc::sockaddr_storage,
+                }
+                let t = check(
+                    libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0).into(),
+                    "socket",
+                )? as libc::c_int;
+                let mut req = GroupReq {
+                    interface: 1,
+                    group: std::mem::zeroed(),
+                };
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: 0,
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes([239, 1, 2, 3]),
+                    },
+                    sin_zero: [0; 8],
+                };
+                std::ptr::write((&mut req.group as *mut libc::sockaddr_storage).cast(), sin);
+                check(
+                    libc::setsockopt(
+                        t,
+                        libc::IPPROTO_IP,
+                        libc::MCAST_JOIN_GROUP,
+                        (&req as *const GroupReq).cast(),
+                        std::mem::size_of::<GroupReq>() as libc::socklen_t,
+                    )
+                    .into(),
+                    "MCAST_JOIN_GROUP",
                 )?;
             }
             "pod_net_packet" => {

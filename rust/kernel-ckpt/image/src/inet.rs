@@ -192,7 +192,7 @@ pub struct InetSockObj {
 
 /// Most multicast groups a socket may have joined in an image (the
 /// kernel's default `igmp_max_memberships` is 20, IPv6's unlimited).
-pub const INET_MAX_GROUPS: u32 = 1 << 12;
+pub const INET_MAX_GROUPS: u32 = 1 << 10;
 
 /// A multicast group a datagram or raw socket joined
 /// (`IP_ADD_MEMBERSHIP`, `IPV6_JOIN_GROUP`), on the device it joined it
