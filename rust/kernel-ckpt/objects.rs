@@ -64,6 +64,27 @@ use kernel::prelude::*;
 
 /// Restores the object of an object record, wherever it appears.
 pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
+    // An object that opens or makes a path (or watches one) is opened with
+    // the credentials of the process it is for, so that root restarting a
+    // user's image gives that user nothing it could not open: checkpoint(2)
+    // writes each within a process's records, after its task-misc record
+    // and before its pages; anywhere else it would be opened with the
+    // caller's own credentials.
+    let path = match &rec {
+        ObjRecord::File(f, _) => crate::open_file::opens_path(f),
+        ObjRecord::Fifo(..)
+        | ObjRecord::UnixSock(..)
+        | ObjRecord::DeletedFile(..)
+        | ObjRecord::Pty(..)
+        | ObjRecord::Inotify(..) => true,
+        _ => false,
+    };
+    if path && !objs.task_creds() {
+        ckpt_err!(
+            "restart: a record that opens a path is outside a process's records (after its task-misc record, before its pages), where its credentials apply: not an image checkpoint(2) writes\n"
+        );
+        return Err(EINVAL);
+    }
     match rec {
         ObjRecord::File(f, path) => open_file::restore(objs, &f, path),
         ObjRecord::Pipe(p, data) => pipe::restore(objs, &p, data),

@@ -452,6 +452,10 @@ pub(crate) struct ObjTable {
     /// Deleted files are made again in the restoring task's working
     /// directory (`RESTART_DELETED_HERE`).
     deleted_here: bool,
+    /// Whether a process's open credentials are in force (from its
+    /// task-misc record to its first pages record): the only place an
+    /// object that opens or makes a path may be restored.
+    task_creds: bool,
     /// Open files held by `objs`, and how many the caller may hold.
     files: usize,
     max_files: usize,
@@ -483,6 +487,7 @@ impl ObjTable {
             pgrps: KVVec::new(),
             restored: KVVec::new(),
             deleted_here: false,
+            task_creds: false,
             files: 0,
             max_files,
             tmpfs: Default::default(),
@@ -532,6 +537,16 @@ impl ObjTable {
         self.count_files(obj.files())?;
         self.objs.push(obj, GFP_KERNEL_ACCOUNT)?;
         Ok(())
+    }
+
+    /// Says whether a process's open credentials are in force.
+    pub(crate) fn set_task_creds(&mut self, on: bool) {
+        self.task_creds = on;
+    }
+
+    /// Whether a process's open credentials are in force.
+    pub(crate) fn task_creds(&self) -> bool {
+        self.task_creds
     }
 
     /// Makes deleted files again in the restoring task's working directory

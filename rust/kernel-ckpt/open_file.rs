@@ -24,9 +24,9 @@ use crate::eventfd::{self, Eventfd};
 use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_ANON_SHARED, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR,
-    FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INOTIFY, FILE_MEMFD, FILE_MQUEUE, FILE_NS,
+    FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INET, FILE_INOTIFY, FILE_MEMFD, FILE_MQUEUE, FILE_NS,
     FILE_OTHER, FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
-    FILE_INET, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
+    FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::inotify::{self, Inotify};
 use crate::memfd::{self, Memfd};
@@ -343,6 +343,17 @@ impl ObjOps for OpenFile {
 /// Restart: opens the file of a file record (before the point of no
 /// return): a pipe end from its pipe, an eventfd's file from its eventfd,
 /// anything else reopened by path and seeked.
+/// Whether restoring open file `rec` opens or makes something by its path
+/// (with the credentials in force): a regular file, device, directory,
+/// FIFO, POSIX message queue, `/dev/tty`, or a deleted file made again.
+pub(crate) fn opens_path(rec: &FileObj) -> bool {
+    match rec.kind {
+        FILE_REG | FILE_CHR | FILE_DIR | FILE_FIFO | FILE_MQUEUE | FILE_UNLINKED => true,
+        FILE_PTY => rec.flags & FILE_DEV_TTY != 0,
+        _ => false,
+    }
+}
+
 pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result {
     let shown = crate::log::Shown(path);
     // A memfd's path says "(deleted)" too: it was never linked; a message

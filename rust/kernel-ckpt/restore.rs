@@ -320,6 +320,7 @@ pub(crate) fn restore_current(
     // The task's final credentials, in force while its process part is
     // read (from its task-misc record to the point of no return).
     let mut acting: Option<(OpenCreds, CredsOverride)> = None;
+    objs.set_task_creds(false);
     let mut done: Option<Committed> = None;
     loop {
         let item = r.next_after_objects(objs)?;
@@ -358,6 +359,7 @@ pub(crate) fn restore_current(
                     let creds = OpenCreds::new(&m, &groups)?;
                     let guard = creds.apply();
                     acting = Some((creds, guard));
+                    objs.set_task_creds(true);
                 }
                 g.misc = Some((m, groups));
             }
@@ -469,6 +471,7 @@ pub(crate) fn restore_current(
             Item::Pages(h, data) => {
                 if done.is_none() {
                     drop(acting.take());
+                    objs.set_task_creds(false);
                     done = Some(commit(&mut g, objs, row, past)?);
                 }
                 if !leader {
@@ -515,6 +518,7 @@ pub(crate) fn restore_current(
         }
     }
     drop(acting);
+    objs.set_task_creds(false);
     let c = match done {
         Some(c) => c,
         None => commit(&mut g, objs, row, past)?,

@@ -136,23 +136,56 @@ pub(crate) fn rewrite(
     Ok(out)
 }
 
+/// Whether restart opens or makes something by a path for object record
+/// `item` (an open file of a path, a FIFO, a unix socket, a deleted file
+/// made again, a pty, an inotify instance's watches): those it opens with
+/// the credentials of the process they are for, within its records only.
+pub(crate) fn opens_path(item: &Item<'_>) -> bool {
+    use ckpt_image::{FILE_DEV_TTY, FILE_DIR, FILE_FIFO, FILE_MQUEUE, FILE_PTY, FILE_UNLINKED};
+    match item {
+        Item::File(f, _) => {
+            matches!(
+                f.kind,
+                FILE_REG | FILE_CHR | FILE_DIR | FILE_FIFO | FILE_MQUEUE | FILE_UNLINKED
+            ) || (f.kind == FILE_PTY && f.flags & FILE_DEV_TTY != 0)
+        }
+        Item::Fifo(..)
+        | Item::UnixSock(..)
+        | Item::DeletedFile(..)
+        | Item::Pty(..)
+        | Item::Inotify(..) => true,
+        _ => false,
+    }
+}
+
 /// `img` with every object record (open file, pipe, shared memory and its
-/// pages) moved to right after the forest rows, in their order: still a
-/// valid image, each object before the first record that names it, but
-/// one the kernel never writes (it writes each object where it first
-/// meets it). Restart must handle object records wherever they are.
-pub(crate) fn objects_first(img: &[u8]) -> Result<Vec<u8>> {
+/// pages) moved to right after the forest rows, in their order (objects
+/// are numbered in the order they come), and whether one of them opens a
+/// path ([`opens_path`]). Still a valid image, each object before the
+/// first record that names it, but one the kernel never writes (it writes
+/// each object where it first meets it, within a process's records).
+/// Restart restores objects wherever they are, but opens a path only
+/// within its process's records, with its credentials: it refuses such an
+/// image if one opens a path.
+pub(crate) fn objects_first(img: &[u8]) -> Result<(Vec<u8>, bool)> {
     let (mut head, mut objects, mut rest) = (Vec::new(), Vec::new(), Vec::new());
+    let mut parser = Parser::new();
+    let mut paths = false;
     for rec in RawRecords::new(img) {
         let rec = rec.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let payload = rec.payload;
         let kind = RecordType::from_u32(rec.kind).context("unknown record type")?;
+        let item = parser.feed(rec).map_err(|e| anyhow::anyhow!("{e}"))?;
         let to = match kind {
             RecordType::Tail => break,
-            k if k.is_object() => &mut objects,
+            k if k.is_object() => {
+                paths |= opens_path(&item);
+                &mut objects
+            }
             RecordType::Header | RecordType::Forest | RecordType::Task => &mut head,
             _ => &mut rest,
         };
-        to.push((kind, rec.payload));
+        to.push((kind, payload));
     }
     if objects.is_empty() {
         bail!("the image has no object record to move");
@@ -172,7 +205,7 @@ pub(crate) fn objects_first(img: &[u8]) -> Result<Vec<u8>> {
     .encode();
     out.extend_from_slice(&ckpt_image::record_header(RecordType::Tail, t.len() as u32));
     out.extend_from_slice(&t);
-    Ok(out)
+    Ok((out, paths))
 }
 
 /// `img` with its first reopened file (a regular file or a character

@@ -466,12 +466,13 @@ pub(crate) fn err_restart_hostile_images(name: &str) -> Result<Vec<Check>> {
         "ran and exited 0",
         short(&attempt(pid, &good)?),
     );
-    // Object records are handled wherever they appear: the same image with
-    // its open files moved before the task's first record restarts too.
-    let first = super::hostile::objects_first(&good)?;
+    // An open file of a path is opened with the credentials of its
+    // process, within its records: moved before them (where it would be
+    // opened with the caller's own), it is refused.
+    let (first, _) = super::hostile::objects_first(&good)?;
     c.eq(
-        "the image with its objects moved before the task restarts too",
-        "ran and exited 0",
+        "the image with its open files moved before the task is refused",
+        "EINVAL",
         short(&attempt(pid, &first)?),
     );
     drop(w);

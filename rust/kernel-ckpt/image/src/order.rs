@@ -18,7 +18,12 @@
 //! Object records ([`RecordType::is_object`]) are not part of a task's
 //! order: they may appear anywhere after the forest table, before the
 //! first task, between two tasks or inside one, and each is written before
-//! the first record that names it.
+//! the first record that names it. But restart opens a path (an open file
+//! of a path, a FIFO, a unix socket, a deleted file made again, a pty, an
+//! inotify watch) with the credentials of the process it is for, only
+//! within that process's records (after its task-misc record, before its
+//! pages), where checkpoint(2) writes every object: it refuses one
+//! elsewhere.
 
 use super::RecordType;
 use core::fmt;
