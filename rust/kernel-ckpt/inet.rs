@@ -429,11 +429,7 @@ fn groups(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
     to_result(got).inspect_err(refuse)?;
     let n = usize::try_from(got).map_err(|_| EINVAL)?;
     for g in raw.iter().take(n) {
-        let rec = crate::image::InetGroup {
-            addr: g.addr,
-            ifindex: g.ifindex,
-        };
-        out.extend_from_slice(&rec.encode(), GFP_KERNEL)?;
+        out.extend_from_slice(&image_group(g).encode(), GFP_KERNEL)?;
     }
     u32::try_from(n).map_err(|_| EINVAL)
 }
@@ -466,9 +462,7 @@ fn filter(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
         return Err(EAGAIN);
     }
     for i in insns.iter() {
-        out.extend_from_slice(&i.code.to_ne_bytes(), GFP_KERNEL)?;
-        out.extend_from_slice(&[i.jt, i.jf], GFP_KERNEL)?;
-        out.extend_from_slice(&i.k.to_ne_bytes(), GFP_KERNEL)?;
+        out.extend_from_slice(&image_insn(i).encode(), GFP_KERNEL)?;
     }
     Ok(len)
 }
@@ -820,17 +814,8 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
             data.filter.len() / crate::image::INET_FILTER_INSN_LEN,
             GFP_KERNEL,
         )?;
-        for c in data.filter.chunks_exact(crate::image::INET_FILTER_INSN_LEN) {
-            let b = |i: usize| c.get(i).copied().unwrap_or(0);
-            insns.push(
-                bindings::sock_filter {
-                    code: u16::from_ne_bytes([b(0), b(1)]),
-                    jt: b(2),
-                    jf: b(3),
-                    k: u32::from_ne_bytes([b(4), b(5), b(6), b(7)]),
-                },
-                GFP_KERNEL,
-            )?;
+        for i in data.filter() {
+            insns.push(kernel_insn(&i), GFP_KERNEL)?;
         }
         let sk = Sk::of(&file)?;
         let len = u32::try_from(insns.len())?;
@@ -848,11 +833,7 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
     }
     // Its multicast groups, joined as setsockopt(2) by the caller joins
     // them, the first of its list last, so that its list is the same.
-    let mut joined = KVec::new();
-    for g in data.groups() {
-        joined.push(g, GFP_KERNEL)?;
-    }
-    for g in joined.iter().rev() {
+    for g in data.groups().rev() {
         killable()?;
         // SAFETY: the file is referenced and `addr` 16 bytes.
         to_result(unsafe {
@@ -1153,6 +1134,9 @@ same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
     rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
 });
+same_fields!(image_insn: bindings::sock_filter => crate::image::InetFilterInsn { code, jt, jf, k });
+same_fields!(kernel_insn: crate::image::InetFilterInsn => bindings::sock_filter { code, jt, jf, k });
+same_fields!(image_group: bindings::ckpt_inet_group => crate::image::InetGroup { addr, ifindex });
 same_fields!(image_dgram: bindings::ckpt_inet_dgram => InetDgram {
     family, len, sport, dport, ttl, tos, saddr, daddr, tstamp,
 });

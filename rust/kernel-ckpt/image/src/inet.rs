@@ -129,9 +129,17 @@ pub const INET_FLAGS: u32 = INET_BOUND
 
 /// Most instructions of a classic BPF socket filter (`BPF_MAXINSNS`).
 pub const INET_MAX_FILTER: u32 = 4096;
-/// Length of one classic BPF instruction (`struct sock_filter`: code,
-/// jt, jf, k, in the byte order of the machine the image is of).
-pub const INET_FILTER_INSN_LEN: usize = 8;
+/// Length of one classic BPF instruction ([`InetFilterInsn`]).
+pub const INET_FILTER_INSN_LEN: usize = InetFilterInsn::LEN;
+
+/// One instruction of a classic BPF socket filter (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct InetFilterInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
 
 /// Length of a device name with its NUL (`IFNAMSIZ`).
 pub const INET_DEV_LEN: usize = 16;
@@ -718,8 +726,8 @@ impl InetDgram {
 pub struct InetSockData<'a> {
     /// Its options.
     pub opts: InetOpts<'a>,
-    /// Its classic BPF filter's instructions, [`INET_FILTER_INSN_LEN`]
-    /// bytes each (empty: none).
+    /// Its classic BPF filter's instructions, [`InetFilterInsn`]s (empty:
+    /// none).
     pub filter: &'a [u8],
     /// Its multicast groups, [`InetGroup`]s.
     pub groups: &'a [u8],
@@ -944,11 +952,19 @@ impl InetTcpConn {
 }
 
 impl<'a> InetSockData<'a> {
-    /// Each multicast group it joined, in the order it joined them.
-    pub fn groups(&self) -> impl Iterator<Item = InetGroup> + 'a {
+    /// Each multicast group it joined, in the order its list holds them
+    /// (the last joined first).
+    pub fn groups(&self) -> impl DoubleEndedIterator<Item = InetGroup> + 'a {
         self.groups
             .chunks_exact(InetGroup::LEN)
             .filter_map(|c| InetGroup::read_fixed(c).ok().map(|(g, _)| g))
+    }
+
+    /// Each instruction of its classic BPF filter, in order.
+    pub fn filter(&self) -> impl Iterator<Item = InetFilterInsn> + 'a {
+        self.filter
+            .chunks_exact(InetFilterInsn::LEN)
+            .filter_map(|c| InetFilterInsn::read_fixed(c).ok().map(|(i, _)| i))
     }
 
     /// Each datagram queued to a UDP socket, with its payload, in the
@@ -995,6 +1011,13 @@ layout!(InetSockObj {
     dgram_bytes: u32,
     nr_filter: u32,
     nr_groups: u32,
+});
+
+layout!(InetFilterInsn {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
 });
 
 layout!(InetGroup {

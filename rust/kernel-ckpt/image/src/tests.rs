@@ -1248,20 +1248,23 @@ fn unix_sock_checks_its_name_and_state() {
     }
 }
 
+/// An `inet-sock` payload: `s` with `opts` (and their count), which the
+/// caller may follow with the rest of the record.
+fn inet_payload(s: InetSockObj, opts: &[(u32, i64)]) -> Vec<u8> {
+    let mut p = InetSockObj {
+        nr_opts: opts.len() as u32,
+        ..s
+    }
+    .encode()
+    .to_vec();
+    for &(opt, value) in opts {
+        p.extend_from_slice(&InetOpt { opt, value }.encode());
+    }
+    p
+}
+
 #[test]
 fn inet_sock_checks_its_kind_state_and_options() {
-    let payload = |s: InetSockObj, opts: &[(u32, i64)]| {
-        let mut p = InetSockObj {
-            nr_opts: opts.len() as u32,
-            ..s
-        }
-        .encode()
-        .to_vec();
-        for &(opt, value) in opts {
-            p.extend_from_slice(&InetOpt { opt, value }.encode());
-        }
-        p
-    };
     let mut lo = [0u8; 16];
     lo[..4].copy_from_slice(&[127, 0, 0, 1]);
     let listener = InetSockObj {
@@ -1276,7 +1279,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
         ..InetSockObj::default()
     };
     let opts = [(3, 1), (14, 1 << 32 | 7), (60, 1)];
-    let p = payload(listener, &opts);
+    let p = inet_payload(listener, &opts);
     let (s, o) = InetSockObj::decode(&p).expect("valid socket");
     assert_eq!(s.lport, 7001);
     assert_eq!(
@@ -1292,7 +1295,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
         raddr: lo,
         ..listener
     };
-    assert!(InetSockObj::decode(&payload(udp, &[])).is_ok());
+    assert!(InetSockObj::decode(&inet_payload(udp, &[])).is_ok());
     let mut v4_tail = lo;
     v4_tail[15] = 1;
     let mut dev = [0u8; INET_DEV_LEN];
@@ -1382,7 +1385,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
         (listener, &[(14, -1)][..]),
     ] {
         assert!(
-            InetSockObj::decode(&payload(bad, opts)).is_err(),
+            InetSockObj::decode(&inet_payload(bad, opts)).is_err(),
             "{bad:?} {opts:?}"
         );
     }
@@ -1409,7 +1412,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
         ..listener
     };
     let with = |c: InetTcpConn, tail: &[u8]| {
-        let mut p = payload(est, &[(60, 1)]);
+        let mut p = inet_payload(est, &[(60, 1)]);
         p.extend_from_slice(&c.encode());
         p.extend_from_slice(tail);
         p
@@ -1464,7 +1467,7 @@ fn inet_sock_checks_its_kind_state_and_options() {
     let shut = |bits: u32, c: InetTcpConn, tail: &[u8]| {
         let mut obj = est;
         obj.shutdown = bits;
-        let mut p = payload(obj, &[(60, 1)]);
+        let mut p = inet_payload(obj, &[(60, 1)]);
         p.extend_from_slice(&c.encode());
         p.extend_from_slice(tail);
         p
@@ -1577,15 +1580,15 @@ fn inet_sock_checks_its_kind_state_and_options() {
     }
     // A TCP connection to port 0; state after a socket not connected.
     assert!(InetSockObj::decode(&with(conn, b"0123456789abc")[..]).is_ok());
-    let mut p = payload(InetSockObj { rport: 0, ..est }, &[(60, 1)]);
+    let mut p = inet_payload(InetSockObj { rport: 0, ..est }, &[(60, 1)]);
     p.extend_from_slice(&conn.encode());
     p.extend_from_slice(b"0123456789abc");
     assert!(InetSockObj::decode(&p).is_err());
-    let mut p = payload(listener, &opts);
+    let mut p = inet_payload(listener, &opts);
     p.extend_from_slice(&conn.encode());
     assert!(InetSockObj::decode(&p).is_err());
     // More options than the count says, or fewer.
-    let mut p = payload(listener, &opts);
+    let mut p = inet_payload(listener, &opts);
     p.extend_from_slice(&InetOpt { opt: 61, value: 1 }.encode());
     assert!(InetSockObj::decode(&p).is_err());
     assert!(InetSockObj::decode(&p[..p.len() - 2 * InetOpt::LEN]).is_err());
@@ -1610,8 +1613,7 @@ fn inet_sock_filter_follows_its_options() {
     // ld #len; ret a: as many bytes as the datagram has.
     let insns: [u8; 16] = [0x80, 0, 0, 0, 0, 0, 0, 0, 0x16, 0, 0, 0, 0, 0, 0, 0];
     let record = |s: InetSockObj, filter: &[u8]| {
-        let mut p = s.encode().to_vec();
-        p.extend_from_slice(&InetOpt { opt: 3, value: 1 }.encode());
+        let mut p = inet_payload(s, &[(3, 1)]);
         p.extend_from_slice(filter);
         p
     };
@@ -1619,6 +1621,19 @@ fn inet_sock_filter_follows_its_options() {
     let (s, d) = InetSockObj::decode(&rec).expect("a UDP socket with a filter");
     assert_eq!(s.nr_filter, 2);
     assert_eq!(d.filter, &insns[..]);
+    assert_eq!(
+        d.filter().collect::<Vec<_>>(),
+        [
+            InetFilterInsn {
+                code: 0x80,
+                ..Default::default()
+            },
+            InetFilterInsn {
+                code: 0x16,
+                ..Default::default()
+            }
+        ]
+    );
     assert_eq!(d.opts.iter().count(), 1);
     // Too long for BPF_MAXINSNS, shorter than it says, or bytes left over.
     let long = InetSockObj {
@@ -1656,15 +1671,7 @@ fn inet_multicast_groups_follow_the_filter() {
         InetGroup { addr, ifindex }
     };
     let record = |s: InetSockObj, groups: &[InetGroup], opts: &[(u32, i64)]| {
-        let mut p = InetSockObj {
-            nr_opts: opts.len() as u32,
-            ..s
-        }
-        .encode()
-        .to_vec();
-        for &(opt, value) in opts {
-            p.extend_from_slice(&InetOpt { opt, value }.encode());
-        }
+        let mut p = inet_payload(s, opts);
         for g in groups {
             p.extend_from_slice(&g.encode());
         }
@@ -1768,17 +1775,12 @@ fn inet_ping_and_raw_sockets_and_their_datagrams() {
     lo[..4].copy_from_slice(&[127, 0, 0, 1]);
     let record = |s: InetSockObj, opts: &[(u32, i64)], dgrams: &[(InetDgram, Vec<u8>)]| {
         let bytes: usize = dgrams.iter().map(|(_, p)| p.len()).sum();
-        let mut p = InetSockObj {
-            nr_opts: opts.len() as u32,
+        let s = InetSockObj {
             nr_dgrams: dgrams.len() as u32,
             dgram_bytes: bytes as u32,
             ..s
-        }
-        .encode()
-        .to_vec();
-        for &(opt, value) in opts {
-            p.extend_from_slice(&InetOpt { opt, value }.encode());
-        }
+        };
+        let mut p = inet_payload(s, opts);
         for (d, _) in dgrams {
             p.extend_from_slice(&d.encode());
         }
