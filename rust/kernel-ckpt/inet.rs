@@ -1129,10 +1129,12 @@ macro_rules! same_fields {
 same_fields!(image_conn: bindings::ckpt_tcp => InetTcpConn {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
     rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
+    urg_seq, snd_up, urg_byte,
 });
 same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     snd_una, snd_nxt, write_seq, rcv_nxt, copied_seq, snd_wl1, snd_wnd, max_window, rcv_wnd,
     rcv_wup, mss_clamp, snd_wscale, rcv_wscale, flags, timestamp, sndbuf, rcvbuf, rcv_ssthresh,
+    urg_seq, snd_up, urg_byte,
 });
 same_fields!(image_insn: bindings::sock_filter => crate::image::InetFilterInsn { code, jt, jf, k });
 same_fields!(kernel_insn: crate::image::InetFilterInsn => bindings::sock_filter { code, jt, jf, k });

@@ -533,7 +533,8 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 /// notification through a netlink socket, `SEM_UNDO` adjustments on a
 /// set the process may no longer alter, and in a pod with its own network
 /// namespace (`--net`) an address on its loopback other than 127.0.0.1,
-/// TCP connections shut down early or holding urgent data, a corked UDP
+/// a TCP connection shut down early, a TCP listener whose congestion
+/// control was set, a corked UDP
 /// datagram, a reuseport group's program, a netlink socket, a raw socket holding a
 /// datagram back (`MSG_MORE`), a raw socket of protocol 262 (MPTCP's),
 /// a packet socket and a TCP socket in a multicast group. checkpoint(2) of the pod's init

@@ -1020,6 +1020,85 @@ fn ping_group_range(pid: i32) -> String {
     }
 }
 
+/// A pod started with `ckpt run --pod --net` (`tcp_urgent_pod`: TCP
+/// connections over its loopback holding urgent data at either end: a
+/// byte not taken, one inline, one taken, a pointer come before its byte,
+/// and the sender's urgent mode). Checkpointed whole with `--kill` and
+/// restarted: `/proc/PID/net/tcp` and `ss -tanpeio` show the same
+/// connections with the same queues; the image names each one's urgent
+/// data (`ckpt inspect`); and the pod checks itself: each socket shows the
+/// same mark, `POLLPRI` and `MSG_OOB` as before, then each urgent byte is
+/// where it was, taken or stepped over as before.
+pub(crate) fn restart_pod_tcp_urgent(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        before,
+        ss_before,
+        img,
+        json,
+        ..
+    }) = SocketPod::checkpoint(&mut c, name, "tcp_urgent_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    // The sender's urgent pointer is after the last byte it wrote, however
+    // many of them its peer's window took.
+    let mut urgent: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| {
+                    let q = &s["connection"];
+                    let u = &q["urgent"];
+                    if let Some(p) = u["peer"].as_str() {
+                        Some(format!("the peer's: {p}"))
+                    } else {
+                        let queued = q["unacked"].as_u64()? + q["unsent"].as_u64()?;
+                        u["sent"].as_u64().map(|n| {
+                            format!("sent, after the last of the send queue: {}", n == queued)
+                        })
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    urgent.sort();
+    c.eq(
+        "the urgent data of the connections in the image",
+        "sent, after the last of the send queue: true
+the peer's: byte 0x58 at 3 of the bytes not read, not taken yet
+the peer's: byte 0x58 at 3 of the bytes not read, not taken yet
+the peer's: its pointer came, its byte not yet
+the peer's: taken with MSG_OOB, at 3 of the bytes not read",
+        urgent.join("\n"),
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    // Bytes move from the sender's queue to the receiver's once the
+    // connections resume (the receiver's buffer holds the restored bytes
+    // in fewer, fuller buffers, and so announces a larger window): the pod
+    // checks every byte itself.
+    let before = inet_no_queues(&before, false);
+    c.same(
+        "the pod's TCP connections and listener (/proc/PID/net: addresses and states), as before",
+        format!("{before:#?}"),
+        format!("{:#?}", inet_no_queues(&inet_view(restarted.pid), false)),
+    );
+    let ss_before = ss_no_queues(&ss_before);
+    c.same(
+        "the pod's TCP connections and listener as ss -tanpeio shows them (no queues), as before",
+        format!("{ss_before:#?}"),
+        format!("{:#?}", ss_no_queues(&ss_view(restarted.pid))),
+    );
+    let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its urgent data")?;
+    socket_pod_result(c, &before, &ss_before, &[], &described, &verdict)
+}
+
 /// A pod started with `ckpt run --pod --net` (`icmp_pod`: ICMP ping
 /// sockets of both families, bound and connected, and raw IP sockets
 /// (IPv4 ICMP with `ICMP_FILTER`, ICMPv6 with `ICMPV6_FILTER`, IPv4 UDP

@@ -158,8 +158,8 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "is a TCP connection shut down for writing before it connected (not carried): not supported",
     ),
     (
-        "pod_net_tcp_urgent",
-        "is a TCP connection holding urgent data (MSG_OOB) (not carried yet): not supported",
+        "pod_net_tcp_congestion",
+        "has its congestion control set (TCP_CONGESTION) (not carried yet): not supported",
     ),
     (
         "pod_net_udp_cork",
@@ -312,17 +312,22 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                 let (a, _) = l.accept()?;
                 std::mem::forget((l, a));
             }
-            "pod_net_tcp_urgent" => {
-                // An urgent byte (MSG_OOB) its receiver has not read.
+            "pod_net_tcp_congestion" => {
+                // A listener whose congestion control was chosen by hand.
                 let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-                let c = std::net::TcpStream::connect(l.local_addr()?)?;
-                let (a, _) = l.accept()?;
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&c);
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+                let reno = b"reno";
                 check(
-                    libc::send(fd, b"!".as_ptr().cast(), 1, libc::MSG_OOB) as libc::c_long,
-                    "send MSG_OOB",
+                    libc::setsockopt(
+                        fd,
+                        libc::IPPROTO_TCP,
+                        libc::TCP_CONGESTION,
+                        reno.as_ptr().cast(),
+                        reno.len() as libc::socklen_t,
+                    ) as libc::c_long,
+                    "TCP_CONGESTION",
                 )?;
-                std::mem::forget((l, c, a));
+                std::mem::forget(l);
             }
             "pod_net_udp_cork" => {
                 // A datagram corked (UDP_CORK), not sent yet.

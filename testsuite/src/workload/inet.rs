@@ -7,16 +7,19 @@ use nix::libc;
 use std::os::fd::RawFd;
 
 mod icmp;
+mod urgent;
 pub(crate) use icmp::icmp_pod;
+pub(crate) use urgent::tcp_urgent_pod;
 
 /// The ports the pods' sockets use (their own namespaces: any copy may use
 /// them at once): `inet_pod`'s five, `tcp_pod`'s two, the port of
 /// `inet_pod`'s sender of a queued datagram, closed since,
 /// `tcp_closing_pod`'s listener, `tcp_pending_pod`'s two,
-/// `tcp_opening_pod`'s, and `icmp_pod`'s two ping identifiers, its sink's
-/// port and its multicast group's.
-pub(crate) const PORTS: [u16; 16] = [
+/// `tcp_opening_pod`'s, `icmp_pod`'s two ping identifiers, its sink's
+/// port and its multicast group's, and `tcp_urgent_pod`'s listener.
+pub(crate) const PORTS: [u16; 17] = [
     7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015, 7030, 7031, 7032, 7033,
+    7034,
 ];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {

@@ -638,6 +638,40 @@ pub struct TcpConnInfo {
     /// The window scales (sending, receiving), if negotiated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wscale: Option<(u32, u32)>,
+    /// Its urgent data (`MSG_OOB`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub urgent: Option<TcpUrgentInfo>,
+}
+
+/// The urgent data of a TCP connection in an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TcpUrgentInfo {
+    /// The peer's: its byte not taken yet, taken, or to come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The program's, not acknowledged: how many bytes of its send queue
+    /// go up to its urgent byte, counting it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<u32>,
+}
+
+impl TcpUrgentInfo {
+    fn of(c: &ckpt_image::InetTcpConn) -> Option<Self> {
+        let at = c.urg_offset();
+        let peer = match c.flags & ckpt_image::TCP_CONN_URG_IN {
+            ckpt_image::TCP_CONN_URG_VALID => Some(format!(
+                "byte {:#04x} at {at} of the bytes not read, not taken yet",
+                c.urg_byte
+            )),
+            ckpt_image::TCP_CONN_URG_READ => {
+                Some(format!("taken with MSG_OOB, at {at} of the bytes not read"))
+            }
+            ckpt_image::TCP_CONN_URG_NOTYET => Some("its pointer came, its byte not yet".into()),
+            _ => None,
+        };
+        let sent = (c.flags & ckpt_image::TCP_CONN_URG_OUT != 0).then(|| c.urg_out_offset());
+        (peer.is_some() || sent.is_some()).then_some(Self { peer, sent })
+    }
 }
 
 impl InetSockInfo {
@@ -698,6 +732,7 @@ impl InetSockInfo {
                 timestamps: c.flags & ckpt_image::TCP_CONN_TSTAMP != 0,
                 wscale: (c.flags & ckpt_image::TCP_CONN_WSCALE != 0)
                     .then_some((c.snd_wscale, c.rcv_wscale)),
+                urgent: TcpUrgentInfo::of(&c),
             }),
             options: d
                 .opts
@@ -751,6 +786,16 @@ impl InetSockInfo {
                 ", {state}: {} bytes unacknowledged, {} not sent, {} not read",
                 c.unacked, c.unsent, c.unread
             ));
+            if let Some(u) = &c.urgent {
+                if let Some(p) = &u.peer {
+                    out.push_str(&format!(", the peer's urgent byte: {p}"));
+                }
+                if let Some(n) = u.sent {
+                    out.push_str(&format!(
+                        ", urgent data sent up to byte {n} of the send queue"
+                    ));
+                }
+            }
         }
         if let Some(d) = &self.device {
             out.push_str(&format!(", bound to device {d}"));

@@ -799,6 +799,21 @@ pub const TCP_CONN_FIN_OUT: u32 = 32;
 /// Both FINs, the peer's after the program's (CLOSING, where one without
 /// is LAST_ACK).
 pub const TCP_CONN_CLOSING: u32 = 64;
+/// The peer's urgent byte (`MSG_OOB`) came, at [`InetTcpConn::urg_seq`],
+/// and recv(2) with `MSG_OOB` has not taken it: it is
+/// [`InetTcpConn::urg_byte`].
+pub const TCP_CONN_URG_VALID: u32 = 128;
+/// recv(2) with `MSG_OOB` took the peer's urgent byte; read(2) still steps
+/// over it unless `SO_OOBINLINE`.
+pub const TCP_CONN_URG_READ: u32 = 256;
+/// The peer's urgent pointer came before its byte, which will be at
+/// [`InetTcpConn::urg_seq`].
+pub const TCP_CONN_URG_NOTYET: u32 = 512;
+/// The program sent urgent data not acknowledged yet: its urgent pointer
+/// is [`InetTcpConn::snd_up`].
+pub const TCP_CONN_URG_OUT: u32 = 1024;
+/// The peer's urgent data, in one of its three states.
+pub const TCP_CONN_URG_IN: u32 = TCP_CONN_URG_VALID | TCP_CONN_URG_READ | TCP_CONN_URG_NOTYET;
 /// Every `TCP_CONN_*` flag.
 pub const TCP_CONN_FLAGS: u32 = TCP_CONN_SACK
     | TCP_CONN_TSTAMP
@@ -806,7 +821,9 @@ pub const TCP_CONN_FLAGS: u32 = TCP_CONN_SACK
     | TCP_CONN_USEC_TS
     | TCP_CONN_FIN_IN
     | TCP_CONN_FIN_OUT
-    | TCP_CONN_CLOSING;
+    | TCP_CONN_CLOSING
+    | TCP_CONN_URG_IN
+    | TCP_CONN_URG_OUT;
 /// Most bytes the queues of a connection may hold in all in an image (its
 /// record's, less the fixed parts).
 pub const TCP_CONN_MAX_QUEUE: u32 = MAX_PAYLOAD_LEN - 4096;
@@ -846,6 +863,14 @@ pub struct InetTcpConn {
     /// The most its receive window may grow to for now (`rcv_ssthresh`,
     /// which grows as bytes come): the window it announces next.
     pub rcv_ssthresh: u32,
+    /// The sequence number of the peer's urgent byte ([`TCP_CONN_URG_IN`]),
+    /// else 0.
+    pub urg_seq: u32,
+    /// The program's urgent pointer, the sequence number after its urgent
+    /// byte ([`TCP_CONN_URG_OUT`]), else 0.
+    pub snd_up: u32,
+    /// The peer's urgent byte not taken yet ([`TCP_CONN_URG_VALID`]), else 0.
+    pub urg_byte: u32,
 }
 
 impl InetTcpConn {
@@ -883,6 +908,46 @@ impl InetTcpConn {
         self.rcv_nxt
             .wrapping_sub(self.copied_seq)
             .wrapping_sub(self.fin_in_unread().into())
+    }
+
+    /// Where the peer's urgent byte is in the bytes not read (from 0), if it
+    /// came and was not read past ([`TCP_CONN_URG_VALID`],
+    /// [`TCP_CONN_URG_READ`]), or how far past them it will come
+    /// ([`TCP_CONN_URG_NOTYET`]).
+    pub fn urg_offset(&self) -> u32 {
+        self.urg_seq.wrapping_sub(self.copied_seq)
+    }
+
+    /// Where the program's urgent pointer is in its send queue (the bytes
+    /// up to the urgent one, counting it).
+    pub fn urg_out_offset(&self) -> u32 {
+        self.snd_up.wrapping_sub(self.snd_una)
+    }
+
+    /// Whether the urgent pointers are where they can be: the peer's
+    /// byte, if it came, in the bytes not read (the kernel forgets it once
+    /// read(2) passes it), else after them; the program's within its send
+    /// queue (it moves with `snd_una` once acknowledged).
+    fn urg_ok(&self) -> bool {
+        let urg_in = self.flags & TCP_CONN_URG_IN;
+        if urg_in.count_ones() > 1
+            || (urg_in == 0 && self.urg_seq != 0)
+            || self.urg_byte > if urg_in == TCP_CONN_URG_VALID { 255 } else { 0 }
+        {
+            return false;
+        }
+        let at = self.urg_offset();
+        let placed = if urg_in == TCP_CONN_URG_NOTYET {
+            at >= self.recv_len() && at < 1 << 30
+        } else {
+            urg_in == 0 || at < self.recv_len()
+        };
+        placed
+            && if self.flags & TCP_CONN_URG_OUT != 0 {
+                (1..=self.send_len()).contains(&self.urg_out_offset())
+            } else {
+                self.snd_up == 0
+            }
     }
 
     /// Its state as `ss` names it.
@@ -938,6 +1003,9 @@ impl InetTcpConn {
         }
         if c.max_window < c.snd_wnd {
             return bad("tcp window", c.snd_wnd);
+        }
+        if !c.urg_ok() {
+            return bad("tcp urgent pointer", c.flags);
         }
         let (send, recv) = (c.send_len() as usize, c.recv_len() as usize);
         if rest.len() != send + recv {
@@ -1068,4 +1136,8 @@ layout!(InetTcpConn {
     sndbuf: u32,
     rcvbuf: u32,
     rcv_ssthresh: u32,
+    urg_seq: u32,
+    snd_up: u32,
+    urg_byte: u32,
+    _: u32,
 });

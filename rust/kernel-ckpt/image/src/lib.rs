@@ -165,7 +165,7 @@ pub struct RestartReport {
 }
 
 /// Version of the image format written and read here.
-pub const IMAGE_VERSION: u32 = 4;
+pub const IMAGE_VERSION: u32 = 5;
 
 /// First eight bytes of the header record's payload.
 pub const MAGIC: [u8; 8] = *b"KCKPTIMG";

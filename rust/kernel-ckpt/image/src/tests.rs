@@ -1447,7 +1447,13 @@ fn inet_sock_checks_its_kind_state_and_options() {
             },
             &b"0123456789abc"[..],
         ),
-        (InetTcpConn { flags: 128, ..conn }, &b"0123456789abc"[..]),
+        (
+            InetTcpConn {
+                flags: conn.flags | 2048,
+                ..conn
+            },
+            &b"0123456789abc"[..],
+        ),
         (
             InetTcpConn {
                 snd_wnd: 30,
@@ -1457,6 +1463,52 @@ fn inet_sock_checks_its_kind_state_and_options() {
         ),
     ] {
         assert!(InetSockObj::decode(&with(bad, tail)).is_err(), "{bad:?}");
+    }
+    // Urgent data: the peer's byte in the bytes not read (or past them,
+    // not come yet), the program's pointer within its send queue; each
+    // state on its own, pointers and byte 0 without their flag.
+    let urg = |flags: u32, urg_seq: u32, snd_up: u32, urg_byte: u32| InetTcpConn {
+        flags: conn.flags | flags,
+        urg_seq,
+        snd_up,
+        urg_byte,
+        ..conn
+    };
+    for good in [
+        urg(TCP_CONN_URG_VALID, 102, 0, u32::from(b'c')),
+        urg(TCP_CONN_URG_VALID, 100, 0, 0),
+        urg(TCP_CONN_URG_READ, 101, 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 103, 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 5000, 0, 0),
+        urg(TCP_CONN_URG_OUT, 0, 0, 0),
+        urg(TCP_CONN_URG_OUT, 0, 7, 0),
+        urg(TCP_CONN_URG_VALID | TCP_CONN_URG_OUT, 102, 3, 0xff),
+    ] {
+        let p = with(good, b"0123456789abc");
+        let (_, d) = InetSockObj::decode(&p).unwrap_or_else(|e| panic!("{good:?}: {e:?}"));
+        assert_eq!(d.tcp.expect("its state").0, good);
+    }
+    assert_eq!(urg(TCP_CONN_URG_VALID, 102, 0, 0).urg_offset(), 2);
+    assert_eq!(urg(TCP_CONN_URG_OUT, 0, 0, 0).urg_out_offset(), 3);
+    for bad in [
+        urg(TCP_CONN_URG_VALID, 103, 0, 0),
+        urg(TCP_CONN_URG_VALID, 99, 0, 0),
+        urg(TCP_CONN_URG_READ, 103, 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 102, 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 100 + (1 << 30), 0, 0),
+        urg(TCP_CONN_URG_VALID | TCP_CONN_URG_READ, 101, 0, 0),
+        urg(TCP_CONN_URG_READ, 101, 0, 1),
+        urg(TCP_CONN_URG_VALID, 101, 0, 256),
+        urg(0, 101, 0, 0),
+        urg(0, 0, 3, 0),
+        urg(TCP_CONN_URG_OUT, 0, u32::MAX - 2, 0),
+        urg(TCP_CONN_URG_OUT, 0, 8, 0),
+        urg(TCP_CONN_URG_OUT, 0, u32::MAX - 10, 0),
+    ] {
+        assert!(
+            InetSockObj::decode(&with(bad, b"0123456789abc")).is_err(),
+            "{bad:?}"
+        );
     }
     // Closing connections: the FINs the sequence numbers count are no
     // bytes of the queues, and the shutdown bits go with them.

@@ -979,8 +979,11 @@ fn every_record() -> Vec<Rec> {
         rcv_wnd: 65535,
         rcv_wup: 2000,
         mss_clamp: 1460,
-        flags: TCP_CONN_SACK | TCP_CONN_TSTAMP,
+        // An urgent byte (the second l of hello) not taken yet.
+        flags: TCP_CONN_SACK | TCP_CONN_TSTAMP | TCP_CONN_URG_VALID,
         rcv_ssthresh: 65535,
+        urg_seq: 2003,
+        urg_byte: u32::from(b'l'),
         ..InetTcpConn::default()
     };
     b.rec(
