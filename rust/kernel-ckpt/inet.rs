@@ -25,13 +25,13 @@
 //! which is the caller's, or a pod's own new one. Everything else the
 //! socket may hold is refused at checkpoint with its reason
 //! (`ckpt_inet_unsupported`): connections in a listener's handshake,
-//! connects with TCP Fast Open, urgent data, errors not read, corked
-//! datagrams, filters, multicast memberships, IP options, options outside
-//! the table.
+//! connects with TCP Fast Open, errors not read, corked datagrams, eBPF
+//! filters, multicast source filters, IP options, options outside the
+//! table.
 //!
 //! A connection's state and queues (`net/ipv4/tcp.c`, `ckpt_tcp_*`) follow
-//! its record; restart rebuilds it through TCP repair mode and resumes it
-//! once every socket of the image is made ([`finish`]).
+//! its record, with its urgent data; restart rebuilds it through TCP repair
+//! mode and resumes it once every socket of the image is made ([`finish`]).
 //!
 //! A ping socket's port is its echo identifier; a raw socket has none (its
 //! protocol is its own), only an address it is bound to. The datagrams a
@@ -52,7 +52,8 @@ use crate::image::{
     InetTcpConn, ObjId, RecordType, FILE_INET, INET_BOUND, INET_BOUND_ADDR, INET_CONNECTED,
     INET_CONNECTING, INET_FILTER_LOCKED, INET_LISTENING, INET_OPTS, INET_PORT_PICKED,
     INET_RCV_SHUTDOWN, TCP_CONN_CLOSING, TCP_CONN_FIN_IN, TCP_CONN_FIN_OUT, TCP_CONN_SACK,
-    TCP_CONN_TSTAMP, TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
+    TCP_CONN_TSTAMP, TCP_CONN_URG_NOTYET, TCP_CONN_URG_OUT, TCP_CONN_URG_READ, TCP_CONN_URG_VALID,
+    TCP_CONN_USEC_TS, TCP_CONN_WSCALE,
 };
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
 use crate::wrap::file::FileRef;
@@ -79,6 +80,10 @@ const _: () = assert!(
         && TCP_CONN_FIN_IN == bindings::CKPT_TCP_FIN_IN
         && TCP_CONN_FIN_OUT == bindings::CKPT_TCP_FIN_OUT
         && TCP_CONN_CLOSING == bindings::CKPT_TCP_CLOSING
+        && TCP_CONN_URG_VALID == bindings::CKPT_TCP_URG_VALID
+        && TCP_CONN_URG_READ == bindings::CKPT_TCP_URG_READ
+        && TCP_CONN_URG_NOTYET == bindings::CKPT_TCP_URG_NOTYET
+        && TCP_CONN_URG_OUT == bindings::CKPT_TCP_URG_OUT
 );
 
 /// A TCP, UDP, UDP-Lite, ping or raw socket of the checkpointed tree, held.
