@@ -1020,6 +1020,34 @@ fn ping_group_range(pid: i32) -> String {
     }
 }
 
+/// The urgent data of the TCP connections of an image (`ckpt inspect
+/// --json`), sorted: the peer's as the image names it, and whether the
+/// sender's urgent pointer is after the last byte it wrote, however many
+/// of them its peer's window took.
+fn urgent_lines(json: &serde_json::Value) -> Vec<String> {
+    let mut urgent: Vec<String> = json["inet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| {
+                    let q = &s["connection"];
+                    let u = &q["urgent"];
+                    if let Some(p) = u["peer"].as_str() {
+                        Some(format!("the peer's: {p}"))
+                    } else {
+                        let queued = q["unacked"].as_u64()? + q["unsent"].as_u64()?;
+                        u["sent"].as_u64().map(|n| {
+                            format!("sent, after the last of the send queue: {}", n == queued)
+                        })
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    urgent.sort();
+    urgent
+}
+
 /// A pod started with `ckpt run --pod --net` (`tcp_urgent_pod`: TCP
 /// connections over its loopback holding urgent data at either end: a
 /// byte not taken, one inline, one taken, a pointer come before its byte,
@@ -1047,28 +1075,7 @@ pub(crate) fn restart_pod_tcp_urgent(name: &str) -> Result<ScenarioResult> {
         });
     };
     let job = &started.job;
-    // The sender's urgent pointer is after the last byte it wrote, however
-    // many of them its peer's window took.
-    let mut urgent: Vec<String> = json["inet_sockets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| {
-                    let q = &s["connection"];
-                    let u = &q["urgent"];
-                    if let Some(p) = u["peer"].as_str() {
-                        Some(format!("the peer's: {p}"))
-                    } else {
-                        let queued = q["unacked"].as_u64()? + q["unsent"].as_u64()?;
-                        u["sent"].as_u64().map(|n| {
-                            format!("sent, after the last of the send queue: {}", n == queued)
-                        })
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    urgent.sort();
+    let urgent = urgent_lines(&json);
     c.eq(
         "the urgent data of the connections in the image",
         "sent, after the last of the send queue: true
@@ -1079,6 +1086,23 @@ the peer's: taken with MSG_OOB, at 3 of the bytes not read",
         urgent.join("\n"),
     );
     let restarted = restart_frozen(&mut c, &img, job)?;
+    // The restored connections hold the same urgent data: a checkpoint of
+    // the copy, frozen, saves it again.
+    let again = format!("/tmp/{name}-again.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &restarted.pid.to_string(), "-o", &again])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint of the restarted pod, frozen",
+        "exit 0",
+        exit_line(&o),
+    );
+    c.same(
+        "the urgent data of the connections in its image, as in the first",
+        urgent.join("\n"),
+        urgent_lines(&inspect_value(&again)?).join("\n"),
+    );
+    let _ = fs::remove_file(&again);
     // Bytes move from the sender's queue to the receiver's once the
     // connections resume (the receiver's buffer holds the restored bytes
     // in fewer, fuller buffers, and so announces a larger window): the pod

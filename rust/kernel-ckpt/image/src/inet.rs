@@ -925,9 +925,12 @@ impl InetTcpConn {
     }
 
     /// Whether the urgent pointers are where they can be: the peer's
-    /// byte, if it came, in the bytes not read (the kernel forgets it once
-    /// read(2) passes it), else after them; the program's within its send
-    /// queue (it moves with `snd_una` once acknowledged).
+    /// byte, if it came, in the bytes not read or before them (read past
+    /// by `TCP_ZEROCOPY_RECEIVE`, which leaves it; read(2) makes the
+    /// kernel forget it), not after them (out of order); its pointer, if
+    /// the byte has not come, anywhere (the byte may have come out of
+    /// order); the program's within its send queue (it moves with
+    /// `snd_una` once acknowledged).
     fn urg_ok(&self) -> bool {
         let urg_in = self.flags & TCP_CONN_URG_IN;
         if urg_in.count_ones() > 1
@@ -937,11 +940,8 @@ impl InetTcpConn {
             return false;
         }
         let at = self.urg_offset();
-        let placed = if urg_in == TCP_CONN_URG_NOTYET {
-            at >= self.recv_len() && at < 1 << 30
-        } else {
-            urg_in == 0 || at < self.recv_len()
-        };
+        let placed =
+            urg_in == 0 || urg_in == TCP_CONN_URG_NOTYET || at < self.recv_len() || at >= 1 << 31;
         placed
             && if self.flags & TCP_CONN_URG_OUT != 0 {
                 (1..=self.send_len()).contains(&self.urg_out_offset())

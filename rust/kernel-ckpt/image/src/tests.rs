@@ -1483,6 +1483,12 @@ fn inet_sock_checks_its_kind_state_and_options() {
         urg(TCP_CONN_URG_OUT, 0, 0, 0),
         urg(TCP_CONN_URG_OUT, 0, 7, 0),
         urg(TCP_CONN_URG_VALID | TCP_CONN_URG_OUT, 102, 3, 0xff),
+        // Passed by TCP_ZEROCOPY_RECEIVE; a pointer whose byte came out
+        // of order and was filled in.
+        urg(TCP_CONN_URG_VALID, 99, 0, 0),
+        urg(TCP_CONN_URG_READ, 100u32.wrapping_sub(1 << 31), 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 101, 0, 0),
+        urg(TCP_CONN_URG_NOTYET, 100 + (1 << 30), 0, 0),
     ] {
         let p = with(good, b"0123456789abc");
         let (_, d) = InetSockObj::decode(&p).unwrap_or_else(|e| panic!("{good:?}: {e:?}"));
@@ -1492,10 +1498,8 @@ fn inet_sock_checks_its_kind_state_and_options() {
     assert_eq!(urg(TCP_CONN_URG_OUT, 0, 0, 0).urg_out_offset(), 3);
     for bad in [
         urg(TCP_CONN_URG_VALID, 103, 0, 0),
-        urg(TCP_CONN_URG_VALID, 99, 0, 0),
+        urg(TCP_CONN_URG_VALID, 100 + (1 << 31) - 1, 0, 0),
         urg(TCP_CONN_URG_READ, 103, 0, 0),
-        urg(TCP_CONN_URG_NOTYET, 102, 0, 0),
-        urg(TCP_CONN_URG_NOTYET, 100 + (1 << 30), 0, 0),
         urg(TCP_CONN_URG_VALID | TCP_CONN_URG_READ, 101, 0, 0),
         urg(TCP_CONN_URG_READ, 101, 0, 1),
         urg(TCP_CONN_URG_VALID, 101, 0, 256),
