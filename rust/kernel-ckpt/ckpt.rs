@@ -64,6 +64,8 @@ mod fdtable;
 mod fifo;
 mod forest;
 mod fown;
+// Its `same_fields!` serves `packet.rs` too.
+#[macro_use]
 mod inet;
 mod inotify;
 mod layout;
@@ -73,6 +75,7 @@ mod mm;
 mod objects;
 mod objhash;
 mod open_file;
+mod packet;
 mod pidfd;
 mod pipe;
 mod posix_mq;

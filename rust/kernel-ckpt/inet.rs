@@ -104,6 +104,16 @@ impl Sk {
         NonNull::new(sk).map(Self).ok_or(EINVAL)
     }
 
+    /// The socket of `file`, a packet socket of a kind that is carried
+    /// (`packet.rs`, which shares the options and the filter).
+    pub(crate) fn of_packet(file: &FileRef) -> Result<Self> {
+        // SAFETY: the file is referenced; the helper returns NULL or its
+        // socket with a reference.
+        let sk = unsafe { bindings::ckpt_packet_sock(file.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(sk).map(Self).ok_or(EINVAL)
+    }
+
     /// Another reference to the same socket.
     fn hold(&self) -> Self {
         // SAFETY: the socket is referenced by `self`.
@@ -112,7 +122,7 @@ impl Sk {
         Self(self.0)
     }
 
-    fn as_ptr(&self) -> *mut bindings::sock {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::sock {
         self.0.as_ptr()
     }
 }
@@ -441,7 +451,7 @@ fn groups(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
 
 /// The classic BPF filter of `sk` (`SO_ATTACH_FILTER`), its instructions
 /// appended to `out` as the image holds them; how many.
-fn filter(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
+pub(crate) fn filter(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
     // SAFETY: the socket is referenced; with no room the helper only
     // counts, under the socket's lock.
     let n = unsafe { bindings::ckpt_sk_filter_get(sk.as_ptr(), core::ptr::null_mut(), 0) };
@@ -470,6 +480,27 @@ fn filter(sk: &Sk, out: &mut KVec<u8>) -> Result<u32> {
         out.extend_from_slice(&image_insn(i).encode(), GFP_KERNEL)?;
     }
     Ok(len)
+}
+
+/// Restart: the classic BPF filter `insns` (none: nothing but the lock)
+/// attached to `sk` as setsockopt(`SO_ATTACH_FILTER`) attaches one, then
+/// locked (`SO_LOCK_FILTER`) if `locked`.
+pub(crate) fn attach_filter(
+    sk: &Sk,
+    insns: impl Iterator<Item = crate::image::InetFilterInsn>,
+    locked: bool,
+) -> Result {
+    let mut raw = KVec::new();
+    for i in insns {
+        raw.push(kernel_insn(&i), GFP_KERNEL)?;
+    }
+    if raw.is_empty() && !locked {
+        return Ok(());
+    }
+    let len = u32::try_from(raw.len())?;
+    // SAFETY: the socket is referenced; `raw` holds `len` instructions,
+    // which the helper copies and checks.
+    to_result(unsafe { bindings::ckpt_sk_filter_attach(sk.as_ptr(), raw.as_ptr(), len, locked) })
 }
 
 /// The TCP, UDP, UDP-Lite, ping and raw socket kind of shared object.
@@ -814,28 +845,12 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
     }
     // Its filter (and its lock), before it is bound: what comes after the
     // datagrams it held passes it.
-    if !data.filter.is_empty() || s.flags & INET_FILTER_LOCKED != 0 {
-        let mut insns = KVec::with_capacity(
-            data.filter.len() / crate::image::INET_FILTER_INSN_LEN,
-            GFP_KERNEL,
-        )?;
-        for i in data.filter() {
-            insns.push(kernel_insn(&i), GFP_KERNEL)?;
-        }
-        let sk = Sk::of(&file)?;
-        let len = u32::try_from(insns.len())?;
-        // SAFETY: the socket is referenced; `insns` holds `len`
-        // instructions, which the helper copies and checks.
-        to_result(unsafe {
-            bindings::ckpt_sk_filter_attach(
-                sk.as_ptr(),
-                insns.as_ptr(),
-                len,
-                s.flags & INET_FILTER_LOCKED != 0,
-            )
-        })
-        .inspect_err(fail("attach the classic BPF filter (SO_ATTACH_FILTER) of"))?;
-    }
+    attach_filter(
+        &Sk::of(&file)?,
+        data.filter(),
+        s.flags & INET_FILTER_LOCKED != 0,
+    )
+    .inspect_err(fail("attach the classic BPF filter (SO_ATTACH_FILTER) of"))?;
     // Its multicast groups, joined as setsockopt(2) by the caller joins
     // them, the first of its list last, so that its list is the same.
     for g in data.groups().rev() {

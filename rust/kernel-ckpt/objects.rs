@@ -32,7 +32,8 @@
 //! | timerfd     | `timerfd.rs`   | `timerfd`               |
 //! | epoll set   | `epoll.rs`     | `epoll`                 |
 //! | unix socket | `unix.rs`      | `unix-pair`, `unix-sock`, `unix-pending` |
-//! | TCP/UDP sock| `inet.rs`      | `inet-sock`             |
+//! | TCP/UDP sock| `inet.rs`      | `inet-sock`, `inet-pending` |
+//! | packet sock | `packet.rs`    | `packet-sock`           |
 //! | memfd       | `memfd.rs`     | `memfd`, `shmem-pages`  |
 //! | pty         | `pty.rs`       | `pty`                   |
 //! | deleted file| `deleted.rs`   | `deleted-file`, `shmem-pages` |
@@ -100,6 +101,7 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: ObjRecord<'_>) -> Result {
         ObjRecord::UnixPending(u, client) => unix::restore_pending(objs, &u, &client),
         ObjRecord::InetSock(s, d) => crate::inet::restore(objs, &s, &d),
         ObjRecord::InetPending(p, s, d) => crate::inet::restore_pending(objs, &p, &s, &d),
+        ObjRecord::PacketSock(s, d) => crate::packet::restore(objs, &s, &d),
         ObjRecord::Memfd(m, name) => memfd::restore(objs, &m, name),
         ObjRecord::SysvShm(o) => crate::sysvshm::restore(objs, &o),
         ObjRecord::SysvSem(o, vals) => crate::sysvsem::restore(objs, &o, vals),

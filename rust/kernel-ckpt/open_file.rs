@@ -25,8 +25,8 @@ use crate::fifo::{self, Fifo};
 use crate::image::{
     FileObj, ObjId, RecordType, FILE_ANON_SHARED, FILE_CHR, FILE_DELETED, FILE_DEV_TTY, FILE_DIR,
     FILE_EPOLL, FILE_EVENTFD, FILE_FIFO, FILE_INET, FILE_INOTIFY, FILE_MEMFD, FILE_MQUEUE, FILE_NS,
-    FILE_OTHER, FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG, FILE_SIGNALFD, FILE_SOCK,
-    FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
+    FILE_OTHER, FILE_PACKET, FILE_PEER_END, FILE_PIDFD, FILE_PIPE, FILE_PTY, FILE_REG,
+    FILE_SIGNALFD, FILE_SOCK, FILE_TIMERFD, FILE_UNIX, FILE_UNLINKED,
 };
 use crate::inotify::{self, Inotify};
 use crate::memfd::{self, Memfd};
@@ -243,6 +243,13 @@ impl ObjOps for OpenFile {
                 flags,
             });
         }
+        if kind_of(file.mode()) == FILE_SOCK && crate::packet::is_packet(file) {
+            return Ok(FileDeps {
+                kind: FILE_PACKET,
+                obj: objs.id_of::<crate::packet::PacketSock>(w, file.clone_ref())?,
+                flags: 0,
+            });
+        }
         if kind_of(file.mode()) == FILE_SOCK && crate::inet::is_inet(file) {
             return Ok(FileDeps {
                 kind: FILE_INET,
@@ -436,8 +443,8 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &FileObj, path: &[u8]) -> Result
             f
         }
         FILE_MQUEUE => crate::posix_mq::open(objs, rec.obj, rec.f_flags, path)?,
-        FILE_INET => {
-            let f = objs.take_made(rec.obj, FILE_INET)?;
+        FILE_INET | FILE_PACKET => {
+            let f = objs.take_made(rec.obj, rec.kind)?;
             f.set_flags(
                 bindings::O_NONBLOCK,
                 rec.f_flags & bindings::O_NONBLOCK != 0,

@@ -495,6 +495,7 @@ pub(crate) fn restore_current(
             | Item::UnixPending(..)
             | Item::InetSock(..)
             | Item::InetPending(..)
+            | Item::PacketSock(..)
             | Item::Memfd(..)
             | Item::Pty(..)
             | Item::DeletedFile(..)

@@ -109,6 +109,7 @@ macro_rules! with_scenarios {
             restart_pod_tcp_pending,
             restart_pod_tcp_opening,
             restart_pod_tcp_urgent,
+            restart_pod_packet,
             restart_pod_icmp,
             restart_tcp_outside_peer,
             real_busybox_net_pod,

@@ -348,6 +348,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_pod_tcp_pending" => |name| pod_net::restart_pod_tcp_pending(name),
         "restart_pod_tcp_opening" => |name| pod_net::restart_pod_tcp_opening(name),
         "restart_pod_tcp_urgent" => |name| pod_net::restart_pod_tcp_urgent(name),
+        "restart_pod_packet" => |name| pod_net::restart_pod_packet(name),
         "restart_pod_icmp" => |name| pod_net::restart_pod_icmp(name),
         "restart_tcp_outside_peer" => |name| pod_net::restart_tcp_outside_peer(name),
         "real_busybox_net_pod" => |name| real::real_busybox_net_pod(name),

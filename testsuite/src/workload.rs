@@ -264,6 +264,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "tcp_opening_pod" => inet::tcp_opening_pod(ready_path)?,
         "icmp_pod" => inet::icmp_pod(ready_path)?,
         "tcp_urgent_pod" => inet::tcp_urgent_pod(ready_path)?,
+        "packet_pod" => inet::packet_pod(ready_path)?,
         "tcp_client" => inet::tcp_client(ready_path)?,
         "cgroups_tree" => cgroups::cgroups_tree(ready_path)?,
         "sched_check" => sched::sched_check(ready_path)?,

@@ -537,7 +537,7 @@ pub(crate) fn err_efbig_deleted_file(name: &str) -> Result<Vec<Check>> {
 /// control was set, a corked UDP
 /// datagram, a reuseport group's program, a netlink socket, a raw socket holding a
 /// datagram back (`MSG_MORE`), a raw socket of protocol 262 (MPTCP's),
-/// a packet socket and a TCP socket in a multicast group. checkpoint(2) of the pod's init
+/// a packet socket with a ring, one in a fanout group and a TCP socket in a multicast group. checkpoint(2) of the pod's init
 /// fails with EOPNOTSUPP, writes nothing, the kernel log says why, and
 /// the pod runs on.
 pub(crate) fn err_eopnotsupp_pod_not_carried(name: &str) -> Result<Vec<Check>> {

@@ -406,6 +406,8 @@ struct SocketPod {
     ss_before: Vec<String>,
     /// Its devices' multicast groups, frozen ([`groups_view`]).
     groups_before: Vec<String>,
+    /// Its packet sockets, frozen ([`packet_view`]).
+    packets_before: Vec<String>,
     /// The image's path.
     img: String,
     /// What `ckpt inspect --json` says of the image.
@@ -425,6 +427,7 @@ impl SocketPod {
         let before = inet_view(started.w.pid);
         let ss_before = ss_view(started.w.pid);
         let groups_before = groups_view(started.w.pid);
+        let packets_before = packet_view(started.w.pid);
         let Some(img) =
             started.checkpoint_kill(c, name, "ckpt checkpoint --kill of the pod's init")?
         else {
@@ -437,6 +440,7 @@ impl SocketPod {
             before,
             ss_before,
             groups_before,
+            packets_before,
             img,
             json,
         }))
@@ -1020,6 +1024,90 @@ fn ping_group_range(pid: i32) -> String {
     }
 }
 
+/// The packet sockets of the pod `pid` as `/proc/PID/net/packet` lists
+/// them: type, protocol, device, running, owner (not their kernel
+/// addresses, reference counts, memory or inode numbers), sorted.
+fn packet_view(pid: i32) -> Vec<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/net/packet")).unwrap_or_default();
+    let mut out: Vec<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let field = |i: usize| f.get(i).copied().unwrap_or("");
+            format!(
+                "packet type {} proto {} iface {} running {} user {}",
+                field(2),
+                field(3),
+                field(4),
+                field(5),
+                field(7)
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A pod started with `ckpt run --pod --net` (`packet_pod`: packet sockets
+/// of both types on its loopback or every device, with options, a locked
+/// filter, and frames queued, each made twice, the twin read before the
+/// checkpoint). Checkpointed whole with `--kill` and restarted:
+/// `/proc/PID/net/packet` shows the same sockets (type, protocol, device,
+/// running); the image holds each one's frames (`ckpt inspect`); and the
+/// pod checks itself: the same names and options, each socket's frames as
+/// its twin took them (bytes, addresses, `PACKET_AUXDATA`, the time each
+/// came), new frames where they go, and the same `PACKET_STATISTICS`.
+pub(crate) fn restart_pod_packet(name: &str) -> Result<ScenarioResult> {
+    let mut c = Checks(Vec::new());
+    let Some(SocketPod {
+        started,
+        described,
+        packets_before: before,
+        img,
+        json,
+        ..
+    }) = SocketPod::checkpoint(&mut c, name, "packet_pod")?
+    else {
+        return Ok(ScenarioResult {
+            checks: c.0,
+            ..Default::default()
+        });
+    };
+    let job = &started.job;
+    let mut saved: Vec<String> = json["packet_sockets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    format!(
+                        "{} {}, {} frames queued",
+                        s["type"].as_str().unwrap_or("?"),
+                        s["protocol"].as_str().unwrap_or("none"),
+                        s["queued"].as_array().map_or(0, Vec::len)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    saved.sort();
+    c.eq(
+        "the packet sockets in the image, with their frames",
+        "dgram 0x0800, 0 frames queued, dgram 0x0800, 3 frames queued, dgram 0x86dd, 0 frames queued, dgram 0x86dd, 1 frames queued, raw 0x0003, 0 frames queued, raw 0x0003, 10 frames queued, raw none, 0 frames queued",
+        saved.join(", "),
+    );
+    let restarted = restart_frozen(&mut c, &img, job)?;
+    let after = packet_view(restarted.pid);
+    c.same(
+        "the pod's packet sockets (/proc/PID/net/packet: type, protocol, device, running), as before",
+        format!("{before:#?}"),
+        format!("{after:#?}"),
+    );
+    let verdict =
+        started.thaw_and_check(&mut c, &restarted, "the pod checks its packet sockets")?;
+    socket_pod_result(c, &before, &[], &[], &described, &verdict)
+}
+
 /// The urgent data of the TCP connections of an image (`ckpt inspect
 /// --json`), sorted: the peer's as the image names it, and whether the
 /// sender's urgent pointer is after the last byte it wrote, however many
@@ -1146,6 +1234,7 @@ pub(crate) fn restart_pod_icmp(name: &str) -> Result<ScenarioResult> {
         img,
         json,
         groups_before,
+        ..
     }) = SocketPod::checkpoint(&mut c, name, "icmp_pod")?
     else {
         return Ok(ScenarioResult {

@@ -178,7 +178,14 @@ pub const POD_KINDS: &[(&str, &str)] = &[
         "pod_net_raw_mptcp",
         "is an IP socket of a protocol kernel-ckpt does not carry (MPTCP, SCTP...): not supported",
     ),
-    ("pod_net_packet", "is a packet socket (not carried yet): not supported"),
+    (
+        "pod_net_packet_ring",
+        "is a packet socket with a ring (PACKET_RX_RING, PACKET_TX_RING) (not carried yet): not supported",
+    ),
+    (
+        "pod_net_packet_fanout",
+        "is a packet socket in a fanout group (PACKET_FANOUT) (not carried yet): not supported",
+    ),
     (
         "pod_net_tcp_group",
         "has multicast memberships with source filters, IPv4 ones on an IPv6 socket, or a TCP socket's (not carried yet): not supported",
@@ -419,10 +426,40 @@ pub fn holds(kind: &str, ready_path: &Path) -> Result<()> {
                     "MCAST_JOIN_GROUP",
                 )?;
             }
-            "pod_net_packet" => {
-                check(
-                    libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0).into(),
+            "pod_net_packet_ring" => {
+                // A receive ring of two frames (PACKET_RX_RING), not mapped.
+                let fd = check(
+                    libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0).into(),
                     "socket(AF_PACKET)",
+                )? as libc::c_int;
+                let req: [u32; 4] = [4096, 1, 2048, 2];
+                check(
+                    libc::setsockopt(
+                        fd,
+                        263,
+                        5,
+                        req.as_ptr().cast(),
+                        std::mem::size_of_val(&req) as libc::socklen_t,
+                    ) as libc::c_long,
+                    "PACKET_RX_RING",
+                )?;
+            }
+            "pod_net_packet_fanout" => {
+                // Taking every frame of the loopback in a fanout group.
+                let fd = check(
+                    libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0x0300).into(),
+                    "socket(AF_PACKET, ETH_P_ALL)",
+                )? as libc::c_int;
+                let group: libc::c_int = 42;
+                check(
+                    libc::setsockopt(
+                        fd,
+                        263,
+                        18,
+                        (&group as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    ) as libc::c_long,
+                    "PACKET_FANOUT",
                 )?;
             }
             "pod_net_reuseport_prog" => {

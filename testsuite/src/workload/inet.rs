@@ -7,8 +7,10 @@ use nix::libc;
 use std::os::fd::RawFd;
 
 mod icmp;
+mod packet;
 mod urgent;
 pub(crate) use icmp::icmp_pod;
+pub(crate) use packet::packet_pod;
 pub(crate) use urgent::tcp_urgent_pod;
 
 /// The ports the pods' sockets use (their own namespaces: any copy may use
@@ -16,10 +18,11 @@ pub(crate) use urgent::tcp_urgent_pod;
 /// `inet_pod`'s sender of a queued datagram, closed since,
 /// `tcp_closing_pod`'s listener, `tcp_pending_pod`'s two,
 /// `tcp_opening_pod`'s, `icmp_pod`'s two ping identifiers, its sink's
-/// port and its multicast group's, and `tcp_urgent_pod`'s listener.
-pub(crate) const PORTS: [u16; 17] = [
+/// port and its multicast group's, `tcp_urgent_pod`'s listener, and
+/// `packet_pod`'s two datagram ports.
+pub(crate) const PORTS: [u16; 19] = [
     7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015, 7030, 7031, 7032, 7033,
-    7034,
+    7034, 7035, 7036,
 ];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {

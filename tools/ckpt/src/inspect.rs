@@ -65,6 +65,9 @@ pub struct Image {
     /// The TCP, UDP, UDP-Lite, ping and raw sockets, each saved once.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inet_sockets: Vec<InetSockInfo>,
+    /// The packet sockets, each saved once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub packet_sockets: Vec<PacketSockInfo>,
     /// The memfds, each saved once with its contents.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub memfds: Vec<MemfdInfo>,
@@ -643,6 +646,99 @@ pub struct TcpConnInfo {
     pub urgent: Option<TcpUrgentInfo>,
 }
 
+/// A packet socket in an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PacketSockInfo {
+    pub id: u32,
+    /// `raw` (frames with their link-layer header) or `dgram`.
+    #[serde(rename = "type")]
+    pub sock_type: &'static str,
+    /// The protocol whose frames it takes (`ETH_P_*`, as `0x0800`), if
+    /// any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// The device it is bound to (none: every one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Frames it took, and dropped, that `PACKET_STATISTICS` has not
+    /// given yet.
+    pub packets: u32,
+    pub drops: u32,
+    /// Its options that differ from a new socket's, by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<(String, i64)>,
+    /// Its classic BPF filter's length in instructions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<u32>,
+    /// The frames queued to it, each `N bytes, protocol 0x0800, device
+    /// D, PKTTYPE`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<String>,
+}
+
+impl PacketSockInfo {
+    fn of(s: &ckpt_image::PacketSockObj, d: &ckpt_image::PacketSockData<'_>) -> Self {
+        let pkttype = |t: u32| match t {
+            0 => "to this host",
+            1 => "broadcast",
+            2 => "multicast",
+            3 => "to another host",
+            4 => "sent",
+            _ => "other",
+        };
+        Self {
+            id: s.id,
+            sock_type: if s.sock_type == ckpt_image::INET_SOCK_RAW {
+                "raw"
+            } else {
+                "dgram"
+            },
+            protocol: (s.protocol != 0).then(|| format!("{:#06x}", s.protocol)),
+            device: (!s.dev_str().is_empty()).then(|| s.dev_str().to_owned()),
+            packets: s.tp_packets,
+            drops: s.tp_drops,
+            options: d
+                .opts
+                .iter()
+                .filter_map(|o| Some((ckpt_image::inet_opt_def(o.opt)?.name.to_owned(), o.value)))
+                .collect(),
+            filter: (s.nr_filter != 0).then_some(s.nr_filter),
+            queued: d
+                .frames()
+                .map(|(f, _)| {
+                    format!(
+                        "{} bytes, protocol {:#06x}, device {}, {}",
+                        f.len,
+                        f.protocol,
+                        f.ifindex,
+                        pkttype(f.pkttype)
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// One line for the socket.
+    pub fn text(&self) -> String {
+        let mut out = format!("packet {}", self.sock_type);
+        match &self.protocol {
+            Some(p) => out.push_str(&format!(", protocol {p}")),
+            None => out.push_str(", no protocol"),
+        }
+        match &self.device {
+            Some(d) => out.push_str(&format!(" on {d}")),
+            None => out.push_str(" on every device"),
+        }
+        if !self.queued.is_empty() {
+            out.push_str(&format!(", {} frames queued", self.queued.len()));
+        }
+        if let Some(n) = self.filter {
+            out.push_str(&format!(", a classic BPF filter of {n} instructions"));
+        }
+        out
+    }
+}
+
 /// The urgent data of a TCP connection in an image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TcpUrgentInfo {
@@ -924,6 +1020,9 @@ pub struct FdInfo {
     /// For a TCP, UDP, UDP-Lite, ping or raw socket: its object id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inet: Option<u32>,
+    /// For a packet socket: its object id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<u32>,
     /// For a pty end: its pty's object id and which end (0 master, 1
     /// slave).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1088,6 +1187,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
     let mut unix_pairs = Vec::new();
     let mut unix_sockets = Vec::new();
     let mut inet_sockets = Vec::new();
+    let mut packet_sockets = Vec::new();
     let mut memfds: Vec<MemfdInfo> = Vec::new();
     let mut ptys = Vec::new();
     let mut deleted_files: Vec<DeletedInfo> = Vec::new();
@@ -1567,6 +1667,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                 }
             }
             Item::InetSock(s, d) => inet_sockets.push(InetSockInfo::of(&s, &d)),
+            Item::PacketSock(s, d) => packet_sockets.push(PacketSockInfo::of(&s, &d)),
             Item::InetPending(p, s, d) => inet_sockets.push(InetSockInfo {
                 waiting_on: Some(p.listener),
                 ..InetSockInfo::of(&s, &d)
@@ -1623,6 +1724,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                     ckpt_image::FILE_ANON_SHARED => "shm",
                     ckpt_image::FILE_MQUEUE => "mqueue",
                     ckpt_image::FILE_INET => "inet",
+                    ckpt_image::FILE_PACKET => "packet",
                     _ => "other",
                 };
                 files_by_id.insert(
@@ -1644,6 +1746,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         epoll: (f.kind == ckpt_image::FILE_EPOLL).then_some(f.obj),
                         memfd: (f.kind == ckpt_image::FILE_MEMFD).then_some(f.obj),
                         inet: (f.kind == ckpt_image::FILE_INET).then_some(f.obj),
+                        packet: (f.kind == ckpt_image::FILE_PACKET).then_some(f.obj),
                         unix: (f.kind == ckpt_image::FILE_UNIX)
                             .then_some((f.obj, u8::from(f.flags & ckpt_image::FILE_PEER_END != 0))),
                         pty: (f.kind == ckpt_image::FILE_PTY)
@@ -1755,6 +1858,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
         unix_pairs,
         unix_sockets,
         inet_sockets,
+        packet_sockets,
         memfds,
         ptys,
         deleted_files,
@@ -2200,6 +2304,11 @@ pub fn table(img: &Image) -> String {
                     .or_else(|| {
                         let id = f.inet?;
                         let s = img.inet_sockets.iter().find(|s| s.id == id)?;
+                        Some(format!(" ({})", s.text()))
+                    })
+                    .or_else(|| {
+                        let id = f.packet?;
+                        let s = img.packet_sockets.iter().find(|s| s.id == id)?;
                         Some(format!(" ({})", s.text()))
                     })
                     .or_else(|| {

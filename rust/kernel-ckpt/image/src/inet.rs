@@ -293,6 +293,9 @@ pub enum InetOptFor {
     Raw4,
     /// IPv6 raw sockets.
     Raw6,
+    /// Packet sockets ([`PacketSockObj`]), which have the `SO_*` options
+    /// too.
+    Packet,
 }
 
 /// A socket option kernel-ckpt carries: its [`InetOpt::opt`] number (the
@@ -429,6 +432,17 @@ inet_opts! {
     // The device (and address) multicast datagrams go out by.
     97 IPV6_MULTICAST_IF Int Inet6Dgram,
     98 IP_MULTICAST_IF McastIf Dgram,
+    // Packet sockets' own (`SOL_PACKET`).
+    99 PACKET_AUXDATA Int Packet,
+    100 PACKET_ORIGDEV Int Packet,
+    101 PACKET_COPY_THRESH Int Packet,
+    102 PACKET_VERSION Int Packet,
+    103 PACKET_RESERVE Int Packet,
+    104 PACKET_LOSS Int Packet,
+    105 PACKET_TIMESTAMP Int Packet,
+    106 PACKET_IGNORE_OUTGOING Int Packet,
+    107 PACKET_TX_HAS_OFF Int Packet,
+    108 PACKET_QDISC_BYPASS Int Packet,
 }
 
 /// The option numbered `opt`, if kernel-ckpt carries it.
@@ -450,7 +464,7 @@ pub struct InetOpt {
 
 impl InetOpt {
     /// Whether `value` is one getsockopt(2) can give for `kind`.
-    fn value_ok(kind: InetOptKind, value: i64) -> bool {
+    pub(crate) fn value_ok(kind: InetOptKind, value: i64) -> bool {
         match kind {
             InetOptKind::Int => i32::try_from(value).is_ok(),
             InetOptKind::Micros => value >= 0,
@@ -641,6 +655,7 @@ impl InetSockObj {
                 InetOptFor::Inet6Dgram => !tcp && s.family == AF_INET6,
                 InetOptFor::Raw4 => raw && s.family == AF_INET,
                 InetOptFor::Raw6 => raw && s.family == AF_INET6,
+                InetOptFor::Packet => false,
             };
             if !applies || !InetOpt::value_ok(def.kind, o.value) {
                 return bad("inet option", o.opt);
@@ -1050,7 +1065,7 @@ impl<'a> InetSockData<'a> {
 
 /// The options of an [`InetSockObj`], checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InetOpts<'a>(&'a [u8]);
+pub struct InetOpts<'a>(pub(crate) &'a [u8]);
 
 impl<'a> InetOpts<'a> {
     /// Each option, in order.

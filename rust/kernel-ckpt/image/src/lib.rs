@@ -62,6 +62,8 @@ mod memfd;
 mod mm;
 #[path = "open_file.rs"]
 mod open_file;
+#[path = "packet.rs"]
+mod packet;
 #[path = "pidfd.rs"]
 mod pidfd;
 #[path = "pipe.rs"]
@@ -104,6 +106,7 @@ pub use locks::*;
 pub use memfd::*;
 pub use mm::*;
 pub use open_file::*;
+pub use packet::*;
 pub use pidfd::*;
 pub use pipe::*;
 pub use pod::*;
@@ -365,6 +368,9 @@ record_types! {
     /// [`InetPendingObj`] + an `inet-sock` payload: a TCP connection
     /// waiting to be accepted, right after its listener's record.
     InetPending = 60, "inet-pending";
+    /// [`PacketSockObj`] + its [`InetOpt`]s, filter and queued frames: a
+    /// packet socket, written once.
+    PacketSock = 61, "packet-sock";
     /// [`Tail`]: end of the image, with counts to detect truncation.
     Tail = 0x7fff_ffff, "tail";
 }
@@ -399,7 +405,8 @@ impl RecordType {
             | Self::PodMount
             | Self::TmpfsFile
             | Self::InetSock
-            | Self::InetPending => true,
+            | Self::InetPending
+            | Self::PacketSock => true,
             Self::FileLock
             | Self::FileOwner
             | Self::MqNotify

@@ -62,8 +62,11 @@ pub const FILE_MQUEUE: u32 = 19;
 /// File kind: a TCP, UDP or UDP-Lite socket ([`FileObj::obj`] names its
 /// [`InetSockObj`]).
 pub const FILE_INET: u32 = 20;
+/// File kind: a packet socket ([`FileObj::obj`] names its
+/// [`PacketSockObj`]).
+pub const FILE_PACKET: u32 = 21;
 /// The highest `FILE_*` kind.
-pub const FILE_KIND_MAX: u32 = FILE_INET;
+pub const FILE_KIND_MAX: u32 = FILE_PACKET;
 
 /// The kind of namespace a `FILE_NS` file's path names (`net` of
 /// `net:[4026531840]`), if the path is such a name.
@@ -105,6 +108,7 @@ pub const fn file_has_obj(kind: u32) -> bool {
             | FILE_INOTIFY
             | FILE_MQUEUE
             | FILE_INET
+            | FILE_PACKET
     )
 }
 
@@ -140,7 +144,8 @@ pub struct FileObj {
     /// `FILE_UNLINKED` the [`DeletedFileObj`], for `FILE_PIDFD` the
     /// [`PidfdObj`], for `FILE_INOTIFY` the [`InotifyObj`], for
     /// `FILE_MQUEUE` the [`PosixMqObj`], for `FILE_INET` the
-    /// [`InetSockObj`]; 0 for the other kinds.
+    /// [`InetSockObj`], for `FILE_PACKET` the [`PacketSockObj`]; 0 for the
+    /// other kinds.
     pub obj: ObjId,
     /// Length of the path that follows.
     pub path_len: u32,

@@ -165,6 +165,8 @@ pub enum Item<'a> {
     InetSock(InetSockObj, InetSockData<'a>),
     /// A TCP connection waiting in a listener's queue, as an `InetSock`.
     InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
+    /// A packet socket, its options, filter and queued frames.
+    PacketSock(PacketSockObj, PacketSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -270,6 +272,8 @@ pub enum ObjRecord<'a> {
     InetSock(InetSockObj, InetSockData<'a>),
     /// A TCP connection waiting in a listener's queue, as an `InetSock`.
     InetPending(InetPendingObj, InetSockObj, InetSockData<'a>),
+    /// A packet socket, its options, filter and queued frames.
+    PacketSock(PacketSockObj, PacketSockData<'a>),
     /// A memfd and its name (its contents follow as shmem pages).
     Memfd(MemfdObj, &'a [u8]),
     /// A pty, its ptmx path and its two sides.
@@ -309,6 +313,7 @@ impl<'a> Item<'a> {
             Item::UnixPending(u, end) => Some(ObjRecord::UnixPending(u, end)),
             Item::InetSock(s, opts) => Some(ObjRecord::InetSock(s, opts)),
             Item::InetPending(p, s, d) => Some(ObjRecord::InetPending(p, s, d)),
+            Item::PacketSock(s, d) => Some(ObjRecord::PacketSock(s, d)),
             Item::Memfd(m, name) => Some(ObjRecord::Memfd(m, name)),
             Item::Pty(t, path, sides) => Some(ObjRecord::Pty(t, path, sides)),
             Item::DeletedFile(d, path) => Some(ObjRecord::DeletedFile(d, path)),
@@ -746,6 +751,11 @@ impl Parser {
                 let (s, opts) = InetSockObj::decode(p)?;
                 self.define("inet socket id", s.id)?;
                 (Item::InetSock(s, opts), None)
+            }
+            RecordType::PacketSock => {
+                let (s, d) = PacketSockObj::decode(p)?;
+                self.define("packet socket id", s.id)?;
+                (Item::PacketSock(s, d), None)
             }
             RecordType::InetPending => {
                 let (u, s, d) = InetPendingObj::decode(p)?;

@@ -530,6 +530,7 @@ fn task_state_round_trip() {
             Item::UnixSock(..) => "unix-sock",
             Item::InetSock(..) => "inet-sock",
             Item::InetPending(..) => "inet-pending",
+            Item::PacketSock(..) => "packet-sock",
             Item::FileLock(..) => "file-lock",
             Item::Memfd(..) => "memfd",
             Item::Pty(..) => "pty",
@@ -3223,4 +3224,196 @@ fn pod_net_record_after_the_pod_and_its_ipc_records() {
     }
     // Not for a pod that shares its network namespace.
     assert!(decode(&encode_with(&whole, &tasks, &recs(POD_NEWIPC, true, net))).is_err());
+}
+
+/// A `packet-sock` payload: `s` with `opts`, a filter of `nr_filter`
+/// instructions and `frames`.
+fn packet_payload(
+    s: PacketSockObj,
+    opts: &[(u32, i64)],
+    nr_filter: u32,
+    frames: &[(PacketFrame, &[u8])],
+) -> Vec<u8> {
+    let bytes: usize = frames.iter().map(|(_, b)| b.len()).sum();
+    let mut p = PacketSockObj {
+        nr_opts: opts.len() as u32,
+        nr_filter,
+        nr_frames: frames.len() as u32,
+        frame_bytes: bytes as u32,
+        ..s
+    }
+    .encode()
+    .to_vec();
+    for &(opt, value) in opts {
+        p.extend_from_slice(&InetOpt { opt, value }.encode());
+    }
+    for _ in 0..nr_filter {
+        p.extend_from_slice(
+            &InetFilterInsn {
+                code: 6,
+                jt: 0,
+                jf: 0,
+                k: 0xffff,
+            }
+            .encode(),
+        );
+    }
+    for (f, _) in frames {
+        p.extend_from_slice(&f.encode());
+    }
+    for (_, b) in frames {
+        p.extend_from_slice(b);
+    }
+    p
+}
+
+#[test]
+fn packet_sock_checks_its_kind_device_options_and_frames() {
+    let mut lo = [0u8; INET_DEV_LEN];
+    lo[..2].copy_from_slice(b"lo");
+    let s = PacketSockObj {
+        id: 9,
+        sock_type: INET_SOCK_RAW,
+        protocol: 3,
+        flags: PACKET_RUNNING,
+        ifindex: 1,
+        tp_packets: 2,
+        dev: lo,
+        ..PacketSockObj::default()
+    };
+    let f = PacketFrame {
+        len: 5,
+        origlen: 60,
+        protocol: 0x0800,
+        ifindex: 1,
+        hatype: 772,
+        pkttype: 4,
+        halen: 6,
+        addr: [1, 2, 3, 4, 5, 6, 0, 0],
+        net_off: 2,
+        flags: PACKET_FRAME_CSUM_PARTIAL,
+        csum_start: 1,
+        csum_offset: 2,
+        tstamp: 1,
+        ..PacketFrame::default()
+    };
+    let g = PacketFrame {
+        flags: PACKET_FRAME_CSUM_VALID | PACKET_FRAME_GSO_TCPV4,
+        gso_size: 1000,
+        csum_start: 0,
+        csum_offset: 0,
+        pkttype: 0,
+        ..f
+    };
+    // SO_RCVBUF (2), PACKET_AUXDATA (99), PACKET_QDISC_BYPASS (108).
+    let opts = [(2, 65536), (99, 1), (108, 1)];
+    let p = packet_payload(s, &opts, 2, &[(f, b"hello"), (g, b"world")]);
+    let (got, d) = PacketSockObj::decode(&p).expect("a valid packet socket");
+    assert_eq!((got.id, got.dev_str()), (9, "lo"));
+    assert_eq!(d.opts.iter().count(), 3);
+    assert_eq!(d.filter_insns().count(), 2);
+    let frames: Vec<_> = d.frames().collect();
+    assert_eq!(frames, [(f, &b"hello"[..]), (g, &b"world"[..])]);
+    // Never bound, no protocol: no device, not running.
+    let idle = PacketSockObj {
+        protocol: 0,
+        flags: 0,
+        ifindex: 0,
+        dev: [0; INET_DEV_LEN],
+        ..s
+    };
+    assert!(PacketSockObj::decode(&packet_payload(idle, &[], 0, &[])).is_ok());
+    let bad_socks = [
+        PacketSockObj { sock_type: 1, ..s },
+        PacketSockObj {
+            protocol: 0x1_0000,
+            ..s
+        },
+        PacketSockObj { flags: 0, ..s },
+        PacketSockObj {
+            flags: 4 | PACKET_RUNNING,
+            ..s
+        },
+        PacketSockObj { ifindex: 0, ..s },
+        PacketSockObj {
+            dev: [0; INET_DEV_LEN],
+            ..s
+        },
+        PacketSockObj {
+            dev: [b'x'; INET_DEV_LEN],
+            ..s
+        },
+        PacketSockObj { protocol: 0, ..s },
+    ];
+    for bad in bad_socks {
+        assert!(
+            PacketSockObj::decode(&packet_payload(bad, &[], 0, &[])).is_err(),
+            "{bad:?}"
+        );
+    }
+    // Options a packet socket has not (IP_TOS 22, TCP_NODELAY 60), out of
+    // order, or unknown.
+    for opts in [
+        &[(22, 1)][..],
+        &[(60, 1)],
+        &[(99, 1), (2, 4096)],
+        &[(500, 1)],
+    ] {
+        assert!(
+            PacketSockObj::decode(&packet_payload(s, opts, 0, &[])).is_err(),
+            "{opts:?}"
+        );
+    }
+    let bad_frames = [
+        PacketFrame { origlen: 4, ..f },
+        PacketFrame { halen: 9, ..f },
+        PacketFrame {
+            addr: [1, 2, 3, 4, 5, 6, 7, 0],
+            ..f
+        },
+        PacketFrame { net_off: 6, ..f },
+        PacketFrame { pkttype: 8, ..f },
+        PacketFrame {
+            csum_offset: 3,
+            ..f
+        },
+        PacketFrame {
+            flags: PACKET_FRAME_CSUM_PARTIAL | PACKET_FRAME_CSUM_VALID,
+            ..f
+        },
+        PacketFrame { flags: 0, ..f },
+        PacketFrame {
+            flags: PACKET_FRAME_GSO_TCPV4,
+            csum_start: 0,
+            csum_offset: 0,
+            ..f
+        },
+        PacketFrame { gso_size: 0, ..g },
+        PacketFrame {
+            flags: g.flags | PACKET_FRAME_GSO_TCPV6,
+            ..g
+        },
+        PacketFrame {
+            flags: 16,
+            csum_start: 0,
+            csum_offset: 0,
+            ..f
+        },
+        PacketFrame { tstamp: -1, ..f },
+        PacketFrame {
+            len: PACKET_MAX_FRAME + 1,
+            origlen: u32::MAX,
+            ..f
+        },
+    ];
+    for bad in bad_frames {
+        let p = packet_payload(s, &[], 0, &[(bad, b"hello")]);
+        assert!(PacketSockObj::decode(&p).is_err(), "{bad:?}");
+    }
+    // Frame bytes that do not add up, and bytes left over.
+    let mut p = packet_payload(s, &[], 0, &[(f, b"hello")]);
+    p.push(0);
+    assert!(PacketSockObj::decode(&p).is_err());
+    let short = PacketFrame { len: 4, ..f };
+    assert!(PacketSockObj::decode(&packet_payload(s, &[], 0, &[(short, b"hello")])).is_err());
 }

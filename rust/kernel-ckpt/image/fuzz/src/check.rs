@@ -64,6 +64,7 @@ pub fn item_type(item: &Item<'_>) -> RecordType {
         Item::UnixPending(..) => RecordType::UnixPending,
         Item::InetSock(..) => RecordType::InetSock,
         Item::InetPending(..) => RecordType::InetPending,
+        Item::PacketSock(..) => RecordType::PacketSock,
         Item::ShmemPages(..) => RecordType::ShmemPages,
         Item::Files(..) => RecordType::Files,
         Item::File(..) => RecordType::File,
@@ -177,6 +178,7 @@ fn exercise(item: &Item<'_>) {
             check_in_flight(u.id, &e);
         }
         Item::InetSock(s, d) => check_inet(&s, &d),
+        Item::PacketSock(s, d) => check_packet(&s, &d),
         Item::InetPending(p, s, d) => {
             assert!(p.listener > 0 && p.listener != s.id);
             assert!(d.tcp.is_some_and(|(c, _, _)| c.send_len() == 0));
@@ -443,6 +445,15 @@ fn encode(item: &Item<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(e.fds);
         }
         Item::InetSock(s, d) => encode_inet(out, &s, &d),
+        Item::PacketSock(s, d) => {
+            out.extend_from_slice(&s.encode());
+            for o in d.opts.iter() {
+                out.extend_from_slice(&o.encode());
+            }
+            out.extend_from_slice(d.filter);
+            out.extend_from_slice(d.frames.0);
+            out.extend_from_slice(d.frames.1);
+        }
         Item::InetPending(p, s, d) => {
             out.extend_from_slice(&p.encode());
             encode_inet(out, &s, &d);
@@ -775,6 +786,28 @@ fn check_inet(s: &InetSockObj, d: &InetSockData<'_>) {
     let mut n = 0;
     for o in d.opts.iter() {
         assert!(inet_opt_def(o.opt).is_some());
+        n += 1;
+    }
+    assert_eq!(n, s.nr_opts);
+}
+
+/// What the parser promises of a `packet-sock` payload.
+fn check_packet(s: &PacketSockObj, d: &PacketSockData<'_>) {
+    assert!(s.id > 0 && matches!(s.sock_type, INET_SOCK_RAW | INET_SOCK_DGRAM));
+    assert_eq!(s.protocol != 0, s.flags & PACKET_RUNNING != 0);
+    assert_eq!(s.ifindex != 0, !s.dev_str().is_empty());
+    let (mut n, mut bytes) = (0u32, 0usize);
+    for (f, b) in d.frames() {
+        assert!(f.fits());
+        assert_eq!(b.len(), f.len as usize);
+        n += 1;
+        bytes += b.len();
+    }
+    assert_eq!((n, bytes), (s.nr_frames, s.frame_bytes as usize));
+    assert_eq!(d.filter_insns().count(), s.nr_filter as usize);
+    let mut n = 0;
+    for o in d.opts.iter() {
+        assert!(inet_opt_def(o.opt).is_some_and(|def| def.for_packet()));
         n += 1;
     }
     assert_eq!(n, s.nr_opts);

@@ -995,6 +995,40 @@ fn every_record() -> Vec<Rec> {
             b"hello",
         ],
     );
+    // A packet socket taking IPv4 frames of the loopback, one queued.
+    let mut lo = [0u8; INET_DEV_LEN];
+    lo[..2].copy_from_slice(b"lo");
+    let frame = PacketFrame {
+        len: 4,
+        origlen: 4,
+        protocol: 0x0800,
+        ifindex: 1,
+        hatype: 772,
+        halen: 6,
+        flags: PACKET_FRAME_CSUM_VALID,
+        ..PacketFrame::default()
+    };
+    let packet = PacketSockObj {
+        id: 45,
+        sock_type: INET_SOCK_DGRAM,
+        protocol: 0x0800,
+        flags: PACKET_RUNNING,
+        ifindex: 1,
+        dev: lo,
+        nr_opts: 1,
+        nr_frames: 1,
+        frame_bytes: 4,
+        ..PacketSockObj::default()
+    };
+    b.rec(
+        RecordType::PacketSock,
+        &[
+            &packet.encode(),
+            &InetOpt { opt: 99, value: 1 }.encode(),
+            &frame.encode(),
+            b"\x45\0\0\x04",
+        ],
+    );
     // After the last descriptor: how the inotify instance signals.
     b.rec(RecordType::FileOwner, &[&owner.encode()]);
     let notify = MqNotifyRec {
