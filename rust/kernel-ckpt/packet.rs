@@ -82,15 +82,16 @@ fn opts(sk: &Sk) -> Result<(KVec<u8>, u32)> {
 }
 
 /// The frames queued to `file`, as the checkpoint reads them: their
-/// [`PacketFrame`] records, their bytes, how many.
-fn frames(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
+/// [`PacketFrame`] records, their bytes, how many; and in `st` the counts
+/// `PACKET_STATISTICS` gives, read with them.
+fn frames(file: &FileRef, st: &mut bindings::ckpt_packet) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
     let (mut nr, mut bytes) = (0u32, 0u32);
     // SAFETY: the file is referenced; the helper counts under the queue's
     // lock.
     to_result(unsafe { bindings::ckpt_packet_queue_len(file.as_ptr(), &mut nr, &mut bytes) })
         .inspect_err(|_| {
             ckpt_err!(
-                "checkpoint: a packet socket holds a frame with a VLAN tag or bytes it cannot read (not carried yet)\n"
+                "checkpoint: a packet socket holds a frame with a VLAN tag, of more than 64 KiB, or of bytes it cannot read (not carried yet)\n"
             );
         })?;
     let heads_len = u64::from(nr) * PacketFrame::LEN as u64;
@@ -110,7 +111,8 @@ fn frames(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
     let mut raw = KVVec::from_elem(zero, n, GFP_KERNEL)?;
     let mut data = KVVec::from_elem(0u8, usize::try_from(bytes)?, GFP_KERNEL)?;
     // SAFETY: `raw` holds `nr` records and `data` `bytes` bytes, which the
-    // helper fills under the queue's lock if it still holds that.
+    // helper fills under the queue's lock with its first frames, if they
+    // are still those; it writes the counts in `st`.
     to_result(unsafe {
         bindings::ckpt_packet_queue(
             file.as_ptr(),
@@ -118,6 +120,7 @@ fn frames(file: &FileRef) -> Result<(KVVec<u8>, KVVec<u8>, u32)> {
             nr,
             data.as_mut_ptr(),
             bytes,
+            st,
         )
     })
     .inspect_err(|_| {
@@ -162,7 +165,15 @@ impl ObjOps for PacketSock {
         )?;
         let (mut tail, nr_opts) = opts(&sk)?;
         let nr_filter = crate::inet::filter(&sk, &mut tail)?;
-        let (heads, data, nr_frames) = frames(file)?;
+        let (heads, data, nr_frames) = frames(file, &mut st)?;
+        let len = PacketSockObj::LEN + tail.len() + heads.len() + data.len();
+        if len > crate::image::MAX_PAYLOAD_LEN as usize {
+            ckpt_err!(
+                "checkpoint: a packet socket's record would take {} bytes, more than an image record takes (not carried yet)\n",
+                len
+            );
+            return Err(crate::wrap::errno::eopnotsupp());
+        }
         let mut dev = [0u8; crate::image::INET_DEV_LEN];
         for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
             *d = c as u8;

@@ -41,12 +41,12 @@ pub const PACKET_FRAME_FLAGS: u32 = PACKET_FRAME_CSUM_VALID
     | PACKET_FRAME_CSUM_PARTIAL
     | PACKET_FRAME_GSO_TCPV4
     | PACKET_FRAME_GSO_TCPV6;
-/// Longest frame an image holds.
-pub const PACKET_MAX_FRAME: u32 = 1 << 20;
+/// Longest frame an image holds (the kernel's offsets into one are 16-bit).
+pub const PACKET_MAX_FRAME: u32 = 65535;
 /// Most frames a socket's queue may hold in an image.
 pub const PACKET_MAX_FRAMES: u32 = 1 << 16;
-/// `PACKET_KERNEL`, the last `sll_pkttype`.
-const PACKET_KERNEL: u32 = 7;
+/// `PACKET_OUTGOING`, the last `sll_pkttype` a packet socket queues.
+const PACKET_OUTGOING: u32 = 4;
 
 /// A packet socket, written once before its first open file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -156,11 +156,11 @@ impl InetOptDef {
 }
 
 impl PacketFrame {
-    /// Whether it is a frame a packet socket could hold: a link-layer
-    /// address of at most 8 bytes (zeros after), headers and checksum
-    /// place within its bytes, a checksum either checked or to compute,
-    /// one kind of segmentation offload at most, and fields of their
-    /// kernel sizes.
+    /// Whether it is a frame a packet socket could hold: at most 64 KiB, no
+    /// VLAN tag, a link-layer address of at most 8 bytes (zeros after),
+    /// headers and checksum place within its bytes, a checksum either
+    /// checked or to compute, one kind of segmentation offload at most,
+    /// and fields of their kernel sizes.
     pub fn fits(&self) -> bool {
         let partial = self.flags & PACKET_FRAME_CSUM_PARTIAL != 0;
         let gso = self.flags & (PACKET_FRAME_GSO_TCPV4 | PACKET_FRAME_GSO_TCPV6);
@@ -175,8 +175,11 @@ impl PacketFrame {
         self.len <= PACKET_MAX_FRAME
             && self.origlen >= self.len
             && self.protocol <= u32::from(u16::MAX)
+            // VLAN tags are not carried (802.1Q, 802.1ad).
+            && self.protocol != 0x8100
+            && self.protocol != 0x88a8
             && self.hatype <= u32::from(u16::MAX)
-            && self.pkttype <= PACKET_KERNEL
+            && self.pkttype <= PACKET_OUTGOING
             && self.halen as usize <= self.addr.len()
             && self.addr.iter().skip(self.halen as usize).all(|&b| b == 0)
             && self.net_off <= self.len

@@ -3372,7 +3372,11 @@ fn packet_sock_checks_its_kind_device_options_and_frames() {
             ..f
         },
         PacketFrame { net_off: 6, ..f },
-        PacketFrame { pkttype: 8, ..f },
+        PacketFrame { pkttype: 5, ..f },
+        PacketFrame {
+            protocol: 0x8100,
+            ..f
+        },
         PacketFrame {
             csum_offset: 3,
             ..f
