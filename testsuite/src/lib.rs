@@ -114,6 +114,7 @@ macro_rules! with_scenarios {
             restart_tcp_outside_peer,
             real_busybox_net_pod,
             real_busybox_ping_pod,
+            real_busybox_udhcpc_pod,
             real_iputils_ping_pod,
             real_iputils_ping_raw_pod,
             real_python_server_queue,

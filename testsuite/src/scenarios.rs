@@ -353,6 +353,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tcp_outside_peer" => |name| pod_net::restart_tcp_outside_peer(name),
         "real_busybox_net_pod" => |name| real::real_busybox_net_pod(name),
         "real_busybox_ping_pod" => |name| real::real_busybox_ping_pod(name),
+        "real_busybox_udhcpc_pod" => |name| real::real_busybox_udhcpc_pod(name),
         "real_iputils_ping_pod" => |name| real::real_iputils_ping_pod(name),
         "real_iputils_ping_raw_pod" => |name| real::real_iputils_ping_raw_pod(name),
         "real_python_server_queue" => |name| real::real_python_server_queue(name),

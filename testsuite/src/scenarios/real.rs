@@ -1690,6 +1690,163 @@ pub(crate) fn real_iputils_ping_raw_pod(name: &str) -> Result<ScenarioResult> {
     ping_pod(name, &script, &out4, None, IPUTILS_PING)
 }
 
+/// The DHCP server's configuration for [`real_busybox_udhcpc_pod`]: a
+/// static lease for the loopback's all-zero hardware address (an address
+/// of the pool would be probed with ARP first, which a loopback cannot
+/// answer).
+const UDHCPD_CONF: &str = "start 10.9.0.10\nend 10.9.0.20\ninterface lo\n\
+option subnet 255.255.255.0\noption lease 3600\n\
+static_lease 00:00:00:00:00:00 10.9.0.10\n";
+
+/// Debian's busybox `udhcpc` asking for an address on a `--net` pod's
+/// loopback where no DHCP server answers yet: it holds a packet socket
+/// (`SOCK_DGRAM`, `ETH_P_IP`, bound to the loopback, with a classic filter
+/// taking UDP to port 68, `PACKET_AUXDATA`) and broadcasts a DISCOVER
+/// every second. The pod is checkpointed with `--kill` and restarted
+/// (`/proc/PID/net/packet` shows the same socket); then the pod's shell
+/// starts busybox `udhcpd` on the loopback, whose OFFER and ACK come to
+/// the restored `udhcpc` through its restored packet socket: `udhcpc` is
+/// bound to 10.9.0.10 by that server and exits 0.
+pub(crate) fn real_busybox_udhcpc_pod(name: &str) -> Result<ScenarioResult> {
+    let go = PathBuf::from(format!("/tmp/go-{name}"));
+    let conf = PathBuf::from(format!("/tmp/{name}-udhcpd.conf"));
+    let hook = PathBuf::from(format!("/tmp/{name}-hook"));
+    let leases = PathBuf::from(format!("/tmp/{name}.leases"));
+    let events = PathBuf::from(format!("/tmp/{name}-events"));
+    for p in [&go, &events] {
+        let _ = fs::remove_file(p);
+    }
+    fs::write(&leases, b"")?;
+    fs::write(
+        &conf,
+        format!("{UDHCPD_CONF}lease_file {}\n", leases.display()),
+    )?;
+    fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$1 ip=$ip subnet=$subnet serverid=$serverid lease=$lease\" >> {}\n",
+            events.display()
+        ),
+    )?;
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let script = format!(
+        "{{ while [ ! -e {go} ]; do /bin/busybox sleep 0.1; done; exec /bin/busybox udhcpd -f {conf}; }} & \
+         srv=$!; \
+         /bin/busybox udhcpc -f -q -i lo -s {hook} -t 100000 -T 1 -A 1; \
+         echo \"udhcpc exit $?\"; kill $srv",
+        go = go.display(),
+        conf = conf.display(),
+        hook = hook.display(),
+    );
+    let (w, job, _job, log) = start_net_pod(name, &["/bin/busybox", "sh", "-c", &script])?;
+    let pid = w.pid;
+    let out = log.to_string_lossy().into_owned();
+    let mut c = Checks(Vec::new());
+    // Two DISCOVERs: its packet socket is made and it waits for an OFFER.
+    let start = Instant::now();
+    let discovers = || {
+        fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("broadcasting discover")
+            .count()
+    };
+    while discovers() < 2 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    c.eq(
+        "udhcpc broadcasts DISCOVERs, unanswered",
+        true,
+        discovers() >= 2,
+    );
+    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+    let packets = |p: i32| -> Vec<String> {
+        let text = fs::read_to_string(format!("/proc/{p}/net/packet")).unwrap_or_default();
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!(
+                    "packet type {} proto {} iface {} running {}",
+                    f.get(2).unwrap_or(&""),
+                    f.get(3).unwrap_or(&""),
+                    f.get(4).unwrap_or(&""),
+                    f.get(5).unwrap_or(&"")
+                )
+            })
+            .collect()
+    };
+    let before = packets(pid);
+    c.eq(
+        "udhcpc's packet socket (/proc/PID/net/packet)",
+        "[\"packet type 2 proto 0800 iface 1 running 1\"]",
+        format!("{before:?}"),
+    );
+    let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
+        let logged = log_if_failed(&c, &log);
+        return Ok(ScenarioResult {
+            checks: c.0,
+            state: logged,
+            ..Default::default()
+        });
+    };
+    let json = super::pod::inspect_value(&img)?;
+    let saved: Vec<String> = json["packet_sockets"].as_array().map_or(Vec::new(), |a| {
+        a.iter()
+            .map(|s| {
+                format!(
+                    "{} {} on {}, options {}",
+                    s["type"].as_str().unwrap_or("?"),
+                    s["protocol"].as_str().unwrap_or("none"),
+                    s["device"].as_str().unwrap_or("every device"),
+                    s["options"]
+                )
+            })
+            .collect()
+    });
+    c.eq(
+        "the packet socket in the image",
+        "[\"dgram 0x0800 on lo, options [[\\\"PACKET_AUXDATA\\\",1]]\"]",
+        format!("{saved:?}"),
+    );
+    let copy = super::pod::restart_detached(&mut c, &img, &job)?;
+    c.same(
+        "udhcpc's packet socket after the restart, as before",
+        format!("{before:?}"),
+        format!("{:?}", packets(copy)),
+    );
+    fs::write(&go, b"")?;
+    let done = wait_for(&out, "udhcpc exit", 30);
+    let ev = events.to_string_lossy().into_owned();
+    c.eq(
+        "udhcpc, restarted, is bound by the server started after the restart, and exits 0",
+        "true true true",
+        format!(
+            "{} {} {}",
+            done,
+            wait_for(
+                &ev,
+                "bound ip=10.9.0.10 subnet=255.255.255.0 serverid=127.0.0.1",
+                1
+            ),
+            fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("udhcpc exit 0")
+        ),
+    );
+    let mut state: Vec<String> = fs::read_to_string(&events)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| format!("hook: {l}"))
+        .collect();
+    state.extend(before.iter().map(|l| format!("before: {l}")));
+    state.extend(log_if_failed(&c, &log));
+    Ok(ScenarioResult {
+        checks: c.0,
+        state,
+        ..Default::default()
+    })
+}
+
 /// A single-threaded TCP server in Python (`socketserver.TCPServer`), as a
 /// user would write one: each client sends a line and gets it back in
 /// capitals; serving the first waits for a file to appear (a slow
