@@ -210,6 +210,18 @@ fn write_pending(
     let mut socks = KVVec::with_capacity(held.len(), GFP_KERNEL)?;
     for sk in held {
         killable()?;
+        // SAFETY: the socket is referenced; the helper returns NULL or a
+        // static string.
+        let why = unsafe { bindings::ckpt_inet_sock_unsupported(sk.as_ptr()) };
+        if !why.is_null() {
+            // SAFETY: a static NUL-terminated string.
+            let why = unsafe { CStr::from_char_ptr(why) };
+            ckpt_err!(
+                "checkpoint: a connection waiting in the queue of a TCP listener {}: not supported\n",
+                why.to_str().unwrap_or("cannot be carried")
+            );
+            return Err(crate::wrap::errno::eopnotsupp());
+        }
         socks.push(sk.as_ptr(), GFP_KERNEL)?;
         objs.id_of::<InetPending>(w, Child { sk, listener })?;
     }

@@ -480,7 +480,7 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
         .as_array()
         .map(|a| a.iter().map(|s| format!("saved: {s}")).collect())
         .unwrap_or_default();
-    c.eq("sockets in the image", 9, saved.len());
+    c.eq("sockets in the image", 10, saved.len());
     let restarted = restart_frozen(&mut c, &img, job)?;
     c.same(
         "the pod's TCP, UDP and UDP-Lite sockets (/proc/PID/net), as before",

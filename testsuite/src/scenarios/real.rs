@@ -1758,7 +1758,6 @@ pub(crate) fn real_busybox_udhcpc_pod(name: &str) -> Result<ScenarioResult> {
         true,
         discovers() >= 2,
     );
-    cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let packets = |p: i32| -> Vec<String> {
         let text = fs::read_to_string(format!("/proc/{p}/net/packet")).unwrap_or_default();
         text.lines()
@@ -1775,7 +1774,19 @@ pub(crate) fn real_busybox_udhcpc_pod(name: &str) -> Result<ScenarioResult> {
             })
             .collect()
     };
-    let before = packets(pid);
+    // Frozen between two DISCOVERs: each is sent through a packet socket
+    // of its own, made and closed around it.
+    let listening = "packet type 2 proto 0800 iface 1 running 1";
+    let mut before = Vec::new();
+    for _ in 0..50 {
+        cgroup::freeze(&w.cg, Duration::from_secs(10))?;
+        before = packets(pid);
+        if before.len() == 1 {
+            break;
+        }
+        cgroup::thaw(&w.cg)?;
+        std::thread::sleep(Duration::from_millis(100));
+    }
     c.eq(
         "udhcpc's packet socket (/proc/PID/net/packet)",
         "[\"packet type 2 proto 0800 iface 1 running 1\"]",
@@ -1809,10 +1820,12 @@ pub(crate) fn real_busybox_udhcpc_pod(name: &str) -> Result<ScenarioResult> {
         format!("{saved:?}"),
     );
     let copy = super::pod::restart_detached(&mut c, &img, &job)?;
-    c.same(
-        "udhcpc's packet socket after the restart, as before",
-        format!("{before:?}"),
-        format!("{:?}", packets(copy)),
+    // The restarted udhcpc goes on sending, through sockets of its own.
+    let after = packets(copy);
+    c.eq(
+        "udhcpc's packet socket after the restart, as before (and no other but one it sends through)",
+        true,
+        !after.is_empty() && after.iter().all(|l| l == listening),
     );
     fs::write(&go, b"")?;
     let done = wait_for(&out, "udhcpc exit", 30);

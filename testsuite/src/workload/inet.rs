@@ -18,11 +18,12 @@ pub(crate) use urgent::tcp_urgent_pod;
 /// `inet_pod`'s sender of a queued datagram, closed since,
 /// `tcp_closing_pod`'s listener, `tcp_pending_pod`'s two,
 /// `tcp_opening_pod`'s, `icmp_pod`'s two ping identifiers, its sink's
-/// port and its multicast group's, `tcp_urgent_pod`'s listener, and
-/// `packet_pod`'s two datagram ports.
-pub(crate) const PORTS: [u16; 19] = [
+/// port and its multicast group's, `tcp_urgent_pod`'s listener,
+/// `packet_pod`'s two datagram ports, and `inet_pod`'s socket bound to
+/// the loopback device.
+pub(crate) const PORTS: [u16; 20] = [
     7001, 7002, 7003, 7004, 7005, 7010, 7011, 7006, 7012, 7013, 7014, 7015, 7030, 7031, 7032, 7033,
-    7034, 7035, 7036,
+    7034, 7035, 7036, 7037,
 ];
 
 fn check(ret: libc::c_int, what: &str) -> Result<libc::c_int> {
@@ -331,7 +332,9 @@ pub(crate) struct Sockets(pub(crate) Vec<(&'static str, RawFd)>);
 ///   kernel picked), `IPV6_RECVPKTINFO`;
 /// - `udp4 connected, shut down for writing`: 127.0.0.1:7005 connected to
 ///   127.0.0.1:7004, `shutdown(SHUT_WR)`;
-/// - `udplite4 bound`: 127.0.0.1 on a port the kernel picked, `IP_FREEBIND`.
+/// - `udplite4 bound`: 127.0.0.1 on a port the kernel picked, `IP_FREEBIND`;
+/// - `udp4 bound to lo`: bound to the loopback device (`SO_BINDTODEVICE`)
+///   and to 0.0.0.0:7037.
 pub(crate) fn make_sockets() -> Result<Sockets> {
     let tv = |sec, usec| libc::timeval {
         tv_sec: sec,
@@ -478,6 +481,22 @@ pub(crate) fn make_sockets() -> Result<Sockets> {
     set_int(s, libc::IPPROTO_IP, libc::IP_FREEBIND, 1, "IP_FREEBIND")?;
     bind(s, Addr::V4(LO4, 0))?;
     out.push(("udplite4 bound", s));
+
+    let s = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    let lo = b"lo\0";
+    // SAFETY: `lo` outlives the call; its length is passed.
+    let r = unsafe {
+        libc::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            lo.as_ptr().cast(),
+            lo.len() as libc::socklen_t,
+        )
+    };
+    check(r, "SO_BINDTODEVICE")?;
+    bind(s, Addr::V4([0; 4], PORTS[19]))?;
+    out.push(("udp4 bound to lo", s));
     Ok(Sockets(out))
 }
 
