@@ -507,8 +507,10 @@ pub(crate) fn restart_pod_inet(name: &str) -> Result<ScenarioResult> {
     );
     drop(_job2);
     let verdict = started.thaw_and_check(&mut c, &restarted, "the pod checks its sockets")?;
-    // The ports the kernel picked vary from run to run.
+    // The ports the kernel picked vary from run to run, and with them the
+    // order of /proc/net's lines.
     let mut state: Vec<String> = before.iter().map(|l| picked_ports(l)).collect();
+    state.sort();
     state.extend(ss_before.iter().map(|l| format!("ss: {l}")));
     state.extend(
         described
@@ -547,7 +549,10 @@ fn socket_pod_result(
     described: &str,
     verdict: &str,
 ) -> Result<ScenarioResult> {
+    // In order: /proc/net lists sockets by hash bucket, which the ports
+    // the kernel picked move from run to run.
     let mut state: Vec<String> = view.iter().map(|l| picked_ports(l)).collect();
+    state.sort();
     state.extend(ss.iter().map(|l| format!("ss: {l}")));
     state.extend(extra.iter().cloned());
     state.extend(
