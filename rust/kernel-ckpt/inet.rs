@@ -363,13 +363,11 @@ fn name_of(name: &str) -> &[u8] {
 
 /// A socket's record, `InetSockObj`, and its options followed by its
 /// classic BPF filter's instructions, as the checkpoint reads them.
-fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
+/// The options of `sk` (an IP or a packet socket) whose values differ
+/// from a new socket's, as the image holds them ([`InetOpt`]s of the
+/// table), and how many.
+pub(crate) fn opts(sk: &Sk) -> Result<(KVec<u8>, u32)> {
     check_opt_table()?;
-    // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
-    let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
-    // SAFETY: the socket is referenced; the helper reads it under its
-    // lock, or fails for one that is not carried.
-    to_result(unsafe { bindings::ckpt_inet_get(sk.as_ptr(), &mut st) })?;
     let mut raw = KVec::from_elem(
         bindings::ckpt_inet_opt { opt: 0, value: 0 },
         INET_OPTS.len(),
@@ -391,12 +389,43 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
             GFP_KERNEL,
         )?;
     }
+    Ok((opts, u32::try_from(n)?))
+}
+
+/// Restart: option `o` of the new socket `file` set as setsockopt(2) by
+/// the caller would; a failure names the option and `what` socket `id`.
+pub(crate) fn set_opt(
+    file: &FileRef,
+    o: &InetOpt,
+    what: &dyn core::fmt::Display,
+    id: ObjId,
+) -> Result {
+    let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
+    // SAFETY: the file is referenced; the helper checks the option's
+    // number and value and calls setsockopt's path.
+    to_result(unsafe { bindings::ckpt_inet_opt_set(file.as_ptr(), o.opt, o.value) }).inspect_err(
+        |e| {
+            ckpt_err!(
+                "restart: cannot set {} to {} on {} socket {} (error {})\n",
+                name,
+                o.value,
+                what,
+                id,
+                e.to_errno()
+            );
+        },
+    )
+}
+
+fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
+    // SAFETY: all-zero is a valid `ckpt_inet` (zeros).
+    let mut st: bindings::ckpt_inet = unsafe { core::mem::zeroed() };
+    // SAFETY: the socket is referenced; the helper reads it under its
+    // lock, or fails for one that is not carried.
+    to_result(unsafe { bindings::ckpt_inet_get(sk.as_ptr(), &mut st) })?;
+    let (mut opts, nr_opts) = self::opts(sk)?;
     let nr_filter = filter(sk, &mut opts)?;
     let nr_groups = groups(sk, &mut opts)?;
-    let mut dev = [0u8; crate::image::INET_DEV_LEN];
-    for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
-        *d = c as u8;
-    }
     let rec = InetSockObj {
         id,
         family: st.family,
@@ -409,8 +438,8 @@ fn sock_parts(sk: &Sk, id: ObjId) -> Result<(InetSockObj, KVec<u8>)> {
         rport: st.rport,
         laddr: st.laddr,
         raddr: st.raddr,
-        dev,
-        nr_opts: u32::try_from(n).map_err(|_| EINVAL)?,
+        dev: st.dev,
+        nr_opts,
         nr_dgrams: 0,
         dgram_bytes: 0,
         nr_filter,
@@ -822,20 +851,7 @@ fn make(objs: &mut ObjTable, s: &InetSockObj, data: &InetSockData<'_>) -> Result
     let others = opts.iter().filter(|o| !priority(o) && !later(o));
     for o in Iterator::chain(others, opts.iter().filter(|o| priority(o) && !later(o))) {
         killable()?;
-        let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
-        // SAFETY: the file is referenced; the helper checks the option's
-        // number and value and calls setsockopt's path.
-        to_result(unsafe { bindings::ckpt_inet_opt_set(file.as_ptr(), o.opt, o.value) })
-            .inspect_err(|e| {
-                ckpt_err!(
-                    "restart: cannot set {} to {} on {} socket {} (error {})\n",
-                    name,
-                    o.value,
-                    proto(s),
-                    s.id,
-                    e.to_errno()
-                );
-            })?;
+        set_opt(&file, &o, &proto(s), s.id)?;
     }
     if s.dev.first().is_some_and(|&c| c != 0) {
         // The image parser checked the name is NUL terminated within it.

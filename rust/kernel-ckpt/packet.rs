@@ -26,8 +26,8 @@
 //! bind(2) by the caller would: only then does it take frames.
 
 use crate::image::{
-    inet_opt_def, ObjId, PacketFrame, PacketSockData, PacketSockObj, RecordType, FILE_PACKET,
-    INET_OPTS, PACKET_FILTER_LOCKED, PACKET_FLAGS,
+    ObjId, PacketFrame, PacketSockData, PacketSockObj, RecordType, FILE_PACKET,
+    PACKET_FILTER_LOCKED, PACKET_FLAGS,
 };
 use crate::inet::Sk;
 use crate::objhash::{ObjHash, ObjOps, ObjTable};
@@ -55,30 +55,6 @@ const _: () = assert!(
 pub(crate) fn is_packet(file: &FileRef) -> bool {
     // SAFETY: the file is referenced; the helper reads its socket's family.
     unsafe { bindings::ckpt_file_is_packet(file.as_ptr()) }
-}
-
-/// The options of `sk` that differ from a new socket's, as the image
-/// holds them, and how many.
-fn opts(sk: &Sk) -> Result<(KVec<u8>, u32)> {
-    let mut raw = KVec::from_elem(
-        bindings::ckpt_inet_opt { opt: 0, value: 0 },
-        INET_OPTS.len(),
-        GFP_KERNEL,
-    )?;
-    let max = u32::try_from(raw.len())?;
-    // SAFETY: `raw` has room for `max` options, which the helper fills.
-    let n = unsafe { bindings::ckpt_inet_opts(sk.as_ptr(), raw.as_mut_ptr(), max) };
-    to_result(n)?;
-    let n = usize::try_from(n)?;
-    let mut out = KVec::with_capacity(n.saturating_mul(crate::image::InetOpt::LEN), GFP_KERNEL)?;
-    for o in raw.iter().take(n) {
-        let opt = crate::image::InetOpt {
-            opt: o.opt,
-            value: o.value,
-        };
-        out.extend_from_slice(&opt.encode(), GFP_KERNEL)?;
-    }
-    Ok((out, u32::try_from(n)?))
 }
 
 /// The frames queued to `file`, as the checkpoint reads them: their
@@ -163,7 +139,7 @@ impl ObjOps for PacketSock {
                 );
             },
         )?;
-        let (mut tail, nr_opts) = opts(&sk)?;
+        let (mut tail, nr_opts) = crate::inet::opts(&sk)?;
         let nr_filter = crate::inet::filter(&sk, &mut tail)?;
         let (heads, data, nr_frames) = frames(file, &mut st)?;
         let len = PacketSockObj::LEN + tail.len() + heads.len() + data.len();
@@ -174,10 +150,6 @@ impl ObjOps for PacketSock {
             );
             return Err(crate::wrap::errno::eopnotsupp());
         }
-        let mut dev = [0u8; crate::image::INET_DEV_LEN];
-        for (d, &c) in dev.iter_mut().zip(st.dev.iter()) {
-            *d = c as u8;
-        }
         let rec = PacketSockObj {
             id,
             sock_type: st.type_,
@@ -186,7 +158,7 @@ impl ObjOps for PacketSock {
             ifindex: st.ifindex,
             tp_packets: st.tp_packets,
             tp_drops: st.tp_drops,
-            dev,
+            dev: st.dev,
             nr_opts,
             nr_filter,
             nr_frames,
@@ -235,19 +207,7 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &PacketSockObj, data: &PacketSockD
     .inspect_err(fail("make"))?;
     for o in data.opts.iter() {
         killable()?;
-        let name = inet_opt_def(o.opt).map_or("?", |d| d.name);
-        // SAFETY: the file is referenced; the helper checks the option's
-        // number and value and calls setsockopt's path.
-        to_result(unsafe { bindings::ckpt_inet_opt_set(file.as_ptr(), o.opt, o.value) })
-            .inspect_err(|e| {
-                ckpt_err!(
-                    "restart: cannot set {} to {} on packet socket {} (error {})\n",
-                    name,
-                    o.value,
-                    s.id,
-                    e.to_errno()
-                );
-            })?;
+        crate::inet::set_opt(&file, &o, &"packet", s.id)?;
     }
     let sk = Sk::of_packet(&file)?;
     crate::inet::attach_filter(
@@ -274,9 +234,7 @@ pub(crate) fn restore(objs: &mut ObjTable, s: &PacketSockObj, data: &PacketSockD
     st.ifindex = s.ifindex;
     st.tp_packets = s.tp_packets;
     st.tp_drops = s.tp_drops;
-    for (d, &c) in st.dev.iter_mut().zip(s.dev.iter()) {
-        *d = c as _;
-    }
+    st.dev = s.dev;
     // SAFETY: the file is referenced; the helper checks `st` (the device
     // name NUL terminated within it) and binds as bind(2) would.
     to_result(unsafe { bindings::ckpt_packet_bind(file.as_ptr(), &st) }).inspect_err(|e| {
