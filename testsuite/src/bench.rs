@@ -1,14 +1,22 @@
-//! `ckpt-scenarios bench --runs N`: the benchmark tables, run in the guest
-//! by `cargo xtask bench`. Each row is one workload, checkpointed with
-//! `ckpt checkpoint --kill` and restarted with `ckpt restart --detach`
-//! `N` times; the times are wall times of the checkpoint command and of
-//! the restart until every task is restored (for a tree, restart(2)
-//! returns then; for one process, until its saved name is back), image on
-//! tmpfs, and the table shows their median with the fastest and slowest
-//! run. Each row is then measured the same way with CRIU (`criu dump`,
-//! which kills the tree once dumped, and `criu restore -d`, which returns
-//! once the tree runs), its first call (the feature cache) not counted,
-//! and the table gives CRIU's median over kernel-ckpt's.
+//! `ckpt-scenarios bench --runs N [--filter S] [--out PATH]`: the
+//! benchmark, run in the guest by `cargo xtask bench`.
+//!
+//! Each row is one workload, started `N` times for each tool:
+//! - kernel-ckpt: `ckpt checkpoint --stats` (the tree is thawed after:
+//!   its downtime is what `--stats` reports, freeze request to thaw), then
+//!   the tree is killed and `ckpt restart --detach` times the restart
+//!   until every task is restored (for a tree, restart(2) returns then;
+//!   for one process, until its saved name is back);
+//! - CRIU: `criu dump --leave-running` (downtime: the freezing and frozen
+//!   times of its `stats-dump`), the tree killed, and `criu restore -d`,
+//!   which returns once the tree runs; its first call (the feature cache)
+//!   is not counted;
+//! - memory rows also get one copy of their bytes in the same boot
+//!   (`copy-baseline`), the floor for both tools.
+//!
+//! Images are on tmpfs. Progress goes to the console; the report goes to
+//! `--out` (the second serial port) as JSON, then markdown, each after a
+//! marker line, for `cargo xtask bench` to save.
 
 use crate::scenarios::Workload;
 use anyhow::{bail, Context, Result};
@@ -16,14 +24,43 @@ use ckpt::cgroup;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use testsuite::bench_report::{secs, Copy, Measured, Report, Row, Times};
 
 const CKPT: &str = "/bin/ckpt";
 const CRIU: &str = "/bin/criu";
 const CRIU_DIR: &str = "/tmp/criu-bench";
 const IMG: &str = "/tmp/bench.img";
+const COPY_FILE: &str = "/tmp/bench-copy";
+/// The marker lines before the JSON and the markdown on `--out`.
+pub const JSON_MARKER: &str = "=== kckpt-bench bench.json";
+pub const MD_MARKER: &str = "=== kckpt-bench bench.md";
+
+/// The rows: label, workload kind, processes, dirty memory in MiB.
+const ROWS: [(&str, &str, usize, Option<u64>); 9] = [
+    ("1 process, 16 MiB", "heap_16m", 1, Some(16)),
+    ("1 process, 64 MiB", "heap_64m", 1, Some(64)),
+    ("1 process, 256 MiB", "heap_256m", 1, Some(256)),
+    ("1 process, 1 GiB", "heap_1024m", 1, Some(1024)),
+    (
+        "64 MiB shared by 10 processes",
+        "shared_64m_x10",
+        10,
+        Some(64),
+    ),
+    (
+        "pipeline of 8, full 1 MiB pipes",
+        "pipeline_full_8",
+        8,
+        None,
+    ),
+    ("tree of 10 processes", "tree_of_10", 10, None),
+    ("tree of 100 processes", "tree_of_100", 100, None),
+    ("tree of 1,000 processes", "tree_of_1000", 1000, None),
+];
 
 /// The pids of the tree rooted at `root`, from /proc (children lists).
 fn tree_pids(root: i32) -> Vec<i32> {
@@ -67,60 +104,94 @@ fn wait_gone(pids: &[i32], what: &str) -> Result<()> {
     Ok(())
 }
 
-fn ckpt(args: &[&str]) -> Result<Duration> {
+/// Runs `ckpt ARGS`; its wall time and stderr.
+fn ckpt(args: &[&str]) -> Result<(Duration, String)> {
     let t = Instant::now();
     let out = Command::new(CKPT).args(args).output()?;
     let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
-        bail!(
-            "ckpt {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("ckpt {} failed: {}", args.join(" "), stderr.trim());
     }
-    Ok(took)
+    Ok((took, stderr))
 }
 
-/// One run: (checkpoint, restart, image bytes).
-fn one_run(name: &str, kind: &str, n: usize) -> Result<(Duration, Duration, u64)> {
-    let w = Workload::start_with(name, kind, Duration::from_secs(300))?;
-    let root = w.pid;
-    let pids = tree_pids(root);
+/// One run's times and image size.
+struct Run {
+    /// What the checkpoint said of its times, for the progress line.
+    detail: String,
+    checkpoint: Duration,
+    downtime: Duration,
+    restart: Duration,
+    bytes: u64,
+}
+
+/// Starts the workload and checks it has `n` processes.
+fn start(kind: &str, n: usize) -> Result<(Workload, Vec<i32>)> {
+    let w = Workload::start_with(&format!("bench-{kind}"), kind, Duration::from_secs(300))?;
+    let pids = tree_pids(w.pid);
     if pids.len() != n {
         bail!("{kind}: {} processes, expected {n}", pids.len());
     }
+    Ok((w, pids))
+}
+
+/// Kills the workload `w` (its cgroup) and waits until its pids are free.
+fn kill(w: Workload, pids: &[i32], kind: &str) -> Result<()> {
+    cgroup::kill(&w.cg)?;
+    let _ = waitpid(Pid::from_raw(w.pid), None);
+    wait_gone(pids, kind)?;
+    drop(w);
+    Ok(())
+}
+
+/// One kernel-ckpt run.
+fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
+    let (w, pids) = start(kind, n)?;
+    let root = w.pid;
     let root_comm = comm(root).context("the root's name")?;
     let _ = fs::remove_file(IMG);
-    let t_ckpt = ckpt(&["checkpoint", &root.to_string(), "-o", IMG, "--kill"])?;
-    let _ = waitpid(Pid::from_raw(root), None);
-    wait_gone(&pids, kind)?;
+    let (checkpoint, stderr) = ckpt(&["checkpoint", &root.to_string(), "-o", IMG, "--stats"])?;
+    let times = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ckpt checkpoint: "))
+        .context("ckpt checkpoint --stats printed no times")?
+        .parse::<ckpt::CheckpointTimes>()?;
+    let downtime = times.frozen();
+    kill(w, &pids, kind)?;
     let bytes = fs::metadata(IMG)?.len();
-    let job_name = format!("{name}-restarted");
+    let job_name = format!("bench-{kind}-restarted");
     // `ckpt restart --detach` of a tree returns once restart(2) restored
     // every task; of one process, once it is created: the time runs until
     // the restored program's name is back.
     let t = Instant::now();
     ckpt(&["restart", IMG, "--detach", "--name", &job_name])?;
     while comm(root).as_deref() != Some(root_comm.as_str()) {
-        if t.elapsed() > Duration::from_secs(60) {
-            bail!("{kind}: pid {root} not restored after 60 s");
+        if t.elapsed() > Duration::from_secs(120) {
+            bail!("{kind}: pid {root} not restored after 120 s");
         }
         std::hint::spin_loop();
     }
-    let t_restart = t.elapsed();
+    let restart = t.elapsed();
     let restarted = tree_pids(root);
     let job = Path::new(cgroup::ROOT).join(&job_name);
     let _ = cgroup::kill(&job);
     wait_gone(&restarted, kind)?;
     let _ = fs::remove_dir(&job);
+    let _ = fs::remove_file(IMG);
     if restarted.len() != n {
         bail!(
             "{kind}: {} processes after the restart, expected {n}",
             restarted.len()
         );
     }
-    drop(w);
-    Ok((t_ckpt, t_restart, bytes))
+    Ok(Run {
+        detail: times.to_string(),
+        checkpoint,
+        downtime,
+        restart,
+        bytes,
+    })
 }
 
 /// `criu ARGS -D CRIU_DIR -o LOG`; its wall time. On failure, the end of
@@ -156,19 +227,98 @@ fn dir_bytes(dir: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// One CRIU run of the same workload: `criu dump` (which kills the tree
-/// once dumped) and `criu restore -d` (which returns once the tree runs).
-fn criu_run(name: &str, kind: &str, n: usize) -> Result<(Duration, Duration, u64)> {
-    let w = Workload::start_with(name, kind, Duration::from_secs(300))?;
+/// The varint at `*at` of `buf`, moving `at` past it.
+fn varint(buf: &[u8], at: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*at).context("a varint runs past its message")?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    bail!("a varint longer than 10 bytes")
+}
+
+/// The fields of a protobuf message: number, and the value of a varint
+/// or the bytes of a length-delimited field.
+fn fields(msg: &[u8]) -> Result<Vec<(u64, Result<u64, &[u8]>)>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < msg.len() {
+        let key = varint(msg, &mut at)?;
+        let value = match key & 7 {
+            0 => Ok(varint(msg, &mut at)?),
+            2 => {
+                let len = usize::try_from(varint(msg, &mut at)?)?;
+                let end = at.checked_add(len).context("a field's length overflows")?;
+                let bytes = msg.get(at..end).context("a field runs past its message")?;
+                at = end;
+                Err(bytes)
+            }
+            1 => {
+                at += 8;
+                continue;
+            }
+            5 => {
+                at += 4;
+                continue;
+            }
+            wire => bail!("field {} has wire type {wire}", key >> 3),
+        };
+        out.push((key >> 3, value));
+    }
+    Ok(out)
+}
+
+/// CRIU's downtime from its `stats-dump` image: after two magic words and
+/// the entry's length, a `stats_entry` whose field 1 is the dump's
+/// `dump_stats_entry`, whose fields 1 and 2 are its freezing and frozen
+/// times in µs.
+fn criu_downtime(stats: &[u8]) -> Result<Duration> {
+    let len = stats
+        .get(8..12)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .context("stats-dump is shorter than its header")?;
+    let entry = stats
+        .get(12..12 + len as usize)
+        .context("stats-dump is shorter than its entry")?;
+    let dump = fields(entry)?
+        .into_iter()
+        .find_map(|(n, v)| if n == 1 { v.err() } else { None })
+        .context("stats-dump has no dump entry")?;
+    let (mut freezing, mut frozen) = (None, None);
+    for (n, v) in fields(dump)? {
+        match (n, v) {
+            (1, Ok(v)) => freezing = Some(v),
+            (2, Ok(v)) => frozen = Some(v),
+            _ => {}
+        }
+    }
+    match (freezing, frozen) {
+        (Some(a), Some(b)) => Ok(Duration::from_micros(a + b)),
+        _ => bail!("stats-dump has no freezing or frozen time"),
+    }
+}
+
+/// One CRIU run of the same workload: `criu dump --leave-running`, the
+/// tree killed, and `criu restore -d` (which returns once the tree runs).
+fn criu_run(kind: &str, n: usize) -> Result<Run> {
+    let (w, pids) = start(kind, n)?;
     let root = w.pid;
-    let pids = tree_pids(root);
     let _ = fs::remove_dir_all(CRIU_DIR);
     fs::create_dir_all(CRIU_DIR)?;
-    let t_dump = criu(&["dump", "-t", &root.to_string()], "dump.log")?;
-    let _ = waitpid(Pid::from_raw(root), None);
-    wait_gone(&pids, kind)?;
+    let checkpoint = criu(
+        &["dump", "-t", &root.to_string(), "--leave-running"],
+        "dump.log",
+    )?;
+    let stats = fs::read(Path::new(CRIU_DIR).join("stats-dump")).context("criu's stats-dump")?;
+    let downtime = criu_downtime(&stats).context("criu's stats-dump")?;
+    kill(w, &pids, kind)?;
     let bytes = dir_bytes(CRIU_DIR);
-    let t_restore = criu(&["restore", "-d"], "restore.log")?;
+    let restart = criu(&["restore", "-d"], "restore.log")?;
     let restarted = tree_pids(root);
     for &p in &restarted {
         let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
@@ -176,128 +326,252 @@ fn criu_run(name: &str, kind: &str, n: usize) -> Result<(Duration, Duration, u64
     // The restored tree was reparented to this process (a subreaper);
     // wait_gone reaps it.
     wait_gone(&restarted, kind)?;
+    let _ = fs::remove_dir_all(CRIU_DIR);
     if restarted.len() != n {
         bail!(
             "{kind}: {} processes after criu restore, expected {n}",
             restarted.len()
         );
     }
-    drop(w);
-    Ok((t_dump, t_restore, bytes))
+    Ok(Run {
+        detail: format!("freezing and frozen {} s", secs(downtime.as_secs_f64())),
+        checkpoint,
+        downtime,
+        restart,
+        bytes,
+    })
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort_unstable();
-    v.get(v.len() / 2).copied().unwrap_or_default()
-}
-
-fn cell(v: &mut [Duration]) -> String {
-    let m = median(v).as_secs_f64();
-    let lo = v.first().copied().unwrap_or_default().as_secs_f64();
-    let hi = v.last().copied().unwrap_or_default().as_secs_f64();
-    format!("{m:.3} s ({lo:.3}–{hi:.3})")
-}
-
-/// Medians and image size of `runs` runs of `f`.
-fn measure(
-    runs: u32,
-    label: &str,
-    mut f: impl FnMut() -> Result<(Duration, Duration, u64)>,
-) -> Result<(Vec<Duration>, Vec<Duration>, u64)> {
-    let (mut c, mut r, mut bytes) = (Vec::new(), Vec::new(), 0);
-    for i in 0..runs {
-        let (tc, tr, b) = f().with_context(|| format!("{label}, run {}", i + 1))?;
-        c.push(tc);
-        r.push(tr);
-        bytes = b;
+/// `runs` runs of `f`, with a progress line each.
+fn measure(runs: u32, what: &str, mut f: impl FnMut() -> Result<Run>) -> Result<Measured> {
+    let (mut c, mut d, mut r, mut bytes) = (vec![], vec![], vec![], 0);
+    for i in 1..=runs {
+        let run = f().with_context(|| format!("{what}, run {i}"))?;
+        println!(
+            "bench:   {what} {i}/{runs}: checkpoint {} s ({}), restart {} s",
+            secs(run.checkpoint.as_secs_f64()),
+            run.detail,
+            secs(run.restart.as_secs_f64()),
+        );
+        c.push(run.checkpoint.as_secs_f64());
+        d.push(run.downtime.as_secs_f64());
+        r.push(run.restart.as_secs_f64());
+        bytes = run.bytes;
     }
-    c.sort_unstable();
-    r.sort_unstable();
-    Ok((c, r, bytes))
+    Ok(Measured {
+        image_mib: bytes as f64 / f64::from(1 << 20),
+        checkpoint: Times::new(c),
+        downtime: Times::new(d),
+        restart: Times::new(r),
+    })
 }
 
-fn ratio(ours: &mut [Duration], theirs: &mut [Duration]) -> String {
-    let (a, b) = (median(ours).as_secs_f64(), median(theirs).as_secs_f64());
-    if a > 0.0 {
-        format!("{:.1}x", b / a)
-    } else {
-        "-".into()
+/// One copy of `mib` MiB (see [`copy_baseline`]), in a new process each
+/// run, so that its memory is as fresh as a restarted process's.
+fn measure_copy(runs: u32, mib: u64) -> Result<Copy> {
+    let exe = std::env::current_exe()?;
+    let (mut w, mut r, mut p) = (vec![], vec![], vec![]);
+    for i in 1..=runs {
+        let out = Command::new(&exe)
+            .args(["copy-baseline", &mib.to_string()])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "copy-baseline {mib}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let [write, read, pipe]: [f64; 3] =
+            serde_json::from_slice(&out.stdout).context("copy-baseline's output")?;
+        println!(
+            "bench:   one copy {i}/{runs}: write {} s, read {} s, pipe {} s",
+            secs(write),
+            secs(read),
+            secs(pipe)
+        );
+        w.push(write);
+        r.push(read);
+        p.push(pipe);
     }
+    Ok(Copy {
+        write: Times::new(w),
+        read: Times::new(r),
+        pipe: Times::new(p),
+    })
 }
 
-/// Runs every row `runs` times with kernel-ckpt and with CRIU, one after
-/// the other in this boot, and prints the tables.
-pub fn run(runs: u32) -> Result<()> {
+/// `ckpt-scenarios copy-baseline MIB`: fills MIB MiB of its memory, then
+/// times (1) write(2) of it into a new tmpfs file, (2) read(2) of that
+/// file into fresh anonymous memory, (3) the bytes through a 1 MiB pipe
+/// into fresh anonymous memory of a child. Prints `[write, read, pipe]`
+/// in seconds.
+pub fn copy_baseline(mib: usize) -> Result<()> {
+    use crate::workload::bench::{fill, map_anon};
+    use nix::libc;
+    use std::io::Read;
+    let len = mib << 20;
+    let buf = map_anon(len, false)?;
+    fill(buf);
+    // SAFETY: the u64s of `buf` seen as its `len` bytes.
+    let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), len) };
+    let _ = fs::remove_file(COPY_FILE);
+    let t = Instant::now();
+    let mut f = fs::File::create(COPY_FILE)?;
+    f.write_all(bytes)?;
+    drop(f);
+    let write = t.elapsed();
+    let fresh = map_anon(len, false)?;
+    // SAFETY: as above, for the fresh mapping, which nothing else uses.
+    let into: &mut [u8] = unsafe { std::slice::from_raw_parts_mut(fresh.as_mut_ptr().cast(), len) };
+    let t = Instant::now();
+    fs::File::open(COPY_FILE)?.read_exact(into)?;
+    let read = t.elapsed();
+    fs::remove_file(COPY_FILE)?;
+    if into != bytes {
+        bail!("the copy read back differs");
+    }
+    let (r, w) = nix::unistd::pipe()?;
+    // SAFETY: fcntl on a pipe this process owns.
+    unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&w),
+            libc::F_SETPIPE_SZ,
+            1 << 20,
+        )
+    };
+    let t = Instant::now();
+    // SAFETY: this process is single-threaded.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => {
+            drop(w);
+            let ok = map_anon(len, false)
+                .ok()
+                .and_then(|m| {
+                    // SAFETY: as above.
+                    let m: &mut [u8] =
+                        unsafe { std::slice::from_raw_parts_mut(m.as_mut_ptr().cast(), len) };
+                    fs::File::from(r).read_exact(m).ok()
+                })
+                .is_some();
+            // SAFETY: ends the child without running the parent's exit code.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(r);
+            fs::File::from(w).write_all(bytes)?;
+            let status = waitpid(child, None)?;
+            if status != nix::sys::wait::WaitStatus::Exited(child, 0) {
+                bail!("the pipe's reader: {status:?}");
+            }
+        }
+    }
+    let pipe = t.elapsed();
+    println!(
+        "{}",
+        serde_json::to_string(&[write.as_secs_f64(), read.as_secs_f64(), pipe.as_secs_f64()])?
+    );
+    Ok(())
+}
+
+/// Runs every row (or those whose label or kind contains `filter`)
+/// `runs` times with kernel-ckpt and with CRIU, one after the other in
+/// this boot, prints the tables and writes the report to `out`.
+pub fn run(runs: u32, filter: Option<&str>, out: &str) -> Result<()> {
+    let begin = Instant::now();
     // The runs' trees are reparented here once CRIU's restore detaches.
     nix::sys::prctl::set_child_subreaper(true)?;
-    let rows: [(&str, &str, usize); 4] = [
-        ("tree of 10 processes", "tree_of_10", 10),
-        ("tree of 100 processes", "tree_of_100", 100),
-        ("tree of 1,000 processes", "tree_of_1000", 1000),
-        ("1 process, 64 MiB heap", "heap_64m", 1),
-    ];
     // CRIU's first call builds its feature cache: not part of the timing.
     let _ = Command::new(CRIU).args(["check"]).output();
-    println!(
-        "kernel-ckpt bench: wall times, median (fastest–slowest) of {runs} runs, images on tmpfs."
-    );
-    println!(
-        "kernel-ckpt: `ckpt checkpoint --kill`, and `ckpt restart` until every task is restored."
-    );
-    println!("CRIU {}: `criu dump` (kills the tree when done), and `criu restore -d` (returns once it runs).",
-        Command::new(CRIU).arg("--version").output().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").trim_start_matches("Version: ").to_string()).unwrap_or_default());
-    println!();
-    println!(
-        "| {:<24} | {:>9} | {:<24} | {:<24} | {:>9} | {:<26} | {:<26} | {:>8} | {:>8} |",
-        "workload",
-        "image",
-        "ckpt checkpoint",
-        "ckpt restart",
-        "criu imgs",
-        "criu dump",
-        "criu restore",
-        "dump ×",
-        "restore ×"
-    );
-    println!(
-        "|{:-<26}|{:->11}|{:-<26}|{:-<26}|{:->11}|{:-<28}|{:-<28}|{:->10}|{:->10}|",
-        "", "", "", "", "", "", "", "", ""
-    );
-    for (label, kind, n) in rows {
-        let name = format!("bench-{kind}");
-        let (mut c, mut r, bytes) = measure(runs, label, || one_run(&name, kind, n))?;
-        let criu_cells = match measure(runs, label, || criu_run(&name, kind, n)) {
-            Ok((mut d, mut s, b)) => (
-                format!("{:>5.1} MiB", b as f64 / (1024.0 * 1024.0)),
-                cell(&mut d),
-                cell(&mut s),
-                ratio(&mut c, &mut d),
-                ratio(&mut r, &mut s),
-            ),
+    let criu_version = Command::new(CRIU)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let first = text.lines().next().unwrap_or("").trim();
+            first.trim_start_matches("Version: ").to_string()
+        })
+        .unwrap_or_default();
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rows: Vec<_> = ROWS
+        .iter()
+        .filter(|(label, kind, ..)| filter.is_none_or(|f| label.contains(f) || kind.contains(f)))
+        .collect();
+    if rows.is_empty() {
+        bail!("no bench row matches {filter:?}");
+    }
+    let mut report = Report {
+        runs,
+        kernel,
+        criu_version,
+        ..Default::default()
+    };
+    for (i, &&(label, kind, n, memory_mib)) in rows.iter().enumerate() {
+        println!(
+            "bench: [{}/{}] {label} ({:.0} s so far)",
+            i + 1,
+            rows.len(),
+            begin.elapsed().as_secs_f64()
+        );
+        let copy = match memory_mib {
+            Some(mib) => Some(measure_copy(runs, mib)?),
+            None => None,
+        };
+        let kernel_ckpt = measure(runs, "kernel-ckpt", || ckpt_run(kind, n))?;
+        let (criu, criu_error) = match measure(runs, "CRIU", || criu_run(kind, n)) {
+            Ok(m) => (Some(m), None),
             Err(e) => {
-                eprintln!("bench: CRIU failed on {label}: {e:#}");
-                (
-                    "-".into(),
-                    "failed".into(),
-                    "failed".into(),
-                    "-".into(),
-                    "-".into(),
-                )
+                println!("bench: CRIU failed on {label}: {e:#}");
+                (None, Some(format!("{e:#}")))
             }
         };
-        println!(
-            "| {label:<24} | {:>5.1} MiB | {:<24} | {:<24} | {:>9} | {:<26} | {:<26} | {:>8} | {:>8} |",
-            bytes as f64 / (1024.0 * 1024.0),
-            cell(&mut c),
-            cell(&mut r),
-            criu_cells.0,
-            criu_cells.1,
-            criu_cells.2,
-            criu_cells.3,
-            criu_cells.4,
-        );
+        report.rows.push(Row {
+            label: label.to_owned(),
+            workload: kind.to_owned(),
+            processes: n,
+            memory_mib,
+            kernel_ckpt,
+            criu,
+            criu_error,
+            copy,
+        });
     }
+    report.total_s = begin.elapsed().as_secs_f64();
+    let md = report.markdown();
     println!();
-    println!("dump × and restore ×: CRIU's median time over kernel-ckpt's (above 1: kernel-ckpt is faster).");
+    print!("{md}");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(out)
+        .with_context(|| format!("opening {out}"))?;
+    writeln!(f, "{JSON_MARKER}")?;
+    writeln!(f, "{}", serde_json::to_string(&report)?)?;
+    writeln!(f, "{MD_MARKER}")?;
+    f.write_all(md.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn criu_stats_give_freezing_and_frozen_time() {
+        // Two magic words, the entry's length, then field 1 holding fields
+        // 1 = 300 and 2 = 150000 (varints), 3 = 5 and a length-delimited
+        // field 20.
+        let dump = [
+            0x08, 0xac, 0x02, 0x10, 0xf0, 0x93, 0x09, 0x18, 0x05, 0xa2, 0x01, 0x01, 0x00,
+        ];
+        let mut entry = vec![0x0a, dump.len() as u8];
+        entry.extend_from_slice(&dump);
+        let mut img = vec![0u8; 8];
+        img.extend_from_slice(&(entry.len() as u32).to_le_bytes());
+        img.extend_from_slice(&entry);
+        assert_eq!(criu_downtime(&img).unwrap(), Duration::from_micros(150_300));
+        assert!(criu_downtime(&img[..14]).is_err());
+    }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub mod bench_report;
 pub mod state;
 
 /// Calls macro `$m` with the name of every scenario, in the order the

@@ -8,7 +8,9 @@
 //! - `ckpt-scenarios workload KIND READY-FILE`: a process tree to checkpoint.
 //! - `ckpt-scenarios attack CASE IMAGE SCENARIO`, `ckpt-scenarios race ROOT
 //!   CHILD CGROUP`: run as uid 1000 by the unprivileged scenarios.
-//! - `ckpt-scenarios bench [--runs N]`: the benchmark tables (bench.rs).
+//! - `ckpt-scenarios bench [--runs N] [--filter S] [--out PATH]`: the
+//!   benchmark (bench.rs); `ckpt-scenarios copy-baseline MIB`: one copy of
+//!   MIB MiB, its floor.
 //! - `ckpt-scenarios state PID`: the state of the tree rooted at PID as the
 //!   tree restart scenarios compare it (one line per task), to look at a
 //!   workload by hand.
@@ -172,11 +174,21 @@ fn main() -> Result<()> {
             Ok(())
         }
         Some("bench") => {
-            let runs = match (args.get(2).map(String::as_str), args.get(3)) {
-                (Some("--runs"), Some(n)) => n.parse().context("--runs needs a number")?,
-                _ => 5,
-            };
-            bench::run(runs)
+            let (mut runs, mut filter, mut out) = (3, None, "/dev/ttyS1".to_string());
+            let mut it = args.iter().skip(2);
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
+                    "--filter" => filter = it.next().cloned().filter(|f| !f.is_empty()),
+                    "--out" => out = it.next().context("--out needs a path")?.clone(),
+                    other => bail!("unknown option {other}"),
+                }
+            }
+            bench::run(runs, filter.as_deref(), &out)
+        }
+        Some("copy-baseline") => {
+            let mib = args.get(2).context("copy-baseline: MiB missing")?.parse()?;
+            bench::copy_baseline(mib)
         }
         Some("race") => {
             let root = args.get(2).context("race: root pid missing")?.parse()?;
@@ -195,6 +207,6 @@ fn main() -> Result<()> {
             let ready = args.get(3).context("workload: ready file missing")?;
             workload::run(kind, Path::new(ready))
         }
-        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE | state PID | bench [--runs N]"),
+        _ => bail!("usage: ckpt-scenarios run-all [--filter NAME] [--out PATH] [--timeout SECS] | one NAME | workload KIND READY-FILE | state PID | bench [--runs N] [--filter S] [--out PATH] | copy-baseline MIB"),
     }
 }

@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
+pub(crate) mod bench;
 mod caps;
 mod cgroups;
 mod deleted;
@@ -212,6 +213,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "wait4_parent" => wait4_parent(ready_path)?,
         "shared_memory_clone" => shared_memory_clone(ready_path)?,
         "zombie_leader" => zombie_leader(ready_path)?,
+        kind if bench::kind(kind).is_some() => bench::run(kind, ready_path)?,
         kind if kind.starts_with("tree_of_") => {
             let n = kind
                 .trim_start_matches("tree_of_")

@@ -39,7 +39,12 @@ pub struct Boot {
     pub echo: bool,
     /// Kill QEMU after this long.
     pub timeout: Duration,
+    /// The guest's memory.
+    pub memory_mib: u32,
 }
+
+/// The guest's memory for the demo and the scenarios.
+pub const MEMORY_MIB: u32 = 2048;
 
 pub struct Outcome {
     /// QEMU's exit status (None when it was killed at the timeout).
@@ -71,6 +76,7 @@ pub fn boot(ctx: &Ctx, boot: &Boot) -> Result<Outcome> {
     }
     let bzimage = &boot.bzimage;
     let initramfs = &boot.initramfs;
+    let memory = format!("{}M", boot.memory_mib);
     let serial1 = format!("file,id=serial1,path={}", qemu_escape(&boot.serial1));
     let mut append = BASE_APPEND.to_string();
     for param in &boot.append {
@@ -79,7 +85,7 @@ pub fn boot(ctx: &Ctx, boot: &Boot) -> Result<Outcome> {
     }
     let mut command: Command = cmd!(
         sh,
-        "qemu-system-x86_64 -accel tcg -cpu max -smp cpus=2,sockets=2 -m 2G
+        "qemu-system-x86_64 -accel tcg -cpu max -smp cpus=2,sockets=2 -m {memory}
             -nodefaults -display none -no-reboot
             -serial stdio -chardev {serial1} -serial chardev:serial1
             -kernel {bzimage} -initrd {initramfs} -append {append}"

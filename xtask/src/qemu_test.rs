@@ -89,6 +89,7 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         serial1: dir.join("results.jsonl"),
         echo: ctx.verbose,
         timeout: Duration::from_secs(timeout),
+        memory_mib: qemu::MEMORY_MIB,
     };
     let console_name = rel(ctx, &boot.console_log).into_owned();
     eprintln!(

@@ -1,6 +1,7 @@
 //! `cargo xtask run`: boot the guest in demo mode (`kckpt.mode=run`) with its
 //! console on this terminal. ttyS1 goes to target/run/serial1.log.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -19,16 +20,33 @@ pub struct RunArgs {
 }
 
 pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
-    boot_mode(ctx, args, "run", &[])
+    boot_mode(
+        ctx,
+        &args.kernel,
+        args.timeout,
+        "run",
+        &[],
+        qemu::MEMORY_MIB,
+    )
+    .map(|_| ())
 }
 
 /// Builds what is missing and boots the guest with `kckpt.mode=MODE` (and
 /// the extra kernel parameters `extra`), its console on this terminal;
 /// logs go to target/MODE/ (target/MODE-debug/ with `--debug-kernel`).
-pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Result<()> {
+/// The guest has `memory_mib` MiB; it is killed after `timeout` seconds.
+/// Returns the file ttyS1 went to.
+pub fn boot_mode(
+    ctx: &Ctx,
+    kernel_args: &KernelArgs,
+    timeout: u64,
+    mode: &str,
+    extra: &[String],
+    memory_mib: u32,
+) -> Result<PathBuf> {
     setup::setup(ctx)?;
-    let flavor = args.kernel.flavor();
-    kernel::kernel(ctx, &args.kernel)?;
+    let flavor = kernel_args.flavor();
+    kernel::kernel(ctx, kernel_args)?;
     let dir = ctx.target.join(format!("{mode}{}", flavor.suffix()));
     let initramfs = match flavor {
         Flavor::Normal => initramfs::initramfs(ctx)?,
@@ -43,7 +61,8 @@ pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Res
         console_log: dir.join("console.log"),
         serial1: dir.join("serial1.log"),
         echo: true,
-        timeout: Duration::from_secs(args.timeout),
+        timeout: Duration::from_secs(timeout),
+        memory_mib,
     };
     let outcome = qemu::boot(ctx, &boot)?;
     let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
@@ -52,7 +71,7 @@ pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Res
     }
     let log = rel(ctx, &boot.console_log);
     if outcome.timed_out {
-        bail!("the guest did not finish within {} s and was killed (console: {log}; more time: --timeout)", args.timeout);
+        bail!("the guest did not finish within {} s and was killed (console: {log}; more time: --timeout)", timeout);
     }
     match outcome.status {
         Some(status) if status.success() => {}
@@ -66,5 +85,5 @@ pub fn boot_mode(ctx: &Ctx, args: &RunArgs, mode: &str, extra: &[String]) -> Res
         outcome.elapsed.as_secs_f64(),
         rel(ctx, &boot.serial1)
     );
-    Ok(())
+    Ok(boot.serial1)
 }

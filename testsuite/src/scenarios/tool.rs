@@ -155,5 +155,41 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
     let _ = fs::remove_dir(&job);
+
+    // `--stats`: how long the tree was frozen, on stderr, and the tree
+    // thawed after.
+    let w = Workload::start(&format!("{name}-stats"), "sleeper")?;
+    let start = Instant::now();
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &w.pid.to_string(), "-o", &img, "--stats"])
+        .output()?;
+    let wall = start.elapsed();
+    c.eq("--stats: exit status", 0, out.status.code().unwrap_or(-1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let times = err
+        .lines()
+        .find_map(|l| l.strip_prefix("ckpt checkpoint: "))
+        .map(str::parse::<ckpt::CheckpointTimes>);
+    c.eq(
+        "--stats: stderr has one line of times",
+        "frozen S s (freeze S s, checkpoint(2) S s, thaw/kill S s)",
+        match &times {
+            Some(Ok(_)) => "frozen S s (freeze S s, checkpoint(2) S s, thaw/kill S s)".to_owned(),
+            _ => err.trim().to_owned(),
+        },
+    );
+    if let Some(Ok(t)) = times {
+        c.eq(
+            "--stats: the freeze and the call took time, within the command's",
+            true,
+            !t.call.is_zero() && !t.freeze.is_zero() && t.frozen() <= wall,
+        );
+    }
+    c.eq(
+        "--stats: the tree is thawed after",
+        false,
+        cgroup::is_frozen(&w.cg)?,
+    );
+    drop(w);
     Ok(c.0)
 }

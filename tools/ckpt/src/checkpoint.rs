@@ -2,10 +2,12 @@
 //! `ckpt checkpoint`: the system call wrapped in the cgroup handling it
 //! needs, with errors turned into sentences.
 
+use std::fmt;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ckpt_image::{CHECKPOINT_FLAGS_MASK, CHECKPOINT_SUBTREE, CHECKPOINT_TCP_SILENT};
@@ -38,6 +40,65 @@ impl Default for CheckpointOptions {
     }
 }
 
+/// Where the time of one [`checkpoint`] went: the tree is stopped from
+/// the freeze request until it is thawed (or killed, with `--kill`), its
+/// downtime ([`CheckpointTimes::frozen`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointTimes {
+    /// From writing `cgroup.freeze` until `cgroup.events` says frozen.
+    pub freeze: Duration,
+    /// The `checkpoint(2)` call (and its retries).
+    pub call: Duration,
+    /// Thawing or killing the job's cgroup.
+    pub release: Duration,
+}
+
+impl CheckpointTimes {
+    /// How long the tree was stopped: freeze, call and release.
+    pub fn frozen(&self) -> Duration {
+        self.freeze + self.call + self.release
+    }
+}
+
+/// `frozen 0.123456 s (freeze 0.001000 s, checkpoint(2) 0.120000 s,
+/// thaw/kill 0.002456 s)`: what `ckpt checkpoint --stats` prints, and
+/// what [`CheckpointTimes::from_str`] reads back.
+impl fmt::Display for CheckpointTimes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "frozen {:.6} s (freeze {:.6} s, checkpoint(2) {:.6} s, thaw/kill {:.6} s)",
+            self.frozen().as_secs_f64(),
+            self.freeze.as_secs_f64(),
+            self.call.as_secs_f64(),
+            self.release.as_secs_f64()
+        )
+    }
+}
+
+impl FromStr for CheckpointTimes {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let secs = |label: &str| -> Result<Duration> {
+            let rest = s
+                .split_once(label)
+                .with_context(|| format!("no `{label}` in `{s}`"))?
+                .1;
+            let n = rest.split_whitespace().next().unwrap_or_default();
+            let v: f64 = n
+                .parse()
+                .with_context(|| format!("`{label}` is followed by `{n}`, not seconds"))?;
+            Duration::try_from_secs_f64(v).with_context(|| format!("`{label} {n}`"))
+        };
+        Ok(Self {
+            freeze: secs("(freeze ")?,
+            call: secs("checkpoint(2) ")?,
+            release: secs("thaw/kill ")?,
+        })
+    }
+}
+
 /// Whether `pid` is the init of a pid namespace below this process's (a
 /// pod's): its `NSpid` line in `/proc` names more namespaces than ours,
 /// and it is 1 in the last.
@@ -62,16 +123,27 @@ pub fn is_pod_init(pid: i32) -> bool {
 /// [`run`](crate::run): that cgroup is frozen for the call and thawed
 /// afterwards (unless it was frozen already), or killed if `opts.kill` and
 /// the checkpoint succeeded. Errors of the call are [`CheckpointError`]s.
-pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Result<()> {
+/// Returns where the time went.
+pub fn checkpoint(
+    pid: i32,
+    out: BorrowedFd<'_>,
+    opts: &CheckpointOptions,
+) -> Result<CheckpointTimes> {
+    let mut times = CheckpointTimes::default();
     if !opts.freeze && !opts.kill {
-        return sys_checkpoint(pid, out, opts.flags)
-            .map_err(|e| call_error(e, pid, opts.flags, busy::Freezer::Own).into());
+        let start = Instant::now();
+        sys_checkpoint(pid, out, opts.flags)
+            .map_err(|e| call_error(e, pid, opts.flags, busy::Freezer::Own))?;
+        times.call = start.elapsed();
+        return Ok(times);
     }
     let job = job_cgroup(pid)?;
     let was_frozen = cgroup::freeze_requested(&job)?;
+    let start = Instant::now();
     if opts.freeze && !was_frozen {
         cgroup::freeze(&job, FREEZE_TIMEOUT)?;
     }
+    times.freeze = start.elapsed();
     let job_path = Path::new("/").join(rel(&job));
     let freezer = match job_path.to_str() {
         Some(path) if opts.freeze => busy::Freezer::Job(path),
@@ -87,6 +159,7 @@ pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Re
     // Explained while the job is still frozen.
     let result =
         checkpoint_retrying(pid, out, flags).map_err(|e| call_error(e, pid, flags, freezer));
+    times.call = start.elapsed() - times.freeze;
     let after = if opts.kill && result.is_ok() {
         cgroup::kill(&job).context("the image was written, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
@@ -94,8 +167,9 @@ pub fn checkpoint(pid: i32, out: BorrowedFd<'_>, opts: &CheckpointOptions) -> Re
     } else {
         Ok(())
     };
+    times.release = start.elapsed() - times.freeze - times.call;
     result?;
-    after
+    after.map(|()| times)
 }
 
 /// How many times `checkpoint(2)` is tried when it says `EAGAIN`.
@@ -214,4 +288,38 @@ pub(crate) fn checkpoint_error(errno: Errno, pid: i32, flags: u64) -> Checkpoint
         _ => format!("checkpoint(2) of pid {pid} failed: {} ({errno:?})", errno.desc()),
     };
     CheckpointError::new(errno, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_back_what_they_print() {
+        let t = CheckpointTimes {
+            freeze: Duration::from_micros(1_250),
+            call: Duration::from_micros(120_000),
+            release: Duration::from_micros(2_500),
+        };
+        let text = t.to_string();
+        assert_eq!(
+            text,
+            "frozen 0.123750 s (freeze 0.001250 s, checkpoint(2) 0.120000 s, thaw/kill 0.002500 s)"
+        );
+        assert_eq!(text.parse::<CheckpointTimes>().unwrap(), t);
+        assert_eq!(t.frozen(), Duration::from_micros(123_750));
+    }
+
+    #[test]
+    fn times_refuse_what_they_did_not_print() {
+        let err = "frozen 1 s".parse::<CheckpointTimes>().unwrap_err();
+        assert_eq!(err.to_string(), "no `(freeze ` in `frozen 1 s`");
+        let err = "(freeze x s, checkpoint(2) 1 s, thaw/kill 1 s)"
+            .parse::<CheckpointTimes>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`(freeze ` is followed by `x`, not seconds"
+        );
+    }
 }

@@ -26,7 +26,7 @@ mod restore;
 mod run;
 mod sys;
 
-pub use checkpoint::{checkpoint, is_pod_init, CheckpointOptions};
+pub use checkpoint::{checkpoint, is_pod_init, CheckpointOptions, CheckpointTimes};
 pub use error::{CheckpointError, RestartFailure};
 pub use restart::{restart, RestartInput};
 pub use restore::{RestartOptions, RestartOutcome};

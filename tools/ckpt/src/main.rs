@@ -91,6 +91,11 @@ enum Command {
         /// CHECKPOINT_SUBTREE].
         #[arg(long, value_name = "HEX", value_parser = parse_hex)]
         flags: Option<u64>,
+        /// Print to stderr how long the tree was frozen (its downtime)
+        /// and where that time went: the freeze, checkpoint(2), and the
+        /// thaw (or kill).
+        #[arg(long)]
+        stats: bool,
     },
     /// Show the contents of an image.
     Inspect {
@@ -174,6 +179,7 @@ fn main() -> ExitCode {
             kill,
             no_freeze,
             flags,
+            stats,
         } => {
             let opts = CheckpointOptions {
                 kill,
@@ -186,7 +192,11 @@ fn main() -> ExitCode {
                     }
                 }),
             };
-            checkpoint(pid, &output, &opts)
+            checkpoint(pid, &output, &opts).map(|times| {
+                if stats {
+                    eprintln!("ckpt checkpoint: {times}");
+                }
+            })
         }
         Command::Inspect { image, json } => inspect(&image, json),
         Command::Restart {
@@ -240,7 +250,7 @@ fn run(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<()> {
         .context("cannot write to stdout")
 }
 
-fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<()> {
+fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt::CheckpointTimes> {
     if is_stdio(output) {
         let stdout = io::stdout();
         if stdout.is_terminal() {
