@@ -225,76 +225,101 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
     Ok((header, vmas))
 }
 
-/// Pinned pages of one batch, released on drop.
-struct Batch(KVec<(u64, *mut bindings::page)>);
+/// Pinned pages of one batch, with their addresses, released on drop.
+struct Batch {
+    addrs: KVec<u64>,
+    pages: KVec<*mut bindings::page>,
+}
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        for (_, page) in self.0.iter() {
+        for page in self.pages.iter() {
             // SAFETY: each page was pinned by `get_user_pages_remote`.
             unsafe { bindings::put_page(*page) };
         }
     }
 }
 
-/// Pins the pages of `[start, end)` that are to be saved: present, and
-/// anonymous unless the whole VMA's contents count (`all`). Holes and the
-/// zero page (`-EFAULT` under `FOLL_DUMP`) are skipped; any other failure
-/// (no memory to swap a page in, a poisoned page, a fatal signal) fails
-/// the checkpoint with its errno, naming the address.
+/// Pins the pages of `[start, end)` (within one VMA) that are to be saved:
+/// present, and anonymous unless the whole VMA's contents count (`all`).
+/// One `get_user_pages_remote` call takes every page up to the next hole;
+/// a hole or the zero page (`-EFAULT` under `FOLL_DUMP` when it comes
+/// first) is stepped over. Any other failure (no memory to swap a page in,
+/// a poisoned page, a fatal signal) fails the checkpoint with its errno,
+/// naming the address.
 fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
     crate::wrap::task::killable()?;
     let nr = ((end - start) / PAGE_SIZE as u64) as usize;
-    let mut batch = Batch(KVec::with_capacity(nr, GFP_KERNEL)?);
+    let mut batch = Batch {
+        addrs: KVec::with_capacity(nr, GFP_KERNEL)?,
+        pages: KVec::with_capacity(nr, GFP_KERNEL)?,
+    };
+    // What each call pins, before the anonymous ones are kept.
+    let mut got_pages: KVec<*mut bindings::page> = KVec::with_capacity(nr, GFP_KERNEL)?;
     let _guard = mm.read_lock();
     let mut addr = start;
     while addr < end {
-        let mut page: *mut bindings::page = core::ptr::null_mut();
+        let want = (end - addr) / PAGE_SIZE as u64;
         // SAFETY: the mmap lock is held (`locked` is NULL, so gup keeps it);
-        // one page is asked for and `page` has room for one.
+        // `got_pages` has room for `want` (at most `nr`) pages.
         let got = unsafe {
             bindings::get_user_pages_remote(
                 mm.as_ptr(),
                 addr as usize,
-                1,
+                want as usize,
                 bindings::FOLL_FORCE | bindings::FOLL_DUMP,
-                &mut page,
+                got_pages.as_mut_ptr(),
                 core::ptr::null_mut(),
             )
         };
-        if got == 1 && !page.is_null() {
-            // SAFETY: `page` is pinned.
-            if all || unsafe { bindings::folio_test_anon_page(page) } {
-                // Capacity was reserved for every page of the batch.
-                batch.0.push((addr, page), GFP_ATOMIC)?;
-            } else {
-                // SAFETY: pinned just above.
-                unsafe { bindings::put_page(page) };
+        match usize::try_from(got) {
+            Ok(n) if n > 0 && n as u64 <= want => {
+                // SAFETY: gup filled the first `n` entries with pinned
+                // pages.
+                let pinned = unsafe { core::slice::from_raw_parts(got_pages.as_ptr(), n) };
+                for &page in pinned {
+                    // SAFETY: `page` is pinned.
+                    if all || unsafe { bindings::folio_test_anon_page(page) } {
+                        // Capacity was reserved for every page of the batch.
+                        batch.addrs.push(addr, GFP_ATOMIC)?;
+                        batch.pages.push(page, GFP_ATOMIC)?;
+                    } else {
+                        // SAFETY: pinned just above.
+                        unsafe { bindings::put_page(page) };
+                    }
+                    addr += PAGE_SIZE as u64;
+                }
             }
-        } else if got < 0 && got != EFAULT.to_errno() as isize {
-            ckpt_err!(
-                "checkpoint: cannot read the page at {:#x} (error {})\n",
-                addr,
-                got
-            );
-            return Err(Error::from_errno(got as i32));
+            _ if got == EFAULT.to_errno() as isize => addr += PAGE_SIZE as u64,
+            _ => {
+                ckpt_err!(
+                    "checkpoint: cannot read the page at {:#x} (error {})\n",
+                    addr,
+                    got
+                );
+                return Err(if got < 0 {
+                    Error::from_errno(got as i32)
+                } else {
+                    EIO
+                });
+            }
         }
-        addr += PAGE_SIZE as u64;
     }
     Ok(batch)
 }
 
-/// Writes runs of consecutive pinned pages as pages records.
+/// Writes runs of consecutive pinned pages as pages records, the pages
+/// straight from themselves where the image file allows it.
 fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
-    let pages = &batch.0;
     let mut i = 0;
-    while let Some(&(vaddr, _)) = pages.get(i) {
+    while let Some(&vaddr) = batch.addrs.get(i) {
         // The run: pages at vaddr, vaddr + 4K, … (at most a record's worth).
         let mut n = 1usize;
         while n < MAX_PAGES_PER_RECORD as usize
-            && pages
+            && batch
+                .addrs
                 .get(i + n)
-                .is_some_and(|&(a, _)| a == vaddr + (n * PAGE_SIZE) as u64)
+                .is_some_and(|&a| a == vaddr + (n * PAGE_SIZE) as u64)
         {
             n += 1;
         }
@@ -305,16 +330,7 @@ fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
         let len = PagesHeader::payload_len(header.nr);
         w.begin_record(RecordType::Pages, len)?;
         w.payload(&header.encode())?;
-        for &(_, page) in pages.get(i..i + n).unwrap_or(&[]) {
-            // SAFETY: the page is pinned; the mapping is undone right after
-            // the copy into the writer, in LIFO order.
-            unsafe {
-                let p = bindings::kmap_local_page(page);
-                let r = w.payload(core::slice::from_raw_parts(p.cast::<u8>(), PAGE_SIZE));
-                bindings::kunmap_local(p);
-                r?;
-            }
-        }
+        w.payload_pages(batch.pages.get(i..i + n).ok_or(EINVAL)?)?;
         w.end_record(len)?;
         i += n;
     }

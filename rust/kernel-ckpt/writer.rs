@@ -4,7 +4,10 @@
 //!
 //! Records are appended to a buffer that is flushed to the file whenever it
 //! holds [`FLUSH_BYTES`], so a pipe reader sees the image as it is made and
-//! memory use stays bounded. The encoding itself is the image crate's.
+//! memory use stays bounded. Page contents skip the buffer where the file
+//! allows it ([`ImageWriter::payload_pages`]): they are copied once, from
+//! the task's pages into the file. The encoding itself is the image
+//! crate's.
 //!
 //! Locking: the image file's position lock is taken when the writer is
 //! made and held until it is dropped, as write(2) holds it for one call:
@@ -12,8 +15,9 @@
 //! of `/proc/PID/*` takes the two in), and every flush under a task's exec
 //! lock then moves a position that is already the writer's.
 
-use crate::image::{self, Order, RecordType, Tail};
+use crate::image::{self, Order, RecordType, Tail, PAGE_SIZE};
 use crate::wrap::file::{FileRef, PosLock};
+use kernel::bindings;
 use kernel::prelude::*;
 
 /// Flush threshold of the buffer.
@@ -23,6 +27,11 @@ const FLUSH_BYTES: usize = 64 * 1024;
 pub(crate) struct ImageWriter {
     file: PosLock,
     buf: KVec<u8>,
+    /// Whether pages go to the file without the buffer.
+    direct: bool,
+    /// The vectors of the pages [`payload_pages`](Self::payload_pages)
+    /// writes, kept from one call to the next.
+    bvecs: KVec<bindings::bio_vec>,
     /// Records written so far.
     records: u32,
     /// Bytes written so far (flushed or buffered).
@@ -39,9 +48,12 @@ impl ImageWriter {
     /// A writer on `file`, which must be open for writing.
     pub(crate) fn new(file: FileRef) -> Result<Self> {
         let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
+        let direct = file.writes_pages();
         Ok(Self {
             file: PosLock::lock(file),
             buf,
+            direct,
+            bvecs: KVec::new(),
             records: 0,
             bytes: 0,
             open: None,
@@ -102,6 +114,48 @@ impl ImageWriter {
         let left = self.open.ok_or(EINVAL)?;
         self.open = Some(left.checked_sub(data.len()).ok_or(EINVAL)?);
         self.append(data)
+    }
+
+    /// Appends whole `pages` to the payload of the record begun with
+    /// `begin_record`. The caller holds a reference on each. Where the file
+    /// [`writes_pages`](crate::wrap::file::FileRef::writes_pages), what is
+    /// buffered is flushed and the pages are written straight from
+    /// themselves; otherwise each is copied into the buffer.
+    pub(crate) fn payload_pages(&mut self, pages: &[*mut bindings::page]) -> Result {
+        let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
+        let left = self.open.ok_or(EINVAL)?;
+        let rest = left.checked_sub(len).ok_or(EINVAL)?;
+        if !self.direct {
+            for &page in pages {
+                // SAFETY: the caller holds a reference on the page; the
+                // mapping is undone right after the copy, in LIFO order.
+                unsafe {
+                    let p = bindings::kmap_local_page(page);
+                    let r = self.append(core::slice::from_raw_parts(p.cast::<u8>(), PAGE_SIZE));
+                    bindings::kunmap_local(p);
+                    r?;
+                }
+            }
+            self.open = Some(rest);
+            return Ok(());
+        }
+        self.flush()?;
+        // SAFETY: 0 is always a valid length, and `bio_vec` needs no drop.
+        unsafe { self.bvecs.set_len(0) };
+        self.bvecs.reserve(pages.len(), GFP_KERNEL)?;
+        for &page in pages {
+            self.bvecs.push(
+                bindings::bio_vec {
+                    bv_page: page,
+                    bv_len: PAGE_SIZE as u32,
+                    bv_offset: 0,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        self.file.write_pages(&self.bvecs, len)?;
+        self.open = Some(rest);
+        Ok(())
     }
 
     /// Closes the record begun with `begin_record`, whose payload must be

@@ -226,6 +226,41 @@ impl FileRef {
         Ok(())
     }
 
+    /// Whether the file takes writes through `write_iter`, so that whole
+    /// pages can be written to it without a copy into a buffer first
+    /// ([`PosLock::write_pages`]). Pipes, sockets and the files of most
+    /// file systems do; a device with only `write` does not.
+    pub(crate) fn writes_pages(&self) -> bool {
+        // SAFETY: the file is valid and `f_op` is set for its whole life.
+        unsafe { (*(*self.0.as_ptr()).f_op).write_iter.is_some() }
+    }
+
+    /// Writes the `len` bytes of `bvecs` from `*pos` on, which it
+    /// advances: `vfs_iter_write` copies them from their pages into the
+    /// file, as many calls as short writes take.
+    fn write_bvecs_from(&self, bvecs: &[bindings::bio_vec], len: usize, pos: &mut i64) -> Result {
+        let nr = bvecs.len();
+        // SAFETY: an iov_iter is plain data; `iov_iter_bvec` sets it whole.
+        let mut iter: bindings::iov_iter = unsafe { core::mem::zeroed() };
+        // SAFETY: `bvecs` holds `nr` vectors of `len` bytes in all, of
+        // pages the caller holds references on, and outlives `iter`.
+        unsafe {
+            bindings::iov_iter_bvec(&mut iter, bindings::ITER_SOURCE, bvecs.as_ptr(), nr, len)
+        };
+        let mut done = 0usize;
+        while done < len {
+            // SAFETY: the file is valid; `vfs_iter_write` checks FMODE_WRITE
+            // and `write_iter` itself, and advances `iter` by what it wrote.
+            let n = unsafe { bindings::vfs_iter_write(self.0.as_ptr(), &mut iter, pos, 0) };
+            match usize::try_from(n) {
+                Ok(0) => return Err(EIO),
+                Ok(n) => done = done.checked_add(n).ok_or(EIO)?,
+                Err(_) => return Err(Error::from_errno(n as i32)),
+            }
+        }
+        Ok(())
+    }
+
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::file {
         self.0.as_ptr()
@@ -334,6 +369,16 @@ impl PosLock {
     pub(crate) fn write_all(&self, buf: &[u8]) -> Result {
         let mut pos = self.pos();
         let r = self.file.write_from(buf, &mut pos);
+        self.set_pos(pos);
+        r
+    }
+
+    /// [`write_all`](Self::write_all) of the `len` bytes of `bvecs`,
+    /// straight from their pages; only for a file that
+    /// [`writes_pages`](FileRef::writes_pages).
+    pub(crate) fn write_pages(&self, bvecs: &[bindings::bio_vec], len: usize) -> Result {
+        let mut pos = self.pos();
+        let r = self.file.write_bvecs_from(bvecs, len, &mut pos);
         self.set_pos(pos);
         r
     }
