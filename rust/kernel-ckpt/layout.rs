@@ -182,6 +182,7 @@ pub(crate) fn self_check() {
     );
     offset!(ok, n, ckpt_offsetof_vma_pgoff, vm_area_struct, vm_pgoff);
     offset!(ok, n, ckpt_offsetof_vma_file, vm_area_struct, vm_file);
+    offset!(ok, n, ckpt_offsetof_vma_anon_vma, vm_area_struct, anon_vma);
     offset!(ok, n, ckpt_offsetof_vma_ops, vm_area_struct, vm_ops);
     offset!(
         ok,

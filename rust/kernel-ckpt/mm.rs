@@ -42,6 +42,11 @@ struct SavedVma {
     path: KVec<u8>,
     /// For shared memory: its shmem file.
     shmem: Option<FileRef>,
+    /// Whether it has an `anon_vma`: a private mapping without one has
+    /// never had an anonymous page (the first one makes it), so there is
+    /// nothing of its own to save and its pages are not walked (the text
+    /// of a program, mapped by each of its processes).
+    anon: bool,
 }
 
 /// Whether the contents of a VMA of this kind may hold saved pages: its
@@ -217,6 +222,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
                 },
                 path,
                 shmem,
+                anon: !(*vma).anon_vma.is_null(),
             }
         };
         vmas.push(saved, GFP_KERNEL)?;
@@ -426,7 +432,12 @@ pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump) -> Result {
     let MapDump { mm, vmas } = d;
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
-    for v in vmas.iter().map(|v| &v.vma).filter(|v| has_pages(v)) {
+    for v in vmas
+        .iter()
+        .filter(|v| v.anon)
+        .map(|v| &v.vma)
+        .filter(|v| has_pages(v))
+    {
         let all = v.kind == VMA_ANON;
         let mut start = v.start;
         while start < v.end {

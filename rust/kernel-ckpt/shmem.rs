@@ -181,7 +181,12 @@ pub(crate) fn write_runs(
                 offset: offset + (start * PAGE_SIZE) as u64,
             };
             let bytes = data.get(start * PAGE_SIZE..i * PAGE_SIZE).ok_or(EINVAL)?;
-            w.record_parts(RecordType::ShmemPages, &[&h.encode(), bytes])?;
+            let head = h.encode();
+            let len = head.len().checked_add(bytes.len()).ok_or(EINVAL)?;
+            w.begin_record(RecordType::ShmemPages, len)?;
+            w.payload(&head)?;
+            w.payload_direct(bytes)?;
+            w.end_record(len)?;
         }
         offset += len as u64;
     }

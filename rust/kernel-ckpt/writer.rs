@@ -158,6 +158,18 @@ impl ImageWriter {
         Ok(())
     }
 
+    /// Appends `data` to the payload of the record begun with
+    /// `begin_record`, written straight from `data` (after what is
+    /// buffered) rather than copied into the buffer: for large payloads.
+    pub(crate) fn payload_direct(&mut self, data: &[u8]) -> Result {
+        let left = self.open.ok_or(EINVAL)?;
+        let rest = left.checked_sub(data.len()).ok_or(EINVAL)?;
+        self.flush()?;
+        self.file.write_all(data)?;
+        self.open = Some(rest);
+        Ok(())
+    }
+
     /// Closes the record begun with `begin_record`, whose payload must be
     /// complete.
     pub(crate) fn end_record(&mut self, len: usize) -> Result {

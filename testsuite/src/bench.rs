@@ -165,7 +165,7 @@ fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
     // every task; of one process, once it is created: the time runs until
     // the restored program's name is back.
     let t = Instant::now();
-    ckpt(&["restart", IMG, "--detach", "--name", &job_name])?;
+    let (_, said) = ckpt(&["restart", IMG, "--detach", "--name", &job_name, "--stats"])?;
     while comm(root).as_deref() != Some(root_comm.as_str()) {
         if t.elapsed() > Duration::from_secs(120) {
             bail!("{kind}: pid {root} not restored after 120 s");
@@ -186,7 +186,10 @@ fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
         );
     }
     Ok(Run {
-        detail: times.to_string(),
+        detail: said
+            .lines()
+            .filter_map(|l| l.strip_prefix("ckpt restart: "))
+            .fold(times.to_string(), |acc, l| acc + "; " + l),
         checkpoint,
         downtime,
         restart,

@@ -138,6 +138,10 @@ enum Command {
         /// a directory removed since).
         #[arg(long, value_name = "DIR")]
         deleted_in: Option<PathBuf>,
+        /// Print to stderr where the time went: checking the image, and for
+        /// a tree making its tasks and restart(2).
+        #[arg(long)]
+        stats: bool,
     },
 }
 
@@ -205,12 +209,14 @@ fn main() -> ExitCode {
             detach,
             pidns,
             deleted_in,
+            stats,
         } => {
             let opts = ckpt::RestartOptions {
                 name: name.as_deref(),
                 detach,
                 pidns,
                 deleted_in: deleted_in.as_deref(),
+                stats,
             };
             match restart(&image, &opts) {
                 Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),

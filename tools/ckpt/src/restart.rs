@@ -120,6 +120,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     // RLIMIT_NOFILE: allow up to the hard limit (each restored process
     // gets its saved limits back).
     raise_nofile();
+    let checking = std::time::Instant::now();
     // Checked whole before anything starts, through a read-only mapping
     // (no copy of a large image in this process's memory).
     let (img, rows) = {
@@ -136,6 +137,12 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         };
         (img, rows)
     };
+    if opts.stats {
+        eprintln!(
+            "ckpt restart: checked the image in {:.6} s",
+            checking.elapsed().as_secs_f64()
+        );
+    }
     if img.tasks.len() > 1 || img.pod.is_some() {
         // Each process's cgroup below the job's ("/": the job itself).
         let cgroups: Vec<(i32, String)> = img
@@ -144,7 +151,14 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
             .filter(|s| s.mm.is_some())
             .map(|s| (s.pid, s.cgroup.clone().unwrap_or_else(|| "/".to_owned())))
             .collect();
-        return crate::restart_tree::restart_tree(&f, &rows, opts, img.pod.as_ref(), &cgroups);
+        // Every process of the tree is forked from this one: the parsed
+        // image goes before they are, so that none copies it.
+        let pod = img.pod.clone();
+        drop(img);
+        if opts.stats {
+            eprintln!("ckpt restart: forks the tree with {}", rss());
+        }
+        return crate::restart_tree::restart_tree(&f, &rows, opts, pod.as_ref(), &cgroups);
     }
     if img.tasks.len() != 1 {
         anyhow::bail!("not a valid image: it holds no task");
@@ -337,4 +351,16 @@ fn namespace_init(f: &File, pid: i32, marker: &CStr, verdict: RawFd) -> ! {
     };
     // SAFETY: leave without running the parent's exit handlers.
     unsafe { nix::libc::_exit(code) }
+}
+
+/// This process's resident memory, as /proc says it.
+fn rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_default()
 }

@@ -100,10 +100,10 @@ pub(crate) fn restart_tree(
             if pod.net.is_some() {
                 ns |= libc::CLONE_NEWNET as u64;
             }
-            here(&plan, f, &cg_dir, opts.detach, ns, moves)
+            here(&plan, f, &cg_dir, opts, ns, moves)
         }
         None if opts.pidns => in_new_pidns(&plan, f, &cg_dir, opts.detach, moves),
-        None => here(&plan, f, &cg_dir, opts.detach, 0, moves),
+        None => here(&plan, f, &cg_dir, opts, 0, moves),
     };
     if outcome.is_err() {
         discard(&cg);
@@ -118,10 +118,11 @@ fn here(
     plan: &Plan,
     f: &File,
     cg_dir: &File,
-    detach: bool,
+    restart: &RestartOptions<'_>,
     pod: u64,
     cgroups: Vec<(i32, std::ffi::CString)>,
 ) -> Result<RestartOutcome> {
+    let start = std::time::Instant::now();
     let opts = BuildOptions {
         cgroup: Some(cg_dir.as_fd()),
         live: LiveEnd::Restore,
@@ -130,11 +131,20 @@ fn here(
         cgroups: &cgroups,
     };
     let built = mktree::build(plan, &opts)?;
+    let made = start.elapsed();
     // The coordinator's restart(2) returns once every task is restored (or
     // all were killed): with --detach too, a failure is known here. A
     // pod's pids are its namespace's, which /proc does not show.
     coordinate(built.root_here, f.as_raw_fd(), pod == 0)?;
-    if detach {
+    if restart.stats {
+        eprintln!(
+            "ckpt restart: made {} tasks in {:.6} s, restart(2) took {:.6} s",
+            plan.tasks.len(),
+            made.as_secs_f64(),
+            (start.elapsed() - made).as_secs_f64()
+        );
+    }
+    if restart.detach {
         return Ok(RestartOutcome::Detached(built.root_here));
     }
     wait_outcome(built.root_here)

@@ -794,6 +794,9 @@ pub struct RestartOptions<'a> {
     /// Make deleted files again (unnamed) in this directory rather than
     /// where they were (`RESTART_DELETED_HERE`).
     pub deleted_in: Option<&'a std::path::Path>,
+    /// Print to stderr where the time went: checking the image, making
+    /// the tree, and restart(2).
+    pub stats: bool,
 }
 
 /// The `restart(2)` flags of this `ckpt restart`, set once by
