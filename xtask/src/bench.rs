@@ -41,9 +41,29 @@ pub struct BenchArgs {
     /// Kill the guest after this many seconds.
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub timeout: u64,
+    /// Boot nothing: draw target/bench/bench.svg again from the last
+    /// run's target/bench/bench.json.
+    #[arg(long, conflicts_with_all = ["runs", "filter"])]
+    pub replot: bool,
 }
 
 pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
+    if args.replot {
+        let dir = ctx
+            .target
+            .join(format!("bench{}", args.kernel.flavor().suffix()));
+        let json = dir.join("bench.json");
+        let text = fs::read_to_string(&json).with_context(|| {
+            format!(
+                "no report to plot: {} (run `cargo xtask bench` first)",
+                rel(ctx, &json)
+            )
+        })?;
+        let svg = dir.join("bench.svg");
+        plot(&serde_json::from_str(&text)?, &svg)?;
+        eprintln!("bench: wrote {}", rel(ctx, &svg));
+        return Ok(());
+    }
     if args.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -201,12 +221,16 @@ fn plot(report: &Value, path: &Path) -> Result<()> {
         .x_label_area_size(48)
         .y_label_area_size(64)
         .build_cartesian_2d(
-            (x0 / 1.3..x1 * 1.3).log_scale(),
+            (x0 / 1.3..x1 * 1.3)
+                .log_scale()
+                .with_key_points(lines.iter().flat_map(|l| l.3.iter().map(|p| p.0)).collect()),
             (y0 / 1.5..y1 * 1.5).log_scale(),
         )
         .map_err(draw)?;
     chart
         .configure_mesh()
+        .bold_line_style(BLACK.mix(0.2))
+        .light_line_style(BLACK.mix(0.05))
         .x_desc("memory (MiB)")
         .y_desc("seconds (median)")
         .x_label_formatter(&|x| format!("{x:.0}"))
