@@ -250,9 +250,10 @@ impl Drop for Batch {
 /// present, and anonymous unless the whole VMA's contents count (`all`).
 /// One `get_user_pages_remote` call takes every page up to the next hole;
 /// a hole or the zero page (`-EFAULT` under `FOLL_DUMP` when it comes
-/// first) is stepped over. Any other failure (no memory to swap a page in,
-/// a poisoned page, a fatal signal) fails the checkpoint with its errno,
-/// naming the address.
+/// first, as for a page past the end of a mapped file) is stepped over.
+/// Any other failure (no memory to swap a page in, a poisoned page, which
+/// `FOLL_HWPOISON` makes `-EHWPOISON`, a fatal signal) fails the
+/// checkpoint with its errno, naming the address.
 fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
     crate::wrap::task::killable()?;
     let nr = ((end - start) / PAGE_SIZE as u64) as usize;
@@ -273,7 +274,7 @@ fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
                 mm.as_ptr(),
                 addr as usize,
                 want as usize,
-                bindings::FOLL_FORCE | bindings::FOLL_DUMP,
+                bindings::FOLL_FORCE | bindings::FOLL_DUMP | bindings::FOLL_HWPOISON,
                 got_pages.as_mut_ptr(),
                 core::ptr::null_mut(),
             )

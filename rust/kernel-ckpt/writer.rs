@@ -4,10 +4,9 @@
 //!
 //! Records are appended to a buffer that is flushed to the file whenever it
 //! holds [`FLUSH_BYTES`], so a pipe reader sees the image as it is made and
-//! memory use stays bounded. Page contents skip the buffer where the file
-//! allows it ([`ImageWriter::payload_pages`]): they are copied once, from
-//! the task's pages into the file. The encoding itself is the image
-//! crate's.
+//! memory use stays bounded. Runs of pages skip the buffer
+//! ([`ImageWriter::payload_pages`]): they are copied once, from the task's
+//! pages into the file. The encoding itself is the image crate's.
 //!
 //! Locking: the image file's position lock is taken when the writer is
 //! made and held until it is dropped, as write(2) holds it for one call:
@@ -20,15 +19,18 @@ use crate::wrap::file::{FileRef, PosLock};
 use kernel::bindings;
 use kernel::prelude::*;
 
-/// Flush threshold of the buffer.
+/// Flush threshold of the buffer, and the most one write(2) of the image
+/// carries.
 const FLUSH_BYTES: usize = 64 * 1024;
+
+/// The shortest run of pages [`ImageWriter::payload_pages`] writes
+/// straight from the pages: a buffer's worth.
+const DIRECT_PAGES: usize = FLUSH_BYTES / PAGE_SIZE;
 
 /// Streams records to a file.
 pub(crate) struct ImageWriter {
     file: PosLock,
     buf: KVec<u8>,
-    /// Whether pages go to the file without the buffer.
-    direct: bool,
     /// The vectors of the pages [`payload_pages`](Self::payload_pages)
     /// writes, kept from one call to the next.
     bvecs: KVec<bindings::bio_vec>,
@@ -48,11 +50,9 @@ impl ImageWriter {
     /// A writer on `file`, which must be open for writing.
     pub(crate) fn new(file: FileRef) -> Result<Self> {
         let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
-        let direct = file.writes_pages();
         Ok(Self {
             file: PosLock::lock(file),
             buf,
-            direct,
             bvecs: KVec::new(),
             records: 0,
             bytes: 0,
@@ -117,15 +117,17 @@ impl ImageWriter {
     }
 
     /// Appends whole `pages` to the payload of the record begun with
-    /// `begin_record`. The caller holds a reference on each. Where the file
-    /// [`writes_pages`](crate::wrap::file::FileRef::writes_pages), what is
-    /// buffered is flushed and the pages are written straight from
-    /// themselves; otherwise each is copied into the buffer.
+    /// `begin_record`. The caller holds a reference on each. A run of
+    /// [`DIRECT_PAGES`] or more is written straight from the pages, after
+    /// what is buffered, [`FLUSH_BYTES`] at a time as the buffer would be
+    /// (a datagram socket takes each write as one message); a shorter one
+    /// is copied into the buffer, so that sparse memory is not written a
+    /// few bytes at a time.
     pub(crate) fn payload_pages(&mut self, pages: &[*mut bindings::page]) -> Result {
         let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let left = self.open.ok_or(EINVAL)?;
         let rest = left.checked_sub(len).ok_or(EINVAL)?;
-        if !self.direct {
+        if pages.len() < DIRECT_PAGES {
             for &page in pages {
                 // SAFETY: the caller holds a reference on the page; the
                 // mapping is undone right after the copy, in LIFO order.
@@ -140,32 +142,39 @@ impl ImageWriter {
             return Ok(());
         }
         self.flush()?;
-        // SAFETY: 0 is always a valid length, and `bio_vec` needs no drop.
-        unsafe { self.bvecs.set_len(0) };
-        self.bvecs.reserve(pages.len(), GFP_KERNEL)?;
-        for &page in pages {
-            self.bvecs.push(
-                bindings::bio_vec {
-                    bv_page: page,
-                    bv_len: PAGE_SIZE as u32,
-                    bv_offset: 0,
-                },
-                GFP_KERNEL,
-            )?;
+        for chunk in pages.chunks(FLUSH_BYTES / PAGE_SIZE) {
+            // SAFETY: 0 is always a valid length, and `bio_vec` needs no drop.
+            unsafe { self.bvecs.set_len(0) };
+            for &page in chunk {
+                self.bvecs.push(
+                    bindings::bio_vec {
+                        bv_page: page,
+                        bv_len: PAGE_SIZE as u32,
+                        bv_offset: 0,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+            self.file
+                .write_pages(&self.bvecs, chunk.len() * PAGE_SIZE)?;
         }
-        self.file.write_pages(&self.bvecs, len)?;
         self.open = Some(rest);
         Ok(())
     }
 
     /// Appends `data` to the payload of the record begun with
     /// `begin_record`, written straight from `data` (after what is
-    /// buffered) rather than copied into the buffer: for large payloads.
+    /// buffered, [`FLUSH_BYTES`] at a time) rather than copied into the
+    /// buffer: for large payloads.
     pub(crate) fn payload_direct(&mut self, data: &[u8]) -> Result {
         let left = self.open.ok_or(EINVAL)?;
         let rest = left.checked_sub(data.len()).ok_or(EINVAL)?;
         self.flush()?;
-        self.file.write_all(data)?;
+        // As the buffer would be: a datagram socket takes each write as
+        // one message.
+        for chunk in data.chunks(FLUSH_BYTES) {
+            self.file.write_all(chunk)?;
+        }
         self.open = Some(rest);
         Ok(())
     }

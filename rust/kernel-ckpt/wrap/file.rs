@@ -226,15 +226,6 @@ impl FileRef {
         Ok(())
     }
 
-    /// Whether the file takes writes through `write_iter`, so that whole
-    /// pages can be written to it without a copy into a buffer first
-    /// ([`PosLock::write_pages`]). Pipes, sockets and the files of most
-    /// file systems do; a device with only `write` does not.
-    pub(crate) fn writes_pages(&self) -> bool {
-        // SAFETY: the file is valid and `f_op` is set for its whole life.
-        unsafe { (*(*self.0.as_ptr()).f_op).write_iter.is_some() }
-    }
-
     /// Writes the `len` bytes of `bvecs` from `*pos` on, which it
     /// advances: `vfs_iter_write` copies them from their pages into the
     /// file, as many calls as short writes take.
@@ -374,8 +365,7 @@ impl PosLock {
     }
 
     /// [`write_all`](Self::write_all) of the `len` bytes of `bvecs`,
-    /// straight from their pages; only for a file that
-    /// [`writes_pages`](FileRef::writes_pages).
+    /// straight from their pages (`kernel_write` too needs `write_iter`).
     pub(crate) fn write_pages(&self, bvecs: &[bindings::bio_vec], len: usize) -> Result {
         let mut pos = self.pos();
         let r = self.file.write_bvecs_from(bvecs, len, &mut pos);
