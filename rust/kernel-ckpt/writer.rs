@@ -109,10 +109,17 @@ impl ImageWriter {
         Ok(())
     }
 
+    /// Counts `len` more bytes of the payload of the record begun with
+    /// `begin_record`: `-EINVAL` past its length or with no record open.
+    fn owe(&mut self, len: usize) -> Result {
+        let left = self.open.ok_or(EINVAL)?;
+        self.open = Some(left.checked_sub(len).ok_or(EINVAL)?);
+        Ok(())
+    }
+
     /// Appends to the payload of the record begun with `begin_record`.
     pub(crate) fn payload(&mut self, data: &[u8]) -> Result {
-        let left = self.open.ok_or(EINVAL)?;
-        self.open = Some(left.checked_sub(data.len()).ok_or(EINVAL)?);
+        self.owe(data.len())?;
         self.append(data)
     }
 
@@ -124,9 +131,7 @@ impl ImageWriter {
     /// is copied into the buffer, so that sparse memory is not written a
     /// few bytes at a time.
     pub(crate) fn payload_pages(&mut self, pages: &[*mut bindings::page]) -> Result {
-        let len = pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
-        let left = self.open.ok_or(EINVAL)?;
-        let rest = left.checked_sub(len).ok_or(EINVAL)?;
+        self.owe(pages.len().checked_mul(PAGE_SIZE).ok_or(EINVAL)?)?;
         if pages.len() < DIRECT_PAGES {
             for &page in pages {
                 // SAFETY: the caller holds a reference on the page; the
@@ -138,7 +143,6 @@ impl ImageWriter {
                     r?;
                 }
             }
-            self.open = Some(rest);
             return Ok(());
         }
         self.flush()?;
@@ -158,7 +162,6 @@ impl ImageWriter {
             self.file
                 .write_pages(&self.bvecs, chunk.len() * PAGE_SIZE)?;
         }
-        self.open = Some(rest);
         Ok(())
     }
 
@@ -167,15 +170,13 @@ impl ImageWriter {
     /// buffered, [`FLUSH_BYTES`] at a time) rather than copied into the
     /// buffer: for large payloads.
     pub(crate) fn payload_direct(&mut self, data: &[u8]) -> Result {
-        let left = self.open.ok_or(EINVAL)?;
-        let rest = left.checked_sub(data.len()).ok_or(EINVAL)?;
+        self.owe(data.len())?;
         self.flush()?;
         // As the buffer would be: a datagram socket takes each write as
         // one message.
         for chunk in data.chunks(FLUSH_BYTES) {
             self.file.write_all(chunk)?;
         }
-        self.open = Some(rest);
         Ok(())
     }
 

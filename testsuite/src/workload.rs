@@ -206,7 +206,6 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "orphan" => orphan(ready_path)?,
         "orphan_subreaper" => orphan_subreaper(ready_path)?,
         "tree_100" => tree_100(ready_path)?,
-        "heap_64m" => heap_64m(ready_path)?,
         "counter_fpu" => counter_fpu(ready_path)?,
         "ticker" => ticker(ready_path)?,
         "demo_pipeline" => demo_pipeline(ready_path)?,

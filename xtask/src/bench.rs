@@ -143,56 +143,50 @@ fn series(report: &Value, pick: impl Fn(&Value) -> Option<&Value>) -> Vec<(f64, 
 /// Time against memory size, both on log scales: kernel-ckpt's and
 /// CRIU's checkpoint, restart and downtime, and one copy of the bytes.
 fn plot(report: &Value, path: &Path) -> Result<()> {
-    let lines: [(&str, RGBColor, bool, Vec<(f64, f64)>); 8] = [
+    // Label, colour, dashed, and where each memory row holds the times.
+    let table: [(&str, RGBColor, bool, &str); 8] = [
         (
             "kernel-ckpt checkpoint",
             BLUE,
             false,
-            series(report, |r| r.pointer("/kernel_ckpt/checkpoint")),
+            "/kernel_ckpt/checkpoint",
         ),
         (
             "kernel-ckpt restart",
             RGBColor(0, 150, 0),
             false,
-            series(report, |r| r.pointer("/kernel_ckpt/restart")),
+            "/kernel_ckpt/restart",
         ),
         (
             "kernel-ckpt downtime",
             RGBColor(0, 170, 200),
             true,
-            series(report, |r| r.pointer("/kernel_ckpt/downtime")),
+            "/kernel_ckpt/downtime",
         ),
-        (
-            "CRIU dump",
-            RED,
-            false,
-            series(report, |r| r.pointer("/criu/checkpoint")),
-        ),
+        ("CRIU dump", RED, false, "/criu/checkpoint"),
         (
             "CRIU restore",
             RGBColor(230, 120, 0),
             false,
-            series(report, |r| r.pointer("/criu/restart")),
+            "/criu/restart",
         ),
         (
             "CRIU downtime",
             RGBColor(150, 0, 150),
             true,
-            series(report, |r| r.pointer("/criu/downtime")),
+            "/criu/downtime",
         ),
-        (
-            "one copy: write to tmpfs",
-            BLACK,
-            true,
-            series(report, |r| r.pointer("/copy/write")),
-        ),
+        ("one copy: write to tmpfs", BLACK, true, "/copy/write"),
         (
             "one copy: read into fresh memory",
             RGBColor(120, 120, 120),
             true,
-            series(report, |r| r.pointer("/copy/read")),
+            "/copy/read",
         ),
     ];
+    let lines = table.map(|(label, color, dashed, at)| {
+        (label, color, dashed, series(report, |r| r.pointer(at)))
+    });
     let points: Vec<(f64, f64)> = lines.iter().flat_map(|l| l.3.iter().copied()).collect();
     if points.is_empty() {
         // A filtered run without a memory row: nothing to draw.

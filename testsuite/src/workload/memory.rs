@@ -2,23 +2,6 @@
 
 use super::*;
 
-/// A process with a 64 MiB heap buffer filled with a pattern.
-pub(crate) fn heap_64m(ready_path: &Path) -> Result<()> {
-    name("heap");
-    let len = 64 << 20;
-    let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..len / 8 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        buf.push(x);
-    }
-    // Keep it alive and touched for as long as the process lives.
-    std::mem::forget(std::hint::black_box(buf));
-    ready(ready_path)
-}
-
 /// 64 MiB (or `KCKPT_HEAP_MIB`) filled with a pattern and hashed; after
 /// the restart the process hashes its buffer again and compares.
 pub(crate) fn heap_check(ready_path: &Path) -> Result<()> {
@@ -29,14 +12,8 @@ pub(crate) fn heap_check(ready_path: &Path) -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
     let len = mib << 20;
-    let mut buf: Vec<u64> = Vec::with_capacity(len / 8);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..len / 8 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        buf.push(x);
-    }
+    let mut buf = vec![0u64; len / 8];
+    super::bench::fill(&mut buf);
     let hash = |b: &[u64]| {
         b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
             (h ^ v).wrapping_mul(0x100_0000_01b3)
