@@ -279,10 +279,13 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     // TCP listeners before the connections they accepted (their port).
     crate::inet::dump_listeners(&mut w, &mut objs, forest.tasks())?;
     let mut stops = KVec::with_capacity(rows.len(), GFP_KERNEL)?;
+    // The mm of every process saved so far, by pid: a child's pages that
+    // are still its parent's are saved once, with the parent.
+    let mut mms = KVVec::new();
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs)?;
+            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs, &mut mms)?;
             stops.push((task, row.pid, stop), GFP_KERNEL)?;
         }
     }
@@ -321,6 +324,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 /// A task whose access changed fails the call with `-EPERM`, one thawed
 /// meanwhile or that exec'd since the access check (`exec_id`, its exec
 /// count then) with `-EBUSY`.
+///
+/// `mms` holds the mm of each process saved before, sorted by pid; a
+/// process's own is added once its pages are written. A single-threaded
+/// process whose parent is among them has its memory restarted from its
+/// parent's, as fork made it ([`mm::dump_pages`]).
 fn dump_task(
     w: &mut ImageWriter,
     task: &TaskRef,
@@ -328,6 +336,7 @@ fn dump_task(
     row: &TaskEntry,
     exec_id: u64,
     objs: &mut ObjHash,
+    mms: &mut KVVec<(i32, MmRef)>,
 ) -> Result<u32> {
     let mm = if row.is_thread() {
         None
@@ -387,14 +396,29 @@ fn dump_task(
     crate::sched::dump(w, task, !row.is_thread())?;
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
-        let map = mm::dump_map(w, task, mm, objs)?;
+        // Its parent's mm, unless it is the same one (CLONE_VM) or this
+        // process has threads (a restart switches a single thread to the
+        // copy of its parent's memory).
+        let source = match mms.binary_search_by_key(&row.ppid, |(p, _)| *p) {
+            Ok(at) if task.nr_threads() == 1 => mms
+                .get(at)
+                .map(|(_, m)| m)
+                .filter(|m| m.as_ptr() != mm.as_ptr()),
+            _ => None,
+        };
+        let from = source.map_or(0, |_| row.ppid);
+        let map = mm::dump_map(w, task, mm, objs, from)?;
         crate::cgroup::dump(w, task, root)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
         crate::sysvsem::dump_undo(w, task)?;
         signal::dump_process(w, task)?;
         crate::posix_timers::dump(w, task, objs.pid_ns()?)?;
-        mm::dump_pages(w, map)?;
+        let mm = mm::dump_pages(w, map, source)?;
+        match mms.binary_search_by_key(&row.pid, |(p, _)| *p) {
+            Ok(_) => return Err(EINVAL),
+            Err(at) => crate::objhash::insert_at(mms, at, (row.pid, mm), GFP_KERNEL)?,
+        }
     }
     // Everything read above was read from a frozen task.
     if !task.is_frozen() {

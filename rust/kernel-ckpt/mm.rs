@@ -156,6 +156,7 @@ fn read_map(mm: &MmRef) -> Result<(MmHeader, KVec<SavedVma>)> {
             vdso: a.context.vdso as u64,
             nr_vmas: 0,
             exe_len: 0,
+            from: 0,
         }
     };
     let mut vmas = KVec::new();
@@ -316,13 +317,19 @@ fn pin_batch(mm: &MmRef, start: u64, end: u64, all: bool) -> Result<Batch> {
 }
 
 /// Writes runs of consecutive pinned pages as pages records, the pages
-/// straight from themselves where the image file allows it.
-fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
+/// straight from themselves where the image file allows it. A run of
+/// pages `shared` marks (the same pages the source of the memory maps at
+/// the same addresses) is a record without contents.
+fn write_batch(w: &mut ImageWriter, batch: &Batch, shared: &[bool]) -> Result {
+    let is_shared = |i: usize| shared.get(i).copied().unwrap_or(false);
     let mut i = 0;
     while let Some(&vaddr) = batch.addrs.get(i) {
-        // The run: pages at vaddr, vaddr + 4K, … (at most a record's worth).
+        // The run: pages at vaddr, vaddr + 4K, … (at most a record's
+        // worth), all shared or none.
+        let kind = is_shared(i);
         let mut n = 1usize;
         while n < MAX_PAGES_PER_RECORD as usize
+            && is_shared(i + n) == kind
             && batch
                 .addrs
                 .get(i + n)
@@ -330,18 +337,65 @@ fn write_batch(w: &mut ImageWriter, batch: &Batch) -> Result {
         {
             n += 1;
         }
-        let header = PagesHeader {
+        let mut header = PagesHeader {
             vaddr,
             nr: n as u32,
+            flags: 0,
         };
-        let len = PagesHeader::payload_len(header.nr);
-        w.begin_record(RecordType::Pages, len)?;
-        w.payload(&header.encode())?;
-        w.payload_pages(batch.pages.get(i..i + n).ok_or(EINVAL)?)?;
-        w.end_record(len)?;
+        if kind {
+            header.flags = image::PAGES_SHARED;
+            w.record(RecordType::Pages, &header.encode())?;
+        } else {
+            let len = PagesHeader::payload_len(header.nr);
+            w.begin_record(RecordType::Pages, len)?;
+            w.payload(&header.encode())?;
+            w.payload_pages(batch.pages.get(i..i + n).ok_or(EINVAL)?)?;
+            w.end_record(len)?;
+        }
         i += n;
     }
     Ok(())
+}
+
+/// The `vm_flags` a VMA kept from the source of the memory at restart must
+/// share with the saved one: what restart sets on a mapping it makes.
+const INHERIT_MASK: u64 = image::VM_READ
+    | image::VM_WRITE
+    | image::VM_EXEC
+    | image::VM_SHARED
+    | image::VM_GROWSDOWN
+    | image::VM_LOCKED
+    | image::VM_DONTCOPY
+    | image::VM_WIPEONFORK
+    | image::VM_DONTDUMP
+    | image::VM_HUGEPAGE
+    | image::VM_NOHUGEPAGE;
+
+/// Whether a VMA may come from the source of the memory at restart, with
+/// the pages it shares with it: private anonymous memory that fork(2)
+/// copies as it is (not `MADV_DONTFORK`, `MADV_WIPEONFORK` or locked,
+/// whose copies fork leaves out, empty or unlocked).
+fn inheritable(v: &Vma) -> bool {
+    v.kind == VMA_ANON
+        && v.flags
+            & (image::VM_SHARED | image::VM_LOCKED | image::VM_DONTCOPY | image::VM_WIPEONFORK)
+            == 0
+}
+
+/// For each page of `child`, whether `source` has the same page at the
+/// same address (both are sorted by address).
+fn same_pages(child: &Batch, source: &Batch) -> Result<KVec<bool>> {
+    let mut out = KVec::with_capacity(child.addrs.len(), GFP_KERNEL)?;
+    let mut j = 0;
+    for (addr, page) in child.addrs.iter().zip(child.pages.iter()) {
+        while source.addrs.get(j).is_some_and(|a| a < addr) {
+            j += 1;
+        }
+        let same = source.addrs.get(j) == Some(addr) && source.pages.get(j) == Some(page);
+        // Capacity was reserved for every page.
+        out.push(same, GFP_ATOMIC)?;
+    }
+    Ok(out)
 }
 
 /// A memory map being saved: the map is written first, the pages last.
@@ -353,13 +407,18 @@ pub(crate) struct MapDump {
 /// Writes the memory map of `task` (a thread group leader): the mm record
 /// and its VMAs, each shared memory object once (through `objs`) before
 /// the first VMA that maps it. `-EINVAL` if it has no mm.
+///
+/// `from`: the process (its parent, saved before it) whose memory the
+/// restart starts this one's from, 0 for none.
 pub(crate) fn dump_map(
     w: &mut ImageWriter,
     task: &TaskRef,
     mm: MmRef,
     objs: &mut ObjHash,
+    from: i32,
 ) -> Result<MapDump> {
     let (mut header, mut vmas) = read_map(&mm)?;
+    header.from = from;
     // The executable is read as `/proc/PID/exe` reads it, under the
     // caller's exec lock of the task (held by checkpoint.rs).
     // SAFETY: the task is valid; the result is NULL or carries a reference.
@@ -428,8 +487,19 @@ fn write_auxv(w: &mut ImageWriter, mm: &MmRef) -> Result {
     Ok(())
 }
 
-/// Writes the contents of the pages of a map written by [`dump_map`].
-pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump) -> Result {
+/// Writes the contents of the pages of a map written by [`dump_map`], and
+/// gives its mm back.
+///
+/// `source`: the mm of the process named as the source of this one's
+/// memory (the `from` of [`dump_map`]), frozen and saved before it. A page
+/// this mm shares with it (the same page at the same address, as fork
+/// leaves them until either writes) is saved as shared, without contents,
+/// in a VMA the restart takes from the source's restored memory: private
+/// anonymous memory the source maps at the same addresses with the same
+/// flags. Pages are compared while both are pinned; a page shared by two
+/// mms is never written in place (a write copies it first), so the same
+/// page has the contents the source's own record saved.
+pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump, source: Option<&MmRef>) -> Result<MmRef> {
     let MapDump { mm, vmas } = d;
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
@@ -440,15 +510,24 @@ pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump) -> Result {
         .filter(|v| has_pages(v))
     {
         let all = v.kind == VMA_ANON;
+        let from = source
+            .filter(|s| inheritable(v) && s.anon_covers(v.start, v.end, v.flags, INHERIT_MASK));
         let mut start = v.start;
         while start < v.end {
             let end = v.end.min(start.saturating_add(step));
             let batch = pin_batch(&mm, start, end, all)?;
-            write_batch(w, &batch)?;
+            let shared = match from {
+                Some(s) if !batch.addrs.is_empty() => {
+                    let theirs = pin_batch(s, start, end, true)?;
+                    same_pages(&batch, &theirs)?
+                }
+                _ => KVec::new(),
+            };
+            write_batch(w, &batch, &shared)?;
             start = end;
         }
     }
-    Ok(())
+    Ok(mm)
 }
 
 // Restart: rebuilding the calling task's memory.
@@ -732,13 +811,139 @@ fn advise(start: u64, len: usize, flags: u64) -> Result {
     Ok(())
 }
 
-/// Replaces the calling task's whole address space with the saved map.
+/// Makes current run in a copy of `source`'s memory, as fork(2) makes a
+/// child's, and keeps of it only the private anonymous memory at the
+/// places of the saved VMAs that may come from it (same flags, no gap):
+/// the rest is unmapped. Returns the ranges kept, in order.
+fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVec<(u64, u64)>> {
+    // SAFETY: `source` is referenced; the copy is made under its mmap
+    // lock (taken by dup_mmap) and returned with one reference, or NULL.
+    let copy = NonNull::new(unsafe { bindings::ckpt_dup_mm(source.as_ptr()) }).ok_or(ENOMEM)?;
+    // SAFETY: `copy` is an unshared new mm; on success current's mm
+    // becomes it (the reference passes to current), else it stays ours.
+    let r = unsafe { bindings::ckpt_exec_mmap(copy.as_ptr()) };
+    if r != 0 {
+        // SAFETY: the reference `ckpt_dup_mm` gave is dropped.
+        unsafe { bindings::mmput(copy.as_ptr()) };
+        ckpt_err!(
+            "restart: cannot switch to the copy of the parent's memory ({})\n",
+            r
+        );
+        return Err(Error::from_errno(r));
+    }
+    let mm = MmRef::of_current().ok_or(EINVAL)?;
+    let mut kept = KVec::new();
+    for r in map.vmas.iter() {
+        let v = &r.vma;
+        if inheritable(v) && mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
+            kept.push((v.start, v.end), GFP_KERNEL)?;
+        }
+    }
+    let mut at = 0u64;
+    let last = [(image::USER_ADDR_END, image::USER_ADDR_END)];
+    for &(start, end) in Iterator::chain(kept.iter(), last.iter()) {
+        if at < start {
+            // SAFETY: current's own mm, which no other task uses
+            // (ckpt_exec_mmap refuses a process with threads); the call
+            // takes the mmap lock itself.
+            to_result(unsafe { bindings::vm_munmap(at as usize, (start - at) as usize) })?;
+        }
+        at = end;
+    }
+    Ok(kept)
+}
+
+/// The memory a restored process kept from its source ([`MmHeader::from`]):
+/// the pages its records name as shared stay, every other page in it is
+/// dropped (a page of its own is written over, a page it did not have
+/// comes back as it was: not there). Its pages records come in address
+/// order.
+pub(crate) struct Kept {
+    ranges: KVec<(u64, u64)>,
+    /// Where the next pages record may start: everything below is done.
+    next: u64,
+}
+
+impl Kept {
+    /// Applies one pages record.
+    pub(crate) fn pages(&mut self, h: &PagesHeader, data: &[u8]) -> Result {
+        let len = u64::from(h.nr)
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(EINVAL)?;
+        let end = h.vaddr.checked_add(len).ok_or(EINVAL)?;
+        if h.vaddr < self.next {
+            return Err(crate::restore::bad("pages records out of order"));
+        }
+        self.drop_pages(self.next, h.vaddr)?;
+        self.next = end;
+        if h.shared() {
+            if !self.ranges.iter().any(|&(s, e)| s <= h.vaddr && end <= e) {
+                ckpt_err!(
+                    "restart: shared pages at {:#x} are not in memory kept from the parent\n",
+                    h.vaddr
+                );
+                return Err(EINVAL);
+            }
+            return Ok(());
+        }
+        write_pages(h, data)
+    }
+
+    /// After the last pages record: the rest is dropped.
+    pub(crate) fn finish(&mut self) -> Result {
+        self.drop_pages(self.next, image::USER_ADDR_END)?;
+        self.next = image::USER_ADDR_END;
+        Ok(())
+    }
+
+    /// Drops the pages of the kept ranges within `[lo, hi)`.
+    fn drop_pages(&self, lo: u64, hi: u64) -> Result {
+        for &(s, e) in self.ranges.iter() {
+            let (a, b) = (s.max(lo), e.min(hi));
+            if a >= b {
+                continue;
+            }
+            crate::wrap::task::killable()?;
+            let mm = MmRef::of_current().ok_or(EINVAL)?;
+            // SAFETY: current's mm; do_madvise takes the mmap lock itself
+            // and checks the range; MADV_DONTNEED on private anonymous
+            // memory drops its pages, as madvise(2) does.
+            let r = unsafe {
+                bindings::do_madvise(
+                    mm.as_ptr(),
+                    a as usize,
+                    (b - a) as usize,
+                    bindings::MADV_DONTNEED as i32,
+                )
+            };
+            if r != 0 {
+                ckpt_err!("restart: cannot drop the pages at {:#x} ({})\n", a, r);
+                return Err(Error::from_errno(r));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Replaces the calling task's whole address space with the saved map,
+/// starting from a copy of `source`'s memory if the map names one.
 /// This is the point of no return: on error the caller must kill the task.
-pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap, auxv: Option<&[u64]>) -> Result {
-    // SAFETY: current is valid; `vm_munmap` takes the mmap lock itself.
-    // Nothing else uses this mm: the restarting task is single-threaded
-    // and its mm is its own.
-    to_result(unsafe { bindings::vm_munmap(0, image::USER_ADDR_END as usize) })?;
+pub(crate) fn restore_map(
+    h: &MmHeader,
+    map: &PreparedMap,
+    auxv: Option<&[u64]>,
+    source: Option<&MmRef>,
+) -> Result<Kept> {
+    let kept = match source {
+        Some(source) => start_from(source, map)?,
+        None => {
+            // SAFETY: current is valid; `vm_munmap` takes the mmap lock
+            // itself. Nothing else uses this mm: the restarting task is
+            // single-threaded and its mm is its own.
+            to_result(unsafe { bindings::vm_munmap(0, image::USER_ADDR_END as usize) })?;
+            KVec::new()
+        }
+    };
     if let Some(exe) = &map.exe {
         // With nothing mapped, the old executable is no longer in use, as
         // replace_mm_exe_file requires (prctl(PR_SET_MM_EXE_FILE) rules).
@@ -748,6 +953,10 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap, auxv: Option<&[u64]>)
     }
     for r in map.vmas.iter() {
         let v = &r.vma;
+        if kept.binary_search(&(v.start, v.end)).is_ok() {
+            // The copy of the source's memory, as it is.
+            continue;
+        }
         let len = (v.end - v.start) as usize;
         let shared = v.flags & image::VM_SHARED != 0;
         let mut flags = bindings::MAP_FIXED
@@ -865,12 +1074,15 @@ pub(crate) fn restore_map(h: &MmHeader, map: &PreparedMap, auxv: Option<&[u64]>)
             return Err(EINVAL);
         }
     }
-    Ok(())
+    Ok(Kept {
+        ranges: kept,
+        next: 0,
+    })
 }
 
 /// Writes saved page contents into the calling task's memory, read-only
 /// mappings included (as ptrace's POKEDATA does, copy-on-write).
-pub(crate) fn write_pages(h: &PagesHeader, data: &[u8]) -> Result {
+fn write_pages(h: &PagesHeader, data: &[u8]) -> Result {
     let mm = MmRef::of_current().ok_or(EINVAL)?;
     let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
     // SAFETY: the mm is current's; `data` is a kernel buffer of `len`

@@ -25,6 +25,7 @@ use crate::image::{self, Item, MmHeader, TaskEntry, TaskMisc, Vma};
 use crate::objhash::ObjTable;
 use crate::reader::ImageReader;
 use crate::wrap::creds::{CredsOverride, OpenCreds};
+use crate::wrap::mm::MmRef;
 use crate::{fdtable, mm, regs, signal};
 use kernel::bindings;
 use kernel::ffi::c_int;
@@ -232,6 +233,9 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T> {
 /// The part of a task's restore after its records are checked: the state
 /// that is set only once nothing can fail for lack of a record.
 struct Committed {
+    /// A leader's memory kept from its source, whose pages records the
+    /// rest of its records apply.
+    kept: Option<mm::Kept>,
     regs: image::Regs,
     xstate: KVVec<u8>,
     restart_block: image::RestartBlock,
@@ -260,23 +264,40 @@ fn commit(
     let leader = !row.is_thread();
     let (misc, groups) = need(g.misc.take(), "no task-misc record")?;
     let (signals, sig_infos) = need(g.signals.take(), "no signal state")?;
-    let sighand = if leader {
+    let (sighand, kept) = if leader {
         let (h, _) = need(g.mm.take(), "no memory map")?;
         let map = need(g.map.take(), "no memory map")?;
         let files = need(g.files.take(), "no open files record")?;
         let sighand = need(g.sighand.take(), "no handlers")?;
         files.check_root()?;
         map.check_exe()?;
+        // The process the memory starts from: restored before this one
+        // in this restart, by the same caller from the same image.
+        let source = match h.from {
+            0 => None,
+            from => {
+                let Some(task) = objs.restored(from) else {
+                    ckpt_err!(
+                        "restart: pid {}'s memory starts from pid {}'s, which is not restored before it\n",
+                        row.pid,
+                        from
+                    );
+                    return Err(EINVAL);
+                };
+                Some(MmRef::of_task(task).ok_or(ESRCH)?)
+            }
+        };
         // Point of no return: the old address space goes away.
         *past = true;
-        mm::restore_map(&h, &map, g.auxv.as_deref())?;
+        let kept = mm::restore_map(&h, &map, g.auxv.as_deref(), source.as_ref())?;
+        drop(source);
         files.install(objs)?;
         // Installed: the locks' table has their files open. Until here a
         // failure releases them.
         g.locks.keep();
         // A process restored later may share this one's tables.
         objs.add_restored(row.pid)?;
-        Some(sighand)
+        (Some(sighand), Some(kept))
     } else {
         // Its process's leader came first: its tables are the ones to
         // follow.
@@ -285,9 +306,10 @@ fn commit(
         }
         *past = true;
         fdtable::follow_leader()?;
-        None
+        (None, None)
     };
     Ok(Committed {
+        kept,
         regs: need(g.regs.take(), "no registers")?,
         xstate: need(g.xstate.take(), "no FPU state")?,
         restart_block: need(g.restart_block.take(), "no restart block")?,
@@ -469,15 +491,18 @@ pub(crate) fn restore_current(
                 g.timers = Some(crate::posix_timers::Saved::new(h, timers)?);
             }
             Item::Pages(h, data) => {
-                if done.is_none() {
-                    drop(acting.take());
-                    objs.set_task_creds(false);
-                    done = Some(commit(&mut g, objs, row, past)?);
-                }
                 if !leader {
                     return Err(bad("a thread's records hold pages"));
                 }
-                mm::write_pages(&h, data)?;
+                let c = match &mut done {
+                    Some(c) => c,
+                    None => {
+                        drop(acting.take());
+                        objs.set_task_creds(false);
+                        done.insert(commit(&mut g, objs, row, past)?)
+                    }
+                };
+                need(c.kept.as_mut(), "no memory map")?.pages(&h, data)?;
             }
             Item::TaskEnd => break,
             // The reader restores object records itself.
@@ -520,10 +545,13 @@ pub(crate) fn restore_current(
     }
     drop(acting);
     objs.set_task_creds(false);
-    let c = match done {
+    let mut c = match done {
         Some(c) => c,
         None => commit(&mut g, objs, row, past)?,
     };
+    if let Some(kept) = c.kept.as_mut() {
+        kept.finish()?;
+    }
     regs::restore(&c.regs)?;
     regs::restore_xstate(&c.xstate)?;
     regs::restore_restart_block(&c.restart_block)?;

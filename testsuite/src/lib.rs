@@ -133,6 +133,7 @@ macro_rules! with_scenarios {
             restart_tree_pty,
             restart_tree_pidfd,
             restart_tree_shared_tables,
+            restart_tree_cow_shared,
             restart_tree_sessions,
             restart_tree_orphan_pgrp,
             restart_tree_zombie_wait,

@@ -53,6 +53,7 @@ use pty::*;
 use shapes::*;
 use signals::*;
 use task::*;
+pub(crate) use tree::{COW_ADDR, COW_DROP, COW_KIDS, COW_LEN, COW_OWN, COW_PARENT};
 use unix::*;
 
 fn sleep_forever() -> ! {
@@ -287,6 +288,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "pty_session" => tree::pty_session(ready_path)?,
         "pidfd_tree" => tree::pidfd_tree(ready_path)?,
         "shared_tables" => tree::shared_tables(ready_path)?,
+        "cow_shared" => tree::cow_shared(ready_path)?,
         other => bail!("unknown workload {other:?}"),
     }
     sleep_forever()

@@ -52,6 +52,45 @@ impl MmRef {
         NonNull::new(mm).map(Self)
     }
 
+    /// The mm of `task` (a restored process), if it has one.
+    pub(crate) fn of_task(task: &TaskRef) -> Option<Self> {
+        // SAFETY: the task is valid; `get_task_mm` takes task_lock and
+        // returns a referenced mm or NULL.
+        let mm = unsafe { bindings::get_task_mm(task.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(mm).map(Self)
+    }
+
+    /// Whether `[start, end)` is covered, without a gap, by anonymous
+    /// private mappings (no file, no special mapping) whose flags are
+    /// `flags` in the bits of `mask`.
+    pub(crate) fn anon_covers(&self, start: u64, end: u64, flags: u64, mask: u64) -> bool {
+        let _guard = self.read_lock();
+        let mut at = start;
+        while at < end {
+            // SAFETY: the mmap lock is held: the VMA tree and the VMAs'
+            // fields are stable, and the VMA is only read.
+            let ok = unsafe {
+                let vma = bindings::find_vma(self.as_ptr(), at as usize);
+                if vma.is_null() {
+                    return false;
+                }
+                let b = &(*vma).__bindgen_anon_1.__bindgen_anon_1;
+                let vflags = (*vma).__bindgen_anon_2.vm_flags as u64;
+                let ok = b.vm_start as u64 <= at
+                    && (*vma).vm_file.is_null()
+                    && (*vma).vm_ops.is_null()
+                    && vflags & mask == flags & mask;
+                at = b.vm_end as u64;
+                ok
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The raw pointer, valid while `self` lives.
     pub(crate) fn as_ptr(&self) -> *mut bindings::mm_struct {
         self.0.as_ptr()

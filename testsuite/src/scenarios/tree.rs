@@ -370,6 +370,9 @@ pub(super) fn restart_tree_scenario(name: &str, kind: &str) -> Result<ScenarioRe
     );
     let img = format!("/tmp/{name}.img");
     let job = RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{root}")));
+    let cow_before = (kind == "cow_shared")
+        .then(|| cow::Memory::read(&before))
+        .transpose()?;
     let t = Instant::now();
     checkpoint_kill(&mut c, root, &img)?;
     let t_ckpt = t.elapsed();
@@ -504,6 +507,11 @@ pub(super) fn restart_tree_scenario(name: &str, kind: &str) -> Result<ScenarioRe
                 listed(&alive),
             );
             workload_checks(&mut c, kind, &names, &before, after, image.as_ref());
+            if let Some(m) = &cow_before {
+                // The image is read: its file no longer counts as used memory.
+                let _ = fs::remove_file(&img);
+                cow::check(&mut c, m, after, image.as_ref());
+            }
             let was: std::collections::HashSet<&(i32, String)> = before_lines.iter().collect();
             let after_lines = state::lines(&names, after, root);
             let (same, changed): (Vec<_>, Vec<_>) =
@@ -990,4 +998,185 @@ pub(super) fn err_restart_coordinator_killed(name: &str) -> Result<Vec<Check>> {
         format!("{left:?}"),
     );
     Ok(c.0)
+}
+
+/// `cow_shared`: the memory a forked tree shares, before the checkpoint
+/// and after the restart.
+mod cow {
+    use super::Checks;
+    use crate::workload::{COW_ADDR, COW_DROP, COW_KIDS, COW_LEN, COW_OWN, COW_PARENT};
+    use anyhow::{Context, Result};
+    use std::collections::BTreeMap;
+    use testsuite::state::TreeState;
+
+    /// The 32 MiB mapping of one process, from /proc/PID/smaps, in kB.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(super) struct Region {
+        rss: u64,
+        shared: u64,
+        private: u64,
+    }
+
+    /// The mapping of each process by name, and the system's used memory.
+    pub(super) struct Memory {
+        regions: BTreeMap<String, Region>,
+        used_kb: u64,
+    }
+
+    fn region(pid: i32) -> Result<Region> {
+        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+            .with_context(|| format!("reading /proc/{pid}/smaps"))?;
+        let head = format!("{COW_ADDR:x}-");
+        let mut r = Region::default();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && !first.ends_with(':') {
+                inside = line.starts_with(&head);
+                continue;
+            }
+            if !inside {
+                continue;
+            }
+            let kb = || -> u64 {
+                line.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            match first {
+                "Rss:" => r.rss += kb(),
+                "Shared_Clean:" | "Shared_Dirty:" => r.shared += kb(),
+                "Private_Clean:" | "Private_Dirty:" => r.private += kb(),
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+
+    /// MemTotal - MemAvailable, in kB.
+    fn used_kb() -> Result<u64> {
+        let info = std::fs::read_to_string("/proc/meminfo").context("reading /proc/meminfo")?;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(field("MemTotal:").saturating_sub(field("MemAvailable:")))
+    }
+
+    impl Memory {
+        pub(super) fn read(tree: &TreeState) -> Result<Self> {
+            let mut regions = BTreeMap::new();
+            for t in &tree.tasks {
+                regions.insert(t.row.comm.clone(), region(t.row.pid)?);
+            }
+            Ok(Self {
+                regions,
+                used_kb: used_kb()?,
+            })
+        }
+    }
+
+    /// Checks that the restarted tree shares its memory as before: each
+    /// mapping as large, the parent's pages as shared, each child's only
+    /// own pages private, and the system's used memory about the same.
+    pub(super) fn check(
+        c: &mut Checks,
+        before: &Memory,
+        after: &TreeState,
+        image: Option<&ckpt::inspect::Image>,
+    ) {
+        let page_kb = 4;
+        let pages = (COW_LEN / 4096) as u64;
+        // In the image: each child's memory starts from the parent's, and
+        // only its own pages are saved (the ones it wrote, and the 16 the
+        // parent wrote after the fork, whose old copies it keeps).
+        if let Some(i) = image {
+            let parent = i
+                .tasks
+                .iter()
+                .find(|t| t.comm == "cow-parent")
+                .map(|t| t.pid);
+            let mut saved = Vec::new();
+            for st in &i.states {
+                let comm = i
+                    .tasks
+                    .iter()
+                    .find(|t| t.pid == st.pid)
+                    .map_or(String::new(), |t| t.comm.clone());
+                let Some(mm) = &st.mm else { continue };
+                let v = mm.vmas.iter().find(|v| v.start == COW_ADDR as u64);
+                let from = if mm.from.is_some() && mm.from == parent {
+                    "from the parent"
+                } else if mm.from.is_some() {
+                    "from another"
+                } else {
+                    "own"
+                };
+                saved.push(format!(
+                    "{comm}: {from}, {} saved + {} shared",
+                    v.map_or(0, |v| v.pages),
+                    v.map_or(0, |v| v.shared)
+                ));
+            }
+            let own = (COW_OWN + COW_PARENT) as u64;
+            let mut expected = vec![format!("cow-parent: own, {pages} saved + 0 shared")];
+            for k in 0..COW_KIDS {
+                let dropped = if k == 0 { COW_DROP as u64 } else { 0 };
+                expected.push(format!(
+                    "cow-child-{k}: from the parent, {own} saved + {} shared",
+                    pages - own - dropped
+                ));
+            }
+            c.eq(
+                "the 32 MiB in the image: the parent's pages saved once, each child's own ones only",
+                format!("{expected:?}"),
+                format!("{saved:?}"),
+            );
+        }
+        let mut now = BTreeMap::new();
+        for t in &after.tasks {
+            now.insert(t.row.comm.clone(), region(t.row.pid).unwrap_or_default());
+        }
+        // The parent's pages are shared with the children as before; a
+        // child's pages too, except the 16 old pages the parent rewrote
+        // after the fork, which its siblings shared and which are its own
+        // copies now (the restart shares pages with the parent only).
+        let siblings_kb = COW_PARENT as u64 * page_kb;
+        let mut want = Vec::new();
+        let mut got = Vec::new();
+        for (comm, b) in &before.regions {
+            let extra = if comm == "cow-parent" { 0 } else { siblings_kb };
+            want.push(format!(
+                "{comm}: rss {} kB, shared {} kB, private {} kB",
+                b.rss,
+                b.shared - extra,
+                b.private + extra
+            ));
+            let a = now.get(comm).copied().unwrap_or_default();
+            got.push(format!(
+                "{comm}: rss {} kB, shared {} kB, private {} kB",
+                a.rss, a.shared, a.private
+            ));
+        }
+        c.eq(
+            "/proc/PID/smaps of the 32 MiB: as before, but each child's 16 pages its siblings shared apart from the parent are its own",
+            format!("{want:?}"),
+            format!("{got:?}"),
+        );
+        // Copies instead of shared pages would take 8 x 32 MiB more.
+        let grown = used_kb().unwrap_or(u64::MAX).saturating_sub(before.used_kb);
+        eprintln!(
+            "cow_shared: used memory {} kB before the checkpoint, {} kB more after the restart",
+            before.used_kb, grown
+        );
+        c.eq(
+            "the system's used memory after the restart: less than one more copy of the 32 MiB (copies for the children would be 256 MiB more)",
+            true,
+            grown < 32 * 1024,
+        );
+    }
 }

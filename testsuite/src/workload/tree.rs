@@ -2086,3 +2086,160 @@ fn share_files_member(gate: &Gate, to_files: RawFd, from_files_w: RawFd) -> i32 
     let _ = write_all(from_files_w, format!("{}\n", bad.join("; ")).as_bytes());
     ids.check() | if bad.is_empty() { 0 } else { BAD_OWN }
 }
+
+/// Where `cow_shared` maps its private memory (a fixed address, so that
+/// the scenario finds the VMA in the image and in /proc/PID/smaps).
+pub const COW_ADDR: usize = 0x6000_0000_0000;
+/// Its size: 32 MiB, 8192 pages.
+pub const COW_LEN: usize = 32 << 20;
+/// Its children.
+pub const COW_KIDS: usize = 8;
+/// Pages each child writes after the fork (its own, at `16 * k`).
+pub const COW_OWN: usize = 16;
+/// Pages the parent writes after the fork (its own copies; the children
+/// keep the ones from before), from page 200.
+pub const COW_PARENT_FROM: usize = 200;
+pub const COW_PARENT: usize = 16;
+/// Pages child 0 drops with `MADV_DONTNEED` after the fork (from page
+/// 100): zeros for it, the pattern for everyone else.
+pub const COW_DROP_FROM: usize = 100;
+pub const COW_DROP: usize = 32;
+
+fn cow_byte(page: usize, i: usize, salt: u8) -> u8 {
+    (page.wrapping_mul(13).wrapping_add(i) as u8 ^ salt) | 1
+}
+
+/// What page `p` of `cow_shared`'s memory holds in process `who`: `None`
+/// for the parent, `Some(k)` for child `k`.
+fn cow_expected(who: Option<usize>, p: usize) -> Option<u8> {
+    let parent_wrote = (COW_PARENT_FROM..COW_PARENT_FROM + COW_PARENT).contains(&p);
+    match who {
+        None if parent_wrote => Some(0x40),
+        None => None,
+        Some(k) if (k * COW_OWN..(k + 1) * COW_OWN).contains(&p) => Some(0x80 | k as u8),
+        Some(0) if (COW_DROP_FROM..COW_DROP_FROM + COW_DROP).contains(&p) => Some(0),
+        Some(_) => None,
+    }
+}
+
+/// Whether `cow_shared`'s memory is as process `who` left it; the first
+/// wrong page if not.
+fn cow_check(who: Option<usize>) -> Option<usize> {
+    // SAFETY: COW_ADDR is a live COW_LEN-byte private mapping of this
+    // process, which nothing unmaps.
+    let mem = unsafe { std::slice::from_raw_parts(COW_ADDR as *const u8, COW_LEN) };
+    mem.chunks(4096).enumerate().find_map(|(p, page)| {
+        let ok = match cow_expected(who, p) {
+            Some(0) => page.iter().all(|&b| b == 0),
+            Some(salt) => page
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == cow_byte(p, i, salt)),
+            None => page
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == cow_byte(p, i, 0)),
+        };
+        (!ok).then_some(p)
+    })
+}
+
+/// Writes page `p` of `cow_shared`'s memory with the pattern of `salt`.
+fn cow_fill(p: usize, salt: u8) {
+    // SAFETY: page `p` of the live COW_LEN-byte writable mapping.
+    let page = unsafe { std::slice::from_raw_parts_mut((COW_ADDR + p * 4096) as *mut u8, 4096) };
+    for (i, b) in page.iter_mut().enumerate() {
+        *b = cow_byte(p, i, salt);
+    }
+}
+
+/// `cow-parent` fills 32 MiB of private anonymous memory at a fixed
+/// address and forks 8 children, as a preforked server does. Each child
+/// writes 16 pages of its own; child 0 also drops 32 pages
+/// (`MADV_DONTNEED`); then the parent writes 16 other pages, which the
+/// children must not see. After the restart every process checks every
+/// page of its copy, and each child then rewrites a page the parent still
+/// has: the parent must not see that either (copy-on-write, not shared).
+pub(super) fn cow_shared(ready_path: &Path) -> Result<()> {
+    name("cow-parent");
+    let gate = Gate::new()?;
+    let note = Notify::new()?;
+    let ids = Ids::now();
+    // SAFETY: a new private anonymous mapping at an address nothing else
+    // uses (MAP_FIXED_NOREPLACE refuses to replace a mapping).
+    let base = unsafe {
+        libc::mmap(
+            COW_ADDR as *mut libc::c_void,
+            COW_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if base as usize != COW_ADDR {
+        bail!("mmap of 32 MiB at {COW_ADDR:#x} failed");
+    }
+    for p in 0..COW_LEN / 4096 {
+        cow_fill(p, 0);
+    }
+    let mut kids = Vec::new();
+    for k in 0..COW_KIDS {
+        let child = fork_member(&format!("cow-child-{k}"), &gate, &note, || {
+            for p in k * COW_OWN..(k + 1) * COW_OWN {
+                cow_fill(p, 0x80 | k as u8);
+            }
+            if k == 0 {
+                // SAFETY: a range of the live private mapping.
+                let r = unsafe {
+                    libc::madvise(
+                        (COW_ADDR + COW_DROP_FROM * 4096) as *mut libc::c_void,
+                        COW_DROP * 4096,
+                        libc::MADV_DONTNEED,
+                    )
+                };
+                if r != 0 {
+                    complain("madvise(MADV_DONTNEED) failed");
+                    return BAD_OWN;
+                }
+            }
+            let mut code = member(&gate, &note, &[]);
+            if let Some(p) = cow_check(Some(k)) {
+                complain(&format!("page {p} of the copied-on-write memory is wrong"));
+                code |= BAD_OWN;
+            }
+            // A page the parent has too, written after the restart.
+            cow_fill(COW_LEN / 4096 - 1, 0x20);
+            code
+        })?;
+        kids.push(child);
+    }
+    note.wait(COW_KIDS)?;
+    for p in COW_PARENT_FROM..COW_PARENT_FROM + COW_PARENT {
+        cow_fill(p, 0x40);
+    }
+    ready(ready_path)?;
+    let checks = RootChecks {
+        before_gate: Box::new(|| {
+            cow_check(None)
+                .map(|p| format!("page {p} of the parent's memory is wrong after the restart"))
+                .into_iter()
+                .collect()
+        }),
+        after_reap: Box::new(|| {
+            cow_check(None)
+                .map(|p| format!("page {p} of the parent's memory changed: a child's write shows"))
+                .into_iter()
+                .collect()
+        }),
+        ..Default::default()
+    };
+    root_finish(
+        ready_path,
+        ids,
+        &gate,
+        &kids,
+        checks,
+        "cow_shared: 32 MiB forked to 8 children, their writes, a dropped range and the parent's later writes kept apart, every page as written",
+    )
+}

@@ -1054,6 +1054,18 @@ pub struct MmInfo {
     pub vmas: Vec<VmaInfo>,
     /// Number of pages whose contents are saved.
     pub pages: u64,
+    /// The process whose memory this one starts from at restart (its
+    /// parent, restored first), or none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<i32>,
+    /// Pages it shares copy-on-write with that process: saved once, with
+    /// it.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub shared: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One saved VMA.
@@ -1071,6 +1083,9 @@ pub struct VmaInfo {
     pub name: String,
     /// Pages of this VMA whose contents are saved.
     pub pages: u64,
+    /// Pages of this VMA shared with the process the memory comes from.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub shared: u64,
 }
 
 impl VmaInfo {
@@ -1116,6 +1131,7 @@ impl VmaInfo {
             kind: kind.to_owned(),
             name,
             pages: 0,
+            shared: 0,
         }
     }
 }
@@ -1311,6 +1327,7 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
                         brk: m.brk,
                         start_stack: m.start_stack,
                         vdso: m.vdso,
+                        from: (m.from != 0).then_some(m.from),
                         ..Default::default()
                     });
                 }
@@ -1323,13 +1340,21 @@ pub fn parse(buf: &[u8]) -> Result<Image, DecodeError> {
             }
             Item::Pages(h, _) => {
                 if let Some(mm) = states.last_mut().and_then(|s| s.mm.as_mut()) {
-                    mm.pages += u64::from(h.nr);
-                    if let Some(v) = mm
+                    let vma = mm
                         .vmas
                         .iter_mut()
-                        .find(|v| v.start <= h.vaddr && h.vaddr < v.end)
-                    {
-                        v.pages += u64::from(h.nr);
+                        .find(|v| v.start <= h.vaddr && h.vaddr < v.end);
+                    let n = u64::from(h.nr);
+                    if h.shared() {
+                        mm.shared += n;
+                        if let Some(v) = vma {
+                            v.shared += n;
+                        }
+                    } else {
+                        mm.pages += n;
+                        if let Some(v) = vma {
+                            v.pages += n;
+                        }
                     }
                 }
             }
@@ -2132,10 +2157,23 @@ pub fn table(img: &Image) -> String {
                 mm.start_brk,
                 mm.brk
             );
-            for v in &mm.vmas {
+            if let Some(from) = mm.from {
                 let _ = writeln!(
                     out,
-                    "  {:012x}-{:012x} {} {:08x} {:>6} pages  {}",
+                    "  memory starts from pid {from}'s (copy-on-write, as fork leaves it): {} pages shared with it ({} KiB), saved once",
+                    mm.shared,
+                    mm.shared * ckpt_image::PAGE_SIZE as u64 / 1024
+                );
+            }
+            for v in &mm.vmas {
+                let shared = if v.shared > 0 {
+                    format!(" + {} shared", v.shared)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:012x}-{:012x} {} {:08x} {:>6} pages{shared}  {}",
                     v.start, v.end, v.perms, v.offset, v.pages, v.name
                 );
             }

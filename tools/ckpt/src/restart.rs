@@ -158,7 +158,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         if opts.stats {
             eprintln!("ckpt restart: forks the tree with {}", rss());
         }
-        return crate::restart_tree::restart_tree(&f, &rows, opts, pod.as_ref(), &cgroups);
+        return crate::restart_tree::restart_tree(f, &rows, opts, pod.as_ref(), &cgroups);
     }
     if img.tasks.len() != 1 {
         anyhow::bail!("not a valid image: it holds no task");

@@ -34,12 +34,14 @@ use crate::{cgroup, CheckpointError, RestartFailure, RestartOptions, RestartOutc
 const BUILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Restarts the tree of `rows` (the image's forest table) from the image
-/// file `f` (a real file: a stream was copied into a memfd).
+/// file `f` (a real file: a stream was copied into a memfd). The image is
+/// closed once restart(2) returns: a restarted tree does not keep it (a
+/// deleted image file, or the memfd of a stream, gives its memory back).
 ///
 /// `pod`: the image is of a whole pid namespace, whose root is restarted
 /// as pid 1 of new namespaces of the kinds the pod had of its own.
 pub(crate) fn restart_tree(
-    f: &File,
+    f: File,
     rows: &[TaskEntry],
     opts: &RestartOptions<'_>,
     pod: Option<&PodInfo>,
@@ -116,7 +118,7 @@ pub(crate) fn restart_tree(
 /// flags) in new namespaces whose init is the root.
 fn here(
     plan: &Plan,
-    f: &File,
+    f: File,
     cg_dir: &File,
     restart: &RestartOptions<'_>,
     pod: u64,
@@ -136,6 +138,7 @@ fn here(
     // all were killed): with --detach too, a failure is known here. A
     // pod's pids are its namespace's, which /proc does not show.
     coordinate(built.root_here, f.as_raw_fd(), pod == 0)?;
+    drop(f);
     if restart.stats {
         eprintln!(
             "ckpt restart: made {} tasks in {:.6} s, restart(2) took {:.6} s",
@@ -155,7 +158,7 @@ fn here(
 /// for the root and exits with its status.
 fn in_new_pidns(
     plan: &Plan,
-    f: &File,
+    f: File,
     cg_dir: &File,
     detach: bool,
     cgroups: Vec<(i32, std::ffi::CString)>,
@@ -171,6 +174,8 @@ fn in_new_pidns(
     if ret == 0 {
         namespace_init(plan, f, read, write, cgroups);
     }
+    // The init has the image open: this process no longer needs it.
+    drop(f);
     close(write);
     if ret < 0 {
         close(read);
@@ -196,7 +201,7 @@ fn in_new_pidns(
 /// The init of the new pid namespace: builds, restarts, reports, waits.
 fn namespace_init(
     plan: &Plan,
-    f: &File,
+    f: File,
     read: RawFd,
     write: RawFd,
     cgroups: Vec<(i32, std::ffi::CString)>,
@@ -212,6 +217,7 @@ fn namespace_init(
     // /proc shows the pids of the pid namespace outside, not this one's.
     let result = mktree::build(plan, &opts)
         .and_then(|_| coordinate(plan.root, f.as_raw_fd(), false).map_err(Into::into));
+    drop(f);
     let line = restore::encode_verdict(result.as_ref().map(drop));
     let _ = restore::write_all(write, line.as_bytes());
     close(write);

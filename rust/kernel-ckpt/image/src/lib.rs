@@ -168,7 +168,7 @@ pub struct RestartReport {
 }
 
 /// Version of the image format written and read here.
-pub const IMAGE_VERSION: u32 = 5;
+pub const IMAGE_VERSION: u32 = 6;
 
 /// First eight bytes of the header record's payload.
 pub const MAGIC: [u8; 8] = *b"KCKPTIMG";
@@ -241,7 +241,8 @@ record_types! {
     Mm = 13, "mm";
     /// [`Vma`] + the mapped file's path.
     Vma = 14, "vma";
-    /// [`PagesHeader`] + the contents of consecutive present pages.
+    /// [`PagesHeader`] + the contents of consecutive present pages, or
+    /// none: pages shared with the process the memory comes from.
     Pages = 15, "pages";
     /// Ends the saved state of one task.
     TaskEnd = 16, "task-end";

@@ -26,6 +26,11 @@ pub struct MmHeader {
     pub nr_vmas: u32,
     /// Length of the executable's path, which follows (0: none).
     pub exe_len: u32,
+    /// The process whose memory this one starts from, as a copy-on-write
+    /// copy like fork(2) makes (0: none): its parent, restored before it.
+    /// Its anonymous VMAs are then that copy's, and its pages records
+    /// with [`PAGES_SHARED`] name the pages it keeps from it.
+    pub from: i32,
 }
 
 /// Most words an `auxv` record holds (the kernel's `AT_VECTOR_SIZE` is
@@ -119,6 +124,9 @@ impl MmHeader {
         if m.start_brk > m.brk {
             return Err(ErrorKind::BadField("brk", m.brk as i64));
         }
+        if m.from < 0 {
+            return Err(ErrorKind::BadField("mm source", m.from.into()));
+        }
         Ok((m, exe))
     }
 }
@@ -138,6 +146,8 @@ layout!(MmHeader {
     vdso: u64,
     nr_vmas: u32,
     exe_len: u32,
+    from: i32,
+    _: u32,
 });
 
 /// VMA kind: anonymous memory (private or shared).
@@ -215,17 +225,39 @@ impl Vma {
 
 layout!(Vma { start: u64, end: u64, pgoff: u64, flags: u64, kind: u32, path_len: u32, obj: ObjId, _: u32 });
 
-/// Head of a pages record: `nr` pages from `vaddr` on follow.
+/// [`PagesHeader::flags`]: no contents follow; the `nr` pages at `vaddr`
+/// are the ones the process its memory comes from ([`MmHeader::from`]) has
+/// there, shared copy-on-write as fork(2) leaves them.
+pub const PAGES_SHARED: u32 = 1;
+
+/// Head of a pages record: `nr` pages from `vaddr` on follow (none for
+/// [`PAGES_SHARED`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PagesHeader {
     pub vaddr: u64,
     pub nr: u32,
+    /// `PAGES_*`.
+    pub flags: u32,
 }
 
 impl PagesHeader {
     /// Payload length for `nr` pages.
     pub const fn payload_len(nr: u32) -> usize {
         Self::LEN + nr as usize * PAGE_SIZE
+    }
+
+    /// Whether the pages are the source's ([`PAGES_SHARED`]).
+    pub const fn shared(&self) -> bool {
+        self.flags & PAGES_SHARED != 0
+    }
+
+    /// Length of the contents that follow the header.
+    pub const fn data_len(&self) -> usize {
+        if self.shared() {
+            0
+        } else {
+            self.nr as usize * PAGE_SIZE
+        }
     }
 
     pub(crate) fn decode(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
@@ -239,14 +271,21 @@ impl PagesHeader {
         if h.vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
             return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
         }
-        if rest.len() != h.nr as usize * PAGE_SIZE {
+        if h.flags & !PAGES_SHARED != 0 {
+            return Err(ErrorKind::BadField("pages flags", h.flags.into()));
+        }
+        if rest.len() != h.data_len() {
             return Err(ErrorKind::BadLength {
                 len: p.len() as u32,
-                expected: Self::payload_len(h.nr) as u32,
+                expected: (Self::LEN + h.data_len()) as u32,
             });
         }
         Ok((h, rest))
     }
 }
 
-layout!(PagesHeader { vaddr: u64, nr: u32, _: u32 });
+layout!(PagesHeader {
+    vaddr: u64,
+    nr: u32,
+    flags: u32
+});

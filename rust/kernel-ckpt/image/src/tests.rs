@@ -481,6 +481,7 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     let mut pg = PagesHeader {
         vaddr: 0x500000,
         nr: 2,
+        flags: 0,
     }
     .encode()
     .to_vec();
@@ -498,6 +499,69 @@ fn encode_full(tweak: impl Fn(&mut Vec<(RecordType, Vec<u8>)>)) -> Vec<u8> {
     };
     push(&mut out, RecordType::Tail, &tail.encode());
     out
+}
+
+/// Replaces the payload of the first record of kind `kind`.
+fn set_payload(recs: &mut [(RecordType, Vec<u8>)], kind: RecordType, p: Vec<u8>) {
+    if let Some(r) = recs.iter_mut().find(|(k, _)| *k == kind) {
+        r.1 = p;
+    }
+}
+
+#[test]
+fn shared_pages_carry_no_contents() {
+    let shared = PagesHeader {
+        vaddr: 0x500000,
+        nr: 2,
+        flags: PAGES_SHARED,
+    };
+    let img = encode_full(|recs| {
+        set_payload(recs, RecordType::Pages, shared.encode().to_vec());
+    });
+    let items = decode(&img).expect("valid image");
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Item::Pages(h, d) if *h == shared && h.shared() && d.is_empty())));
+    // Contents after a shared header are refused, as is a flag no reader
+    // knows.
+    let mut with_data = shared.encode().to_vec();
+    with_data.extend([0u8; 2 * PAGE_SIZE]);
+    let img = encode_full(|recs| set_payload(recs, RecordType::Pages, with_data.clone()));
+    assert!(matches!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadLength { .. }
+    ));
+    let unknown = PagesHeader { flags: 2, ..shared };
+    let img = encode_full(|recs| set_payload(recs, RecordType::Pages, unknown.encode().to_vec()));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("pages flags", 2)
+    );
+}
+
+#[test]
+fn mm_source_is_a_pid() {
+    let mm = |from| {
+        MmHeader {
+            start_brk: 0x500000,
+            brk: 0x501000,
+            nr_vmas: 2,
+            from,
+            ..Default::default()
+        }
+        .encode()
+        .to_vec()
+    };
+    let img = encode_full(|recs| set_payload(recs, RecordType::Mm, mm(7)));
+    let items = decode(&img).expect("valid image");
+    assert!(items
+        .iter()
+        .any(|i| matches!(i, Item::Mm(m, _) if m.from == 7)));
+    let img = encode_full(|recs| set_payload(recs, RecordType::Mm, mm(-1)));
+    assert_eq!(
+        decode(&img).unwrap_err().kind,
+        ErrorKind::BadField("mm source", -1)
+    );
 }
 
 #[test]
@@ -1065,7 +1129,8 @@ fn the_writer_order_check_accepts_what_the_parser_accepts() {
 #[test]
 fn record_layouts_keep_the_format() {
     // The lengths of format 3, which the layouts declared with `layout!`
-    // must keep: a change here is a new image version.
+    // must keep: a change here is a new image version (format 6 added the
+    // mm's source, 8 bytes).
     let lens = [
         (Header::LEN, 92),
         (ForestHead::LEN, 8),
@@ -1074,7 +1139,7 @@ fn record_layouts_keep_the_format() {
         (TaskState::LEN, 8),
         (Regs::LEN, 216),
         (XstateHeader::LEN, 16),
-        (MmHeader::LEN, 104),
+        (MmHeader::LEN, 112),
         (Vma::LEN, 48),
         (ShmemObj::LEN, 16),
         (ShmemPagesHeader::LEN, 16),

@@ -160,7 +160,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Mm(m, exe) => {
             assert_eq!(exe.len(), m.exe_len as usize);
-            assert!(m.start_brk <= m.brk && m.nr_vmas <= MmHeader::MAX_VMAS);
+            assert!(m.start_brk <= m.brk && m.nr_vmas <= MmHeader::MAX_VMAS && m.from >= 0);
         }
         Item::Vma(v, path) => {
             assert_eq!(path.len(), v.path_len as usize);
@@ -374,7 +374,9 @@ fn exercise(item: &Item<'_>) {
             assert!(path.starts_with(b"/") && d.mode <= 0o777 && d.size <= ShmemObj::MAX_SIZE);
         }
         Item::Pages(h, data) => {
-            assert_eq!(data.len(), h.nr as usize * PAGE_SIZE);
+            assert_eq!(data.len(), h.data_len());
+            assert!(h.flags & !PAGES_SHARED == 0);
+            assert_eq!(data.is_empty(), h.shared());
             assert!(h.nr > 0 && h.nr <= MAX_PAGES_PER_RECORD && h.vaddr % page == 0);
             assert!(h.vaddr + data.len() as u64 <= USER_ADDR_END);
         }

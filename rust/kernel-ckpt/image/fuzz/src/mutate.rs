@@ -159,6 +159,7 @@ fn consistent_len(kind: u32, p: &[u8]) -> Option<u64> {
         RecordType::Files => FilesHeader::LEN as u64 + f(8) + f(12),
         RecordType::File => FileObj::LEN as u64 + f(28),
         RecordType::Pipe => PipeObj::LEN as u64 + f(8),
+        RecordType::Pages if f(12) & u64::from(PAGES_SHARED) != 0 => PagesHeader::LEN as u64,
         RecordType::Pages => PagesHeader::LEN as u64 + f(8) * page,
         _ => return None,
     })

@@ -242,6 +242,11 @@ fn vma(start: u64, pages: u64, kind: u32, flags: u64, path: &[u8], obj: ObjId) -
 }
 
 fn mm(b: &mut Builder, nr_vmas: u32, exe: &[u8]) {
+    mm_from(b, nr_vmas, exe, 0);
+}
+
+/// A memory map that starts from process `from`'s (0: none).
+fn mm_from(b: &mut Builder, nr_vmas: u32, exe: &[u8], from: i32) {
     let m = MmHeader {
         start_code: 0x40_0000,
         end_code: 0x40_2000,
@@ -257,6 +262,7 @@ fn mm(b: &mut Builder, nr_vmas: u32, exe: &[u8]) {
         vdso: 0x7fff_f000_0000,
         nr_vmas,
         exe_len: exe.len() as u32,
+        from,
     };
     b.rec(RecordType::Mm, &[&m.encode(), exe]);
 }
@@ -358,11 +364,25 @@ fn sighand(b: &mut Builder, rich: Rich) {
 }
 
 fn pages(b: &mut Builder, vaddr: u64, nr: u32, salt: u8) {
-    let h = PagesHeader { vaddr, nr };
+    let h = PagesHeader {
+        vaddr,
+        nr,
+        flags: 0,
+    };
     b.rec(
         RecordType::Pages,
         &[&h.encode(), &pattern(nr as usize * PAGE_SIZE, salt)],
     );
+}
+
+/// Pages kept from the process the memory comes from: no contents.
+fn shared_pages(b: &mut Builder, vaddr: u64, nr: u32) {
+    let h = PagesHeader {
+        vaddr,
+        nr,
+        flags: PAGES_SHARED,
+    };
+    b.rec(RecordType::Pages, &[&h.encode()]);
 }
 
 /// Every record type, in the order the parser expects: a root process
@@ -641,9 +661,9 @@ fn every_record() -> Vec<Rec> {
     // Its thread.
     thread_part(&mut b, 101, Rich::Plain);
     b.rec(RecordType::TaskEnd, &[]);
-    // The child: a stack, the root's pipe, no pages.
+    // The child: a stack it shares with the root, the root's pipe.
     thread_part(&mut b, 102, Rich::Plain);
-    mm(&mut b, 1, b"");
+    mm_from(&mut b, 1, b"", 100);
     let v = vma(
         0x7ffd_e000,
         2,
@@ -1040,6 +1060,7 @@ fn every_record() -> Vec<Rec> {
     };
     b.rec(RecordType::MqNotify, &[&notify.encode()]);
     sighand(&mut b, Rich::Plain);
+    shared_pages(&mut b, 0x7ffd_f000, 1);
     b.rec(RecordType::TaskEnd, &[]);
     b.finish()
 }
