@@ -255,12 +255,16 @@ struct Committed {
 /// The point of no return: checks what needs the caller's privileges,
 /// replaces the caller's memory map and descriptors (for a leader), and
 /// keeps what is set at the end.
+///
+/// Not inlined, and its result on the heap: `restore_current`'s frame
+/// stays small under the image reader's calls (a kernel stack is 16 KiB).
+#[inline(never)]
 fn commit(
     g: &mut Gathered,
     objs: &mut ObjTable,
     row: &TaskEntry,
     past: &mut bool,
-) -> Result<Committed> {
+) -> Result<KBox<Committed>> {
     let leader = !row.is_thread();
     let (misc, groups) = need(g.misc.take(), "no task-misc record")?;
     let (signals, sig_infos) = need(g.signals.take(), "no signal state")?;
@@ -308,7 +312,7 @@ fn commit(
         fdtable::follow_leader()?;
         (None, None)
     };
-    Ok(Committed {
+    let c = Committed {
         kept,
         regs: need(g.regs.take(), "no registers")?,
         xstate: need(g.xstate.take(), "no FPU state")?,
@@ -324,7 +328,8 @@ fn commit(
         leases: core::mem::replace(&mut g.leases, KVec::new()),
         notifies: core::mem::replace(&mut g.notifies, KVec::new()),
         undos: core::mem::replace(&mut g.undos, KVec::new()),
-    })
+    };
+    Ok(KBox::new(c, GFP_KERNEL_ACCOUNT)?)
 }
 
 /// Restores the calling task from its records, `task-state` to
@@ -338,12 +343,14 @@ pub(crate) fn restore_current(
     past: &mut bool,
 ) -> Result<Resume> {
     let leader = !row.is_thread();
-    let mut g = Gathered::new();
+    // On the heap, as the committed state: see `commit`.
+    let mut gathered = KBox::new(Gathered::new(), GFP_KERNEL_ACCOUNT)?;
+    let g: &mut Gathered = &mut gathered;
     // The task's final credentials, in force while its process part is
     // read (from its task-misc record to the point of no return).
     let mut acting: Option<(OpenCreds, CredsOverride)> = None;
     objs.set_task_creds(false);
-    let mut done: Option<Committed> = None;
+    let mut done: Option<KBox<Committed>> = None;
     loop {
         let item = r.next_after_objects(objs)?;
         if !g.started && !matches!(item, Item::TaskState(_)) {
@@ -499,7 +506,7 @@ pub(crate) fn restore_current(
                     None => {
                         drop(acting.take());
                         objs.set_task_creds(false);
-                        done.insert(commit(&mut g, objs, row, past)?)
+                        done.insert(commit(g, objs, row, past)?)
                     }
                 };
                 need(c.kept.as_mut(), "no memory map")?.pages(&h, data)?;
@@ -547,7 +554,7 @@ pub(crate) fn restore_current(
     objs.set_task_creds(false);
     let mut c = match done {
         Some(c) => c,
-        None => commit(&mut g, objs, row, past)?,
+        None => commit(g, objs, row, past)?,
     };
     if let Some(kept) = c.kept.as_mut() {
         kept.finish()?;
@@ -610,7 +617,7 @@ pub(crate) fn restore_current(
         pid: row.pid,
         stop: c.misc.stop,
         itimers: c.sighand.is_some().then_some(c.misc.itimers),
-        timers: c.timers,
+        timers: c.timers.take(),
     })
 }
 
