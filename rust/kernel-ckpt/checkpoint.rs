@@ -406,8 +406,7 @@ fn dump_task(
                 .filter(|m| m.as_ptr() != mm.as_ptr()),
             _ => None,
         };
-        let from = source.map_or(0, |_| row.ppid);
-        let map = mm::dump_map(w, task, mm, objs, from)?;
+        let map = mm::dump_map(w, task, mm, objs, source.map(|s| (row.ppid, s)))?;
         crate::cgroup::dump(w, task, root)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;

@@ -376,10 +376,46 @@ const INHERIT_MASK: u64 = image::VM_READ
 /// copies as it is (not `MADV_DONTFORK`, `MADV_WIPEONFORK` or locked,
 /// whose copies fork leaves out, empty or unlocked).
 fn inheritable(v: &Vma) -> bool {
+    // Executable memory is mapped anew instead, through vm_mmap's checks
+    // (the LSMs' execmem, MDWE), as any other restart maps it.
     v.kind == VMA_ANON
         && v.flags
-            & (image::VM_SHARED | image::VM_LOCKED | image::VM_DONTCOPY | image::VM_WIPEONFORK)
+            & (image::VM_SHARED
+                | image::VM_EXEC
+                | image::VM_LOCKED
+                | image::VM_DONTCOPY
+                | image::VM_WIPEONFORK)
             == 0
+}
+
+/// Whether `mm` shares at least one page of a VMA that may come from
+/// `source` with it: only then is the restart worth starting from a copy
+/// of the source's memory (a child that exec'd shares nothing).
+fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
+    let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
+    for v in vmas
+        .iter()
+        .filter(|v| v.anon)
+        .map(|v| &v.vma)
+        .filter(|v| has_pages(v) && inheritable(v))
+    {
+        if !source.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
+            continue;
+        }
+        let mut start = v.start;
+        while start < v.end {
+            let end = v.end.min(start.saturating_add(step));
+            let batch = pin_batch(mm, start, end, true)?;
+            if !batch.addrs.is_empty() {
+                let theirs = pin_batch(source, start, end, true)?;
+                if same_pages(&batch, &theirs)?.iter().any(|&s| s) {
+                    return Ok(true);
+                }
+            }
+            start = end;
+        }
+    }
+    Ok(false)
 }
 
 /// For each page of `child`, whether `source` has the same page at the
@@ -402,23 +438,29 @@ fn same_pages(child: &Batch, source: &Batch) -> Result<KVec<bool>> {
 pub(crate) struct MapDump {
     mm: MmRef,
     vmas: KVec<SavedVma>,
+    /// Whether its memory starts from its source's at restart.
+    from: bool,
 }
 
 /// Writes the memory map of `task` (a thread group leader): the mm record
 /// and its VMAs, each shared memory object once (through `objs`) before
 /// the first VMA that maps it. `-EINVAL` if it has no mm.
 ///
-/// `from`: the process (its parent, saved before it) whose memory the
-/// restart starts this one's from, 0 for none.
+/// `from`: the process (its parent, saved before it) and its mm, whose
+/// memory the restart starts this one's from if the two share a page.
 pub(crate) fn dump_map(
     w: &mut ImageWriter,
     task: &TaskRef,
     mm: MmRef,
     objs: &mut ObjHash,
-    from: i32,
+    from: Option<(i32, &MmRef)>,
 ) -> Result<MapDump> {
     let (mut header, mut vmas) = read_map(&mm)?;
-    header.from = from;
+    if let Some((pid, source)) = from {
+        if shares_any(&mm, &vmas, source)? {
+            header.from = pid;
+        }
+    }
     // The executable is read as `/proc/PID/exe` reads it, under the
     // caller's exec lock of the task (held by checkpoint.rs).
     // SAFETY: the task is valid; the result is NULL or carries a reference.
@@ -464,7 +506,11 @@ pub(crate) fn dump_map(
         w.record_parts(RecordType::Vma, &[&v.vma.encode(), &v.path])?;
     }
     write_auxv(w, &mm)?;
-    Ok(MapDump { mm, vmas })
+    Ok(MapDump {
+        mm,
+        vmas,
+        from: header.from != 0,
+    })
 }
 
 /// Writes the `auxv` record of a frozen task's mm: its saved auxiliary
@@ -500,7 +546,8 @@ fn write_auxv(w: &mut ImageWriter, mm: &MmRef) -> Result {
 /// mms is never written in place (a write copies it first), so the same
 /// page has the contents the source's own record saved.
 pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump, source: Option<&MmRef>) -> Result<MmRef> {
-    let MapDump { mm, vmas } = d;
+    let MapDump { mm, vmas, from } = d;
+    let source = source.filter(|_| from);
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
     for v in vmas
@@ -815,7 +862,7 @@ fn advise(start: u64, len: usize, flags: u64) -> Result {
 /// child's, and keeps of it only the private anonymous memory at the
 /// places of the saved VMAs that may come from it (same flags, no gap):
 /// the rest is unmapped. Returns the ranges kept, in order.
-fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVec<(u64, u64)>> {
+fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVVec<(u64, u64)>> {
     // SAFETY: `source` is referenced; the copy is made under its mmap
     // lock (taken by dup_mmap) and returned with one reference, or NULL.
     let copy = NonNull::new(unsafe { bindings::ckpt_dup_mm(source.as_ptr()) }).ok_or(ENOMEM)?;
@@ -832,8 +879,9 @@ fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVec<(u64, u64)>> {
         return Err(Error::from_errno(r));
     }
     let mm = MmRef::of_current().ok_or(EINVAL)?;
-    let mut kept = KVec::new();
+    let mut kept = KVVec::new();
     for r in map.vmas.iter() {
+        crate::wrap::task::killable()?;
         let v = &r.vma;
         if inheritable(v) && mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
             kept.push((v.start, v.end), GFP_KERNEL)?;
@@ -859,7 +907,8 @@ fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVec<(u64, u64)>> {
 /// comes back as it was: not there). Its pages records come in address
 /// order.
 pub(crate) struct Kept {
-    ranges: KVec<(u64, u64)>,
+    /// In address order, without overlap (the saved VMAs').
+    ranges: KVVec<(u64, u64)>,
     /// Where the next pages record may start: everything below is done.
     next: u64,
 }
@@ -877,7 +926,13 @@ impl Kept {
         self.drop_pages(self.next, h.vaddr)?;
         self.next = end;
         if h.shared() {
-            if !self.ranges.iter().any(|&(s, e)| s <= h.vaddr && end <= e) {
+            // The last range that starts at or below the record.
+            let at = self.ranges.partition_point(|&(s, _)| s <= h.vaddr);
+            let inside = at
+                .checked_sub(1)
+                .and_then(|i| self.ranges.get(i))
+                .is_some_and(|&(_, e)| end <= e);
+            if !inside {
                 ckpt_err!(
                     "restart: shared pages at {:#x} are not in memory kept from the parent\n",
                     h.vaddr
@@ -898,7 +953,12 @@ impl Kept {
 
     /// Drops the pages of the kept ranges within `[lo, hi)`.
     fn drop_pages(&self, lo: u64, hi: u64) -> Result {
-        for &(s, e) in self.ranges.iter() {
+        // The ranges that end above `lo`, up to the first at or above `hi`.
+        let first = self.ranges.partition_point(|&(_, e)| e <= lo);
+        for &(s, e) in self.ranges.iter().skip(first) {
+            if s >= hi {
+                break;
+            }
             let (a, b) = (s.max(lo), e.min(hi));
             if a >= b {
                 continue;
@@ -941,7 +1001,7 @@ pub(crate) fn restore_map(
             // itself. Nothing else uses this mm: the restarting task is
             // single-threaded and its mm is its own.
             to_result(unsafe { bindings::vm_munmap(0, image::USER_ADDR_END as usize) })?;
-            KVec::new()
+            KVVec::new()
         }
     };
     if let Some(exe) = &map.exe {

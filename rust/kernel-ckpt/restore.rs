@@ -280,9 +280,9 @@ fn commit(
         let source = match h.from {
             0 => None,
             from => {
-                let Some(task) = objs.restored(from) else {
+                let Some(task) = objs.restored(from).filter(|_| from == row.ppid) else {
                     ckpt_err!(
-                        "restart: pid {}'s memory starts from pid {}'s, which is not restored before it\n",
+                        "restart: pid {}'s memory starts from pid {}'s, which is not its parent restored before it\n",
                         row.pid,
                         from
                     );

@@ -10,6 +10,9 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
+/// `VM_UFFD_MISSING | VM_UFFD_WP`: memory registered with a userfaultfd.
+const VM_UFFD: u64 = 0x0000_0200 | 0x0000_1000;
+
 /// A reference on an `mm_struct`'s users.
 ///
 /// # Invariants
@@ -62,8 +65,8 @@ impl MmRef {
     }
 
     /// Whether `[start, end)` is covered, without a gap, by anonymous
-    /// private mappings (no file, no special mapping) whose flags are
-    /// `flags` in the bits of `mask`.
+    /// private mappings (no file, no special mapping, no userfaultfd)
+    /// whose flags are `flags` in the bits of `mask`.
     pub(crate) fn anon_covers(&self, start: u64, end: u64, flags: u64, mask: u64) -> bool {
         let _guard = self.read_lock();
         let mut at = start;
@@ -80,6 +83,7 @@ impl MmRef {
                 let ok = b.vm_start as u64 <= at
                     && (*vma).vm_file.is_null()
                     && (*vma).vm_ops.is_null()
+                    && vflags & VM_UFFD == 0
                     && vflags & mask == flags & mask;
                 at = b.vm_end as u64;
                 ok

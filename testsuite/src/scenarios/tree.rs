@@ -1173,10 +1173,13 @@ mod cow {
             "cow_shared: used memory {} kB before the checkpoint, {} kB more after the restart",
             before.used_kb, grown
         );
+        // MemAvailable moves by tens of MiB between two reads here (page
+        // cache, the killed tree's freed memory): the smaps check above is
+        // the exact one; this one tells copies from sharing.
         c.eq(
-            "the system's used memory after the restart: less than one more copy of the 32 MiB (copies for the children would be 256 MiB more)",
+            "the system's used memory after the restart: less than half of what copies for the children would add (256 MiB)",
             true,
-            grown < 32 * 1024,
+            grown < 128 * 1024,
         );
     }
 }
