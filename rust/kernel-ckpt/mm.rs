@@ -388,11 +388,17 @@ fn inheritable(v: &Vma) -> bool {
             == 0
 }
 
-/// Whether `mm` shares at least one page of a VMA that may come from
-/// `source` with it: only then is the restart worth starting from a copy
-/// of the source's memory (a child that exec'd shares nothing).
+/// Fewest pages a process must share with its source for the restart to
+/// start its memory from a copy of the source's: below, copying the
+/// source's page tables and VMAs costs more than writing the pages (a
+/// process of the tree bench shares 2 or 3 pages with its parent).
+const INHERIT_MIN_PAGES: usize = 64;
+
+/// Whether `mm` shares at least [`INHERIT_MIN_PAGES`] pages of the VMAs
+/// that may come from `source` with it.
 fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
+    let mut shared = 0usize;
     for v in vmas
         .iter()
         .filter(|v| v.anon)
@@ -408,7 +414,8 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
             let batch = pin_batch(mm, start, end, true)?;
             if !batch.addrs.is_empty() {
                 let theirs = pin_batch(source, start, end, true)?;
-                if same_pages(&batch, &theirs)?.iter().any(|&s| s) {
+                shared += same_pages(&batch, &theirs)?.iter().filter(|&&s| s).count();
+                if shared >= INHERIT_MIN_PAGES {
                     return Ok(true);
                 }
             }
