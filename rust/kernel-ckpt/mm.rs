@@ -413,8 +413,7 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
             let end = v.end.min(start.saturating_add(step));
             let batch = pin_batch(mm, start, end, true)?;
             if !batch.addrs.is_empty() {
-                let theirs = pin_batch(source, start, end, true)?;
-                shared += same_pages(&batch, &theirs)?.iter().filter(|&&s| s).count();
+                shared += same_pages(&batch, source)?.iter().filter(|&&s| s).count();
                 if shared >= INHERIT_MIN_PAGES {
                     return Ok(true);
                 }
@@ -425,18 +424,37 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
     Ok(false)
 }
 
-/// For each page of `child`, whether `source` has the same page at the
-/// same address (both are sorted by address).
-fn same_pages(child: &Batch, source: &Batch) -> Result<KVec<bool>> {
+/// For each page of `child`, whether `source` maps the same page at the
+/// same address. The source's pages are pinned only where `child` has
+/// pages, one run of consecutive addresses at a time, and compared while
+/// both are pinned.
+fn same_pages(child: &Batch, source: &MmRef) -> Result<KVec<bool>> {
     let mut out = KVec::with_capacity(child.addrs.len(), GFP_KERNEL)?;
-    let mut j = 0;
-    for (addr, page) in child.addrs.iter().zip(child.pages.iter()) {
-        while source.addrs.get(j).is_some_and(|a| a < addr) {
-            j += 1;
+    let mut i = 0;
+    while let Some(&start) = child.addrs.get(i) {
+        let mut n = 1usize;
+        while child
+            .addrs
+            .get(i + n)
+            .is_some_and(|&a| a == start + (n * PAGE_SIZE) as u64)
+        {
+            n += 1;
         }
-        let same = source.addrs.get(j) == Some(addr) && source.pages.get(j) == Some(page);
-        // Capacity was reserved for every page.
-        out.push(same, GFP_ATOMIC)?;
+        let end = start + (n * PAGE_SIZE) as u64;
+        let theirs = pin_batch(source, start, end, true)?;
+        let mut j = 0;
+        for k in i..i + n {
+            let (Some(addr), Some(page)) = (child.addrs.get(k), child.pages.get(k)) else {
+                return Err(EINVAL);
+            };
+            while theirs.addrs.get(j).is_some_and(|a| a < addr) {
+                j += 1;
+            }
+            let same = theirs.addrs.get(j) == Some(addr) && theirs.pages.get(j) == Some(page);
+            // Capacity was reserved for every page.
+            out.push(same, GFP_ATOMIC)?;
+        }
+        i += n;
     }
     Ok(out)
 }
@@ -571,10 +589,7 @@ pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump, source: Option<&MmRef>
             let end = v.end.min(start.saturating_add(step));
             let batch = pin_batch(&mm, start, end, all)?;
             let shared = match from {
-                Some(s) if !batch.addrs.is_empty() => {
-                    let theirs = pin_batch(s, start, end, true)?;
-                    same_pages(&batch, &theirs)?
-                }
+                Some(s) if !batch.addrs.is_empty() => same_pages(&batch, s)?,
                 _ => KVec::new(),
             };
             write_batch(w, &batch, &shared)?;

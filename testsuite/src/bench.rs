@@ -28,7 +28,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use testsuite::bench_report::{secs, Copy, Measured, Report, Row, Times};
+use testsuite::bench_report::{secs, Copy, Measured, Report, Row, Times, TreeMemory};
 
 const CKPT: &str = "/bin/ckpt";
 const CRIU: &str = "/bin/criu";
@@ -40,7 +40,7 @@ pub const JSON_MARKER: &str = "=== kckpt-bench bench.json";
 pub const MD_MARKER: &str = "=== kckpt-bench bench.md";
 
 /// The rows: label, workload kind, processes, dirty memory in MiB.
-const ROWS: [(&str, &str, usize, Option<u64>); 9] = [
+const ROWS: [(&str, &str, usize, Option<u64>); 10] = [
     ("1 process, 16 MiB", "heap_16m", 1, Some(16)),
     ("1 process, 64 MiB", "heap_64m", 1, Some(64)),
     ("1 process, 256 MiB", "heap_256m", 1, Some(256)),
@@ -50,6 +50,12 @@ const ROWS: [(&str, &str, usize, Option<u64>); 9] = [
         "shared_64m_x10",
         10,
         Some(64),
+    ),
+    (
+        "256 MiB forked to 16 children",
+        "cow_256m_x16",
+        17,
+        Some(256),
     ),
     (
         "pipeline of 8, full 1 MiB pipes",
@@ -116,6 +122,35 @@ fn ckpt(args: &[&str]) -> Result<(Duration, String)> {
     Ok((took, stderr))
 }
 
+/// The memory of the processes `pids` (their summed Pss from
+/// /proc/PID/smaps_rollup: each page shared by k of them counts 1/k to
+/// each), in MiB.
+fn tree_pss_mib(pids: &[i32]) -> f64 {
+    let kb: u64 = pids
+        .iter()
+        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
+        .filter_map(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .sum();
+    kb as f64 / 1024.0
+}
+
+/// Whether a row's tree memory is measured before and after: the rows
+/// whose processes share memory.
+fn shares_memory(kind: &str, n: usize) -> bool {
+    n > 1
+        && crate::workload::bench::kind(kind).is_some_and(|k| {
+            matches!(
+                k,
+                crate::workload::bench::Kind::Shared { .. }
+                    | crate::workload::bench::Kind::Cow { .. }
+            )
+        })
+}
+
 /// One run's times and image size.
 struct Run {
     /// What the checkpoint said of its times, for the progress line.
@@ -124,6 +159,9 @@ struct Run {
     downtime: Duration,
     restart: Duration,
     bytes: u64,
+    /// The tree's memory (Pss, MiB) before the checkpoint and after the
+    /// restart, for the rows [`shares_memory`] names.
+    pss: Option<(f64, f64)>,
 }
 
 /// Starts the workload and checks it has `n` processes.
@@ -150,6 +188,7 @@ fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
     let (w, pids) = start(kind, n)?;
     let root = w.pid;
     let root_comm = comm(root).context("the root's name")?;
+    let pss_before = shares_memory(kind, n).then(|| tree_pss_mib(&pids));
     let _ = fs::remove_file(IMG);
     let (checkpoint, stderr) = ckpt(&["checkpoint", &root.to_string(), "-o", IMG, "--stats"])?;
     let times = stderr
@@ -174,6 +213,7 @@ fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
     }
     let restart = t.elapsed();
     let restarted = tree_pids(root);
+    let pss = pss_before.map(|b| (b, tree_pss_mib(&restarted)));
     let job = Path::new(cgroup::ROOT).join(&job_name);
     let _ = cgroup::kill(&job);
     wait_gone(&restarted, kind)?;
@@ -194,6 +234,7 @@ fn ckpt_run(kind: &str, n: usize) -> Result<Run> {
         downtime,
         restart,
         bytes,
+        pss,
     })
 }
 
@@ -209,8 +250,17 @@ fn criu(args: &[&str], log: &str) -> Result<Duration> {
     if !out.status.success() {
         let text = fs::read_to_string(Path::new(CRIU_DIR).join(log)).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(8).collect();
+        // An image that filled /tmp leaves no log to say so.
+        let free = nix::sys::statvfs::statvfs(CRIU_DIR).map_or(String::new(), |v| {
+            format!(
+                " ({} MiB free in {CRIU_DIR}, {} MiB of images, {:?})",
+                v.blocks_available() * v.fragment_size() >> 20,
+                dir_bytes(CRIU_DIR) >> 20,
+                out.status
+            )
+        });
         bail!(
-            "criu {} failed: {}{}",
+            "criu {} failed{free}: {}{}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
@@ -311,6 +361,7 @@ fn criu_downtime(stats: &[u8]) -> Result<Duration> {
 fn criu_run(kind: &str, n: usize) -> Result<Run> {
     let (w, pids) = start(kind, n)?;
     let root = w.pid;
+    let pss_before = shares_memory(kind, n).then(|| tree_pss_mib(&pids));
     let _ = fs::remove_dir_all(CRIU_DIR);
     fs::create_dir_all(CRIU_DIR)?;
     let checkpoint = criu(
@@ -323,6 +374,7 @@ fn criu_run(kind: &str, n: usize) -> Result<Run> {
     let bytes = dir_bytes(CRIU_DIR);
     let restart = criu(&["restore", "-d"], "restore.log")?;
     let restarted = tree_pids(root);
+    let pss = pss_before.map(|b| (b, tree_pss_mib(&restarted)));
     for &p in &restarted {
         let _ = nix::sys::signal::kill(Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
     }
@@ -342,16 +394,21 @@ fn criu_run(kind: &str, n: usize) -> Result<Run> {
         downtime,
         restart,
         bytes,
+        pss,
     })
 }
 
 /// `runs` runs of `f`, with a progress line each.
 fn measure(runs: u32, what: &str, mut f: impl FnMut() -> Result<Run>) -> Result<Measured> {
     let (mut c, mut d, mut r, mut bytes) = (vec![], vec![], vec![], 0);
+    let (mut before, mut after) = (vec![], vec![]);
     for i in 1..=runs {
         let run = f().with_context(|| format!("{what}, run {i}"))?;
+        let memory = run.pss.map_or(String::new(), |(b, a)| {
+            format!(", memory (Pss) {b:.1} MiB before, {a:.1} MiB after")
+        });
         println!(
-            "bench:   {what} {i}/{runs}: checkpoint {} s ({}), restart {} s",
+            "bench:   {what} {i}/{runs}: checkpoint {} s ({}), restart {} s{memory}",
             secs(run.checkpoint.as_secs_f64()),
             run.detail,
             secs(run.restart.as_secs_f64()),
@@ -360,12 +417,20 @@ fn measure(runs: u32, what: &str, mut f: impl FnMut() -> Result<Run>) -> Result<
         d.push(run.downtime.as_secs_f64());
         r.push(run.restart.as_secs_f64());
         bytes = run.bytes;
+        if let Some((b, a)) = run.pss {
+            before.push(b);
+            after.push(a);
+        }
     }
     Ok(Measured {
         image_mib: bytes as f64 / f64::from(1 << 20),
         checkpoint: Times::new(c),
         downtime: Times::new(d),
         restart: Times::new(r),
+        memory: (!before.is_empty()).then(|| TreeMemory {
+            before_mib: Times::new(before).median(),
+            after_mib: Times::new(after).median(),
+        }),
     })
 }
 
@@ -483,6 +548,17 @@ pub fn run(runs: u32, filter: Option<&str>, out: &str) -> Result<()> {
     let begin = Instant::now();
     // The runs' trees are reparented here once CRIU's restore detaches.
     nix::sys::prctl::set_child_subreaper(true)?;
+    // Images are on /tmp, a tmpfs of half the memory by default: CRIU's
+    // images of a forked tree hold every process's pages (17 x 256 MiB
+    // for the copy-on-write row).
+    nix::mount::mount(
+        None::<&str>,
+        "/tmp",
+        None::<&str>,
+        nix::mount::MsFlags::MS_REMOUNT,
+        Some("size=85%"),
+    )
+    .context("remounting /tmp with room for the images")?;
     // CRIU's first call builds its feature cache: not part of the timing.
     let _ = Command::new(CRIU).args(["check"]).output();
     let criu_version = Command::new(CRIU)

@@ -64,6 +64,20 @@ pub struct Measured {
     pub downtime: Times,
     /// The restart command until every task is restored.
     pub restart: Times,
+    /// The tree's memory before and after, for the rows whose processes
+    /// share memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<TreeMemory>,
+}
+
+/// The memory of a tree: its processes' summed Pss (each page shared by k
+/// of them counts 1/k to each), medians of the runs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TreeMemory {
+    /// Before the checkpoint, MiB.
+    pub before_mib: f64,
+    /// Right after the restart, MiB.
+    pub after_mib: f64,
 }
 
 /// One copy of the row's bytes, by a program that has them in memory.
@@ -181,6 +195,33 @@ impl Report {
                 );
             }
         }
+        let shared: Vec<&Row> = self
+            .rows
+            .iter()
+            .filter(|r| r.kernel_ckpt.memory.is_some())
+            .collect();
+        if !shared.is_empty() {
+            s.push('\n');
+            s.push_str(
+                "| memory of the tree (Pss) | before | after a kernel-ckpt restart | after a CRIU restore |\n",
+            );
+            s.push_str("|---|---|---|---|\n");
+            let mib = |m: Option<&TreeMemory>, f: fn(&TreeMemory) -> f64| {
+                m.map_or_else(|| "-".to_owned(), |m| format!("{:.1} MiB", f(m)))
+            };
+            for r in shared {
+                let k = r.kernel_ckpt.memory.as_ref();
+                let c = r.criu.as_ref().and_then(|c| c.memory.as_ref());
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    r.label,
+                    mib(k, |m| m.before_mib),
+                    mib(k, |m| m.after_mib),
+                    mib(c, |m| m.after_mib),
+                );
+            }
+        }
         for r in &self.rows {
             if let Some(e) = &r.criu_error {
                 let _ = writeln!(s, "\nCRIU failed on {}: {}", r.label, e);
@@ -215,6 +256,7 @@ mod tests {
             checkpoint: t(&[c]),
             downtime: t(&[d]),
             restart: t(&[r]),
+            memory: None,
         };
         let report = Report {
             runs: 1,
@@ -270,5 +312,44 @@ mod tests {
         );
         let back: Report = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
         assert_eq!(back, report);
+    }
+
+    #[test]
+    fn markdown_has_the_memory_of_trees_that_share() {
+        let m = |before: f64, after: f64| Measured {
+            image_mib: 256.5,
+            checkpoint: t(&[1.0]),
+            downtime: t(&[0.9]),
+            restart: t(&[2.0]),
+            memory: Some(TreeMemory {
+                before_mib: before,
+                after_mib: after,
+            }),
+        };
+        let report = Report {
+            runs: 1,
+            rows: vec![Row {
+                label: "256 MiB forked to 16 children".into(),
+                workload: "cow_256m_x16".into(),
+                processes: 17,
+                kernel_ckpt: m(257.25, 257.5),
+                criu: Some(m(257.25, 4112.0)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let md = report.markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(
+            lines[6..9],
+            [
+                "| memory of the tree (Pss) | before | after a kernel-ckpt restart | after a CRIU restore |",
+                "|---|---|---|---|",
+                "| 256 MiB forked to 16 children | 257.2 MiB | 257.5 MiB | 4112.0 MiB |",
+            ]
+        );
+        // Rows without the measure keep the JSON they had.
+        let json = serde_json::to_string(&Measured::default()).unwrap();
+        assert!(!json.contains("memory"));
     }
 }

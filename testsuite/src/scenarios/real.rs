@@ -883,6 +883,7 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
     c.eq("processes in the job", 5, procs(&w.cg));
     cgroup::freeze(&w.cg, Duration::from_secs(10))?;
     let before = fs::read_to_string(&out).unwrap_or_default();
+    let mem_before = memory_of(&w.cg);
     let Some(img) = checkpoint_kill(name, pid, &mut c)? else {
         let logged = log_if_failed(&c, Path::new(&out));
         return Ok(ScenarioResult {
@@ -902,6 +903,7 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
         true,
         wait_comm(pid, &comm),
     );
+    forked_memory_shared(&mut c, &img, pid, &mem_before);
     pool_finishes(&mut c, &out, restarted)?;
     let logged = log_if_failed(&c, Path::new(&out));
     Ok(ScenarioResult {
@@ -909,6 +911,104 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
         state: logged,
         ..Default::default()
     })
+}
+
+/// /proc/PID/smaps_rollup of one process: Rss, Pss, Shared_* and
+/// Private_*, in kB.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rollup {
+    rss: u64,
+    pss: u64,
+    shared: u64,
+    private: u64,
+}
+
+fn rollup(pid: i32) -> Option<Rollup> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let mut r = Rollup::default();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(key), Some(kb)) = (f.next(), f.next().and_then(|v| v.parse::<u64>().ok())) else {
+            continue;
+        };
+        match key {
+            "Rss:" => r.rss += kb,
+            "Pss:" => r.pss += kb,
+            "Shared_Clean:" | "Shared_Dirty:" => r.shared += kb,
+            "Private_Clean:" | "Private_Dirty:" => r.private += kb,
+            _ => {}
+        }
+    }
+    Some(r)
+}
+
+/// The processes of job cgroup `cg`: pid, comm and memory.
+fn memory_of(cg: &Path) -> Vec<(i32, String, Rollup)> {
+    let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
+    procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter_map(|pid| {
+            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            Some((pid, comm.trim().to_string(), rollup(pid)?))
+        })
+        .collect()
+}
+
+/// After the restart of a tree whose processes were forked (the
+/// processes of `before`, `root` among them, from image `img`): the
+/// image saves the pages the children still share with their parent once,
+/// and the restarted processes share them again. Read as soon as every
+/// process is back (they run on meanwhile: a little memory of their own
+/// may be new).
+fn forked_memory_shared(c: &mut Checks, img: &str, root: i32, before: &[(i32, String, Rollup)]) {
+    let image = fs::read(img)
+        .ok()
+        .and_then(|b| ckpt::inspect::parse(&b).ok());
+    let (mut from_parent, mut shared_pages) = (0, 0u64);
+    for st in image.iter().flat_map(|i| i.states.iter()) {
+        if let Some(mm) = st.mm.as_ref().filter(|m| m.from == Some(root)) {
+            from_parent += 1;
+            shared_pages += mm.shared;
+        }
+    }
+    // The pool's three workers are single-threaded; the manager's server
+    // runs threads, whose memory is saved as its own.
+    c.eq(
+        "processes whose memory the image starts from python's (copy-on-write, as forked)",
+        true,
+        from_parent >= 3,
+    );
+    let start = Instant::now();
+    let back = loop {
+        let all = before.iter().all(|(pid, comm, _)| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        });
+        if all || start.elapsed() > Duration::from_secs(30) {
+            break all;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let after: Vec<Rollup> = before
+        .iter()
+        .map(|(pid, _, _)| rollup(*pid).unwrap_or_default())
+        .collect();
+    let private_before: u64 = before.iter().map(|b| b.2.private).sum();
+    let shared_before: u64 = before.iter().map(|b| b.2.shared).sum();
+    let pss_before: u64 = before.iter().map(|b| b.2.pss).sum();
+    let private_after: u64 = after.iter().map(|r| r.private).sum();
+    let pss_after: u64 = after.iter().map(|r| r.pss).sum();
+    eprintln!(
+        "real_python: {from_parent} processes from python's memory, {shared_pages} pages shared in the image; private {private_before} kB -> {private_after} kB, pss {pss_before} kB -> {pss_after} kB, shared before {shared_before} kB"
+    );
+    c.eq("every process back", true, back);
+    // Copies would turn what the children share with python into memory
+    // of their own: most of `shared_before`.
+    c.eq(
+        "memory the processes share stays shared: their private memory grows by less than a quarter of what they shared",
+        true,
+        private_after < private_before + shared_before / 4,
+    );
 }
 
 /// After the restart of `mp_pool.py 600` (logging to `out`, `restarted`

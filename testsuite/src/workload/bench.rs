@@ -67,6 +67,32 @@ pub(crate) fn shared(mib: usize, procs: usize, ready_path: &Path) -> Result<()> 
     ready(ready_path)
 }
 
+/// `cow_<N>m_x<K>`: a parent with N MiB of dirty private anonymous
+/// memory forks K children, as a preforked server does; each child writes
+/// 16 pages of its own and sleeps: the rest it shares with the parent,
+/// copy-on-write.
+pub(crate) fn cow(mib: usize, kids: usize, ready_path: &Path) -> Result<()> {
+    name("cow-parent");
+    let mem = map_anon(mib << 20, false)?;
+    fill(mem);
+    let base = mem.as_mut_ptr() as usize;
+    let (r, w) = pipe()?;
+    for i in 0..kids {
+        spawn(&format!("cow-{i}"), || {
+            // 16 pages of its own, spread over the memory.
+            for p in 0..16usize {
+                let page = (i * 16 + p) * (mib << 20) / (kids * 16 * 4096);
+                // SAFETY: a word of a page of the live mapping of `mib`
+                // MiB, which this child writes (copy-on-write).
+                unsafe { *((base + page * 4096) as *mut u64) ^= 1 };
+            }
+            notify(&w)
+        })?;
+    }
+    wait_notified(&r, kids)?;
+    ready(ready_path)
+}
+
 /// `pipeline_full_<K>`: K processes in a line, each but the last writing
 /// into a 1 MiB pipe to the next, which never reads: every pipe is full
 /// and every writer blocked in write(2).
@@ -162,12 +188,13 @@ fn block_on_full(w: i32) -> anyhow::Error {
     )
 }
 
-/// The bench workloads by name: `heap_<N>m`, `shared_<N>m_x<K>` and
-/// `pipeline_full_<K>`.
+/// The bench workloads by name: `heap_<N>m`, `shared_<N>m_x<K>`,
+/// `cow_<N>m_x<K>` and `pipeline_full_<K>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Heap { mib: usize },
     Shared { mib: usize, procs: usize },
+    Cow { mib: usize, kids: usize },
     PipelineFull { stages: usize },
 }
 
@@ -183,6 +210,13 @@ pub(crate) fn kind(name: &str) -> Option<Kind> {
             procs: procs.parse().ok()?,
         });
     }
+    if let Some(rest) = name.strip_prefix("cow_") {
+        let (size, kids) = rest.split_once("_x")?;
+        return Some(Kind::Cow {
+            mib: mib(size)?,
+            kids: kids.parse().ok()?,
+        });
+    }
     let stages = name.strip_prefix("pipeline_full_")?.parse().ok()?;
     Some(Kind::PipelineFull { stages })
 }
@@ -191,6 +225,7 @@ pub(crate) fn run(name: &str, ready_path: &Path) -> Result<()> {
     match kind(name) {
         Some(Kind::Heap { mib }) => heap(mib, ready_path),
         Some(Kind::Shared { mib, procs }) => shared(mib, procs, ready_path),
+        Some(Kind::Cow { mib, kids }) => cow(mib, kids, ready_path),
         Some(Kind::PipelineFull { stages }) => pipeline_full(stages, ready_path),
         None => bail!("no bench workload {name}"),
     }
