@@ -279,13 +279,20 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     // TCP listeners before the connections they accepted (their port).
     crate::inet::dump_listeners(&mut w, &mut objs, forest.tasks())?;
     let mut stops = KVec::with_capacity(rows.len(), GFP_KERNEL)?;
-    // The mm of every process saved so far, by pid: a child's pages that
-    // are still its parent's are saved once, with the parent.
+    // The mm of every process saved so far, by pid, with the pages it
+    // saved still pinned if it has children in the tree: a child's pages
+    // that are still its parent's are saved once, with the parent.
     let mut mms = KVVec::new();
+    let mut parents = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
+    for r in rows.iter().filter(|r| !r.is_zombie() && !r.is_thread()) {
+        parents.push(r.ppid, GFP_KERNEL)?;
+    }
+    parents.sort_unstable();
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs, &mut mms)?;
+            let keep = parents.binary_search(&row.pid).is_ok();
+            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs, &mut mms, keep)?;
             stops.push((task, row.pid, stop), GFP_KERNEL)?;
         }
     }
@@ -325,10 +332,12 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 /// meanwhile or that exec'd since the access check (`exec_id`, its exec
 /// count then) with `-EBUSY`.
 ///
-/// `mms` holds the mm of each process saved before, sorted by pid; a
-/// process's own is added once its pages are written. A single-threaded
-/// process whose parent is among them has its memory restarted from its
-/// parent's, as fork made it ([`mm::dump_pages`]).
+/// `mms` holds the mm of each process saved before, sorted by pid, and,
+/// for a process with children in the tree (`keep` for this one), the
+/// pages it saved, still pinned; a process's own is added once its pages
+/// are written. A single-threaded process whose parent is among them has
+/// its memory restarted from its parent's, as fork made it
+/// ([`mm::dump_pages`]).
 fn dump_task(
     w: &mut ImageWriter,
     task: &TaskRef,
@@ -336,7 +345,8 @@ fn dump_task(
     row: &TaskEntry,
     exec_id: u64,
     objs: &mut ObjHash,
-    mms: &mut KVVec<(i32, MmRef)>,
+    mms: &mut KVVec<(i32, MmRef, Option<mm::SourcePages>)>,
+    keep: bool,
 ) -> Result<u32> {
     let mm = if row.is_thread() {
         None
@@ -399,24 +409,29 @@ fn dump_task(
         // Its parent's mm, unless it is the same one (CLONE_VM) or this
         // process has threads (a restart switches a single thread to the
         // copy of its parent's memory).
-        let source = match mms.binary_search_by_key(&row.ppid, |(p, _)| *p) {
-            Ok(at) if task.nr_threads() == 1 => mms
-                .get(at)
-                .map(|(_, m)| m)
-                .filter(|m| m.as_ptr() != mm.as_ptr()),
+        let source = match mms.binary_search_by_key(&row.ppid, |(p, ..)| *p) {
+            Ok(at) if task.nr_threads() == 1 => mms.get(at).and_then(|(pid, m, pages)| {
+                Some(mm::Source {
+                    pid: *pid,
+                    mm: m,
+                    pages: pages.as_ref()?,
+                })
+                .filter(|s| s.mm.as_ptr() != mm.as_ptr())
+            }),
             _ => None,
         };
-        let map = mm::dump_map(w, task, mm, objs, source.map(|s| (row.ppid, s)))?;
+        let map = mm::dump_map(w, task, mm, objs, source.as_ref())?;
         crate::cgroup::dump(w, task, root)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
         crate::sysvsem::dump_undo(w, task)?;
         signal::dump_process(w, task)?;
         crate::posix_timers::dump(w, task, objs.pid_ns()?)?;
-        let mm = mm::dump_pages(w, map, source)?;
-        match mms.binary_search_by_key(&row.pid, |(p, _)| *p) {
+        let (mm, pages) = mm::dump_pages(w, map, source.as_ref(), keep)?;
+        drop(source);
+        match mms.binary_search_by_key(&row.pid, |(p, ..)| *p) {
             Ok(_) => return Err(EINVAL),
-            Err(at) => crate::objhash::insert_at(mms, at, (row.pid, mm), GFP_KERNEL)?,
+            Err(at) => crate::objhash::insert_at(mms, at, (row.pid, mm, pages), GFP_KERNEL)?,
         }
     }
     // Everything read above was read from a frozen task.

@@ -247,6 +247,59 @@ impl Drop for Batch {
     }
 }
 
+/// The pages a process with children in the tree saved of its private
+/// anonymous memory, by address, kept pinned until the checkpoint ends:
+/// a child's page that is one of them at the same address is saved as
+/// shared. Pinned, a page is neither freed nor migrated, so the same page
+/// still holds what the parent's record saved: a page two processes map
+/// is never written in place (a write copies it first).
+pub(crate) struct SourcePages {
+    addrs: KVVec<u64>,
+    pages: KVVec<*mut bindings::page>,
+}
+
+impl SourcePages {
+    fn new() -> Self {
+        Self {
+            addrs: KVVec::new(),
+            pages: KVVec::new(),
+        }
+    }
+
+    /// Takes over the pins of `batch` (whose addresses come after ours).
+    fn take(&mut self, mut batch: Batch) -> Result {
+        self.addrs.reserve(batch.addrs.len(), GFP_KERNEL)?;
+        self.pages.reserve(batch.pages.len(), GFP_KERNEL)?;
+        let addrs = core::mem::replace(&mut batch.addrs, KVec::new());
+        let pages = core::mem::replace(&mut batch.pages, KVec::new());
+        for (a, p) in addrs.iter().zip(pages.iter()) {
+            // Room was reserved above: these cannot fail, and a pin is
+            // never left behind (`batch` now holds none).
+            self.addrs.push(*a, GFP_ATOMIC)?;
+            self.pages.push(*p, GFP_ATOMIC)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SourcePages {
+    fn drop(&mut self) {
+        for page in self.pages.iter() {
+            // SAFETY: each page was pinned by `get_user_pages_remote` and
+            // handed over from its batch.
+            unsafe { bindings::put_page(*page) };
+        }
+    }
+}
+
+/// The source of a process's memory at checkpoint: its parent's mm and
+/// the pages the parent saved, still pinned.
+pub(crate) struct Source<'a> {
+    pub(crate) pid: i32,
+    pub(crate) mm: &'a MmRef,
+    pub(crate) pages: &'a SourcePages,
+}
+
 /// Pins the pages of `[start, end)` (within one VMA) that are to be saved:
 /// present, and anonymous unless the whole VMA's contents count (`all`).
 /// One `get_user_pages_remote` call takes every page up to the next hole;
@@ -396,7 +449,7 @@ const INHERIT_MIN_PAGES: usize = 64;
 
 /// Whether `mm` shares at least [`INHERIT_MIN_PAGES`] pages of the VMAs
 /// that may come from `source` with it.
-fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
+fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &Source<'_>) -> Result<bool> {
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
     let mut shared = 0usize;
     for v in vmas
@@ -405,7 +458,7 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
         .map(|v| &v.vma)
         .filter(|v| has_pages(v) && inheritable(v))
     {
-        if !source.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
+        if !source.mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
             continue;
         }
         let mut start = v.start;
@@ -413,7 +466,10 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
             let end = v.end.min(start.saturating_add(step));
             let batch = pin_batch(mm, start, end, true)?;
             if !batch.addrs.is_empty() {
-                shared += same_pages(&batch, source)?.iter().filter(|&&s| s).count();
+                shared += same_pages(&batch, source.pages)?
+                    .iter()
+                    .filter(|&&s| s)
+                    .count();
                 if shared >= INHERIT_MIN_PAGES {
                     return Ok(true);
                 }
@@ -424,37 +480,19 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &MmRef) -> Result<bool> {
     Ok(false)
 }
 
-/// For each page of `child`, whether `source` maps the same page at the
-/// same address. The source's pages are pinned only where `child` has
-/// pages, one run of consecutive addresses at a time, and compared while
-/// both are pinned.
-fn same_pages(child: &Batch, source: &MmRef) -> Result<KVec<bool>> {
+/// For each page of `child`, whether the source saved the same page at
+/// the same address (both are sorted by address).
+fn same_pages(child: &Batch, source: &SourcePages) -> Result<KVec<bool>> {
     let mut out = KVec::with_capacity(child.addrs.len(), GFP_KERNEL)?;
-    let mut i = 0;
-    while let Some(&start) = child.addrs.get(i) {
-        let mut n = 1usize;
-        while child
-            .addrs
-            .get(i + n)
-            .is_some_and(|&a| a == start + (n * PAGE_SIZE) as u64)
-        {
-            n += 1;
+    let first = child.addrs.first().copied().unwrap_or(0);
+    let mut j = source.addrs.partition_point(|&a| a < first);
+    for (addr, page) in child.addrs.iter().zip(child.pages.iter()) {
+        while source.addrs.get(j).is_some_and(|a| a < addr) {
+            j += 1;
         }
-        let end = start + (n * PAGE_SIZE) as u64;
-        let theirs = pin_batch(source, start, end, true)?;
-        let mut j = 0;
-        for k in i..i + n {
-            let (Some(addr), Some(page)) = (child.addrs.get(k), child.pages.get(k)) else {
-                return Err(EINVAL);
-            };
-            while theirs.addrs.get(j).is_some_and(|a| a < addr) {
-                j += 1;
-            }
-            let same = theirs.addrs.get(j) == Some(addr) && theirs.pages.get(j) == Some(page);
-            // Capacity was reserved for every page.
-            out.push(same, GFP_ATOMIC)?;
-        }
-        i += n;
+        let same = source.addrs.get(j) == Some(addr) && source.pages.get(j) == Some(page);
+        // Capacity was reserved for every page.
+        out.push(same, GFP_ATOMIC)?;
     }
     Ok(out)
 }
@@ -478,12 +516,12 @@ pub(crate) fn dump_map(
     task: &TaskRef,
     mm: MmRef,
     objs: &mut ObjHash,
-    from: Option<(i32, &MmRef)>,
+    from: Option<&Source<'_>>,
 ) -> Result<MapDump> {
     let (mut header, mut vmas) = read_map(&mm)?;
-    if let Some((pid, source)) = from {
+    if let Some(source) = from {
         if shares_any(&mm, &vmas, source)? {
-            header.from = pid;
+            header.from = source.pid;
         }
     }
     // The executable is read as `/proc/PID/exe` reads it, under the
@@ -559,20 +597,26 @@ fn write_auxv(w: &mut ImageWriter, mm: &MmRef) -> Result {
 }
 
 /// Writes the contents of the pages of a map written by [`dump_map`], and
-/// gives its mm back.
+/// gives its mm back, with the pages of its private anonymous memory
+/// still pinned if `keep` (a process with children in the tree).
 ///
-/// `source`: the mm of the process named as the source of this one's
-/// memory (the `from` of [`dump_map`]), frozen and saved before it. A page
-/// this mm shares with it (the same page at the same address, as fork
-/// leaves them until either writes) is saved as shared, without contents,
-/// in a VMA the restart takes from the source's restored memory: private
+/// `source`: the process named as the source of this one's memory (the
+/// `from` of [`dump_map`]), frozen and saved before it. A page this mm
+/// shares with it (the same page at the same address, as fork leaves them
+/// until either writes) is saved as shared, without contents, in a VMA
+/// the restart takes from the source's restored memory: private
 /// anonymous memory the source maps at the same addresses with the same
-/// flags. Pages are compared while both are pinned; a page shared by two
-/// mms is never written in place (a write copies it first), so the same
-/// page has the contents the source's own record saved.
-pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump, source: Option<&MmRef>) -> Result<MmRef> {
+/// flags. See [`SourcePages`] for why the same page has the contents the
+/// source's own record saved.
+pub(crate) fn dump_pages(
+    w: &mut ImageWriter,
+    d: MapDump,
+    source: Option<&Source<'_>>,
+    keep: bool,
+) -> Result<(MmRef, Option<SourcePages>)> {
     let MapDump { mm, vmas, from } = d;
     let source = source.filter(|_| from);
+    let mut kept = keep.then(SourcePages::new);
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
     for v in vmas
@@ -583,20 +627,25 @@ pub(crate) fn dump_pages(w: &mut ImageWriter, d: MapDump, source: Option<&MmRef>
     {
         let all = v.kind == VMA_ANON;
         let from = source
-            .filter(|s| inheritable(v) && s.anon_covers(v.start, v.end, v.flags, INHERIT_MASK));
+            .filter(|s| inheritable(v) && s.mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK));
         let mut start = v.start;
         while start < v.end {
             let end = v.end.min(start.saturating_add(step));
             let batch = pin_batch(&mm, start, end, all)?;
             let shared = match from {
-                Some(s) if !batch.addrs.is_empty() => same_pages(&batch, s)?,
+                Some(s) if !batch.addrs.is_empty() => same_pages(&batch, s.pages)?,
                 _ => KVec::new(),
             };
             write_batch(w, &batch, &shared)?;
+            match kept.as_mut() {
+                // Only memory a child's may come from.
+                Some(k) if inheritable(v) => k.take(batch)?,
+                _ => drop(batch),
+            }
             start = end;
         }
     }
-    Ok(mm)
+    Ok((mm, kept))
 }
 
 // Restart: rebuilding the calling task's memory.
