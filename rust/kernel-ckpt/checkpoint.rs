@@ -283,16 +283,36 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     // saved still pinned if it has children in the tree: a child's pages
     // that are still its parent's are saved once, with the parent.
     let mut mms = KVVec::new();
-    let mut parents = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
-    for r in rows.iter().filter(|r| !r.is_zombie() && !r.is_thread()) {
-        parents.push(r.ppid, GFP_KERNEL)?;
+    // Each parent's last child, by position: the parent's pinned pages
+    // are let go once it is saved.
+    let mut last_child: KVVec<(i32, usize)> = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
+    for (i, r) in rows.iter().enumerate() {
+        if !r.is_zombie() && !r.is_thread() {
+            last_child.push((r.ppid, i), GFP_KERNEL)?;
+        }
     }
-    parents.sort_unstable();
+    // Sorted by parent, the last position of each parent last.
+    last_child.sort_unstable();
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            let keep = parents.binary_search(&row.pid).is_ok();
+            let last_of = |pid: i32| {
+                let end = last_child.partition_point(|&(p, _)| p <= pid);
+                end.checked_sub(1)
+                    .and_then(|k| last_child.get(k))
+                    .filter(|&&(p, _)| p == pid)
+                    .map(|&(_, at)| at)
+            };
+            let keep = last_of(row.pid).is_some_and(|at| at > i);
             let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs, &mut mms, keep)?;
+            if last_of(row.ppid) == Some(i) {
+                if let Ok(at) = mms.binary_search_by_key(&row.ppid, |(p, ..)| *p) {
+                    if let Some(entry) = mms.get_mut(at) {
+                        // Its last child is saved: its pages are let go.
+                        drop(entry.2.take());
+                    }
+                }
+            }
             stops.push((task, row.pid, stop), GFP_KERNEL)?;
         }
     }
@@ -410,14 +430,15 @@ fn dump_task(
         // process has threads (a restart switches a single thread to the
         // copy of its parent's memory).
         let source = match mms.binary_search_by_key(&row.ppid, |(p, ..)| *p) {
-            Ok(at) if task.nr_threads() == 1 => mms.get(at).and_then(|(pid, m, pages)| {
-                Some(mm::Source {
-                    pid: *pid,
-                    mm: m,
-                    pages: pages.as_ref()?,
-                })
-                .filter(|s| s.mm.as_ptr() != mm.as_ptr())
-            }),
+            Ok(at) if task.nr_threads() == 1 => mms
+                .get(at)
+                .filter(|(_, m, _)| m.as_ptr() != mm.as_ptr())
+                .and_then(|(pid, _, pages)| {
+                    Some(mm::Source {
+                        pid: *pid,
+                        pages: pages.as_ref()?,
+                    })
+                }),
             _ => None,
         };
         let map = mm::dump_map(w, task, mm, objs, source.as_ref())?;

@@ -247,56 +247,71 @@ impl Drop for Batch {
     }
 }
 
-/// The pages a process with children in the tree saved of its private
-/// anonymous memory, by address, kept pinned until the checkpoint ends:
-/// a child's page that is one of them at the same address is saved as
-/// shared. Pinned, a page is neither freed nor migrated, so the same page
-/// still holds what the parent's record saved: a page two processes map
-/// is never written in place (a write copies it first).
+/// What a process with children in the tree saved of its private
+/// anonymous memory, kept until the checkpoint ends: the ranges of its
+/// VMAs that a child's may come from, with their flags, and the pages it
+/// saved there, still pinned. A child's VMA may come from it if these
+/// ranges cover it with the same flags, as the restart's copy of the
+/// restored parent will; a child's page there that is one of these pages
+/// at the same address is saved as shared.
+///
+/// The same page holds what the parent's record saved: a page the child
+/// maps too was shared by fork, and a shared anonymous page is never
+/// written in place; our reference also keeps the kernel from reusing it
+/// for a write of either process (it copies it first), from merging it
+/// with KSM and from migrating or freeing it.
 pub(crate) struct SourcePages {
-    addrs: KVVec<u64>,
-    pages: KVVec<*mut bindings::page>,
+    /// `(start, end, vm_flags)` of each VMA, in address order.
+    ranges: KVVec<(u64, u64, u64)>,
+    /// The pinned pages, batch by batch, in address order (each batch
+    /// puts its pages when dropped).
+    batches: KVVec<Batch>,
 }
 
 impl SourcePages {
-    fn new() -> Self {
-        Self {
-            addrs: KVVec::new(),
-            pages: KVVec::new(),
+    /// Whether `[start, end)` is covered without a gap by the saved
+    /// ranges, each with `flags` in the bits of `mask`.
+    fn covers(&self, start: u64, end: u64, flags: u64, mask: u64) -> bool {
+        let mut at = start;
+        let mut i = self.ranges.partition_point(|&(_, e, _)| e <= start);
+        while at < end {
+            match self.ranges.get(i) {
+                Some(&(s, e, f)) if s <= at && f & mask == flags & mask => at = e,
+                _ => return false,
+            }
+            i += 1;
         }
+        true
     }
 
-    /// Takes over the pins of `batch` (whose addresses come after ours).
-    fn take(&mut self, mut batch: Batch) -> Result {
-        self.addrs.reserve(batch.addrs.len(), GFP_KERNEL)?;
-        self.pages.reserve(batch.pages.len(), GFP_KERNEL)?;
-        let addrs = core::mem::replace(&mut batch.addrs, KVec::new());
-        let pages = core::mem::replace(&mut batch.pages, KVec::new());
-        for (a, p) in addrs.iter().zip(pages.iter()) {
-            // Room was reserved above: these cannot fail, and a pin is
-            // never left behind (`batch` now holds none).
-            self.addrs.push(*a, GFP_ATOMIC)?;
-            self.pages.push(*p, GFP_ATOMIC)?;
-        }
-        Ok(())
+    /// The page saved at `addr`, if one was.
+    fn page_at(&self, addr: u64) -> Option<*mut bindings::page> {
+        let i = self
+            .batches
+            .partition_point(|b| b.addrs.last().is_some_and(|&l| l < addr));
+        let b = self.batches.get(i)?;
+        let j = b.addrs.binary_search(&addr).ok()?;
+        b.pages.get(j).copied()
     }
 }
 
 impl Drop for SourcePages {
     fn drop(&mut self) {
-        for page in self.pages.iter() {
-            // SAFETY: each page was pinned by `get_user_pages_remote` and
-            // handed over from its batch.
-            unsafe { bindings::put_page(*page) };
+        // Up to the pages of a whole large process: let others run
+        // between batches.
+        let batches = core::mem::replace(&mut self.batches, KVVec::new());
+        for batch in batches.into_iter() {
+            drop(batch);
+            // SAFETY: a plain reschedule point; no lock is held here.
+            unsafe { bindings::ckpt_cond_resched() };
         }
     }
 }
 
-/// The source of a process's memory at checkpoint: its parent's mm and
-/// the pages the parent saved, still pinned.
+/// The source of a process's memory at checkpoint: its parent, and what
+/// the parent saved.
 pub(crate) struct Source<'a> {
     pub(crate) pid: i32,
-    pub(crate) mm: &'a MmRef,
     pub(crate) pages: &'a SourcePages,
 }
 
@@ -458,7 +473,7 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &Source<'_>) -> Result<bool
         .map(|v| &v.vma)
         .filter(|v| has_pages(v) && inheritable(v))
     {
-        if !source.mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK) {
+        if !source.pages.covers(v.start, v.end, v.flags, INHERIT_MASK) {
             continue;
         }
         let mut start = v.start;
@@ -481,18 +496,12 @@ fn shares_any(mm: &MmRef, vmas: &[SavedVma], source: &Source<'_>) -> Result<bool
 }
 
 /// For each page of `child`, whether the source saved the same page at
-/// the same address (both are sorted by address).
+/// the same address.
 fn same_pages(child: &Batch, source: &SourcePages) -> Result<KVec<bool>> {
     let mut out = KVec::with_capacity(child.addrs.len(), GFP_KERNEL)?;
-    let first = child.addrs.first().copied().unwrap_or(0);
-    let mut j = source.addrs.partition_point(|&a| a < first);
     for (addr, page) in child.addrs.iter().zip(child.pages.iter()) {
-        while source.addrs.get(j).is_some_and(|a| a < addr) {
-            j += 1;
-        }
-        let same = source.addrs.get(j) == Some(addr) && source.pages.get(j) == Some(page);
         // Capacity was reserved for every page.
-        out.push(same, GFP_ATOMIC)?;
+        out.push(source.page_at(*addr) == Some(*page), GFP_ATOMIC)?;
     }
     Ok(out)
 }
@@ -616,7 +625,17 @@ pub(crate) fn dump_pages(
 ) -> Result<(MmRef, Option<SourcePages>)> {
     let MapDump { mm, vmas, from } = d;
     let source = source.filter(|_| from);
-    let mut kept = keep.then(SourcePages::new);
+    let mut kept = None;
+    if keep {
+        let mut ranges = KVVec::new();
+        for v in vmas.iter().map(|v| &v.vma).filter(|v| inheritable(v)) {
+            ranges.push((v.start, v.end, v.flags), GFP_KERNEL)?;
+        }
+        kept = Some(SourcePages {
+            ranges,
+            batches: KVVec::new(),
+        });
+    }
     // A batch covers at most one record's worth of pages.
     let step = MAX_PAGES_PER_RECORD as u64 * PAGE_SIZE as u64;
     for v in vmas
@@ -627,7 +646,7 @@ pub(crate) fn dump_pages(
     {
         let all = v.kind == VMA_ANON;
         let from = source
-            .filter(|s| inheritable(v) && s.mm.anon_covers(v.start, v.end, v.flags, INHERIT_MASK));
+            .filter(|s| inheritable(v) && s.pages.covers(v.start, v.end, v.flags, INHERIT_MASK));
         let mut start = v.start;
         while start < v.end {
             let end = v.end.min(start.saturating_add(step));
@@ -638,8 +657,11 @@ pub(crate) fn dump_pages(
             };
             write_batch(w, &batch, &shared)?;
             match kept.as_mut() {
-                // Only memory a child's may come from.
-                Some(k) if inheritable(v) => k.take(batch)?,
+                // Only memory a child's may come from. A failed push drops
+                // the batch, which puts its pages.
+                Some(k) if inheritable(v) && !batch.addrs.is_empty() => {
+                    k.batches.push(batch, GFP_KERNEL)?
+                }
                 _ => drop(batch),
             }
             start = end;
