@@ -518,8 +518,9 @@ pub(crate) struct MapDump {
 /// and its VMAs, each shared memory object once (through `objs`) before
 /// the first VMA that maps it. `-EINVAL` if it has no mm.
 ///
-/// `from`: the process (its parent, saved before it) and its mm, whose
-/// memory the restart starts this one's from if the two share a page.
+/// `from`: the process (its parent, saved before it) and what it saved,
+/// whose memory the restart starts this one's from if the two share at
+/// least [`INHERIT_MIN_PAGES`] pages.
 pub(crate) fn dump_map(
     w: &mut ImageWriter,
     task: &TaskRef,

@@ -128,12 +128,8 @@ fn ckpt(args: &[&str]) -> Result<(Duration, String)> {
 fn tree_pss_mib(pids: &[i32]) -> f64 {
     let kb: u64 = pids
         .iter()
-        .filter_map(|p| fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok())
-        .filter_map(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
+        .filter_map(|&p| crate::truth::rollup(p))
+        .map(|m| m.pss)
         .sum();
     kb as f64 / 1024.0
 }

@@ -581,3 +581,57 @@ pub fn vm_flags(pid: i32) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Memory of a process or of one of its mappings, as /proc/PID/smaps and
+/// smaps_rollup count it: Rss, Pss, Shared_* and Private_*, in kB.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub rss: u64,
+    pub pss: u64,
+    pub shared: u64,
+    pub private: u64,
+}
+
+impl Memory {
+    /// Counts one `Key: N kB` line of smaps; other lines are left out.
+    fn add(&mut self, line: &str) {
+        let mut f = line.split_whitespace();
+        let (Some(key), Some(kb)) = (f.next(), f.next().and_then(|v| v.parse::<u64>().ok())) else {
+            return;
+        };
+        match key {
+            "Rss:" => self.rss += kb,
+            "Pss:" => self.pss += kb,
+            "Shared_Clean:" | "Shared_Dirty:" => self.shared += kb,
+            "Private_Clean:" | "Private_Dirty:" => self.private += kb,
+            _ => {}
+        }
+    }
+}
+
+/// The memory of process `pid` (/proc/PID/smaps_rollup), if it is there.
+pub fn rollup(pid: i32) -> Option<Memory> {
+    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let mut m = Memory::default();
+    text.lines().for_each(|l| m.add(l));
+    Some(m)
+}
+
+/// The memory of the mapping of process `pid` that starts at `start`
+/// (/proc/PID/smaps); all zero if it has none there.
+pub fn mapping(pid: i32, start: usize) -> Result<Memory> {
+    let smaps = fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .with_context(|| format!("reading /proc/{pid}/smaps"))?;
+    let head = format!("{start:x}-");
+    let mut m = Memory::default();
+    let mut inside = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            inside = line.starts_with(&head);
+        } else if inside {
+            m.add(line);
+        }
+    }
+    Ok(m)
+}

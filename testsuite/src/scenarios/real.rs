@@ -913,44 +913,15 @@ pub(crate) fn real_python(name: &str) -> Result<ScenarioResult> {
     })
 }
 
-/// /proc/PID/smaps_rollup of one process: Rss, Pss, Shared_* and
-/// Private_*, in kB.
-#[derive(Clone, Copy, Debug, Default)]
-struct Rollup {
-    rss: u64,
-    pss: u64,
-    shared: u64,
-    private: u64,
-}
-
-fn rollup(pid: i32) -> Option<Rollup> {
-    let text = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let mut r = Rollup::default();
-    for line in text.lines() {
-        let mut f = line.split_whitespace();
-        let (Some(key), Some(kb)) = (f.next(), f.next().and_then(|v| v.parse::<u64>().ok())) else {
-            continue;
-        };
-        match key {
-            "Rss:" => r.rss += kb,
-            "Pss:" => r.pss += kb,
-            "Shared_Clean:" | "Shared_Dirty:" => r.shared += kb,
-            "Private_Clean:" | "Private_Dirty:" => r.private += kb,
-            _ => {}
-        }
-    }
-    Some(r)
-}
-
 /// The processes of job cgroup `cg`: pid, comm and memory.
-fn memory_of(cg: &Path) -> Vec<(i32, String, Rollup)> {
+fn memory_of(cg: &Path) -> Vec<(i32, String, crate::truth::Memory)> {
     let procs = fs::read_to_string(cg.join("cgroup.procs")).unwrap_or_default();
     procs
         .lines()
         .filter_map(|l| l.trim().parse::<i32>().ok())
         .filter_map(|pid| {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            Some((pid, comm.trim().to_string(), rollup(pid)?))
+            Some((pid, comm.trim().to_string(), crate::truth::rollup(pid)?))
         })
         .collect()
 }
@@ -961,7 +932,12 @@ fn memory_of(cg: &Path) -> Vec<(i32, String, Rollup)> {
 /// and the restarted processes share them again. Read as soon as every
 /// process is back (they run on meanwhile: a little memory of their own
 /// may be new).
-fn forked_memory_shared(c: &mut Checks, img: &str, root: i32, before: &[(i32, String, Rollup)]) {
+fn forked_memory_shared(
+    c: &mut Checks,
+    img: &str,
+    root: i32,
+    before: &[(i32, String, crate::truth::Memory)],
+) {
     let image = fs::read(img)
         .ok()
         .and_then(|b| ckpt::inspect::parse(&b).ok());
@@ -989,9 +965,9 @@ fn forked_memory_shared(c: &mut Checks, img: &str, root: i32, before: &[(i32, St
         }
         std::thread::sleep(Duration::from_millis(2));
     };
-    let after: Vec<Rollup> = before
+    let after: Vec<crate::truth::Memory> = before
         .iter()
-        .map(|(pid, _, _)| rollup(*pid).unwrap_or_default())
+        .map(|(pid, _, _)| crate::truth::rollup(*pid).unwrap_or_default())
         .collect();
     let private_before: u64 = before.iter().map(|b| b.2.private).sum();
     let shared_before: u64 = before.iter().map(|b| b.2.shared).sum();

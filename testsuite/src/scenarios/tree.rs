@@ -1010,12 +1010,7 @@ mod cow {
     use testsuite::state::TreeState;
 
     /// The 32 MiB mapping of one process, from /proc/PID/smaps, in kB.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-    pub(super) struct Region {
-        rss: u64,
-        shared: u64,
-        private: u64,
-    }
+    type Region = crate::truth::Memory;
 
     /// The mapping of each process by name, and the system's used memory.
     pub(super) struct Memory {
@@ -1024,34 +1019,7 @@ mod cow {
     }
 
     fn region(pid: i32) -> Result<Region> {
-        let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
-            .with_context(|| format!("reading /proc/{pid}/smaps"))?;
-        let head = format!("{COW_ADDR:x}-");
-        let mut r = Region::default();
-        let mut inside = false;
-        for line in smaps.lines() {
-            let first = line.split_whitespace().next().unwrap_or("");
-            if first.contains('-') && !first.ends_with(':') {
-                inside = line.starts_with(&head);
-                continue;
-            }
-            if !inside {
-                continue;
-            }
-            let kb = || -> u64 {
-                line.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0)
-            };
-            match first {
-                "Rss:" => r.rss += kb(),
-                "Shared_Clean:" | "Shared_Dirty:" => r.shared += kb(),
-                "Private_Clean:" | "Private_Dirty:" => r.private += kb(),
-                _ => {}
-            }
-        }
-        Ok(r)
+        crate::truth::mapping(pid, COW_ADDR)
     }
 
     /// MemTotal - MemAvailable, in kB.
