@@ -156,6 +156,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if flags & !image::CHECKPOINT_FLAGS_MASK != 0 {
         return Err(EINVAL);
     }
+    // Connections silenced for a kill must not move on after a thaw.
+    let cow = flags & image::CHECKPOINT_COW != 0;
+    if cow && flags & image::CHECKPOINT_TCP_SILENT != 0 {
+        return Err(EINVAL);
+    }
     let file = FileRef::fget(fd)?;
     if !file.is_writable() {
         return Err(EBADF);
@@ -231,7 +236,11 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     // an image never mixes states from before and after a thaw.
     forest.check_frozen()?;
 
-    let mut w = ImageWriter::new(file)?;
+    let mut w = if cow {
+        ImageWriter::held(file, COW_HOLD_MAX)?
+    } else {
+        ImageWriter::new(file)?
+    };
     w.record(RecordType::Header, &header(flags).encode())?;
     let nr_tasks = u32::try_from(rows.len()).map_err(|_| E2BIG)?;
     let root_pid = rows.first().map(|r| r.pid).ok_or(ESRCH)?;
@@ -279,40 +288,20 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     // TCP listeners before the connections they accepted (their port).
     crate::inet::dump_listeners(&mut w, &mut objs, forest.tasks())?;
     let mut stops = KVec::with_capacity(rows.len(), GFP_KERNEL)?;
-    // The mm of every process saved so far, by pid, with the pages it
-    // saved still pinned if it has children in the tree: a child's pages
-    // that are still its parent's are saved once, with the parent.
-    let mut mms = KVVec::new();
-    // Each parent's last child, by position: the parent's pinned pages
-    // are let go once it is saved.
-    let mut last_child: KVVec<(i32, usize)> = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
-    for (i, r) in rows.iter().enumerate() {
-        if !r.is_zombie() && !r.is_thread() {
-            last_child.push((r.ppid, i), GFP_KERNEL)?;
-        }
-    }
-    // Sorted by parent, the last position of each parent last.
-    last_child.sort_unstable();
+    let mut memories = Memories::new(&rows)?;
+    // Copy-on-write: the memory snapshots whose pages are written once
+    // the tree's state is taken, in image order.
+    let mut owed = KVVec::new();
     for (i, (task, row)) in forest.tasks().iter().zip(rows.iter()).enumerate() {
         if !row.is_zombie() {
             let exec_id = forest.exec_id(i).ok_or(EINVAL)?;
-            let last_of = |pid: i32| {
-                let end = last_child.partition_point(|&(p, _)| p <= pid);
-                end.checked_sub(1)
-                    .and_then(|k| last_child.get(k))
-                    .filter(|&&(p, _)| p == pid)
-                    .map(|&(_, at)| at)
+            let at = Turn {
+                index: i,
+                row,
+                exec_id,
             };
-            let keep = last_of(row.pid).is_some_and(|at| at > i);
-            let stop = dump_task(&mut w, task, &root, row, exec_id, &mut objs, &mut mms, keep)?;
-            if last_of(row.ppid) == Some(i) {
-                if let Ok(at) = mms.binary_search_by_key(&row.ppid, |(p, ..)| *p) {
-                    if let Some(entry) = mms.get_mut(at) {
-                        // Its last child is saved: its pages are let go.
-                        drop(entry.2.take());
-                    }
-                }
-            }
+            let owe = cow.then_some(&mut owed);
+            let stop = dump_task(&mut w, task, &root, at, &mut objs, &mut memories, owe)?;
             stops.push((task, row.pid, stop), GFP_KERNEL)?;
         }
     }
@@ -329,6 +318,15 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     }
     // The connections saved are still as saved: a consistent cut of them.
     crate::inet::check_same(&objs)?;
+    if cow {
+        // Every task's state is taken: what is written from here on comes
+        // from the memory snapshots, and the tree may run again as soon as
+        // the image has data.
+        w.release()?;
+        for o in owed.into_iter() {
+            o.write(&mut w, &mut memories)?;
+        }
+    }
     w.finish()?;
     if flags & image::CHECKPOINT_TCP_SILENT != 0 {
         crate::inet::silence(&objs)?;
@@ -352,22 +350,21 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
 /// meanwhile or that exec'd since the access check (`exec_id`, its exec
 /// count then) with `-EBUSY`.
 ///
-/// `mms` holds the mm of each process saved before, sorted by pid, and,
-/// for a process with children in the tree (`keep` for this one), the
-/// pages it saved, still pinned; a process's own is added once its pages
-/// are written. A single-threaded process whose parent is among them has
-/// its memory restarted from its parent's, as fork made it
-/// ([`mm::dump_pages`]).
+/// A process's memory goes through `memories` ([`Memories::save`]). With
+/// `owed` (a copy-on-write checkpoint) its pages are taken from a
+/// copy-on-write snapshot of it and written later: the snapshot is added
+/// to `owed`, unless its memory cannot be snapshotted
+/// ([`mm::MapDump::snapshot`]) and is saved right away.
 fn dump_task(
     w: &mut ImageWriter,
     task: &TaskRef,
     root: &TaskRef,
-    row: &TaskEntry,
-    exec_id: u64,
+    at: Turn<'_>,
     objs: &mut ObjHash,
-    mms: &mut KVVec<(i32, MmRef, Option<mm::SourcePages>)>,
-    keep: bool,
+    memories: &mut Memories,
+    owed: Option<&mut KVVec<Owed>>,
 ) -> Result<u32> {
+    let Turn { row, exec_id, .. } = at;
     let mm = if row.is_thread() {
         None
     } else {
@@ -426,33 +423,40 @@ fn dump_task(
     crate::sched::dump(w, task, !row.is_thread())?;
     signal::dump_task(w, task)?;
     if let Some(mm) = mm {
-        // Its parent's mm, unless it is the same one (CLONE_VM) or this
-        // process has threads (a restart switches a single thread to the
-        // copy of its parent's memory).
-        let source = match mms.binary_search_by_key(&row.ppid, |(p, ..)| *p) {
-            Ok(at) if task.nr_threads() == 1 => mms
-                .get(at)
-                .filter(|(_, m, _)| m.as_ptr() != mm.as_ptr())
-                .and_then(|(pid, _, pages)| {
-                    Some(mm::Source {
-                        pid: *pid,
-                        pages: pages.as_ref()?,
-                    })
-                }),
-            _ => None,
+        let single = task.nr_threads() == 1;
+        let mut map = match owed {
+            // Its source is chosen once its parent's snapshot is saved.
+            Some(_) => mm::dump_map(w, task, mm, objs, None)?,
+            None => {
+                let source = memories.source(row.ppid, single, mm.as_ptr());
+                mm::dump_map(w, task, mm, objs, source.as_ref())?
+            }
         };
-        let map = mm::dump_map(w, task, mm, objs, source.as_ref())?;
         crate::cgroup::dump(w, task, root)?;
         crate::pty::dump_ctty(w, task, objs)?;
         fdtable::dump(w, task, row.pid, objs)?;
         crate::sysvsem::dump_undo(w, task)?;
         signal::dump_process(w, task)?;
         crate::posix_timers::dump(w, task, objs.pid_ns()?)?;
-        let (mm, pages) = mm::dump_pages(w, map, source.as_ref(), keep)?;
-        drop(source);
-        match mms.binary_search_by_key(&row.pid, |(p, ..)| *p) {
-            Ok(_) => return Err(EINVAL),
-            Err(at) => crate::objhash::insert_at(mms, at, (row.pid, mm, pages), GFP_KERNEL)?,
+        match owed {
+            Some(owed) if map.snapshot()? => {
+                let o = Owed {
+                    at: w.held_len(),
+                    index: at.index,
+                    pid: row.pid,
+                    ppid: row.ppid,
+                    single,
+                    map,
+                };
+                owed.push(o, GFP_KERNEL)?;
+            }
+            Some(_) => {
+                if let Some(source) = memories.source(row.ppid, single, map.mm_ptr()) {
+                    mm::share_from(w, &mut map, &source)?;
+                }
+                memories.save(w, at.index, row.pid, row.ppid, map, single)?;
+            }
+            None => memories.save(w, at.index, row.pid, row.ppid, map, single)?,
         }
     }
     // Everything read above was read from a frozen task.
@@ -465,4 +469,145 @@ fn dump_task(
     }
     w.record(RecordType::TaskEnd, &[])?;
     Ok(stop)
+}
+
+/// The most a copy-on-write checkpoint keeps in memory while the tree is
+/// frozen: its records, and the contents it cannot take from a memory
+/// snapshot (shared memory, pipes' and sockets' queues, the pages of a
+/// process whose memory is not snapshotted). Past it, `-ENOBUFS`, and
+/// nothing is written: `ckpt checkpoint` then saves the tree frozen.
+const COW_HOLD_MAX: usize = 256 << 20;
+
+/// One task's place in the checkpoint: its position among the tasks, its
+/// row and its exec count when access was checked.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    index: usize,
+    row: &'a TaskEntry,
+    exec_id: u64,
+}
+
+/// The memory of the processes saved so far: each one's mm, by pid, with
+/// the pages it saved still pinned while a child of it is still to be
+/// saved, so that a child's pages that are still its parent's are saved
+/// once, with the parent.
+struct Memories {
+    mms: KVVec<(i32, MmRef, Option<mm::SourcePages>)>,
+    /// Each parent's last child, by position (sorted by parent, the last
+    /// position of each parent last): the parent's pages are let go once
+    /// it is saved.
+    last_child: KVVec<(i32, usize)>,
+}
+
+impl Memories {
+    fn new(rows: &[TaskEntry]) -> Result<Self> {
+        let mut last_child = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
+        for (i, r) in rows.iter().enumerate() {
+            if !r.is_zombie() && !r.is_thread() {
+                last_child.push((r.ppid, i), GFP_KERNEL)?;
+            }
+        }
+        last_child.sort_unstable();
+        Ok(Self {
+            mms: KVVec::new(),
+            last_child,
+        })
+    }
+
+    /// The position of the last child of `pid`.
+    fn last_of(&self, pid: i32) -> Option<usize> {
+        let end = self.last_child.partition_point(|&(p, _)| p <= pid);
+        end.checked_sub(1)
+            .and_then(|k| self.last_child.get(k))
+            .filter(|&&(p, _)| p == pid)
+            .map(|&(_, at)| at)
+    }
+
+    /// What a process whose parent is `ppid` may start its memory from:
+    /// its parent's saved pages, if the parent kept them, unless the two
+    /// share their memory (`mm`: CLONE_VM) or this process has threads (a
+    /// restart switches a single thread to the copy of its parent's).
+    fn source(
+        &self,
+        ppid: i32,
+        single: bool,
+        mm: *mut bindings::mm_struct,
+    ) -> Option<mm::Source<'_>> {
+        if !single {
+            return None;
+        }
+        let at = self.mms.binary_search_by_key(&ppid, |(p, ..)| *p).ok()?;
+        let (pid, parent, pages) = self.mms.get(at)?;
+        if parent.as_ptr() == mm {
+            return None;
+        }
+        Some(mm::Source {
+            pid: *pid,
+            pages: pages.as_ref()?,
+        })
+    }
+
+    /// Writes the pages of the map `map` of process `pid` (at `index`
+    /// among the tasks), keeping them pinned if it has children still to
+    /// be saved, and lets its parent's go if it is the last of them.
+    fn save(
+        &mut self,
+        w: &mut ImageWriter,
+        index: usize,
+        pid: i32,
+        ppid: i32,
+        map: mm::MapDump,
+        single: bool,
+    ) -> Result {
+        let keep = self.last_of(pid).is_some_and(|at| at > index);
+        let source = self.source(ppid, single, map.mm_ptr());
+        let (mm, pages) = mm::dump_pages(w, map, source.as_ref(), keep)?;
+        drop(source);
+        match self.mms.binary_search_by_key(&pid, |(p, ..)| *p) {
+            Ok(_) => return Err(EINVAL),
+            Err(at) => crate::objhash::insert_at(&mut self.mms, at, (pid, mm, pages), GFP_KERNEL)?,
+        }
+        if self.last_of(ppid) == Some(index) {
+            if let Ok(at) = self.mms.binary_search_by_key(&ppid, |(p, ..)| *p) {
+                if let Some(entry) = self.mms.get_mut(at) {
+                    // Its last child is saved: its pages are let go.
+                    drop(entry.2.take());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pages of a process owed by a copy-on-write checkpoint: its map,
+/// whose mm is a snapshot of its memory at the freeze, and where its
+/// pages records go among the kept records (before its `TaskEnd`).
+struct Owed {
+    at: u64,
+    index: usize,
+    pid: i32,
+    ppid: i32,
+    single: bool,
+    map: mm::MapDump,
+}
+
+impl Owed {
+    /// Writes the kept records up to this process's pages, then its
+    /// pages from its snapshot, through `memories` as any process's.
+    fn write(self, w: &mut ImageWriter, memories: &mut Memories) -> Result {
+        let Owed {
+            at,
+            index,
+            pid,
+            ppid,
+            single,
+            mut map,
+        } = self;
+        // Its mm record, still kept, names its source if it has one.
+        if let Some(source) = memories.source(ppid, single, map.mm_ptr()) {
+            mm::share_from(w, &mut map, &source)?;
+        }
+        w.release_to(at)?;
+        memories.save(w, index, pid, ppid, map, single)
+    }
 }

@@ -104,6 +104,7 @@ mod writer;
 const _: () = {
     assert!(image::CHECKPOINT_SUBTREE == bindings::CHECKPOINT_SUBTREE as u64);
     assert!(image::CHECKPOINT_TCP_SILENT == bindings::CHECKPOINT_TCP_SILENT as u64);
+    assert!(image::CHECKPOINT_COW == bindings::CHECKPOINT_COW as u64);
     assert!(image::CHECKPOINT_FLAGS_MASK == bindings::CHECKPOINT_FLAGS_MASK as u64);
     assert!(image::RESTART_FLAGS_MASK == bindings::RESTART_FLAGS_MASK as u64);
     assert!(image::RESTART_DELETED_HERE == bindings::RESTART_DELETED_HERE as u64);

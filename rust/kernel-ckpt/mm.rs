@@ -512,6 +512,64 @@ pub(crate) struct MapDump {
     vmas: KVec<SavedVma>,
     /// Whether its memory starts from its source's at restart.
     from: bool,
+    /// The mm record as written, and where (for a held writer, among the
+    /// kept bytes): [`share_from`] sets its source later.
+    header: MmHeader,
+    at: u64,
+}
+
+/// `VM_UFFD_MISSING | VM_UFFD_WP | VM_UFFD_MINOR`: memory registered with
+/// a userfaultfd, whose copy by fork may send its monitor an event.
+const VM_UFFD_ANY: u64 = 0x0000_0200 | 0x0000_1000 | (1 << 38);
+
+impl MapDump {
+    /// The mm its pages are taken from.
+    pub(crate) fn mm_ptr(&self) -> *mut bindings::mm_struct {
+        self.mm.as_ptr()
+    }
+
+    /// Takes the pages of this map from now on from a copy-on-write copy
+    /// of its mm, made as fork(2) makes a child's: the copy keeps the
+    /// pages as they are now while the process runs on and writes its
+    /// own (each first write copies the page, as after a fork). `false`,
+    /// with nothing changed, for memory whose copy by fork would not hold
+    /// what is saved (`MADV_DONTFORK` or `MADV_WIPEONFORK` memory with
+    /// pages of its own) or would tell a userfaultfd monitor: its pages
+    /// are then saved as the process has them now.
+    ///
+    /// Called while the process is frozen, under the caller's exec lock
+    /// of it.
+    pub(crate) fn snapshot(&mut self) -> Result<bool> {
+        let odd = self.vmas.iter().any(|v| {
+            let f = v.vma.flags;
+            f & VM_UFFD_ANY != 0
+                || (v.anon
+                    && has_pages(&v.vma)
+                    && f & (image::VM_DONTCOPY | image::VM_WIPEONFORK) != 0)
+        });
+        if odd {
+            return Ok(false);
+        }
+        self.mm = self.mm.fork_copy()?;
+        Ok(true)
+    }
+}
+
+/// Makes the process whose map `d` is start its memory from `source`'s at
+/// restart if the two share at least [`INHERIT_MIN_PAGES`] pages, for a
+/// map written by a held writer without a source: its mm record, still
+/// kept, names the source then.
+pub(crate) fn share_from(w: &mut ImageWriter, d: &mut MapDump, source: &Source<'_>) -> Result {
+    if d.from || !shares_any(&d.mm, &d.vmas, source)? {
+        return Ok(());
+    }
+    d.header.from = source.pid;
+    let at =
+        d.at.checked_add(image::RECORD_HEADER_LEN as u64)
+            .ok_or(EINVAL)?;
+    w.patch_held(at, &d.header.encode())?;
+    d.from = true;
+    Ok(())
 }
 
 /// Writes the memory map of `task` (a thread group leader): the mm record
@@ -545,6 +603,7 @@ pub(crate) fn dump_map(
         None => KVec::new(),
     };
     header.exe_len = u32::try_from(exe_path.len()).map_err(|_| EINVAL)?;
+    let at = w.held_len();
     w.record_parts(RecordType::Mm, &[&header.encode(), &exe_path])?;
     for v in vmas.iter_mut() {
         if let Some(file) = v.shmem.take() {
@@ -583,6 +642,8 @@ pub(crate) fn dump_map(
         mm,
         vmas,
         from: header.from != 0,
+        header,
+        at,
     })
 }
 
@@ -624,7 +685,7 @@ pub(crate) fn dump_pages(
     source: Option<&Source<'_>>,
     keep: bool,
 ) -> Result<(MmRef, Option<SourcePages>)> {
-    let MapDump { mm, vmas, from } = d;
+    let MapDump { mm, vmas, from, .. } = d;
     let source = source.filter(|_| from);
     let mut kept = None;
     if keep {
@@ -957,15 +1018,14 @@ fn advise(start: u64, len: usize, flags: u64) -> Result {
 /// places of the saved VMAs that may come from it (same flags, no gap):
 /// the rest is unmapped. Returns the ranges kept, in order.
 fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVVec<(u64, u64)>> {
-    // SAFETY: `source` is referenced; the copy is made under its mmap
-    // lock (taken by dup_mmap) and returned with one reference, or NULL.
-    let copy = NonNull::new(unsafe { bindings::ckpt_dup_mm(source.as_ptr()) }).ok_or(ENOMEM)?;
-    // SAFETY: `copy` is an unshared new mm; on success current's mm
-    // becomes it (the reference passes to current), else it stays ours.
-    let r = unsafe { bindings::ckpt_exec_mmap(copy.as_ptr()) };
+    let copy = source.fork_copy()?.into_raw();
+    // SAFETY: `copy` is an unshared new mm with one reference; on success
+    // current's mm becomes it (the reference passes to current), else it
+    // stays ours.
+    let r = unsafe { bindings::ckpt_exec_mmap(copy) };
     if r != 0 {
-        // SAFETY: the reference `ckpt_dup_mm` gave is dropped.
-        unsafe { bindings::mmput(copy.as_ptr()) };
+        // SAFETY: the reference `fork_copy` gave is dropped.
+        unsafe { bindings::mmput(copy) };
         ckpt_err!(
             "restart: cannot switch to the copy of the parent's memory ({})\n",
             r

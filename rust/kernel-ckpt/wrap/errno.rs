@@ -2,7 +2,7 @@
 
 //! The errnos kernel-ckpt returns that the kernel crate does not name
 //! (`kernel::error::code` has no `EOPNOTSUPP`, `ENODATA`, `ENOSYS` or
-//! `ETIMEDOUT` in 6.12).
+//! `ETIMEDOUT` or `ENOBUFS` in 6.12).
 
 use kernel::bindings;
 use kernel::prelude::*;
@@ -35,4 +35,10 @@ pub(crate) fn etimedout() -> Error {
 /// Value too large for defined data type (an id a namespace does not map).
 pub(crate) fn eoverflow() -> Error {
     Error::from_errno(-(bindings::EOVERFLOW as i32))
+}
+
+/// No buffer space: more state than a copy-on-write checkpoint keeps in
+/// memory while the tree is frozen.
+pub(crate) fn enobufs() -> Error {
+    Error::from_errno(-(bindings::ENOBUFS as i32))
 }

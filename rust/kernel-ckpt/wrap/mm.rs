@@ -36,6 +36,27 @@ impl MmRef {
         NonNull::new(mm).map(Self).ok_or(ESRCH)
     }
 
+    /// A copy of this mm for the calling task, made as fork(2) makes a
+    /// child's (`dup_mm`): private pages shared copy-on-write (the pages
+    /// of this mm are write-protected so that its next write copies),
+    /// `MADV_DONTFORK` memory left out, `MADV_WIPEONFORK` memory empty.
+    /// Its memory cgroup owner is the caller. `-ENOMEM` if it cannot be
+    /// made (or the caller was killed while waiting for the mmap lock).
+    pub(crate) fn fork_copy(&self) -> Result<Self> {
+        // SAFETY: the mm is referenced; `dup_mm` takes its mmap write lock
+        // and returns a new mm with one reference, or NULL.
+        let copy = unsafe { bindings::ckpt_dup_mm(self.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference.
+        NonNull::new(copy).map(Self).ok_or(ENOMEM)
+    }
+
+    /// Gives up the reference without dropping it: the caller owns it.
+    pub(crate) fn into_raw(self) -> *mut bindings::mm_struct {
+        let mm = self.as_ptr();
+        core::mem::forget(self);
+        mm
+    }
+
     /// Whether `task` still runs in this mm (an exec replaces it).
     pub(crate) fn is_of(&self, task: &TaskRef) -> bool {
         // SAFETY: the task is valid; `mm` is only compared, under task_lock.

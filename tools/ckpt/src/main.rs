@@ -93,9 +93,18 @@ enum Command {
         flags: Option<u64>,
         /// Print to stderr how long the tree was frozen (its downtime)
         /// and where that time went: the freeze, checkpoint(2), and the
-        /// thaw (or kill).
+        /// thaw (or kill); and how long its memory took to write after
+        /// the thaw.
         #[arg(long)]
         stats: bool,
+        /// Keep the tree frozen until its whole image is written. By
+        /// default (unless --kill, --no-freeze or the cgroup was frozen
+        /// already) the tree is thawed once its state is taken, and its
+        /// memory is written from a copy-on-write snapshot while it runs
+        /// (each page it writes meanwhile is copied first, as after a
+        /// fork).
+        #[arg(long)]
+        no_cow: bool,
     },
     /// Show the contents of an image.
     Inspect {
@@ -184,10 +193,12 @@ fn main() -> ExitCode {
             no_freeze,
             flags,
             stats,
+            no_cow,
         } => {
             let opts = CheckpointOptions {
                 kill,
                 freeze: !no_freeze,
+                cow: !no_cow,
                 flags: flags.unwrap_or_else(|| {
                     if ckpt::is_pod_init(pid) {
                         0

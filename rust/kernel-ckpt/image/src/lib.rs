@@ -142,8 +142,14 @@ pub const CHECKPOINT_SUBTREE: u64 = 0x1;
 /// their network namespace), so that they close without a word to their
 /// peers when the tree is killed next (`ckpt checkpoint --kill`).
 pub const CHECKPOINT_TCP_SILENT: u64 = 0x2;
+/// `checkpoint(2)` flag: take each process's memory as a copy-on-write
+/// snapshot, as fork(2) copies it, and write nothing to the image until
+/// every task's state is taken: the tree may be thawed as soon as the
+/// image has data, and runs on while its pages are written. Not with
+/// [`CHECKPOINT_TCP_SILENT`].
+pub const CHECKPOINT_COW: u64 = 0x4;
 /// Every flag `checkpoint(2)` knows; any other bit gives `-EINVAL`.
-pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT;
+pub const CHECKPOINT_FLAGS_MASK: u64 = CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT | CHECKPOINT_COW;
 /// `restart(2)` flag: make deleted files again as unnamed files in the
 /// restoring task's working directory rather than where they were (for a
 /// directory gone since; `ckpt restart --deleted-in DIR`).

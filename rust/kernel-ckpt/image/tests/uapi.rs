@@ -106,12 +106,18 @@ fn uapi_constants_match_the_header() {
         ckpt_image::CHECKPOINT_TCP_SILENT
     );
     assert_eq!(
+        parse_number(get("CHECKPOINT_COW")),
+        ckpt_image::CHECKPOINT_COW
+    );
+    assert_eq!(
         get("CHECKPOINT_FLAGS_MASK"),
-        "(CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT)"
+        "(CHECKPOINT_SUBTREE | CHECKPOINT_TCP_SILENT | CHECKPOINT_COW)"
     );
     assert_eq!(
         ckpt_image::CHECKPOINT_FLAGS_MASK,
-        ckpt_image::CHECKPOINT_SUBTREE | ckpt_image::CHECKPOINT_TCP_SILENT
+        ckpt_image::CHECKPOINT_SUBTREE
+            | ckpt_image::CHECKPOINT_TCP_SILENT
+            | ckpt_image::CHECKPOINT_COW
     );
     assert_eq!(
         parse_number(get("RESTART_DELETED_HERE")),

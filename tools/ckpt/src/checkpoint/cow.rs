@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The copy-on-write checkpoint: with `CHECKPOINT_COW`, `checkpoint(2)`
+//! writes nothing until every task's state is taken and the memory of
+//! each process is a copy-on-write snapshot. ckpt gives it a pipe, thaws
+//! the tree at the image's first byte, and copies the image to the output
+//! while the tree runs on: the tree's downtime no longer grows with its
+//! memory.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ckpt_image::CHECKPOINT_COW;
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags};
+
+use super::{checkpoint_error, CheckpointTimes, TRIES};
+use crate::{cgroup, sys_checkpoint};
+
+/// How a copy-on-write checkpoint failed.
+pub(super) enum Failure {
+    /// `checkpoint(2)` failed with nothing written: the tree is still
+    /// frozen.
+    Frozen(Errno),
+    /// After the thaw: the image is incomplete, the tree runs on.
+    Thawed(anyhow::Error),
+}
+
+/// The pipe's size: fewer wake-ups of the copy than the default 64 KiB.
+const PIPE_BYTES: i32 = 1 << 20;
+
+/// Writes an image of the frozen tree rooted at `pid` (in the cgroup
+/// `job`, frozen since `start`) to `out` with `CHECKPOINT_COW`, thawing
+/// `job` as soon as the tree's state is taken; tried again, up to
+/// [`TRIES`] times, when the kernel says `EAGAIN` (TCP connections that
+/// moved while they were read) with nothing written.
+pub(super) fn checkpoint(
+    pid: i32,
+    out: BorrowedFd<'_>,
+    flags: u64,
+    job: &Path,
+    start: Instant,
+    times: &mut CheckpointTimes,
+) -> Result<(), Failure> {
+    let mut tries = 1;
+    loop {
+        match attempt(pid, out, flags | CHECKPOINT_COW, job, start, times) {
+            Err(Failure::Frozen(Errno::EAGAIN)) if tries < TRIES => {
+                std::thread::sleep(Duration::from_millis(100));
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn attempt(
+    pid: i32,
+    out: BorrowedFd<'_>,
+    flags: u64,
+    job: &Path,
+    start: Instant,
+    times: &mut CheckpointTimes,
+) -> Result<(), Failure> {
+    let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Failure::Frozen)?;
+    // Best effort: a smaller pipe only costs more wake-ups.
+    let _ = nix::fcntl::fcntl(&rd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+    let call = std::thread::spawn(move || {
+        let r = sys_checkpoint(pid, wr.as_fd(), flags);
+        drop(wr);
+        r
+    });
+    let join =
+        |call: std::thread::JoinHandle<Result<(), Errno>>| call.join().unwrap_or(Err(Errno::EIO));
+    let mut buf = vec![0u8; 64 << 10];
+    let first = loop {
+        match nix::unistd::read(&rd, &mut buf) {
+            Err(Errno::EINTR) => continue,
+            other => break other,
+        }
+    };
+    let n = match first {
+        Ok(n) if n > 0 => n,
+        // Nothing written: the call failed, the tree is still frozen.
+        _ => {
+            drop(rd);
+            return Err(Failure::Frozen(join(call).err().unwrap_or(Errno::EIO)));
+        }
+    };
+    times.call = start.elapsed().saturating_sub(times.freeze);
+    let thawed = cgroup::thaw(job);
+    times.release = start.elapsed().saturating_sub(times.freeze + times.call);
+    let streaming = Instant::now();
+    let copied = buf
+        .get(..n)
+        .map_or(Ok(()), |first| write_all(out, first))
+        .and_then(|()| copy(&rd, out, &mut buf));
+    // If the copy failed, the kernel's next write fails (EPIPE).
+    drop(rd);
+    let call = join(call);
+    times.stream = streaming.elapsed();
+    let incomplete = "the tree was thawed and runs on, but its image is incomplete";
+    copied
+        .context("cannot write the image")
+        .context(incomplete)
+        .map_err(Failure::Thawed)?;
+    call.map_err(|e| {
+        Failure::Thawed(
+            anyhow::Error::new(checkpoint_error(e, pid, flags)).context(format!(
+                "{incomplete}: checkpoint(2) failed while it wrote the memory"
+            )),
+        )
+    })?;
+    thawed
+        .context("the image was written, but thawing the tree failed")
+        .map_err(Failure::Thawed)
+}
+
+/// Copies what the pipe `rd` carries to `out` until its writer closes it:
+/// with splice(2) where `out` takes it, else through `buf`.
+fn copy(rd: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(), Errno> {
+    let mut splice = true;
+    loop {
+        let n = if splice {
+            match nix::fcntl::splice(
+                rd,
+                None,
+                out,
+                None,
+                PIPE_BYTES as usize,
+                SpliceFFlags::SPLICE_F_MOVE,
+            ) {
+                Err(Errno::EINVAL) => {
+                    splice = false;
+                    continue;
+                }
+                other => other,
+            }
+        } else {
+            nix::unistd::read(rd, buf).and_then(|n| {
+                buf.get(..n).map_or(Ok(()), |b| write_all(out, b))?;
+                Ok(n)
+            })
+        };
+        match n {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
+    while !data.is_empty() {
+        match nix::unistd::write(out, data) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => data = data.get(n..).unwrap_or_default(),
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
