@@ -134,6 +134,8 @@ macro_rules! with_scenarios {
             restart_tree_pidfd,
             restart_tree_shared_tables,
             restart_tree_cow_shared,
+            checkpoint_cow_rewrite,
+            checkpoint_cow_killed,
             restart_tree_sessions,
             restart_tree_orphan_pgrp,
             restart_tree_zombie_wait,

@@ -49,6 +49,7 @@ use inotify::*;
 use locks::*;
 use memfd::*;
 use memory::*;
+pub(crate) use memory::{LIVE_ADDR, LIVE_LEN};
 use pty::*;
 use shapes::*;
 use signals::*;
@@ -275,6 +276,7 @@ pub fn run(kind: &str, ready_path: &Path) -> Result<()> {
         "mappings_check" => mappings_check(ready_path)?,
         "vdso_clock" => vdso_clock(ready_path)?,
         "heap_check" => heap_check(ready_path)?,
+        "live_writer" => live_writer(ready_path)?,
         "pipeline" => tree::pipeline(ready_path)?,
         "shared_stdout" => tree::shared_stdout(ready_path)?,
         "sessions" => tree::sessions(ready_path)?,

@@ -1,6 +1,7 @@
 //! Memory: heaps checked page by page, and every kind of mapping.
 
 use super::*;
+use nix::libc;
 
 /// 64 MiB (or `KCKPT_HEAP_MIB`) filled with a pattern and hashed; after
 /// the restart the process hashes its buffer again and compares.
@@ -119,4 +120,97 @@ pub(crate) fn mappings_check(ready_path: &Path) -> Result<()> {
     bad.dedup();
     let ok = bad.is_empty();
     verdict(&result, ok, format!("mappings wrong={bad:?}"))
+}
+
+/// Where `live_writer` maps its memory (a fixed address, so that the
+/// scenarios find its pages in the image), and its size: 64 MiB.
+pub const LIVE_ADDR: usize = 0x6100_0000_0000;
+pub const LIVE_LEN: usize = 64 << 20;
+/// The patterns `live_writer` fills its memory with: before the
+/// checkpoint, and when told to rewrite it.
+pub const LIVE_BEFORE: u64 = 0xa5a5_0000_0000_0001;
+pub const LIVE_AFTER: u64 = 0x5a5a_0000_0000_0002;
+
+/// `live_writer`'s memory, as words.
+fn live_memory() -> &'static mut [u64] {
+    // SAFETY: LIVE_ADDR is a live LIVE_LEN-byte private read-write mapping
+    // of this process (made by `live_writer`), which nothing unmaps, and
+    // only this single-threaded process uses it.
+    unsafe { std::slice::from_raw_parts_mut(LIVE_ADDR as *mut u64, LIVE_LEN / 8) }
+}
+
+/// Word `i` of `live_writer`'s memory in pattern `salt`: different in
+/// every word and every page.
+fn live_word(i: usize, salt: u64) -> u64 {
+    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt
+}
+
+/// The first page of `live_writer`'s memory not in pattern `salt`.
+fn live_wrong(salt: u64) -> Option<usize> {
+    live_memory()
+        .iter()
+        .enumerate()
+        .find(|&(i, &w)| w != live_word(i, salt))
+        .map(|(i, _)| i * 8 / 4096)
+}
+
+/// 64 MiB of private anonymous memory filled with one pattern; then,
+/// polling every millisecond, it rewrites all of it with another once the
+/// file `rewrite-NAME` exists (and writes `rewrote-NAME`: PASS if its
+/// memory then holds the new pattern throughout), and once `go-NAME`
+/// exists it checks that its memory holds what it held at the checkpoint
+/// (the first pattern, unless it rewrote it since) and leaves its verdict.
+/// For the copy-on-write checkpoint: a process that rewrites its memory
+/// while its pages are written, and one killed meanwhile.
+pub(crate) fn live_writer(ready_path: &Path) -> Result<()> {
+    name("live-writer");
+    let (go, result) = go_and_result(ready_path);
+    let s = ready_path.to_string_lossy();
+    let rewrite = std::path::PathBuf::from(s.replace("ready-", "rewrite-"));
+    let rewrote = std::path::PathBuf::from(s.replace("ready-", "rewrote-"));
+    // SAFETY: a new private anonymous mapping at an address nothing else
+    // uses (MAP_FIXED_NOREPLACE refuses to replace a mapping).
+    let base = unsafe {
+        libc::mmap(
+            LIVE_ADDR as *mut libc::c_void,
+            LIVE_LEN,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if base as usize != LIVE_ADDR {
+        bail!("mmap of 64 MiB at {LIVE_ADDR:#x} failed");
+    }
+    for (i, w) in live_memory().iter_mut().enumerate() {
+        *w = live_word(i, LIVE_BEFORE);
+    }
+    ready(ready_path)?;
+    let mut salt = LIVE_BEFORE;
+    loop {
+        if go.exists() {
+            let wrong = live_wrong(salt);
+            verdict(
+                &result,
+                wrong.is_none(),
+                match wrong {
+                    None => format!("all 64 MiB as at the checkpoint ({salt:#x})"),
+                    Some(p) => format!("page {p} is not as at the checkpoint ({salt:#x})"),
+                },
+            );
+        }
+        if salt == LIVE_BEFORE && rewrite.exists() {
+            for (i, w) in live_memory().iter_mut().enumerate() {
+                *w = live_word(i, LIVE_AFTER);
+            }
+            salt = LIVE_AFTER;
+            let line = match live_wrong(salt) {
+                None => "PASS rewrote all 64 MiB\n".to_owned(),
+                Some(p) => format!("FAIL page {p} is not as rewritten\n"),
+            };
+            std::fs::write(&rewrote, line)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
