@@ -151,7 +151,8 @@ macro_rules! with_scenarios {
             err_restart_tree_corrupt,
             err_restart_tree_corrupt_images,
             err_restart_coordinator_killed,
-            restart_tree_1000
+            restart_tree_1000,
+            restart_tree_1000_cow
         }
     };
 }
@@ -167,7 +168,8 @@ with_scenarios!(scenario_names);
 /// Scenarios that need more time than the runner's default limit (the
 /// guest runs under TCG: 1,000 processes are forked, checkpointed,
 /// recreated and restored one by one), in seconds.
-const SLOW_SCENARIOS: &[(&str, u64)] = &[("restart_tree_1000", 300)];
+const SLOW_SCENARIOS: &[(&str, u64)] =
+    &[("restart_tree_1000", 300), ("restart_tree_1000_cow", 300)];
 
 /// The time limit of scenario `name`: `default`, or more for a slow one.
 pub fn scenario_timeout(name: &str, default: Duration) -> Duration {

@@ -392,6 +392,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tree_pidfd" => |name| tree::restart_tree_scenario(name, "pidfd_tree"),
         "restart_tree_shared_tables" => |name| tree::restart_tree_scenario(name, "shared_tables"),
         "restart_tree_cow_shared" => |name| tree::restart_tree_scenario(name, "cow_shared"),
+        "restart_tree_1000_cow" => |name| tree::restart_tree_cow_scenario(name, "tree_1000"),
         "err_restart_coordinator_killed" => {
             |name| checks_only(tree::err_restart_coordinator_killed(name))
         }

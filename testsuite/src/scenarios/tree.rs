@@ -349,6 +349,41 @@ fn finish_tree(
 /// `ckpt restart`, compares its state before and after field by field,
 /// then lets it finish and checks its verdict.
 pub(super) fn restart_tree_scenario(name: &str, kind: &str) -> Result<ScenarioResult> {
+    restart_tree_run(name, kind, false)
+}
+
+/// [`restart_tree_scenario`] with a copy-on-write checkpoint: the tree is
+/// read frozen, thawed, checkpointed by `ckpt checkpoint` (which freezes
+/// it, thaws it once its state is taken and writes its memory while it
+/// runs), then killed.
+pub(super) fn restart_tree_cow_scenario(name: &str, kind: &str) -> Result<ScenarioResult> {
+    restart_tree_run(name, kind, true)
+}
+
+/// A copy-on-write `ckpt checkpoint --stats` of the tree of `root` in
+/// the job `cg`, then the tree killed.
+fn checkpoint_cow_then_kill(c: &mut Checks, root: i32, cg: &Path, img: &str) -> Result<()> {
+    let out = Command::new(CKPT)
+        .args(["checkpoint", &root.to_string(), "-o", img, "--stats"])
+        .output()?;
+    c.eq("checkpoint exit status", 0, out.status.code().unwrap_or(-1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let times = err
+        .lines()
+        .find_map(|l| l.strip_prefix("ckpt checkpoint: "))
+        .and_then(|l| l.parse::<ckpt::CheckpointTimes>().ok());
+    eprintln!("checkpoint of {root}: {}", err.trim());
+    c.eq(
+        "the tree was thawed before its memory was written (--stats)",
+        true,
+        times.is_some_and(|t| !t.stream.is_zero()),
+    );
+    cgroup::kill(cg)?;
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(root), None);
+    Ok(())
+}
+
+fn restart_tree_run(name: &str, kind: &str, cow: bool) -> Result<ScenarioResult> {
     let w = Workload::start_with(name, kind, ready_timeout(kind))?;
     let root = w.pid;
     let me = std::process::id() as i32;
@@ -374,7 +409,12 @@ pub(super) fn restart_tree_scenario(name: &str, kind: &str) -> Result<ScenarioRe
         .then(|| cow::Memory::read(&before))
         .transpose()?;
     let t = Instant::now();
-    checkpoint_kill(&mut c, root, &img)?;
+    if cow {
+        cgroup::thaw(&w.cg)?;
+        checkpoint_cow_then_kill(&mut c, root, &w.cg, &img)?;
+    } else {
+        checkpoint_kill(&mut c, root, &img)?;
+    }
     let t_ckpt = t.elapsed();
     if !c.0.iter().all(Check::passed) {
         // No image: nothing to restart.
