@@ -122,6 +122,7 @@ macro_rules! with_scenarios {
             real_wget_mid_transfer,
             real_python_epoll_server,
             real_python_pod,
+            real_python_cow,
             real_ipcs,
             restart_tree_cgroups,
             restart_pod_cgroups,

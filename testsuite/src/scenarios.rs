@@ -361,6 +361,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "real_wget_mid_transfer" => |name| real::real_wget_mid_transfer(name),
         "real_python_epoll_server" => |name| real::real_python_epoll_server(name),
         "real_python_pod" => |name| real::real_python_pod(name),
+        "real_python_cow" => |name| real::real_python_cow(name),
         "real_ipcs" => |name| pod::real_ipcs(name),
         "restart_tree_cgroups" => |name| pod::restart_tree_cgroups(name),
         "restart_pod_cgroups" => |name| pod::restart_pod_cgroups(name),

@@ -2291,3 +2291,136 @@ pub(crate) fn real_python_epoll_server(name: &str) -> Result<ScenarioResult> {
         ..Default::default()
     })
 }
+
+/// The program `real_python_cow` runs with Debian's Python: 64 MiB in a
+/// bytearray rewritten with the next generation's byte, 1 MiB at a time,
+/// over and over, each generation appended to a list and printed; once
+/// the go file (its first argument) exists, it checks that the whole
+/// buffer holds the current generation's byte and the list every
+/// generation, and writes its verdict to the result file (its second).
+const PYTHON_REWRITER: &str = r#"import os, sys
+go, result = sys.argv[1:3]
+buf = bytearray(64 << 20)
+step = 1 << 20
+history = []
+gen = 0
+while True:
+    if os.path.exists(go):
+        ok = buf.count(gen % 251) == len(buf) and history == list(range(1, gen + 1))
+        with open(result, "w") as f:
+            f.write("%s generation %d\n" % ("PASS" if ok else "FAIL", gen))
+        sys.exit(0 if ok else 1)
+    gen += 1
+    chunk = bytes([gen % 251]) * step
+    for off in range(0, len(buf), step):
+        buf[off:off + step] = chunk
+    history.append(gen)
+    print("generation", gen, flush=True)
+"#;
+
+/// The last generation `real_python_cow`'s program printed to `log`.
+fn last_generation(log: &Path) -> u64 {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("generation ")?.trim().parse().ok())
+        .last()
+        .unwrap_or(0)
+}
+
+/// Debian's Python rewriting 64 MiB over and over, checkpointed by `ckpt
+/// checkpoint` as a user runs it (copy-on-write: the program runs on
+/// while its memory is written, and keeps rewriting it), then killed and
+/// restarted from the image: it is back at the generation of the
+/// checkpoint, behind where it had got to, with every byte of its buffer
+/// and every generation of its list as they were then.
+pub(crate) fn real_python_cow(name: &str) -> Result<ScenarioResult> {
+    let script = format!("/tmp/{name}.py");
+    fs::write(&script, PYTHON_REWRITER)?;
+    let go = format!("/tmp/go-{name}");
+    let result = format!("/tmp/result-{name}");
+    let _ = fs::remove_file(&go);
+    let _ = fs::remove_file(&result);
+    let (w, _job, log) = run_program(
+        name,
+        &["/bin/python3", "-I", "-S", "-B", &script, &go, &result],
+    )?;
+    let pid = w.pid;
+    let mut c = Checks(Vec::new());
+    c.eq(
+        "python rewrites its buffer before the checkpoint",
+        true,
+        wait_for(&log.to_string_lossy(), "generation 3\n", 120),
+    );
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm"))?
+        .trim()
+        .to_string();
+    let img = format!("/tmp/{name}.img");
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &img, "--stats"])
+        .output()?;
+    c.eq(
+        "ckpt checkpoint exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    let stats = String::from_utf8_lossy(&o.stderr);
+    eprintln!("{name}: {}", stats.trim());
+    c.eq(
+        "python ran while its memory was written (--stats)",
+        true,
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("ckpt checkpoint: "))
+            .and_then(|l| l.parse::<ckpt::CheckpointTimes>().ok())
+            .is_some_and(|t| !t.stream.is_zero()),
+    );
+    let at_end = last_generation(&log);
+    // Two more generations after the checkpoint.
+    let ran_on = wait_for(
+        &log.to_string_lossy(),
+        &format!("generation {}\n", at_end + 2),
+        120,
+    );
+    c.eq("python runs on after the checkpoint", true, ran_on);
+    let reached = last_generation(&log);
+    cgroup::kill(&w.cg)?;
+    let _ = waitpid(Pid::from_raw(pid), None);
+    fs::write(&go, b"go\n")?;
+    let restarted = spawn_restart(&img)?;
+    c.eq(
+        "python restarted with the same pid",
+        true,
+        wait_comm(pid, &comm),
+    );
+    let out = restarted.wait_with_output()?;
+    c.eq(
+        "ckpt restart exit status (python's)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    let verdict = fs::read_to_string(&result).unwrap_or_default();
+    let back_at: u64 = verdict
+        .trim()
+        .strip_prefix("PASS generation ")
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    c.eq(
+        "the restarted python finds its buffer and list whole",
+        "PASS",
+        verdict.split_whitespace().next().unwrap_or("(no verdict)"),
+    );
+    eprintln!("{name}: generation {at_end} when ckpt checkpoint returned, {reached} when killed, {back_at} after the restart");
+    c.eq(
+        "it is back at a generation of the checkpoint: at most the one printed when ckpt returned, behind the one it reached",
+        true,
+        back_at >= 3 && back_at <= at_end && back_at < reached,
+    );
+    let logged = log_if_failed(&c, &log);
+    let _ = fs::remove_file(&go);
+    Ok(ScenarioResult {
+        checks: c.0,
+        state: logged,
+        ..Default::default()
+    })
+}
