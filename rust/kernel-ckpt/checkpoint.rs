@@ -217,7 +217,7 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     crate::inotify::check(forest.tasks())?;
     crate::fown::check(forest.tasks(), &ns)?;
     // The waiting connections' sockets stay referenced until the end.
-    let (pending, _pending_held) = crate::unix::pending(forest.tasks())?;
+    let (pending, pending_held) = crate::unix::pending(forest.tasks())?;
     let rows = forest.rows(&ns)?;
     // A process whose leader exited while other threads run on has its
     // memory and files only in those threads: not saved yet (the image
@@ -321,11 +321,17 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
     if cow {
         // Every task's state is taken: what is written from here on comes
         // from the memory snapshots, and the tree may run again as soon as
-        // the image has data.
+        // the image has data. Its files, sockets and pipes are no longer
+        // held (a pipe it closes must give its reader EOF, a socket its
+        // FIN).
+        drop(objs);
+        drop(pending_held);
         w.release()?;
+        memories.owed_only(&owed)?;
         for o in owed.into_iter() {
             o.write(&mut w, &mut memories)?;
         }
+        return w.finish();
     }
     w.finish()?;
     if flags & image::CHECKPOINT_TCP_SILENT != 0 {
@@ -450,13 +456,9 @@ fn dump_task(
                 };
                 owed.push(o, GFP_KERNEL)?;
             }
-            Some(_) => {
-                if let Some(source) = memories.source(row.ppid, single, map.mm_ptr()) {
-                    mm::share_from(w, &mut map, &source)?;
-                }
-                memories.save(w, at.index, row.pid, row.ppid, map, single)?;
-            }
-            None => memories.save(w, at.index, row.pid, row.ppid, map, single)?,
+            // Saved now, on its own: its parent's pages are not saved yet.
+            Some(_) => memories.save(w, at.index, row.pid, row.ppid, map, single, false)?,
+            None => memories.save(w, at.index, row.pid, row.ppid, map, single, true)?,
         }
     }
     // Everything read above was read from a frozen task.
@@ -487,12 +489,12 @@ struct Turn<'a> {
     exec_id: u64,
 }
 
-/// The memory of the processes saved so far: each one's mm, by pid, with
-/// the pages it saved still pinned while a child of it is still to be
-/// saved, so that a child's pages that are still its parent's are saved
-/// once, with the parent.
+/// The memory of the processes saved so far, by pid: which mm it was
+/// (only compared), with the pages it saved still pinned while a child
+/// of it is still to be saved, so that a child's pages that are still its
+/// parent's are saved once, with the parent.
 struct Memories {
-    mms: KVVec<(i32, MmRef, Option<mm::SourcePages>)>,
+    mms: KVVec<(i32, usize, Option<mm::SourcePages>)>,
     /// Each parent's last child, by position (sorted by parent, the last
     /// position of each parent last): the parent's pages are let go once
     /// it is saved.
@@ -512,6 +514,19 @@ impl Memories {
             mms: KVVec::new(),
             last_child,
         })
+    }
+
+    /// For a copy-on-write checkpoint once the tree's state is taken: the
+    /// processes saved from now on are those of `owed`, and only their
+    /// children among them may start from their pages.
+    fn owed_only(&mut self, owed: &[Owed]) -> Result {
+        let mut last_child = KVVec::with_capacity(owed.len(), GFP_KERNEL)?;
+        for o in owed {
+            last_child.push((o.ppid, o.index), GFP_KERNEL)?;
+        }
+        last_child.sort_unstable();
+        self.last_child = last_child;
+        Ok(())
     }
 
     /// The position of the last child of `pid`.
@@ -538,7 +553,7 @@ impl Memories {
         }
         let at = self.mms.binary_search_by_key(&ppid, |(p, ..)| *p).ok()?;
         let (pid, parent, pages) = self.mms.get(at)?;
-        if parent.as_ptr() == mm {
+        if *parent == mm as usize {
             return None;
         }
         Some(mm::Source {
@@ -548,8 +563,12 @@ impl Memories {
     }
 
     /// Writes the pages of the map `map` of process `pid` (at `index`
-    /// among the tasks), keeping them pinned if it has children still to
-    /// be saved, and lets its parent's go if it is the last of them.
+    /// among the tasks) and drops its mm (a snapshot goes then). With
+    /// `share`, a child of it still to be saved may start from the pages
+    /// it saved, which stay pinned meanwhile, and it may start from its
+    /// parent's; its parent's pages are let go if it is the parent's last
+    /// child.
+    #[allow(clippy::too_many_arguments)]
     fn save(
         &mut self,
         w: &mut ImageWriter,
@@ -558,14 +577,21 @@ impl Memories {
         ppid: i32,
         map: mm::MapDump,
         single: bool,
+        share: bool,
     ) -> Result {
+        if !share {
+            mm::dump_pages(w, map, None, false)?;
+            return Ok(());
+        }
         let keep = self.last_of(pid).is_some_and(|at| at > index);
+        let id = map.mm_ptr() as usize;
         let source = self.source(ppid, single, map.mm_ptr());
         let (mm, pages) = mm::dump_pages(w, map, source.as_ref(), keep)?;
         drop(source);
+        drop(mm);
         match self.mms.binary_search_by_key(&pid, |(p, ..)| *p) {
             Ok(_) => return Err(EINVAL),
-            Err(at) => crate::objhash::insert_at(&mut self.mms, at, (pid, mm, pages), GFP_KERNEL)?,
+            Err(at) => crate::objhash::insert_at(&mut self.mms, at, (pid, id, pages), GFP_KERNEL)?,
         }
         if self.last_of(ppid) == Some(index) {
             if let Ok(at) = self.mms.binary_search_by_key(&ppid, |(p, ..)| *p) {
@@ -608,6 +634,6 @@ impl Owed {
             mm::share_from(w, &mut map, &source)?;
         }
         w.release_to(at)?;
-        memories.save(w, index, pid, ppid, map, single)
+        memories.save(w, index, pid, ppid, map, single, true)
     }
 }

@@ -534,15 +534,19 @@ impl MapDump {
     /// own (each first write copies the page, as after a fork). `false`,
     /// with nothing changed, for memory whose copy by fork would not hold
     /// what is saved (`MADV_DONTFORK` or `MADV_WIPEONFORK` memory with
-    /// pages of its own) or would tell a userfaultfd monitor: its pages
-    /// are then saved as the process has them now.
+    /// pages of its own), would tell a userfaultfd monitor, or would show
+    /// in the tree (a SysV attachment's count, time and last pid): its
+    /// pages are then saved as the process has them now.
     ///
     /// Called while the process is frozen, under the caller's exec lock
     /// of it.
     pub(crate) fn snapshot(&mut self) -> Result<bool> {
         let odd = self.vmas.iter().any(|v| {
             let f = v.vma.flags;
-            f & VM_UFFD_ANY != 0
+            // A copy attaches a SysV segment: its attach count, time and
+            // last pid would change where the tree sees them.
+            v.vma.kind == VMA_SYSV_SHM
+                || f & VM_UFFD_ANY != 0
                 || (v.anon
                     && has_pages(&v.vma)
                     && f & (image::VM_DONTCOPY | image::VM_WIPEONFORK) != 0)
@@ -1024,8 +1028,9 @@ fn start_from(source: &MmRef, map: &PreparedMap) -> Result<KVVec<(u64, u64)>> {
     // stays ours.
     let r = unsafe { bindings::ckpt_exec_mmap(copy) };
     if r != 0 {
-        // SAFETY: the reference `fork_copy` gave is dropped.
-        unsafe { bindings::mmput(copy) };
+        // SAFETY: the reference `fork_copy` gave is dropped; no task runs
+        // in the copy.
+        unsafe { bindings::ckpt_put_mm_copy(copy) };
         ckpt_err!(
             "restart: cannot switch to the copy of the parent's memory ({})\n",
             r

@@ -36,7 +36,7 @@ const DIRECT_PAGES: usize = FLUSH_BYTES / PAGE_SIZE;
 /// Records kept back by a writer made with [`ImageWriter::held`]: whole
 /// buffers of [`FLUSH_BYTES`], the last one partly full once released.
 struct Held {
-    chunks: KVVec<KVec<u8>>,
+    chunks: KVVec<KVVec<u8>>,
     /// The most bytes it may keep: `-ENOBUFS` past it.
     max: usize,
     /// Whether records are still being kept (rather than written).
@@ -50,7 +50,8 @@ struct Held {
 /// Streams records to a file.
 pub(crate) struct ImageWriter {
     file: PosLock,
-    buf: KVec<u8>,
+    /// The buffer (kvmalloc'ed: a held writer keeps many).
+    buf: KVVec<u8>,
     /// The vectors of the pages [`payload_pages`](Self::payload_pages)
     /// writes, kept from one call to the next.
     bvecs: KVec<bindings::bio_vec>,
@@ -72,7 +73,7 @@ pub(crate) struct ImageWriter {
 impl ImageWriter {
     /// A writer on `file`, which must be open for writing.
     pub(crate) fn new(file: FileRef) -> Result<Self> {
-        let buf = KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
+        let buf = KVVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?;
         Ok(Self {
             file: PosLock::lock(file),
             buf,
@@ -118,7 +119,10 @@ impl ImageWriter {
         if !h.holding || self.open.is_some() {
             return Err(EINVAL);
         }
-        let last = core::mem::replace(&mut self.buf, KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?);
+        let last = core::mem::replace(
+            &mut self.buf,
+            KVVec::with_capacity(FLUSH_BYTES, GFP_KERNEL)?,
+        );
         h.len = h
             .len
             .checked_add(last.len() as u64)
@@ -179,7 +183,7 @@ impl ImageWriter {
             h.released += n as u64;
             if within + n == FLUSH_BYTES {
                 // Written whole: its memory goes back now.
-                drop(core::mem::replace(chunk, KVec::new()));
+                drop(core::mem::replace(chunk, KVVec::new()));
             }
         }
         Ok(())
@@ -387,7 +391,7 @@ impl ImageWriter {
             }
             let full = core::mem::replace(
                 &mut self.buf,
-                KVec::with_capacity(FLUSH_BYTES, GFP_KERNEL_ACCOUNT)?,
+                KVVec::with_capacity(FLUSH_BYTES, GFP_KERNEL_ACCOUNT)?,
             );
             h.chunks.push(full, GFP_KERNEL_ACCOUNT)?;
             h.len = len;

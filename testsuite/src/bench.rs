@@ -433,7 +433,7 @@ fn measure(runs: u32, what: &str, mut f: impl FnMut() -> Result<Run>) -> Result<
 /// run, so that its memory is as fresh as a restarted process's.
 fn measure_copy(runs: u32, mib: u64) -> Result<Copy> {
     let exe = std::env::current_exe()?;
-    let (mut w, mut r, mut p) = (vec![], vec![], vec![]);
+    let (mut w, mut r, mut p, mut f) = (vec![], vec![], vec![], vec![]);
     for i in 1..=runs {
         let out = Command::new(&exe)
             .args(["copy-baseline", &mib.to_string()])
@@ -444,30 +444,34 @@ fn measure_copy(runs: u32, mib: u64) -> Result<Copy> {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let [write, read, pipe]: [f64; 3] =
+        let [write, read, pipe, fork]: [f64; 4] =
             serde_json::from_slice(&out.stdout).context("copy-baseline's output")?;
         println!(
-            "bench:   one copy {i}/{runs}: write {} s, read {} s, pipe {} s",
+            "bench:   one copy {i}/{runs}: write {} s, read {} s, pipe {} s; fork {} s",
             secs(write),
             secs(read),
-            secs(pipe)
+            secs(pipe),
+            secs(fork)
         );
         w.push(write);
         r.push(read);
         p.push(pipe);
+        f.push(fork);
     }
     Ok(Copy {
         write: Times::new(w),
         read: Times::new(r),
         pipe: Times::new(p),
+        fork: Times::new(f),
     })
 }
 
 /// `ckpt-scenarios copy-baseline MIB`: fills MIB MiB of its memory, then
 /// times (1) write(2) of it into a new tmpfs file, (2) read(2) of that
 /// file into fresh anonymous memory, (3) the bytes through a 1 MiB pipe
-/// into fresh anonymous memory of a child. Prints `[write, read, pipe]`
-/// in seconds.
+/// into fresh anonymous memory of a child, (4) fork(2) of this process
+/// until it returns in the parent (the child exits at once). Prints
+/// `[write, read, pipe, fork]` in seconds.
 pub fn copy_baseline(mib: usize) -> Result<()> {
     use crate::workload::bench::{fill, map_anon};
     use nix::libc;
@@ -529,9 +533,24 @@ pub fn copy_baseline(mib: usize) -> Result<()> {
         }
     }
     let pipe = t.elapsed();
+    let t = Instant::now();
+    // SAFETY: this process is single-threaded; the child only exits.
+    let fork = match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Child => unsafe { libc::_exit(0) },
+        nix::unistd::ForkResult::Parent { child } => {
+            let forked = t.elapsed();
+            waitpid(child, None)?;
+            forked
+        }
+    };
     println!(
         "{}",
-        serde_json::to_string(&[write.as_secs_f64(), read.as_secs_f64(), pipe.as_secs_f64()])?
+        serde_json::to_string(&[
+            write.as_secs_f64(),
+            read.as_secs_f64(),
+            pipe.as_secs_f64(),
+            fork.as_secs_f64()
+        ])?
     );
     Ok(())
 }

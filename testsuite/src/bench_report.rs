@@ -90,6 +90,11 @@ pub struct Copy {
     /// The bytes through a pipe into fresh anonymous memory in another
     /// process.
     pub pipe: Times,
+    /// fork(2) of the process that has them, until it returns in the
+    /// parent: its page tables copied and its pages marked copy-on-write,
+    /// what a copy-on-write checkpoint does while the tree is frozen.
+    #[serde(default)]
+    pub fork: Times,
 }
 
 /// One workload.
@@ -174,22 +179,24 @@ impl Report {
         if !memory.is_empty() {
             s.push('\n');
             s.push_str(
-                "| memory | one copy: write to a tmpfs file | read back into fresh memory | through a pipe | checkpoint / write | restart / read | criu dump / write | criu restore / read |\n",
+                "| memory | one copy: write to a tmpfs file | read back into fresh memory | through a pipe | fork of the process | checkpoint / write | restart / read | downtime / fork | criu dump / write | criu restore / read |\n",
             );
-            s.push_str("|---|---|---|---|---|---|---|---|\n");
+            s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for r in memory {
                 let Some(c) = &r.copy else { continue };
                 let k = &r.kernel_ckpt;
                 let criu = |f: fn(&Measured) -> &Times| r.criu.as_ref().map(|m| f(m).median());
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     r.label,
                     c.write.cell(),
                     c.read.cell(),
                     c.pipe.cell(),
+                    c.fork.cell(),
                     ratio(Some(c.write.median()), Some(k.checkpoint.median())),
                     ratio(Some(c.read.median()), Some(k.restart.median())),
+                    ratio(Some(c.fork.median()), Some(k.downtime.median())),
                     ratio(Some(c.write.median()), criu(|m| &m.checkpoint)),
                     ratio(Some(c.read.median()), criu(|m| &m.restart)),
                 );
@@ -276,6 +283,7 @@ mod tests {
                         write: t(&[0.4]),
                         read: t(&[0.5]),
                         pipe: t(&[0.3]),
+                        fork: t(&[0.01]),
                     }),
                 },
                 Row {
@@ -304,7 +312,7 @@ mod tests {
         );
         assert_eq!(
             lines[9],
-            "| 1 process, 64 MiB | 0.400 s | 0.500 s | 0.300 s | 1.25× | 1.20× | 2.50× | 2.40× |"
+            "| 1 process, 64 MiB | 0.400 s | 0.500 s | 0.300 s | 0.010 s | 1.25× | 1.20× | 45.00× | 2.50× | 2.40× |"
         );
         assert_eq!(
             lines[11],

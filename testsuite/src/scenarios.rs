@@ -335,6 +335,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_sched" => |name| restart_scenario(name, "sched_check", Restart::Once),
         "restart_caps_ambient" => |name| restart_scenario(name, "caps_check", Restart::Once),
         "restart_vma_flags" => |name| restart_scenario(name, "vma_flags_check", Restart::Once),
+        "restart_vma_flags_cow" => |name| restart_scenario(name, "vma_flags_check", Restart::Cow),
         "restart_twice" => |name| restart_scenario(name, "counter_fpu", Restart::Twice),
         "restart_through_pipe" => |name| restart_scenario(name, "counter_fpu", Restart::Pipe),
         "restart_pidns" => |name| restart_pidns(name),
@@ -394,6 +395,9 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tree_shared_tables" => |name| tree::restart_tree_scenario(name, "shared_tables"),
         "restart_tree_cow_shared" => |name| tree::restart_tree_scenario(name, "cow_shared"),
         "restart_tree_1000_cow" => |name| tree::restart_tree_cow_scenario(name, "tree_1000"),
+        "restart_tree_cow_shared_live" => {
+            |name| tree::restart_tree_cow_scenario(name, "cow_shared")
+        }
         "err_restart_coordinator_killed" => {
             |name| checks_only(tree::err_restart_coordinator_killed(name))
         }

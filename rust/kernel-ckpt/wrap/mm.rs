@@ -18,8 +18,10 @@ const VM_UFFD: u64 = 0x0000_0200 | 0x0000_1000;
 /// # Invariants
 ///
 /// `self.0` is a valid mm on which this object holds one `mm_users`
-/// reference (from `get_task_mm`), dropped with `mmput`.
-pub(crate) struct MmRef(NonNull<bindings::mm_struct>);
+/// reference (from `get_task_mm`, or a copy's from `ckpt_dup_mm`),
+/// dropped with `mmput`, or for a copy no task runs in (`self.1`) with
+/// `ckpt_put_mm_copy`.
+pub(crate) struct MmRef(NonNull<bindings::mm_struct>, bool);
 
 impl MmRef {
     /// The task's mm as `mm_access` gives it to a tracer: `-EACCES`
@@ -33,24 +35,28 @@ impl MmRef {
             bindings::mm_access(task.as_ptr(), bindings::PTRACE_MODE_ATTACH_REALCREDS)
         })?;
         // INVARIANT: a non-error result carries a reference.
-        NonNull::new(mm).map(Self).ok_or(ESRCH)
+        NonNull::new(mm).map(|m| Self(m, false)).ok_or(ESRCH)
     }
 
     /// A copy of this mm for the calling task, made as fork(2) makes a
     /// child's (`dup_mm`): private pages shared copy-on-write (the pages
     /// of this mm are write-protected so that its next write copies),
     /// `MADV_DONTFORK` memory left out, `MADV_WIPEONFORK` memory empty.
-    /// Its memory cgroup owner is the caller. `-ENOMEM` if it cannot be
-    /// made (or the caller was killed while waiting for the mmap lock).
+    /// Its memory cgroup owner is the caller until it is dropped. `-ENOMEM`
+    /// if it cannot be made (or the caller was killed while waiting for
+    /// the mmap lock).
     pub(crate) fn fork_copy(&self) -> Result<Self> {
         // SAFETY: the mm is referenced; `dup_mm` takes its mmap write lock
         // and returns a new mm with one reference, or NULL.
         let copy = unsafe { bindings::ckpt_dup_mm(self.as_ptr()) };
-        // INVARIANT: a non-NULL result carries a reference.
-        NonNull::new(copy).map(Self).ok_or(ENOMEM)
+        // INVARIANT: a non-NULL result carries a reference; no task runs
+        // in it.
+        NonNull::new(copy).map(|m| Self(m, true)).ok_or(ENOMEM)
     }
 
-    /// Gives up the reference without dropping it: the caller owns it.
+    /// Gives up the reference without dropping it: the caller owns it
+    /// (and for a copy, must drop it with `ckpt_put_mm_copy`, or give it
+    /// to a task).
     pub(crate) fn into_raw(self) -> *mut bindings::mm_struct {
         let mm = self.as_ptr();
         core::mem::forget(self);
@@ -73,7 +79,7 @@ impl MmRef {
         // SAFETY: current is valid; as in `of`.
         let mm = unsafe { bindings::get_task_mm(current()) };
         // INVARIANT: a non-NULL result carries a reference.
-        NonNull::new(mm).map(Self)
+        NonNull::new(mm).map(|m| Self(m, false))
     }
 
     /// The mm of `task` (a restored process), if it has one.
@@ -82,7 +88,7 @@ impl MmRef {
         // returns a referenced mm or NULL.
         let mm = unsafe { bindings::get_task_mm(task.as_ptr()) };
         // INVARIANT: a non-NULL result carries a reference.
-        NonNull::new(mm).map(Self)
+        NonNull::new(mm).map(|m| Self(m, false))
     }
 
     /// Whether `[start, end)` is covered, without a gap, by anonymous
@@ -146,8 +152,14 @@ impl MmRef {
 
 impl Drop for MmRef {
     fn drop(&mut self) {
-        // SAFETY: this object owns one `mm_users` reference.
-        unsafe { bindings::mmput(self.as_ptr()) };
+        if self.1 {
+            // SAFETY: this object owns one `mm_users` reference on a copy
+            // no task runs in.
+            unsafe { bindings::ckpt_put_mm_copy(self.as_ptr()) };
+        } else {
+            // SAFETY: this object owns one `mm_users` reference.
+            unsafe { bindings::mmput(self.as_ptr()) };
+        }
     }
 }
 

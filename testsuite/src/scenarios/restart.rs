@@ -16,6 +16,10 @@ pub(crate) enum Restart {
     /// file the workload holds: a plain restart fails, one with
     /// `--deleted-in` another directory goes on.
     DeletedIn,
+    /// A copy-on-write `ckpt checkpoint` of the thawed process (it runs
+    /// while its memory is written), then the process killed and restarted
+    /// from the file.
+    Cow,
 }
 
 /// Waits until `pid` runs a program named `comm` (so restart(2) is done).
@@ -183,11 +187,34 @@ pub(crate) fn restart_scenario(name: &str, kind: &str, mode: Restart) -> Result<
         let _ = waitpid(Pid::from_raw(pid), None);
         child
     } else {
-        let out = Command::new(CKPT)
-            .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
-            .output()?;
+        let out = if mode == Restart::Cow {
+            cgroup::thaw(&w.cg)?;
+            let out = Command::new(CKPT)
+                .args(["checkpoint", &pid.to_string(), "-o", &img, "--stats"])
+                .output()?;
+            let stream = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .find_map(|l| l.strip_prefix("ckpt checkpoint: "))
+                .and_then(|l| l.parse::<ckpt::CheckpointTimes>().ok())
+                .map(|t| t.stream);
+            c.eq(
+                "copy-on-write: thawed before the image's end (--stats)",
+                true,
+                stream.is_some_and(|s| !s.is_zero()),
+            );
+            cgroup::kill(&w.cg)?;
+            out
+        } else {
+            Command::new(CKPT)
+                .args(["checkpoint", &pid.to_string(), "-o", &img, "--kill"])
+                .output()?
+        };
         c.eq(
-            "ckpt checkpoint --kill exit status",
+            if mode == Restart::Cow {
+                "ckpt checkpoint exit status"
+            } else {
+                "ckpt checkpoint --kill exit status"
+            },
             0,
             out.status.code().unwrap_or(-1),
         );

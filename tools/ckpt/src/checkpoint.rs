@@ -180,10 +180,19 @@ pub fn checkpoint(
     } else {
         opts.flags
     };
-    if opts.cow && opts.freeze && !opts.kill && !was_frozen {
+    // Connections silenced for a kill must not move on after a thaw.
+    let cow = opts.cow && opts.freeze && !opts.kill && !was_frozen;
+    if cow && flags & CHECKPOINT_TCP_SILENT == 0 {
         match cow::checkpoint(pid, out, flags, &job, start, &mut times) {
-            // Nothing written, the tree still frozen: saved frozen instead.
-            Err(cow::Failure::Frozen(Errno::ENOBUFS)) => {}
+            // Nothing written, the tree still frozen: saved frozen instead,
+            // when the snapshot cannot be taken (too much to copy while
+            // frozen, no memory or commit charge for the copies, a kernel
+            // without CHECKPOINT_COW).
+            Err(cow::Failure::Frozen(Errno::ENOBUFS | Errno::ENOMEM | Errno::EINVAL)) => {}
+            Err(cow::Failure::Setup(e)) => {
+                let thawed = cgroup::thaw(&job);
+                return Err(e).and_then(|()| thawed.map(|()| times));
+            }
             Err(cow::Failure::Frozen(e)) => {
                 let error = call_error(e, pid, flags | CHECKPOINT_COW, freezer);
                 let thawed = cgroup::thaw(&job);

@@ -14,6 +14,7 @@ use anyhow::Context;
 use ckpt_image::CHECKPOINT_COW;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags};
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 use super::{checkpoint_error, CheckpointTimes, TRIES};
 use crate::{cgroup, sys_checkpoint};
@@ -23,6 +24,8 @@ pub(super) enum Failure {
     /// `checkpoint(2)` failed with nothing written: the tree is still
     /// frozen.
     Frozen(Errno),
+    /// Before the call, the tree still frozen.
+    Setup(anyhow::Error),
     /// After the thaw: the image is incomplete, the tree runs on.
     Thawed(anyhow::Error),
 }
@@ -63,10 +66,18 @@ fn attempt(
     start: Instant,
     times: &mut CheckpointTimes,
 ) -> Result<(), Failure> {
-    let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(Failure::Frozen)?;
+    let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .context("cannot make a pipe for the image")
+        .map_err(Failure::Setup)?;
     // Best effort: a smaller pipe only costs more wake-ups.
     let _ = nix::fcntl::fcntl(&rd, FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
     let call = std::thread::spawn(move || {
+        // If the copy stops reading, the kernel's next write fails with
+        // EPIPE: its SIGPIPE stays blocked, and goes with this thread,
+        // whatever the program's disposition of SIGPIPE.
+        let mut pipe = SigSet::empty();
+        pipe.add(Signal::SIGPIPE);
+        let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&pipe), None);
         let r = sys_checkpoint(pid, wr.as_fd(), flags);
         drop(wr);
         r
