@@ -44,9 +44,9 @@ fn header(flags: u64) -> Header {
     Header {
         version: image::IMAGE_VERSION,
         arch: image::ARCH_X86_64,
-        // What the image is of; CHECKPOINT_TCP_SILENT is about the tree
-        // after it.
-        flags: flags & image::CHECKPOINT_SUBTREE,
+        // What the image is of and how it was taken;
+        // CHECKPOINT_TCP_SILENT is about the tree after it.
+        flags: flags & (image::CHECKPOINT_SUBTREE | image::CHECKPOINT_COW),
         release,
     }
 }

@@ -164,6 +164,26 @@ pub(crate) fn checkpoint_cow_rewrite(name: &str) -> Result<Vec<Check>> {
         LIVE_LEN / 4096,
         live_pages(&img)?,
     );
+    // `ckpt inspect` says what the snapshot could cost: the saved pages'
+    // size (the 64 MiB and the program's own few).
+    let out = Command::new(CKPT).args(["inspect", &img]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("copy-on-write: "))
+        .unwrap_or("(no copy-on-write line)");
+    let mib: f64 = line
+        .split("up to ")
+        .nth(1)
+        .and_then(|r| r.split(" MiB").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0.0);
+    eprintln!("{name}: ckpt inspect: {line}");
+    c.eq(
+        "ckpt inspect says the tree could use up to the saved pages' size more (64 to 66 MiB)",
+        true,
+        (64.0..66.0).contains(&mib),
+    );
     drop(w);
     let (code, verdict) = restart_and_check(name, &img)?;
     c.eq("ckpt restart exit status (the process's)", 0, code);

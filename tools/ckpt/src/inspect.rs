@@ -1929,6 +1929,25 @@ fn unix_end(e: &ckpt_image::UnixEndData<'_>) -> UnixEndInfo {
     }
 }
 
+/// What a copy-on-write checkpoint (`CHECKPOINT_COW`) cost the tree: it
+/// ran on while its pages were written from snapshots of its memory, and
+/// each page it wrote meanwhile was copied first, so it held up to the
+/// saved pages' size more memory until they were written.
+pub fn cow_note(img: &Image) -> String {
+    let pages: u64 = img
+        .states
+        .iter()
+        .filter_map(|s| s.mm.as_ref())
+        .map(|m| m.pages)
+        .sum();
+    let mib = pages as f64 * 4096.0 / f64::from(1 << 20);
+    format!(
+        "copy-on-write: the tree ran on while its {mib:.1} MiB of saved pages were written from \
+         snapshots of its memory; a page it wrote meanwhile was copied first, so it used up to \
+         {mib:.1} MiB more memory until then"
+    )
+}
+
 /// The image as a readable table, processes indented under their parents
 /// and threads under their leaders.
 pub fn table(img: &Image) -> String {
@@ -1950,6 +1969,9 @@ pub fn table(img: &Image) -> String {
         img.bytes,
         img.records,
     );
+    if h.flags & ckpt_image::CHECKPOINT_COW != 0 {
+        let _ = writeln!(out, "{}\n", cow_note(img));
+    }
 
     if let Some(pod) = &img.pod {
         let mut own = Vec::new();
