@@ -554,7 +554,7 @@ impl MapDump {
         if odd {
             return Ok(false);
         }
-        self.mm = self.mm.fork_copy()?;
+        self.mm = self.mm.snapshot()?;
         Ok(true)
     }
 }

@@ -281,6 +281,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_counter_fpu" => |name| restart_scenario(name, "counter_fpu", Restart::Once),
         "restart_heap_64m" => |name| restart_scenario(name, "heap_check", Restart::Once),
         "restart_mappings" => |name| restart_scenario(name, "mappings_check", Restart::Once),
+        "restart_mappings_cow" => |name| restart_scenario(name, "mappings_check", Restart::Cow),
         "restart_in_pause" => |name| restart_scenario(name, "sleeper", Restart::Once),
         "restart_in_futex_wait" => |name| restart_scenario(name, "futex_wait", Restart::Once),
         "restart_pipes" => |name| restart_scenario(name, "pipe_check", Restart::Once),
@@ -297,6 +298,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         }
         "restart_file_locks" => |name| restart_scenario(name, "locks_check", Restart::Once),
         "restart_memfd" => |name| restart_scenario(name, "memfd_check", Restart::Once),
+        "restart_memfd_cow" => |name| restart_scenario(name, "memfd_check", Restart::Cow),
         "restart_anon_shared_fd" => {
             |name| restart_scenario(name, "anon_shared_check", Restart::Once)
         }
@@ -390,6 +392,9 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "restart_tree_shared_stdout" => |name| tree::restart_tree_scenario(name, "shared_stdout"),
         "restart_tree_sessions" => |name| tree::restart_tree_scenario(name, "sessions"),
         "restart_tree_shared_memory" => |name| tree::restart_tree_scenario(name, "shared_memory"),
+        "restart_tree_shared_memory_live" => {
+            |name| tree::restart_tree_cow_scenario(name, "shared_memory")
+        }
         "restart_tree_pty" => |name| tree::restart_tree_scenario(name, "pty_session"),
         "restart_tree_pidfd" => |name| tree::restart_tree_scenario(name, "pidfd_tree"),
         "restart_tree_shared_tables" => |name| tree::restart_tree_scenario(name, "shared_tables"),

@@ -54,6 +54,20 @@ impl MmRef {
         NonNull::new(copy).map(|m| Self(m, true)).ok_or(ENOMEM)
     }
 
+    /// A copy of this mm as [`fork_copy`](Self::fork_copy) makes it,
+    /// without its executable (which would be denied writes meanwhile):
+    /// for reading its private pages as they are now while its process
+    /// runs on. `-ENOMEM` if it cannot be made (or on a fatal signal).
+    pub(crate) fn snapshot(&self) -> Result<Self> {
+        // SAFETY: the mm is referenced; the helper copies it as `dup_mm`
+        // does (under its mmap write lock) and drops the copy's executable,
+        // returning it with one reference, or NULL.
+        let copy = unsafe { bindings::ckpt_snapshot_mm(self.as_ptr()) };
+        // INVARIANT: a non-NULL result carries a reference; no task runs
+        // in it.
+        NonNull::new(copy).map(|m| Self(m, true)).ok_or(ENOMEM)
+    }
+
     /// Gives up the reference without dropping it: the caller owns it
     /// (and for a copy, must drop it with `ckpt_put_mm_copy`, or give it
     /// to a task).

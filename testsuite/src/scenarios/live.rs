@@ -276,7 +276,9 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
     c.eq(
         "its message says the image is cut short",
         "says so",
-        if stderr.contains("not a valid image") && stderr.contains("truncated") {
+        if stderr.contains("not a valid image")
+            && stderr.contains("incomplete, it ends before its tail record")
+        {
             "says so"
         } else {
             stderr.trim()

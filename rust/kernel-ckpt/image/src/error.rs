@@ -50,7 +50,10 @@ pub enum ErrorKind {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::Truncated => write!(f, "image is truncated"),
+            Self::Truncated => write!(
+                f,
+                "image is truncated: incomplete, it ends before its tail record (its checkpoint was killed or failed while writing it)"
+            ),
             Self::Short => write!(f, "payload too short"),
             Self::BadLength { len, expected } => {
                 write!(f, "payload length {len}, expected {expected}")

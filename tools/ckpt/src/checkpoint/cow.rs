@@ -111,6 +111,14 @@ fn attempt(
     drop(rd);
     let call = join(call);
     times.stream = streaming.elapsed();
+    if let Err(e) = thawed {
+        let what = if copied.is_ok() && call.is_ok() {
+            "the image was written, but thawing the tree failed"
+        } else {
+            "the image is incomplete, and thawing the tree failed"
+        };
+        return Err(Failure::Thawed(e.context(what)));
+    }
     let incomplete = "the tree was thawed and runs on, but its image is incomplete";
     copied
         .context("cannot write the image")
@@ -122,10 +130,7 @@ fn attempt(
                 "{incomplete}: checkpoint(2) failed while it wrote the memory"
             )),
         )
-    })?;
-    thawed
-        .context("the image was written, but thawing the tree failed")
-        .map_err(Failure::Thawed)
+    })
 }
 
 /// Copies what the pipe `rd` carries to `out` until its writer closes it:
