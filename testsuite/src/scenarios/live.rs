@@ -284,13 +284,25 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
             stderr.trim()
         },
     );
-    // The same tree checkpointed again, whole.
-    let again = format!("/tmp/{name}-again.img");
-    let o = Command::new(CKPT)
-        .args(["checkpoint", &w.pid.to_string(), "-o", &again])
-        .output()?;
-    c.eq("the tree checkpointed again after", "exit 0", exit_line(&o));
+    // The same tree checkpointed again, whole, through a pipe (ckpt
+    // splices what the kernel writes into its own pipe to stdout).
+    let script = format!(
+        "set -o pipefail; {CKPT} checkpoint {} -o - | {CKPT} inspect -",
+        w.pid
+    );
+    let o = Command::new("/bin/sh").args(["-c", &script]).output()?;
+    c.eq(
+        "the tree checkpointed again after, through a pipe",
+        "exit 0",
+        exit_line(&o),
+    );
+    c.eq(
+        "ckpt inspect of it: taken copy-on-write",
+        true,
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("copy-on-write: the tree ran on while its 64.")),
+    );
     let _ = fs::remove_file(&cut);
-    let _ = fs::remove_file(&again);
     Ok(c.0)
 }

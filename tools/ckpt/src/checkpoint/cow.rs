@@ -6,7 +6,7 @@
 //! while the tree runs on: the tree's downtime no longer grows with its
 //! memory.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,8 @@ use anyhow::Context;
 use ckpt_image::CHECKPOINT_COW;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 use super::{checkpoint_error, CheckpointTimes, TRIES};
@@ -66,6 +68,14 @@ fn attempt(
     start: Instant,
     times: &mut CheckpointTimes,
 ) -> Result<(), Failure> {
+    let regular = nix::sys::stat::fstat(out)
+        .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG);
+    if regular {
+        // Without inotify, through a pipe as for any other output.
+        if let Ok(watch) = watch_first_write(out) {
+            return attempt_file(pid, out, flags, job, start, times, &watch);
+        }
+    }
     let (rd, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .context("cannot make a pipe for the image")
         .map_err(Failure::Setup)?;
@@ -111,6 +121,85 @@ fn attempt(
     drop(rd);
     let call = join(call);
     times.stream = streaming.elapsed();
+    finish(copied, call, thawed, pid, flags)
+}
+
+/// [`attempt`] into a regular file: the kernel writes the image straight
+/// into it (one copy of the pages, as a frozen checkpoint does), and the
+/// file's first write (inotify's `IN_MODIFY`) says the tree's state is
+/// taken.
+fn attempt_file(
+    pid: i32,
+    out: BorrowedFd<'_>,
+    flags: u64,
+    job: &Path,
+    start: Instant,
+    times: &mut CheckpointTimes,
+    watch: &Inotify,
+) -> Result<(), Failure> {
+    // Closed when the call returns.
+    let (done_r, done_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .context("cannot make a pipe")
+        .map_err(Failure::Setup)?;
+    std::thread::scope(|scope| {
+        let call = scope.spawn(move || {
+            let r = sys_checkpoint(pid, out, flags);
+            drop(done_w);
+            r
+        });
+        let join = |call: std::thread::ScopedJoinHandle<'_, Result<(), Errno>>| {
+            call.join().unwrap_or(Err(Errno::EIO))
+        };
+        // Until the file is written to, or the call ends without a write.
+        let written = loop {
+            let mut fds = [
+                PollFd::new(watch.as_fd(), PollFlags::POLLIN),
+                PollFd::new(done_r.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(Errno::EINTR) => continue,
+                Err(_) => break false,
+                Ok(_) => {}
+            }
+            let ready = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+            if ready(&fds[0]) {
+                break true;
+            }
+            if ready(&fds[1]) {
+                break false;
+            }
+        };
+        if !written {
+            // Nothing written: the call failed, the tree is still frozen.
+            return Err(Failure::Frozen(join(call).err().unwrap_or(Errno::EIO)));
+        }
+        times.call = start.elapsed().saturating_sub(times.freeze);
+        let thawed = cgroup::thaw(job);
+        times.release = start.elapsed().saturating_sub(times.freeze + times.call);
+        let streaming = Instant::now();
+        let call = join(call);
+        times.stream = streaming.elapsed();
+        finish(Ok(()), call, thawed, pid, flags)
+    })
+}
+
+/// An inotify instance told of the next write to the regular file `out`.
+fn watch_first_write(out: BorrowedFd<'_>) -> Result<Inotify, Errno> {
+    let watch = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    let path = format!("/proc/self/fd/{}", out.as_raw_fd());
+    watch.add_watch(path.as_str(), AddWatchFlags::IN_MODIFY)?;
+    Ok(watch)
+}
+
+/// The outcome of a copy-on-write checkpoint once the tree was thawed:
+/// the copy of the image to the output (`copied`), the call and the thaw.
+fn finish(
+    copied: Result<(), Errno>,
+    call: Result<(), Errno>,
+    thawed: anyhow::Result<()>,
+    pid: i32,
+    flags: u64,
+) -> Result<(), Failure> {
     if let Err(e) = thawed {
         let what = if copied.is_ok() && call.is_ok() {
             "the image was written, but thawing the tree failed"
