@@ -113,6 +113,28 @@ fn clone_pausing(flags: CloneFlags, what: &str) -> Result<Pid> {
 /// Creates the ready file. It is written under another name and renamed,
 /// so it appears only once the workload has closed it: a checkpoint taken
 /// as soon as it appears must not find it open.
+/// Maps `len` bytes of private anonymous read-write memory at `addr`, an
+/// address nothing else uses (`MAP_FIXED_NOREPLACE` refuses to replace a
+/// mapping): for memory the scenarios find at a known address.
+fn map_anon_at(addr: usize, len: usize) -> Result<()> {
+    use nix::libc;
+    // SAFETY: a new mapping; it replaces nothing.
+    let base = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if base as usize != addr {
+        bail!("mmap of {} MiB at {addr:#x} failed", len >> 20);
+    }
+    Ok(())
+}
+
 fn ready(path: &Path) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, b"ready\n").with_context(|| format!("writing {}", tmp.display()))?;

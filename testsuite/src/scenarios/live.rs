@@ -80,8 +80,9 @@ impl Streaming {
 }
 
 /// `ckpt restart IMG` of a `live_writer` whose go file exists: it checks
-/// its memory at once and leaves its verdict; (exit status, verdict).
-fn restart_and_check(name: &str, img: &str) -> Result<(i32, String)> {
+/// its memory at once and leaves its verdict, which must say its memory
+/// is the memory of the freeze.
+fn restart_sees_freeze(c: &mut Checks, name: &str, img: &str) -> Result<()> {
     let result = format!("/tmp/result-{name}");
     let _ = fs::remove_file(&result);
     fs::write(format!("/tmp/go-{name}"), b"go\n")?;
@@ -93,7 +94,17 @@ fn restart_and_check(name: &str, img: &str) -> Result<(i32, String)> {
         )
     });
     let _ = fs::remove_file(format!("/tmp/go-{name}"));
-    Ok((out.status.code().unwrap_or(-1), verdict.trim().to_owned()))
+    c.eq(
+        "ckpt restart exit status (the process's)",
+        0,
+        out.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "the restarted process's memory is the memory of the freeze",
+        "PASS all 64 MiB as at the checkpoint (0xa5a5000000000001)",
+        verdict.trim(),
+    );
+    Ok(())
 }
 
 /// How many pages of `live_writer`'s memory the image saves.
@@ -185,13 +196,7 @@ pub(crate) fn checkpoint_cow_rewrite(name: &str) -> Result<Vec<Check>> {
         (64.0..66.0).contains(&mib),
     );
     drop(w);
-    let (code, verdict) = restart_and_check(name, &img)?;
-    c.eq("ckpt restart exit status (the process's)", 0, code);
-    c.eq(
-        "the restarted process's memory is the memory of the freeze",
-        "PASS all 64 MiB as at the checkpoint (0xa5a5000000000001)",
-        verdict,
-    );
+    restart_sees_freeze(&mut c, name, &img)?;
     let _ = fs::remove_file(format!("/tmp/rewrite-{name}"));
     Ok(c.0)
 }
@@ -228,13 +233,7 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
         live_pages(&img)?,
     );
     drop(w);
-    let (code, verdict) = restart_and_check(name, &img)?;
-    c.eq("ckpt restart exit status (the process's)", 0, code);
-    c.eq(
-        "the restarted process's memory is the memory of the freeze",
-        "PASS all 64 MiB as at the checkpoint (0xa5a5000000000001)",
-        verdict,
-    );
+    restart_sees_freeze(&mut c, name, &img)?;
 
     // `ckpt checkpoint` killed while it writes the pages: the image file
     // has data only once the tree is thawed (nothing is written while it

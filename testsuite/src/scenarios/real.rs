@@ -2323,8 +2323,8 @@ fn last_generation(log: &Path) -> u64 {
     fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.strip_prefix("generation ")?.trim().parse().ok())
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("generation ")?.trim().parse().ok())
         .unwrap_or(0)
 }
 

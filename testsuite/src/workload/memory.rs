@@ -1,7 +1,6 @@
 //! Memory: heaps checked page by page, and every kind of mapping.
 
 use super::*;
-use nix::libc;
 
 /// 64 MiB (or `KCKPT_HEAP_MIB`) filled with a pattern and hashed; after
 /// the restart the process hashes its buffer again and compares.
@@ -168,21 +167,7 @@ pub(crate) fn live_writer(ready_path: &Path) -> Result<()> {
     let s = ready_path.to_string_lossy();
     let rewrite = std::path::PathBuf::from(s.replace("ready-", "rewrite-"));
     let rewrote = std::path::PathBuf::from(s.replace("ready-", "rewrote-"));
-    // SAFETY: a new private anonymous mapping at an address nothing else
-    // uses (MAP_FIXED_NOREPLACE refuses to replace a mapping).
-    let base = unsafe {
-        libc::mmap(
-            LIVE_ADDR as *mut libc::c_void,
-            LIVE_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if base as usize != LIVE_ADDR {
-        bail!("mmap of 64 MiB at {LIVE_ADDR:#x} failed");
-    }
+    map_anon_at(LIVE_ADDR, LIVE_LEN)?;
     for (i, w) in live_memory().iter_mut().enumerate() {
         *w = live_word(i, LIVE_BEFORE);
     }

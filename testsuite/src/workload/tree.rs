@@ -2165,21 +2165,7 @@ pub(super) fn cow_shared(ready_path: &Path) -> Result<()> {
     let gate = Gate::new()?;
     let note = Notify::new()?;
     let ids = Ids::now();
-    // SAFETY: a new private anonymous mapping at an address nothing else
-    // uses (MAP_FIXED_NOREPLACE refuses to replace a mapping).
-    let base = unsafe {
-        libc::mmap(
-            COW_ADDR as *mut libc::c_void,
-            COW_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if base as usize != COW_ADDR {
-        bail!("mmap of 32 MiB at {COW_ADDR:#x} failed");
-    }
+    super::map_anon_at(COW_ADDR, COW_LEN)?;
     for p in 0..COW_LEN / 4096 {
         cow_fill(p, 0);
     }
