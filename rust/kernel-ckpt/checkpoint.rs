@@ -501,18 +501,30 @@ struct Memories {
     last_child: KVVec<(i32, usize)>,
 }
 
+/// The `(parent, position)` of each of `children`, sorted: the last
+/// position of each parent last.
+fn by_parent(
+    n: usize,
+    children: impl Iterator<Item = (i32, usize)>,
+) -> Result<KVVec<(i32, usize)>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for c in children {
+        v.push(c, GFP_KERNEL)?;
+    }
+    v.sort_unstable();
+    Ok(v)
+}
+
 impl Memories {
     fn new(rows: &[TaskEntry]) -> Result<Self> {
-        let mut last_child = KVVec::with_capacity(rows.len(), GFP_KERNEL)?;
-        for (i, r) in rows.iter().enumerate() {
-            if !r.is_zombie() && !r.is_thread() {
-                last_child.push((r.ppid, i), GFP_KERNEL)?;
-            }
-        }
-        last_child.sort_unstable();
+        let processes = rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.is_zombie() && !r.is_thread())
+            .map(|(i, r)| (r.ppid, i));
         Ok(Self {
             mms: KVVec::new(),
-            last_child,
+            last_child: by_parent(rows.len(), processes)?,
         })
     }
 
@@ -520,12 +532,7 @@ impl Memories {
     /// processes saved from now on are those of `owed`, and only their
     /// children among them may start from their pages.
     fn owed_only(&mut self, owed: &[Owed]) -> Result {
-        let mut last_child = KVVec::with_capacity(owed.len(), GFP_KERNEL)?;
-        for o in owed {
-            last_child.push((o.ppid, o.index), GFP_KERNEL)?;
-        }
-        last_child.sort_unstable();
-        self.last_child = last_child;
+        self.last_child = by_parent(owed.len(), owed.iter().map(|o| (o.ppid, o.index)))?;
         Ok(())
     }
 

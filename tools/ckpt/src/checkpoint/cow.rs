@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The copy-on-write checkpoint: with `CHECKPOINT_COW`, `checkpoint(2)`
 //! writes nothing until every task's state is taken and the memory of
-//! each process is a copy-on-write snapshot. ckpt gives it a pipe, thaws
-//! the tree at the image's first byte, and copies the image to the output
-//! while the tree runs on: the tree's downtime no longer grows with its
-//! memory.
+//! each process is a copy-on-write snapshot. ckpt thaws the tree at the
+//! image's first byte: a regular file's first write (inotify), or the
+//! first byte of a pipe ckpt gives the kernel and copies to any other
+//! output. The tree runs on while the rest is written: its downtime no
+//! longer grows with its memory.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -19,6 +20,7 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
 
 use super::{checkpoint_error, CheckpointTimes, TRIES};
+use crate::restore::write_all;
 use crate::{cgroup, sys_checkpoint};
 
 /// How a copy-on-write checkpoint failed.
@@ -109,13 +111,11 @@ fn attempt(
             return Err(Failure::Frozen(join(call).err().unwrap_or(Errno::EIO)));
         }
     };
-    times.call = start.elapsed().saturating_sub(times.freeze);
-    let thawed = cgroup::thaw(job);
-    times.release = start.elapsed().saturating_sub(times.freeze + times.call);
+    let thawed = thaw(job, start, times);
     let streaming = Instant::now();
     let copied = buf
         .get(..n)
-        .map_or(Ok(()), |first| write_all(out, first))
+        .map_or(Ok(()), |first| write_all(out.as_raw_fd(), first))
         .and_then(|()| copy(&rd, out, &mut buf));
     // If the copy failed, the kernel's next write fails (EPIPE).
     drop(rd);
@@ -173,14 +173,21 @@ fn attempt_file(
             // Nothing written: the call failed, the tree is still frozen.
             return Err(Failure::Frozen(join(call).err().unwrap_or(Errno::EIO)));
         }
-        times.call = start.elapsed().saturating_sub(times.freeze);
-        let thawed = cgroup::thaw(job);
-        times.release = start.elapsed().saturating_sub(times.freeze + times.call);
+        let thawed = thaw(job, start, times);
         let streaming = Instant::now();
         let call = join(call);
         times.stream = streaming.elapsed();
         finish(Ok(()), call, thawed, pid, flags)
     })
+}
+
+/// Thaws `job` (frozen since `start`) once the tree's state is taken,
+/// counting the call's time until now and the thaw's in `times`.
+fn thaw(job: &Path, start: Instant, times: &mut CheckpointTimes) -> anyhow::Result<()> {
+    times.call = start.elapsed().saturating_sub(times.freeze);
+    let thawed = cgroup::thaw(job);
+    times.release = start.elapsed().saturating_sub(times.freeze + times.call);
+    thawed
 }
 
 /// An inotify instance told of the next write to the regular file `out`.
@@ -244,7 +251,8 @@ fn copy(rd: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(), Errno> 
             }
         } else {
             nix::unistd::read(rd, buf).and_then(|n| {
-                buf.get(..n).map_or(Ok(()), |b| write_all(out, b))?;
+                buf.get(..n)
+                    .map_or(Ok(()), |b| write_all(out.as_raw_fd(), b))?;
                 Ok(n)
             })
         };
@@ -254,16 +262,4 @@ fn copy(rd: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) -> Result<(), Errno> 
             Err(e) => return Err(e),
         }
     }
-}
-
-fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), Errno> {
-    while !data.is_empty() {
-        match nix::unistd::write(out, data) {
-            Ok(0) => return Err(Errno::EIO),
-            Ok(n) => data = data.get(n..).unwrap_or_default(),
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
