@@ -235,9 +235,11 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
     drop(w);
     restart_sees_freeze(&mut c, name, &img)?;
 
-    // `ckpt checkpoint` killed while it writes the pages: the image file
-    // has data only once the tree is thawed (nothing is written while it
-    // is frozen), so the first bytes say the pages stream.
+    // `ckpt checkpoint` killed while it writes the pages: the kernel
+    // writes nothing while the tree is frozen, and ckpt thaws it once the
+    // file's first write is reported, so the pages stream once the file
+    // has bytes and the tree's cgroup is thawed. (Killed between the two,
+    // ckpt would leave the tree frozen, as any killed freezer would.)
     let w = Workload::start(&format!("{name}-2"), "live_writer")?;
     let cut = format!("/tmp/{name}-cut.img");
     let _ = fs::remove_file(&cut);
@@ -245,7 +247,9 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
         .args(["checkpoint", &w.pid.to_string(), "-o", &cut])
         .stderr(Stdio::null())
         .spawn()?;
-    let started = wait(30, || fs::metadata(&cut).is_ok_and(|m| m.len() > 0));
+    let started = wait(30, || {
+        fs::metadata(&cut).is_ok_and(|m| m.len() > 0) && cgroup::is_frozen(&w.cg).is_ok_and(|f| !f)
+    });
     ckpt.kill()?;
     let _ = ckpt.wait();
     let len = fs::metadata(&cut).map(|m| m.len()).unwrap_or(0);
