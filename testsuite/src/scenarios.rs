@@ -43,6 +43,18 @@ use real::*;
 use restart::*;
 
 pub(crate) const CKPT: &str = "/bin/ckpt";
+
+/// Whether `ckpt inspect` of the image at `img` says it was taken
+/// copy-on-write (its header's flag), which `--stats` cannot always tell:
+/// a small image may be all written before ckpt has thawed the tree.
+pub(crate) fn taken_cow(img: &str) -> Result<bool> {
+    let out = std::process::Command::new(CKPT)
+        .args(["inspect", img])
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.starts_with("copy-on-write: the tree ran on while its ")))
+}
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const SUBTREE: u64 = ckpt_image::CHECKPOINT_SUBTREE;
 
