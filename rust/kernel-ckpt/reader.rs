@@ -3,21 +3,36 @@
 //! The image reader: records read front to back from any file (a pipe too),
 //! checked by the image crate's parser one at a time.
 //!
-//! Every record's payload is read into one buffer that grows to the largest
-//! record seen (a pages record: 4 MiB), so memory use is bounded whatever
-//! the image's size. A malformed image gives `-EINVAL` and a kernel log line
-//! that names the record and its byte offset.
+//! Records are read into one buffer that grows to the largest record seen
+//! (a pages record: 4 MiB), so memory use is bounded whatever the image's
+//! size. From a regular file the reader reads [`READ_AHEAD`] bytes at a
+//! time, whole records and the start of the next ones, at its own position,
+//! and leaves the file's position just past the last record it took when it
+//! is dropped; from a pipe or a socket it reads each record exactly (what
+//! follows the image is not its to take). A malformed image gives `-EINVAL`
+//! and a kernel log line that names the record and its byte offset.
 
 use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord, RecordType};
 use crate::objhash::ObjTable;
-use crate::wrap::file::FileRef;
+use crate::wrap::file::{FileRef, PosLock};
 use kernel::bindings;
 use kernel::prelude::*;
+
+/// How much the reader reads at a time from a regular file: a tree's
+/// small records (a few dozen a task) come in one read, not two each.
+const READ_AHEAD: usize = 256 * 1024;
 
 /// Reads and checks the records of one image.
 pub(crate) struct ImageReader {
     file: FileRef,
+    /// `buf[at..end]` is read and not taken yet.
     buf: KVVec<u8>,
+    at: usize,
+    end: usize,
+    /// The file position of `buf[end]`.
+    pos: i64,
+    /// A regular file: read ahead, and give the position back at the end.
+    ahead: bool,
     parser: Parser,
     /// Index and byte offset of the next record.
     index: u32,
@@ -29,9 +44,15 @@ pub(crate) struct ImageReader {
 impl ImageReader {
     /// A reader of the image in `file`, from its current position.
     pub(crate) fn new(file: FileRef) -> Self {
+        let ahead = file.mode() & bindings::S_IFMT == bindings::S_IFREG;
+        let pos = PosLock::lock(file.clone_ref()).pos();
         Self {
             file,
             buf: KVVec::new(),
+            at: 0,
+            end: 0,
+            pos,
+            ahead,
             parser: Parser::new(),
             index: 0,
             offset: 0,
@@ -56,31 +77,56 @@ impl ImageReader {
         EINVAL
     }
 
-    /// Reads exactly `len` bytes into the buffer; a short image is an
-    /// invalid one.
+    /// Makes `buf[at..at + len]` hold the next `len` bytes of the image,
+    /// reading what is missing; a short image is an invalid one.
     fn fill(&mut self, len: usize) -> Result {
-        if self.buf.len() < len {
-            // Sized by the image (at most one record): charged to the
-            // caller's memory cgroup.
+        let have = self.end - self.at;
+        if have >= len {
+            return Ok(());
+        }
+        // What is left moves to the front (less than one read's worth).
+        self.buf.copy_within(self.at..self.end, 0);
+        (self.at, self.end) = (0, have);
+        let want = if self.ahead { len.max(READ_AHEAD) } else { len };
+        if self.buf.len() < want {
+            // Sized by the image (one record, or the read-ahead): charged
+            // to the caller's memory cgroup.
             self.buf
-                .extend_with(len - self.buf.len(), 0, GFP_KERNEL_ACCOUNT)?;
+                .extend_with(want - self.buf.len(), 0, GFP_KERNEL_ACCOUNT)?;
         }
-        let dst = self.buf.get_mut(..len).ok_or(EINVAL)?;
-        match self.file.read_exact(dst) {
-            Err(e) if e.to_errno() == -(bindings::ENODATA as i32) => {
-                Err(self.bad(None, ErrorKind::Truncated))
-            }
-            r => r,
+        let dst = self.buf.get_mut(have..want).ok_or(EINVAL)?;
+        // Until `dst` is full or the file ends: a regular file's end may
+        // come before the read-ahead's.
+        let n = self.file.read_from(dst, &mut self.pos)?;
+        self.end = have + n;
+        if self.end < len {
+            return Err(self.bad(None, ErrorKind::Truncated));
         }
+        Ok(())
     }
 
-    /// Reads the next raw record into the buffer: its type code and
-    /// payload length. Nothing is decoded yet.
-    fn read_raw(&mut self) -> Result<(u32, usize)> {
+    /// Takes the next `len` bytes of the buffer ([`Self::fill`]ed).
+    fn take(&mut self, len: usize) -> Result<usize> {
+        let start = self.at;
+        self.at = start
+            .checked_add(len)
+            .filter(|&e| e <= self.end)
+            .ok_or(EINVAL)?;
+        Ok(start)
+    }
+
+    /// Reads the next raw record: its type code and where its payload is
+    /// in the buffer. Nothing is decoded yet.
+    fn read_raw(&mut self) -> Result<(u32, usize, usize)> {
         crate::wrap::task::killable()?;
         self.fill(image::RECORD_HEADER_LEN)?;
+        let at = self.take(image::RECORD_HEADER_LEN)?;
         let mut h = [0u8; image::RECORD_HEADER_LEN];
-        h.copy_from_slice(self.buf.get(..image::RECORD_HEADER_LEN).ok_or(EINVAL)?);
+        h.copy_from_slice(
+            self.buf
+                .get(at..at + image::RECORD_HEADER_LEN)
+                .ok_or(EINVAL)?,
+        );
         let [k0, k1, k2, k3, l0, l1, l2, l3] = h;
         let kind = u32::from_le_bytes([k0, k1, k2, k3]);
         let len = u32::from_le_bytes([l0, l1, l2, l3]);
@@ -90,9 +136,10 @@ impl ImageReader {
         let len = len as usize;
         let pad = image::padding(len);
         self.fill(len + pad)?;
+        let start = self.take(len + pad)?;
         if self
             .buf
-            .get(len..len + pad)
+            .get(start + len..start + len + pad)
             .is_none_or(|p| p.iter().any(|&b| b != 0))
         {
             return Err(self.bad(Some(kind), ErrorKind::BadPadding));
@@ -103,13 +150,13 @@ impl ImageReader {
         self.offset = self
             .offset
             .saturating_add((image::RECORD_HEADER_LEN + len + pad) as u64);
-        Ok((kind, len))
+        Ok((kind, start, len))
     }
 
-    /// Decodes the record [`Self::read_raw`] read.
-    fn decode(&mut self, kind: u32, len: usize) -> Result<Item<'_>> {
+    /// Decodes the record [`Self::read_raw`] read (its payload at `start`).
+    fn decode(&mut self, kind: u32, start: usize, len: usize) -> Result<Item<'_>> {
         let (index, _, offset) = self.last.ok_or(EINVAL)?;
-        let payload = self.buf.get(..len).ok_or(EINVAL)?;
+        let payload = self.buf.get(start..start + len).ok_or(EINVAL)?;
         let rec = RawRecord {
             kind,
             payload,
@@ -133,8 +180,8 @@ impl ImageReader {
 
     /// The next record, checked against the records before it.
     pub(crate) fn next(&mut self) -> Result<Item<'_>> {
-        let (kind, len) = self.read_raw()?;
-        self.decode(kind, len)
+        let (kind, start, len) = self.read_raw()?;
+        self.decode(kind, start, len)
     }
 
     /// The next record that is not an object record. The object records
@@ -143,13 +190,24 @@ impl ImageReader {
     /// force.
     pub(crate) fn next_after_objects(&mut self, objs: &mut ObjTable) -> Result<Item<'_>> {
         loop {
-            let (kind, len) = self.read_raw()?;
+            let (kind, start, len) = self.read_raw()?;
             if RecordType::from_u32(kind).is_some_and(RecordType::is_object) {
-                let obj = self.decode(kind, len)?.object().ok_or(EINVAL)?;
+                let obj = self.decode(kind, start, len)?.object().ok_or(EINVAL)?;
                 crate::objects::restore(objs, obj)?;
                 continue;
             }
-            return self.decode(kind, len);
+            return self.decode(kind, start, len);
+        }
+    }
+}
+
+impl Drop for ImageReader {
+    fn drop(&mut self) {
+        if self.ahead {
+            // Past the last record taken, as reading record by record
+            // would have left it; what was read ahead is given back.
+            let taken = self.pos.saturating_sub((self.end - self.at) as i64);
+            PosLock::lock(self.file.clone_ref()).set_pos(taken);
         }
     }
 }

@@ -191,7 +191,7 @@ impl FileRef {
 
     /// Reads until `buf` is full or the file ends, from `*pos` on, which
     /// it advances; the number read.
-    fn read_from(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
+    pub(crate) fn read_from(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
         let mut got = 0;
         while got < buf.len() {
             let dst = buf.get_mut(got..).ok_or(EINVAL)?;
@@ -336,7 +336,7 @@ impl PosLock {
         unsafe { (*self.file.as_ptr()).f_pos }
     }
 
-    fn set_pos(&self, pos: i64) {
+    pub(crate) fn set_pos(&self, pos: i64) {
         // SAFETY: as for `pos`.
         unsafe { (*self.file.as_ptr()).f_pos = pos };
     }
