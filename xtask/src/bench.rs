@@ -1,5 +1,7 @@
-//! `cargo xtask bench`: boot the guest in benchmark mode (`kckpt.mode=bench`,
-//! see testsuite/src/bench.rs) and save its report: kernel-ckpt beside
+//! `cargo xtask bench`: boot the benchmark kernel (the test kernel without
+//! lockdep, see [`Flavor::Bench`](crate::kernel::Flavor::Bench)) in
+//! benchmark mode (`kckpt.mode=bench`, see testsuite/src/bench.rs) and
+//! save its report: kernel-ckpt beside
 //! CRIU, and the memory rows beside one copy of their bytes, each time the
 //! median of several runs measured side by side in one boot.
 //!
@@ -48,10 +50,12 @@ pub struct BenchArgs {
 }
 
 pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
+    // The benchmark kernel unless the debug one is asked for: figures of a
+    // kernel with lockdep would be lockdep's.
+    let mut kernel = args.kernel.clone();
+    kernel.bench_kernel = !kernel.debug_kernel;
     if args.replot {
-        let dir = ctx
-            .target
-            .join(format!("bench{}", args.kernel.flavor().suffix()));
+        let dir = ctx.target.join(kernel.flavor().dir_name("bench"));
         let json = dir.join("bench.json");
         let text = fs::read_to_string(&json).with_context(|| {
             format!(
@@ -76,7 +80,7 @@ pub fn bench(ctx: &Ctx, args: &BenchArgs) -> Result<()> {
     }
     let serial1 = run::boot_mode(
         ctx,
-        &args.kernel,
+        &kernel,
         args.timeout,
         "bench",
         &extra,

@@ -22,6 +22,10 @@
 //! preemption, lockup and hung-task detectors), `<cache>/config-debug.sha256`,
 //! and the build directory `<cache>/build-debug`; its bzImage is copied to
 //! `target/bzImage-debug`.
+//!
+//! With `--bench-kernel` ([`Flavor::Bench`], what `cargo xtask bench` boots)
+//! the same holds with `qemu/kernel-bench.config`: the normal kernel without
+//! its debugging checks (lockdep), built in `<cache>/build-bench`.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
@@ -70,27 +74,36 @@ pub struct KernelArgs {
     /// The debug kernel: qemu/kernel.config + qemu/kernel-debug.config (KASAN,
     /// kmemleak, no preemption, soft-lockup and hung-task detectors), built in
     /// <cache>/build-debug from the same tree.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bench_kernel")]
     pub debug_kernel: bool,
+    /// The benchmark kernel (what `cargo xtask bench` boots):
+    /// qemu/kernel.config + qemu/kernel-bench.config, the normal kernel
+    /// without lockdep, built in <cache>/build-bench from the same tree.
+    #[arg(long)]
+    pub bench_kernel: bool,
 }
 
 impl KernelArgs {
     pub fn flavor(&self) -> Flavor {
         if self.debug_kernel {
             Flavor::Debug
+        } else if self.bench_kernel {
+            Flavor::Bench
         } else {
             Flavor::Normal
         }
     }
 }
 
-/// Which test kernel: the normal one, or the debug one (`--debug-kernel`).
-/// Both are built from the same source tree; each has its own
-/// configuration, build directory, stamp, build log and bzImage copy.
+/// Which kernel: the normal test kernel, the debug one (`--debug-kernel`)
+/// or the benchmark one (`--bench-kernel`). All are built from the same
+/// source tree; each has its own configuration, build directory, stamp,
+/// build log and bzImage copy.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Flavor {
     Normal,
     Debug,
+    Bench,
 }
 
 impl Flavor {
@@ -100,6 +113,7 @@ impl Flavor {
         match self {
             Flavor::Normal => &["qemu/kernel.config"],
             Flavor::Debug => &["qemu/kernel.config", "qemu/kernel-debug.config"],
+            Flavor::Bench => &["qemu/kernel.config", "qemu/kernel-bench.config"],
         }
     }
 
@@ -108,6 +122,7 @@ impl Flavor {
         match self {
             Flavor::Normal => ctx.kernel_build(),
             Flavor::Debug => ctx.cache.join("build-debug"),
+            Flavor::Bench => ctx.cache.join("build-bench"),
         }
     }
 
@@ -115,6 +130,7 @@ impl Flavor {
         match self {
             Flavor::Normal => ctx.cache.join("config.sha256"),
             Flavor::Debug => ctx.cache.join("config-debug.sha256"),
+            Flavor::Bench => ctx.cache.join("config-bench.sha256"),
         }
     }
 
@@ -122,6 +138,7 @@ impl Flavor {
         match self {
             Flavor::Normal => ctx.target.join("kernel-build.log"),
             Flavor::Debug => ctx.target.join("kernel-build-debug.log"),
+            Flavor::Bench => ctx.target.join("kernel-build-bench.log"),
         }
     }
 
@@ -130,14 +147,27 @@ impl Flavor {
         match self {
             Flavor::Normal => ctx.target.join("bzImage"),
             Flavor::Debug => ctx.target.join("bzImage-debug"),
+            Flavor::Bench => ctx.target.join("bzImage-bench"),
         }
     }
 
-    /// "" or "-debug": the suffix of the flavor's own output directories.
+    /// "", "-debug" or "-bench": the suffix of the flavor's own output
+    /// directories.
     pub fn suffix(self) -> &'static str {
         match self {
             Flavor::Normal => "",
             Flavor::Debug => "-debug",
+            Flavor::Bench => "-bench",
+        }
+    }
+
+    /// The output directory's name for a guest booted in `mode`: the mode
+    /// and the suffix, except the bench on its own kernel (`bench`).
+    pub fn dir_name(self, mode: &str) -> String {
+        if mode == "bench" && self == Flavor::Bench {
+            mode.to_string()
+        } else {
+            format!("{mode}{}", self.suffix())
         }
     }
 }

@@ -67,18 +67,18 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         append.push(format!("kckpt.filter={filter}"));
     }
     let timeout = args.timeout.unwrap_or(match flavor {
-        Flavor::Normal => GUEST_TIMEOUT,
+        Flavor::Normal | Flavor::Bench => GUEST_TIMEOUT,
         Flavor::Debug => DEBUG_GUEST_TIMEOUT,
     });
     if flavor == Flavor::Debug {
         append.push(format!("kckpt.timeout={DEBUG_SCENARIO_TIMEOUT}"));
         append.push("kckpt.kmemleak=1".to_string());
     }
-    let dir = ctx.target.join(format!("qemu-test{}", flavor.suffix()));
+    let dir = ctx.target.join(flavor.dir_name("qemu-test"));
     timings.time("kernel", || kernel::kernel(ctx, &args.kernel))?;
     let initramfs = timings.time("initramfs", || match flavor {
         Flavor::Normal => initramfs::initramfs(ctx),
-        Flavor::Debug => initramfs::initramfs_in(ctx, &dir),
+        Flavor::Debug | Flavor::Bench => initramfs::initramfs_in(ctx, &dir),
     })?;
 
     let boot = Boot {
@@ -177,7 +177,7 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         let only: Vec<&str> = args.filter.iter().map(String::as_str).collect();
         let mut check = cmd!(sh, "{cargo} test -p testsuite --test scenarios -- {only...}")
             .env("KCKPT_RESULTS", &results_path);
-        if flavor == Flavor::Debug {
+        if flavor != Flavor::Normal {
             // Compare only: a mismatch must not leave .snap.new files in
             // testsuite/ next to the normal run's.
             check = check.env("INSTA_UPDATE", "no");

@@ -33,7 +33,8 @@ pub fn run(ctx: &Ctx, args: &RunArgs) -> Result<()> {
 
 /// Builds what is missing and boots the guest with `kckpt.mode=MODE` (and
 /// the extra kernel parameters `extra`), its console on this terminal;
-/// logs go to target/MODE/ (target/MODE-debug/ with `--debug-kernel`).
+/// logs go to target/MODE/ (target/MODE-debug/ with `--debug-kernel`,
+/// see [`Flavor::dir_name`]).
 /// The guest has `memory_mib` MiB; it is killed after `timeout` seconds.
 /// Returns the file ttyS1 went to.
 pub fn boot_mode(
@@ -47,10 +48,10 @@ pub fn boot_mode(
     setup::setup(ctx)?;
     let flavor = kernel_args.flavor();
     kernel::kernel(ctx, kernel_args)?;
-    let dir = ctx.target.join(format!("{mode}{}", flavor.suffix()));
+    let dir = ctx.target.join(flavor.dir_name(mode));
     let initramfs = match flavor {
         Flavor::Normal => initramfs::initramfs(ctx)?,
-        Flavor::Debug => initramfs::initramfs_in(ctx, &dir)?,
+        Flavor::Debug | Flavor::Bench => initramfs::initramfs_in(ctx, &dir)?,
     };
     let mut append = vec![format!("kckpt.mode={mode}")];
     append.extend(extra.iter().cloned());

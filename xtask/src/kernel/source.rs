@@ -29,11 +29,12 @@ pub(crate) fn prepare_source(ctx: &Ctx, args: &KernelArgs) -> Result<()> {
         if args.linux_src.is_some() && origin != wanted_origin {
             bail!(
                 "the cache's kernel tree {} was made from {origin}, not {wanted_origin}: to switch, \
-                 move {}, {} and {} away (or point KCKPT_CACHE at another directory)",
+                 move {}, {}, {} and {} away (or point KCKPT_CACHE at another directory)",
                 src.display(),
                 ctx.cache.join("src").display(),
                 Flavor::Normal.build_dir(ctx).display(),
-                Flavor::Debug.build_dir(ctx).display()
+                Flavor::Debug.build_dir(ctx).display(),
+                Flavor::Bench.build_dir(ctx).display()
             );
         }
         if rev_parse(ctx, &src, "refs/tags/ckpt-base").is_none() {
