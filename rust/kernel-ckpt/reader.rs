@@ -5,11 +5,12 @@
 //!
 //! Records are read into one buffer that grows to the largest record seen
 //! (a pages record: 4 MiB), so memory use is bounded whatever the image's
-//! size. From a regular file the reader reads [`READ_AHEAD`] bytes at a
-//! time, whole records and the start of the next ones, at its own position,
-//! and leaves the file's position just past the last record it took when it
-//! is dropped; from a pipe or a socket it reads each record exactly (what
-//! follows the image is not its to take). A malformed image gives `-EINVAL`
+//! size. From a seekable regular file the reader reads [`READ_AHEAD`] bytes
+//! at a time, whole records and the start of the next ones, at its own
+//! position; from a pipe, a socket or a stream-like file it reads each
+//! record exactly (what follows the image is not its to take). Either way
+//! [`ImageReader::give_back_pos`] (or its drop) leaves the file's position
+//! just past the last record taken. A malformed image gives `-EINVAL`
 //! and a kernel log line that names the record and its byte offset.
 
 use crate::image::{self, DecodeError, ErrorKind, Item, Parser, RawRecord, RecordType};
@@ -31,8 +32,10 @@ pub(crate) struct ImageReader {
     end: usize,
     /// The file position of `buf[end]`.
     pos: i64,
-    /// A regular file: read ahead, and give the position back at the end.
+    /// A seekable regular file: read ahead.
     ahead: bool,
+    /// The file's position was set past the records taken.
+    given_back: bool,
     parser: Parser,
     /// Index and byte offset of the next record.
     index: u32,
@@ -44,7 +47,9 @@ pub(crate) struct ImageReader {
 impl ImageReader {
     /// A reader of the image in `file`, from its current position.
     pub(crate) fn new(file: FileRef) -> Self {
-        let ahead = file.mode() & bindings::S_IFMT == bindings::S_IFREG;
+        // A regular file that moves its position as read(2) does
+        // (FMODE_ATOMIC_POS: not a stream_open()ed one) can be read ahead.
+        let ahead = file.mode() & bindings::S_IFMT == bindings::S_IFREG && file.has_pos_lock();
         let pos = PosLock::lock(file.clone_ref()).pos();
         Self {
             file,
@@ -53,6 +58,7 @@ impl ImageReader {
             end: 0,
             pos,
             ahead,
+            given_back: false,
             parser: Parser::new(),
             index: 0,
             offset: 0,
@@ -94,15 +100,29 @@ impl ImageReader {
             self.buf
                 .extend_with(want - self.buf.len(), 0, GFP_KERNEL_ACCOUNT)?;
         }
-        let dst = self.buf.get_mut(have..want).ok_or(EINVAL)?;
-        // Until `dst` is full or the file ends: a regular file's end may
-        // come before the read-ahead's.
-        let n = self.file.read_from(dst, &mut self.pos)?;
-        self.end = have + n;
-        if self.end < len {
-            return Err(self.bad(None, ErrorKind::Truncated));
+        // Until the `len` bytes are here: what the read-ahead asks beyond
+        // them may end early (the file's end, or an error that is the next
+        // read's, if the image needs those bytes).
+        while self.end < len {
+            let dst = self.buf.get_mut(self.end..want).ok_or(EINVAL)?;
+            // Moves `pos` by what it read, and not on error.
+            match self.file.read_once(dst, &mut self.pos)? {
+                0 => return Err(self.bad(None, ErrorKind::Truncated)),
+                n => self.end += n,
+            }
         }
         Ok(())
+    }
+
+    /// Sets the file's position just past the last record taken, as
+    /// reading record by record would have left it (what was read ahead
+    /// is given back). Once: the position is the caller's again after.
+    pub(crate) fn give_back_pos(&mut self) {
+        if !self.given_back {
+            self.given_back = true;
+            let taken = self.pos.saturating_sub((self.end - self.at) as i64);
+            PosLock::lock(self.file.clone_ref()).set_pos(taken);
+        }
     }
 
     /// Takes the next `len` bytes of the buffer ([`Self::fill`]ed).
@@ -203,11 +223,6 @@ impl ImageReader {
 
 impl Drop for ImageReader {
     fn drop(&mut self) {
-        if self.ahead {
-            // Past the last record taken, as reading record by record
-            // would have left it; what was read ahead is given back.
-            let taken = self.pos.saturating_sub((self.end - self.at) as i64);
-            PosLock::lock(self.file.clone_ref()).set_pos(taken);
-        }
+        self.give_back_pos();
     }
 }

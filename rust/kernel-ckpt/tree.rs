@@ -586,6 +586,9 @@ pub(crate) fn coordinate(root: i32, fd: c_int, deleted_here: bool, report: &mut 
     unregister(&ctx);
     match result {
         Ok(()) => {
+            // Before the call returns and the caller may use the file
+            // again (a task, not the caller, may drop the reader last).
+            ctx.stream.lock().reader.give_back_pos();
             ctx.done.complete_all();
             Ok(())
         }

@@ -17,11 +17,6 @@ pub(crate) fn enametoolong() -> Error {
     Error::from_errno(-(bindings::ENAMETOOLONG as i32))
 }
 
-/// No data.
-pub(crate) fn enodata() -> Error {
-    Error::from_errno(-(bindings::ENODATA as i32))
-}
-
 /// The calls are disabled (the boot layout self-check failed).
 pub(crate) fn enosys() -> Error {
     Error::from_errno(-(bindings::ENOSYS as i32))

@@ -189,9 +189,21 @@ impl FileRef {
         self.read_from(buf, &mut pos)
     }
 
+    /// One read of up to `buf.len()` bytes from `*pos` on, which it
+    /// advances by what it read (not on error); the number read, 0 at end
+    /// of file.
+    pub(crate) fn read_once(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
+        // SAFETY: `buf` is a valid writable kernel buffer; the file is
+        // valid; `kernel_read` checks FMODE_READ itself.
+        let n = unsafe {
+            bindings::kernel_read(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len(), pos)
+        };
+        usize::try_from(n).map_err(|_| Error::from_errno(n as i32))
+    }
+
     /// Reads until `buf` is full or the file ends, from `*pos` on, which
     /// it advances; the number read.
-    pub(crate) fn read_from(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
+    fn read_from(&self, buf: &mut [u8], pos: &mut i64) -> Result<usize> {
         let mut got = 0;
         while got < buf.len() {
             let dst = buf.get_mut(got..).ok_or(EINVAL)?;
@@ -259,7 +271,10 @@ impl FileRef {
 
     /// Whether the file's position is shared by its users and moves under
     /// its position lock (regular files and directories).
-    fn has_pos_lock(&self) -> bool {
+    /// Whether the file has a position lock (`FMODE_ATOMIC_POS`): a
+    /// regular file or directory whose position read(2) moves, not a
+    /// stream (a pipe, a socket, a `stream_open()`ed file).
+    pub(crate) fn has_pos_lock(&self) -> bool {
         // SAFETY: the file is valid; `f_mode` is fixed after open.
         let mode = unsafe { (*self.0.as_ptr()).f_mode };
         mode & bindings::FMODE_ATOMIC_POS != 0
@@ -286,13 +301,6 @@ impl FileRef {
         // SAFETY: taken above by this task.
         unsafe { bindings::mutex_unlock(&mut (*f).__bindgen_anon_1.f_pos_lock) };
         Some(pos)
-    }
-
-    /// Fills all of `buf` from the file's position and advances it, like
-    /// read(2) calls until `buf` is full, under the position lock as
-    /// read(2) takes it. `-ENODATA` at end of file.
-    pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result {
-        PosLock::lock(self.clone_ref()).read_exact(buf)
     }
 }
 
@@ -339,19 +347,6 @@ impl PosLock {
     pub(crate) fn set_pos(&self, pos: i64) {
         // SAFETY: as for `pos`.
         unsafe { (*self.file.as_ptr()).f_pos = pos };
-    }
-
-    /// Fills all of `buf` from the file's position and advances it, like
-    /// read(2) calls until `buf` is full. `-ENODATA` at end of file.
-    pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result {
-        let mut pos = self.pos();
-        let r = match self.file.read_from(buf, &mut pos) {
-            Ok(n) if n == buf.len() => Ok(()),
-            Ok(_) => Err(super::errno::enodata()),
-            Err(e) => Err(e),
-        };
-        self.set_pos(pos);
-        r
     }
 
     /// Writes all of `buf` at the file's position, like write(2) would, and
