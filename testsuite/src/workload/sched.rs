@@ -78,6 +78,8 @@ fn mine() -> String {
 ///   `SCHED_RESET_ON_FORK`, on CPU 0;
 /// - a second thread `SCHED_BATCH` at nice 7, on CPU 1, with a timer slack
 ///   of 123456 ns and filesystem ids 1234;
+/// - a third thread `SCHED_IDLE` at nice 3 (which sched_setattr(2) does
+///   not take for that policy: setpriority(2) gave it);
 /// - the process with `oom_score_adj` 250 and transparent huge pages
 ///   disabled.
 ///
@@ -90,10 +92,36 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } != 0 {
         bail!("PR_SET_THP_DISABLE: {}", std::io::Error::last_os_error());
     }
-    let set_up = Arc::new(Barrier::new(2));
+    let set_up = Arc::new(Barrier::new(3));
     let b = set_up.clone();
     let go2 = go.clone();
     static THREAD_OK: AtomicBool = AtomicBool::new(false);
+    static IDLE_OK: AtomicBool = AtomicBool::new(false);
+    let b3 = set_up.clone();
+    let go3 = go.clone();
+    let idle = std::thread::spawn(move || -> String {
+        let r = (|| -> Result<()> {
+            // SAFETY: a plain integer, on this thread.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, gettid() as libc::id_t, 3) } != 0 {
+                bail!("setpriority: {}", std::io::Error::last_os_error());
+            }
+            set_policy(libc::SCHED_IDLE, 0)
+        })();
+        b3.wait();
+        if let Err(e) = r {
+            return format!("idle thread set-up: {e:#}");
+        }
+        let want = mine();
+        while !go3.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let now = mine();
+        IDLE_OK.store(
+            now == want && now.starts_with("policy 0x5 priority 0 nice 3 "),
+            Ordering::Relaxed,
+        );
+        format!("idle thread: {now}")
+    });
     let worker = std::thread::spawn(move || -> String {
         let r = (|| -> Result<()> {
             set_policy(libc::SCHED_BATCH, 0)?;
@@ -145,6 +173,9 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
     let thread = worker
         .join()
         .unwrap_or_else(|_| "thread panicked".to_owned());
+    let idle = idle
+        .join()
+        .unwrap_or_else(|_| "idle thread panicked".to_owned());
     let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
     // SAFETY: a query of this process's own flag.
     let thp = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
@@ -159,6 +190,7 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
     let ok = now == want
         && now == "policy 0x40000002 priority 7 nice 5 cpus [0] slack 0"
         && THREAD_OK.load(Ordering::Relaxed)
+        && IDLE_OK.load(Ordering::Relaxed)
         && oom.trim() == "250"
         && thp == 1
         && registered == 0x14
@@ -167,7 +199,7 @@ pub(crate) fn sched_check(ready_path: &Path) -> Result<()> {
         &result,
         ok,
         format!(
-            "main: {now}; {thread}; oom_score_adj {}; THP disabled {thp}; membarrier registrations {registered:#x}, private expedited barrier {barrier}",
+            "main: {now}; {thread}; {idle}; oom_score_adj {}; THP disabled {thp}; membarrier registrations {registered:#x}, private expedited barrier {barrier}",
             oom.trim()
         ),
     )
