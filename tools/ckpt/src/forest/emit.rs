@@ -3,7 +3,13 @@
 //! creator's children, and every task's list of steps.
 //!
 //! Creation is depth first and sequential: a creator forks a child and
-//! waits until the child's whole subtree is built before it goes on. So a
+//! waits until the child's whole subtree is built before it goes on,
+//! except after a child whose subtree is plain (live processes and their
+//! threads, each forked as a normal child, that neither leave their
+//! creator's session and group nor exit): nothing there changes what the
+//! creator or a later branch sees, so the creator forks its next child at
+//! once and waits for that subtree before its own next other step. Both
+//! branches are built side by side then, on as many CPUs. So a
 //! task that joins a process group must be created after the group's
 //! leader (or its placeholder); at their lowest common creator, the branch
 //! holding the leader goes first. A task that joins the group of one of its
@@ -329,6 +335,11 @@ struct Emitter<'a> {
     cursor: Vec<usize>,
     /// Tasks waiting, built, for the whole tree to join their group.
     parked: Vec<usize>,
+    /// Children of each node with a plain subtree, forked and not awaited
+    /// yet (see the module doc).
+    unawaited: Vec<Vec<usize>>,
+    /// Whether each built node's subtree is plain.
+    plain: Vec<bool>,
     created: Vec<usize>,
 }
 
@@ -375,6 +386,8 @@ impl<'a> Emitter<'a> {
             needs_outside,
             cursor: vec![0; len],
             parked: Vec::new(),
+            unawaited: vec![Vec::new(); len],
+            plain: vec![false; len],
             created: Vec::with_capacity(len),
         }
     }
@@ -461,6 +474,7 @@ impl<'a> Emitter<'a> {
 
     /// After the session children: `setsid`, then the process group.
     fn settle(&mut self, n: usize) -> Result<()> {
+        self.await_plain(n);
         let node = &self.f.nodes[n];
         if node.leader {
             if self.groups.contains_key(&node.pid) {
@@ -537,6 +551,7 @@ impl<'a> Emitter<'a> {
     }
 
     fn setpgid(&mut self, n: usize, g: Pid) {
+        self.await_plain(n);
         self.actions[n].push(Action::Setpgid { pgid: g });
         self.leave(n);
         self.st[n].pgid = g;
@@ -559,8 +574,15 @@ impl<'a> Emitter<'a> {
     }
 
     /// `c` has waited for `k` to report built: reap the placeholders that
-    /// exited meanwhile, join a group that now exists.
+    /// exited meanwhile, join a group that now exists. After a plain
+    /// subtree it waits later (see the module doc).
     fn built(&mut self, c: usize, k: usize) {
+        self.plain[k] = self.is_plain(k);
+        if self.plain[k] {
+            self.unawaited[c].push(k);
+            return;
+        }
+        self.await_plain(c);
         self.actions[c].push(Action::AwaitBuilt {
             pid: self.f.nodes[k].pid,
         });
@@ -573,8 +595,52 @@ impl<'a> Emitter<'a> {
         self.try_join(c);
     }
 
+    /// Whether the creation subtree of `k`, all emitted, is plain: only
+    /// live processes forked as normal children and their threads, whose
+    /// steps are forks of such children, threads, waits and the last one.
+    /// Its built children's subtrees were judged when they were built.
+    fn is_plain(&self, k: usize) -> bool {
+        self.plain_itself(k)
+            && self.tree.kids(k).all(|j| match self.tree.up[j] {
+                Some((_, Mode::Thread)) => self.plain_itself(j),
+                _ => self.plain[j],
+            })
+    }
+
+    /// Whether `x` itself is plain (see [`Self::is_plain`]).
+    fn plain_itself(&self, x: usize) -> bool {
+        let live = match self.f.nodes[x].what {
+            What::Row(i) => !self.t.rows[i].is_zombie(),
+            _ => false,
+        };
+        live && matches!(self.tree.up[x], Some((_, Mode::Normal | Mode::Thread)))
+            && self.actions[x].iter().all(|a| {
+                matches!(
+                    a,
+                    Action::Fork {
+                        clone_parent: false,
+                        spare: false,
+                        ..
+                    } | Action::Thread { .. }
+                        | Action::AwaitBuilt { .. }
+                        | Action::Restore
+                )
+            })
+    }
+
+    /// `n` waits for the plain subtrees it has not waited for yet, before
+    /// a step of its own other than a fork.
+    fn await_plain(&mut self, n: usize) {
+        for k in std::mem::take(&mut self.unawaited[n]) {
+            self.actions[n].push(Action::AwaitBuilt {
+                pid: self.f.nodes[k].pid,
+            });
+        }
+    }
+
     /// Threads, then the final step.
     fn finish(&mut self, n: usize) -> Result<()> {
+        self.await_plain(n);
         if n == COORD {
             return Ok(());
         }

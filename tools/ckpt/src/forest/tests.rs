@@ -263,6 +263,60 @@ fn chain_20_deep() {
     }
 }
 
+/// 3 and 4, each with a child, are plain branches (live processes that
+/// stay in 2's session and group): 2 forks 4 without waiting for 3's
+/// branch, and waits for both before its last step.
+#[test]
+fn plain_branches_are_built_side_by_side() {
+    let rows = [
+        root(2, 2, 2),
+        row(3, 2, 2, 2),
+        row(4, 2, 2, 2),
+        row(5, 3, 2, 2),
+        row(6, 4, 2, 2),
+    ];
+    let plan = check(&rows);
+    assert_eq!(
+        task(&plan, 2).actions,
+        [
+            Action::Setsid,
+            fork(3, SIGCHLD),
+            fork(4, SIGCHLD),
+            Action::AwaitBuilt { pid: 3 },
+            Action::AwaitBuilt { pid: 4 },
+            Action::Restore
+        ]
+    );
+    assert_eq!(
+        task(&plan, 3).actions,
+        [fork(5, SIGCHLD), Action::AwaitBuilt { pid: 5 }, Action::Restore]
+    );
+}
+
+/// 3's branch is not plain (3 leads a group of its own): 2 waits for it
+/// before it forks 4; 4's plain branch is waited for at the end.
+#[test]
+fn a_branch_with_a_group_is_waited_for_first() {
+    let rows = [
+        root(2, 2, 2),
+        row(3, 2, 2, 3),
+        row(4, 2, 2, 2),
+        row(5, 3, 2, 3),
+    ];
+    let plan = check(&rows);
+    assert_eq!(
+        task(&plan, 2).actions,
+        [
+            Action::Setsid,
+            fork(3, SIGCHLD),
+            Action::AwaitBuilt { pid: 3 },
+            fork(4, SIGCHLD),
+            Action::AwaitBuilt { pid: 4 },
+            Action::Restore
+        ]
+    );
+}
+
 /// 3 forks 4 and only then calls setsid: 4 stays in session 2.
 #[test]
 fn forked_before_setsid() {
