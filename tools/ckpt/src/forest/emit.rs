@@ -34,6 +34,9 @@ use super::planner::{describe, Creators, Mode, Node, What, COORD};
 use super::table::Table;
 use super::{Action, Creator, Flags, Kind, Pid, Plan, Task, OUTSIDE};
 
+/// How many plain subtrees a creator leaves unawaited at most.
+const MAX_UNAWAITED: usize = 64;
+
 /// Builds the plan of the placed forest `f`.
 pub(super) fn emit(t: &Table<'_>, f: &Creators) -> Result<Plan> {
     let mut tree = Tree::new(f)?;
@@ -579,7 +582,19 @@ impl<'a> Emitter<'a> {
     fn built(&mut self, c: usize, k: usize) {
         self.plain[k] = self.is_plain(k);
         if self.plain[k] {
+            // A bounded number at a time: each keeps its report pipe open
+            // in `c`, and its descriptors are copied into every later
+            // child of `c`.
+            if self.unawaited[c].len() >= MAX_UNAWAITED {
+                let oldest = self.unawaited[c].remove(0);
+                self.actions[c].push(Action::AwaitBuilt {
+                    pid: self.f.nodes[oldest].pid,
+                });
+            }
             self.unawaited[c].push(k);
+            // A member forked now may keep `c`'s own group alive, as it
+            // would once awaited.
+            self.try_join(c);
             return;
         }
         self.await_plain(c);

@@ -289,7 +289,11 @@ fn plain_branches_are_built_side_by_side() {
     );
     assert_eq!(
         task(&plan, 3).actions,
-        [fork(5, SIGCHLD), Action::AwaitBuilt { pid: 5 }, Action::Restore]
+        [
+            fork(5, SIGCHLD),
+            Action::AwaitBuilt { pid: 5 },
+            Action::Restore
+        ]
     );
 }
 
@@ -315,6 +319,44 @@ fn a_branch_with_a_group_is_waited_for_first() {
             Action::Restore
         ]
     );
+}
+
+/// 3 leads group 3 and ends in group 9, whose dead leader's ghost (forked
+/// by 2) forks 3: once 3 has forked 4 (a plain branch that keeps group 3
+/// alive) it joins group 9 while the ghost still holds it, not later.
+#[test]
+fn joins_its_group_after_forking_a_plain_member() {
+    let rows = [root(2, 2, 2), row(3, 2, 2, 9), row(4, 3, 2, 3)];
+    let plan = check(&rows);
+    let actions = &task(&plan, 3).actions;
+    let join = actions
+        .iter()
+        .position(|a| *a == Action::Setpgid { pgid: 9 });
+    assert!(join.is_some(), "{actions:?}");
+    assert!(!actions.contains(&Action::Park), "{actions:?}");
+}
+
+/// A creator of many plain branches awaits the oldest once
+/// `MAX_UNAWAITED` are unawaited: at most that many report pipes open.
+#[test]
+fn unawaited_branches_are_bounded() {
+    let mut rows = vec![root(2, 2, 2)];
+    for pid in 3..203 {
+        rows.push(row(pid, 2, 2, 2));
+    }
+    let plan = check(&rows);
+    let mut open = 0usize;
+    let mut most = 0usize;
+    for a in &task(&plan, 2).actions {
+        match a {
+            Action::Fork { .. } => open += 1,
+            Action::AwaitBuilt { .. } => open -= 1,
+            _ => {}
+        }
+        most = most.max(open);
+    }
+    assert_eq!(most, 65, "{:?}", task(&plan, 2).actions);
+    assert_eq!(open, 0);
 }
 
 /// 3 forks 4 and only then calls setsid: 4 stays in session 2.
