@@ -269,11 +269,10 @@ impl FileRef {
         self.0.as_ptr()
     }
 
-    /// Whether the file's position is shared by its users and moves under
-    /// its position lock (regular files and directories).
     /// Whether the file has a position lock (`FMODE_ATOMIC_POS`): a
-    /// regular file or directory whose position read(2) moves, not a
-    /// stream (a pipe, a socket, a `stream_open()`ed file).
+    /// regular file or directory whose position is shared by its users
+    /// and moved by read(2) under that lock, not a stream (a pipe, a
+    /// socket, a `stream_open()`ed file).
     pub(crate) fn has_pos_lock(&self) -> bool {
         // SAFETY: the file is valid; `f_mode` is fixed after open.
         let mode = unsafe { (*self.0.as_ptr()).f_mode };
