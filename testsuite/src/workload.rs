@@ -110,9 +110,6 @@ fn clone_pausing(flags: CloneFlags, what: &str) -> Result<Pid> {
     .with_context(|| format!("clone({what})"))
 }
 
-/// Creates the ready file. It is written under another name and renamed,
-/// so it appears only once the workload has closed it: a checkpoint taken
-/// as soon as it appears must not find it open.
 /// Maps `len` bytes of private anonymous read-write memory at `addr`, an
 /// address nothing else uses (`MAP_FIXED_NOREPLACE` refuses to replace a
 /// mapping): for memory the scenarios find at a known address.
@@ -135,6 +132,9 @@ fn map_anon_at(addr: usize, len: usize) -> Result<()> {
     Ok(())
 }
 
+/// Creates the ready file. It is written under another name and renamed,
+/// so it appears only once the workload has closed it: a checkpoint taken
+/// as soon as it appears must not find it open.
 fn ready(path: &Path) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, b"ready\n").with_context(|| format!("writing {}", tmp.display()))?;
