@@ -587,9 +587,7 @@ impl<'a> Emitter<'a> {
             // child of `c`.
             if self.unawaited[c].len() >= MAX_UNAWAITED {
                 let oldest = self.unawaited[c].remove(0);
-                self.actions[c].push(Action::AwaitBuilt {
-                    pid: self.f.nodes[oldest].pid,
-                });
+                self.await_child(c, oldest);
             }
             self.unawaited[c].push(k);
             // A member forked now may keep `c`'s own group alive, as it
@@ -598,9 +596,7 @@ impl<'a> Emitter<'a> {
             return;
         }
         self.await_plain(c);
-        self.actions[c].push(Action::AwaitBuilt {
-            pid: self.f.nodes[k].pid,
-        });
+        self.await_child(c, k);
         for p in self.to_reap.remove(&c).unwrap_or_default() {
             self.actions[c].push(Action::Reap {
                 pid: self.f.nodes[p].pid,
@@ -647,10 +643,15 @@ impl<'a> Emitter<'a> {
     /// a step of its own other than a fork.
     fn await_plain(&mut self, n: usize) {
         for k in std::mem::take(&mut self.unawaited[n]) {
-            self.actions[n].push(Action::AwaitBuilt {
-                pid: self.f.nodes[k].pid,
-            });
+            self.await_child(n, k);
         }
+    }
+
+    /// `c` waits until its child `k` reports built.
+    fn await_child(&mut self, c: usize, k: usize) {
+        self.actions[c].push(Action::AwaitBuilt {
+            pid: self.f.nodes[k].pid,
+        });
     }
 
     /// Threads, then the final step.
