@@ -117,38 +117,24 @@ impl Flavor {
         }
     }
 
-    /// The build output directory (`make O=`).
+    /// The build output directory (`make O=`): `<cache>/build` and the
+    /// flavor's suffix.
     pub fn build_dir(self, ctx: &Ctx) -> PathBuf {
-        match self {
-            Flavor::Normal => ctx.kernel_build(),
-            Flavor::Debug => ctx.cache.join("build-debug"),
-            Flavor::Bench => ctx.cache.join("build-bench"),
-        }
+        ctx.cache.join(format!("build{}", self.suffix()))
     }
 
     fn config_stamp(self, ctx: &Ctx) -> PathBuf {
-        match self {
-            Flavor::Normal => ctx.cache.join("config.sha256"),
-            Flavor::Debug => ctx.cache.join("config-debug.sha256"),
-            Flavor::Bench => ctx.cache.join("config-bench.sha256"),
-        }
+        ctx.cache.join(format!("config{}.sha256", self.suffix()))
     }
 
     fn build_log(self, ctx: &Ctx) -> PathBuf {
-        match self {
-            Flavor::Normal => ctx.target.join("kernel-build.log"),
-            Flavor::Debug => ctx.target.join("kernel-build-debug.log"),
-            Flavor::Bench => ctx.target.join("kernel-build-bench.log"),
-        }
+        ctx.target
+            .join(format!("kernel-build{}.log", self.suffix()))
     }
 
     /// The copy of the bzImage that `run` and `qemu-test` boot.
     pub fn booted_bzimage(self, ctx: &Ctx) -> PathBuf {
-        match self {
-            Flavor::Normal => ctx.target.join("bzImage"),
-            Flavor::Debug => ctx.target.join("bzImage-debug"),
-            Flavor::Bench => ctx.target.join("bzImage-bench"),
-        }
+        ctx.target.join(format!("bzImage{}", self.suffix()))
     }
 
     /// "", "-debug" or "-bench": the suffix of the flavor's own output

@@ -141,11 +141,6 @@ impl Ctx {
         self.cache.join("src/linux-source-6.12")
     }
 
-    /// The kernel build output directory (`make O=`).
-    pub fn kernel_build(&self) -> PathBuf {
-        self.cache.join("build")
-    }
-
     /// The toolchain channel pinned in rust-toolchain.toml (the kernel build uses it too).
     pub fn toolchain(&self) -> Result<String> {
         let path = self.repo.join("rust-toolchain.toml");
