@@ -9,6 +9,7 @@ mod bench;
 mod format_patch;
 mod initramfs;
 mod kernel;
+mod man;
 mod qemu;
 mod qemu_test;
 mod run;
@@ -56,6 +57,9 @@ enum Command {
     Test(test::TestArgs),
     /// Export the commits ckpt-base..kckpt of the cache kernel tree to linux-patch/.
     FormatPatch,
+    /// Write the manual pages rendered from ckpt's command line into man/,
+    /// check every page with `mandoc -Tlint`, render them to target/man/.
+    Man(man::ManArgs),
 }
 
 fn main() {
@@ -91,6 +95,7 @@ fn run_command(cli: Cli) -> Result<()> {
         }
         Command::Test(args) => test::test(&ctx, &args),
         Command::FormatPatch => format_patch::format_patch(&ctx),
+        Command::Man(args) => man::man(&ctx, &args),
     }
 }
 

@@ -1,12 +1,13 @@
 //! `cargo xtask test`: everything CI runs. Host unit tests of the workspace
-//! (the test suite's included), then the guest scenario suite
-//! (`qemu-test`), with the time of each step.
+//! (the test suite's included), the manual pages (`man --check`: up to
+//! date and lint-clean), then the guest scenario suite (`qemu-test`), with
+//! the time of each step.
 
 use anyhow::{Context, Result};
 use xshell::cmd;
 
 use crate::qemu_test::{self, QemuTestArgs};
-use crate::{setup, Ctx, Timings};
+use crate::{man, setup, Ctx, Timings};
 
 #[derive(clap::Args)]
 pub struct TestArgs {
@@ -34,6 +35,10 @@ fn all(ctx: &Ctx, args: &TestArgs, timings: &mut Timings) -> Result<()> {
         cmd!(sh, "{cargo} test -p testsuite --lib --bins")
             .run()
             .context("the test suite's unit tests failed (see above)")
+    })?;
+    timings.time("man pages", || {
+        man::man(ctx, &man::ManArgs { check: true })
+            .context("the manual pages are out of date or not lint-clean")
     })?;
     qemu_test::qemu_test(ctx, &args.qemu, timings)
 }

@@ -16,6 +16,7 @@
 mod busy;
 pub mod cgroup;
 mod checkpoint;
+pub mod cli;
 mod error;
 pub mod forest;
 pub mod inspect;
