@@ -28,6 +28,7 @@ macro_rules! with_scenarios {
             err_checkpoint_thaw_exec_race,
             err_checkpoint_faults,
             err_ckpt_tool_messages,
+            man_examples,
             single_sleeper,
             parent_three_children,
             session_two_groups,

@@ -6,8 +6,11 @@
 //! linked to it, `/bin/ckpt`, `/bin/ckpt-scenarios`, `/dev/console`, empty
 //! `/proc /sys /tmp /etc /root`, and Debian's `criu` (the peer `cargo xtask
 //! bench` measures beside kernel-ckpt) and `sqlite3` (a real program the
-//! scenarios run) with the shared libraries `ldd` lists, at their paths. The archive is written in Rust, with every
-//! entry owned by root and dated 0, so it is the same for the same inputs and
+//! scenarios run) with the shared libraries `ldd` lists, at their paths;
+//! the manual pages of `man/` in `/usr/share/man` with mandoc as `man`,
+//! and the pages' example programs, built static. The archive is written
+//! in Rust, with every entry owned by root and dated 0, so it is the same
+//! for the same inputs and
 //! needs no root rights for the device node.
 
 use std::fs::{self, File};
@@ -19,7 +22,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use xshell::cmd;
 
-use crate::{rel, Ctx};
+use crate::{man, rel, Ctx};
 
 const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
@@ -44,7 +47,11 @@ const PROGRAMS: &[(&str, &str, &str)] = &[
     // (named apart from busybox's), and setpriv to run it as a user.
     ("/usr/bin/ping", "iputils-ping", "bin/iputils-ping"),
     ("/usr/bin/setpriv", "util-linux", "bin/setpriv"),
+    // mandoc is `man` when called `mman` (Debian's name); /bin/man runs it.
+    ("/usr/bin/mandoc", "mandoc", "bin/mman"),
 ];
+/// The guest's `man`: mandoc's, finding the pages in /usr/share/man.
+const MAN: &str = "#!/bin/sh\nexec /bin/mman \"$@\"\n";
 /// Debian's Python, which the guest runs with the part of its standard
 /// library that the multiprocessing program loads (found by running it on
 /// the host with `--list`), at the same paths (`/usr/lib/python3.N/`,
@@ -154,6 +161,16 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
         read(&bins.join("ckpt-scenarios"))?,
     );
     archive.file("bin/glibc-counter", 0o755, read(&glibc_bin)?);
+    archive.file("bin/man", 0o755, MAN.as_bytes().to_vec());
+    // The example programs of checkpoint(2) and restart(2), run by the
+    // man_examples scenario, under their own names.
+    for program in man::build_examples(ctx, &dir.join("man-examples"), true)? {
+        let name = program
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        archive.file(&format!("bin/{name}"), 0o755, read(&program)?);
+    }
     // The Debian programs and their libraries, each at the path the loader
     // looks for it (symbolic links resolved: the file is stored under the
     // linked name), each library once.
@@ -196,6 +213,15 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
         })
         .collect();
     files.push((ctx.repo.join(MP_POOL), MP_POOL_GUEST.to_string()));
+    // The manual pages, where the guest's `man` looks.
+    for page in man::pages(&ctx.repo.join("man"))? {
+        let name = page
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let section = name.rsplit('.').next().unwrap_or("1").to_string();
+        files.push((page, format!("usr/share/man/man{section}/{name}")));
+    }
     for (lib, name) in files {
         // Its directories, outermost first, each once.
         let ancestors: Vec<String> = Path::new(&name)

@@ -244,12 +244,104 @@ pub fn man(ctx: &Ctx, args: &ManArgs) -> Result<()> {
         fs::write(&file, plain(&text))
             .with_context(|| format!("cannot write {}", file.display()))?;
     }
+    let compiled = if ctx
+        .kernel_src()
+        .join("include/uapi/linux/checkpoint.h")
+        .is_file()
+    {
+        let n = build_examples(ctx, &out.join("examples"), false)?.len();
+        format!(", {n} example programs compile")
+    } else {
+        ", examples not compiled: no patched kernel tree yet (`cargo xtask kernel`)".into()
+    };
     eprintln!(
-        "man: {} pages lint-clean (mandoc -Tlint), rendered in {}",
+        "man: {} pages lint-clean (mandoc -Tlint), rendered in {}{compiled}",
         pages.len(),
         crate::rel(ctx, &out)
     );
     Ok(())
+}
+
+/// The example programs of the pages in `dir`: (file name, C source),
+/// from between `.\" SRC BEGIN (NAME)` and `.\" SRC END`, as the
+/// man-pages project marks them, with the roff escapes undone.
+pub fn examples(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for page in pages(dir)? {
+        let text =
+            fs::read_to_string(&page).with_context(|| format!("cannot read {}", page.display()))?;
+        let mut current: Option<(String, String)> = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(".\\\" SRC BEGIN (") {
+                let name = rest.trim_end_matches(')').to_string();
+                current = Some((name, String::new()));
+            } else if line == ".\\\" SRC END" {
+                match current.take() {
+                    Some(example) => found.push(example),
+                    None => bail!("{}: SRC END without SRC BEGIN", page.display()),
+                }
+            } else if let Some((_, src)) = current.as_mut() {
+                if line == ".EX" || line == ".EE" {
+                    continue;
+                }
+                src.push_str(&unroff(line));
+                src.push('\n');
+            }
+        }
+        if let Some((name, _)) = current {
+            bail!("{}: {name} has no SRC END", page.display());
+        }
+    }
+    Ok(found)
+}
+
+/// A line of an `.EX` block as the reader sees it.
+fn unroff(line: &str) -> String {
+    line.replace("\\&", "")
+        .replace("\\-", "-")
+        .replace("\\(aq", "'")
+        .replace("\\e", "\\")
+}
+
+/// Compiles the example programs of `man/` with gcc (`-Wall -Wextra
+/// -Werror`) against the series' `linux/checkpoint.h` from the kernel
+/// tree, into `out`; `static_link` for the guest. Returns the programs.
+pub fn build_examples(ctx: &Ctx, out: &Path, static_link: bool) -> Result<Vec<PathBuf>> {
+    let header = ctx.kernel_src().join("include/uapi/linux/checkpoint.h");
+    if !header.is_file() {
+        bail!(
+            "{} is missing: the examples compile against the patched kernel tree \
+             (run `cargo xtask kernel`)",
+            header.display()
+        );
+    }
+    let include = out.join("include");
+    fs::create_dir_all(include.join("linux"))
+        .with_context(|| format!("cannot create {}", include.display()))?;
+    fs::copy(&header, include.join("linux/checkpoint.h"))
+        .with_context(|| format!("cannot copy {}", header.display()))?;
+    let sh = &ctx.sh;
+    let link: &[&str] = if static_link { &["-static"] } else { &[] };
+    let mut programs = Vec::new();
+    for (name, src) in examples(&ctx.repo.join("man"))? {
+        let c = out.join(&name);
+        fs::write(&c, src).with_context(|| format!("cannot write {}", c.display()))?;
+        let bin = out.join(name.trim_end_matches(".c"));
+        cmd!(
+            sh,
+            "gcc -O2 -Wall -Wextra -Werror {link...} -I {include} -o {bin} {c}"
+        )
+        .quiet()
+        .run()
+        .with_context(|| {
+            format!(
+                "the example {name} in man/ does not compile (gcc, above): \
+                 gcc and libc6-dev are installed by `cargo xtask setup`"
+            )
+        })?;
+        programs.push(bin);
+    }
+    Ok(programs)
 }
 
 fn today(ctx: &Ctx) -> Result<String> {
@@ -261,7 +353,7 @@ fn today(ctx: &Ctx) -> Result<String> {
 }
 
 /// The pages in `dir`: files named `NAME.SECTION`.
-fn pages(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn pages(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut pages: Vec<PathBuf> = fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -366,6 +458,38 @@ mod tests {
         let dated = with_date(t.as_bytes(), "2026-12-06");
         assert!(String::from_utf8_lossy(&dated).contains(".TH CKPT-X 1 2026-12-06 "));
         assert_eq!(undated(&dated), undated(t.as_bytes()));
+    }
+
+    #[test]
+    fn examples_are_found_and_unescaped() {
+        let dir = std::env::temp_dir().join(format!("xtask-man-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("x.2"),
+            ".SH EXAMPLES\n.\\\" SRC BEGIN (x.c)\n.EX\nint\n\\&\n\
+             x = \\-1; printf(\"\\en\");\n.EE\n.\\\" SRC END\n",
+        )
+        .unwrap();
+        let found = examples(&dir).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            found,
+            [(
+                "x.c".to_string(),
+                "int\n\nx = -1; printf(\"\\n\");\n".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_pages_have_their_examples() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../man");
+        let names: Vec<String> = examples(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["checkpoint_tree.c", "restart_one.c"]);
     }
 
     #[test]
