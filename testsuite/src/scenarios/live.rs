@@ -241,10 +241,13 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
     // has bytes and the tree's cgroup is thawed. (Killed between the two,
     // ckpt would leave the tree frozen, as any killed freezer would.)
     let w = Workload::start(&format!("{name}-2"), "live_writer")?;
-    let cut = format!("/tmp/{name}-cut.img");
+    // ckpt writes FILE.partial and renames it once the image is whole.
+    let named = format!("/tmp/{name}-cut.img");
+    let cut = format!("{named}.partial");
     let _ = fs::remove_file(&cut);
+    let _ = fs::remove_file(&named);
     let mut ckpt = Command::new(CKPT)
-        .args(["checkpoint", &w.pid.to_string(), "-o", &cut])
+        .args(["checkpoint", &w.pid.to_string(), "-o", &named])
         .stderr(Stdio::null())
         .spawn()?;
     let started = wait(30, || {
@@ -257,6 +260,11 @@ pub(crate) fn checkpoint_cow_killed(name: &str) -> Result<Vec<Check>> {
         "ckpt checkpoint killed after the image's first bytes, before its end",
         true,
         started && len < LIVE_LEN as u64,
+    );
+    c.eq(
+        "the cut image is left as FILE.partial, never as FILE",
+        false,
+        Path::new(&named).exists(),
     );
     c.eq(
         "the tree runs on, thawed",

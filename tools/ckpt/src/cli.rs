@@ -85,8 +85,10 @@ pub enum Command {
         /// Root of the tree to checkpoint.
         #[arg(value_parser = clap::value_parser!(i32).range(1..))]
         pid: i32,
-        /// Image file (created with mode 0600, or truncated), or `-` for
-        /// stdout.
+        /// Image file, or `-` for stdout. It is written as FILE.partial
+        /// (mode 0600) and renamed to FILE once the image is complete; a
+        /// failed checkpoint removes it. A device or a FIFO is written
+        /// directly.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Kill the tree once the image is written.

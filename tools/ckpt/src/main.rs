@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -121,6 +121,12 @@ fn run(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<()> {
         .context("cannot write to stdout")
 }
 
+/// `ckpt checkpoint -o FILE`: a regular file (or a new one) is written as
+/// `FILE.partial` and renamed to FILE only once the image is complete, so
+/// that a failed or killed checkpoint never leaves a file that looks like
+/// an image (a failed one removes its `.partial`; a killed one leaves it,
+/// and `ckpt restart` refuses it as incomplete). A device or a FIFO given
+/// as FILE is written directly.
 fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt::CheckpointTimes> {
     if is_stdio(output) {
         let stdout = io::stdout();
@@ -129,21 +135,47 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
         }
         return ckpt::checkpoint(pid, stdout.as_fd(), opts);
     }
+    if fs::metadata(output).is_ok_and(|m| !m.is_file()) {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(output)
+            .with_context(|| format!("cannot open {}", output.display()))?;
+        return ckpt::checkpoint(pid, file.as_fd(), opts);
+    }
+    let partial = partial_path(output);
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(output)
-        .with_context(|| format!("cannot create {}", output.display()))?;
-    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
-    if result.is_err() {
-        // Remove what was written, but never a device or fifo given as -o.
-        if file.metadata().is_ok_and(|m| m.is_file()) {
-            let _ = fs::remove_file(output);
+        .open(&partial)
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    match ckpt::checkpoint(pid, file.as_fd(), opts) {
+        Ok(times) => {
+            // The image is whole on disk before it gets its name.
+            file.sync_all()
+                .and_then(|()| fs::rename(&partial, output))
+                .with_context(|| {
+                    format!(
+                        "the image is complete in {}, but cannot be renamed to {}",
+                        partial.display(),
+                        output.display()
+                    )
+                })?;
+            Ok(times)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&partial);
+            Err(e)
         }
     }
-    result
+}
+
+/// `FILE.partial`, beside FILE.
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<()> {
@@ -208,6 +240,15 @@ fn restart(path: &Path, opts: &ckpt::RestartOptions<'_>) -> Result<ckpt::Restart
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_is_beside_the_image() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/a.img")),
+            Path::new("/tmp/a.img.partial")
+        );
+        assert_eq!(partial_path(Path::new("img")), Path::new("img.partial"));
+    }
 
     #[test]
     fn exit_statuses() {
