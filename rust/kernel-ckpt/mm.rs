@@ -752,6 +752,26 @@ pub(crate) struct PreparedMap {
     exe: Option<FileRef>,
 }
 
+/// Opens the executable or a mapped file by its saved path, with the
+/// task's credentials: without blocking (a FIFO put at the path must not
+/// hold the call up), `O_NONBLOCK` then cleared, as the file is only
+/// mapped and its kind is checked by the caller.
+fn open_mapped(path: &[u8], flags: u32) -> Result<FileRef> {
+    let f = FileRef::open(path, (flags | bindings::O_NONBLOCK) as i32)?;
+    f.set_flags(bindings::O_NONBLOCK, false);
+    Ok(f)
+}
+
+/// Whether a file of `mode` can be mapped as a saved file mapping was:
+/// a regular file or a device, never a FIFO, a socket or a directory
+/// (which mmap(2) refuses, but only after the point of no return).
+fn can_map(mode: u32) -> bool {
+    matches!(
+        mode & bindings::S_IFMT,
+        bindings::S_IFREG | bindings::S_IFCHR | bindings::S_IFBLK
+    )
+}
+
 /// Checks a saved map before anything is torn down, and opens its files:
 /// VMAs in order without overlap, only kinds that can be restored, a vdso
 /// only together with its vvar. `vmas` holds the VMAs with their paths.
@@ -765,8 +785,16 @@ pub(crate) fn prepare(
     let exe = if exe.is_empty() {
         None
     } else {
-        match FileRef::open(exe, bindings::O_RDONLY as i32) {
-            Ok(f) => Some(f),
+        match open_mapped(exe, bindings::O_RDONLY) {
+            // As execve(2) and PR_SET_MM_EXE_FILE: a regular file only.
+            Ok(f) if f.mode() & bindings::S_IFMT == bindings::S_IFREG => Some(f),
+            Ok(_) => {
+                ckpt_err!(
+                    "restart: the executable {} is not a regular file\n",
+                    crate::log::Shown(exe)
+                );
+                return Err(EACCES);
+            }
             Err(e) => {
                 ckpt_err!(
                     "restart: cannot open the executable {}\n",
@@ -796,8 +824,15 @@ pub(crate) fn prepare(
                 } else {
                     bindings::O_RDONLY
                 };
-                match FileRef::open(&path, flags as i32) {
-                    Ok(f) => Some(f),
+                match open_mapped(&path, flags) {
+                    Ok(f) if can_map(f.mode()) => Some(f),
+                    Ok(_) => {
+                        ckpt_err!(
+                            "restart: mapped file {} is not a regular file or a device\n",
+                            crate::log::Shown(&path)
+                        );
+                        return Err(EINVAL);
+                    }
                     Err(e) => {
                         let shown = crate::log::Shown(&path);
                         ckpt_err!(

@@ -77,6 +77,14 @@ const CASES: &[Case] = &[
         expected: "EINVAL",
     },
     Case {
+        name: "a FIFO where the image maps a file",
+        expected: "EINVAL",
+    },
+    Case {
+        name: "a FIFO as the executable",
+        expected: "EACCES",
+    },
+    Case {
         name: "heap start above the heap end (prctl PR_SET_MM_MAP)",
         expected: "EINVAL",
     },
@@ -238,6 +246,8 @@ fn edit(img: &[u8], case: &str, me: i32, scenario: &str) -> Result<Vec<u8>> {
             }
         }
     }
+    // The first file mapping is the one a case may point elsewhere.
+    let mut mapped_fifo = false;
     rewrite(img, |item| match item {
         Item::Task(mut t) => {
             t.pid = me;
@@ -296,10 +306,26 @@ fn edit(img: &[u8], case: &str, me: i32, scenario: &str) -> Result<Vec<u8>> {
                     exe = b"/bin/busybox".to_vec();
                     h.exe_len = exe.len() as u32;
                 }
+                "a FIFO as the executable" => {
+                    exe = fifo.clone().into_bytes();
+                    h.exe_len = exe.len() as u32;
+                }
                 _ => {}
             }
             let mut p = h.encode().to_vec();
             p.extend_from_slice(&exe);
+            Some(p)
+        }
+        Item::Vma(mut v, _)
+            if case == "a FIFO where the image maps a file"
+                && v.kind == ckpt_image::VMA_FILE
+                && !mapped_fifo =>
+        {
+            mapped_fifo = true;
+            let path = fifo.clone().into_bytes();
+            v.path_len = path.len() as u32;
+            let mut p = v.encode().to_vec();
+            p.extend_from_slice(&path);
             Some(p)
         }
         Item::Files(mut h, cwd, root) => {
