@@ -333,8 +333,14 @@ pub(crate) fn checkpoint(pid: bindings::pid_t, fd: c_int, flags: c_ulong) -> Res
         }
         return w.finish();
     }
+    // Checked before the tail: a caller that may not silence them gets
+    // EPERM and an image without its tail, which no restart takes.
+    let silent = flags & image::CHECKPOINT_TCP_SILENT != 0;
+    if silent {
+        crate::inet::can_silence(&objs)?;
+    }
     w.finish()?;
-    if flags & image::CHECKPOINT_TCP_SILENT != 0 {
+    if silent {
         crate::inet::silence(&objs)?;
     }
     Ok(())

@@ -1140,22 +1140,28 @@ pub(crate) fn check_same(objs: &ObjHash) -> Result {
     Ok(())
 }
 
-/// Checkpoint with `CHECKPOINT_TCP_SILENT`, once the image is written:
-/// every connection saved in repair mode, so that the tree's
-/// kill closes it without a word to its peer. All or none: the caller's
-/// `CAP_NET_ADMIN` over each one's namespace is checked first (`-EPERM`,
+/// Checkpoint with `CHECKPOINT_TCP_SILENT`, before the image's tail:
+/// whether the caller may put every saved connection in repair mode, so
+/// that the tree's kill closes it without a word to its peer (all or
+/// none: `CAP_NET_ADMIN` over each one's namespace, else `-EPERM` with
 /// nothing changed).
-pub(crate) fn silence(objs: &ObjHash) -> Result {
+pub(crate) fn can_silence(objs: &ObjHash) -> Result {
     for (sk, _) in objs.tcp() {
         // SAFETY: the socket is referenced; the helper checks as
         // setsockopt(TCP_REPAIR) does.
         if !unsafe { bindings::ckpt_tcp_can_silence(sk.as_ptr()) } {
             ckpt_err!(
-                "checkpoint: the image is written, but its TCP connections cannot be closed silently for the kill: that needs CAP_NET_ADMIN over their network namespace\n"
+                "checkpoint: the tree's TCP connections cannot be closed silently for the kill: that needs CAP_NET_ADMIN over their network namespace\n"
             );
             return Err(EPERM);
         }
     }
+    Ok(())
+}
+
+/// Puts every saved TCP connection in repair mode (`CHECKPOINT_TCP_SILENT`),
+/// once [`can_silence`] allowed it for all of them.
+pub(crate) fn silence(objs: &ObjHash) -> Result {
     for (sk, _) in objs.tcp() {
         // SAFETY: the socket is referenced; the helper does what
         // setsockopt(TCP_REPAIR) does, under its lock.
