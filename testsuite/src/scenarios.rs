@@ -26,6 +26,7 @@ pub(crate) mod faults;
 pub(crate) mod hostile;
 pub(crate) mod images;
 mod kmsg;
+mod kselftest;
 mod live;
 mod man;
 mod pod;
@@ -400,6 +401,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "err_checkpoint_faults" => |name| checks_only(faults::err_checkpoint_faults(name)),
         "err_ckpt_tool_messages" => |name| checks_only(tool::err_ckpt_tool_messages(name)),
         "man_examples" => |name| checks_only(man::man_examples(name)),
+        "kselftest_checkpoint" => |name| checks_only(kselftest::kselftest_checkpoint(name)),
         "checkpoint_cow_rewrite" => |name| checks_only(live::checkpoint_cow_rewrite(name)),
         "checkpoint_cow_killed" => |name| checks_only(live::checkpoint_cow_killed(name)),
         "restart_tree_pipeline" => |name| tree::restart_tree_scenario(name, "pipeline"),

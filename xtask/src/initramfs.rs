@@ -22,6 +22,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use xshell::cmd;
 
+use crate::kernel::selftests;
 use crate::{man, rel, Ctx};
 
 const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -146,6 +147,8 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
     }
 
     let mut archive = Cpio::default();
+    // Files at paths below /, put in with their directories further down.
+    let mut files_late: Vec<(PathBuf, String)> = Vec::new();
     for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "root", "run"] {
         archive.dir(dir);
     }
@@ -162,6 +165,12 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
     );
     archive.file("bin/glibc-counter", 0o755, read(&glibc_bin)?);
     archive.file("bin/man", 0o755, MAN.as_bytes().to_vec());
+    // The series' kselftests, where `make install` of the selftests would
+    // put them under INSTALL_PATH; the kselftest_checkpoint scenario runs
+    // them.
+    for (name, program) in selftests::PROGRAMS.iter().zip(selftests::build(ctx)?) {
+        files_late.push((program, format!("usr/lib/kselftests/checkpoint/{name}")));
+    }
     // The example programs of checkpoint(2) and restart(2), run by the
     // man_examples scenario, under their own names.
     for program in man::build_examples(ctx, &dir.join("man-examples"), true)? {
@@ -213,6 +222,7 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
         })
         .collect();
     files.push((ctx.repo.join(MP_POOL), MP_POOL_GUEST.to_string()));
+    files.append(&mut files_late);
     // The manual pages, where the guest's `man` looks.
     for page in man::pages(&ctx.repo.join("man"))? {
         let name = page

@@ -42,6 +42,7 @@ use crate::{read_stamp, rel, sha256_hex, write_stamp, Ctx};
 
 mod build;
 mod config;
+pub mod selftests;
 mod series;
 mod source;
 
