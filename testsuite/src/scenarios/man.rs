@@ -198,7 +198,7 @@ fn wait_for_sleep(pid: i32) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cmdline == b"/bin/busybox\0sleep\01000\0" {
+        if cmdline == b"/bin/busybox\0sleep\x001000\0" {
             return true;
         }
         std::thread::sleep(Duration::from_millis(5));
