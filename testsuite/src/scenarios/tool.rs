@@ -126,6 +126,40 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
         &err,
         "(restart(2) failed at record",
     );
+    // The same failure, with the kernel's report as JSON on stdout.
+    let out = Command::new(CKPT)
+        .args(["restart", "--detach", "--json", &bad_img])
+        .output()?;
+    c.eq(
+        "--json, restart(2) fails: exit status",
+        125,
+        out.status.code().unwrap_or(-1),
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    c.eq(
+        "--json: failure",
+        "\"restart\"",
+        report["failure"].to_string(),
+    );
+    c.eq(
+        "--json: errno",
+        "\"ENOENT\"",
+        report["error"]["name"].to_string(),
+    );
+    c.eq(
+        "--json: the kernel's report names the task (the saved pid)",
+        true,
+        report["report"]["task"].as_i64() == Some(i64::from(pid)),
+    );
+    c.eq(
+        "--json: and the record it read last",
+        true,
+        report["report"]["record"]["index"]
+            .as_u64()
+            .is_some_and(|i| i > 0)
+            && report["report"]["record"]["type"].is_string(),
+    );
     c.eq(
         "--detach, restart(2) fails: no process with the saved pid",
         false,

@@ -163,6 +163,13 @@ pub enum Command {
         /// a tree making its tasks and restart(2).
         #[arg(long)]
         stats: bool,
+        /// On failure, also print to stdout what failed as one JSON
+        /// object: `failure` is `restart` (restart(2) failed: its errno and
+        /// the kernel's report of which task failed at which record),
+        /// `killed` (a signal killed the tree: the signal) or `error`
+        /// (before restart(2)).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the completion script of a shell for ckpt to stdout.
     ///

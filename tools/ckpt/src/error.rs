@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use ckpt_image::{RecordType, RestartReport};
 use nix::errno::Errno;
+use serde_json::{json, Value};
 
 /// A failed `checkpoint(2)` or `restart(2)` (or a check made before the
 /// call that stands for one of its errors, such as a missing pid).
@@ -16,6 +18,9 @@ pub struct CheckpointError {
     pub errno: Errno,
     /// The sentence shown to the user.
     pub message: String,
+    /// What `restart(2)` reported of its failure (which task, at which
+    /// record), when the error is its.
+    pub report: Option<RestartReport>,
 }
 
 impl CheckpointError {
@@ -24,7 +29,14 @@ impl CheckpointError {
         Self {
             errno,
             message: message.into(),
+            report: None,
         }
+    }
+
+    /// The same error, with the kernel's report of a failed `restart(2)`.
+    pub fn with_report(mut self, report: RestartReport) -> Self {
+        self.report = Some(report);
+        self
     }
 
     /// The errno of a [`CheckpointError`] inside `err` (also one inside a
@@ -92,6 +104,51 @@ impl fmt::Display for RestartFailure {
 
 impl std::error::Error for RestartFailure {}
 
+/// `ckpt restart --json`'s account of an error, as one JSON object:
+/// `failure` is `restart` (`restart(2)` failed: its errno and the kernel's
+/// report of which task failed at which record), `killed` (a signal
+/// killed the restored tree: the signal), or `error` (before `restart(2)`:
+/// an unusable image, a pid that is taken; the errno when there is one).
+pub fn failure_json(err: &anyhow::Error) -> Value {
+    let errno = |e: Errno| json!({ "errno": e as i32, "name": format!("{e:?}") });
+    match err.downcast_ref::<RestartFailure>() {
+        Some(RestartFailure::Error(c)) => json!({
+            "failure": "restart",
+            "error": errno(c.errno),
+            "message": c.message,
+            "report": c.report.as_ref().map(report_json),
+        }),
+        Some(RestartFailure::Killed { signal, message }) => json!({
+            "failure": "killed",
+            "signal": { "number": signal, "name": signal_name(*signal) },
+            "message": message,
+        }),
+        None => json!({
+            "failure": "error",
+            "error": CheckpointError::errno_of(err).map(errno),
+            "message": format!("{err:#}"),
+        }),
+    }
+}
+
+/// The kernel's `struct restart_report`, named: `task` null when no task
+/// is named, `record` null when no record was read.
+fn report_json(r: &RestartReport) -> Value {
+    let error = Errno::from_raw(r.error.saturating_neg());
+    let record = (r.record_type != 0).then(|| {
+        json!({
+            "index": r.record,
+            "type": RecordType::from_u32(r.record_type).map_or("unknown", RecordType::name),
+            "offset": r.offset,
+        })
+    });
+    json!({
+        "task": (r.pid != 0).then_some(r.pid),
+        "error": { "errno": r.error.saturating_neg(), "name": format!("{error:?}") },
+        "record": record,
+    })
+}
+
 /// The name of signal `sig`: `SIGKILL`, or `signal 40` for one without a
 /// name (a real-time signal).
 pub(crate) fn signal_name(sig: i32) -> String {
@@ -135,6 +192,67 @@ mod tests {
             message: String::new(),
         });
         assert_eq!(CheckpointError::errno_of(&err), None);
+    }
+
+    #[test]
+    fn failures_as_json() {
+        let report = RestartReport {
+            pid: 7,
+            error: -(Errno::ENOENT as i32),
+            record: 12,
+            record_type: RecordType::Vma as u32,
+            offset: 4096,
+        };
+        let failed =
+            RestartFailure::Error(CheckpointError::new(Errno::ENOENT, "gone").with_report(report));
+        assert_eq!(
+            failure_json(&failed.into()),
+            json!({
+                "failure": "restart",
+                "error": { "errno": 2, "name": "ENOENT" },
+                "message": "gone",
+                "report": {
+                    "task": 7,
+                    "error": { "errno": 2, "name": "ENOENT" },
+                    "record": { "index": 12, "type": "vma", "offset": 4096 },
+                },
+            })
+        );
+        let no_record = RestartFailure::Error(
+            CheckpointError::new(Errno::EINVAL, "bad").with_report(RestartReport {
+                error: -22,
+                ..Default::default()
+            }),
+        );
+        assert_eq!(
+            failure_json(&no_record.into())["report"],
+            json!({ "task": null, "error": { "errno": 22, "name": "EINVAL" }, "record": null })
+        );
+        let killed = RestartFailure::Killed {
+            signal: 9,
+            message: "killed".into(),
+        };
+        assert_eq!(
+            failure_json(&killed.into()),
+            json!({
+                "failure": "killed",
+                "signal": { "number": 9, "name": "SIGKILL" },
+                "message": "killed",
+            })
+        );
+        let before = anyhow::Error::from(CheckpointError::new(Errno::EEXIST, "pid 5 is taken"));
+        assert_eq!(
+            failure_json(&before),
+            json!({
+                "failure": "error",
+                "error": { "errno": 17, "name": "EEXIST" },
+                "message": "pid 5 is taken",
+            })
+        );
+        assert_eq!(
+            failure_json(&anyhow::anyhow!("no image"))["error"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ mod run;
 mod sys;
 
 pub use checkpoint::{checkpoint, is_pod_init, CheckpointOptions, CheckpointTimes};
-pub use error::{CheckpointError, RestartFailure};
+pub use error::{failure_json, CheckpointError, RestartFailure};
 pub use restart::{restart, RestartInput};
 pub use restore::{RestartOptions, RestartOutcome};
 pub use run::{run, run_with, RunOptions};

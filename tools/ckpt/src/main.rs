@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             pidns,
             deleted_in,
             stats,
+            json,
         } => {
             let opts = ckpt::RestartOptions {
                 name: name.as_deref(),
@@ -92,7 +93,12 @@ fn main() -> ExitCode {
                     println!("{pid}");
                     Ok(())
                 }
-                Err(e) => Err(e),
+                Err(e) => {
+                    if json {
+                        println!("{}", ckpt::failure_json(&e));
+                    }
+                    Err(e)
+                }
             }
         }
     };

@@ -246,7 +246,7 @@ fn coordinate(root: i32, fd: RawFd, proc_visible: bool) -> Result<(), RestartFai
         if let Some(place) = describe_report(&report) {
             message = format!("{message} ({place}); the tree was killed");
         }
-        RestartFailure::Error(CheckpointError::new(errno, message))
+        RestartFailure::Error(CheckpointError::new(errno, message).with_report(report))
     })
 }
 

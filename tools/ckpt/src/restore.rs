@@ -141,7 +141,7 @@ pub(crate) fn single_failure(errno: Errno, r: &RestartReport, pid: i32) -> Check
     if let Some(place) = record_place(r) {
         message = format!("{message} (restart(2) failed at {place})");
     }
-    CheckpointError::new(errno, message)
+    CheckpointError::new(errno, message).with_report(*r)
 }
 
 /// The failure of a one-process restart whose process (the saved `pid`)
@@ -335,8 +335,9 @@ fn proc_self() -> Option<i32> {
 }
 
 /// One line saying how a restart ended, from the init of a new pid
-/// namespace to the `ckpt` process outside: `ok`, `restart ERRNO TEXT`
-/// (`restart(2)` failed), `killed SIGNAL TEXT` (a signal killed it during
+/// namespace to the `ckpt` process outside: `ok`, `restart ERRNO REPORT
+/// TEXT` (`restart(2)` failed; the kernel's report as
+/// `PID:ERROR:RECORD:TYPE:OFFSET`, or `-`), `killed SIGNAL TEXT` (a signal killed it during
 /// the restore), or `err ERRNO TEXT` (anything else; errno 0 for none).
 pub(crate) fn encode_verdict(result: Result<(), &anyhow::Error>) -> String {
     let flat = |s: &str| s.replace('\n', " ");
@@ -344,7 +345,16 @@ pub(crate) fn encode_verdict(result: Result<(), &anyhow::Error>) -> String {
         Ok(()) => "ok\n".to_owned(),
         Err(e) => match e.downcast_ref::<RestartFailure>() {
             Some(RestartFailure::Error(c)) => {
-                format!("restart {} {}\n", c.errno as i32, flat(&c.message))
+                let report = c.report.map_or_else(
+                    || "-".to_owned(),
+                    |r| {
+                        format!(
+                            "{}:{}:{}:{}:{}",
+                            r.pid, r.error, r.record, r.record_type, r.offset
+                        )
+                    },
+                );
+                format!("restart {} {report} {}\n", c.errno as i32, flat(&c.message))
             }
             Some(RestartFailure::Killed { signal, message }) => {
                 format!("killed {signal} {}\n", flat(message))
@@ -355,6 +365,20 @@ pub(crate) fn encode_verdict(result: Result<(), &anyhow::Error>) -> String {
             }
         },
     }
+}
+
+/// A report as [`encode_verdict`] writes it: `PID:ERROR:RECORD:TYPE:OFFSET`
+/// (`-` for none).
+fn parse_report(text: &str) -> Option<RestartReport> {
+    let mut f = text.split(':');
+    let mut next = || f.next()?.parse::<i64>().ok();
+    Some(RestartReport {
+        pid: i32::try_from(next()?).ok()?,
+        error: i32::try_from(next()?).ok()?,
+        record: u32::try_from(next()?).ok()?,
+        record_type: u32::try_from(next()?).ok()?,
+        offset: u64::try_from(next()?).ok()?,
+    })
 }
 
 /// The result [`encode_verdict`] encoded (nothing: the init died first).
@@ -370,7 +394,12 @@ pub(crate) fn decode_verdict(text: &[u8]) -> Result<()> {
     let message = message.unwrap_or_default().to_owned();
     match (kind, number) {
         (Some("restart"), Some(errno)) => {
-            Err(RestartFailure::Error(CheckpointError::new(Errno::from_raw(errno), message)).into())
+            let (report, message) = message.split_once(' ').unwrap_or((&message, ""));
+            let mut e = CheckpointError::new(Errno::from_raw(errno), message);
+            if let Some(r) = parse_report(report) {
+                e = e.with_report(r);
+            }
+            Err(RestartFailure::Error(e).into())
         }
         (Some("killed"), Some(signal)) => Err(RestartFailure::Killed { signal, message }.into()),
         (Some("err"), Some(errno)) if errno > 0 => {
@@ -560,6 +589,20 @@ mod tests {
                 Errno::EINVAL,
                 "bad image"
             )))
+        );
+
+        let report = RestartReport {
+            pid: 9,
+            error: -2,
+            record: 40,
+            record_type: 7,
+            offset: 1 << 40,
+        };
+        let failed = CheckpointError::new(Errno::ENOENT, "gone").with_report(report);
+        let e = back(Err(RestartFailure::Error(failed.clone()).into())).unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<RestartFailure>(),
+            Some(&RestartFailure::Error(failed))
         );
 
         let killed = RestartFailure::Killed {
