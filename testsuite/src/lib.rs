@@ -29,6 +29,7 @@ macro_rules! with_scenarios {
             err_checkpoint_faults,
             err_ckpt_tool_messages,
             man_examples,
+            ckpt_output_files,
             kselftest_checkpoint,
             single_sleeper,
             parent_three_children,

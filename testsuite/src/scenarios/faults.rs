@@ -333,7 +333,11 @@ pub(crate) fn err_checkpoint_faults(name: &str) -> Result<Vec<Check>> {
             "running"
         },
     );
-    c.eq("no partial image left", false, Path::new(&img).exists());
+    c.eq(
+        "no partial image left (neither FILE nor FILE.partial)",
+        false,
+        Path::new(&img).exists() || Path::new(&format!("{img}.partial")).exists(),
+    );
     let _ = Command::new("/bin/umount").arg(&mnt).status();
     let _ = fs::remove_dir(&mnt);
 

@@ -13,6 +13,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use testsuite::Check;
@@ -224,6 +226,123 @@ pub(crate) fn err_ckpt_tool_messages(name: &str) -> Result<Vec<Check>> {
         false,
         cgroup::is_frozen(&w.cg)?,
     );
+    drop(w);
+    Ok(c.0)
+}
+
+/// Whether `path` holds a whole image (`ckpt inspect` reads it).
+fn is_image(path: &str) -> Result<bool> {
+    Ok(Command::new(CKPT)
+        .args(["inspect", path])
+        .output()?
+        .status
+        .success())
+}
+
+/// Scenario `ckpt_output_files`: where `ckpt checkpoint -o FILE` writes.
+/// A new FILE appears only whole (`FILE.partial` while it is written); an
+/// existing `FILE.partial` is refused, not overwritten; a symbolic link is
+/// written through (the link stays, its target gets the image); and
+/// `-o /proc/self/fd/1` (what `/dev/stdout` links to) with stdout
+/// redirected to a file writes that file.
+pub(crate) fn ckpt_output_files(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "sleeper")?;
+    let pid = w.pid.to_string();
+    let checkpoint = |out: &str| -> Result<(i32, String)> {
+        let o = Command::new(CKPT)
+            .args(["checkpoint", &pid, "-o", out])
+            .output()?;
+        Ok((
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        ))
+    };
+
+    let img = format!("/tmp/{name}.img");
+    let partial = format!("{img}.partial");
+    let _ = fs::remove_file(&img);
+    let _ = fs::remove_file(&partial);
+    let (code, err) = checkpoint(&img)?;
+    c.eq("new FILE: exit status", 0, code);
+    c.eq("new FILE: no message", "", err);
+    c.eq("new FILE: a whole image", true, is_image(&img)?);
+    c.eq(
+        "new FILE: no .partial left",
+        false,
+        Path::new(&partial).exists(),
+    );
+    c.eq(
+        "new FILE: mode 0600",
+        0o600,
+        fs::metadata(&img)?.permissions().mode() & 0o777,
+    );
+
+    // A .partial already there: refused, left alone, FILE untouched.
+    fs::write(&partial, b"someone else's")?;
+    let before = fs::read(&img)?;
+    let (code, err) = checkpoint(&img)?;
+    c.eq("FILE.partial exists: exit status", 1, code);
+    says(
+        &mut c,
+        "FILE.partial exists: the message says so",
+        &err,
+        "exists: another `ckpt checkpoint` is writing",
+    );
+    c.eq(
+        "FILE.partial exists: it is left alone",
+        "someone else's",
+        String::from_utf8_lossy(&fs::read(&partial)?),
+    );
+    c.eq(
+        "FILE.partial exists: FILE unchanged",
+        true,
+        fs::read(&img)? == before,
+    );
+    fs::remove_file(&partial)?;
+
+    // A symbolic link: written through.
+    let target = format!("/tmp/{name}-target.img");
+    let link = format!("/tmp/{name}-link.img");
+    let _ = fs::remove_file(&target);
+    let _ = fs::remove_file(&link);
+    std::os::unix::fs::symlink(&target, &link)?;
+    let (code, err) = checkpoint(&link)?;
+    c.eq("symbolic link: exit status", 0, code);
+    c.eq("symbolic link: no message", "", err);
+    c.eq(
+        "symbolic link: still a link",
+        true,
+        fs::symlink_metadata(&link)?.file_type().is_symlink(),
+    );
+    c.eq(
+        "symbolic link: its target is the image",
+        true,
+        is_image(&target)?,
+    );
+
+    // -o /proc/self/fd/1, stdout a file.
+    let redirected = format!("/tmp/{name}-stdout.img");
+    let _ = fs::remove_file(&redirected);
+    let o = Command::new("/bin/sh")
+        .args([
+            "-c",
+            &format!("{CKPT} checkpoint {pid} -o /proc/self/fd/1 > {redirected}"),
+        ])
+        .output()?;
+    c.eq(
+        "-o /proc/self/fd/1: exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    c.eq(
+        "-o /proc/self/fd/1: the redirected file is the image",
+        true,
+        is_image(&redirected)?,
+    );
+    for f in [&img, &target, &link, &redirected] {
+        let _ = fs::remove_file(f);
+    }
     drop(w);
     Ok(c.0)
 }

@@ -203,9 +203,16 @@ pub fn checkpoint(
         }
     }
     // Explained while the job is still frozen.
-    let result =
-        checkpoint_retrying(pid, out, flags).map_err(|e| call_error(e, pid, flags, freezer));
+    let mut result = checkpoint_retrying(pid, out, flags)
+        .map_err(|e| anyhow::Error::new(call_error(e, pid, flags, freezer)));
     times.call = start.elapsed() - times.freeze;
+    if opts.kill && result.is_ok() && is_regular(out) {
+        // On disk before the tree dies: a full disk or an I/O error often
+        // shows only now. The tree is thawed instead if it fails.
+        result = nix::unistd::fdatasync(out).with_context(|| {
+            "the image was written but cannot be synced to its file, so the tree was not killed"
+        });
+    }
     let after = if opts.kill && result.is_ok() {
         cgroup::kill(&job).context("the image was written, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
@@ -215,7 +222,14 @@ pub fn checkpoint(
     };
     times.release = start.elapsed() - times.freeze - times.call;
     result?;
-    after.map(|()| times)
+    after
+        .map_err(|e| anyhow::Error::new(crate::AfterImage(e)))
+        .map(|()| times)
+}
+
+/// Whether `fd` is a regular file.
+fn is_regular(fd: BorrowedFd<'_>) -> bool {
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG)
 }
 
 mod cow;
@@ -229,8 +243,7 @@ const TRIES: u32 = 5;
 /// move on while the image is written (a retransmission, a window probe),
 /// and an image must be a consistent cut of them.
 fn checkpoint_retrying(pid: i32, out: BorrowedFd<'_>, flags: u64) -> Result<(), Errno> {
-    let regular = nix::sys::stat::fstat(out)
-        .is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG);
+    let regular = is_regular(out);
     let mut tries = 1;
     loop {
         match sys_checkpoint(pid, out, flags) {

@@ -104,6 +104,19 @@ impl fmt::Display for RestartFailure {
 
 impl std::error::Error for RestartFailure {}
 
+/// The image is whole, but what was to follow it failed (thawing or
+/// killing the tree): the image must be kept, and the error reported.
+#[derive(Debug)]
+pub struct AfterImage(pub anyhow::Error);
+
+impl fmt::Display for AfterImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for AfterImage {}
+
 /// `ckpt restart --json`'s account of an error, as one JSON object:
 /// `failure` is `restart` (`restart(2)` failed: its errno and the kernel's
 /// report of which task failed at which record), `killed` (a signal

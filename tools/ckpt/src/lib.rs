@@ -11,7 +11,9 @@
 //! can get at the errno with [`CheckpointError::errno_of`]. A restart
 //! whose `restart(2)` failed, or whose process was killed while it was
 //! restored, is a [`RestartFailure`] (with the exit status `ckpt restart`
-//! gives it).
+//! gives it). A checkpoint whose image is whole but whose tree could not
+//! be thawed or killed after it fails with an [`AfterImage`]: the image is
+//! to be kept.
 
 mod busy;
 pub mod cgroup;
@@ -28,7 +30,7 @@ mod run;
 mod sys;
 
 pub use checkpoint::{checkpoint, is_pod_init, CheckpointOptions, CheckpointTimes};
-pub use error::{failure_json, CheckpointError, RestartFailure};
+pub use error::{failure_json, AfterImage, CheckpointError, RestartFailure};
 pub use restart::{restart, RestartInput};
 pub use restore::{RestartOptions, RestartOutcome};
 pub use run::{run, run_with, RunOptions};

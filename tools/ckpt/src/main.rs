@@ -14,6 +14,7 @@ use ckpt::cli::{self, Cli, Command};
 use ckpt::{inspect, CheckpointOptions, RunOptions};
 use ckpt_image::CHECKPOINT_SUBTREE;
 use clap::Parser;
+use nix::libc;
 
 fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == "-"
@@ -127,12 +128,15 @@ fn run(opts: &RunOptions<'_>, argv: &[OsString]) -> Result<()> {
         .context("cannot write to stdout")
 }
 
-/// `ckpt checkpoint -o FILE`: a regular file (or a new one) is written as
-/// `FILE.partial` and renamed to FILE only once the image is complete, so
-/// that a failed or killed checkpoint never leaves a file that looks like
-/// an image (a failed one removes its `.partial`; a killed one leaves it,
-/// and `ckpt restart` refuses it as incomplete). A device or a FIFO given
-/// as FILE is written directly.
+/// `ckpt checkpoint -o FILE`. A new FILE, or an existing regular file, is
+/// written as `FILE.partial` (made anew, mode 0600) and renamed over FILE
+/// once the image is whole and synced, so that no file named FILE ever
+/// holds part of an image: a failed checkpoint removes its `.partial`, a
+/// killed one leaves it (and `ckpt restart` refuses it as incomplete). An
+/// image that is whole is kept even when thawing or killing the tree after
+/// it failed. FILE given as a symbolic link, a device or a FIFO is written
+/// through directly, as is an existing FILE in a directory where the
+/// `.partial` cannot be made.
 fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt::CheckpointTimes> {
     if is_stdio(output) {
         let stdout = io::stdout();
@@ -141,40 +145,113 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
         }
         return ckpt::checkpoint(pid, stdout.as_fd(), opts);
     }
-    if fs::metadata(output).is_ok_and(|m| !m.is_file()) {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(output)
-            .with_context(|| format!("cannot open {}", output.display()))?;
-        return ckpt::checkpoint(pid, file.as_fd(), opts);
+    let existing = fs::symlink_metadata(output).ok();
+    if existing.as_ref().is_some_and(|m| !m.is_file()) {
+        return checkpoint_in_place(pid, output, opts);
     }
     let partial = partial_path(output);
+    let file = match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&partial)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => bail!(
+            "{} exists: another `ckpt checkpoint` is writing {}, or one was killed; remove it \
+             and try again",
+            partial.display(),
+            output.display()
+        ),
+        Err(e)
+            if existing.is_some()
+                && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS)) =>
+        {
+            // No room for the temporary file beside FILE, which exists
+            // and may be writable itself.
+            return checkpoint_in_place(pid, output, opts);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot create {} (the temporary file for {})",
+                    partial.display(),
+                    output.display()
+                )
+            })
+        }
+    };
+    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
+    let whole = match &result {
+        Ok(_) => true,
+        Err(e) => e.downcast_ref::<ckpt::AfterImage>().is_some(),
+    };
+    if !whole {
+        let _ = fs::remove_file(&partial);
+        return result;
+    }
+    if let Err(e) = commit(&file, &partial, output) {
+        return Err(match result {
+            Ok(_) => e,
+            Err(after) => e.context(format!("{after:#}")),
+        });
+    }
+    result
+}
+
+/// Writes FILE itself (a symbolic link followed, a device or a FIFO as
+/// it is; a regular file truncated), removing what was written if the
+/// checkpoint fails and FILE is a regular file.
+fn checkpoint_in_place(
+    pid: i32,
+    output: &Path,
+    opts: &CheckpointOptions,
+) -> Result<ckpt::CheckpointTimes> {
+    let regular = fs::metadata(output).is_ok_and(|m| m.is_file());
     let file = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(true)
+        .truncate(regular)
         .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    match ckpt::checkpoint(pid, file.as_fd(), opts) {
-        Ok(times) => {
-            // The image is whole on disk before it gets its name.
-            file.sync_all()
-                .and_then(|()| fs::rename(&partial, output))
-                .with_context(|| {
-                    format!(
-                        "the image is complete in {}, but cannot be renamed to {}",
-                        partial.display(),
-                        output.display()
-                    )
-                })?;
-            Ok(times)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&partial);
-            Err(e)
+        .open(output)
+        .with_context(|| format!("cannot open {}", output.display()))?;
+    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
+    if let Err(e) = &result {
+        if regular && e.downcast_ref::<ckpt::AfterImage>().is_none() {
+            let _ = file.set_len(0);
         }
     }
+    result
+}
+
+/// Makes the whole image in `partial` FILE: synced, renamed over FILE, and
+/// the rename synced with FILE's directory.
+fn commit(file: &File, partial: &Path, output: &Path) -> Result<()> {
+    file.sync_all().with_context(|| {
+        format!(
+            "the image in {} cannot be synced to disk; it is not renamed to {}",
+            partial.display(),
+            output.display()
+        )
+    })?;
+    fs::rename(partial, output).with_context(|| {
+        format!(
+            "the image is whole in {}, but cannot be renamed to {}",
+            partial.display(),
+            output.display()
+        )
+    })?;
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir).and_then(|d| d.sync_all()).with_context(|| {
+        format!(
+            "{} is written, but its directory cannot be synced",
+            output.display()
+        )
+    })
 }
 
 /// `FILE.partial`, beside FILE.

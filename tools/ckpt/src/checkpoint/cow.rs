@@ -208,12 +208,12 @@ fn finish(
     flags: u64,
 ) -> Result<(), Failure> {
     if let Err(e) = thawed {
-        let what = if copied.is_ok() && call.is_ok() {
-            "the image was written, but thawing the tree failed"
-        } else {
-            "the image is incomplete, and thawing the tree failed"
-        };
-        return Err(Failure::Thawed(e.context(what)));
+        if copied.is_ok() && call.is_ok() {
+            let e = e.context("the image was written, but thawing the tree failed");
+            return Err(Failure::Thawed(anyhow::Error::new(crate::AfterImage(e))));
+        }
+        let e = e.context("the image is incomplete, and thawing the tree failed");
+        return Err(Failure::Thawed(e));
     }
     let incomplete = "the tree was thawed and runs on, but its image is incomplete";
     copied
