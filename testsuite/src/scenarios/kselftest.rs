@@ -31,17 +31,22 @@ fn tap_result(line: &str) -> Option<(String, String)> {
         None => (rest.trim(), None),
     };
     let verdict = match directive {
-        Some(d) if d.to_ascii_uppercase().starts_with("SKIP") => format!("skip: {d}"),
+        Some(d) if d.to_ascii_uppercase().starts_with("SKIP") => {
+            format!("skip: {}", d.get(4..).unwrap_or_default().trim())
+        }
         _ => verdict.to_string(),
     };
     Some((name.to_string(), verdict))
 }
 
-/// Runs `program`, returning (exit status, stdout); killed after
-/// [`TIMEOUT`].
+/// Runs `program` in a process group of its own, returning (exit status,
+/// stdout); the whole group is killed after [`TIMEOUT`], so that nothing
+/// it started keeps its stdout open.
 fn run(program: &str) -> Result<(i32, String)> {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(program)
         .current_dir(DIR)
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -58,7 +63,8 @@ fn run(program: &str) -> Result<(i32, String)> {
             break status;
         }
         if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
+            let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+            let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
             break child.wait()?;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -112,7 +118,7 @@ mod tests {
         );
         assert_eq!(
             tap_result("ok 3 tree_with_a_pipe # SKIP needs root"),
-            Some(("tree_with_a_pipe".into(), "skip: SKIP needs root".into()))
+            Some(("tree_with_a_pipe".into(), "skip: needs root".into()))
         );
         assert_eq!(tap_result("# ok 1 comment"), None);
         assert_eq!(tap_result("TAP version 13"), None);
