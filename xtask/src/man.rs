@@ -86,7 +86,7 @@ fn render(cmd: clap::Command, parent: Option<&clap::Command>) -> Result<Vec<u8>>
 const SYSCALLS: &str = r#".SH NOTES
 ckpt needs a kernel with the kernel\-ckpt system calls
 \fBcheckpoint\fR(2) and \fBrestart\fR(2); without them it says so and
-exits with status 1.
+exits with status 1 (125 for \fBckpt restart\fR).
 A tree is frozen with the cgroup v2 freezer, so
 \fI/sys/fs/cgroup\fR must be a cgroup2 mount where ckpt may create
 \fIckpt/\fR.

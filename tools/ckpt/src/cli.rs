@@ -30,7 +30,7 @@ pub fn command() -> clap::Command {
 /// Start a job with `ckpt run`, write an image of it with
 /// `ckpt checkpoint`, look at the image with `ckpt inspect`.
 #[derive(Debug, Parser)]
-#[command(name = "ckpt", version = VERSION.as_str())]
+#[command(name = "ckpt", version = VERSION.as_str(), propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -212,6 +212,16 @@ mod tests {
                 ckpt_image::IMAGE_VERSION
             )
         );
+    }
+
+    #[test]
+    fn every_subcommand_takes_version() {
+        // Their manual pages list -V, --version.
+        for sub in command().get_subcommands() {
+            let name = sub.get_name();
+            let e = Cli::try_parse_from(["ckpt", name, "-V"]).expect_err("prints the version");
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion, "{name}");
+        }
     }
 
     #[test]
