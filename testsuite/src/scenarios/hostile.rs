@@ -81,6 +81,10 @@ const CASES: &[Case] = &[
         expected: "EINVAL",
     },
     Case {
+        name: "a directory where the image maps a file",
+        expected: "EINVAL",
+    },
+    Case {
         name: "a FIFO as the executable",
         expected: "EACCES",
     },
@@ -317,12 +321,18 @@ fn edit(img: &[u8], case: &str, me: i32, scenario: &str) -> Result<Vec<u8>> {
             Some(p)
         }
         Item::Vma(mut v, _)
-            if case == "a FIFO where the image maps a file"
+            if (case == "a FIFO where the image maps a file"
+                || case == "a directory where the image maps a file")
                 && v.kind == ckpt_image::VMA_FILE
                 && !mapped_fifo =>
         {
             mapped_fifo = true;
-            let path = fifo.clone().into_bytes();
+            let path = if case.starts_with("a FIFO") {
+                fifo.clone().into_bytes()
+            } else {
+                // A directory uid 1000 may open.
+                b"/tmp".to_vec()
+            };
             v.path_len = path.len() as u32;
             let mut p = v.encode().to_vec();
             p.extend_from_slice(&path);
