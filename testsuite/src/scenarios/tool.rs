@@ -346,3 +346,106 @@ pub(crate) fn ckpt_output_files(name: &str) -> Result<Vec<Check>> {
     drop(w);
     Ok(c.0)
 }
+
+/// `ckpt diff A B --json`: (exit status, the differences).
+fn ckpt_diff(a: &str, b: &str) -> Result<(i32, serde_json::Value)> {
+    let o = Command::new(CKPT).args(["diff", a, b, "--json"]).output()?;
+    let d = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    Ok((o.status.code().unwrap_or(-1), d))
+}
+
+/// Scenario `ckpt_diff_round_trip`: a tree (a parent and three children,
+/// all asleep) checkpointed, killed, restarted and checkpointed again.
+/// `ckpt diff` of an image against itself finds nothing, and the two
+/// images of the round trip differ only where they must, the root's
+/// parent: the restart brings back everything else, every page included.
+pub(crate) fn ckpt_diff_round_trip(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "parent_three_children")?;
+    let pid = w.pid;
+    let first = format!("/tmp/{name}-1.img");
+    let second = format!("/tmp/{name}-2.img");
+    // Both checkpoints the same way (flags in the header), the tree then
+    // killed with its cgroup.
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &first])
+        .output()?;
+    c.eq("checkpoint exit status", 0, o.status.code().unwrap_or(-1));
+    drop(w);
+    let (code, d) = ckpt_diff(&first, &first)?;
+    c.eq("an image against itself: exit status", 0, code);
+    c.eq(
+        "an image against itself: no difference",
+        "[] []",
+        format!("{} {}", d["fields"], d["pages"]),
+    );
+    let _job = super::restart::RestartJob(Path::new(cgroup::ROOT).join(format!("restart-{pid}")));
+    let o = Command::new(CKPT)
+        .args(["restart", "--detach", &first])
+        .output()?;
+    c.eq(
+        "restart --detach: exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    let o = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", &second])
+        .output()?;
+    c.eq(
+        "the restarted tree checkpointed again: exit status",
+        0,
+        o.status.code().unwrap_or(-1),
+    );
+    let (code, d) = ckpt_diff(&first, &second)?;
+    c.eq("round trip: exit status (1: they differ)", 1, code);
+    let fields: Vec<String> = d["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f["path"].as_str())
+                .map(|p| {
+                    // The pids of the tree are the same in both images,
+                    // but vary from run to run.
+                    let mut p = p.to_string();
+                    for (i, t) in d_tasks(&first).iter().enumerate() {
+                        p = p.replace(&format!("pid={t}]"), &format!("pid=p{i}]"));
+                    }
+                    p
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // The root's parent is outside the tree: the scenario's runner first,
+    // then the `ckpt restart` that recreated it.
+    c.eq(
+        "round trip: the fields that differ",
+        "tasks[pid=p0].ppid",
+        fields.join(" "),
+    );
+    c.eq(
+        "round trip: the pages that differ",
+        "[]",
+        d["pages"].to_string(),
+    );
+    c.eq(
+        "round trip: the tree's pages were compared, all the same",
+        true,
+        d["same_pages"].as_u64().is_some_and(|n| n > 0),
+    );
+    Ok(c.0)
+}
+
+/// The pids of the tasks of an image, in image order.
+fn d_tasks(img: &str) -> Vec<i64> {
+    Command::new(CKPT)
+        .args(["inspect", "--json", img])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .and_then(|v| {
+            v["tasks"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t["pid"].as_i64()).collect())
+        })
+        .unwrap_or_default()
+}

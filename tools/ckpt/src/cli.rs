@@ -127,6 +127,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what differs between two images, record by record.
+    ///
+    /// Tasks and their saved state are matched by pid, shared objects by
+    /// id; each task's pages are compared by address and contents, shown
+    /// as counts and address ranges. Exits with 0 when the images hold the
+    /// same state, 1 when they differ, 2 on an error.
+    Diff {
+        /// The first image (A).
+        #[arg(value_name = "A")]
+        a: PathBuf,
+        /// The second image (B).
+        #[arg(value_name = "B")]
+        b: PathBuf,
+        /// Print JSON (`fields`: path, a, b; `pages`: per pid, ranges
+        /// only in A, only in B and changed) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Restart the process or process tree saved in an image with
     /// restart(2), with its pids, in a new cgroup ckpt/NAME; waits for it
     /// (a tree's root) and exits with its status.

@@ -19,6 +19,7 @@ mod busy;
 pub mod cgroup;
 mod checkpoint;
 pub mod cli;
+pub mod diff;
 mod error;
 pub mod forest;
 pub mod inspect;

@@ -69,6 +69,14 @@ fn main() -> ExitCode {
         }
         Command::Inspect { image, json } => inspect(&image, json),
         Command::Completions { shell } => completions(shell),
+        Command::Diff { a, b, json } => match diff(&a, &b, json) {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => {
+                eprintln!("ckpt: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Restart {
             image,
             name,
@@ -259,6 +267,33 @@ fn partial_path(output: &Path) -> PathBuf {
     let mut name = output.as_os_str().to_owned();
     name.push(".partial");
     PathBuf::from(name)
+}
+
+/// `ckpt diff A B`: prints the differences; whether there are none.
+fn diff(a: &Path, b: &Path, json: bool) -> Result<bool> {
+    let decode = |p: &Path| -> Result<Vec<u8>> {
+        let buf = read_image(p)?;
+        Ok(buf)
+    };
+    let (ba, bb) = (decode(a)?, decode(b)?);
+    let d = ckpt::diff::diff(&ba, &bb).map_err(|e| {
+        // Which image is bad: the one that does not decode alone.
+        let bad = if inspect::parse(&ba).is_err() { a } else { b };
+        anyhow!("{}: {e}", bad.display())
+    })?;
+    let text = if json {
+        let mut s = serde_json::to_string_pretty(&d).context("cannot encode JSON")?;
+        s.push('\n');
+        s
+    } else {
+        ckpt::diff::text(&d)
+    };
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    Ok(d.is_empty())
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<()> {

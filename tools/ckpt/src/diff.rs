@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+//! `ckpt diff A B`: what differs between two images, record by record.
+//!
+//! Each image is decoded as `ckpt inspect` decodes it, and the two are
+//! compared field by field: tasks and their saved state matched by pid,
+//! shared objects by id, other lists by position. Page contents are
+//! compared page by page (each task's pages matched by address) and shown
+//! as counts and address ranges: pages only in A, only in B, and pages in
+//! both whose bytes differ.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use ckpt_image::{DecodeError, ImageDecoder, Item, PAGE_SIZE};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::inspect;
+
+/// The differences between two images.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Fields whose values differ (`null` where a side has no such field
+    /// or list item).
+    pub fields: Vec<FieldDiff>,
+    /// Per task with pages in either image, the pages that differ.
+    pub pages: Vec<PageDiff>,
+    /// How many pages, of all tasks, are the same in both images.
+    pub same_pages: u64,
+}
+
+impl Diff {
+    /// Whether the two images hold the same thing.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.pages.is_empty()
+    }
+}
+
+/// One field that differs: where it is, and its value on each side.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct FieldDiff {
+    /// `states[pid=7].regs.rip`, `pipes[id=3].bytes`, `tasks[pid=9]`.
+    pub path: String,
+    pub a: Value,
+    pub b: Value,
+}
+
+/// The pages of one task that differ, as `[start, end)` address ranges.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PageDiff {
+    pub pid: i32,
+    /// Pages saved in A only.
+    pub only_a: Ranges,
+    /// Pages saved in B only.
+    pub only_b: Ranges,
+    /// Pages saved in both, with other contents.
+    pub changed: Ranges,
+    /// Pages saved in both with the same contents.
+    pub same: u64,
+}
+
+/// Address ranges of pages, and how many pages they hold.
+#[derive(Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ranges {
+    pub pages: u64,
+    pub ranges: Vec<(u64, u64)>,
+}
+
+impl Ranges {
+    /// Adds the page at `addr` (pages come in increasing order).
+    fn push(&mut self, addr: u64) {
+        self.pages += 1;
+        let end = addr.saturating_add(PAGE_SIZE as u64);
+        match self.ranges.last_mut() {
+            Some(last) if last.1 == addr => last.1 = end,
+            _ => self.ranges.push((addr, end)),
+        }
+    }
+}
+
+/// Compares images `a` and `b` (whole images, as files hold them).
+pub fn diff(a: &[u8], b: &[u8]) -> Result<Diff, DecodeError> {
+    let (ia, ib) = (inspect::parse(a)?, inspect::parse(b)?);
+    let (va, vb) = (to_value(&ia), to_value(&ib));
+    let mut fields = Vec::new();
+    compare(String::new(), &va, &vb, &mut fields);
+    let (pa, pb) = (pages_of(a)?, pages_of(b)?);
+    let pages = compare_pages(&pa, &pb);
+    let same_pages = same_pages(&pa, &pb);
+    Ok(Diff {
+        fields,
+        pages,
+        same_pages,
+    })
+}
+
+fn to_value(img: &inspect::Image) -> Value {
+    // An Image is plain data: it always serializes.
+    serde_json::to_value(img).unwrap_or(Value::Null)
+}
+
+/// The key that matches an item of a list across the two images: its pid
+/// (tasks, states), else its object id, else none (matched by position).
+fn key_of(v: &Value) -> Option<(&'static str, i64)> {
+    let obj = v.as_object()?;
+    ["pid", "id"]
+        .into_iter()
+        .find_map(|k| Some((k, obj.get(k)?.as_i64()?)))
+}
+
+fn compare(path: String, a: &Value, b: &Value, out: &mut Vec<FieldDiff>) {
+    match (a, b) {
+        (Value::Object(ma), Value::Object(mb)) => {
+            let mut keys: Vec<&String> = ma.keys().chain(mb.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                compare(
+                    p,
+                    ma.get(k).unwrap_or(&Value::Null),
+                    mb.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(la), Value::Array(lb)) => compare_lists(&path, la, lb, out),
+        _ if a != b => out.push(FieldDiff {
+            path,
+            a: a.clone(),
+            b: b.clone(),
+        }),
+        _ => {}
+    }
+}
+
+/// Lists whose items all carry the same key are matched by it; others by
+/// position.
+fn compare_lists(path: &str, la: &[Value], lb: &[Value], out: &mut Vec<FieldDiff>) {
+    let keys_a: Option<Vec<_>> = la.iter().map(key_of).collect();
+    let keys_b: Option<Vec<_>> = lb.iter().map(key_of).collect();
+    let keyed = match (&keys_a, &keys_b) {
+        (Some(ka), Some(kb)) if !ka.is_empty() || !kb.is_empty() => {
+            let name = ka.first().or(kb.first()).map(|k| k.0);
+            ka.iter().chain(kb.iter()).all(|k| Some(k.0) == name) && unique(ka) && unique(kb)
+        }
+        _ => false,
+    };
+    if !keyed {
+        for i in 0..la.len().max(lb.len()) {
+            compare(
+                format!("{path}[{i}]"),
+                la.get(i).unwrap_or(&Value::Null),
+                lb.get(i).unwrap_or(&Value::Null),
+                out,
+            );
+        }
+        return;
+    }
+    let mut items: BTreeMap<(&str, i64), (Option<&Value>, Option<&Value>)> = BTreeMap::new();
+    for (k, v) in keys_a.iter().flatten().zip(la) {
+        items.entry(*k).or_default().0 = Some(v);
+    }
+    for (k, v) in keys_b.iter().flatten().zip(lb) {
+        items.entry(*k).or_default().1 = Some(v);
+    }
+    for ((name, key), (a, b)) in items {
+        compare(
+            format!("{path}[{name}={key}]"),
+            a.unwrap_or(&Value::Null),
+            b.unwrap_or(&Value::Null),
+            out,
+        );
+    }
+}
+
+fn unique(keys: &[(&str, i64)]) -> bool {
+    let mut k: Vec<i64> = keys.iter().map(|k| k.1).collect();
+    k.sort_unstable();
+    k.windows(2).all(|w| w[0] != w[1])
+}
+
+/// A page's contents, hashed (64-bit FNV-1a: enough to tell pages apart
+/// here, and the same from run to run).
+fn page_hash(page: &[u8]) -> u64 {
+    page.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Every task's own saved pages: pid → address → contents' hash. Pages
+/// shared with the process the memory comes from carry no contents and
+/// are left out.
+fn pages_of(buf: &[u8]) -> Result<BTreeMap<i32, BTreeMap<u64, u64>>, DecodeError> {
+    let mut out: BTreeMap<i32, BTreeMap<u64, u64>> = BTreeMap::new();
+    let mut pid = 0;
+    for item in ImageDecoder::new(buf) {
+        match item? {
+            Item::TaskState(t) => pid = t.pid,
+            Item::Pages(h, data) if !h.shared() => {
+                let task = out.entry(pid).or_default();
+                for (i, page) in data.chunks(PAGE_SIZE).enumerate() {
+                    let addr = h.vaddr.saturating_add((i * PAGE_SIZE) as u64);
+                    task.insert(addr, page_hash(page));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn same_pages(a: &BTreeMap<i32, BTreeMap<u64, u64>>, b: &BTreeMap<i32, BTreeMap<u64, u64>>) -> u64 {
+    let mut n = 0;
+    for (pid, pa) in a {
+        if let Some(pb) = b.get(pid) {
+            n += pa
+                .iter()
+                .filter(|(addr, h)| pb.get(addr) == Some(h))
+                .count() as u64;
+        }
+    }
+    n
+}
+
+fn compare_pages(
+    a: &BTreeMap<i32, BTreeMap<u64, u64>>,
+    b: &BTreeMap<i32, BTreeMap<u64, u64>>,
+) -> Vec<PageDiff> {
+    let empty = BTreeMap::new();
+    let mut pids: Vec<i32> = a.keys().chain(b.keys()).copied().collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let mut out = Vec::new();
+    for pid in pids {
+        let (pa, pb) = (a.get(&pid).unwrap_or(&empty), b.get(&pid).unwrap_or(&empty));
+        let mut d = PageDiff {
+            pid,
+            ..Default::default()
+        };
+        let mut addrs: Vec<u64> = pa.keys().chain(pb.keys()).copied().collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        for addr in addrs {
+            match (pa.get(&addr), pb.get(&addr)) {
+                (Some(x), Some(y)) if x == y => d.same += 1,
+                (Some(_), Some(_)) => d.changed.push(addr),
+                (Some(_), None) => d.only_a.push(addr),
+                (None, _) => d.only_b.push(addr),
+            }
+        }
+        if d.only_a.pages + d.only_b.pages + d.changed.pages > 0 {
+            out.push(d);
+        }
+    }
+    out
+}
+
+/// The differences as lines of text: `path: A -> B` for fields, and per
+/// task the pages that differ.
+pub fn text(d: &Diff) -> String {
+    let mut s = String::new();
+    if d.is_empty() {
+        let _ = writeln!(
+            s,
+            "the images hold the same state ({} pages of contents)",
+            d.same_pages
+        );
+        return s;
+    }
+    for f in &d.fields {
+        let _ = writeln!(s, "{}: {} -> {}", f.path, f.a, f.b);
+    }
+    for p in &d.pages {
+        let _ = write!(
+            s,
+            "pages of pid {}: {} changed, {} only in A, {} only in B ({} the same)",
+            p.pid, p.changed.pages, p.only_a.pages, p.only_b.pages, p.same
+        );
+        for (what, r) in [
+            ("changed", &p.changed),
+            ("only in A", &p.only_a),
+            ("only in B", &p.only_b),
+        ] {
+            if !r.ranges.is_empty() {
+                let shown: Vec<String> = r
+                    .ranges
+                    .iter()
+                    .map(|(a, b)| format!("{a:#x}-{b:#x}"))
+                    .collect();
+                let _ = write!(s, "\n  {what}: {}", shown.join(" "));
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(a: Value, b: Value) -> Vec<(String, Value, Value)> {
+        let mut out = Vec::new();
+        compare(String::new(), &a, &b, &mut out);
+        out.into_iter().map(|f| (f.path, f.a, f.b)).collect()
+    }
+
+    #[test]
+    fn lists_are_matched_by_pid_or_id() {
+        let a = json!({"states": [{"pid": 5, "rip": 1}, {"pid": 6, "rip": 2}]});
+        let b =
+            json!({"states": [{"pid": 6, "rip": 2}, {"pid": 5, "rip": 3}, {"pid": 7, "rip": 4}]});
+        assert_eq!(
+            fields(a, b),
+            [
+                ("states[pid=5].rip".into(), json!(1), json!(3)),
+                // A task only in B shows whole.
+                (
+                    "states[pid=7]".into(),
+                    Value::Null,
+                    json!({"pid": 7, "rip": 4})
+                ),
+            ]
+        );
+        let a = json!({"pipes": [{"id": 3, "bytes": 1}]});
+        let b = json!({"pipes": [{"id": 3, "bytes": 2}]});
+        assert_eq!(
+            fields(a, b),
+            [("pipes[id=3].bytes".into(), json!(1), json!(2))]
+        );
+    }
+
+    #[test]
+    fn other_lists_by_position() {
+        let a = json!({"groups": [1, 2]});
+        let b = json!({"groups": [1, 3, 4]});
+        assert_eq!(
+            fields(a, b),
+            [
+                ("groups[1]".into(), json!(2), json!(3)),
+                ("groups[2]".into(), Value::Null, json!(4)),
+            ]
+        );
+    }
+
+    #[test]
+    fn pages_as_counts_and_ranges() {
+        let page = PAGE_SIZE as u64;
+        let a = BTreeMap::from([(
+            5,
+            BTreeMap::from([(0, 1), (page, 2), (2 * page, 3), (9 * page, 4)]),
+        )]);
+        let b = BTreeMap::from([
+            (
+                5,
+                BTreeMap::from([(0, 1), (page, 7), (2 * page, 8), (10 * page, 4)]),
+            ),
+            (6, BTreeMap::from([(0, 1)])),
+        ]);
+        let d = compare_pages(&a, &b);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].pid, 5);
+        assert_eq!(d[0].same, 1);
+        assert_eq!(d[0].changed.ranges, [(page, 3 * page)]);
+        assert_eq!(d[0].changed.pages, 2);
+        assert_eq!(d[0].only_a.ranges, [(9 * page, 10 * page)]);
+        assert_eq!(d[0].only_b.ranges, [(10 * page, 11 * page)]);
+        assert_eq!((d[1].pid, d[1].only_b.pages), (6, 1));
+        let text = text(&Diff {
+            fields: vec![],
+            pages: d,
+            same_pages: 1,
+        });
+        assert!(text.contains("pages of pid 5: 2 changed, 1 only in A, 1 only in B (1 the same)"));
+        assert!(text.contains("changed: 0x1000-0x3000"), "{text}");
+    }
+
+    #[test]
+    fn an_image_against_itself() {
+        // The fuzzer's first seed holds every record type.
+        let seed = &ckpt_image_fuzz::seeds::seeds()[0];
+        let (mut img, mut offsets) = (Vec::new(), Vec::new());
+        ckpt_image_fuzz::serialize(&seed.recs, &mut img, &mut offsets);
+        let d = diff(&img, &img).expect("the seed decodes");
+        assert!(d.is_empty(), "{d:?}");
+        assert!(text(&d).starts_with("the images hold the same state ("));
+    }
+}
