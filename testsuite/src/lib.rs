@@ -30,6 +30,7 @@ macro_rules! with_scenarios {
             err_ckpt_tool_messages,
             man_examples,
             ckpt_output_files,
+            ckpt_progress,
             ckpt_diff_round_trip,
             kselftest_checkpoint,
             single_sleeper,

@@ -402,6 +402,7 @@ fn scenario_fn(name: &str) -> Option<fn(&str) -> Result<ScenarioResult>> {
         "err_ckpt_tool_messages" => |name| checks_only(tool::err_ckpt_tool_messages(name)),
         "man_examples" => |name| checks_only(man::man_examples(name)),
         "ckpt_output_files" => |name| checks_only(tool::ckpt_output_files(name)),
+        "ckpt_progress" => |name| checks_only(tool::ckpt_progress(name)),
         "ckpt_diff_round_trip" => |name| checks_only(tool::ckpt_diff_round_trip(name)),
         "kselftest_checkpoint" => |name| checks_only(kselftest::kselftest_checkpoint(name)),
         "checkpoint_cow_rewrite" => |name| checks_only(live::checkpoint_cow_rewrite(name)),

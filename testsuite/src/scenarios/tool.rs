@@ -449,3 +449,89 @@ fn d_tasks(img: &str) -> Vec<i64> {
         })
         .unwrap_or_default()
 }
+
+/// `ckpt checkpoint PID -o FIFO` with stderr on `stderr`, the FIFO read
+/// only after `delay` (checkpoint(2) waits on the full pipe meanwhile):
+/// (exit status, whether the bytes read are a whole image, what it wrote
+/// to stderr if that is a pipe).
+fn checkpoint_to_slow_fifo(
+    pid: i32,
+    fifo: &str,
+    stderr: std::process::Stdio,
+    delay: std::time::Duration,
+) -> Result<(i32, bool, String)> {
+    let _ = fs::remove_file(fifo);
+    nix::unistd::mkfifo(fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+    let mut child = Command::new(CKPT)
+        .args(["checkpoint", &pid.to_string(), "-o", fifo])
+        .stderr(stderr)
+        .spawn()?;
+    let mut reader = fs::File::open(fifo)?;
+    std::thread::sleep(delay);
+    let mut image = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut image)?;
+    let status = child.wait()?;
+    let mut said = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut said)?;
+    }
+    let copy = format!("{fifo}.img");
+    fs::write(&copy, &image)?;
+    let whole = is_image(&copy)?;
+    let _ = fs::remove_file(&copy);
+    let _ = fs::remove_file(fifo);
+    Ok((status.code().unwrap_or(-1), whole, said))
+}
+
+/// Scenario `ckpt_progress`: a checkpoint that takes more than a second
+/// (its output, a FIFO, is read only after 1.6 s) shows a progress line
+/// on a terminal, redrawn in place and cleared at the end, and nothing
+/// when stderr is not a terminal.
+pub(crate) fn ckpt_progress(name: &str) -> Result<Vec<Check>> {
+    let mut c = Checks(Vec::new());
+    let w = Workload::start(name, "sleeper")?;
+    let fifo = format!("/tmp/{name}.fifo");
+    let delay = std::time::Duration::from_millis(1600);
+
+    let pty = nix::pty::openpty(None, None)?;
+    let (code, whole, _) =
+        checkpoint_to_slow_fifo(w.pid, &fifo, std::process::Stdio::from(pty.slave), delay)?;
+    c.eq("on a terminal: exit status", 0, code);
+    c.eq("on a terminal: the FIFO got a whole image", true, whole);
+    // Everything ckpt wrote to the terminal (the slave is closed: it is
+    // read until it is empty).
+    let mut shown = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut p = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&pty.master),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        if nix::poll::poll(&mut p, nix::poll::PollTimeout::from(200u16)).unwrap_or(0) == 0 {
+            break;
+        }
+        match nix::unistd::read(&pty.master, &mut buf) {
+            Ok(n) if n > 0 => shown.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let shown = String::from_utf8_lossy(&shown);
+    c.eq(
+        "on a terminal: a line `ckpt checkpoint: S s` redrawn in place",
+        true,
+        shown.contains("\r\x1b[Kckpt checkpoint: 1."),
+    );
+    c.eq(
+        "on a terminal: the line is cleared at the end",
+        true,
+        shown.ends_with("\r\x1b[K"),
+    );
+
+    let (code, whole, said) =
+        checkpoint_to_slow_fifo(w.pid, &fifo, std::process::Stdio::piped(), delay)?;
+    c.eq("not a terminal: exit status", 0, code);
+    c.eq("not a terminal: the FIFO got a whole image", true, whole);
+    c.eq("not a terminal: nothing on stderr", "", said);
+    drop(w);
+    Ok(c.0)
+}

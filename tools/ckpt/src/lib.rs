@@ -24,6 +24,7 @@ mod error;
 pub mod forest;
 pub mod inspect;
 pub mod mktree;
+pub mod progress;
 mod restart;
 mod restart_tree;
 mod restore;

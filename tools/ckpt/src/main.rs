@@ -92,6 +92,7 @@ fn main() -> ExitCode {
                 pidns,
                 deleted_in: deleted_in.as_deref(),
                 stats,
+                progress: ckpt::progress::wanted(),
             };
             match restart(&image, &opts) {
                 Ok(ckpt::RestartOutcome::Exited(code)) => return ExitCode::from(code as u8),
@@ -190,7 +191,7 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
             })
         }
     };
-    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
+    let result = checkpoint_showing(pid, &file, opts);
     let whole = match &result {
         Ok(_) => true,
         Err(e) => e.downcast_ref::<ckpt::AfterImage>().is_some(),
@@ -206,6 +207,29 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
         });
     }
     result
+}
+
+/// `ckpt::checkpoint` into `file`, with a progress line (the bytes
+/// written so far) when stderr is a terminal and it takes a second.
+fn checkpoint_showing(
+    pid: i32,
+    file: &File,
+    opts: &CheckpointOptions,
+) -> Result<ckpt::CheckpointTimes> {
+    let watched = file.try_clone().ok();
+    let _progress = ckpt::progress::Progress::start(
+        ckpt::progress::wanted() && watched.is_some(),
+        "ckpt checkpoint",
+        move || {
+            // The bytes written so far, where the file holds them.
+            watched
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .filter(|m| m.is_file())
+                .map_or_else(String::new, |m| ckpt::progress::written(m.len()))
+        },
+    );
+    ckpt::checkpoint(pid, file.as_fd(), opts)
 }
 
 /// Writes FILE itself (a symbolic link followed, a device or a FIFO as
@@ -224,7 +248,7 @@ fn checkpoint_in_place(
         .mode(0o600)
         .open(output)
         .with_context(|| format!("cannot open {}", output.display()))?;
-    let result = ckpt::checkpoint(pid, file.as_fd(), opts);
+    let result = checkpoint_showing(pid, &file, opts);
     if let Err(e) = &result {
         if regular && e.downcast_ref::<ckpt::AfterImage>().is_none() {
             let _ = file.set_len(0);

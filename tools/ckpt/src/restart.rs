@@ -275,6 +275,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
     close(report_w);
     let child = ret as i32;
     // Whether restart(2) succeeded, known before detaching or waiting.
+    let progress = crate::progress::Progress::start(opts.progress, "ckpt restart", String::new);
     let restored = if direct {
         await_restore(report_r, child, marker, pid).map_err(anyhow::Error::from)
     } else {
@@ -285,6 +286,7 @@ pub fn restart(input: RestartInput, opts: &RestartOptions<'_>) -> Result<Restart
         }
         verdict
     };
+    drop(progress);
     if let Err(e) = restored {
         // Its process is reaped: leave no empty job cgroup behind.
         cgroup::remove(&cg);

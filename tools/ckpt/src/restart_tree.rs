@@ -134,10 +134,15 @@ fn here(
     };
     let built = mktree::build(plan, &opts)?;
     let made = start.elapsed();
+    let built_tasks = plan.tasks.len();
     // The coordinator's restart(2) returns once every task is restored (or
     // all were killed): with --detach too, a failure is known here. A
     // pod's pids are its namespace's, which /proc does not show.
+    let progress = crate::progress::Progress::start(restart.progress, "ckpt restart", move || {
+        format!(", restart(2) of {} tasks", built_tasks)
+    });
     coordinate(built.root_here, f.as_raw_fd(), pod == 0)?;
+    drop(progress);
     drop(f);
     if restart.stats {
         eprintln!(

@@ -840,6 +840,9 @@ pub struct RestartOptions<'a> {
     /// Print to stderr where the time went: checking the image, making
     /// the tree, and restart(2).
     pub stats: bool,
+    /// Show a progress line on stderr while restart(2) runs, once it has
+    /// taken a second ([`crate::progress`]).
+    pub progress: bool,
 }
 
 /// The `restart(2)` flags of this `ckpt restart`, set once by
