@@ -39,7 +39,7 @@ fn header(flags: u64) -> Header {
         .zip(src.iter())
         .take(image::RELEASE_LEN - 1)
     {
-        *d = *s as u8;
+        *d = *s;
     }
     Header {
         version: image::IMAGE_VERSION,
@@ -600,7 +600,6 @@ impl Memories {
         let id = map.mm_ptr() as usize;
         let source = self.source(ppid, single, map.mm_ptr());
         let (mm, pages) = mm::dump_pages(w, map, source.as_ref(), keep)?;
-        drop(source);
         drop(mm);
         match self.mms.binary_search_by_key(&pid, |(p, ..)| *p) {
             Ok(_) => return Err(EINVAL),

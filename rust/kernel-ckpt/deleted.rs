@@ -262,11 +262,8 @@ pub(crate) fn restore(objs: &mut ObjTable, rec: &DeletedFileObj, path: &[u8]) ->
         return Err(EFBIG);
     }
     // SAFETY: the file is referenced and open for writing.
-    to_result(
-        unsafe { bindings::ckpt_file_truncate(file.as_ptr(), size) }
-            .try_into()
-            .map_err(|_| EINVAL)?,
-    )?;
+    let r = unsafe { bindings::ckpt_file_truncate(file.as_ptr(), size) };
+    to_result(r.try_into().map_err(|_| EINVAL)?)?;
     objs.add(
         rec.id,
         Obj::Deleted {

@@ -56,10 +56,8 @@ pub(crate) fn items(file: &FileRef) -> Result<KVVec<Item>> {
         for _ in 0..cap {
             // SAFETY: all-zero is a valid `ckpt_epoll_item` (a null file
             // pointer, integers and `false`).
-            raw.push(
-                unsafe { core::mem::zeroed::<bindings::ckpt_epoll_item>() },
-                GFP_KERNEL,
-            )?;
+            let item = unsafe { core::mem::zeroed::<bindings::ckpt_epoll_item>() };
+            raw.push(item, GFP_KERNEL)?;
         }
         let max = u32::try_from(cap).map_err(|_| E2BIG)?;
         // Allocated first: nothing fails between the helper's taking

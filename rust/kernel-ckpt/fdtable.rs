@@ -97,19 +97,19 @@ pub(crate) fn dump(w: &mut ImageWriter, task: &TaskRef, pid: i32, objs: &mut Obj
     let root_path = root.name()?;
     drop((pwd, root));
 
+    // A process that shares another's descriptor table saves none.
     let mut fds = KVec::new();
     let mut fd = 0u32;
-    while share.files == 0 {
-        let Some(file) = task.next_file(&mut fd) else {
-            break;
-        };
-        let mut fd_flags = 0;
-        // SAFETY: the task is valid; the helper takes the needed locks.
-        if unsafe { bindings::ckpt_fd_cloexec(task.as_ptr(), fd) } {
-            fd_flags |= FD_CLOEXEC;
+    if share.files == 0 {
+        while let Some(file) = task.next_file(&mut fd) {
+            let mut fd_flags = 0;
+            // SAFETY: the task is valid; the helper takes the needed locks.
+            if unsafe { bindings::ckpt_fd_cloexec(task.as_ptr(), fd) } {
+                fd_flags |= FD_CLOEXEC;
+            }
+            fds.push((fd, fd_flags, file), GFP_KERNEL)?;
+            fd = fd.checked_add(1).ok_or(EINVAL)?;
         }
-        fds.push((fd, fd_flags, file), GFP_KERNEL)?;
-        fd = fd.checked_add(1).ok_or(EINVAL)?;
     }
     let header = FilesHeader {
         nr_fds: u32::try_from(fds.len()).map_err(|_| EINVAL)?,

@@ -399,7 +399,7 @@ unsafe fn is_dead(t: *mut bindings::task_struct) -> bool {
 ///
 /// `tasklist_lock` must be held for reading.
 unsafe fn walk(root: &TaskRef, tasks: &mut KVVec<TaskRef>) -> Walk {
-    // SAFETY (whole function): under tasklist_lock every task reached through
+    // SAFETY: (the whole function) under tasklist_lock every task reached through
     // `group_leader`, the thread list and the `children` lists is live, and
     // the lists do not change.
     unsafe {

@@ -97,11 +97,12 @@ fn watch_path(inode: &WatchedInode) -> Result<core::result::Result<KVec<u8>, &'s
     }
 }
 
+/// An instance's watches, each with the path it watches.
+type Watches = KVVec<(InotifyWatch, KVec<u8>)>;
+
 /// The instance's watches with their paths, or why one of them cannot be
 /// saved.
-fn watches(
-    file: &FileRef,
-) -> Result<core::result::Result<KVVec<(InotifyWatch, KVec<u8>)>, Refusal>> {
+fn watches(file: &FileRef) -> Result<core::result::Result<Watches, Refusal>> {
     let mut out = KVVec::new();
     let mut bytes = 0usize;
     let mut wd = 0i32;

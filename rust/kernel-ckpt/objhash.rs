@@ -348,7 +348,7 @@ impl ObjHash {
         // An object being written names itself through the objects it
         // names (which nothing should let happen): refused, not followed
         // around the loop.
-        if self.writing.iter().any(|k| *k == (kind, key)) {
+        if self.writing.contains(&(kind, key)) {
             ckpt_err!(
                 "checkpoint: an object names itself through the objects it names: not supported\n"
             );

@@ -126,7 +126,7 @@ impl ObjOps for PacketSock {
     }
 
     /// The socket record: its state, options, filter and frames.
-    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, _: ()) -> Result {
+    fn write(w: &mut ImageWriter, file: &FileRef, id: ObjId, (): ()) -> Result {
         let sk = Sk::of_packet(file)?;
         // SAFETY: all-zero is a valid `ckpt_packet`.
         let mut st: bindings::ckpt_packet = unsafe { core::mem::zeroed() };

@@ -90,7 +90,7 @@ pub(crate) fn peek(pipe: NonNull<bindings::pipe_inode_info>) -> Result<(u32, KVV
                 }
             }
             let (off, len) = ((*buf).offset as usize, (*buf).len as usize);
-            if off.checked_add(len).is_none_or(|end| end > PAGE_SIZE) {
+            if off.checked_add(len).map_or(true, |end| end > PAGE_SIZE) {
                 return Err(EINVAL);
             }
             let base = bindings::kmap_local_page((*buf).page).cast::<u8>();

@@ -188,7 +188,7 @@ impl Saved {
         for t in self.timers.iter() {
             crate::wrap::task::killable()?;
             // SAFETY: a valid record; the helper acts on current's process.
-            to_result(unsafe { bindings::ckpt_posix_timer_create(t) }).map_err(|e| {
+            to_result(unsafe { bindings::ckpt_posix_timer_create(t) }).inspect_err(|e| {
                 ckpt_err!(
                     "restart: pid {}: cannot create POSIX timer {} (clock {}) again (error {})\n",
                     pid,
@@ -196,7 +196,6 @@ impl Saved {
                     t.clock,
                     e.to_errno()
                 );
-                e
             })?;
         }
         // SAFETY: acts on current's process under the timers' hash lock.

@@ -160,7 +160,7 @@ impl ImageReader {
         if self
             .buf
             .get(start + len..start + len + pad)
-            .is_none_or(|p| p.iter().any(|&b| b != 0))
+            .map_or(true, |p| p.iter().any(|&b| b != 0))
         {
             return Err(self.bad(Some(kind), ErrorKind::BadPadding));
         }

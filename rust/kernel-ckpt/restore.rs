@@ -95,7 +95,7 @@ pub(crate) fn read_head(r: &mut ImageReader) -> Result<(u32, bool)> {
     let whole = flags & crate::image::CHECKPOINT_SUBTREE == 0;
     // SAFETY: `init_uts_ns` is static; the release never changes.
     let ours = unsafe { &*core::ptr::addr_of!(bindings::init_uts_ns.name.release) };
-    if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b as u8) {
+    if release.iter().zip(ours.iter()).any(|(a, b)| *a != *b) {
         return Err(bad("the image was written by another kernel release"));
     }
     match r.next()? {
@@ -324,10 +324,10 @@ fn commit(
         sig_infos,
         sighand,
         timers: g.timers.take(),
-        owners: core::mem::replace(&mut g.owners, KVec::new()),
-        leases: core::mem::replace(&mut g.leases, KVec::new()),
-        notifies: core::mem::replace(&mut g.notifies, KVec::new()),
-        undos: core::mem::replace(&mut g.undos, KVec::new()),
+        owners: core::mem::take(&mut g.owners),
+        leases: core::mem::take(&mut g.leases),
+        notifies: core::mem::take(&mut g.notifies),
+        undos: core::mem::take(&mut g.undos),
     };
     Ok(KBox::new(c, GFP_KERNEL_ACCOUNT)?)
 }

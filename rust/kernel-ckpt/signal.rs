@@ -149,7 +149,7 @@ pub(crate) fn dump_task(w: &mut ImageWriter, task: &TaskRef) -> Result {
     let mut s = Signals::default();
     let (pending, infos) = read_pending(
         task,
-        // SAFETY (closure): the task is valid.
+        // SAFETY: (the closure) the task is valid.
         |t| unsafe { core::ptr::addr_of_mut!((*t).pending) },
         |t, _| {
             // SAFETY: siglock held: the masks and the altstack are stable.
@@ -175,7 +175,7 @@ pub(crate) fn dump_process(w: &mut ImageWriter, task: &TaskRef) -> Result {
     let mut actions = KVec::from_elem(SigAction::default(), NSIG, GFP_KERNEL)?;
     let (shared, infos) = read_pending(
         task,
-        // SAFETY (closure): the task and its signal_struct are valid.
+        // SAFETY: (the closure) the task and its signal_struct are valid.
         |t| unsafe { core::ptr::addr_of_mut!((*(*t).signal).shared_pending) },
         |_, sh| {
             for (i, a) in actions.iter_mut().enumerate() {

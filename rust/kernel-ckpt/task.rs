@@ -112,8 +112,7 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
     // setgroups(2) needs CAP_SETGID: without it, only the caller's own
     // supplementary groups can be taken.
     let ours = groups_of(crate::wrap::task::current())?;
-    // SAFETY: capable() only reads current's credentials.
-    if !same_groups(groups, &ours) && !unsafe { bindings::capable(bindings::CAP_SETGID as i32) } {
+    if !same_groups(groups, &ours) && !capable(bindings::CAP_SETGID) {
         ckpt_err!("restart: the saved supplementary groups are not the caller's to take\n");
         return Err(EPERM);
     }
@@ -147,10 +146,7 @@ pub(crate) fn check_misc(m: &TaskMisc, groups: &[u32]) -> Result {
             );
             return Err(Error::from_errno(r));
         }
-        // SAFETY: capable() only reads current's credentials.
-        if *max > have.rlim_max as u64
-            && !unsafe { bindings::capable(bindings::CAP_SYS_RESOURCE as i32) }
-        {
+        if *max > have.rlim_max as u64 && !capable(bindings::CAP_SYS_RESOURCE) {
             ckpt_err!(
                 "restart: resource limit {} above the caller's hard limit\n",
                 i
@@ -373,4 +369,10 @@ pub(crate) fn enter_stop(stop: u32) {
         // SAFETY: acts on current under its siglock.
         unsafe { bindings::ckpt_stop_enter((stop & 0xff) as i32) };
     }
+}
+
+/// Whether the caller has `cap` in the initial user namespace (`capable()`).
+fn capable(cap: u32) -> bool {
+    // SAFETY: capable() only reads current's credentials.
+    unsafe { bindings::capable(cap as i32) }
 }

@@ -588,12 +588,8 @@ pub(crate) fn restore_file(
             let made = FileRef::create(&name, flags as i32, 0o600).map_err(|e| fail("open", e))?;
             let size = i64::try_from(f.size).map_err(|_| EINVAL)?;
             // SAFETY: the file is referenced and open for writing.
-            to_result(
-                unsafe { bindings::ckpt_file_truncate(made.as_ptr(), size) }
-                    .try_into()
-                    .map_err(|_| EINVAL)?,
-            )
-            .map_err(|e| fail("ftruncate", e))?;
+            let r = unsafe { bindings::ckpt_file_truncate(made.as_ptr(), size) };
+            to_result(r.try_into().map_err(|_| EINVAL)?).map_err(|e| fail("ftruncate", e))?;
             file = Some(made);
         }
         TMPFS_SYMLINK => {

@@ -696,6 +696,9 @@ impl PendingProbe {
     }
 }
 
+/// Listening unix sockets by key (sorted), each with its listener's file.
+pub(crate) type Listeners = KVVec<(usize, FileRef)>;
+
 /// Checkpoint: the connections waiting in the queues of the tree's
 /// listening unix sockets, by key (sorted), each with its listener's file,
 /// checked before anything is written: each can be carried, its client is
@@ -706,7 +709,7 @@ impl PendingProbe {
 /// checkpoint ends (their addresses are the keys). The files in flight in
 /// every socket's messages, the waiting connections' included, are
 /// checked here too ([`in_flight_refusal`]).
-pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(KVVec<(usize, FileRef)>, KVVec<PendingSk>)> {
+pub(crate) fn pending(tasks: &[TaskRef]) -> Result<(Listeners, KVVec<PendingSk>)> {
     let mut map: KVVec<(usize, FileRef)> = KVVec::new();
     let mut held: KVVec<PendingSk> = KVVec::new();
     // Listeners looked at already (a listener may have several fds).

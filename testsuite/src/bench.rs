@@ -249,7 +249,7 @@ fn criu(args: &[&str], log: &str) -> Result<Duration> {
         let free = nix::sys::statvfs::statvfs(CRIU_DIR).map_or(String::new(), |v| {
             format!(
                 " ({} MiB free in {CRIU_DIR}, {} MiB of images, {:?})",
-                v.blocks_available() * v.fragment_size() >> 20,
+                (v.blocks_available() * v.fragment_size()) >> 20,
                 dir_bytes(CRIU_DIR) >> 20,
                 out.status
             )
@@ -289,9 +289,13 @@ fn varint(buf: &[u8], at: &mut usize) -> Result<u64> {
     bail!("a varint longer than 10 bytes")
 }
 
+/// A protobuf field's value: a varint, or the bytes of a length-delimited
+/// field.
+type FieldValue<'a> = Result<u64, &'a [u8]>;
+
 /// The fields of a protobuf message: number, and the value of a varint
 /// or the bytes of a length-delimited field.
-fn fields(msg: &[u8]) -> Result<Vec<(u64, Result<u64, &[u8]>)>> {
+fn fields(msg: &[u8]) -> Result<Vec<(u64, FieldValue<'_>)>> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < msg.len() {

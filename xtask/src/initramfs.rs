@@ -341,6 +341,37 @@ impl Cpio {
     }
 }
 
+/// The standard library files (`.py` and extension modules) Debian's Python
+/// loads to run the multiprocessing program, as the program lists them
+/// when run on the host with `--list`.
+fn python_modules(ctx: &Ctx) -> Result<Vec<PathBuf>> {
+    let sh = &ctx.sh;
+    if !Path::new(PYTHON).is_file() {
+        bail!("{PYTHON} is missing: install python3 (`cargo xtask setup`)");
+    }
+    let script = ctx.repo.join(MP_POOL);
+    let out = cmd!(sh, "{PYTHON} -I -S -B {script} --list")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .with_context(|| format!("running {} --list with {PYTHON} failed", script.display()))?;
+    let modules: Vec<PathBuf> = out
+        .lines()
+        .filter(|l| l.starts_with(PYTHON_LIB))
+        .map(PathBuf::from)
+        .collect();
+    if !modules
+        .iter()
+        .any(|m| m.ends_with("multiprocessing/pool.py"))
+    {
+        bail!(
+            "{} --list did not list multiprocessing's modules:\n{out}",
+            script.display()
+        );
+    }
+    Ok(modules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,35 +428,4 @@ mod tests {
         assert!(listing.contains("bin/hello"), "{listing}");
         assert!(listing.contains("bin/sh -> hello"), "{listing}");
     }
-}
-
-/// The standard library files (`.py` and extension modules) Debian's Python
-/// loads to run the multiprocessing program, as the program lists them
-/// when run on the host with `--list`.
-fn python_modules(ctx: &Ctx) -> Result<Vec<PathBuf>> {
-    let sh = &ctx.sh;
-    if !Path::new(PYTHON).is_file() {
-        bail!("{PYTHON} is missing: install python3 (`cargo xtask setup`)");
-    }
-    let script = ctx.repo.join(MP_POOL);
-    let out = cmd!(sh, "{PYTHON} -I -S -B {script} --list")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .with_context(|| format!("running {} --list with {PYTHON} failed", script.display()))?;
-    let modules: Vec<PathBuf> = out
-        .lines()
-        .filter(|l| l.starts_with(PYTHON_LIB))
-        .map(PathBuf::from)
-        .collect();
-    if !modules
-        .iter()
-        .any(|m| m.ends_with("multiprocessing/pool.py"))
-    {
-        bail!(
-            "{} --list did not list multiprocessing's modules:\n{out}",
-            script.display()
-        );
-    }
-    Ok(modules)
 }

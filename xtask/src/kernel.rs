@@ -221,12 +221,21 @@ fn make_cmd<'a>(
     flavor: Flavor,
     args: &[String],
 ) -> Result<xshell::Cmd<'a>> {
+    make_cmd_in(ctx, sh, &flavor.build_dir(ctx), args)
+}
+
+/// [`make_cmd`] with the objects in `build`.
+fn make_cmd_in<'a>(
+    ctx: &'a Ctx,
+    sh: &'a Shell,
+    build: &Path,
+    args: &[String],
+) -> Result<xshell::Cmd<'a>> {
     let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
     path.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     let path: OsString = std::env::join_paths(path)?;
-    let build = flavor.build_dir(ctx);
     Ok(cmd!(sh, "make {LLVM} O={build} {args...}")
         .env("RUSTUP_TOOLCHAIN", ctx.toolchain()?)
         .env("PATH", path)
@@ -277,8 +286,117 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// `make CLIPPY=1` of the kernel-ckpt crate (`kernel/ckpt/`), with the
+/// normal kernel's configuration, in `<cache>/build-lint` (so that the
+/// other builds keep their objects): the crate is always compiled again,
+/// and what clippy says is returned (empty: nothing).
+pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
+    let args = KernelArgs::default();
+    fs::create_dir_all(&ctx.cache)
+        .with_context(|| format!("cannot create the cache directory {}", ctx.cache.display()))?;
+    let _lock = lock_build(ctx)?;
+    prepare_source(ctx, &args)?;
+    apply_series(ctx)?;
+    link_crate(ctx)?;
+    configure(ctx, Flavor::Normal)?;
+    let lint = ctx.cache.join("build-lint");
+    fs::create_dir_all(&lint)?;
+    let config = Flavor::Normal.build_dir(ctx).join(".config");
+    if fs::read(&config).ok() != fs::read(lint.join(".config")).ok() {
+        fs::copy(&config, lint.join(".config"))
+            .with_context(|| format!("cannot copy {}", config.display()))?;
+    }
+    // Compiled again whatever make thinks, so that every warning shows.
+    let _ = fs::remove_file(lint.join("kernel/ckpt/ckpt.o"));
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let sh = Shell::new()?;
+    sh.change_dir(ctx.kernel_src());
+    let out = make_cmd_in(ctx, &sh, &lint, &["olddefconfig".into()])?
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "make olddefconfig in {} failed:\n{}",
+            lint.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = make_cmd_in(
+        ctx,
+        &sh,
+        &lint,
+        &[
+            format!("-j{jobs}"),
+            "CLIPPY=1".into(),
+            "kernel/ckpt/".into(),
+        ],
+    )?
+    .ignore_status()
+    .output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() {
+        bail!(
+            "make CLIPPY=1 kernel/ckpt/ failed:\n{}",
+            last_lines(&text, 60)
+        );
+    }
+    Ok(clippy_messages(&text))
+}
+
+/// The warnings and errors in a build's output, each with the lines that
+/// explain it (up to the next blank line). Left out: the counts clippy
+/// ends with, and its note that the crate's MSRV is taken from the
+/// kernel's `.clippy.toml` (1.78) rather than from the Cargo.toml it finds
+/// above the crate's directory, the workspace's of the host tools.
+fn clippy_messages(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let counted = line.starts_with("warning: ") && line.ends_with(" emitted");
+        let msrv = line.contains("the MSRV in `clippy.toml` and `Cargo.toml` differ");
+        if (line.starts_with("warning") || line.starts_with("error")) && !counted && !msrv {
+            inside = true;
+        } else if line.trim().is_empty() || counted || msrv {
+            if inside {
+                out.push('\n');
+            }
+            inside = false;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clippy_messages_keep_findings_only() {
+        let out = "  RUSTC kernel/ckpt/ckpt.o\n\
+                   warning: the MSRV in `clippy.toml` and `Cargo.toml` differ; using `1.78.0`\n\
+                   \n\
+                   warning: unsafe block missing a safety comment\n\
+                   \x20  --> kernel/ckpt/x.rs:1:1\n\
+                   \n\
+                   warning: 1 warning emitted\n";
+        assert_eq!(
+            super::clippy_messages(out),
+            "warning: unsafe block missing a safety comment\n   --> kernel/ckpt/x.rs:1:1\n\n"
+        );
+        assert_eq!(
+            super::clippy_messages("  RUSTC x\nwarning: 1 warning emitted\n"),
+            ""
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -9,6 +9,7 @@ mod bench;
 mod format_patch;
 mod initramfs;
 mod kernel;
+mod lint;
 mod man;
 mod qemu;
 mod qemu_test;
@@ -60,6 +61,9 @@ enum Command {
     /// Write the manual pages rendered from ckpt's command line into man/,
     /// check every page with `mandoc -Tlint`, render them to target/man/.
     Man(man::ManArgs),
+    /// cargo fmt and clippy of the workspace, rustfmt and `make CLIPPY=1`
+    /// of the kernel crate, and checkpatch.pl --strict over the series.
+    Lint(lint::LintArgs),
 }
 
 fn main() {
@@ -96,6 +100,10 @@ fn run_command(cli: Cli) -> Result<()> {
         Command::Test(args) => test::test(&ctx, &args),
         Command::FormatPatch => format_patch::format_patch(&ctx),
         Command::Man(args) => man::man(&ctx, &args),
+        Command::Lint(args) => {
+            setup::setup(&ctx)?;
+            lint::lint(&ctx, &args)
+        }
     }
 }
 

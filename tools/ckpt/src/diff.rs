@@ -161,7 +161,7 @@ fn compare_lists(path: &str, la: &[Value], lb: &[Value], out: &mut Vec<FieldDiff
         }
         return;
     }
-    let mut items: BTreeMap<(&str, i64), (Option<&Value>, Option<&Value>)> = BTreeMap::new();
+    let mut items: BTreeMap<(&str, i64), Pair<'_>> = BTreeMap::new();
     for (k, v) in keys_a.iter().flatten().zip(la) {
         items.entry(*k).or_default().0 = Some(v);
     }
@@ -177,6 +177,9 @@ fn compare_lists(path: &str, la: &[Value], lb: &[Value], out: &mut Vec<FieldDiff
         );
     }
 }
+
+/// An item of a list on each side, where it is there.
+type Pair<'a> = (Option<&'a Value>, Option<&'a Value>);
 
 fn unique(keys: &[(&str, i64)]) -> bool {
     let mut k: Vec<i64> = keys.iter().map(|k| k.1).collect();

@@ -3,13 +3,17 @@
 
 use super::*;
 
-/// The series, in order.
+/// The cover letter of the series in `linux-patch/`: no change of its own.
+pub const COVER_LETTER: &str = "0000-cover-letter.patch";
+
+/// The series, in order (the cover letter left out).
 pub fn patch_files(ctx: &Ctx) -> Result<Vec<PathBuf>> {
     let dir = ctx.repo.join("linux-patch");
     let mut patches: Vec<PathBuf> = match fs::read_dir(&dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "patch"))
+            .filter(|p| p.file_name().is_some_and(|n| n != COVER_LETTER))
             .collect(),
         Err(_) => Vec::new(),
     };
@@ -232,16 +236,70 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
 }
 
 /// `git format-patch ckpt-base..kckpt` into `dir`, in the one format the
-/// series is kept in (no signature, zero commit ids: stable across re-applies).
+/// series is kept in (no signature, zero commit ids: stable across
+/// re-applies), with a cover letter whose subject and text are
+/// `docs/cover-letter.txt` (first line, then the rest) and whose date is
+/// the last commit's, so that it changes only with the series.
 pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
     let sh = &ctx.sh;
     let src = ctx.kernel_src();
     cmd!(
         sh,
-        "git -C {src} format-patch -q --no-signature --zero-commit -o {dir} ckpt-base..kckpt"
+        "git -C {src} format-patch -q --no-signature --zero-commit --cover-letter -o {dir} ckpt-base..kckpt"
     )
     .quiet()
     .run()
     .context("git format-patch failed")?;
+    let text_path = ctx.repo.join("docs/cover-letter.txt");
+    let text = fs::read_to_string(&text_path)
+        .with_context(|| format!("cannot read {}", text_path.display()))?;
+    let date = cmd!(sh, "git -C {src} log -1 --format=%aD kckpt")
+        .quiet()
+        .read()?;
+    let cover = dir.join(COVER_LETTER);
+    let generated =
+        fs::read_to_string(&cover).with_context(|| format!("cannot read {}", cover.display()))?;
+    fs::write(&cover, fill_cover(&generated, &text, &date)?)
+        .with_context(|| format!("cannot write {}", cover.display()))?;
     Ok(())
+}
+
+/// git's cover letter with its subject and blurb placeholders replaced by
+/// `text` (subject on its first line) and its date by `date`.
+fn fill_cover(generated: &str, text: &str, date: &str) -> Result<String> {
+    let (subject, body) = text
+        .split_once('\n')
+        .context("docs/cover-letter.txt: a subject line, then the text")?;
+    if !generated.contains("*** SUBJECT HERE ***") || !generated.contains("*** BLURB HERE ***") {
+        bail!("git format-patch wrote a cover letter without its placeholders");
+    }
+    let mut out = String::with_capacity(generated.len() + text.len());
+    for line in generated.split_inclusive('\n') {
+        if line.starts_with("Date: ") {
+            out.push_str(&format!("Date: {date}\n"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    Ok(out
+        .replace("*** SUBJECT HERE ***", subject.trim())
+        .replace("*** BLURB HERE ***", body.trim_matches('\n')))
+}
+
+#[cfg(test)]
+mod cover_tests {
+    use super::fill_cover;
+
+    #[test]
+    fn placeholders_and_date() {
+        let generated = "From 0 Mon\nDate: Sun, 6 Dec 2026 15:00:00 +0000\n\
+                         Subject: [PATCH 00/76] *** SUBJECT HERE ***\n\n*** BLURB HERE ***\n\nA (1):\n";
+        let out = fill_cover(generated, "the subject\n\nthe text\n", "Wed, 25 Nov 2026").unwrap();
+        assert_eq!(
+            out,
+            "From 0 Mon\nDate: Wed, 25 Nov 2026\nSubject: [PATCH 00/76] the subject\n\n\
+             the text\n\nA (1):\n"
+        );
+        assert!(fill_cover("no placeholders", "s\nt", "d").is_err());
+    }
 }

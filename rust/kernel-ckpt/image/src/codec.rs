@@ -188,3 +188,9 @@ pub(crate) fn tail(rest: &[u8], len: u32) -> Result<&[u8], ErrorKind> {
     }
     Ok(rest)
 }
+
+/// `s.split_at(n)` if `n` is within `s` (`<[T]>::split_at_checked`,
+/// which the kernel's minimum Rust, 1.78, does not have).
+pub(crate) fn split_checked<T>(s: &[T], n: usize) -> Option<(&[T], &[T])> {
+    (n <= s.len()).then(|| s.split_at(n))
+}

@@ -9,7 +9,7 @@
 //! [`InetTcpConn`] and the bytes of its queues, once, before the first
 //! open file of the socket.
 
-use super::codec::{Field, Reader, Writer};
+use super::codec::{split_checked, Field, Reader, Writer};
 use super::*;
 
 /// `AF_INET`.
@@ -606,7 +606,7 @@ impl InetSockObj {
             if !d.fits(kind, s.family) {
                 return bad("inet datagram", d.family);
             }
-            let Some((payload, rest)) = left.split_at_checked(d.len as usize) else {
+            let Some((payload, rest)) = split_checked(left, d.len as usize) else {
                 return bad("inet datagram bytes", s.dgram_bytes);
             };
             left = rest;
@@ -1056,7 +1056,7 @@ impl<'a> InetSockData<'a> {
         let (heads, mut payloads) = self.dgrams;
         heads.chunks_exact(InetDgram::LEN).filter_map(move |h| {
             let (d, _) = InetDgram::read_fixed(h).ok()?;
-            let (p, rest) = payloads.split_at_checked(d.len as usize)?;
+            let (p, rest) = split_checked(payloads, d.len as usize)?;
             payloads = rest;
             Some((d, p))
         })

@@ -3,7 +3,7 @@
 //!
 //! Written by the kernel's `inotify.rs`.
 
-use super::codec::{Field, Reader, Writer};
+use super::codec::{split_checked, Field, Reader, Writer};
 use super::*;
 
 /// The event bits a watch may ask for (`IN_ALL_EVENTS`).
@@ -94,9 +94,8 @@ impl InotifyObj {
         if o.nr_events > Self::MAX_EVENTS {
             return Err(ErrorKind::BadField("inotify events", o.nr_events.into()));
         }
-        let (watches, events) = rest
-            .split_at_checked(o.watches_len as usize)
-            .ok_or(ErrorKind::Short)?;
+        let (watches, events) =
+            split_checked(rest, o.watches_len as usize).ok_or(ErrorKind::Short)?;
         let mut n = 0u32;
         let mut last = 0i32;
         for w in Self::watches(watches) {
@@ -138,9 +137,7 @@ impl InotifyObj {
             if w.path_len == 0 || w.path_len > MAX_PATH_LEN {
                 return Err(ErrorKind::BadField("inotify watch path", w.path_len.into()));
             }
-            let (path, rest) = rest
-                .split_at_checked(w.path_len as usize)
-                .ok_or(ErrorKind::Short)?;
+            let (path, rest) = split_checked(rest, w.path_len as usize).ok_or(ErrorKind::Short)?;
             if path.first() != Some(&b'/') || path.contains(&0) {
                 return Err(ErrorKind::BadField("inotify watch path", 0));
             }
@@ -163,9 +160,7 @@ impl InotifyObj {
             if e.name_len > INOTIFY_NAME_MAX || (overflow && e.name_len != 0) {
                 return Err(ErrorKind::BadField("inotify event name", e.name_len.into()));
             }
-            let (name, rest) = rest
-                .split_at_checked(e.name_len as usize)
-                .ok_or(ErrorKind::Short)?;
+            let (name, rest) = split_checked(rest, e.name_len as usize).ok_or(ErrorKind::Short)?;
             if name.contains(&0) || name.contains(&b'/') {
                 return Err(ErrorKind::BadField("inotify event name", 0));
             }

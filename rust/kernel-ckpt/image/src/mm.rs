@@ -268,7 +268,7 @@ impl PagesHeader {
         let end = (h.nr as u64)
             .checked_mul(PAGE_SIZE as u64)
             .and_then(|l| h.vaddr.checked_add(l));
-        if h.vaddr % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > USER_ADDR_END) {
+        if h.vaddr % PAGE_SIZE as u64 != 0 || end.map_or(true, |e| e > USER_ADDR_END) {
             return Err(ErrorKind::BadField("pages address", h.vaddr as i64));
         }
         if h.flags & !PAGES_SHARED != 0 {

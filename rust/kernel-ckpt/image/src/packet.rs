@@ -10,7 +10,7 @@
 //! frames' [`PacketFrame`]s and then their bytes, once, before the first
 //! open file of the socket.
 
-use super::codec::{Field, Reader, Writer};
+use super::codec::{split_checked, Field, Reader, Writer};
 use super::*;
 
 /// `AF_PACKET`.
@@ -139,7 +139,7 @@ impl<'a> PacketSockData<'a> {
         let (heads, mut bytes) = self.frames;
         heads.chunks_exact(PacketFrame::LEN).filter_map(move |h| {
             let (f, _) = PacketFrame::read_fixed(h).ok()?;
-            let (b, rest) = bytes.split_at_checked(f.len as usize)?;
+            let (b, rest) = split_checked(bytes, f.len as usize)?;
             bytes = rest;
             Some((f, b))
         })
@@ -195,7 +195,7 @@ impl PacketFrame {
 
 /// The first `n` bytes of `from` and the rest.
 fn take(from: &[u8], n: usize) -> Result<(&[u8], &[u8]), ErrorKind> {
-    from.split_at_checked(n).ok_or(ErrorKind::Short)
+    split_checked(from, n).ok_or(ErrorKind::Short)
 }
 
 impl PacketSockObj {

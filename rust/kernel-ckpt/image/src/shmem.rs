@@ -48,7 +48,7 @@ impl ShmemPagesHeader {
             return Err(ErrorKind::BadField("shared memory pages", h.nr.into()));
         }
         let end = h.offset.checked_add(u64::from(h.nr) * PAGE_SIZE as u64);
-        if h.offset % PAGE_SIZE as u64 != 0 || end.is_none_or(|e| e > size) {
+        if h.offset % PAGE_SIZE as u64 != 0 || end.map_or(true, |e| e > size) {
             return Err(ErrorKind::BadField("shared memory offset", h.offset as i64));
         }
         Ok((h, tail(rest, h.nr * PAGE_SIZE as u32)?))

@@ -113,7 +113,7 @@ impl TaskMisc {
                 return Err(ErrorKind::BadField("user address", a as i64));
             }
         }
-        if m.rseq != 0 && (!m.rseq.is_multiple_of(32) || m.rseq_len < 32) {
+        if m.rseq != 0 && (m.rseq % 32 != 0 || m.rseq_len < 32) {
             return Err(ErrorKind::BadField("rseq", m.rseq as i64));
         }
         if !(0..=NSIG as i32).contains(&m.pdeath_signal) {

@@ -2558,7 +2558,7 @@ fn pod_record_only_opens_the_body_of_a_whole_namespace() {
     let mut whole = sample_header();
     whole.flags = 0;
     let tasks = sample_tasks();
-    let img = encode_with(&whole, &tasks, &[rec.clone()]);
+    let img = encode_with(&whole, &tasks, core::slice::from_ref(&rec));
     let items = decode(&img).unwrap();
     let got = items.iter().find_map(|i| match i {
         Item::Pod(p) => Some(*p),
@@ -2568,9 +2568,13 @@ fn pod_record_only_opens_the_body_of_a_whole_namespace() {
     assert_eq!(got.unwrap().nodename_str(), "pod");
     // Not in an image of a subtree.
     assert!(matches!(
-        decode(&encode_with(&sample_header(), &tasks, &[rec.clone()]))
-            .unwrap_err()
-            .kind,
+        decode(&encode_with(
+            &sample_header(),
+            &tasks,
+            core::slice::from_ref(&rec)
+        ))
+        .unwrap_err()
+        .kind,
         ErrorKind::BadField("pod record in an image of a subtree", 0)
     ));
     // Not twice, nor after an object.
@@ -2705,7 +2709,12 @@ fn pod_ipc_record_right_after_a_pod_with_its_own_ipc_namespace() {
     ));
     // Not without one, and nowhere else.
     assert!(decode(&encode_with(&whole, &tasks, &[pod(0), ipc_rec.clone()])).is_err());
-    assert!(decode(&encode_with(&whole, &tasks, &[ipc_rec.clone()])).is_err());
+    assert!(decode(&encode_with(
+        &whole,
+        &tasks,
+        core::slice::from_ref(&ipc_rec)
+    ))
+    .is_err());
     // Out of the sysctls' bounds.
     for bad in [
         PodIpcRec {

@@ -310,7 +310,7 @@ fn exercise(item: &Item<'_>) {
         }
         Item::Auxv(b) => {
             let w: Vec<u64> = auxv_words(b).collect();
-            assert!(w.len() % 2 == 0 && w.len() <= MAX_AUXV_WORDS && w[w.len() - 2] == 0);
+            assert!(w.len().is_multiple_of(2) && w.len() <= MAX_AUXV_WORDS && w[w.len() - 2] == 0);
         }
         Item::PosixTimers(h, b) => {
             assert_eq!(b.len(), h.nr as usize * PosixTimer::LEN);
