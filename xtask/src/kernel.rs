@@ -236,7 +236,15 @@ fn make_cmd_in<'a>(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));
     let path: OsString = std::env::join_paths(path)?;
-    Ok(cmd!(sh, "make {LLVM} O={build} {args...}")
+    // cargo's CARGO_PKG_* of xtask itself (its rust-version among them,
+    // which clippy would take as the crate's) stay out of the build.
+    let mut cmd = cmd!(sh, "make {LLVM} O={build} {args...}");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CARGO_PKG_") {
+            cmd = cmd.env_remove(key);
+        }
+    }
+    Ok(cmd
         .env("RUSTUP_TOOLCHAIN", ctx.toolchain()?)
         .env("PATH", path)
         .env_remove("MAKEFLAGS")
@@ -349,30 +357,41 @@ pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
     Ok(clippy_messages(&text))
 }
 
-/// The warnings and errors in a build's output, each with the lines that
-/// explain it (up to the next blank line). Left out: the counts clippy
-/// ends with, and its note that the crate's MSRV is taken from the
-/// kernel's `.clippy.toml` (1.78) rather than from the Cargo.toml it finds
-/// above the crate's directory, the workspace's of the host tools.
+/// The warnings and errors about the kernel-ckpt crate in a build's
+/// output, each with the lines that explain it (up to the next blank
+/// line): those whose location is in `kernel/ckpt/`, and errors without
+/// one. The kernel's own Rust (`rust/`), built with clippy the first time
+/// the lint directory is made, is not this project's to judge, and the
+/// counts clippy ends with are not findings.
 fn clippy_messages(text: &str) -> String {
     let mut out = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let counted = line.starts_with("warning: ") && line.ends_with(" emitted");
-        let msrv = line.contains("the MSRV in `clippy.toml` and `Cargo.toml` differ");
-        if (line.starts_with("warning") || line.starts_with("error")) && !counted && !msrv {
-            inside = true;
-        } else if line.trim().is_empty() || counted || msrv {
-            if inside {
+    let mut block: Vec<&str> = Vec::new();
+    let mut flush = |block: &mut Vec<&str>| {
+        let ours = block.iter().any(|l| l.contains("kernel/ckpt/"));
+        let located = block.iter().any(|l| l.trim_start().starts_with("-->"));
+        let error = block.first().is_some_and(|l| l.starts_with("error"));
+        if ours || (error && !located) {
+            for l in block.iter() {
+                out.push_str(l);
                 out.push('\n');
             }
-            inside = false;
-        }
-        if inside {
-            out.push_str(line);
             out.push('\n');
         }
+        block.clear();
+    };
+    for line in text.lines() {
+        let counted = line.starts_with("warning: ") && line.ends_with(" emitted")
+            || line.starts_with("error: aborting due to");
+        if (line.starts_with("warning") || line.starts_with("error")) && !counted {
+            flush(&mut block);
+            block.push(line);
+        } else if line.trim().is_empty() || counted {
+            flush(&mut block);
+        } else if !block.is_empty() {
+            block.push(line);
+        }
     }
+    flush(&mut block);
     out
 }
 
@@ -381,7 +400,8 @@ mod tests {
     #[test]
     fn clippy_messages_keep_findings_only() {
         let out = "  RUSTC kernel/ckpt/ckpt.o\n\
-                   warning: the MSRV in `clippy.toml` and `Cargo.toml` differ; using `1.78.0`\n\
+                   warning: this is the kernel's\n\
+                   \x20  --> rust/kernel/lib.rs:9:1\n\
                    \n\
                    warning: unsafe block missing a safety comment\n\
                    \x20  --> kernel/ckpt/x.rs:1:1\n\

@@ -203,20 +203,32 @@ pub fn checkpoint(
         }
     }
     // Explained while the job is still frozen.
-    let mut result = checkpoint_retrying(pid, out, flags)
+    let result = checkpoint_retrying(pid, out, flags)
         .map_err(|e| anyhow::Error::new(call_error(e, pid, flags, freezer)));
     times.call = start.elapsed() - times.freeze;
     if opts.kill && result.is_ok() && is_regular(out) {
         // On disk before the tree dies: a full disk or an I/O error often
-        // shows only now. The tree is thawed instead if it fails.
-        result = nix::unistd::fdatasync(out).with_context(|| {
-            "the image was written but cannot be synced to its file, so the tree was not killed"
-        });
+        // shows only now. The tree is then neither killed nor thawed: its
+        // TCP connections are silenced for the kill (CHECKPOINT_TCP_SILENT)
+        // and would send nothing if it ran on.
+        if let Err(e) = nix::unistd::fdatasync(out) {
+            return Err(anyhow::Error::new(crate::AfterImage(anyhow::anyhow!(
+                "the image is written but cannot be synced to its file ({}): the tree is left \
+                 frozen, not killed, its TCP connections silenced; make room for the image, \
+                 then kill the tree (echo 1 > {})",
+                e.desc(),
+                job.join("cgroup.kill").display()
+            ))));
+        }
     }
     let after = if opts.kill && result.is_ok() {
-        cgroup::kill(&job).context("the image was written, but killing the tree failed")
+        cgroup::kill(&job).context("the image is whole, but killing the tree failed")
     } else if opts.freeze && !was_frozen {
-        cgroup::thaw(&job)
+        cgroup::thaw(&job).context(if result.is_ok() {
+            "the image is whole, but thawing the tree failed"
+        } else {
+            "thawing the tree failed"
+        })
     } else {
         Ok(())
     };

@@ -6,7 +6,9 @@
 //! shared objects by id, other lists by position. Page contents are
 //! compared page by page (each task's pages matched by address) and shown
 //! as counts and address ranges: pages only in A, only in B, and pages in
-//! both whose bytes differ.
+//! both whose bytes differ. Every other record is compared by its bytes,
+//! so that what the decoded fields leave out (most registers, the FPU
+//! state, shared memory, file contents, queued bytes) is not missed.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,12 +29,32 @@ pub struct Diff {
     pub pages: Vec<PageDiff>,
     /// How many pages, of all tasks, are the same in both images.
     pub same_pages: u64,
+    /// Records whose bytes differ, whatever the fields above show of them
+    /// (registers and FPU state, shared memory and file contents, queued
+    /// bytes): matched by their task, their type and their rank among the
+    /// task's records of that type. Pages and the tail are left out (pages
+    /// are compared above; the tail counts the others).
+    pub records: Vec<RecordDiff>,
+}
+
+/// A record that differs.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct RecordDiff {
+    /// The task whose records it is among (`pid=7`), or `image` for the
+    /// records before the first task's.
+    pub owner: String,
+    /// Its type (`regs`, `shmem-pages`...).
+    pub kind: String,
+    /// Its rank among the owner's records of that type, from 0.
+    pub rank: u32,
+    /// `changed`, `only in A` or `only in B`.
+    pub change: &'static str,
 }
 
 impl Diff {
     /// Whether the two images hold the same thing.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.pages.is_empty()
+        self.fields.is_empty() && self.pages.is_empty() && self.records.is_empty()
     }
 }
 
@@ -87,10 +109,12 @@ pub fn diff(a: &[u8], b: &[u8]) -> Result<Diff, DecodeError> {
     let (pa, pb) = (pages_of(a)?, pages_of(b)?);
     let pages = compare_pages(&pa, &pb);
     let same_pages = same_pages(&pa, &pb);
+    let records = compare_records(&records_of(a), &records_of(b));
     Ok(Diff {
         fields,
         pages,
         same_pages,
+        records,
     })
 }
 
@@ -217,6 +241,56 @@ fn pages_of(buf: &[u8]) -> Result<BTreeMap<i32, BTreeMap<u64, u64>>, DecodeError
     Ok(out)
 }
 
+/// (owner, type, rank) of a record.
+type RecordKey = (String, String, u32);
+
+/// Every record but pages and the tail, by [`RecordKey`], with its
+/// payload's hash. The image was decoded whole already ([`diff`]).
+fn records_of(buf: &[u8]) -> BTreeMap<RecordKey, u64> {
+    let mut out = BTreeMap::new();
+    let mut parser = ckpt_image::Parser::new();
+    let mut owner = String::from("image");
+    let mut ranks: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for rec in ckpt_image::RawRecords::new(buf) {
+        let Ok(rec) = rec else { break };
+        let (kind, payload) = (rec.kind, rec.payload);
+        let Ok(item) = parser.feed(rec) else { break };
+        match item {
+            Item::TaskState(t) => owner = format!("pid={}", t.pid),
+            Item::Pages(..) | Item::Tail(_) => continue,
+            _ => {}
+        }
+        let name = ckpt_image::RecordType::from_u32(kind)
+            .map_or_else(|| format!("type {kind}"), |t| t.name().to_string());
+        let rank = ranks.entry((owner.clone(), name.clone())).or_default();
+        out.insert((owner.clone(), name, *rank), page_hash(payload));
+        *rank += 1;
+    }
+    out
+}
+
+fn compare_records(a: &BTreeMap<RecordKey, u64>, b: &BTreeMap<RecordKey, u64>) -> Vec<RecordDiff> {
+    let mut keys: Vec<&RecordKey> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let change = match (a.get(k), b.get(k)) {
+                (Some(x), Some(y)) if x == y => return None,
+                (Some(_), Some(_)) => "changed",
+                (Some(_), None) => "only in A",
+                (None, _) => "only in B",
+            };
+            Some(RecordDiff {
+                owner: k.0.clone(),
+                kind: k.1.clone(),
+                rank: k.2,
+                change,
+            })
+        })
+        .collect()
+}
+
 fn same_pages(a: &BTreeMap<i32, BTreeMap<u64, u64>>, b: &BTreeMap<i32, BTreeMap<u64, u64>>) -> u64 {
     let mut n = 0;
     for (pid, pa) in a {
@@ -277,6 +351,13 @@ pub fn text(d: &Diff) -> String {
     }
     for f in &d.fields {
         let _ = writeln!(s, "{}: {} -> {}", f.path, f.a, f.b);
+    }
+    for r in &d.records {
+        let _ = writeln!(
+            s,
+            "record {} #{} of {}: {}",
+            r.kind, r.rank, r.owner, r.change
+        );
     }
     for p in &d.pages {
         let _ = write!(
@@ -379,9 +460,30 @@ mod tests {
             fields: vec![],
             pages: d,
             same_pages: 1,
+            records: vec![],
         });
         assert!(text.contains("pages of pid 5: 2 changed, 1 only in A, 1 only in B (1 the same)"));
         assert!(text.contains("changed: 0x1000-0x3000"), "{text}");
+    }
+
+    #[test]
+    fn records_by_owner_type_and_rank() {
+        let k = |o: &str, t: &str, r| (o.to_string(), t.to_string(), r);
+        let a = BTreeMap::from([(k("pid=5", "regs", 0), 1), (k("pid=5", "xsave", 0), 2)]);
+        let b = BTreeMap::from([(k("pid=5", "regs", 0), 9), (k("pid=6", "regs", 0), 3)]);
+        let d = compare_records(&a, &b);
+        let got: Vec<(&str, &str, &str)> = d
+            .iter()
+            .map(|r| (r.owner.as_str(), r.kind.as_str(), r.change))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pid=5", "regs", "changed"),
+                ("pid=5", "xsave", "only in A"),
+                ("pid=6", "regs", "only in B"),
+            ]
+        );
     }
 
     #[test]

@@ -1081,6 +1081,8 @@ pub struct VmaInfo {
     pub kind: String,
     /// The file's path, or `[stack]`/`[heap]`-style names as in /proc/PID/maps.
     pub name: String,
+    /// Its `vm_flags`, in hex (`/proc/PID/smaps`'s VmFlags, as bits).
+    pub vm_flags: String,
     /// Pages of this VMA whose contents are saved.
     pub pages: u64,
     /// Pages of this VMA shared with the process the memory comes from.
@@ -1122,6 +1124,7 @@ impl VmaInfo {
             start: v.start,
             end: v.end,
             perms,
+            vm_flags: format!("{:#x}", v.flags),
             // /proc/PID/maps shows an offset for file mappings only.
             offset: if v.kind == VMA_FILE || v.kind == ckpt_image::VMA_SHMEM {
                 v.pgoff.saturating_mul(ckpt_image::PAGE_SIZE as u64)

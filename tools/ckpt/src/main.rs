@@ -154,6 +154,18 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
         }
         return ckpt::checkpoint(pid, stdout.as_fd(), opts);
     }
+    // A symbolic link to a file stays, and the file it names gets the
+    // image (made beside it, then renamed over it); one into /proc or /dev
+    // (/dev/stdout, /proc/self/fd/N) names an open file, written through.
+    let resolved;
+    let mut output = output;
+    if fs::symlink_metadata(output).is_ok_and(|m| m.file_type().is_symlink()) {
+        if output.starts_with("/proc") || output.starts_with("/dev") {
+            return checkpoint_in_place(pid, output, opts);
+        }
+        resolved = link_target(output)?;
+        output = &resolved;
+    }
     let existing = fs::symlink_metadata(output).ok();
     if existing.as_ref().is_some_and(|m| !m.is_file()) {
         return checkpoint_in_place(pid, output, opts);
@@ -167,12 +179,24 @@ fn checkpoint(pid: i32, output: &Path, opts: &CheckpointOptions) -> Result<ckpt:
         .open(&partial)
     {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => bail!(
-            "{} exists: another `ckpt checkpoint` is writing {}, or one was killed; remove it \
-             and try again",
-            partial.display(),
-            output.display()
-        ),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if read_image(&partial).is_ok_and(|b| inspect::parse(&b).is_ok()) {
+                bail!(
+                    "{} exists and holds a whole image, of a checkpoint that could not name it \
+                     {}: move it to {} (or elsewhere) before checkpointing again",
+                    partial.display(),
+                    output.display(),
+                    output.display()
+                );
+            }
+            bail!(
+                "{} exists: another `ckpt checkpoint` is writing {}, or one was killed while \
+                 writing it (an incomplete image, which `ckpt restart` refuses); remove it and \
+                 try again",
+                partial.display(),
+                output.display()
+            )
+        }
         Err(e)
             if existing.is_some()
                 && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EROFS)) =>
@@ -278,12 +302,29 @@ fn commit(file: &File, partial: &Path, output: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir).and_then(|d| d.sync_all()).with_context(|| {
-        format!(
-            "{} is written, but its directory cannot be synced",
+    // The image is whole under its name: a directory that cannot be
+    // synced (not readable, or a file system that refuses) is said, not
+    // made a failure.
+    if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+        eprintln!(
+            "ckpt: warning: {} is written, but its directory cannot be synced: {e}",
             output.display()
-        )
-    })
+        );
+    }
+    Ok(())
+}
+
+/// The file a symbolic link names (the link's directory resolved; the
+/// file need not exist yet), for the image to replace it, not the link.
+fn link_target(link: &Path) -> Result<PathBuf> {
+    let target = fs::read_link(link).with_context(|| format!("cannot read {}", link.display()))?;
+    let base = match link.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let target = base.join(target);
+    // Resolved all the way when it exists (a chain of links).
+    Ok(fs::canonicalize(&target).unwrap_or(target))
 }
 
 /// `FILE.partial`, beside FILE.
@@ -295,11 +336,10 @@ fn partial_path(output: &Path) -> PathBuf {
 
 /// `ckpt diff A B`: prints the differences; whether there are none.
 fn diff(a: &Path, b: &Path, json: bool) -> Result<bool> {
-    let decode = |p: &Path| -> Result<Vec<u8>> {
-        let buf = read_image(p)?;
-        Ok(buf)
-    };
-    let (ba, bb) = (decode(a)?, decode(b)?);
+    if is_stdio(a) && is_stdio(b) {
+        bail!("only one of the two images can be read from stdin (`-`)");
+    }
+    let (ba, bb) = (read_image(a)?, read_image(b)?);
     let d = ckpt::diff::diff(&ba, &bb).map_err(|e| {
         // Which image is bad: the one that does not decode alone.
         let bad = if inspect::parse(&ba).is_err() { a } else { b };

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A progress line on stderr for a step that takes more than a second,
-//! when stderr is a terminal: `ckpt checkpoint: 2.4 s, 310 MiB written`,
-//! redrawn four times a second and cleared when the step ends.
+//! when stderr is a terminal and this process is in its foreground:
+//! `ckpt checkpoint: 2.4 s, 310 MiB written`, redrawn four times a second
+//! and cleared when the step ends.
 //!
 //! The line is drawn from a thread of its own. It is only ever started
 //! around a wait in which this process forks nothing: a child forked while
@@ -21,6 +22,17 @@ const EVERY: Duration = Duration::from_millis(250);
 /// Whether progress would show: stderr is a terminal.
 pub fn wanted() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// Whether this process is in the foreground of stderr's terminal, when
+/// that is its controlling terminal: a background job's line would be
+/// drawn over another program's, or stop it (`SIGTTOU`, with `stty
+/// tostop`) with its tree frozen. A terminal that is not the controlling
+/// one (`tcgetpgrp` fails) has no foreground to respect.
+fn foreground() -> bool {
+    // SAFETY: plain calls on a descriptor number and this process.
+    let (tty, own) = unsafe { (nix::libc::tcgetpgrp(2), nix::libc::getpgrp()) };
+    tty == -1 || tty == own
 }
 
 /// A progress line while it lives (nothing if `on` is false).
@@ -45,7 +57,7 @@ impl Progress {
                 let mut shown = false;
                 while !done.load(Ordering::Relaxed) {
                     std::thread::park_timeout(EVERY);
-                    if done.load(Ordering::Relaxed) || start.elapsed() < AFTER {
+                    if done.load(Ordering::Relaxed) || start.elapsed() < AFTER || !foreground() {
                         continue;
                     }
                     let line =

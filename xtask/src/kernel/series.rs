@@ -223,8 +223,10 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
         fs::remove_dir_all(&dir)?;
     }
     export(ctx, &dir)?;
+    // The cover letter changes nothing in the tree.
     let exported = fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n != COVER_LETTER))
         .collect::<Vec<_>>();
     let same = exported.len() == patches.len()
         && patches.iter().all(|patch| {
