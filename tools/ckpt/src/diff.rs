@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use ckpt_image::{DecodeError, ImageDecoder, Item, PAGE_SIZE};
+use ckpt_image::{DecodeError, Item, PAGE_SIZE};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -106,10 +106,9 @@ pub fn diff(a: &[u8], b: &[u8]) -> Result<Diff, DecodeError> {
     let (va, vb) = (to_value(&ia), to_value(&ib));
     let mut fields = Vec::new();
     compare(String::new(), &va, &vb, &mut fields);
-    let (pa, pb) = (pages_of(a)?, pages_of(b)?);
-    let pages = compare_pages(&pa, &pb);
-    let same_pages = same_pages(&pa, &pb);
-    let records = compare_records(&records_of(a), &records_of(b));
+    let ((pa, ra), (pb, rb)) = (contents_of(a), contents_of(b));
+    let (pages, same_pages) = compare_pages(&pa, &pb);
+    let records = compare_records(&ra, &rb);
     Ok(Diff {
         fields,
         pages,
@@ -211,62 +210,58 @@ fn unique(keys: &[(&str, i64)]) -> bool {
     k.windows(2).all(|w| w[0] != w[1])
 }
 
-/// A page's contents, hashed (64-bit FNV-1a: enough to tell pages apart
-/// here, and the same from run to run).
-fn page_hash(page: &[u8]) -> u64 {
-    page.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+/// The hash of a page or a record's payload (64-bit FNV-1a: enough to
+/// tell them apart here, and the same from run to run).
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
 
-/// Every task's own saved pages: pid → address → contents' hash. Pages
-/// shared with the process the memory comes from carry no contents and
-/// are left out.
-fn pages_of(buf: &[u8]) -> Result<BTreeMap<i32, BTreeMap<u64, u64>>, DecodeError> {
-    let mut out: BTreeMap<i32, BTreeMap<u64, u64>> = BTreeMap::new();
-    let mut pid = 0;
-    for item in ImageDecoder::new(buf) {
-        match item? {
-            Item::TaskState(t) => pid = t.pid,
-            Item::Pages(h, data) if !h.shared() => {
-                let task = out.entry(pid).or_default();
-                for (i, page) in data.chunks(PAGE_SIZE).enumerate() {
-                    let addr = h.vaddr.saturating_add((i * PAGE_SIZE) as u64);
-                    task.insert(addr, page_hash(page));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
-}
+/// Every task's own saved pages: pid → address → contents' hash.
+type Pages = BTreeMap<i32, BTreeMap<u64, u64>>;
 
 /// (owner, type, rank) of a record.
 type RecordKey = (String, String, u32);
 
-/// Every record but pages and the tail, by [`RecordKey`], with its
-/// payload's hash. The image was decoded whole already ([`diff`]).
-fn records_of(buf: &[u8]) -> BTreeMap<RecordKey, u64> {
-    let mut out = BTreeMap::new();
+/// In one pass over an image (decoded whole already, by [`diff`]): every
+/// task's own pages (those shared with the process the memory comes from
+/// carry no contents and are left out), and every other record but the
+/// tail, by [`RecordKey`], with its payload's hash.
+fn contents_of(buf: &[u8]) -> (Pages, BTreeMap<RecordKey, u64>) {
+    let (mut pages, mut records): (Pages, _) = (BTreeMap::new(), BTreeMap::new());
     let mut parser = ckpt_image::Parser::new();
-    let mut owner = String::from("image");
+    let (mut pid, mut owner) = (0, String::from("image"));
     let mut ranks: BTreeMap<(String, String), u32> = BTreeMap::new();
     for rec in ckpt_image::RawRecords::new(buf) {
         let Ok(rec) = rec else { break };
         let (kind, payload) = (rec.kind, rec.payload);
         let Ok(item) = parser.feed(rec) else { break };
         match item {
-            Item::TaskState(t) => owner = format!("pid={}", t.pid),
-            Item::Pages(..) | Item::Tail(_) => continue,
+            Item::TaskState(t) => {
+                pid = t.pid;
+                owner = format!("pid={pid}");
+            }
+            Item::Pages(h, data) => {
+                if !h.shared() {
+                    let task = pages.entry(pid).or_default();
+                    for (i, page) in data.chunks(PAGE_SIZE).enumerate() {
+                        let addr = h.vaddr.saturating_add((i * PAGE_SIZE) as u64);
+                        task.insert(addr, hash(page));
+                    }
+                }
+                continue;
+            }
+            Item::Tail(_) => continue,
             _ => {}
         }
         let name = ckpt_image::RecordType::from_u32(kind)
             .map_or_else(|| format!("type {kind}"), |t| t.name().to_string());
         let rank = ranks.entry((owner.clone(), name.clone())).or_default();
-        out.insert((owner.clone(), name, *rank), page_hash(payload));
+        records.insert((owner.clone(), name, *rank), hash(payload));
         *rank += 1;
     }
-    out
+    (pages, records)
 }
 
 fn compare_records(a: &BTreeMap<RecordKey, u64>, b: &BTreeMap<RecordKey, u64>) -> Vec<RecordDiff> {
@@ -291,28 +286,13 @@ fn compare_records(a: &BTreeMap<RecordKey, u64>, b: &BTreeMap<RecordKey, u64>) -
         .collect()
 }
 
-fn same_pages(a: &BTreeMap<i32, BTreeMap<u64, u64>>, b: &BTreeMap<i32, BTreeMap<u64, u64>>) -> u64 {
-    let mut n = 0;
-    for (pid, pa) in a {
-        if let Some(pb) = b.get(pid) {
-            n += pa
-                .iter()
-                .filter(|(addr, h)| pb.get(addr) == Some(h))
-                .count() as u64;
-        }
-    }
-    n
-}
-
-fn compare_pages(
-    a: &BTreeMap<i32, BTreeMap<u64, u64>>,
-    b: &BTreeMap<i32, BTreeMap<u64, u64>>,
-) -> Vec<PageDiff> {
+/// The tasks whose pages differ, and how many pages are the same.
+fn compare_pages(a: &Pages, b: &Pages) -> (Vec<PageDiff>, u64) {
     let empty = BTreeMap::new();
     let mut pids: Vec<i32> = a.keys().chain(b.keys()).copied().collect();
     pids.sort_unstable();
     pids.dedup();
-    let mut out = Vec::new();
+    let (mut out, mut same) = (Vec::new(), 0);
     for pid in pids {
         let (pa, pb) = (a.get(&pid).unwrap_or(&empty), b.get(&pid).unwrap_or(&empty));
         let mut d = PageDiff {
@@ -330,11 +310,12 @@ fn compare_pages(
                 (None, _) => d.only_b.push(addr),
             }
         }
+        same += d.same;
         if d.only_a.pages + d.only_b.pages + d.changed.pages > 0 {
             out.push(d);
         }
     }
-    out
+    (out, same)
 }
 
 /// The differences as lines of text: `path: A -> B` for fields, and per
@@ -447,7 +428,8 @@ mod tests {
             ),
             (6, BTreeMap::from([(0, 1)])),
         ]);
-        let d = compare_pages(&a, &b);
+        let (d, same) = compare_pages(&a, &b);
+        assert_eq!(same, 1);
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].pid, 5);
         assert_eq!(d[0].same, 1);
