@@ -249,21 +249,12 @@ pub(crate) fn ckpt_output_files(name: &str) -> Result<Vec<Check>> {
     let mut c = Checks(Vec::new());
     let w = Workload::start(name, "sleeper")?;
     let pid = w.pid.to_string();
-    let checkpoint = |out: &str| -> Result<(i32, String)> {
-        let o = Command::new(CKPT)
-            .args(["checkpoint", &pid, "-o", out])
-            .output()?;
-        Ok((
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        ))
-    };
 
     let img = format!("/tmp/{name}.img");
     let partial = format!("{img}.partial");
     let _ = fs::remove_file(&img);
     let _ = fs::remove_file(&partial);
-    let (code, err) = checkpoint(&img)?;
+    let (code, err) = checkpoint(w.pid, &img)?;
     c.eq("new FILE: exit status", 0, code);
     c.eq("new FILE: no message", "", err);
     c.eq("new FILE: a whole image", true, is_image(&img)?);
@@ -281,7 +272,7 @@ pub(crate) fn ckpt_output_files(name: &str) -> Result<Vec<Check>> {
     // A .partial already there: refused, left alone, FILE untouched.
     fs::write(&partial, b"someone else's")?;
     let before = fs::read(&img)?;
-    let (code, err) = checkpoint(&img)?;
+    let (code, err) = checkpoint(w.pid, &img)?;
     c.eq("FILE.partial exists: exit status", 1, code);
     says(
         &mut c,
@@ -307,7 +298,7 @@ pub(crate) fn ckpt_output_files(name: &str) -> Result<Vec<Check>> {
     let _ = fs::remove_file(&target);
     let _ = fs::remove_file(&link);
     std::os::unix::fs::symlink(&target, &link)?;
-    let (code, err) = checkpoint(&link)?;
+    let (code, err) = checkpoint(w.pid, &link)?;
     c.eq("symbolic link: exit status", 0, code);
     c.eq("symbolic link: no message", "", err);
     c.eq(
