@@ -23,7 +23,7 @@ use flate2::Compression;
 use xshell::cmd;
 
 use crate::kernel::selftests;
-use crate::{man, rel, Ctx};
+use crate::{file_name, man, rel, Ctx};
 
 const GUEST_TARGET: &str = "x86_64-unknown-linux-musl";
 const BUSYBOX: &str = "/bin/busybox";
@@ -168,17 +168,18 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
     // The series' kselftests, where `make install` of the selftests would
     // put them under INSTALL_PATH; the kselftest_checkpoint scenario runs
     // them.
-    for (name, program) in selftests::PROGRAMS.iter().zip(selftests::build(ctx)?) {
-        files_late.push((program, format!("usr/lib/kselftests/checkpoint/{name}")));
+    for program in selftests::build(ctx)? {
+        let guest = format!("usr/lib/kselftests/checkpoint/{}", file_name(&program));
+        files_late.push((program, guest));
     }
     // The example programs of checkpoint(2) and restart(2), run by the
     // man_examples scenario, under their own names.
     for program in man::build_examples(ctx, &dir.join("man-examples"), true)? {
-        let name = program
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        archive.file(&format!("bin/{name}"), 0o755, read(&program)?);
+        archive.file(
+            &format!("bin/{}", file_name(&program)),
+            0o755,
+            read(&program)?,
+        );
     }
     // The Debian programs and their libraries, each at the path the loader
     // looks for it (symbolic links resolved: the file is stored under the
@@ -225,10 +226,7 @@ pub fn initramfs_in(ctx: &Ctx, dir: &Path) -> Result<PathBuf> {
     files.append(&mut files_late);
     // The manual pages, where the guest's `man` looks.
     for page in man::pages(&ctx.repo.join("man"))? {
-        let name = page
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = file_name(&page);
         let section = name.rsplit('.').next().unwrap_or("1").to_string();
         files.push((page, format!("usr/share/man/man{section}/{name}")));
     }

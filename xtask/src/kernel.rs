@@ -165,18 +165,26 @@ impl Flavor {
 /// to boot, since another build may rewrite the cache's while QEMU reads it.
 pub fn kernel(ctx: &Ctx, args: &KernelArgs) -> Result<PathBuf> {
     let flavor = args.flavor();
-    fs::create_dir_all(&ctx.cache)
-        .with_context(|| format!("cannot create the cache directory {}", ctx.cache.display()))?;
-    let _lock = lock_build(ctx)?;
-    prepare_source(ctx, args)?;
-    apply_series(ctx)?;
-    link_crate(ctx)?;
-    configure(ctx, flavor)?;
+    let _lock = prepare_tree(ctx, args, flavor)?;
     let bzimage = build(ctx, flavor)?;
     fs::create_dir_all(&ctx.target)?;
     fs::copy(&bzimage, flavor.booted_bzimage(ctx))
         .with_context(|| format!("cannot copy {} to target/", bzimage.display()))?;
     Ok(bzimage)
+}
+
+/// Under the build lock (returned, held until dropped): the kernel tree
+/// extracted, `linux-patch/` applied, the crate linked in, and `flavor`'s
+/// build directory configured.
+fn prepare_tree(ctx: &Ctx, args: &KernelArgs, flavor: Flavor) -> Result<File> {
+    fs::create_dir_all(&ctx.cache)
+        .with_context(|| format!("cannot create the cache directory {}", ctx.cache.display()))?;
+    let lock = lock_build(ctx)?;
+    prepare_source(ctx, args)?;
+    apply_series(ctx)?;
+    link_crate(ctx)?;
+    configure(ctx, flavor)?;
+    Ok(lock)
 }
 
 /// Take the machine-wide kernel build lock (flock(2) LOCK_EX on
@@ -299,14 +307,7 @@ fn last_lines(text: &str, n: usize) -> String {
 /// other builds keep their objects): the crate is always compiled again,
 /// and what clippy says is returned (empty: nothing).
 pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
-    let args = KernelArgs::default();
-    fs::create_dir_all(&ctx.cache)
-        .with_context(|| format!("cannot create the cache directory {}", ctx.cache.display()))?;
-    let _lock = lock_build(ctx)?;
-    prepare_source(ctx, &args)?;
-    apply_series(ctx)?;
-    link_crate(ctx)?;
-    configure(ctx, Flavor::Normal)?;
+    let _lock = prepare_tree(ctx, &KernelArgs::default(), Flavor::Normal)?;
     let lint = ctx.cache.join("build-lint");
     fs::create_dir_all(&lint)?;
     let config = Flavor::Normal.build_dir(ctx).join(".config");

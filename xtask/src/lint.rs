@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::{kernel, rel, Ctx};
+use crate::{file_name, kernel, rel, Ctx};
 
 #[derive(clap::Args)]
 pub struct LintArgs {
@@ -152,10 +152,4 @@ fn checkpatch(ctx: &Ctx) -> Result<()> {
         rel(ctx, &path)
     );
     Ok(())
-}
-
-fn file_name(p: &std::path::Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }

@@ -253,6 +253,13 @@ pub fn rel<'a>(ctx: &Ctx, path: &'a Path) -> std::borrow::Cow<'a, str> {
     }
 }
 
+/// The last component of `path`, as text (empty for none).
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

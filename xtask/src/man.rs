@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use xshell::cmd;
 
-use crate::Ctx;
+use crate::{file_name, Ctx};
 
 #[derive(clap::Args)]
 pub struct ManArgs {
@@ -365,12 +365,6 @@ pub fn pages(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     pages.sort();
     Ok(pages)
-}
-
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// `mandoc -Tlint` on every page: any message (style included) fails.

@@ -9,9 +9,9 @@ use xshell::cmd;
 use super::{lock_build, run_captured, LLVM};
 use crate::Ctx;
 
-/// The selftest programs of the series, by the name the guest gives them
-/// under `/usr/lib/kselftests/checkpoint/`.
-pub const PROGRAMS: &[&str] = &["checkpoint_test"];
+/// The selftest programs of the series (`TEST_GEN_PROGS`), which the
+/// guest has under `/usr/lib/kselftests/checkpoint/`.
+const PROGRAMS: &[&str] = &["checkpoint_test"];
 
 /// Builds the checkpoint kselftests into `<cache>/build-selftests`: the
 /// uapi headers (`make headers`, which needs no configuration), then
