@@ -22,8 +22,10 @@
 //!   `sysvshm.rs`, `sysvsem.rs`, `sysvmsg.rs`, `posix_mq.rs` (IPC),
 //!   `cgroup.rs`, `tmpfs.rs` (its private `/dev/shm` and `/tmp`).
 //! - Shared objects, one file per kind: `open_file.rs`, `pipe.rs`,
-//!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`, `unix.rs`, `memfd.rs`, `fifo.rs`; file locks in `locks.rs`; `objects.rs` is the table of kinds, `objhash.rs` the
-//!   object hash (checkpoint) and table (restart).
+//!   `shmem.rs`, `eventfd.rs`, `signalfd.rs`, `timerfd.rs`, `epoll.rs`,
+//!   `unix.rs`, `memfd.rs`, `fifo.rs`; file locks in `locks.rs`;
+//!   `objects.rs` is the table of kinds, `objhash.rs` the object hash
+//!   (checkpoint) and table (restart).
 //! - `writer.rs` / `reader.rs`: the image stream written and read, each
 //!   record checked against the image crate's order.
 //! - `wrap/`: the thin layer over `bindings::`: tasks (`ARef<Task>`),

@@ -41,11 +41,12 @@
 //!
 //! Restart makes a new socket as socket(2) does in its network namespace
 //! (a raw one needs `CAP_NET_RAW` over it, a ping one a group of its
-//! `net.ipv4.ping_group_range`), sets the options as setsockopt(2) by the caller would (those whose new
-//! value differs), binds it to its device, binds it to its address and
-//! port (bind(2): the caller's port privileges; `EADDRINUSE` when another
-//! socket holds them), connects it, listens, and shuts down what was shut
-//! down. Each step failing names the socket and its address.
+//! `net.ipv4.ping_group_range`), sets the options as setsockopt(2) by
+//! the caller would (those whose new value differs), binds it to its
+//! device, binds it to its address and port (bind(2): the caller's port
+//! privileges; `EADDRINUSE` when another socket holds them), connects it,
+//! listens, and shuts down what was shut down. Each step failing names the
+//! socket and its address.
 
 use crate::image::{
     inet_opt_def, InetDgram, InetKind, InetOpt, InetPendingObj, InetSockData, InetSockObj,
@@ -1191,7 +1192,9 @@ same_fields!(kernel_conn: InetTcpConn => bindings::ckpt_tcp {
     urg_seq, snd_up, urg_byte,
 });
 same_fields!(image_insn: bindings::sock_filter => crate::image::InetFilterInsn { code, jt, jf, k });
-same_fields!(kernel_insn: crate::image::InetFilterInsn => bindings::sock_filter { code, jt, jf, k });
+same_fields!(kernel_insn: crate::image::InetFilterInsn => bindings::sock_filter {
+    code, jt, jf, k
+});
 same_fields!(image_group: bindings::ckpt_inet_group => crate::image::InetGroup { addr, ifindex });
 same_fields!(image_dgram: bindings::ckpt_inet_dgram => InetDgram {
     family, len, sport, dport, ttl, tos, saddr, daddr, tstamp,

@@ -99,8 +99,11 @@ pub(crate) fn validate(r: &Regs) -> Result {
 /// user-settable flags are taken, as ptrace does. `rax` is not written
 /// here: restart(2) returns it, and the syscall exit stores it.
 pub(crate) fn restore(r: &Regs) -> Result {
-    let [r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, _ax, cx, dx, si, di, orig_ax, ip, _cs, flags, sp, _ss, fs_base, gs_base, ..] =
-        r.0;
+    #[rustfmt::skip]
+    let [
+        r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, _ax, cx, dx, si, di,
+        orig_ax, ip, _cs, flags, sp, _ss, fs_base, gs_base, ..
+    ] = r.0;
     // SAFETY: current's user register frame lives at the top of its kernel
     // stack for the whole system call and only current writes it.
     unsafe {

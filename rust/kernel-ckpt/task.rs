@@ -231,8 +231,9 @@ fn check_caps(m: &TaskMisc) -> Result {
 }
 
 /// Takes the saved supplementary groups, uids and gids, with the checks
-/// of setgroups(2), setresgid(2) and setresuid(2) (gids first: setting them needs the privileges the uids
-/// may give away), then the filesystem ids.
+/// of setgroups(2), setresgid(2) and setresuid(2) (gids first: setting
+/// them needs the privileges the uids may give away), then the filesystem
+/// ids.
 pub(crate) fn restore_ids(m: &TaskMisc, groups: &[u32]) -> Result {
     let [uid, euid, suid, fsuid, gid, egid, sgid, fsgid] = m.ids;
     let ours = groups_of(crate::wrap::task::current())?;

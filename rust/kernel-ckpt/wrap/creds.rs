@@ -23,7 +23,8 @@ pub(crate) struct OpenCreds(NonNull<bindings::cred>);
 pub(crate) struct CredsOverride(*const bindings::cred);
 
 impl OpenCreds {
-    /// Builds them from a task-misc record checked by [`check_misc`].
+    /// Builds them from a task-misc record checked by
+    /// [`check_misc`](crate::task::check_misc).
     pub(crate) fn new(m: &TaskMisc, groups: &[u32]) -> Result<Self> {
         let n = i32::try_from(groups.len()).map_err(|_| EINVAL)?;
         // SAFETY: `groups` holds `n` gids; the helper returns a new cred

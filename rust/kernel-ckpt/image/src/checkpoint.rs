@@ -55,7 +55,14 @@ impl Header {
     }
 }
 
-layout!(Header { _: [u8; 8] = MAGIC, version: u32, arch: u32, flags: u64, release: [u8; RELEASE_LEN], _: [u8; 3] });
+layout!(Header {
+    _: [u8; 8] = MAGIC,
+    version: u32,
+    arch: u32,
+    flags: u64,
+    release: [u8; RELEASE_LEN],
+    _: [u8; 3]
+});
 
 /// The process forest table's head: how many task rows follow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Little-endian fields and the one declarative form of record layouts.
 //!
-//! A record's fixed part is declared once with [`layout!`]: its fields in
+//! A record's fixed part is declared once with `layout!`: its fields in
 //! wire order, `_: T` for reserved bytes that must be zero and `_: T = C`
 //! for a constant (a magic number). The macro makes the layout's length,
 //! its encoder and the reader of its fields; what a field may hold is

@@ -322,7 +322,7 @@ record_types! {
     /// pod had of its own, its host and domain names), once, right after
     /// the forest rows.
     Pod = 44, "pod";
-    /// [`SysvShmObj`] + its contents in [`ShmemPages`] records: a SysV
+    /// [`SysvShmObj`] + its contents in [`ShmemPages`](RecordType::ShmemPages) records: a SysV
     /// shared memory segment of a pod's IPC namespace, written once.
     SysvShm = 45, "sysv-shm";
     /// [`SysvSemObj`] + its [`SysvSemVal`]s: a SysV semaphore set of a

@@ -223,7 +223,16 @@ impl Vma {
     }
 }
 
-layout!(Vma { start: u64, end: u64, pgoff: u64, flags: u64, kind: u32, path_len: u32, obj: ObjId, _: u32 });
+layout!(Vma {
+    start: u64,
+    end: u64,
+    pgoff: u64,
+    flags: u64,
+    kind: u32,
+    path_len: u32,
+    obj: ObjId,
+    _: u32
+});
 
 /// [`PagesHeader::flags`]: no contents follow; the `nr` pages at `vaddr`
 /// are the ones the process its memory comes from ([`MmHeader::from`]) has

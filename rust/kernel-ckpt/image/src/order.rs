@@ -9,7 +9,7 @@
 //! parser checks the header's flags), before any other record of the body.
 //!
 //! [`TASK_RECORDS`] is the order of one live task's records. Three readers
-//! of it: the image parser ([`crate::Parser`]) checks every image against
+//! of it: the image parser ([`Parser`](super::Parser)) checks every image against
 //! it, the kernel's image writer checks every record it writes against it
 //! (a record written out of order is a bug, and fails the checkpoint), and
 //! [`task_order_text`] renders it for the documentation (a unit test keeps

@@ -7,7 +7,8 @@ use super::codec::{tail, Field, Reader, Writer};
 use super::*;
 
 /// Shared memory (a shmem file with no name left), written once before
-/// the first VMA that maps it; its contents follow in [`ShmemPages`]
+/// the first VMA that maps it; its contents follow in
+/// [`ShmemPages`](super::RecordType::ShmemPages)
 /// records (pages never written are holes, not saved).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ShmemObj {
@@ -66,7 +67,8 @@ pub const SHM_DEST: u32 = 0o1000;
 
 /// A SysV shared memory segment of a pod's IPC namespace, written once
 /// before the first VMA that attaches it (or after the pod record for one
-/// nobody attaches); its contents follow in [`ShmemPages`] records, as a
+/// nobody attaches); its contents follow in
+/// [`ShmemPages`](super::RecordType::ShmemPages) records, as a
 /// [`ShmemObj`]'s do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SysvShmObj {

@@ -122,7 +122,7 @@ impl Sighand {
         .encode()
     }
 
-    /// Decodes a sighand payload (as [`Item::Sighand`](crate::Item) holds
+    /// Decodes a sighand payload (as [`Item::Sighand`] holds
     /// it, already checked): the handlers and the shared siginfos.
     pub fn parse(p: &[u8]) -> Result<(Self, &[u8]), ErrorKind> {
         let mut actions = [SigAction::default(); NSIG];
