@@ -2,7 +2,11 @@
 //!
 //! Kernel changes are made as commits on branch `kckpt` of the cache's kernel
 //! tree (`<cache>/src/linux-source-6.12`); this writes `ckpt-base..kckpt` as
-//! the series in linux-patch/, replacing the old files.
+//! the series in linux-patch/, replacing the old files. The kernel crate
+//! (`rust/kernel-ckpt`, linked as `kernel/ckpt`) is not a commit there: its
+//! patch is made from the crate's files and put before the commit that
+//! builds it (see [`kernel::export`]). So a change to the crate needs this
+//! run again too; `--check` (run by `cargo xtask lint`) says when it does.
 
 use std::fs;
 
@@ -11,7 +15,15 @@ use xshell::cmd;
 
 use crate::{kernel, rel, write_stamp, Ctx};
 
-pub fn format_patch(ctx: &Ctx) -> Result<()> {
+#[derive(clap::Args)]
+pub struct FormatPatchArgs {
+    /// Write nothing: fail if linux-patch/ differs from what this would
+    /// write (kckpt or rust/kernel-ckpt changed since it was run).
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn format_patch(ctx: &Ctx, args: &FormatPatchArgs) -> Result<()> {
     let sh = &ctx.sh;
     let src = ctx.kernel_src();
     if !src.join(".git").exists() {
@@ -21,6 +33,18 @@ pub fn format_patch(ctx: &Ctx) -> Result<()> {
         );
     }
     let _lock = kernel::lock_build(ctx)?;
+    if args.check {
+        let stale = kernel::stale_patches(ctx)?;
+        if !stale.is_empty() {
+            bail!(
+                "linux-patch/ is not the series that kckpt and rust/kernel-ckpt make now; \
+                 these files differ: {}\nrun `cargo xtask format-patch` and commit linux-patch/",
+                stale.join(", ")
+            );
+        }
+        eprintln!("format-patch: linux-patch/ is up to date");
+        return Ok(());
+    }
     let branch = cmd!(sh, "git -C {src} symbolic-ref -q --short HEAD")
         .quiet()
         .ignore_status()

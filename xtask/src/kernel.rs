@@ -41,15 +41,17 @@ use xshell::{cmd, Shell};
 use crate::{read_stamp, rel, sha256_hex, write_stamp, Ctx};
 
 mod build;
+mod check_series;
 mod config;
 pub mod selftests;
 mod series;
 mod source;
 
 use build::*;
+pub use check_series::check_series;
 use config::*;
 use series::*;
-pub use series::{export, patch_files, series_stamp, series_stamp_path};
+pub use series::{export, patch_files, series_stamp, series_stamp_path, stale_patches};
 use source::*;
 
 /// Debian's kernel source package puts its tree here.
@@ -356,6 +358,78 @@ pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
         );
     }
     Ok(clippy_messages(&text))
+}
+
+/// rustdoc of the kernel-ckpt crate as the kernel builds it, into
+/// `target/lint/rustdoc/` (`ckpt/index.html`), private items included.
+/// `make rustdoc` documents only `rust/`, so this runs rustdoc with the
+/// flags of the crate's own compile (`.ckpt.o.cmd` of the CLIPPY=1 build
+/// in `<cache>/build-lint`, made by [`clippy_crate`] first), its lints and
+/// outputs left out. Returns rustdoc's warnings (empty when clean).
+pub fn rustdoc_crate(ctx: &Ctx) -> Result<String> {
+    let lint = ctx.cache.join("build-lint");
+    let cmd_file = lint.join("kernel/ckpt/.ckpt.o.cmd");
+    let saved = fs::read_to_string(&cmd_file).with_context(|| {
+        format!(
+            "cannot read {}: run the clippy build first",
+            cmd_file.display()
+        )
+    })?;
+    let line = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("savedcmd_kernel/ckpt/ckpt.o := "))
+        .with_context(|| format!("{} has no savedcmd line", cmd_file.display()))?;
+    let mut args: Vec<String> = Vec::new();
+    let mut words = line.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        let drop = word.starts_with("RUST_MODFILE=")
+            || word == "clippy-driver"
+            || word == "rustc"
+            || word.starts_with("-Wclippy::")
+            || word.starts_with("-Aclippy::")
+            || word.starts_with("--emit=")
+            || word == "-Zbinary_dep_depinfo=y";
+        if drop {
+            continue;
+        }
+        if word == "--out-dir" || word == "--crate-type" {
+            words.next();
+            continue;
+        }
+        // The one quoted argument: -Zcrate-attr='feature(...)'.
+        args.push(word.replace('\'', ""));
+    }
+    let out_dir = ctx.target.join("lint/rustdoc");
+    if out_dir.exists() {
+        fs::remove_dir_all(&out_dir)?;
+    }
+    fs::create_dir_all(&out_dir)?;
+    let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let out = Command::new("rustdoc")
+        .args(&args)
+        .arg("--output")
+        .arg(&out_dir)
+        .args([
+            "--document-private-items",
+            "-Zunstable-options",
+            "--generate-link-to-definition",
+        ])
+        .current_dir(&lint)
+        .env("RUST_MODFILE", "kernel/ckpt/ckpt")
+        // What the kernel's Makefile sets for its own rustc and rustdoc.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTUP_TOOLCHAIN", ctx.toolchain()?)
+        .env("PATH", std::env::join_paths(path)?)
+        .output()
+        .context("cannot run rustdoc: run `cargo xtask setup`")?;
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        bail!("rustdoc of kernel/ckpt failed:\n{}", last_lines(&text, 60));
+    }
+    Ok(text.trim().to_string())
 }
 
 /// The warnings and errors about the kernel-ckpt crate in a build's

@@ -7,10 +7,16 @@
 //!   configuration (its minimum Rust, 1.78), in `<cache>/build-lint`;
 //! - `scripts/checkpatch.pl --strict` over every patch of `linux-patch/`.
 //!
-//! Every check but checkpatch fails the command. checkpatch's findings are
-//! counted and listed in `target/lint/checkpatch.txt`: the series does
-//! not pass it yet, and the command says how far it is.
+//! - rustdoc of the kernel crate, with the flags of its kernel build
+//!   (`make rustdoc` documents only `rust/`), warnings failing;
+//! - `linux-patch/` up to date (`cargo xtask format-patch --check`).
+//!
+//! Every check fails the command. checkpatch's findings are listed in
+//! `target/lint/checkpatch.txt`; those kept on purpose are listed, with
+//! the reason, in `docs/checkpatch-kept.txt` (and the cover letter), and
+//! any other fails.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
@@ -72,8 +78,23 @@ pub fn lint(ctx: &Ctx, args: &LintArgs) -> Result<()> {
         failed.push("clippy of the kernel crate (above)");
     }
 
-    if !args.no_checkpatch {
-        checkpatch(ctx)?;
+    eprintln!("lint: rustdoc of kernel/ckpt/ into target/lint/rustdoc/");
+    let said = kernel::rustdoc_crate(ctx)?;
+    if !said.is_empty() {
+        eprintln!("{said}");
+        failed.push("rustdoc of the kernel crate (above)");
+    }
+
+    eprintln!("lint: linux-patch/ is what format-patch makes of kckpt and rust/kernel-ckpt");
+    if let Err(err) = crate::format_patch::format_patch(
+        ctx,
+        &crate::format_patch::FormatPatchArgs { check: true },
+    ) {
+        eprintln!("{err:#}");
+        failed.push("linux-patch/ out of date (above)");
+    }
+    if !args.no_checkpatch && !checkpatch(ctx)?.is_empty() {
+        failed.push("checkpatch findings not in docs/checkpatch-kept.txt (above)");
     }
     if !failed.is_empty() {
         bail!("lint failed: {}", failed.join("; "));
@@ -103,9 +124,89 @@ fn rust_files(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// checkpatch.pl --strict over each patch: the counts, and every finding
-/// in `target/lint/checkpatch.txt`.
-fn checkpatch(ctx: &Ctx) -> Result<()> {
+/// One checkpatch finding: its kind (`WARNING:LONG_LINE`), the file it is
+/// in (or `patch:NAME` when it is about the patch itself) and its text.
+struct Finding {
+    kind: String,
+    file: String,
+    text: String,
+}
+
+/// The findings of one patch in checkpatch's plain output: blocks that
+/// start with `KIND:TYPE: message`, with a `FILE: path:line:` line when the
+/// finding is in a file.
+fn findings(output: &str, patch: &str) -> Vec<Finding> {
+    let stem = patch.split_once('-').map_or(patch, |(_, rest)| rest);
+    let mut out = Vec::new();
+    for block in output.split("\n\n") {
+        let block = block.trim();
+        let Some(first) = block.lines().next() else {
+            continue;
+        };
+        let Some((kind, message)) = ["ERROR:", "WARNING:", "CHECK:"]
+            .iter()
+            .find(|p| first.starts_with(**p))
+            .and_then(|_| first.split_once(": "))
+        else {
+            continue;
+        };
+        let place = block.lines().find_map(|l| {
+            l.split_once("FILE: ")
+                .map(|(_, rest)| rest.trim_end_matches(':').to_string())
+        });
+        let file = place
+            .as_deref()
+            .and_then(|p| p.split(':').next())
+            .map_or_else(|| format!("patch:{stem}"), str::to_string);
+        out.push(Finding {
+            kind: kind.to_string(),
+            text: format!(
+                "{kind}: {message} ({}) [{patch}]",
+                place.as_deref().unwrap_or("the patch")
+            ),
+            file,
+        });
+    }
+    out
+}
+
+/// `docs/checkpatch-kept.txt`: the findings the series keeps, as lines
+/// `KIND FILE COUNT REASON`, keyed by (kind, file).
+fn kept_findings(ctx: &Ctx) -> Result<BTreeMap<(String, String), (usize, String)>> {
+    let path = ctx.repo.join("docs/checkpatch-kept.txt");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut kept = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.splitn(4, char::is_whitespace);
+        let (Some(kind), Some(file), Some(count), Some(reason)) =
+            (words.next(), words.next(), words.next(), words.next())
+        else {
+            bail!(
+                "{}:{}: expected `KIND FILE COUNT REASON`",
+                path.display(),
+                n + 1
+            );
+        };
+        let count: usize = count
+            .parse()
+            .with_context(|| format!("{}:{}: bad count {count:?}", path.display(), n + 1))?;
+        kept.insert(
+            (kind.to_string(), file.to_string()),
+            (count, reason.trim().to_string()),
+        );
+    }
+    Ok(kept)
+}
+
+/// checkpatch.pl --strict over each patch: every finding goes to
+/// `target/lint/checkpatch.txt`, and those that `docs/checkpatch-kept.txt`
+/// does not list (by kind, file and count) fail the lint.
+fn checkpatch(ctx: &Ctx) -> Result<Vec<String>> {
     let sh = &ctx.sh;
     let script = ctx.kernel_src().join("scripts/checkpatch.pl");
     let patches = kernel::patch_files(ctx)?;
@@ -114,42 +215,61 @@ fn checkpatch(ctx: &Ctx) -> Result<()> {
         patches.len()
     );
     let _cd = sh.push_dir(ctx.kernel_src());
-    let (mut errors, mut warnings, mut checks) = (0u32, 0u32, 0u32);
-    let mut report = String::new();
+    let mut all = Vec::new();
     for p in &patches {
         let out = cmd!(
             sh,
-            "perl {script} --strict --terse --no-signoff --no-summary --show-types {p}"
+            "perl {script} --strict --no-summary --show-types --no-color {p}"
         )
         .quiet()
         .ignore_status()
         .ignore_stderr()
         .read()?;
-        for line in out.lines() {
-            if line.contains(": ERROR:") {
-                errors += 1;
-            } else if line.contains(": WARNING:") {
-                warnings += 1;
-            } else if line.contains(": CHECK:") {
-                checks += 1;
-            } else {
-                continue;
-            }
-            report.push_str(
-                line.strip_prefix(&format!("{}:", p.display()))
-                    .unwrap_or(line),
-            );
-            report.push_str(&format!(" [{}]\n", file_name(p)));
-        }
+        all.extend(findings(&out, &file_name(p)));
+    }
+    let mut report = String::new();
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for f in &all {
+        report.push_str(&f.text);
+        report.push('\n');
+        *counts.entry((f.kind.clone(), f.file.clone())).or_default() += 1;
     }
     let dir = ctx.target.join("lint");
     fs::create_dir_all(&dir)?;
     let path = dir.join("checkpatch.txt");
     fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+
+    let kept = kept_findings(ctx)?;
+    let mut problems = Vec::new();
+    for ((kind, file), n) in &counts {
+        match kept.get(&(kind.clone(), file.clone())) {
+            None => problems.push(format!("{n} × {kind} in {file}")),
+            Some((k, _)) if n > k => problems.push(format!("{n} × {kind} in {file}, {k} kept")),
+            Some(_) => {}
+        }
+    }
+    for ((kind, file), (k, _)) in &kept {
+        let n = counts
+            .get(&(kind.clone(), file.clone()))
+            .copied()
+            .unwrap_or(0);
+        if n < *k {
+            problems.push(format!(
+                "docs/checkpatch-kept.txt keeps {k} × {kind} in {file}, the series has {n}: \
+                 lower its count"
+            ));
+        }
+    }
+    let kept_total: usize = counts.values().sum::<usize>();
     eprintln!(
-        "lint: checkpatch: {errors} errors, {warnings} warnings, {checks} checks (not yet \
-         failing the lint; listed in {})",
-        rel(ctx, &path)
+        "lint: checkpatch: {} findings, all listed in {}; {}",
+        kept_total,
+        rel(ctx, &path),
+        if problems.is_empty() {
+            "each one kept on purpose (docs/checkpatch-kept.txt)".to_string()
+        } else {
+            format!("{} not kept:\n  {}", problems.len(), problems.join("\n  "))
+        }
     );
-    Ok(())
+    Ok(problems)
 }

@@ -56,8 +56,13 @@ enum Command {
     QemuTest(qemu_test::QemuTestArgs),
     /// Host unit tests, then the guest scenario suite (what CI runs).
     Test(test::TestArgs),
-    /// Export the commits ckpt-base..kckpt of the cache kernel tree to linux-patch/.
-    FormatPatch,
+    /// Export the commits ckpt-base..kckpt of the cache kernel tree, with the
+    /// kernel crate's patch put in, to linux-patch/.
+    FormatPatch(format_patch::FormatPatchArgs),
+    /// Build every commit of the kernel series in turn (tinyconfig +
+    /// qemu/kernel.config, incrementally, in <cache>/build-series): each
+    /// must build without a warning.
+    CheckSeries,
     /// Write the manual pages rendered from ckpt's command line into man/,
     /// check every page with `mandoc -Tlint`, render them to target/man/.
     Man(man::ManArgs),
@@ -98,7 +103,11 @@ fn run_command(cli: Cli) -> Result<()> {
             result
         }
         Command::Test(args) => test::test(&ctx, &args),
-        Command::FormatPatch => format_patch::format_patch(&ctx),
+        Command::FormatPatch(args) => format_patch::format_patch(&ctx, &args),
+        Command::CheckSeries => {
+            setup::setup(&ctx)?;
+            kernel::check_series(&ctx)
+        }
         Command::Man(args) => man::man(&ctx, &args),
         Command::Lint(args) => {
             setup::setup(&ctx)?;

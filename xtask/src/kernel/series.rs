@@ -127,9 +127,11 @@ pub(crate) fn apply_series(ctx: &Ctx) -> Result<()> {
     cmd!(sh, "git -C {src} checkout -q -f -B kckpt ckpt-base")
         .quiet()
         .run()?;
-    if !patches.is_empty() {
-        let series = &patches;
-        let out = cmd!(sh, "git -C {src} {GIT_ID...} am -q --3way {series...}")
+    // The crate's patch is left out: kernel/ckpt links the crate itself.
+    let series: Vec<&PathBuf> = patches.iter().filter(|p| !is_crate_patch(p)).collect();
+    if !series.is_empty() {
+        let applied = &series;
+        let out = cmd!(sh, "git -C {src} {GIT_ID...} am -q --3way {applied...}")
             .quiet()
             .ignore_status()
             .output()?;
@@ -139,7 +141,7 @@ pub(crate) fn apply_series(ctx: &Ctx) -> Result<()> {
                 .trim()
                 .parse::<usize>()
                 .ok()
-                .and_then(|n| patches.get(n.wrapping_sub(1)))
+                .and_then(|n| series.get(n.wrapping_sub(1)))
                 .map(|p| rel(ctx, p).into_owned())
                 .unwrap_or_else(|| "one of linux-patch/*.patch".to_string());
             let _ = cmd!(sh, "git -C {src} am --abort")
@@ -228,16 +230,218 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n != COVER_LETTER))
         .collect::<Vec<_>>();
+    // The crate's patch follows rust/kernel-ckpt, not kckpt: only its name counts.
     let same = exported.len() == patches.len()
         && patches.iter().all(|patch| {
             let name = patch.file_name().unwrap_or_default();
-            fs::read(dir.join(name)).ok() == fs::read(patch).ok()
+            (is_crate_patch(patch) && dir.join(name).exists())
+                || fs::read(dir.join(name)).ok() == fs::read(patch).ok()
         });
     fs::remove_dir_all(&dir)?;
     Ok(same)
 }
 
-/// `git format-patch ckpt-base..kckpt` into `dir`, in the one format the
+/// The subject of the patch that adds the kernel crate as `kernel/ckpt/`.
+///
+/// The crate is not a commit on kckpt: the tree links `kernel/ckpt` to
+/// `rust/kernel-ckpt` of this repository, so that it is edited in one
+/// place. [`export`] makes its patch from the crate's files and puts it
+/// before the first commit that changes `kernel/Makefile` (the one that
+/// builds `kernel/ckpt/`); [`apply_series`] leaves it out.
+pub const CRATE_SUBJECT: &str = "checkpoint: add the Rust crate in kernel/ckpt";
+
+/// The file name git gives [`CRATE_SUBJECT`], after its number.
+const CRATE_PATCH_STEM: &str = "-checkpoint-add-the-Rust-crate-in-kernel-ckpt.patch";
+
+/// The message of the crate's commit, after the subject.
+const CRATE_BODY: &str = "\
+The logic of checkpoint(2) and restart(2) is one Rust crate, kernel/ckpt/,
+whose root is ckpt.rs. It holds:
+
+- the image format (image/src/): records, their encoding, and a parser
+  that checks every length, count and offset before use. The same files
+  build the user-space tools and the fuzzer outside the kernel;
+- the two calls (checkpoint.rs, restart.rs): argument checks, the freezer
+  and ptrace checks, the point of no return, the failure report;
+- one file per kind of state (task.rs, mm.rs, fdtable.rs, pipe.rs, unix.rs,
+  inet.rs, pty.rs, sysvshm.rs, ...), each saving and restoring that state
+  through the hooks of the previous patches;
+- objhash.rs: the table of objects shared between tasks, by kind;
+- wrap/: thin safe wrappers over bindings:: for credentials, files, paths,
+  memory, tasks and locks.
+
+The directory is built by the next patch.
+";
+
+/// Whether `path` is the crate's patch (see [`CRATE_SUBJECT`]).
+pub fn is_crate_patch(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(CRATE_PATCH_STEM))
+}
+
+/// The crate's files as the kernel builds them: `(path in rust/kernel-ckpt,
+/// path in the kernel tree)`. Tracked files only, without what only the
+/// host builds (the image crate's manifest, tests and fuzzer).
+fn crate_files(ctx: &Ctx) -> Result<Vec<(PathBuf, String)>> {
+    let sh = &ctx.sh;
+    let repo = &ctx.repo;
+    let listed = cmd!(sh, "git -C {repo} ls-files -z rust/kernel-ckpt")
+        .quiet()
+        .read()?;
+    let mut files = Vec::new();
+    for name in listed.split('\0').filter(|n| !n.is_empty()) {
+        let Some(rel) = name.strip_prefix("rust/kernel-ckpt/") else {
+            continue;
+        };
+        let host_only = rel == "image/Cargo.toml"
+            || rel == "image/src/tests.rs"
+            || rel.starts_with("image/tests/")
+            || rel.starts_with("image/fuzz/");
+        if !host_only {
+            files.push((repo.join(name), format!("kernel/ckpt/{rel}")));
+        }
+    }
+    if files.is_empty() {
+        bail!("git ls-files finds no file in rust/kernel-ckpt");
+    }
+    Ok(files)
+}
+
+/// A commit's author line (`Name <email> seconds zone`) and raw message.
+fn commit_parts(ctx: &Ctx, src: &Path, commit: &str) -> Result<(String, String)> {
+    let sh = &ctx.sh;
+    let raw = cmd!(sh, "git -C {src} cat-file commit {commit}")
+        .quiet()
+        .read()?;
+    let (headers, message) = raw
+        .split_once("\n\n")
+        .with_context(|| format!("commit {commit} has no message"))?;
+    let author = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("author "))
+        .with_context(|| format!("commit {commit} has no author"))?;
+    Ok((author.to_string(), format!("{message}\n")))
+}
+
+/// `Name <email> seconds zone` as git's environment for a commit.
+fn ident_env(author: &str) -> Result<[(String, String); 3]> {
+    let (name, rest) = author
+        .split_once(" <")
+        .with_context(|| format!("bad author line {author:?}"))?;
+    let (email, date) = rest
+        .split_once("> ")
+        .with_context(|| format!("bad author line {author:?}"))?;
+    Ok([
+        ("NAME".into(), name.into()),
+        ("EMAIL".into(), email.into()),
+        ("DATE".into(), date.into()),
+    ])
+}
+
+/// A commit with the tree of `tree_of` plus the `(mode blob path)` lines in
+/// `extra`, on `parent`, with `author` as author and committer: made in a
+/// private index, so the work tree and the branches stay as they are.
+fn commit_with(
+    ctx: &Ctx,
+    tree_of: &str,
+    extra: &str,
+    parent: &str,
+    author: &str,
+    message: &str,
+) -> Result<String> {
+    let sh = &ctx.sh;
+    let src = ctx.kernel_src();
+    let index = ctx.cache.join(".series-index");
+    let _ = fs::remove_file(&index);
+    let _env = sh.push_env("GIT_INDEX_FILE", &index);
+    cmd!(sh, "git -C {src} read-tree {tree_of}").quiet().run()?;
+    cmd!(sh, "git -C {src} update-index --index-info")
+        .stdin(extra)
+        .quiet()
+        .run()?;
+    let tree = cmd!(sh, "git -C {src} write-tree").quiet().read()?;
+    let mut commit = cmd!(sh, "git -C {src} commit-tree {tree} -p {parent} -F -").stdin(message);
+    for (key, value) in ident_env(author)? {
+        commit = commit
+            .env(format!("GIT_AUTHOR_{key}"), &value)
+            .env(format!("GIT_COMMITTER_{key}"), &value);
+    }
+    let id = commit.quiet().read()?;
+    let _ = fs::remove_file(&index);
+    Ok(id)
+}
+
+/// ckpt-base..kckpt with the crate's commit ([`CRATE_SUBJECT`]) put before
+/// the first commit that changes `kernel/Makefile`, and the crate's files in
+/// every commit from there on. Returns the new tip.
+fn series_with_crate(ctx: &Ctx) -> Result<String> {
+    let sh = &ctx.sh;
+    let src = ctx.kernel_src();
+    let commits = cmd!(sh, "git -C {src} rev-list --reverse ckpt-base..kckpt")
+        .quiet()
+        .read()?;
+    let commits: Vec<&str> = commits.lines().collect();
+    let mut at = None;
+    for (i, commit) in commits.iter().enumerate() {
+        let names = cmd!(
+            sh,
+            "git -C {src} diff-tree -r --no-commit-id --name-only {commit}"
+        )
+        .quiet()
+        .read()?;
+        if names.lines().any(|n| n == "kernel/Makefile") {
+            at = Some(i);
+            break;
+        }
+    }
+    let at = at.context(
+        "no commit of kckpt changes kernel/Makefile, so there is no place for the crate's \
+         patch: it goes before the commit that builds kernel/ckpt/",
+    )?;
+
+    let files = crate_files(ctx)?;
+    let mut extra = String::new();
+    {
+        let paths: Vec<&PathBuf> = files.iter().map(|(path, _)| path).collect();
+        let blobs = cmd!(sh, "git -C {src} hash-object -w -- {paths...}")
+            .quiet()
+            .read()?;
+        let blobs: Vec<&str> = blobs.lines().collect();
+        if blobs.len() != files.len() {
+            bail!(
+                "git hash-object gave {} ids for {} files",
+                blobs.len(),
+                files.len()
+            );
+        }
+        for ((_, name), blob) in files.iter().zip(blobs) {
+            extra.push_str(&format!("100644 {blob}\t{name}\n"));
+        }
+    }
+
+    let mut tip = match at.checked_sub(1).and_then(|i| commits.get(i)) {
+        Some(commit) => commit.to_string(),
+        None => {
+            let base = "ckpt-base^{commit}";
+            cmd!(sh, "git -C {src} rev-parse {base}").quiet().read()?
+        }
+    };
+    let (author, _) = commit_parts(ctx, &src, &tip)?;
+    let message = format!("{CRATE_SUBJECT}\n\n{CRATE_BODY}\nSigned-off-by: {}\n", {
+        let ident = ident_env(&author)?;
+        format!("{} <{}>", ident[0].1, ident[1].1)
+    });
+    tip = commit_with(ctx, &tip, &extra, &tip, &author, &message)?;
+    for commit in commits.iter().skip(at) {
+        let (author, message) = commit_parts(ctx, &src, commit)?;
+        tip = commit_with(ctx, commit, &extra, &tip, &author, &message)?;
+    }
+    Ok(tip)
+}
+
+/// The series into `dir`: `git format-patch` of ckpt-base..kckpt with the
+/// crate's patch put in ([`series_with_crate`]), in the one format the
 /// series is kept in (no signature, zero commit ids: stable across
 /// re-applies), with a cover letter whose subject and text are
 /// `docs/cover-letter.txt` (first line, then the rest) and whose date is
@@ -245,13 +449,20 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
 pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
     let sh = &ctx.sh;
     let src = ctx.kernel_src();
+    let tip = series_with_crate(ctx)?;
     cmd!(
         sh,
-        "git -C {src} format-patch -q --no-signature --zero-commit --cover-letter -o {dir} ckpt-base..kckpt"
+        "git -C {src} format-patch -q --no-signature --zero-commit --cover-letter -o {dir} ckpt-base..{tip}"
     )
     .quiet()
     .run()
     .context("git format-patch failed")?;
+    let made_crate = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .any(|e| is_crate_patch(&e.path()));
+    if !made_crate {
+        bail!("git format-patch named the crate's patch other than *{CRATE_PATCH_STEM}");
+    }
     let text_path = ctx.repo.join("docs/cover-letter.txt");
     let text = fs::read_to_string(&text_path)
         .with_context(|| format!("cannot read {}", text_path.display()))?;
@@ -264,6 +475,38 @@ pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
     fs::write(&cover, fill_cover(&generated, &text, &date)?)
         .with_context(|| format!("cannot write {}", cover.display()))?;
     Ok(())
+}
+
+/// The files of `linux-patch/` (cover letter and crate included) that
+/// differ from what [`export`] makes now, by name: empty when the series
+/// is up to date with kckpt and rust/kernel-ckpt.
+pub fn stale_patches(ctx: &Ctx) -> Result<Vec<String>> {
+    let dir = ctx.cache.join(".series-check");
+    if dir.exists() {
+        fs::remove_dir_all(&dir)?;
+    }
+    export(ctx, &dir)?;
+    let names = |d: &Path| -> Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(d)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".patch"))
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    let ours = ctx.repo.join("linux-patch");
+    let (made, kept) = (names(&dir)?, names(&ours)?);
+    let mut stale: Vec<String> = made
+        .iter()
+        .chain(kept.iter())
+        .filter(|n| fs::read(dir.join(n)).ok() != fs::read(ours.join(n)).ok())
+        .cloned()
+        .collect();
+    stale.sort();
+    stale.dedup();
+    fs::remove_dir_all(&dir)?;
+    Ok(stale)
 }
 
 /// git's cover letter with its subject and blurb placeholders replaced by
