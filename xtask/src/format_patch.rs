@@ -38,7 +38,9 @@ pub fn format_patch(ctx: &Ctx, args: &FormatPatchArgs) -> Result<()> {
         if !stale.is_empty() {
             bail!(
                 "linux-patch/ is not the series that kckpt and rust/kernel-ckpt make now; \
-                 these files differ: {}\nrun `cargo xtask format-patch` and commit linux-patch/",
+                 these files differ: {}\nif you changed the kernel tree or the crate, run \
+                 `cargo xtask format-patch` and commit linux-patch/; if linux-patch/ is the \
+                 newer one (a pull), `cargo xtask kernel` applies it to kckpt first",
                 stale.join(", ")
             );
         }
@@ -71,12 +73,41 @@ pub fn format_patch(ctx: &Ctx, args: &FormatPatchArgs) -> Result<()> {
         );
     }
 
+    // The crate's patch is made from the crate's tracked files: a new file
+    // not added yet would be built by the tree (through the link) and be
+    // missing from the series.
+    let repo = &ctx.repo;
+    let untracked = cmd!(
+        sh,
+        "git -C {repo} ls-files --others --exclude-standard rust/kernel-ckpt"
+    )
+    .quiet()
+    .read()?;
+    if !untracked.is_empty() {
+        bail!(
+            "rust/kernel-ckpt has files git does not track, which the crate's patch would \
+             leave out:\n{untracked}\n`git add` them (or remove them) and run this again"
+        );
+    }
+
+    // Made aside, then put in place: a failed export leaves the old series.
     let out_dir = ctx.repo.join("linux-patch");
+    let new_dir = ctx.cache.join(".series-new");
+    if new_dir.exists() {
+        fs::remove_dir_all(&new_dir)?;
+    }
+    kernel::export(ctx, &new_dir)?;
     fs::create_dir_all(&out_dir)?;
     for old in kernel::patch_files(ctx)? {
         fs::remove_file(&old).with_context(|| format!("cannot remove {}", old.display()))?;
     }
-    kernel::export(ctx, &out_dir)?;
+    for entry in fs::read_dir(&new_dir)? {
+        let path = entry?.path();
+        let name = path.file_name().context("a file in the export")?;
+        fs::copy(&path, out_dir.join(name))
+            .with_context(|| format!("cannot write linux-patch/{}", name.to_string_lossy()))?;
+    }
+    fs::remove_dir_all(&new_dir)?;
     let patches = kernel::patch_files(ctx)?;
     for patch in &patches {
         println!("{}", rel(ctx, patch));

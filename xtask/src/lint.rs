@@ -132,42 +132,58 @@ struct Finding {
     text: String,
 }
 
-/// The findings of one patch in checkpatch's plain output: blocks that
-/// start with `KIND:TYPE: message`, with a `FILE: path:line:` line when the
-/// finding is in a file.
+/// The findings of one patch in checkpatch's plain output: a line
+/// `KIND:TYPE: message` starts each, and the first `#N: FILE: path:line:`
+/// line after it (before the next finding) places it in a file.
 fn findings(output: &str, patch: &str) -> Vec<Finding> {
     let stem = patch.split_once('-').map_or(patch, |(_, rest)| rest);
-    let mut out = Vec::new();
-    for block in output.split("\n\n") {
-        let block = block.trim();
-        let Some(first) = block.lines().next() else {
-            continue;
-        };
-        let Some((kind, message)) = ["ERROR:", "WARNING:", "CHECK:"]
+    let mut out: Vec<(String, String, Option<String>)> = Vec::new();
+    for line in output.lines() {
+        let head = ["ERROR:", "WARNING:", "CHECK:"]
             .iter()
-            .find(|p| first.starts_with(**p))
-            .and_then(|_| first.split_once(": "))
-        else {
-            continue;
-        };
-        let place = block.lines().find_map(|l| {
-            l.split_once("FILE: ")
-                .map(|(_, rest)| rest.trim_end_matches(':').to_string())
-        });
-        let file = place
-            .as_deref()
-            .and_then(|p| p.split(':').next())
-            .map_or_else(|| format!("patch:{stem}"), str::to_string);
-        out.push(Finding {
-            kind: kind.to_string(),
-            text: format!(
-                "{kind}: {message} ({}) [{patch}]",
-                place.as_deref().unwrap_or("the patch")
-            ),
-            file,
-        });
+            .find(|p| line.starts_with(**p))
+            .and_then(|_| line.split_once(": "))
+            .filter(|(kind, _)| {
+                kind.split_once(':').is_some_and(|(_, t)| {
+                    !t.is_empty()
+                        && t.bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                })
+            });
+        if let Some((kind, message)) = head {
+            out.push((kind.to_string(), message.to_string(), None));
+        } else if let Some((_, rest)) = line.split_once("FILE: ") {
+            if let Some(last) = out.last_mut().filter(|f| f.2.is_none()) {
+                last.2 = Some(rest.trim_end_matches(':').to_string());
+            }
+        }
     }
-    out
+    out.into_iter()
+        .map(|(kind, message, place)| {
+            let file = place
+                .as_deref()
+                .and_then(|p| p.split(':').next())
+                .map_or_else(|| format!("patch:{stem}"), str::to_string);
+            Finding {
+                text: format!(
+                    "{kind}: {message} ({}) [{patch}]",
+                    place.as_deref().unwrap_or("the patch")
+                ),
+                kind,
+                file,
+            }
+        })
+        .collect()
+}
+
+/// checkpatch's `total: E errors, W warnings, C checks, ...` line, summed.
+fn summary_total(output: &str) -> Option<usize> {
+    let line = output.lines().find(|l| l.starts_with("total: "))?;
+    let mut sum = 0;
+    for part in line.trim_start_matches("total: ").split(", ").take(3) {
+        sum += part.split_whitespace().next()?.parse::<usize>().ok()?;
+    }
+    Some(sum)
 }
 
 /// `docs/checkpatch-kept.txt`: the findings the series keeps, as lines
@@ -217,15 +233,27 @@ fn checkpatch(ctx: &Ctx) -> Result<Vec<String>> {
     let _cd = sh.push_dir(ctx.kernel_src());
     let mut all = Vec::new();
     for p in &patches {
-        let out = cmd!(
-            sh,
-            "perl {script} --strict --no-summary --show-types --no-color {p}"
-        )
-        .quiet()
-        .ignore_status()
-        .ignore_stderr()
-        .read()?;
-        all.extend(findings(&out, &file_name(p)));
+        let out = cmd!(sh, "perl {script} --strict --show-types --no-color {p}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        // checkpatch exits 1 when it finds something; anything else is
+        // checkpatch itself failing.
+        let text = String::from_utf8_lossy(&out.stdout);
+        let found = findings(&text, &file_name(p));
+        let total = summary_total(&text);
+        if !matches!(out.status.code(), Some(0 | 1)) || total != Some(found.len()) {
+            bail!(
+                "checkpatch.pl on {} did not run through ({}; its summary says {:?} findings, \
+                 {} read):\n{}",
+                file_name(p),
+                out.status,
+                total,
+                found.len(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        all.extend(found);
     }
     let mut report = String::new();
     let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -272,4 +300,42 @@ fn checkpatch(ctx: &Ctx) -> Result<Vec<String>> {
         }
     );
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{findings, summary_total};
+
+    #[test]
+    fn reads_findings_and_the_total() {
+        let out = "\
+WARNING:LONG_LINE: line length of 120 exceeds 100 columns
+#40: FILE: fs/a.c:12:
++\twhy = \"long\";
+
+ERROR:NON_OCTAL_PERMISSIONS: Use 4 digit octal (0777) not decimal permissions
+#50: FILE: fs/a.c:20:
++module_param(x, int, 777);
+WARNING:FILE_PATH_CHANGES: added, moved or deleted file(s), does MAINTAINERS need updating?
+#60: 
+new file mode 100644
+
+total: 1 errors, 2 warnings, 0 checks, 100 lines checked
+";
+        let f = findings(out, "0003-fs-hooks.patch");
+        let got: Vec<(&str, &str)> = f
+            .iter()
+            .map(|f| (f.kind.as_str(), f.file.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("WARNING:LONG_LINE", "fs/a.c"),
+                ("ERROR:NON_OCTAL_PERMISSIONS", "fs/a.c"),
+                ("WARNING:FILE_PATH_CHANGES", "patch:fs-hooks.patch"),
+            ]
+        );
+        assert_eq!(summary_total(out), Some(3));
+        assert_eq!(summary_total("no summary"), None);
+    }
 }

@@ -224,7 +224,12 @@ pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
-    export(ctx, &dir)?;
+    // A kckpt that cannot be exported (ckpt-base itself, or no commit that
+    // builds kernel/ckpt/) is not what linux-patch/ holds.
+    if export(ctx, &dir).is_err() {
+        let _ = fs::remove_dir_all(&dir);
+        return Ok(false);
+    }
     // The cover letter changes nothing in the tree.
     let exported = fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -372,17 +377,11 @@ fn commit_with(
     Ok(id)
 }
 
-/// ckpt-base..kckpt with the crate's commit ([`CRATE_SUBJECT`]) put before
-/// the first commit that changes `kernel/Makefile`, and the crate's files in
-/// every commit from there on. Returns the new tip.
-fn series_with_crate(ctx: &Ctx) -> Result<String> {
+/// Where the crate's patch goes among `commits` (ckpt-base..kckpt, oldest
+/// first): before the first one that changes `kernel/Makefile`.
+pub(crate) fn crate_slot(ctx: &Ctx, commits: &[&str]) -> Result<usize> {
     let sh = &ctx.sh;
     let src = ctx.kernel_src();
-    let commits = cmd!(sh, "git -C {src} rev-list --reverse ckpt-base..kckpt")
-        .quiet()
-        .read()?;
-    let commits: Vec<&str> = commits.lines().collect();
-    let mut at = None;
     for (i, commit) in commits.iter().enumerate() {
         let names = cmd!(
             sh,
@@ -391,14 +390,26 @@ fn series_with_crate(ctx: &Ctx) -> Result<String> {
         .quiet()
         .read()?;
         if names.lines().any(|n| n == "kernel/Makefile") {
-            at = Some(i);
-            break;
+            return Ok(i);
         }
     }
-    let at = at.context(
+    bail!(
         "no commit of kckpt changes kernel/Makefile, so there is no place for the crate's \
-         patch: it goes before the commit that builds kernel/ckpt/",
-    )?;
+         patch: it goes before the commit that builds kernel/ckpt/"
+    )
+}
+
+/// ckpt-base..kckpt with the crate's commit ([`CRATE_SUBJECT`]) put before
+/// the first commit that changes `kernel/Makefile`, and the crate's files in
+/// every commit from there on. Returns the new tip.
+pub(crate) fn series_with_crate(ctx: &Ctx) -> Result<String> {
+    let sh = &ctx.sh;
+    let src = ctx.kernel_src();
+    let commits = cmd!(sh, "git -C {src} rev-list --reverse ckpt-base..kckpt")
+        .quiet()
+        .read()?;
+    let commits: Vec<&str> = commits.lines().collect();
+    let at = crate_slot(ctx, &commits)?;
 
     let files = crate_files(ctx)?;
     let mut extra = String::new();
@@ -427,7 +438,11 @@ fn series_with_crate(ctx: &Ctx) -> Result<String> {
             cmd!(sh, "git -C {src} rev-parse {base}").quiet().read()?
         }
     };
-    let (author, _) = commit_parts(ctx, &src, &tip)?;
+    // The crate's commit is signed as the one that builds it.
+    let builder = commits
+        .get(at)
+        .context("the crate's slot is past the series")?;
+    let (author, _) = commit_parts(ctx, &src, builder)?;
     let message = format!("{CRATE_SUBJECT}\n\n{CRATE_BODY}\nSigned-off-by: {}\n", {
         let ident = ident_env(&author)?;
         format!("{} <{}>", ident[0].1, ident[1].1)
