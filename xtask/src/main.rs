@@ -15,6 +15,7 @@ mod qemu;
 mod qemu_test;
 mod run;
 mod setup;
+mod shell;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ enum Command {
     Run(run::RunArgs),
     /// Boot the guest and measure checkpoint and restart times (tables).
     Bench(bench::BenchArgs),
+    /// Boot the test kernel with a shell on this terminal and a host
+    /// directory shared at /mnt/host (virtio-9p); --exec runs one command.
+    Shell(shell::ShellArgs),
     /// Boot the guest in test mode and check its results on the host.
     QemuTest(qemu_test::QemuTestArgs),
     /// Host unit tests, then the guest scenario suite (what CI runs).
@@ -94,6 +98,7 @@ fn run_command(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Run(args) => run::run(&ctx, &args),
+        Command::Shell(args) => shell::shell(&ctx, &args),
         Command::Bench(args) => bench::bench(&ctx, &args),
         Command::QemuTest(args) => {
             let mut timings = Timings::default();

@@ -41,6 +41,12 @@ pub struct Boot {
     pub timeout: Duration,
     /// The guest's memory.
     pub memory_mib: u32,
+    /// More QEMU arguments (devices).
+    pub qemu_args: Vec<String>,
+    /// The console on this terminal, both ways (Ctrl-A X quits QEMU,
+    /// Ctrl-A C its monitor, Ctrl-C goes to the guest), not logged, no
+    /// timeout.
+    pub interactive: bool,
 }
 
 /// The guest's memory for the demo and the scenarios.
@@ -83,19 +89,45 @@ pub fn boot(ctx: &Ctx, boot: &Boot) -> Result<Outcome> {
         append.push(' ');
         append.push_str(param);
     }
+    // Interactive: the console and QEMU's monitor on this terminal, Ctrl-C
+    // going to the guest (signal=off), Ctrl-A X quitting QEMU.
+    let console: Vec<&str> = if boot.interactive {
+        vec![
+            "-chardev",
+            "stdio,id=con,mux=on,signal=off",
+            "-serial",
+            "chardev:con",
+            "-mon",
+            "chardev=con",
+        ]
+    } else {
+        vec!["-serial", "stdio"]
+    };
+    let extra = &boot.qemu_args;
     let mut command: Command = cmd!(
         sh,
         "qemu-system-x86_64 -accel tcg -cpu max -smp cpus=2,sockets=2 -m {memory}
             -nodefaults -display none -no-reboot
-            -serial stdio -chardev {serial1} -serial chardev:serial1
-            -kernel {bzimage} -initrd {initramfs} -append {append}"
+            {console...} -chardev {serial1} -serial chardev:serial1
+            -kernel {bzimage} -initrd {initramfs} -append {append} {extra...}"
     )
     .into();
-    command.stdin(Stdio::null()).stdout(Stdio::piped());
     if ctx.verbose {
         eprintln!("$ {command:?}");
     }
     let start = Instant::now();
+    if boot.interactive {
+        let status = command.status().context(
+            "cannot run qemu-system-x86_64: run `cargo xtask setup` (package qemu-system-x86)",
+        )?;
+        return Ok(Outcome {
+            status: Some(status),
+            timed_out: false,
+            done: false,
+            elapsed: start.elapsed(),
+        });
+    }
+    command.stdin(Stdio::null()).stdout(Stdio::piped());
     let mut child = command.spawn().context(
         "cannot run qemu-system-x86_64: run `cargo xtask setup` (package qemu-system-x86)",
     )?;

@@ -90,6 +90,8 @@ pub fn qemu_test(ctx: &Ctx, args: &QemuTestArgs, timings: &mut Timings) -> Resul
         echo: ctx.verbose,
         timeout: Duration::from_secs(timeout),
         memory_mib: qemu::MEMORY_MIB,
+        qemu_args: Vec::new(),
+        interactive: false,
     };
     let console_name = rel(ctx, &boot.console_log).into_owned();
     eprintln!(

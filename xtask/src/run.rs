@@ -64,6 +64,8 @@ pub fn boot_mode(
         echo: true,
         timeout: Duration::from_secs(timeout),
         memory_mib,
+        qemu_args: Vec::new(),
+        interactive: false,
     };
     let outcome = qemu::boot(ctx, &boot)?;
     let console = std::fs::read_to_string(&boot.console_log).unwrap_or_default();
