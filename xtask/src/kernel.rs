@@ -234,6 +234,23 @@ fn make_cmd<'a>(
     make_cmd_in(ctx, sh, &flavor.build_dir(ctx), args)
 }
 
+/// `PATH` for the kernel's tools: cargo's bin directory (bindgen) first.
+fn tool_path() -> Result<OsString> {
+    let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    Ok(std::env::join_paths(path)?)
+}
+
+/// `make -jN`: one job per CPU.
+fn make_jobs() -> String {
+    let jobs = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    format!("-j{jobs}")
+}
+
 /// [`make_cmd`] with the objects in `build`.
 fn make_cmd_in<'a>(
     ctx: &'a Ctx,
@@ -241,11 +258,7 @@ fn make_cmd_in<'a>(
     build: &Path,
     args: &[String],
 ) -> Result<xshell::Cmd<'a>> {
-    let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    let path: OsString = std::env::join_paths(path)?;
+    let path = tool_path()?;
     // cargo's CARGO_PKG_* of xtask itself (its rust-version among them,
     // which clippy would take as the crate's) stay out of the build.
     let mut cmd = cmd!(sh, "make {LLVM} O={build} {args...}");
@@ -319,9 +332,6 @@ pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
     }
     // Compiled again whatever make thinks, so that every warning shows.
     let _ = fs::remove_file(lint.join("kernel/ckpt/ckpt.o"));
-    let jobs = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     let sh = Shell::new()?;
     sh.change_dir(ctx.kernel_src());
     let out = make_cmd_in(ctx, &sh, &lint, &["olddefconfig".into()])?
@@ -338,11 +348,7 @@ pub fn clippy_crate(ctx: &Ctx) -> Result<String> {
         ctx,
         &sh,
         &lint,
-        &[
-            format!("-j{jobs}"),
-            "CLIPPY=1".into(),
-            "kernel/ckpt/".into(),
-        ],
+        &[make_jobs(), "CLIPPY=1".into(), "kernel/ckpt/".into()],
     )?
     .ignore_status()
     .output()?;
@@ -404,10 +410,6 @@ pub fn rustdoc_crate(ctx: &Ctx) -> Result<String> {
         fs::remove_dir_all(&out_dir)?;
     }
     fs::create_dir_all(&out_dir)?;
-    let mut path: Vec<PathBuf> = crate::setup::cargo_bin_dir().into_iter().collect();
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
     let out = Command::new("rustdoc")
         .args(&args)
         .arg("--output")
@@ -422,7 +424,7 @@ pub fn rustdoc_crate(ctx: &Ctx) -> Result<String> {
         // What the kernel's Makefile sets for its own rustc and rustdoc.
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTUP_TOOLCHAIN", ctx.toolchain()?)
-        .env("PATH", std::env::join_paths(path)?)
+        .env("PATH", tool_path()?)
         .output()
         .context("cannot run rustdoc: run `cargo xtask setup`")?;
     let text = String::from_utf8_lossy(&out.stderr).into_owned();

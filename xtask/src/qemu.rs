@@ -67,7 +67,7 @@ pub struct Outcome {
 const BASE_APPEND: &str = "console=ttyS0 tsc=reliable panic=-1 oops=panic loglevel=7";
 
 /// QEMU's option syntax doubles commas inside values.
-fn qemu_escape(path: &Path) -> String {
+pub fn qemu_escape(path: &Path) -> String {
     path.to_string_lossy().replace(',', ",,")
 }
 

@@ -41,7 +41,7 @@ fn virtfs(path: &Path, tag: &str) -> Vec<String> {
         "-virtfs".into(),
         format!(
             "local,path={},mount_tag={tag},security_model=none,multidevs=remap",
-            path.to_string_lossy().replace(',', ",,")
+            qemu::qemu_escape(path)
         ),
     ]
 }

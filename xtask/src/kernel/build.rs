@@ -5,13 +5,9 @@ use super::*;
 pub(crate) fn build(ctx: &Ctx, flavor: Flavor) -> Result<PathBuf> {
     let src = ctx.kernel_src();
     let build = flavor.build_dir(ctx);
-    let jobs = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     let sh = Shell::new()?;
     sh.change_dir(&src);
-    let command: Command =
-        make_cmd(ctx, &sh, flavor, &[format!("-j{jobs}"), "bzImage".into()])?.into();
+    let command: Command = make_cmd(ctx, &sh, flavor, &[make_jobs(), "bzImage".into()])?.into();
     let start = Instant::now();
     let (status, lines) = stream_make(ctx, command, "kernel")?;
     let log = flavor.build_log(ctx);

@@ -64,8 +64,7 @@ pub fn check_series(ctx: &Ctx) -> Result<()> {
             src.display()
         );
     }
-    let base = "ckpt-base^{commit}";
-    let base = cmd!(sh, "git -C {src} rev-parse {base}").quiet().read()?;
+    let base = base_commit(ctx)?;
 
     if !tree.join(".git").exists() {
         eprintln!("check-series: making the worktree {}", tree.display());
@@ -96,9 +95,6 @@ pub fn check_series(ctx: &Ctx) -> Result<()> {
     };
     let log = ctx.target.join("check-series.log");
     fs::create_dir_all(&ctx.target)?;
-    let jobs = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     // Each commit is configured from tinyconfig + the fragment as merged,
     // not from what the commit before resolved: CONFIG_KCKPT, which
     // ckpt-base does not know, is then set from the patch that adds it on.
@@ -114,23 +110,17 @@ pub fn check_series(ctx: &Ctx) -> Result<()> {
             .chain(String::from_utf8_lossy(&out.stderr).lines())
             .map(str::to_string)
             .collect();
-        if out.status.success() {
-            let command: Command = make_cmd_in(
-                ctx,
-                &tree_sh,
-                &build,
-                &[format!("-j{jobs}"), "bzImage".into()],
-            )?
-            .into();
+        let mut ok = out.status.success();
+        if ok {
+            let command: Command =
+                make_cmd_in(ctx, &tree_sh, &build, &[make_jobs(), "bzImage".into()])?.into();
             let (status, built) = stream_make(ctx, command, label)?;
             lines.extend(built);
-            fs::write(&log, lines.join("\n") + "\n")
-                .with_context(|| format!("cannot write {}", log.display()))?;
-            return Ok((status.success(), lines));
+            ok = status.success();
         }
         fs::write(&log, lines.join("\n") + "\n")
             .with_context(|| format!("cannot write {}", log.display()))?;
-        Ok((false, lines))
+        Ok((ok, lines))
     };
 
     // The configuration, made again when the fragment changed; and the
@@ -154,15 +144,7 @@ pub fn check_series(ctx: &Ctx) -> Result<()> {
             }
             fs::create_dir_all(&build)?;
             checkout(&base)?;
-            run_captured(
-                make_cmd_in(ctx, &tree_sh, &build, &["tinyconfig".into()])?,
-                "make tinyconfig",
-            )?;
-            let merge = tree.join("scripts/kconfig/merge_config.sh");
-            run_captured(
-                cmd!(tree_sh, "{merge} -m -O {build} {config} {fragment}").quiet(),
-                "scripts/kconfig/merge_config.sh",
-            )?;
+            tinyconfig_with(ctx, &tree_sh, &tree, &build, &[&fragment])?;
             fs::copy(&config, &merged)
                 .with_context(|| format!("cannot write {}", merged.display()))?;
             eprintln!("check-series: building ckpt-base (v6.12) for its own warnings");

@@ -25,16 +25,8 @@ pub(crate) fn configure(ctx: &Ctx, flavor: Flavor) -> Result<()> {
         fs::create_dir_all(&build)?;
         let sh = Shell::new()?;
         sh.change_dir(&src);
-        run_captured(
-            make_cmd(ctx, &sh, flavor, &["tinyconfig".into()])?,
-            "make tinyconfig",
-        )?;
-        let merge = src.join("scripts/kconfig/merge_config.sh");
         let paths: Vec<&PathBuf> = fragments.iter().map(|(_, path, _)| path).collect();
-        run_captured(
-            cmd!(sh, "{merge} -m -O {build} {config} {paths...}").quiet(),
-            "scripts/kconfig/merge_config.sh",
-        )?;
+        tinyconfig_with(ctx, &sh, &src, &build, &paths)?;
         run_captured(
             make_cmd(ctx, &sh, flavor, &["olddefconfig".into()])?,
             "make olddefconfig",
@@ -64,6 +56,28 @@ pub(crate) fn configure(ctx: &Ctx, flavor: Flavor) -> Result<()> {
         );
     }
     write_stamp(&stamp_path, &stamp)
+}
+
+/// `make tinyconfig` in `build` with the tree `tree` (the directory `sh`
+/// runs in), then `fragments` merged into its `.config` as text
+/// (`merge_config.sh -m`: not resolved yet).
+pub(crate) fn tinyconfig_with(
+    ctx: &Ctx,
+    sh: &Shell,
+    tree: &Path,
+    build: &Path,
+    fragments: &[&PathBuf],
+) -> Result<()> {
+    run_captured(
+        make_cmd_in(ctx, sh, build, &["tinyconfig".into()])?,
+        "make tinyconfig",
+    )?;
+    let merge = tree.join("scripts/kconfig/merge_config.sh");
+    let config = build.join(".config");
+    run_captured(
+        cmd!(sh, "{merge} -m -O {build} {config} {fragments...}").quiet(),
+        "scripts/kconfig/merge_config.sh",
+    )
 }
 
 /// One option setting of a fragment: `CONFIG_X=value` (Some(line)) or

@@ -218,12 +218,26 @@ pub(crate) fn restore_mtimes(before: &[Snapshot]) -> Result<usize> {
     Ok(kept)
 }
 
-/// Whether `git format-patch ckpt-base..kckpt` gives exactly linux-patch/.
-pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<bool> {
+/// The commit tagged ckpt-base (v6.12 as the series applies to it).
+pub(crate) fn base_commit(ctx: &Ctx) -> Result<String> {
+    let src = ctx.kernel_src();
+    rev_parse(ctx, &src, "ckpt-base")
+        .with_context(|| format!("{} has no tag ckpt-base", src.display()))
+}
+
+/// `<cache>/.series-check`, emptied: where a series is exported to be
+/// compared with linux-patch/.
+fn scratch_dir(ctx: &Ctx) -> Result<PathBuf> {
     let dir = ctx.cache.join(".series-check");
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
+    Ok(dir)
+}
+
+/// Whether `git format-patch ckpt-base..kckpt` gives exactly linux-patch/.
+pub(crate) fn exported_series_matches(ctx: &Ctx, patches: &[PathBuf]) -> Result<bool> {
+    let dir = scratch_dir(ctx)?;
     // A kckpt that cannot be exported (ckpt-base itself, or no commit that
     // builds kernel/ckpt/) is not what linux-patch/ holds.
     if export(ctx, &dir).is_err() {
@@ -433,10 +447,7 @@ pub(crate) fn series_with_crate(ctx: &Ctx) -> Result<String> {
 
     let mut tip = match at.checked_sub(1).and_then(|i| commits.get(i)) {
         Some(commit) => commit.to_string(),
-        None => {
-            let base = "ckpt-base^{commit}";
-            cmd!(sh, "git -C {src} rev-parse {base}").quiet().read()?
-        }
+        None => base_commit(ctx)?,
     };
     // The crate's commit is signed as the one that builds it.
     let builder = commits
@@ -496,10 +507,7 @@ pub fn export(ctx: &Ctx, dir: &Path) -> Result<()> {
 /// differ from what [`export`] makes now, by name: empty when the series
 /// is up to date with kckpt and rust/kernel-ckpt.
 pub fn stale_patches(ctx: &Ctx) -> Result<Vec<String>> {
-    let dir = ctx.cache.join(".series-check");
-    if dir.exists() {
-        fs::remove_dir_all(&dir)?;
-    }
+    let dir = scratch_dir(ctx)?;
     export(ctx, &dir)?;
     let names = |d: &Path| -> Result<Vec<String>> {
         let mut names: Vec<String> = fs::read_dir(d)?
